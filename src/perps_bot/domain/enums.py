@@ -1,0 +1,74 @@
+"""Closed vocabularies shared by every stage; string enums so they log and store as text."""
+
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        """+1 for a buy, -1 for a sell: the sign a fill adds to a position."""
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> "Side":
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+    @classmethod
+    def for_delta(cls, delta: float) -> "Side":
+        """The side that moves a position by `delta` (positive: buy)."""
+        return cls.BUY if delta > 0 else cls.SELL
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class OrderStatus(StrEnum):
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+
+
+class Liquidity(StrEnum):
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+class MarginMode(StrEnum):
+    CROSS = "cross"
+    ISOLATED = "isolated"
+
+
+class TradingState(StrEnum):
+    """ACTIVE trades freely; REDUCING lets only exposure-reducing orders through; HALTED none."""
+
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
+class DenialReason(StrEnum):
+    """Reason codes carried by every risk denial (SPEC 2); public names, keep them exact."""
+
+    MAX_ORDER_NOTIONAL = "MAX_ORDER_NOTIONAL"
+    MAX_POSITION_NOTIONAL = "MAX_POSITION_NOTIONAL"
+    MAX_LEVERAGE = "MAX_LEVERAGE"
+    INSUFFICIENT_MARGIN = "INSUFFICIENT_MARGIN"
+    DAILY_LOSS_LIMIT = "DAILY_LOSS_LIMIT"
+    MAX_DRAWDOWN_HALT = "MAX_DRAWDOWN_HALT"
+    STALE_MARKET_DATA = "STALE_MARKET_DATA"
+    ORDER_RATE_LIMIT = "ORDER_RATE_LIMIT"
+    REDUCE_ONLY_VIOLATION = "REDUCE_ONLY_VIOLATION"
+    TRADING_HALTED = "TRADING_HALTED"
+    CIRCUIT_BREAKER_OPEN = "CIRCUIT_BREAKER_OPEN"

@@ -1,0 +1,89 @@
+"""Signals, orders and fills: what crosses the strategy -> risk -> execution -> ledger seams.
+
+Slotted dataclasses for the same reason as market events (they are created per
+trade in tight loops); the journal turns them into pydantic event records when
+it writes them. Sizes are base-asset quantities (e.g. BTC), always positive;
+the side carries the direction.
+"""
+
+from dataclasses import dataclass
+
+from perps_bot.domain.enums import Liquidity, OrderStatus, OrderType, Side
+
+
+@dataclass(slots=True)
+class OrderIntent:
+    """An order a strategy would like to place; the risk gate may resize or deny it.
+
+    `stop_price` is the protective stop the strategy plans for this entry: it is
+    not an order, it records the risk taken (stop distance x size) for the
+    trade's `r_multiple`, and strategies exit on it themselves.
+    """
+
+    symbol: str
+    side: Side
+    size: float
+    order_type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    reduce_only: bool = False
+    reason: str = ""
+    stop_price: float | None = None
+
+
+@dataclass(slots=True)
+class TargetPosition:
+    """A desired signed position (+long / -short / 0 flat); the orchestrator diffs it
+    against the current position and turns the difference into an OrderIntent."""
+
+    symbol: str
+    size: float
+    reason: str = ""
+    stop_price: float | None = None
+
+
+Signal = OrderIntent | TargetPosition
+
+
+@dataclass(slots=True)
+class Order:
+    """An approved order as sent to a venue. `client_id` is unique per run and is the
+    idempotency key for live retries; `correlation_id` links signal -> order -> fill."""
+
+    client_id: str
+    symbol: str
+    side: Side
+    size: float
+    order_type: OrderType
+    price: float | None
+    reduce_only: bool
+    created_ts: int
+    correlation_id: str
+    reason: str = ""
+    stop_price: float | None = None
+    status: OrderStatus = OrderStatus.NEW
+    filled: float = 0.0
+    avg_price: float = 0.0
+    exchange_id: str | None = None
+
+    @property
+    def remaining(self) -> float:
+        return max(self.size - self.filled, 0.0)
+
+
+@dataclass(slots=True)
+class Fill:
+    """One execution. `fee` is the fee paid in quote currency (positive = cost).
+    `is_liquidation` marks the forced close the ledger makes at the liquidation price."""
+
+    ts: int
+    symbol: str
+    side: Side
+    size: float
+    price: float
+    fee: float
+    liquidity: Liquidity
+    client_id: str
+    correlation_id: str
+    reason: str = ""
+    is_liquidation: bool = False
+    stop_price: float | None = None

@@ -1,0 +1,77 @@
+"""Row types read back from the store (what reports and promotion consume)."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    run_id: str
+    profile: str
+    kind: str
+    seed: int
+    config_hash: str
+    config_json: str
+    strategy: str
+    strategy_params: str
+    strategy_fingerprint: str
+    code_version: str
+    symbols: str
+    initial_balance: float
+    created_at: int
+    start_ts: int | None
+    end_ts: int | None
+    status: str
+    error_lines: int
+    warning_lines: int
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FillRecord:
+    seq: int
+    ts: int
+    symbol: str
+    side: str
+    size: float
+    price: float
+    fee: float
+    liquidity: str
+    client_id: str
+    correlation_id: str
+    reason: str
+    is_liquidation: bool
+    stop_price: float | None
+    realized_pnl: float
+    position_after: float
+    entry_after: float
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRecord:
+    ts: int
+    symbol: str
+    rate: float
+    mark: float
+    position: float
+    payment: float
+
+
+@dataclass(frozen=True, slots=True)
+class MarkRecord:
+    ts: int
+    symbol: str
+    price: float
+    mark: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionRecord:
+    promotion_id: int
+    strategy_fingerprint: str
+    strategy: str
+    stage: str
+    run_id: str
+    created_at: int
+    criteria: str

@@ -1,0 +1,122 @@
+"""SQLite schema. Timestamps are simulated (event) milliseconds so that two runs with
+the same profile, seed and data store identical rows; only `runs.created_at` is wall time."""
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    profile TEXT NOT NULL,
+    kind TEXT NOT NULL,               -- dev | backtest | dry_run | live
+    seed INTEGER NOT NULL,
+    config_hash TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    strategy_params TEXT NOT NULL,    -- JSON object, sorted keys
+    strategy_fingerprint TEXT NOT NULL,
+    code_version TEXT NOT NULL,
+    symbols TEXT NOT NULL,            -- JSON list
+    initial_balance REAL NOT NULL,
+    created_at INTEGER NOT NULL,      -- wall clock ms (not part of any report)
+    start_ts INTEGER,                 -- first event time
+    end_ts INTEGER,                   -- last event time
+    status TEXT NOT NULL,             -- running | completed | interrupted | failed
+    error_lines INTEGER NOT NULL DEFAULT 0,
+    warning_lines INTEGER NOT NULL DEFAULT 0,
+    detail TEXT
+);
+CREATE TABLE IF NOT EXISTS orders (
+    run_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    order_type TEXT NOT NULL,
+    size REAL NOT NULL,
+    price REAL,
+    reduce_only INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    filled REAL NOT NULL,
+    avg_price REAL NOT NULL,
+    correlation_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    exchange_id TEXT,
+    PRIMARY KEY (run_id, client_id)
+);
+CREATE TABLE IF NOT EXISTS fills (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    size REAL NOT NULL,
+    price REAL NOT NULL,
+    fee REAL NOT NULL,
+    liquidity TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    correlation_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    is_liquidation INTEGER NOT NULL,
+    stop_price REAL,
+    realized_pnl REAL NOT NULL,       -- price PnL realized by this fill (before fees)
+    position_after REAL NOT NULL,     -- signed position after the fill
+    entry_after REAL NOT NULL,        -- average entry price after the fill
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS funding (
+    run_id TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    symbol TEXT NOT NULL,
+    rate REAL NOT NULL,
+    mark REAL NOT NULL,
+    position REAL NOT NULL,
+    payment REAL NOT NULL             -- signed cash flow to the account
+);
+CREATE TABLE IF NOT EXISTS equity (
+    run_id TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    equity REAL NOT NULL,
+    cash REAL NOT NULL,
+    unrealized_pnl REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS marks (
+    run_id TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    symbol TEXT NOT NULL,
+    price REAL NOT NULL,              -- last price at the snapshot (for MAE/MFE)
+    mark REAL NOT NULL,
+    low REAL NOT NULL,                -- lowest last price since the previous snapshot
+    high REAL NOT NULL                -- highest last price since the previous snapshot
+);
+CREATE TABLE IF NOT EXISTS denials (
+    run_id TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    symbol TEXT NOT NULL,
+    reason_code TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    correlation_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS positions (
+    run_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    size REAL NOT NULL,
+    entry_price REAL NOT NULL,
+    ts INTEGER NOT NULL,
+    PRIMARY KEY (run_id, symbol)
+);
+CREATE TABLE IF NOT EXISTS promotions (
+    promotion_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    strategy_fingerprint TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    stage TEXT NOT NULL,              -- canary | prod
+    run_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    criteria TEXT NOT NULL            -- JSON list of {name, value, threshold, passed}
+);
+CREATE INDEX IF NOT EXISTS fills_run_ts ON fills (run_id, ts);
+CREATE INDEX IF NOT EXISTS equity_run_ts ON equity (run_id, ts);
+CREATE INDEX IF NOT EXISTS funding_run_ts ON funding (run_id, ts);
+CREATE INDEX IF NOT EXISTS marks_run_ts ON marks (run_id, symbol, ts);
+CREATE INDEX IF NOT EXISTS promotions_fp ON promotions (strategy_fingerprint, stage);
+"""

@@ -1,0 +1,323 @@
+"""The run store: one SQLite database per profile, WAL mode.
+
+Writes are buffered and flushed in batches (one transaction per flush) because a
+commit per event would dominate a backtest; fills are the exception: `flush()` is
+called by the orchestrator right after every fill batch so an acknowledged fill is
+never lost to a crash. Equity rows may be lost up to one flush interval on a crash,
+which only thins the curve.
+"""
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from perps_bot.domain import Fill, Order
+from perps_bot.storage.records import (
+    FillRecord,
+    FundingRecord,
+    MarkRecord,
+    PromotionRecord,
+    RunRecord,
+)
+from perps_bot.storage.schema import SCHEMA, SCHEMA_VERSION
+
+
+class StoreError(Exception):
+    """The database cannot be opened or read; one-line message."""
+
+
+class RunStore:
+    """Writes and reads runs. Not thread-safe; one per process."""
+
+    BATCH = 5_000
+
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        if read_only and not self.path.exists():
+            raise StoreError(f"no database at {self.path}: run the bot first")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            if not read_only:
+                self._db.executescript(SCHEMA)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        self._pending: dict[str, list[tuple[Any, ...]]] = {}
+        self._pending_rows = 0
+        self._fill_seq: dict[str, int] = {}
+
+    # -- lifecycle -----------------------------------------------------------------
+    def close(self) -> None:
+        self.flush()
+        self._db.close()
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------
+    _INSERTS = {
+        "orders": "INSERT OR REPLACE INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "fills": "INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "funding": "INSERT INTO funding VALUES (?,?,?,?,?,?,?)",
+        "equity": "INSERT INTO equity VALUES (?,?,?,?,?)",
+        "marks": "INSERT INTO marks VALUES (?,?,?,?,?,?,?)",
+        "denials": "INSERT INTO denials VALUES (?,?,?,?,?,?)",
+        "positions": "INSERT OR REPLACE INTO positions VALUES (?,?,?,?,?)",
+    }
+
+    def _queue(self, table: str, row: tuple[Any, ...]) -> None:
+        self._pending.setdefault(table, []).append(row)
+        self._pending_rows += 1
+        if self._pending_rows >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every buffered row in one transaction."""
+        if not self._pending_rows:
+            return
+        with self._transaction():
+            for table, rows in self._pending.items():
+                if rows:
+                    self._db.executemany(self._INSERTS[table], rows)
+        self._pending = {}
+        self._pending_rows = 0
+
+    def create_run(self, run: RunRecord) -> None:
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run.run_id, run.profile, run.kind, run.seed, run.config_hash,
+                    run.config_json, run.strategy, run.strategy_params,
+                    run.strategy_fingerprint, run.code_version, run.symbols,
+                    run.initial_balance, run.created_at, run.start_ts, run.end_ts,
+                    run.status, run.error_lines, run.warning_lines, run.detail,
+                ),
+            )
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        start_ts: int | None,
+        end_ts: int | None,
+        error_lines: int,
+        warning_lines: int,
+        detail: str | None = None,
+    ) -> None:
+        self.flush()
+        with self._transaction():
+            self._db.execute(
+                "UPDATE runs SET status=?, start_ts=?, end_ts=?, error_lines=?,"
+                " warning_lines=?, detail=? WHERE run_id=?",
+                (status, start_ts, end_ts, error_lines, warning_lines, detail, run_id),
+            )
+
+    def add_order(self, run_id: str, order: Order) -> None:
+        self._queue(
+            "orders",
+            (
+                run_id, order.client_id, order.created_ts, order.symbol, str(order.side),
+                str(order.order_type), order.size, order.price, int(order.reduce_only),
+                str(order.status), order.filled, order.avg_price, order.correlation_id,
+                order.reason, order.exchange_id,
+            ),
+        )
+
+    def add_fill(
+        self,
+        run_id: str,
+        fill: Fill,
+        *,
+        realized_pnl: float,
+        position_after: float,
+        entry_after: float,
+    ) -> int:
+        seq = self._fill_seq.get(run_id)
+        if seq is None:
+            row = self._db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM fills WHERE run_id=?", (run_id,)
+            ).fetchone()
+            seq = int(row[0])
+        seq += 1
+        self._fill_seq[run_id] = seq
+        self._queue(
+            "fills",
+            (
+                run_id, seq, fill.ts, fill.symbol, str(fill.side), fill.size, fill.price,
+                fill.fee, str(fill.liquidity), fill.client_id, fill.correlation_id,
+                fill.reason, int(fill.is_liquidation), fill.stop_price, realized_pnl,
+                position_after, entry_after,
+            ),
+        )
+        return seq
+
+    def add_funding(
+        self, run_id: str, ts: int, symbol: str, rate: float, mark: float, position: float,
+        payment: float,
+    ) -> None:
+        self._queue("funding", (run_id, ts, symbol, rate, mark, position, payment))
+
+    def add_equity(
+        self, run_id: str, ts: int, equity: float, cash: float, unrealized_pnl: float
+    ) -> None:
+        self._queue("equity", (run_id, ts, equity, cash, unrealized_pnl))
+
+    def add_mark(
+        self, run_id: str, ts: int, symbol: str, price: float, mark: float, low: float,
+        high: float,
+    ) -> None:
+        self._queue("marks", (run_id, ts, symbol, price, mark, low, high))
+
+    def add_denial(
+        self, run_id: str, ts: int, symbol: str, reason_code: str, detail: str,
+        correlation_id: str,
+    ) -> None:
+        self._queue("denials", (run_id, ts, symbol, reason_code, detail, correlation_id))
+
+    def set_position(
+        self, run_id: str, symbol: str, size: float, entry_price: float, ts: int
+    ) -> None:
+        self._queue("positions", (run_id, symbol, size, entry_price, ts))
+
+    def add_promotion(
+        self, fingerprint: str, strategy: str, stage: str, run_id: str, criteria_json: str
+    ) -> int:
+        with self._transaction():
+            cur = self._db.execute(
+                "INSERT INTO promotions (strategy_fingerprint, strategy, stage, run_id,"
+                " created_at, criteria) VALUES (?,?,?,?,?,?)",
+                (fingerprint, strategy, stage, run_id, int(time.time() * 1000), criteria_json),
+            )
+            return int(cur.lastrowid or 0)
+
+    # -- reading -------------------------------------------------------------------
+    def run(self, run_id: str = "latest") -> RunRecord:
+        """A run by id, or the most recently created one for 'latest'."""
+        if run_id == "latest":
+            row = self._db.execute(
+                "SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no runs in {self.path}: run the bot first")
+        else:
+            row = self._db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no run {run_id!r} in {self.path}")
+        return RunRecord(*row)
+
+    def runs(self) -> list[RunRecord]:
+        rows = self._db.execute("SELECT * FROM runs ORDER BY created_at, rowid").fetchall()
+        return [RunRecord(*r) for r in rows]
+
+    def fills(self, run_id: str) -> list[FillRecord]:
+        rows = self._db.execute(
+            "SELECT seq, ts, symbol, side, size, price, fee, liquidity, client_id,"
+            " correlation_id, reason, is_liquidation, stop_price, realized_pnl,"
+            " position_after, entry_after FROM fills WHERE run_id=? ORDER BY seq",
+            (run_id,),
+        ).fetchall()
+        return [
+            FillRecord(
+                seq=r[0], ts=r[1], symbol=r[2], side=r[3], size=r[4], price=r[5], fee=r[6],
+                liquidity=r[7], client_id=r[8], correlation_id=r[9], reason=r[10],
+                is_liquidation=bool(r[11]), stop_price=r[12], realized_pnl=r[13],
+                position_after=r[14], entry_after=r[15],
+            )
+            for r in rows
+        ]
+
+    def funding(self, run_id: str) -> list[FundingRecord]:
+        rows = self._db.execute(
+            "SELECT ts, symbol, rate, mark, position, payment FROM funding"
+            " WHERE run_id=? ORDER BY ts, rowid",
+            (run_id,),
+        ).fetchall()
+        return [FundingRecord(*r) for r in rows]
+
+    def iter_equity(self, run_id: str, chunk: int = 50_000) -> Iterator[list[tuple[int, float, float, float]]]:
+        """Equity rows (ts, equity, cash, unrealized_pnl) in time order, in chunks,
+        so a report over millions of rows runs in bounded memory."""
+        cur = self._db.execute(
+            "SELECT ts, equity, cash, unrealized_pnl FROM equity WHERE run_id=? ORDER BY ts, rowid",
+            (run_id,),
+        )
+        while True:
+            rows = cur.fetchmany(chunk)
+            if not rows:
+                return
+            yield rows
+
+    def marks(self, run_id: str, symbol: str) -> list[MarkRecord]:
+        rows = self._db.execute(
+            "SELECT ts, symbol, price, mark, low, high FROM marks WHERE run_id=? AND symbol=?"
+            " ORDER BY ts, rowid",
+            (run_id, symbol),
+        ).fetchall()
+        return [MarkRecord(*r) for r in rows]
+
+    def denial_counts(self, run_id: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT reason_code, COUNT(*) FROM denials WHERE run_id=? GROUP BY reason_code"
+            " ORDER BY reason_code",
+            (run_id,),
+        ).fetchall()
+        return {str(code): int(n) for code, n in rows}
+
+    def positions(self, run_id: str) -> dict[str, tuple[float, float]]:
+        rows = self._db.execute(
+            "SELECT symbol, size, entry_price FROM positions WHERE run_id=? ORDER BY symbol",
+            (run_id,),
+        ).fetchall()
+        return {str(s): (float(q), float(p)) for s, q, p in rows}
+
+    def promotions(self, fingerprint: str, stage: str | None = None) -> list[PromotionRecord]:
+        sql = "SELECT * FROM promotions WHERE strategy_fingerprint=?"
+        args: tuple[Any, ...] = (fingerprint,)
+        if stage is not None:
+            sql += " AND stage=?"
+            args = (fingerprint, stage)
+        rows = self._db.execute(sql + " ORDER BY promotion_id", args).fetchall()
+        return [PromotionRecord(*r) for r in rows]
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Read-only escape hatch for reports and tests."""
+        return list(self._db.execute(sql, args).fetchall())
+
+    # -- internals -----------------------------------------------------------------
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self._db = db
+
+        def __enter__(self) -> None:
+            self._db.execute("BEGIN")
+
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            tb: TracebackType | None,
+        ) -> None:
+            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def _transaction(self) -> "RunStore._Tx":
+        return RunStore._Tx(self._db)

@@ -1,0 +1,73 @@
+"""The execution-venue seam: the orchestrator talks to mock, paper-on-real-book and
+live venues through this one protocol and never learns which one it has."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from perps_bot.domain import DenialReason, Fill, MarketEvent, Order
+
+
+class OrderRejected(Exception):
+    """The venue refused an order; `reason` maps it onto a risk-style denial code."""
+
+    def __init__(self, reason: DenialReason | None, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class VenueUnavailable(Exception):
+    """The venue cannot be reached now (network, rate limit, circuit breaker open)."""
+
+
+class VenueFatal(Exception):
+    """The venue cannot be used at all (authentication, configuration): stop the bot."""
+
+
+@dataclass(slots=True)
+class VenuePosition:
+    symbol: str
+    size: float  # signed
+    entry_price: float
+
+
+@dataclass(slots=True)
+class VenueSnapshot:
+    """What the venue says the account holds; the orchestrator reconciles against it."""
+
+    balance: float | None
+    positions: list[VenuePosition] = field(default_factory=list)
+    open_orders: list[Order] = field(default_factory=list)
+
+
+class Venue(Protocol):
+    name: str
+    #: True when fills arrive asynchronously and must be pulled with `poll`.
+    needs_polling: bool
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def submit(self, order: Order) -> Order:
+        """Accept an order (raises OrderRejected / VenueUnavailable). Simulated venues
+        queue it until the order latency has passed; fills come from on_market."""
+        ...
+
+    async def cancel(self, client_id: str) -> None: ...
+
+    def on_market(self, event: MarketEvent) -> Sequence[Fill]:
+        """Feed a market event to the venue; simulated venues match queued and resting
+        orders against it and return the fills (live venues return nothing)."""
+        ...
+
+    async def poll(self, now_ms: int) -> Sequence[Fill]:
+        """Pull fills and order updates from a live venue (simulated: nothing)."""
+        ...
+
+    def open_orders(self) -> list[Order]: ...
+
+    async def snapshot(self) -> VenueSnapshot:
+        """Balance, positions and open orders as the venue knows them (for reconciliation)."""
+        ...
