@@ -77,9 +77,7 @@ class RunConfig(Section):
     log_dir: str = "logs"
     database: str | None = None  # default: <data_dir>/perps_bot.<profile>.sqlite
 
-    _check_duration = field_validator("duration")(
-        lambda v: None if v is None else _duration(v)  # noqa: E731
-    )
+    _check_duration = field_validator("duration")(lambda v: None if v is None else _duration(v))
     _check_intervals = field_validator("equity_interval", "log_equity_interval")(_duration)
 
     @property
@@ -140,6 +138,8 @@ class FundingProcessConfig(Section):
 
 
 class MockConfig(Section):
+    # Simulated runs start here so that a seed alone fixes every timestamp.
+    start: str = "2024-01-01T00:00:00Z"
     tick_interval: str = "1s"
     spread_bps: NonNegFloat = 10.0
     slippage_bps: NonNegFloat = 5.0
@@ -151,10 +151,20 @@ class MockConfig(Section):
     mark_noise_bps: NonNegFloat = 1.0
     symbols: dict[str, RandomWalkConfig] = Field(
         default_factory=lambda: {
-            "BTC-PERP": RandomWalkConfig(initial_price=60_000.0, volatility=0.6, book_depth=2.0,
-                                         tick_size=0.1, step_size=0.001),
-            "ETH-PERP": RandomWalkConfig(initial_price=3_000.0, volatility=0.75, book_depth=20.0,
-                                         tick_size=0.01, step_size=0.001),
+            "BTC-PERP": RandomWalkConfig(
+                initial_price=60_000.0,
+                volatility=0.6,
+                book_depth=2.0,
+                tick_size=0.1,
+                step_size=0.001,
+            ),
+            "ETH-PERP": RandomWalkConfig(
+                initial_price=3_000.0,
+                volatility=0.75,
+                book_depth=20.0,
+                tick_size=0.01,
+                step_size=0.001,
+            ),
         }
     )
     funding: FundingProcessConfig = FundingProcessConfig()

@@ -105,11 +105,25 @@ class RunStore:
             self._db.execute(
                 "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    run.run_id, run.profile, run.kind, run.seed, run.config_hash,
-                    run.config_json, run.strategy, run.strategy_params,
-                    run.strategy_fingerprint, run.code_version, run.symbols,
-                    run.initial_balance, run.created_at, run.start_ts, run.end_ts,
-                    run.status, run.error_lines, run.warning_lines, run.detail,
+                    run.run_id,
+                    run.profile,
+                    run.kind,
+                    run.seed,
+                    run.config_hash,
+                    run.config_json,
+                    run.strategy,
+                    run.strategy_params,
+                    run.strategy_fingerprint,
+                    run.code_version,
+                    run.symbols,
+                    run.initial_balance,
+                    run.created_at,
+                    run.start_ts,
+                    run.end_ts,
+                    run.status,
+                    run.error_lines,
+                    run.warning_lines,
+                    run.detail,
                 ),
             )
 
@@ -136,10 +150,21 @@ class RunStore:
         self._queue(
             "orders",
             (
-                run_id, order.client_id, order.created_ts, order.symbol, str(order.side),
-                str(order.order_type), order.size, order.price, int(order.reduce_only),
-                str(order.status), order.filled, order.avg_price, order.correlation_id,
-                order.reason, order.exchange_id,
+                run_id,
+                order.client_id,
+                order.created_ts,
+                order.symbol,
+                str(order.side),
+                str(order.order_type),
+                order.size,
+                order.price,
+                int(order.reduce_only),
+                str(order.status),
+                order.filled,
+                order.avg_price,
+                order.correlation_id,
+                order.reason,
+                order.exchange_id,
             ),
         )
 
@@ -163,16 +188,35 @@ class RunStore:
         self._queue(
             "fills",
             (
-                run_id, seq, fill.ts, fill.symbol, str(fill.side), fill.size, fill.price,
-                fill.fee, str(fill.liquidity), fill.client_id, fill.correlation_id,
-                fill.reason, int(fill.is_liquidation), fill.stop_price, realized_pnl,
-                position_after, entry_after,
+                run_id,
+                seq,
+                fill.ts,
+                fill.symbol,
+                str(fill.side),
+                fill.size,
+                fill.price,
+                fill.fee,
+                str(fill.liquidity),
+                fill.client_id,
+                fill.correlation_id,
+                fill.reason,
+                int(fill.is_liquidation),
+                fill.stop_price,
+                realized_pnl,
+                position_after,
+                entry_after,
             ),
         )
         return seq
 
     def add_funding(
-        self, run_id: str, ts: int, symbol: str, rate: float, mark: float, position: float,
+        self,
+        run_id: str,
+        ts: int,
+        symbol: str,
+        rate: float,
+        mark: float,
+        position: float,
         payment: float,
     ) -> None:
         self._queue("funding", (run_id, ts, symbol, rate, mark, position, payment))
@@ -183,13 +227,24 @@ class RunStore:
         self._queue("equity", (run_id, ts, equity, cash, unrealized_pnl))
 
     def add_mark(
-        self, run_id: str, ts: int, symbol: str, price: float, mark: float, low: float,
+        self,
+        run_id: str,
+        ts: int,
+        symbol: str,
+        price: float,
+        mark: float,
+        low: float,
         high: float,
     ) -> None:
         self._queue("marks", (run_id, ts, symbol, price, mark, low, high))
 
     def add_denial(
-        self, run_id: str, ts: int, symbol: str, reason_code: str, detail: str,
+        self,
+        run_id: str,
+        ts: int,
+        symbol: str,
+        reason_code: str,
+        detail: str,
         correlation_id: str,
     ) -> None:
         self._queue("denials", (run_id, ts, symbol, reason_code, detail, correlation_id))
@@ -238,10 +293,22 @@ class RunStore:
         ).fetchall()
         return [
             FillRecord(
-                seq=r[0], ts=r[1], symbol=r[2], side=r[3], size=r[4], price=r[5], fee=r[6],
-                liquidity=r[7], client_id=r[8], correlation_id=r[9], reason=r[10],
-                is_liquidation=bool(r[11]), stop_price=r[12], realized_pnl=r[13],
-                position_after=r[14], entry_after=r[15],
+                seq=r[0],
+                ts=r[1],
+                symbol=r[2],
+                side=r[3],
+                size=r[4],
+                price=r[5],
+                fee=r[6],
+                liquidity=r[7],
+                client_id=r[8],
+                correlation_id=r[9],
+                reason=r[10],
+                is_liquidation=bool(r[11]),
+                stop_price=r[12],
+                realized_pnl=r[13],
+                position_after=r[14],
+                entry_after=r[15],
             )
             for r in rows
         ]
@@ -254,7 +321,9 @@ class RunStore:
         ).fetchall()
         return [FundingRecord(*r) for r in rows]
 
-    def iter_equity(self, run_id: str, chunk: int = 50_000) -> Iterator[list[tuple[int, float, float, float]]]:
+    def iter_equity(
+        self, run_id: str, chunk: int = 50_000
+    ) -> Iterator[list[tuple[int, float, float, float]]]:
         """Equity rows (ts, equity, cash, unrealized_pnl) in time order, in chunks,
         so a report over millions of rows runs in bounded memory."""
         cur = self._db.execute(
