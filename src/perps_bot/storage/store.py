@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 from perps_bot.domain import Fill, Order
 from perps_bot.storage.records import (
@@ -73,7 +73,7 @@ class RunStore:
         self.close()
 
     # -- writing -------------------------------------------------------------------
-    _INSERTS = {
+    _INSERTS: ClassVar[dict[str, str]] = {
         "orders": "INSERT OR REPLACE INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "fills": "INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "funding": "INSERT INTO funding VALUES (?,?,?,?,?,?,?)",
