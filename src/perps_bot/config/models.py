@@ -191,6 +191,8 @@ class AccountConfig(Section):
     funding_interval: str = "8h"
     default_funding_rate: float = 0.0001
     liquidation_fee_bps: NonNegFloat = 50.0
+    # True: the liquidation fee never exceeds the margin left after the forced close.
+    liquidation_fee_capped: bool = False
     tiers: dict[str, list[Tier]] = Field(
         default_factory=lambda: {"BTC-PERP": BINANCE_BTC_TIERS, "ETH-PERP": BINANCE_ETH_TIERS}
     )

@@ -1,18 +1,18 @@
 """Run state in SQLite: runs, orders, fills, positions, funding, equity, promotions."""
 
 from perps_bot.storage.records import (
+    ExcursionRecord,
     FillRecord,
     FundingRecord,
-    MarkRecord,
     PromotionRecord,
     RunRecord,
 )
 from perps_bot.storage.store import RunStore, StoreError
 
 __all__ = [
+    "ExcursionRecord",
     "FillRecord",
     "FundingRecord",
-    "MarkRecord",
     "PromotionRecord",
     "RunRecord",
     "RunStore",

@@ -57,13 +57,15 @@ class FundingRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class MarkRecord:
-    ts: int
+class ExcursionRecord:
+    """Worst and best unrealized price PnL of one round trip, tracked live by the
+    orchestrator (from every price it saw, intra-candle extremes included)."""
+
     symbol: str
-    price: float
-    mark: float
-    low: float
-    high: float
+    open_ts: int
+    close_ts: int
+    mae: float
+    mfe: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,14 +80,13 @@ CREATE TABLE IF NOT EXISTS equity (
     cash REAL NOT NULL,
     unrealized_pnl REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS marks (
+CREATE TABLE IF NOT EXISTS excursions (
     run_id TEXT NOT NULL,
-    ts INTEGER NOT NULL,
     symbol TEXT NOT NULL,
-    price REAL NOT NULL,              -- last price at the snapshot (for MAE/MFE)
-    mark REAL NOT NULL,
-    low REAL NOT NULL,                -- lowest last price since the previous snapshot
-    high REAL NOT NULL                -- highest last price since the previous snapshot
+    open_ts INTEGER NOT NULL,         -- the fill that opened the round trip
+    close_ts INTEGER NOT NULL,        -- the fill that brought it flat (or flipped it)
+    mae REAL NOT NULL,                -- worst unrealized price PnL during the trade (<= 0)
+    mfe REAL NOT NULL                 -- best unrealized price PnL during the trade (>= 0)
 );
 CREATE TABLE IF NOT EXISTS denials (
     run_id TEXT NOT NULL,
@@ -117,6 +116,6 @@ CREATE TABLE IF NOT EXISTS promotions (
 CREATE INDEX IF NOT EXISTS fills_run_ts ON fills (run_id, ts);
 CREATE INDEX IF NOT EXISTS equity_run_ts ON equity (run_id, ts);
 CREATE INDEX IF NOT EXISTS funding_run_ts ON funding (run_id, ts);
-CREATE INDEX IF NOT EXISTS marks_run_ts ON marks (run_id, symbol, ts);
+CREATE INDEX IF NOT EXISTS excursions_run ON excursions (run_id, symbol, close_ts);
 CREATE INDEX IF NOT EXISTS promotions_fp ON promotions (strategy_fingerprint, stage);
 """

@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 
 from perps_bot.domain import Fill, Order
 from perps_bot.storage.records import (
+    ExcursionRecord,
     FillRecord,
     FundingRecord,
-    MarkRecord,
     PromotionRecord,
     RunRecord,
 )
@@ -78,7 +78,7 @@ class RunStore:
         "fills": "INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "funding": "INSERT INTO funding VALUES (?,?,?,?,?,?,?)",
         "equity": "INSERT INTO equity VALUES (?,?,?,?,?)",
-        "marks": "INSERT INTO marks VALUES (?,?,?,?,?,?,?)",
+        "excursions": "INSERT INTO excursions VALUES (?,?,?,?,?,?)",
         "denials": "INSERT INTO denials VALUES (?,?,?,?,?,?)",
         "positions": "INSERT OR REPLACE INTO positions VALUES (?,?,?,?,?)",
     }
@@ -336,13 +336,13 @@ class RunStore:
                 return
             yield rows
 
-    def marks(self, run_id: str, symbol: str) -> list[MarkRecord]:
+    def excursions(self, run_id: str) -> list[ExcursionRecord]:
         rows = self._db.execute(
-            "SELECT ts, symbol, price, mark, low, high FROM marks WHERE run_id=? AND symbol=?"
-            " ORDER BY ts, rowid",
-            (run_id, symbol),
+            "SELECT symbol, open_ts, close_ts, mae, mfe FROM excursions WHERE run_id=?"
+            " ORDER BY close_ts, rowid",
+            (run_id,),
         ).fetchall()
-        return [MarkRecord(*r) for r in rows]
+        return [ExcursionRecord(*r) for r in rows]
 
     def denial_counts(self, run_id: str) -> dict[str, int]:
         rows = self._db.execute(

@@ -1,0 +1,3 @@
+from perps_bot.cli.app import main
+
+main()

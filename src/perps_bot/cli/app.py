@@ -1,0 +1,206 @@
+"""The `perps-bot` command. The bare command runs the bot; subcommands report, promote,
+backtest, emulator and config do the rest.
+
+Every anticipated failure (bad profile, bad flag, unknown strategy, missing data,
+exchange setup) ends as ONE line on stderr and exit code 2: `main()` runs click in
+non-standalone mode so usage errors can be reformatted instead of boxed.
+"""
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from perps_bot import __version__
+from perps_bot.cli import config_cmd
+from perps_bot.cli.options import run_overrides
+from perps_bot.config import ConfigError, load_settings
+
+app = typer.Typer(
+    name="perps-bot",
+    help="Profile-driven trading bot for perpetual futures: dev (mock exchange) -> canary -> prod.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"perps-bot {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def run(
+    ctx: typer.Context,
+    profile: Annotated[
+        str, typer.Option(help="Profile: dev | canary | prod, or a path to a profile YAML.")
+    ] = "dev",
+    dev_fast: Annotated[
+        bool,
+        typer.Option("--dev-fast", help="Run on the simulated clock (mock broker): no sleeping."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Real market data, fills simulated on the real book.")
+    ] = False,
+    seed: Annotated[int | None, typer.Option(help="Random seed (mock prices, fills).")] = None,
+    duration: Annotated[
+        str | None,
+        typer.Option(help="7d | 12h | 90m: simulated time under --dev-fast, wall time otherwise."),
+    ] = None,
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated, e.g. BTC-PERP,ETH-PERP.")
+    ] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help="Built-in name (sma_cross, ...) or package.module:Class.")
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Strategy parameter key=value (repeatable).")
+    ] = None,
+    log_level: Annotated[str | None, typer.Option(help="DEBUG | INFO | WARNING | ERROR.")] = None,
+    http_port: Annotated[
+        int | None, typer.Option(help="Serve /health, /status, /metrics on this port.")
+    ] = None,
+    db: Annotated[
+        str | None, typer.Option(help="SQLite path (default data/perps_bot.<profile>.sqlite).")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Run the bot with a profile (the bare command). Ctrl-C stops cleanly with state flushed."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from perps_bot.orchestrator.runner import run_bot_sync
+
+    overrides = run_overrides(
+        dev_fast=dev_fast,
+        dry_run=dry_run,
+        seed=seed,
+        duration=duration,
+        symbols=symbols,
+        strategy=strategy,
+        params=param,
+        log_level=log_level,
+        http_port=http_port,
+        db=db,
+    )
+    settings = load_settings(profile, overrides)
+    if settings.run.dev_fast and settings.broker.kind != "mock":
+        raise ConfigError(
+            f"--dev-fast needs the mock broker; profile {profile!r} uses {settings.broker.kind}"
+        )
+    if settings.run.dry_run and settings.broker.kind != "ccxt":
+        raise ConfigError(
+            f"--dry-run needs the ccxt broker; profile {profile!r} uses {settings.broker.kind}"
+        )
+    console = Console()
+    result = run_bot_sync(settings, console=console)
+    console.print(
+        f"run {result.run_id} {result.status}: {result.fills} fills, "
+        f"equity {result.final_equity:,.2f}  (db {result.db_path})"
+    )
+    console.print(result.headline, highlight=False)
+    if result.status == "failed":
+        raise typer.Exit(1)
+    if result.status == "interrupted":
+        raise typer.Exit(130)
+
+
+def _register_subcommands() -> None:
+    config_cmd.register(app)
+    for module in ("report", "backtest", "emulator"):
+        try:
+            mod = __import__(f"perps_bot.cli.{module}", fromlist=["register"])
+        except ModuleNotFoundError as exc:  # pragma: no cover - only while a module is absent
+            if exc.name != f"perps_bot.cli.{module}":
+                raise
+            continue
+        mod.register(app)
+
+
+_register_subcommands()
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions whose message is already a clear one-line explanation for the user."""
+    from perps_bot.feeds import FeedError
+    from perps_bot.storage import StoreError
+    from perps_bot.strategies import StrategyError
+
+    errors: list[type[BaseException]] = [ConfigError, FeedError, StoreError, StrategyError]
+    try:
+        from perps_bot.orchestrator.runner import PromotionMissing
+
+        errors.append(PromotionMissing)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from perps_bot.exchange import ExchangeSetupError
+
+        errors.append(ExchangeSetupError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """typer vendors click privately; its usage errors are recognised by their interface."""
+    return hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def _internal_error(exc: BaseException) -> None:
+    """An unanticipated failure: one line for the user, the traceback for the log file."""
+    import logging
+    import traceback
+    from pathlib import Path
+
+    log_dir = Path("logs")
+    try:
+        log_dir.mkdir(exist_ok=True)
+        with (log_dir / "perps_bot.log").open("a", encoding="utf-8") as handle:
+            handle.write("CRITICAL internal error\n" + traceback.format_exc())
+        where = f" (traceback in {log_dir / 'perps_bot.log'})"
+    except OSError:
+        where = ""
+    logging.shutdown()
+    sys.stderr.write(
+        f"perps-bot: internal error: {type(exc).__name__}: {_one_line(str(exc))}{where}\n"
+    )
+    sys.exit(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    command = typer.main.get_command(app)
+    known = _known_errors()
+    try:
+        code = command.main(args=argv, prog_name="perps-bot", standalone_mode=False)
+    except typer.Abort:
+        sys.stderr.write("perps-bot: aborted\n")
+        sys.exit(130)
+    except known as exc:
+        sys.stderr.write(f"perps-bot: {_one_line(str(exc))}\n")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.stderr.write("perps-bot: interrupted\n")
+        sys.exit(130)
+    except Exception as exc:
+        if not _is_usage_error(exc):
+            _internal_error(exc)
+        message = _one_line(exc.format_message())  # type: ignore[attr-defined]
+        sys.stderr.write(f"perps-bot: error: {message} (try --help)\n")
+        sys.exit(int(exc.exit_code) or 2)  # type: ignore[attr-defined]
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

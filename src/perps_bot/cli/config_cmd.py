@@ -1,0 +1,40 @@
+"""`perps-bot config show`: the merged, validated configuration with secrets masked."""
+
+import json
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+from rich.syntax import Syntax
+
+from perps_bot.config import load_settings
+
+config_app = typer.Typer(help="Inspect configuration.", no_args_is_help=True)
+
+
+@config_app.command("show")
+def show(
+    profile: Annotated[
+        str, typer.Option(help="Profile name (config/profiles/NAME.yaml) or path.")
+    ] = "dev",
+    output: Annotated[str, typer.Option("--format", help="yaml or json.")] = "yaml",
+) -> None:
+    """Print the merged config (defaults < profile < PERPS_BOT__* env < flags), secrets masked."""
+    settings = load_settings(profile)
+    data = settings.masked_dict()
+    if output == "json":
+        typer.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    if output != "yaml":
+        raise typer.BadParameter("use yaml or json", param_hint="--format")
+    text = yaml.safe_dump(data, sort_keys=False)
+    console = Console()
+    if console.is_terminal:
+        console.print(Syntax(text, "yaml"))
+    else:
+        typer.echo(text, nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(config_app, name="config")

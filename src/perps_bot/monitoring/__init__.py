@@ -1,0 +1,22 @@
+"""Logs, the event journal and the console live view."""
+
+from perps_bot.monitoring.journal import Journal, JournalEvent
+from perps_bot.monitoring.live_view import LiveView
+from perps_bot.monitoring.logs import (
+    LOGGER_NAME,
+    LineCounter,
+    close_logging,
+    pnl_text,
+    setup_logging,
+)
+
+__all__ = [
+    "LOGGER_NAME",
+    "Journal",
+    "JournalEvent",
+    "LineCounter",
+    "LiveView",
+    "close_logging",
+    "pnl_text",
+    "setup_logging",
+]

@@ -1,0 +1,1 @@
+"""The orchestrator: one event loop through signal, risk, execution and metrics."""

@@ -1,0 +1,190 @@
+"""Where each stage's outcome is written: the SQLite store, the event journal, the run
+log (with the `PnL` lines) and the live view. One object so the engine's hot loop makes
+one call per outcome and stays readable."""
+
+import logging
+from collections import Counter
+
+from perps_bot.domain import DenialReason, Fill, Order, iso_utc
+from perps_bot.ledger import FillResult, FundingResult, Ledger
+from perps_bot.monitoring import Journal, LiveView, pnl_text
+from perps_bot.storage import RunStore
+
+
+class Recorder:
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        store: RunStore,
+        journal: Journal,
+        view: LiveView,
+        ledger: Ledger,
+        logger: logging.Logger,
+    ) -> None:
+        self.run_id = run_id
+        self.store = store
+        self.journal = journal
+        self.view = view
+        self.ledger = ledger
+        self.log = logger
+        self.fills = 0
+        self.liquidations = 0
+        self.denials: Counter[str] = Counter()
+        self._debug = logger.isEnabledFor(logging.DEBUG)
+
+    # -- PnL -----------------------------------------------------------------------
+    def pnl(self) -> str:
+        ledger = self.ledger
+        return pnl_text(
+            ledger.realized_pnl(),
+            ledger.unrealized_pnl(),
+            ledger.fees_paid(),
+            ledger.funding_total(),
+            ledger.equity(),
+        )
+
+    def _update_view(self, ts: int) -> None:
+        state = self.view.state
+        ledger = self.ledger
+        state.ts = ts
+        state.equity = ledger.equity()
+        state.realized = ledger.realized_pnl()
+        state.unrealized = ledger.unrealized_pnl()
+        state.fees = ledger.fees_paid()
+        state.funding = ledger.funding_total()
+        state.fills = self.fills
+        state.positions = {
+            s: (ledger.position_size(s), ledger.entry_price(s)) for s in ledger.symbols()
+        }
+
+    # -- outcomes ------------------------------------------------------------------
+    def signal(self, ts: int, symbol: str, side: str, size: float, reason: str, cid: str) -> None:
+        self.journal.write(
+            "signal", ts, {"symbol": symbol, "side": side, "size": size, "reason": reason}, cid
+        )
+
+    def denial(
+        self, ts: int, symbol: str, reason: DenialReason | None, detail: str, cid: str
+    ) -> None:
+        code = str(reason) if reason is not None else "VENUE_REJECTED"
+        self.denials[code] += 1
+        self.view.state.denials += 1
+        self.store.add_denial(self.run_id, ts, symbol, code, detail, cid)
+        self.journal.write("denial", ts, {"symbol": symbol, "reason": code, "detail": detail}, cid)
+        if self._debug:
+            self.log.debug("%s DENIED %s %s: %s", iso_utc(ts), symbol, code, detail)
+
+    def order(self, order: Order) -> None:
+        self.store.add_order(self.run_id, order)
+        self.journal.write(
+            "order",
+            order.created_ts,
+            {
+                "client_id": order.client_id,
+                "symbol": order.symbol,
+                "side": str(order.side),
+                "size": order.size,
+                "order_type": str(order.order_type),
+                "price": order.price,
+                "reduce_only": order.reduce_only,
+                "status": str(order.status),
+                "reason": order.reason,
+            },
+            order.correlation_id,
+        )
+
+    def fill(self, fill: Fill, result: FillResult) -> None:
+        self.fills += 1
+        self.store.add_fill(
+            self.run_id,
+            fill,
+            realized_pnl=result.realized_pnl,
+            position_after=result.position_after,
+            entry_after=result.entry_after,
+        )
+        self.store.set_position(
+            self.run_id, fill.symbol, result.position_after, result.entry_after, fill.ts
+        )
+        kind = "liquidation" if fill.is_liquidation else "fill"
+        self.journal.write(
+            kind,
+            fill.ts,
+            {
+                "client_id": fill.client_id,
+                "symbol": fill.symbol,
+                "side": str(fill.side),
+                "size": fill.size,
+                "price": fill.price,
+                "fee": fill.fee,
+                "liquidity": str(fill.liquidity),
+                "realized_pnl": result.realized_pnl,
+                "position_after": result.position_after,
+                "reason": fill.reason,
+            },
+            fill.correlation_id,
+        )
+        label = "LIQUIDATION" if fill.is_liquidation else "FILL"
+        line = (
+            f"{iso_utc(fill.ts)} {label} {fill.symbol} {fill.side} {fill.size:.6g} @ "
+            f"{fill.price:.6g} fee={fill.fee:.4f} pos={result.position_after:+.6g} | {self.pnl()}"
+        )
+        if fill.is_liquidation:
+            self.liquidations += 1
+            self.log.warning(line)
+        else:
+            self.log.info(line)
+        self.view.state.last_fills.append(
+            f"{iso_utc(fill.ts)[:19]} {fill.symbol} {fill.side} {fill.size:.6g} @ {fill.price:.6g}"
+        )
+        self._update_view(fill.ts)
+
+    def funding(self, ts: int, symbol: str, result: FundingResult) -> None:
+        self.store.add_funding(
+            self.run_id, ts, symbol, result.rate, result.mark, result.position, result.payment
+        )
+        self.journal.write(
+            "funding",
+            ts,
+            {
+                "symbol": symbol,
+                "rate": result.rate,
+                "mark": result.mark,
+                "position": result.position,
+                "payment": result.payment,
+            },
+        )
+        self.log.info(
+            "%s FUNDING %s rate=%.6f mark=%.6g pos=%+.6g payment=%.6f | %s",
+            iso_utc(ts),
+            symbol,
+            result.rate,
+            result.mark,
+            result.position,
+            result.payment,
+            self.pnl(),
+        )
+
+    def equity(self, ts: int, *, log_line: bool) -> float:
+        ledger = self.ledger
+        equity = ledger.equity()
+        unrealized = ledger.unrealized_pnl()
+        self.store.add_equity(self.run_id, ts, equity, equity - unrealized, unrealized)
+        if log_line:
+            self.log.info("%s EQUITY | %s", iso_utc(ts), self.pnl())
+            self.journal.write(
+                "equity",
+                ts,
+                {"equity": equity, "unrealized_pnl": unrealized, "cash": equity - unrealized},
+            )
+            self._update_view(ts)
+        return equity
+
+    def state_change(self, ts: int, state: str, detail: str) -> None:
+        self.view.state.risk_state = state
+        self.journal.write("state_change", ts, {"state": state, "detail": detail})
+        self.log.warning("%s RISK STATE -> %s (%s)", iso_utc(ts), state, detail)
+
+    def flush(self) -> None:
+        self.store.flush()
+        self.journal.flush()
