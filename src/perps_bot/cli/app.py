@@ -75,8 +75,6 @@ def run(
     """Run the bot with a profile (the bare command). Ctrl-C stops cleanly with state flushed."""
     if ctx.invoked_subcommand is not None:
         return
-    from perps_bot.orchestrator.runner import run_bot_sync
-
     overrides = run_overrides(
         dev_fast=dev_fast,
         dry_run=dry_run,
@@ -98,6 +96,8 @@ def run(
         raise ConfigError(
             f"--dry-run needs the ccxt broker; profile {profile!r} uses {settings.broker.kind}"
         )
+    from perps_bot.orchestrator.runner import run_bot_sync
+
     console = Console()
     result = run_bot_sync(settings, console=console)
     console.print(

@@ -27,8 +27,8 @@ from perps_bot.domain import parse_duration
 from perps_bot.feeds import Feed
 from perps_bot.ledger import Ledger
 from perps_bot.metrics.promotion import has_promotion
-from perps_bot.metrics.summary import headline
-from perps_bot.monitoring import Journal, LiveView, close_logging, setup_logging
+from perps_bot.metrics.report import headline
+from perps_bot.monitoring import Journal, LiveView, StatusServer, close_logging, setup_logging
 from perps_bot.orchestrator.clock import Clock, SimulatedClock, WallClock
 from perps_bot.orchestrator.engine import Orchestrator, StopRun
 from perps_bot.orchestrator.recorder import Recorder
@@ -122,6 +122,34 @@ def _interrupts(orchestrator: Orchestrator) -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)  # type: ignore[arg-type]
+
+
+def _status_server(
+    settings: Settings, run_id: str, rec: Recorder, risk: RiskGate
+) -> StatusServer | None:
+    """The optional --http-port server, reading the live view's state."""
+    if settings.run.http_port is None:
+        return None
+
+    def status() -> dict[str, object]:
+        state = rec.view.state
+        return {
+            "run_id": run_id,
+            "profile": settings.profile,
+            "ts": state.ts,
+            "equity": state.equity,
+            "realized_pnl": state.realized,
+            "unrealized_pnl": state.unrealized,
+            "fees": state.fees,
+            "funding": state.funding,
+            "fills": rec.fills,
+            "liquidations": rec.liquidations,
+            "risk_state": str(risk.state),
+            "positions": dict(state.positions),
+            "denials": dict(rec.denials),
+        }
+
+    return StatusServer(status, port=settings.run.http_port)
 
 
 async def run_bot(
@@ -251,11 +279,14 @@ async def run_bot(
             "fingerprint": fingerprint,
         },
     )
+    http = _status_server(settings, run_id, rec, risk)
     status = "completed"
     detail: str | None = None
     wall_timer: asyncio.TimerHandle | None = None
     try:
         with _interrupts(orchestrator), view:
+            if http is not None:
+                await http.start()
             if not simulated and duration is not None:
                 wall_timer = asyncio.get_running_loop().call_later(
                     duration / 1000.0, orchestrator.request_stop, "duration reached"
@@ -271,9 +302,15 @@ async def run_bot(
     except (KeyboardInterrupt, asyncio.CancelledError):
         status, detail = "interrupted", "aborted"
         raise
+    except Exception as exc:
+        status, detail = "failed", f"{type(exc).__name__}: {exc}"
+        log.exception("run %s failed", run_id)
+        raise
     finally:
         if wall_timer is not None:
             wall_timer.cancel()
+        if http is not None:
+            await http.stop()
         first = orchestrator.first_ts
         last = orchestrator.last_ts
         log.info("run %s end (%s) | %s", run_id, status, rec.pnl())

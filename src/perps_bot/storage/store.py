@@ -226,17 +226,10 @@ class RunStore:
     ) -> None:
         self._queue("equity", (run_id, ts, equity, cash, unrealized_pnl))
 
-    def add_mark(
-        self,
-        run_id: str,
-        ts: int,
-        symbol: str,
-        price: float,
-        mark: float,
-        low: float,
-        high: float,
+    def add_excursion(
+        self, run_id: str, symbol: str, open_ts: int, close_ts: int, mae: float, mfe: float
     ) -> None:
-        self._queue("marks", (run_id, ts, symbol, price, mark, low, high))
+        self._queue("excursions", (run_id, symbol, open_ts, close_ts, mae, mfe))
 
     def add_denial(
         self,

@@ -1,0 +1,98 @@
+"""Profiles load into typed settings with the precedence of SPEC 1:
+defaults < profile file < environment < CLI flags."""
+
+from pathlib import Path
+
+import pytest
+
+from perps_bot.config import ConfigError, load_settings
+
+
+def _profile(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_profiles_validate(in_repo: Path) -> None:
+    dev = load_settings("dev")
+    canary = load_settings("canary")
+    prod = load_settings("prod")
+    assert dev.broker.kind == "mock" and dev.run.symbols == ["BTC-PERP", "ETH-PERP"]
+    assert dev.account.initial_balance == 100_000
+    assert dev.mock.spread_bps == 10 and dev.mock.slippage_bps == 5
+    assert dev.mock.fill_probability == 0.95 and dev.run.log_level == "DEBUG"
+    assert dev.strategy.size_for("BTC-PERP") == 0.001
+    assert canary.broker.kind == "ccxt" and canary.exchange.name == "binanceusdm"
+    assert canary.risk.max_order_notional == 50 and canary.risk.max_position_notional == 50
+    assert canary.risk.max_leverage == 2
+    assert prod.broker.kind == "ccxt" and prod.is_live
+
+
+def test_precedence_defaults_file_env_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _profile(tmp_path, "risk: {max_leverage: 4, max_order_notional: 123}\n")
+    assert load_settings(str(path)).risk.max_leverage == 4  # file beats default (10)
+    assert load_settings(str(path)).risk.max_orders_per_minute == 60  # default kept
+    monkeypatch.setenv("PERPS_BOT__RISK__MAX_LEVERAGE", "3")
+    settings = load_settings(str(path))
+    assert settings.risk.max_leverage == 3  # env beats file
+    assert settings.risk.max_order_notional == 123  # sibling from file kept
+    cli = load_settings(str(path), {"risk": {"max_leverage": 2}})
+    assert cli.risk.max_leverage == 2  # CLI beats env
+
+
+def test_cli_params_merge_into_profile_params(in_repo: Path) -> None:
+    settings = load_settings("dev", {"strategy": {"params": {"fast": 5}}})
+    assert settings.strategy.params == {"fast": 5, "slow": 30}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("risk: {max_levrage: 3}\n", "risk.max_levrage: unknown key"),
+        ("risk: {max_leverage: -1}\n", "risk.max_leverage: Input should be greater than 0"),
+        ("run: {duration: soon}\n", "run.duration"),
+        ("bogus_section: {}\n", "bogus_section: unknown key"),
+        ("account: {tiers: {BTC-PERP: [[100, 0.01, 0]]}}\n", "must start at notional 0"),
+        ("run: [1, 2\n", "invalid YAML"),
+        ("- just\n- a list\n", "top level must be a mapping"),
+    ],
+)
+def test_bad_profiles_are_one_line_errors(tmp_path: Path, text: str, expected: str) -> None:
+    path = _profile(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(str(path))
+    message = str(info.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_bad_env_value_names_the_key(in_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PERPS_BOT__RISK__MAX_LEVERAGE", "lots")
+    with pytest.raises(ConfigError, match=r"risk\.max_leverage"):
+        load_settings("dev")
+
+
+def test_missing_profile_lists_known_ones(in_repo: Path) -> None:
+    with pytest.raises(ConfigError, match="known: canary, dev, prod"):
+        load_settings("staging")
+
+
+def test_secrets_masked_and_out_of_config_hash(
+    in_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PERPS_BOT__EXCHANGE__API_KEY", "k-123")
+    monkeypatch.setenv("PERPS_BOT__EXCHANGE__API_SECRET", "s-456")
+    settings = load_settings("prod")
+    assert settings.exchange.api_key is not None
+    assert settings.exchange.api_key.get_secret_value() == "k-123"
+    dumped = str(settings.masked_dict())
+    assert "k-123" not in dumped and "s-456" not in dumped and "********" in dumped
+    monkeypatch.setenv("PERPS_BOT__EXCHANGE__API_KEY", "other")
+    assert load_settings("prod").config_hash() == settings.config_hash()
+
+
+def test_config_hash_tracks_behaviour(in_repo: Path) -> None:
+    base = load_settings("dev").config_hash()
+    assert load_settings("dev").config_hash() == base
+    assert load_settings("dev", {"run": {"seed": 7}}).config_hash() != base
