@@ -16,6 +16,7 @@ from perps_bot import __version__
 from perps_bot.cli import config_cmd
 from perps_bot.cli.options import run_overrides
 from perps_bot.config import ConfigError, load_settings
+from perps_bot.domain import PerpsBotError
 
 app = typer.Typer(
     name="perps-bot",
@@ -126,28 +127,6 @@ def _register_subcommands() -> None:
 _register_subcommands()
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions whose message is already a clear one-line explanation for the user."""
-    from perps_bot.feeds import FeedError
-    from perps_bot.storage import StoreError
-    from perps_bot.strategies import StrategyError
-
-    errors: list[type[BaseException]] = [ConfigError, FeedError, StoreError, StrategyError]
-    try:
-        from perps_bot.orchestrator.runner import PromotionMissing
-
-        errors.append(PromotionMissing)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from perps_bot.exchange import ExchangeSetupError
-
-        errors.append(ExchangeSetupError)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(errors)
-
-
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -181,13 +160,12 @@ def _internal_error(exc: BaseException) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     command = typer.main.get_command(app)
-    known = _known_errors()
     try:
         code = command.main(args=argv, prog_name="perps-bot", standalone_mode=False)
     except typer.Abort:
         sys.stderr.write("perps-bot: aborted\n")
         sys.exit(130)
-    except known as exc:
+    except PerpsBotError as exc:
         sys.stderr.write(f"perps-bot: {_one_line(str(exc))}\n")
         sys.exit(2)
     except KeyboardInterrupt:

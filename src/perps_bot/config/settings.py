@@ -31,11 +31,12 @@ from perps_bot.config.models import (
     RunConfig,
     StrategyConfig,
 )
+from perps_bot.domain import PerpsBotError
 
 PROFILES_DIR = Path("config/profiles")
 
 
-class ConfigError(Exception):
+class ConfigError(PerpsBotError):
     """A profile, environment variable or flag that cannot be used; the message is one line."""
 
 

@@ -14,6 +14,7 @@ from perps_bot.domain.enums import (
     Side,
     TradingState,
 )
+from perps_bot.domain.errors import PerpsBotError
 from perps_bot.domain.market import (
     BookSnapshot,
     Candle,
@@ -41,6 +42,7 @@ __all__ = [
     "OrderIntent",
     "OrderStatus",
     "OrderType",
+    "PerpsBotError",
     "Quote",
     "Side",
     "Signal",

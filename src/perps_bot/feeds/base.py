@@ -4,10 +4,10 @@ amortise the cost of async iteration when a backtest pushes millions of events."
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
-from perps_bot.domain import MarketEvent
+from perps_bot.domain import MarketEvent, PerpsBotError
 
 
-class FeedError(Exception):
+class FeedError(PerpsBotError):
     """Market data that cannot be used (bad file, malformed candle); one-line message."""
 
 

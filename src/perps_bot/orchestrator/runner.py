@@ -23,7 +23,7 @@ from rich.console import Console
 
 from perps_bot import __version__
 from perps_bot.config import ConfigError, Settings
-from perps_bot.domain import parse_duration
+from perps_bot.domain import PerpsBotError, parse_duration
 from perps_bot.feeds import Feed
 from perps_bot.ledger import Ledger
 from perps_bot.metrics.promotion import has_promotion
@@ -40,7 +40,7 @@ from perps_bot.venues import Venue
 log = logging.getLogger("perps_bot.run")
 
 
-class PromotionMissing(Exception):
+class PromotionMissing(PerpsBotError):
     """prod refuses a strategy fingerprint that was never promoted to prod."""
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
-from perps_bot.domain import Fill, Order
+from perps_bot.domain import Fill, Order, PerpsBotError
 from perps_bot.storage.records import (
     ExcursionRecord,
     FillRecord,
@@ -25,7 +25,7 @@ from perps_bot.storage.records import (
 from perps_bot.storage.schema import SCHEMA, SCHEMA_VERSION
 
 
-class StoreError(Exception):
+class StoreError(PerpsBotError):
     """The database cannot be opened or read; one-line message."""
 
 

@@ -1,0 +1,348 @@
+"""The risk gate: every order intent passes here between the strategy and the venue.
+
+It enforces the profile's `risk:` limits whatever the strategy asks (the
+canary caps are nothing but the canary profile's values here), and it owns the
+trading state: ACTIVE, REDUCING (only exposure-reducing orders pass) or HALTED.
+
+Check order (the first failing check decides the denial code):
+1. HALTED: nothing passes. Code MAX_DRAWDOWN_HALT when the drawdown halted
+   trading, TRADING_HALTED when an operator (or the orchestrator) called halt().
+2. CIRCUIT_BREAKER_OPEN: the venue's breaker is open; nothing can be sent.
+3. STALE_MARKET_DATA: no data for the symbol yet, data older than
+   `stale_after`, or no usable price.
+4. ORDER_RATE_LIMIT: `max_orders_per_minute` approved orders in the sliding
+   60 s window ending at `now_ms` (only approved orders count: denied ones
+   never reach the exchange).
+5. REDUCE_ONLY_VIOLATION: a reduce_only intent that would increase or flip
+   the position.
+6. REDUCING state: an exposure-increasing order is denied with the code of
+   the cause (MAX_DRAWDOWN_HALT past `reducing_drawdown`, DAILY_LOSS_LIMIT after
+   the day's loss limit); an order that would flip the position is cut to a
+   plain close when `resize_to_caps` (a close is the exposure reduction the
+   state asks for), else denied the same way.
+7. For exposure-increasing orders only (a reducing order is bounded by the
+   position, and a risk limit must never keep the bot from getting out):
+   MAX_ORDER_NOTIONAL and MAX_POSITION_NOTIONAL (resized down to the cap when
+   `resize_to_caps` and something is left, else denied), MAX_LEVERAGE (the
+   symbol's configured leverage above `max_leverage`, or account gross notional
+   after the order / equity above it), INSUFFICIENT_MARGIN (extra initial
+   margin above the available balance).
+
+Equity comes from `on_equity` (the ledger's equity: realized and unrealized
+PnL, fees and funding). The day's starting equity is the first equity seen in
+each UTC day; a fall of more than `daily_loss_limit` of it sets REDUCING until
+the next UTC day. Drawdown is measured from the peak of all equities seen: at
+`max_drawdown` trading HALTS (sticky until resume()); at `reducing_drawdown`
+the state is REDUCING for as long as the drawdown stays there.
+
+Floats, not Decimal: these are limit comparisons on notionals, and a relative
+tolerance of 1e-9 keeps an order resized exactly to a cap from failing the cap
+by a rounding error.
+"""
+
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from perps_bot.config import RiskConfig
+from perps_bot.domain import AccountView, DenialReason, OrderIntent, TradingState
+from perps_bot.domain.timeutil import parse_duration
+
+DAY_MS = 86_400_000
+RATE_WINDOW_MS = 60_000
+_REL_TOL = 1e-9
+
+MarginRequired = Callable[[str, float, float], float]
+
+
+@dataclass(slots=True)
+class RiskDecision:
+    """The gate's answer. `size` is what may be sent (0.0 when denied). `reason` is the
+    denial code, or on an approval the cap that resized the order (None if untouched)."""
+
+    approved: bool
+    size: float
+    reason: DenialReason | None
+    detail: str
+
+
+class RiskGate:
+    """Approves, resizes or denies order intents and tracks the trading state."""
+
+    def __init__(
+        self,
+        cfg: RiskConfig,
+        account: AccountView,
+        margin_required: MarginRequired | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.account = account
+        self._margin_required: MarginRequired = margin_required or self._default_margin
+        self._stale_after_ms = parse_duration(cfg.stale_after)
+        self._last_data: dict[str, int] = {}
+        self._approved_ts: deque[int] = deque()
+        self._breaker_open = False
+        self.denials: Counter[DenialReason] = Counter()
+        self.resizes: Counter[DenialReason] = Counter()
+        # causes of the trading state; each is a human detail string or None
+        self._manual_halt: str | None = None
+        self._drawdown_halt: str | None = None
+        self._drawdown_reducing: str | None = None
+        self._daily_reducing: str | None = None
+        self._peak: float | None = None
+        self._last_equity: float | None = None
+        self._day: int | None = None
+        self._day_start_equity = 0.0
+        self.state = TradingState.ACTIVE
+        self.state_detail = ""
+
+    # ---- inputs -------------------------------------------------------------------
+
+    def on_market_data(self, symbol: str, ts: int) -> None:
+        """Record that `symbol` had market data at `ts` (called on every event)."""
+        self._last_data[symbol] = ts
+
+    def set_circuit_breaker(self, is_open: bool) -> None:
+        self._breaker_open = is_open
+
+    def halt(self, reason: str) -> None:
+        """Stop all trading until resume()."""
+        self._manual_halt = reason or "halted"
+        self._refresh_state()
+
+    def resume(self) -> None:
+        """Lift a halt (manual or drawdown) and the drawdown REDUCING state; the peak restarts
+        at the last equity seen, so the accepted loss does not re-trigger at once. A daily
+        loss REDUCING state stays until the next UTC day."""
+        self._manual_halt = None
+        self._drawdown_halt = None
+        self._drawdown_reducing = None
+        if self._last_equity is not None:
+            self._peak = self._last_equity
+        self._refresh_state()
+
+    def on_equity(self, ts: int, equity: float) -> TradingState | None:
+        """Update the daily-loss and drawdown states; return the new state if it changed."""
+        cfg = self.cfg
+        self._last_equity = equity
+        day = ts // DAY_MS
+        if day != self._day:
+            self._day = day
+            self._day_start_equity = equity
+            self._daily_reducing = None
+        start = self._day_start_equity
+        if (
+            self._daily_reducing is None
+            and start > 0
+            and (start - equity) > cfg.daily_loss_limit * start
+        ):
+            self._daily_reducing = (
+                f"daily loss {(start - equity) / start:.2%} of the day's starting equity "
+                f"{start:.2f} > daily_loss_limit {cfg.daily_loss_limit:.2%}"
+            )
+        if self._peak is None or equity > self._peak:
+            self._peak = equity
+        peak = self._peak
+        drawdown = (peak - equity) / peak if peak > 0 else 0.0
+        if self._drawdown_halt is None and drawdown >= cfg.max_drawdown:
+            self._drawdown_halt = (
+                f"drawdown {drawdown:.2%} from peak {peak:.2f} >= max_drawdown "
+                f"{cfg.max_drawdown:.2%}"
+            )
+        if drawdown >= cfg.reducing_drawdown:
+            self._drawdown_reducing = (
+                f"drawdown {drawdown:.2%} from peak {peak:.2f} >= reducing_drawdown "
+                f"{cfg.reducing_drawdown:.2%}"
+            )
+        else:
+            self._drawdown_reducing = None
+        before = self.state
+        self._refresh_state()
+        return self.state if self.state is not before else None
+
+    def _refresh_state(self) -> None:
+        if self._manual_halt is not None:
+            self.state, self.state_detail = TradingState.HALTED, self._manual_halt
+        elif self._drawdown_halt is not None:
+            self.state, self.state_detail = TradingState.HALTED, self._drawdown_halt
+        elif self._drawdown_reducing is not None:
+            self.state, self.state_detail = TradingState.REDUCING, self._drawdown_reducing
+        elif self._daily_reducing is not None:
+            self.state, self.state_detail = TradingState.REDUCING, self._daily_reducing
+        else:
+            self.state, self.state_detail = TradingState.ACTIVE, ""
+
+    # ---- the check ----------------------------------------------------------------
+
+    def check(self, intent: OrderIntent, now_ms: int, price: float) -> RiskDecision:
+        """Approve (possibly resized) or deny `intent` at time `now_ms` and last price `price`."""
+        size = intent.size
+        symbol = intent.symbol
+        if not size > 0.0:
+            return RiskDecision(False, 0.0, None, f"order size must be positive (got {size})")
+
+        if self.state is TradingState.HALTED:
+            code = (
+                DenialReason.TRADING_HALTED
+                if self._manual_halt is not None
+                else DenialReason.MAX_DRAWDOWN_HALT
+            )
+            return self._deny(code, f"trading halted: {self.state_detail}")
+        if self._breaker_open:
+            return self._deny(DenialReason.CIRCUIT_BREAKER_OPEN, "venue circuit breaker is open")
+        stale = self._stale(symbol, now_ms, price)
+        if stale is not None:
+            return self._deny(DenialReason.STALE_MARKET_DATA, stale)
+        window_start = now_ms - RATE_WINDOW_MS
+        recent = self._approved_ts
+        while recent and recent[0] <= window_start:
+            recent.popleft()
+        if len(recent) >= self.cfg.max_orders_per_minute:
+            return self._deny(
+                DenialReason.ORDER_RATE_LIMIT,
+                f"{len(recent)} orders in the last 60s (max_orders_per_minute "
+                f"{self.cfg.max_orders_per_minute})",
+            )
+
+        current = self.account.position_size(symbol)
+        direction = intent.side.sign
+        new = current + direction * size
+        closes = current != 0.0 and abs(new) <= abs(current) * _REL_TOL
+        reducing = closes or (current != 0.0 and new * current > 0.0 and abs(new) < abs(current))
+
+        if intent.reduce_only and not reducing:
+            what = "flip" if current * new < 0.0 else "increase"
+            return self._deny(
+                DenialReason.REDUCE_ONLY_VIOLATION,
+                f"reduce-only {intent.side} {size:g} would {what} position {current:g} {symbol}",
+            )
+
+        resized_by: DenialReason | None = None
+        notes: list[str] = []
+        if self.state is TradingState.REDUCING and not reducing:
+            cause = (
+                DenialReason.MAX_DRAWDOWN_HALT
+                if self._drawdown_reducing is not None
+                else DenialReason.DAILY_LOSS_LIMIT
+            )
+            flips = current != 0.0 and current * new < 0.0
+            if not (flips and self.cfg.resize_to_caps):
+                return self._deny(
+                    cause, f"reduce-only mode ({self.state_detail}): order would raise exposure"
+                )
+            notes.append(f"cut {size:g} -> {abs(current):g} to close only ({self.state_detail})")
+            size, reducing, resized_by = abs(current), True, cause
+
+        if not reducing:
+            outcome = self._check_increase(intent, current, size, price)
+            if isinstance(outcome, RiskDecision):
+                return outcome
+            new_size, binding, note = outcome
+            if binding is not None:
+                size, resized_by = new_size, binding
+                notes.append(note)
+
+        recent.append(now_ms)
+        if resized_by is not None:
+            self.resizes[resized_by] += 1
+        return RiskDecision(True, size, resized_by, "; ".join(notes) or "approved")
+
+    def _stale(self, symbol: str, now_ms: int, price: float) -> str | None:
+        last = self._last_data.get(symbol)
+        if last is None:
+            return f"no market data yet for {symbol}"
+        age = now_ms - last
+        if age > self._stale_after_ms:
+            limit = self.cfg.stale_after
+            return f"market data for {symbol} is {age / 1000:g}s old (stale_after {limit})"
+        if not price > 0.0:
+            return f"no usable price for {symbol} (got {price})"
+        return None
+
+    def _check_increase(
+        self, intent: OrderIntent, current: float, size: float, price: float
+    ) -> RiskDecision | tuple[float, DenialReason | None, str]:
+        """Caps, leverage and margin for an exposure-increasing order. Returns a denial, or
+        (size, the cap that resized it or None, note)."""
+        cfg = self.cfg
+        symbol = intent.symbol
+        direction = intent.side.sign
+        binding: DenialReason | None = None
+        note = ""
+        original = size
+
+        order_cap = cfg.max_order_notional / price
+        if size > order_cap * (1.0 + _REL_TOL):
+            detail = (
+                f"order notional {size * price:.2f} > max_order_notional {cfg.max_order_notional:g}"
+            )
+            if not cfg.resize_to_caps:
+                return self._deny(DenialReason.MAX_ORDER_NOTIONAL, detail)
+            size, binding = order_cap, DenialReason.MAX_ORDER_NOTIONAL
+            note = f"resized {original:g} -> {size:g}: {detail}"
+
+        # the order moves the position towards `direction`, so the new position has that sign
+        position_cap = cfg.max_position_notional / price
+        room = position_cap - direction * current
+        if direction * (current + direction * size) > position_cap * (1.0 + _REL_TOL):
+            detail = (
+                f"position notional {abs(current + direction * size) * price:.2f} > "
+                f"max_position_notional {cfg.max_position_notional:g}"
+            )
+            if not cfg.resize_to_caps or room <= original * _REL_TOL:
+                if cfg.resize_to_caps:
+                    detail += f" (position {current:g} leaves no room)"
+                return self._deny(DenialReason.MAX_POSITION_NOTIONAL, detail)
+            size, binding = room, DenialReason.MAX_POSITION_NOTIONAL
+            note = f"resized {original:g} -> {size:g}: {detail}"
+
+        new = current + direction * size
+        configured = self.account.leverage(symbol)
+        if configured > cfg.max_leverage:
+            return self._deny(
+                DenialReason.MAX_LEVERAGE,
+                f"{symbol} leverage is set to {configured:g}x > max_leverage {cfg.max_leverage:g}x",
+            )
+        equity = self.account.equity()
+        gross = abs(new) * price + self._other_notional(symbol)
+        if equity <= 0.0:
+            return self._deny(DenialReason.MAX_LEVERAGE, f"equity {equity:.2f} is not positive")
+        if gross / equity > cfg.max_leverage * (1.0 + _REL_TOL):
+            return self._deny(
+                DenialReason.MAX_LEVERAGE,
+                f"leverage after the order {gross / equity:.2f}x (gross notional {gross:.2f} / "
+                f"equity {equity:.2f}) > max_leverage {cfg.max_leverage:g}x",
+            )
+
+        extra = self._margin_required(symbol, new, price) - self._margin_required(
+            symbol, current, price
+        )
+        available = self.account.available_balance()
+        if extra > available:
+            return self._deny(
+                DenialReason.INSUFFICIENT_MARGIN,
+                f"order needs {extra:.2f} more initial margin, {available:.2f} available",
+            )
+        return size, binding, note
+
+    def _other_notional(self, symbol: str) -> float:
+        """Gross notional of the positions on the other symbols this gate has seen data for."""
+        total = 0.0
+        account = self.account
+        for other in self._last_data:
+            if other == symbol:
+                continue
+            size = account.position_size(other)
+            if size != 0.0:
+                mark = account.mark_price(other) or account.entry_price(other)
+                total += abs(size) * mark
+        return total
+
+    def _default_margin(self, symbol: str, signed_size: float, price: float) -> float:
+        """Initial margin when no margin model is given: notional / configured leverage."""
+        leverage = self.account.leverage(symbol)
+        return abs(signed_size) * price / (leverage if leverage > 0.0 else 1.0)
+
+    def _deny(self, reason: DenialReason, detail: str) -> RiskDecision:
+        self.denials[reason] += 1
+        return RiskDecision(False, 0.0, reason, detail)

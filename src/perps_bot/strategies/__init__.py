@@ -1,0 +1,43 @@
+"""Strategies: the base class the orchestrator drives, the built-ins, and the loader.
+
+A strategy turns market events into signals (target positions or order
+intents) with a reason string; it never sizes against risk limits or talks to
+a venue. The risk gate and the venue come after it in the pipeline.
+"""
+
+from perps_bot.strategies.base import (
+    NO_SIGNALS,
+    NoParams,
+    Strategy,
+    StrategyContext,
+    StrategyError,
+    validate_params,
+)
+from perps_bot.strategies.funding_carry import FundingCarry, FundingCarryParams
+from perps_bot.strategies.loader import (
+    BUILTIN_STRATEGIES,
+    load_strategy,
+    source_hash,
+    strategy_fingerprint,
+)
+from perps_bot.strategies.mean_reversion import MeanReversion, MeanReversionParams
+from perps_bot.strategies.sma_cross import SmaCross, SmaCrossParams
+
+__all__ = [
+    "BUILTIN_STRATEGIES",
+    "NO_SIGNALS",
+    "FundingCarry",
+    "FundingCarryParams",
+    "MeanReversion",
+    "MeanReversionParams",
+    "NoParams",
+    "SmaCross",
+    "SmaCrossParams",
+    "Strategy",
+    "StrategyContext",
+    "StrategyError",
+    "load_strategy",
+    "source_hash",
+    "strategy_fingerprint",
+    "validate_params",
+]

@@ -1,0 +1,127 @@
+"""The strategy contract: what the orchestrator calls and what a strategy may return.
+
+Design choices:
+- One `on_event` for every market event type. A strategy that only cares about
+  candles rejects everything else with one identity test on the class, which is
+  cheaper than the orchestrator dispatching per type for strategies that ignore
+  most of them (a backtest pushes hundreds of thousands of events through here).
+- Parameters are a pydantic model per strategy (`Params`). They are validated
+  once, at construction, so the hot path reads plain attributes; a bad value is
+  a `StrategyError` with a one-line message naming the parameter, which the CLI
+  turns into exit code 2.
+- Hooks return a sequence of signals. "Nothing to do" is the shared empty tuple
+  `NO_SIGNALS`, so the common case allocates nothing.
+- Prices and indicator state are plain Python floats: strategies compare and
+  average prices, they do not keep books, so float rounding is harmless here and
+  Decimal would cost an order of magnitude in speed.
+"""
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from perps_bot.domain import AccountView, Fill, MarketEvent, PerpsBotError, Signal
+
+#: What every hook returns when it has nothing to say (shared, never mutated).
+NO_SIGNALS: tuple[Signal, ...] = ()
+
+
+class StrategyError(PerpsBotError):
+    """A strategy that cannot be loaded or configured; the message is one line (CLI exit 2)."""
+
+
+class NoParams(BaseModel):
+    """The parameter model of a strategy that takes no parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class StrategyContext:
+    """What a strategy may use besides the events: its symbols, a read-only view of
+    the account, the configured base order size per symbol, and a logger."""
+
+    symbols: list[str]
+    account: AccountView
+    order_size: Callable[[str], float]
+    logger: logging.Logger
+
+
+class Strategy(ABC):
+    """Base class of every strategy (built in or loaded as `package.module:Class`).
+
+    Subclasses set `name` (a short identifier used in logs, reports and the
+    fingerprint) and `Params` (a pydantic model whose fields carry a
+    `Field(description=...)`; unknown keys are always rejected), and implement
+    `on_event`. Signals are `TargetPosition` (preferred for strategies that hold
+    positions: the orchestrator diffs the target against the position) or
+    `OrderIntent`.
+    """
+
+    name: ClassVar[str]
+    Params: ClassVar[type[BaseModel]] = NoParams
+
+    def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
+        self.ctx = ctx
+        self.params: BaseModel = validate_params(type(self), params)
+
+    def on_start(self) -> Sequence[Signal]:
+        """Called once before the first event."""
+        return NO_SIGNALS
+
+    @abstractmethod
+    def on_event(self, event: MarketEvent) -> Sequence[Signal]:
+        """Called for every market event (Candle, Quote, FundingRate, MarkPrice, BookSnapshot)."""
+
+    def on_fill(self, fill: Fill) -> Sequence[Signal]:
+        """Called for every fill of this run's orders; `fill.is_liquidation` marks a
+        forced close by the ledger."""
+        return NO_SIGNALS
+
+    def on_stop(self) -> Sequence[Signal]:
+        """Called once at the end of the run (after the last event)."""
+        return NO_SIGNALS
+
+    @classmethod
+    def params_help(cls) -> str:
+        """One line per parameter: name, type, default and description (for `--help`)."""
+        lines = []
+        for field_name, info in cls.Params.model_fields.items():
+            kind = info.annotation
+            annotation = kind.__name__ if isinstance(kind, type) else str(kind)
+            annotation = annotation.replace("typing.", "")
+            default = "required" if info.is_required() else f"default {info.default!r}"
+            lines.append(f"{field_name} ({annotation}, {default}): {info.description or ''}")
+        return "\n".join(lines)
+
+
+def strategy_label(cls: type[Strategy]) -> str:
+    """How error messages name a strategy class."""
+    return getattr(cls, "name", None) or f"{cls.__module__}:{cls.__qualname__}"
+
+
+def validate_params(cls: type[Strategy], params: Mapping[str, Any]) -> BaseModel:
+    """Validate `params` against `cls.Params`; raise StrategyError naming the bad param."""
+    label = strategy_label(cls)
+    fields = cls.Params.model_fields
+    unknown = sorted(str(key) for key in params if key not in fields)
+    if unknown:
+        known = ", ".join(fields) or "none"
+        raise StrategyError(f"strategy {label!r}: unknown param {unknown[0]!r} (known: {known})")
+    try:
+        return cls.Params.model_validate(dict(params))
+    except ValidationError as exc:
+        raise StrategyError(_describe(label, exc)) from exc
+
+
+def _describe(label: str, exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    message = str(first["msg"]).removeprefix("Value error, ").replace("\n", " ")
+    if not first["loc"]:
+        return f"strategy {label!r}: bad params: {message}"
+    param = ".".join(str(part) for part in first["loc"])
+    return f"strategy {label!r}: bad param {param!r}: {message} (got {first.get('input')!r})"

@@ -1,0 +1,60 @@
+"""Per-symbol position bookkeeping shared by the built-in strategies.
+
+A built-in strategy remembers the direction it last targeted (+1 long, -1
+short, 0 flat) and its protective stop, instead of asking the account on every
+bar: the account lags the signal by the execution stage, and a dict lookup plus
+two slot reads is all the hot path can afford. `sync_from_account` reconciles
+once at start (a restarted bot adopts the position it finds), and a
+liquidation fill resets the symbol to flat.
+"""
+
+from perps_bot.domain import AccountView, TargetPosition
+
+
+class SideState:
+    """The direction a strategy targets on one symbol, and its stop (None: no stop)."""
+
+    __slots__ = ("side", "stop")
+
+    def __init__(self) -> None:
+        self.side = 0
+        self.stop: float | None = None
+
+    def go(self, side: int, price: float, stop_pct: float) -> None:
+        """Record a new target direction entered at `price`, with its stop."""
+        self.side = side
+        self.stop = stop_price(side, price, stop_pct)
+
+    def flat(self) -> None:
+        self.side = 0
+        self.stop = None
+
+    def stop_hit(self, close: float) -> bool:
+        """True when `close` is at or through the stop of the current position."""
+        stop = self.stop
+        if stop is None or self.side == 0:
+            return False
+        return close <= stop if self.side > 0 else close >= stop
+
+    def sync_from_account(self, account: AccountView, symbol: str, stop_pct: float) -> None:
+        size = account.position_size(symbol)
+        if size == 0.0:
+            self.flat()
+            return
+        side = 1 if size > 0 else -1
+        entry = account.entry_price(symbol)
+        self.side = side
+        self.stop = stop_price(side, entry, stop_pct) if entry > 0 else None
+
+
+def stop_price(side: int, price: float, stop_pct: float) -> float | None:
+    """The stop `stop_pct` away from `price` against a position of direction `side`."""
+    if stop_pct <= 0.0 or side == 0:
+        return None
+    return price * (1.0 - stop_pct) if side > 0 else price * (1.0 + stop_pct)
+
+
+def target(symbol: str, side: int, size: float, reason: str, stop: float | None) -> TargetPosition:
+    return TargetPosition(
+        symbol=symbol, size=side * size if side else 0.0, reason=reason, stop_price=stop
+    )

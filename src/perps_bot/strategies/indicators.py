@@ -1,0 +1,155 @@
+"""Incremental indicators: O(1) per update, pure Python floats, no numpy.
+
+Strategies see one event at a time, so each indicator keeps a fixed ring buffer
+and running sums instead of recomputing over a window (a backtest feeds
+hundreds of thousands of bars; numpy per bar would be slower than plain floats
+at these window sizes).
+
+Running sums of floats drift: every add/subtract rounds, and over a long run
+the error accumulates. Each window indicator therefore recomputes its sums
+exactly (math.fsum) every time the ring buffer wraps around, which costs one
+pass over the window per `window` updates, i.e. O(1) amortised. The variance
+uses sums of values shifted by the window mean at the last resync, which avoids
+the cancellation of the textbook sum-of-squares formula at price levels of
+tens of thousands with small moves.
+"""
+
+import math
+
+
+class RollingMean:
+    """Simple moving average over the last `window` values."""
+
+    __slots__ = ("_buf", "_count", "_i", "_sum", "window")
+
+    def __init__(self, window: int) -> None:
+        if window < 1:
+            raise ValueError("window must be >= 1")
+        self.window = window
+        self._buf = [0.0] * window
+        self._i = 0
+        self._count = 0
+        self._sum = 0.0
+
+    def push(self, value: float) -> float | None:
+        """Add `value`; return the mean once the window is full, else None."""
+        i = self._i
+        if self._count < self.window:
+            self._count += 1
+            self._sum += value
+        else:
+            self._sum += value - self._buf[i]
+        self._buf[i] = value
+        i += 1
+        if i == self.window:
+            i = 0
+            if self._count == self.window:
+                self._sum = math.fsum(self._buf)
+        self._i = i
+        if self._count < self.window:
+            return None
+        return self._sum / self.window
+
+
+class RollingStats:
+    """Mean and population standard deviation over the last `window` values."""
+
+    __slots__ = ("_buf", "_count", "_i", "_s1", "_s2", "_shift", "mean", "std", "window")
+
+    def __init__(self, window: int) -> None:
+        if window < 2:
+            raise ValueError("window must be >= 2")
+        self.window = window
+        self._buf = [0.0] * window
+        self._i = 0
+        self._count = 0
+        self._shift = 0.0
+        self._s1 = 0.0  # sum of (x - shift)
+        self._s2 = 0.0  # sum of (x - shift)**2
+        self.mean = 0.0
+        self.std = 0.0
+
+    def push(self, value: float) -> bool:
+        """Add `value`; return True (and update `mean`, `std`) once the window is full."""
+        window = self.window
+        if self._count == 0:
+            self._shift = value
+        d = value - self._shift
+        i = self._i
+        if self._count < window:
+            self._count += 1
+            self._s1 += d
+            self._s2 += d * d
+        else:
+            old = self._buf[i] - self._shift
+            self._s1 += d - old
+            self._s2 += d * d - old * old
+        self._buf[i] = value
+        i += 1
+        if i == window:
+            i = 0
+            if self._count == window:
+                self._resync()
+        self._i = i
+        if self._count < window:
+            return False
+        m1 = self._s1 / window
+        var = self._s2 / window - m1 * m1
+        self.mean = self._shift + m1
+        self.std = math.sqrt(var) if var > 0.0 else 0.0
+        return True
+
+    def _resync(self) -> None:
+        buf = self._buf
+        shift = math.fsum(buf) / self.window
+        self._shift = shift
+        self._s1 = math.fsum([x - shift for x in buf])
+        self._s2 = math.fsum([(x - shift) * (x - shift) for x in buf])
+
+
+class WilderRsi:
+    """Relative Strength Index with Wilder's smoothing over `period` price changes.
+
+    The first value comes after `period` changes (period + 1 prices): the average
+    gain and loss are seeded with simple means, then smoothed as
+    avg = (avg * (period - 1) + x) / period. RSI is 100 when there were only
+    gains, 0 when only losses, 50 when the price did not move at all.
+    """
+
+    __slots__ = ("_avg_gain", "_avg_loss", "_changes", "_prev", "period")
+
+    def __init__(self, period: int) -> None:
+        if period < 1:
+            raise ValueError("period must be >= 1")
+        self.period = period
+        self._prev: float | None = None
+        self._changes = 0
+        self._avg_gain = 0.0
+        self._avg_loss = 0.0
+
+    def push(self, price: float) -> float | None:
+        """Add a price; return the RSI once `period` changes were seen, else None."""
+        prev = self._prev
+        self._prev = price
+        if prev is None:
+            return None
+        change = price - prev
+        gain = change if change > 0.0 else 0.0
+        loss = -change if change < 0.0 else 0.0
+        period = self.period
+        if self._changes < period:
+            # seeding: sum the first `period` gains and losses, then take their means
+            self._changes += 1
+            self._avg_gain += gain
+            self._avg_loss += loss
+            if self._changes < period:
+                return None
+            self._avg_gain /= period
+            self._avg_loss /= period
+        else:
+            self._avg_gain = (self._avg_gain * (period - 1) + gain) / period
+            self._avg_loss = (self._avg_loss * (period - 1) + loss) / period
+        avg_gain, avg_loss = self._avg_gain, self._avg_loss
+        if avg_loss == 0.0:
+            return 100.0 if avg_gain > 0.0 else 50.0
+        return 100.0 - 100.0 / (1.0 + avg_gain / avg_loss)

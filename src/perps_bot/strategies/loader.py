@@ -1,0 +1,171 @@
+"""Finding a strategy class by name, and the fingerprint that promotions are recorded for.
+
+`load_strategy` accepts a built-in short name or a `package.module:Class` import
+path. If the module is not importable from `sys.path`, the current directory
+is tried too (appended, so it never shadows installed packages): the console
+script does not put it on the path, and a user's `strategies/mine.py` next to
+the profile should load the way `python -m` would find it.
+
+The fingerprint identifies "this strategy code with these parameters" across
+runs and machines (SPEC 6: promotions are recorded per fingerprint). It hashes
+the validated parameters (defaults filled in, so `{}` and the explicit
+defaults are the same strategy), the code version, and the source of the
+strategy: the modules defining the class and its Strategy ancestors, plus the
+modules of its own package that the defining module references at top level
+(for the built-ins: their shared indicators). Editing any of them changes the
+fingerprint, so a promotion never carries over to changed code. File paths
+are not hashed (only module names and text), so the value is the same on
+every machine.
+"""
+
+import hashlib
+import importlib
+import inspect
+import json
+import os
+import sys
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+from perps_bot.strategies.base import Strategy, StrategyError, validate_params
+from perps_bot.strategies.funding_carry import FundingCarry
+from perps_bot.strategies.mean_reversion import MeanReversion
+from perps_bot.strategies.sma_cross import SmaCross
+
+BUILTIN_STRATEGIES: dict[str, type[Strategy]] = {
+    cls.name: cls for cls in (SmaCross, MeanReversion, FundingCarry)
+}
+
+_BASE_MODULE = Strategy.__module__
+
+
+def load_strategy(name: str) -> type[Strategy]:
+    """The strategy class for a built-in short name or a `package.module:Class` path."""
+    key = name.strip()
+    builtin = BUILTIN_STRATEGIES.get(key)
+    if builtin is not None:
+        return builtin
+    if ":" not in key:
+        known = ", ".join(sorted(BUILTIN_STRATEGIES))
+        raise StrategyError(
+            f"unknown strategy {name!r} (built in: {known}); "
+            "third-party strategies load as package.module:Class"
+        )
+    module_name, _, attr = key.partition(":")
+    if not module_name or not attr:
+        raise StrategyError(f"invalid strategy path {name!r}: use package.module:Class")
+    module = _import(module_name)
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise StrategyError(f"strategy module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return _checked_class(obj, key)
+
+
+def _import(module_name: str) -> ModuleType:
+    try:
+        try:
+            return importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            cwd = os.getcwd()
+            if not _is_missing(exc, module_name) or cwd in sys.path:
+                raise
+            sys.path.append(cwd)
+            importlib.invalidate_caches()
+            return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if _is_missing(exc, module_name):
+            raise StrategyError(f"cannot import strategy module {module_name!r}: {exc}") from exc
+        raise StrategyError(_import_failure(module_name, exc)) from exc
+    except Exception as exc:  # a broken user module must not escape as a traceback
+        raise StrategyError(_import_failure(module_name, exc)) from exc
+
+
+def _is_missing(exc: ModuleNotFoundError, module_name: str) -> bool:
+    """True when the strategy module itself (or a package above it) does not exist, as
+    opposed to a module that exists but imports something missing."""
+    missing = exc.name or ""
+    return module_name == missing or module_name.startswith(missing + ".")
+
+
+def _import_failure(module_name: str, exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"error importing strategy module {module_name!r}: {type(exc).__name__}: {text}"
+
+
+def _checked_class(obj: object, path: str) -> type[Strategy]:
+    if not (isinstance(obj, type) and issubclass(obj, Strategy)):
+        raise StrategyError(f"{path!r} is not a Strategy subclass")
+    if inspect.isabstract(obj):
+        missing = ", ".join(sorted(getattr(obj, "__abstractmethods__", ())))
+        raise StrategyError(f"strategy {path!r} is abstract (implement: {missing})")
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str) or not name:
+        raise StrategyError(f"strategy {path!r} must set a class attribute name = '...'")
+    return obj
+
+
+def strategy_fingerprint(cls: type[Strategy], params: Mapping[str, Any], code_version: str) -> str:
+    """Stable 16-hex-digit id of (strategy name, validated params, code version, source)."""
+    validated = validate_params(cls, params)
+    payload = {
+        "strategy": cls.name,
+        "params": validated.model_dump(mode="json"),
+        "code_version": code_version,
+        "source": source_hash(cls),
+    }
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def source_hash(cls: type[Strategy]) -> str:
+    """sha256 over the source text of the modules that make up `cls` (see module doc)."""
+    digest = hashlib.sha256()
+    for module_name in sorted(_source_modules(cls)):
+        digest.update(module_name.encode())
+        digest.update(b"\0")
+        digest.update(_module_source(module_name).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _source_modules(cls: type[Strategy]) -> set[str]:
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is Strategy:
+            break
+        names.add(klass.__module__)
+    own = cls.__module__
+    package = own.rpartition(".")[0]
+    module = sys.modules.get(own)
+    if package and module is not None:
+        prefix = package + "."
+        for value in list(vars(module).values()):
+            ref = _defining_module(value)
+            if ref is not None and ref.startswith(prefix) and ref in sys.modules:
+                names.add(ref)
+    names.discard(_BASE_MODULE)
+    return names
+
+
+def _defining_module(value: object) -> str | None:
+    """The module a top-level name comes from, for modules, classes and functions."""
+    if isinstance(value, ModuleType):
+        return value.__name__
+    if inspect.isclass(value) or inspect.isfunction(value):
+        ref = getattr(value, "__module__", None)
+        return ref if isinstance(ref, str) else None
+    return None
+
+
+def _module_source(module_name: str) -> str:
+    module = sys.modules.get(module_name)
+    if module is None:
+        return "<not loaded>"
+    try:
+        return inspect.getsource(module)
+    except (OSError, TypeError):
+        # no source on disk (frozen or generated code): the name is all we can hash
+        return f"<no source for {module_name}>"

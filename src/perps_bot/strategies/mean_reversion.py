@@ -1,0 +1,193 @@
+"""`mean_reversion`: fade price extremes, get out when price is back at its mean.
+
+Two ways to call an extreme (param `mode`):
+- `zscore`: z = (close - mean) / std over the last `lookback` closes, the
+  current close included, population std. Long at z <= -entry_z, short at
+  z >= entry_z; a long exits once z >= -exit_z, a short once z <= exit_z
+  (exit_z = 0: exit at the mean). With population std one outlier in n bars
+  reaches at most |z| = sqrt(n - 1), so entry_z must be below that.
+- `rsi`: Wilder's RSI over `rsi_period` changes. Long at RSI <= rsi_low, short
+  at RSI >= rsi_high; a long exits once RSI >= 50, a short once RSI <= 50.
+
+A position at the opposite extreme flips directly. With `stop_pct` > 0 each
+entry carries a stop `stop_pct` from the entry close; after a stop-out the
+strategy does not re-enter until the indicator has been back inside the entry
+band (otherwise it would re-enter on the very next bar of the same move).
+A window with zero variance has no z-score and emits nothing.
+"""
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from perps_bot.domain import Candle, Fill, MarketEvent, Signal
+from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext
+from perps_bot.strategies.common import SideState, target
+from perps_bot.strategies.indicators import RollingStats, WilderRsi
+
+# A window whose std is below this fraction of its mean counts as flat (no z-score).
+_FLAT_STD = 1e-12
+
+
+class MeanReversionParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["zscore", "rsi"] = Field(
+        "zscore", description="how an extreme is measured: 'zscore' of the close or 'rsi'"
+    )
+    lookback: int = Field(20, ge=2, description="zscore: bars in the rolling mean and std")
+    entry_z: float = Field(2.0, gt=0.0, description="zscore: enter at |z| >= entry_z")
+    exit_z: float = Field(
+        0.0, ge=0.0, description="zscore: exit once |z| <= exit_z on the way back (0 = at the mean)"
+    )
+    rsi_period: int = Field(14, ge=2, description="rsi: price changes in Wilder's RSI")
+    rsi_low: float = Field(30.0, gt=0.0, lt=50.0, description="rsi: go long at RSI <= rsi_low")
+    rsi_high: float = Field(70.0, gt=50.0, lt=100.0, description="rsi: go short at RSI >= rsi_high")
+    stop_pct: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="stop distance as a fraction of the entry close (0.02 = 2%); 0 = no stop",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "MeanReversionParams":
+        if self.exit_z >= self.entry_z:
+            raise ValueError(f"exit_z ({self.exit_z}) must be less than entry_z ({self.entry_z})")
+        reachable = math.sqrt(self.lookback - 1)
+        if self.mode == "zscore" and self.entry_z >= reachable:
+            raise ValueError(
+                f"entry_z ({self.entry_z}) is never reached with lookback {self.lookback} "
+                f"(max |z| is {reachable:.3f}); lower entry_z or raise lookback"
+            )
+        return self
+
+
+class _SymbolState(SideState):
+    __slots__ = ("armed", "rsi", "stats")
+
+    def __init__(self, p: MeanReversionParams) -> None:
+        super().__init__()
+        self.stats = RollingStats(p.lookback)
+        self.rsi = WilderRsi(p.rsi_period)
+        self.armed = True  # False after a stop-out until the indicator is back inside the band
+
+
+class MeanReversion(Strategy):
+    """Long at a low extreme, short at a high one, flat once back at the mean."""
+
+    name = "mean_reversion"
+    Params = MeanReversionParams
+    params: MeanReversionParams
+
+    def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
+        super().__init__(params, ctx)
+        p = self.params
+        self._zscore = p.mode == "zscore"
+        self._stop_pct = p.stop_pct
+        self._states: dict[str, _SymbolState] = {s: _SymbolState(p) for s in ctx.symbols}
+
+    def on_start(self) -> Sequence[Signal]:
+        for symbol, state in self._states.items():
+            state.sync_from_account(self.ctx.account, symbol, self._stop_pct)
+        return NO_SIGNALS
+
+    def on_event(self, event: MarketEvent) -> Sequence[Signal]:
+        if not isinstance(event, Candle):
+            return NO_SIGNALS
+        symbol = event.symbol
+        state = self._states.get(symbol)
+        if state is None:
+            state = self._states[symbol] = _SymbolState(self.params)
+        close = event.close
+        if state.stop is not None and state.stop_hit(close):
+            self._feed(state, close)
+            state.flat()
+            state.armed = False
+            return (target(symbol, 0, 0.0, "stop", None),)
+        if self._zscore:
+            return self._on_zscore(symbol, state, close)
+        return self._on_rsi(symbol, state, close)
+
+    def _feed(self, state: _SymbolState, close: float) -> None:
+        """Keep the indicator current on a bar that is decided before it is read."""
+        if self._zscore:
+            state.stats.push(close)
+        else:
+            state.rsi.push(close)
+
+    def _on_zscore(self, symbol: str, state: _SymbolState, close: float) -> Sequence[Signal]:
+        stats = state.stats
+        if not stats.push(close) or stats.std <= abs(stats.mean) * _FLAT_STD:
+            return NO_SIGNALS
+        z = (close - stats.mean) / stats.std
+        p = self.params
+        low = z <= -p.entry_z
+        high = z >= p.entry_z
+        side = state.side
+        if side > 0:
+            if high:
+                return self._enter(symbol, state, -1, close, f"z={z:.2f}")
+            if z >= -p.exit_z:
+                return self._exit(symbol, state, f"z={z:.2f}")
+        elif side < 0:
+            if low:
+                return self._enter(symbol, state, 1, close, f"z={z:.2f}")
+            if z <= p.exit_z:
+                return self._exit(symbol, state, f"z={z:.2f}")
+        elif state.armed:
+            if low:
+                return self._enter(symbol, state, 1, close, f"z={z:.2f}")
+            if high:
+                return self._enter(symbol, state, -1, close, f"z={z:.2f}")
+        elif not (low or high):
+            state.armed = True
+        return NO_SIGNALS
+
+    def _on_rsi(self, symbol: str, state: _SymbolState, close: float) -> Sequence[Signal]:
+        rsi = state.rsi.push(close)
+        if rsi is None:
+            return NO_SIGNALS
+        p = self.params
+        low = rsi <= p.rsi_low
+        high = rsi >= p.rsi_high
+        side = state.side
+        if side > 0:
+            if high:
+                return self._enter(symbol, state, -1, close, f"rsi={rsi:.1f}")
+            if rsi >= 50.0:
+                return self._exit(symbol, state, f"rsi={rsi:.1f}")
+        elif side < 0:
+            if low:
+                return self._enter(symbol, state, 1, close, f"rsi={rsi:.1f}")
+            if rsi <= 50.0:
+                return self._exit(symbol, state, f"rsi={rsi:.1f}")
+        elif state.armed:
+            if low:
+                return self._enter(symbol, state, 1, close, f"rsi={rsi:.1f}")
+            if high:
+                return self._enter(symbol, state, -1, close, f"rsi={rsi:.1f}")
+        elif not (low or high):
+            state.armed = True
+        return NO_SIGNALS
+
+    def _enter(
+        self, symbol: str, state: _SymbolState, side: int, close: float, why: str
+    ) -> Sequence[Signal]:
+        state.go(side, close, self._stop_pct)
+        reason = f"mean_reversion {'long' if side > 0 else 'short'} {why}"
+        return (target(symbol, side, self.ctx.order_size(symbol), reason, state.stop),)
+
+    def _exit(self, symbol: str, state: _SymbolState, why: str) -> Sequence[Signal]:
+        state.flat()
+        return (target(symbol, 0, 0.0, f"mean_reversion exit {why}", None),)
+
+    def on_fill(self, fill: Fill) -> Sequence[Signal]:
+        if fill.is_liquidation:
+            state = self._states.get(fill.symbol)
+            if state is not None:
+                state.flat()
+                state.armed = False
+        return NO_SIGNALS

@@ -1,0 +1,112 @@
+"""`sma_cross`: the trend-following flip strategy on two simple moving averages.
+
+A cross is a change of the sign of (fast SMA - slow SMA) between two closes,
+ignoring bars where the averages are equal (a touch is not a cross). The first
+bar with both averages only establishes the regime: the strategy enters on the
+first real cross and is then always long or short, flipping on every cross.
+It targets a position on a cross only (not on every bar), so an entry the risk
+gate denies or shrinks is not retried on every bar; the next cross decides.
+
+With `stop_pct` > 0 each entry carries a stop `stop_pct` away from the entry
+close; a close at or through it targets flat (reason "stop") and the strategy
+waits for the next cross.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from perps_bot.domain import Candle, Fill, MarketEvent, Signal
+from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext
+from perps_bot.strategies.common import SideState, target
+from perps_bot.strategies.indicators import RollingMean
+
+
+class SmaCrossParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fast: int = Field(
+        10, ge=1, description="bars (candle closes) in the fast simple moving average"
+    )
+    slow: int = Field(30, ge=2, description="bars in the slow simple moving average; > fast")
+    stop_pct: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="stop distance as a fraction of the entry close (0.02 = 2%); 0 = no stop",
+    )
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self) -> "SmaCrossParams":
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be less than slow ({self.slow})")
+        return self
+
+
+class _SymbolState(SideState):
+    __slots__ = ("fast", "last_sign", "slow")
+
+    def __init__(self, fast: int, slow: int) -> None:
+        super().__init__()
+        self.fast = RollingMean(fast)
+        self.slow = RollingMean(slow)
+        self.last_sign = 0  # sign of fast - slow at the last bar where they differed
+
+
+class SmaCross(Strategy):
+    """Long when the fast SMA crosses above the slow one, short when it crosses below."""
+
+    name = "sma_cross"
+    Params = SmaCrossParams
+    params: SmaCrossParams
+
+    def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
+        super().__init__(params, ctx)
+        p = self.params
+        self._stop_pct = p.stop_pct
+        self._reason_up = f"sma_cross up {p.fast}/{p.slow}"
+        self._reason_down = f"sma_cross down {p.fast}/{p.slow}"
+        self._states: dict[str, _SymbolState] = {s: self._new_state() for s in ctx.symbols}
+
+    def _new_state(self) -> _SymbolState:
+        return _SymbolState(self.params.fast, self.params.slow)
+
+    def on_start(self) -> Sequence[Signal]:
+        for symbol, state in self._states.items():
+            state.sync_from_account(self.ctx.account, symbol, self._stop_pct)
+        return NO_SIGNALS
+
+    def on_event(self, event: MarketEvent) -> Sequence[Signal]:
+        if not isinstance(event, Candle):
+            return NO_SIGNALS
+        symbol = event.symbol
+        state = self._states.get(symbol)
+        if state is None:
+            state = self._states[symbol] = self._new_state()
+        close = event.close
+        fast = state.fast.push(close)
+        slow = state.slow.push(close)
+        if slow is not None and fast is not None:
+            sign = 1 if fast > slow else -1 if fast < slow else 0
+            if sign != 0 and sign != state.last_sign:
+                previous = state.last_sign
+                state.last_sign = sign
+                if previous != 0:
+                    return (self._enter(symbol, state, sign, close),)
+        if state.stop is not None and state.stop_hit(close):
+            state.flat()
+            return (target(symbol, 0, 0.0, "stop", None),)
+        return NO_SIGNALS
+
+    def _enter(self, symbol: str, state: _SymbolState, sign: int, close: float) -> Signal:
+        state.go(sign, close, self._stop_pct)
+        reason = self._reason_up if sign > 0 else self._reason_down
+        return target(symbol, sign, self.ctx.order_size(symbol), reason, state.stop)
+
+    def on_fill(self, fill: Fill) -> Sequence[Signal]:
+        if fill.is_liquidation:
+            state = self._states.get(fill.symbol)
+            if state is not None:
+                state.flat()
+        return NO_SIGNALS
