@@ -1,0 +1,89 @@
+"""Order-book representation and the synthetic book of the simulated venues.
+
+A book is two lists of `(price, quantity)` levels, best first, exactly the shape
+of `BookSnapshot.bids/asks`, so the matching engine walks a real snapshot (paper
+trading on a real book) and a synthesized one (mock exchange, backtest) with the
+same code.
+
+The synthetic book is described, not stored: `SyntheticBook` holds the shape
+(levels, spacing, depth growth) and builds the levels of one side only when an
+order needs them. The mock feed emits a quote per symbol per second and most of
+them meet no order, so materializing 2 x 20 levels per quote would be wasted work.
+
+Synthetic level i on the ask side sits at `ask * (1 + i * level_spacing_bps / 1e4)`
+(bids mirror it downwards) and holds `depth * (1 + depth_growth) ** i`. The touch
+(level 0) is either the quote's own bid/ask, so a buy pays the ask the strategy
+saw, or `mid * (1 -/+ spread_bps / 2e4)` when only a price is known (candles).
+Prices are floats: the book is a simulation input, not an accounting record.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from perps_bot.domain import BookSnapshot, Side
+
+Level = tuple[float, float]
+"""One price level: (price, quantity in base units)."""
+
+
+@dataclass(slots=True)
+class Book:
+    """Both sides of a book, best level first (bids descending, asks ascending)."""
+
+    bids: Sequence[Level] = field(default_factory=list)
+    asks: Sequence[Level] = field(default_factory=list)
+
+    @classmethod
+    def from_snapshot(cls, snapshot: BookSnapshot) -> "Book":
+        return cls(bids=snapshot.bids, asks=snapshot.asks)
+
+    def liquidity_for(self, taker_side: Side) -> Sequence[Level]:
+        """The levels a taker on `taker_side` consumes: asks for a buy, bids for a sell."""
+        return self.asks if taker_side is Side.BUY else self.bids
+
+    @property
+    def best_bid(self) -> float | None:
+        return self.bids[0][0] if self.bids else None
+
+    @property
+    def best_ask(self) -> float | None:
+        return self.asks[0][0] if self.asks else None
+
+
+def touch_around(mid: float, spread_bps: float) -> tuple[float, float]:
+    """(bid, ask) at -/+ half the spread around `mid`."""
+    half = mid * spread_bps / 2e4
+    return mid - half, mid + half
+
+
+@dataclass(frozen=True, slots=True)
+class SyntheticBook:
+    """The shape of the mock exchange's book; levels are built on demand."""
+
+    levels: int = 20
+    spread_bps: float = 10.0
+    level_spacing_bps: float = 1.0
+    depth_growth: float = 0.15
+
+    def side(self, taker_side: Side, bid: float, ask: float, depth: float) -> list[Level]:
+        """The levels a taker on `taker_side` would consume, best first.
+
+        `bid`/`ask` are the touch, `depth` the quantity at the best level.
+        """
+        step = self.level_spacing_bps / 1e4
+        growth = 1.0 + self.depth_growth
+        if taker_side is Side.BUY:
+            return [(ask * (1.0 + i * step), depth * growth**i) for i in range(self.levels)]
+        return [(bid * (1.0 - i * step), depth * growth**i) for i in range(self.levels)]
+
+    def around_touch(self, bid: float, ask: float, depth: float) -> Book:
+        """A full book whose best levels are `bid` and `ask`."""
+        return Book(
+            bids=self.side(Side.SELL, bid, ask, depth),
+            asks=self.side(Side.BUY, bid, ask, depth),
+        )
+
+    def around_mid(self, mid: float, depth: float) -> Book:
+        """A full book centred on `mid` with this book's spread."""
+        bid, ask = touch_around(mid, self.spread_bps)
+        return self.around_touch(bid, ask, depth)
