@@ -107,6 +107,8 @@ class Orchestrator:
                     if self._end_ms is not None and ts >= self._end_ms:
                         self.stop_requested = True
                         self.stop_reason = "duration reached"
+                        # the run covered [start, end): it ends at end, not at the last tick
+                        self.last_ts = self._end_ms
                         break
                     orders = self._on_event(event)
                     if orders:
@@ -118,6 +120,9 @@ class Orchestrator:
                     break
                 # yield to the event loop between batches (signals, timers, I/O)
                 await asyncio.sleep(0)
+            else:
+                if self._end_ms is not None and self.last_ts is not None:
+                    self.last_ts = self._end_ms  # the feed ran to the end of [start, end)
             await self._submit_all(self._signals(self.strategy.on_stop(), self.clock.now()))
         finally:
             await self.feed.stop()
