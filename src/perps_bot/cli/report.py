@@ -1,0 +1,320 @@
+"""`perps-bot report` and `perps-bot promote` (SPEC 6).
+
+`register(app)` adds both commands to the main Typer app. Exit codes: 0 ok,
+1 promotion refused (failed criteria or wrong kind of run), 2 bad input (no
+database, unknown run, unreadable stored config) with one line on stderr.
+"""
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn, TextIO
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from perps_bot.config import ConfigError, load_settings
+from perps_bot.metrics import (
+    STAGES,
+    PromotionRefused,
+    Report,
+    ReportError,
+    build_report,
+    evaluate_promotion,
+    export_csv,
+    help_epilog,
+    record_promotion,
+    render_html,
+)
+from perps_bot.metrics.formatting import display_metric, params_text
+from perps_bot.storage import RunStore, StoreError
+
+# The profile whose runs are the evidence for each stage (default of promote --profile).
+SOURCE_PROFILE = {"canary": "dev", "prod": "canary"}
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+    html = "html"
+
+
+class Stage(StrEnum):
+    canary = "canary"
+    prod = "prod"
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"perps-bot: {' '.join(message.split())}", err=True)
+    raise typer.Exit(code)
+
+
+def _from_parent(ctx: typer.Context, name: str) -> str | None:
+    """A value given explicitly to the main command (`perps-bot --profile canary report`),
+    so a global --profile or --db reaches the subcommand when it has none of its own."""
+    parent = ctx.parent
+    if parent is None or name not in parent.params:
+        return None
+    source = parent.get_parameter_source(name)
+    if source is None or source.name == "DEFAULT":
+        return None
+    value = parent.params[name]
+    return None if value is None else str(value)
+
+
+def _source_db(ctx: typer.Context, db: Path | None, profile: str | None, default: str) -> Path:
+    if db is not None:
+        return db
+    if profile is None:
+        parent_db = _from_parent(ctx, "db")
+        if parent_db is not None:
+            return Path(parent_db)
+    return _profile_db(profile or _from_parent(ctx, "profile") or default)
+
+
+def _profile_db(profile: str) -> Path:
+    try:
+        return load_settings(profile).database_path
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _open_existing(path: Path, *, read_only: bool) -> RunStore:
+    if not path.exists():
+        _fail(f"no database at {path}: run the bot first (or pass --db)")
+    try:
+        return RunStore(path, read_only=read_only)
+    except StoreError as exc:
+        _fail(str(exc))
+
+
+# -- rendering ---------------------------------------------------------------------------
+def _criterion_text(name: str, value: float | None) -> str:
+    if name in ("win_rate", "max_drawdown"):
+        return display_metric(name, value)
+    if value is None:
+        return "n/a"
+    if name in ("trades", "liquidations", "error_lines"):
+        return str(int(value))
+    return f"{value:.3f}"
+
+
+def criteria_table(report: Report) -> Table:
+    table = Table(title="Validation criteria", title_justify="left")
+    table.add_column("criterion")
+    table.add_column("value", justify="right")
+    table.add_column("threshold", justify="right")
+    table.add_column("result")
+    for c in report.criteria:
+        result = Text("PASS", style="bold green") if c.passed else Text("FAIL", style="bold red")
+        table.add_row(
+            c.name,
+            _criterion_text(c.name, c.value),
+            f"{c.op} {_criterion_text(c.name, c.threshold)}",
+            result,
+        )
+    return table
+
+
+def render_table(report: Report, console: Console) -> None:
+    run = report.run
+    summary = report.run_summary()
+    console.print(
+        Text.assemble(
+            ("Run ", "bold"),
+            (run.run_id, "bold cyan"),
+            f"  {run.strategy} {params_text(summary['strategy_params'])}",
+            f"  {run.kind} run, profile {run.profile}, {run.status}",
+        )
+    )
+    console.print(
+        f"{summary['start'] or '?'} to {summary['end'] or '?'} ({report.days:.2f} days), "
+        f"initial balance {run.initial_balance:,.2f}, final equity {report.final_equity:,.2f}"
+    )
+    metrics = Table(title="Metrics", title_justify="left")
+    metrics.add_column("metric")
+    metrics.add_column("value", justify="right")
+    for name, value in report.metrics.items():
+        if name != "denials":
+            metrics.add_row(name, display_metric(name, value))
+    console.print(metrics)
+    console.print(criteria_table(report))
+    denials = report.metrics["denials"]
+    if denials:
+        table = Table(title="Risk denials", title_justify="left")
+        table.add_column("reason code")
+        table.add_column("count", justify="right")
+        for code, count in sorted(denials.items()):
+            table.add_row(code, str(count))
+        console.print(table)
+    else:
+        console.print("Risk denials: none")
+    passed = sum(c.passed for c in report.criteria)
+    style = "bold green" if report.passed else "bold red"
+    verdict = "PASSED" if report.passed else "FAILED"
+    console.print(Text(f"{verdict}: {passed}/{len(report.criteria)} criteria", style=style))
+
+
+# -- commands ----------------------------------------------------------------------------
+def report_command(
+    ctx: typer.Context,
+    run: Annotated[
+        str, typer.Option("--run", help="Run id, or 'latest' for the most recently created run.")
+    ] = "latest",
+    fmt: Annotated[
+        ReportFormat,
+        typer.Option(
+            "--format",
+            help="table: console tables; json: metrics and criteria, sorted keys; html: one"
+            " self-contained page with charts and the trade list.",
+        ),
+    ] = ReportFormat.table,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the report to this file, not stdout.")
+    ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option("--export", help="Also write trades.csv and equity.csv into this directory."),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", help="Read runs from this profile's database [default: dev]."),
+    ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Database file to read (default: the profile's database)."),
+    ] = None,
+) -> None:
+    """Metrics, validation criteria and trades of a run."""
+    path = _source_db(ctx, db, profile, "dev")
+    store = _open_existing(path, read_only=True)
+    try:
+        report = build_report(store, run)
+        if export is not None:
+            export_csv(store, report.run.run_id, report.trades, export)
+        _emit(report, fmt, out)
+    except (StoreError, ReportError) as exc:
+        _fail(str(exc))
+    finally:
+        store.close()
+
+
+def _emit(report: Report, fmt: ReportFormat, out: Path | None) -> None:
+    if fmt is ReportFormat.table:
+        if out is None:
+            render_table(report, Console())
+            return
+        with _write(out) as fh:
+            render_table(report, Console(file=fh, width=120, color_system=None))
+        return
+    text = report.to_json() if fmt is ReportFormat.json else render_html(report)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    with _write(out) as fh:
+        fh.write(text)
+
+
+def _write(path: Path) -> TextIO:
+    try:
+        return path.open("w", encoding="utf-8", newline="\n")
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc.strerror}")
+
+
+def promote_command(
+    ctx: typer.Context,
+    to: Annotated[
+        Stage,
+        typer.Option(
+            "--to",
+            help="Target stage. canary: needs a passing dev or backtest run. prod: needs a"
+            " passing live run of the canary profile.",
+        ),
+    ],
+    run: Annotated[
+        str, typer.Option("--run", help="Run id, or 'latest' for the most recently created run.")
+    ] = "latest",
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="Profile whose database holds the run (default: dev for --to canary,"
+            " canary for --to prod).",
+        ),
+    ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="Database file holding the run (overrides --profile)."),
+    ] = None,
+    target_db: Annotated[
+        Path | None,
+        typer.Option(
+            "--target-db",
+            help="Also record the promotion in this database (default: the target stage's"
+            " profile database, which `perps-bot --profile prod` checks).",
+        ),
+    ] = None,
+) -> None:
+    """Check a run against its validation criteria and record the promotion of its strategy."""
+    stage = str(to)
+    source = _source_db(ctx, db, profile, SOURCE_PROFILE[stage])
+    target = target_db if target_db is not None else _profile_db(stage)
+    store = _open_existing(source, read_only=False)
+    try:
+        try:
+            report = evaluate_promotion(store, stage, run)
+        except PromotionRefused as exc:
+            if exc.report is not None:
+                Console().print(criteria_table(exc.report))
+            _fail(str(exc), code=1)
+        stores = [store]
+        extra: RunStore | None = None
+        if _same_file(source, target):
+            target = source
+        else:
+            extra = RunStore(target)
+            stores.append(extra)
+        try:
+            record = record_promotion(report, stage, stores)
+        finally:
+            if extra is not None:
+                extra.close()
+        console = Console()
+        console.print(criteria_table(report))
+        console.print(
+            f"promoted {record.strategy} (fingerprint {record.strategy_fingerprint}) to"
+            f" {record.stage}: run {record.run_id}, promotion #{record.promotion_id}, all"
+            f" {len(report.criteria)} criteria passed"
+        )
+        where = str(source) if target == source else f"{source} and {target}"
+        console.print(f"recorded in {where}")
+    except (StoreError, ReportError) as exc:
+        _fail(str(exc))
+    finally:
+        store.close()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def register(app: typer.Typer) -> None:
+    """Add `report` and `promote` to the main CLI app."""
+    app.command(
+        "report",
+        help="Metrics, validation criteria and trades of a run.",
+        epilog=help_epilog(),
+    )(report_command)
+    app.command(
+        "promote",
+        help="Promote a run's strategy to canary or prod if it passes the validation criteria.",
+    )(promote_command)
+
+
+__all__ = ["STAGES", "ReportFormat", "Stage", "register"]

@@ -1,0 +1,169 @@
+"""Every report definition in one place: metric names, CSV columns and criteria.
+
+The same text feeds `perps-bot report --help`, the README section and the HTML
+report, so a definition can never say one thing in the help and another in the
+docs. The metric names are public (SPEC 6): scripts read them from the JSON.
+"""
+
+NULL_RULE = (
+    "A ratio whose denominator is zero, or that needs more data than the run has, is null "
+    "in JSON and 'n/a' in the table and HTML (never 0 or infinity); a criterion whose "
+    "value is null fails."
+)
+
+# Trade-level metrics are computed over closed round trips (the rows of trades.csv);
+# account-level metrics over the stored equity curve.
+METRIC_DEFINITIONS: dict[str, str] = {
+    "trades": "Number of closed round trips (rows of trades.csv). Positions still open at "
+    "the end of the run are not trades.",
+    "win_rate": "Share of trades with net_pnl > 0, as a fraction (0.55 = 55%).",
+    "total_pnl": "Sum of net_pnl over all trades (quote currency): gross price PnL minus fees "
+    "plus funding. Equals the sum of the net_pnl column of trades.csv.",
+    "fees": "Sum of the trades' fees (quote currency, positive = paid).",
+    "funding": "Sum of the trades' funding payments (signed cash flow, positive = received).",
+    "return_pct": "Account return in percent: (last equity - initial balance) / initial "
+    "balance * 100. Includes positions still open at the end (marked to market).",
+    "sharpe": "Annualised Sharpe ratio of equity returns: the curve is sampled every "
+    "promotion.sharpe_period (default 1d) from its first row (the last equity at or before "
+    "each sample time; a trailing partial period is dropped), r_i = E_i / E_(i-1) - 1, "
+    "sharpe = mean(r) / std(r) * sqrt(365d / sharpe_period), sample std (n - 1). Risk-free "
+    "rate 0. Null with fewer than 2 returns or zero std.",
+    "sortino": "Like sharpe but divided by the downside deviation "
+    "sqrt(sum(min(r_i, 0)^2) / (n - 1)). Null with fewer than 2 returns or no negative return.",
+    "max_drawdown": "Largest peak-to-trough fall of the stored equity curve as a fraction of "
+    "the running peak: max over rows of (peak - equity) / peak. 0.0 for a curve that never "
+    "falls.",
+    "calmar": "cagr / max_drawdown. Null when max_drawdown is 0 or cagr is null.",
+    "cagr": "Compound annual growth rate: (last equity / initial balance)^(365d / duration) - 1, "
+    "duration = run end - run start. -1.0 when the account is wiped out; null for a zero "
+    "duration or a result too large to represent.",
+    "profit_factor": "Sum of winning net_pnl / |sum of losing net_pnl|. Null without a losing "
+    "trade.",
+    "expectancy": "Mean net_pnl per trade (quote currency). Null without trades.",
+    "avg_trade_duration_s": "Mean of (close_time - open_time) over trades, in seconds. Null "
+    "without trades.",
+    "risk_reward": "Mean net_pnl of winning trades / |mean net_pnl of losing trades|. Null "
+    "without both a winning and a losing trade.",
+    "sqn": "System quality number (Van Tharp): sqrt(trades) * mean(net_pnl) / std(net_pnl), "
+    "sample std. Null with fewer than 2 trades or zero std.",
+    "psr": "Probabilistic Sharpe ratio (Bailey & Lopez de Prado): probability that the true "
+    "per-period Sharpe exceeds 0, PSR = Phi(SR * sqrt(n - 1) / sqrt(1 - g3 * SR + (g4 - 1) / 4 "
+    "* SR^2)), SR = the non-annualised sharpe of the same n returns, g3 skewness, g4 "
+    "kurtosis (3 for a normal distribution, population moments), Phi the normal CDF. Null "
+    "when sharpe is null or the square root's argument is not positive.",
+    "max_consecutive_losses": "Longest run of consecutive trades (in close order) with "
+    "net_pnl < 0; any other trade ends the run.",
+    "liquidations": "Number of liquidation fills (forced closes by the margin engine).",
+    "denials": "Orders denied by the risk gate, by reason code (object reason_code -> count).",
+}
+
+TRADE_COLUMN_DEFINITIONS: dict[str, str] = {
+    "trade_id": "1, 2, 3... in the order trades closed.",
+    "symbol": "Instrument, e.g. BTC-PERP.",
+    "side": "long or short.",
+    "open_time": "Time of the fill that opened the trade (ISO-8601 UTC).",
+    "close_time": "Time of the fill that brought the position flat or flipped it.",
+    "size": "Largest absolute position held during the trade (base units).",
+    "entry_price": "Size-weighted average price of the fills that opened or added.",
+    "exit_price": "Size-weighted average price of the fills that reduced or closed.",
+    "gross_pnl": "Price PnL realized by the trade's fills, before fees and funding.",
+    "fees": "Fees of the trade's fills (a flipping fill's fee is split by size between "
+    "the trade it closes and the one it opens).",
+    "funding": "Sum of the symbol's funding payments with open_time < ts <= close_time "
+    "(funding settles before fills at the same timestamp: a payment at the closing "
+    "fill's time belongs to the closing trade, one at the opening fill's time does not).",
+    "net_pnl": "gross_pnl - fees + funding.",
+    "exit_reason": "Reason of the closing fill: the strategy's signal reason, stop, "
+    "liquidation or end_of_run.",
+    "r_multiple": "net_pnl / (|entry_price - stop| * size) when the opening fill carried a "
+    "planned stop, else empty.",
+    "mae": "Maximum adverse excursion: worst unrealized price PnL during the trade (<= 0); "
+    "empty if not recorded.",
+    "mfe": "Maximum favourable excursion: best unrealized price PnL during the trade (>= 0); "
+    "empty if not recorded.",
+}
+
+EQUITY_COLUMN_DEFINITIONS: dict[str, str] = {
+    "timestamp": "Event time (ISO-8601 UTC).",
+    "equity": "Cash plus unrealized PnL.",
+    "cash": "Wallet balance: initial balance + realized PnL - fees + funding.",
+    "unrealized_pnl": "Unrealized price PnL of open positions at mark.",
+}
+
+CRITERIA_DEFINITIONS: dict[str, str] = {
+    "trades": "trades >= promotion.min_trades",
+    "days": "run duration in days (end - start of the run) >= promotion.min_days",
+    "win_rate": "win_rate > promotion.min_win_rate",
+    "sharpe": "sharpe > promotion.min_sharpe",
+    "max_drawdown": "max_drawdown < promotion.max_drawdown",
+    "liquidations": "liquidations <= promotion.max_liquidations",
+    "error_lines": "ERROR log lines of the run <= promotion.max_error_lines",
+}
+
+CRITERIA_NOTE = (
+    "Criteria come from the `promotion:` section of the config the run was started with "
+    "(stored with the run). `perps-bot promote --to canary` accepts a dev or backtest run; "
+    "`--to prod` accepts a live run of the canary profile. Only a completed or interrupted "
+    "run counts (not one still running or failed)."
+)
+
+
+def help_epilog() -> str:
+    """Definitions as plain text for `perps-bot report --help`: one paragraph each,
+    unwrapped (the help formatter wraps to the terminal)."""
+    parts = ["Metric definitions:"]
+    parts += [f"{name}: {text}" for name, text in METRIC_DEFINITIONS.items()]
+    parts.append(NULL_RULE)
+    parts.append("Validation criteria:")
+    parts += [f"{name}: {text}" for name, text in CRITERIA_DEFINITIONS.items()]
+    parts.append(CRITERIA_NOTE)
+    return "\n\n".join(parts)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def readme_markdown() -> str:
+    """The README section on reports, generated from the same definitions."""
+    lines = [
+        "## Reports, validation and promotion",
+        "",
+        "```",
+        "perps-bot report [--run latest|RUN_ID] [--format table|json|html] [--out PATH]"
+        " [--export DIR] [--profile dev] [--db PATH]",
+        "perps-bot promote --to canary|prod [--run RUN_ID] [--profile PROFILE] [--db PATH]"
+        " [--target-db PATH]",
+        "```",
+        "",
+        "`report` reads a run from the profile's database (`data/perps_bot.<profile>.sqlite`)."
+        " `--format json` prints `{run, metrics, validation}` with sorted keys; the same run"
+        " always gives byte-identical JSON, HTML and CSV (no run id, path or wall-clock time in"
+        " them; floats rounded to 12 significant digits). `--format html` is one"
+        " self-contained file (metrics, criteria, equity and drawdown charts as inline SVG,"
+        " trade list). `--export DIR` writes `trades.csv` and `equity.csv`.",
+        "",
+        "### Metrics (`metrics` in the JSON report)",
+        "",
+        "| name | definition |",
+        "|---|---|",
+    ]
+    lines += [f"| `{k}` | {_cell(v)} |" for k, v in METRIC_DEFINITIONS.items()]
+    lines += ["", NULL_RULE, "", "### trades.csv", "", "| column | meaning |", "|---|---|"]
+    lines += [f"| `{k}` | {_cell(v)} |" for k, v in TRADE_COLUMN_DEFINITIONS.items()]
+    lines += ["", "### equity.csv", "", "| column | meaning |", "|---|---|"]
+    lines += [f"| `{k}` | {_cell(v)} |" for k, v in EQUITY_COLUMN_DEFINITIONS.items()]
+    lines += ["", "### Validation criteria", "", "| criterion | passes when |", "|---|---|"]
+    lines += [f"| `{k}` | {_cell(v)} |" for k, v in CRITERIA_DEFINITIONS.items()]
+    lines += [
+        "",
+        CRITERIA_NOTE,
+        "",
+        "`promote` exits 0 and records the promotion for the run's strategy fingerprint when"
+        " every criterion passes; it exits 1 naming every failed criterion (or the wrong run"
+        " kind), and 2 on a missing database or unknown run. The promotion is recorded in the"
+        " run's database and in the target stage's profile database (`--target-db`), which is"
+        " where `perps-bot --profile prod` looks for it.",
+        "",
+    ]
+    return "\n".join(lines)
