@@ -110,7 +110,7 @@ def validate_params(cls: type[Strategy], params: Mapping[str, Any]) -> BaseModel
     fields = cls.Params.model_fields
     unknown = sorted(str(key) for key in params if key not in fields)
     if unknown:
-        known = ", ".join(fields) or "none"
+        known = ", ".join(sorted(fields)) or "none"
         raise StrategyError(f"strategy {label!r}: unknown param {unknown[0]!r} (known: {known})")
     try:
         return cls.Params.model_validate(dict(params))

@@ -8,7 +8,22 @@ once at start (a restarted bot adopts the position it finds), and a
 liquidation fill resets the symbol to flat.
 """
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from perps_bot.domain import AccountView, TargetPosition
+
+
+class StopParams(BaseModel):
+    """The protective-stop parameter every built-in position strategy accepts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stop_pct: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="stop distance as a fraction of the entry close (0.02 = 2%); 0 = no stop",
+    )
 
 
 class SideState:

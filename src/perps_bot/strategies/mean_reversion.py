@@ -20,20 +20,18 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from perps_bot.domain import Candle, Fill, MarketEvent, Signal
 from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext
-from perps_bot.strategies.common import SideState, target
+from perps_bot.strategies.common import SideState, StopParams, target
 from perps_bot.strategies.indicators import RollingStats, WilderRsi
 
 # A window whose std is below this fraction of its mean counts as flat (no z-score).
 _FLAT_STD = 1e-12
 
 
-class MeanReversionParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class MeanReversionParams(StopParams):
     mode: Literal["zscore", "rsi"] = Field(
         "zscore", description="how an extreme is measured: 'zscore' of the close or 'rsi'"
     )
@@ -45,12 +43,6 @@ class MeanReversionParams(BaseModel):
     rsi_period: int = Field(14, ge=2, description="rsi: price changes in Wilder's RSI")
     rsi_low: float = Field(30.0, gt=0.0, lt=50.0, description="rsi: go long at RSI <= rsi_low")
     rsi_high: float = Field(70.0, gt=50.0, lt=100.0, description="rsi: go short at RSI >= rsi_high")
-    stop_pct: float = Field(
-        0.0,
-        ge=0.0,
-        lt=1.0,
-        description="stop distance as a fraction of the entry close (0.02 = 2%); 0 = no stop",
-    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "MeanReversionParams":

@@ -15,27 +15,19 @@ waits for the next cross.
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from perps_bot.domain import Candle, Fill, MarketEvent, Signal
 from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext
-from perps_bot.strategies.common import SideState, target
+from perps_bot.strategies.common import SideState, StopParams, target
 from perps_bot.strategies.indicators import RollingMean
 
 
-class SmaCrossParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class SmaCrossParams(StopParams):
     fast: int = Field(
         10, ge=1, description="bars (candle closes) in the fast simple moving average"
     )
     slow: int = Field(30, ge=2, description="bars in the slow simple moving average; > fast")
-    stop_pct: float = Field(
-        0.0,
-        ge=0.0,
-        lt=1.0,
-        description="stop distance as a fraction of the entry close (0.02 = 2%); 0 = no stop",
-    )
 
     @model_validator(mode="after")
     def _fast_below_slow(self) -> "SmaCrossParams":
