@@ -28,7 +28,7 @@ from perps_bot.metrics import (
     record_promotion,
     render_html,
 )
-from perps_bot.metrics.formatting import display_metric, params_text
+from perps_bot.metrics.formatting import display_criterion, display_metric, params_text
 from perps_bot.storage import RunStore, StoreError
 
 # The profile whose runs are the evidence for each stage (default of promote --profile).
@@ -91,16 +91,6 @@ def _open_existing(path: Path, *, read_only: bool) -> RunStore:
 
 
 # -- rendering ---------------------------------------------------------------------------
-def _criterion_text(name: str, value: float | None) -> str:
-    if name in ("win_rate", "max_drawdown"):
-        return display_metric(name, value)
-    if value is None:
-        return "n/a"
-    if name in ("trades", "liquidations", "error_lines"):
-        return str(int(value))
-    return f"{value:.3f}"
-
-
 def criteria_table(report: Report) -> Table:
     table = Table(title="Validation criteria", title_justify="left")
     table.add_column("criterion")
@@ -111,8 +101,8 @@ def criteria_table(report: Report) -> Table:
         result = Text("PASS", style="bold green") if c.passed else Text("FAIL", style="bold red")
         table.add_row(
             c.name,
-            _criterion_text(c.name, c.value),
-            f"{c.op} {_criterion_text(c.name, c.threshold)}",
+            display_criterion(c.name, c.value),
+            f"{c.op} {display_criterion(c.name, c.threshold)}",
             result,
         )
     return table

@@ -73,6 +73,17 @@ def display_metric(name: str, value: object) -> str:
     return ratio(value)
 
 
+def display_criterion(name: str, value: float | None) -> str:
+    """How the table and HTML show a validation criterion's value or threshold."""
+    if name in ("win_rate", "max_drawdown"):
+        return display_metric(name, value)
+    if value is None:
+        return "n/a"
+    if name in ("trades", "liquidations", "error_lines"):
+        return str(int(value))
+    return f"{value:.3f}"
+
+
 def duration_text(seconds: float) -> str:
     """Seconds as a short human duration: '45s', '12m 5s', '3h 20m', '2d 4h'."""
     total = round(seconds)

@@ -10,7 +10,7 @@ from typing import Any
 from perps_bot.domain import iso_utc
 from perps_bot.metrics.charts import drawdown_svg, equity_svg
 from perps_bot.metrics.definitions import CRITERIA_DEFINITIONS, METRIC_DEFINITIONS, NULL_RULE
-from perps_bot.metrics.formatting import display_metric, params_text
+from perps_bot.metrics.formatting import display_criterion, display_metric, params_text
 from perps_bot.metrics.report import Report
 
 _CSS = """
@@ -53,24 +53,14 @@ def _metrics_table(report: Report) -> str:
     )
 
 
-def _criterion_value(name: str, value: float | None) -> str:
-    if name in ("win_rate", "max_drawdown"):
-        return display_metric(name, value)
-    if value is None:
-        return "n/a"
-    if name in ("trades", "liquidations", "error_lines"):
-        return str(int(value))
-    return f"{value:.3f}"
-
-
 def _criteria_table(report: Report) -> str:
     rows = []
     for c in report.criteria:
         rows.append(
             "<tr>"
             + _cell(c.name)
-            + _cell(_criterion_value(c.name, c.value), "n")
-            + _cell(f"{c.op} {_criterion_value(c.name, c.threshold)}", "n")
+            + _cell(display_criterion(c.name, c.value), "n")
+            + _cell(f"{c.op} {display_criterion(c.name, c.threshold)}", "n")
             + _cell("PASS" if c.passed else "FAIL", "pass" if c.passed else "fail")
             + _cell(CRITERIA_DEFINITIONS[c.name], "def")
             + "</tr>"
