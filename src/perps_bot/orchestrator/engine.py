@@ -188,9 +188,9 @@ class Orchestrator:
             assert isinstance(event, FundingRate)
             price = self._last_price.get(symbol, event.mark)
             mark = event.mark
-            result = ledger.apply_funding(ts, symbol, event.rate, event.mark)
-            if result is not None:
-                self.rec.funding(ts, symbol, result)
+            settled = ledger.apply_funding(ts, symbol, event.rate, event.mark)
+            if settled is not None:
+                self.rec.funding(ts, symbol, settled)
         else:
             assert isinstance(event, MarkPrice)
             price = self._last_price.get(symbol, event.mark)

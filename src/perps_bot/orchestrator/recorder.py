@@ -8,6 +8,7 @@ from collections import Counter
 from perps_bot.domain import DenialReason, Fill, Order, iso_utc
 from perps_bot.ledger import FillResult, FundingResult, Ledger
 from perps_bot.monitoring import Journal, LiveView, pnl_text
+from perps_bot.monitoring.journal import EventType
 from perps_bot.storage import RunStore
 
 
@@ -106,7 +107,7 @@ class Recorder:
         self.store.set_position(
             self.run_id, fill.symbol, result.position_after, result.entry_after, fill.ts
         )
-        kind = "liquidation" if fill.is_liquidation else "fill"
+        kind: EventType = "liquidation" if fill.is_liquidation else "fill"
         self.journal.write(
             kind,
             fill.ts,

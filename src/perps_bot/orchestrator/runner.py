@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from rich.console import Console
 
@@ -107,7 +108,7 @@ def _build_feed_and_venue(
 def _interrupts(orchestrator: Orchestrator) -> Iterator[None]:
     """First Ctrl-C (or SIGTERM): stop cleanly after the current batch, flushing state.
     A second Ctrl-C aborts at once (state already flushed stays)."""
-    previous: dict[int, object] = {}
+    previous: list[tuple[signal.Signals, Any]] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if orchestrator.stop_requested and orchestrator.stop_reason == "interrupted":
@@ -116,12 +117,12 @@ def _interrupts(orchestrator: Orchestrator) -> Iterator[None]:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(ValueError):  # not the main thread (tests)
-            previous[sig] = signal.signal(sig, handler)
+            previous.append((sig, signal.signal(sig, handler)))
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)  # type: ignore[arg-type]
+        for sig, old in previous:
+            signal.signal(sig, old)
 
 
 def _status_server(
@@ -348,14 +349,8 @@ def run_bot_sync(
     progress: bool = True,
     console: Console | None = None,
 ) -> RunResult:
-    """Blocking wrapper for the CLI and tests."""
-    if os.environ.get("PERPS_BOT_DEBUG_ASYNCIO"):
-        return asyncio.run(
-            run_bot(
-                settings, feed=feed, venue=venue, kind=kind, progress=progress, console=console
-            ),
-            debug=True,
-        )
+    """Blocking wrapper for the CLI and tests (PERPS_BOT_DEBUG_ASYNCIO=1: asyncio debug)."""
     return asyncio.run(
-        run_bot(settings, feed=feed, venue=venue, kind=kind, progress=progress, console=console)
+        run_bot(settings, feed=feed, venue=venue, kind=kind, progress=progress, console=console),
+        debug=bool(os.environ.get("PERPS_BOT_DEBUG_ASYNCIO")),
     )
