@@ -1,0 +1,113 @@
+"""Fault injection: scripted misbehaviour of the emulated exchange, consumed in order.
+
+A fault matches a request by HTTP method and path (default POST /fapi/v1/order, the
+call retries care about; "*" matches any) and fires ``count`` times. Control
+endpoints under /_emulator/ are never faulted. Kinds and what the client sees:
+
+- ``status``: HTTP ``status`` (default 503) with an HTML body; the request is NOT
+  processed. ccxt: 500/502/503 -> ExchangeNotAvailable, 504 -> RequestTimeout.
+- ``rate_limit``: HTTP 429 (or ``status=418``) with Binance's -1003 JSON and a
+  Retry-After header; not processed. ccxt: DDoSProtection (429 is raised as
+  DDoSProtection itself by binance.handle_errors; RateLimitExceeded is a subclass
+  ccxt only uses from the generic status table).
+- ``error_code``: HTTP ``status`` (default 400) with {"code": code, "msg": msg}; not
+  processed. ccxt maps the code exactly as the real exchange would.
+- ``timeout``: the request is lost: the answer waits ``delay_s`` and then is an HTTP
+  504 WITHOUT processing the request. Use a client timeout shorter than delay_s.
+- ``malformed``: HTTP 200 with a body that is not JSON; not processed.
+- ``accept_then_timeout``: the request IS processed (the order exists) and the answer
+  is then held back ``delay_s``: the client times out without knowing the outcome,
+  which is the case an idempotent retry must handle.
+"""
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, get_args
+
+FaultKind = Literal[
+    "status", "rate_limit", "error_code", "timeout", "malformed", "accept_then_timeout"
+]
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+DEFAULT_STATUS = {"status": 503, "rate_limit": 429, "error_code": 400}
+DEFAULT_MESSAGES = {
+    -1000: "An unknown error occurred while processing the request.",
+    -1001: "Internal error; unable to process your request. Please try again.",
+    -1003: "Too many requests; current limit is 2400 requests per minute.",
+    -1021: "Timestamp for this request is outside of the recvWindow.",
+    -1022: "Signature for this request is not valid.",
+    -1121: "Invalid symbol.",
+    -2011: "Unknown order sent.",
+    -2013: "Order does not exist.",
+    -2014: "API-key format invalid.",
+    -2015: "Invalid API-key, IP, or permissions for action.",
+    -2019: "Margin is insufficient.",
+    -2022: "ReduceOnly Order is rejected.",
+    -4116: "ClientOrderId is duplicated.",
+    -4164: "Order's notional must be no smaller than 100 (unless you choose reduce only).",
+}
+
+
+@dataclass(slots=True)
+class Fault:
+    """One scripted misbehaviour; see the module docstring for each kind."""
+
+    kind: FaultKind
+    method: str = "POST"  # "*" matches any method
+    path: str = "/fapi/v1/order"  # "*" matches any path
+    count: int = 1
+    status: int | None = None  # default by kind: 503 status, 429 rate_limit, 400 error_code
+    code: int = -1000
+    msg: str | None = None
+    delay_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
+        if self.count < 1:
+            raise ValueError(f"fault count must be >= 1, got {self.count}")
+        if self.delay_s < 0:
+            raise ValueError(f"fault delay_s must be >= 0, got {self.delay_s}")
+        self.method = self.method.upper()
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method in ("*", method.upper()) and self.path in ("*", path)
+
+    @property
+    def http_status(self) -> int:
+        return self.status if self.status is not None else DEFAULT_STATUS.get(self.kind, 200)
+
+    @property
+    def message(self) -> str:
+        return self.msg if self.msg is not None else DEFAULT_MESSAGES.get(self.code, "Error.")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Fault":
+        allowed = set(cls.__dataclass_fields__)
+        unknown = set(data) - allowed
+        if unknown:
+            raise ValueError(f"unknown fault field(s): {sorted(unknown)}")
+        return cls(**data)
+
+
+class FaultBook:
+    """Pending faults in injection order; the first match fires and is consumed."""
+
+    def __init__(self) -> None:
+        self.pending: list[Fault] = []
+
+    def add(self, fault: Fault) -> None:
+        self.pending.append(fault)
+
+    def clear(self) -> None:
+        self.pending.clear()
+
+    def take(self, method: str, path: str) -> Fault | None:
+        for fault in self.pending:
+            if fault.matches(method, path):
+                fault.count -= 1
+                if fault.count == 0:
+                    self.pending.remove(fault)
+                return fault
+        return None

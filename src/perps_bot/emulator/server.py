@@ -1,0 +1,370 @@
+"""The loopback Binance USDM emulator as an aiohttp server.
+
+One catch-all route dispatches on (method, path) to the BinanceApi table so that an
+unknown route answers like Binance would to a bad request (HTTP 400 with
+{"code": -1000}) instead of a bare 404, which ccxt would report as
+ExchangeNotAvailable and hide the real mistake. Every exchange request is recorded in
+``calls`` (method, path, is_private) before any fault fires, so tests can assert that
+a dry-run never made a private call.
+
+The server only binds loopback addresses: it is a test double, and refusing anything
+else keeps it from being exposed by a typo.
+
+Timestamps come from ``clock`` (default: wall-clock ms, because clients compare
+exchange timestamps with their own clock for staleness). Prices, funding, fills and
+ids depend only on the seed and the sequence of step()/set_price()/order calls, so a
+test that passes a fixed ``clock`` and steps manually gets byte-identical answers.
+"""
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from aiohttp import web
+
+from perps_bot.domain import PerpsBotError
+from perps_bot.emulator.api import BinanceApi
+from perps_bot.emulator.engine import BinanceError, EmulatorState, Engine
+from perps_bot.emulator.faults import Fault, FaultBook
+from perps_bot.emulator.markets import PriceProcess, make_spec
+from perps_bot.emulator.ws import WsHub
+
+log = logging.getLogger(__name__)
+
+CONTROL_PREFIX = "/_emulator/"
+HTML_ERROR = "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"
+
+
+class EmulatorError(PerpsBotError):
+    """Bad emulator setup or control input (one-line message)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    method: str
+    path: str
+    is_private: bool
+    params: dict[str, str]
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class EmulatorServer:
+    """Binance USDM look-alike on loopback for the real, unmodified ccxt client."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        symbols: Sequence[str] = ("BTCUSDT", "ETHUSDT"),
+        seed: int = 1,
+        initial_balance: float = 10_000.0,
+        prices: Mapping[str, float] | None = None,
+        *,
+        clock: Callable[[], int] | None = None,
+        tick_interval_s: float | None = None,
+    ) -> None:
+        if not is_loopback_host(host):
+            raise EmulatorError(
+                f"emulator host {host!r} is not loopback (127.0.0.0/8, ::1, localhost)"
+            )
+        if not symbols:
+            raise EmulatorError("emulator needs at least one symbol")
+        if initial_balance < 0:
+            raise EmulatorError(f"initial balance must be >= 0, got {initial_balance}")
+        prices = dict(prices or {})
+        unknown = set(prices) - set(symbols)
+        if unknown:
+            raise EmulatorError(f"prices given for symbols not emulated: {sorted(unknown)}")
+        self.host = host
+        self.port = port
+        self.seed = seed
+        self.clock: Callable[[], int] = clock or wall_clock_ms
+        self.tick_interval_s = tick_interval_s
+        try:
+            self.markets: dict[str, PriceProcess] = {
+                s: PriceProcess(make_spec(s, prices.get(s)), seed) for s in dict.fromkeys(symbols)
+            }
+        except ValueError as exc:
+            raise EmulatorError(str(exc)) from None
+        now = self.clock()
+        for market in self.markets.values():
+            market.touch(now)
+        self.engine = Engine(self.markets, initial_balance, self.clock)
+        self.api = BinanceApi(self.engine, self.clock)
+        self.ws = WsHub(self.markets, self.api, self.clock)
+        self.faults = FaultBook()
+        self.calls: list[tuple[str, str, bool]] = []
+        self.requests: list[RecordedRequest] = []
+        self.errors: list[str] = []  # internal emulator errors (a test should assert none)
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    # --- public control API ------------------------------------------------------------
+
+    @property
+    def state(self) -> EmulatorState:
+        return self.engine.state
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """Websocket base (ccxt derives it from base_url: /public/ws/<n>, /market/ws/<n>)."""
+        return "ws" + self.base_url[len("http") :] + "/ws"
+
+    def inject(self, fault: Fault) -> None:
+        """Queue a fault (a copy: the caller's object is not consumed)."""
+        self.faults.add(replace(fault))
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def set_price(self, symbol: str, price: float) -> None:
+        """Move ``symbol`` to ``price`` (snapped to tick, mark = last); fills crossed limits."""
+        market = self._market(symbol)
+        market.set_price(price, self.clock())
+        self.engine.match_resting(symbol)
+        self.ws.publish()
+
+    def step(self, n: int = 1) -> None:
+        """Advance every symbol's seeded random walk ``n`` times, filling crossed limits."""
+        for _ in range(n):
+            now = self.clock()
+            for symbol, market in self.markets.items():
+                market.step(now)
+                self.engine.match_resting(symbol)
+            self.ws.publish()
+
+    def settle_funding(self) -> None:
+        """Apply one funding settlement to open positions at the current rates."""
+        self.engine.settle_funding()
+
+    def price(self, symbol: str) -> float:
+        return self._market(symbol).last
+
+    def private_calls(self) -> list[tuple[str, str, bool]]:
+        return [call for call in self.calls if call[2]]
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            raise EmulatorError("emulator already started")
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise EmulatorError(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror}"
+            ) from None
+        self._runner = runner
+        address = runner.addresses[0]
+        self.port = int(address[1])
+        self._stopping.clear()
+        if self.tick_interval_s:
+            self._ticker = asyncio.create_task(self._tick_forever(self.tick_interval_s))
+        log.info("emulator listening on %s", self.base_url)
+
+    async def stop(self) -> None:
+        self._stopping.set()  # releases every delayed fault answer at once
+        await self.ws.close_all()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> "EmulatorServer":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-able view of state and prices (GET /_emulator/state)."""
+        state = self.engine.state
+        return {
+            "prices": {
+                s: {
+                    "last": m.last,
+                    "mark": m.mark,
+                    "bid": m.best_bid,
+                    "ask": m.best_ask,
+                    "funding_rate": m.funding_rate,
+                }
+                for s, m in self.markets.items()
+            },
+            "balances": dict(state.balances),
+            "available_balance": self.engine.available_balance(),
+            "positions": {s: asdict(p) for s, p in state.positions.items()},
+            "leverage": dict(state.leverage),
+            "margin_type": dict(state.margin_type),
+            "open_orders": [asdict(o) for o in state.open_orders.values()],
+            "orders": len(state.orders),
+            "trades": [asdict(t) for t in state.trades],
+            "pending_faults": [f.to_json() for f in self.faults.pending],
+        }
+
+    # --- internals --------------------------------------------------------------------
+
+    def _market(self, symbol: str) -> PriceProcess:
+        market = self.markets.get(symbol)
+        if market is None:
+            raise EmulatorError(f"symbol {symbol!r} is not emulated; have {sorted(self.markets)}")
+        return market
+
+    async def _tick_forever(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            self.step()
+
+    async def _delay(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        method, path = request.method.upper(), request.path
+        if path.startswith(CONTROL_PREFIX):
+            return await self._control(request, method, path[len(CONTROL_PREFIX) :])
+        if "ws" in path.split("/") and request.headers.get("Upgrade", "").lower() == "websocket":
+            self.calls.append((method, path, False))
+            return await self.ws.handle(request)
+        params: dict[str, str] = dict(request.query)
+        if method in ("POST", "PUT"):
+            form = await request.post()
+            params.update({k: v for k, v in form.items() if isinstance(v, str)})
+        route = self.api.routes.get((method, path))
+        signed = "signature" in params or "X-MBX-APIKEY" in request.headers
+        private = route.private if route is not None else signed
+        self.calls.append((method, path, private))
+        self.requests.append(RecordedRequest(method, path, private, params))
+        fault = self.faults.take(method, path)
+        if fault is not None and fault.kind != "accept_then_timeout":
+            return await self._faulted(fault)
+        response = self._answer(request, method, path, params)
+        self.ws.publish()  # fills move update ids: stream them
+        if fault is not None:  # accept_then_timeout: processed, answer held back
+            await self._delay(fault.delay_s)
+        return response
+
+    def _answer(
+        self, request: web.Request, method: str, path: str, params: dict[str, str]
+    ) -> web.Response:
+        route = self.api.routes.get((method, path))
+        try:
+            if route is None:
+                raise BinanceError(-1000, f"Emulator has no route {method} {path}.")
+            if route.private:
+                if not request.headers.get("X-MBX-APIKEY"):
+                    raise BinanceError(-2014, "API-key format invalid.", status=401)
+                if "signature" not in params:
+                    raise BinanceError(
+                        -1102,
+                        "Mandatory parameter 'signature' was not sent, was empty/null, "
+                        "or malformed.",
+                    )
+            body = route.handler(params)
+        except BinanceError as err:
+            return _json({"code": err.code, "msg": err.msg}, err.status)
+        except Exception as exc:  # an emulator bug: answer like an exchange-side failure
+            log.exception("emulator error on %s %s", method, path)
+            self.errors.append(f"{method} {path}: {type(exc).__name__}: {exc}")
+            return _json({"code": -1000, "msg": f"Emulator internal error: {exc}"}, 500)
+        return _json(body, 200)
+
+    async def _faulted(self, fault: Fault) -> web.Response:
+        if fault.kind == "status":
+            status = fault.http_status
+            return web.Response(
+                status=status, text=HTML_ERROR.format(status=status), content_type="text/html"
+            )
+        if fault.kind == "rate_limit":
+            return web.Response(
+                status=fault.http_status,
+                text=json.dumps(
+                    {
+                        "code": -1003,
+                        "msg": fault.msg
+                        or ("Too many requests; current limit is 2400 requests per minute."),
+                    }
+                ),
+                content_type="application/json",
+                headers={"Retry-After": "1"},
+            )
+        if fault.kind == "error_code":
+            return _json({"code": fault.code, "msg": fault.message}, fault.http_status)
+        if fault.kind == "malformed":
+            return web.Response(status=200, text='{"orderId": 1, "sym', content_type="text/plain")
+        # timeout: the request is lost; if the client still waits it gets a gateway timeout
+        await self._delay(fault.delay_s)
+        return web.Response(
+            status=504, text=HTML_ERROR.format(status=504), content_type="text/html"
+        )
+
+    async def _control(self, request: web.Request, method: str, name: str) -> web.Response:
+        try:
+            body: dict[str, Any] = {}
+            if method == "POST" and request.can_read_body:
+                loaded = await request.json()
+                if not isinstance(loaded, dict):
+                    raise EmulatorError("control body must be a JSON object")
+                body = loaded
+            if (method, name) == ("POST", "fault"):
+                self.inject(Fault.from_json(body))
+                return _json({"ok": True, "pending": len(self.faults.pending)}, 200)
+            if (method, name) == ("DELETE", "fault"):
+                self.clear_faults()
+                return _json({"ok": True, "pending": 0}, 200)
+            if (method, name) == ("POST", "price"):
+                self.set_price(str(body["symbol"]), float(body["price"]))
+                return _json({"ok": True, "price": self.price(str(body["symbol"]))}, 200)
+            if (method, name) == ("POST", "step"):
+                self.step(int(body.get("n", 1)))
+                return _json({"ok": True}, 200)
+            if (method, name) == ("POST", "funding"):
+                self.settle_funding()
+                return _json({"ok": True}, 200)
+            if (method, name) == ("GET", "state"):
+                return _json(self.snapshot(), 200)
+            if (method, name) == ("GET", "calls"):
+                return _json([list(call) for call in self.calls], 200)
+        except (EmulatorError, ValueError, TypeError, KeyError) as exc:
+            return _json({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, 400)
+        return _json({"ok": False, "error": f"no control endpoint {method} /_emulator/{name}"}, 404)
+
+
+def _json(body: Any, status: int) -> web.Response:
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
