@@ -1,0 +1,216 @@
+"""`perps-bot backtest`: replay a historical candle file through the bot (SPEC 7).
+
+There is no separate backtest engine. This command loads the files into a
+CandleFeed and hands it to the same runner as `perps-bot --profile dev
+--dev-fast`: the mock venue fills orders on each candle's documented price path,
+and the strategy, risk gate, ledger, storage and reports are the dev objects.
+A backtest run is stored with kind `backtest` next to the dev runs.
+
+Settings layering is the usual one (defaults < profile < PERPS_BOT__* env <
+flags). The backtest forces the simulated clock (`run.dev_fast`), starts it at
+the first candle (`mock.start`) and removes any run duration: the data decides
+when the run ends. Strategy parameters from the profile apply only when
+`--strategy` names the profile's own strategy; for another strategy only the
+`--param` values given here are used (the profile's would not fit it).
+"""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from perps_bot.cli.options import parse_params
+from perps_bot.config import ConfigError, Settings, load_settings
+from perps_bot.domain import format_duration, iso_utc, parse_duration
+from perps_bot.feeds import FeedError
+from perps_bot.feeds.historical import CandleFeed
+from perps_bot.strategies import StrategyError
+
+
+def backtest(
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="Candles: .csv (timestamp,open,high,low,close,volume), .feather or .json.gz.",
+        ),
+    ],
+    symbol: Annotated[str, typer.Option("--symbol", help="Symbol name, e.g. BTC-PERP.")],
+    strategy: Annotated[
+        str,
+        typer.Option("--strategy", help="Built-in name (sma_cross, ...) or package.module:Class."),
+    ],
+    funding: Annotated[
+        Path | None,
+        typer.Option(
+            "--funding",
+            help="Funding-rate file (rate in `open`); times are floored to the funding interval."
+            " Without it, funding settles at account.default_funding_rate.",
+        ),
+    ] = None,
+    mark: Annotated[
+        Path | None, typer.Option("--mark", help="Mark-price candles (OHLC) in any data format.")
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="Strategy parameter key=value (repeatable).")
+    ] = None,
+    profile: Annotated[
+        str, typer.Option("--profile", help="Profile for fees, account, risk and mock venue.")
+    ] = "dev",
+    fill_gaps: Annotated[
+        bool,
+        typer.Option(
+            "--fill-gaps",
+            help="Repair gaps (flat candles at the previous close, zero volume) and drop exact"
+            " duplicate rows instead of rejecting the file.",
+        ),
+    ] = False,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the fill simulation.")] = None,
+    initial_balance: Annotated[
+        float | None, typer.Option("--initial-balance", help="Starting wallet balance.")
+    ] = None,
+    order_size: Annotated[
+        float | None,
+        typer.Option("--order-size", help="Strategy order size for the symbol (base units)."),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="SQLite path (default: the profile's database)."),
+    ] = None,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="Do not show the progress view.")
+    ] = False,
+) -> None:
+    """Replay historical candles (and funding / mark files) through the bot."""
+    console = Console()
+    try:
+        settings, feed = _prepare(
+            data=data,
+            symbol=symbol,
+            strategy=strategy,
+            funding=funding,
+            mark=mark,
+            params=param,
+            profile=profile,
+            fill_gaps=fill_gaps,
+            seed=seed,
+            initial_balance=initial_balance,
+            order_size=order_size,
+            db=db,
+        )
+        console.print(describe_feed(feed, settings), highlight=False, soft_wrap=True)
+        from perps_bot.orchestrator.runner import run_bot_sync
+
+        result = run_bot_sync(
+            settings, feed=feed, kind="backtest", progress=not no_progress, console=console
+        )
+    except (FeedError, ConfigError, StrategyError) as exc:
+        typer.echo(f"perps-bot: {' '.join(str(exc).split())}", err=True)
+        raise typer.Exit(2) from None
+    console.print(
+        f"run {result.run_id} {result.status}: {result.fills} fills, "
+        f"equity {result.final_equity:,.2f}  (db {result.db_path})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(result.headline, highlight=False, soft_wrap=True)
+    if result.status == "failed":
+        raise typer.Exit(1)
+    if result.status == "interrupted":
+        raise typer.Exit(130)
+
+
+def _prepare(
+    *,
+    data: Path,
+    symbol: str,
+    strategy: str,
+    funding: Path | None,
+    mark: Path | None,
+    params: list[str] | None,
+    profile: str,
+    fill_gaps: bool,
+    seed: int | None,
+    initial_balance: float | None,
+    order_size: float | None,
+    db: str | None,
+) -> tuple[Settings, CandleFeed]:
+    """Validate flags and files, then build the settings and the feed (one-line errors)."""
+    symbol = symbol.strip()
+    if not symbol:
+        raise ConfigError("bad --symbol: give a symbol name, e.g. BTC-PERP")
+    parsed = parse_params(params)
+    base = load_settings(profile)  # fails early on a bad profile, tells the funding schedule
+    funding_interval_ms = parse_duration(base.account.funding_interval)
+    feed = CandleFeed.from_files(
+        symbol,
+        data,
+        funding=funding,
+        mark=mark,
+        funding_interval_ms=funding_interval_ms,
+        default_funding_rate=base.account.default_funding_rate,
+        fill_gaps=fill_gaps,
+    )
+    run: dict[str, Any] = {"symbols": [symbol], "dev_fast": True, "duration": None}
+    if seed is not None:
+        run["seed"] = seed
+    if db is not None:
+        run["database"] = db
+    strategy_section: dict[str, Any] = {"name": strategy, "params": parsed}
+    if order_size is not None:
+        strategy_section["order_size"] = {symbol: order_size}
+    overrides: dict[str, Any] = {
+        "strategy": strategy_section,
+        "run": run,
+        "mock": {"start": iso_utc(feed.start_ts)},
+    }
+    if initial_balance is not None:
+        overrides["account"] = {"initial_balance": initial_balance}
+    settings = load_settings(profile, overrides)
+    if settings.broker.kind != "mock":
+        raise ConfigError(
+            f"backtest needs a profile with the mock broker; {profile!r} uses"
+            f" {settings.broker.kind}"
+        )
+    if base.strategy.name != strategy:
+        # The profile's parameters belong to its own strategy: keep only the flags'.
+        settings = settings.model_copy(
+            update={"strategy": settings.strategy.model_copy(update={"params": parsed})}
+        )
+    return settings, feed
+
+
+def describe_feed(feed: CandleFeed, settings: Settings) -> str:
+    """One line saying what is replayed, including every repair and assumption."""
+    candles = feed.candles
+    parts = [
+        f"backtest {feed.symbol}: {feed.total} {format_duration(feed.interval_ms)} candles"
+        f" {iso_utc(feed.start_ts)} -> {iso_utc(feed.end_ts)}"
+    ]
+    if candles.inserted or candles.dropped:
+        parts.append(
+            f"fill-gaps inserted {candles.inserted} flat candles, dropped {candles.dropped}"
+            " duplicate rows"
+        )
+    funding = f"{feed.funding_count} funding settlements"
+    if feed.funding_from_file:
+        funding += f" ({feed.funding_from_file} from file"
+        if feed.funding_defaulted:
+            funding += f", {feed.funding_defaulted} at default rate {feed.default_funding_rate}"
+        funding += ")"
+    else:
+        funding += f" at default rate {feed.default_funding_rate}"
+        if feed.has_funding_file:
+            funding += " (the funding file does not cover the candles)"
+    parts.append(funding)
+    if feed.has_mark_file:
+        parts.append(
+            f"mark price from the mark file for {feed.mark_covered} of {feed.total} candles"
+        )
+    parts.append(f"strategy {settings.strategy.name} {dict(settings.strategy.params)}")
+    return "; ".join(parts)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("backtest")(backtest)

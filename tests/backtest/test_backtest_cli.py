@@ -1,0 +1,255 @@
+"""`perps-bot backtest` end to end: the real XRP 5m candles and 8h funding file go
+through the same runner as dev, and the stored funding matches a direct computation."""
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tests.conftest import SHARED_DATA
+
+from perps_bot.cli.app import main
+from perps_bot.feeds.loaders import load_candles, load_funding
+
+FUTURES = SHARED_DATA / "futures"
+CANDLES = FUTURES / "XRP_USDT_USDT-5m-futures.feather"
+FUNDING = FUTURES / "XRP_USDT_USDT-8h-funding_rate.feather"
+H8 = 8 * 3_600_000
+DEFAULT_RATE = 0.0003  # distinct from every rate in the file, so the source of each row shows
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    out, err = capsys.readouterr()
+    code = exit_info.value.code
+    return int(code) if isinstance(code, int) else 1, out, err
+
+
+@pytest.fixture
+def workdir(in_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PERPS_BOT__ACCOUNT__DEFAULT_FUNDING_RATE", str(DEFAULT_RATE))
+    return tmp_path
+
+
+@pytest.mark.integration
+def test_backtest_xrp_funding_matches_direct_computation(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = workdir / "bt.sqlite"
+    code, out, err = run_cli(
+        [
+            "backtest",
+            "--data",
+            str(CANDLES),
+            "--funding",
+            str(FUNDING),
+            "--symbol",
+            "XRP-PERP",
+            "--strategy",
+            "sma_cross",
+            "--param",
+            "fast=10",
+            "--param",
+            "slow=30",
+            "--order-size",
+            "100",
+            "--seed",
+            "7",
+            "--db",
+            str(db),
+            "--no-progress",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert "1999 5m candles" in out
+    assert "20 funding settlements (12 from file, 8 at default rate 0.0003)" in out
+
+    with sqlite3.connect(db) as con:
+        (run_id, kind, status, symbols) = con.execute(
+            "SELECT run_id, kind, status, symbols FROM runs"
+        ).fetchone()
+        fills = con.execute(
+            "SELECT ts, position_after FROM fills WHERE run_id=? ORDER BY seq", (run_id,)
+        ).fetchall()
+        stored = con.execute(
+            "SELECT ts, rate, mark, position, payment FROM funding WHERE run_id=? ORDER BY ts",
+            (run_id,),
+        ).fetchall()
+    assert (kind, status, symbols) == ("backtest", "completed", '["XRP-PERP"]')
+
+    candles = load_candles(CANDLES)
+    close_at = dict(zip(candles.close_time.tolist(), candles.close.tolist(), strict=True))
+    assert len(fills) > 10
+    assert all(ts in close_at for ts, _ in fills)  # fills happen at candle event times
+
+    funding = load_funding(FUNDING, interval_ms=H8)
+    file_rate = dict(zip(funding.ts.tolist(), funding.rate.tolist(), strict=True))
+    fill_ts = np.array([ts for ts, _ in fills])
+    fill_pos = [pos for _, pos in fills]
+    expected = []
+    first, last = int(candles.close_time[0]), int(candles.close_time[-1])
+    for t in range(-(-first // H8) * H8, last + 1, H8):
+        n = int(np.searchsorted(fill_ts, t, side="right"))  # fills at or before t
+        position = fill_pos[n - 1] if n else 0.0
+        if position == 0.0:
+            continue
+        rate = file_rate.get(t, DEFAULT_RATE)
+        mark = close_at[t]
+        expected.append((t, rate, mark, position, -position * mark * rate))
+
+    held = [row for row in expected if row[3] != 0.0]
+    assert len(held) >= 15, "the run must hold positions across most funding times"
+    assert {row[1] for row in held} > {DEFAULT_RATE, 0.0001}  # both sources occur
+    assert len(stored) == len(expected)
+    for got, want in zip(stored, expected, strict=True):
+        assert got[:4] == pytest.approx(want[:4], rel=0, abs=1e-12)
+        assert got[4] == pytest.approx(want[4], rel=1e-12, abs=1e-15)
+
+
+def _write_csv(path: Path, lines: list[str]) -> Path:
+    path.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--data", "{tmp}/absent.csv"], "no such data file"),
+        (["--data", "{tmp}/candles.txt"], "unknown data format"),
+        (["--data", "{tmp}/gappy.csv"], "gappy.csv: row 3 (2021-11-15T00:15:00.000Z): gap"),
+        (["--data", "{tmp}/good.csv", "--param", "fast"], "bad --param 'fast'"),
+        (["--data", "{tmp}/good.csv", "--funding", "{tmp}/absent.json.gz"], "no such data"),
+        (["--data", "{tmp}/good.csv", "--profile", "nope"], "profile 'nope' not found"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(
+    workdir: Path, capsys: pytest.CaptureFixture[str], extra: list[str], fragment: str
+) -> None:
+    t0 = 1_636_934_400_000
+    row = "{},1.0,1.1,0.9,1.05,10"
+    (workdir / "candles.txt").write_text("x")
+    _write_csv(workdir / "gappy.csv", [row.format(t0 + i * 300_000) for i in (0, 1, 3, 4)])
+    _write_csv(workdir / "good.csv", [row.format(t0 + i * 300_000) for i in range(5)])
+    args = ["backtest", "--symbol", "XRP-PERP", "--strategy", "sma_cross", "--no-progress"]
+    args += [a.replace("{tmp}", str(workdir)) for a in extra]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert fragment in lines[0]
+
+
+def test_fill_gaps_flag_repairs_and_says_so(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t0 = 1_636_934_400_000
+    row = "{},1.0,1.1,0.9,1.05,10"
+    path = _write_csv(workdir / "gappy.csv", [row.format(t0 + i * 300_000) for i in (0, 1, 3, 4)])
+    code, out, err = run_cli(
+        [
+            "backtest",
+            "--data",
+            str(path),
+            "--symbol",
+            "XRP-PERP",
+            "--strategy",
+            "sma_cross",
+            "--fill-gaps",
+            "--db",
+            str(workdir / "bt.sqlite"),
+            "--no-progress",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert "5 5m candles" in out
+    assert "fill-gaps inserted 1 flat candles, dropped 0 duplicate rows" in out
+
+
+@pytest.mark.integration
+def test_mark_file_and_json_candles_through_the_cli(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from perps_bot.feeds.loaders import load_marks
+
+    data = FUTURES / "XRP_USDT_USDT-1h-futures.json.gz"
+    mark = FUTURES / "XRP_USDT_USDT-1h-mark.feather"
+    code, out, err = run_cli(
+        [
+            "backtest",
+            "--data",
+            str(data),
+            "--mark",
+            str(mark),
+            "--symbol",
+            "XRP-PERP",
+            "--strategy",
+            "sma_cross",
+            "--param",
+            "fast=3",
+            "--param",
+            "slow=8",
+            "--db",
+            str(workdir / "bt.sqlite"),
+            "--no-progress",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    candle_close = load_candles(data).close_time
+    mark_close = load_marks(mark).close_time
+    covered = int(((candle_close >= mark_close[0]) & (candle_close <= mark_close[-1])).sum())
+    assert 0 < covered < 100
+    assert f"mark price from the mark file for {covered} of 100 candles" in out
+    assert "12 funding settlements at default rate 0.0003" in out
+
+
+@pytest.mark.integration
+def test_same_seed_and_data_give_identical_stored_results(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = workdir / "twice.sqlite"
+    args = [
+        "backtest",
+        "--data",
+        str(FUTURES / "XRP_USDT_USDT-1h-futures.feather"),
+        "--funding",
+        str(FUNDING),
+        "--symbol",
+        "XRP-PERP",
+        "--strategy",
+        "sma_cross",
+        "--param",
+        "fast=3",
+        "--param",
+        "slow=8",
+        "--seed",
+        "11",
+        "--db",
+        str(db),
+        "--no-progress",
+    ]
+    for _ in range(2):
+        code, _, err = run_cli(args, capsys)
+        assert code == 0, err
+    with sqlite3.connect(db) as con:
+        runs = [r[0] for r in con.execute("SELECT run_id FROM runs ORDER BY rowid")]
+        assert len(runs) == 2
+        tables = {
+            "fills": "ts, symbol, side, size, price, fee, position_after",
+            "funding": "ts, rate, mark, position, payment",
+            "equity": "ts, equity, cash, unrealized_pnl",
+        }
+        for table, cols in tables.items():
+            first, second = (
+                con.execute(
+                    f"SELECT {cols} FROM {table} WHERE run_id=? ORDER BY rowid", (run,)
+                ).fetchall()
+                for run in runs
+            )
+            assert first == second, table
+            assert first, table
