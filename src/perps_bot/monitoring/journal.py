@@ -1,9 +1,10 @@
 """`logs/events.jsonl`: one JSON object per event, with run id, simulated timestamp,
 an event `type` and correlation ids linking signal -> order -> fill.
 
-Records are pydantic models (the schema consumers rely on) built with
-`model_construct` from values the orchestrator already validated: validating
-again per event would cost more than the rest of a backtest's bookkeeping.
+`JournalEvent` is the pydantic schema of a line (consumers and the tests validate
+lines against it). Lines are serialised straight from dicts: the values come from
+the orchestrator, already validated, and building a model per event would cost
+more than the rest of a backtest's bookkeeping.
 Lines are buffered and written in blocks; `flush()` is called after fills and at
 the end of the run.
 """
@@ -32,15 +33,14 @@ EventType = Literal[
 
 
 class JournalEvent(BaseModel):
-    """One line of events.jsonl; `data` carries the type-specific fields."""
+    """One line of events.jsonl: these common fields, then the type-specific ones."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="allow")
 
     type: EventType
     run_id: str
     ts: int
     correlation_id: str | None = None
-    data: dict[str, Any]
 
 
 class Journal:
@@ -55,19 +55,15 @@ class Journal:
     def write(
         self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None = None
     ) -> None:
-        record = JournalEvent.model_construct(
-            type=type_, run_id=self._run_id, ts=ts, correlation_id=correlation_id, data=data
-        )
         self._buffer.append(
             orjson.dumps(
                 {
-                    "type": record.type,
-                    "run_id": record.run_id,
-                    "ts": record.ts,
-                    "correlation_id": record.correlation_id,
-                    **record.data,
-                },
-                option=orjson.OPT_SERIALIZE_NUMPY,
+                    "type": type_,
+                    "run_id": self._run_id,
+                    "ts": ts,
+                    "correlation_id": correlation_id,
+                    **data,
+                }
             )
         )
         self.count += 1

@@ -22,7 +22,6 @@ from perps_bot.domain import (
     Fill,
     FundingRate,
     MarketEvent,
-    MarkPrice,
     Order,
     OrderIntent,
     OrderStatus,
@@ -69,6 +68,7 @@ class Orchestrator:
         end_ms: int | None,
         client_prefix: str,
         poll_interval_ms: int = 1_000,
+        durable_fills: bool = True,
     ) -> None:
         self.feed = feed
         self.venue = venue
@@ -88,7 +88,12 @@ class Orchestrator:
         self._seq = 0
         self._last_price: dict[str, float] = {}
         self._excursions = ExcursionTracker(recorder.run_id, recorder.store)
+        self._run_id = recorder.run_id
+        self._add_equity = recorder.store.add_equity
         self._poll_every = poll_interval_ms
+        # Live fills are committed as they happen (a crash must not lose an acknowledged
+        # fill); simulated runs batch their writes, a rerun reproduces them exactly.
+        self._durable_fills = durable_fills
         self._next_poll = 0
         self._reconnects_seen = 0
         self.stop_requested = False
@@ -116,6 +121,7 @@ class Orchestrator:
                 if self.venue.needs_polling:
                     await self._poll()
                 self.rec.view.tick(*self.feed.progress())
+                self.rec.flush_log()
                 if self.stop_requested:
                     break
                 # yield to the event loop between batches (signals, timers, I/O)
@@ -155,15 +161,12 @@ class Orchestrator:
             signals.extend(self._apply_fills(fills))
 
         # ledger: mark to market, funding, liquidation
-        typ = type(event)
         mark: float | None
-        if typ is Candle:
-            assert isinstance(event, Candle)
+        if isinstance(event, Candle):
             price = event.close
             mark = event.mark if event.mark is not None else price
             self._excursions.on_prices(symbol, event.low, event.high)
-        elif typ is Quote:
-            assert isinstance(event, Quote)
+        elif isinstance(event, Quote):
             price = event.last
             mark = event.mark
             self._excursions.on_prices(symbol, price, price)
@@ -171,28 +174,25 @@ class Orchestrator:
                 bar = self._bars.update(symbol, ts, price, mark)
                 if bar is not None:
                     signals.extend(self.strategy.on_event(bar))
-        elif typ is BookSnapshot:
-            assert isinstance(event, BookSnapshot)
+        elif isinstance(event, BookSnapshot):
             mid = event.last
             if mid is None and event.bids and event.asks:
                 mid = (event.bids[0][0] + event.asks[0][0]) / 2.0
             price = mid if mid is not None else self._last_price.get(symbol, 0.0)
-            mark = event.mark if event.mark is not None else (mid if mid is not None else None)
+            mark = event.mark if event.mark is not None else mid
             if mid is not None:
                 self._excursions.on_prices(symbol, mid, mid)
                 if self._bars is not None:
                     bar = self._bars.update(symbol, ts, mid, mark if mark is not None else mid)
                     if bar is not None:
                         signals.extend(self.strategy.on_event(bar))
-        elif typ is FundingRate:
-            assert isinstance(event, FundingRate)
+        elif isinstance(event, FundingRate):
             price = self._last_price.get(symbol, event.mark)
             mark = event.mark
             settled = ledger.apply_funding(ts, symbol, event.rate, event.mark)
             if settled is not None:
                 self.rec.funding(ts, symbol, settled)
         else:
-            assert isinstance(event, MarkPrice)
             price = self._last_price.get(symbol, event.mark)
             mark = event.mark
         if price:
@@ -217,12 +217,19 @@ class Orchestrator:
         return self._signals(signals, ts)
 
     def _snapshot(self, ts: int) -> None:
-        assert self._next_equity is not None and self._next_log is not None
-        log_line = ts >= self._next_log
-        equity = self.rec.equity(ts, log_line=log_line)
-        if log_line:
+        """One equity row per equity interval (runs every simulated minute: kept lean)."""
+        assert self._next_log is not None
+        every = self._equity_every
+        self._next_equity = ts - ts % every + every
+        if ts >= self._next_log:
+            equity = self.rec.equity(ts, log_line=True)
             self._next_log = ts - ts % self._log_every + self._log_every
-        self._next_equity = ts - ts % self._equity_every + self._equity_every
+        else:
+            ledger = self.ledger
+            unrealized = ledger.unrealized_pnl()
+            cash = ledger.wallet_balance()
+            equity = cash + unrealized
+            self._add_equity(self._run_id, ts, equity, cash, unrealized)
         new_state = self.risk.on_equity(ts, equity)
         if new_state is not None:
             self.rec.state_change(ts, str(new_state), f"equity {equity:.2f}")
@@ -236,7 +243,8 @@ class Orchestrator:
             self._record_fill(fill, result, before)
             signals.extend(self.strategy.on_fill(fill))
         self.rec.equity(fills[-1].ts, log_line=False)
-        self.rec.flush()  # an acknowledged fill is never lost to a crash
+        if self._durable_fills:
+            self.rec.flush()
         return signals
 
     def _record_fill(self, fill: Fill, result: FillResult, before: float) -> None:

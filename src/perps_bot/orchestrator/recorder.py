@@ -7,7 +7,7 @@ from collections import Counter
 
 from perps_bot.domain import DenialReason, Fill, Order, iso_utc
 from perps_bot.ledger import FillResult, FundingResult, Ledger
-from perps_bot.monitoring import Journal, LiveView, pnl_text
+from perps_bot.monitoring import LOGGER_NAME, Journal, LiveView, pnl_text
 from perps_bot.monitoring.journal import EventType
 from perps_bot.storage import RunStore
 
@@ -33,6 +33,7 @@ class Recorder:
         self.liquidations = 0
         self.denials: Counter[str] = Counter()
         self._debug = logger.isEnabledFor(logging.DEBUG)
+        self._log_handlers = list(logging.getLogger(LOGGER_NAME).handlers)
 
     # -- PnL -----------------------------------------------------------------------
     def pnl(self) -> str:
@@ -168,9 +169,10 @@ class Recorder:
 
     def equity(self, ts: int, *, log_line: bool) -> float:
         ledger = self.ledger
-        equity = ledger.equity()
         unrealized = ledger.unrealized_pnl()
-        self.store.add_equity(self.run_id, ts, equity, equity - unrealized, unrealized)
+        cash = ledger.wallet_balance()
+        equity = cash + unrealized
+        self.store.add_equity(self.run_id, ts, equity, cash, unrealized)
         if log_line:
             self.log.info("%s EQUITY | %s", iso_utc(ts), self.pnl())
             self.journal.write(
@@ -189,3 +191,9 @@ class Recorder:
     def flush(self) -> None:
         self.store.flush()
         self.journal.flush()
+        self.flush_log()
+
+    def flush_log(self) -> None:
+        """Push buffered log lines to the file (once per batch, so `tail -f` keeps up)."""
+        for handler in self._log_handlers:
+            handler.flush()

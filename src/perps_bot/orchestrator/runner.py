@@ -258,6 +258,7 @@ async def run_bot(
         end_ms=end_ms,
         client_prefix=f"pb{run_id[-6:]}x" if settings.is_live else "pb-",
         poll_interval_ms=parse_duration(settings.exchange.poll_interval),
+        durable_fills=not simulated,
     )
     log.info(
         "run %s start: profile=%s kind=%s seed=%d strategy=%s params=%s fingerprint=%s",

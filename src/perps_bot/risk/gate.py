@@ -89,6 +89,7 @@ class RiskGate:
         self._drawdown_halt: str | None = None
         self._drawdown_reducing: str | None = None
         self._daily_reducing: str | None = None
+        self._last_flags: tuple[str | None, str | None, str | None] = (None, None, None)
         self._peak: float | None = None
         self._last_equity: float | None = None
         self._day: int | None = None
@@ -119,6 +120,7 @@ class RiskGate:
         self._drawdown_reducing = None
         if self._last_equity is not None:
             self._peak = self._last_equity
+        self._last_flags = (None, None, self._daily_reducing)
         self._refresh_state()
 
     def on_equity(self, ts: int, equity: float) -> TradingState | None:
@@ -156,6 +158,10 @@ class RiskGate:
             )
         else:
             self._drawdown_reducing = None
+        flags = (self._drawdown_halt, self._drawdown_reducing, self._daily_reducing)
+        if flags == self._last_flags:  # called every simulated minute: skip the common case
+            return None
+        self._last_flags = flags
         before = self.state
         self._refresh_state()
         return self.state if self.state is not before else None

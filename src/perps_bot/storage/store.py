@@ -32,7 +32,7 @@ class StoreError(PerpsBotError):
 class RunStore:
     """Writes and reads runs. Not thread-safe; one per process."""
 
-    BATCH = 5_000
+    BATCH = 50_000
 
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = Path(path)
@@ -52,7 +52,7 @@ class RunStore:
                 )
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
-        self._pending: dict[str, list[tuple[Any, ...]]] = {}
+        self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in self._INSERTS}
         self._pending_rows = 0
         self._fill_seq: dict[str, int] = {}
 
@@ -84,7 +84,7 @@ class RunStore:
     }
 
     def _queue(self, table: str, row: tuple[Any, ...]) -> None:
-        self._pending.setdefault(table, []).append(row)
+        self._pending[table].append(row)
         self._pending_rows += 1
         if self._pending_rows >= self.BATCH:
             self.flush()
@@ -97,7 +97,7 @@ class RunStore:
             for table, rows in self._pending.items():
                 if rows:
                     self._db.executemany(self._INSERTS[table], rows)
-        self._pending = {}
+                    rows.clear()
         self._pending_rows = 0
 
     def create_run(self, run: RunRecord) -> None:
