@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from perps_bot.config import load_settings
+from perps_bot.monitoring import JournalEvent
 from perps_bot.orchestrator.runner import RunResult, run_bot_sync
 from tests.conftest import REPO
 
@@ -60,6 +61,8 @@ def test_run_writes_pnl_lines_journal_and_state(tmp_path: Path) -> None:
         assert "equity=" in line
 
     events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").open()]
+    for event in events:
+        JournalEvent.model_validate(event)  # every line fits the published schema
     assert {e["run_id"] for e in events} == {result.run_id}
     by_type: dict[str, list[dict[str, Any]]] = {}
     for event in events:
