@@ -5,10 +5,10 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.conftest import SHARED_DATA
 
 from perps_bot.domain import (
     Candle,
@@ -33,7 +33,7 @@ from perps_bot.strategies import (
 )
 
 MINUTE = 60_000
-DATA = Path("/work/shared/data/freqtrade-testdata")
+DATA = SHARED_DATA
 SYM = "BTC-PERP"
 
 

@@ -1,0 +1,62 @@
+"""Helpers for the real-exchange tests: dummy keys, a fake clock and sleep so retries never
+wait in real time, and the ExchangeConfig that points ccxt at the loopback emulator."""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from perps_bot.config.models import ExchangeConfig
+from perps_bot.emulator import EmulatorServer
+
+# Distinctive dummy credentials: a test greps every log line for them.
+API_KEY = "dummyKEY4live7f3a9c0e11d2"
+API_SECRET = "dummySECRET4live9b81e44aa0c"
+
+
+#: The `make_client` fixture: (ExchangeConfig, *, private) -> ccxt async client.
+ClientFactory = Callable[..., Any]
+
+
+class FakeClock:
+    """Milliseconds that only move when a test moves them."""
+
+    def __init__(self, now: int = 1_700_000_000_000) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+class FakeSleep:
+    """Records requested sleeps (seconds) and returns at once (yielding to the loop)."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        await asyncio.sleep(0)
+
+
+def exchange_cfg(server: EmulatorServer, **overrides: Any) -> ExchangeConfig:
+    values: dict[str, Any] = {
+        "base_url": server.base_url,
+        "api_key": API_KEY,
+        "api_secret": API_SECRET,
+        "poll_interval": "1s",
+        "backoff_base": "10ms",
+        "backoff_max": "80ms",
+        "max_retries": 4,
+        "breaker_failures": 5,
+        "breaker_cooldown": "30s",
+        "timeout_ms": 3_000,
+    }
+    values.update(overrides)
+    return ExchangeConfig(**values)
+
+
+def order_posts(server: EmulatorServer) -> int:
+    """How many order placements reached the emulator (faulted ones included)."""
+    return sum(
+        1 for method, path, _ in server.calls if (method, path) == ("POST", "/fapi/v1/order")
+    )
