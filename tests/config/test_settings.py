@@ -26,6 +26,7 @@ def test_shipped_profiles_validate(in_repo: Path) -> None:
     assert canary.broker.kind == "ccxt" and canary.exchange.name == "binanceusdm"
     assert canary.risk.max_order_notional == 50 and canary.risk.max_position_notional == 50
     assert canary.risk.max_leverage == 2
+    assert canary.run.symbols == ["ETH-PERP"]  # BTC minimum order value exceeds the caps
     assert prod.broker.kind == "ccxt" and prod.is_live
 
 

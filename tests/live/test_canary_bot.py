@@ -19,7 +19,7 @@ STRATEGY = "tests.live.canary_strategy:FlipOnce"
 
 
 async def run_canary(
-    server: EmulatorServer, run_dirs: dict[str, str], *, dry_run: bool
+    server: EmulatorServer, run_dirs: dict[str, str], *, dry_run: bool, duration: str = "2s"
 ) -> RunResult:
     exchange: dict[str, Any] = {"base_url": server.base_url, "poll_interval": "250ms"}
     if not dry_run:
@@ -28,7 +28,7 @@ async def run_canary(
         "canary",
         {
             "run": {
-                "duration": "3s",
+                "duration": duration,
                 "dry_run": dry_run,
                 "live_view": False,
                 "log_level": "DEBUG",
@@ -84,7 +84,7 @@ async def test_canary_live_rides_out_an_outage_and_reconciles(
 ) -> None:
     emulator.inject(Fault("status", method="GET", path="/fapi/v1/depth", count=4))
     emulator.inject(Fault("status", method="POST", path="/fapi/v1/order", count=2))
-    result = await run_canary(emulator, run_dirs, dry_run=False)
+    result = await run_canary(emulator, run_dirs, dry_run=False, duration="3s")
     assert result.status == "completed"
     assert result.fills == 2
     assert len(emulator.state.orders) == 2  # retried, never doubled

@@ -192,7 +192,7 @@ async def test_stale_data_when_exchange_stays_down(
     seen = feed.last_update("BTC-PERP")
     emulator.inject(Fault("status", method="*", path="*", count=1_000))
     poll = asyncio.ensure_future(anext(batches))  # no events arrive: nothing to yield
-    for _ in range(50):
+    for _ in range(500):  # real requests to the emulator: wait for them, not a fixed time
         await asyncio.sleep(0.01)
         if len(sleep.delays) >= 6:
             break

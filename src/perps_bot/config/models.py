@@ -93,8 +93,10 @@ class ExchangeConfig(Section):
     """The ccxt exchange for canary and prod. Keys come only from the environment."""
 
     name: str = "binanceusdm"
+    # Points EVERY REST and websocket url at this host (proxy or `perps-bot emulator`);
+    # ccxt's rate limiter is off then. e.g. PERPS_BOT__EXCHANGE__BASE_URL=http://127.0.0.1:8900
     base_url: str | None = None
-    demo: bool = False
+    demo: bool = False  # ccxt enable_demo_trading(True): binance demo-fapi host
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     timeout_ms: int = Field(default=10_000, gt=0)

@@ -101,7 +101,9 @@ def _build_feed_and_venue(
     from perps_bot.venues.live import LiveVenue
 
     private = create_exchange(settings.exchange, private=True)
-    return feed, LiveVenue(private, settings.exchange, settings.account, symbols)
+    return feed, LiveVenue(
+        private, settings.exchange, settings.account, symbols, fees=settings.fees
+    )
 
 
 @contextlib.contextmanager

@@ -1,0 +1,391 @@
+"""Real market data from an exchange through ccxt's async REST API (canary and prod).
+
+Design choices, and why:
+- REST polling, every `exchange.poll_interval`, of the order book, the 24h ticker
+  (last price) and the premium index (mark price, funding rate, next funding time)
+  per symbol. Polling is simple, survives reconnects without sequence bookkeeping,
+  and is what the canary needs (a bar-based strategy, seconds-level freshness).
+  Websocket streaming (`exchange.use_websocket`) is NOT implemented: the flag logs a
+  warning and the feed polls.
+- Only public endpoints are called, so the dry-run canary can run with a client
+  that has no keys at all.
+- Event timestamps are the local clock at receipt (`clock`, wall ms by default),
+  not the exchange's: the risk gate measures staleness against the same clock, and
+  receipt time is monotonic across symbols, which the Feed protocol requires.
+- Funding: the exchange only publishes the *next* funding time and the rate that
+  will be settled then. When that time passes (local clock past it, or the
+  exchange's next funding time moves on), the feed emits one `FundingRate` with
+  `ts` = the funding time and the last rate seen for that period, so the ledger
+  settles it exactly once. No funding is emitted for periods that ended before
+  the feed first saw the symbol. The `ts` is clamped to be no earlier than the
+  previous event and no later than now, keeping the stream in order.
+- Errors never end the stream: network and rate-limit errors (and anything else
+  the exchange throws mid-run) are logged on one line and the next poll waits an
+  exponential backoff instead of the poll interval. While the exchange is down no
+  events arrive, so market data goes stale by itself and the risk gate denies
+  with STALE_MARKET_DATA; `healthy` and `last_update(symbol)` expose the same.
+- Sleeps go through an injectable `sleep` and are raced against `stop()`, so
+  `stop()` ends `batches()` promptly and tests never wait in real time.
+- The feed owns the ccxt client it is given: `stop()` closes it (ccxt requires an
+  explicit close; the orchestrator always stops its feed). `close_exchange=False`
+  leaves it open for a caller that shares the client.
+- Prices are floats (market events are float by design, see domain.market).
+"""
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import ccxt.async_support as ccxt_async
+
+from perps_bot.config.models import ExchangeConfig
+from perps_bot.domain import BookSnapshot, FundingRate, MarketEvent, MarkPrice
+from perps_bot.domain.timeutil import parse_duration
+from perps_bot.exchange import to_exchange_symbol
+from perps_bot.feeds.backoff import Backoff
+from perps_bot.feeds.base import FeedError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Order book levels, best first: (price, quantity).
+Levels = list[tuple[float, float]]
+
+#: Errors the feed treats as "the exchange is unreachable right now".
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    ccxt_async.NetworkError,
+    ccxt_async.OperationFailed,
+)
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the epoch from the wall clock (the default live clock)."""
+    return int(time.time() * 1000)
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as a single bounded line: class name and message."""
+    text = " ".join(str(exc).split())
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass(slots=True)
+class _FundingPeriod:
+    """The funding period the exchange announced last: when it settles and at what rate."""
+
+    funding_time: int
+    rate: float
+
+
+class ExchangeFeed:
+    """Polls book, ticker and premium index per symbol; implements the Feed protocol."""
+
+    simulated = False
+
+    def __init__(
+        self,
+        exchange: Any,
+        cfg: ExchangeConfig,
+        symbols: list[str],
+        *,
+        clock: Callable[[], int] = wall_clock_ms,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        book_limit: int = 20,
+        jitter: float = 0.0,
+        seed: int = 0,
+        close_exchange: bool = True,
+    ) -> None:
+        if not symbols:
+            raise FeedError("exchange feed needs at least one symbol")
+        self._exchange = exchange
+        self._cfg = cfg
+        self.symbols = list(symbols)
+        self._clock = clock
+        self._sleep = sleep
+        self._close_exchange = close_exchange
+        self._book_limit = book_limit
+        self._poll_ms = parse_duration(cfg.poll_interval)
+        self._backoff = Backoff(
+            parse_duration(cfg.backoff_base),
+            max(parse_duration(cfg.backoff_max), parse_duration(cfg.backoff_base)),
+            jitter=jitter,
+            seed=seed,
+        )
+        self._ccxt_symbols = {s: to_exchange_symbol(s, cfg.symbol_map) for s in self.symbols}
+        self._stop_event = asyncio.Event()
+        self._last_update: dict[str, int] = {}
+        self._funding: dict[str, _FundingPeriod] = {}
+        self._last_funding_emitted: dict[str, int] = {}
+        self._last_ts = 0
+        self._markets_loaded = False
+        self._batches = 0
+        if cfg.use_websocket:
+            log.warning("exchange feed: websocket streaming is not implemented; polling REST")
+        #: True once a whole poll cycle succeeded and until one fails.
+        self.healthy = False
+        #: Consecutive failed poll cycles (0 when healthy).
+        self.consecutive_failures = 0
+        #: Total failed requests since start (for logs and metrics).
+        self.errors = 0
+
+    # -- Feed protocol -------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load markets (retrying network errors) and check every symbol exists.
+
+        An exchange that stays unreachable does not fail the start: the poll loop
+        keeps retrying. A symbol the exchange does not list is a FeedError.
+        """
+        for attempt in range(self._cfg.max_retries + 1):
+            if self._stop_event.is_set():
+                return
+            try:
+                await self._load_markets()
+                return
+            except TRANSIENT_ERRORS as exc:
+                self.errors += 1
+                log.warning(
+                    "exchange feed: loading markets failed (attempt %d): %s",
+                    attempt + 1,
+                    one_line(exc),
+                )
+                await self._pause(self._backoff.next_delay_ms())
+        log.error("exchange feed: exchange unreachable at start; will keep retrying")
+
+    async def stop(self) -> None:
+        """End `batches()` at once and (unless told otherwise) close the ccxt client,
+        which the feed owns from construction on (ccxt needs an explicit close)."""
+        self._stop_event.set()
+        if self._close_exchange:
+            await close_quietly(self._exchange)
+
+    async def batches(self) -> AsyncIterator[Sequence[MarketEvent]]:
+        while not self._stop_event.is_set():
+            started = self._clock()
+            events = await self._until_stopped(self._poll_cycle())
+            if events is None:
+                return
+            if events:
+                self._batches += 1
+                yield events
+            if self.healthy:
+                self._backoff.reset()
+                delay = max(self._poll_ms - (self._clock() - started), 0)
+            else:
+                delay = self._backoff.next_delay_ms()
+            await self._pause(delay)
+
+    def progress(self) -> tuple[int, int | None]:
+        return self._batches, None
+
+    # -- health --------------------------------------------------------------------
+
+    def last_update(self, symbol: str) -> int | None:
+        """Local time (ms) of the last good order book for `symbol`, None if never."""
+        return self._last_update.get(symbol)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop_event.is_set()
+
+    # -- polling -------------------------------------------------------------------
+
+    async def _load_markets(self) -> None:
+        try:
+            await self._exchange.load_markets()
+        except TRANSIENT_ERRORS:
+            raise
+        except ccxt_async.BaseError as exc:
+            raise FeedError(f"exchange feed: cannot load markets: {one_line(exc)}") from exc
+        markets = self._exchange.markets or {}
+        missing = [s for s, cs in self._ccxt_symbols.items() if cs not in markets]
+        if missing:
+            names = ", ".join(f"{s} ({self._ccxt_symbols[s]})" for s in missing)
+            raise FeedError(f"exchange feed: the exchange does not list {names}")
+        self._markets_loaded = True
+
+    async def _poll_cycle(self) -> list[MarketEvent]:
+        """One round of requests for every symbol; the events it produced, in ts order."""
+        if not self._markets_loaded:
+            try:
+                await self._load_markets()
+            except TRANSIENT_ERRORS as exc:
+                self._record_failure(f"loading markets: {one_line(exc)}")
+                return []
+        results = await asyncio.gather(*(self._fetch_symbol(s) for s in self.symbols))
+        now = self._clock()
+        events: list[MarketEvent] = []
+        all_ok = True
+        for symbol, (book, ticker, premium) in zip(self.symbols, results, strict=True):
+            ok, symbol_events = self._events_for(symbol, now, book, ticker, premium)
+            all_ok = all_ok and ok
+            events.extend(symbol_events)
+        if all_ok:
+            if not self.healthy:
+                log.info("exchange feed: market data flowing")
+            self.healthy = True
+            self.consecutive_failures = 0
+        else:
+            self.healthy = False
+            self.consecutive_failures += 1
+        events.sort(key=lambda e: e.ts)
+        if events:
+            self._last_ts = max(self._last_ts, events[-1].ts)
+        return events
+
+    async def _fetch_symbol(self, symbol: str) -> tuple[Any, Any, Any]:
+        ccxt_symbol = self._ccxt_symbols[symbol]
+        results = await asyncio.gather(
+            self._exchange.fetch_order_book(ccxt_symbol, self._book_limit),
+            self._exchange.fetch_ticker(ccxt_symbol),
+            self._exchange.fetch_funding_rate(ccxt_symbol),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result  # CancelledError and friends must propagate
+        book, ticker, premium = results
+        return book, ticker, premium
+
+    def _events_for(
+        self, symbol: str, now: int, book: Any, ticker: Any, premium: Any
+    ) -> tuple[bool, list[MarketEvent]]:
+        ok = True
+        events: list[MarketEvent] = []
+        mark: float | None = None
+        if isinstance(premium, Exception):
+            ok = self._record_failure(f"{symbol} premium index: {one_line(premium)}")
+        else:
+            mark = _positive(premium.get("markPrice") if isinstance(premium, dict) else None)
+            if mark is None:
+                ok = self._record_failure(f"{symbol} premium index: no valid mark price")
+            else:
+                events.extend(self._funding_events(symbol, now, premium, mark))
+                events.append(MarkPrice(now, symbol, mark))
+        last: float | None = None
+        if isinstance(ticker, Exception):
+            ok = self._record_failure(f"{symbol} ticker: {one_line(ticker)}")
+        elif isinstance(ticker, dict):
+            last = _positive(ticker.get("last"))
+        if isinstance(book, Exception):
+            ok = self._record_failure(f"{symbol} order book: {one_line(book)}")
+        else:
+            parsed = _parse_book(book, self._book_limit)
+            if parsed is None:
+                ok = self._record_failure(f"{symbol} order book: malformed or empty")
+            else:
+                bids, asks = parsed
+                events.append(BookSnapshot(now, symbol, bids, asks, last=last, mark=mark))
+                self._last_update[symbol] = now
+        return ok, events
+
+    def _funding_events(
+        self, symbol: str, now: int, premium: dict[str, Any], mark: float
+    ) -> list[FundingRate]:
+        rate = _finite(premium.get("fundingRate"))
+        next_time = premium.get("fundingTimestamp")
+        next_time = int(next_time) if isinstance(next_time, int | float) else None
+        events: list[FundingRate] = []
+        period = self._funding.get(symbol)
+        if period is not None:
+            due = period.funding_time
+            rolled = next_time is not None and next_time > due
+            if (rolled or now >= due) and due > self._last_funding_emitted.get(symbol, -1):
+                settled_rate = period.rate if rolled or rate is None else rate
+                ts = min(max(due, self._last_ts), now)
+                events.append(FundingRate(ts, symbol, settled_rate, mark))
+                self._last_funding_emitted[symbol] = due
+        if next_time is not None and rate is not None:
+            self._funding[symbol] = _FundingPeriod(next_time, rate)
+        return events
+
+    def _record_failure(self, what: str) -> bool:
+        self.errors += 1
+        log.warning("exchange feed: %s", what)
+        return False
+
+    # -- stoppable waiting ---------------------------------------------------------
+
+    async def _pause(self, delay_ms: int) -> None:
+        if delay_ms <= 0 or self._stop_event.is_set():
+            return
+        await self._until_stopped(self._sleep(delay_ms / 1000.0))
+
+    async def _until_stopped(self, awaitable: Awaitable[T]) -> T | None:
+        """Run `awaitable` unless stop() comes first; then cancel it and return None."""
+        if self._stop_event.is_set():
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            return None
+        work = asyncio.ensure_future(awaitable)
+        stopper = asyncio.ensure_future(self._stop_event.wait())
+        try:
+            done, _ = await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (work, stopper):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        if work in done and not work.cancelled():
+            return work.result()
+        return None
+
+
+async def close_quietly(exchange: Any) -> None:
+    """Close a ccxt client; closing is cleanup, so its errors are logged, not raised."""
+    close = getattr(exchange, "close", None)
+    if close is None:
+        return
+    try:
+        await close()
+    except Exception as exc:  # cleanup must not mask the reason the run ended
+        log.warning("closing the exchange client failed: %s", one_line(exc))
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _positive(value: Any) -> float | None:
+    number = _finite(value)
+    return number if number is not None and number > 0 else None
+
+
+def _parse_levels(levels: Any, limit: int) -> Levels | None:
+    if not isinstance(levels, list):
+        return None
+    parsed: Levels = []
+    for level in levels[:limit]:
+        if not isinstance(level, list | tuple) or len(level) < 2:
+            return None
+        price, qty = _positive(level[0]), _finite(level[1])
+        if price is None or qty is None or qty < 0:
+            return None
+        parsed.append((price, qty))
+    return parsed
+
+
+def _parse_book(book: Any, limit: int) -> tuple[Levels, Levels] | None:
+    """(bids, asks) from a ccxt order book, or None when it is malformed or one-sided."""
+    if not isinstance(book, dict):
+        return None
+    bids = _parse_levels(book.get("bids"), limit)
+    asks = _parse_levels(book.get("asks"), limit)
+    if not bids or not asks:
+        return None
+    return bids, asks
