@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import SHARED_DATA
 
 from perps_bot.cli.app import main
 from perps_bot.feeds.loaders import load_candles, load_funding
+from tests.conftest import SHARED_DATA
 
 FUTURES = SHARED_DATA / "futures"
 CANDLES = FUTURES / "XRP_USDT_USDT-5m-futures.feather"

@@ -5,12 +5,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from tests.conftest import SHARED_DATA
 
 from perps_bot.domain import Candle, FundingRate, MarketEvent
 from perps_bot.feeds import Feed, FeedError
 from perps_bot.feeds.historical import CandleFeed
 from perps_bot.feeds.loaders import CandleArrays, FundingArrays, MarkArrays, load_candles
+from tests.conftest import SHARED_DATA
 
 H = 3_600_000
 H8 = 8 * H

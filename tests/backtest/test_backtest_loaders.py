@@ -9,11 +9,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.feather as feather
 import pytest
-from tests.conftest import SHARED_DATA
 
 from perps_bot.domain import iso_utc
 from perps_bot.feeds import FeedError
 from perps_bot.feeds.loaders import load_candles, load_funding, load_marks
+from tests.conftest import SHARED_DATA
 
 FUTURES = SHARED_DATA / "futures"
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % 3_600_000  # an hour boundary

@@ -54,15 +54,27 @@ def test_version_and_help() -> None:
     assert version.returncode == 0 and version.stdout.startswith("perps-bot ")
     help_text = _cli("--help")
     assert help_text.returncode == 0
-    for option in ("--profile", "--dev-fast", "--dry-run", "--seed", "--duration", "--symbols",
-                   "--strategy", "--param", "--log-level"):
+    for option in (
+        "--profile",
+        "--dev-fast",
+        "--dry-run",
+        "--seed",
+        "--duration",
+        "--symbols",
+        "--strategy",
+        "--param",
+        "--log-level",
+    ):
         assert option in help_text.stdout
 
 
 def test_config_show_masks_secrets() -> None:
     env_result = subprocess.run(
         [sys.executable, "-m", "perps_bot", "config", "show", "--profile", "prod"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", "PERPS_BOT__EXCHANGE__API_KEY": "very-secret-key"},
     )
     assert env_result.returncode == 0, env_result.stderr

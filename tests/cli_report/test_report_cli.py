@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import typer
-from tests.metrics.metrics_builders import EASY_PROMOTION, T0, RunBuilder, passing_run
 from typer.testing import CliRunner
 
 from perps_bot.cli.report import register
 from perps_bot.metrics import METRIC_DEFINITIONS, build_report, has_promotion
 from perps_bot.storage import RunStore
+from tests.metrics.metrics_builders import EASY_PROMOTION, T0, RunBuilder, passing_run
 
 REPO = Path(__file__).resolve().parents[2]
 

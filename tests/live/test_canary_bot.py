@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.live.live_helpers import API_KEY, API_SECRET
 
 from perps_bot.config import load_settings
 from perps_bot.emulator import EmulatorServer, Fault
 from perps_bot.orchestrator.runner import RunResult, run_bot
+from tests.live.live_helpers import API_KEY, API_SECRET
 
 pytestmark = pytest.mark.integration
 

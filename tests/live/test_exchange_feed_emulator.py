@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
-from tests.live.live_helpers import ClientFactory, FakeClock, FakeSleep, exchange_cfg
 
 from perps_bot.config.models import FeesConfig, MockConfig
 from perps_bot.domain import (
@@ -23,6 +22,7 @@ from perps_bot.emulator import EmulatorServer, Fault
 from perps_bot.feeds.base import FeedError
 from perps_bot.feeds.exchange import ExchangeFeed
 from perps_bot.venues.mock import MockVenue
+from tests.live.live_helpers import ClientFactory, FakeClock, FakeSleep, exchange_cfg
 
 pytestmark = pytest.mark.integration
 

@@ -7,15 +7,6 @@ import logging
 from typing import Any
 
 import pytest
-from tests.live.live_helpers import (
-    API_KEY,
-    API_SECRET,
-    ClientFactory,
-    FakeClock,
-    FakeSleep,
-    exchange_cfg,
-    order_posts,
-)
 
 from perps_bot.config.models import AccountConfig, ExchangeConfig, FeesConfig
 from perps_bot.domain import (
@@ -31,6 +22,15 @@ from perps_bot.domain import (
 from perps_bot.emulator import EmulatorServer, Fault
 from perps_bot.venues.base import OrderRejected, VenueFatal, VenueSnapshot, VenueUnavailable
 from perps_bot.venues.live import LiveVenue
+from tests.live.live_helpers import (
+    API_KEY,
+    API_SECRET,
+    ClientFactory,
+    FakeClock,
+    FakeSleep,
+    exchange_cfg,
+    order_posts,
+)
 
 pytestmark = pytest.mark.integration
 

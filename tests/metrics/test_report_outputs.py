@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.metrics.metrics_builders import DAY, EASY_PROMOTION, HOUR, T0, RunBuilder, passing_run
 
 from perps_bot.metrics import (
     CRITERIA_DEFINITIONS,
@@ -24,6 +23,7 @@ from perps_bot.metrics import (
     render_html,
 )
 from perps_bot.storage import RunStore
+from tests.metrics.metrics_builders import DAY, EASY_PROMOTION, HOUR, T0, RunBuilder, passing_run
 
 FREQTRADE = (
     Path(__file__).resolve().parents[3]

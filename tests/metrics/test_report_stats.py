@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.metrics.metrics_builders import DAY, HOUR, MINUTE, T0, RunBuilder
 
 from perps_bot.metrics import EquityAccumulator, Moments, build_report
 from perps_bot.metrics.stats import cagr, normal_cdf
 from perps_bot.storage import RunStore
+from tests.metrics.metrics_builders import DAY, HOUR, MINUTE, T0, RunBuilder
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@
 from pathlib import Path
 
 import pytest
-from tests.metrics.metrics_builders import DAY, HOUR, T0, RunBuilder
 
 from perps_bot.metrics import Trade, round_trips
 from perps_bot.storage import FillRecord, RunStore
+from tests.metrics.metrics_builders import DAY, HOUR, T0, RunBuilder
 
 
 def _trades(store: RunStore, run_id: str) -> list[Trade]:

@@ -21,8 +21,13 @@ from tests.conftest import REPO
 
 def _run(tmp: Path, **run: Any) -> RunResult:
     overrides: dict[str, Any] = {
-        "run": {"dev_fast": True, "duration": "6h", "log_dir": str(tmp / "logs"),
-                "data_dir": str(tmp / "data"), **run}
+        "run": {
+            "dev_fast": True,
+            "duration": "6h",
+            "log_dir": str(tmp / "logs"),
+            "data_dir": str(tmp / "data"),
+            **run,
+        }
     }
     settings = load_settings(str(REPO / "config/profiles/dev.yaml"), overrides)
     return run_bot_sync(settings, progress=False)
@@ -75,13 +80,15 @@ def test_run_writes_pnl_lines_journal_and_state(tmp_path: Path) -> None:
     with sqlite3.connect(result.db_path) as conn:
         run = conn.execute(
             "SELECT status, profile, kind, seed, strategy_fingerprint, code_version, start_ts,"
-            " end_ts FROM runs WHERE run_id=?", (result.run_id,)
+            " end_ts FROM runs WHERE run_id=?",
+            (result.run_id,),
         ).fetchone()
         equity_rows = conn.execute(
             "SELECT COUNT(*) FROM equity WHERE run_id=?", (result.run_id,)
         ).fetchone()[0]
-        orders = conn.execute("SELECT COUNT(*) FROM orders WHERE run_id=?",
-                              (result.run_id,)).fetchone()[0]
+        orders = conn.execute(
+            "SELECT COUNT(*) FROM orders WHERE run_id=?", (result.run_id,)
+        ).fetchone()[0]
     assert run[:4] == ("completed", "dev", "dev", 3)
     assert run[4] and run[5]
     assert run[7] - run[6] >= 6 * 3600 * 1000 - 2000
@@ -102,7 +109,8 @@ def test_ledger_equity_matches_stored_cash_flows(tmp_path: Path) -> None:
         ).fetchone()[0]
         last = conn.execute(
             "SELECT equity, cash, unrealized_pnl FROM equity WHERE run_id=? ORDER BY ts DESC,"
-            " rowid DESC LIMIT 1", (result.run_id,)
+            " rowid DESC LIMIT 1",
+            (result.run_id,),
         ).fetchone()
     assert last[0] == pytest.approx(result.final_equity, abs=1e-6)
     assert last[1] == pytest.approx(100_000 + realized - fees + funding, abs=1e-6)
@@ -115,7 +123,11 @@ def test_ctrl_c_stops_cleanly_with_state_flushed(tmp_path: Path) -> None:
     env["PERPS_BOT__RUN__DATA_DIR"] = str(tmp_path / "data")
     proc = subprocess.Popen(
         [sys.executable, "-m", "perps_bot", "--profile", "dev", "--dev-fast", "--duration", "30d"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     db = tmp_path / "data" / "perps_bot.dev.sqlite"
     deadline = time.monotonic() + 60

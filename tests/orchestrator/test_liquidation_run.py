@@ -13,14 +13,34 @@ from tests.conftest import REPO
 
 def test_over_leveraged_run_is_liquidated_and_recorded(tmp_path: Path) -> None:
     overrides: dict[str, Any] = {
-        "run": {"dev_fast": True, "duration": "3d", "seed": 1, "symbols": ["BTC-PERP"],
-                "log_dir": str(tmp_path / "logs"), "data_dir": str(tmp_path / "data")},
-        "mock": {"symbols": {"BTC-PERP": {"initial_price": 60_000.0, "volatility": 4.0,
-                                           "book_depth": 500.0, "tick_size": 0.1}}},
+        "run": {
+            "dev_fast": True,
+            "duration": "3d",
+            "seed": 1,
+            "symbols": ["BTC-PERP"],
+            "log_dir": str(tmp_path / "logs"),
+            "data_dir": str(tmp_path / "data"),
+        },
+        "mock": {
+            "symbols": {
+                "BTC-PERP": {
+                    "initial_price": 60_000.0,
+                    "volatility": 4.0,
+                    "book_depth": 500.0,
+                    "tick_size": 0.1,
+                }
+            }
+        },
         "account": {"initial_balance": 100_000.0, "default_leverage": 100.0},
         "strategy": {"order_size": {"BTC-PERP": 60.0}},
-        "risk": {"max_order_notional": 1e9, "max_position_notional": 1e9, "max_leverage": 200.0,
-                 "max_drawdown": 1.0, "reducing_drawdown": 1.0, "daily_loss_limit": 1.0},
+        "risk": {
+            "max_order_notional": 1e9,
+            "max_position_notional": 1e9,
+            "max_leverage": 200.0,
+            "max_drawdown": 1.0,
+            "reducing_drawdown": 1.0,
+            "daily_loss_limit": 1.0,
+        },
     }
     settings = load_settings(str(REPO / "config/profiles/dev.yaml"), overrides)
     result = run_bot_sync(settings, progress=False)
@@ -28,7 +48,8 @@ def test_over_leveraged_run_is_liquidated_and_recorded(tmp_path: Path) -> None:
     with sqlite3.connect(result.db_path) as conn:
         liquidations = conn.execute(
             "SELECT ts, price, fee, position_after, reason FROM fills"
-            " WHERE run_id=? AND is_liquidation=1", (result.run_id,)
+            " WHERE run_id=? AND is_liquidation=1",
+            (result.run_id,),
         ).fetchall()
     assert liquidations, "a 36x position on a 400%-vol walk must be liquidated within 3 days"
     for _ts, price, fee, position_after, reason in liquidations:

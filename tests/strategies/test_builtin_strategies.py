@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from tests.conftest import SHARED_DATA
 
 from perps_bot.domain import (
     Candle,
@@ -31,6 +30,7 @@ from perps_bot.strategies import (
     StrategyContext,
     load_strategy,
 )
+from tests.conftest import SHARED_DATA
 
 MINUTE = 60_000
 DATA = SHARED_DATA
