@@ -8,9 +8,12 @@ once at start (a restarted bot adopts the position it finds), and a
 liquidation fill resets the symbol to flat.
 """
 
+from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from perps_bot.domain import AccountView, TargetPosition
+from perps_bot.domain import AccountView, Fill, TargetPosition
 
 
 class StopParams(BaseModel):
@@ -73,3 +76,37 @@ def target(symbol: str, side: int, size: float, reason: str, stop: float | None)
     return TargetPosition(
         symbol=symbol, size=side * size if side else 0.0, reason=reason, stop_price=stop
     )
+
+
+S = TypeVar("S", bound=SideState)
+
+
+class SymbolStates(Generic[S]):
+    """A strategy's per-symbol state: made on first sight of a symbol, adopted from the
+    account at start, reset to flat by a liquidation."""
+
+    __slots__ = ("_factory", "_states")
+
+    def __init__(self, factory: Callable[[], S], symbols: Iterable[str]) -> None:
+        self._factory = factory
+        self._states: dict[str, S] = {symbol: factory() for symbol in symbols}
+
+    def get(self, symbol: str) -> S:
+        state = self._states.get(symbol)
+        if state is None:
+            state = self._states[symbol] = self._factory()
+        return state
+
+    def sync(self, account: AccountView, stop_pct: float) -> None:
+        """Adopt the positions a restarted bot finds in the account."""
+        for symbol, state in self._states.items():
+            state.sync_from_account(account, symbol, stop_pct)
+
+    def liquidated(self, fill: Fill) -> S | None:
+        """Reset the symbol to flat after a liquidation fill; return its state if reset."""
+        if not fill.is_liquidation:
+            return None
+        state = self._states.get(fill.symbol)
+        if state is not None:
+            state.flat()
+        return state

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from perps_bot.domain import Fill, FundingRate, MarketEvent, Signal
 from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext
-from perps_bot.strategies.common import SideState, target
+from perps_bot.strategies.common import SideState, SymbolStates, target
 
 
 class FundingCarryParams(BaseModel):
@@ -56,11 +56,10 @@ class FundingCarry(Strategy):
 
     def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
         super().__init__(params, ctx)
-        self._states: dict[str, SideState] = {s: SideState() for s in ctx.symbols}
+        self._states = SymbolStates(SideState, ctx.symbols)
 
     def on_start(self) -> Sequence[Signal]:
-        for symbol, state in self._states.items():
-            state.sync_from_account(self.ctx.account, symbol, 0.0)
+        self._states.sync(self.ctx.account, 0.0)
         return NO_SIGNALS
 
     def on_event(self, event: MarketEvent) -> Sequence[Signal]:
@@ -68,8 +67,6 @@ class FundingCarry(Strategy):
             return NO_SIGNALS
         symbol = event.symbol
         state = self._states.get(symbol)
-        if state is None:
-            state = self._states[symbol] = SideState()
         rate = event.rate
         entry = self.params.threshold
         hold = self.params.exit_threshold
@@ -93,8 +90,5 @@ class FundingCarry(Strategy):
         return (target(symbol, wanted, self.ctx.order_size(symbol), why, None),)
 
     def on_fill(self, fill: Fill) -> Sequence[Signal]:
-        if fill.is_liquidation:
-            state = self._states.get(fill.symbol)
-            if state is not None:
-                state.flat()
+        self._states.liquidated(fill)
         return NO_SIGNALS

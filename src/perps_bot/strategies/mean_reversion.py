@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 
 from perps_bot.domain import Candle, Fill, MarketEvent, Signal
 from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext
-from perps_bot.strategies.common import SideState, StopParams, target
+from perps_bot.strategies.common import SideState, StopParams, SymbolStates, target
 from perps_bot.strategies.indicators import RollingStats, WilderRsi
 
 # A window whose std is below this fraction of its mean counts as flat (no z-score).
@@ -79,11 +79,10 @@ class MeanReversion(Strategy):
         p = self.params
         self._zscore = p.mode == "zscore"
         self._stop_pct = p.stop_pct
-        self._states: dict[str, _SymbolState] = {s: _SymbolState(p) for s in ctx.symbols}
+        self._states = SymbolStates(lambda: _SymbolState(p), ctx.symbols)
 
     def on_start(self) -> Sequence[Signal]:
-        for symbol, state in self._states.items():
-            state.sync_from_account(self.ctx.account, symbol, self._stop_pct)
+        self._states.sync(self.ctx.account, self._stop_pct)
         return NO_SIGNALS
 
     def on_event(self, event: MarketEvent) -> Sequence[Signal]:
@@ -91,8 +90,6 @@ class MeanReversion(Strategy):
             return NO_SIGNALS
         symbol = event.symbol
         state = self._states.get(symbol)
-        if state is None:
-            state = self._states[symbol] = _SymbolState(self.params)
         close = event.close
         if state.stop is not None and state.stop_hit(close):
             self._feed(state, close)
@@ -177,9 +174,7 @@ class MeanReversion(Strategy):
         return (target(symbol, 0, 0.0, f"mean_reversion exit {why}", None),)
 
     def on_fill(self, fill: Fill) -> Sequence[Signal]:
-        if fill.is_liquidation:
-            state = self._states.get(fill.symbol)
-            if state is not None:
-                state.flat()
-                state.armed = False
+        state = self._states.liquidated(fill)
+        if state is not None:
+            state.armed = False
         return NO_SIGNALS

@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 
 from perps_bot.domain import Candle, Fill, MarketEvent, Signal
 from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext
-from perps_bot.strategies.common import SideState, StopParams, target
+from perps_bot.strategies.common import SideState, StopParams, SymbolStates, target
 from perps_bot.strategies.indicators import RollingMean
 
 
@@ -59,14 +59,10 @@ class SmaCross(Strategy):
         self._stop_pct = p.stop_pct
         self._reason_up = f"sma_cross up {p.fast}/{p.slow}"
         self._reason_down = f"sma_cross down {p.fast}/{p.slow}"
-        self._states: dict[str, _SymbolState] = {s: self._new_state() for s in ctx.symbols}
-
-    def _new_state(self) -> _SymbolState:
-        return _SymbolState(self.params.fast, self.params.slow)
+        self._states = SymbolStates(lambda: _SymbolState(p.fast, p.slow), ctx.symbols)
 
     def on_start(self) -> Sequence[Signal]:
-        for symbol, state in self._states.items():
-            state.sync_from_account(self.ctx.account, symbol, self._stop_pct)
+        self._states.sync(self.ctx.account, self._stop_pct)
         return NO_SIGNALS
 
     def on_event(self, event: MarketEvent) -> Sequence[Signal]:
@@ -74,8 +70,6 @@ class SmaCross(Strategy):
             return NO_SIGNALS
         symbol = event.symbol
         state = self._states.get(symbol)
-        if state is None:
-            state = self._states[symbol] = self._new_state()
         close = event.close
         fast = state.fast.push(close)
         slow = state.slow.push(close)
@@ -97,8 +91,5 @@ class SmaCross(Strategy):
         return target(symbol, sign, self.ctx.order_size(symbol), reason, state.stop)
 
     def on_fill(self, fill: Fill) -> Sequence[Signal]:
-        if fill.is_liquidation:
-            state = self._states.get(fill.symbol)
-            if state is not None:
-                state.flat()
+        self._states.liquidated(fill)
         return NO_SIGNALS
