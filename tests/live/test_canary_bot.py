@@ -3,6 +3,7 @@ wall time: dry-run (real books, simulated fills, no private call) and live (real
 with client ids, reduce-only exit, leverage and margin mode set, keys never logged)."""
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,15 @@ STRATEGY = "tests.live.canary_strategy:FlipOnce"
 
 
 async def run_canary(
-    server: EmulatorServer, run_dirs: dict[str, str], *, dry_run: bool, duration: str = "2s"
+    server: EmulatorServer,
+    run_dirs: dict[str, str],
+    *,
+    dry_run: bool,
+    duration: str = "2s",
+    exchange_overrides: dict[str, Any] | None = None,
 ) -> RunResult:
     exchange: dict[str, Any] = {"base_url": server.base_url, "poll_interval": "250ms"}
+    exchange |= exchange_overrides or {}
     if not dry_run:
         exchange |= {"api_key": API_KEY, "api_secret": API_SECRET}
     settings = load_settings(
@@ -74,6 +81,11 @@ async def test_canary_live_places_real_orders_and_never_logs_keys(
     ]
     assert all(o.client_order_id.startswith("pb") for o in orders)
     assert state.positions["ETHUSDT"].amount == 0
+    with sqlite3.connect(result.db_path) as conn:
+        (initial,) = conn.execute(
+            "SELECT initial_balance FROM runs WHERE run_id=?", (result.run_id,)
+        ).fetchone()
+    assert initial == 10_000.0  # the exchange's balance after reconciliation, not the profile's
     text = logged_text(run_dirs)
     assert "canary entry" in text or "live venue" in text
     assert API_KEY not in text and API_SECRET not in text
@@ -84,7 +96,14 @@ async def test_canary_live_rides_out_an_outage_and_reconciles(
 ) -> None:
     emulator.inject(Fault("status", method="GET", path="/fapi/v1/depth", count=4))
     emulator.inject(Fault("status", method="POST", path="/fapi/v1/order", count=2))
-    result = await run_canary(emulator, run_dirs, dry_run=False, duration="3s")
+    # a short backoff keeps the six failed calls well inside the 3 s wall-clock run
+    result = await run_canary(
+        emulator,
+        run_dirs,
+        dry_run=False,
+        duration="3s",
+        exchange_overrides={"backoff_base": "20ms", "backoff_max": "100ms"},
+    )
     assert result.status == "completed"
     assert result.fills == 2
     assert len(emulator.state.orders) == 2  # retried, never doubled

@@ -298,6 +298,7 @@ async def run_bot(
             if settings.broker.kind == "ccxt" and not run.dry_run:
                 await venue.start()
                 await orchestrator.reconcile("start")
+                store.set_initial_balance(run_id, ledger.initial_balance())
             await orchestrator.run()
         if orchestrator.stop_reason == "interrupted":
             status = "interrupted"

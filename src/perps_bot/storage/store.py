@@ -146,6 +146,11 @@ class RunStore:
                 (status, start_ts, end_ts, error_lines, warning_lines, detail, run_id),
             )
 
+    def set_initial_balance(self, run_id: str, balance: float) -> None:
+        """Live runs start from the balance the exchange reports, not the profile's."""
+        with self._transaction():
+            self._db.execute("UPDATE runs SET initial_balance=? WHERE run_id=?", (balance, run_id))
+
     def add_order(self, run_id: str, order: Order) -> None:
         self._queue(
             "orders",
