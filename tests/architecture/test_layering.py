@@ -25,7 +25,6 @@ LAYERS = [
     "monitoring",
     "emulator",
     "orchestrator",
-    "backtest",
     "cli",
 ]
 
