@@ -31,6 +31,7 @@ from perps_bot.domain import (
     Signal,
     TargetPosition,
     TradingState,
+    event_price,
 )
 from perps_bot.feeds import Feed
 from perps_bot.feeds.bars import BarBuilder
@@ -96,14 +97,24 @@ class Orchestrator:
         self._durable_fills = durable_fills
         self._next_poll = 0
         self._reconnects_seen = 0
+        self._started = False
         self.stop_requested = False
         self.stop_reason = ""
         self.first_ts: int | None = None
         self.last_ts: int | None = None
 
     # -- the loop ------------------------------------------------------------------
-    async def run(self) -> None:
+    async def start(self, *, reconcile: bool = False) -> None:
+        """Start the venue once; live runs then adopt the venue's account before trading."""
+        if self._started:
+            return
+        self._started = True
         await self.venue.start()
+        if reconcile:
+            await self.reconcile("start")
+
+    async def run(self) -> None:
+        await self.start()
         try:
             await self._submit_all(self._signals(self.strategy.on_start(), self.clock.now()))
             async for batch in self.feed.batches():
@@ -166,24 +177,14 @@ class Orchestrator:
             price = event.close
             mark = event.mark if event.mark is not None else price
             self._excursions.on_prices(symbol, event.low, event.high)
-        elif isinstance(event, Quote):
-            price = event.last
-            mark = event.mark
-            self._excursions.on_prices(symbol, price, price)
-            if self._bars is not None:
-                bar = self._bars.update(symbol, ts, price, mark)
-                if bar is not None:
-                    signals.extend(self.strategy.on_event(bar))
-        elif isinstance(event, BookSnapshot):
-            mid = event.last
-            if mid is None and event.bids and event.asks:
-                mid = (event.bids[0][0] + event.asks[0][0]) / 2.0
-            price = mid if mid is not None else self._last_price.get(symbol, 0.0)
-            mark = event.mark if event.mark is not None else mid
-            if mid is not None:
-                self._excursions.on_prices(symbol, mid, mid)
+        elif isinstance(event, Quote | BookSnapshot):
+            traded = event_price(event)
+            mark = event.mark if event.mark is not None else traded
+            price = traded if traded is not None else self._last_price.get(symbol, 0.0)
+            if traded is not None:
+                self._excursions.on_prices(symbol, traded, traded)
                 if self._bars is not None:
-                    bar = self._bars.update(symbol, ts, mid, mark if mark is not None else mid)
+                    bar = self._bars.update(symbol, ts, traded, traded if mark is None else mark)
                     if bar is not None:
                         signals.extend(self.strategy.on_event(bar))
         elif isinstance(event, FundingRate):

@@ -296,8 +296,7 @@ async def run_bot(
                     duration / 1000.0, orchestrator.request_stop, "duration reached"
                 )
             if settings.broker.kind == "ccxt" and not run.dry_run:
-                await venue.start()
-                await orchestrator.reconcile("start")
+                await orchestrator.start(reconcile=True)
                 store.set_initial_balance(run_id, ledger.initial_balance())
             await orchestrator.run()
         if orchestrator.stop_reason == "interrupted":
