@@ -113,51 +113,65 @@ class MeanReversion(Strategy):
             return NO_SIGNALS
         z = (close - stats.mean) / stats.std
         p = self.params
-        low = z <= -p.entry_z
-        high = z >= p.entry_z
-        side = state.side
-        if side > 0:
-            if high:
-                return self._enter(symbol, state, -1, close, f"z={z:.2f}")
-            if z >= -p.exit_z:
-                return self._exit(symbol, state, f"z={z:.2f}")
-        elif side < 0:
-            if low:
-                return self._enter(symbol, state, 1, close, f"z={z:.2f}")
-            if z <= p.exit_z:
-                return self._exit(symbol, state, f"z={z:.2f}")
-        elif state.armed:
-            if low:
-                return self._enter(symbol, state, 1, close, f"z={z:.2f}")
-            if high:
-                return self._enter(symbol, state, -1, close, f"z={z:.2f}")
-        elif not (low or high):
-            state.armed = True
-        return NO_SIGNALS
+        return self._decide(
+            symbol,
+            state,
+            close,
+            low=z <= -p.entry_z,
+            high=z >= p.entry_z,
+            long_done=z >= -p.exit_z,
+            short_done=z <= p.exit_z,
+            reading=("z", z, 2),
+        )
 
     def _on_rsi(self, symbol: str, state: _SymbolState, close: float) -> Sequence[Signal]:
         rsi = state.rsi.push(close)
         if rsi is None:
             return NO_SIGNALS
         p = self.params
-        low = rsi <= p.rsi_low
-        high = rsi >= p.rsi_high
+        return self._decide(
+            symbol,
+            state,
+            close,
+            low=rsi <= p.rsi_low,
+            high=rsi >= p.rsi_high,
+            long_done=rsi >= 50.0,
+            short_done=rsi <= 50.0,
+            reading=("rsi", rsi, 1),
+        )
+
+    def _decide(
+        self,
+        symbol: str,
+        state: _SymbolState,
+        close: float,
+        *,
+        low: bool,
+        high: bool,
+        long_done: bool,
+        short_done: bool,
+        reading: tuple[str, float, int],
+    ) -> Sequence[Signal]:
+        """The one state machine of both modes: an extreme against the position flips it,
+        reaching the mean exits, and after a stop-out entries wait until the indicator is
+        back inside the band (re-armed). `reading` (name, value, decimals) becomes the
+        signal's reason only when there is a signal: this runs on every bar."""
         side = state.side
         if side > 0:
             if high:
-                return self._enter(symbol, state, -1, close, f"rsi={rsi:.1f}")
-            if rsi >= 50.0:
-                return self._exit(symbol, state, f"rsi={rsi:.1f}")
+                return self._enter(symbol, state, -1, close, _reason(reading))
+            if long_done:
+                return self._exit(symbol, state, _reason(reading))
         elif side < 0:
             if low:
-                return self._enter(symbol, state, 1, close, f"rsi={rsi:.1f}")
-            if rsi <= 50.0:
-                return self._exit(symbol, state, f"rsi={rsi:.1f}")
+                return self._enter(symbol, state, 1, close, _reason(reading))
+            if short_done:
+                return self._exit(symbol, state, _reason(reading))
         elif state.armed:
             if low:
-                return self._enter(symbol, state, 1, close, f"rsi={rsi:.1f}")
+                return self._enter(symbol, state, 1, close, _reason(reading))
             if high:
-                return self._enter(symbol, state, -1, close, f"rsi={rsi:.1f}")
+                return self._enter(symbol, state, -1, close, _reason(reading))
         elif not (low or high):
             state.armed = True
         return NO_SIGNALS
@@ -178,3 +192,8 @@ class MeanReversion(Strategy):
         if state is not None:
             state.armed = False
         return NO_SIGNALS
+
+
+def _reason(reading: tuple[str, float, int]) -> str:
+    name, value, decimals = reading
+    return f"{name}={value:.{decimals}f}"
