@@ -89,8 +89,6 @@ class Orchestrator:
         self._seq = 0
         self._last_price: dict[str, float] = {}
         self._excursions = ExcursionTracker(recorder.run_id, recorder.store)
-        self._run_id = recorder.run_id
-        self._add_equity = recorder.store.add_equity
         self._poll_every = poll_interval_ms
         # Live fills are committed as they happen (a crash must not lose an acknowledged
         # fill); simulated runs batch their writes, a rerun reproduces them exactly.
@@ -222,15 +220,10 @@ class Orchestrator:
         assert self._next_log is not None
         every = self._equity_every
         self._next_equity = ts - ts % every + every
-        if ts >= self._next_log:
-            equity = self.rec.equity(ts, log_line=True)
+        log_line = ts >= self._next_log
+        if log_line:
             self._next_log = ts - ts % self._log_every + self._log_every
-        else:
-            ledger = self.ledger
-            unrealized = ledger.unrealized_pnl()
-            cash = ledger.wallet_balance()
-            equity = cash + unrealized
-            self._add_equity(self._run_id, ts, equity, cash, unrealized)
+        equity = self.rec.equity(ts, log_line=log_line)
         new_state = self.risk.on_equity(ts, equity)
         if new_state is not None:
             self.rec.state_change(ts, str(new_state), f"equity {equity:.2f}")
