@@ -16,6 +16,7 @@ import pytest
 from perps_bot.config import load_settings
 from perps_bot.monitoring import JournalEvent
 from perps_bot.orchestrator.runner import RunResult, run_bot_sync
+from perps_bot.storage import RunStore
 from tests.conftest import REPO
 
 
@@ -83,12 +84,11 @@ def test_run_writes_pnl_lines_journal_and_state(tmp_path: Path) -> None:
             " end_ts FROM runs WHERE run_id=?",
             (result.run_id,),
         ).fetchone()
-        equity_rows = conn.execute(
-            "SELECT COUNT(*) FROM equity WHERE run_id=?", (result.run_id,)
-        ).fetchone()[0]
         orders = conn.execute(
             "SELECT COUNT(*) FROM orders WHERE run_id=?", (result.run_id,)
         ).fetchone()[0]
+    with RunStore(result.db_path, read_only=True) as store:
+        equity_rows = store.equity_span(result.run_id)[2]
     assert run[:4] == ("completed", "dev", "dev", 3)
     assert run[4] and run[5]
     assert run[7] - run[6] >= 6 * 3600 * 1000 - 2000
@@ -107,11 +107,9 @@ def test_ledger_equity_matches_stored_cash_flows(tmp_path: Path) -> None:
         funding = conn.execute(
             "SELECT COALESCE(SUM(payment),0) FROM funding WHERE run_id=?", (result.run_id,)
         ).fetchone()[0]
-        last = conn.execute(
-            "SELECT equity, cash, unrealized_pnl FROM equity WHERE run_id=? ORDER BY ts DESC,"
-            " rowid DESC LIMIT 1",
-            (result.run_id,),
-        ).fetchone()
+    with RunStore(result.db_path, read_only=True) as store:
+        curve = list(store.iter_equity(result.run_id))[-1]
+    last = (curve.equity[-1], curve.cash[-1], curve.unrealized_pnl[-1])
     assert last[0] == pytest.approx(result.final_equity, abs=1e-6)
     assert last[1] == pytest.approx(100_000 + realized - fees + funding, abs=1e-6)
     assert last[0] == pytest.approx(last[1] + last[2], abs=1e-6)

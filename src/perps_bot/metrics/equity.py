@@ -159,14 +159,6 @@ class EquityAccumulator:
         self._b_high = np.full(n, np.nan)
         self._b_dd = np.full(n, np.nan)
 
-    def add_rows(self, rows: list[tuple[int, float, float, float]]) -> None:
-        """A chunk as returned by RunStore.iter_equity."""
-        if not rows:
-            return
-        data = np.asarray(rows, dtype=np.float64)
-        # ms timestamps (~1.7e12) are far below 2**53: exact through float64
-        self.add(data[:, 0].astype(np.int64), data[:, 1])
-
     def add(self, ts: IntArray, equity: FloatArray) -> None:
         if ts.size == 0:
             return

@@ -52,12 +52,17 @@ def equity_lines(store: RunStore, run_id: str) -> Iterator[str]:
     """equity.csv body, one string per chunk (vectorised timestamps: ~1M rows in seconds)."""
     row_format = f"%sZ,{CSV_FLOAT},{CSV_FLOAT},{CSV_FLOAT}"
     for chunk in store.iter_equity(run_id):
-        ts = np.fromiter((r[0] for r in chunk), dtype=np.int64, count=len(chunk))
-        stamps = np.datetime_as_string(ts.astype("datetime64[ms]"), unit="ms").tolist()
+        stamps = np.datetime_as_string(chunk.ts.astype("datetime64[ms]"), unit="ms").tolist()
         # + 0.0 turns -0.0 into 0.0 (no "-0" cells)
         lines = [
             row_format % (stamp, e + 0.0, c + 0.0, u + 0.0)
-            for stamp, (_, e, c, u) in zip(stamps, chunk, strict=True)
+            for stamp, e, c, u in zip(
+                stamps,
+                chunk.equity.tolist(),
+                chunk.cash.tolist(),
+                chunk.unrealized_pnl.tolist(),
+                strict=True,
+            )
         ]
         yield "\n".join(lines) + "\n"
 

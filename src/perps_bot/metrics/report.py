@@ -107,10 +107,10 @@ def build_report(store: RunStore, run_id: str = "latest", *, chunk: int = 50_000
     except ValueError as exc:
         raise ReportError(f"stored run config promotion.sharpe_period: {exc}") from exc
 
-    lo, hi = store.execute("SELECT MIN(ts), MAX(ts) FROM equity WHERE run_id=?", (run.run_id,))[0]
+    lo, hi, _ = store.equity_span(run.run_id)
     acc = EquityAccumulator(period_ms, chart_start=lo, chart_end=hi)
-    for rows in store.iter_equity(run.run_id, chunk=chunk):
-        acc.add_rows(rows)
+    for part in store.iter_equity(run.run_id, chunk=chunk):
+        acc.add(part.ts, part.equity)
     equity = acc.finish()
 
     fills = store.fills(run.run_id)

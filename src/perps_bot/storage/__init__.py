@@ -1,5 +1,6 @@
 """Run state in SQLite: runs, orders, fills, positions, funding, equity, promotions."""
 
+from perps_bot.storage.equity_blocks import EquityChunk
 from perps_bot.storage.records import (
     ExcursionRecord,
     FillRecord,
@@ -10,6 +11,7 @@ from perps_bot.storage.records import (
 from perps_bot.storage.store import RunStore, StoreError
 
 __all__ = [
+    "EquityChunk",
     "ExcursionRecord",
     "FillRecord",
     "FundingRecord",

@@ -1,9 +1,15 @@
 """SQLite schema. Timestamps are simulated (event) milliseconds so that two runs with
 the same profile, seed and data store identical rows; only `runs.created_at` is wall time."""
 
-SCHEMA_VERSION = 1
+from perps_bot.storage.equity_blocks import TABLE_SQL as EQUITY_BLOCKS_SQL
 
-SCHEMA = """
+#: 2: the equity curve moved from one row per snapshot (`equity`) to columnar
+#: blocks (`equity_blocks`, see storage.equity_blocks); older files are migrated
+#: when opened for writing.
+SCHEMA_VERSION = 2
+
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -73,13 +79,6 @@ CREATE TABLE IF NOT EXISTS funding (
     position REAL NOT NULL,
     payment REAL NOT NULL             -- signed cash flow to the account
 );
-CREATE TABLE IF NOT EXISTS equity (
-    run_id TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    equity REAL NOT NULL,
-    cash REAL NOT NULL,
-    unrealized_pnl REAL NOT NULL
-);
 CREATE TABLE IF NOT EXISTS excursions (
     run_id TEXT NOT NULL,
     symbol TEXT NOT NULL,
@@ -114,8 +113,9 @@ CREATE TABLE IF NOT EXISTS promotions (
     criteria TEXT NOT NULL            -- JSON list of {name, value, threshold, passed}
 );
 CREATE INDEX IF NOT EXISTS fills_run_ts ON fills (run_id, ts);
-CREATE INDEX IF NOT EXISTS equity_run_ts ON equity (run_id, ts);
 CREATE INDEX IF NOT EXISTS funding_run_ts ON funding (run_id, ts);
 CREATE INDEX IF NOT EXISTS excursions_run ON excursions (run_id, symbol, close_ts);
 CREATE INDEX IF NOT EXISTS promotions_fp ON promotions (strategy_fingerprint, stage);
 """
+    + EQUITY_BLOCKS_SQL
+)

@@ -15,6 +15,8 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from perps_bot.domain import Fill, Order, PerpsBotError
+from perps_bot.storage import equity_blocks
+from perps_bot.storage.equity_blocks import EquityBuffer, EquityChunk
 from perps_bot.storage.records import (
     ExcursionRecord,
     FillRecord,
@@ -22,7 +24,7 @@ from perps_bot.storage.records import (
     PromotionRecord,
     RunRecord,
 )
-from perps_bot.storage.schema import SCHEMA, SCHEMA_VERSION
+from perps_bot.storage.schema import EQUITY_BLOCKS_SQL, SCHEMA, SCHEMA_VERSION
 
 
 class StoreError(PerpsBotError):
@@ -46,15 +48,37 @@ class RunStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             if not read_only:
                 self._db.executescript(SCHEMA)
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
+            self._upgrade()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
         self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in self._INSERTS}
         self._pending_rows = 0
         self._fill_seq: dict[str, int] = {}
+        self._equity = EquityBuffer()
+        self._equity_block: dict[str, int] = {}
+
+    def _upgrade(self) -> None:
+        """Bring an older file to SCHEMA_VERSION (also when opened for reading: a
+        report on a file written by an older version then works)."""
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        if "meta" not in tables:
+            return  # read-only open of a file this program did not create: reads fail clearly
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is not None and row[0] == str(SCHEMA_VERSION):
+            return
+        if row is not None and row[0].isdigit() and int(row[0]) > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer perps-bot (schema {row[0]}, this one"
+                f" reads {SCHEMA_VERSION}): upgrade perps-bot"
+            )
+        with self._transaction():
+            if "equity" in tables:
+                self._db.execute(EQUITY_BLOCKS_SQL)
+                equity_blocks.migrate_rows(self._db)
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
 
     # -- lifecycle -----------------------------------------------------------------
     def close(self) -> None:
@@ -77,7 +101,6 @@ class RunStore:
         "orders": "INSERT OR REPLACE INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "fills": "INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "funding": "INSERT INTO funding VALUES (?,?,?,?,?,?,?)",
-        "equity": "INSERT INTO equity VALUES (?,?,?,?,?)",
         "excursions": "INSERT INTO excursions VALUES (?,?,?,?,?,?)",
         "denials": "INSERT INTO denials VALUES (?,?,?,?,?,?)",
         "positions": "INSERT OR REPLACE INTO positions VALUES (?,?,?,?,?)",
@@ -98,7 +121,18 @@ class RunStore:
                 if rows:
                     self._db.executemany(self._INSERTS[table], rows)
                     rows.clear()
+            self._write_equity()
         self._pending_rows = 0
+
+    def _write_equity(self) -> None:
+        buffer = self._equity
+        if buffer.run_id is None or not len(buffer):
+            return
+        run_id = buffer.run_id
+        block = self._equity_block.get(run_id)
+        if block is None:
+            block = equity_blocks.next_block(self._db, run_id)
+        self._equity_block[run_id] = buffer.write(self._db, block)
 
     def create_run(self, run: RunRecord) -> None:
         with self._transaction():
@@ -229,7 +263,16 @@ class RunStore:
     def add_equity(
         self, run_id: str, ts: int, equity: float, cash: float, unrealized_pnl: float
     ) -> None:
-        self._queue("equity", (run_id, ts, equity, cash, unrealized_pnl))
+        """One equity snapshot (called every simulated minute and at every fill)."""
+        buffer = self._equity
+        if run_id != buffer.run_id:
+            if len(buffer):
+                self.flush()
+            buffer.run_id = run_id
+        buffer.add(ts, equity, cash, unrealized_pnl)
+        self._pending_rows += 1
+        if self._pending_rows >= self.BATCH:
+            self.flush()
 
     def add_excursion(
         self, run_id: str, symbol: str, open_ts: int, close_ts: int, mae: float, mfe: float
@@ -319,20 +362,15 @@ class RunStore:
         ).fetchall()
         return [FundingRecord(*r) for r in rows]
 
-    def iter_equity(
-        self, run_id: str, chunk: int = 50_000
-    ) -> Iterator[list[tuple[int, float, float, float]]]:
-        """Equity rows (ts, equity, cash, unrealized_pnl) in time order, in chunks,
-        so a report over millions of rows runs in bounded memory."""
-        cur = self._db.execute(
-            "SELECT ts, equity, cash, unrealized_pnl FROM equity WHERE run_id=? ORDER BY ts, rowid",
-            (run_id,),
-        )
-        while True:
-            rows = cur.fetchmany(chunk)
-            if not rows:
-                return
-            yield rows
+    def iter_equity(self, run_id: str, chunk: int = 50_000) -> Iterator[EquityChunk]:
+        """The equity curve (ts, equity, cash, unrealized_pnl arrays) in time order, in
+        chunks of about `chunk` snapshots, so a report over millions of them runs in
+        bounded memory. Buffered snapshots are not included: flush() first."""
+        return equity_blocks.read_chunks(self._db, run_id, chunk)
+
+    def equity_span(self, run_id: str) -> tuple[int | None, int | None, int]:
+        """(first ts, last ts, number of snapshots) of the stored equity curve."""
+        return equity_blocks.span(self._db, run_id)
 
     def excursions(self, run_id: str) -> list[ExcursionRecord]:
         rows = self._db.execute(

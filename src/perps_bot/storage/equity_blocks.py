@@ -1,0 +1,229 @@
+"""The equity curve stored as columnar blocks, not one SQLite row per snapshot.
+
+Why: a run writes an equity snapshot every simulated minute and at every fill, so a
+year of 1-minute candles is half a million snapshots. As rows (with the index a
+report needs) that was the largest single cost of a backtest: about 1 s to insert
+and 0.4 s to read back, 60 MB on disk. Stored as blocks of up to `BLOCK_ROWS`
+snapshots, each column one little-endian blob (int64 ms timestamps, float64
+amounts), the same curve costs a few milliseconds to write and to read, about
+16 MB on disk, and reads straight into the numpy arrays the metrics use.
+
+The values are the floats the ledger reported, bit for bit (no rounding: a report
+rebuilt from the blocks is identical to one built from rows). A block is sorted by
+time when written; `read_chunks` streams blocks in order and falls back to one sort
+of the whole curve only if blocks overlap in time (a live fill stamped by the
+exchange before the previous snapshot), so reading stays in bounded memory for every
+simulated run.
+
+Snapshots are buffered in `array` columns (one C append per value, no tuple per
+row) between flushes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+BLOCK_ROWS = 16_384
+_TS = np.dtype("<i8")
+_F8 = np.dtype("<f8")
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS equity_blocks (
+    run_id TEXT NOT NULL,
+    block INTEGER NOT NULL,           -- 0, 1, 2 ... in write order
+    rows INTEGER NOT NULL,
+    first_ts INTEGER NOT NULL,
+    last_ts INTEGER NOT NULL,
+    ts BLOB NOT NULL,                 -- little-endian int64 ms, sorted within the block
+    equity BLOB NOT NULL,             -- little-endian float64, one per ts
+    cash BLOB NOT NULL,
+    unrealized_pnl BLOB NOT NULL,
+    PRIMARY KEY (run_id, block)
+);
+"""
+
+_INSERT = "INSERT INTO equity_blocks VALUES (?,?,?,?,?,?,?,?,?)"
+
+
+@dataclass(frozen=True)
+class EquityChunk:
+    """Consecutive equity snapshots in time order, one numpy array per column."""
+
+    ts: IntArray
+    equity: FloatArray
+    cash: FloatArray
+    unrealized_pnl: FloatArray
+
+    def __len__(self) -> int:
+        return int(self.ts.shape[0])
+
+
+class EquityBuffer:
+    """Snapshots of one run waiting for the next flush."""
+
+    __slots__ = ("cash", "equity", "run_id", "ts", "unrealized_pnl")
+
+    def __init__(self) -> None:
+        self.run_id: str | None = None
+        self.clear()
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def add(self, ts: int, equity: float, cash: float, unrealized_pnl: float) -> None:
+        self.ts.append(ts)
+        self.equity.append(equity)
+        self.cash.append(cash)
+        self.unrealized_pnl.append(unrealized_pnl)
+
+    def write(self, db: sqlite3.Connection, next_block: int) -> int:
+        """Insert the buffered snapshots as blocks (caller holds the transaction);
+        return the next free block number and empty the buffer."""
+        if not self.ts or self.run_id is None:
+            return next_block
+        ts = np.frombuffer(self.ts, dtype=np.int64)
+        order = np.argsort(ts, kind="stable")
+        columns = [
+            ts[order].astype(_TS),
+            *(np.frombuffer(c, dtype=np.float64)[order].astype(_F8) for c in self._values()),
+        ]
+        rows = []
+        for start in range(0, ts.shape[0], BLOCK_ROWS):
+            part = [c[start : start + BLOCK_ROWS] for c in columns]
+            block_ts = part[0]
+            rows.append(
+                (
+                    self.run_id,
+                    next_block,
+                    int(block_ts.shape[0]),
+                    int(block_ts[0]),
+                    int(block_ts[-1]),
+                    *(c.tobytes() for c in part),
+                )
+            )
+            next_block += 1
+        db.executemany(_INSERT, rows)
+        self.clear()
+        return next_block
+
+    def clear(self) -> None:
+        # fresh arrays: numpy views of the old ones may still be alive
+        self.ts = array("q")
+        self.equity = array("d")
+        self.cash = array("d")
+        self.unrealized_pnl = array("d")
+
+    def _values(self) -> tuple[array[float], array[float], array[float]]:
+        return self.equity, self.cash, self.unrealized_pnl
+
+
+def next_block(db: sqlite3.Connection, run_id: str) -> int:
+    row = db.execute(
+        "SELECT COALESCE(MAX(block), -1) FROM equity_blocks WHERE run_id=?", (run_id,)
+    ).fetchone()
+    return int(row[0]) + 1
+
+
+def span(db: sqlite3.Connection, run_id: str) -> tuple[int | None, int | None, int]:
+    """(first ts, last ts, number of snapshots) of a run's stored curve."""
+    row = db.execute(
+        "SELECT MIN(first_ts), MAX(last_ts), COALESCE(SUM(rows), 0) FROM equity_blocks"
+        " WHERE run_id=?",
+        (run_id,),
+    ).fetchone()
+    return row[0], row[1], int(row[2])
+
+
+def read_chunks(db: sqlite3.Connection, run_id: str, chunk: int) -> Iterator[EquityChunk]:
+    """The run's curve in time order, in chunks of about `chunk` snapshots."""
+    bounds = db.execute(
+        "SELECT first_ts, last_ts FROM equity_blocks WHERE run_id=? ORDER BY block", (run_id,)
+    ).fetchall()
+    ordered = all(bounds[i][1] <= bounds[i + 1][0] for i in range(len(bounds) - 1))
+    cursor = db.execute(
+        "SELECT ts, equity, cash, unrealized_pnl FROM equity_blocks WHERE run_id=? ORDER BY block",
+        (run_id,),
+    )
+    if not ordered:
+        yield from _split(_sorted(_decode(cursor)), chunk)
+        return
+    pending: list[EquityChunk] = []
+    size = 0
+    for block in _decode(cursor):
+        pending.append(block)
+        size += len(block)
+        if size >= chunk:
+            yield _concat(pending)
+            pending, size = [], 0
+    if pending:
+        yield _concat(pending)
+
+
+def _decode(cursor: sqlite3.Cursor) -> Iterator[EquityChunk]:
+    for ts, equity, cash, upnl in cursor:
+        yield EquityChunk(
+            np.frombuffer(ts, dtype=_TS).astype(np.int64),
+            np.frombuffer(equity, dtype=_F8).astype(np.float64),
+            np.frombuffer(cash, dtype=_F8).astype(np.float64),
+            np.frombuffer(upnl, dtype=_F8).astype(np.float64),
+        )
+
+
+def _concat(parts: list[EquityChunk]) -> EquityChunk:
+    if len(parts) == 1:
+        return parts[0]
+    return EquityChunk(
+        np.concatenate([p.ts for p in parts]),
+        np.concatenate([p.equity for p in parts]),
+        np.concatenate([p.cash for p in parts]),
+        np.concatenate([p.unrealized_pnl for p in parts]),
+    )
+
+
+def _sorted(blocks: Iterator[EquityChunk]) -> EquityChunk:
+    whole = _concat(list(blocks))
+    order = np.argsort(whole.ts, kind="stable")
+    return EquityChunk(
+        whole.ts[order], whole.equity[order], whole.cash[order], whole.unrealized_pnl[order]
+    )
+
+
+def _split(whole: EquityChunk, chunk: int) -> Iterator[EquityChunk]:
+    for start in range(0, len(whole), chunk):
+        end = start + chunk
+        yield EquityChunk(
+            whole.ts[start:end],
+            whole.equity[start:end],
+            whole.cash[start:end],
+            whole.unrealized_pnl[start:end],
+        )
+
+
+def migrate_rows(db: sqlite3.Connection) -> None:
+    """Schema 1 kept one row per snapshot in `equity`: move them into blocks, run by
+    run, in their old read order (ts, rowid), then drop the table (caller holds the
+    transaction)."""
+    runs = [r[0] for r in db.execute("SELECT DISTINCT run_id FROM equity ORDER BY run_id")]
+    for run_id in runs:
+        buffer = EquityBuffer()
+        buffer.run_id = run_id
+        block = next_block(db, run_id)
+        cursor = db.execute(
+            "SELECT ts, equity, cash, unrealized_pnl FROM equity WHERE run_id=? ORDER BY ts, rowid",
+            (run_id,),
+        )
+        for row in cursor:
+            buffer.add(*row)
+            if len(buffer) >= BLOCK_ROWS:
+                block = buffer.write(db, block)
+        buffer.write(db, block)
+    db.execute("DROP TABLE equity")
