@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from perps_bot.domain import Fill, Order, PerpsBotError
 from perps_bot.storage import equity_blocks
+from perps_bot.storage.equity_blocks import TABLE_SQL as EQUITY_BLOCKS_SQL
 from perps_bot.storage.equity_blocks import EquityBuffer, EquityChunk
 from perps_bot.storage.records import (
     ExcursionRecord,
@@ -24,7 +25,7 @@ from perps_bot.storage.records import (
     PromotionRecord,
     RunRecord,
 )
-from perps_bot.storage.schema import EQUITY_BLOCKS_SQL, SCHEMA, SCHEMA_VERSION
+from perps_bot.storage.schema import SCHEMA, SCHEMA_VERSION
 
 
 class StoreError(PerpsBotError):
