@@ -306,3 +306,48 @@ def test_isolated_liquidation_leaves_exactly_maintenance_margin(
             break
     else:
         assert book.position_size("ETH-PERP") == size * side.sign
+
+
+# Small, continuous tiers so that notionals of a few hundred cross tier brackets.
+TIGHT_TIERS = [(0.0, 0.01, 0.0), (100.0, 0.025, 1.5), (300.0, 0.05, 9.0)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ops=st.lists(st.one_of(fill_ops, funding_ops, mark_ops, mark_ops), max_size=60),
+    balance=st.sampled_from([15.0, 40.0, 200.0]),
+)
+def test_cross_liquidates_exactly_when_margin_balance_reaches_maintenance(
+    ops: list[Op], balance: float
+) -> None:
+    """Whatever the ledger caches between marks, a mark update liquidates the cross
+    account if and only if wallet + unrealized PnL at the new mark is at or below the
+    total maintenance margin (recomputed here from the public reads and the tiers)."""
+    account = AccountConfig(
+        initial_balance=balance,
+        margin_mode=MarginMode.CROSS,
+        default_leverage=20.0,
+        default_tiers=TIGHT_TIERS,
+    )
+    book = Ledger(account)
+    run = Run(book)
+    checked = 0
+    for op in ops:
+        if op[0] != "mark" or book.position_size(str(op[1])) == 0:
+            run.apply(op)
+            continue
+        _, symbol, mark = op
+        marks = {s: book.mark_price(s) for s in book.symbols()} | {symbol: float(mark)}
+        margin_balance = book.wallet_balance() + sum(
+            book.position_size(s) * (m - book.entry_price(s)) for s, m in marks.items()
+        )
+        maintenance = sum(
+            maintenance_margin(abs(book.position_size(s)) * m, TIGHT_TIERS)
+            for s, m in marks.items()
+        )
+        liquidated = bool(book.update_mark(symbol, float(mark), 0))
+        gap = margin_balance - maintenance
+        if abs(gap) > 1e-9 * max(1.0, abs(margin_balance)):  # not within rounding
+            assert liquidated == (gap <= 0)
+            checked += 1
+    event(f"checked marks: {min(checked, 5)}+")

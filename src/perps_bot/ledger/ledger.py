@@ -52,7 +52,7 @@ from perps_bot.ledger.position import (
     to_decimal,
 )
 from perps_bot.ledger.results import FillResult, FundingResult
-from perps_bot.margin import liquidation_price_tiered
+from perps_bot.margin import liquidation_price_tiered, maintenance_tier
 
 _INF = math.inf
 _DIRECTIONS = {Side.BUY: 1, Side.SELL: -1}
@@ -246,7 +246,13 @@ class Ledger:
             price = _close_price(pos.sign, previous, pos.liq, mark)
             fills = self._liquidate([(pos, price)], pos.margin_f, ts)
         else:
+            if symbol == self._band_symbol and self._band_low < mark < self._band_high:
+                if self._debug:
+                    self.check_invariant()
+                return []
             if self._cross_margin_safe():
+                if len(self._positions) == 1:
+                    self._cache_safe_band(pos)
                 if self._debug:
                     self.check_invariant()
                 return []
@@ -367,7 +373,10 @@ class Ledger:
 
     # ------------------------------------------------------------------ internals
     def _sync_floats(self) -> None:
-        """Refresh the float copies of the Decimal totals (read per event by metrics)."""
+        """Refresh the float copies of the Decimal totals (read per event by metrics);
+        forget the cross safe band, which depended on them (see _cache_safe_band)."""
+        self._band_symbol: str | None = None
+        self._band_low, self._band_high = _INF, -_INF
         self._wallet_f = float(self._wallet)
         self._realized_f = float(self._realized)
         self._fees_f = float(self._fees)
@@ -482,6 +491,43 @@ class Ledger:
             balance += pos.size_f * (pos.mark - pos.entry_f)
             maintenance += pos.maintenance(notional)
         return balance > maintenance
+
+    def _cache_safe_band(self, pos: Position) -> None:
+        """Cross mode with one position: remember the marks that keep it safe, so that
+        `update_mark` compares one float instead of summing margins per event.
+
+        The margin balance minus the maintenance margin is monotone in the mark
+        (increasing for a long, decreasing for a short: the tiered maintenance is
+        continuous and grows slower than the notional), so once it is positive at a
+        bound it is positive on the whole side of the bound away from liquidation.
+        The bound is the zero of that (linear) difference in the current maintenance
+        tier, clamped to the tier's bracket and pulled 1e-9 inside, and it is checked
+        with the exact test before it is used; marks past it take the exact test
+        (which caches a new band in the next tier). Every change of the wallet or of a
+        position (a fill on any symbol, which is also how a second position opens,
+        funding, restore) goes through `_sync_floats`, which forgets the band.
+        Called right after `_cross_margin_safe`, so `pos` holds the current tier."""
+        qty = pos.abs_f
+        base = self._wallet_f + pos.amount
+        if pos.sign > 0:
+            root = (qty * pos.entry_f - base) / (qty * (1.0 - pos.mmr))
+            bound = max(root, pos.mm_low / qty, 0.0)
+            bound += bound * 1e-9
+            if self._sole_position_safe_at(pos, bound):
+                self._band_symbol, self._band_low, self._band_high = pos.symbol, bound, _INF
+        else:
+            root = (base + qty * pos.entry_f) / (qty * (1.0 + pos.mmr))
+            bound = min(root, pos.mm_high / qty)
+            bound -= bound * 1e-9
+            if 0.0 < bound < _INF and self._sole_position_safe_at(pos, bound):
+                self._band_symbol, self._band_low, self._band_high = pos.symbol, 0.0, bound
+
+    def _sole_position_safe_at(self, pos: Position, mark: float) -> bool:
+        """The exact cross test of `_cross_margin_safe`, for `pos` alone at `mark`."""
+        balance = self._wallet_f + pos.size_f * (mark - pos.entry_f)
+        notional = pos.abs_f * mark
+        mmr, amount = maintenance_tier(max(notional, pos.tiers[0][0]), pos.tiers)
+        return balance > notional * mmr - amount
 
     def _cross_others(self, pos: Position) -> tuple[float, float]:
         """(maintenance margin, unrealized PnL) of every position but `pos`, at marks."""

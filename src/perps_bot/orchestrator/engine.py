@@ -48,6 +48,13 @@ _NO_ORDERS: list[Order] = []
 _SIZE_EPSILON = 1e-12
 
 
+def _joined(signals: list[Signal] | None, more: Sequence[Signal]) -> list[Signal]:
+    if signals is None:
+        return list(more)
+    signals.extend(more)
+    return signals
+
+
 class StopRun(Exception):
     """Raised inside the loop to end the run early with a reason (e.g. venue fatal)."""
 
@@ -152,6 +159,9 @@ class Orchestrator:
 
     # -- one event -----------------------------------------------------------------
     def _on_event(self, event: MarketEvent) -> list[Order]:
+        """One event through every stage. The hot path of a backtest (one call per
+        candle): stages are still separate calls, but the common case allocates
+        nothing (no signal list unless a stage returns signals)."""
         ts = event.ts
         symbol = event.symbol
         self.clock.advance(ts)
@@ -161,13 +171,10 @@ class Orchestrator:
             self._next_log = ts + self._log_every
         self.last_ts = ts
         self.risk.on_market_data(symbol, ts)
-        ledger = self.ledger
 
         # execution: resting / queued orders meet the new prices
         fills = self.venue.on_market(event)
-        signals: list[Signal] = []
-        if fills:
-            signals.extend(self._apply_fills(fills))
+        signals: list[Signal] | None = self._apply_fills(fills) if fills else None
 
         # ledger: mark to market, funding, liquidation
         mark: float | None
@@ -184,11 +191,11 @@ class Orchestrator:
                 if self._bars is not None:
                     bar = self._bars.update(symbol, ts, traded, traded if mark is None else mark)
                     if bar is not None:
-                        signals.extend(self.strategy.on_event(bar))
+                        signals = _joined(signals, self.strategy.on_event(bar))
         elif isinstance(event, FundingRate):
             price = self._last_price.get(symbol, event.mark)
             mark = event.mark
-            settled = ledger.apply_funding(ts, symbol, event.rate, event.mark)
+            settled = self.ledger.apply_funding(ts, symbol, event.rate, event.mark)
             if settled is not None:
                 self.rec.funding(ts, symbol, settled)
         else:
@@ -197,23 +204,31 @@ class Orchestrator:
         if price:
             self._last_price[symbol] = price
         if mark:
-            liquidations = ledger.update_mark(symbol, mark, ts)
+            liquidations = self.ledger.update_mark(symbol, mark, ts)
             if liquidations:
-                for fill, result in liquidations:
-                    before = result.position_after + (-fill.side.sign * fill.size)
-                    self._record_fill(fill, result, before)
-                    signals.extend(self.strategy.on_fill(fill))
+                signals = _joined(signals, self._apply_liquidations(liquidations))
 
         # strategy
-        signals.extend(self.strategy.on_event(event))
+        out = self.strategy.on_event(event)
+        if out:
+            signals = _joined(signals, out)
 
         # metrics: equity snapshots on the (simulated) clock
-        if self._next_equity is not None and ts >= self._next_equity:
+        next_equity = self._next_equity
+        if next_equity is not None and ts >= next_equity:
             self._snapshot(ts)
 
         if not signals:
             return _NO_ORDERS
         return self._signals(signals, ts)
+
+    def _apply_liquidations(self, liquidations: list[tuple[Fill, FillResult]]) -> list[Signal]:
+        signals: list[Signal] = []
+        for fill, result in liquidations:
+            before = result.position_after + (-fill.side.sign * fill.size)
+            self._record_fill(fill, result, before)
+            signals.extend(self.strategy.on_fill(fill))
+        return signals
 
     def _snapshot(self, ts: int) -> None:
         """One equity row per equity interval (runs every simulated minute: kept lean)."""

@@ -94,6 +94,10 @@ class RiskGate:
         self._last_equity: float | None = None
         self._day: int | None = None
         self._day_start_equity = 0.0
+        # Equities in (quiet_low, quiet_high] before quiet_until change nothing (see
+        # _quiet_band); on_equity runs every simulated minute and skips them.
+        self._quiet_low = self._quiet_high = 0.0
+        self._quiet_until = -1
         self.state = TradingState.ACTIVE
         self.state_detail = ""
 
@@ -121,12 +125,15 @@ class RiskGate:
         if self._last_equity is not None:
             self._peak = self._last_equity
         self._last_flags = (None, None, self._daily_reducing)
+        self._quiet_until = -1
         self._refresh_state()
 
     def on_equity(self, ts: int, equity: float) -> TradingState | None:
         """Update the daily-loss and drawdown states; return the new state if it changed."""
-        cfg = self.cfg
         self._last_equity = equity
+        if ts < self._quiet_until and self._quiet_low < equity <= self._quiet_high:
+            return None
+        cfg = self.cfg
         day = ts // DAY_MS
         if day != self._day:
             self._day = day
@@ -159,12 +166,36 @@ class RiskGate:
         else:
             self._drawdown_reducing = None
         flags = (self._drawdown_halt, self._drawdown_reducing, self._daily_reducing)
-        if flags == self._last_flags:  # called every simulated minute: skip the common case
+        self._quiet_band(day)
+        if flags == self._last_flags:
             return None
         self._last_flags = flags
         before = self.state
         self._refresh_state()
         return self.state if self.state is not before else None
+
+    def _quiet_band(self, day: int) -> None:
+        """The equities that cannot change any flag for the rest of this UTC day: not
+        above the peak (a new peak moves the drawdown base) and above every threshold
+        whose flag is not set yet. Both the daily-loss and the drawdown tests are
+        monotone in equity, so the band is an interval; its floor is raised by a
+        relative 1e-9 so that an equity within rounding of a threshold takes the exact
+        test. No band while the drawdown REDUCING flag is set (it clears on recovery)."""
+        cfg = self.cfg
+        peak = self._peak if self._peak is not None else 0.0
+        start = self._day_start_equity
+        if self._drawdown_reducing is not None or peak <= 0 or start <= 0:
+            self._quiet_until = -1
+            return
+        floors = [peak - cfg.reducing_drawdown * peak]
+        if self._drawdown_halt is None:
+            floors.append(peak - cfg.max_drawdown * peak)
+        if self._daily_reducing is None:
+            floors.append(start - cfg.daily_loss_limit * start)
+        floor = max(floors)
+        self._quiet_low = floor + abs(floor) * _REL_TOL
+        self._quiet_high = peak
+        self._quiet_until = (day + 1) * DAY_MS
 
     def _refresh_state(self) -> None:
         if self._manual_halt is not None:

@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from perps_bot.domain import Candle, Fill, MarketEvent, Signal
 from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext
 from perps_bot.strategies.common import SideState, StopParams, SymbolStates, target
-from perps_bot.strategies.indicators import RollingMean
+from perps_bot.strategies.indicators import MeanPair
 
 
 class SmaCrossParams(StopParams):
@@ -37,12 +37,11 @@ class SmaCrossParams(StopParams):
 
 
 class _SymbolState(SideState):
-    __slots__ = ("fast", "last_sign", "slow")
+    __slots__ = ("last_sign", "means")
 
     def __init__(self, fast: int, slow: int) -> None:
         super().__init__()
-        self.fast = RollingMean(fast)
-        self.slow = RollingMean(slow)
+        self.means = MeanPair(fast, slow)
         self.last_sign = 0  # sign of fast - slow at the last bar where they differed
 
 
@@ -71,9 +70,9 @@ class SmaCross(Strategy):
         symbol = event.symbol
         state = self._states.get(symbol)
         close = event.close
-        fast = state.fast.push(close)
-        slow = state.slow.push(close)
-        if slow is not None and fast is not None:
+        means = state.means
+        if means.push(close):
+            fast, slow = means.fast_mean, means.slow_mean
             sign = 1 if fast > slow else -1 if fast < slow else 0
             if sign != 0 and sign != state.last_sign:
                 previous = state.last_sign
