@@ -242,7 +242,7 @@ def test_same_seed_and_data_give_identical_stored_results(
         tables = {
             "fills": "ts, symbol, side, size, price, fee, position_after",
             "funding": "ts, rate, mark, position, payment",
-            "equity": "ts, equity, cash, unrealized_pnl",
+            "equity_blocks": "block, rows, first_ts, last_ts, ts, equity, cash, unrealized_pnl",
         }
         for table, cols in tables.items():
             first, second = (

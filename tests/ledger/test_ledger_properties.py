@@ -328,6 +328,7 @@ def test_cross_liquidates_exactly_when_margin_balance_reaches_maintenance(
         margin_mode=MarginMode.CROSS,
         default_leverage=20.0,
         default_tiers=TIGHT_TIERS,
+        tiers={},  # every symbol on the tight tiers
     )
     book = Ledger(account)
     run = Run(book)
@@ -342,10 +343,13 @@ def test_cross_liquidates_exactly_when_margin_balance_reaches_maintenance(
             book.position_size(s) * (m - book.entry_price(s)) for s, m in marks.items()
         )
         maintenance = sum(
-            maintenance_margin(abs(book.position_size(s)) * m, TIGHT_TIERS)
+            maintenance_margin(abs(book.position_size(s)) * m, account.tiers_for(s))
             for s, m in marks.items()
         )
-        liquidated = bool(book.update_mark(symbol, float(mark), 0))
+        liquidations = book.update_mark(symbol, float(mark), 0)
+        for fill, result in liquidations:
+            run._record(fill, result)
+        liquidated = bool(liquidations)
         gap = margin_balance - maintenance
         if abs(gap) > 1e-9 * max(1.0, abs(margin_balance)):  # not within rounding
             assert liquidated == (gap <= 0)

@@ -11,12 +11,12 @@ import contextlib
 import signal
 import sys
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from perps_bot.emulator import EmulatorServer
-from perps_bot.emulator.server import EmulatorError, is_loopback_host
+if TYPE_CHECKING:  # aiohttp is imported only when the emulator runs
+    from perps_bot.emulator import EmulatorServer
 
 CONTROL_HELP = (
     'control: POST /_emulator/fault {{"kind": "status", "method": "POST", '
@@ -26,7 +26,7 @@ CONTROL_HELP = (
 )
 
 
-async def serve(server: EmulatorServer, stop: asyncio.Event, echo: Callable[[str], None]) -> None:
+async def serve(server: "EmulatorServer", stop: asyncio.Event, echo: Callable[[str], None]) -> None:
     """Start ``server``, announce how to use it, run until ``stop`` is set, stop cleanly."""
     await server.start()
     try:
@@ -42,7 +42,7 @@ async def serve(server: EmulatorServer, stop: asyncio.Event, echo: Callable[[str
         await server.stop()
 
 
-async def _run_until_signal(server: EmulatorServer, echo: Callable[[str], None]) -> None:
+async def _run_until_signal(server: "EmulatorServer", echo: Callable[[str], None]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -65,6 +65,9 @@ def emulator(
     balance: Annotated[float, typer.Option(help="Initial USDT wallet balance.", min=0)] = 10_000.0,
 ) -> None:
     """Run a local Binance USDM emulator (REST) for rehearsing the live path. Ctrl-C stops."""
+    from perps_bot.emulator import EmulatorServer
+    from perps_bot.emulator.server import EmulatorError, is_loopback_host
+
     names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
     try:
         if not is_loopback_host(host):

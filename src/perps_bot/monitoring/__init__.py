@@ -1,10 +1,14 @@
-"""Logs, the event journal and the console live view."""
+"""Logs, the event journal and the console live view.
 
-from perps_bot.monitoring.http import StatusServer, prometheus_text
+The HTTP status server is `perps_bot.monitoring.http`, imported only by runs that
+serve it (aiohttp costs a tenth of a second at start-up).
+"""
+
 from perps_bot.monitoring.journal import Journal, JournalEvent
 from perps_bot.monitoring.live_view import LiveView
 from perps_bot.monitoring.logs import (
     LOGGER_NAME,
+    HotLog,
     LineCounter,
     close_logging,
     pnl_text,
@@ -13,13 +17,12 @@ from perps_bot.monitoring.logs import (
 
 __all__ = [
     "LOGGER_NAME",
+    "HotLog",
     "Journal",
     "JournalEvent",
     "LineCounter",
     "LiveView",
-    "StatusServer",
     "close_logging",
     "pnl_text",
-    "prometheus_text",
     "setup_logging",
 ]

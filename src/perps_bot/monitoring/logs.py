@@ -7,9 +7,13 @@ containing `PnL`, so `tail -f logs/perps_bot.log | grep PnL` follows a run.
 
 import logging
 import logging.handlers
+import time
 from pathlib import Path
 
 LOGGER_NAME = "perps_bot"
+#: the run log's line format; `HotLog` writes the same text for its INFO lines
+_FILE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+_ASCTIME = "%Y-%m-%d %H:%M:%S"  # logging.Formatter's default_time_format
 
 
 class BufferedRotatingHandler(logging.handlers.RotatingFileHandler):
@@ -40,6 +44,72 @@ class BufferedRotatingHandler(logging.handlers.RotatingFileHandler):
             self._size += len(line)
         except Exception:
             self.handleError(record)
+
+    def write_line(self, line: str) -> None:
+        """Append one already formatted line (see `HotLog`), rotating like `emit`."""
+        try:
+            if 0 < self.maxBytes <= self._size:
+                self.doRollover()
+            if self.stream is None:
+                self.stream = self._open()
+            self.stream.write(line)
+            self._size += len(line)
+        except Exception:
+            self.handleError(logging.makeLogRecord({"msg": line.rstrip("\n")}))
+
+
+class HotLog:
+    """INFO lines of the per-fill path (fills, funding, periodic equity), written
+    straight to the run log file in the file's usual format.
+
+    Why not `Logger.info`: a backtest writes one line per fill and one per equity
+    interval (tens of thousands), and building a LogRecord, looking up the caller's
+    frame and formatting through the Formatter cost about 20 us a line there, a tenth
+    of the whole run. The line here is the same text the handler's formatter would
+    write (local asctime with milliseconds, padded level, logger name), the clock is
+    formatted once per second, and rotation is the handler's own. When the logger
+    has any other INFO consumer (a console handler, a test's handler) or INFO is off,
+    lines go through the standard path, so nothing is skipped.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self._files: list[BufferedRotatingHandler] = []
+        standard = not logger.isEnabledFor(logging.INFO)
+        for handler in _handlers_of(logger):
+            if handler.level > logging.INFO:
+                continue  # never sees INFO (the WARNING line counter)
+            if isinstance(handler, BufferedRotatingHandler) and handler.formatter is not None:
+                self._files.append(handler)
+            else:
+                standard = True
+        self._standard = standard or not self._files
+        self._prefix = f" INFO    {logger.name}: "
+        self._second = -1
+        self._stamp = ""
+
+    def info(self, message: str) -> None:
+        if self._standard:
+            self._logger.info(message)
+            return
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime(_ASCTIME, time.localtime(second))
+        line = f"{self._stamp},{int((now - second) * 1000):03d}{self._prefix}{message}\n"
+        for handler in self._files:
+            handler.write_line(line)
+
+
+def _handlers_of(logger: logging.Logger) -> list[logging.Handler]:
+    """Every handler a record of `logger` reaches (walking up while it propagates)."""
+    found: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        found.extend(current.handlers)
+        current = current.parent if current.propagate else None
+    return found
 
 
 class LineCounter(logging.Handler):
@@ -72,9 +142,7 @@ def setup_logging(
     file_handler = BufferedRotatingHandler(
         log_dir / "perps_bot.log", max_bytes=max_bytes, backups=backups
     )
-    file_handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    )
+    file_handler.setFormatter(logging.Formatter(_FILE_FORMAT))
     logger.addHandler(file_handler)
     if console_level is not None:
         console = logging.StreamHandler()

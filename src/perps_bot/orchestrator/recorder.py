@@ -7,7 +7,7 @@ from collections import Counter
 
 from perps_bot.domain import DenialReason, Fill, Order, iso_utc
 from perps_bot.ledger import FillResult, FundingResult, Ledger
-from perps_bot.monitoring import LOGGER_NAME, Journal, LiveView, pnl_text
+from perps_bot.monitoring import LOGGER_NAME, HotLog, Journal, LiveView, pnl_text
 from perps_bot.monitoring.journal import EventType
 from perps_bot.storage import RunStore
 
@@ -33,6 +33,7 @@ class Recorder:
         self.liquidations = 0
         self.denials: Counter[str] = Counter()
         self._debug = logger.isEnabledFor(logging.DEBUG)
+        self._hot = HotLog(logger)  # fill, funding and equity lines: once per fill
         self._log_handlers = list(logging.getLogger(LOGGER_NAME).handlers)
 
     # -- PnL -----------------------------------------------------------------------
@@ -127,18 +128,18 @@ class Recorder:
             fill.correlation_id,
         )
         label = "LIQUIDATION" if fill.is_liquidation else "FILL"
+        stamp = iso_utc(fill.ts)
+        trade = f"{fill.symbol} {fill.side} {fill.size:.6g} @ {fill.price:.6g}"
         line = (
-            f"{iso_utc(fill.ts)} {label} {fill.symbol} {fill.side} {fill.size:.6g} @ "
-            f"{fill.price:.6g} fee={fill.fee:.4f} pos={result.position_after:+.6g} | {self.pnl()}"
+            f"{stamp} {label} {trade} fee={fill.fee:.4f} pos={result.position_after:+.6g}"
+            f" | {self.pnl()}"
         )
         if fill.is_liquidation:
             self.liquidations += 1
             self.log.warning(line)
         else:
-            self.log.info(line)
-        self.view.state.last_fills.append(
-            f"{iso_utc(fill.ts)[:19]} {fill.symbol} {fill.side} {fill.size:.6g} @ {fill.price:.6g}"
-        )
+            self._hot.info(line)
+        self.view.state.last_fills.append(f"{stamp[:19]} {trade}")
         self._update_view(fill.ts)
 
     def funding(self, ts: int, symbol: str, result: FundingResult) -> None:
@@ -156,15 +157,9 @@ class Recorder:
                 "payment": result.payment,
             },
         )
-        self.log.info(
-            "%s FUNDING %s rate=%.6f mark=%.6g pos=%+.6g payment=%.6f | %s",
-            iso_utc(ts),
-            symbol,
-            result.rate,
-            result.mark,
-            result.position,
-            result.payment,
-            self.pnl(),
+        self._hot.info(
+            f"{iso_utc(ts)} FUNDING {symbol} rate={result.rate:.6f} mark={result.mark:.6g}"
+            f" pos={result.position:+.6g} payment={result.payment:.6f} | {self.pnl()}"
         )
 
     def equity(self, ts: int, *, log_line: bool) -> float:
@@ -174,7 +169,7 @@ class Recorder:
         equity = cash + unrealized
         self.store.add_equity(self.run_id, ts, equity, cash, unrealized)
         if log_line:
-            self.log.info("%s EQUITY | %s", iso_utc(ts), self.pnl())
+            self._hot.info(f"{iso_utc(ts)} EQUITY | {self.pnl()}")
             self.journal.write(
                 "equity",
                 ts,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -29,7 +29,7 @@ from perps_bot.feeds import Feed
 from perps_bot.ledger import Ledger
 from perps_bot.metrics.promotion import has_promotion
 from perps_bot.metrics.report import headline
-from perps_bot.monitoring import Journal, LiveView, StatusServer, close_logging, setup_logging
+from perps_bot.monitoring import Journal, LiveView, close_logging, setup_logging
 from perps_bot.orchestrator.clock import Clock, SimulatedClock, WallClock
 from perps_bot.orchestrator.engine import Orchestrator, StopRun
 from perps_bot.orchestrator.recorder import Recorder
@@ -37,6 +37,9 @@ from perps_bot.risk import RiskGate
 from perps_bot.storage import RunRecord, RunStore
 from perps_bot.strategies import StrategyContext, load_strategy, strategy_fingerprint
 from perps_bot.venues import Venue
+
+if TYPE_CHECKING:
+    from perps_bot.monitoring.http import StatusServer
 
 log = logging.getLogger("perps_bot.run")
 
@@ -129,10 +132,11 @@ def _interrupts(orchestrator: Orchestrator) -> Iterator[None]:
 
 def _status_server(
     settings: Settings, run_id: str, rec: Recorder, risk: RiskGate
-) -> StatusServer | None:
+) -> "StatusServer | None":
     """The optional --http-port server, reading the live view's state."""
     if settings.run.http_port is None:
         return None
+    from perps_bot.monitoring.http import StatusServer  # aiohttp only when serving
 
     def status() -> dict[str, object]:
         state = rec.view.state

@@ -1,0 +1,75 @@
+"""The run log: the hot INFO path writes what the standard path would, rotates by
+size, and steps aside when anything else listens to the logger."""
+
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from perps_bot.monitoring import HotLog, close_logging, setup_logging
+
+LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO   |WARNING) perps_bot\.run: (.*)$")
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    close_logging()
+
+
+def _lines(log_dir: Path) -> list[str]:
+    for handler in logging.getLogger("perps_bot").handlers:
+        handler.flush()
+    return (log_dir / "perps_bot.log").read_text(encoding="utf-8").splitlines()
+
+
+def test_hot_lines_have_the_standard_format_and_order(log_dir: Path) -> None:
+    counter = setup_logging(log_dir, "INFO", max_bytes=0, backups=1)
+    logger = logging.getLogger("perps_bot.run")
+    hot = HotLog(logger)
+    logger.info("standard one")
+    hot.info("FILL x | PnL total=1")
+    logger.warning("a warning")
+    hot.info("EQUITY | PnL total=2")
+    lines = _lines(log_dir)
+    matches = [LINE.match(line) for line in lines]
+    assert all(matches), lines
+    assert [(m.group(1).strip(), m.group(2)) for m in matches if m] == [
+        ("INFO", "standard one"),
+        ("INFO", "FILL x | PnL total=1"),
+        ("WARNING", "a warning"),
+        ("INFO", "EQUITY | PnL total=2"),
+    ]
+    assert (counter.warnings, counter.errors) == (1, 0)
+
+
+def test_hot_lines_rotate_by_size(log_dir: Path) -> None:
+    setup_logging(log_dir, "INFO", max_bytes=2_000, backups=2)
+    hot = HotLog(logging.getLogger("perps_bot.run"))
+    for i in range(100):
+        hot.info(f"EQUITY {i:03d} | PnL " + "x" * 60)
+    lines = _lines(log_dir)
+    assert (log_dir / "perps_bot.log.1").exists()
+    assert lines[-1].endswith("x" * 60) and "EQUITY 099" in lines[-1]
+    assert (log_dir / "perps_bot.log").stat().st_size <= 2_000 + 200
+
+
+def test_other_listeners_and_levels_get_the_standard_path(
+    log_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    setup_logging(log_dir, "INFO", max_bytes=0, backups=1)
+    logger = logging.getLogger("perps_bot.run")
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="perps_bot.run"):
+            HotLog(logger).info("seen by the extra handler")
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert "seen by the extra handler" in caplog.messages
+    assert any(line.endswith("seen by the extra handler") for line in _lines(log_dir))
+
+    setup_logging(log_dir, "WARNING", max_bytes=0, backups=1)
+    HotLog(logging.getLogger("perps_bot.run")).info("not at WARNING")
+    assert not any("not at WARNING" in line for line in _lines(log_dir))
