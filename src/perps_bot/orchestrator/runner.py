@@ -7,6 +7,7 @@ same object graph for every profile and for backtests.
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -128,6 +129,29 @@ def _interrupts(orchestrator: Orchestrator) -> Iterator[None]:
     finally:
         for sig, old in previous:
             signal.signal(sig, old)
+
+
+@contextlib.contextmanager
+def _collector_tuned() -> Iterator[None]:
+    """Run with the cyclic garbage collector out of the hot path.
+
+    The loop allocates short-lived, acyclic objects per event (candles, fills,
+    tuples) that reference counting frees at once; the default collector still
+    traverses the young generation every 700 allocations and, every so often, every
+    tracked object of the process (modules, config, the strategy ...). That was about
+    8% of a backtest. Objects that exist when the run starts are frozen (never
+    traversed again), and the young generation is collected every 50,000 net
+    allocations instead of 700: cycles, which are rare here, are still collected.
+    The previous settings are restored afterwards (tests run many bots in one
+    process)."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def _status_server(
@@ -292,7 +316,7 @@ async def run_bot(
     detail: str | None = None
     wall_timer: asyncio.TimerHandle | None = None
     try:
-        with _interrupts(orchestrator), view:
+        with _interrupts(orchestrator), _collector_tuned(), view:
             if http is not None:
                 await http.start()
             if not simulated and duration is not None:
