@@ -150,3 +150,18 @@ def test_ctrl_c_stops_cleanly_with_state_flushed(tmp_path: Path) -> None:
     assert stored_fills >= fills
     log_text = (tmp_path / "logs" / "perps_bot.log").read_text()
     assert "end (interrupted)" in log_text
+
+
+def test_collector_settings_are_restored_after_a_run(tmp_path: Path) -> None:
+    """A run tunes the garbage collector for its loop; the process gets its own
+    settings back afterwards (tests and embedding programs run many bots)."""
+    import gc
+
+    gc.set_threshold(1_234, 11, 12)
+    frozen_before = gc.get_freeze_count()
+    try:
+        _run(tmp_path, duration="10m")
+        assert gc.get_threshold() == (1_234, 11, 12)
+        assert gc.get_freeze_count() == frozen_before
+    finally:
+        gc.set_threshold(700, 10, 10)

@@ -145,13 +145,16 @@ def _collector_tuned() -> Iterator[None]:
     The previous settings are restored afterwards (tests run many bots in one
     process)."""
     thresholds = gc.get_threshold()
-    gc.freeze()
+    freeze = gc.get_freeze_count() == 0  # an embedding program's own freeze is left alone
+    if freeze:
+        gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     try:
         yield
     finally:
         gc.set_threshold(*thresholds)
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
 
 
 def _status_server(
