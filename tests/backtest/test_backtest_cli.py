@@ -253,3 +253,67 @@ def test_same_seed_and_data_give_identical_stored_results(
             )
             assert first == second, table
             assert first, table
+
+
+def _sma(values: "np.ndarray", window: int) -> "np.ndarray":
+    sums = np.cumsum(np.insert(values, 0, 0.0))
+    out = np.full(values.shape[0], np.nan)
+    out[window - 1 :] = (sums[window:] - sums[:-window]) / window
+    return out
+
+
+@pytest.mark.integration
+def test_timeframe_aggregates_candles_into_the_strategys_bars(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1m candles with --timeframe 5m: the strategy trades the crossovers of 5m bars
+    (computed here directly from the resampled closes), and the orders fill on the
+    next 1m candle, not the next 5m bar."""
+    rng = np.random.default_rng(3)
+    n, minute, start = 3_000, 60_000, 1_704_067_200_000
+    closes = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.002, n)))
+    opens = np.insert(closes[:-1], 0, 100.0)
+    lines = [
+        f"{start + i * minute},{o},{max(o, c) * 1.0005},{min(o, c) * 0.9995},{c},1.0"
+        for i, (o, c) in enumerate(zip(opens, closes, strict=True))
+    ]
+    data = _write_csv(workdir / "m1.csv", lines)
+    db = workdir / "tf.sqlite"
+    args = ["backtest", "--data", str(data), "--symbol", "SYN-PERP", "--strategy", "sma_cross",
+            "--param", "fast=3", "--param", "slow=8", "--timeframe", "5m", "--db", str(db),
+            "--no-progress"]  # fmt: skip
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert "on 5m bars built from the candles" in out
+
+    bar_close = closes[4::5]  # 600 complete 5m bars; bar k closes at start + 5 min * (k+1)
+    diff = _sma(bar_close, 3) - _sma(bar_close, 8)
+    sign = np.sign(diff)
+    expected = []
+    regime = 0
+    for k in range(bar_close.shape[0]):
+        if np.isnan(diff[k]) or sign[k] == 0 or sign[k] == regime:
+            continue
+        if regime != 0:
+            fill_ts = start + (5 * (k + 1) + 1) * minute  # the next 1m candle's close
+            expected.append((fill_ts, "buy" if sign[k] > 0 else "sell"))
+        regime = int(sign[k])
+    with sqlite3.connect(db) as con:
+        fills = con.execute("SELECT ts, side FROM fills ORDER BY seq").fetchall()
+    assert len(expected) > 10
+    assert fills == expected[: len(fills)] and len(expected) - len(fills) <= 1
+
+
+def test_timeframe_that_does_not_fit_the_candles_is_one_line_exit_2(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write_csv(workdir / "m5.csv", [f"{i * 300_000},1,1,1,1,1" for i in range(50)])
+    code, _, err = run_cli(
+        ["backtest", "--data", str(data), "--symbol", "X", "--strategy", "sma_cross",
+         "--timeframe", "7m", "--no-progress"],
+        capsys,
+    )  # fmt: skip
+    assert code == 2
+    assert err.strip() == (
+        "perps-bot: strategy.timeframe 7m is not a multiple of the data's 5m candles"
+    )

@@ -78,6 +78,14 @@ def backtest(
         str | None,
         typer.Option("--db", help="SQLite path (default: the profile's database)."),
     ] = None,
+    timeframe: Annotated[
+        str | None,
+        typer.Option(
+            "--timeframe",
+            help="Bar size the strategy sees (strategy.timeframe), e.g. 15m: longer than the"
+            " candles aggregates them into bars; not longer, the strategy sees the candles.",
+        ),
+    ] = None,
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Do not show the progress view.")
     ] = False,
@@ -98,6 +106,7 @@ def backtest(
             initial_balance=initial_balance,
             order_size=order_size,
             db=db,
+            timeframe=timeframe,
         )
         console.print(describe_feed(feed, settings), highlight=False, soft_wrap=True)
         from perps_bot.orchestrator.runner import run_bot_sync
@@ -135,6 +144,7 @@ def _prepare(
     initial_balance: float | None,
     order_size: float | None,
     db: str | None,
+    timeframe: str | None = None,
 ) -> tuple[Settings, CandleFeed]:
     """Validate flags and files, then build the settings and the feed (one-line errors)."""
     symbol = symbol.strip()
@@ -158,6 +168,8 @@ def _prepare(
     if db is not None:
         run["database"] = db
     strategy_section: dict[str, Any] = {"name": strategy, "params": parsed}
+    if timeframe is not None:
+        strategy_section["timeframe"] = timeframe
     if order_size is not None:
         strategy_section["order_size"] = {symbol: order_size}
     overrides: dict[str, Any] = {
@@ -178,6 +190,7 @@ def _prepare(
         settings = settings.model_copy(
             update={"strategy": settings.strategy.model_copy(update={"params": parsed})}
         )
+    feed.strategy_bar_ms(settings.strategy.timeframe)  # a timeframe that does not fit: fail now
     return settings, feed
 
 
@@ -208,7 +221,13 @@ def describe_feed(feed: CandleFeed, settings: Settings) -> str:
         parts.append(
             f"mark price from the mark file for {feed.mark_covered} of {feed.total} candles"
         )
-    parts.append(f"strategy {settings.strategy.name} {dict(settings.strategy.params)}")
+    bar_ms = feed.strategy_bar_ms(settings.strategy.timeframe)
+    bars = (
+        f"on {format_duration(bar_ms)} bars built from the candles"
+        if bar_ms is not None
+        else f"on the {format_duration(feed.interval_ms)} candles"
+    )
+    parts.append(f"strategy {settings.strategy.name} {dict(settings.strategy.params)} {bars}")
     return "; ".join(parts)
 
 

@@ -3,6 +3,8 @@ feed produce quotes and books. A bar for [t0, t0 + timeframe) is emitted by the 
 price at or after t0 + timeframe, stamped with its close time, so a strategy never sees
 a bar before it has closed (no look-ahead)."""
 
+from collections.abc import Callable
+
 from perps_bot.domain import Candle
 
 
@@ -42,3 +44,71 @@ class BarBuilder:
         start = ts - ts % self._timeframe
         self._bars[symbol] = [start, price, price, price, price, 0.0, mark]
         return closed
+
+
+class CandleAggregator:
+    """Bars of `timeframe` from candles of a shorter interval (a backtest of 1m data for a
+    strategy on 5m bars).
+
+    Bars are aligned to multiples of `timeframe` since the epoch (UTC). A candle belongs
+    to the bar containing its open time; the bar is emitted by the candle that closes
+    it (close time at or past the bar's end), at that candle's event, stamped with the
+    bar's close time: a strategy sees a bar as soon as it is complete, never before.
+    open = first candle's open, high / low = extremes, close = last close, volume =
+    sum, mark = last known mark, mark_high / mark_low = extremes of the known ones. A
+    bar the data starts inside of is built from the candles it has (a partial first
+    bar); a bar still open when the data ends is never emitted.
+    """
+
+    __slots__ = ("_bars", "_timeframe")
+
+    def __init__(self, timeframe_ms: int) -> None:
+        if timeframe_ms <= 0:
+            raise ValueError(f"timeframe must be positive, got {timeframe_ms} ms")
+        self._timeframe = timeframe_ms
+        self._bars: dict[str, Candle] = {}
+
+    def add(self, candle: Candle) -> Candle | None:
+        """Fold one candle in; return the bar it completes, if any."""
+        symbol = candle.symbol
+        tf = self._timeframe
+        start = candle.open_time - candle.open_time % tf
+        bar = self._bars.get(symbol)
+        if bar is None or bar.open_time != start:
+            bar = Candle(
+                ts=start + tf,
+                symbol=symbol,
+                open_time=start,
+                open=candle.open,
+                high=candle.high,
+                low=candle.low,
+                close=candle.close,
+                volume=candle.volume,
+                mark=candle.mark,
+                mark_high=candle.mark_high,
+                mark_low=candle.mark_low,
+            )
+            self._bars[symbol] = bar
+        else:
+            if candle.high > bar.high:
+                bar.high = candle.high
+            if candle.low < bar.low:
+                bar.low = candle.low
+            bar.close = candle.close
+            bar.volume += candle.volume
+            if candle.mark is not None:
+                bar.mark = candle.mark
+            bar.mark_high = _extreme(max, bar.mark_high, candle.mark_high)
+            bar.mark_low = _extreme(min, bar.mark_low, candle.mark_low)
+        if candle.ts < bar.ts:
+            return None
+        del self._bars[symbol]
+        return bar
+
+
+def _extreme(
+    pick: Callable[[float, float], float], current: float | None, new: float | None
+) -> float | None:
+    if new is None:
+        return current
+    return new if current is None else pick(current, new)

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from perps_bot.domain import Candle, FundingRate, MarketEvent
+from perps_bot.domain import Candle, FundingRate, MarketEvent, format_duration, parse_duration
 from perps_bot.feeds.base import FeedError
 from perps_bot.feeds.loaders import (
     CandleArrays,
@@ -130,6 +130,24 @@ class CandleFeed:
         )
 
     # -- what the run covers ----------------------------------------------------------
+
+    def strategy_bar_ms(self, timeframe: str) -> int | None:
+        """The bar size the strategy sees for `timeframe` (strategy.timeframe): the
+        timeframe when it is longer than the candles, which are then aggregated
+        (feeds.bars.CandleAggregator); None when it is not longer (the strategy sees the
+        candles as they are). FeedError when it is longer but not a multiple."""
+        try:
+            timeframe_ms = parse_duration(timeframe)
+        except ValueError as exc:
+            raise FeedError(f"strategy.timeframe {timeframe!r}: {exc}") from exc
+        if timeframe_ms <= self.interval_ms:
+            return None
+        if timeframe_ms % self.interval_ms:
+            raise FeedError(
+                f"strategy.timeframe {timeframe} is not a multiple of the data's"
+                f" {format_duration(self.interval_ms)} candles"
+            )
+        return timeframe_ms
 
     @property
     def total(self) -> int:

@@ -34,7 +34,7 @@ from perps_bot.domain import (
     event_price,
 )
 from perps_bot.feeds import Feed
-from perps_bot.feeds.bars import BarBuilder
+from perps_bot.feeds.bars import BarBuilder, CandleAggregator
 from perps_bot.ledger import FillResult, Ledger
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.excursions import ExcursionTracker
@@ -77,6 +77,7 @@ class Orchestrator:
         client_prefix: str,
         poll_interval_ms: int = 1_000,
         durable_fills: bool = True,
+        candle_bar_ms: int | None = None,
     ) -> None:
         self.feed = feed
         self.venue = venue
@@ -91,6 +92,8 @@ class Orchestrator:
         self._next_equity: int | None = None
         self._next_log: int | None = None
         self._bars = BarBuilder(bar_timeframe_ms) if bar_timeframe_ms else None
+        # candles finer than the strategy's timeframe: the strategy sees the bars
+        self._candle_bars = CandleAggregator(candle_bar_ms) if candle_bar_ms else None
         self._end_ms = end_ms
         self._prefix = client_prefix
         self._seq = 0
@@ -178,10 +181,13 @@ class Orchestrator:
 
         # ledger: mark to market, funding, liquidation
         mark: float | None
+        for_strategy: MarketEvent | None = event
         if isinstance(event, Candle):
             price = event.close
             mark = event.mark if event.mark is not None else price
             self._excursions.on_prices(symbol, event.low, event.high)
+            if self._candle_bars is not None:
+                for_strategy = self._candle_bars.add(event)
         elif isinstance(event, Quote | BookSnapshot):
             traded = event_price(event)
             mark = event.mark if event.mark is not None else traded
@@ -209,9 +215,10 @@ class Orchestrator:
                 signals = _joined(signals, self._apply_liquidations(liquidations))
 
         # strategy
-        out = self.strategy.on_event(event)
-        if out:
-            signals = _joined(signals, out)
+        if for_strategy is not None:
+            out = self.strategy.on_event(for_strategy)
+            if out:
+                signals = _joined(signals, out)
 
         # metrics: equity snapshots on the (simulated) clock
         next_equity = self._next_equity

@@ -75,6 +75,13 @@ def _start_ms(settings: Settings) -> int:
     return int(time.time() * 1000)
 
 
+def _strategy_bar_ms(feed: Feed, settings: Settings) -> int | None:
+    """Candle feeds aggregate their candles to a longer strategy timeframe (see
+    CandleFeed.strategy_bar_ms); tick feeds build bars from prices instead."""
+    bar_ms = getattr(feed, "strategy_bar_ms", None)
+    return None if bar_ms is None else bar_ms(settings.strategy.timeframe)
+
+
 def _build_feed_and_venue(
     settings: Settings, start_ms: int, end_ms: int | None
 ) -> tuple[Feed, Venue]:
@@ -292,6 +299,7 @@ async def run_bot(
         client_prefix=f"pb{run_id[-6:]}x" if settings.is_live else "pb-",
         poll_interval_ms=parse_duration(settings.exchange.poll_interval),
         durable_fills=not simulated,
+        candle_bar_ms=_strategy_bar_ms(feed, settings),
     )
     log.info(
         "run %s start: profile=%s kind=%s seed=%d strategy=%s params=%s fingerprint=%s",
