@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perps_bot.config import RiskConfig, load_settings
 from perps_bot.domain import DenialReason, OrderIntent, Side, TradingState
@@ -361,3 +363,42 @@ def test_canary_profile_caps_hold_whatever_the_strategy_asks() -> None:
     account.positions[BTC] = 0.0
     decision = gate.check(buy(0.0001), T0 + 2_000, PRICE)
     assert decision.reason is DenialReason.MAX_LEVERAGE
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(0, 3 * 60), st.integers(-40, 40)), min_size=1, max_size=120
+    ),
+    limits=st.sampled_from([(0.05, 0.20, 0.15), (0.02, 0.10, 0.05), (0.5, 0.3, 0.3)]),
+)
+def test_trading_state_follows_the_documented_rules_on_any_equity_path(
+    steps: list[tuple[int, int]], limits: tuple[float, float, float]
+) -> None:
+    """Whatever the gate skips between thresholds, its state after every equity update
+    is the one the documented rules give (recomputed here from scratch): daily loss
+    against the day's first equity, drawdown from the running peak, HALTED sticky."""
+    daily_limit, max_dd, reducing_dd = limits
+    gate, _ = make_gate(
+        daily_loss_limit=daily_limit, max_drawdown=max_dd, reducing_drawdown=reducing_dd
+    )
+    ts, equity = 0, 1_000.0
+    day, start, peak, daily, halted = None, 0.0, None, False, False
+    for minutes, move in steps:
+        ts += minutes * 60_000 * 10  # up to 30 h per step: days roll over too
+        equity = max(1.0, equity + move * 2.5)
+        gate.on_equity(ts, equity)
+        if ts // DAY_MS != day:
+            day, start, daily = ts // DAY_MS, equity, False
+        daily = daily or (start - equity) > daily_limit * start
+        peak = equity if peak is None or equity > peak else peak
+        drawdown = (peak - equity) / peak
+        halted = halted or drawdown >= max_dd
+        expected = (
+            TradingState.HALTED
+            if halted
+            else TradingState.REDUCING
+            if drawdown >= reducing_dd or daily
+            else TradingState.ACTIVE
+        )
+        assert gate.state is expected, (ts, equity, peak, start)
