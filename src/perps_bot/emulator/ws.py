@@ -16,6 +16,12 @@ waiting for a price move (Binance would wait for the next change).
 
 Every connection has its own queue and writer task: publishing is synchronous and
 never blocks step().
+
+Outages for resilience tests: ``drop_connections()`` closes every open stream the
+way a server restart does (close frame 1001 "going away"; ccxt.pro rejects the
+pending watchers with a NetworkError), and with ``refuse=True`` answers every new
+websocket upgrade with HTTP 503 until ``accept_connections()``, so a client cannot
+simply reconnect at once. REST is not affected.
 """
 
 import asyncio
@@ -26,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from perps_bot.emulator.api import BinanceApi
 from perps_bot.emulator.markets import MAX_BOOK_LEVELS, PriceProcess
@@ -77,10 +83,30 @@ class WsHub:
         self.connections: set[WsConnection] = set()
         self._published: dict[str, int] = {s: m.update_id for s, m in markets.items()}
         self._books: dict[str, _BookState] = {}
+        #: While True, websocket upgrades are answered with HTTP 503 (a stream outage).
+        self.refusing = False
+
+    # --- outages (tests) ----------------------------------------------------------------
+
+    async def drop_connections(self, *, refuse: bool = False) -> int:
+        """Close every stream connection (1001 going away); with ``refuse`` also answer new
+        upgrades with 503 until accept_connections(). Returns how many were closed."""
+        self.refusing = self.refusing or refuse
+        dropped = list(self.connections)
+        for conn in dropped:
+            conn.queue.put_nowait(None)
+            await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"emulator outage")
+        return len(dropped)
+
+    def accept_connections(self) -> None:
+        """End a refusal started by drop_connections(refuse=True)."""
+        self.refusing = False
 
     # --- connection handling ----------------------------------------------------------
 
-    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.refusing:
+            return web.Response(status=503, text="stream outage (emulator)")
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         conn = WsConnection(ws)

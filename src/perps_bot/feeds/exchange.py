@@ -5,8 +5,11 @@ Design choices, and why:
   (last price) and the premium index (mark price, funding rate, next funding time)
   per symbol. Polling is simple, survives reconnects without sequence bookkeeping,
   and is what the canary needs (a bar-based strategy, seconds-level freshness).
-  Websocket streaming (`exchange.use_websocket`) is NOT implemented: the flag logs a
-  warning and the feed polls.
+- `exchange.use_websocket: true` streams through ccxt.pro instead: the
+  `StreamingExchangeFeed` subclass (feeds/exchange_stream.py, whose docstring
+  explains that mode; `exchange_feed(...)` there picks the class from the config).
+  Both modes share this module's request and per-endpoint parsing helpers, so a
+  streamed book and a polled one become events through the same code.
 - Only public endpoints are called, so the dry-run canary can run with a client
   that has no keys at all.
 - Event timestamps are the local clock at receipt (`clock`, wall ms by default),
@@ -37,7 +40,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -56,6 +59,11 @@ T = TypeVar("T")
 
 #: Order book levels, best first: (price, quantity).
 Levels = list[tuple[float, float]]
+
+#: The REST requests made per symbol and poll: order book, 24h ticker (last price),
+#: premium index (mark price and funding).
+BOOK, TICKER, PREMIUM = "book", "ticker", "premium"
+REST_CHANNELS = (BOOK, TICKER, PREMIUM)
 
 #: Errors the feed treats as "the exchange is unreachable right now".
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -86,7 +94,9 @@ class _FundingPeriod:
 
 
 class ExchangeFeed:
-    """Polls book, ticker and premium index per symbol; implements the Feed protocol."""
+    """Polls book, ticker and premium index per symbol; implements the Feed protocol.
+    (`feeds.exchange_stream.exchange_feed` builds the streaming subclass instead when
+    `exchange.use_websocket` is set.)"""
 
     simulated = False
 
@@ -113,12 +123,9 @@ class ExchangeFeed:
         self._close_exchange = close_exchange
         self._book_limit = book_limit
         self._poll_ms = parse_duration(cfg.poll_interval)
-        self._backoff = Backoff(
-            parse_duration(cfg.backoff_base),
-            max(parse_duration(cfg.backoff_max), parse_duration(cfg.backoff_base)),
-            jitter=jitter,
-            seed=seed,
-        )
+        self._jitter = jitter
+        self._seed = seed
+        self._backoff = self._new_backoff(seed)
         self._ccxt_symbols = {s: to_exchange_symbol(s, cfg.symbol_map) for s in self.symbols}
         self._stop_event = asyncio.Event()
         self._last_update: dict[str, int] = {}
@@ -127,14 +134,18 @@ class ExchangeFeed:
         self._last_ts = 0
         self._markets_loaded = False
         self._batches = 0
-        if cfg.use_websocket:
-            log.warning("exchange feed: websocket streaming is not implemented; polling REST")
         #: True once a whole poll cycle succeeded and until one fails.
         self.healthy = False
         #: Consecutive failed poll cycles (0 when healthy).
         self.consecutive_failures = 0
         #: Total failed requests since start (for logs and metrics).
         self.errors = 0
+
+    def _new_backoff(self, seed: int) -> Backoff:
+        """Retry delays from `exchange.backoff_base` doubling up to `backoff_max`."""
+        base_ms = parse_duration(self._cfg.backoff_base)
+        max_ms = max(parse_duration(self._cfg.backoff_max), base_ms)
+        return Backoff(base_ms, max_ms, jitter=self._jitter, seed=seed)
 
     # -- Feed protocol -------------------------------------------------------------
 
@@ -176,12 +187,7 @@ class ExchangeFeed:
             if events:
                 self._batches += 1
                 yield events
-            if self.healthy:
-                self._backoff.reset()
-                delay = max(self._poll_ms - (self._clock() - started), 0)
-            else:
-                delay = self._backoff.next_delay_ms()
-            await self._pause(delay)
+            await self._pause(self._next_delay_ms(started))
 
     def progress(self) -> tuple[int, int | None]:
         return self._batches, None
@@ -212,20 +218,45 @@ class ExchangeFeed:
             raise FeedError(f"exchange feed: the exchange does not list {names}")
         self._markets_loaded = True
 
+    def _next_delay_ms(self, started: int) -> int:
+        """Wait before the next poll: the rest of the poll interval, or a backoff."""
+        if self.healthy:
+            self._backoff.reset()
+            return max(self._poll_ms - (self._clock() - started), 0)
+        return self._backoff.next_delay_ms()
+
+    async def _markets_ready(self) -> bool:
+        """Load markets if not yet done; False (failure logged) while unreachable."""
+        if self._markets_loaded:
+            return True
+        try:
+            await self._load_markets()
+        except TRANSIENT_ERRORS as exc:
+            self._record_failure(f"loading markets: {one_line(exc)}")
+            return False
+        return True
+
     async def _poll_cycle(self) -> list[MarketEvent]:
         """One round of requests for every symbol; the events it produced, in ts order."""
-        if not self._markets_loaded:
-            try:
-                await self._load_markets()
-            except TRANSIENT_ERRORS as exc:
-                self._record_failure(f"loading markets: {one_line(exc)}")
-                return []
+        if not await self._markets_ready():
+            return []
         results = await asyncio.gather(*(self._fetch_symbol(s) for s in self.symbols))
         now = self._clock()
+        return self._finish_cycle(
+            results, lambda symbol, *answers: self._events_for(symbol, now, *answers)
+        )
+
+    def _finish_cycle(
+        self,
+        results: Sequence[tuple[Any, Any, Any]],
+        events_for: Callable[[str, Any, Any, Any], tuple[bool, list[MarketEvent]]],
+    ) -> list[MarketEvent]:
+        """Events of every symbol's (book, ticker, premium) answers, sorted by ts, and
+        the health bookkeeping of the cycle."""
         events: list[MarketEvent] = []
         all_ok = True
-        for symbol, (book, ticker, premium) in zip(self.symbols, results, strict=True):
-            ok, symbol_events = self._events_for(symbol, now, book, ticker, premium)
+        for symbol, answers in zip(self.symbols, results, strict=True):
+            ok, symbol_events = events_for(symbol, *answers)
             all_ok = all_ok and ok
             events.extend(symbol_events)
         if all_ok:
@@ -241,51 +272,79 @@ class ExchangeFeed:
             self._last_ts = max(self._last_ts, events[-1].ts)
         return events
 
-    async def _fetch_symbol(self, symbol: str) -> tuple[Any, Any, Any]:
+    async def _fetch_symbol(
+        self, symbol: str, wanted: Collection[str] = REST_CHANNELS
+    ) -> tuple[Any, Any, Any]:
+        """(book, ticker, premium) for `symbol`: each a ccxt answer, the exception it
+        raised, or None when that request was not in `wanted`."""
         ccxt_symbol = self._ccxt_symbols[symbol]
-        results = await asyncio.gather(
-            self._exchange.fetch_order_book(ccxt_symbol, self._book_limit),
-            self._exchange.fetch_ticker(ccxt_symbol),
-            self._exchange.fetch_funding_rate(ccxt_symbol),
-            return_exceptions=True,
-        )
+        requests = {
+            BOOK: lambda: self._exchange.fetch_order_book(ccxt_symbol, self._book_limit),
+            TICKER: lambda: self._exchange.fetch_ticker(ccxt_symbol),
+            PREMIUM: lambda: self._exchange.fetch_funding_rate(ccxt_symbol),
+        }
+        channels = [c for c in REST_CHANNELS if c in wanted]
+        results = await asyncio.gather(*(requests[c]() for c in channels), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, Exception):
                 raise result  # CancelledError and friends must propagate
-        book, ticker, premium = results
-        return book, ticker, premium
+        by_channel = dict(zip(channels, results, strict=True))
+        return by_channel.get(BOOK), by_channel.get(TICKER), by_channel.get(PREMIUM)
 
     def _events_for(
         self, symbol: str, now: int, book: Any, ticker: Any, premium: Any
     ) -> tuple[bool, list[MarketEvent]]:
-        ok = True
         events: list[MarketEvent] = []
-        mark: float | None = None
+        mark = self._premium_mark(symbol, premium)
+        if mark is not None:
+            events.extend(self._funding_events(symbol, now, premium, mark))
+            events.append(MarkPrice(now, symbol, mark))
+        ticker_ok, last = self._ticker_last(symbol, ticker)
+        levels = self._book_levels(symbol, book)
+        if levels is not None:
+            events.append(self._snapshot(symbol, now, levels, last, mark))
+        return mark is not None and ticker_ok and levels is not None, events
+
+    # -- parsing one answer (shared with the streaming feed) -----------------------
+
+    def _premium_mark(self, symbol: str, premium: Any) -> float | None:
+        """The mark price of a premium-index answer; None (failure logged) if unusable."""
         if isinstance(premium, Exception):
-            ok = self._record_failure(f"{symbol} premium index: {one_line(premium)}")
-        else:
-            mark = _positive(premium.get("markPrice") if isinstance(premium, dict) else None)
-            if mark is None:
-                ok = self._record_failure(f"{symbol} premium index: no valid mark price")
-            else:
-                events.extend(self._funding_events(symbol, now, premium, mark))
-                events.append(MarkPrice(now, symbol, mark))
-        last: float | None = None
+            self._record_failure(f"{symbol} premium index: {one_line(premium)}")
+            return None
+        mark = _positive(premium.get("markPrice") if isinstance(premium, dict) else None)
+        if mark is None:
+            self._record_failure(f"{symbol} premium index: no valid mark price")
+        return mark
+
+    def _ticker_last(self, symbol: str, ticker: Any) -> tuple[bool, float | None]:
+        """(request ok, last price or None) of a ticker answer; a failure is logged."""
         if isinstance(ticker, Exception):
-            ok = self._record_failure(f"{symbol} ticker: {one_line(ticker)}")
-        elif isinstance(ticker, dict):
-            last = _positive(ticker.get("last"))
+            return self._record_failure(f"{symbol} ticker: {one_line(ticker)}"), None
+        return True, _positive(ticker.get("last")) if isinstance(ticker, dict) else None
+
+    def _book_levels(self, symbol: str, book: Any) -> tuple[Levels, Levels] | None:
+        """(bids, asks) of an order book answer; None (failure logged) if unusable."""
         if isinstance(book, Exception):
-            ok = self._record_failure(f"{symbol} order book: {one_line(book)}")
-        else:
-            parsed = _parse_book(book, self._book_limit)
-            if parsed is None:
-                ok = self._record_failure(f"{symbol} order book: malformed or empty")
-            else:
-                bids, asks = parsed
-                events.append(BookSnapshot(now, symbol, bids, asks, last=last, mark=mark))
-                self._last_update[symbol] = now
-        return ok, events
+            self._record_failure(f"{symbol} order book: {one_line(book)}")
+            return None
+        parsed = _parse_book(book, self._book_limit)
+        if parsed is None:
+            self._record_failure(f"{symbol} order book: malformed or empty")
+        return parsed
+
+    def _snapshot(
+        self,
+        symbol: str,
+        now: int,
+        levels: tuple[Levels, Levels],
+        last: float | None,
+        mark: float | None,
+    ) -> BookSnapshot:
+        """The event for a good book; it also moves `last_update(symbol)`."""
+        self._last_update[symbol] = now
+        bids, asks = levels
+        return BookSnapshot(now, symbol, bids, asks, last=last, mark=mark)
 
     def _funding_events(
         self, symbol: str, now: int, premium: dict[str, Any], mark: float
@@ -319,18 +378,22 @@ class ExchangeFeed:
             return
         await self._until_stopped(self._sleep(delay_ms / 1000.0))
 
-    async def _until_stopped(self, awaitable: Awaitable[T]) -> T | None:
-        """Run `awaitable` unless stop() comes first; then cancel it and return None."""
-        if self._stop_event.is_set():
+    async def _until_stopped(
+        self, awaitable: Awaitable[T], *, or_event: asyncio.Event | None = None
+    ) -> T | None:
+        """Run `awaitable` unless stop() (or `or_event`) comes first; then cancel it and
+        return None."""
+        if self._stop_event.is_set() or (or_event is not None and or_event.is_set()):
             if asyncio.iscoroutine(awaitable):
                 awaitable.close()
             return None
         work = asyncio.ensure_future(awaitable)
-        stopper = asyncio.ensure_future(self._stop_event.wait())
+        events = [self._stop_event] if or_event is None else [self._stop_event, or_event]
+        waiters = [asyncio.ensure_future(event.wait()) for event in events]
         try:
-            done, _ = await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({work, *waiters}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (work, stopper):
+            for task in (work, *waiters):
                 if not task.done():
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -101,10 +101,10 @@ def _build_feed_and_venue(
         )
         return feed, MockVenue(settings.mock, settings.fees, settings.run.seed)
     from perps_bot.exchange import create_exchange
-    from perps_bot.feeds.exchange import ExchangeFeed
+    from perps_bot.feeds.exchange_stream import exchange_feed
 
     public = create_exchange(settings.exchange, private=False)
-    feed = ExchangeFeed(public, settings.exchange, symbols)
+    feed = exchange_feed(public, settings.exchange, symbols)
     if settings.run.dry_run:
         from perps_bot.venues.mock import MockVenue
 
