@@ -270,11 +270,7 @@ class RunStore:
             if len(buffer):
                 self.flush()
             buffer.run_id = run_id
-        # EquityBuffer.add inlined: this runs every simulated minute
-        buffer.ts.append(ts)
-        buffer.equity.append(equity)
-        buffer.cash.append(cash)
-        buffer.unrealized_pnl.append(unrealized_pnl)
+        buffer.add(ts, equity, cash, unrealized_pnl)
         self._pending_rows += 1
         if self._pending_rows >= self.BATCH:
             self.flush()
