@@ -52,7 +52,7 @@ from perps_bot.ledger.position import (
     to_decimal,
 )
 from perps_bot.ledger.results import FillResult, FundingResult
-from perps_bot.margin import liquidation_price_tiered, maintenance_tier
+from perps_bot.margin import liquidation_price_tiered
 
 _INF = math.inf
 _DIRECTIONS = {Side.BUY: 1, Side.SELL: -1}
@@ -525,9 +525,7 @@ class Ledger:
     def _sole_position_safe_at(self, pos: Position, mark: float) -> bool:
         """The exact cross test of `_cross_margin_safe`, for `pos` alone at `mark`."""
         balance = self._wallet_f + pos.size_f * (mark - pos.entry_f)
-        notional = pos.abs_f * mark
-        mmr, amount = maintenance_tier(max(notional, pos.tiers[0][0]), pos.tiers)
-        return balance > notional * mmr - amount
+        return balance > pos.maintenance(pos.abs_f * mark)
 
     def _cross_others(self, pos: Position) -> tuple[float, float]:
         """(maintenance margin, unrealized PnL) of every position but `pos`, at marks."""
