@@ -1,0 +1,90 @@
+"""One truth on the exchange path (issue 10 findings, each failing on the old main): a dry
+run rounds sizes exactly as live does, and a live run never invents a liquidation (the
+exchange liquidates; the bot learns it by reconciliation)."""
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perps_bot.config import load_settings
+from perps_bot.emulator import EmulatorServer
+from perps_bot.orchestrator.runner import RunResult, run_bot
+from tests.live.live_helpers import API_KEY, API_SECRET
+
+pytestmark = pytest.mark.integration
+
+STRATEGY = "tests.live.canary_strategy:FlipOnce"
+
+
+def _settings(
+    server: EmulatorServer, run_dirs: dict[str, str], *, dry_run: bool, **strategy: Any
+) -> Any:
+    exchange: dict[str, Any] = {"base_url": server.base_url, "poll_interval": "100ms"}
+    if not dry_run:
+        exchange |= {"api_key": API_KEY, "api_secret": API_SECRET}
+    return load_settings(
+        "canary",
+        {
+            "run": {"duration": "3s", "dry_run": dry_run, "live_view": False, **run_dirs},
+            "exchange": exchange,
+            "strategy": {"name": STRATEGY, **strategy},
+        },
+    )
+
+
+def _fills(result: RunResult) -> list[tuple[float, int]]:
+    with sqlite3.connect(result.db_path) as conn:
+        return conn.execute(
+            "SELECT size, is_liquidation FROM fills WHERE run_id=? ORDER BY seq",
+            (result.run_id,),
+        ).fetchall()
+
+
+async def test_dry_run_fills_only_sizes_live_would_accept(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    """The same signal filled 0.0166243 ETH in the dry run and 0.016 ETH live."""
+    settings = _settings(
+        emulator,
+        run_dirs,
+        dry_run=True,
+        params={"hold": 3},
+        order_size={"ETH-PERP": 0.0166243},
+    )
+    result = await run_bot(settings, progress=False)
+    assert result.status == "completed"
+    sizes = [size for size, _ in _fills(result)]
+    assert sizes == [0.016, 0.016], sizes
+
+
+async def test_live_run_leaves_liquidation_to_the_exchange(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    """A crash past the bot's modelled liquidation price: the exchange (which here does
+    not liquidate) still holds the position, so the bot must not book a liquidation."""
+    settings = _settings(emulator, run_dirs, dry_run=False, params={"hold": 10_000})
+    task = asyncio.create_task(run_bot(settings, progress=False))
+    for _ in range(200):
+        position = emulator.state.positions.get("ETHUSDT")
+        if position is not None and position.amount > 0:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        task.cancel()
+        pytest.fail("the bot never opened its position")
+    entry = emulator.price("ETHUSDT")
+    emulator.set_price("ETHUSDT", entry * 0.3)  # far below a 2x long's liquidation price
+    result = await task
+    assert result.status == "completed"
+    fills = _fills(result)
+    assert [liq for _, liq in fills] == [0], fills
+    held = emulator.state.positions["ETHUSDT"].amount
+    with sqlite3.connect(result.db_path) as conn:
+        (position_after,) = conn.execute(
+            "SELECT position_after FROM fills WHERE run_id=? ORDER BY seq DESC LIMIT 1",
+            (result.run_id,),
+        ).fetchone()
+    assert position_after == pytest.approx(held)
