@@ -48,6 +48,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.feather as pa_feather
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -174,11 +175,24 @@ def perps_bot_command() -> list[str]:
     return [sys.executable, "-m", "perps_bot"]
 
 
-def backtest_args(cmd: list[str], data: Path, db: str) -> list[str]:
+def write_profile(path: Path) -> Path:
+    """The dev profile plus an instrument for the synthetic symbol (tick 0.01, step 0.001,
+    no minimum order value): every symbol a run trades needs its instrument."""
+    from perps_bot.config import read_profile
+
+    data = read_profile("dev")
+    data["instruments"] = {SYMBOL: {"tick_size": 0.01, "step_size": 0.001}}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def backtest_args(cmd: list[str], data: Path, db: str, profile: Path) -> list[str]:
     """`perps-bot backtest` with sma_cross fast/slow on `data`, stored in `db`."""
     return [
         *cmd,
         "backtest",
+        "--profile",
+        str(profile),
         "--data",
         str(data),
         "--symbol",
@@ -276,6 +290,7 @@ def main() -> int:
 
     work = opts.keep or Path(tempfile.mkdtemp(prefix="perps-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    profile = write_profile(work / "bench.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERPS_BOT__")}
     env["PERPS_BOT__RUN__LOG_DIR"] = str(work / "logs")
     env["PERPS_BOT__RUN__DATA_DIR"] = str(work / "data")
@@ -295,7 +310,7 @@ def main() -> int:
             warm_db = str(work / "warmup.sqlite")
             for args in (
                 [*cmd, "--version"],
-                backtest_args(cmd, warm, warm_db),
+                backtest_args(cmd, warm, warm_db, profile),
                 [*cmd, "--profile", "dev", "--dev-fast", "--duration", "1h", "--db", warm_db],
             ):
                 repeat(args, env, 1, "warm-up (bytecode cache)")
@@ -309,7 +324,7 @@ def main() -> int:
             trades, diff = expected_trades(candles)
             numpy_seconds = time.perf_counter() - t0
             db = work / f"backtest_{n}.sqlite"
-            args = backtest_args(cmd, path, str(db))
+            args = backtest_args(cmd, path, str(db), profile)
             runs = repeat(args, env, opts.repeat, f"backtest {n:,}")
             rows.append(Row.of(f"backtest {n:,} candles", runs, n, "candles/s"))
             verdict = compare(trades, stored_fills(db), diff)

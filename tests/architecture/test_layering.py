@@ -15,6 +15,7 @@ LAYERS = [
     "margin",
     "config",
     "exchange",
+    "instruments",
     "storage",
     "feeds",
     "strategies",

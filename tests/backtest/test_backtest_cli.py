@@ -229,6 +229,8 @@ def test_same_seed_and_data_give_identical_stored_results(
         "slow=8",
         "--seed",
         "11",
+        "--order-size",
+        "10",  # 1 XRP (the default size) is under the 5 USDT minimum order value
         "--db",
         str(db),
         "--no-progress",
@@ -279,9 +281,11 @@ def test_timeframe_aggregates_candles_into_the_strategys_bars(
     ]
     data = _write_csv(workdir / "m1.csv", lines)
     db = workdir / "tf.sqlite"
+    profile = workdir / "syn.yaml"  # a synthetic market needs its instrument described
+    profile.write_text("instruments:\n  SYN-PERP: {tick_size: 0.0001, step_size: 0.001}\n")
     args = ["backtest", "--data", str(data), "--symbol", "SYN-PERP", "--strategy", "sma_cross",
             "--param", "fast=3", "--param", "slow=8", "--timeframe", "5m", "--db", str(db),
-            "--no-progress"]  # fmt: skip
+            "--profile", str(profile), "--no-progress"]  # fmt: skip
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
     assert "on 5m bars built from the candles" in out

@@ -115,7 +115,9 @@ def test_sigterm_stops_a_run_that_waits_for_the_exchange(tmp_path: Path) -> None
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        time.sleep(3)  # a real process: give it time to start waiting for the exchange
+        assert proc.stdout is not None
+        waiting = proc.stdout.readline()  # the run says it is waiting for the exchange
+        assert "connecting to binanceusdm" in waiting, waiting
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     except subprocess.TimeoutExpired:

@@ -160,19 +160,16 @@ def test_symbol_mapping_default_rule_and_map() -> None:
     assert from_exchange_symbol("SOL/USDT:USDT") == "SOL-PERP"
     assert to_market_id("BTC-PERP") == "BTCUSDT"
     assert from_market_id("ETHUSDT") == "ETH-PERP"
-    cfg = ExchangeConfig(symbol_map={"XBT-PERP": "BTC/USDC:USDC"})
-    assert to_exchange_symbol("XBT-PERP", cfg) == "BTC/USDC:USDC"
-    assert from_exchange_symbol("BTC/USDC:USDC", cfg) == "XBT-PERP"
-    assert to_market_id("XBT-PERP", cfg.symbol_map) == "BTCUSDC"
-    assert from_market_id("BTCUSDC", cfg) == "XBT-PERP"
-    # the config default map agrees with the rule
-    default = ExchangeConfig()
-    assert to_exchange_symbol("ETH-PERP", default) == "ETH/USDT:USDT"
+    mapping = {"XBT-PERP": "BTC/USDC:USDC"}  # an instrument's exchange_symbol
+    assert to_exchange_symbol("XBT-PERP", mapping) == "BTC/USDC:USDC"
+    assert from_exchange_symbol("BTC/USDC:USDC", mapping) == "XBT-PERP"
+    assert to_market_id("XBT-PERP", mapping) == "BTCUSDC"
+    assert from_market_id("BTCUSDC", mapping) == "XBT-PERP"
 
 
 @pytest.mark.parametrize("bad", ["BTCUSDT", "-PERP", "BTC"])
 def test_unmappable_symbol_is_setup_error(bad: str) -> None:
-    with pytest.raises(ExchangeSetupError, match="symbol_map"):
+    with pytest.raises(ExchangeSetupError, match="exchange_symbol"):
         to_exchange_symbol(bad)
 
 

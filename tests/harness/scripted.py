@@ -42,6 +42,9 @@ class ScriptedFeed:
     def progress(self) -> tuple[int, int | None]:
         return self.done, len(self.events)
 
+    def strategy_bar_ms(self, timeframe: str) -> int | None:
+        return None  # quotes, not candles
+
 
 def quotes(
     symbol: str,

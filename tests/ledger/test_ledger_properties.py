@@ -4,6 +4,7 @@ The reference models use fractions.Fraction built from the decimal text of each 
 (what the ledger books), so they are exact and share no code with the ledger.
 """
 
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from perps_bot.config.models import AccountConfig
 from perps_bot.domain import Fill, Liquidity, MarginMode, Side
+from perps_bot.instruments import builtin_instruments
 from perps_bot.ledger import FillResult, FundingResult, Ledger
 from perps_bot.margin import maintenance_margin
 
@@ -300,7 +302,7 @@ def test_isolated_liquidation_leaves_exactly_maintenance_margin(
             assert f.price == lp
             # the margin left at LP is the maintenance margin (Binance ETH tiers)
             left = margin + result.realized_pnl
-            expected = maintenance_margin(size * lp, AccountConfig().tiers_for("ETH-PERP"))
+            expected = maintenance_margin(size * lp, builtin_instruments()["ETH-PERP"].tiers)
             assert left == pytest.approx(expected, abs=1e-9 * size * entry)
             assert f.fee == pytest.approx(size * lp * 0.005)
             break
@@ -324,13 +326,12 @@ def test_cross_liquidates_exactly_when_margin_balance_reaches_maintenance(
     account if and only if wallet + unrealized PnL at the new mark is at or below the
     total maintenance margin (recomputed here from the public reads and the tiers)."""
     account = AccountConfig(
-        initial_balance=balance,
-        margin_mode=MarginMode.CROSS,
-        default_leverage=20.0,
-        default_tiers=TIGHT_TIERS,
-        tiers={},  # every symbol on the tight tiers
+        initial_balance=balance, margin_mode=MarginMode.CROSS, default_leverage=20.0
     )
-    book = Ledger(account)
+    tight = {  # every symbol on the tight tiers
+        s: replace(i, tiers=tuple(TIGHT_TIERS)) for s, i in builtin_instruments().items()
+    }
+    book = Ledger(account, tight)
     run = Run(book)
     checked = 0
     for op in ops:
@@ -343,7 +344,7 @@ def test_cross_liquidates_exactly_when_margin_balance_reaches_maintenance(
             book.position_size(s) * (m - book.entry_price(s)) for s, m in marks.items()
         )
         maintenance = sum(
-            maintenance_margin(abs(book.position_size(s)) * m, account.tiers_for(s))
+            maintenance_margin(abs(book.position_size(s)) * m, TIGHT_TIERS)
             for s, m in marks.items()
         )
         liquidations = book.update_mark(symbol, float(mark), 0)

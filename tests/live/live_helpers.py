@@ -5,8 +5,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from perps_bot.config.models import ExchangeConfig
+from perps_bot.config.models import ExchangeConfig, FeesConfig
 from perps_bot.emulator import EmulatorServer
+from perps_bot.instruments import InstrumentCatalog, catalog_from_markets
 
 # Distinctive dummy credentials: a test greps every log line for them.
 API_KEY = "dummyKEY4live7f3a9c0e11d2"
@@ -60,3 +61,13 @@ def order_posts(server: EmulatorServer) -> int:
     return sum(
         1 for method, path, _ in server.calls if (method, path) == ("POST", "/fapi/v1/order")
     )
+
+
+async def exchange_instruments(
+    server: EmulatorServer, make_client: ClientFactory, symbols: list[str]
+) -> InstrumentCatalog:
+    """The instruments an exchange run builds from the emulator's markets (as preflight
+    does), with taker 5 bps and maker 2 bps."""
+    client = make_client(exchange_cfg(server), private=False)
+    markets = await client.load_markets()
+    return catalog_from_markets(markets, symbols, {}, FeesConfig(maker_bps=2.0, taker_bps=5.0))

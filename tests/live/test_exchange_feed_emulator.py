@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from perps_bot.config.models import FeesConfig, MockConfig
+from perps_bot.config.models import MockConfig
 from perps_bot.domain import (
     BookSnapshot,
     Fill,
@@ -22,7 +22,14 @@ from perps_bot.emulator import EmulatorServer, Fault
 from perps_bot.feeds.base import FeedError
 from perps_bot.feeds.exchange import ExchangeFeed
 from perps_bot.venues.mock import MockVenue
-from tests.live.live_helpers import ClientFactory, FakeClock, FakeSleep, exchange_cfg
+from tests.live.live_helpers import (
+    ClientFactory,
+    FakeClock,
+    FakeSleep,
+    exchange_cfg,
+    exchange_instruments,
+)
+from tests.venues.paper import rich_ledger
 
 pytestmark = pytest.mark.integration
 
@@ -237,7 +244,8 @@ async def test_mock_venue_fills_against_the_real_book(
     feed = ExchangeFeed(
         make_client(cfg, private=False), cfg, SYMBOLS, clock=clock, sleep=ClockedSleep(clock)
     )
-    venue = MockVenue(MockConfig(fill_probability=1.0), FeesConfig(), seed=1)
+    instruments = await exchange_instruments(emulator, make_client, SYMBOLS)
+    venue = MockVenue(MockConfig(fill_probability=1.0), instruments, 1, rich_ledger())
     batches = feed.batches()
     (first,) = await take(batches, 1)
     for event in first:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from perps_bot.venues.resilience import Backoff, BreakerState, CircuitBreaker
+from perps_bot.exchange.resilience import Backoff, BreakerState, CircuitBreaker
 
 
 class FakeClock:

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from perps_bot.config.models import AccountConfig, ExchangeConfig, FeesConfig
+from perps_bot.config.models import AccountConfig, ExchangeConfig
 from perps_bot.domain import (
     BookSnapshot,
     DenialReason,
+    InstrumentRefusal,
     Liquidity,
     MarginMode,
     Order,
@@ -20,6 +21,7 @@ from perps_bot.domain import (
     Side,
 )
 from perps_bot.emulator import EmulatorServer, Fault
+from perps_bot.instruments import InstrumentCatalog
 from perps_bot.venues.base import OrderRejected, VenueFatal, VenueSnapshot, VenueUnavailable
 from perps_bot.venues.live import LiveVenue
 from tests.live.live_helpers import (
@@ -29,6 +31,7 @@ from tests.live.live_helpers import (
     FakeClock,
     FakeSleep,
     exchange_cfg,
+    exchange_instruments,
     order_posts,
 )
 
@@ -45,9 +48,14 @@ class Harness:
     """A LiveVenue on a fresh private ccxt client, with a fake clock and sleep."""
 
     def __init__(
-        self, server: EmulatorServer, make_client: ClientFactory, **cfg_overrides: Any
+        self,
+        server: EmulatorServer,
+        make_client: ClientFactory,
+        instruments: InstrumentCatalog,
+        **cfg_overrides: Any,
     ) -> None:
         self.server = server
+        self.instruments = instruments
         self.cfg: ExchangeConfig = exchange_cfg(server, **cfg_overrides)
         self.clock = FakeClock()
         self.sleep = FakeSleep()
@@ -55,8 +63,7 @@ class Harness:
             make_client(self.cfg, private=True),
             self.cfg,
             ACCOUNT,
-            SYMBOLS,
-            fees=FeesConfig(maker_bps=2.0, taker_bps=5.0),
+            instruments,
             clock=self.clock,
             sleep=self.sleep,
         )
@@ -70,15 +77,22 @@ class Harness:
         symbol: str = "BTC-PERP",
         limit: float | None = None,
         reduce_only: bool = False,
+        reference: float = 60_000.0,
     ) -> Order:
+        """An order as the orchestrator makes it: through the instrument's rules
+        (InstrumentRefusal when they refuse it, before anything is sent)."""
         self._seq += 1
+        order_type = OrderType.LIMIT if limit is not None else OrderType.MARKET
+        prepared = self.instruments[symbol].prepare(
+            side, size, order_type, limit, reduce_only, reference
+        )
         return Order(
             client_id=f"pbtestx{self._seq}",
             symbol=symbol,
             side=side,
-            size=size,
-            order_type=OrderType.LIMIT if limit is not None else OrderType.MARKET,
-            price=limit,
+            size=prepared.size,
+            order_type=order_type,
+            price=prepared.price,
             reduce_only=reduce_only,
             created_ts=self.clock(),
             correlation_id=f"corr-{self._seq}",
@@ -95,8 +109,15 @@ def sizes(snap: VenueSnapshot) -> list[tuple[str, float]]:
 
 
 @pytest.fixture
-async def live(emulator: EmulatorServer, make_client: ClientFactory) -> Harness:
-    harness = Harness(emulator, make_client)
+async def instruments(emulator: EmulatorServer, make_client: ClientFactory) -> InstrumentCatalog:
+    return await exchange_instruments(emulator, make_client, SYMBOLS)
+
+
+@pytest.fixture
+async def live(
+    emulator: EmulatorServer, make_client: ClientFactory, instruments: InstrumentCatalog
+) -> Harness:
+    harness = Harness(emulator, make_client, instruments)
     await harness.venue.start()
     return harness
 
@@ -114,7 +135,7 @@ async def test_start_sets_leverage_and_margin_mode_and_reconciles(live: Harness)
 
 
 async def test_market_order_carries_client_id_and_reports_one_fill(live: Harness) -> None:
-    order = live.order(size=0.0025)  # rounds down to the 0.001 step
+    order = live.order(size=0.0025)  # the instrument rounds it down to the 0.001 step
     ack = await live.venue.submit(order)
     assert ack.size == pytest.approx(0.002) and ack.exchange_id
     emu = live.server.state.orders_by_client_id[order.client_id]
@@ -157,13 +178,15 @@ async def test_reduce_only_exit_and_reduce_only_violation(live: Harness) -> None
     assert not live.venue.circuit_open
 
 
-async def test_below_minimums_is_rejected_before_sending(live: Harness) -> None:
+async def test_below_minimums_is_refused_before_sending(live: Harness) -> None:
+    """The exchange's own minimums, from its markets, refuse an order before it exists."""
     posts = order_posts(live.server)
-    with pytest.raises(OrderRejected, match="below the exchange minimum 100") as notional:
-        await live.venue.submit(live.order(size=0.001))  # 60 USDT < BTC min notional 100
-    assert notional.value.reason is None
-    with pytest.raises(OrderRejected, match="below the minimum quantity"):
-        await live.venue.submit(live.order(size=0.0004))  # rounds to 0
+    with pytest.raises(InstrumentRefusal, match="below the minimum 100") as notional:
+        live.order(size=0.001)  # 60 USDT < BTC min notional 100
+    assert notional.value.reason is DenialReason.BELOW_MIN_NOTIONAL
+    with pytest.raises(InstrumentRefusal, match="below the minimum quantity") as quantity:
+        live.order(size=0.0004)  # rounds to 0
+    assert quantity.value.reason is DenialReason.BELOW_MIN_QUANTITY
     assert order_posts(live.server) == posts
     # reduce-only orders are exempt from the notional minimum (as on Binance)
     await live.venue.submit(live.order(Side.BUY, 0.002))
@@ -189,7 +212,7 @@ async def test_limit_order_rests_then_fills_as_maker_and_cancel(live: Harness) -
     resting = live.order(Side.BUY, 0.002, limit=price)
     ack = await live.venue.submit(resting)
     assert ack.price == pytest.approx(round(price - 0.04, 1))
-    assert ack.status is OrderStatus.NEW
+    assert ack.status is OrderStatus.ACCEPTED
     assert [o.client_id for o in live.venue.open_orders()] == [resting.client_id]
     assert await live.venue.poll(FAR_FUTURE) == []
 
@@ -202,7 +225,7 @@ async def test_limit_order_rests_then_fills_as_maker_and_cancel(live: Harness) -
 
     other = live.order(Side.SELL, 0.01, symbol="ETH-PERP", limit=btc.best_ask * 0 + 4_000.0)
     await live.venue.submit(other)
-    await live.venue.cancel(other.client_id)
+    await live.venue.cancel(other.client_id, live.clock())
     assert live.server.state.orders_by_client_id[other.client_id].status == "CANCELED"
     assert live.venue.open_orders() == []
 
@@ -239,7 +262,7 @@ async def test_new_venue_reconciles_position_and_open_orders_after_restart(
     resting = live.order(Side.SELL, 0.001, limit=90_000.0, reduce_only=True)
     await live.venue.submit(resting)
 
-    restarted = Harness(live.server, make_client)
+    restarted = Harness(live.server, make_client, live.instruments)
     await restarted.venue.start()
     snap = restarted.venue.last_snapshot
     assert snap is not None
@@ -275,9 +298,9 @@ async def test_burst_of_503s_is_retried_then_succeeds(live: Harness) -> None:
 
 
 async def test_breaker_opens_after_repeated_failures_and_recovers_after_cooldown(
-    emulator: EmulatorServer, make_client: ClientFactory
+    emulator: EmulatorServer, make_client: ClientFactory, instruments: InstrumentCatalog
 ) -> None:
-    live = Harness(emulator, make_client, breaker_failures=3, max_retries=5)
+    live = Harness(emulator, make_client, instruments, breaker_failures=3, max_retries=5)
     await live.venue.start()
     emulator.inject(Fault("status", method="*", path="*", count=1_000))
     with pytest.raises(VenueUnavailable, match="circuit breaker open"):
@@ -317,9 +340,9 @@ async def test_rate_limit_that_persists_becomes_venue_unavailable(live: Harness)
 
 
 async def test_accepted_then_timed_out_order_is_not_placed_twice(
-    emulator: EmulatorServer, make_client: ClientFactory
+    emulator: EmulatorServer, make_client: ClientFactory, instruments: InstrumentCatalog
 ) -> None:
-    live = Harness(emulator, make_client, timeout_ms=250)
+    live = Harness(emulator, make_client, instruments, timeout_ms=250)
     await live.venue.start()
     emulator.inject(Fault("accept_then_timeout", delay_s=1.0))
     order = live.order()
@@ -333,9 +356,9 @@ async def test_accepted_then_timed_out_order_is_not_placed_twice(
 
 
 async def test_lost_order_request_is_resent_once(
-    emulator: EmulatorServer, make_client: ClientFactory
+    emulator: EmulatorServer, make_client: ClientFactory, instruments: InstrumentCatalog
 ) -> None:
-    live = Harness(emulator, make_client, timeout_ms=250)
+    live = Harness(emulator, make_client, instruments, timeout_ms=250)
     await live.venue.start()
     emulator.inject(Fault("timeout", delay_s=1.0))  # lost: never processed
     order = live.order()
@@ -354,9 +377,9 @@ async def test_malformed_order_reply_is_checked_not_trusted(live: Harness) -> No
 
 
 async def test_unconfirmed_order_is_found_by_a_later_poll(
-    emulator: EmulatorServer, make_client: ClientFactory
+    emulator: EmulatorServer, make_client: ClientFactory, instruments: InstrumentCatalog
 ) -> None:
-    live = Harness(emulator, make_client, timeout_ms=250, max_retries=2)
+    live = Harness(emulator, make_client, instruments, timeout_ms=250, max_retries=2)
     await live.venue.start()
     emulator.inject(Fault("accept_then_timeout", delay_s=1.0))
     emulator.inject(Fault("status", method="GET", path="/fapi/v1/order", count=2))
@@ -373,9 +396,9 @@ async def test_unconfirmed_order_is_found_by_a_later_poll(
 
 
 async def test_authentication_error_is_fatal_with_a_clear_message(
-    emulator: EmulatorServer, make_client: ClientFactory
+    emulator: EmulatorServer, make_client: ClientFactory, instruments: InstrumentCatalog
 ) -> None:
-    live = Harness(emulator, make_client)
+    live = Harness(emulator, make_client, instruments)
     emulator.inject(
         Fault("error_code", method="POST", path="/fapi/v1/leverage", code=-2015, status=401)
     )
@@ -384,22 +407,21 @@ async def test_authentication_error_is_fatal_with_a_clear_message(
     assert API_KEY not in str(fatal.value) and API_SECRET not in str(fatal.value)
 
 
-async def test_market_events_feed_the_notional_check_without_extra_requests(
-    live: Harness,
-) -> None:
+async def test_market_events_cost_no_requests(live: Harness) -> None:
     book = BookSnapshot(0, "BTC-PERP", [(20_000.0, 1.0)], [(20_000.2, 1.0)])
-    assert live.venue.on_market(book) == ()
     calls = len(live.server.calls)
-    with pytest.raises(OrderRejected, match=r"notional 80\.0004 is below"):
-        await live.venue.submit(live.order(size=0.004))  # 0.004 x 20000.1 < 100
+    assert live.venue.on_market(book) == ()
     assert len(live.server.calls) == calls
 
 
 async def test_keys_never_reach_the_logs(
-    emulator: EmulatorServer, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+    emulator: EmulatorServer,
+    make_client: ClientFactory,
+    instruments: InstrumentCatalog,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    live = Harness(emulator, make_client, timeout_ms=250)
+    live = Harness(emulator, make_client, instruments, timeout_ms=250)
     await live.venue.start()
     emulator.inject(Fault("status", count=2))
     emulator.inject(Fault("rate_limit", method="GET", path="*", count=1))

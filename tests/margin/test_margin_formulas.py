@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perps_bot.config.models import BINANCE_BTC_TIERS, DEFAULT_TIERS
+from perps_bot.instruments import builtin_instruments
+from perps_bot.instruments.catalog import generic_tiers
 from perps_bot.margin import (
     funding_payment,
     liquidation_price,
@@ -23,6 +24,9 @@ from perps_bot.margin import (
 )
 
 # ---------------------------------------------------------------- hand vectors
+
+BINANCE_BTC_TIERS = list(builtin_instruments()["BTC-PERP"].tiers)
+DEFAULT_TIERS = list(generic_tiers())
 
 
 def test_isolated_long_10x_one_btc() -> None:

@@ -30,7 +30,7 @@ def _run(tmp: Path, **run: Any) -> RunResult:
             **run,
         }
     }
-    settings = load_settings(str(REPO / "config/profiles/dev.yaml"), overrides)
+    settings = load_settings("dev", overrides)
     return run_bot_sync(settings, progress=False)
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from perps_bot.config import load_settings
 from perps_bot.orchestrator.runner import run_bot_sync
-from tests.conftest import REPO
 
 
 def test_over_leveraged_run_is_liquidated_and_recorded(tmp_path: Path) -> None:
@@ -27,7 +26,6 @@ def test_over_leveraged_run_is_liquidated_and_recorded(tmp_path: Path) -> None:
                     "initial_price": 60_000.0,
                     "volatility": 4.0,
                     "book_depth": 500.0,
-                    "tick_size": 0.1,
                 }
             }
         },
@@ -42,7 +40,7 @@ def test_over_leveraged_run_is_liquidated_and_recorded(tmp_path: Path) -> None:
             "daily_loss_limit": 1.0,
         },
     }
-    settings = load_settings(str(REPO / "config/profiles/dev.yaml"), overrides)
+    settings = load_settings("dev", overrides)
     result = run_bot_sync(settings, progress=False)
 
     with sqlite3.connect(result.db_path) as conn:

@@ -19,7 +19,8 @@ from perps_bot.domain import (
 )
 from perps_bot.venues import OrderRejected
 from perps_bot.venues.book import SyntheticBook
-from perps_bot.venues.matching import MatchingEngine, MatchingRules
+from perps_bot.venues.matching import MatchingRules
+from tests.venues.paper import Paper
 
 SYMBOL = "BTC-PERP"
 
@@ -68,7 +69,7 @@ def quote(ts: int, mid: float, symbol: str = SYMBOL) -> Quote:
     return Quote(ts, symbol, mid, mid * (1 - 5e-4), mid * (1 + 5e-4), mid)
 
 
-def run(engine: MatchingEngine, events: list[MarketEvent]) -> list[Fill]:
+def run(engine: Paper, events: list[MarketEvent]) -> list[Fill]:
     fills: list[Fill] = []
     for event in events:
         fills.extend(engine.on_market(event))
@@ -76,8 +77,8 @@ def run(engine: MatchingEngine, events: list[MarketEvent]) -> list[Fill]:
 
 
 def test_latency_order_not_filled_before_submit_plus_latency() -> None:
-    engine = MatchingEngine(rules(latency_ms=50), seed=1)
-    engine.submit(order("a", Side.BUY, 0.5, ts=1_000))
+    engine = Paper(rules(latency_ms=50), 1)
+    engine.engine.submit(order("a", Side.BUY, 0.5, ts=1_000))
     assert not engine.on_market(quote(1_000, 100.0))
     assert not engine.on_market(quote(1_049, 100.0))
     fills = engine.on_market(quote(1_050, 101.0))
@@ -87,9 +88,9 @@ def test_latency_order_not_filled_before_submit_plus_latency() -> None:
 
 
 def test_market_buy_pays_ask_side_and_sell_hits_bid_side() -> None:
-    engine = MatchingEngine(rules(), seed=1)
-    engine.submit(order("b", Side.BUY, 0.1))
-    engine.submit(order("s", Side.SELL, 0.1))
+    engine = Paper(rules(), 1)
+    engine.engine.submit(order("b", Side.BUY, 0.1))
+    engine.engine.submit(order("s", Side.SELL, 0.1))
     buy, sell = engine.on_market(quote(100, 1_000.0))
     ask, bid = 1_000.0 * 1.0005, 1_000.0 * 0.9995
     assert buy.price == pytest.approx(ask * 1.0005)
@@ -101,8 +102,8 @@ def test_market_buy_pays_ask_side_and_sell_hits_bid_side() -> None:
 def test_market_order_walks_levels_and_slippage_grows_with_size() -> None:
     prices = []
     for size in (0.5, 1.5, 3.5):
-        engine = MatchingEngine(rules(), seed=1)
-        engine.submit(order("m", Side.BUY, size))
+        engine = Paper(rules(), 1)
+        engine.engine.submit(order("m", Side.BUY, size))
         (fill,) = engine.on_market(quote(100, 1_000.0))
         assert fill.size == size
         prices.append(fill.price)
@@ -112,8 +113,8 @@ def test_market_order_walks_levels_and_slippage_grows_with_size() -> None:
 
 
 def test_fill_carries_order_identity() -> None:
-    engine = MatchingEngine(rules(), seed=1)
-    engine.submit(order("id-1", Side.SELL, 0.2))
+    engine = Paper(rules(), 1)
+    engine.engine.submit(order("id-1", Side.SELL, 0.2))
     (fill,) = engine.on_market(quote(100, 1_000.0))
     assert (fill.client_id, fill.correlation_id, fill.reason, fill.stop_price) == (
         "id-1",
@@ -125,24 +126,24 @@ def test_fill_carries_order_identity() -> None:
 
 
 def test_limit_order_rests_then_fills_as_maker_when_crossed() -> None:
-    engine = MatchingEngine(rules(), seed=1)
-    placed = engine.submit(order("l", Side.BUY, 0.3, price=990.0))
+    engine = Paper(rules(), 1)
+    placed = engine.engine.submit(order("l", Side.BUY, 0.3, price=990.0))
     assert placed.exchange_id is not None
     assert run(engine, [quote(100, 1_000.0), quote(200, 995.0), quote(300, 990.5)]) == []
-    assert [o.client_id for o in engine.open_orders()] == ["l"]
+    assert [o.client_id for o in engine.engine.open_orders()] == ["l"]
     (fill,) = engine.on_market(quote(400, 989.0))
     assert fill.price == 990.0
     assert fill.liquidity is Liquidity.MAKER
     assert fill.fee == pytest.approx(0.3 * 990.0 * 2e-4)
     assert placed.status is OrderStatus.FILLED
-    assert engine.open_orders() == []
+    assert engine.engine.open_orders() == []
 
 
 def test_marketable_limit_takes_liquidity_up_to_its_price_and_rests_the_rest() -> None:
-    engine = MatchingEngine(rules(slippage_bps=0.0), seed=1)
+    engine = Paper(rules(slippage_bps=0.0), 1)
     ask = 1_000.0 * 1.0005
     limit = ask * 1.00015  # covers the first two levels (1 bp apart)
-    placed = engine.submit(order("t", Side.BUY, 3.0, price=limit))
+    placed = engine.engine.submit(order("t", Side.BUY, 3.0, price=limit))
     (taken,) = engine.on_market(quote(100, 1_000.0))
     assert taken.liquidity is Liquidity.TAKER
     assert taken.size == pytest.approx(2.0)
@@ -158,9 +159,9 @@ def test_marketable_limit_takes_liquidity_up_to_its_price_and_rests_the_rest() -
 
 def test_partial_fills_under_fill_probability_are_seeded() -> None:
     def fills_for(seed: int) -> list[tuple[str, int, float]]:
-        engine = MatchingEngine(rules(fill_probability=0.5), seed=seed)
+        engine = Paper(rules(fill_probability=0.5), seed)
         for index in range(10):
-            engine.submit(order(f"p{index}", Side.SELL, 1.0, price=1_000.0))
+            engine.engine.submit(order(f"p{index}", Side.SELL, 1.0, price=1_000.0))
         events: list[MarketEvent] = [quote(60, 990.0)]  # activation: not marketable, rests
         events += [quote(110 + i * 100, 1_001.0 + i % 2) for i in range(59)]  # all cross
         return [(f.client_id, f.ts, f.size) for f in run(engine, events)]
@@ -179,11 +180,11 @@ def test_partial_fills_under_fill_probability_are_seeded() -> None:
 
 
 def test_reduce_only_is_clipped_to_the_position() -> None:
-    engine = MatchingEngine(rules(), seed=1)
-    engine.submit(order("open", Side.BUY, 0.003))
+    engine = Paper(rules(), 1)
+    engine.engine.submit(order("open", Side.BUY, 0.003))
     run(engine, [quote(100, 1_000.0)])
     assert engine.position(SYMBOL) == pytest.approx(0.003)
-    exit_order = engine.submit(order("exit", Side.SELL, 0.005, ts=200, reduce_only=True))
+    exit_order = engine.engine.submit(order("exit", Side.SELL, 0.005, ts=200, reduce_only=True))
     (fill,) = engine.on_market(quote(300, 1_000.0))
     assert fill.size == pytest.approx(0.003)
     assert exit_order.size == pytest.approx(0.003)
@@ -192,68 +193,65 @@ def test_reduce_only_is_clipped_to_the_position() -> None:
 
 
 def test_reduce_only_without_position_is_canceled() -> None:
-    engine = MatchingEngine(rules(), seed=1)
-    same_side = engine.submit(order("r1", Side.BUY, 0.001, reduce_only=True))
+    engine = Paper(rules(), 1)
+    same_side = engine.engine.submit(order("r1", Side.BUY, 0.001, reduce_only=True))
     assert not engine.on_market(quote(100, 1_000.0))
     assert same_side.status is OrderStatus.CANCELED
-    assert engine.open_orders() == []
+    assert engine.engine.open_orders() == []
 
 
 def test_resting_reduce_only_is_canceled_when_position_is_gone() -> None:
-    engine = MatchingEngine(rules(), seed=1)
-    engine.submit(order("open", Side.SELL, 0.002))
+    engine = Paper(rules(), 1)
+    engine.engine.submit(order("open", Side.SELL, 0.002))
     run(engine, [quote(100, 1_000.0)])
-    take_profit = engine.submit(order("tp", Side.BUY, 0.002, price=950.0, ts=100, reduce_only=True))
-    engine.submit(order("flat", Side.BUY, 0.002, ts=100))
+    take_profit = engine.engine.submit(
+        order("tp", Side.BUY, 0.002, price=950.0, ts=100, reduce_only=True)
+    )
+    engine.engine.submit(order("flat", Side.BUY, 0.002, ts=100))
     run(engine, [quote(200, 1_000.0)])
     assert engine.position(SYMBOL) == 0.0
     assert not engine.on_market(quote(300, 900.0))
     assert take_profit.status is OrderStatus.CANCELED
 
 
-def test_positions_track_entry_and_flips() -> None:
-    def flat(ts: int, price: float) -> Quote:
-        return Quote(ts, SYMBOL, price, price, price, price)
-
-    engine = MatchingEngine(rules(slippage_bps=0.0, depth={SYMBOL: 10.0}), seed=1)
-    engine.submit(order("a", Side.BUY, 1.0))
-    run(engine, [flat(100, 100.0)])
-    engine.submit(order("b", Side.BUY, 1.0, ts=100))
-    run(engine, [flat(200, 110.0)])
-    (held,) = engine.positions()
-    assert (held.size, held.entry_price) == pytest.approx((2.0, 105.0))
-    engine.submit(order("c", Side.SELL, 3.0, ts=200))
-    run(engine, [flat(300, 120.0)])
-    (held,) = engine.positions()
-    assert (held.size, held.entry_price) == pytest.approx((-1.0, 120.0))
-    engine.submit(order("d", Side.BUY, 0.4, ts=300))
-    run(engine, [flat(400, 90.0)])
-    (held,) = engine.positions()  # reducing keeps the entry price
-    assert (held.size, held.entry_price) == pytest.approx((-0.6, 120.0))
+def test_positions_come_from_the_ledger_after_a_liquidation() -> None:
+    """The engine keeps no position of its own: once the ledger liquidated a long, a
+    reduce-only sell has nothing to reduce, and a plain sell opens a short."""
+    engine = Paper(rules(), 1)
+    engine.engine.submit(order("long", Side.BUY, 0.002))
+    run(engine, [quote(100, 1_000.0)])
+    engine.ledger.restore(engine.ledger.wallet_balance(), {})  # as after a liquidation
+    exit_order = engine.engine.submit(order("exit", Side.SELL, 0.002, ts=100, reduce_only=True))
+    engine.engine.submit(order("short", Side.SELL, 0.001, ts=100))
+    fills = run(engine, [quote(200, 1_000.0)])
+    assert [f.client_id for f in fills] == ["short"]
+    assert exit_order.status is OrderStatus.CANCELED
+    assert exit_order.status_reason == "reduce-only: no position left to reduce"
+    assert engine.position(SYMBOL) == pytest.approx(-0.001)
 
 
 def test_submit_validation_and_cancel() -> None:
-    engine = MatchingEngine(rules(), seed=1)
+    engine = Paper(rules(), 1)
     bad = order("z", Side.BUY, 0.0)
     with pytest.raises(OrderRejected):
-        engine.submit(bad)
+        engine.engine.submit(bad)
     assert bad.status is OrderStatus.REJECTED
     no_price = order("np", Side.BUY, 1.0)
     no_price.order_type = OrderType.LIMIT
     with pytest.raises(OrderRejected):
-        engine.submit(no_price)
-    engine.submit(order("ok", Side.BUY, 1.0, price=900.0))
+        engine.engine.submit(no_price)
+    engine.engine.submit(order("ok", Side.BUY, 1.0, price=900.0))
     with pytest.raises(OrderRejected):
-        engine.submit(order("ok", Side.BUY, 1.0, price=900.0))
-    canceled = engine.cancel("ok")
+        engine.engine.submit(order("ok", Side.BUY, 1.0, price=900.0))
+    canceled = engine.engine.cancel("ok", 10)
     assert canceled is not None and canceled.status is OrderStatus.CANCELED
-    assert engine.cancel("ok") is None
-    assert engine.open_orders() == []
-    assert engine.on_market(quote(100, 800.0)) == ()
+    assert engine.engine.cancel("ok", 11) is None
+    assert engine.engine.open_orders() == []
+    assert engine.engine.on_market(quote(100, 800.0)) == ()
 
 
 def test_idle_engine_returns_empty_tuple_for_every_event_type() -> None:
-    engine = MatchingEngine(rules(), seed=1)
+    engine = Paper(rules(), 1)
     events: list[MarketEvent] = [
         quote(1, 100.0),
         Candle(60_000, SYMBOL, 0, 1.0, 2.0, 0.5, 1.5, 10.0),
@@ -261,12 +259,12 @@ def test_idle_engine_returns_empty_tuple_for_every_event_type() -> None:
         MarkPrice(3, SYMBOL, 100.0),
         BookSnapshot(4, SYMBOL, [(99.0, 1.0)], [(101.0, 1.0)]),
     ]
-    assert all(engine.on_market(e) == () for e in events)
-    engine.submit(order("other", Side.BUY, 1.0, symbol="ETH-PERP"))
-    assert engine.on_market(quote(100, 100.0)) == ()
-    engine.submit(order("mine", Side.BUY, 1.0, ts=10))
-    assert engine.on_market(FundingRate(100, SYMBOL, 0.0001, 100.0)) == ()
-    assert engine.on_market(MarkPrice(100, SYMBOL, 100.0)) == ()
+    assert all(engine.engine.on_market(e) == () for e in events)
+    engine.engine.submit(order("other", Side.BUY, 1.0, symbol="ETH-PERP"))
+    assert engine.engine.on_market(quote(100, 100.0)) == ()
+    engine.engine.submit(order("mine", Side.BUY, 1.0, ts=10))
+    assert engine.engine.on_market(FundingRate(100, SYMBOL, 0.0001, 100.0)) == ()
+    assert engine.engine.on_market(MarkPrice(100, SYMBOL, 100.0)) == ()
 
 
 def _candle(open_time: int, o: float, h: float, low: float, c: float) -> Candle:
@@ -274,8 +272,8 @@ def _candle(open_time: int, o: float, h: float, low: float, c: float) -> Candle:
 
 
 def test_candle_low_reaching_a_buy_limit_below_the_open_fills_it() -> None:
-    engine = MatchingEngine(rules(), seed=1)
-    engine.submit(order("dip", Side.BUY, 0.5, price=95.0, ts=60_000))
+    engine = Paper(rules(), 1)
+    engine.engine.submit(order("dip", Side.BUY, 0.5, price=95.0, ts=60_000))
     assert not engine.on_market(_candle(60_000, 100.0, 101.0, 95.1, 100.0))
     (fill,) = engine.on_market(_candle(120_000, 100.0, 101.0, 95.0, 99.0))
     assert (fill.price, fill.liquidity, fill.ts) == (95.0, Liquidity.MAKER, 180_000)
@@ -283,46 +281,46 @@ def test_candle_low_reaching_a_buy_limit_below_the_open_fills_it() -> None:
 
 def test_candle_path_order_decides_which_limit_fills_first() -> None:
     # open 100 is nearer to the high (102) than the low (90): high first, then low.
-    engine = MatchingEngine(rules(), seed=1)
-    engine.submit(order("buy", Side.BUY, 0.1, price=91.0))
-    engine.submit(order("sell", Side.SELL, 0.1, price=101.0))
+    engine = Paper(rules(), 1)
+    engine.engine.submit(order("buy", Side.BUY, 0.1, price=91.0))
+    engine.engine.submit(order("sell", Side.SELL, 0.1, price=101.0))
     fills = engine.on_market(_candle(0, 100.0, 102.0, 90.0, 95.0))
     assert [f.client_id for f in fills] == ["sell", "buy"]
     # open 100 nearer to the low (99): low first, then high.
-    engine = MatchingEngine(rules(), seed=1)
-    engine.submit(order("sell", Side.SELL, 0.1, price=101.0))
-    engine.submit(order("buy", Side.BUY, 0.1, price=99.5))
+    engine = Paper(rules(), 1)
+    engine.engine.submit(order("sell", Side.SELL, 0.1, price=101.0))
+    engine.engine.submit(order("buy", Side.BUY, 0.1, price=99.5))
     fills = engine.on_market(_candle(0, 100.0, 110.0, 99.0, 105.0))
     assert [f.client_id for f in fills] == ["buy", "sell"]
 
 
 def test_market_order_sent_at_a_candle_close_fills_at_the_next_open() -> None:
-    engine = MatchingEngine(rules(latency_ms=50), seed=1)
-    engine.submit(order("m", Side.BUY, 0.5, ts=60_000))
+    engine = Paper(rules(latency_ms=50), 1)
+    engine.engine.submit(order("m", Side.BUY, 0.5, ts=60_000))
     (fill,) = engine.on_market(_candle(60_000, 200.0, 210.0, 190.0, 205.0))
     assert fill.price == pytest.approx(200.0 * 1.0005 * 1.0005)
     assert fill.ts == 120_000
 
 
 def test_order_live_in_the_middle_of_a_candle_skips_the_open() -> None:
-    engine = MatchingEngine(rules(latency_ms=0), seed=1)
-    engine.submit(order("m", Side.SELL, 0.5, ts=30_000))  # slot of the 2nd path point
+    engine = Paper(rules(latency_ms=0), 1)
+    engine.engine.submit(order("m", Side.SELL, 0.5, ts=30_000))  # slot of the 2nd path point
     bar = _candle(0, 200.0, 260.0, 150.0, 180.0)  # path 200 -> 150 -> 260 -> 180
     (fill,) = engine.on_market(bar)
     assert fill.price == pytest.approx(150.0 * 0.9995 * 0.9995)
-    engine.submit(order("late", Side.SELL, 0.5, ts=60_001))
+    engine.engine.submit(order("late", Side.SELL, 0.5, ts=60_001))
     assert not engine.on_market(bar)
 
 
 def test_book_snapshot_uses_real_levels() -> None:
-    engine = MatchingEngine(rules(slippage_bps=0.0), seed=1)
-    engine.submit(order("m", Side.BUY, 1.5))
+    engine = Paper(rules(slippage_bps=0.0), 1)
+    engine.engine.submit(order("m", Side.BUY, 1.5))
     empty_asks = BookSnapshot(100, SYMBOL, bids=[(99.0, 5.0)], asks=[])
     assert not engine.on_market(empty_asks)  # no price yet: stays queued
     book = BookSnapshot(200, SYMBOL, bids=[(99.0, 5.0)], asks=[(101.0, 1.0), (102.0, 1.0)])
     (fill,) = engine.on_market(book)
     assert fill.price == pytest.approx((101.0 + 0.5 * 102.0) / 1.5)
-    engine.submit(order("l", Side.SELL, 1.0, price=103.0, ts=200))
+    engine.engine.submit(order("l", Side.SELL, 1.0, price=103.0, ts=200))
     quiet = BookSnapshot(300, SYMBOL, bids=[(99.0, 5.0)], asks=[(101.0, 1.0)])
     assert not engine.on_market(quiet)  # live at 250, not marketable: rests
     crossed = BookSnapshot(400, SYMBOL, bids=[(103.5, 5.0)], asks=[(104.0, 1.0)])

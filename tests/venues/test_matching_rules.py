@@ -4,7 +4,7 @@ import pytest
 
 from perps_bot.domain import BookSnapshot, Candle, Side
 from perps_bot.venues.book import Book, SyntheticBook, touch_around
-from perps_bot.venues.matching import (
+from perps_bot.venues.fill_rules import (
     candle_path,
     fee_for,
     is_crossed,

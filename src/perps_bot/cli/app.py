@@ -15,7 +15,7 @@ from rich.console import Console
 from perps_bot import __version__
 from perps_bot.cli import config_cmd
 from perps_bot.cli.options import run_overrides
-from perps_bot.config import ConfigError, load_settings
+from perps_bot.config import load_settings
 from perps_bot.domain import PerpsBotError
 
 app = typer.Typer(
@@ -89,18 +89,14 @@ def run(
         db=db,
     )
     settings = load_settings(profile, overrides)
-    if settings.run.dev_fast and settings.broker.kind != "mock":
-        raise ConfigError(
-            f"--dev-fast needs the mock broker; profile {profile!r} uses {settings.broker.kind}"
-        )
-    if settings.run.dry_run and settings.broker.kind != "ccxt":
-        raise ConfigError(
-            f"--dry-run needs the ccxt broker; profile {profile!r} uses {settings.broker.kind}"
-        )
-    from perps_bot.orchestrator.runner import run_bot_sync
+    from perps_bot.orchestrator.runner import Interrupted, run_bot_sync
 
     console = Console()
-    result = run_bot_sync(settings, console=console)
+    try:
+        result = run_bot_sync(settings, console=console)
+    except Interrupted as exc:
+        sys.stderr.write(f"perps-bot: interrupted ({exc})\n")
+        raise typer.Exit(130) from None
     console.print(
         f"run {result.run_id} {result.status}: {result.fills} fills, "
         f"equity {result.final_equity:,.2f}  (db {result.db_path})"

@@ -7,11 +7,12 @@ and the strategy, risk gate, ledger, storage and reports are the dev objects.
 A backtest run is stored with kind `backtest` next to the dev runs.
 
 Settings layering is the usual one (defaults < profile < PERPS_BOT__* env <
-flags). The backtest forces the simulated clock (`run.dev_fast`), starts it at
-the first candle (`mock.start`) and removes any run duration: the data decides
-when the run ends. Strategy parameters from the profile apply only when
-`--strategy` names the profile's own strategy; for another strategy only the
-`--param` values given here are used (the profile's would not fit it).
+flags). The run's mode is `backtest` (orchestrator.modes: simulated clock, paper
+venue, instruments from the profile, whatever broker the profile names); the clock
+starts at the first candle (`mock.start`) and the data decides when the run ends.
+Strategy parameters from the profile apply only when `--strategy` names the
+profile's own strategy (config.load_settings); otherwise only the `--param` values
+given here are used.
 """
 
 from pathlib import Path
@@ -22,10 +23,8 @@ from rich.console import Console
 
 from perps_bot.cli.options import parse_params
 from perps_bot.config import ConfigError, Settings, load_settings
-from perps_bot.domain import format_duration, iso_utc, parse_duration
-from perps_bot.feeds import FeedError
+from perps_bot.domain import RunMode, format_duration, iso_utc, parse_duration
 from perps_bot.feeds.historical import CandleFeed
-from perps_bot.strategies import StrategyError
 
 
 def backtest(
@@ -91,6 +90,8 @@ def backtest(
     ] = False,
 ) -> None:
     """Replay historical candles (and funding / mark files) through the bot."""
+    from perps_bot.orchestrator.runner import Interrupted, run_bot_sync
+
     console = Console()
     try:
         settings, feed = _prepare(
@@ -109,14 +110,10 @@ def backtest(
             timeframe=timeframe,
         )
         console.print(describe_feed(feed, settings), highlight=False, soft_wrap=True)
-        from perps_bot.orchestrator.runner import run_bot_sync
-
-        result = run_bot_sync(
-            settings, feed=feed, kind="backtest", progress=not no_progress, console=console
-        )
-    except (FeedError, ConfigError, StrategyError) as exc:
-        typer.echo(f"perps-bot: {' '.join(str(exc).split())}", err=True)
-        raise typer.Exit(2) from None
+        result = run_bot_sync(settings, feed=feed, progress=not no_progress, console=console)
+    except Interrupted as exc:
+        typer.echo(f"perps-bot: interrupted ({exc})", err=True)
+        raise typer.Exit(130) from None
     console.print(
         f"run {result.run_id} {result.status}: {result.fills} fills, "
         f"equity {result.final_equity:,.2f}  (db {result.db_path})",
@@ -162,7 +159,7 @@ def _prepare(
         default_funding_rate=base.account.default_funding_rate,
         fill_gaps=fill_gaps,
     )
-    run: dict[str, Any] = {"symbols": [symbol], "dev_fast": True, "duration": None}
+    run: dict[str, Any] = {"symbols": [symbol], "mode": RunMode.BACKTEST, "duration": None}
     if seed is not None:
         run["seed"] = seed
     if db is not None:
@@ -180,16 +177,6 @@ def _prepare(
     if initial_balance is not None:
         overrides["account"] = {"initial_balance": initial_balance}
     settings = load_settings(profile, overrides)
-    if settings.broker.kind != "mock":
-        raise ConfigError(
-            f"backtest needs a profile with the mock broker; {profile!r} uses"
-            f" {settings.broker.kind}"
-        )
-    if base.strategy.name != strategy:
-        # The profile's parameters belong to its own strategy: keep only the flags'.
-        settings = settings.model_copy(
-            update={"strategy": settings.strategy.model_copy(update={"params": parsed})}
-        )
     feed.strategy_bar_ms(settings.strategy.timeframe)  # a timeframe that does not fit: fail now
     return settings, feed
 

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from perps_bot.config import load_settings
+from perps_bot.instruments import effective_instrument_data
 
 config_app = typer.Typer(help="Inspect configuration.", no_args_is_help=True)
 
@@ -16,13 +17,15 @@ config_app = typer.Typer(help="Inspect configuration.", no_args_is_help=True)
 @config_app.command("show")
 def show(
     profile: Annotated[
-        str, typer.Option(help="Profile name (config/profiles/NAME.yaml) or path.")
+        str, typer.Option(help="Profile name (built in, or ./config/profiles/NAME.yaml) or path.")
     ] = "dev",
     output: Annotated[str, typer.Option("--format", help="yaml or json.")] = "yaml",
 ) -> None:
     """Print the merged config (defaults < profile < PERPS_BOT__* env < flags), secrets masked."""
     settings = load_settings(profile)
     data = settings.masked_dict()
+    # the instruments a dev run or backtest would use: built-in data under the profile's
+    data["instruments"] = effective_instrument_data(settings.instruments)
     if output == "json":
         typer.echo(json.dumps(data, indent=2, sort_keys=True))
         return

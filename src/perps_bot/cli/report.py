@@ -166,7 +166,9 @@ def report_command(
     ] = None,
     export: Annotated[
         Path | None,
-        typer.Option("--export", help="Also write trades.csv and equity.csv into this directory."),
+        typer.Option(
+            "--export", help="Also write trades.csv, equity.csv and orders.csv into this directory."
+        ),
     ] = None,
     profile: Annotated[
         str | None,

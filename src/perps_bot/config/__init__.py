@@ -6,6 +6,7 @@ from perps_bot.config.models import (
     ExchangeConfig,
     FeesConfig,
     FundingProcessConfig,
+    InstrumentConfig,
     LoggingConfig,
     MockConfig,
     PromotionConfig,
@@ -14,8 +15,15 @@ from perps_bot.config.models import (
     RunConfig,
     StrategyConfig,
     Tier,
+    check_tiers,
 )
-from perps_bot.config.settings import ConfigError, Settings, load_settings, read_profile
+from perps_bot.config.settings import (
+    ConfigError,
+    Settings,
+    known_profiles,
+    load_settings,
+    read_profile,
+)
 
 __all__ = [
     "AccountConfig",
@@ -24,6 +32,7 @@ __all__ = [
     "ExchangeConfig",
     "FeesConfig",
     "FundingProcessConfig",
+    "InstrumentConfig",
     "LoggingConfig",
     "MockConfig",
     "PromotionConfig",
@@ -33,6 +42,8 @@ __all__ = [
     "Settings",
     "StrategyConfig",
     "Tier",
+    "check_tiers",
+    "known_profiles",
     "load_settings",
     "read_profile",
 ]

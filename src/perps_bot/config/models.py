@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from perps_bot.domain import MarginMode
+from perps_bot.domain import MarginMode, RunMode
 from perps_bot.domain.timeutil import parse_duration
 
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -17,37 +17,6 @@ NonNegFloat = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
 # A maintenance tier: (notional_floor, maintenance_margin_rate, maintenance_amount)
 Tier = tuple[NonNegFloat, Annotated[float, Field(gt=0, lt=1)], NonNegFloat]
-
-BINANCE_BTC_TIERS: list[Tier] = [
-    (0.0, 0.004, 0.0),
-    (50_000.0, 0.005, 50.0),
-    (600_000.0, 0.01, 3_050.0),
-    (3_000_000.0, 0.025, 48_050.0),
-    (12_000_000.0, 0.05, 348_050.0),
-    (20_000_000.0, 0.1, 1_348_050.0),
-    (30_000_000.0, 0.125, 2_098_050.0),
-    (50_000_000.0, 0.15, 3_348_050.0),
-    (80_000_000.0, 0.25, 11_348_050.0),
-]
-BINANCE_ETH_TIERS: list[Tier] = [
-    (0.0, 0.005, 0.0),
-    (50_000.0, 0.0065, 75.0),
-    (600_000.0, 0.01, 2_175.0),
-    (3_000_000.0, 0.02, 32_175.0),
-    (12_000_000.0, 0.05, 392_175.0),
-    (20_000_000.0, 0.1, 1_392_175.0),
-    (30_000_000.0, 0.125, 2_142_175.0),
-    (50_000_000.0, 0.15, 3_392_175.0),
-    (80_000_000.0, 0.25, 11_392_175.0),
-]
-DEFAULT_TIERS: list[Tier] = [
-    (0.0, 0.01, 0.0),
-    (5_000.0, 0.025, 75.0),
-    (25_000.0, 0.05, 700.0),
-    (100_000.0, 0.1, 5_700.0),
-    (250_000.0, 0.125, 11_950.0),
-    (1_000_000.0, 0.5, 386_950.0),
-]
 
 
 class Section(BaseModel):
@@ -76,6 +45,9 @@ class RunConfig(Section):
     data_dir: str = "data"
     log_dir: str = "logs"
     database: str | None = None  # default: <data_dir>/perps_bot.<profile>.sqlite
+    # Set by the commands that decide it (backtest, replay); otherwise the mode follows
+    # from the broker and --dry-run (see Settings.mode).
+    mode: RunMode | None = None
 
     _check_duration = field_validator("duration")(lambda v: None if v is None else _duration(v))
     _check_intervals = field_validator("equity_interval", "log_equity_interval")(_duration)
@@ -103,22 +75,31 @@ class ExchangeConfig(Section):
     poll_interval: str = "1s"
     stale_after: str = "10s"
     use_websocket: bool = False
-    symbol_map: dict[str, str] = Field(
-        default_factory=lambda: {"BTC-PERP": "BTC/USDT:USDT", "ETH-PERP": "ETH/USDT:USDT"}
-    )
     max_retries: int = Field(default=5, ge=0)
     backoff_base: str = "250ms"
     backoff_max: str = "10s"
     breaker_failures: int = Field(default=5, ge=1)
     breaker_cooldown: str = "30s"
+    # A dry run or live run that cannot load the exchange's markets within this gives up
+    # with one line and exit code 2 (instead of retrying for ever).
+    startup_timeout: str = "30s"
+    # Live runs compare their books with the exchange this often (and after reconnects).
+    reconcile_interval: str = "60s"
 
     _check = field_validator(
-        "poll_interval", "stale_after", "backoff_base", "backoff_max", "breaker_cooldown"
+        "poll_interval",
+        "stale_after",
+        "backoff_base",
+        "backoff_max",
+        "breaker_cooldown",
+        "startup_timeout",
+        "reconcile_interval",
     )(_duration)
 
 
 class RandomWalkConfig(Section):
-    """Per-symbol price process of the mock exchange (annualised drift and volatility)."""
+    """Per-symbol price process of the mock exchange (annualised drift and volatility).
+    Prices move on the symbol's instrument tick (`instruments:`)."""
 
     initial_price: PositiveFloat = 100.0
     drift: float = 0.0
@@ -126,8 +107,6 @@ class RandomWalkConfig(Section):
     jump_intensity: NonNegFloat = 0.0  # expected jumps per day
     jump_std: NonNegFloat = 0.02  # log-size of a jump
     book_depth: PositiveFloat = 1.0  # base quantity at the best level
-    tick_size: PositiveFloat = 0.01
-    step_size: PositiveFloat = 0.001
 
 
 class FundingProcessConfig(Section):
@@ -153,29 +132,20 @@ class MockConfig(Section):
     mark_noise_bps: NonNegFloat = 1.0
     symbols: dict[str, RandomWalkConfig] = Field(
         default_factory=lambda: {
-            "BTC-PERP": RandomWalkConfig(
-                initial_price=60_000.0,
-                volatility=0.6,
-                book_depth=2.0,
-                tick_size=0.1,
-                step_size=0.001,
-            ),
-            "ETH-PERP": RandomWalkConfig(
-                initial_price=3_000.0,
-                volatility=0.75,
-                book_depth=20.0,
-                tick_size=0.01,
-                step_size=0.001,
-            ),
+            "BTC-PERP": RandomWalkConfig(initial_price=60_000.0, volatility=0.6, book_depth=2.0),
+            "ETH-PERP": RandomWalkConfig(initial_price=3_000.0, volatility=0.75, book_depth=20.0),
         }
     )
     funding: FundingProcessConfig = FundingProcessConfig()
+    # Quantity at the best level of the synthetic book built around candles or quotes of a
+    # symbol with no price process in `symbols` (backtests of other symbols).
+    default_book_depth: PositiveFloat = 1.0
 
     _check = field_validator("tick_interval", "latency")(_duration)
 
-    def walk(self, symbol: str) -> RandomWalkConfig:
-        """The symbol's price process; unknown symbols get a generic one."""
-        return self.symbols.get(symbol, RandomWalkConfig())
+    def book_depth(self, symbol: str) -> float:
+        walk = self.symbols.get(symbol)
+        return walk.book_depth if walk is not None else self.default_book_depth
 
 
 class FeesConfig(Section):
@@ -184,7 +154,8 @@ class FeesConfig(Section):
 
 
 class AccountConfig(Section):
-    """Margin account: balance, mode, leverage, funding schedule, maintenance tiers."""
+    """Margin account: balance, mode, leverage, funding schedule. (Maintenance tiers are
+    instrument data: `instruments:`.)"""
 
     initial_balance: PositiveFloat = 100_000.0
     margin_mode: MarginMode = MarginMode.CROSS
@@ -195,39 +166,43 @@ class AccountConfig(Section):
     liquidation_fee_bps: NonNegFloat = 50.0
     # True: the liquidation fee never exceeds the margin left after the forced close.
     liquidation_fee_capped: bool = False
-    tiers: dict[str, list[Tier]] = Field(
-        default_factory=lambda: {"BTC-PERP": BINANCE_BTC_TIERS, "ETH-PERP": BINANCE_ETH_TIERS}
-    )
-    default_tiers: list[Tier] = Field(default_factory=lambda: list(DEFAULT_TIERS))
 
     _check = field_validator("funding_interval")(_duration)
-
-    @field_validator("tiers")
-    @classmethod
-    def _tiers_sorted(cls, value: dict[str, list[Tier]]) -> dict[str, list[Tier]]:
-        for symbol, tiers in value.items():
-            _check_tiers(symbol, tiers)
-        return value
-
-    @field_validator("default_tiers")
-    @classmethod
-    def _default_sorted(cls, value: list[Tier]) -> list[Tier]:
-        _check_tiers("default", value)
-        return value
 
     def leverage_for(self, symbol: str) -> float:
         return self.leverage.get(symbol, self.default_leverage)
 
-    def tiers_for(self, symbol: str) -> list[Tier]:
-        return self.tiers.get(symbol, self.default_tiers)
+
+class InstrumentConfig(Section):
+    """A profile's description of one contract (SPEC 8). Every key is optional: the
+    built-in instrument data (perps_bot/instruments/data) fills what a profile leaves out,
+    and exchange runs take tick, step and minimums from the exchange's own markets."""
+
+    exchange_symbol: str | None = None  # ccxt's symbol, e.g. BTC/USDT:USDT
+    tick_size: PositiveFloat | None = None
+    step_size: PositiveFloat | None = None
+    min_quantity: NonNegFloat | None = None
+    min_notional: NonNegFloat | None = None
+    contract_size: PositiveFloat | None = None
+    tiers: list[Tier] | None = None
+    maker_bps: float | None = None  # default: the profile's fees.maker_bps
+    taker_bps: NonNegFloat | None = None  # default: fees.taker_bps
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_sorted(cls, value: list[Tier] | None) -> list[Tier] | None:
+        if value is not None:
+            check_tiers(value)
+        return value
 
 
-def _check_tiers(name: str, tiers: list[Tier]) -> None:
+def check_tiers(tiers: list[Tier]) -> None:
+    """A maintenance tier table starts at notional 0 and its floors strictly increase."""
     if not tiers or tiers[0][0] != 0:
-        raise ValueError(f"tiers for {name} must start at notional 0")
+        raise ValueError("tiers must start at notional 0")
     floors = [t[0] for t in tiers]
     if floors != sorted(floors) or len(set(floors)) != len(floors):
-        raise ValueError(f"tiers for {name} must have strictly increasing notional floors")
+        raise ValueError("tiers must have strictly increasing notional floors")
 
 
 class StrategyConfig(Section):

@@ -8,11 +8,12 @@ so `--param fast=5` changes one strategy parameter and keeps the others.
 
 import hashlib
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,6 +25,7 @@ from perps_bot.config.models import (
     BrokerConfig,
     ExchangeConfig,
     FeesConfig,
+    InstrumentConfig,
     LoggingConfig,
     MockConfig,
     PromotionConfig,
@@ -31,9 +33,12 @@ from perps_bot.config.models import (
     RunConfig,
     StrategyConfig,
 )
-from perps_bot.domain import PerpsBotError
+from perps_bot.domain import PerpsBotError, RunMode
 
+#: A profile here (relative to the working directory) overrides the built-in one.
 PROFILES_DIR = Path("config/profiles")
+#: The built-in profiles ship inside the package, so the command works from any folder.
+BUILTIN_PROFILES = "perps_bot.config.profiles"
 
 
 class ConfigError(PerpsBotError):
@@ -77,6 +82,8 @@ class Settings(BaseSettings):
     risk: RiskConfig = Field(default_factory=RiskConfig)
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    # Profile additions to the built-in instrument data (perps_bot.instruments).
+    instruments: dict[str, InstrumentConfig] = Field(default_factory=dict)
 
     _profile_data: ClassVar[dict[str, Any]] = {}
 
@@ -91,17 +98,36 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _ProfileFileSource(settings_cls, cls._profile_data))
 
-    @property
-    def is_live(self) -> bool:
-        """True when real orders reach an exchange (ccxt broker without dry run)."""
-        return self.broker.kind == "ccxt" and not self.run.dry_run
+    @model_validator(mode="after")
+    def _mode_fits_the_broker(self) -> "Settings":
+        """The mode checks, made once when the settings are built (SPEC 8)."""
+        if self.run.mode in (RunMode.BACKTEST, RunMode.REPLAY):
+            return self  # the command supplies feed and venue; the broker is not used
+        if self.run.mode is not None:
+            raise ValueError(f"run.mode {self.run.mode} is set by its command, not by profiles")
+        if self.run.dev_fast and self.broker.kind != "mock":
+            raise ValueError(
+                f"--dev-fast needs the mock broker; this profile uses {self.broker.kind}"
+            )
+        if self.run.dry_run and self.broker.kind != "ccxt":
+            raise ValueError(
+                f"--dry-run needs the ccxt broker; this profile uses {self.broker.kind}"
+            )
+        return self
 
     @property
-    def run_kind(self) -> str:
-        """dev | dry_run | live: what the run's evidence is worth for promotion."""
+    def mode(self) -> RunMode:
+        """The run mode, from the command, the broker and --dry-run (one decision)."""
+        if self.run.mode is not None:
+            return self.run.mode
         if self.broker.kind == "mock":
-            return "dev"
-        return "dry_run" if self.run.dry_run else "live"
+            return RunMode.DEV
+        return RunMode.DRY_RUN if self.run.dry_run else RunMode.LIVE
+
+    @property
+    def is_live(self) -> bool:
+        """True when real orders reach an exchange."""
+        return self.mode is RunMode.LIVE
 
     @property
     def database_path(self) -> Path:
@@ -125,20 +151,34 @@ class Settings(BaseSettings):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def profile_path(profile: str, profiles_dir: Path | None = None) -> Path:
-    base = profiles_dir if profiles_dir is not None else PROFILES_DIR
+def _builtin_profiles() -> Path:
+    return Path(str(resources.files(BUILTIN_PROFILES)))
+
+
+def known_profiles(profiles_dir: Path | None = None) -> list[str]:
+    """Names of the built-in profiles and of those in the local profiles folder."""
+    folders = [_builtin_profiles(), profiles_dir if profiles_dir is not None else PROFILES_DIR]
+    return sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.yaml")})
+
+
+def profile_path(profile: str, profiles_dir: Path | None = None) -> Path | None:
+    """A YAML path given as the profile, else `<profiles_dir>/NAME.yaml` (default
+    ./config/profiles) when it exists, else the built-in profile NAME; None if neither."""
     candidate = Path(profile)
-    if candidate.suffix in (".yaml", ".yml") and candidate.exists():
-        return candidate
-    return base / f"{profile}.yaml"
+    if candidate.suffix in (".yaml", ".yml"):
+        return candidate if candidate.exists() else None
+    local = (profiles_dir if profiles_dir is not None else PROFILES_DIR) / f"{profile}.yaml"
+    if local.exists():
+        return local
+    builtin = _builtin_profiles() / f"{profile}.yaml"
+    return builtin if builtin.exists() else None
 
 
 def read_profile(profile: str, profiles_dir: Path | None = None) -> dict[str, Any]:
     path = profile_path(profile, profiles_dir)
-    if not path.exists():
-        known = sorted(p.stem for p in path.parent.glob("*.yaml")) if path.parent.exists() else []
-        hint = f" (known: {', '.join(known)})" if known else ""
-        raise ConfigError(f"profile {profile!r} not found at {path}{hint}")
+    if path is None:
+        known = ", ".join(known_profiles(profiles_dir))
+        raise ConfigError(f"profile {profile!r} not found (known: {known}; or a path to a .yaml)")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -156,8 +196,13 @@ def load_settings(
     overrides: dict[str, Any] | None = None,
     profiles_dir: Path | None = None,
 ) -> Settings:
-    """Load and validate a profile; raise ConfigError with a one-line message on any error."""
+    """Load and validate a profile; raise ConfigError with a one-line message on any error.
+
+    The profile's strategy params belong to the profile's strategy: when the overrides
+    name another strategy, they are left out (they would not fit it).
+    """
     data = read_profile(profile, profiles_dir)
+    data = _without_foreign_params(data, overrides or {})
     Settings._profile_data = data
     try:
         return Settings(**(overrides or {}))
@@ -167,15 +212,32 @@ def load_settings(
         Settings._profile_data = {}
 
 
+def _without_foreign_params(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    wanted = (overrides.get("strategy") or {}).get("name")
+    section = data.get("strategy")
+    if wanted is None or not isinstance(section, dict) or "params" not in section:
+        return data
+    own = section.get("name", StrategyConfig().name)
+    if str(wanted).strip() == str(own).strip():
+        return data
+    return data | {"strategy": {k: v for k, v in section.items() if k != "params"}}
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     """The first error as `path.to.key: message (got value)`, plus how many more there are."""
     errors = exc.errors()
     first = errors[0]
     path = ".".join(str(p) for p in first["loc"]) or "config"
-    msg = first["msg"]
+    msg = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     got = first.get("input")
-    shown = "" if first["type"] == "extra_forbidden" or isinstance(got, dict) else f" (got {got!r})"
+    hidden = first["type"] == "extra_forbidden" or isinstance(got, dict | list)
+    shown = "" if hidden else f" (got {_short(repr(got))})"
     more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
     return f"config error: {path}: {msg}{shown}{more}"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """Values in one-line errors are cut: a huge value must not become a huge message."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -4,17 +4,20 @@ Nothing here does I/O or knows which venue or profile runs; every other package
 imports from here and this package imports from nothing else in the project.
 """
 
-from perps_bot.domain.account import AccountView
+from perps_bot.domain.account import AccountView, PositionBook
 from perps_bot.domain.enums import (
     DenialReason,
     Liquidity,
     MarginMode,
     OrderStatus,
     OrderType,
+    RunMode,
     Side,
     TradingState,
 )
 from perps_bot.domain.errors import PerpsBotError
+from perps_bot.domain.instrument import Instrument, InstrumentRefusal, PreparedOrder, TierRow
+from perps_bot.domain.lifecycle import OrderStateError, close_open, record_fill, transition
 from perps_bot.domain.market import (
     BookSnapshot,
     Candle,
@@ -24,32 +27,52 @@ from perps_bot.domain.market import (
     Quote,
     event_price,
 )
-from perps_bot.domain.orders import Fill, Order, OrderIntent, Signal, TargetPosition
+from perps_bot.domain.orders import (
+    DEFAULT_PORTFOLIO,
+    Fill,
+    Order,
+    OrderIntent,
+    OrderUpdate,
+    Signal,
+    TargetPosition,
+)
 from perps_bot.domain.timeutil import format_duration, iso_utc, parse_duration
 
 __all__ = [
+    "DEFAULT_PORTFOLIO",
     "AccountView",
     "BookSnapshot",
     "Candle",
     "DenialReason",
     "Fill",
     "FundingRate",
+    "Instrument",
+    "InstrumentRefusal",
     "Liquidity",
     "MarginMode",
     "MarkPrice",
     "MarketEvent",
     "Order",
     "OrderIntent",
+    "OrderStateError",
     "OrderStatus",
     "OrderType",
+    "OrderUpdate",
     "PerpsBotError",
+    "PositionBook",
+    "PreparedOrder",
     "Quote",
+    "RunMode",
     "Side",
     "Signal",
     "TargetPosition",
+    "TierRow",
     "TradingState",
+    "close_open",
     "event_price",
     "format_duration",
     "iso_utc",
     "parse_duration",
+    "record_fill",
+    "transition",
 ]

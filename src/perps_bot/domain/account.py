@@ -32,3 +32,20 @@ class AccountView(Protocol):
     def leverage(self, symbol: str) -> float:
         """The leverage configured for `symbol`."""
         ...
+
+
+class PositionBook(Protocol):
+    """The positions of the account, as the one position book (the ledger) holds them.
+    Paper venues read positions through this instead of keeping a copy (SPEC 8)."""
+
+    def position_size(self, symbol: str) -> float:
+        """Signed position in base units (+long, -short, 0 flat)."""
+        ...
+
+    def entry_price(self, symbol: str) -> float:
+        """Average entry price of the open position (0.0 when flat)."""
+        ...
+
+    def symbols(self) -> list[str]:
+        """Symbols with an open position, sorted."""
+        ...

@@ -28,7 +28,11 @@ class OrderType(StrEnum):
 
 
 class OrderStatus(StrEnum):
+    """One order lifecycle for every venue (SPEC 8): new -> accepted -> partially_filled
+    -> filled, or -> canceled | rejected | expired (see domain.orders for the rules)."""
+
     NEW = "new"
+    ACCEPTED = "accepted"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
     CANCELED = "canceled"
@@ -37,7 +41,21 @@ class OrderStatus(StrEnum):
 
     @property
     def is_open(self) -> bool:
-        return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
+        return self in _OPEN_STATUSES
+
+
+_OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
+
+
+class RunMode(StrEnum):
+    """What kind of run this is, decided once from the profile, flags and command; it
+    selects the feed, the venue and the clock from one table (orchestrator.modes)."""
+
+    DEV = "dev"
+    DRY_RUN = "dry_run"
+    LIVE = "live"
+    BACKTEST = "backtest"
+    REPLAY = "replay"
 
 
 class Liquidity(StrEnum):
@@ -72,3 +90,6 @@ class DenialReason(StrEnum):
     REDUCE_ONLY_VIOLATION = "REDUCE_ONLY_VIOLATION"
     TRADING_HALTED = "TRADING_HALTED"
     CIRCUIT_BREAKER_OPEN = "CIRCUIT_BREAKER_OPEN"
+    # The instrument's own filters (SPEC 8), applied after the risk gate to every venue:
+    BELOW_MIN_QUANTITY = "BELOW_MIN_QUANTITY"
+    BELOW_MIN_NOTIONAL = "BELOW_MIN_NOTIONAL"

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 from perps_bot.domain.enums import Liquidity, OrderStatus, OrderType, Side
 
+#: The portfolio of a run that trades one strategy (SPEC 10: a profile with the single
+#: `strategy:` section is one portfolio).
+DEFAULT_PORTFOLIO = "main"
+
 
 @dataclass(slots=True)
 class OrderIntent:
@@ -64,6 +68,10 @@ class Order:
     filled: float = 0.0
     avg_price: float = 0.0
     exchange_id: str | None = None
+    #: why the order is in its current status (e.g. "reduce-only: no position to reduce")
+    status_reason: str = ""
+    updated_ts: int = 0
+    portfolio: str = DEFAULT_PORTFOLIO
 
     @property
     def remaining(self) -> float:
@@ -87,3 +95,18 @@ class Fill:
     reason: str = ""
     is_liquidation: bool = False
     stop_price: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """One change of an order's lifecycle, as a venue reports it (SPEC 8). A snapshot:
+    the order object itself keeps changing after the update was made."""
+
+    ts: int
+    client_id: str
+    symbol: str
+    status: OrderStatus
+    filled: float
+    avg_price: float
+    reason: str
+    order: Order

@@ -22,7 +22,13 @@ from decimal import ROUND_FLOOR, Decimal
 
 import numpy as np
 
-from perps_bot.config.models import BINANCE_BTC_TIERS, BINANCE_ETH_TIERS, DEFAULT_TIERS, Tier
+from perps_bot.instruments import builtin_instruments
+from perps_bot.instruments.catalog import generic_tiers
+
+Tier = tuple[float, float, float]
+BINANCE_BTC_TIERS = list(builtin_instruments()["BTC-PERP"].tiers)
+BINANCE_ETH_TIERS = list(builtin_instruments()["ETH-PERP"].tiers)
+DEFAULT_TIERS = list(generic_tiers())
 
 QUOTE = "USDT"
 DEFAULT_PRICES: dict[str, float] = {

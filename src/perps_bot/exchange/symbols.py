@@ -1,33 +1,28 @@
 """Mapping between our symbols (``BTC-PERP``) and ccxt's (``BTC/USDT:USDT``, id ``BTCUSDT``).
 
-The profile's ``exchange.symbol_map`` wins; anything it does not list follows one
-rule, ``X-PERP`` <-> ``X/USDT:USDT`` (a USDT-margined linear perpetual), because that
+An instrument's ``exchange_symbol`` (perps_bot.instruments) wins; a symbol without one
+follows one rule, ``X-PERP`` <-> ``X/USDT:USDT`` (a USDT-margined linear perpetual), because that
 is what every perp we trade on binanceusdm is. The market id (``BTCUSDT``) is derived
 from the ccxt symbol as base + quote, which is how Binance USDM names perpetuals; it
 is used by the loopback emulator and in log lines, never to talk to ccxt (ccxt takes
 the unified symbol).
 
-Every function accepts either the ``ExchangeConfig`` or its ``symbol_map`` (or None
-for the default rule only), so callers do not have to care which one they hold.
+Every function takes an optional mapping of our symbol -> ccxt symbol (the instruments'
+exchange symbols); without it only the default rule applies.
 """
 
 from collections.abc import Mapping
 
-from perps_bot.config.models import ExchangeConfig
 from perps_bot.exchange.errors import ExchangeSetupError
 
 PERP_SUFFIX = "-PERP"
 DEFAULT_QUOTE = "USDT"
 
-SymbolMapSource = ExchangeConfig | Mapping[str, str] | None
+SymbolMapSource = Mapping[str, str] | None
 
 
 def _symbol_map(source: SymbolMapSource) -> Mapping[str, str]:
-    if source is None:
-        return {}
-    if isinstance(source, ExchangeConfig):
-        return source.symbol_map
-    return source
+    return {} if source is None else source
 
 
 def to_exchange_symbol(symbol: str, symbol_map: SymbolMapSource = None) -> str:
@@ -39,7 +34,7 @@ def to_exchange_symbol(symbol: str, symbol_map: SymbolMapSource = None) -> str:
         base = symbol[: -len(PERP_SUFFIX)]
         return f"{base}/{DEFAULT_QUOTE}:{DEFAULT_QUOTE}"
     raise ExchangeSetupError(
-        f"cannot map symbol {symbol!r} to the exchange: add it to exchange.symbol_map "
+        f"cannot map symbol {symbol!r} to the exchange: give its instrument an exchange_symbol "
         f"or name it like BTC-PERP"
     )
 
@@ -53,7 +48,7 @@ def from_exchange_symbol(ccxt_symbol: str, symbol_map: SymbolMapSource = None) -
     if quote == DEFAULT_QUOTE and settle == DEFAULT_QUOTE:
         return f"{base}{PERP_SUFFIX}"
     raise ExchangeSetupError(
-        f"cannot map exchange symbol {ccxt_symbol!r} back: add it to exchange.symbol_map"
+        f"cannot map exchange symbol {ccxt_symbol!r} back: no instrument has it as exchange_symbol"
     )
 
 
@@ -71,7 +66,7 @@ def from_market_id(market_id: str, symbol_map: SymbolMapSource = None) -> str:
             return ours
     if market_id.endswith(DEFAULT_QUOTE) and len(market_id) > len(DEFAULT_QUOTE):
         return f"{market_id[: -len(DEFAULT_QUOTE)]}{PERP_SUFFIX}"
-    raise ExchangeSetupError(f"cannot map market id {market_id!r}: add it to exchange.symbol_map")
+    raise ExchangeSetupError(f"cannot map market id {market_id!r}: no instrument trades it")
 
 
 def _split_ccxt_symbol(ccxt_symbol: str) -> tuple[str, str, str]:

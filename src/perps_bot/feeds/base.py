@@ -27,3 +27,9 @@ class Feed(Protocol):
     def progress(self) -> tuple[int, int | None]:
         """(done, total) in feed-specific units for a progress bar; total None if open-ended."""
         ...
+
+    def strategy_bar_ms(self, timeframe: str) -> int | None:
+        """Candle feeds: the bar length the strategy sees when `timeframe` is longer than
+        the candles (they are then aggregated), else None. Tick feeds: None (the
+        orchestrator builds bars of `timeframe` from prices)."""
+        ...

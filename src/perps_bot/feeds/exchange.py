@@ -39,8 +39,7 @@ import asyncio
 import contextlib
 import logging
 import math
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -50,7 +49,8 @@ from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain import BookSnapshot, FundingRate, MarketEvent, MarkPrice
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.exchange import to_exchange_symbol
-from perps_bot.feeds.backoff import Backoff
+from perps_bot.exchange.backoff import Backoff
+from perps_bot.exchange.runtime import close_quietly, one_line, wall_clock_ms
 from perps_bot.feeds.base import FeedError
 
 log = logging.getLogger(__name__)
@@ -70,19 +70,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ccxt_async.NetworkError,
     ccxt_async.OperationFailed,
 )
-
-
-def wall_clock_ms() -> int:
-    """Milliseconds since the epoch from the wall clock (the default live clock)."""
-    return int(time.time() * 1000)
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception as a single bounded line: class name and message."""
-    text = " ".join(str(exc).split())
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclass(slots=True)
@@ -106,6 +93,7 @@ class ExchangeFeed:
         cfg: ExchangeConfig,
         symbols: list[str],
         *,
+        exchange_symbols: Mapping[str, str] | None = None,
         clock: Callable[[], int] = wall_clock_ms,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         book_limit: int = 20,
@@ -126,7 +114,8 @@ class ExchangeFeed:
         self._jitter = jitter
         self._seed = seed
         self._backoff = self._new_backoff(seed)
-        self._ccxt_symbols = {s: to_exchange_symbol(s, cfg.symbol_map) for s in self.symbols}
+        # the instruments' exchange symbols (default rule: X-PERP -> X/USDT:USDT)
+        self._ccxt_symbols = {s: to_exchange_symbol(s, exchange_symbols) for s in self.symbols}
         self._stop_event = asyncio.Event()
         self._last_update: dict[str, int] = {}
         self._funding: dict[str, _FundingPeriod] = {}
@@ -188,6 +177,10 @@ class ExchangeFeed:
                 self._batches += 1
                 yield events
             await self._pause(self._next_delay_ms(started))
+
+    def strategy_bar_ms(self, timeframe: str) -> int | None:
+        """Ticks, not candles: the orchestrator builds the strategy's bars itself."""
+        return None
 
     def progress(self) -> tuple[int, int | None]:
         return self._batches, None
@@ -401,17 +394,6 @@ class ExchangeFeed:
         if work in done and not work.cancelled():
             return work.result()
         return None
-
-
-async def close_quietly(exchange: Any) -> None:
-    """Close a ccxt client; closing is cleanup, so its errors are logged, not raised."""
-    close = getattr(exchange, "close", None)
-    if close is None:
-        return
-    try:
-        await close()
-    except Exception as exc:  # cleanup must not mask the reason the run ended
-        log.warning("closing the exchange client failed: %s", one_line(exc))
 
 
 def _finite(value: Any) -> float | None:

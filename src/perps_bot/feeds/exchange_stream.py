@@ -58,7 +58,8 @@ from typing import Any
 from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain import MarketEvent, MarkPrice
 from perps_bot.domain.timeutil import parse_duration
-from perps_bot.feeds.backoff import Backoff
+from perps_bot.exchange.backoff import Backoff
+from perps_bot.exchange.runtime import one_line
 from perps_bot.feeds.base import FeedError
 from perps_bot.feeds.exchange import (
     BOOK,
@@ -68,7 +69,6 @@ from perps_bot.feeds.exchange import (
     Levels,
     _parse_book,
     _positive,
-    one_line,
 )
 
 log = logging.getLogger(__name__)

@@ -39,13 +39,13 @@ import asyncio
 import math
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from itertools import repeat
 
 import numpy as np
 
-from perps_bot.config.models import FundingProcessConfig, MockConfig, RandomWalkConfig
+from perps_bot.config.models import MockConfig, RandomWalkConfig
 from perps_bot.domain import FundingRate, MarketEvent, Quote
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.feeds.base import FeedError
@@ -82,11 +82,12 @@ class _SymbolWalk:
         self,
         symbol: str,
         walk: RandomWalkConfig,
-        funding: FundingProcessConfig,
+        tick_size: float,
         mock: MockConfig,
         seed: int,
         tick_ms: int,
     ) -> None:
+        funding = mock.funding
         self.symbol = symbol
         self.funding = funding
         root = np.random.SeedSequence([seed & 0xFFFF_FFFF_FFFF_FFFF, zlib.crc32(symbol.encode())])
@@ -101,8 +102,8 @@ class _SymbolWalk:
         self.jump_lambda = walk.jump_intensity * tick_ms / DAY_MS
         self.jump_std = walk.jump_std
         self.log_price = math.log(walk.initial_price)
-        self.tick = walk.tick_size
-        self.decimals = _decimals(walk.tick_size)
+        self.tick = tick_size
+        self.decimals = _decimals(tick_size)
         self.half_spread = mock.spread_bps / 2e4
         self.mark_noise = mock.mark_noise_bps / 1e4
         self.mark_tail = self.mark_rng.standard_normal(len(_KERNEL) - 1)
@@ -152,6 +153,7 @@ class RandomWalkFeed:
         symbols: Sequence[str],
         seed: int,
         *,
+        tick_sizes: Mapping[str, float],
         start_ms: int,
         end_ms: int | None,
         realtime: bool = False,
@@ -178,8 +180,14 @@ class RandomWalkFeed:
         self.chunk_ticks = chunk_ticks
         self._clock = clock or time.monotonic
         self._sleep = sleep or asyncio.sleep
+        missing = [s for s in self.symbols if s not in mock.symbols or s not in tick_sizes]
+        if missing:
+            raise FeedError(
+                f"the mock exchange has no price process for {missing[0]}: add"
+                f" mock.symbols.{missing[0]} (initial_price, volatility, ...) to the profile"
+            )
         self._walks = [
-            _SymbolWalk(s, mock.walk(s), mock.funding, mock, seed, self.tick_ms)
+            _SymbolWalk(s, mock.symbols[s], tick_sizes[s], mock, seed, self.tick_ms)
             for s in self.symbols
         ]
         self._next_tick = 0  # index of the next tick to generate
@@ -202,6 +210,10 @@ class RandomWalkFeed:
 
     async def stop(self) -> None:
         self._stopped = True
+
+    def strategy_bar_ms(self, timeframe: str) -> int | None:
+        """Ticks, not candles: the orchestrator builds the strategy's bars itself."""
+        return None
 
     def progress(self) -> tuple[int, int | None]:
         """(simulated ms elapsed since start, total ms or None when endless)."""

@@ -31,8 +31,13 @@ Margin model (Binance USDM, one-way mode; documented in README):
   `liquidation_fee_bps` of the closed notional; with `liquidation_fee_capped` it is
   capped at the margin left after the close (then the wallet cannot go negative by
   the fee; by default it is not capped, so 50 bps over a 0.4% tier can).
-- Maintenance tiers come from `AccountConfig.tiers_for`; the liquidation price uses
-  the tier whose bracket contains the notional AT that price (see margin.tiers).
+- Maintenance tiers come from each symbol's instrument (perps_bot.instruments); the
+  liquidation price uses the tier whose bracket contains the notional AT that price
+  (see margin.tiers).
+- Liquidations are modelled only where the ledger is the venue's account too: paper
+  venues (dev, dry run, backtest, replay). On a live venue the exchange liquidates and
+  the bot learns it by reconciliation (`models_liquidation=False`): marks still move
+  unrealized PnL and the liquidation price is still reported, but nothing is booked.
 """
 
 import math
@@ -41,7 +46,8 @@ from decimal import Decimal, localcontext
 from typing import NoReturn
 
 from perps_bot.config.models import AccountConfig
-from perps_bot.domain import Fill, Liquidity, MarginMode, Side
+from perps_bot.domain import Fill, Instrument, Liquidity, MarginMode, Side
+from perps_bot.instruments import builtin_instruments
 from perps_bot.ledger.errors import LedgerError, LedgerInvariantError
 from perps_bot.ledger.position import (
     DECIMAL_CONTEXT,
@@ -62,8 +68,17 @@ DRIFT_TOLERANCE = 1e-9  # max |equity - invariant| relative to equity (or to 1.0
 class Ledger:
     """Exact books for one USDT-margined perpetual account; implements `AccountView`."""
 
-    def __init__(self, account: AccountConfig, *, debug_invariants: bool = False) -> None:
+    def __init__(
+        self,
+        account: AccountConfig,
+        instruments: Mapping[str, Instrument] | None = None,
+        *,
+        models_liquidation: bool = True,
+        debug_invariants: bool = False,
+    ) -> None:
         self._account = account
+        self._instruments = instruments if instruments is not None else builtin_instruments()
+        self._models_liquidation = models_liquidation
         self._isolated = account.margin_mode is MarginMode.ISOLATED
         self._liq_fee_rate = account.liquidation_fee_bps / 10_000.0
         self._cap_liq_fee = account.liquidation_fee_capped
@@ -238,6 +253,8 @@ class Ledger:
             return []
         previous = pos.mark
         pos.mark = mark
+        if not self._models_liquidation:
+            return []  # live: the exchange liquidates; reconciliation tells us
         if self._isolated:
             if (mark > pos.liq) if pos.sign > 0 else (mark < pos.liq):
                 if self._debug:
@@ -383,8 +400,10 @@ class Ledger:
         self._funding_f = float(self._funding)
 
     def _new_position(self, symbol: str, mark: float) -> Position:
-        account = self._account
-        return Position(symbol, account.leverage_for(symbol), account.tiers_for(symbol), mark)
+        instrument = self._instruments.get(symbol)
+        if instrument is None:
+            raise LedgerError(f"no instrument for {symbol}: the ledger cannot margin it")
+        return Position(symbol, self._account.leverage_for(symbol), instrument.tiers, mark)
 
     def _book_fill(
         self, symbol: str, direction: int, qty: Decimal, price_f: float, fee: Decimal

@@ -16,8 +16,9 @@ Binance calls `cum`, makes the margin continuous across tier boundaries).
 import math
 from collections.abc import Sequence
 
-# (notional_floor, maintenance_margin_rate, maintenance_amount), floors ascending from 0.
-TierRow = tuple[float, float, float]
+# (notional_floor, maintenance_margin_rate, maintenance_amount), floors ascending from 0;
+# defined with the instrument that carries the table.
+from perps_bot.domain.instrument import TierRow as TierRow
 
 _SIGNS = {"long": 1, "short": -1}
 

@@ -1,4 +1,4 @@
-"""trades.csv and equity.csv (SPEC 6 column names, exactly).
+"""trades.csv, equity.csv (SPEC 6) and orders.csv (SPEC 8), column names exactly.
 
 Times are ISO-8601 UTC, floats go through the shared rounding, line endings are
 "\\n" on every platform: byte-identical files for the same run. equity.csv is
@@ -18,6 +18,20 @@ from perps_bot.metrics.trades import TRADE_COLUMNS, Trade
 from perps_bot.storage import RunStore
 
 EQUITY_COLUMNS: tuple[str, ...] = ("timestamp", "equity", "cash", "unrealized_pnl")
+ORDER_COLUMNS: tuple[str, ...] = (
+    "client_id",
+    "portfolio",
+    "symbol",
+    "side",
+    "type",
+    "size",
+    "filled",
+    "avg_price",
+    "status",
+    "reason",
+    "created",
+    "updated",
+)
 
 
 def trade_row(trade: Trade) -> list[str]:
@@ -74,14 +88,39 @@ def write_equity_csv(store: RunStore, run_id: str, path: Path) -> None:
             fh.write(block)
 
 
+def write_orders_csv(store: RunStore, run_id: str, path: Path) -> None:
+    """Every order with its final state; `reason` says why it is in that status."""
+    with _open(path) as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(ORDER_COLUMNS)
+        for o in store.orders(run_id):
+            writer.writerow(
+                [
+                    o.client_id,
+                    o.portfolio,
+                    o.symbol,
+                    o.side,
+                    o.order_type,
+                    csv_num(o.size),
+                    csv_num(o.filled),
+                    csv_num(o.avg_price),
+                    o.status,
+                    o.reason,
+                    iso_utc(o.created),
+                    iso_utc(o.updated),
+                ]
+            )
+
+
 def export_csv(store: RunStore, run_id: str, trades: Sequence[Trade], directory: Path) -> None:
-    """Write trades.csv and equity.csv into `directory` (created if missing)."""
+    """Write trades.csv, equity.csv and orders.csv into `directory` (created if missing)."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ReportError(f"cannot create export directory {directory}: {exc.strerror}") from exc
     write_trades_csv(trades, directory / "trades.csv")
     write_equity_csv(store, run_id, directory / "equity.csv")
+    write_orders_csv(store, run_id, directory / "orders.csv")
 
 
 def _open(path: Path) -> TextIO:

@@ -21,6 +21,7 @@ EventType = Literal[
     "signal",
     "denial",
     "order",
+    "order_update",
     "order_rejected",
     "fill",
     "funding",

@@ -1,19 +1,21 @@
 """The orchestrator: every market event goes through the same stages, whatever the
-profile (SPEC 2):
+mode (SPEC 2):
 
   feed -> execution venue matches what was resting (fills -> ledger)
-       -> ledger marks to market (liquidations) and settles funding
+       -> ledger marks to market (liquidations, paper modes) and settles funding
        -> strategy (signals) -> risk gate (approve / resize / deny)
-       -> execution venue (orders) -> ledger and metrics (equity, PnL, journal)
+       -> instrument rules -> execution venue (orders) -> ledger and metrics
 
-Venue and feed are injected; nothing here knows which profile runs. The per-event
-path is synchronous and allocation-light (a backtest pushes millions of events
-through it); only order submission and live polling are awaited.
+Venue, feed and instruments are injected; nothing here knows which mode runs. The
+per-event path is synchronous and allocation-light (a backtest pushes millions of
+events through it); only order submission and live polling are awaited. Order
+lifecycle changes the venue reports (`venue.updates`) are drained after every call
+into the venue: stored, journaled, and shown to the strategy (`on_order_update`).
 """
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from perps_bot.domain import (
     BookSnapshot,
@@ -21,15 +23,12 @@ from perps_bot.domain import (
     DenialReason,
     Fill,
     FundingRate,
+    Instrument,
     MarketEvent,
     Order,
-    OrderIntent,
-    OrderStatus,
-    OrderType,
+    OrderUpdate,
     Quote,
-    Side,
     Signal,
-    TargetPosition,
     TradingState,
     event_price,
 )
@@ -38,14 +37,14 @@ from perps_bot.feeds.bars import BarBuilder, CandleAggregator
 from perps_bot.ledger import FillResult, Ledger
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.excursions import ExcursionTracker
+from perps_bot.orchestrator.order_flow import OrderFlow
+from perps_bot.orchestrator.reconcile import reconcile
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
 from perps_bot.strategies import Strategy
 from perps_bot.venues import OrderRejected, Venue, VenueFatal, VenueUnavailable
 
 _NO_ORDERS: list[Order] = []
-#: positions smaller than this (base units) are treated as flat when diffing targets
-_SIZE_EPSILON = 1e-12
 
 
 def _joined(signals: list[Signal] | None, more: Sequence[Signal]) -> list[Signal]:
@@ -68,6 +67,7 @@ class Orchestrator:
         strategy: Strategy,
         risk: RiskGate,
         ledger: Ledger,
+        instruments: Mapping[str, Instrument],
         recorder: Recorder,
         clock: Clock,
         equity_interval_ms: int,
@@ -76,6 +76,7 @@ class Orchestrator:
         end_ms: int | None,
         client_prefix: str,
         poll_interval_ms: int = 1_000,
+        reconcile_interval_ms: int | None = None,
         durable_fills: bool = True,
         candle_bar_ms: int | None = None,
     ) -> None:
@@ -87,6 +88,15 @@ class Orchestrator:
         self.rec = recorder
         self.clock = clock
         self.log = logging.getLogger("perps_bot.orchestrator")
+        self.flow = OrderFlow(
+            risk=risk,
+            ledger=ledger,
+            venue=venue,
+            instruments=instruments,
+            recorder=recorder,
+            client_prefix=client_prefix,
+        )
+        self._updates = venue.updates  # the venue appends; drained after each call
         self._equity_every = equity_interval_ms
         self._log_every = log_equity_interval_ms
         self._next_equity: int | None = None
@@ -95,19 +105,21 @@ class Orchestrator:
         # candles finer than the strategy's timeframe: the strategy sees the bars
         self._candle_bars = CandleAggregator(candle_bar_ms) if candle_bar_ms else None
         self._end_ms = end_ms
-        self._prefix = client_prefix
-        self._seq = 0
         self._last_price: dict[str, float] = {}
         self._excursions = ExcursionTracker(recorder.run_id, recorder.store)
         self._poll_every = poll_interval_ms
+        self._reconcile_every = reconcile_interval_ms
         # Live fills are committed as they happen (a crash must not lose an acknowledged
         # fill); simulated runs batch their writes, a rerun reproduces them exactly.
         self._durable_fills = durable_fills
         self._next_poll = 0
+        self._next_reconcile: int | None = None
         self._reconnects_seen = 0
         self._started = False
+        self._closed = False
         self.stop_requested = False
         self.stop_reason = ""
+        self._feed_stopping: asyncio.Task[None] | None = None
         self.first_ts: int | None = None
         self.last_ts: int | None = None
 
@@ -117,14 +129,18 @@ class Orchestrator:
         if self._started:
             return
         self._started = True
-        await self.venue.start()
+        try:
+            await self.venue.start()
+        except VenueFatal as exc:
+            self.log.error("venue cannot start: %s", exc)
+            raise StopRun(str(exc)) from exc
         if reconcile:
             await self.reconcile("start")
 
     async def run(self) -> None:
         await self.start()
         try:
-            await self._submit_all(self._signals(self.strategy.on_start(), self.clock.now()))
+            await self._submit_all(self._orders(self.strategy.on_start(), self.clock.now()))
             async for batch in self.feed.batches():
                 for event in batch:
                     ts = event.ts
@@ -146,19 +162,41 @@ class Orchestrator:
                 # yield to the event loop between batches (signals, timers, I/O)
                 await asyncio.sleep(0)
             else:
-                if self._end_ms is not None and self.last_ts is not None:
+                ran_out = not self.stop_requested  # not stopped early by request_stop
+                if ran_out and self._end_ms is not None and self.last_ts is not None:
                     self.last_ts = self._end_ms  # the feed ran to the end of [start, end)
-            await self._submit_all(self._signals(self.strategy.on_stop(), self.clock.now()))
+            await self._submit_all(self._orders(self.strategy.on_stop(), self.clock.now()))
         finally:
-            await self.feed.stop()
-            await self.venue.stop()
+            await self.close()
             if self.last_ts is not None:
                 self.rec.equity(self.last_ts, log_line=True)
             self.rec.flush()
 
+    async def close(self) -> None:
+        """Stop feed and venue once (also when the run failed before its loop started);
+        record what the venue closed on stopping (paper: "end of run")."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._feed_stopping is not None:
+            await self._feed_stopping
+        else:
+            await self.feed.stop()
+        await self.venue.stop()
+        self._record_updates()
+
     def request_stop(self, reason: str) -> None:
+        """End the run after the current batch (Ctrl-C, SIGTERM, duration). A feed that is
+        waiting for data (an exchange that does not answer) is stopped too, so the loop
+        notices at once."""
         self.stop_requested = True
         self.stop_reason = reason
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not inside the run's loop: the loop checks the flag
+            return
+        if self._feed_stopping is None:
+            self._feed_stopping = loop.create_task(self.feed.stop())
 
     # -- one event -----------------------------------------------------------------
     def _on_event(self, event: MarketEvent) -> list[Order]:
@@ -178,6 +216,8 @@ class Orchestrator:
         # execution: resting / queued orders meet the new prices
         fills = self.venue.on_market(event)
         signals: list[Signal] | None = self._apply_fills(fills) if fills else None
+        if self._updates:
+            signals = _joined(signals, self._drain_updates())
 
         # ledger: mark to market, funding, liquidation
         mark: float | None
@@ -227,14 +267,19 @@ class Orchestrator:
 
         if not signals:
             return _NO_ORDERS
-        return self._signals(signals, ts)
+        return self._orders(signals, ts)
 
     def _apply_liquidations(self, liquidations: list[tuple[Fill, FillResult]]) -> list[Signal]:
+        """The ledger liquidated (paper modes): record it, cancel the symbol's orders as an
+        exchange does, and tell the strategy."""
         signals: list[Signal] = []
         for fill, result in liquidations:
             before = result.position_after + (-fill.side.sign * fill.size)
             self._record_fill(fill, result, before)
+            self.venue.on_liquidation(fill.symbol, fill.ts)
             signals.extend(self.strategy.on_fill(fill))
+        if self._updates:
+            signals.extend(self._drain_updates())
         return signals
 
     def _snapshot(self, ts: int) -> None:
@@ -250,7 +295,7 @@ class Orchestrator:
         if new_state is not None:
             self.rec.state_change(ts, str(new_state), f"equity {equity:.2f}")
 
-    # -- fills ---------------------------------------------------------------------
+    # -- fills and order updates ------------------------------------------------------
     def _apply_fills(self, fills: Sequence[Fill]) -> list[Signal]:
         signals: list[Signal] = []
         for fill in fills:
@@ -270,103 +315,54 @@ class Orchestrator:
             fill.symbol, fill.ts, before, result.position_after, result.entry_after
         )
 
+    def _drain_updates(self) -> list[Signal]:
+        """Store the venue's order updates and show them to the strategy."""
+        signals: list[Signal] = []
+        for update in self._take_updates():
+            self.rec.order_update(update)
+            signals.extend(self.strategy.on_order_update(update))
+        return signals
+
+    def _record_updates(self) -> None:
+        for update in self._take_updates():
+            self.rec.order_update(update)
+
+    def _take_updates(self) -> list[OrderUpdate]:
+        updates = list(self._updates)
+        self._updates.clear()
+        return updates
+
     # -- signals -> risk -> orders -------------------------------------------------
-    def _signals(self, signals: Sequence[Signal], ts: int) -> list[Order]:
-        orders: list[Order] = []
-        for signal in signals:
-            intent = self._intent(signal)
-            if intent is None:
-                continue
-            self._seq += 1
-            cid = f"{self._prefix}{self._seq}"
-            price = self._last_price.get(intent.symbol, 0.0)
-            self.rec.signal(ts, intent.symbol, str(intent.side), intent.size, intent.reason, cid)
-            if price <= 0:
-                self.rec.denial(
-                    ts,
-                    intent.symbol,
-                    DenialReason.STALE_MARKET_DATA,
-                    "no price seen yet for the symbol",
-                    cid,
-                )
-                continue
-            decision = self.risk.check(intent, ts, price)
-            if not decision.approved:
-                self.rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
-                continue
-            orders.append(
-                Order(
-                    client_id=cid,
-                    symbol=intent.symbol,
-                    side=intent.side,
-                    size=decision.size,
-                    order_type=intent.order_type,
-                    price=intent.limit_price if intent.order_type is OrderType.LIMIT else None,
-                    reduce_only=intent.reduce_only,
-                    created_ts=ts,
-                    correlation_id=cid,
-                    reason=intent.reason,
-                    stop_price=intent.stop_price,
-                )
-            )
-        return orders
-
-    def _intent(self, signal: Signal) -> OrderIntent | None:
-        if isinstance(signal, OrderIntent):
-            return signal
-        assert isinstance(signal, TargetPosition)
-        current = self.ledger.position_size(signal.symbol) + self._in_flight(signal.symbol)
-        delta = signal.size - current
-        if abs(delta) <= _SIZE_EPSILON:
-            return None
-        reducing = signal.size * current >= 0 and abs(signal.size) < abs(current)
-        return OrderIntent(
-            symbol=signal.symbol,
-            side=Side.for_delta(delta),
-            size=abs(delta),
-            order_type=OrderType.MARKET,
-            reduce_only=reducing,
-            reason=signal.reason,
-            stop_price=signal.stop_price,
-        )
-
-    def _in_flight(self, symbol: str) -> float:
-        """Signed quantity of this symbol's open orders that has not filled yet."""
-        return sum(
-            o.side.sign * o.remaining for o in self.venue.open_orders() if o.symbol == symbol
-        )
+    def _orders(self, signals: Sequence[Signal], ts: int) -> list[Order]:
+        return self.flow.orders(signals, ts, self._last_price)
 
     async def _submit_all(self, orders: list[Order]) -> None:
-        for order in orders:
-            try:
-                ack = await self.venue.submit(order)
-            except OrderRejected as exc:
-                order.status = OrderStatus.REJECTED
+        """Send approved orders; a refusal becomes a denial with the venue's reason."""
+        while orders:
+            more: list[Signal] = []
+            for order in orders:
                 self.rec.order(order)
-                self.rec.denial(
-                    order.created_ts, order.symbol, exc.reason, exc.detail, order.correlation_id
-                )
-                continue
-            except VenueUnavailable as exc:
-                order.status = OrderStatus.REJECTED
-                self.rec.order(order)
-                self.rec.denial(
-                    order.created_ts,
-                    order.symbol,
-                    DenialReason.CIRCUIT_BREAKER_OPEN,
-                    f"venue unavailable: {exc}",
-                    order.correlation_id,
-                )
-                self._sync_breaker()
-                continue
-            except VenueFatal as exc:
-                self.log.error("venue refused us for good: %s", exc)
-                raise StopRun(str(exc)) from exc
-            self.rec.order(ack)
-        self._sync_breaker()
-
-    def _sync_breaker(self) -> None:
-        self.risk.set_circuit_breaker(bool(getattr(self.venue, "circuit_open", False)))
+                try:
+                    await self.venue.submit(order)
+                except OrderRejected as exc:
+                    self.rec.denial(
+                        order.created_ts, order.symbol, exc.reason, exc.detail, order.correlation_id
+                    )
+                except VenueUnavailable as exc:
+                    self.rec.denial(
+                        order.created_ts,
+                        order.symbol,
+                        DenialReason.CIRCUIT_BREAKER_OPEN,
+                        f"venue unavailable: {exc}",
+                        order.correlation_id,
+                    )
+                except VenueFatal as exc:
+                    self.log.error("venue refused us for good: %s", exc)
+                    raise StopRun(str(exc)) from exc
+                finally:
+                    self.risk.set_circuit_breaker(self.venue.circuit_open)
+                more.extend(self._drain_updates())
+            orders = self._orders(more, self.clock.now()) if more else []
 
     async def _poll(self) -> None:
         now = self.clock.now()
@@ -377,57 +373,39 @@ class Orchestrator:
             fills = await self.venue.poll(now)
         except VenueUnavailable as exc:
             self.log.warning("venue poll failed: %s", exc)
-            self._sync_breaker()
+            self.risk.set_circuit_breaker(self.venue.circuit_open)
             return
         except VenueFatal as exc:
             self.log.error("venue refused us for good: %s", exc)
             raise StopRun(str(exc)) from exc
-        self._sync_breaker()
-        if fills:
-            signals = self._apply_fills(fills)
-            await self._submit_all(self._signals(signals, now))
-        reconnects = int(getattr(self.venue, "reconnects", 0))
-        if reconnects != self._reconnects_seen:
-            self._reconnects_seen = reconnects
+        self.risk.set_circuit_breaker(self.venue.circuit_open)
+        signals = self._apply_fills(fills) if fills else []
+        signals.extend(self._drain_updates())
+        if signals:
+            await self._submit_all(self._orders(signals, now))
+        if self.venue.reconnects != self._reconnects_seen:
+            self._reconnects_seen = self.venue.reconnects
             await self.reconcile("reconnect")
+        elif self._reconcile_every is not None:
+            if self._next_reconcile is None:
+                self._next_reconcile = now + self._reconcile_every
+            elif now >= self._next_reconcile:
+                await self.reconcile("periodic")
 
     # -- reconciliation ------------------------------------------------------------
-    async def reconcile(self, why: str) -> None:
-        """Adopt the venue's view of positions (live venues are the source of truth)."""
-        try:
-            snap = await self.venue.snapshot()
-        except (VenueUnavailable, OrderRejected) as exc:
-            self.log.warning("reconciliation (%s) failed: %s", why, exc)
-            return
-        venue_positions = {p.symbol: (p.size, p.entry_price) for p in snap.positions}
-        mismatched = [
-            s
-            for s in set(venue_positions) | set(self.ledger.symbols())
-            if abs(venue_positions.get(s, (0.0, 0.0))[0] - self.ledger.position_size(s)) > 1e-9
-        ]
-        balance = snap.balance if snap.balance is not None else self.ledger.wallet_balance()
-        if mismatched or snap.balance is not None:
-            if mismatched:
-                self.log.warning(
-                    "reconciliation (%s): adopting venue positions for %s",
-                    why,
-                    ", ".join(sorted(mismatched)),
-                )
-            self.ledger.restore(balance, venue_positions)
-        ts = self.clock.now()
-        self.rec.journal.write(
-            "reconcile",
-            ts,
-            {
-                "why": why,
-                "balance": balance,
-                "positions": {s: list(v) for s, v in sorted(venue_positions.items())},
-                "open_orders": len(snap.open_orders),
-                "mismatched": sorted(mismatched),
-            },
+    async def reconcile(self, why: str) -> list[str]:
+        """Adopt the venue's view of the account (live venues are the source of truth)."""
+        now = self.clock.now()
+        if self._reconcile_every is not None:
+            self._next_reconcile = now + self._reconcile_every
+        return await reconcile(
+            why,
+            now,
+            venue=self.venue,
+            ledger=self.ledger,
+            recorder=self.rec,
+            excursions=self._excursions,
         )
-        for symbol, (size, entry) in venue_positions.items():
-            self._excursions.on_position(symbol, ts, 0.0, size, entry)
 
     @property
     def trading_state(self) -> TradingState:

@@ -5,7 +5,7 @@ one call per outcome and stays readable."""
 import logging
 from collections import Counter
 
-from perps_bot.domain import DenialReason, Fill, Order, iso_utc
+from perps_bot.domain import DenialReason, Fill, Order, OrderUpdate, iso_utc
 from perps_bot.ledger import FillResult, FundingResult, Ledger
 from perps_bot.monitoring import LOGGER_NAME, HotLog, Journal, LiveView, pnl_text
 from perps_bot.monitoring.journal import EventType
@@ -79,6 +79,7 @@ class Recorder:
             self.log.debug("%s DENIED %s %s: %s", iso_utc(ts), symbol, code, detail)
 
     def order(self, order: Order) -> None:
+        """An order the risk gate approved, as it goes to the venue (status new)."""
         self.store.add_order(self.run_id, order)
         self.journal.write(
             "order",
@@ -96,6 +97,37 @@ class Recorder:
             },
             order.correlation_id,
         )
+
+    def order_update(self, update: OrderUpdate) -> None:
+        """A lifecycle change the venue reported: the order's row is rewritten."""
+        self.store.add_order(self.run_id, update.order, update)
+        self.journal.write(
+            "order_update",
+            update.ts,
+            {
+                "client_id": update.client_id,
+                "symbol": update.symbol,
+                "status": str(update.status),
+                "filled": update.filled,
+                "avg_price": update.avg_price,
+                "reason": update.reason,
+            },
+            update.order.correlation_id,
+        )
+        if self._debug:
+            self.log.debug(
+                "%s ORDER %s %s %s filled=%.10g: %s",
+                iso_utc(update.ts),
+                update.client_id,
+                update.symbol,
+                update.status,
+                update.filled,
+                update.reason,
+            )
+
+    def position(self, symbol: str, size: float, entry: float, ts: int) -> None:
+        """A position adopted from the venue (reconciliation), not from a fill."""
+        self.store.set_position(self.run_id, symbol, size, entry, ts)
 
     def fill(self, fill: Fill, result: FillResult) -> None:
         self.fills += 1

@@ -2,11 +2,10 @@
 the same profile, seed and data store identical rows; only `runs.created_at` is wall time."""
 
 from perps_bot.storage.equity_blocks import TABLE_SQL as EQUITY_BLOCKS_SQL
+from perps_bot.storage.migrations import SCHEMA_VERSION
+from perps_bot.storage.orders import TABLE_SQL as ORDERS_SQL
 
-#: 2: the equity curve moved from one row per snapshot (`equity`) to columnar
-#: blocks (`equity_blocks`, see storage.equity_blocks); older files are migrated
-#: when opened for writing.
-SCHEMA_VERSION = 2
+__all__ = ["SCHEMA", "SCHEMA_VERSION"]
 
 SCHEMA = (
     """
@@ -27,28 +26,10 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at INTEGER NOT NULL,      -- wall clock ms (not part of any report)
     start_ts INTEGER,                 -- first event time
     end_ts INTEGER,                   -- last event time
-    status TEXT NOT NULL,             -- running | completed | interrupted | failed
+    status TEXT NOT NULL,             -- running | completed | interrupted | failed | crashed
     error_lines INTEGER NOT NULL DEFAULT 0,
     warning_lines INTEGER NOT NULL DEFAULT 0,
     detail TEXT
-);
-CREATE TABLE IF NOT EXISTS orders (
-    run_id TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    symbol TEXT NOT NULL,
-    side TEXT NOT NULL,
-    order_type TEXT NOT NULL,
-    size REAL NOT NULL,
-    price REAL,
-    reduce_only INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    filled REAL NOT NULL,
-    avg_price REAL NOT NULL,
-    correlation_id TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    exchange_id TEXT,
-    PRIMARY KEY (run_id, client_id)
 );
 CREATE TABLE IF NOT EXISTS fills (
     run_id TEXT NOT NULL,
@@ -118,4 +99,5 @@ CREATE INDEX IF NOT EXISTS excursions_run ON excursions (run_id, symbol, close_t
 CREATE INDEX IF NOT EXISTS promotions_fp ON promotions (strategy_fingerprint, stage);
 """
     + EQUITY_BLOCKS_SQL
+    + ORDERS_SQL
 )

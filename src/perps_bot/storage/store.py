@@ -14,10 +14,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
-from perps_bot.domain import Fill, Order, PerpsBotError
-from perps_bot.storage import equity_blocks
-from perps_bot.storage.equity_blocks import TABLE_SQL as EQUITY_BLOCKS_SQL
+from perps_bot.domain import Fill, Order, OrderUpdate, PerpsBotError
+from perps_bot.storage import equity_blocks, migrations
 from perps_bot.storage.equity_blocks import EquityBuffer, EquityChunk
+from perps_bot.storage.orders import INSERT_SQL as ORDERS_INSERT
+from perps_bot.storage.orders import SELECT_SQL as ORDERS_SELECT
+from perps_bot.storage.orders import OrderRecord, order_row
 from perps_bot.storage.records import (
     ExcursionRecord,
     FillRecord,
@@ -72,10 +74,9 @@ class RunStore:
                 f"{self.path} was written by a newer perps-bot (schema {row[0]}, this one"
                 f" reads {SCHEMA_VERSION}): upgrade perps-bot"
             )
+        version = int(row[0]) if row is not None and row[0].isdigit() else 1
         with self._transaction():
-            if "equity" in tables:
-                self._db.execute(EQUITY_BLOCKS_SQL)
-                equity_blocks.migrate_rows(self._db)
+            migrations.upgrade(self._db, version, tables)
             self._db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -99,7 +100,7 @@ class RunStore:
 
     # -- writing -------------------------------------------------------------------
     _INSERTS: ClassVar[dict[str, str]] = {
-        "orders": "INSERT OR REPLACE INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "orders": ORDERS_INSERT,
         "fills": "INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "funding": "INSERT INTO funding VALUES (?,?,?,?,?,?,?)",
         "excursions": "INSERT INTO excursions VALUES (?,?,?,?,?,?)",
@@ -186,27 +187,9 @@ class RunStore:
         with self._transaction():
             self._db.execute("UPDATE runs SET initial_balance=? WHERE run_id=?", (balance, run_id))
 
-    def add_order(self, run_id: str, order: Order) -> None:
-        self._queue(
-            "orders",
-            (
-                run_id,
-                order.client_id,
-                order.created_ts,
-                order.symbol,
-                str(order.side),
-                str(order.order_type),
-                order.size,
-                order.price,
-                int(order.reduce_only),
-                str(order.status),
-                order.filled,
-                order.avg_price,
-                order.correlation_id,
-                order.reason,
-                order.exchange_id,
-            ),
-        )
+    def add_order(self, run_id: str, order: Order, update: OrderUpdate | None = None) -> None:
+        """Write the order's row (its state as of `update`, when given)."""
+        self._queue("orders", order_row(run_id, order, update))
 
     def add_fill(
         self,
@@ -354,6 +337,11 @@ class RunStore:
             )
             for r in rows
         ]
+
+    def orders(self, run_id: str) -> list[OrderRecord]:
+        """Every order of the run in creation order, with its latest state."""
+        self.flush()
+        return [OrderRecord(*row) for row in self._db.execute(ORDERS_SELECT, (run_id,))]
 
     def funding(self, run_id: str) -> list[FundingRecord]:
         rows = self._db.execute(

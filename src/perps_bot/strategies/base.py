@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from perps_bot.domain import AccountView, Fill, MarketEvent, PerpsBotError, Signal
+from perps_bot.domain import AccountView, Fill, MarketEvent, OrderUpdate, PerpsBotError, Signal
 
 #: What every hook returns when it has nothing to say (shared, never mutated).
 NO_SIGNALS: tuple[Signal, ...] = ()
@@ -80,6 +80,12 @@ class Strategy(ABC):
     def on_fill(self, fill: Fill) -> Sequence[Signal]:
         """Called for every fill of this run's orders; `fill.is_liquidation` marks a
         forced close by the ledger."""
+        return NO_SIGNALS
+
+    def on_order_update(self, update: OrderUpdate) -> Sequence[Signal]:
+        """Called for every lifecycle change of this run's orders (accepted, partially
+        filled, filled, canceled / rejected / expired with `update.reason`), after the
+        fills of the same moment reached the ledger."""
         return NO_SIGNALS
 
     def on_stop(self) -> Sequence[Signal]:

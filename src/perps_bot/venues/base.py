@@ -1,11 +1,12 @@
 """The execution-venue seam: the orchestrator talks to mock, paper-on-real-book and
-live venues through this one protocol and never learns which one it has."""
+live venues through this one protocol and never learns which one it has. Every
+attribute the orchestrator reads is declared here (no probing with getattr)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from perps_bot.domain import DenialReason, Fill, MarketEvent, Order
+from perps_bot.domain import DenialReason, Fill, MarketEvent, Order, OrderUpdate
 
 
 class OrderRejected(Exception):
@@ -46,20 +47,42 @@ class Venue(Protocol):
     #: True when fills arrive asynchronously and must be pulled with `poll`.
     needs_polling: bool
 
+    @property
+    def circuit_open(self) -> bool:
+        """True while the venue's circuit breaker refuses requests (the risk gate denies)."""
+        ...
+
+    @property
+    def reconnects(self) -> int:
+        """Grows by one each time the venue is reachable again after failures: reconcile."""
+        ...
+
+    #: Order lifecycle changes (SPEC 8) since the owner last drained the list; the
+    #: orchestrator takes them after every call into the venue.
+    updates: list[OrderUpdate]
+
     async def start(self) -> None: ...
 
-    async def stop(self) -> None: ...
+    async def stop(self) -> None:
+        """Stop the venue. Paper venues cancel what is still open ("end of run"); a live
+        venue leaves its orders on the exchange (the next start reconciles them)."""
+        ...
 
     async def submit(self, order: Order) -> Order:
         """Accept an order (raises OrderRejected / VenueUnavailable). Simulated venues
         queue it until the order latency has passed; fills come from on_market."""
         ...
 
-    async def cancel(self, client_id: str) -> None: ...
+    async def cancel(self, client_id: str, ts: int) -> None: ...
 
     def on_market(self, event: MarketEvent) -> Sequence[Fill]:
         """Feed a market event to the venue; simulated venues match queued and resting
         orders against it and return the fills (live venues return nothing)."""
+        ...
+
+    def on_liquidation(self, symbol: str, ts: int) -> None:
+        """The ledger liquidated `symbol` (paper venues only): cancel its open orders, as
+        the exchange does when it liquidates a position."""
         ...
 
     async def poll(self, now_ms: int) -> Sequence[Fill]:

@@ -1,48 +1,70 @@
-"""The mock exchange of the dev profile (SPEC 4), also the venue the backtester drives.
+"""The simulated venue of every paper mode (SPEC 4): the dev profile's mock exchange, the
+backtester's venue, and paper trading on a real book in a canary dry run.
 
 A thin asynchronous shell around `MatchingEngine`: all the simulation rules
 (synthetic book, latency, slippage, partial fills, fees, reduce-only) live in
-`venues.matching` so that paper trading on a real book uses exactly the same
-ones. Prices come from the market events the orchestrator passes in (random
-walk quotes in dev, candles in a backtest); the venue keeps no clock.
+`venues.matching`, so every paper mode fills by the same ones. Prices come from the
+market events the orchestrator passes in (random-walk quotes in dev, candles in a
+backtest, real order books in a dry run); the venue keeps no clock and no position:
+positions are the ledger's (`positions`), the one position book.
 
 `on_market` is called for every event of a run; with no open or queued order it
-returns an empty tuple after a dictionary check, so a backtest's 500k candles
-cost almost nothing here.
+returns an empty tuple after a dictionary check, so a backtest's 500k candles cost
+almost nothing here.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from perps_bot.config.models import FeesConfig, MockConfig
-from perps_bot.domain import Fill, MarketEvent, Order
-from perps_bot.venues.base import VenueSnapshot
+from perps_bot.config.models import MockConfig
+from perps_bot.domain import Fill, Instrument, MarketEvent, Order, OrderUpdate, PositionBook
+from perps_bot.venues.base import VenuePosition, VenueSnapshot
 from perps_bot.venues.matching import MatchingEngine, MatchingRules
 
 
 class MockVenue:
-    """Simulated exchange: seeded fills, positions from its own fills, no balance."""
+    """Simulated exchange: seeded fills against the given book of positions (the ledger)."""
 
     name = "mock"
     needs_polling = False
+    circuit_open = False
+    reconnects = 0
 
-    def __init__(self, mock: MockConfig, fees: FeesConfig, seed: int) -> None:
-        self.engine = MatchingEngine(MatchingRules.from_config(mock, fees), seed, id_prefix="mock")
+    def __init__(
+        self,
+        mock: MockConfig,
+        instruments: Mapping[str, Instrument],
+        seed: int,
+        positions: PositionBook,
+    ) -> None:
+        self.engine = MatchingEngine(
+            MatchingRules.from_config(mock, instruments), seed, positions, id_prefix="mock"
+        )
+        self._positions = positions
+        self._last_ts = 0
         # called for every event of a run: the engine's method itself, not a wrapper
         self.on_market: Callable[[MarketEvent], Sequence[Fill]] = self.engine.on_market
+        self.updates: list[OrderUpdate] = self.engine.updates
 
     async def start(self) -> None:
         return None
 
     async def stop(self) -> None:
-        return None
+        """The run ended: what is still open is canceled (a paper order outlives nothing)."""
+        ts = max([self._last_ts, *(o.updated_ts for o in self.engine.open_orders())])
+        self.engine.cancel_all(ts, "end of run")
 
     async def submit(self, order: Order) -> Order:
         """Queue `order` (updated in place and returned); raises OrderRejected if invalid."""
+        self._last_ts = max(self._last_ts, order.created_ts)
         return self.engine.submit(order)
 
-    async def cancel(self, client_id: str) -> None:
+    async def cancel(self, client_id: str, ts: int) -> None:
         """Cancel an open order; unknown or already closed ids are ignored."""
-        self.engine.cancel(client_id)
+        self.engine.cancel(client_id, ts, "canceled by the strategy")
+
+    def on_liquidation(self, symbol: str, ts: int) -> None:
+        self._last_ts = max(self._last_ts, ts)
+        self.engine.cancel_all(ts, "position liquidated", symbol)
 
     async def poll(self, now_ms: int) -> Sequence[Fill]:
         return ()
@@ -50,13 +72,13 @@ class MockVenue:
     def open_orders(self) -> list[Order]:
         return self.engine.open_orders()
 
-    def position(self, symbol: str) -> float:
-        """Signed net position from this venue's own fills."""
-        return self.engine.position(symbol)
-
     async def snapshot(self) -> VenueSnapshot:
+        """The ledger's positions (a paper venue has no account of its own)."""
+        book = self._positions
         return VenueSnapshot(
             balance=None,
-            positions=self.engine.positions(),
+            positions=[
+                VenuePosition(s, book.position_size(s), book.entry_price(s)) for s in book.symbols()
+            ],
             open_orders=self.engine.open_orders(),
         )

@@ -2,15 +2,14 @@
 
 Why small, exchange-agnostic objects: the live venue must be testable without
 waiting in real time, so nothing here sleeps or reads the wall clock by itself.
-`Backoff` (defined in `perps_bot.feeds.backoff` because the exchange feed, an
-earlier layer, needs it too; re-exported here) only computes delays, and
-`CircuitBreaker` reads time through an injected `clock` (int ms).
+`Backoff` (exchange.backoff) only computes delays, and `CircuitBreaker` reads time
+through an injected `clock` (int ms).
 """
 
 from collections.abc import Callable
 from enum import StrEnum
 
-from perps_bot.feeds.backoff import Backoff
+from perps_bot.exchange.backoff import Backoff
 
 __all__ = ["Backoff", "BreakerState", "CircuitBreaker"]
 

@@ -1,8 +1,7 @@
 """Exponential backoff with deterministic jitter, for anything that retries an exchange.
 
-It lives in `feeds` (not next to the circuit breaker in `venues.resilience`, which
-re-exports it) because of the layer order: the exchange feed needs it and feeds may
-not import venues.
+It lives in `exchange` with the circuit breaker because both the exchange feed and
+the live venue retry the exchange, and both layers may import this one.
 
 The object never sleeps: it only computes delays and the caller sleeps through an
 injectable `sleep`, so tests run without waiting in real time. Jitter comes from a

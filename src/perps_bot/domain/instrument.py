@@ -1,0 +1,116 @@
+"""The one description of a tradable contract, and the one rule that turns a wanted
+order size and price into what the exchange would accept (SPEC 8).
+
+Every venue, paper or live, receives orders that went through `Instrument.prepare`:
+sizes floored to the step, limit prices rounded to the tick on the passive side,
+minimum quantity and minimum notional enforced. So a dry run can never fill a size
+that live would refuse, and a backtest trades the sizes the exchange would.
+
+Rounding goes through Decimal built from each float's shortest repr: 0.3 is three
+steps of 0.1, not two (float division would floor 0.3 / 0.1 = 2.9999999999999996).
+It runs once per order, never per market event, so its cost does not matter.
+"""
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from perps_bot.domain.enums import DenialReason, OrderType, Side
+
+#: A maintenance tier row: (notional_floor, maintenance_margin_rate, maintenance_amount).
+TierRow = tuple[float, float, float]
+
+_EPS = 1e-12
+
+
+class InstrumentRefusal(Exception):
+    """An order the instrument's rules refuse before it exists (below a minimum)."""
+
+    def __init__(self, reason: DenialReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedOrder:
+    """Size and (limit) price as they will be sent: multiples of step and tick."""
+
+    size: float
+    price: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """A linear perpetual: our symbol, the exchange's, its filters, tiers and fees.
+
+    `contract_size` is base units per contract (1 for Binance USDM linear perps);
+    sizes everywhere in the bot are base units. Fees are bps of notional (a
+    negative maker fee is a rebate).
+    """
+
+    symbol: str
+    exchange_symbol: str
+    tick_size: float
+    step_size: float
+    min_quantity: float
+    min_notional: float
+    tiers: tuple[TierRow, ...]
+    maker_bps: float
+    taker_bps: float
+    contract_size: float = 1.0
+
+    def floor_size(self, size: float) -> float:
+        """`size` rounded down to a whole number of steps (never trade more than asked)."""
+        return round_to_step(size, self.step_size, ROUND_FLOOR)
+
+    def round_price(self, price: float, side: Side) -> float:
+        """A limit price on the tick grid, on the passive side: a buy never pays more and a
+        sell never receives less than asked."""
+        mode = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+        return round_to_step(price, self.tick_size, mode)
+
+    def prepare(
+        self,
+        side: Side,
+        size: float,
+        order_type: OrderType,
+        limit_price: float | None,
+        reduce_only: bool,
+        reference_price: float,
+    ) -> PreparedOrder:
+        """The order as the exchange would accept it, or InstrumentRefusal.
+
+        The minimum notional is checked at the limit price (market orders: at
+        `reference_price`, the last traded price); reduce-only orders are exempt
+        from it, as on Binance, so a small remainder can always be closed.
+        """
+        rounded = self.floor_size(size)
+        if rounded <= _EPS or rounded < self.min_quantity - _EPS:
+            raise InstrumentRefusal(
+                DenialReason.BELOW_MIN_QUANTITY,
+                f"{self.symbol} size {size:.10g} rounds to {rounded:.10g}, below the minimum"
+                f" quantity {self.min_quantity:g} (step {self.step_size:g})",
+            )
+        price: float | None = None
+        if order_type is OrderType.LIMIT:
+            price = limit_price  # a missing or bad price is the venue's to reject
+            if limit_price is not None and limit_price > 0:
+                price = self.round_price(limit_price, side)
+        at = price if price is not None and price > 0 else reference_price
+        if not reduce_only and self.min_notional > 0 and rounded * at < self.min_notional - _EPS:
+            raise InstrumentRefusal(
+                DenialReason.BELOW_MIN_NOTIONAL,
+                f"{self.symbol} notional {rounded * at:.4f} is below the minimum"
+                f" {self.min_notional:g}",
+            )
+        return PreparedOrder(rounded, price)
+
+
+def round_to_step(value: float, step: float, rounding: str) -> float:
+    """`value` rounded to a multiple of `step` with the Decimal rounding mode given."""
+    if step <= 0:
+        return value
+    steps = (Decimal(repr(float(value))) / Decimal(repr(float(step)))).to_integral_value(
+        rounding=rounding
+    )
+    return float(steps * Decimal(repr(float(step))))

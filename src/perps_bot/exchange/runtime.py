@@ -1,0 +1,33 @@
+"""Small helpers every part of the bot that talks to a real exchange shares (the
+exchange feed and the live venue): the wall clock, one-line error text, and closing a
+ccxt client without letting cleanup hide why a run ended."""
+
+import logging
+import time
+from typing import Any
+
+log = logging.getLogger("perps_bot.exchange")
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the epoch from the wall clock (the default live clock)."""
+    return int(time.time() * 1000)
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as a single bounded line: class name and message."""
+    text = " ".join(str(exc).split())
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+async def close_quietly(exchange: Any) -> None:
+    """Close a ccxt client; closing is cleanup, so its errors are logged, not raised."""
+    close = getattr(exchange, "close", None)
+    if close is None:
+        return
+    try:
+        await close()
+    except Exception as exc:  # cleanup must not mask the reason the run ended
+        log.warning("closing the exchange client failed: %s", one_line(exc))

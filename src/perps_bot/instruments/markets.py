@@ -1,0 +1,77 @@
+"""Instruments of an exchange run, from the markets ccxt loaded (`load_markets`).
+
+The exchange is the truth for what it accepts: tick and step (ccxt's `precision`,
+which is a step in TICK_SIZE mode and a number of decimals in DECIMAL_PLACES mode),
+minimum quantity (`limits.amount.min`), minimum notional (`limits.cost.min`) and
+contract size. The profile and the built-in data still give what markets do not
+carry without private calls: the maintenance tiers (Binance's leverageBracket is a
+signed endpoint, and a dry run has no keys), the fee schedule of the account, and the
+exchange symbol each of our symbols maps to.
+"""
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from perps_bot.config import FeesConfig, InstrumentConfig
+from perps_bot.instruments.catalog import (
+    InstrumentCatalog,
+    UnknownInstrument,
+    build_instrument,
+    default_exchange_symbol,
+    effective_instrument_data,
+)
+
+
+def catalog_from_markets(
+    markets: Mapping[str, Any],
+    symbols: Iterable[str],
+    profile: Mapping[str, InstrumentConfig],
+    fees: FeesConfig,
+    *,
+    decimal_places: bool = False,
+) -> InstrumentCatalog:
+    """Instruments for `symbols` from ccxt `markets`; UnknownInstrument for a symbol the
+    exchange does not list. `decimal_places`: ccxt's precisionMode is DECIMAL_PLACES."""
+    data = effective_instrument_data(profile)
+    built = []
+    for symbol in symbols:
+        values = dict(data.get(symbol, {}))
+        exchange_symbol = str(values.get("exchange_symbol") or default_exchange_symbol(symbol))
+        market = markets.get(exchange_symbol)
+        if not isinstance(market, Mapping):
+            raise UnknownInstrument(
+                f"unknown symbol {symbol!r}: the exchange lists no market {exchange_symbol!r}"
+            )
+        values |= _filters(market, decimal_places)
+        values["exchange_symbol"] = exchange_symbol
+        built.append(build_instrument(symbol, values, fees))
+    return InstrumentCatalog(built)
+
+
+def _filters(market: Mapping[str, Any], decimal_places: bool) -> dict[str, float]:
+    precision = market.get("precision") or {}
+    limits = market.get("limits") or {}
+    found: dict[str, float] = {}
+    for key, field in (("price", "tick_size"), ("amount", "step_size")):
+        value = _positive(precision.get(key))
+        if value is not None:
+            found[field] = 10.0 ** (-int(value)) if decimal_places else value
+    min_qty = _positive((limits.get("amount") or {}).get("min"))
+    if min_qty is not None:
+        found["min_quantity"] = min_qty
+    min_cost = _positive((limits.get("cost") or {}).get("min"))
+    found["min_notional"] = min_cost if min_cost is not None else 0.0
+    contract = _positive(market.get("contractSize"))
+    if contract is not None:
+        found["contract_size"] = contract
+    return found
+
+
+def _positive(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None

@@ -1,0 +1,111 @@
+"""The run modes as one table (SPEC 8): each mode is one row saying where its market data
+and its fills come from and how the bot treats the account. The mode itself is decided
+once (`Settings.mode`); nothing else in the bot asks which profile or flags were used.
+
+Read the rows at the bottom as the table: feed, venue, whether instruments come from
+the exchange, whether the ledger models liquidations (paper venues) or the exchange
+does (live), whether the bot reconciles with the venue's account, whether real orders
+are sent, and the clock.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from perps_bot.config import Settings
+from perps_bot.domain import Instrument, PositionBook, RunMode, parse_duration
+from perps_bot.feeds import Feed
+from perps_bot.venues import Venue
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """What a row's builders may use."""
+
+    settings: Settings
+    instruments: Mapping[str, Instrument]
+    positions: PositionBook
+    start_ms: int
+    end_ms: int | None
+    public_client: Any  # ccxt client with markets loaded (exchange modes), else None
+
+
+FeedBuilder = Callable[[Wiring], Feed]
+VenueBuilder = Callable[[Wiring], Venue]
+
+
+@dataclass(frozen=True, slots=True)
+class ModeSpec:
+    mode: RunMode
+    #: None: the command supplies the feed (backtest candles, a replayed capture)
+    build_feed: FeedBuilder | None
+    build_venue: VenueBuilder
+    #: instruments from the exchange's markets (else from the profile)
+    exchange_instruments: bool
+    #: the ledger models liquidations (paper venues); live: the exchange liquidates
+    models_liquidation: bool
+    #: reconcile with the venue's account at start, after reconnects and periodically
+    reconciles: bool
+    #: real orders reach an exchange (client ids unique per run, the prod promotion gate)
+    real_orders: bool
+    #: simulated clock: always (True), never (False), or with --dev-fast (None)
+    simulated: bool | None
+
+    def simulated_clock(self, settings: Settings) -> bool:
+        return settings.run.dev_fast if self.simulated is None else self.simulated
+
+
+def _random_walk(w: Wiring) -> Feed:
+    from perps_bot.feeds.random_walk import RandomWalkFeed
+
+    s = w.settings
+    return RandomWalkFeed(
+        s.mock,
+        list(w.instruments),
+        s.run.seed,
+        tick_sizes={name: i.tick_size for name, i in w.instruments.items()},
+        start_ms=w.start_ms,
+        end_ms=w.end_ms,
+        realtime=not s.run.dev_fast,
+        funding_interval_ms=parse_duration(s.account.funding_interval),
+    )
+
+
+def _exchange_feed(w: Wiring) -> Feed:
+    from perps_bot.feeds.exchange_stream import exchange_feed
+
+    return exchange_feed(
+        w.public_client,
+        w.settings.exchange,
+        list(w.instruments),
+        exchange_symbols={name: i.exchange_symbol for name, i in w.instruments.items()},
+    )
+
+
+def _paper_venue(w: Wiring) -> Venue:
+    from perps_bot.venues.mock import MockVenue
+
+    return MockVenue(w.settings.mock, w.instruments, w.settings.run.seed, w.positions)
+
+
+def _live_venue(w: Wiring) -> Venue:
+    from perps_bot.exchange import create_exchange
+    from perps_bot.venues.live import LiveVenue
+
+    s = w.settings
+    private = create_exchange(s.exchange, private=True)
+    return LiveVenue(private, s.exchange, s.account, w.instruments)
+
+
+_M = RunMode
+#            mode          feed            venue         exch.  liq.   recon. real   simulated
+MODES: dict[RunMode, ModeSpec] = {
+    row.mode: row
+    for row in (
+        ModeSpec(_M.DEV,      _random_walk,   _paper_venue, False, True,  False, False, None),
+        ModeSpec(_M.DRY_RUN,  _exchange_feed, _paper_venue, True,  True,  False, False, False),
+        ModeSpec(_M.LIVE,     _exchange_feed, _live_venue,  True,  False, True,  True,  False),
+        ModeSpec(_M.BACKTEST, None,           _paper_venue, False, True,  False, False, True),
+        ModeSpec(_M.REPLAY,   None,           _paper_venue, False, True,  False, False, True),
+    )
+}  # fmt: skip

@@ -1,0 +1,133 @@
+"""Signals -> orders: the strategy -> risk gate -> instrument rules part of the stages.
+
+A target position is netted against the position in the ledger and the quantity still
+in flight at the venue (so a target is never ordered twice while the first order is on
+its way), and a difference the instrument cannot express (less than one step) is no
+order at all. The risk gate then approves, resizes or denies the intent (SPEC 2), and
+the instrument rounds and checks what is left against the exchange's minimums (SPEC 8)
+before the order exists: the same rule for every venue, paper or live.
+"""
+
+from collections.abc import Mapping, Sequence
+
+from perps_bot.domain import (
+    DenialReason,
+    Instrument,
+    InstrumentRefusal,
+    Order,
+    OrderIntent,
+    OrderType,
+    Side,
+    Signal,
+    TargetPosition,
+)
+from perps_bot.ledger import Ledger
+from perps_bot.orchestrator.recorder import Recorder
+from perps_bot.risk import RiskGate
+from perps_bot.venues import Venue
+
+#: positions smaller than this (base units) are treated as flat when diffing targets
+SIZE_EPSILON = 1e-12
+
+
+class OrderFlow:
+    """Turns a stage's signals into approved, instrument-valid orders."""
+
+    def __init__(
+        self,
+        *,
+        risk: RiskGate,
+        ledger: Ledger,
+        venue: Venue,
+        instruments: Mapping[str, Instrument],
+        recorder: Recorder,
+        client_prefix: str,
+    ) -> None:
+        self.risk = risk
+        self.ledger = ledger
+        self.venue = venue
+        self.instruments = instruments
+        self.rec = recorder
+        self._prefix = client_prefix
+        self.seq = 0
+
+    def orders(
+        self, signals: Sequence[Signal], ts: int, last_price: Mapping[str, float]
+    ) -> list[Order]:
+        orders: list[Order] = []
+        for signal in signals:
+            intent = self.intent(signal)
+            if intent is None:
+                continue
+            self.seq += 1
+            cid = f"{self._prefix}{self.seq}"
+            price = last_price.get(intent.symbol, 0.0)
+            rec = self.rec
+            rec.signal(ts, intent.symbol, str(intent.side), intent.size, intent.reason, cid)
+            decision = self.risk.check(intent, ts, price)
+            if not decision.approved:
+                rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
+                continue
+            instrument = self.instruments.get(intent.symbol)
+            if instrument is None:  # data for it, but not one of the run's instruments
+                rec.denial(ts, intent.symbol, DenialReason.STALE_MARKET_DATA,
+                           f"{intent.symbol} is not traded by this run", cid)  # fmt: skip
+                continue
+            try:
+                prepared = instrument.prepare(
+                    intent.side,
+                    decision.size,
+                    intent.order_type,
+                    intent.limit_price,
+                    intent.reduce_only,
+                    price,
+                )
+            except InstrumentRefusal as refusal:
+                rec.denial(ts, intent.symbol, refusal.reason, refusal.detail, cid)
+                continue
+            orders.append(
+                Order(
+                    client_id=cid,
+                    symbol=intent.symbol,
+                    side=intent.side,
+                    size=prepared.size,
+                    order_type=intent.order_type,
+                    price=prepared.price if intent.order_type is OrderType.LIMIT else None,
+                    reduce_only=intent.reduce_only,
+                    created_ts=ts,
+                    correlation_id=cid,
+                    reason=intent.reason,
+                    stop_price=intent.stop_price,
+                    updated_ts=ts,
+                )
+            )
+        return orders
+
+    def intent(self, signal: Signal) -> OrderIntent | None:
+        """The order a signal asks for; None when a target is already met (to the step)."""
+        if isinstance(signal, OrderIntent):
+            return signal
+        assert isinstance(signal, TargetPosition)
+        current = self.ledger.position_size(signal.symbol) + self.in_flight(signal.symbol)
+        delta = signal.size - current
+        if abs(delta) <= SIZE_EPSILON:
+            return None
+        instrument = self.instruments.get(signal.symbol)
+        if instrument is not None and instrument.floor_size(abs(delta)) <= 0.0:
+            return None  # closer than one step: nothing the exchange could trade
+        reducing = signal.size * current >= 0 and abs(signal.size) < abs(current)
+        return OrderIntent(
+            symbol=signal.symbol,
+            side=Side.for_delta(delta),
+            size=abs(delta),
+            order_type=OrderType.MARKET,
+            reduce_only=reducing,
+            reason=signal.reason,
+            stop_price=signal.stop_price,
+        )
+
+    def in_flight(self, symbol: str) -> float:
+        """Signed quantity of this symbol's open orders that has not filled yet."""
+        return sum(
+            o.side.sign * o.remaining for o in self.venue.open_orders() if o.symbol == symbol
+        )

@@ -1,0 +1,101 @@
+"""Everything a run checks before it writes anything (a run that fails here leaves no
+trace in the store): the strategy loads and takes its parameters, prod has a
+promotion for this exact strategy, and every symbol has an instrument (from the
+exchange's markets for exchange modes, reached within `exchange.startup_timeout`,
+else from the profile).
+
+A failure is a PerpsBotError: one line, exit code 2.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from perps_bot import __version__
+from perps_bot.config import Settings
+from perps_bot.domain import PerpsBotError, RunMode
+from perps_bot.exchange import create_exchange
+from perps_bot.exchange.runtime import close_quietly
+from perps_bot.exchange.startup import load_markets_within, where
+from perps_bot.instruments import (
+    InstrumentCatalog,
+    catalog_from_markets,
+    catalog_from_profile,
+)
+from perps_bot.metrics.promotion import has_promotion
+from perps_bot.orchestrator.modes import MODES, ModeSpec
+from perps_bot.storage import RunStore
+from perps_bot.strategies import Strategy, load_strategy, strategy_fingerprint
+
+log = logging.getLogger("perps_bot.run")
+
+
+class PromotionMissing(PerpsBotError):
+    """prod refuses a strategy fingerprint that was never promoted to prod."""
+
+
+@dataclass(slots=True)
+class Preflight:
+    """What the checks established, for the wiring to use."""
+
+    spec: ModeSpec
+    strategy_cls: type[Strategy]
+    fingerprint: str
+    code_version: str
+    instruments: InstrumentCatalog
+    public_client: Any  # ccxt client with markets loaded (exchange modes), else None
+
+    @property
+    def mode(self) -> RunMode:
+        return self.spec.mode
+
+    async def close(self) -> None:
+        """Release what preflight opened, when the run does not take it over."""
+        if self.public_client is not None:
+            await close_quietly(self.public_client)
+            self.public_client = None
+
+
+async def preflight(settings: Settings, *, say: Callable[[str], None]) -> Preflight:
+    """Run every check; `say` shows progress to the user (waiting for an exchange)."""
+    spec = MODES[settings.mode]
+    strategy_cls = load_strategy(settings.strategy.name)
+    fingerprint = strategy_fingerprint(strategy_cls, settings.strategy.params, __version__)
+    if settings.profile == "prod" and spec.real_orders:
+        _require_prod_promotion(settings, fingerprint)
+    symbols = list(settings.run.symbols)
+    if not spec.exchange_instruments:
+        catalog = catalog_from_profile(settings.instruments, settings.fees).require(symbols)
+        return Preflight(spec, strategy_cls, fingerprint, __version__, catalog, None)
+    client = create_exchange(settings.exchange, private=False)
+    try:
+        say(
+            f"connecting to {where(settings.exchange)} (giving up after"
+            f" {settings.exchange.startup_timeout}) ..."
+        )
+        markets = await load_markets_within(client, settings.exchange)
+        decimal_places = getattr(client, "precisionMode", None) == _decimal_places()
+        catalog = catalog_from_markets(
+            markets, symbols, settings.instruments, settings.fees, decimal_places=decimal_places
+        )
+    except BaseException:
+        await close_quietly(client)
+        raise
+    return Preflight(spec, strategy_cls, fingerprint, __version__, catalog, client)
+
+
+def _require_prod_promotion(settings: Settings, fingerprint: str) -> None:
+    with RunStore(settings.database_path) as store:
+        promoted = has_promotion(store, fingerprint, "prod")
+    if not promoted:
+        raise PromotionMissing(
+            f"prod refuses strategy {settings.strategy.name!r} (fingerprint {fingerprint}): "
+            "no promotion to prod recorded; run `perps-bot promote --to prod --run <canary run>`"
+        )
+
+
+def _decimal_places() -> int:
+    import ccxt.async_support as ccxt_async
+
+    return int(ccxt_async.DECIMAL_PLACES)

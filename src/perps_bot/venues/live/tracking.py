@@ -1,0 +1,159 @@
+"""Live orders as the venue follows them: each exchange reply (cumulative executed
+quantity, cost, status) becomes Fills for the part not seen before and lifecycle steps
+through the one order state machine (domain.lifecycle).
+
+- A fill is priced from the change in cumulative quote cost (the exchange's exact
+  average for the first one). Its fee is the exchange's own when the reply carries one;
+  Binance order replies do not, so it is estimated from the instrument's bps: taker for
+  market orders and limit orders that filled on arrival, maker for limit fills found
+  later.
+- Quantities never go backwards: a stale reply cannot un-fill an order.
+- A reply that already says FILLED for an order the bot has just sent is reported as
+  two steps, accepted then filled, like every other venue.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from perps_bot.domain import (
+    Fill,
+    Instrument,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    record_fill,
+    transition,
+)
+
+EPS = 1e-12
+
+#: ccxt's unified order status -> the final status it means.
+FINAL_STATUS = {
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "cancelled": OrderStatus.CANCELED,
+    "rejected": OrderStatus.REJECTED,
+    "expired": OrderStatus.EXPIRED,
+}
+
+
+@dataclass(slots=True)
+class Tracked:
+    """An order the venue watches for fills, and how much of it was reported already."""
+
+    order: Order
+    ccxt_symbol: str
+    exchange_client_id: str
+    seen_filled: float = 0.0  # executed quantity already turned into Fill objects
+    seen_cost: float = 0.0
+    seen_fee: float = 0.0
+    reported: float = 0.0  # quantity of those fills already handed out by poll()
+    updates: list[OrderUpdate] = field(default_factory=list)
+
+    @property
+    def unreported(self) -> float:
+        return self.seen_filled - self.reported
+
+    @property
+    def finished(self) -> bool:
+        """Closed on the exchange and every fill handed out: nothing left to track."""
+        return not self.order.status.is_open and self.unreported <= EPS
+
+
+def apply_reply(
+    tracked: Tracked, reply: Any, ts: int, instrument: Instrument, *, on_arrival: bool
+) -> list[Fill]:
+    """Bring `tracked` up to date with an order reply; returns the new fills and queues
+    the lifecycle steps on `tracked.updates`."""
+    if not isinstance(reply, dict):
+        return []
+    order = tracked.order
+    if order.status is OrderStatus.NEW:
+        tracked.updates.append(transition(order, OrderStatus.ACCEPTED, ts, "accepted"))
+    fills = _new_fill(tracked, reply, ts, instrument, on_arrival=on_arrival)
+    average = num(reply.get("average")) or 0.0
+    if order.filled > 0 and average > 0:
+        order.avg_price = average
+    final = FINAL_STATUS.get(str(reply.get("status") or ""))
+    if final is OrderStatus.FILLED and order.status.is_open:
+        # the exchange's executed total is the order's size (rounding may differ)
+        order.size = order.filled
+        tracked.updates.append(transition(order, OrderStatus.FILLED, ts, "filled"))
+    elif final is not None and order.status.is_open:
+        reason = f"{final} by the exchange"
+        tracked.updates.append(transition(order, final, ts, reason))
+    return fills
+
+
+def _new_fill(
+    tracked: Tracked, reply: dict[str, Any], ts: int, instrument: Instrument, *, on_arrival: bool
+) -> list[Fill]:
+    order = tracked.order
+    filled = max(num(reply.get("filled")) or 0.0, tracked.seen_filled)  # never backwards
+    average = num(reply.get("average")) or 0.0
+    cost = num(reply.get("cost"))
+    if cost is None or cost <= 0:
+        cost = filled * average
+    delta = filled - tracked.seen_filled
+    if delta <= EPS * max(1.0, filled):
+        return []
+    delta_cost = cost - tracked.seen_cost
+    if tracked.seen_filled <= EPS and average > 0:
+        price = average  # the whole fill so far: the exchange's exact average
+    elif delta_cost > 0:
+        price = delta_cost / delta
+    else:
+        price = average or (order.price or 0.0)
+    taker = order.order_type is OrderType.MARKET or on_arrival
+    liquidity = Liquidity.TAKER if taker else Liquidity.MAKER
+    fee = _fee(reply, tracked, delta * price, instrument, liquidity)
+    tracked.seen_filled = filled
+    tracked.seen_cost = cost
+    if order.status.is_open:
+        if order.filled + delta > order.size:
+            order.size = order.filled + delta  # the exchange executed more than we rounded
+        tracked.updates.append(record_fill(order, delta, price, ts))
+    return [
+        Fill(
+            ts=ts,
+            symbol=order.symbol,
+            side=order.side,
+            size=delta,
+            price=price,
+            fee=fee,
+            liquidity=liquidity,
+            client_id=order.client_id,
+            correlation_id=order.correlation_id,
+            reason=order.reason,
+            stop_price=order.stop_price,
+        )
+    ]
+
+
+def _fee(
+    reply: dict[str, Any],
+    tracked: Tracked,
+    notional: float,
+    instrument: Instrument,
+    liquidity: Liquidity,
+) -> float:
+    fee_info = reply.get("fee")
+    reported = num(fee_info.get("cost")) if isinstance(fee_info, dict) else None
+    if reported is not None:
+        fee = reported - tracked.seen_fee
+        tracked.seen_fee = reported
+        return fee
+    bps = instrument.taker_bps if liquidity is Liquidity.TAKER else instrument.maker_bps
+    return notional * bps / 10_000.0
+
+
+def num(value: Any) -> float | None:
+    """A number from an exchange field, None for missing or unreadable values."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,453 @@
+"""The live execution venue: real orders on a real exchange through ccxt's async API.
+
+Design choices, and why:
+- Idempotent submission. Every order carries the bot's client id as
+  `newClientOrderId`. When sending fails in a way that leaves its fate unknown
+  (timeout, network error, 5xx, garbled reply) the venue backs off and first looks
+  the order up by client id; it resends only when the exchange says the order does
+  not exist. If the venue gives up (retries exhausted, breaker open) while the fate is
+  still unknown, the order is kept as "unconfirmed" and every `poll` looks it up
+  again, so a late-arriving order is tracked and its fills are reported.
+- Orders arrive already on the instrument's grid: sizes and prices were rounded and
+  the minimums checked by `Instrument.prepare` before the order existed, exactly as
+  for paper venues, so the venue sends what it is given.
+- Errors, retries and the circuit breaker: `venues.live.requests`; redaction of keys
+  and error mapping: `venues.live.errors`; replies -> fills and lifecycle steps:
+  `venues.live.tracking`.
+- Fills come from order status (`fetch_order`), at most every `poll_interval`, and
+  from the order's own reply (a market order's reply carries its fill). A fill found on
+  arrival reaches the orchestrator at its next `poll`; until then `open_orders()`
+  lists the order with the unreported quantity as `remaining`, so the orchestrator's
+  in-flight sum never re-sends it.
+- The venue models nothing: no liquidation, no position of its own. The exchange's
+  account is the truth; `snapshot()` reads it for reconciliation.
+- Leverage is set as a whole number (Binance only takes integers): 2.5 -> 2x.
+- The venue owns the ccxt client it is given and closes it in `stop()`
+  (`close_exchange=False` to keep it).
+"""
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+import ccxt.async_support as ccxt_async
+
+from perps_bot.config.models import AccountConfig, ExchangeConfig
+from perps_bot.domain import (
+    Fill,
+    Instrument,
+    MarketEvent,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    close_open,
+)
+from perps_bot.domain.timeutil import parse_duration
+from perps_bot.exchange import from_exchange_symbol
+from perps_bot.exchange.runtime import close_quietly, wall_clock_ms
+from perps_bot.venues.base import VenueFatal, VenueSnapshot, VenueUnavailable
+from perps_bot.venues.live.account import foreign_order, position_of, wallet_balance
+from perps_bot.venues.live.errors import (
+    CCXT_LOG,
+    FATAL_ERRORS,
+    NOT_AN_ANSWER,
+    RETRYABLE_ERRORS,
+    ErrorText,
+    UnknownOutcome,
+)
+from perps_bot.venues.live.requests import Requests, Skip
+from perps_bot.venues.live.tracking import Tracked, apply_reply
+
+log = logging.getLogger("perps_bot.venues.live")
+
+_BINANCE_CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+
+
+class LiveVenue:
+    """Implements the Venue protocol on a ccxt async exchange (private endpoints)."""
+
+    name = "live"
+    needs_polling = True
+
+    def __init__(
+        self,
+        exchange: Any,
+        cfg: ExchangeConfig,
+        account: AccountConfig,
+        instruments: Mapping[str, Instrument],
+        *,
+        clock: Callable[[], int] = wall_clock_ms,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        jitter: float = 0.0,
+        seed: int = 0,
+        close_exchange: bool = True,
+    ) -> None:
+        self._exchange = exchange
+        self._close_exchange = close_exchange
+        self._cfg = cfg
+        self._account = account
+        self._instruments = dict(instruments)
+        self.symbols = list(self._instruments)
+        self._clock = clock
+        secrets = [s.get_secret_value() for s in (cfg.api_key, cfg.api_secret) if s is not None]
+        self._errors = ErrorText(secrets)
+        self.requests = Requests(cfg, self._errors, clock, sleep, jitter=jitter, seed=seed)
+        self.breaker = self.requests.breaker
+        self._poll_ms = parse_duration(cfg.poll_interval)
+        self._ccxt_symbols = {s: i.exchange_symbol for s, i in self._instruments.items()}
+        self._orders: dict[str, Tracked] = {}
+        self._unconfirmed: dict[str, Tracked] = {}
+        self._pending_fills: list[Fill] = []
+        self._last_poll: int | None = None
+        self._started = False
+        self.updates: list[OrderUpdate] = []
+        exchange.logger = CCXT_LOG
+        #: The snapshot taken at start (reconciliation input for the orchestrator).
+        self.last_snapshot: VenueSnapshot | None = None
+
+    # -- status ----------------------------------------------------------------------
+
+    @property
+    def circuit_open(self) -> bool:
+        """True while the breaker refuses requests (the risk gate then denies orders)."""
+        return self.breaker.is_open
+
+    @property
+    def reconnects(self) -> int:
+        """Grows each time a request succeeds after failed ones: reconcile then."""
+        return self.requests.reconnects
+
+    def unconfirmed_orders(self) -> list[Order]:
+        """Orders whose submission outcome is still unknown (looked up on every poll)."""
+        return [t.order for t in self._unconfirmed.values()]
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load markets, set leverage and margin mode per symbol, then reconcile.
+
+        Idempotent: a second call does nothing; call `snapshot()` to reconcile again.
+        """
+        if self._started:
+            return
+        try:
+            await self.requests.request("load markets", self._exchange.load_markets)
+        except ccxt_async.BaseError as exc:
+            line = self._errors.one_line(exc)
+            raise VenueFatal(f"live venue: cannot load markets: {line}") from exc
+        markets = self._exchange.markets or {}
+        missing = [f"{s} ({c})" for s, c in self._ccxt_symbols.items() if c not in markets]
+        if missing:
+            raise VenueFatal(f"live venue: the exchange does not list {', '.join(missing)}")
+        for symbol, ccxt_symbol in self._ccxt_symbols.items():
+            leverage = max(1, int(self._account.leverage_for(symbol)))
+            await self.requests.configure(
+                f"set leverage {leverage}x on {symbol}",
+                partial(self._exchange.set_leverage, leverage, ccxt_symbol),
+            )
+            mode = self._account.margin_mode.value
+            await self.requests.configure(
+                f"set {mode} margin on {symbol}",
+                partial(self._exchange.set_margin_mode, mode, ccxt_symbol),
+            )
+        self.last_snapshot = await self.snapshot()
+        self._started = True
+        log.info(
+            "live venue started: %d symbols, balance %s, %d positions, %d open orders",
+            len(self.symbols),
+            self.last_snapshot.balance,
+            len(self.last_snapshot.positions),
+            len(self.last_snapshot.open_orders),
+        )
+
+    async def stop(self) -> None:
+        """Close the ccxt client (the venue owns it unless `close_exchange=False`).
+        Open orders are left on the exchange; the next start reconciles them."""
+        working = self._working()
+        if working or self._unconfirmed:
+            log.info(
+                "live venue stopping with %d open and %d unconfirmed orders left on the exchange",
+                len(working),
+                len(self._unconfirmed),
+            )
+        if self._close_exchange:
+            await close_quietly(self._exchange)
+
+    # -- orders ----------------------------------------------------------------------
+
+    async def submit(self, order: Order) -> Order:
+        """Send `order` (already on the instrument's grid) once, whatever the retries."""
+        requests = self.requests
+        ccxt_symbol = self._ccxt_symbols.get(order.symbol)
+        if ccxt_symbol is None or not requests.breaker.allow():
+            why = "not traded by this venue" if ccxt_symbol is None else "circuit breaker open"
+            self._refused(order, f"not sent: {why}")
+            if ccxt_symbol is None:
+                raise self._errors.rejection(Exception(f"{order.symbol} {why}"))
+            raise VenueUnavailable(requests.breaker_message("order not sent"))
+        tracked = Tracked(order, ccxt_symbol, self._exchange_client_id(order.client_id))
+        params: dict[str, Any] = {"newClientOrderId": tracked.exchange_client_id}
+        if order.reduce_only:
+            params["reduceOnly"] = True
+        order_type = "limit" if order.order_type is OrderType.LIMIT else "market"
+        backoff = requests.backoff()
+        maybe_sent = False
+        last_error = "no attempt made"
+        for attempt in range(self._cfg.max_retries + 1):
+            if attempt > 0:
+                await requests.sleep(backoff.next_delay_ms() / 1000.0)
+                if not requests.breaker.allow():
+                    last_error = requests.breaker_message("gave up")
+                    break
+            try:
+                if maybe_sent:
+                    found = await self._lookup(tracked)
+                    if found is not None:
+                        log.info("order %s was accepted despite the error; not resending",
+                                 order.client_id)  # fmt: skip
+                        requests.succeeded()
+                        return self._adopt(tracked, found, on_arrival=True)
+                maybe_sent = True
+                reply = await self._exchange.create_order(
+                    ccxt_symbol, order_type, order.side.value, order.size, order.price, params
+                )
+                if not isinstance(reply, dict) or not reply.get("id"):
+                    raise UnknownOutcome("create_order reply has no order id")
+            except RETRYABLE_ERRORS as exc:
+                last_error = requests.failed(f"submit {order.client_id}", exc)
+                continue
+            except FATAL_ERRORS as exc:
+                raise self._errors.fatal(exc) from exc
+            except ccxt_async.BaseError as exc:
+                requests.succeeded()
+                rejection = self._errors.rejection(exc)
+                self._refused(order, rejection.detail)
+                raise rejection from exc
+            requests.succeeded()
+            return self._adopt(tracked, reply, on_arrival=True)
+        if maybe_sent:
+            self._unconfirmed[order.client_id] = tracked
+        else:
+            self._refused(order, f"not sent: {last_error}")
+        raise VenueUnavailable(f"order {order.client_id} not confirmed: {last_error}")
+
+    def _refused(self, order: Order, reason: str) -> None:
+        update = close_open(order, OrderStatus.REJECTED, self._clock(), reason)
+        if update is not None:
+            self.updates.append(update)
+
+    async def cancel(self, client_id: str, ts: int) -> None:
+        tracked = self._orders.get(client_id)
+        if tracked is not None and not tracked.order.status.is_open:
+            return
+        if tracked is None:
+            tracked = await self._confirm(client_id)
+            if tracked is None:
+                return
+        exchange_id, ccxt_symbol = tracked.order.exchange_id, tracked.ccxt_symbol
+        try:
+            reply = await self.requests.request(
+                f"cancel {client_id}",
+                lambda: self._exchange.cancel_order(exchange_id, ccxt_symbol),
+            )
+        except ccxt_async.OrderNotFound:
+            # Already filled or cancelled: read its final state for the last fills.
+            reply = await self.requests.read(
+                f"fetch {client_id}", lambda: self._exchange.fetch_order(exchange_id, ccxt_symbol)
+            )
+        except ccxt_async.BaseError as exc:
+            raise self._errors.rejection(exc) from exc
+        self._apply(tracked, reply, self._clock(), on_arrival=False)
+
+    async def _confirm(self, client_id: str) -> Tracked | None:
+        """Resolve an unconfirmed order: tracked if it exists on the exchange, else dropped."""
+        pending = self._unconfirmed.get(client_id)
+        if pending is None:
+            return None
+        found = await self.requests.read(f"look up {client_id}", lambda: self._lookup(pending))
+        del self._unconfirmed[client_id]
+        if found is None:
+            self._refused(pending.order, "never reached the exchange")
+            return None
+        self._adopt(pending, found, on_arrival=False)
+        return self._orders.get(client_id)
+
+    def on_market(self, event: MarketEvent) -> Sequence[Fill]:
+        """Live fills come from `poll`; market events change nothing here."""
+        return ()
+
+    def on_liquidation(self, symbol: str, ts: int) -> None:
+        """Never called on a live run: the exchange liquidates (the ledger does not)."""
+
+    async def poll(self, now_ms: int) -> Sequence[Fill]:
+        """New fills since the last call. Requests go out at most every poll_interval;
+        network errors are logged, never raised: the next poll tries again
+        (`circuit_open` and `reconnects` report the outage)."""
+        due = self._last_poll is None or now_ms - self._last_poll >= self._poll_ms
+        if due and not self.breaker.is_open and (self._unconfirmed or self._working()):
+            self._last_poll = now_ms
+            with contextlib.suppress(Skip):  # the exchange is failing: try next poll
+                await self._refresh(now_ms)
+        fills, self._pending_fills = self._pending_fills, []
+        for fill in fills:
+            tracked = self._orders.get(fill.client_id)
+            if tracked is not None:
+                tracked.reported += fill.size
+        for client_id in [cid for cid, t in self._orders.items() if t.finished]:
+            del self._orders[client_id]
+        return fills
+
+    async def _refresh(self, now_ms: int) -> None:
+        once = self.requests.once
+        for client_id, pending in list(self._unconfirmed.items()):
+            found = await once(f"look up {client_id}", partial(self._lookup, pending))
+            del self._unconfirmed[client_id]
+            if found is not None:
+                log.info("unconfirmed order %s found on the exchange; tracking it", client_id)
+                self._adopt(pending, found, on_arrival=False)
+            else:
+                self._refused(pending.order, "never reached the exchange")
+        for tracked in self._working():
+            fetch = partial(
+                self._exchange.fetch_order, tracked.order.exchange_id, tracked.ccxt_symbol
+            )
+            try:
+                reply = await once(f"fetch {tracked.order.client_id}", fetch)
+            except Skip as skip:
+                if skip.transient:
+                    raise
+                continue
+            if not isinstance(reply, dict) or not reply.get("id"):
+                log.warning("live venue: unusable order status for %s", tracked.order.client_id)
+                continue
+            self._apply(tracked, reply, now_ms, on_arrival=False)
+
+    def _working(self) -> list[Tracked]:
+        return [t for t in self._orders.values() if t.order.status.is_open]
+
+    def open_orders(self) -> list[Order]:
+        """Orders still in flight from the bot's point of view: open on the exchange, or
+        closed with fills that `poll` has not handed out yet. In these copies `filled`
+        is the quantity already reported and, for closed orders, `size` is the executed
+        total, so `remaining` is exactly what may still reach the ledger. Unconfirmed
+        orders are included with their full size (nobody may re-send their quantity)."""
+        in_flight: list[Order] = []
+        for tracked in self._orders.values():
+            if tracked.finished:
+                continue
+            copy = replace(tracked.order, filled=tracked.reported)
+            if not tracked.order.status.is_open:
+                copy.size = tracked.seen_filled
+            in_flight.append(copy)
+        in_flight.extend(replace(t.order) for t in self._unconfirmed.values())
+        return in_flight
+
+    async def snapshot(self) -> VenueSnapshot:
+        """Balance, non-zero positions and open orders from the exchange; open orders
+        not yet tracked (e.g. left by a previous run) are tracked from now on."""
+        read = self.requests.read
+        ccxt_symbols = list(self._ccxt_symbols.values())
+        balance_reply = await read("fetch balance", self._exchange.fetch_balance)
+        position_rows = await read(
+            "fetch positions", lambda: self._exchange.fetch_positions(ccxt_symbols)
+        )
+        open_rows: list[Any] = []
+        for ccxt_symbol in ccxt_symbols:
+            rows = await read(
+                f"fetch open orders {ccxt_symbol}",
+                partial(self._exchange.fetch_open_orders, ccxt_symbol),
+            )
+            open_rows.extend(rows or [])
+        positions = [
+            p for p in (position_of(r, self._bot_symbol) for r in position_rows or []) if p
+        ]
+        open_orders = [o for o in (self._open_order(row) for row in open_rows) if o is not None]
+        return VenueSnapshot(
+            wallet_balance(balance_reply, self._settle_asset()), positions, open_orders
+        )
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _exchange_client_id(self, client_id: str) -> str:
+        """The client id as Binance accepts it (36 chars of [.A-Za-z0-9:/_-]); ids that do
+        not fit are hashed deterministically, so a retry always sends the same id."""
+        if _BINANCE_CLIENT_ID.match(client_id):
+            return client_id
+        digest = hashlib.sha1(client_id.encode()).hexdigest()[:32]
+        return f"pb-{digest}"
+
+    async def _lookup(self, tracked: Tracked) -> dict[str, Any] | None:
+        """The order with this client id on the exchange, or None if it does not exist."""
+        try:
+            found = await self._exchange.fetch_order(
+                None, tracked.ccxt_symbol, {"origClientOrderId": tracked.exchange_client_id}
+            )
+        except ccxt_async.OrderNotFound:
+            self.breaker.record_success()  # reachable; the caller counts the reconnect
+            return None
+        except NOT_AN_ANSWER:
+            raise
+        except ccxt_async.BaseError as exc:
+            # Any other answer does not prove the order is absent: stay unsure.
+            line = self._errors.one_line(exc)
+            raise UnknownOutcome(f"order lookup failed: {line}") from exc
+        if not isinstance(found, dict) or not found.get("id"):
+            raise UnknownOutcome("order lookup reply has no order id")
+        self.breaker.record_success()
+        return found
+
+    def _adopt(self, tracked: Tracked, reply: dict[str, Any], *, on_arrival: bool) -> Order:
+        tracked.order.exchange_id = str(reply["id"])
+        self._orders[tracked.order.client_id] = tracked
+        self._apply(tracked, reply, self._clock(), on_arrival=on_arrival)
+        return tracked.order
+
+    def _apply(self, tracked: Tracked, reply: Any, ts: int, *, on_arrival: bool) -> None:
+        instrument = self._instruments[tracked.order.symbol]
+        self._pending_fills.extend(
+            apply_reply(tracked, reply, ts, instrument, on_arrival=on_arrival)
+        )
+        self.updates.extend(tracked.updates)
+        tracked.updates.clear()
+
+    def _open_order(self, row: Any) -> Order | None:
+        if not isinstance(row, dict) or not row.get("id"):
+            return None
+        exchange_cid = str(row.get("clientOrderId") or row["id"])
+        for tracked in self._orders.values():
+            if tracked.order.exchange_id == str(row["id"]):
+                return replace(tracked.order)
+        for client_id, pending in list(self._unconfirmed.items()):
+            if pending.exchange_client_id == exchange_cid:
+                del self._unconfirmed[client_id]
+                self._adopt(pending, row, on_arrival=False)
+                return replace(pending.order)
+        tracked = foreign_order(row, self._bot_symbol(str(row.get("symbol"))), self._clock())
+        self._orders[tracked.order.client_id] = tracked
+        log.info("reconciled open order %s (%s %s)", exchange_cid, tracked.order.side,
+                 tracked.order.symbol)  # fmt: skip
+        return replace(tracked.order)
+
+    def _settle_asset(self) -> str:
+        markets = self._exchange.markets or {}
+        for ccxt_symbol in self._ccxt_symbols.values():
+            market = markets.get(ccxt_symbol)
+            if isinstance(market, dict) and market.get("settle"):
+                return str(market["settle"])
+        return "USDT"
+
+    def _bot_symbol(self, ccxt_symbol: str) -> str:
+        for symbol, mapped in self._ccxt_symbols.items():
+            if mapped == ccxt_symbol:
+                return symbol
+        try:
+            return from_exchange_symbol(ccxt_symbol, self._ccxt_symbols)
+        except Exception:  # an unmapped symbol: report it under the exchange's name
+            return ccxt_symbol

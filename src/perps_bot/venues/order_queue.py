@@ -1,0 +1,101 @@
+"""Open orders of a simulated venue, organised so that most market events are dismissed
+in O(1): per symbol, queued orders (waiting for their latency or a price) apart from
+resting limit orders sorted best price first."""
+
+import bisect
+import math
+from dataclasses import dataclass
+
+from perps_bot.domain import Order, Side
+from perps_bot.venues.book import Book
+from perps_bot.venues.fill_rules import is_crossed
+
+
+@dataclass(slots=True)
+class MatchPoint:
+    """One moment at which orders are matched: a quote, a snapshot or a candle path point."""
+
+    cutoff: int  # an order acts here if it is live strictly before this time
+    bid: float | None
+    ask: float | None
+    last: float | None
+    book: Book | None = None  # real levels; None -> synthesize around bid/ask
+
+
+@dataclass(slots=True, eq=False)  # identity equality: list.remove finds this very order
+class WorkingOrder:
+    order: Order
+    live_ts: int
+    seq: int  # submission order: ties and processing order within a point
+    active: bool = False  # has reached the market (resting if still open)
+
+
+def _buy_priority(item: WorkingOrder) -> tuple[float, int]:
+    return -(item.order.price or 0.0), item.seq
+
+
+def _sell_priority(item: WorkingOrder) -> tuple[float, int]:
+    return item.order.price or 0.0, item.seq
+
+
+class SymbolOrders:
+    """Open orders of one symbol: queued (waiting for latency or for a price) and resting
+    limit orders sorted best price first, so an event that crosses nothing, with no
+    queued order due, is dismissed in O(1) and a crossing only visits crossed orders."""
+
+    __slots__ = ("buys", "next_live", "queued", "sells")
+
+    def __init__(self) -> None:
+        self.queued: list[WorkingOrder] = []
+        self.buys: list[WorkingOrder] = []  # highest limit first
+        self.sells: list[WorkingOrder] = []  # lowest limit first
+        self.next_live: float = math.inf
+
+    def __bool__(self) -> bool:
+        return bool(self.queued or self.buys or self.sells)
+
+    def queue(self, item: WorkingOrder) -> None:
+        self.queued.append(item)
+        self.next_live = min(self.next_live, item.live_ts)
+
+    def unqueue(self, item: WorkingOrder) -> None:
+        self.queued.remove(item)
+        self.next_live = min((w.live_ts for w in self.queued), default=math.inf)
+
+    def rest(self, item: WorkingOrder) -> None:
+        if item.order.side is Side.BUY:
+            bisect.insort(self.buys, item, key=_buy_priority)
+        else:
+            bisect.insort(self.sells, item, key=_sell_priority)
+
+    def discard(self, item: WorkingOrder) -> None:
+        if not item.active:
+            self.unqueue(item)
+            return
+        resting = self.buys if item.order.side is Side.BUY else self.sells
+        if item in resting:
+            resting.remove(item)
+
+    def may_act(self, ts: int, low: float, high: float) -> bool:
+        """Whether an event at `ts` spanning [low, high] can touch any order."""
+        return (
+            ts >= self.next_live
+            or (bool(self.buys) and low <= (self.buys[0].order.price or 0.0))
+            or (bool(self.sells) and high >= (self.sells[0].order.price or math.inf))
+        )
+
+    def acting_at(self, point: "MatchPoint") -> list[WorkingOrder]:
+        """Orders that act at `point`, in submission order: queued ones now live, resting
+        ones the point crosses."""
+        acting = [w for w in self.queued if w.live_ts < point.cutoff]
+        for item in self.buys:
+            if not is_crossed(Side.BUY, item.order.price or 0.0, point.ask, point.last):
+                break
+            acting.append(item)
+        for item in self.sells:
+            if not is_crossed(Side.SELL, item.order.price or math.inf, point.bid, point.last):
+                break
+            acting.append(item)
+        if len(acting) > 1:
+            acting.sort(key=lambda w: w.seq)
+        return acting
