@@ -14,15 +14,15 @@ run: install
 	$(POETRY) run perps-bot --profile dev --dev-fast
 
 lint: install
-	$(POETRY) run ruff check src tests scripts
-	$(POETRY) run ruff format --check src tests scripts
+	$(POETRY) run ruff check src tests scripts emulator
+	$(POETRY) run ruff format --check src tests scripts emulator
 
 typecheck: install
-	$(POETRY) run mypy --strict src
+	$(POETRY) run mypy --strict src emulator/src
 
 test: install
-	$(POETRY) run ruff check src tests scripts
-	$(POETRY) run mypy --strict src
+	$(POETRY) run ruff check src tests scripts emulator
+	$(POETRY) run mypy --strict src emulator/src
 	$(POETRY) run pytest -n 2
 
 bench: install

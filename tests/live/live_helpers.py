@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from perps_bot.config.models import ExchangeConfig
-from perps_bot.emulator import EmulatorServer
+from perps_emulator import EmulatorServer
 
 # Distinctive dummy credentials: a test greps every log line for them.
 API_KEY = "dummyKEY4live7f3a9c0e11d2"

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from perps_bot.emulator import EmulatorServer
+from perps_emulator import EmulatorServer
 
 
 class Client:
