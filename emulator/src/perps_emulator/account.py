@@ -54,7 +54,7 @@ def liquidation_price(
     if qty <= 0:
         return 0.0
     at_zero = base - sign * qty * entry
-    if (sign > 0 and at_zero > 0) or (sign < 0 and at_zero <= 0):
+    if (sign > 0 and at_zero >= 0) or (sign < 0 and at_zero <= 0):
         return 0.0
     index = 0  # the last tier whose floor price is still on the liquidated side of LP
     for i in range(1, len(tiers)):

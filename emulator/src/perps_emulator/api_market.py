@@ -60,7 +60,7 @@ class MarketData(Handlers):
                     "underlyingSubType": [],
                     "settlePlan": 0,
                     "triggerProtect": "0.0500",
-                    "liquidationFee": "0.012500",
+                    "liquidationFee": f"{spec.liquidation_fee:.6f}",
                     "marketTakeBound": "0.05",
                     "maxMoveOrderLimit": 10000,
                     "filters": [
