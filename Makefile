@@ -1,28 +1,52 @@
-# Two entry points for a fresh machine with only Python 3.11 and pip:
+# Two entry points for a fresh machine with only Python 3.11 (Debian's python3 will do):
 #   make run   installs with poetry, then runs the dev profile on the simulated clock
 #   make test  installs with poetry, then ruff, mypy --strict and pytest
+#
+# Poetry itself goes into a private venv under .tools/ (git-ignored), never into the
+# system interpreter: Debian's python3 refuses pip installs there (PEP 668), and a
+# private copy pins the poetry every machine uses. The venv is made by $(PYTHON) -m
+# venv; where ensurepip is missing (Debian without python3-venv) it is made without
+# pip and poetry goes in through the system pip's --python option.
 PYTHON ?= python3
-POETRY := $(shell command -v poetry 2>/dev/null || echo "$(PYTHON) -m poetry")
+POETRY_VENV := .tools/poetry
+POETRY := $(POETRY_VENV)/bin/poetry
+POETRY_SPEC := poetry>=2.0,<3
+# The project's .venv uses the interpreter poetry runs on, i.e. $(PYTHON).
+export POETRY_VIRTUALENVS_USE_POETRY_PYTHON := true
+CHECKED := src tests scripts emulator
 
 .PHONY: install run test lint typecheck bench
 
-install:
-	@$(POETRY) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "poetry>=2.0,<3"
+$(POETRY):
+	@echo "installing $(POETRY_SPEC) into $(POETRY_VENV) with $(PYTHON)"
+	@rm -rf $(POETRY_VENV)
+	@if $(PYTHON) -m venv $(POETRY_VENV) >/dev/null 2>&1; then \
+		$(POETRY_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+			"$(POETRY_SPEC)"; \
+	else \
+		echo "  no ensurepip: venv without pip, poetry installed by pip --python"; \
+		rm -rf $(POETRY_VENV) && $(PYTHON) -m venv --without-pip $(POETRY_VENV) && \
+		$(PYTHON) -m pip --python $(POETRY_VENV)/bin/python install --quiet \
+			--disable-pip-version-check "$(POETRY_SPEC)"; \
+	fi
+	@$(POETRY) --version
+
+install: $(POETRY)
 	@$(POETRY) install --no-interaction --quiet
 
 run: install
 	$(POETRY) run perps-bot --profile dev --dev-fast
 
 lint: install
-	$(POETRY) run ruff check src tests scripts
-	$(POETRY) run ruff format --check src tests scripts
+	$(POETRY) run ruff check $(CHECKED)
+	$(POETRY) run ruff format --check $(CHECKED)
 
 typecheck: install
-	$(POETRY) run mypy --strict src
+	$(POETRY) run mypy --strict src emulator/src
 
 test: install
-	$(POETRY) run ruff check src tests scripts
-	$(POETRY) run mypy --strict src
+	$(POETRY) run ruff check $(CHECKED)
+	$(POETRY) run mypy --strict src emulator/src
 	$(POETRY) run pytest -n 2
 
 bench: install

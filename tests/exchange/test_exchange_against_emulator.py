@@ -9,8 +9,8 @@ import ccxt.async_support as ccxt_async
 import pytest
 
 from perps_bot.config.models import ExchangeConfig
-from perps_bot.emulator import EmulatorServer, Fault
 from perps_bot.exchange import create_exchange
+from perps_emulator import EmulatorServer, Fault
 
 BTC = "BTC/USDT:USDT"
 ETH = "ETH/USDT:USDT"

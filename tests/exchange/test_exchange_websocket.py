@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from perps_bot.config.models import ExchangeConfig
-from perps_bot.emulator import EmulatorServer
 from perps_bot.exchange import create_exchange
+from perps_emulator import EmulatorServer
 
 BTC = "BTC/USDT:USDT"
 WAIT_S = 5.0  # upper bound only: every await below resolves as soon as the event arrives

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from perps_bot.config.models import ExchangeConfig
-from perps_bot.emulator import EmulatorServer
 from perps_bot.exchange import create_exchange
+from perps_emulator import EmulatorServer
 
 
 @pytest.fixture

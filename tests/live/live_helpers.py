@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from perps_bot.config.models import ExchangeConfig, FeesConfig
-from perps_bot.emulator import EmulatorServer
 from perps_bot.instruments import InstrumentCatalog, catalog_from_markets
+from perps_emulator import EmulatorServer
 
 # Distinctive dummy credentials: a test greps every log line for them.
 API_KEY = "dummyKEY4live7f3a9c0e11d2"

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from perps_bot.config import load_settings
-from perps_bot.emulator import EmulatorServer, Fault
 from perps_bot.orchestrator.runner import RunResult, run_bot
+from perps_emulator import EmulatorServer, Fault
 from tests.live.live_helpers import API_KEY, API_SECRET
 
 pytestmark = pytest.mark.integration

@@ -18,10 +18,10 @@ from perps_bot.domain import (
     OrderType,
     Side,
 )
-from perps_bot.emulator import EmulatorServer, Fault
 from perps_bot.feeds.base import FeedError
 from perps_bot.feeds.exchange import ExchangeFeed
 from perps_bot.venues.mock import MockVenue
+from perps_emulator import EmulatorServer, Fault
 from tests.live.live_helpers import (
     ClientFactory,
     FakeClock,

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from perps_bot.domain import BookSnapshot, FundingRate, MarketEvent, MarkPrice
-from perps_bot.emulator import EmulatorServer
 from perps_bot.feeds.exchange_stream import StreamingExchangeFeed, exchange_feed
+from perps_emulator import EmulatorServer
 from tests.live.live_helpers import ClientFactory, exchange_cfg
 from tests.live.test_canary_bot import logged_text, run_canary
 

@@ -20,10 +20,10 @@ from perps_bot.domain import (
     OrderType,
     Side,
 )
-from perps_bot.emulator import EmulatorServer, Fault
 from perps_bot.instruments import InstrumentCatalog
 from perps_bot.venues.base import OrderRejected, VenueFatal, VenueSnapshot, VenueUnavailable
 from perps_bot.venues.live import LiveVenue
+from perps_emulator import EmulatorServer, Fault
 from tests.live.live_helpers import (
     API_KEY,
     API_SECRET,

@@ -4,25 +4,37 @@ Point a canary profile at it with PERPS_BOT__EXCHANGE__BASE_URL (printed at star
 drive faults, prices and steps through its /_emulator/ control endpoints, and stop it
 with Ctrl-C (SIGINT/SIGTERM stop it cleanly, no traceback). Prices take one seeded
 step per second. Only loopback hosts are accepted: it has no authentication.
+
+The emulator is test tooling (the `perps_emulator` package under emulator/, installed
+by the dev environment only), so it is imported inside the command, never at module
+level: the product works without it, and this command then says so in one line.
 """
 
 import asyncio
 import contextlib
 import signal
-import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-if TYPE_CHECKING:  # aiohttp is imported only when the emulator runs
-    from perps_bot.emulator import EmulatorServer
+from perps_bot.domain import PerpsBotError
+
+if TYPE_CHECKING:  # test tooling, imported only when the command runs
+    from perps_emulator import EmulatorServer
+
+NOT_INSTALLED = (
+    "emulator: the exchange emulator is test tooling; install the dev environment (poetry install)"
+)
 
 CONTROL_HELP = (
     'control: POST /_emulator/fault {{"kind": "status", "method": "POST", '
     '"path": "/fapi/v1/order", "status": 503}}, POST /_emulator/price '
     '{{"symbol": "BTCUSDT", "price": 60000}}, POST /_emulator/step {{"n": 10}}, '
-    "POST /_emulator/funding, GET /_emulator/state, GET /_emulator/calls  (under {base})"
+    'POST /_emulator/mark {{"symbol": "BTCUSDT", "mark": 59000}}, POST /_emulator/funding, '
+    'POST /_emulator/liquidation {{"enabled": true}}, GET /_emulator/state, '
+    "GET /_emulator/calls  (under {base})"
 )
 
 
@@ -31,8 +43,10 @@ async def serve(server: "EmulatorServer", stop: asyncio.Event, echo: Callable[[s
     await server.start()
     try:
         echo(f"Binance USDM emulator listening on {server.base_url}")
+        liquidation = "on" if server.liquidation else "off"
         echo(
-            f"  symbols {', '.join(server.markets)}; seed {server.seed}; one price step per second"
+            f"  symbols {', '.join(server.markets)}; seed {server.seed}; one price step per second;"
+            f" liquidation {liquidation}"
         )
         echo(f"  use it with: export PERPS_BOT__EXCHANGE__BASE_URL={server.base_url}")
         echo("  " + CONTROL_HELP.format(base=server.base_url))
@@ -63,33 +77,53 @@ def emulator(
         str, typer.Option(help="Comma-separated Binance ids, e.g. BTCUSDT,ETHUSDT.")
     ] = "BTCUSDT,ETHUSDT",
     balance: Annotated[float, typer.Option(help="Initial USDT wallet balance.", min=0)] = 10_000.0,
+    liquidation: Annotated[
+        bool,
+        typer.Option(
+            "--liquidation/--no-liquidation",
+            help="Liquidate positions whose mark crosses their liquidation price.",
+        ),
+    ] = False,
 ) -> None:
     """Run a local Binance USDM emulator (REST) for rehearsing the live path. Ctrl-C stops."""
-    from perps_bot.emulator import EmulatorServer
-    from perps_bot.emulator.server import EmulatorError, is_loopback_host
-
+    emulator_module = _import_emulator()
     names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
+    if not emulator_module.is_loopback_host(host):
+        raise PerpsBotError(
+            f"--host {host} is not a loopback address: the emulator only binds "
+            "127.0.0.0/8, ::1 or localhost"
+        )
     try:
-        if not is_loopback_host(host):
-            raise EmulatorError(
-                f"--host {host} is not a loopback address: the emulator only binds "
-                "127.0.0.0/8, ::1 or localhost"
-            )
-        server = EmulatorServer(
+        server = emulator_module.EmulatorServer(
             host=host,
             port=port,
             symbols=tuple(names),
             seed=seed,
             initial_balance=balance,
             tick_interval_s=1.0,
+            liquidation=liquidation,
         )
         asyncio.run(_run_until_signal(server, typer.echo))
-    except EmulatorError as exc:
-        sys.stderr.write(f"perps-bot: {exc}\n")
-        raise typer.Exit(2) from None
+    except emulator_module.EmulatorError as exc:
+        raise PerpsBotError(str(exc)) from None
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         pass
     typer.echo("emulator stopped")
+
+
+def _import_emulator() -> ModuleType:
+    """The emulator package, or the one-line PerpsBotError where it is not installed.
+
+    Only the absence of perps_emulator itself is translated: an import error from
+    inside an installed emulator is a bug and must surface as one.
+    """
+    try:
+        import perps_emulator
+    except ModuleNotFoundError as exc:
+        if exc.name != "perps_emulator":
+            raise
+        raise PerpsBotError(NOT_INSTALLED) from None
+    return perps_emulator
 
 
 def register(app: typer.Typer) -> None:

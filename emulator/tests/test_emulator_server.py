@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from perps_bot.emulator import EmulatorServer, Fault
-from perps_bot.emulator.server import EmulatorError
+from perps_emulator import EmulatorServer, Fault
+from perps_emulator.server import EmulatorError
 
 FIXED_MS = 1_700_000_000_000
 

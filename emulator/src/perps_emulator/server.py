@@ -19,7 +19,6 @@ test that passes a fixed ``clock`` and steps manually gets byte-identical answer
 import asyncio
 import contextlib
 import ipaddress
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,21 +27,20 @@ from typing import Any
 
 from aiohttp import web
 
-from perps_bot.domain import PerpsBotError
-from perps_bot.emulator.api import BinanceApi
-from perps_bot.emulator.engine import BinanceError, EmulatorState, Engine
-from perps_bot.emulator.faults import Fault, FaultBook
-from perps_bot.emulator.markets import PriceProcess, make_spec
-from perps_bot.emulator.ws import WsHub
+from perps_emulator.api import BinanceApi
+from perps_emulator.control import handle_control
+from perps_emulator.engine import Engine
+from perps_emulator.errors import BinanceError, EmulatorError
+from perps_emulator.faults import Fault, FaultBook
+from perps_emulator.liquidation import Liquidator
+from perps_emulator.markets import PriceProcess, make_spec
+from perps_emulator.responses import faulted, json_response
+from perps_emulator.state import EmulatorState
+from perps_emulator.ws import WsHub
 
 log = logging.getLogger(__name__)
 
 CONTROL_PREFIX = "/_emulator/"
-HTML_ERROR = "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"
-
-
-class EmulatorError(PerpsBotError):
-    """Bad emulator setup or control input (one-line message)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +78,7 @@ class EmulatorServer:
         *,
         clock: Callable[[], int] | None = None,
         tick_interval_s: float | None = None,
+        liquidation: bool = False,
     ) -> None:
         if not is_loopback_host(host):
             raise EmulatorError(
@@ -109,7 +108,8 @@ class EmulatorServer:
             market.touch(now)
         self.engine = Engine(self.markets, initial_balance, self.clock)
         self.api = BinanceApi(self.engine, self.clock)
-        self.ws = WsHub(self.markets, self.api, self.clock)
+        self.ws = WsHub(self.markets, self.api.market, self.clock)
+        self.liquidator = Liquidator(self.engine, self.clock, enabled=liquidation)
         self.faults = FaultBook()
         self.calls: list[tuple[str, str, bool]] = []
         self.requests: list[RecordedRequest] = []
@@ -145,25 +145,51 @@ class EmulatorServer:
     def clear_faults(self) -> None:
         self.faults.clear()
 
+    @property
+    def liquidation(self) -> bool:
+        """Whether the liquidation engine runs (liquidation.py); off by default."""
+        return self.liquidator.enabled
+
+    @liquidation.setter
+    def liquidation(self, enabled: bool) -> None:
+        self.liquidator.enabled = enabled
+
     def set_price(self, symbol: str, price: float) -> None:
-        """Move ``symbol`` to ``price`` (snapped to tick, mark = last); fills crossed limits."""
+        """Move ``symbol`` to ``price`` (snapped to tick, mark = last); fills crossed limits,
+        then liquidates what the new mark pushed past its liquidation price (if on)."""
         market = self._market(symbol)
+        before = self.liquidator.marks()
         market.set_price(price, self.clock())
         self.engine.match_resting(symbol)
+        self.liquidator.check(before)
+        self.ws.publish()
+
+    def set_mark(self, symbol: str, mark: float) -> None:
+        """Move ``symbol``'s mark alone (last price and book stay), then liquidate (if on)."""
+        market = self._market(symbol)
+        before = self.liquidator.marks()
+        market.set_mark(mark, self.clock())
+        self.liquidator.check(before)
         self.ws.publish()
 
     def step(self, n: int = 1) -> None:
-        """Advance every symbol's seeded random walk ``n`` times, filling crossed limits."""
+        """Advance every symbol's seeded random walk ``n`` times, filling crossed limits
+        and liquidating (if on) after each step."""
         for _ in range(n):
             now = self.clock()
+            before = self.liquidator.marks()
             for symbol, market in self.markets.items():
                 market.step(now)
                 self.engine.match_resting(symbol)
+            self.liquidator.check(before)
             self.ws.publish()
 
     def settle_funding(self) -> None:
-        """Apply one funding settlement to open positions at the current rates."""
+        """Apply one funding settlement to open positions at the current rates; a position
+        it leaves past its liquidation price is liquidated at the mark (if on)."""
         self.engine.settle_funding()
+        self.liquidator.check()
+        self.ws.publish()
 
     def price(self, symbol: str) -> float:
         return self._market(symbol).last
@@ -228,8 +254,12 @@ class EmulatorServer:
                 for s, m in self.markets.items()
             },
             "balances": dict(state.balances),
-            "available_balance": self.engine.available_balance(),
+            "available_balance": self.engine.account.available_balance(),
             "positions": {s: asdict(p) for s, p in state.positions.items()},
+            "liquidation_prices": {
+                s: self.engine.account.liquidation_price(s) for s in state.positions
+            },
+            "liquidation": self.liquidation,
             "leverage": dict(state.leverage),
             "margin_type": dict(state.margin_type),
             "open_orders": [asdict(o) for o in state.open_orders.values()],
@@ -258,7 +288,7 @@ class EmulatorServer:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         method, path = request.method.upper(), request.path
         if path.startswith(CONTROL_PREFIX):
-            return await self._control(request, method, path[len(CONTROL_PREFIX) :])
+            return await handle_control(self, request, method, path[len(CONTROL_PREFIX) :])
         if "ws" in path.split("/") and request.headers.get("Upgrade", "").lower() == "websocket":
             self.calls.append((method, path, False))
             return await self.ws.handle(request)
@@ -273,7 +303,7 @@ class EmulatorServer:
         self.requests.append(RecordedRequest(method, path, private, params))
         fault = self.faults.take(method, path)
         if fault is not None and fault.kind != "accept_then_timeout":
-            return await self._faulted(fault)
+            return await faulted(fault, self._delay)
         response = self._answer(request, method, path, params)
         self.ws.publish()  # fills move update ids: stream them
         if fault is not None:  # accept_then_timeout: processed, answer held back
@@ -298,73 +328,9 @@ class EmulatorServer:
                     )
             body = route.handler(params)
         except BinanceError as err:
-            return _json({"code": err.code, "msg": err.msg}, err.status)
+            return json_response({"code": err.code, "msg": err.msg}, err.status)
         except Exception as exc:  # an emulator bug: answer like an exchange-side failure
             log.exception("emulator error on %s %s", method, path)
             self.errors.append(f"{method} {path}: {type(exc).__name__}: {exc}")
-            return _json({"code": -1000, "msg": f"Emulator internal error: {exc}"}, 500)
-        return _json(body, 200)
-
-    async def _faulted(self, fault: Fault) -> web.Response:
-        if fault.kind == "status":
-            status = fault.http_status
-            return web.Response(
-                status=status, text=HTML_ERROR.format(status=status), content_type="text/html"
-            )
-        if fault.kind == "rate_limit":
-            return web.Response(
-                status=fault.http_status,
-                text=json.dumps(
-                    {
-                        "code": -1003,
-                        "msg": fault.msg
-                        or ("Too many requests; current limit is 2400 requests per minute."),
-                    }
-                ),
-                content_type="application/json",
-                headers={"Retry-After": "1"},
-            )
-        if fault.kind == "error_code":
-            return _json({"code": fault.code, "msg": fault.message}, fault.http_status)
-        if fault.kind == "malformed":
-            return web.Response(status=200, text='{"orderId": 1, "sym', content_type="text/plain")
-        # timeout: the request is lost; if the client still waits it gets a gateway timeout
-        await self._delay(fault.delay_s)
-        return web.Response(
-            status=504, text=HTML_ERROR.format(status=504), content_type="text/html"
-        )
-
-    async def _control(self, request: web.Request, method: str, name: str) -> web.Response:
-        try:
-            body: dict[str, Any] = {}
-            if method == "POST" and request.can_read_body:
-                loaded = await request.json()
-                if not isinstance(loaded, dict):
-                    raise EmulatorError("control body must be a JSON object")
-                body = loaded
-            if (method, name) == ("POST", "fault"):
-                self.inject(Fault.from_json(body))
-                return _json({"ok": True, "pending": len(self.faults.pending)}, 200)
-            if (method, name) == ("DELETE", "fault"):
-                self.clear_faults()
-                return _json({"ok": True, "pending": 0}, 200)
-            if (method, name) == ("POST", "price"):
-                self.set_price(str(body["symbol"]), float(body["price"]))
-                return _json({"ok": True, "price": self.price(str(body["symbol"]))}, 200)
-            if (method, name) == ("POST", "step"):
-                self.step(int(body.get("n", 1)))
-                return _json({"ok": True}, 200)
-            if (method, name) == ("POST", "funding"):
-                self.settle_funding()
-                return _json({"ok": True}, 200)
-            if (method, name) == ("GET", "state"):
-                return _json(self.snapshot(), 200)
-            if (method, name) == ("GET", "calls"):
-                return _json([list(call) for call in self.calls], 200)
-        except (EmulatorError, ValueError, TypeError, KeyError) as exc:
-            return _json({"ok": False, "error": f"{type(exc).__name__}: {exc}"}, 400)
-        return _json({"ok": False, "error": f"no control endpoint {method} /_emulator/{name}"}, 404)
-
-
-def _json(body: Any, status: int) -> web.Response:
-    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+            return json_response({"code": -1000, "msg": f"Emulator internal error: {exc}"}, 500)
+        return json_response(body, 200)

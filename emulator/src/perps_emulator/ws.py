@@ -34,8 +34,8 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from perps_bot.emulator.api import BinanceApi
-from perps_bot.emulator.markets import MAX_BOOK_LEVELS, PriceProcess
+from perps_emulator.api_market import MarketData
+from perps_emulator.markets import MAX_BOOK_LEVELS, PriceProcess
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +75,10 @@ class WsHub:
     """Connections, subscriptions and event fan-out."""
 
     def __init__(
-        self, markets: Mapping[str, PriceProcess], api: BinanceApi, clock: Callable[[], int]
+        self, markets: Mapping[str, PriceProcess], data: MarketData, clock: Callable[[], int]
     ) -> None:
         self.markets = markets
-        self.api = api
+        self.data = data
         self.clock = clock
         self.connections: set[WsConnection] = set()
         self._published: dict[str, int] = {s: m.update_id for s, m in markets.items()}
@@ -235,7 +235,7 @@ class WsHub:
     def _event(self, symbol: str, channel: str) -> dict[str, Any]:
         now = self.clock()
         if channel == "bookTicker":
-            top = self.api.book_ticker({"symbol": symbol})
+            top = self.data.book_ticker({"symbol": symbol})
             return {
                 "e": "bookTicker",
                 "u": top["lastUpdateId"],
@@ -248,7 +248,7 @@ class WsHub:
                 "E": now,
             }
         if channel == "markPrice":
-            row = self.api.premium_index({"symbol": symbol})
+            row = self.data.premium_index({"symbol": symbol})
             return {
                 "e": "markPriceUpdate",
                 "E": now,
@@ -259,7 +259,7 @@ class WsHub:
                 "r": row["lastFundingRate"],
                 "T": row["nextFundingTime"],
             }
-        day = self.api.ticker_24hr({"symbol": symbol})
+        day = self.data.ticker_24hr({"symbol": symbol})
         event = {
             "e": "24hrMiniTicker" if channel == "miniTicker" else "24hrTicker",
             "E": now,

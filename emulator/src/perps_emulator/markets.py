@@ -22,13 +22,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 import numpy as np
 
-from perps_bot.instruments import builtin_instruments
-from perps_bot.instruments.catalog import generic_tiers
-
-Tier = tuple[float, float, float]
-BINANCE_BTC_TIERS = list(builtin_instruments()["BTC-PERP"].tiers)
-BINANCE_ETH_TIERS = list(builtin_instruments()["ETH-PERP"].tiers)
-DEFAULT_TIERS = list(generic_tiers())
+from perps_emulator.instruments import GENERIC_LIQUIDATION_FEE, GENERIC_TIERS, INSTRUMENTS, Tier
 
 QUOTE = "USDT"
 DEFAULT_PRICES: dict[str, float] = {
@@ -63,6 +57,7 @@ class SymbolSpec:
     volatility: float  # standard deviation of the log return per step
     max_leverage: int
     tiers: tuple[Tier, ...]
+    liquidation_fee: float
 
     @property
     def price_decimals(self) -> int:
@@ -101,7 +96,7 @@ def _max_leverage(tiers: tuple[Tier, ...]) -> int:
 
 
 def make_spec(symbol: str, price: float | None = None) -> SymbolSpec:
-    """Binance-like rules for BTC/ETH/SOL; a magnitude-based rule for anything else."""
+    """The listed rules (instruments.py) for known symbols; a magnitude-based rule otherwise."""
     if not symbol.endswith(QUOTE) or len(symbol) <= len(QUOTE):
         raise ValueError(
             f"emulator symbols must be USDT perpetual ids like BTCUSDT, got {symbol!r}"
@@ -110,17 +105,13 @@ def make_spec(symbol: str, price: float | None = None) -> SymbolSpec:
     initial = price if price is not None else DEFAULT_PRICES.get(symbol, 100.0)
     if initial <= 0:
         raise ValueError(f"initial price for {symbol} must be > 0, got {initial}")
-    known: dict[str, tuple[str, str, str, str, str, str, tuple[Tier, ...]]] = {
-        # tick, step, minQty, maxQty, marketMaxQty, minNotional, tiers
-        "BTCUSDT": ("0.10", "0.001", "0.001", "1000", "120", "100", tuple(BINANCE_BTC_TIERS)),
-        "ETHUSDT": ("0.01", "0.001", "0.001", "10000", "2000", "20", tuple(BINANCE_ETH_TIERS)),
-        "SOLUSDT": ("0.01", "1", "1", "1000000", "5000", "5", tuple(DEFAULT_TIERS)),
-    }
-    if symbol in known:
-        tick_s, step_s, min_s, max_s, mkt_s, notional_s, tiers = known[symbol]
-        tick, step = Decimal(tick_s), Decimal(step_s)
-        min_qty, max_qty, market_max = Decimal(min_s), Decimal(max_s), Decimal(mkt_s)
-        min_notional = Decimal(notional_s)
+    listed = INSTRUMENTS.get(symbol)
+    if listed is not None:
+        tick, step = Decimal(listed.tick), Decimal(listed.step)
+        min_qty, max_qty = Decimal(listed.min_qty), Decimal(listed.max_qty)
+        market_max = Decimal(listed.market_max_qty)
+        min_notional = Decimal(listed.min_notional)
+        tiers, liquidation_fee = listed.tiers, listed.liquidation_fee
     else:
         magnitude = math.floor(math.log10(initial))
         tick = Decimal(1).scaleb(magnitude - 4)
@@ -128,7 +119,7 @@ def make_spec(symbol: str, price: float | None = None) -> SymbolSpec:
         min_qty, max_qty = step, step * Decimal(10_000_000)
         market_max = step * Decimal(1_000_000)
         min_notional = Decimal(5)
-        tiers = tuple(DEFAULT_TIERS)
+        tiers, liquidation_fee = GENERIC_TIERS, GENERIC_LIQUIDATION_FEE
     rounded_initial = float(
         (Decimal(repr(initial)) / tick).to_integral_value() * tick
         if initial >= float(tick)
@@ -149,6 +140,7 @@ def make_spec(symbol: str, price: float | None = None) -> SymbolSpec:
         volatility=2e-4,
         max_leverage=_max_leverage(tiers),
         tiers=tiers,
+        liquidation_fee=liquidation_fee,
     )
 
 
@@ -198,6 +190,14 @@ class PriceProcess:
             raise ValueError(f"price must be > 0, got {price}")
         self.last = self.spec.round_price(price)
         self.basis = 0.0
+        self.touch(now_ms)
+
+    def set_mark(self, mark: float, now_ms: int) -> None:
+        """Move the mark alone (through the basis): the book and last price stay put, so a
+        test can move what margin and liquidation see without filling resting orders."""
+        if mark <= 0:
+            raise ValueError(f"mark must be > 0, got {mark}")
+        self.basis = self.spec.round_price(mark) / self.last - 1.0
         self.touch(now_ms)
 
     def touch(self, now_ms: int) -> None:

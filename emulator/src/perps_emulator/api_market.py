@@ -1,0 +1,287 @@
+"""Public market-data endpoints: exchangeInfo, tickers, depth, funding and klines.
+
+Field names and string/number types follow Binance's documented responses,
+restricted to what ccxt 4.5's binanceusdm reads. Timestamps come from the clock.
+"""
+
+from typing import Any
+
+from perps_emulator.errors import BinanceError, illegal, mandatory
+from perps_emulator.markets import FUNDING_INTERVAL_MS, QUOTE, PriceProcess
+from perps_emulator.params import int_param
+from perps_emulator.render import Handlers, Params, plain
+
+DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+KLINE_INTERVALS_MS = {
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+    "3d": 259_200_000,
+    "1w": 604_800_000,
+}
+DAY_MS = 86_400_000
+
+
+class MarketData(Handlers):
+    """Handlers of the public market-data routes (also the websocket's event source)."""
+
+    def exchange_info(self, params: Params) -> Any:
+        symbols = []
+        for market in self.markets.values():
+            spec = market.spec
+            symbols.append(
+                {
+                    "symbol": spec.symbol,
+                    "pair": spec.symbol,
+                    "contractType": "PERPETUAL",
+                    "deliveryDate": 4133404800000,
+                    "onboardDate": 1569398400000,
+                    "status": "TRADING",
+                    "maintMarginPercent": "2.5000",
+                    "requiredMarginPercent": "5.0000",
+                    "baseAsset": spec.base,
+                    "quoteAsset": QUOTE,
+                    "marginAsset": QUOTE,
+                    "pricePrecision": spec.price_decimals,
+                    "quantityPrecision": spec.qty_decimals,
+                    "baseAssetPrecision": 8,
+                    "quotePrecision": 8,
+                    "underlyingType": "COIN",
+                    "underlyingSubType": [],
+                    "settlePlan": 0,
+                    "triggerProtect": "0.0500",
+                    "liquidationFee": f"{spec.liquidation_fee:.6f}",
+                    "marketTakeBound": "0.05",
+                    "maxMoveOrderLimit": 10000,
+                    "filters": [
+                        {
+                            "filterType": "PRICE_FILTER",
+                            "minPrice": plain(spec.tick),
+                            "maxPrice": "10000000",
+                            "tickSize": plain(spec.tick),
+                        },
+                        {
+                            "filterType": "LOT_SIZE",
+                            "stepSize": plain(spec.step),
+                            "minQty": plain(spec.min_qty),
+                            "maxQty": plain(spec.max_qty),
+                        },
+                        {
+                            "filterType": "MARKET_LOT_SIZE",
+                            "stepSize": plain(spec.step),
+                            "minQty": plain(spec.min_qty),
+                            "maxQty": plain(spec.market_max_qty),
+                        },
+                        {"filterType": "MAX_NUM_ORDERS", "limit": 200},
+                        {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+                        {"filterType": "MIN_NOTIONAL", "notional": plain(spec.min_notional)},
+                        {
+                            "filterType": "PERCENT_PRICE",
+                            "multiplierUp": "1.0500",
+                            "multiplierDown": "0.9500",
+                            "multiplierDecimal": "4",
+                        },
+                    ],
+                    "orderTypes": ["LIMIT", "MARKET"],
+                    "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+                }
+            )
+        return {
+            "timezone": "UTC",
+            "serverTime": self.clock(),
+            "futuresType": "U_MARGINED",
+            "rateLimits": [
+                {
+                    "rateLimitType": "REQUEST_WEIGHT",
+                    "interval": "MINUTE",
+                    "intervalNum": 1,
+                    "limit": 2400,
+                },
+                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+            ],
+            "exchangeFilters": [],
+            "assets": [{"asset": QUOTE, "marginAvailable": True, "autoAssetExchange": "-10000"}],
+            "symbols": symbols,
+        }
+
+    def _day_stats(self, market: PriceProcess) -> tuple[float, float, float, int]:
+        now = self.clock()
+        recent = [price for t, price in market.history if t >= now - DAY_MS] or [market.last]
+        open_price = recent[0]
+        return open_price, max([*recent, market.last]), min([*recent, market.last]), now
+
+    def ticker_24hr(self, params: Params) -> Any:
+        def render(market: PriceProcess) -> dict[str, Any]:
+            spec = market.spec
+            open_price, high, low, now = self._day_stats(market)
+            volume = sum(t.qty for t in self.engine.state.trades if t.symbol == spec.symbol)
+            volume += spec.level_qty * 100
+            change = market.last - open_price
+            return {
+                "symbol": spec.symbol,
+                "priceChange": spec.fmt_price(change),
+                "priceChangePercent": f"{100.0 * change / open_price:.3f}",
+                "weightedAvgPrice": spec.fmt_price(market.last),
+                "lastPrice": spec.fmt_price(market.last),
+                "lastQty": spec.fmt_qty(float(spec.min_qty)),
+                "openPrice": spec.fmt_price(open_price),
+                "highPrice": spec.fmt_price(high),
+                "lowPrice": spec.fmt_price(low),
+                "volume": spec.fmt_qty(volume),
+                "quoteVolume": f"{volume * market.last:.2f}",
+                "openTime": now - DAY_MS,
+                "closeTime": now,
+                "firstId": 1,
+                "lastId": market.update_id,
+                "count": market.update_id,
+            }
+
+        return self.one_or_all(params, render)
+
+    def book_ticker(self, params: Params) -> Any:
+        def render(market: PriceProcess) -> dict[str, Any]:
+            spec = market.spec
+            return {
+                "symbol": spec.symbol,
+                "bidPrice": spec.fmt_price(market.best_bid),
+                "bidQty": spec.fmt_qty(market.level_qty(0)),
+                "askPrice": spec.fmt_price(market.best_ask),
+                "askQty": spec.fmt_qty(market.level_qty(0)),
+                "time": self.clock(),
+                "lastUpdateId": market.update_id,
+            }
+
+        return self.one_or_all(params, render)
+
+    def ticker_price(self, params: Params) -> Any:
+        def render(market: PriceProcess) -> dict[str, Any]:
+            spec = market.spec
+            return {
+                "symbol": spec.symbol,
+                "price": spec.fmt_price(market.last),
+                "time": self.clock(),
+            }
+
+        return self.one_or_all(params, render)
+
+    def depth(self, params: Params) -> Any:
+        market = self.engine.market(params.get("symbol"))
+        spec = market.spec
+        try:
+            limit = int(params.get("limit") or 500)
+        except ValueError:
+            raise illegal("limit") from None
+        if limit not in DEPTH_LIMITS:
+            limit = min((d for d in DEPTH_LIMITS if d >= limit), default=1000)
+        now = self.clock()
+        return {
+            "lastUpdateId": market.update_id,
+            "E": now,
+            "T": now,
+            "bids": [[spec.fmt_price(x.price), spec.fmt_qty(x.qty)] for x in market.bids(limit)],
+            "asks": [[spec.fmt_price(x.price), spec.fmt_qty(x.qty)] for x in market.asks(limit)],
+        }
+
+    def premium_index(self, params: Params) -> Any:
+        def render(market: PriceProcess) -> dict[str, Any]:
+            spec, now = market.spec, self.clock()
+            return {
+                "symbol": spec.symbol,
+                "markPrice": f"{market.mark:.8f}",
+                "indexPrice": f"{market.index:.8f}",
+                "estimatedSettlePrice": f"{market.index:.8f}",
+                "lastFundingRate": f"{market.funding_rate:.8f}",
+                "interestRate": "0.00010000",
+                "nextFundingTime": market.next_funding_time(now),
+                "time": now,
+            }
+
+        return self.one_or_all(params, render)
+
+    def funding_info(self, params: Params) -> Any:
+        return [
+            {
+                "symbol": market.spec.symbol,
+                "adjustedFundingRateCap": "0.02000000",
+                "adjustedFundingRateFloor": "-0.02000000",
+                "fundingIntervalHours": FUNDING_INTERVAL_MS // 3_600_000,
+                "disclaimer": False,
+            }
+            for market in self.markets.values()
+        ]
+
+    def funding_rate_history(self, params: Params) -> Any:
+        symbol = params.get("symbol")
+        start, end = int_param(params, "startTime"), int_param(params, "endTime")
+        limit = int_param(params, "limit") or 100
+        rows = [
+            {
+                "symbol": f.symbol,
+                "fundingRate": f"{f.rate:.8f}",
+                "fundingTime": f.time,
+                "markPrice": f"{f.mark_price:.8f}",
+            }
+            for f in self.engine.state.funding_history
+            if (not symbol or f.symbol == symbol)
+            and (start is None or f.time >= start)
+            and (end is None or f.time <= end)
+        ]
+        return rows[-limit:]
+
+    def klines(self, params: Params) -> Any:
+        market = self.engine.market(params.get("symbol"))
+        spec = market.spec
+        interval = params.get("interval")
+        if not interval:
+            raise mandatory("interval")
+        if interval not in KLINE_INTERVALS_MS:
+            raise BinanceError(-1120, "Invalid interval.")
+        width = KLINE_INTERVALS_MS[interval]
+        limit = min(int_param(params, "limit") or 500, 1500)
+        end = int_param(params, "endTime") or self.clock()
+        start = int_param(params, "startTime")
+        last_open = end // width * width
+        first_open = (
+            start // width * width if start is not None else last_open - (limit - 1) * width
+        )
+        opens = [t for t in range(first_open, last_open + 1, width)][:limit]
+        history = list(market.history)
+        rows = []
+        previous_close = (
+            next((p for t, p in history if t >= (opens[0] if opens else end)), market.last)
+            if history
+            else market.last
+        )
+        for open_time in opens:
+            prices = [p for t, p in history if open_time <= t < open_time + width]
+            o = previous_close
+            h, low, c = max([o, *prices]), min([o, *prices]), prices[-1] if prices else o
+            volume = spec.level_qty * (1 + len(prices))
+            rows.append(
+                [
+                    open_time,
+                    spec.fmt_price(o),
+                    spec.fmt_price(h),
+                    spec.fmt_price(low),
+                    spec.fmt_price(c),
+                    spec.fmt_qty(volume),
+                    open_time + width - 1,
+                    f"{volume * c:.4f}",
+                    1 + len(prices),
+                    spec.fmt_qty(volume / 2),
+                    f"{volume * c / 2:.4f}",
+                    "0",
+                ]
+            )
+            previous_close = c
+        return rows

@@ -1,0 +1,96 @@
+"""Request parameters: parsing and the stateless checks of a new order.
+
+Kept apart from the engine so that what Binance refuses from the request alone
+(wrong side, a quantity off the step, a price off the tick, a bad client id) is one
+readable list, and the engine only decides what depends on the account.
+Quantities and prices are checked as Decimal, so "0.0010" on a step of 0.001 passes
+and "0.0015" does not, whatever float would say.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from perps_emulator.errors import BinanceError, illegal, mandatory
+from perps_emulator.markets import SymbolSpec
+
+Params = Mapping[str, str]
+TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
+CLIENT_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:/_-")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A new order that passed every check that does not depend on the account."""
+
+    side: str
+    type: str
+    qty: Decimal
+    price: float  # 0.0 for MARKET
+    time_in_force: str  # "" for MARKET
+    reduce_only: bool
+    client_id: str | None  # None: the exchange generates one
+
+
+def int_param(params: Params, name: str) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise illegal(name) from None
+
+
+def decimal_param(params: Params, name: str) -> Decimal:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        raise mandatory(name)
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise illegal(name) from None
+    if not value.is_finite():
+        raise illegal(name)
+    return value
+
+
+def parse_order(params: Params, spec: SymbolSpec) -> OrderRequest:
+    """Binance's answers to a malformed or out-of-rules new order, in its check order."""
+    side = (params.get("side") or "").upper()
+    if side not in ("BUY", "SELL"):
+        raise BinanceError(-1117, "Invalid side.") if side else mandatory("side")
+    order_type = (params.get("type") or "").upper()
+    if order_type not in ("LIMIT", "MARKET"):
+        raise BinanceError(-1116, "Invalid orderType.") if order_type else mandatory("type")
+    if (params.get("positionSide") or "BOTH").upper() != "BOTH":
+        raise BinanceError(-4061, "Order's position side does not match user's setting.")
+    qty = decimal_param(params, "quantity")
+    if qty <= 0:
+        raise BinanceError(-4003, "Quantity less than or equal to zero.")
+    if qty % spec.step != 0:
+        raise BinanceError(-1111, "Precision is over the maximum defined for this asset.")
+    if qty < spec.min_qty:
+        raise BinanceError(-4003, "Quantity less than or equal to zero.")
+    max_qty = spec.market_max_qty if order_type == "MARKET" else spec.max_qty
+    if qty > max_qty:
+        raise BinanceError(-4005, "Quantity greater than max quantity.")
+    price = 0.0
+    time_in_force = ""
+    if order_type == "LIMIT":
+        price_dec = decimal_param(params, "price")
+        if price_dec <= 0:
+            raise BinanceError(-4001, "Price less than 0.")
+        if price_dec % spec.tick != 0:
+            raise BinanceError(-4014, "Price not increased by tick size.")
+        price = float(price_dec)
+        time_in_force = (params.get("timeInForce") or "").upper()
+        if not time_in_force:
+            raise mandatory("timeInForce")
+        if time_in_force not in TIME_IN_FORCE:
+            raise BinanceError(-1115, "Invalid timeInForce.")
+    reduce_only = (params.get("reduceOnly") or "false").lower() == "true"
+    client_id = params.get("newClientOrderId") or None
+    if client_id is not None and (len(client_id) > 36 or not set(client_id) <= CLIENT_ID_CHARS):
+        raise BinanceError(-4015, "Client order id is not valid.")
+    return OrderRequest(side, order_type, qty, price, time_in_force, reduce_only, client_id)

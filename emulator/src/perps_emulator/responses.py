@@ -1,0 +1,45 @@
+"""HTTP answers that are not a route's JSON: JSON helper and scripted faults.
+
+Each fault kind answers the way the real failure looks on the wire (HTML error page,
+Binance's -1003 with Retry-After, a body that is not JSON, a held-back answer), so
+ccxt raises what it would raise against the real exchange (see faults.py).
+"""
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from perps_emulator.faults import Fault
+
+HTML_ERROR = "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"
+RATE_LIMIT_MSG = "Too many requests; current limit is 2400 requests per minute."
+
+
+def json_response(body: Any, status: int) -> web.Response:
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+
+async def faulted(fault: Fault, delay: Callable[[float], Awaitable[None]]) -> web.Response:
+    """The answer of a fault that replaces the request (every kind but
+    accept_then_timeout); ``delay`` waits for a timeout fault (cut short on stop)."""
+    if fault.kind == "status":
+        status = fault.http_status
+        return web.Response(
+            status=status, text=HTML_ERROR.format(status=status), content_type="text/html"
+        )
+    if fault.kind == "rate_limit":
+        return web.Response(
+            status=fault.http_status,
+            text=json.dumps({"code": -1003, "msg": fault.msg or RATE_LIMIT_MSG}),
+            content_type="application/json",
+            headers={"Retry-After": "1"},
+        )
+    if fault.kind == "error_code":
+        return json_response({"code": fault.code, "msg": fault.message}, fault.http_status)
+    if fault.kind == "malformed":
+        return web.Response(status=200, text='{"orderId": 1, "sym', content_type="text/plain")
+    # timeout: the request is lost; if the client still waits it gets a gateway timeout
+    await delay(fault.delay_s)
+    return web.Response(status=504, text=HTML_ERROR.format(status=504), content_type="text/html")
