@@ -2,10 +2,15 @@
 repository's own logs/ or data/: each test that runs the bot gets a temp dir."""
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from perps_bot.config.models import ExchangeConfig
+from perps_bot.exchange import create_exchange
+from perps_emulator import EmulatorServer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "freqtrade-testdata"
@@ -33,3 +38,32 @@ def run_dirs(tmp_path: Path) -> dict[str, str]:
         "log_dir": str(tmp_path / "logs"),
         "data_dir": str(tmp_path / "data"),
     }
+
+
+# The real-exchange path: the loopback emulator and real ccxt clients built by
+# `create_exchange` (closed at teardown).
+@pytest.fixture
+async def emulator() -> AsyncIterator[EmulatorServer]:
+    server = EmulatorServer(seed=3)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[Callable[..., Any]]:
+    """Build real ccxt clients with create_exchange; all are closed at teardown."""
+    made: list[Any] = []
+
+    def factory(cfg: ExchangeConfig, *, private: bool) -> Any:
+        client = create_exchange(cfg, private=private)
+        made.append(client)
+        return client
+
+    try:
+        yield factory
+    finally:
+        for client in made:
+            await client.close()

@@ -81,6 +81,10 @@ def test_report_html_and_export(
     assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 2
     assert (export / "trades.csv").read_text().startswith("trade_id,symbol,side,open_time,")
     assert (export / "equity.csv").read_text().startswith("timestamp,equity,cash,unrealized_pnl\n")
+    orders = (export / "orders.csv").read_text().splitlines()
+    assert orders[0] == (
+        "client_id,portfolio,symbol,side,type,size,filled,avg_price,status,reason,created,updated"
+    )
 
 
 def test_report_table_to_file_is_plain_text(

@@ -2,10 +2,12 @@
 defaults < profile file < environment < CLI flags."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from perps_bot.config import ConfigError, load_settings
+from perps_bot.domain import RunMode
 
 
 def _profile(tmp_path: Path, text: str) -> Path:
@@ -98,3 +100,47 @@ def test_config_hash_tracks_behaviour(in_repo: Path) -> None:
     base = load_settings("dev").config_hash()
     assert load_settings("dev").config_hash() == base
     assert load_settings("dev", {"run": {"seed": 7}}).config_hash() != base
+
+
+def test_profile_params_apply_only_to_the_profiles_own_strategy() -> None:
+    own = load_settings("dev", {"strategy": {"name": "sma_cross"}})
+    assert own.strategy.params == {"fast": 10, "slow": 30}
+    other = load_settings("dev", {"strategy": {"name": "mean_reversion"}})
+    assert other.strategy.params == {}
+    flags = load_settings(
+        "dev", {"strategy": {"name": "mean_reversion", "params": {"lookback": 9}}}
+    )
+    assert flags.strategy.params == {"lookback": 9}
+
+
+def test_built_in_profiles_load_from_any_folder_and_a_local_one_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings("canary").exchange.name == "binanceusdm"
+    local = tmp_path / "config" / "profiles"
+    local.mkdir(parents=True)
+    (local / "canary.yaml").write_text("broker: {kind: ccxt}\nrisk: {max_leverage: 1.5}\n")
+    assert load_settings("canary").risk.max_leverage == 1.5
+
+
+@pytest.mark.parametrize(
+    ("profile", "overrides", "message"),
+    [
+        ("dev", {"run": {"dry_run": True}}, "--dry-run needs the ccxt broker"),
+        ("canary", {"run": {"dev_fast": True}}, "--dev-fast needs the mock broker"),
+        ("dev", {"run": {"mode": "live"}}, "run.mode live is set by its command"),
+    ],
+)
+def test_mode_checks_are_config_errors(
+    profile: str, overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(profile, overrides)
+
+
+def test_the_mode_is_decided_once_from_broker_and_flags() -> None:
+    assert load_settings("dev").mode is RunMode.DEV
+    assert load_settings("canary").mode is RunMode.LIVE
+    assert load_settings("canary", {"run": {"dry_run": True}}).mode is RunMode.DRY_RUN
+    assert load_settings("canary", {"run": {"mode": "backtest"}}).mode is RunMode.BACKTEST

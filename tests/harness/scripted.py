@@ -2,13 +2,14 @@
 chosen event numbers: enough to drive the whole orchestrator through a scenario."""
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from perps_bot.domain import (
     Fill,
     MarketEvent,
+    OrderUpdate,
     Quote,
     Signal,
     TargetPosition,
@@ -95,4 +96,25 @@ class ScriptedTargets(Strategy):
 
     def on_fill(self, fill: Fill) -> Sequence[Signal]:
         self.fills.append(fill)
+        return NO_SIGNALS
+
+
+class RecordingTargets(ScriptedTargets):
+    """ScriptedTargets that logs every hook into `RecordingTargets.log` (a test points it
+    at the scripted venue's call list, so one list shows the order of the stages)."""
+
+    name = "recording_targets"
+    log: ClassVar[list[str]] = []
+
+    def on_event(self, event: MarketEvent) -> Sequence[Signal]:
+        position = self.ctx.account.position_size(self.params.symbol)
+        self.log.append(f"strategy.on_event {event.ts} position={position:g}")
+        return super().on_event(event)
+
+    def on_fill(self, fill: Fill) -> Sequence[Signal]:
+        self.log.append(f"strategy.on_fill {fill.client_id} liquidation={fill.is_liquidation}")
+        return super().on_fill(fill)
+
+    def on_order_update(self, update: OrderUpdate) -> Sequence[Signal]:
+        self.log.append(f"strategy.on_order_update {update.client_id} {update.status}")
         return NO_SIGNALS

@@ -20,15 +20,24 @@ STRATEGY = "tests.live.canary_strategy:FlipOnce"
 
 
 def _settings(
-    server: EmulatorServer, run_dirs: dict[str, str], *, dry_run: bool, **strategy: Any
+    server: EmulatorServer,
+    run_dirs: dict[str, str],
+    *,
+    dry_run: bool,
+    duration: str = "3s",
+    **strategy: Any,
 ) -> Any:
-    exchange: dict[str, Any] = {"base_url": server.base_url, "poll_interval": "100ms"}
+    exchange: dict[str, Any] = {
+        "base_url": server.base_url,
+        "poll_interval": "100ms",
+        "reconcile_interval": "300ms",
+    }
     if not dry_run:
         exchange |= {"api_key": API_KEY, "api_secret": API_SECRET}
     return load_settings(
         "canary",
         {
-            "run": {"duration": "3s", "dry_run": dry_run, "live_view": False, **run_dirs},
+            "run": {"duration": duration, "dry_run": dry_run, "live_view": False, **run_dirs},
             "exchange": exchange,
             "strategy": {"name": STRATEGY, **strategy},
         },
@@ -60,14 +69,8 @@ async def test_dry_run_fills_only_sizes_live_would_accept(
     assert sizes == [0.016, 0.016], sizes
 
 
-async def test_live_run_leaves_liquidation_to_the_exchange(
-    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
-) -> None:
-    """A crash past the bot's modelled liquidation price: the exchange (which here does
-    not liquidate) still holds the position, so the bot must not book a liquidation."""
-    settings = _settings(emulator, run_dirs, dry_run=False, params={"hold": 10_000})
-    task = asyncio.create_task(run_bot(settings, progress=False))
-    for _ in range(200):
+async def _crash_once_long(emulator: EmulatorServer, task: "asyncio.Task[RunResult]") -> None:
+    for _ in range(300):
         position = emulator.state.positions.get("ETHUSDT")
         if position is not None and position.amount > 0:
             break
@@ -77,6 +80,16 @@ async def test_live_run_leaves_liquidation_to_the_exchange(
         pytest.fail("the bot never opened its position")
     entry = emulator.price("ETHUSDT")
     emulator.set_price("ETHUSDT", entry * 0.3)  # far below a 2x long's liquidation price
+
+
+async def test_live_run_leaves_liquidation_to_the_exchange(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    """A crash past the bot's modelled liquidation price: the exchange (which here does
+    not liquidate) still holds the position, so the bot must not book a liquidation."""
+    settings = _settings(emulator, run_dirs, dry_run=False, params={"hold": 10_000})
+    task = asyncio.create_task(run_bot(settings, progress=False))
+    await _crash_once_long(emulator, task)
     result = await task
     assert result.status == "completed"
     fills = _fills(result)
@@ -88,3 +101,32 @@ async def test_live_run_leaves_liquidation_to_the_exchange(
             (result.run_id,),
         ).fetchone()
     assert position_after == pytest.approx(held)
+
+
+async def test_live_run_books_the_exchanges_liquidation_found_by_reconciliation(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    """The exchange liquidates; the bot's periodic reconciliation finds the position gone,
+    books the exchange's own liquidation fill (price and fee as the exchange made it),
+    tells the strategy, and ends flat like the exchange."""
+    emulator.liquidation = True
+    settings = _settings(emulator, run_dirs, dry_run=False, params={"hold": 10_000})
+    task = asyncio.create_task(run_bot(settings, progress=False))
+    await _crash_once_long(emulator, task)
+    result = await task
+    assert result.status == "completed"
+    assert emulator.state.positions["ETHUSDT"].amount == 0
+    with sqlite3.connect(result.db_path) as conn:
+        fills = conn.execute(
+            "SELECT side, size, price, is_liquidation, client_id, position_after FROM fills"
+            " WHERE run_id=? ORDER BY seq",
+            (result.run_id,),
+        ).fetchall()
+    assert [(f[0], f[3]) for f in fills] == [("buy", 0), ("sell", 1)], fills
+    _, size, price, _, client_id, position_after = fills[1]
+    assert client_id.startswith("autoclose-") and position_after == 0.0
+    assert size == fills[0][1]
+    (trade,) = [t for t in emulator.state.trades if t.side == "SELL"]
+    assert price == pytest.approx(trade.price)
+    journal = (Path(run_dirs["log_dir"]) / "events.jsonl").read_text()
+    assert '"booked_fills":1' in journal.replace(" ", "")

@@ -1,6 +1,7 @@
 """The ledger is the one position book and every order row ends in a final state
 (SPEC 8). Each test reproduces a finding of issue 10 that failed on the old main."""
 
+import csv
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -8,7 +9,9 @@ from typing import Any
 import pytest
 
 from perps_bot.config import load_settings
+from perps_bot.metrics.export import write_orders_csv
 from perps_bot.orchestrator.runner import run_bot_sync
+from perps_bot.storage import RunStore
 from tests.harness.scripted import ScriptedFeed, quotes
 
 START_MS = 1_704_067_200_000  # the dev profile's mock.start, 2024-01-01
@@ -94,3 +97,9 @@ def test_every_stored_order_ends_final_with_its_fills(tmp_path: Path) -> None:
         if status == "filled":
             assert filled == pytest.approx(size, abs=1e-12)
     assert set(filled_by_order) <= {o[0] for o in orders}
+    with RunStore(result.db_path, read_only=True) as store:
+        write_orders_csv(store, result.run_id, tmp_path / "orders.csv")
+    exported = list(csv.DictReader((tmp_path / "orders.csv").open()))
+    assert len(exported) == len(orders)
+    assert {row["status"] for row in exported} <= final
+    assert all(row["portfolio"] == "main" and row["reason"] for row in exported)

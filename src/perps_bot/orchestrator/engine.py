@@ -45,6 +45,9 @@ from perps_bot.strategies import Strategy
 from perps_bot.venues import OrderRejected, Venue, VenueFatal, VenueUnavailable
 
 _NO_ORDERS: list[Order] = []
+#: exchange fills are looked for from a little before the last reconciliation (clocks
+#: differ); fills already booked are not booked twice (the venue hands each out once)
+RECONCILE_LOOKBACK_MS = 60_000
 
 
 def _joined(signals: list[Signal] | None, more: Sequence[Signal]) -> list[Signal]:
@@ -114,6 +117,7 @@ class Orchestrator:
         self._durable_fills = durable_fills
         self._next_poll = 0
         self._next_reconcile: int | None = None
+        self._reconciled_at: int | None = None  # the books matched the venue then
         self._reconnects_seen = 0
         self._started = False
         self._closed = False
@@ -394,18 +398,31 @@ class Orchestrator:
 
     # -- reconciliation ------------------------------------------------------------
     async def reconcile(self, why: str) -> list[str]:
-        """Adopt the venue's view of the account (live venues are the source of truth)."""
+        """Bring the books to the venue's account (live venues are the source of truth);
+        exchange fills no order of ours explains are booked and shown to the strategy."""
         now = self.clock.now()
         if self._reconcile_every is not None:
             self._next_reconcile = now + self._reconcile_every
-        return await reconcile(
+        signals: list[Signal] = []
+
+        def book(fills: Sequence[Fill]) -> None:
+            signals.extend(self._apply_fills(fills))
+
+        since = self._reconciled_at
+        differed = await reconcile(
             why,
             now,
             venue=self.venue,
             ledger=self.ledger,
             recorder=self.rec,
             excursions=self._excursions,
+            since_ms=None if since is None else since - RECONCILE_LOOKBACK_MS,
+            book=book,
         )
+        self._reconciled_at = now
+        if signals:
+            await self._submit_all(self._orders(signals, now))
+        return differed
 
     @property
     def trading_state(self) -> TradingState:

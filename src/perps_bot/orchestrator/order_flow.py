@@ -108,14 +108,16 @@ class OrderFlow:
         if isinstance(signal, OrderIntent):
             return signal
         assert isinstance(signal, TargetPosition)
-        current = self.ledger.position_size(signal.symbol) + self.in_flight(signal.symbol)
-        delta = signal.size - current
+        held = self.ledger.position_size(signal.symbol)
+        delta = signal.size - (held + self.in_flight(signal.symbol))
         if abs(delta) <= SIZE_EPSILON:
             return None
         instrument = self.instruments.get(signal.symbol)
         if instrument is not None and instrument.floor_size(abs(delta)) <= 0.0:
             return None  # closer than one step: nothing the exchange could trade
-        reducing = signal.size * current >= 0 and abs(signal.size) < abs(current)
+        # reduce-only when it only shrinks the position actually held (not the one the
+        # orders in flight will make): the exchange checks it against what is held
+        reducing = held * delta < 0 and abs(delta) <= abs(held)
         return OrderIntent(
             symbol=signal.symbol,
             side=Side.for_delta(delta),

@@ -89,6 +89,12 @@ class Venue(Protocol):
         """Pull fills and order updates from a live venue (simulated: nothing)."""
         ...
 
+    async def exchange_fills(self, since_ms: int, symbols: Sequence[str]) -> Sequence[Fill]:
+        """Fills since `since_ms` on `symbols` that no order of this venue explains (a
+        live exchange's own liquidations, trades of orders placed elsewhere); paper
+        venues have none. Reconciliation books them."""
+        ...
+
     def open_orders(self) -> list[Order]: ...
 
     async def snapshot(self) -> VenueSnapshot:

@@ -69,6 +69,10 @@ class MockVenue:
     async def poll(self, now_ms: int) -> Sequence[Fill]:
         return ()
 
+    async def exchange_fills(self, since_ms: int, symbols: Sequence[str]) -> Sequence[Fill]:
+        """Every paper fill comes from this venue's own orders."""
+        return ()
+
     def open_orders(self) -> list[Order]:
         return self.engine.open_orders()
 

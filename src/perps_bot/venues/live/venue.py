@@ -62,6 +62,7 @@ from perps_bot.venues.live.errors import (
     ErrorText,
     UnknownOutcome,
 )
+from perps_bot.venues.live.foreign import foreign_fills, liquidation_orders
 from perps_bot.venues.live.requests import Requests, Skip
 from perps_bot.venues.live.tracking import Tracked, apply_reply
 
@@ -105,6 +106,8 @@ class LiveVenue:
         self._orders: dict[str, Tracked] = {}
         self._unconfirmed: dict[str, Tracked] = {}
         self._pending_fills: list[Fill] = []
+        self._own_order_ids: set[str] = set()  # every exchange order id this venue placed
+        self._seen_trades: set[str] = set()  # foreign trades already handed out
         self._last_poll: int | None = None
         self._started = False
         self.updates: list[OrderUpdate] = []
@@ -373,6 +376,37 @@ class LiveVenue:
             wallet_balance(balance_reply, self._settle_asset()), positions, open_orders
         )
 
+    async def exchange_fills(self, since_ms: int, symbols: Sequence[str]) -> list[Fill]:
+        """Fills the exchange made since `since_ms` on `symbols` that no order of this
+        venue explains: its liquidations (`is_liquidation`) and trades of orders placed
+        elsewhere, each once, oldest first (venues.live.foreign)."""
+        read = self.requests.read
+        fills: list[Fill] = []
+        for symbol in symbols:
+            ccxt_symbol = self._ccxt_symbols.get(symbol)
+            if ccxt_symbol is None:
+                continue
+            market_id = self._exchange.market(ccxt_symbol)["id"]
+            forced = await read(
+                f"fetch liquidations {symbol}",
+                partial(
+                    self._exchange.fapiPrivateGetForceOrders,
+                    {"symbol": market_id, "startTime": since_ms},
+                ),
+            )
+            trades = await read(
+                f"fetch trades {symbol}",
+                partial(self._exchange.fetch_my_trades, ccxt_symbol, since_ms),
+            )
+            fills += foreign_fills(
+                trades or [],
+                symbol,
+                own_orders=self._own_order_ids,
+                seen_trades=self._seen_trades,
+                liquidations=liquidation_orders(forced),
+            )
+        return sorted(fills, key=lambda f: f.ts)
+
     # -- helpers ---------------------------------------------------------------------
 
     def _exchange_client_id(self, client_id: str) -> str:
@@ -405,6 +439,7 @@ class LiveVenue:
 
     def _adopt(self, tracked: Tracked, reply: dict[str, Any], *, on_arrival: bool) -> Order:
         tracked.order.exchange_id = str(reply["id"])
+        self._own_order_ids.add(tracked.order.exchange_id)
         self._orders[tracked.order.client_id] = tracked
         self._apply(tracked, reply, self._clock(), on_arrival=on_arrival)
         return tracked.order

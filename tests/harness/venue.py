@@ -1,0 +1,105 @@
+"""A scripted venue: fills what it is told, refuses with what it is told, and reports the
+account it is given. Every call is logged in order, so tests can check the stages."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from perps_bot.domain import (
+    Fill,
+    Liquidity,
+    MarketEvent,
+    Order,
+    OrderStatus,
+    OrderUpdate,
+    close_open,
+    event_price,
+    record_fill,
+    transition,
+)
+from perps_bot.venues import VenueSnapshot
+
+
+@dataclass
+class ScriptedVenue:
+    """`fill_on_next_event`: market orders fill completely at the next event's price;
+    otherwise orders stay open until the test fills them. `refusals`: exceptions raised by
+    the next submits, in order. `snapshots` / `foreign`: what reconciliation reads."""
+
+    calls: list[str]
+    fill_on_next_event: bool = True
+    refusals: list[Exception] = field(default_factory=list)
+    snapshots: list[VenueSnapshot] = field(default_factory=list)
+    foreign: list[Fill] = field(default_factory=list)
+    name: str = "scripted"
+    needs_polling: bool = False
+    circuit_open: bool = False
+    reconnects: int = 0
+    updates: list[OrderUpdate] = field(default_factory=list)
+    submitted: list[Order] = field(default_factory=list)
+    _open: dict[str, Order] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        self.calls.append("venue.start")
+
+    async def stop(self) -> None:
+        self.calls.append("venue.stop")
+        for order in list(self._open.values()):
+            self._close(order, order.updated_ts, "end of run")
+
+    async def submit(self, order: Order) -> Order:
+        self.calls.append(f"venue.submit {order.client_id}")
+        if self.refusals:
+            error = self.refusals.pop(0)
+            update = close_open(order, OrderStatus.REJECTED, order.created_ts, str(error))
+            if update is not None:
+                self.updates.append(update)
+            raise error
+        self.submitted.append(order)
+        self.updates.append(transition(order, OrderStatus.ACCEPTED, order.created_ts, "accepted"))
+        self._open[order.client_id] = order
+        return order
+
+    async def cancel(self, client_id: str, ts: int) -> None:
+        order = self._open.get(client_id)
+        if order is not None:
+            self._close(order, ts, "canceled")
+
+    def on_market(self, event: MarketEvent) -> Sequence[Fill]:
+        self.calls.append(f"venue.on_market {event.ts}")
+        price = event_price(event)
+        if not self.fill_on_next_event or price is None:
+            return ()
+        return [self.fill(o, o.remaining, price, event.ts) for o in list(self._open.values())]
+
+    def fill(self, order: Order, size: float, price: float, ts: int) -> Fill:
+        self.updates.append(record_fill(order, size, price, ts))
+        if order.status is OrderStatus.FILLED:
+            del self._open[order.client_id]
+        return Fill(
+            ts, order.symbol, order.side, size, price, 0.0, Liquidity.TAKER,
+            order.client_id, order.correlation_id, order.reason,
+        )  # fmt: skip
+
+    def on_liquidation(self, symbol: str, ts: int) -> None:
+        self.calls.append(f"venue.on_liquidation {symbol}")
+
+    async def poll(self, now_ms: int) -> Sequence[Fill]:
+        return ()
+
+    async def exchange_fills(self, since_ms: int, symbols: Sequence[str]) -> Sequence[Fill]:
+        self.calls.append(f"venue.exchange_fills {','.join(symbols)}")
+        found, self.foreign = self.foreign, []
+        return found
+
+    def open_orders(self) -> list[Order]:
+        return list(self._open.values())
+
+    async def snapshot(self) -> VenueSnapshot:
+        self.calls.append("venue.snapshot")
+        return self.snapshots.pop(0) if self.snapshots else VenueSnapshot(None)
+
+    def _close(self, order: Order, ts: int, reason: str) -> None:
+        update = close_open(order, OrderStatus.CANCELED, ts, reason)
+        if update is not None:
+            self.updates.append(update)
+        self._open.pop(order.client_id, None)

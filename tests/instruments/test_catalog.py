@@ -1,0 +1,68 @@
+"""Instruments from the profile over the built-in data, and from an exchange's markets."""
+
+import pytest
+
+from perps_bot.config import FeesConfig, InstrumentConfig, load_settings
+from perps_bot.instruments import (
+    InstrumentError,
+    UnknownInstrument,
+    catalog_from_markets,
+    catalog_from_profile,
+)
+
+
+def test_profile_entries_lay_over_the_built_in_data_key_by_key() -> None:
+    catalog = catalog_from_profile(
+        {
+            "BTC-PERP": InstrumentConfig(min_notional=100.0, taker_bps=4.0),
+            "SOL-PERP": InstrumentConfig(tick_size=0.01, step_size=1.0),
+        },
+        FeesConfig(maker_bps=1.0, taker_bps=6.0),
+    )
+    btc, sol, eth = catalog["BTC-PERP"], catalog["SOL-PERP"], catalog["ETH-PERP"]
+    assert (btc.min_notional, btc.tick_size, btc.taker_bps, btc.maker_bps) == (100.0, 0.1, 4.0, 1.0)
+    assert btc.tiers[0] == (0.0, 0.004, 0.0)  # Binance's BTC table, from the built-in data
+    assert (sol.exchange_symbol, sol.min_quantity, sol.min_notional) == ("SOL/USDT:USDT", 1.0, 0.0)
+    assert sol.tiers[0] == (0.0, 0.01, 0.0)  # the generic table
+    assert eth.taker_bps == 6.0  # the profile's fee schedule
+
+
+def test_an_incomplete_instrument_is_one_line() -> None:
+    with pytest.raises(InstrumentError, match=r"instruments\.SOL-PERP: step_size required"):
+        catalog_from_profile({"SOL-PERP": InstrumentConfig(tick_size=0.01)}, FeesConfig())
+
+
+def test_an_unknown_symbol_names_the_known_ones() -> None:
+    catalog = catalog_from_profile({}, FeesConfig())
+    with pytest.raises(UnknownInstrument, match=r"unknown symbol 'BTC-PREP'.*BTC-PERP"):
+        catalog.require(["BTC-PERP", "BTC-PREP"])
+
+
+MARKETS = {
+    "ETH/USDT:USDT": {
+        "precision": {"price": 0.01, "amount": 0.001},
+        "limits": {"amount": {"min": 0.001}, "cost": {"min": 20.0}},
+        "contractSize": 1.0,
+    },
+    "XRP/USDT:USDT": {
+        "precision": {"price": 4, "amount": 1},  # DECIMAL_PLACES mode
+        "limits": {"amount": {"min": 0.1}, "cost": {"min": 5.0}},
+    },
+}
+
+
+def test_exchange_instruments_take_the_exchanges_filters() -> None:
+    eth = catalog_from_markets(MARKETS, ["ETH-PERP"], {}, FeesConfig())["ETH-PERP"]
+    assert (eth.tick_size, eth.step_size, eth.min_quantity, eth.min_notional) == (
+        0.01, 0.001, 0.001, 20.0,
+    )  # fmt: skip
+    assert eth.tiers[0] == (0.0, 0.005, 0.0)  # tiers still from the instrument data
+    xrp = catalog_from_markets(MARKETS, ["XRP-PERP"], {}, FeesConfig(), decimal_places=True)
+    assert (xrp["XRP-PERP"].tick_size, xrp["XRP-PERP"].step_size) == (0.0001, 0.1)
+    with pytest.raises(UnknownInstrument, match="lists no market 'BTC/USDT:USDT'"):
+        catalog_from_markets(MARKETS, ["BTC-PERP"], {}, FeesConfig())
+
+
+def test_config_rejects_a_bad_tier_table_in_one_line() -> None:
+    with pytest.raises(Exception, match="must start at notional 0"):
+        load_settings("dev", {"instruments": {"BTC-PERP": {"tiers": [[5, 0.01, 0]]}}})

@@ -1,0 +1,182 @@
+"""The orchestrator driven by a scripted feed, strategy and venue (tests/harness): the
+order of the stages, target netting against orders in flight, venue refusals as
+denials, reconciliation, and trading on after a liquidation."""
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from perps_bot.config import Settings, load_settings
+from perps_bot.domain import DenialReason, Fill, Liquidity, Side
+from perps_bot.monitoring import close_logging, setup_logging
+from perps_bot.orchestrator.preflight import preflight
+from perps_bot.orchestrator.runner import RunResult, run_bot
+from perps_bot.orchestrator.wiring import Run, build_run
+from perps_bot.venues import (
+    OrderRejected,
+    VenueFatal,
+    VenuePosition,
+    VenueSnapshot,
+    VenueUnavailable,
+)
+from tests.harness.scripted import RecordingTargets, ScriptedFeed, quotes
+from tests.harness.venue import ScriptedVenue
+
+START_MS = 1_704_067_200_000
+SYMBOL = "BTC-PERP"
+
+
+def settings(tmp_path: Path, script: str, **sections: Any) -> Settings:
+    overrides: dict[str, Any] = {
+        "run": {
+            "dev_fast": True,
+            "symbols": [SYMBOL],
+            "log_dir": str(tmp_path / "logs"),
+            "data_dir": str(tmp_path / "data"),
+            "live_view": False,
+        },
+        "strategy": {
+            "name": "tests.harness.scripted:RecordingTargets",
+            "params": {"symbol": SYMBOL, "script": script},
+        },
+    }
+    for key, value in sections.items():
+        overrides[key] = overrides.get(key, {}) | value
+    return load_settings("dev", overrides)
+
+
+@pytest.fixture
+def venue() -> ScriptedVenue:
+    calls: list[str] = []
+    RecordingTargets.log = calls
+    return ScriptedVenue(calls)
+
+
+async def run(cfg: Settings, venue: ScriptedVenue, prices: list[float]) -> RunResult:
+    feed = ScriptedFeed(quotes(SYMBOL, prices, start_ms=START_MS))
+    return await run_bot(cfg, feed=feed, venue=venue, progress=False)
+
+
+def rows(result: RunResult, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(result.db_path) as conn:
+        return conn.execute(sql, (result.run_id,)).fetchall()
+
+
+async def test_stages_run_in_order_for_each_event(tmp_path: Path, venue: ScriptedVenue) -> None:
+    result = await run(settings(tmp_path, "2:1"), venue, [100.0, 100.0, 101.0])
+    assert result.status == "completed"
+    second, third = START_MS + 1_000, START_MS + 2_000
+    assert venue.calls == [
+        "venue.start",
+        f"venue.on_market {START_MS}",
+        f"strategy.on_event {START_MS} position=0",
+        f"venue.on_market {second}",
+        f"strategy.on_event {second} position=0",  # signal -> risk -> instrument -> venue
+        "venue.submit pb-1",
+        "strategy.on_order_update pb-1 accepted",
+        f"venue.on_market {third}",  # the venue fills first: ledger, then the strategy
+        "strategy.on_fill pb-1 liquidation=False",
+        "strategy.on_order_update pb-1 filled",
+        f"strategy.on_event {third} position=1",
+        "venue.stop",
+    ]
+
+
+async def test_targets_net_against_orders_in_flight(tmp_path: Path, venue: ScriptedVenue) -> None:
+    venue.fill_on_next_event = False  # orders stay open: in flight
+    result = await run(settings(tmp_path, "1:1,2:1,3:1.5,4:0.0005"), venue, [100.0] * 5)
+    assert [(o.side, o.size, o.reduce_only) for o in venue.submitted] == [
+        (Side.BUY, 1.0, False),  # nothing more for the same target while it is in flight
+        (Side.BUY, 0.5, False),  # only the difference to the new target
+        (Side.SELL, 1.499, False),  # floored to the 0.001 step; nothing is held yet
+    ]
+    statuses = rows(result, "SELECT client_id, status, status_reason FROM orders WHERE run_id=?")
+    assert {s for _, s, _ in statuses} == {"canceled"}
+    assert {r for _, _, r in statuses} == {"end of run"}
+
+
+async def test_venue_refusals_become_denials_with_the_venues_reason(
+    tmp_path: Path, venue: ScriptedVenue
+) -> None:
+    venue.refusals = [
+        OrderRejected(DenialReason.INSUFFICIENT_MARGIN, "margin is insufficient"),
+        VenueUnavailable("exchange down"),
+    ]
+    result = await run(settings(tmp_path, "1:1,2:1,3:1"), venue, [100.0] * 4)
+    assert result.status == "completed"
+    denials = rows(result, "SELECT reason_code, detail FROM denials WHERE run_id=? ORDER BY ts")
+    assert denials == [
+        ("INSUFFICIENT_MARGIN", "margin is insufficient"),
+        ("CIRCUIT_BREAKER_OPEN", "venue unavailable: exchange down"),
+    ]
+    orders = rows(result, "SELECT client_id, status FROM orders WHERE run_id=? ORDER BY ts")
+    assert orders == [("pb-1", "rejected"), ("pb-2", "rejected"), ("pb-3", "filled")]
+
+
+async def test_a_fatal_venue_error_fails_the_run_with_its_message(
+    tmp_path: Path, venue: ScriptedVenue
+) -> None:
+    venue.refusals = [VenueFatal("exchange refused the API credentials")]
+    result = await run(settings(tmp_path, "1:1"), venue, [100.0] * 3)
+    assert result.status == "failed"
+    (detail,) = rows(result, "SELECT detail FROM runs WHERE run_id=?")[0]
+    assert detail == "exchange refused the API credentials"
+
+
+async def test_trading_goes_on_after_a_paper_liquidation(
+    tmp_path: Path, venue: ScriptedVenue
+) -> None:
+    cfg = settings(
+        tmp_path,
+        "1:1,10:-1",
+        account={"margin_mode": "isolated", "default_leverage": 100.0},
+        risk={"max_leverage": 200.0, "max_drawdown": 1.0, "reducing_drawdown": 1.0,
+              "daily_loss_limit": 1.0},
+    )  # fmt: skip
+    result = await run(cfg, venue, [100.0] * 5 + [98.0] * 10)
+    liquidation = venue.calls.index(f"venue.on_liquidation {SYMBOL}")
+    assert "strategy.on_fill liq-BTC-PERP-1 liquidation=True" in venue.calls[liquidation - 1 :]
+    (short,) = [o for o in venue.submitted if o.side is Side.SELL]
+    assert (short.size, short.reduce_only) == (1.0, False)  # the ledger is flat: opens -1
+    fills = rows(result, "SELECT position_after FROM fills WHERE run_id=? ORDER BY seq")
+    assert [f[0] for f in fills] == [1.0, 0.0, -1.0]
+
+
+async def wired(cfg: Settings, venue: ScriptedVenue) -> Run:
+    pre = await preflight(cfg, say=lambda _: None)
+    counter = setup_logging(Path(cfg.run.log_dir), "INFO", max_bytes=10**6, backups=1)
+    feed = ScriptedFeed([])
+    return build_run(cfg, pre, counter, feed=feed, venue=venue, console=Console(), progress=False)
+
+
+async def test_reconciliation_books_exchange_fills_then_adopts_what_still_differs(
+    tmp_path: Path, venue: ScriptedVenue
+) -> None:
+    held = VenueSnapshot(1_000.0, [VenuePosition(SYMBOL, 1.0, 100.0)])
+    flat = VenueSnapshot(900.0, [])
+    liquidation = Fill(
+        START_MS + 5, SYMBOL, Side.SELL, 1.0, 80.0, 0.04, Liquidity.TAKER,
+        "autoclose-1", "autoclose-1", "liquidated by the exchange", is_liquidation=True,
+    )  # fmt: skip
+    venue.snapshots = [held, flat, flat, VenueSnapshot(900.0, [VenuePosition(SYMBOL, 2.0, 90.0)])]
+    venue.foreign = [liquidation]
+    run_ = await wired(settings(tmp_path, ""), venue)
+    engine, ledger = run_.orchestrator, run_.ledger
+    try:
+        await engine.start(reconcile=True)  # adopts +1 at once: nothing to look for yet
+        assert ledger.position_size(SYMBOL) == 1.0
+        assert "venue.exchange_fills BTC-PERP" not in venue.calls
+        assert await engine.reconcile("periodic") == [SYMBOL]  # gone: the exchange's fill
+        assert "venue.exchange_fills BTC-PERP" in venue.calls
+        assert "strategy.on_fill autoclose-1 liquidation=True" in venue.calls
+        assert ledger.position_size(SYMBOL) == 0.0 and ledger.wallet_balance() == 900.0
+        assert await engine.reconcile("periodic") == [SYMBOL]  # +2 out of nowhere: adopted
+        assert ledger.position_size(SYMBOL) == 2.0
+    finally:
+        await engine.close()
+        run_.store.close()
+        run_.journal.close()
+        close_logging()
