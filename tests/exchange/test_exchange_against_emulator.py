@@ -9,7 +9,7 @@ import ccxt.async_support as ccxt_async
 import pytest
 
 from perps_bot.config.models import ExchangeConfig
-from perps_bot.exchange import create_exchange
+from perps_bot.exchange.client import create_exchange
 from perps_emulator import EmulatorServer, Fault
 
 BTC = "BTC/USDT:USDT"

@@ -8,12 +8,12 @@ import pytest
 from perps_bot.config.models import ExchangeConfig
 from perps_bot.exchange import (
     ExchangeSetupError,
-    create_exchange,
     from_exchange_symbol,
     from_market_id,
     to_exchange_symbol,
     to_market_id,
 )
+from perps_bot.exchange.client import create_exchange
 
 LOOPBACK = "http://127.0.0.1:8900"
 REAL_FAPI = "https://fapi.binance.com/fapi/v1/order"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from perps_bot.config.models import ExchangeConfig
-from perps_bot.exchange import create_exchange
+from perps_bot.exchange.client import create_exchange
 from perps_emulator import EmulatorServer
 
 BTC = "BTC/USDT:USDT"

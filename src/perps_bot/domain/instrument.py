@@ -13,6 +13,7 @@ It runs once per order, never per market event, so its cost does not matter.
 
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from functools import cache
 
 from perps_bot.domain.enums import DenialReason, OrderType, Side
 
@@ -107,10 +108,27 @@ class Instrument:
 
 
 def round_to_step(value: float, step: float, rounding: str) -> float:
-    """`value` rounded to a multiple of `step` with the Decimal rounding mode given."""
+    """`value` rounded to a multiple of `step` with the Decimal rounding mode given.
+
+    Most orders are already on the grid (fixed sizes, sums of steps): when the float
+    quotient is a whole number n, on the side the rounding allows, the answer is n
+    steps, formatted to the step's decimals, without Decimal arithmetic."""
     if step <= 0:
         return value
+    quotient = value / step
+    whole = round(quotient)
+    if quotient == whole or (
+        (quotient > whole) == (rounding == ROUND_FLOOR)
+        and abs(quotient - whole) <= 1e-9 * max(1.0, abs(whole))
+    ):
+        return round(whole * step, _decimals(step))
     steps = (Decimal(repr(float(value))) / Decimal(repr(float(step)))).to_integral_value(
         rounding=rounding
     )
     return float(steps * Decimal(repr(float(step))))
+
+
+@cache
+def _decimals(step: float) -> int:
+    exponent = Decimal(repr(float(step))).normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 12

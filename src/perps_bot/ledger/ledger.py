@@ -77,7 +77,7 @@ class Ledger:
         debug_invariants: bool = False,
     ) -> None:
         self._account = account
-        self._instruments = instruments if instruments is not None else builtin_instruments()
+        self._instruments = dict(instruments if instruments is not None else builtin_instruments())
         self._models_liquidation = models_liquidation
         self._isolated = account.margin_mode is MarginMode.ISOLATED
         self._liq_fee_rate = account.liquidation_fee_bps / 10_000.0

@@ -89,7 +89,7 @@ def _paper_venue(w: Wiring) -> Venue:
 
 
 def _live_venue(w: Wiring) -> Venue:
-    from perps_bot.exchange import create_exchange
+    from perps_bot.exchange.client import create_exchange
     from perps_bot.venues.live import LiveVenue
 
     s = w.settings

@@ -46,7 +46,7 @@ class OrderFlow:
         self.risk = risk
         self.ledger = ledger
         self.venue = venue
-        self.instruments = instruments
+        self.instruments = dict(instruments)  # a plain dict: looked up once per signal
         self.rec = recorder
         self._prefix = client_prefix
         self.seq = 0

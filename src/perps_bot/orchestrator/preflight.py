@@ -15,9 +15,7 @@ from typing import Any
 from perps_bot import __version__
 from perps_bot.config import Settings
 from perps_bot.domain import PerpsBotError, RunMode
-from perps_bot.exchange import create_exchange
 from perps_bot.exchange.runtime import close_quietly
-from perps_bot.exchange.startup import load_markets_within, where
 from perps_bot.instruments import (
     InstrumentCatalog,
     catalog_from_markets,
@@ -68,6 +66,10 @@ async def preflight(settings: Settings, *, say: Callable[[str], None]) -> Prefli
     if not spec.exchange_instruments:
         catalog = catalog_from_profile(settings.instruments, settings.fees).require(symbols)
         return Preflight(spec, strategy_cls, fingerprint, __version__, catalog, None)
+    # ccxt only for exchange modes (a second and 70 MB that backtests never pay)
+    from perps_bot.exchange.client import create_exchange
+    from perps_bot.exchange.startup import load_markets_within, where
+
     client = create_exchange(settings.exchange, private=False)
     try:
         say(

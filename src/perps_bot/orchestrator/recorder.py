@@ -5,11 +5,14 @@ one call per outcome and stays readable."""
 import logging
 from collections import Counter
 
-from perps_bot.domain import DenialReason, Fill, Order, OrderUpdate, iso_utc
+from perps_bot.domain import DenialReason, Fill, Order, OrderStatus, OrderUpdate, iso_utc
 from perps_bot.ledger import FillResult, FundingResult, Ledger
 from perps_bot.monitoring import LOGGER_NAME, HotLog, Journal, LiveView, pnl_text
 from perps_bot.monitoring.journal import EventType
 from perps_bot.storage import RunStore
+
+#: order updates worth a log line: those no FILL line explains
+_NOTEWORTHY = frozenset({OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
 
 
 class Recorder:
@@ -114,15 +117,15 @@ class Recorder:
             },
             update.order.correlation_id,
         )
-        if self._debug:
-            self.log.debug(
-                "%s ORDER %s %s %s filled=%.10g: %s",
+        if update.status in _NOTEWORTHY:  # accepted and filled: the FILL line tells
+            self.log.info(
+                "%s ORDER %s %s %s %s (filled %.10g)",
                 iso_utc(update.ts),
                 update.client_id,
                 update.symbol,
-                update.status,
-                update.filled,
+                str(update.status).upper(),
                 update.reason,
+                update.filled,
             )
 
     def position(self, symbol: str, size: float, entry: float, ts: int) -> None:

@@ -55,6 +55,9 @@ class RunStore:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
         self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in self._INSERTS}
+        # an order's row is rewritten at every lifecycle step: only its latest state
+        # needs writing, so pending order rows are kept by (run_id, client_id)
+        self._pending_orders: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._pending_rows = 0
         self._fill_seq: dict[str, int] = {}
         self._equity = EquityBuffer()
@@ -100,7 +103,6 @@ class RunStore:
 
     # -- writing -------------------------------------------------------------------
     _INSERTS: ClassVar[dict[str, str]] = {
-        "orders": ORDERS_INSERT,
         "fills": "INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "funding": "INSERT INTO funding VALUES (?,?,?,?,?,?,?)",
         "excursions": "INSERT INTO excursions VALUES (?,?,?,?,?,?)",
@@ -119,6 +121,9 @@ class RunStore:
         if not self._pending_rows:
             return
         with self._transaction():
+            if self._pending_orders:
+                self._db.executemany(ORDERS_INSERT, self._pending_orders.values())
+                self._pending_orders.clear()
             for table, rows in self._pending.items():
                 if rows:
                     self._db.executemany(self._INSERTS[table], rows)
@@ -189,7 +194,10 @@ class RunStore:
 
     def add_order(self, run_id: str, order: Order, update: OrderUpdate | None = None) -> None:
         """Write the order's row (its state as of `update`, when given)."""
-        self._queue("orders", order_row(run_id, order, update))
+        self._pending_orders[(run_id, order.client_id)] = order_row(run_id, order, update)
+        self._pending_rows += 1
+        if self._pending_rows >= self.BATCH:
+            self.flush()
 
     def add_fill(
         self,
