@@ -13,6 +13,7 @@ from perps_bot.domain import (
     OrderUpdate,
     close_open,
     event_price,
+    fill_of,
     record_fill,
     transition,
 )
@@ -75,10 +76,7 @@ class ScriptedVenue:
         self.updates.append(record_fill(order, size, price, ts))
         if order.status is OrderStatus.FILLED:
             del self._open[order.client_id]
-        return Fill(
-            ts, order.symbol, order.side, size, price, 0.0, Liquidity.TAKER,
-            order.client_id, order.correlation_id, order.reason,
-        )  # fmt: skip
+        return fill_of(order, ts, size, price, 0.0, Liquidity.TAKER)
 
     def on_liquidation(self, symbol: str, ts: int) -> None:
         self.calls.append(f"venue.on_liquidation {symbol}")

@@ -35,6 +35,7 @@ from perps_bot.domain.orders import (
     OrderUpdate,
     Signal,
     TargetPosition,
+    fill_of,
 )
 from perps_bot.domain.timeutil import format_duration, iso_utc, parse_duration
 
@@ -70,6 +71,7 @@ __all__ = [
     "TradingState",
     "close_open",
     "event_price",
+    "fill_of",
     "format_duration",
     "iso_utc",
     "parse_duration",

@@ -110,3 +110,23 @@ class OrderUpdate:
     avg_price: float
     reason: str
     order: Order
+
+
+def fill_of(
+    order: Order, ts: int, size: float, price: float, fee: float, liquidity: Liquidity
+) -> Fill:
+    """An execution of `order`: it carries the order's identity (client id, correlation
+    id, reason, planned stop) so every venue's fills link back the same way."""
+    return Fill(
+        ts=ts,
+        symbol=order.symbol,
+        side=order.side,
+        size=size,
+        price=price,
+        fee=fee,
+        liquidity=liquidity,
+        client_id=order.client_id,
+        correlation_id=order.correlation_id,
+        reason=order.reason,
+        stop_price=order.stop_price,
+    )

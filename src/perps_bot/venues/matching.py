@@ -91,6 +91,7 @@ from perps_bot.domain import (
     Quote,
     Side,
     close_open,
+    fill_of,
     record_fill,
     transition,
 )
@@ -379,21 +380,8 @@ class MatchingEngine:
         maker, taker = self.rules.fees.get(
             order.symbol, (self.rules.maker_bps, self.rules.taker_bps)
         )
-        fills.append(
-            Fill(
-                ts=ts,
-                symbol=order.symbol,
-                side=order.side,
-                size=quantity,
-                price=price,
-                fee=fee_for(quantity * price, maker if liquidity is Liquidity.MAKER else taker),
-                liquidity=liquidity,
-                client_id=order.client_id,
-                correlation_id=order.correlation_id,
-                reason=order.reason,
-                stop_price=order.stop_price,
-            )
-        )
+        fee = fee_for(quantity * price, maker if liquidity is Liquidity.MAKER else taker)
+        fills.append(fill_of(order, ts, quantity, price, fee, liquidity))
         symbol = order.symbol
         self._unbooked[symbol] = self._unbooked.get(symbol, 0.0) + order.side.sign * quantity
         self.updates.append(record_fill(order, quantity, price, ts))

@@ -23,6 +23,7 @@ from perps_bot.domain import (
     OrderStatus,
     OrderType,
     OrderUpdate,
+    fill_of,
     record_fill,
     transition,
 )
@@ -115,21 +116,7 @@ def _new_fill(
         if order.filled + delta > order.size:
             order.size = order.filled + delta  # the exchange executed more than we rounded
         tracked.updates.append(record_fill(order, delta, price, ts))
-    return [
-        Fill(
-            ts=ts,
-            symbol=order.symbol,
-            side=order.side,
-            size=delta,
-            price=price,
-            fee=fee,
-            liquidity=liquidity,
-            client_id=order.client_id,
-            correlation_id=order.correlation_id,
-            reason=order.reason,
-            stop_price=order.stop_price,
-        )
-    ]
+    return [fill_of(order, ts, delta, price, fee, liquidity)]
 
 
 def _fee(
