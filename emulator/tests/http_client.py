@@ -17,7 +17,8 @@ class Client:
 
     async def __call__(self, method: str, path: str, **params: Any) -> tuple[int, Any]:
         query = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items()}
-        query.update(timestamp="1", signature="any")
+        query.setdefault("timestamp", str(self.server.clock()))  # the server's own time
+        query["signature"] = "any"
         url = self.server.base_url + path
         headers = {"X-MBX-APIKEY": "key"}
         if method in ("GET", "DELETE"):

@@ -300,3 +300,19 @@ async def test_funding_settlement_charges_longs(api: Client, server: EmulatorSer
     assert len(history) == 1 and float(history[0]["fundingRate"]) == pytest.approx(
         market.funding_rate
     )
+
+
+async def test_signed_requests_outside_the_receive_window_are_refused(
+    api: Client, server: EmulatorServer
+) -> None:
+    """Binance's -1021: a request processed recvWindow after its timestamp (or stamped
+    more than a second ahead) never executes; inside the window it does."""
+    now = server.clock()
+    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.002"}
+    assert await api.error_code("POST", "/fapi/v1/order", timestamp=now - 6_000, **order) == -1021
+    late = dict(timestamp=now - 3_000, recvWindow=2_000)
+    assert await api.error_code("POST", "/fapi/v1/order", **late, **order) == -1021
+    assert await api.error_code("POST", "/fapi/v1/order", timestamp=now + 5_000, **order) == -1021
+    assert server.state.orders == {}
+    await api.ok("POST", "/fapi/v1/order", timestamp=now - 3_000, recvWindow=10_000, **order)
+    assert len(server.state.orders) == 1

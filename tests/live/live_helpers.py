@@ -29,13 +29,17 @@ class FakeClock:
 
 
 class FakeSleep:
-    """Records requested sleeps (seconds) and returns at once (yielding to the loop)."""
+    """Records requested sleeps (seconds) and returns at once (yielding to the loop);
+    with a clock, the clock moves on by the time slept (one coherent fake time)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: FakeClock | None = None) -> None:
         self.delays: list[float] = []
+        self.clock = clock
 
     async def __call__(self, seconds: float) -> None:
         self.delays.append(seconds)
+        if self.clock is not None:
+            self.clock.now += int(seconds * 1000)
         await asyncio.sleep(0)
 
 

@@ -96,13 +96,19 @@ async def test_canary_live_rides_out_an_outage_and_reconciles(
 ) -> None:
     emulator.inject(Fault("status", method="GET", path="/fapi/v1/depth", count=4))
     emulator.inject(Fault("status", method="POST", path="/fapi/v1/order", count=2))
-    # a short backoff keeps the six failed calls well inside the 3 s wall-clock run
+    # each failed order request leaves its outcome unknown: it is looked up until its
+    # receive window (here 300 ms + 1 s of clock margin) has passed, then sent again;
+    # a short backoff keeps the failed calls well inside the 5 s wall-clock run
     result = await run_canary(
         emulator,
         run_dirs,
         dry_run=False,
-        duration="3s",
-        exchange_overrides={"backoff_base": "20ms", "backoff_max": "100ms"},
+        duration="5s",
+        exchange_overrides={
+            "backoff_base": "20ms",
+            "backoff_max": "100ms",
+            "recv_window": "300ms",
+        },
     )
     assert result.status == "completed"
     assert result.fills == 2

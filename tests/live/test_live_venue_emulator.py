@@ -58,7 +58,7 @@ class Harness:
         self.instruments = instruments
         self.cfg: ExchangeConfig = exchange_cfg(server, **cfg_overrides)
         self.clock = FakeClock()
-        self.sleep = FakeSleep()
+        self.sleep = FakeSleep(self.clock)
         self.venue = LiveVenue(
             make_client(self.cfg, private=True),
             self.cfg,
@@ -290,10 +290,12 @@ async def test_burst_of_503s_is_retried_then_succeeds(live: Harness) -> None:
     order = live.order()
     ack = await live.venue.submit(order)
     assert ack.status is OrderStatus.FILLED
-    assert live.sleep.delays == [0.01, 0.02]
+    # each unknown outcome was looked up until its receive window (5 s + 1 s of clock
+    # margin) had passed; only then was the order sent again
+    assert sum(live.sleep.delays) >= 2 * 6.0
     assert order_posts(live.server) == 3
     assert live.on_orders(order.client_id) == 1
-    assert live.venue.reconnects == 1  # tells the orchestrator to reconcile
+    assert live.venue.reconnects == 2  # each failure then an answer: reconcile
     assert not live.venue.circuit_open
 
 
@@ -303,7 +305,7 @@ async def test_breaker_opens_after_repeated_failures_and_recovers_after_cooldown
     live = Harness(emulator, make_client, instruments, breaker_failures=3, max_retries=5)
     await live.venue.start()
     emulator.inject(Fault("status", method="*", path="*", count=1_000))
-    with pytest.raises(VenueUnavailable, match="circuit breaker open"):
+    with pytest.raises(VenueUnavailable, match="outcome unknown, the exchange cannot be asked"):
         await live.venue.submit(live.order())
     assert live.venue.circuit_open
     calls = len(emulator.calls)
@@ -325,10 +327,10 @@ async def test_breaker_opens_after_repeated_failures_and_recovers_after_cooldown
 
 
 async def test_rate_limit_is_retried(live: Harness) -> None:
-    live.server.inject(Fault("rate_limit", count=1))
+    live.server.inject(Fault("rate_limit", count=1, retry_after=3))
     order = live.order()
     await live.venue.submit(order)
-    assert live.sleep.delays == [0.01]
+    assert live.sleep.delays == [3.0]  # the exchange's Retry-After, not the 10 ms backoff
     assert live.on_orders(order.client_id) == 1
 
 
@@ -382,10 +384,11 @@ async def test_unconfirmed_order_is_found_by_a_later_poll(
     live = Harness(emulator, make_client, instruments, timeout_ms=250, max_retries=2)
     await live.venue.start()
     emulator.inject(Fault("accept_then_timeout", delay_s=1.0))
-    emulator.inject(Fault("status", method="GET", path="/fapi/v1/order", count=2))
+    emulator.inject(Fault("status", method="GET", path="/fapi/v1/order", count=3))
     order = live.order()
-    with pytest.raises(VenueUnavailable, match="not confirmed"):
+    with pytest.raises(VenueUnavailable, match="outcome unknown"):
         await live.venue.submit(order)
+    assert order.status is OrderStatus.UNKNOWN
     assert [o.client_id for o in live.venue.unconfirmed_orders()] == [order.client_id]
     # its fate is unknown: counted as in flight so the orchestrator does not re-send it
     assert [o.remaining for o in live.venue.open_orders()] == [pytest.approx(0.002)]

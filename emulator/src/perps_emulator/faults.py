@@ -18,20 +18,40 @@ endpoints under /_emulator/ are never faulted. Kinds and what the client sees:
 - ``accept_then_timeout``: the request IS processed (the order exists) and the answer
   is then held back ``delay_s``: the client times out without knowing the outcome,
   which is the case an idempotent retry must handle.
+- ``late``: the request reaches the matching engine only after ``delay_s`` (a slow
+  path inside the exchange): it is processed then, or refused with -1021 when its
+  ``timestamp + recvWindow`` has passed by then (the receive window is what makes a
+  late request harmless). The client has usually timed out long before.
+- ``unknown_then_execute``: Binance's -1007 ("execution status unknown", HTTP 503)
+  comes back at once, and the order IS executed ``delay_s`` later (within the
+  receive window). ccxt: RequestTimeout. A client that resends on it doubles.
+
+``rate_limit`` answers carry ``Retry-After: retry_after`` (seconds, default 1).
 """
 
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
 
 FaultKind = Literal[
-    "status", "rate_limit", "error_code", "timeout", "malformed", "accept_then_timeout"
+    "status",
+    "rate_limit",
+    "error_code",
+    "timeout",
+    "malformed",
+    "accept_then_timeout",
+    "late",
+    "unknown_then_execute",
 ]
+#: kinds whose request is processed (now or later) instead of being answered by the fault
+PROCESSED_KINDS = ("accept_then_timeout", "late", "unknown_then_execute")
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 DEFAULT_STATUS = {"status": 503, "rate_limit": 429, "error_code": 400}
 DEFAULT_MESSAGES = {
     -1000: "An unknown error occurred while processing the request.",
     -1001: "Internal error; unable to process your request. Please try again.",
     -1003: "Too many requests; current limit is 2400 requests per minute.",
+    -1007: "Timeout waiting for response from backend server. Send status unknown;"
+    " execution status unknown.",
     -1021: "Timestamp for this request is outside of the recvWindow.",
     -1022: "Signature for this request is not valid.",
     -1121: "Invalid symbol.",
@@ -58,6 +78,7 @@ class Fault:
     code: int = -1000
     msg: str | None = None
     delay_s: float = 1.0
+    retry_after: int = 1  # seconds, rate_limit only
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:

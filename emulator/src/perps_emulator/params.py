@@ -94,3 +94,22 @@ def parse_order(params: Params, spec: SymbolSpec) -> OrderRequest:
     if client_id is not None and (len(client_id) > 36 or not set(client_id) <= CLIENT_ID_CHARS):
         raise BinanceError(-4015, "Client order id is not valid.")
     return OrderRequest(side, order_type, qty, price, time_in_force, reduce_only, client_id)
+
+
+#: Binance's default receive window and its ceiling (ms)
+DEFAULT_RECV_WINDOW_MS = 5_000
+MAX_RECV_WINDOW_MS = 60_000
+
+
+def check_recv_window(params: Params, now_ms: int) -> None:
+    """Binance's timing rule for signed requests: processed only when
+    timestamp < serverTime + 1000 and serverTime - timestamp <= recvWindow, else -1021.
+    This is what makes a request that reaches the engine late harmless."""
+    timestamp = int_param(params, "timestamp")
+    if timestamp is None:
+        raise mandatory("timestamp")
+    window = int_param(params, "recvWindow") or DEFAULT_RECV_WINDOW_MS
+    if not 0 < window <= MAX_RECV_WINDOW_MS:
+        raise BinanceError(-1131, "recvWindow must be less than 60000")
+    if timestamp >= now_ms + 1_000 or now_ms - timestamp > window:
+        raise BinanceError(-1021, "Timestamp for this request is outside of the recvWindow.")

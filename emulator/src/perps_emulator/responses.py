@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from perps_emulator.faults import Fault
+from perps_emulator.faults import DEFAULT_MESSAGES, Fault
 
 HTML_ERROR = "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"
 RATE_LIMIT_MSG = "Too many requests; current limit is 2400 requests per minute."
@@ -22,8 +22,8 @@ def json_response(body: Any, status: int) -> web.Response:
 
 
 async def faulted(fault: Fault, delay: Callable[[float], Awaitable[None]]) -> web.Response:
-    """The answer of a fault that replaces the request (every kind but
-    accept_then_timeout); ``delay`` waits for a timeout fault (cut short on stop)."""
+    """The answer of a fault that replaces the request (every kind the request is not
+    processed for); ``delay`` waits for a timeout fault (cut short on stop)."""
     if fault.kind == "status":
         status = fault.http_status
         return web.Response(
@@ -34,7 +34,7 @@ async def faulted(fault: Fault, delay: Callable[[float], Awaitable[None]]) -> we
             status=fault.http_status,
             text=json.dumps({"code": -1003, "msg": fault.msg or RATE_LIMIT_MSG}),
             content_type="application/json",
-            headers={"Retry-After": "1"},
+            headers={"Retry-After": str(fault.retry_after)},
         )
     if fault.kind == "error_code":
         return json_response({"code": fault.code, "msg": fault.message}, fault.http_status)
@@ -43,3 +43,8 @@ async def faulted(fault: Fault, delay: Callable[[float], Awaitable[None]]) -> we
     # timeout: the request is lost; if the client still waits it gets a gateway timeout
     await delay(fault.delay_s)
     return web.Response(status=504, text=HTML_ERROR.format(status=504), content_type="text/html")
+
+
+def status_unknown() -> web.Response:
+    """Binance's -1007: the backend did not answer in time; the order may still run."""
+    return json_response({"code": -1007, "msg": DEFAULT_MESSAGES[-1007]}, 503)

@@ -31,10 +31,11 @@ from perps_emulator.api import BinanceApi
 from perps_emulator.control import handle_control
 from perps_emulator.engine import Engine
 from perps_emulator.errors import BinanceError, EmulatorError
-from perps_emulator.faults import Fault, FaultBook
+from perps_emulator.faults import PROCESSED_KINDS, Fault, FaultBook
 from perps_emulator.liquidation import Liquidator
 from perps_emulator.markets import PriceProcess, make_spec
-from perps_emulator.responses import faulted, json_response
+from perps_emulator.params import check_recv_window
+from perps_emulator.responses import faulted, json_response, status_unknown
 from perps_emulator.state import EmulatorState
 from perps_emulator.ws import WsHub
 
@@ -96,6 +97,10 @@ class EmulatorServer:
         self.port = port
         self.seed = seed
         self.clock: Callable[[], int] = clock or wall_clock_ms
+        # Binance refuses a signed request processed more than recvWindow after its
+        # timestamp (-1021). Checked against the wall clock only: a test that drives the
+        # emulator's own clock would put every client timestamp out of window.
+        self.enforce_recv_window = clock is None
         self.tick_interval_s = tick_interval_s
         try:
             self.markets: dict[str, PriceProcess] = {
@@ -117,6 +122,7 @@ class EmulatorServer:
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._later: set[asyncio.Task[None]] = set()  # -1007 requests still to process
 
     # --- public control API ------------------------------------------------------------
 
@@ -222,6 +228,8 @@ class EmulatorServer:
 
     async def stop(self) -> None:
         self._stopping.set()  # releases every delayed fault answer at once
+        if self._later:  # -1007 orders still waiting: dropped (they return at once)
+            await asyncio.gather(*self._later, return_exceptions=True)
         await self.ws.close_all()
         if self._ticker is not None:
             self._ticker.cancel()
@@ -302,13 +310,30 @@ class EmulatorServer:
         self.calls.append((method, path, private))
         self.requests.append(RecordedRequest(method, path, private, params))
         fault = self.faults.take(method, path)
-        if fault is not None and fault.kind != "accept_then_timeout":
+        if fault is not None and fault.kind not in PROCESSED_KINDS:
             return await faulted(fault, self._delay)
+        if fault is not None and fault.kind == "unknown_then_execute":
+            task = asyncio.create_task(self._answer_later(fault.delay_s, request, params))
+            self._later.add(task)
+            task.add_done_callback(self._later.discard)
+            return status_unknown()
+        if fault is not None and fault.kind == "late":
+            await self._delay(fault.delay_s)  # reaches the matching engine only now
         response = self._answer(request, method, path, params)
         self.ws.publish()  # fills move update ids: stream them
-        if fault is not None:  # accept_then_timeout: processed, answer held back
-            await self._delay(fault.delay_s)
+        if fault is not None and fault.kind == "accept_then_timeout":
+            await self._delay(fault.delay_s)  # processed, answer held back
         return response
+
+    async def _answer_later(
+        self, delay_s: float, request: web.Request, params: dict[str, str]
+    ) -> None:
+        """Process a request the client was told has an unknown outcome (-1007)."""
+        await self._delay(delay_s)
+        if self._stopping.is_set():
+            return
+        self._answer(request, request.method.upper(), request.path, params)
+        self.ws.publish()
 
     def _answer(
         self, request: web.Request, method: str, path: str, params: dict[str, str]
@@ -326,6 +351,8 @@ class EmulatorServer:
                         "Mandatory parameter 'signature' was not sent, was empty/null, "
                         "or malformed.",
                     )
+                if self.enforce_recv_window:
+                    check_recv_window(params, self.clock())
             body = route.handler(params)
         except BinanceError as err:
             return json_response({"code": err.code, "msg": err.msg}, err.status)

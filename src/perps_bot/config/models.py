@@ -85,6 +85,11 @@ class ExchangeConfig(Section):
     startup_timeout: str = "30s"
     # Live runs compare their books with the exchange this often (and after reconnects).
     reconcile_interval: str = "60s"
+    # Signed requests carry this recvWindow: the exchange refuses a request that reaches
+    # its engine later than this after signing. An order whose outcome is unknown is
+    # looked up until this (plus a second of clock margin) has passed, never resent
+    # before. Binance allows at most 60s.
+    recv_window: str = "5s"
 
     _check = field_validator(
         "poll_interval",
@@ -94,7 +99,15 @@ class ExchangeConfig(Section):
         "breaker_cooldown",
         "startup_timeout",
         "reconcile_interval",
+        "recv_window",
     )(_duration)
+
+    @field_validator("recv_window")
+    @classmethod
+    def _recv_window_bound(cls, value: str) -> str:
+        if not 0 < parse_duration(value) <= 60_000:
+            raise ValueError("recv_window must be more than 0 and at most 60s (Binance's limit)")
+        return value
 
 
 class RandomWalkConfig(Section):

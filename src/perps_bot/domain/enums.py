@@ -29,9 +29,11 @@ class OrderType(StrEnum):
 
 class OrderStatus(StrEnum):
     """One order lifecycle for every venue (SPEC 8): new -> accepted -> partially_filled
-    -> filled, or -> canceled | rejected | expired (see domain.orders for the rules)."""
+    -> filled, or -> canceled | rejected | expired; a live order whose request's outcome
+    is not known yet is `unknown` until a lookup settles it (see domain.lifecycle)."""
 
     NEW = "new"
+    UNKNOWN = "unknown"
     ACCEPTED = "accepted"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
@@ -44,7 +46,9 @@ class OrderStatus(StrEnum):
         return self in _OPEN_STATUSES
 
 
-_OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
+_OPEN_STATUSES = frozenset(
+    {OrderStatus.NEW, OrderStatus.UNKNOWN, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED}
+)
 
 
 class RunMode(StrEnum):
@@ -93,3 +97,6 @@ class DenialReason(StrEnum):
     # The instrument's own filters (SPEC 8), applied after the risk gate to every venue:
     BELOW_MIN_QUANTITY = "BELOW_MIN_QUANTITY"
     BELOW_MIN_NOTIONAL = "BELOW_MIN_NOTIONAL"
+    # A live order of the symbol has an unknown outcome (SPEC 9): nothing new until the
+    # exchange says what became of it.
+    ORDER_STATUS_UNKNOWN = "ORDER_STATUS_UNKNOWN"

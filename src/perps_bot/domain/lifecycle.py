@@ -5,6 +5,8 @@ reasons, and every change becomes an `OrderUpdate` the store and the strategy se
     new -> accepted -> partially_filled (repeatable) -> filled
     new -> rejected
     accepted | partially_filled -> canceled | expired | rejected
+    new -> unknown -> accepted ... | rejected   (a live request whose outcome is unknown:
+                                             found by a lookup, or certainly never executed)
 
 A venue that learns several steps at once (a live market order whose reply already
 says FILLED) reports each step in order: accepted, then filled.
@@ -15,7 +17,8 @@ from perps_bot.domain.orders import Order, OrderUpdate
 
 _S = OrderStatus
 ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
-    _S.NEW: frozenset({_S.ACCEPTED, _S.REJECTED}),
+    _S.NEW: frozenset({_S.ACCEPTED, _S.REJECTED, _S.UNKNOWN}),
+    _S.UNKNOWN: frozenset({_S.ACCEPTED, _S.REJECTED}),
     _S.ACCEPTED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED, _S.REJECTED}),
     _S.PARTIALLY_FILLED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED}),
     _S.FILLED: frozenset(),
@@ -58,7 +61,7 @@ def close_open(order: Order, status: OrderStatus, ts: int, reason: str) -> Order
     """Cancel or expire an order if it is still open; None when it already ended."""
     if not order.status.is_open:
         return None
-    if order.status is OrderStatus.NEW:  # never reached the venue: it refused it
+    if order.status in (OrderStatus.NEW, OrderStatus.UNKNOWN):  # never reached the venue
         return transition(order, OrderStatus.REJECTED, ts, reason)
     return transition(order, status, ts, reason)
 

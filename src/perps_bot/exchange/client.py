@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import ccxt.async_support as ccxt_async
 
 from perps_bot.config.models import ExchangeConfig
+from perps_bot.domain.timeutil import parse_duration
 from perps_bot.exchange.errors import ExchangeSetupError
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,10 @@ def create_exchange(
         "options": {
             "fetchCurrencies": False,
             "warnOnFetchOpenOrdersWithoutSymbol": False,
+            # every signed request carries it: the exchange itself refuses a request that
+            # reaches its engine later than this after it was signed, which is what makes
+            # an order whose fate is unknown resolvable (SPEC 9)
+            "recvWindow": parse_duration(cfg.recv_window),
         },
     }
     if private:

@@ -31,3 +31,18 @@ async def close_quietly(exchange: Any) -> None:
         await close()
     except Exception as exc:  # cleanup must not mask the reason the run ended
         log.warning("closing the exchange client failed: %s", one_line(exc))
+
+
+def retry_after_s(headers: Any) -> float | None:
+    """The `Retry-After` of an exchange answer (seconds; the HTTP-date form is not used by
+    Binance), from ccxt's `last_response_headers`; None when absent or unreadable."""
+    if not hasattr(headers, "items"):
+        return None
+    for name, value in headers.items():
+        if str(name).lower() == "retry-after":
+            try:
+                seconds = float(value)
+            except (TypeError, ValueError):
+                return None
+            return seconds if 0 <= seconds < 86_400 else None
+    return None

@@ -341,50 +341,67 @@ class Orchestrator:
         return self.flow.orders(signals, ts, self._last_price)
 
     async def _submit_all(self, orders: list[Order]) -> None:
-        """Send approved orders; a refusal becomes a denial with the venue's reason."""
+        """Send approved orders; a refusal becomes a denial with the venue's reason.
+
+        Live (durable) runs commit each order's intent before its request leaves, and take
+        the fills its reply already carries at once (a market order's reply has its
+        fill): a crash between the two loses nothing the exchange confirmed."""
         while orders:
             more: list[Signal] = []
             for order in orders:
                 self.rec.order(order)
-                try:
-                    await self.venue.submit(order)
-                except OrderRejected as exc:
-                    self.rec.denial(
-                        order.created_ts, order.symbol, exc.reason, exc.detail, order.correlation_id
-                    )
-                except VenueUnavailable as exc:
-                    self.rec.denial(
-                        order.created_ts,
-                        order.symbol,
-                        DenialReason.CIRCUIT_BREAKER_OPEN,
-                        f"venue unavailable: {exc}",
-                        order.correlation_id,
-                    )
-                except VenueFatal as exc:
-                    self.log.error("venue refused us for good: %s", exc)
-                    raise StopRun(str(exc)) from exc
-                finally:
-                    self.risk.set_circuit_breaker(self.venue.circuit_open)
+                if self._durable_fills:
+                    self.rec.flush()
+                await self._submit(order)
                 more.extend(self._drain_updates())
+                if self.venue.needs_polling:
+                    more.extend(await self._collect(self.clock.now()))
             orders = self._orders(more, self.clock.now()) if more else []
+
+    async def _submit(self, order: Order) -> None:
+        try:
+            await self.venue.submit(order)
+        except OrderRejected as exc:
+            self.rec.denial(
+                order.created_ts, order.symbol, exc.reason, exc.detail, order.correlation_id
+            )
+        except VenueUnavailable as exc:
+            self.rec.denial(
+                order.created_ts,
+                order.symbol,
+                DenialReason.CIRCUIT_BREAKER_OPEN,
+                f"venue unavailable: {exc}",
+                order.correlation_id,
+            )
+        except VenueFatal as exc:
+            self.log.error("venue refused us for good: %s", exc)
+            raise StopRun(str(exc)) from exc
+        finally:
+            self.risk.set_circuit_breaker(self.venue.circuit_open)
+
+    async def _collect(self, now: int) -> list[Signal]:
+        """Fills and order updates the venue has for us (it asks the exchange only when its
+        poll interval has passed); booked and stored, the strategy's answers returned."""
+        try:
+            fills = await self.venue.poll(now)
+        except VenueUnavailable as exc:
+            self.log.warning("venue poll failed: %s", exc)
+            fills = ()
+        except VenueFatal as exc:
+            self.log.error("venue refused us for good: %s", exc)
+            raise StopRun(str(exc)) from exc
+        finally:
+            self.risk.set_circuit_breaker(self.venue.circuit_open)
+        signals = self._apply_fills(fills) if fills else []
+        signals.extend(self._drain_updates())
+        return signals
 
     async def _poll(self) -> None:
         now = self.clock.now()
         if now < self._next_poll:
             return
         self._next_poll = now + self._poll_every
-        try:
-            fills = await self.venue.poll(now)
-        except VenueUnavailable as exc:
-            self.log.warning("venue poll failed: %s", exc)
-            self.risk.set_circuit_breaker(self.venue.circuit_open)
-            return
-        except VenueFatal as exc:
-            self.log.error("venue refused us for good: %s", exc)
-            raise StopRun(str(exc)) from exc
-        self.risk.set_circuit_breaker(self.venue.circuit_open)
-        signals = self._apply_fills(fills) if fills else []
-        signals.extend(self._drain_updates())
+        signals = await self._collect(now)
         if signals:
             await self._submit_all(self._orders(signals, now))
         if self.venue.reconnects != self._reconnects_seen:

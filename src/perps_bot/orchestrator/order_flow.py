@@ -16,6 +16,7 @@ from perps_bot.domain import (
     InstrumentRefusal,
     Order,
     OrderIntent,
+    OrderStatus,
     OrderType,
     Side,
     Signal,
@@ -64,6 +65,11 @@ class OrderFlow:
             price = last_price.get(intent.symbol, 0.0)
             rec = self.rec
             rec.signal(ts, intent.symbol, str(intent.side), intent.size, intent.reason, cid)
+            unknown = self.unknown_order(intent.symbol)
+            if unknown is not None:
+                detail = f"order {unknown} of {intent.symbol} has an unknown outcome"
+                rec.denial(ts, intent.symbol, DenialReason.ORDER_STATUS_UNKNOWN, detail, cid)
+                continue
             decision = self.risk.check(intent, ts, price)
             if not decision.approved:
                 rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
@@ -127,6 +133,14 @@ class OrderFlow:
             reason=signal.reason,
             stop_price=signal.stop_price,
         )
+
+    def unknown_order(self, symbol: str) -> str | None:
+        """The client id of an order of `symbol` whose outcome the venue does not know yet:
+        nothing new is sent for the symbol until the exchange says what became of it."""
+        for order in self.venue.open_orders():
+            if order.symbol == symbol and order.status is OrderStatus.UNKNOWN:
+                return order.client_id
+        return None
 
     def in_flight(self, symbol: str) -> float:
         """Signed quantity of this symbol's open orders that has not filled yet."""

@@ -15,8 +15,9 @@ import ccxt.async_support as ccxt_async
 from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.exchange.resilience import Backoff, CircuitBreaker
+from perps_bot.exchange.runtime import retry_after_s
 from perps_bot.venues.base import VenueFatal, VenueUnavailable
-from perps_bot.venues.live.errors import FATAL_ERRORS, RETRYABLE_ERRORS, ErrorText
+from perps_bot.venues.live.errors import FATAL_ERRORS, RATE_LIMITS, RETRYABLE_ERRORS, ErrorText
 
 log = logging.getLogger("perps_bot.venues.live")
 
@@ -37,6 +38,7 @@ class Requests:
 
     def __init__(
         self,
+        exchange: Any,
         cfg: ExchangeConfig,
         errors: ErrorText,
         clock: Callable[[], int],
@@ -45,6 +47,7 @@ class Requests:
         jitter: float = 0.0,
         seed: int = 0,
     ) -> None:
+        self.exchange = exchange
         self.cfg = cfg
         self.errors = errors
         self.sleep = sleep
@@ -56,11 +59,37 @@ class Requests:
             cfg.breaker_failures, parse_duration(cfg.breaker_cooldown), clock
         )
         self._failing = False
+        self._clock = clock
+        self._hold_until = 0  # no request before this (ms): the exchange's Retry-After
         #: Incremented each time a request succeeds after failed ones: reconcile then.
         self.reconnects = 0
 
     def backoff(self) -> Backoff:
         return Backoff(self._base_ms, self._max_ms, jitter=self._jitter, seed=self._seed)
+
+    # -- Retry-After -----------------------------------------------------------------
+
+    def hold_for(self, exc: BaseException, exchange: Any) -> int:
+        """After a rate limit (429, or Binance's 418 ban): hold every request until the
+        exchange's Retry-After has passed. Returns the hold in ms (0 if none was given)."""
+        seconds = retry_after_s(getattr(exchange, "last_response_headers", None))
+        if seconds is None:
+            return 0
+        hold_ms = int(seconds * 1000)
+        self._hold_until = max(self._hold_until, self._clock() + hold_ms)
+        log.warning(
+            "live venue: the exchange asks to wait %.0f s (%s)", seconds, type(exc).__name__
+        )
+        return hold_ms
+
+    def holding(self) -> bool:
+        return self._clock() < self._hold_until
+
+    async def wait_turn(self, delay_ms: int) -> None:
+        """Sleep `delay_ms`, or until the exchange's Retry-After hold ends if that is later."""
+        wait = max(delay_ms, self._hold_until - self._clock())
+        if wait > 0:
+            await self.sleep(wait / 1000.0)
 
     async def request(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run a read or a setting change, retrying transient errors with backoff.
@@ -71,12 +100,16 @@ class Requests:
         backoff = self.backoff()
         last_error = "no attempt made"
         for attempt in range(self.cfg.max_retries + 1):
-            if attempt > 0:
-                await self.sleep(backoff.next_delay_ms() / 1000.0)
+            if attempt > 0 or self.holding():
+                await self.wait_turn(backoff.next_delay_ms() if attempt > 0 else 0)
             if not self.breaker.allow():
                 raise VenueUnavailable(self.breaker_message(f"{what} not sent"))
             try:
                 result = await call()
+            except RATE_LIMITS as exc:
+                last_error = self.failed(what, exc)
+                self.hold_for(exc, self.exchange)
+                continue
             except RETRYABLE_ERRORS as exc:
                 last_error = self.failed(what, exc)
                 continue
@@ -102,12 +135,14 @@ class Requests:
     async def once(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """One attempt, for polling. A transient failure raises Skip (the rest of this
         poll is abandoned); any other exchange error raises Skip(transient=False)."""
-        if not self.breaker.allow():
+        if not self.breaker.allow() or self.holding():
             raise Skip()
         try:
             result = await call()
         except RETRYABLE_ERRORS as exc:
             self.failed(what, exc)
+            if isinstance(exc, RATE_LIMITS):
+                self.hold_for(exc, self.exchange)
             raise Skip() from exc
         except FATAL_ERRORS as exc:
             raise self.errors.fatal(exc) from exc

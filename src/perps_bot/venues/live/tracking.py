@@ -51,6 +51,7 @@ class Tracked:
     seen_cost: float = 0.0
     seen_fee: float = 0.0
     reported: float = 0.0  # quantity of those fills already handed out by poll()
+    sent_at: int = 0  # when its request was last sent (its receive window starts then)
     updates: list[OrderUpdate] = field(default_factory=list)
 
     @property
@@ -71,7 +72,7 @@ def apply_reply(
     if not isinstance(reply, dict):
         return []
     order = tracked.order
-    if order.status is OrderStatus.NEW:
+    if order.status in (OrderStatus.NEW, OrderStatus.UNKNOWN):
         tracked.updates.append(transition(order, OrderStatus.ACCEPTED, ts, "accepted"))
     fills = _new_fill(tracked, reply, ts, instrument, on_arrival=on_arrival)
     average = num(reply.get("average")) or 0.0

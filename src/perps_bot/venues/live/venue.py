@@ -1,13 +1,12 @@
 """The live execution venue: real orders on a real exchange through ccxt's async API.
 
 Design choices, and why:
-- Idempotent submission. Every order carries the bot's client id as
-  `newClientOrderId`. When sending fails in a way that leaves its fate unknown
-  (timeout, network error, 5xx, garbled reply) the venue backs off and first looks
-  the order up by client id; it resends only when the exchange says the order does
-  not exist. If the venue gives up (retries exhausted, breaker open) while the fate is
-  still unknown, the order is kept as "unconfirmed" and every `poll` looks it up
-  again, so a late-arriving order is tracked and its fills are reported.
+- Exactly once (venues.live.sending). Every order carries the bot's client id as
+  `newClientOrderId` and is sent once; an unknown outcome makes it `unknown` and it is
+  looked up by client id until the exchange shows it or its receive window has
+  certainly passed; only then may it be sent again. If the exchange cannot be asked,
+  the order stays `unknown` and every `poll` looks it up again, so a late-arriving
+  order is tracked and its fills are reported.
 - Orders arrive already on the instrument's grid: sizes and prices were rounded and
   the minimums checked by `Instrument.prepare` before the order existed, exactly as
   for paper venues, so the venue sends what it is given.
@@ -45,25 +44,22 @@ from perps_bot.domain import (
     MarketEvent,
     Order,
     OrderStatus,
-    OrderType,
     OrderUpdate,
     close_open,
+    transition,
 )
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.exchange import from_exchange_symbol
 from perps_bot.exchange.runtime import close_quietly, wall_clock_ms
-from perps_bot.venues.base import VenueFatal, VenueSnapshot, VenueUnavailable
+from perps_bot.venues.base import OrderRejected, VenueFatal, VenueSnapshot, VenueUnavailable
 from perps_bot.venues.live.account import foreign_order, position_of, wallet_balance
 from perps_bot.venues.live.errors import (
     CCXT_LOG,
-    FATAL_ERRORS,
-    NOT_AN_ANSWER,
-    RETRYABLE_ERRORS,
     ErrorText,
-    UnknownOutcome,
 )
 from perps_bot.venues.live.foreign import foreign_fills, liquidation_orders
 from perps_bot.venues.live.requests import Requests, Skip
+from perps_bot.venues.live.sending import Look, Sender, StillUnknown
 from perps_bot.venues.live.tracking import Tracked, apply_reply
 
 log = logging.getLogger("perps_bot.venues.live")
@@ -99,8 +95,13 @@ class LiveVenue:
         self._clock = clock
         secrets = [s.get_secret_value() for s in (cfg.api_key, cfg.api_secret) if s is not None]
         self._errors = ErrorText(secrets)
-        self.requests = Requests(cfg, self._errors, clock, sleep, jitter=jitter, seed=seed)
+        self.requests = Requests(
+            exchange, cfg, self._errors, clock, sleep, jitter=jitter, seed=seed
+        )
         self.breaker = self.requests.breaker
+        self._sender = Sender(
+            exchange, self.requests, clock, parse_duration(cfg.recv_window), self._became_unknown
+        )
         self._poll_ms = parse_duration(cfg.poll_interval)
         self._ccxt_symbols = {s: i.exchange_symbol for s, i in self._instruments.items()}
         self._orders: dict[str, Tracked] = {}
@@ -128,7 +129,7 @@ class LiveVenue:
         return self.requests.reconnects
 
     def unconfirmed_orders(self) -> list[Order]:
-        """Orders whose submission outcome is still unknown (looked up on every poll)."""
+        """Orders whose outcome is still unknown (looked up on every poll)."""
         return [t.order for t in self._unconfirmed.values()]
 
     # -- lifecycle -------------------------------------------------------------------
@@ -186,60 +187,27 @@ class LiveVenue:
     # -- orders ----------------------------------------------------------------------
 
     async def submit(self, order: Order) -> Order:
-        """Send `order` (already on the instrument's grid) once, whatever the retries."""
-        requests = self.requests
+        """Place `order` (already on the instrument's grid) exactly once."""
         ccxt_symbol = self._ccxt_symbols.get(order.symbol)
-        if ccxt_symbol is None or not requests.breaker.allow():
-            why = "not traded by this venue" if ccxt_symbol is None else "circuit breaker open"
-            self._refused(order, f"not sent: {why}")
-            if ccxt_symbol is None:
-                raise self._errors.rejection(Exception(f"{order.symbol} {why}"))
-            raise VenueUnavailable(requests.breaker_message("order not sent"))
+        if ccxt_symbol is None:
+            self._refused(order, f"not sent: {order.symbol} is not traded by this venue")
+            raise OrderRejected(None, f"{order.symbol} is not traded by this venue")
         tracked = Tracked(order, ccxt_symbol, self._exchange_client_id(order.client_id))
-        params: dict[str, Any] = {"newClientOrderId": tracked.exchange_client_id}
-        if order.reduce_only:
-            params["reduceOnly"] = True
-        order_type = "limit" if order.order_type is OrderType.LIMIT else "market"
-        backoff = requests.backoff()
-        maybe_sent = False
-        last_error = "no attempt made"
-        for attempt in range(self._cfg.max_retries + 1):
-            if attempt > 0:
-                await requests.sleep(backoff.next_delay_ms() / 1000.0)
-                if not requests.breaker.allow():
-                    last_error = requests.breaker_message("gave up")
-                    break
-            try:
-                if maybe_sent:
-                    found = await self._lookup(tracked)
-                    if found is not None:
-                        log.info("order %s was accepted despite the error; not resending",
-                                 order.client_id)  # fmt: skip
-                        requests.succeeded()
-                        return self._adopt(tracked, found, on_arrival=True)
-                maybe_sent = True
-                reply = await self._exchange.create_order(
-                    ccxt_symbol, order_type, order.side.value, order.size, order.price, params
-                )
-                if not isinstance(reply, dict) or not reply.get("id"):
-                    raise UnknownOutcome("create_order reply has no order id")
-            except RETRYABLE_ERRORS as exc:
-                last_error = requests.failed(f"submit {order.client_id}", exc)
-                continue
-            except FATAL_ERRORS as exc:
-                raise self._errors.fatal(exc) from exc
-            except ccxt_async.BaseError as exc:
-                requests.succeeded()
-                rejection = self._errors.rejection(exc)
-                self._refused(order, rejection.detail)
-                raise rejection from exc
-            requests.succeeded()
-            return self._adopt(tracked, reply, on_arrival=True)
-        if maybe_sent:
+        try:
+            reply = await self._sender.place(tracked)
+        except (OrderRejected, VenueUnavailable) as refused:
+            self._refused(order, str(refused))
+            raise
+        except StillUnknown as unknown:
             self._unconfirmed[order.client_id] = tracked
-        else:
-            self._refused(order, f"not sent: {last_error}")
-        raise VenueUnavailable(f"order {order.client_id} not confirmed: {last_error}")
+            raise VenueUnavailable(str(unknown)) from None
+        return self._adopt(tracked, reply, on_arrival=True)
+
+    def _became_unknown(self, tracked: Tracked, why: str) -> None:
+        order = tracked.order
+        if order.status is OrderStatus.NEW:
+            reason = f"outcome unknown ({why}); looking it up"
+            self.updates.append(transition(order, OrderStatus.UNKNOWN, self._clock(), reason))
 
     def _refused(self, order: Order, reason: str) -> None:
         update = close_open(order, OrderStatus.REJECTED, self._clock(), reason)
@@ -270,17 +238,23 @@ class LiveVenue:
         self._apply(tracked, reply, self._clock(), on_arrival=False)
 
     async def _confirm(self, client_id: str) -> Tracked | None:
-        """Resolve an unconfirmed order: tracked if it exists on the exchange, else dropped."""
+        """Settle an unknown order before canceling it: tracked if the exchange has it."""
         pending = self._unconfirmed.get(client_id)
-        if pending is None:
+        if pending is None or not await self._settle(pending):
             return None
-        found = await self.requests.read(f"look up {client_id}", lambda: self._lookup(pending))
-        del self._unconfirmed[client_id]
-        if found is None:
-            self._refused(pending.order, "never reached the exchange")
-            return None
-        self._adopt(pending, found, on_arrival=False)
         return self._orders.get(client_id)
+
+    async def _settle(self, pending: Tracked) -> bool:
+        """One look at an order of unknown outcome; True once it is tracked (found)."""
+        look = await self._sender.settle(pending)
+        if look.state is Look.FOUND and look.reply is not None:
+            del self._unconfirmed[pending.order.client_id]
+            self._adopt(pending, look.reply, on_arrival=False)
+            return True
+        if look.state is Look.GONE:
+            del self._unconfirmed[pending.order.client_id]
+            self._refused(pending.order, "never reached the exchange (receive window passed)")
+        return False
 
     def on_market(self, event: MarketEvent) -> Sequence[Fill]:
         """Live fills come from `poll`; market events change nothing here."""
@@ -308,15 +282,9 @@ class LiveVenue:
         return fills
 
     async def _refresh(self, now_ms: int) -> None:
+        for pending in list(self._unconfirmed.values()):
+            await self._settle(pending)
         once = self.requests.once
-        for client_id, pending in list(self._unconfirmed.items()):
-            found = await once(f"look up {client_id}", partial(self._lookup, pending))
-            del self._unconfirmed[client_id]
-            if found is not None:
-                log.info("unconfirmed order %s found on the exchange; tracking it", client_id)
-                self._adopt(pending, found, on_arrival=False)
-            else:
-                self._refused(pending.order, "never reached the exchange")
         for tracked in self._working():
             fetch = partial(
                 self._exchange.fetch_order, tracked.order.exchange_id, tracked.ccxt_symbol
@@ -416,26 +384,6 @@ class LiveVenue:
             return client_id
         digest = hashlib.sha1(client_id.encode()).hexdigest()[:32]
         return f"pb-{digest}"
-
-    async def _lookup(self, tracked: Tracked) -> dict[str, Any] | None:
-        """The order with this client id on the exchange, or None if it does not exist."""
-        try:
-            found = await self._exchange.fetch_order(
-                None, tracked.ccxt_symbol, {"origClientOrderId": tracked.exchange_client_id}
-            )
-        except ccxt_async.OrderNotFound:
-            self.breaker.record_success()  # reachable; the caller counts the reconnect
-            return None
-        except NOT_AN_ANSWER:
-            raise
-        except ccxt_async.BaseError as exc:
-            # Any other answer does not prove the order is absent: stay unsure.
-            line = self._errors.one_line(exc)
-            raise UnknownOutcome(f"order lookup failed: {line}") from exc
-        if not isinstance(found, dict) or not found.get("id"):
-            raise UnknownOutcome("order lookup reply has no order id")
-        self.breaker.record_success()
-        return found
 
     def _adopt(self, tracked: Tracked, reply: dict[str, Any], *, on_arrival: bool) -> Order:
         tracked.order.exchange_id = str(reply["id"])

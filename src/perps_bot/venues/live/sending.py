@@ -1,0 +1,190 @@
+"""Sending a live order exactly once (SPEC 9).
+
+A request is sent once. When its outcome is unknown (timeout, 5xx, Binance's -1007
+"execution status unknown", a reset connection, an unreadable reply), the order is
+marked `unknown` and looked up by its client id, again and again with backoff, until
+either the exchange shows it (it is adopted: accepted, maybe already filled) or the
+request's receive window has certainly passed with the exchange still not knowing it.
+Only then can the request never execute any more (the exchange refuses a request
+that reaches its engine later than recvWindow after signing), and only then is the
+order sent again, with the same client id. A blind resend is never made: Binance only
+requires client ids to be unique among OPEN orders, so resending the id of a filled
+market order would place a second one.
+
+When the exchange cannot be asked (still failing, breaker open), the order stays
+`unknown` and the venue keeps resolving it on every poll; meanwhile the orchestrator
+sends nothing new for that symbol.
+
+Rate limits (HTTP 429 and Binance's 418 ban) mean the request was refused, not
+executed; the next attempt waits the exchange's `Retry-After` (never less than the
+backoff), and so does every other request of the venue (`Requests.hold_until`).
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import ccxt.async_support as ccxt_async
+
+from perps_bot.domain import OrderType
+from perps_bot.venues.base import OrderRejected, VenueUnavailable
+from perps_bot.venues.live.errors import (
+    FATAL_ERRORS,
+    NOT_AN_ANSWER,
+    RATE_LIMITS,
+    RETRYABLE_ERRORS,
+    UnknownOutcome,
+)
+from perps_bot.venues.live.requests import Requests
+from perps_bot.venues.live.tracking import Tracked
+
+log = logging.getLogger("perps_bot.venues.live")
+
+#: clocks of the bot and the exchange may differ by this much (ms) on top of recvWindow
+CLOCK_MARGIN_MS = 1_000
+
+
+class StillUnknown(Exception):
+    """The exchange could not be asked what became of the order; it stays `unknown`."""
+
+
+class Sender:
+    """Places orders on one exchange client; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        exchange: Any,
+        requests: Requests,
+        clock: Callable[[], int],
+        recv_window_ms: int,
+        on_unknown: Callable[[Tracked, str], None],
+    ) -> None:
+        self.exchange = exchange
+        self.requests = requests
+        self.clock = clock
+        self.window_ms = recv_window_ms + CLOCK_MARGIN_MS
+        self.on_unknown = on_unknown
+
+    async def place(self, tracked: Tracked) -> dict[str, Any]:
+        """The exchange's reply for the order (placed once); raises OrderRejected,
+        VenueFatal, VenueUnavailable (not placed) or StillUnknown."""
+        requests = self.requests
+        attempts = requests.cfg.max_retries + 1
+        last = "no attempt made"
+        for attempt in range(attempts):
+            if attempt > 0 or requests.holding():
+                await requests.wait_turn(requests.backoff().delay_ms(attempt))
+            if not requests.breaker.allow():
+                raise VenueUnavailable(requests.breaker_message("order not sent"))
+            tracked.sent_at = self.clock()
+            try:
+                reply = await self._create(tracked)
+            except RATE_LIMITS as exc:  # refused, not executed: wait as told, send again
+                last = requests.failed(f"submit {tracked.order.client_id}", exc)
+                requests.hold_for(exc, self.exchange)
+                continue
+            except RETRYABLE_ERRORS as exc:
+                last = requests.failed(f"submit {tracked.order.client_id}", exc)
+                self.on_unknown(tracked, last)
+                found = await self.resolve(tracked)
+                if found is not None:
+                    return found
+                continue  # certainly never executed: sending again is safe now
+            except FATAL_ERRORS as exc:
+                raise requests.errors.fatal(exc) from exc
+            except ccxt_async.BaseError as exc:
+                requests.succeeded()
+                raise requests.errors.rejection(exc) from exc
+            requests.succeeded()
+            return reply
+        raise OrderRejected(None, f"not executed after {attempts} attempts: {last}")
+
+    async def _create(self, tracked: Tracked) -> dict[str, Any]:
+        order = tracked.order
+        params: dict[str, Any] = {"newClientOrderId": tracked.exchange_client_id}
+        if order.reduce_only:
+            params["reduceOnly"] = True
+        kind = "limit" if order.order_type is OrderType.LIMIT else "market"
+        reply = await self.exchange.create_order(
+            tracked.ccxt_symbol, kind, order.side.value, order.size, order.price, params
+        )
+        if not isinstance(reply, dict) or not reply.get("id"):
+            raise UnknownOutcome("create_order reply has no order id")
+        return reply
+
+    async def resolve(self, tracked: Tracked) -> dict[str, Any] | None:
+        """Look the order up until the exchange shows it (its reply) or its request can no
+        longer execute (None). StillUnknown when the exchange cannot be asked."""
+        requests = self.requests
+        failures = 0
+        for attempt in range(256):  # ends at the receive window's end or after failures
+            look = await self.settle(tracked)
+            if look.state is Look.FOUND:
+                return look.reply
+            if look.state is Look.GONE:
+                return None
+            if look.state is Look.UNANSWERED:
+                failures += 1
+                if failures > requests.cfg.max_retries:
+                    break
+            delay = requests.backoff().delay_ms(attempt)
+            left = tracked.sent_at + self.window_ms - self.clock()
+            if look.state is Look.PENDING and left > 0:
+                delay = min(delay, left + 1)  # ask again right after the window closes
+            await requests.wait_turn(delay)
+        raise StillUnknown(
+            f"order {tracked.order.client_id}: outcome unknown, the exchange cannot be asked"
+        )
+
+    async def settle(self, tracked: Tracked) -> "Looked":
+        """One look at the order: found, certainly never executed (its window passed and
+        the exchange does not know it), pending (not known yet), or unanswered."""
+        if not self.requests.breaker.allow():
+            return Looked(Look.UNANSWERED)
+        try:
+            found = await self.lookup(tracked)
+        except RETRYABLE_ERRORS as exc:
+            self.requests.failed(f"look up {tracked.order.client_id}", exc)
+            return Looked(Look.UNANSWERED)
+        if found is not None:
+            log.info("order %s found on the exchange; not sending it again",
+                     tracked.order.client_id)  # fmt: skip
+            return Looked(Look.FOUND, found)
+        if self.clock() >= tracked.sent_at + self.window_ms:
+            return Looked(Look.GONE)
+        return Looked(Look.PENDING)
+
+    async def lookup(self, tracked: Tracked) -> dict[str, Any] | None:
+        """The order with this client id on the exchange, or None if it does not exist."""
+        try:
+            found = await self.exchange.fetch_order(
+                None, tracked.ccxt_symbol, {"origClientOrderId": tracked.exchange_client_id}
+            )
+        except ccxt_async.OrderNotFound:
+            self.requests.succeeded()
+            return None
+        except NOT_AN_ANSWER:
+            raise
+        except ccxt_async.BaseError as exc:
+            # Any other answer does not prove the order is absent: stay unsure.
+            line = self.requests.errors.one_line(exc)
+            raise UnknownOutcome(f"order lookup failed: {line}") from exc
+        if not isinstance(found, dict) or not found.get("id"):
+            raise UnknownOutcome("order lookup reply has no order id")
+        self.requests.succeeded()
+        return found
+
+
+class Look(Enum):
+    FOUND = "found"
+    GONE = "gone"  # its receive window passed and the exchange does not know it
+    PENDING = "pending"  # not known yet, the window is still open
+    UNANSWERED = "unanswered"  # the lookup itself failed
+
+
+@dataclass(frozen=True, slots=True)
+class Looked:
+    state: Look
+    reply: dict[str, Any] | None = None
