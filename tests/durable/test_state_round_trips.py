@@ -104,7 +104,7 @@ async def test_a_restored_random_walk_goes_on_with_the_same_events() -> None:
         first = _feed()
         head = await _drain(first, cut)
         second = _feed()
-        second.restore(pickle.loads(pickle.dumps(first.state())))
+        second.restore_state(pickle.loads(pickle.dumps(first.state())))
         assert head + await _drain(second) == whole
 
 
@@ -116,7 +116,7 @@ async def test_a_restored_realtime_walk_resumes_inside_a_chunk() -> None:
     first = _feed(realtime=True, sleep=no_sleep)
     head = await _drain(first, 123)  # one tick per batch: inside the first chunk
     second = _feed(realtime=True, sleep=no_sleep)
-    second.restore(pickle.loads(pickle.dumps(first.state())))
+    second.restore_state(pickle.loads(pickle.dumps(first.state())))
     assert head + await _drain(second) == whole
 
 
