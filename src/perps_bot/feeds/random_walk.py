@@ -295,10 +295,12 @@ class RandomWalkFeed:
         """Where the feed is, for a checkpoint between batches: the generators as they
         were before the current chunk and how many of its events were handed out (the
         chunk is made again on restore, so a realtime run resumes mid-chunk)."""
-        return (self._chunk_start, self._emitted_in_chunk, self._emitted_ts)
+        return (self._chunk_start, self._emitted_in_chunk, self._emitted_ts, self.start_ms)
 
     def restore_state(self, state: Any) -> None:
-        (next_tick, next_funding, walks), emitted, emitted_ts = state
+        (next_tick, next_funding, walks), emitted, emitted_ts, start_ms = state
+        # a realtime run started at its own wall time: its ticks go on from there
+        self.start_ms = start_ms
         self._next_tick, self._next_funding = next_tick, next_funding
         for walk, walk_state in zip(self._walks, walks, strict=True):
             walk.restore_state(walk_state)
