@@ -257,28 +257,7 @@ async def _execute(run: Run) -> RunResult:
             await http.stop()
         with contextlib.suppress(Exception):
             await orchestrator.close()  # already closed unless the run failed early
-        log.info("run %s end (%s) | %s", run.run_id, status, rec.pnl())
-        last = orchestrator.last_ts
-        journal.write("run_end", last or run.start_ms, {"status": status, "detail": detail})
-        rec.flush()
-        if run.trading_state is not None:
-            run.trading_state.save()
-        store.finish_run(
-            run.run_id,
-            status=status,
-            start_ts=orchestrator.first_ts,
-            end_ts=last,
-            error_lines=run.counter.errors,
-            warning_lines=run.counter.warnings,
-            detail=detail or (run.resumed_from and f"resumed from {run.resumed_from}"),
-        )
-        if status == "completed":  # nothing left to resume
-            with store.transaction():
-                durable.drop_checkpoint(store.connection, run.run_id)
-        journal.close()
-        summary = headline(store, run.run_id)
-        store.close()
-        close_logging()
+        summary = _finish(run, status, detail)
     return RunResult(
         run_id=run.run_id,
         status=status,
@@ -287,6 +266,35 @@ async def _execute(run: Run) -> RunResult:
         final_equity=run.ledger.equity(),
         headline=summary,
     )
+
+
+def _finish(run: Run, status: str, detail: str | None) -> str:
+    """Record the end of the run (journal, rows, trading state, status) and close the
+    store; returns the headline."""
+    rec, orchestrator, store, journal = run.recorder, run.orchestrator, run.store, run.journal
+    log.info("run %s end (%s) | %s", run.run_id, status, rec.pnl())
+    last = orchestrator.last_ts
+    journal.write("run_end", last or run.start_ms, {"status": status, "detail": detail})
+    rec.flush()
+    if run.trading_state is not None:
+        run.trading_state.save()
+    store.finish_run(
+        run.run_id,
+        status=status,
+        start_ts=orchestrator.first_ts,
+        end_ts=last,
+        error_lines=run.counter.errors,
+        warning_lines=run.counter.warnings,
+        detail=detail or (run.resumed_from and f"resumed from {run.resumed_from}"),
+    )
+    if status == "completed":  # nothing left to resume
+        with store.transaction():
+            durable.drop_checkpoint(store.connection, run.run_id)
+    journal.close()
+    summary = headline(store, run.run_id)
+    store.close()
+    close_logging()
+    return summary
 
 
 def run_bot_sync(

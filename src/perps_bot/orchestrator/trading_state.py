@@ -34,8 +34,8 @@ class TradingStateKeeper:
         """Import the stored state before the run trades (after a checkpoint restored
         the gate of a resumed run: then only the halt is taken, or its lifting)."""
         saved = stored.load_trading_state(self.store.connection)
-        if saved is None:
-            return
+        if saved is None or (resumed and saved.run_id == self.run_id):
+            return  # this run's own later changes: the replay from the checkpoint makes them
         state = RiskState.from_json(saved.risk)
         risk = self.risk
         if not resumed:

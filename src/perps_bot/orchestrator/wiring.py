@@ -142,21 +142,7 @@ def build_run(
         durable_fills=not simulated,
         candle_bar_ms=candle_bar_ms,
     )
-    resumed_from = None
-    if resumed is not None:
-        try:
-            resumed_from = checkpoint.resume(orchestrator, store, resumed, pre.code_version)
-        except BaseException:
-            journal.close()
-            store.close()
-            raise
-    if spec.resumable:
-        orchestrator.after_batch = checkpoint.Checkpointer(orchestrator, pre.code_version)
-    keeper = TradingStateKeeper(store, risk, settings.profile, run_id)
-    if spec.keeps_trading_state:
-        keeper.restore(same_account=spec.reconciles, resumed=resumed is not None,
-                       journal=journal, ts=orchestrator.last_ts or start)  # fmt: skip
-        rec.on_state_change = keeper.save
+    resumed_from, keeper = _make_durable(settings, pre, orchestrator, resumed, start)
     return Run(
         run_id=run_id,
         settings=settings,
@@ -172,8 +158,38 @@ def build_run(
         start_ms=start,
         params_json=params_json,
         resumed_from=resumed_from,
-        trading_state=keeper if spec.keeps_trading_state else None,
+        trading_state=keeper,
     )
+
+
+def _make_durable(
+    settings: Settings,
+    pre: Preflight,
+    orchestrator: Orchestrator,
+    resumed: RunRecord | None,
+    start: int,
+) -> tuple[str | None, TradingStateKeeper | None]:
+    """SPEC 9 for this run: restore a resumed run from its checkpoint, take checkpoints
+    (paper runs), import the stored trading state and store it at every change (runs
+    that trade the profile's account). Returns (where it resumed from, the keeper)."""
+    spec, rec = pre.spec, orchestrator.rec
+    resumed_from = None
+    if resumed is not None:
+        try:
+            resumed_from = checkpoint.resume(orchestrator, rec.store, resumed, pre.code_version)
+        except BaseException:
+            rec.journal.close()
+            rec.store.close()
+            raise
+    if spec.resumable:
+        orchestrator.after_batch = checkpoint.Checkpointer(orchestrator, pre.code_version)
+    if not spec.keeps_trading_state:
+        return resumed_from, None
+    keeper = TradingStateKeeper(rec.store, orchestrator.risk, settings.profile, rec.run_id)
+    keeper.restore(same_account=spec.reconciles, resumed=resumed is not None,
+                   journal=rec.journal, ts=orchestrator.last_ts or start)  # fmt: skip
+    rec.on_state_change = keeper.save
+    return resumed_from, keeper
 
 
 def _open_run(
