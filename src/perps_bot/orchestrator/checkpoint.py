@@ -191,6 +191,7 @@ def resume(orchestrator: Orchestrator, store: RunStore, run: RunRecord, code_ver
         restore(orchestrator, pickle.loads(checkpoint.state))  # our own rows
     open_orders = list(orchestrator.venue.open_orders())
     where = "its start" if checkpoint is None else f"its checkpoint at ts {checkpoint.ts}"
+    where += f" after it {run.status}" + (f" ({run.detail})" if run.detail else "")
     with store.transaction():
         stored.rewind(store.connection, run.run_id, checkpoint, open_orders)
         stored.continue_run(store.connection, run.run_id, f"resumed from {where}")
@@ -199,5 +200,5 @@ def resume(orchestrator: Orchestrator, store: RunStore, run: RunRecord, code_ver
     for symbol in ledger.symbols():
         size, entry = ledger.position_size(symbol), ledger.entry_price(symbol)
         orchestrator.rec.position(symbol, size, entry, ts)
-    log.warning("run %s resumed from %s (%s before)", run.run_id, where, run.status)
+    log.warning("run %s resumed from %s", run.run_id, where)
     return where
