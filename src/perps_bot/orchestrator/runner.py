@@ -162,6 +162,20 @@ async def run_bot(
     Interrupted when stopped before the run started. `resume` ('latest' or a run id)
     continues a paper run from its last checkpoint under its own run id."""
     console = console or Console(stderr=False)
+    # one bot writes a database at a time: a second one is refused before it writes
+    # anything, its log lines included (the kernel frees the lock when we exit)
+    with DatabaseLock(settings.database_path):
+        return await _start_and_execute(settings, feed, venue, progress, console, resume)
+
+
+async def _start_and_execute(
+    settings: Settings,
+    feed: Feed | None,
+    venue: Venue | None,
+    progress: bool,
+    console: Console,
+    resume: str | None,
+) -> RunResult:
     run_cfg = settings.run
     counter = setup_logging(
         Path(run_cfg.log_dir),
@@ -177,23 +191,17 @@ async def run_bot(
                 )
             except asyncio.CancelledError:
                 raise Interrupted("interrupted while starting") from None
-            lock = DatabaseLock(settings.database_path)
             try:
-                lock.acquire()
                 run = build_run(settings, pre, counter, feed=feed, venue=venue, console=console,
                                 progress=progress, resume=resume)  # fmt: skip
             except BaseException:
-                lock.release()
                 await pre.close()
                 raise
         except BaseException:
             close_logging()
             raise
         signals.orchestrator = run.orchestrator
-        try:
-            return await _execute(run)
-        finally:
-            lock.release()
+        return await _execute(run)
 
 
 async def _execute(run: Run) -> RunResult:

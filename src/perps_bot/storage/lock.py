@@ -18,7 +18,8 @@ from perps_bot.domain import PerpsBotError
 
 
 class DatabaseBusy(PerpsBotError):
-    """Another bot holds the database; one-line message (CLI exit 2)."""
+    """Another bot holds the database, or its lock file cannot be made; one-line
+    message (CLI exit 2)."""
 
 
 class DatabaseLock:
@@ -31,8 +32,11 @@ class DatabaseLock:
 
     def acquire(self) -> "DatabaseLock":
         """Take the lock or raise DatabaseBusy naming the pid that holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = self.path.open("a+", encoding="utf-8")
+        except OSError as exc:
+            raise DatabaseBusy(f"cannot lock database {self.database}: {exc}") from exc
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
