@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from perps_bot.storage import RunStore, StoreError
 from perps_bot.storage.equity_blocks import BLOCK_ROWS
+from perps_bot.storage.migrations import SCHEMA_VERSION
 
 RUN = "run-1"
 
@@ -103,7 +104,7 @@ def test_schema_1_file_is_upgraded_with_its_curve(tmp_path: Path) -> None:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
         version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
     assert "equity" not in tables
-    assert version == ("3",)
+    assert version == (str(SCHEMA_VERSION),)
 
 
 def test_file_from_a_newer_version_is_refused_in_one_line(tmp_path: Path) -> None:

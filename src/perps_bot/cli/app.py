@@ -69,6 +69,15 @@ def run(
     db: Annotated[
         str | None, typer.Option(help="SQLite path (default data/perps_bot.<profile>.sqlite).")
     ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="[RUN_ID]",
+            help="Continue a killed or interrupted paper run from its last checkpoint"
+            " (without RUN_ID: the latest of the profile), under its own run id.",
+        ),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -93,7 +102,7 @@ def run(
 
     console = Console()
     try:
-        result = run_bot_sync(settings, console=console)
+        result = run_bot_sync(settings, console=console, resume=resume)
     except Interrupted as exc:
         sys.stderr.write(f"perps-bot: interrupted ({exc})\n")
         raise typer.Exit(130) from None
@@ -110,7 +119,7 @@ def run(
 
 def _register_subcommands() -> None:
     config_cmd.register(app)
-    for module in ("report", "backtest", "emulator"):
+    for module in ("report", "backtest", "emulator", "trading"):
         try:
             mod = __import__(f"perps_bot.cli.{module}", fromlist=["register"])
         except ModuleNotFoundError as exc:  # pragma: no cover - only while a module is absent
@@ -153,11 +162,23 @@ def _internal_error(exc: BaseException) -> None:
     sys.exit(1)
 
 
+def _optional_value(args: list[str], option: str, default: str) -> list[str]:
+    """`--resume` may come without its value (typer's options always take one): give it
+    `default` when the next argument is missing or is another option."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        if arg == option and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            out.append(default)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     command = typer.main.get_command(app)
+    args = _optional_value(list(sys.argv[1:] if argv is None else argv), "--resume", "latest")
     try:
-        code = command.main(args=argv, prog_name="perps-bot", standalone_mode=False)
+        code = command.main(args=args, prog_name="perps-bot", standalone_mode=False)
     except typer.Abort:
         sys.stderr.write("perps-bot: aborted\n")
         sys.exit(130)

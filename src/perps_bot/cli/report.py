@@ -119,6 +119,8 @@ def render_table(report: Report, console: Console) -> None:
             f"  {run.kind} run, profile {run.profile}, {run.status}",
         )
     )
+    if run.status != "completed":
+        console.print(_status_line(run.status, run.detail), highlight=False)
     console.print(
         f"{summary['start'] or '?'} to {summary['end'] or '?'} ({report.days:.2f} days), "
         f"initial balance {run.initial_balance:,.2f}, final equity {report.final_equity:,.2f}"
@@ -145,6 +147,22 @@ def render_table(report: Report, console: Console) -> None:
     style = "bold green" if report.passed else "bold red"
     verdict = "PASSED" if report.passed else "FAILED"
     console.print(Text(f"{verdict}: {passed}/{len(report.criteria)} criteria", style=style))
+
+
+_STATUS_MEANS = {
+    "crashed": "its process died; the figures cover what was stored before that"
+    " (a paper run continues with `perps-bot --resume RUN_ID`)",
+    "running": "still running: the figures so far",
+    "interrupted": "stopped before its end",
+    "failed": "stopped by an error",
+}
+
+
+def _status_line(status: str, detail: str | None) -> Text:
+    """One line saying a run did not complete, and what that means for its figures."""
+    why = f" ({detail})" if detail else ""
+    meaning = _STATUS_MEANS.get(status, "")
+    return Text.assemble((f"Status: {status}", "bold red"), f"{why}: {meaning}")
 
 
 # -- commands ----------------------------------------------------------------------------

@@ -45,6 +45,13 @@ class BarBuilder:
         self._bars[symbol] = [start, price, price, price, price, 0.0, mark]
         return closed
 
+    def state(self) -> dict[str, list[float]]:
+        """The bars being built, for a checkpoint (pickled by the caller at once)."""
+        return self._bars
+
+    def restore_state(self, state: dict[str, list[float]]) -> None:
+        self._bars = {symbol: list(bar) for symbol, bar in state.items()}
+
 
 class CandleAggregator:
     """Bars of `timeframe` from candles of a shorter interval (a backtest of 1m data for a

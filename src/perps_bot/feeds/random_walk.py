@@ -42,6 +42,7 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from itertools import repeat
+from typing import Any
 
 import numpy as np
 
@@ -132,6 +133,27 @@ class _SymbolWalk:
         mark = np.maximum(np.round(np.round(mark / tick) * tick, dec), tick)
         return last.tolist(), bid.tolist(), ask.tolist(), mark.tolist()
 
+    def state(self) -> tuple[object, ...]:
+        """Generators and path state: `restore_state` makes the same future ticks."""
+        rngs = (self.price_rng, self.jump_count_rng, self.jump_size_rng, self.mark_rng,
+                self.funding_rng)  # fmt: skip
+        return (
+            [rng.bit_generator.state for rng in rngs],
+            self.log_price,
+            self.mark_tail,  # replaced, never written in place: no copy needed
+            self.rate,
+        )
+
+    def restore_state(self, state: Any) -> None:
+        rng_states, log_price, mark_tail, rate = state
+        rngs = (self.price_rng, self.jump_count_rng, self.jump_size_rng, self.mark_rng,
+                self.funding_rng)  # fmt: skip
+        for rng, rng_state in zip(rngs, rng_states, strict=True):
+            rng.bit_generator.state = rng_state
+        self.log_price = float(log_price)
+        self.mark_tail = np.asarray(mark_tail, dtype=np.float64)
+        self.rate = float(rate)
+
     def next_rate(self) -> float:
         f = self.funding
         shock = float(self.funding_rng.standard_normal())
@@ -198,6 +220,11 @@ class RandomWalkFeed:
         )
         self._emitted_ts: int | None = None
         self._stopped = False
+        # for checkpoints: the state before the current chunk was generated, how many of
+        # its events were handed out, and how many to drop after a restore
+        self._chunk_start: tuple[object, ...] = self._position()
+        self._emitted_in_chunk = 0
+        self._skip = 0
 
     @property
     def total_ticks(self) -> int | None:
@@ -222,28 +249,63 @@ class RandomWalkFeed:
         return done, total
 
     async def batches(self) -> AsyncIterator[Sequence[MarketEvent]]:
-        """Chunks of events in ts order (realtime: one tick's events per batch, paced)."""
-        started_at: float | None = None
+        """Chunks of events in ts order (realtime: one tick's events per batch, paced
+        from the first tick handed out, also after a restore)."""
+        started: tuple[float, int] | None = None  # (wall clock, ts) of the first tick
         while not self._stopped:
-            events = self._generate_chunk()
+            events = self._next_chunk()
             if events is None:
                 return
+            if not events:
+                continue  # handed out before the checkpoint this run resumed from
             if not self.realtime:
                 self._emitted_ts = events[-1].ts
+                self._emitted_in_chunk += len(events)
                 yield events
                 await asyncio.sleep(0)  # let signal handlers and other tasks run
                 continue
             for group in _by_tick(events):
                 if self._stopped:
                     return
-                if started_at is None:
-                    started_at = self._clock()
-                due = started_at + (group[0].ts - self.start_ms) / 1000.0
-                delay = due - self._clock()
+                if started is None:
+                    started = (self._clock(), group[0].ts)
+                delay = started[0] + (group[0].ts - started[1]) / 1000.0 - self._clock()
                 if delay > 0:
                     await self._sleep(delay)
                 self._emitted_ts = group[-1].ts
+                self._emitted_in_chunk += len(group)
                 yield group
+
+    # -- checkpoints ---------------------------------------------------------------
+    def _position(self) -> tuple[object, ...]:
+        return (self._next_tick, self._next_funding, [w.state() for w in self._walks])
+
+    def _next_chunk(self) -> list[MarketEvent] | None:
+        """The next chunk, less the events a restored checkpoint had already handed out."""
+        self._chunk_start = self._position()
+        self._emitted_in_chunk = 0
+        events = self._generate_chunk()
+        if events is None or not self._skip:
+            return events
+        skip, self._skip = self._skip, 0
+        self._emitted_in_chunk = skip
+        return events[skip:]
+
+    def state(self) -> tuple[object, ...]:
+        """Where the feed is, for a checkpoint between batches: the generators as they
+        were before the current chunk and how many of its events were handed out (the
+        chunk is made again on restore, so a realtime run resumes mid-chunk)."""
+        return (self._chunk_start, self._emitted_in_chunk, self._emitted_ts, self.start_ms)
+
+    def restore_state(self, state: Any) -> None:
+        (next_tick, next_funding, walks), emitted, emitted_ts, start_ms = state
+        # a realtime run started at its own wall time: its ticks go on from there
+        self.start_ms = start_ms
+        self._next_tick, self._next_funding = next_tick, next_funding
+        for walk, walk_state in zip(self._walks, walks, strict=True):
+            walk.restore_state(walk_state)
+        self._skip = int(emitted)
+        self._emitted_ts = emitted_ts
 
     def _generate_chunk(self) -> list[MarketEvent] | None:
         total = self.total_ticks

@@ -43,7 +43,7 @@ Margin model (Binance USDM, one-way mode; documented in README):
 import math
 from collections.abc import Mapping
 from decimal import Decimal, localcontext
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from perps_bot.config.models import AccountConfig
 from perps_bot.domain import Fill, Instrument, Liquidity, MarginMode, Side
@@ -330,6 +330,21 @@ class Ledger:
                 pos.refresh(self._isolated)
         if self._debug:
             self.check_invariant()
+
+    _STATE = ("_positions", "_marks", "_books", "_liquidations", "_initial", "_wallet",
+              "_realized", "_fees", "_funding", "_base")  # fmt: skip
+
+    def state(self) -> tuple[object, ...]:
+        """The exact books (Decimals, positions, marks, per-symbol totals), for a
+        checkpoint: unlike restore(), nothing is rounded through floats, so a resumed
+        paper run books every later fill exactly as an uninterrupted one. Live objects:
+        the caller pickles them at once."""
+        return tuple(getattr(self, name) for name in self._STATE)
+
+    def restore_state(self, state: Any) -> None:
+        for name, value in zip(self._STATE, state, strict=True):
+            setattr(self, name, value)
+        self._sync_floats()
 
     # ------------------------------------------------------------------ invariant
     def check_invariant(self) -> None:

@@ -7,7 +7,7 @@ content always renders to the same bytes.
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from perps_bot.config import PromotionConfig
@@ -18,6 +18,7 @@ from perps_bot.metrics.formatting import ReportError, display_metric, num
 from perps_bot.metrics.stats import DAY_MS, all_metrics
 from perps_bot.metrics.trades import Trade, round_trips
 from perps_bot.storage import RunRecord, RunStore
+from perps_bot.storage.durable import process_gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,7 @@ class Report:
             "initial_balance": num(run.initial_balance),
             "final_equity": num(self.final_equity),
             "equity_rows": self.equity.rows,
+            "status_detail": None if run.status == "completed" else run.detail,
             "error_lines": run.error_lines,
             "warning_lines": run.warning_lines,
             "sharpe_period": self.promotion.sharpe_period,
@@ -101,6 +103,10 @@ def build_report(store: RunStore, run_id: str = "latest", *, chunk: int = 50_000
     store still buffers are flushed first, so a report at the end of a run sees them."""
     store.flush()
     run = store.run(run_id)
+    if run.status == "running" and process_gone(run.pid, run.host):
+        # a reader never writes: the next bot on this database records the crash
+        gone = f"process {run.pid} on {run.host} is gone (recorded by the next bot)"
+        run = replace(run, status="crashed", detail=gone)
     config = promotion_config(run.config_json)
     try:
         period_ms = parse_duration(config.sharpe_period)

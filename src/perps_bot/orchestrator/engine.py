@@ -15,7 +15,8 @@ into the venue: stored, journaled, and shown to the strategy (`on_order_update`)
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from perps_bot.domain import (
     BookSnapshot,
@@ -126,6 +127,9 @@ class Orchestrator:
         self._feed_stopping: asyncio.Task[None] | None = None
         self.first_ts: int | None = None
         self.last_ts: int | None = None
+        #: called between batches (paper runs: wall-time flushes and checkpoints)
+        self.after_batch: Callable[[], None] | None = None
+        self.resumed = False  # restored from a checkpoint: on_start was already called
 
     # -- the loop ------------------------------------------------------------------
     async def start(self, *, reconcile: bool = False) -> None:
@@ -144,7 +148,8 @@ class Orchestrator:
     async def run(self) -> None:
         await self.start()
         try:
-            await self._submit_all(self._orders(self.strategy.on_start(), self.clock.now()))
+            if not self.resumed:
+                await self._submit_all(self._orders(self.strategy.on_start(), self.clock.now()))
             async for batch in self.feed.batches():
                 for event in batch:
                     ts = event.ts
@@ -163,6 +168,8 @@ class Orchestrator:
                 self.rec.flush_log()
                 if self.stop_requested:
                     break
+                if self.after_batch is not None:
+                    self.after_batch()
                 # yield to the event loop between batches (signals, timers, I/O)
                 await asyncio.sleep(0)
             else:
@@ -444,3 +451,26 @@ class Orchestrator:
     @property
     def trading_state(self) -> TradingState:
         return self.risk.state
+
+    # -- checkpoints (SPEC 9) ------------------------------------------------------
+    def loop_state(self) -> tuple[object, ...]:
+        """The loop's own state between batches, for a checkpoint: the next equity row
+        and log line, bars being built, last prices, open excursions, the client id
+        counter, first and last event time, the clock."""
+        bars = self._bars.state() if self._bars is not None else None
+        return (self._next_equity, self._next_log, bars, self._last_price,
+                self._excursions.state(), self.flow.seq, self.first_ts, self.last_ts,
+                self.clock.now())  # fmt: skip
+
+    def restore_loop_state(self, state: Any) -> None:
+        """Go on from `loop_state()`; the strategy is not started again."""
+        next_equity, next_log, bars, prices, excursions, seq, first, last, now = state
+        self._next_equity, self._next_log = next_equity, next_log
+        if self._bars is not None and bars is not None:
+            self._bars.restore_state(bars)
+        self._last_price = dict(prices)
+        self._excursions.restore_state(excursions)
+        self.flow.seq = int(seq)
+        self.first_ts, self.last_ts = first, last
+        self.clock.advance(int(now))
+        self.resumed = True

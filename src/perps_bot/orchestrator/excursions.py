@@ -46,3 +46,10 @@ class ExcursionTracker:
             else:
                 trade[1] = after
                 trade[2] = entry
+
+    def state(self) -> dict[str, list[float]]:
+        """The open round trips, for a checkpoint (pickled by the caller at once)."""
+        return self._open
+
+    def restore_state(self, state: dict[str, list[float]]) -> None:
+        self._open = {symbol: list(trade) for symbol, trade in state.items()}

@@ -5,7 +5,8 @@ once (`Settings.mode`); nothing else in the bot asks which profile or flags were
 Read the rows at the bottom as the table: feed, venue, whether instruments come from
 the exchange, whether the ledger models liquidations (paper venues) or the exchange
 does (live), whether the bot reconciles with the venue's account, whether real orders
-are sent, and the clock.
+are sent, the clock, whether the run takes checkpoints and can be resumed, and whether
+it trades the profile's account (its trading state, a halt, carries over runs).
 """
 
 from collections.abc import Callable, Mapping
@@ -50,6 +51,10 @@ class ModeSpec:
     real_orders: bool
     #: simulated clock: always (True), never (False), or with --dev-fast (None)
     simulated: bool | None
+    #: checkpoints every few seconds of wall time, `--resume` (SPEC 9)
+    resumable: bool
+    #: trades the profile's account: its trading state (a halt) carries over runs
+    keeps_trading_state: bool
 
     def simulated_clock(self, settings: Settings) -> bool:
         return settings.run.dev_fast if self.simulated is None else self.simulated
@@ -98,14 +103,15 @@ def _live_venue(w: Wiring) -> Venue:
 
 
 _M = RunMode
-#            mode          feed            venue         exch.  liq.   recon. real   simulated
+T, F = True, False
+#            mode          feed            venue         exch. liq. recon. real simul. resume state
 MODES: dict[RunMode, ModeSpec] = {
     row.mode: row
     for row in (
-        ModeSpec(_M.DEV,      _random_walk,   _paper_venue, False, True,  False, False, None),
-        ModeSpec(_M.DRY_RUN,  _exchange_feed, _paper_venue, True,  True,  False, False, False),
-        ModeSpec(_M.LIVE,     _exchange_feed, _live_venue,  True,  False, True,  True,  False),
-        ModeSpec(_M.BACKTEST, None,           _paper_venue, False, True,  False, False, True),
-        ModeSpec(_M.REPLAY,   None,           _paper_venue, False, True,  False, False, True),
+        ModeSpec(_M.DEV,      _random_walk,   _paper_venue, F,    T,   F,     F,   None,  T,     T),
+        ModeSpec(_M.DRY_RUN,  _exchange_feed, _paper_venue, T,    T,   F,     F,   F,     T,     T),
+        ModeSpec(_M.LIVE,     _exchange_feed, _live_venue,  T,    F,   T,     T,   F,     F,     T),
+        ModeSpec(_M.BACKTEST, None,           _paper_venue, F,    T,   F,     F,   T,     F,     F),
+        ModeSpec(_M.REPLAY,   None,           _paper_venue, F,    T,   F,     F,   T,     T,     F),
     )
 }  # fmt: skip

@@ -4,6 +4,7 @@ one call per outcome and stays readable."""
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 
 from perps_bot.domain import DenialReason, Fill, Order, OrderStatus, OrderUpdate, iso_utc
 from perps_bot.ledger import FillResult, FundingResult, Ledger
@@ -38,6 +39,8 @@ class Recorder:
         self._debug = logger.isEnabledFor(logging.DEBUG)
         self._hot = HotLog(logger)  # fill, funding and equity lines: once per fill
         self._log_handlers = list(logging.getLogger(LOGGER_NAME).handlers)
+        #: stores the trading state when it changes (SPEC 9: a halt survives restarts)
+        self.on_state_change: Callable[[], None] | None = None
 
     # -- PnL -----------------------------------------------------------------------
     def pnl(self) -> str:
@@ -217,6 +220,8 @@ class Recorder:
         self.view.state.risk_state = state
         self.journal.write("state_change", ts, {"state": state, "detail": detail})
         self.log.warning("%s RISK STATE -> %s (%s)", iso_utc(ts), state, detail)
+        if self.on_state_change is not None:
+            self.on_state_change()
 
     def flush(self) -> None:
         self.store.flush()

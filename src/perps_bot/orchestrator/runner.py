@@ -26,6 +26,8 @@ from perps_bot.monitoring import close_logging, setup_logging
 from perps_bot.orchestrator.engine import Orchestrator, StopRun
 from perps_bot.orchestrator.preflight import PromotionMissing, preflight
 from perps_bot.orchestrator.wiring import Run, build_run, new_run_id
+from perps_bot.storage import durable
+from perps_bot.storage.lock import DatabaseLock
 from perps_bot.venues import Venue
 
 if TYPE_CHECKING:
@@ -152,12 +154,28 @@ async def run_bot(
     venue: Venue | None = None,
     progress: bool = True,
     console: Console | None = None,
+    resume: str | None = None,
 ) -> RunResult:
     """Run the bot described by `settings` until the feed ends, the duration passes or
     Ctrl-C / SIGTERM; return what happened. Raises a PerpsBotError (one-line message,
-    nothing written) when a preflight check fails, Interrupted when stopped before the
-    run started."""
+    nothing written) when a preflight check fails or another bot holds the database,
+    Interrupted when stopped before the run started. `resume` ('latest' or a run id)
+    continues a paper run from its last checkpoint under its own run id."""
     console = console or Console(stderr=False)
+    # one bot writes a database at a time: a second one is refused before it writes
+    # anything, its log lines included (the kernel frees the lock when we exit)
+    with DatabaseLock(settings.database_path):
+        return await _start_and_execute(settings, feed, venue, progress, console, resume)
+
+
+async def _start_and_execute(
+    settings: Settings,
+    feed: Feed | None,
+    venue: Venue | None,
+    progress: bool,
+    console: Console,
+    resume: str | None,
+) -> RunResult:
     run_cfg = settings.run
     counter = setup_logging(
         Path(run_cfg.log_dir),
@@ -175,7 +193,7 @@ async def run_bot(
                 raise Interrupted("interrupted while starting") from None
             try:
                 run = build_run(settings, pre, counter, feed=feed, venue=venue, console=console,
-                                progress=progress)  # fmt: skip
+                                progress=progress, resume=resume)  # fmt: skip
             except BaseException:
                 await pre.close()
                 raise
@@ -201,13 +219,14 @@ async def _execute(run: Run) -> RunResult:
     )
     journal.write(
         "run_start",
-        run.start_ms,
+        orchestrator.last_ts or run.start_ms,
         {
             "profile": settings.profile,
             "kind": str(run.preflight.mode),
             "seed": settings.run.seed,
             "strategy": settings.strategy.name,
             "fingerprint": run.preflight.fingerprint,
+            "resumed_from": run.resumed_from,
         },
     )
     http = _status_server(run)
@@ -219,9 +238,11 @@ async def _execute(run: Run) -> RunResult:
             if http is not None:
                 await http.start()
             if not run.simulated and duration is not None:
+                done = (orchestrator.last_ts or 0) - (orchestrator.first_ts or 0)  # resumed
                 wall_timer = asyncio.get_running_loop().call_later(
-                    duration / 1000.0, orchestrator.request_stop, "duration reached"
-                )
+                    max(duration - done, 0) / 1000.0, orchestrator.request_stop,
+                    "duration reached",
+                )  # fmt: skip
             if run.preflight.spec.reconciles:
                 await orchestrator.start(reconcile=True)
                 store.set_initial_balance(run.run_id, run.ledger.initial_balance())
@@ -244,23 +265,7 @@ async def _execute(run: Run) -> RunResult:
             await http.stop()
         with contextlib.suppress(Exception):
             await orchestrator.close()  # already closed unless the run failed early
-        log.info("run %s end (%s) | %s", run.run_id, status, rec.pnl())
-        last = orchestrator.last_ts
-        journal.write("run_end", last or run.start_ms, {"status": status, "detail": detail})
-        rec.flush()
-        store.finish_run(
-            run.run_id,
-            status=status,
-            start_ts=orchestrator.first_ts,
-            end_ts=last,
-            error_lines=run.counter.errors,
-            warning_lines=run.counter.warnings,
-            detail=detail,
-        )
-        journal.close()
-        summary = headline(store, run.run_id)
-        store.close()
-        close_logging()
+        summary = _finish(run, status, detail)
     return RunResult(
         run_id=run.run_id,
         status=status,
@@ -271,6 +276,35 @@ async def _execute(run: Run) -> RunResult:
     )
 
 
+def _finish(run: Run, status: str, detail: str | None) -> str:
+    """Record the end of the run (journal, rows, trading state, status) and close the
+    store; returns the headline."""
+    rec, orchestrator, store, journal = run.recorder, run.orchestrator, run.store, run.journal
+    log.info("run %s end (%s) | %s", run.run_id, status, rec.pnl())
+    last = orchestrator.last_ts
+    journal.write("run_end", last or run.start_ms, {"status": status, "detail": detail})
+    rec.flush()
+    if run.trading_state is not None:
+        run.trading_state.save()
+    store.finish_run(
+        run.run_id,
+        status=status,
+        start_ts=orchestrator.first_ts,
+        end_ts=last,
+        error_lines=run.counter.errors,
+        warning_lines=run.counter.warnings,
+        detail=detail or (run.resumed_from and f"resumed from {run.resumed_from}"),
+    )
+    if status == "completed":  # nothing left to resume
+        with store.transaction():
+            durable.drop_checkpoint(store.connection, run.run_id)
+    journal.close()
+    summary = headline(store, run.run_id)
+    store.close()
+    close_logging()
+    return summary
+
+
 def run_bot_sync(
     settings: Settings,
     *,
@@ -278,11 +312,14 @@ def run_bot_sync(
     venue: Venue | None = None,
     progress: bool = True,
     console: Console | None = None,
+    resume: str | None = None,
 ) -> RunResult:
     """Blocking wrapper for the CLI and tests (PERPS_BOT_DEBUG_ASYNCIO=1: asyncio debug)."""
     try:
         return asyncio.run(
-            run_bot(settings, feed=feed, venue=venue, progress=progress, console=console),
+            run_bot(
+                settings, feed=feed, venue=venue, progress=progress, console=console, resume=resume
+            ),
             debug=bool(os.environ.get("PERPS_BOT_DEBUG_ASYNCIO")),
         )
     except asyncio.CancelledError:  # a second Ctrl-C / SIGTERM: aborted, state flushed

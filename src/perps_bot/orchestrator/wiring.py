@@ -10,6 +10,7 @@ leaves no trace in the store.
 
 import json
 import logging
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -24,13 +25,15 @@ from perps_bot.feeds import Feed
 from perps_bot.ledger import Ledger
 from perps_bot.monitoring import Journal, LiveView
 from perps_bot.monitoring.logs import LineCounter
+from perps_bot.orchestrator import checkpoint
 from perps_bot.orchestrator.clock import Clock, SimulatedClock, WallClock
 from perps_bot.orchestrator.engine import Orchestrator
-from perps_bot.orchestrator.modes import Wiring
+from perps_bot.orchestrator.modes import MODES, Wiring
 from perps_bot.orchestrator.preflight import Preflight
 from perps_bot.orchestrator.recorder import Recorder
+from perps_bot.orchestrator.trading_state import TradingStateKeeper
 from perps_bot.risk import RiskGate
-from perps_bot.storage import RunRecord, RunStore
+from perps_bot.storage import RunRecord, RunStore, durable
 from perps_bot.strategies import Strategy, StrategyContext
 from perps_bot.venues import Venue
 
@@ -54,6 +57,9 @@ class Run:
     simulated: bool
     start_ms: int
     params_json: str
+    #: where a resumed run went on from (None: a new run)
+    resumed_from: str | None = None
+    trading_state: "TradingStateKeeper | None" = None
 
 
 def new_run_id(profile: str) -> str:
@@ -82,6 +88,7 @@ def build_run(
     venue: Venue | None,
     console: Console,
     progress: bool,
+    resume: str | None = None,
 ) -> Run:
     spec = pre.spec
     run = settings.run
@@ -104,10 +111,8 @@ def build_run(
     venue = venue if venue is not None else spec.build_venue(wiring)
     candle_bar_ms = feed.strategy_bar_ms(settings.strategy.timeframe)
 
-    run_id = new_run_id(settings.profile)
-    store = RunStore(settings.database_path)
     params_json = json.dumps(strategy.params.model_dump(mode="json"), sort_keys=True)
-    store.create_run(_record(settings, pre, run_id, params_json))
+    store, run_id, resumed = _open_run(settings, pre, params_json, resume)
     journal = Journal(Path(run.log_dir) / "events.jsonl", run_id)
     live_view = progress and run.live_view and console.is_terminal
     view = LiveView(console, title=f"perps-bot {settings.profile} {spec.mode}", enabled=live_view)
@@ -137,6 +142,7 @@ def build_run(
         durable_fills=not simulated,
         candle_bar_ms=candle_bar_ms,
     )
+    resumed_from, keeper = _make_durable(settings, pre, orchestrator, resumed, start)
     return Run(
         run_id=run_id,
         settings=settings,
@@ -151,7 +157,66 @@ def build_run(
         simulated=simulated,
         start_ms=start,
         params_json=params_json,
+        resumed_from=resumed_from,
+        trading_state=keeper,
     )
+
+
+def _make_durable(
+    settings: Settings,
+    pre: Preflight,
+    orchestrator: Orchestrator,
+    resumed: RunRecord | None,
+    start: int,
+) -> tuple[str | None, TradingStateKeeper | None]:
+    """SPEC 9 for this run: restore a resumed run from its checkpoint, take checkpoints
+    (paper runs), import the stored trading state and store it at every change (runs
+    that trade the profile's account). Returns (where it resumed from, the keeper)."""
+    spec, rec = pre.spec, orchestrator.rec
+    resumed_from = None
+    if resumed is not None:
+        try:
+            resumed_from = checkpoint.resume(orchestrator, rec.store, resumed, pre.code_version)
+        except BaseException:
+            rec.journal.close()
+            rec.store.close()
+            raise
+    if spec.resumable:
+        orchestrator.after_batch = checkpoint.Checkpointer(orchestrator, pre.code_version)
+    if not spec.keeps_trading_state:
+        return resumed_from, None
+    keeper = TradingStateKeeper(rec.store, orchestrator.risk, settings.profile, rec.run_id)
+    keeper.restore(same_account=spec.reconciles, resumed=resumed is not None,
+                   journal=rec.journal, ts=orchestrator.last_ts or start)  # fmt: skip
+    rec.on_state_change = keeper.save
+    return resumed_from, keeper
+
+
+def _open_run(
+    settings: Settings, pre: Preflight, params_json: str, resume: str | None
+) -> tuple[RunStore, str, RunRecord | None]:
+    """Open the store (the caller holds its lock): runs left `running` by a dead process
+    become `crashed`; then a new run is created, or the run to resume is found."""
+    store = RunStore(settings.database_path)
+    try:
+        with store.transaction():
+            for crashed in durable.mark_crashed(store.connection):
+                log.warning("run %s was left running by a process that is gone: crashed", crashed)
+        if resume is None:
+            run_id = new_run_id(settings.profile)
+            store.create_run(_record(settings, pre, run_id, params_json))
+            return store, run_id, None
+        kinds = tuple(str(m) for m, row in MODES.items() if row.resumable)
+        if not pre.spec.resumable:
+            raise checkpoint.ResumeError(f"--resume continues paper runs ({', '.join(kinds)}),"
+                                         f" not {pre.mode} runs")  # fmt: skip
+        run = checkpoint.find_resumable(
+            store, settings.profile, kinds, resume, settings.masked_dict()
+        )
+        return store, run.run_id, run
+    except BaseException:
+        store.close()
+        raise
 
 
 def _strategy(settings: Settings, pre: Preflight, ledger: Ledger) -> Strategy:
@@ -185,4 +250,6 @@ def _record(settings: Settings, pre: Preflight, run_id: str, params_json: str) -
         error_lines=0,
         warning_lines=0,
         detail=None,
+        pid=os.getpid(),
+        host=durable.this_host(),
     )

@@ -43,10 +43,12 @@ by a rounding error.
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from perps_bot.config import RiskConfig
 from perps_bot.domain import AccountView, DenialReason, OrderIntent, TradingState
 from perps_bot.domain.timeutil import parse_duration
+from perps_bot.risk.state import RiskState
 
 DAY_MS = 86_400_000
 RATE_WINDOW_MS = 60_000
@@ -127,6 +129,45 @@ class RiskGate:
         self._last_flags = (None, None, self._daily_reducing)
         self._quiet_until = -1
         self._refresh_state()
+
+    def export_state(self) -> RiskState:
+        """The trading state to store (SPEC 9): a restart imports it before trading."""
+        return RiskState(
+            str(self.state), self.state_detail, self._manual_halt, self._drawdown_halt,
+            self._drawdown_reducing, self._daily_reducing, self._peak, self._last_equity,
+            self._day, self._day_start_equity,
+        )  # fmt: skip
+
+    def import_state(self, saved: RiskState, *, same_account: bool) -> None:
+        """Take over a stored trading state. A halt always carries over (only an operator
+        lifts it: resume()). The peak, the day's start and the REDUCING causes measure
+        an account, so they carry over only when this run trades the same one (a live
+        account after the ledger adopted its balance, a resumed paper run); a fresh paper
+        account starts its own."""
+        self._manual_halt, self._drawdown_halt = saved.manual_halt, saved.drawdown_halt
+        if same_account:
+            self._drawdown_reducing, self._daily_reducing = (
+                saved.drawdown_reducing, saved.daily_reducing,
+            )  # fmt: skip
+            self._peak, self._last_equity = saved.peak, saved.last_equity
+            self._day, self._day_start_equity = saved.day, saved.day_start_equity
+        self._last_flags = (self._drawdown_halt, self._drawdown_reducing, self._daily_reducing)
+        self._quiet_until = -1
+        self._refresh_state()
+
+    def activity(self) -> tuple[object, ...]:
+        """What a checkpoint keeps besides the trading state: the rate window, the data
+        times, the breaker and the counters."""
+        return (dict(self._last_data), list(self._approved_ts), self._breaker_open,
+                dict(self.denials), dict(self.resizes))  # fmt: skip
+
+    def restore_activity(self, saved: Any) -> None:
+        last_data, approved, breaker, denials, resizes = saved
+        self._last_data = dict(last_data)
+        self._approved_ts = deque(approved)
+        self._breaker_open = bool(breaker)
+        self.denials = Counter(denials)
+        self.resizes = Counter(resizes)
 
     def on_equity(self, ts: int, equity: float) -> TradingState | None:
         """Update the daily-loss and drawdown states; return the new state if it changed."""

@@ -7,7 +7,7 @@ import sqlite3
 from perps_bot.storage import equity_blocks
 from perps_bot.storage.equity_blocks import TABLE_SQL as EQUITY_BLOCKS_SQL
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _to_2(db: sqlite3.Connection, tables: set[str]) -> None:
@@ -32,7 +32,19 @@ def _to_3(db: sqlite3.Connection, tables: set[str]) -> None:
             db.execute(f"ALTER TABLE orders ADD COLUMN {ddl}")
 
 
-STEPS = {2: _to_2, 3: _to_3}
+def _to_4(db: sqlite3.Connection, tables: set[str]) -> None:
+    """4: runs know the process that wrote them (pid, host), so a run left `running` by a
+    process that is gone can be told from one still going, and marked `crashed`. The
+    tables of the trading state and of checkpoints are created by the schema itself."""
+    if "runs" not in tables:
+        return
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    for name, ddl in (("pid", "pid INTEGER"), ("host", "host TEXT")):
+        if name not in columns:
+            db.execute(f"ALTER TABLE runs ADD COLUMN {ddl}")
+
+
+STEPS = {2: _to_2, 3: _to_3, 4: _to_4}
 
 
 def upgrade(db: sqlite3.Connection, version: int, tables: set[str]) -> None:

@@ -24,6 +24,8 @@ class RunRecord:
     error_lines: int
     warning_lines: int
     detail: str | None
+    pid: int | None = None  # the process that wrote the run (schema 4)
+    host: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """SQLite schema. Timestamps are simulated (event) milliseconds so that two runs with
 the same profile, seed and data store identical rows; only `runs.created_at` is wall time."""
 
+from perps_bot.storage.durable import TABLE_SQL as DURABLE_SQL
 from perps_bot.storage.equity_blocks import TABLE_SQL as EQUITY_BLOCKS_SQL
 from perps_bot.storage.migrations import SCHEMA_VERSION
 from perps_bot.storage.orders import TABLE_SQL as ORDERS_SQL
@@ -29,7 +30,9 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,             -- running | completed | interrupted | failed | crashed
     error_lines INTEGER NOT NULL DEFAULT 0,
     warning_lines INTEGER NOT NULL DEFAULT 0,
-    detail TEXT
+    detail TEXT,
+    pid INTEGER,                      -- the process that wrote it (schema 4)
+    host TEXT
 );
 CREATE TABLE IF NOT EXISTS fills (
     run_id TEXT NOT NULL,
@@ -100,4 +103,5 @@ CREATE INDEX IF NOT EXISTS promotions_fp ON promotions (strategy_fingerprint, st
 """
     + EQUITY_BLOCKS_SQL
     + ORDERS_SQL
+    + DURABLE_SQL
 )

@@ -9,7 +9,7 @@ which only thins the curve.
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
@@ -121,15 +121,41 @@ class RunStore:
         if not self._pending_rows:
             return
         with self._transaction():
-            if self._pending_orders:
-                self._db.executemany(ORDERS_INSERT, self._pending_orders.values())
-                self._pending_orders.clear()
-            for table, rows in self._pending.items():
-                if rows:
-                    self._db.executemany(self._INSERTS[table], rows)
-                    rows.clear()
-            self._write_equity()
+            self._write_pending()
+
+    def flush_with(self, write: Callable[[sqlite3.Connection], None]) -> None:
+        """Write every buffered row and then call `write` in the same transaction, so
+        what `write` stores (a checkpoint) is consistent with the rows before it."""
+        with self._transaction():
+            self._write_pending()
+            write(self._db)
+
+    def _write_pending(self) -> None:
+        if self._pending_orders:
+            self._db.executemany(ORDERS_INSERT, self._pending_orders.values())
+            self._pending_orders.clear()
+        for table, rows in self._pending.items():
+            if rows:
+                self._db.executemany(self._INSERTS[table], rows)
+                rows.clear()
+        self._write_equity()
         self._pending_rows = 0
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection, for the storage modules that keep their own tables
+        (storage.durable); they use `transaction()` for writes."""
+        return self._db
+
+    def next_equity_block(self, run_id: str) -> int:
+        """The block number the run's next equity snapshots will be written to."""
+        block = self._equity_block.get(run_id)
+        return equity_blocks.next_block(self._db, run_id) if block is None else block
+
+    def forget_cached(self, run_id: str) -> None:
+        """Drop what is cached about `run_id`'s rows (they were rewound)."""
+        self._fill_seq.pop(run_id, None)
+        self._equity_block.pop(run_id, None)
 
     def _write_equity(self) -> None:
         buffer = self._equity
@@ -144,7 +170,7 @@ class RunStore:
     def create_run(self, run: RunRecord) -> None:
         with self._transaction():
             self._db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run.run_id,
                     run.profile,
@@ -165,6 +191,8 @@ class RunStore:
                     run.error_lines,
                     run.warning_lines,
                     run.detail,
+                    run.pid,
+                    run.host,
                 ),
             )
 
@@ -423,3 +451,5 @@ class RunStore:
 
     def _transaction(self) -> "RunStore._Tx":
         return RunStore._Tx(self._db)
+
+    transaction = _transaction

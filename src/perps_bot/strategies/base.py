@@ -92,6 +92,19 @@ class Strategy(ABC):
         """Called once at the end of the run (after the last event)."""
         return NO_SIGNALS
 
+    def state(self) -> object:
+        """Everything the strategy learned from the events so far (indicator windows,
+        the side it targets, stops), for a checkpoint: `restore(state())` on a fresh
+        instance with the same params must go on exactly as this one would, which is
+        what makes a resumed run end with the same fills (SPEC 9). Any picklable value;
+        it is pickled at once, so live objects may be returned. The default, None, is
+        right only for a strategy that keeps nothing between events."""
+        return None
+
+    def restore(self, state: object) -> None:
+        """Take over what `state()` returned (on a resumed run, instead of on_start)."""
+        return None
+
     @classmethod
     def params_help(cls) -> str:
         """One line per parameter: name, type, default and description (for `--help`)."""

@@ -102,6 +102,16 @@ class SymbolStates(Generic[S]):
         for symbol, state in self._states.items():
             state.sync_from_account(account, symbol, stop_pct)
 
+    def snapshot(self) -> dict[str, S]:
+        """The per-symbol states, for Strategy.state() (pickled by the caller at once)."""
+        return self._states
+
+    def adopt(self, states: object) -> None:
+        """Take over what `snapshot()` returned (Strategy.restore)."""
+        if not isinstance(states, dict):
+            raise TypeError(f"strategy state must be a dict of symbol states, got {states!r}")
+        self._states = dict(states)
+
     def liquidated(self, fill: Fill) -> S | None:
         """Reset the symbol to flat after a liquidation fill; return its state if reset."""
         if not fill.is_liquidation:

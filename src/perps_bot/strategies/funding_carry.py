@@ -89,6 +89,12 @@ class FundingCarry(Strategy):
         why = f"funding_carry {direction}: rate {rate:.6f} beyond {entry}"
         return (target(symbol, wanted, self.ctx.order_size(symbol), why, None),)
 
+    def state(self) -> object:
+        return self._states.snapshot()
+
+    def restore(self, state: object) -> None:
+        self._states.adopt(state)
+
     def on_fill(self, fill: Fill) -> Sequence[Signal]:
         self._states.liquidated(fill)
         return NO_SIGNALS

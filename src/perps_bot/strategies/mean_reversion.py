@@ -187,6 +187,12 @@ class MeanReversion(Strategy):
         state.flat()
         return (target(symbol, 0, 0.0, f"mean_reversion exit {why}", None),)
 
+    def state(self) -> object:
+        return self._states.snapshot()
+
+    def restore(self, state: object) -> None:
+        self._states.adopt(state)
+
     def on_fill(self, fill: Fill) -> Sequence[Signal]:
         state = self._states.liquidated(fill)
         if state is not None:

@@ -89,6 +89,12 @@ class SmaCross(Strategy):
         reason = self._reason_up if sign > 0 else self._reason_down
         return target(symbol, sign, self.ctx.order_size(symbol), reason, state.stop)
 
+    def state(self) -> object:
+        return self._states.snapshot()
+
+    def restore(self, state: object) -> None:
+        self._states.adopt(state)
+
     def on_fill(self, fill: Fill) -> Sequence[Signal]:
         self._states.liquidated(fill)
         return NO_SIGNALS

@@ -72,6 +72,7 @@ import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -236,6 +237,26 @@ class MatchingEngine:
     def open_orders(self) -> list[Order]:
         """Queued and resting orders, in submission order."""
         return [w.order for w in self._orders.values()]
+
+    def state(self) -> tuple[object, ...]:
+        """Open orders (queued and resting, with their live times), the fill generator's
+        state and the id counters, for a checkpoint between events (no update pending)."""
+        orders = [(w.order, w.live_ts, w.seq, w.active) for w in self._orders.values()]
+        return (self._rng.bit_generator.state, self._next_id, self._seq, orders)
+
+    def restore_state(self, state: Any) -> None:
+        rng_state, next_id, seq, orders = state
+        self._rng.bit_generator.state = rng_state
+        self._next_id, self._seq = int(next_id), int(seq)
+        self._orders, self._by_symbol = {}, {}
+        for order, live_ts, item_seq, active in orders:
+            working = WorkingOrder(order, live_ts, item_seq, active)
+            self._orders[order.client_id] = working
+            book = self._by_symbol.setdefault(order.symbol, SymbolOrders())
+            if active:
+                book.rest(working)
+            else:
+                book.queue(working)
 
     # ------------------------------------------------------------------ market
 

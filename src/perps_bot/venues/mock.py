@@ -14,6 +14,7 @@ almost nothing here.
 """
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from perps_bot.config.models import MockConfig
 from perps_bot.domain import Fill, Instrument, MarketEvent, Order, OrderUpdate, PositionBook
@@ -47,6 +48,15 @@ class MockVenue:
 
     async def start(self) -> None:
         return None
+
+    def state(self) -> tuple[object, ...]:
+        """For a checkpoint (SPEC 9): the engine's orders and generator, the last time."""
+        return (self.engine.state(), self._last_ts)
+
+    def restore_state(self, state: Any) -> None:
+        engine, last_ts = state
+        self.engine.restore_state(engine)
+        self._last_ts = int(last_ts)
 
     async def stop(self) -> None:
         """The run ended: what is still open is canceled (a paper order outlives nothing)."""

@@ -1,0 +1,91 @@
+"""The account's trading state across runs (SPEC 9): a halt survives any restart, by
+kill -9 or clean stop, and only `perps-bot resume-trading` lifts it.
+
+The risk gate exports its state (risk.RiskState); the run store keeps it per database
+(storage.durable). A run imports it before it trades: the halt always, the equity
+peak, the day's starting equity and the REDUCING causes only when the run trades the
+same account as the one that stored them (a live account, whose balance the ledger
+adopts from the exchange before the first equity reaches the gate; a resumed paper
+run). A fresh paper account (a new dev run) measures its own drawdown.
+"""
+
+import logging
+import time
+
+from perps_bot.domain import TradingState
+from perps_bot.monitoring import Journal
+from perps_bot.risk import RiskGate, RiskState
+from perps_bot.storage import RunStore
+from perps_bot.storage import durable as stored
+
+log = logging.getLogger("perps_bot.run")
+
+
+class TradingStateKeeper:
+    """Imports the stored trading state into the gate and stores it back on changes."""
+
+    def __init__(self, store: RunStore, risk: RiskGate, profile: str, run_id: str) -> None:
+        self.store = store
+        self.risk = risk
+        self.profile = profile
+        self.run_id = run_id
+
+    def restore(self, *, same_account: bool, resumed: bool, journal: Journal, ts: int) -> None:
+        """Import the stored state before the run trades (after a checkpoint restored
+        the gate of a resumed run: then only the halt is taken, or its lifting)."""
+        saved = stored.load_trading_state(self.store.connection)
+        if saved is None or (resumed and saved.run_id == self.run_id):
+            return  # this run's own later changes: the replay from the checkpoint makes them
+        state = RiskState.from_json(saved.risk)
+        risk = self.risk
+        if not resumed:
+            risk.import_state(state, same_account=same_account)
+        elif state.halted:
+            risk.import_state(state, same_account=False)  # the halt, not the checkpoint's peak
+        elif risk.state is TradingState.HALTED:
+            risk.resume()  # lifted by resume-trading after the checkpoint
+        if risk.state is not TradingState.ACTIVE:
+            detail = f"restored from run {saved.run_id or 'resume-trading'}: {risk.state_detail}"
+            journal.write("state_change", ts, {"state": str(risk.state), "detail": detail})
+            log.warning("RISK STATE %s (%s); perps-bot resume-trading lifts a halt",
+                        risk.state, detail)  # fmt: skip
+
+    def save(self) -> None:
+        """Store the gate's state now (every state change and the end of the run)."""
+        risk = self.risk.export_state()
+        with self.store.transaction():
+            stored.save_trading_state(
+                self.store.connection, profile=self.profile, state=risk.state,
+                detail=risk.detail, risk=risk.to_json(), run_id=self.run_id, source="run",
+            )  # fmt: skip
+
+
+def lift_halt(store: RunStore, profile: str, reason: str) -> tuple[str, str]:
+    """`perps-bot resume-trading`: lift a halt (manual or drawdown) and the drawdown
+    REDUCING state in the stored trading state, restarting the peak at the last
+    equity, with the operator's reason. Returns (state before, state after)."""
+    saved = stored.load_trading_state(store.connection)
+    before = RiskState.from_json(saved.risk) if saved is not None else None
+    if before is None:
+        before = RiskState("ACTIVE", "")
+    peak = before.last_equity if before.last_equity is not None else before.peak
+    daily = before.daily_reducing
+    after = RiskState(
+        "REDUCING" if daily else "ACTIVE",
+        f"resume-trading: {reason}",
+        daily_reducing=daily,
+        peak=peak,
+        last_equity=before.last_equity,
+        day=before.day,
+        day_start_equity=before.day_start_equity,
+    )
+    with store.transaction():
+        stored.save_trading_state(
+            store.connection, profile=saved.profile if saved else profile, state=after.state,
+            detail=after.detail, risk=after.to_json(), run_id=None, source="resume-trading",
+        )  # fmt: skip
+    return before.state, after.state
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,239 @@
+"""What survives a restart (SPEC 9): the trading state of the database's account, runs
+left `running` by a process that is gone, and checkpoints of paper runs.
+
+- Trading state: one row per database (a database is one profile's account), the risk
+  gate's exported state as JSON, rewritten at every state change and at the end of
+  every run; `trading_state_log` keeps each change with its reason (a halt, and the
+  `perps-bot resume-trading` that lifted it).
+- Crashed runs: only the holder of the database lock (storage.lock) writes, so when a
+  bot takes the lock every run still `running` was left by a process that is gone.
+- Checkpoints: the last one of each run, written in the same transaction as the rows
+  it covers. It records how far each table had got (`marks`); resuming deletes the
+  rows written after it, which the resumed run writes again. The state itself is an
+  opaque blob (pickled by orchestrator.checkpoint) tied to the code version.
+"""
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from perps_bot.domain import Order, iso_utc
+from perps_bot.storage.orders import INSERT_SQL as ORDERS_INSERT
+from perps_bot.storage.orders import order_row
+
+TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS trading_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),  -- one account per database
+    profile TEXT NOT NULL,
+    state TEXT NOT NULL,              -- ACTIVE | REDUCING | HALTED
+    detail TEXT NOT NULL,             -- why
+    risk TEXT NOT NULL,               -- JSON: the risk gate's exported state
+    run_id TEXT,                      -- the run that stored it (NULL: resume-trading)
+    updated_at INTEGER NOT NULL       -- wall clock ms
+);
+CREATE TABLE IF NOT EXISTS trading_state_log (
+    profile TEXT NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    source TEXT NOT NULL,             -- run | resume-trading
+    run_id TEXT,
+    created_at INTEGER NOT NULL       -- wall clock ms
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run_id TEXT PRIMARY KEY,
+    ts INTEGER NOT NULL,              -- event time of the last event it covers
+    created_at INTEGER NOT NULL,      -- wall clock ms
+    code_version TEXT NOT NULL,       -- the state is only read back by the same code
+    marks TEXT NOT NULL,              -- JSON: how far each table had got
+    state BLOB NOT NULL
+);
+"""
+
+#: tables whose rows a checkpoint covers by rowid (their rows are only ever added)
+_ROW_TABLES = ("funding", "excursions", "denials")
+#: run kinds a checkpoint can resume (paper runs with a feed of their own)
+RESUMABLE_STATUSES = ("running", "crashed", "interrupted")
+
+
+def this_host() -> str:
+    return socket.gethostname()
+
+
+# -- crashed runs ---------------------------------------------------------------------
+def mark_crashed(db: sqlite3.Connection) -> list[str]:
+    """Mark every run still `running` as `crashed` (the caller holds the database lock,
+    so their processes are gone); return their ids."""
+    now = int(time.time() * 1000)
+    rows = db.execute("SELECT run_id, pid, host FROM runs WHERE status='running'").fetchall()
+    for run_id, pid, host in rows:
+        who = f"process {pid} on {host}" if pid is not None else "its process"
+        detail = f"{who} is gone (found by process {os.getpid()} at {iso_utc(now)[:19]}Z)"
+        db.execute("UPDATE runs SET status='crashed', detail=? WHERE run_id=?", (detail, run_id))
+    return [str(r[0]) for r in rows]
+
+
+def process_gone(pid: int | None, host: str | None) -> bool:
+    """True when the process of a `running` run is certainly gone (same host, no such
+    pid): what a reader (report) can say without taking the lock."""
+    if pid is None or host != this_host():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+# -- trading state --------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class StoredTradingState:
+    profile: str
+    state: str
+    detail: str
+    risk: dict[str, Any]
+    run_id: str | None
+    updated_at: int
+
+
+def load_trading_state(db: sqlite3.Connection) -> StoredTradingState | None:
+    try:
+        row = db.execute(
+            "SELECT profile, state, detail, risk, run_id, updated_at FROM trading_state"
+        ).fetchone()
+    except sqlite3.OperationalError:  # read-only open of a database without the table
+        return None
+    if row is None:
+        return None
+    return StoredTradingState(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])
+
+
+def save_trading_state(
+    db: sqlite3.Connection,
+    *,
+    profile: str,
+    state: str,
+    detail: str,
+    risk: dict[str, Any],
+    run_id: str | None,
+    source: str,
+) -> bool:
+    """Store the account's trading state (caller holds a transaction); a change of state
+    or reason is also logged. Returns whether it changed."""
+    now = int(time.time() * 1000)
+    before = db.execute("SELECT state, detail FROM trading_state").fetchone()
+    db.execute(
+        "INSERT OR REPLACE INTO trading_state VALUES (1,?,?,?,?,?,?)",
+        (profile, state, detail, json.dumps(risk, sort_keys=True), run_id, now),
+    )
+    changed = before is None or tuple(before) != (state, detail)
+    if changed:
+        db.execute(
+            "INSERT INTO trading_state_log VALUES (?,?,?,?,?,?)",
+            (profile, state, detail, source, run_id, now),
+        )
+    return changed
+
+
+# -- checkpoints ----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    run_id: str
+    ts: int
+    created_at: int
+    code_version: str
+    marks: dict[str, int]
+    state: bytes
+
+
+def table_marks(db: sqlite3.Connection, run_id: str, equity_block: int) -> dict[str, int]:
+    """How far every table of `run_id` has got (called right after a flush)."""
+    marks = {
+        table: int(db.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {table}").fetchone()[0])
+        for table in (*_ROW_TABLES, "orders", "positions")
+    }
+    fills = db.execute("SELECT COALESCE(MAX(seq), 0) FROM fills WHERE run_id=?", (run_id,))
+    marks["fills"] = int(fills.fetchone()[0])
+    marks["equity_block"] = equity_block
+    return marks
+
+
+def write_checkpoint(
+    db: sqlite3.Connection,
+    run_id: str,
+    *,
+    ts: int,
+    code_version: str,
+    marks: dict[str, int],
+    state: bytes,
+) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO checkpoints VALUES (?,?,?,?,?,?)",
+        (run_id, ts, int(time.time() * 1000), code_version, json.dumps(marks), state),
+    )
+
+
+def read_checkpoint(db: sqlite3.Connection, run_id: str) -> Checkpoint | None:
+    row = db.execute(
+        "SELECT run_id, ts, created_at, code_version, marks, state FROM checkpoints WHERE run_id=?",
+        (run_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return Checkpoint(row[0], row[1], row[2], row[3], json.loads(row[4]), bytes(row[5]))
+
+
+def drop_checkpoint(db: sqlite3.Connection, run_id: str) -> None:
+    db.execute("DELETE FROM checkpoints WHERE run_id=?", (run_id,))
+
+
+def rewind(
+    db: sqlite3.Connection, run_id: str, checkpoint: Checkpoint | None, open_orders: list[Order]
+) -> None:
+    """Delete the rows `run_id` wrote after `checkpoint` (all of them without one) and
+    write the rows of the orders open at the checkpoint as they were then (caller holds
+    a transaction)."""
+    marks = checkpoint.marks if checkpoint is not None else {}
+    for table in (*_ROW_TABLES, "orders", "positions"):
+        db.execute(f"DELETE FROM {table} WHERE run_id=? AND rowid>?", (run_id, marks.get(table, 0)))
+    db.execute("DELETE FROM fills WHERE run_id=? AND seq>?", (run_id, marks.get("fills", 0)))
+    db.execute(
+        "DELETE FROM equity_blocks WHERE run_id=? AND block>=?",
+        (run_id, marks.get("equity_block", 0)),
+    )
+    if checkpoint is None:
+        db.execute("DELETE FROM checkpoints WHERE run_id=?", (run_id,))
+    db.executemany(ORDERS_INSERT, [order_row(run_id, order) for order in open_orders])
+
+
+def resumable_run(
+    db: sqlite3.Connection, profile: str, kinds: tuple[str, ...], run_id: str | None
+) -> tuple[str, str, str] | None:
+    """(run_id, status, kind) of the run to resume: the given one, or the latest run of
+    `profile` that did not end (crashed, interrupted)."""
+    if run_id is not None:
+        row = db.execute(
+            "SELECT run_id, status, kind FROM runs WHERE run_id=?", (run_id,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+    marks = ",".join("?" * len(kinds))
+    statuses = ",".join("?" * len(RESUMABLE_STATUSES))
+    row = db.execute(
+        f"SELECT run_id, status, kind FROM runs WHERE profile=? AND kind IN ({marks})"
+        f" AND status IN ({statuses}) ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        (profile, *kinds, *RESUMABLE_STATUSES),
+    ).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+
+def continue_run(db: sqlite3.Connection, run_id: str, detail: str) -> None:
+    """The resumed run is `running` again, written by this process."""
+    db.execute(
+        "UPDATE runs SET status='running', detail=?, pid=?, host=?, end_ts=NULL WHERE run_id=?",
+        (detail, os.getpid(), this_host(), run_id),
+    )

@@ -1,0 +1,93 @@
+"""Issue 11: a halt survives a restart. Trading state, its reason, the equity peak and
+the day's starting equity are stored per profile database; only `perps-bot
+resume-trading` lifts a halt (measured on main: a restart traded again at once, the
+account still 6% below its peak)."""
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perps_bot.config import load_settings
+from perps_bot.orchestrator.runner import RunResult, run_bot_sync
+from tests.durable.helpers import cli, kill9, query, runs, start, wait_for
+
+#: a drawdown of a few dollars on 100k halts the dev strategy within hours
+TINY_DRAWDOWN = {"max_drawdown": 0.00002, "reducing_drawdown": 0.00002}
+
+
+def _run(tmp: Path, duration: str = "6h", **risk: Any) -> RunResult:
+    settings = load_settings(
+        "dev",
+        {
+            "run": {
+                "dev_fast": True,
+                "duration": duration,
+                "log_dir": str(tmp / "logs"),
+                "data_dir": str(tmp / "data"),
+            },
+            "risk": risk,
+        },
+    )
+    return run_bot_sync(settings, progress=False)
+
+
+def _denials(db: Path, run_id: str) -> dict[str, int]:
+    rows = query(
+        db, "SELECT reason_code, COUNT(*) FROM denials WHERE run_id=? GROUP BY 1", (run_id,)
+    )
+    return {str(code): int(n) for code, n in rows}
+
+
+def test_a_drawdown_halt_survives_a_clean_restart_until_resume_trading(tmp_path: Path) -> None:
+    first = _run(tmp_path, **TINY_DRAWDOWN)
+    db = first.db_path
+    assert _denials(db, first.run_id).get("MAX_DRAWDOWN_HALT", 0) > 0, "the first run halts"
+
+    # a restart with the profile's normal limits: the halt is still there
+    second = _run(tmp_path)
+    assert second.fills == 0, "a restart must not trade while the profile is HALTED"
+    assert set(_denials(db, second.run_id)) == {"MAX_DRAWDOWN_HALT"}
+
+    lifted = cli("resume-trading", "--db", str(db), "--reason", "checked the account", tmp=tmp_path)
+    assert lifted.returncode == 0, lifted.stderr
+    assert "checked the account" in lifted.stdout
+    events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").open()]
+    lifts = [e for e in events if e["type"] == "state_change" and e["state"] == "ACTIVE"]
+    assert lifts and "checked the account" in lifts[-1]["detail"]
+
+    third = _run(tmp_path)
+    assert third.fills > 0, "after resume-trading the profile trades again"
+
+
+def test_resume_trading_says_so_when_nothing_is_halted(tmp_path: Path) -> None:
+    _run(tmp_path, duration="1h")
+    db = tmp_path / "data" / "perps_bot.dev.sqlite"
+    result = cli("resume-trading", "--db", str(db), tmp=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "ACTIVE" in result.stdout
+
+
+@pytest.mark.integration
+def test_a_drawdown_halt_survives_kill_9(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite"
+    proc = start(
+        "--profile", "dev", "--dev-fast", "--duration", "60d", "--db", str(db), tmp=tmp_path,
+        PERPS_BOT__RISK__MAX_DRAWDOWN="0.00002", PERPS_BOT__RISK__REDUCING_DRAWDOWN="0.00002",
+    )  # fmt: skip
+    try:
+        wait_for(
+            lambda: query(db, "SELECT state FROM trading_state") == [("HALTED",)],
+            timeout=90,
+            what="the halt to be stored while the run goes on",
+        )
+    finally:
+        kill9(proc)
+    started = time.monotonic()
+    again = cli("--profile", "dev", "--dev-fast", "--duration", "6h", "--db", str(db), tmp=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert time.monotonic() - started < 90
+    latest = runs(db)[-1][0]
+    assert query(db, "SELECT COUNT(*) FROM fills WHERE run_id=?", (latest,)) == [(0,)]
