@@ -38,6 +38,7 @@ from perps_bot.feeds.bars import BarBuilder, CandleAggregator
 from perps_bot.ledger import FillResult, Ledger
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.excursions import ExcursionTracker
+from perps_bot.orchestrator.plot_sampler import PlotSampler
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
 from perps_bot.strategies import Strategy
@@ -99,6 +100,7 @@ class Orchestrator:
         self._seq = 0
         self._last_price: dict[str, float] = {}
         self._excursions = ExcursionTracker(recorder.run_id, recorder.store)
+        self._plot = PlotSampler(strategy, self._last_price, equity_interval_ms)
         self._poll_every = poll_interval_ms
         # Live fills are committed as they happen (a crash must not lose an acknowledged
         # fill); simulated runs batch their writes, a rerun reproduces them exactly.
@@ -154,6 +156,7 @@ class Orchestrator:
             await self.venue.stop()
             if self.last_ts is not None:
                 self.rec.equity(self.last_ts, log_line=True)
+            self._plot.write(self.rec.store, self.rec.run_id)
             self.rec.flush()
 
     def request_stop(self, reason: str) -> None:
@@ -246,6 +249,8 @@ class Orchestrator:
         if log_line:
             self._next_log = ts - ts % self._log_every + self._log_every
         equity = self.rec.equity(ts, log_line=log_line)
+        if ts >= self._plot.next_ts:
+            self._plot.sample(ts)
         new_state = self.risk.on_equity(ts, equity)
         if new_state is not None:
             self.rec.state_change(ts, str(new_state), f"equity {equity:.2f}")

@@ -1,6 +1,7 @@
 """Run state in SQLite: runs, orders, fills, positions, funding, equity, promotions."""
 
 from perps_bot.storage.equity_blocks import EquityChunk
+from perps_bot.storage.plot_series import PRICE, SymbolSeries
 from perps_bot.storage.records import (
     ExcursionRecord,
     FillRecord,
@@ -15,8 +16,10 @@ __all__ = [
     "ExcursionRecord",
     "FillRecord",
     "FundingRecord",
+    "PRICE",
     "PromotionRecord",
     "RunRecord",
     "RunStore",
     "StoreError",
+    "SymbolSeries",
 ]

@@ -2,6 +2,7 @@
 the same profile, seed and data store identical rows; only `runs.created_at` is wall time."""
 
 from perps_bot.storage.equity_blocks import TABLE_SQL as EQUITY_BLOCKS_SQL
+from perps_bot.storage.plot_series import TABLE_SQL as PLOT_SERIES_SQL
 
 #: 2: the equity curve moved from one row per snapshot (`equity`) to columnar
 #: blocks (`equity_blocks`, see storage.equity_blocks); older files are migrated
@@ -118,4 +119,5 @@ CREATE INDEX IF NOT EXISTS excursions_run ON excursions (run_id, symbol, close_t
 CREATE INDEX IF NOT EXISTS promotions_fp ON promotions (strategy_fingerprint, stage);
 """
     + EQUITY_BLOCKS_SQL
+    + PLOT_SERIES_SQL
 )

@@ -1,0 +1,96 @@
+"""Samples each symbol's last price and the strategy's plotted indicators for the report.
+
+Why not every event or every equity snapshot: a 500k-candle backtest takes a
+snapshot per candle and the snapshot is already a fifth of its time. The sampler
+starts at the equity interval and, whenever a symbol holds `cap` samples, keeps
+only the first sample of every doubled interval and doubles its own interval. So a
+run of any length ends with between cap/2 and cap samples per symbol, evenly
+spread in time, and the per-snapshot cost is one comparison except on the few
+thousand sampled snapshots. The price chart's zoom therefore resolves to the final
+interval (reported in the chart title), which is what a page of a few MB can show
+anyway.
+"""
+
+import math
+
+import numpy as np
+
+from perps_bot.storage import PRICE, RunStore
+from perps_bot.strategies import Strategy
+
+DEFAULT_CAP = 8192
+
+
+class _Columns:
+    __slots__ = ("ts", "values")
+
+    def __init__(self, width: int) -> None:
+        self.ts: list[int] = []
+        self.values: list[list[float]] = [[] for _ in range(width)]
+
+
+class PlotSampler:
+    __slots__ = ("_cap", "_columns", "_last_price", "_names", "_strategy", "interval_ms", "next_ts")
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        last_price: dict[str, float],
+        interval_ms: int,
+        cap: int = DEFAULT_CAP,
+    ) -> None:
+        if interval_ms <= 0 or cap < 2:
+            raise ValueError("interval_ms must be positive and cap at least 2")
+        self._strategy = strategy
+        self._last_price = last_price  # the orchestrator's live dict (read, never written)
+        self._names = (PRICE, *strategy.plot_series())
+        self._cap = cap
+        self._columns: dict[str, _Columns] = {}
+        self.interval_ms = interval_ms
+        self.next_ts = -(2**62)  # the first snapshot is sampled
+
+    def sample(self, ts: int) -> None:
+        """Record every symbol's last price and indicators at `ts` (callers check
+        `ts >= next_ts` first, which is the only per-snapshot cost)."""
+        width = len(self._names)
+        nan_row = (math.nan,) * (width - 1)
+        for symbol, price in self._last_price.items():
+            columns = self._columns.get(symbol)
+            if columns is None:
+                columns = self._columns[symbol] = _Columns(width)
+            extra = self._strategy.plot_values(symbol) or nan_row
+            columns.ts.append(ts)
+            columns.values[0].append(price)
+            for i, column in enumerate(columns.values[1:]):
+                column.append(float(extra[i]) if i < len(extra) else math.nan)
+            if len(columns.ts) >= self._cap:
+                self._thin()
+        every = self.interval_ms
+        self.next_ts = ts - ts % every + every
+
+    def _thin(self) -> None:
+        """Double the interval; keep the first sample of each new interval."""
+        self.interval_ms *= 2
+        every = self.interval_ms
+        for columns in self._columns.values():
+            keep: list[int] = []
+            previous = None
+            for i, ts in enumerate(columns.ts):
+                slot = ts // every
+                if slot != previous:
+                    keep.append(i)
+                    previous = slot
+            columns.ts = [columns.ts[i] for i in keep]
+            columns.values = [[column[i] for i in keep] for column in columns.values]
+
+    def write(self, store: RunStore, run_id: str) -> None:
+        for symbol, columns in sorted(self._columns.items()):
+            store.put_plot_series(
+                run_id,
+                symbol,
+                np.asarray(columns.ts, dtype=np.int64),
+                {
+                    name: np.asarray(column, dtype=np.float64)
+                    for name, column in zip(self._names, columns.values, strict=True)
+                },
+            )
