@@ -113,7 +113,7 @@ class MonthlyReturns:
         if ts.size == 0:
             return
         months = ts.astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64)
-        ends = np.flatnonzero(np.diff(months)).tolist() + [int(ts.size) - 1]
+        ends = [*np.flatnonzero(np.diff(months)).tolist(), int(ts.size) - 1]
         for i in ends:
             self._last[int(months[i])] = float(equity[i])
 

@@ -12,12 +12,18 @@ from typing import Any
 
 from perps_bot.config import PromotionConfig
 from perps_bot.domain import iso_utc, parse_duration
+from perps_bot.metrics.breakdowns import Group, MonthlyReturns, MonthReturn, breakdowns
 from perps_bot.metrics.criteria import Criterion, evaluate_criteria, promotion_config
 from perps_bot.metrics.equity import ChartSeries, EquityAccumulator, EquityStats
 from perps_bot.metrics.formatting import ReportError, display_metric, num
+from perps_bot.metrics.positions import OpenPosition, open_positions
 from perps_bot.metrics.stats import DAY_MS, all_metrics
-from perps_bot.metrics.trades import Trade, round_trips
-from perps_bot.storage import RunRecord, RunStore
+from perps_bot.metrics.trades import RoundTripBuilder, Trade, round_trips
+from perps_bot.metrics.warnings import MetricWarning, data_warnings
+from perps_bot.storage import RunRecord, RunStore, SymbolSeries
+
+#: The id of a run's one portfolio until a run can hold several (SPEC 10).
+DEFAULT_PORTFOLIO = "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +39,11 @@ class Report:
     criteria: list[Criterion]
     trades: list[Trade]
     chart: ChartSeries
+    warnings: list[MetricWarning]
+    breakdowns: dict[str, list[Group]]
+    monthly: list[MonthReturn]
+    open_positions: list[OpenPosition]
+    prices: dict[str, SymbolSeries]
 
     @property
     def passed(self) -> bool:
@@ -73,16 +84,40 @@ class Report:
             out[name] = num(value) if isinstance(value, float) else value
         return out
 
+    def validation_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "passed_count": sum(c.passed for c in self.criteria),
+            "total": len(self.criteria),
+            "criteria": [c.as_dict() for c in self.criteria],
+        }
+
+    def portfolio_dict(self) -> dict[str, Any]:
+        """The one portfolio of today's runs; a run with several (SPEC 10) lists one
+        entry each, and the top-level metrics and validation become the account's."""
+        summary = self.run_summary()
+        return {
+            "id": DEFAULT_PORTFOLIO,
+            "strategy": summary["strategy"],
+            "strategy_params": summary["strategy_params"],
+            "symbols": summary["symbols"],
+            "metrics": self.metrics_dict(),
+            "validation": self.validation_dict(),
+            "warnings": [w.as_dict() for w in self.warnings],
+            "breakdowns": {
+                by: [g.as_dict() for g in groups] for by, groups in self.breakdowns.items()
+            },
+            "open_positions": [p.as_dict() for p in self.open_positions],
+        }
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "run": self.run_summary(),
             "metrics": self.metrics_dict(),
-            "validation": {
-                "passed": self.passed,
-                "passed_count": sum(c.passed for c in self.criteria),
-                "total": len(self.criteria),
-                "criteria": [c.as_dict() for c in self.criteria],
-            },
+            "validation": self.validation_dict(),
+            "warnings": [w.as_dict() for w in self.warnings],
+            "monthly_returns": [m.as_dict() for m in self.monthly],
+            "portfolios": [self.portfolio_dict()],
         }
 
     def to_json(self) -> str:
@@ -109,12 +144,17 @@ def build_report(store: RunStore, run_id: str = "latest", *, chunk: int = 50_000
 
     lo, hi, _ = store.equity_span(run.run_id)
     acc = EquityAccumulator(period_ms, chart_start=lo, chart_end=hi)
+    months = MonthlyReturns()
     for part in store.iter_equity(run.run_id, chunk=chunk):
         acc.add(part.ts, part.equity)
+        months.add(part.ts, part.equity)
     equity = acc.finish()
 
     fills = store.fills(run.run_id)
-    trades = round_trips(fills, store.funding(run.run_id), store.excursions(run.run_id))
+    builder = RoundTripBuilder()
+    trades = round_trips(
+        fills, store.funding(run.run_id), store.excursions(run.run_id), builder=builder
+    )
     start = run.start_ts if run.start_ts is not None else equity.first_ts
     end = run.end_ts if run.end_ts is not None else equity.last_ts
     duration_ms = max(end - start, 0) if start is not None and end is not None else 0
@@ -128,20 +168,26 @@ def build_report(store: RunStore, run_id: str = "latest", *, chunk: int = 50_000
         denials=store.denial_counts(run.run_id),
     )
     days = duration_ms / DAY_MS
-    criteria = evaluate_criteria(metrics, days=days, error_lines=run.error_lines, config=config)
-    final = equity.last_equity if equity.last_equity is not None else run.initial_balance
+    prices = store.plot_series(run.run_id)
     return Report(
         run=run,
         promotion=config,
         start_ts=start,
         end_ts=end,
         days=days,
-        final_equity=final,
+        final_equity=equity.last_equity if equity.last_equity is not None else run.initial_balance,
         equity=equity,
         metrics=metrics,
-        criteria=criteria,
+        criteria=evaluate_criteria(metrics, days=days, error_lines=run.error_lines, config=config),
         trades=trades,
         chart=acc.chart(),
+        warnings=data_warnings(
+            metrics, returns=equity.returns.n, days=days, sharpe_period=config.sharpe_period
+        ),
+        breakdowns=breakdowns(trades),
+        monthly=months.finish(run.initial_balance),
+        open_positions=open_positions(store.positions(run.run_id), builder.open, prices),
+        prices=prices,
     )
 
 

@@ -41,7 +41,7 @@ def data_warnings(
     trades = int(metrics.get("trades") or 0)
     reasons: dict[str, str] = {}
     if returns < MIN_RETURNS:
-        why = f"from {_plural(returns, sharpe_period + ' return')} (fewer than {MIN_RETURNS})"
+        why = f"from {_plural(returns, 'return')} of {sharpe_period} (fewer than {MIN_RETURNS})"
         reasons.update(dict.fromkeys(RETURN_METRICS, why))
     if trades < MIN_TRADES:
         why = f"from {_plural(trades, 'trade')} (fewer than {MIN_TRADES})"

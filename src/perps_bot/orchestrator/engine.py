@@ -156,6 +156,7 @@ class Orchestrator:
             await self.venue.stop()
             if self.last_ts is not None:
                 self.rec.equity(self.last_ts, log_line=True)
+                self._plot.sample(self.last_ts)
             self._plot.write(self.rec.store, self.rec.run_id)
             self.rec.flush()
 

@@ -30,7 +30,16 @@ class _Columns:
 
 
 class PlotSampler:
-    __slots__ = ("_cap", "_columns", "_last_price", "_names", "_strategy", "interval_ms", "next_ts")
+    __slots__ = (
+        "_cap",
+        "_columns",
+        "_last_price",
+        "_last_ts",
+        "_names",
+        "_strategy",
+        "interval_ms",
+        "next_ts",
+    )
 
     def __init__(
         self,
@@ -48,10 +57,15 @@ class PlotSampler:
         self._columns: dict[str, _Columns] = {}
         self.interval_ms = interval_ms
         self.next_ts = -(2**62)  # the first snapshot is sampled
+        self._last_ts: int | None = None
 
     def sample(self, ts: int) -> None:
         """Record every symbol's last price and indicators at `ts` (callers check
-        `ts >= next_ts` first, which is the only per-snapshot cost)."""
+        `ts >= next_ts` first, which is the only per-snapshot cost). The run also
+        samples its last time, so the series ends where the run ended."""
+        if ts == self._last_ts:
+            return
+        self._last_ts = ts
         width = len(self._names)
         nan_row = (math.nan,) * (width - 1)
         for symbol, price in self._last_price.items():
