@@ -12,11 +12,11 @@ from perps_bot.storage.records import (
 from perps_bot.storage.store import RunStore, StoreError
 
 __all__ = [
+    "PRICE",
     "EquityChunk",
     "ExcursionRecord",
     "FillRecord",
     "FundingRecord",
-    "PRICE",
     "PromotionRecord",
     "RunRecord",
     "RunStore",
