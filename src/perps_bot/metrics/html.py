@@ -34,8 +34,14 @@ from perps_bot.metrics.html_tables import (
 from perps_bot.metrics.report import DEFAULT_PORTFOLIO, Report
 
 
-def _asset(name: str) -> str:
+def asset(name: str) -> str:
+    """A file of `metrics/assets` (the page's CSS and scripts)."""
     return (resources.files("perps_bot.metrics") / "assets" / name).read_text(encoding="utf-8")
+
+
+def page_script(name: str) -> str:
+    """The inline <script> of a page: the plotly loader, then the page's own code."""
+    return f"<script>{asset('plotly_loader.js')}{asset(name)}</script>"
 
 
 @cache
@@ -146,7 +152,7 @@ def render_html(report: Report) -> str:
         [
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
             f"<title>perps-bot report: {escape(report.run.strategy)}</title>",
-            f"<style>{_asset('report.css')}</style></head><body>\n",
+            f"<style>{asset('report.css')}</style></head><body>\n",
             f"<h1>perps-bot report: {escape(report.run.strategy)} {params}</h1>\n",
             f'<p class="sub">{_summary_line(summary)}</p>\n',
             f'<p><span class="verdict {verdict_cls}">{escape(verdict)}</span></p>\n',
@@ -174,6 +180,8 @@ def render_html(report: Report) -> str:
             script_json(chart_data(report)),
             '</script>\n<script type="application/octet-stream" id="plotly-gz">',
             plotly_gzip_base64(),
-            f"</script>\n<script>{_asset('report.js')}</script>\n</body></html>\n",
+            "</script>\n",
+            page_script("report.js"),
+            "\n</body></html>\n",
         ]
     )

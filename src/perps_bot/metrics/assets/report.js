@@ -1,24 +1,11 @@
-"use strict";
 // The interactive parts of the HTML report: Plotly charts and the trade table.
-// Everything comes from the JSON block #report-data; plotly.min.js is inlined
-// gzip-compressed (#plotly-gz) and unpacked with the browser's DecompressionStream,
-// so the page needs no network. Times are UTC milliseconds throughout.
+// Everything comes from the JSON block #report-data (loadPlotly: plotly_loader.js).
+// Times are UTC milliseconds throughout.
 (function () {
   const $ = (id) => document.getElementById(id);
   const DATA = JSON.parse($("report-data").textContent);
   const CONFIG = { displaylogo: false, responsive: true };
   const GREEN = "#16a34a", RED = "#dc2626", BLUE = "#1d4ed8";
-
-  async function loadPlotly() {
-    const bin = atob($("plotly-gz").textContent.trim());
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-    const script = document.createElement("script");
-    script.textContent = await new Response(stream).text();
-    document.head.appendChild(script);
-    if (!window.Plotly) throw new Error("plotly did not start");
-  }
 
   const utc = (ms) => new Date(ms).toISOString().slice(0, 19).replace("T", " ");
   const fixed = (d) => (v) => v === null ? "" :
