@@ -71,9 +71,13 @@ class Trade:
 
     @property
     def return_pct(self) -> float | None:
-        """net_pnl as a percentage of the entry notional (entry_price * size)."""
-        notional = self.entry_price * self.size
-        return self.net_pnl / notional * 100.0 if notional > 0 else None
+        return return_pct(self.net_pnl, self.entry_price, self.size)
+
+
+def return_pct(net_pnl: float, entry_price: float, size: float) -> float | None:
+    """A trade's net PnL as a percentage of its entry notional (entry_price * size)."""
+    notional = entry_price * size
+    return net_pnl / notional * 100.0 if notional > 0 else None
 
 
 @dataclass(slots=True)
@@ -112,6 +116,11 @@ class OpenTrade:
     @property
     def exit_price(self) -> float:
         return self.exit_notional / self.exit_qty if self.exit_qty else 0.0
+
+    @property
+    def net_pnl(self) -> float:
+        """gross - fees + funding, funding as fed to `RoundTripBuilder.add_funding`."""
+        return self.gross - self.fees + self.funding
 
 
 class RoundTripBuilder:

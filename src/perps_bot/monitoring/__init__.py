@@ -11,6 +11,7 @@ from perps_bot.monitoring.logs import (
     HotLog,
     LineCounter,
     close_logging,
+    log_file_name,
     pnl_text,
     setup_logging,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "LineCounter",
     "LiveView",
     "close_logging",
+    "log_file_name",
     "pnl_text",
     "setup_logging",
 ]

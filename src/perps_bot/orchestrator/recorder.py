@@ -5,8 +5,10 @@ one call per outcome and stays readable."""
 import logging
 from collections import Counter
 
-from perps_bot.domain import DenialReason, Fill, Order, iso_utc
+from perps_bot.domain import DenialReason, Fill, Order, Side, iso_utc
 from perps_bot.ledger import FillResult, FundingResult, Ledger
+from perps_bot.metrics.formatting import duration_text
+from perps_bot.metrics.trades import OpenTrade, RoundTripBuilder, return_pct
 from perps_bot.monitoring import LOGGER_NAME, HotLog, Journal, LiveView, pnl_text
 from perps_bot.monitoring.journal import EventType
 from perps_bot.storage import RunStore
@@ -34,6 +36,7 @@ class Recorder:
         self.denials: Counter[str] = Counter()
         self._debug = logger.isEnabledFor(logging.DEBUG)
         self._hot = HotLog(logger)  # fill, funding and equity lines: once per fill
+        self._trips = RoundTripBuilder()  # the report's round trips, for TRADE CLOSED lines
         self._log_handlers = list(logging.getLogger(LOGGER_NAME).handlers)
 
     # -- PnL -----------------------------------------------------------------------
@@ -139,10 +142,24 @@ class Recorder:
             self.log.warning(line)
         else:
             self._hot.info(line)
+        closed = self._trips.add_fill(
+            fill.symbol,
+            fill.side is Side.BUY,
+            fill.size,
+            fill.price,
+            fill.fee,
+            result.realized_pnl,
+            result.position_after,
+            fill.ts,
+            fill.stop_price,
+        )
+        if closed is not None:
+            self._hot.info(trade_closed_text(closed, fill.ts, fill.reason))
         self.view.state.last_fills.append(f"{stamp[:19]} {trade}")
         self._update_view(fill.ts)
 
     def funding(self, ts: int, symbol: str, result: FundingResult) -> None:
+        self._trips.add_funding(symbol, result.payment)
         self.store.add_funding(
             self.run_id, ts, symbol, result.rate, result.mark, result.position, result.payment
         )
@@ -192,3 +209,16 @@ class Recorder:
         """Push buffered log lines to the file (once per batch, so `tail -f` keeps up)."""
         for handler in self._log_handlers:
             handler.flush()
+
+
+def trade_closed_text(trade: OpenTrade, close_ts: int, reason: str) -> str:
+    """The run log's line for a closed round trip (the same trade as a trades.csv row)."""
+    net = trade.net_pnl
+    ret = return_pct(net, trade.entry_price, trade.max_size)
+    side = "long" if trade.direction > 0 else "short"
+    return (
+        f"{iso_utc(close_ts)} TRADE CLOSED {trade.symbol} {side} size={trade.max_size:.6g}"
+        f" entry={trade.entry_price:.6g} exit={trade.exit_price:.6g} net PnL={net:.4f}"
+        f" return={'n/a' if ret is None else f'{ret:+.3f}%'}"
+        f" held={duration_text((close_ts - trade.open_ts) / 1000.0)} reason={reason}"
+    )

@@ -30,7 +30,7 @@ from perps_bot.feeds import Feed
 from perps_bot.ledger import Ledger
 from perps_bot.metrics.promotion import has_promotion
 from perps_bot.metrics.report import headline
-from perps_bot.monitoring import Journal, LiveView, close_logging, setup_logging
+from perps_bot.monitoring import Journal, LiveView, close_logging, log_file_name, setup_logging
 from perps_bot.orchestrator.clock import Clock, SimulatedClock, WallClock
 from perps_bot.orchestrator.engine import Orchestrator, StopRun
 from perps_bot.orchestrator.recorder import Recorder
@@ -241,8 +241,11 @@ async def run_bot(
         run.log_level,
         max_bytes=settings.logging.max_bytes,
         backups=settings.logging.backups,
+        run_id=run_id,
+        file_name=log_file_name(run_kind),
     )
-    journal = Journal(Path(run.log_dir) / "events.jsonl", run_id)
+    events = "events.backtest.jsonl" if run_kind == "backtest" else "events.jsonl"
+    journal = Journal(Path(run.log_dir) / events, run_id)
     ledger = Ledger(settings.account, debug_invariants=run.debug_invariants)
     strategy_logger = logging.getLogger(f"perps_bot.strategy.{settings.strategy.name}")
     ctx = StrategyContext(
