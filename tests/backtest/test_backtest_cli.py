@@ -243,6 +243,7 @@ def test_same_seed_and_data_give_identical_stored_results(
             "fills": "ts, symbol, side, size, price, fee, position_after",
             "funding": "ts, rate, mark, position, payment",
             "equity_blocks": "block, rows, first_ts, last_ts, ts, equity, cash, unrealized_pnl",
+            "plot_series": "symbol, position, name, ts, value",
         }
         for table, cols in tables.items():
             first, second = (
@@ -253,6 +254,17 @@ def test_same_seed_and_data_give_identical_stored_results(
             )
             assert first == second, table
             assert first, table
+    # the same run renders to the same bytes, in every format
+    for fmt in ("html", "json"):
+        pages = []
+        for run in runs:
+            code, out, err = run_cli(
+                ["report", "--db", str(db), "--run", run, "--format", fmt], capsys
+            )
+            assert code == 0, err
+            pages.append(out)
+        assert pages[0] == pages[1], fmt
+        assert runs[0] not in pages[0] and str(db) not in pages[0]
 
 
 def _sma(values: "np.ndarray", window: int) -> "np.ndarray":
