@@ -293,3 +293,10 @@ def test_headline_sees_rows_the_writer_still_buffers(store: RunStore) -> None:
     b.fill(T0, "buy", 1.0, 100.0)
     b.fill(T0 + HOUR, "sell", 1.0, 105.0)  # not flushed: fewer rows than a batch
     assert headline(store, b.run_id).startswith("trades 1  win rate 100.00%  total PnL 5.00")
+
+
+def test_readme_report_section_is_the_generated_one() -> None:
+    from perps_bot.metrics import readme_markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert readme_markdown() in readme
