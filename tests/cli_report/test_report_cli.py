@@ -26,11 +26,6 @@ def app() -> typer.Typer:
 
 
 @pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-@pytest.fixture
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "dev.sqlite"
     with RunStore(path) as store:
