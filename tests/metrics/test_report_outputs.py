@@ -211,10 +211,14 @@ def test_html_without_equity_rows_or_trades(store: RunStore) -> None:
 def test_headline(store: RunStore) -> None:
     text = headline(store, passing_run(store))
     lines = text.splitlines()
-    assert len(lines) == 3
-    assert lines[0].startswith("trades 3  win rate 66.67%  total PnL 37.20")
-    assert "sharpe" in lines[1] and "max drawdown 0.50%" in lines[1]
+    assert len(lines) == 4
+    assert lines[0].startswith("trades 3  win rate 66.67% (!)  total PnL 37.20")
+    assert "sharpe" in lines[1] and "(!)" in lines[1] and "max drawdown 0.50%" in lines[1]
     assert lines[2] == "validation 7/7 criteria passed (failed: none)"
+    assert lines[3] == (
+        "(!) too little data: win_rate from 3 trades (fewer than 30);"
+        " sharpe from 3 returns of 1d (fewer than 30)"
+    )
 
 
 def test_promote_records_and_has_promotion(store: RunStore, tmp_path: Path) -> None:
@@ -292,7 +296,7 @@ def test_headline_sees_rows_the_writer_still_buffers(store: RunStore) -> None:
     b = RunBuilder(store, promotion=EASY_PROMOTION, end_ts=T0 + DAY)
     b.fill(T0, "buy", 1.0, 100.0)
     b.fill(T0 + HOUR, "sell", 1.0, 105.0)  # not flushed: fewer rows than a batch
-    assert headline(store, b.run_id).startswith("trades 1  win rate 100.00%  total PnL 5.00")
+    assert headline(store, b.run_id).startswith("trades 1  win rate 100.00% (!)  total PnL 5.00")
 
 
 def test_readme_report_section_is_the_generated_one() -> None:

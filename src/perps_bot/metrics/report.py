@@ -194,18 +194,23 @@ def build_report(store: RunStore, run_id: str = "latest", *, chunk: int = 50_000
 def headline_text(report: Report) -> str:
     """A short multi-line summary for the end of a run."""
     m = report.metrics
+    warned = {w.metric: w.reason for w in report.warnings}
+
+    def shown(name: str) -> str:
+        return display_metric(name, m[name]) + (" (!)" if name in warned else "")
+
     passed = sum(c.passed for c in report.criteria)
     failed = ", ".join(c.name for c in report.failed) or "none"
-    return "\n".join(
-        [
-            f"trades {m['trades']}  win rate {display_metric('win_rate', m['win_rate'])}"
-            f"  total PnL {display_metric('total_pnl', m['total_pnl'])}",
-            f"return {display_metric('return_pct', m['return_pct'])}"
-            f"  sharpe {display_metric('sharpe', m['sharpe'])}"
-            f"  max drawdown {display_metric('max_drawdown', m['max_drawdown'])}",
-            f"validation {passed}/{len(report.criteria)} criteria passed (failed: {failed})",
-        ]
-    )
+    lines = [
+        f"trades {m['trades']}  win rate {shown('win_rate')}  total PnL {shown('total_pnl')}",
+        f"return {shown('return_pct')}  sharpe {shown('sharpe')}"
+        f"  max drawdown {shown('max_drawdown')}",
+        f"validation {passed}/{len(report.criteria)} criteria passed (failed: {failed})",
+    ]
+    thin = [f"{name} {warned[name]}" for name in ("win_rate", "sharpe") if name in warned]
+    if thin:
+        lines.append("(!) too little data: " + "; ".join(thin))
+    return "\n".join(lines)
 
 
 def headline(store: RunStore, run_id: str) -> str:
