@@ -35,7 +35,7 @@ def test_sample_count_stays_between_half_cap_and_cap(n: int, cap: int) -> None:
     slots = [t // sampler.interval_ms for t in ts]
     assert slots == sorted(set(slots))
     # the price kept is the price at the sample's time
-    price = sampler._columns["A"].values[0]
+    price = sampler._columns["A"].price
     assert price == [100.0 + (t - 1_000_000) // MINUTE for t in ts]
 
 

@@ -11,7 +11,7 @@ interval (reported in the chart title), which is what a page of a few MB can sho
 anyway.
 """
 
-import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,11 +22,14 @@ DEFAULT_CAP = 8192
 
 
 class _Columns:
-    __slots__ = ("ts", "values")
+    """One symbol's samples: times, prices and the strategy's rows (None in warm-up)."""
 
-    def __init__(self, width: int) -> None:
+    __slots__ = ("price", "rows", "ts")
+
+    def __init__(self) -> None:
         self.ts: list[int] = []
-        self.values: list[list[float]] = [[] for _ in range(width)]
+        self.price: list[float] = []
+        self.rows: list[Sequence[float] | None] = []
 
 
 class PlotSampler:
@@ -66,19 +69,18 @@ class PlotSampler:
         if ts == self._last_ts:
             return
         self._last_ts = ts
-        width = len(self._names)
-        nan_row = (math.nan,) * (width - 1)
+        values = self._strategy.plot_values
+        thin = False
         for symbol, price in self._last_price.items():
             columns = self._columns.get(symbol)
             if columns is None:
-                columns = self._columns[symbol] = _Columns(width)
-            extra = self._strategy.plot_values(symbol) or nan_row
+                columns = self._columns[symbol] = _Columns()
             columns.ts.append(ts)
-            columns.values[0].append(price)
-            for i, column in enumerate(columns.values[1:]):
-                column.append(float(extra[i]) if i < len(extra) else math.nan)
-            if len(columns.ts) >= self._cap:
-                self._thin()
+            columns.price.append(price)
+            columns.rows.append(values(symbol))
+            thin = thin or len(columns.ts) >= self._cap
+        if thin:
+            self._thin()
         every = self.interval_ms
         self.next_ts = ts - ts % every + every
 
@@ -95,16 +97,18 @@ class PlotSampler:
                     keep.append(i)
                     previous = slot
             columns.ts = [columns.ts[i] for i in keep]
-            columns.values = [[column[i] for i in keep] for column in columns.values]
+            columns.price = [columns.price[i] for i in keep]
+            columns.rows = [columns.rows[i] for i in keep]
 
     def write(self, store: RunStore, run_id: str) -> None:
+        width = len(self._names) - 1
         for symbol, columns in sorted(self._columns.items()):
-            store.put_plot_series(
-                run_id,
-                symbol,
-                np.asarray(columns.ts, dtype=np.int64),
-                {
-                    name: np.asarray(column, dtype=np.float64)
-                    for name, column in zip(self._names, columns.values, strict=True)
-                },
-            )
+            extra = np.full((len(columns.rows), width), np.nan)
+            for i, row in enumerate(columns.rows):
+                if row is not None:
+                    n = min(len(row), width)
+                    extra[i, :n] = row[:n]
+            values = {self._names[0]: np.asarray(columns.price, dtype=np.float64)}
+            for j, name in enumerate(self._names[1:]):
+                values[name] = extra[:, j]
+            store.put_plot_series(run_id, symbol, np.asarray(columns.ts, dtype=np.int64), values)

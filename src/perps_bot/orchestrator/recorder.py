@@ -154,7 +154,7 @@ class Recorder:
             fill.stop_price,
         )
         if closed is not None:
-            self._hot.info(trade_closed_text(closed, fill.ts, fill.reason))
+            self._hot.info(trade_closed_text(closed, stamp, fill.ts, fill.reason))
         self.view.state.last_fills.append(f"{stamp[:19]} {trade}")
         self._update_view(fill.ts)
 
@@ -211,13 +211,14 @@ class Recorder:
             handler.flush()
 
 
-def trade_closed_text(trade: OpenTrade, close_ts: int, reason: str) -> str:
-    """The run log's line for a closed round trip (the same trade as a trades.csv row)."""
+def trade_closed_text(trade: OpenTrade, stamp: str, close_ts: int, reason: str) -> str:
+    """The run log's line for a closed round trip (the same trade as a trades.csv row);
+    `stamp` is the closing fill's time as its FILL line shows it."""
     net = trade.net_pnl
     ret = return_pct(net, trade.entry_price, trade.max_size)
     side = "long" if trade.direction > 0 else "short"
     return (
-        f"{iso_utc(close_ts)} TRADE CLOSED {trade.symbol} {side} size={trade.max_size:.6g}"
+        f"{stamp} TRADE CLOSED {trade.symbol} {side} size={trade.max_size:.6g}"
         f" entry={trade.entry_price:.6g} exit={trade.exit_price:.6g} net PnL={net:.4f}"
         f" return={'n/a' if ret is None else f'{ret:+.3f}%'}"
         f" held={duration_text((close_ts - trade.open_ts) / 1000.0)} reason={reason}"
