@@ -7,7 +7,7 @@
 Without --db it builds a seeded demo run in a temp store (a week of minute equity,
 ~100 trades on two symbols, funding, excursions, denials, a sampled price with two
 SMAs; or, with --trades N, N trades on three symbols over N * 40 minutes with full
-8192-sample price series), so the page can be checked by eye without running the
+4096-sample price series), so the page can be checked by eye without running the
 bot. It prints the HTML size, the console errors and the requests the page made
 (the browser has no network). Chromium: `apt-get install -y chromium`.
 """
@@ -31,7 +31,7 @@ from headless import CHROMIUM, Chromium, available
 
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 MINUTE = 60_000
-SAMPLES = 8192  # the most a run's sampler keeps per symbol
+SAMPLES = 4096  # the most a run's sampler keeps per symbol
 
 
 def _create_run(store: RunStore, run_id: str, seed: int, end_ts: int, symbols: list[str]) -> None:

@@ -170,8 +170,8 @@ def readme_markdown() -> str:
         " declares (`Strategy.plot_series()` names them, `plot_values(symbol)` gives their"
         " current values; `sma_cross` plots both SMAs, `mean_reversion` its mean and entry"
         " bands) from the first equity snapshot on, every `run.equity_interval`; whenever a"
-        " symbol has 8,192 samples the interval doubles and every other sample is dropped, so a"
-        " run of any length keeps 4,096 to 8,192 evenly spaced samples per symbol at the cost of"
+        " symbol has 4,096 samples the interval doubles and every other sample is dropped, so a"
+        " run of any length keeps 2,048 to 4,096 evenly spaced samples per symbol at the cost of"
         " one comparison per snapshot. The page draws up to 2,500 samples as a line; more are"
         " grouped k at a time into at most 1,000 candles (open, high, low and close of the"
         " samples), and the chart title says which.",

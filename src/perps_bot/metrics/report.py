@@ -8,6 +8,7 @@ content always renders to the same bytes.
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from perps_bot.config import PromotionConfig
@@ -26,7 +27,7 @@ from perps_bot.storage import RunRecord, RunStore, SymbolSeries
 DEFAULT_PORTFOLIO = "default"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Report:
     run: RunRecord
     promotion: PromotionConfig
@@ -40,10 +41,14 @@ class Report:
     trades: list[Trade]
     chart: ChartSeries
     warnings: list[MetricWarning]
-    breakdowns: dict[str, list[Group]]
     monthly: list[MonthReturn]
     open_positions: list[OpenPosition]
     prices: dict[str, SymbolSeries]
+
+    @cached_property
+    def breakdowns(self) -> dict[str, list[Group]]:
+        """Computed when first shown (the end-of-run headline does not need them)."""
+        return breakdowns(self.trades)
 
     @property
     def passed(self) -> bool:
@@ -184,7 +189,6 @@ def build_report(store: RunStore, run_id: str = "latest", *, chunk: int = 50_000
         warnings=data_warnings(
             metrics, returns=equity.returns.n, days=days, sharpe_period=config.sharpe_period
         ),
-        breakdowns=breakdowns(trades),
         monthly=months.finish(run.initial_balance),
         open_positions=open_positions(store.positions(run.run_id), builder.open, prices),
         prices=prices,

@@ -18,7 +18,7 @@ import numpy as np
 from perps_bot.storage import PRICE, RunStore
 from perps_bot.strategies import Strategy
 
-DEFAULT_CAP = 8192
+DEFAULT_CAP = 4096
 
 
 class _Columns:

@@ -24,7 +24,10 @@ class Recorder:
         view: LiveView,
         ledger: Ledger,
         logger: logging.Logger,
+        watched: bool = True,
     ) -> None:
+        """`watched`: someone reads the live view's state (the console view or the
+        status server); otherwise the per-fill view update is skipped, as nobody sees it."""
         self.run_id = run_id
         self.store = store
         self.journal = journal
@@ -34,6 +37,7 @@ class Recorder:
         self.fills = 0
         self.liquidations = 0
         self.denials: Counter[str] = Counter()
+        self._watched = watched
         self._debug = logger.isEnabledFor(logging.DEBUG)
         self._hot = HotLog(logger)  # fill, funding and equity lines: once per fill
         self._trips = RoundTripBuilder()  # the report's round trips, for TRADE CLOSED lines
@@ -155,8 +159,9 @@ class Recorder:
         )
         if closed is not None:
             self._hot.info(trade_closed_text(closed, stamp, fill.ts, fill.reason))
-        self.view.state.last_fills.append(f"{stamp[:19]} {trade}")
-        self._update_view(fill.ts)
+        if self._watched:
+            self.view.state.last_fills.append(f"{stamp[:19]} {trade}")
+            self._update_view(fill.ts)
 
     def funding(self, ts: int, symbol: str, result: FundingResult) -> None:
         self._trips.add_funding(symbol, result.payment)
@@ -192,7 +197,8 @@ class Recorder:
                 ts,
                 {"equity": equity, "unrealized_pnl": unrealized, "cash": equity - unrealized},
             )
-            self._update_view(ts)
+            if self._watched:
+                self._update_view(ts)
         return equity
 
     def state_change(self, ts: int, state: str, detail: str) -> None:

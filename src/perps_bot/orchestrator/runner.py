@@ -285,7 +285,13 @@ async def run_bot(
     live_view = progress and run.live_view and console.is_terminal
     view = LiveView(console, title=f"perps-bot {settings.profile} {run_kind}", enabled=live_view)
     rec = Recorder(
-        run_id=run_id, store=store, journal=journal, view=view, ledger=ledger, logger=log
+        run_id=run_id,
+        store=store,
+        journal=journal,
+        view=view,
+        ledger=ledger,
+        logger=log,
+        watched=live_view or run.http_port is not None,
     )
     orchestrator = Orchestrator(
         feed=feed,
