@@ -158,7 +158,7 @@ def readme_markdown() -> str:
         " a paginated, sortable trade table with duration and % return (net PnL / entry"
         " notional). plotly.min.js is inlined once, gzip+base64 (about 2 MB), and unpacked by"
         " the browser (DecompressionStream: Chromium 80+, Firefox 113+, Safari 16.4+). A run"
-        " with 10,000 trades on three symbols makes a 4.07 MB page.",
+        " with 10,000 trades on three symbols makes a 3.94 MB page.",
         "",
         "Data warnings: `sharpe`, `sortino` and `psr` from fewer than 30 returns, `win_rate`,"
         " `profit_factor`, `expectancy`, `risk_reward` and `sqn` from fewer than 30 trades, and"
