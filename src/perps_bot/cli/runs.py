@@ -8,7 +8,7 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,15 +16,11 @@ from rich.table import Table
 
 from perps_bot.cli.report import ReportFormat, _fail, _open_existing, _source_db, _write
 from perps_bot.metrics import ReportError, build_report
-from perps_bot.metrics.compare import (
-    RunRow,
-    comparison_dict,
-    comparison_rows,
-    render_compare_html,
-    run_rows,
-)
 from perps_bot.metrics.formatting import duration_text
 from perps_bot.storage import StoreError
+
+if TYPE_CHECKING:
+    from perps_bot.metrics.compare import RunRow
 
 runs_app = typer.Typer(
     name="runs",
@@ -50,7 +46,7 @@ def _console() -> Console:
     return console if console.is_terminal else Console(width=200)
 
 
-def _list_table(rows: list[RunRow], matched: int) -> Table:
+def _list_table(rows: "list[RunRow]", matched: int) -> Table:
     title = f"Runs ({len(rows)} of {matched}, newest first)" if matched > len(rows) else "Runs"
     table = Table(title=title, title_justify="left")
     table.add_column("id", no_wrap=True)
@@ -96,6 +92,8 @@ def list_command(
 ) -> None:
     """Stored runs, newest first: id, kind, profile, strategy, start, duration, trades,
     return and status."""
+    from perps_bot.metrics.compare import run_rows  # not on every command's start-up path
+
     store = _open_existing(_source_db(ctx, db, profile, "dev"), read_only=True)
     try:
         rows, matched = run_rows(
@@ -132,6 +130,8 @@ def compare_command(
     db: Annotated[Path | None, _DB] = None,
 ) -> None:
     """Metrics and criteria of several runs side by side."""
+    from perps_bot.metrics.compare import comparison_dict, comparison_rows, render_compare_html
+
     if len(run_ids) < 2:
         _fail("runs compare needs at least two runs")
     store = _open_existing(_source_db(ctx, db, profile, "dev"), read_only=True)
