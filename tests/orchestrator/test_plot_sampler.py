@@ -28,14 +28,15 @@ def test_sample_count_stays_between_half_cap_and_cap(n: int, cap: int) -> None:
     prices: dict[str, float] = {}
     sampler = PlotSampler(SmaCross({}, make_ctx()), prices, MINUTE, cap=cap)
     _drive(sampler, prices, n)
-    ts = sampler._columns["A"].ts
+    rows = sampler._samples["A"]
+    ts = [row[0] for row in rows]
     assert len(ts) < cap
     assert len(ts) == n or len(ts) >= cap // 2 - 1
     # evenly spread: one sample per final interval, no two in the same interval
     slots = [t // sampler.interval_ms for t in ts]
     assert slots == sorted(set(slots))
     # the price kept is the price at the sample's time
-    price = sampler._columns["A"].price
+    price = [row[1] for row in rows]
     assert price == [100.0 + (t - 1_000_000) // MINUTE for t in ts]
 
 

@@ -20,25 +20,18 @@ from perps_bot.strategies import Strategy
 
 DEFAULT_CAP = 4096
 
-
-class _Columns:
-    """One symbol's samples: times, prices and the strategy's rows (None in warm-up)."""
-
-    __slots__ = ("price", "rows", "ts")
-
-    def __init__(self) -> None:
-        self.ts: list[int] = []
-        self.price: list[float] = []
-        self.rows: list[Sequence[float] | None] = []
+#: one sample of one symbol: (time, last price, the strategy's values or None)
+Sample = tuple[int, float, Sequence[float] | None]
 
 
 class PlotSampler:
     __slots__ = (
         "_cap",
-        "_columns",
+        "_count",
         "_last_price",
         "_last_ts",
         "_names",
+        "_samples",
         "_strategy",
         "interval_ms",
         "next_ts",
@@ -57,7 +50,8 @@ class PlotSampler:
         self._last_price = last_price  # the orchestrator's live dict (read, never written)
         self._names = (PRICE, *strategy.plot_series())
         self._cap = cap
-        self._columns: dict[str, _Columns] = {}
+        self._samples: dict[str, list[Sample]] = {}
+        self._count = 0  # samples of the symbol with the most
         self.interval_ms = interval_ms
         self.next_ts = -(2**62)  # the first snapshot is sampled
         self._last_ts: int | None = None
@@ -70,16 +64,14 @@ class PlotSampler:
             return
         self._last_ts = ts
         values = self._strategy.plot_values
-        thin = False
+        samples = self._samples
         for symbol, price in self._last_price.items():
-            columns = self._columns.get(symbol)
-            if columns is None:
-                columns = self._columns[symbol] = _Columns()
-            columns.ts.append(ts)
-            columns.price.append(price)
-            columns.rows.append(values(symbol))
-            thin = thin or len(columns.ts) >= self._cap
-        if thin:
+            rows = samples.get(symbol)
+            if rows is None:
+                rows = samples[symbol] = []
+            rows.append((ts, price, values(symbol)))
+        self._count += 1
+        if self._count >= self._cap:
             self._thin()
         every = self.interval_ms
         self.next_ts = ts - ts % every + every
@@ -88,27 +80,27 @@ class PlotSampler:
         """Double the interval; keep the first sample of each new interval."""
         self.interval_ms *= 2
         every = self.interval_ms
-        for columns in self._columns.values():
-            keep: list[int] = []
+        for symbol, rows in self._samples.items():
+            kept: list[Sample] = []
             previous = None
-            for i, ts in enumerate(columns.ts):
-                slot = ts // every
+            for row in rows:
+                slot = row[0] // every
                 if slot != previous:
-                    keep.append(i)
+                    kept.append(row)
                     previous = slot
-            columns.ts = [columns.ts[i] for i in keep]
-            columns.price = [columns.price[i] for i in keep]
-            columns.rows = [columns.rows[i] for i in keep]
+            self._samples[symbol] = kept
+        self._count = max(len(rows) for rows in self._samples.values())
 
     def write(self, store: RunStore, run_id: str) -> None:
         width = len(self._names) - 1
-        for symbol, columns in sorted(self._columns.items()):
-            extra = np.full((len(columns.rows), width), np.nan)
-            for i, row in enumerate(columns.rows):
+        for symbol, rows in sorted(self._samples.items()):
+            extra = np.full((len(rows), width), np.nan)
+            for i, (_ts, _price, row) in enumerate(rows):
                 if row is not None:
                     n = min(len(row), width)
                     extra[i, :n] = row[:n]
-            values = {self._names[0]: np.asarray(columns.price, dtype=np.float64)}
+            values = {self._names[0]: np.asarray([r[1] for r in rows], dtype=np.float64)}
             for j, name in enumerate(self._names[1:]):
                 values[name] = extra[:, j]
-            store.put_plot_series(run_id, symbol, np.asarray(columns.ts, dtype=np.int64), values)
+            ts = np.asarray([r[0] for r in rows], dtype=np.int64)
+            store.put_plot_series(run_id, symbol, ts, values)
