@@ -245,6 +245,7 @@ def test_same_seed_and_data_give_identical_stored_results(
             "fills": "ts, symbol, side, size, price, fee, position_after",
             "funding": "ts, rate, mark, position, payment",
             "equity_blocks": "block, rows, first_ts, last_ts, ts, equity, cash, unrealized_pnl",
+            "plot_series": "symbol, position, name, ts, value",
         }
         for table, cols in tables.items():
             first, second = (
@@ -255,6 +256,17 @@ def test_same_seed_and_data_give_identical_stored_results(
             )
             assert first == second, table
             assert first, table
+    # the same run renders to the same bytes, in every format
+    for fmt in ("html", "json"):
+        pages = []
+        for run in runs:
+            code, out, err = run_cli(
+                ["report", "--db", str(db), "--run", run, "--format", fmt], capsys
+            )
+            assert code == 0, err
+            pages.append(out)
+        assert pages[0] == pages[1], fmt
+        assert runs[0] not in pages[0] and str(db) not in pages[0]
 
 
 def _sma(values: "np.ndarray", window: int) -> "np.ndarray":
@@ -321,3 +333,69 @@ def test_timeframe_that_does_not_fit_the_candles_is_one_line_exit_2(
     assert err.strip() == (
         "perps-bot: strategy.timeframe 7m is not a multiple of the data's 5m candles"
     )
+
+
+README_EXAMPLE = [
+    "backtest", "--data", str(CANDLES), "--funding", str(FUNDING), "--symbol", "XRP-PERP",
+    "--strategy", "sma_cross", "--param", "fast=10", "--param", "slow=30",
+    "--order-size", "100", "--no-progress",
+]  # fmt: skip
+
+
+@pytest.mark.integration
+def test_readme_example_logs_trades_samples_prices_and_fails_as_documented(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+    import json
+    import re
+
+    db = workdir / "bt.sqlite"
+    code, _out, err = run_cli([*README_EXAMPLE, "--db", str(db)], capsys)
+    assert code == 0, err
+    logs = workdir / "logs"
+    assert (logs / "perps_bot.backtest.log").exists() and (logs / "events.backtest.jsonl").exists()
+    assert not (logs / "perps_bot.log").exists() and not (logs / "events.jsonl").exists()
+    lines = (logs / "perps_bot.backtest.log").read_text().splitlines()
+    with sqlite3.connect(db) as con:
+        (run_id,) = con.execute("SELECT run_id FROM runs").fetchone()
+    assert lines and all(f" [{run_id}] " in line for line in lines)
+    closed = [line for line in lines if " TRADE CLOSED " in line]
+
+    code, out, err = run_cli(
+        ["report", "--db", str(db), "--format", "json", "--export", str(workdir / "x")], capsys
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    with (workdir / "x" / "trades.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(closed) == len(rows) == report["metrics"]["trades"] == 85
+    with sqlite3.connect(db) as con:
+        paid = dict(con.execute("SELECT ts, payment FROM funding WHERE run_id=?", (run_id,)))
+    shifted = 0
+    for line, row in zip(closed, rows, strict=True):
+        net = float(re.search(r"net PnL=(-?\d+\.\d+)", line).group(1))  # type: ignore[union-attr]
+        # The log books funding to the position that paid it. A backtest settles funding
+        # after the fills of the candle at the same time, so a payment at the opening
+        # fill's time is this trade's in the log, and one at the closing fill's time is
+        # the next trade's; trades.csv's rule is the other way round (README).
+        opened, closed_at = (_ms(row[k]) for k in ("open_time", "close_time"))
+        expected = float(row["net_pnl"]) + paid.get(opened, 0.0) - paid.get(closed_at, 0.0)
+        shifted += opened in paid or closed_at in paid
+        assert net == pytest.approx(expected, abs=5e-5)
+        assert f"{row['symbol']} {row['side']} " in line
+        assert f"reason={row['exit_reason']}" in line
+    # README: this example is not promotable, and says why
+    failed = {c["name"] for c in report["validation"]["criteria"] if not c["passed"]}
+    assert failed == {"trades", "days", "win_rate", "sharpe"}
+    assert {w["metric"] for w in report["warnings"]} >= {"sharpe", "sortino", "psr", "cagr"}
+    with sqlite3.connect(db) as con:
+        names = [r[0] for r in con.execute("SELECT name FROM plot_series ORDER BY position")]
+    assert names == ["price", "SMA 10", "SMA 30"]
+    assert shifted > 0  # the test above did meet the boundary case
+
+
+def _ms(iso: str) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)

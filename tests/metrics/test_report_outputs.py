@@ -1,7 +1,9 @@
 """Criteria, CSV/JSON/HTML outputs (exact columns, byte-identical reruns), promotion API,
 and a cross-check against freqtrade's backtest fixture."""
 
+import base64
 import csv
+import gzip
 import json
 from pathlib import Path
 
@@ -112,8 +114,16 @@ def test_json_layout_names_and_no_run_id(store: RunStore) -> None:
     run_id = passing_run(store)
     text = build_report(store, run_id).to_json()
     data = json.loads(text)
-    assert set(data) == {"run", "metrics", "validation"}
+    assert set(data) == {
+        "run", "metrics", "validation", "warnings", "monthly_returns", "portfolios",
+    }  # fmt: skip
     assert list(data["metrics"]) == sorted(METRIC_NAMES)
+    # one portfolio today (SPEC 10 adds more); its metrics are the run's
+    [portfolio] = data["portfolios"]
+    assert portfolio["id"] == "main" and portfolio["strategy"] == "sma_cross"
+    assert portfolio["metrics"] == data["metrics"]
+    assert portfolio["validation"] == data["validation"]
+    assert set(portfolio["breakdowns"]) == {"symbol", "side", "exit_reason"}
     assert data["metrics"]["denials"] == {"MAX_ORDER_NOTIONAL": 2, "STALE_MARKET_DATA": 1}
     assert run_id not in text and "created_at" not in text
     assert data["run"]["start"] == "2024-01-01T00:00:00.000Z"
@@ -167,14 +177,26 @@ def test_same_run_content_gives_byte_identical_outputs(tmp_path: Path) -> None:
     assert outputs[0] == outputs[1]
 
 
+def _script(html: str, element_id: str) -> str:
+    start = html.index(">", html.index(f'id="{element_id}"')) + 1
+    return html[start : html.index("</script>", start)]
+
+
 def test_html_is_self_contained_with_charts_and_trades(store: RunStore) -> None:
     html = render_html(build_report(store, passing_run(store)))
     assert html.startswith("<!DOCTYPE html>")
-    assert html.count("<svg") == 2
-    assert "http://" not in html.replace("http://www.w3.org", "")
-    assert "https://" not in html
-    assert "<script" not in html and "<link" not in html
-    assert "take_profit" in html and "end_of_run" in html
+    assert "http://" not in html and "https://" not in html
+    assert " src=" not in html and "<link" not in html
+    assert html.count("<script") == 3  # data, compressed plotly.js, the page's own code
+    plotly = gzip.decompress(base64.b64decode(_script(html, "plotly-gz")))
+    assert plotly.startswith(b"/**\n* plotly.js v")
+    data = json.loads(_script(html, "report-data"))
+    [portfolio] = data["portfolios"]
+    trades = portfolio["trades"]
+    assert trades["cols"]["id"] == [1, 2, 3]
+    assert trades["reasons"] == ["end_of_run", "stop", "take_profit"]
+    assert len(data["equity"]["ts"]) == 5
+    assert 'id="equity-chart"' in html and 'id="trades-main"' in html
     for name in METRIC_NAMES:
         assert f"<td>{name}</td>" in html
     assert "PASSED: 7/7 criteria" in html
@@ -183,16 +205,20 @@ def test_html_is_self_contained_with_charts_and_trades(store: RunStore) -> None:
 def test_html_without_equity_rows_or_trades(store: RunStore) -> None:
     b = RunBuilder(store, end_ts=T0 + DAY)
     html = render_html(build_report(store, b.done()))
-    assert "no equity rows" in html and "No closed trades." in html
+    assert "No equity rows." in html and "No closed trades." in html
 
 
 def test_headline(store: RunStore) -> None:
     text = headline(store, passing_run(store))
     lines = text.splitlines()
-    assert len(lines) == 3
-    assert lines[0].startswith("trades 3  win rate 66.67%  total PnL 37.20")
-    assert "sharpe" in lines[1] and "max drawdown 0.50%" in lines[1]
+    assert len(lines) == 4
+    assert lines[0].startswith("trades 3  win rate 66.67% (!)  total PnL 37.20")
+    assert "sharpe" in lines[1] and "(!)" in lines[1] and "max drawdown 0.50%" in lines[1]
     assert lines[2] == "validation 7/7 criteria passed (failed: none)"
+    assert lines[3] == (
+        "(!) too little data: win_rate from 3 trades (fewer than 30);"
+        " sharpe from 3 returns of 1d (fewer than 30)"
+    )
 
 
 def test_promote_records_and_has_promotion(store: RunStore, tmp_path: Path) -> None:
@@ -270,4 +296,11 @@ def test_headline_sees_rows_the_writer_still_buffers(store: RunStore) -> None:
     b = RunBuilder(store, promotion=EASY_PROMOTION, end_ts=T0 + DAY)
     b.fill(T0, "buy", 1.0, 100.0)
     b.fill(T0 + HOUR, "sell", 1.0, 105.0)  # not flushed: fewer rows than a batch
-    assert headline(store, b.run_id).startswith("trades 1  win rate 100.00%  total PnL 5.00")
+    assert headline(store, b.run_id).startswith("trades 1  win rate 100.00% (!)  total PnL 5.00")
+
+
+def test_readme_report_section_is_the_generated_one() -> None:
+    from perps_bot.metrics import readme_markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert readme_markdown() in readme

@@ -353,3 +353,24 @@ def test_funding_carry_on_real_binance_xrp_funding_history() -> None:
         ("2021-12-04T08:00:00.000Z", 10.0),
         ("2021-12-04T16:00:00.000Z", 0.0),
     ]
+
+
+def test_plotted_series_are_the_decision_indicators() -> None:
+    sma = SmaCross({"fast": 2, "slow": 3}, make_ctx())
+    assert sma.plot_series() == ("SMA 2", "SMA 3")
+    run(sma, [1.0, 2.0, 6.0])
+    assert sma.plot_values(SYM) == (4.0, 3.0)
+    mr = MeanReversion({"lookback": 4, "entry_z": 1.5}, make_ctx())
+    assert mr.plot_series() == ("mean", "mean + 1.5 std", "mean - 1.5 std")
+    run(mr, [1.0, 2.0, 3.0])
+    assert mr.plot_values(SYM) is None  # window not full yet
+    run(mr, [4.0])
+    mean, upper, lower = mr.plot_values(SYM) or (0.0, 0.0, 0.0)
+    std = statistics.pstdev([1.0, 2.0, 3.0, 4.0])
+    assert (
+        mean == 2.5
+        and math.isclose(upper, 2.5 + 1.5 * std)
+        and math.isclose(lower, 2.5 - 1.5 * std)
+    )
+    rsi = MeanReversion({"mode": "rsi"}, make_ctx())
+    assert rsi.plot_series() == () and rsi.plot_values(SYM) is None

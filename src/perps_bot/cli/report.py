@@ -12,9 +12,8 @@ from typing import Annotated, NoReturn, TextIO
 
 import typer
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
+from perps_bot.cli.report_tables import criteria_table, render_table
 from perps_bot.config import ConfigError, load_settings
 from perps_bot.metrics import (
     STAGES,
@@ -28,7 +27,6 @@ from perps_bot.metrics import (
     record_promotion,
     render_html,
 )
-from perps_bot.metrics.formatting import display_criterion, display_metric, params_text
 from perps_bot.storage import RunStore, StoreError
 
 # The profile whose runs are the evidence for each stage (default of promote --profile).
@@ -88,81 +86,6 @@ def _open_existing(path: Path, *, read_only: bool) -> RunStore:
         return RunStore(path, read_only=read_only)
     except StoreError as exc:
         _fail(str(exc))
-
-
-# -- rendering ---------------------------------------------------------------------------
-def criteria_table(report: Report) -> Table:
-    table = Table(title="Validation criteria", title_justify="left")
-    table.add_column("criterion")
-    table.add_column("value", justify="right")
-    table.add_column("threshold", justify="right")
-    table.add_column("result")
-    for c in report.criteria:
-        result = Text("PASS", style="bold green") if c.passed else Text("FAIL", style="bold red")
-        table.add_row(
-            c.name,
-            display_criterion(c.name, c.value),
-            f"{c.op} {display_criterion(c.name, c.threshold)}",
-            result,
-        )
-    return table
-
-
-def render_table(report: Report, console: Console) -> None:
-    run = report.run
-    summary = report.run_summary()
-    console.print(
-        Text.assemble(
-            ("Run ", "bold"),
-            (run.run_id, "bold cyan"),
-            f"  {run.strategy} {params_text(summary['strategy_params'])}",
-            f"  {run.kind} run, profile {run.profile}, {run.status}",
-        )
-    )
-    if run.status != "completed":
-        console.print(_status_line(run.status, run.detail), highlight=False)
-    console.print(
-        f"{summary['start'] or '?'} to {summary['end'] or '?'} ({report.days:.2f} days), "
-        f"initial balance {run.initial_balance:,.2f}, final equity {report.final_equity:,.2f}"
-    )
-    metrics = Table(title="Metrics", title_justify="left")
-    metrics.add_column("metric")
-    metrics.add_column("value", justify="right")
-    for name, value in report.metrics.items():
-        if name != "denials":
-            metrics.add_row(name, display_metric(name, value))
-    console.print(metrics)
-    console.print(criteria_table(report))
-    denials = report.metrics["denials"]
-    if denials:
-        table = Table(title="Risk denials", title_justify="left")
-        table.add_column("reason code")
-        table.add_column("count", justify="right")
-        for code, count in sorted(denials.items()):
-            table.add_row(code, str(count))
-        console.print(table)
-    else:
-        console.print("Risk denials: none")
-    passed = sum(c.passed for c in report.criteria)
-    style = "bold green" if report.passed else "bold red"
-    verdict = "PASSED" if report.passed else "FAILED"
-    console.print(Text(f"{verdict}: {passed}/{len(report.criteria)} criteria", style=style))
-
-
-_STATUS_MEANS = {
-    "crashed": "its process died; the figures cover what was stored before that"
-    " (a paper run continues with `perps-bot --resume RUN_ID`)",
-    "running": "still running: the figures so far",
-    "interrupted": "stopped before its end",
-    "failed": "stopped by an error",
-}
-
-
-def _status_line(status: str, detail: str | None) -> Text:
-    """One line saying a run did not complete, and what that means for its figures."""
-    why = f" ({detail})" if detail else ""
-    meaning = _STATUS_MEANS.get(status, "")
-    return Text.assemble((f"Status: {status}", "bold red"), f"{why}: {meaning}")
 
 
 # -- commands ----------------------------------------------------------------------------

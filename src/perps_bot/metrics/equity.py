@@ -27,7 +27,7 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-CHART_BUCKETS = 600
+CHART_BUCKETS = 2000
 
 
 @dataclass(slots=True)

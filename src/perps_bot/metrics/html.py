@@ -1,50 +1,72 @@
-"""The HTML report: one self-contained file (inline CSS and SVG, no scripts, no network).
+"""The HTML report: one self-contained, interactive file (SPEC 15).
 
-It carries no run id, path or generation time, so the same run always renders
-the same bytes and two reports can be diffed.
+Static HTML carries everything that is a table (criteria, metrics with their
+warnings, monthly returns, breakdowns, open positions, denials), so the verdict
+reads without scripts. The charts (Plotly) and the paginated, sortable trade table
+are drawn by `assets/report.js` from one JSON block (`html_data`).
+
+plotly.min.js (4.8 MB) is inlined once, gzip-compressed and base64-encoded
+(about 2 MB), and unpacked in the page with the browser's DecompressionStream:
+the file still needs no network, and a run with 10,000 trades stays well under
+5 MB. The gzip stream is made with a fixed level and mtime, so the page carries
+no run id, path or wall-clock time and the same run renders the same bytes.
 """
 
+import base64
+import gzip
+import importlib.util
+from functools import cache
 from html import escape
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from perps_bot.domain import iso_utc
-from perps_bot.metrics.charts import drawdown_svg, equity_svg
+from perps_bot.domain import DEFAULT_PORTFOLIO
 from perps_bot.metrics.definitions import CRITERIA_DEFINITIONS, METRIC_DEFINITIONS, NULL_RULE
 from perps_bot.metrics.formatting import display_criterion, display_metric, params_text
+from perps_bot.metrics.html_data import chart_data, script_json
+from perps_bot.metrics.html_tables import (
+    breakdown_tables,
+    cell,
+    denials_table,
+    monthly_table,
+    open_positions_table,
+)
 from perps_bot.metrics.report import Report
 
-_CSS = """
-body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:24px 32px;
-color:#111827;background:#fff;max-width:1200px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
-.sub{color:#4b5563;margin:0 0 16px}
-.verdict{display:inline-block;padding:4px 12px;border-radius:6px;font-weight:600;color:#fff}
-.ok{background:#15803d}.bad{background:#b91c1c}
-table{border-collapse:collapse;font-size:13px}
-th,td{border-bottom:1px solid #e5e7eb;padding:4px 10px;text-align:left;vertical-align:top}
-th{background:#f3f4f6}td.n{text-align:right;font-variant-numeric:tabular-nums}
-td.pass{color:#15803d;font-weight:600}td.fail{color:#b91c1c;font-weight:600}
-.cols{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}
-.def{color:#6b7280;font-size:12px;max-width:560px}
-.chart svg{width:100%;height:auto}
-.trades td{white-space:nowrap}
-"""
+
+def asset(name: str) -> str:
+    """A file of `metrics/assets` (the page's CSS and scripts)."""
+    return (resources.files("perps_bot.metrics") / "assets" / name).read_text(encoding="utf-8")
 
 
-def _cell(text: str, cls: str = "") -> str:
-    attr = f' class="{cls}"' if cls else ""
-    return f"<td{attr}>{escape(text)}</td>"
+def page_script(name: str) -> str:
+    """The inline <script> of a page: the plotly loader, then the page's own code."""
+    return f"<script>{asset('plotly_loader.js')}{asset(name)}</script>"
+
+
+@cache
+def plotly_gzip_base64() -> str:
+    """plotly.min.js from the installed plotly package, gzip (level 9, mtime 0), base64.
+    Located without importing plotly (its import is slow and not needed)."""
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the plotly package is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
+    packed = gzip.compress(path.read_bytes(), compresslevel=9, mtime=0)
+    return base64.b64encode(packed).decode("ascii")
 
 
 def _metrics_table(report: Report) -> str:
+    warned = {w.metric: w.reason for w in report.warnings}
     rows = []
     for name, value in report.metrics.items():
+        shown = escape(display_metric(name, value))
+        if name in warned:
+            shown += f' <span class="warn" title="{escape(warned[name])}">&#9888;</span>'
         rows.append(
-            "<tr>"
-            + _cell(name)
-            + _cell(display_metric(name, value), "n")
-            + _cell(METRIC_DEFINITIONS[name], "def")
-            + "</tr>"
+            f'<tr>{cell(name)}<td class="n">{shown}</td>'
+            f"{cell(METRIC_DEFINITIONS[name], 'def')}</tr>"
         )
     return (
         "<table><tr><th>metric</th><th>value</th><th>definition</th></tr>"
@@ -58,11 +80,11 @@ def _criteria_table(report: Report) -> str:
     for c in report.criteria:
         rows.append(
             "<tr>"
-            + _cell(c.name)
-            + _cell(display_criterion(c.name, c.value), "n")
-            + _cell(f"{c.op} {display_criterion(c.name, c.threshold)}", "n")
-            + _cell("PASS" if c.passed else "FAIL", "pass" if c.passed else "fail")
-            + _cell(CRITERIA_DEFINITIONS[c.name], "def")
+            + cell(c.name)
+            + cell(display_criterion(c.name, c.value), "n")
+            + cell(f"{c.op} {display_criterion(c.name, c.threshold)}", "n")
+            + cell("PASS" if c.passed else "FAIL", "pass" if c.passed else "fail")
+            + cell(CRITERIA_DEFINITIONS[c.name], "def")
             + "</tr>"
         )
     return (
@@ -71,51 +93,16 @@ def _criteria_table(report: Report) -> str:
     )
 
 
-def _denials_table(denials: dict[str, int]) -> str:
-    if not denials:
-        return "<p>No risk denials.</p>"
-    rows = "".join(
-        f"<tr>{_cell(code)}{_cell(str(n), 'n')}</tr>" for code, n in sorted(denials.items())
+def _warnings_box(report: Report) -> str:
+    if not report.warnings:
+        return ""
+    items = "".join(
+        f"<li><b>{escape(w.metric)}</b> {escape(w.reason)}</li>" for w in report.warnings
     )
-    return f"<table><tr><th>reason code</th><th>count</th></tr>{rows}</table>"
-
-
-def _num(value: float | None, digits: int) -> str:
-    return "" if value is None else f"{value:,.{digits}f}"
-
-
-def _trades_table(report: Report) -> str:
-    if not report.trades:
-        return "<p>No closed trades.</p>"
-    head = (
-        "<tr><th>#</th><th>symbol</th><th>side</th><th>open (UTC)</th><th>close (UTC)</th>"
-        "<th>size</th><th>entry</th><th>exit</th><th>gross</th><th>fees</th><th>funding</th>"
-        "<th>net</th><th>exit reason</th><th>R</th><th>MAE</th><th>MFE</th></tr>"
+    return (
+        '<div class="warnbox" id="warnings"><b>&#9888; Too little data for some metrics</b>'
+        f" (marked &#9888; below): treat them as anecdotes, not evidence.<ul>{items}</ul></div>\n"
     )
-    rows = []
-    for t in report.trades:
-        net_cls = "n pass" if t.net_pnl > 0 else ("n fail" if t.net_pnl < 0 else "n")
-        rows.append(
-            "<tr>"
-            + _cell(str(t.trade_id), "n")
-            + _cell(t.symbol)
-            + _cell(t.side)
-            + _cell(iso_utc(t.open_ts))
-            + _cell(iso_utc(t.close_ts))
-            + _cell(f"{t.size:.8g}", "n")
-            + _cell(f"{t.entry_price:.8g}", "n")
-            + _cell(f"{t.exit_price:.8g}", "n")
-            + _cell(_num(t.gross_pnl, 4), "n")
-            + _cell(_num(t.fees, 4), "n")
-            + _cell(_num(t.funding, 4), "n")
-            + _cell(_num(t.net_pnl, 4), net_cls)
-            + _cell(t.exit_reason)
-            + _cell(_num(t.r_multiple, 2), "n")
-            + _cell(_num(t.mae, 4), "n")
-            + _cell(_num(t.mfe, 4), "n")
-            + "</tr>"
-        )
-    return f'<table class="trades">{head}{"".join(rows)}</table>'
 
 
 def _summary_line(summary: dict[str, Any]) -> str:
@@ -129,6 +116,32 @@ def _summary_line(summary: dict[str, Any]) -> str:
     return " · ".join(escape(p) for p in parts)
 
 
+def _portfolio_section(report: Report, params: str) -> str:
+    pid = DEFAULT_PORTFOLIO
+    prices = "".join(
+        f'<div class="chart" id="price-{pid}-{i}"></div>' for i in range(len(report.prices))
+    )
+    if not prices:
+        prices = "<p>No price series stored for this run.</p>"
+    trades = f'<div id="trades-{pid}"></div>' if report.trades else "<p>No closed trades.</p>"
+    return "".join(
+        [
+            f'<section class="portfolio" id="portfolio-{pid}">',
+            f"<h2>Portfolio {pid}: {escape(report.run.strategy)} {params}</h2>\n",
+            '<p class="note">Price with the strategy\'s indicators; markers: &#9650; long'
+            " entry, &#9660; short entry, &#10005; exit (hover for the trade).</p>",
+            prices,
+            "<h3>Breakdowns</h3>",
+            breakdown_tables(report.breakdowns),
+            "<h3>Open positions at the end</h3>",
+            open_positions_table(report.open_positions),
+            f"<h3>Trades ({len(report.trades)})</h3>\n",
+            trades,
+            "</section>\n",
+        ]
+    )
+
+
 def render_html(report: Report) -> str:
     summary = report.run_summary()
     passed = sum(c.passed for c in report.criteria)
@@ -140,25 +153,36 @@ def render_html(report: Report) -> str:
         [
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
             f"<title>perps-bot report: {escape(report.run.strategy)}</title>",
-            f"<style>{_CSS}</style></head><body>\n",
+            f"<style>{asset('report.css')}</style></head><body>\n",
             f"<h1>perps-bot report: {escape(report.run.strategy)} {params}</h1>\n",
             f'<p class="sub">{_summary_line(summary)}</p>\n',
             f'<p><span class="verdict {verdict_cls}">{escape(verdict)}</span></p>\n',
+            '<p id="load-error"></p>',
+            _warnings_box(report),
             "<h2>Validation criteria</h2>\n",
             _criteria_table(report),
             f'\n<p class="def">{escape(NULL_RULE)}</p>\n',
-            '<h2>Equity</h2>\n<div class="chart">',
-            equity_svg(report.chart),
-            '</div>\n<h2>Drawdown</h2>\n<div class="chart">',
-            drawdown_svg(report.chart),
-            "</div>\n<h2>Metrics</h2>\n",
+            "<h2>Equity and drawdown</h2>\n",
+            '<p class="note">Equity per time bucket (line: close, band: low to high) and'
+            " drawdown from the running peak. Buy and hold (click it in the legend): the"
+            " initial balance in the run's symbols from their first price, no fees or"
+            " funding. Drag to zoom, double-click to reset.</p>",
+            '<div class="chart" id="equity-chart"></div>\n',
+            "<h2>Monthly returns</h2>\n",
+            monthly_table(report.monthly),
+            "<h2>Metrics</h2>\n",
             '<div class="cols"><div>',
             _metrics_table(report),
             "</div><div><h2>Risk denials</h2>",
-            _denials_table(report.metrics["denials"]),
+            denials_table(report.metrics["denials"]),
             "</div></div>\n",
-            f"<h2>Trades ({len(report.trades)})</h2>\n",
-            _trades_table(report),
+            _portfolio_section(report, params),
+            '<script type="application/json" id="report-data">',
+            script_json(chart_data(report)),
+            '</script>\n<script type="application/octet-stream" id="plotly-gz">',
+            plotly_gzip_base64(),
+            "</script>\n",
+            page_script("report.js"),
             "\n</body></html>\n",
         ]
     )

@@ -69,9 +69,21 @@ class Trade:
     def duration_s(self) -> float:
         return (self.close_ts - self.open_ts) / 1000.0
 
+    @property
+    def return_pct(self) -> float | None:
+        return return_pct(self.net_pnl, self.entry_price, self.size)
+
+
+def return_pct(net_pnl: float, entry_price: float, size: float) -> float | None:
+    """A trade's net PnL as a percentage of its entry notional (entry_price * size)."""
+    notional = entry_price * size
+    return net_pnl / notional * 100.0 if notional > 0 else None
+
 
 @dataclass(slots=True)
-class _OpenTrade:
+class OpenTrade:
+    """A round trip still open: what the fills so far added up to."""
+
     symbol: str
     direction: int  # +1 long, -1 short
     open_ts: int
@@ -83,6 +95,7 @@ class _OpenTrade:
     max_size: float = 0.0
     gross: float = 0.0
     fees: float = 0.0
+    funding: float = 0.0  # only when fed by `RoundTripBuilder.add_funding` (the run log)
 
     def add_entry(self, qty: float, price: float, fee: float, position_after: float) -> None:
         self.entry_qty += qty
@@ -95,6 +108,78 @@ class _OpenTrade:
         self.exit_notional += qty * price
         self.fees += fee
         self.gross += realized
+
+    @property
+    def entry_price(self) -> float:
+        return self.entry_notional / self.entry_qty if self.entry_qty else 0.0
+
+    @property
+    def exit_price(self) -> float:
+        return self.exit_notional / self.exit_qty if self.exit_qty else 0.0
+
+    @property
+    def net_pnl(self) -> float:
+        """gross - fees + funding, funding as fed to `RoundTripBuilder.add_funding`."""
+        return self.gross - self.fees + self.funding
+
+
+class RoundTripBuilder:
+    """Fills, in order, to round trips one fill at a time. The report replays the stored
+    fills through it and the run log's `TRADE CLOSED` lines come from the same object
+    fed live, so a logged trade and a trades.csv row cannot disagree."""
+
+    __slots__ = ("open",)
+
+    def __init__(self) -> None:
+        self.open: dict[str, OpenTrade] = {}
+
+    def add_fill(
+        self,
+        symbol: str,
+        buy: bool,
+        size: float,
+        price: float,
+        fee: float,
+        realized: float,
+        position_after: float,
+        ts: int,
+        stop_price: float | None,
+    ) -> OpenTrade | None:
+        """Book one fill; return the trade it closed (flat or flipped), if any."""
+        signed = size if buy else -size
+        after = position_after
+        before = after - signed
+        tol = _FLAT_REL * max(abs(before), abs(after), size)
+        trade = self.open.get(symbol)
+        direction = 1 if buy else -1
+        if abs(before) <= tol:
+            self.open[symbol] = _open(symbol, direction, ts, stop_price, size, price, fee, after)
+            return None
+        if (signed > 0) == (before > 0):
+            if trade is not None:
+                trade.add_entry(size, price, fee, after)
+            return None
+        closing = min(size, abs(before))
+        flips = abs(after) > tol and (after > 0) != (before > 0)
+        share = closing / size if size > 0 else 1.0
+        closed = None
+        # trade is None: a position carried in from before the run (resumed run); the
+        # part that reduces it belongs to no round trip of this run.
+        if trade is not None:
+            trade.add_exit(closing, price, fee * share, realized)
+            if abs(after) <= tol or flips:
+                closed = trade
+                del self.open[symbol]
+        if flips:
+            self.open[symbol] = _open(
+                symbol, direction, ts, stop_price, size - closing, price, fee * (1 - share), after
+            )
+        return closed
+
+    def add_funding(self, symbol: str, payment: float) -> None:
+        trade = self.open.get(symbol)
+        if trade is not None:
+            trade.funding += payment
 
 
 class _FundingIndex:
@@ -148,68 +233,58 @@ def round_trips(
     fills: Sequence[FillRecord],
     funding: Iterable[FundingRecord] = (),
     excursions: Iterable[ExcursionRecord] = (),
+    builder: RoundTripBuilder | None = None,
 ) -> list[Trade]:
-    """Closed round trips from fills in `seq` order; open trades at the end are dropped."""
+    """Closed round trips from fills in `seq` order. Trades still open at the end are
+    not trades; they stay in `builder.open` (pass a builder to read them)."""
     funding_index = _FundingIndex(funding)
     excursion_index = _ExcursionIndex(excursions)
-    open_trades: dict[str, _OpenTrade] = {}
-    closed: list[tuple[_OpenTrade, FillRecord]] = []
-
+    builder = builder if builder is not None else RoundTripBuilder()
+    closed: list[tuple[OpenTrade, FillRecord]] = []
     for fill in sorted(fills, key=lambda f: f.seq):
-        signed = fill.size if fill.side == "buy" else -fill.size
-        after = fill.position_after
-        before = after - signed
-        scale = max(abs(before), abs(after), fill.size)
-        tol = _FLAT_REL * scale
-        trade = open_trades.get(fill.symbol)
-
-        if abs(before) <= tol:
-            open_trades[fill.symbol] = _open(fill, fill.size, fill.fee, after)
-            continue
-        if (signed > 0) == (before > 0):
-            if trade is not None:
-                trade.add_entry(fill.size, fill.price, fill.fee, after)
-            continue
-        closing = min(fill.size, abs(before))
-        flips = abs(after) > tol and (after > 0) != (before > 0)
-        share = closing / fill.size if fill.size > 0 else 1.0
-        # trade is None: a position carried in from before the run (resumed run); the
-        # part that reduces it belongs to no round trip of this run.
+        trade = builder.add_fill(
+            fill.symbol,
+            fill.side == "buy",
+            fill.size,
+            fill.price,
+            fill.fee,
+            fill.realized_pnl,
+            fill.position_after,
+            fill.ts,
+            fill.stop_price,
+        )
         if trade is not None:
-            trade.add_exit(closing, fill.price, fill.fee * share, fill.realized_pnl)
-            if abs(after) <= tol or flips:
-                closed.append((trade, fill))
-                del open_trades[fill.symbol]
-        if flips:
-            opening = fill.size - closing
-            open_trades[fill.symbol] = _open(fill, opening, fill.fee * (1.0 - share), after)
-
+            closed.append((trade, fill))
     return [
         _close(i, trade, fill, funding_index, excursion_index)
         for i, (trade, fill) in enumerate(closed, start=1)
     ]
 
 
-def _open(fill: FillRecord, qty: float, fee: float, position_after: float) -> _OpenTrade:
-    trade = _OpenTrade(
-        symbol=fill.symbol,
-        direction=1 if fill.side == "buy" else -1,
-        open_ts=fill.ts,
-        stop_price=fill.stop_price,
-    )
-    trade.add_entry(qty, fill.price, fee, position_after)
+def _open(
+    symbol: str,
+    direction: int,
+    ts: int,
+    stop_price: float | None,
+    qty: float,
+    price: float,
+    fee: float,
+    position_after: float,
+) -> OpenTrade:
+    trade = OpenTrade(symbol=symbol, direction=direction, open_ts=ts, stop_price=stop_price)
+    trade.add_entry(qty, price, fee, position_after)
     return trade
 
 
 def _close(
     trade_id: int,
-    trade: _OpenTrade,
+    trade: OpenTrade,
     fill: FillRecord,
     funding_index: _FundingIndex,
     excursion_index: _ExcursionIndex,
 ) -> Trade:
-    entry = trade.entry_notional / trade.entry_qty if trade.entry_qty else 0.0
-    exit_ = trade.exit_notional / trade.exit_qty if trade.exit_qty else 0.0
+    entry = trade.entry_price
+    exit_ = trade.exit_price
     funding = funding_index.between(trade.symbol, trade.open_ts, fill.ts)
     net = trade.gross - trade.fees + funding
     r_multiple = None

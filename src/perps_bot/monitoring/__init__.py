@@ -11,8 +11,10 @@ from perps_bot.monitoring.logs import (
     HotLog,
     LineCounter,
     close_logging,
+    log_file_name,
     pnl_text,
     setup_logging,
+    tag_run_log,
 )
 
 __all__ = [
@@ -23,6 +25,8 @@ __all__ = [
     "LineCounter",
     "LiveView",
     "close_logging",
+    "log_file_name",
     "pnl_text",
     "setup_logging",
+    "tag_run_log",
 ]

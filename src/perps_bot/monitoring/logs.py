@@ -2,7 +2,10 @@
 ERROR/WARNING lines, which promotion criteria read ("no ERROR log lines").
 
 Every fill, funding payment, liquidation and periodic equity update is one line
-containing `PnL`, so `tail -f logs/perps_bot.log | grep PnL` follows a run.
+containing `PnL`, so `tail -f logs/perps_bot.log | grep PnL` follows a run. Every
+line of a run carries its run id in brackets, so lines of two runs sharing a file
+(a restarted bot, a report's traceback) can be told apart; backtests write to their
+own file (`log_file_name`) so a backtest never interleaves with a live bot's log.
 """
 
 import logging
@@ -11,8 +14,9 @@ import time
 from pathlib import Path
 
 LOGGER_NAME = "perps_bot"
-#: the run log's line format; `HotLog` writes the same text for its INFO lines
-_FILE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+#: the run log's line format ({tag}: "[run id] " or nothing); `HotLog` writes the same
+#: text for its INFO lines
+_FILE_FORMAT = "%(asctime)s %(levelname)-7s {tag}%(name)s: %(message)s"
 _ASCTIME = "%Y-%m-%d %H:%M:%S"  # logging.Formatter's default_time_format
 
 
@@ -22,9 +26,11 @@ class BufferedRotatingHandler(logging.handlers.RotatingFileHandler):
     a backtest's logging. Here the size is counted as lines are written, and lines are
     flushed by `flush()`, which the orchestrator calls once per batch of events."""
 
-    def __init__(self, filename: Path, *, max_bytes: int, backups: int) -> None:
+    def __init__(self, filename: Path, *, max_bytes: int, backups: int, tag: str = "") -> None:
         super().__init__(filename, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
         self._size = filename.stat().st_size if filename.exists() else 0
+        self.tag = tag  # what stands between the level and the logger name
+        self.setFormatter(logging.Formatter(_FILE_FORMAT.format(tag=tag)))
 
     def shouldRollover(self, record: logging.LogRecord) -> bool:
         return 0 < self.maxBytes <= self._size
@@ -84,7 +90,8 @@ class HotLog:
             else:
                 standard = True
         self._standard = standard or not self._files
-        self._prefix = f" INFO    {logger.name}: "
+        tag = self._files[0].tag if self._files else ""
+        self._prefix = f" INFO    {tag}{logger.name}: "
         self._second = -1
         self._stamp = ""
 
@@ -127,8 +134,20 @@ class LineCounter(logging.Handler):
             self.warnings += 1
 
 
+def log_file_name(kind: str) -> str:
+    """`perps_bot.log`, or `perps_bot.backtest.log` for backtests."""
+    return "perps_bot.backtest.log" if kind == "backtest" else "perps_bot.log"
+
+
 def setup_logging(
-    log_dir: Path, level: str, *, max_bytes: int, backups: int, console_level: int | None = None
+    log_dir: Path,
+    level: str,
+    *,
+    max_bytes: int,
+    backups: int,
+    console_level: int | None = None,
+    run_id: str | None = None,
+    file_name: str = "perps_bot.log",
 ) -> LineCounter:
     """Point the `perps_bot` logger at the rotating run log; return the line counter.
 
@@ -140,9 +159,11 @@ def setup_logging(
     logger.setLevel(level)
     logger.propagate = False
     file_handler = BufferedRotatingHandler(
-        log_dir / "perps_bot.log", max_bytes=max_bytes, backups=backups
+        log_dir / file_name,
+        max_bytes=max_bytes,
+        backups=backups,
+        tag="" if run_id is None else f"[{run_id}] ",
     )
-    file_handler.setFormatter(logging.Formatter(_FILE_FORMAT))
     logger.addHandler(file_handler)
     if console_level is not None:
         console = logging.StreamHandler()
@@ -152,6 +173,15 @@ def setup_logging(
     counter = LineCounter()
     logger.addHandler(counter)
     return counter
+
+
+def tag_run_log(run_id: str) -> None:
+    """Put `[run_id] ` on every following line of the run log (the log is opened before
+    the run id exists: checks that fail before a run starts are logged untagged)."""
+    for handler in logging.getLogger(LOGGER_NAME).handlers:
+        if isinstance(handler, BufferedRotatingHandler):
+            handler.tag = f"[{run_id}] "
+            handler.setFormatter(logging.Formatter(_FILE_FORMAT.format(tag=handler.tag)))
 
 
 def close_logging() -> None:

@@ -39,6 +39,7 @@ from perps_bot.ledger import FillResult, Ledger
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.excursions import ExcursionTracker
 from perps_bot.orchestrator.order_flow import OrderFlow
+from perps_bot.orchestrator.plot_sampler import PlotSampler
 from perps_bot.orchestrator.reconcile import reconcile
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
@@ -111,6 +112,7 @@ class Orchestrator:
         self._end_ms = end_ms
         self._last_price: dict[str, float] = {}
         self._excursions = ExcursionTracker(recorder.run_id, recorder.store)
+        self._plot = PlotSampler(strategy, self._last_price, equity_interval_ms)
         self._poll_every = poll_interval_ms
         self._reconcile_every = reconcile_interval_ms
         # Live fills are committed as they happen (a crash must not lose an acknowledged
@@ -181,6 +183,8 @@ class Orchestrator:
             await self.close()
             if self.last_ts is not None:
                 self.rec.equity(self.last_ts, log_line=True)
+                self._plot.sample(self.last_ts)
+            self._plot.write(self.rec.store, self.rec.run_id)
             self.rec.flush()
 
     async def close(self) -> None:
@@ -302,6 +306,8 @@ class Orchestrator:
         if log_line:
             self._next_log = ts - ts % self._log_every + self._log_every
         equity = self.rec.equity(ts, log_line=log_line)
+        if ts >= self._plot.next_ts:
+            self._plot.sample(ts)
         new_state = self.risk.on_equity(ts, equity)
         if new_state is not None:
             self.rec.state_change(ts, str(new_state), f"equity {equity:.2f}")

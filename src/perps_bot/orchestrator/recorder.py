@@ -6,8 +6,10 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 
-from perps_bot.domain import DenialReason, Fill, Order, OrderStatus, OrderUpdate, iso_utc
+from perps_bot.domain import DenialReason, Fill, Order, OrderStatus, OrderUpdate, Side, iso_utc
 from perps_bot.ledger import FillResult, FundingResult, Ledger
+from perps_bot.metrics.formatting import duration_text
+from perps_bot.metrics.trades import OpenTrade, RoundTripBuilder, return_pct
 from perps_bot.monitoring import LOGGER_NAME, HotLog, Journal, LiveView, pnl_text
 from perps_bot.monitoring.journal import EventType
 from perps_bot.storage import RunStore
@@ -26,7 +28,10 @@ class Recorder:
         view: LiveView,
         ledger: Ledger,
         logger: logging.Logger,
+        watched: bool = True,
     ) -> None:
+        """`watched`: someone reads the live view's state (the console view or the
+        status server); otherwise the per-fill view update is skipped, as nobody sees it."""
         self.run_id = run_id
         self.store = store
         self.journal = journal
@@ -36,8 +41,10 @@ class Recorder:
         self.fills = 0
         self.liquidations = 0
         self.denials: Counter[str] = Counter()
+        self._watched = watched
         self._debug = logger.isEnabledFor(logging.DEBUG)
         self._hot = HotLog(logger)  # fill, funding and equity lines: once per fill
+        self._trips = RoundTripBuilder()  # the report's round trips, for TRADE CLOSED lines
         self._log_handlers = list(logging.getLogger(LOGGER_NAME).handlers)
         #: stores the trading state when it changes (SPEC 9: a halt survives restarts)
         self.on_state_change: Callable[[], None] | None = None
@@ -177,10 +184,25 @@ class Recorder:
             self.log.warning(line)
         else:
             self._hot.info(line)
-        self.view.state.last_fills.append(f"{stamp[:19]} {trade}")
-        self._update_view(fill.ts)
+        closed = self._trips.add_fill(
+            fill.symbol,
+            fill.side is Side.BUY,
+            fill.size,
+            fill.price,
+            fill.fee,
+            result.realized_pnl,
+            result.position_after,
+            fill.ts,
+            fill.stop_price,
+        )
+        if closed is not None:
+            self._hot.info(trade_closed_text(closed, stamp, fill.ts, fill.reason))
+        if self._watched:
+            self.view.state.last_fills.append(f"{stamp[:19]} {trade}")
+            self._update_view(fill.ts)
 
     def funding(self, ts: int, symbol: str, result: FundingResult) -> None:
+        self._trips.add_funding(symbol, result.payment)
         self.store.add_funding(
             self.run_id, ts, symbol, result.rate, result.mark, result.position, result.payment
         )
@@ -213,7 +235,8 @@ class Recorder:
                 ts,
                 {"equity": equity, "unrealized_pnl": unrealized, "cash": equity - unrealized},
             )
-            self._update_view(ts)
+            if self._watched:
+                self._update_view(ts)
         return equity
 
     def state_change(self, ts: int, state: str, detail: str) -> None:
@@ -232,3 +255,17 @@ class Recorder:
         """Push buffered log lines to the file (once per batch, so `tail -f` keeps up)."""
         for handler in self._log_handlers:
             handler.flush()
+
+
+def trade_closed_text(trade: OpenTrade, stamp: str, close_ts: int, reason: str) -> str:
+    """The run log's line for a closed round trip (the same trade as a trades.csv row);
+    `stamp` is the closing fill's time as its FILL line shows it."""
+    net = trade.net_pnl
+    ret = return_pct(net, trade.entry_price, trade.max_size)
+    side = "long" if trade.direction > 0 else "short"
+    return (
+        f"{stamp} TRADE CLOSED {trade.symbol} {side} size={trade.max_size:.6g}"
+        f" entry={trade.entry_price:.6g} exit={trade.exit_price:.6g} net PnL={net:.4f}"
+        f" return={'n/a' if ret is None else f'{ret:+.3f}%'}"
+        f" held={duration_text((close_ts - trade.open_ts) / 1000.0)} reason={reason}"
+    )

@@ -22,7 +22,7 @@ from rich.console import Console
 from perps_bot.config import Settings
 from perps_bot.feeds import Feed
 from perps_bot.metrics.report import headline
-from perps_bot.monitoring import close_logging, setup_logging
+from perps_bot.monitoring import close_logging, log_file_name, setup_logging
 from perps_bot.orchestrator.engine import Orchestrator, StopRun
 from perps_bot.orchestrator.preflight import PromotionMissing, preflight
 from perps_bot.orchestrator.wiring import Run, build_run, new_run_id
@@ -182,6 +182,7 @@ async def _start_and_execute(
         run_cfg.log_level,
         max_bytes=settings.logging.max_bytes,
         backups=settings.logging.backups,
+        file_name=log_file_name(str(settings.mode)),
     )
     async with _signals_handled() as signals:
         try:

@@ -20,10 +20,10 @@ from pathlib import Path
 from rich.console import Console
 
 from perps_bot.config import ConfigError, Settings
-from perps_bot.domain import parse_duration
+from perps_bot.domain import RunMode, parse_duration
 from perps_bot.feeds import Feed
 from perps_bot.ledger import Ledger
-from perps_bot.monitoring import Journal, LiveView
+from perps_bot.monitoring import Journal, LiveView, tag_run_log
 from perps_bot.monitoring.logs import LineCounter
 from perps_bot.orchestrator import checkpoint
 from perps_bot.orchestrator.clock import Clock, SimulatedClock, WallClock
@@ -113,11 +113,20 @@ def build_run(
 
     params_json = json.dumps(strategy.params.model_dump(mode="json"), sort_keys=True)
     store, run_id, resumed = _open_run(settings, pre, params_json, resume)
-    journal = Journal(Path(run.log_dir) / "events.jsonl", run_id)
+    tag_run_log(run_id)  # every line of the run from here on carries its id
+    # a backtest journals to its own file, so it never interleaves with a live bot's
+    events = "events.backtest.jsonl" if spec.mode is RunMode.BACKTEST else "events.jsonl"
+    journal = Journal(Path(run.log_dir) / events, run_id)
     live_view = progress and run.live_view and console.is_terminal
     view = LiveView(console, title=f"perps-bot {settings.profile} {spec.mode}", enabled=live_view)
     rec = Recorder(
-        run_id=run_id, store=store, journal=journal, view=view, ledger=ledger, logger=log
+        run_id=run_id,
+        store=store,
+        journal=journal,
+        view=view,
+        ledger=ledger,
+        logger=log,
+        watched=live_view or run.http_port is not None,
     )
     risk = RiskGate(settings.risk, ledger, ledger.margin_required)
     clock: Clock = SimulatedClock(start) if simulated else WallClock()

@@ -1,6 +1,7 @@
 """Run state in SQLite: runs, orders, fills, positions, funding, equity, promotions."""
 
 from perps_bot.storage.equity_blocks import EquityChunk
+from perps_bot.storage.plot_series import PRICE, SymbolSeries
 from perps_bot.storage.records import (
     ExcursionRecord,
     FillRecord,
@@ -11,6 +12,7 @@ from perps_bot.storage.records import (
 from perps_bot.storage.store import RunStore, StoreError
 
 __all__ = [
+    "PRICE",
     "EquityChunk",
     "ExcursionRecord",
     "FillRecord",
@@ -19,4 +21,5 @@ __all__ = [
     "RunRecord",
     "RunStore",
     "StoreError",
+    "SymbolSeries",
 ]

@@ -143,6 +143,20 @@ def span(db: sqlite3.Connection, run_id: str) -> tuple[int | None, int | None, i
     return row[0], row[1], int(row[2])
 
 
+def last_equity(db: sqlite3.Connection, run_id: str) -> float | None:
+    """Equity of the latest snapshot (the last one of the block that ends latest)."""
+    row = db.execute(
+        "SELECT ts, equity FROM equity_blocks WHERE run_id=? ORDER BY last_ts DESC, block DESC"
+        " LIMIT 1",
+        (run_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    ts = np.frombuffer(row[0], dtype=_TS)
+    equity = np.frombuffer(row[1], dtype=_F8)
+    return float(equity[int(np.flatnonzero(ts == ts.max())[-1])])
+
+
 def read_chunks(db: sqlite3.Connection, run_id: str, chunk: int) -> Iterator[EquityChunk]:
     """The run's curve in time order, in chunks of about `chunk` snapshots."""
     bounds = db.execute(

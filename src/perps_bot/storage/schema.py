@@ -5,6 +5,7 @@ from perps_bot.storage.durable import TABLE_SQL as DURABLE_SQL
 from perps_bot.storage.equity_blocks import TABLE_SQL as EQUITY_BLOCKS_SQL
 from perps_bot.storage.migrations import SCHEMA_VERSION
 from perps_bot.storage.orders import TABLE_SQL as ORDERS_SQL
+from perps_bot.storage.plot_series import TABLE_SQL as PLOT_SERIES_SQL
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION"]
 
@@ -104,4 +105,5 @@ CREATE INDEX IF NOT EXISTS promotions_fp ON promotions (strategy_fingerprint, st
     + EQUITY_BLOCKS_SQL
     + ORDERS_SQL
     + DURABLE_SQL
+    + PLOT_SERIES_SQL
 )

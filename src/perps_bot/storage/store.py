@@ -15,11 +15,12 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from perps_bot.domain import Fill, Order, OrderUpdate, PerpsBotError
-from perps_bot.storage import equity_blocks, migrations
+from perps_bot.storage import equity_blocks, migrations, plot_series
 from perps_bot.storage.equity_blocks import EquityBuffer, EquityChunk
 from perps_bot.storage.orders import INSERT_SQL as ORDERS_INSERT
 from perps_bot.storage.orders import SELECT_SQL as ORDERS_SELECT
 from perps_bot.storage.orders import OrderRecord, order_row
+from perps_bot.storage.plot_series import SymbolSeries
 from perps_bot.storage.records import (
     ExcursionRecord,
     FillRecord,
@@ -294,6 +295,11 @@ class RunStore:
         if self._pending_rows >= self.BATCH:
             self.flush()
 
+    def put_plot_series(self, run_id: str, symbol: str, ts: Any, values: dict[str, Any]) -> None:
+        """Replace a symbol's sampled price and indicator series (numpy arrays)."""
+        with self._transaction():
+            plot_series.write(self._db, run_id, symbol, ts, values)
+
     def add_excursion(
         self, run_id: str, symbol: str, open_ts: int, close_ts: int, mae: float, mfe: float
     ) -> None:
@@ -396,6 +402,13 @@ class RunStore:
     def equity_span(self, run_id: str) -> tuple[int | None, int | None, int]:
         """(first ts, last ts, number of snapshots) of the stored equity curve."""
         return equity_blocks.span(self._db, run_id)
+
+    def plot_series(self, run_id: str) -> dict[str, SymbolSeries]:
+        return plot_series.read(self._db, run_id)
+
+    def last_equity(self, run_id: str) -> float | None:
+        """The stored curve's last equity (None without rows); reads one block."""
+        return equity_blocks.last_equity(self._db, run_id)
 
     def excursions(self, run_id: str) -> list[ExcursionRecord]:
         rows = self._db.execute(

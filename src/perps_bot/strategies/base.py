@@ -105,6 +105,19 @@ class Strategy(ABC):
         """Take over what `state()` returned (on a resumed run, instead of on_start)."""
         return None
 
+    def plot_series(self) -> tuple[str, ...]:
+        """Names of the indicator series the report draws over the price (optional).
+
+        The run samples `plot_values` a few thousand times at most, on its own clock,
+        never per event, so a strategy pays nothing on its hot path for being plotted.
+        Series are in price units (they share the price axis)."""
+        return ()
+
+    def plot_values(self, symbol: str) -> Sequence[float] | None:
+        """Current values of the `plot_series` for `symbol`, in the same order; None
+        (or NaN entries) while an indicator is still warming up."""
+        return None
+
     @classmethod
     def params_help(cls) -> str:
         """One line per parameter: name, type, default and description (for `--help`)."""

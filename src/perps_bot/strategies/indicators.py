@@ -103,6 +103,11 @@ class RollingStats:
         self.mean = 0.0
         self.std = 0.0
 
+    @property
+    def full(self) -> bool:
+        """True once `window` values were pushed (`mean` and `std` are defined)."""
+        return self._count >= self.window
+
     def push(self, value: float) -> bool:
         """Add `value`; return True (and update `mean`, `std`) once the window is full."""
         window = self.window

@@ -199,6 +199,23 @@ class MeanReversion(Strategy):
             state.armed = False
         return NO_SIGNALS
 
+    def plot_series(self) -> tuple[str, ...]:
+        """zscore mode: the rolling mean and the entry bands mean +- entry_z * std (where
+        a close triggers an entry). rsi mode has no price-scale series to draw."""
+        if not self._zscore:
+            return ()
+        z = self.params.entry_z
+        return ("mean", f"mean + {z:g} std", f"mean - {z:g} std")
+
+    def plot_values(self, symbol: str) -> Sequence[float] | None:
+        if not self._zscore:
+            return None
+        stats = self._states.get(symbol).stats
+        if not stats.full:
+            return None
+        band = self.params.entry_z * stats.std
+        return (stats.mean, stats.mean + band, stats.mean - band)
+
 
 def _reason(reading: tuple[str, float, int]) -> str:
     name, value, decimals = reading

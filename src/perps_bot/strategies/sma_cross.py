@@ -98,3 +98,11 @@ class SmaCross(Strategy):
     def on_fill(self, fill: Fill) -> Sequence[Signal]:
         self._states.liquidated(fill)
         return NO_SIGNALS
+
+    def plot_series(self) -> tuple[str, ...]:
+        p = self.params
+        return (f"SMA {p.fast}", f"SMA {p.slow}")
+
+    def plot_values(self, symbol: str) -> Sequence[float] | None:
+        means = self._states.get(symbol).means
+        return (means.fast_mean, means.slow_mean)  # NaN until `slow` bars were seen
