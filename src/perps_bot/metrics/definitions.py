@@ -111,8 +111,7 @@ ORDER_COLUMN_DEFINITIONS = {
     " partially_filled, filled, canceled, rejected, expired.",
     "`reason`": "Why it is in that status, e.g. `filled`, `end of run`, `reduce-only: no"
     " position left to reduce`, the exchange's rejection.",
-    "`created`, `updated`": "When it was created and when its status last changed"
-    " (ISO-8601 UTC).",
+    "`created`, `updated`": "When it was created and when its status last changed (ISO-8601 UTC).",
 }
 
 CRITERIA_NOTE = (
