@@ -4,6 +4,7 @@ injection (503 bursts, circuit breaker, 429, -2019, -2022, lost and accepted-the
 order placements: a retried order must never exist twice)."""
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -440,3 +441,29 @@ async def test_keys_never_reach_the_logs(
     assert "live venue" in text and "failed" in text  # the session did log its trouble
     assert API_KEY not in text and API_SECRET not in text
     assert "signature=" not in text or "signature=***" in text
+
+
+async def test_fees_are_the_exchanges_commissions_not_the_estimate(
+    emulator: EmulatorServer, make_client: ClientFactory
+) -> None:
+    """The instruments here estimate 1 bps; the exchange charges its own rates: the fills
+    carry what the exchange charged (its account trades), to the cent."""
+    cheap = {
+        s: replace(i, maker_bps=0.1, taker_bps=1.0)
+        for s, i in (await exchange_instruments(emulator, make_client, SYMBOLS)).items()
+    }
+    live = Harness(emulator, make_client, InstrumentCatalog(cheap.values()))
+    await live.venue.start()
+    taker = live.order(Side.BUY, 0.003)
+    await live.venue.submit(taker)
+    resting = live.order(Side.SELL, 0.002, limit=live.server.markets["BTCUSDT"].best_ask + 200)
+    await live.venue.submit(resting)
+    live.server.set_price("BTCUSDT", live.server.markets["BTCUSDT"].best_ask + 400)
+    fills = await live.venue.poll(FAR_FUTURE)
+    charged = {}
+    for trade in emulator.state.trades:
+        order = next(o for o in emulator.state.orders.values() if o.order_id == trade.order_id)
+        charged[order.client_order_id] = charged.get(order.client_order_id, 0.0) + trade.commission
+    assert {f.client_id: f.fee for f in fills} == pytest.approx(charged, abs=1e-9)
+    assert {f.client_id for f in fills} == {taker.client_id, resting.client_id}
+    assert fills[0].fee > fills[0].size * fills[0].price * 1e-4 * 1.5  # not the 1 bps estimate

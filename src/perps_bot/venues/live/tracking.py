@@ -52,6 +52,7 @@ class Tracked:
     seen_fee: float = 0.0
     reported: float = 0.0  # quantity of those fills already handed out by poll()
     sent_at: int = 0  # when its request was last sent (its receive window starts then)
+    commission_reported: float = 0.0  # the exchange's commission already in handed-out fees
     updates: list[OrderUpdate] = field(default_factory=list)
 
     @property

@@ -53,6 +53,7 @@ from perps_bot.exchange import from_exchange_symbol
 from perps_bot.exchange.runtime import close_quietly, wall_clock_ms
 from perps_bot.venues.base import OrderRejected, VenueFatal, VenueSnapshot, VenueUnavailable
 from perps_bot.venues.live.account import foreign_order, position_of, wallet_balance
+from perps_bot.venues.live.commissions import apply_commission, commission
 from perps_bot.venues.live.errors import (
     CCXT_LOG,
     ErrorText,
@@ -273,6 +274,7 @@ class LiveVenue:
             with contextlib.suppress(Skip):  # the exchange is failing: try next poll
                 await self._refresh(now_ms)
         fills, self._pending_fills = self._pending_fills, []
+        await self._charge_commissions(fills)
         for fill in fills:
             tracked = self._orders.get(fill.client_id)
             if tracked is not None:
@@ -280,6 +282,33 @@ class LiveVenue:
         for client_id in [cid for cid, t in self._orders.items() if t.finished]:
             del self._orders[client_id]
         return fills
+
+    async def _charge_commissions(self, fills: Sequence[Fill]) -> None:
+        """Replace estimated fees by the exchange's commissions (venues.live.commissions)."""
+        by_order: dict[str, list[Fill]] = {}
+        for fill in fills:
+            by_order.setdefault(fill.client_id, []).append(fill)
+        settle = self._settle_asset()
+        for client_id, own in by_order.items():
+            tracked = self._orders.get(client_id)
+            if tracked is None or tracked.order.exchange_id is None:
+                continue
+            try:
+                trades = await self.requests.once(
+                    f"fetch trades of {client_id}",
+                    partial(
+                        self._exchange.fetch_my_trades,
+                        tracked.ccxt_symbol,
+                        None,
+                        None,
+                        {"orderId": tracked.order.exchange_id},
+                    ),
+                )
+            except Skip:
+                trades = None
+            if not apply_commission(tracked, own, commission(trades, settle)):
+                log.info("live venue: fee of %s estimated (the exchange's trades do not"
+                         " say it yet)", client_id)  # fmt: skip
 
     async def _refresh(self, now_ms: int) -> None:
         for pending in list(self._unconfirmed.values()):
