@@ -37,18 +37,6 @@ SYMBOLS = ["BTC-PERP", "ETH-PERP"]
 EIGHT_HOURS = 8 * 3_600_000
 
 
-class ClockedSleep(FakeSleep):
-    """A fake sleep that moves a fake clock forward by the time slept."""
-
-    def __init__(self, clock: FakeClock) -> None:
-        super().__init__()
-        self.clock = clock
-
-    async def __call__(self, seconds: float) -> None:
-        self.clock.now += int(seconds * 1000)
-        await super().__call__(seconds)
-
-
 async def take(batches: AsyncIterator[Sequence[MarketEvent]], n: int) -> list[list[MarketEvent]]:
     out: list[list[MarketEvent]] = []
     for _ in range(n):
@@ -65,7 +53,7 @@ async def test_dry_run_feed_emits_books_and_marks_and_calls_only_public_endpoint
 ) -> None:
     cfg = exchange_cfg(emulator)
     clock = FakeClock()
-    sleep = ClockedSleep(clock)
+    sleep = FakeSleep(clock)
     feed = ExchangeFeed(make_client(cfg, private=False), cfg, SYMBOLS, clock=clock, sleep=sleep)
     await feed.start()
     batches = feed.batches()
@@ -155,22 +143,28 @@ async def test_funding_follows_the_local_clock_when_the_exchange_is_late(
     assert not [e for e in third if isinstance(e, FundingRate)]
 
 
+BACKOFF = [0.01, 0.02, 1.0]  # backoff, backoff, then the poll interval
+
+
 @pytest.mark.parametrize(
-    "fault",
+    ("fault", "waits"),
     [
-        Fault("status", method="GET", path="/fapi/v1/depth", count=4, status=503),
-        Fault("rate_limit", method="GET", path="/fapi/v1/depth", count=4),
-        Fault("malformed", method="GET", path="/fapi/v1/depth", count=4),
-        Fault("error_code", method="GET", path="/fapi/v1/premiumIndex", count=4, code=-1001),
+        (Fault("status", method="GET", path="/fapi/v1/depth", count=4, status=503), BACKOFF),
+        # the exchange's Retry-After, not the 10 ms backoff (Binance bans who keeps asking)
+        (Fault("rate_limit", method="GET", path="/fapi/v1/depth", count=4, retry_after=3),
+         [3.0, 3.0, 1.0]),
+        (Fault("malformed", method="GET", path="/fapi/v1/depth", count=4), BACKOFF),
+        (Fault("error_code", method="GET", path="/fapi/v1/premiumIndex", count=4, code=-1001),
+         BACKOFF),
     ],
     ids=["503", "429", "malformed", "-1001"],
-)
+)  # fmt: skip
 async def test_outage_backs_off_and_recovers_without_ending_the_stream(
-    emulator: EmulatorServer, make_client: ClientFactory, fault: Fault
+    emulator: EmulatorServer, make_client: ClientFactory, fault: Fault, waits: list[float]
 ) -> None:
     cfg = exchange_cfg(emulator)
     clock = FakeClock()
-    sleep = ClockedSleep(clock)
+    sleep = FakeSleep(clock)
     feed = ExchangeFeed(make_client(cfg, private=False), cfg, SYMBOLS, clock=clock, sleep=sleep)
     emulator.inject(fault)  # 2 symbols per poll: the first two polls fail
     batches = feed.batches()
@@ -180,7 +174,7 @@ async def test_outage_backs_off_and_recovers_without_ending_the_stream(
     await feed.stop()
 
     assert feed.healthy and feed.errors == 4
-    assert sleep.delays[:3] == [0.01, 0.02, 1.0]  # backoff, backoff, then the poll interval
+    assert sleep.delays[:3] == waits
     kinds = {type(e) for e in flat(recovered)}
     assert {BookSnapshot, MarkPrice} <= kinds
     # partial data still flows during the outage (what did not fail)
@@ -192,7 +186,7 @@ async def test_stale_data_when_exchange_stays_down(
 ) -> None:
     cfg = exchange_cfg(emulator)
     clock = FakeClock()
-    sleep = ClockedSleep(clock)
+    sleep = FakeSleep(clock)
     feed = ExchangeFeed(make_client(cfg, private=False), cfg, SYMBOLS, clock=clock, sleep=sleep)
     batches = feed.batches()
     await take(batches, 1)
@@ -242,7 +236,7 @@ async def test_mock_venue_fills_against_the_real_book(
     cfg = exchange_cfg(emulator)
     clock = FakeClock()
     feed = ExchangeFeed(
-        make_client(cfg, private=False), cfg, SYMBOLS, clock=clock, sleep=ClockedSleep(clock)
+        make_client(cfg, private=False), cfg, SYMBOLS, clock=clock, sleep=FakeSleep(clock)
     )
     instruments = await exchange_instruments(emulator, make_client, SYMBOLS)
     venue = MockVenue(MockConfig(fill_probability=1.0), instruments, 1, rich_ledger())

@@ -41,6 +41,7 @@ import ccxt.async_support as ccxt_async
 from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.exchange.errors import ExchangeSetupError
+from perps_bot.exchange.runtime import RETRY_AFTER_ATTR, retry_after_s
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ def create_exchange(
         config["apiKey"] = key
         config["secret"] = secret
     exchange = exchange_class(config)
+    _record_retry_after(exchange)
     if cfg.demo:
         _enable_demo(exchange, cfg.name)
     if cfg.base_url is not None:
@@ -184,3 +186,20 @@ def _exceptions_by_original_url(
         return lookup(url, exact_or_broad)
 
     return get_exceptions_by_url
+
+
+def _record_retry_after(exchange: Any) -> None:
+    """Note the Retry-After of every 429/418 answer before ccxt raises for it."""
+    handle = getattr(exchange, "handle_errors", None)
+    if not callable(handle):
+        return
+
+    def recording(code: int, reason: str, url: str, method: str, headers: Any,
+                  *rest: Any) -> Any:  # fmt: skip
+        if code in (418, 429):
+            told = retry_after_s(headers)
+            if told is not None:
+                setattr(exchange, RETRY_AFTER_ATTR, told)
+        return handle(code, reason, url, method, headers, *rest)
+
+    exchange.handle_errors = recording

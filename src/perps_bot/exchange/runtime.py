@@ -46,3 +46,17 @@ def retry_after_s(headers: Any) -> float | None:
                 return None
             return seconds if 0 <= seconds < 86_400 else None
     return None
+
+
+#: where `create_exchange` keeps the Retry-After (s) of the client's last rate-limited
+#: answer: ccxt's `last_response_headers` belong to whichever concurrent request
+#: finished last, so they cannot tell which answer asked us to wait
+RETRY_AFTER_ATTR = "perps_retry_after_s"
+
+
+def take_retry_after(exchange: Any) -> float | None:
+    """The Retry-After (s) the exchange last asked for, once (None if it asked nothing)."""
+    told = getattr(exchange, RETRY_AFTER_ATTR, None)
+    if told is not None:
+        setattr(exchange, RETRY_AFTER_ATTR, None)
+    return told if isinstance(told, float | int) else None

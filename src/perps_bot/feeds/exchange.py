@@ -50,7 +50,7 @@ from perps_bot.domain import BookSnapshot, FundingRate, MarketEvent, MarkPrice
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.exchange import to_exchange_symbol
 from perps_bot.exchange.backoff import Backoff
-from perps_bot.exchange.runtime import close_quietly, one_line, wall_clock_ms
+from perps_bot.exchange.runtime import close_quietly, one_line, take_retry_after, wall_clock_ms
 from perps_bot.feeds.base import FeedError
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,9 @@ Levels = list[tuple[float, float]]
 #: premium index (mark price and funding).
 BOOK, TICKER, PREMIUM = "book", "ticker", "premium"
 REST_CHANNELS = (BOOK, TICKER, PREMIUM)
+
+#: The exchange refused for our request rate (HTTP 429, the 418 ban): wait as told.
+RATE_LIMITS = (ccxt_async.DDoSProtection, ccxt_async.RateLimitExceeded)
 
 #: Errors the feed treats as "the exchange is unreachable right now".
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -114,6 +117,7 @@ class ExchangeFeed:
         self._jitter = jitter
         self._seed = seed
         self._backoff = self._new_backoff(seed)
+        self._hold_ms = 0  # a rate limit's Retry-After, for the next wait
         # the instruments' exchange symbols (default rule: X-PERP -> X/USDT:USDT)
         self._ccxt_symbols = {s: to_exchange_symbol(s, exchange_symbols) for s in self.symbols}
         self._stop_event = asyncio.Event()
@@ -212,11 +216,13 @@ class ExchangeFeed:
         self._markets_loaded = True
 
     def _next_delay_ms(self, started: int) -> int:
-        """Wait before the next poll: the rest of the poll interval, or a backoff."""
+        """Wait before the next poll: the rest of the poll interval, or a backoff, and never
+        less than a rate limit's Retry-After (Binance bans IPs that keep asking)."""
+        hold, self._hold_ms = self._hold_ms, 0
         if self.healthy:
             self._backoff.reset()
-            return max(self._poll_ms - (self._clock() - started), 0)
-        return self._backoff.next_delay_ms()
+            return max(self._poll_ms - (self._clock() - started), hold)
+        return max(self._backoff.next_delay_ms(), hold)
 
     async def _markets_ready(self) -> bool:
         """Load markets if not yet done; False (failure logged) while unreachable."""
@@ -281,6 +287,9 @@ class ExchangeFeed:
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, Exception):
                 raise result  # CancelledError and friends must propagate
+            if isinstance(result, RATE_LIMITS):  # the exchange says when to come back
+                told = take_retry_after(self._exchange)
+                self._hold_ms = max(self._hold_ms, int((told or 0.0) * 1000))
         by_channel = dict(zip(channels, results, strict=True))
         return by_channel.get(BOOK), by_channel.get(TICKER), by_channel.get(PREMIUM)
 

@@ -15,7 +15,7 @@ import ccxt.async_support as ccxt_async
 from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.exchange.resilience import Backoff, CircuitBreaker
-from perps_bot.exchange.runtime import retry_after_s
+from perps_bot.exchange.runtime import take_retry_after
 from perps_bot.venues.base import VenueFatal, VenueUnavailable
 from perps_bot.venues.live.errors import FATAL_ERRORS, RATE_LIMITS, RETRYABLE_ERRORS, ErrorText
 
@@ -72,7 +72,7 @@ class Requests:
     def hold_for(self, exc: BaseException, exchange: Any) -> int:
         """After a rate limit (429, or Binance's 418 ban): hold every request until the
         exchange's Retry-After has passed. Returns the hold in ms (0 if none was given)."""
-        seconds = retry_after_s(getattr(exchange, "last_response_headers", None))
+        seconds = take_retry_after(exchange)
         if seconds is None:
             return 0
         hold_ms = int(seconds * 1000)
