@@ -14,9 +14,6 @@ class FlipParams(BaseModel):
 
     symbol: str = Field("ETH-PERP", description="the symbol to trade")
     hold: int = Field(3, ge=1, description="order books to wait before going flat again")
-    # The canary profile's sma_cross params merge in; accepted and ignored.
-    fast: int = Field(10, description="unused (merged in from the canary profile)")
-    slow: int = Field(30, description="unused (merged in from the canary profile)")
 
 
 class FlipOnce(Strategy):
@@ -40,3 +37,33 @@ class FlipOnce(Strategy):
         if self.books == 1 + self.params.hold:
             return (TargetPosition(event.symbol, 0.0, reason="canary exit"),)
         return NO_SIGNALS
+
+
+class FlipEveryParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    symbol: str = Field("ETH-PERP", description="the symbol to trade")
+    every: int = Field(2, ge=1, description="order books between two target changes")
+
+
+class FlipEvery(Strategy):
+    """Long one order size, then flat, then long ... every `every` books: as many orders
+    as a short run can make (the crash test kills it at random moments)."""
+
+    name = "flip_every"
+    Params = FlipEveryParams
+    params: FlipEveryParams
+
+    def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
+        super().__init__(params, ctx)
+        self.books = 0
+
+    def on_event(self, event: MarketEvent) -> Sequence[Signal]:
+        if not isinstance(event, BookSnapshot) or event.symbol != self.params.symbol:
+            return NO_SIGNALS
+        self.books += 1
+        if self.books % self.params.every:
+            return NO_SIGNALS
+        long = (self.books // self.params.every) % 2 == 1
+        size = self.ctx.order_size(event.symbol) if long else 0.0
+        return (TargetPosition(event.symbol, size, reason="flip"),)

@@ -8,6 +8,10 @@ from typing import Any
 
 log = logging.getLogger("perps_bot.exchange")
 
+#: clocks of the bot and the exchange may differ by this much (ms) on top of a request's
+#: receive window: only after both can a request certainly no longer execute
+CLOCK_MARGIN_MS = 1_000
+
 
 def wall_clock_ms() -> int:
     """Milliseconds since the epoch from the wall clock (the default live clock)."""

@@ -25,6 +25,7 @@ from perps_bot.metrics.report import headline
 from perps_bot.monitoring import close_logging, log_file_name, setup_logging
 from perps_bot.orchestrator.engine import Orchestrator, StopRun
 from perps_bot.orchestrator.preflight import PromotionMissing, preflight
+from perps_bot.orchestrator.recovery import recover_unstored_fills
 from perps_bot.orchestrator.wiring import Run, build_run, new_run_id
 from perps_bot.storage import durable
 from perps_bot.storage.lock import DatabaseLock
@@ -205,6 +206,20 @@ async def _start_and_execute(
         return await _execute(run)
 
 
+async def _recover_after_crash(run: Run) -> None:
+    """Live: book the fills earlier runs never stored before this run trades (recovery)."""
+    from perps_bot.venues.live import LiveVenue  # ccxt only where there is a live venue
+
+    venue = run.orchestrator.venue
+    if not isinstance(venue, LiveVenue):
+        return
+    booked = await recover_unstored_fills(
+        run.store, venue, run.settings, run.preflight.instruments, run.run_id
+    )
+    if booked:
+        log.warning("%d fills of earlier runs recovered from the exchange", booked)
+
+
 async def _execute(run: Run) -> RunResult:
     settings, rec, orchestrator = run.settings, run.recorder, run.orchestrator
     store, journal = run.store, run.journal
@@ -245,7 +260,9 @@ async def _execute(run: Run) -> RunResult:
                     "duration reached",
                 )  # fmt: skip
             if run.preflight.spec.reconciles:
-                await orchestrator.start(reconcile=True)
+                await orchestrator.start()
+                await _recover_after_crash(run)
+                await orchestrator.reconcile("start")
                 store.set_initial_balance(run.run_id, run.ledger.initial_balance())
             await orchestrator.run()
         if orchestrator.stop_reason == "interrupted":

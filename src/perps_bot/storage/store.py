@@ -216,6 +216,14 @@ class RunStore:
                 (status, start_ts, end_ts, error_lines, warning_lines, detail, run_id),
             )
 
+    def add_run_detail(self, run_id: str, text: str) -> None:
+        """Append to a run's detail (e.g. what a later bot recovered for it)."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE runs SET detail = COALESCE(detail || '; ', '') || ? WHERE run_id = ?",
+                (text, run_id),
+            )
+
     def set_initial_balance(self, run_id: str, balance: float) -> None:
         """Live runs start from the balance the exchange reports, not the profile's."""
         with self._transaction():

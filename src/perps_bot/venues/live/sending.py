@@ -29,6 +29,7 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 
 from perps_bot.domain import OrderType
+from perps_bot.exchange.runtime import CLOCK_MARGIN_MS
 from perps_bot.venues.base import OrderRejected, VenueUnavailable
 from perps_bot.venues.live.errors import (
     FATAL_ERRORS,
@@ -41,9 +42,6 @@ from perps_bot.venues.live.requests import Requests
 from perps_bot.venues.live.tracking import Tracked
 
 log = logging.getLogger("perps_bot.venues.live")
-
-#: clocks of the bot and the exchange may differ by this much (ms) on top of recvWindow
-CLOCK_MARGIN_MS = 1_000
 
 
 class StillUnknown(Exception):

@@ -44,7 +44,9 @@ from perps_bot.domain import (
     MarketEvent,
     Order,
     OrderStatus,
+    OrderType,
     OrderUpdate,
+    Side,
     close_open,
     transition,
 )
@@ -282,6 +284,36 @@ class LiveVenue:
         for client_id in [cid for cid, t in self._orders.items() if t.finished]:
             del self._orders[client_id]
         return fills
+
+    async def order_by_client_id(self, symbol: str, client_id: str) -> dict[str, Any] | None:
+        """The exchange's order with this client id (None: it has none), for recovery."""
+        ccxt_symbol = self._ccxt_symbols[symbol]
+        probe = Tracked(
+            Order(client_id, symbol, Side.BUY, 0.0, OrderType.MARKET, None, False, 0, client_id),
+            ccxt_symbol,
+            self._exchange_client_id(client_id),
+        )
+        found = await self.requests.read(
+            f"look up {client_id}", partial(self._sender.lookup, probe)
+        )
+        if found is not None and found.get("id") is not None:
+            self._own_order_ids.add(str(found["id"]))  # its trades are not foreign
+        return found
+
+    async def commission_of(self, symbol: str, exchange_id: str) -> float | None:
+        """The exchange's total commission for one order (its trades), None if unknown."""
+        trades = await self.requests.read(
+            f"fetch trades of order {exchange_id}",
+            partial(
+                self._exchange.fetch_my_trades,
+                self._ccxt_symbols[symbol],
+                None,
+                None,
+                {"orderId": exchange_id},
+            ),
+        )
+        charged = commission(trades, self._settle_asset())
+        return None if charged is None else charged[0]
 
     async def _charge_commissions(self, fills: Sequence[Fill]) -> None:
         """Replace estimated fees by the exchange's commissions (venues.live.commissions)."""

@@ -1,0 +1,231 @@
+"""After a crash, the exchange's fills that the killed run never stored (SPEC 9).
+
+A live run commits each order's intent before its request leaves and each fill as soon
+as the exchange reports it; a kill between the exchange's execution and that commit
+still leaves an order row that is not final. When the next live bot of the profile
+starts, before it trades, every such order of the earlier live runs is looked up on the
+exchange by its client id; what the exchange executed beyond what was stored becomes a
+fill of that earlier run (priced from the order's cumulative cost, the fee from its
+trades' commissions, booked through a ledger replayed from that run's stored fills and
+funding), and the order row gets its final state. The new run adopts the exchange's
+positions at its own start, so nothing is counted twice.
+"""
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from perps_bot.config import Settings
+from perps_bot.domain import (
+    Fill,
+    Instrument,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    fill_of,
+    transition,
+)
+from perps_bot.domain.timeutil import parse_duration
+from perps_bot.exchange.runtime import CLOCK_MARGIN_MS, wall_clock_ms
+from perps_bot.ledger import Ledger
+from perps_bot.storage import RunStore
+from perps_bot.storage.orders import OrderRecord
+
+log = logging.getLogger("perps_bot.run")
+
+OPEN = ("new", "unknown", "accepted", "partially_filled")
+_EPS = 1e-12
+
+
+class ExchangeOrders(Protocol):
+    """What recovery asks the live venue."""
+
+    async def order_by_client_id(self, symbol: str, client_id: str) -> dict[str, Any] | None: ...
+
+    async def commission_of(self, symbol: str, exchange_id: str) -> float | None: ...
+
+
+async def recover_unstored_fills(
+    store: RunStore,
+    exchange: ExchangeOrders,
+    settings: Settings,
+    instruments: Mapping[str, Instrument],
+    current_run_id: str,
+) -> int:
+    """Book into earlier live runs the fills the exchange made and they never stored;
+    returns how many."""
+    runs = store.execute(
+        "SELECT DISTINCT o.run_id FROM orders o JOIN runs r ON r.run_id = o.run_id"
+        " WHERE r.kind = 'live' AND o.run_id != ? AND o.status IN (?, ?, ?, ?)",
+        (current_run_id, *OPEN),
+    )
+    booked = 0
+    for (run_id,) in runs:
+        booked += await _recover_run(store, exchange, settings, instruments, run_id)
+    return booked
+
+
+async def _recover_run(
+    store: RunStore,
+    exchange: ExchangeOrders,
+    settings: Settings,
+    instruments: Mapping[str, Instrument],
+    run_id: str,
+) -> int:
+    ledger: Ledger | None = None
+    booked = 0
+    for row in store.orders(run_id):
+        if row.status not in OPEN or row.symbol not in instruments:
+            continue
+        reply = await _look_up(exchange, row, settings)
+        order = _order(row)
+        if reply is None:
+            _finish(store, run_id, order, None, row.updated)
+            continue
+        executed = _num(reply.get("filled"))
+        missing = executed - row.filled
+        if missing > _EPS * max(1.0, executed):
+            if ledger is None:
+                ledger = _replayed(store, settings, instruments, run_id)
+            fill = await _missing_fill(exchange, reply, order, row.filled, missing, store, run_id)
+            before = ledger.position_size(fill.symbol)
+            result = ledger.apply_fill(fill)
+            store.add_fill(
+                run_id,
+                fill,
+                realized_pnl=result.realized_pnl,
+                position_after=result.position_after,
+                entry_after=result.entry_after,
+            )
+            store.set_position(
+                run_id, fill.symbol, result.position_after, result.entry_after, fill.ts
+            )
+            booked += 1
+            log.warning(
+                "recovered a fill of run %s from the exchange: %s %s %.10g @ %.10g"
+                " (position %+g -> %+g)",
+                run_id,
+                fill.symbol,
+                fill.side,
+                fill.size,
+                fill.price,
+                before,
+                result.position_after,
+            )
+        _finish(store, run_id, order, reply, row.updated)
+    store.flush()
+    if booked:
+        store.add_run_detail(run_id, f"{booked} fills recovered from the exchange after the crash")
+    return booked
+
+
+async def _look_up(
+    exchange: ExchangeOrders, row: OrderRecord, settings: Settings
+) -> dict[str, Any] | None:
+    """The exchange's order; for one sent so recently that its request could still be on
+    its way, the answer once its receive window has certainly passed."""
+    reply = await exchange.order_by_client_id(row.symbol, row.client_id)
+    window = parse_duration(settings.exchange.recv_window) + CLOCK_MARGIN_MS
+    wait_ms = row.created + window - wall_clock_ms()
+    if reply is None and wait_ms > 0:
+        await asyncio.sleep(wait_ms / 1000.0)
+        reply = await exchange.order_by_client_id(row.symbol, row.client_id)
+    return reply
+
+
+def _order(row: OrderRecord) -> Order:
+    """The stored order back as an Order (the state machine moves it on)."""
+    return Order(
+        client_id=row.client_id,
+        symbol=row.symbol,
+        side=Side(row.side),
+        size=row.size,
+        order_type=OrderType(row.order_type),
+        price=None,
+        reduce_only=False,
+        created_ts=row.created,
+        correlation_id=row.client_id,
+        status=OrderStatus(row.status),
+        filled=row.filled,
+        avg_price=row.avg_price,
+        updated_ts=row.updated,
+        portfolio=row.portfolio,
+    )
+
+
+async def _missing_fill(
+    exchange: ExchangeOrders,
+    reply: dict[str, Any],
+    order: Order,
+    stored_filled: float,
+    missing: float,
+    store: RunStore,
+    run_id: str,
+) -> Fill:
+    """The quantity the exchange executed beyond what was stored, at the price that
+    explains the order's cumulative cost, with the exchange's commission for it."""
+    executed, average = _num(reply.get("filled")), _num(reply.get("average"))
+    cost = _num(reply.get("cost")) or executed * average
+    stored_cost = stored_filled * order.avg_price
+    price = (cost - stored_cost) / missing if cost > stored_cost else average
+    stored_fees = sum(f.fee for f in store.fills(run_id) if f.client_id == order.client_id)
+    total_fee = await exchange.commission_of(order.symbol, str(reply.get("id")))
+    fee = total_fee - stored_fees if total_fee is not None else 0.0
+    ts = int(_num(reply.get("lastTradeTimestamp")) or _num(reply.get("timestamp")))
+    return fill_of(order, ts, missing, price, fee, Liquidity.TAKER)
+
+
+_FINAL = {
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
+
+
+def _finish(store: RunStore, run_id: str, order: Order, reply: Any, ts: int) -> None:
+    """Write the order row as the exchange knows it (or rejected: it never got there)."""
+    if reply is None:
+        store.add_order(
+            run_id, order, transition(order, OrderStatus.REJECTED, ts, "never reached the exchange")
+        )
+        return
+    order.filled = _num(reply.get("filled"))
+    order.avg_price = _num(reply.get("average")) or order.avg_price
+    ts = int(_num(reply.get("lastTradeTimestamp")) or _num(reply.get("timestamp")) or ts)
+    update = None
+    if order.status in (OrderStatus.NEW, OrderStatus.UNKNOWN):
+        update = transition(order, OrderStatus.ACCEPTED, ts, "found on the exchange after a crash")
+    final = _FINAL.get(str(reply.get("status") or ""))
+    if final is not None:
+        if final is OrderStatus.FILLED:
+            order.size = order.filled
+        update = transition(order, final, ts, "recovered from the exchange after a crash")
+    if update is not None:
+        store.add_order(run_id, order, update)
+
+
+def _replayed(
+    store: RunStore, settings: Settings, instruments: Mapping[str, Instrument], run_id: str
+) -> Ledger:
+    """A ledger holding the earlier run's last stored positions (after its fills and any
+    position it adopted from the exchange), to book the missing fills against."""
+    run = store.run(run_id)
+    account = settings.account.model_copy(update={"initial_balance": run.initial_balance})
+    ledger = Ledger(account, instruments, models_liquidation=False)
+    held = {s: p for s, p in store.positions(run_id).items() if s in instruments}
+    ledger.restore(run.initial_balance, held)
+    return ledger
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
+__all__: Sequence[str] = ["recover_unstored_fills"]
