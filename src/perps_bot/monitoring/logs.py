@@ -10,10 +10,19 @@ import logging.handlers
 import time
 from pathlib import Path
 
+from perps_bot.domain import PerpsBotError, short_path
+
 LOGGER_NAME = "perps_bot"
 #: the run log's line format; `HotLog` writes the same text for its INFO lines
 _FILE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 _ASCTIME = "%Y-%m-%d %H:%M:%S"  # logging.Formatter's default_time_format
+
+
+class LogPathError(PerpsBotError):
+    """The log directory or a log file cannot be written (run.log_dir); one line."""
+
+    def __init__(self, what: str, exc: OSError) -> None:
+        super().__init__(f"{what}: {exc.strerror or type(exc).__name__} (check run.log_dir)")
 
 
 class BufferedRotatingHandler(logging.handlers.RotatingFileHandler):
@@ -134,14 +143,17 @@ def setup_logging(
 
     Re-entrant: handlers from a previous call (tests run many bots) are replaced.
     """
-    log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        file_handler = BufferedRotatingHandler(
+            log_dir / "perps_bot.log", max_bytes=max_bytes, backups=backups
+        )
+    except OSError as exc:
+        raise LogPathError(f"cannot write the log directory {short_path(log_dir)}", exc) from exc
     logger = logging.getLogger(LOGGER_NAME)
     close_logging()
     logger.setLevel(level)
     logger.propagate = False
-    file_handler = BufferedRotatingHandler(
-        log_dir / "perps_bot.log", max_bytes=max_bytes, backups=backups
-    )
     file_handler.setFormatter(logging.Formatter(_FILE_FORMAT))
     logger.addHandler(file_handler)
     if console_level is not None:
