@@ -201,13 +201,12 @@ def describe_feed(feed: CandleFeed, settings: Settings) -> str:
         funding += ")"
     else:
         funding += f" at default rate {feed.default_funding_rate}"
-        if feed.has_funding_file:
-            funding += " (the funding file does not cover the candles)"
     parts.append(funding)
     if feed.has_mark_file:
-        parts.append(
-            f"mark price from the mark file for {feed.mark_covered} of {feed.total} candles"
-        )
+        mark = f"mark price from the mark file for {feed.mark_covered} of {feed.total} candles"
+        if feed.mark_covered < feed.total:
+            mark += f" (WARNING: the other {feed.total - feed.mark_covered} use their close)"
+        parts.append(mark)
     bar_ms = feed.strategy_bar_ms(settings.strategy.timeframe)
     bars = (
         f"on {format_duration(bar_ms)} bars built from the candles"

@@ -1,15 +1,20 @@
 """Shared CLI parsing: `--param key=value` values and the run-option overrides that sit
 on top of the profile (CLI flags are the highest-precedence settings layer)."""
 
+import math
 from typing import Any
 
 from perps_bot.config import ConfigError
+from perps_bot.domain import short
 
 ParamValue = bool | int | float | str
 
 
 def parse_param_value(text: str) -> ParamValue:
-    """`true/false` -> bool, integers -> int, decimals -> float, anything else stays text."""
+    """`true/false` -> bool, integers -> int, decimals -> float, anything else stays text.
+
+    `nan`, `inf` and decimals too large for a float are refused (ConfigError): read as
+    floats they would reach the strategy as a threshold no price ever crosses."""
     lowered = text.strip().lower()
     if lowered in ("true", "false"):
         return lowered == "true"
@@ -18,9 +23,12 @@ def parse_param_value(text: str) -> ParamValue:
     except ValueError:
         pass
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         return text
+    if not math.isfinite(value):
+        raise ConfigError(f"bad --param value {short(text)!r}: not a finite number")
+    return value
 
 
 def parse_params(pairs: list[str] | None) -> dict[str, ParamValue]:
@@ -29,7 +37,9 @@ def parse_params(pairs: list[str] | None) -> dict[str, ParamValue]:
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise ConfigError(f"bad --param {pair!r}: expected key=value, e.g. --param fast=10")
+            raise ConfigError(
+                f"bad --param {short(pair)!r}: expected key=value, e.g. --param fast=10"
+            )
         params[key.strip()] = parse_param_value(value.strip())
     return params
 

@@ -8,16 +8,17 @@ so `--param fast=5` changes one strategy parameter and keeps the others.
 
 import hashlib
 import json
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from perps_bot.config.models import (
@@ -33,7 +34,8 @@ from perps_bot.config.models import (
     RunConfig,
     StrategyConfig,
 )
-from perps_bot.domain import PerpsBotError, RunMode
+from perps_bot.config.profile_yaml import ProfileError, load_profile_file
+from perps_bot.domain import PerpsBotError, RunMode, short
 
 #: A profile here (relative to the working directory) overrides the built-in one.
 PROFILES_DIR = Path("config/profiles")
@@ -166,27 +168,35 @@ def profile_path(profile: str, profiles_dir: Path | None = None) -> Path | None:
     ./config/profiles) when it exists, else the built-in profile NAME; None if neither."""
     candidate = Path(profile)
     if candidate.suffix in (".yaml", ".yml"):
-        return candidate if candidate.exists() else None
+        return candidate if _exists(candidate) else None
     local = (profiles_dir if profiles_dir is not None else PROFILES_DIR) / f"{profile}.yaml"
-    if local.exists():
+    if _exists(local):
         return local
     builtin = _builtin_profiles() / f"{profile}.yaml"
-    return builtin if builtin.exists() else None
+    return builtin if _exists(builtin) else None
+
+
+def _exists(path: Path) -> bool:
+    """Path.exists() raises on a NUL byte or a name too long for the file system:
+    such a profile name is simply not found."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def read_profile(profile: str, profiles_dir: Path | None = None) -> dict[str, Any]:
+    """The profile's sections as read from its file (config.profile_yaml: bounded YAML)."""
     path = profile_path(profile, profiles_dir)
     if path is None:
         known = ", ".join(known_profiles(profiles_dir))
-        raise ConfigError(f"profile {profile!r} not found (known: {known}; or a path to a .yaml)")
+        raise ConfigError(
+            f"profile {short(profile)!r} not found (known: {known}; or a path to a .yaml)"
+        )
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"profile {path}{where}: invalid YAML") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"profile {path}: top level must be a mapping of sections")
+        data = load_profile_file(path)
+    except ProfileError as exc:
+        raise ConfigError(str(exc)) from None
     data.setdefault("profile", Path(profile).stem)
     return data
 
@@ -208,6 +218,8 @@ def load_settings(
         return Settings(**(overrides or {}))
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from exc
+    except SettingsError as exc:  # an environment variable that is not valid JSON
+        raise ConfigError(_describe_env_error(exc)) from exc
     finally:
         Settings._profile_data = {}
 
@@ -227,17 +239,22 @@ def describe_validation_error(exc: ValidationError) -> str:
     """The first error as `path.to.key: message (got value)`, plus how many more there are."""
     errors = exc.errors()
     first = errors[0]
-    path = ".".join(str(p) for p in first["loc"]) or "config"
+    path = ".".join(short(str(p), 40) for p in first["loc"]) or "config"
     msg = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     got = first.get("input")
     hidden = first["type"] == "extra_forbidden" or isinstance(got, dict | list)
-    shown = "" if hidden else f" (got {_short(repr(got))})"
+    shown = "" if hidden or short(repr(got)) in msg else f" (got {short(repr(got))})"
     more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
     return f"config error: {path}: {msg}{shown}{more}"
 
 
-def _short(text: str, limit: int = 60) -> str:
-    """Values in one-line errors are cut: a huge value must not become a huge message."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _describe_env_error(exc: SettingsError) -> str:
+    """pydantic-settings says which section's variables did not parse; name them."""
+    parts = str(exc).split('"')
+    section = parts[1] if len(parts) > 2 else ""
+    prefix = f"PERPS_BOT__{section.upper()}"
+    names = sorted(k for k in os.environ if k.upper().startswith(prefix)) if section else []
+    shown = ", ".join(short(n) for n in names[:3]) or "a PERPS_BOT__ variable"
+    return f"config error: environment {shown}: cannot be parsed (lists and mappings are JSON)"

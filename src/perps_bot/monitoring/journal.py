@@ -15,6 +15,9 @@ from typing import IO, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+from perps_bot.domain import short_path
+from perps_bot.monitoring.logs import LogPathError
+
 EventType = Literal[
     "run_start",
     "run_end",
@@ -46,8 +49,11 @@ class JournalEvent(BaseModel):
 
 class Journal:
     def __init__(self, path: Path, run_id: str, *, buffer_lines: int = 2_000) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[bytes] = path.open("ab")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[bytes] = path.open("ab")
+        except OSError as exc:
+            raise LogPathError(f"cannot write {short_path(path)}", exc) from exc
         self._run_id = run_id
         self._buffer: list[bytes] = []
         self._limit = buffer_lines

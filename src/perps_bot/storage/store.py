@@ -45,16 +45,28 @@ class RunStore:
         if read_only and not self.path.exists():
             raise StoreError(f"no database at {self.path}: run the bot first")
         if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the database's folder {self.path.parent}: {_reason(exc)}"
+                ) from exc
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open database {self.path}: {_reason(exc)}") from exc
+        try:
+            self._require_run_store(read_only)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             if not read_only:
                 self._db.executescript(SCHEMA)
             self._upgrade()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        except (sqlite3.DatabaseError, StoreError) as exc:
+            self._db.close()
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"cannot open database {self.path}: {_reason(exc)}") from exc
         self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in self._INSERTS}
         # an order's row is rewritten at every lifecycle step: only its latest state
         # needs writing, so pending order rows are kept by (run_id, client_id)
@@ -85,6 +97,16 @@ class RunStore:
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+
+    def _require_run_store(self, read_only: bool) -> None:
+        """The file is a run store (it has the `meta` table every version writes), or,
+        to be written, a new or empty one. Checked before anything is written: another
+        program's SQLite database is never given our tables, and a 0-byte file opened
+        for reading is one line here, not 'no such table' at the first read."""
+        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        tables = {row[0] for row in rows}
+        if "meta" not in tables and (tables or read_only):
+            raise StoreError(f"{self.path} is not a perps-bot database (no meta table)")
 
     # -- lifecycle -----------------------------------------------------------------
     def close(self) -> None:
@@ -474,3 +496,9 @@ class RunStore:
         return RunStore._Tx(self._db)
 
     transaction = _transaction
+
+def _reason(exc: BaseException) -> str:
+    """The cause of an OSError or sqlite3 error, for a one-line message."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc)
