@@ -272,6 +272,19 @@ class StrategyConfig(Section):
         return self.order_size.get(symbol, self.default_order_size)
 
 
+class PortfolioConfig(Section):
+    """One strategy with its own pot of money (SPEC 10): its own ledger, positions, risk
+    state and circuit breaker, trading beside the others on one feed and one venue."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,24}$")
+    strategy: str
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    symbols: list[str] | None = Field(default=None, min_length=1)  # None: run.symbols
+    capital: PositiveFloat | None = None  # None: an equal share of what the others leave
+    risk: dict[str, float | int | str | bool] = Field(default_factory=dict)  # over `risk:`
+    order_size: dict[str, PositiveFloat] = Field(default_factory=dict)  # over strategy's
+
+
 class RiskConfig(Section):
     """Hard limits the risk gate enforces whatever the strategy asks."""
 

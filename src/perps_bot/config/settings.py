@@ -29,11 +29,13 @@ from perps_bot.config.models import (
     InstrumentConfig,
     LoggingConfig,
     MockConfig,
+    PortfolioConfig,
     PromotionConfig,
     RiskConfig,
     RunConfig,
     StrategyConfig,
 )
+from perps_bot.config.portfolios import PortfolioPlan, plan_portfolios, traded_symbols
 from perps_bot.config.profile_yaml import ProfileError, load_profile_file
 from perps_bot.domain import PerpsBotError, RunMode, short
 
@@ -86,6 +88,9 @@ class Settings(BaseSettings):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     # Profile additions to the built-in instrument data (perps_bot.instruments).
     instruments: dict[str, InstrumentConfig] = Field(default_factory=dict)
+    # Several strategies side by side, each its own portfolio (SPEC 10); empty: the
+    # `strategy:` section is the run's one portfolio.
+    portfolios: list[PortfolioConfig] = Field(default_factory=list)
 
     _profile_data: ClassVar[dict[str, Any]] = {}
 
@@ -116,6 +121,20 @@ class Settings(BaseSettings):
                 f"--dry-run needs the ccxt broker; this profile uses {self.broker.kind}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _portfolios_can_run(self) -> "Settings":
+        plan_portfolios(self)  # raises ValueError naming what cannot run
+        return self
+
+    def portfolio_plans(self) -> list[PortfolioPlan]:
+        """The run's portfolios (config.portfolios)."""
+        return plan_portfolios(self)
+
+    @property
+    def symbols(self) -> list[str]:
+        """Every symbol the run trades (what the feed serves)."""
+        return traded_symbols(plan_portfolios(self))
 
     @property
     def mode(self) -> RunMode:

@@ -193,7 +193,7 @@ class RunStore:
     def create_run(self, run: RunRecord) -> None:
         with self._transaction():
             self._db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run.run_id,
                     run.profile,
@@ -216,6 +216,8 @@ class RunStore:
                     run.detail,
                     run.pid,
                     run.host,
+                    run.parent_run_id,
+                    run.portfolio,
                 ),
             )
 
@@ -496,6 +498,7 @@ class RunStore:
         return RunStore._Tx(self._db)
 
     transaction = _transaction
+
 
 def _reason(exc: BaseException) -> str:
     """The cause of an OSError or sqlite3 error, for a one-line message."""
