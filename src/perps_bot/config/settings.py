@@ -231,16 +231,45 @@ def load_settings(
     name another strategy, they are left out (they would not fit it).
     """
     data = read_profile(profile, profiles_dir)
-    data = _without_foreign_params(data, overrides or {})
+    overrides = dict(overrides or {})
+    data = _with_portfolio_params(data, overrides)
+    data = _without_foreign_params(data, overrides)
     Settings._profile_data = data
     try:
-        return Settings(**(overrides or {}))
+        return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from exc
     except SettingsError as exc:  # an environment variable that is not valid JSON
         raise ConfigError(_describe_env_error(exc)) from exc
     finally:
         Settings._profile_data = {}
+
+
+def _with_portfolio_params(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`--param ID.key=value` into the profile's portfolio `ID` (overrides: `portfolio_params`,
+    taken out); unscoped `--param` on a profile of several portfolios is refused."""
+    scoped: dict[str, dict[str, Any]] = overrides.pop("portfolio_params", None) or {}
+    listed = data.get("portfolios") if "portfolios" not in overrides else None
+    if not isinstance(listed, list) or not listed:
+        if scoped:
+            raise ConfigError(f"bad --param {short(next(iter(scoped)))}.…: this profile has no"
+                              " portfolios (--param key=value)")  # fmt: skip
+        return data
+    ids = [str(p.get("id")) for p in listed if isinstance(p, dict)]
+    if (overrides.get("strategy") or {}).get("params"):
+        raise ConfigError(f"--param: this profile runs several portfolios ({', '.join(ids)}):"
+                          " give --param ID.key=value")  # fmt: skip
+    unknown = sorted(set(scoped) - set(ids))
+    if unknown:
+        raise ConfigError(f"bad --param {short(unknown[0])}.…: no portfolio {short(unknown[0])!r}"
+                          f" (they are: {', '.join(ids)})")  # fmt: skip
+    portfolios = [
+        p | {"params": dict(p.get("params") or {}) | scoped[str(p.get("id"))]}
+        if isinstance(p, dict) and str(p.get("id")) in scoped
+        else p
+        for p in listed
+    ]
+    return data | {"portfolios": portfolios}
 
 
 def _without_foreign_params(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

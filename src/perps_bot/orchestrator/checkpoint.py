@@ -170,6 +170,9 @@ def find_resumable(
         what = f"no run {given!r}" if given else f"no crashed or interrupted {profile} run"
         raise ResumeError(f"cannot resume: {what} in {store.path}")
     run = store.run(found[0])
+    if run.parent_run_id is not None:
+        raise ResumeError(f"run {run.run_id} is portfolio {run.portfolio} of run"
+                          f" {run.parent_run_id}: resume that run")  # fmt: skip
     if run.kind not in kinds:
         raise ResumeError(f"cannot resume run {run.run_id}: a {run.kind} run (resumable: "
                           f"{', '.join(kinds)})")  # fmt: skip

@@ -296,7 +296,7 @@ async def _execute(run: Run) -> RunResult:
         run_id=run.run_id,
         status=status,
         db_path=settings.database_path,
-        fills=rec.fills,
+        fills=sum(p.rec.fills for p in orchestrator.portfolios),
         final_equity=run.ledger.equity(),
         headline=summary,
     )

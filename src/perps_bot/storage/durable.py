@@ -245,7 +245,8 @@ def resumable_run(
     statuses = ",".join("?" * len(RESUMABLE_STATUSES))
     row = db.execute(
         f"SELECT run_id, status, kind FROM runs WHERE profile=? AND kind IN ({marks})"
-        f" AND status IN ({statuses}) ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        f" AND status IN ({statuses}) AND parent_run_id IS NULL"
+        " ORDER BY created_at DESC, rowid DESC LIMIT 1",
         (profile, *kinds, *RESUMABLE_STATUSES),
     ).fetchone()
     return None if row is None else (str(row[0]), str(row[1]), str(row[2]))

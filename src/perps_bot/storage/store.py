@@ -369,7 +369,8 @@ class RunStore:
         """A run by id, or the most recently created one for 'latest'."""
         if run_id == "latest":
             row = self._db.execute(
-                "SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1"
+                "SELECT * FROM runs WHERE parent_run_id IS NULL"
+                " ORDER BY created_at DESC, rowid DESC LIMIT 1"
             ).fetchone()
             if row is None:
                 raise StoreError(f"no runs in {self.path}: run the bot first")
@@ -382,6 +383,26 @@ class RunStore:
     def runs(self) -> list[RunRecord]:
         rows = self._db.execute("SELECT * FROM runs ORDER BY created_at, rowid").fetchall()
         return [RunRecord(*r) for r in rows]
+
+    def children(self, run_id: str) -> list[RunRecord]:
+        """The run of each portfolio of a run with several (SPEC 10), in their order."""
+        rows = self._db.execute(
+            "SELECT * FROM runs WHERE parent_run_id=? ORDER BY rowid", (run_id,)
+        ).fetchall()
+        return [RunRecord(*r) for r in rows]
+
+    def portfolio_run(self, run_id: str, portfolio: str) -> RunRecord:
+        """The run of portfolio `portfolio` of run `run_id` (a one-portfolio run is its
+        own portfolio `main`)."""
+        run = self.run(run_id)
+        children = self.children(run.run_id)
+        found = [c for c in children if c.portfolio == portfolio]
+        if found:
+            return found[0]
+        if not children and run.portfolio == portfolio:
+            return run
+        known = ", ".join(c.portfolio for c in children) or run.portfolio
+        raise StoreError(f"run {run.run_id} has no portfolio {portfolio!r} (it has: {known})")
 
     def fills(self, run_id: str) -> list[FillRecord]:
         rows = self._db.execute(
