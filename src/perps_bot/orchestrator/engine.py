@@ -21,12 +21,10 @@ from typing import Any
 from perps_bot.domain import (
     BookSnapshot,
     Candle,
-    DenialReason,
     Fill,
     FundingRate,
     MarketEvent,
     Order,
-    OrderUpdate,
     Quote,
     Signal,
     TradingState,
@@ -38,25 +36,19 @@ from perps_bot.ledger import FillResult, Ledger
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.order_flow import OrderFlow
 from perps_bot.orchestrator.portfolio import Portfolio
-from perps_bot.orchestrator.reconcile import reconcile
 from perps_bot.orchestrator.recorder import Recorder
+from perps_bot.orchestrator.routing import Routes
+from perps_bot.orchestrator.venue_calls import StopRun, VenueCalls
 from perps_bot.risk import RiskGate
 from perps_bot.strategies import Strategy
-from perps_bot.venues import OrderRejected, Venue, VenueFatal, VenueUnavailable
+from perps_bot.venues import Venue, VenueFatal
 
 _NO_ORDERS: list[Order] = []
 _NO_PORTFOLIOS: tuple[Portfolio, ...] = ()
 _SEVERITY = (TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE)
-#: exchange fills are looked for from a little before the last reconciliation (clocks
-#: differ); fills already booked are not booked twice (the venue hands each out once)
-RECONCILE_LOOKBACK_MS = 60_000
 
 
-class StopRun(Exception):
-    """Raised inside the loop to end the run early with a reason (e.g. venue fatal)."""
-
-
-class Orchestrator:
+class Orchestrator(VenueCalls):
     def __init__(
         self,
         *,
@@ -84,12 +76,8 @@ class Orchestrator:
         self.primary = self.portfolios[0]
         self.rec = account if account is not None else self.primary.rec
         self._account_rec = account
-        self._by_id = {p.id: p for p in self.portfolios}
-        self._by_symbol: dict[str, tuple[Portfolio, ...]] = {}
-        for p in self.portfolios:
-            for symbol in sorted(p.symbols):
-                self._by_symbol[symbol] = (*self._by_symbol.get(symbol, ()), p)
-        self._owner: dict[str, Portfolio] = {}  # client id -> the portfolio it belongs to
+        self.routes = Routes(self.portfolios)
+        self._by_symbol = self.routes.by_symbol
         self._signalled: list[Portfolio] = []  # portfolios with pending signals this event
         self.clock = clock
         self.log = logging.getLogger("perps_bot.orchestrator")
@@ -358,155 +346,6 @@ class Orchestrator:
         if self._account_rec is not None:
             self._account_rec.equity(ts, log_line=log_line)
 
-    # -- fills and order updates ------------------------------------------------------
-    def owner(self, client_id: str, symbol: str) -> Portfolio:
-        """The portfolio an order belongs to. An order no portfolio of this run placed (an
-        earlier run's, the exchange's own): the one portfolio trading the symbol, else the
-        first one, said in the log (its fills must be booked somewhere: never lost)."""
-        found = self._owner.get(client_id)
-        if found is not None:
-            return found
-        holders = self._by_symbol.get(symbol, ())
-        chosen = holders[0] if holders else self.primary
-        if len(holders) != 1 and len(self.portfolios) > 1:
-            self.log.warning("order %s (%s) is no portfolio's: booked to %s", client_id,
-                             symbol, chosen.id)  # fmt: skip
-        self._owner[client_id] = chosen
-        return chosen
-
-    def _apply_fills(self, fills: Sequence[Fill]) -> None:
-        touched: list[Portfolio] = []
-        for fill in fills:
-            p = self.owner(fill.client_id, fill.symbol)
-            self._signal(p, p.book_fill(fill))
-            if p not in touched:
-                touched.append(p)
-        ts = fills[-1].ts
-        for p in touched:
-            p.rec.equity(ts, log_line=False)
-        if self._account_rec is not None:
-            self._account_rec.equity(ts, log_line=False)
-        if self._durable_fills:
-            for p in touched:
-                p.rec.flush()
-
-    def _drain_updates(self) -> None:
-        """Store the venue's order updates and show them to their portfolio's strategy."""
-        for update in self._take_updates():
-            p = self.owner(update.client_id, update.symbol)
-            p.rec.order_update(update)
-            self._signal(p, p.strategy.on_order_update(update))
-
-    def _record_updates(self) -> None:
-        for update in self._take_updates():
-            self.owner(update.client_id, update.symbol).rec.order_update(update)
-
-    def _take_updates(self) -> list[OrderUpdate]:
-        updates = list(self._updates)
-        self._updates.clear()
-        return updates
-
-    def _sync_breakers(self) -> None:
-        is_open = self.venue.circuit_open
-        for p in self.portfolios:
-            p.risk.set_circuit_breaker(is_open)
-
-    async def _submit_all(self, orders: list[Order]) -> None:
-        """Send approved orders; a refusal becomes a denial with the venue's reason.
-
-        Live (durable) runs commit each order's intent before its request leaves, and take
-        the fills its reply already carries at once (a market order's reply has its
-        fill): a crash between the two loses nothing the exchange confirmed."""
-        while orders:
-            for order in orders:
-                p = self._by_id[order.portfolio]
-                self._owner[order.client_id] = p
-                p.rec.order(order)
-                if self._durable_fills:
-                    p.rec.flush()
-                await self._submit(order, p)
-                self._drain_updates()
-                if self.venue.needs_polling:
-                    await self._collect(self.clock.now())
-            orders = self._pending_orders(self.clock.now()) if self._signalled else []
-
-    async def _submit(self, order: Order, portfolio: Portfolio) -> None:
-        rec = portfolio.rec
-        try:
-            await self.venue.submit(order)
-        except OrderRejected as exc:
-            rec.denial(order.created_ts, order.symbol, exc.reason, exc.detail,
-                       order.correlation_id)  # fmt: skip
-        except VenueUnavailable as exc:
-            rec.denial(
-                order.created_ts,
-                order.symbol,
-                DenialReason.CIRCUIT_BREAKER_OPEN,
-                f"venue unavailable: {exc}",
-                order.correlation_id,
-            )
-        except VenueFatal as exc:
-            self.log.error("venue refused us for good: %s", exc)
-            raise StopRun(str(exc)) from exc
-        finally:
-            self._sync_breakers()
-
-    async def _collect(self, now: int) -> None:
-        """Fills and order updates the venue has for us (it asks the exchange only when its
-        poll interval has passed); booked and stored, the strategies' answers pending."""
-        try:
-            fills = await self.venue.poll(now)
-        except VenueUnavailable as exc:
-            self.log.warning("venue poll failed: %s", exc)
-            fills = ()
-        except VenueFatal as exc:
-            self.log.error("venue refused us for good: %s", exc)
-            raise StopRun(str(exc)) from exc
-        finally:
-            self._sync_breakers()
-        if fills:
-            self._apply_fills(fills)
-        self._drain_updates()
-
-    async def _poll(self) -> None:
-        now = self.clock.now()
-        if now < self._next_poll:
-            return
-        self._next_poll = now + self._poll_every
-        await self._collect(now)
-        if self._signalled:
-            await self._submit_all(self._pending_orders(now))
-        if self.venue.reconnects != self._reconnects_seen:
-            self._reconnects_seen = self.venue.reconnects
-            await self.reconcile("reconnect")
-        elif self._reconcile_every is not None:
-            if self._next_reconcile is None:
-                self._next_reconcile = now + self._reconcile_every
-            elif now >= self._next_reconcile:
-                await self.reconcile("periodic")
-
-    # -- reconciliation ------------------------------------------------------------
-    async def reconcile(self, why: str) -> list[str]:
-        """Bring the books to the venue's account (live venues are the source of truth);
-        exchange fills no order of ours explains are booked and shown to the strategy."""
-        now = self.clock.now()
-        if self._reconcile_every is not None:
-            self._next_reconcile = now + self._reconcile_every
-        since = self._reconciled_at
-        differed = await reconcile(
-            why,
-            now,
-            venue=self.venue,
-            portfolios=self.portfolios,
-            recorder=self.rec,
-            since_ms=None if since is None else since - RECONCILE_LOOKBACK_MS,
-            book=self._apply_fills,
-        )
-        self._reconciled_at = now
-        if self._signalled:
-            await self._submit_all(self._pending_orders(now))
-        return differed
-
     @property
     def trading_state(self) -> TradingState:
         """The most restrictive state of any portfolio (each keeps its own)."""
@@ -520,7 +359,7 @@ class Orchestrator:
         client id counter, the order owners, first and last event time, the clock."""
         bars = self._bars.state() if self._bars is not None else None
         portfolios = {p.id: (p.excursions.state(), p.flow.seq) for p in self.portfolios}
-        owners = {cid: p.id for cid, p in self._owner.items()}
+        owners = self.routes.state()
         return (self._next_equity, self._next_log, bars, dict(self._last_price), portfolios,
                 owners, self.first_ts, self.last_ts, self.clock.now())  # fmt: skip
 
@@ -536,7 +375,7 @@ class Orchestrator:
             excursions, seq = portfolios[p.id]
             p.excursions.restore_state(excursions)
             p.flow.seq = int(seq)
-        self._owner = {cid: self._by_id[pid] for cid, pid in owners.items()}
+        self.routes.restore(owners)
         self.first_ts, self.last_ts = first, last
         self.clock.advance(int(now))
         self.resumed = True

@@ -23,9 +23,10 @@ from perps_bot.config import Settings
 from perps_bot.feeds import Feed
 from perps_bot.metrics.report import headline
 from perps_bot.monitoring import close_logging, log_file_name, setup_logging
-from perps_bot.orchestrator.engine import Orchestrator, StopRun
+from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.preflight import PromotionMissing, preflight
 from perps_bot.orchestrator.recovery import recover_unstored_fills
+from perps_bot.orchestrator.venue_calls import StopRun
 from perps_bot.orchestrator.wiring import Run, build_run, new_run_id
 from perps_bot.storage import durable
 from perps_bot.storage.lock import DatabaseLock
