@@ -35,8 +35,12 @@ async def test_two_portfolios_share_one_account_and_reconcile_to_their_sum(
             "risk": {"max_position_notional": 200.0, "max_order_notional": 200.0},
             "portfolios": [
                 {"id": "one", "strategy": FLIP, "params": {"hold": 1000}},
-                {"id": "two", "strategy": FLIP, "params": {"hold": 1000},
-                 "order_size": {"ETH-PERP": 0.02}},  # fmt: skip
+                {
+                    "id": "two",
+                    "strategy": FLIP,
+                    "params": {"hold": 1000},
+                    "order_size": {"ETH-PERP": 0.02},
+                },  # fmt: skip
             ],
         },
     )
