@@ -40,7 +40,7 @@ async def test_two_portfolios_share_one_account_and_reconcile_to_their_sum(
                     "strategy": FLIP,
                     "params": {"hold": 1000},
                     "order_size": {"ETH-PERP": 0.02},
-                },  # fmt: skip
+                },
             ],
         },
     )
