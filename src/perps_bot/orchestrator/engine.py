@@ -239,8 +239,6 @@ class Orchestrator(VenueCalls):
             self._next_log = ts + self._log_every
         self.last_ts = ts
         portfolios = self._by_symbol.get(symbol, _NO_PORTFOLIOS)
-        for p in portfolios:
-            p.risk.on_market_data(symbol, ts)
 
         # execution: resting / queued orders meet the new prices
         fills = self.venue.on_market(event)
@@ -280,8 +278,10 @@ class Orchestrator(VenueCalls):
         if price:
             self._last_price[symbol] = price
 
-        # ledger (mark to market, funding, liquidation) and strategy, per portfolio
+        # risk (data is fresh), ledger (mark to market, funding, liquidation) and
+        # strategy, per portfolio; nothing before this reads the risk gate
         for p in portfolios:
+            p.risk.on_market_data(symbol, ts)
             if low:
                 p.excursions.on_prices(symbol, low, high)
             if bar is not None:
