@@ -552,7 +552,12 @@ class Ledger:
         parts = self._parts
         if parts is None or self._parts_updates >= _RECOUNT:
             return self._cross_margin_safe()
-        new = pos.size_f * (mark - pos.entry_f) - pos.maintenance(pos.abs_f * mark)
+        notional = pos.abs_f * mark
+        if pos.mm_low <= notional < pos.mm_high:  # Position.maintenance, inlined: per tick
+            kept = notional * pos.mmr - pos.amount
+        else:
+            kept = pos.maintenance(notional)
+        new = pos.size_f * (mark - pos.entry_f) - kept
         parts += new - pos.part
         pos.part = new
         self._parts, self._parts_updates = parts, self._parts_updates + 1
