@@ -4,23 +4,9 @@ on top of the profile (CLI flags are the highest-precedence settings layer)."""
 from typing import Any
 
 from perps_bot.config import ConfigError
+from perps_bot.config.values import ParamValue, parse_param_value
 
-ParamValue = bool | int | float | str
-
-
-def parse_param_value(text: str) -> ParamValue:
-    """`true/false` -> bool, integers -> int, decimals -> float, anything else stays text."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
+__all__ = ["ParamValue", "parse_param_value", "parse_params", "parse_symbols", "run_overrides"]
 
 
 def parse_params(pairs: list[str] | None) -> dict[str, ParamValue]:

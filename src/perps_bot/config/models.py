@@ -48,6 +48,10 @@ class RunConfig(Section):
     # Set by the commands that decide it (backtest, replay); otherwise the mode follows
     # from the broker and --dry-run (see Settings.mode).
     mode: RunMode | None = None
+    # "metrics": the run keeps only what its metrics need (an in-memory store, no log,
+    # journal, excursion or price-series rows, no database lock): optimisation trials,
+    # thousands of backtests whose runs nobody reads. Same stages, same numbers.
+    record: Literal["full", "metrics"] = "full"
 
     _check_duration = field_validator("duration")(lambda v: None if v is None else _duration(v))
     _check_intervals = field_validator("equity_interval", "log_equity_interval")(_duration)
