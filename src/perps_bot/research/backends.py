@@ -129,6 +129,8 @@ class RayCluster:
     (an existing cluster). The dataset goes into the object store once."""
 
     def __init__(self, job: TrialJob, data: Dataset, address: str, workers: int) -> None:
+        if address == "auto":  # a Ray of this machine alone: loopback addresses only
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         ray = import_ray()
         self._ray = ray
         self._started = not ray.is_initialized()
@@ -189,7 +191,8 @@ def _init_ray(ray: Any, address: str, workers: int) -> None:
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
     try:
         if address == "auto":
-            ray.init(num_cpus=workers or os.cpu_count(), **quiet)
+            cpus = workers or os.cpu_count()
+            ray.init(num_cpus=cpus, _node_ip_address="127.0.0.1", **quiet)
         else:  # the cluster's nodes run perps-bot installed like this one
             ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:

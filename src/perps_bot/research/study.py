@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,13 +193,22 @@ def ranked(study: optuna.Study, top: int) -> list[FrozenTrial]:
 
 
 def importance(study: optuna.Study) -> dict[str, float]:
-    """Optuna's parameter importance (fANOVA) for the first objective; {} when it
-    cannot tell (fewer than two completed trials, one parameter value only)."""
+    """Optuna's parameter importance (PED-ANOVA, its default evaluator, which needs no
+    scikit-learn) for the first objective; {} when it cannot tell (too few completed
+    trials, one parameter value only). PED-ANOVA scores what makes a target LOW, so a
+    maximised objective is negated."""
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(done) < 2:
         return {}
+    sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
     try:
-        found = optuna.importance.get_param_importances(study, target=lambda t: float(t.values[0]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its reminder that it scores LOW targets
+            found = optuna.importance.get_param_importances(
+                study,
+                evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
+                target=lambda t: sign * float(t.values[0]),
+            )
     except (ValueError, RuntimeError):
         return {}
     return {name: float(value) for name, value in found.items()}

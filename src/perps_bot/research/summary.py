@@ -58,7 +58,7 @@ def _row(trial: FrozenTrial) -> dict[str, Any]:
 def render(data: dict[str, Any], console: Console) -> None:
     table = Table(title=f"study {data['study']}: top trials by {data['objectives']}")
     table.add_column("#", justify="right")
-    table.add_column("params")
+    table.add_column("params", no_wrap=True)
     for name in SHOWN_METRICS:
         table.add_column(name, justify="right")
     for row in data["top"]:
@@ -68,7 +68,7 @@ def render(data: dict[str, Any], console: Console) -> None:
     console.print(table)
     if data["importance"]:
         parts = [f"{name} {value:.2f}" for name, value in data["importance"].items()]
-        console.print("parameter importance (fANOVA): " + ", ".join(parts), highlight=False)
+        console.print("parameter importance (PED-ANOVA): " + ", ".join(parts), highlight=False)
     states = ", ".join(f"{n} {s}" for s, n in sorted(data["counts"].items()))
     console.print(f"trials in the study: {states}", highlight=False)
     if "dsr" in data:
