@@ -164,7 +164,7 @@ def optimize(
     job = TrialJob(settings)
     backend = make_backend(job, dataset, jobs=workers if ray is None else jobs, ray=ray)
     try:
-        run = run_study(spec, backend, on_trial=_progress(console, trials))
+        run = run_study(spec, backend, on_trial=progress_printer(console, trials))
     finally:
         backend.close()
     console.print(
@@ -184,7 +184,10 @@ def _default_name(strategy: str, dataset: Dataset, objectives: "Objectives") -> 
     return f"{strategy}-{'+'.join(dataset.names)}-{objectives}"
 
 
-def _progress(console: Console, total: int) -> Callable[["TrialOutcome"], None]:
+def progress_printer(
+    console: Console, total: int, *, quiet: bool = False
+) -> Callable[["TrialOutcome"], None]:
+    """A line per finished trial (quiet: only failures, one line per window instead)."""
     seen = 0
 
     def show(outcome: "TrialOutcome") -> None:
@@ -192,6 +195,8 @@ def _progress(console: Console, total: int) -> Callable[["TrialOutcome"], None]:
         seen += 1
         if outcome.error is not None:
             state = f"failed: {outcome.error}"
+        elif quiet:
+            return
         elif outcome.pruned:
             state = "pruned"
         else:

@@ -272,6 +272,11 @@ class PromotionConfig(Section):
     max_liquidations: int = Field(default=0, ge=0)
     max_error_lines: int = Field(default=0, ge=0)
     sharpe_period: str = "1d"
+    # Out-of-sample evidence for promotion to canary (SPEC 13), off by default: the run
+    # must be a walk-forward run, and its deflated Sharpe ratio at least min_dsr. Both
+    # are read from the run's own config and from the canary profile's (the gate).
+    require_walkforward: bool = False
+    min_dsr: float | None = Field(default=None, ge=0, le=1)
 
     _check = field_validator("sharpe_period")(_duration)
 

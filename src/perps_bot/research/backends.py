@@ -14,6 +14,7 @@ backend: the same trial gives the same metrics everywhere.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any, Protocol
@@ -198,6 +199,23 @@ def _init_ray(ray: Any, address: str, workers: int) -> None:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         text = " ".join(str(exc).split())[:200]
         raise ConfigError(f"--ray {address}: cannot connect to the Ray cluster: {text}") from None
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None, workers: int) -> Iterator[None]:
+    """Connect (or start a local Ray) once for several studies (the windows of a
+    walk-forward): their backends then share it; disconnected at the end."""
+    if address is None:
+        yield
+        return
+    if address == "auto":
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    ray = import_ray()
+    _init_ray(ray, address, workers)
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 def make_backend(job: TrialJob, data: Dataset, *, jobs: int, ray: str | None) -> Backend:
