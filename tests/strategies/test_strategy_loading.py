@@ -98,7 +98,8 @@ def test_unknown_strategy_lists_builtins() -> None:
         load_strategy("smacross")
     message = str(err.value)
     assert message.startswith(
-        "unknown strategy 'smacross' (built in: funding_carry, mean_reversion, sma_cross)"
+        "unknown strategy 'smacross' (built in: funding_carry, mean_reversion, sma_cross,"
+        " walkforward)"
     )
     assert "\n" not in message
 

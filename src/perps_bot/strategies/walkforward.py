@@ -7,8 +7,9 @@ belongs to the window with start < ts <= end (a candle is stamped with its close
 the window holds exactly the candles that open at or after its start and close by its
 end). Between windows, and before the first, the strategy does nothing.
 
-At a window's end every position is closed (target flat, reason `walkforward window
-end`): each window's result is that of its own parameters, as in a separate test run.
+On a window's last candle every position is closed (target flat, reason `walkforward
+window end`; it fills at the next open, as the last candle's signals would): each
+window's result is that of its own parameters, as in a separate test run.
 The next window's strategy starts cold (a fresh instance, as in the optimiser's
 trials, which also start cold on their training window), and only once the account is
 flat, so it never adopts the position of the window before.
@@ -83,14 +84,16 @@ class WalkForward(Strategy):
 
     def on_event(self, event: MarketEvent) -> Sequence[Signal]:
         ts = event.ts
-        k = self._k
         windows = self._windows
-        if k >= 0 and ts <= windows[k][1] and ts > windows[k][0]:
-            return self._forward(event)
+        if self._inner is not None and ts <= windows[self._k][1]:
+            if ts < windows[self._k][1]:
+                return self._forward(event)
+            # the window's last candle: whatever it signalled now would fill after it
+            return self._close_window()
         signals: list[Signal] = []
-        if self._inner is not None and (k < 0 or ts > windows[k][1]):
+        if self._inner is not None:  # past the end without a candle at it (a gap)
             signals.extend(self._close_window())
-        nxt = k + 1
+        nxt = self._k + 1
         while nxt < len(windows) and ts > windows[nxt][1]:
             nxt += 1  # windows the data skipped
         if nxt < len(windows) and ts > windows[nxt][0]:
