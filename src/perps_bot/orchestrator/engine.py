@@ -37,7 +37,7 @@ from perps_bot.feeds import Feed
 from perps_bot.feeds.bars import BarBuilder, CandleAggregator
 from perps_bot.ledger import FillResult, Ledger
 from perps_bot.orchestrator.clock import Clock
-from perps_bot.orchestrator.excursions import ExcursionTracker
+from perps_bot.orchestrator.excursions import ExcursionTracker, NoExcursions
 from perps_bot.orchestrator.order_flow import OrderFlow
 from perps_bot.orchestrator.plot_sampler import PlotSampler
 from perps_bot.orchestrator.reconcile import reconcile
@@ -84,7 +84,9 @@ class Orchestrator:
         reconcile_interval_ms: int | None = None,
         durable_fills: bool = True,
         candle_bar_ms: int | None = None,
+        details: bool = True,
     ) -> None:
+        """`details=False` (run.record: metrics): no MAE/MFE rows, no price series."""
         self.feed = feed
         self.venue = venue
         self.strategy = strategy
@@ -111,8 +113,11 @@ class Orchestrator:
         self._candle_bars = CandleAggregator(candle_bar_ms) if candle_bar_ms else None
         self._end_ms = end_ms
         self._last_price: dict[str, float] = {}
-        self._excursions = ExcursionTracker(recorder.run_id, recorder.store)
+        tracker = ExcursionTracker if details else NoExcursions
+        self._excursions = tracker(recorder.run_id, recorder.store)
         self._plot = PlotSampler(strategy, self._last_price, equity_interval_ms)
+        if not details:
+            self._plot.next_ts = 2**62  # never samples
         self._poll_every = poll_interval_ms
         self._reconcile_every = reconcile_interval_ms
         # Live fills are committed as they happen (a crash must not lose an acknowledged

@@ -148,6 +148,7 @@ def build_run(
         ),
         durable_fills=not simulated,
         candle_bar_ms=candle_bar_ms,
+        details=not metrics_only(settings),
     )
     resumed_from, keeper = _make_durable(settings, pre, orchestrator, resumed, start)
     return Run(
