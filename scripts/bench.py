@@ -25,8 +25,15 @@ recompile every imported module (seconds per run, not what an installed bot
 pays). Unless --cold, the children get a bytecode cache in the work dir
 (PYTHONPYCACHEPREFIX) and one unmeasured warm-up run of each command fills it.
 
+Optimisation: `perps-bot optimize` of sma_cross (fast 5..50, slow 60..200, objective
+sharpe) with 200 trials on 100k candles, `-j 2` on local processes and `--ray auto -j 2`
+on a local Ray with the same two cores: trials per minute over the trials themselves
+(the command's own timer), the whole command's wall time, and a completed trial's cost
+in a warm worker against the single backtest command above.
+
 Run: `.venv/bin/python scripts/bench.py [--sizes 100000,500000] [--repeat 3]
-[--skip-dev] [--format csv|feather] [--seed 7] [--keep DIR] [--cold]`.
+[--skip-dev] [--skip-optimize] [--skip-ray] [--optimize-trials 200] [--format
+csv|feather] [--seed 7] [--keep DIR] [--cold]`.
 """
 
 from __future__ import annotations
@@ -269,6 +276,81 @@ def compare(expected: list[tuple[int, str]], got: list[tuple[int, str]], diff: o
     )
 
 
+@dataclass(frozen=True)
+class StudyBench:
+    label: str
+    wall: float  # the whole command: start-up, workers, trials, results table
+    loop_seconds: float  # the trials alone, as the command measures them
+    trials: int
+    pruned: int
+    median_trial: float  # a trial in a warm worker (seconds, completed trials)
+
+    @property
+    def per_minute(self) -> float:
+        return 60.0 * self.trials / self.loop_seconds
+
+
+def optimize_args(cmd: list[str], data: Path, profile: Path, work: Path, trials: int,
+                  backend: list[str], study: str) -> list[str]:  # fmt: skip
+    """`perps-bot optimize` of sma_cross fast/slow over `data`, study in `work`."""
+    return [*cmd, "optimize", "--profile", str(profile), "--data", str(data), "--symbol",
+            SYMBOL, "--strategy", "sma_cross", "--space", "fast=int:5:50", "--space",
+            "slow=int:60:200", "--objective", "sharpe", "--trials", str(trials), "--study",
+            study, "--storage", str(work / "studies.sqlite"), "--no-store", *backend]  # fmt: skip
+
+
+def bench_study(
+    args: list[str], env: dict[str, str], label: str, work: Path, study: str
+) -> StudyBench:
+    import optuna
+
+    run = run_child(args, env)
+    if run.returncode != 0:
+        tail = (run.stderr or run.stdout).strip().splitlines()[-3:]
+        raise SystemExit(f"{label} failed (exit {run.returncode}): {' | '.join(tail)}")
+    line = next(x for x in run.stdout.splitlines() if "trials per minute" in x)
+    loop = float(line.split(" trials in ")[1].split(" s")[0])
+    loaded = optuna.load_study(study_name=study, storage=f"sqlite:///{work / 'studies.sqlite'}")
+    done = [t for t in loaded.trials if t.state.name == "COMPLETE"]
+    pruned = sum(t.state.name == "PRUNED" for t in loaded.trials)
+    seconds = median([float(t.user_attrs["seconds"]) for t in done]) if done else float("nan")
+    result = StudyBench(label, run.seconds, loop, len(loaded.trials), pruned, seconds)
+    print(f"  {label}: {result.trials} trials ({pruned} pruned) in {loop:.1f} s ="
+          f" {result.per_minute:.1f} trials/min; command {run.seconds:.1f} s wall;"
+          f" median completed trial {seconds:.3f} s", flush=True)  # fmt: skip
+    return result
+
+
+def optimize_benchmarks(cmd: list[str], env: dict[str, str], work: Path, profile: Path,
+                        opts: argparse.Namespace, single: float | None) -> list[str]:  # fmt: skip
+    """200 trials of sma_cross on 100k candles with -j 2, locally and on a local Ray."""
+    data = work / "candles_opt.feather"
+    write_candles(synthetic_candles(opts.optimize_candles, opts.seed), data)
+    backends = [("local -j 2", ["-j", "2"])]
+    if not opts.skip_ray:
+        backends.append(("ray auto -j 2", ["--ray", "auto", "-j", "2"]))
+    results = []
+    for label, backend in backends:
+        study = f"bench-{label.split()[0]}"
+        args = optimize_args(cmd, data, profile, work, opts.optimize_trials, backend, study)
+        results.append(bench_study(args, env, label, work, study))
+    lines = []
+    for r in results:
+        ratio = (
+            f", {r.median_trial / single:.0%} of a single backtest command ({single:.2f} s)"
+            if single
+            else ""
+        )
+        lines.append(f"optimize {r.label}: {r.per_minute:.1f} trials/min ({r.trials} trials,"
+                     f" {r.pruned} pruned, {r.loop_seconds:.1f} s; command {r.wall:.1f} s);"
+                     f" a completed trial {r.median_trial:.3f} s{ratio}")  # fmt: skip
+    if len(results) == 2:
+        local, ray = results
+        lines.append(f"ray vs local on the same cores: {ray.per_minute / local.per_minute:.0%}"
+                     " of the local trials per minute")  # fmt: skip
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100000,500000", help="candle counts, comma-separated")
@@ -283,6 +365,10 @@ def main() -> int:
         help="keep the environment's bytecode setting (PYTHONDONTWRITEBYTECODE recompiles"
         " every module in every run) instead of a warm bytecode cache in the work dir",
     )
+    parser.add_argument("--skip-optimize", action="store_true", help="skip the optimize bench")
+    parser.add_argument("--skip-ray", action="store_true", help="optimize bench: no Ray run")
+    parser.add_argument("--optimize-trials", type=int, default=200, help="trials per study")
+    parser.add_argument("--optimize-candles", type=int, default=100_000, help="candles")
     opts = parser.parse_args()
     sizes = [int(s) for s in opts.sizes.split(",") if s.strip()]
     if opts.repeat < 1 or not sizes or min(sizes) < SLOW + 2:
@@ -329,6 +415,9 @@ def main() -> int:
             rows.append(Row.of(f"backtest {n:,} candles", runs, n, "candles/s"))
             verdict = compare(trades, stored_fills(db), diff)
             checks.append(f"{n:,} candles: {verdict} (numpy crossovers in {numpy_seconds:.3f} s)")
+        if not opts.skip_optimize:
+            single = next((r.wall for r in rows if r.count == opts.optimize_candles), None)
+            checks += optimize_benchmarks(cmd, env, work, profile, opts, single)
         if not opts.skip_dev:
             db = work / "dev_week.sqlite"
             args = [*cmd, "--profile", "dev", "--dev-fast", "--duration", "7d", "--db", str(db)]
@@ -355,8 +444,9 @@ def main() -> int:
     )
     print()
     for line in checks:
-        print(f"sma check, {line}")
-    return 0 if all("AGREE" in c and "DISAGREE" not in c for c in checks) else 1
+        print(line if line.startswith(("optimize", "ray")) else f"sma check, {line}")
+    sma = [c for c in checks if not c.startswith(("optimize", "ray"))]
+    return 0 if all("AGREE" in c and "DISAGREE" not in c for c in sma) else 1
 
 
 if __name__ == "__main__":
