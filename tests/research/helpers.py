@@ -5,9 +5,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.feather as pa_feather
-import pytest
 
-from perps_bot.cli.app import main
+from tests.backtest.test_backtest_cli import run_cli
+
+__all__ = ["run_cli", "write_candles"]
 
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 MINUTE = 60_000
@@ -33,11 +34,3 @@ def write_candles(
     )
     pa_feather.write_feather(table, path)
     return path
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return int(code) if isinstance(code, int) else 1, out, err

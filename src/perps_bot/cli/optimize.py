@@ -82,6 +82,11 @@ OrderSizeOpt = Annotated[
 ]
 BalanceOpt = Annotated[float | None, typer.Option("--initial-balance", help="Starting balance.")]
 DbOpt = Annotated[str | None, typer.Option("--db", help="Database of the stored best run.")]
+NoPruneOpt = Annotated[bool, typer.Option("--no-prune", help="Run every trial to its end.")]
+JsonOpt = Annotated[
+    Path | None, typer.Option("--json", help="Also write the results as JSON here.")
+]
+FillGapsOpt = Annotated[bool, typer.Option("--fill-gaps", help="Repair gaps in the data.")]
 StorageOpt = Annotated[
     Path | None,
     typer.Option("--storage", help="Study SQLite file [default: <data_dir>/studies.sqlite]."),
@@ -105,15 +110,11 @@ def optimize(
     ] = None,
     storage: StorageOpt = None,
     top: Annotated[int, typer.Option("--top", help="Trials in the results table.")] = 10,
-    no_prune: Annotated[
-        bool, typer.Option("--no-prune", help="Run every trial to its end.")
-    ] = False,
+    no_prune: NoPruneOpt = False,
     no_store: Annotated[
         bool, typer.Option("--no-store", help="Do not store the best trial's backtest.")
     ] = False,
-    output: Annotated[
-        Path | None, typer.Option("--json", help="Also write the results as JSON here.")
-    ] = None,
+    output: JsonOpt = None,
     profile: ProfileOpt = "dev",
     timerange: TimerangeOpt = None,
     seed: SeedOpt = 42,
@@ -121,7 +122,7 @@ def optimize(
     order_size: OrderSizeOpt = None,
     initial_balance: BalanceOpt = None,
     db: DbOpt = None,
-    fill_gaps: Annotated[bool, typer.Option("--fill-gaps", help="Repair gaps.")] = False,
+    fill_gaps: FillGapsOpt = False,
 ) -> None:
     """Optimise a strategy's parameters: each trial a full backtest, the study in SQLite."""
     from perps_bot.research.backends import make_backend
@@ -133,14 +134,11 @@ def optimize(
 
     if trials < 1 or top < 1 or jobs < 0:
         raise ConfigError("--trials and --top must be at least 1, -j at least 0")
-    space_dists = parse_space(space)
-    objectives = Objectives.parse(objective)
-    parse_params(param)
-    dataset = load_dataset(profile=profile, symbols=symbol, data=data, funding=funding,
-                           mark=mark, fill_gaps=fill_gaps, timerange=timerange)  # fmt: skip
-    settings = backtest_settings(
-        profile, dataset, strategy=strategy, params=param, seed=seed, db=db, timeframe=timeframe,
-        order_size=order_size, initial_balance=initial_balance, record="metrics",
+    space_dists, objectives = parse_space(space), Objectives.parse(objective)
+    dataset, settings = study_data(
+        profile=profile, symbol=symbol, data=data, funding=funding, mark=mark, param=param,
+        fill_gaps=fill_gaps, timerange=timerange, strategy=strategy, seed=seed, db=db,
+        timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
     )  # fmt: skip
     spec = StudySpec(
         name=study or _default_name(strategy, dataset, objectives),
@@ -178,6 +176,23 @@ def optimize(
         results["best_run"] = _store_best(run.study, job, dataset, settings, console)
     if output is not None:
         output.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def study_data(
+    *, profile: str, symbol: list[str], data: list[Path], funding: list[Path] | None,
+    mark: list[Path] | None, param: list[str] | None, fill_gaps: bool, timerange: str | None,
+    strategy: str, seed: int, db: str | None, timeframe: str | None, order_size: float | None,
+    initial_balance: float | None,
+) -> tuple[Dataset, Settings]:  # fmt: skip
+    """The candles, loaded once, and the trials' settings (run.record: metrics)."""
+    parse_params(param)  # a malformed --param fails before any file is read
+    dataset = load_dataset(profile=profile, symbols=symbol, data=data, funding=funding,
+                           mark=mark, fill_gaps=fill_gaps, timerange=timerange)  # fmt: skip
+    settings = backtest_settings(
+        profile, dataset, strategy=strategy, params=param, seed=seed, db=db, timeframe=timeframe,
+        order_size=order_size, initial_balance=initial_balance, record="metrics",
+    )  # fmt: skip
+    return dataset, settings
 
 
 def _default_name(strategy: str, dataset: Dataset, objectives: "Objectives") -> str:

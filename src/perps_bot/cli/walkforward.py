@@ -11,14 +11,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from perps_bot.cli.market_data import backtest_settings, load_dataset
 from perps_bot.cli.optimize import (
     BalanceOpt,
     DataOpt,
     DbOpt,
+    FillGapsOpt,
     FundingOpt,
     JobsOpt,
+    JsonOpt,
     MarkOpt,
+    NoPruneOpt,
     ObjectiveOpt,
     OrderSizeOpt,
     ParamOpt,
@@ -32,8 +34,8 @@ from perps_bot.cli.optimize import (
     TimeframeOpt,
     TimerangeOpt,
     progress_printer,
+    study_data,
 )
-from perps_bot.cli.options import parse_params
 from perps_bot.config import ConfigError
 from perps_bot.domain import iso_utc, parse_duration
 
@@ -73,12 +75,8 @@ def walkforward(
         str | None, typer.Option("--study", help="Prefix of the windows' study names.")
     ] = None,
     storage: StorageOpt = None,
-    no_prune: Annotated[
-        bool, typer.Option("--no-prune", help="Run every trial to its end.")
-    ] = False,
-    output: Annotated[
-        Path | None, typer.Option("--json", help="Also write the windows as JSON here.")
-    ] = None,
+    no_prune: NoPruneOpt = False,
+    output: JsonOpt = None,
     profile: ProfileOpt = "dev",
     timerange: TimerangeOpt = None,
     seed: SeedOpt = 42,
@@ -86,7 +84,7 @@ def walkforward(
     order_size: OrderSizeOpt = None,
     initial_balance: BalanceOpt = None,
     db: DbOpt = None,
-    fill_gaps: Annotated[bool, typer.Option("--fill-gaps", help="Repair gaps.")] = False,
+    fill_gaps: FillGapsOpt = False,
 ) -> None:
     """Walk-forward analysis: optimise per training window, test out of sample."""
     from perps_bot.research.backends import make_backend, ray_session
@@ -99,17 +97,15 @@ def walkforward(
     if trials < 1 or jobs < 0:
         raise ConfigError("--trials must be at least 1, -j at least 0")
     space_dists, objectives = parse_space(space), Objectives.parse(objective)
-    parse_params(param)
     lengths = [_duration(flag, text) for flag, text in (("--train", train), ("--test", test),
                                                          ("--step", step))]  # fmt: skip
-    dataset = load_dataset(profile=profile, symbols=symbol, data=data, funding=funding,
-                           mark=mark, fill_gaps=fill_gaps, timerange=timerange)  # fmt: skip
+    dataset, settings = study_data(
+        profile=profile, symbol=symbol, data=data, funding=funding, mark=mark, param=param,
+        fill_gaps=fill_gaps, timerange=timerange, strategy=strategy, seed=seed, db=db,
+        timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
+    )  # fmt: skip
     plans = plan_windows(dataset.start_ts, dataset.end_ts, train=lengths[0] or 0,
                          test=lengths[1] or 0, step=lengths[2], anchored=anchored)  # fmt: skip
-    settings = backtest_settings(
-        profile, dataset, strategy=strategy, params=param, seed=seed, db=db, timeframe=timeframe,
-        order_size=order_size, initial_balance=initial_balance, record="metrics",
-    )  # fmt: skip
     console = Console()
     workers = jobs or (os.cpu_count() or 1)
     prefix = study or f"wf-{strategy}-{'+'.join(dataset.names)}-{objectives}"

@@ -5,7 +5,8 @@ candles from the exchange through ccxt, written as Feather files the backtester 
   last time received, until the range is covered; only closed candles are kept.
 - Incremental and resumable: each file's staged pages are compacted first
   (feeds.series_files), then only what is missing before its first or after its last
-  row is fetched. A second call with the same range fetches nothing.
+  row is fetched (the file stays one contiguous range). A second call with the same
+  range fetches nothing.
 - Rate-limit aware: a 429 or 418 waits the exchange's Retry-After (never less than the
   backoff); network errors back off exponentially; after exchange.max_retries failed
   tries in a row the download stops with one line (the pages so far are kept).
@@ -93,7 +94,9 @@ class Downloader:
         if table is not None and table.num_rows:
             ts = dates_ms(table)
             first, last = int(ts[0]), int(ts[-1])
-            ranges = [(since, min(first, end)), (max(since, last + step), end)]
+            # the file stays one contiguous range: what lies between it and the asked
+            # range is fetched too (a backtest refuses a file with a hole)
+            ranges = [(since, first), (last + step, end)]
         added = 0
         for lo, hi in ranges:
             added += await self._fetch_range(series, file, lo, hi)

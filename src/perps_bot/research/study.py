@@ -122,9 +122,9 @@ def run_study(
 def tell(study: optuna.Study, trial: Trial, outcome: TrialOutcome, objectives: Objectives) -> None:
     """Record a trial's outcome: metrics, intermediate returns, and its state."""
     trial.set_user_attr("seconds", outcome.seconds)
-    if outcome.moments is not None:
+    if outcome.moments is not None and not outcome.pruned:
         trial.set_user_attr("moments", list(_moments(outcome)))
-    if outcome.metrics is not None:
+    if outcome.metrics is not None and not outcome.pruned:  # a pruned run's are partial
         trial.set_user_attr("metrics", outcome.metrics)
     if not objectives.multi:
         for step, value in outcome.steps:
