@@ -193,7 +193,8 @@ def _init_ray(ray: Any, address: str, workers: int) -> None:
     try:
         if address == "auto":
             cpus = workers or os.cpu_count()
-            ray.init(num_cpus=cpus, _node_ip_address="127.0.0.1", **quiet)
+            # "local": a new Ray of its own, never one a `ray start` left on this machine
+            ray.init(address="local", num_cpus=cpus, _node_ip_address="127.0.0.1", **quiet)
         else:  # the cluster's nodes run perps-bot installed like this one
             ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
