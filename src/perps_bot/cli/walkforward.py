@@ -39,8 +39,6 @@ from perps_bot.cli.optimize import (
 from perps_bot.config import ConfigError
 from perps_bot.domain import iso_utc, parse_duration
 
-DurationOpt = Annotated[str, typer.Option(help="A duration such as 30d, 12h.")]
-
 
 def _duration(flag: str, text: str | None) -> int | None:
     if text is None:
