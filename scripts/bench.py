@@ -7,7 +7,10 @@ What it measures, and why this way:
   loading and validating the file, the orchestrator, strategy, risk gate,
   ledger and the stored run with its report headline.
 - a simulated week of the dev profile (`--profile dev --dev-fast --duration 7d`,
-  1-second ticks on two symbols), unless --skip-dev.
+  1-second ticks on two symbols), unless --skip-dev; and the same week with N
+  portfolios side by side (`--strategy sma_cross` N times, SPEC 10) for each N of
+  --portfolios (default 1,4,8): one event through N portfolios should cost about N
+  times one portfolio's strategy work, not N times the whole pipeline.
 - the bare start-up cost (`perps-bot --version`), so the per-candle cost can be
   told apart from import time.
 Each command runs as its own child process, --repeat times; medians are shown.
@@ -32,8 +35,8 @@ on a local Ray with the same two cores: trials per minute over the trials themse
 in a warm worker against the single backtest command above.
 
 Run: `.venv/bin/python scripts/bench.py [--sizes 100000,500000] [--repeat 3]
-[--skip-dev] [--skip-optimize] [--skip-ray] [--optimize-trials 200] [--format
-csv|feather] [--seed 7] [--keep DIR] [--cold]`.
+[--skip-dev] [--portfolios 1,4,8] [--skip-optimize] [--skip-ray] [--optimize-trials 200]
+[--format csv|feather] [--seed 7] [--keep DIR] [--cold]`.
 """
 
 from __future__ import annotations
@@ -56,11 +59,11 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.feather as pa_feather
 import yaml
+from bench_optimize import SYMBOL, StudyRun, optimize_benchmarks
 
 REPO = Path(__file__).resolve().parents[1]
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 MINUTE = 60_000
-SYMBOL = "SYN-PERP"
 FAST, SLOW = 10, 30
 DEV_EVENTS_WEEK = 7 * 86_400 * 2  # nominal: 1 s ticks x 2 symbols (funding not counted)
 
@@ -276,86 +279,14 @@ def compare(expected: list[tuple[int, str]], got: list[tuple[int, str]], diff: o
     )
 
 
-@dataclass(frozen=True)
-class StudyBench:
-    label: str
-    wall: float  # the whole command: start-up, workers, trials, results table
-    loop_seconds: float  # the trials alone, as the command measures them
-    trials: int
-    pruned: int
-    median_trial: float  # a trial in a warm worker (seconds, completed trials)
-
-    @property
-    def per_minute(self) -> float:
-        return 60.0 * self.trials / self.loop_seconds
-
-
-def optimize_args(cmd: list[str], data: Path, profile: Path, work: Path, trials: int,
-                  backend: list[str], study: str) -> list[str]:  # fmt: skip
-    """`perps-bot optimize` of sma_cross fast/slow over `data`, study in `work`."""
-    return [*cmd, "optimize", "--profile", str(profile), "--data", str(data), "--symbol",
-            SYMBOL, "--strategy", "sma_cross", "--space", "fast=int:5:50", "--space",
-            "slow=int:60:200", "--objective", "sharpe", "--trials", str(trials), "--study",
-            study, "--storage", str(work / "studies.sqlite"), "--no-store", *backend]  # fmt: skip
-
-
-def bench_study(
-    args: list[str], env: dict[str, str], label: str, work: Path, study: str
-) -> StudyBench:
-    import optuna
-
-    run = run_child(args, env)
-    if run.returncode != 0:
-        tail = (run.stderr or run.stdout).strip().splitlines()[-3:]
-        raise SystemExit(f"{label} failed (exit {run.returncode}): {' | '.join(tail)}")
-    line = next(x for x in run.stdout.splitlines() if "trials per minute" in x)
-    loop = float(line.split(" trials in ")[1].split(" s")[0])
-    loaded = optuna.load_study(study_name=study, storage=f"sqlite:///{work / 'studies.sqlite'}")
-    done = [t for t in loaded.trials if t.state.name == "COMPLETE"]
-    pruned = sum(t.state.name == "PRUNED" for t in loaded.trials)
-    seconds = median([float(t.user_attrs["seconds"]) for t in done]) if done else float("nan")
-    result = StudyBench(label, run.seconds, loop, len(loaded.trials), pruned, seconds)
-    print(f"  {label}: {result.trials} trials ({pruned} pruned) in {loop:.1f} s ="
-          f" {result.per_minute:.1f} trials/min; command {run.seconds:.1f} s wall;"
-          f" median completed trial {seconds:.3f} s", flush=True)  # fmt: skip
-    return result
-
-
-def optimize_benchmarks(cmd: list[str], env: dict[str, str], work: Path, profile: Path,
-                        opts: argparse.Namespace, single: float | None) -> list[str]:  # fmt: skip
-    """200 trials of sma_cross on 100k candles with -j 2, locally and on a local Ray."""
-    data = work / "candles_opt.feather"
-    write_candles(synthetic_candles(opts.optimize_candles, opts.seed), data)
-    backends = [("local -j 2", ["-j", "2"])]
-    if not opts.skip_ray:
-        backends.append(("ray auto -j 2", ["--ray", "auto", "-j", "2"]))
-    results = []
-    for label, backend in backends:
-        study = f"bench-{label.split()[0]}"
-        args = optimize_args(cmd, data, profile, work, opts.optimize_trials, backend, study)
-        results.append(bench_study(args, env, label, work, study))
-    lines = []
-    for r in results:
-        ratio = (
-            f", {r.median_trial / single:.0%} of a single backtest command ({single:.2f} s)"
-            if single
-            else ""
-        )
-        lines.append(f"optimize {r.label}: {r.per_minute:.1f} trials/min ({r.trials} trials,"
-                     f" {r.pruned} pruned, {r.loop_seconds:.1f} s; command {r.wall:.1f} s);"
-                     f" a completed trial {r.median_trial:.3f} s{ratio}")  # fmt: skip
-    if len(results) == 2:
-        local, ray = results
-        lines.append(f"ray vs local on the same cores: {ray.per_minute / local.per_minute:.0%}"
-                     " of the local trials per minute")  # fmt: skip
-    return lines
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100000,500000", help="candle counts, comma-separated")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--skip-dev", action="store_true", help="skip the simulated dev week")
+    parser.add_argument(
+        "--portfolios", default="1,4,8", help="portfolio counts for the dev week ('' for none)"
+    )
     parser.add_argument("--format", choices=("csv", "feather"), default="csv")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic candles")
     parser.add_argument("--keep", type=Path, default=None, help="keep files in this dir")
@@ -417,7 +348,16 @@ def main() -> int:
             checks.append(f"{n:,} candles: {verdict} (numpy crossovers in {numpy_seconds:.3f} s)")
         if not opts.skip_optimize:
             single = next((r.wall for r in rows if r.count == opts.optimize_candles), None)
-            checks += optimize_benchmarks(cmd, env, work, profile, opts, single)
+            data = work / "candles_opt.feather"
+            write_candles(synthetic_candles(opts.optimize_candles, opts.seed), data)
+            backends = [("local -j 2", ["-j", "2"])]
+            if not opts.skip_ray:
+                backends.append(("ray auto -j 2", ["--ray", "auto", "-j", "2"]))
+            checks += optimize_benchmarks(
+                StudyRun(cmd, env, work, profile, data, opts.optimize_trials, run_child),
+                backends,
+                single,
+            )
         if not opts.skip_dev:
             db = work / "dev_week.sqlite"
             args = [*cmd, "--profile", "dev", "--dev-fast", "--duration", "7d", "--db", str(db)]
@@ -425,6 +365,11 @@ def main() -> int:
             rows.append(
                 Row.of("dev --dev-fast 7d (2 symbols, 1 s ticks)", runs, DEV_EVENTS_WEEK, "ticks/s")
             )
+            for count in [int(c) for c in opts.portfolios.split(",") if c.strip()]:
+                several = [*args, *(["--strategy", "sma_cross"] * count)]
+                runs = repeat(several, env, opts.repeat, f"dev week, {count} portfolios")
+                name = f"dev 7d, {count} portfolio{'s' if count > 1 else ''}"
+                rows.append(Row.of(name, runs, DEV_EVENTS_WEEK, "ticks/s"))
     finally:
         if opts.keep is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -21,8 +21,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from perps_bot.cli.market_data import backtest_settings, load_dataset
-from perps_bot.cli.options import parse_params
+from perps_bot.cli.market_data import prepare_run
 from perps_bot.config import Settings
 from perps_bot.domain import format_duration, iso_utc
 from perps_bot.feeds import Feed
@@ -44,8 +43,12 @@ def backtest(
         typer.Option("--symbol", help="Symbol name, e.g. BTC-PERP (repeatable: multi-symbol)."),
     ],
     strategy: Annotated[
-        str,
-        typer.Option("--strategy", help="Built-in name (sma_cross, ...) or package.module:Class."),
+        list[str],
+        typer.Option(
+            "--strategy",
+            help="Built-in name (sma_cross, ...) or package.module:Class; repeat it to run"
+            " several side by side (each its own portfolio, --param ID.key=value).",
+        ),
     ],
     funding: Annotated[
         list[Path] | None,
@@ -110,22 +113,12 @@ def backtest(
 
     console = Console()
     try:
-        settings, feed = _prepare(
-            data=data,
-            symbol=symbol,
-            strategy=strategy,
-            funding=funding,
-            mark=mark,
-            params=param,
-            profile=profile,
-            fill_gaps=fill_gaps,
-            seed=seed,
-            initial_balance=initial_balance,
-            order_size=order_size,
-            db=db,
-            timeframe=timeframe,
-            timerange=timerange,
-        )
+        dataset, settings = prepare_run(
+            profile=profile, symbol=symbol, data=data, funding=funding, mark=mark, param=param,
+            fill_gaps=fill_gaps, timerange=timerange, strategy=strategy, seed=seed, db=db,
+            timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
+        )  # fmt: skip
+        feed = dataset.feed()
         console.print(describe_feeds(feed, settings), highlight=False, soft_wrap=True)
         result = run_bot_sync(settings, feed=feed, progress=not no_progress, console=console)
     except Interrupted as exc:
@@ -142,36 +135,6 @@ def backtest(
         raise typer.Exit(1)
     if result.status == "interrupted":
         raise typer.Exit(130)
-
-
-def _prepare(
-    *,
-    data: list[Path],
-    symbol: list[str],
-    strategy: str,
-    funding: list[Path] | None,
-    mark: list[Path] | None,
-    params: list[str] | None,
-    profile: str,
-    fill_gaps: bool,
-    seed: int | None,
-    initial_balance: float | None,
-    order_size: float | None,
-    db: str | None,
-    timeframe: str | None = None,
-    timerange: str | None = None,
-) -> tuple[Settings, Feed]:
-    """Validate flags and files, then build the settings and the feed (one-line errors)."""
-    parse_params(params)  # a malformed --param fails before any file is read
-    dataset = load_dataset(
-        profile=profile, symbols=symbol, data=data, funding=funding, mark=mark,
-        fill_gaps=fill_gaps, timerange=timerange,
-    )  # fmt: skip
-    settings = backtest_settings(
-        profile, dataset, strategy=strategy, params=params, seed=seed, db=db,
-        timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
-    )  # fmt: skip
-    return settings, dataset.feed()
 
 
 def describe_feeds(feed: Feed, settings: Settings) -> str:
@@ -202,20 +165,20 @@ def describe_feed(feed: CandleFeed, settings: Settings) -> str:
         funding += ")"
     else:
         funding += f" at default rate {feed.default_funding_rate}"
-        if feed.has_funding_file:
-            funding += " (the funding file does not cover the candles)"
     parts.append(funding)
     if feed.has_mark_file:
-        parts.append(
-            f"mark price from the mark file for {feed.mark_covered} of {feed.total} candles"
-        )
+        mark = f"mark price from the mark file for {feed.mark_covered} of {feed.total} candles"
+        if feed.mark_covered < feed.total:
+            mark += f" (WARNING: the other {feed.total - feed.mark_covered} use their close)"
+        parts.append(mark)
     bar_ms = feed.strategy_bar_ms(settings.strategy.timeframe)
     bars = (
         f"on {format_duration(bar_ms)} bars built from the candles"
         if bar_ms is not None
         else f"on the {format_duration(feed.interval_ms)} candles"
     )
-    parts.append(f"strategy {settings.strategy.name} {dict(settings.strategy.params)} {bars}")
+    shown = [f"{p.strategy} {p.params}" for p in settings.portfolio_plans()]
+    parts.append(f"strategy {' + '.join(shown)} {bars}")
     return "; ".join(parts)
 
 

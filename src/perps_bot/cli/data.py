@@ -11,24 +11,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from perps_bot.cli.options import parse_symbols
+from perps_bot.cli.options import flag_duration, flag_time, parse_symbols
 from perps_bot.config import ConfigError, load_settings
-from perps_bot.domain import iso_utc, parse_duration
+from perps_bot.domain import iso_utc
 
 data_app = typer.Typer(help="Market data: download history for backtests.", no_args_is_help=True)
-
-
-def _moment(flag: str, text: str | None) -> int | None:
-    """ISO-8601 date or time (naive = UTC) -> epoch ms."""
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"bad {flag} {text!r}: use an ISO-8601 date, e.g. 2024-01-01") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 @data_app.command("download")
@@ -63,16 +50,12 @@ def download(
     from perps_bot.instruments import catalog_from_profile
 
     names = parse_symbols(symbols) or []
-    start, end = _moment("--since", since), _moment("--until", until)
+    start = flag_time("--since", since)
     now = int(datetime.now(UTC).timestamp() * 1000)
-    end = min(end if end is not None else now, now)
-    assert start is not None
+    end = now if until is None else min(flag_time("--until", until), now)
     if start >= end:
-        raise ConfigError(f"--since {since} is not before --until ({iso_utc(end)})")
-    try:
-        parse_duration(timeframe)
-    except ValueError as exc:
-        raise ConfigError(f"bad --timeframe {timeframe!r}: {exc}") from None
+        raise ConfigError(f"--since {iso_utc(start)} is not before --until ({iso_utc(end)})")
+    flag_duration("--timeframe", timeframe)
     settings = load_settings(profile)
     catalog = catalog_from_profile(settings.instruments, settings.fees).require(names)
     folder = out or Path(settings.run.data_dir) / "history" / settings.exchange.name

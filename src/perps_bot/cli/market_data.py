@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from perps_bot.cli.options import parse_params
+from perps_bot.cli.options import strategy_overrides
 from perps_bot.config import ConfigError, Settings, load_settings
-from perps_bot.domain import RunMode, iso_utc, parse_duration
+from perps_bot.domain import RunMode, iso_utc, parse_duration, short
 from perps_bot.feeds.dataset import Dataset
 
 TIMERANGE_FORMATS = ("%Y%m%d", "%Y%m%d%H%M")
@@ -25,10 +25,10 @@ def parse_timerange(text: str | None) -> tuple[int | None, int | None]:
         return None, None
     start, sep, end = text.strip().partition("-")
     if not sep or not (start or end):
-        raise ConfigError(f"bad --timerange {text!r}: use START-END, e.g. 20240101-20240301")
+        raise ConfigError(f"bad --timerange {short(text)!r}: use START-END, e.g. 20240101-20240301")
     bounds = (_day(text, start), _day(text, end))
     if bounds[0] is not None and bounds[1] is not None and bounds[0] >= bounds[1]:
-        raise ConfigError(f"bad --timerange {text!r}: the start is not before the end")
+        raise ConfigError(f"bad --timerange {short(text)!r}: the start is not before the end")
     return bounds
 
 
@@ -41,7 +41,9 @@ def _day(text: str, part: str) -> int | None:
         except ValueError:
             continue
         return int(moment.timestamp() * 1000)
-    raise ConfigError(f"bad --timerange {text!r}: {part!r} is not YYYYMMDD or YYYYMMDDHHMM")
+    raise ConfigError(
+        f"bad --timerange {short(text)!r}: {short(part)!r} is not YYYYMMDD or YYYYMMDDHHMM"
+    )
 
 
 def load_dataset(
@@ -72,11 +74,29 @@ def load_dataset(
     return dataset if start is None and end is None else dataset.between(start, end)
 
 
+def prepare_run(
+    *, profile: str, symbol: list[str], data: list[Path], funding: list[Path] | None,
+    mark: list[Path] | None, param: list[str] | None, fill_gaps: bool, timerange: str | None,
+    strategy: list[str] | str, seed: int | None, db: str | None, timeframe: str | None,
+    order_size: float | None, initial_balance: float | None, record: str = "full",
+) -> tuple[Dataset, Settings]:  # fmt: skip
+    """The candles, loaded once, and the settings of a run over them (`record`: metrics
+    for optimisation trials); a malformed --param fails before any file is read."""
+    strategy_overrides(strategy, param)
+    dataset = load_dataset(profile=profile, symbols=symbol, data=data, funding=funding,
+                           mark=mark, fill_gaps=fill_gaps, timerange=timerange)  # fmt: skip
+    settings = backtest_settings(
+        profile, dataset, strategy=strategy, params=param, seed=seed, db=db, timeframe=timeframe,
+        order_size=order_size, initial_balance=initial_balance, record=record,
+    )  # fmt: skip
+    return dataset, settings
+
+
 def backtest_settings(
     profile: str,
     dataset: Dataset,
     *,
-    strategy: str,
+    strategy: list[str] | str,
     params: list[str] | None = None,
     seed: int | None = None,
     db: str | None = None,
@@ -94,16 +114,14 @@ def backtest_settings(
         run["seed"] = seed
     if db is not None:
         run["database"] = db
-    section: dict[str, Any] = {"name": strategy, "params": parse_params(params)}
+    overrides = strategy_overrides(strategy, params)  # several: one portfolio each
+    section: dict[str, Any] = overrides.setdefault("strategy", {})
+    section.setdefault("params", {})  # the profile's are its own strategy's
     if timeframe is not None:
         section["timeframe"] = timeframe
     if order_size is not None:
         section["order_size"] = dict.fromkeys(symbols, order_size)
-    overrides: dict[str, Any] = {
-        "strategy": section,
-        "run": run,
-        "mock": {"start": iso_utc(dataset.start_ts)},
-    }
+    overrides |= {"run": run, "mock": {"start": iso_utc(dataset.start_ts)}}
     if initial_balance is not None:
         overrides["account"] = {"initial_balance": initial_balance}
     settings = load_settings(profile, overrides)

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from perps_bot.cli.market_data import backtest_settings, load_dataset
-from perps_bot.cli.options import parse_params
+from perps_bot.cli.market_data import prepare_run
 from perps_bot.config import ConfigError, Settings
 from perps_bot.feeds.dataset import Dataset
 
@@ -135,10 +134,11 @@ def optimize(
     if trials < 1 or top < 1 or jobs < 0:
         raise ConfigError("--trials and --top must be at least 1, -j at least 0")
     space_dists, objectives = parse_space(space), Objectives.parse(objective)
-    dataset, settings = study_data(
+    dataset, settings = prepare_run(
         profile=profile, symbol=symbol, data=data, funding=funding, mark=mark, param=param,
         fill_gaps=fill_gaps, timerange=timerange, strategy=strategy, seed=seed, db=db,
         timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
+        record="metrics",
     )  # fmt: skip
     spec = StudySpec(
         name=study or _default_name(strategy, dataset, objectives),
@@ -176,23 +176,6 @@ def optimize(
         results["best_run"] = _store_best(run.study, job, dataset, settings, console)
     if output is not None:
         output.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def study_data(
-    *, profile: str, symbol: list[str], data: list[Path], funding: list[Path] | None,
-    mark: list[Path] | None, param: list[str] | None, fill_gaps: bool, timerange: str | None,
-    strategy: str, seed: int, db: str | None, timeframe: str | None, order_size: float | None,
-    initial_balance: float | None,
-) -> tuple[Dataset, Settings]:  # fmt: skip
-    """The candles, loaded once, and the trials' settings (run.record: metrics)."""
-    parse_params(param)  # a malformed --param fails before any file is read
-    dataset = load_dataset(profile=profile, symbols=symbol, data=data, funding=funding,
-                           mark=mark, fill_gaps=fill_gaps, timerange=timerange)  # fmt: skip
-    settings = backtest_settings(
-        profile, dataset, strategy=strategy, params=param, seed=seed, db=db, timeframe=timeframe,
-        order_size=order_size, initial_balance=initial_balance, record="metrics",
-    )  # fmt: skip
-    return dataset, settings
 
 
 def _default_name(strategy: str, dataset: Dataset, objectives: "Objectives") -> str:

@@ -1,12 +1,12 @@
 """Shared CLI parsing: `--param key=value` values and the run-option overrides that sit
 on top of the profile (CLI flags are the highest-precedence settings layer)."""
 
+import re
 from typing import Any
 
 from perps_bot.config import ConfigError
 from perps_bot.config.values import ParamValue, parse_param_value
-
-__all__ = ["ParamValue", "parse_param_value", "parse_params", "parse_symbols", "run_overrides"]
+from perps_bot.domain import parse_duration, parse_iso_ms, short, time_in_range
 
 
 def parse_params(pairs: list[str] | None) -> dict[str, ParamValue]:
@@ -15,9 +15,31 @@ def parse_params(pairs: list[str] | None) -> dict[str, ParamValue]:
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise ConfigError(f"bad --param {pair!r}: expected key=value, e.g. --param fast=10")
+            raise ConfigError(
+                f"bad --param {short(pair)!r}: expected key=value, e.g. --param fast=10"
+            )
         params[key.strip()] = parse_param_value(value.strip())
     return params
+
+
+def flag_duration(flag: str, text: str) -> int:
+    """A duration flag (`--train 30d`) -> ms; a bad one is a one-line ConfigError."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"bad {flag}: {exc}") from None
+
+
+def flag_time(flag: str, text: str) -> int:
+    """An ISO-8601 date or time flag (naive = UTC, 1970..3000) -> epoch ms."""
+    try:
+        ms = parse_iso_ms(text.replace("Z", "+00:00"))
+    except ValueError:
+        ms = None
+    if ms is None or not time_in_range(ms):
+        raise ConfigError(f"bad {flag} {short(text)!r}: use an ISO-8601 date between 1970"
+                          " and 3000, e.g. 2024-01-01")  # fmt: skip
+    return ms
 
 
 def parse_symbols(text: str | None) -> list[str] | None:
@@ -36,7 +58,7 @@ def run_overrides(
     seed: int | None = None,
     duration: str | None = None,
     symbols: str | None = None,
-    strategy: str | None = None,
+    strategy: list[str] | str | None = None,
     params: list[str] | None = None,
     log_level: str | None = None,
     http_port: int | None = None,
@@ -64,12 +86,75 @@ def run_overrides(
     overrides: dict[str, Any] = {}
     if run:
         overrides["run"] = run
-    strategy_section: dict[str, Any] = {}
-    if strategy is not None:
-        strategy_section["name"] = strategy
-    parsed = parse_params(params)
-    if parsed:
-        strategy_section["params"] = parsed
-    if strategy_section:
-        overrides["strategy"] = strategy_section
+    return overrides | strategy_overrides(strategy, params)
+
+
+def strategy_overrides(
+    strategies: list[str] | str | None, params: list[str] | None
+) -> dict[str, Any]:
+    """`--strategy` (repeatable: several side by side, SPEC 10, each its own portfolio
+    with an equal share of the balance, named after its strategy) and `--param` (with
+    several portfolios scoped: `--param ID.key=value`)."""
+    names = [strategies] if isinstance(strategies, str) else list(strategies or [])
+    unscoped, scoped = _split_params(parse_params(params))
+    overrides: dict[str, Any] = {}
+    if len(names) > 1:
+        if unscoped:
+            key = next(iter(unscoped))
+            raise ConfigError(f"bad --param {short(key)!r}: with several --strategy, name the"
+                              f" portfolio: --param ID.{short(key)}=value")  # fmt: skip
+        ids = portfolio_ids(names)
+        unknown = sorted(set(scoped) - set(ids))
+        if unknown:
+            raise ConfigError(f"bad --param {short(unknown[0])}.…: no portfolio"
+                              f" {short(unknown[0])!r} (they are: {', '.join(ids)})")  # fmt: skip
+        overrides["portfolios"] = [
+            {"id": pid, "strategy": name, "params": scoped.get(pid, {})}
+            for pid, name in zip(ids, names, strict=True)
+        ]
+        return overrides
+    section: dict[str, Any] = {}
+    if names:
+        section["name"] = names[0]
+        overrides["portfolios"] = []  # one --strategy: that strategy is the run
+        (own,) = portfolio_ids(names)
+        unscoped |= scoped.pop(own, {})
+        if scoped:
+            first = next(iter(scoped))
+            raise ConfigError(f"bad --param {short(first)}.…: the run has one strategy"
+                              f" ({names[0]}): --param key=value")  # fmt: skip
+    elif scoped:
+        overrides["portfolio_params"] = scoped
+    if unscoped:
+        section["params"] = unscoped
+    if section:
+        overrides["strategy"] = section
     return overrides
+
+
+def portfolio_ids(names: list[str]) -> list[str]:
+    """A portfolio id per `--strategy`: its name (a class path: the class), made unique."""
+    ids: list[str] = []
+    for name in names:
+        base = re.sub(r"[^A-Za-z0-9_-]", "_", re.split(r"[:.]", name.strip())[-1])[:20] or "p"
+        pid, n = base, 1
+        while pid in ids:
+            n += 1
+            pid = f"{base}-{n}"
+        ids.append(pid)
+    return ids
+
+
+def _split_params(
+    params: dict[str, ParamValue],
+) -> tuple[dict[str, ParamValue], dict[str, dict[str, ParamValue]]]:
+    """{key: v} and {portfolio id: {key: v}} (`ID.key`: ids may hold dots, keys do not)."""
+    unscoped: dict[str, ParamValue] = {}
+    scoped: dict[str, dict[str, ParamValue]] = {}
+    for key, value in params.items():
+        pid, dot, name = key.rpartition(".")
+        if dot and pid and name:
+            scoped.setdefault(pid, {})[name] = value
+        else:
+            unscoped[key] = value
+    return unscoped, scoped

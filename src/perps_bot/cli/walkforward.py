@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from perps_bot.cli.market_data import prepare_run
 from perps_bot.cli.optimize import (
     BalanceOpt,
     DataOpt,
@@ -34,19 +35,10 @@ from perps_bot.cli.optimize import (
     TimeframeOpt,
     TimerangeOpt,
     progress_printer,
-    study_data,
 )
+from perps_bot.cli.options import flag_duration
 from perps_bot.config import ConfigError
-from perps_bot.domain import iso_utc, parse_duration
-
-
-def _duration(flag: str, text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise ConfigError(f"bad {flag} {text!r}: {exc}") from None
+from perps_bot.domain import iso_utc
 
 
 def walkforward(
@@ -95,15 +87,16 @@ def walkforward(
     if trials < 1 or jobs < 0:
         raise ConfigError("--trials must be at least 1, -j at least 0")
     space_dists, objectives = parse_space(space), Objectives.parse(objective)
-    lengths = [_duration(flag, text) for flag, text in (("--train", train), ("--test", test),
-                                                         ("--step", step))]  # fmt: skip
-    dataset, settings = study_data(
+    train_ms, test_ms = flag_duration("--train", train), flag_duration("--test", test)
+    step_ms = None if step is None else flag_duration("--step", step)
+    dataset, settings = prepare_run(
         profile=profile, symbol=symbol, data=data, funding=funding, mark=mark, param=param,
         fill_gaps=fill_gaps, timerange=timerange, strategy=strategy, seed=seed, db=db,
         timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
+        record="metrics",
     )  # fmt: skip
-    plans = plan_windows(dataset.start_ts, dataset.end_ts, train=lengths[0] or 0,
-                         test=lengths[1] or 0, step=lengths[2], anchored=anchored)  # fmt: skip
+    plans = plan_windows(dataset.start_ts, dataset.end_ts, train=train_ms,
+                         test=test_ms, step=step_ms, anchored=anchored)  # fmt: skip
     console = Console()
     workers = jobs or (os.cpu_count() or 1)
     prefix = study or f"wf-{strategy}-{'+'.join(dataset.names)}-{objectives}"

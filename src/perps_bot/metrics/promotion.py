@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from perps_bot.config import PromotionConfig
 from perps_bot.domain import PerpsBotError
 from perps_bot.metrics.criteria import Criterion
+from perps_bot.metrics.formatting import ReportError
 from perps_bot.metrics.report import Report, build_report
 from perps_bot.metrics.walkforward import CANARY_KINDS, with_evidence
 from perps_bot.storage import PromotionRecord, RunRecord, RunStore
@@ -84,6 +85,13 @@ def evaluate_promotion(
     failed criterion (or the reason the run is not valid evidence). To canary, `gate`
     (the canary profile's `promotion:`) may ask for out-of-sample evidence too."""
     run = store.run(run_id)
+    children = store.children(run.run_id)
+    if children:
+        names = ", ".join(c.portfolio for c in children)
+        raise ReportError(
+            f"run {run.run_id} has several portfolios ({names}): a promotion is a strategy's,"
+            " give --portfolio ID"
+        )
     check_run_kind(run, stage)
     report = build_report(store, run.run_id)
     if stage == "canary":

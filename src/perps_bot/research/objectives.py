@@ -13,6 +13,7 @@ from typing import Any
 from optuna.study import StudyDirection
 
 from perps_bot.config import ConfigError
+from perps_bot.domain import short
 from perps_bot.research.trial import finite
 
 #: metric -> direction; max_drawdown only makes sense as the second of a pair
@@ -42,7 +43,7 @@ class Objectives:
         for name in names:
             if name not in OBJECTIVES:
                 known = ", ".join(OBJECTIVES)
-                raise ConfigError(f"unknown objective {name!r} (known: {known})")
+                raise ConfigError(f"unknown objective {short(name)!r} (known: {known})")
         return cls(names)
 
     @property

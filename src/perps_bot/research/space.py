@@ -22,6 +22,7 @@ from optuna.distributions import (
 
 from perps_bot.config import ConfigError
 from perps_bot.config.values import parse_param_value
+from perps_bot.domain import short
 
 Space = dict[str, BaseDistribution]
 KINDS = ("int", "float", "log", "choice")
@@ -34,9 +35,11 @@ def parse_space(specs: Sequence[str]) -> Space:
         name, sep, rest = spec.partition("=")
         name = name.strip()
         if not sep or not name or not rest.strip():
-            raise ConfigError(f"bad --space {spec!r}: expected NAME=KIND:ARGS, e.g. fast=int:5:50")
+            raise ConfigError(
+                f"bad --space {short(spec)!r}: expected NAME=KIND:ARGS, e.g. fast=int:5:50"
+            )
         if name in space:
-            raise ConfigError(f"bad --space {spec!r}: {name} is given twice")
+            raise ConfigError(f"bad --space {short(spec)!r}: {short(name)} is given twice")
         space[name] = _distribution(spec, rest.strip())
     if not space:
         raise ConfigError("optimize needs at least one --space NAME=KIND:ARGS")
@@ -49,27 +52,29 @@ def _distribution(spec: str, text: str) -> BaseDistribution:
     if kind == "choice":
         values = [parse_param_value(v.strip()) for v in args.split(",") if v.strip()]
         if not values:
-            raise ConfigError(f"bad --space {spec!r}: choice needs values, e.g. choice:a,b")
+            raise ConfigError(f"bad --space {short(spec)!r}: choice needs values, e.g. choice:a,b")
         return CategoricalDistribution(values)
     if kind not in KINDS:
-        raise ConfigError(f"bad --space {spec!r}: unknown kind {kind!r} (use {', '.join(KINDS)})")
+        raise ConfigError(
+            f"bad --space {short(spec)!r}: unknown kind {short(kind)!r} (use {', '.join(KINDS)})"
+        )
     parts = [p.strip() for p in args.split(":")]
     most = 2 if kind == "log" else 3
     if not 2 <= len(parts) <= most:
         form = "log:LOW:HIGH" if kind == "log" else f"{kind}:LOW:HIGH[:STEP]"
-        raise ConfigError(f"bad --space {spec!r}: expected {form}")
+        raise ConfigError(f"bad --space {short(spec)!r}: expected {form}")
     numbers = [_number(spec, p, integer=kind == "int") for p in parts]
     low, high = numbers[0], numbers[1]
     step = numbers[2] if len(numbers) == 3 else None
     if low > high:
-        raise ConfigError(f"bad --space {spec!r}: low {low} is above high {high}")
+        raise ConfigError(f"bad --space {short(spec)!r}: low {low} is above high {high}")
     if step is not None and step <= 0:
-        raise ConfigError(f"bad --space {spec!r}: step must be positive")
+        raise ConfigError(f"bad --space {short(spec)!r}: step must be positive")
     if kind == "int":
         return IntDistribution(int(low), int(high), step=int(step or 1))
     if kind == "log":
         if low <= 0:
-            raise ConfigError(f"bad --space {spec!r}: log needs LOW > 0")
+            raise ConfigError(f"bad --space {short(spec)!r}: log needs LOW > 0")
         return FloatDistribution(float(low), float(high), log=True)
     return FloatDistribution(float(low), float(high), step=None if step is None else float(step))
 
@@ -79,7 +84,7 @@ def _number(spec: str, text: str, *, integer: bool) -> float:
         return int(text) if integer else float(text)
     except ValueError:
         what = "an integer" if integer else "a number"
-        raise ConfigError(f"bad --space {spec!r}: {text!r} is not {what}") from None
+        raise ConfigError(f"bad --space {short(spec)!r}: {short(text)!r} is not {what}") from None
 
 
 def describe(space: Mapping[str, BaseDistribution]) -> str:
