@@ -51,6 +51,8 @@ class Recorder:
         self.denials: Counter[str] = Counter()
         self._watched = watched
         self._debug = logger.isEnabledFor(logging.DEBUG)
+        # INFO off (optimisation trials log nothing): the per-fill text is not even built
+        self._info = logger.isEnabledFor(logging.INFO)
         self._hot = HotLog(logger)  # fill, funding and equity lines: once per fill
         self._trips = RoundTripBuilder()  # the report's round trips, for TRADE CLOSED lines
         self._log_handlers = list(logging.getLogger(LOGGER_NAME).handlers)
@@ -180,6 +182,12 @@ class Recorder:
             },
             fill.correlation_id,
         )
+        if fill.is_liquidation:
+            self.liquidations += 1
+        if not self._info and not fill.is_liquidation:
+            if self._watched:
+                self._update_view(fill.ts)
+            return
         label = "LIQUIDATION" if fill.is_liquidation else "FILL"
         stamp = iso_utc(fill.ts)
         trade = f"{fill.symbol} {fill.side} {fill.size:.6g} @ {fill.price:.6g}"
@@ -188,21 +196,22 @@ class Recorder:
             f" pos={result.position_after:+.6g} | {self.pnl()}"
         )
         if fill.is_liquidation:
-            self.liquidations += 1
             self.log.warning(line)
         else:
             self._hot.info(line)
-        closed = self._trips.add_fill(
-            fill.symbol,
-            fill.side is Side.BUY,
-            fill.size,
-            fill.price,
-            fill.fee,
-            result.realized_pnl,
-            result.position_after,
-            fill.ts,
-            fill.stop_price,
-        )
+        closed = None
+        if self._info:  # the round trips only make the TRADE CLOSED lines
+            closed = self._trips.add_fill(
+                fill.symbol,
+                fill.side is Side.BUY,
+                fill.size,
+                fill.price,
+                fill.fee,
+                result.realized_pnl,
+                result.position_after,
+                fill.ts,
+                fill.stop_price,
+            )
         if closed is not None:
             self._hot.info(
                 trade_closed_text(closed, f"{stamp} {self._tag}".rstrip(), fill.ts, fill.reason)
@@ -212,7 +221,8 @@ class Recorder:
             self._update_view(fill.ts)
 
     def funding(self, ts: int, symbol: str, result: FundingResult) -> None:
-        self._trips.add_funding(symbol, result.payment)
+        if self._info:
+            self._trips.add_funding(symbol, result.payment)
         self.store.add_funding(
             self.run_id, ts, symbol, result.rate, result.mark, result.position, result.payment
         )
@@ -227,6 +237,8 @@ class Recorder:
                 "payment": result.payment,
             },
         )
+        if not self._info:
+            return
         self._hot.info(
             f"{iso_utc(ts)} {self._tag}FUNDING {symbol} rate={result.rate:.6f}"
             f" mark={result.mark:.6g} pos={result.position:+.6g} payment={result.payment:.6f}"
@@ -241,7 +253,8 @@ class Recorder:
         self._add_ts(ts)
         self._add_values((equity, cash, unrealized))
         if log_line:
-            self._hot.info(f"{iso_utc(ts)} {self._tag}EQUITY | {self.pnl()}")
+            if self._info:
+                self._hot.info(f"{iso_utc(ts)} {self._tag}EQUITY | {self.pnl()}")
             self.journal.write(
                 "equity",
                 ts,
