@@ -19,7 +19,8 @@ from typing import Any
 from perps_bot.config.models import MockConfig
 from perps_bot.domain import Fill, Instrument, MarketEvent, Order, OrderUpdate, PositionBook
 from perps_bot.venues.base import VenuePosition, VenueSnapshot
-from perps_bot.venues.matching import MatchingEngine, MatchingRules
+from perps_bot.venues.fill_models import build_engine
+from perps_bot.venues.match_rules import MatchingRules
 
 
 class MockVenue:
@@ -37,7 +38,7 @@ class MockVenue:
         seed: int,
         positions: PositionBook,
     ) -> None:
-        self.engine = MatchingEngine(
+        self.engine = build_engine(
             MatchingRules.from_config(mock, instruments), seed, positions, id_prefix="mock"
         )
         self._positions = positions
