@@ -77,6 +77,8 @@ class ExchangeConfig(Section):
     poll_interval: str = "1s"
     stale_after: str = "10s"
     use_websocket: bool = False
+    # public trades (fetch_trades / watch_trades): the capture and the queue fill model
+    public_trades: bool = True
     max_retries: int = Field(default=5, ge=0)
     backoff_base: str = "250ms"
     backoff_max: str = "10s"
