@@ -45,6 +45,8 @@ class RunConfig(Section):
     data_dir: str = "data"
     # exchange-fed runs record their market data and order round trips (SPEC 14)
     capture: bool = True
+    # a replay: the run whose capture it replays (set by `perps-bot replay`)
+    replay_of: str | None = None
     log_dir: str = "logs"
     database: str | None = None  # default: <data_dir>/perps_bot.<profile>.sqlite
     # Set by the commands that decide it (backtest, replay); otherwise the mode follows

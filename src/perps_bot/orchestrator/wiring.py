@@ -26,6 +26,7 @@ from perps_bot.ledger import Ledger
 from perps_bot.monitoring import Journal, LiveView, tag_run_log
 from perps_bot.monitoring.logs import LineCounter
 from perps_bot.orchestrator import checkpoint
+from perps_bot.orchestrator.capture import CapturingFeed, open_capture, time_submissions
 from perps_bot.orchestrator.clock import Clock, SimulatedClock, WallClock
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.modes import MODES, Wiring
@@ -34,6 +35,7 @@ from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.trading_state import TradingStateKeeper
 from perps_bot.risk import RiskGate
 from perps_bot.storage import RunRecord, RunStore, durable
+from perps_bot.storage.capture import CaptureWriter
 from perps_bot.strategies import Strategy, StrategyContext
 from perps_bot.venues import Venue
 
@@ -60,6 +62,8 @@ class Run:
     #: where a resumed run went on from (None: a new run)
     resumed_from: str | None = None
     trading_state: "TradingStateKeeper | None" = None
+    #: what an exchange-fed run saw, recorded for replays (SPEC 14)
+    capture: CaptureWriter | None = None
 
 
 def new_run_id(profile: str) -> str:
@@ -114,6 +118,10 @@ def build_run(
     params_json = json.dumps(strategy.params.model_dump(mode="json"), sort_keys=True)
     store, run_id, resumed = _open_run(settings, pre, params_json, resume)
     tag_run_log(run_id)  # every line of the run from here on carries its id
+    capture = open_capture(settings, pre, run_id, params_json) if resumed is None else None
+    if capture is not None:
+        feed = CapturingFeed(feed, capture)
+        time_submissions(venue, capture)
     # a backtest journals to its own file, so it never interleaves with a live bot's
     events = "events.backtest.jsonl" if spec.mode is RunMode.BACKTEST else "events.jsonl"
     journal = Journal(Path(run.log_dir) / events, run_id)
@@ -128,6 +136,7 @@ def build_run(
         logger=log,
         watched=live_view or run.http_port is not None,
     )
+    rec.capture = capture
     risk = RiskGate(settings.risk, ledger, ledger.margin_required)
     clock: Clock = SimulatedClock(start) if simulated else WallClock()
     orchestrator = Orchestrator(
@@ -168,6 +177,7 @@ def build_run(
         params_json=params_json,
         resumed_from=resumed_from,
         trading_state=keeper,
+        capture=capture,
     )
 
 
