@@ -62,7 +62,12 @@ class FillChoice:
 
 
 def replay_settings(
-    feed: ReplayFeed, choice: FillChoice, *, db: str | None = None, seed: int | None = None
+    feed: ReplayFeed,
+    choice: FillChoice,
+    *,
+    db: str | None = None,
+    seed: int | None = None,
+    log_dir: str | None = None,
 ) -> Settings:
     """The captured run's settings, turned into its replay."""
     meta = feed.meta
@@ -75,6 +80,8 @@ def replay_settings(
         run["database"] = db
     if seed is not None:
         run["seed"] = seed
+    if log_dir is not None:
+        run["log_dir"] = log_dir
     config["run"] = run
     config["instruments"] = meta["instruments"]
     mock = dict(config.get("mock", {}))
@@ -92,10 +99,11 @@ def run_replay(
     seed: int | None = None,
     console: Console | None = None,
     progress: bool = False,
+    log_dir: str | None = None,
 ) -> tuple[Settings, RunResult]:
     """Replay the capture at `folder`; the run's settings and result."""
     feed = ReplayFeed(folder)
-    settings = replay_settings(feed, choice, db=db, seed=seed)
+    settings = replay_settings(feed, choice, db=db, seed=seed, log_dir=log_dir)
     result = run_bot_sync(
         settings, feed=feed, progress=progress, console=console or Console(quiet=True)
     )
