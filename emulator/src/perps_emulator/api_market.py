@@ -132,7 +132,7 @@ class MarketData(Handlers):
                 "priceChange": spec.fmt_price(change),
                 "priceChangePercent": f"{100.0 * change / open_price:.3f}",
                 "weightedAvgPrice": spec.fmt_price(market.last),
-                "lastPrice": spec.fmt_price(market.last),
+                "lastPrice": spec.fmt_price(self._last_trade(market)),
                 "lastQty": spec.fmt_qty(float(spec.min_qty)),
                 "openPrice": spec.fmt_price(open_price),
                 "highPrice": spec.fmt_price(high),
@@ -147,6 +147,13 @@ class MarketData(Handlers):
             }
 
         return self.one_or_all(params, render)
+
+    def _last_trade(self, market: PriceProcess) -> float:
+        """With other participants, the last price is the last trade's, as on an exchange;
+        without them the price process's last (the plain emulator's answers)."""
+        flow = self.engine.flow
+        tape = flow.trades[market.spec.symbol]
+        return tape[-1].price if flow.active and tape else market.last
 
     def book_ticker(self, params: Params) -> Any:
         def render(market: PriceProcess) -> dict[str, Any]:

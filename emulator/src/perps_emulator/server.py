@@ -84,10 +84,13 @@ class EmulatorServer:
         microstructure: bool = False,
         flow: FlowParams | None = None,
         order_latency_s: float = 0.0,
+        volatility: float | None = None,
     ) -> None:
         """`microstructure`: other participants add, cancel and trade, and our resting
         orders queue behind displayed quantity (flow.py). `order_latency_s`: every new
-        order reaches the matching engine that much later (the answer comes after it)."""
+        order reaches the matching engine that much later (the answer comes after it).
+        `volatility`: the log-return standard deviation per step of every symbol
+        (default: each symbol's own, 2e-4)."""
         if not is_loopback_host(host):
             raise EmulatorError(
                 f"emulator host {host!r} is not loopback (127.0.0.0/8, ::1, localhost)"
@@ -110,8 +113,11 @@ class EmulatorServer:
         self.enforce_recv_window = clock is None
         self.tick_interval_s = tick_interval_s
         try:
+            specs = {s: make_spec(s, prices.get(s)) for s in dict.fromkeys(symbols)}
+            if volatility is not None:
+                specs = {s: replace(spec, volatility=volatility) for s, spec in specs.items()}
             self.markets: dict[str, PriceProcess] = {
-                s: PriceProcess(make_spec(s, prices.get(s)), seed) for s in dict.fromkeys(symbols)
+                s: PriceProcess(spec, seed) for s, spec in specs.items()
             }
         except ValueError as exc:
             raise EmulatorError(str(exc)) from None

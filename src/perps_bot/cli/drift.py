@@ -80,7 +80,7 @@ def drift_command(
         _calibrate(path, live_id, folder, console)
         return
     if replay is None:
-        console.print(f"replaying capture {folder} ...", highlight=False)
+        typer.echo(f"replaying capture {folder} ...", err=True)
         _, result = run_replay(folder, FillChoice(), db=str(path))
         replay = result.run_id
     with DatabaseLock(path), RunStore(path) as store:
@@ -94,7 +94,7 @@ def drift_command(
 
 
 def _calibrate(path: Path, live_id: str, folder: Path, console: Console) -> None:
-    console.print(f"calibrating the fill model on capture {folder} ...", highlight=False)
+    typer.echo(f"calibrating the fill model on capture {folder} ...", err=True)
     with RunStore(path, read_only=True) as store:
         trials = calibrate(folder, store, live_id, say=lambda t: console.print(t, highlight=False))
     best = trials[0]

@@ -184,16 +184,20 @@ def equity_curve(store: RunStore, run_id: str) -> tuple[list[int], list[float]]:
 
 
 def tracking_error(
-    live: tuple[list[int], list[float]], paper: tuple[list[int], list[float]], initial: float
+    live: tuple[list[int], list[float]],
+    paper: tuple[list[int], list[float]],
+    live_initial: float,
+    paper_initial: float,
 ) -> float | None:
-    """RMS of live - paper equity at the live snapshots, over the initial balance."""
-    if not live[0] or not paper[0] or initial <= 0:
+    """RMS of the live - paper PnL (equity - initial balance) at the live snapshots, over
+    the live initial balance (paper's PnL before its first snapshot is 0)."""
+    if not live[0] or not paper[0] or live_initial <= 0:
         return None
     paper_ts = np.asarray(paper[0])
     index = np.searchsorted(paper_ts, np.asarray(live[0]), side="right") - 1
-    paper_eq = np.asarray(paper[1])[np.clip(index, 0, None)]
-    diff = np.asarray(live[1]) - np.where(index >= 0, paper_eq, initial)
-    return float(np.sqrt(np.mean(diff * diff)) / initial)
+    paper_pnl = np.asarray(paper[1])[np.clip(index, 0, None)] - paper_initial
+    diff = (np.asarray(live[1]) - live_initial) - np.where(index >= 0, paper_pnl, 0.0)
+    return float(np.sqrt(np.mean(diff * diff)) / live_initial)
 
 
 def _median(values: Sequence[float]) -> float | None:
@@ -247,7 +251,9 @@ def compare(
         "paper_funding": sum(f.payment for f in paper_store.funding(paper_rec.run_id)),
         "live_pnl": (live_curve[1][-1] - live_rec.initial_balance) if live_curve[1] else None,
         "paper_pnl": (paper_curve[1][-1] - paper_rec.initial_balance) if paper_curve[1] else None,
-        "pnl_tracking_error": tracking_error(live_curve, paper_curve, live_rec.initial_balance),
+        "pnl_tracking_error": tracking_error(
+            live_curve, paper_curve, live_rec.initial_balance, paper_rec.initial_balance
+        ),
         "live_latency_ms_median": _median([float(x) for x in live_latencies_ms]),
         "live_latency_ms_p90": _quantile([float(x) for x in live_latencies_ms], 0.9),
         "paper_latency": _latency_text(mock),

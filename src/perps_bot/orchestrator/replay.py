@@ -84,6 +84,9 @@ def replay_settings(
         run["log_dir"] = log_dir
     config["run"] = run
     config["instruments"] = meta["instruments"]
+    balance = meta.get("initial_balance")
+    if balance:  # a live run trades the balance it found on the exchange
+        config["account"] = {**config.get("account", {}), "initial_balance": balance}
     mock = dict(config.get("mock", {}))
     mock.update(start=iso_utc(feed.start_ts), latency_samples=[], latency_model="constant")
     mock.update(choice.mock_overrides(feed.folder))

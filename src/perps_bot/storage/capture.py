@@ -108,11 +108,13 @@ class CaptureWriter:
         except queue.Full:
             self.dropped += 1
 
-    def close(self) -> None:
-        """Write what is buffered and the final meta.json (idempotent)."""
+    def close(self, **facts: Any) -> None:
+        """Write what is buffered and the final meta.json, with `facts` learnt during the
+        run (its initial balance, once adopted from the exchange); idempotent."""
         if self.closed:
             return
         self.closed = True
+        self._meta.update(facts)
         self._queue.put(_STOP)
         self._thread.join()
         self._write_meta()
