@@ -12,7 +12,8 @@ from perps_bot.metrics.drift import ArrivalMids, OrderFacts, fill_rate, pair_ord
 
 def order(cid: str, created: int, side: str = "buy", kind: str = "market", filled: float = 1.0,
           slip: float | None = 1.0) -> OrderFacts:  # fmt: skip
-    return OrderFacts(cid, "ETH-PERP", side, kind, 1.0, filled, 100.0, created, "filled", slip)
+    return OrderFacts(cid, "main", "ETH-PERP", side, kind, 1.0, filled, 100.0, "filled", "",
+                      created, created, slippage_bps=slip)  # fmt: skip
 
 
 def test_orders_pair_with_the_nearest_of_the_same_kind_within_the_window() -> None:

@@ -21,8 +21,11 @@ market):
   with probability ahead / level (the cancelling order sits anywhere in the queue).
   The price moving through the order (best ask at or below a buy) fills the rest,
   as before (engine.match_resting).
+- **The last price is the last trade's** (the ticker's `lastPrice`, api_market.py),
+  as on an exchange; the price process still places the book.
 """
 
+import functools
 import math
 import zlib
 from collections import deque
@@ -68,6 +71,7 @@ class LevelBook:
         return self.bids if bid else self.asks
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a book is read at every publish: hash once per price
 def fresh_qty(symbol: str, bid: bool, price: float, base: float) -> float:
     """What a price nobody touched yet shows: the base size times a factor in [0.5, 1.5)
     that depends on the price alone (not on how often the book was read)."""

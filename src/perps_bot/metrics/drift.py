@@ -26,7 +26,7 @@ import json
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -39,19 +39,11 @@ PAIR_WINDOW_MS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
-class OrderFacts:
-    """One order as the drift report sees it."""
+class OrderFacts(OrderRecord):
+    """One stored order and its slippage against its arrival mid (None: no fill, or no
+    book before it)."""
 
-    client_id: str
-    symbol: str
-    side: str
-    order_type: str
-    size: float
-    filled: float
-    avg_price: float
-    created: int
-    status: str
-    slippage_bps: float | None  # None: no fill or no arrival mid
+    slippage_bps: float | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -141,8 +133,7 @@ def order_facts(orders: Sequence[OrderRecord], mids: ArrivalMids) -> list[OrderF
         if o.filled > 0 and mid:
             sign = 1.0 if o.side == "buy" else -1.0
             slip = sign * (o.avg_price - mid) / mid * 1e4
-        out.append(OrderFacts(o.client_id, o.symbol, o.side, o.order_type, o.size, o.filled,
-                              o.avg_price, o.created, o.status, slip))  # fmt: skip
+        out.append(OrderFacts(**{f.name: getattr(o, f.name) for f in fields(o)}, slippage_bps=slip))
     return out
 
 
