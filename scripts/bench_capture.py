@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -34,9 +35,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from perps_bot.domain import BookSnapshot, MarketEvent, Signal, TargetPosition
+from perps_bot.domain import BookSnapshot, MarketEvent, PublicTrade, Side, Signal, TargetPosition
 from perps_bot.strategies import NO_SIGNALS, Strategy, StrategyContext
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,6 +133,90 @@ def run_bot_child(url: str, seconds: int, capture: bool, work: Path) -> dict[str
             if meta_path.exists() else 0}  # fmt: skip
 
 
+# -- the writer alone, and a large capture to replay -------------------------------------
+def synthetic_books(n: int, seed: int = 7) -> list[list[BookSnapshot]]:
+    """Batches of 64 books of the 32 symbols, 50 ms apart per batch, as an L2 stream
+    looks: 20 levels a side, three of whose sizes change per update, the price moving a
+    tick in one update out of ten, 0 to 3 public trades each."""
+    rng = np.random.default_rng(seed)
+    mids = dict.fromkeys(SYMBOLS, 100.0)
+    sizes = {s: rng.uniform(5, 50, 40).round(2) for s in SYMBOLS}
+    batches, batch = [], []
+    ts = 1_760_000_000_000
+    for i in range(n):
+        symbol = SYMBOLS[i % len(SYMBOLS)]
+        if rng.random() < 0.1:
+            mids[symbol] = round(mids[symbol] + 0.01 * rng.choice((-1, 1)), 2)
+        mid, size = mids[symbol], sizes[symbol]
+        size[rng.integers(40, size=3)] = rng.uniform(5, 50, 3).round(2)
+        bids = [(round(mid - 0.01 * (k + 1), 2), float(size[k])) for k in range(20)]
+        asks = [(round(mid + 0.01 * (k + 1), 2), float(size[20 + k])) for k in range(20)]
+        trades = tuple(
+            PublicTrade(ts, bids[0][0], 1.0, Side.SELL) for _ in range(int(rng.integers(4)))
+        )
+        batch.append(BookSnapshot(ts, f"{symbol}-PERP", bids, asks, last=mid, mark=mid,
+                                  trades=trades))  # fmt: skip
+        if len(batch) == 64:
+            batches.append(batch)
+            batch, ts = [], ts + 50
+    return batches
+
+
+def capture_meta() -> dict[str, Any]:
+    """A replayable description: the canary profile trading the synthetic symbols."""
+    from perps_bot.config import load_settings
+    from perps_bot.domain import Instrument
+    from perps_bot.storage.capture import instrument_config
+
+    settings = load_settings("canary", {
+        "run": {"dry_run": True, "symbols": [f"{s}-PERP" for s in SYMBOLS]},
+        "strategy": {"name": "scripts.bench_capture:Churn", "params": {"every": 5},
+                     "default_order_size": 0.1, "order_size": {}},
+        "risk": {"max_orders_per_minute": 100_000},
+    })  # fmt: skip
+    instruments = {
+        f"{s}-PERP": instrument_config(
+            Instrument(
+                f"{s}-PERP", f"{s}/USDT:USDT", 0.01, 0.01, 0.01, 5.0, ((0.0, 0.01, 0.0),), 2.0, 5.0
+            )
+        )
+        for s in SYMBOLS
+    }
+    return {"run_id": "bench-synthetic", "kind": "dry_run", "profile": "canary",
+            "strategy": "scripts.bench_capture:Churn", "strategy_params": {"every": 5},
+            "symbols": [f"{s}-PERP" for s in SYMBOLS], "instruments": instruments,
+            "config": settings.masked_dict()}  # fmt: skip
+
+
+def writer_bench(folder: Path, events: int) -> dict[str, float]:
+    """The capture writer on synthetic books: what the trading path pays per batch
+    (enqueue), how fast the writer thread drains, the bytes per event."""
+    from perps_bot.storage.capture import CaptureWriter
+
+    batches = synthetic_books(events)
+    # the books stand for what an exchange sends over time: they are not all alive at
+    # once in a run, so the collector is kept from traversing them (as the bot's own
+    # run loop freezes what exists at its start)
+    gc.freeze()
+    writer = CaptureWriter(folder, capture_meta(), max_queued=len(batches) + 1)
+    cpu0 = time.process_time()
+    started = time.perf_counter()
+    costs = []
+    for batch in batches:
+        t = time.perf_counter_ns()
+        writer.events(batch)
+        costs.append(time.perf_counter_ns() - t)
+    writer.close()
+    wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu0
+    gc.unfreeze()
+    n = sum(len(b) for b in batches)
+    size = sum(p.stat().st_size for p in folder.glob("*"))
+    return {"events": n, "enqueue_us_p50": statistics.median(costs) / 1e3,
+            "enqueue_us_p99": percentile(costs, 0.99) / 1e3, "drain_s": wall,
+            "cpu_s": cpu, "bytes_per_event": size / n, "dropped": writer.dropped}  # fmt: skip
+
+
 # -- the parent ---------------------------------------------------------------------------
 def child(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, check=False)
@@ -141,18 +227,50 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def run_capture_bench(seconds: int = 20, repeat: int = 2) -> list[str]:
+def run_capture_bench(seconds: int = 20, repeat: int = 2, events: int = 200_000) -> list[str]:
     """Measure capture overhead and replay speed; returns the report lines."""
     work = Path(tempfile.mkdtemp(prefix="perps-bench-capture-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERPS_BOT__")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    try:
+        lines = writer_lines(work, events, env)
+        if seconds > 0:
+            lines += dry_run_lines(work, seconds, repeat, env)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return lines
+
+
+def writer_lines(work: Path, events: int, env: dict[str, str]) -> list[str]:
+    folder = work / "synthetic"
+    w = writer_bench(folder, events)
+    started = time.perf_counter()
+    done = child([str(Path(sys.executable).with_name("perps-bot")), "replay", "--capture",
+                  str(folder), "--db", str(work / "replay.sqlite")], env)  # fmt: skip
+    replay_s = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"replay failed: {done.stderr[-500:]}")
+    return [
+        f"capture writer: {w['events']:,.0f} synthetic L2 updates of 32 symbols (20 levels a"
+        " side, 3 changed per update, 0-3 trades each) in batches of 64",
+        f"  trading path (enqueue a batch): p50 {w['enqueue_us_p50']:.1f} us, p99"
+        f" {w['enqueue_us_p99']:.1f} us; writer drained in {w['drain_s']:.2f} s"
+        f" ({w['events'] / w['drain_s']:,.0f} events/s), process cpu {w['cpu_s']:.2f} s,"
+        f" {w['bytes_per_event']:.0f} bytes/event on disk, {w['dropped']:.0f} dropped",
+        f"replay speed: that capture through `perps-bot replay` (32-symbol strategy): "
+        f"{w['events'] / replay_s:,.0f} events/s ({replay_s:.1f} s wall, start-up included)",
+    ]
+
+
+def dry_run_lines(work: Path, seconds: int, repeat: int, env: dict[str, str]) -> list[str]:
     port = free_port()
     emulator = subprocess.Popen([sys.executable, __file__, "emulator", str(port)], cwd=REPO,
                                 stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
     try:
         assert emulator.stdout is not None
         emulator.stdout.readline()  # "ready"
         url = f"http://127.0.0.1:{port}"
-        runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
         for _ in range(repeat):
             for capture in (False, True):
                 done = child([sys.executable, __file__, "bot", url, str(seconds),
@@ -162,36 +280,25 @@ def run_capture_bench(seconds: int = 20, repeat: int = 2) -> list[str]:
                 runs[capture].append(json.loads(done.stdout.strip().splitlines()[-1]))
                 print(f"  dry run, capture {'on' if capture else 'off'}: "
                       f"{runs[capture][-1]['cpu']:.2f} s cpu", flush=True)  # fmt: skip
-        last = runs[True][-1]
-        folder = work / "data" / "captures" / last["run_id"]
-        started = time.perf_counter()
-        done = child([str(Path(sys.executable).with_name("perps-bot")), "replay", "--capture",
-                      str(folder), "--db", str(work / "replay.sqlite")], env)  # fmt: skip
-        replay_s = time.perf_counter() - started
-        if done.returncode != 0:
-            raise SystemExit(f"replay failed: {done.stderr[-500:]}")
     finally:
         emulator.terminate()
         emulator.wait()
-        shutil.rmtree(work, ignore_errors=True)
     lines = [
-        f"capture overhead: {len(SYMBOLS)}-symbol canary dry run, {seconds} s each, median of"
+        f"dry run: {len(SYMBOLS)} symbols against the emulator, {seconds} s each, median of"
         f" {repeat} (REST poll {POLL}; emulator: a step every {STEP_S * 1000:.0f} ms, other"
-        " participants on)"
+        " participants on; cpu includes start-up)"
     ]
     for capture in (False, True):
         rs = runs[capture]
         lat = [x for r in rs for x in r["latencies"]]
         cpu = statistics.median(r["cpu"] for r in rs)
+        events = statistics.median(r["events"] or 0 for r in rs)
         orders = statistics.median(r["orders"] for r in rs)
         lines.append(
-            f"  capture {'on ' if capture else 'off'}: cpu {cpu:6.2f} s, orders {orders:6.0f},"
+            f"  capture {'on ' if capture else 'off'}: cpu {cpu:6.2f} s, orders {orders:5.0f},"
             f" tick-to-order p50 {percentile(lat, 0.5):5.1f} ms p99 {percentile(lat, 0.99):5.1f} ms"
+            + (f", {events:,.0f} events captured" if capture else "")
         )
-    lines.append(f"  capture: {last['events']} events, {last['capture_bytes'] / 1e6:.2f} MB"
-                 f" on disk, {last['dropped']} dropped")  # fmt: skip
-    lines.append(f"replay speed: {last['events']} events in {replay_s:.2f} s wall (start-up"
-                 f" included) = {last['events'] / replay_s:,.0f} events/s")  # fmt: skip
     return lines
 
 
@@ -208,8 +315,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--events", type=int, default=200_000)
     opts = parser.parse_args()
-    for line in run_capture_bench(opts.seconds, opts.repeat):
+    for line in run_capture_bench(opts.seconds, opts.repeat, opts.events):
         print(line)
     return 0
 

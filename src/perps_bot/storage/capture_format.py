@@ -60,61 +60,64 @@ assert tuple(EVENT_SCHEMA.names) == EVENT_COLUMNS and tuple(ORDER_SCHEMA.names) 
 Levels = list[tuple[float, float]]
 
 
+_EMPTY_ROW = dict.fromkeys(EVENT_COLUMNS)
+
+
 class EventRows:
-    """Column buffers of the events table; `add` turns one event into its rows."""
+    """Rows of the events table (tuples in column order, turned into columns when a chunk
+    is taken: one tuple per row is the cheapest thing to append); `add` turns one event
+    into its rows."""
 
     def __init__(self) -> None:
-        self.columns: dict[str, list[Any]] = {name: [] for name in EVENT_COLUMNS}
+        self._rows: list[tuple[Any, ...]] = []
         self._books: dict[str, tuple[dict[float, float], dict[float, float]]] = {}
-        self.rows = 0
+
+    @property
+    def rows(self) -> int:
+        return len(self._rows)
 
     def _row(self, **values: Any) -> None:
-        for name in EVENT_COLUMNS:
-            self.columns[name].append(values.get(name))
-        self.rows += 1
+        self._rows.append(tuple((_EMPTY_ROW | values).values()))
 
     def add(self, event: MarketEvent) -> None:
-        if type(event) is BookSnapshot:
+        if isinstance(event, BookSnapshot):
             self._book(event)
-        elif type(event) is MarkPrice:
+        elif isinstance(event, MarkPrice):
             self._row(ts=event.ts, kind="mark", symbol=event.symbol, mark=event.mark)
-        elif type(event) is FundingRate:
+        elif isinstance(event, FundingRate):
             self._row(ts=event.ts, kind="funding", symbol=event.symbol, rate=event.rate,
                       mark=event.mark)  # fmt: skip
-        elif type(event) is Quote:
+        elif isinstance(event, Quote):
             self._row(ts=event.ts, kind="quote", symbol=event.symbol, bid_px=[event.bid],
                       ask_px=[event.ask], last=event.last, mark=event.mark)  # fmt: skip
 
     def _book(self, book: BookSnapshot) -> None:
         for trade in book.trades:
-            self._row(ts=book.ts, kind="trade", symbol=book.symbol, price=trade.price,
-                      qty=trade.qty, taker=str(trade.taker), trade_ts=trade.ts)  # fmt: skip
+            self._rows.append((book.ts, "trade", book.symbol, None, None, None, None, None,
+                               None, None, trade.price, trade.qty, str(trade.taker),
+                               trade.ts))  # fmt: skip
         bids, asks = dict(book.bids), dict(book.asks)
         previous = self._books.get(book.symbol)
         self._books[book.symbol] = (bids, asks)
         if previous is None:
-            self._row(ts=book.ts, kind="book", symbol=book.symbol, last=book.last, mark=book.mark,
-                      **_side_columns(book.bids, book.asks))  # fmt: skip
-            return
-        self._row(ts=book.ts, kind="book_update", symbol=book.symbol, last=book.last,
-                  mark=book.mark, **_side_columns(_changes(previous[0], bids),
-                                                  _changes(previous[1], asks)))  # fmt: skip
+            kind, bid_levels, ask_levels = "book", book.bids, book.asks
+        else:
+            kind = "book_update"
+            bid_levels, ask_levels = _changes(previous[0], bids), _changes(previous[1], asks)
+        self._rows.append((book.ts, kind, book.symbol,
+                           [p for p, _ in bid_levels], [q for _, q in bid_levels],
+                           [p for p, _ in ask_levels], [q for _, q in ask_levels],
+                           book.last, book.mark, None, None, None, None, None))  # fmt: skip
 
     def take(self) -> dict[str, list[Any]]:
-        """The buffered columns; the next chunk starts every symbol with a full book."""
-        columns, self.columns = self.columns, {name: [] for name in EVENT_COLUMNS}
+        """The buffered rows as columns; the next chunk starts every symbol with a full
+        book."""
+        rows, self._rows = self._rows, []
         self._books.clear()
-        self.rows = 0
-        return columns
-
-
-def _side_columns(bids: Levels, asks: Levels) -> dict[str, list[float]]:
-    return {
-        "bid_px": [p for p, _ in bids],
-        "bid_qty": [q for _, q in bids],
-        "ask_px": [p for p, _ in asks],
-        "ask_qty": [q for _, q in asks],
-    }
+        if not rows:
+            return {name: [] for name in EVENT_COLUMNS}
+        columns = zip(*rows, strict=True)
+        return {name: list(column) for name, column in zip(EVENT_COLUMNS, columns, strict=True)}
 
 
 def _changes(old: dict[float, float], new: dict[float, float]) -> Levels:
