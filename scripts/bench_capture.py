@@ -106,9 +106,9 @@ def run_bot_child(url: str, seconds: int, capture: bool, work: Path) -> dict[str
     latencies: list[float] = []
     submit = engine.Orchestrator._submit
 
-    async def timed(self: Any, order: Any) -> None:
+    async def timed(self: Any, order: Any, portfolio: Any) -> None:
         latencies.append(time.time() * 1000.0 - order.created_ts)
-        await submit(self, order)
+        await submit(self, order, portfolio)
 
     engine.Orchestrator._submit = timed  # type: ignore[method-assign]
     settings = load_settings("canary", {

@@ -55,7 +55,7 @@ def test_list_newest_first_with_trades_return_and_filters(
     assert runs["run-bt"] == {
         "run_id": "run-bt", "kind": "backtest", "profile": "dev", "strategy": "mean_reversion",
         "start": "2024-01-01T00:00:00.000Z", "duration_s": 172800.0, "trades": 1,
-        "return_pct": -0.01, "status": "completed",
+        "return_pct": -0.01, "status": "completed", "portfolio": "main", "parent_run_id": None,
     }  # fmt: skip
     assert runs["run-live"]["return_pct"] is None  # no equity rows
     only = runner.invoke(app, ["runs", "list", "--db", str(db), "--kind", "backtest"])

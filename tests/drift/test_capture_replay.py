@@ -88,3 +88,62 @@ async def asyncio_to_thread(func: Any, *args: Any, **kwargs: Any) -> Any:
     import asyncio
 
     return await asyncio.to_thread(func, *args, **kwargs)
+
+
+async def test_a_run_with_several_portfolios_is_captured_replayed_and_drifted_per_portfolio(
+    in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
+) -> None:
+    """SPEC 10 with SPEC 14: the capture is the account run's; its replay runs every
+    portfolio again (child runs REPLAY.ID); drift is measured and stored per portfolio
+    (what `promote --to prod --portfolio ID` checks)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from perps_bot.cli.app import app
+    from perps_bot.storage import RunStore
+    from perps_bot.storage.drift_store import latest_drift
+
+    db = str(tmp_path / "canary.sqlite")
+    probe = "tests.drift.drift_strategy:DriftProbe"
+    async with EmulatorServer(
+        symbols=("ETHUSDT",), seed=6, tick_interval_s=0.1, microstructure=True
+    ) as server:
+        settings = load_settings("canary", {
+            "run": {"duration": "3s", "dry_run": True, "live_view": False, "database": db,
+                    **run_dirs},
+            "exchange": {"base_url": server.base_url, "poll_interval": "100ms"},
+            "portfolios": [{"id": "a", "strategy": probe, "params": {"every": 2}},
+                           {"id": "b", "strategy": probe, "params": {"every": 3}}],
+        })  # fmt: skip
+        result = await run_bot(settings, progress=False)
+    assert result.status == "completed"
+    folder = Path(run_dirs["data_dir"]) / "captures" / result.run_id
+    assert ReplayFeed(folder).meta["portfolios"] == ["a", "b"]
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        done = CliRunner().invoke(app, ["drift", "--db", db, *args])
+        return done.exit_code, done.stdout, done.stderr
+
+    code, out, err = await asyncio_to_thread(invoke, "--live", result.run_id, "--format", "json")
+    assert code == 0, err
+    drifts = json.loads(out)["portfolios"]
+    assert [d["live_run"] for d in drifts] == [f"{result.run_id}.a", f"{result.run_id}.b"]
+    replay = drifts[0]["replay_run"].rsplit(".", 1)[0]
+    assert [d["replay_run"] for d in drifts] == [f"{replay}.a", f"{replay}.b"]
+    assert all(d["summary"]["live_orders"] > 0 for d in drifts)
+    with RunStore(Path(db), read_only=True) as store:
+        assert {c.kind for c in store.children(replay)} == {"replay"}
+        assert latest_drift(store, f"{result.run_id}.b") is not None
+        assert latest_drift(store, f"{result.run_id}.a") is not None
+        assert latest_drift(store, result.run_id) is None  # the account is not a strategy
+
+    code, out, err = await asyncio_to_thread(
+        invoke, "--live", f"{result.run_id}.b", "--replay", replay, "--format", "json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["live_run"] == f"{result.run_id}.b"
+    code, _, err = await asyncio_to_thread(invoke, "--live", result.run_id, "--format", "html")
+    assert code == 2 and "give --portfolio ID" in err and len(err.strip().splitlines()) == 1
+    code, _, err = await asyncio_to_thread(invoke, "--live", result.run_id, "--portfolio", "z")
+    assert code == 2 and "has no portfolio 'z'" in err

@@ -46,7 +46,8 @@ async def test_the_stored_peak_is_measured_against_the_adopted_exchange_balance(
     balance = float(emulator.state.balances["USDT"])
     # the account was worth twice its balance at its peak: the drawdown halts at once
     db = _store(run_dirs, RiskState("ACTIVE", "", peak=2 * balance, last_equity=2 * balance))
-    result = await run_canary(emulator, run_dirs, dry_run=False)
+    # long enough for the first equity to reach the gate on a loaded machine
+    result = await run_canary(emulator, run_dirs, dry_run=False, duration="5s")
     assert result.fills == 0 and emulator.state.orders == {}
     assert query(db, "SELECT state FROM trading_state") == [("HALTED",)]
 

@@ -39,6 +39,44 @@ def test_a_schema_3_file_gains_pid_and_host_and_its_running_run_is_crashed(
     assert run.status == "crashed" and run.detail is not None and "gone" in run.detail
 
 
+V4_TRADING_STATE = """
+CREATE TABLE trading_state (id INTEGER PRIMARY KEY CHECK (id = 1), profile TEXT NOT NULL,
+    state TEXT NOT NULL, detail TEXT NOT NULL, risk TEXT NOT NULL, run_id TEXT,
+    updated_at INTEGER NOT NULL);
+CREATE TABLE trading_state_log (profile TEXT NOT NULL, state TEXT NOT NULL,
+    detail TEXT NOT NULL, source TEXT NOT NULL, run_id TEXT, created_at INTEGER NOT NULL);
+INSERT INTO trading_state VALUES (1, 'canary', 'HALTED', 'drawdown', '{"state": "HALTED"}',
+    'old', 5);
+INSERT INTO trading_state_log VALUES ('canary', 'HALTED', 'drawdown', 'run', 'old', 5);
+"""
+
+
+def test_a_schema_4_halt_becomes_the_halt_of_portfolio_main(tmp_path: Path) -> None:
+    """Schema 5 keeps a trading state per portfolio: the one halt of a schema 4 file is
+    kept, as portfolio `main`'s (a one-strategy bot reads it as before); runs gain their
+    parent and portfolio."""
+    path = tmp_path / "v4.sqlite"
+    v4 = V2_ORDERS.replace("'2'", "'4'") + V3_RUNS + V4_TRADING_STATE
+    with sqlite3.connect(path) as db:
+        db.executescript(v4)
+        db.execute("ALTER TABLE runs ADD COLUMN pid INTEGER")
+        db.execute("ALTER TABLE runs ADD COLUMN host TEXT")
+    with RunStore(path) as store:
+        saved = stored.load_trading_state(store.connection)
+        assert saved is not None and (saved.portfolio, saved.state) == ("main", "HALTED")
+        assert stored.load_trading_state(store.connection, "other") is None
+        run = store.run("old")
+        assert (run.parent_run_id, run.portfolio) == (None, "main")
+        with store.transaction():
+            stored.save_trading_state(store.connection, profile="canary", state="ACTIVE",
+                                      detail="", risk={}, run_id="new", source="run",
+                                      portfolio="b")  # fmt: skip
+        states = {s.portfolio: s.state for s in stored.load_trading_states(store.connection)}
+        assert states == {"main": "HALTED", "b": "ACTIVE"}
+        log = store.connection.execute("SELECT portfolio, state FROM trading_state_log")
+        assert log.fetchall() == [("main", "HALTED"), ("b", "ACTIVE")]
+
+
 def test_the_lock_is_exclusive_and_released(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite"
     with DatabaseLock(db), pytest.raises(DatabaseBusy, match=r"pid \d+"):

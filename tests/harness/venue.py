@@ -78,7 +78,7 @@ class ScriptedVenue:
             del self._open[order.client_id]
         return fill_of(order, ts, size, price, 0.0, Liquidity.TAKER)
 
-    def on_liquidation(self, symbol: str, ts: int) -> None:
+    def on_liquidation(self, symbol: str, ts: int, portfolio: str) -> None:
         self.calls.append(f"venue.on_liquidation {symbol}")
 
     async def poll(self, now_ms: int) -> Sequence[Fill]:

@@ -115,11 +115,13 @@ def test_json_layout_names_and_no_run_id(store: RunStore) -> None:
     text = build_report(store, run_id).to_json()
     data = json.loads(text)
     assert set(data) == {
-        "run", "metrics", "validation", "warnings", "monthly_returns", "portfolios",
+        "run", "metrics", "validation", "warnings", "monthly_returns", "portfolios", "account",
     }  # fmt: skip
     assert list(data["metrics"]) == sorted(METRIC_NAMES)
-    # one portfolio today (SPEC 10 adds more); its metrics are the run's
+    # one portfolio: its metrics are the run's, and the account's
     [portfolio] = data["portfolios"]
+    assert data["account"]["metrics"] == data["metrics"]
+    assert data["account"]["portfolios"] == ["main"]
     assert portfolio["id"] == "main" and portfolio["strategy"] == "sma_cross"
     assert portfolio["metrics"] == data["metrics"]
     assert portfolio["validation"] == data["validation"]

@@ -18,7 +18,7 @@ def rich_ledger(balance: float = 1e12) -> Ledger:
 class Paper:
     def __init__(self, rules: MatchingRules, seed: int, ledger: Ledger | None = None) -> None:
         self.ledger = ledger if ledger is not None else rich_ledger()
-        self.engine = build_engine(rules, seed, self.ledger)
+        self.engine = build_engine(rules, seed, lambda _portfolio: self.ledger)
 
     def on_market(self, event: MarketEvent) -> list[Fill]:
         fills = list(self.engine.on_market(event))

@@ -57,10 +57,18 @@ def run(
         str | None, typer.Option(help="Comma-separated, e.g. BTC-PERP,ETH-PERP.")
     ] = None,
     strategy: Annotated[
-        str | None, typer.Option(help="Built-in name (sma_cross, ...) or package.module:Class.")
+        list[str] | None,
+        typer.Option(
+            help="Built-in name (sma_cross, ...) or package.module:Class; repeat it to run"
+            " several side by side, each its own portfolio (equal shares of the balance)."
+        ),
     ] = None,
     param: Annotated[
-        list[str] | None, typer.Option(help="Strategy parameter key=value (repeatable).")
+        list[str] | None,
+        typer.Option(
+            help="Strategy parameter key=value (repeatable); with several portfolios"
+            " ID.key=value (ID: the portfolio, e.g. the strategy's name)."
+        ),
     ] = None,
     log_level: Annotated[str | None, typer.Option(help="DEBUG | INFO | WARNING | ERROR.")] = None,
     http_port: Annotated[

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from perps_bot.cli.options import parse_params
+from perps_bot.cli.options import strategy_overrides
 from perps_bot.config import ConfigError, Settings, load_settings
 from perps_bot.domain import RunMode, format_duration, iso_utc, parse_duration
 from perps_bot.feeds.historical import CandleFeed
@@ -37,8 +37,12 @@ def backtest(
     ],
     symbol: Annotated[str, typer.Option("--symbol", help="Symbol name, e.g. BTC-PERP.")],
     strategy: Annotated[
-        str,
-        typer.Option("--strategy", help="Built-in name (sma_cross, ...) or package.module:Class."),
+        list[str],
+        typer.Option(
+            "--strategy",
+            help="Built-in name (sma_cross, ...) or package.module:Class; repeat it to run"
+            " several side by side (each its own portfolio, --param ID.key=value).",
+        ),
     ],
     funding: Annotated[
         Path | None,
@@ -131,7 +135,7 @@ def _prepare(
     *,
     data: Path,
     symbol: str,
-    strategy: str,
+    strategy: list[str],
     funding: Path | None,
     mark: Path | None,
     params: list[str] | None,
@@ -147,7 +151,6 @@ def _prepare(
     symbol = symbol.strip()
     if not symbol:
         raise ConfigError("bad --symbol: give a symbol name, e.g. BTC-PERP")
-    parsed = parse_params(params)
     base = load_settings(profile)  # fails early on a bad profile, tells the funding schedule
     funding_interval_ms = parse_duration(base.account.funding_interval)
     feed = CandleFeed.from_files(
@@ -164,16 +167,14 @@ def _prepare(
         run["seed"] = seed
     if db is not None:
         run["database"] = db
-    strategy_section: dict[str, Any] = {"name": strategy, "params": parsed}
+    overrides = strategy_overrides(strategy, params)
+    strategy_section: dict[str, Any] = overrides.setdefault("strategy", {})
+    strategy_section.setdefault("params", {})  # the profile's are its own strategy's
     if timeframe is not None:
         strategy_section["timeframe"] = timeframe
     if order_size is not None:
         strategy_section["order_size"] = {symbol: order_size}
-    overrides: dict[str, Any] = {
-        "strategy": strategy_section,
-        "run": run,
-        "mock": {"start": iso_utc(feed.start_ts)},
-    }
+    overrides |= {"run": run, "mock": {"start": iso_utc(feed.start_ts)}}
     if initial_balance is not None:
         overrides["account"] = {"initial_balance": initial_balance}
     settings = load_settings(profile, overrides)
@@ -201,20 +202,20 @@ def describe_feed(feed: CandleFeed, settings: Settings) -> str:
         funding += ")"
     else:
         funding += f" at default rate {feed.default_funding_rate}"
-        if feed.has_funding_file:
-            funding += " (the funding file does not cover the candles)"
     parts.append(funding)
     if feed.has_mark_file:
-        parts.append(
-            f"mark price from the mark file for {feed.mark_covered} of {feed.total} candles"
-        )
+        mark = f"mark price from the mark file for {feed.mark_covered} of {feed.total} candles"
+        if feed.mark_covered < feed.total:
+            mark += f" (WARNING: the other {feed.total - feed.mark_covered} use their close)"
+        parts.append(mark)
     bar_ms = feed.strategy_bar_ms(settings.strategy.timeframe)
     bars = (
         f"on {format_duration(bar_ms)} bars built from the candles"
         if bar_ms is not None
         else f"on the {format_duration(feed.interval_ms)} candles"
     )
-    parts.append(f"strategy {settings.strategy.name} {dict(settings.strategy.params)} {bars}")
+    shown = [f"{p.strategy} {p.params}" for p in settings.portfolio_plans()]
+    parts.append(f"strategy {' + '.join(shown)} {bars}")
     return "; ".join(parts)
 
 

@@ -1,15 +1,21 @@
 """Shared CLI parsing: `--param key=value` values and the run-option overrides that sit
 on top of the profile (CLI flags are the highest-precedence settings layer)."""
 
+import math
+import re
 from typing import Any
 
 from perps_bot.config import ConfigError
+from perps_bot.domain import short
 
 ParamValue = bool | int | float | str
 
 
 def parse_param_value(text: str) -> ParamValue:
-    """`true/false` -> bool, integers -> int, decimals -> float, anything else stays text."""
+    """`true/false` -> bool, integers -> int, decimals -> float, anything else stays text.
+
+    `nan`, `inf` and decimals too large for a float are refused (ConfigError): read as
+    floats they would reach the strategy as a threshold no price ever crosses."""
     lowered = text.strip().lower()
     if lowered in ("true", "false"):
         return lowered == "true"
@@ -18,9 +24,12 @@ def parse_param_value(text: str) -> ParamValue:
     except ValueError:
         pass
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         return text
+    if not math.isfinite(value):
+        raise ConfigError(f"bad --param value {short(text)!r}: not a finite number")
+    return value
 
 
 def parse_params(pairs: list[str] | None) -> dict[str, ParamValue]:
@@ -29,7 +38,9 @@ def parse_params(pairs: list[str] | None) -> dict[str, ParamValue]:
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise ConfigError(f"bad --param {pair!r}: expected key=value, e.g. --param fast=10")
+            raise ConfigError(
+                f"bad --param {short(pair)!r}: expected key=value, e.g. --param fast=10"
+            )
         params[key.strip()] = parse_param_value(value.strip())
     return params
 
@@ -50,7 +61,7 @@ def run_overrides(
     seed: int | None = None,
     duration: str | None = None,
     symbols: str | None = None,
-    strategy: str | None = None,
+    strategy: list[str] | str | None = None,
     params: list[str] | None = None,
     log_level: str | None = None,
     http_port: int | None = None,
@@ -78,12 +89,75 @@ def run_overrides(
     overrides: dict[str, Any] = {}
     if run:
         overrides["run"] = run
-    strategy_section: dict[str, Any] = {}
-    if strategy is not None:
-        strategy_section["name"] = strategy
-    parsed = parse_params(params)
-    if parsed:
-        strategy_section["params"] = parsed
-    if strategy_section:
-        overrides["strategy"] = strategy_section
+    return overrides | strategy_overrides(strategy, params)
+
+
+def strategy_overrides(
+    strategies: list[str] | str | None, params: list[str] | None
+) -> dict[str, Any]:
+    """`--strategy` (repeatable: several side by side, SPEC 10, each its own portfolio
+    with an equal share of the balance, named after its strategy) and `--param` (with
+    several portfolios scoped: `--param ID.key=value`)."""
+    names = [strategies] if isinstance(strategies, str) else list(strategies or [])
+    unscoped, scoped = _split_params(parse_params(params))
+    overrides: dict[str, Any] = {}
+    if len(names) > 1:
+        if unscoped:
+            key = next(iter(unscoped))
+            raise ConfigError(f"bad --param {short(key)!r}: with several --strategy, name the"
+                              f" portfolio: --param ID.{short(key)}=value")  # fmt: skip
+        ids = portfolio_ids(names)
+        unknown = sorted(set(scoped) - set(ids))
+        if unknown:
+            raise ConfigError(f"bad --param {short(unknown[0])}.…: no portfolio"
+                              f" {short(unknown[0])!r} (they are: {', '.join(ids)})")  # fmt: skip
+        overrides["portfolios"] = [
+            {"id": pid, "strategy": name, "params": scoped.get(pid, {})}
+            for pid, name in zip(ids, names, strict=True)
+        ]
+        return overrides
+    section: dict[str, Any] = {}
+    if names:
+        section["name"] = names[0]
+        overrides["portfolios"] = []  # one --strategy: that strategy is the run
+        (own,) = portfolio_ids(names)
+        unscoped |= scoped.pop(own, {})
+        if scoped:
+            first = next(iter(scoped))
+            raise ConfigError(f"bad --param {short(first)}.…: the run has one strategy"
+                              f" ({names[0]}): --param key=value")  # fmt: skip
+    elif scoped:
+        overrides["portfolio_params"] = scoped
+    if unscoped:
+        section["params"] = unscoped
+    if section:
+        overrides["strategy"] = section
     return overrides
+
+
+def portfolio_ids(names: list[str]) -> list[str]:
+    """A portfolio id per `--strategy`: its name (a class path: the class), made unique."""
+    ids: list[str] = []
+    for name in names:
+        base = re.sub(r"[^A-Za-z0-9_-]", "_", re.split(r"[:.]", name.strip())[-1])[:20] or "p"
+        pid, n = base, 1
+        while pid in ids:
+            n += 1
+            pid = f"{base}-{n}"
+        ids.append(pid)
+    return ids
+
+
+def _split_params(
+    params: dict[str, ParamValue],
+) -> tuple[dict[str, ParamValue], dict[str, dict[str, ParamValue]]]:
+    """{key: v} and {portfolio id: {key: v}} (`ID.key`: ids may hold dots, keys do not)."""
+    unscoped: dict[str, ParamValue] = {}
+    scoped: dict[str, dict[str, ParamValue]] = {}
+    for key, value in params.items():
+        pid, dot, name = key.rpartition(".")
+        if dot and pid and name:
+            scoped.setdefault(pid, {})[name] = value
+        else:
+            unscoped[key] = value
+    return unscoped, scoped

@@ -119,14 +119,24 @@ def report_command(
         Path | None,
         typer.Option("--db", help="Database file to read (default: the profile's database)."),
     ] = None,
+    portfolio: Annotated[
+        str | None,
+        typer.Option(
+            "--portfolio",
+            help="One portfolio of a run with several [default: the whole account].",
+        ),
+    ] = None,
 ) -> None:
-    """Metrics, validation criteria and trades of a run."""
+    """Metrics, validation criteria and trades of a run (of one of its portfolios)."""
     path = _source_db(ctx, db, profile, "dev")
     store = _open_existing(path, read_only=True)
     try:
+        if portfolio is not None:
+            run = store.portfolio_run(run, portfolio).run_id
         report = build_report(store, run)
         if export is not None:
-            export_csv(store, report.run.run_id, report.trades, export)
+            export_csv(store, report.run.run_id, report.trades, export,
+                       portfolios=bool(report.portfolios))  # fmt: skip
         _emit(report, fmt, out)
     except (StoreError, ReportError) as exc:
         _fail(str(exc))
@@ -190,6 +200,10 @@ def promote_command(
             " profile database, which `perps-bot --profile prod` checks).",
         ),
     ] = None,
+    portfolio: Annotated[
+        str | None,
+        typer.Option("--portfolio", help="The portfolio of a run with several to promote."),
+    ] = None,
 ) -> None:
     """Check a run against its validation criteria and record the promotion of its strategy."""
     stage = str(to)
@@ -197,6 +211,8 @@ def promote_command(
     target = target_db if target_db is not None else _profile_db(stage)
     store = _open_existing(source, read_only=False)
     try:
+        if portfolio is not None:
+            run = store.portfolio_run(run, portfolio).run_id
         try:
             report = evaluate_promotion(store, stage, run)
         except PromotionRefused as exc:

@@ -122,6 +122,8 @@ def render_table(report: Report, console: Console) -> None:
         f"{summary['start'] or '?'} to {summary['end'] or '?'} ({report.days:.2f} days), "
         f"initial balance {run.initial_balance:,.2f}, final equity {report.final_equity:,.2f}"
     )
+    if report.portfolios:
+        console.print(portfolios_table(report))
     console.print(metrics_table(report))
     for w in report.warnings:
         console.print(Text(f"{WARN_MARK} {w.metric}: {w.reason}", style="yellow"))
@@ -149,6 +151,31 @@ def render_table(report: Report, console: Console) -> None:
     style = "bold green" if report.passed else "bold red"
     verdict = "PASSED" if report.passed else "FAILED"
     console.print(Text(f"{verdict}: {passed}/{len(report.criteria)} criteria", style=style))
+
+
+def portfolios_table(report: Report) -> Table:
+    """A run with several portfolios: each one's figures (`report --portfolio ID` for all
+    of them); the tables below are the account's."""
+    table = Table(title="Portfolios (the tables below are the whole account)", title_justify="left")
+    for name, justify in (("id", "left"), ("strategy", "left"), ("symbols", "left"),
+                          ("capital", "right"), ("equity", "right"), ("return", "right"),
+                          ("trades", "right"), ("max drawdown", "right"),
+                          ("validation", "right")):  # fmt: skip
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for p in report.portfolios:
+        m = p.metrics
+        table.add_row(
+            p.run.portfolio,
+            p.run.strategy,
+            ", ".join(p.run_summary()["symbols"]),
+            f"{p.run.initial_balance:,.2f}",
+            f"{p.final_equity:,.2f}",
+            display_metric("return_pct", m["return_pct"]),
+            str(m["trades"]),
+            display_metric("max_drawdown", m["max_drawdown"]),
+            f"{sum(c.passed for c in p.criteria)}/{len(p.criteria)}",
+        )
+    return table
 
 
 _STATUS_MEANS = {

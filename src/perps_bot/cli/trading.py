@@ -15,10 +15,11 @@ import typer
 
 from perps_bot.cli.report import _fail, _from_parent, _source_db
 from perps_bot.config import ConfigError, load_settings
+from perps_bot.domain import DEFAULT_PORTFOLIO, short
 from perps_bot.monitoring import Journal
 from perps_bot.orchestrator.trading_state import lift_halt, now_ms
 from perps_bot.storage import RunStore, StoreError
-from perps_bot.storage.durable import load_trading_state
+from perps_bot.storage.durable import load_trading_states
 from perps_bot.storage.lock import DatabaseLock
 
 
@@ -35,30 +36,48 @@ def resume_trading_command(
         Path | None,
         typer.Option("--db", help="Database file (default: the profile's database)."),
     ] = None,
+    portfolio: Annotated[
+        str | None,
+        typer.Option("--portfolio", help="Lift only this portfolio's halt [default: all]."),
+    ] = None,
 ) -> None:
-    """Lift a halt (and the drawdown REDUCING state) of the profile's account."""
+    """Lift a halt (and the drawdown REDUCING state) of the profile's account, of every
+    portfolio that is not ACTIVE (or of the one given)."""
     path = _source_db(ctx, db, profile, "dev")
     if not path.exists():
         _fail(f"no database at {path}: nothing is halted")
+    lifted: list[tuple[str, str, str]] = []
     try:
         with DatabaseLock(path), RunStore(path) as store:
-            saved = load_trading_state(store.connection)
-            name = profile or _from_parent(ctx, "profile") or (saved.profile if saved else "dev")
-            if saved is None or saved.state == "ACTIVE":
-                typer.echo(f"trading state of {path}: ACTIVE, nothing to lift")
-                return
-            before, after = lift_halt(store, name, reason)
+            saved = load_trading_states(store.connection)
+            known = {state.portfolio for state in saved}
+            if portfolio is not None and portfolio not in known:
+                _fail(f"no portfolio {short(portfolio)!r} in {path}"
+                      f" (known: {', '.join(sorted(known)) or 'none'})")  # fmt: skip
+            name = profile or _from_parent(ctx, "profile") or (saved[0].profile if saved else "dev")
+            for state in saved:
+                if state.state != "ACTIVE" and portfolio in (None, state.portfolio):
+                    before, after = lift_halt(store, name, reason, state.portfolio)
+                    lifted.append((state.portfolio, before, after))
     except StoreError as exc:
         _fail(str(exc))
+    if not lifted:
+        typer.echo(f"trading state of {path}: ACTIVE, nothing to lift")
+        return
     detail = f"resume-trading: {reason}"
     try:
         log_dir = Path(load_settings(name).run.log_dir)
     except ConfigError:
         log_dir = Path("logs")
     journal = Journal(log_dir / "events.jsonl", "resume-trading")
-    journal.write("state_change", now_ms(), {"state": after, "detail": detail, "before": before})
+    for pid, before, after in lifted:
+        data = {"state": after, "detail": detail, "before": before}
+        if pid != DEFAULT_PORTFOLIO:
+            data["portfolio"] = pid
+        journal.write("state_change", now_ms(), data)
+        of = "" if pid == DEFAULT_PORTFOLIO else f" (portfolio {pid})"
+        typer.echo(f"trading state of {path}{of}: {before} -> {after} ({detail})")
     journal.close()
-    typer.echo(f"trading state of {path}: {before} -> {after} ({detail})")
 
 
 def register(app: typer.Typer) -> None:

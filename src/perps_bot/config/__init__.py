@@ -9,6 +9,7 @@ from perps_bot.config.models import (
     InstrumentConfig,
     LoggingConfig,
     MockConfig,
+    PortfolioConfig,
     PromotionConfig,
     RandomWalkConfig,
     RiskConfig,
@@ -17,6 +18,7 @@ from perps_bot.config.models import (
     Tier,
     check_tiers,
 )
+from perps_bot.config.portfolios import PortfolioPlan
 from perps_bot.config.settings import (
     ConfigError,
     Settings,
@@ -35,6 +37,8 @@ __all__ = [
     "InstrumentConfig",
     "LoggingConfig",
     "MockConfig",
+    "PortfolioConfig",
+    "PortfolioPlan",
     "PromotionConfig",
     "RandomWalkConfig",
     "RiskConfig",

@@ -2,21 +2,46 @@
 is a one-line error naming the key's path instead of a silently ignored setting.
 
 Money amounts in config are floats: they are settings, not ledger entries; the
-ledger converts them to Decimal at its boundary.
+ledger converts them to Decimal at its boundary. Every float is a FiniteFloat: YAML's
+`.inf` / `.nan` and the environment's `inf` / `nan` parse as floats, and an infinite
+balance or a NaN fee would otherwise run and report nonsense instead of failing
+(so would `true`, which pydantic reads as 1.0).
 """
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from perps_bot.domain import MarginMode, RunMode
-from perps_bot.domain.timeutil import parse_duration
+from perps_bot.domain.timeutil import MAX_TIME_MS, MIN_TIME_MS, parse_duration, parse_iso_ms
 
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegFloat = Annotated[float, Field(ge=0)]
-Fraction = Annotated[float, Field(gt=0, le=1)]
+
+def _not_a_bool(value: object) -> object:
+    """YAML's `true` would otherwise be read as the number 1.0 (a funding rate of 100%)."""
+    if isinstance(value, bool):
+        raise ValueError("Input should be a number, not true or false")
+    return value
+
+
+#: The one float type of the config: NaN, +-infinity and true/false are refused (see the
+#: docstring).
+FiniteFloat = Annotated[float, AllowInfNan(False), BeforeValidator(_not_a_bool)]
+PositiveFloat = Annotated[FiniteFloat, Field(gt=0)]
+NonNegFloat = Annotated[FiniteFloat, Field(ge=0)]
+Fraction = Annotated[FiniteFloat, Field(gt=0, le=1)]
 # A maintenance tier: (notional_floor, maintenance_margin_rate, maintenance_amount)
-Tier = tuple[NonNegFloat, Annotated[float, Field(gt=0, lt=1)], NonNegFloat]
+Tier = tuple[NonNegFloat, Annotated[FiniteFloat, Field(gt=0, lt=1)], NonNegFloat]
+#: Seeds are kept exactly in the run store, whose integers are signed 64-bit.
+MAX_SEED = 2**63 - 1
 
 
 class Section(BaseModel):
@@ -31,7 +56,7 @@ def _duration(value: str) -> str:
 class RunConfig(Section):
     """What to run and for how long; CLI run options land here."""
 
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, le=MAX_SEED)
     duration: str | None = None  # None: until Ctrl-C
     symbols: list[str] = Field(default_factory=lambda: ["BTC-PERP", "ETH-PERP"], min_length=1)
     dev_fast: bool = False
@@ -121,7 +146,7 @@ class RandomWalkConfig(Section):
     Prices move on the symbol's instrument tick (`instruments:`)."""
 
     initial_price: PositiveFloat = 100.0
-    drift: float = 0.0
+    drift: FiniteFloat = 0.0
     volatility: PositiveFloat = 0.6
     jump_intensity: NonNegFloat = 0.0  # expected jumps per day
     jump_std: NonNegFloat = 0.02  # log-size of a jump
@@ -131,7 +156,7 @@ class RandomWalkConfig(Section):
 class FundingProcessConfig(Section):
     """Mean-reverting funding rate process of the mock exchange (rates per interval)."""
 
-    mean_rate: float = 0.0001
+    mean_rate: FiniteFloat = 0.0001
     volatility: NonNegFloat = 0.00005
     reversion: Fraction = 0.2
     clamp: PositiveFloat = 0.0075
@@ -196,13 +221,25 @@ class MockConfig(Section):
             raise ValueError("latency_model empirical needs latency_samples (ms)")
         return self
 
+    @field_validator("start")
+    @classmethod
+    def _start_in_range(cls, value: str) -> str:
+        """A run's clock starts here: refused now rather than deep inside the run."""
+        try:
+            ms = parse_iso_ms(value)
+        except ValueError:
+            raise ValueError("not an ISO-8601 time, e.g. 2024-01-01T00:00:00Z") from None
+        if not MIN_TIME_MS <= ms < MAX_TIME_MS:
+            raise ValueError("must be between 1970-01-01 and 3000-01-01")
+        return value
+
     def book_depth(self, symbol: str) -> float:
         walk = self.symbols.get(symbol)
         return walk.book_depth if walk is not None else self.default_book_depth
 
 
 class FeesConfig(Section):
-    maker_bps: float = 2.0  # negative = rebate
+    maker_bps: FiniteFloat = 2.0  # negative = rebate
     taker_bps: NonNegFloat = 5.0
 
 
@@ -215,7 +252,7 @@ class AccountConfig(Section):
     default_leverage: PositiveFloat = 5.0
     leverage: dict[str, PositiveFloat] = Field(default_factory=dict)
     funding_interval: str = "8h"
-    default_funding_rate: float = 0.0001
+    default_funding_rate: FiniteFloat = 0.0001
     liquidation_fee_bps: NonNegFloat = 50.0
     # True: the liquidation fee never exceeds the margin left after the forced close.
     liquidation_fee_capped: bool = False
@@ -238,7 +275,7 @@ class InstrumentConfig(Section):
     min_notional: NonNegFloat | None = None
     contract_size: PositiveFloat | None = None
     tiers: list[Tier] | None = None
-    maker_bps: float | None = None  # default: the profile's fees.maker_bps
+    maker_bps: FiniteFloat | None = None  # default: the profile's fees.maker_bps
     taker_bps: NonNegFloat | None = None  # default: fees.taker_bps
 
     @field_validator("tiers")
@@ -262,7 +299,7 @@ class StrategyConfig(Section):
     """Which strategy runs, with its parameters, on what bar size, and how big it trades."""
 
     name: str = "sma_cross"
-    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    params: dict[str, FiniteFloat | int | str | bool] = Field(default_factory=dict)
     timeframe: str = "1m"
     order_size: dict[str, PositiveFloat] = Field(
         default_factory=lambda: {"BTC-PERP": 0.001, "ETH-PERP": 0.01}
@@ -273,6 +310,19 @@ class StrategyConfig(Section):
 
     def size_for(self, symbol: str) -> float:
         return self.order_size.get(symbol, self.default_order_size)
+
+
+class PortfolioConfig(Section):
+    """One strategy with its own pot of money (SPEC 10): its own ledger, positions, risk
+    state and circuit breaker, trading beside the others on one feed and one venue."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,24}$")
+    strategy: str
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    symbols: list[str] | None = Field(default=None, min_length=1)  # None: run.symbols
+    capital: PositiveFloat | None = None  # None: an equal share of what the others leave
+    risk: dict[str, float | int | str | bool] = Field(default_factory=dict)  # over `risk:`
+    order_size: dict[str, PositiveFloat] = Field(default_factory=dict)  # over strategy's
 
 
 class RiskConfig(Section):
@@ -302,8 +352,8 @@ class PromotionConfig(Section):
 
     min_trades: int = Field(default=100, ge=0)
     min_days: NonNegFloat = 7.0
-    min_win_rate: float = Field(default=0.55, ge=0, le=1)
-    min_sharpe: float = 1.0
+    min_win_rate: FiniteFloat = Field(default=0.55, ge=0, le=1)
+    min_sharpe: FiniteFloat = 1.0
     max_drawdown: Fraction = 0.10
     max_liquidations: int = Field(default=0, ge=0)
     max_error_lines: int = Field(default=0, ge=0)

@@ -8,16 +8,17 @@ so `--param fast=5` changes one strategy parameter and keeps the others.
 
 import hashlib
 import json
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from perps_bot.config.models import (
@@ -28,12 +29,15 @@ from perps_bot.config.models import (
     InstrumentConfig,
     LoggingConfig,
     MockConfig,
+    PortfolioConfig,
     PromotionConfig,
     RiskConfig,
     RunConfig,
     StrategyConfig,
 )
-from perps_bot.domain import PerpsBotError, RunMode
+from perps_bot.config.portfolios import PortfolioPlan, plan_portfolios, traded_symbols
+from perps_bot.config.profile_yaml import ProfileError, load_profile_file
+from perps_bot.domain import PerpsBotError, RunMode, short
 
 #: A profile here (relative to the working directory) overrides the built-in one.
 PROFILES_DIR = Path("config/profiles")
@@ -84,6 +88,9 @@ class Settings(BaseSettings):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     # Profile additions to the built-in instrument data (perps_bot.instruments).
     instruments: dict[str, InstrumentConfig] = Field(default_factory=dict)
+    # Several strategies side by side, each its own portfolio (SPEC 10); empty: the
+    # `strategy:` section is the run's one portfolio.
+    portfolios: list[PortfolioConfig] = Field(default_factory=list)
 
     _profile_data: ClassVar[dict[str, Any]] = {}
 
@@ -114,6 +121,20 @@ class Settings(BaseSettings):
                 f"--dry-run needs the ccxt broker; this profile uses {self.broker.kind}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _portfolios_can_run(self) -> "Settings":
+        plan_portfolios(self)  # raises ValueError naming what cannot run
+        return self
+
+    def portfolio_plans(self) -> list[PortfolioPlan]:
+        """The run's portfolios (config.portfolios)."""
+        return plan_portfolios(self)
+
+    @property
+    def symbols(self) -> list[str]:
+        """Every symbol the run trades (what the feed serves)."""
+        return traded_symbols(plan_portfolios(self))
 
     @property
     def mode(self) -> RunMode:
@@ -166,27 +187,35 @@ def profile_path(profile: str, profiles_dir: Path | None = None) -> Path | None:
     ./config/profiles) when it exists, else the built-in profile NAME; None if neither."""
     candidate = Path(profile)
     if candidate.suffix in (".yaml", ".yml"):
-        return candidate if candidate.exists() else None
+        return candidate if _exists(candidate) else None
     local = (profiles_dir if profiles_dir is not None else PROFILES_DIR) / f"{profile}.yaml"
-    if local.exists():
+    if _exists(local):
         return local
     builtin = _builtin_profiles() / f"{profile}.yaml"
-    return builtin if builtin.exists() else None
+    return builtin if _exists(builtin) else None
+
+
+def _exists(path: Path) -> bool:
+    """Path.exists() raises on a NUL byte or a name too long for the file system:
+    such a profile name is simply not found."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def read_profile(profile: str, profiles_dir: Path | None = None) -> dict[str, Any]:
+    """The profile's sections as read from its file (config.profile_yaml: bounded YAML)."""
     path = profile_path(profile, profiles_dir)
     if path is None:
         known = ", ".join(known_profiles(profiles_dir))
-        raise ConfigError(f"profile {profile!r} not found (known: {known}; or a path to a .yaml)")
+        raise ConfigError(
+            f"profile {short(profile)!r} not found (known: {known}; or a path to a .yaml)"
+        )
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"profile {path}{where}: invalid YAML") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"profile {path}: top level must be a mapping of sections")
+        data = load_profile_file(path)
+    except ProfileError as exc:
+        raise ConfigError(str(exc)) from None
     data.setdefault("profile", Path(profile).stem)
     return data
 
@@ -202,14 +231,45 @@ def load_settings(
     name another strategy, they are left out (they would not fit it).
     """
     data = read_profile(profile, profiles_dir)
-    data = _without_foreign_params(data, overrides or {})
+    overrides = dict(overrides or {})
+    data = _with_portfolio_params(data, overrides)
+    data = _without_foreign_params(data, overrides)
     Settings._profile_data = data
     try:
-        return Settings(**(overrides or {}))
+        return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from exc
+    except SettingsError as exc:  # an environment variable that is not valid JSON
+        raise ConfigError(_describe_env_error(exc)) from exc
     finally:
         Settings._profile_data = {}
+
+
+def _with_portfolio_params(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`--param ID.key=value` into the profile's portfolio `ID` (overrides: `portfolio_params`,
+    taken out); unscoped `--param` on a profile of several portfolios is refused."""
+    scoped: dict[str, dict[str, Any]] = overrides.pop("portfolio_params", None) or {}
+    listed = data.get("portfolios") if "portfolios" not in overrides else None
+    if not isinstance(listed, list) or not listed:
+        if scoped:
+            raise ConfigError(f"bad --param {short(next(iter(scoped)))}.…: this profile has no"
+                              " portfolios (--param key=value)")  # fmt: skip
+        return data
+    ids = [str(p.get("id")) for p in listed if isinstance(p, dict)]
+    if (overrides.get("strategy") or {}).get("params"):
+        raise ConfigError(f"--param: this profile runs several portfolios ({', '.join(ids)}):"
+                          " give --param ID.key=value")  # fmt: skip
+    unknown = sorted(set(scoped) - set(ids))
+    if unknown:
+        raise ConfigError(f"bad --param {short(unknown[0])}.…: no portfolio {short(unknown[0])!r}"
+                          f" (they are: {', '.join(ids)})")  # fmt: skip
+    portfolios = [
+        p | {"params": dict(p.get("params") or {}) | scoped[str(p.get("id"))]}
+        if isinstance(p, dict) and str(p.get("id")) in scoped
+        else p
+        for p in listed
+    ]
+    return data | {"portfolios": portfolios}
 
 
 def _without_foreign_params(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -227,17 +287,22 @@ def describe_validation_error(exc: ValidationError) -> str:
     """The first error as `path.to.key: message (got value)`, plus how many more there are."""
     errors = exc.errors()
     first = errors[0]
-    path = ".".join(str(p) for p in first["loc"]) or "config"
+    path = ".".join(short(str(p), 40) for p in first["loc"]) or "config"
     msg = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     got = first.get("input")
     hidden = first["type"] == "extra_forbidden" or isinstance(got, dict | list)
-    shown = "" if hidden else f" (got {_short(repr(got))})"
+    shown = "" if hidden or short(repr(got)) in msg else f" (got {short(repr(got))})"
     more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
     return f"config error: {path}: {msg}{shown}{more}"
 
 
-def _short(text: str, limit: int = 60) -> str:
-    """Values in one-line errors are cut: a huge value must not become a huge message."""
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _describe_env_error(exc: SettingsError) -> str:
+    """pydantic-settings says which section's variables did not parse; name them."""
+    parts = str(exc).split('"')
+    section = parts[1] if len(parts) > 2 else ""
+    prefix = f"PERPS_BOT__{section.upper()}"
+    names = sorted(k for k in os.environ if k.upper().startswith(prefix)) if section else []
+    shown = ", ".join(short(n) for n in names[:3]) or "a PERPS_BOT__ variable"
+    return f"config error: environment {shown}: cannot be parsed (lists and mappings are JSON)"

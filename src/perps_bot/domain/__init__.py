@@ -15,7 +15,7 @@ from perps_bot.domain.enums import (
     Side,
     TradingState,
 )
-from perps_bot.domain.errors import PerpsBotError
+from perps_bot.domain.errors import PerpsBotError, short, short_path
 from perps_bot.domain.instrument import Instrument, InstrumentRefusal, PreparedOrder, TierRow
 from perps_bot.domain.lifecycle import OrderStateError, close_open, record_fill, transition
 from perps_bot.domain.market import (
@@ -38,10 +38,22 @@ from perps_bot.domain.orders import (
     TargetPosition,
     fill_of,
 )
-from perps_bot.domain.timeutil import format_duration, iso_utc, parse_duration
+from perps_bot.domain.timeutil import (
+    MAX_DURATION_MS,
+    MAX_TIME_MS,
+    MIN_TIME_MS,
+    format_duration,
+    iso_utc,
+    parse_duration,
+    parse_iso_ms,
+    time_in_range,
+)
 
 __all__ = [
     "DEFAULT_PORTFOLIO",
+    "MAX_DURATION_MS",
+    "MAX_TIME_MS",
+    "MIN_TIME_MS",
     "AccountView",
     "BookSnapshot",
     "Candle",
@@ -77,6 +89,10 @@ __all__ = [
     "format_duration",
     "iso_utc",
     "parse_duration",
+    "parse_iso_ms",
     "record_fill",
+    "short",
+    "short_path",
+    "time_in_range",
     "transition",
 ]

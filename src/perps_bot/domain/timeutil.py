@@ -1,20 +1,41 @@
-"""Durations and timestamps: one parser for `7d|12h|90m|30s`, one ISO-8601 formatter."""
+"""Durations and timestamps: one parser for `7d|12h|90m|30s`, one ISO-8601 parser and
+formatter, and the range of times the bot accepts.
+
+Why bounds: every duration and time comes from a user (a profile, a flag, a data
+file). An unbounded one is a run that never ends (`--duration 99999999999999999999d`)
+or a date past year 9999 that fails deep inside a run; both are refused here, with
+one clear line, where the text is read.
+"""
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from perps_bot.domain.errors import short
 
 _UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+#: The longest duration anywhere (run length, intervals, timeframes): 10 years.
+MAX_DURATION_MS = 3_652 * 86_400_000
+#: Times the bot accepts, in epoch ms: from 1970-01-01 to 3000-01-01 (larger values
+#: are micro- or nanoseconds; feeds.readers also spots epoch seconds). A run of at most
+#: MAX_DURATION_MS from any of them stays representable.
+MIN_TIME_MS = 0
+MAX_TIME_MS = 32_503_680_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def parse_duration(text: str) -> int:
-    """Parse `7d`, `12h`, `90m`, `30s`, `250ms`, `1w` into milliseconds (> 0)."""
+    """Parse `7d`, `12h`, `90m`, `30s`, `250ms`, `1w` into milliseconds (> 0, <= 10 years)."""
     match = _DURATION.match(text.lower())
     if match is None:
-        raise ValueError(f"invalid duration {text!r}: use a number and a unit, e.g. 7d, 12h, 90m")
+        raise ValueError(
+            f"invalid duration {short(text)!r}: use a number and a unit, e.g. 7d, 12h, 90m"
+        )
     value = float(match.group(1)) * _UNITS_MS[match.group(2)]
-    if value <= 0:
-        raise ValueError(f"invalid duration {text!r}: must be positive")
+    if value > MAX_DURATION_MS:
+        raise ValueError(f"invalid duration {short(text)!r}: at most 10 years (3652d)")
+    if int(value) <= 0:
+        raise ValueError(f"invalid duration {short(text)!r}: must be at least 1ms")
     return int(value)
 
 
@@ -31,3 +52,17 @@ def iso_utc(ts_ms: int) -> str:
     """ISO-8601 UTC with milliseconds, e.g. 2024-01-01T00:00:00.000Z."""
     dt = datetime.fromtimestamp(ts_ms / 1000.0, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+
+
+def parse_iso_ms(text: str) -> int:
+    """ISO-8601 text (a naive time is UTC; `Z` allowed) -> epoch ms; ValueError if it is
+    not ISO-8601."""
+    dt = datetime.fromisoformat(text.strip())
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return (dt - _EPOCH) // timedelta(milliseconds=1)
+
+
+def time_in_range(ts_ms: int) -> bool:
+    """True for a time the bot accepts (MIN_TIME_MS <= ts < MAX_TIME_MS)."""
+    return MIN_TIME_MS <= ts_ms < MAX_TIME_MS

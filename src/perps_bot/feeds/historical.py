@@ -35,7 +35,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from perps_bot.domain import Candle, FundingRate, MarketEvent, format_duration, parse_duration
+from perps_bot.domain import (
+    Candle,
+    FundingRate,
+    MarketEvent,
+    format_duration,
+    iso_utc,
+    parse_duration,
+)
 from perps_bot.feeds.base import FeedError
 from perps_bot.feeds.loaders import (
     CandleArrays,
@@ -95,6 +102,7 @@ class CandleFeed:
         self.has_funding_file = funding is not None
         self.funding_from_file = from_file
         self.funding_defaulted = int(self._fund_ts.shape[0]) - from_file
+        self._refuse_disjoint(funding, mark)
         self._done = 0
         self._stopped = False
 
@@ -128,6 +136,27 @@ class CandleFeed:
             default_funding_rate=default_funding_rate,
             batch_size=batch_size,
         )
+
+    def _refuse_disjoint(self, funding: FundingArrays | None, mark: MarkArrays | None) -> None:
+        """A funding or mark file that covers none of the candles is a wrong file (another
+        symbol or period), not a file to ignore: replaying without it would be a silently
+        different backtest. Partial cover is allowed; the CLI's description line says how
+        much."""
+        candles = f"the candles run {iso_utc(self.start_ts)} -> {iso_utc(self.end_ts)}"
+        if mark is not None and len(mark) and self.mark_covered == 0:
+            span = f"{iso_utc(int(mark.open_time[0]))} -> {iso_utc(int(mark.close_time[-1]))}"
+            raise FeedError(f"the mark file covers none of the candles (marks {span}; {candles})")
+        if (
+            funding is not None
+            and len(funding)
+            and self.funding_count
+            and not self.funding_from_file
+        ):
+            span = f"{iso_utc(int(funding.ts[0]))} -> {iso_utc(int(funding.ts[-1]))}"
+            raise FeedError(
+                f"the funding file has none of the {self.funding_count} funding times of the"
+                f" candles (funding {span}; {candles})"
+            )
 
     # -- what the run covers ----------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from perps_bot.config import FeesConfig, InstrumentConfig, check_tiers
-from perps_bot.domain import Instrument, PerpsBotError, TierRow
+from perps_bot.domain import Instrument, PerpsBotError, TierRow, short
 from perps_bot.exchange import ExchangeSetupError, to_exchange_symbol
 
 _REQUIRED = ("tick_size", "step_size")
@@ -51,7 +51,7 @@ class InstrumentCatalog(Mapping[str, Instrument]):
             if symbol not in self._by_symbol:
                 known = ", ".join(sorted(self._by_symbol)) or "none"
                 raise UnknownInstrument(
-                    f"unknown symbol {symbol!r}: no instrument for it (known: {known}); "
+                    f"unknown symbol {short(symbol)!r}: no instrument for it (known: {known}); "
                     "add it under instruments: in the profile"
                 )
         return InstrumentCatalog(self._by_symbol[s] for s in wanted)

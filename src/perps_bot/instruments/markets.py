@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from perps_bot.config import FeesConfig, InstrumentConfig
+from perps_bot.domain import short
 from perps_bot.instruments.catalog import (
     InstrumentCatalog,
     UnknownInstrument,
@@ -40,7 +41,8 @@ def catalog_from_markets(
         market = markets.get(exchange_symbol)
         if not isinstance(market, Mapping):
             raise UnknownInstrument(
-                f"unknown symbol {symbol!r}: the exchange lists no market {exchange_symbol!r}"
+                f"unknown symbol {short(symbol)!r}: the exchange lists no market"
+                f" {short(exchange_symbol)!r}"
             )
         values |= _filters(market, decimal_places)
         values["exchange_symbol"] = exchange_symbol

@@ -5,8 +5,16 @@ One `Ledger` serves the orchestrator, the risk gate (as `domain.AccountView`) an
 the backtester, so every run books money the same way.
 """
 
+from perps_bot.ledger.account import AccountBooks
 from perps_bot.ledger.errors import LedgerError, LedgerInvariantError
 from perps_bot.ledger.ledger import Ledger
 from perps_bot.ledger.results import FillResult, FundingResult
 
-__all__ = ["FillResult", "FundingResult", "Ledger", "LedgerError", "LedgerInvariantError"]
+__all__ = [
+    "AccountBooks",
+    "FillResult",
+    "FundingResult",
+    "Ledger",
+    "LedgerError",
+    "LedgerInvariantError",
+]

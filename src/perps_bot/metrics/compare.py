@@ -46,6 +46,8 @@ class RunRow:
             "trades": self.trades,
             "return_pct": num(self.return_pct),
             "status": run.status,
+            "portfolio": run.portfolio,
+            "parent_run_id": run.parent_run_id,
         }
 
 
@@ -58,25 +60,47 @@ def run_rows(
     strategy: str | None = None,
     limit: int | None = None,
 ) -> tuple[list[RunRow], int]:
-    """Matching runs, newest first (at most `limit`), and how many matched in all."""
+    """Matching runs, newest first (at most `limit`), and how many matched in all. The
+    runs of the portfolios of a run with several follow it (they match with it)."""
+    every = store.runs()
+    children: dict[str, list[RunRecord]] = {}
+    for r in every:
+        if r.parent_run_id is not None:
+            children.setdefault(r.parent_run_id, []).append(r)
     runs = [
         r
-        for r in reversed(store.runs())
-        if (kind is None or r.kind == kind)
+        for r in reversed(every)
+        if r.parent_run_id is None
+        and (kind is None or r.kind == kind)
         and (profile is None or r.profile == profile)
         and (status is None or r.status == status)
-        and (strategy is None or r.strategy == strategy)
+        and (
+            strategy is None
+            or strategy in (r.strategy, *(c.strategy for c in children.get(r.run_id, ())))
+        )
     ]
     rows = []
     for run in runs[:limit] if limit else runs:
-        last = store.last_equity(run.run_id)
-        ret = (
-            (last - run.initial_balance) / run.initial_balance * 100.0
-            if last is not None and run.initial_balance > 0
-            else None
-        )
-        rows.append(RunRow(run, len(round_trips(store.fills(run.run_id))), ret))
+        mine = children.get(run.run_id, [])
+        parts = [_row(store, c) for c in mine]
+        trades = sum(p.trades for p in parts) if mine else _trades(store, run.run_id)
+        rows.append(_row(store, run, trades))
+        rows.extend(parts)
     return rows, len(runs)
+
+
+def _trades(store: RunStore, run_id: str) -> int:
+    return len(round_trips(store.fills(run_id)))
+
+
+def _row(store: RunStore, run: RunRecord, trades: int | None = None) -> RunRow:
+    last = store.last_equity(run.run_id)
+    ret = (
+        (last - run.initial_balance) / run.initial_balance * 100.0
+        if last is not None and run.initial_balance > 0
+        else None
+    )
+    return RunRow(run, _trades(store, run.run_id) if trades is None else trades, ret)
 
 
 COMPARE_HEADER = ("strategy", "params", "kind", "profile", "status", "start", "days")

@@ -153,10 +153,10 @@ def readme_markdown() -> str:
         "## Reports, validation and promotion",
         "",
         "```",
-        "perps-bot report [--run latest|RUN_ID] [--format table|json|html] [--out PATH]"
-        " [--export DIR] [--profile dev] [--db PATH]",
-        "perps-bot promote --to canary|prod [--run RUN_ID] [--profile PROFILE] [--db PATH]"
-        " [--target-db PATH]",
+        "perps-bot report [--run latest|RUN_ID] [--portfolio ID] [--format table|json|html]"
+        " [--out PATH] [--export DIR] [--profile dev] [--db PATH]",
+        "perps-bot promote --to canary|prod [--run RUN_ID] [--portfolio ID] [--profile PROFILE]"
+        " [--db PATH] [--target-db PATH]",
         "```",
         "",
         "`report` reads a run from the profile's database (`data/perps_bot.<profile>.sqlite`)."
@@ -168,11 +168,15 @@ def readme_markdown() -> str:
         "- `--format table`: metrics (a metric computed from too little data is marked `(!)`"
         " and the reason printed under the table), criteria, breakdowns by symbol, side and"
         " exit rule, monthly returns, positions still open at the end, risk denials.",
-        "- `--format json`: `{run, metrics, validation, warnings, monthly_returns, portfolios}`"
-        " with sorted keys. `warnings` lists `{metric, reason}`; `portfolios` has one entry per"
-        " portfolio (one today, `id` `main`) with its `metrics`, `validation`, `warnings`,"
-        " `breakdowns` (`symbol`, `side`, `exit_reason`: `key, trades, win_rate, net_pnl,"
-        " avg_duration_s`) and `open_positions`; the top-level metrics are the account's.",
+        "- `--format json`: `{run, metrics, validation, warnings, monthly_returns, account,"
+        " portfolios}` with sorted keys. `warnings` lists `{metric, reason}`; `portfolios` has"
+        " one entry per portfolio (`id` `main` for a one-strategy run) with its `strategy`,"
+        " `strategy_params`, `strategy_fingerprint`, `symbols`, `initial_balance`,"
+        " `final_equity`, `metrics`, `validation`, `warnings`, `breakdowns` (`symbol`, `side`,"
+        " `exit_reason`: `key, trades, win_rate, net_pnl, avg_duration_s`) and"
+        " `open_positions`; `account` (`initial_balance`, `final_equity`, `portfolios`,"
+        " `metrics`, `validation`) is the whole account, as are the top-level metrics (see"
+        " [Several strategies](#several-strategies-one-bot)).",
         "- `--format html`: one self-contained interactive file (Plotly, inlined: it works"
         " offline). Verdict, warnings, criteria and metrics; equity with its per-bucket range and"
         " drawdown (hover, drag to zoom) with a buy-and-hold line of the run's symbols; a"

@@ -19,6 +19,9 @@ Definitions (README "Drift report"):
   equity at or before the same time) / initial balance.
 - **Latency**: the live orders' measured round trips (request sent to the venue's
   answer, from the capture); the paper side's is the replay's latency model.
+- **Portfolios** (SPEC 10): a run with several is compared portfolio by portfolio (the
+  live run of each against the replay's run of the same portfolio): a drift is a
+  strategy's, as a promotion is. The capture, the replay and the latencies are shared.
 """
 
 import bisect
@@ -252,6 +255,27 @@ def compare(
     model = {k: mock.get(k) for k in ("fill_model", "penetration_ticks", "queue_model",
                                       "latency_model", "latency", "slippage_bps")}  # fmt: skip
     return Drift(live_rec.run_id, paper_rec.run_id, model, pairs, summary, live_curve, paper_curve)
+
+
+def portfolio_runs(
+    live_store: RunStore,
+    live_run: str,
+    paper_store: RunStore,
+    paper_run: str,
+    portfolio: str | None = None,
+) -> list[tuple[str, str, str]]:
+    """(portfolio, its live run, its paper run) for `portfolio` or every portfolio of
+    `live_run`; StoreError when the replay lacks one (module docstring)."""
+    live = live_store.run(live_run)
+    if portfolio is not None:
+        ids = [portfolio]
+    else:
+        ids = [c.portfolio for c in live_store.children(live.run_id)] or [live.portfolio]
+    return [
+        (pid, live_store.portfolio_run(live.run_id, pid).run_id,
+         paper_store.portfolio_run(paper_run, pid).run_id)
+        for pid in ids
+    ]  # fmt: skip
 
 
 def _latency_text(mock: dict[str, Any]) -> str:

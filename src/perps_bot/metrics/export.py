@@ -55,11 +55,17 @@ def trade_row(trade: Trade) -> list[str]:
     ]
 
 
-def write_trades_csv(trades: Sequence[Trade], path: Path) -> None:
+def write_trades_csv(trades: Sequence[Trade], path: Path, *, portfolios: bool = False) -> None:
+    """`portfolios`: the account of a run with several (SPEC 10): a last column names the
+    portfolio of each trade."""
     with _open(path) as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(TRADE_COLUMNS)
-        writer.writerows(trade_row(t) for t in trades)
+        if not portfolios:
+            writer.writerow(TRADE_COLUMNS)
+            writer.writerows(trade_row(t) for t in trades)
+            return
+        writer.writerow((*TRADE_COLUMNS, "portfolio"))
+        writer.writerows([*trade_row(t), t.portfolio] for t in trades)
 
 
 def equity_lines(store: RunStore, run_id: str) -> Iterator[str]:
@@ -89,11 +95,16 @@ def write_equity_csv(store: RunStore, run_id: str, path: Path) -> None:
 
 
 def write_orders_csv(store: RunStore, run_id: str, path: Path) -> None:
-    """Every order with its final state; `reason` says why it is in that status."""
+    """Every order with its final state; `reason` says why it is in that status. A run
+    with several portfolios: the orders of all of them."""
+    runs = [c.run_id for c in store.children(run_id)] or [run_id]
+    orders = [o for r in runs for o in store.orders(r)]
+    if len(runs) > 1:
+        orders.sort(key=lambda o: o.created)  # stable: a portfolio's own order is kept
     with _open(path) as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(ORDER_COLUMNS)
-        for o in store.orders(run_id):
+        for o in orders:
             writer.writerow(
                 [
                     o.client_id,
@@ -112,13 +123,21 @@ def write_orders_csv(store: RunStore, run_id: str, path: Path) -> None:
             )
 
 
-def export_csv(store: RunStore, run_id: str, trades: Sequence[Trade], directory: Path) -> None:
-    """Write trades.csv, equity.csv and orders.csv into `directory` (created if missing)."""
+def export_csv(
+    store: RunStore,
+    run_id: str,
+    trades: Sequence[Trade],
+    directory: Path,
+    *,
+    portfolios: bool = False,
+) -> None:
+    """Write trades.csv, equity.csv and orders.csv into `directory` (created if missing);
+    `portfolios`: the run is the account of several (trades.csv names each one's)."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ReportError(f"cannot create export directory {directory}: {exc.strerror}") from exc
-    write_trades_csv(trades, directory / "trades.csv")
+    write_trades_csv(trades, directory / "trades.csv", portfolios=portfolios)
     write_equity_csv(store, run_id, directory / "equity.csv")
     write_orders_csv(store, run_id, directory / "orders.csv")
 

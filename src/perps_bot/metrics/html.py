@@ -21,7 +21,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from perps_bot.domain import DEFAULT_PORTFOLIO
 from perps_bot.metrics.definitions import CRITERIA_DEFINITIONS, METRIC_DEFINITIONS, NULL_RULE
 from perps_bot.metrics.formatting import display_criterion, display_metric, params_text
 from perps_bot.metrics.html_data import chart_data, script_json
@@ -116,8 +115,10 @@ def _summary_line(summary: dict[str, Any]) -> str:
     return " · ".join(escape(p) for p in parts)
 
 
-def _portfolio_section(report: Report, params: str) -> str:
-    pid = DEFAULT_PORTFOLIO
+def _portfolio_section(report: Report) -> str:
+    """One portfolio: its prices with its trades, breakdowns, positions and trade list."""
+    pid = escape(report.run.portfolio)
+    params = escape(params_text(report.run_summary()["strategy_params"]))
     prices = "".join(
         f'<div class="chart" id="price-{pid}-{i}"></div>' for i in range(len(report.prices))
     )
@@ -139,6 +140,27 @@ def _portfolio_section(report: Report, params: str) -> str:
             trades,
             "</section>\n",
         ]
+    )
+
+
+def _portfolios_table(report: Report) -> str:
+    """A run with several portfolios: each one's figures (the page above is the account)."""
+    if not report.portfolios:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(p.run.portfolio)}</td><td>{escape(p.run.strategy)}</td>"
+        f'<td class="num">{p.run.initial_balance:,.2f}</td>'
+        f'<td class="num">{p.final_equity:,.2f}</td>'
+        f'<td class="num">{escape(display_metric("return_pct", p.metrics["return_pct"]))}</td>'
+        f'<td class="num">{p.metrics["trades"]}</td>'
+        f'<td class="num">{sum(c.passed for c in p.criteria)}/{len(p.criteria)}</td></tr>'
+        for p in report.portfolios
+    )
+    return (
+        '<h2>Portfolios</h2>\n<p class="note">Each strategy with its own capital; the figures'
+        " above are the whole account (their sum).</p><table><thead><tr><th>id</th>"
+        "<th>strategy</th><th>capital</th><th>equity</th><th>return</th><th>trades</th>"
+        f"<th>validation</th></tr></thead><tbody>{rows}</tbody></table>\n"
     )
 
 
@@ -176,7 +198,8 @@ def render_html(report: Report) -> str:
             "</div><div><h2>Risk denials</h2>",
             denials_table(report.metrics["denials"]),
             "</div></div>\n",
-            _portfolio_section(report, params),
+            _portfolios_table(report),
+            *(_portfolio_section(p) for p in report.portfolios or (report,)),
             '<script type="application/json" id="report-data">',
             script_json(chart_data(report)),
             '</script>\n<script type="application/octet-stream" id="plotly-gz">',

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from perps_bot.domain import DEFAULT_PORTFOLIO, format_duration
+from perps_bot.domain import format_duration
 from perps_bot.metrics.positions import buy_and_hold
 from perps_bot.metrics.report import Report
 from perps_bot.storage import PRICE, SymbolSeries
@@ -125,10 +125,11 @@ def chart_data(report: Report) -> dict[str, Any]:
         "benchmark": {"ts": bench_ts, "equity": _col(bench), "label": label},
         "portfolios": [
             {
-                "id": DEFAULT_PORTFOLIO,
-                "prices": [price_view(s, v) for s, v in sorted(report.prices.items())],
-                "trades": trade_columns(report),
+                "id": p.run.portfolio,
+                "prices": [price_view(s, v) for s, v in sorted(p.prices.items())],
+                "trades": trade_columns(p),
             }
+            for p in report.portfolios or (report,)
         ],
     }
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from perps_bot.domain import PerpsBotError
 from perps_bot.metrics.criteria import Criterion
 from perps_bot.metrics.drift_gate import drift_criteria
+from perps_bot.metrics.formatting import ReportError
 from perps_bot.metrics.report import Report, build_report
 from perps_bot.storage import PromotionRecord, RunRecord, RunStore
 
@@ -76,6 +77,13 @@ def evaluate_promotion(store: RunStore, stage: str, run_id: str = "latest") -> R
     """The run's report if it may promote to `stage`; else PromotionRefused naming every
     failed criterion (or the reason the run is not valid evidence)."""
     run = store.run(run_id)
+    children = store.children(run.run_id)
+    if children:
+        names = ", ".join(c.portfolio for c in children)
+        raise ReportError(
+            f"run {run.run_id} has several portfolios ({names}): a promotion is a strategy's,"
+            " give --portfolio ID"
+        )
     check_run_kind(run, stage)
     report = build_report(store, run.run_id)
     failed, total, hint = report.failed, len(report.criteria), None

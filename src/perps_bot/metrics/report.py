@@ -7,12 +7,14 @@ content always renders to the same bytes.
 """
 
 import json
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
 from perps_bot.config import PromotionConfig
-from perps_bot.domain import DEFAULT_PORTFOLIO, iso_utc, parse_duration
+from perps_bot.domain import iso_utc, parse_duration
 from perps_bot.metrics.breakdowns import Group, MonthlyReturns, MonthReturn, breakdowns
 from perps_bot.metrics.criteria import Criterion, evaluate_criteria, promotion_config
 from perps_bot.metrics.equity import ChartSeries, EquityAccumulator, EquityStats
@@ -42,6 +44,8 @@ class Report:
     monthly: list[MonthReturn]
     open_positions: list[OpenPosition]
     prices: dict[str, SymbolSeries]
+    #: a run with several portfolios: the report of each (this one is the account's)
+    portfolios: tuple["Report", ...] = ()
 
     @cached_property
     def breakdowns(self) -> dict[str, list[Group]]:
@@ -97,14 +101,16 @@ class Report:
         }
 
     def portfolio_dict(self) -> dict[str, Any]:
-        """The one portfolio of today's runs; a run with several (SPEC 10) lists one
-        entry each, and the top-level metrics and validation become the account's."""
+        """This run as one portfolio: its metrics, validation and positions."""
         summary = self.run_summary()
         return {
-            "id": DEFAULT_PORTFOLIO,
+            "id": self.run.portfolio,
             "strategy": summary["strategy"],
             "strategy_params": summary["strategy_params"],
+            "strategy_fingerprint": summary["strategy_fingerprint"],
             "symbols": summary["symbols"],
+            "initial_balance": summary["initial_balance"],
+            "final_equity": summary["final_equity"],
             "metrics": self.metrics_dict(),
             "validation": self.validation_dict(),
             "warnings": [w.as_dict() for w in self.warnings],
@@ -114,14 +120,28 @@ class Report:
             "open_positions": [p.as_dict() for p in self.open_positions],
         }
 
+    def account_dict(self) -> dict[str, Any]:
+        """The whole account: with several portfolios, the sum of their books (its equity
+        curve, every trade); with one, that portfolio."""
+        return {
+            "initial_balance": num(self.run.initial_balance),
+            "final_equity": num(self.final_equity),
+            "portfolios": [p.run.portfolio for p in self.portfolios] or [self.run.portfolio],
+            "metrics": self.metrics_dict(),
+            "validation": self.validation_dict(),
+        }
+
     def as_dict(self) -> dict[str, Any]:
+        """The top-level metrics and validation are the account's (SPEC 10)."""
+        portfolios = self.portfolios or (self,)
         return {
             "run": self.run_summary(),
             "metrics": self.metrics_dict(),
             "validation": self.validation_dict(),
             "warnings": [w.as_dict() for w in self.warnings],
             "monthly_returns": [m.as_dict() for m in self.monthly],
-            "portfolios": [self.portfolio_dict()],
+            "account": self.account_dict(),
+            "portfolios": [p.portfolio_dict() for p in portfolios],
         }
 
     def to_json(self) -> str:
@@ -137,13 +157,11 @@ def _json_or_text(text: str) -> Any:
 
 def build_report(store: RunStore, run_id: str = "latest", *, chunk: int = 50_000) -> Report:
     """The full report of one run ('latest' = most recently created). Rows a writing
-    store still buffers are flushed first, so a report at the end of a run sees them."""
+    store still buffers are flushed first, so a report at the end of a run sees them.
+    A run with several portfolios (SPEC 10) is the account: its own equity curve, the
+    trades of all its portfolios, and a report of each portfolio in `portfolios`."""
     store.flush()
-    run = store.run(run_id)
-    if run.status == "running" and process_gone(run.pid, run.host):
-        # a reader never writes: the next bot on this database records the crash
-        gone = f"process {run.pid} on {run.host} is gone (recorded by the next bot)"
-        run = replace(run, status="crashed", detail=gone)
+    run = _as_seen(store.run(run_id))
     config = promotion_config(run.config_json)
     try:
         period_ms = parse_duration(config.sharpe_period)
@@ -158,11 +176,9 @@ def build_report(store: RunStore, run_id: str = "latest", *, chunk: int = 50_000
         months.add(part.ts, part.equity)
     equity = acc.finish()
 
-    fills = store.fills(run.run_id)
-    builder = RoundTripBuilder()
-    trades = round_trips(
-        fills, store.funding(run.run_id), store.excursions(run.run_id), builder=builder
-    )
+    children = tuple(build_report(store, c.run_id, chunk=chunk) for c in store.children(run.run_id))
+    content = _account_content(children) if children else _run_content(store, run.run_id)
+    trades, liquidations, denials, positions, prices = content
     start = run.start_ts if run.start_ts is not None else equity.first_ts
     end = run.end_ts if run.end_ts is not None else equity.last_ts
     duration_ms = max(end - start, 0) if start is not None and end is not None else 0
@@ -172,11 +188,10 @@ def build_report(store: RunStore, run_id: str = "latest", *, chunk: int = 50_000
         initial_balance=run.initial_balance,
         duration_ms=duration_ms,
         sharpe_period_ms=period_ms,
-        liquidations=sum(1 for f in fills if f.is_liquidation),
-        denials=store.denial_counts(run.run_id),
+        liquidations=liquidations,
+        denials=denials,
     )
     days = duration_ms / DAY_MS
-    prices = store.plot_series(run.run_id)
     return Report(
         run=run,
         promotion=config,
@@ -193,8 +208,61 @@ def build_report(store: RunStore, run_id: str = "latest", *, chunk: int = 50_000
             metrics, returns=equity.returns.n, days=days, sharpe_period=config.sharpe_period
         ),
         monthly=months.finish(run.initial_balance),
-        open_positions=open_positions(store.positions(run.run_id), builder.open, prices),
+        open_positions=positions,
         prices=prices,
+        portfolios=children,
+    )
+
+
+_Content = tuple[list[Trade], int, dict[str, int], list[OpenPosition], dict[str, SymbolSeries]]
+
+
+def _as_seen(run: RunRecord) -> RunRecord:
+    """A run left `running` by a process that is gone reads as crashed."""
+    if run.status == "running" and process_gone(run.pid, run.host):
+        # a reader never writes: the next bot on this database records the crash
+        gone = f"process {run.pid} on {run.host} is gone (recorded by the next bot)"
+        return replace(run, status="crashed", detail=gone)
+    return run
+
+
+def _run_content(store: RunStore, run_id: str) -> _Content:
+    """Trades, liquidations, denials, open positions and prices of one portfolio's run."""
+    fills = store.fills(run_id)
+    builder = RoundTripBuilder()
+    trades = round_trips(fills, store.funding(run_id), store.excursions(run_id), builder=builder)
+    prices = store.plot_series(run_id)
+    return (
+        trades,
+        sum(1 for f in fills if f.is_liquidation),
+        store.denial_counts(run_id),
+        open_positions(store.positions(run_id), builder.open, prices),
+        prices,
+    )
+
+
+def _account_content(children: Sequence[Report]) -> _Content:
+    """The account's content: every portfolio's trades (numbered again in the order they
+    closed, each with its portfolio), liquidations, denials, positions and prices."""
+    tagged = [
+        (t.close_ts, t.open_ts, index, replace(t, portfolio=child.run.portfolio))
+        for index, child in enumerate(children)
+        for t in child.trades
+    ]
+    tagged.sort(key=lambda row: row[:3])
+    trades = [replace(row[3], trade_id=i) for i, row in enumerate(tagged, start=1)]
+    denials: Counter[str] = Counter()
+    prices: dict[str, SymbolSeries] = {}
+    for child in children:
+        denials.update(child.metrics["denials"])
+        for symbol, series in child.prices.items():
+            prices.setdefault(symbol, series)
+    return (
+        trades,
+        sum(int(child.metrics["liquidations"]) for child in children),
+        dict(sorted(denials.items())),
+        [p for child in children for p in child.open_positions],
+        prices,
     )
 
 
@@ -217,6 +285,14 @@ def headline_text(report: Report) -> str:
     thin = [f"{name} {warned[name]}" for name in ("win_rate", "sharpe") if name in warned]
     if thin:
         lines.append("(!) too little data: " + "; ".join(thin))
+    for p in report.portfolios:
+        pm = p.metrics
+        lines.append(
+            f"  {p.run.portfolio} ({p.run.strategy}): trades {pm['trades']}"
+            f"  return {display_metric('return_pct', pm['return_pct'])}"
+            f"  equity {p.final_equity:,.2f}"
+            f"  validation {sum(c.passed for c in p.criteria)}/{len(p.criteria)}"
+        )
     return "\n".join(lines)
 
 

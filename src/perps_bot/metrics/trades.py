@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from perps_bot.domain import DEFAULT_PORTFOLIO
 from perps_bot.storage import ExcursionRecord, FillRecord, FundingRecord
 
 TRADE_COLUMNS: tuple[str, ...] = (
@@ -64,6 +65,8 @@ class Trade:
     mae: float | None
     mfe: float | None
     is_liquidation: bool
+    #: the portfolio whose trade it is (SPEC 10; `main` in a one-strategy run)
+    portfolio: str = DEFAULT_PORTFOLIO
 
     @property
     def duration_s(self) -> float:

@@ -15,6 +15,9 @@ from typing import IO, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict
 
+from perps_bot.domain import short_path
+from perps_bot.monitoring.logs import LogPathError
+
 EventType = Literal[
     "run_start",
     "run_end",
@@ -46,27 +49,33 @@ class JournalEvent(BaseModel):
 
 class Journal:
     def __init__(self, path: Path, run_id: str, *, buffer_lines: int = 2_000) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[bytes] = path.open("ab")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[bytes] = path.open("ab")
+        except OSError as exc:
+            raise LogPathError(f"cannot write {short_path(path)}", exc) from exc
         self._run_id = run_id
+        self._portfolio: str | None = None
         self._buffer: list[bytes] = []
         self._limit = buffer_lines
         self.count = 0
 
+    def for_portfolio(self, run_id: str, portfolio: str) -> "Journal":
+        """A journal of one portfolio of this run (SPEC 10): the same file and buffer, its
+        lines carry the portfolio's run id and its id. Flushed and closed with this one."""
+        view = Journal.__new__(Journal)
+        view._file, view._buffer, view._limit = self._file, self._buffer, self._limit
+        view._run_id, view._portfolio = run_id, portfolio
+        view.count = 0
+        return view
+
     def write(
         self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None = None
     ) -> None:
-        self._buffer.append(
-            orjson.dumps(
-                {
-                    "type": type_,
-                    "run_id": self._run_id,
-                    "ts": ts,
-                    "correlation_id": correlation_id,
-                    **data,
-                }
-            )
-        )
+        line = {"type": type_, "run_id": self._run_id, "ts": ts, "correlation_id": correlation_id}
+        if self._portfolio is not None:
+            line["portfolio"] = self._portfolio
+        self._buffer.append(orjson.dumps(line | data))
         self.count += 1
         if len(self._buffer) >= self._limit:
             self.flush()

@@ -13,11 +13,20 @@ import logging.handlers
 import time
 from pathlib import Path
 
+from perps_bot.domain import PerpsBotError, short_path
+
 LOGGER_NAME = "perps_bot"
 #: the run log's line format ({tag}: "[run id] " or nothing); `HotLog` writes the same
 #: text for its INFO lines
 _FILE_FORMAT = "%(asctime)s %(levelname)-7s {tag}%(name)s: %(message)s"
 _ASCTIME = "%Y-%m-%d %H:%M:%S"  # logging.Formatter's default_time_format
+
+
+class LogPathError(PerpsBotError):
+    """The log directory or a log file cannot be written (run.log_dir); one line."""
+
+    def __init__(self, what: str, exc: OSError) -> None:
+        super().__init__(f"{what}: {exc.strerror or type(exc).__name__} (check run.log_dir)")
 
 
 class BufferedRotatingHandler(logging.handlers.RotatingFileHandler):
@@ -153,17 +162,20 @@ def setup_logging(
 
     Re-entrant: handlers from a previous call (tests run many bots) are replaced.
     """
-    log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        file_handler = BufferedRotatingHandler(
+            log_dir / file_name,
+            max_bytes=max_bytes,
+            backups=backups,
+            tag="" if run_id is None else f"[{run_id}] ",
+        )
+    except OSError as exc:
+        raise LogPathError(f"cannot write the log directory {short_path(log_dir)}", exc) from exc
     logger = logging.getLogger(LOGGER_NAME)
     close_logging()
     logger.setLevel(level)
     logger.propagate = False
-    file_handler = BufferedRotatingHandler(
-        log_dir / file_name,
-        max_bytes=max_bytes,
-        backups=backups,
-        tag="" if run_id is None else f"[{run_id}] ",
-    )
     logger.addHandler(file_handler)
     if console_level is not None:
         console = logging.StreamHandler()

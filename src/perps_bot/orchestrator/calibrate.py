@@ -9,7 +9,9 @@ error. Search, in two stages to keep it to about twenty replays: first slippage 
 latency under `touch` (slippage_bps in {0, 1, 2.5, 5}, latency constant at the live
 median round trip or empirical); then, with the best of those, the resting-order model
 (touch, penetration 1 / 2 / 5 ticks, queue risk_averse / power:2 / power:3 / log).
-Deterministic: the replays are."""
+A run with several portfolios is scored by the mean of its portfolios' scores (one
+paper venue serves them all, so one fill model fits them together), or by the one
+portfolio asked for. Deterministic: the replays are."""
 
 import statistics
 import tempfile
@@ -18,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from perps_bot.feeds.replay import ReplayFeed, round_trip_latencies
-from perps_bot.metrics.drift import Drift, compare
+from perps_bot.metrics.drift import Drift, compare, portfolio_runs
 from perps_bot.orchestrator.replay import FillChoice, run_replay
 from perps_bot.storage import RunStore
 
@@ -26,7 +28,7 @@ from perps_bot.storage import RunStore
 @dataclass(frozen=True, slots=True)
 class Trial:
     choice: FillChoice
-    drift: Drift
+    drifts: list[Drift]  # one per portfolio compared
     score: float
 
 
@@ -70,6 +72,7 @@ def calibrate(
     live_store: RunStore,
     live_run: str,
     *,
+    portfolio: str | None = None,
     say: Callable[[str], None] = lambda text: None,
 ) -> list[Trial]:
     """Every trial, best first."""
@@ -82,8 +85,10 @@ def calibrate(
         def trial(choice: FillChoice) -> Trial:
             _, result = run_replay(folder, choice, db=db, log_dir=str(Path(scratch) / "logs"))
             with RunStore(db) as store:
-                drift = compare(live_store, live_run, store, result.run_id, events, live_ms)
-            done = Trial(choice, drift, score(drift))
+                drifts = [compare(live_store, live, store, paper, events, live_ms)
+                          for _, live, paper in portfolio_runs(
+                              live_store, live_run, store, result.run_id, portfolio)]  # fmt: skip
+            done = Trial(choice, drifts, statistics.fmean(score(d) for d in drifts))
             say(f"  {describe(choice):<60} score {done.score:8.3f}")
             return done
 

@@ -34,9 +34,11 @@ def open_capture(
         "run_id": run_id,
         "kind": str(pre.mode),
         "profile": settings.profile,
-        "strategy": settings.strategy.name,
+        "strategy": " + ".join(p.plan.strategy for p in pre.portfolios),
         "strategy_params": json.loads(params_json),
-        "symbols": list(settings.run.symbols),
+        # several portfolios (SPEC 10): a replay runs them all, as the config says
+        "portfolios": [p.plan.id for p in pre.portfolios],
+        "symbols": settings.symbols,
         "instruments": {s: instrument_config(i) for s, i in pre.instruments.items()},
         "config": settings.masked_dict(),
     }

@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from perps_bot.domain import PerpsBotError
 from perps_bot.orchestrator.engine import Orchestrator
+from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.storage import RunRecord, RunStore, StoreError
 from perps_bot.storage import durable as stored
 
@@ -53,17 +54,22 @@ class Stateful(Protocol):
 
 def capture(orchestrator: Orchestrator) -> dict[str, Any]:
     """Every stage's state between two batches (live objects: pickle at once)."""
-    rec = orchestrator.rec
     feed, venue = orchestrator.feed, orchestrator.venue
     return {
         "format": FORMAT,
-        "ledger": orchestrator.ledger.state(),
         "venue": venue.state() if isinstance(venue, Stateful) else None,
         "feed": feed.state() if isinstance(feed, Stateful) else None,
-        "risk": (orchestrator.risk.export_state(), orchestrator.risk.activity()),
-        "strategy": orchestrator.strategy.state(),
         "loop": orchestrator.loop_state(),
-        "recorder": (rec.fills, rec.liquidations, dict(rec.denials)),
+        "recorder": _counters(orchestrator.rec),
+        "portfolios": {
+            p.id: {
+                "ledger": p.ledger.state(),
+                "risk": (p.risk.export_state(), p.risk.activity()),
+                "strategy": p.strategy.state(),
+                "recorder": _counters(p.rec),
+            }
+            for p in orchestrator.portfolios
+        },
     }
 
 
@@ -71,17 +77,27 @@ def restore(orchestrator: Orchestrator, state: dict[str, Any]) -> None:
     """Put every stage back where `capture` found it."""
     if state.get("format") != FORMAT:
         raise ResumeError(f"checkpoint format {state.get('format')} is not {FORMAT}")
-    orchestrator.ledger.restore_state(state["ledger"])
+    for p in orchestrator.portfolios:
+        saved = state["portfolios"][p.id]
+        p.ledger.restore_state(saved["ledger"])
+        risk_state, activity = saved["risk"]
+        p.risk.import_state(risk_state, same_account=True)
+        p.risk.restore_activity(activity)
+        p.strategy.restore(saved["strategy"])
+        _restore_counters(p.rec, saved["recorder"])
     for part, key in ((orchestrator.venue, "venue"), (orchestrator.feed, "feed")):
         if state[key] is not None and isinstance(part, Stateful):
             part.restore_state(state[key])
-    risk_state, activity = state["risk"]
-    orchestrator.risk.import_state(risk_state, same_account=True)
-    orchestrator.risk.restore_activity(activity)
-    orchestrator.strategy.restore(state["strategy"])
     orchestrator.restore_loop_state(state["loop"])
-    rec = orchestrator.rec
-    rec.fills, rec.liquidations, denials = state["recorder"]
+    _restore_counters(orchestrator.rec, state["recorder"])
+
+
+def _counters(rec: Recorder) -> tuple[int, int, dict[str, int]]:
+    return rec.fills, rec.liquidations, dict(rec.denials)
+
+
+def _restore_counters(rec: Recorder, counters: tuple[int, int, dict[str, int]]) -> None:
+    rec.fills, rec.liquidations, denials = counters
     rec.denials = Counter(denials)
 
 
@@ -115,20 +131,31 @@ class Checkpointer:
         if orchestrator.last_ts is None:
             return  # nothing happened yet: a resume starts over
         rec = orchestrator.rec
-        store, run_id = rec.store, rec.run_id
+        store, ts = rec.store, orchestrator.last_ts or 0
         blob = pickle.dumps(capture(orchestrator), protocol=pickle.HIGHEST_PROTOCOL)
+        runs = _run_ids(orchestrator)
 
         def write(db: Any) -> None:
-            marks = stored.table_marks(db, run_id, store.next_equity_block(run_id))
-            stored.write_checkpoint(
-                db, run_id, ts=orchestrator.last_ts or 0, code_version=self.code_version,
-                marks=marks, state=blob,
-            )  # fmt: skip
+            # the state is the account run's; each portfolio's run keeps its own marks
+            for run_id in runs:
+                marks = stored.table_marks(db, run_id, store.next_equity_block(run_id))
+                stored.write_checkpoint(
+                    db, run_id, ts=ts, code_version=self.code_version, marks=marks,
+                    state=blob if run_id == rec.run_id else b"",
+                )  # fmt: skip
 
         store.flush_with(write)
         rec.journal.flush()
         rec.flush_log()
         self.saved += 1
+
+
+def _run_ids(orchestrator: Orchestrator) -> list[str]:
+    """The run ids whose rows a checkpoint covers: the run's, and each portfolio's run of
+    a run with several (the first is the one holding the state)."""
+    ids = [orchestrator.rec.run_id]
+    ids.extend(p.rec.run_id for p in orchestrator.portfolios if p.rec.run_id not in ids)
+    return ids
 
 
 def find_resumable(
@@ -143,6 +170,9 @@ def find_resumable(
         what = f"no run {given!r}" if given else f"no crashed or interrupted {profile} run"
         raise ResumeError(f"cannot resume: {what} in {store.path}")
     run = store.run(found[0])
+    if run.parent_run_id is not None:
+        raise ResumeError(f"run {run.run_id} is portfolio {run.portfolio} of run"
+                          f" {run.parent_run_id}: resume that run")  # fmt: skip
     if run.kind not in kinds:
         raise ResumeError(f"cannot resume run {run.run_id}: a {run.kind} run (resumable: "
                           f"{', '.join(kinds)})")  # fmt: skip
@@ -192,13 +222,25 @@ def resume(orchestrator: Orchestrator, store: RunStore, run: RunRecord, code_ver
     open_orders = list(orchestrator.venue.open_orders())
     where = "its start" if checkpoint is None else f"its checkpoint at ts {checkpoint.ts}"
     where += f" after it {run.status}" + (f" ({run.detail})" if run.detail else "")
+    db = store.connection
     with store.transaction():
-        stored.rewind(store.connection, run.run_id, checkpoint, open_orders)
-        stored.continue_run(store.connection, run.run_id, f"resumed from {where}")
-    store.forget_cached(run.run_id)
-    ledger, ts = orchestrator.ledger, checkpoint.ts if checkpoint is not None else 0
-    for symbol in ledger.symbols():
-        size, entry = ledger.position_size(symbol), ledger.entry_price(symbol)
-        orchestrator.rec.position(symbol, size, entry, ts)
+        for p in orchestrator.portfolios:
+            run_id = p.rec.run_id
+            mine = [o for o in open_orders if o.portfolio == p.id]
+            marks = checkpoint if run_id == run.run_id else stored.read_checkpoint(db, run_id)
+            if checkpoint is None:
+                marks = None  # no checkpoint of the account: every portfolio starts over
+            stored.rewind(db, run_id, marks, mine)
+            stored.continue_run(db, run_id, f"resumed from {where}")
+        if run.run_id not in {p.rec.run_id for p in orchestrator.portfolios}:
+            stored.rewind(db, run.run_id, checkpoint, [])
+            stored.continue_run(db, run.run_id, f"resumed from {where}")
+    for run_id in _run_ids(orchestrator):
+        store.forget_cached(run_id)
+    ts = checkpoint.ts if checkpoint is not None else 0
+    for p in orchestrator.portfolios:
+        for symbol in p.ledger.symbols():
+            size, entry = p.ledger.position_size(symbol), p.ledger.entry_price(symbol)
+            p.rec.position(symbol, size, entry, ts)
     log.warning("run %s resumed from %s", run.run_id, where)
     return where

@@ -15,19 +15,16 @@ into the venue: stored, journaled, and shown to the strategy (`on_order_update`)
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from perps_bot.domain import (
     BookSnapshot,
     Candle,
-    DenialReason,
     Fill,
     FundingRate,
-    Instrument,
     MarketEvent,
     Order,
-    OrderUpdate,
     Quote,
     Signal,
     TradingState,
@@ -37,70 +34,53 @@ from perps_bot.feeds import Feed
 from perps_bot.feeds.bars import BarBuilder, CandleAggregator
 from perps_bot.ledger import FillResult, Ledger
 from perps_bot.orchestrator.clock import Clock
-from perps_bot.orchestrator.excursions import ExcursionTracker
 from perps_bot.orchestrator.order_flow import OrderFlow
-from perps_bot.orchestrator.plot_sampler import PlotSampler
-from perps_bot.orchestrator.reconcile import reconcile
+from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.recorder import Recorder
+from perps_bot.orchestrator.routing import Routes
+from perps_bot.orchestrator.venue_calls import StopRun, VenueCalls
 from perps_bot.risk import RiskGate
 from perps_bot.strategies import Strategy
-from perps_bot.venues import OrderRejected, Venue, VenueFatal, VenueUnavailable
+from perps_bot.venues import Venue, VenueFatal
 
 _NO_ORDERS: list[Order] = []
-#: exchange fills are looked for from a little before the last reconciliation (clocks
-#: differ); fills already booked are not booked twice (the venue hands each out once)
-RECONCILE_LOOKBACK_MS = 60_000
+_NO_PORTFOLIOS: tuple[Portfolio, ...] = ()
+_SEVERITY = (TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE)
 
 
-def _joined(signals: list[Signal] | None, more: Sequence[Signal]) -> list[Signal]:
-    if signals is None:
-        return list(more)
-    signals.extend(more)
-    return signals
-
-
-class StopRun(Exception):
-    """Raised inside the loop to end the run early with a reason (e.g. venue fatal)."""
-
-
-class Orchestrator:
+class Orchestrator(VenueCalls):
     def __init__(
         self,
         *,
         feed: Feed,
         venue: Venue,
-        strategy: Strategy,
-        risk: RiskGate,
-        ledger: Ledger,
-        instruments: Mapping[str, Instrument],
-        recorder: Recorder,
+        portfolios: Sequence[Portfolio],
+        account: Recorder | None,
         clock: Clock,
+        last_prices: dict[str, float],
         equity_interval_ms: int,
         log_equity_interval_ms: int,
         bar_timeframe_ms: int | None,
         end_ms: int | None,
-        client_prefix: str,
         poll_interval_ms: int = 1_000,
         reconcile_interval_ms: int | None = None,
         durable_fills: bool = True,
         candle_bar_ms: int | None = None,
     ) -> None:
+        """`portfolios`: every portfolio of the run (SPEC 10; usually one). `account`:
+        with several, the recorder of the run of their account (its equity curve, the
+        run's journal lines), else None (the one portfolio's recorder is the run's)."""
         self.feed = feed
         self.venue = venue
-        self.strategy = strategy
-        self.risk = risk
-        self.ledger = ledger
-        self.rec = recorder
+        self.portfolios = list(portfolios)
+        self.primary = self.portfolios[0]
+        self.rec = account if account is not None else self.primary.rec
+        self._account_rec = account
+        self.routes = Routes(self.portfolios)
+        self._by_symbol = self.routes.by_symbol
+        self._signalled: list[Portfolio] = []  # portfolios with pending signals this event
         self.clock = clock
         self.log = logging.getLogger("perps_bot.orchestrator")
-        self.flow = OrderFlow(
-            risk=risk,
-            ledger=ledger,
-            venue=venue,
-            instruments=instruments,
-            recorder=recorder,
-            client_prefix=client_prefix,
-        )
         self._updates = venue.updates  # the venue appends; drained after each call
         self._equity_every = equity_interval_ms
         self._log_every = log_equity_interval_ms
@@ -110,9 +90,7 @@ class Orchestrator:
         # candles finer than the strategy's timeframe: the strategy sees the bars
         self._candle_bars = CandleAggregator(candle_bar_ms) if candle_bar_ms else None
         self._end_ms = end_ms
-        self._last_price: dict[str, float] = {}
-        self._excursions = ExcursionTracker(recorder.run_id, recorder.store)
-        self._plot = PlotSampler(strategy, self._last_price, equity_interval_ms)
+        self._last_price = last_prices  # shared with the portfolios' plot samplers
         self._poll_every = poll_interval_ms
         self._reconcile_every = reconcile_interval_ms
         # Live fills are committed as they happen (a crash must not lose an acknowledged
@@ -133,6 +111,28 @@ class Orchestrator:
         self.after_batch: Callable[[], None] | None = None
         self.resumed = False  # restored from a checkpoint: on_start was already called
 
+    @property
+    def last_prices(self) -> dict[str, float]:
+        """The last traded price per symbol (shared with the plot samplers; read-only)."""
+        return self._last_price
+
+    # one-portfolio views (a single-strategy run, tests)
+    @property
+    def strategy(self) -> Strategy:
+        return self.primary.strategy
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.primary.ledger
+
+    @property
+    def risk(self) -> RiskGate:
+        return self.primary.risk
+
+    @property
+    def flow(self) -> OrderFlow:
+        return self.primary.flow
+
     # -- the loop ------------------------------------------------------------------
     async def start(self, *, reconcile: bool = False) -> None:
         """Start the venue once; live runs then adopt the venue's account before trading."""
@@ -151,7 +151,9 @@ class Orchestrator:
         await self.start()
         try:
             if not self.resumed:
-                await self._submit_all(self._orders(self.strategy.on_start(), self.clock.now()))
+                for p in self.portfolios:
+                    self._signal(p, p.strategy.on_start())
+                await self._submit_all(self._pending_orders(self.clock.now()))
             async for batch in self.feed.batches():
                 for event in batch:
                     ts = event.ts
@@ -178,13 +180,19 @@ class Orchestrator:
                 ran_out = not self.stop_requested  # not stopped early by request_stop
                 if ran_out and self._end_ms is not None and self.last_ts is not None:
                     self.last_ts = self._end_ms  # the feed ran to the end of [start, end)
-            await self._submit_all(self._orders(self.strategy.on_stop(), self.clock.now()))
+            for p in self.portfolios:
+                self._signal(p, p.strategy.on_stop())
+            await self._submit_all(self._pending_orders(self.clock.now()))
         finally:
             await self.close()
-            if self.last_ts is not None:
-                self.rec.equity(self.last_ts, log_line=True)
-                self._plot.sample(self.last_ts)
-            self._plot.write(self.rec.store, self.rec.run_id)
+            for p in self.portfolios:
+                if self.last_ts is not None:
+                    p.rec.equity(self.last_ts, log_line=True)
+                    p.plot.sample(self.last_ts)
+                p.plot.write(p.rec.store, p.rec.run_id)
+                p.rec.flush()
+            if self._account_rec is not None and self.last_ts is not None:
+                self._account_rec.equity(self.last_ts, log_line=True)
             self.rec.flush()
 
     async def close(self) -> None:
@@ -215,9 +223,10 @@ class Orchestrator:
 
     # -- one event -----------------------------------------------------------------
     def _on_event(self, event: MarketEvent) -> list[Order]:
-        """One event through every stage. The hot path of a backtest (one call per
-        candle): stages are still separate calls, but the common case allocates
-        nothing (no signal list unless a stage returns signals)."""
+        """One event through every stage, once per portfolio trading its symbol. The hot
+        path of a backtest (one call per candle): the feed, the venue and the bars are
+        shared; per portfolio only its books and its strategy work; the common case
+        allocates nothing (no signal list unless a stage returns signals)."""
         ts = event.ts
         symbol = event.symbol
         self.clock.advance(ts)
@@ -226,21 +235,27 @@ class Orchestrator:
             self._next_equity = ts
             self._next_log = ts + self._log_every
         self.last_ts = ts
-        self.risk.on_market_data(symbol, ts)
+        portfolios = self._by_symbol.get(symbol, _NO_PORTFOLIOS)
+        for p in portfolios:
+            p.risk.on_market_data(symbol, ts)
 
         # execution: resting / queued orders meet the new prices
         fills = self.venue.on_market(event)
-        signals: list[Signal] | None = self._apply_fills(fills) if fills else None
+        if fills:
+            self._apply_fills(fills)
         if self._updates:
-            signals = _joined(signals, self._drain_updates())
+            self._drain_updates()
 
-        # ledger: mark to market, funding, liquidation
+        # what the event means for every portfolio: prices, mark, bars
         mark: float | None
+        low = high = 0.0
+        bar: Candle | None = None
+        funding: FundingRate | None = None
         for_strategy: MarketEvent | None = event
         if isinstance(event, Candle):
             price = event.close
             mark = event.mark if event.mark is not None else price
-            self._excursions.on_prices(symbol, event.low, event.high)
+            low, high = event.low, event.high
             if self._candle_bars is not None:
                 for_strategy = self._candle_bars.add(event)
         elif isinstance(event, Quote | BookSnapshot):
@@ -248,235 +263,119 @@ class Orchestrator:
             mark = event.mark if event.mark is not None else traded
             price = traded if traded is not None else self._last_price.get(symbol, 0.0)
             if traded is not None:
-                self._excursions.on_prices(symbol, traded, traded)
+                low = high = traded
                 if self._bars is not None:
                     bar = self._bars.update(symbol, ts, traded, traded if mark is None else mark)
-                    if bar is not None:
-                        signals = _joined(signals, self.strategy.on_event(bar))
         elif isinstance(event, FundingRate):
             price = self._last_price.get(symbol, event.mark)
             mark = event.mark
-            settled = self.ledger.apply_funding(ts, symbol, event.rate, event.mark)
-            if settled is not None:
-                self.rec.funding(ts, symbol, settled)
+            funding = event
         else:
             price = self._last_price.get(symbol, event.mark)
             mark = event.mark
         if price:
             self._last_price[symbol] = price
-        if mark:
-            liquidations = self.ledger.update_mark(symbol, mark, ts)
-            if liquidations:
-                signals = _joined(signals, self._apply_liquidations(liquidations))
 
-        # strategy
-        if for_strategy is not None:
-            out = self.strategy.on_event(for_strategy)
-            if out:
-                signals = _joined(signals, out)
+        # ledger (mark to market, funding, liquidation) and strategy, per portfolio
+        for p in portfolios:
+            if low:
+                p.excursions.on_prices(symbol, low, high)
+            if bar is not None:
+                self._signal(p, p.strategy.on_event(bar))
+            if funding is not None:
+                settled = p.ledger.apply_funding(ts, symbol, funding.rate, funding.mark)
+                if settled is not None:
+                    p.rec.funding(ts, symbol, settled)
+            if mark:
+                liquidations = p.ledger.update_mark(symbol, mark, ts)
+                if liquidations:
+                    self._apply_liquidations(p, liquidations)
+            if for_strategy is not None:
+                out = p.strategy.on_event(for_strategy)
+                if out:
+                    self._signal(p, out)
 
         # metrics: equity snapshots on the (simulated) clock
         next_equity = self._next_equity
         if next_equity is not None and ts >= next_equity:
             self._snapshot(ts)
 
-        if not signals:
+        if not self._signalled:
             return _NO_ORDERS
-        return self._orders(signals, ts)
+        return self._pending_orders(ts)
 
-    def _apply_liquidations(self, liquidations: list[tuple[Fill, FillResult]]) -> list[Signal]:
-        """The ledger liquidated (paper modes): record it, cancel the symbol's orders as an
-        exchange does, and tell the strategy."""
-        signals: list[Signal] = []
+    def _signal(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
+        """Keep a stage's signals until the event's end (risk sees the new equity first)."""
+        if signals:
+            if not portfolio.pending:
+                self._signalled.append(portfolio)
+            portfolio.pending.extend(signals)
+
+    def _pending_orders(self, ts: int) -> list[Order]:
+        """The orders the pending signals make, portfolio by portfolio."""
+        orders: list[Order] = []
+        for p in self._signalled:
+            signals, p.pending = p.pending, []
+            orders.extend(p.flow.orders(signals, ts, self._last_price))
+        self._signalled.clear()
+        return orders
+
+    def _apply_liquidations(
+        self, portfolio: Portfolio, liquidations: list[tuple[Fill, FillResult]]
+    ) -> None:
+        """The ledger liquidated (paper modes): record it, cancel the portfolio's orders of
+        the symbol as an exchange does, and tell the strategy."""
         for fill, result in liquidations:
             before = result.position_after + (-fill.side.sign * fill.size)
-            self._record_fill(fill, result, before)
-            self.venue.on_liquidation(fill.symbol, fill.ts)
-            signals.extend(self.strategy.on_fill(fill))
+            portfolio.record_fill(fill, result, before)
+            self.venue.on_liquidation(fill.symbol, fill.ts, portfolio.id)
+            self._signal(portfolio, portfolio.strategy.on_fill(fill))
         if self._updates:
-            signals.extend(self._drain_updates())
-        return signals
+            self._drain_updates()
 
     def _snapshot(self, ts: int) -> None:
-        """One equity row per equity interval (runs every simulated minute: kept lean)."""
+        """One equity row per equity interval and portfolio (and for the account)."""
         assert self._next_log is not None
         every = self._equity_every
         self._next_equity = ts - ts % every + every
         log_line = ts >= self._next_log
         if log_line:
             self._next_log = ts - ts % self._log_every + self._log_every
-        equity = self.rec.equity(ts, log_line=log_line)
-        if ts >= self._plot.next_ts:
-            self._plot.sample(ts)
-        new_state = self.risk.on_equity(ts, equity)
-        if new_state is not None:
-            self.rec.state_change(ts, str(new_state), f"equity {equity:.2f}")
-
-    # -- fills and order updates ------------------------------------------------------
-    def _apply_fills(self, fills: Sequence[Fill]) -> list[Signal]:
-        signals: list[Signal] = []
-        for fill in fills:
-            before = self.ledger.position_size(fill.symbol)
-            result = self.ledger.apply_fill(fill)
-            self._record_fill(fill, result, before)
-            signals.extend(self.strategy.on_fill(fill))
-        self.rec.equity(fills[-1].ts, log_line=False)
-        if self._durable_fills:
-            self.rec.flush()
-        return signals
-
-    def _record_fill(self, fill: Fill, result: FillResult, before: float) -> None:
-        self.rec.fill(fill, result)
-        self._excursions.on_prices(fill.symbol, fill.price, fill.price)
-        self._excursions.on_position(
-            fill.symbol, fill.ts, before, result.position_after, result.entry_after
-        )
-
-    def _drain_updates(self) -> list[Signal]:
-        """Store the venue's order updates and show them to the strategy."""
-        signals: list[Signal] = []
-        for update in self._take_updates():
-            self.rec.order_update(update)
-            signals.extend(self.strategy.on_order_update(update))
-        return signals
-
-    def _record_updates(self) -> None:
-        for update in self._take_updates():
-            self.rec.order_update(update)
-
-    def _take_updates(self) -> list[OrderUpdate]:
-        updates = list(self._updates)
-        self._updates.clear()
-        return updates
-
-    # -- signals -> risk -> orders -------------------------------------------------
-    def _orders(self, signals: Sequence[Signal], ts: int) -> list[Order]:
-        return self.flow.orders(signals, ts, self._last_price)
-
-    async def _submit_all(self, orders: list[Order]) -> None:
-        """Send approved orders; a refusal becomes a denial with the venue's reason.
-
-        Live (durable) runs commit each order's intent before its request leaves, and take
-        the fills its reply already carries at once (a market order's reply has its
-        fill): a crash between the two loses nothing the exchange confirmed."""
-        while orders:
-            more: list[Signal] = []
-            for order in orders:
-                self.rec.order(order)
-                if self._durable_fills:
-                    self.rec.flush()
-                await self._submit(order)
-                more.extend(self._drain_updates())
-                if self.venue.needs_polling:
-                    more.extend(await self._collect(self.clock.now()))
-            orders = self._orders(more, self.clock.now()) if more else []
-
-    async def _submit(self, order: Order) -> None:
-        try:
-            await self.venue.submit(order)
-        except OrderRejected as exc:
-            self.rec.denial(
-                order.created_ts, order.symbol, exc.reason, exc.detail, order.correlation_id
-            )
-        except VenueUnavailable as exc:
-            self.rec.denial(
-                order.created_ts,
-                order.symbol,
-                DenialReason.CIRCUIT_BREAKER_OPEN,
-                f"venue unavailable: {exc}",
-                order.correlation_id,
-            )
-        except VenueFatal as exc:
-            self.log.error("venue refused us for good: %s", exc)
-            raise StopRun(str(exc)) from exc
-        finally:
-            self.risk.set_circuit_breaker(self.venue.circuit_open)
-
-    async def _collect(self, now: int) -> list[Signal]:
-        """Fills and order updates the venue has for us (it asks the exchange only when its
-        poll interval has passed); booked and stored, the strategy's answers returned."""
-        try:
-            fills = await self.venue.poll(now)
-        except VenueUnavailable as exc:
-            self.log.warning("venue poll failed: %s", exc)
-            fills = ()
-        except VenueFatal as exc:
-            self.log.error("venue refused us for good: %s", exc)
-            raise StopRun(str(exc)) from exc
-        finally:
-            self.risk.set_circuit_breaker(self.venue.circuit_open)
-        signals = self._apply_fills(fills) if fills else []
-        signals.extend(self._drain_updates())
-        return signals
-
-    async def _poll(self) -> None:
-        now = self.clock.now()
-        if now < self._next_poll:
-            return
-        self._next_poll = now + self._poll_every
-        signals = await self._collect(now)
-        if signals:
-            await self._submit_all(self._orders(signals, now))
-        if self.venue.reconnects != self._reconnects_seen:
-            self._reconnects_seen = self.venue.reconnects
-            await self.reconcile("reconnect")
-        elif self._reconcile_every is not None:
-            if self._next_reconcile is None:
-                self._next_reconcile = now + self._reconcile_every
-            elif now >= self._next_reconcile:
-                await self.reconcile("periodic")
-
-    # -- reconciliation ------------------------------------------------------------
-    async def reconcile(self, why: str) -> list[str]:
-        """Bring the books to the venue's account (live venues are the source of truth);
-        exchange fills no order of ours explains are booked and shown to the strategy."""
-        now = self.clock.now()
-        if self._reconcile_every is not None:
-            self._next_reconcile = now + self._reconcile_every
-        signals: list[Signal] = []
-
-        def book(fills: Sequence[Fill]) -> None:
-            signals.extend(self._apply_fills(fills))
-
-        since = self._reconciled_at
-        differed = await reconcile(
-            why,
-            now,
-            venue=self.venue,
-            ledger=self.ledger,
-            recorder=self.rec,
-            excursions=self._excursions,
-            since_ms=None if since is None else since - RECONCILE_LOOKBACK_MS,
-            book=book,
-        )
-        self._reconciled_at = now
-        if signals:
-            await self._submit_all(self._orders(signals, now))
-        return differed
+        for p in self.portfolios:
+            p.snapshot(ts, log_line)
+        if self._account_rec is not None:
+            self._account_rec.equity(ts, log_line=log_line)
 
     @property
     def trading_state(self) -> TradingState:
-        return self.risk.state
+        """The most restrictive state of any portfolio (each keeps its own)."""
+        states = {p.risk.state for p in self.portfolios}
+        return next(s for s in _SEVERITY if s in states)
 
     # -- checkpoints (SPEC 9) ------------------------------------------------------
     def loop_state(self) -> tuple[object, ...]:
         """The loop's own state between batches, for a checkpoint: the next equity row
-        and log line, bars being built, last prices, open excursions, the client id
-        counter, first and last event time, the clock."""
+        and log line, bars being built, last prices, each portfolio's open excursions and
+        client id counter, the order owners, first and last event time, the clock."""
         bars = self._bars.state() if self._bars is not None else None
-        return (self._next_equity, self._next_log, bars, self._last_price,
-                self._excursions.state(), self.flow.seq, self.first_ts, self.last_ts,
-                self.clock.now())  # fmt: skip
+        portfolios = {p.id: (p.excursions.state(), p.flow.seq) for p in self.portfolios}
+        owners = self.routes.state()
+        return (self._next_equity, self._next_log, bars, dict(self._last_price), portfolios,
+                owners, self.first_ts, self.last_ts, self.clock.now())  # fmt: skip
 
     def restore_loop_state(self, state: Any) -> None:
-        """Go on from `loop_state()`; the strategy is not started again."""
-        next_equity, next_log, bars, prices, excursions, seq, first, last, now = state
+        """Go on from `loop_state()`; the strategies are not started again."""
+        next_equity, next_log, bars, prices, portfolios, owners, first, last, now = state
         self._next_equity, self._next_log = next_equity, next_log
         if self._bars is not None and bars is not None:
             self._bars.restore_state(bars)
-        self._last_price = dict(prices)
-        self._excursions.restore_state(excursions)
-        self.flow.seq = int(seq)
+        self._last_price.clear()  # in place: the plot samplers read this very dict
+        self._last_price.update(prices)
+        for p in self.portfolios:
+            excursions, seq = portfolios[p.id]
+            p.excursions.restore_state(excursions)
+            p.flow.seq = int(seq)
+        self.routes.restore(owners)
         self.first_ts, self.last_ts = first, last
         self.clock.advance(int(now))
         self.resumed = True

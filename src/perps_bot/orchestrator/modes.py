@@ -29,6 +29,8 @@ class Wiring:
     start_ms: int
     end_ms: int | None
     public_client: Any  # ccxt client with markets loaded (exchange modes), else None
+    #: each portfolio's position book, by portfolio id (paper venues match against it)
+    books: Callable[[str], PositionBook]
 
 
 FeedBuilder = Callable[[Wiring], Feed]
@@ -90,7 +92,9 @@ def _exchange_feed(w: Wiring) -> Feed:
 def _paper_venue(w: Wiring) -> Venue:
     from perps_bot.venues.mock import MockVenue
 
-    return MockVenue(w.settings.mock, w.instruments, w.settings.run.seed, w.positions)
+    return MockVenue(
+        w.settings.mock, w.instruments, w.settings.run.seed, w.positions, books=w.books
+    )
 
 
 def _live_venue(w: Wiring) -> Venue:

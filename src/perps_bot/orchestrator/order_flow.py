@@ -11,6 +11,7 @@ before the order exists: the same rule for every venue, paper or live.
 from collections.abc import Mapping, Sequence
 
 from perps_bot.domain import (
+    DEFAULT_PORTFOLIO,
     DenialReason,
     Instrument,
     InstrumentRefusal,
@@ -25,6 +26,7 @@ from perps_bot.domain import (
 from perps_bot.ledger import Ledger
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
+from perps_bot.risk.account_gate import AccountGate
 from perps_bot.venues import Venue
 
 #: positions smaller than this (base units) are treated as flat when diffing targets
@@ -43,8 +45,12 @@ class OrderFlow:
         instruments: Mapping[str, Instrument],
         recorder: Recorder,
         client_prefix: str,
+        portfolio: str = DEFAULT_PORTFOLIO,
+        account: AccountGate | None = None,
     ) -> None:
         self.risk = risk
+        self.portfolio = portfolio
+        self.account = account  # the account-level caps when portfolios share an account
         self.ledger = ledger
         self.venue = venue
         self.instruments = dict(instruments)  # a plain dict: looked up once per signal
@@ -74,6 +80,13 @@ class OrderFlow:
             if not decision.approved:
                 rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
                 continue
+            size = decision.size
+            if self.account is not None:
+                whole = self.account.check(intent.symbol, intent.side, size, price)
+                if whole.reason is not None and whole.size <= 0:
+                    rec.denial(ts, intent.symbol, whole.reason, whole.detail, cid)
+                    continue
+                size = whole.size
             instrument = self.instruments.get(intent.symbol)
             if instrument is None:  # data for it, but not one of the run's instruments
                 rec.denial(ts, intent.symbol, DenialReason.STALE_MARKET_DATA,
@@ -82,7 +95,7 @@ class OrderFlow:
             try:
                 prepared = instrument.prepare(
                     intent.side,
-                    decision.size,
+                    size,
                     intent.order_type,
                     intent.limit_price,
                     intent.reduce_only,
@@ -105,6 +118,7 @@ class OrderFlow:
                     reason=intent.reason,
                     stop_price=intent.stop_price,
                     updated_ts=ts,
+                    portfolio=self.portfolio,
                 )
             )
         return orders
@@ -135,15 +149,19 @@ class OrderFlow:
         )
 
     def unknown_order(self, symbol: str) -> str | None:
-        """The client id of an order of `symbol` whose outcome the venue does not know yet:
-        nothing new is sent for the symbol until the exchange says what became of it."""
+        """The client id of an order of `symbol` (of any portfolio: the account is one)
+        whose outcome the venue does not know yet: nothing new is sent for the symbol
+        until the exchange says what became of it."""
         for order in self.venue.open_orders():
             if order.symbol == symbol and order.status is OrderStatus.UNKNOWN:
                 return order.client_id
         return None
 
     def in_flight(self, symbol: str) -> float:
-        """Signed quantity of this symbol's open orders that has not filled yet."""
+        """Signed quantity of this portfolio's open orders of `symbol` not filled yet."""
+        mine = self.portfolio
         return sum(
-            o.side.sign * o.remaining for o in self.venue.open_orders() if o.symbol == symbol
+            o.side.sign * o.remaining
+            for o in self.venue.open_orders()
+            if o.symbol == symbol and o.portfolio == mine
         )

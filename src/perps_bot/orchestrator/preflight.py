@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perps_bot import __version__
-from perps_bot.config import Settings
+from perps_bot.config import PortfolioPlan, Settings
 from perps_bot.domain import PerpsBotError, RunMode
 from perps_bot.exchange.runtime import close_quietly
 from perps_bot.instruments import (
@@ -33,13 +33,21 @@ class PromotionMissing(PerpsBotError):
     """prod refuses a strategy fingerprint that was never promoted to prod."""
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedPortfolio:
+    """A portfolio of the run with its strategy class and fingerprint (SPEC 10)."""
+
+    plan: PortfolioPlan
+    strategy_cls: type[Strategy]
+    fingerprint: str
+
+
 @dataclass(slots=True)
 class Preflight:
     """What the checks established, for the wiring to use."""
 
     spec: ModeSpec
-    strategy_cls: type[Strategy]
-    fingerprint: str
+    portfolios: list[PlannedPortfolio]
     code_version: str
     instruments: InstrumentCatalog
     public_client: Any  # ccxt client with markets loaded (exchange modes), else None
@@ -47,6 +55,16 @@ class Preflight:
     @property
     def mode(self) -> RunMode:
         return self.spec.mode
+
+    @property
+    def strategy_cls(self) -> type[Strategy]:
+        """The (first) portfolio's strategy class."""
+        return self.portfolios[0].strategy_cls
+
+    @property
+    def fingerprint(self) -> str:
+        """The (first) portfolio's strategy fingerprint."""
+        return self.portfolios[0].fingerprint
 
     async def close(self) -> None:
         """Release what preflight opened, when the run does not take it over."""
@@ -58,14 +76,18 @@ class Preflight:
 async def preflight(settings: Settings, *, say: Callable[[str], None]) -> Preflight:
     """Run every check; `say` shows progress to the user (waiting for an exchange)."""
     spec = MODES[settings.mode]
-    strategy_cls = load_strategy(settings.strategy.name)
-    fingerprint = strategy_fingerprint(strategy_cls, settings.strategy.params, __version__)
+    portfolios = []
+    for plan in settings.portfolio_plans():
+        cls = load_strategy(plan.strategy)
+        fingerprint = strategy_fingerprint(cls, plan.params, __version__)
+        portfolios.append(PlannedPortfolio(plan, cls, fingerprint))
     if settings.profile == "prod" and spec.real_orders:
-        _require_prod_promotion(settings, fingerprint)
-    symbols = list(settings.run.symbols)
+        for planned in portfolios:
+            _require_prod_promotion(settings, planned.plan.strategy, planned.fingerprint)
+    symbols = settings.symbols
     if not spec.exchange_instruments:
         catalog = catalog_from_profile(settings.instruments, settings.fees).require(symbols)
-        return Preflight(spec, strategy_cls, fingerprint, __version__, catalog, None)
+        return Preflight(spec, portfolios, __version__, catalog, None)
     # ccxt only for exchange modes (a second and 70 MB that backtests never pay)
     from perps_bot.exchange.client import create_exchange
     from perps_bot.exchange.startup import load_markets_within, where
@@ -84,15 +106,15 @@ async def preflight(settings: Settings, *, say: Callable[[str], None]) -> Prefli
     except BaseException:
         await close_quietly(client)
         raise
-    return Preflight(spec, strategy_cls, fingerprint, __version__, catalog, client)
+    return Preflight(spec, portfolios, __version__, catalog, client)
 
 
-def _require_prod_promotion(settings: Settings, fingerprint: str) -> None:
+def _require_prod_promotion(settings: Settings, strategy: str, fingerprint: str) -> None:
     with RunStore(settings.database_path) as store:
         promoted = has_promotion(store, fingerprint, "prod")
     if not promoted:
         raise PromotionMissing(
-            f"prod refuses strategy {settings.strategy.name!r} (fingerprint {fingerprint}): "
+            f"prod refuses strategy {strategy!r} (fingerprint {fingerprint}): "
             "no promotion to prod recorded; run `perps-bot promote --to prod --run <canary run>`"
         )
 

@@ -13,8 +13,8 @@ import logging
 from collections.abc import Callable, Sequence
 
 from perps_bot.domain import Fill
-from perps_bot.ledger import Ledger
-from perps_bot.orchestrator.excursions import ExcursionTracker
+from perps_bot.ledger import AccountBooks, Ledger
+from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.venues import OrderRejected, Venue, VenueSnapshot, VenueUnavailable
 
@@ -26,11 +26,13 @@ BALANCE_TOLERANCE = 1e-9
 log = logging.getLogger("perps_bot.orchestrator")
 
 
-def _differences(snap: VenueSnapshot, ledger: Ledger) -> dict[str, tuple[float, float]]:
+def _differences(
+    snap: VenueSnapshot, books: AccountBooks | Ledger
+) -> dict[str, tuple[float, float]]:
     """symbol -> (the bot's position, the venue's) where they differ."""
     venue = {p.symbol: p.size for p in snap.positions}
-    symbols = sorted(set(venue) | set(ledger.symbols()))
-    pairs = {s: (ledger.position_size(s), venue.get(s, 0.0)) for s in symbols}
+    symbols = sorted(set(venue) | set(books.symbols()))
+    pairs = {s: (books.position_size(s), venue.get(s, 0.0)) for s in symbols}
     return {s: p for s, p in pairs.items() if abs(p[0] - p[1]) > POSITION_TOLERANCE}
 
 
@@ -39,17 +41,22 @@ async def reconcile(
     ts: int,
     *,
     venue: Venue,
-    ledger: Ledger,
+    portfolios: Sequence[Portfolio],
     recorder: Recorder,
-    excursions: ExcursionTracker,
     since_ms: int | None,
     book: Callable[[Sequence[Fill]], None],
 ) -> list[str]:
     """Bring the books to the venue's account; returns the symbols that differed.
-    `since_ms`: where to look for unexplained exchange fills (None: adopt at once)."""
+    `since_ms`: where to look for unexplained exchange fills (None: adopt at once).
+    With several portfolios the account is their sum: a difference goes to the one
+    portfolio that trades the symbol; when several do, it cannot be attributed, and
+    they stop trading it (HALTED, with the reason) until an operator looks."""
+    books: AccountBooks | Ledger = portfolios[0].ledger
+    if len(portfolios) > 1:
+        books = AccountBooks([p.ledger for p in portfolios])
     try:
         snap = await venue.snapshot()
-        differences = _differences(snap, ledger)
+        differences = _differences(snap, books)
         booked: Sequence[Fill] = ()
         if differences and since_ms is not None:
             booked = await venue.exchange_fills(since_ms, sorted(differences))
@@ -59,10 +66,8 @@ async def reconcile(
     except (VenueUnavailable, OrderRejected) as exc:
         log.warning("reconciliation (%s) failed: %s", why, exc)
         return []
-    left = _differences(snap, ledger)
+    left = _differences(snap, books)
     positions = {p.symbol: (p.size, p.entry_price) for p in snap.positions}
-    balance = snap.balance if snap.balance is not None else ledger.wallet_balance()
-    wallet_gap = balance - ledger.wallet_balance()
     if booked:
         log.warning(
             "reconciliation (%s): booked %d exchange fills no order of the bot explains: %s",
@@ -70,27 +75,84 @@ async def reconcile(
             len(booked),
             ", ".join(f"{f.symbol} {f.side} {f.size:g} @ {f.price:g} ({f.reason})" for f in booked),
         )
-    if left:
-        detail = ", ".join(f"{s} {ours:+g} -> {theirs:+g}" for s, (ours, theirs) in left.items())
-        log.warning("reconciliation (%s): adopting the venue's positions: %s", why, detail)
-    if left or abs(wallet_gap) > BALANCE_TOLERANCE * max(1.0, abs(balance)):
-        ledger.restore(balance, positions)
+    before = {(p.id, s): p.ledger.position_size(s) for p in portfolios for s in left}
+    if len(portfolios) == 1:
+        wallet_gap, attributed = _adopt_account(portfolios[0], snap, positions, left, why)
+    else:
+        wallet_gap = (snap.balance or 0.0) - books.equity() + books.unrealized_pnl()
+        attributed = _attribute(portfolios, positions, left, why)
     recorder.journal.write(
         "reconcile",
         ts,
         {
             "why": why,
-            "balance": balance,
+            "balance": snap.balance,
             "wallet_difference": wallet_gap,
             "positions": {s: list(v) for s, v in sorted(positions.items())},
             "open_orders": len(snap.open_orders),
             "booked_fills": len(booked),
             "mismatched": sorted(left),
             "before": {s: ours for s, (ours, _) in left.items()},
+            "attributed": attributed,
         },
     )
-    for symbol, (ours, _) in left.items():
-        size, entry = positions.get(symbol, (0.0, 0.0))
-        excursions.on_position(symbol, ts, ours, size, entry)
-        recorder.position(symbol, size, entry, ts)
+    for symbol in left:
+        for p in portfolios:
+            if p.id == attributed.get(symbol):
+                now, entry = p.ledger.position_size(symbol), p.ledger.entry_price(symbol)
+                p.excursions.on_position(symbol, ts, before[(p.id, symbol)], now, entry)
+                p.rec.position(symbol, now, entry, ts)
     return sorted(set(left) | {f.symbol for f in booked})
+
+
+def _adopt_account(
+    portfolio: Portfolio,
+    snap: VenueSnapshot,
+    positions: dict[str, tuple[float, float]],
+    left: dict[str, tuple[float, float]],
+    why: str,
+) -> tuple[float, dict[str, str | None]]:
+    """One portfolio is the account: it adopts the venue's positions and balance."""
+    ledger = portfolio.ledger
+    balance = snap.balance if snap.balance is not None else ledger.wallet_balance()
+    wallet_gap = balance - ledger.wallet_balance()
+    if left:
+        detail = ", ".join(f"{s} {ours:+g} -> {theirs:+g}" for s, (ours, theirs) in left.items())
+        log.warning("reconciliation (%s): adopting the venue's positions: %s", why, detail)
+    if left or abs(wallet_gap) > BALANCE_TOLERANCE * max(1.0, abs(balance)):
+        ledger.restore(balance, positions)
+    return wallet_gap, {s: portfolio.id for s in left}
+
+
+def _attribute(
+    portfolios: Sequence[Portfolio],
+    positions: dict[str, tuple[float, float]],
+    left: dict[str, tuple[float, float]],
+    why: str,
+) -> dict[str, str | None]:
+    """Each remaining difference to the one portfolio trading the symbol (it adopts the
+    account's position less the others'), or to none (they halt)."""
+    attributed: dict[str, str | None] = {}
+    for symbol, (ours, theirs) in left.items():
+        holders = [p for p in portfolios if symbol in p.symbols]
+        if len(holders) != 1:
+            attributed[symbol] = None
+            names = ", ".join(p.id for p in holders) or "none"
+            reason = (f"reconciliation: {symbol} {ours:+g} here, {theirs:+g} on the exchange,"
+                      f" cannot be attributed (portfolios {names})")  # fmt: skip
+            log.error("reconciliation (%s): %s; those portfolios stop trading", why, reason)
+            for p in holders:
+                p.risk.halt(reason)
+            continue
+        owner = holders[0]
+        others = sum(p.ledger.position_size(symbol) for p in portfolios if p is not owner)
+        size, entry = positions.get(symbol, (0.0, 0.0))
+        held = {s: (owner.ledger.position_size(s), owner.ledger.entry_price(s))
+                for s in owner.ledger.symbols()}  # fmt: skip
+        held[symbol] = (size - others, entry)
+        held = {s: v for s, v in held.items() if abs(v[0]) > POSITION_TOLERANCE}
+        owner.ledger.restore(owner.ledger.wallet_balance(), held)
+        attributed[symbol] = owner.id
+        log.warning("reconciliation (%s): %s %+g -> %+g adopted by portfolio %s", why, symbol,
+                    ours, theirs, owner.id)  # fmt: skip
+    return attributed

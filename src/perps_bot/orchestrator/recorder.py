@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from perps_bot.domain import DenialReason, Fill, Order, OrderStatus, OrderUpdate, Side, iso_utc
-from perps_bot.ledger import FillResult, FundingResult, Ledger
+from perps_bot.ledger import AccountBooks, FillResult, FundingResult, Ledger
 from perps_bot.metrics.formatting import duration_text
 from perps_bot.metrics.trades import OpenTrade, RoundTripBuilder, return_pct
 from perps_bot.monitoring import LOGGER_NAME, HotLog, Journal, LiveView, pnl_text
@@ -27,9 +27,11 @@ class Recorder:
         store: RunStore,
         journal: Journal,
         view: LiveView,
-        ledger: Ledger,
+        ledger: Ledger | AccountBooks,
         logger: logging.Logger,
         watched: bool = True,
+        shown: Ledger | AccountBooks | None = None,
+        portfolio: str | None = None,
     ) -> None:
         """`watched`: someone reads the live view's state (the console view or the
         status server); otherwise the per-fill view update is skipped, as nobody sees it."""
@@ -38,6 +40,10 @@ class Recorder:
         self.journal = journal
         self.view = view
         self.ledger = ledger
+        #: what the console view shows: the account (several portfolios) or this ledger
+        self.shown = shown if shown is not None else ledger
+        #: in runs with several portfolios, the id its log lines name
+        self._tag = f"[{portfolio}] " if portfolio is not None else ""
         self.log = logger
         self.fills = 0
         self.liquidations = 0
@@ -65,7 +71,7 @@ class Recorder:
 
     def _update_view(self, ts: int) -> None:
         state = self.view.state
-        ledger = self.ledger
+        ledger = self.shown
         state.ts = ts
         state.equity = ledger.equity()
         state.realized = ledger.realized_pnl()
@@ -183,8 +189,8 @@ class Recorder:
         stamp = iso_utc(fill.ts)
         trade = f"{fill.symbol} {fill.side} {fill.size:.6g} @ {fill.price:.6g}"
         line = (
-            f"{stamp} {label} {trade} fee={fill.fee:.4f} pos={result.position_after:+.6g}"
-            f" | {self.pnl()}"
+            f"{stamp} {self._tag}{label} {trade} fee={fill.fee:.4f}"
+            f" pos={result.position_after:+.6g} | {self.pnl()}"
         )
         if fill.is_liquidation:
             self.liquidations += 1
@@ -203,7 +209,9 @@ class Recorder:
             fill.stop_price,
         )
         if closed is not None:
-            self._hot.info(trade_closed_text(closed, stamp, fill.ts, fill.reason))
+            self._hot.info(
+                trade_closed_text(closed, f"{stamp} {self._tag}".rstrip(), fill.ts, fill.reason)
+            )
         if self._watched:
             self.view.state.last_fills.append(f"{stamp[:19]} {trade}")
             self._update_view(fill.ts)
@@ -225,8 +233,9 @@ class Recorder:
             },
         )
         self._hot.info(
-            f"{iso_utc(ts)} FUNDING {symbol} rate={result.rate:.6f} mark={result.mark:.6g}"
-            f" pos={result.position:+.6g} payment={result.payment:.6f} | {self.pnl()}"
+            f"{iso_utc(ts)} {self._tag}FUNDING {symbol} rate={result.rate:.6f}"
+            f" mark={result.mark:.6g} pos={result.position:+.6g} payment={result.payment:.6f}"
+            f" | {self.pnl()}"
         )
 
     def equity(self, ts: int, *, log_line: bool) -> float:
@@ -236,7 +245,7 @@ class Recorder:
         equity = cash + unrealized
         self.store.add_equity(self.run_id, ts, equity, cash, unrealized)
         if log_line:
-            self._hot.info(f"{iso_utc(ts)} EQUITY | {self.pnl()}")
+            self._hot.info(f"{iso_utc(ts)} {self._tag}EQUITY | {self.pnl()}")
             self.journal.write(
                 "equity",
                 ts,

@@ -74,7 +74,9 @@ def replay_settings(
     config: dict[str, Any] = {k: v for k, v in meta["config"].items()}
     config["exchange"] = {**config.get("exchange", {}), "api_key": None, "api_secret": None}
     run = dict(config.get("run", {}))
-    run.update(mode=RunMode.REPLAY, symbols=feed.symbols, duration=None, capture=False,
+    # run.symbols stays the captured config's: with several portfolios it is only the
+    # default of those that name none (the capture holds every traded symbol)
+    run.update(mode=RunMode.REPLAY, duration=None, capture=False,
                replay_of=meta.get("run_id"), live_view=False)  # fmt: skip
     if db is not None:
         run["database"] = db

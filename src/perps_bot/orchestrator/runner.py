@@ -23,9 +23,10 @@ from perps_bot.config import Settings
 from perps_bot.feeds import Feed
 from perps_bot.metrics.report import headline
 from perps_bot.monitoring import close_logging, log_file_name, setup_logging
-from perps_bot.orchestrator.engine import Orchestrator, StopRun
+from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.preflight import PromotionMissing, preflight
 from perps_bot.orchestrator.recovery import recover_unstored_fills
+from perps_bot.orchestrator.venue_calls import StopRun
 from perps_bot.orchestrator.wiring import Run, build_run, new_run_id
 from perps_bot.storage import durable
 from perps_bot.storage.lock import DatabaseLock
@@ -125,7 +126,7 @@ def _status_server(run: Run) -> "StatusServer | None":
         return None
     from perps_bot.monitoring.http import StatusServer  # aiohttp only when serving
 
-    rec, risk = run.recorder, run.risk
+    rec, orchestrator = run.recorder, run.orchestrator
 
     def status() -> dict[str, object]:
         state = rec.view.state
@@ -140,7 +141,7 @@ def _status_server(run: Run) -> "StatusServer | None":
             "funding": state.funding,
             "fills": rec.fills,
             "liquidations": rec.liquidations,
-            "risk_state": str(risk.state),
+            "risk_state": str(orchestrator.trading_state),
             "positions": dict(state.positions),
             "denials": dict(rec.denials),
         }
@@ -223,28 +224,34 @@ async def _recover_after_crash(run: Run) -> None:
 async def _execute(run: Run) -> RunResult:
     settings, rec, orchestrator = run.settings, run.recorder, run.orchestrator
     store, journal = run.store, run.journal
+    planned = run.preflight.portfolios
+    strategy = " + ".join(p.plan.strategy for p in planned)
+    fingerprint = run.preflight.fingerprint if len(planned) == 1 else "portfolios"
     log.info(
         "run %s start: profile=%s kind=%s seed=%d strategy=%s params=%s fingerprint=%s",
         run.run_id,
         settings.profile,
         run.preflight.mode,
         settings.run.seed,
-        settings.strategy.name,
+        strategy,
         run.params_json,
-        run.preflight.fingerprint,
+        fingerprint,
     )
-    journal.write(
-        "run_start",
-        orchestrator.last_ts or run.start_ms,
-        {
-            "profile": settings.profile,
-            "kind": str(run.preflight.mode),
-            "seed": settings.run.seed,
-            "strategy": settings.strategy.name,
-            "fingerprint": run.preflight.fingerprint,
-            "resumed_from": run.resumed_from,
-        },
-    )
+    started = {
+        "profile": settings.profile,
+        "kind": str(run.preflight.mode),
+        "seed": settings.run.seed,
+        "strategy": strategy,
+        "fingerprint": fingerprint,
+        "resumed_from": run.resumed_from,
+    }
+    if len(planned) > 1:
+        started["portfolios"] = {
+            p.plan.id: {"strategy": p.plan.strategy, "run_id": f"{run.run_id}.{p.plan.id}",
+                        "capital": p.plan.capital, "symbols": list(p.plan.symbols)}
+            for p in planned
+        }  # fmt: skip
+    journal.write("run_start", orchestrator.last_ts or run.start_ms, started)
     http = _status_server(run)
     status, detail = "completed", None
     wall_timer: asyncio.TimerHandle | None = None
@@ -263,6 +270,8 @@ async def _execute(run: Run) -> RunResult:
                 await orchestrator.start()
                 await _recover_after_crash(run)
                 await orchestrator.reconcile("start")
+                for p in orchestrator.portfolios:
+                    store.set_initial_balance(p.rec.run_id, p.ledger.initial_balance())
                 store.set_initial_balance(run.run_id, run.ledger.initial_balance())
             await orchestrator.run()
         if orchestrator.stop_reason == "interrupted":
@@ -288,7 +297,7 @@ async def _execute(run: Run) -> RunResult:
         run_id=run.run_id,
         status=status,
         db_path=settings.database_path,
-        fills=rec.fills,
+        fills=sum(p.rec.fills for p in orchestrator.portfolios),
         final_equity=run.ledger.equity(),
         headline=summary,
     )
@@ -304,20 +313,21 @@ def _finish(run: Run, status: str, detail: str | None) -> str:
     last = orchestrator.last_ts
     journal.write("run_end", last or run.start_ms, {"status": status, "detail": detail})
     rec.flush()
-    if run.trading_state is not None:
-        run.trading_state.save()
-    store.finish_run(
-        run.run_id,
-        status=status,
-        start_ts=orchestrator.first_ts,
-        end_ts=last,
-        error_lines=run.counter.errors,
-        warning_lines=run.counter.warnings,
-        detail=detail or (run.resumed_from and f"resumed from {run.resumed_from}"),
-    )
-    if status == "completed":  # nothing left to resume
-        with store.transaction():
-            durable.drop_checkpoint(store.connection, run.run_id)
+    for keeper in run.trading_state:
+        keeper.save()
+    for run_id in (*run.child_run_ids, run.run_id):
+        store.finish_run(
+            run_id,
+            status=status,
+            start_ts=orchestrator.first_ts,
+            end_ts=last,
+            error_lines=run.counter.errors,
+            warning_lines=run.counter.warnings,
+            detail=detail or (run.resumed_from and f"resumed from {run.resumed_from}"),
+        )
+        if status == "completed":  # nothing left to resume
+            with store.transaction():
+                durable.drop_checkpoint(store.connection, run_id)
     journal.close()
     summary = headline(store, run.run_id)
     store.close()

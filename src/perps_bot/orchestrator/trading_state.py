@@ -12,7 +12,7 @@ run). A fresh paper account (a new dev run) measures its own drawdown.
 import logging
 import time
 
-from perps_bot.domain import TradingState
+from perps_bot.domain import DEFAULT_PORTFOLIO, TradingState
 from perps_bot.monitoring import Journal
 from perps_bot.risk import RiskGate, RiskState
 from perps_bot.storage import RunStore
@@ -24,16 +24,25 @@ log = logging.getLogger("perps_bot.run")
 class TradingStateKeeper:
     """Imports the stored trading state into the gate and stores it back on changes."""
 
-    def __init__(self, store: RunStore, risk: RiskGate, profile: str, run_id: str) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        risk: RiskGate,
+        profile: str,
+        run_id: str,
+        portfolio: str = DEFAULT_PORTFOLIO,
+    ) -> None:
+        """One keeper per portfolio: each has its own risk state (SPEC 10)."""
         self.store = store
         self.risk = risk
         self.profile = profile
         self.run_id = run_id
+        self.portfolio = portfolio
 
     def restore(self, *, same_account: bool, resumed: bool, journal: Journal, ts: int) -> None:
         """Import the stored state before the run trades (after a checkpoint restored
         the gate of a resumed run: then only the halt is taken, or its lifting)."""
-        saved = stored.load_trading_state(self.store.connection)
+        saved = stored.load_trading_state(self.store.connection, self.portfolio)
         if saved is None or (resumed and saved.run_id == self.run_id):
             return  # this run's own later changes: the replay from the checkpoint makes them
         state = RiskState.from_json(saved.risk)
@@ -47,8 +56,11 @@ class TradingStateKeeper:
         if risk.state is not TradingState.ACTIVE:
             detail = f"restored from run {saved.run_id or 'resume-trading'}: {risk.state_detail}"
             journal.write("state_change", ts, {"state": str(risk.state), "detail": detail})
-            log.warning("RISK STATE %s (%s); perps-bot resume-trading lifts a halt",
-                        risk.state, detail)  # fmt: skip
+            log.warning("RISK STATE %s%s (%s); perps-bot resume-trading lifts a halt",
+                        risk.state, self._of(), detail)  # fmt: skip
+
+    def _of(self) -> str:
+        return "" if self.portfolio == DEFAULT_PORTFOLIO else f" of portfolio {self.portfolio}"
 
     def save(self) -> None:
         """Store the gate's state now (every state change and the end of the run)."""
@@ -57,14 +69,17 @@ class TradingStateKeeper:
             stored.save_trading_state(
                 self.store.connection, profile=self.profile, state=risk.state,
                 detail=risk.detail, risk=risk.to_json(), run_id=self.run_id, source="run",
+                portfolio=self.portfolio,
             )  # fmt: skip
 
 
-def lift_halt(store: RunStore, profile: str, reason: str) -> tuple[str, str]:
+def lift_halt(
+    store: RunStore, profile: str, reason: str, portfolio: str = DEFAULT_PORTFOLIO
+) -> tuple[str, str]:
     """`perps-bot resume-trading`: lift a halt (manual or drawdown) and the drawdown
-    REDUCING state in the stored trading state, restarting the peak at the last
-    equity, with the operator's reason. Returns (state before, state after)."""
-    saved = stored.load_trading_state(store.connection)
+    REDUCING state in a portfolio's stored trading state, restarting the peak at the
+    last equity, with the operator's reason. Returns (state before, state after)."""
+    saved = stored.load_trading_state(store.connection, portfolio)
     before = RiskState.from_json(saved.risk) if saved is not None else None
     if before is None:
         before = RiskState("ACTIVE", "")
@@ -83,6 +98,7 @@ def lift_halt(store: RunStore, profile: str, reason: str) -> tuple[str, str]:
         stored.save_trading_state(
             store.connection, profile=saved.profile if saved else profile, state=after.state,
             detail=after.detail, risk=after.to_json(), run_id=None, source="resume-trading",
+            portfolio=portfolio,
         )  # fmt: skip
     return before.state, after.state
 

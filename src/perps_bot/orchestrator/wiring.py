@@ -13,7 +13,7 @@ import logging
 import os
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from rich.console import Console
 from perps_bot.config import ConfigError, Settings
 from perps_bot.domain import RunMode, parse_duration
 from perps_bot.feeds import Feed
-from perps_bot.ledger import Ledger
+from perps_bot.ledger import AccountBooks, Ledger
 from perps_bot.monitoring import Journal, LiveView, tag_run_log
 from perps_bot.monitoring.logs import LineCounter
 from perps_bot.orchestrator import checkpoint
@@ -30,10 +30,14 @@ from perps_bot.orchestrator.capture import CapturingFeed, open_capture, time_sub
 from perps_bot.orchestrator.clock import Clock, SimulatedClock, WallClock
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.modes import MODES, Wiring
-from perps_bot.orchestrator.preflight import Preflight
+from perps_bot.orchestrator.order_flow import OrderFlow
+from perps_bot.orchestrator.plot_sampler import PlotSampler
+from perps_bot.orchestrator.portfolio import Portfolio
+from perps_bot.orchestrator.preflight import PlannedPortfolio, Preflight
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.trading_state import TradingStateKeeper
 from perps_bot.risk import RiskGate
+from perps_bot.risk.account_gate import AccountGate
 from perps_bot.storage import RunRecord, RunStore, durable
 from perps_bot.storage.capture import CaptureWriter
 from perps_bot.strategies import Strategy, StrategyContext
@@ -52,8 +56,8 @@ class Run:
     store: RunStore
     journal: Journal
     counter: LineCounter
-    ledger: Ledger
-    risk: RiskGate
+    #: the account's books (a run with several portfolios: their sum)
+    ledger: Ledger | AccountBooks
     recorder: Recorder
     orchestrator: Orchestrator
     simulated: bool
@@ -61,7 +65,10 @@ class Run:
     params_json: str
     #: where a resumed run went on from (None: a new run)
     resumed_from: str | None = None
-    trading_state: "TradingStateKeeper | None" = None
+    #: each portfolio's trading state, kept across runs (runs that trade the account)
+    trading_state: list[TradingStateKeeper] = field(default_factory=list)
+    #: a run with several portfolios: the run of each (finished with the account's run)
+    child_run_ids: list[str] = field(default_factory=list)
     #: what an exchange-fed run saw, recorded for replays (SPEC 14)
     capture: CaptureWriter | None = None
 
@@ -100,14 +107,22 @@ def build_run(
     start = start_ms(settings, simulated)
     duration = run.duration_ms
     end = start + duration if duration is not None and simulated and feed is None else None
-    ledger = Ledger(
-        settings.account,
-        pre.instruments,
-        models_liquidation=spec.models_liquidation,
-        debug_invariants=run.debug_invariants,
+    ledgers = {
+        planned.plan.id: Ledger(
+            settings.account.model_copy(update={"initial_balance": planned.plan.capital}),
+            pre.instruments,
+            models_liquidation=spec.models_liquidation,
+            debug_invariants=run.debug_invariants,
+        )
+        for planned in pre.portfolios
+    }
+    multi = len(ledgers) > 1
+    first = next(iter(ledgers.values()))
+    account = AccountBooks(list(ledgers.values())) if multi else first
+    strategies = {p.plan.id: _strategy(settings, p, ledgers[p.plan.id]) for p in pre.portfolios}
+    wiring = Wiring(
+        settings, pre.instruments, account, start, end, pre.public_client, books=ledgers.__getitem__
     )
-    strategy = _strategy(settings, pre, ledger)
-    wiring = Wiring(settings, pre.instruments, ledger, start, end, pre.public_client)
     if feed is None:
         if spec.build_feed is None:
             raise ConfigError(f"a {spec.mode} run needs its data from its command")
@@ -115,7 +130,7 @@ def build_run(
     venue = venue if venue is not None else spec.build_venue(wiring)
     candle_bar_ms = feed.strategy_bar_ms(settings.strategy.timeframe)
 
-    params_json = json.dumps(strategy.params.model_dump(mode="json"), sort_keys=True)
+    params_json = _params_json(pre, strategies)
     store, run_id, resumed = _open_run(settings, pre, params_json, resume)
     tag_run_log(run_id)  # every line of the run from here on carries its id
     capture = open_capture(settings, pre, run_id, params_json) if resumed is None else None
@@ -127,32 +142,67 @@ def build_run(
     journal = Journal(Path(run.log_dir) / events, run_id)
     live_view = progress and run.live_view and console.is_terminal
     view = LiveView(console, title=f"perps-bot {settings.profile} {spec.mode}", enabled=live_view)
-    rec = Recorder(
-        run_id=run_id,
-        store=store,
-        journal=journal,
-        view=view,
-        ledger=ledger,
-        logger=log,
-        watched=live_view or run.http_port is not None,
-    )
-    rec.capture = capture
-    risk = RiskGate(settings.risk, ledger, ledger.margin_required)
+    watched = live_view or run.http_port is not None
+    last_prices: dict[str, float] = {}
+    gate = AccountGate(settings.risk, account, settings.symbols) if multi else None
+    portfolios: list[Portfolio] = []
+    for index, planned in enumerate(pre.portfolios):
+        pid = planned.plan.id
+        child = f"{run_id}.{pid}" if multi else run_id
+        if multi and resumed is None:
+            store.create_run(_child_record(settings, pre, planned, run_id, child, strategies[pid]))
+        rec = Recorder(
+            run_id=child,
+            store=store,
+            journal=journal.for_portfolio(child, pid) if multi else journal,
+            view=view,
+            ledger=ledgers[pid],
+            logger=log,
+            watched=watched,
+            shown=account,
+            portfolio=pid if multi else None,
+        )
+        rec.capture = capture  # each portfolio's order round trips (client ids tell them)
+        risk = RiskGate(planned.plan.risk, ledgers[pid], ledgers[pid].margin_required)
+        flow = OrderFlow(
+            risk=risk,
+            ledger=ledgers[pid],
+            venue=venue,
+            instruments=pre.instruments,
+            recorder=rec,
+            client_prefix=_client_prefix(spec.real_orders, run_id, pid, index, multi),
+            portfolio=pid,
+            account=gate,
+        )
+        plot = PlotSampler(strategies[pid], last_prices, parse_duration(run.equity_interval))
+        portfolios.append(
+            Portfolio(
+                id=pid,
+                strategy=strategies[pid],
+                ledger=ledgers[pid],
+                risk=risk,
+                flow=flow,
+                rec=rec,
+                plot=plot,
+                symbols=planned.plan.symbols,
+            )
+        )
+    account_rec = None
+    if multi:
+        account_rec = Recorder(run_id=run_id, store=store, journal=journal, view=view,
+                               ledger=account, logger=log, watched=watched)  # fmt: skip
     clock: Clock = SimulatedClock(start) if simulated else WallClock()
     orchestrator = Orchestrator(
         feed=feed,
         venue=venue,
-        strategy=strategy,
-        risk=risk,
-        ledger=ledger,
-        instruments=pre.instruments,
-        recorder=rec,
+        portfolios=portfolios,
+        account=account_rec,
         clock=clock,
+        last_prices=last_prices,
         equity_interval_ms=parse_duration(run.equity_interval),
         log_equity_interval_ms=parse_duration(run.log_equity_interval),
         bar_timeframe_ms=parse_duration(settings.strategy.timeframe),
         end_ms=end,
-        client_prefix=f"pb{run_id[-6:]}x" if spec.real_orders else "pb-",
         poll_interval_ms=parse_duration(settings.exchange.poll_interval),
         reconcile_interval_ms=(
             parse_duration(settings.exchange.reconcile_interval) if spec.reconciles else None
@@ -160,7 +210,7 @@ def build_run(
         durable_fills=not simulated,
         candle_bar_ms=candle_bar_ms,
     )
-    resumed_from, keeper = _make_durable(settings, pre, orchestrator, resumed, start)
+    resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start)
     return Run(
         run_id=run_id,
         settings=settings,
@@ -168,16 +218,33 @@ def build_run(
         store=store,
         journal=journal,
         counter=counter,
-        ledger=ledger,
-        risk=risk,
-        recorder=rec,
+        ledger=account,
+        recorder=orchestrator.rec,
         orchestrator=orchestrator,
         simulated=simulated,
         start_ms=start,
         params_json=params_json,
         resumed_from=resumed_from,
-        trading_state=keeper,
+        trading_state=keepers,
+        child_run_ids=[p.rec.run_id for p in portfolios] if multi else [],
         capture=capture,
+    )
+
+
+def _client_prefix(real: bool, run_id: str, pid: str, index: int, multi: bool) -> str:
+    """Client ids: unique per run for real orders (Binance's 36 characters), and naming
+    the portfolio when there are several (fills are routed back by them)."""
+    if real:
+        return f"pb{run_id[-6:]}x{index}x" if multi else f"pb{run_id[-6:]}x"
+    return f"pb-{pid}-" if multi else "pb-"
+
+
+def _params_json(pre: Preflight, strategies: dict[str, Strategy]) -> str:
+    if len(strategies) == 1:
+        (strategy,) = strategies.values()
+        return json.dumps(strategy.params.model_dump(mode="json"), sort_keys=True)
+    return json.dumps(
+        {pid: s.params.model_dump(mode="json") for pid, s in strategies.items()}, sort_keys=True
     )
 
 
@@ -187,10 +254,11 @@ def _make_durable(
     orchestrator: Orchestrator,
     resumed: RunRecord | None,
     start: int,
-) -> tuple[str | None, TradingStateKeeper | None]:
+) -> tuple[str | None, list[TradingStateKeeper]]:
     """SPEC 9 for this run: restore a resumed run from its checkpoint, take checkpoints
-    (paper runs), import the stored trading state and store it at every change (runs
-    that trade the profile's account). Returns (where it resumed from, the keeper)."""
+    (paper runs), import each portfolio's stored trading state and store it at every
+    change (runs that trade the profile's account). Returns (where it resumed from, the
+    keepers)."""
     spec, rec = pre.spec, orchestrator.rec
     resumed_from = None
     if resumed is not None:
@@ -203,12 +271,15 @@ def _make_durable(
     if spec.resumable:
         orchestrator.after_batch = checkpoint.Checkpointer(orchestrator, pre.code_version)
     if not spec.keeps_trading_state:
-        return resumed_from, None
-    keeper = TradingStateKeeper(rec.store, orchestrator.risk, settings.profile, rec.run_id)
-    keeper.restore(same_account=spec.reconciles, resumed=resumed is not None,
-                   journal=rec.journal, ts=orchestrator.last_ts or start)  # fmt: skip
-    rec.on_state_change = keeper.save
-    return resumed_from, keeper
+        return resumed_from, []
+    keepers = []
+    for p in orchestrator.portfolios:
+        keeper = TradingStateKeeper(rec.store, p.risk, settings.profile, p.rec.run_id, p.id)
+        keeper.restore(same_account=spec.reconciles, resumed=resumed is not None,
+                       journal=p.rec.journal, ts=orchestrator.last_ts or start)  # fmt: skip
+        p.rec.on_state_change = keeper.save
+        keepers.append(keeper)
+    return resumed_from, keepers
 
 
 def _open_run(
@@ -238,14 +309,38 @@ def _open_run(
         raise
 
 
-def _strategy(settings: Settings, pre: Preflight, ledger: Ledger) -> Strategy:
+def _strategy(settings: Settings, planned: PlannedPortfolio, ledger: Ledger) -> Strategy:
+    plan = planned.plan
     ctx = StrategyContext(
-        symbols=list(settings.run.symbols),
+        symbols=list(plan.symbols),
         account=ledger,
-        order_size=settings.strategy.size_for,
-        logger=logging.getLogger(f"perps_bot.strategy.{settings.strategy.name}"),
+        order_size=plan.size_for,
+        logger=logging.getLogger(f"perps_bot.strategy.{plan.strategy}"),
     )
-    return pre.strategy_cls(settings.strategy.params, ctx)
+    return planned.strategy_cls(plan.params, ctx)
+
+
+def _child_record(
+    settings: Settings,
+    pre: Preflight,
+    planned: PlannedPortfolio,
+    parent: str,
+    run_id: str,
+    strategy: Strategy,
+) -> RunRecord:
+    """The run of one portfolio of a run with several (its reports and promotion)."""
+    plan = planned.plan
+    params = json.dumps(strategy.params.model_dump(mode="json"), sort_keys=True)
+    record = _record(settings, pre, run_id, params)
+    return replace(
+        record,
+        strategy=plan.strategy,
+        strategy_fingerprint=planned.fingerprint,
+        symbols=json.dumps(plan.symbols),
+        initial_balance=plan.capital,
+        parent_run_id=parent,
+        portfolio=plan.id,
+    )
 
 
 def _record(settings: Settings, pre: Preflight, run_id: str, params_json: str) -> RunRecord:
@@ -256,11 +351,11 @@ def _record(settings: Settings, pre: Preflight, run_id: str, params_json: str) -
         seed=settings.run.seed,
         config_hash=settings.config_hash(),
         config_json=json.dumps(settings.masked_dict(), sort_keys=True),
-        strategy=settings.strategy.name,
+        strategy=" + ".join(p.plan.strategy for p in pre.portfolios),
         strategy_params=params_json,
-        strategy_fingerprint=pre.fingerprint,
+        strategy_fingerprint=pre.fingerprint if len(pre.portfolios) == 1 else "portfolios",
         code_version=pre.code_version,
-        symbols=json.dumps(list(settings.run.symbols)),
+        symbols=json.dumps(settings.symbols),
         initial_balance=settings.account.initial_balance,
         created_at=int(time.time() * 1000),
         start_ts=None,

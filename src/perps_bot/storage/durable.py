@@ -1,8 +1,9 @@
 """What survives a restart (SPEC 9): the trading state of the database's account, runs
 left `running` by a process that is gone, and checkpoints of paper runs.
 
-- Trading state: one row per database (a database is one profile's account), the risk
-  gate's exported state as JSON, rewritten at every state change and at the end of
+- Trading state: one row per portfolio of the database's account (a database is one
+  profile's account; `main` when it runs one strategy), the risk gate's exported state
+  as JSON, rewritten at every state change and at the end of
   every run; `trading_state_log` keeps each change with its reason (a halt, and the
   `perps-bot resume-trading` that lifted it).
 - Crashed runs: only the holder of the database lock (storage.lock) writes, so when a
@@ -21,27 +22,31 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from perps_bot.domain import Order, iso_utc
+from perps_bot.domain import DEFAULT_PORTFOLIO, Order, iso_utc
 from perps_bot.storage.orders import INSERT_SQL as ORDERS_INSERT
 from perps_bot.storage.orders import order_row
 
-TABLE_SQL = """
+TRADING_STATE_SQL = """
 CREATE TABLE IF NOT EXISTS trading_state (
-    id INTEGER PRIMARY KEY CHECK (id = 1),  -- one account per database
+    portfolio TEXT PRIMARY KEY,       -- 'main', or each portfolio of a run with several
     profile TEXT NOT NULL,
     state TEXT NOT NULL,              -- ACTIVE | REDUCING | HALTED
     detail TEXT NOT NULL,             -- why
     risk TEXT NOT NULL,               -- JSON: the risk gate's exported state
     run_id TEXT,                      -- the run that stored it (NULL: resume-trading)
     updated_at INTEGER NOT NULL       -- wall clock ms
-);
+)"""
+TABLE_SQL = (
+    TRADING_STATE_SQL
+    + """;
 CREATE TABLE IF NOT EXISTS trading_state_log (
     profile TEXT NOT NULL,
     state TEXT NOT NULL,
     detail TEXT NOT NULL,
     source TEXT NOT NULL,             -- run | resume-trading
     run_id TEXT,
-    created_at INTEGER NOT NULL       -- wall clock ms
+    created_at INTEGER NOT NULL,      -- wall clock ms
+    portfolio TEXT NOT NULL DEFAULT 'main'
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
     run_id TEXT PRIMARY KEY,
@@ -52,6 +57,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     state BLOB NOT NULL
 );
 """
+)
 
 #: tables whose rows a checkpoint covers by rowid (their rows are only ever added)
 _ROW_TABLES = ("funding", "excursions", "denials")
@@ -99,18 +105,26 @@ class StoredTradingState:
     risk: dict[str, Any]
     run_id: str | None
     updated_at: int
+    portfolio: str = DEFAULT_PORTFOLIO
 
 
-def load_trading_state(db: sqlite3.Connection) -> StoredTradingState | None:
+def load_trading_state(
+    db: sqlite3.Connection, portfolio: str = DEFAULT_PORTFOLIO
+) -> StoredTradingState | None:
+    found = [state for state in load_trading_states(db) if state.portfolio == portfolio]
+    return found[0] if found else None
+
+
+def load_trading_states(db: sqlite3.Connection) -> list[StoredTradingState]:
+    """Every portfolio's stored trading state, by portfolio id."""
     try:
-        row = db.execute(
-            "SELECT profile, state, detail, risk, run_id, updated_at FROM trading_state"
-        ).fetchone()
+        rows = db.execute(
+            "SELECT profile, state, detail, risk, run_id, updated_at, portfolio"
+            " FROM trading_state ORDER BY portfolio"
+        ).fetchall()
     except sqlite3.OperationalError:  # read-only open of a database without the table
-        return None
-    if row is None:
-        return None
-    return StoredTradingState(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5])
+        return []
+    return [StoredTradingState(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
 
 
 def save_trading_state(
@@ -122,20 +136,26 @@ def save_trading_state(
     risk: dict[str, Any],
     run_id: str | None,
     source: str,
+    portfolio: str = DEFAULT_PORTFOLIO,
 ) -> bool:
-    """Store the account's trading state (caller holds a transaction); a change of state
+    """Store a portfolio's trading state (caller holds a transaction); a change of state
     or reason is also logged. Returns whether it changed."""
     now = int(time.time() * 1000)
-    before = db.execute("SELECT state, detail FROM trading_state").fetchone()
+    before = db.execute(
+        "SELECT state, detail FROM trading_state WHERE portfolio=?", (portfolio,)
+    ).fetchone()
     db.execute(
-        "INSERT OR REPLACE INTO trading_state VALUES (1,?,?,?,?,?,?)",
-        (profile, state, detail, json.dumps(risk, sort_keys=True), run_id, now),
+        "INSERT OR REPLACE INTO trading_state"
+        " (portfolio, profile, state, detail, risk, run_id, updated_at) VALUES (?,?,?,?,?,?,?)",
+        (portfolio, profile, state, detail, json.dumps(risk, sort_keys=True), run_id, now),
     )
     changed = before is None or tuple(before) != (state, detail)
     if changed:
         db.execute(
-            "INSERT INTO trading_state_log VALUES (?,?,?,?,?,?)",
-            (profile, state, detail, source, run_id, now),
+            "INSERT INTO trading_state_log"
+            " (profile, state, detail, source, run_id, created_at, portfolio)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (profile, state, detail, source, run_id, now, portfolio),
         )
     return changed
 
@@ -225,7 +245,8 @@ def resumable_run(
     statuses = ",".join("?" * len(RESUMABLE_STATUSES))
     row = db.execute(
         f"SELECT run_id, status, kind FROM runs WHERE profile=? AND kind IN ({marks})"
-        f" AND status IN ({statuses}) ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        f" AND status IN ({statuses}) AND parent_run_id IS NULL"
+        " ORDER BY created_at DESC, rowid DESC LIMIT 1",
         (profile, *kinds, *RESUMABLE_STATUSES),
     ).fetchone()
     return None if row is None else (str(row[0]), str(row[1]), str(row[2]))

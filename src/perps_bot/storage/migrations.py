@@ -5,9 +5,10 @@ version is refused in one line (its tables may mean something this version misre
 import sqlite3
 
 from perps_bot.storage import equity_blocks
+from perps_bot.storage.durable import TRADING_STATE_SQL
 from perps_bot.storage.equity_blocks import TABLE_SQL as EQUITY_BLOCKS_SQL
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _to_2(db: sqlite3.Connection, tables: set[str]) -> None:
@@ -20,31 +21,52 @@ def _to_2(db: sqlite3.Connection, tables: set[str]) -> None:
 def _to_3(db: sqlite3.Connection, tables: set[str]) -> None:
     """3: orders keep their lifecycle: the reason of their status, when it last changed,
     and the portfolio they belong to."""
-    if "orders" not in tables:
-        return
-    columns = {row[1] for row in db.execute("PRAGMA table_info(orders)")}
-    for name, ddl in (
-        ("status_reason", "status_reason TEXT NOT NULL DEFAULT ''"),
-        ("updated_ts", "updated_ts INTEGER"),
-        ("portfolio", "portfolio TEXT NOT NULL DEFAULT 'main'"),
-    ):
-        if name not in columns:
-            db.execute(f"ALTER TABLE orders ADD COLUMN {ddl}")
+    _add_columns(db, "orders", tables, ("status_reason TEXT NOT NULL DEFAULT ''",
+                 "updated_ts INTEGER", "portfolio TEXT NOT NULL DEFAULT 'main'"))  # fmt: skip
 
 
 def _to_4(db: sqlite3.Connection, tables: set[str]) -> None:
     """4: runs know the process that wrote them (pid, host), so a run left `running` by a
     process that is gone can be told from one still going, and marked `crashed`. The
     tables of the trading state and of checkpoints are created by the schema itself."""
-    if "runs" not in tables:
+    _add_columns(db, "runs", tables, ("pid INTEGER", "host TEXT"))
+
+
+def _to_5(db: sqlite3.Connection, tables: set[str]) -> None:
+    """5: a run with several portfolios (SPEC 10) is a parent run (the account) with one
+    child run per portfolio: its portfolio id and its parent's run id; the trading state
+    is kept per portfolio (the one row of before is portfolio `main`)."""
+    _add_columns(
+        db, "runs", tables, ("parent_run_id TEXT", "portfolio TEXT NOT NULL DEFAULT 'main'")
+    )
+    _add_columns(db, "trading_state_log", tables, ("portfolio TEXT NOT NULL DEFAULT 'main'",))
+    if "trading_state" in tables and "portfolio" not in _columns(db, "trading_state"):
+        db.execute("ALTER TABLE trading_state RENAME TO trading_state_4")
+        db.execute(TRADING_STATE_SQL)
+        db.execute(
+            "INSERT INTO trading_state (portfolio, profile, state, detail, risk, run_id,"
+            " updated_at) SELECT 'main', profile, state, detail, risk, run_id, updated_at"
+            " FROM trading_state_4"
+        )
+        db.execute("DROP TABLE trading_state_4")
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+def _add_columns(
+    db: sqlite3.Connection, table: str, tables: set[str], ddls: tuple[str, ...]
+) -> None:
+    if table not in tables:
         return
-    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
-    for name, ddl in (("pid", "pid INTEGER"), ("host", "host TEXT")):
-        if name not in columns:
-            db.execute(f"ALTER TABLE runs ADD COLUMN {ddl}")
+    have = _columns(db, table)
+    for ddl in ddls:
+        if ddl.split()[0] not in have:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {ddl}")
 
 
-STEPS = {2: _to_2, 3: _to_3, 4: _to_4}
+STEPS = {2: _to_2, 3: _to_3, 4: _to_4, 5: _to_5}
 
 
 def upgrade(db: sqlite3.Connection, version: int, tables: set[str]) -> None:

@@ -26,6 +26,9 @@ class RunRecord:
     detail: str | None
     pid: int | None = None  # the process that wrote the run (schema 4)
     host: str | None = None
+    #: a run with several portfolios: the account's run has a child run per portfolio
+    parent_run_id: str | None = None
+    portfolio: str = "main"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,9 @@ CREATE TABLE IF NOT EXISTS runs (
     warning_lines INTEGER NOT NULL DEFAULT 0,
     detail TEXT,
     pid INTEGER,                      -- the process that wrote it (schema 4)
-    host TEXT
+    host TEXT,
+    parent_run_id TEXT,               -- a portfolio's run: the run of its account (5)
+    portfolio TEXT NOT NULL DEFAULT 'main'
 );
 CREATE TABLE IF NOT EXISTS fills (
     run_id TEXT NOT NULL,

@@ -45,23 +45,37 @@ class RunStore:
         if read_only and not self.path.exists():
             raise StoreError(f"no database at {self.path}: run the bot first")
         if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the database's folder {self.path.parent}: {_reason(exc)}"
+                ) from exc
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open database {self.path}: {_reason(exc)}") from exc
+        try:
+            self._require_run_store(read_only)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             if not read_only:
                 self._db.executescript(SCHEMA)
             self._upgrade()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        except (sqlite3.DatabaseError, StoreError) as exc:
+            self._db.close()
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"cannot open database {self.path}: {_reason(exc)}") from exc
         self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in self._INSERTS}
         # an order's row is rewritten at every lifecycle step: only its latest state
         # needs writing, so pending order rows are kept by (run_id, client_id)
         self._pending_orders: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._pending_rows = 0
         self._fill_seq: dict[str, int] = {}
-        self._equity = EquityBuffer()
+        #: equity snapshots waiting for the next flush, per run (a run with several
+        #: portfolios writes one curve per portfolio and the account's, interleaved)
+        self._equity: dict[str, EquityBuffer] = {}
         self._equity_block: dict[str, int] = {}
 
     def _upgrade(self) -> None:
@@ -85,6 +99,16 @@ class RunStore:
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+
+    def _require_run_store(self, read_only: bool) -> None:
+        """The file is a run store (it has the `meta` table every version writes), or,
+        to be written, a new or empty one. Checked before anything is written: another
+        program's SQLite database is never given our tables, and a 0-byte file opened
+        for reading is one line here, not 'no such table' at the first read."""
+        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        tables = {row[0] for row in rows}
+        if "meta" not in tables and (tables or read_only):
+            raise StoreError(f"{self.path} is not a perps-bot database (no meta table)")
 
     # -- lifecycle -----------------------------------------------------------------
     def close(self) -> None:
@@ -159,19 +183,18 @@ class RunStore:
         self._equity_block.pop(run_id, None)
 
     def _write_equity(self) -> None:
-        buffer = self._equity
-        if buffer.run_id is None or not len(buffer):
-            return
-        run_id = buffer.run_id
-        block = self._equity_block.get(run_id)
-        if block is None:
-            block = equity_blocks.next_block(self._db, run_id)
-        self._equity_block[run_id] = buffer.write(self._db, block)
+        for run_id, buffer in self._equity.items():
+            if not len(buffer):
+                continue
+            block = self._equity_block.get(run_id)
+            if block is None:
+                block = equity_blocks.next_block(self._db, run_id)
+            self._equity_block[run_id] = buffer.write(self._db, block)
 
     def create_run(self, run: RunRecord) -> None:
         with self._transaction():
             self._db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run.run_id,
                     run.profile,
@@ -194,6 +217,8 @@ class RunStore:
                     run.detail,
                     run.pid,
                     run.host,
+                    run.parent_run_id,
+                    run.portfolio,
                 ),
             )
 
@@ -293,10 +318,9 @@ class RunStore:
         self, run_id: str, ts: int, equity: float, cash: float, unrealized_pnl: float
     ) -> None:
         """One equity snapshot (called every simulated minute and at every fill)."""
-        buffer = self._equity
-        if run_id != buffer.run_id:
-            if len(buffer):
-                self.flush()
+        buffer = self._equity.get(run_id)
+        if buffer is None:
+            buffer = self._equity[run_id] = EquityBuffer()
             buffer.run_id = run_id
         buffer.add(ts, equity, cash, unrealized_pnl)
         self._pending_rows += 1
@@ -345,7 +369,8 @@ class RunStore:
         """A run by id, or the most recently created one for 'latest'."""
         if run_id == "latest":
             row = self._db.execute(
-                "SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1"
+                "SELECT * FROM runs WHERE parent_run_id IS NULL"
+                " ORDER BY created_at DESC, rowid DESC LIMIT 1"
             ).fetchone()
             if row is None:
                 raise StoreError(f"no runs in {self.path}: run the bot first")
@@ -358,6 +383,26 @@ class RunStore:
     def runs(self) -> list[RunRecord]:
         rows = self._db.execute("SELECT * FROM runs ORDER BY created_at, rowid").fetchall()
         return [RunRecord(*r) for r in rows]
+
+    def children(self, run_id: str) -> list[RunRecord]:
+        """The run of each portfolio of a run with several (SPEC 10), in their order."""
+        rows = self._db.execute(
+            "SELECT * FROM runs WHERE parent_run_id=? ORDER BY rowid", (run_id,)
+        ).fetchall()
+        return [RunRecord(*r) for r in rows]
+
+    def portfolio_run(self, run_id: str, portfolio: str) -> RunRecord:
+        """The run of portfolio `portfolio` of run `run_id` (a one-portfolio run is its
+        own portfolio `main`)."""
+        run = self.run(run_id)
+        children = self.children(run.run_id)
+        found = [c for c in children if c.portfolio == portfolio]
+        if found:
+            return found[0]
+        if not children and run.portfolio == portfolio:
+            return run
+        known = ", ".join(c.portfolio for c in children) or run.portfolio
+        raise StoreError(f"run {run.run_id} has no portfolio {portfolio!r} (it has: {known})")
 
     def fills(self, run_id: str) -> list[FillRecord]:
         rows = self._db.execute(
@@ -474,3 +519,10 @@ class RunStore:
         return RunStore._Tx(self._db)
 
     transaction = _transaction
+
+
+def _reason(exc: BaseException) -> str:
+    """The cause of an OSError or sqlite3 error, for a one-line message."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc)

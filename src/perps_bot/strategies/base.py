@@ -24,7 +24,15 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from perps_bot.domain import AccountView, Fill, MarketEvent, OrderUpdate, PerpsBotError, Signal
+from perps_bot.domain import (
+    AccountView,
+    Fill,
+    MarketEvent,
+    OrderUpdate,
+    PerpsBotError,
+    Signal,
+    short,
+)
 
 #: What every hook returns when it has nothing to say (shared, never mutated).
 NO_SIGNALS: tuple[Signal, ...] = ()
@@ -143,7 +151,9 @@ def validate_params(cls: type[Strategy], params: Mapping[str, Any]) -> BaseModel
     unknown = sorted(str(key) for key in params if key not in fields)
     if unknown:
         known = ", ".join(sorted(fields)) or "none"
-        raise StrategyError(f"strategy {label!r}: unknown param {unknown[0]!r} (known: {known})")
+        raise StrategyError(
+            f"strategy {label!r}: unknown param {short(unknown[0])!r} (known: {known})"
+        )
     try:
         return cls.Params.model_validate(dict(params))
     except ValidationError as exc:
@@ -155,5 +165,6 @@ def _describe(label: str, exc: ValidationError) -> str:
     message = str(first["msg"]).removeprefix("Value error, ").replace("\n", " ")
     if not first["loc"]:
         return f"strategy {label!r}: bad params: {message}"
-    param = ".".join(str(part) for part in first["loc"])
-    return f"strategy {label!r}: bad param {param!r}: {message} (got {first.get('input')!r})"
+    param = short(".".join(str(part) for part in first["loc"]))
+    got = short(repr(first.get("input")))
+    return f"strategy {label!r}: bad param {param!r}: {message} (got {got})"

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
+from perps_bot.domain import short
 from perps_bot.strategies.base import Strategy, StrategyError, validate_params
 from perps_bot.strategies.funding_carry import FundingCarry
 from perps_bot.strategies.mean_reversion import MeanReversion
@@ -49,17 +50,19 @@ def load_strategy(name: str) -> type[Strategy]:
     if ":" not in key:
         known = ", ".join(sorted(BUILTIN_STRATEGIES))
         raise StrategyError(
-            f"unknown strategy {name!r} (built in: {known}); "
+            f"unknown strategy {short(name)!r} (built in: {known}); "
             "third-party strategies load as package.module:Class"
         )
     module_name, _, attr = key.partition(":")
     if not module_name or not attr:
-        raise StrategyError(f"invalid strategy path {name!r}: use package.module:Class")
+        raise StrategyError(f"invalid strategy path {short(name)!r}: use package.module:Class")
     module = _import(module_name)
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise StrategyError(f"strategy module {module_name!r} has no attribute {attr!r}")
+            raise StrategyError(
+                f"strategy module {short(module_name)!r} has no attribute {short(attr)!r}"
+            )
         obj = getattr(obj, part)
     return _checked_class(obj, key)
 
@@ -77,7 +80,9 @@ def _import(module_name: str) -> ModuleType:
             return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if _is_missing(exc, module_name):
-            raise StrategyError(f"cannot import strategy module {module_name!r}: {exc}") from exc
+            raise StrategyError(
+                f"cannot import strategy module {short(module_name)!r}: no such module"
+            ) from exc
         raise StrategyError(_import_failure(module_name, exc)) from exc
     except Exception as exc:  # a broken user module must not escape as a traceback
         raise StrategyError(_import_failure(module_name, exc)) from exc
@@ -91,13 +96,13 @@ def _is_missing(exc: ModuleNotFoundError, module_name: str) -> bool:
 
 
 def _import_failure(module_name: str, exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"error importing strategy module {module_name!r}: {type(exc).__name__}: {text}"
+    text = short(" ".join(str(exc).split()), 120)
+    return f"error importing strategy module {short(module_name)!r}: {type(exc).__name__}: {text}"
 
 
 def _checked_class(obj: object, path: str) -> type[Strategy]:
     if not (isinstance(obj, type) and issubclass(obj, Strategy)):
-        raise StrategyError(f"{path!r} is not a Strategy subclass")
+        raise StrategyError(f"{short(path)!r} is not a Strategy subclass")
     if inspect.isabstract(obj):
         missing = ", ".join(sorted(getattr(obj, "__abstractmethods__", ())))
         raise StrategyError(f"strategy {path!r} is abstract (implement: {missing})")

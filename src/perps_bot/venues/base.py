@@ -80,9 +80,9 @@ class Venue(Protocol):
         orders against it and return the fills (live venues return nothing)."""
         ...
 
-    def on_liquidation(self, symbol: str, ts: int) -> None:
-        """The ledger liquidated `symbol` (paper venues only): cancel its open orders, as
-        the exchange does when it liquidates a position."""
+    def on_liquidation(self, symbol: str, ts: int, portfolio: str) -> None:
+        """The ledger of `portfolio` liquidated `symbol` (paper venues only): cancel that
+        portfolio's open orders of the symbol, as an exchange does when it liquidates."""
         ...
 
     async def poll(self, now_ms: int) -> Sequence[Fill]:

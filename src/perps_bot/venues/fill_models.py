@@ -23,7 +23,7 @@ overrides only the decisions the models change:
 """
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,12 +56,16 @@ _LATENCY_STREAM = zlib.crc32(b"perps-bot/matching/latency")
 
 
 def build_engine(
-    rules: MatchingRules, seed: int, positions: PositionBook, *, id_prefix: str = "sim"
+    rules: MatchingRules,
+    seed: int,
+    books: Callable[[str], PositionBook],
+    *,
+    id_prefix: str = "sim",
 ) -> MatchingEngine:
     """The engine for `rules`: the plain one unless a non-default model is asked for."""
     if rules.is_default:
-        return MatchingEngine(rules, seed, positions, id_prefix=id_prefix)
-    return ModelMatchingEngine(rules, seed, positions, id_prefix=id_prefix)
+        return MatchingEngine(rules, seed, books, id_prefix=id_prefix)
+    return ModelMatchingEngine(rules, seed, books, id_prefix=id_prefix)
 
 
 def level_qty(levels: Sequence[Level], price: float, tick: float) -> float | None:
@@ -85,9 +89,14 @@ class ModelMatchingEngine(MatchingEngine):
     latency (module docstring)."""
 
     def __init__(
-        self, rules: MatchingRules, seed: int, positions: PositionBook, *, id_prefix: str = "sim"
+        self,
+        rules: MatchingRules,
+        seed: int,
+        books: Callable[[str], PositionBook],
+        *,
+        id_prefix: str = "sim",
     ) -> None:
-        super().__init__(rules, seed, positions, id_prefix=id_prefix)
+        super().__init__(rules, seed, books, id_prefix=id_prefix)
         self._model = rules.fill_model
         self._queue_func = QueueFunction.parse(rules.queue_model)
         self._latency_rng = np.random.default_rng(seed_sequence(seed, _LATENCY_STREAM))

@@ -70,7 +70,7 @@ fills to exact arithmetic at its own boundary.
 
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -115,18 +115,18 @@ __all__ = ["MatchingEngine", "MatchingRules", "seed_sequence"]
 
 class MatchingEngine:
     """Order state and fill simulation for one simulated venue; positions come from
-    `positions` (the ledger)."""
+    `books`: the ledger of the portfolio an order belongs to (SPEC 8, 10)."""
 
     def __init__(
         self,
         rules: MatchingRules,
         seed: int,
-        positions: PositionBook,
+        books: Callable[[str], PositionBook],
         *,
         id_prefix: str = "sim",
     ) -> None:
         self.rules = rules
-        self._positions = positions
+        self._books = books
         self._rng = np.random.default_rng(seed_sequence(seed, _FILL_STREAM))
         self._id_prefix = id_prefix
         self._next_id = 1
@@ -134,7 +134,7 @@ class MatchingEngine:
         self._by_symbol: dict[str, SymbolOrders] = {}
         self._seq = 0
         #: fills of the current on_market call, not yet booked by the ledger: signed qty
-        self._unbooked: dict[str, float] = {}
+        self._unbooked: dict[tuple[str, str], float] = {}  # (portfolio, symbol) -> qty
         #: Order lifecycle changes not yet drained by the venue's owner.
         self.updates: list[OrderUpdate] = []
 
@@ -185,9 +185,17 @@ class MatchingEngine:
         self._close(working, OrderStatus.CANCELED, ts, reason)
         return working.order
 
-    def cancel_all(self, ts: int, reason: str, symbol: str | None = None) -> int:
-        """Cancel every open order (of `symbol`), e.g. at a liquidation or the run's end."""
-        doomed = [w for w in self._orders.values() if symbol is None or w.order.symbol == symbol]
+    def cancel_all(
+        self, ts: int, reason: str, symbol: str | None = None, portfolio: str | None = None
+    ) -> int:
+        """Cancel every open order (of `symbol`, of `portfolio`), e.g. at a liquidation or
+        the run's end."""
+        doomed = [
+            w
+            for w in self._orders.values()
+            if (symbol is None or w.order.symbol == symbol)
+            and (portfolio is None or w.order.portfolio == portfolio)
+        ]
         for working in doomed:
             self._close(working, OrderStatus.CANCELED, ts, reason)
         return len(doomed)
@@ -337,7 +345,10 @@ class MatchingEngine:
         order = item.order
         if not order.reduce_only:
             return order.remaining
-        held = self._positions.position_size(order.symbol) + self._unbooked.get(order.symbol, 0.0)
+        key = (order.portfolio, order.symbol)
+        held = self._books(order.portfolio).position_size(order.symbol) + self._unbooked.get(
+            key, 0.0
+        )
         reducible = max(0.0, -order.side.sign * held)
         if reducible <= EPS:
             self._close(item, OrderStatus.CANCELED, ts, "reduce-only: no position left to reduce")
@@ -362,7 +373,8 @@ class MatchingEngine:
         fee = fee_for(quantity * price, maker if liquidity is Liquidity.MAKER else taker)
         fills.append(fill_of(order, ts, quantity, price, fee, liquidity))
         symbol = order.symbol
-        self._unbooked[symbol] = self._unbooked.get(symbol, 0.0) + order.side.sign * quantity
+        key = (order.portfolio, symbol)
+        self._unbooked[key] = self._unbooked.get(key, 0.0) + order.side.sign * quantity
         self.updates.append(record_fill(order, quantity, price, ts))
         if order.status is OrderStatus.FILLED:
             self._remove(item)

@@ -36,12 +36,19 @@ class MockVenue:
         mock: MockConfig,
         instruments: Mapping[str, Instrument],
         seed: int,
-        positions: PositionBook,
+        account: PositionBook,
+        books: Callable[[str], PositionBook] | None = None,
     ) -> None:
+        """`account`: the positions of the whole account (the ledger, or the sum of the
+        portfolios' ledgers); `books`: the ledger of a portfolio by id (default: the
+        account's, for a run with one portfolio)."""
         self.engine = build_engine(
-            MatchingRules.from_config(mock, instruments), seed, positions, id_prefix="mock"
+            MatchingRules.from_config(mock, instruments),
+            seed,
+            books if books is not None else (lambda _portfolio: account),
+            id_prefix="mock",
         )
-        self._positions = positions
+        self._positions = account
         self._last_ts = 0
         # called for every event of a run: the engine's method itself, not a wrapper
         self.on_market: Callable[[MarketEvent], Sequence[Fill]] = self.engine.on_market
@@ -73,9 +80,9 @@ class MockVenue:
         """Cancel an open order; unknown or already closed ids are ignored."""
         self.engine.cancel(client_id, ts, "canceled by the strategy")
 
-    def on_liquidation(self, symbol: str, ts: int) -> None:
+    def on_liquidation(self, symbol: str, ts: int, portfolio: str) -> None:
         self._last_ts = max(self._last_ts, ts)
-        self.engine.cancel_all(ts, "position liquidated", symbol)
+        self.engine.cancel_all(ts, "position liquidated", symbol, portfolio)
 
     async def poll(self, now_ms: int) -> Sequence[Fill]:
         return ()

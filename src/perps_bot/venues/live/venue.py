@@ -263,7 +263,7 @@ class LiveVenue:
         """Live fills come from `poll`; market events change nothing here."""
         return ()
 
-    def on_liquidation(self, symbol: str, ts: int) -> None:
+    def on_liquidation(self, symbol: str, ts: int, portfolio: str) -> None:
         """Never called on a live run: the exchange liquidates (the ledger does not)."""
 
     async def poll(self, now_ms: int) -> Sequence[Fill]:

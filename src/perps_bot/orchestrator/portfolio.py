@@ -1,0 +1,84 @@
+"""A portfolio of a run (SPEC 10): one strategy with its own books and its own stages.
+
+Every portfolio has its own ledger (cash, positions, PnL, fees, funding), risk gate
+(trading state, circuit breaker), order flow (client ids, in-flight netting),
+recorder (its rows are stored under its own run id, so its reports, exports and
+promotion are those of a run), excursion tracker and plot sampler. The orchestrator
+owns the one feed and the one venue and hands every event to the portfolios that
+trade its symbol; a fill goes back to the portfolio whose order it filled.
+"""
+
+from collections.abc import Sequence
+
+from perps_bot.domain import Fill, Signal
+from perps_bot.ledger import FillResult, Ledger
+from perps_bot.orchestrator.excursions import ExcursionTracker
+from perps_bot.orchestrator.order_flow import OrderFlow
+from perps_bot.orchestrator.plot_sampler import PlotSampler
+from perps_bot.orchestrator.recorder import Recorder
+from perps_bot.risk import RiskGate
+from perps_bot.strategies import Strategy
+
+
+class Portfolio:
+    __slots__ = (
+        "excursions",
+        "flow",
+        "id",
+        "ledger",
+        "pending",
+        "plot",
+        "rec",
+        "risk",
+        "strategy",
+        "symbols",
+    )
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        strategy: Strategy,
+        ledger: Ledger,
+        risk: RiskGate,
+        flow: OrderFlow,
+        rec: Recorder,
+        plot: PlotSampler,
+        symbols: Sequence[str],
+    ) -> None:
+        self.id = id
+        self.strategy = strategy
+        self.ledger = ledger
+        self.risk = risk
+        self.flow = flow
+        self.rec = rec
+        self.plot = plot
+        self.symbols = frozenset(symbols)
+        self.excursions = ExcursionTracker(rec.run_id, rec.store)
+        #: signals of this event not yet turned into orders (after the equity snapshot)
+        self.pending: list[Signal] = []
+
+    def book_fill(self, fill: Fill) -> Sequence[Signal]:
+        """A fill of this portfolio's order: ledger, records, the strategy's answer."""
+        before = self.ledger.position_size(fill.symbol)
+        result = self.ledger.apply_fill(fill)
+        self.record_fill(fill, result, before)
+        return self.strategy.on_fill(fill)
+
+    def record_fill(self, fill: Fill, result: FillResult, before: float) -> None:
+        self.rec.fill(fill, result)
+        excursions = self.excursions
+        excursions.on_prices(fill.symbol, fill.price, fill.price)
+        excursions.on_position(
+            fill.symbol, fill.ts, before, result.position_after, result.entry_after
+        )
+
+    def snapshot(self, ts: int, log_line: bool) -> float:
+        """One equity row; the risk gate sees the new equity (state changes journaled)."""
+        equity = self.rec.equity(ts, log_line=log_line)
+        if ts >= self.plot.next_ts:
+            self.plot.sample(ts)
+        new_state = self.risk.on_equity(ts, equity)
+        if new_state is not None:
+            self.rec.state_change(ts, str(new_state), f"equity {equity:.2f}")
+        return equity

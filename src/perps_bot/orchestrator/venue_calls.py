@@ -1,0 +1,184 @@
+"""The orchestrator's side of the venue (SPEC 2, 8, 9): fills booked to the portfolio
+whose order they filled, order updates stored and shown to its strategy, orders sent
+(live: each intent committed before its request leaves), fills and updates polled,
+and reconciliation with the venue's account.
+
+A mixin of `Orchestrator` (orchestrator.engine), kept apart from the event loop: the
+attributes below are the engine's, declared here for the type checker.
+"""
+
+import logging
+from collections.abc import Sequence
+
+from perps_bot.domain import DenialReason, Fill, Order, OrderUpdate, Signal
+from perps_bot.orchestrator.clock import Clock
+from perps_bot.orchestrator.portfolio import Portfolio
+from perps_bot.orchestrator.reconcile import reconcile
+from perps_bot.orchestrator.recorder import Recorder
+from perps_bot.orchestrator.routing import Routes
+from perps_bot.venues import OrderRejected, Venue, VenueFatal, VenueUnavailable
+
+#: exchange fills are looked for from a little before the last reconciliation (clocks
+#: differ); fills already booked are not booked twice (the venue hands each out once)
+RECONCILE_LOOKBACK_MS = 60_000
+
+
+class StopRun(Exception):
+    """Raised inside the loop to end the run early with a reason (e.g. venue fatal)."""
+
+
+class VenueCalls:
+    venue: Venue
+    routes: Routes
+    portfolios: list[Portfolio]
+    rec: Recorder
+    clock: Clock
+    log: logging.Logger
+    _account_rec: Recorder | None
+    _updates: list[OrderUpdate]
+    _signalled: list[Portfolio]
+    _durable_fills: bool
+    _poll_every: int
+    _next_poll: int
+    _reconcile_every: int | None
+    _next_reconcile: int | None
+    _reconciled_at: int | None
+    _reconnects_seen: int
+
+    def _signal(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
+        raise NotImplementedError
+
+    def _pending_orders(self, ts: int) -> list[Order]:
+        raise NotImplementedError
+
+    def _apply_fills(self, fills: Sequence[Fill]) -> None:
+        touched: list[Portfolio] = []
+        for fill in fills:
+            p = self.routes.owner(fill.client_id, fill.symbol)
+            self._signal(p, p.book_fill(fill))
+            if p not in touched:
+                touched.append(p)
+        ts = fills[-1].ts
+        for p in touched:
+            p.rec.equity(ts, log_line=False)
+        if self._account_rec is not None:
+            self._account_rec.equity(ts, log_line=False)
+        if self._durable_fills:
+            for p in touched:
+                p.rec.flush()
+
+    def _drain_updates(self) -> None:
+        """Store the venue's order updates and show them to their portfolio's strategy."""
+        for update in self._take_updates():
+            p = self.routes.owner(update.client_id, update.symbol)
+            p.rec.order_update(update)
+            self._signal(p, p.strategy.on_order_update(update))
+
+    def _record_updates(self) -> None:
+        for update in self._take_updates():
+            self.routes.owner(update.client_id, update.symbol).rec.order_update(update)
+
+    def _take_updates(self) -> list[OrderUpdate]:
+        updates = list(self._updates)
+        self._updates.clear()
+        return updates
+
+    def _sync_breakers(self) -> None:
+        is_open = self.venue.circuit_open
+        for p in self.portfolios:
+            p.risk.set_circuit_breaker(is_open)
+
+    async def _submit_all(self, orders: list[Order]) -> None:
+        """Send approved orders; a refusal becomes a denial with the venue's reason.
+
+        Live (durable) runs commit each order's intent before its request leaves, and take
+        the fills its reply already carries at once (a market order's reply has its
+        fill): a crash between the two loses nothing the exchange confirmed."""
+        while orders:
+            for order in orders:
+                p = self.routes.placed(order)
+                p.rec.order(order)
+                if self._durable_fills:
+                    p.rec.flush()
+                await self._submit(order, p)
+                self._drain_updates()
+                if self.venue.needs_polling:
+                    await self._collect(self.clock.now())
+            orders = self._pending_orders(self.clock.now()) if self._signalled else []
+
+    async def _submit(self, order: Order, portfolio: Portfolio) -> None:
+        rec = portfolio.rec
+        try:
+            await self.venue.submit(order)
+        except OrderRejected as exc:
+            rec.denial(order.created_ts, order.symbol, exc.reason, exc.detail,
+                       order.correlation_id)  # fmt: skip
+        except VenueUnavailable as exc:
+            rec.denial(
+                order.created_ts,
+                order.symbol,
+                DenialReason.CIRCUIT_BREAKER_OPEN,
+                f"venue unavailable: {exc}",
+                order.correlation_id,
+            )
+        except VenueFatal as exc:
+            self.log.error("venue refused us for good: %s", exc)
+            raise StopRun(str(exc)) from exc
+        finally:
+            self._sync_breakers()
+
+    async def _collect(self, now: int) -> None:
+        """Fills and order updates the venue has for us (it asks the exchange only when its
+        poll interval has passed); booked and stored, the strategies' answers pending."""
+        try:
+            fills = await self.venue.poll(now)
+        except VenueUnavailable as exc:
+            self.log.warning("venue poll failed: %s", exc)
+            fills = ()
+        except VenueFatal as exc:
+            self.log.error("venue refused us for good: %s", exc)
+            raise StopRun(str(exc)) from exc
+        finally:
+            self._sync_breakers()
+        if fills:
+            self._apply_fills(fills)
+        self._drain_updates()
+
+    async def _poll(self) -> None:
+        now = self.clock.now()
+        if now < self._next_poll:
+            return
+        self._next_poll = now + self._poll_every
+        await self._collect(now)
+        if self._signalled:
+            await self._submit_all(self._pending_orders(now))
+        if self.venue.reconnects != self._reconnects_seen:
+            self._reconnects_seen = self.venue.reconnects
+            await self.reconcile("reconnect")
+        elif self._reconcile_every is not None:
+            if self._next_reconcile is None:
+                self._next_reconcile = now + self._reconcile_every
+            elif now >= self._next_reconcile:
+                await self.reconcile("periodic")
+
+    # -- reconciliation ------------------------------------------------------------
+    async def reconcile(self, why: str) -> list[str]:
+        """Bring the books to the venue's account (live venues are the source of truth);
+        exchange fills no order of ours explains are booked and shown to the strategy."""
+        now = self.clock.now()
+        if self._reconcile_every is not None:
+            self._next_reconcile = now + self._reconcile_every
+        since = self._reconciled_at
+        differed = await reconcile(
+            why,
+            now,
+            venue=self.venue,
+            portfolios=self.portfolios,
+            recorder=self.rec,
+            since_ms=None if since is None else since - RECONCILE_LOOKBACK_MS,
+            book=self._apply_fills,
+        )
+        self._reconciled_at = now
+        if self._signalled:
+            await self._submit_all(self._pending_orders(now))
+        return differed

@@ -1,0 +1,58 @@
+"""Account-level caps for a run with several portfolios (SPEC 10).
+
+Each portfolio's own risk gate keeps it within its limits; the exchange account holds
+the sum of them, and the profile's `risk:` caps are about that account (the canary's
+50 USDT per position, its 2x leverage). After a portfolio's gate approved an order,
+this gate checks the account as it would be: the net position of the symbol over all
+portfolios against `max_position_notional` (resized down to it when `resize_to_caps`,
+else denied), and the account's gross notional over its equity against
+`max_leverage`. An order that shrinks the account's net position always passes.
+"""
+
+from dataclasses import dataclass
+
+from perps_bot.config import RiskConfig
+from perps_bot.domain import AccountView, DenialReason, Side
+
+_REL_TOL = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDecision:
+    size: float  # 0.0: denied
+    reason: DenialReason | None
+    detail: str
+
+
+class AccountGate:
+    def __init__(self, cfg: RiskConfig, account: AccountView, symbols: list[str]) -> None:
+        self.cfg = cfg
+        self.account = account
+        self.symbols = symbols
+
+    def check(self, symbol: str, side: Side, size: float, price: float) -> AccountDecision:
+        current = self.account.position_size(symbol)
+        new = current + side.sign * size
+        if abs(new) < abs(current) or (current * new < 0 and abs(new) <= abs(current)):
+            return AccountDecision(size, None, "")
+        cap = self.cfg.max_position_notional / price
+        if abs(new) > cap * (1 + _REL_TOL):
+            room = cap - abs(current) if current * side.sign >= 0 else cap + abs(current)
+            if not self.cfg.resize_to_caps or room <= 0:
+                return AccountDecision(0.0, DenialReason.MAX_POSITION_NOTIONAL,
+                                       f"account {symbol} position would be {abs(new) * price:.2f}"
+                                       f" > {self.cfg.max_position_notional:g}")  # fmt: skip
+            size = min(size, room)
+            new = current + side.sign * size
+        gross = abs(new) * price + sum(
+            abs(self.account.position_size(s)) * self.account.mark_price(s)
+            for s in self.symbols
+            if s != symbol
+        )
+        equity = self.account.equity()
+        if equity <= 0 or gross / equity > self.cfg.max_leverage * (1 + _REL_TOL):
+            lev = gross / equity if equity > 0 else float("inf")
+            return AccountDecision(0.0, DenialReason.MAX_LEVERAGE,
+                                   f"account leverage would be {lev:.2f}"
+                                   f" > {self.cfg.max_leverage:g}")  # fmt: skip
+        return AccountDecision(size, None, "")
