@@ -66,6 +66,24 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def _markets(
+    symbols: Sequence[str], prices: dict[str, float], seed: int, volatility: float | None
+) -> dict[str, PriceProcess]:
+    """The price process of each symbol; EmulatorError for what cannot be emulated."""
+    if not symbols:
+        raise EmulatorError("emulator needs at least one symbol")
+    unknown = set(prices) - set(symbols)
+    if unknown:
+        raise EmulatorError(f"prices given for symbols not emulated: {sorted(unknown)}")
+    try:
+        specs = {s: make_spec(s, prices.get(s)) for s in dict.fromkeys(symbols)}
+        if volatility is not None:
+            specs = {s: replace(spec, volatility=volatility) for s, spec in specs.items()}
+        return {s: PriceProcess(spec, seed) for s, spec in specs.items()}
+    except ValueError as exc:
+        raise EmulatorError(str(exc)) from None
+
+
 class EmulatorServer:
     """Binance USDM look-alike on loopback for the real, unmodified ccxt client."""
 
@@ -95,14 +113,8 @@ class EmulatorServer:
             raise EmulatorError(
                 f"emulator host {host!r} is not loopback (127.0.0.0/8, ::1, localhost)"
             )
-        if not symbols:
-            raise EmulatorError("emulator needs at least one symbol")
         if initial_balance < 0:
             raise EmulatorError(f"initial balance must be >= 0, got {initial_balance}")
-        prices = dict(prices or {})
-        unknown = set(prices) - set(symbols)
-        if unknown:
-            raise EmulatorError(f"prices given for symbols not emulated: {sorted(unknown)}")
         self.host = host
         self.port = port
         self.seed = seed
@@ -112,15 +124,7 @@ class EmulatorServer:
         # emulator's own clock would put every client timestamp out of window.
         self.enforce_recv_window = clock is None
         self.tick_interval_s = tick_interval_s
-        try:
-            specs = {s: make_spec(s, prices.get(s)) for s in dict.fromkeys(symbols)}
-            if volatility is not None:
-                specs = {s: replace(spec, volatility=volatility) for s, spec in specs.items()}
-            self.markets: dict[str, PriceProcess] = {
-                s: PriceProcess(spec, seed) for s, spec in specs.items()
-            }
-        except ValueError as exc:
-            raise EmulatorError(str(exc)) from None
+        self.markets = _markets(symbols, dict(prices or {}), seed, volatility)
         now = self.clock()
         for market in self.markets.values():
             market.touch(now)

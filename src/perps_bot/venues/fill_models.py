@@ -145,16 +145,10 @@ class ModelMatchingEngine(MatchingEngine):
     ) -> None:
         order = item.order
         taking = self._taking
-        if (
-            liquidity is Liquidity.TAKER
-            and taking is not None
-            and taking[:2]
-            == (
-                order.symbol,
-                order.side,
-            )
-        ):
-            self._remember_taken(order.symbol, order.side, taking[2], quantity)
+        if liquidity is Liquidity.TAKER and taking is not None:
+            symbol, side, levels = taking
+            if (symbol, side) == (order.symbol, order.side):
+                self._remember_taken(symbol, side, levels, quantity)
         super()._fill(item, quantity, price, liquidity, ts, fills)
 
     def _remember_taken(
