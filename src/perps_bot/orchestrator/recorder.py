@@ -37,7 +37,8 @@ class Recorder:
         status server); otherwise the per-fill view update is skipped, as nobody sees it."""
         self.run_id = run_id
         self.store = store
-        self._equity_rows = store.equity_sink(run_id)
+        equity_rows = store.equity_sink(run_id)
+        self._add_ts, self._add_values = equity_rows.add_ts, equity_rows.add_values
         self.journal = journal
         self.view = view
         self.ledger = ledger
@@ -244,7 +245,8 @@ class Recorder:
         unrealized = ledger.unrealized_pnl()
         cash = ledger.wallet_balance()
         equity = cash + unrealized
-        self._equity_rows((ts, equity, cash, unrealized))
+        self._add_ts(ts)
+        self._add_values((equity, cash, unrealized))
         if log_line:
             self._hot.info(f"{iso_utc(ts)} {self._tag}EQUITY | {self.pnl()}")
             self.journal.write(
