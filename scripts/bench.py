@@ -7,7 +7,10 @@ What it measures, and why this way:
   loading and validating the file, the orchestrator, strategy, risk gate,
   ledger and the stored run with its report headline.
 - a simulated week of the dev profile (`--profile dev --dev-fast --duration 7d`,
-  1-second ticks on two symbols), unless --skip-dev.
+  1-second ticks on two symbols), unless --skip-dev; and the same week with N
+  portfolios side by side (`--strategy sma_cross` N times, SPEC 10) for each N of
+  --portfolios (default 1,4,8): one event through N portfolios should cost about N
+  times one portfolio's strategy work, not N times the whole pipeline.
 - the bare start-up cost (`perps-bot --version`), so the per-candle cost can be
   told apart from import time.
 Each command runs as its own child process, --repeat times; medians are shown.
@@ -26,7 +29,8 @@ pays). Unless --cold, the children get a bytecode cache in the work dir
 (PYTHONPYCACHEPREFIX) and one unmeasured warm-up run of each command fills it.
 
 Run: `.venv/bin/python scripts/bench.py [--sizes 100000,500000] [--repeat 3]
-[--skip-dev] [--format csv|feather] [--seed 7] [--keep DIR] [--cold]`.
+[--skip-dev] [--portfolios 1,4,8] [--format csv|feather] [--seed 7] [--keep DIR]
+[--cold]`.
 """
 
 from __future__ import annotations
@@ -274,6 +278,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="100000,500000", help="candle counts, comma-separated")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--skip-dev", action="store_true", help="skip the simulated dev week")
+    parser.add_argument(
+        "--portfolios", default="1,4,8", help="portfolio counts for the dev week ('' for none)"
+    )
     parser.add_argument("--format", choices=("csv", "feather"), default="csv")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic candles")
     parser.add_argument("--keep", type=Path, default=None, help="keep files in this dir")
@@ -336,6 +343,11 @@ def main() -> int:
             rows.append(
                 Row.of("dev --dev-fast 7d (2 symbols, 1 s ticks)", runs, DEV_EVENTS_WEEK, "ticks/s")
             )
+            for count in [int(c) for c in opts.portfolios.split(",") if c.strip()]:
+                several = [*args, *(["--strategy", "sma_cross"] * count)]
+                runs = repeat(several, env, opts.repeat, f"dev week, {count} portfolios")
+                name = f"dev 7d, {count} portfolio{'s' if count > 1 else ''}"
+                rows.append(Row.of(name, runs, DEV_EVENTS_WEEK, "ticks/s"))
     finally:
         if opts.keep is None:
             shutil.rmtree(work, ignore_errors=True)

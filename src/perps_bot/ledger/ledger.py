@@ -61,6 +61,11 @@ from perps_bot.ledger.results import FillResult, FundingResult
 from perps_bot.margin import liquidation_price_tiered
 
 _INF = math.inf
+#: cross margin: the cached sum of the positions' parts is recounted this often, and a
+#: slack above this share of the wallet is trusted without the exact test (the sum's
+#: float drift over _RECOUNT updates is orders of magnitude smaller)
+_RECOUNT = 4096
+_SAFE_MARGIN = 1e-9
 _DIRECTIONS = {Side.BUY: 1, Side.SELL: -1}
 DRIFT_TOLERANCE = 1e-9  # max |equity - invariant| relative to equity (or to 1.0)
 
@@ -267,7 +272,7 @@ class Ledger:
                 if self._debug:
                     self.check_invariant()
                 return []
-            if self._cross_margin_safe():
+            if self._cross_safe_after(pos, mark):
                 if len(self._positions) == 1:
                     self._cache_safe_band(pos)
                 if self._debug:
@@ -409,6 +414,8 @@ class Ledger:
         forget the cross safe band, which depended on them (see _cache_safe_band)."""
         self._band_symbol: str | None = None
         self._band_low, self._band_high = _INF, -_INF
+        self._parts: float | None = None  # cross: the parts' sum is recounted
+        self._parts_updates = 0
         self._wallet_f = float(self._wallet)
         self._realized_f = float(self._realized)
         self._fees_f = float(self._fees)
@@ -517,14 +524,41 @@ class Ledger:
         return fill, result
 
     def _cross_margin_safe(self) -> bool:
-        """Cross: margin balance (wallet + unrealized) above total maintenance margin."""
+        """Cross: margin balance (wallet + unrealized) above total maintenance margin.
+        Also caches each position's part (unrealized less maintenance) and their sum,
+        which `_cross_safe_after` then updates one position at a time."""
         balance = self._wallet_f
         maintenance = 0.0
+        parts = 0.0
         for pos in self._positions.values():
             notional = pos.abs_f * pos.mark
-            balance += pos.size_f * (pos.mark - pos.entry_f)
-            maintenance += pos.maintenance(notional)
+            unrealized = pos.size_f * (pos.mark - pos.entry_f)
+            kept = pos.maintenance(notional)
+            pos.part = unrealized - kept
+            parts += pos.part
+            balance += unrealized
+            maintenance += kept
+        self._parts, self._parts_updates = parts, 0
         return balance > maintenance
+
+    def _cross_safe_after(self, pos: Position, mark: float) -> bool:
+        """The exact `_cross_margin_safe` verdict after `pos` was marked at `mark`, in O(1)
+        per event when the account is clearly safe: the cached sum of the parts moves by
+        this position's change only. The sum drifts by float rounding (bounded by a full
+        recount every `_RECOUNT` updates), so only a slack above `_SAFE_MARGIN` of the
+        wallet is trusted; anything closer takes the exact test, whose verdict is the
+        one a full recount gives: liquidations happen at exactly the same marks."""
+        parts = self._parts
+        if parts is None or self._parts_updates >= _RECOUNT:
+            return self._cross_margin_safe()
+        new = pos.size_f * (mark - pos.entry_f) - pos.maintenance(pos.abs_f * mark)
+        parts += new - pos.part
+        pos.part = new
+        self._parts, self._parts_updates = parts, self._parts_updates + 1
+        wallet = self._wallet_f
+        if wallet + parts > _SAFE_MARGIN * max(1.0, abs(wallet)):
+            return True
+        return self._cross_margin_safe()
 
     def _cache_safe_band(self, pos: Position) -> None:
         """Cross mode with one position: remember the marks that keep it safe, so that

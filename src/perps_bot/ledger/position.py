@@ -74,6 +74,7 @@ class Position:
         "mm_high",
         "mm_low",
         "mmr",
+        "part",
         "sign",
         "size",
         "size_f",
@@ -99,6 +100,9 @@ class Position:
         self.mm_high = -math.inf
         self.mmr = 0.0
         self.amount = 0.0
+        #: cross mode: unrealized PnL less maintenance margin at the last mark the
+        #: ledger summed (Ledger._cross_margin_safe)
+        self.part = 0.0
 
     @property
     def side(self) -> str:

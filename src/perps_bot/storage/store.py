@@ -73,7 +73,9 @@ class RunStore:
         self._pending_orders: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._pending_rows = 0
         self._fill_seq: dict[str, int] = {}
-        self._equity = EquityBuffer()
+        #: equity snapshots waiting for the next flush, per run (a run with several
+        #: portfolios writes one curve per portfolio and the account's, interleaved)
+        self._equity: dict[str, EquityBuffer] = {}
         self._equity_block: dict[str, int] = {}
 
     def _upgrade(self) -> None:
@@ -181,14 +183,13 @@ class RunStore:
         self._equity_block.pop(run_id, None)
 
     def _write_equity(self) -> None:
-        buffer = self._equity
-        if buffer.run_id is None or not len(buffer):
-            return
-        run_id = buffer.run_id
-        block = self._equity_block.get(run_id)
-        if block is None:
-            block = equity_blocks.next_block(self._db, run_id)
-        self._equity_block[run_id] = buffer.write(self._db, block)
+        for run_id, buffer in self._equity.items():
+            if not len(buffer):
+                continue
+            block = self._equity_block.get(run_id)
+            if block is None:
+                block = equity_blocks.next_block(self._db, run_id)
+            self._equity_block[run_id] = buffer.write(self._db, block)
 
     def create_run(self, run: RunRecord) -> None:
         with self._transaction():
@@ -317,10 +318,9 @@ class RunStore:
         self, run_id: str, ts: int, equity: float, cash: float, unrealized_pnl: float
     ) -> None:
         """One equity snapshot (called every simulated minute and at every fill)."""
-        buffer = self._equity
-        if run_id != buffer.run_id:
-            if len(buffer):
-                self.flush()
+        buffer = self._equity.get(run_id)
+        if buffer is None:
+            buffer = self._equity[run_id] = EquityBuffer()
             buffer.run_id = run_id
         buffer.add(ts, equity, cash, unrealized_pnl)
         self._pending_rows += 1
