@@ -13,6 +13,9 @@ What it measures, and why this way:
   times one portfolio's strategy work, not N times the whole pipeline.
 - the bare start-up cost (`perps-bot --version`), so the per-candle cost can be
   told apart from import time.
+- capture overhead on a 32-symbol dry run against the emulator (CPU and tick-to-order
+  latency with and without the capture) and replay speed (scripts/bench_capture.py),
+  unless --capture-seconds 0.
 Each command runs as its own child process, --repeat times; medians are shown.
 Peak memory is the child's own maximum resident set size, read with os.wait4
 (stdlib only; no psutil, no /usr/bin/time).
@@ -281,6 +284,13 @@ def main() -> int:
     parser.add_argument(
         "--portfolios", default="1,4,8", help="portfolio counts for the dev week ('' for none)"
     )
+    parser.add_argument(
+        "--capture-seconds",
+        type=int,
+        default=20,
+        help="length of each 32-symbol dry run of the capture bench (scripts/bench_capture.py);"
+        " 0 skips it",
+    )
     parser.add_argument("--format", choices=("csv", "feather"), default="csv")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic candles")
     parser.add_argument("--keep", type=Path, default=None, help="keep files in this dir")
@@ -368,6 +378,12 @@ def main() -> int:
     print()
     for line in checks:
         print(f"sma check, {line}")
+    if opts.capture_seconds > 0:
+        from bench_capture import run_capture_bench  # scripts/ is this script's path
+
+        print()
+        for line in run_capture_bench(opts.capture_seconds, opts.repeat):
+            print(line)
     return 0 if all("AGREE" in c and "DISAGREE" not in c for c in checks) else 1
 
 

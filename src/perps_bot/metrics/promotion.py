@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from perps_bot.domain import PerpsBotError
 from perps_bot.metrics.criteria import Criterion
+from perps_bot.metrics.drift_gate import drift_criteria
 from perps_bot.metrics.formatting import ReportError
 from perps_bot.metrics.report import Report, build_report
 from perps_bot.storage import PromotionRecord, RunRecord, RunStore
@@ -85,12 +86,15 @@ def evaluate_promotion(store: RunStore, stage: str, run_id: str = "latest") -> R
         )
     check_run_kind(run, stage)
     report = build_report(store, run.run_id)
-    failed = report.failed
+    failed, total, hint = report.failed, len(report.criteria), None
+    if stage == "prod":  # paper must predict live: the canary run's drift (SPEC 14)
+        gate, hint = drift_criteria(store, run)
+        failed, total = [*failed, *(c for c in gate if not c.passed)], total + len(gate)
     if failed:
         reasons = "; ".join(c.describe() for c in failed)
         raise PromotionRefused(
-            f"promotion to {stage} refused: {len(failed)} of {len(report.criteria)} criteria"
-            f" failed: {reasons}",
+            f"promotion to {stage} refused: {len(failed)} of {total} criteria"
+            f" failed: {reasons}" + (f" ({hint})" if hint else ""),
             report,
         )
     return report

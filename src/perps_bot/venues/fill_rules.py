@@ -124,12 +124,16 @@ def extremes(event: MarketEvent) -> tuple[float, float] | None:
     return None
 
 
-def candle_path(candle: Candle) -> tuple[float, float, float, float]:
+def candle_path(candle: Candle, *, adaptive: bool = False) -> tuple[float, float, float, float]:
     """The documented intra-bar path: open, nearer extreme, other extreme, close.
 
-    On a tie (open equidistant from high and low) the high comes first.
+    On a tie (open equidistant from high and low) the high comes first. `adaptive`:
+    a candle that closes at or above its open visits its low first (it fell, then rose
+    to the close), one that closes below visits its high first.
     """
     o, h, low = candle.open, candle.high, candle.low
+    if adaptive:
+        return (o, low, h, candle.close) if candle.close >= o else (o, h, low, candle.close)
     if h - o <= o - low:
         return o, h, low, candle.close
     return o, low, h, candle.close
