@@ -21,6 +21,7 @@ from perps_bot.strategies import (
     load_strategy,
     strategy_fingerprint,
 )
+from perps_bot.strategies.plan import PlanStrategy
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = "tests.strategies.sample_strategy"
@@ -75,6 +76,7 @@ def test_builtin_names() -> None:
         "sma_cross": SmaCross,
         "mean_reversion": MeanReversion,
         "funding_carry": FundingCarry,
+        "plan": PlanStrategy,
     }
     assert dict(BUILTIN_STRATEGIES) == expected
     assert load_strategy("sma_cross") is SmaCross

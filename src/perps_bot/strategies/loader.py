@@ -32,10 +32,11 @@ from perps_bot.domain import short
 from perps_bot.strategies.base import Strategy, StrategyError, validate_params
 from perps_bot.strategies.funding_carry import FundingCarry
 from perps_bot.strategies.mean_reversion import MeanReversion
+from perps_bot.strategies.plan import PlanStrategy
 from perps_bot.strategies.sma_cross import SmaCross
 
 BUILTIN_STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (SmaCross, MeanReversion, FundingCarry)
+    cls.name: cls for cls in (SmaCross, MeanReversion, FundingCarry, PlanStrategy)
 }
 
 _BASE_MODULE = Strategy.__module__
