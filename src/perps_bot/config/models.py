@@ -359,7 +359,7 @@ class PromotionConfig(Section):
     max_error_lines: int = Field(default=0, ge=0)
     # promotion to prod: the canary run's drift against its replay (SPEC 14)
     max_slippage_drift_bps: NonNegFloat = 2.0
-    min_signal_agreement: float = Field(default=0.9, ge=0, le=1)
+    min_signal_agreement: Annotated[NonNegFloat, Field(le=1)] = 0.9
     max_pnl_tracking_error: NonNegFloat = 0.01
     sharpe_period: str = "1d"
 
