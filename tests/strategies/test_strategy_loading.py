@@ -21,6 +21,7 @@ from perps_bot.strategies import (
     load_strategy,
     strategy_fingerprint,
 )
+from perps_bot.strategies.llm_planner import LlmPlanner
 from perps_bot.strategies.plan import PlanStrategy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,6 +78,7 @@ def test_builtin_names() -> None:
         "mean_reversion": MeanReversion,
         "funding_carry": FundingCarry,
         "plan": PlanStrategy,
+        "llm_planner": LlmPlanner,
     }
     assert dict(BUILTIN_STRATEGIES) == expected
     assert load_strategy("sma_cross") is SmaCross
