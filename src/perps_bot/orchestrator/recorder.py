@@ -37,6 +37,8 @@ class Recorder:
         status server); otherwise the per-fill view update is skipped, as nobody sees it."""
         self.run_id = run_id
         self.store = store
+        equity_rows = store.equity_sink(run_id)
+        self._add_ts, self._add_values = equity_rows.add_ts, equity_rows.add_values
         self.journal = journal
         self.view = view
         self.ledger = ledger
@@ -243,7 +245,8 @@ class Recorder:
         unrealized = ledger.unrealized_pnl()
         cash = ledger.wallet_balance()
         equity = cash + unrealized
-        self.store.add_equity(self.run_id, ts, equity, cash, unrealized)
+        self._add_ts(ts)
+        self._add_values((equity, cash, unrealized))
         if log_line:
             self._hot.info(f"{iso_utc(ts)} {self._tag}EQUITY | {self.pnl()}")
             self.journal.write(
@@ -268,7 +271,9 @@ class Recorder:
         self.flush_log()
 
     def flush_log(self) -> None:
-        """Push buffered log lines to the file (once per batch, so `tail -f` keeps up)."""
+        """Once per batch: push buffered log lines to the file (so `tail -f` keeps up),
+        and store the buffered rows if there is a batch of them."""
+        self.store.flush_if_due()
         for handler in self._log_handlers:
             handler.flush()
 

@@ -44,6 +44,7 @@ class VenueCalls:
     _next_reconcile: int | None
     _reconciled_at: int | None
     _reconnects_seen: int
+    _cancel_due: bool
 
     def _signal(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
         raise NotImplementedError
@@ -98,7 +99,7 @@ class VenueCalls:
         Live (durable) runs commit each order's intent before its request leaves, and take
         the fills its reply already carries at once (a market order's reply has its
         fill): a crash between the two loses nothing the exchange confirmed."""
-        while orders or self._cancelling:
+        while orders or self._cancel_due:
             await self._cancel_protective()
             for order in orders:
                 p = self.routes.placed(order)
@@ -167,16 +168,14 @@ class VenueCalls:
                 await self.reconcile("periodic")
 
     # -- protective orders (orchestrator.protection) ---------------------------------
-    @property
-    def _cancelling(self) -> bool:
-        return any(p.protection.to_cancel for p in self.portfolios)
-
     def _protect(self, portfolio: Portfolio, symbols: set[str], ts: int) -> None:
         """Bring the protective orders of `symbols` in step with the positions; what
         they need is sent with the portfolio's next orders."""
         for symbol in sorted(symbols):
             if portfolio.protection.sync(symbol, ts) and portfolio not in self._signalled:
                 self._signalled.append(portfolio)
+        if portfolio.protection.to_cancel:
+            self._cancel_due = True
 
     def _protective(self, portfolio: Portfolio) -> list[Order]:
         """The protective orders `_protect` decided, now placed (sent by the caller)."""
@@ -186,6 +185,7 @@ class VenueCalls:
         return orders
 
     async def _cancel_protective(self) -> None:
+        self._cancel_due = False
         for p in self.portfolios:
             doomed, p.protection.to_cancel = p.protection.to_cancel, []
             for client_id in doomed:
@@ -217,6 +217,6 @@ class VenueCalls:
         for p in self.portfolios:
             p.protection.adopt(open_orders)
             self._protect(p, set(p.protection.levels), now)
-        if self._signalled or self._cancelling:
+        if self._signalled or self._cancel_due:
             await self._submit_all(self._pending_orders(now))
         return differed
