@@ -100,7 +100,8 @@ def test_unknown_strategy_lists_builtins() -> None:
         load_strategy("smacross")
     message = str(err.value)
     assert message.startswith(
-        "unknown strategy 'smacross' (built in: funding_carry, mean_reversion, sma_cross)"
+        "unknown strategy 'smacross' (built in: funding_carry, llm_planner, mean_reversion, plan,"
+        " sma_cross)"
     )
     assert "\n" not in message
 
