@@ -40,6 +40,7 @@ from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
 from perps_bot.storage import RunRecord, RunStore, durable
 from perps_bot.storage.capture import CaptureWriter
+from perps_bot.storage.strategy_memory import StoredMemory
 from perps_bot.strategies import Strategy, StrategyContext
 from perps_bot.venues import Venue
 
@@ -133,6 +134,9 @@ def build_run(
     params_json = _params_json(pre, strategies)
     store, run_id, resumed = _open_run(settings, pre, params_json, resume)
     tag_run_log(run_id)  # every line of the run from here on carries its id
+    for pid, strategy in strategies.items():  # kept per account, or per run (paper)
+        scope = f"{settings.profile}/{pid}" if spec.keeps_trading_state else run_id
+        strategy.ctx.memory = StoredMemory(store, scope)
     capture = open_capture(settings, pre, run_id, params_json) if resumed is None else None
     if capture is not None:
         feed = CapturingFeed(feed, capture)

@@ -62,7 +62,8 @@ def build_engine(
     *,
     id_prefix: str = "sim",
 ) -> MatchingEngine:
-    """The engine for `rules`: the plain one unless a non-default model is asked for."""
+    """The engine for `rules`: the plain one unless a non-default model is asked for;
+    `books` gives the ledger of a portfolio by id."""
     if rules.is_default:
         return MatchingEngine(rules, seed, books, id_prefix=id_prefix)
     return ModelMatchingEngine(rules, seed, books, id_prefix=id_prefix)

@@ -49,6 +49,7 @@ Rules (documented here because reports and tests depend on them):
   because earlier orders still in flight may change the position. The engine keeps
   no position of its own: the ledger is the one position book (SPEC 8), so a
   liquidation the ledger booked is seen at once.
+* Stop and take-profit orders wait for their trigger (venues.triggers).
 * Fills carry the event's `ts` (for a candle, its close), so the ledger sees
   non-decreasing times.
 * Randomness: one numpy Generator seeded from the run seed on its own stream,
@@ -68,7 +69,6 @@ Prices and sizes are floats: this is a simulation, and the ledger converts
 fills to exact arithmetic at its own boundary.
 """
 
-import math
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -103,10 +103,12 @@ from perps_bot.venues.fill_rules import (
     is_crossed,
     market_price,
     marketable_take,
+    order_problem,
     resting_fill_quantity,
 )
 from perps_bot.venues.match_rules import MatchingRules, seed_sequence
 from perps_bot.venues.order_queue import MatchPoint, SymbolOrders, WorkingOrder
+from perps_bot.venues.triggers import triggered_point
 
 _FILL_STREAM = zlib.crc32(b"perps-bot/matching/fills")
 
@@ -146,7 +148,7 @@ class MatchingEngine:
         Raises OrderRejected(None, ...) for a non-positive size, a limit order
         without a positive price, or a client id that is already open.
         """
-        problem = self._validate(order)
+        problem = order_problem(order, self._orders)
         if problem is not None:
             self.updates.append(transition(order, OrderStatus.REJECTED, order.created_ts, problem))
             raise OrderRejected(None, f"{order.client_id}: {problem}")
@@ -165,17 +167,6 @@ class MatchingEngine:
     def _live_ts(self, order: Order) -> int:
         """When a submitted order reaches the simulated market."""
         return order.created_ts + self.rules.latency_ms
-
-    def _validate(self, order: Order) -> str | None:
-        if not (math.isfinite(order.size) and order.size > 0):
-            return f"size must be a positive number, got {order.size}"
-        if order.order_type is OrderType.LIMIT and not (
-            order.price is not None and math.isfinite(order.price) and order.price > 0
-        ):
-            return f"limit order needs a positive limit price, got {order.price}"
-        if order.client_id in self._orders:
-            return "duplicate client id"
-        return None
 
     def cancel(self, client_id: str, ts: int, reason: str = "canceled") -> Order | None:
         """Cancel an open order; returns it, or None if no such open order (idempotent)."""
@@ -270,10 +261,10 @@ class MatchingEngine:
         span = max(candle.ts - candle.open_time, 0)
         starts = [candle.open_time + span * i // 3 for i in range(3)] + [candle.ts]
         cutoffs = [*starts[1:], candle.ts + 1]
-        points = []
+        points: list[MatchPoint] = []
         for price, cutoff in zip(prices, cutoffs, strict=True):
             bid, ask = touch_around(price, self.rules.book.spread_bps)
-            points.append(MatchPoint(cutoff, bid, ask, price))
+            points.append(MatchPoint(cutoff, bid, ask, price, continuous=bool(points)))
         return points
 
     def _levels(self, side: Side, point: MatchPoint, symbol: str) -> Sequence[Level]:
@@ -286,7 +277,12 @@ class MatchingEngine:
 
     def _activate(self, item: WorkingOrder, point: MatchPoint, ts: int, fills: list[Fill]) -> None:
         order = item.order
-        if order.order_type is OrderType.MARKET:
+        if order.order_type.is_trigger:  # venues.triggers: waits for its price
+            at = triggered_point(order, point, self.rules.book.spread_bps)
+            if at is None:
+                return
+            point = at
+        if order.order_type is not OrderType.LIMIT:
             levels = self._levels(order.side, point, order.symbol)
             if not levels:
                 return  # no price yet: stay queued
