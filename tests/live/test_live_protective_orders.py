@@ -32,9 +32,7 @@ async def test_stop_and_take_profit_rest_on_the_exchange_and_the_stop_fills(
     await live.venue.submit(live.order(Side.BUY, 0.002))
     await live.venue.poll(FAR_FUTURE)
     stop = await live.venue.submit(protective(live, OrderType.STOP_MARKET, 59_000.0, "pbstop1"))
-    tp = await live.venue.submit(
-        protective(live, OrderType.TAKE_PROFIT_MARKET, 62_000.0, "pbtp1")
-    )
+    tp = await live.venue.submit(protective(live, OrderType.TAKE_PROFIT_MARKET, 62_000.0, "pbtp1"))
     assert stop.status is OrderStatus.ACCEPTED and tp.status is OrderStatus.ACCEPTED
     algos = {o.client_algo_id: o for o in live.server.state.algo_orders.values()}
     assert {cid: (o.type, o.side, o.reduce_only, o.trigger_price, o.working_type, o.status)
