@@ -1,0 +1,64 @@
+"""A live bot's protective orders on the emulator (SPEC 16): a plan entry fills, its
+stop and take-profit rest on the exchange as reduce-only trigger orders; when one
+fills the other is cancelled (one-cancels-other) and the trade closes with its exit
+reason; and a bot killed with a position is still stopped out by the exchange."""
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perps_bot.orchestrator.runner import run_bot
+from perps_emulator import EmulatorServer
+from tests.live.test_crash_recovery import live_settings
+from tests.plans.helpers import write_plan
+
+pytestmark = pytest.mark.integration
+
+
+def plan_settings(emulator: EmulatorServer, run_dirs: dict[str, str], plan: Path) -> Any:
+    settings = live_settings(emulator, run_dirs, name="plan",
+                             params={"file": str(plan), "reload_interval": 0})  # fmt: skip
+    return settings.model_copy(update={"run": settings.run.model_copy(update={"duration": "4s"})})
+
+
+async def wait_for(check: Any, seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("timed out waiting for the emulator")
+
+
+def resting(emulator: EmulatorServer) -> dict[str, tuple[str, float, bool]]:
+    return {o.type: (o.side, o.trigger_price, o.reduce_only)
+            for o in emulator.state.algo_orders.values() if o.is_open}  # fmt: skip
+
+
+async def test_take_profit_fills_and_the_stop_is_cancelled(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.set_price("ETHUSDT", 3_000.0)
+    plan = write_plan(tmp_path / "plan.csv", [
+        {"id": "r1", "symbol": "ETH-PERP", "side": "long", "size": 0.01, "entry": "market",
+         "stop": 2_950, "take_profit": 3_050}])  # fmt: skip
+    bot = asyncio.create_task(run_bot(plan_settings(emulator, run_dirs, plan), progress=False))
+    await wait_for(lambda: len(resting(emulator)) == 2)
+    # (a) the entry filled; both protective orders rest on the exchange, reduce-only
+    assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(0.01)
+    assert resting(emulator) == {"STOP_MARKET": ("SELL", 2_950.0, True),
+                                 "TAKE_PROFIT_MARKET": ("SELL", 3_050.0, True)}  # fmt: skip
+    emulator.set_price("ETHUSDT", 3_060.0)
+    await wait_for(lambda: not resting(emulator))  # (c) the bot cancelled the stop
+    result = await bot
+    assert result.status == "completed"
+    statuses = {o.type: o.status for o in emulator.state.algo_orders.values()}
+    assert statuses == {"STOP_MARKET": "CANCELED", "TAKE_PROFIT_MARKET": "FINISHED"}
+    assert emulator.state.positions["ETHUSDT"].amount == 0.0
+    with sqlite3.connect(result.db_path) as conn:
+        fills = conn.execute("SELECT side, size, reason FROM fills WHERE run_id=? ORDER BY seq",
+                             (result.run_id,)).fetchall()  # fmt: skip
+    assert [(side, size) for side, size, _ in fills] == [("buy", 0.01), ("sell", 0.01)]
+    assert fills[-1][2] == "take_profit"
