@@ -4,7 +4,11 @@ fills the other is cancelled (one-cancels-other) and the trade closes with its e
 reason; and a bot killed with a position is still stopped out by the exchange."""
 
 import asyncio
+import os
+import signal
 import sqlite3
+import sys
+from asyncio.subprocess import DEVNULL
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,8 @@ import pytest
 
 from perps_bot.orchestrator.runner import run_bot
 from perps_emulator import EmulatorServer
+from tests.conftest import REPO
+from tests.live.live_helpers import API_KEY, API_SECRET
 from tests.live.test_crash_recovery import live_settings
 from tests.plans.helpers import write_plan
 
@@ -62,3 +68,41 @@ async def test_take_profit_fills_and_the_stop_is_cancelled(
                              (result.run_id,)).fetchall()  # fmt: skip
     assert [(side, size) for side, size, _ in fills] == [("buy", 0.01), ("sell", 0.01)]
     assert fills[-1][2] == "take_profit"
+
+
+async def test_a_killed_bot_is_stopped_out_by_the_exchange_and_reconciles_once(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    emulator.set_price("ETHUSDT", 3_000.0)
+    plan = write_plan(tmp_path / "plan.csv", [
+        {"id": "r1", "symbol": "ETH-PERP", "side": "long", "size": 0.01, "entry": "market",
+         "stop": 2_950, "take_profit": 3_050}])  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERPS_BOT__")} | {
+        "PERPS_BOT__EXCHANGE__BASE_URL": emulator.base_url,
+        "PERPS_BOT__EXCHANGE__API_KEY": API_KEY,
+        "PERPS_BOT__EXCHANGE__API_SECRET": API_SECRET,
+        "PERPS_BOT__EXCHANGE__POLL_INTERVAL": "100ms",
+        "PERPS_BOT__RUN__LOG_DIR": str(tmp_path / "logs"),
+    }
+    db = tmp_path / "canary.sqlite"
+    args = [sys.executable, "-m", "perps_bot", "--profile", "canary", "--db", str(db),
+            "--strategy", "plan", "--param", f"file={plan}"]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(*args, "--duration", "60s", cwd=REPO, env=env,
+                                                stdout=DEVNULL, stderr=DEVNULL)  # fmt: skip
+    await wait_for(lambda: len(resting(emulator)) == 2, 30.0)
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    emulator.set_price("ETHUSDT", 2_940.0)  # while the bot is down: the stop fills
+    assert emulator.state.positions["ETHUSDT"].amount == 0.0
+    assert len(resting(emulator)) == 1  # the take-profit is left behind
+    again = await asyncio.create_subprocess_exec(*args, "--duration", "3s", cwd=REPO, env=env,
+                                                 stdout=DEVNULL, stderr=asyncio.subprocess.PIPE)  # fmt: skip
+    _, err = await asyncio.wait_for(again.communicate(), 90)
+    assert again.returncode == 0, err.decode()
+    statuses = {o.type: o.status for o in emulator.state.algo_orders.values()}
+    assert statuses == {"STOP_MARKET": "FINISHED", "TAKE_PROFIT_MARKET": "CANCELED"}
+    assert [t.side for t in emulator.state.trades] == ["BUY", "SELL"]  # nothing doubled
+    with sqlite3.connect(db) as conn:
+        fills = conn.execute("SELECT side, size, reason FROM fills ORDER BY ts, seq").fetchall()
+    assert [(side, size) for side, size, _ in fills] == [("buy", 0.01), ("sell", 0.01)]
+    assert fills[-1][2] == "stop"

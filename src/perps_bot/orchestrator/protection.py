@@ -111,6 +111,11 @@ class Protector:
             o.client_id: o for o in open_orders if o.order_type.is_trigger and o.reduce_only
         }
 
+    def symbols(self) -> set[str]:
+        """The symbols with protective levels or working protective orders (an orphan
+        left by an earlier run is cancelled by their `sync`)."""
+        return set(self.levels) | {o.symbol for o in self.working.values()}
+
     def placed(self, order: Order) -> None:
         self.working[order.client_id] = order
 
