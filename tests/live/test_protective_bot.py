@@ -8,7 +8,7 @@ import os
 import signal
 import sqlite3
 import sys
-from asyncio.subprocess import DEVNULL
+from asyncio.subprocess import DEVNULL, PIPE
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,7 @@ async def test_a_killed_bot_is_stopped_out_by_the_exchange_and_reconciles_once(
     assert emulator.state.positions["ETHUSDT"].amount == 0.0
     assert len(resting(emulator)) == 1  # the take-profit is left behind
     again = await asyncio.create_subprocess_exec(*args, "--duration", "3s", cwd=REPO, env=env,
-                                                 stdout=DEVNULL, stderr=asyncio.subprocess.PIPE)  # fmt: skip
+                                                 stdout=DEVNULL, stderr=PIPE)  # fmt: skip
     _, err = await asyncio.wait_for(again.communicate(), 90)
     assert again.returncode == 0, err.decode()
     statuses = {o.type: o.status for o in emulator.state.algo_orders.values()}
