@@ -10,8 +10,7 @@ HEAVY = ("openai", "httpx", "optuna", "ray", "plotly", "aiohttp", "ccxt")
 
 def test_the_cli_imports_no_library_only_some_commands_need() -> None:
     probe = (
-        "import sys, perps_bot.cli.app;"
-        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+        f"import sys, perps_bot.cli.app;print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.split() == []
