@@ -25,6 +25,7 @@ class ViewState:
     risk_state: str = "ACTIVE"
     denials: int = 0
     fills: int = 0
+    latency_ms: float | None = None  # the last order's tick-to-order latency
     positions: dict[str, tuple[float, float]] = field(default_factory=dict)
     last_fills: deque[str] = field(default_factory=lambda: deque(maxlen=5))
 

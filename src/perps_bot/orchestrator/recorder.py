@@ -97,9 +97,12 @@ class Recorder:
         if self._debug:
             self.log.debug("%s DENIED %s %s: %s", iso_utc(ts), symbol, code, detail)
 
-    def order(self, order: Order) -> None:
-        """An order the risk gate approved, as it goes to the venue (status new)."""
+    def order(self, order: Order, latency_s: float | None = None) -> None:
+        """An order the risk gate approved, as it goes to the venue (status new);
+        `latency_s`: wall time since the market event that caused it was received."""
         self.store.add_order(self.run_id, order)
+        if latency_s is not None:
+            self.view.state.latency_ms = latency_s * 1000.0
         self.journal.write(
             "order",
             order.created_ts,
@@ -113,6 +116,7 @@ class Recorder:
                 "reduce_only": order.reduce_only,
                 "status": str(order.status),
                 "reason": order.reason,
+                "latency_ms": None if latency_s is None else round(latency_s * 1000.0, 4),
             },
             order.correlation_id,
         )
@@ -202,12 +206,29 @@ class Recorder:
             fill.stop_price,
         )
         if closed is not None:
-            self._hot.info(
-                trade_closed_text(closed, f"{stamp} {self._tag}".rstrip(), fill.ts, fill.reason)
-            )
+            self._trade_closed(closed, fill, f"{stamp} {self._tag}".rstrip())
         if self._watched:
             self.view.state.last_fills.append(f"{stamp[:19]} {trade}")
             self._update_view(fill.ts)
+
+    def _trade_closed(self, trade: OpenTrade, fill: Fill, stamp: str) -> None:
+        self._hot.info(trade_closed_text(trade, stamp, fill.ts, fill.reason))
+        self.journal.write(
+            "trade_closed",
+            fill.ts,
+            {
+                "symbol": trade.symbol,
+                "side": "long" if trade.direction > 0 else "short",
+                "size": trade.max_size,
+                "entry_price": trade.entry_price,
+                "exit_price": trade.exit_price,
+                "net_pnl": trade.net_pnl,
+                "return_pct": return_pct(trade.net_pnl, trade.entry_price, trade.max_size),
+                "open_ts": trade.open_ts,
+                "reason": fill.reason,
+            },
+            fill.correlation_id,
+        )
 
     def funding(self, ts: int, symbol: str, result: FundingResult) -> None:
         self._trips.add_funding(symbol, result.payment)

@@ -309,7 +309,8 @@ def _finish(run: Run, status: str, detail: str | None) -> str:
     rec, orchestrator, store, journal = run.recorder, run.orchestrator, run.store, run.journal
     log.info("run %s end (%s) | %s", run.run_id, status, rec.pnl())
     last = orchestrator.last_ts
-    journal.write("run_end", last or run.start_ms, {"status": status, "detail": detail})
+    end = {"status": status, "detail": detail, "equity": run.ledger.equity()}
+    journal.write("run_end", last or run.start_ms, end)
     rec.flush()
     for keeper in run.trading_state:
         keeper.save()
@@ -327,6 +328,8 @@ def _finish(run: Run, status: str, detail: str | None) -> str:
             with store.transaction():
                 durable.drop_checkpoint(store.connection, run_id)
     journal.close()
+    if run.watchers is not None:
+        run.watchers.close()
     summary = headline(store, run.run_id)
     store.close()
     close_logging()

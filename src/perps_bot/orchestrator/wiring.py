@@ -35,6 +35,7 @@ from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.preflight import PlannedPortfolio, Preflight
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.trading_state import TradingStateKeeper
+from perps_bot.orchestrator.watchers import Watchers, watch_run
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
 from perps_bot.storage import RunRecord, RunStore, durable
@@ -67,6 +68,8 @@ class Run:
     trading_state: list[TradingStateKeeper] = field(default_factory=list)
     #: a run with several portfolios: the run of each (finished with the account's run)
     child_run_ids: list[str] = field(default_factory=list)
+    #: its metrics and alerts (closed when the run is finished)
+    watchers: Watchers | None = None
 
 
 def new_run_id(profile: str) -> str:
@@ -202,6 +205,7 @@ def build_run(
         candle_bar_ms=candle_bar_ms,
     )
     resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start)
+    watchers = watch_run(settings, spec.mode, journal, portfolios)
     return Run(
         run_id=run_id,
         settings=settings,
@@ -218,6 +222,7 @@ def build_run(
         resumed_from=resumed_from,
         trading_state=keepers,
         child_run_ids=[p.rec.run_id for p in portfolios] if multi else [],
+        watchers=watchers,
     )
 
 
