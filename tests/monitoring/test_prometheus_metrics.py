@@ -45,10 +45,10 @@ async def _scrape(port: int) -> tuple[str, str]:
     server = StatusServer(lambda: {}, port=port)
     await server.start()
     try:
-        async with aiohttp.ClientSession() as http:
-            async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
-                assert response.status == 200
-                return await response.text(), response.headers["Content-Type"]
+        url = f"http://127.0.0.1:{port}/metrics"
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            assert response.status == 200
+            return await response.text(), response.headers["Content-Type"]
     finally:
         await server.stop()
 
@@ -76,7 +76,7 @@ def dev_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, Path, 
 
 
 def test_metrics_match_the_runs_report(dev_run: tuple[RunResult, Path, str]) -> None:
-    result, tmp, text = dev_run
+    result, _tmp, text = dev_run
     samples = _samples(text)
     with RunStore(result.db_path) as store:
         report = build_report(store, result.run_id)

@@ -5,6 +5,8 @@ The URLs carry tokens (a Telegram bot token, a Slack webhook), so they are secre
 `SecretStr` keeps them out of reprs and dumps, and `mask_url` is the one masked form
 `config show` and the logs print (the scheme stays, so the reader sees which service)."""
 
+import warnings
+from types import ModuleType
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -29,6 +31,16 @@ def mask_url(url: str) -> str:
     return f"{scheme}://{MASK}" if sep and scheme.isidentifier() else MASK
 
 
+def load_apprise() -> ModuleType:
+    """apprise, imported when first needed (0.4 s of imports: only runs with alerts pay
+    them), without the DeprecationWarning its imports raise on Python 3.11+."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+        import apprise.utils.pgp  # imported by the email plugins when first loaded
+    return apprise
+
+
 class AlertsConfig(Section):
     """Where alerts go (apprise URLs: tgram://, discord://, slack://, mailto://, json://),
     on which events, and at most how many a minute (the rest are counted and summed up
@@ -47,8 +59,7 @@ class AlertsConfig(Section):
     @classmethod
     def _apprise_urls(cls, urls: list[SecretStr]) -> list[SecretStr]:
         if urls:
-            import apprise  # 0.4 s of imports: only profiles with alerts pay them
-
+            apprise = load_apprise()
             for url in urls:
                 if apprise.Apprise.instantiate(url.get_secret_value()) is None:
                     raise ValueError(f"not an apprise URL: {mask_url(url.get_secret_value())}")

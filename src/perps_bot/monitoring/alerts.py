@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from perps_bot.config import AlertsConfig, mask_url
+from perps_bot.config.alerts import load_apprise
 from perps_bot.domain import iso_utc, parse_duration
 from perps_bot.monitoring.logs import LOGGER_NAME
 
@@ -38,9 +39,7 @@ _QUEUE_SIZE = 256
 
 def apprise_target(url: str) -> Deliver:
     """A deliver function for one apprise URL (apprise is imported only when used)."""
-    import apprise  # 0.4 s of imports: only runs with alerts configured pay them
-
-    target = apprise.Apprise()
+    target = load_apprise().Apprise()
     if not target.add(url):
         raise ValueError(f"not an apprise URL: {mask_url(url)}")
 
