@@ -67,6 +67,7 @@ class AlertSender:
         self.dropped: Counter[str] = Counter()
         self.sent = 0
         self.failed = 0
+        self._closed = False
         self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue(_QUEUE_SIZE)
         self._thread = threading.Thread(target=self._work, name="perps-bot-alerts", daemon=True)
         self._thread.start()
@@ -101,6 +102,7 @@ class AlertSender:
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
         self._thread.join(timeout_s)
+        self._closed = True  # the run's log is closed next: a late failure goes unlogged
         if self._thread.is_alive():
             log.warning(
                 "alerts: %d not delivered within %.1fs (a target does not answer)",
@@ -115,15 +117,15 @@ class AlertSender:
             title, body = item
             for name, deliver in self._targets:
                 try:
-                    ok = deliver(title, body)
+                    ok, why = deliver(title, body), "was not accepted"
                 except Exception as exc:  # a target's failure is never the run's
-                    log.warning("alert to %s failed: %s", name, type(exc).__name__)
-                    ok = False
+                    ok, why = False, f"failed: {type(exc).__name__}"
                 if ok:
                     self.sent += 1
-                else:
-                    self.failed += 1
-                    log.warning("alert to %s was not accepted", name)
+                    continue
+                self.failed += 1
+                if not self._closed:
+                    log.warning("alert to %s %s", name, why)
 
 
 def _dropped_text(dropped: Counter[str]) -> str:

@@ -29,7 +29,6 @@ class Recorder:
         ledger: Ledger | AccountBooks,
         logger: logging.Logger,
         watched: bool = True,
-        shown: Ledger | AccountBooks | None = None,
         portfolio: str | None = None,
     ) -> None:
         """`watched`: someone reads the live view's state (the console view or the
@@ -39,8 +38,6 @@ class Recorder:
         self.journal = journal
         self.view = view
         self.ledger = ledger
-        #: what the console view shows: the account (several portfolios) or this ledger
-        self.shown = shown if shown is not None else ledger
         #: in runs with several portfolios, the id its log lines name
         self._tag = f"[{portfolio}] " if portfolio is not None else ""
         self.log = logger
@@ -65,20 +62,6 @@ class Recorder:
             ledger.funding_total(),
             ledger.equity(),
         )
-
-    def _update_view(self, ts: int) -> None:
-        state = self.view.state
-        ledger = self.shown
-        state.ts = ts
-        state.equity = ledger.equity()
-        state.realized = ledger.realized_pnl()
-        state.unrealized = ledger.unrealized_pnl()
-        state.fees = ledger.fees_paid()
-        state.funding = ledger.funding_total()
-        state.fills = self.fills
-        state.positions = {
-            s: (ledger.position_size(s), ledger.entry_price(s)) for s in ledger.symbols()
-        }
 
     # -- outcomes ------------------------------------------------------------------
     def signal(self, ts: int, symbol: str, side: str, size: float, reason: str, cid: str) -> None:
@@ -209,7 +192,7 @@ class Recorder:
             self._trade_closed(closed, fill, f"{stamp} {self._tag}".rstrip())
         if self._watched:
             self.view.state.last_fills.append(f"{stamp[:19]} {trade}")
-            self._update_view(fill.ts)
+            self.view.state.fills += 1
 
     def _trade_closed(self, trade: OpenTrade, fill: Fill, stamp: str) -> None:
         self._hot.info(trade_closed_text(trade, stamp, fill.ts, fill.reason))
@@ -265,8 +248,6 @@ class Recorder:
                 ts,
                 {"equity": equity, "unrealized_pnl": unrealized, "cash": equity - unrealized},
             )
-            if self._watched:
-                self._update_view(ts)
         return equity
 
     def state_change(self, ts: int, state: str, detail: str) -> None:

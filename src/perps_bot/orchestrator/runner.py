@@ -274,6 +274,8 @@ async def _execute(run: Run) -> RunResult:
                     store.set_initial_balance(p.rec.run_id, p.ledger.initial_balance())
                 store.set_initial_balance(run.run_id, run.ledger.initial_balance())
             await orchestrator.run()
+            if orchestrator.stop_reason != "interrupted":
+                rec.view.complete()
         if orchestrator.stop_reason == "interrupted":
             status = "interrupted"
     except StopRun as exc:

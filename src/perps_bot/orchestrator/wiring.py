@@ -136,8 +136,10 @@ def build_run(
     events = "events.backtest.jsonl" if spec.mode is RunMode.BACKTEST else "events.jsonl"
     journal = Journal(Path(run.log_dir) / events, run_id)
     live_view = progress and run.live_view and console.is_terminal
-    view = LiveView(console, title=f"perps-bot {settings.profile} {spec.mode}", enabled=live_view)
     watched = live_view or run.http_port is not None
+    wall_s = duration / 1000.0 if duration is not None and not simulated else None
+    view = LiveView(console, title=f"perps-bot {settings.profile} {spec.mode}",
+                    enabled=live_view, watched=watched, wall_duration_s=wall_s)  # fmt: skip
     last_prices: dict[str, float] = {}
     gate = AccountGate(settings.risk, account, settings.symbols) if multi else None
     portfolios: list[Portfolio] = []
@@ -154,7 +156,6 @@ def build_run(
             ledger=ledgers[pid],
             logger=log,
             watched=watched,
-            shown=account,
             portfolio=pid if multi else None,
         )
         risk = RiskGate(planned.plan.risk, ledgers[pid], ledgers[pid].margin_required)
@@ -204,6 +205,7 @@ def build_run(
         durable_fills=not simulated,
         candle_bar_ms=candle_bar_ms,
     )
+    view.watch(account, ledgers, pre.instruments.get, lambda: orchestrator.last_ts)
     resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start)
     watchers = watch_run(settings, spec.mode, journal, portfolios)
     return Run(
