@@ -23,25 +23,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from perps_bot.domain import Instrument, iso_utc
+from perps_bot.monitoring.books import Books
 
 
-class AccountBooks(Protocol):
-    """What the headline row reads (a portfolio's ledger or the account of several)."""
-
-    def equity(self) -> float: ...
-    def realized_pnl(self) -> float: ...
-    def unrealized_pnl(self) -> float: ...
-    def fees_paid(self) -> float: ...
-    def funding_total(self) -> float: ...
-    def symbols(self) -> list[str]: ...
-    def position_size(self, symbol: str) -> float: ...
-    def entry_price(self, symbol: str) -> float: ...
-
-
-class PortfolioBooks(AccountBooks, Protocol):
+class PortfolioBooks(Books, Protocol):
     """What a position row reads of a portfolio's ledger."""
 
-    def mark_price(self, symbol: str) -> float: ...
     def liquidation_price(self, symbol: str) -> float | None: ...
 
 
@@ -77,7 +64,7 @@ class ViewState:
 
 @dataclass(frozen=True, slots=True)
 class _Watched:
-    account: AccountBooks
+    account: Books
     portfolios: Mapping[str, PortfolioBooks]
     instrument: Callable[[str], Instrument | None]
     now: Callable[[], int | None]
@@ -121,7 +108,7 @@ class LiveView:
 
     def watch(
         self,
-        account: AccountBooks,
+        account: Books,
         portfolios: Mapping[str, PortfolioBooks],
         instrument: Callable[[str], Instrument | None],
         now: Callable[[], int | None],

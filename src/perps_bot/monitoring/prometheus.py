@@ -16,7 +16,7 @@ list of what is exported, with HELP text; the Grafana dashboard
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import (
@@ -28,6 +28,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from perps_bot.domain import TradingState
+from perps_bot.monitoring.books import Books
 
 PREFIX = "perps_bot"
 #: tick-to-order latency buckets, seconds (50 us .. 2.5 s)
@@ -92,32 +93,22 @@ SPECS = {spec.name: spec for spec in METRICS}
 _Values = CounterMetricFamily | GaugeMetricFamily
 
 
-class Books(Protocol):
-    """What the gauges read of a portfolio's ledger."""
-
-    def equity(self) -> float: ...
-    def realized_pnl(self) -> float: ...
-    def unrealized_pnl(self) -> float: ...
-    def fees_paid(self) -> float: ...
-    def funding_total(self) -> float: ...
-    def symbols(self) -> list[str]: ...
-    def position_size(self, symbol: str) -> float: ...
-    def mark_price(self, symbol: str) -> float: ...
-
-
 @dataclass(frozen=True, slots=True)
 class _Frozen:
     """A finished run's books as they ended (the run's ledger is let go)."""
 
     values: dict[str, float]
-    positions: dict[str, tuple[float, float]]
+    positions: dict[str, tuple[float, float, float]]  # size, entry, mark
 
     @classmethod
     def of(cls, books: Books) -> "_Frozen":
         names = ("equity", "realized_pnl", "unrealized_pnl", "fees_paid", "funding_total")
         return cls(
             {name: float(getattr(books, name)()) for name in names},
-            {s: (books.position_size(s), books.mark_price(s)) for s in books.symbols()},
+            {
+                s: (books.position_size(s), books.entry_price(s), books.mark_price(s))
+                for s in books.symbols()
+            },
         )
 
     def equity(self) -> float:
@@ -141,8 +132,11 @@ class _Frozen:
     def position_size(self, symbol: str) -> float:
         return self.positions[symbol][0]
 
-    def mark_price(self, symbol: str) -> float:
+    def entry_price(self, symbol: str) -> float:
         return self.positions[symbol][1]
+
+    def mark_price(self, symbol: str) -> float:
+        return self.positions[symbol][2]
 
 
 @dataclass(slots=True)
