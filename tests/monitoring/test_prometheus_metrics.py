@@ -14,12 +14,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from perps_bot.config import load_settings
 from perps_bot.metrics.report import build_report
 from perps_bot.monitoring.http import StatusServer
-from perps_bot.monitoring.prometheus import METRICS, metrics_registry
+from perps_bot.monitoring.prometheus import METRICS, RunMetrics, metrics_registry
 from perps_bot.orchestrator.runner import RunResult, run_bot_sync
 from perps_bot.storage import RunStore
 from tests.conftest import REPO
@@ -86,7 +87,11 @@ def test_metrics_match_the_runs_report(dev_run: tuple[RunResult, Path, str]) -> 
     assert _total(samples["perps_bot_trades_total"], **labels) == len(report.trades)
     assert _total(samples["perps_bot_equity"], **labels) == pytest.approx(result.final_equity)
     assert _total(samples["perps_bot_equity"], **labels) == pytest.approx(report.final_equity)
-    states = {lab["state"]: v for lab, v in samples["perps_bot_risk_state"]}
+    states = {
+        lab["state"]: v
+        for lab, v in samples["perps_bot_risk_state"]
+        if lab["portfolio"] == "main" and lab["profile"] == "dev"
+    }
     assert states == {"ACTIVE": 1.0, "REDUCING": 0.0, "HALTED": 0.0}
     sent = _total(samples["perps_bot_orders_total"], status="new", **labels)
     filled = _total(samples["perps_bot_orders_total"], status="filled", **labels)
@@ -102,11 +107,12 @@ def test_order_events_carry_the_latency_the_histogram_counts(
     latencies = [e["latency_ms"] for e in orders if e["latency_ms"] is not None]
     assert latencies and all(0 <= ms < 1_000 for ms in latencies)
     samples = _samples(text)
-    assert _total(samples["perps_bot_tick_to_order_seconds_count"]) == len(latencies)
-    assert _total(samples["perps_bot_tick_to_order_seconds_sum"]) == pytest.approx(
+    ours = {"profile": "dev", "portfolio": "main"}  # other runs of this process aside
+    assert _total(samples["perps_bot_tick_to_order_seconds_count"], **ours) == len(latencies)
+    assert _total(samples["perps_bot_tick_to_order_seconds_sum"], **ours) == pytest.approx(
         sum(latencies) / 1000.0, rel=1e-3
     )
-    inf = _total(samples["perps_bot_tick_to_order_seconds_bucket"], le="+Inf")
+    inf = _total(samples["perps_bot_tick_to_order_seconds_bucket"], le="+Inf", **ours)
     assert inf == len(latencies)
 
 
@@ -157,3 +163,12 @@ def test_the_dashboard_check_can_fail() -> None:
     assert _queried_metrics({"targets": [{"expr": "rate(perps_bot_nope_total[5m])"}]}) == {
         "perps_bot_nope_total"
     }
+
+
+def test_a_run_removed_from_the_registry_is_no_longer_exported() -> None:
+    run = RunMetrics("removal-test", "p1").start()
+    run("fill", {"type": "fill", "symbol": "BTC-PERP"})
+    text = generate_latest(metrics_registry()).decode()
+    assert 'profile="removal-test"' in text
+    run.remove()
+    assert 'profile="removal-test"' not in generate_latest(metrics_registry()).decode()

@@ -16,19 +16,21 @@ list of what is exported, with HELP text; the Grafana dashboard
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
-
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.metrics_core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.registry import Collector
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from perps_bot.domain import TradingState
 from perps_bot.monitoring.books import Books
+
+if TYPE_CHECKING:  # prometheus_client is imported when first scraped (bot start-up)
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.metrics_core import (
+        CounterMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
+        Metric,
+    )
+
+    _Values: TypeAlias = CounterMetricFamily | GaugeMetricFamily
 
 PREFIX = "perps_bot"
 #: tick-to-order latency buckets, seconds (50 us .. 2.5 s)
@@ -90,7 +92,6 @@ METRICS = (
     ),
 )
 SPECS = {spec.name: spec for spec in METRICS}
-_Values = CounterMetricFamily | GaugeMetricFamily
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +188,10 @@ class RunMetrics:
     def close(self) -> None:
         self._books = {pid: _Frozen.of(books) for pid, books in self._books.items()}
 
+    def remove(self) -> None:
+        """Off the registry (a server dropping a finished session's series)."""
+        _RUNS.remove(self)
+
     @property
     def portfolios(self) -> set[str]:
         return {self._default, *self._books}
@@ -223,7 +228,7 @@ class RunMetrics:
             self.count("reconnects", pid)
 
     # -- scrape ------------------------------------------------------------------------
-    def samples(self, families: dict[str, _Values], latency: HistogramMetricFamily) -> None:
+    def samples(self, families: "dict[str, _Values]", latency: "HistogramMetricFamily") -> None:
         """Add this run's samples to `families` (by metric name) and `latency`."""
         p = self.profile
         for (name, labels), value in self.counts.copy().items():
@@ -256,12 +261,14 @@ _HANDLERS = {
 }
 
 
-def _values(spec: MetricSpec) -> _Values:
+def _values(spec: MetricSpec) -> "_Values":
+    from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
+
     kind = CounterMetricFamily if spec.kind == "counter" else GaugeMetricFamily
     return kind(spec.family, spec.help, labels=list(spec.labels))
 
 
-class _Runs(Collector):
+class _Runs:
     """The runs of this process, collected on every scrape."""
 
     def __init__(self) -> None:
@@ -276,7 +283,13 @@ class _Runs(Collector):
                 if r.profile != run.profile or not r.portfolios & run.portfolios
             ] + [run]  # fmt: skip
 
-    def collect(self) -> list[Metric]:
+    def remove(self, run: RunMetrics) -> None:
+        with self._lock:
+            self._runs = [r for r in self._runs if r is not run]
+
+    def collect(self) -> "list[Metric]":
+        from prometheus_client.metrics_core import HistogramMetricFamily
+
         families = {spec.name: _values(spec) for spec in METRICS if spec.kind != "histogram"}
         spec = SPECS["tick_to_order_seconds"]
         latency = HistogramMetricFamily(spec.family, spec.help, labels=list(spec.labels))
@@ -287,16 +300,23 @@ class _Runs(Collector):
         return [*families.values(), latency]
 
 
-_REGISTRY = CollectorRegistry(auto_describe=False)
 _RUNS = _Runs()
-_REGISTRY.register(_RUNS)
+_REGISTRY: "list[CollectorRegistry]" = []
 
 
-def metrics_registry() -> CollectorRegistry:
+def metrics_registry() -> "CollectorRegistry":
     """The registry every run of this process reports to (serve it at `/metrics`)."""
-    return _REGISTRY
+    if not _REGISTRY:
+        from prometheus_client import CollectorRegistry
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_RUNS)  # a collector: it has collect()
+        _REGISTRY.append(registry)
+    return _REGISTRY[0]
 
 
 def exposition() -> tuple[bytes, str]:
     """The Prometheus text exposition of `metrics_registry()` and its content type."""
-    return generate_latest(_REGISTRY), CONTENT_TYPE_LATEST
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return generate_latest(metrics_registry()), CONTENT_TYPE_LATEST
