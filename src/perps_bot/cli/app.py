@@ -127,7 +127,16 @@ def run(
 
 def _register_subcommands() -> None:
     config_cmd.register(app)
-    for module in ("report", "runs", "backtest", "emulator", "trading"):
+    for module in (
+        "report",
+        "runs",
+        "backtest",
+        "optimize",
+        "walkforward",
+        "data",
+        "emulator",
+        "trading",
+    ):
         try:
             mod = __import__(f"perps_bot.cli.{module}", fromlist=["register"])
         except ModuleNotFoundError as exc:  # pragma: no cover - only while a module is absent

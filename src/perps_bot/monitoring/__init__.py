@@ -4,7 +4,7 @@ The HTTP status server is `perps_bot.monitoring.http`, imported only by runs tha
 serve it (aiohttp costs a tenth of a second at start-up).
 """
 
-from perps_bot.monitoring.journal import Journal, JournalEvent
+from perps_bot.monitoring.journal import Journal, JournalEvent, NullJournal
 from perps_bot.monitoring.live_view import LiveView
 from perps_bot.monitoring.logs import (
     LOGGER_NAME,
@@ -13,6 +13,7 @@ from perps_bot.monitoring.logs import (
     close_logging,
     log_file_name,
     pnl_text,
+    quiet_logging,
     setup_logging,
     tag_run_log,
 )
@@ -24,9 +25,11 @@ __all__ = [
     "JournalEvent",
     "LineCounter",
     "LiveView",
+    "NullJournal",
     "close_logging",
     "log_file_name",
     "pnl_text",
+    "quiet_logging",
     "setup_logging",
     "tag_run_log",
 ]

@@ -35,7 +35,8 @@ class Recorder:
         status server); otherwise the per-fill view update is skipped, as nobody sees it."""
         self.run_id = run_id
         self.store = store
-        self._equity_rows = store.equity_sink(run_id)
+        equity_rows = store.equity_sink(run_id)
+        self._add_ts, self._add_values = equity_rows.add_ts, equity_rows.add_values
         self.journal = journal
         self.view = view
         self.ledger = ledger
@@ -47,11 +48,20 @@ class Recorder:
         self.denials: Counter[str] = Counter()
         self._watched = watched
         self._debug = logger.isEnabledFor(logging.DEBUG)
+        # INFO off (optimisation trials log nothing): the per-fill text is not even built
+        self._info = logger.isEnabledFor(logging.INFO)
+        #: round trips built (TRADE CLOSED lines, trade_closed events): see follow_trades
+        self._trades = self._info
         self._hot = HotLog(logger)  # fill, funding and equity lines: once per fill
         self._trips = RoundTripBuilder()  # the report's round trips, for TRADE CLOSED lines
         self._log_handlers = list(logging.getLogger(LOGGER_NAME).handlers)
         #: stores the trading state when it changes (SPEC 9: a halt survives restarts)
         self.on_state_change: Callable[[], None] | None = None
+
+    def follow_trades(self) -> None:
+        """Build the round trips (trade_closed events) whatever the log level: someone
+        follows the run's trades (metrics, alerts)."""
+        self._trades = True
 
     # -- PnL -----------------------------------------------------------------------
     def pnl(self) -> str:
@@ -166,6 +176,12 @@ class Recorder:
             },
             fill.correlation_id,
         )
+        if fill.is_liquidation:
+            self.liquidations += 1
+        if not self._info and not self._trades and not fill.is_liquidation:
+            if self._watched:
+                self.view.state.fills += 1
+            return
         label = "LIQUIDATION" if fill.is_liquidation else "FILL"
         stamp = iso_utc(fill.ts)
         trade = f"{fill.symbol} {fill.side} {fill.size:.6g} @ {fill.price:.6g}"
@@ -174,21 +190,22 @@ class Recorder:
             f" pos={result.position_after:+.6g} | {self.pnl()}"
         )
         if fill.is_liquidation:
-            self.liquidations += 1
             self.log.warning(line)
         else:
             self._hot.info(line)
-        closed = self._trips.add_fill(
-            fill.symbol,
-            fill.side is Side.BUY,
-            fill.size,
-            fill.price,
-            fill.fee,
-            result.realized_pnl,
-            result.position_after,
-            fill.ts,
-            fill.stop_price,
-        )
+        closed = None
+        if self._trades:  # the round trips make the TRADE CLOSED lines and events
+            closed = self._trips.add_fill(
+                fill.symbol,
+                fill.side is Side.BUY,
+                fill.size,
+                fill.price,
+                fill.fee,
+                result.realized_pnl,
+                result.position_after,
+                fill.ts,
+                fill.stop_price,
+            )
         if closed is not None:
             self._trade_closed(closed, fill, f"{stamp} {self._tag}".rstrip())
         if self._watched:
@@ -215,7 +232,8 @@ class Recorder:
         )
 
     def funding(self, ts: int, symbol: str, result: FundingResult) -> None:
-        self._trips.add_funding(symbol, result.payment)
+        if self._trades:
+            self._trips.add_funding(symbol, result.payment)
         self.store.add_funding(
             self.run_id, ts, symbol, result.rate, result.mark, result.position, result.payment
         )
@@ -230,6 +248,8 @@ class Recorder:
                 "payment": result.payment,
             },
         )
+        if not self._info:
+            return
         self._hot.info(
             f"{iso_utc(ts)} {self._tag}FUNDING {symbol} rate={result.rate:.6f}"
             f" mark={result.mark:.6g} pos={result.position:+.6g} payment={result.payment:.6f}"
@@ -241,9 +261,11 @@ class Recorder:
         unrealized = ledger.unrealized_pnl()
         cash = ledger.wallet_balance()
         equity = cash + unrealized
-        self._equity_rows((ts, equity, cash, unrealized))
+        self._add_ts(ts)
+        self._add_values((equity, cash, unrealized))
         if log_line:
-            self._hot.info(f"{iso_utc(ts)} {self._tag}EQUITY | {self.pnl()}")
+            if self._info:
+                self._hot.info(f"{iso_utc(ts)} {self._tag}EQUITY | {self.pnl()}")
             self.journal.write(
                 "equity",
                 ts,

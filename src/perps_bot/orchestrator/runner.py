@@ -12,7 +12,7 @@ import gc
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,13 +21,13 @@ from rich.console import Console
 
 from perps_bot.config import Settings
 from perps_bot.feeds import Feed
-from perps_bot.metrics.report import headline
-from perps_bot.monitoring import close_logging, log_file_name, setup_logging
+from perps_bot.metrics.report import Report, build_report, headline_text
+from perps_bot.monitoring import close_logging, log_file_name, quiet_logging, setup_logging
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.preflight import PromotionMissing, preflight
 from perps_bot.orchestrator.recovery import recover_unstored_fills
 from perps_bot.orchestrator.venue_calls import StopRun
-from perps_bot.orchestrator.wiring import Run, build_run, new_run_id
+from perps_bot.orchestrator.wiring import Run, build_run, metrics_only, new_run_id
 from perps_bot.storage import durable
 from perps_bot.storage.lock import DatabaseLock
 from perps_bot.venues import Venue
@@ -52,6 +52,8 @@ class RunResult:
     fills: int
     final_equity: float
     headline: str
+    #: the run's report as it ended (an optimisation trial reads its metrics here)
+    report: Report | None = None
 
 
 class _Signals:
@@ -157,17 +159,26 @@ async def run_bot(
     progress: bool = True,
     console: Console | None = None,
     resume: str | None = None,
+    after_batch: "Callable[[Orchestrator], None] | None" = None,
 ) -> RunResult:
     """Run the bot described by `settings` until the feed ends, the duration passes or
     Ctrl-C / SIGTERM; return what happened. Raises a PerpsBotError (one-line message,
     nothing written) when a preflight check fails or another bot holds the database,
     Interrupted when stopped before the run started. `resume` ('latest' or a run id)
-    continues a paper run from its last checkpoint under its own run id."""
+    continues a paper run from its last checkpoint under its own run id. `after_batch`
+    sees the orchestrator between batches of a run that takes no checkpoints (an
+    optimisation trial stops a hopeless run there with `request_stop`)."""
     console = console or Console(stderr=False)
+    if metrics_only(settings):  # an in-memory store: nothing to lock
+        return await _start_and_execute(
+            settings, feed, venue, progress, console, resume, after_batch
+        )
     # one bot writes a database at a time: a second one is refused before it writes
     # anything, its log lines included (the kernel frees the lock when we exit)
     with DatabaseLock(settings.database_path):
-        return await _start_and_execute(settings, feed, venue, progress, console, resume)
+        return await _start_and_execute(
+            settings, feed, venue, progress, console, resume, after_batch
+        )
 
 
 async def _start_and_execute(
@@ -177,14 +188,19 @@ async def _start_and_execute(
     progress: bool,
     console: Console,
     resume: str | None,
+    after_batch: "Callable[[Orchestrator], None] | None",
 ) -> RunResult:
     run_cfg = settings.run
-    counter = setup_logging(
-        Path(run_cfg.log_dir),
-        run_cfg.log_level,
-        max_bytes=settings.logging.max_bytes,
-        backups=settings.logging.backups,
-        file_name=log_file_name(str(settings.mode)),
+    counter = (
+        quiet_logging()
+        if metrics_only(settings)
+        else setup_logging(
+            Path(run_cfg.log_dir),
+            run_cfg.log_level,
+            max_bytes=settings.logging.max_bytes,
+            backups=settings.logging.backups,
+            file_name=log_file_name(str(settings.mode)),
+        )
     )
     async with _signals_handled() as signals:
         try:
@@ -204,6 +220,9 @@ async def _start_and_execute(
             close_logging()
             raise
         signals.orchestrator = run.orchestrator
+        if after_batch is not None and run.orchestrator.after_batch is None:
+            orchestrator = run.orchestrator
+            orchestrator.after_batch = lambda: after_batch(orchestrator)
         return await _execute(run)
 
 
@@ -294,20 +313,21 @@ async def _execute(run: Run) -> RunResult:
             await http.stop()
         with contextlib.suppress(Exception):
             await orchestrator.close()  # already closed unless the run failed early
-        summary = _finish(run, status, detail)
+        report = _finish(run, status, detail)
     return RunResult(
         run_id=run.run_id,
         status=status,
         db_path=settings.database_path,
         fills=sum(p.rec.fills for p in orchestrator.portfolios),
         final_equity=run.ledger.equity(),
-        headline=summary,
+        headline=headline_text(report),
+        report=report,
     )
 
 
-def _finish(run: Run, status: str, detail: str | None) -> str:
+def _finish(run: Run, status: str, detail: str | None) -> Report:
     """Record the end of the run (journal, rows, trading state, status) and close the
-    store; returns the headline."""
+    store; returns the run's report."""
     rec, orchestrator, store, journal = run.recorder, run.orchestrator, run.store, run.journal
     log.info("run %s end (%s) | %s", run.run_id, status, rec.pnl())
     last = orchestrator.last_ts
@@ -332,10 +352,10 @@ def _finish(run: Run, status: str, detail: str | None) -> str:
     journal.close()
     if run.watchers is not None:
         run.watchers.close()
-    summary = headline(store, run.run_id)
+    report = build_report(store, run.run_id)
     store.close()
     close_logging()
-    return summary
+    return report
 
 
 def run_bot_sync(

@@ -14,7 +14,7 @@ from perps_bot.orchestrator.portfolio import Portfolio
 if TYPE_CHECKING:
     from perps_bot.monitoring.alerts import Alerts
 
-#: runs over history send no alerts (a backtest's year would be 365 daily summaries)
+#: runs over history are not followed (a backtest's year would be 365 daily summaries)
 _SILENT = frozenset({RunMode.BACKTEST, RunMode.REPLAY})
 
 
@@ -33,15 +33,20 @@ class Watchers:
 
 def watch_run(
     settings: Settings, mode: RunMode, journal: Journal, portfolios: list[Portfolio]
-) -> Watchers:
+) -> Watchers | None:
+    """Metrics and alerts of a bot run; runs over history (backtests, replays, an
+    optimizer's trials) have neither (None)."""
+    if mode in _SILENT:
+        return None
     multi = len(portfolios) > 1
     metrics = RunMetrics(settings.profile, ACCOUNT if multi else portfolios[0].id)
     for p in portfolios:
         metrics.watch(p.id, p.ledger, str(p.risk.state))
+        p.rec.follow_trades()
     journal.subscribe(metrics)
     metrics.start()
     alerts = None
-    if settings.alerts.urls and mode not in _SILENT:
+    if settings.alerts.urls:
         from perps_bot.monitoring.alerts import Alerts  # apprise only when alerts are on
 
         alerts = Alerts(settings.alerts, name=f"perps-bot {settings.profile}")
