@@ -172,3 +172,15 @@ def test_a_run_removed_from_the_registry_is_no_longer_exported() -> None:
     assert 'profile="removal-test"' in text
     run.remove()
     assert 'profile="removal-test"' not in generate_latest(metrics_registry()).decode()
+
+
+def test_trades_are_counted_when_the_log_shows_only_warnings(tmp_path: Path) -> None:
+    """Round trips are built for the metrics even when no TRADE CLOSED line is logged."""
+    result = _run(tmp_path, log_level="WARNING")
+    with RunStore(result.db_path) as store:
+        report = build_report(store, result.run_id)
+    samples = _samples(generate_latest(metrics_registry()).decode())
+    labels = {"profile": "dev", "portfolio": "main"}
+    assert len(report.trades) > 0
+    assert _total(samples["perps_bot_trades_total"], **labels) == len(report.trades)
+    assert _total(samples["perps_bot_fills_total"], **labels) == result.fills
