@@ -136,6 +136,8 @@ def _register_subcommands() -> None:
         "data",
         "emulator",
         "trading",
+        "replay",
+        "drift",
     ):
         try:
             mod = __import__(f"perps_bot.cli.{module}", fromlist=["register"])
