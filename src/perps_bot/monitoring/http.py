@@ -8,6 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
+from perps_bot.monitoring.prometheus import exposition
+
 StatusFn = Callable[[], dict[str, Any]]
 
 _DASHBOARD = """<!doctype html><html><head><meta charset="utf-8"><title>perps-bot</title>
@@ -21,28 +23,6 @@ const pos=Object.entries(s.positions||{})
 .map(([k,v])=>`<tr><th>${k}</th><td>${v[0]} @ ${v[1]}</td></tr>`);
 document.getElementById('t').innerHTML=rows.concat(pos).join('');}
 refresh();setInterval(refresh,2000);</script></body></html>"""
-
-
-def prometheus_text(status: dict[str, Any]) -> str:
-    """Numeric status fields as gauges `perps_bot_<name>`; positions per symbol."""
-    lines: list[str] = []
-    for key, value in sorted(status.items()):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        name = f"perps_bot_{key}"
-        lines.append(f"# TYPE {name} gauge")
-        lines.append(f"{name} {float(value)!r}")
-    positions = status.get("positions") or {}
-    if positions:
-        lines.append("# TYPE perps_bot_position_size gauge")
-        for symbol, (size, _entry) in sorted(positions.items()):
-            lines.append(f'perps_bot_position_size{{symbol="{symbol}"}} {float(size)!r}')
-    denials = status.get("denials") or {}
-    if denials:
-        lines.append("# TYPE perps_bot_denials_total counter")
-        for code, count in sorted(denials.items()):
-            lines.append(f'perps_bot_denials_total{{reason="{code}"}} {int(count)}')
-    return "\n".join(lines) + "\n"
 
 
 class StatusServer:
@@ -80,7 +60,8 @@ class StatusServer:
         )
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(text=prometheus_text(self._status()), content_type="text/plain")
+        body, content_type = exposition()
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def _dashboard(self, request: web.Request) -> web.Response:
         return web.Response(text=_DASHBOARD, content_type="text/html")

@@ -16,6 +16,7 @@ into the venue: stored, journaled, and shown to the strategy (`on_order_update`)
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from time import perf_counter
 from typing import Any
 
 from perps_bot.domain import (
@@ -167,9 +168,10 @@ class Orchestrator(VenueCalls):
                         # the run covered [start, end): it ends at end, not at the last tick
                         self.last_ts = self._end_ms
                         break
+                    received = perf_counter()  # tick-to-order latency starts here
                     orders = on_event(event)
                     if orders or self._cancel_due:
-                        await self._submit_all(orders)
+                        await self._submit_all(orders, received)
                 if self.venue.needs_polling:
                     await self._poll()
                 self.rec.view.tick(*self.feed.progress())

@@ -30,7 +30,6 @@ class Recorder:
         ledger: Ledger | AccountBooks,
         logger: logging.Logger,
         watched: bool = True,
-        shown: Ledger | AccountBooks | None = None,
         portfolio: str | None = None,
     ) -> None:
         """`watched`: someone reads the live view's state (the console view or the
@@ -42,8 +41,6 @@ class Recorder:
         self.journal = journal
         self.view = view
         self.ledger = ledger
-        #: what the console view shows: the account (several portfolios) or this ledger
-        self.shown = shown if shown is not None else ledger
         #: in runs with several portfolios, the id its log lines name
         self._tag = f"[{portfolio}] " if portfolio is not None else ""
         self.log = logger
@@ -54,6 +51,8 @@ class Recorder:
         self._debug = logger.isEnabledFor(logging.DEBUG)
         # INFO off (optimisation trials log nothing): the per-fill text is not even built
         self._info = logger.isEnabledFor(logging.INFO)
+        #: round trips built (TRADE CLOSED lines, trade_closed events): see follow_trades
+        self._trades = self._info
         self._hot = HotLog(logger)  # fill, funding and equity lines: once per fill
         self._trips = RoundTripBuilder()  # the report's round trips, for TRADE CLOSED lines
         self._log_handlers = list(logging.getLogger(LOGGER_NAME).handlers)
@@ -61,6 +60,11 @@ class Recorder:
         self.capture: CaptureWriter | None = None
         #: stores the trading state when it changes (SPEC 9: a halt survives restarts)
         self.on_state_change: Callable[[], None] | None = None
+
+    def follow_trades(self) -> None:
+        """Build the round trips (trade_closed events) whatever the log level: someone
+        follows the run's trades (metrics, alerts)."""
+        self._trades = True
 
     # -- PnL -----------------------------------------------------------------------
     def pnl(self) -> str:
@@ -72,20 +76,6 @@ class Recorder:
             ledger.funding_total(),
             ledger.equity(),
         )
-
-    def _update_view(self, ts: int) -> None:
-        state = self.view.state
-        ledger = self.shown
-        state.ts = ts
-        state.equity = ledger.equity()
-        state.realized = ledger.realized_pnl()
-        state.unrealized = ledger.unrealized_pnl()
-        state.fees = ledger.fees_paid()
-        state.funding = ledger.funding_total()
-        state.fills = self.fills
-        state.positions = {
-            s: (ledger.position_size(s), ledger.entry_price(s)) for s in ledger.symbols()
-        }
 
     # -- outcomes ------------------------------------------------------------------
     def signal(self, ts: int, symbol: str, side: str, size: float, reason: str, cid: str) -> None:
@@ -104,9 +94,12 @@ class Recorder:
         if self._debug:
             self.log.debug("%s DENIED %s %s: %s", iso_utc(ts), symbol, code, detail)
 
-    def order(self, order: Order) -> None:
-        """An order the risk gate approved, as it goes to the venue (status new)."""
+    def order(self, order: Order, latency_s: float | None = None) -> None:
+        """An order the risk gate approved, as it goes to the venue (status new);
+        `latency_s`: wall time since the market event that caused it was received."""
         self.store.add_order(self.run_id, order)
+        if latency_s is not None:
+            self.view.state.latency_ms = latency_s * 1000.0
         self.journal.write(
             "order",
             order.created_ts,
@@ -120,6 +113,7 @@ class Recorder:
                 "reduce_only": order.reduce_only,
                 "status": str(order.status),
                 "reason": order.reason,
+                "latency_ms": None if latency_s is None else round(latency_s * 1000.0, 4),
             },
             order.correlation_id,
         )
@@ -191,9 +185,9 @@ class Recorder:
         )
         if fill.is_liquidation:
             self.liquidations += 1
-        if not self._info and not fill.is_liquidation:
+        if not self._info and not self._trades and not fill.is_liquidation:
             if self._watched:
-                self._update_view(fill.ts)
+                self.view.state.fills += 1
             return
         label = "LIQUIDATION" if fill.is_liquidation else "FILL"
         stamp = iso_utc(fill.ts)
@@ -207,7 +201,7 @@ class Recorder:
         else:
             self._hot.info(line)
         closed = None
-        if self._info:  # the round trips only make the TRADE CLOSED lines
+        if self._trades:  # the round trips make the TRADE CLOSED lines and events
             closed = self._trips.add_fill(
                 fill.symbol,
                 fill.side is Side.BUY,
@@ -220,15 +214,32 @@ class Recorder:
                 fill.stop_price,
             )
         if closed is not None:
-            self._hot.info(
-                trade_closed_text(closed, f"{stamp} {self._tag}".rstrip(), fill.ts, fill.reason)
-            )
+            self._trade_closed(closed, fill, f"{stamp} {self._tag}".rstrip())
         if self._watched:
             self.view.state.last_fills.append(f"{stamp[:19]} {trade}")
-            self._update_view(fill.ts)
+            self.view.state.fills += 1
+
+    def _trade_closed(self, trade: OpenTrade, fill: Fill, stamp: str) -> None:
+        self._hot.info(trade_closed_text(trade, stamp, fill.ts, fill.reason))
+        self.journal.write(
+            "trade_closed",
+            fill.ts,
+            {
+                "symbol": trade.symbol,
+                "side": "long" if trade.direction > 0 else "short",
+                "size": trade.max_size,
+                "entry_price": trade.entry_price,
+                "exit_price": trade.exit_price,
+                "net_pnl": trade.net_pnl,
+                "return_pct": return_pct(trade.net_pnl, trade.entry_price, trade.max_size),
+                "open_ts": trade.open_ts,
+                "reason": fill.reason,
+            },
+            fill.correlation_id,
+        )
 
     def funding(self, ts: int, symbol: str, result: FundingResult) -> None:
-        if self._info:
+        if self._trades:
             self._trips.add_funding(symbol, result.payment)
         self.store.add_funding(
             self.run_id, ts, symbol, result.rate, result.mark, result.position, result.payment
@@ -267,8 +278,6 @@ class Recorder:
                 ts,
                 {"equity": equity, "unrealized_pnl": unrealized, "cash": equity - unrealized},
             )
-            if self._watched:
-                self._update_view(ts)
         return equity
 
     def state_change(self, ts: int, state: str, detail: str) -> None:

@@ -293,6 +293,8 @@ async def _execute(run: Run) -> RunResult:
                     store.set_initial_balance(p.rec.run_id, p.ledger.initial_balance())
                 store.set_initial_balance(run.run_id, run.ledger.initial_balance())
             await orchestrator.run()
+            if orchestrator.stop_reason != "interrupted":
+                rec.view.complete()
         if orchestrator.stop_reason == "interrupted":
             status = "interrupted"
     except StopRun as exc:
@@ -331,7 +333,8 @@ def _finish(run: Run, status: str, detail: str | None) -> Report:
     if run.capture is not None:
         run.capture.close(initial_balance=run.ledger.initial_balance())
     last = orchestrator.last_ts
-    journal.write("run_end", last or run.start_ms, {"status": status, "detail": detail})
+    end = {"status": status, "detail": detail, "equity": run.ledger.equity()}
+    journal.write("run_end", last or run.start_ms, end)
     rec.flush()
     for keeper in run.trading_state:
         keeper.save()
@@ -349,6 +352,8 @@ def _finish(run: Run, status: str, detail: str | None) -> Report:
             with store.transaction():
                 durable.drop_checkpoint(store.connection, run_id)
     journal.close()
+    if run.watchers is not None:
+        run.watchers.close()
     report = build_report(store, run.run_id)
     store.close()
     close_logging()

@@ -36,6 +36,7 @@ from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.preflight import PlannedPortfolio, Preflight
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.trading_state import TradingStateKeeper
+from perps_bot.orchestrator.watchers import Watchers, watch_run
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
 from perps_bot.storage import RunRecord, RunStore, durable
@@ -72,6 +73,8 @@ class Run:
     child_run_ids: list[str] = field(default_factory=list)
     #: what an exchange-fed run saw, recorded for replays (SPEC 14)
     capture: CaptureWriter | None = None
+    #: its metrics and alerts (closed when the run is finished)
+    watchers: Watchers | None = None
 
 
 def new_run_id(profile: str) -> str:
@@ -143,8 +146,10 @@ def build_run(
         time_submissions(venue, capture)
     journal = _journal(settings, run_id)
     live_view = progress and run.live_view and console.is_terminal
-    view = LiveView(console, title=f"perps-bot {settings.profile} {spec.mode}", enabled=live_view)
     watched = live_view or run.http_port is not None
+    wall_s = duration / 1000.0 if duration is not None and not simulated else None
+    view = LiveView(console, title=f"perps-bot {settings.profile} {spec.mode}",
+                    enabled=live_view, watched=watched, wall_duration_s=wall_s)  # fmt: skip
     last_prices: dict[str, float] = {}
     gate = AccountGate(settings.risk, account, settings.symbols) if multi else None
     portfolios: list[Portfolio] = []
@@ -161,7 +166,6 @@ def build_run(
             ledger=ledgers[pid],
             logger=log,
             watched=watched,
-            shown=account,
             portfolio=pid if multi else None,
         )
         rec.capture = capture  # each portfolio's order round trips (client ids tell them)
@@ -213,7 +217,9 @@ def build_run(
         durable_fills=not simulated,
         candle_bar_ms=candle_bar_ms,
     )
+    view.watch(account, ledgers, pre.instruments.get, lambda: orchestrator.last_ts)
     resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start)
+    watchers = watch_run(settings, spec.mode, journal, portfolios)
     return Run(
         run_id=run_id,
         settings=settings,
@@ -231,6 +237,7 @@ def build_run(
         trading_state=keepers,
         child_run_ids=[p.rec.run_id for p in portfolios] if multi else [],
         capture=capture,
+        watchers=watchers,
     )
 
 
