@@ -26,6 +26,7 @@ class Portfolio:
         "flow",
         "id",
         "ledger",
+        "paused",
         "pending",
         "plot",
         "rec",
@@ -57,6 +58,8 @@ class Portfolio:
         self.excursions = ExcursionTracker(rec.run_id, rec.store)
         #: signals of this event not yet turned into orders (after the equity snapshot)
         self.pending: list[Signal] = []
+        #: the strategy's signals are ignored (the session API's pause); positions stay
+        self.paused = False
 
     def book_fill(self, fill: Fill) -> Sequence[Signal]:
         """A fill of this portfolio's order: ledger, records, the strategy's answer."""

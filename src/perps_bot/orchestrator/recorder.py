@@ -1,10 +1,17 @@
 """Where each stage's outcome is written: the SQLite store, the event journal, the run
 log (with the `PnL` lines) and the live view. One object so the engine's hot loop makes
-one call per outcome and stays readable."""
+one call per outcome and stays readable.
+
+Live subscribers (`listeners`: the dashboard's stream, the session server) are handed
+fills, closed trades, equity rows and state changes as (kind, payload) with plain JSON
+values. Nobody listens in an ordinary run, and then the cost is one truth test per
+outcome: no payload is built.
+"""
 
 import logging
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from perps_bot.domain import DenialReason, Fill, Order, OrderStatus, OrderUpdate, Side, iso_utc
 from perps_bot.ledger import AccountBooks, FillResult, FundingResult, Ledger
@@ -16,6 +23,9 @@ from perps_bot.storage import RunStore
 
 #: order updates worth a log line: those no FILL line explains
 _NOTEWORTHY = frozenset({OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+
+#: a live subscriber: (kind, payload); kinds: fill, liquidation, trade, equity, state_change
+Listener = Callable[[str, dict[str, Any]], None]
 
 
 class Recorder:
@@ -54,6 +64,8 @@ class Recorder:
         self._log_handlers = list(logging.getLogger(LOGGER_NAME).handlers)
         #: stores the trading state when it changes (SPEC 9: a halt survives restarts)
         self.on_state_change: Callable[[], None] | None = None
+        #: live subscribers (see the module doc); called in order, on the trading path
+        self.listeners: list[Listener] = []
 
     # -- PnL -----------------------------------------------------------------------
     def pnl(self) -> str:
@@ -161,23 +173,21 @@ class Recorder:
             self.run_id, fill.symbol, result.position_after, result.entry_after, fill.ts
         )
         kind: EventType = "liquidation" if fill.is_liquidation else "fill"
-        self.journal.write(
-            kind,
-            fill.ts,
-            {
-                "client_id": fill.client_id,
-                "symbol": fill.symbol,
-                "side": str(fill.side),
-                "size": fill.size,
-                "price": fill.price,
-                "fee": fill.fee,
-                "liquidity": str(fill.liquidity),
-                "realized_pnl": result.realized_pnl,
-                "position_after": result.position_after,
-                "reason": fill.reason,
-            },
-            fill.correlation_id,
-        )
+        payload = {
+            "client_id": fill.client_id,
+            "symbol": fill.symbol,
+            "side": str(fill.side),
+            "size": fill.size,
+            "price": fill.price,
+            "fee": fill.fee,
+            "liquidity": str(fill.liquidity),
+            "realized_pnl": result.realized_pnl,
+            "position_after": result.position_after,
+            "reason": fill.reason,
+        }
+        self.journal.write(kind, fill.ts, payload, fill.correlation_id)
+        if self.listeners:
+            self._publish(kind, {"ts": fill.ts, **payload})
         label = "LIQUIDATION" if fill.is_liquidation else "FILL"
         stamp = iso_utc(fill.ts)
         trade = f"{fill.symbol} {fill.side} {fill.size:.6g} @ {fill.price:.6g}"
@@ -205,6 +215,8 @@ class Recorder:
             self._hot.info(
                 trade_closed_text(closed, f"{stamp} {self._tag}".rstrip(), fill.ts, fill.reason)
             )
+            if self.listeners:
+                self._publish("trade", closed_trade_payload(closed, fill.ts, fill.reason))
         if self._watched:
             self.view.state.last_fills.append(f"{stamp[:19]} {trade}")
             self._update_view(fill.ts)
@@ -237,6 +249,10 @@ class Recorder:
         cash = ledger.wallet_balance()
         equity = cash + unrealized
         self.store.add_equity(self.run_id, ts, equity, cash, unrealized)
+        if self.listeners:
+            self._publish(
+                "equity", {"ts": ts, "equity": equity, "cash": cash, "unrealized_pnl": unrealized}
+            )
         if log_line:
             self._hot.info(f"{iso_utc(ts)} {self._tag}EQUITY | {self.pnl()}")
             self.journal.write(
@@ -254,6 +270,12 @@ class Recorder:
         self.log.warning("%s RISK STATE -> %s (%s)", iso_utc(ts), state, detail)
         if self.on_state_change is not None:
             self.on_state_change()
+        if self.listeners:
+            self._publish("state_change", {"ts": ts, "state": state, "detail": detail})
+
+    def _publish(self, kind: str, payload: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            listener(kind, payload)
 
     def flush(self) -> None:
         self.store.flush()
@@ -264,6 +286,26 @@ class Recorder:
         """Push buffered log lines to the file (once per batch, so `tail -f` keeps up)."""
         for handler in self._log_handlers:
             handler.flush()
+
+
+def closed_trade_payload(trade: OpenTrade, close_ts: int, reason: str) -> dict[str, Any]:
+    """A closed round trip for live subscribers, in trades.csv's terms (the report's
+    `Trade`); what only the stored run can tell (trade id, R multiple, MAE, MFE) is not
+    here."""
+    return {
+        "symbol": trade.symbol,
+        "side": "long" if trade.direction > 0 else "short",
+        "open_ts": trade.open_ts,
+        "close_ts": close_ts,
+        "size": trade.max_size,
+        "entry_price": trade.entry_price,
+        "exit_price": trade.exit_price,
+        "gross_pnl": trade.gross,
+        "fees": trade.fees,
+        "funding": trade.funding,
+        "net_pnl": trade.net_pnl,
+        "exit_reason": reason,
+    }
 
 
 def trade_closed_text(trade: OpenTrade, stamp: str, close_ts: int, reason: str) -> str:
