@@ -2,10 +2,10 @@
 on top of the profile (CLI flags are the highest-precedence settings layer)."""
 
 import math
-import re
 from typing import Any
 
 from perps_bot.config import ConfigError
+from perps_bot.config.portfolios import portfolio_ids
 from perps_bot.domain import short
 
 ParamValue = bool | int | float | str
@@ -133,19 +133,6 @@ def strategy_overrides(
     if section:
         overrides["strategy"] = section
     return overrides
-
-
-def portfolio_ids(names: list[str]) -> list[str]:
-    """A portfolio id per `--strategy`: its name (a class path: the class), made unique."""
-    ids: list[str] = []
-    for name in names:
-        base = re.sub(r"[^A-Za-z0-9_-]", "_", re.split(r"[:.]", name.strip())[-1])[:20] or "p"
-        pid, n = base, 1
-        while pid in ids:
-            n += 1
-            pid = f"{base}-{n}"
-        ids.append(pid)
-    return ids
 
 
 def _split_params(

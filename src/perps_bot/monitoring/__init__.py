@@ -1,7 +1,7 @@
 """Logs, the event journal and the console live view.
 
-The HTTP status server is `perps_bot.monitoring.http`, imported only by runs that
-serve it (aiohttp costs a tenth of a second at start-up).
+The dashboard and the HTTP API of a run are the session server's (`perps_bot.server`),
+imported only by runs that serve them (aiohttp costs a tenth of a second at start-up).
 """
 
 from perps_bot.monitoring.journal import Journal, JournalEvent
