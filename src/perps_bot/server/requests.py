@@ -97,9 +97,7 @@ def session_settings(
         run["dry_run"] = True
     try:
         settings = load_settings(request.profile, {"run": run, "portfolios": request.portfolios})
-        for plan in settings.portfolio_plans():
-            validate_params(load_strategy(plan.strategy), plan.params)
-    except (PerpsBotError, ValueError) as exc:
+    except PerpsBotError as exc:
         raise RequestError(str(exc).removeprefix("config error: ")) from None
     if settings.is_live and not allow_live:
         raise RequestError(
@@ -107,6 +105,11 @@ def session_settings(
             ' --allow-live (paper sessions: dev, or canary with "dry_run": true)',
             status=403,
         )
+    try:
+        for plan in settings.portfolio_plans():
+            validate_params(load_strategy(plan.strategy), plan.params)
+    except (PerpsBotError, ValueError) as exc:
+        raise RequestError(str(exc).removeprefix("config error: ")) from None
     return settings
 
 
