@@ -28,9 +28,12 @@ recompile every imported module (seconds per run, not what an installed bot
 pays). Unless --cold, the children get a bytecode cache in the work dir
 (PYTHONPYCACHEPREFIX) and one unmeasured warm-up run of each command fills it.
 
+With --compare REF the same rows run for this tree and for git revision REF, alternating
+run by run, and each row shows the ratio (scripts/bench_compare.py).
+
 Run: `.venv/bin/python scripts/bench.py [--sizes 100000,500000] [--repeat 3]
 [--skip-dev] [--portfolios 1,4,8] [--format csv|feather] [--seed 7] [--keep DIR]
-[--cold]`.
+[--cold] [--compare REF]`.
 """
 
 from __future__ import annotations
@@ -213,11 +216,11 @@ def backtest_args(cmd: list[str], data: Path, db: str, profile: Path) -> list[st
     ]
 
 
-def run_child(args: list[str], env: dict[str, str]) -> ChildRun:
+def run_child(args: list[str], env: dict[str, str], cwd: Path = REPO) -> ChildRun:
     """Run one child process; wall time and its own peak RSS (os.wait4 rusage)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=out, stderr=err, env=env, cwd=REPO)
+        proc = subprocess.Popen(args, stdout=out, stderr=err, env=env, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -290,6 +293,9 @@ def main() -> int:
         help="keep the environment's bytecode setting (PYTHONDONTWRITEBYTECODE recompiles"
         " every module in every run) instead of a warm bytecode cache in the work dir",
     )
+    parser.add_argument(
+        "--compare", metavar="REF", help="also run git revision REF, alternating, with ratios"
+    )
     opts = parser.parse_args()
     sizes = [int(s) for s in opts.sizes.split(",") if s.strip()]
     if opts.repeat < 1 or not sizes or min(sizes) < SLOW + 2:
@@ -306,6 +312,14 @@ def main() -> int:
         # compiling. Cache bytecode in the work dir (never in the repo or venv).
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    if opts.compare:
+        from bench_compare import run_compare  # scripts/ is this script's path
+
+        try:
+            return run_compare(opts, work, env)
+        finally:
+            if opts.keep is None:
+                shutil.rmtree(work, ignore_errors=True)
     cmd = perps_bot_command()
     rows: list[Row] = []
     checks: list[str] = []

@@ -46,6 +46,7 @@ class Recorder:
         status server); otherwise the per-fill view update is skipped, as nobody sees it."""
         self.run_id = run_id
         self.store = store
+        self._equity_rows = store.equity_sink(run_id)
         self.journal = journal
         self.view = view
         self.ledger = ledger
@@ -248,7 +249,7 @@ class Recorder:
         unrealized = ledger.unrealized_pnl()
         cash = ledger.wallet_balance()
         equity = cash + unrealized
-        self.store.add_equity(self.run_id, ts, equity, cash, unrealized)
+        self._equity_rows((ts, equity, cash, unrealized))
         if self.listeners:
             self._publish(
                 "equity", {"ts": ts, "equity": equity, "cash": cash, "unrealized_pnl": unrealized}
@@ -283,7 +284,9 @@ class Recorder:
         self.flush_log()
 
     def flush_log(self) -> None:
-        """Push buffered log lines to the file (once per batch, so `tail -f` keeps up)."""
+        """Once per batch: push buffered log lines to the file (so `tail -f` keeps up),
+        and store the buffered rows if there is a batch of them."""
+        self.store.flush_if_due()
         for handler in self._log_handlers:
             handler.flush()
 

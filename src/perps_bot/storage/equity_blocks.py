@@ -15,8 +15,8 @@ of the whole curve only if blocks overlap in time (a live fill stamped by the
 exchange before the previous snapshot), so reading stays in bounded memory for every
 simulated run.
 
-Snapshots are buffered in `array` columns (one C append per value, no tuple per
-row) between flushes.
+Snapshots are buffered in one interleaved `array` (one C call per snapshot) between
+flushes.
 """
 
 from __future__ import annotations
@@ -68,36 +68,37 @@ class EquityChunk:
 
 
 class EquityBuffer:
-    """Snapshots of one run waiting for the next flush."""
+    """Snapshots of one run waiting for the next flush.
 
-    __slots__ = ("cash", "equity", "run_id", "ts", "unrealized_pnl")
+    One float64 `array` holds them interleaved (ts, equity, cash, unrealized per row):
+    a snapshot is one C call (`sink`, the array's bound `extend`) instead of four
+    appends, which matters at one snapshot per candle. Timestamps are exact as float64
+    (epoch ms stay far below 2**53) and go back to int64 when written.
+    """
+
+    __slots__ = ("rows", "run_id", "sink")
 
     def __init__(self) -> None:
         self.run_id: str | None = None
-        self.clear()
+        self.rows: array[float] = array("d")
+        #: add one snapshot: sink((ts, equity, cash, unrealized_pnl)); stays valid
+        #: across flushes (the array is emptied in place, never replaced)
+        self.sink = self.rows.extend
 
     def __len__(self) -> int:
-        return len(self.ts)
+        return len(self.rows) // 4
 
     def add(self, ts: int, equity: float, cash: float, unrealized_pnl: float) -> None:
-        self.ts.append(ts)
-        self.equity.append(equity)
-        self.cash.append(cash)
-        self.unrealized_pnl.append(unrealized_pnl)
+        self.sink((ts, equity, cash, unrealized_pnl))
 
     def write(self, db: sqlite3.Connection, next_block: int) -> int:
         """Insert the buffered snapshots as blocks (caller holds the transaction);
         return the next free block number and empty the buffer."""
-        if not self.ts or self.run_id is None:
+        if not self.rows or self.run_id is None:
             return next_block
-        ts = np.frombuffer(self.ts, dtype=np.int64)
-        order = np.argsort(ts, kind="stable")
-        columns = [
-            ts[order].astype(_TS),
-            *(np.frombuffer(c, dtype=np.float64)[order].astype(_F8) for c in self._values()),
-        ]
+        columns = self._sorted_columns()
         rows = []
-        for start in range(0, ts.shape[0], BLOCK_ROWS):
+        for start in range(0, columns[0].shape[0], BLOCK_ROWS):
             part = [c[start : start + BLOCK_ROWS] for c in columns]
             block_ts = part[0]
             rows.append(
@@ -115,15 +116,18 @@ class EquityBuffer:
         self.clear()
         return next_block
 
-    def clear(self) -> None:
-        # fresh arrays: numpy views of the old ones may still be alive
-        self.ts = array("q")
-        self.equity = array("d")
-        self.cash = array("d")
-        self.unrealized_pnl = array("d")
+    def _sorted_columns(self) -> list[npt.NDArray[np.generic]]:
+        """Copies of the columns in time order (no view of the array survives, so it
+        can be emptied in place)."""
+        table = np.frombuffer(self.rows, dtype=np.float64).reshape(-1, 4)
+        order = np.argsort(table[:, 0], kind="stable")
+        columns: list[npt.NDArray[np.generic]] = [table[order, 0].astype(_TS)]
+        columns += [table[order, k].astype(_F8) for k in (1, 2, 3)]
+        del table
+        return columns
 
-    def _values(self) -> tuple[array[float], array[float], array[float]]:
-        return self.equity, self.cash, self.unrealized_pnl
+    def clear(self) -> None:
+        del self.rows[:]
 
 
 def next_block(db: sqlite3.Connection, run_id: str) -> int:

@@ -9,7 +9,7 @@ which only thins the curve.
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
@@ -143,10 +143,17 @@ class RunStore:
 
     def flush(self) -> None:
         """Write every buffered row in one transaction."""
-        if not self._pending_rows:
+        if not self._pending_rows and not any(self._equity.values()):
             return
         with self._transaction():
             self._write_pending()
+
+    def flush_if_due(self) -> None:
+        """Flush once the buffers hold a batch (equity snapshots sent to an
+        `equity_sink` are not counted as they come: the caller checks between
+        batches of events)."""
+        if self._pending_rows + sum(map(len, self._equity.values())) >= self.BATCH:
+            self.flush()
 
     def flush_with(self, write: Callable[[sqlite3.Connection], None]) -> None:
         """Write every buffered row and then call `write` in the same transaction, so
@@ -317,15 +324,21 @@ class RunStore:
     def add_equity(
         self, run_id: str, ts: int, equity: float, cash: float, unrealized_pnl: float
     ) -> None:
-        """One equity snapshot (called every simulated minute and at every fill)."""
+        """One equity snapshot (the orchestrator's recorders use `equity_sink`)."""
+        self.equity_sink(run_id)((ts, equity, cash, unrealized_pnl))
+        self._pending_rows += 1
+        if self._pending_rows >= self.BATCH:
+            self.flush()
+
+    def equity_sink(self, run_id: str) -> Callable[[Iterable[float]], None]:
+        """Where `run_id`'s snapshots go, one call each: sink((ts, equity, cash,
+        unrealized_pnl)). The hot path of a backtest (a snapshot per candle); the caller
+        calls `flush_if_due` between batches."""
         buffer = self._equity.get(run_id)
         if buffer is None:
             buffer = self._equity[run_id] = EquityBuffer()
             buffer.run_id = run_id
-        buffer.add(ts, equity, cash, unrealized_pnl)
-        self._pending_rows += 1
-        if self._pending_rows >= self.BATCH:
-            self.flush()
+        return buffer.sink
 
     def put_plot_series(self, run_id: str, symbol: str, ts: Any, values: dict[str, Any]) -> None:
         """Replace a symbol's sampled price and indicator series (numpy arrays)."""
