@@ -32,7 +32,7 @@ $(POETRY):
 	@$(POETRY) --version
 
 install: $(POETRY)
-	@$(POETRY) install --no-interaction --quiet
+	@$(POETRY) install --no-interaction --quiet --all-extras
 
 run: install
 	$(POETRY) run perps-bot --profile dev --dev-fast

@@ -29,11 +29,18 @@ pays). Unless --cold, the children get a bytecode cache in the work dir
 (PYTHONPYCACHEPREFIX) and one unmeasured warm-up run of each command fills it.
 
 With --compare REF the same rows run for this tree and for git revision REF, alternating
-run by run, and each row shows the ratio (scripts/bench_compare.py).
+run by run, and each row shows the ratio (scripts/bench_compare.py; the optimisation
+rows are not compared).
+
+Optimisation: `perps-bot optimize` of sma_cross (fast 5..50, slow 60..200, objective
+sharpe) with 200 trials on 100k candles, `-j 2` on local processes and `--ray auto -j 2`
+on a local Ray with the same two cores: trials per minute over the trials themselves
+(the command's own timer), the whole command's wall time, and a completed trial's cost
+in a warm worker against the single backtest command above.
 
 Run: `.venv/bin/python scripts/bench.py [--sizes 100000,500000] [--repeat 3]
-[--skip-dev] [--portfolios 1,4,8] [--format csv|feather] [--seed 7] [--keep DIR]
-[--cold] [--compare REF]`.
+[--skip-dev] [--portfolios 1,4,8] [--skip-optimize] [--skip-ray] [--optimize-trials 200]
+[--format csv|feather] [--seed 7] [--keep DIR] [--cold] [--compare REF]`.
 """
 
 from __future__ import annotations
@@ -56,11 +63,11 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.feather as pa_feather
 import yaml
+from bench_optimize import SYMBOL, StudyRun, optimize_benchmarks
 
 REPO = Path(__file__).resolve().parents[1]
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 MINUTE = 60_000
-SYMBOL = "SYN-PERP"
 FAST, SLOW = 10, 30
 DEV_EVENTS_WEEK = 7 * 86_400 * 2  # nominal: 1 s ticks x 2 symbols (funding not counted)
 
@@ -296,6 +303,10 @@ def main() -> int:
     parser.add_argument(
         "--compare", metavar="REF", help="also run git revision REF, alternating, with ratios"
     )
+    parser.add_argument("--skip-optimize", action="store_true", help="skip the optimize bench")
+    parser.add_argument("--skip-ray", action="store_true", help="optimize bench: no Ray run")
+    parser.add_argument("--optimize-trials", type=int, default=200, help="trials per study")
+    parser.add_argument("--optimize-candles", type=int, default=100_000, help="candles")
     opts = parser.parse_args()
     sizes = [int(s) for s in opts.sizes.split(",") if s.strip()]
     if opts.repeat < 1 or not sizes or min(sizes) < SLOW + 2:
@@ -350,6 +361,18 @@ def main() -> int:
             rows.append(Row.of(f"backtest {n:,} candles", runs, n, "candles/s"))
             verdict = compare(trades, stored_fills(db), diff)
             checks.append(f"{n:,} candles: {verdict} (numpy crossovers in {numpy_seconds:.3f} s)")
+        if not opts.skip_optimize:
+            single = next((r.wall for r in rows if r.count == opts.optimize_candles), None)
+            data = work / "candles_opt.feather"
+            write_candles(synthetic_candles(opts.optimize_candles, opts.seed), data)
+            backends = [("local -j 2", ["-j", "2"])]
+            if not opts.skip_ray:
+                backends.append(("ray auto -j 2", ["--ray", "auto", "-j", "2"]))
+            checks += optimize_benchmarks(
+                StudyRun(cmd, env, work, profile, data, opts.optimize_trials, run_child),
+                backends,
+                single,
+            )
         if not opts.skip_dev:
             db = work / "dev_week.sqlite"
             args = [*cmd, "--profile", "dev", "--dev-fast", "--duration", "7d", "--db", str(db)]
@@ -381,8 +404,9 @@ def main() -> int:
     )
     print()
     for line in checks:
-        print(f"sma check, {line}")
-    return 0 if all("AGREE" in c and "DISAGREE" not in c for c in checks) else 1
+        print(line if line.startswith(("optimize", "ray")) else f"sma check, {line}")
+    sma = [c for c in checks if not c.startswith(("optimize", "ray"))]
+    return 0 if all("AGREE" in c and "DISAGREE" not in c for c in sma) else 1
 
 
 if __name__ == "__main__":

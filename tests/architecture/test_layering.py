@@ -31,6 +31,7 @@ LAYERS = [
     "metrics",
     "monitoring",
     "orchestrator",
+    "research",
     "server",
     "cli",
 ]

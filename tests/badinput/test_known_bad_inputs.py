@@ -19,6 +19,7 @@ T0 = 1_704_067_200_000  # 2024-01-01
 Args = tuple[list[str], dict[str, str]]
 BACKTEST = ["backtest", "--symbol", "BTC-PERP", "--strategy", "sma_cross", "--no-progress"]
 DEV_RUN = ["--profile", "dev", "--dev-fast", "--duration", "1m"]
+DOWNLOAD = ["data", "download", "--symbols", "BTC-PERP"]
 
 
 def _profile(tmp: Path, content: str | bytes, name: str = "bad.yaml") -> Args:
@@ -151,6 +152,22 @@ CASES: dict[str, Callable[[Path], Args]] = {
     "--initial-balance nan": lambda t: _backtest_flags(t, "--initial-balance", "nan"),
     "--order-size nan": lambda t: _backtest_flags(t, "--order-size", "nan"),
     "--timeframe of 20 digits": lambda t: _backtest_flags(t, "--timeframe", "9" * 20 + "d"),
+    # research and data (issue 14)
+    "--timerange of 5000 characters": lambda t: _backtest_flags(t, "--timerange", "2" * 5000),
+    "--space of 5000 characters": lambda t: _study(t, "optimize", "--space", "x" * 5000),
+    "--objective of 5000 characters": lambda t: _study(t, "optimize", "--objective", "y" * 5000),
+    "walkforward --train of 400 digits": lambda t: _study(
+        t, "walkforward", "--train", "9" * 400 + "d", "--test", "1d"
+    ),
+    "walkforward --test not a duration": lambda t: _study(
+        t, "walkforward", "--train", "1d", "--test", "soon"
+    ),
+    "download --since in year 9999": lambda t: ([*DOWNLOAD, "--since", "9999-01-01"], {}),
+    "download --since of 5000 characters": lambda t: ([*DOWNLOAD, "--since", "2" * 5000], {}),
+    "download --timeframe nan": lambda t: (
+        [*DOWNLOAD, "--since", "2024-01-01", "--timeframe", "nan"],
+        {},
+    ),
 }
 
 
@@ -211,6 +228,14 @@ FRAGMENTS = {
     "--initial-balance inf": "finite number",
     "--initial-balance nan": "finite number",
     "--timeframe of 20 digits": "at most 10 years",
+    "--timerange of 5000 characters": "bad --timerange",
+    "--space of 5000 characters": "bad --space",
+    "--objective of 5000 characters": "unknown objective",
+    "walkforward --train of 400 digits": "bad --train",
+    "walkforward --test not a duration": "bad --test",
+    "download --since in year 9999": "between 1970 and 3000",
+    "download --since of 5000 characters": "bad --since",
+    "download --timeframe nan": "bad --timeframe",
 }
 
 
@@ -234,6 +259,12 @@ def _funding_far(tmp: Path) -> Path:
 
 def _backtest_flags(tmp: Path, *flags: str) -> Args:
     return [*BACKTEST, "--data", str(_candles(tmp)), *flags], {}
+
+
+def _study(tmp: Path, command: str, *flags: str) -> Args:
+    """`optimize` or `walkforward` of sma_cross over a small file, with `flags`."""
+    study = ["--strategy", "sma_cross", "--space", "fast=int:2:9", "--trials", "1", "-j", "1"]
+    return [command, "--data", str(_candles(tmp)), "--symbol", "BTC-PERP", *study, *flags], {}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -136,6 +136,33 @@ def test_help_documents_every_metric_and_option(app: typer.Typer, runner: CliRun
                 assert param.help, f"{sub} --{param.name} has no help"
 
 
+@pytest.fixture
+def no_canary_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local canary profile without the shipped out-of-sample gate (these tests are
+    about the run's own criteria; tests/research checks the gate)."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "config" / "profiles"
+    folder.mkdir(parents=True)
+    (folder / "canary.yaml").write_text(
+        "profile: canary\nbroker: {kind: ccxt}\npromotion: {require_walkforward: false}\n"
+    )
+
+
+def test_the_shipped_canary_gate_asks_for_walkforward_evidence(
+    app: typer.Typer, runner: CliRunner, db: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "canary.sqlite"
+    result = runner.invoke(
+        app, ["promote", "--to", "canary", "--db", str(db), "--target-db", str(target)]
+    )
+    assert result.exit_code == 1
+    assert "2 of 9 criteria failed" in result.stderr
+    assert "walkforward = 0 (needs >= 1)" in result.stderr
+    assert "dsr = n/a (needs >= 0.95)" in result.stderr
+    assert not target.exists()
+
+
+@pytest.mark.usefixtures("no_canary_gate")
 def test_promote_to_canary_records_in_run_and_target_db(
     app: typer.Typer, runner: CliRunner, db: Path, tmp_path: Path
 ) -> None:
@@ -153,6 +180,7 @@ def test_promote_to_canary_records_in_run_and_target_db(
             assert all(c["passed"] for c in json.loads(row.criteria))
 
 
+@pytest.mark.usefixtures("no_canary_gate")
 def test_promote_failure_names_every_failed_criterion_exit_1(
     app: typer.Typer, runner: CliRunner, tmp_path: Path
 ) -> None:
@@ -187,7 +215,7 @@ def test_promote_wrong_kind_exit_1(app: typer.Typer, runner: CliRunner, tmp_path
         ("prod", "dev-run", "needs a live run of the canary profile"),
         ("prod", "dry", "dry_run run of profile canary"),
         ("prod", "live-prod", "live run of profile prod"),
-        ("canary", "live-canary", "needs a dev or backtest run"),
+        ("canary", "live-canary", "needs a dev, backtest or walkforward run"),
     ]
     for stage, run, message in cases:
         result = runner.invoke(

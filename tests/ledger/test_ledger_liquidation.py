@@ -44,7 +44,7 @@ def test_crossing_closes_at_liquidation_price_with_fee(
     book = ledger(mode)
     book.apply_fill(fill(side, 1, 10_000))
     assert book.liquidation_price(BTC) == pytest.approx(lp, rel=1e-12)
-    assert book.update_mark(BTC, safe, 1) == []
+    assert not book.update_mark(BTC, safe, 1)
     assert book.position_size(BTC) == side.sign
     [(liq, result)] = book.update_mark(BTC, crossing, 2)
     assert liq.price == pytest.approx(lp, rel=1e-12)
@@ -69,7 +69,7 @@ def test_gap_through_lp_still_closes_at_lp(mode: MarginMode) -> None:
     book.apply_fill(fill(Side.BUY, 1, 10_000))
     [(liq, _)] = book.update_mark(BTC, 8_000, 1)
     assert liq.price == pytest.approx(LONG_LP)
-    assert book.update_mark(BTC, 7_000, 2) == []  # nothing left to liquidate
+    assert not book.update_mark(BTC, 7_000, 2)  # nothing left to liquidate
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -144,7 +144,7 @@ ETH_LP = 31_960 / 10.05
 def test_cross_liquidates_whole_account_trigger_at_lp_others_at_mark() -> None:
     book = _two_position_cross()
     assert book.liquidation_price(ETH) == pytest.approx(ETH_LP)
-    assert book.update_mark(ETH, 3_180, 1) == []  # just below 3180.0995
+    assert not book.update_mark(ETH, 3_180, 1)  # just below 3180.0995
     liquidations = book.update_mark(ETH, 3_300, 2)
     assert [(f.symbol, f.side, f.client_id) for f, _ in liquidations] == [
         (ETH, Side.BUY, "liq-ETH-PERP-1"),

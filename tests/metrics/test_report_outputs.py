@@ -241,7 +241,7 @@ def test_promote_records_and_has_promotion(store: RunStore, tmp_path: Path) -> N
 
 def test_promote_refuses_wrong_kind_and_failed_criteria(store: RunStore) -> None:
     passing_run(store, "live-dev", kind="live", profile="dev")
-    with pytest.raises(PromotionRefused, match="needs a dev or backtest run"):
+    with pytest.raises(PromotionRefused, match="needs a dev, backtest or walkforward run"):
         promote(store, "canary", "live-dev")
     with pytest.raises(PromotionRefused, match="live run of the canary profile"):
         promote(store, "prod", "live-dev")

@@ -21,6 +21,7 @@ from perps_bot.strategies import (
     load_strategy,
     strategy_fingerprint,
 )
+from perps_bot.strategies.walkforward import WalkForward
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = "tests.strategies.sample_strategy"
@@ -75,6 +76,7 @@ def test_builtin_names() -> None:
         "sma_cross": SmaCross,
         "mean_reversion": MeanReversion,
         "funding_carry": FundingCarry,
+        "walkforward": WalkForward,
     }
     assert dict(BUILTIN_STRATEGIES) == expected
     assert load_strategy("sma_cross") is SmaCross
@@ -96,7 +98,8 @@ def test_unknown_strategy_lists_builtins() -> None:
         load_strategy("smacross")
     message = str(err.value)
     assert message.startswith(
-        "unknown strategy 'smacross' (built in: funding_carry, mean_reversion, sma_cross)"
+        "unknown strategy 'smacross' (built in: funding_carry, mean_reversion, sma_cross,"
+        " walkforward)"
     )
     assert "\n" not in message
 

@@ -48,6 +48,7 @@ class BinanceApi:
             ("GET", "/fapi/v1/fundingRate", market.funding_rate_history),
             ("GET", "/fapi/v1/fundingInfo", market.funding_info),
             ("GET", "/fapi/v1/klines", market.klines),
+            ("GET", "/fapi/v1/markPriceKlines", market.mark_price_klines),
         ]
         private: list[tuple[str, str, Handler]] = [
             ("POST", "/fapi/v1/order", trading.new_order),

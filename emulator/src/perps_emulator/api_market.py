@@ -6,12 +6,12 @@ restricted to what ccxt 4.5's binanceusdm reads. Timestamps come from the clock.
 
 from typing import Any
 
+from perps_emulator import history
 from perps_emulator.errors import BinanceError, illegal, mandatory
-from perps_emulator.markets import FUNDING_INTERVAL_MS, QUOTE, PriceProcess
+from perps_emulator.markets import FUNDING_INTERVAL_MS, QUOTE, PriceProcess, SymbolSpec
 from perps_emulator.params import int_param
 from perps_emulator.render import Handlers, Params, plain
 
-DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 KLINE_INTERVALS_MS = {
     "1m": 60_000,
@@ -221,10 +221,15 @@ class MarketData(Handlers):
         ]
 
     def funding_rate_history(self, params: Params) -> Any:
+        """Settlements in [startTime, endTime], like Binance the first `limit` (default
+        100, at most 1000) from startTime: the seeded history (history.py) before the
+        emulator started, then the ones it made. Without startTime, the last `limit` of
+        those it made (what a bot polling the latest rate reads)."""
         symbol = params.get("symbol")
         start, end = int_param(params, "startTime"), int_param(params, "endTime")
-        limit = int_param(params, "limit") or 100
-        rows = [
+        limit = min(int_param(params, "limit") or 100, 1000)
+        rows = [] if start is None else self._past_funding(symbol, start, end, limit)
+        rows += [
             {
                 "symbol": f.symbol,
                 "fundingRate": f"{f.rate:.8f}",
@@ -236,11 +241,41 @@ class MarketData(Handlers):
             and (start is None or f.time >= start)
             and (end is None or f.time <= end)
         ]
-        return rows[-limit:]
+        return rows[:limit] if start is not None else rows[-limit:]
+
+    def _past_funding(
+        self, symbol: str | None, start: int, end: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        markets = [self.engine.market(symbol)] if symbol else list(self.markets.values())
+        rows = []
+        for market in markets:
+            started = _started(market, self.clock())
+            step = FUNDING_INTERVAL_MS
+            last = min(end if end is not None else started, started - 1) // step * step
+            for t in range(max(-(-start // step) * step, 0), last + 1, step)[:limit]:
+                rate, mark = history.funding(market.spec, market.seed, t)
+                rows.append(
+                    {
+                        "symbol": market.spec.symbol,
+                        "fundingRate": f"{rate:.8f}",
+                        "fundingTime": t,
+                        "markPrice": f"{mark:.8f}",
+                    }
+                )
+        return sorted(rows, key=lambda r: int(r["fundingTime"]))
 
     def klines(self, params: Params) -> Any:
+        return self._klines(params, mark=False)
+
+    def mark_price_klines(self, params: Params) -> Any:
+        """GET /fapi/v1/markPriceKlines: candles of the mark price (no volume)."""
+        return self._klines(params, mark=True)
+
+    def _klines(self, params: Params, *, mark: bool) -> Any:
+        """Up to `limit` (default 500, at most 1500) candles from startTime (or ending at
+        endTime / now): the seeded history for those that closed before the emulator
+        started, the prices it walked since for the rest."""
         market = self.engine.market(params.get("symbol"))
-        spec = market.spec
         interval = params.get("interval")
         if not interval:
             raise mandatory("interval")
@@ -254,34 +289,64 @@ class MarketData(Handlers):
         first_open = (
             start // width * width if start is not None else last_open - (limit - 1) * width
         )
-        opens = [t for t in range(first_open, last_open + 1, width)][:limit]
-        history = list(market.history)
+        opens = range(first_open, last_open + 1, width)[:limit]
+        started = _started(market, self.clock())
+        past = [t for t in opens if t + width <= started]
+        rows = [_row(market.spec, t, width, history.candle(market.spec, market.seed, t, width,
+                                                              mark=mark), mark)
+                for t in past]  # fmt: skip
+        return rows + self._live_rows(market, list(opens[len(past) :]), width, mark)
+
+    def _live_rows(
+        self, market: PriceProcess, opens: list[int], width: int, mark: bool
+    ) -> list[list[Any]]:
+        spec = market.spec
+        history_ = list(market.history)
         rows = []
+        end = self.clock()
         previous_close = (
-            next((p for t, p in history if t >= (opens[0] if opens else end)), market.last)
-            if history
+            next((p for t, p in history_ if t >= (opens[0] if opens else end)), market.last)
+            if history_
             else market.last
         )
         for open_time in opens:
-            prices = [p for t, p in history if open_time <= t < open_time + width]
+            prices = [p for t, p in history_ if open_time <= t < open_time + width]
             o = previous_close
             h, low, c = max([o, *prices]), min([o, *prices]), prices[-1] if prices else o
             volume = spec.level_qty * (1 + len(prices))
-            rows.append(
-                [
-                    open_time,
-                    spec.fmt_price(o),
-                    spec.fmt_price(h),
-                    spec.fmt_price(low),
-                    spec.fmt_price(c),
-                    spec.fmt_qty(volume),
-                    open_time + width - 1,
-                    f"{volume * c:.4f}",
-                    1 + len(prices),
-                    spec.fmt_qty(volume / 2),
-                    f"{volume * c / 2:.4f}",
-                    "0",
-                ]
-            )
+            rows.append(_row(spec, open_time, width, (o, h, low, c, volume), mark))
             previous_close = c
         return rows
+
+
+def _started(market: PriceProcess, now: int) -> int:
+    """When the emulator began walking this market's price (its history starts there)."""
+    return market.history[0][0] if market.history else now
+
+
+def _row(
+    spec: SymbolSpec,
+    open_time: int,
+    width: int,
+    ohlcv: tuple[float, float, float, float, float],
+    mark: bool,
+) -> list[Any]:
+    """A Binance kline row (mark-price klines carry no volume)."""
+    o, h, low, c, volume = ohlcv
+    if mark:
+        volume = 0.0
+    quote = volume * c
+    return [
+        open_time,
+        spec.fmt_price(o),
+        spec.fmt_price(h),
+        spec.fmt_price(low),
+        spec.fmt_price(c),
+        spec.fmt_qty(volume) if not mark else "0",
+        open_time + width - 1,
+        f"{quote:.4f}" if not mark else "0",
+        0 if mark else 1 + int(volume // max(spec.level_qty, 1e-12)),
+        spec.fmt_qty(volume / 2) if not mark else "0",
+        f"{quote / 2:.4f}" if not mark else "0",
+        "0",
+    ]

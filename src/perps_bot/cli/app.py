@@ -133,7 +133,17 @@ def run(
 
 def _register_subcommands() -> None:
     config_cmd.register(app)
-    for module in ("report", "runs", "backtest", "emulator", "trading", "serve"):
+    for module in (
+        "report",
+        "runs",
+        "backtest",
+        "optimize",
+        "walkforward",
+        "data",
+        "emulator",
+        "trading",
+        "serve",
+    ):
         try:
             mod = __import__(f"perps_bot.cli.{module}", fromlist=["register"])
         except ModuleNotFoundError as exc:  # pragma: no cover - only while a module is absent

@@ -16,26 +16,32 @@ given here are used.
 """
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from perps_bot.cli.options import strategy_overrides
-from perps_bot.config import ConfigError, Settings, load_settings
-from perps_bot.domain import RunMode, format_duration, iso_utc, parse_duration
+from perps_bot.cli.market_data import prepare_run
+from perps_bot.config import Settings
+from perps_bot.domain import format_duration, iso_utc
+from perps_bot.feeds import Feed
 from perps_bot.feeds.historical import CandleFeed
+from perps_bot.feeds.merged import MergedCandleFeed
 
 
 def backtest(
     data: Annotated[
-        Path,
+        list[Path],
         typer.Option(
             "--data",
-            help="Candles: .csv (timestamp,open,high,low,close,volume), .feather or .json.gz.",
+            help="Candles: .csv (timestamp,open,high,low,close,volume), .feather or .json.gz;"
+            " one per --symbol, in the same order (repeatable).",
         ),
     ],
-    symbol: Annotated[str, typer.Option("--symbol", help="Symbol name, e.g. BTC-PERP.")],
+    symbol: Annotated[
+        list[str],
+        typer.Option("--symbol", help="Symbol name, e.g. BTC-PERP (repeatable: multi-symbol)."),
+    ],
     strategy: Annotated[
         list[str],
         typer.Option(
@@ -45,15 +51,24 @@ def backtest(
         ),
     ],
     funding: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
             "--funding",
             help="Funding-rate file (rate in `open`); times are floored to the funding interval."
-            " Without it, funding settles at account.default_funding_rate.",
+            " Without it, funding settles at account.default_funding_rate. One per --symbol.",
         ),
     ] = None,
     mark: Annotated[
-        Path | None, typer.Option("--mark", help="Mark-price candles (OHLC) in any data format.")
+        list[Path] | None,
+        typer.Option(
+            "--mark", help="Mark-price candles (OHLC) in any data format; one per --symbol."
+        ),
+    ] = None,
+    timerange: Annotated[
+        str | None,
+        typer.Option(
+            "--timerange", help="Only the candles of START-END (UTC), e.g. 20240101-20240301."
+        ),
     ] = None,
     param: Annotated[
         list[str] | None, typer.Option("--param", help="Strategy parameter key=value (repeatable).")
@@ -98,22 +113,13 @@ def backtest(
 
     console = Console()
     try:
-        settings, feed = _prepare(
-            data=data,
-            symbol=symbol,
-            strategy=strategy,
-            funding=funding,
-            mark=mark,
-            params=param,
-            profile=profile,
-            fill_gaps=fill_gaps,
-            seed=seed,
-            initial_balance=initial_balance,
-            order_size=order_size,
-            db=db,
-            timeframe=timeframe,
-        )
-        console.print(describe_feed(feed, settings), highlight=False, soft_wrap=True)
+        dataset, settings = prepare_run(
+            profile=profile, symbol=symbol, data=data, funding=funding, mark=mark, param=param,
+            fill_gaps=fill_gaps, timerange=timerange, strategy=strategy, seed=seed, db=db,
+            timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
+        )  # fmt: skip
+        feed = dataset.feed()
+        console.print(describe_feeds(feed, settings), highlight=False, soft_wrap=True)
         result = run_bot_sync(settings, feed=feed, progress=not no_progress, console=console)
     except Interrupted as exc:
         typer.echo(f"perps-bot: interrupted ({exc})", err=True)
@@ -131,55 +137,12 @@ def backtest(
         raise typer.Exit(130)
 
 
-def _prepare(
-    *,
-    data: Path,
-    symbol: str,
-    strategy: list[str],
-    funding: Path | None,
-    mark: Path | None,
-    params: list[str] | None,
-    profile: str,
-    fill_gaps: bool,
-    seed: int | None,
-    initial_balance: float | None,
-    order_size: float | None,
-    db: str | None,
-    timeframe: str | None = None,
-) -> tuple[Settings, CandleFeed]:
-    """Validate flags and files, then build the settings and the feed (one-line errors)."""
-    symbol = symbol.strip()
-    if not symbol:
-        raise ConfigError("bad --symbol: give a symbol name, e.g. BTC-PERP")
-    base = load_settings(profile)  # fails early on a bad profile, tells the funding schedule
-    funding_interval_ms = parse_duration(base.account.funding_interval)
-    feed = CandleFeed.from_files(
-        symbol,
-        data,
-        funding=funding,
-        mark=mark,
-        funding_interval_ms=funding_interval_ms,
-        default_funding_rate=base.account.default_funding_rate,
-        fill_gaps=fill_gaps,
-    )
-    run: dict[str, Any] = {"symbols": [symbol], "mode": RunMode.BACKTEST, "duration": None}
-    if seed is not None:
-        run["seed"] = seed
-    if db is not None:
-        run["database"] = db
-    overrides = strategy_overrides(strategy, params)
-    strategy_section: dict[str, Any] = overrides.setdefault("strategy", {})
-    strategy_section.setdefault("params", {})  # the profile's are its own strategy's
-    if timeframe is not None:
-        strategy_section["timeframe"] = timeframe
-    if order_size is not None:
-        strategy_section["order_size"] = {symbol: order_size}
-    overrides |= {"run": run, "mock": {"start": iso_utc(feed.start_ts)}}
-    if initial_balance is not None:
-        overrides["account"] = {"initial_balance": initial_balance}
-    settings = load_settings(profile, overrides)
-    feed.strategy_bar_ms(settings.strategy.timeframe)  # a timeframe that does not fit: fail now
-    return settings, feed
+def describe_feeds(feed: Feed, settings: Settings) -> str:
+    """One line per symbol saying what is replayed (see describe_feed)."""
+    if isinstance(feed, MergedCandleFeed):
+        return "\n".join(describe_feed(f, settings) for f in feed.feeds)
+    assert isinstance(feed, CandleFeed)
+    return describe_feed(feed, settings)
 
 
 def describe_feed(feed: CandleFeed, settings: Settings) -> str:

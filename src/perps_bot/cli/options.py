@@ -1,35 +1,12 @@
 """Shared CLI parsing: `--param key=value` values and the run-option overrides that sit
 on top of the profile (CLI flags are the highest-precedence settings layer)."""
 
-import math
 from typing import Any
 
 from perps_bot.config import ConfigError
 from perps_bot.config.portfolios import portfolio_ids
-from perps_bot.domain import short
-
-ParamValue = bool | int | float | str
-
-
-def parse_param_value(text: str) -> ParamValue:
-    """`true/false` -> bool, integers -> int, decimals -> float, anything else stays text.
-
-    `nan`, `inf` and decimals too large for a float are refused (ConfigError): read as
-    floats they would reach the strategy as a threshold no price ever crosses."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    if not math.isfinite(value):
-        raise ConfigError(f"bad --param value {short(text)!r}: not a finite number")
-    return value
+from perps_bot.config.values import ParamValue, parse_param_value
+from perps_bot.domain import parse_duration, parse_iso_ms, short, time_in_range
 
 
 def parse_params(pairs: list[str] | None) -> dict[str, ParamValue]:
@@ -43,6 +20,26 @@ def parse_params(pairs: list[str] | None) -> dict[str, ParamValue]:
             )
         params[key.strip()] = parse_param_value(value.strip())
     return params
+
+
+def flag_duration(flag: str, text: str) -> int:
+    """A duration flag (`--train 30d`) -> ms; a bad one is a one-line ConfigError."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"bad {flag}: {exc}") from None
+
+
+def flag_time(flag: str, text: str) -> int:
+    """An ISO-8601 date or time flag (naive = UTC, 1970..3000) -> epoch ms."""
+    try:
+        ms = parse_iso_ms(text.replace("Z", "+00:00"))
+    except ValueError:
+        ms = None
+    if ms is None or not time_in_range(ms):
+        raise ConfigError(f"bad {flag} {short(text)!r}: use an ISO-8601 date between 1970"
+                          " and 3000, e.g. 2024-01-01")  # fmt: skip
+    return ms
 
 
 def parse_symbols(text: str | None) -> list[str] | None:

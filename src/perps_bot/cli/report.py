@@ -8,13 +8,14 @@ database, unknown run, unreadable stored config) with one line on stderr.
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn, TextIO
+from typing import Annotated, Any, NoReturn, TextIO
 
 import typer
 from rich.console import Console
 
+from perps_bot.cli.evidence import add_html, evidence, render_tables, to_json
 from perps_bot.cli.report_tables import criteria_table, render_table
-from perps_bot.config import ConfigError, load_settings
+from perps_bot.config import ConfigError, PromotionConfig, load_settings
 from perps_bot.metrics import (
     STAGES,
     PromotionRefused,
@@ -126,6 +127,15 @@ def report_command(
             help="One portfolio of a run with several [default: the whole account].",
         ),
     ] = None,
+    monte_carlo: Annotated[
+        int | None,
+        typer.Option(
+            "--monte-carlo",
+            min=1,
+            help="Also bootstrap the trade order N times: percentiles of return and drawdown.",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the Monte Carlo.")] = 0,
 ) -> None:
     """Metrics, validation criteria and trades of a run (of one of its portfolios)."""
     path = _source_db(ctx, db, profile, "dev")
@@ -133,26 +143,32 @@ def report_command(
     try:
         if portfolio is not None:
             run = store.portfolio_run(run, portfolio).run_id
-        report = build_report(store, run)
+        report, extra = evidence(store, build_report(store, run), monte_carlo, seed)
         if export is not None:
             export_csv(store, report.run.run_id, report.trades, export,
                        portfolios=bool(report.portfolios))  # fmt: skip
-        _emit(report, fmt, out)
+        _emit(report, fmt, out, extra)
     except (StoreError, ReportError) as exc:
         _fail(str(exc))
     finally:
         store.close()
 
 
-def _emit(report: Report, fmt: ReportFormat, out: Path | None) -> None:
+def _emit(report: Report, fmt: ReportFormat, out: Path | None, extra: dict[str, Any]) -> None:
     if fmt is ReportFormat.table:
         if out is None:
             render_table(report, Console())
+            render_tables(extra, Console())
             return
         with _write(out) as fh:
-            render_table(report, Console(file=fh, width=120, color_system=None))
+            console = Console(file=fh, width=120, color_system=None)
+            render_table(report, console)
+            render_tables(extra, console)
         return
-    text = report.to_json() if fmt is ReportFormat.json else render_html(report)
+    if fmt is ReportFormat.json:
+        text = to_json(report, extra) if extra else report.to_json()
+    else:
+        text = add_html(render_html(report), extra)
     if out is None:
         sys.stdout.write(text)
         return
@@ -214,7 +230,7 @@ def promote_command(
         if portfolio is not None:
             run = store.portfolio_run(run, portfolio).run_id
         try:
-            report = evaluate_promotion(store, stage, run)
+            report = evaluate_promotion(store, stage, run, gate=_gate(stage))
         except PromotionRefused as exc:
             if exc.report is not None:
                 Console().print(criteria_table(exc.report))
@@ -244,6 +260,16 @@ def promote_command(
         _fail(str(exc))
     finally:
         store.close()
+
+
+def _gate(stage: str) -> PromotionConfig | None:
+    """What the target stage's profile asks of the evidence it admits (SPEC 13)."""
+    if stage != "canary":
+        return None
+    try:
+        return load_settings(stage).promotion
+    except ConfigError as exc:
+        _fail(str(exc))
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -73,6 +73,10 @@ class RunConfig(Section):
     # Set by the commands that decide it (backtest, replay); otherwise the mode follows
     # from the broker and --dry-run (see Settings.mode).
     mode: RunMode | None = None
+    # "metrics": the run keeps only what its metrics need (an in-memory store, no log,
+    # journal, excursion or price-series rows, no database lock): optimisation trials,
+    # thousands of backtests whose runs nobody reads. Same stages, same numbers.
+    record: Literal["full", "metrics"] = "full"
 
     _check_duration = field_validator("duration")(lambda v: None if v is None else _duration(v))
     _check_intervals = field_validator("equity_interval", "log_equity_interval")(_duration)
@@ -318,6 +322,11 @@ class PromotionConfig(Section):
     max_liquidations: int = Field(default=0, ge=0)
     max_error_lines: int = Field(default=0, ge=0)
     sharpe_period: str = "1d"
+    # Out-of-sample evidence for promotion to canary (SPEC 13), off by default: the run
+    # must be a walk-forward run, and its deflated Sharpe ratio at least min_dsr. Both
+    # are read from the run's own config and from the canary profile's (the gate).
+    require_walkforward: bool = False
+    min_dsr: FiniteFloat | None = Field(default=None, ge=0, le=1)
 
     _check = field_validator("sharpe_period")(_duration)
 

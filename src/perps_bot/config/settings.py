@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _mode_fits_the_broker(self) -> "Settings":
         """The mode checks, made once when the settings are built (SPEC 8)."""
-        if self.run.mode in (RunMode.BACKTEST, RunMode.REPLAY):
+        if self.run.mode in (RunMode.BACKTEST, RunMode.REPLAY, RunMode.WALKFORWARD):
             return self  # the command supplies feed and venue; the broker is not used
         if self.run.mode is not None:
             raise ValueError(f"run.mode {self.run.mode} is set by its command, not by profiles")

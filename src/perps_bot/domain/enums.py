@@ -60,6 +60,8 @@ class RunMode(StrEnum):
     LIVE = "live"
     BACKTEST = "backtest"
     REPLAY = "replay"
+    #: the test windows of a walk-forward analysis stitched into one out-of-sample run
+    WALKFORWARD = "walkforward"
 
 
 class Liquidity(StrEnum):

@@ -9,6 +9,7 @@ one clear line, where the text is read.
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from perps_bot.domain.errors import short
 
@@ -49,9 +50,18 @@ def format_duration(ms: int) -> str:
 
 
 def iso_utc(ts_ms: int) -> str:
-    """ISO-8601 UTC with milliseconds, e.g. 2024-01-01T00:00:00.000Z."""
-    dt = datetime.fromtimestamp(ts_ms / 1000.0, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+    """ISO-8601 UTC with milliseconds, e.g. 2024-01-01T00:00:00.000Z. Every log line
+    and fill carries one: the date is formatted once per day, the time by arithmetic."""
+    day, ms = divmod(int(ts_ms), 86_400_000)
+    seconds, milli = divmod(ms, 1000)
+    minutes, sec = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{_date_text(day)}T{hour:02d}:{minute:02d}:{sec:02d}.{milli:03d}Z"
+
+
+@lru_cache(maxsize=1024)
+def _date_text(day: int) -> str:
+    return datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%d")
 
 
 def parse_iso_ms(text: str) -> int:

@@ -41,7 +41,7 @@ Margin model (Binance USDM, one-way mode; documented in README):
 """
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, localcontext
 from typing import Any, NoReturn
 
@@ -66,6 +66,7 @@ _INF = math.inf
 #: float drift over _RECOUNT updates is orders of magnitude smaller)
 _RECOUNT = 4096
 _SAFE_MARGIN = 1e-9
+_NO_LIQUIDATIONS: tuple[tuple[Fill, FillResult], ...] = ()
 _DIRECTIONS = {Side.BUY: 1, Side.SELL: -1}
 DRIFT_TOLERANCE = 1e-9  # max |equity - invariant| relative to equity (or to 1.0)
 
@@ -245,7 +246,7 @@ class Ledger:
             self.check_invariant()
         return FundingResult(float(payment), pos.size_f, mark, rate)
 
-    def update_mark(self, symbol: str, mark: float, ts: int) -> list[tuple[Fill, FillResult]]:
+    def update_mark(self, symbol: str, mark: float, ts: int) -> Sequence[tuple[Fill, FillResult]]:
         """Record a mark price; return the liquidations it triggers (already booked).
 
         Hot path (every market event): float comparisons against cached values only.
@@ -255,29 +256,29 @@ class Ledger:
         self._marks[symbol] = mark
         pos = self._positions.get(symbol)
         if pos is None:
-            return []
+            return _NO_LIQUIDATIONS
         previous = pos.mark
         pos.mark = mark
         if not self._models_liquidation:
-            return []  # live: the exchange liquidates; reconciliation tells us
+            return _NO_LIQUIDATIONS  # live: the exchange liquidates; reconciliation tells us
         if self._isolated:
             if (mark > pos.liq) if pos.sign > 0 else (mark < pos.liq):
                 if self._debug:
                     self.check_invariant()
-                return []
+                return _NO_LIQUIDATIONS
             price = _close_price(pos.sign, previous, pos.liq, mark)
             fills = self._liquidate([(pos, price)], pos.margin_f, ts)
         else:
             if symbol == self._band_symbol and self._band_low < mark < self._band_high:
                 if self._debug:
                     self.check_invariant()
-                return []
+                return _NO_LIQUIDATIONS
             if self._cross_safe_after(pos, mark):
                 if len(self._positions) == 1:
                     self._cache_safe_band(pos)
                 if self._debug:
                     self.check_invariant()
-                return []
+                return _NO_LIQUIDATIONS
             fills = self._liquidate_cross(pos, previous, ts)
         if self._debug:
             self.check_invariant()
@@ -551,7 +552,12 @@ class Ledger:
         parts = self._parts
         if parts is None or self._parts_updates >= _RECOUNT:
             return self._cross_margin_safe()
-        new = pos.size_f * (mark - pos.entry_f) - pos.maintenance(pos.abs_f * mark)
+        notional = pos.abs_f * mark
+        if pos.mm_low <= notional < pos.mm_high:  # Position.maintenance, inlined: per tick
+            kept = notional * pos.mmr - pos.amount
+        else:
+            kept = pos.maintenance(notional)
+        new = pos.size_f * (mark - pos.entry_f) - kept
         parts += new - pos.part
         pos.part = new
         self._parts, self._parts_updates = parts, self._parts_updates + 1

@@ -116,9 +116,22 @@ ORDER_COLUMN_DEFINITIONS = {
 
 CRITERIA_NOTE = (
     "Criteria come from the `promotion:` section of the config the run was started with "
-    "(stored with the run). `perps-bot promote --to canary` accepts a dev or backtest run; "
+    "(stored with the run). `perps-bot promote --to canary` accepts a dev, backtest or "
+    "walkforward run; "
     "`--to prod` accepts a live run of the canary profile. Only a completed or interrupted "
     "run counts (not one still running or failed)."
+)
+
+WALKFORWARD_GATE_NOTE = (
+    "Promotion to canary may also ask for out-of-sample evidence:"
+    " `promotion.require_walkforward` (the run must be a `walkforward` run: criterion"
+    " `walkforward`) and `promotion.min_dsr` (its deflated Sharpe ratio at least this:"
+    " criterion `dsr`). Both are off in the built-in defaults and in the dev profile, and read"
+    " from two places: the run's own config and the canary profile's (the gate into canary)."
+    " The shipped canary profile sets `require_walkforward: true` and `min_dsr: 0.95`, so a"
+    " strategy reaches canary only on a walk-forward run that clears them; a one-run backtest"
+    " is refused naming both. They never apply to promotion to prod (a live canary run is out"
+    " of sample by nature)."
 )
 
 
@@ -145,7 +158,7 @@ def readme_markdown() -> str:
         "",
         "```",
         "perps-bot report [--run latest|RUN_ID] [--portfolio ID] [--format table|json|html]"
-        " [--out PATH] [--export DIR] [--profile dev] [--db PATH]",
+        " [--out PATH] [--export DIR] [--profile dev] [--db PATH] [--monte-carlo N] [--seed S]",
         "perps-bot promote --to canary|prod [--run RUN_ID] [--portfolio ID] [--profile PROFILE]"
         " [--db PATH] [--target-db PATH]",
         "```",
@@ -160,7 +173,9 @@ def readme_markdown() -> str:
         " and the reason printed under the table), criteria, breakdowns by symbol, side and"
         " exit rule, monthly returns, positions still open at the end, risk denials.",
         "- `--format json`: `{run, metrics, validation, warnings, monthly_returns, account,"
-        " portfolios}` with sorted keys. `warnings` lists `{metric, reason}`; `portfolios` has"
+        " portfolios}` with sorted keys (plus `walkforward` for a walk-forward run and"
+        ' `monte_carlo` with `--monte-carlo`, see "Validate a strategy"). `warnings` lists'
+        " `{metric, reason}`; `portfolios` has"
         " one entry per portfolio (`id` `main` for a one-strategy run) with its `strategy`,"
         " `strategy_params`, `strategy_fingerprint`, `symbols`, `initial_balance`,"
         " `final_equity`, `metrics`, `validation`, `warnings`, `breakdowns` (`symbol`, `side`,"
@@ -224,6 +239,8 @@ def readme_markdown() -> str:
     lines += [
         "",
         CRITERIA_NOTE,
+        "",
+        WALKFORWARD_GATE_NOTE,
         "",
         "`promote` exits 0 and records the promotion for the run's strategy fingerprint when"
         " every criterion passes; it exits 1 naming every failed criterion (or the wrong run"

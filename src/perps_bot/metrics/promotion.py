@@ -1,7 +1,10 @@
 """Enforced promotion (SPEC 6): dev/backtest -> canary -> prod, gated by the criteria.
 
-Evidence must come from the stage below: a canary promotion needs a dev or
-backtest run, a prod promotion a live run of the canary profile. A run still
+Evidence must come from the stage below: a canary promotion needs a dev, backtest
+or walkforward run (and, where `promotion.require_walkforward` / `promotion.min_dsr`
+ask for it in the run's config or the canary profile's gate, a walk-forward run with
+a high enough deflated Sharpe ratio), a prod promotion a live run of the canary
+profile. A run still
 `running` (no end yet) or `failed` is not evidence. A promotion is recorded for
 the strategy fingerprint (strategy, parameters, code version), so changing any
 of those needs a new promotion.
@@ -15,10 +18,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from perps_bot.config import PromotionConfig
 from perps_bot.domain import PerpsBotError
 from perps_bot.metrics.criteria import Criterion
 from perps_bot.metrics.formatting import ReportError
 from perps_bot.metrics.report import Report, build_report
+from perps_bot.metrics.walkforward import CANARY_KINDS, with_evidence
 from perps_bot.storage import PromotionRecord, RunRecord, RunStore
 
 STAGES: tuple[str, ...] = ("canary", "prod")
@@ -53,9 +58,10 @@ def check_run_kind(run: RunRecord, stage: str) -> None:
     """Raise PromotionRefused unless `run` is valid evidence for promotion to `stage`."""
     if stage not in STAGES:
         raise PromotionRefused(f"unknown stage {stage!r}: use canary or prod")
-    if stage == "canary" and run.kind not in ("dev", "backtest"):
+    if stage == "canary" and run.kind not in CANARY_KINDS:
         raise PromotionRefused(
-            f"promotion to canary needs a dev or backtest run; run {run.run_id} is a {run.kind} run"
+            f"promotion to canary needs a dev, backtest or walkforward run; run {run.run_id} is"
+            f" a {run.kind} run"
         )
     if stage == "prod" and (run.kind != "live" or run.profile != "canary"):
         raise PromotionRefused(
@@ -72,9 +78,12 @@ def criteria_json(criteria: Sequence[Criterion]) -> str:
     return json.dumps([c.as_dict() for c in criteria], sort_keys=True, separators=(",", ":"))
 
 
-def evaluate_promotion(store: RunStore, stage: str, run_id: str = "latest") -> Report:
+def evaluate_promotion(
+    store: RunStore, stage: str, run_id: str = "latest", *, gate: PromotionConfig | None = None
+) -> Report:
     """The run's report if it may promote to `stage`; else PromotionRefused naming every
-    failed criterion (or the reason the run is not valid evidence)."""
+    failed criterion (or the reason the run is not valid evidence). To canary, `gate`
+    (the canary profile's `promotion:`) may ask for out-of-sample evidence too."""
     run = store.run(run_id)
     children = store.children(run.run_id)
     if children:
@@ -85,6 +94,8 @@ def evaluate_promotion(store: RunStore, stage: str, run_id: str = "latest") -> R
         )
     check_run_kind(run, stage)
     report = build_report(store, run.run_id)
+    if stage == "canary":
+        report, _ = with_evidence(store, report, gate)
     failed = report.failed
     if failed:
         reasons = "; ".join(c.describe() for c in failed)
@@ -117,9 +128,10 @@ def promote(
     run_id: str = "latest",
     *,
     also_record_in: Sequence[RunStore] = (),
+    gate: PromotionConfig | None = None,
 ) -> PromotionOutcome:
     """Check the run and record its promotion in `store` (and `also_record_in`)."""
-    report = evaluate_promotion(store, stage, run_id)
+    report = evaluate_promotion(store, stage, run_id, gate=gate)
     stores = [store, *also_record_in]
     record = record_promotion(report, stage, stores)
     return PromotionOutcome(record=record, report=report, recorded_in=len({id(s) for s in stores}))

@@ -4,7 +4,7 @@ The dashboard and the HTTP API of a run are the session server's (`perps_bot.ser
 imported only by runs that serve them (aiohttp costs a tenth of a second at start-up).
 """
 
-from perps_bot.monitoring.journal import Journal, JournalEvent
+from perps_bot.monitoring.journal import Journal, JournalEvent, NullJournal
 from perps_bot.monitoring.live_view import LiveView
 from perps_bot.monitoring.logs import (
     LOGGER_NAME,
@@ -14,6 +14,7 @@ from perps_bot.monitoring.logs import (
     hosted_run_log,
     log_file_name,
     pnl_text,
+    quiet_logging,
     setup_logging,
     tag_run_log,
 )
@@ -25,10 +26,12 @@ __all__ = [
     "JournalEvent",
     "LineCounter",
     "LiveView",
+    "NullJournal",
     "close_logging",
     "hosted_run_log",
     "log_file_name",
     "pnl_text",
+    "quiet_logging",
     "setup_logging",
     "tag_run_log",
 ]

@@ -89,3 +89,25 @@ class Journal:
     def close(self) -> None:
         self.flush()
         self._file.close()
+
+
+class NullJournal(Journal):
+    """A journal nobody reads (optimisation trials, `run.record: metrics`): every line
+    is dropped before it is serialised."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def for_portfolio(self, run_id: str, portfolio: str) -> "Journal":
+        return NullJournal()
+
+    def write(
+        self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None = None
+    ) -> None:
+        self.count += 1
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None

@@ -175,8 +175,21 @@ class LineCounter(logging.Handler):
 
 
 def log_file_name(kind: str) -> str:
-    """`perps_bot.log`, or `perps_bot.backtest.log` for backtests."""
-    return "perps_bot.backtest.log" if kind == "backtest" else "perps_bot.log"
+    """`perps_bot.log`, or `perps_bot.backtest.log` for backtests (and walk-forwards)."""
+    return "perps_bot.backtest.log" if kind in ("backtest", "walkforward") else "perps_bot.log"
+
+
+def quiet_logging() -> LineCounter:
+    """A run that writes no log file (optimisation trials): the `perps_bot` logger keeps
+    only the line counter, at WARNING, so INFO lines cost one level check and the
+    criteria still count warnings and errors."""
+    logger = logging.getLogger(LOGGER_NAME)
+    close_logging()
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    counter = LineCounter()
+    logger.addHandler(counter)
+    return counter
 
 
 def setup_logging(

@@ -45,6 +45,7 @@ from perps_bot.venues import Venue, VenueFatal
 
 _NO_ORDERS: list[Order] = []
 _NO_PORTFOLIOS: tuple[Portfolio, ...] = ()
+_NEVER = 2**63  # after any event time: a run without an end
 _SEVERITY = (TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE)
 
 
@@ -154,16 +155,18 @@ class Orchestrator(VenueCalls):
                 for p in self.portfolios:
                     self._signal(p, p.strategy.on_start())
                 await self._submit_all(self._pending_orders(self.clock.now()))
+            end = self._end_ms if self._end_ms is not None else _NEVER
+            on_event = self._on_event
             async for batch in self.feed.batches():
                 for event in batch:
                     ts = event.ts
-                    if self._end_ms is not None and ts >= self._end_ms:
+                    if ts >= end:
                         self.stop_requested = True
                         self.stop_reason = "duration reached"
                         # the run covered [start, end): it ends at end, not at the last tick
                         self.last_ts = self._end_ms
                         break
-                    orders = self._on_event(event)
+                    orders = on_event(event)
                     if orders:
                         await self._submit_all(orders)
                 if self.venue.needs_polling:
@@ -236,8 +239,6 @@ class Orchestrator(VenueCalls):
             self._next_log = ts + self._log_every
         self.last_ts = ts
         portfolios = self._by_symbol.get(symbol, _NO_PORTFOLIOS)
-        for p in portfolios:
-            p.risk.on_market_data(symbol, ts)
 
         # execution: resting / queued orders meet the new prices
         fills = self.venue.on_market(event)
@@ -246,38 +247,41 @@ class Orchestrator(VenueCalls):
         if self._updates:
             self._drain_updates()
 
-        # what the event means for every portfolio: prices, mark, bars
+        # what the event means for every portfolio: prices, mark, bars (the event types
+        # are final slotted dataclasses: `type(...) is` is the cheap test)
         mark: float | None
+        price: float | None
         low = high = 0.0
         bar: Candle | None = None
         funding: FundingRate | None = None
         for_strategy: MarketEvent | None = event
-        if isinstance(event, Candle):
+        kind = type(event)
+        if type(event) is Candle:
             price = event.close
             mark = event.mark if event.mark is not None else price
             low, high = event.low, event.high
             if self._candle_bars is not None:
                 for_strategy = self._candle_bars.add(event)
-        elif isinstance(event, Quote | BookSnapshot):
-            traded = event_price(event)
+        elif type(event) is Quote or type(event) is BookSnapshot:
+            traded = event.last if kind is Quote else event_price(event)
             mark = event.mark if event.mark is not None else traded
             price = traded if traded is not None else self._last_price.get(symbol, 0.0)
             if traded is not None:
                 low = high = traded
                 if self._bars is not None:
                     bar = self._bars.update(symbol, ts, traded, traded if mark is None else mark)
-        elif isinstance(event, FundingRate):
-            price = self._last_price.get(symbol, event.mark)
-            mark = event.mark
-            funding = event
         else:
             price = self._last_price.get(symbol, event.mark)
             mark = event.mark
+            if type(event) is FundingRate:
+                funding = event
         if price:
             self._last_price[symbol] = price
 
-        # ledger (mark to market, funding, liquidation) and strategy, per portfolio
+        # risk (data is fresh), ledger (mark to market, funding, liquidation) and
+        # strategy, per portfolio; nothing before this reads the risk gate
         for p in portfolios:
+            p.risk.on_market_data(symbol, ts)
             if low:
                 p.excursions.on_prices(symbol, low, high)
             if bar is not None:
@@ -329,7 +333,7 @@ class Orchestrator(VenueCalls):
         return orders
 
     def _apply_liquidations(
-        self, portfolio: Portfolio, liquidations: list[tuple[Fill, FillResult]]
+        self, portfolio: Portfolio, liquidations: Sequence[tuple[Fill, FillResult]]
     ) -> None:
         """The ledger liquidated (paper modes): record it, cancel the portfolio's orders of
         the symbol as an exchange does, and tell the strategy."""

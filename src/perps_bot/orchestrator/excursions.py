@@ -53,3 +53,16 @@ class ExcursionTracker:
 
     def restore_state(self, state: dict[str, list[float]]) -> None:
         self._open = {symbol: list(trade) for symbol, trade in state.items()}
+
+
+class NoExcursions(ExcursionTracker):
+    """A run that keeps only its metrics (optimisation trials): MAE and MFE are not
+    metrics, so the per-event tracking is skipped."""
+
+    __slots__ = ()
+
+    def on_prices(self, symbol: str, low: float, high: float) -> None:
+        return None
+
+    def on_position(self, symbol: str, ts: int, before: float, after: float, entry: float) -> None:
+        return None

@@ -117,5 +117,6 @@ MODES: dict[RunMode, ModeSpec] = {
         ModeSpec(_M.LIVE,     _exchange_feed, _live_venue,  T,    F,   T,     T,   F,     F,     T),
         ModeSpec(_M.BACKTEST, None,           _paper_venue, F,    T,   F,     F,   T,     F,     F),
         ModeSpec(_M.REPLAY,   None,           _paper_venue, F,    T,   F,     F,   T,     T,     F),
+        ModeSpec(_M.WALKFORWARD, None,        _paper_venue, F,    T,   F,     F,   T,     F,     F),
     )
 }  # fmt: skip

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from perps_bot.domain import Fill, Signal
 from perps_bot.ledger import FillResult, Ledger
-from perps_bot.orchestrator.excursions import ExcursionTracker
+from perps_bot.orchestrator.excursions import ExcursionTracker, NoExcursions
 from perps_bot.orchestrator.order_flow import OrderFlow
 from perps_bot.orchestrator.plot_sampler import PlotSampler
 from perps_bot.orchestrator.recorder import Recorder
@@ -46,7 +46,9 @@ class Portfolio:
         rec: Recorder,
         plot: PlotSampler,
         symbols: Sequence[str],
+        details: bool = True,
     ) -> None:
+        """`details=False` (run.record: metrics): no MAE/MFE rows, no price series."""
         self.id = id
         self.strategy = strategy
         self.ledger = ledger
@@ -55,7 +57,10 @@ class Portfolio:
         self.rec = rec
         self.plot = plot
         self.symbols = frozenset(symbols)
-        self.excursions = ExcursionTracker(rec.run_id, rec.store)
+        tracker = ExcursionTracker if details else NoExcursions
+        self.excursions = tracker(rec.run_id, rec.store)
+        if not details:
+            plot.next_ts = 2**62  # never samples
         #: signals of this event not yet turned into orders (after the equity snapshot)
         self.pending: list[Signal] = []
         #: the strategy's signals are ignored (the session API's pause); positions stay

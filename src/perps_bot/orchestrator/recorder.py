@@ -46,7 +46,8 @@ class Recorder:
         status server); otherwise the per-fill view update is skipped, as nobody sees it."""
         self.run_id = run_id
         self.store = store
-        self._equity_rows = store.equity_sink(run_id)
+        equity_rows = store.equity_sink(run_id)
+        self._add_ts, self._add_values = equity_rows.add_ts, equity_rows.add_values
         self.journal = journal
         self.view = view
         self.ledger = ledger
@@ -60,6 +61,8 @@ class Recorder:
         self.denials: Counter[str] = Counter()
         self._watched = watched
         self._debug = logger.isEnabledFor(logging.DEBUG)
+        # INFO off (optimisation trials log nothing): the per-fill text is not even built
+        self._info = logger.isEnabledFor(logging.INFO)
         self._hot = HotLog(logger)  # fill, funding and equity lines: once per fill
         self._trips = RoundTripBuilder()  # the report's round trips, for TRADE CLOSED lines
         self._log_handlers = list(logging.getLogger(LOGGER_NAME).handlers)
@@ -189,6 +192,12 @@ class Recorder:
         self.journal.write(kind, fill.ts, payload, fill.correlation_id)
         if self.listeners:
             self._publish(kind, {"ts": fill.ts, **payload})
+        if fill.is_liquidation:
+            self.liquidations += 1
+        if not (self._info or self.listeners or fill.is_liquidation):
+            if self._watched:
+                self._update_view(fill.ts)
+            return
         label = "LIQUIDATION" if fill.is_liquidation else "FILL"
         stamp = iso_utc(fill.ts)
         trade = f"{fill.symbol} {fill.side} {fill.size:.6g} @ {fill.price:.6g}"
@@ -197,21 +206,22 @@ class Recorder:
             f" pos={result.position_after:+.6g} | {self.pnl()}"
         )
         if fill.is_liquidation:
-            self.liquidations += 1
             self.log.warning(line)
         else:
             self._hot.info(line)
-        closed = self._trips.add_fill(
-            fill.symbol,
-            fill.side is Side.BUY,
-            fill.size,
-            fill.price,
-            fill.fee,
-            result.realized_pnl,
-            result.position_after,
-            fill.ts,
-            fill.stop_price,
-        )
+        closed = None
+        if self._info or self.listeners:  # round trips: TRADE CLOSED lines, `trade`
+            closed = self._trips.add_fill(
+                fill.symbol,
+                fill.side is Side.BUY,
+                fill.size,
+                fill.price,
+                fill.fee,
+                result.realized_pnl,
+                result.position_after,
+                fill.ts,
+                fill.stop_price,
+            )
         if closed is not None:
             self._hot.info(
                 trade_closed_text(closed, f"{stamp} {self._tag}".rstrip(), fill.ts, fill.reason)
@@ -223,7 +233,8 @@ class Recorder:
             self._update_view(fill.ts)
 
     def funding(self, ts: int, symbol: str, result: FundingResult) -> None:
-        self._trips.add_funding(symbol, result.payment)
+        if self._info or self.listeners:
+            self._trips.add_funding(symbol, result.payment)
         self.store.add_funding(
             self.run_id, ts, symbol, result.rate, result.mark, result.position, result.payment
         )
@@ -238,6 +249,8 @@ class Recorder:
                 "payment": result.payment,
             },
         )
+        if not self._info:
+            return
         self._hot.info(
             f"{iso_utc(ts)} {self._tag}FUNDING {symbol} rate={result.rate:.6f}"
             f" mark={result.mark:.6g} pos={result.position:+.6g} payment={result.payment:.6f}"
@@ -249,13 +262,15 @@ class Recorder:
         unrealized = ledger.unrealized_pnl()
         cash = ledger.wallet_balance()
         equity = cash + unrealized
-        self._equity_rows((ts, equity, cash, unrealized))
+        self._add_ts(ts)
+        self._add_values((equity, cash, unrealized))
         if self.listeners:
             self._publish(
                 "equity", {"ts": ts, "equity": equity, "cash": cash, "unrealized_pnl": unrealized}
             )
         if log_line:
-            self._hot.info(f"{iso_utc(ts)} {self._tag}EQUITY | {self.pnl()}")
+            if self._info:
+                self._hot.info(f"{iso_utc(ts)} {self._tag}EQUITY | {self.pnl()}")
             self.journal.write(
                 "equity",
                 ts,

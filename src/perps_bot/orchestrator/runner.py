@@ -32,14 +32,20 @@ from rich.console import Console
 
 from perps_bot.config import Settings
 from perps_bot.feeds import Feed
-from perps_bot.metrics.report import headline
-from perps_bot.monitoring import close_logging, hosted_run_log, log_file_name, setup_logging
+from perps_bot.metrics.report import Report, build_report, headline_text
+from perps_bot.monitoring import (
+    close_logging,
+    hosted_run_log,
+    log_file_name,
+    quiet_logging,
+    setup_logging,
+)
 from perps_bot.monitoring.logs import LineCounter
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.preflight import PromotionMissing, preflight
 from perps_bot.orchestrator.recovery import recover_unstored_fills
 from perps_bot.orchestrator.venue_calls import StopRun
-from perps_bot.orchestrator.wiring import Run, build_run, new_run_id
+from perps_bot.orchestrator.wiring import Run, build_run, metrics_only, new_run_id
 from perps_bot.storage import durable
 from perps_bot.storage.lock import DatabaseLock
 from perps_bot.venues import Venue
@@ -77,6 +83,7 @@ class _Options:
     resume: str | None
     attach: Attach | None
     hosted: bool
+    after_batch: "Callable[[Orchestrator], None] | None"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +94,8 @@ class RunResult:
     fills: int
     final_equity: float
     headline: str
+    #: the run's report as it ended (an optimisation trial reads its metrics here)
+    report: Report | None = None
 
 
 class _Signals:
@@ -165,6 +174,7 @@ async def run_bot(
     resume: str | None = None,
     attach: Attach | None = None,
     hosted: bool = False,
+    after_batch: "Callable[[Orchestrator], None] | None" = None,
 ) -> RunResult:
     """Run the bot described by `settings` until the feed ends, the duration passes or
     Ctrl-C / SIGTERM; return what happened. Raises a PerpsBotError (one-line message,
@@ -172,12 +182,19 @@ async def run_bot(
     Interrupted when stopped before the run started. `resume` ('latest' or a run id)
     continues a paper run from its last checkpoint under its own run id. `attach` and
     `hosted`: see the module doc (a hosted run is stopped by cancelling its task before
-    it is wired, by `request_stop` on its orchestrator after)."""
+    it is wired, by `request_stop` on its orchestrator after). `after_batch` sees the
+    orchestrator between batches of a run that takes no checkpoints (an optimisation
+    trial stops a hopeless run there with `request_stop`)."""
     options = _Options(feed, venue, progress, console or Console(stderr=False), resume,
-                       attach, hosted)  # fmt: skip
+                       attach, hosted, after_batch)  # fmt: skip
     if hosted:  # the hosting process holds the database lock and set the log up
         with hosted_run_log() as counter:
             return await _start_and_execute(settings, counter, options)
+    if metrics_only(settings):  # an in-memory store: nothing to lock, no log file
+        try:
+            return await _start_and_execute(settings, quiet_logging(), options)
+        finally:
+            close_logging()
     # one bot writes a database at a time: a second one is refused before it writes
     # anything, its log lines included (the kernel frees the lock when we exit)
     with DatabaseLock(settings.database_path):
@@ -212,6 +229,10 @@ async def _start_and_execute(
             await pre.close()
             raise
         signals.orchestrator = run.orchestrator
+        after_batch = options.after_batch
+        if after_batch is not None and run.orchestrator.after_batch is None:
+            orchestrator = run.orchestrator
+            orchestrator.after_batch = lambda: after_batch(orchestrator)
         return await _execute(run, options)
 
 
@@ -313,20 +334,21 @@ async def _execute(run: Run, options: _Options) -> RunResult:
             await attached.aclose()
         with contextlib.suppress(Exception):
             await orchestrator.close()  # already closed unless the run failed early
-        summary = _finish(run, status, detail)
+        report = _finish(run, status, detail)
     return RunResult(
         run_id=run.run_id,
         status=status,
         db_path=run.settings.database_path,
         fills=sum(p.rec.fills for p in orchestrator.portfolios),
         final_equity=run.ledger.equity(),
-        headline=summary,
+        headline=headline_text(report),
+        report=report,
     )
 
 
-def _finish(run: Run, status: str, detail: str | None) -> str:
+def _finish(run: Run, status: str, detail: str | None) -> Report:
     """Record the end of the run (journal, rows, trading state, status) and close the
-    store; returns the headline."""
+    store; returns the run's report."""
     rec, orchestrator, store, journal = run.recorder, run.orchestrator, run.store, run.journal
     log.info("run %s end (%s) | %s", run.run_id, status, rec.pnl())
     last = orchestrator.last_ts
@@ -348,9 +370,9 @@ def _finish(run: Run, status: str, detail: str | None) -> str:
             with store.transaction():
                 durable.drop_checkpoint(store.connection, run_id)
     journal.close()
-    summary = headline(store, run.run_id)
+    report = build_report(store, run.run_id)
     store.close()
-    return summary
+    return report
 
 
 def run_bot_sync(

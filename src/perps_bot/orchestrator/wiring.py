@@ -23,7 +23,7 @@ from perps_bot.config import ConfigError, Settings
 from perps_bot.domain import RunMode, parse_duration
 from perps_bot.feeds import Feed
 from perps_bot.ledger import AccountBooks, Ledger
-from perps_bot.monitoring import Journal, LiveView, tag_run_log
+from perps_bot.monitoring import Journal, LiveView, NullJournal, tag_run_log
 from perps_bot.monitoring.logs import LineCounter
 from perps_bot.orchestrator import checkpoint
 from perps_bot.orchestrator.clock import Clock, SimulatedClock, WallClock
@@ -130,9 +130,7 @@ def build_run(
     params_json = _params_json(pre, strategies)
     store, run_id, resumed = _open_run(settings, pre, params_json, resume, hosted)
     tag_run_log(run_id)  # every line of the run from here on carries its id
-    # a backtest journals to its own file, so it never interleaves with a live bot's
-    events = "events.backtest.jsonl" if spec.mode is RunMode.BACKTEST else "events.jsonl"
-    journal = Journal(Path(run.log_dir) / events, run_id)
+    journal = _journal(settings, run_id)
     live_view = progress and run.live_view and console.is_terminal
     view = LiveView(console, title=f"perps-bot {settings.profile} {spec.mode}", enabled=live_view)
     watched = live_view or run.http_port is not None
@@ -177,6 +175,7 @@ def build_run(
                 rec=rec,
                 plot=plot,
                 symbols=planned.plan.symbols,
+                details=not metrics_only(settings),
             )
         )
     account_rec = None
@@ -240,6 +239,20 @@ def _params_json(pre: Preflight, strategies: dict[str, Strategy]) -> str:
     )
 
 
+def metrics_only(settings: Settings) -> bool:
+    """`run.record: metrics`: an optimisation trial keeps nothing but its metrics."""
+    return settings.run.record == "metrics"
+
+
+def _journal(settings: Settings, run_id: str) -> Journal:
+    if metrics_only(settings):
+        return NullJournal()
+    # a backtest journals to its own file, so it never interleaves with a live bot's
+    offline = settings.mode in (RunMode.BACKTEST, RunMode.WALKFORWARD)
+    events = "events.backtest.jsonl" if offline else "events.jsonl"
+    return Journal(Path(settings.run.log_dir) / events, run_id)
+
+
 def _make_durable(
     settings: Settings,
     pre: Preflight,
@@ -282,7 +295,7 @@ def _open_run(
     become `crashed` (a hosted run's process did that when it took the lock: the runs
     still `running` are its own); then a new run is created, or the run to resume is
     found."""
-    store = RunStore(settings.database_path)
+    store = RunStore(":memory:" if metrics_only(settings) else settings.database_path)
     try:
         if not hosted:
             mark_crashed(store)

@@ -15,8 +15,7 @@ of the whole curve only if blocks overlap in time (a live fill stamped by the
 exchange before the previous snapshot), so reading stays in bounded memory for every
 simulated run.
 
-Snapshots are buffered in one interleaved `array` (one C call per snapshot) between
-flushes.
+Snapshots are buffered in `array`s (two C calls per snapshot) between flushes.
 """
 
 from __future__ import annotations
@@ -70,31 +69,32 @@ class EquityChunk:
 class EquityBuffer:
     """Snapshots of one run waiting for the next flush.
 
-    One float64 `array` holds them interleaved (ts, equity, cash, unrealized per row):
-    a snapshot is one C call (`sink`, the array's bound `extend`) instead of four
-    appends, which matters at one snapshot per candle. Timestamps are exact as float64
-    (epoch ms stay far below 2**53) and go back to int64 when written.
+    Times in an int64 `array`, the three amounts interleaved in one float64 `array`:
+    a snapshot is two C calls (`add_ts`, `add_values`: the arrays' bound `append`
+    and `extend`) instead of four appends, which matters at one snapshot per candle.
     """
 
-    __slots__ = ("rows", "run_id", "sink")
+    __slots__ = ("add_ts", "add_values", "run_id", "ts", "values")
 
     def __init__(self) -> None:
         self.run_id: str | None = None
-        self.rows: array[float] = array("d")
-        #: add one snapshot: sink((ts, equity, cash, unrealized_pnl)); stays valid
-        #: across flushes (the array is emptied in place, never replaced)
-        self.sink = self.rows.extend
+        self.ts: array[int] = array("q")
+        self.values: array[float] = array("d")  # equity, cash, unrealized_pnl per row
+        # valid across flushes: the arrays are emptied in place, never replaced
+        self.add_ts = self.ts.append
+        self.add_values = self.values.extend
 
     def __len__(self) -> int:
-        return len(self.rows) // 4
+        return len(self.ts)
 
     def add(self, ts: int, equity: float, cash: float, unrealized_pnl: float) -> None:
-        self.sink((ts, equity, cash, unrealized_pnl))
+        self.add_ts(ts)
+        self.add_values((equity, cash, unrealized_pnl))
 
     def write(self, db: sqlite3.Connection, next_block: int) -> int:
         """Insert the buffered snapshots as blocks (caller holds the transaction);
         return the next free block number and empty the buffer."""
-        if not self.rows or self.run_id is None:
+        if not self.ts or self.run_id is None:
             return next_block
         columns = self._sorted_columns()
         rows = []
@@ -119,15 +119,17 @@ class EquityBuffer:
     def _sorted_columns(self) -> list[npt.NDArray[np.generic]]:
         """Copies of the columns in time order (no view of the array survives, so it
         can be emptied in place)."""
-        table = np.frombuffer(self.rows, dtype=np.float64).reshape(-1, 4)
-        order = np.argsort(table[:, 0], kind="stable")
-        columns: list[npt.NDArray[np.generic]] = [table[order, 0].astype(_TS)]
-        columns += [table[order, k].astype(_F8) for k in (1, 2, 3)]
-        del table
+        ts = np.frombuffer(self.ts, dtype=np.int64)
+        table = np.frombuffer(self.values, dtype=np.float64).reshape(-1, 3)
+        order = np.argsort(ts, kind="stable")
+        columns: list[npt.NDArray[np.generic]] = [ts[order].astype(_TS)]
+        columns += [table[order, k].astype(_F8) for k in (0, 1, 2)]
+        del ts, table
         return columns
 
     def clear(self) -> None:
-        del self.rows[:]
+        del self.ts[:]
+        del self.values[:]
 
 
 def next_block(db: sqlite3.Connection, run_id: str) -> int:

@@ -9,7 +9,7 @@ which only thins the curve.
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
@@ -325,20 +325,20 @@ class RunStore:
         self, run_id: str, ts: int, equity: float, cash: float, unrealized_pnl: float
     ) -> None:
         """One equity snapshot (the orchestrator's recorders use `equity_sink`)."""
-        self.equity_sink(run_id)((ts, equity, cash, unrealized_pnl))
+        self.equity_sink(run_id).add(ts, equity, cash, unrealized_pnl)
         self._pending_rows += 1
         if self._pending_rows >= self.BATCH:
             self.flush()
 
-    def equity_sink(self, run_id: str) -> Callable[[Iterable[float]], None]:
-        """Where `run_id`'s snapshots go, one call each: sink((ts, equity, cash,
-        unrealized_pnl)). The hot path of a backtest (a snapshot per candle); the caller
+    def equity_sink(self, run_id: str) -> EquityBuffer:
+        """Where `run_id`'s snapshots go: `add_ts(ts)` then `add_values((equity, cash,
+        unrealized_pnl))`. The hot path of a backtest (a snapshot per candle); the caller
         calls `flush_if_due` between batches."""
         buffer = self._equity.get(run_id)
         if buffer is None:
             buffer = self._equity[run_id] = EquityBuffer()
             buffer.run_id = run_id
-        return buffer.sink
+        return buffer
 
     def put_plot_series(self, run_id: str, symbol: str, ts: Any, values: dict[str, Any]) -> None:
         """Replace a symbol's sampled price and indicator series (numpy arrays)."""

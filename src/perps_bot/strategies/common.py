@@ -9,7 +9,7 @@ liquidation fill resets the symbol to flat.
 """
 
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,42 +81,42 @@ def target(symbol: str, side: int, size: float, reason: str, stop: float | None)
 S = TypeVar("S", bound=SideState)
 
 
-class SymbolStates(Generic[S]):
+class SymbolStates(dict[str, S]):
     """A strategy's per-symbol state: made on first sight of a symbol, adopted from the
-    account at start, reset to flat by a liquidation."""
+    account at start, reset to flat by a liquidation. A dict, so that `states[symbol]`
+    (once per event) is a C lookup; a symbol not seen yet is made by `__missing__`."""
 
-    __slots__ = ("_factory", "_states")
+    __slots__ = ("_factory",)
 
     def __init__(self, factory: Callable[[], S], symbols: Iterable[str]) -> None:
+        super().__init__((symbol, factory()) for symbol in symbols)
         self._factory = factory
-        self._states: dict[str, S] = {symbol: factory() for symbol in symbols}
 
-    def get(self, symbol: str) -> S:
-        state = self._states.get(symbol)
-        if state is None:
-            state = self._states[symbol] = self._factory()
+    def __missing__(self, symbol: str) -> S:
+        state = self[symbol] = self._factory()
         return state
 
     def sync(self, account: AccountView, stop_pct: float) -> None:
         """Adopt the positions a restarted bot finds in the account."""
-        for symbol, state in self._states.items():
+        for symbol, state in self.items():
             state.sync_from_account(account, symbol, stop_pct)
 
     def snapshot(self) -> dict[str, S]:
         """The per-symbol states, for Strategy.state() (pickled by the caller at once)."""
-        return self._states
+        return dict(self)
 
     def adopt(self, states: object) -> None:
         """Take over what `snapshot()` returned (Strategy.restore)."""
         if not isinstance(states, dict):
             raise TypeError(f"strategy state must be a dict of symbol states, got {states!r}")
-        self._states = dict(states)
+        self.clear()
+        self.update(states)
 
     def liquidated(self, fill: Fill) -> S | None:
         """Reset the symbol to flat after a liquidation fill; return its state if reset."""
         if not fill.is_liquidation:
             return None
-        state = self._states.get(fill.symbol)
+        state = dict.get(self, fill.symbol)
         if state is not None:
             state.flat()
         return state

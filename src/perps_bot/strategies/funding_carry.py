@@ -66,7 +66,7 @@ class FundingCarry(Strategy):
         if not isinstance(event, FundingRate):
             return NO_SIGNALS
         symbol = event.symbol
-        state = self._states.get(symbol)
+        state = self._states[symbol]
         rate = event.rate
         entry = self.params.threshold
         hold = self.params.exit_threshold

@@ -33,9 +33,10 @@ from perps_bot.strategies.base import Strategy, StrategyError, validate_params
 from perps_bot.strategies.funding_carry import FundingCarry
 from perps_bot.strategies.mean_reversion import MeanReversion
 from perps_bot.strategies.sma_cross import SmaCross
+from perps_bot.strategies.walkforward import WalkForward
 
 BUILTIN_STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (SmaCross, MeanReversion, FundingCarry)
+    cls.name: cls for cls in (SmaCross, MeanReversion, FundingCarry, WalkForward)
 }
 
 _BASE_MODULE = Strategy.__module__

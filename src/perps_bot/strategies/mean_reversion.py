@@ -89,7 +89,7 @@ class MeanReversion(Strategy):
         if not isinstance(event, Candle):
             return NO_SIGNALS
         symbol = event.symbol
-        state = self._states.get(symbol)
+        state = self._states[symbol]
         close = event.close
         if state.stop is not None and state.stop_hit(close):
             self._feed(state, close)
@@ -210,7 +210,7 @@ class MeanReversion(Strategy):
     def plot_values(self, symbol: str) -> Sequence[float] | None:
         if not self._zscore:
             return None
-        stats = self._states.get(symbol).stats
+        stats = self._states[symbol].stats
         if not stats.full:
             return None
         band = self.params.entry_z * stats.std

@@ -68,7 +68,7 @@ class SmaCross(Strategy):
         if not isinstance(event, Candle):
             return NO_SIGNALS
         symbol = event.symbol
-        state = self._states.get(symbol)
+        state = self._states[symbol]
         close = event.close
         means = state.means
         if means.push(close):
@@ -104,5 +104,5 @@ class SmaCross(Strategy):
         return (f"SMA {p.fast}", f"SMA {p.slow}")
 
     def plot_values(self, symbol: str) -> Sequence[float] | None:
-        means = self._states.get(symbol).means
+        means = self._states[symbol].means
         return (means.fast_mean, means.slow_mean)  # NaN until `slow` bars were seen

@@ -1,0 +1,129 @@
+"""What `backtest`, `optimize` and `walkforward` share: the candle files of one or more
+symbols (with funding and mark files), an optional `--timerange`, and the run settings
+of a backtest over them (defaults < profile < PERPS_BOT__* env < flags).
+
+A bad flag or file is a one-line error (ConfigError / FeedError), exit code 2.
+"""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from perps_bot.cli.options import strategy_overrides
+from perps_bot.config import ConfigError, Settings, load_settings
+from perps_bot.domain import RunMode, iso_utc, parse_duration, short
+from perps_bot.feeds.dataset import Dataset
+
+TIMERANGE_FORMATS = ("%Y%m%d", "%Y%m%d%H%M")
+
+
+def parse_timerange(text: str | None) -> tuple[int | None, int | None]:
+    """`20240101-20240301`, `20240101-` or `-20240301` (UTC days, or YYYYMMDDHHMM) ->
+    (start ms or None, end ms or None): candles that open at or after the start and
+    close at or before the end."""
+    if text is None:
+        return None, None
+    start, sep, end = text.strip().partition("-")
+    if not sep or not (start or end):
+        raise ConfigError(f"bad --timerange {short(text)!r}: use START-END, e.g. 20240101-20240301")
+    bounds = (_day(text, start), _day(text, end))
+    if bounds[0] is not None and bounds[1] is not None and bounds[0] >= bounds[1]:
+        raise ConfigError(f"bad --timerange {short(text)!r}: the start is not before the end")
+    return bounds
+
+
+def _day(text: str, part: str) -> int | None:
+    if not part:
+        return None
+    for fmt in TIMERANGE_FORMATS:
+        try:
+            moment = datetime.strptime(part, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        return int(moment.timestamp() * 1000)
+    raise ConfigError(
+        f"bad --timerange {short(text)!r}: {short(part)!r} is not YYYYMMDD or YYYYMMDDHHMM"
+    )
+
+
+def load_dataset(
+    *,
+    profile: str,
+    symbols: list[str],
+    data: list[Path],
+    funding: list[Path] | None = None,
+    mark: list[Path] | None = None,
+    fill_gaps: bool = False,
+    timerange: str | None = None,
+) -> Dataset:
+    """Load and validate every file once (the profile tells the funding schedule)."""
+    names = [s.strip() for s in symbols if s.strip()]
+    if not names or len(names) != len(symbols):
+        raise ConfigError("bad --symbol: give a symbol name, e.g. BTC-PERP")
+    start, end = parse_timerange(timerange)
+    base = load_settings(profile)  # fails early on a bad profile
+    dataset = Dataset.load(
+        names,
+        data,
+        funding=funding or [],
+        mark=mark or [],
+        funding_interval_ms=parse_duration(base.account.funding_interval),
+        default_funding_rate=base.account.default_funding_rate,
+        fill_gaps=fill_gaps,
+    )
+    return dataset if start is None and end is None else dataset.between(start, end)
+
+
+def prepare_run(
+    *, profile: str, symbol: list[str], data: list[Path], funding: list[Path] | None,
+    mark: list[Path] | None, param: list[str] | None, fill_gaps: bool, timerange: str | None,
+    strategy: list[str] | str, seed: int | None, db: str | None, timeframe: str | None,
+    order_size: float | None, initial_balance: float | None, record: str = "full",
+) -> tuple[Dataset, Settings]:  # fmt: skip
+    """The candles, loaded once, and the settings of a run over them (`record`: metrics
+    for optimisation trials); a malformed --param fails before any file is read."""
+    strategy_overrides(strategy, param)
+    dataset = load_dataset(profile=profile, symbols=symbol, data=data, funding=funding,
+                           mark=mark, fill_gaps=fill_gaps, timerange=timerange)  # fmt: skip
+    settings = backtest_settings(
+        profile, dataset, strategy=strategy, params=param, seed=seed, db=db, timeframe=timeframe,
+        order_size=order_size, initial_balance=initial_balance, record=record,
+    )  # fmt: skip
+    return dataset, settings
+
+
+def backtest_settings(
+    profile: str,
+    dataset: Dataset,
+    *,
+    strategy: list[str] | str,
+    params: list[str] | None = None,
+    seed: int | None = None,
+    db: str | None = None,
+    timeframe: str | None = None,
+    order_size: float | None = None,
+    initial_balance: float | None = None,
+    mode: RunMode = RunMode.BACKTEST,
+    record: str = "full",
+) -> Settings:
+    """The settings of a run over `dataset`: its symbols, the clock starting at the first
+    candle (`mock.start`), the data deciding the end."""
+    symbols = dataset.names
+    run: dict[str, Any] = {"symbols": symbols, "mode": mode, "duration": None, "record": record}
+    if seed is not None:
+        run["seed"] = seed
+    if db is not None:
+        run["database"] = db
+    overrides = strategy_overrides(strategy, params)  # several: one portfolio each
+    section: dict[str, Any] = overrides.setdefault("strategy", {})
+    section.setdefault("params", {})  # the profile's are its own strategy's
+    if timeframe is not None:
+        section["timeframe"] = timeframe
+    if order_size is not None:
+        section["order_size"] = dict.fromkeys(symbols, order_size)
+    overrides |= {"run": run, "mock": {"start": iso_utc(dataset.start_ts)}}
+    if initial_balance is not None:
+        overrides["account"] = {"initial_balance": initial_balance}
+    settings = load_settings(profile, overrides)
+    dataset.feed().strategy_bar_ms(settings.strategy.timeframe)  # a timeframe that does not fit
+    return settings

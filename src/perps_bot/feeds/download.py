@@ -1,0 +1,181 @@
+"""`perps-bot data download` (SPEC 13): candles, funding-rate history and mark-price
+candles from the exchange through ccxt, written as Feather files the backtester reads.
+
+- Paginated: requests of up to 1,000 candles (and 1,000 funding settlements), from the
+  last time received, until the range is covered; only closed candles are kept.
+- Incremental and resumable: each file's staged pages are compacted first
+  (feeds.series_files), then only what is missing before its first or after its last
+  row is fetched (the file stays one contiguous range). A second call with the same
+  range fetches nothing.
+- Rate-limit aware: a 429 or 418 waits the exchange's Retry-After (never less than the
+  backoff); network errors back off exponentially; after exchange.max_retries failed
+  tries in a row the download stops with one line (the pages so far are kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ccxt.async_support as ccxt_async
+
+from perps_bot.config.models import ExchangeConfig
+from perps_bot.domain import PerpsBotError, format_duration, iso_utc, parse_duration
+from perps_bot.exchange.backoff import Backoff
+from perps_bot.exchange.runtime import one_line, take_retry_after
+from perps_bot.feeds.series_files import Row, SeriesFile, dates_ms
+
+CANDLE_PAGE = 1_000  # the exchange serves 1,500; ccxt's binance asks for 1,000 at most
+FUNDING_PAGE = 1_000
+FUNDING_INTERVAL = "8h"
+
+
+class DownloadError(PerpsBotError):
+    """The exchange refused or kept failing; one line (the pages so far are kept)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One file to fill: a symbol's candles, mark candles or funding history."""
+
+    symbol: str  # the bot's name, e.g. BTC-PERP
+    exchange_symbol: str  # ccxt's, e.g. BTC/USDT:USDT
+    kind: str  # "candles" | "mark" | "funding"
+    interval_ms: int
+    path: Path
+
+
+def series_for(
+    symbol: str, exchange_symbol: str, timeframe: str, out: Path, *, funding: bool, mark: bool
+) -> list[Series]:
+    """The files of one symbol: `SYMBOL-TF.feather`, `SYMBOL-TF-mark.feather`,
+    `SYMBOL-8h-funding.feather`."""
+    step = parse_duration(timeframe)
+    found = [
+        Series(symbol, exchange_symbol, "candles", step, out / f"{symbol}-{timeframe}.feather")
+    ]
+    if mark:
+        path = out / f"{symbol}-{timeframe}-mark.feather"
+        found.append(Series(symbol, exchange_symbol, "mark", step, path))
+    if funding:
+        path = out / f"{symbol}-{FUNDING_INTERVAL}-funding.feather"
+        found.append(Series(symbol, exchange_symbol, "funding",
+                            parse_duration(FUNDING_INTERVAL), path))  # fmt: skip
+    return found
+
+
+class Downloader:
+    """Fills series files from one ccxt client (markets loaded by the caller)."""
+
+    def __init__(
+        self,
+        client: Any,
+        cfg: ExchangeConfig,
+        *,
+        timeframe: str,
+        say: Callable[[str], None] = lambda text: None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.client, self.cfg, self.timeframe = client, cfg, timeframe
+        self.say, self.sleep = say, sleep
+        self.requests = 0
+
+    async def fill(self, series: Series, since: int, until: int) -> int:
+        """Fetch what `series.path` lacks of [since, until); return rows added."""
+        file = SeriesFile(series.path)
+        series.path.parent.mkdir(parents=True, exist_ok=True)
+        table = file.compact()  # pages of an interrupted run first
+        step = series.interval_ms
+        end = until // step * step  # the last full step before `until`
+        ranges = [(since, end)]
+        if table is not None and table.num_rows:
+            ts = dates_ms(table)
+            first, last = int(ts[0]), int(ts[-1])
+            # the file stays one contiguous range: what lies between it and the asked
+            # range is fetched too (a backtest refuses a file with a hole)
+            ranges = [(since, first), (last + step, end)]
+        added = 0
+        for lo, hi in ranges:
+            added += await self._fetch_range(series, file, lo, hi)
+        file.compact()
+        return added
+
+    async def _fetch_range(self, series: Series, file: SeriesFile, start: int, end: int) -> int:
+        step = series.interval_ms
+        candles = series.kind != "funding"
+        cursor = -(-start // step) * step
+        added = 0
+        while (cursor + step <= end) if candles else (cursor < end):
+            page = await self._page(series, cursor, end)
+            rows = [r for r in page if r[0] >= cursor and
+                    (r[0] + step <= end if candles else r[0] < end)]  # fmt: skip
+            if not rows:
+                break
+            file.add_page(rows)
+            added += len(rows)
+            cursor = int(rows[-1][0]) + step
+            self.say(f"{series.path.name}: {added} rows, up to {iso_utc(cursor)}")
+        return added
+
+    async def _page(self, series: Series, cursor: int, end: int) -> list[Row]:
+        client, symbol = self.client, series.exchange_symbol
+        until = {"until": end - 1}
+        if series.kind == "funding":
+            got = await self._retrying(lambda: client.fetch_funding_rate_history(
+                symbol, since=cursor, limit=FUNDING_PAGE, params=until))  # fmt: skip
+            return _funding_rows(got, series.interval_ms)
+        params = until | ({"price": "mark"} if series.kind == "mark" else {})
+        got = await self._retrying(lambda: client.fetch_ohlcv(
+            symbol, self.timeframe, since=cursor, limit=CANDLE_PAGE, params=params))  # fmt: skip
+        return [[float(x) if x is not None else 0.0 for x in row[:6]] for row in got]
+
+    async def _retrying(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """One request, retried: rate limits after their Retry-After, network errors
+        with backoff; anything else is one line."""
+        cfg = self.cfg
+        base = parse_duration(cfg.backoff_base)
+        backoff = Backoff(base, max(parse_duration(cfg.backoff_max), base))
+        failures = 0
+        while True:
+            self.requests += 1
+            try:
+                return await call()
+            except (ccxt_async.DDoSProtection, ccxt_async.RateLimitExceeded) as exc:
+                told = take_retry_after(self.client)
+                wait = max(told or 0.0, backoff.next_delay_ms() / 1000.0)
+                last = f"rate limited ({one_line(exc, 120)})"
+            except (ccxt_async.NetworkError, ccxt_async.ExchangeNotAvailable) as exc:
+                wait, last = backoff.next_delay_ms() / 1000.0, one_line(exc, 160)
+            except ccxt_async.BaseError as exc:
+                raise DownloadError(
+                    f"the exchange refused the download: {one_line(exc, 200)}"
+                ) from None
+            failures += 1
+            if failures > cfg.max_retries:
+                raise DownloadError(
+                    f"download stopped after {failures} failed tries in a row: {last};"
+                    " run the command again to go on from the last page saved"
+                )
+            self.say(f"waiting {wait:.1f} s: {last}")
+            await self.sleep(wait)
+
+
+def _funding_rows(entries: Sequence[dict[str, Any]], interval_ms: int) -> list[Row]:
+    """ccxt's funding history as [time floored to the interval, rate x4, 0] rows."""
+    rows: list[Row] = []
+    for entry in entries:
+        ts, rate = entry.get("timestamp"), entry.get("fundingRate")
+        if ts is None or rate is None:
+            continue
+        floored = int(ts) // interval_ms * interval_ms
+        r = float(rate)
+        rows.append([float(floored), r, r, r, r, 0.0])
+    return rows
+
+
+def describe(series: Series) -> str:
+    what = {"candles": "candles", "mark": "mark-price candles", "funding": "funding rates"}
+    return f"{series.symbol} {what[series.kind]} ({format_duration(series.interval_ms)})"

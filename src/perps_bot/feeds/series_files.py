@@ -1,0 +1,89 @@
+"""Downloaded market data on disk: one Feather file per symbol and series, in the
+columns the backtester reads (feeds.loaders): `date` (timestamp[ms, UTC]) and `open,
+high, low, close, volume` (funding files carry the rate in `open`, freqtrade style).
+
+Why pages go to a staging folder first: a download of months of 1-minute candles is
+thousands of requests, and it can be interrupted anywhere (Ctrl-C, a network outage, a
+ban). Each page is written as its own small file under `<file>.parts/` as soon as it
+arrives (write to a temp name, then rename: a page is there whole or not at all). The
+next run first compacts the parts into the file (sorted, one row per time), so it
+goes on from the last candle it has: an interrupted download loses at most the page
+in flight, and a finished one leaves a single file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.feather as pa_feather
+
+COLUMNS = ("open", "high", "low", "close", "volume")
+SCHEMA = pa.schema(
+    [("date", pa.timestamp("ms", tz="UTC")), *((name, pa.float64()) for name in COLUMNS)]
+)
+Row = Sequence[float]  # [ms, open, high, low, close, volume]
+
+
+class SeriesFile:
+    """One output file and its staging parts."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.parts = path.with_name(path.name + ".parts")
+        self._next = 0
+
+    def compact(self) -> pa.Table | None:
+        """Fold staged pages into the file (atomically); the table, or None if empty."""
+        tables = [pa_feather.read_table(self.path)] if self.path.exists() else []
+        staged = sorted(self.parts.glob("*.feather")) if self.parts.exists() else []
+        tables += [pa_feather.read_table(p) for p in staged]
+        if not tables:
+            return None
+        table = _sorted_unique(pa.concat_tables([t.cast(SCHEMA) for t in tables]))
+        if staged:
+            _write(table, self.path)
+            shutil.rmtree(self.parts)
+        return table
+
+    def add_page(self, rows: Sequence[Row]) -> None:
+        """Stage one page of rows (a file of its own, renamed into place when whole)."""
+        if not rows:
+            return
+        self.parts.mkdir(parents=True, exist_ok=True)
+        while (self.parts / f"{self._next:08d}.feather").exists():
+            self._next += 1
+        _write(table_of(rows), self.parts / f"{self._next:08d}.feather")
+        self._next += 1
+
+
+def table_of(rows: Sequence[Row]) -> pa.Table:
+    data = np.asarray(rows, dtype=np.float64).reshape(len(rows), 6)
+    columns = {"date": pa.array(data[:, 0].astype(np.int64), pa.timestamp("ms", tz="UTC"))}
+    for i, name in enumerate(COLUMNS, start=1):
+        columns[name] = pa.array(data[:, i], pa.float64())
+    return pa.table(columns, schema=SCHEMA)
+
+
+def dates_ms(table: pa.Table) -> npt.NDArray[np.int64]:
+    return np.asarray(table.column("date").cast(pa.int64()).to_numpy(), dtype=np.int64)
+
+
+def _sorted_unique(table: pa.Table) -> pa.Table:
+    """Rows in time order, the last one kept where a time repeats."""
+    ts = dates_ms(table)
+    order = np.argsort(ts, kind="stable")
+    ts = ts[order]
+    keep = np.append(ts[1:] != ts[:-1], True)
+    return table.take(pa.array(order[keep]))
+
+
+def _write(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    pa_feather.write_feather(table, tmp)
+    os.replace(tmp, path)

@@ -1,0 +1,112 @@
+"""A walk-forward run's evidence (SPEC 13): each window's in-sample metrics (stored by
+`perps-bot walkforward`) next to its out-of-sample ones (computed here from the run's
+own trades and equity inside the window's test range), and the deflated Sharpe ratio
+of the stitched out-of-sample run for every trial the optimiser tried.
+
+Also the criteria that promotion to canary may ask for (`promotion.require_walkforward`,
+`promotion.min_dsr`): they are criteria of promotion to canary only (a live canary run
+going to prod is out-of-sample by nature), checked against the run's own config and
+the canary profile's gate.
+"""
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from perps_bot.config import PromotionConfig
+from perps_bot.domain import iso_utc, parse_duration
+from perps_bot.metrics.criteria import Criterion
+from perps_bot.metrics.dsr import deflated_sharpe, sample_variance
+from perps_bot.metrics.equity import EquityAccumulator
+from perps_bot.metrics.formatting import num
+from perps_bot.metrics.report import Report
+from perps_bot.metrics.stats import equity_metrics, trade_metrics
+from perps_bot.storage import RunStore
+from perps_bot.storage.walkforward import WindowRecord, load_windows
+
+SHOWN = ("trades", "return_pct", "sharpe", "max_drawdown", "total_pnl", "win_rate")
+CANARY_KINDS = ("dev", "backtest", "walkforward")
+
+
+def window_metrics(store: RunStore, report: Report, start: int, end: int) -> dict[str, Any]:
+    """The run's metrics over (start, end]: equity rows and trades closed in it."""
+    period = parse_duration(report.promotion.sharpe_period)
+    acc = EquityAccumulator(period)
+    for part in store.iter_equity(report.run.run_id):
+        mask = (part.ts > start) & (part.ts <= end)
+        if np.any(mask):
+            acc.add(part.ts[mask], part.equity[mask])
+    stats = acc.finish()
+    initial = stats.first_equity if stats.first_equity is not None else report.run.initial_balance
+    trades = [t for t in report.trades if start < t.close_ts <= end]
+    values = trade_metrics(trades)
+    values.update(equity_metrics(stats, initial, end - start, period))
+    return {name: num(values[name]) if isinstance(values[name], float) else values[name]
+            for name in SHOWN}  # fmt: skip
+
+
+def dsr_of(report: Report, windows: Sequence[WindowRecord]) -> dict[str, Any]:
+    """DSR of the out-of-sample run given every trial of every window."""
+    sharpes = [s for w in windows for s in w.sharpes]
+    variance = sample_variance(sharpes)
+    returns = report.equity.returns
+    std, skew, kurt = returns.sample_std, returns.skew, returns.kurtosis
+    value = None
+    if sharpes and std and skew is not None and kurt is not None:
+        value = deflated_sharpe(returns.mean / std, returns.n, skew, kurt, len(sharpes), variance)
+    return {"dsr": num(value), "trials": len(sharpes), "sharpe_variance": num(variance)}
+
+
+def walkforward_section(store: RunStore, report: Report) -> dict[str, Any] | None:
+    """What the report shows of a walk-forward run; None for any other run."""
+    windows = load_windows(store.connection, report.run.run_id)
+    if not windows:
+        return None
+    rows = []
+    for w in windows:
+        rows.append(
+            {
+                "window": w.window,
+                "train": [iso_utc(w.train_start), iso_utc(w.train_end)],
+                "test": [iso_utc(w.test_start), iso_utc(w.test_end)],
+                "params": w.params,
+                "trials": len(w.sharpes),
+                "in_sample": {k: w.in_sample.get(k) for k in SHOWN},
+                "out_of_sample": window_metrics(store, report, w.test_start, w.test_end),
+            }
+        )
+    return {"windows": rows, **dsr_of(report, windows)}
+
+
+def evidence_criteria(
+    report: Report, section: dict[str, Any] | None, gate: PromotionConfig | None = None
+) -> list[Criterion]:
+    """`walkforward` and `dsr` criteria when the run's config or the gate asks for them."""
+    own = report.promotion
+    require = own.require_walkforward or (gate is not None and gate.require_walkforward)
+    bounds = [b for b in (own.min_dsr, None if gate is None else gate.min_dsr) if b is not None]
+    out = []
+    if require:
+        value = 1.0 if report.run.kind == "walkforward" else 0.0
+        out.append(Criterion("walkforward", ">=", 1.0, value, value >= 1.0))
+    if bounds:
+        dsr = None if section is None else section["dsr"]
+        bound = max(bounds)
+        out.append(Criterion("dsr", ">=", bound, dsr, dsr is not None and dsr >= bound))
+    return out
+
+
+def with_evidence(
+    store: RunStore, report: Report, gate: PromotionConfig | None = None
+) -> tuple[Report, dict[str, Any] | None]:
+    """The report with the evidence criteria added (runs that may go to canary), and
+    the walk-forward section (None for other runs)."""
+    section = walkforward_section(store, report)
+    if report.run.kind not in CANARY_KINDS:
+        return report, section
+    extra = evidence_criteria(report, section, gate)
+    if not extra:
+        return report, section
+    return dataclasses.replace(report, criteria=[*report.criteria, *extra]), section

@@ -1,0 +1,227 @@
+"""The optimisation loop: an Optuna study in SQLite, asked and told by this process,
+with the trials run by a backend (research.backends).
+
+Why ask-and-tell instead of `study.optimize`: the trials run in other processes or on
+a Ray cluster that cannot reach the study's SQLite file; this process alone talks to
+the storage. It keeps every worker busy (it asks for a new trial as soon as one is
+done), records each trial's metrics as user attributes and its return at each batch
+as intermediate values, and marks trials pruned or failed. Running the command again
+with the same study name and storage adds trials to the same study (`load_if_exists`).
+
+Pruning (single objective): Optuna's median rule. Once `startup` trials completed, a
+new trial is given, for every checkpoint past the first `warmup` share of the data,
+the median return that completed trials had there; a trial below it at one of them
+stops (pruned). The thresholds are those known when the trial starts, so a trial's
+fate does not depend on how fast other workers are.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from perps_bot.config import ConfigError
+from perps_bot.research.backends import Backend
+from perps_bot.research.objectives import Objectives
+from perps_bot.research.space import plain
+from perps_bot.research.trial import PruneRule, TrialOutcome, TrialSpec
+
+PRUNE_STARTUP = 5  # completed trials before anything is pruned
+PRUNE_WARMUP = 0.3  # no pruning in the first 30% of the data
+
+
+@dataclass(frozen=True, slots=True)
+class StudySpec:
+    name: str
+    storage: Path
+    objectives: Objectives
+    space: Mapping[str, BaseDistribution]
+    trials: int
+    seed: int = 0
+    prune: bool = True
+    #: what the study was made for (checked when it is continued)
+    about: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class StudyRun:
+    """What one invocation did (the study itself holds every trial ever run)."""
+
+    study: optuna.Study
+    seconds: float = 0.0
+    outcomes: list[TrialOutcome] = field(default_factory=list)
+
+    @property
+    def trials_per_minute(self) -> float:
+        return 60.0 * len(self.outcomes) / self.seconds if self.seconds > 0 else 0.0
+
+
+def open_study(spec: StudySpec) -> optuna.Study:
+    """Create the study, or load it to continue; one line when it does not fit."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec.storage.parent.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{spec.storage}"
+    try:
+        study = optuna.create_study(
+            study_name=spec.name,
+            storage=url,
+            directions=spec.objectives.directions,
+            sampler=optuna.samplers.TPESampler(seed=spec.seed),
+            load_if_exists=True,
+        )
+    except ValueError as exc:  # e.g. another number of objectives than before
+        raise ConfigError(f"study {spec.name!r} in {spec.storage}: {exc}") from None
+    known = study.user_attrs
+    for key, value in spec.about.items():
+        if key in known and known[key] != value:
+            raise ConfigError(
+                f"study {spec.name!r} was made for {key} {known[key]!r}, not {value!r}:"
+                " use another --study name"
+            )
+        study.set_user_attr(key, value)
+    return study
+
+
+def run_study(
+    spec: StudySpec,
+    backend: Backend,
+    *,
+    on_trial: Callable[[TrialOutcome], None] | None = None,
+) -> StudyRun:
+    """Run `spec.trials` more trials on `backend`; every worker stays busy."""
+    study = open_study(spec)
+    run = StudyRun(study)
+    started = time.perf_counter()
+    asked: dict[int, Trial] = {}
+    submitted = 0
+    while submitted < spec.trials or backend.pending:
+        while submitted < spec.trials and backend.pending < backend.workers:
+            trial = study.ask(dict(spec.space))
+            rule = _prune_rule(study, spec) if spec.prune else None
+            backend.submit(TrialSpec(trial.number, plain(trial.params), rule))
+            asked[trial.number] = trial
+            submitted += 1
+        outcome = backend.next_done()
+        tell(study, asked.pop(outcome.number), outcome, spec.objectives)
+        run.outcomes.append(outcome)
+        if on_trial is not None:
+            on_trial(outcome)
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def tell(study: optuna.Study, trial: Trial, outcome: TrialOutcome, objectives: Objectives) -> None:
+    """Record a trial's outcome: metrics, intermediate returns, and its state."""
+    trial.set_user_attr("seconds", outcome.seconds)
+    if outcome.moments is not None and not outcome.pruned:
+        trial.set_user_attr("moments", list(_moments(outcome)))
+    if outcome.metrics is not None and not outcome.pruned:  # a pruned run's are partial
+        trial.set_user_attr("metrics", outcome.metrics)
+    if not objectives.multi:
+        for step, value in outcome.steps:
+            trial.report(value, step)
+    if outcome.error is not None:
+        trial.set_user_attr("error", outcome.error)
+        study.tell(trial, state=TrialState.FAIL)
+        return
+    if outcome.pruned:
+        study.tell(trial, state=TrialState.PRUNED)
+        return
+    values, why = objectives.values(outcome.metrics or {})
+    if values is None:
+        trial.set_user_attr("error", why)
+        study.tell(trial, state=TrialState.FAIL)
+        return
+    study.tell(trial, values if objectives.multi else values[0])
+
+
+def _moments(outcome: TrialOutcome) -> tuple[int, float, float, float]:
+    m = outcome.moments
+    assert m is not None
+    return m.n, m.sharpe, m.skew, m.kurtosis
+
+
+def _prune_rule(study: optuna.Study, spec: StudySpec) -> PruneRule | None:
+    """The median return of completed trials at each checkpoint past the warm-up."""
+    if spec.objectives.multi:
+        return None  # Optuna prunes single-objective studies only
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(done) < PRUNE_STARTUP:
+        return None
+    by_step: dict[int, list[float]] = {}
+    for trial in done:
+        for step, value in trial.intermediate_values.items():
+            by_step.setdefault(step, []).append(value)
+    if not by_step:
+        return None
+    last = max(by_step)
+    return PruneRule(
+        {
+            step: statistics.median(values)
+            for step, values in by_step.items()
+            if step >= PRUNE_WARMUP * last and len(values) >= PRUNE_STARTUP
+        }
+    )
+
+
+def best_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The best trial (single objective) or the Pareto front (multi), best first."""
+    if len(study.directions) == 1:
+        try:
+            return [study.best_trial]
+        except ValueError:
+            return []
+    front = list(study.best_trials)
+    sign = 1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
+    return sorted(front, key=lambda t: -sign * float(t.values[0]))
+
+
+def ranked(study: optuna.Study, top: int) -> list[FrozenTrial]:
+    """Completed trials, best first by the (first) objective."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    sign = 1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else -1.0
+    return sorted(done, key=lambda t: (-sign * float(t.values[0]), t.number))[:top]
+
+
+def importance(study: optuna.Study) -> dict[str, float]:
+    """Optuna's parameter importance (PED-ANOVA, its default evaluator, which needs no
+    scikit-learn) for the first objective; {} when it cannot tell (too few completed
+    trials, one parameter value only). PED-ANOVA scores what makes a target LOW, so a
+    maximised objective is negated."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(done) < 2:
+        return {}
+    sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its reminder that it scores LOW targets
+            found = optuna.importance.get_param_importances(
+                study,
+                evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
+                target=lambda t: sign * float(t.values[0]),
+            )
+    except (ValueError, RuntimeError):
+        return {}
+    return {name: float(value) for name, value in found.items()}
+
+
+def counts(study: optuna.Study) -> dict[str, int]:
+    states: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        key = trial.state.name.lower()
+        states[key] = states.get(key, 0) + 1
+    return states
+
+
+def trial_metrics(trial: FrozenTrial) -> dict[str, Any]:
+    metrics = trial.user_attrs.get("metrics")
+    return metrics if isinstance(metrics, dict) else {}

@@ -1,0 +1,143 @@
+"""Walk-forward analysis (SPEC 13): optimise on each training window, trade the best
+parameters on the test window after it, and stitch the test windows into one
+out-of-sample run (kind `walkforward`) through the one orchestrator.
+
+Windows, over the data's time span [start, end): rolling, window k trains on
+[start + k*step, start + k*step + train) and tests on the `test` that follows; anchored,
+it trains on [start, start + train + k*step). `step` defaults to `test` and may not be
+shorter (overlapping test windows cannot make one run). Each window's optimisation
+gets a dataset cut to its training range only (Dataset.between), so no candle of a
+test window ever reaches the optimiser. The out-of-sample run is the `walkforward`
+strategy over the data from the first test start to the last test end: in each test
+window it plays the chosen parameters, between windows it is flat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from perps_bot.config import ConfigError, Settings
+from perps_bot.domain import RunMode, format_duration, iso_utc
+from perps_bot.feeds.dataset import Dataset
+from perps_bot.orchestrator.runner import RunResult, run_bot
+from perps_bot.research.backends import Backend
+from perps_bot.research.study import StudySpec, best_trials, run_study, trial_metrics
+from perps_bot.research.trial import TrialJob, TrialOutcome
+from perps_bot.storage import RunStore
+from perps_bot.storage.walkforward import WindowRecord, save_windows
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPlan:
+    index: int
+    train_start: int
+    train_end: int
+    test_start: int
+    test_end: int
+
+
+def plan_windows(
+    start: int, end: int, *, train: int, test: int, step: int | None = None, anchored: bool = False
+) -> list[WindowPlan]:
+    """Every window whose test range ends within the data; ConfigError if none fits."""
+    step = test if step is None else step
+    if train <= 0 or test <= 0 or step <= 0:
+        raise ConfigError("--train, --test and --step must be positive durations")
+    if step < test:
+        raise ConfigError(
+            f"--step {format_duration(step)} is shorter than --test {format_duration(test)}:"
+            " test windows would overlap"
+        )
+    plans = []
+    k = 0
+    while True:
+        train_start = start if anchored else start + k * step
+        train_end = start + train + k * step
+        if train_end + test > end:
+            break
+        plans.append(WindowPlan(k, train_start, train_end, train_end, train_end + test))
+        k += 1
+    if not plans:
+        raise ConfigError(
+            f"no walk-forward window fits: the data spans {format_duration(end - start)},"
+            f" a window needs {format_duration(train + test)} (--train + --test)"
+        )
+    return plans
+
+
+@dataclass(slots=True)
+class WalkForwardResult:
+    windows: list[WindowRecord] = field(default_factory=list)
+    run: RunResult | None = None
+
+
+BackendFactory = Callable[[TrialJob, Dataset], Backend]
+
+
+def optimise_window(
+    plan: WindowPlan,
+    job: TrialJob,
+    data: Dataset,
+    spec: StudySpec,
+    make_backend: BackendFactory,
+    on_trial: Callable[[TrialOutcome], None] | None = None,
+) -> WindowRecord:
+    """The study of one training window (its own name) and what it chose."""
+    train = data.between(plan.train_start, plan.train_end)
+    backend = make_backend(job, train)
+    try:
+        study = run_study(spec, backend, on_trial=on_trial).study
+    finally:
+        backend.close()
+    best = best_trials(study)
+    if not best:
+        raise ConfigError(
+            f"window {plan.index}: no trial completed on the training window (every parameter"
+            " set failed or had an undefined objective): widen the window or the space"
+        )
+    sharpes = [
+        float(t.user_attrs["moments"][1])
+        for t in study.get_trials(deepcopy=False)
+        if t.state.name == "COMPLETE" and "moments" in t.user_attrs
+    ]
+    return WindowRecord(
+        window=plan.index,
+        train_start=plan.train_start,
+        train_end=plan.train_end,
+        test_start=plan.test_start,
+        test_end=plan.test_end,
+        params=dict(best[0].params),
+        in_sample=trial_metrics(best[0]),
+        sharpes=sharpes,
+    )
+
+
+def out_of_sample_settings(settings: Settings, windows: list[WindowRecord]) -> Settings:
+    """The study's settings with the `walkforward` strategy and mode, stored in full."""
+    inner = settings.strategy
+    rows = [[w.test_start, w.test_end, {**inner.params, **w.params}] for w in windows]
+    strategy = inner.model_copy(
+        update={
+            "name": "walkforward",
+            "params": {"strategy": inner.name, "windows": json.dumps(rows, sort_keys=True)},
+        }
+    )
+    run = settings.run.model_copy(update={"mode": RunMode.WALKFORWARD, "record": "full"})
+    mock = settings.mock.model_copy(update={"start": iso_utc(windows[0].test_start)})
+    return settings.model_copy(update={"strategy": strategy, "run": run, "mock": mock})
+
+
+def run_out_of_sample(
+    settings: Settings, data: Dataset, windows: list[WindowRecord], **run_options: Any
+) -> RunResult:
+    """The stitched out-of-sample run, stored with its windows."""
+    oos = out_of_sample_settings(settings, windows)
+    tested = data.between(windows[0].test_start, windows[-1].test_end)
+    result = asyncio.run(run_bot(oos, feed=tested.feed(), **run_options))
+    with RunStore(result.db_path) as store, store.transaction():
+        save_windows(store.connection, result.run_id, windows)
+    return result

@@ -1,0 +1,142 @@
+"""`perps-bot data download` against the loopback emulator: files the backtester reads,
+a second call that fetches only what is missing, an interrupted download that goes on
+from its last saved page, and a 429 that is waited out for its Retry-After."""
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.feather as pa_feather
+import pytest
+
+from perps_bot.cli.app import main
+from perps_bot.config.models import ExchangeConfig
+from perps_bot.feeds.download import Downloader, series_for
+from perps_bot.feeds.loaders import load_candles, load_funding, load_marks
+from perps_emulator import EmulatorServer
+from perps_emulator.faults import Fault
+
+D0 = 1_704_067_200_000  # 2024-01-01
+DAY = 86_400_000
+
+
+def klines_starts(
+    server: EmulatorServer, since: int = 0, path: str = "/fapi/v1/klines"
+) -> list[int]:
+    return [int(r.params["startTime"]) for r in server.requests[since:] if r.path == path]
+
+
+async def downloader(
+    server: EmulatorServer, make_client: Callable[..., Any], **kw: Any
+) -> Downloader:
+    cfg = ExchangeConfig(base_url=server.base_url, max_retries=3)
+    client = make_client(cfg, private=False)
+    await client.load_markets()
+    return Downloader(client, cfg, timeframe="1m", **kw)
+
+
+async def test_the_command_writes_files_the_backtester_reads(
+    emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setenv("PERPS_BOT__EXCHANGE__BASE_URL", emulator.base_url)
+    args = ["data", "download", "--symbols", "BTC-PERP", "--since", "2024-01-01",
+            "--until", "2024-01-03", "--funding", "--mark", "--out", str(tmp_path)]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        await asyncio.to_thread(main, args)  # the emulator answers on this loop meanwhile
+    assert done.value.code == 0, capsys.readouterr().err
+    candles = load_candles(tmp_path / "BTC-PERP-1m.feather")
+    marks = load_marks(tmp_path / "BTC-PERP-1m-mark.feather")
+    funding = load_funding(tmp_path / "BTC-PERP-8h-funding.feather")
+    assert len(candles) == len(marks) == 2 * 1440 and candles.interval_ms == 60_000
+    assert candles.open_time[0] == D0 and candles.close_time[-1] == D0 + 2 * DAY
+    assert list(funding.ts) == [D0 + k * 8 * 3_600_000 for k in range(6)]
+    assert not np.array_equal(marks.close, candles.close)  # the mark is its own series
+    assert not list(tmp_path.glob("*.parts"))  # compacted
+
+
+async def test_a_second_call_fetches_only_what_is_missing(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    loader = await downloader(emulator, make_client)
+    (series,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path / "a", funding=False,
+                           mark=False)  # fmt: skip
+    assert await loader.fill(series, D0, D0 + DAY) == 1440
+    seen = len(emulator.requests)
+    assert await loader.fill(series, D0, D0 + 2 * DAY) == 1440
+    # pages of 1,000 from the first missing candle
+    assert klines_starts(emulator, seen) == [D0 + DAY, D0 + DAY + 1000 * 60_000]
+    seen = len(emulator.requests)
+    assert await loader.fill(series, D0, D0 + 2 * DAY) == 0
+    assert klines_starts(emulator, seen) == []  # nothing missing: nothing asked
+
+    (whole,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path / "b", funding=False,
+                          mark=False)  # fmt: skip
+    await loader.fill(whole, D0, D0 + 2 * DAY)
+    assert pa_feather.read_table(series.path).equals(pa_feather.read_table(whole.path))
+
+
+class Interrupted(Exception):
+    pass
+
+
+async def test_an_interrupted_download_goes_on_from_its_last_page(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    pages = 0
+
+    def crash_after_two_pages(text: str) -> None:
+        nonlocal pages
+        if "rows, up to" in text:
+            pages += 1
+            if pages == 2:
+                raise Interrupted  # killed right after the second page was saved
+
+    loader = await downloader(emulator, make_client, say=crash_after_two_pages)
+    (series,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path / "a", funding=False,
+                           mark=False)  # fmt: skip
+    with pytest.raises(Interrupted):
+        await loader.fill(series, D0, D0 + 3 * DAY)  # 4320 candles: 5 pages of 1000
+    assert len(list(series.path.with_name(series.path.name + ".parts").glob("*"))) == 2
+
+    resumed = await downloader(emulator, make_client)
+    seen = len(emulator.requests)
+    assert await resumed.fill(series, D0, D0 + 3 * DAY) == 4320 - 2000
+    assert klines_starts(emulator, seen) == [D0 + k * 60_000 for k in (2000, 3000, 4000)]
+    candles = load_candles(series.path)
+    assert len(candles) == 4320 and candles.open_time[-1] == D0 + 3 * DAY - 60_000
+
+
+async def test_a_rate_limit_waits_its_retry_after(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    emulator.inject(Fault(kind="rate_limit", method="GET", path="/fapi/v1/markPriceKlines",
+                          retry_after=7))  # fmt: skip
+    loader = await downloader(emulator, make_client, sleep=sleep)
+    mark = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=False, mark=True)[1]
+    seen = len(emulator.requests)
+    assert await loader.fill(mark, D0, D0 + DAY) == 1440
+    assert slept == [7.0]  # the exchange's Retry-After, not the 250 ms backoff
+    starts = klines_starts(emulator, seen, "/fapi/v1/markPriceKlines")
+    assert starts == [D0, D0, D0 + 1000 * 60_000]  # the refused page asked again
+
+
+async def test_a_refusal_is_one_line(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    from perps_bot.feeds.download import DownloadError
+
+    emulator.inject(Fault(kind="error_code", method="GET", path="/fapi/v1/klines", code=-1121))
+    loader = await downloader(emulator, make_client)
+    (series,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=False,
+                           mark=False)  # fmt: skip
+    with pytest.raises(DownloadError, match="refused") as err:
+        await loader.fill(series, D0, D0 + DAY)
+    assert "\n" not in str(err.value)

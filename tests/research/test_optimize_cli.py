@@ -1,0 +1,112 @@
+"""`perps-bot optimize` end to end: the study lives in SQLite and a second invocation
+continues it; the best trial's stored run reports the trial's metrics; bad input is
+one line and exit code 2."""
+
+import json
+import sqlite3
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tests.research.helpers import run_cli
+
+
+def optimize_args(data: Path, *more: str) -> list[str]:
+    return [
+        "optimize",
+        "--data",
+        str(data),
+        "--symbol",
+        "BTC-PERP",
+        "--strategy",
+        "sma_cross",
+        "--space",
+        "fast=int:2:20",
+        "--space",
+        "slow=int:25:90",
+        "--objective",
+        "total_pnl",
+        "-j",
+        "1",
+        *more,
+    ]
+
+
+def test_a_second_invocation_continues_the_study(
+    workdir: Path, two_days: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = optimize_args(two_days, "--trials", "3", "--study", "s1", "--no-store")
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    storage = f"sqlite:///{workdir / 'data' / 'studies.sqlite'}"
+    first = optuna.load_study(study_name="s1", storage=storage)
+    assert [t.number for t in first.trials] == [0, 1, 2]
+    first_params = [t.params for t in first.trials]
+
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    again = optuna.load_study(study_name="s1", storage=storage)
+    assert [t.number for t in again.trials] == [0, 1, 2, 3, 4, 5]
+    assert [t.params for t in again.trials[:3]] == first_params  # kept, not redone
+    assert "6 complete" in out or "complete" in out
+
+
+def test_the_best_trial_is_stored_and_reports_its_metrics(
+    workdir: Path, two_days: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = workdir / "results.json"
+    code, out, err = run_cli(
+        optimize_args(two_days, "--trials", "4", "--study", "s2", "--json", str(out_json)),
+        capsys,
+    )
+    assert code == 0, err
+    results = json.loads(out_json.read_text())
+    run_id = results["best_run"]
+    best = results["best"][0]
+    storage = f"sqlite:///{workdir / 'data' / 'studies.sqlite'}"
+    trial = optuna.load_study(study_name="s2", storage=storage).trials[best["number"]]
+    assert trial.value == max(
+        t.value for t in optuna.load_study(study_name="s2", storage=storage).trials if t.value
+    )
+
+    code, out, err = run_cli(["report", "--run", run_id, "--format", "json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["run"]["kind"] == "backtest"
+    assert report["run"]["strategy_params"]["fast"] == best["params"]["fast"]
+    stored = report["metrics"]
+    for name, value in trial.user_attrs["metrics"].items():
+        assert stored[name] == value, name  # the trial is the stored run, number for number
+    with sqlite3.connect(workdir / "data" / "perps_bot.dev.sqlite") as con:
+        assert con.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)  # trials: no rows
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--objective", "luck"], "unknown objective 'luck'"),
+        (["--space", "x=int:5"], "bad --space 'x=int:5'"),
+        (["--space", "x=normal:1:2"], "unknown kind 'normal'"),
+        (["--space", "x=int:9:3"], "low 9 is above high 3"),
+        (["--space", "fast=int:1:9"], "fast is given twice"),
+        (["--space", "x=log:0:1"], "log needs LOW > 0"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    workdir: Path, two_days: Path, capsys: pytest.CaptureFixture[str], extra: list[str],
+    message: str,
+) -> None:  # fmt: skip
+    code, _, err = run_cli([*optimize_args(two_days, "--trials", "1"), *extra], capsys)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_missing_data_is_one_line_and_exit_2(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(optimize_args(workdir / "nope.feather", "--trials", "1"), capsys)
+    assert code == 2
+    assert "no such data file" in err
+    assert len(err.strip().splitlines()) == 1

@@ -1,0 +1,152 @@
+"""`perps-bot walkforward`: windows never let a test window's candles reach the
+optimiser, the out-of-sample run plays each window's own parameters inside its test
+range only, and report and promote take the stored run."""
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from perps_bot.config import ConfigError
+from perps_bot.feeds.dataset import Dataset
+from perps_bot.research import backends
+from perps_bot.research.walkforward import plan_windows
+from tests.research.helpers import run_cli, write_candles
+
+DAY = 86_400_000
+
+
+@given(
+    start=st.integers(0, 10**12),
+    span=st.integers(1, 400),
+    train=st.integers(1, 60),
+    test=st.integers(1, 30),
+    extra=st.integers(0, 10),
+    anchored=st.booleans(),
+)
+def test_windows_tile_the_data_without_overlap(
+    start: int, span: int, train: int, test: int, extra: int, anchored: bool
+) -> None:
+    end, step = start + span * DAY, (test + extra) * DAY
+    try:
+        plans = plan_windows(start, end, train=train * DAY, test=test * DAY, step=step,
+                             anchored=anchored)  # fmt: skip
+    except ConfigError:
+        assert train + test > span
+        return
+    for k, w in enumerate(plans):
+        assert w.index == k
+        assert start <= w.train_start < w.train_end == w.test_start < w.test_end <= end
+        assert w.test_end - w.test_start == test * DAY
+        assert w.train_start == start if anchored else w.train_end - w.train_start == train * DAY
+        if k:
+            assert w.test_start >= plans[k - 1].test_end  # test windows never overlap
+    assert plans[-1].test_end + step > end  # no window left out
+
+
+def test_a_step_shorter_than_the_test_window_is_refused() -> None:
+    with pytest.raises(ConfigError, match="test windows would overlap"):
+        plan_windows(0, 100 * DAY, train=10 * DAY, test=7 * DAY, step=3 * DAY)
+
+
+@pytest.fixture(scope="module")
+def twelve_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_candles(tmp_path_factory.mktemp("wf") / "btc12.feather", 12 * 1440, seed=11)
+
+
+LOOSE_PROFILE = """
+profile: loose
+broker: {kind: mock}
+promotion: {min_trades: 0, min_days: 0, min_win_rate: 0, min_sharpe: -1000000,
+            max_drawdown: 1, max_error_lines: 1000}
+"""
+
+
+def wf_args(data: Path, out: Path) -> list[str]:
+    return ["walkforward", "--profile", "loose.yaml", "--data", str(data), "--symbol",
+            "BTC-PERP", "--strategy", "sma_cross", "--space", "fast=int:2:12", "--space",
+            "slow=int:15:60", "--train", "4d", "--test", "2d", "--trials", "4", "--objective",
+            "total_pnl", "-j", "1", "--json", str(out)]  # fmt: skip
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[Dataset]:
+    """Every dataset an optimisation's backend receives."""
+    seen: list[Dataset] = []
+    real = backends.make_backend
+
+    def spy(job: Any, data: Dataset, **kwargs: Any) -> Any:
+        seen.append(data)
+        return real(job, data, **kwargs)
+
+    monkeypatch.setattr(backends, "make_backend", spy)
+    return seen
+
+
+def test_test_windows_never_reach_the_optimiser_and_each_plays_its_params(
+    workdir: Path, twelve_days: Path, recorded: list[Dataset], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "loose.yaml").write_text(LOOSE_PROFILE)
+    out = workdir / "wf.json"
+    code, _, err = run_cli(wf_args(twelve_days, out), capsys)
+    assert code == 0, err
+    section = json.loads(out.read_text())
+    windows = section["windows"]
+    assert len(windows) == 4 and len(recorded) == 4
+    for window, data in zip(windows, recorded, strict=True):
+        test_start = _ms(window["test"][0])
+        assert data.end_ts <= test_start  # not one candle of the test window
+        assert data.start_ts >= _ms(window["train"][0])
+        assert data.end_ts == test_start  # ... and the whole training window
+
+    with sqlite3.connect(workdir / "data" / "perps_bot.loose.sqlite") as con:
+        (run_id, kind) = con.execute("SELECT run_id, kind FROM runs").fetchone()
+        fills = con.execute("SELECT ts, reason FROM fills WHERE run_id=?", (run_id,)).fetchall()
+    assert run_id == section["run_id"] and kind == "walkforward"
+    assert fills
+    closes = 0
+    for ts, reason in fills:
+        if reason == "walkforward window end":  # filled at the open after a window's end
+            assert any(_ms(w["test"][1]) < ts <= _ms(w["test"][1]) + 60_000 for w in windows)
+            closes += 1
+            continue
+        (window,) = [w for w in windows if _ms(w["test"][0]) < ts <= _ms(w["test"][1])]
+        # the window's own parameters made the signal
+        assert reason.endswith(f"{window['params']['fast']}/{window['params']['slow']}"), reason
+    assert closes >= 3  # every window but the last ends flat
+
+
+def test_report_and_promote_take_the_walkforward_run(
+    workdir: Path, twelve_days: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "loose.yaml").write_text(LOOSE_PROFILE)
+    code, _, err = run_cli(wf_args(twelve_days, workdir / "wf.json"), capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["report", "--profile", "loose.yaml", "--format", "json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["run"]["kind"] == "walkforward"
+    section = report["walkforward"]
+    assert section["trials"] == 16 and 0.0 <= section["dsr"] <= 1.0
+    assert all(set(w) >= {"in_sample", "out_of_sample", "params"} for w in section["windows"])
+
+    gate = workdir / "config" / "profiles"
+    gate.mkdir(parents=True)
+    (gate / "canary.yaml").write_text(
+        "profile: canary\nbroker: {kind: ccxt}\n"
+        "promotion: {require_walkforward: true, min_dsr: 0.0}\n"
+    )
+    args = ["promote", "--to", "canary", "--profile", "loose.yaml", "--target-db", "t.sqlite"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert "walkforward" in out and "dsr" in out
+
+
+def _ms(text: str) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
