@@ -4,9 +4,11 @@ controls, with the subscribers of its stream.
 Events reach it from the run's recorders (`Recorder.listeners`: fills, closed trades,
 equity rows, state changes) on the trading path, and are handed to every websocket
 subscriber's queue at once: nothing polls. Equity rows come once a simulated minute,
-thousands a second on a `--dev-fast` run, so they (and the portfolio snapshot sent
-with them) are passed on at most every `EQUITY_EVERY_S` of wall time per portfolio;
-fills, trades and state changes always are. A subscriber that does not keep up loses
+thousands a second on a `--dev-fast` run, so they are passed on at most every
+`EQUITY_EVERY_S` of wall time per portfolio, and the portfolio snapshot (sent after
+fills, state changes and equity rows) at most that often too, the last of a burst
+sent when the interval is over (one timer, no polling); fills, trades and state
+changes always are. A subscriber that does not keep up loses
 messages (its queue is bounded), never the run its speed.
 """
 
@@ -47,6 +49,8 @@ class Session:
         self.stop_requested = False
         self.subscribers: set[asyncio.Queue[Message]] = set()
         self._sent: dict[str, float] = {}
+        self._next_snapshot = 0.0
+        self._trailing: asyncio.TimerHandle | None = None
 
     # -- the run ---------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -64,6 +68,9 @@ class Session:
         finally:
             for _, rec in recorders:
                 rec.listeners.clear()
+            if self._trailing is not None:
+                self._trailing.cancel()
+                self._trailing = None
             self.run = None
 
     @staticmethod
@@ -91,7 +98,18 @@ class Session:
         return listen
 
     def _publish_portfolio(self) -> None:
+        if not self.subscribers or self.run is None:
+            return
+        wait = self._next_snapshot - time.monotonic()
+        if wait <= 0:
+            self._send_snapshot()
+        elif self._trailing is None:
+            self._trailing = asyncio.get_running_loop().call_later(wait, self._send_snapshot)
+
+    def _send_snapshot(self) -> None:
+        self._trailing = None
         if self.subscribers and self.run is not None:
+            self._next_snapshot = time.monotonic() + EQUITY_EVERY_S
             self.publish({"type": "portfolio", "data": views.portfolios(self.run, self)})
 
     def finished(self, status: str, detail: str | None) -> None:
