@@ -13,6 +13,11 @@ What it measures, and why this way:
   times one portfolio's strategy work, not N times the whole pipeline.
 - the bare start-up cost (`perps-bot --version`), so the per-candle cost can be
   told apart from import time.
+- capture overhead (scripts/bench_capture.py): the writer alone on 200k synthetic L2
+  updates of 32 symbols (the trading path's enqueue cost, drain rate, bytes per event),
+  replay speed on that capture in events/s, and a 32-symbol dry run against the
+  emulator with and without the capture (CPU, tick-to-order latency) unless
+  --capture-seconds 0.
 Each command runs as its own child process, --repeat times; medians are shown.
 Peak memory is the child's own maximum resident set size, read with os.wait4
 (stdlib only; no psutil, no /usr/bin/time).
@@ -291,6 +296,13 @@ def main() -> int:
     parser.add_argument(
         "--portfolios", default="1,4,8", help="portfolio counts for the dev week ('' for none)"
     )
+    parser.add_argument(
+        "--capture-seconds",
+        type=int,
+        default=20,
+        help="length of each 32-symbol dry run of the capture bench (scripts/bench_capture.py);"
+        " 0 skips it",
+    )
     parser.add_argument("--format", choices=("csv", "feather"), default="csv")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic candles")
     parser.add_argument("--keep", type=Path, default=None, help="keep files in this dir")
@@ -389,6 +401,20 @@ def main() -> int:
         if opts.keep is None:
             shutil.rmtree(work, ignore_errors=True)
 
+    print_rows(rows, opts.repeat)
+    for line in checks:
+        print(line if line.startswith(("optimize", "ray")) else f"sma check, {line}")
+    if opts.capture_seconds > 0:
+        from bench_capture import run_capture_bench  # scripts/ is this script's path
+
+        print()
+        for line in run_capture_bench(opts.capture_seconds, opts.repeat):
+            print(line)
+    sma = [c for c in checks if not c.startswith(("optimize", "ray"))]
+    return 0 if all("AGREE" in c and "DISAGREE" not in c for c in sma) else 1
+
+
+def print_rows(rows: list[Row], repeat: int) -> None:
     print()
     header = f"{'measurement':<42}{'wall s':>8}{'cpu s':>8}{'rate (wall)':>14}"
     print(f"{header}  {'unit':<10}{'peak MB':>8}")
@@ -399,14 +425,10 @@ def main() -> int:
             f"{row.rss:>8.0f}"
         )
     print(
-        f"(medians of {opts.repeat} runs; cpu = child's user+system time; peak MB = child's"
+        f"(medians of {repeat} runs; cpu = child's user+system time; peak MB = child's"
         " max RSS via os.wait4)"
     )
     print()
-    for line in checks:
-        print(line if line.startswith(("optimize", "ray")) else f"sma check, {line}")
-    sma = [c for c in checks if not c.startswith(("optimize", "ray"))]
-    return 0 if all("AGREE" in c and "DISAGREE" not in c for c in sma) else 1
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from perps_bot.cli.report import register
 from perps_bot.metrics import METRIC_DEFINITIONS, build_report, has_promotion
 from perps_bot.storage import RunStore
+from perps_bot.storage.drift_store import save_drift
 from tests.metrics.metrics_builders import EASY_PROMOTION, T0, RunBuilder, passing_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -223,6 +224,9 @@ def test_promote_wrong_kind_exit_1(app: typer.Typer, runner: CliRunner, tmp_path
         )
         assert result.exit_code == 1, (stage, run)
         assert message in result.stderr
+    within = {"median_slippage_drift_bps": 0.5, "signal_agreement": 1.0, "pnl_tracking_error": 0.0}
+    with RunStore(db) as store:  # prod also needs the canary run's drift within bounds
+        save_drift(store, "live-canary", "a-replay", {}, within)
     ok = runner.invoke(app, ["promote", "--to", "prod", "--db", str(db), "--target-db", target])
     assert ok.exit_code == 0, ok.stderr  # latest = the live canary run
     with RunStore(target) as store:

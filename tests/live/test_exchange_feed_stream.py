@@ -263,7 +263,7 @@ async def test_stop_is_prompt_cancels_every_task_and_closes_the_client(
             await asyncio.wait_for(waiting, 1)
 
     assert elapsed < 1.5  # ccxt's close itself sleeps 0.25 s
-    assert len(feed.tasks) == 2 * 3 + 1  # a watch loop per symbol and stream, one poller
+    assert len(feed.tasks) == 2 * 4 + 1  # a watch loop per symbol and stream, one poller
     assert all(task.done() for task in feed.tasks)
     assert client.clients == {} and client.session is None  # websockets and http closed
     await asyncio.sleep(0)

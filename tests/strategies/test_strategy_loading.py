@@ -21,6 +21,8 @@ from perps_bot.strategies import (
     load_strategy,
     strategy_fingerprint,
 )
+from perps_bot.strategies.llm_planner import LlmPlanner
+from perps_bot.strategies.plan import PlanStrategy
 from perps_bot.strategies.walkforward import WalkForward
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,6 +79,8 @@ def test_builtin_names() -> None:
         "mean_reversion": MeanReversion,
         "funding_carry": FundingCarry,
         "walkforward": WalkForward,
+        "plan": PlanStrategy,
+        "llm_planner": LlmPlanner,
     }
     assert dict(BUILTIN_STRATEGIES) == expected
     assert load_strategy("sma_cross") is SmaCross
@@ -98,8 +102,8 @@ def test_unknown_strategy_lists_builtins() -> None:
         load_strategy("smacross")
     message = str(err.value)
     assert message.startswith(
-        "unknown strategy 'smacross' (built in: funding_carry, mean_reversion, sma_cross,"
-        " walkforward)"
+        "unknown strategy 'smacross' (built in: funding_carry, llm_planner, mean_reversion, plan,"
+        " sma_cross, walkforward)"
     )
     assert "\n" not in message
 

@@ -4,7 +4,8 @@ as the orchestrator does: the smallest faithful paper venue for unit tests."""
 from perps_bot.config.models import AccountConfig, MarginMode
 from perps_bot.domain import Fill, MarketEvent
 from perps_bot.ledger import Ledger
-from perps_bot.venues.matching import MatchingEngine, MatchingRules
+from perps_bot.venues.fill_models import build_engine
+from perps_bot.venues.matching import MatchingRules
 
 
 def rich_ledger(balance: float = 1e12) -> Ledger:
@@ -17,7 +18,7 @@ def rich_ledger(balance: float = 1e12) -> Ledger:
 class Paper:
     def __init__(self, rules: MatchingRules, seed: int, ledger: Ledger | None = None) -> None:
         self.ledger = ledger if ledger is not None else rich_ledger()
-        self.engine = MatchingEngine(rules, seed, lambda _portfolio: self.ledger)
+        self.engine = build_engine(rules, seed, lambda _portfolio: self.ledger)
 
     def on_market(self, event: MarketEvent) -> list[Fill]:
         fills = list(self.engine.on_market(event))

@@ -49,6 +49,8 @@ class BinanceApi:
             ("GET", "/fapi/v1/fundingInfo", market.funding_info),
             ("GET", "/fapi/v1/klines", market.klines),
             ("GET", "/fapi/v1/markPriceKlines", market.mark_price_klines),
+            ("GET", "/fapi/v1/trades", market.trades),
+            ("GET", "/fapi/v1/aggTrades", market.agg_trades),
         ]
         private: list[tuple[str, str, Handler]] = [
             ("POST", "/fapi/v1/order", trading.new_order),

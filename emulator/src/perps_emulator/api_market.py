@@ -132,7 +132,7 @@ class MarketData(Handlers):
                 "priceChange": spec.fmt_price(change),
                 "priceChangePercent": f"{100.0 * change / open_price:.3f}",
                 "weightedAvgPrice": spec.fmt_price(market.last),
-                "lastPrice": spec.fmt_price(market.last),
+                "lastPrice": spec.fmt_price(self._last_trade(market)),
                 "lastQty": spec.fmt_qty(float(spec.min_qty)),
                 "openPrice": spec.fmt_price(open_price),
                 "highPrice": spec.fmt_price(high),
@@ -147,6 +147,13 @@ class MarketData(Handlers):
             }
 
         return self.one_or_all(params, render)
+
+    def _last_trade(self, market: PriceProcess) -> float:
+        """With other participants, the last price is the last trade's, as on an exchange;
+        without them the price process's last (the plain emulator's answers)."""
+        flow = self.engine.flow
+        tape = flow.trades[market.spec.symbol]
+        return tape[-1].price if flow.active and tape else market.last
 
     def book_ticker(self, params: Params) -> Any:
         def render(market: PriceProcess) -> dict[str, Any]:
@@ -191,6 +198,47 @@ class MarketData(Handlers):
             "bids": [[spec.fmt_price(x.price), spec.fmt_qty(x.qty)] for x in market.bids(limit)],
             "asks": [[spec.fmt_price(x.price), spec.fmt_qty(x.qty)] for x in market.asks(limit)],
         }
+
+    def trades(self, params: Params) -> Any:
+        """Recent public trades (GET /fapi/v1/trades), oldest first."""
+        market, limit = self._tape_request(params)
+        spec = market.spec
+        return [
+            {
+                "id": t.trade_id,
+                "price": spec.fmt_price(t.price),
+                "qty": spec.fmt_qty(t.qty),
+                "quoteQty": f"{t.price * t.qty:.8f}",
+                "time": t.time,
+                "isBuyerMaker": t.buyer_maker,
+            }
+            for t in list(self.engine.flow.trades[spec.symbol])[-limit:]
+        ]
+
+    def agg_trades(self, params: Params) -> Any:
+        """The same trades as aggregates of one (GET /fapi/v1/aggTrades, ccxt's default)."""
+        market, limit = self._tape_request(params)
+        spec = market.spec
+        return [
+            {
+                "a": t.trade_id,
+                "p": spec.fmt_price(t.price),
+                "q": spec.fmt_qty(t.qty),
+                "f": t.trade_id,
+                "l": t.trade_id,
+                "T": t.time,
+                "m": t.buyer_maker,
+            }
+            for t in list(self.engine.flow.trades[spec.symbol])[-limit:]
+        ]
+
+    def _tape_request(self, params: Params) -> tuple[PriceProcess, int]:
+        market = self.engine.market(params.get("symbol"))
+        try:
+            limit = int(params.get("limit") or 500)
+        except ValueError:
+            raise illegal("limit") from None
+        return market, max(1, min(limit, 1000))
 
     def premium_index(self, params: Params) -> Any:
         def render(market: PriceProcess) -> dict[str, Any]:

@@ -23,11 +23,13 @@ Model (deliberately small, documented so tests know what to expect):
 Floats throughout (see markets.py for why); inputs are validated with Decimal.
 """
 
+import math
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 from perps_emulator.account import Account
 from perps_emulator.errors import BinanceError, illegal, mandatory
+from perps_emulator.flow import Microstructure
 from perps_emulator.markets import QUOTE, PriceProcess
 from perps_emulator.params import parse_order
 from perps_emulator.state import (
@@ -61,6 +63,8 @@ class Engine:
             margin_type={s: "CROSSED" for s in markets},
         )
         self.account = Account(self.state, markets)
+        #: the public trade tape, and other participants when the server asks for them
+        self.flow = Microstructure(dict(markets), 0, active=False)
         self._next_order_id = 4_000_000_001
         self._next_trade_id = 100_000_001
         self._next_tran_id = 900_000_001
@@ -138,6 +142,8 @@ class Engine:
         )
         if crosses:
             self._take(order, market)
+        if order.is_open:
+            self.flow.join(order.order_id, spec.symbol, side == "BUY", price)
         return order
 
     def record_order(
@@ -250,6 +256,7 @@ class Engine:
             return
         for level in levels:
             self.fill(order, level.qty, level.price, maker=False)
+            self.flow.consume(order.symbol, order.side == "SELL", level.price, level.qty)
         immediate = order.type == "MARKET" or order.time_in_force in ("IOC", "FOK")
         capped = order.reduce_only and wanted < order.orig_qty
         if order.is_open and (immediate or capped):
@@ -263,8 +270,34 @@ class Engine:
             return 0.0
         return min(qty, abs(position))
 
-    def fill(self, order: EmuOrder, qty: float, price: float, *, maker: bool) -> EmuTrade:
-        """Book one execution: position, wallet, order progress, trade and income rows."""
+    def others_trade(self, symbol: str, now: int) -> None:
+        """Other participants act on `symbol` (flow.py); our resting orders keep their
+        place in the queue and fill as trades reach them."""
+        resting = [
+            (o.order_id, o.side == "BUY", o.price)
+            for o in self.state.orders.values()
+            if o.is_open and o.symbol == symbol and o.type == "LIMIT"
+        ]
+        if resting or self.flow.active:
+            self.flow.step(symbol, now, self._queue_fill, resting)
+
+    def _queue_fill(self, order_id: int, qty: float, price: float) -> float:
+        order = self.state.orders[order_id]
+        spec = self.markets[order.symbol].spec
+        step = float(spec.step)
+        wanted = self._reduce_only_cap(order, min(qty, order.remaining))
+        wanted = spec.round_qty(math.floor(wanted / step + 1e-9) * step)
+        if not order.is_open or wanted <= 0:
+            return 0.0
+        self.fill(order, wanted, price, maker=True, publish=False)
+        return wanted
+
+    def fill(
+        self, order: EmuOrder, qty: float, price: float, *, maker: bool, publish: bool = True
+    ) -> EmuTrade:
+        """Book one execution: position, wallet, order progress, trade and income rows;
+        `publish`: also on the public trade tape (a queue fill is already part of the
+        other participant's trade that caused it)."""
         spec = self.markets[order.symbol].spec
         now = self.clock()
         realized = self._apply_to_position(order.symbol, order.side, qty, price, now)
@@ -292,6 +325,9 @@ class Engine:
         if realized != 0:
             self.income(order.symbol, "REALIZED_PNL", realized, now, str(trade.trade_id))
         self.income(order.symbol, "COMMISSION", -commission, now, str(trade.trade_id))
+        if publish:
+            buyer_maker = (order.side == "BUY") == maker
+            self.flow.record(order.symbol, price, spec.round_qty(qty), now, buyer_maker)
         self.markets[order.symbol].touch(now)
         return trade
 

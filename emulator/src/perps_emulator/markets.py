@@ -17,6 +17,7 @@ Why this shape:
 import math
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 
@@ -162,6 +163,9 @@ class PriceProcess:
     update_id: int = 1
     history: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=HISTORY_LEN))
     rng: np.random.Generator = field(init=False)
+    #: (is bid, price, default qty) -> displayed qty; set by flow.Microstructure, else the
+    #: book is the pure function of the price below
+    depth_of: Callable[[bool, float, float], float] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(zlib.crc32(f"{self.seed}:{self.spec.symbol}".encode()))
@@ -229,15 +233,22 @@ class PriceProcess:
             price = self.spec.round_price(best - i * gap)
             if price <= float(self.spec.tick) and i > 0:
                 break
-            levels.append(BookLevel(price, self.level_qty(i)))
-        return levels
+            levels.append(BookLevel(price, self._shown(True, price, i)))
+        return [level for level in levels if level.qty > 0]
 
     def asks(self, depth: int) -> list[BookLevel]:
         best, gap = self.best_ask, self.spread
-        return [
-            BookLevel(self.spec.round_price(best + i * gap), self.level_qty(i))
+        levels = [
+            BookLevel(price, self._shown(False, price, i))
             for i in range(depth)
+            for price in (self.spec.round_price(best + i * gap),)
         ]
+        return [level for level in levels if level.qty > 0]
+
+    def _shown(self, bid: bool, price: float, index: int) -> float:
+        if self.depth_of is None:
+            return self.level_qty(index)
+        return self.spec.round_qty(self.depth_of(bid, price, self.level_qty(index)))
 
     def walk(self, side: str, qty: float, limit_price: float | None) -> list[BookLevel]:
         """Levels a taker order of ``qty`` would consume (BUY walks asks), within limit."""

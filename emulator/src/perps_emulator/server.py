@@ -32,6 +32,7 @@ from perps_emulator.control import handle_control
 from perps_emulator.engine import Engine
 from perps_emulator.errors import BinanceError, EmulatorError
 from perps_emulator.faults import PROCESSED_KINDS, Fault, FaultBook
+from perps_emulator.flow import FlowParams, Microstructure
 from perps_emulator.liquidation import Liquidator
 from perps_emulator.markets import PriceProcess, make_spec
 from perps_emulator.params import check_recv_window
@@ -65,6 +66,24 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def _markets(
+    symbols: Sequence[str], prices: dict[str, float], seed: int, volatility: float | None
+) -> dict[str, PriceProcess]:
+    """The price process of each symbol; EmulatorError for what cannot be emulated."""
+    if not symbols:
+        raise EmulatorError("emulator needs at least one symbol")
+    unknown = set(prices) - set(symbols)
+    if unknown:
+        raise EmulatorError(f"prices given for symbols not emulated: {sorted(unknown)}")
+    try:
+        specs = {s: make_spec(s, prices.get(s)) for s in dict.fromkeys(symbols)}
+        if volatility is not None:
+            specs = {s: replace(spec, volatility=volatility) for s, spec in specs.items()}
+        return {s: PriceProcess(spec, seed) for s, spec in specs.items()}
+    except ValueError as exc:
+        raise EmulatorError(str(exc)) from None
+
+
 class EmulatorServer:
     """Binance USDM look-alike on loopback for the real, unmodified ccxt client."""
 
@@ -80,19 +99,22 @@ class EmulatorServer:
         clock: Callable[[], int] | None = None,
         tick_interval_s: float | None = None,
         liquidation: bool = False,
+        microstructure: bool = False,
+        flow: FlowParams | None = None,
+        order_latency_s: float = 0.0,
+        volatility: float | None = None,
     ) -> None:
+        """`microstructure`: other participants add, cancel and trade, and our resting
+        orders queue behind displayed quantity (flow.py). `order_latency_s`: every new
+        order reaches the matching engine that much later (the answer comes after it).
+        `volatility`: the log-return standard deviation per step of every symbol
+        (default: each symbol's own, 2e-4)."""
         if not is_loopback_host(host):
             raise EmulatorError(
                 f"emulator host {host!r} is not loopback (127.0.0.0/8, ::1, localhost)"
             )
-        if not symbols:
-            raise EmulatorError("emulator needs at least one symbol")
         if initial_balance < 0:
             raise EmulatorError(f"initial balance must be >= 0, got {initial_balance}")
-        prices = dict(prices or {})
-        unknown = set(prices) - set(symbols)
-        if unknown:
-            raise EmulatorError(f"prices given for symbols not emulated: {sorted(unknown)}")
         self.host = host
         self.port = port
         self.seed = seed
@@ -102,16 +124,14 @@ class EmulatorServer:
         # emulator's own clock would put every client timestamp out of window.
         self.enforce_recv_window = clock is None
         self.tick_interval_s = tick_interval_s
-        try:
-            self.markets: dict[str, PriceProcess] = {
-                s: PriceProcess(make_spec(s, prices.get(s)), seed) for s in dict.fromkeys(symbols)
-            }
-        except ValueError as exc:
-            raise EmulatorError(str(exc)) from None
+        self.markets = _markets(symbols, dict(prices or {}), seed, volatility)
         now = self.clock()
         for market in self.markets.values():
             market.touch(now)
         self.engine = Engine(self.markets, initial_balance, self.clock)
+        if microstructure:
+            self.engine.flow = Microstructure(self.markets, seed, flow)
+        self.order_latency_s = order_latency_s
         self.api = BinanceApi(self.engine, self.clock)
         self.ws = WsHub(self.markets, self.api.market, self.clock)
         self.liquidator = Liquidator(self.engine, self.clock, enabled=liquidation)
@@ -186,6 +206,7 @@ class EmulatorServer:
             before = self.liquidator.marks()
             for symbol, market in self.markets.items():
                 market.step(now)
+                self.engine.others_trade(symbol, now)
                 self.engine.match_resting(symbol)
             self.liquidator.check(before)
             self.ws.publish()
@@ -319,6 +340,8 @@ class EmulatorServer:
             return status_unknown()
         if fault is not None and fault.kind == "late":
             await self._delay(fault.delay_s)  # reaches the matching engine only now
+        if self.order_latency_s and (method, path) == ("POST", "/fapi/v1/order"):
+            await self._delay(self.order_latency_s)
         response = self._answer(request, method, path, params)
         self.ws.publish()  # fills move update ids: stream them
         if fault is not None and fault.kind == "accept_then_timeout":

@@ -35,12 +35,14 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from perps_emulator.api_market import MarketData
+from perps_emulator.flow import PublicTrade
 from perps_emulator.markets import MAX_BOOK_LEVELS, PriceProcess
 
 log = logging.getLogger(__name__)
 
 TICKER_CHANNELS = ("ticker", "miniTicker", "bookTicker", "markPrice")
-CHANNELS = ("depth", *TICKER_CHANNELS)
+TRADE_CHANNELS = ("trade", "aggTrade")
+CHANNELS = ("depth", *TICKER_CHANNELS, *TRADE_CHANNELS)
 
 
 def parse_stream(name: str) -> tuple[str, str] | None:
@@ -82,6 +84,7 @@ class WsHub:
         self.clock = clock
         self.connections: set[WsConnection] = set()
         self._published: dict[str, int] = {s: m.update_id for s, m in markets.items()}
+        self._trades_sent: dict[str, int] = {}  # symbol -> last public trade id streamed
         self._books: dict[str, _BookState] = {}
         #: While True, websocket upgrades are answered with HTTP 503 (a stream outage).
         self.refusing = False
@@ -179,12 +182,36 @@ class WsHub:
                 continue
             self._published[symbol] = market.update_id
             diff = self._depth_diff(symbol)
+            trades = self._new_trades(symbol)
             for conn in list(self.connections):
+                for channel in TRADE_CHANNELS:
+                    if trades and conn.wants(symbol, channel):
+                        for trade in trades:
+                            conn.send(self._trade_event(symbol, channel, trade))
                 for channel in TICKER_CHANNELS:
                     if conn.wants(symbol, channel):
                         conn.send(self._event(symbol, channel))
                 if diff is not None and conn.wants(symbol, "depth"):
                     conn.send(diff)
+
+    def _new_trades(self, symbol: str) -> list[PublicTrade]:
+        tape = self.data.engine.flow.trades[symbol]
+        last = self._trades_sent.get(symbol, 0)
+        fresh = [t for t in tape if t.trade_id > last]
+        if tape:
+            self._trades_sent[symbol] = tape[-1].trade_id
+        return fresh
+
+    def _trade_event(self, symbol: str, channel: str, trade: PublicTrade) -> dict[str, Any]:
+        spec = self.markets[symbol].spec
+        event: dict[str, Any] = {"e": channel, "E": trade.time, "T": trade.time, "s": symbol,
+                                 "p": spec.fmt_price(trade.price), "q": spec.fmt_qty(trade.qty),
+                                 "m": trade.buyer_maker}  # fmt: skip
+        if channel == "trade":
+            event.update({"t": trade.trade_id, "X": "MARKET"})
+        else:
+            event.update({"a": trade.trade_id, "f": trade.trade_id, "l": trade.trade_id})
+        return event
 
     def _watch_book(self, symbol: str) -> None:
         if symbol not in self._books:

@@ -142,6 +142,8 @@ def _register_subcommands() -> None:
         "data",
         "emulator",
         "trading",
+        "replay",
+        "drift",
         "serve",
     ):
         try:

@@ -68,6 +68,10 @@ class RunConfig(Section):
     debug_invariants: bool = False
     http_port: int | None = Field(default=None, ge=1, le=65535)
     data_dir: str = "data"
+    # exchange-fed runs record their market data and order round trips (SPEC 14)
+    capture: bool = True
+    # a replay: the run whose capture it replays (set by `perps-bot replay`)
+    replay_of: str | None = None
     log_dir: str = "logs"
     database: str | None = None  # default: <data_dir>/perps_bot.<profile>.sqlite
     # Set by the commands that decide it (backtest, replay); otherwise the mode follows
@@ -104,6 +108,8 @@ class ExchangeConfig(Section):
     poll_interval: str = "1s"
     stale_after: str = "10s"
     use_websocket: bool = False
+    # public trades (fetch_trades / watch_trades): the capture and the queue fill model
+    public_trades: bool = True
     max_retries: int = Field(default=5, ge=0)
     backoff_base: str = "250ms"
     backoff_max: str = "10s"
@@ -182,8 +188,42 @@ class MockConfig(Section):
     # Quantity at the best level of the synthetic book built around candles or quotes of a
     # symbol with no price process in `symbols` (backtests of other symbols).
     default_book_depth: PositiveFloat = 1.0
+    # How a resting paper order fills (SPEC 14, README "Fill models"): touch (today's
+    # rule), penetration (the price must trade `penetration_ticks` through it) or queue
+    # (its place in the level's queue, advanced per `queue_model`).
+    fill_model: Literal["touch", "penetration", "queue"] = "touch"
+    penetration_ticks: int = Field(default=1, ge=0)
+    queue_model: str = "risk_averse"  # risk_averse | power:N | log
+    # constant: `latency`; empirical: drawn from `latency_samples` (ms; a replay fills
+    # them with the capture's measured round trips)
+    latency_model: Literal["constant", "empirical"] = "constant"
+    latency_samples: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
+    # Intra-candle path: nearest (the extreme nearer the open first) or adaptive (a
+    # rising candle visits its low first, a falling one its high)
+    candle_path: Literal["nearest", "adaptive"] = "nearest"
 
     _check = field_validator("tick_interval", "latency")(_duration)
+
+    @field_validator("queue_model")
+    @classmethod
+    def _queue_model_known(cls, value: str) -> str:
+        name = value.strip().lower()
+        if name in ("risk_averse", "log"):
+            return name
+        power = name.removeprefix("power:")
+        try:
+            ok = name.startswith("power:") and 0 < float(power) < float("inf")
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError("use risk_averse, power:N (N > 0) or log")
+        return f"power:{float(power):g}"
+
+    @model_validator(mode="after")
+    def _samples_for_empirical(self) -> "MockConfig":
+        if self.latency_model == "empirical" and not self.latency_samples:
+            raise ValueError("latency_model empirical needs latency_samples (ms)")
+        return self
 
     @field_validator("start")
     @classmethod
@@ -321,6 +361,10 @@ class PromotionConfig(Section):
     max_drawdown: Fraction = 0.10
     max_liquidations: int = Field(default=0, ge=0)
     max_error_lines: int = Field(default=0, ge=0)
+    # promotion to prod: the canary run's drift against its replay (SPEC 14)
+    max_slippage_drift_bps: NonNegFloat = 2.0
+    min_signal_agreement: Annotated[FiniteFloat, Field(ge=0, le=1)] = 0.9
+    max_pnl_tracking_error: NonNegFloat = 0.01
     sharpe_period: str = "1d"
     # Out-of-sample evidence for promotion to canary (SPEC 13), off by default: the run
     # must be a walk-forward run, and its deflated Sharpe ratio at least min_dsr. Both

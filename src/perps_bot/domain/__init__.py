@@ -24,6 +24,7 @@ from perps_bot.domain.market import (
     FundingRate,
     MarketEvent,
     MarkPrice,
+    PublicTrade,
     Quote,
     event_price,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "PerpsBotError",
     "PositionBook",
     "PreparedOrder",
+    "PublicTrade",
     "Quote",
     "RunMode",
     "Side",

@@ -23,8 +23,17 @@ class Side(StrEnum):
 
 
 class OrderType(StrEnum):
+    """Market and limit orders, and the protective orders (SPEC 16): a stop-loss or a
+    take-profit that becomes a market order when the price reaches its trigger."""
+
     MARKET = "market"
     LIMIT = "limit"
+    STOP_MARKET = "stop_market"
+    TAKE_PROFIT_MARKET = "take_profit_market"
+
+    @property
+    def is_trigger(self) -> bool:
+        return self is OrderType.STOP_MARKET or self is OrderType.TAKE_PROFIT_MARKET
 
 
 class OrderStatus(StrEnum):

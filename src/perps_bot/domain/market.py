@@ -10,6 +10,8 @@ All timestamps are integer milliseconds since the Unix epoch, UTC.
 
 from dataclasses import dataclass, field
 
+from perps_bot.domain.enums import Side
+
 
 @dataclass(slots=True)
 class Quote:
@@ -46,9 +48,23 @@ class Candle:
     mark_low: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PublicTrade:
+    """A trade between other participants as the exchange published it (`ts` is the
+    exchange's time); `taker` is the aggressor's side: a sell hits the bids."""
+
+    ts: int
+    price: float
+    qty: float
+    taker: Side
+
+
 @dataclass(slots=True)
 class BookSnapshot:
-    """A full order book (best first on each side) as [price, quantity] levels."""
+    """A full order book (best first on each side) as [price, quantity] levels.
+
+    `trades` are the public trades seen since the symbol's previous book (oldest first):
+    they happened before this book was received, and queue models advance on them."""
 
     ts: int
     symbol: str
@@ -56,6 +72,7 @@ class BookSnapshot:
     asks: list[tuple[float, float]] = field(default_factory=list)
     last: float | None = None
     mark: float | None = None
+    trades: tuple[PublicTrade, ...] = ()
 
 
 @dataclass(slots=True)

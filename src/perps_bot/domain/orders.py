@@ -21,7 +21,9 @@ class OrderIntent:
 
     `stop_price` is the protective stop the strategy plans for this entry: it is
     not an order, it records the risk taken (stop distance x size) for the
-    trade's `r_multiple`, and strategies exit on it themselves.
+    trade's `r_multiple`, and strategies exit on it themselves. `stop_loss` and
+    `take_profit` are orders (SPEC 16): once the entry fills, reduce-only stop and
+    take-profit orders protect the position, one cancelling the other.
     """
 
     symbol: str
@@ -32,6 +34,8 @@ class OrderIntent:
     reduce_only: bool = False
     reason: str = ""
     stop_price: float | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
 
 
 @dataclass(slots=True)
@@ -43,6 +47,8 @@ class TargetPosition:
     size: float
     reason: str = ""
     stop_price: float | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
 
 
 Signal = OrderIntent | TargetPosition
@@ -51,7 +57,9 @@ Signal = OrderIntent | TargetPosition
 @dataclass(slots=True)
 class Order:
     """An approved order as sent to a venue. `client_id` is unique per run and is the
-    idempotency key for live retries; `correlation_id` links signal -> order -> fill."""
+    idempotency key for live retries; `correlation_id` links signal -> order -> fill.
+    `trigger_price`: where a stop / take-profit order becomes a market order;
+    `stop_loss` / `take_profit`: the protection an entry asks for once it fills."""
 
     client_id: str
     symbol: str
@@ -72,6 +80,9 @@ class Order:
     status_reason: str = ""
     updated_ts: int = 0
     portfolio: str = DEFAULT_PORTFOLIO
+    trigger_price: float | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
 
     @property
     def remaining(self) -> float:

@@ -52,6 +52,7 @@ from perps_bot.exchange import to_exchange_symbol
 from perps_bot.exchange.backoff import Backoff
 from perps_bot.exchange.runtime import close_quietly, one_line, take_retry_after, wall_clock_ms
 from perps_bot.feeds.base import FeedError
+from perps_bot.feeds.trades import TradeTape
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,11 @@ class ExchangeFeed:
         self._last_ts = 0
         self._markets_loaded = False
         self._batches = 0
+        #: public trades, handed out with each symbol's next book (feeds.trades)
+        self.tape = TradeTape(clock())
+        self._trades_wanted = cfg.public_trades and callable(
+            getattr(exchange, "fetch_trades", None)
+        )
         #: True once a whole poll cycle succeeded and until one fails.
         self.healthy = False
         #: Consecutive failed poll cycles (0 when healthy).
@@ -240,6 +246,7 @@ class ExchangeFeed:
         if not await self._markets_ready():
             return []
         results = await asyncio.gather(*(self._fetch_symbol(s) for s in self.symbols))
+        await self._poll_trades(self.symbols)
         now = self._clock()
         return self._finish_cycle(
             results, lambda symbol, *answers: self._events_for(symbol, now, *answers)
@@ -292,6 +299,22 @@ class ExchangeFeed:
                 self._hold_ms = max(self._hold_ms, int((told or 0.0) * 1000))
         by_channel = dict(zip(channels, results, strict=True))
         return by_channel.get(BOOK), by_channel.get(TICKER), by_channel.get(PREMIUM)
+
+    async def _poll_trades(self, symbols: Sequence[str]) -> None:
+        """Public trades of `symbols` by REST (a failure is logged; it does not make the
+        feed unhealthy: books and prices still flow)."""
+        if not self._trades_wanted or not symbols:
+            return
+        answers = await asyncio.gather(
+            *(self._exchange.fetch_trades(self._ccxt_symbols[s]) for s in symbols),
+            return_exceptions=True,
+        )
+        for symbol, answer in zip(symbols, answers, strict=True):
+            if isinstance(answer, BaseException) and not isinstance(answer, Exception):
+                raise answer
+            if isinstance(answer, Exception) or not self.tape.add(symbol, answer):
+                self.errors += 1
+                log.debug("exchange feed: %s trades: %s", symbol, one_line(answer))
 
     def _events_for(
         self, symbol: str, now: int, book: Any, ticker: Any, premium: Any
@@ -346,7 +369,8 @@ class ExchangeFeed:
         """The event for a good book; it also moves `last_update(symbol)`."""
         self._last_update[symbol] = now
         bids, asks = levels
-        return BookSnapshot(now, symbol, bids, asks, last=last, mark=mark)
+        trades = self.tape.take(symbol)
+        return BookSnapshot(now, symbol, bids, asks, last=last, mark=mark, trades=trades)
 
     def _funding_events(
         self, symbol: str, now: int, premium: dict[str, Any], mark: float

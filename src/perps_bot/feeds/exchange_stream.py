@@ -74,11 +74,13 @@ from perps_bot.feeds.exchange import (
 log = logging.getLogger(__name__)
 
 MARK = "mark"
+TRADES = "trades"
 #: Streams per symbol -> (ccxt.pro method, its `has` key).
 STREAMS: dict[str, tuple[str, str]] = {
     BOOK: ("watch_order_book", "watchOrderBook"),
     TICKER: ("watch_ticker", "watchTicker"),
     MARK: ("watch_mark_price", "watchMarkPrice"),
+    TRADES: ("watch_trades", "watchTrades"),
 }
 
 #: (symbol, stream)
@@ -156,7 +158,9 @@ class StreamSupervisor:
         )
 
     def all_up(self) -> bool:
-        return all(state.up for state in self.states.values())
+        """Every stream up (a trade stream is silent in a quiet market: it is not counted;
+        the trades of a symbol whose stream is quiet are polled)."""
+        return all(state.up for key, state in self.states.items() if key[1] != TRADES)
 
     def take_changes(self) -> tuple[dict[StreamKey, str], list[StreamKey]]:
         """Streams that went down (with the error) and came back since the last call."""
@@ -219,7 +223,11 @@ class StreamingExchangeFeed(ExchangeFeed):
                 "(perps_bot.exchange.create_exchange(cfg, websocket=True))"
             )
         has = getattr(exchange, "has", None) or {}
-        self._stream_names = [name for name, (_, flag) in STREAMS.items() if has.get(flag)]
+        self._stream_names = [
+            name
+            for name, (_, flag) in STREAMS.items()
+            if has.get(flag) and (name != TRADES or cfg.public_trades)
+        ]
         watches = {
             (symbol, name): self._watch_call(STREAMS[name][0], self._ccxt_symbols[symbol])
             for symbol in self.symbols
@@ -278,7 +286,7 @@ class StreamingExchangeFeed(ExchangeFeed):
     def streaming(self, symbol: str) -> bool:
         """True when every stream of `symbol` is up (its REST polling is then only
         the premium index, for funding)."""
-        keys = [(symbol, name) for name in self._stream_names]
+        keys = [(symbol, name) for name in self._stream_names if name != TRADES]
         return bool(keys) and all(self._streams.states[key].up for key in keys)
 
     @property
@@ -345,6 +353,8 @@ class StreamingExchangeFeed(ExchangeFeed):
     def _on_stream_data(self, key: StreamKey, data: Any) -> bool:
         symbol, stream = key
         now = self._now()
+        if stream == TRADES:
+            return self.tape.add(symbol, data)
         if stream == BOOK:
             levels = _parse_book(data, self._book_limit)
             if levels is None:
@@ -372,6 +382,9 @@ class StreamingExchangeFeed(ExchangeFeed):
         self._log_stream_changes()
         wanted = {symbol: self._rest_requests(symbol, started) for symbol in self.symbols}
         results = await asyncio.gather(*(self._fetch_symbol(s, wanted[s]) for s in self.symbols))
+        since = started - self._quiet_ms
+        quiet = [s for s in self.symbols if not self._streams.fresh((s, TRADES), since)]
+        await self._poll_trades(quiet)
         now = self._now()
         return self._finish_cycle(
             results, lambda symbol, *answers: self._merged_events(symbol, now, started, *answers)

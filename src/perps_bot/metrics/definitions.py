@@ -114,6 +114,15 @@ ORDER_COLUMN_DEFINITIONS = {
     "`created`, `updated`": "When it was created and when its status last changed (ISO-8601 UTC).",
 }
 
+PROD_DRIFT_NOTE = (
+    "Promotion to prod adds three criteria on the canary run's latest stored drift report"
+    ' (`perps-bot drift --live RUN`, see "Record, replay and drift"): `slippage_drift_bps`'
+    " (median \\|paper - live\\| slippage <= `promotion.max_slippage_drift_bps`, default 2),"
+    " `signal_agreement` (>= `promotion.min_signal_agreement`, default 0.9) and"
+    " `pnl_tracking_error` (<= `promotion.max_pnl_tracking_error`, default 0.01). A run without"
+    " a drift report fails all three, and `promote` says which command measures it."
+)
+
 CRITERIA_NOTE = (
     "Criteria come from the `promotion:` section of the config the run was started with "
     "(stored with the run). `perps-bot promote --to canary` accepts a dev, backtest or "
@@ -237,6 +246,8 @@ def readme_markdown() -> str:
     lines += ["", "### Validation criteria", "", "| criterion | passes when |", "|---|---|"]
     lines += [f"| `{k}` | {_cell(v)} |" for k, v in CRITERIA_DEFINITIONS.items()]
     lines += [
+        "",
+        PROD_DRIFT_NOTE,
         "",
         CRITERIA_NOTE,
         "",

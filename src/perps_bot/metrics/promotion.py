@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from perps_bot.config import PromotionConfig
 from perps_bot.domain import PerpsBotError
 from perps_bot.metrics.criteria import Criterion
+from perps_bot.metrics.drift_gate import drift_criteria
 from perps_bot.metrics.formatting import ReportError
 from perps_bot.metrics.report import Report, build_report
 from perps_bot.metrics.walkforward import CANARY_KINDS, with_evidence
@@ -96,12 +97,15 @@ def evaluate_promotion(
     report = build_report(store, run.run_id)
     if stage == "canary":
         report, _ = with_evidence(store, report, gate)
-    failed = report.failed
+    failed, total, hint = report.failed, len(report.criteria), None
+    if stage == "prod":  # paper must predict live: the canary run's drift (SPEC 14)
+        drift, hint = drift_criteria(store, run)
+        failed, total = [*failed, *(c for c in drift if not c.passed)], total + len(drift)
     if failed:
         reasons = "; ".join(c.describe() for c in failed)
         raise PromotionRefused(
-            f"promotion to {stage} refused: {len(failed)} of {len(report.criteria)} criteria"
-            f" failed: {reasons}",
+            f"promotion to {stage} refused: {len(failed)} of {total} criteria"
+            f" failed: {reasons}" + (f" ({hint})" if hint else ""),
             report,
         )
     return report

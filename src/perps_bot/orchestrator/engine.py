@@ -79,6 +79,7 @@ class Orchestrator(VenueCalls):
         self._account_rec = account
         self.routes = Routes(self.portfolios)
         self._by_symbol = self.routes.by_symbol
+        self._cancel_due = False  # protective orders wait to be cancelled
         self._signalled: list[Portfolio] = []  # portfolios with pending signals this event
         self.clock = clock
         self.log = logging.getLogger("perps_bot.orchestrator")
@@ -167,7 +168,7 @@ class Orchestrator(VenueCalls):
                         self.last_ts = self._end_ms
                         break
                     orders = on_event(event)
-                    if orders:
+                    if orders or self._cancel_due:
                         await self._submit_all(orders)
                 if self.venue.needs_polling:
                     await self._poll()
@@ -328,7 +329,11 @@ class Orchestrator(VenueCalls):
         orders: list[Order] = []
         for p in self._signalled:
             signals, p.pending = p.pending, []
-            orders.extend(p.flow.orders(signals, ts, self._last_price))
+            made = p.flow.orders(signals, ts, self._last_price)
+            for order in made:
+                p.protection.watch(order)
+            orders.extend(made)
+            orders.extend(self._protective(p))
         self._signalled.clear()
         return orders
 
@@ -370,7 +375,8 @@ class Orchestrator(VenueCalls):
         and log line, bars being built, last prices, each portfolio's open excursions and
         client id counter, the order owners, first and last event time, the clock."""
         bars = self._bars.state() if self._bars is not None else None
-        portfolios = {p.id: (p.excursions.state(), p.flow.seq) for p in self.portfolios}
+        portfolios = {p.id: (p.excursions.state(), p.flow.seq, p.protection.state())
+                      for p in self.portfolios}  # fmt: skip
         owners = self.routes.state()
         return (self._next_equity, self._next_log, bars, dict(self._last_price), portfolios,
                 owners, self.first_ts, self.last_ts, self.clock.now())  # fmt: skip
@@ -384,9 +390,10 @@ class Orchestrator(VenueCalls):
         self._last_price.clear()  # in place: the plot samplers read this very dict
         self._last_price.update(prices)
         for p in self.portfolios:
-            excursions, seq = portfolios[p.id]
+            excursions, seq, protection = portfolios[p.id]
             p.excursions.restore_state(excursions)
             p.flow.seq = int(seq)
+            p.protection.restore(protection)
         self.routes.restore(owners)
         self.first_ts, self.last_ts = first, last
         self.clock.advance(int(now))

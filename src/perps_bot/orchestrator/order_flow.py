@@ -66,8 +66,7 @@ class OrderFlow:
             intent = self.intent(signal)
             if intent is None:
                 continue
-            self.seq += 1
-            cid = f"{self._prefix}{self.seq}"
+            cid = self.next_client_id()
             price = last_price.get(intent.symbol, 0.0)
             rec = self.rec
             rec.signal(ts, intent.symbol, str(intent.side), intent.size, intent.reason, cid)
@@ -116,12 +115,18 @@ class OrderFlow:
                     created_ts=ts,
                     correlation_id=cid,
                     reason=intent.reason,
-                    stop_price=intent.stop_price,
+                    stop_price=intent.stop_loss if intent.stop_price is None else intent.stop_price,
                     updated_ts=ts,
                     portfolio=self.portfolio,
+                    stop_loss=intent.stop_loss,
+                    take_profit=intent.take_profit,
                 )
             )
         return orders
+
+    def next_client_id(self) -> str:
+        self.seq += 1
+        return f"{self._prefix}{self.seq}"
 
     def intent(self, signal: Signal) -> OrderIntent | None:
         """The order a signal asks for; None when a target is already met (to the step)."""
@@ -146,6 +151,8 @@ class OrderFlow:
             reduce_only=reducing,
             reason=signal.reason,
             stop_price=signal.stop_price,
+            stop_loss=signal.stop_loss,
+            take_profit=signal.take_profit,
         )
 
     def unknown_order(self, symbol: str) -> str | None:
@@ -158,10 +165,11 @@ class OrderFlow:
         return None
 
     def in_flight(self, symbol: str) -> float:
-        """Signed quantity of this portfolio's open orders of `symbol` not filled yet."""
+        """Signed quantity of this portfolio's open orders of `symbol` not filled yet
+        (stops and take-profits protect a position, they do not move it yet)."""
         mine = self.portfolio
         return sum(
             o.side.sign * o.remaining
             for o in self.venue.open_orders()
-            if o.symbol == symbol and o.portfolio == mine
+            if o.symbol == symbol and o.portfolio == mine and not o.order_type.is_trigger
         )

@@ -15,6 +15,7 @@ from perps_bot.ledger import FillResult, Ledger
 from perps_bot.orchestrator.excursions import ExcursionTracker, NoExcursions
 from perps_bot.orchestrator.order_flow import OrderFlow
 from perps_bot.orchestrator.plot_sampler import PlotSampler
+from perps_bot.orchestrator.protection import Protector
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
 from perps_bot.strategies import Strategy
@@ -29,6 +30,7 @@ class Portfolio:
         "paused",
         "pending",
         "plot",
+        "protection",
         "rec",
         "risk",
         "strategy",
@@ -63,6 +65,7 @@ class Portfolio:
             plot.next_ts = 2**62  # never samples
         #: signals of this event not yet turned into orders (after the equity snapshot)
         self.pending: list[Signal] = []
+        self.protection = Protector(id, ledger, flow.instruments, flow.next_client_id)
         #: the strategy's signals are ignored (the session API's pause); positions stay
         self.paused = False
 
@@ -71,6 +74,7 @@ class Portfolio:
         before = self.ledger.position_size(fill.symbol)
         result = self.ledger.apply_fill(fill)
         self.record_fill(fill, result, before)
+        self.protection.on_fill(fill.client_id, fill.symbol, fill.side)
         return self.strategy.on_fill(fill)
 
     def record_fill(self, fill: Fill, result: FillResult, before: float) -> None:

@@ -20,6 +20,7 @@ from perps_bot.metrics.trades import OpenTrade, RoundTripBuilder, return_pct
 from perps_bot.monitoring import LOGGER_NAME, HotLog, Journal, LiveView, pnl_text
 from perps_bot.monitoring.journal import EventType
 from perps_bot.storage import RunStore
+from perps_bot.storage.capture import CaptureWriter
 
 #: order updates worth a log line: those no FILL line explains
 _NOTEWORTHY = frozenset({OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
@@ -66,6 +67,8 @@ class Recorder:
         self._hot = HotLog(logger)  # fill, funding and equity lines: once per fill
         self._trips = RoundTripBuilder()  # the report's round trips, for TRADE CLOSED lines
         self._log_handlers = list(logging.getLogger(LOGGER_NAME).handlers)
+        #: the run's capture (exchange-fed runs, SPEC 14): order updates and fills
+        self.capture: CaptureWriter | None = None
         #: stores the trading state when it changes (SPEC 9: a halt survives restarts)
         self.on_state_change: Callable[[], None] | None = None
         #: live subscribers (see the module doc); called in order, on the trading path
@@ -136,6 +139,8 @@ class Recorder:
     def order_update(self, update: OrderUpdate) -> None:
         """A lifecycle change the venue reported: the order's row is rewritten."""
         self.store.add_order(self.run_id, update.order, update)
+        if self.capture is not None:
+            self.capture.order_update(update)
         self.journal.write(
             "order_update",
             update.ts,
@@ -166,6 +171,8 @@ class Recorder:
 
     def fill(self, fill: Fill, result: FillResult) -> None:
         self.fills += 1
+        if self.capture is not None:
+            self.capture.fill(fill)
         self.store.add_fill(
             self.run_id,
             fill,

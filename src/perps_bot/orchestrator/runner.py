@@ -351,6 +351,8 @@ def _finish(run: Run, status: str, detail: str | None) -> Report:
     store; returns the run's report."""
     rec, orchestrator, store, journal = run.recorder, run.orchestrator, run.store, run.journal
     log.info("run %s end (%s) | %s", run.run_id, status, rec.pnl())
+    if run.capture is not None:
+        run.capture.close(initial_balance=run.ledger.initial_balance())
     last = orchestrator.last_ts
     journal.write("run_end", last or run.start_ms, {"status": status, "detail": detail})
     rec.flush()

@@ -44,6 +44,7 @@ class VenueCalls:
     _next_reconcile: int | None
     _reconciled_at: int | None
     _reconnects_seen: int
+    _cancel_due: bool
 
     def _signal(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
         raise NotImplementedError
@@ -61,6 +62,7 @@ class VenueCalls:
         ts = fills[-1].ts
         for p in touched:
             p.rec.equity(ts, log_line=False)
+            self._protect(p, {f.symbol for f in fills}, ts)
         if self._account_rec is not None:
             self._account_rec.equity(ts, log_line=False)
         if self._durable_fills:
@@ -72,11 +74,14 @@ class VenueCalls:
         for update in self._take_updates():
             p = self.routes.owner(update.client_id, update.symbol)
             p.rec.order_update(update)
+            p.protection.on_update(update)
             self._signal(p, p.strategy.on_order_update(update))
 
     def _record_updates(self) -> None:
         for update in self._take_updates():
-            self.routes.owner(update.client_id, update.symbol).rec.order_update(update)
+            p = self.routes.owner(update.client_id, update.symbol)
+            p.rec.order_update(update)
+            p.protection.on_update(update)
 
     def _take_updates(self) -> list[OrderUpdate]:
         updates = list(self._updates)
@@ -94,7 +99,8 @@ class VenueCalls:
         Live (durable) runs commit each order's intent before its request leaves, and take
         the fills its reply already carries at once (a market order's reply has its
         fill): a crash between the two loses nothing the exchange confirmed."""
-        while orders:
+        while orders or self._cancel_due:
+            await self._cancel_protective()
             for order in orders:
                 p = self.routes.placed(order)
                 p.rec.order(order)
@@ -161,6 +167,34 @@ class VenueCalls:
             elif now >= self._next_reconcile:
                 await self.reconcile("periodic")
 
+    # -- protective orders (orchestrator.protection) ---------------------------------
+    def _protect(self, portfolio: Portfolio, symbols: set[str], ts: int) -> None:
+        """Bring the protective orders of `symbols` in step with the positions; what
+        they need is sent with the portfolio's next orders."""
+        for symbol in sorted(symbols):
+            if portfolio.protection.sync(symbol, ts) and portfolio not in self._signalled:
+                self._signalled.append(portfolio)
+        if portfolio.protection.to_cancel:
+            self._cancel_due = True
+
+    def _protective(self, portfolio: Portfolio) -> list[Order]:
+        """The protective orders `_protect` decided, now placed (sent by the caller)."""
+        orders, portfolio.protection.to_place = portfolio.protection.to_place, []
+        for order in orders:
+            portfolio.protection.placed(order)
+        return orders
+
+    async def _cancel_protective(self) -> None:
+        self._cancel_due = False
+        for p in self.portfolios:
+            doomed, p.protection.to_cancel = p.protection.to_cancel, []
+            for client_id in doomed:
+                try:
+                    await self.venue.cancel(client_id, self.clock.now())
+                except (OrderRejected, VenueUnavailable) as exc:
+                    self.log.warning("cancel of protective order %s failed: %s", client_id, exc)
+        self._drain_updates()
+
     # -- reconciliation ------------------------------------------------------------
     async def reconcile(self, why: str) -> list[str]:
         """Bring the books to the venue's account (live venues are the source of truth);
@@ -179,6 +213,10 @@ class VenueCalls:
             book=self._apply_fills,
         )
         self._reconciled_at = now
-        if self._signalled:
+        open_orders = self.venue.open_orders()
+        for p in self.portfolios:
+            p.protection.adopt(open_orders)
+            self._protect(p, set(p.protection.levels), now)
+        if self._signalled or self._cancel_due:
             await self._submit_all(self._pending_orders(now))
         return differed

@@ -26,6 +26,7 @@ from perps_bot.ledger import AccountBooks, Ledger
 from perps_bot.monitoring import Journal, LiveView, NullJournal, tag_run_log
 from perps_bot.monitoring.logs import LineCounter
 from perps_bot.orchestrator import checkpoint
+from perps_bot.orchestrator.capture import CapturingFeed, open_capture, time_submissions
 from perps_bot.orchestrator.clock import Clock, SimulatedClock, WallClock
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.modes import MODES, Wiring
@@ -38,6 +39,8 @@ from perps_bot.orchestrator.trading_state import TradingStateKeeper
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
 from perps_bot.storage import RunRecord, RunStore, durable
+from perps_bot.storage.capture import CaptureWriter
+from perps_bot.storage.strategy_memory import StoredMemory
 from perps_bot.strategies import Strategy, StrategyContext
 from perps_bot.venues import Venue
 
@@ -67,6 +70,8 @@ class Run:
     trading_state: list[TradingStateKeeper] = field(default_factory=list)
     #: a run with several portfolios: the run of each (finished with the account's run)
     child_run_ids: list[str] = field(default_factory=list)
+    #: what an exchange-fed run saw, recorded for replays (SPEC 14)
+    capture: CaptureWriter | None = None
 
 
 def new_run_id(profile: str) -> str:
@@ -130,6 +135,13 @@ def build_run(
     params_json = _params_json(pre, strategies)
     store, run_id, resumed = _open_run(settings, pre, params_json, resume, hosted)
     tag_run_log(run_id)  # every line of the run from here on carries its id
+    for pid, strategy in strategies.items():  # kept per account, or per run (paper)
+        scope = f"{settings.profile}/{pid}" if spec.keeps_trading_state else run_id
+        strategy.ctx.memory = StoredMemory(store, scope)
+    capture = open_capture(settings, pre, run_id, params_json) if resumed is None else None
+    if capture is not None:
+        feed = CapturingFeed(feed, capture)
+        time_submissions(venue, capture)
     journal = _journal(settings, run_id)
     live_view = progress and run.live_view and console.is_terminal
     view = LiveView(console, title=f"perps-bot {settings.profile} {spec.mode}", enabled=live_view)
@@ -153,6 +165,7 @@ def build_run(
             shown=account,
             portfolio=pid if multi else None,
         )
+        rec.capture = capture  # each portfolio's order round trips (client ids tell them)
         risk = RiskGate(planned.plan.risk, ledgers[pid], ledgers[pid].margin_required)
         flow = OrderFlow(
             risk=risk,
@@ -219,6 +232,7 @@ def build_run(
         resumed_from=resumed_from,
         trading_state=keepers,
         child_run_ids=[p.rec.run_id for p in portfolios] if multi else [],
+        capture=capture,
     )
 
 

@@ -20,7 +20,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -48,15 +48,27 @@ class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Memory(Protocol):
+    """Keys a strategy wants kept across restarts of the bot (e.g. the plan rows already
+    executed): stored in the run store, per profile and portfolio for runs that trade
+    an account, per run otherwise (so a resumed run remembers, a new backtest does not)."""
+
+    def recall(self, namespace: str) -> set[str]: ...
+
+    def remember(self, namespace: str, key: str) -> None: ...
+
+
 @dataclass
 class StrategyContext:
     """What a strategy may use besides the events: its symbols, a read-only view of
-    the account, the configured base order size per symbol, and a logger."""
+    the account, the configured base order size per symbol, a logger, and (once the
+    run's store is open) its `memory`."""
 
     symbols: list[str]
     account: AccountView
     order_size: Callable[[str], float]
     logger: logging.Logger
+    memory: Memory | None = None
 
 
 class Strategy(ABC):

@@ -31,12 +31,15 @@ from typing import Any
 from perps_bot.domain import short
 from perps_bot.strategies.base import Strategy, StrategyError, validate_params
 from perps_bot.strategies.funding_carry import FundingCarry
+from perps_bot.strategies.llm_planner import LlmPlanner
 from perps_bot.strategies.mean_reversion import MeanReversion
+from perps_bot.strategies.plan import PlanStrategy
 from perps_bot.strategies.sma_cross import SmaCross
 from perps_bot.strategies.walkforward import WalkForward
 
 BUILTIN_STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (SmaCross, MeanReversion, FundingCarry, WalkForward)
+    cls.name: cls
+    for cls in (SmaCross, MeanReversion, FundingCarry, WalkForward, PlanStrategy, LlmPlanner)
 }
 
 _BASE_MODULE = Strategy.__module__

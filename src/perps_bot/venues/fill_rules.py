@@ -3,9 +3,9 @@ applies them): walking a book, slippage, limit crossings, partial resting fills,
 and the documented intra-candle price path. No state, no I/O: each is tested alone."""
 
 import math
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
-from perps_bot.domain import BookSnapshot, Candle, MarketEvent, Quote, Side
+from perps_bot.domain import BookSnapshot, Candle, MarketEvent, Order, OrderType, Quote, Side
 from perps_bot.venues.book import Level
 
 #: Quantities below this are treated as zero (sizes are >= 1e-8 on every venue we use).
@@ -124,12 +124,33 @@ def extremes(event: MarketEvent) -> tuple[float, float] | None:
     return None
 
 
-def candle_path(candle: Candle) -> tuple[float, float, float, float]:
+def candle_path(candle: Candle, *, adaptive: bool = False) -> tuple[float, float, float, float]:
     """The documented intra-bar path: open, nearer extreme, other extreme, close.
 
-    On a tie (open equidistant from high and low) the high comes first.
+    On a tie (open equidistant from high and low) the high comes first. `adaptive`:
+    a candle that closes at or above its open visits its low first (it fell, then rose
+    to the close), one that closes below visits its high first.
     """
     o, h, low = candle.open, candle.high, candle.low
+    if adaptive:
+        return (o, low, h, candle.close) if candle.close >= o else (o, h, low, candle.close)
     if h - o <= o - low:
         return o, h, low, candle.close
     return o, low, h, candle.close
+
+
+def _positive(value: float | None) -> bool:
+    return value is not None and math.isfinite(value) and value > 0
+
+
+def order_problem(order: Order, open_ids: Container[str]) -> str | None:
+    """Why a simulated venue refuses `order` at submit; None when it is acceptable."""
+    if not _positive(order.size):
+        return f"size must be a positive number, got {order.size}"
+    if order.order_type is OrderType.LIMIT and not _positive(order.price):
+        return f"limit order needs a positive limit price, got {order.price}"
+    if order.order_type.is_trigger and not _positive(order.trigger_price):
+        return f"{order.order_type} order needs a positive trigger price, got {order.trigger_price}"
+    if order.client_id in open_ids:
+        return "duplicate client id"
+    return None

@@ -49,6 +49,7 @@ Rules (documented here because reports and tests depend on them):
   because earlier orders still in flight may change the position. The engine keeps
   no position of its own: the ledger is the one position book (SPEC 8), so a
   liquidation the ledger booked is seen at once.
+* Stop and take-profit orders wait for their trigger (venues.triggers).
 * Fills carry the event's `ts` (for a candle, its close), so the ledger sees
   non-decreasing times.
 * Randomness: one numpy Generator seeded from the run seed on its own stream,
@@ -68,20 +69,16 @@ Prices and sizes are floats: this is a simulation, and the ledger converts
 fills to exact arithmetic at its own boundary.
 """
 
-import math
 import zlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from perps_bot.config.models import MockConfig
 from perps_bot.domain import (
     BookSnapshot,
     Candle,
     Fill,
-    Instrument,
     Liquidity,
     MarketEvent,
     Order,
@@ -96,9 +93,8 @@ from perps_bot.domain import (
     record_fill,
     transition,
 )
-from perps_bot.domain.timeutil import parse_duration
 from perps_bot.venues.base import OrderRejected
-from perps_bot.venues.book import Book, Level, SyntheticBook, touch_around
+from perps_bot.venues.book import Book, Level, touch_around
 from perps_bot.venues.fill_rules import (
     EPS,
     candle_path,
@@ -107,56 +103,16 @@ from perps_bot.venues.fill_rules import (
     is_crossed,
     market_price,
     marketable_take,
+    order_problem,
     resting_fill_quantity,
 )
+from perps_bot.venues.match_rules import MatchingRules, seed_sequence
 from perps_bot.venues.order_queue import MatchPoint, SymbolOrders, WorkingOrder
+from perps_bot.venues.triggers import triggered_point
 
 _FILL_STREAM = zlib.crc32(b"perps-bot/matching/fills")
 
-
-@dataclass(frozen=True, slots=True)
-class MatchingRules:
-    """Everything the engine needs to know about the simulated market."""
-
-    slippage_bps: float = 5.0
-    fill_probability: float = 0.95
-    latency_ms: int = 50
-    maker_bps: float = 2.0
-    taker_bps: float = 5.0
-    book: SyntheticBook = field(default_factory=SyntheticBook)
-    #: Quantity at the best synthetic level, per symbol (fallback `default_depth`).
-    depth: Mapping[str, float] = field(default_factory=dict)
-    default_depth: float = 1.0
-    #: Lot size per symbol for partial fills (None: no rounding).
-    step_size: Mapping[str, float] = field(default_factory=dict)
-    #: (maker_bps, taker_bps) per symbol; others pay maker_bps / taker_bps.
-    fees: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-
-    @classmethod
-    def from_config(
-        cls, mock: MockConfig, instruments: Mapping[str, Instrument]
-    ) -> "MatchingRules":
-        """Rules of the simulated exchange as the profile and the instruments describe it."""
-        return cls(
-            slippage_bps=mock.slippage_bps,
-            fill_probability=mock.fill_probability,
-            latency_ms=parse_duration(mock.latency),
-            book=SyntheticBook(
-                levels=mock.book_levels,
-                spread_bps=mock.spread_bps,
-                level_spacing_bps=mock.level_spacing_bps,
-                depth_growth=mock.depth_growth,
-            ),
-            depth={name: mock.book_depth(name) for name in instruments},
-            default_depth=mock.default_book_depth,
-            step_size={name: i.step_size for name, i in instruments.items()},
-            fees={name: (i.maker_bps, i.taker_bps) for name, i in instruments.items()},
-        )
-
-
-def seed_sequence(seed: int, *stream: int) -> np.random.SeedSequence:
-    """A SeedSequence from the run seed (any int, negatives folded to 64 bits) and a stream."""
-    return np.random.SeedSequence([seed & 0xFFFF_FFFF_FFFF_FFFF, *stream])
+__all__ = ["MatchingEngine", "MatchingRules", "seed_sequence"]
 
 
 class MatchingEngine:
@@ -192,7 +148,7 @@ class MatchingEngine:
         Raises OrderRejected(None, ...) for a non-positive size, a limit order
         without a positive price, or a client id that is already open.
         """
-        problem = self._validate(order)
+        problem = order_problem(order, self._orders)
         if problem is not None:
             self.updates.append(transition(order, OrderStatus.REJECTED, order.created_ts, problem))
             raise OrderRejected(None, f"{order.client_id}: {problem}")
@@ -200,7 +156,7 @@ class MatchingEngine:
         self._next_id += 1
         self.updates.append(transition(order, OrderStatus.ACCEPTED, order.created_ts, "accepted"))
         self._seq += 1
-        working = WorkingOrder(order, order.created_ts + self.rules.latency_ms, self._seq)
+        working = WorkingOrder(order, self._live_ts(order), self._seq)
         self._orders[order.client_id] = working
         symbol_orders = self._by_symbol.get(order.symbol)
         if symbol_orders is None:
@@ -208,16 +164,9 @@ class MatchingEngine:
         symbol_orders.queue(working)
         return order
 
-    def _validate(self, order: Order) -> str | None:
-        if not (math.isfinite(order.size) and order.size > 0):
-            return f"size must be a positive number, got {order.size}"
-        if order.order_type is OrderType.LIMIT and not (
-            order.price is not None and math.isfinite(order.price) and order.price > 0
-        ):
-            return f"limit order needs a positive limit price, got {order.price}"
-        if order.client_id in self._orders:
-            return "duplicate client id"
-        return None
+    def _live_ts(self, order: Order) -> int:
+        """When a submitted order reaches the simulated market."""
+        return order.created_ts + self.rules.latency_ms
 
     def cancel(self, client_id: str, ts: int, reason: str = "canceled") -> Order | None:
         """Cancel an open order; returns it, or None if no such open order (idempotent)."""
@@ -308,14 +257,14 @@ class MatchingEngine:
         return []  # FundingRate, MarkPrice: nothing trades
 
     def _candle_points(self, candle: Candle) -> list[MatchPoint]:
-        prices = candle_path(candle)
+        prices = candle_path(candle, adaptive=self.rules.candle_path == "adaptive")
         span = max(candle.ts - candle.open_time, 0)
         starts = [candle.open_time + span * i // 3 for i in range(3)] + [candle.ts]
         cutoffs = [*starts[1:], candle.ts + 1]
-        points = []
+        points: list[MatchPoint] = []
         for price, cutoff in zip(prices, cutoffs, strict=True):
             bid, ask = touch_around(price, self.rules.book.spread_bps)
-            points.append(MatchPoint(cutoff, bid, ask, price))
+            points.append(MatchPoint(cutoff, bid, ask, price, continuous=bool(points)))
         return points
 
     def _levels(self, side: Side, point: MatchPoint, symbol: str) -> Sequence[Level]:
@@ -328,7 +277,12 @@ class MatchingEngine:
 
     def _activate(self, item: WorkingOrder, point: MatchPoint, ts: int, fills: list[Fill]) -> None:
         order = item.order
-        if order.order_type is OrderType.MARKET:
+        if order.order_type.is_trigger:  # venues.triggers: waits for its price
+            at = triggered_point(order, point, self.rules.book.spread_bps)
+            if at is None:
+                return
+            point = at
+        if order.order_type is not OrderType.LIMIT:
             levels = self._levels(order.side, point, order.symbol)
             if not levels:
                 return  # no price yet: stay queued

@@ -19,7 +19,8 @@ from typing import Any
 from perps_bot.config.models import MockConfig
 from perps_bot.domain import Fill, Instrument, MarketEvent, Order, OrderUpdate, PositionBook
 from perps_bot.venues.base import VenuePosition, VenueSnapshot
-from perps_bot.venues.matching import MatchingEngine, MatchingRules
+from perps_bot.venues.fill_models import build_engine
+from perps_bot.venues.match_rules import MatchingRules
 
 
 class MockVenue:
@@ -41,7 +42,7 @@ class MockVenue:
         """`account`: the positions of the whole account (the ledger, or the sum of the
         portfolios' ledgers); `books`: the ledger of a portfolio by id (default: the
         account's, for a run with one portfolio)."""
-        self.engine = MatchingEngine(
+        self.engine = build_engine(
             MatchingRules.from_config(mock, instruments),
             seed,
             books if books is not None else (lambda _portfolio: account),

@@ -20,6 +20,7 @@ class MatchPoint:
     ask: float | None
     last: float | None
     book: Book | None = None  # real levels; None -> synthesize around bid/ask
+    continuous: bool = False  # a candle path point reached through every price between
 
 
 @dataclass(slots=True, eq=False)  # identity equality: list.remove finds this very order

@@ -1,0 +1,116 @@
+"""A recorded capture as a feed (SPEC 14): the events an exchange-fed run saw, in the
+order and with the receipt times it saw them, on a simulated clock.
+
+The capture folder (storage.capture) holds `meta.json` and numbered Parquet chunks;
+each chunk is read whole (its rows are bounded by the writer's chunk size), rebuilt
+into events (books with their public trades) and yielded in batches. Nothing is
+random here: the same folder always gives the same events.
+"""
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from perps_bot.domain import MarketEvent
+from perps_bot.feeds.base import FeedError
+from perps_bot.storage.capture import META
+from perps_bot.storage.capture_format import events_from_rows
+
+BATCH = 4_096
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    """The capture's description; FeedError (one line) when it is not a capture."""
+    path = folder / META
+    if not path.is_file():
+        raise FeedError(f"no capture at {folder}: {META} is missing")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FeedError(f"capture {folder}: unreadable {META} ({exc})") from exc
+    if not isinstance(meta, dict) or "config" not in meta or "instruments" not in meta:
+        raise FeedError(f"capture {folder}: {META} does not describe a run")
+    return meta
+
+
+def chunk_files(folder: Path, table: str) -> list[Path]:
+    return sorted(folder.glob(f"{table}-*.parquet"))
+
+
+def order_rows(folder: Path) -> list[dict[str, Any]]:
+    """The run's order round-trip rows (storage.capture_format), in recording order."""
+    rows: list[dict[str, Any]] = []
+    for path in chunk_files(folder, "orders"):
+        rows.extend(pq.read_table(path).to_pylist())
+    return rows
+
+
+def round_trip_latencies(folder: Path) -> list[int]:
+    """Measured latencies (ms) of the run's orders: from the request leaving to the
+    venue's answer, one per order that was answered."""
+    sent: dict[str, int] = {}
+    latencies: list[int] = []
+    for row in order_rows(folder):
+        cid = row["client_id"]
+        if row["step"] == "sent":
+            sent[cid] = row["wall_ms"]
+        elif row["step"] == "acknowledged" and cid in sent:
+            latencies.append(max(int(row["wall_ms"]) - sent.pop(cid), 0))
+    return latencies
+
+
+class ReplayFeed:
+    """Implements the Feed protocol over a capture folder."""
+
+    simulated = True
+
+    def __init__(self, folder: Path, *, batch_size: int = BATCH) -> None:
+        self.folder = folder
+        self.meta = read_meta(folder)
+        self._files = chunk_files(folder, "events")
+        if not self._files:
+            raise FeedError(f"capture {folder} has no market data (no events-*.parquet)")
+        self._batch = batch_size
+        self._done = 0
+        self.total = int(self.meta.get("counts", {}).get("events", 0)) or None
+        first = pq.read_table(self._files[0], columns=["ts"]).column("ts")
+        if len(first) == 0:
+            raise FeedError(f"capture {folder} has no market data")
+        self.start_ts = int(first[0].as_py())
+        self.symbols: list[str] = list(self.meta.get("symbols") or self.meta["instruments"])
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def batches(self) -> AsyncIterator[Sequence[MarketEvent]]:
+        for path in self._files:
+            rows = pq.read_table(path).to_pylist()
+            batch: list[MarketEvent] = []
+            for event in events_from_rows(rows):
+                batch.append(event)
+                if len(batch) >= self._batch:
+                    self._done += len(batch)
+                    yield batch
+                    batch = []
+            if batch:
+                self._done += len(batch)
+                yield batch
+
+    def events(self) -> list[MarketEvent]:
+        """Every event of the capture (tests and the drift report's arrival mids)."""
+        out: list[MarketEvent] = []
+        for path in self._files:
+            out.extend(events_from_rows(pq.read_table(path).to_pylist()))
+        return out
+
+    def progress(self) -> tuple[int, int | None]:
+        return self._done, self.total
+
+    def strategy_bar_ms(self, timeframe: str) -> int | None:
+        return None  # ticks: the orchestrator builds the strategy's bars, as live

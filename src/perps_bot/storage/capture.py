@@ -1,0 +1,195 @@
+"""Recording what an exchange-fed run saw (SPEC 14) under `data/captures/<run_id>/`.
+
+Why this shape:
+- The trading path only enqueues: a batch of market events (the list the feed
+  yielded, not copied) or one order step is one `put_nowait` on a bounded queue.
+  A writer thread turns them into column buffers (storage.capture_format) and
+  writes a zstd Parquet chunk every `chunk_rows` rows, so memory stays bounded by
+  the queue and one chunk whatever the run's length. pyarrow releases the GIL
+  while it encodes and writes.
+- When the queue is full (the disk cannot keep up) the item is dropped and
+  counted, never waited for: trading does not slow down for the recorder. The
+  count is in `meta.json` (`dropped`); a capture with drops says so.
+- `meta.json` describes the run (id, kind, profile, strategy and parameters, the
+  config it ran with, its instruments) so a replay needs nothing but the folder,
+  and is rewritten at close with the counts.
+"""
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from perps_bot.domain import Fill, Instrument, MarketEvent, Order, OrderUpdate
+from perps_bot.storage.capture_format import (
+    EVENT_SCHEMA,
+    ORDER_COLUMNS,
+    ORDER_SCHEMA,
+    EventRows,
+)
+
+log = logging.getLogger("perps_bot.capture")
+
+META = "meta.json"
+_STOP = ("stop", None)
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def instrument_config(instrument: Instrument) -> dict[str, Any]:
+    """An instrument as a profile's `instruments:` entry (a replay trades the same one)."""
+    return {
+        "exchange_symbol": instrument.exchange_symbol,
+        "tick_size": instrument.tick_size,
+        "step_size": instrument.step_size,
+        "min_quantity": instrument.min_quantity,
+        "min_notional": instrument.min_notional,
+        "tiers": [list(row) for row in instrument.tiers],
+        "maker_bps": instrument.maker_bps,
+        "taker_bps": instrument.taker_bps,
+    }
+
+
+class CaptureWriter:
+    """Bounded-queue recorder of one run's market data and order round trips."""
+
+    def __init__(
+        self,
+        folder: Path,
+        meta: Mapping[str, Any],
+        *,
+        chunk_rows: int = 50_000,
+        max_queued: int = 20_000,
+    ) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self._meta = dict(meta)
+        self._chunk_rows = chunk_rows
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max_queued)
+        self._events = EventRows()
+        self._orders: dict[str, list[Any]] = {name: [] for name in ORDER_COLUMNS}
+        self._chunks = {"events": 0, "orders": 0}
+        self.counts = {"events": 0, "books": 0, "trades": 0, "orders": 0}
+        self.dropped = 0
+        self.closed = False
+        self._write_meta()
+        self._thread = threading.Thread(target=self._drain, name="capture writer", daemon=True)
+        self._thread.start()
+
+    # -- the trading path: enqueue only ------------------------------------------------
+    def events(self, batch: Sequence[MarketEvent]) -> None:
+        self._put(("events", batch))
+
+    def order_sent(self, order: Order) -> None:
+        self._put(("order", ("sent", wall_ms(), order, None)))
+
+    def order_acknowledged(self, order: Order) -> None:
+        """The venue answered the request (whatever it said: its status is recorded)."""
+        self._put(("order", ("acknowledged", wall_ms(), order, None)))
+
+    def order_update(self, update: OrderUpdate) -> None:
+        self._put(("order", (str(update.status), wall_ms(), update.order, update)))
+
+    def fill(self, fill: Fill) -> None:
+        self._put(("fill", (wall_ms(), fill)))
+
+    def _put(self, item: tuple[str, Any]) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.dropped += 1
+
+    def close(self, **facts: Any) -> None:
+        """Write what is buffered and the final meta.json, with `facts` learnt during the
+        run (its initial balance, once adopted from the exchange); idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        self._meta.update(facts)
+        self._queue.put(_STOP)
+        self._thread.join()
+        self._write_meta()
+
+    # -- the writer thread -------------------------------------------------------------
+    def _drain(self) -> None:
+        try:
+            while True:
+                kind, payload = self._queue.get()
+                if kind == "stop":
+                    break
+                self._take(kind, payload)
+                if self._events.rows >= self._chunk_rows:
+                    self._flush_events()
+        except Exception:  # a broken disk must not take the run down: say it once
+            log.exception("capture writer failed; the capture of this run is incomplete")
+            self._meta["error"] = "writer failed"
+            return
+        self._flush_events()
+        self._flush_orders()
+
+    def _take(self, kind: str, payload: Any) -> None:
+        if kind == "events":
+            for event in payload:
+                self._events.add(event)
+                self.counts["events"] += 1
+                trades = getattr(event, "trades", None)
+                if trades is not None:
+                    self.counts["books"] += 1
+                    self.counts["trades"] += len(trades)
+        elif kind == "order":
+            step, at, order, update = payload
+            self._order_row(step, at, order, update, None)
+        else:
+            at, fill = payload
+            self._order_row("fill", at, None, None, fill)
+
+    def _order_row(
+        self, step: str, at: int, order: Order | None, update: OrderUpdate | None, fill: Fill | None
+    ) -> None:
+        self.counts["orders"] += 1
+        row: dict[str, Any] = {"wall_ms": at, "step": step}
+        if order is not None:
+            if update is None:
+                row |= {"reason": str(order.status)}
+            row |= {"client_id": order.client_id, "symbol": order.symbol,
+                    "side": str(order.side), "type": str(order.order_type), "size": order.size,
+                    "price": order.price, "created_ts": order.created_ts,
+                    "reduce_only": order.reduce_only}  # fmt: skip
+        if update is not None:
+            row |= {"filled": update.filled, "avg_price": update.avg_price,
+                    "reason": update.reason}  # fmt: skip
+        if fill is not None:
+            row |= {"client_id": fill.client_id, "symbol": fill.symbol, "side": str(fill.side),
+                    "fill_ts": fill.ts, "fill_qty": fill.size, "fill_price": fill.price,
+                    "fee": fill.fee, "liquidity": str(fill.liquidity)}  # fmt: skip
+        for name in ORDER_COLUMNS:
+            self._orders[name].append(row.get(name))
+
+    def _flush_events(self) -> None:
+        if self._events.rows:
+            self._write("events", self._events.take())
+
+    def _flush_orders(self) -> None:
+        if self._orders["wall_ms"]:
+            columns, self._orders = self._orders, {name: [] for name in ORDER_COLUMNS}
+            self._write("orders", columns)
+
+    def _write(self, table: str, columns: dict[str, list[Any]]) -> None:
+        self._chunks[table] += 1
+        path = self.folder / f"{table}-{self._chunks[table]:05d}.parquet"
+        schema = EVENT_SCHEMA if table == "events" else ORDER_SCHEMA
+        pq.write_table(pa.table(columns, schema=schema), path, compression="zstd")
+
+    def _write_meta(self) -> None:
+        meta = self._meta | {"counts": dict(self.counts), "dropped": self.dropped,
+                             "chunks": dict(self._chunks), "complete": self.closed}  # fmt: skip
+        (self.folder / META).write_text(json.dumps(meta, sort_keys=True, indent=1))

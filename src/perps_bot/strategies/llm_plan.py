@@ -1,0 +1,140 @@
+"""The LLM planner's plan (SPEC 16): the strict JSON schema a model must answer in, the
+request to an OpenAI-compatible chat-completions endpoint, and the answer cache.
+
+Answers are cached under `cache_dir` by the SHA-256 of their request (model, messages),
+so a second backtest over the same data asks nothing and trades the same; with
+`cache_only` a miss is a `PlanRefused` instead of a call. An answer that is not JSON or
+breaks the schema, a timeout, a refusal (429, 5xx) or a connection error is a
+`PlanRefused` with a one-line reason: the caller keeps the previous plan.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import openai
+from openai.types.chat import ChatCompletionMessageParam
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from perps_bot.domain import short
+
+PROMPTS = Path(__file__).with_name("prompts")
+TEMPLATES = tuple(sorted(p.stem for p in PROMPTS.glob("*.txt")))
+
+
+class PlanRefused(Exception):
+    """No usable plan from the model (one-line reason)."""
+
+
+class Condition(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["price_above", "price_below", "always"]
+    level: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+
+class Trigger(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    symbol: str
+    condition: Condition
+    target_position: float = Field(allow_inf_nan=False)
+    stop: float | None = Field(None, gt=0, allow_inf_nan=False)
+    take_profit: float | None = Field(None, gt=0, allow_inf_nan=False)
+    rationale: str = Field(max_length=500)
+
+    def holds(self, price: float) -> bool:
+        level = self.condition.level
+        if self.condition.kind == "always" or level is None:
+            return True
+        return price > level if self.condition.kind == "price_above" else price < level
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rationale: str = Field(max_length=2000)
+    triggers: list[Trigger] = Field(max_length=20)
+
+
+SCHEMA_TEXT = json.dumps(Plan.model_json_schema(), separators=(",", ":"))
+
+
+def prompt_text(template: str, prompt_file: str | None) -> str:
+    """The system prompt: a custom file, or one of the built-in templates."""
+    path = Path(prompt_file) if prompt_file else PROMPTS / f"{template}.txt"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        raise PlanRefused(f"prompt {short(str(path))}: cannot read it") from None
+
+
+def parse_plan(text: str | None, symbols: set[str]) -> Plan:
+    if not text:
+        raise PlanRefused("empty answer")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise PlanRefused(f"answer is not JSON ({short(str(exc))})") from None
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "plan"
+        raise PlanRefused(f"answer breaks the schema at {where}: {first['msg']}") from None
+    unknown = [t.symbol for t in plan.triggers if t.symbol not in symbols]
+    if unknown:
+        raise PlanRefused(f"answer names a symbol this run does not trade: {short(unknown[0])}")
+    return plan
+
+
+class PlanClient:
+    """Asks the endpoint for a plan (through the cache)."""
+
+    def __init__(
+        self, *, base_url: str, model: str, api_key: str, timeout: float,
+        cache_dir: Path, cache_only: bool,
+    ) -> None:  # fmt: skip
+        self.model = model
+        self.cache_dir = cache_dir
+        self.cache_only = cache_only
+        self._client = openai.OpenAI(
+            base_url=base_url, api_key=api_key or "none", timeout=timeout, max_retries=0
+        )
+
+    def ask(self, system: str, context: dict[str, Any]) -> str:
+        messages: list[ChatCompletionMessageParam] = [
+            {"role": "system", "content": f"{system}\nAnswer with JSON only, in this"
+             f" schema: {SCHEMA_TEXT}"},
+            {"role": "user", "content": json.dumps(context, sort_keys=True)},
+        ]  # fmt: skip
+        request = {"model": self.model, "messages": messages}
+        key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+        cached = self.cache_dir / f"{key}.json"
+        if cached.is_file():
+            return str(json.loads(cached.read_text(encoding="utf-8"))["answer"])
+        if self.cache_only:
+            raise PlanRefused(f"--llm-cache-only: no cached answer for request {key[:12]}")
+        answer = self._call(messages)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        cached.write_text(json.dumps({"request": request, "answer": answer}), encoding="utf-8")
+        return answer
+
+    def _call(self, messages: list[ChatCompletionMessageParam]) -> str:
+        try:
+            reply = self._client.chat.completions.create(
+                model=self.model,
+                messages=messages,
+                response_format={"type": "json_object"},
+            )
+        except openai.APITimeoutError:
+            raise PlanRefused("the model did not answer in time") from None
+        except openai.APIStatusError as exc:
+            raise PlanRefused(f"the endpoint refused: HTTP {exc.status_code}") from None
+        except openai.APIError as exc:
+            raise PlanRefused(f"the endpoint failed: {short(str(exc))}") from None
+        choices = getattr(reply, "choices", None) or []
+        if not choices:
+            raise PlanRefused("answer has no choices")
+        return choices[0].message.content or ""

@@ -1,0 +1,165 @@
+"""The built-in `plan` strategy (SPEC 16): executes a trade plan file (strategies.
+plan_rows has the format), row by row, each row once.
+
+* A row is due at the first event of its symbol at or after `valid_from` (at once
+  without it) and before `valid_until`; a row whose window has passed is not executed.
+* `long` / `short`: an entry of `size` (or `notional` / price) in that direction, at
+  market or as a limit order at `limit_price`, with the row's `stop` and `take_profit`
+  attached as protective orders (they are placed when the entry fills). `flat`: the
+  symbol's position is closed at market (exit reason `plan`).
+* The file is read again when it changes (its modification time or size), at most
+  every `reload_interval` seconds of wall time; a row already executed (by its id, or
+  its content hash without one) is never executed again, also after a restart: the
+  keys are kept in the run store (strategies.base.Memory) and in `state()`.
+* A bad row is logged as one line naming its row and column and skipped; the rest of
+  the plan runs. A file that cannot be read is refused at start (exit 2); later, the
+  previous version stays in force and the reason is logged.
+"""
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from perps_bot.domain import (
+    BookSnapshot,
+    Candle,
+    MarketEvent,
+    OrderIntent,
+    OrderType,
+    Quote,
+    Side,
+    Signal,
+    TargetPosition,
+)
+from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext, StrategyError
+from perps_bot.strategies.plan_rows import PlanFileError, PlanRow, read_plan
+
+_MEMORY = "plan"
+
+
+class PlanParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str = Field(description="the trade plan file (CSV with a header, or .json)")
+    reload_interval: float = Field(
+        1.0, ge=0, description="seconds of wall time between checks for a changed file"
+    )
+
+
+class PlanStrategy(Strategy):
+    name = "plan"
+    Params = PlanParams
+    params: PlanParams
+
+    def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
+        super().__init__(params, ctx)
+        self._path = Path(self.params.file)
+        self._stamp: tuple[int, int] | None = None
+        self._next_check = 0.0
+        self._rows: list[PlanRow] = []
+        self._done: set[str] = set()
+        self._recalled = False
+        try:
+            self._load()
+        except PlanFileError as exc:
+            raise StrategyError(str(exc)) from None
+
+    # -- the file ------------------------------------------------------------------
+    def _load(self) -> None:
+        stat = self._path.stat() if self._path.is_file() else None
+        stamp = (stat.st_mtime_ns, stat.st_size) if stat is not None else None
+        if stamp is None:
+            raise PlanFileError(f"plan {self._path}: no such file")
+        plan = read_plan(self._path, self.ctx.symbols)
+        self._stamp = stamp
+        self._rows = plan.rows
+        for line in plan.problems:
+            self.ctx.logger.warning("%s (row skipped)", line)
+        self.ctx.logger.info("plan %s: %d rows", self._path.name, len(plan.rows))
+
+    def _reload_if_changed(self) -> None:
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + self.params.reload_interval
+        try:
+            stat = self._path.stat()
+            if (stat.st_mtime_ns, stat.st_size) != self._stamp:
+                self._load()
+        except (OSError, PlanFileError) as exc:
+            self.ctx.logger.warning("plan %s not re-read, the previous one stays: %s",
+                                    self._path.name, exc)  # fmt: skip
+            self._next_check = now + max(self.params.reload_interval, 1.0)
+
+    # -- events --------------------------------------------------------------------
+    def on_event(self, event: MarketEvent) -> Sequence[Signal]:
+        if isinstance(event, Candle):
+            price: float | None = event.close
+        elif isinstance(event, Quote | BookSnapshot):
+            price = event.last
+        else:
+            return NO_SIGNALS
+        self._reload_if_changed()
+        if not self._recalled:
+            self._recall()
+        signals: list[Signal] = []
+        for row in self._rows:
+            if row.symbol != event.symbol or not _due(row, event.ts):
+                continue
+            key = row.key()
+            if key in self._done:
+                continue
+            signal = self._signal(row, price)
+            if signal is None:
+                continue
+            self._mark_done(key)
+            signals.append(signal)
+        return signals or NO_SIGNALS
+
+    def _signal(self, row: PlanRow, price: float | None) -> Signal | None:
+        label = row.tag or f"plan {row.id or row.key()}"
+        if row.side == "flat":
+            return TargetPosition(row.symbol, 0.0, reason="plan")
+        size = row.size
+        if size is None:
+            if not price:
+                return None  # no price yet to turn the notional into a size
+            assert row.notional is not None
+            size = row.notional / price
+        return OrderIntent(
+            symbol=row.symbol,
+            side=Side.BUY if row.side == "long" else Side.SELL,
+            size=size,
+            order_type=OrderType.LIMIT if row.entry == "limit" else OrderType.MARKET,
+            limit_price=row.limit_price if row.entry == "limit" else None,
+            reason=label,
+            stop_loss=row.stop,
+            take_profit=row.take_profit,
+        )
+
+    # -- executed rows ---------------------------------------------------------------
+    def _recall(self) -> None:
+        self._recalled = True
+        if self.ctx.memory is not None:
+            self._done |= self.ctx.memory.recall(_MEMORY)
+
+    def _mark_done(self, key: str) -> None:
+        self._done.add(key)
+        if self.ctx.memory is not None:
+            self.ctx.memory.remember(_MEMORY, key)
+
+    def state(self) -> object:
+        return sorted(self._done)
+
+    def restore(self, state: object) -> None:
+        assert isinstance(state, list)
+        self._done = set(state)
+
+
+def _due(row: PlanRow, ts: int) -> bool:
+    return (row.valid_from is None or ts >= row.valid_from) and (
+        row.valid_until is None or ts < row.valid_until
+    )

@@ -1,0 +1,47 @@
+"""Stop and take-profit orders on a simulated price path (SPEC 16).
+
+A trigger order waits, queued, until the market reaches its trigger price, then acts as
+a market order at that point:
+
+* Trigger: a sell stop when the price is at or below its trigger, a buy stop at or
+  above; a take-profit the other way round (a sell take-profit at or above). The price
+  is the point's last price (candles: the path price; a book without a last trade: its
+  mid).
+* Fill: on a candle path point reached continuously from the previous point (the
+  extremes and the close: the price passed through every level between them), the
+  market order fills against a book around the trigger price; at a gap (the candle's
+  open, a quote, a book snapshot) it fills against the point's own book, i.e. worse
+  than the trigger. Slippage and taker fees as for any market order.
+"""
+
+from perps_bot.domain import Order, OrderType, Side
+from perps_bot.venues.book import touch_around
+from perps_bot.venues.order_queue import MatchPoint
+
+
+def point_price(point: MatchPoint) -> float | None:
+    if point.last is not None:
+        return point.last
+    if point.bid is not None and point.ask is not None:
+        return (point.bid + point.ask) / 2.0
+    return None
+
+
+def is_triggered(order: Order, price: float) -> bool:
+    trigger = order.trigger_price
+    assert trigger is not None
+    falling = (order.order_type is OrderType.STOP_MARKET) == (order.side is Side.SELL)
+    return price <= trigger if falling else price >= trigger
+
+
+def triggered_point(order: Order, point: MatchPoint, spread_bps: float) -> MatchPoint | None:
+    """Where a trigger order fills as a market order at `point`; None if not triggered."""
+    price = point_price(point)
+    if price is None or not is_triggered(order, price):
+        return None
+    if not point.continuous:
+        return point
+    trigger = order.trigger_price
+    assert trigger is not None
+    bid, ask = touch_around(trigger, spread_bps)
+    return MatchPoint(point.cutoff, bid, ask, trigger)

@@ -1,0 +1,149 @@
+"""Capture and replay (SPEC 14) against the loopback emulator with other participants:
+a dry run records every book and public trade the bot saw; its replay through the
+paper venue is deterministic and stored as a run of kind `replay`."""
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perps_bot.config import load_settings
+from perps_bot.domain import BookSnapshot
+from perps_bot.feeds.replay import ReplayFeed, order_rows
+from perps_bot.orchestrator.replay import FillChoice, run_replay
+from perps_bot.orchestrator.runner import run_bot
+from perps_emulator import EmulatorServer
+from tests.drift import drift_strategy
+
+pytestmark = pytest.mark.integration
+
+
+async def dry_run(server: EmulatorServer, run_dirs: dict[str, str], strategy: str) -> Any:
+    settings = load_settings(
+        "canary",
+        {
+            "run": {"duration": "3s", "dry_run": True, "live_view": False, **run_dirs},
+            "exchange": {"base_url": server.base_url, "poll_interval": "100ms"},
+            "strategy": {"name": strategy, "params": {"every": 2}},
+        },
+    )
+    return await run_bot(settings, progress=False)
+
+
+def fills(db: Path, run_id: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "SELECT ts, symbol, side, size, price, fee FROM fills WHERE run_id=? ORDER BY rowid",
+            (run_id,),
+        ).fetchall()
+
+
+async def test_a_dry_run_capture_holds_every_book_and_trade_the_bot_saw(
+    in_repo: Path, run_dirs: dict[str, str]
+) -> None:
+    drift_strategy.SEEN.clear()
+    async with EmulatorServer(
+        symbols=("ETHUSDT",), seed=4, tick_interval_s=0.1, microstructure=True
+    ) as server:
+        result = await dry_run(server, run_dirs, "tests.drift.drift_strategy:SeeAll")
+    assert result.status == "completed"
+    folder = Path(run_dirs["data_dir"]) / "captures" / result.run_id
+    feed = ReplayFeed(folder)
+    seen = list(drift_strategy.SEEN)
+    books = [e for e in seen if isinstance(e, BookSnapshot)]
+    assert len(books) > 10 and sum(len(b.trades) for b in books) > 10  # it saw a market
+    assert feed.events() == seen  # every event, books with their trades, in order
+    assert feed.meta["counts"]["trades"] == sum(len(b.trades) for b in books)
+    assert feed.meta["dropped"] == 0 and feed.meta["complete"]
+    steps = [r["step"] for r in order_rows(folder)]
+    assert {"sent", "acknowledged", "accepted", "fill"} <= set(steps)
+
+
+async def test_a_replay_is_deterministic_and_stored_as_a_replay_run(
+    in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
+) -> None:
+    async with EmulatorServer(
+        symbols=("ETHUSDT",), seed=6, tick_interval_s=0.1, microstructure=True
+    ) as server:
+        result = await dry_run(server, run_dirs, "tests.drift.drift_strategy:DriftProbe")
+    folder = Path(run_dirs["data_dir"]) / "captures" / result.run_id
+    db = str(tmp_path / "replays.sqlite")
+    runs = {}
+    for model in ("touch", "touch"):
+        settings, replayed = await asyncio_to_thread(
+            run_replay, folder, FillChoice(fill_model=model), db=db
+        )
+        assert replayed.status == "completed" and settings.run.replay_of == result.run_id
+        runs.setdefault(model, []).append(fills(Path(db), replayed.run_id))
+    touch_a, touch_b = runs["touch"]
+    assert touch_a and touch_a == touch_b
+    with sqlite3.connect(db) as conn:
+        kinds = {r[0] for r in conn.execute("SELECT kind FROM runs")}
+    assert kinds == {"replay"}
+
+
+async def asyncio_to_thread(func: Any, *args: Any, **kwargs: Any) -> Any:
+    """run_replay owns its event loop (asyncio.run): give it a thread of its own."""
+    import asyncio
+
+    return await asyncio.to_thread(func, *args, **kwargs)
+
+
+async def test_a_run_with_several_portfolios_is_captured_replayed_and_drifted_per_portfolio(
+    in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
+) -> None:
+    """SPEC 10 with SPEC 14: the capture is the account run's; its replay runs every
+    portfolio again (child runs REPLAY.ID); drift is measured and stored per portfolio
+    (what `promote --to prod --portfolio ID` checks)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from perps_bot.cli.app import app
+    from perps_bot.storage import RunStore
+    from perps_bot.storage.drift_store import latest_drift
+
+    db = str(tmp_path / "canary.sqlite")
+    probe = "tests.drift.drift_strategy:DriftProbe"
+    async with EmulatorServer(
+        symbols=("ETHUSDT",), seed=6, tick_interval_s=0.1, microstructure=True
+    ) as server:
+        settings = load_settings("canary", {
+            "run": {"duration": "3s", "dry_run": True, "live_view": False, "database": db,
+                    **run_dirs},
+            "exchange": {"base_url": server.base_url, "poll_interval": "100ms"},
+            "portfolios": [{"id": "a", "strategy": probe, "params": {"every": 2}},
+                           {"id": "b", "strategy": probe, "params": {"every": 3}}],
+        })  # fmt: skip
+        result = await run_bot(settings, progress=False)
+    assert result.status == "completed"
+    folder = Path(run_dirs["data_dir"]) / "captures" / result.run_id
+    assert ReplayFeed(folder).meta["portfolios"] == ["a", "b"]
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        done = CliRunner().invoke(app, ["drift", "--db", db, *args])
+        return done.exit_code, done.stdout, done.stderr
+
+    code, out, err = await asyncio_to_thread(invoke, "--live", result.run_id, "--format", "json")
+    assert code == 0, err
+    drifts = json.loads(out)["portfolios"]
+    assert [d["live_run"] for d in drifts] == [f"{result.run_id}.a", f"{result.run_id}.b"]
+    replay = drifts[0]["replay_run"].rsplit(".", 1)[0]
+    assert [d["replay_run"] for d in drifts] == [f"{replay}.a", f"{replay}.b"]
+    assert all(d["summary"]["live_orders"] > 0 for d in drifts)
+    with RunStore(Path(db), read_only=True) as store:
+        assert {c.kind for c in store.children(replay)} == {"replay"}
+        assert latest_drift(store, f"{result.run_id}.b") is not None
+        assert latest_drift(store, f"{result.run_id}.a") is not None
+        assert latest_drift(store, result.run_id) is None  # the account is not a strategy
+
+    code, out, err = await asyncio_to_thread(
+        invoke, "--live", f"{result.run_id}.b", "--replay", replay, "--format", "json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["live_run"] == f"{result.run_id}.b"
+    code, _, err = await asyncio_to_thread(invoke, "--live", result.run_id, "--format", "html")
+    assert code == 2 and "give --portfolio ID" in err and len(err.strip().splitlines()) == 1
+    code, _, err = await asyncio_to_thread(invoke, "--live", result.run_id, "--portfolio", "z")
+    assert code == 2 and "has no portfolio 'z'" in err

@@ -1,0 +1,230 @@
+"""Fill models of the paper venue (SPEC 14): the queue-position arithmetic as properties,
+and the penetration / queue models, depth memory, empirical latency and the adaptive
+candle path through the engine's public methods."""
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from perps_bot.domain import BookSnapshot, Candle, Order, OrderType, PublicTrade, Side
+from perps_bot.venues.book import SyntheticBook
+from perps_bot.venues.matching import MatchingEngine, MatchingRules
+from perps_bot.venues.queue_math import (
+    QueueFunction,
+    after_depth_change,
+    after_trade,
+    executable,
+)
+from tests.venues.paper import Paper
+
+SYMBOL = "ETH-PERP"
+TICK = 0.01
+qty = st.floats(min_value=0.0, max_value=1e6, allow_nan=False)
+funcs = st.sampled_from(
+    [QueueFunction.parse(t) for t in ("risk_averse", "log", "power:1", "power:2", "power:3")]
+)
+
+
+# -- the arithmetic ----------------------------------------------------------------------
+@given(funcs, qty, qty, qty)
+def test_a_cancellation_never_moves_an_order_back_nor_past_the_level(
+    func: QueueFunction, front_share: float, prev: float, cancelled: float
+) -> None:
+    front = min(front_share, prev)
+    new = max(prev - cancelled, 0.0)
+    after = after_depth_change(func, front, prev, new, 0.0)
+    assert after <= front + 1e-9
+    assert after <= new + 1e-9
+    assert after >= -1e-6 * max(1.0, prev)  # cancellations alone never execute the order
+
+
+@given(funcs, qty, qty, qty)
+def test_growth_of_the_level_queues_behind(
+    func: QueueFunction, front_share: float, prev: float, added: float
+) -> None:
+    front = min(front_share, prev)
+    assert after_depth_change(func, front, prev, prev + added, 0.0) == front
+
+
+@given(qty, qty, qty)
+def test_risk_averse_advances_only_on_trades(front_share: float, prev: float, cut: float) -> None:
+    front = min(front_share, prev)
+    new = max(prev - cut, 0.0)
+    assert after_depth_change(QueueFunction.parse("risk_averse"), front, prev, new, 0.0) == min(
+        front, new
+    )
+
+
+@given(st.floats(min_value=1.0, max_value=1e4), st.floats(min_value=1.0, max_value=1e4))
+def test_a_higher_power_keeps_an_order_near_the_front_where_it_is(
+    front: float, back: float
+) -> None:
+    """p = back^N / (back^N + front^N): for an order with less ahead than behind, a higher
+    N says more of a cancellation was behind it (it advances less)."""
+    low, high = QueueFunction.parse("power:1"), QueueFunction.parse("power:3")
+    p_low, p_high = low.behind_share(front, back), high.behind_share(front, back)
+    assert p_low == pytest.approx(back / (back + front))
+    if front < back:
+        assert p_high >= p_low - 1e-12
+    elif front > back:
+        assert p_high <= p_low + 1e-12
+
+
+def test_log_and_power_shares_follow_their_formulas() -> None:
+    assert QueueFunction.parse("log").behind_share(3.0, 7.0) == pytest.approx(
+        math.log(8.0) / (math.log(8.0) + math.log(4.0))
+    )
+    assert QueueFunction.parse("power:2").behind_share(1.0, 3.0) == pytest.approx(0.9)
+    # the worked case: 10 ahead, 30 behind, 20 cancelled, p = 0.9 under power:2 -> 8 ahead
+    assert after_depth_change(QueueFunction.parse("power:2"), 10.0, 40.0, 20.0, 0.0) == (
+        pytest.approx(10.0 - 0.1 * 20.0)
+    )
+
+
+@given(qty, qty, st.floats(min_value=0.0, max_value=1e6))
+def test_trades_execute_exactly_the_overshoot(
+    front: float, traded: float, remaining: float
+) -> None:
+    after = after_trade(front, traded)
+    assert after == pytest.approx(front - traded)
+    done = executable(after, remaining, None)
+    assert done == pytest.approx(min(max(traded - front, 0.0), remaining), abs=1e-9)
+
+
+@pytest.mark.parametrize("text", ["power:0", "power:-1", "power:x", "fifo", ""])
+def test_unknown_queue_models_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="queue model"):
+        QueueFunction.parse(text)
+
+
+# -- through the engine -------------------------------------------------------------------
+def rules(**overrides: object) -> MatchingRules:
+    base: dict[str, object] = {
+        "slippage_bps": 0.0,
+        "fill_probability": 1.0,
+        "latency_ms": 0,
+        "book": SyntheticBook(levels=5, spread_bps=10.0, level_spacing_bps=1.0, depth_growth=0.0),
+        "step_size": {SYMBOL: 0.001},
+        "tick_size": {SYMBOL: TICK},
+    }
+    base.update(overrides)
+    return MatchingRules(**base)  # type: ignore[arg-type]
+
+
+def limit(client_id: str, side: Side, price: float, size: float, ts: int = 0) -> Order:
+    return Order(client_id, SYMBOL, side, size, OrderType.LIMIT, price, False, ts, client_id)
+
+
+def market(client_id: str, side: Side, size: float, ts: int = 0) -> Order:
+    return Order(client_id, SYMBOL, side, size, OrderType.MARKET, None, False, ts, client_id)
+
+
+def book(
+    ts: int,
+    bids: list[tuple[float, float]],
+    asks: list[tuple[float, float]],
+    trades: tuple[PublicTrade, ...] = (),
+    last: float | None = None,
+) -> BookSnapshot:
+    return BookSnapshot(ts, SYMBOL, bids, asks, last=last, trades=trades)
+
+
+BIDS = [(99.99, 5.0), (99.98, 5.0)]
+ASKS = [(100.01, 5.0), (100.02, 5.0)]
+
+
+def test_default_rules_keep_the_plain_engine() -> None:
+    assert type(Paper(rules(), 1).engine) is MatchingEngine
+    assert type(Paper(rules(fill_model="queue"), 1).engine) is not MatchingEngine
+
+
+def test_touch_fills_a_touched_order_that_penetration_keeps_until_traded_through() -> None:
+    touch, pen = Paper(rules(), 1), Paper(rules(fill_model="penetration", penetration_ticks=2), 1)
+    for paper in (touch, pen):
+        paper.engine.submit(limit("b", Side.BUY, 99.99, 1.0))
+        paper.on_market(book(1, BIDS, ASKS))
+    at_limit = book(2, [(99.98, 5.0)], [(99.99, 3.0)], last=99.99)
+    assert [f.price for f in touch.on_market(at_limit)] == [99.99]
+    assert pen.on_market(at_limit) == []
+    assert pen.on_market(book(3, [(99.96, 5.0)], [(99.98, 3.0)], last=99.98)) == []
+    fills = pen.on_market(book(4, [(99.95, 5.0)], [(99.97, 3.0)], last=99.97))
+    assert [(f.price, f.size) for f in fills] == [(99.99, 1.0)]
+
+
+def test_queue_waits_behind_the_displayed_quantity_and_fills_partially() -> None:
+    paper = Paper(rules(fill_model="queue"), 1)
+    paper.engine.submit(limit("b", Side.BUY, 99.99, 2.0))
+    paper.on_market(book(1, BIDS, ASKS))  # joins behind 5.0
+    sell = Side.SELL
+    assert paper.on_market(book(2, [(99.99, 2.0), *BIDS[1:]], ASKS,
+                                (PublicTrade(2, 99.99, 3.0, sell),))) == []  # fmt: skip
+    fills = paper.on_market(
+        book(3, [(99.99, 0.5), *BIDS[1:]], ASKS, (PublicTrade(3, 99.99, 3.0, sell),))
+    )
+    assert [(f.price, f.size) for f in fills] == [(99.99, 1.0)]  # 2 ahead, 3 traded: 1 is ours
+    fills = paper.on_market(book(4, BIDS, ASKS, (PublicTrade(4, 99.98, 0.1, sell),)))
+    assert [f.size for f in fills] == [1.0]  # traded through: the rest fills
+
+
+def test_queue_risk_averse_ignores_cancellations_that_power_counts() -> None:
+    averse = Paper(rules(fill_model="queue"), 1)
+    eager = Paper(rules(fill_model="queue", queue_model="power:0.5"), 1)
+    for paper in (averse, eager):
+        paper.engine.submit(limit("b", Side.BUY, 99.99, 1.0))
+        paper.on_market(book(1, BIDS, ASKS))
+        paper.on_market(book(2, [(99.99, 7.0), *BIDS[1:]], ASKS))  # 2 joined behind us
+        paper.on_market(book(3, [(99.99, 2.5), *BIDS[1:]], ASKS))  # 4.5 cancelled
+    # averse: 2.5 ahead (the level's size). power:0.5: p = sqrt(2) / (sqrt(2) + sqrt(5)) of
+    # the 4.5 cancelled was behind, so 5 - (1 - p) * 4.5 = 2.24 ahead
+    trade = (PublicTrade(4, 99.99, 2.4, Side.SELL),)
+    assert averse.on_market(book(4, [(99.99, 0.1), *BIDS[1:]], ASKS, trade)) == []
+    fills = eager.on_market(book(4, [(99.99, 0.1), *BIDS[1:]], ASKS, trade))
+    p = math.sqrt(2) / (math.sqrt(2) + math.sqrt(5))
+    assert [f.size for f in fills] == [
+        pytest.approx(math.floor((2.4 - 5 + (1 - p) * 4.5) * 1e3) / 1e3)
+    ]
+
+
+def test_taken_liquidity_is_remembered_until_the_next_book() -> None:
+    paper = Paper(rules(fill_model="penetration"), 1)
+    paper.on_market(book(1, BIDS, ASKS))
+    paper.engine.submit(market("m1", Side.BUY, 4.0, 1))
+    paper.engine.submit(market("m2", Side.BUY, 4.0, 1))
+    snapshot = book(2, BIDS, ASKS)
+    prices = [f.price for f in paper.on_market(snapshot)]
+    assert prices[0] == pytest.approx(100.01)
+    assert prices[1] == pytest.approx((1.0 * 100.01 + 3.0 * 100.02) / 4.0)  # 1 left at the touch
+    plain = Paper(rules(), 1)
+    plain.engine.submit(market("m1", Side.BUY, 4.0, 1))
+    plain.engine.submit(market("m2", Side.BUY, 4.0, 1))
+    assert [f.price for f in plain.on_market(snapshot)] == pytest.approx([100.01, 100.01])
+
+
+def test_empirical_latency_draws_from_the_samples_deterministically() -> None:
+    def live_times(seed: int) -> list[int]:
+        paper = Paper(rules(latency_samples=(10, 200, 3000)), seed)
+        for i in range(30):
+            paper.engine.submit(market(f"m{i}", Side.BUY, 0.001, 0))
+        fills = [f for ts in (10, 200, 3000) for f in paper.on_market(book(ts, BIDS, ASKS))]
+        return [f.ts for f in sorted(fills, key=lambda f: int(f.client_id[1:]))]
+
+    first = live_times(7)
+    assert len(first) == 30
+    assert first == live_times(7)
+    assert set(first) == {10, 200, 3000}
+    assert first != live_times(8)
+
+
+def test_adaptive_candle_path_visits_the_low_first_on_a_rising_candle() -> None:
+    def first_fill(path: str) -> tuple[int, float]:
+        paper = Paper(rules(candle_path=path, book=SyntheticBook(spread_bps=0.0)), 1)
+        paper.engine.submit(limit("b", Side.BUY, 95.0, 1.0))
+        paper.engine.submit(limit("s", Side.SELL, 104.0, 1.0))
+        candle = Candle(60_000, SYMBOL, 0, 100.0, 105.0, 94.0, 104.5, 1.0)
+        fills = paper.on_market(candle)
+        return len(fills), fills[0].price
+
+    assert first_fill("nearest") == (2, 104.0)  # high is nearer the open: sell first
+    assert first_fill("adaptive") == (2, 95.0)  # a rising candle: low first
