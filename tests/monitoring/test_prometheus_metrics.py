@@ -19,9 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from perps_bot.config import load_settings
 from perps_bot.metrics.report import build_report
-from perps_bot.monitoring.http import StatusServer
 from perps_bot.monitoring.prometheus import METRICS, RunMetrics, metrics_registry
 from perps_bot.orchestrator.runner import RunResult, run_bot_sync
+from perps_bot.server.app import create_app
+from perps_bot.server.manager import Sessions
 from perps_bot.storage import RunStore
 from tests.conftest import REPO
 
@@ -42,16 +43,21 @@ def _free_port() -> int:
 
 
 async def _scrape(port: int) -> tuple[str, str]:
-    """GET /metrics of a status server (the `--http-port` one) on `port`."""
-    server = StatusServer(lambda: {}, port=port)
-    await server.start()
-    try:
-        url = f"http://127.0.0.1:{port}/metrics"
-        async with aiohttp.ClientSession() as http, http.get(url) as response:
-            assert response.status == 200
-            return await response.text(), response.headers["Content-Type"]
-    finally:
-        await server.stop()
+    """GET /metrics of the HTTP server (the session server's and `--http-port`'s app)."""
+    from aiohttp import web
+
+    with RunStore(":memory:") as store:
+        runner = web.AppRunner(create_app(Sessions(store, controls=False)))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port)
+        await site.start()
+        try:
+            url = f"http://127.0.0.1:{port}/metrics"
+            async with aiohttp.ClientSession() as http, http.get(url) as response:
+                assert response.status == 200
+                return await response.text(), response.headers["Content-Type"]
+        finally:
+            await runner.cleanup()
 
 
 def _samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:

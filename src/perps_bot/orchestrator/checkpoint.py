@@ -68,6 +68,7 @@ def capture(orchestrator: Orchestrator) -> dict[str, Any]:
                 "risk": (p.risk.export_state(), p.risk.activity()),
                 "strategy": p.strategy.state(),
                 "recorder": _counters(p.rec),
+                "paused": p.paused,
             }
             for p in orchestrator.portfolios
         },
@@ -86,6 +87,7 @@ def restore(orchestrator: Orchestrator, state: dict[str, Any]) -> None:
         p.risk.restore_activity(activity)
         p.strategy.restore(saved["strategy"])
         _restore_counters(p.rec, saved["recorder"])
+        p.paused = bool(saved.get("paused", False))
     for part, key in ((orchestrator.venue, "venue"), (orchestrator.feed, "feed")):
         if state[key] is not None and isinstance(part, Stateful):
             part.restore_state(state[key])

@@ -312,7 +312,15 @@ class Orchestrator(VenueCalls):
         return self._pending_orders(ts)
 
     def _signal(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
-        """Keep a stage's signals until the event's end (risk sees the new equity first)."""
+        """Keep a stage's signals until the event's end (risk sees the new equity first);
+        a paused portfolio's strategy is not heard."""
+        if signals and not portfolio.paused:
+            self.inject(portfolio, signals)
+
+    def inject(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
+        """Signals from outside the strategy (the session API's flatten): turned into
+        orders at the next event like the strategy's own, through the risk gate and the
+        instrument rules, also while the strategy is paused."""
         if signals:
             if not portfolio.pending:
                 self._signalled.append(portfolio)

@@ -1,10 +1,17 @@
 """Where each stage's outcome is written: the SQLite store, the event journal, the run
 log (with the `PnL` lines) and the live view. One object so the engine's hot loop makes
-one call per outcome and stays readable."""
+one call per outcome and stays readable.
+
+Live subscribers (`listeners`: the dashboard's stream, the session server) are handed
+fills, closed trades, equity rows and state changes as (kind, payload) with plain JSON
+values. Nobody listens in an ordinary run, and then the cost is one truth test per
+outcome: no payload is built.
+"""
 
 import logging
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from perps_bot.domain import DenialReason, Fill, Order, OrderStatus, OrderUpdate, Side, iso_utc
 from perps_bot.ledger import AccountBooks, FillResult, FundingResult, Ledger
@@ -17,6 +24,9 @@ from perps_bot.storage.capture import CaptureWriter
 
 #: order updates worth a log line: those no FILL line explains
 _NOTEWORTHY = frozenset({OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+
+#: a live subscriber: (kind, payload); kinds: fill, liquidation, trade, equity, state_change
+Listener = Callable[[str, dict[str, Any]], None]
 
 
 class Recorder:
@@ -60,6 +70,8 @@ class Recorder:
         self.capture: CaptureWriter | None = None
         #: stores the trading state when it changes (SPEC 9: a halt survives restarts)
         self.on_state_change: Callable[[], None] | None = None
+        #: live subscribers (see the module doc); called in order, on the trading path
+        self.listeners: list[Listener] = []
 
     def follow_trades(self) -> None:
         """Build the round trips (trade_closed events) whatever the log level: someone
@@ -166,26 +178,24 @@ class Recorder:
             self.run_id, fill.symbol, result.position_after, result.entry_after, fill.ts
         )
         kind: EventType = "liquidation" if fill.is_liquidation else "fill"
-        self.journal.write(
-            kind,
-            fill.ts,
-            {
-                "client_id": fill.client_id,
-                "symbol": fill.symbol,
-                "side": str(fill.side),
-                "size": fill.size,
-                "price": fill.price,
-                "fee": fill.fee,
-                "liquidity": str(fill.liquidity),
-                "realized_pnl": result.realized_pnl,
-                "position_after": result.position_after,
-                "reason": fill.reason,
-            },
-            fill.correlation_id,
-        )
+        payload = {
+            "client_id": fill.client_id,
+            "symbol": fill.symbol,
+            "side": str(fill.side),
+            "size": fill.size,
+            "price": fill.price,
+            "fee": fill.fee,
+            "liquidity": str(fill.liquidity),
+            "realized_pnl": result.realized_pnl,
+            "position_after": result.position_after,
+            "reason": fill.reason,
+        }
+        self.journal.write(kind, fill.ts, payload, fill.correlation_id)
+        if self.listeners:
+            self._publish(kind, {"ts": fill.ts, **payload})
         if fill.is_liquidation:
             self.liquidations += 1
-        if not self._info and not self._trades and not fill.is_liquidation:
+        if not (self._trades or self.listeners or fill.is_liquidation):
             if self._watched:
                 self.view.state.fills += 1
             return
@@ -201,7 +211,7 @@ class Recorder:
         else:
             self._hot.info(line)
         closed = None
-        if self._trades:  # the round trips make the TRADE CLOSED lines and events
+        if self._trades or self.listeners:  # round trips: TRADE CLOSED lines and events
             closed = self._trips.add_fill(
                 fill.symbol,
                 fill.side is Side.BUY,
@@ -215,6 +225,8 @@ class Recorder:
             )
         if closed is not None:
             self._trade_closed(closed, fill, f"{stamp} {self._tag}".rstrip())
+            if self.listeners:
+                self._publish("trade", closed_trade_payload(closed, fill.ts, fill.reason))
         if self._watched:
             self.view.state.last_fills.append(f"{stamp[:19]} {trade}")
             self.view.state.fills += 1
@@ -239,7 +251,7 @@ class Recorder:
         )
 
     def funding(self, ts: int, symbol: str, result: FundingResult) -> None:
-        if self._trades:
+        if self._trades or self.listeners:
             self._trips.add_funding(symbol, result.payment)
         self.store.add_funding(
             self.run_id, ts, symbol, result.rate, result.mark, result.position, result.payment
@@ -270,6 +282,10 @@ class Recorder:
         equity = cash + unrealized
         self._add_ts(ts)
         self._add_values((equity, cash, unrealized))
+        if self.listeners:
+            self._publish(
+                "equity", {"ts": ts, "equity": equity, "cash": cash, "unrealized_pnl": unrealized}
+            )
         if log_line:
             if self._info:
                 self._hot.info(f"{iso_utc(ts)} {self._tag}EQUITY | {self.pnl()}")
@@ -286,6 +302,12 @@ class Recorder:
         self.log.warning("%s RISK STATE -> %s (%s)", iso_utc(ts), state, detail)
         if self.on_state_change is not None:
             self.on_state_change()
+        if self.listeners:
+            self._publish("state_change", {"ts": ts, "state": state, "detail": detail})
+
+    def _publish(self, kind: str, payload: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            listener(kind, payload)
 
     def flush(self) -> None:
         self.store.flush()
@@ -298,6 +320,26 @@ class Recorder:
         self.store.flush_if_due()
         for handler in self._log_handlers:
             handler.flush()
+
+
+def closed_trade_payload(trade: OpenTrade, close_ts: int, reason: str) -> dict[str, Any]:
+    """A closed round trip for live subscribers, in trades.csv's terms (the report's
+    `Trade`); what only the stored run can tell (trade id, R multiple, MAE, MFE) is not
+    here."""
+    return {
+        "symbol": trade.symbol,
+        "side": "long" if trade.direction > 0 else "short",
+        "open_ts": trade.open_ts,
+        "close_ts": close_ts,
+        "size": trade.max_size,
+        "entry_price": trade.entry_price,
+        "exit_price": trade.exit_price,
+        "gross_pnl": trade.gross,
+        "fees": trade.fees,
+        "funding": trade.funding,
+        "net_pnl": trade.net_pnl,
+        "exit_reason": reason,
+    }
 
 
 def trade_closed_text(trade: OpenTrade, stamp: str, close_ts: int, reason: str) -> str:

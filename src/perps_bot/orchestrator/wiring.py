@@ -104,6 +104,7 @@ def build_run(
     console: Console,
     progress: bool,
     resume: str | None = None,
+    hosted: bool = False,
 ) -> Run:
     spec = pre.spec
     run = settings.run
@@ -135,7 +136,7 @@ def build_run(
     candle_bar_ms = feed.strategy_bar_ms(settings.strategy.timeframe)
 
     params_json = _params_json(pre, strategies)
-    store, run_id, resumed = _open_run(settings, pre, params_json, resume)
+    store, run_id, resumed = _open_run(settings, pre, params_json, resume, hosted)
     tag_run_log(run_id)  # every line of the run from here on carries its id
     for pid, strategy in strategies.items():  # kept per account, or per run (paper)
         scope = f"{settings.profile}/{pid}" if spec.keeps_trading_state else run_id
@@ -218,7 +219,8 @@ def build_run(
         candle_bar_ms=candle_bar_ms,
     )
     view.watch(account, ledgers, pre.instruments.get, lambda: orchestrator.last_ts)
-    resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start)
+    resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start,
+                                          keeps_state=not hosted)  # fmt: skip
     watchers = watch_run(settings, spec.mode, journal, portfolios)
     return Run(
         run_id=run_id,
@@ -278,11 +280,12 @@ def _make_durable(
     orchestrator: Orchestrator,
     resumed: RunRecord | None,
     start: int,
+    keeps_state: bool,
 ) -> tuple[str | None, list[TradingStateKeeper]]:
     """SPEC 9 for this run: restore a resumed run from its checkpoint, take checkpoints
     (paper runs), import each portfolio's stored trading state and store it at every
-    change (runs that trade the profile's account). Returns (where it resumed from, the
-    keepers)."""
+    change (runs that trade the profile's account, not a hosted session: `keeps_state`).
+    Returns (where it resumed from, the keepers)."""
     spec, rec = pre.spec, orchestrator.rec
     resumed_from = None
     if resumed is not None:
@@ -294,7 +297,7 @@ def _make_durable(
             raise
     if spec.resumable:
         orchestrator.after_batch = checkpoint.Checkpointer(orchestrator, pre.code_version)
-    if not spec.keeps_trading_state:
+    if not (spec.keeps_trading_state and keeps_state):
         return resumed_from, []
     keepers = []
     for p in orchestrator.portfolios:
@@ -307,15 +310,16 @@ def _make_durable(
 
 
 def _open_run(
-    settings: Settings, pre: Preflight, params_json: str, resume: str | None
+    settings: Settings, pre: Preflight, params_json: str, resume: str | None, hosted: bool
 ) -> tuple[RunStore, str, RunRecord | None]:
     """Open the store (the caller holds its lock): runs left `running` by a dead process
-    become `crashed`; then a new run is created, or the run to resume is found."""
+    become `crashed` (a hosted run's process did that when it took the lock: the runs
+    still `running` are its own); then a new run is created, or the run to resume is
+    found."""
     store = RunStore(":memory:" if metrics_only(settings) else settings.database_path)
     try:
-        with store.transaction():
-            for crashed in durable.mark_crashed(store.connection):
-                log.warning("run %s was left running by a process that is gone: crashed", crashed)
+        if not hosted:
+            mark_crashed(store)
         if resume is None:
             run_id = new_run_id(settings.profile)
             store.create_run(_record(settings, pre, run_id, params_json))
@@ -331,6 +335,16 @@ def _open_run(
     except BaseException:
         store.close()
         raise
+
+
+def mark_crashed(store: RunStore) -> list[str]:
+    """Runs left `running` by a process that is gone become `crashed` (the caller holds
+    the database lock); their ids."""
+    with store.transaction():
+        crashed = durable.mark_crashed(store.connection)
+    for run_id in crashed:
+        log.warning("run %s was left running by a process that is gone: crashed", run_id)
+    return crashed
 
 
 def _strategy(settings: Settings, planned: PlannedPortfolio, ledger: Ledger) -> Strategy:
