@@ -5,7 +5,8 @@ build) for what is here a handful of CDP calls; Debian's `chromium` plus aiohttp
 which the bot already depends on, is enough. The browser runs with a throwaway
 profile, no sandbox (CI runs as root) and the network cut twice: every host name
 resolves to nothing and every request goes to a dead proxy, so a page that needs
-the network fails visibly. Every request the page makes is recorded anyway.
+the network fails visibly; only 127.0.0.1 is reached (a server under test). Every
+request the page makes is recorded anyway.
 
     async with Chromium() as page:
         await page.open(path)            # waits for document.body.dataset.ready
@@ -43,7 +44,7 @@ FLAGS = (
     "--disable-sync",
     "--remote-debugging-port=0",
     "--remote-allow-origins=*",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     "--proxy-server=http://127.0.0.1:9",
 )
 
@@ -166,9 +167,13 @@ class Chromium:
             raise RuntimeError(f"{expression}: {reply['exceptionDetails']}")
         return reply["result"].get("value")
 
-    async def open(self, path: Path, ready: str = "document.body.dataset.ready === '1'") -> None:
-        """Load a file and wait until `ready` is true or the page reported an error."""
-        await self.send("Page.navigate", url=path.resolve().as_uri())
+    async def open(
+        self, path: Path | str, ready: str = "document.body.dataset.ready === '1'"
+    ) -> None:
+        """Load a file (or an http URL on loopback, which the cut network still reaches)
+        and wait until `ready` is true or the page reported an error."""
+        url = path if isinstance(path, str) else path.resolve().as_uri()
+        await self.send("Page.navigate", url=url)
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             with contextlib.suppress(RuntimeError):  # the document may not exist yet

@@ -32,6 +32,7 @@ LAYERS = [
     "monitoring",
     "orchestrator",
     "research",
+    "server",
     "cli",
 ]
 

@@ -72,7 +72,8 @@ def run(
     ] = None,
     log_level: Annotated[str | None, typer.Option(help="DEBUG | INFO | WARNING | ERROR.")] = None,
     http_port: Annotated[
-        int | None, typer.Option(help="Serve /health, /status, /metrics on this port.")
+        int | None,
+        typer.Option(help="Serve the run's dashboard (/) and read API (/api/...) on this port."),
     ] = None,
     db: Annotated[
         str | None, typer.Option(help="SQLite path (default data/perps_bot.<profile>.sqlite).")
@@ -109,8 +110,13 @@ def run(
     from perps_bot.orchestrator.runner import Interrupted, run_bot_sync
 
     console = Console()
+    attach = None
+    if settings.run.http_port is not None:
+        from perps_bot.server import show_run  # aiohttp's server only when serving
+
+        attach = show_run(settings.run.http_port)
     try:
-        result = run_bot_sync(settings, console=console, resume=resume)
+        result = run_bot_sync(settings, console=console, resume=resume, attach=attach)
     except Interrupted as exc:
         sys.stderr.write(f"perps-bot: interrupted ({exc})\n")
         raise typer.Exit(130) from None
@@ -138,6 +144,7 @@ def _register_subcommands() -> None:
         "trading",
         "replay",
         "drift",
+        "serve",
     ):
         try:
             mod = __import__(f"perps_bot.cli.{module}", fromlist=["register"])

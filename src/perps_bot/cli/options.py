@@ -1,10 +1,10 @@
 """Shared CLI parsing: `--param key=value` values and the run-option overrides that sit
 on top of the profile (CLI flags are the highest-precedence settings layer)."""
 
-import re
 from typing import Any
 
 from perps_bot.config import ConfigError
+from perps_bot.config.portfolios import portfolio_ids
 from perps_bot.config.values import ParamValue, parse_param_value
 from perps_bot.domain import parse_duration, parse_iso_ms, short, time_in_range
 
@@ -130,19 +130,6 @@ def strategy_overrides(
     if section:
         overrides["strategy"] = section
     return overrides
-
-
-def portfolio_ids(names: list[str]) -> list[str]:
-    """A portfolio id per `--strategy`: its name (a class path: the class), made unique."""
-    ids: list[str] = []
-    for name in names:
-        base = re.sub(r"[^A-Za-z0-9_-]", "_", re.split(r"[:.]", name.strip())[-1])[:20] or "p"
-        pid, n = base, 1
-        while pid in ids:
-            n += 1
-            pid = f"{base}-{n}"
-        ids.append(pid)
-    return ids
 
 
 def _split_params(

@@ -1,5 +1,6 @@
 """Configuration: typed profile sections and the layered loader."""
 
+from perps_bot.config.alerts import ALERT_EVENTS, AlertEvent, AlertsConfig, mask_url
 from perps_bot.config.models import (
     AccountConfig,
     BrokerConfig,
@@ -28,7 +29,10 @@ from perps_bot.config.settings import (
 )
 
 __all__ = [
+    "ALERT_EVENTS",
     "AccountConfig",
+    "AlertEvent",
+    "AlertsConfig",
     "BrokerConfig",
     "ConfigError",
     "ExchangeConfig",
@@ -49,5 +53,6 @@ __all__ = [
     "check_tiers",
     "known_profiles",
     "load_settings",
+    "mask_url",
     "read_profile",
 ]

@@ -9,6 +9,7 @@ the profile's `risk:` also caps the whole account (the sum of the portfolios), w
 what an exchange account's limits are about.
 """
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -103,3 +104,16 @@ def _risk(base: RiskConfig, portfolio: PortfolioConfig) -> RiskConfig:
         if first["type"] == "extra_forbidden":
             message = "unknown key"
         raise ValueError(f"portfolios.{portfolio.id}.risk.{key}: {message}") from None
+
+
+def portfolio_ids(names: list[str]) -> list[str]:
+    """A portfolio id per `--strategy`: its name (a class path: the class), made unique."""
+    ids: list[str] = []
+    for name in names:
+        base = re.sub(r"[^A-Za-z0-9_-]", "_", re.split(r"[:.]", name.strip())[-1])[:20] or "p"
+        pid, n = base, 1
+        while pid in ids:
+            n += 1
+            pid = f"{base}-{n}"
+        ids.append(pid)
+    return ids

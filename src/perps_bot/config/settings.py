@@ -21,6 +21,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from perps_bot.config.alerts import AlertsConfig
 from perps_bot.config.models import (
     AccountConfig,
     BrokerConfig,
@@ -43,6 +44,11 @@ from perps_bot.domain import PerpsBotError, RunMode, short
 PROFILES_DIR = Path("config/profiles")
 #: The built-in profiles ship inside the package, so the command works from any folder.
 BUILTIN_PROFILES = "perps_bot.config.profiles"
+
+
+#: sections that change what a run tells, not what it trades: out of the config hash,
+#: and a resumed run may change them
+NOT_TRADING_SECTIONS = frozenset({"alerts"})
 
 
 class ConfigError(PerpsBotError):
@@ -86,6 +92,7 @@ class Settings(BaseSettings):
     risk: RiskConfig = Field(default_factory=RiskConfig)
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     # Profile additions to the built-in instrument data (perps_bot.instruments).
     instruments: dict[str, InstrumentConfig] = Field(default_factory=dict)
     # Several strategies side by side, each its own portfolio (SPEC 10); empty: the
@@ -162,11 +169,12 @@ class Settings(BaseSettings):
         for key in ("api_key", "api_secret"):
             if data["exchange"].get(key):
                 data["exchange"][key] = "********"
+        data["alerts"]["urls"] = self.alerts.masked()
         return data
 
     def config_hash(self) -> str:
         """A stable hash of everything that changes trading behaviour (secrets excluded)."""
-        data = self.masked_dict()
+        data = {k: v for k, v in self.masked_dict().items() if k not in NOT_TRADING_SECTIONS}
         data["run"] = {k: v for k, v in data["run"].items() if k not in ("live_view", "log_level")}
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

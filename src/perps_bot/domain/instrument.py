@@ -60,6 +60,16 @@ class Instrument:
     taker_bps: float
     contract_size: float = 1.0
 
+    @property
+    def price_decimals(self) -> int:
+        """Decimals a price on this instrument's tick grid needs (tick 0.01: 2)."""
+        return _decimals(self.tick_size)
+
+    @property
+    def size_decimals(self) -> int:
+        """Decimals a size in whole steps needs (step 0.001: 3)."""
+        return _decimals(self.step_size)
+
     def floor_size(self, size: float) -> float:
         """`size` rounded down to a whole number of steps (never trade more than asked)."""
         return round_to_step(size, self.step_size, ROUND_FLOOR)

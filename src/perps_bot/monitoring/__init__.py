@@ -1,7 +1,7 @@
 """Logs, the event journal and the console live view.
 
-The HTTP status server is `perps_bot.monitoring.http`, imported only by runs that
-serve it (aiohttp costs a tenth of a second at start-up).
+The dashboard and the HTTP API of a run are the session server's (`perps_bot.server`),
+imported only by runs that serve them (aiohttp costs a tenth of a second at start-up).
 """
 
 from perps_bot.monitoring.journal import Journal, JournalEvent, NullJournal
@@ -11,6 +11,7 @@ from perps_bot.monitoring.logs import (
     HotLog,
     LineCounter,
     close_logging,
+    hosted_run_log,
     log_file_name,
     pnl_text,
     quiet_logging,
@@ -27,6 +28,7 @@ __all__ = [
     "LiveView",
     "NullJournal",
     "close_logging",
+    "hosted_run_log",
     "log_file_name",
     "pnl_text",
     "quiet_logging",

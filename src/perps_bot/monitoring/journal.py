@@ -7,8 +7,13 @@ the orchestrator, already validated, and building a model per event would cost
 more than the rest of a backtest's bookkeeping.
 Lines are buffered and written in blocks; `flush()` is called after fills and at
 the end of the run.
+
+Listeners (`subscribe`) see every line as it is written, as a dict: the metrics and
+the alerts follow the run through them, with no hook of their own in the loop. A
+listener runs on the trading path, so it only counts or queues.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -27,6 +32,7 @@ EventType = Literal[
     "order_update",
     "order_rejected",
     "fill",
+    "trade_closed",
     "funding",
     "liquidation",
     "equity",
@@ -34,6 +40,10 @@ EventType = Literal[
     "reconcile",
     "venue",
 ]
+
+
+#: sees each line written: (type, the line with its common fields)
+Listener = Callable[[str, dict[str, Any]], None]
 
 
 class JournalEvent(BaseModel):
@@ -58,7 +68,12 @@ class Journal:
         self._portfolio: str | None = None
         self._buffer: list[bytes] = []
         self._limit = buffer_lines
+        self._listeners: list[Listener] = []
         self.count = 0
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener` with every line this journal (and its portfolio views) writes."""
+        self._listeners.append(listener)
 
     def for_portfolio(self, run_id: str, portfolio: str) -> "Journal":
         """A journal of one portfolio of this run (SPEC 10): the same file and buffer, its
@@ -66,16 +81,25 @@ class Journal:
         view = Journal.__new__(Journal)
         view._file, view._buffer, view._limit = self._file, self._buffer, self._limit
         view._run_id, view._portfolio = run_id, portfolio
+        view._listeners = self._listeners
         view.count = 0
         return view
 
     def write(
         self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None = None
     ) -> None:
-        line = {"type": type_, "run_id": self._run_id, "ts": ts, "correlation_id": correlation_id}
+        line: dict[str, Any] = {
+            "type": type_,
+            "run_id": self._run_id,
+            "ts": ts,
+            "correlation_id": correlation_id,
+        }
         if self._portfolio is not None:
             line["portfolio"] = self._portfolio
-        self._buffer.append(orjson.dumps(line | data))
+        line |= data
+        self._buffer.append(orjson.dumps(line))
+        for listener in self._listeners:
+            listener(type_, line)
         self.count += 1
         if len(self._buffer) >= self._limit:
             self.flush()

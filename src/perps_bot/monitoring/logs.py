@@ -6,11 +6,20 @@ containing `PnL`, so `tail -f logs/perps_bot.log | grep PnL` follows a run. Ever
 line of a run carries its run id in brackets, so lines of two runs sharing a file
 (a restarted bot, a report's traceback) can be told apart; backtests write to their
 own file (`log_file_name`) so a backtest never interleaves with a live bot's log.
+
+A process that hosts several runs at once (the session server) sets the log up once;
+each run then lives in `hosted_run_log()`: its lines are tagged and its WARNING/ERROR
+lines counted by the asyncio task that logs them (a context variable), not by the
+shared handlers, which belong to every run of the process.
 """
 
+import contextlib
 import logging
 import logging.handlers
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 from perps_bot.domain import PerpsBotError, short_path
@@ -18,7 +27,7 @@ from perps_bot.domain import PerpsBotError, short_path
 LOGGER_NAME = "perps_bot"
 #: the run log's line format ({tag}: "[run id] " or nothing); `HotLog` writes the same
 #: text for its INFO lines
-_FILE_FORMAT = "%(asctime)s %(levelname)-7s {tag}%(name)s: %(message)s"
+_FILE_FORMAT = "%(asctime)s %(levelname)-7s %(run_tag)s%(name)s: %(message)s"
 _ASCTIME = "%Y-%m-%d %H:%M:%S"  # logging.Formatter's default_time_format
 
 
@@ -27,6 +36,17 @@ class LogPathError(PerpsBotError):
 
     def __init__(self, what: str, exc: OSError) -> None:
         super().__init__(f"{what}: {exc.strerror or type(exc).__name__} (check run.log_dir)")
+
+
+@dataclass(eq=False, slots=True)
+class HostedRun:
+    """One run of a process that hosts several (see the module doc)."""
+
+    tag: str = ""  # "[run id] " once the run has one
+
+
+#: the hosted run of the asyncio task that is logging (None: the process is one run)
+_HOSTED: ContextVar[HostedRun | None] = ContextVar("perps_bot_hosted_run", default=None)
 
 
 class BufferedRotatingHandler(logging.handlers.RotatingFileHandler):
@@ -39,7 +59,13 @@ class BufferedRotatingHandler(logging.handlers.RotatingFileHandler):
         super().__init__(filename, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
         self._size = filename.stat().st_size if filename.exists() else 0
         self.tag = tag  # what stands between the level and the logger name
-        self.setFormatter(logging.Formatter(_FILE_FORMAT.format(tag=tag)))
+        self.setFormatter(logging.Formatter(_FILE_FORMAT))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Give the record its run tag: the hosted run's that logs it, else the file's."""
+        hosted = _HOSTED.get()
+        record.run_tag = hosted.tag if hosted is not None else self.tag
+        return super().filter(record)
 
     def shouldRollover(self, record: logging.LogRecord) -> bool:
         return 0 < self.maxBytes <= self._size
@@ -99,7 +125,8 @@ class HotLog:
             else:
                 standard = True
         self._standard = standard or not self._files
-        tag = self._files[0].tag if self._files else ""
+        hosted = _HOSTED.get()
+        tag = hosted.tag if hosted is not None else self._files[0].tag if self._files else ""
         self._prefix = f" INFO    {tag}{logger.name}: "
         self._second = -1
         self._stamp = ""
@@ -129,14 +156,18 @@ def _handlers_of(logger: logging.Logger) -> list[logging.Handler]:
 
 
 class LineCounter(logging.Handler):
-    """Counts records at WARNING and ERROR or above for the run record."""
+    """Counts records at WARNING and ERROR or above for the run record; a hosted run's
+    counter only those its own task logs."""
 
-    def __init__(self) -> None:
+    def __init__(self, hosted: HostedRun | None = None) -> None:
         super().__init__(level=logging.WARNING)
         self.errors = 0
         self.warnings = 0
+        self._hosted = hosted
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self._hosted is not None and _HOSTED.get() is not self._hosted:
+            return
         if record.levelno >= logging.ERROR:
             self.errors += 1
         else:
@@ -203,10 +234,30 @@ def setup_logging(
 def tag_run_log(run_id: str) -> None:
     """Put `[run_id] ` on every following line of the run log (the log is opened before
     the run id exists: checks that fail before a run starts are logged untagged)."""
+    hosted = _HOSTED.get()
+    if hosted is not None:  # the handlers are shared: tag this run's task only
+        hosted.tag = f"[{run_id}] "
+        return
     for handler in logging.getLogger(LOGGER_NAME).handlers:
         if isinstance(handler, BufferedRotatingHandler):
             handler.tag = f"[{run_id}] "
-            handler.setFormatter(logging.Formatter(_FILE_FORMAT.format(tag=handler.tag)))
+
+
+@contextlib.contextmanager
+def hosted_run_log() -> Iterator[LineCounter]:
+    """The log of one run in a process hosting several, which set the log up itself
+    (`setup_logging`): yields the counter of this run's WARNING/ERROR lines. Enter it
+    in the run's own asyncio task (the tag and the counting follow that task)."""
+    hosted = HostedRun()
+    counter = LineCounter(hosted)
+    logger = logging.getLogger(LOGGER_NAME)
+    token = _HOSTED.set(hosted)
+    logger.addHandler(counter)
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(counter)
+        _HOSTED.reset(token)
 
 
 def close_logging() -> None:

@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+from perps_bot.config.settings import NOT_TRADING_SECTIONS
 from perps_bot.domain import PerpsBotError
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.recorder import Recorder
@@ -67,6 +68,7 @@ def capture(orchestrator: Orchestrator) -> dict[str, Any]:
                 "risk": (p.risk.export_state(), p.risk.activity()),
                 "strategy": p.strategy.state(),
                 "recorder": _counters(p.rec),
+                "paused": p.paused,
             }
             for p in orchestrator.portfolios
         },
@@ -85,6 +87,7 @@ def restore(orchestrator: Orchestrator, state: dict[str, Any]) -> None:
         p.risk.restore_activity(activity)
         p.strategy.restore(saved["strategy"])
         _restore_counters(p.rec, saved["recorder"])
+        p.paused = bool(saved.get("paused", False))
     for part, key in ((orchestrator.venue, "venue"), (orchestrator.feed, "feed")):
         if state[key] is not None and isinstance(part, Stateful):
             part.restore_state(state[key])
@@ -200,7 +203,7 @@ _NOT_TRADING = {"log_dir", "data_dir", "database", "http_port", "live_view", "lo
 
 def _trading_config(config: dict[str, Any]) -> dict[str, Any]:
     """The sections of a masked config, less the settings a resumed run may change."""
-    out = {k: v for k, v in config.items() if isinstance(v, dict)}
+    out = {k: v for k, v in config.items() if isinstance(v, dict) and k not in NOT_TRADING_SECTIONS}
     out["run"] = {k: v for k, v in out.get("run", {}).items() if k not in _NOT_TRADING}
     return out
 

@@ -16,6 +16,7 @@ into the venue: stored, journaled, and shown to the strategy (`on_order_update`)
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from time import perf_counter
 from typing import Any
 
 from perps_bot.domain import (
@@ -167,9 +168,10 @@ class Orchestrator(VenueCalls):
                         # the run covered [start, end): it ends at end, not at the last tick
                         self.last_ts = self._end_ms
                         break
+                    received = perf_counter()  # tick-to-order latency starts here
                     orders = on_event(event)
                     if orders or self._cancel_due:
-                        await self._submit_all(orders)
+                        await self._submit_all(orders, received)
                 if self.venue.needs_polling:
                     await self._poll()
                 self.rec.view.tick(*self.feed.progress())
@@ -310,7 +312,15 @@ class Orchestrator(VenueCalls):
         return self._pending_orders(ts)
 
     def _signal(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
-        """Keep a stage's signals until the event's end (risk sees the new equity first)."""
+        """Keep a stage's signals until the event's end (risk sees the new equity first);
+        a paused portfolio's strategy is not heard."""
+        if signals and not portfolio.paused:
+            self.inject(portfolio, signals)
+
+    def inject(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
+        """Signals from outside the strategy (the session API's flatten): turned into
+        orders at the next event like the strategy's own, through the risk gate and the
+        instrument rules, also while the strategy is paused."""
         if signals:
             if not portfolio.pending:
                 self._signalled.append(portfolio)

@@ -27,6 +27,7 @@ class Portfolio:
         "flow",
         "id",
         "ledger",
+        "paused",
         "pending",
         "plot",
         "protection",
@@ -65,6 +66,8 @@ class Portfolio:
         #: signals of this event not yet turned into orders (after the equity snapshot)
         self.pending: list[Signal] = []
         self.protection = Protector(id, ledger, flow.instruments, flow.next_client_id)
+        #: the strategy's signals are ignored (the session API's pause); positions stay
+        self.paused = False
 
     def book_fill(self, fill: Fill) -> Sequence[Signal]:
         """A fill of this portfolio's order: ledger, records, the strategy's answer."""

@@ -1,10 +1,17 @@
 """Where each stage's outcome is written: the SQLite store, the event journal, the run
 log (with the `PnL` lines) and the live view. One object so the engine's hot loop makes
-one call per outcome and stays readable."""
+one call per outcome and stays readable.
+
+Live subscribers (`listeners`: the dashboard's stream, the session server) are handed
+fills, closed trades, equity rows and state changes as (kind, payload) with plain JSON
+values. Nobody listens in an ordinary run, and then the cost is one truth test per
+outcome: no payload is built.
+"""
 
 import logging
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from perps_bot.domain import DenialReason, Fill, Order, OrderStatus, OrderUpdate, Side, iso_utc
 from perps_bot.ledger import AccountBooks, FillResult, FundingResult, Ledger
@@ -18,6 +25,9 @@ from perps_bot.storage.capture import CaptureWriter
 #: order updates worth a log line: those no FILL line explains
 _NOTEWORTHY = frozenset({OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
 
+#: a live subscriber: (kind, payload); kinds: fill, liquidation, trade, equity, state_change
+Listener = Callable[[str, dict[str, Any]], None]
+
 
 class Recorder:
     def __init__(
@@ -30,7 +40,6 @@ class Recorder:
         ledger: Ledger | AccountBooks,
         logger: logging.Logger,
         watched: bool = True,
-        shown: Ledger | AccountBooks | None = None,
         portfolio: str | None = None,
     ) -> None:
         """`watched`: someone reads the live view's state (the console view or the
@@ -42,8 +51,6 @@ class Recorder:
         self.journal = journal
         self.view = view
         self.ledger = ledger
-        #: what the console view shows: the account (several portfolios) or this ledger
-        self.shown = shown if shown is not None else ledger
         #: in runs with several portfolios, the id its log lines name
         self._tag = f"[{portfolio}] " if portfolio is not None else ""
         self.log = logger
@@ -54,6 +61,8 @@ class Recorder:
         self._debug = logger.isEnabledFor(logging.DEBUG)
         # INFO off (optimisation trials log nothing): the per-fill text is not even built
         self._info = logger.isEnabledFor(logging.INFO)
+        #: round trips built (TRADE CLOSED lines, trade_closed events): see follow_trades
+        self._trades = self._info
         self._hot = HotLog(logger)  # fill, funding and equity lines: once per fill
         self._trips = RoundTripBuilder()  # the report's round trips, for TRADE CLOSED lines
         self._log_handlers = list(logging.getLogger(LOGGER_NAME).handlers)
@@ -61,6 +70,13 @@ class Recorder:
         self.capture: CaptureWriter | None = None
         #: stores the trading state when it changes (SPEC 9: a halt survives restarts)
         self.on_state_change: Callable[[], None] | None = None
+        #: live subscribers (see the module doc); called in order, on the trading path
+        self.listeners: list[Listener] = []
+
+    def follow_trades(self) -> None:
+        """Build the round trips (trade_closed events) whatever the log level: someone
+        follows the run's trades (metrics, alerts)."""
+        self._trades = True
 
     # -- PnL -----------------------------------------------------------------------
     def pnl(self) -> str:
@@ -72,20 +88,6 @@ class Recorder:
             ledger.funding_total(),
             ledger.equity(),
         )
-
-    def _update_view(self, ts: int) -> None:
-        state = self.view.state
-        ledger = self.shown
-        state.ts = ts
-        state.equity = ledger.equity()
-        state.realized = ledger.realized_pnl()
-        state.unrealized = ledger.unrealized_pnl()
-        state.fees = ledger.fees_paid()
-        state.funding = ledger.funding_total()
-        state.fills = self.fills
-        state.positions = {
-            s: (ledger.position_size(s), ledger.entry_price(s)) for s in ledger.symbols()
-        }
 
     # -- outcomes ------------------------------------------------------------------
     def signal(self, ts: int, symbol: str, side: str, size: float, reason: str, cid: str) -> None:
@@ -104,9 +106,12 @@ class Recorder:
         if self._debug:
             self.log.debug("%s DENIED %s %s: %s", iso_utc(ts), symbol, code, detail)
 
-    def order(self, order: Order) -> None:
-        """An order the risk gate approved, as it goes to the venue (status new)."""
+    def order(self, order: Order, latency_s: float | None = None) -> None:
+        """An order the risk gate approved, as it goes to the venue (status new);
+        `latency_s`: wall time since the market event that caused it was received."""
         self.store.add_order(self.run_id, order)
+        if latency_s is not None:
+            self.view.state.latency_ms = latency_s * 1000.0
         self.journal.write(
             "order",
             order.created_ts,
@@ -120,6 +125,7 @@ class Recorder:
                 "reduce_only": order.reduce_only,
                 "status": str(order.status),
                 "reason": order.reason,
+                "latency_ms": None if latency_s is None else round(latency_s * 1000.0, 4),
             },
             order.correlation_id,
         )
@@ -172,28 +178,26 @@ class Recorder:
             self.run_id, fill.symbol, result.position_after, result.entry_after, fill.ts
         )
         kind: EventType = "liquidation" if fill.is_liquidation else "fill"
-        self.journal.write(
-            kind,
-            fill.ts,
-            {
-                "client_id": fill.client_id,
-                "symbol": fill.symbol,
-                "side": str(fill.side),
-                "size": fill.size,
-                "price": fill.price,
-                "fee": fill.fee,
-                "liquidity": str(fill.liquidity),
-                "realized_pnl": result.realized_pnl,
-                "position_after": result.position_after,
-                "reason": fill.reason,
-            },
-            fill.correlation_id,
-        )
+        payload = {
+            "client_id": fill.client_id,
+            "symbol": fill.symbol,
+            "side": str(fill.side),
+            "size": fill.size,
+            "price": fill.price,
+            "fee": fill.fee,
+            "liquidity": str(fill.liquidity),
+            "realized_pnl": result.realized_pnl,
+            "position_after": result.position_after,
+            "reason": fill.reason,
+        }
+        self.journal.write(kind, fill.ts, payload, fill.correlation_id)
+        if self.listeners:
+            self._publish(kind, {"ts": fill.ts, **payload})
         if fill.is_liquidation:
             self.liquidations += 1
-        if not self._info and not fill.is_liquidation:
+        if not (self._trades or self.listeners or fill.is_liquidation):
             if self._watched:
-                self._update_view(fill.ts)
+                self.view.state.fills += 1
             return
         label = "LIQUIDATION" if fill.is_liquidation else "FILL"
         stamp = iso_utc(fill.ts)
@@ -207,7 +211,7 @@ class Recorder:
         else:
             self._hot.info(line)
         closed = None
-        if self._info:  # the round trips only make the TRADE CLOSED lines
+        if self._trades or self.listeners:  # round trips: TRADE CLOSED lines and events
             closed = self._trips.add_fill(
                 fill.symbol,
                 fill.side is Side.BUY,
@@ -220,15 +224,34 @@ class Recorder:
                 fill.stop_price,
             )
         if closed is not None:
-            self._hot.info(
-                trade_closed_text(closed, f"{stamp} {self._tag}".rstrip(), fill.ts, fill.reason)
-            )
+            self._trade_closed(closed, fill, f"{stamp} {self._tag}".rstrip())
+            if self.listeners:
+                self._publish("trade", closed_trade_payload(closed, fill.ts, fill.reason))
         if self._watched:
             self.view.state.last_fills.append(f"{stamp[:19]} {trade}")
-            self._update_view(fill.ts)
+            self.view.state.fills += 1
+
+    def _trade_closed(self, trade: OpenTrade, fill: Fill, stamp: str) -> None:
+        self._hot.info(trade_closed_text(trade, stamp, fill.ts, fill.reason))
+        self.journal.write(
+            "trade_closed",
+            fill.ts,
+            {
+                "symbol": trade.symbol,
+                "side": "long" if trade.direction > 0 else "short",
+                "size": trade.max_size,
+                "entry_price": trade.entry_price,
+                "exit_price": trade.exit_price,
+                "net_pnl": trade.net_pnl,
+                "return_pct": return_pct(trade.net_pnl, trade.entry_price, trade.max_size),
+                "open_ts": trade.open_ts,
+                "reason": fill.reason,
+            },
+            fill.correlation_id,
+        )
 
     def funding(self, ts: int, symbol: str, result: FundingResult) -> None:
-        if self._info:
+        if self._trades or self.listeners:
             self._trips.add_funding(symbol, result.payment)
         self.store.add_funding(
             self.run_id, ts, symbol, result.rate, result.mark, result.position, result.payment
@@ -259,6 +282,10 @@ class Recorder:
         equity = cash + unrealized
         self._add_ts(ts)
         self._add_values((equity, cash, unrealized))
+        if self.listeners:
+            self._publish(
+                "equity", {"ts": ts, "equity": equity, "cash": cash, "unrealized_pnl": unrealized}
+            )
         if log_line:
             if self._info:
                 self._hot.info(f"{iso_utc(ts)} {self._tag}EQUITY | {self.pnl()}")
@@ -267,8 +294,6 @@ class Recorder:
                 ts,
                 {"equity": equity, "unrealized_pnl": unrealized, "cash": equity - unrealized},
             )
-            if self._watched:
-                self._update_view(ts)
         return equity
 
     def state_change(self, ts: int, state: str, detail: str) -> None:
@@ -277,6 +302,12 @@ class Recorder:
         self.log.warning("%s RISK STATE -> %s (%s)", iso_utc(ts), state, detail)
         if self.on_state_change is not None:
             self.on_state_change()
+        if self.listeners:
+            self._publish("state_change", {"ts": ts, "state": state, "detail": detail})
+
+    def _publish(self, kind: str, payload: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            listener(kind, payload)
 
     def flush(self) -> None:
         self.store.flush()
@@ -289,6 +320,26 @@ class Recorder:
         self.store.flush_if_due()
         for handler in self._log_handlers:
             handler.flush()
+
+
+def closed_trade_payload(trade: OpenTrade, close_ts: int, reason: str) -> dict[str, Any]:
+    """A closed round trip for live subscribers, in trades.csv's terms (the report's
+    `Trade`); what only the stored run can tell (trade id, R multiple, MAE, MFE) is not
+    here."""
+    return {
+        "symbol": trade.symbol,
+        "side": "long" if trade.direction > 0 else "short",
+        "open_ts": trade.open_ts,
+        "close_ts": close_ts,
+        "size": trade.max_size,
+        "entry_price": trade.entry_price,
+        "exit_price": trade.exit_price,
+        "gross_pnl": trade.gross,
+        "fees": trade.fees,
+        "funding": trade.funding,
+        "net_pnl": trade.net_pnl,
+        "exit_reason": reason,
+    }
 
 
 def trade_closed_text(trade: OpenTrade, stamp: str, close_ts: int, reason: str) -> str:

@@ -4,6 +4,16 @@ Ctrl-C / SIGTERM (the first one stops cleanly with state flushed, a second abort
 
 Signals are handled from the very start, so a run still waiting for an exchange that
 does not answer stops on SIGTERM like on Ctrl-C.
+
+A run can be hosted in a process that runs several (the session server: `hosted=True`):
+that process owns the database lock (and found the crashed runs when it took it), the
+signals, the log file and the garbage collector's settings; each run only tags and
+counts its own log lines, and is its own paper account (its trading state lives in its
+checkpoints, not in the profile's `trading_state` rows other sessions would share).
+
+A caller that shows the run while it executes (the `--http-port` dashboard, a session
+of the server) passes `attach`: it is handed the wired run and entered for as long as
+the run executes.
 """
 
 import asyncio
@@ -13,16 +23,24 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 
 from perps_bot.config import Settings
 from perps_bot.feeds import Feed
 from perps_bot.metrics.report import Report, build_report, headline_text
-from perps_bot.monitoring import close_logging, log_file_name, quiet_logging, setup_logging
+from perps_bot.monitoring import (
+    close_logging,
+    hosted_run_log,
+    log_file_name,
+    quiet_logging,
+    setup_logging,
+)
+from perps_bot.monitoring.logs import LineCounter
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.preflight import PromotionMissing, preflight
 from perps_bot.orchestrator.recovery import recover_unstored_fills
@@ -32,16 +50,40 @@ from perps_bot.storage import durable
 from perps_bot.storage.lock import DatabaseLock
 from perps_bot.venues import Venue
 
-if TYPE_CHECKING:
-    from perps_bot.monitoring.http import StatusServer
-
-__all__ = ["Interrupted", "PromotionMissing", "RunResult", "new_run_id", "run_bot", "run_bot_sync"]
+__all__ = [
+    "Attach",
+    "Interrupted",
+    "PromotionMissing",
+    "Run",
+    "RunResult",
+    "new_run_id",
+    "run_bot",
+    "run_bot_sync",
+]
 
 log = logging.getLogger("perps_bot.run")
 
 
+#: a caller's view of the run while it executes (see the module doc)
+Attach = Callable[[Run], AbstractAsyncContextManager[object]]
+
+
 class Interrupted(Exception):
     """Ctrl-C or SIGTERM before the run started: nothing was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    """How run_bot was asked to run (see its docstring)."""
+
+    feed: Feed | None
+    venue: Venue | None
+    progress: bool
+    console: Console
+    resume: str | None
+    attach: Attach | None
+    hosted: bool
+    after_batch: "Callable[[Orchestrator], None] | None"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +117,12 @@ class _Signals:
 
 
 @contextlib.asynccontextmanager
-async def _signals_handled() -> AsyncIterator[_Signals]:
+async def _signals_handled(install: bool) -> AsyncIterator[_Signals]:
+    """`install`: False in a hosted run (its process handles the signals)."""
     handler = _Signals()
     loop = asyncio.get_running_loop()
     installed: list[tuple[signal.Signals, Any]] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM) if install else ():
         previous = signal.getsignal(sig)
         try:
             loop.add_signal_handler(sig, handler)
@@ -121,36 +164,6 @@ def _collector_tuned() -> Iterator[None]:
             gc.unfreeze()
 
 
-def _status_server(run: Run) -> "StatusServer | None":
-    """The optional --http-port server, reading the live view's state."""
-    settings = run.settings
-    if settings.run.http_port is None:
-        return None
-    from perps_bot.monitoring.http import StatusServer  # aiohttp only when serving
-
-    rec, orchestrator = run.recorder, run.orchestrator
-
-    def status() -> dict[str, object]:
-        state = rec.view.state
-        return {
-            "run_id": run.run_id,
-            "profile": settings.profile,
-            "ts": state.ts,
-            "equity": state.equity,
-            "realized_pnl": state.realized,
-            "unrealized_pnl": state.unrealized,
-            "fees": state.fees,
-            "funding": state.funding,
-            "fills": rec.fills,
-            "liquidations": rec.liquidations,
-            "risk_state": str(orchestrator.trading_state),
-            "positions": dict(state.positions),
-            "denials": dict(rec.denials),
-        }
-
-    return StatusServer(status, port=settings.run.http_port)
-
-
 async def run_bot(
     settings: Settings,
     *,
@@ -159,71 +172,68 @@ async def run_bot(
     progress: bool = True,
     console: Console | None = None,
     resume: str | None = None,
+    attach: Attach | None = None,
+    hosted: bool = False,
     after_batch: "Callable[[Orchestrator], None] | None" = None,
 ) -> RunResult:
     """Run the bot described by `settings` until the feed ends, the duration passes or
     Ctrl-C / SIGTERM; return what happened. Raises a PerpsBotError (one-line message,
     nothing written) when a preflight check fails or another bot holds the database,
     Interrupted when stopped before the run started. `resume` ('latest' or a run id)
-    continues a paper run from its last checkpoint under its own run id. `after_batch`
-    sees the orchestrator between batches of a run that takes no checkpoints (an
-    optimisation trial stops a hopeless run there with `request_stop`)."""
-    console = console or Console(stderr=False)
-    if metrics_only(settings):  # an in-memory store: nothing to lock
-        return await _start_and_execute(
-            settings, feed, venue, progress, console, resume, after_batch
-        )
+    continues a paper run from its last checkpoint under its own run id. `attach` and
+    `hosted`: see the module doc (a hosted run is stopped by cancelling its task before
+    it is wired, by `request_stop` on its orchestrator after). `after_batch` sees the
+    orchestrator between batches of a run that takes no checkpoints (an optimisation
+    trial stops a hopeless run there with `request_stop`)."""
+    options = _Options(feed, venue, progress, console or Console(stderr=False), resume,
+                       attach, hosted, after_batch)  # fmt: skip
+    if hosted:  # the hosting process holds the database lock and set the log up
+        with hosted_run_log() as counter:
+            return await _start_and_execute(settings, counter, options)
+    if metrics_only(settings):  # an in-memory store: nothing to lock, no log file
+        try:
+            return await _start_and_execute(settings, quiet_logging(), options)
+        finally:
+            close_logging()
     # one bot writes a database at a time: a second one is refused before it writes
     # anything, its log lines included (the kernel frees the lock when we exit)
     with DatabaseLock(settings.database_path):
-        return await _start_and_execute(
-            settings, feed, venue, progress, console, resume, after_batch
-        )
-
-
-async def _start_and_execute(
-    settings: Settings,
-    feed: Feed | None,
-    venue: Venue | None,
-    progress: bool,
-    console: Console,
-    resume: str | None,
-    after_batch: "Callable[[Orchestrator], None] | None",
-) -> RunResult:
-    run_cfg = settings.run
-    counter = (
-        quiet_logging()
-        if metrics_only(settings)
-        else setup_logging(
+        run_cfg = settings.run
+        counter = setup_logging(
             Path(run_cfg.log_dir),
             run_cfg.log_level,
             max_bytes=settings.logging.max_bytes,
             backups=settings.logging.backups,
             file_name=log_file_name(str(settings.mode)),
         )
-    )
-    async with _signals_handled() as signals:
         try:
-            try:
-                pre = await preflight(
-                    settings, say=lambda text: console.print(text, highlight=False)
-                )
-            except asyncio.CancelledError:
-                raise Interrupted("interrupted while starting") from None
-            try:
-                run = build_run(settings, pre, counter, feed=feed, venue=venue, console=console,
-                                progress=progress, resume=resume)  # fmt: skip
-            except BaseException:
-                await pre.close()
-                raise
-        except BaseException:
+            return await _start_and_execute(settings, counter, options)
+        finally:
             close_logging()
+
+
+async def _start_and_execute(
+    settings: Settings, counter: LineCounter, options: _Options
+) -> RunResult:
+    console = options.console
+    async with _signals_handled(install=not options.hosted) as signals:
+        try:
+            pre = await preflight(settings, say=lambda text: console.print(text, highlight=False))
+        except asyncio.CancelledError:
+            raise Interrupted("interrupted while starting") from None
+        try:
+            run = build_run(settings, pre, counter, feed=options.feed, venue=options.venue,
+                            console=console, progress=options.progress,
+                            resume=options.resume, hosted=options.hosted)  # fmt: skip
+        except BaseException:
+            await pre.close()
             raise
         signals.orchestrator = run.orchestrator
+        after_batch = options.after_batch
         if after_batch is not None and run.orchestrator.after_batch is None:
             orchestrator = run.orchestrator
             orchestrator.after_batch = lambda: after_batch(orchestrator)
-        return await _execute(run)
+        return await _execute(run, options)
 
 
 async def _recover_after_crash(run: Run) -> None:
@@ -240,10 +250,9 @@ async def _recover_after_crash(run: Run) -> None:
         log.warning("%d fills of earlier runs recovered from the exchange", booked)
 
 
-async def _execute(run: Run) -> RunResult:
-    settings, rec, orchestrator = run.settings, run.recorder, run.orchestrator
-    store, journal = run.store, run.journal
-    planned = run.preflight.portfolios
+def _journal_start(run: Run) -> None:
+    """The run's first line in the log and the journal: what runs, with what."""
+    settings, planned = run.settings, run.preflight.portfolios
     strategy = " + ".join(p.plan.strategy for p in planned)
     fingerprint = run.preflight.fingerprint if len(planned) == 1 else "portfolios"
     log.info(
@@ -270,29 +279,47 @@ async def _execute(run: Run) -> RunResult:
                         "capital": p.plan.capital, "symbols": list(p.plan.symbols)}
             for p in planned
         }  # fmt: skip
-    journal.write("run_start", orchestrator.last_ts or run.start_ms, started)
-    http = _status_server(run)
-    status, detail = "completed", None
+    run.journal.write("run_start", run.orchestrator.last_ts or run.start_ms, started)
+
+
+async def _trade(run: Run) -> None:
+    """The run proper: the wall-clock duration, the live start (venue, recovery,
+    reconciliation), then the orchestrator's loop."""
+    settings, orchestrator, store = run.settings, run.orchestrator, run.store
     wall_timer: asyncio.TimerHandle | None = None
     duration = settings.run.duration_ms
     try:
-        with _collector_tuned(), rec.view:
-            if http is not None:
-                await http.start()
-            if not run.simulated and duration is not None:
-                done = (orchestrator.last_ts or 0) - (orchestrator.first_ts or 0)  # resumed
-                wall_timer = asyncio.get_running_loop().call_later(
-                    max(duration - done, 0) / 1000.0, orchestrator.request_stop,
-                    "duration reached",
-                )  # fmt: skip
-            if run.preflight.spec.reconciles:
-                await orchestrator.start()
-                await _recover_after_crash(run)
-                await orchestrator.reconcile("start")
-                for p in orchestrator.portfolios:
-                    store.set_initial_balance(p.rec.run_id, p.ledger.initial_balance())
-                store.set_initial_balance(run.run_id, run.ledger.initial_balance())
-            await orchestrator.run()
+        if not run.simulated and duration is not None:
+            done = (orchestrator.last_ts or 0) - (orchestrator.first_ts or 0)  # resumed
+            wall_timer = asyncio.get_running_loop().call_later(
+                max(duration - done, 0) / 1000.0, orchestrator.request_stop, "duration reached"
+            )
+        if run.preflight.spec.reconciles:
+            await orchestrator.start()
+            await _recover_after_crash(run)
+            await orchestrator.reconcile("start")
+            for p in orchestrator.portfolios:
+                store.set_initial_balance(p.rec.run_id, p.ledger.initial_balance())
+            store.set_initial_balance(run.run_id, run.ledger.initial_balance())
+        await orchestrator.run()
+    finally:
+        if wall_timer is not None:
+            wall_timer.cancel()
+
+
+async def _execute(run: Run, options: _Options) -> RunResult:
+    orchestrator = run.orchestrator
+    _journal_start(run)
+    status, detail = "completed", None
+    attached = contextlib.AsyncExitStack()
+    try:
+        gc_tuned = contextlib.nullcontext() if options.hosted else _collector_tuned()
+        with gc_tuned, run.recorder.view:
+            if options.attach is not None:
+                await attached.enter_async_context(options.attach(run))
+            await _trade(run)
+            if orchestrator.stop_reason != "interrupted":
+                run.recorder.view.complete()
         if orchestrator.stop_reason == "interrupted":
             status = "interrupted"
     except StopRun as exc:
@@ -305,17 +332,15 @@ async def _execute(run: Run) -> RunResult:
         log.exception("run %s failed", run.run_id)
         raise
     finally:
-        if wall_timer is not None:
-            wall_timer.cancel()
-        if http is not None:
-            await http.stop()
+        with contextlib.suppress(Exception):
+            await attached.aclose()
         with contextlib.suppress(Exception):
             await orchestrator.close()  # already closed unless the run failed early
         report = _finish(run, status, detail)
     return RunResult(
         run_id=run.run_id,
         status=status,
-        db_path=settings.database_path,
+        db_path=run.settings.database_path,
         fills=sum(p.rec.fills for p in orchestrator.portfolios),
         final_equity=run.ledger.equity(),
         headline=headline_text(report),
@@ -331,7 +356,8 @@ def _finish(run: Run, status: str, detail: str | None) -> Report:
     if run.capture is not None:
         run.capture.close(initial_balance=run.ledger.initial_balance())
     last = orchestrator.last_ts
-    journal.write("run_end", last or run.start_ms, {"status": status, "detail": detail})
+    end = {"status": status, "detail": detail, "equity": run.ledger.equity()}
+    journal.write("run_end", last or run.start_ms, end)
     rec.flush()
     for keeper in run.trading_state:
         keeper.save()
@@ -349,9 +375,10 @@ def _finish(run: Run, status: str, detail: str | None) -> Report:
             with store.transaction():
                 durable.drop_checkpoint(store.connection, run_id)
     journal.close()
+    if run.watchers is not None:
+        run.watchers.close()
     report = build_report(store, run.run_id)
     store.close()
-    close_logging()
     return report
 
 
@@ -363,12 +390,19 @@ def run_bot_sync(
     progress: bool = True,
     console: Console | None = None,
     resume: str | None = None,
+    attach: Attach | None = None,
 ) -> RunResult:
     """Blocking wrapper for the CLI and tests (PERPS_BOT_DEBUG_ASYNCIO=1: asyncio debug)."""
     try:
         return asyncio.run(
             run_bot(
-                settings, feed=feed, venue=venue, progress=progress, console=console, resume=resume
+                settings,
+                feed=feed,
+                venue=venue,
+                progress=progress,
+                console=console,
+                resume=resume,
+                attach=attach,
             ),
             debug=bool(os.environ.get("PERPS_BOT_DEBUG_ASYNCIO")),
         )

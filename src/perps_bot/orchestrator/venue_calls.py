@@ -9,6 +9,7 @@ attributes below are the engine's, declared here for the type checker.
 
 import logging
 from collections.abc import Sequence
+from time import perf_counter
 
 from perps_bot.domain import DenialReason, Fill, Order, OrderUpdate, Signal
 from perps_bot.orchestrator.clock import Clock
@@ -93,8 +94,10 @@ class VenueCalls:
         for p in self.portfolios:
             p.risk.set_circuit_breaker(is_open)
 
-    async def _submit_all(self, orders: list[Order]) -> None:
+    async def _submit_all(self, orders: list[Order], received: float | None = None) -> None:
         """Send approved orders; a refusal becomes a denial with the venue's reason.
+        `received`: perf_counter() when the market event that caused them came in (each
+        order's journal line carries the tick-to-order latency).
 
         Live (durable) runs commit each order's intent before its request leaves, and take
         the fills its reply already carries at once (a market order's reply has its
@@ -103,7 +106,7 @@ class VenueCalls:
             await self._cancel_protective()
             for order in orders:
                 p = self.routes.placed(order)
-                p.rec.order(order)
+                p.rec.order(order, None if received is None else perf_counter() - received)
                 if self._durable_fills:
                     p.rec.flush()
                 await self._submit(order, p)

@@ -36,6 +36,7 @@ from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.preflight import PlannedPortfolio, Preflight
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.trading_state import TradingStateKeeper
+from perps_bot.orchestrator.watchers import Watchers, watch_run
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
 from perps_bot.storage import RunRecord, RunStore, durable
@@ -72,6 +73,8 @@ class Run:
     child_run_ids: list[str] = field(default_factory=list)
     #: what an exchange-fed run saw, recorded for replays (SPEC 14)
     capture: CaptureWriter | None = None
+    #: its metrics and alerts (closed when the run is finished)
+    watchers: Watchers | None = None
 
 
 def new_run_id(profile: str) -> str:
@@ -101,6 +104,7 @@ def build_run(
     console: Console,
     progress: bool,
     resume: str | None = None,
+    hosted: bool = False,
 ) -> Run:
     spec = pre.spec
     run = settings.run
@@ -132,7 +136,7 @@ def build_run(
     candle_bar_ms = feed.strategy_bar_ms(settings.strategy.timeframe)
 
     params_json = _params_json(pre, strategies)
-    store, run_id, resumed = _open_run(settings, pre, params_json, resume)
+    store, run_id, resumed = _open_run(settings, pre, params_json, resume, hosted)
     tag_run_log(run_id)  # every line of the run from here on carries its id
     for pid, strategy in strategies.items():  # kept per account, or per run (paper)
         scope = f"{settings.profile}/{pid}" if spec.keeps_trading_state else run_id
@@ -143,8 +147,10 @@ def build_run(
         time_submissions(venue, capture)
     journal = _journal(settings, run_id)
     live_view = progress and run.live_view and console.is_terminal
-    view = LiveView(console, title=f"perps-bot {settings.profile} {spec.mode}", enabled=live_view)
     watched = live_view or run.http_port is not None
+    wall_s = duration / 1000.0 if duration is not None and not simulated else None
+    view = LiveView(console, title=f"perps-bot {settings.profile} {spec.mode}",
+                    enabled=live_view, watched=watched, wall_duration_s=wall_s)  # fmt: skip
     last_prices: dict[str, float] = {}
     gate = AccountGate(settings.risk, account, settings.symbols) if multi else None
     portfolios: list[Portfolio] = []
@@ -161,7 +167,6 @@ def build_run(
             ledger=ledgers[pid],
             logger=log,
             watched=watched,
-            shown=account,
             portfolio=pid if multi else None,
         )
         rec.capture = capture  # each portfolio's order round trips (client ids tell them)
@@ -213,7 +218,10 @@ def build_run(
         durable_fills=not simulated,
         candle_bar_ms=candle_bar_ms,
     )
-    resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start)
+    view.watch(account, ledgers, pre.instruments.get, lambda: orchestrator.last_ts)
+    resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start,
+                                          keeps_state=not hosted)  # fmt: skip
+    watchers = watch_run(settings, spec.mode, journal, portfolios)
     return Run(
         run_id=run_id,
         settings=settings,
@@ -231,6 +239,7 @@ def build_run(
         trading_state=keepers,
         child_run_ids=[p.rec.run_id for p in portfolios] if multi else [],
         capture=capture,
+        watchers=watchers,
     )
 
 
@@ -271,11 +280,12 @@ def _make_durable(
     orchestrator: Orchestrator,
     resumed: RunRecord | None,
     start: int,
+    keeps_state: bool,
 ) -> tuple[str | None, list[TradingStateKeeper]]:
     """SPEC 9 for this run: restore a resumed run from its checkpoint, take checkpoints
     (paper runs), import each portfolio's stored trading state and store it at every
-    change (runs that trade the profile's account). Returns (where it resumed from, the
-    keepers)."""
+    change (runs that trade the profile's account, not a hosted session: `keeps_state`).
+    Returns (where it resumed from, the keepers)."""
     spec, rec = pre.spec, orchestrator.rec
     resumed_from = None
     if resumed is not None:
@@ -287,7 +297,7 @@ def _make_durable(
             raise
     if spec.resumable:
         orchestrator.after_batch = checkpoint.Checkpointer(orchestrator, pre.code_version)
-    if not spec.keeps_trading_state:
+    if not (spec.keeps_trading_state and keeps_state):
         return resumed_from, []
     keepers = []
     for p in orchestrator.portfolios:
@@ -300,15 +310,16 @@ def _make_durable(
 
 
 def _open_run(
-    settings: Settings, pre: Preflight, params_json: str, resume: str | None
+    settings: Settings, pre: Preflight, params_json: str, resume: str | None, hosted: bool
 ) -> tuple[RunStore, str, RunRecord | None]:
     """Open the store (the caller holds its lock): runs left `running` by a dead process
-    become `crashed`; then a new run is created, or the run to resume is found."""
+    become `crashed` (a hosted run's process did that when it took the lock: the runs
+    still `running` are its own); then a new run is created, or the run to resume is
+    found."""
     store = RunStore(":memory:" if metrics_only(settings) else settings.database_path)
     try:
-        with store.transaction():
-            for crashed in durable.mark_crashed(store.connection):
-                log.warning("run %s was left running by a process that is gone: crashed", crashed)
+        if not hosted:
+            mark_crashed(store)
         if resume is None:
             run_id = new_run_id(settings.profile)
             store.create_run(_record(settings, pre, run_id, params_json))
@@ -324,6 +335,16 @@ def _open_run(
     except BaseException:
         store.close()
         raise
+
+
+def mark_crashed(store: RunStore) -> list[str]:
+    """Runs left `running` by a process that is gone become `crashed` (the caller holds
+    the database lock); their ids."""
+    with store.transaction():
+        crashed = durable.mark_crashed(store.connection)
+    for run_id in crashed:
+        log.warning("run %s was left running by a process that is gone: crashed", run_id)
+    return crashed
 
 
 def _strategy(settings: Settings, planned: PlannedPortfolio, ledger: Ledger) -> Strategy:

@@ -6,6 +6,7 @@ from perps_bot.storage.equity_blocks import TABLE_SQL as EQUITY_BLOCKS_SQL
 from perps_bot.storage.migrations import SCHEMA_VERSION
 from perps_bot.storage.orders import TABLE_SQL as ORDERS_SQL
 from perps_bot.storage.plot_series import TABLE_SQL as PLOT_SERIES_SQL
+from perps_bot.storage.sessions import TABLE_SQL as SESSIONS_SQL
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION"]
 
@@ -108,4 +109,5 @@ CREATE INDEX IF NOT EXISTS promotions_fp ON promotions (strategy_fingerprint, st
     + ORDERS_SQL
     + DURABLE_SQL
     + PLOT_SERIES_SQL
+    + SESSIONS_SQL
 )

@@ -8,16 +8,20 @@ breaks the schema, a timeout, a refusal (429, 5xx) or a connection error is a
 `PlanRefused` with a one-line reason: the caller keeps the previous plan.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import openai
-from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from perps_bot.domain import short
+
+if TYPE_CHECKING:  # the client library is heavy (hundreds of models, a second at start-up):
+    # imported when a planner asks, not by every command that loads the strategies
+    from openai.types.chat import ChatCompletionMessageParam
 
 PROMPTS = Path(__file__).with_name("prompts")
 TEMPLATES = tuple(sorted(p.stem for p in PROMPTS.glob("*.txt")))
@@ -99,6 +103,8 @@ class PlanClient:
         self.model = model
         self.cache_dir = cache_dir
         self.cache_only = cache_only
+        import openai
+
         self._client = openai.OpenAI(
             base_url=base_url, api_key=api_key or "none", timeout=timeout, max_retries=0
         )
@@ -122,6 +128,8 @@ class PlanClient:
         return answer
 
     def _call(self, messages: list[ChatCompletionMessageParam]) -> str:
+        import openai
+
         try:
             reply = self._client.chat.completions.create(
                 model=self.model,

@@ -1,0 +1,254 @@
+"""Alerts through apprise (SPEC 12): Telegram, Discord, Slack, email, json:// webhooks.
+
+`AlertRules` is a journal listener: it turns the lines of the events named in
+`alerts.on` (trade_closed, halt, liquidation, run_end, daily_summary) into messages;
+`AlertLogHandler` does the same for ERROR log lines (`error`). Both hand them to an
+`AlertSender`, which is off the trading path: `send` only checks the rate limit and
+puts the message on a queue; one background thread delivers them. A target that is
+slow or never answers holds that thread, never an order; the end of a run waits for
+what is queued at most `alerts.flush_timeout`.
+
+Rate limit: at most `alerts.max_per_minute` messages in any 60 s of wall time; the
+ones over it are counted by event and summed up in the next message that goes out
+(and in a last message when the run ends). URLs are secrets: whatever is logged
+about a target names it by `mask_url` (scheme only); apprise's own logger, which
+names hosts and ids, is kept out of the run log.
+"""
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from perps_bot.config import AlertsConfig, mask_url
+from perps_bot.config.alerts import load_apprise
+from perps_bot.domain import iso_utc, parse_duration
+from perps_bot.monitoring.logs import LOGGER_NAME
+
+log = logging.getLogger("perps_bot.alerts")
+
+#: delivers one message (title, body) to one target; True when it was accepted
+Deliver = Callable[[str, str], bool]
+DAY_MS = 86_400_000
+_QUEUE_SIZE = 256
+
+
+def apprise_target(url: str) -> Deliver:
+    """A deliver function for one apprise URL (apprise is imported only when used)."""
+    target = load_apprise().Apprise()
+    if not target.add(url):
+        raise ValueError(f"not an apprise URL: {mask_url(url)}")
+
+    def deliver(title: str, body: str) -> bool:
+        return bool(target.notify(body=body, title=title))
+
+    return deliver
+
+
+class AlertSender:
+    """Rate-limited, queued delivery to some targets on one background thread."""
+
+    def __init__(
+        self,
+        targets: Sequence[tuple[str, Deliver]],
+        *,
+        max_per_minute: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`targets`: (masked name, deliver) pairs; `clock`: wall seconds (monotonic)."""
+        self._targets = list(targets)
+        self._limit = max_per_minute
+        self._clock = clock
+        self._sent_at: deque[float] = deque()
+        self.dropped: Counter[str] = Counter()
+        self.sent = 0
+        self.failed = 0
+        self._closed = False
+        self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue(_QUEUE_SIZE)
+        self._thread = threading.Thread(target=self._work, name="perps-bot-alerts", daemon=True)
+        self._thread.start()
+
+    def send(self, event: str, title: str, body: str) -> bool:
+        """Queue a message unless the rate limit or a full queue drops it (counted)."""
+        now = self._clock()
+        while self._sent_at and now - self._sent_at[0] >= 60.0:
+            self._sent_at.popleft()
+        if len(self._sent_at) >= self._limit:
+            self.dropped[event] += 1
+            return False
+        if self.dropped:
+            body = f"{body}\n({_dropped_text(self.dropped)})"
+            self.dropped.clear()
+        try:
+            self._queue.put_nowait((title, body))
+        except queue.Full:  # the targets are far behind: this one is dropped too
+            self.dropped[event] += 1
+            return False
+        self._sent_at.append(now)
+        return True
+
+    def close(self, timeout_s: float) -> bool:
+        """Send a last summary of what was dropped, then wait at most `timeout_s` for the
+        queue to empty; True when everything queued was delivered (or given up on)."""
+        if self.dropped:
+            text = _dropped_text(self.dropped)
+            self.dropped.clear()
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(("perps-bot: alerts dropped", text))
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
+        self._thread.join(timeout_s)
+        self._closed = True  # the run's log is closed next: a late failure goes unlogged
+        if self._thread.is_alive():
+            log.warning(
+                "alerts: %d not delivered within %.1fs (a target does not answer)",
+                self._queue.qsize(),
+                timeout_s,
+            )
+            return False
+        return True
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            title, body = item
+            for name, deliver in self._targets:
+                try:
+                    ok, why = deliver(title, body), "was not accepted"
+                except Exception as exc:  # a target's failure is never the run's
+                    ok, why = False, f"failed: {type(exc).__name__}"
+                if ok:
+                    self.sent += 1
+                    continue
+                self.failed += 1
+                if not self._closed:
+                    log.warning("alert to %s %s", name, why)
+
+
+def _dropped_text(dropped: Counter[str]) -> str:
+    parts = ", ".join(f"{n} {event}" for event, n in sorted(dropped.items()))
+    return f"{sum(dropped.values())} alerts dropped by the rate limit: {parts}"
+
+
+class AlertRules:
+    """A journal listener turning the run's lines into alerts of the events in `on`."""
+
+    def __init__(self, sender: AlertSender, on: Sequence[str], *, name: str) -> None:
+        """`name`: how titles name the run, e.g. "perps-bot dev"."""
+        self._sender = sender
+        self._on = frozenset(on)
+        self._name = name
+        self._day: int | None = None
+        self._trades = 0
+        self._trade_pnl = 0.0
+        self._equity: dict[str, float] = {}
+
+    def __call__(self, type_: str, line: dict[str, Any]) -> None:
+        if "daily_summary" in self._on:
+            self._daily(line)
+        tag = f"[{line['portfolio']}] " if "portfolio" in line else ""
+        if type_ == "trade_closed":
+            self._trades += 1
+            self._trade_pnl += line["net_pnl"]
+            self._alert("trade_closed", "trade closed", tag + _trade_text(line))
+        elif type_ == "state_change" and line["state"] == "HALTED":
+            self._alert("halt", "HALTED", f"{tag}trading halted: {line['detail']}")
+        elif type_ == "liquidation":
+            side, size, symbol = line["side"], line["size"], line["symbol"]
+            text = f"{tag}{symbol} {side} {size:.6g} @ {line['price']:.6g} (forced close)"
+            self._alert("liquidation", "LIQUIDATION", text)
+        elif type_ == "run_end":
+            detail = f" ({line['detail']})" if line.get("detail") else ""
+            equity = "" if line.get("equity") is None else f", equity {line['equity']:,.2f}"
+            text = f"run {line['run_id']} ended: {line['status']}{detail}{equity}"
+            self._alert("run_end", "run ended", text)
+
+    def _alert(self, event: str, what: str, body: str) -> None:
+        if event in self._on:
+            self._sender.send(event, f"{self._name}: {what}", body)
+
+    def _daily(self, line: dict[str, Any]) -> None:
+        """One summary when the run's clock passes midnight UTC (the day just over)."""
+        if line["type"] == "equity":
+            self._equity[line.get("portfolio", "")] = line["equity"]
+        day = line["ts"] // DAY_MS
+        if self._day is None or day <= self._day:
+            self._day = day if self._day is None else self._day
+            return
+        equity = ", ".join(
+            f"{pid + ' ' if pid else ''}{value:,.2f}" for pid, value in sorted(self._equity.items())
+        )
+        text = (
+            f"{iso_utc(self._day * DAY_MS)[:10]}: {self._trades} trades closed,"
+            f" net PnL {self._trade_pnl:,.2f}; equity {equity or 'n/a'}"
+        )
+        self._day, self._trades, self._trade_pnl = day, 0, 0.0
+        self._alert("daily_summary", "daily summary", text)
+
+
+def _trade_text(line: dict[str, Any]) -> str:
+    ret = line.get("return_pct")
+    return (
+        f"{line['symbol']} {line['side']} size={line['size']:.6g}"
+        f" entry={line['entry_price']:.6g} exit={line['exit_price']:.6g}"
+        f" net PnL={line['net_pnl']:.4f}"
+        f" return={'n/a' if ret is None else f'{ret:+.3f}%'} reason={line['reason']}"
+    )
+
+
+class AlertLogHandler(logging.Handler):
+    """ERROR log lines as `error` alerts (the message only, never a traceback)."""
+
+    def __init__(self, sender: AlertSender, *, name: str) -> None:
+        super().__init__(logging.ERROR)
+        self._sender = sender
+        self._name = name
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == log.name:
+            return  # the alerts' own trouble is not sent through themselves
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed log call must not break the run
+            text = str(record.msg)
+        self._sender.send("error", f"{self._name}: error", text)
+
+
+class Alerts:
+    """The alerts of one run: the sender, the journal listener and the log handler."""
+
+    def __init__(
+        self,
+        config: AlertsConfig,
+        *,
+        name: str,
+        targets: Sequence[tuple[str, Deliver]] | None = None,
+    ) -> None:
+        """`targets`: instead of the apprise targets of `config.urls` (tests)."""
+        if targets is None:
+            targets = [(mask_url(u.get_secret_value()), apprise_target(u.get_secret_value()))
+                       for u in config.urls]  # fmt: skip
+        _quiet_apprise()
+        self.sender = AlertSender(targets, max_per_minute=config.max_per_minute)
+        self.rules = AlertRules(self.sender, config.on, name=name)
+        self._flush_s = parse_duration(config.flush_timeout) / 1000.0
+        self._handler: AlertLogHandler | None = None
+        if "error" in config.on:
+            self._handler = AlertLogHandler(self.sender, name=name)
+            logging.getLogger(LOGGER_NAME).addHandler(self._handler)
+
+    def close(self) -> bool:
+        if self._handler is not None:
+            logging.getLogger(LOGGER_NAME).removeHandler(self._handler)
+        return self.sender.close(self._flush_s)
+
+
+def _quiet_apprise() -> None:
+    """apprise logs hosts and ids of the targets: not into our logs, not on the console."""
+    quiet = logging.getLogger("apprise")
+    quiet.propagate = False
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())

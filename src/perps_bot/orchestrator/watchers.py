@@ -1,0 +1,54 @@
+"""What follows a run from outside the trading path: the Prometheus metrics of its
+portfolios and the alerts (SPEC 11, 12). Both listen to the run's journal; the loop
+knows nothing of them."""
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from perps_bot.config import Settings
+from perps_bot.domain import RunMode
+from perps_bot.monitoring import Journal
+from perps_bot.monitoring.prometheus import ACCOUNT, RunMetrics
+from perps_bot.orchestrator.portfolio import Portfolio
+
+if TYPE_CHECKING:
+    from perps_bot.monitoring.alerts import Alerts
+
+#: runs over history are not followed (a backtest's year would be 365 daily summaries)
+_SILENT = frozenset({RunMode.BACKTEST, RunMode.REPLAY})
+
+
+@dataclass(slots=True)
+class Watchers:
+    metrics: RunMetrics
+    alerts: "Alerts | None"
+
+    def close(self) -> None:
+        """The metrics keep the run's last values; queued alerts get their last chance
+        (at most alerts.flush_timeout)."""
+        self.metrics.close()
+        if self.alerts is not None:
+            self.alerts.close()
+
+
+def watch_run(
+    settings: Settings, mode: RunMode, journal: Journal, portfolios: list[Portfolio]
+) -> Watchers | None:
+    """Metrics and alerts of a bot run; runs over history (backtests, replays, an
+    optimizer's trials) have neither (None)."""
+    if mode in _SILENT:
+        return None
+    multi = len(portfolios) > 1
+    metrics = RunMetrics(settings.profile, ACCOUNT if multi else portfolios[0].id)
+    for p in portfolios:
+        metrics.watch(p.id, p.ledger, str(p.risk.state))
+        p.rec.follow_trades()
+    journal.subscribe(metrics)
+    metrics.start()
+    alerts = None
+    if settings.alerts.urls:
+        from perps_bot.monitoring.alerts import Alerts  # apprise only when alerts are on
+
+        alerts = Alerts(settings.alerts, name=f"perps-bot {settings.profile}")
+        journal.subscribe(alerts.rules)
+    return Watchers(metrics, alerts)

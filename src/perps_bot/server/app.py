@@ -1,0 +1,239 @@
+"""The HTTP API of SPEC 11 and the dashboard of SPEC 12 on aiohttp, over a `Sessions`
+(the server's manager, or the one run of a bot started with `--http-port`).
+
+JSON in and out; every refused request is a 4xx with `{"error": "..."}` (unknown
+routes and methods included). With a token (binds other than loopback) the API and
+`/metrics` need `Authorization: Bearer <token>` (or `?token=`: a browser's websocket
+cannot send the header), otherwise 401; the page and its static files hold no data.
+"""
+
+import asyncio
+import contextlib
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from perps_bot.monitoring.prometheus import metrics_registry
+from perps_bot.server import views
+from perps_bot.server.manager import Sessions
+from perps_bot.server.requests import RequestError
+from perps_bot.server.session import Session
+
+
+@dataclass(slots=True)
+class _State:
+    sessions: Sessions
+    token: str
+    sockets: set[web.WebSocketResponse] = field(default_factory=set)
+
+
+STATE = web.AppKey("state", _State)
+STATIC = Path(str(resources.files("perps_bot.server") / "static"))
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(sessions: Sessions, *, token: str | None = None) -> web.Application:
+    app = web.Application(middlewares=[_errors, _auth])
+    app[STATE] = _State(sessions, token or "")
+    app.router.add_get("/", _dashboard)
+    app.router.add_get("/static/plotly.min.js", _plotly)
+    app.router.add_static("/static/", STATIC)
+    app.router.add_get("/health", _health)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_post("/api/sessions", _start)
+    app.router.add_get("/api/sessions", _list)
+    app.router.add_get("/api/sessions/{id}", _session)
+    app.router.add_get("/api/sessions/{id}/portfolio", _portfolio)
+    app.router.add_get("/api/sessions/{id}/trades", _trades)
+    app.router.add_get("/api/sessions/{id}/equity", _equity)
+    app.router.add_post("/api/sessions/{id}/stop", _stop)
+    app.router.add_post("/api/sessions/{id}/portfolios/{pid}/{action}", _control)
+    app.router.add_get("/api/sessions/{id}/stream", _stream)
+    app.on_shutdown.append(_close_sockets)
+    return app
+
+
+# -- middlewares ------------------------------------------------------------------------
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except RequestError as exc:
+        return web.json_response({"error": str(exc)}, status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return web.json_response({"error": f"{exc.reason}: {request.method} {request.path}"},
+                                 status=exc.status)  # fmt: skip
+
+
+@web.middleware
+async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    token = request.app[STATE].token
+    if token and (request.path.startswith("/api/") or request.path == "/metrics"):
+        header = request.headers.get("Authorization", "")
+        given = header.removeprefix("Bearer ") if header.startswith("Bearer ") else None
+        given = given or request.query.get("token", "")
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise RequestError("unauthorized: send Authorization: Bearer <token>", status=401)
+    return await handler(request)
+
+
+# -- pages and health -------------------------------------------------------------------
+async def _dashboard(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+async def _plotly(request: web.Request) -> web.StreamResponse:
+    """plotly.js from the installed plotly package (the page works with no internet)."""
+    return web.FileResponse(Path(str(resources.files("plotly") / "package_data" / "plotly.min.js")))
+
+
+async def _health(request: web.Request) -> web.Response:
+    sessions = request.app[STATE].sessions.sessions.values()
+    running = sum(1 for s in sessions if s.status == "running")
+    return web.json_response({"ok": True, "sessions": len(sessions), "running": running})
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = generate_latest(metrics_registry())
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+# -- the API ----------------------------------------------------------------------------
+def _sessions(request: web.Request) -> Sessions:
+    return request.app[STATE].sessions
+
+
+def _one(request: web.Request) -> Session:
+    return _sessions(request).get(request.match_info["id"])
+
+
+async def _start(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RequestError(f"malformed JSON: {exc}") from None
+    s = await _sessions(request).start(body)
+    return web.json_response({"session_id": s.id, "status": s.status}, status=201)
+
+
+async def _list(request: web.Request) -> web.Response:
+    return web.json_response({"sessions": [s.view() for s in _sessions(request).sessions.values()]})
+
+
+async def _session(request: web.Request) -> web.Response:
+    return web.json_response(_one(request).view())
+
+
+async def _portfolio(request: web.Request) -> web.Response:
+    s = _one(request)
+    if s.run is not None:
+        return web.json_response(views.portfolios(s.run, s))
+    return web.json_response(views.stored_portfolios(_sessions(request).reader(s), s))
+
+
+async def _trades(request: web.Request) -> web.Response:
+    s = _one(request)
+    limit = _positive(request, "limit", 0)
+    trades = views.trades(_sessions(request).reader(s), s, limit or None)
+    return web.json_response({"session_id": s.id, "trades": trades})
+
+
+async def _equity(request: web.Request) -> web.Response:
+    s = _one(request)
+    points = _positive(request, "points", 2000)
+    pid = request.query.get("portfolio")
+    run_id = s.run_id
+    if pid is not None:
+        pids = s.portfolio_ids
+        if pid not in pids:
+            raise RequestError(f"session {s.id} has no portfolio {pid!r} (it has: "
+                               f"{', '.join(pids)})", status=404)  # fmt: skip
+        run_id = f"{s.run_id}.{pid}" if len(pids) > 1 else s.run_id
+    if run_id is None:
+        return web.json_response({"run_id": None, "ts": [], "equity": []})
+    return web.json_response(views.equity(_sessions(request).reader(s), run_id, points))
+
+
+async def _stop(request: web.Request) -> web.Response:
+    s = _one(request)
+    s.stop()
+    return web.json_response({"session_id": s.id, "status": "stopping"})
+
+
+async def _control(request: web.Request) -> web.Response:
+    s = _one(request)
+    action = request.match_info["action"]
+    if action not in ("pause", "resume", "flatten"):
+        raise RequestError(f"unknown action {action!r} (pause, resume, flatten)", status=404)
+    return web.json_response(s.control(request.match_info["pid"], action))
+
+
+def _positive(request: web.Request, name: str, default: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or int(text) <= 0:
+        raise RequestError(f"{name}: expected a positive integer, got {text[:20]!r}")
+    return int(text)
+
+
+# -- the stream -------------------------------------------------------------------------
+async def _stream(request: web.Request) -> web.StreamResponse:
+    """Websocket: a `hello` (the session and its portfolios), then every message the
+    session publishes (fill, liquidation, trade, equity, state_change, portfolio,
+    control, status) as it happens."""
+    s = _one(request)
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    sockets = request.app[STATE].sockets
+    sockets.add(ws)
+    queue = s.subscribe()
+    reader = asyncio.create_task(_drain(ws))
+    try:
+        hello: dict[str, Any] = {"session": s.view()}
+        if s.run is not None:
+            hello["portfolio"] = views.portfolios(s.run, s)
+        await ws.send_json({"type": "hello", "data": hello})
+        while not ws.closed:
+            getter = asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                break
+            # all that waits, in one wake-up: a --dev-fast run yields to the loop only
+            # between its batches
+            ready = [getter.result()]
+            while not queue.empty():
+                ready.append(queue.get_nowait())
+            for message in ready:
+                await ws.send_json(message)
+    except (ConnectionResetError, RuntimeError):
+        pass  # the client went away while we were sending
+    finally:
+        s.unsubscribe(queue)
+        sockets.discard(ws)
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+    return ws
+
+
+async def _drain(ws: web.WebSocketResponse) -> None:
+    """Read (and ignore) what the client sends, until it closes."""
+    async for msg in ws:
+        if msg.type is WSMsgType.ERROR:
+            break
+
+
+async def _close_sockets(app: web.Application) -> None:
+    for ws in list(app[STATE].sockets):
+        await ws.close(code=1001, message=b"server shutting down")

@@ -1,0 +1,157 @@
+"""The sessions a server shows, and on `perps-bot serve` the ones it runs (SPEC 11).
+
+Each session is its own run (its portfolios child runs) executed by the one code path
+(`run_bot`, hosted: the server holds the database lock and the log) as an asyncio task
+of the server's process. The `sessions` table ties each session to its run; when the
+server starts it takes the lock, marks the runs a dead process left `running` as
+crashed, and goes on with every session that was running: from its run's last
+checkpoint (the resume of SPEC 9), or from the start when it had no run yet. A server
+that is stopped (Ctrl-C, SIGTERM) interrupts its runs at a checkpoint and leaves their
+sessions `running`, so the next start goes on with them too.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from rich.console import Console
+
+from perps_bot.config import Settings
+from perps_bot.domain import PerpsBotError
+from perps_bot.orchestrator.runner import Interrupted, run_bot
+from perps_bot.orchestrator.wiring import Run, mark_crashed
+from perps_bot.server.requests import RequestError, StartRequest, parse_start, session_settings
+from perps_bot.server.session import Session
+from perps_bot.storage import RunStore
+from perps_bot.storage import sessions as table
+from perps_bot.storage.durable import RESUMABLE_STATUSES
+from perps_bot.storage.lock import DatabaseLock
+
+log = logging.getLogger("perps_bot.server")
+
+
+class Sessions:
+    """The sessions a server shows, read through `store`."""
+
+    def __init__(self, store: RunStore, *, controls: bool) -> None:
+        self.store = store
+        self.controls = controls
+        self.sessions: dict[str, Session] = {}
+
+    def get(self, session_id: str) -> Session:
+        found = self.sessions.get(session_id)
+        if found is None:
+            raise RequestError(f"no session {session_id!r}", status=404)
+        return found
+
+    def reader(self, s: Session) -> RunStore:
+        """The store with every row of `s` written so far (a running run's buffered rows
+        are flushed first: the API reads what the run did up to now)."""
+        if s.run is not None:
+            s.run.store.flush()
+        return self.store
+
+    async def start(self, body: object) -> Session:
+        raise RequestError("this server shows one run: it does not start sessions", 403)
+
+
+class SessionManager(Sessions):
+    """The sessions of `perps-bot serve` in database `database` (see the module doc)."""
+
+    def __init__(self, database: Path, *, allow_live: bool = False) -> None:
+        self.database = database
+        self.allow_live = allow_live
+        self._lock = DatabaseLock(database).acquire()
+        try:
+            store = RunStore(database)
+        except BaseException:
+            self._lock.release()
+            raise
+        super().__init__(store, controls=True)
+        self._closing = False
+
+    async def open(self) -> None:
+        """Mark what a dead server left running as crashed; go on with its sessions."""
+        mark_crashed(self.store)
+        for record in table.load_sessions(self.store.connection):
+            request = StartRequest(**json.loads(record.request))
+            s = self._session(record.session_id, record.created_at, request)
+            s.run_id, s.status, s.detail = record.run_id, record.status, record.detail
+            if record.status not in table.UNFINISHED:
+                continue
+            resume = None
+            if record.run_id is not None:
+                run = self.store.run(record.run_id)
+                if run.status not in RESUMABLE_STATUSES:  # it ended before the kill
+                    self._end(s, run.status, run.detail)
+                    continue
+                resume = record.run_id
+            try:
+                settings = session_settings(request, self.database, allow_live=self.allow_live)
+            except RequestError as exc:
+                self._end(s, "failed", f"cannot go on: {exc}")
+                continue
+            log.info("session %s: going on with run %s", s.id, record.run_id or "(new)")
+            s.task = asyncio.create_task(self._execute(s, settings, resume))
+
+    async def start(self, body: object) -> Session:
+        request = parse_start(body)
+        settings = session_settings(request, self.database, allow_live=self.allow_live)
+        session_id = secrets.token_hex(4)
+        record = table.add_session(self.store.connection, session_id, json.dumps(request.as_json()))
+        s = self._session(session_id, record.created_at, request)
+        s.task = asyncio.create_task(self._execute(s, settings, None))
+        return s
+
+    def _session(self, session_id: str, created_at: int, request: StartRequest) -> Session:
+        pids = [str(p["id"]) for p in request.portfolios]
+        s = Session(session_id, controls=True, created_at=created_at, portfolio_ids=pids)
+        self.sessions[session_id] = s
+        return s
+
+    async def _execute(self, s: Session, settings: Settings, resume: str | None) -> None:
+        @contextlib.asynccontextmanager
+        async def attach(run: Run) -> AsyncIterator[None]:
+            table.set_session_run(self.store.connection, s.id, run.run_id)
+            async with s.attached(run):
+                yield
+
+        status, detail = "failed", None
+        try:
+            result = await run_bot(settings, progress=False, console=Console(quiet=True),
+                                   resume=resume, attach=attach, hosted=True)  # fmt: skip
+            status = "stopped" if s.stop_requested else result.status
+        except (asyncio.CancelledError, Interrupted):
+            status = "stopped" if s.stop_requested else "interrupted"
+        except PerpsBotError as exc:
+            detail = str(exc)
+        except Exception as exc:
+            log.exception("session %s failed", s.id)
+            detail = f"{type(exc).__name__}: {exc}"
+        if self._closing and status == "interrupted":
+            s.finished("interrupted", "the server stopped: it goes on at the next start")
+            return  # stays `running` in the table
+        self._end(s, status, detail)
+
+    def _end(self, s: Session, status: str, detail: str | None) -> None:
+        table.end_session(self.store.connection, s.id, status, detail)
+        s.finished(status, detail)
+
+    async def close(self) -> None:
+        """Interrupt every running session at a checkpoint (they go on at the next start),
+        then release the database."""
+        self._closing = True
+        tasks = [s.task for s in self.sessions.values() if s.task is not None and not s.task.done()]
+        for s in self.sessions.values():
+            if s.run is not None:
+                s.run.orchestrator.request_stop("interrupted")
+            elif s.task is not None:
+                s.task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=60)
+        self.store.close()
+        self._lock.release()

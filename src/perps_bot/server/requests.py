@@ -1,0 +1,161 @@
+"""`POST /api/sessions` bodies (SPEC 11): checked field by field, then turned into the
+run's settings the way the command line does (the profile, with the request as the
+highest-precedence layer), and the strategies and their params checked before
+anything runs, so a bad request is a 400 with one line and leaves no trace.
+
+    {"profile": "dev", "portfolios": [{"strategy": "sma_cross", "params": {"fast": 5},
+     "symbols": ["BTC-PERP"], "capital": 5000}], "seed": 7, "duration": "7d",
+     "dev_fast": true}
+
+A portfolio may name its `id` (default: its strategy's name, made unique).
+"""
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perps_bot.config import Settings, load_settings
+from perps_bot.config.portfolios import portfolio_ids
+from perps_bot.domain import PerpsBotError, short
+from perps_bot.strategies import load_strategy, validate_params
+
+
+class RequestError(PerpsBotError):
+    """A request the server refuses (HTTP 4xx); `status` is the code."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+_TOP = {"profile", "portfolios", "seed", "duration", "dev_fast", "dry_run"}
+_PORTFOLIO = {"id", "strategy", "params", "symbols", "capital"}
+
+
+@dataclass(frozen=True, slots=True)
+class StartRequest:
+    """A validated start request (stored as `as_json` to start it again after a restart)."""
+
+    profile: str
+    portfolios: list[dict[str, Any]]
+    seed: int | None = None
+    duration: str | None = None
+    dev_fast: bool = False
+    dry_run: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"profile": self.profile, "portfolios": self.portfolios}
+        for key in ("seed", "duration"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        out |= {"dev_fast": self.dev_fast, "dry_run": self.dry_run}
+        return out
+
+
+def parse_start(body: Any) -> StartRequest:
+    """The request, or RequestError naming the first thing wrong with it."""
+    if not isinstance(body, dict):
+        raise RequestError("the body must be a JSON object")
+    _no_unknown(body, _TOP, "")
+    profile = body.get("profile", "dev")
+    if not isinstance(profile, str) or not profile.strip():
+        raise RequestError('profile: expected a profile name, e.g. "dev"')
+    listed = body.get("portfolios")
+    if not isinstance(listed, list) or not listed:
+        raise RequestError("portfolios: expected a non-empty list of {strategy, params, ...}")
+    names = [_strategy_name(p, i) for i, p in enumerate(listed)]
+    ids = portfolio_ids(names)
+    portfolios = [_portfolio(p, i, pid) for i, (p, pid) in enumerate(zip(listed, ids, strict=True))]
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise RequestError("seed: expected an integer")
+    duration = body.get("duration")
+    if duration is not None and not isinstance(duration, str):
+        raise RequestError('duration: expected a duration such as "7d" or "12h"')
+    flags = {key: body.get(key, False) for key in ("dev_fast", "dry_run")}
+    for key, value in flags.items():
+        if not isinstance(value, bool):
+            raise RequestError(f"{key}: expected true or false")
+    return StartRequest(profile, portfolios, seed, duration, **flags)
+
+
+def session_settings(
+    request: StartRequest, database: Path, *, allow_live: bool = False
+) -> Settings:
+    """The settings of the session's run (its database: the server's); RequestError for
+    a profile, strategy or param that does not fit, and for a live session on a server
+    started without --allow-live (403)."""
+    run: dict[str, Any] = {"database": str(database), "live_view": False}
+    if request.seed is not None:
+        run["seed"] = request.seed
+    if request.duration is not None:
+        run["duration"] = request.duration
+    if request.dev_fast:
+        run["dev_fast"] = True
+    if request.dry_run:
+        run["dry_run"] = True
+    try:
+        settings = load_settings(request.profile, {"run": run, "portfolios": request.portfolios})
+    except PerpsBotError as exc:
+        raise RequestError(str(exc).removeprefix("config error: ")) from None
+    if settings.is_live and not allow_live:
+        raise RequestError(
+            f"profile {request.profile!r} trades live: this server was started without"
+            ' --allow-live (paper sessions: dev, or canary with "dry_run": true)',
+            status=403,
+        )
+    try:
+        for plan in settings.portfolio_plans():
+            validate_params(load_strategy(plan.strategy), plan.params)
+    except (PerpsBotError, ValueError) as exc:
+        raise RequestError(str(exc).removeprefix("config error: ")) from None
+    return settings
+
+
+def _no_unknown(data: dict[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(str(k) for k in data if k not in known)
+    if unknown:
+        raise RequestError(
+            f"{where}unknown field {short(unknown[0])!r} (known: {', '.join(sorted(known))})"
+        )
+
+
+def _strategy_name(item: Any, index: int) -> str:
+    if not isinstance(item, dict):
+        raise RequestError(f"portfolios[{index}]: expected an object")
+    _no_unknown(item, _PORTFOLIO, f"portfolios[{index}]: ")
+    name = item.get("strategy")
+    if not isinstance(name, str) or not name.strip():
+        raise RequestError(f"portfolios[{index}].strategy: expected a strategy name")
+    return name
+
+
+def _portfolio(item: dict[str, Any], index: int, default_id: str) -> dict[str, Any]:
+    where = f"portfolios[{index}]"
+    out: dict[str, Any] = {"id": item.get("id", default_id), "strategy": item["strategy"]}
+    if not isinstance(out["id"], str):
+        raise RequestError(f"{where}.id: expected a text id")
+    params = item.get("params", {})
+    if not isinstance(params, dict) or not all(
+        isinstance(v, bool | int | float | str) for v in params.values()
+    ):
+        raise RequestError(f"{where}.params: expected an object of numbers, text or booleans")
+    if any(isinstance(v, float) and not math.isfinite(v) for v in params.values()):
+        raise RequestError(f"{where}.params: not a finite number")
+    out["params"] = params
+    symbols = item.get("symbols")
+    if symbols is not None:
+        if (
+            not isinstance(symbols, list)
+            or not symbols
+            or not all(isinstance(s, str) for s in symbols)
+        ):
+            raise RequestError(f'{where}.symbols: expected a list of symbols, e.g. ["BTC-PERP"]')
+        out["symbols"] = symbols
+    capital = item.get("capital")
+    if capital is not None:
+        if isinstance(capital, bool) or not isinstance(capital, int | float) or not capital > 0:
+            raise RequestError(f"{where}.capital: expected a positive number")
+        out["capital"] = float(capital)
+    return out

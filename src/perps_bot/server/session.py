@@ -1,0 +1,177 @@
+"""One session: a run the server (or a `--http-port` bot) shows and, on the server,
+controls, with the subscribers of its stream.
+
+Events reach it from the run's recorders (`Recorder.listeners`: fills, closed trades,
+equity rows, state changes) on the trading path, and are handed to every websocket
+subscriber's queue at once: nothing polls. Equity rows come once a simulated minute,
+thousands a second on a `--dev-fast` run, so they are passed on at most every
+`EQUITY_EVERY_S` of wall time per portfolio, and the portfolio snapshot (sent after
+fills, state changes and equity rows) at most that often too, the last of a burst
+sent when the interval is over (one timer, no polling); fills, trades and state
+changes always are. A subscriber that does not keep up loses
+messages (its queue is bounded), never the run its speed.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from perps_bot.domain import TargetPosition
+from perps_bot.orchestrator.portfolio import Portfolio
+from perps_bot.orchestrator.recorder import Recorder
+from perps_bot.orchestrator.wiring import Run
+from perps_bot.server import views
+from perps_bot.server.requests import RequestError
+
+EQUITY_EVERY_S = 0.25
+QUEUE_SIZE = 2_000
+ACCOUNT = "account"
+
+Message = dict[str, Any]
+
+
+class Session:
+    def __init__(
+        self, session_id: str, *, controls: bool, created_at: int, portfolio_ids: list[str]
+    ) -> None:
+        self.id = session_id
+        self.portfolio_ids = portfolio_ids
+        self.controls = controls  # pause / resume / flatten / stop allowed
+        self.created_at = created_at
+        self.status = "starting"
+        self.detail: str | None = None
+        self.run_id: str | None = None
+        self.child_run_ids: list[str] = []
+        self.run: Run | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.stop_requested = False
+        self.subscribers: set[asyncio.Queue[Message]] = set()
+        self._sent: dict[str, float] = {}
+        self._next_snapshot = 0.0
+        self._trailing: asyncio.TimerHandle | None = None
+
+    # -- the run ---------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def attached(self, run: Run) -> AsyncIterator[None]:
+        """The runner's `attach`: the session follows `run` while it executes."""
+        self.run, self.run_id = run, run.run_id
+        self.child_run_ids = list(run.child_run_ids)
+        self.status = "running"
+        recorders = self._recorders(run)
+        for pid, rec in recorders:
+            rec.listeners.append(self._listener(pid))
+        self.publish({"type": "status", "data": self.view()})
+        try:
+            yield
+        finally:
+            for _, rec in recorders:
+                rec.listeners.clear()
+            if self._trailing is not None:
+                self._trailing.cancel()
+                self._trailing = None
+            self.run = None
+
+    @staticmethod
+    def _recorders(run: Run) -> list[tuple[str, Recorder]]:
+        out = [(p.id, p.rec) for p in run.orchestrator.portfolios]
+        if run.recorder not in {rec for _, rec in out}:
+            out.append((ACCOUNT, run.recorder))
+        return out
+
+    def _listener(self, pid: str) -> Callable[[str, dict[str, Any]], None]:
+        def listen(kind: str, payload: dict[str, Any]) -> None:
+            if kind == "equity":
+                now = time.monotonic()
+                if now - self._sent.get(pid, 0.0) < EQUITY_EVERY_S:
+                    return
+                self._sent[pid] = now
+                self.publish({"type": kind, "portfolio": pid, "data": payload})
+                if pid != ACCOUNT:
+                    self._publish_portfolio()
+                return
+            self.publish({"type": kind, "portfolio": pid, "data": payload})
+            if kind != "trade":
+                self._publish_portfolio()
+
+        return listen
+
+    def _publish_portfolio(self) -> None:
+        if not self.subscribers or self.run is None:
+            return
+        wait = self._next_snapshot - time.monotonic()
+        if wait <= 0:
+            self._send_snapshot()
+        elif self._trailing is None:
+            self._trailing = asyncio.get_running_loop().call_later(wait, self._send_snapshot)
+
+    def _send_snapshot(self) -> None:
+        self._trailing = None
+        if self.subscribers and self.run is not None:
+            self._next_snapshot = time.monotonic() + EQUITY_EVERY_S
+            self.publish({"type": "portfolio", "data": views.portfolios(self.run, self)})
+
+    def finished(self, status: str, detail: str | None) -> None:
+        self.status, self.detail = status, detail
+        self.publish({"type": "status", "data": self.view()})
+
+    # -- the stream ------------------------------------------------------------------
+    def publish(self, message: Message) -> None:
+        for queue in self.subscribers:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(message)
+
+    def subscribe(self) -> "asyncio.Queue[Message]":
+        queue: asyncio.Queue[Message] = asyncio.Queue(QUEUE_SIZE)
+        self.subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: "asyncio.Queue[Message]") -> None:
+        self.subscribers.discard(queue)
+
+    # -- views and controls ----------------------------------------------------------
+    def view(self) -> dict[str, Any]:
+        return views.session(self)
+
+    def portfolio(self, pid: str) -> Portfolio:
+        """The running portfolio `pid`, or RequestError (404 unknown, 409 not running)."""
+        if not self.controls:
+            raise RequestError("this server does not allow control (read-only)", status=403)
+        run = self.run
+        if run is None:
+            raise RequestError(f"session {self.id} is {self.status}, not running", status=409)
+        for p in run.orchestrator.portfolios:
+            if p.id == pid:
+                return p
+        known = ", ".join(p.id for p in run.orchestrator.portfolios)
+        raise RequestError(f"session {self.id} has no portfolio {pid!r} (it has: {known})", 404)
+
+    def control(self, pid: str, action: str) -> dict[str, Any]:
+        """pause / resume / flatten portfolio `pid` (see the module doc of the server)."""
+        p = self.portfolio(pid)
+        orders = 0
+        if action in ("pause", "resume"):
+            p.paused = action == "pause"
+        else:
+            assert self.run is not None
+            targets = [TargetPosition(s, 0.0, "flatten (session API)") for s in p.ledger.symbols()
+                       if p.ledger.position_size(s) != 0.0]  # fmt: skip
+            self.run.orchestrator.inject(p, targets)
+            orders = len(targets)
+        data = {"portfolio": pid, "action": action, "paused": p.paused, "closing": orders}
+        self.publish({"type": "control", "portfolio": pid, "data": data})
+        return data
+
+    def stop(self) -> None:
+        """Stop cleanly: the run ends after its current batch (before it is wired: the
+        task is cancelled)."""
+        if not self.controls:
+            raise RequestError("this server does not allow control (read-only)", status=403)
+        if self.status not in ("starting", "running"):
+            raise RequestError(f"session {self.id} is already {self.status}", status=409)
+        self.stop_requested = True
+        if self.run is not None:
+            self.run.orchestrator.request_stop("stopped by the session API")
+        elif self.task is not None:
+            self.task.cancel()

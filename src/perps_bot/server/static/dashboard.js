@@ -1,0 +1,215 @@
+// The perps-bot dashboard (SPEC 12): loads a session once over the API, then follows
+// it over the session's websocket (no polling). ?session=ID picks the session;
+// ?token=T is passed on to the API when the server wants one.
+"use strict";
+
+const query = new URLSearchParams(location.search);
+const TOKEN = query.get("token");
+const TRADES_SHOWN = 50;
+const state = { id: null, controls: false, session: null, trades: [], fills: 0, ws: null };
+
+const $ = (id) => document.getElementById(id);
+const num = (v, digits = 2) =>
+  v === null || v === undefined || Number.isNaN(v) ? "—"
+    : Number(v).toLocaleString("en-US", { minimumFractionDigits: digits,
+                                          maximumFractionDigits: digits });
+const price = (v) => v === null || v === undefined ? "—"
+  : Number(v).toLocaleString("en-US", { maximumSignificantDigits: 8 });
+const pct = (v) => v === null || v === undefined ? "—" : (100 * v).toFixed(2) + " %";
+const signed = (v) => `<span class="${v > 0 ? "pos" : v < 0 ? "neg" : ""}">${num(v)}</span>`;
+const esc = (s) => String(s ?? "").replace(/[&<>"]/g,
+  (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+
+async function api(path, options = {}) {
+  const headers = { "Content-Type": "application/json" };
+  if (TOKEN) headers.Authorization = "Bearer " + TOKEN;
+  const resp = await fetch(path, { ...options, headers });
+  const body = await resp.json();
+  if (!resp.ok) throw new Error(body.error || resp.statusText);
+  return body;
+}
+
+// -- rendering ---------------------------------------------------------------------
+function renderSession(s) {
+  state.session = s;
+  state.controls = !!s.controls && s.status === "running";
+  const status = $("session-status");
+  status.textContent = s.status + (s.detail ? ` (${s.detail})` : "");
+  status.className = "badge st-" + s.status;
+  const risk = $("risk-state");
+  risk.textContent = s.risk_state || "—";
+  risk.className = "badge state-" + (s.risk_state || "");
+  $("clock").textContent = s.now ? `${s.now.slice(0, 19)} → ${(s.ends || "").slice(0, 19)}` : "";
+}
+
+function renderPortfolio(view) {
+  const acc = view.account || {};
+  $("account").innerHTML = [["account equity", num(acc.equity)], ["PnL", signed(acc.pnl)],
+    ["cash", num(acc.cash)], ["unrealized", signed(acc.unrealized_pnl)]]
+    .map(([label, value]) =>
+      `<div class="card"><div class="label">${label}</div><div class="value">${value}</div></div>`)
+    .join("");
+  $("portfolios").tBodies[0].innerHTML = view.portfolios.map(portfolioRow).join("");
+  $("positions").tBodies[0].innerHTML = view.portfolios.flatMap((p) =>
+    p.positions.map((x) => `<tr><td>${esc(p.id)}</td><td>${esc(x.symbol)}</td>
+      <td>${price(x.size)}</td><td>${price(x.entry_price)}</td><td>${price(x.mark_price)}</td>
+      <td>${signed(x.unrealized_pnl)}</td><td>${price(x.liquidation_price)}</td>
+      <td>${num(x.leverage, 1)}×</td><td>${num(x.margin)}</td></tr>`)).join("")
+    || `<tr><td colspan="9" class="muted">no open positions</td></tr>`;
+  $("prices").tBodies[0].innerHTML = Object.entries(view.prices || {})
+    .map(([sym, last]) => `<tr><td>${esc(sym)}</td><td>${price(last)}</td></tr>`).join("");
+}
+
+function portfolioRow(p) {
+  const r = p.risk;
+  const buttons = !state.controls ? "" : ["pause", "resume", "flatten"]
+    .filter((a) => a !== (p.paused ? "pause" : "resume"))
+    .map((a) => `<button data-action="${a}" data-pid="${esc(p.id)}">${a}</button>`).join("");
+  return `<tr><td>${esc(p.id)}</td><td>${esc(p.strategy)}</td>
+    <td>${p.paused ? "paused" : "trading"}</td><td>${num(p.equity)}</td><td>${signed(p.pnl)}</td>
+    <td>${num(p.cash)}</td><td>${signed(p.unrealized_pnl)}</td>
+    <td><span class="badge state-${r.state}">${r.state}</span></td>
+    <td>${pct(r.drawdown_headroom)}</td><td>${pct(r.daily_loss_headroom)}</td>
+    <td>${buttons}</td></tr>`;
+}
+
+function renderTrades() {
+  $("trades").tBodies[0].innerHTML = state.trades.slice(-TRADES_SHOWN).reverse().map((t) =>
+    `<tr><td>${esc(t.close_time.slice(0, 19))}</td><td>${esc(t.portfolio)}</td>
+     <td>${esc(t.symbol)}</td><td>${esc(t.side)}</td><td>${price(t.size)}</td>
+     <td>${price(t.entry_price)}</td><td>${price(t.exit_price)}</td>
+     <td>${signed(t.net_pnl)}</td><td>${esc(t.exit_reason)}</td></tr>`).join("")
+    || `<tr><td colspan="9" class="muted">no closed trades yet</td></tr>`;
+}
+
+// -- the equity chart (plotly.js, shipped with the package) ------------------------
+const chartTraces = [];
+const layout = { margin: { l: 60, r: 20, t: 10, b: 40 }, paper_bgcolor: "#1a2029",
+  plot_bgcolor: "#1a2029", font: { color: "#e6e9ee" }, xaxis: { type: "date", gridcolor: "#2a3340" },
+  yaxis: { gridcolor: "#2a3340" }, legend: { orientation: "h" } };
+
+function drawChart(curves) {
+  chartTraces.length = 0;
+  const data = curves.map(([name, curve]) => {
+    chartTraces.push(name);
+    return { type: "scatter", mode: "lines", name, x: curve.ts.map((t) => new Date(t)),
+      y: curve.equity };
+  });
+  Plotly.newPlot("equity-chart", data, layout, { displayModeBar: false, responsive: true });
+}
+
+function extendChart(name, ts, equity) {
+  const index = chartTraces.indexOf(name);
+  if (index >= 0) Plotly.extendTraces("equity-chart", { x: [[new Date(ts)]], y: [[equity]] }, [index]);
+}
+
+// -- the stream --------------------------------------------------------------------
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  let url = `${scheme}//${location.host}/api/sessions/${encodeURIComponent(state.id)}/stream`;
+  if (TOKEN) url += "?token=" + encodeURIComponent(TOKEN);
+  const ws = new WebSocket(url);
+  state.ws = ws;
+  ws.onopen = () => setConnected(true);
+  ws.onclose = () => setConnected(false);
+  ws.onmessage = (event) => handle(JSON.parse(event.data));
+}
+
+function setConnected(on) {
+  const badge = $("connection");
+  badge.textContent = on ? "connected" : "disconnected";
+  badge.className = "badge conn-" + (on ? "connected" : "disconnected");
+  $("disconnected-banner").hidden = on;
+  document.body.dataset.connected = on ? "1" : "0";
+}
+
+function handle(msg) {
+  const data = msg.data;
+  switch (msg.type) {
+    case "hello":
+      renderSession(data.session);
+      if (data.portfolio) renderPortfolio(data.portfolio);
+      break;
+    case "status": renderSession(data); break;
+    case "portfolio": renderPortfolio(data); break;
+    case "fill":
+    case "liquidation":
+      state.fills += 1;
+      $("fill-count").textContent = state.fills;
+      $("last-fill").textContent =
+        `${msg.portfolio} ${data.symbol} ${data.side} ${price(data.size)} @ ${price(data.price)}`;
+      break;
+    case "trade":
+      state.trades.push({ ...data, portfolio: msg.portfolio,
+        close_time: new Date(data.close_ts).toISOString() });
+      renderTrades();
+      break;
+    case "equity": extendChart(msg.portfolio, data.ts, data.equity); break;
+    case "state_change":
+    case "control":
+      api(`/api/sessions/${state.id}`).then(renderSession).catch(() => {});
+      break;
+    default: break;
+  }
+}
+
+// -- controls ----------------------------------------------------------------------
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-action]");
+  if (!button) return;
+  try {
+    const path = `/api/sessions/${state.id}/portfolios/${button.dataset.pid}/${button.dataset.action}`;
+    const done = await api(path, { method: "POST" });
+    $("message").textContent = `${done.portfolio}: ${done.action}` +
+      (done.action === "flatten" ? ` (${done.closing} positions closing)` : "");
+  } catch (err) {
+    $("message").textContent = err.message;
+  }
+});
+
+// -- start -------------------------------------------------------------------------
+async function load(id) {
+  state.id = id;
+  const session = await api(`/api/sessions/${id}`);
+  renderSession(session);
+  const view = await api(`/api/sessions/${id}/portfolio`);
+  if (view.account) renderPortfolio(view);
+  state.trades = (await api(`/api/sessions/${id}/trades?limit=${TRADES_SHOWN}`)).trades;
+  renderTrades();
+  const pids = (session.portfolios || []).map((p) => p.id);
+  const curves = [];
+  if (pids.length > 1) curves.push(["account", await api(`/api/sessions/${id}/equity?points=1000`)]);
+  for (const pid of pids) {
+    curves.push([pid, await api(`/api/sessions/${id}/equity?points=1000&portfolio=${pid}`)]);
+  }
+  drawChart(curves);
+  connect();
+}
+
+async function start() {
+  try {
+    const { sessions } = await api("/api/sessions");
+    const select = $("session-select");
+    select.innerHTML = sessions.map((s) =>
+      `<option value="${esc(s.session_id)}">${esc(s.session_id)} · ${esc(s.status)}</option>`)
+      .join("");
+    const wanted = query.get("session");
+    const running = sessions.filter((s) => s.status === "running");
+    const pick = wanted || (running.length ? running[running.length - 1]
+      : sessions[sessions.length - 1] || {}).session_id;
+    select.onchange = () => { location.search = "?session=" + select.value +
+      (TOKEN ? "&token=" + encodeURIComponent(TOKEN) : ""); };
+    if (!pick) {
+      $("message").textContent = "no sessions yet: start one with POST /api/sessions";
+    } else {
+      select.value = pick;
+      await load(pick);
+    }
+  } catch (err) {
+    $("message").textContent = "cannot load: " + err.message;
+    setConnected(false);
+  }
+  document.body.dataset.ready = "1";
+}
+
+start();

@@ -1,0 +1,199 @@
+"""Alerts through apprise (SPEC 12): a local json:// target receives halt, trade_closed,
+daily_summary and run_end of a dev run; a target that never answers does not slow
+the run; the rate limit drops and sums up; error log lines alert; URLs are masked in
+`config show` and in the logs; a URL apprise does not know is one line and exit 2."""
+
+import json
+import logging
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perps_bot.config import AlertsConfig, load_settings
+from perps_bot.monitoring.alerts import Alerts, AlertSender
+from perps_bot.orchestrator.runner import RunResult, run_bot_sync
+from tests.conftest import REPO
+
+#: drawdown limits a dev run passes within its first simulated hours: it halts
+HALTING = {"max_drawdown": 0.00005, "reducing_drawdown": 0.00005}
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """A json:// webhook on a free loopback port; yields (port, bodies received)."""
+    received: list[dict[str, Any]] = []
+    handler = type("Handler", (_Receiver,), {"received": received})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def silent_target() -> Iterator[int]:
+    """A port that takes connections (the kernel's backlog) and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield listener.getsockname()[1]
+
+
+def _run(tmp: Path, alerts: dict[str, Any] | None = None, **overrides: Any) -> RunResult:
+    config: dict[str, Any] = {"run": {"dev_fast": True, "duration": "30h", "seed": 5,
+                                      "log_dir": str(tmp / "logs"),
+                                      "data_dir": str(tmp / "data")}, **overrides}  # fmt: skip
+    if alerts is not None:
+        config["alerts"] = alerts
+    return run_bot_sync(load_settings("dev", config), progress=False)
+
+
+def test_json_target_receives_halt_trades_daily_summary_and_run_end(
+    tmp_path: Path, receiver: tuple[int, list[dict[str, Any]]]
+) -> None:
+    port, received = receiver
+    alerts = {"urls": [f"json://127.0.0.1:{port}"], "max_per_minute": 1000}
+    result = _run(tmp_path, alerts, risk=HALTING)
+    titles = [r["title"] for r in received]
+    assert "perps-bot dev: HALTED" in titles
+    closed = [r for r in received if r["title"] == "perps-bot dev: trade closed"]
+    events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").open()]
+    assert len(closed) == sum(e["type"] == "trade_closed" for e in events) > 0
+    assert "net PnL=" in closed[0]["message"] and "entry=" in closed[0]["message"]
+    daily = [r["message"] for r in received if r["title"] == "perps-bot dev: daily summary"]
+    assert len(daily) == 1 and daily[0].startswith("2024-01-01: ")  # 30 h: one midnight
+    assert titles[-1] == "perps-bot dev: run ended"
+    assert received[-1]["message"].startswith(f"run {result.run_id} ended: completed")
+    assert f"equity {result.final_equity:,.2f}" in received[-1]["message"]
+
+
+def test_only_the_events_in_alerts_on_are_sent(
+    tmp_path: Path, receiver: tuple[int, list[dict[str, Any]]]
+) -> None:
+    port, received = receiver
+    _run(tmp_path, {"urls": [f"json://127.0.0.1:{port}"], "on": ["halt", "run_end"]},
+         risk=HALTING)  # fmt: skip
+    assert [r["title"] for r in received] == ["perps-bot dev: HALTED", "perps-bot dev: run ended"]
+
+
+def test_a_target_that_never_answers_does_not_slow_the_run(
+    tmp_path: Path, silent_target: int
+) -> None:
+    started = time.monotonic()
+    _run(tmp_path / "plain")
+    plain = time.monotonic() - started
+    # every alert would wait 30 s for its answer; the end of the run waits at most 1 s
+    url = f"json://127.0.0.1:{silent_target}?rto=30&cto=30"
+    started = time.monotonic()
+    _run(tmp_path / "slow", {"urls": [url], "max_per_minute": 1000, "flush_timeout": "1s"})
+    slow = time.monotonic() - started
+    assert slow < plain + 10, (plain, slow)
+    events = [json.loads(line) for line in (tmp_path / "slow" / "logs" / "events.jsonl").open()]
+    latencies = [e["latency_ms"] for e in events if e["type"] == "order" and e["latency_ms"]]
+    assert latencies and max(latencies) < 1_000
+    log_text = (tmp_path / "slow" / "logs" / "perps_bot.log").read_text()
+    assert "not delivered within 1.0s" in log_text
+    assert str(silent_target) not in log_text  # the target is named masked, if at all
+
+
+def test_rate_limit_drops_and_sums_up_what_it_dropped() -> None:
+    delivered: list[tuple[str, str]] = []
+    now = [0.0]
+    sender = AlertSender([("test://********", lambda t, b: delivered.append((t, b)) is None)],
+                         max_per_minute=3, clock=lambda: now[0])  # fmt: skip
+    sent = [sender.send("trade_closed", "t", f"trade {i}") for i in range(5)]
+    assert sent == [True, True, True, False, False]
+    now[0] = 30.0
+    assert not sender.send("halt", "t", "halted")  # still within the same minute
+    now[0] = 61.0
+    assert sender.send("run_end", "t", "ended")
+    assert sender.close(5.0)
+    bodies = [b for _, b in delivered]
+    assert bodies[:3] == ["trade 0", "trade 1", "trade 2"]
+    assert bodies[3] == "ended\n(3 alerts dropped by the rate limit: 1 halt, 2 trade_closed)"
+    assert len(bodies) == 4 and sender.sent == 4
+
+
+def test_drops_left_at_the_end_are_summed_up_in_a_last_alert() -> None:
+    delivered: list[str] = []
+    sender = AlertSender([("x", lambda t, b: delivered.append(b) is None)], max_per_minute=1)
+    sender.send("trade_closed", "t", "one")
+    sender.send("trade_closed", "t", "two")
+    assert sender.close(5.0)
+    assert delivered == ["one", "1 alerts dropped by the rate limit: 1 trade_closed"]
+
+
+def test_a_failing_target_is_counted_and_logged_masked(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(title: str, body: str) -> bool:
+        raise ConnectionError("tgram://123:SECRET/456 refused")
+
+    sender = AlertSender([("tgram://********", broken)], max_per_minute=10)
+    sender.send("halt", "t", "b")
+    with caplog.at_level(logging.WARNING, logger="perps_bot.alerts"):
+        assert sender.close(5.0)
+    assert sender.failed == 1 and sender.sent == 0
+    assert "tgram://********" in caplog.text and "SECRET" not in caplog.text
+
+
+def test_error_log_lines_alert_until_the_run_closes_its_alerts() -> None:
+    delivered: list[tuple[str, str]] = []
+    config = AlertsConfig(on=["error"])
+    alerts = Alerts(config, name="perps-bot dev",
+                    targets=[("x", lambda t, b: delivered.append((t, b)) is None)])  # fmt: skip
+    logging.getLogger("perps_bot.run").error("venue refused us for good: %s", "banned")
+    logging.getLogger("perps_bot.run").warning("only a warning")
+    assert alerts.close()
+    logging.getLogger("perps_bot.run").error("after the run")
+    assert delivered == [("perps-bot dev: error", "venue refused us for good: banned")]
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "perps_bot", *args], cwd=REPO, text=True,
+                          capture_output=True, timeout=120, env=env)  # fmt: skip
+
+
+def test_config_show_masks_the_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    env = dict(os.environ)
+    env["PERPS_BOT__ALERTS__URLS"] = '["tgram://123456:SECRETTOKEN/789", "json://10.1.2.3:9"]'
+    shown = _cli("config", "show", "--format", "json", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["alerts"]["urls"] == ["tgram://********", "json://********"]
+    assert "SECRETTOKEN" not in shown.stdout and "10.1.2.3" not in shown.stdout
+
+
+def test_an_unknown_alert_url_is_one_line_and_exit_2() -> None:
+    import os
+
+    env = dict(os.environ)
+    env["PERPS_BOT__ALERTS__URLS"] = '["nosuchservice://SECRETTOKEN"]'
+    result = _cli("--profile", "dev", "--dev-fast", "--duration", "1h", env=env)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "not an apprise URL" in lines[0], result.stderr
+    assert "SECRETTOKEN" not in result.stderr

@@ -1,0 +1,88 @@
+"""The dashboard (SPEC 12) in a real headless Chromium with the network cut but for the
+loopback server: it loads with no JavaScript error, shows the equity and positions of a
+running dev session, updates when a fill happens, and shows the disconnected state when
+the server stops. The screenshot is kept in tests/artifacts/ (git-ignored)."""
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scripts.headless import Chromium, available
+
+from tests.conftest import REPO
+from tests.server.helpers import dev_session, serving, start
+
+ARTIFACTS = REPO / "tests" / "artifacts"
+needs_chromium = pytest.mark.skipif(
+    not available(), reason="no /usr/bin/chromium here (apt-get install -y chromium; CI does)"
+)
+
+PAGE = """(() => ({
+  account: document.getElementById("account").innerText,
+  portfolios: [...document.querySelectorAll("#portfolios tbody tr")].map((r) => r.innerText),
+  positions: [...document.querySelectorAll("#positions tbody tr")].map((r) => r.cells.length),
+  prices: document.querySelectorAll("#prices tbody tr").length,
+  fills: Number(document.getElementById("fill-count").textContent),
+  buttons: document.querySelectorAll("#portfolios button").length,
+  traces: (document.getElementById("equity-chart").data || []).map((t) => t.name),
+  connection: document.getElementById("connection").textContent,
+  banner: !document.getElementById("disconnected-banner").hidden,
+}))()"""
+
+
+async def _until(page: Chromium, condition: str, timeout: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if await page.eval(condition):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"not true after {timeout}s: {condition}")
+
+
+async def _positions(client: Any, sid: str) -> bool:
+    view = await (await client.get(f"/api/sessions/{sid}/portfolio")).json()
+    return any(p.get("positions") for p in view.get("portfolios", []))
+
+
+@pytest.mark.integration
+@needs_chromium
+async def test_the_dashboard_follows_a_running_session_and_shows_the_disconnect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
+) -> None:
+    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        sid = await start(client, dev_session("365d"))
+        async with asyncio.timeout(60):
+            while not await _positions(client, sid):
+                await asyncio.sleep(0.2)
+        host = f"127.0.0.1:{client.port}"
+        url = f"http://{host}/?session={sid}"
+        async with Chromium(width=1400, height=1100) as page:
+            await page.open(url)
+            await _until(page, "document.body.dataset.connected === '1'")
+            first = await page.eval(PAGE)
+            await _until(page, f"Number(document.getElementById('fill-count').textContent) > "
+                               f"{first['fills']} + 2")  # fmt: skip
+            await _until(page, "document.querySelectorAll('#trades tbody tr td').length > 9")
+            live = await page.eval(PAGE)
+            png = await page.screenshot()
+            await client.post(f"/api/sessions/{sid}/stop")
+            await client.close()  # the server stops: its websockets close
+            await _until(page, "document.body.dataset.connected === '0'")
+            gone = await page.eval(PAGE)
+            errors, requests = page.errors, page.requests
+    ARTIFACTS.mkdir(exist_ok=True)
+    for where in (ARTIFACTS / "dashboard.png", tmp_path / "dashboard.png"):
+        where.write_bytes(png)
+    assert errors == []
+    assert {u.split("/")[2] for u in requests} == {host}, requests
+    assert "account equity" in first["account"] and "PnL" in first["account"]
+    assert [row.split("\t")[0] for row in first["portfolios"]] == ["sma_cross", "mean_reversion"]
+    assert first["positions"] and all(cells == 9 for cells in first["positions"])
+    assert first["prices"] == 2 and first["buttons"] == 4  # pause + flatten, twice
+    assert first["traces"] == ["account", "sma_cross", "mean_reversion"]
+    assert first["connection"] == "connected" and not first["banner"]
+    assert live["fills"] > first["fills"] and live["account"] != first["account"]
+    assert gone["connection"] == "disconnected" and gone["banner"]
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 30_000

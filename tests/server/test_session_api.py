@@ -1,0 +1,219 @@
+"""The session API of SPEC 11 through real HTTP on 127.0.0.1: start, list, get,
+portfolio, trades, equity, the websocket stream, pause / resume / flatten, stop, every
+refusal as a 4xx with a message, and the token off loopback."""
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from perps_bot.server.serve import ServerError, server_token
+from perps_bot.storage import RunStore
+from tests.durable.helpers import cli
+from tests.server.helpers import dev_session, ended, read_until, serving, start
+
+
+@pytest.fixture(autouse=True)
+def _logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path) -> None:
+    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
+
+
+async def test_a_session_runs_to_its_end_and_every_read_endpoint_shows_it(tmp_path: Path) -> None:
+    db = tmp_path / "server.sqlite"
+    async with serving(db) as (client, _):
+        sid = await start(client, dev_session("2d"))
+        ws = await client.ws_connect(f"/api/sessions/{sid}/stream")
+        seen: list[dict[str, Any]] = []
+        await read_until(ws, seen, ended)
+        kinds = {m["type"] for m in seen}
+        assert {"hello", "fill", "trade", "equity", "portfolio", "status"} <= kinds, kinds
+        assert seen[-1]["data"]["status"] == "completed"
+
+        listed = await (await client.get("/api/sessions")).json()
+        assert [s["session_id"] for s in listed["sessions"]] == [sid]
+        got = await (await client.get(f"/api/sessions/{sid}")).json()
+        run_id = got["run_id"]
+        assert got["status"] == "completed" and run_id
+
+        portfolio = await (await client.get(f"/api/sessions/{sid}/portfolio")).json()
+        assert [p["id"] for p in portfolio["portfolios"]] == ["sma_cross", "mean_reversion"]
+        assert [p["capital"] for p in portfolio["portfolios"]] == [60_000, 40_000]
+
+        trades = (await (await client.get(f"/api/sessions/{sid}/trades")).json())["trades"]
+        last = (await (await client.get(f"/api/sessions/{sid}/trades?limit=5")).json())["trades"]
+        assert len(trades) > 20 and last == trades[-5:]
+        assert {t["portfolio"] for t in trades} == {"sma_cross", "mean_reversion"}
+        # the stream has every trade closed since it was opened, as the store has it
+        key = ("portfolio", "symbol", "side", "size", "entry_price", "exit_price", "exit_reason")
+        stored = Counter(tuple(t[k] for k in key) for t in trades)
+        streamed = Counter(
+            tuple(m["portfolio"] if k == "portfolio" else m["data"][k] for k in key)
+            for m in seen if m["type"] == "trade"
+        )  # fmt: skip
+        assert streamed and not streamed - stored
+        assert tuple(trades[-1][k] for k in key) in streamed
+        fills = {m["data"]["client_id"] for m in seen if m["type"] == "fill"}
+
+        curve = await (await client.get(f"/api/sessions/{sid}/equity?points=50")).json()
+        mine = await (await client.get(f"/api/sessions/{sid}/equity?portfolio=sma_cross")).json()
+        assert curve["run_id"] == run_id and mine["run_id"] == f"{run_id}.sma_cross"
+        assert 40 <= len(curve["ts"]) <= 52 and curve["ts"] == sorted(curve["ts"])
+    with RunStore(db, read_only=True) as store:
+        ids = {f.client_id for pid in ("sma_cross", "mean_reversion")
+               for f in store.fills(f"{run_id}.{pid}")}  # fmt: skip
+        assert store.run(run_id).status == "completed"
+        assert curve["equity"][-1] == pytest.approx(store.last_equity(run_id), rel=1e-12)
+    assert fills and fills <= ids
+
+
+async def test_pause_flatten_resume_and_stop_a_running_session(tmp_path: Path) -> None:
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        sid = await start(client, dev_session("120d"))
+        ws = await client.ws_connect(f"/api/sessions/{sid}/stream")
+        seen: list[dict[str, Any]] = []
+
+        def holds(message: dict[str, Any]) -> bool:
+            if message["type"] != "portfolio":
+                return False
+            return any(
+                p["positions"] for p in message["data"]["portfolios"] if p["id"] == "sma_cross"
+            )
+
+        await read_until(ws, seen, holds)
+        base = f"/api/sessions/{sid}/portfolios/sma_cross"
+        paused = await (await client.post(f"{base}/pause")).json()
+        assert paused["paused"] is True
+        flat = await (await client.post(f"{base}/flatten")).json()
+        assert flat["action"] == "flatten" and flat["closing"] >= 1
+
+        def sma_flat(message: dict[str, Any]) -> bool:
+            return (
+                message["type"] == "portfolio"
+                and not next(p for p in message["data"]["portfolios"] if p["id"] == "sma_cross")[
+                    "positions"
+                ]
+            )
+
+        await read_until(ws, seen, sma_flat)
+        at = len(seen)
+        closing = [m for m in seen if m["type"] == "fill" and m["portfolio"] == "sma_cross"
+                   and m["data"]["reason"].startswith("flatten")]  # fmt: skip
+        assert closing, "the flatten went through the stages as orders and fills"
+        # paused: the other portfolio trades on, this one sends nothing
+        await read_until(
+            ws, seen, lambda m: len([x for x in seen[at:] if x["type"] == "fill"]) >= 20
+        )
+        assert not [m for m in seen[at:] if m["type"] == "fill" and m["portfolio"] == "sma_cross"]
+        view = await (await client.get(f"/api/sessions/{sid}")).json()
+        assert [p["paused"] for p in view["portfolios"]] == [True, False]
+
+        resumed = await (await client.post(f"{base}/resume")).json()
+        assert resumed["paused"] is False
+        await read_until(ws, seen, lambda m: m["type"] == "fill" and m["portfolio"] == "sma_cross")
+
+        assert (await client.post(f"/api/sessions/{sid}/stop")).status == 200
+        await read_until(ws, seen, ended)
+        assert seen[-1]["data"]["status"] == "stopped"
+        again = await client.post(f"/api/sessions/{sid}/stop")
+        assert again.status == 409 and "stopped" in (await again.json())["error"]
+        late = await client.post(f"{base}/pause")
+        assert late.status == 409 and "not running" in (await late.json())["error"]
+
+
+BAD_STARTS = [
+    (b"{not json", 400, "malformed JSON"),
+    (b"[1, 2]", 400, "JSON object"),
+    (json.dumps({"profile": "dev"}).encode(), 400, "portfolios"),
+    (json.dumps(dev_session("1d") | {"colour": "red"}).encode(), 400, "unknown field 'colour'"),
+    (json.dumps(dev_session("1d", portfolios=[{"strategy": "nope"}])).encode(), 400,
+     "unknown strategy 'nope'"),
+    (json.dumps(dev_session("1d", portfolios=[{"strategy": "sma_cross", "params": {"fast": "x"}}])
+                ).encode(), 400, "'fast'"),
+    (json.dumps(dev_session("1d", portfolios=[{"strategy": "sma_cross", "params": {"nope": 1}}])
+                ).encode(), 400, "unknown param 'nope'"),
+    (json.dumps(dev_session("1d", portfolios=[{"strategy": "sma_cross", "capital": -5}])
+                ).encode(), 400, "capital"),
+    (json.dumps(dev_session("1d", seed="five")).encode(), 400, "seed"),
+    (json.dumps(dev_session("soon")).encode(), 400, "duration"),
+    (json.dumps(dev_session("1d", profile="nope")).encode(), 400, "profile 'nope'"),
+    (json.dumps({"profile": "prod", "portfolios": [{"strategy": "sma_cross"}]}).encode(), 403,
+     "--allow-live"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "status", "message"), BAD_STARTS)
+async def test_a_bad_start_is_refused_with_a_message(
+    tmp_path: Path, body: bytes, status: int, message: str
+) -> None:
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        resp = await client.post("/api/sessions", data=body)
+        assert resp.status == status
+        error = (await resp.json())["error"]
+        assert message in error and "\n" not in error
+        assert (await (await client.get("/api/sessions")).json())["sessions"] == []
+
+
+async def test_unknown_sessions_portfolios_routes_and_queries_are_4xx(tmp_path: Path) -> None:
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        sid = await start(client, dev_session("60d"))
+        await asyncio.sleep(0.5)
+        cases = [
+            ("GET", "/api/sessions/nope", 404, "no session 'nope'"),
+            ("GET", "/api/sessions/nope/trades", 404, "no session"),
+            ("POST", "/api/sessions/nope/stop", 404, "no session"),
+            ("POST", f"/api/sessions/{sid}/portfolios/ghost/pause", 404, "no portfolio 'ghost'"),
+            ("POST", f"/api/sessions/{sid}/portfolios/sma_cross/explode", 404, "unknown action"),
+            ("GET", f"/api/sessions/{sid}/equity?portfolio=ghost", 404, "no portfolio 'ghost'"),
+            ("GET", f"/api/sessions/{sid}/equity?points=-3", 400, "points"),
+            ("GET", f"/api/sessions/{sid}/trades?limit=many", 400, "limit"),
+            ("GET", "/api/nothing", 404, "Not Found"),
+            ("DELETE", "/api/sessions", 405, "Method Not Allowed"),
+        ]
+        for method, path, status, message in cases:
+            resp = await client.request(method, path)
+            assert resp.status == status, (path, await resp.text())
+            assert message in (await resp.json())["error"], path
+        await client.post(f"/api/sessions/{sid}/stop")
+
+
+async def test_a_token_guards_the_api_and_metrics_but_not_health(tmp_path: Path) -> None:
+    async with serving(tmp_path / "server.sqlite", token="s3cret") as (client, _):
+        for path in ("/api/sessions", "/metrics"):
+            refused = await client.get(path)
+            assert refused.status == 401 and "Bearer" in (await refused.json())["error"]
+            wrong = await client.get(path, headers={"Authorization": "Bearer nope"})
+            assert wrong.status == 401
+            assert (
+                await client.get(path, headers={"Authorization": "Bearer s3cret"})
+            ).status == 200
+        assert (await client.get("/api/sessions?token=s3cret")).status == 200
+        assert (await client.get("/health")).status == 200
+
+
+def test_binding_beyond_loopback_needs_the_token(tmp_path: Path) -> None:
+    assert server_token("127.0.0.1", {}) is None
+    assert server_token("0.0.0.0", {"PERPS_BOT__SERVER__TOKEN": "t"}) == "t"
+    with pytest.raises(ServerError, match="PERPS_BOT__SERVER__TOKEN"):
+        server_token("0.0.0.0", {})
+    done = cli("serve", "--host", "0.0.0.0", "--port", "0", "--db", str(tmp_path / "s.sqlite"),
+               tmp=tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "PERPS_BOT__SERVER__TOKEN" in lines[0]
+
+
+async def test_health_metrics_and_the_dashboard_files(tmp_path: Path) -> None:
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        assert await (await client.get("/health")).json() == {"ok": True, "sessions": 0,
+                                                               "running": 0}  # fmt: skip
+        text = await (await client.get("/metrics")).text()
+        assert list(text_string_to_metric_families(text))
+        page = await (await client.get("/")).text()
+        assert 'id="equity-chart"' in page and "static/dashboard.js" in page
+        for name in ("dashboard.js", "dashboard.css", "plotly.min.js"):
+            resp = await client.get(f"/static/{name}")
+            assert resp.status == 200 and len(await resp.read()) > 1000, name
