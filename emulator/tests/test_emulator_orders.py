@@ -41,10 +41,14 @@ async def test_filters_are_enforced(api: Client) -> None:
     assert await api.error_code("POST", order, **limit, price="59000", timeInForce="XYZ") == -1115
     assert await api.error_code("POST", order, **MARKET_BUY, quantity="0.001") == -4164
     assert (
+        await api.error_code("POST", order, **{**MARKET_BUY, "type": "BOGUS"}, quantity="0.01")
+        == -1116
+    )
+    assert (  # conditional types go to the algo order endpoints (test_emulator_algo.py)
         await api.error_code(
             "POST", order, **{**MARKET_BUY, "type": "STOP_MARKET"}, quantity="0.01"
         )
-        == -1116
+        == -4120
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from perps_emulator.api_account import AccountApi
+from perps_emulator.api_algo import AlgoApi
 from perps_emulator.api_market import MarketData
 from perps_emulator.api_orders import Trading
 from perps_emulator.engine import Engine
@@ -35,6 +36,7 @@ class BinanceApi:
         self.market = market = MarketData(engine, clock)
         self.trading = trading = Trading(engine, clock)
         self.account = account = AccountApi(engine, clock)
+        self.algo = algo = AlgoApi(engine, clock)
         public: list[tuple[str, str, Handler]] = [
             ("GET", "/fapi/v1/ping", lambda p: {}),
             ("GET", "/fapi/v1/time", lambda p: {"serverTime": clock()}),
@@ -60,6 +62,12 @@ class BinanceApi:
             ("GET", "/fapi/v1/openOrders", trading.open_orders),
             ("GET", "/fapi/v1/allOrders", trading.all_orders),
             ("DELETE", "/fapi/v1/allOpenOrders", trading.cancel_all),
+            ("POST", "/fapi/v1/algoOrder", algo.new_order),
+            ("GET", "/fapi/v1/algoOrder", algo.query_order),
+            ("DELETE", "/fapi/v1/algoOrder", algo.cancel_order),
+            ("GET", "/fapi/v1/openAlgoOrders", algo.open_orders),
+            ("GET", "/fapi/v1/allAlgoOrders", algo.all_orders),
+            ("DELETE", "/fapi/v1/algoOpenOrders", algo.cancel_all),
             ("GET", "/fapi/v1/userTrades", trading.user_trades),
             ("GET", "/fapi/v1/income", trading.income),
             ("GET", "/fapi/v1/forceOrders", trading.force_orders),

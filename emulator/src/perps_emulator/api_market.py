@@ -92,7 +92,7 @@ class MarketData(Handlers):
                             "multiplierDecimal": "4",
                         },
                     ],
-                    "orderTypes": ["LIMIT", "MARKET"],
+                    "orderTypes": ["LIMIT", "MARKET", "STOP_MARKET", "TAKE_PROFIT_MARKET"],
                     "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
                 }
             )

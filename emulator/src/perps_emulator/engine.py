@@ -141,7 +141,7 @@ class Engine:
             client_id, spec.symbol, side, order_type, time_in_force, price, qty, reduce_only
         )
         if crosses:
-            self._take(order, market)
+            self.take(order, market)
         if order.is_open:
             self.flow.join(order.order_id, spec.symbol, side == "BUY", price)
         return order
@@ -246,7 +246,7 @@ class Engine:
                     pos.isolated_margin += payment
                 self.income(symbol, "FUNDING_FEE", payment, now)
 
-    def _take(self, order: EmuOrder, market: PriceProcess) -> None:
+    def take(self, order: EmuOrder, market: PriceProcess) -> None:
         limit = order.price if order.type == "LIMIT" else None
         wanted = self._reduce_only_cap(order, order.orig_qty)
         levels = market.walk(order.side, wanted, limit)

@@ -16,6 +16,9 @@ from perps_emulator.markets import SymbolSpec
 
 Params = Mapping[str, str]
 TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
+#: order types only the algo order endpoints take (Binance since late 2025)
+CONDITIONAL_TYPES = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
+                     "TRAILING_STOP_MARKET")  # fmt: skip
 CLIENT_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:/_-")
 
 
@@ -61,10 +64,33 @@ def parse_order(params: Params, spec: SymbolSpec) -> OrderRequest:
     if side not in ("BUY", "SELL"):
         raise BinanceError(-1117, "Invalid side.") if side else mandatory("side")
     order_type = (params.get("type") or "").upper()
+    if order_type in CONDITIONAL_TYPES:
+        raise BinanceError(
+            -4120,
+            "Order type not supported for this endpoint. Please use the Algo Order API "
+            "endpoints instead.",
+        )
     if order_type not in ("LIMIT", "MARKET"):
         raise BinanceError(-1116, "Invalid orderType.") if order_type else mandatory("type")
     if (params.get("positionSide") or "BOTH").upper() != "BOTH":
         raise BinanceError(-4061, "Order's position side does not match user's setting.")
+    qty = quantity_param(params, spec, spec.market_max_qty if order_type == "MARKET" else None)
+    price = 0.0
+    time_in_force = ""
+    if order_type == "LIMIT":
+        price = price_param(params, "price", spec)
+        time_in_force = (params.get("timeInForce") or "").upper()
+        if not time_in_force:
+            raise mandatory("timeInForce")
+        if time_in_force not in TIME_IN_FORCE:
+            raise BinanceError(-1115, "Invalid timeInForce.")
+    reduce_only = flag_param(params, "reduceOnly")
+    client_id = client_id_param(params, "newClientOrderId")
+    return OrderRequest(side, order_type, qty, price, time_in_force, reduce_only, client_id)
+
+
+def quantity_param(params: Params, spec: SymbolSpec, max_qty: Decimal | None = None) -> Decimal:
+    """`quantity`: positive, on the step, within the LOT_SIZE (or MARKET_LOT_SIZE) limits."""
     qty = decimal_param(params, "quantity")
     if qty <= 0:
         raise BinanceError(-4003, "Quantity less than or equal to zero.")
@@ -72,28 +98,31 @@ def parse_order(params: Params, spec: SymbolSpec) -> OrderRequest:
         raise BinanceError(-1111, "Precision is over the maximum defined for this asset.")
     if qty < spec.min_qty:
         raise BinanceError(-4003, "Quantity less than or equal to zero.")
-    max_qty = spec.market_max_qty if order_type == "MARKET" else spec.max_qty
-    if qty > max_qty:
+    if qty > (spec.max_qty if max_qty is None else max_qty):
         raise BinanceError(-4005, "Quantity greater than max quantity.")
-    price = 0.0
-    time_in_force = ""
-    if order_type == "LIMIT":
-        price_dec = decimal_param(params, "price")
-        if price_dec <= 0:
-            raise BinanceError(-4001, "Price less than 0.")
-        if price_dec % spec.tick != 0:
-            raise BinanceError(-4014, "Price not increased by tick size.")
-        price = float(price_dec)
-        time_in_force = (params.get("timeInForce") or "").upper()
-        if not time_in_force:
-            raise mandatory("timeInForce")
-        if time_in_force not in TIME_IN_FORCE:
-            raise BinanceError(-1115, "Invalid timeInForce.")
-    reduce_only = (params.get("reduceOnly") or "false").lower() == "true"
-    client_id = params.get("newClientOrderId") or None
+    return qty
+
+
+def price_param(params: Params, name: str, spec: SymbolSpec) -> float:
+    """A positive price on the tick (-4001, -4014)."""
+    value = decimal_param(params, name)
+    if value <= 0:
+        raise BinanceError(-4001, "Price less than 0.")
+    if value % spec.tick != 0:
+        raise BinanceError(-4014, "Price not increased by tick size.")
+    return float(value)
+
+
+def flag_param(params: Params, name: str) -> bool:
+    return (params.get(name) or "false").lower() == "true"
+
+
+def client_id_param(params: Params, name: str) -> str | None:
+    """A client-chosen id (at most 36 of Binance's characters, else -4015); None if unset."""
+    client_id = params.get(name) or None
     if client_id is not None and (len(client_id) > 36 or not set(client_id) <= CLIENT_ID_CHARS):
         raise BinanceError(-4015, "Client order id is not valid.")
-    return OrderRequest(side, order_type, qty, price, time_in_force, reduce_only, client_id)
+    return client_id
 
 
 #: Binance's default receive window and its ceiling (ms)

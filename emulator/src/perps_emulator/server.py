@@ -186,7 +186,7 @@ class EmulatorServer:
         market = self._market(symbol)
         before = self.liquidator.marks()
         market.set_price(price, self.clock())
-        self.engine.match_resting(symbol)
+        self._moved(symbol)
         self.liquidator.check(before)
         self.ws.publish()
 
@@ -195,6 +195,7 @@ class EmulatorServer:
         market = self._market(symbol)
         before = self.liquidator.marks()
         market.set_mark(mark, self.clock())
+        self.api.algo.algos.check(symbol)
         self.liquidator.check(before)
         self.ws.publish()
 
@@ -207,9 +208,15 @@ class EmulatorServer:
             for symbol, market in self.markets.items():
                 market.step(now)
                 self.engine.others_trade(symbol, now)
-                self.engine.match_resting(symbol)
+                self._moved(symbol)
             self.liquidator.check(before)
             self.ws.publish()
+
+    def _moved(self, symbol: str) -> None:
+        """The price of `symbol` moved: fill the limits and trigger the conditional
+        orders it reached."""
+        self.engine.match_resting(symbol)
+        self.api.algo.algos.check(symbol)
 
     def settle_funding(self) -> None:
         """Apply one funding settlement to open positions at the current rates; a position
@@ -292,6 +299,7 @@ class EmulatorServer:
             "leverage": dict(state.leverage),
             "margin_type": dict(state.margin_type),
             "open_orders": [asdict(o) for o in state.open_orders.values()],
+            "algo_orders": [asdict(o) for o in state.algo_orders.values()],
             "orders": len(state.orders),
             "trades": [asdict(t) for t in state.trades],
             "pending_faults": [f.to_json() for f in self.faults.pending],

@@ -31,6 +31,8 @@ class EmuOrder:
     cum_quote: float = 0.0
     status: str = "NEW"
     auto_close: str = ""  # "LIQUIDATION" for the exchange's own closing orders
+    orig_type: str = ""  # a triggered algo order's type (STOP_MARKET...); else `type`
+    stop_price: float = 0.0  # a triggered algo order's trigger price
 
     @property
     def is_open(self) -> bool:
@@ -43,6 +45,35 @@ class EmuOrder:
     @property
     def avg_price(self) -> float:
         return self.cum_quote / self.executed_qty if self.executed_qty > 0 else 0.0
+
+
+#: algo (conditional) order statuses that may still trigger
+ALGO_OPEN_STATUSES = ("NEW",)
+
+
+@dataclass(slots=True)
+class EmuAlgoOrder:
+    """A conditional STOP_MARKET / TAKE_PROFIT_MARKET order (algo.py)."""
+
+    algo_id: int
+    client_algo_id: str
+    symbol: str
+    side: str
+    type: str
+    trigger_price: float
+    working_type: str  # MARK_PRICE | CONTRACT_PRICE
+    quantity: float  # 0.0 with close_position
+    reduce_only: bool
+    close_position: bool
+    time: int
+    update_time: int
+    status: str = "NEW"  # NEW | CANCELED | FINISHED | EXPIRED
+    actual_order_id: int | None = None  # the market order it became when it triggered
+    trigger_time: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ALGO_OPEN_STATUSES
 
 
 @dataclass(slots=True)
@@ -105,6 +136,7 @@ class EmulatorState:
     trades: list[EmuTrade] = field(default_factory=list)
     income: list[EmuIncome] = field(default_factory=list)
     funding_history: list[FundingSettlement] = field(default_factory=list)
+    algo_orders: dict[int, EmuAlgoOrder] = field(default_factory=dict)
 
     @property
     def open_orders(self) -> dict[int, EmuOrder]:

@@ -35,6 +35,15 @@ class OrderType(StrEnum):
     def is_trigger(self) -> bool:
         return self is OrderType.STOP_MARKET or self is OrderType.TAKE_PROFIT_MARKET
 
+    @property
+    def exit_reason(self) -> str:
+        """The exit reason of a trade a reduce-only order of this type closes ("" for
+        market and limit orders: their own reason says it)."""
+        return _EXIT_REASONS.get(self, "")
+
+
+_EXIT_REASONS = {OrderType.STOP_MARKET: "stop", OrderType.TAKE_PROFIT_MARKET: "take_profit"}
+
 
 class OrderStatus(StrEnum):
     """One order lifecycle for every venue (SPEC 8): new -> accepted -> partially_filled

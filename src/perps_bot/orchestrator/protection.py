@@ -37,9 +37,11 @@ class Levels:
     take_profit: float | None
 
     def wanted(self) -> list[tuple[OrderType, float, str]]:
-        found = [(OrderType.STOP_MARKET, self.stop, "stop"),
-                 (OrderType.TAKE_PROFIT_MARKET, self.take_profit, "take_profit")]  # fmt: skip
-        return [(kind, price, reason) for kind, price, reason in found if price is not None]
+        found = [
+            (OrderType.STOP_MARKET, self.stop),
+            (OrderType.TAKE_PROFIT_MARKET, self.take_profit),
+        ]
+        return [(kind, price, kind.exit_reason) for kind, price in found if price is not None]
 
 
 class Protector:
@@ -102,13 +104,17 @@ class Protector:
         return bool(self.to_place or self.to_cancel)
 
     def adopt(self, open_orders: Iterable[Order]) -> None:
-        """Reconciliation: the venue's open protective orders of this portfolio are the
-        working ones (those gone from the venue are re-placed by the next `sync`)."""
+        """Reconciliation: the venue's open protective orders of this portfolio (the
+        caller picks them) are the working ones; those gone from the venue are re-placed
+        by the next `sync`, those left by an earlier run are kept or cancelled by it."""
         self.working = {
-            o.client_id: o
-            for o in open_orders
-            if o.order_type.is_trigger and o.reduce_only and o.portfolio == self.portfolio
+            o.client_id: o for o in open_orders if o.order_type.is_trigger and o.reduce_only
         }
+
+    def symbols(self) -> set[str]:
+        """The symbols with protective levels or working protective orders (an orphan
+        left by an earlier run is cancelled by their `sync`)."""
+        return set(self.levels) | {o.symbol for o in self.working.values()}
 
     def placed(self, order: Order) -> None:
         self.working[order.client_id] = order

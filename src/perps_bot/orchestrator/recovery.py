@@ -43,7 +43,9 @@ _EPS = 1e-12
 class ExchangeOrders(Protocol):
     """What recovery asks the live venue."""
 
-    async def order_by_client_id(self, symbol: str, client_id: str) -> dict[str, Any] | None: ...
+    async def order_by_client_id(
+        self, symbol: str, client_id: str, kind: OrderType = OrderType.MARKET
+    ) -> dict[str, Any] | None: ...
 
     async def commission_of(self, symbol: str, exchange_id: str) -> float | None: ...
 
@@ -127,27 +129,31 @@ async def _look_up(
 ) -> dict[str, Any] | None:
     """The exchange's order; for one sent so recently that its request could still be on
     its way, the answer once its receive window has certainly passed."""
-    reply = await exchange.order_by_client_id(row.symbol, row.client_id)
+    kind = OrderType(row.order_type)
+    reply = await exchange.order_by_client_id(row.symbol, row.client_id, kind)
     window = parse_duration(settings.exchange.recv_window) + CLOCK_MARGIN_MS
     wait_ms = row.created + window - wall_clock_ms()
     if reply is None and wait_ms > 0:
         await asyncio.sleep(wait_ms / 1000.0)
-        reply = await exchange.order_by_client_id(row.symbol, row.client_id)
+        reply = await exchange.order_by_client_id(row.symbol, row.client_id, kind)
     return reply
 
 
 def _order(row: OrderRecord) -> Order:
-    """The stored order back as an Order (the state machine moves it on)."""
+    """The stored order back as an Order (the state machine moves it on); a stop or a
+    take-profit keeps its exit reason."""
+    kind = OrderType(row.order_type)
     return Order(
         client_id=row.client_id,
         symbol=row.symbol,
         side=Side(row.side),
         size=row.size,
-        order_type=OrderType(row.order_type),
+        order_type=kind,
         price=None,
-        reduce_only=False,
+        reduce_only=kind.is_trigger,
         created_ts=row.created,
         correlation_id=row.client_id,
+        reason=kind.exit_reason,
         status=OrderStatus(row.status),
         filled=row.filled,
         avg_price=row.avg_price,

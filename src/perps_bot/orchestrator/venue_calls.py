@@ -218,8 +218,10 @@ class VenueCalls:
         self._reconciled_at = now
         open_orders = self.venue.open_orders()
         for p in self.portfolios:
-            p.protection.adopt(open_orders)
-            self._protect(p, set(p.protection.levels), now)
+            p.protection.adopt(
+                o for o in open_orders if self.routes.owner(o.client_id, o.symbol) is p
+            )
+            self._protect(p, p.protection.symbols(), now)
         if self._signalled or self._cancel_due:
             await self._submit_all(self._pending_orders(now))
         return differed

@@ -6,6 +6,7 @@ from typing import Any
 
 from perps_bot.domain import Order, OrderStatus, OrderType, Side
 from perps_bot.venues.base import VenuePosition
+from perps_bot.venues.live.conditional import order_type_of
 from perps_bot.venues.live.tracking import EPS, Tracked, num
 
 
@@ -45,7 +46,8 @@ def foreign_order(row: dict[str, Any], symbol: str, now_ms: int) -> Tracked:
     by hand), tracked from now on. Fills before now belong to the position the snapshot
     already shows, so they count as seen and reported."""
     exchange_cid = str(row.get("clientOrderId") or row["id"])
-    is_limit = str(row.get("type")).lower() == "limit"
+    kind = order_type_of(row)
+    is_limit = kind is OrderType.LIMIT
     filled = num(row.get("filled")) or 0.0
     average = num(row.get("average")) or 0.0
     order = Order(
@@ -53,18 +55,19 @@ def foreign_order(row: dict[str, Any], symbol: str, now_ms: int) -> Tracked:
         symbol=symbol,
         side=Side.BUY if str(row.get("side")).lower() == "buy" else Side.SELL,
         size=num(row.get("amount")) or 0.0,
-        order_type=OrderType.LIMIT if is_limit else OrderType.MARKET,
+        order_type=kind,
         price=num(row.get("price")) if is_limit else None,
         reduce_only=bool(row.get("reduceOnly")),
         created_ts=int(num(row.get("timestamp")) or now_ms),
         correlation_id=exchange_cid,
-        reason="reconciled",
+        reason=kind.exit_reason or "reconciled",
         status=OrderStatus.PARTIALLY_FILLED if filled > EPS else OrderStatus.ACCEPTED,
         filled=filled,
         avg_price=average,
         exchange_id=str(row["id"]),
         status_reason="found open on the exchange",
         updated_ts=now_ms,
+        trigger_price=num(row.get("triggerPrice")) if kind.is_trigger else None,
     )
     cost = num(row.get("cost")) or filled * average
     return Tracked(

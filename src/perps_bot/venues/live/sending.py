@@ -28,9 +28,9 @@ from typing import Any
 
 import ccxt.async_support as ccxt_async
 
-from perps_bot.domain import OrderType
 from perps_bot.exchange.runtime import CLOCK_MARGIN_MS
 from perps_bot.venues.base import OrderRejected, VenueUnavailable
+from perps_bot.venues.live.conditional import create_args, lookup_params
 from perps_bot.venues.live.errors import (
     FATAL_ERRORS,
     NOT_AN_ANSWER,
@@ -101,10 +101,10 @@ class Sender:
 
     async def _create(self, tracked: Tracked) -> dict[str, Any]:
         order = tracked.order
-        params: dict[str, Any] = {"newClientOrderId": tracked.exchange_client_id}
+        kind, params = create_args(order)
+        params["newClientOrderId"] = tracked.exchange_client_id
         if order.reduce_only:
             params["reduceOnly"] = True
-        kind = "limit" if order.order_type is OrderType.LIMIT else "market"
         reply = await self.exchange.create_order(
             tracked.ccxt_symbol, kind, order.side.value, order.size, order.price, params
         )
@@ -158,7 +158,7 @@ class Sender:
         """The order with this client id on the exchange, or None if it does not exist."""
         try:
             found = await self.exchange.fetch_order(
-                None, tracked.ccxt_symbol, {"origClientOrderId": tracked.exchange_client_id}
+                None, tracked.ccxt_symbol, lookup_params(tracked.order, tracked.exchange_client_id)
             )
         except ccxt_async.OrderNotFound:
             self.requests.succeeded()

@@ -53,7 +53,14 @@ class Tracked:
     reported: float = 0.0  # quantity of those fills already handed out by poll()
     sent_at: int = 0  # when its request was last sent (its receive window starts then)
     commission_reported: float = 0.0  # the exchange's commission already in handed-out fees
+    #: a trigger order's market order once it triggered (venues.live.conditional)
+    actual_id: str | None = None
     updates: list[OrderUpdate] = field(default_factory=list)
+
+    @property
+    def fills_id(self) -> str | None:
+        """The exchange order whose trades are this order's fills."""
+        return self.actual_id or self.order.exchange_id
 
     @property
     def unreported(self) -> float:

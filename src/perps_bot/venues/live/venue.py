@@ -28,6 +28,7 @@ Design choices, and why:
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -56,6 +57,7 @@ from perps_bot.exchange.runtime import close_quietly, wall_clock_ms
 from perps_bot.venues.base import OrderRejected, VenueFatal, VenueSnapshot, VenueUnavailable
 from perps_bot.venues.live.account import foreign_order, position_of, wallet_balance
 from perps_bot.venues.live.commissions import apply_commission, commission
+from perps_bot.venues.live.conditional import ALGO, algo_view, current_state
 from perps_bot.venues.live.errors import (
     CCXT_LOG,
     ErrorText,
@@ -63,7 +65,7 @@ from perps_bot.venues.live.errors import (
 from perps_bot.venues.live.foreign import foreign_fills, liquidation_orders
 from perps_bot.venues.live.requests import Requests, Skip
 from perps_bot.venues.live.sending import Look, Sender, StillUnknown
-from perps_bot.venues.live.tracking import Tracked, apply_reply
+from perps_bot.venues.live.tracking import FINAL_STATUS, Tracked, apply_reply
 
 log = logging.getLogger("perps_bot.venues.live")
 
@@ -226,18 +228,20 @@ class LiveVenue:
             if tracked is None:
                 return
         exchange_id, ccxt_symbol = tracked.order.exchange_id, tracked.ccxt_symbol
+        trigger = tracked.order.order_type.is_trigger
+        params = ALGO if trigger else {}
         try:
             reply = await self.requests.request(
                 f"cancel {client_id}",
-                lambda: self._exchange.cancel_order(exchange_id, ccxt_symbol),
+                lambda: self._exchange.cancel_order(exchange_id, ccxt_symbol, params),
             )
         except ccxt_async.OrderNotFound:
             # Already filled or cancelled: read its final state for the last fills.
-            reply = await self.requests.read(
-                f"fetch {client_id}", lambda: self._exchange.fetch_order(exchange_id, ccxt_symbol)
-            )
+            reply = await current_state(self._exchange, tracked, self.requests.read)
         except ccxt_async.BaseError as exc:
             raise self._errors.rejection(exc) from exc
+        if trigger and not FINAL_STATUS.get(str(reply.get("status"))):
+            reply = await current_state(self._exchange, tracked, self.requests.read)
         self._apply(tracked, reply, self._clock(), on_arrival=False)
 
     async def _confirm(self, client_id: str) -> Tracked | None:
@@ -285,11 +289,14 @@ class LiveVenue:
             del self._orders[client_id]
         return fills
 
-    async def order_by_client_id(self, symbol: str, client_id: str) -> dict[str, Any] | None:
-        """The exchange's order with this client id (None: it has none), for recovery."""
+    async def order_by_client_id(
+        self, symbol: str, client_id: str, kind: OrderType = OrderType.MARKET
+    ) -> dict[str, Any] | None:
+        """The exchange's order with this client id (None: it has none), for recovery; a
+        trigger order that triggered answers with the market order it became."""
         ccxt_symbol = self._ccxt_symbols[symbol]
         probe = Tracked(
-            Order(client_id, symbol, Side.BUY, 0.0, OrderType.MARKET, None, False, 0, client_id),
+            Order(client_id, symbol, Side.BUY, 0.0, kind, None, False, 0, client_id),
             ccxt_symbol,
             self._exchange_client_id(client_id),
         )
@@ -297,6 +304,10 @@ class LiveVenue:
             f"look up {client_id}", partial(self._sender.lookup, probe)
         )
         if found is not None and found.get("id") is not None:
+            algo_view(probe, found)
+            if probe.actual_id is not None:
+                probe.order.exchange_id = str(found["id"])
+                found = await current_state(self._exchange, probe, self.requests.read)
             self._own_order_ids.add(str(found["id"]))  # its trades are not foreign
         return found
 
@@ -323,7 +334,7 @@ class LiveVenue:
         settle = self._settle_asset()
         for client_id, own in by_order.items():
             tracked = self._orders.get(client_id)
-            if tracked is None or tracked.order.exchange_id is None:
+            if tracked is None or tracked.fills_id is None:
                 continue
             try:
                 trades = await self.requests.once(
@@ -333,7 +344,7 @@ class LiveVenue:
                         tracked.ccxt_symbol,
                         None,
                         None,
-                        {"orderId": tracked.order.exchange_id},
+                        {"orderId": tracked.fills_id},
                     ),
                 )
             except Skip:
@@ -345,13 +356,9 @@ class LiveVenue:
     async def _refresh(self, now_ms: int) -> None:
         for pending in list(self._unconfirmed.values()):
             await self._settle(pending)
-        once = self.requests.once
         for tracked in self._working():
-            fetch = partial(
-                self._exchange.fetch_order, tracked.order.exchange_id, tracked.ccxt_symbol
-            )
             try:
-                reply = await once(f"fetch {tracked.order.client_id}", fetch)
+                reply = await current_state(self._exchange, tracked, self.requests.once)
             except Skip as skip:
                 if skip.transient:
                     raise
@@ -391,10 +398,10 @@ class LiveVenue:
             "fetch positions", lambda: self._exchange.fetch_positions(ccxt_symbols)
         )
         open_rows: list[Any] = []
-        for ccxt_symbol in ccxt_symbols:
+        for ccxt_symbol, params in itertools.product(ccxt_symbols, ({}, ALGO)):
             rows = await read(
                 f"fetch open orders {ccxt_symbol}",
-                partial(self._exchange.fetch_open_orders, ccxt_symbol),
+                partial(self._exchange.fetch_open_orders, ccxt_symbol, None, None, params),
             )
             open_rows.extend(rows or [])
         positions = [
@@ -455,6 +462,9 @@ class LiveVenue:
 
     def _apply(self, tracked: Tracked, reply: Any, ts: int, *, on_arrival: bool) -> None:
         instrument = self._instruments[tracked.order.symbol]
+        reply = algo_view(tracked, reply)
+        if tracked.actual_id is not None:
+            self._own_order_ids.add(tracked.actual_id)  # its trades are not foreign
         self._pending_fills.extend(
             apply_reply(tracked, reply, ts, instrument, on_arrival=on_arrival)
         )
