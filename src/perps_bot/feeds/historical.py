@@ -29,14 +29,11 @@ one batch of event objects exists at a time (bounded memory).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from itertools import repeat
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 from perps_bot.domain import (
-    Candle,
     FundingRate,
     MarketEvent,
     format_duration,
@@ -44,6 +41,7 @@ from perps_bot.domain import (
     parse_duration,
 )
 from perps_bot.feeds.base import FeedError
+from perps_bot.feeds.columns import CandleColumns
 from perps_bot.feeds.loaders import (
     CandleArrays,
     FloatArray,
@@ -216,48 +214,27 @@ class CandleFeed:
             if self._stopped:
                 return
             b = min(a + self.batch_size, total)
-            candles = self._candles(a, b)
-            if k < n_fund and fund_pos[k] <= b:
-                events: list[MarketEvent] = []
-                prev = a
-                while k < n_fund and fund_pos[k] <= b:
-                    at = int(fund_pos[k])
-                    events.extend(candles[prev - a : at - a])
-                    events.append(
-                        FundingRate(
-                            int(self._fund_ts[k]),
-                            self.symbol,
-                            float(self._fund_rate[k]),
-                            float(self._fund_mark[k]),
-                        )
-                    )
-                    prev = at
-                    k += 1
-                events.extend(candles[prev - a :])
-                self._done = b
-                yield events
-            else:
-                self._done = b
-                yield candles
+            inserts: list[tuple[int, MarketEvent]] = []
+            while k < n_fund and fund_pos[k] <= b:
+                settlement = FundingRate(
+                    int(self._fund_ts[k]),
+                    self.symbol,
+                    float(self._fund_rate[k]),
+                    float(self._fund_mark[k]),
+                )
+                inserts.append((int(fund_pos[k]) - a, settlement))
+                k += 1
+            self._done = b
+            yield self._columns(a, b, inserts)
 
     # -- internals --------------------------------------------------------------------
 
-    def _candles(self, a: int, b: int) -> list[MarketEvent]:
+    def _columns(self, a: int, b: int, inserts: list[tuple[int, MarketEvent]]) -> CandleColumns:
         c = self.candles
-        columns = (
-            self._close_time[a:b].tolist(),
-            repeat(self.symbol),
-            c.open_time[a:b].tolist(),
-            c.open[a:b].tolist(),
-            c.high[a:b].tolist(),
-            c.low[a:b].tolist(),
-            c.close[a:b].tolist(),
-            c.volume[a:b].tolist(),
-        )
-        if self._marks is None:
-            return list(map(Candle, *columns))
-        marks = (_nullable(x[a:b]) for x in self._marks)
-        return list(map(Candle, *columns, *marks))
+        columns = (c.open_time[a:b], c.open[a:b], c.high[a:b], c.low[a:b], c.close[a:b],
+                   c.volume[a:b])  # fmt: skip
+        marks = None if self._marks is None else tuple(x[a:b] for x in self._marks)
+        return CandleColumns(self.symbol, self._close_time[a:b], columns, marks, inserts)  # type: ignore[arg-type]
 
     def _funding_schedule(
         self, funding: FundingArrays | None
@@ -311,15 +288,3 @@ def _align_marks(
         out_high[covered] = np.maximum.reduceat(mark.high[:end], starts)
         out_low[covered] = np.minimum.reduceat(mark.low[:end], starts)
     return out_mark, out_high, out_low
-
-
-def _nullable(values: FloatArray) -> list[float | None]:
-    """Floats with NaN turned into None (the domain's 'unknown')."""
-    nan = np.isnan(values)
-    if not nan.any():
-        out: list[float | None] = values.tolist()
-        return out
-    obj: npt.NDArray[np.object_] = values.astype(object)
-    obj[nan] = None
-    result: list[float | None] = obj.tolist()
-    return result

@@ -33,13 +33,15 @@ from perps_bot.domain import (
 )
 from perps_bot.feeds import Feed
 from perps_bot.feeds.bars import BarBuilder, CandleAggregator
+from perps_bot.feeds.columns import CandleColumns
 from perps_bot.ledger import FillResult, Ledger
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.order_flow import OrderFlow
 from perps_bot.orchestrator.portfolio import Portfolio
+from perps_bot.orchestrator.quiet import QuietStretches
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.routing import Routes
-from perps_bot.orchestrator.venue_calls import StopRun, VenueCalls
+from perps_bot.orchestrator.venue_calls import StopRun
 from perps_bot.risk import RiskGate
 from perps_bot.strategies import Strategy
 from perps_bot.venues import Venue, VenueFatal
@@ -50,7 +52,7 @@ _NEVER = 2**63  # after any event time: a run without an end
 _SEVERITY = (TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE)
 
 
-class Orchestrator(VenueCalls):
+class Orchestrator(QuietStretches):
     def __init__(
         self,
         *,
@@ -160,18 +162,17 @@ class Orchestrator(VenueCalls):
             end = self._end_ms if self._end_ms is not None else _NEVER
             on_event = self._on_event
             async for batch in self.feed.batches():
-                for event in batch:
-                    ts = event.ts
-                    if ts >= end:
-                        self.stop_requested = True
-                        self.stop_reason = "duration reached"
-                        # the run covered [start, end): it ends at end, not at the last tick
-                        self.last_ts = self._end_ms
-                        break
-                    received = perf_counter()  # tick-to-order latency starts here
-                    orders = on_event(event)
-                    if orders or self._cancel_due:
-                        await self._submit_all(orders, received)
+                if type(batch) is CandleColumns:
+                    await self._walk_columns(batch, end)  # orchestrator.quiet
+                else:
+                    for event in batch:
+                        if event.ts >= end:
+                            self._reach_end()
+                            break
+                        received = perf_counter()  # tick-to-order latency starts here
+                        orders = on_event(event)
+                        if orders or self._cancel_due:
+                            await self._submit_all(orders, received)
                 if self.venue.needs_polling:
                     await self._poll()
                 self.rec.view.tick(*self.feed.progress())
@@ -200,6 +201,23 @@ class Orchestrator(VenueCalls):
             if self._account_rec is not None and self.last_ts is not None:
                 self._account_rec.equity(self.last_ts, log_line=True)
             self.rec.flush()
+
+    async def _event(self, event: MarketEvent, end: int) -> bool:
+        """One event and its orders; False (and the run stops) once it is past the end."""
+        if event.ts >= end:
+            self._reach_end()
+            return False
+        received = perf_counter()
+        orders = self._on_event(event)
+        if orders or self._cancel_due:
+            await self._submit_all(orders, received)
+        return True
+
+    def _reach_end(self) -> None:
+        self.stop_requested = True
+        self.stop_reason = "duration reached"
+        # the run covered [start, end): it ends at end, not at the last tick
+        self.last_ts = self._end_ms
 
     async def close(self) -> None:
         """Stop feed and venue once (also when the run failed before its loop started);

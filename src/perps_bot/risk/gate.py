@@ -45,9 +45,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from perps_bot.config import RiskConfig
 from perps_bot.domain import AccountView, DenialReason, OrderIntent, TradingState
 from perps_bot.domain.timeutil import parse_duration
+from perps_bot.feeds.columns import FloatArray, IntArray, count_inside
 from perps_bot.risk.state import RiskState
 
 DAY_MS = 86_400_000
@@ -168,6 +171,19 @@ class RiskGate:
         self._breaker_open = bool(breaker)
         self.denials = Counter(denials)
         self.resizes = Counter(resizes)
+
+    def quiet_equities(self, ts: IntArray, equity: FloatArray) -> int:
+        """How many of these equity snapshots (in order) `on_equity` would only record
+        (inside the quiet band, see _quiet_band): the orchestrator hands over that many
+        at once (`quiet_equity`), and the first one past them takes `on_equity`."""
+        if self._quiet_until < 0:
+            return 0
+        n = int(np.searchsorted(ts, self._quiet_until))
+        return count_inside(equity[:n], self._quiet_low, self._quiet_high, high_inclusive=True)
+
+    def quiet_equity(self, equity: float) -> None:
+        """The last of the snapshots `quiet_equities` cleared."""
+        self._last_equity = equity
 
     def on_equity(self, ts: int, equity: float) -> TradingState | None:
         """Update the daily-loss and drawdown states; return the new state if it changed."""

@@ -33,6 +33,7 @@ from perps_bot.domain import (
     Signal,
     short,
 )
+from perps_bot.feeds.columns import CandleColumns
 
 #: What every hook returns when it has nothing to say (shared, never mutated).
 NO_SIGNALS: tuple[Signal, ...] = ()
@@ -84,6 +85,11 @@ class Strategy(ABC):
 
     name: ClassVar[str]
     Params: ClassVar[type[BaseModel]] = NoParams
+    #: True when `on_event` reads nothing but the event and the strategy's own state
+    #: (not the account's marks, equity or orders, not the clock): the orchestrator may
+    #: then hand it a stretch of candles in which no other stage has anything to do
+    #: (`on_candles`), instead of running every stage once per candle.
+    candle_stretches: ClassVar[bool] = False
 
     def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
         self.ctx = ctx
@@ -96,6 +102,22 @@ class Strategy(ABC):
     @abstractmethod
     def on_event(self, event: MarketEvent) -> Sequence[Signal]:
         """Called for every market event (Candle, Quote, FundingRate, MarkPrice, BookSnapshot)."""
+
+    def on_candles(
+        self, block: CandleColumns, start: int, stop: int
+    ) -> tuple[int, Sequence[Signal]]:
+        """The candles `block.candle(start)` .. `block.candle(stop - 1)` in order, up to the
+        first one that signals: returns the index after the last candle seen and its
+        signals (`(stop, NO_SIGNALS)` when none did). Only called when
+        `candle_stretches` is True; the same as `on_event` per candle, override it to
+        skip building the Candle objects."""
+        on_event = self.on_event
+        candle = block.candle
+        for i in range(start, stop):
+            out = on_event(candle(i))
+            if out:
+                return i + 1, out
+        return stop, NO_SIGNALS
 
     def on_fill(self, fill: Fill) -> Sequence[Signal]:
         """Called for every fill of this run's orders; `fill.is_liquidation` marks a

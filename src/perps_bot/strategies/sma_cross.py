@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from perps_bot.domain import Candle, Fill, MarketEvent, Signal
+from perps_bot.feeds.columns import CandleColumns
 from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext
 from perps_bot.strategies.common import SideState, StopParams, SymbolStates, target
 from perps_bot.strategies.indicators import MeanPair
@@ -51,6 +52,7 @@ class SmaCross(Strategy):
     name = "sma_cross"
     Params = SmaCrossParams
     params: SmaCrossParams
+    candle_stretches = True  # reads the close and its own averages only
 
     def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
         super().__init__(params, ctx)
@@ -68,8 +70,23 @@ class SmaCross(Strategy):
         if not isinstance(event, Candle):
             return NO_SIGNALS
         symbol = event.symbol
+        return self._on_close(symbol, self._states[symbol], event.close)
+
+    def on_candles(
+        self, block: CandleColumns, start: int, stop: int
+    ) -> tuple[int, Sequence[Signal]]:
+        """Only the closes matter: no Candle is built."""
+        symbol = block.symbol
         state = self._states[symbol]
-        close = event.close
+        closes = block.closes()
+        on_close = self._on_close
+        for i in range(start, stop):
+            out = on_close(symbol, state, closes[i])
+            if out:
+                return i + 1, out
+        return stop, NO_SIGNALS
+
+    def _on_close(self, symbol: str, state: _SymbolState, close: float) -> Sequence[Signal]:
         means = state.means
         if means.push(close):
             fast, slow = means.fast_mean, means.slow_mean

@@ -80,6 +80,12 @@ class Venue(Protocol):
         orders against it and return the fills (live venues return nothing)."""
         ...
 
+    def quiet(self, symbol: str) -> bool:
+        """True when market data of `symbol` cannot make anything happen here (a
+        simulated venue with no order of the symbol queued or resting): the orchestrator
+        may then skip `on_market` for a stretch of its candles. Live venues: False."""
+        ...
+
     def on_liquidation(self, symbol: str, ts: int, portfolio: str) -> None:
         """The ledger of `portfolio` liquidated `symbol` (paper venues only): cancel that
         portfolio's open orders of the symbol, as an exchange does when it liquidates."""

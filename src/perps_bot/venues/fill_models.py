@@ -114,6 +114,13 @@ class ModelMatchingEngine(MatchingEngine):
         return order.created_ts + int(samples[int(self._latency_rng.integers(len(samples)))])
 
     # -- market ----------------------------------------------------------------------
+    def quiet(self, symbol: str) -> bool:
+        """Also nothing consumed from the symbol's book waiting to be forgotten."""
+        consumed = self._consumed
+        return super().quiet(symbol) and not (
+            (symbol, Side.BUY) in consumed or (symbol, Side.SELL) in consumed
+        )
+
     def on_market(self, event: MarketEvent) -> Sequence[Fill]:
         if type(event) in (BookSnapshot, Quote, Candle) and self._consumed:
             for side in (Side.BUY, Side.SELL):

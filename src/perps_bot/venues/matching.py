@@ -217,6 +217,10 @@ class MatchingEngine:
 
     # ------------------------------------------------------------------ market
 
+    def quiet(self, symbol: str) -> bool:
+        """No order of `symbol` is queued or resting: on_market would return nothing."""
+        return symbol not in self._by_symbol
+
     def on_market(self, event: MarketEvent) -> Sequence[Fill]:
         """Match due orders of `event.symbol` against the event; returns the fills."""
         if not self._orders:

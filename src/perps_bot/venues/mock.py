@@ -52,6 +52,7 @@ class MockVenue:
         self._last_ts = 0
         # called for every event of a run: the engine's method itself, not a wrapper
         self.on_market: Callable[[MarketEvent], Sequence[Fill]] = self.engine.on_market
+        self.quiet: Callable[[str], bool] = self.engine.quiet
         self.updates: list[OrderUpdate] = self.engine.updates
 
     async def start(self) -> None:

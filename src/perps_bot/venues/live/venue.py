@@ -267,6 +267,10 @@ class LiveVenue:
         """Live fills come from `poll`; market events change nothing here."""
         return ()
 
+    def quiet(self, symbol: str) -> bool:
+        """Never: a live venue is not simulated (and gets no candle stretches)."""
+        return False
+
     def on_liquidation(self, symbol: str, ts: int, portfolio: str) -> None:
         """Never called on a live run: the exchange liquidates (the ledger does not)."""
 

@@ -1,0 +1,176 @@
+"""CandleColumns: one batch of a historical feed, kept as the feed's numpy columns.
+
+Why columns and not a list of Candle objects: in a backtest most candles change
+nothing but prices (no order rests, no liquidation is near, the strategy stays put).
+The orchestrator walks such stretches column-wise (orchestrator.quiet) and builds a
+Candle only for a candle a stage has to see one by one. Anything else that reads the
+batch (a merged multi-symbol feed, the capture writer) sees an ordinary sequence of
+events: indexing or iterating builds them all, in the feed's order, once.
+
+Other events of the batch (funding settlements) keep their places: `inserts` holds
+(candle index they come before, event), in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import overload
+
+import numpy as np
+import numpy.typing as npt
+
+from perps_bot.domain import Candle, MarketEvent
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+class CandleColumns(Sequence[MarketEvent]):
+    __slots__ = (
+        "_columns",
+        "_events",
+        "_fields",
+        "_one_per",
+        "close",
+        "high",
+        "inserts",
+        "low",
+        "marks",
+        "symbol",
+        "ts",
+    )
+
+    def __init__(
+        self,
+        symbol: str,
+        ts: IntArray,
+        columns: tuple[IntArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray],
+        mark_columns: tuple[FloatArray, FloatArray, FloatArray] | None,
+        inserts: list[tuple[int, MarketEvent]],
+    ) -> None:
+        """`columns`: open_time, open, high, low, close, volume; `mark_columns`: mark close,
+        high and low with NaN for unknown (None: no mark series)."""
+        self.symbol = symbol
+        self.ts = ts
+        self.high, self.low, self.close = columns[2], columns[3], columns[4]
+        #: the mark of each candle as the ledger sees it: the mark close, else the close
+        self.marks: FloatArray = (
+            self.close
+            if mark_columns is None
+            else np.where(np.isnan(mark_columns[0]), self.close, mark_columns[0])
+        )
+        self.inserts = inserts
+        self._fields: list[Sequence[object]] | None = None
+        self._columns = (columns, mark_columns)
+        self._events: list[MarketEvent] | None = None
+        self._one_per: dict[int, bool] = {}
+
+    def one_per_interval(self, every: int) -> bool:
+        """Each candle in its own interval of `every` ms (e.g. 1m candles, a snapshot
+        per minute): then each candle from the next due time on takes a snapshot."""
+        known = self._one_per.get(every)
+        if known is None:
+            buckets = self.ts // every
+            known = self._one_per[every] = bool(np.all(buckets[1:] > buckets[:-1]))
+        return known
+
+    @property
+    def candles(self) -> int:
+        return int(self.ts.shape[0])
+
+    def candle(self, i: int) -> Candle:
+        """The i-th candle (0-based among the candles, not counting inserts)."""
+        fields = self._fields
+        if fields is None:
+            fields = self._fields = self._field_lists()
+        return Candle(*(column[i] for column in fields))  # type: ignore[arg-type]
+
+    def closes(self) -> list[float]:
+        """The closes as Python floats (strategies that read only the close)."""
+        fields = self._fields
+        if fields is None:
+            fields = self._fields = self._field_lists()
+        return fields[6]  # type: ignore[return-value]
+
+    def _field_lists(self) -> list[Sequence[object]]:
+        (open_time, open_, high, low, close, volume), marks = self._columns
+        n = self.candles
+        fields: list[Sequence[object]] = [
+            self.ts.tolist(),
+            [self.symbol] * n,
+            open_time.tolist(),
+            open_.tolist(),
+            high.tolist(),
+            low.tolist(),
+            close.tolist(),
+            volume.tolist(),
+        ]
+        if marks is not None:
+            fields.extend(_nullable(x) for x in marks)
+        return fields
+
+    # -- the batch as a sequence of events -----------------------------------------
+    def events(self) -> list[MarketEvent]:
+        events = self._events
+        if events is None:
+            events = self._events = self._build_events()
+        return events
+
+    def _build_events(self) -> list[MarketEvent]:
+        fields = self._fields
+        if fields is None:
+            fields = self._fields = self._field_lists()
+        candles: list[MarketEvent] = list(map(Candle, *fields))
+        if not self.inserts:
+            return candles
+        events: list[MarketEvent] = []
+        prev = 0
+        for at, event in self.inserts:
+            events.extend(candles[prev:at])
+            events.append(event)
+            prev = at
+        events.extend(candles[prev:])
+        return events
+
+    def __len__(self) -> int:
+        return self.candles + len(self.inserts)
+
+    @overload
+    def __getitem__(self, index: int) -> MarketEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[MarketEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> MarketEvent | Sequence[MarketEvent]:
+        return self.events()[index]
+
+    def __iter__(self) -> Iterator[MarketEvent]:
+        return iter(self.events())
+
+
+def count_inside(
+    values: FloatArray, low: float, high: float, *, high_inclusive: bool = False
+) -> int:
+    """How many leading `values` lie strictly above `low` and below `high` (or at it);
+    NaN is never inside. Two reductions in the common case that all of them are."""
+    n = int(values.shape[0])
+    if not n:
+        return 0
+    top = values.max()
+    if low < values.min() and (top <= high if high_inclusive else top < high):
+        return n
+    inside = (values > low) & ((values <= high) if high_inclusive else (values < high))
+    first_out = int(np.argmin(inside))
+    return first_out if not inside[first_out] else n
+
+
+def _nullable(values: FloatArray) -> list[float | None]:
+    """Floats with NaN turned into None (the domain's 'unknown')."""
+    nan = np.isnan(values)
+    if not nan.any():
+        out: list[float | None] = values.tolist()
+        return out
+    obj: npt.NDArray[np.object_] = values.astype(object)
+    obj[nan] = None
+    result: list[float | None] = obj.tolist()
+    return result

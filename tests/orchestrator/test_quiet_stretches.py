@@ -1,0 +1,179 @@
+"""Quiet stretches (orchestrator.quiet) change nothing but speed: the same backtest run
+three ways stores the same bytes (fills, orders, equity curve, funding, excursions,
+trading states, chart samples) and journals the same events:
+
+- stretches: the feed's CandleColumns walked stretch by stretch (the default);
+- one by one: the same columns, but the strategy does not declare `candle_stretches`,
+  so every candle goes through `_on_event`;
+- lists: the feed's batches turned into plain lists of events (the path every other
+  feed takes).
+
+The cases make every stage cut stretches short: stops, liquidations (isolated, high
+leverage), risk state changes (tight drawdown and daily-loss limits), snapshots every
+5 minutes of 1-minute candles, frequent log lines, chart thinning, and a mark series
+with gaps (the XRP files)."""
+
+import json
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pytest
+
+from perps_bot.cli.app import main
+from perps_bot.domain import MarketEvent
+from perps_bot.feeds.historical import CandleFeed
+from perps_bot.strategies.sma_cross import SmaCross
+from tests.conftest import SHARED_DATA
+
+MINUTE = 60_000
+START_MS = 1_704_067_200_000  # 2024-01-01
+XRP = SHARED_DATA / "futures"
+
+
+def synthetic_csv(path: Path, n: int, seed: int, vol: float) -> Path:
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, vol, n)))
+    open_ = np.concatenate(([100.0], close[:-1]))
+    wick = np.abs(rng.normal(0.0, vol / 2, (2, n)))
+    table = {
+        "timestamp": START_MS + np.arange(n, dtype=np.int64) * MINUTE,
+        "open": open_,
+        "high": np.maximum(open_, close) * np.exp(wick[0]),
+        "low": np.minimum(open_, close) * np.exp(-wick[1]),
+        "close": close,
+        "volume": rng.lognormal(3.0, 1.0, n),
+    }
+    pa_csv.write_csv(pa.table(table), path)
+    return path
+
+
+CASES: dict[str, tuple[dict[str, str], list[str]]] = {
+    "cross": ({}, ["--param", "fast=3", "--param", "slow=8"]),
+    "stops": ({}, ["--param", "fast=5", "--param", "slow=20", "--param", "stop_pct=0.002"]),
+    "isolated_liquidations": (
+        {
+            "ACCOUNT__MARGIN_MODE": "isolated",
+            "ACCOUNT__DEFAULT_LEVERAGE": "50",
+            "RISK__MAX_LEVERAGE": "100",
+            "RISK__MAX_POSITION_NOTIONAL": "1000000",
+            "RISK__MAX_ORDER_NOTIONAL": "1000000",
+        },
+        ["--param", "fast=20", "--param", "slow=60", "--order-size", "400"],
+    ),
+    "risk_states": (
+        {
+            "RISK__MAX_DRAWDOWN": "0.03",
+            "RISK__REDUCING_DRAWDOWN": "0.01",
+            "RISK__DAILY_LOSS_LIMIT": "0.005",
+            "RISK__MAX_POSITION_NOTIONAL": "1000000",
+            "RISK__MAX_ORDER_NOTIONAL": "1000000",
+        },
+        ["--param", "fast=3", "--param", "slow=8", "--order-size", "300"],
+    ),
+    "sparse_snapshots": (
+        {"RUN__EQUITY_INTERVAL": "5m", "RUN__LOG_EQUITY_INTERVAL": "15m"},
+        ["--param", "fast=4", "--param", "slow=12"],
+    ),
+}
+
+
+def _normalised_tables(db: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every table but `runs` (paths, pid, the strategy's source fingerprint)."""
+    out: dict[str, list[tuple[object, ...]]] = {}
+    with sqlite3.connect(db) as con:
+        run_ids = [r[0] for r in con.execute("SELECT run_id FROM runs")]
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in sorted(set(tables) - {"runs", "sqlite_sequence"}):
+            rows = con.execute(f"SELECT * FROM {table}").fetchall()
+            out[table] = [tuple("RUN" if v in run_ids else v for v in row) for row in rows]
+    return out
+
+
+def _journal(logs: Path) -> list[str]:
+    lines = []
+    for path in sorted(logs.glob("events.*.jsonl")):
+        for line in path.read_text().splitlines():
+            event = json.loads(line)
+            event.pop("run_id", None)
+            event.pop("latency_ms", None)
+            event.pop("fingerprint", None)
+            lines.append(json.dumps(event, sort_keys=True))
+    return lines
+
+
+def _run(
+    tmp: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], args: list[str], tag: str
+) -> tuple[dict[str, list[tuple[object, ...]]], list[str], str]:
+    with monkeypatch.context() as m:
+        for key, value in env.items():
+            m.setenv(f"PERPS_BOT__{key}", value)
+        m.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp / f"logs-{tag}"))
+        m.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp / f"data-{tag}"))
+        if tag == "one-by-one":
+            m.setattr(SmaCross, "candle_stretches", False)
+        if tag == "lists":
+            original = CandleFeed.batches
+
+            async def as_lists(self: CandleFeed) -> AsyncIterator[Sequence[MarketEvent]]:
+                async for batch in original(self):
+                    yield list(batch)
+
+            m.setattr(CandleFeed, "batches", as_lists)
+        db = tmp / f"{tag}.sqlite"
+        with pytest.raises(SystemExit) as exit_info:
+            main(["backtest", *args, "--db", str(db), "--no-progress", "--seed", "3"])
+        assert exit_info.value.code == 0
+    return _normalised_tables(db), _journal(tmp / f"logs-{tag}"), tag
+
+
+def _assert_same_three_ways(
+    tmp: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], args: list[str]
+) -> tuple[dict[str, list[tuple[object, ...]]], list[str]]:
+    runs = [_run(tmp, monkeypatch, env, args, tag) for tag in ("stretches", "one-by-one", "lists")]
+    tables, journal, _ = runs[0]
+    for other_tables, other_journal, tag in runs[1:]:
+        assert other_tables.keys() == tables.keys()
+        for name in tables:
+            assert other_tables[name] == tables[name], f"{name} differs ({tag})"
+        assert other_journal == journal, tag
+    return tables, journal
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_stretches_store_what_one_candle_at_a_time_stores(
+    case: str, in_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env, params = CASES[case]
+    data = synthetic_csv(tmp_path / "c.csv", 6_000, seed=11, vol=0.002)
+    args = ["--data", str(data), "--symbol", "ETH-PERP", "--strategy", "sma_cross",
+            "--order-size", "2", *params]  # fmt: skip
+    tables, journal = _assert_same_three_ways(tmp_path, monkeypatch, env, args)
+    # the case did what it is here for
+    fills = tables["fills"]
+    assert len(fills) > (5 if case == "risk_states" else 20)  # a halt ends the trading
+    if case == "isolated_liquidations":
+        assert any("liquidation" in str(row) for row in fills)
+    if case == "risk_states":
+        states = [line for line in journal if '"type": "state_change"' in line]
+        assert len(states) >= 2, "the risk gate did not change state"
+    if case == "stops":
+        assert any(re.search(r"\bstop\b", str(row)) for row in fills)
+
+
+def test_stretches_with_a_mark_series_and_funding(
+    in_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = [
+        "--data", str(XRP / "XRP_USDT_USDT-5m-futures.feather"),
+        "--mark", str(XRP / "XRP_USDT_USDT-1h-mark.feather"),
+        "--funding", str(XRP / "XRP_USDT_USDT-8h-funding_rate.feather"),
+        "--symbol", "XRP-PERP", "--strategy", "sma_cross", "--param", "fast=5",
+        "--param", "slow=15", "--order-size", "100",
+    ]  # fmt: skip
+    tables, _ = _assert_same_three_ways(tmp_path, monkeypatch, {}, args)
+    assert tables["funding"] and len(tables["fills"]) > 20
