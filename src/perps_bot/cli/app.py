@@ -10,13 +10,9 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from perps_bot import __version__
 from perps_bot.cli import config_cmd
-from perps_bot.cli.options import run_overrides
-from perps_bot.config import load_settings
-from perps_bot.domain import PerpsBotError
 
 app = typer.Typer(
     name="perps-bot",
@@ -94,6 +90,13 @@ def run(
     """Run the bot with a profile (the bare command). Ctrl-C stops cleanly with state flushed."""
     if ctx.invoked_subcommand is not None:
         return
+    # the product loads only when the bot runs: `--version`, `--help` and every
+    # subcommand pay for what they use (tests/architecture/test_startup_imports.py)
+    from rich.console import Console
+
+    from perps_bot.cli.options import run_overrides
+    from perps_bot.config import load_settings
+
     overrides = run_overrides(
         dev_fast=dev_fast,
         dry_run=dry_run,
@@ -167,6 +170,13 @@ def _is_usage_error(exc: BaseException) -> bool:
     return hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)
 
 
+def _is_perps_bot_error(exc: BaseException) -> bool:
+    """An anticipated failure (domain.PerpsBotError). The domain is not imported for
+    `--version` or `--help`: while it is not loaded, none of its errors was raised."""
+    errors = sys.modules.get("perps_bot.domain.errors")
+    return errors is not None and isinstance(exc, errors.PerpsBotError)
+
+
 def _internal_error(exc: BaseException) -> None:
     """An unanticipated failure: one line for the user, the traceback for the log file."""
     import logging
@@ -208,13 +218,13 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         sys.stderr.write("perps-bot: aborted\n")
         sys.exit(130)
-    except PerpsBotError as exc:
-        sys.stderr.write(f"perps-bot: {_one_line(str(exc))}\n")
-        sys.exit(2)
     except KeyboardInterrupt:
         sys.stderr.write("perps-bot: interrupted\n")
         sys.exit(130)
     except Exception as exc:
+        if _is_perps_bot_error(exc):
+            sys.stderr.write(f"perps-bot: {_one_line(str(exc))}\n")
+            sys.exit(2)
         if not _is_usage_error(exc):
             _internal_error(exc)
         message = _one_line(exc.format_message())  # type: ignore[attr-defined]

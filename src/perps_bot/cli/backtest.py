@@ -16,17 +16,14 @@ given here are used.
 """
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from perps_bot.cli.market_data import prepare_run
-from perps_bot.config import Settings
-from perps_bot.domain import format_duration, iso_utc
-from perps_bot.feeds import Feed
-from perps_bot.feeds.historical import CandleFeed
-from perps_bot.feeds.merged import MergedCandleFeed
+if TYPE_CHECKING:  # the product loads when the command runs, not at the CLI's start-up
+    from perps_bot.config import Settings
+    from perps_bot.feeds import Feed
+    from perps_bot.feeds.historical import CandleFeed
 
 
 def backtest(
@@ -109,6 +106,9 @@ def backtest(
     ] = False,
 ) -> None:
     """Replay historical candles (and funding / mark files) through the bot."""
+    from rich.console import Console
+
+    from perps_bot.cli.market_data import prepare_run
     from perps_bot.orchestrator.runner import Interrupted, run_bot_sync
 
     console = Console()
@@ -137,16 +137,21 @@ def backtest(
         raise typer.Exit(130)
 
 
-def describe_feeds(feed: Feed, settings: Settings) -> str:
+def describe_feeds(feed: "Feed", settings: "Settings") -> str:
     """One line per symbol saying what is replayed (see describe_feed)."""
+    from perps_bot.feeds.historical import CandleFeed
+    from perps_bot.feeds.merged import MergedCandleFeed
+
     if isinstance(feed, MergedCandleFeed):
         return "\n".join(describe_feed(f, settings) for f in feed.feeds)
     assert isinstance(feed, CandleFeed)
     return describe_feed(feed, settings)
 
 
-def describe_feed(feed: CandleFeed, settings: Settings) -> str:
+def describe_feed(feed: "CandleFeed", settings: "Settings") -> str:
     """One line saying what is replayed, including every repair and assumption."""
+    from perps_bot.domain import format_duration, iso_utc
+
     candles = feed.candles
     parts = [
         f"backtest {feed.symbol}: {feed.total} {format_duration(feed.interval_ms)} candles"

@@ -4,12 +4,6 @@ import json
 from typing import Annotated
 
 import typer
-import yaml
-from rich.console import Console
-from rich.syntax import Syntax
-
-from perps_bot.config import load_settings
-from perps_bot.instruments import effective_instrument_data
 
 config_app = typer.Typer(help="Inspect configuration.", no_args_is_help=True)
 
@@ -22,6 +16,13 @@ def show(
     output: Annotated[str, typer.Option("--format", help="yaml or json.")] = "yaml",
 ) -> None:
     """Print the merged config (defaults < profile < PERPS_BOT__* env < flags), secrets masked."""
+    import yaml
+    from rich.console import Console
+    from rich.syntax import Syntax
+
+    from perps_bot.config import load_settings
+    from perps_bot.instruments import effective_instrument_data
+
     settings = load_settings(profile)
     data = settings.masked_dict()
     # the instruments a dev run or backtest would use: built-in data under the profile's

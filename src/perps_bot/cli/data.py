@@ -3,17 +3,11 @@ backtester reads (feeds.download). The exchange is the profile's (`exchange:`; e
 PERPS_BOT__EXCHANGE__BASE_URL points it at the loopback emulator); the symbols' exchange
 names come from their instruments. Only public endpoints are called (no keys)."""
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-
-from perps_bot.cli.options import flag_duration, flag_time, parse_symbols
-from perps_bot.config import ConfigError, load_settings
-from perps_bot.domain import iso_utc
 
 data_app = typer.Typer(help="Market data: download history for backtests.", no_args_is_help=True)
 
@@ -43,6 +37,13 @@ def download(
     ] = "canary",
 ) -> None:
     """Download candles (and funding, mark candles): paginated, incremental, resumable."""
+    import asyncio
+
+    from rich.console import Console
+
+    from perps_bot.cli.options import flag_duration, flag_time, parse_symbols
+    from perps_bot.config import ConfigError, load_settings
+    from perps_bot.domain import iso_utc
     from perps_bot.exchange.client import create_exchange
     from perps_bot.exchange.runtime import close_quietly
     from perps_bot.exchange.startup import load_markets_within

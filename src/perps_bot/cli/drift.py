@@ -16,22 +16,18 @@ Bad input (no database, unknown run, no capture) is one line and exit code 2.
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from perps_bot.cli.report import ReportFormat
-from perps_bot.config import load_settings
-from perps_bot.feeds.replay import ReplayFeed, read_meta, round_trip_latencies
-from perps_bot.metrics.drift import Drift, compare, portfolio_runs
-from perps_bot.metrics.drift_html import render_drift_html, shown
-from perps_bot.orchestrator.calibrate import calibrate, describe
-from perps_bot.orchestrator.replay import FillChoice, run_replay
-from perps_bot.storage import RunStore, StoreError
-from perps_bot.storage.drift_store import save_drift
-from perps_bot.storage.lock import DatabaseLock
+
+if TYPE_CHECKING:  # the product loads when the command runs, not at the CLI's start-up
+    from rich.console import Console
+    from rich.table import Table
+
+    from perps_bot.metrics.drift import Drift
+    from perps_bot.storage import RunStore
 
 
 def _fail(message: str) -> NoReturn:
@@ -40,9 +36,12 @@ def _fail(message: str) -> NoReturn:
 
 
 def _capture_of(
-    store: RunStore, run_id: str, capture: Path | None, portfolio: str | None
+    store: "RunStore", run_id: str, capture: Path | None, portfolio: str | None
 ) -> tuple[str, str | None, Path]:
     """The account's run, the portfolio asked for (None: every one) and the capture."""
+    from perps_bot.feeds.replay import read_meta
+    from perps_bot.storage import StoreError
+
     try:
         run = store.run(run_id)
         if run.parent_run_id is not None:  # a portfolio's run: its account run was captured
@@ -87,6 +86,16 @@ def drift_command(
     db: Annotated[Path | None, typer.Option("--db", help="Database file.")] = None,
 ) -> None:
     """Drift of a live run from the paper replay of its own capture."""
+    from rich.console import Console
+
+    from perps_bot.config import load_settings
+    from perps_bot.feeds.replay import ReplayFeed, round_trip_latencies
+    from perps_bot.metrics.drift import compare, portfolio_runs
+    from perps_bot.orchestrator.replay import FillChoice, run_replay
+    from perps_bot.storage import RunStore, StoreError
+    from perps_bot.storage.drift_store import save_drift
+    from perps_bot.storage.lock import DatabaseLock
+
     path = db or load_settings(profile).database_path
     if not path.exists():
         _fail(f"no database at {path}: run the bot first (or pass --db)")
@@ -117,8 +126,12 @@ def drift_command(
 
 
 def _calibrate(
-    path: Path, live_id: str, portfolio: str | None, folder: Path, console: Console
+    path: Path, live_id: str, portfolio: str | None, folder: Path, console: "Console"
 ) -> None:
+    from perps_bot.metrics.drift_html import shown
+    from perps_bot.orchestrator.calibrate import calibrate, describe
+    from perps_bot.storage import RunStore
+
     typer.echo(f"calibrating the fill model on capture {folder} ...", err=True)
     with RunStore(path, read_only=True) as store:
         trials = calibrate(folder, store, live_id, portfolio=portfolio,
@@ -136,9 +149,13 @@ def _calibrate(
         console.print(line, highlight=False, markup=False)
 
 
-def _emit(drifts: list[Drift], fmt: ReportFormat, out: Path | None, console: Console) -> None:
+def _emit(drifts: "list[Drift]", fmt: ReportFormat, out: Path | None, console: "Console") -> None:
     """One drift as before; several (one per portfolio): a table each, or JSON
     {"portfolios": [...]}."""
+    from rich.console import Console
+
+    from perps_bot.metrics.drift_html import render_drift_html
+
     if fmt is ReportFormat.table:
         target = console if out is None else Console(file=out.open("w"), width=120)
         for drift in drifts:
@@ -156,7 +173,11 @@ def _emit(drifts: list[Drift], fmt: ReportFormat, out: Path | None, console: Con
         out.write_text(text, encoding="utf-8")
 
 
-def _table(drift: Drift) -> Table:
+def _table(drift: "Drift") -> "Table":
+    from rich.table import Table
+
+    from perps_bot.metrics.drift_html import shown
+
     table = Table(title=f"drift of {drift.live_run} (paper: replay {drift.replay_run})")
     table.add_column("measure")
     table.add_column("value", justify="right")

@@ -10,7 +10,6 @@ by the dev environment only), so it is imported inside the command, never at mod
 level: the product works without it, and this command then says so in one line.
 """
 
-import asyncio
 import contextlib
 import signal
 from collections.abc import Callable
@@ -19,9 +18,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from perps_bot.domain import PerpsBotError
-
 if TYPE_CHECKING:  # test tooling, imported only when the command runs
+    import asyncio
+
     from perps_emulator import EmulatorServer
 
 NOT_INSTALLED = (
@@ -38,7 +37,9 @@ CONTROL_HELP = (
 )
 
 
-async def serve(server: "EmulatorServer", stop: asyncio.Event, echo: Callable[[str], None]) -> None:
+async def serve(
+    server: "EmulatorServer", stop: "asyncio.Event", echo: Callable[[str], None]
+) -> None:
     """Start ``server``, announce how to use it, run until ``stop`` is set, stop cleanly."""
     await server.start()
     try:
@@ -57,6 +58,8 @@ async def serve(server: "EmulatorServer", stop: asyncio.Event, echo: Callable[[s
 
 
 async def _run_until_signal(server: "EmulatorServer", echo: Callable[[str], None]) -> None:
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -86,6 +89,10 @@ def emulator(
     ] = False,
 ) -> None:
     """Run a local Binance USDM emulator (REST) for rehearsing the live path. Ctrl-C stops."""
+    import asyncio
+
+    from perps_bot.domain import PerpsBotError
+
     emulator_module = _import_emulator()
     names = [s.strip().upper() for s in symbols.split(",") if s.strip()]
     if not emulator_module.is_loopback_host(host):
@@ -117,6 +124,8 @@ def _import_emulator() -> ModuleType:
     Only the absence of perps_emulator itself is translated: an import error from
     inside an installed emulator is a bug and must surface as one.
     """
+    from perps_bot.domain import PerpsBotError
+
     try:
         import perps_emulator
     except ModuleNotFoundError as exc:

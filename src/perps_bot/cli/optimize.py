@@ -15,15 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from perps_bot.cli.market_data import prepare_run
-from perps_bot.config import ConfigError, Settings
-from perps_bot.feeds.dataset import Dataset
-
-if TYPE_CHECKING:  # Optuna and the research layer load only when this command runs
+if TYPE_CHECKING:  # Optuna, the research layer and the product load only when this runs
     import optuna
+    from rich.console import Console
 
+    from perps_bot.config import Settings
+    from perps_bot.feeds.dataset import Dataset
     from perps_bot.research.objectives import Objectives
     from perps_bot.research.trial import TrialJob, TrialOutcome
 
@@ -124,6 +122,10 @@ def optimize(
     fill_gaps: FillGapsOpt = False,
 ) -> None:
     """Optimise a strategy's parameters: each trial a full backtest, the study in SQLite."""
+    from rich.console import Console
+
+    from perps_bot.cli.market_data import prepare_run
+    from perps_bot.config import ConfigError
     from perps_bot.research.backends import make_backend
     from perps_bot.research.objectives import Objectives
     from perps_bot.research.space import describe, parse_space
@@ -178,12 +180,12 @@ def optimize(
         output.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def _default_name(strategy: str, dataset: Dataset, objectives: "Objectives") -> str:
+def _default_name(strategy: str, dataset: "Dataset", objectives: "Objectives") -> str:
     return f"{strategy}-{'+'.join(dataset.names)}-{objectives}"
 
 
 def progress_printer(
-    console: Console, total: int, *, quiet: bool = False
+    console: "Console", total: int, *, quiet: bool = False
 ) -> Callable[["TrialOutcome"], None]:
     """A line per finished trial (quiet: only failures, one line per window instead)."""
     seen = 0
@@ -211,7 +213,11 @@ def progress_printer(
 
 
 def _store_best(
-    study: "optuna.Study", job: "TrialJob", dataset: Dataset, settings: Settings, console: Console
+    study: "optuna.Study",
+    job: "TrialJob",
+    dataset: "Dataset",
+    settings: "Settings",
+    console: "Console",
 ) -> str | None:
     from perps_bot.research.study import best_trials
     from perps_bot.research.trial import run_stored

@@ -12,9 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-
-from perps_bot.orchestrator.replay import FillChoice, run_replay
 
 
 class FillModel(StrEnum):
@@ -55,6 +52,10 @@ def replay(
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the fill simulation.")] = None,
 ) -> None:
     """Replay a capture through the paper venue on a simulated clock."""
+    from rich.console import Console
+
+    from perps_bot.orchestrator.replay import FillChoice, run_replay
+
     choice = FillChoice(
         fill_model=None if fill_model is None else str(fill_model),
         penetration_ticks=penetration_ticks,

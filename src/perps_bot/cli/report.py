@@ -8,27 +8,14 @@ database, unknown run, unreadable stored config) with one line on stderr.
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
 
 import typer
-from rich.console import Console
 
-from perps_bot.cli.evidence import add_html, evidence, render_tables, to_json
-from perps_bot.cli.report_tables import criteria_table, render_table
-from perps_bot.config import ConfigError, PromotionConfig, load_settings
-from perps_bot.metrics import (
-    STAGES,
-    PromotionRefused,
-    Report,
-    ReportError,
-    build_report,
-    evaluate_promotion,
-    export_csv,
-    help_epilog,
-    record_promotion,
-    render_html,
-)
-from perps_bot.storage import RunStore, StoreError
+if TYPE_CHECKING:  # the product loads when a command runs, not at the CLI's start-up
+    from perps_bot.config import PromotionConfig
+    from perps_bot.metrics import Report
+    from perps_bot.storage import RunStore
 
 # The profile whose runs are the evidence for each stage (default of promote --profile).
 SOURCE_PROFILE = {"canary": "dev", "prod": "canary"}
@@ -74,13 +61,17 @@ def _source_db(ctx: typer.Context, db: Path | None, profile: str | None, default
 
 
 def _profile_db(profile: str) -> Path:
+    from perps_bot.config import ConfigError, load_settings
+
     try:
         return load_settings(profile).database_path
     except ConfigError as exc:
         _fail(str(exc))
 
 
-def _open_existing(path: Path, *, read_only: bool) -> RunStore:
+def _open_existing(path: Path, *, read_only: bool) -> "RunStore":
+    from perps_bot.storage import RunStore, StoreError
+
     if not path.exists():
         _fail(f"no database at {path}: run the bot first (or pass --db)")
     try:
@@ -138,6 +129,10 @@ def report_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the Monte Carlo.")] = 0,
 ) -> None:
     """Metrics, validation criteria and trades of a run (of one of its portfolios)."""
+    from perps_bot.cli.evidence import evidence
+    from perps_bot.metrics import ReportError, build_report, export_csv
+    from perps_bot.storage import StoreError
+
     path = _source_db(ctx, db, profile, "dev")
     store = _open_existing(path, read_only=True)
     try:
@@ -154,7 +149,13 @@ def report_command(
         store.close()
 
 
-def _emit(report: Report, fmt: ReportFormat, out: Path | None, extra: dict[str, Any]) -> None:
+def _emit(report: "Report", fmt: ReportFormat, out: Path | None, extra: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    from perps_bot.cli.evidence import add_html, render_tables, to_json
+    from perps_bot.cli.report_tables import render_table
+    from perps_bot.metrics import render_html
+
     if fmt is ReportFormat.table:
         if out is None:
             render_table(report, Console())
@@ -222,6 +223,17 @@ def promote_command(
     ] = None,
 ) -> None:
     """Check a run against its validation criteria and record the promotion of its strategy."""
+    from rich.console import Console
+
+    from perps_bot.cli.report_tables import criteria_table
+    from perps_bot.metrics import (
+        PromotionRefused,
+        ReportError,
+        evaluate_promotion,
+        record_promotion,
+    )
+    from perps_bot.storage import RunStore, StoreError
+
     stage = str(to)
     source = _source_db(ctx, db, profile, SOURCE_PROFILE[stage])
     target = target_db if target_db is not None else _profile_db(stage)
@@ -262,8 +274,10 @@ def promote_command(
         store.close()
 
 
-def _gate(stage: str) -> PromotionConfig | None:
+def _gate(stage: str) -> "PromotionConfig | None":
     """What the target stage's profile asks of the evidence it admits (SPEC 13)."""
+    from perps_bot.config import ConfigError, load_settings
+
     if stage != "canary":
         return None
     try:
@@ -281,6 +295,8 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def register(app: typer.Typer) -> None:
     """Add `report` and `promote` to the main CLI app."""
+    from perps_bot.metrics.definitions import help_epilog  # plain text: no numpy, no pydantic
+
     app.command(
         "report",
         help="Metrics, validation criteria and trades of a run.",
@@ -292,4 +308,4 @@ def register(app: typer.Typer) -> None:
     )(promote_command)
 
 
-__all__ = ["STAGES", "ReportFormat", "Stage", "register"]
+__all__ = ["ReportFormat", "Stage", "register"]

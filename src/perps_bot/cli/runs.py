@@ -11,15 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from perps_bot.cli.report import ReportFormat, _fail, _open_existing, _source_db, _write
-from perps_bot.metrics import ReportError, build_report
-from perps_bot.metrics.formatting import duration_text
-from perps_bot.storage import StoreError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the product and rich's tables load when a command runs
+    from rich.console import Console
+    from rich.table import Table
+
     from perps_bot.metrics.compare import RunRow
 
 runs_app = typer.Typer(
@@ -40,13 +38,19 @@ _PROFILE = typer.Option("--profile", help="Read this profile's database [default
 _DB = typer.Option("--db", help="Database file to read (default: the profile's database).")
 
 
-def _console() -> Console:
+def _console() -> "Console":
     """Wide tables keep one line per run when piped (a terminal keeps its own width)."""
+    from rich.console import Console
+
     console = Console()
     return console if console.is_terminal else Console(width=200)
 
 
-def _list_table(rows: "list[RunRow]", matched: int) -> Table:
+def _list_table(rows: "list[RunRow]", matched: int) -> "Table":
+    from rich.table import Table
+
+    from perps_bot.metrics.formatting import duration_text
+
     title = f"Runs ({len(rows)} of {matched}, newest first)" if matched > len(rows) else "Runs"
     table = Table(title=title, title_justify="left")
     table.add_column("id", no_wrap=True)
@@ -93,6 +97,7 @@ def list_command(
     """Stored runs, newest first: id, kind, profile, strategy, start, duration, trades,
     return and status."""
     from perps_bot.metrics.compare import run_rows  # not on every command's start-up path
+    from perps_bot.storage import StoreError
 
     store = _open_existing(_source_db(ctx, db, profile, "dev"), read_only=True)
     try:
@@ -130,7 +135,12 @@ def compare_command(
     db: Annotated[Path | None, _DB] = None,
 ) -> None:
     """Metrics and criteria of several runs side by side."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from perps_bot.metrics import ReportError, build_report
     from perps_bot.metrics.compare import comparison_dict, comparison_rows, render_compare_html
+    from perps_bot.storage import StoreError
 
     if len(run_ids) < 2:
         _fail("runs compare needs at least two runs")

@@ -1,12 +1,9 @@
 """`perps-bot serve`: the session server (SPEC 11) and its dashboard (SPEC 12)."""
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from perps_bot.config import load_settings
 
 
 def serve_command(
@@ -27,6 +24,9 @@ def serve_command(
     """Run paper sessions behind an HTTP API with a dashboard at / (Ctrl-C stops; the
     sessions that were running go on at the next start). Token for non-loopback binds:
     PERPS_BOT__SERVER__TOKEN, sent as Authorization: Bearer <token>."""
+    import asyncio
+
+    from perps_bot.config import load_settings
     from perps_bot.server import serve  # aiohttp's server only when serving
 
     settings = load_settings("dev")

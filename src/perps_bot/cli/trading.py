@@ -14,13 +14,6 @@ from typing import Annotated
 import typer
 
 from perps_bot.cli.report import _fail, _from_parent, _source_db
-from perps_bot.config import ConfigError, load_settings
-from perps_bot.domain import DEFAULT_PORTFOLIO, short
-from perps_bot.monitoring import Journal
-from perps_bot.orchestrator.trading_state import lift_halt, now_ms
-from perps_bot.storage import RunStore, StoreError
-from perps_bot.storage.durable import load_trading_states
-from perps_bot.storage.lock import DatabaseLock
 
 
 def resume_trading_command(
@@ -43,6 +36,14 @@ def resume_trading_command(
 ) -> None:
     """Lift a halt (and the drawdown REDUCING state) of the profile's account, of every
     portfolio that is not ACTIVE (or of the one given)."""
+    from perps_bot.config import ConfigError, load_settings
+    from perps_bot.domain import DEFAULT_PORTFOLIO, short
+    from perps_bot.monitoring import Journal
+    from perps_bot.orchestrator.trading_state import lift_halt, now_ms
+    from perps_bot.storage import RunStore, StoreError
+    from perps_bot.storage.durable import load_trading_states
+    from perps_bot.storage.lock import DatabaseLock
+
     path = _source_db(ctx, db, profile, "dev")
     if not path.exists():
         _fail(f"no database at {path}: nothing is halted")

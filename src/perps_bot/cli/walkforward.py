@@ -6,12 +6,10 @@ window by window with its deflated Sharpe ratio and `promote --to canary` accept
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from perps_bot.cli.market_data import prepare_run
 from perps_bot.cli.optimize import (
     BalanceOpt,
     DataOpt,
@@ -36,9 +34,9 @@ from perps_bot.cli.optimize import (
     TimerangeOpt,
     progress_printer,
 )
-from perps_bot.cli.options import flag_duration
-from perps_bot.config import ConfigError
-from perps_bot.domain import iso_utc
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def walkforward(
@@ -77,6 +75,12 @@ def walkforward(
     fill_gaps: FillGapsOpt = False,
 ) -> None:
     """Walk-forward analysis: optimise per training window, test out of sample."""
+    from rich.console import Console
+
+    from perps_bot.cli.market_data import prepare_run
+    from perps_bot.cli.options import flag_duration
+    from perps_bot.config import ConfigError
+    from perps_bot.domain import iso_utc
     from perps_bot.research.backends import make_backend, ray_session
     from perps_bot.research.objectives import Objectives
     from perps_bot.research.space import parse_space
@@ -126,7 +130,7 @@ def walkforward(
     _show(result.run_id, result.db_path, console, output)
 
 
-def _show(run_id: str, db: Path, console: Console, output: Path | None) -> None:
+def _show(run_id: str, db: Path, console: "Console", output: Path | None) -> None:
     """The stored run's walk-forward section, as `perps-bot report` shows it."""
     from perps_bot.cli.evidence import evidence, render_tables
     from perps_bot.metrics import build_report

@@ -6,31 +6,90 @@ config and storage; the CLI layer wires it into `perps-bot report` and
 `perps-bot promote`.
 """
 
-from perps_bot.metrics.criteria import Criterion, evaluate_criteria, promotion_config
-from perps_bot.metrics.definitions import (
-    CRITERIA_DEFINITIONS,
-    METRIC_DEFINITIONS,
-    TRADE_COLUMN_DEFINITIONS,
-    help_epilog,
-    readme_markdown,
-)
-from perps_bot.metrics.equity import ChartSeries, EquityAccumulator, EquityStats, Moments
-from perps_bot.metrics.export import EQUITY_COLUMNS, export_csv, write_equity_csv, write_trades_csv
-from perps_bot.metrics.formatting import ReportError
-from perps_bot.metrics.html import render_html
-from perps_bot.metrics.promotion import (
-    STAGES,
-    PromotionOutcome,
-    PromotionRefused,
-    check_run_kind,
-    evaluate_promotion,
-    has_promotion,
-    promote,
-    record_promotion,
-)
-from perps_bot.metrics.report import Report, build_report, headline, headline_text
-from perps_bot.metrics.stats import METRIC_NAMES, all_metrics
-from perps_bot.metrics.trades import TRADE_COLUMNS, Trade, round_trips
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from perps_bot.metrics.criteria import Criterion, evaluate_criteria, promotion_config
+    from perps_bot.metrics.definitions import (
+        CRITERIA_DEFINITIONS,
+        METRIC_DEFINITIONS,
+        TRADE_COLUMN_DEFINITIONS,
+        help_epilog,
+        readme_markdown,
+    )
+    from perps_bot.metrics.equity import ChartSeries, EquityAccumulator, EquityStats, Moments
+    from perps_bot.metrics.export import (
+        EQUITY_COLUMNS,
+        export_csv,
+        write_equity_csv,
+        write_trades_csv,
+    )
+    from perps_bot.metrics.formatting import ReportError
+    from perps_bot.metrics.html import render_html
+    from perps_bot.metrics.promotion import (
+        STAGES,
+        PromotionOutcome,
+        PromotionRefused,
+        check_run_kind,
+        evaluate_promotion,
+        has_promotion,
+        promote,
+        record_promotion,
+    )
+    from perps_bot.metrics.report import Report, build_report, headline, headline_text
+    from perps_bot.metrics.stats import METRIC_NAMES, all_metrics
+    from perps_bot.metrics.trades import TRADE_COLUMNS, Trade, round_trips
+
+# Loaded on first use (PEP 562): importing one submodule, e.g. metrics.definitions for
+# the help text, does not load numpy and every report module with it.
+_LAZY = {
+    "Criterion": "perps_bot.metrics.criteria",
+    "evaluate_criteria": "perps_bot.metrics.criteria",
+    "promotion_config": "perps_bot.metrics.criteria",
+    "CRITERIA_DEFINITIONS": "perps_bot.metrics.definitions",
+    "METRIC_DEFINITIONS": "perps_bot.metrics.definitions",
+    "TRADE_COLUMN_DEFINITIONS": "perps_bot.metrics.definitions",
+    "help_epilog": "perps_bot.metrics.definitions",
+    "readme_markdown": "perps_bot.metrics.definitions",
+    "ChartSeries": "perps_bot.metrics.equity",
+    "EquityAccumulator": "perps_bot.metrics.equity",
+    "EquityStats": "perps_bot.metrics.equity",
+    "Moments": "perps_bot.metrics.equity",
+    "EQUITY_COLUMNS": "perps_bot.metrics.export",
+    "export_csv": "perps_bot.metrics.export",
+    "write_equity_csv": "perps_bot.metrics.export",
+    "write_trades_csv": "perps_bot.metrics.export",
+    "ReportError": "perps_bot.metrics.formatting",
+    "render_html": "perps_bot.metrics.html",
+    "STAGES": "perps_bot.metrics.promotion",
+    "PromotionOutcome": "perps_bot.metrics.promotion",
+    "PromotionRefused": "perps_bot.metrics.promotion",
+    "check_run_kind": "perps_bot.metrics.promotion",
+    "evaluate_promotion": "perps_bot.metrics.promotion",
+    "has_promotion": "perps_bot.metrics.promotion",
+    "promote": "perps_bot.metrics.promotion",
+    "record_promotion": "perps_bot.metrics.promotion",
+    "Report": "perps_bot.metrics.report",
+    "build_report": "perps_bot.metrics.report",
+    "headline": "perps_bot.metrics.report",
+    "headline_text": "perps_bot.metrics.report",
+    "METRIC_NAMES": "perps_bot.metrics.stats",
+    "all_metrics": "perps_bot.metrics.stats",
+    "TRADE_COLUMNS": "perps_bot.metrics.trades",
+    "Trade": "perps_bot.metrics.trades",
+    "round_trips": "perps_bot.metrics.trades",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CRITERIA_DEFINITIONS",

@@ -7,14 +7,16 @@ every lifecycle update and fill it stores. All three only enqueue."""
 import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perps_bot.config import Settings
 from perps_bot.domain import MarketEvent, Order, RunMode
 from perps_bot.feeds import Feed
 from perps_bot.orchestrator.preflight import Preflight
-from perps_bot.storage.capture import CaptureWriter, instrument_config
 from perps_bot.venues import Venue
+
+if TYPE_CHECKING:  # the writer (pyarrow.parquet) loads only for a run that is captured
+    from perps_bot.storage.capture import CaptureWriter
 
 #: the modes whose market data comes from an exchange: what a replay can replay
 CAPTURED_MODES = (RunMode.DRY_RUN, RunMode.LIVE)
@@ -26,10 +28,12 @@ def capture_folder(settings: Settings, run_id: str) -> Path:
 
 def open_capture(
     settings: Settings, pre: Preflight, run_id: str, params_json: str
-) -> CaptureWriter | None:
+) -> "CaptureWriter | None":
     """The run's capture writer, or None when the run is not captured."""
     if pre.mode not in CAPTURED_MODES or not settings.run.capture:
         return None
+    from perps_bot.storage.capture import CaptureWriter, instrument_config
+
     meta = {
         "run_id": run_id,
         "kind": str(pre.mode),
@@ -48,7 +52,7 @@ def open_capture(
 class CapturingFeed:
     """The run's feed, every batch enqueued for the capture before it is traded on."""
 
-    def __init__(self, feed: Feed, writer: CaptureWriter) -> None:
+    def __init__(self, feed: Feed, writer: "CaptureWriter") -> None:
         self._feed = feed
         self._writer = writer
         self.simulated = feed.simulated
@@ -75,7 +79,7 @@ class CapturingFeed:
         return getattr(self._feed, name)
 
 
-def time_submissions(venue: Venue, writer: CaptureWriter) -> None:
+def time_submissions(venue: Venue, writer: "CaptureWriter") -> None:
     """Record each order's request around the venue's own `submit` (the instance keeps
     its class: the runner still recognises a live venue)."""
     submit = venue.submit

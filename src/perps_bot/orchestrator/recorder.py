@@ -11,7 +11,7 @@ outcome: no payload is built.
 import logging
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,7 +23,9 @@ from perps_bot.metrics.trades import OpenTrade, RoundTripBuilder, return_pct
 from perps_bot.monitoring import LOGGER_NAME, HotLog, Journal, LiveView, pnl_text
 from perps_bot.monitoring.journal import EventType
 from perps_bot.storage import RunStore
-from perps_bot.storage.capture import CaptureWriter
+
+if TYPE_CHECKING:  # the writer (pyarrow.parquet) loads only for a run that is captured
+    from perps_bot.storage.capture import CaptureWriter
 
 #: order updates worth a log line: those no FILL line explains
 _NOTEWORTHY = frozenset({OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})

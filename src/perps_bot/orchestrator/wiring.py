@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -40,10 +41,12 @@ from perps_bot.orchestrator.watchers import Watchers, watch_run
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
 from perps_bot.storage import RunRecord, RunStore, durable
-from perps_bot.storage.capture import CaptureWriter
 from perps_bot.storage.strategy_memory import StoredMemory
 from perps_bot.strategies import Strategy, StrategyContext
 from perps_bot.venues import Venue
+
+if TYPE_CHECKING:  # the writer (pyarrow.parquet) loads only for a run that is captured
+    from perps_bot.storage.capture import CaptureWriter
 
 log = logging.getLogger("perps_bot.run")
 
@@ -72,7 +75,7 @@ class Run:
     #: a run with several portfolios: the run of each (finished with the account's run)
     child_run_ids: list[str] = field(default_factory=list)
     #: what an exchange-fed run saw, recorded for replays (SPEC 14)
-    capture: CaptureWriter | None = None
+    capture: "CaptureWriter | None" = None
     #: its metrics and alerts (closed when the run is finished)
     watchers: Watchers | None = None
 

@@ -24,23 +24,48 @@ import inspect
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import Any
 
 from perps_bot.domain import short
 from perps_bot.strategies.base import Strategy, StrategyError, validate_params
-from perps_bot.strategies.funding_carry import FundingCarry
-from perps_bot.strategies.llm_planner import LlmPlanner
-from perps_bot.strategies.mean_reversion import MeanReversion
-from perps_bot.strategies.plan import PlanStrategy
-from perps_bot.strategies.sma_cross import SmaCross
-from perps_bot.strategies.walkforward import WalkForward
 
-BUILTIN_STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls
-    for cls in (SmaCross, MeanReversion, FundingCarry, WalkForward, PlanStrategy, LlmPlanner)
-}
+
+class _Builtins(Mapping[str, type[Strategy]]):
+    """Built-in short name -> class, each module imported when its strategy is first
+    looked up: a run of sma_cross does not load the plan and LLM strategies."""
+
+    def __init__(self, paths: dict[str, str]) -> None:
+        self._paths = paths
+        self._loaded: dict[str, type[Strategy]] = {}
+
+    def __getitem__(self, name: str) -> type[Strategy]:
+        cls = self._loaded.get(name)
+        if cls is None:
+            module_name, _, attr = self._paths[name].partition(":")
+            cls = _checked_class(getattr(importlib.import_module(module_name), attr), name)
+            assert cls.name == name, f"built-in {name!r} is named {cls.name!r}"
+            self._loaded[name] = cls
+        return cls
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+BUILTIN_STRATEGIES: Mapping[str, type[Strategy]] = _Builtins(
+    {
+        "sma_cross": "perps_bot.strategies.sma_cross:SmaCross",
+        "mean_reversion": "perps_bot.strategies.mean_reversion:MeanReversion",
+        "funding_carry": "perps_bot.strategies.funding_carry:FundingCarry",
+        "walkforward": "perps_bot.strategies.walkforward:WalkForward",
+        "plan": "perps_bot.strategies.plan:PlanStrategy",
+        "llm_planner": "perps_bot.strategies.llm_planner:LlmPlanner",
+    }
+)
 
 _BASE_MODULE = Strategy.__module__
 
