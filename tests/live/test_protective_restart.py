@@ -7,7 +7,11 @@ emulator's control API (POST /_emulator/cancel_algo), so the bot learns of the c
 only from the exchange."""
 
 import asyncio
+import os
+import signal
 import sqlite3
+import sys
+from asyncio.subprocess import DEVNULL, PIPE
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,8 @@ import pytest
 
 from perps_bot.orchestrator.runner import run_bot
 from perps_emulator import EmulatorServer
+from tests.conftest import REPO
+from tests.live.live_helpers import API_KEY, API_SECRET
 from tests.live.test_protective_bot import plan_settings, resting, wait_for
 from tests.plans.helpers import write_plan
 
@@ -134,3 +140,42 @@ async def test_two_restarts_in_a_row_do_not_double_the_protective_orders(
     ]
     assert [t.side for t in emulator.state.trades] == ["BUY"]
     assert [f[:2] for f in stored_fills(db)] == [("buy", 0.01)]
+
+
+async def test_a_bot_killed_holding_a_protected_position_places_the_deleted_stop_again(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    emulator.set_price("ETHUSDT", 3_000.0)
+    plan = write_plan(tmp_path / "plan.csv", [ENTRY])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERPS_BOT__")} | {
+        "PERPS_BOT__EXCHANGE__BASE_URL": emulator.base_url,
+        "PERPS_BOT__EXCHANGE__API_KEY": API_KEY,
+        "PERPS_BOT__EXCHANGE__API_SECRET": API_SECRET,
+        "PERPS_BOT__EXCHANGE__POLL_INTERVAL": "100ms",
+        "PERPS_BOT__EXCHANGE__RECONCILE_INTERVAL": "300ms",
+        "PERPS_BOT__RUN__LOG_DIR": str(tmp_path / "logs"),
+    }
+    db = tmp_path / "canary.sqlite"
+    args = [sys.executable, "-m", "perps_bot", "--profile", "canary", "--db", str(db),
+            "--strategy", "plan", "--param", f"file={plan}"]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(*args, "--duration", "60s", cwd=REPO, env=env,
+                                                stdout=DEVNULL, stderr=DEVNULL)  # fmt: skip
+    await wait_for(lambda: len(resting(emulator)) == 2, 90.0)
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    await cancel_behind_the_bots_back(emulator, "STOP_MARKET")  # while the bot is down
+    again = await asyncio.create_subprocess_exec(*args, "--duration", "8s", cwd=REPO, env=env,
+                                                 stdout=DEVNULL, stderr=PIPE)  # fmt: skip
+    await wait_for(lambda: len(resting(emulator)) == 2, 90.0)  # the stop is back
+    emulator.set_price("ETHUSDT", 2_940.0)  # and closes the position
+    _, err = await asyncio.wait_for(again.communicate(), 90)
+    assert again.returncode == 0, err.decode()
+    assert algo_statuses(emulator) == [
+        ("STOP_MARKET", "CANCELED", 2_950.0),
+        ("TAKE_PROFIT_MARKET", "CANCELED", 3_050.0),
+        ("STOP_MARKET", "FINISHED", 2_950.0),
+    ]
+    assert [t.side for t in emulator.state.trades] == ["BUY", "SELL"]
+    fills = stored_fills(db)
+    assert [f[:2] for f in fills] == [("buy", 0.01), ("sell", 0.01)]
+    assert fills[-1][2] == "stop"

@@ -41,6 +41,7 @@ from dataclasses import replace
 from perps_bot.domain import Order, OrderType
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.protection import Levels, Protector
+from perps_bot.orchestrator.routing import Routes
 from perps_bot.storage import RunStore
 from perps_bot.storage import protective_levels as stored
 from perps_bot.storage.protective_levels import StoredLevels
@@ -61,7 +62,8 @@ class StoredLevelsKeeper:
         self._scope = scope
         self._run_id = run_id
         self._halt = halt
-        self._tag = hashlib.sha1(scope.encode()).hexdigest()[:4]
+        #: the client ids of this scope's protective orders start with it
+        self.prefix = "pbp" + hashlib.sha1(scope.encode()).hexdigest()[:4]
         self._active: dict[str, StoredLevels] = {}  # symbol -> its levels' row
         self._pending: dict[str, StoredLevels] = {}  # entry client id -> its row
         self._refused: set[tuple[int, OrderType]] = set()
@@ -120,7 +122,7 @@ class StoredLevelsKeeper:
                           stop_sent=row.stop_sent, tp_sent=row.tp_sent)  # fmt: skip
         self._active[symbol] = row
         n = row.stop_sent if stop else row.tp_sent
-        return f"pbp{self._tag}{row.id}{'s' if stop else 't'}{n}"
+        return f"{self.prefix}{row.id}{'s' if stop else 't'}{n}"
 
     def refused(self, order: Order, reason: str) -> None:
         row = self._active.get(order.symbol)
@@ -201,12 +203,18 @@ class StoredLevelsKeeper:
 
 
 def keep_levels(
-    portfolios: Sequence[Portfolio], store: RunStore, profile: str, now: Callable[[], int]
+    portfolios: Sequence[Portfolio],
+    routes: Routes,
+    store: RunStore,
+    profile: str,
+    now: Callable[[], int],
 ) -> None:
-    """Give each portfolio's protector its stored levels (runs that trade the account)."""
+    """Give each portfolio's protector its stored levels (runs that trade the account);
+    the protective orders an earlier run left are routed back to their portfolio."""
     for p in portfolios:
         keeper = StoredLevelsKeeper(store, f"{profile}/{p.id}", p.rec.run_id, _halter(p, now))
         p.protection.keeper = keeper
+        routes.claim(keeper.prefix, p)
 
 
 def _halter(portfolio: Portfolio, now: Callable[[], int]) -> Callable[[str], None]:

@@ -308,7 +308,8 @@ def _make_durable(
         p.rec.on_state_change = keeper.save
         keepers.append(keeper)
     if spec.reconciles:  # a live account: its stops outlive the run (SPEC 16)
-        keep_levels(orchestrator.portfolios, rec.store, settings.profile, orchestrator.clock.now)
+        keep_levels(orchestrator.portfolios, orchestrator.routes, rec.store, settings.profile,
+                    orchestrator.clock.now)  # fmt: skip
     return resumed_from, keepers
 
 
