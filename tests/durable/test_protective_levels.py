@@ -50,6 +50,8 @@ class Bot:
         self.protector.adopt([])
         self.protector.sync("ETH-PERP", ts)
         orders, self.protector.to_place = self.protector.to_place, []
+        for order in orders:
+            self.protector.placed(order)
         return [(o.client_id, o.order_type, o.trigger_price, o.size) for o in orders]
 
 
@@ -148,3 +150,22 @@ def test_a_position_that_flipped_while_down_halts_and_places_nothing(tmp_path: P
         " -0.01: no stop is known for it"
     ]
     assert rows(db) == []  # they were for a position that is gone
+
+
+def test_a_refused_stop_halts_once_and_is_tried_again_at_the_next_reconciliation(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "db.sqlite"
+    protected(db)
+    again = Bot(db, "bbbbbb")
+    again.book.held["ETH-PERP"] = 0.01
+    for attempt in (1, 2):
+        placed = again.placed()
+        assert [cid[-2:] for cid, *_ in placed] == [f"s{attempt + 1}", f"t{attempt + 1}"]
+        stop = again.protector.working[placed[0][0]]
+        update = transition(stop, OrderStatus.REJECTED, 3, "-2021 Order would immediately trigger.")
+        again.protector.on_update(update)  # the next reconciliation: nothing on the exchange
+    assert again.halts == [
+        "the stop of ETH-PERP at 2950.0 was not placed (-2021 Order would immediately"
+        " trigger.): the position is not protected by it; the next reconciliation tries again"
+    ]

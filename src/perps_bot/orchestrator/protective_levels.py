@@ -130,7 +130,7 @@ class StoredLevelsKeeper:
             return  # said once per level; the next reconciliation tries again
         self._refused.add((row.id, order.order_type))
         what = "stop" if order.order_type is OrderType.STOP_MARKET else "take-profit"
-        self._stop_trading(f"the {what} of {order.symbol} at {order.trigger_price:g} was not"
+        self._stop_trading(f"the {what} of {order.symbol} at {order.trigger_price} was not"
                            f" placed ({reason}): the position is not protected by it; the"
                            " next reconciliation tries again")  # fmt: skip
 
