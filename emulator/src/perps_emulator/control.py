@@ -9,8 +9,13 @@
 | POST /_emulator/step | {"n": 1} | n seeded random-walk steps |
 | POST /_emulator/funding | | one funding settlement |
 | POST /_emulator/liquidation | {"enabled": true} | switch the liquidation engine |
+| POST /_emulator/cancel_algo | {"clientAlgoId"} | cancel a waiting algo order as someone else |
 | GET /_emulator/state | | snapshot of prices and account |
 | GET /_emulator/calls | | every exchange request seen |
+
+``cancel_algo`` is what a person at the exchange's website (or another program on the
+same account) does to a stop or take-profit: the order is CANCELED and the bot learns
+it only from the exchange (its next poll or reconciliation).
 
 To force a liquidation deterministically, switch it on and POST a price past the
 position's ``liquidationPrice`` (positionRisk, or ``liquidation_prices`` in the state).
@@ -22,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from perps_emulator.errors import EmulatorError
+from perps_emulator.errors import BinanceError, EmulatorError
 from perps_emulator.faults import Fault
 from perps_emulator.responses import json_response
 
@@ -77,8 +82,20 @@ def _apply(server: "EmulatorServer", method: str, name: str, body: dict[str, Any
             raise EmulatorError(f"'enabled' must be true or false, got {enabled!r}")
         server.liquidation = enabled
         return {"ok": True, "liquidation": enabled}
+    if (method, name) == ("POST", "cancel_algo"):
+        return cancel_algo(server, str(body["clientAlgoId"]))
     if (method, name) == ("GET", "state"):
         return server.snapshot()
     if (method, name) == ("GET", "calls"):
         return [list(call) for call in server.calls]
     return None
+
+
+def cancel_algo(server: "EmulatorServer", client_algo_id: str) -> dict[str, Any]:
+    """Cancel the waiting algo order `client_algo_id` behind the bot's back."""
+    algos = server.api.algo.algos
+    try:
+        order = algos.cancel({"clientAlgoId": client_algo_id})
+    except BinanceError as exc:
+        raise EmulatorError(f"no waiting algo order {client_algo_id!r} ({exc})") from None
+    return {"ok": True, "algoId": order.algo_id, "status": order.status}

@@ -15,17 +15,29 @@ orders that should exist with those working at the venue:
   was down) is placed again with a new client id; one too small (the position grew) is
   replaced.
 
-Protective orders are ordinary orders of the portfolio: client ids from its order flow,
-stored before they are sent, so a live venue's exactly-once rules (SPEC 9) hold for
-them too. They skip the risk gate: they only ever reduce a position, and a halted bot
-must still be able to stop out. Their reason, `stop` or `take_profit`, is the exit
+Protective orders are ordinary orders of the portfolio, stored before they are sent, so
+a live venue's exactly-once rules (SPEC 9) hold for them too. A run that trades the
+account (live) also keeps the levels in the run store (`keeper`,
+orchestrator.protective_levels): a restarted bot knows them, re-places what went
+missing while it was down, and its protective orders get deterministic client ids.
+They skip the risk gate: they only ever reduce a position, and a halted bot must still
+be able to stop out. Their reason, `stop` or `take_profit`, is the exit
 reason of the trade they close.
 """
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
-from perps_bot.domain import Instrument, Order, OrderType, OrderUpdate, PositionBook, Side
+from perps_bot.domain import (
+    Instrument,
+    Order,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    PositionBook,
+    Side,
+)
 
 EPS = 1e-12
 
@@ -42,6 +54,19 @@ class Levels:
             (OrderType.TAKE_PROFIT_MARKET, self.take_profit),
         ]
         return [(kind, price, kind.exit_reason) for kind, price in found if price is not None]
+
+
+class LevelsKeeper(Protocol):
+    """Where the levels outlive the process (orchestrator.protective_levels)."""
+
+    def pending(self, order: Order) -> None: ...
+    def filled(self, symbol: str, client_id: str) -> None: ...
+    def ended(self, client_id: str) -> None: ...
+    def cleared(self, symbol: str) -> None: ...
+    def covered(self, symbol: str, size: float) -> None: ...
+    def client_id(self, symbol: str, kind: OrderType) -> str | None: ...
+    def refused(self, order: Order, reason: str) -> None: ...
+    def review(self, protector: "Protector") -> None: ...
 
 
 class Protector:
@@ -65,22 +90,40 @@ class Protector:
         #: what `sync` decided and the orchestrator has not done yet
         self.to_place: list[Order] = []
         self.to_cancel: list[str] = []
+        self.keeper: LevelsKeeper | None = None
 
     def watch(self, order: Order) -> None:
-        """An order about to be sent: remember it if it asks for protection."""
+        """An order about to be sent: remember it if it asks for protection (stored
+        first when there is a keeper: a crash after the send cannot lose the levels)."""
         if order.stop_loss is not None or order.take_profit is not None:
-            self._entries[order.client_id] = (order.stop_loss, order.take_profit)
+            self.remember(order.client_id, (order.stop_loss, order.take_profit))
+            if self.keeper is not None:
+                self.keeper.pending(order)
+
+    def remember(self, client_id: str, levels: tuple[float | None, float | None]) -> None:
+        """The levels entry `client_id` asks for once it fills."""
+        self._entries[client_id] = levels
+
+    def held(self, symbol: str) -> float:
+        return self._positions.position_size(symbol)
 
     def on_fill(self, client_id: str, symbol: str, side: Side) -> None:
         asked = self._entries.get(client_id)
         if asked is not None:
             self.levels[symbol] = Levels(side, *asked)
+            if self.keeper is not None:
+                self.keeper.filled(symbol, client_id)
 
     def on_update(self, update: OrderUpdate) -> None:
-        if update.client_id in self.working and not update.status.is_open:
+        mine = self.working.get(update.client_id)
+        if mine is not None and not update.status.is_open:
             del self.working[update.client_id]
+            if update.status is OrderStatus.REJECTED and self.keeper is not None:
+                self.keeper.refused(mine, update.reason)
         if update.client_id in self._entries and not update.status.is_open and not update.filled:
             del self._entries[update.client_id]  # never filled: nothing to protect
+            if self.keeper is not None:
+                self.keeper.ended(update.client_id)
 
     def sync(self, symbol: str, ts: int) -> bool:
         """Decide the cancels and placements `symbol` needs; True when there are some."""
@@ -90,9 +133,14 @@ class Protector:
         if levels is not None and (abs(held) <= EPS or levels.side.sign * held < 0):
             del self.levels[symbol]
             levels = None
+            if self.keeper is not None:
+                self.keeper.cleared(symbol)
         keep: set[str] = set()
         if levels is not None:
+            if self.keeper is not None:
+                self.keeper.covered(symbol, abs(held))
             for kind, price, reason in levels.wanted():
+                price = self._on_grid(symbol, price, levels.side.opposite)
                 found = self._covering(mine, kind, price, abs(held))
                 if found is not None:
                     keep.add(found.client_id)
@@ -110,6 +158,8 @@ class Protector:
         self.working = {
             o.client_id: o for o in open_orders if o.order_type.is_trigger and o.reduce_only
         }
+        if self.keeper is not None:
+            self.keeper.review(self)  # the stored levels against the positions held
 
     def symbols(self) -> set[str]:
         """The symbols with protective levels or working protective orders (an orphan
@@ -129,15 +179,18 @@ class Protector:
                 return order
         return None
 
+    def _on_grid(self, symbol: str, price: float, side: Side) -> float:
+        """The trigger price as the order carries it (the instrument's tick grid), so an
+        order is compared with its level at the price it was placed at."""
+        instrument = self._instruments.get(symbol)
+        return instrument.round_price(price, side) if instrument is not None else price
+
     def _order(
         self, symbol: str, kind: OrderType, price: float, size: float, ts: int, reason: str
     ) -> Order:
-        levels = self.levels[symbol]
-        side = levels.side.opposite
-        instrument = self._instruments.get(symbol)
-        if instrument is not None:
-            price = instrument.round_price(price, side)
-        cid = self._next_id()
+        side = self.levels[symbol].side.opposite
+        cid = self.keeper.client_id(symbol, kind) if self.keeper is not None else None
+        cid = cid or self._next_id()
         return Order(client_id=cid, symbol=symbol, side=side, size=size, order_type=kind,
                      price=None, reduce_only=True, created_ts=ts, correlation_id=cid,
                      reason=reason, updated_ts=ts, portfolio=self.portfolio,

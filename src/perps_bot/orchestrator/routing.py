@@ -2,9 +2,10 @@
 
 A market event goes to the portfolios that trade its symbol; an order's fills and
 updates go back to the portfolio that placed it, known by its client id. An order
-none of them placed (an earlier run's, one the exchange made) is booked to the one
-portfolio trading its symbol, else to the first, and said in the log: its fills must
-be booked somewhere, never lost.
+none of them placed (an earlier run's, one the exchange made) is booked to the portfolio
+whose client id prefix it carries (`claim`: the protective orders of a live account,
+orchestrator.protective_levels), else to the one portfolio trading its symbol, else to
+the first, and said in the log: its fills must be booked somewhere, never lost.
 """
 
 import logging
@@ -17,7 +18,7 @@ log = logging.getLogger("perps_bot.orchestrator")
 
 
 class Routes:
-    __slots__ = ("by_id", "by_symbol", "owners", "portfolios", "primary")
+    __slots__ = ("by_id", "by_symbol", "owners", "portfolios", "prefixes", "primary")
 
     def __init__(self, portfolios: Sequence[Portfolio]) -> None:
         self.portfolios = list(portfolios)
@@ -29,6 +30,11 @@ class Routes:
             for symbol in sorted(p.symbols):
                 self.by_symbol[symbol] = (*self.by_symbol.get(symbol, ()), p)
         self.owners: dict[str, Portfolio] = {}  # client id -> its portfolio
+        self.prefixes: dict[str, Portfolio] = {}  # client id prefix -> its portfolio
+
+    def claim(self, prefix: str, portfolio: Portfolio) -> None:
+        """Client ids starting with `prefix` are `portfolio`'s, also an earlier run's."""
+        self.prefixes[prefix] = portfolio
 
     def placed(self, order: Order) -> Portfolio:
         """The portfolio placing `order` (from now on its fills are routed to it)."""
@@ -40,6 +46,10 @@ class Routes:
         found = self.owners.get(client_id)
         if found is not None:
             return found
+        for prefix, portfolio in self.prefixes.items():
+            if client_id.startswith(prefix):
+                self.owners[client_id] = portfolio
+                return portfolio
         holders = self.by_symbol.get(symbol, ())
         chosen = holders[0] if holders else self.primary
         if len(holders) != 1 and len(self.portfolios) > 1:

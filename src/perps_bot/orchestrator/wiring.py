@@ -35,6 +35,7 @@ from perps_bot.orchestrator.order_flow import OrderFlow
 from perps_bot.orchestrator.plot_sampler import PlotSampler
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.preflight import PlannedPortfolio, Preflight
+from perps_bot.orchestrator.protective_levels import keep_levels
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.trading_state import TradingStateKeeper
 from perps_bot.orchestrator.watchers import Watchers, watch_run
@@ -287,8 +288,8 @@ def _make_durable(
 ) -> tuple[str | None, list[TradingStateKeeper]]:
     """SPEC 9 for this run: restore a resumed run from its checkpoint, take checkpoints
     (paper runs), import each portfolio's stored trading state and store it at every
-    change (runs that trade the profile's account, not a hosted session: `keeps_state`).
-    Returns (where it resumed from, the keepers)."""
+    change (runs that trade the profile's account, not a hosted session: `keeps_state`),
+    and keep a live account's protective levels. Returns (where it resumed from, the keepers)."""
     spec, rec = pre.spec, orchestrator.rec
     resumed_from = None
     if resumed is not None:
@@ -309,6 +310,9 @@ def _make_durable(
                        journal=p.rec.journal, ts=orchestrator.last_ts or start)  # fmt: skip
         p.rec.on_state_change = keeper.save
         keepers.append(keeper)
+    if spec.reconciles:  # a live account: its stops outlive the run (SPEC 16)
+        keep_levels(orchestrator.portfolios, orchestrator.routes, rec.store, settings.profile,
+                    orchestrator.clock.now)  # fmt: skip
     return resumed_from, keepers
 
 

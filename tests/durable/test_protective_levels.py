@@ -1,0 +1,171 @@
+"""Stored protective levels (SPEC 9, 16): committed before the entry is sent, in force
+once it filled (also when only the crash recovery stored that fill), gone when the
+entry ends unfilled; and at a reconciliation a restarted bot compares them with the
+position the exchange holds: protects it, warns once about a changed size, halts on
+a flipped side."""
+
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from perps_bot.domain import Fill, Liquidity, Order, OrderStatus, OrderType, Side, transition
+from perps_bot.orchestrator.protection import Protector
+from perps_bot.orchestrator.protective_levels import StoredLevelsKeeper
+from perps_bot.storage import RunStore
+
+SCOPE = "canary/main"
+
+
+class Book:
+    """The one position book, as the protector reads it."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, float] = {}
+
+    def position_size(self, symbol: str) -> float:
+        return self.held.get(symbol, 0.0)
+
+    def entry_price(self, symbol: str) -> float:
+        return 0.0
+
+    def symbols(self) -> list[str]:
+        return sorted(self.held)
+
+
+class Bot:
+    """One run's protector with its keeper over the database at `path`."""
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        self.store = RunStore(path)
+        self.book = Book()
+        self.halts: list[str] = []
+        seq = iter(range(1, 1000))
+        self.protector = Protector("main", self.book, {}, lambda: f"pb{run_id}x{next(seq)}")
+        self.protector.keeper = StoredLevelsKeeper(self.store, SCOPE, run_id, self.halts.append)
+
+    def placed(self, ts: int = 2) -> list[tuple[str, OrderType, float | None, float]]:
+        """Reconcile (adopt the venue's open orders: none), then what sync places."""
+        self.protector.adopt([])
+        self.protector.sync("ETH-PERP", ts)
+        orders, self.protector.to_place = self.protector.to_place, []
+        for order in orders:
+            self.protector.placed(order)
+        return [(o.client_id, o.order_type, o.trigger_price, o.size) for o in orders]
+
+
+def entry(cid: str = "pbaaaaaax1") -> Order:
+    return Order(client_id=cid, symbol="ETH-PERP", side=Side.BUY, size=0.01,
+                 order_type=OrderType.MARKET, price=None, reduce_only=False, created_ts=1,
+                 correlation_id=cid, stop_loss=2_950.0, take_profit=3_050.0)  # fmt: skip
+
+
+def rows(path: Path) -> list[tuple[str, int, float | None]]:
+    """(entry client id, active, size) of every stored row, read by another connection."""
+    with sqlite3.connect(path) as conn:
+        found = conn.execute(
+            "SELECT entry_client_id, active, size FROM protective_levels ORDER BY id"
+        ).fetchall()
+    return [(str(c), int(a), s) for c, a, s in found]
+
+
+def test_levels_are_committed_before_the_entry_is_sent(tmp_path: Path) -> None:
+    bot = Bot(tmp_path / "db.sqlite", "aaaaaa")
+    bot.protector.watch(entry())  # the orchestrator sends the order after this
+    assert rows(tmp_path / "db.sqlite") == [("pbaaaaaax1", 0, None)]
+
+
+def test_an_entry_that_ends_unfilled_leaves_no_levels(tmp_path: Path) -> None:
+    bot = Bot(tmp_path / "db.sqlite", "aaaaaa")
+    order = entry()
+    bot.protector.watch(order)
+    transition(order, OrderStatus.ACCEPTED, 2, "resting")
+    bot.protector.on_update(transition(order, OrderStatus.EXPIRED, 3, "expired"))
+    assert rows(tmp_path / "db.sqlite") == []
+
+
+def test_a_fill_only_the_crash_recovery_stored_still_protects_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "db.sqlite"
+    first = Bot(db, "aaaaaa")
+    first.protector.watch(entry())  # killed before the fill reached the protector
+    fill = Fill(5, "ETH-PERP", Side.BUY, 0.01, 3_000.0, 0.01, Liquidity.TAKER, "pbaaaaaax1",
+                "pbaaaaaax1")  # fmt: skip
+    first.store.add_fill("run-a", fill, realized_pnl=0.0, position_after=0.01, entry_after=3e3)
+    first.store.close()
+    again = Bot(db, "bbbbbb")
+    again.book.held["ETH-PERP"] = 0.01  # adopted from the exchange
+    placed = again.placed()
+    assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
+        (OrderType.STOP_MARKET, 2_950.0, 0.01),
+        (OrderType.TAKE_PROFIT_MARKET, 3_050.0, 0.01),
+    ]
+    assert [cid[:3] for cid, *_ in placed] == ["pbp", "pbp"]
+    assert [cid[-2:] for cid, *_ in placed] == ["s1", "t1"]  # the first of each
+    assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
+    third = Bot(db, "cccccc")  # one more restart: the next placement has a new id
+    third.book.held["ETH-PERP"] = 0.01
+    assert [cid[-2:] for cid, *_ in third.placed()] == ["s2", "t2"]
+
+
+def protected(db: Path) -> None:
+    """A first run whose entry filled and whose protection covers 0.01."""
+    first = Bot(db, "aaaaaa")
+    first.protector.watch(entry())
+    first.book.held["ETH-PERP"] = 0.01
+    first.protector.on_fill("pbaaaaaax1", "ETH-PERP", Side.BUY)
+    first.protector.sync("ETH-PERP", 1)
+    first.store.close()
+    assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
+
+
+def test_a_position_that_grew_while_down_is_protected_whole_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "db.sqlite"
+    protected(db)
+    again = Bot(db, "bbbbbb")
+    again.book.held["ETH-PERP"] = 0.02
+    with caplog.at_level(logging.WARNING, logger="perps_bot.orchestrator"):
+        assert [size for *_, size in again.placed()] == [0.02, 0.02]
+        again.placed()  # the next reconciliation: nothing new to say
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "protective orders of ETH-PERP covered 0.01, the exchange holds +0.02: they now"
+        " cover the position held (reduce-only)"
+    ]
+    assert again.halts == []
+
+
+def test_a_position_that_flipped_while_down_halts_and_places_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite"
+    protected(db)
+    again = Bot(db, "bbbbbb")
+    again.book.held["ETH-PERP"] = -0.01
+    assert again.placed() == []
+    assert again.halts == [
+        "the protective levels of ETH-PERP are for a long position, the exchange holds"
+        " -0.01: no stop is known for it"
+    ]
+    assert rows(db) == []  # they were for a position that is gone
+
+
+def test_a_refused_stop_halts_once_and_is_tried_again_at_the_next_reconciliation(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "db.sqlite"
+    protected(db)
+    again = Bot(db, "bbbbbb")
+    again.book.held["ETH-PERP"] = 0.01
+    for attempt in (1, 2):
+        placed = again.placed()
+        assert [cid[-2:] for cid, *_ in placed] == [f"s{attempt + 1}", f"t{attempt + 1}"]
+        stop = again.protector.working[placed[0][0]]
+        update = transition(stop, OrderStatus.REJECTED, 3, "-2021 Order would immediately trigger.")
+        again.protector.on_update(update)  # the next reconciliation: nothing on the exchange
+    assert again.halts == [
+        "the stop of ETH-PERP at 2950.0 was not placed (-2021 Order would immediately"
+        " trigger.): the position is not protected by it; the next reconciliation tries again"
+    ]
