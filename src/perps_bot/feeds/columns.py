@@ -14,7 +14,7 @@ Other events of the batch (funding settlements) keep their places: `inserts` hol
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import overload
+from typing import NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -25,12 +25,20 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
+class CandleLists(NamedTuple):
+    ts: list[int]
+    marks: list[float]  # the mark the ledger sees: the mark close, else the close
+    low: list[float]
+    high: list[float]
+    close: list[float]
+
+
 class CandleColumns(Sequence[MarketEvent]):
     __slots__ = (
         "_columns",
         "_events",
         "_fields",
-        "_one_per",
+        "_lists",
         "close",
         "high",
         "inserts",
@@ -63,16 +71,7 @@ class CandleColumns(Sequence[MarketEvent]):
         self._fields: list[Sequence[object]] | None = None
         self._columns = (columns, mark_columns)
         self._events: list[MarketEvent] | None = None
-        self._one_per: dict[int, bool] = {}
-
-    def one_per_interval(self, every: int) -> bool:
-        """Each candle in its own interval of `every` ms (e.g. 1m candles, a snapshot
-        per minute): then each candle from the next due time on takes a snapshot."""
-        known = self._one_per.get(every)
-        if known is None:
-            buckets = self.ts // every
-            known = self._one_per[every] = bool(np.all(buckets[1:] > buckets[:-1]))
-        return known
+        self._lists: CandleLists | None = None
 
     @property
     def candles(self) -> int:
@@ -87,10 +86,24 @@ class CandleColumns(Sequence[MarketEvent]):
 
     def closes(self) -> list[float]:
         """The closes as Python floats (strategies that read only the close)."""
-        fields = self._fields
-        if fields is None:
-            fields = self._fields = self._field_lists()
-        return fields[6]  # type: ignore[return-value]
+        return self.lists().close
+
+    def lists(self) -> CandleLists:
+        """The columns a quiet stretch reads, as Python lists (indexing a list is what a
+        per-candle loop does fastest; numpy per element is slower)."""
+        lists = self._lists
+        if lists is None:
+            fields = self._fields
+            if fields is None:
+                fields = self._fields = self._field_lists()
+            lists = self._lists = CandleLists(
+                fields[0],  # type: ignore[arg-type]
+                self.marks.tolist() if self.marks is not self.close else fields[6],  # type: ignore[arg-type]
+                fields[5],  # type: ignore[arg-type]
+                fields[4],  # type: ignore[arg-type]
+                fields[6],  # type: ignore[arg-type]
+            )
+        return lists
 
     def _field_lists(self) -> list[Sequence[object]]:
         (open_time, open_, high, low, close, volume), marks = self._columns
@@ -146,22 +159,6 @@ class CandleColumns(Sequence[MarketEvent]):
 
     def __iter__(self) -> Iterator[MarketEvent]:
         return iter(self.events())
-
-
-def count_inside(
-    values: FloatArray, low: float, high: float, *, high_inclusive: bool = False
-) -> int:
-    """How many leading `values` lie strictly above `low` and below `high` (or at it);
-    NaN is never inside. Two reductions in the common case that all of them are."""
-    n = int(values.shape[0])
-    if not n:
-        return 0
-    top = values.max()
-    if low < values.min() and (top <= high if high_inclusive else top < high):
-        return n
-    inside = (values > low) & ((values <= high) if high_inclusive else (values < high))
-    first_out = int(np.argmin(inside))
-    return first_out if not inside[first_out] else n
 
 
 def _nullable(values: FloatArray) -> list[float | None]:

@@ -45,11 +45,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal, localcontext
 from typing import Any, NoReturn
 
-import numpy as np
-
 from perps_bot.config.models import AccountConfig
 from perps_bot.domain import Fill, Instrument, Liquidity, MarginMode, Side
-from perps_bot.feeds.columns import FloatArray, count_inside
 from perps_bot.instruments import builtin_instruments
 from perps_bot.ledger.errors import LedgerError, LedgerInvariantError
 from perps_bot.ledger.position import (
@@ -288,15 +285,15 @@ class Ledger:
         return fills
 
     # ------------------------------------------------------- quiet stretches
-    def quiet_marks(self, symbol: str, marks: FloatArray) -> int:
-        """How many of `symbol`'s next marks (in order) `update_mark` would only record:
-        valid, and inside the position's cached safe band (cross, one position) or on
-        the safe side of its liquidation price (isolated). The orchestrator applies that
-        many at once (`mark_quietly`); the first mark past them takes `update_mark`.
-        With the invariant checks on, none (every mark is checked)."""
+    def quiet_mark_band(self, symbol: str) -> tuple[float, float] | None:
+        """The marks of `symbol` that `update_mark` would only record: those strictly
+        between the two bounds (valid, inside the cached safe band of a sole cross
+        position or on the safe side of an isolated liquidation price). None when every
+        mark takes `update_mark` (invariant checks on, no band cached yet). The
+        orchestrator walks candles inside it and records the last (`mark_quietly`)."""
         if self._debug:
-            return 0
-        low, high = 0.0, _INF  # marks strictly inside need no check
+            return None
+        low, high = 0.0, _INF
         pos = self._positions.get(symbol)
         if pos is not None and self._models_liquidation:
             if self._isolated:
@@ -307,28 +304,26 @@ class Ledger:
             elif symbol == self._band_symbol:
                 low, high = max(low, self._band_low), min(high, self._band_high)
             else:
-                return 0  # no band cached: update_mark works it out
-        return count_inside(marks, low, high)
+                return None
+        return low, high
 
     def mark_quietly(self, symbol: str, mark: float) -> None:
-        """The last of the marks `quiet_marks` cleared (nothing else to do for them)."""
+        """The last of a stretch of marks inside `quiet_mark_band`."""
         self._marks[symbol] = mark
         pos = self._positions.get(symbol)
         if pos is not None:
             pos.mark = mark
 
-    def unrealized_at(self, symbol: str, marks: FloatArray) -> FloatArray:
-        """`unrealized_pnl()` for each of `symbol`'s marks, the other marks as they are:
-        the same float operations in the same order, so the same values."""
-        total: FloatArray | float = 0.0
-        for held, pos in self._positions.items():
-            if held == symbol:
-                total = total + pos.size_f * (marks - pos.entry_f)
-            else:
-                total = total + pos.size_f * (pos.mark - pos.entry_f)
-        if isinstance(total, float):
-            return np.full(marks.shape[0], total)
-        return total
+    def unrealized_terms(self, symbol: str) -> tuple[float, float] | None:
+        """(size, entry) such that `0.0 + size * (mark - entry)` is `unrealized_pnl()`
+        at `symbol`'s mark `mark`, float for float: the books hold nothing but `symbol`
+        (a flat book gives (0.0, 0.0)). None when other symbols are held."""
+        if not self._positions:
+            return 0.0, 0.0
+        pos = self._positions.get(symbol)
+        if pos is None or len(self._positions) > 1:
+            return None
+        return pos.size_f, pos.entry_f
 
     def restore(
         self,

@@ -28,17 +28,17 @@ Only a run with one portfolio, no bar aggregation and no live listeners takes th
 path, with a strategy that declares `candle_stretches` (it reads only its events).
 """
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from time import perf_counter
 
-import numpy as np
-
 from perps_bot.domain import MarketEvent, Order, Signal
 from perps_bot.feeds.bars import CandleAggregator
-from perps_bot.feeds.columns import CandleColumns, FloatArray, IntArray
+from perps_bot.feeds.columns import CandleColumns
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.venue_calls import VenueCalls
+from perps_bot.strategies import NO_SIGNALS
 
 #: candles looked at per stretch: long enough to amortise the numpy calls, short
 #: enough that a stretch cut short early wastes little
@@ -72,7 +72,7 @@ class QuietStretches(VenueCalls):
         """Every event of `block` in the feed's order; False once the run's end is
         reached (like the per-event loop)."""
         i = 0
-        limit = int(np.searchsorted(block.ts, end))  # candles from here on are past the end
+        limit = bisect_left(block.lists().ts, end)  # candles from here on are past the end
         for at, other in [*block.inserts, (block.candles, None)]:
             while i < at:
                 done = i
@@ -92,18 +92,18 @@ class QuietStretches(VenueCalls):
         return True
 
     def _stretch(self, block: CandleColumns, i: int, j: int) -> tuple[int, list[Order], float]:
-        """Candles i..j-1 as far as they are quiet for every stage: returns the index
-        after the last one handled (i: none, the caller takes candle i alone), the
-        orders of a strategy signal on that last candle, and when the work started
-        (tick-to-order latency)."""
+        """Candles i..j-1 as far as they are quiet: returns the index after the last one
+        handled (i: none, the caller takes candle i alone), the orders of a strategy
+        signal on that last candle, and when the work started (tick-to-order latency)."""
         received = perf_counter()
         p = self.primary
         symbol = block.symbol
-        next_equity = self._next_equity
-        every = self._equity_every
+        band = p.ledger.quiet_mark_band(symbol)
+        terms = p.ledger.unrealized_terms(symbol)
         if (
-            next_equity is None
-            or next_equity % every
+            band is None
+            or terms is None
+            or self._next_equity is None
             or self._signalled
             or self._cancel_due
             or self._candle_bars is not None
@@ -114,101 +114,95 @@ class QuietStretches(VenueCalls):
             or not self.venue.quiet(symbol)
         ):
             return i, _NO_ORDERS, received
-        n = p.ledger.quiet_marks(symbol, block.marks[i:j])
-        if n == 0:
+        done, signals = self._walk_quiet(block, i, j, band, terms)
+        if done == i:
             return i, _NO_ORDERS, received
-        at = snapshot_positions(block, i, i + n, next_equity, every)
-        snap_ts = block.ts[i:][at] if at is not None else block.ts[i : i + n]
-        marks = block.marks[i:][at] if at is not None else block.marks[i : i + n]
-        cash = p.ledger.wallet_balance()
-        unrealized = p.ledger.unrealized_at(symbol, marks)
-        # the first snapshot the full path takes (log line due, risk state may change)
-        assert self._next_log is not None
-        full = min(
-            p.risk.quiet_equities(snap_ts, cash + unrealized),
-            int(np.searchsorted(snap_ts, self._next_log)),
-        )
-        if full < snap_ts.shape[0]:
-            n = (int(at[full]) if at is not None else full) + 1
-        done, signals = self._strategy_stretch(block, i, i + n, snap_ts[:full])
-        taken = int(np.searchsorted(at, done - i)) if at is not None else done - i
-        self._catch_up(block, i, done, snap_ts[: min(taken, full)], cash, unrealized)
-        if taken > full:
-            self._snapshot(int(snap_ts[full]))
         if not signals:
             return done, _NO_ORDERS, received
         self._signal(p, signals)
-        return done, self._pending_orders(int(block.ts[done - 1])), received
+        return done, self._pending_orders(block.lists().ts[done - 1]), received
 
-    def _strategy_stretch(
-        self, block: CandleColumns, start: int, stop: int, snap_ts: IntArray
-    ) -> tuple[int, Sequence[Signal]]:
-        """The strategy over candles start..stop-1, paused at every chart sample due
-        among the quiet snapshots `snap_ts` (a sample reads the strategy's indicators
-        and the last price as they are after that candle)."""
-        p = self.primary
-        plot = p.plot
-        close = block.close
-        ts = block.ts
-        while True:
-            due = int(np.searchsorted(snap_ts, plot.next_ts))
-            if due == snap_ts.shape[0]:
-                return p.strategy.on_candles(block, start, stop)
-            sample_ts = int(snap_ts[due])
-            at = start + int(np.searchsorted(ts[start:stop], sample_ts))
-            done, signals = p.strategy.on_candles(block, start, at + 1)
-            if done <= at:
-                return done, signals  # signalled before the sample
-            self._last_price[block.symbol] = float(close[at])
-            plot.sample(sample_ts)
-            if signals or done == stop:
-                return done, signals
-            start = done
-
-    def _catch_up(
+    def _walk_quiet(
         self,
         block: CandleColumns,
         i: int,
-        done: int,
-        snap_ts: IntArray,
-        cash: float,
-        unrealized: FloatArray,
+        j: int,
+        band: tuple[float, float],
+        terms: tuple[float, float],
+    ) -> tuple[int, Sequence[Signal]]:
+        """Candle by candle, only what the per-candle path would do that depends on the
+        candle itself: the strategy, and the equity snapshot (its row, a chart sample;
+        a log line or a risk state change takes the full `_snapshot` after the other
+        stages caught up). Stops before a mark the ledger has to check and after a
+        candle that signals."""
+        p = self.primary
+        cols = block.lists()
+        ts, marks, close = cols.ts, cols.marks, cols.close
+        low, high = band
+        size, entry = terms
+        step = p.strategy.candle_step(block)
+        add_ts, add_values = p.rec.quiet_row_adders()
+        cash = p.ledger.wallet_balance()
+        every = self._equity_every
+        next_equity = self._next_equity
+        assert next_equity is not None and self._next_log is not None
+        next_log, plot = self._next_log, p.plot
+        quiet = p.risk.quiet_band()
+        floor, peak, until = quiet if quiet is not None else (0.0, 0.0, -1)
+        caught_up = i  # candles before this one are caught up (all stages but two)
+        last_equity: float | None = None
+        k = i
+        signals: Sequence[Signal] = NO_SIGNALS
+        while k < j:
+            mark = marks[k]
+            if not low < mark < high:
+                break  # the ledger checks this one (update_mark)
+            signals = step(k)
+            t = ts[k]
+            k += 1
+            if t >= next_equity:
+                unrealized = 0.0 + size * (mark - entry)
+                equity = cash + unrealized
+                if t >= next_log or not (t < until and floor < equity <= peak):
+                    self._catch_up(block, caught_up, k, last_equity)
+                    caught_up, last_equity = k, None
+                    self._snapshot(t)  # sets the next due times
+                    assert self._next_equity is not None and self._next_log is not None
+                    next_equity, next_log = self._next_equity, self._next_log
+                    quiet = p.risk.quiet_band()
+                    floor, peak, until = quiet if quiet is not None else (0.0, 0.0, -1)
+                else:
+                    add_ts(t)
+                    add_values((equity, cash, unrealized))
+                    last_equity = equity
+                    next_equity = t - t % every + every
+                    if t >= plot.next_ts:
+                        self._last_price[block.symbol] = close[k - 1]
+                        plot.sample(t)
+            if signals:
+                break
+        self._next_equity = next_equity
+        if k > caught_up:
+            self._catch_up(block, caught_up, k, last_equity)
+        return k, signals
+
+    def _catch_up(
+        self, block: CandleColumns, start: int, stop: int, last_equity: float | None
     ) -> None:
-        """Every stage but the strategy takes candles i..done-1 at once (the quiet
-        snapshots among them: `snap_ts`)."""
+        """The stages that need only the last of candles start..stop-1: the clock, the
+        last price, the risk gate's data time and last equity, the trade's excursions
+        (its worst and best prices are monotone in the lowest low and highest high) and
+        the ledger's mark."""
         p = self.primary
         symbol = block.symbol
-        last = done - 1
-        ts_last = int(block.ts[last])
+        cols = block.lists()
+        last = stop - 1
+        ts_last = cols.ts[last]
         self.clock.advance(ts_last)
         self.last_ts = ts_last
-        self._last_price[symbol] = float(block.close[last])
+        self._last_price[symbol] = cols.close[last]
         p.risk.on_market_data(symbol, ts_last)
-        p.excursions.on_prices(
-            symbol, float(block.low[i:done].min()), float(block.high[i:done].max())
-        )
-        p.ledger.mark_quietly(symbol, float(block.marks[last]))
-        taken = snap_ts.shape[0]
-        if taken:
-            unrealized = unrealized[:taken]
-            equity = cash + unrealized
-            p.rec.equity_rows(snap_ts, cash, unrealized, equity)
-            p.risk.quiet_equity(float(equity[-1]))
-            self._next_equity = (int(snap_ts[-1]) // self._equity_every + 1) * self._equity_every
-
-
-def snapshot_positions(
-    block: CandleColumns, start: int, stop: int, next_equity: int, every: int
-) -> IntArray | None:
-    """Which of candles start..stop-1 take an equity snapshot, relative to start (the
-    first candle of each interval of `every` from `next_equity` on, as `_on_event`
-    decides one candle at a time); None when all of them do."""
-    ts = block.ts[start:stop]
-    if block.one_per_interval(every) and ts[0] >= next_equity:
-        return None
-    first = next_equity // every
-    buckets = ts // every
-    previous = np.empty(buckets.shape[0], dtype=np.int64)
-    previous[0] = first - 1
-    previous[1:] = buckets[:-1]
-    return np.flatnonzero((buckets != previous) & (buckets >= first))
+        p.excursions.on_prices(symbol, min(cols.low[start:stop]), max(cols.high[start:stop]))
+        p.ledger.mark_quietly(symbol, cols.marks[last])
+        if last_equity is not None:
+            p.risk.quiet_equity(last_equity)

@@ -13,10 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from perps_bot.domain import DenialReason, Fill, Order, OrderStatus, OrderUpdate, Side, iso_utc
-from perps_bot.feeds.columns import FloatArray, IntArray
 from perps_bot.ledger import AccountBooks, FillResult, FundingResult, Ledger
 from perps_bot.metrics.formatting import duration_text
 from perps_bot.metrics.trades import OpenTrade, RoundTripBuilder, return_pct
@@ -53,7 +50,6 @@ class Recorder:
         self.store = store
         equity_rows = store.equity_sink(run_id)
         self._add_ts, self._add_values = equity_rows.add_ts, equity_rows.add_values
-        self._add_block = equity_rows.add_block
         self.journal = journal
         self.view = view
         self.ledger = ledger
@@ -302,16 +298,13 @@ class Recorder:
             )
         return equity
 
-    def equity_rows(
-        self, ts: IntArray, cash: float, unrealized: FloatArray, equity: FloatArray
-    ) -> None:
-        """Snapshots of a quiet stretch (orchestrator.quiet): rows as `equity` stores
-        them, no log line (the stretch stops before one is due), no listeners."""
-        rows = np.empty((ts.shape[0], 3))
-        rows[:, 0] = equity
-        rows[:, 1] = cash
-        rows[:, 2] = unrealized
-        self._add_block(ts, rows)
+    def quiet_row_adders(
+        self,
+    ) -> tuple[Callable[[int], None], Callable[[tuple[float, float, float]], None]]:
+        """`add_ts(ts)` then `add_values((equity, cash, unrealized))` adds a snapshot row
+        as `equity` stores it, for a quiet stretch (orchestrator.quiet): no log line
+        (the stretch takes the full path when one is due), no listeners (none attached)."""
+        return self._add_ts, self._add_values
 
     def state_change(self, ts: int, state: str, detail: str) -> None:
         self.view.state.risk_state = state

@@ -45,12 +45,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from perps_bot.config import RiskConfig
 from perps_bot.domain import AccountView, DenialReason, OrderIntent, TradingState
 from perps_bot.domain.timeutil import parse_duration
-from perps_bot.feeds.columns import FloatArray, IntArray, count_inside
 from perps_bot.risk.state import RiskState
 
 DAY_MS = 86_400_000
@@ -172,14 +169,13 @@ class RiskGate:
         self.denials = Counter(denials)
         self.resizes = Counter(resizes)
 
-    def quiet_equities(self, ts: IntArray, equity: FloatArray) -> int:
-        """How many of these equity snapshots (in order) `on_equity` would only record
-        (inside the quiet band, see _quiet_band): the orchestrator hands over that many
-        at once (`quiet_equity`), and the first one past them takes `on_equity`."""
+    def quiet_band(self) -> tuple[float, float, int] | None:
+        """(low, high, until): equities in (low, high] before `until` that `on_equity`
+        would only record (see _quiet_band); None when there is no such band. The
+        orchestrator hands over such snapshots without the call (`quiet_equity`)."""
         if self._quiet_until < 0:
-            return 0
-        n = int(np.searchsorted(ts, self._quiet_until))
-        return count_inside(equity[:n], self._quiet_low, self._quiet_high, high_inclusive=True)
+            return None
+        return self._quiet_low, self._quiet_high, self._quiet_until
 
     def quiet_equity(self, equity: float) -> None:
         """The last of the snapshots `quiet_equities` cleared."""

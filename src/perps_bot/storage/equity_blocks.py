@@ -91,11 +91,6 @@ class EquityBuffer:
         self.add_ts(ts)
         self.add_values((equity, cash, unrealized_pnl))
 
-    def add_block(self, ts: npt.NDArray[np.int64], values: npt.NDArray[np.float64]) -> None:
-        """Many snapshots at once: `values` is (n, 3) equity, cash, unrealized_pnl."""
-        self.ts.frombytes(np.ascontiguousarray(ts, dtype=np.int64).tobytes())
-        self.values.frombytes(np.ascontiguousarray(values, dtype=np.float64).tobytes())
-
     def write(self, db: sqlite3.Connection, next_block: int) -> int:
         """Insert the buffered snapshots as blocks (caller holds the transaction);
         return the next free block number and empty the buffer."""

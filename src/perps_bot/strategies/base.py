@@ -103,21 +103,13 @@ class Strategy(ABC):
     def on_event(self, event: MarketEvent) -> Sequence[Signal]:
         """Called for every market event (Candle, Quote, FundingRate, MarkPrice, BookSnapshot)."""
 
-    def on_candles(
-        self, block: CandleColumns, start: int, stop: int
-    ) -> tuple[int, Sequence[Signal]]:
-        """The candles `block.candle(start)` .. `block.candle(stop - 1)` in order, up to the
-        first one that signals: returns the index after the last candle seen and its
-        signals (`(stop, NO_SIGNALS)` when none did). Only called when
-        `candle_stretches` is True; the same as `on_event` per candle, override it to
-        skip building the Candle objects."""
+    def candle_step(self, block: CandleColumns) -> Callable[[int], Sequence[Signal]]:
+        """`step(i)`: what `on_event(block.candle(i))` returns, for a strategy that
+        declares `candle_stretches` (the orchestrator calls it candle by candle in
+        order). Override it to skip building the Candle objects."""
         on_event = self.on_event
         candle = block.candle
-        for i in range(start, stop):
-            out = on_event(candle(i))
-            if out:
-                return i + 1, out
-        return stop, NO_SIGNALS
+        return lambda i: on_event(candle(i))
 
     def on_fill(self, fill: Fill) -> Sequence[Signal]:
         """Called for every fill of this run's orders; `fill.is_liquidation` marks a

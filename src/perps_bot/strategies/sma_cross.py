@@ -12,7 +12,7 @@ close; a close at or through it targets flat (reason "stop") and the strategy
 waits for the next cross.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -72,19 +72,13 @@ class SmaCross(Strategy):
         symbol = event.symbol
         return self._on_close(symbol, self._states[symbol], event.close)
 
-    def on_candles(
-        self, block: CandleColumns, start: int, stop: int
-    ) -> tuple[int, Sequence[Signal]]:
+    def candle_step(self, block: CandleColumns) -> Callable[[int], Sequence[Signal]]:
         """Only the closes matter: no Candle is built."""
         symbol = block.symbol
         state = self._states[symbol]
         closes = block.closes()
         on_close = self._on_close
-        for i in range(start, stop):
-            out = on_close(symbol, state, closes[i])
-            if out:
-                return i + 1, out
-        return stop, NO_SIGNALS
+        return lambda i: on_close(symbol, state, closes[i])
 
     def _on_close(self, symbol: str, state: _SymbolState, close: float) -> Sequence[Signal]:
         means = state.means
