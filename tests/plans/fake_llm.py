@@ -1,6 +1,6 @@
 """A local fake OpenAI-compatible chat-completions server on 127.0.0.1: answers from a
 script, one entry per request (a JSON content string, or ("status", code), or
-("sleep", seconds)), and counts the requests it got."""
+("sleep", seconds)), and keeps the requests it got (bodies, and their headers)."""
 
 import json
 import threading
@@ -17,6 +17,7 @@ class FakeLLM:
     def __init__(self) -> None:
         self.script: list[Answer] = []
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
         self.base_url = ""
 
 
@@ -28,6 +29,7 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             fake.requests.append(json.loads(body))
+            fake.headers.append({k.lower(): v for k, v in self.headers.items()})
             answer = fake.script.pop(0) if fake.script else "{}"
             if isinstance(answer, tuple) and answer[0] == "sleep":
                 time.sleep(answer[1])

@@ -22,6 +22,7 @@ import typer
 from rich.console import Console
 
 from perps_bot.cli.market_data import prepare_run
+from perps_bot.cli.options import LlmCacheOnlyOpt
 from perps_bot.config import Settings
 from perps_bot.domain import format_duration, iso_utc
 from perps_bot.feeds import Feed
@@ -107,6 +108,7 @@ def backtest(
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Do not show the progress view.")
     ] = False,
+    llm_cache_only: LlmCacheOnlyOpt = False,
 ) -> None:
     """Replay historical candles (and funding / mark files) through the bot."""
     from perps_bot.orchestrator.runner import Interrupted, run_bot_sync
@@ -117,6 +119,7 @@ def backtest(
             profile=profile, symbol=symbol, data=data, funding=funding, mark=mark, param=param,
             fill_gaps=fill_gaps, timerange=timerange, strategy=strategy, seed=seed, db=db,
             timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
+            llm_cache_only=llm_cache_only,
         )  # fmt: skip
         feed = dataset.feed()
         console.print(describe_feeds(feed, settings), highlight=False, soft_wrap=True)

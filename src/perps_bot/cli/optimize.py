@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from perps_bot.cli.market_data import prepare_run
+from perps_bot.cli.options import LlmCacheOnlyOpt
 from perps_bot.config import ConfigError, Settings
 from perps_bot.feeds.dataset import Dataset
 
@@ -122,6 +123,7 @@ def optimize(
     initial_balance: BalanceOpt = None,
     db: DbOpt = None,
     fill_gaps: FillGapsOpt = False,
+    llm_cache_only: LlmCacheOnlyOpt = False,
 ) -> None:
     """Optimise a strategy's parameters: each trial a full backtest, the study in SQLite."""
     from perps_bot.research.backends import make_backend
@@ -138,7 +140,7 @@ def optimize(
         profile=profile, symbol=symbol, data=data, funding=funding, mark=mark, param=param,
         fill_gaps=fill_gaps, timerange=timerange, strategy=strategy, seed=seed, db=db,
         timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
-        record="metrics",
+        record="metrics", llm_cache_only=llm_cache_only,
     )  # fmt: skip
     spec = StudySpec(
         name=study or _default_name(strategy, dataset, objectives),
