@@ -5,7 +5,7 @@ script, one entry per request (a JSON content string, or ("status", code), or
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,6 +18,8 @@ class FakeLLM:
         self.script: list[Answer] = []
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        #: the answer to a request when the script is used up (default: "{}")
+        self.respond: Callable[[dict[str, Any]], str] = lambda _request: "{}"
         self.base_url = ""
 
 
@@ -28,9 +30,10 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            fake.requests.append(json.loads(body))
+            request = json.loads(body)
+            fake.requests.append(request)
             fake.headers.append({k.lower(): v for k, v in self.headers.items()})
-            answer = fake.script.pop(0) if fake.script else "{}"
+            answer = fake.script.pop(0) if fake.script else fake.respond(request)
             if isinstance(answer, tuple) and answer[0] == "sleep":
                 time.sleep(answer[1])
                 answer = "{}"
