@@ -4,6 +4,7 @@ directory, a second backtest with the flag asks nothing and trades the same, and
 miss with the flag is one line and exit code 2; the key is never shown."""
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,3 +106,30 @@ def test_key_and_cache_choice_stay_out_of_the_config_hash(
     assert load_settings(str(path), {"llm": {"cache_only": True}}).config_hash() == base
     path.write_text("llm: {model: m2}\n")
     assert load_settings(str(path)).config_hash() != base
+
+
+def test_a_resumed_run_may_add_llm_cache_only_and_predate_the_section(
+    llm_workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = llm_workdir / "dev.sqlite"
+    run = ["--profile", "dev", "--dev-fast", "--duration", "30m", "--seed", "5", "--db", str(db)]
+
+    def interrupted(config: dict[str, object] | None = None) -> None:
+        with sqlite3.connect(db) as con:
+            con.execute("UPDATE runs SET status='interrupted'")
+            if config is not None:
+                con.execute("UPDATE runs SET config_json=?", (json.dumps(config),))
+
+    assert run_main(run, capsys).code == 0
+    interrupted()
+    resumed = run_main([*run, "--resume", "--llm-cache-only"], capsys)
+    assert resumed.code == 0, resumed.err
+    interrupted()
+    monkeypatch.setenv("PERPS_BOT__LLM__MODEL", "another-model")
+    refused = run_main([*run, "--resume"], capsys)  # the model is what it trades on
+    assert refused.code == 2 and "started with another llm.model" in refused.err
+    with sqlite3.connect(db) as con:
+        (config,) = con.execute("SELECT config_json FROM runs").fetchone()
+    interrupted({k: v for k, v in json.loads(config).items() if k != "llm"})
+    older = run_main([*run, "--resume"], capsys)  # a run from before the section
+    assert older.code == 0, older.err
