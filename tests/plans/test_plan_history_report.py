@@ -5,6 +5,7 @@ HTML page; the plan strategy's executed rows; nothing for a run that planned not
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,3 +87,30 @@ def test_a_run_without_plans_has_no_section(
     assert result.code == 0, result.err
     assert "plans" not in json.loads(report(db, capsys, "--format", "json").out)
     assert "Plan history" not in report(db, capsys).out
+
+
+def echo(request: dict[str, Any]) -> str:
+    """A plan (no triggers) whose rationale is the start of the system prompt."""
+    system = request["messages"][0]["content"]
+    return json.dumps({"rationale": system.splitlines()[0][:20], "triggers": []})
+
+
+def test_each_portfolio_shows_its_own_plans(
+    llm_workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with fake_llm() as server:
+        server.respond = echo
+        profile = llm_profile(llm_workdir, server)
+        second = ("--strategy", "llm_planner", "--param", "llm_planner-2.template=mean_reversion")
+        result = llm_backtest(llm_workdir, profile, "two.sqlite", capsys, *second)
+        assert result.code == 0, result.err
+    db = llm_workdir / "two.sqlite"
+    plans = json.loads(report(db, capsys, "--format", "json").out)["plans"]["llm"]
+    assert len(plans) == 12  # two planners, six plans each
+    mine = {(p["portfolio"], p["rationale"]) for p in plans}
+    assert mine == {("llm_planner", "You are a discipline"),
+                    ("llm_planner-2", "You trade mean rever")}  # fmt: skip
+    table = report(db, capsys, "--out", str(llm_workdir / "two.txt"))
+    assert table.code == 0 and "portfolio" in (llm_workdir / "two.txt").read_text()
+    one = report(db, capsys, "--portfolio", "llm_planner-2", "--format", "json").out
+    assert {p["rationale"] for p in json.loads(one)["plans"]["llm"]} == {"You trade mean rever"}
