@@ -29,7 +29,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from perps_bot.config.llm import API_KEY_VARIABLE, CACHE_FOLDER, LlmConfig
+from perps_bot.config.llm import API_KEY_VARIABLE, LlmConfig
+from perps_bot.config.models import RunConfig
 from perps_bot.domain import Candle, MarketEvent, Quote, Signal, TargetPosition
 from perps_bot.domain.timeutil import iso_utc, parse_duration
 from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext, StrategyError
@@ -93,9 +94,7 @@ def effective_settings(params: LlmPlannerParams, section: LlmConfig | None) -> L
     if params.template is not None and params.prompt_file is None:
         given["prompt_file"] = None  # a template given here beats the section's prompt file
     merged = base.model_copy(update=given | {"cache_only": params.cache_only or base.cache_only})
-    if not merged.cache_dir:
-        merged = merged.model_copy(update={"cache_dir": f"data/{CACHE_FOLDER}"})
-    return merged
+    return merged.for_run(RunConfig().data_dir)  # outside a run: the default data folder
 
 
 class LlmPlanner(Strategy):
