@@ -1,11 +1,11 @@
 """A local fake OpenAI-compatible chat-completions server on 127.0.0.1: answers from a
 script, one entry per request (a JSON content string, or ("status", code), or
-("sleep", seconds)), and counts the requests it got."""
+("sleep", seconds)), and keeps the requests it got (bodies, and their headers)."""
 
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +17,9 @@ class FakeLLM:
     def __init__(self) -> None:
         self.script: list[Answer] = []
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        #: the answer to a request when the script is used up (default: "{}")
+        self.respond: Callable[[dict[str, Any]], str] = lambda _request: "{}"
         self.base_url = ""
 
 
@@ -27,8 +30,10 @@ def _handler(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            fake.requests.append(json.loads(body))
-            answer = fake.script.pop(0) if fake.script else "{}"
+            request = json.loads(body)
+            fake.requests.append(request)
+            fake.headers.append({k.lower(): v for k, v in self.headers.items()})
+            answer = fake.script.pop(0) if fake.script else fake.respond(request)
             if isinstance(answer, tuple) and answer[0] == "sleep":
                 time.sleep(answer[1])
                 answer = "{}"

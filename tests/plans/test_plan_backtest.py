@@ -2,11 +2,12 @@
 take-profit exits simulated on the candle path by the one matching engine, a `flat`
 row, and a bad row reported and skipped."""
 
+import json
 from pathlib import Path
 
 import pytest
 
-from tests.plans.helpers import backtest, exported, hour, write_candles, write_plan
+from tests.plans.helpers import backtest, exported, hour, run_main, write_candles, write_plan
 
 # a candle's event time is its close: a row valid from hour(n) acts at the close of bar
 # n-1 and its market order fills at bar n's open
@@ -62,6 +63,12 @@ def test_plan_entries_and_exits_carry_their_exit_reasons(
         ("short", 2.0, "stop"),
         ("long", 2.0, "plan"),
     ]  # row f's long is still open at the end: not a trade
+    # SPEC 16's `end_of_run`: a backtest does not close what is open at its end (no
+    # forced fill, so no trade and no exit reason); the report lists it as open
+    report = run_main(["report", "--db", str(workdir / "bt.sqlite"), "--format", "json"], capsys)
+    (open_position,) = json.loads(report.out)["portfolios"][0]["open_positions"]
+    assert (open_position["side"], open_position["size"]) == ("long", 1.0)
+    assert open_position["open_time"] == "2024-03-01T11:00:00.000Z"  # bar 10, at its event
     assert float(trades[0]["exit_price"]) == pytest.approx(110, rel=2e-3)  # at the trigger
     assert float(trades[1]["entry_price"]) == pytest.approx(106)  # the limit, as a maker
     assert float(trades[1]["exit_price"]) == pytest.approx(108, rel=2e-3)

@@ -13,6 +13,7 @@ import typer
 
 from perps_bot import __version__
 from perps_bot.cli import config_cmd
+from perps_bot.cli.option_types import LlmCacheOnlyOpt
 
 app = typer.Typer(
     name="perps-bot",
@@ -83,6 +84,7 @@ def run(
             " (without RUN_ID: the latest of the profile), under its own run id.",
         ),
     ] = None,
+    llm_cache_only: LlmCacheOnlyOpt = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -108,6 +110,7 @@ def run(
         log_level=log_level,
         http_port=http_port,
         db=db,
+        llm_cache_only=llm_cache_only,
     )
     settings = load_settings(profile, overrides)
     from perps_bot.orchestrator.runner import Interrupted, run_bot_sync

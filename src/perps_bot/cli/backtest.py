@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from perps_bot.cli.option_types import LlmCacheOnlyOpt
+
 if TYPE_CHECKING:  # the product loads when the command runs, not at the CLI's start-up
     from perps_bot.config import Settings
     from perps_bot.feeds import Feed
@@ -104,6 +106,7 @@ def backtest(
     no_progress: Annotated[
         bool, typer.Option("--no-progress", help="Do not show the progress view.")
     ] = False,
+    llm_cache_only: LlmCacheOnlyOpt = False,
 ) -> None:
     """Replay historical candles (and funding / mark files) through the bot."""
     from rich.console import Console
@@ -117,6 +120,7 @@ def backtest(
             profile=profile, symbol=symbol, data=data, funding=funding, mark=mark, param=param,
             fill_gaps=fill_gaps, timerange=timerange, strategy=strategy, seed=seed, db=db,
             timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
+            llm_cache_only=llm_cache_only,
         )  # fmt: skip
         feed = dataset.feed()
         console.print(describe_feeds(feed, settings), highlight=False, soft_wrap=True)

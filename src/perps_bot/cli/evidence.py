@@ -1,7 +1,8 @@
 """The parts of `perps-bot report` that go beyond one run's own numbers: a walk-forward
 run's windows (in-sample vs out-of-sample) and deflated Sharpe ratio, and the Monte
-Carlo of the trade order (`--monte-carlo N`). Added to the JSON as `walkforward` and
-`monte_carlo`, to the table and to the HTML page as sections of their own."""
+Carlo of the trade order (`--monte-carlo N`), and the plan history of a run whose
+strategy planned (cli.report_plans). Added to the JSON as `walkforward`, `monte_carlo`
+and `plans`, to the table and to the HTML page as sections of their own."""
 
 import json
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from perps_bot.cli.report_plans import plans_extra, plans_html, render_plans
 from perps_bot.metrics import Report
 from perps_bot.metrics.formatting import display_metric
 from perps_bot.metrics.montecarlo import bootstrap
@@ -23,7 +25,7 @@ def evidence(
 ) -> tuple[Report, dict[str, Any]]:
     """The report with its evidence criteria, and the extra sections it has."""
     report, section = with_evidence(store, report)
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = plans_extra(store, report)
     if section is not None:
         extra["walkforward"] = section
     if monte_carlo is not None:
@@ -90,6 +92,8 @@ def _mc_title(mc: dict[str, Any]) -> str:
 
 
 def render_tables(extra: dict[str, Any], console: Console) -> None:
+    if "plans" in extra:
+        render_plans(extra["plans"], console)
     section = extra.get("walkforward")
     if section is not None:
         table = Table(title="Walk-forward windows: in-sample vs out-of-sample")
@@ -117,7 +121,7 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
 
 def add_html(page: str, extra: dict[str, Any]) -> str:
     """The page with the extra sections before its end."""
-    parts = []
+    parts = [plans_html(extra["plans"])] if "plans" in extra else []
     section = extra.get("walkforward")
     if section is not None:
         parts.append("<h2>Walk-forward windows: in-sample vs out-of-sample</h2>\n")

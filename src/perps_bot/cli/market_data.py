@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from perps_bot.cli.options import strategy_overrides
+from perps_bot.cli.options import llm_overrides, strategy_overrides
 from perps_bot.config import ConfigError, Settings, load_settings
 from perps_bot.domain import RunMode, iso_utc, parse_duration, short
 from perps_bot.feeds.dataset import Dataset
@@ -79,6 +79,7 @@ def prepare_run(
     mark: list[Path] | None, param: list[str] | None, fill_gaps: bool, timerange: str | None,
     strategy: list[str] | str, seed: int | None, db: str | None, timeframe: str | None,
     order_size: float | None, initial_balance: float | None, record: str = "full",
+    llm_cache_only: bool = False,
 ) -> tuple[Dataset, Settings]:  # fmt: skip
     """The candles, loaded once, and the settings of a run over them (`record`: metrics
     for optimisation trials); a malformed --param fails before any file is read."""
@@ -88,6 +89,7 @@ def prepare_run(
     settings = backtest_settings(
         profile, dataset, strategy=strategy, params=param, seed=seed, db=db, timeframe=timeframe,
         order_size=order_size, initial_balance=initial_balance, record=record,
+        llm_cache_only=llm_cache_only,
     )  # fmt: skip
     return dataset, settings
 
@@ -105,6 +107,7 @@ def backtest_settings(
     initial_balance: float | None = None,
     mode: RunMode = RunMode.BACKTEST,
     record: str = "full",
+    llm_cache_only: bool = False,
 ) -> Settings:
     """The settings of a run over `dataset`: its symbols, the clock starting at the first
     candle (`mock.start`), the data deciding the end."""
@@ -122,6 +125,7 @@ def backtest_settings(
     if order_size is not None:
         section["order_size"] = dict.fromkeys(symbols, order_size)
     overrides |= {"run": run, "mock": {"start": iso_utc(dataset.start_ts)}}
+    overrides |= llm_overrides(llm_cache_only)
     if initial_balance is not None:
         overrides["account"] = {"initial_balance": initial_balance}
     settings = load_settings(profile, overrides)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from perps_bot.cli.option_types import LlmCacheOnlyOpt
+
 if TYPE_CHECKING:  # Optuna, the research layer and the product load only when this runs
     import optuna
     from rich.console import Console
@@ -120,6 +122,7 @@ def optimize(
     initial_balance: BalanceOpt = None,
     db: DbOpt = None,
     fill_gaps: FillGapsOpt = False,
+    llm_cache_only: LlmCacheOnlyOpt = False,
 ) -> None:
     """Optimise a strategy's parameters: each trial a full backtest, the study in SQLite."""
     from rich.console import Console
@@ -140,7 +143,7 @@ def optimize(
         profile=profile, symbol=symbol, data=data, funding=funding, mark=mark, param=param,
         fill_gaps=fill_gaps, timerange=timerange, strategy=strategy, seed=seed, db=db,
         timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
-        record="metrics",
+        record="metrics", llm_cache_only=llm_cache_only,
     )  # fmt: skip
     spec = StudySpec(
         name=study or _default_name(strategy, dataset, objectives),

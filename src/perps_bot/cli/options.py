@@ -8,6 +8,13 @@ from perps_bot.config.portfolios import portfolio_ids
 from perps_bot.config.values import ParamValue, parse_param_value
 from perps_bot.domain import parse_duration, parse_iso_ms, short, time_in_range
 
+#: `--llm-cache-only` on every command that runs strategies (llm.cache_only)
+
+
+def llm_overrides(cache_only: bool) -> dict[str, Any]:
+    """The settings layer of `--llm-cache-only` (nothing when it is not given)."""
+    return {"llm": {"cache_only": True}} if cache_only else {}
+
 
 def parse_params(pairs: list[str] | None) -> dict[str, ParamValue]:
     """`["fast=5", "slow=20"]` -> {"fast": 5, "slow": 20}; malformed -> ConfigError (one line)."""
@@ -63,6 +70,7 @@ def run_overrides(
     log_level: str | None = None,
     http_port: int | None = None,
     db: str | None = None,
+    llm_cache_only: bool = False,
 ) -> dict[str, Any]:
     """The nested settings dict for the flags that were actually given."""
     run: dict[str, Any] = {}
@@ -83,7 +91,7 @@ def run_overrides(
         run["http_port"] = http_port
     if db is not None:
         run["database"] = db
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = llm_overrides(llm_cache_only)
     if run:
         overrides["run"] = run
     return overrides | strategy_overrides(strategy, params)

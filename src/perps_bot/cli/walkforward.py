@@ -34,6 +34,7 @@ from perps_bot.cli.optimize import (
     TimerangeOpt,
     progress_printer,
 )
+from perps_bot.cli.option_types import LlmCacheOnlyOpt
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -73,6 +74,7 @@ def walkforward(
     initial_balance: BalanceOpt = None,
     db: DbOpt = None,
     fill_gaps: FillGapsOpt = False,
+    llm_cache_only: LlmCacheOnlyOpt = False,
 ) -> None:
     """Walk-forward analysis: optimise per training window, test out of sample."""
     from rich.console import Console
@@ -97,7 +99,7 @@ def walkforward(
         profile=profile, symbol=symbol, data=data, funding=funding, mark=mark, param=param,
         fill_gaps=fill_gaps, timerange=timerange, strategy=strategy, seed=seed, db=db,
         timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
-        record="metrics",
+        record="metrics", llm_cache_only=llm_cache_only,
     )  # fmt: skip
     plans = plan_windows(dataset.start_ts, dataset.end_ts, train=train_ms,
                          test=test_ms, step=step_ms, anchored=anchored)  # fmt: skip

@@ -1,6 +1,7 @@
 """Configuration: typed profile sections and the layered loader."""
 
 from perps_bot.config.alerts import ALERT_EVENTS, AlertEvent, AlertsConfig, mask_url
+from perps_bot.config.llm import LlmConfig
 from perps_bot.config.models import (
     AccountConfig,
     BrokerConfig,
@@ -39,6 +40,7 @@ __all__ = [
     "FeesConfig",
     "FundingProcessConfig",
     "InstrumentConfig",
+    "LlmConfig",
     "LoggingConfig",
     "MockConfig",
     "PortfolioConfig",

@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from perps_bot.config.alerts import AlertsConfig
+from perps_bot.config.llm import NOT_TRADING_KEYS, LlmConfig, refuse_profile_key
 from perps_bot.config.models import (
     AccountConfig,
     BrokerConfig,
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    llm: LlmConfig = Field(default_factory=LlmConfig)
     # Profile additions to the built-in instrument data (perps_bot.instruments).
     instruments: dict[str, InstrumentConfig] = Field(default_factory=dict)
     # Several strategies side by side, each its own portfolio (SPEC 10); empty: the
@@ -170,12 +172,14 @@ class Settings(BaseSettings):
             if data["exchange"].get(key):
                 data["exchange"][key] = "********"
         data["alerts"]["urls"] = self.alerts.masked()
+        data["llm"] = self.llm.masked()
         return data
 
     def config_hash(self) -> str:
         """A stable hash of everything that changes trading behaviour (secrets excluded)."""
         data = {k: v for k, v in self.masked_dict().items() if k not in NOT_TRADING_SECTIONS}
         data["run"] = {k: v for k, v in data["run"].items() if k not in ("live_view", "log_level")}
+        data["llm"] = {k: v for k, v in data["llm"].items() if k not in NOT_TRADING_KEYS}
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -239,6 +243,9 @@ def load_settings(
     name another strategy, they are left out (they would not fit it).
     """
     data = read_profile(profile, profiles_dir)
+    refused = refuse_profile_key(data)
+    if refused is not None:
+        raise ConfigError(refused)
     overrides = dict(overrides or {})
     data = _with_portfolio_params(data, overrides)
     data = _without_foreign_params(data, overrides)

@@ -180,10 +180,12 @@ def readme_markdown() -> str:
         "",
         "- `--format table`: metrics (a metric computed from too little data is marked `(!)`"
         " and the reason printed under the table), criteria, breakdowns by symbol, side and"
-        " exit rule, monthly returns, positions still open at the end, risk denials.",
+        " exit rule, monthly returns, positions still open at the end, risk denials, and the"
+        ' plan history of a run whose strategy planned (see "The LLM planner").',
         "- `--format json`: `{run, metrics, validation, warnings, monthly_returns, account,"
-        " portfolios}` with sorted keys (plus `walkforward` for a walk-forward run and"
-        ' `monte_carlo` with `--monte-carlo`, see "Validate a strategy"). `warnings` lists'
+        " portfolios}` with sorted keys (plus `walkforward` for a walk-forward run,"
+        ' `monte_carlo` with `--monte-carlo`, see "Validate a strategy", and `plans` for a'
+        " run whose strategy planned). `warnings` lists"
         " `{metric, reason}`; `portfolios` has"
         " one entry per portfolio (`id` `main` for a one-strategy run) with its `strategy`,"
         " `strategy_params`, `strategy_fingerprint`, `symbols`, `initial_balance`,"

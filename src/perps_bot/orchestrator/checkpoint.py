@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+from perps_bot.config.llm import NOT_TRADING_KEYS as LLM_NOT_TRADING
 from perps_bot.config.settings import NOT_TRADING_SECTIONS
 from perps_bot.domain import PerpsBotError
 from perps_bot.orchestrator.engine import Orchestrator
@@ -183,6 +184,8 @@ def find_resumable(
         raise ResumeError(f"cannot resume run {run.run_id}: it is {run.status}")
     stored_config = _trading_config(json.loads(run.config_json))
     config = _trading_config(config)
+    if "llm" not in stored_config:  # a run from before the llm: section
+        config.pop("llm", None)
     differs = sorted(
         f"{section}.{key}"
         for section in sorted(set(stored_config) | set(config))
@@ -205,6 +208,8 @@ def _trading_config(config: dict[str, Any]) -> dict[str, Any]:
     """The sections of a masked config, less the settings a resumed run may change."""
     out = {k: v for k, v in config.items() if isinstance(v, dict) and k not in NOT_TRADING_SECTIONS}
     out["run"] = {k: v for k, v in out.get("run", {}).items() if k not in _NOT_TRADING}
+    if "llm" in out:  # --llm-cache-only may be given to a resumed run, or left out
+        out["llm"] = {k: v for k, v in out["llm"].items() if k not in LLM_NOT_TRADING}
     return out
 
 

@@ -145,6 +145,7 @@ def build_run(
     for pid, strategy in strategies.items():  # kept per account, or per run (paper)
         scope = f"{settings.profile}/{pid}" if spec.keeps_trading_state else run_id
         strategy.ctx.memory = StoredMemory(store, scope)
+        strategy.ctx.run_id = f"{run_id}.{pid}" if multi else run_id
     capture = open_capture(settings, pre, run_id, params_json) if resumed is None else None
     if capture is not None:
         feed = CapturingFeed(feed, capture)
@@ -361,6 +362,7 @@ def _strategy(settings: Settings, planned: PlannedPortfolio, ledger: Ledger) -> 
         account=ledger,
         order_size=plan.size_for,
         logger=logging.getLogger(f"perps_bot.strategy.{plan.strategy}"),
+        llm=settings.llm.for_run(settings.run.data_dir),
     )
     return planned.strategy_cls(plan.params, ctx)
 

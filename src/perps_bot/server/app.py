@@ -21,7 +21,7 @@ from aiohttp import WSMsgType, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from perps_bot.monitoring.prometheus import metrics_registry
-from perps_bot.server import views
+from perps_bot.server import planning, views
 from perps_bot.server.manager import Sessions
 from perps_bot.server.requests import RequestError
 from perps_bot.server.session import Session
@@ -55,6 +55,9 @@ def create_app(sessions: Sessions, *, token: str | None = None) -> web.Applicati
     app.router.add_get("/api/sessions/{id}/equity", _equity)
     app.router.add_post("/api/sessions/{id}/stop", _stop)
     app.router.add_post("/api/sessions/{id}/portfolios/{pid}/{action}", _control)
+    app.router.add_get("/api/sessions/{id}/plans", _plans)
+    app.router.add_post("/api/sessions/{id}/replan", _replan)
+    app.router.add_put("/api/sessions/{id}/strategy", _strategy)
     app.router.add_get("/api/sessions/{id}/stream", _stream)
     app.on_shutdown.append(_close_sockets)
     return app
@@ -116,12 +119,15 @@ def _one(request: web.Request) -> Session:
     return _sessions(request).get(request.match_info["id"])
 
 
-async def _start(request: web.Request) -> web.Response:
+async def _body(request: web.Request) -> object:
     try:
-        body = await request.json()
+        return await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestError(f"malformed JSON: {exc}") from None
-    s = await _sessions(request).start(body)
+
+
+async def _start(request: web.Request) -> web.Response:
+    s = await _sessions(request).start(await _body(request))
     return web.json_response({"session_id": s.id, "status": s.status}, status=201)
 
 
@@ -175,6 +181,22 @@ async def _control(request: web.Request) -> web.Response:
     if action not in ("pause", "resume", "flatten"):
         raise RequestError(f"unknown action {action!r} (pause, resume, flatten)", status=404)
     return web.json_response(s.control(request.match_info["pid"], action))
+
+
+async def _plans(request: web.Request) -> web.Response:
+    s = _one(request)
+    return web.json_response(planning.plans(_sessions(request).reader(s), s))
+
+
+async def _replan(request: web.Request) -> web.Response:
+    s = _one(request)
+    return web.json_response(await planning.replan(s, request.query.get("portfolio")))
+
+
+async def _strategy(request: web.Request) -> web.Response:
+    s = _one(request)
+    body = await _body(request)
+    return web.json_response(planning.set_prompt(s, request.query.get("portfolio"), body))
 
 
 def _positive(request: web.Request, name: str, default: int) -> int:

@@ -127,7 +127,7 @@ def risk(gate: RiskGate, equity: float) -> dict[str, Any]:
 def stored_portfolios(store: RunStore, s: "Session") -> dict[str, Any]:
     """The portfolios of a session that is not running, as its store has them."""
     out: list[dict[str, Any]] = []
-    for pid, run in _portfolio_runs(store, s):
+    for pid, run in portfolio_runs(store, s):
         equity = store.last_equity(run.run_id)
         positions = [{"symbol": sym, "size": size, "entry_price": entry}
                      for sym, (size, entry) in sorted(store.positions(run.run_id).items())
@@ -143,7 +143,7 @@ def trades(store: RunStore, s: "Session", limit: int | None) -> list[dict[str, A
     """Closed round trips of every portfolio (trades.csv's columns and the portfolio),
     by close time; the last `limit` of them."""
     rows: list[dict[str, Any]] = []
-    for pid, run in _portfolio_runs(store, s):
+    for pid, run in portfolio_runs(store, s):
         rid = run.run_id
         for t in round_trips(store.fills(rid), store.funding(rid), store.excursions(rid)):
             rows.append({
@@ -173,7 +173,7 @@ def equity(store: RunStore, run_id: str, points: int) -> dict[str, Any]:
     return {"run_id": run_id, "ts": [ts[i] for i in keep], "equity": [values[i] for i in keep]}
 
 
-def _portfolio_runs(store: RunStore, s: "Session") -> list[tuple[str, RunRecord]]:
+def portfolio_runs(store: RunStore, s: "Session") -> list[tuple[str, RunRecord]]:
     """(portfolio id, its run) of each portfolio of the session's run."""
     if s.run_id is None:
         return []

@@ -33,3 +33,21 @@ class StoredMemory:
                 "INSERT OR IGNORE INTO strategy_memory VALUES (?, ?, ?, ?)",
                 (self._scope, namespace, key, int(time.time() * 1000)),
             )
+
+
+def remembered(store: RunStore, scopes: list[str], namespace: str) -> list[tuple[str, str]]:
+    """(scope, key) of every key of `namespace` under one of `scopes`, in the order they
+    were stored: what a report shows of a run's memory (the plans it made). A database
+    no strategy ever wrote to has no table: nothing."""
+    found = store.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='strategy_memory'"
+    )
+    if not found or not scopes:
+        return []
+    marks = ",".join("?" * len(scopes))
+    rows = store.execute(
+        f"SELECT scope, key FROM strategy_memory WHERE namespace=? AND scope IN ({marks})"
+        " ORDER BY created_at, key",
+        (namespace, *scopes),
+    )
+    return [(str(scope), str(key)) for scope, key in rows]

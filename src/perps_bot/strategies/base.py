@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from perps_bot.config.llm import LlmConfig
 from perps_bot.domain import (
     AccountView,
     Fill,
@@ -62,14 +63,18 @@ class Memory(Protocol):
 @dataclass
 class StrategyContext:
     """What a strategy may use besides the events: its symbols, a read-only view of
-    the account, the configured base order size per symbol, a logger, and (once the
-    run's store is open) its `memory`."""
+    the account, the configured base order size per symbol, a logger, the profile's
+    `llm:` section (the llm_planner's defaults, its cache folder decided), and (once the
+    run's store is open) its `memory` and the id of the run it trades in (`run_id`: what
+    a strategy stores can say which run it came from when the memory outlives the run)."""
 
     symbols: list[str]
     account: AccountView
     order_size: Callable[[str], float]
     logger: logging.Logger
     memory: Memory | None = None
+    llm: LlmConfig | None = None
+    run_id: str | None = None
 
 
 class Strategy(ABC):
