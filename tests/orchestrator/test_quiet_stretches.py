@@ -3,8 +3,8 @@ three ways stores the same bytes (fills, orders, equity curve, funding, excursio
 trading states, chart samples) and journals the same events:
 
 - stretches: the feed's CandleColumns walked stretch by stretch (the default);
-- one by one: the same columns, but the strategy does not declare `candle_stretches`,
-  so every candle goes through `_on_event`;
+- one by one: the same columns, but every stretch is refused, so every candle goes
+  through `_on_event`;
 - lists: the feed's batches turned into plain lists of events (the path every other
   feed takes).
 
@@ -27,7 +27,7 @@ import pytest
 from perps_bot.cli.app import main
 from perps_bot.domain import MarketEvent
 from perps_bot.feeds.historical import CandleFeed
-from perps_bot.strategies.sma_cross import SmaCross
+from perps_bot.orchestrator.quiet import QuietStretches
 from tests.conftest import SHARED_DATA
 
 MINUTE = 60_000
@@ -54,6 +54,11 @@ def synthetic_csv(path: Path, n: int, seed: int, vol: float) -> Path:
 
 CASES: dict[str, tuple[dict[str, str], list[str]]] = {
     "cross": ({}, ["--param", "fast=3", "--param", "slow=8"]),
+    "mean_reversion": ({}, ["--strategy", "mean_reversion", "--param", "lookback=15"]),
+    "mean_reversion_rsi_stops": (
+        {},
+        ["--strategy", "mean_reversion", "--param", "mode=rsi", "--param", "stop_pct=0.003"],
+    ),
     "stops": ({}, ["--param", "fast=5", "--param", "slow=20", "--param", "stop_pct=0.002"]),
     "isolated_liquidations": (
         {
@@ -114,8 +119,8 @@ def _run(
             m.setenv(f"PERPS_BOT__{key}", value)
         m.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp / f"logs-{tag}"))
         m.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp / f"data-{tag}"))
-        if tag == "one-by-one":
-            m.setattr(SmaCross, "candle_stretches", False)
+        if tag == "one-by-one":  # every stretch refused: each candle through _on_event
+            m.setattr(QuietStretches, "_stretch", lambda self, block, i, j: (i, [], 0.0))
         if tag == "lists":
             original = CandleFeed.batches
 
@@ -150,8 +155,9 @@ def test_stretches_store_what_one_candle_at_a_time_stores(
 ) -> None:
     env, params = CASES[case]
     data = synthetic_csv(tmp_path / "c.csv", 6_000, seed=11, vol=0.002)
-    args = ["--data", str(data), "--symbol", "ETH-PERP", "--strategy", "sma_cross",
-            "--order-size", "2", *params]  # fmt: skip
+    strategy = [] if "--strategy" in params else ["--strategy", "sma_cross"]
+    args = ["--data", str(data), "--symbol", "ETH-PERP", *strategy, "--order-size", "2",
+            *params]  # fmt: skip
     tables, journal = _assert_same_three_ways(tmp_path, monkeypatch, env, args)
     # the case did what it is here for
     fills = tables["fills"]

@@ -1,31 +1,35 @@
-"""Quiet stretches of candles: the stages' work for many candles at once (issue 17).
+"""Quiet stretches of candles: most of a backtest's candles without a call per stage
+per candle (issue 17).
 
 In a backtest most candles only move prices: no order of the symbol rests or waits in
 the venue, the mark stays inside the band where the ledger cannot liquidate, the
-equity stays inside the band where the risk gate cannot change state, no log line or
-chart sample is due, and the strategy does not signal. For such a stretch every stage
-still runs, in the same order and with the same float operations, but over the
-feed's columns (CandleColumns) instead of once per candle:
+equity stays inside the band where the risk gate cannot change state, and the strategy
+does not signal. For such candles the orchestrator walks the batch's columns
+(CandleColumns, as Python lists) in one loop that does, candle by candle, only what
+depends on the candle itself, with the same float operations in the same order:
 
-  venue      `quiet(symbol)`: nothing to match (else the candle goes one by one)
-  ledger     `quiet_marks`: the marks the liquidation check would pass; the last one
-             is recorded (`mark_quietly`); unrealized PnL per mark (`unrealized_at`)
-  metrics    the equity snapshots the per-candle path would take (same times, same
-             values), added to the run's equity buffer as one block
-  risk       `quiet_equities`: the snapshots inside its quiet band; the last is noted
-  strategy   `on_candles` over the stretch, stopping after the first candle that
-             signals; its signals become orders exactly as after that candle alone
-  excursions the stretch's lowest low and highest high (the worst and best prices
-             of the open trade are monotone in them, so one update is exact)
+  strategy   `candle_step(block)(i)`: the candle's signals (the loop stops after the
+             first candle that signals; its orders go out as after that candle alone)
+  metrics    the equity snapshot when one is due: its row (0.0 + size * (mark -
+             entry), from `ledger.unrealized_terms`) and a chart sample when due
+  ledger     `quiet_mark_band`: the loop stops before a mark outside it, which then
+             takes `update_mark` (liquidation check) through `_on_event`
+  risk       `quiet_band`: a snapshot outside it, or one with a log line due, takes the
+             full `_snapshot` after the other stages caught up
 
-Each stage says how far the stretch may go before anything of the stages runs; the
-first candle past it (a fill due, a mark near liquidation, a risk threshold, an hourly
-log line, a chart sample, the run's end) goes through `_on_event` as before. The
-results are the same bytes as candle by candle (tests/orchestrator/test_quiet.py runs
-both ways); numpy is used for the per-stretch arrays, never for money the ledger books.
+and for the stages that need only the stretch's last candle (`_catch_up`): the clock,
+the last price, the risk gate's data time and last equity, the ledger's mark, and the
+trade's excursions (its worst and best prices are monotone in the lowest low and
+highest high, so one update is exact). The venue is asked first (`quiet(symbol)`: no
+order of the symbol queued or resting); a candle it has work for, a funding settlement
+and the run's end go through `_on_event` as before.
 
-Only a run with one portfolio, no bar aggregation and no live listeners takes this
-path, with a strategy that declares `candle_stretches` (it reads only its events).
+The stored fills, orders, equity curve, excursions, funding, chart samples and the
+journal are the same bytes as one candle at a time
+(tests/orchestrator/test_quiet_stretches.py runs every case both ways and with plain
+event lists). Only a run with one portfolio, no bar aggregation and no live listeners
+takes this path, with a strategy that declares `candle_stretches` (it reads only its
+events).
 """
 
 from bisect import bisect_left

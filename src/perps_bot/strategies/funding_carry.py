@@ -13,12 +13,13 @@ It acts on FundingRate events only; the position carries price risk, which the
 risk gate's caps bound. No stop: the exit is decided by funding, not price.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from perps_bot.domain import Fill, FundingRate, MarketEvent, Signal
+from perps_bot.feeds.columns import CandleColumns
 from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext
 from perps_bot.strategies.common import SideState, SymbolStates, target
 
@@ -53,6 +54,11 @@ class FundingCarry(Strategy):
     name = "funding_carry"
     Params = FundingCarryParams
     params: FundingCarryParams
+    candle_stretches = True  # acts on funding events only
+
+    def candle_step(self, block: CandleColumns) -> Callable[[int], Sequence[Signal]]:
+        """Candles say nothing to this strategy."""
+        return lambda i: NO_SIGNALS
 
     def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
         super().__init__(params, ctx)

@@ -73,6 +73,7 @@ class MeanReversion(Strategy):
     name = "mean_reversion"
     Params = MeanReversionParams
     params: MeanReversionParams
+    candle_stretches = True  # reads the close and its own indicators only
 
     def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
         super().__init__(params, ctx)
