@@ -19,9 +19,6 @@ import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pytest
 
 from perps_bot.cli.app import main
@@ -29,27 +26,9 @@ from perps_bot.domain import MarketEvent
 from perps_bot.feeds.historical import CandleFeed
 from perps_bot.orchestrator.quiet import QuietStretches
 from tests.conftest import SHARED_DATA
+from tests.research.helpers import write_candles
 
-MINUTE = 60_000
-START_MS = 1_704_067_200_000  # 2024-01-01
 XRP = SHARED_DATA / "futures"
-
-
-def synthetic_csv(path: Path, n: int, seed: int, vol: float) -> Path:
-    rng = np.random.default_rng(seed)
-    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, vol, n)))
-    open_ = np.concatenate(([100.0], close[:-1]))
-    wick = np.abs(rng.normal(0.0, vol / 2, (2, n)))
-    table = {
-        "timestamp": START_MS + np.arange(n, dtype=np.int64) * MINUTE,
-        "open": open_,
-        "high": np.maximum(open_, close) * np.exp(wick[0]),
-        "low": np.minimum(open_, close) * np.exp(-wick[1]),
-        "close": close,
-        "volume": rng.lognormal(3.0, 1.0, n),
-    }
-    pa_csv.write_csv(pa.table(table), path)
-    return path
 
 
 CASES: dict[str, tuple[dict[str, str], list[str]]] = {
@@ -63,8 +42,8 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
     "isolated_liquidations": (
         {
             "ACCOUNT__MARGIN_MODE": "isolated",
-            "ACCOUNT__DEFAULT_LEVERAGE": "50",
-            "RISK__MAX_LEVERAGE": "100",
+            "ACCOUNT__DEFAULT_LEVERAGE": "100",
+            "RISK__MAX_LEVERAGE": "125",
             "RISK__MAX_POSITION_NOTIONAL": "1000000",
             "RISK__MAX_ORDER_NOTIONAL": "1000000",
         },
@@ -154,7 +133,7 @@ def test_stretches_store_what_one_candle_at_a_time_stores(
     case: str, in_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env, params = CASES[case]
-    data = synthetic_csv(tmp_path / "c.csv", 6_000, seed=11, vol=0.002)
+    data = write_candles(tmp_path / "c.feather", 6_000, seed=11, price=100.0)
     strategy = [] if "--strategy" in params else ["--strategy", "sma_cross"]
     args = ["--data", str(data), "--symbol", "ETH-PERP", *strategy, "--order-size", "2",
             *params]  # fmt: skip
