@@ -70,13 +70,11 @@ async def test_take_profit_fills_and_the_stop_is_cancelled(
     assert fills[-1][2] == "take_profit"
 
 
-async def test_a_killed_bot_is_stopped_out_by_the_exchange_and_reconciles_once(
-    tmp_path: Path, emulator: EmulatorServer
-) -> None:
-    emulator.set_price("ETHUSDT", 3_000.0)
-    plan = write_plan(tmp_path / "plan.csv", [
-        {"id": "r1", "symbol": "ETH-PERP", "side": "long", "size": 0.01, "entry": "market",
-         "stop": 2_950, "take_profit": 3_050}])  # fmt: skip
+def canary_process(
+    emulator: EmulatorServer, tmp_path: Path, plan: Path, **exchange: str
+) -> tuple[list[str], dict[str, str], Path]:
+    """The command line, environment and database of a canary bot process trading
+    `plan` on the emulator (`exchange`: more PERPS_BOT__EXCHANGE__ settings)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERPS_BOT__")} | {
         "PERPS_BOT__EXCHANGE__BASE_URL": emulator.base_url,
         "PERPS_BOT__EXCHANGE__API_KEY": API_KEY,
@@ -84,9 +82,21 @@ async def test_a_killed_bot_is_stopped_out_by_the_exchange_and_reconciles_once(
         "PERPS_BOT__EXCHANGE__POLL_INTERVAL": "100ms",
         "PERPS_BOT__RUN__LOG_DIR": str(tmp_path / "logs"),
     }
+    env |= {f"PERPS_BOT__EXCHANGE__{key.upper()}": value for key, value in exchange.items()}
     db = tmp_path / "canary.sqlite"
     args = [sys.executable, "-m", "perps_bot", "--profile", "canary", "--db", str(db),
             "--strategy", "plan", "--param", f"file={plan}"]  # fmt: skip
+    return args, env, db
+
+
+async def test_a_killed_bot_is_stopped_out_by_the_exchange_and_reconciles_once(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    emulator.set_price("ETHUSDT", 3_000.0)
+    plan = write_plan(tmp_path / "plan.csv", [
+        {"id": "r1", "symbol": "ETH-PERP", "side": "long", "size": 0.01, "entry": "market",
+         "stop": 2_950, "take_profit": 3_050}])  # fmt: skip
+    args, env, db = canary_process(emulator, tmp_path, plan)
     proc = await asyncio.create_subprocess_exec(*args, "--duration", "60s", cwd=REPO, env=env,
                                                 stdout=DEVNULL, stderr=DEVNULL)  # fmt: skip
     await wait_for(lambda: len(resting(emulator)) == 2, 30.0)

@@ -7,10 +7,8 @@ emulator's control API (POST /_emulator/cancel_algo), so the bot learns of the c
 only from the exchange."""
 
 import asyncio
-import os
 import signal
 import sqlite3
-import sys
 from asyncio.subprocess import DEVNULL, PIPE
 from pathlib import Path
 from typing import Any
@@ -21,8 +19,7 @@ import pytest
 from perps_bot.orchestrator.runner import run_bot
 from perps_emulator import EmulatorServer
 from tests.conftest import REPO
-from tests.live.live_helpers import API_KEY, API_SECRET
-from tests.live.test_protective_bot import plan_settings, resting, wait_for
+from tests.live.test_protective_bot import canary_process, plan_settings, resting, wait_for
 from tests.plans.helpers import write_plan
 
 pytestmark = pytest.mark.integration
@@ -147,17 +144,7 @@ async def test_a_bot_killed_holding_a_protected_position_places_the_deleted_stop
 ) -> None:
     emulator.set_price("ETHUSDT", 3_000.0)
     plan = write_plan(tmp_path / "plan.csv", [ENTRY])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PERPS_BOT__")} | {
-        "PERPS_BOT__EXCHANGE__BASE_URL": emulator.base_url,
-        "PERPS_BOT__EXCHANGE__API_KEY": API_KEY,
-        "PERPS_BOT__EXCHANGE__API_SECRET": API_SECRET,
-        "PERPS_BOT__EXCHANGE__POLL_INTERVAL": "100ms",
-        "PERPS_BOT__EXCHANGE__RECONCILE_INTERVAL": "300ms",
-        "PERPS_BOT__RUN__LOG_DIR": str(tmp_path / "logs"),
-    }
-    db = tmp_path / "canary.sqlite"
-    args = [sys.executable, "-m", "perps_bot", "--profile", "canary", "--db", str(db),
-            "--strategy", "plan", "--param", f"file={plan}"]  # fmt: skip
+    args, env, db = canary_process(emulator, tmp_path, plan, reconcile_interval="300ms")
     proc = await asyncio.create_subprocess_exec(*args, "--duration", "60s", cwd=REPO, env=env,
                                                 stdout=DEVNULL, stderr=DEVNULL)  # fmt: skip
     await wait_for(lambda: len(resting(emulator)) == 2, 90.0)
