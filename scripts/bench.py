@@ -228,20 +228,42 @@ def backtest_args(cmd: list[str], data: Path, db: str, profile: Path) -> list[st
     ]
 
 
+#: Forks the command from a small process and reports its rusage on the given fd. A child
+#: forked straight from this (large) process would report this process's resident set
+#: as its own peak: Linux keeps the pre-exec high-water mark in ru_maxrss.
+_LAUNCHER = """import os, sys
+fd, command = int(sys.argv[1]), sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    os.close(fd)
+    os.execvp(command[0], command)
+_, status, usage = os.wait4(pid, 0)
+os.write(fd, f"{usage.ru_utime} {usage.ru_stime} {usage.ru_maxrss}".encode())
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_child(args: list[str], env: dict[str, str], cwd: Path = REPO) -> ChildRun:
-    """Run one child process; wall time and its own peak RSS (os.wait4 rusage)."""
+    """Run one child process; wall time, its CPU time and its own peak RSS (rusage of
+    the command, forked by a small launcher)."""
+    read_end, write_end = os.pipe()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(args, stdout=out, stderr=err, env=env, cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(write_end), *args],
+            stdout=out, stderr=err, env=env, cwd=cwd, pass_fds=(write_end,),
+        )  # fmt: skip
+        os.close(write_end)
+        proc.wait()
         seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        with os.fdopen(read_end, "rb") as report:
+            utime, stime, max_rss_kb = report.read().split()
         out.seek(0)
         err.seek(0)
         return ChildRun(
             seconds=seconds,
-            cpu_seconds=usage.ru_utime + usage.ru_stime,
-            max_rss_mb=usage.ru_maxrss / 1024.0,  # Linux reports KiB
+            cpu_seconds=float(utime) + float(stime),
+            max_rss_mb=int(max_rss_kb) / 1024.0,  # Linux reports KiB
             returncode=proc.returncode,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
