@@ -1,0 +1,122 @@
+"""The SQLite file under a run store: opening it, refusing what is not ours,
+upgrading an older schema, and transactions.
+
+Everything here happens before (or around) any row is written, so it is kept apart
+from the writers and readers of `RunStore`: a file that is not a run store, or one
+from a newer perps-bot, fails here with one line, never halfway through a run.
+"""
+
+import sqlite3
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from perps_bot.domain import PerpsBotError
+from perps_bot.storage import migrations
+from perps_bot.storage.schema import SCHEMA, SCHEMA_VERSION
+
+
+class StoreError(PerpsBotError):
+    """The database cannot be opened or read; one-line message."""
+
+
+class StoreFile:
+    """An open run store database (WAL mode), at the current schema version."""
+
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        if read_only and not self.path.exists():
+            raise StoreError(f"no database at {self.path}: run the bot first")
+        if not read_only:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the database's folder {self.path.parent}: {_reason(exc)}"
+                ) from exc
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open database {self.path}: {_reason(exc)}") from exc
+        try:
+            self._require_run_store(read_only)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            if not read_only:
+                self._db.executescript(SCHEMA)
+            self._upgrade()
+        except (sqlite3.DatabaseError, StoreError) as exc:
+            self._db.close()
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"cannot open database {self.path}: {_reason(exc)}") from exc
+
+    def _upgrade(self) -> None:
+        """Bring an older file to SCHEMA_VERSION (also when opened for reading: a
+        report on a file written by an older version then works)."""
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        if "meta" not in tables:
+            return  # read-only open of a file this program did not create: reads fail clearly
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is not None and row[0] == str(SCHEMA_VERSION):
+            return
+        if row is not None and row[0].isdigit() and int(row[0]) > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer perps-bot (schema {row[0]}, this one"
+                f" reads {SCHEMA_VERSION}): upgrade perps-bot"
+            )
+        version = int(row[0]) if row is not None and row[0].isdigit() else 1
+        with self._transaction():
+            migrations.upgrade(self._db, version, tables)
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def _require_run_store(self, read_only: bool) -> None:
+        """The file is a run store (it has the `meta` table every version writes), or,
+        to be written, a new or empty one. Checked before anything is written: another
+        program's SQLite database is never given our tables, and a 0-byte file opened
+        for reading is one line here, not 'no such table' at the first read."""
+        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        tables = {row[0] for row in rows}
+        if "meta" not in tables and (tables or read_only):
+            raise StoreError(f"{self.path} is not a perps-bot database (no meta table)")
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection, for the storage modules that keep their own tables
+        (storage.durable); they use `transaction()` for writes."""
+        return self._db
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Read-only escape hatch for reports and tests."""
+        return list(self._db.execute(sql, args).fetchall())
+
+    # -- internals -----------------------------------------------------------------
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self._db = db
+
+        def __enter__(self) -> None:
+            self._db.execute("BEGIN")
+
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            tb: TracebackType | None,
+        ) -> None:
+            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def _transaction(self) -> "StoreFile._Tx":
+        return StoreFile._Tx(self._db)
+
+    transaction = _transaction
+
+
+def _reason(exc: BaseException) -> str:
+    """The cause of an OSError or sqlite3 error, for a one-line message."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc)

@@ -1,0 +1,304 @@
+"""Writing a run store: the rows of a run, through buffers.
+
+Writes are buffered and flushed in batches (one transaction per flush) because a
+commit per event would dominate a backtest; fills are the exception: `flush()` is
+called by the orchestrator right after every fill batch so an acknowledged fill is
+never lost to a crash. Equity rows may be lost up to one flush interval on a crash,
+which only thins the curve.
+"""
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+from perps_bot.domain import Fill, Order, OrderUpdate
+from perps_bot.storage import equity_blocks, plot_series
+from perps_bot.storage.equity_blocks import EquityBuffer
+from perps_bot.storage.orders import INSERT_SQL as ORDERS_INSERT
+from perps_bot.storage.orders import order_row
+from perps_bot.storage.records import RunRecord
+from perps_bot.storage.store_file import StoreFile
+
+
+class StoreWriter(StoreFile):
+    """The writing half of `RunStore`: runs, orders, fills, funding, equity and the
+    other per-run rows, and the buffers between them and the file."""
+
+    BATCH = 50_000
+
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+        super().__init__(path, read_only=read_only)
+        self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in self._INSERTS}
+        # an order's row is rewritten at every lifecycle step: only its latest state
+        # needs writing, so pending order rows are kept by (run_id, client_id)
+        self._pending_orders: dict[tuple[str, str], tuple[Any, ...]] = {}
+        self._pending_rows = 0
+        self._fill_seq: dict[str, int] = {}
+        #: equity snapshots waiting for the next flush, per run (a run with several
+        #: portfolios writes one curve per portfolio and the account's, interleaved)
+        self._equity: dict[str, EquityBuffer] = {}
+        self._equity_block: dict[str, int] = {}
+
+    # -- lifecycle -----------------------------------------------------------------
+    def close(self) -> None:
+        self.flush()
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------
+    _INSERTS: ClassVar[dict[str, str]] = {
+        "fills": "INSERT INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "funding": "INSERT INTO funding VALUES (?,?,?,?,?,?,?)",
+        "excursions": "INSERT INTO excursions VALUES (?,?,?,?,?,?)",
+        "denials": "INSERT INTO denials VALUES (?,?,?,?,?,?)",
+        "positions": "INSERT OR REPLACE INTO positions VALUES (?,?,?,?,?)",
+    }
+
+    def _queue(self, table: str, row: tuple[Any, ...]) -> None:
+        self._pending[table].append(row)
+        self._pending_rows += 1
+        if self._pending_rows >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every buffered row in one transaction."""
+        if not self._pending_rows and not any(self._equity.values()):
+            return
+        with self._transaction():
+            self._write_pending()
+
+    def flush_if_due(self) -> None:
+        """Flush once the buffers hold a batch (equity snapshots sent to an
+        `equity_sink` are not counted as they come: the caller checks between
+        batches of events)."""
+        if self._pending_rows + sum(map(len, self._equity.values())) >= self.BATCH:
+            self.flush()
+
+    def flush_with(self, write: Callable[[sqlite3.Connection], None]) -> None:
+        """Write every buffered row and then call `write` in the same transaction, so
+        what `write` stores (a checkpoint) is consistent with the rows before it."""
+        with self._transaction():
+            self._write_pending()
+            write(self._db)
+
+    def _write_pending(self) -> None:
+        if self._pending_orders:
+            self._db.executemany(ORDERS_INSERT, self._pending_orders.values())
+            self._pending_orders.clear()
+        for table, rows in self._pending.items():
+            if rows:
+                self._db.executemany(self._INSERTS[table], rows)
+                rows.clear()
+        self._write_equity()
+        self._pending_rows = 0
+
+    def next_equity_block(self, run_id: str) -> int:
+        """The block number the run's next equity snapshots will be written to."""
+        block = self._equity_block.get(run_id)
+        return equity_blocks.next_block(self._db, run_id) if block is None else block
+
+    def forget_cached(self, run_id: str) -> None:
+        """Drop what is cached about `run_id`'s rows (they were rewound)."""
+        self._fill_seq.pop(run_id, None)
+        self._equity_block.pop(run_id, None)
+
+    def _write_equity(self) -> None:
+        for run_id, buffer in self._equity.items():
+            if not len(buffer):
+                continue
+            block = self._equity_block.get(run_id)
+            if block is None:
+                block = equity_blocks.next_block(self._db, run_id)
+            self._equity_block[run_id] = buffer.write(self._db, block)
+
+    def create_run(self, run: RunRecord) -> None:
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run.run_id,
+                    run.profile,
+                    run.kind,
+                    run.seed,
+                    run.config_hash,
+                    run.config_json,
+                    run.strategy,
+                    run.strategy_params,
+                    run.strategy_fingerprint,
+                    run.code_version,
+                    run.symbols,
+                    run.initial_balance,
+                    run.created_at,
+                    run.start_ts,
+                    run.end_ts,
+                    run.status,
+                    run.error_lines,
+                    run.warning_lines,
+                    run.detail,
+                    run.pid,
+                    run.host,
+                    run.parent_run_id,
+                    run.portfolio,
+                ),
+            )
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        start_ts: int | None,
+        end_ts: int | None,
+        error_lines: int,
+        warning_lines: int,
+        detail: str | None = None,
+    ) -> None:
+        self.flush()
+        with self._transaction():
+            self._db.execute(
+                "UPDATE runs SET status=?, start_ts=?, end_ts=?, error_lines=?,"
+                " warning_lines=?, detail=? WHERE run_id=?",
+                (status, start_ts, end_ts, error_lines, warning_lines, detail, run_id),
+            )
+
+    def add_run_detail(self, run_id: str, text: str) -> None:
+        """Append to a run's detail (e.g. what a later bot recovered for it)."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE runs SET detail = COALESCE(detail || '; ', '') || ? WHERE run_id = ?",
+                (text, run_id),
+            )
+
+    def set_initial_balance(self, run_id: str, balance: float) -> None:
+        """Live runs start from the balance the exchange reports, not the profile's."""
+        with self._transaction():
+            self._db.execute("UPDATE runs SET initial_balance=? WHERE run_id=?", (balance, run_id))
+
+    def add_order(self, run_id: str, order: Order, update: OrderUpdate | None = None) -> None:
+        """Write the order's row (its state as of `update`, when given)."""
+        self._pending_orders[(run_id, order.client_id)] = order_row(run_id, order, update)
+        self._pending_rows += 1
+        if self._pending_rows >= self.BATCH:
+            self.flush()
+
+    def add_fill(
+        self,
+        run_id: str,
+        fill: Fill,
+        *,
+        realized_pnl: float,
+        position_after: float,
+        entry_after: float,
+    ) -> int:
+        seq = self._fill_seq.get(run_id)
+        if seq is None:
+            row = self._db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM fills WHERE run_id=?", (run_id,)
+            ).fetchone()
+            seq = int(row[0])
+        seq += 1
+        self._fill_seq[run_id] = seq
+        self._queue(
+            "fills",
+            (
+                run_id,
+                seq,
+                fill.ts,
+                fill.symbol,
+                str(fill.side),
+                fill.size,
+                fill.price,
+                fill.fee,
+                str(fill.liquidity),
+                fill.client_id,
+                fill.correlation_id,
+                fill.reason,
+                int(fill.is_liquidation),
+                fill.stop_price,
+                realized_pnl,
+                position_after,
+                entry_after,
+            ),
+        )
+        return seq
+
+    def add_funding(
+        self,
+        run_id: str,
+        ts: int,
+        symbol: str,
+        rate: float,
+        mark: float,
+        position: float,
+        payment: float,
+    ) -> None:
+        self._queue("funding", (run_id, ts, symbol, rate, mark, position, payment))
+
+    def add_equity(
+        self, run_id: str, ts: int, equity: float, cash: float, unrealized_pnl: float
+    ) -> None:
+        """One equity snapshot (the orchestrator's recorders use `equity_sink`)."""
+        self.equity_sink(run_id).add(ts, equity, cash, unrealized_pnl)
+        self._pending_rows += 1
+        if self._pending_rows >= self.BATCH:
+            self.flush()
+
+    def equity_sink(self, run_id: str) -> EquityBuffer:
+        """Where `run_id`'s snapshots go: `add_ts(ts)` then `add_values((equity, cash,
+        unrealized_pnl))`. The hot path of a backtest (a snapshot per candle); the caller
+        calls `flush_if_due` between batches."""
+        buffer = self._equity.get(run_id)
+        if buffer is None:
+            buffer = self._equity[run_id] = EquityBuffer()
+            buffer.run_id = run_id
+        return buffer
+
+    def put_plot_series(self, run_id: str, symbol: str, ts: Any, values: dict[str, Any]) -> None:
+        """Replace a symbol's sampled price and indicator series (numpy arrays)."""
+        with self._transaction():
+            plot_series.write(self._db, run_id, symbol, ts, values)
+
+    def add_excursion(
+        self, run_id: str, symbol: str, open_ts: int, close_ts: int, mae: float, mfe: float
+    ) -> None:
+        self._queue("excursions", (run_id, symbol, open_ts, close_ts, mae, mfe))
+
+    def add_denial(
+        self,
+        run_id: str,
+        ts: int,
+        symbol: str,
+        reason_code: str,
+        detail: str,
+        correlation_id: str,
+    ) -> None:
+        self._queue("denials", (run_id, ts, symbol, reason_code, detail, correlation_id))
+
+    def set_position(
+        self, run_id: str, symbol: str, size: float, entry_price: float, ts: int
+    ) -> None:
+        self._queue("positions", (run_id, symbol, size, entry_price, ts))
+
+    def add_promotion(
+        self, fingerprint: str, strategy: str, stage: str, run_id: str, criteria_json: str
+    ) -> int:
+        with self._transaction():
+            cur = self._db.execute(
+                "INSERT INTO promotions (strategy_fingerprint, strategy, stage, run_id,"
+                " created_at, criteria) VALUES (?,?,?,?,?,?)",
+                (fingerprint, strategy, stage, run_id, int(time.time() * 1000), criteria_json),
+            )
+            return int(cur.lastrowid or 0)
