@@ -51,14 +51,7 @@ def test_resume_after_sigkill_ends_with_the_fills_of_an_uninterrupted_run(
     assert len(reference) > 200
     rng = random.Random()
     for trial in range(2):
-        db = tmp_path / f"killed{trial}.sqlite"
-        proc = start(*RUN, "--duration", "12d", "--db", str(db), tmp=tmp_path / str(trial))
-        wait_for(lambda db=db: bool(runs(db)), timeout=60, what="the run to be created")
-        moment = rng.uniform(0.2, latest)
-        time.sleep(moment)
-        kill9(proc)
-        (run_id, status, _) = runs(db)[0]
-        assert status == "running", f"trial {trial}: the run ended before the kill at {moment}s"
+        db, run_id, moment = _killed_while_running(tmp_path / str(trial), rng.uniform(0.2, latest))
         resumed = cli(*RUN, "--duration", "12d", "--db", str(db), "--resume", tmp=tmp_path)
         assert resumed.returncode == 0, resumed.stderr
         assert [(r, s) for r, s, _ in runs(db)] == [(run_id, "completed")]
@@ -67,6 +60,23 @@ def test_resume_after_sigkill_ends_with_the_fills_of_an_uninterrupted_run(
             assert _count(db, table, run_id) == _count(
                 reference_db, table, runs(reference_db)[0][0]
             ), (table, moment)
+
+
+def _killed_while_running(tmp: Path, moment: float) -> tuple[Path, str, float]:
+    """A run SIGKILLed `moment` seconds after its run row appeared. The machine's load
+    changes between runs: a run that finished before the kill is started again with
+    half the delay (up to five times), so the test always resumes a killed run."""
+    for attempt in range(5):
+        db = tmp / f"killed{attempt}.sqlite"
+        proc = start(*RUN, "--duration", "12d", "--db", str(db), tmp=tmp)
+        wait_for(lambda db=db: bool(runs(db)), timeout=60, what="the run to be created")
+        time.sleep(moment)
+        kill9(proc)
+        (run_id, status, _) = runs(db)[0]
+        if status == "running":
+            return db, run_id, moment
+        moment /= 2
+    raise AssertionError(f"every run ended before the kill (last at {moment * 2:.2f}s)")
 
 
 def test_resume_names_the_run_or_refuses_in_one_line(tmp_path: Path) -> None:
