@@ -75,6 +75,17 @@ class QuietStretches(VenueCalls):
     async def _walk_columns(self, block: CandleColumns, end: int) -> bool:
         """Every event of `block` in the feed's order; False once the run's end is
         reached (like the per-event loop)."""
+        p = self.primary
+        if not (
+            p.strategy.candle_stretches
+            and len(self.portfolios) == 1
+            and self._candle_bars is None
+            and self._account_rec is None
+        ):
+            for event in block:  # never quiet: every event as the feed built it
+                if not await self._event(event, end):
+                    return False
+            return True
         i = 0
         limit = bisect_left(block.lists().ts, end)  # candles from here on are past the end
         for at, other in [*block.inserts, (block.candles, None)]:
@@ -102,21 +113,17 @@ class QuietStretches(VenueCalls):
         received = perf_counter()
         p = self.primary
         symbol = block.symbol
-        band = p.ledger.quiet_mark_band(symbol)
-        terms = p.ledger.unrealized_terms(symbol)
         if (
-            band is None
-            or terms is None
-            or self._next_equity is None
+            not self.venue.quiet(symbol)
             or self._signalled
             or self._cancel_due
-            or self._candle_bars is not None
-            or self._account_rec is not None
-            or len(self.portfolios) != 1
-            or not p.strategy.candle_stretches
+            or self._next_equity is None
             or p.rec.listeners
-            or not self.venue.quiet(symbol)
         ):
+            return i, _NO_ORDERS, received
+        band = p.ledger.quiet_mark_band(symbol)
+        terms = p.ledger.unrealized_terms(symbol)
+        if band is None or terms is None:
             return i, _NO_ORDERS, received
         done, signals = self._walk_quiet(block, i, j, band, terms)
         if done == i:
