@@ -33,33 +33,33 @@ Design choices, and why:
   explicit close; the orchestrator always stops its feed). `close_exchange=False`
   leaves it open for a caller that shares the client.
 - Prices are floats (market events are float by design, see domain.market).
+
+This module requests and schedules; turning each answer into events is
+feeds.exchange_answers (a mixin of the feed, shared with the streaming feed).
 """
 
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import ccxt.async_support as ccxt_async
 
 from perps_bot.config.models import ExchangeConfig
-from perps_bot.domain import BookSnapshot, FundingRate, MarketEvent, MarkPrice
+from perps_bot.domain import MarketEvent, MarkPrice
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.exchange import to_exchange_symbol
 from perps_bot.exchange.backoff import Backoff
 from perps_bot.exchange.runtime import close_quietly, one_line, take_retry_after, wall_clock_ms
 from perps_bot.feeds.base import FeedError
+from perps_bot.feeds.exchange_answers import AnswerParsing, FundingPeriod
+from perps_bot.feeds.exchange_answers import Levels as Levels  # re-exported
 from perps_bot.feeds.trades import TradeTape
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-#: Order book levels, best first: (price, quantity).
-Levels = list[tuple[float, float]]
 
 #: The REST requests made per symbol and poll: order book, 24h ticker (last price),
 #: premium index (mark price and funding).
@@ -76,15 +76,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-@dataclass(slots=True)
-class _FundingPeriod:
-    """The funding period the exchange announced last: when it settles and at what rate."""
-
-    funding_time: int
-    rate: float
-
-
-class ExchangeFeed:
+class ExchangeFeed(AnswerParsing):
     """Polls book, ticker and premium index per symbol; implements the Feed protocol.
     (`feeds.exchange_stream.exchange_feed` builds the streaming subclass instead when
     `exchange.use_websocket` is set.)"""
@@ -123,7 +115,7 @@ class ExchangeFeed:
         self._ccxt_symbols = {s: to_exchange_symbol(s, exchange_symbols) for s in self.symbols}
         self._stop_event = asyncio.Event()
         self._last_update: dict[str, int] = {}
-        self._funding: dict[str, _FundingPeriod] = {}
+        self._funding: dict[str, FundingPeriod] = {}
         self._last_funding_emitted: dict[str, int] = {}
         self._last_ts = 0
         self._markets_loaded = False
@@ -330,73 +322,6 @@ class ExchangeFeed:
             events.append(self._snapshot(symbol, now, levels, last, mark))
         return mark is not None and ticker_ok and levels is not None, events
 
-    # -- parsing one answer (shared with the streaming feed) -----------------------
-
-    def _premium_mark(self, symbol: str, premium: Any) -> float | None:
-        """The mark price of a premium-index answer; None (failure logged) if unusable."""
-        if isinstance(premium, Exception):
-            self._record_failure(f"{symbol} premium index: {one_line(premium)}")
-            return None
-        mark = _positive(premium.get("markPrice") if isinstance(premium, dict) else None)
-        if mark is None:
-            self._record_failure(f"{symbol} premium index: no valid mark price")
-        return mark
-
-    def _ticker_last(self, symbol: str, ticker: Any) -> tuple[bool, float | None]:
-        """(request ok, last price or None) of a ticker answer; a failure is logged."""
-        if isinstance(ticker, Exception):
-            return self._record_failure(f"{symbol} ticker: {one_line(ticker)}"), None
-        return True, _positive(ticker.get("last")) if isinstance(ticker, dict) else None
-
-    def _book_levels(self, symbol: str, book: Any) -> tuple[Levels, Levels] | None:
-        """(bids, asks) of an order book answer; None (failure logged) if unusable."""
-        if isinstance(book, Exception):
-            self._record_failure(f"{symbol} order book: {one_line(book)}")
-            return None
-        parsed = _parse_book(book, self._book_limit)
-        if parsed is None:
-            self._record_failure(f"{symbol} order book: malformed or empty")
-        return parsed
-
-    def _snapshot(
-        self,
-        symbol: str,
-        now: int,
-        levels: tuple[Levels, Levels],
-        last: float | None,
-        mark: float | None,
-    ) -> BookSnapshot:
-        """The event for a good book; it also moves `last_update(symbol)`."""
-        self._last_update[symbol] = now
-        bids, asks = levels
-        trades = self.tape.take(symbol)
-        return BookSnapshot(now, symbol, bids, asks, last=last, mark=mark, trades=trades)
-
-    def _funding_events(
-        self, symbol: str, now: int, premium: dict[str, Any], mark: float
-    ) -> list[FundingRate]:
-        rate = _finite(premium.get("fundingRate"))
-        next_time = premium.get("fundingTimestamp")
-        next_time = int(next_time) if isinstance(next_time, int | float) else None
-        events: list[FundingRate] = []
-        period = self._funding.get(symbol)
-        if period is not None:
-            due = period.funding_time
-            rolled = next_time is not None and next_time > due
-            if (rolled or now >= due) and due > self._last_funding_emitted.get(symbol, -1):
-                settled_rate = period.rate if rolled or rate is None else rate
-                ts = min(max(due, self._last_ts), now)
-                events.append(FundingRate(ts, symbol, settled_rate, mark))
-                self._last_funding_emitted[symbol] = due
-        if next_time is not None and rate is not None:
-            self._funding[symbol] = _FundingPeriod(next_time, rate)
-        return events
-
-    def _record_failure(self, what: str) -> bool:
-        self.errors += 1
-        log.warning("exchange feed: %s", what)
-        return False
-
     # -- stoppable waiting ---------------------------------------------------------
 
     async def _pause(self, delay_ms: int) -> None:
@@ -427,43 +352,3 @@ class ExchangeFeed:
         if work in done and not work.cancelled():
             return work.result()
         return None
-
-
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _positive(value: Any) -> float | None:
-    number = _finite(value)
-    return number if number is not None and number > 0 else None
-
-
-def _parse_levels(levels: Any, limit: int) -> Levels | None:
-    if not isinstance(levels, list):
-        return None
-    parsed: Levels = []
-    for level in levels[:limit]:
-        if not isinstance(level, list | tuple) or len(level) < 2:
-            return None
-        price, qty = _positive(level[0]), _finite(level[1])
-        if price is None or qty is None or qty < 0:
-            return None
-        parsed.append((price, qty))
-    return parsed
-
-
-def _parse_book(book: Any, limit: int) -> tuple[Levels, Levels] | None:
-    """(bids, asks) from a ccxt order book, or None when it is malformed or one-sided."""
-    if not isinstance(book, dict):
-        return None
-    bids = _parse_levels(book.get("bids"), limit)
-    asks = _parse_levels(book.get("asks"), limit)
-    if not bids or not asks:
-        return None
-    return bids, asks

@@ -45,36 +45,29 @@ Design choices, and why:
   backoff bounds how often a flapping connection can do that.
 - `stop()` sets the stop flag (ending `batches()`), cancels and awaits every watch
   task and the poll task, then closes the client (ccxt.pro closes its websockets).
+
+The watch loops and their up/down bookkeeping are feeds.stream_supervisor; this
+module merges what they deliver with the REST fallback.
 """
 
 import asyncio
 import contextlib
 import logging
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain import MarketEvent, MarkPrice
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.exchange.backoff import Backoff
-from perps_bot.exchange.runtime import one_line
 from perps_bot.feeds.base import FeedError
-from perps_bot.feeds.exchange import (
-    BOOK,
-    PREMIUM,
-    TICKER,
-    ExchangeFeed,
-    Levels,
-    _parse_book,
-    _positive,
-)
+from perps_bot.feeds.exchange import BOOK, PREMIUM, TICKER, ExchangeFeed
+from perps_bot.feeds.exchange_answers import Levels, parse_book, positive
+from perps_bot.feeds.stream_supervisor import MARK, TRADES, StreamKey, StreamSupervisor
 
 log = logging.getLogger(__name__)
 
-MARK = "mark"
-TRADES = "trades"
 #: Streams per symbol -> (ccxt.pro method, its `has` key).
 STREAMS: dict[str, tuple[str, str]] = {
     BOOK: ("watch_order_book", "watchOrderBook"),
@@ -82,131 +75,6 @@ STREAMS: dict[str, tuple[str, str]] = {
     MARK: ("watch_mark_price", "watchMarkPrice"),
     TRADES: ("watch_trades", "watchTrades"),
 }
-
-#: (symbol, stream)
-StreamKey = tuple[str, str]
-
-
-class UnusableStreamData(Exception):
-    """A stream delivered something the feed cannot turn into an event."""
-
-
-@dataclass(slots=True)
-class StreamState:
-    up: bool = False  # the last watch delivered usable data
-    failures: int = 0  # consecutive failed watches
-    last_message: int | None = None  # local ms of the last usable data
-
-
-class StreamSupervisor:
-    """Keeps one ccxt.pro watch loop per stream alive and records whether it is up.
-
-    `on_data(key, data)` turns a watch result into events; it returns False when the
-    data is unusable, which counts as a failure. Failures back off and retry forever;
-    the supervisor never raises into the feed.
-    """
-
-    def __init__(
-        self,
-        watches: Mapping[StreamKey, Callable[[], Awaitable[Any]]],
-        *,
-        on_data: Callable[[StreamKey, Any], bool],
-        backoff_for: Callable[[StreamKey], Backoff],
-        clock: Callable[[], int],
-        sleep: Callable[[float], Awaitable[None]],
-    ) -> None:
-        self._watches = dict(watches)
-        self._on_data = on_data
-        self._backoff_for = backoff_for
-        self._clock = clock
-        self._sleep = sleep
-        self.states = {key: StreamState() for key in self._watches}
-        #: Set when a stream goes down (the poll loop wakes on it).
-        self.changed = asyncio.Event()
-        self._went_down: dict[StreamKey, str] = {}
-        self._came_up: list[StreamKey] = []
-        self.tasks: list[asyncio.Task[None]] = []
-        self.errors = 0
-
-    @property
-    def running(self) -> bool:
-        return bool(self.tasks)
-
-    def start(self) -> None:
-        if not self.tasks:
-            self.tasks = [
-                asyncio.create_task(self._watch_forever(key, watch), name=f"watch {key}")
-                for key, watch in self._watches.items()
-            ]
-
-    async def stop(self) -> None:
-        """Cancel every watch loop and wait until each has ended."""
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    def fresh(self, key: StreamKey, since: int) -> bool:
-        """True when the stream is up and delivered at or after local time `since`."""
-        state = self.states.get(key)
-        return (
-            state is not None
-            and state.up
-            and state.last_message is not None
-            and state.last_message >= since
-        )
-
-    def all_up(self) -> bool:
-        """Every stream up (a trade stream is silent in a quiet market: it is not counted;
-        the trades of a symbol whose stream is quiet are polled)."""
-        return all(state.up for key, state in self.states.items() if key[1] != TRADES)
-
-    def take_changes(self) -> tuple[dict[StreamKey, str], list[StreamKey]]:
-        """Streams that went down (with the error) and came back since the last call."""
-        down, up = self._went_down, self._came_up
-        self._went_down, self._came_up = {}, []
-        return down, up
-
-    async def _watch_forever(self, key: StreamKey, watch: Callable[[], Awaitable[Any]]) -> None:
-        backoff = self._backoff_for(key)
-        while True:
-            try:
-                data = await watch()
-                if not self._on_data(key, data):
-                    raise UnusableStreamData("unusable data (malformed or one-sided)")
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is None or task.cancelling():
-                    raise
-                self._failed(key, "watch cancelled (client closed?)", backoff)  # not us: retry
-            except Exception as exc:  # every stream error is retried; none ends the feed
-                self._failed(key, one_line(exc), backoff)
-            else:
-                self._delivered(key, backoff)
-                continue
-            await self._sleep(backoff.next_delay_ms() / 1000.0)
-
-    def _delivered(self, key: StreamKey, backoff: Backoff) -> None:
-        state = self.states[key]
-        if not state.up and state.failures:
-            self._came_up.append(key)
-        state.up, state.failures = True, 0
-        state.last_message = self._clock()
-        backoff.reset()
-
-    def _failed(self, key: StreamKey, error: str, backoff: Backoff) -> None:
-        self.errors += 1
-        state = self.states[key]
-        state.failures += 1
-        if state.up or state.failures == 1:  # a transition: tell the feed (once)
-            self._went_down[key] = error
-            self.changed.set()
-        else:
-            log.debug(
-                "exchange feed: %s %s stream retry %d failed: %s", *key, backoff.attempt, error
-            )
-        state.up = False
 
 
 class StreamingExchangeFeed(ExchangeFeed):
@@ -356,7 +224,7 @@ class StreamingExchangeFeed(ExchangeFeed):
         if stream == TRADES:
             return self.tape.add(symbol, data)
         if stream == BOOK:
-            levels = _parse_book(data, self._book_limit)
+            levels = parse_book(data, self._book_limit)
             if levels is None:
                 return False
             self._streamed_book[symbol] = levels
@@ -364,7 +232,7 @@ class StreamingExchangeFeed(ExchangeFeed):
             self._publish([self._snapshot(symbol, now, levels, last, mark)])
             return True
         field = "last" if stream == TICKER else "markPrice"
-        value = _positive(data.get(field) if isinstance(data, dict) else None)
+        value = positive(data.get(field) if isinstance(data, dict) else None)
         if value is None:
             return False
         if stream == TICKER:

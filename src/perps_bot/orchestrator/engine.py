@@ -11,13 +11,16 @@ per-event path is synchronous and allocation-light (a backtest pushes millions o
 events through it); only order submission and live polling are awaited. Order
 lifecycle changes the venue reports (`venue.updates`) are drained after every call
 into the venue: stored, journaled, and shown to the strategy (`on_order_update`).
+
+This module is the loop itself; its mixins hold the rest: the venue calls (sending,
+polling, reconciling: orchestrator.venue_calls), quiet candle stretches
+(orchestrator.quiet) and the loop's part of a checkpoint (orchestrator.loop_checkpoint).
 """
 
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from time import perf_counter
-from typing import Any
 
 from perps_bot.domain import (
     BookSnapshot,
@@ -36,6 +39,7 @@ from perps_bot.feeds.bars import BarBuilder, CandleAggregator
 from perps_bot.feeds.columns import CandleColumns
 from perps_bot.ledger import FillResult, Ledger
 from perps_bot.orchestrator.clock import Clock
+from perps_bot.orchestrator.loop_checkpoint import LoopCheckpoint
 from perps_bot.orchestrator.order_flow import OrderFlow
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.quiet import QuietStretches
@@ -52,7 +56,7 @@ _NEVER = 2**63  # after any event time: a run without an end
 _SEVERITY = (TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE)
 
 
-class Orchestrator(QuietStretches):
+class Orchestrator(QuietStretches, LoopCheckpoint):
     def __init__(
         self,
         *,
@@ -388,33 +392,3 @@ class Orchestrator(QuietStretches):
         """The most restrictive state of any portfolio (each keeps its own)."""
         states = {p.risk.state for p in self.portfolios}
         return next(s for s in _SEVERITY if s in states)
-
-    # -- checkpoints (SPEC 9) ------------------------------------------------------
-    def loop_state(self) -> tuple[object, ...]:
-        """The loop's own state between batches, for a checkpoint: the next equity row
-        and log line, bars being built, last prices, each portfolio's open excursions and
-        client id counter, the order owners, first and last event time, the clock."""
-        bars = self._bars.state() if self._bars is not None else None
-        portfolios = {p.id: (p.excursions.state(), p.flow.seq, p.protection.state())
-                      for p in self.portfolios}  # fmt: skip
-        owners = self.routes.state()
-        return (self._next_equity, self._next_log, bars, dict(self._last_price), portfolios,
-                owners, self.first_ts, self.last_ts, self.clock.now())  # fmt: skip
-
-    def restore_loop_state(self, state: Any) -> None:
-        """Go on from `loop_state()`; the strategies are not started again."""
-        next_equity, next_log, bars, prices, portfolios, owners, first, last, now = state
-        self._next_equity, self._next_log = next_equity, next_log
-        if self._bars is not None and bars is not None:
-            self._bars.restore_state(bars)
-        self._last_price.clear()  # in place: the plot samplers read this very dict
-        self._last_price.update(prices)
-        for p in self.portfolios:
-            excursions, seq, protection = portfolios[p.id]
-            p.excursions.restore_state(excursions)
-            p.flow.seq = int(seq)
-            p.protection.restore(protection)
-        self.routes.restore(owners)
-        self.first_ts, self.last_ts = first, last
-        self.clock.advance(int(now))
-        self.resumed = True

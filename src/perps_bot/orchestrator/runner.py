@@ -3,7 +3,8 @@ from the table of modes), then execution until the feed ends, the duration passe
 Ctrl-C / SIGTERM (the first one stops cleanly with state flushed, a second aborts).
 
 Signals are handled from the very start, so a run still waiting for an exchange that
-does not answer stops on SIGTERM like on Ctrl-C.
+does not answer stops on SIGTERM like on Ctrl-C (the handlers and the garbage
+collector's settings, which belong to the process: orchestrator.run_process).
 
 A run can be hosted in a process that runs several (the session server: `hosted=True`):
 that process owns the database lock (and found the crashed runs when it took it), the
@@ -18,15 +19,12 @@ the run executes.
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
-import signal
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
@@ -44,6 +42,7 @@ from perps_bot.monitoring.logs import LineCounter
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.preflight import PromotionMissing, preflight
 from perps_bot.orchestrator.recovery import recover_unstored_fills
+from perps_bot.orchestrator.run_process import collector_tuned, signals_handled
 from perps_bot.orchestrator.venue_calls import StopRun
 from perps_bot.orchestrator.wiring import Run, build_run, metrics_only, new_run_id
 from perps_bot.storage import durable
@@ -98,72 +97,6 @@ class RunResult:
     report: Report | None = None
 
 
-class _Signals:
-    """SIGINT / SIGTERM for the whole run: before the orchestrator exists a signal
-    cancels the start-up; then the first asks the orchestrator to stop cleanly and a
-    second one aborts."""
-
-    def __init__(self) -> None:
-        self.task = asyncio.current_task()
-        self.orchestrator: Orchestrator | None = None
-        self.received = 0
-
-    def __call__(self) -> None:
-        self.received += 1
-        if self.orchestrator is not None and self.received == 1:
-            self.orchestrator.request_stop("interrupted")
-        elif self.task is not None:
-            self.task.cancel()
-
-
-@contextlib.asynccontextmanager
-async def _signals_handled(install: bool) -> AsyncIterator[_Signals]:
-    """`install`: False in a hosted run (its process handles the signals)."""
-    handler = _Signals()
-    loop = asyncio.get_running_loop()
-    installed: list[tuple[signal.Signals, Any]] = []
-    for sig in (signal.SIGINT, signal.SIGTERM) if install else ():
-        previous = signal.getsignal(sig)
-        try:
-            loop.add_signal_handler(sig, handler)
-        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
-            continue
-        installed.append((sig, previous))
-    try:
-        yield handler
-    finally:
-        for sig, previous in installed:
-            loop.remove_signal_handler(sig)
-            with contextlib.suppress(TypeError, ValueError):
-                signal.signal(sig, previous)
-
-
-@contextlib.contextmanager
-def _collector_tuned() -> Iterator[None]:
-    """Run with the cyclic garbage collector out of the hot path.
-
-    The loop allocates short-lived, acyclic objects per event (candles, fills,
-    tuples) that reference counting frees at once; the default collector still
-    traverses the young generation every 700 allocations and, every so often, every
-    tracked object of the process (modules, config, the strategy ...). That was about
-    8% of a backtest. Objects that exist when the run starts are frozen (never
-    traversed again), and the young generation is collected every 50,000 net
-    allocations instead of 700: cycles, which are rare here, are still collected.
-    The previous settings are restored afterwards (tests run many bots in one
-    process)."""
-    thresholds = gc.get_threshold()
-    freeze = gc.get_freeze_count() == 0  # an embedding program's own freeze is left alone
-    if freeze:
-        gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        if freeze:
-            gc.unfreeze()
-
-
 async def run_bot(
     settings: Settings,
     *,
@@ -216,7 +149,7 @@ async def _start_and_execute(
     settings: Settings, counter: LineCounter, options: _Options
 ) -> RunResult:
     console = options.console
-    async with _signals_handled(install=not options.hosted) as signals:
+    async with signals_handled(install=not options.hosted) as signals:
         try:
             pre = await preflight(settings, say=lambda text: console.print(text, highlight=False))
         except asyncio.CancelledError:
@@ -313,7 +246,7 @@ async def _execute(run: Run, options: _Options) -> RunResult:
     status, detail = "completed", None
     attached = contextlib.AsyncExitStack()
     try:
-        gc_tuned = contextlib.nullcontext() if options.hosted else _collector_tuned()
+        gc_tuned = contextlib.nullcontext() if options.hosted else collector_tuned()
         with gc_tuned, run.recorder.view:
             if options.attach is not None:
                 await attached.enter_async_context(options.attach(run))

@@ -5,15 +5,15 @@ caller supplies them (backtest candles, a test harness).
 
 The feed and the venue are built before anything is written, so a run that cannot
 start (a symbol with no price process, a timeframe that does not fit the candles)
-leaves no trace in the store.
+leaves no trace in the store. The run's rows in the store (its record, the crashed
+runs, the run id) are made by orchestrator.run_records; `new_run_id` and
+`mark_crashed` stay importable from here.
 """
 
 import json
 import logging
-import os
-import secrets
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,11 +37,14 @@ from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.preflight import PlannedPortfolio, Preflight
 from perps_bot.orchestrator.protective_levels import keep_levels
 from perps_bot.orchestrator.recorder import Recorder
+from perps_bot.orchestrator.run_records import child_record, run_record
+from perps_bot.orchestrator.run_records import mark_crashed as mark_crashed  # re-exported
+from perps_bot.orchestrator.run_records import new_run_id as new_run_id  # re-exported
 from perps_bot.orchestrator.trading_state import TradingStateKeeper
 from perps_bot.orchestrator.watchers import Watchers, watch_run
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
-from perps_bot.storage import RunRecord, RunStore, durable
+from perps_bot.storage import RunRecord, RunStore
 from perps_bot.storage.strategy_memory import StoredMemory
 from perps_bot.strategies import Strategy, StrategyContext
 from perps_bot.venues import Venue
@@ -79,12 +82,6 @@ class Run:
     capture: "CaptureWriter | None" = None
     #: its metrics and alerts (closed when the run is finished)
     watchers: Watchers | None = None
-
-
-def new_run_id(profile: str) -> str:
-    """Unique and sortable; never part of any report body (reports stay reproducible)."""
-    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
-    return f"{stamp}-{profile}-{secrets.token_hex(3)}"
 
 
 def start_ms(settings: Settings, simulated: bool) -> int:
@@ -163,7 +160,7 @@ def build_run(
         pid = planned.plan.id
         child = f"{run_id}.{pid}" if multi else run_id
         if multi and resumed is None:
-            store.create_run(_child_record(settings, pre, planned, run_id, child, strategies[pid]))
+            store.create_run(child_record(settings, pre, planned, run_id, child, strategies[pid]))
         rec = Recorder(
             run_id=child,
             store=store,
@@ -330,7 +327,7 @@ def _open_run(
             mark_crashed(store)
         if resume is None:
             run_id = new_run_id(settings.profile)
-            store.create_run(_record(settings, pre, run_id, params_json))
+            store.create_run(run_record(settings, pre, run_id, params_json))
             return store, run_id, None
         kinds = tuple(str(m) for m, row in MODES.items() if row.resumable)
         if not pre.spec.resumable:
@@ -345,16 +342,6 @@ def _open_run(
         raise
 
 
-def mark_crashed(store: RunStore) -> list[str]:
-    """Runs left `running` by a process that is gone become `crashed` (the caller holds
-    the database lock); their ids."""
-    with store.transaction():
-        crashed = durable.mark_crashed(store.connection)
-    for run_id in crashed:
-        log.warning("run %s was left running by a process that is gone: crashed", run_id)
-    return crashed
-
-
 def _strategy(settings: Settings, planned: PlannedPortfolio, ledger: Ledger) -> Strategy:
     plan = planned.plan
     ctx = StrategyContext(
@@ -365,52 +352,3 @@ def _strategy(settings: Settings, planned: PlannedPortfolio, ledger: Ledger) -> 
         llm=settings.llm.for_run(settings.run.data_dir),
     )
     return planned.strategy_cls(plan.params, ctx)
-
-
-def _child_record(
-    settings: Settings,
-    pre: Preflight,
-    planned: PlannedPortfolio,
-    parent: str,
-    run_id: str,
-    strategy: Strategy,
-) -> RunRecord:
-    """The run of one portfolio of a run with several (its reports and promotion)."""
-    plan = planned.plan
-    params = json.dumps(strategy.params.model_dump(mode="json"), sort_keys=True)
-    record = _record(settings, pre, run_id, params)
-    return replace(
-        record,
-        strategy=plan.strategy,
-        strategy_fingerprint=planned.fingerprint,
-        symbols=json.dumps(plan.symbols),
-        initial_balance=plan.capital,
-        parent_run_id=parent,
-        portfolio=plan.id,
-    )
-
-
-def _record(settings: Settings, pre: Preflight, run_id: str, params_json: str) -> RunRecord:
-    return RunRecord(
-        run_id=run_id,
-        profile=settings.profile,
-        kind=str(pre.mode),
-        seed=settings.run.seed,
-        config_hash=settings.config_hash(),
-        config_json=json.dumps(settings.masked_dict(), sort_keys=True),
-        strategy=" + ".join(p.plan.strategy for p in pre.portfolios),
-        strategy_params=params_json,
-        strategy_fingerprint=pre.fingerprint if len(pre.portfolios) == 1 else "portfolios",
-        code_version=pre.code_version,
-        symbols=json.dumps(settings.symbols),
-        initial_balance=settings.account.initial_balance,
-        created_at=int(time.time() * 1000),
-        start_ts=None,
-        end_ts=None,
-        status="running",
-        error_lines=0,
-        warning_lines=0,
-        detail=None,
-        pid=os.getpid(),
-        host=durable.this_host(),
-    )

@@ -13,6 +13,9 @@ Design choices, and why:
 - Errors, retries and the circuit breaker: `venues.live.requests`; redaction of keys
   and error mapping: `venues.live.errors`; replies -> fills and lifecycle steps:
   `venues.live.tracking`.
+- This module sends and cancels orders; its mixins poll them for fills
+  (`venues.live.polling`) and read the account for reconciliation and recovery
+  (`venues.live.reads`).
 - Fills come from order status (`fetch_order`), at most every `poll_interval`, and
   from the order's own reply (a market order's reply carries its fill). A fill found on
   arrival reaches the orchestrator at its next `poll`; until then `open_orders()`
@@ -26,13 +29,10 @@ Design choices, and why:
 """
 
 import asyncio
-import contextlib
 import hashlib
-import itertools
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -45,25 +45,20 @@ from perps_bot.domain import (
     MarketEvent,
     Order,
     OrderStatus,
-    OrderType,
     OrderUpdate,
-    Side,
     close_open,
     transition,
 )
 from perps_bot.domain.timeutil import parse_duration
-from perps_bot.exchange import from_exchange_symbol
 from perps_bot.exchange.runtime import close_quietly, wall_clock_ms
 from perps_bot.venues.base import OrderRejected, VenueFatal, VenueSnapshot, VenueUnavailable
-from perps_bot.venues.live.account import foreign_order, position_of, wallet_balance
-from perps_bot.venues.live.commissions import apply_commission, commission
 from perps_bot.venues.live.conditional import ALGO, algo_view, current_state
 from perps_bot.venues.live.errors import (
     CCXT_LOG,
     ErrorText,
 )
-from perps_bot.venues.live.foreign import foreign_fills, liquidation_orders
-from perps_bot.venues.live.requests import Requests, Skip
+from perps_bot.venues.live.polling import FillPolling
+from perps_bot.venues.live.requests import Requests
 from perps_bot.venues.live.sending import Look, Sender, StillUnknown
 from perps_bot.venues.live.tracking import FINAL_STATUS, Tracked, apply_reply
 
@@ -72,7 +67,7 @@ log = logging.getLogger("perps_bot.venues.live")
 _BINANCE_CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 
 
-class LiveVenue:
+class LiveVenue(FillPolling):
     """Implements the Venue protocol on a ccxt async exchange (private endpoints)."""
 
     name = "live"
@@ -274,179 +269,6 @@ class LiveVenue:
     def on_liquidation(self, symbol: str, ts: int, portfolio: str) -> None:
         """Never called on a live run: the exchange liquidates (the ledger does not)."""
 
-    async def poll(self, now_ms: int) -> Sequence[Fill]:
-        """New fills since the last call. Requests go out at most every poll_interval;
-        network errors are logged, never raised: the next poll tries again
-        (`circuit_open` and `reconnects` report the outage)."""
-        due = self._last_poll is None or now_ms - self._last_poll >= self._poll_ms
-        if due and not self.breaker.is_open and (self._unconfirmed or self._working()):
-            self._last_poll = now_ms
-            with contextlib.suppress(Skip):  # the exchange is failing: try next poll
-                await self._refresh(now_ms)
-        fills, self._pending_fills = self._pending_fills, []
-        await self._charge_commissions(fills)
-        for fill in fills:
-            tracked = self._orders.get(fill.client_id)
-            if tracked is not None:
-                tracked.reported += fill.size
-        for client_id in [cid for cid, t in self._orders.items() if t.finished]:
-            del self._orders[client_id]
-        return fills
-
-    async def order_by_client_id(
-        self, symbol: str, client_id: str, kind: OrderType = OrderType.MARKET
-    ) -> dict[str, Any] | None:
-        """The exchange's order with this client id (None: it has none), for recovery; a
-        trigger order that triggered answers with the market order it became."""
-        ccxt_symbol = self._ccxt_symbols[symbol]
-        probe = Tracked(
-            Order(client_id, symbol, Side.BUY, 0.0, kind, None, False, 0, client_id),
-            ccxt_symbol,
-            self._exchange_client_id(client_id),
-        )
-        found = await self.requests.read(
-            f"look up {client_id}", partial(self._sender.lookup, probe)
-        )
-        if found is not None and found.get("id") is not None:
-            algo_view(probe, found)
-            if probe.actual_id is not None:
-                probe.order.exchange_id = str(found["id"])
-                found = await current_state(self._exchange, probe, self.requests.read)
-            self._own_order_ids.add(str(found["id"]))  # its trades are not foreign
-        return found
-
-    async def commission_of(self, symbol: str, exchange_id: str) -> float | None:
-        """The exchange's total commission for one order (its trades), None if unknown."""
-        trades = await self.requests.read(
-            f"fetch trades of order {exchange_id}",
-            partial(
-                self._exchange.fetch_my_trades,
-                self._ccxt_symbols[symbol],
-                None,
-                None,
-                {"orderId": exchange_id},
-            ),
-        )
-        charged = commission(trades, self._settle_asset())
-        return None if charged is None else charged[0]
-
-    async def _charge_commissions(self, fills: Sequence[Fill]) -> None:
-        """Replace estimated fees by the exchange's commissions (venues.live.commissions)."""
-        by_order: dict[str, list[Fill]] = {}
-        for fill in fills:
-            by_order.setdefault(fill.client_id, []).append(fill)
-        settle = self._settle_asset()
-        for client_id, own in by_order.items():
-            tracked = self._orders.get(client_id)
-            if tracked is None or tracked.fills_id is None:
-                continue
-            try:
-                trades = await self.requests.once(
-                    f"fetch trades of {client_id}",
-                    partial(
-                        self._exchange.fetch_my_trades,
-                        tracked.ccxt_symbol,
-                        None,
-                        None,
-                        {"orderId": tracked.fills_id},
-                    ),
-                )
-            except Skip:
-                trades = None
-            if not apply_commission(tracked, own, commission(trades, settle)):
-                log.info("live venue: fee of %s estimated (the exchange's trades do not"
-                         " say it yet)", client_id)  # fmt: skip
-
-    async def _refresh(self, now_ms: int) -> None:
-        for pending in list(self._unconfirmed.values()):
-            await self._settle(pending)
-        for tracked in self._working():
-            try:
-                reply = await current_state(self._exchange, tracked, self.requests.once)
-            except Skip as skip:
-                if skip.transient:
-                    raise
-                continue
-            if not isinstance(reply, dict) or not reply.get("id"):
-                log.warning("live venue: unusable order status for %s", tracked.order.client_id)
-                continue
-            self._apply(tracked, reply, now_ms, on_arrival=False)
-
-    def _working(self) -> list[Tracked]:
-        return [t for t in self._orders.values() if t.order.status.is_open]
-
-    def open_orders(self) -> list[Order]:
-        """Orders still in flight from the bot's point of view: open on the exchange, or
-        closed with fills that `poll` has not handed out yet. In these copies `filled`
-        is the quantity already reported and, for closed orders, `size` is the executed
-        total, so `remaining` is exactly what may still reach the ledger. Unconfirmed
-        orders are included with their full size (nobody may re-send their quantity)."""
-        in_flight: list[Order] = []
-        for tracked in self._orders.values():
-            if tracked.finished:
-                continue
-            copy = replace(tracked.order, filled=tracked.reported)
-            if not tracked.order.status.is_open:
-                copy.size = tracked.seen_filled
-            in_flight.append(copy)
-        in_flight.extend(replace(t.order) for t in self._unconfirmed.values())
-        return in_flight
-
-    async def snapshot(self) -> VenueSnapshot:
-        """Balance, non-zero positions and open orders from the exchange; open orders
-        not yet tracked (e.g. left by a previous run) are tracked from now on."""
-        read = self.requests.read
-        ccxt_symbols = list(self._ccxt_symbols.values())
-        balance_reply = await read("fetch balance", self._exchange.fetch_balance)
-        position_rows = await read(
-            "fetch positions", lambda: self._exchange.fetch_positions(ccxt_symbols)
-        )
-        open_rows: list[Any] = []
-        for ccxt_symbol, params in itertools.product(ccxt_symbols, ({}, ALGO)):
-            rows = await read(
-                f"fetch open orders {ccxt_symbol}",
-                partial(self._exchange.fetch_open_orders, ccxt_symbol, None, None, params),
-            )
-            open_rows.extend(rows or [])
-        positions = [
-            p for p in (position_of(r, self._bot_symbol) for r in position_rows or []) if p
-        ]
-        open_orders = [o for o in (self._open_order(row) for row in open_rows) if o is not None]
-        return VenueSnapshot(
-            wallet_balance(balance_reply, self._settle_asset()), positions, open_orders
-        )
-
-    async def exchange_fills(self, since_ms: int, symbols: Sequence[str]) -> list[Fill]:
-        """Fills the exchange made since `since_ms` on `symbols` that no order of this
-        venue explains: its liquidations (`is_liquidation`) and trades of orders placed
-        elsewhere, each once, oldest first (venues.live.foreign)."""
-        read = self.requests.read
-        fills: list[Fill] = []
-        for symbol in symbols:
-            ccxt_symbol = self._ccxt_symbols.get(symbol)
-            if ccxt_symbol is None:
-                continue
-            market_id = self._exchange.market(ccxt_symbol)["id"]
-            forced = await read(
-                f"fetch liquidations {symbol}",
-                partial(
-                    self._exchange.fapiPrivateGetForceOrders,
-                    {"symbol": market_id, "startTime": since_ms},
-                ),
-            )
-            trades = await read(
-                f"fetch trades {symbol}",
-                partial(self._exchange.fetch_my_trades, ccxt_symbol, since_ms),
-            )
-            fills += foreign_fills(
-                trades or [],
-                symbol,
-                own_orders=self._own_order_ids,
-                seen_trades=self._seen_trades,
-                liquidations=liquidation_orders(forced),
-            )
-        return sorted(fills, key=lambda f: f.ts)
-
     # -- helpers ---------------------------------------------------------------------
 
     def _exchange_client_id(self, client_id: str) -> str:
@@ -474,38 +296,3 @@ class LiveVenue:
         )
         self.updates.extend(tracked.updates)
         tracked.updates.clear()
-
-    def _open_order(self, row: Any) -> Order | None:
-        if not isinstance(row, dict) or not row.get("id"):
-            return None
-        exchange_cid = str(row.get("clientOrderId") or row["id"])
-        for tracked in self._orders.values():
-            if tracked.order.exchange_id == str(row["id"]):
-                return replace(tracked.order)
-        for client_id, pending in list(self._unconfirmed.items()):
-            if pending.exchange_client_id == exchange_cid:
-                del self._unconfirmed[client_id]
-                self._adopt(pending, row, on_arrival=False)
-                return replace(pending.order)
-        tracked = foreign_order(row, self._bot_symbol(str(row.get("symbol"))), self._clock())
-        self._orders[tracked.order.client_id] = tracked
-        log.info("reconciled open order %s (%s %s)", exchange_cid, tracked.order.side,
-                 tracked.order.symbol)  # fmt: skip
-        return replace(tracked.order)
-
-    def _settle_asset(self) -> str:
-        markets = self._exchange.markets or {}
-        for ccxt_symbol in self._ccxt_symbols.values():
-            market = markets.get(ccxt_symbol)
-            if isinstance(market, dict) and market.get("settle"):
-                return str(market["settle"])
-        return "USDT"
-
-    def _bot_symbol(self, ccxt_symbol: str) -> str:
-        for symbol, mapped in self._ccxt_symbols.items():
-            if mapped == ccxt_symbol:
-                return symbol
-        try:
-            return from_exchange_symbol(ccxt_symbol, self._ccxt_symbols)
-        except Exception:  # an unmapped symbol: report it under the exchange's name
-            return ccxt_symbol

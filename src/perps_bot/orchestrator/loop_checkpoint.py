@@ -1,0 +1,57 @@
+"""The event loop's own part of a checkpoint (SPEC 9; orchestrator.checkpoint stores
+it with every other stage's): what the loop carries from one batch to the next besides
+the portfolios' books, so a resumed paper run goes on exactly where it stopped.
+
+A mixin of `Orchestrator` (orchestrator.engine), kept apart from the event loop: it
+runs once per checkpoint, never per event. The attributes below are the engine's,
+declared here for the type checker.
+"""
+
+from typing import Any
+
+from perps_bot.feeds.bars import BarBuilder
+from perps_bot.orchestrator.clock import Clock
+from perps_bot.orchestrator.portfolio import Portfolio
+from perps_bot.orchestrator.routing import Routes
+
+
+class LoopCheckpoint:
+    portfolios: list[Portfolio]
+    routes: Routes
+    clock: Clock
+    first_ts: int | None
+    last_ts: int | None
+    resumed: bool
+    _bars: BarBuilder | None
+    _next_equity: int | None
+    _next_log: int | None
+    _last_price: dict[str, float]
+
+    def loop_state(self) -> tuple[object, ...]:
+        """The loop's own state between batches, for a checkpoint: the next equity row
+        and log line, bars being built, last prices, each portfolio's open excursions and
+        client id counter, the order owners, first and last event time, the clock."""
+        bars = self._bars.state() if self._bars is not None else None
+        portfolios = {p.id: (p.excursions.state(), p.flow.seq, p.protection.state())
+                      for p in self.portfolios}  # fmt: skip
+        owners = self.routes.state()
+        return (self._next_equity, self._next_log, bars, dict(self._last_price), portfolios,
+                owners, self.first_ts, self.last_ts, self.clock.now())  # fmt: skip
+
+    def restore_loop_state(self, state: Any) -> None:
+        """Go on from `loop_state()`; the strategies are not started again."""
+        next_equity, next_log, bars, prices, portfolios, owners, first, last, now = state
+        self._next_equity, self._next_log = next_equity, next_log
+        if self._bars is not None and bars is not None:
+            self._bars.restore_state(bars)
+        self._last_price.clear()  # in place: the plot samplers read this very dict
+        self._last_price.update(prices)
+        for p in self.portfolios:
+            excursions, seq, protection = portfolios[p.id]
+            p.excursions.restore_state(excursions)
+            p.flow.seq = int(seq)
+            p.protection.restore(protection)
+        self.routes.restore(owners)
+        self.first_ts, self.last_ts = first, last
+        self.clock.advance(int(now))
+        self.resumed = True

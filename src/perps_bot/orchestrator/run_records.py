@@ -1,0 +1,85 @@
+"""The rows that stand for a run in the store (storage.records): a new run's record, the
+record of each portfolio's run in a run with several, the run id, and the runs a dead
+process left `running`. What is recorded here is what reports, promotion and
+`--resume` find a run by later.
+"""
+
+import json
+import logging
+import os
+import secrets
+import time
+from dataclasses import replace
+from datetime import datetime
+
+from perps_bot.config import Settings
+from perps_bot.orchestrator.preflight import PlannedPortfolio, Preflight
+from perps_bot.storage import RunRecord, RunStore, durable
+from perps_bot.strategies import Strategy
+
+log = logging.getLogger("perps_bot.run")
+
+
+def new_run_id(profile: str) -> str:
+    """Unique and sortable; never part of any report body (reports stay reproducible)."""
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{profile}-{secrets.token_hex(3)}"
+
+
+def mark_crashed(store: RunStore) -> list[str]:
+    """Runs left `running` by a process that is gone become `crashed` (the caller holds
+    the database lock); their ids."""
+    with store.transaction():
+        crashed = durable.mark_crashed(store.connection)
+    for run_id in crashed:
+        log.warning("run %s was left running by a process that is gone: crashed", run_id)
+    return crashed
+
+
+def child_record(
+    settings: Settings,
+    pre: Preflight,
+    planned: PlannedPortfolio,
+    parent: str,
+    run_id: str,
+    strategy: Strategy,
+) -> RunRecord:
+    """The run of one portfolio of a run with several (its reports and promotion)."""
+    plan = planned.plan
+    params = json.dumps(strategy.params.model_dump(mode="json"), sort_keys=True)
+    record = run_record(settings, pre, run_id, params)
+    return replace(
+        record,
+        strategy=plan.strategy,
+        strategy_fingerprint=planned.fingerprint,
+        symbols=json.dumps(plan.symbols),
+        initial_balance=plan.capital,
+        parent_run_id=parent,
+        portfolio=plan.id,
+    )
+
+
+def run_record(settings: Settings, pre: Preflight, run_id: str, params_json: str) -> RunRecord:
+    return RunRecord(
+        run_id=run_id,
+        profile=settings.profile,
+        kind=str(pre.mode),
+        seed=settings.run.seed,
+        config_hash=settings.config_hash(),
+        config_json=json.dumps(settings.masked_dict(), sort_keys=True),
+        strategy=" + ".join(p.plan.strategy for p in pre.portfolios),
+        strategy_params=params_json,
+        strategy_fingerprint=pre.fingerprint if len(pre.portfolios) == 1 else "portfolios",
+        code_version=pre.code_version,
+        symbols=json.dumps(settings.symbols),
+        initial_balance=settings.account.initial_balance,
+        created_at=int(time.time() * 1000),
+        start_ts=None,
+        end_ts=None,
+        status="running",
+        error_lines=0,
+        warning_lines=0,
+        detail=None,
+        pid=os.getpid(),
+        host=durable.this_host(),
+    )

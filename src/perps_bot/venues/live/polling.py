@@ -1,0 +1,119 @@
+"""The live venue's fills (SPEC 8): order status polled at most every `poll_interval`
+(orders of unknown outcome looked up again first), the exchange's commissions put in
+place of estimated fees, and the orders still in flight as the orchestrator must see
+them so it never re-sends a quantity the exchange may still fill.
+
+A mixin of `LiveVenue` (venues.live.venue), kept apart from order submission: the
+attributes below are the venue's, declared here for the type checker.
+"""
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+from perps_bot.domain import Fill, Order
+from perps_bot.exchange.resilience import CircuitBreaker
+from perps_bot.venues.live.commissions import apply_commission, commission
+from perps_bot.venues.live.conditional import current_state
+from perps_bot.venues.live.reads import AccountReads
+from perps_bot.venues.live.requests import Skip
+from perps_bot.venues.live.tracking import Tracked
+
+log = logging.getLogger("perps_bot.venues.live")
+
+
+class FillPolling(AccountReads):
+    breaker: CircuitBreaker
+    _poll_ms: int
+    _last_poll: int | None
+    _pending_fills: list[Fill]
+
+    async def _settle(self, pending: Tracked) -> bool:
+        raise NotImplementedError
+
+    def _apply(self, tracked: Tracked, reply: Any, ts: int, *, on_arrival: bool) -> None:
+        raise NotImplementedError
+
+    async def poll(self, now_ms: int) -> Sequence[Fill]:
+        """New fills since the last call. Requests go out at most every poll_interval;
+        network errors are logged, never raised: the next poll tries again
+        (`circuit_open` and `reconnects` report the outage)."""
+        due = self._last_poll is None or now_ms - self._last_poll >= self._poll_ms
+        if due and not self.breaker.is_open and (self._unconfirmed or self._working()):
+            self._last_poll = now_ms
+            with contextlib.suppress(Skip):  # the exchange is failing: try next poll
+                await self._refresh(now_ms)
+        fills, self._pending_fills = self._pending_fills, []
+        await self._charge_commissions(fills)
+        for fill in fills:
+            tracked = self._orders.get(fill.client_id)
+            if tracked is not None:
+                tracked.reported += fill.size
+        for client_id in [cid for cid, t in self._orders.items() if t.finished]:
+            del self._orders[client_id]
+        return fills
+
+    async def _charge_commissions(self, fills: Sequence[Fill]) -> None:
+        """Replace estimated fees by the exchange's commissions (venues.live.commissions)."""
+        by_order: dict[str, list[Fill]] = {}
+        for fill in fills:
+            by_order.setdefault(fill.client_id, []).append(fill)
+        settle = self._settle_asset()
+        for client_id, own in by_order.items():
+            tracked = self._orders.get(client_id)
+            if tracked is None or tracked.fills_id is None:
+                continue
+            try:
+                trades = await self.requests.once(
+                    f"fetch trades of {client_id}",
+                    partial(
+                        self._exchange.fetch_my_trades,
+                        tracked.ccxt_symbol,
+                        None,
+                        None,
+                        {"orderId": tracked.fills_id},
+                    ),
+                )
+            except Skip:
+                trades = None
+            if not apply_commission(tracked, own, commission(trades, settle)):
+                log.info("live venue: fee of %s estimated (the exchange's trades do not"
+                         " say it yet)", client_id)  # fmt: skip
+
+    async def _refresh(self, now_ms: int) -> None:
+        for pending in list(self._unconfirmed.values()):
+            await self._settle(pending)
+        for tracked in self._working():
+            try:
+                reply = await current_state(self._exchange, tracked, self.requests.once)
+            except Skip as skip:
+                if skip.transient:
+                    raise
+                continue
+            if not isinstance(reply, dict) or not reply.get("id"):
+                log.warning("live venue: unusable order status for %s", tracked.order.client_id)
+                continue
+            self._apply(tracked, reply, now_ms, on_arrival=False)
+
+    def _working(self) -> list[Tracked]:
+        return [t for t in self._orders.values() if t.order.status.is_open]
+
+    def open_orders(self) -> list[Order]:
+        """Orders still in flight from the bot's point of view: open on the exchange, or
+        closed with fills that `poll` has not handed out yet. In these copies `filled`
+        is the quantity already reported and, for closed orders, `size` is the executed
+        total, so `remaining` is exactly what may still reach the ledger. Unconfirmed
+        orders are included with their full size (nobody may re-send their quantity)."""
+        in_flight: list[Order] = []
+        for tracked in self._orders.values():
+            if tracked.finished:
+                continue
+            copy = replace(tracked.order, filled=tracked.reported)
+            if not tracked.order.status.is_open:
+                copy.size = tracked.seen_filled
+            in_flight.append(copy)
+        in_flight.extend(replace(t.order) for t in self._unconfirmed.values())
+        return in_flight

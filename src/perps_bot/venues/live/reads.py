@@ -1,0 +1,174 @@
+"""The live venue's reads of the exchange's account (SPEC 8, 9): balance, positions and
+open orders for reconciliation (`snapshot`), fills no order of the venue explains
+(liquidations, trades placed elsewhere), and one order or its commission looked up
+for crash recovery. Reads change no order; an open order found that the venue does
+not track yet is tracked from then on.
+
+A mixin of `LiveVenue` (venues.live.venue), kept apart from order submission: the
+attributes below are the venue's, declared here for the type checker.
+"""
+
+import itertools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+from perps_bot.domain import Fill, Order, OrderType, Side
+from perps_bot.exchange import from_exchange_symbol
+from perps_bot.venues.base import VenueSnapshot
+from perps_bot.venues.live.account import foreign_order, position_of, wallet_balance
+from perps_bot.venues.live.commissions import commission
+from perps_bot.venues.live.conditional import ALGO, algo_view, current_state
+from perps_bot.venues.live.foreign import foreign_fills, liquidation_orders
+from perps_bot.venues.live.requests import Requests
+from perps_bot.venues.live.sending import Sender
+from perps_bot.venues.live.tracking import Tracked
+
+log = logging.getLogger("perps_bot.venues.live")
+
+
+class AccountReads:
+    _exchange: Any
+    _ccxt_symbols: dict[str, str]
+    _clock: Callable[[], int]
+    requests: Requests
+    _sender: Sender
+    _orders: dict[str, Tracked]
+    _unconfirmed: dict[str, Tracked]
+    _own_order_ids: set[str]
+    _seen_trades: set[str]
+
+    def _exchange_client_id(self, client_id: str) -> str:
+        raise NotImplementedError
+
+    def _adopt(self, tracked: Tracked, reply: dict[str, Any], *, on_arrival: bool) -> Order:
+        raise NotImplementedError
+
+    async def snapshot(self) -> VenueSnapshot:
+        """Balance, non-zero positions and open orders from the exchange; open orders
+        not yet tracked (e.g. left by a previous run) are tracked from now on."""
+        read = self.requests.read
+        ccxt_symbols = list(self._ccxt_symbols.values())
+        balance_reply = await read("fetch balance", self._exchange.fetch_balance)
+        position_rows = await read(
+            "fetch positions", lambda: self._exchange.fetch_positions(ccxt_symbols)
+        )
+        open_rows: list[Any] = []
+        for ccxt_symbol, params in itertools.product(ccxt_symbols, ({}, ALGO)):
+            rows = await read(
+                f"fetch open orders {ccxt_symbol}",
+                partial(self._exchange.fetch_open_orders, ccxt_symbol, None, None, params),
+            )
+            open_rows.extend(rows or [])
+        positions = [
+            p for p in (position_of(r, self._bot_symbol) for r in position_rows or []) if p
+        ]
+        open_orders = [o for o in (self._open_order(row) for row in open_rows) if o is not None]
+        return VenueSnapshot(
+            wallet_balance(balance_reply, self._settle_asset()), positions, open_orders
+        )
+
+    async def exchange_fills(self, since_ms: int, symbols: Sequence[str]) -> list[Fill]:
+        """Fills the exchange made since `since_ms` on `symbols` that no order of this
+        venue explains: its liquidations (`is_liquidation`) and trades of orders placed
+        elsewhere, each once, oldest first (venues.live.foreign)."""
+        read = self.requests.read
+        fills: list[Fill] = []
+        for symbol in symbols:
+            ccxt_symbol = self._ccxt_symbols.get(symbol)
+            if ccxt_symbol is None:
+                continue
+            market_id = self._exchange.market(ccxt_symbol)["id"]
+            forced = await read(
+                f"fetch liquidations {symbol}",
+                partial(
+                    self._exchange.fapiPrivateGetForceOrders,
+                    {"symbol": market_id, "startTime": since_ms},
+                ),
+            )
+            trades = await read(
+                f"fetch trades {symbol}",
+                partial(self._exchange.fetch_my_trades, ccxt_symbol, since_ms),
+            )
+            fills += foreign_fills(
+                trades or [],
+                symbol,
+                own_orders=self._own_order_ids,
+                seen_trades=self._seen_trades,
+                liquidations=liquidation_orders(forced),
+            )
+        return sorted(fills, key=lambda f: f.ts)
+
+    async def order_by_client_id(
+        self, symbol: str, client_id: str, kind: OrderType = OrderType.MARKET
+    ) -> dict[str, Any] | None:
+        """The exchange's order with this client id (None: it has none), for recovery; a
+        trigger order that triggered answers with the market order it became."""
+        ccxt_symbol = self._ccxt_symbols[symbol]
+        probe = Tracked(
+            Order(client_id, symbol, Side.BUY, 0.0, kind, None, False, 0, client_id),
+            ccxt_symbol,
+            self._exchange_client_id(client_id),
+        )
+        found = await self.requests.read(
+            f"look up {client_id}", partial(self._sender.lookup, probe)
+        )
+        if found is not None and found.get("id") is not None:
+            algo_view(probe, found)
+            if probe.actual_id is not None:
+                probe.order.exchange_id = str(found["id"])
+                found = await current_state(self._exchange, probe, self.requests.read)
+            self._own_order_ids.add(str(found["id"]))  # its trades are not foreign
+        return found
+
+    async def commission_of(self, symbol: str, exchange_id: str) -> float | None:
+        """The exchange's total commission for one order (its trades), None if unknown."""
+        trades = await self.requests.read(
+            f"fetch trades of order {exchange_id}",
+            partial(
+                self._exchange.fetch_my_trades,
+                self._ccxt_symbols[symbol],
+                None,
+                None,
+                {"orderId": exchange_id},
+            ),
+        )
+        charged = commission(trades, self._settle_asset())
+        return None if charged is None else charged[0]
+
+    def _open_order(self, row: Any) -> Order | None:
+        if not isinstance(row, dict) or not row.get("id"):
+            return None
+        exchange_cid = str(row.get("clientOrderId") or row["id"])
+        for tracked in self._orders.values():
+            if tracked.order.exchange_id == str(row["id"]):
+                return replace(tracked.order)
+        for client_id, pending in list(self._unconfirmed.items()):
+            if pending.exchange_client_id == exchange_cid:
+                del self._unconfirmed[client_id]
+                self._adopt(pending, row, on_arrival=False)
+                return replace(pending.order)
+        tracked = foreign_order(row, self._bot_symbol(str(row.get("symbol"))), self._clock())
+        self._orders[tracked.order.client_id] = tracked
+        log.info("reconciled open order %s (%s %s)", exchange_cid, tracked.order.side,
+                 tracked.order.symbol)  # fmt: skip
+        return replace(tracked.order)
+
+    def _settle_asset(self) -> str:
+        markets = self._exchange.markets or {}
+        for ccxt_symbol in self._ccxt_symbols.values():
+            market = markets.get(ccxt_symbol)
+            if isinstance(market, dict) and market.get("settle"):
+                return str(market["settle"])
+        return "USDT"
+
+    def _bot_symbol(self, ccxt_symbol: str) -> str:
+        for symbol, mapped in self._ccxt_symbols.items():
+            if mapped == ccxt_symbol:
+                return symbol
+        try:
+            return from_exchange_symbol(ccxt_symbol, self._ccxt_symbols)
+        except Exception:  # an unmapped symbol: report it under the exchange's name
+            return ccxt_symbol
