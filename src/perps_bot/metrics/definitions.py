@@ -74,7 +74,8 @@ TRADE_COLUMN_DEFINITIONS: dict[str, str] = {
     "fill's time belongs to the closing trade, one at the opening fill's time does not).",
     "net_pnl": "gross_pnl - fees + funding.",
     "exit_reason": "Reason of the closing fill: the strategy's signal reason, stop, "
-    "liquidation or end_of_run.",
+    "take_profit, plan or liquidation (a position still open at the end is not closed: "
+    "it is listed under open positions).",
     "r_multiple": "net_pnl / (|entry_price - stop| * size) when the opening fill carried a "
     "planned stop, else empty.",
     "mae": "Maximum adverse excursion: worst unrealized price PnL during the trade (<= 0); "
