@@ -39,11 +39,7 @@ class CandleColumns(Sequence[MarketEvent]):
         "_events",
         "_fields",
         "_lists",
-        "close",
-        "high",
         "inserts",
-        "low",
-        "marks",
         "symbol",
         "ts",
     )
@@ -60,13 +56,6 @@ class CandleColumns(Sequence[MarketEvent]):
         high and low with NaN for unknown (None: no mark series)."""
         self.symbol = symbol
         self.ts = ts
-        self.high, self.low, self.close = columns[2], columns[3], columns[4]
-        #: the mark of each candle as the ledger sees it: the mark close, else the close
-        self.marks: FloatArray = (
-            self.close
-            if mark_columns is None
-            else np.where(np.isnan(mark_columns[0]), self.close, mark_columns[0])
-        )
         self.inserts = inserts
         self._fields: list[Sequence[object]] | None = None
         self._columns = (columns, mark_columns)
@@ -79,10 +68,7 @@ class CandleColumns(Sequence[MarketEvent]):
 
     def candle(self, i: int) -> Candle:
         """The i-th candle (0-based among the candles, not counting inserts)."""
-        fields = self._fields
-        if fields is None:
-            fields = self._fields = self._field_lists()
-        return Candle(*(column[i] for column in fields))  # type: ignore[arg-type]
+        return Candle(*(column[i] for column in self._field_lists()))  # type: ignore[arg-type]
 
     def closes(self) -> list[float]:
         """The closes as Python floats (strategies that read only the close)."""
@@ -93,19 +79,25 @@ class CandleColumns(Sequence[MarketEvent]):
         per-candle loop does fastest; numpy per element is slower)."""
         lists = self._lists
         if lists is None:
-            fields = self._fields
-            if fields is None:
-                fields = self._fields = self._field_lists()
+            fields = self._field_lists()
+            close: list[float] = fields[6]  # type: ignore[assignment]
+            marks = close  # the mark the ledger sees: the mark close, else the close
+            if len(fields) > 8:
+                mark_close: list[float | None] = fields[8]  # type: ignore[assignment]
+                marks = [c if m is None else m for m, c in zip(mark_close, close, strict=True)]
             lists = self._lists = CandleLists(
                 fields[0],  # type: ignore[arg-type]
-                self.marks.tolist() if self.marks is not self.close else fields[6],  # type: ignore[arg-type]
+                marks,
                 fields[5],  # type: ignore[arg-type]
                 fields[4],  # type: ignore[arg-type]
-                fields[6],  # type: ignore[arg-type]
+                close,
             )
         return lists
 
     def _field_lists(self) -> list[Sequence[object]]:
+        """Candle's fields as Python lists, in its order (built once per batch)."""
+        if self._fields is not None:
+            return self._fields
         (open_time, open_, high, low, close, volume), marks = self._columns
         n = self.candles
         fields: list[Sequence[object]] = [
@@ -120,6 +112,7 @@ class CandleColumns(Sequence[MarketEvent]):
         ]
         if marks is not None:
             fields.extend(_nullable(x) for x in marks)
+        self._fields = fields
         return fields
 
     # -- the batch as a sequence of events -----------------------------------------
@@ -130,10 +123,7 @@ class CandleColumns(Sequence[MarketEvent]):
         return events
 
     def _build_events(self) -> list[MarketEvent]:
-        fields = self._fields
-        if fields is None:
-            fields = self._fields = self._field_lists()
-        candles: list[MarketEvent] = list(map(Candle, *fields))
+        candles: list[MarketEvent] = list(map(Candle, *self._field_lists()))
         if not self.inserts:
             return candles
         events: list[MarketEvent] = []

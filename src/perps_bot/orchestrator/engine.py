@@ -42,7 +42,7 @@ from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.loop_checkpoint import LoopCheckpoint
 from perps_bot.orchestrator.order_flow import OrderFlow
 from perps_bot.orchestrator.portfolio import Portfolio
-from perps_bot.orchestrator.quiet import QuietStretches
+from perps_bot.orchestrator.quiet import NO_ORDERS, QuietStretches
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.routing import Routes
 from perps_bot.orchestrator.venue_calls import StopRun
@@ -50,7 +50,6 @@ from perps_bot.risk import RiskGate
 from perps_bot.strategies import Strategy
 from perps_bot.venues import Venue, VenueFatal
 
-_NO_ORDERS: list[Order] = []
 _NO_PORTFOLIOS: tuple[Portfolio, ...] = ()
 _NEVER = 2**63  # after any event time: a run without an end
 _SEVERITY = (TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE)
@@ -165,8 +164,9 @@ class Orchestrator(QuietStretches, LoopCheckpoint):
                 await self._submit_all(self._pending_orders(self.clock.now()))
             end = self._end_ms if self._end_ms is not None else _NEVER
             on_event = self._on_event
+            takes_stretches = self._takes_stretches()
             async for batch in self.feed.batches():
-                if type(batch) is CandleColumns:
+                if type(batch) is CandleColumns and takes_stretches:
                     await self._walk_columns(batch, end)  # orchestrator.quiet
                 else:
                     for event in batch:
@@ -330,7 +330,7 @@ class Orchestrator(QuietStretches, LoopCheckpoint):
             self._snapshot(ts)
 
         if not self._signalled:
-            return _NO_ORDERS
+            return NO_ORDERS
         return self._pending_orders(ts)
 
     def _signal(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:

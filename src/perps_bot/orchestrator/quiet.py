@@ -47,7 +47,8 @@ from perps_bot.strategies import NO_SIGNALS
 #: candles looked at per stretch: long enough to amortise the numpy calls, short
 #: enough that a stretch cut short early wastes little
 STRETCH = 256
-_NO_ORDERS: list[Order] = []
+#: what an event or stretch without orders returns (shared, never mutated)
+NO_ORDERS: list[Order] = []
 
 
 class QuietStretches(VenueCalls):
@@ -72,20 +73,19 @@ class QuietStretches(VenueCalls):
     def _snapshot(self, ts: int) -> None:
         raise NotImplementedError
 
-    async def _walk_columns(self, block: CandleColumns, end: int) -> bool:
-        """Every event of `block` in the feed's order; False once the run's end is
-        reached (like the per-event loop)."""
-        p = self.primary
-        if not (
-            p.strategy.candle_stretches
+    def _takes_stretches(self) -> bool:
+        """Whether this run can ever take a quiet stretch; if not, a CandleColumns batch
+        goes through the per-event loop as the sequence of events it also is."""
+        return (
+            self.primary.strategy.candle_stretches
             and len(self.portfolios) == 1
             and self._candle_bars is None
             and self._account_rec is None
-        ):
-            for event in block:  # never quiet: every event as the feed built it
-                if not await self._event(event, end):
-                    return False
-            return True
+        )
+
+    async def _walk_columns(self, block: CandleColumns, end: int) -> bool:
+        """Every event of `block` in the feed's order; False once the run's end is
+        reached (like the per-event loop)."""
         i = 0
         limit = bisect_left(block.lists().ts, end)  # candles from here on are past the end
         for at, other in [*block.inserts, (block.candles, None)]:
@@ -110,7 +110,6 @@ class QuietStretches(VenueCalls):
         """Candles i..j-1 as far as they are quiet: returns the index after the last one
         handled (i: none, the caller takes candle i alone), the orders of a strategy
         signal on that last candle, and when the work started (tick-to-order latency)."""
-        received = perf_counter()
         p = self.primary
         symbol = block.symbol
         if (
@@ -120,16 +119,17 @@ class QuietStretches(VenueCalls):
             or self._next_equity is None
             or p.rec.listeners
         ):
-            return i, _NO_ORDERS, received
+            return i, NO_ORDERS, 0.0
         band = p.ledger.quiet_mark_band(symbol)
         terms = p.ledger.unrealized_terms(symbol)
         if band is None or terms is None:
-            return i, _NO_ORDERS, received
+            return i, NO_ORDERS, 0.0
+        received = perf_counter()
         done, signals = self._walk_quiet(block, i, j, band, terms)
         if done == i:
-            return i, _NO_ORDERS, received
+            return i, NO_ORDERS, received
         if not signals:
-            return done, _NO_ORDERS, received
+            return done, NO_ORDERS, received
         self._signal(p, signals)
         return done, self._pending_orders(block.lists().ts[done - 1]), received
 
