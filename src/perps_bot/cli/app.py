@@ -6,6 +6,7 @@ exchange setup) ends as ONE line on stderr and exit code 2: `main()` runs click 
 non-standalone mode so usage errors can be reformatted instead of boxed.
 """
 
+import os
 import sys
 from typing import Annotated
 
@@ -213,7 +214,14 @@ def _optional_value(args: list[str], option: str, default: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    numpy's OpenBLAS starts a thread per core when numpy is imported, and the threads
+    spin for a while before they sleep; the bot does no matrix work, so on a 2-core
+    machine they only take CPU from the run (about 0.1 s of each command, and of each
+    optimisation worker). One thread, unless the environment says otherwise; children
+    (workers, Ray) inherit it."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     command = typer.main.get_command(app)
     args = _optional_value(list(sys.argv[1:] if argv is None else argv), "--resume", "latest")
     try:

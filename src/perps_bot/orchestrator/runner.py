@@ -42,7 +42,7 @@ from perps_bot.monitoring.logs import LineCounter
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.preflight import PromotionMissing, preflight
 from perps_bot.orchestrator.recovery import recover_unstored_fills
-from perps_bot.orchestrator.run_process import collector_tuned, signals_handled
+from perps_bot.orchestrator.run_process import collector_tuned, run_coroutine, signals_handled
 from perps_bot.orchestrator.venue_calls import StopRun
 from perps_bot.orchestrator.wiring import Run, build_run, metrics_only, new_run_id
 from perps_bot.storage import durable
@@ -327,7 +327,7 @@ def run_bot_sync(
 ) -> RunResult:
     """Blocking wrapper for the CLI and tests (PERPS_BOT_DEBUG_ASYNCIO=1: asyncio debug)."""
     try:
-        return asyncio.run(
+        return run_coroutine(
             run_bot(
                 settings,
                 feed=feed,

@@ -15,7 +15,6 @@ study gave it (the median return of earlier trials at the same point, see
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from perps_bot.config import Settings
 from perps_bot.domain import PerpsBotError
 from perps_bot.feeds.dataset import Dataset
 from perps_bot.orchestrator.engine import Orchestrator
+from perps_bot.orchestrator.run_process import run_coroutine
 from perps_bot.orchestrator.runner import RunResult, run_bot
 
 Scalar = bool | int | float | str
@@ -89,7 +89,7 @@ def run_stored(
     `report` and `promote` then read); its metrics are the trial's."""
     settings = job.settings_for(params)
     full = settings.model_copy(update={"run": settings.run.model_copy(update={"record": "full"})})
-    return asyncio.run(run_bot(full, feed=data.feed(), **run_options))
+    return run_coroutine(run_bot(full, feed=data.feed(), **run_options))
 
 
 def run_trial(job: TrialJob, data: Dataset, spec: TrialSpec) -> TrialOutcome:
@@ -111,7 +111,8 @@ def run_trial(job: TrialJob, data: Dataset, spec: TrialSpec) -> TrialOutcome:
             orchestrator.request_stop("pruned")
 
     try:
-        result = asyncio.run(run_bot(settings, feed=data.feed(), progress=False, after_batch=watch))
+        trial = run_bot(settings, feed=data.feed(), progress=False, after_batch=watch)
+        result = run_coroutine(trial)
     except PerpsBotError as exc:
         return TrialOutcome(spec.number, spec.params, error=str(exc), seconds=_since(started))
     report = result.report

@@ -14,7 +14,6 @@ window it plays the chosen parameters, between windows it is flat.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 from perps_bot.config import ConfigError, Settings
 from perps_bot.domain import RunMode, format_duration, iso_utc
 from perps_bot.feeds.dataset import Dataset
+from perps_bot.orchestrator.run_process import run_coroutine
 from perps_bot.orchestrator.runner import RunResult, run_bot
 from perps_bot.research.backends import Backend
 from perps_bot.research.study import StudySpec, best_trials, run_study, trial_metrics
@@ -137,7 +137,7 @@ def run_out_of_sample(
     """The stitched out-of-sample run, stored with its windows."""
     oos = out_of_sample_settings(settings, windows)
     tested = data.between(windows[0].test_start, windows[-1].test_end)
-    result = asyncio.run(run_bot(oos, feed=tested.feed(), **run_options))
+    result = run_coroutine(run_bot(oos, feed=tested.feed(), **run_options))
     with RunStore(result.db_path) as store, store.transaction():
         save_windows(store.connection, result.run_id, windows)
     return result
