@@ -185,13 +185,22 @@ class Ledger(FillBooking, LiquidationRules, Restoring, InvariantChecks):
             price = _close_price(pos.sign, previous, pos.liq, mark)
             fills = self._liquidate([(pos, price)], pos.margin_f, ts)
         else:
-            if symbol == self._band_symbol and self._band_low < mark < self._band_high:
+            if (symbol == self._band_symbol and self._band_low < mark < self._band_high) or (
+                self._bands and pos.band_low < mark < pos.band_high
+            ):
                 if self._debug:
                     self.check_invariant()
                 return _NO_LIQUIDATIONS
-            if self._cross_safe_after(pos, mark):
+            if self._bands:  # marks inside the bands were not summed: recount
+                self._bands = False
+                safe = self._cross_margin_safe()
+            else:
+                safe = self._cross_safe_after(pos, mark)
+            if safe:
                 if len(self._positions) == 1:
                     self._cache_safe_band(pos)
+                else:
+                    self._cache_cross_bands()
                 if self._debug:
                     self.check_invariant()
                 return _NO_LIQUIDATIONS

@@ -143,6 +143,34 @@ class LiquidationRules(LedgerState):
             if 0.0 < bound < _INF and self._sole_position_safe_at(pos, bound):
                 self._band_symbol, self._band_low, self._band_high = pos.symbol, 0.0, bound
 
+    def _cache_cross_bands(self) -> None:
+        """Cross mode with several positions: give each position a band of marks around
+        its current one inside which the account cannot reach maintenance, so that
+        `update_mark` compares one float per event instead of summing margins (the dev
+        profile's two symbols, every tick).
+
+        With the parts recounted, the margin over maintenance is S = wallet + sum of
+        (unrealized - maintenance). A mark move d on a position changes its part by at
+        most |size| * |d| * (1 + mmr_max) (unrealized is linear in the mark, the tiered
+        maintenance is continuous with slopes up to mmr_max). Each of the N positions
+        may use S / 2N of it, so while every mark stays inside its band S stays above
+        S / 2 > 0: exactly the verdict the full test would give. A mark outside its band
+        takes the full recount and new bands; `_sync_floats` (fills, funding, restore)
+        forgets them. Only a clear margin is shared out, so float rounding cannot turn
+        a verdict."""
+        if not self._cross_margin_safe():
+            return
+        parts = self._parts
+        assert parts is not None
+        slack = self._wallet_f + parts
+        if not slack > 4.0 * _SAFE_MARGIN * max(1.0, abs(self._wallet_f)):
+            return
+        share = slack / (2.0 * len(self._positions))
+        for pos in self._positions.values():
+            width = share / (pos.abs_f * (1.0 + pos.mmr_max))
+            pos.band_low, pos.band_high = pos.mark - width, pos.mark + width
+        self._bands = True
+
     def _sole_position_safe_at(self, pos: Position, mark: float) -> bool:
         """The exact cross test of `_cross_margin_safe`, for `pos` alone at `mark`."""
         balance = self._wallet_f + pos.size_f * (mark - pos.entry_f)

@@ -64,6 +64,8 @@ class Position:
     __slots__ = (
         "abs_f",
         "amount",
+        "band_high",
+        "band_low",
         "cost",
         "entry_f",
         "leverage",
@@ -74,6 +76,7 @@ class Position:
         "mm_high",
         "mm_low",
         "mmr",
+        "mmr_max",
         "part",
         "sign",
         "size",
@@ -103,6 +106,12 @@ class Position:
         #: cross mode: unrealized PnL less maintenance margin at the last mark the
         #: ledger summed (Ledger._cross_margin_safe)
         self.part = 0.0
+        #: cross mode with several positions: marks that cannot endanger the account
+        #: (Ledger._cache_cross_bands); valid while the ledger's `_bands` is set
+        self.band_low, self.band_high = math.inf, -math.inf
+        #: the steepest maintenance rate of the tiers (the maintenance margin moves by at
+        #: most this much per unit of notional)
+        self.mmr_max = max(rate for _, rate, _ in self.tiers)
 
     @property
     def side(self) -> str:

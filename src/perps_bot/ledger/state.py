@@ -61,6 +61,7 @@ class LedgerState:
         self._band_symbol: str | None = None
         self._band_low, self._band_high = _INF, -_INF
         self._parts: float | None = None  # cross: the parts' sum is recounted
+        self._bands = False  # cross, several positions: the positions' bands hold
         self._parts_updates = 0
         self._wallet_f = float(self._wallet)
         self._realized_f = float(self._realized)
