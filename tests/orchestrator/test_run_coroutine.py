@@ -5,6 +5,7 @@ for the repr of every round trip)."""
 import asyncio
 import signal
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -27,23 +28,29 @@ async def _produce(report: Report) -> Report:
     return report
 
 
-def _needs_main_thread() -> None:
+@pytest.fixture
+def default_sigint() -> Iterator[None]:
+    """asyncio installs its SIGINT handler only in the main thread and only over the
+    default handler, which an earlier test in the same worker may have replaced."""
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("asyncio installs its SIGINT handler only in the main thread")
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        pytest.skip("asyncio installs its SIGINT handler only over the default one")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
+@pytest.mark.usefixtures("default_sigint")
 def test_asyncio_run_formats_the_result_on_the_way_out() -> None:
     """Why the helper exists: if this stops failing, asyncio no longer does it."""
-    _needs_main_thread()
     report = Report()
     assert asyncio.run(_produce(report)) is report
     assert report.reprs > 0
 
 
+@pytest.mark.usefixtures("default_sigint")
 def test_run_coroutine_hands_the_result_back_without_its_repr() -> None:
-    _needs_main_thread()
     report = Report()
     assert run_coroutine(_produce(report)) is report
     assert report.reprs == 0
