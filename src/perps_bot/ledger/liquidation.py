@@ -157,8 +157,9 @@ class LiquidationRules(LedgerState):
         S / 2 > 0: exactly the verdict the full test would give. A mark outside its band
         takes the full recount and new bands; `_sync_floats` (fills, funding, restore)
         forgets them. Only a clear margin is shared out, so float rounding cannot turn
-        a verdict."""
-        if not self._cross_margin_safe():
+        a verdict. The parts are recounted first unless they were just recounted (no
+        incremental update since)."""
+        if self._parts_updates and not self._cross_margin_safe():
             return
         parts = self._parts
         assert parts is not None
