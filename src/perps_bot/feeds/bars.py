@@ -45,6 +45,24 @@ class BarBuilder:
         self._bars[symbol] = [start, price, price, price, price, 0.0, mark]
         return closed
 
+    def open_until(self, symbol: str) -> float | None:
+        """When the bar of `symbol` being built closes (None: none is open yet); a
+        price before then only folds into it."""
+        bar = self._bars.get(symbol)
+        return None if bar is None else bar[0] + self._timeframe
+
+    def fold(self, symbol: str, low: float, high: float, last: float, mark: float) -> None:
+        """A run of prices before `open_until`, at once: their lowest and highest, the
+        last price and the last mark (the bar `update` would build from them one at a
+        time, whose high and low are picks, never sums)."""
+        bar = self._bars[symbol]
+        if high > bar[2]:
+            bar[2] = high
+        if low < bar[3]:
+            bar[3] = low
+        bar[4] = last
+        bar[6] = mark
+
     def state(self) -> dict[str, list[float]]:
         """The bars being built, for a checkpoint (pickled by the caller at once)."""
         return self._bars

@@ -213,9 +213,10 @@ class Ledger(FillBooking, LiquidationRules, Restoring, InvariantChecks):
     def quiet_mark_band(self, symbol: str) -> tuple[float, float] | None:
         """The marks of `symbol` that `update_mark` would only record: those strictly
         between the two bounds (valid, inside the cached safe band of a sole cross
-        position or on the safe side of an isolated liquidation price). None when every
-        mark takes `update_mark` (invariant checks on, no band cached yet). The
-        orchestrator walks candles inside it and records the last (`mark_quietly`)."""
+        position or of each of several, or on the safe side of an isolated liquidation
+        price). None when every mark takes `update_mark` (invariant checks on, no band
+        cached yet). The orchestrator walks candles or quotes inside it and records the
+        last (`mark_quietly`)."""
         if self._debug:
             return None
         low, high = 0.0, _INF
@@ -228,6 +229,8 @@ class Ledger(FillBooking, LiquidationRules, Restoring, InvariantChecks):
                     high = min(high, pos.liq)
             elif symbol == self._band_symbol:
                 low, high = max(low, self._band_low), min(high, self._band_high)
+            elif self._bands:
+                low, high = max(low, pos.band_low), min(high, pos.band_high)
             else:
                 return None
         return low, high

@@ -13,8 +13,9 @@ lifecycle changes the venue reports (`venue.updates`) are drained after every ca
 into the venue: stored, journaled, and shown to the strategy (`on_order_update`).
 
 This module is the loop itself; its mixins hold the rest: the venue calls (sending,
-polling, reconciling: orchestrator.venue_calls), quiet candle stretches
-(orchestrator.quiet) and the loop's part of a checkpoint (orchestrator.loop_checkpoint).
+polling, reconciling: orchestrator.venue_calls), quiet candle and quote stretches
+(orchestrator.quiet, orchestrator.quiet_quotes) and the loop's part of a checkpoint
+(orchestrator.loop_checkpoint).
 """
 
 import asyncio
@@ -42,7 +43,8 @@ from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.loop_checkpoint import LoopCheckpoint
 from perps_bot.orchestrator.order_flow import OrderFlow
 from perps_bot.orchestrator.portfolio import Portfolio
-from perps_bot.orchestrator.quiet import NO_ORDERS, QuietStretches
+from perps_bot.orchestrator.quiet import NO_ORDERS
+from perps_bot.orchestrator.quiet_quotes import QuietQuotes
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.routing import Routes
 from perps_bot.orchestrator.venue_calls import StopRun
@@ -55,7 +57,7 @@ _NEVER = 2**63  # after any event time: a run without an end
 _SEVERITY = (TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE)
 
 
-class Orchestrator(QuietStretches, LoopCheckpoint):
+class Orchestrator(QuietQuotes, LoopCheckpoint):
     def __init__(
         self,
         *,
@@ -165,9 +167,12 @@ class Orchestrator(QuietStretches, LoopCheckpoint):
             end = self._end_ms if self._end_ms is not None else _NEVER
             on_event = self._on_event
             takes_stretches = self._takes_stretches()
+            takes_quote_stretches = self._takes_quote_stretches()
             async for batch in self.feed.batches():
                 if type(batch) is CandleColumns and takes_stretches:
                     await self._walk_columns(batch, end)  # orchestrator.quiet
+                elif type(batch) is list and takes_quote_stretches:
+                    await self._walk_quotes(batch, end)  # orchestrator.quiet_quotes
                 else:
                     for event in batch:
                         if event.ts >= end:

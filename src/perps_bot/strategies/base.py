@@ -95,6 +95,11 @@ class Strategy(ABC):
     #: then hand it a stretch of candles in which no other stage has anything to do
     #: (`on_candles`), instead of running every stage once per candle.
     candle_stretches: ClassVar[bool] = False
+    #: True when `on_event` does nothing with a `Quote` (no signal, no state read or
+    #: written): the orchestrator may then walk a stretch of quotes in which no other
+    #: stage has anything to do without handing them to the strategy (it still gets
+    #: every bar the quotes close, and every other event).
+    quote_stretches: ClassVar[bool] = False
 
     def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
         self.ctx = ctx

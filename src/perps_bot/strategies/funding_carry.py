@@ -55,6 +55,7 @@ class FundingCarry(Strategy):
     Params = FundingCarryParams
     params: FundingCarryParams
     candle_stretches = True  # acts on funding events only
+    quote_stretches = True  # funding only: a quote says nothing to it
 
     def candle_step(self, block: CandleColumns) -> Callable[[int], Sequence[Signal]]:
         """Candles say nothing to this strategy."""

@@ -74,6 +74,7 @@ class MeanReversion(Strategy):
     Params = MeanReversionParams
     params: MeanReversionParams
     candle_stretches = True  # reads the close and its own indicators only
+    quote_stretches = True  # bars only: a quote says nothing to it
 
     def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
         super().__init__(params, ctx)

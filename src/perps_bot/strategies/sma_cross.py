@@ -53,6 +53,7 @@ class SmaCross(Strategy):
     Params = SmaCrossParams
     params: SmaCrossParams
     candle_stretches = True  # reads the close and its own averages only
+    quote_stretches = True  # bars only: a quote says nothing to it
 
     def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
         super().__init__(params, ctx)

@@ -1,0 +1,161 @@
+"""Quiet stretches of quotes (orchestrator.quiet_quotes) change nothing but speed: the
+same dev run three ways stores the same bytes (fills, orders, equity curve, funding,
+excursions, trading states, chart samples) and journals the same events:
+
+- stretches: the feed's quote batches walked stretch by stretch (the default);
+- one by one: every stretch refused, so every tick goes through `_on_event`;
+- plain loop: the run never takes quote stretches (the loop every other run takes).
+
+The cases make every stage cut stretches short: protective stops resting in the
+venue, liquidations (isolated and cross, with two positions whose mark bands move
+together), risk state changes, sparse snapshots with 5-minute bars, a strategy that
+reads the account on bars (mean reversion), and funding settlements (every case)."""
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from perps_bot.config import load_settings
+from perps_bot.orchestrator.quiet_quotes import QuietQuotes
+from perps_bot.orchestrator.runner import run_bot_sync
+from perps_bot.storage import RunStore
+
+_LOOSE_RISK = {
+    "max_order_notional": 1e9,
+    "max_position_notional": 1e9,
+    "max_leverage": 200.0,
+    "max_drawdown": 1.0,
+    "reducing_drawdown": 1.0,
+    "daily_loss_limit": 1.0,
+}
+_WALL_CLOCK = {"updated_at", "created_at"}  # columns of the wall clock, not the run's
+_ETH = {"initial_price": 3_000.0, "volatility": 0.75, "book_depth": 20.0}  # the default
+_WILD = {"initial_price": 60_000.0, "volatility": 3.0, "book_depth": 500.0}
+
+CASES: dict[str, dict[str, Any]] = {
+    "dev": {},
+    "stops": {"strategy": {"params": {"fast": 5, "slow": 20, "stop_pct": 0.002}}},
+    "isolated_liquidations": {
+        "mock": {"symbols": {"BTC-PERP": _WILD, "ETH-PERP": _ETH}},
+        "account": {"margin_mode": "isolated", "default_leverage": 100.0},
+        "strategy": {"order_size": {"BTC-PERP": 30.0, "ETH-PERP": 0.01}},
+        "risk": _LOOSE_RISK,
+    },
+    "cross_liquidations": {
+        "mock": {"symbols": {"BTC-PERP": _WILD, "ETH-PERP": {**_WILD, "initial_price": 3_000.0}}},
+        "account": {"default_leverage": 100.0},
+        "strategy": {"order_size": {"BTC-PERP": 20.0, "ETH-PERP": 300.0}},
+        "risk": _LOOSE_RISK,
+    },
+    "risk_states": {
+        "run": {"duration": "26h"},  # the next day lifts the daily loss limit's hold
+        "strategy": {
+            "params": {"fast": 3, "slow": 8},
+            "order_size": {"BTC-PERP": 1.0, "ETH-PERP": 20.0},
+        },
+        "risk": {
+            "max_order_notional": 1e9,
+            "max_position_notional": 1e9,
+            "max_drawdown": 0.03,
+            "reducing_drawdown": 0.01,
+            "daily_loss_limit": 0.005,
+        },
+    },
+    "sparse_snapshots": {
+        "run": {"equity_interval": "5m", "log_equity_interval": "15m"},
+        "strategy": {"timeframe": "5m", "params": {"fast": 3, "slow": 8}},
+    },
+    "mean_reversion": {"strategy": {"name": "mean_reversion", "params": {"lookback": 15}}},
+}
+
+
+def _tables(db: Path, run_id: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every table but `runs` (paths, pid, times) and the equity blocks, whose cut
+    follows wall-clock checkpoints: the curve is compared whole instead."""
+    out: dict[str, list[tuple[object, ...]]] = {}
+    with sqlite3.connect(db) as con:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        skip = {"runs", "sqlite_sequence", "equity_blocks", "checkpoints"}
+        for table in sorted(set(tables) - skip):
+            cursor = con.execute(f"SELECT * FROM {table}")
+            wall = [d[0] in _WALL_CLOCK for d in cursor.description]
+            out[table] = [
+                tuple(
+                    "RUN" if v == run_id else None if w else v
+                    for v, w in zip(row, wall, strict=True)
+                )
+                for row in cursor.fetchall()
+            ]
+    with RunStore(db, read_only=True) as store:
+        chunks = list(store.iter_equity(run_id))
+    columns = ("ts", "equity", "cash", "unrealized_pnl")
+    out["equity curve"] = [
+        tuple(np.concatenate([getattr(c, name) for c in chunks]).tobytes() for name in columns)
+    ]
+    return out
+
+
+def _journal(logs: Path) -> list[str]:
+    lines = []
+    for line in (logs / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        for volatile in ("run_id", "latency_ms", "fingerprint", "wall_ts"):
+            event.pop(volatile, None)
+        lines.append(json.dumps(event, sort_keys=True))
+    return lines
+
+
+def _run(
+    tmp: Path, monkeypatch: pytest.MonkeyPatch, overrides: dict[str, Any], tag: str
+) -> tuple[dict[str, list[tuple[object, ...]]], list[str]]:
+    run = {
+        "dev_fast": True,
+        "duration": "12h",
+        "seed": 5,
+        "log_dir": str(tmp / f"logs-{tag}"),
+        "data_dir": str(tmp / f"data-{tag}"),
+        **overrides.get("run", {}),
+    }
+    with monkeypatch.context() as m:
+        if tag == "one-by-one":
+            m.setattr(QuietQuotes, "_quote_stretch", lambda self, events, i, end: i)
+        if tag == "plain loop":
+            m.setattr(QuietQuotes, "_takes_quote_stretches", lambda self: False)
+        settings = load_settings("dev", {**overrides, "run": run})
+        result = run_bot_sync(settings, progress=False)
+    assert result.status == "completed"
+    return _tables(result.db_path, result.run_id), _journal(tmp / f"logs-{tag}")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_quote_stretches_store_what_one_tick_at_a_time_stores(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    overrides = CASES[case]
+    tables, journal = _run(tmp_path, monkeypatch, overrides, "stretches")
+    for tag in ("one-by-one", "plain loop"):
+        other_tables, other_journal = _run(tmp_path, monkeypatch, overrides, tag)
+        assert other_tables.keys() == tables.keys()
+        for name in tables:
+            assert other_tables[name] == tables[name], f"{name} differs ({tag})"
+        assert other_journal == journal, tag
+    # the case did what it is here for
+    fills = tables["fills"]
+    assert len(fills) > (3 if case == "risk_states" else 20), len(fills)  # a halt ends it
+    if case != "risk_states":  # halted and flat before the first settlement
+        assert tables["funding"], "positions held over 12 hours settle funding"
+    if case.endswith("liquidations"):
+        assert any("liquidation" in str(row) for row in fills)
+    if case == "cross_liquidations":
+        held = {row for row in journal if '"type": "fill"' in row}
+        assert any("BTC-PERP" in r for r in held) and any("ETH-PERP" in r for r in held)
+    if case == "risk_states":
+        states = [line for line in journal if '"type": "state_change"' in line]
+        assert len(states) >= 2, "the risk gate did not change state"
+    if case == "stops":
+        assert any(re.search(r"\bstop\b", str(row)) for row in fills)
