@@ -9,7 +9,8 @@ excursions, trading states, chart samples) and journals the same events:
 The cases make every stage cut stretches short: protective stops resting in the
 venue, liquidations (isolated and cross, with two positions whose mark bands move
 together), risk state changes, sparse snapshots with 5-minute bars, a strategy that
-reads the account on bars (mean reversion), and funding settlements (every case)."""
+reads the account on bars (mean reversion), several portfolios side by side (one of
+them liquidated, two trading one symbol each), and funding settlements."""
 
 import json
 import re
@@ -71,39 +72,76 @@ CASES: dict[str, dict[str, Any]] = {
         "strategy": {"timeframe": "5m", "params": {"fast": 3, "slow": 8}},
     },
     "mean_reversion": {"strategy": {"name": "mean_reversion", "params": {"lookback": 15}}},
+    # a strategy that counts quotes (it does not declare `quote_stretches`): every tick
+    # reaches it, its targets land on the same ticks
+    "reads_quotes": {
+        "strategy": {
+            "name": "tests.harness.scripted:ScriptedTargets",
+            "params": {
+                "script": ",".join(
+                    f"{n}:{0.02 if n % 1200 == 300 else -0.02}" for n in range(300, 43_000, 600)
+                )
+            },
+        }
+    },
+    "portfolios": {
+        "mock": {"symbols": {"BTC-PERP": _WILD, "ETH-PERP": _ETH}},
+        "account": {"default_leverage": 50.0},
+        "risk": _LOOSE_RISK,
+        "portfolios": [
+            {
+                "id": "fast",
+                "strategy": "sma_cross",
+                "params": {"fast": 3, "slow": 8},
+                "capital": 2_000.0,
+                "order_size": {"BTC-PERP": 1.0, "ETH-PERP": 1.0},
+            },
+            {"id": "eth", "strategy": "sma_cross", "symbols": ["ETH-PERP"]},
+            {
+                "id": "mr",
+                "strategy": "mean_reversion",
+                "symbols": ["BTC-PERP"],
+                "params": {"lookback": 15, "stop_pct": 0.003},
+            },
+        ],
+    },
 }
 
 
 def _tables(db: Path, run_id: str) -> dict[str, list[tuple[object, ...]]]:
     """Every table but `runs` (paths, pid, times) and the equity blocks, whose cut
-    follows wall-clock checkpoints: the curve is compared whole instead."""
+    follows wall-clock checkpoints: each run's curve is compared whole instead (a run
+    with several portfolios stores one run per portfolio, `<run id>.<portfolio>`)."""
+
+    def same_run(value: object) -> object:
+        return value.replace(run_id, "RUN") if isinstance(value, str) else value
+
     out: dict[str, list[tuple[object, ...]]] = {}
     with sqlite3.connect(db) as con:
         tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        runs = sorted(r[0] for r in con.execute("SELECT run_id FROM runs"))
         skip = {"runs", "sqlite_sequence", "equity_blocks", "checkpoints"}
         for table in sorted(set(tables) - skip):
             cursor = con.execute(f"SELECT * FROM {table}")
             wall = [d[0] in _WALL_CLOCK for d in cursor.description]
             out[table] = [
-                tuple(
-                    "RUN" if v == run_id else None if w else v
-                    for v, w in zip(row, wall, strict=True)
-                )
+                tuple(None if w else same_run(v) for v, w in zip(row, wall, strict=True))
                 for row in cursor.fetchall()
             ]
-    with RunStore(db, read_only=True) as store:
-        chunks = list(store.iter_equity(run_id))
     columns = ("ts", "equity", "cash", "unrealized_pnl")
-    out["equity curve"] = [
-        tuple(np.concatenate([getattr(c, name) for c in chunks]).tobytes() for name in columns)
-    ]
+    with RunStore(db, read_only=True) as store:
+        for run in runs:
+            chunks = list(store.iter_equity(run))
+            out[f"equity curve of {same_run(run)}"] = [
+                tuple(np.concatenate([getattr(c, k) for c in chunks]).tobytes() for k in columns)
+            ]
     return out
 
 
-def _journal(logs: Path) -> list[str]:
+def _journal(logs: Path, run_id: str) -> list[str]:
     lines = []
     for line in (logs / "events.jsonl").read_text().splitlines():
-        event = json.loads(line)
+        event = json.loads(line.replace(run_id, "RUN"))
         for volatile in ("run_id", "latency_ms", "fingerprint", "wall_ts"):
             event.pop(volatile, None)
         lines.append(json.dumps(event, sort_keys=True))
@@ -129,7 +167,7 @@ def _run(
         settings = load_settings("dev", {**overrides, "run": run})
         result = run_bot_sync(settings, progress=False)
     assert result.status == "completed"
-    return _tables(result.db_path, result.run_id), _journal(tmp / f"logs-{tag}")
+    return _tables(result.db_path, result.run_id), _journal(tmp / f"logs-{tag}", result.run_id)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -149,7 +187,10 @@ def test_quote_stretches_store_what_one_tick_at_a_time_stores(
     assert len(fills) > (3 if case == "risk_states" else 20), len(fills)  # a halt ends it
     if case != "risk_states":  # halted and flat before the first settlement
         assert tables["funding"], "positions held over 12 hours settle funding"
-    if case.endswith("liquidations"):
+    if case == "portfolios":
+        traded = {str(row[0]) for row in fills}
+        assert traded == {"RUN.fast", "RUN.eth", "RUN.mr"}, traded
+    if case.endswith("liquidations") or case == "portfolios":
         assert any("liquidation" in str(row) for row in fills)
     if case == "cross_liquidations":
         held = {row for row in journal if '"type": "fill"' in row}

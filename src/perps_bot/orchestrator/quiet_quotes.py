@@ -24,8 +24,9 @@ A funding event, a tick with an equity snapshot due, the run's end, and any tick
 something pending (signals, cancels, venue updates) go through `_on_event` as before.
 The stored fills, orders, equity curve, excursions, funding, chart samples and the
 journal are the same bytes as one tick at a time
-(tests/orchestrator/test_quiet_quotes.py runs each case both ways). Only a run with
-one portfolio and no account recorder of its own takes this path.
+(tests/orchestrator/test_quiet_quotes.py runs each case three ways). Several
+portfolios side by side take it together: a symbol's stretch holds while its mark is
+inside the band of every portfolio trading it and no strategy reads quotes.
 """
 
 from collections.abc import Sequence
@@ -41,17 +42,22 @@ _INF = float("inf")
 class _SymbolRun:
     """What a stretch's ticks of one symbol leave behind for the stages."""
 
-    __slots__ = ("band_high", "band_low", "closes_at", "high", "last", "low", "mark", "ts")
+    __slots__ = (
+        "band_high", "band_low", "closes_at", "high", "last", "low", "mark", "portfolios", "ts"
+    )  # fmt: skip
 
-    def __init__(self, band: tuple[float, float], closes_at: float) -> None:
-        self.band_low, self.band_high = band
+    def __init__(
+        self, band: tuple[float, float], closes_at: float, portfolios: tuple[Portfolio, ...]
+    ) -> None:
+        self.band_low, self.band_high = band  # inside every trading portfolio's band
         self.closes_at = closes_at  # the open bar's close time: that tick closes it
+        self.portfolios = portfolios
         self.low, self.high = _INF, -_INF
         self.last = self.mark = 0.0
         self.ts = 0
 
 
-_UNSEEN = _SymbolRun((0.0, 0.0), 0.0)  # a symbol the stretch has not looked at yet
+_UNSEEN = _SymbolRun((0.0, 0.0), 0.0, ())  # a symbol the stretch has not looked at yet
 
 
 class QuietQuotes(QuietStretches):
@@ -62,11 +68,7 @@ class QuietQuotes(QuietStretches):
 
     def _takes_quote_stretches(self) -> bool:
         """Whether this run can ever take a quiet stretch of quotes."""
-        return (
-            self.primary.strategy.quote_stretches
-            and len(self.portfolios) == 1
-            and self._account_rec is None
-        )
+        return all(p.strategy.quote_stretches for p in self.portfolios)
 
     async def _walk_quotes(self, events: Sequence[MarketEvent], end: int) -> bool:
         """Every event of a batch in order; False once the run's end is reached (like
@@ -127,26 +129,26 @@ class QuietQuotes(QuietStretches):
 
     def _symbol_run(self, symbol: str) -> _SymbolRun | None:
         """The stretch's view of `symbol`; None when its ticks must take the full path:
-        the venue has work for it, the ledger has no band for its mark, or it is new
-        (no bar open, no last price yet: the first tick orders the books' keys)."""
-        ledger = self.primary.ledger
-        if (
-            symbol not in self._by_symbol
-            or symbol not in self._last_price
-            or not self.venue.quiet(symbol)
-        ):
+        the venue has work for it, a ledger trading it has no band for its mark, or it
+        is new (no bar open, no last price yet: the first tick orders the books' keys)."""
+        portfolios = self._by_symbol.get(symbol)
+        if not portfolios or symbol not in self._last_price or not self.venue.quiet(symbol):
             return None
-        band = ledger.quiet_mark_band(symbol)
         closes_at = _INF if self._bars is None else self._bars.open_until(symbol)
-        if band is None or closes_at is None:
+        if closes_at is None:
             return None
-        return _SymbolRun(band, closes_at)
+        low, high = 0.0, _INF
+        for p in portfolios:
+            band = p.ledger.quiet_mark_band(symbol)
+            if band is None:
+                return None
+            low, high = max(low, band[0]), min(high, band[1])
+        return _SymbolRun((low, high), closes_at, portfolios)
 
     def _catch_up_quotes(
         self, runs: dict[str, _SymbolRun | None], latest: int, last_ts: int
     ) -> None:
         """The stages that need only the stretch's extremes and last values."""
-        p = self.primary
         self.clock.advance(latest)
         self.last_ts = last_ts
         bars = self._bars
@@ -156,6 +158,7 @@ class QuietQuotes(QuietStretches):
             self._last_price[symbol] = run.last
             if bars is not None:
                 bars.fold(symbol, run.low, run.high, run.last, run.mark)
-            p.risk.on_market_data(symbol, run.ts)
-            p.excursions.on_prices(symbol, run.low, run.high)
-            p.ledger.mark_quietly(symbol, run.mark)
+            for p in run.portfolios:
+                p.risk.on_market_data(symbol, run.ts)
+                p.excursions.on_prices(symbol, run.low, run.high)
+                p.ledger.mark_quietly(symbol, run.mark)
