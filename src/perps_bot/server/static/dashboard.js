@@ -98,12 +98,28 @@ function drawChart(curves) {
   Plotly.newPlot("equity-chart", data, layout, { displayModeBar: false, responsive: true });
 }
 
-function extendChart(name, ts, equity) {
-  const index = chartTraces.indexOf(name);
-  if (index >= 0) Plotly.extendTraces("equity-chart", { x: [[new Date(ts)]], y: [[equity]] }, [index]);
+// at most this many points per trace: a long session's chart stays light to redraw
+const CHART_POINTS = 20000;
+
+function extendChart(points) {
+  // points: trace name -> { x: [Date], y: [equity] }; one redraw for all of them
+  const indices = [], xs = [], ys = [];
+  for (const [name, p] of points) {
+    const index = chartTraces.indexOf(name);
+    if (index < 0) continue;
+    indices.push(index); xs.push(p.x); ys.push(p.y);
+  }
+  if (indices.length) Plotly.extendTraces("equity-chart", { x: xs, y: ys }, indices, CHART_POINTS);
 }
 
 // -- the stream --------------------------------------------------------------------
+// A --dev-fast session sends thousands of messages a second. Each is only queued when
+// it arrives; a batch is handled at most every BATCH_MS, with one chart redraw and one
+// re-render per table, so the page stays current (and its close event is not stuck
+// behind a backlog of redraws).
+const BATCH_MS = 50;
+const inbox = [];
+
 function connect() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   let url = `${scheme}//${location.host}/api/sessions/${encodeURIComponent(state.id)}/stream`;
@@ -111,8 +127,11 @@ function connect() {
   const ws = new WebSocket(url);
   state.ws = ws;
   ws.onopen = () => setConnected(true);
-  ws.onclose = () => setConnected(false);
-  ws.onmessage = (event) => handle(JSON.parse(event.data));
+  ws.onclose = () => { handleInbox(); setConnected(false); };
+  ws.onmessage = (event) => {
+    inbox.push(JSON.parse(event.data));
+    if (inbox.length === 1) setTimeout(handleInbox, BATCH_MS);
+  };
 }
 
 function setConnected(on) {
@@ -123,34 +142,55 @@ function setConnected(on) {
   document.body.dataset.connected = on ? "1" : "0";
 }
 
-function handle(msg) {
-  const data = msg.data;
-  switch (msg.type) {
-    case "hello":
-      renderSession(data.session);
-      if (data.portfolio) renderPortfolio(data.portfolio);
-      break;
-    case "status": renderSession(data); break;
-    case "portfolio": renderPortfolio(data); break;
-    case "fill":
-    case "liquidation":
-      state.fills += 1;
-      $("fill-count").textContent = state.fills;
-      $("last-fill").textContent =
-        `${msg.portfolio} ${data.symbol} ${data.side} ${price(data.size)} @ ${price(data.price)}`;
-      break;
-    case "trade":
-      state.trades.push({ ...data, portfolio: msg.portfolio,
-        close_time: new Date(data.close_ts).toISOString() });
-      renderTrades();
-      break;
-    case "equity": extendChart(msg.portfolio, data.ts, data.equity); break;
-    case "state_change":
-    case "control":
-      api(`/api/sessions/${state.id}`).then(renderSession).catch(() => {});
-      break;
-    default: break;
+function handleInbox() {
+  const batch = inbox.splice(0);
+  if (!batch.length) return;
+  const points = new Map();
+  let session = null, portfolio = null, lastFill = null, newTrades = false, refetch = false;
+  for (const msg of batch) {
+    const data = msg.data;
+    switch (msg.type) {
+      case "hello":
+        session = data.session;
+        if (data.portfolio) portfolio = data.portfolio;
+        break;
+      case "status": session = data; break;
+      case "portfolio": portfolio = data; break;
+      case "fill":
+      case "liquidation":
+        state.fills += 1;
+        lastFill = `${msg.portfolio} ${data.symbol} ${data.side} ${price(data.size)} @ ` +
+          price(data.price);
+        break;
+      case "trade":
+        state.trades.push({ ...data, portfolio: msg.portfolio,
+          close_time: new Date(data.close_ts).toISOString() });
+        newTrades = true;
+        break;
+      case "equity": {
+        let p = points.get(msg.portfolio);
+        if (!p) points.set(msg.portfolio, (p = { x: [], y: [] }));
+        p.x.push(new Date(data.ts));
+        p.y.push(data.equity);
+        break;
+      }
+      case "state_change":
+      case "control": refetch = true; break;
+      default: break;
+    }
   }
+  if (session) renderSession(session);
+  if (portfolio) renderPortfolio(portfolio);
+  if (lastFill !== null) {
+    $("fill-count").textContent = state.fills;
+    $("last-fill").textContent = lastFill;
+  }
+  if (newTrades) {
+    state.trades = state.trades.slice(-TRADES_SHOWN);
+    renderTrades();
+  }
+  extendChart(points);
+  if (refetch) api(`/api/sessions/${state.id}`).then(renderSession).catch(() => {});
 }
 
 // -- controls ----------------------------------------------------------------------
