@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 
 from perps_bot.config import load_settings
+from perps_bot.domain import MarketEvent, Order
+from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.quiet_quotes import QuietQuotes
 from perps_bot.orchestrator.runner import run_bot_sync
 from perps_bot.storage import RunStore
@@ -150,7 +152,8 @@ def _journal(logs: Path, run_id: str) -> list[str]:
 
 def _run(
     tmp: Path, monkeypatch: pytest.MonkeyPatch, overrides: dict[str, Any], tag: str
-) -> tuple[dict[str, list[tuple[object, ...]]], list[str]]:
+) -> tuple[dict[str, list[tuple[object, ...]]], list[str], int]:
+    """The run's tables, its journal, and how many events took every stage."""
     run = {
         "dev_fast": True,
         "duration": "12h",
@@ -164,10 +167,20 @@ def _run(
             m.setattr(QuietQuotes, "_quote_stretch", lambda self, events, i, end: i)
         if tag == "plain loop":
             m.setattr(QuietQuotes, "_takes_quote_stretches", lambda self: False)
+        full_path = 0
+        on_event = Orchestrator._on_event
+
+        def counted(self: Orchestrator, event: MarketEvent) -> list[Order]:
+            nonlocal full_path
+            full_path += 1
+            return on_event(self, event)
+
+        m.setattr(Orchestrator, "_on_event", counted)
         settings = load_settings("dev", {**overrides, "run": run})
         result = run_bot_sync(settings, progress=False)
     assert result.status == "completed"
-    return _tables(result.db_path, result.run_id), _journal(tmp / f"logs-{tag}", result.run_id)
+    tables = _tables(result.db_path, result.run_id)
+    return tables, _journal(tmp / f"logs-{tag}", result.run_id), full_path
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -175,9 +188,11 @@ def test_quote_stretches_store_what_one_tick_at_a_time_stores(
     case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     overrides = CASES[case]
-    tables, journal = _run(tmp_path, monkeypatch, overrides, "stretches")
+    tables, journal, full_path = _run(tmp_path, monkeypatch, overrides, "stretches")
     for tag in ("one-by-one", "plain loop"):
-        other_tables, other_journal = _run(tmp_path, monkeypatch, overrides, tag)
+        other_tables, other_journal, every_event = _run(tmp_path, monkeypatch, overrides, tag)
+        if case != "reads_quotes":  # the stretches took most ticks (that is their point)
+            assert full_path < every_event / 5, (full_path, every_event)
         assert other_tables.keys() == tables.keys()
         for name in tables:
             assert other_tables[name] == tables[name], f"{name} differs ({tag})"

@@ -44,7 +44,7 @@ from perps_bot.orchestrator.loop_checkpoint import LoopCheckpoint
 from perps_bot.orchestrator.order_flow import OrderFlow
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.quiet import NO_ORDERS
-from perps_bot.orchestrator.quiet_quotes import QuietQuotes
+from perps_bot.orchestrator.quiet_quotes import QuietQuotes, quotes_first
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.routing import Routes
 from perps_bot.orchestrator.venue_calls import StopRun
@@ -171,7 +171,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
             async for batch in self.feed.batches():
                 if type(batch) is CandleColumns and takes_stretches:
                     await self._walk_columns(batch, end)  # orchestrator.quiet
-                elif type(batch) is list and takes_quote_stretches:
+                elif takes_quote_stretches and type(batch) is list and quotes_first(batch):
                     await self._walk_quotes(batch, end)  # orchestrator.quiet_quotes
                 else:
                     for event in batch:

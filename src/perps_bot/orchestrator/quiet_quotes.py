@@ -60,6 +60,12 @@ class _SymbolRun:
 _UNSEEN = _SymbolRun((0.0, 0.0), 0.0, ())  # a symbol the stretch has not looked at yet
 
 
+def quotes_first(batch: Sequence[MarketEvent]) -> bool:
+    """A batch of quotes (the mock exchange's); books, marks and trades (exchange feeds,
+    replays) keep the plain per-event loop, which has nothing to try first."""
+    return bool(batch) and type(batch[0]) is Quote
+
+
 class QuietQuotes(QuietStretches):
     """A mixin of `Orchestrator` (orchestrator.engine); attributes are the engine's."""
 
