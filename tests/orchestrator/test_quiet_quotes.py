@@ -2,15 +2,16 @@
 same dev run three ways stores the same bytes (fills, orders, equity curve, funding,
 excursions, trading states, chart samples) and journals the same events:
 
-- stretches: the feed's quote batches walked stretch by stretch (the default);
+- stretches: the feed's columns (QuoteColumns) walked stretch by stretch (the default);
 - one by one: every stretch refused, so every tick goes through `_on_event`;
-- plain loop: the run never takes quote stretches (the loop every other run takes).
+- plain loop: the run never takes quote stretches (the batch iterated as events).
 
 The cases make every stage cut stretches short: protective stops resting in the
 venue, liquidations (isolated and cross, with two positions whose mark bands move
-together), risk state changes, sparse snapshots with 5-minute bars, a strategy that
-reads the account on bars (mean reversion), several portfolios side by side (one of
-them liquidated, two trading one symbol each), and funding settlements."""
+together), risk state changes, snapshots sparser than the bars and bars longer than
+the snapshot interval, a strategy that reads the account on bars (mean reversion),
+several portfolios side by side (one of them liquidated, two trading one symbol
+each), a strategy that counts quotes, and funding settlements."""
 
 import json
 import re
@@ -69,10 +70,12 @@ CASES: dict[str, dict[str, Any]] = {
             "daily_loss_limit": 0.005,
         },
     },
+    # bars closing between snapshots, and snapshots between bar closes
     "sparse_snapshots": {
         "run": {"equity_interval": "5m", "log_equity_interval": "15m"},
-        "strategy": {"timeframe": "5m", "params": {"fast": 3, "slow": 8}},
+        "strategy": {"params": {"fast": 3, "slow": 8}},
     },
+    "long_bars": {"strategy": {"timeframe": "5m", "params": {"fast": 3, "slow": 8}}},
     "mean_reversion": {"strategy": {"name": "mean_reversion", "params": {"lookback": 15}}},
     # a strategy that counts quotes (it does not declare `quote_stretches`): every tick
     # reaches it, its targets land on the same ticks
@@ -164,7 +167,7 @@ def _run(
     }
     with monkeypatch.context() as m:
         if tag == "one-by-one":
-            m.setattr(QuietQuotes, "_quote_stretch", lambda self, events, i, end: i)
+            m.setattr(QuietQuotes, "_quote_stretch", lambda self, block, i, j, end: i)
         if tag == "plain loop":
             m.setattr(QuietQuotes, "_takes_quote_stretches", lambda self: False)
         full_path = 0

@@ -4,8 +4,9 @@ Why it looks like this:
 
 * Speed. A simulated week of 1 s ticks on two symbols is 1.2M quotes and the
   whole bot must process them in well under a minute, so prices are generated
-  with numpy in chunks (`chunk_ticks` ticks per symbol at a time) and turned
-  into `Quote` objects with `map` over plain lists; a chunk becomes one batch.
+  with numpy in chunks (`chunk_ticks` ticks per symbol at a time); a chunk becomes
+  one batch, kept as its columns (`QuoteColumns`): the orchestrator builds a `Quote`
+  only for a tick a stage has to see one by one.
 * Determinism. Every symbol has its own generators, spawned from
   `SeedSequence([seed, zlib.crc32(symbol)])` (never Python's `hash()`), one per
   random quantity (price shocks, jump counts, jump sizes, mark noise, funding).
@@ -41,7 +42,6 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,7 @@ from perps_bot.config.models import MockConfig, RandomWalkConfig
 from perps_bot.domain import FundingRate, MarketEvent, Quote
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.feeds.base import FeedError
+from perps_bot.feeds.quote_columns import QuoteColumns, QuoteLists
 
 DAY_MS = 86_400_000
 YEAR_MS = 365 * DAY_MS
@@ -280,7 +281,7 @@ class RandomWalkFeed:
     def _position(self) -> tuple[object, ...]:
         return (self._next_tick, self._next_funding, [w.state() for w in self._walks])
 
-    def _next_chunk(self) -> list[MarketEvent] | None:
+    def _next_chunk(self) -> Sequence[MarketEvent] | None:
         """The next chunk, less the events a restored checkpoint had already handed out."""
         self._chunk_start = self._position()
         self._emitted_in_chunk = 0
@@ -307,7 +308,7 @@ class RandomWalkFeed:
         self._skip = int(emitted)
         self._emitted_ts = emitted_ts
 
-    def _generate_chunk(self) -> list[MarketEvent] | None:
+    def _generate_chunk(self) -> QuoteColumns | None:
         total = self.total_ticks
         n = self.chunk_ticks if total is None else min(self.chunk_ticks, total - self._next_tick)
         if n <= 0:
@@ -315,54 +316,33 @@ class RandomWalkFeed:
         first_ts = self.start_ms + self._next_tick * self.tick_ms
         self._next_tick += n
         ts = (first_ts + np.arange(n, dtype=np.int64) * self.tick_ms).tolist()
-        width = len(self._walks)
-        columns = [walk.chunk(n) for walk in self._walks]
-        events: list[MarketEvent] = []
-        if width == 1:
-            last, bid, ask, mark = columns[0]
-            events.extend(map(Quote, ts, repeat(self.symbols[0]), last, bid, ask, mark))
-        else:
-            for offset, (symbol, (last, bid, ask, mark)) in enumerate(
-                zip(self.symbols, columns, strict=True)
-            ):
-                quotes: list[MarketEvent] = list(
-                    map(Quote, ts, repeat(symbol), last, bid, ask, mark)
-                )
-                if offset == 0:
-                    events = quotes * width
-                events[offset::width] = quotes
-        return self._with_funding(events, ts, columns, width)
+        columns = [QuoteLists(*walk.chunk(n)) for walk in self._walks]
+        return QuoteColumns(ts, self.symbols, columns, self._funding_inserts(ts, columns))
 
-    def _with_funding(
-        self,
-        events: list[MarketEvent],
-        ts: list[int],
-        columns: list[tuple[list[float], list[float], list[float], list[float]]],
-        width: int,
-    ) -> list[MarketEvent]:
+    def _funding_inserts(
+        self, ts: list[int], columns: list[QuoteLists]
+    ) -> list[tuple[int, MarketEvent]]:
+        """The settlements in this chunk, each placed after the quotes of the last tick
+        at or before its time."""
+        inserts: list[tuple[int, MarketEvent]] = []
         if self._next_funding is None:
-            return events
+            return inserts
         window_end = ts[-1] + self.tick_ms
         if self.end_ms is not None:
             window_end = min(window_end, self.end_ms)
-        if self._next_funding >= window_end:
-            return events
-        out: list[MarketEvent] = []
-        copied = 0
+        width = len(self._walks)
         while self._next_funding < window_end:
             funding_ts = self._next_funding
             index = (funding_ts - ts[0]) // self.tick_ms  # last tick at or before funding_ts
             cut = (index + 1) * width
-            out.extend(events[copied:cut])
-            copied = cut
             for walk, column in zip(self._walks, columns, strict=True):
-                out.append(FundingRate(funding_ts, walk.symbol, walk.next_rate(), column[3][index]))
+                rate, mark = walk.next_rate(), column.mark[index]
+                inserts.append((cut, FundingRate(funding_ts, walk.symbol, rate, mark)))
             self._next_funding += self.funding_interval_ms
-        out.extend(events[copied:])
-        return out
+        return inserts
 
 
-def _by_tick(events: list[MarketEvent]) -> list[list[MarketEvent]]:
+def _by_tick(events: Sequence[MarketEvent]) -> list[list[MarketEvent]]:
     """Split a chunk into one group per tick (quotes of a ts plus the funding after them)."""
     groups: list[list[MarketEvent]] = []
     current_ts: int | None = None

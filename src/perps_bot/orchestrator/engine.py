@@ -38,13 +38,14 @@ from perps_bot.domain import (
 from perps_bot.feeds import Feed
 from perps_bot.feeds.bars import BarBuilder, CandleAggregator
 from perps_bot.feeds.columns import CandleColumns
+from perps_bot.feeds.quote_columns import QuoteColumns
 from perps_bot.ledger import FillResult, Ledger
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.loop_checkpoint import LoopCheckpoint
 from perps_bot.orchestrator.order_flow import OrderFlow
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.quiet import NO_ORDERS
-from perps_bot.orchestrator.quiet_quotes import QuietQuotes, quotes_first
+from perps_bot.orchestrator.quiet_quotes import QuietQuotes
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.routing import Routes
 from perps_bot.orchestrator.venue_calls import StopRun
@@ -171,7 +172,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
             async for batch in self.feed.batches():
                 if type(batch) is CandleColumns and takes_stretches:
                     await self._walk_columns(batch, end)  # orchestrator.quiet
-                elif takes_quote_stretches and type(batch) is list and quotes_first(batch):
+                elif type(batch) is QuoteColumns and takes_quote_stretches:
                     await self._walk_quotes(batch, end)  # orchestrator.quiet_quotes
                 else:
                     for event in batch:

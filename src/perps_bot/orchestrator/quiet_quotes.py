@@ -1,12 +1,14 @@
-"""Quiet stretches of quotes: most ticks of a paper run (the dev profile's mock
-exchange, a dry run's quotes) without a call per stage per tick (issue 17).
+"""Quiet stretches of quotes: most ticks of the mock exchange (the dev profile, the
+session server's paper sessions) without a call per stage per tick (issue 17).
 
 Most ticks only move prices: no order of the symbol rests or waits in the venue, the
 mark stays inside the band where the ledger cannot liquidate, no bar closes, no
 equity snapshot is due, and the strategy does nothing with a quote (it declares
-`quote_stretches`). For such ticks the orchestrator keeps, per symbol, only what the
-stages need from the whole run of them, and hands it over once at the stretch's end
-(`_catch_up_quotes`):
+`quote_stretches`). The feed hands its ticks over as columns (`QuoteColumns`); the
+orchestrator finds how many whole ticks, all symbols together, are quiet (bisecting
+the times for the next snapshot and bar close, scanning the marks against the bands),
+builds no Quote for them, and hands the stages once what they need from the whole run
+of them (`_catch_up_quotes`):
 
   execution  nothing (`venue.quiet(symbol)` said so before the stretch)
   bars       the open bar takes the run's lowest and highest price, its last price
@@ -21,7 +23,8 @@ stages need from the whole run of them, and hands it over once at the stretch's 
   clock      the last tick's time, and the last price per symbol
 
 A funding event, a tick with an equity snapshot due, the run's end, and any tick with
-something pending (signals, cancels, venue updates) go through `_on_event` as before.
+something pending (signals, cancels, venue updates) go through `_on_event` as before,
+as a Quote built for it alone.
 The stored fills, orders, equity curve, excursions, funding, chart samples and the
 journal are the same bytes as one tick at a time
 (tests/orchestrator/test_quiet_quotes.py runs each case three ways). Several
@@ -29,10 +32,10 @@ portfolios side by side take it together: a symbol's stretch holds while its mar
 inside the band of every portfolio trading it and no strategy reads quotes.
 """
 
-from collections.abc import Sequence
+from bisect import bisect_left
 
-from perps_bot.domain import MarketEvent, Quote
 from perps_bot.feeds.bars import BarBuilder
+from perps_bot.feeds.quote_columns import QuoteColumns, QuoteLists
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.quiet import QuietStretches
 
@@ -52,18 +55,19 @@ class _SymbolRun:
         self.band_low, self.band_high = band  # inside every trading portfolio's band
         self.closes_at = closes_at  # the open bar's close time: that tick closes it
         self.portfolios = portfolios
-        self.low, self.high = _INF, -_INF
-        self.last = self.mark = 0.0
+        self.low = self.high = self.last = self.mark = 0.0  # set from the stretch's ticks
         self.ts = 0
 
 
-_UNSEEN = _SymbolRun((0.0, 0.0), 0.0, ())  # a symbol the stretch has not looked at yet
-
-
-def quotes_first(batch: Sequence[MarketEvent]) -> bool:
-    """A batch of quotes (the mock exchange's); books, marks and trades (exchange feeds,
-    replays) keep the plain per-event loop, which has nothing to try first."""
-    return bool(batch) and type(batch[0]) is Quote
+def _first_outside(column: QuoteLists, low: float, high: float, first: int, limit: int) -> int:
+    """The first tick from `first` whose mark is not strictly inside (low, high) or
+    whose price is not positive; `limit` when there is none. A plain scan: min and max
+    would let a NaN through."""
+    marks, prices = column.mark, column.last
+    for k in range(first, limit):
+        if not (low < marks[k] < high and prices[k] > 0.0):
+            return k
+    return limit
 
 
 class QuietQuotes(QuietStretches):
@@ -76,62 +80,59 @@ class QuietQuotes(QuietStretches):
         """Whether this run can ever take a quiet stretch of quotes."""
         return all(p.strategy.quote_stretches for p in self.portfolios)
 
-    async def _walk_quotes(self, events: Sequence[MarketEvent], end: int) -> bool:
-        """Every event of a batch in order; False once the run's end is reached (like
-        the per-event loop)."""
-        i, n = 0, len(events)
-        while i < n:
-            done = self._quote_stretch(events, i, end)
-            if done > i:
-                i = done
-                continue
-            if not await self._event(events[i], end):
+    async def _walk_quotes(self, block: QuoteColumns, end: int) -> bool:
+        """Every event of `block` in the feed's order; False once the run's end is
+        reached (like the per-event loop)."""
+        i = 0
+        for at, other in [*block.inserts, (block.quotes, None)]:
+            while i < at:
+                done = self._quote_stretch(block, i, at, end)
+                if done > i:
+                    i = done
+                    continue
+                if not await self._event(block.quote(i), end):
+                    return False
+                i += 1
+            if other is not None and not await self._event(other, end):
                 return False
-            i += 1
         return True
 
-    def _quote_stretch(self, events: Sequence[MarketEvent], i: int, end: int) -> int:
-        """Quotes from i on as far as they are quiet; returns the index after the last
-        one handled (i: none, the caller takes event i alone)."""
+    def _quote_stretch(self, block: QuoteColumns, i: int, j: int, end: int) -> int:
+        """Whole ticks from quote i (the first of its tick) to quote j at most, as far
+        as they are quiet; returns the quote index after them (i: none, the caller
+        takes quote i alone)."""
+        width = block.width
         next_equity = self._next_equity
         if (
-            next_equity is None  # before the first event
+            i % width
+            or next_equity is None  # before the first event
             or self._signalled
             or self._cancel_due
             or self._updates
         ):
             return i
-        stop_ts = min(next_equity, end)
-        runs: dict[str, _SymbolRun | None] = {}
-        latest = 0  # the clock takes the latest time, as one tick at a time
-        k, n = i, len(events)
-        while k < n:
-            event = events[k]
-            if type(event) is not Quote:
-                break
-            ts = event.ts
-            if ts >= stop_ts:
-                break
-            symbol = event.symbol
-            run = runs.get(symbol, _UNSEEN)
-            if run is _UNSEEN:
-                run = runs[symbol] = self._symbol_run(symbol)
+        ts = block.ts
+        first = i // width
+        # the ticks before a snapshot is due or the run ends, before a bar closes, and
+        # before a mark outside a band (or a price that is not one) of any symbol
+        limit = bisect_left(ts, min(next_equity, end), first, j // width)
+        runs: dict[str, _SymbolRun] = {}
+        for symbol, column in zip(block.symbols, block.columns, strict=True):
+            run = self._symbol_run(symbol)
             if run is None:
-                break
-            last, mark = event.last, event.mark
-            if not (last > 0.0 and run.band_low < mark < run.band_high and ts < run.closes_at):
-                break
-            if last < run.low:
-                run.low = last
-            if last > run.high:
-                run.high = last
-            run.last, run.mark, run.ts = last, mark, ts
-            if ts > latest:
-                latest = ts
-            k += 1
-        if k > i:
-            self._catch_up_quotes(runs, latest, events[k - 1].ts)
-        return k
+                return i
+            runs[symbol] = run
+            limit = bisect_left(ts, run.closes_at, first, limit)
+            limit = _first_outside(column, run.band_low, run.band_high, first, limit)
+        if limit == first:
+            return i
+        last_tick = limit - 1
+        for run, column in zip(runs.values(), block.columns, strict=True):
+            prices = column.last[first:limit]
+            run.low, run.high = min(prices), max(prices)
+            run.last, run.mark, run.ts = prices[-1], column.mark[last_tick], ts[last_tick]
+        self._catch_up_quotes(runs, ts[last_tick])
+        return limit * width
 
     def _symbol_run(self, symbol: str) -> _SymbolRun | None:
         """The stretch's view of `symbol`; None when its ticks must take the full path:
@@ -151,16 +152,13 @@ class QuietQuotes(QuietStretches):
             low, high = max(low, band[0]), min(high, band[1])
         return _SymbolRun((low, high), closes_at, portfolios)
 
-    def _catch_up_quotes(
-        self, runs: dict[str, _SymbolRun | None], latest: int, last_ts: int
-    ) -> None:
-        """The stages that need only the stretch's extremes and last values."""
-        self.clock.advance(latest)
+    def _catch_up_quotes(self, runs: dict[str, _SymbolRun], last_ts: int) -> None:
+        """The stages that need only the stretch's extremes and last values (a chunk's
+        ticks are in time order: the last is the latest)."""
+        self.clock.advance(last_ts)
         self.last_ts = last_ts
         bars = self._bars
         for symbol, run in runs.items():
-            if run is None or run.high < run.low:
-                continue  # no tick of it was taken
             self._last_price[symbol] = run.last
             if bars is not None:
                 bars.fold(symbol, run.low, run.high, run.last, run.mark)
