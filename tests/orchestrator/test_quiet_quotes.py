@@ -14,6 +14,7 @@ several portfolios side by side (one of them liquidated, two trading one symbol
 each), a strategy that counts quotes, and funding settlements."""
 
 import json
+import math
 import re
 import sqlite3
 from pathlib import Path
@@ -21,11 +22,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from perps_bot.config import load_settings
 from perps_bot.domain import MarketEvent, Order
+from perps_bot.feeds.quote_columns import QuoteLists
 from perps_bot.orchestrator.engine import Orchestrator
-from perps_bot.orchestrator.quiet_quotes import QuietQuotes
+from perps_bot.orchestrator.quiet_quotes import QuietQuotes, _first_outside
 from perps_bot.orchestrator.runner import run_bot_sync
 from perps_bot.storage import RunStore
 
@@ -218,3 +222,31 @@ def test_quote_stretches_store_what_one_tick_at_a_time_stores(
         assert len(states) >= 2, "the risk gate did not change state"
     if case == "stops":
         assert any(re.search(r"\bstop\b", str(row)) for row in fills)
+
+
+_PRICE = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=90.0, max_value=110.0),  # mostly inside the band below
+)
+
+
+@given(
+    ticks=st.lists(st.tuples(_PRICE, _PRICE), max_size=30),
+    first=st.integers(0, 30),
+)
+@example(ticks=[(100.0, 100.0), (math.nan, 100.0), (101.0, 100.0)], first=0)  # min, max: 100
+@example(ticks=[(100.0, 100.0), (100.0, math.nan)], first=0)
+def test_the_band_scan_stops_at_the_first_tick_one_at_a_time_would_stop_at(
+    ticks: list[tuple[float, float]], first: int
+) -> None:
+    """min, max and sum settle the common case; NaN, infinities and prices that are not
+    positive must still stop the stretch exactly where the per-tick check would."""
+    marks = [m for m, _ in ticks]
+    prices = [p for _, p in ticks]
+    column = QuoteLists(prices, prices, prices, marks)
+    first = min(first, len(ticks))
+    expected = next(
+        (k for k in range(first, len(ticks)) if not (95.0 < marks[k] < 105.0 and prices[k] > 0)),
+        len(ticks),
+    )
+    assert _first_outside(column, 95.0, 105.0, first, len(ticks)) == expected

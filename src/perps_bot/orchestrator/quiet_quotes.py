@@ -33,6 +33,7 @@ inside the band of every portfolio trading it and no strategy reads quotes.
 """
 
 from bisect import bisect_left
+from math import isfinite
 
 from perps_bot.feeds.bars import BarBuilder
 from perps_bot.feeds.quote_columns import QuoteColumns, QuoteLists
@@ -61,12 +62,21 @@ class _SymbolRun:
 
 def _first_outside(column: QuoteLists, low: float, high: float, first: int, limit: int) -> int:
     """The first tick from `first` whose mark is not strictly inside (low, high) or
-    whose price is not positive; `limit` when there is none. A plain scan: min and max
-    would let a NaN through."""
-    marks, prices = column.mark, column.last
-    for k in range(first, limit):
-        if not (low < marks[k] < high and prices[k] > 0.0):
-            return k
+    whose price is not a positive number; `limit` when there is none. The common case
+    (all inside) is settled by min, max and sum in C; min and max alone would let a NaN
+    through, a finite sum rules it (and infinities) out."""
+    marks, prices = column.mark[first:limit], column.last[first:limit]
+    if (
+        marks
+        and low < min(marks)
+        and max(marks) < high
+        and min(prices) > 0.0
+        and isfinite(sum(marks) + sum(prices))
+    ):
+        return limit
+    for k, (mark, price) in enumerate(zip(marks, prices, strict=True)):
+        if not (low < mark < high and price > 0.0):
+            return first + k
     return limit
 
 
