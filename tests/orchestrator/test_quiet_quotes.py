@@ -11,7 +11,8 @@ venue, liquidations (isolated and cross, with two positions whose mark bands mov
 together), risk state changes, snapshots sparser than the bars and bars longer than
 the snapshot interval, a strategy that reads the account on bars (mean reversion),
 several portfolios side by side (one of them liquidated, two trading one symbol
-each), a strategy that counts quotes, and funding settlements."""
+each), one symbol alone, ticks off the funding and bar grid, a strategy that counts
+quotes, and funding settlements."""
 
 import json
 import math
@@ -80,6 +81,15 @@ CASES: dict[str, dict[str, Any]] = {
         "strategy": {"params": {"fast": 3, "slow": 8}},
     },
     "long_bars": {"strategy": {"timeframe": "5m", "params": {"fast": 3, "slow": 8}}},
+    "one_symbol": {
+        "run": {"symbols": ["ETH-PERP"]},
+        "strategy": {"params": {"fast": 3, "slow": 8}},
+    },
+    # 7 s ticks: funding settles between two ticks, bars close a few seconds late
+    "off_grid_ticks": {
+        "mock": {"tick_interval": "7s"},
+        "strategy": {"params": {"fast": 3, "slow": 8}},
+    },
     "mean_reversion": {"strategy": {"name": "mean_reversion", "params": {"lookback": 15}}},
     # a strategy that counts quotes (it does not declare `quote_stretches`): every tick
     # reaches it, its targets land on the same ticks

@@ -1,11 +1,13 @@
-"""CandleColumns: one batch of a historical feed, kept as the feed's numpy columns.
+"""CandleColumns: one batch of a historical feed, kept as the feed's numpy columns
+(and EventColumns, what it shares with the mock exchange's QuoteColumns).
 
 Why columns and not a list of Candle objects: in a backtest most candles change
 nothing but prices (no order rests, no liquidation is near, the strategy stays put).
 The orchestrator walks such stretches column-wise (orchestrator.quiet) and builds a
 Candle only for a candle a stage has to see one by one. Anything else that reads the
 batch (a merged multi-symbol feed, the capture writer) sees an ordinary sequence of
-events: indexing or iterating builds them all, in the feed's order, once.
+events: iterating or slicing builds them all, in the feed's order, once; one index
+builds one.
 
 Other events of the batch (funding settlements) keep their places: `inserts` holds
 (candle index they come before, event), in order.
@@ -25,6 +27,80 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
+class EventColumns(Sequence[MarketEvent]):
+    """A batch kept as columns: its own events (candles, quotes), built only when some
+    reader needs them, and `inserts` (index among its own events they come before,
+    event) in their places. Iterating or slicing builds the whole list once; one index
+    builds one event."""
+
+    __slots__ = ("_events", "inserts")
+
+    def __init__(self, inserts: list[tuple[int, MarketEvent]]) -> None:
+        self.inserts = inserts
+        self._events: list[MarketEvent] | None = None
+
+    def _own_count(self) -> int:
+        raise NotImplementedError
+
+    def _own_event(self, i: int) -> MarketEvent:
+        raise NotImplementedError
+
+    def _own_events(self) -> list[MarketEvent]:
+        raise NotImplementedError
+
+    def events(self) -> list[MarketEvent]:
+        """Every event of the batch in the feed's order (built once)."""
+        events = self._events
+        if events is None:
+            events = self._events = self._merged()
+        return events
+
+    def _merged(self) -> list[MarketEvent]:
+        own = self._own_events()
+        if not self.inserts:
+            return own
+        events: list[MarketEvent] = []
+        prev = 0
+        for at, event in self.inserts:
+            events.extend(own[prev:at])
+            events.append(event)
+            prev = at
+        events.extend(own[prev:])
+        return events
+
+    def __len__(self) -> int:
+        return self._own_count() + len(self.inserts)
+
+    @overload
+    def __getitem__(self, index: int) -> MarketEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[MarketEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> MarketEvent | Sequence[MarketEvent]:
+        if isinstance(index, slice) or self._events is not None:
+            return self.events()[index]
+        return self._one(index)
+
+    def _one(self, index: int) -> MarketEvent:
+        """Event `index` without building the others (a feed reads its last one)."""
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"event {index} of a batch of {n}")
+        index %= n
+        before = 0  # inserts before this event
+        for at, event in self.inserts:
+            if index < at + before:
+                break
+            if index == at + before:
+                return event
+            before += 1
+        return self._own_event(index - before)
+
+    def __iter__(self) -> Iterator[MarketEvent]:
+        return iter(self.events())
+
+
 class CandleLists(NamedTuple):
     ts: list[int]
     marks: list[float]  # the mark the ledger sees: the mark close, else the close
@@ -33,16 +109,10 @@ class CandleLists(NamedTuple):
     close: list[float]
 
 
-class CandleColumns(Sequence[MarketEvent]):
-    __slots__ = (
-        "_columns",
-        "_events",
-        "_fields",
-        "_lists",
-        "inserts",
-        "symbol",
-        "ts",
-    )
+class CandleColumns(EventColumns):
+    """One historical batch of candles of one symbol (see the module's docstring)."""
+
+    __slots__ = ("_columns", "_fields", "_lists", "symbol", "ts")
 
     def __init__(
         self,
@@ -54,12 +124,11 @@ class CandleColumns(Sequence[MarketEvent]):
     ) -> None:
         """`columns`: open_time, open, high, low, close, volume; `mark_columns`: mark close,
         high and low with NaN for unknown (None: no mark series)."""
+        super().__init__(inserts)
         self.symbol = symbol
         self.ts = ts
-        self.inserts = inserts
         self._fields: list[Sequence[object]] | None = None
         self._columns = (columns, mark_columns)
-        self._events: list[MarketEvent] | None = None
         self._lists: CandleLists | None = None
 
     @property
@@ -115,40 +184,15 @@ class CandleColumns(Sequence[MarketEvent]):
         self._fields = fields
         return fields
 
-    # -- the batch as a sequence of events -----------------------------------------
-    def events(self) -> list[MarketEvent]:
-        events = self._events
-        if events is None:
-            events = self._events = self._build_events()
-        return events
+    # -- EventColumns ---------------------------------------------------------------
+    def _own_count(self) -> int:
+        return self.candles
 
-    def _build_events(self) -> list[MarketEvent]:
-        candles: list[MarketEvent] = list(map(Candle, *self._field_lists()))
-        if not self.inserts:
-            return candles
-        events: list[MarketEvent] = []
-        prev = 0
-        for at, event in self.inserts:
-            events.extend(candles[prev:at])
-            events.append(event)
-            prev = at
-        events.extend(candles[prev:])
-        return events
+    def _own_event(self, i: int) -> MarketEvent:
+        return self.candle(i)
 
-    def __len__(self) -> int:
-        return self.candles + len(self.inserts)
-
-    @overload
-    def __getitem__(self, index: int) -> MarketEvent: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[MarketEvent]: ...
-
-    def __getitem__(self, index: int | slice) -> MarketEvent | Sequence[MarketEvent]:
-        return self.events()[index]
-
-    def __iter__(self) -> Iterator[MarketEvent]:
-        return iter(self.events())
+    def _own_events(self) -> list[MarketEvent]:
+        return list(map(Candle, *self._field_lists()))
 
 
 def _nullable(values: FloatArray) -> list[float | None]:

@@ -15,10 +15,11 @@ event), in order.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import NamedTuple, overload
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from perps_bot.domain import MarketEvent, Quote
+from perps_bot.feeds.columns import EventColumns
 
 
 class QuoteLists(NamedTuple):
@@ -30,8 +31,11 @@ class QuoteLists(NamedTuple):
     mark: list[float]
 
 
-class QuoteColumns(Sequence[MarketEvent]):
-    __slots__ = ("_events", "columns", "inserts", "symbols", "ts", "width")
+class QuoteColumns(EventColumns):
+    """One chunk of the mock exchange's ticks: `ts` per tick, `columns` per symbol (in
+    `symbols` order), funding settlements in `inserts` (see the module's docstring)."""
+
+    __slots__ = ("columns", "symbols", "ts", "width")
 
     def __init__(
         self,
@@ -40,15 +44,15 @@ class QuoteColumns(Sequence[MarketEvent]):
         columns: Sequence[QuoteLists],
         inserts: list[tuple[int, MarketEvent]],
     ) -> None:
+        super().__init__(inserts)
         self.ts = ts
         self.symbols = tuple(symbols)
         self.columns = tuple(columns)
         self.width = len(self.symbols)
-        self.inserts = inserts
-        self._events: list[MarketEvent] | None = None
 
     @property
     def quotes(self) -> int:
+        """How many quotes the batch holds (ticks times symbols; inserts not counted)."""
         return len(self.ts) * self.width
 
     def quote(self, i: int) -> Quote:
@@ -60,14 +64,14 @@ class QuoteColumns(Sequence[MarketEvent]):
             c.mark[tick],
         )  # fmt: skip
 
-    # -- the batch as a sequence of events -----------------------------------------
-    def events(self) -> list[MarketEvent]:
-        events = self._events
-        if events is None:
-            events = self._events = self._build_events()
-        return events
+    # -- EventColumns ---------------------------------------------------------------
+    def _own_count(self) -> int:
+        return self.quotes
 
-    def _build_events(self) -> list[MarketEvent]:
+    def _own_event(self, i: int) -> MarketEvent:
+        return self.quote(i)
+
+    def _own_events(self) -> list[MarketEvent]:
         ts, width = self.ts, self.width
         quotes: list[MarketEvent] = []
         for offset, (symbol, c) in enumerate(zip(self.symbols, self.columns, strict=True)):
@@ -75,47 +79,6 @@ class QuoteColumns(Sequence[MarketEvent]):
                 map(Quote, ts, [symbol] * len(ts), c.last, c.bid, c.ask, c.mark)
             )
             if offset == 0:
-                quotes = of_symbol * width
+                quotes = of_symbol * width  # the slots, filled symbol by symbol
             quotes[offset::width] = of_symbol
-        if not self.inserts:
-            return quotes
-        events: list[MarketEvent] = []
-        prev = 0
-        for at, event in self.inserts:
-            events.extend(quotes[prev:at])
-            events.append(event)
-            prev = at
-        events.extend(quotes[prev:])
-        return events
-
-    def __len__(self) -> int:
-        return self.quotes + len(self.inserts)
-
-    @overload
-    def __getitem__(self, index: int) -> MarketEvent: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[MarketEvent]: ...
-
-    def __getitem__(self, index: int | slice) -> MarketEvent | Sequence[MarketEvent]:
-        if isinstance(index, slice) or self._events is not None:
-            return self.events()[index]
-        return self._one(index)
-
-    def _one(self, index: int) -> MarketEvent:
-        """Event `index` without building the others (the feed reads the last one)."""
-        n = len(self)
-        if not -n <= index < n:
-            raise IndexError(f"event {index} of a batch of {n}")
-        index %= n
-        before = 0  # inserts before this event
-        for at, event in self.inserts:
-            if index < at + before:
-                break
-            if index == at + before:
-                return event
-            before += 1
-        return self.quote(index - before)
-
-    def __iter__(self) -> Iterator[MarketEvent]:
-        return iter(self.events())
+        return quotes

@@ -290,6 +290,8 @@ class RandomWalkFeed:
             return events
         skip, self._skip = self._skip, 0
         self._emitted_in_chunk = skip
+        if skip >= len(events):
+            return []  # all handed out before the checkpoint: nothing to build
         return events[skip:]
 
     def state(self) -> tuple[object, ...]:

@@ -77,7 +77,7 @@ class QuietStretches(VenueCalls):
         """Whether this run can ever take a quiet stretch; if not, a CandleColumns batch
         goes through the per-event loop as the sequence of events it also is."""
         return (
-            self.primary.strategy.candle_stretches
+            type(self.primary.strategy).keeps("candle_stretches")
             and len(self.portfolios) == 1
             and self._candle_bars is None
             and self._account_rec is None

@@ -1,5 +1,6 @@
-"""Quiet stretches of quotes: most ticks of the mock exchange (the dev profile, the
-session server's paper sessions) without a call per stage per tick (issue 17).
+"""Quiet stretches of quotes: most ticks of the mock exchange under `--dev-fast` (the
+dev profile, the session server's paper sessions) without a call per stage per tick
+(issue 17). Realtime runs get one tick per batch and keep the per-event loop.
 
 Most ticks only move prices: no order of the symbol rests or waits in the venue, the
 mark stays inside the band where the ledger cannot liquidate, no bar closes, no
@@ -28,8 +29,9 @@ as a Quote built for it alone.
 The stored fills, orders, equity curve, excursions, funding, chart samples and the
 journal are the same bytes as one tick at a time
 (tests/orchestrator/test_quiet_quotes.py runs each case three ways). Several
-portfolios side by side take it together: a symbol's stretch holds while its mark is
-inside the band of every portfolio trading it and no strategy reads quotes.
+portfolios side by side take it together: a stretch holds while every symbol's mark
+is inside the band of every portfolio trading it, and no strategy reads quotes; one
+symbol with work to do (a resting order, no band) sends every tick the full way.
 """
 
 from bisect import bisect_left
@@ -46,9 +48,7 @@ _INF = float("inf")
 class _SymbolRun:
     """What a stretch's ticks of one symbol leave behind for the stages."""
 
-    __slots__ = (
-        "band_high", "band_low", "closes_at", "high", "last", "low", "mark", "portfolios", "ts"
-    )  # fmt: skip
+    __slots__ = ("band_high", "band_low", "closes_at", "high", "last", "low", "mark", "portfolios")
 
     def __init__(
         self, band: tuple[float, float], closes_at: float, portfolios: tuple[Portfolio, ...]
@@ -57,7 +57,6 @@ class _SymbolRun:
         self.closes_at = closes_at  # the open bar's close time: that tick closes it
         self.portfolios = portfolios
         self.low = self.high = self.last = self.mark = 0.0  # set from the stretch's ticks
-        self.ts = 0
 
 
 def _first_outside(column: QuoteLists, low: float, high: float, first: int, limit: int) -> int:
@@ -88,7 +87,7 @@ class QuietQuotes(QuietStretches):
 
     def _takes_quote_stretches(self) -> bool:
         """Whether this run can ever take a quiet stretch of quotes."""
-        return all(p.strategy.quote_stretches for p in self.portfolios)
+        return all(type(p.strategy).keeps("quote_stretches") for p in self.portfolios)
 
     async def _walk_quotes(self, block: QuoteColumns, end: int) -> bool:
         """Every event of `block` in the feed's order; False once the run's end is
@@ -127,12 +126,13 @@ class QuietQuotes(QuietStretches):
         # before a mark outside a band (or a price that is not one) of any symbol
         limit = bisect_left(ts, min(next_equity, end), first, j // width)
         runs: dict[str, _SymbolRun] = {}
-        for symbol, column in zip(block.symbols, block.columns, strict=True):
+        for symbol in block.symbols:  # every symbol's cheap checks before any scan
             run = self._symbol_run(symbol)
             if run is None:
                 return i
             runs[symbol] = run
             limit = bisect_left(ts, run.closes_at, first, limit)
+        for run, column in zip(runs.values(), block.columns, strict=True):
             limit = _first_outside(column, run.band_low, run.band_high, first, limit)
         if limit == first:
             return i
@@ -140,7 +140,7 @@ class QuietQuotes(QuietStretches):
         for run, column in zip(runs.values(), block.columns, strict=True):
             prices = column.last[first:limit]
             run.low, run.high = min(prices), max(prices)
-            run.last, run.mark, run.ts = prices[-1], column.mark[last_tick], ts[last_tick]
+            run.last, run.mark = prices[-1], column.mark[last_tick]
         self._catch_up_quotes(runs, ts[last_tick])
         return limit * width
 
@@ -173,6 +173,6 @@ class QuietQuotes(QuietStretches):
             if bars is not None:
                 bars.fold(symbol, run.low, run.high, run.last, run.mark)
             for p in run.portfolios:
-                p.risk.on_market_data(symbol, run.ts)
+                p.risk.on_market_data(symbol, last_ts)  # the symbols' ticks share times
                 p.excursions.on_prices(symbol, run.low, run.high)
                 p.ledger.mark_quietly(symbol, run.mark)

@@ -105,6 +105,20 @@ class Strategy(ABC):
         self.ctx = ctx
         self.params: BaseModel = validate_params(type(self), params)
 
+    @classmethod
+    def keeps(cls, promise: str) -> bool:
+        """Whether the promise `candle_stretches` or `quote_stretches` holds for this
+        class: set True by a class whose `on_event` and `candle_step` this class still
+        uses. A subclass that overrides either one (to read quotes, say) does not
+        inherit the promise unless it makes it again itself."""
+        for klass in cls.__mro__:
+            if promise in vars(klass):
+                return bool(vars(klass)[promise]) and all(
+                    getattr(cls, hook) is getattr(klass, hook)
+                    for hook in ("on_event", "candle_step")
+                )
+        return False
+
     def on_start(self) -> Sequence[Signal]:
         """Called once before the first event."""
         return NO_SIGNALS

@@ -98,9 +98,6 @@ function drawChart(curves) {
   Plotly.newPlot("equity-chart", data, layout, { displayModeBar: false, responsive: true });
 }
 
-// at most this many points per trace: a long session's chart stays light to redraw
-const CHART_POINTS = 20000;
-
 function extendChart(points) {
   // points: trace name -> { x: [Date], y: [equity] }; one redraw for all of them
   const indices = [], xs = [], ys = [];
@@ -109,7 +106,7 @@ function extendChart(points) {
     if (index < 0) continue;
     indices.push(index); xs.push(p.x); ys.push(p.y);
   }
-  if (indices.length) Plotly.extendTraces("equity-chart", { x: xs, y: ys }, indices, CHART_POINTS);
+  if (indices.length) Plotly.extendTraces("equity-chart", { x: xs, y: ys }, indices);
 }
 
 // -- the stream --------------------------------------------------------------------
@@ -127,7 +124,9 @@ function connect() {
   const ws = new WebSocket(url);
   state.ws = ws;
   ws.onopen = () => setConnected(true);
-  ws.onclose = () => { handleInbox(); setConnected(false); };
+  ws.onclose = () => {
+    try { handleInbox(); } finally { setConnected(false); }  // the banner whatever happens
+  };
   ws.onmessage = (event) => {
     inbox.push(JSON.parse(event.data));
     if (inbox.length === 1) setTimeout(handleInbox, BATCH_MS);
