@@ -8,6 +8,7 @@ from typing import Any
 
 from perps_bot.config import load_settings
 from perps_bot.orchestrator.runner import run_bot_sync
+from tests.harness.limits import LOOSE_RISK
 
 
 def test_over_leveraged_run_is_liquidated_and_recorded(tmp_path: Path) -> None:
@@ -31,14 +32,7 @@ def test_over_leveraged_run_is_liquidated_and_recorded(tmp_path: Path) -> None:
         },
         "account": {"initial_balance": 100_000.0, "default_leverage": 100.0},
         "strategy": {"order_size": {"BTC-PERP": 60.0}},
-        "risk": {
-            "max_order_notional": 1e9,
-            "max_position_notional": 1e9,
-            "max_leverage": 200.0,
-            "max_drawdown": 1.0,
-            "reducing_drawdown": 1.0,
-            "daily_loss_limit": 1.0,
-        },
+        "risk": LOOSE_RISK,
     }
     settings = load_settings("dev", overrides)
     result = run_bot_sync(settings, progress=False)

@@ -12,6 +12,7 @@ from perps_bot.config import load_settings
 from perps_bot.metrics.export import write_orders_csv
 from perps_bot.orchestrator.runner import run_bot_sync
 from perps_bot.storage import RunStore
+from tests.harness.limits import LOOSE_RISK
 from tests.harness.scripted import ScriptedFeed, quotes
 
 START_MS = 1_704_067_200_000  # the dev profile's mock.start, 2024-01-01
@@ -45,14 +46,7 @@ def test_trading_continues_correctly_after_a_liquidation(tmp_path: Path) -> None
             "name": "tests.harness.scripted:ScriptedTargets",
             "params": {"symbol": "BTC-PERP", "script": "2:1,30:-1,40:0"},
         },
-        risk={
-            "max_order_notional": 1e9,
-            "max_position_notional": 1e9,
-            "max_leverage": 200.0,
-            "max_drawdown": 1.0,
-            "reducing_drawdown": 1.0,
-            "daily_loss_limit": 1.0,
-        },
+        risk=LOOSE_RISK,
     )
     feed = ScriptedFeed(quotes("BTC-PERP", prices, start_ms=START_MS))
     result = run_bot_sync(settings, feed=feed, progress=False)

@@ -33,15 +33,8 @@ from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.quiet_quotes import QuietQuotes, _first_outside
 from perps_bot.orchestrator.runner import run_bot_sync
 from perps_bot.storage import RunStore
+from tests.harness.limits import LOOSE_RISK
 
-_LOOSE_RISK = {
-    "max_order_notional": 1e9,
-    "max_position_notional": 1e9,
-    "max_leverage": 200.0,
-    "max_drawdown": 1.0,
-    "reducing_drawdown": 1.0,
-    "daily_loss_limit": 1.0,
-}
 _WALL_CLOCK = {"updated_at", "created_at"}  # columns of the wall clock, not the run's
 _ETH = {"initial_price": 3_000.0, "volatility": 0.75, "book_depth": 20.0}  # the default
 _WILD = {"initial_price": 60_000.0, "volatility": 3.0, "book_depth": 500.0}
@@ -53,13 +46,13 @@ CASES: dict[str, dict[str, Any]] = {
         "mock": {"symbols": {"BTC-PERP": _WILD, "ETH-PERP": _ETH}},
         "account": {"margin_mode": "isolated", "default_leverage": 100.0},
         "strategy": {"order_size": {"BTC-PERP": 30.0, "ETH-PERP": 0.01}},
-        "risk": _LOOSE_RISK,
+        "risk": LOOSE_RISK,
     },
     "cross_liquidations": {
         "mock": {"symbols": {"BTC-PERP": _WILD, "ETH-PERP": {**_WILD, "initial_price": 3_000.0}}},
         "account": {"default_leverage": 100.0},
         "strategy": {"order_size": {"BTC-PERP": 20.0, "ETH-PERP": 300.0}},
-        "risk": _LOOSE_RISK,
+        "risk": LOOSE_RISK,
     },
     "risk_states": {
         "run": {"duration": "26h"},  # the next day lifts the daily loss limit's hold
@@ -106,7 +99,7 @@ CASES: dict[str, dict[str, Any]] = {
     "portfolios": {
         "mock": {"symbols": {"BTC-PERP": _WILD, "ETH-PERP": _ETH}},
         "account": {"default_leverage": 50.0},
-        "risk": _LOOSE_RISK,
+        "risk": LOOSE_RISK,
         "portfolios": [
             {
                 "id": "fast",

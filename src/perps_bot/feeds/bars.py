@@ -20,12 +20,7 @@ class BarBuilder:
         """Add one price; return the bar it closed, if any."""
         bar = self._bars.get(symbol)
         if bar is not None and ts < bar[0] + self._timeframe:
-            if price > bar[2]:
-                bar[2] = price
-            elif price < bar[3]:
-                bar[3] = price
-            bar[4] = price
-            bar[6] = mark
+            _extend(bar, price, price, price, mark)
             return None
         closed = None
         if bar is not None:
@@ -55,13 +50,7 @@ class BarBuilder:
         """A run of prices before `open_until`, at once: their lowest and highest, the
         last price and the last mark (the bar `update` would build from them one at a
         time, whose high and low are picks, never sums)."""
-        bar = self._bars[symbol]
-        if high > bar[2]:
-            bar[2] = high
-        if low < bar[3]:
-            bar[3] = low
-        bar[4] = last
-        bar[6] = mark
+        _extend(self._bars[symbol], low, high, last, mark)
 
     def state(self) -> dict[str, list[float]]:
         """The bars being built, for a checkpoint (pickled by the caller at once)."""
@@ -69,6 +58,16 @@ class BarBuilder:
 
     def restore_state(self, state: dict[str, list[float]]) -> None:
         self._bars = {symbol: list(bar) for symbol, bar in state.items()}
+
+
+def _extend(bar: list[float], low: float, high: float, last: float, mark: float) -> None:
+    """Fold prices into an open bar [open_time, open, high, low, close, volume, mark]."""
+    if high > bar[2]:
+        bar[2] = high
+    if low < bar[3]:
+        bar[3] = low
+    bar[4] = last
+    bar[6] = mark
 
 
 class CandleAggregator:
