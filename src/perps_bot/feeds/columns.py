@@ -39,10 +39,12 @@ class EventColumns(Sequence[MarketEvent]):
         self.inserts = inserts
         self._events: list[MarketEvent] | None = None
 
-    def _own_count(self) -> int:
+    def own_count(self) -> int:
+        """How many of its own events (candles, quotes) the batch holds."""
         raise NotImplementedError
 
-    def _own_event(self, i: int) -> MarketEvent:
+    def own_event(self, i: int) -> MarketEvent:
+        """Its i-th own event (inserts not counted), built alone."""
         raise NotImplementedError
 
     def _own_events(self) -> list[MarketEvent]:
@@ -69,7 +71,7 @@ class EventColumns(Sequence[MarketEvent]):
         return events
 
     def __len__(self) -> int:
-        return self._own_count() + len(self.inserts)
+        return self.own_count() + len(self.inserts)
 
     @overload
     def __getitem__(self, index: int) -> MarketEvent: ...
@@ -95,7 +97,7 @@ class EventColumns(Sequence[MarketEvent]):
             if index == at + before:
                 return event
             before += 1
-        return self._own_event(index - before)
+        return self.own_event(index - before)
 
     def __iter__(self) -> Iterator[MarketEvent]:
         return iter(self.events())
@@ -185,10 +187,10 @@ class CandleColumns(EventColumns):
         return fields
 
     # -- EventColumns ---------------------------------------------------------------
-    def _own_count(self) -> int:
+    def own_count(self) -> int:
         return self.candles
 
-    def _own_event(self, i: int) -> MarketEvent:
+    def own_event(self, i: int) -> MarketEvent:
         return self.candle(i)
 
     def _own_events(self) -> list[MarketEvent]:

@@ -65,10 +65,10 @@ class QuoteColumns(EventColumns):
         )  # fmt: skip
 
     # -- EventColumns ---------------------------------------------------------------
-    def _own_count(self) -> int:
+    def own_count(self) -> int:
         return self.quotes
 
-    def _own_event(self, i: int) -> MarketEvent:
+    def own_event(self, i: int) -> MarketEvent:
         return self.quote(i)
 
     def _own_events(self) -> list[MarketEvent]:

@@ -33,12 +33,12 @@ events).
 """
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from time import perf_counter
 
 from perps_bot.domain import MarketEvent, Order, Signal
 from perps_bot.feeds.bars import CandleAggregator
-from perps_bot.feeds.columns import CandleColumns
+from perps_bot.feeds.columns import CandleColumns, EventColumns
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.venue_calls import VenueCalls
@@ -49,6 +49,8 @@ from perps_bot.strategies import NO_SIGNALS
 STRETCH = 256
 #: what an event or stretch without orders returns (shared, never mutated)
 NO_ORDERS: list[Order] = []
+#: stretch(i, at) -> (index after the stretch, its orders, when its work started)
+Stretch = Callable[[int, int], tuple[int, list[Order], float]]
 
 
 class QuietStretches(VenueCalls):
@@ -86,20 +88,31 @@ class QuietStretches(VenueCalls):
     async def _walk_columns(self, block: CandleColumns, end: int) -> bool:
         """Every event of `block` in the feed's order; False once the run's end is
         reached (like the per-event loop)."""
-        i = 0
         limit = bisect_left(block.lists().ts, end)  # candles from here on are past the end
-        for at, other in [*block.inserts, (block.candles, None)]:
+
+        def stretch(i: int, at: int) -> tuple[int, list[Order], float]:
+            if i >= limit:
+                return i, NO_ORDERS, 0.0
+            return self._stretch(block, i, min(at, limit, i + STRETCH))
+
+        return await self._walk_batch(block, end, stretch)
+
+    async def _walk_batch(self, block: EventColumns, end: int, stretch: Stretch) -> bool:
+        """Every event of a batch kept as columns, in the feed's order: its own events
+        a quiet stretch at a time where `stretch(i, at)` takes them (up to the next
+        insert at `at`; it returns the index after them, the orders of a signal on the
+        last one and when the work started), else one at a time through `_on_event`,
+        as are the inserts. False once the run's end is reached."""
+        i = 0
+        for at, other in [*block.inserts, (block.own_count(), None)]:
             while i < at:
-                done = i
-                if i < limit:
-                    stop = min(at, limit, i + STRETCH)
-                    done, orders, received = self._stretch(block, i, stop)
+                done, orders, received = stretch(i, at)
                 if done > i:
                     i = done
                     if orders or self._cancel_due:
                         await self._submit_all(orders, received)
                     continue
-                if not await self._event(block.candle(i), end):
+                if not await self._event(block.own_event(i), end):
                     return False
                 i += 1
             if other is not None and not await self._event(other, end):
@@ -205,15 +218,33 @@ class QuietStretches(VenueCalls):
         (its worst and best prices are monotone in the lowest low and highest high) and
         the ledger's mark."""
         p = self.primary
-        symbol = block.symbol
         cols = block.lists()
         last = stop - 1
         ts_last = cols.ts[last]
         self.clock.advance(ts_last)
         self.last_ts = ts_last
-        self._last_price[symbol] = cols.close[last]
-        p.risk.on_market_data(symbol, ts_last)
-        p.excursions.on_prices(symbol, min(cols.low[start:stop]), max(cols.high[start:stop]))
-        p.ledger.mark_quietly(symbol, cols.marks[last])
+        low, high = min(cols.low[start:stop]), max(cols.high[start:stop])
+        last_close, last_mark = cols.close[last], cols.marks[last]
+        self._prices_moved((p,), block.symbol, ts_last, low, high, last_close, last_mark)
         if last_equity is not None:
             p.risk.quiet_equity(last_equity)
+
+    def _prices_moved(
+        self,
+        portfolios: Sequence[Portfolio],
+        symbol: str,
+        ts: int,
+        low: float,
+        high: float,
+        last: float,
+        mark: float,
+    ) -> None:
+        """What the stages keep from a quiet stretch of `symbol`'s prices: the last
+        price, and per portfolio trading it the risk gate's data time, the trade's
+        excursions (its worst and best prices are monotone in the lowest and highest
+        price, so one update with them is exact) and the ledger's last mark."""
+        self._last_price[symbol] = last
+        for p in portfolios:
+            p.risk.on_market_data(symbol, ts)
+            p.excursions.on_prices(symbol, low, high)
+            p.ledger.mark_quietly(symbol, mark)

@@ -40,7 +40,7 @@ from math import isfinite
 from perps_bot.feeds.bars import BarBuilder
 from perps_bot.feeds.quote_columns import QuoteColumns, QuoteLists
 from perps_bot.orchestrator.portfolio import Portfolio
-from perps_bot.orchestrator.quiet import QuietStretches
+from perps_bot.orchestrator.quiet import NO_ORDERS, QuietStretches
 
 _INF = float("inf")
 
@@ -91,20 +91,11 @@ class QuietQuotes(QuietStretches):
 
     async def _walk_quotes(self, block: QuoteColumns, end: int) -> bool:
         """Every event of `block` in the feed's order; False once the run's end is
-        reached (like the per-event loop)."""
-        i = 0
-        for at, other in [*block.inserts, (block.quotes, None)]:
-            while i < at:
-                done = self._quote_stretch(block, i, at, end)
-                if done > i:
-                    i = done
-                    continue
-                if not await self._event(block.quote(i), end):
-                    return False
-                i += 1
-            if other is not None and not await self._event(other, end):
-                return False
-        return True
+        reached (like the per-event loop). A quote stretch sends no orders: it ends
+        before any stage could act."""
+        return await self._walk_batch(
+            block, end, lambda i, at: (self._quote_stretch(block, i, at, end), NO_ORDERS, 0.0)
+        )
 
     def _quote_stretch(self, block: QuoteColumns, i: int, j: int, end: int) -> int:
         """Whole ticks from quote i (the first of its tick) to quote j at most, as far
@@ -169,10 +160,8 @@ class QuietQuotes(QuietStretches):
         self.last_ts = last_ts
         bars = self._bars
         for symbol, run in runs.items():
-            self._last_price[symbol] = run.last
             if bars is not None:
                 bars.fold(symbol, run.low, run.high, run.last, run.mark)
-            for p in run.portfolios:
-                p.risk.on_market_data(symbol, last_ts)  # the symbols' ticks share times
-                p.excursions.on_prices(symbol, run.low, run.high)
-                p.ledger.mark_quietly(symbol, run.mark)
+            # the symbols' ticks share their times: each one's last is last_ts
+            moved = (run.low, run.high, run.last, run.mark)
+            self._prices_moved(run.portfolios, symbol, last_ts, *moved)
