@@ -70,7 +70,7 @@ fills to exact arithmetic at its own boundary.
 """
 
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -248,28 +248,29 @@ class MatchingEngine:
                     self._match_resting(item, point, event.ts, fills)
                 else:
                     self._activate(item, point, event.ts, fills)
+            if not symbol_orders:
+                break  # nothing left to act at a later point (a market order filled)
         return fills
 
-    def _points(self, event: MarketEvent) -> list[MatchPoint]:
+    def _points(self, event: MarketEvent) -> Iterator[MatchPoint]:
+        """The event's match points in time order, each built when the loop reaches it."""
         if isinstance(event, Quote):
-            return [MatchPoint(event.ts + 1, event.bid, event.ask, event.last)]
-        if isinstance(event, BookSnapshot):
+            yield MatchPoint(event.ts + 1, event.bid, event.ask, event.last)
+        elif isinstance(event, BookSnapshot):
             book = Book.from_snapshot(event)
-            return [MatchPoint(event.ts + 1, book.best_bid, book.best_ask, event.last, book)]
-        if isinstance(event, Candle):
-            return self._candle_points(event)
-        return []  # FundingRate, MarkPrice: nothing trades
+            yield MatchPoint(event.ts + 1, book.best_bid, book.best_ask, event.last, book)
+        elif isinstance(event, Candle):
+            yield from self._candle_points(event)
+        # FundingRate, MarkPrice: nothing trades
 
-    def _candle_points(self, candle: Candle) -> list[MatchPoint]:
+    def _candle_points(self, candle: Candle) -> Iterator[MatchPoint]:
         prices = candle_path(candle, adaptive=self.rules.candle_path == "adaptive")
         span = max(candle.ts - candle.open_time, 0)
         starts = [candle.open_time + span * i // 3 for i in range(3)] + [candle.ts]
         cutoffs = [*starts[1:], candle.ts + 1]
-        points: list[MatchPoint] = []
-        for price, cutoff in zip(prices, cutoffs, strict=True):
+        for i, (price, cutoff) in enumerate(zip(prices, cutoffs, strict=True)):
             bid, ask = touch_around(price, self.rules.book.spread_bps)
-            points.append(MatchPoint(cutoff, bid, ask, price, continuous=bool(points)))
-        return points
+            yield MatchPoint(cutoff, bid, ask, price, continuous=i > 0)
 
     def _levels(self, side: Side, point: MatchPoint, symbol: str) -> Sequence[Level]:
         if point.book is not None:
