@@ -31,6 +31,16 @@ PAGE = """(() => ({
 }))()"""
 
 
+CHART = """(() => {
+  const chart = document.getElementById("equity-chart");
+  return { received: Number(chart.dataset.received || 0),
+           lengths: chart.data.map((t) => t.x.length),
+           first: chart.data.map((t) => +new Date(t.x[0])),
+           last: chart.data.map((t) => +new Date(t.x[t.x.length - 1])) };
+})()"""
+CHART_POINTS = 200  # the page's bound per curve, set small by ?chart_points=
+
+
 async def _until(page: Chromium, condition: str, timeout: float = 60) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
@@ -57,7 +67,7 @@ async def test_the_dashboard_follows_a_running_session_and_shows_the_disconnect(
             while not await _positions(client, sid):
                 await asyncio.sleep(0.2)
         host = f"127.0.0.1:{client.port}"
-        url = f"http://{host}/?session={sid}"
+        url = f"http://{host}/?session={sid}&chart_points={CHART_POINTS}"
         async with Chromium(width=1400, height=1100) as page:
             await page.open(url)
             await _until(page, "document.body.dataset.connected === '1'")
@@ -66,6 +76,11 @@ async def test_the_dashboard_follows_a_running_session_and_shows_the_disconnect(
                                f"{first['fills']} + 2")  # fmt: skip
             await _until(page, "document.querySelectorAll('#trades tbody tr td').length > 9")
             live = await page.eval(PAGE)
+            chart_at_start = await page.eval(CHART)
+            received = "Number(document.getElementById('equity-chart').dataset.received)"
+            await _until(page, f"{received} > {chart_at_start['received'] + CHART_POINTS // 2}")
+            chart = await page.eval(CHART)
+            history = await (await client.get(f"/api/sessions/{sid}/equity?points=1000")).json()
             png = await page.screenshot()
             await client.post(f"/api/sessions/{sid}/stop")
             await client.close()  # the server stops: its websockets close
@@ -87,5 +102,11 @@ async def test_the_dashboard_follows_a_running_session_and_shows_the_disconnect(
     assert first["traces"] == ["account", "sma_cross", "mean_reversion"]
     assert first["connection"] == "connected" and not first["banner"]
     assert live["fills"] > first["fills"] and live["account"] != first["account"]
+    # the chart loaded 1000 points of history per curve and kept following the session
+    # within its bound, with the whole history: the account curve still starts at the
+    # run's first snapshot
+    assert all(n <= CHART_POINTS for n in chart["lengths"]), chart["lengths"]
+    assert chart["first"][0] == history["ts"][0]
+    assert all(b > a for a, b in zip(chart_at_start["last"], chart["last"], strict=True))
     assert gone["connection"] == "disconnected" and gone["banner"]
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 30_000

@@ -98,6 +98,13 @@ function drawChart(curves) {
   Plotly.newPlot("equity-chart", data, layout, { displayModeBar: false, responsive: true });
 }
 
+// A curve followed for days would grow without bound: past CHART_POINTS points it
+// keeps every other point (its first and last always), so its whole history stays on
+// the chart at a bounded cost; newer points arrive at full detail until the next
+// halving. ?chart_points=N sets the bound.
+const CHART_POINTS = Math.max(50, Number(query.get("chart_points")) || 5000);
+let chartReceived = 0;
+
 function extendChart(points) {
   // points: trace name -> { x: [Date], y: [equity] }; one redraw for all of them
   const indices = [], xs = [], ys = [];
@@ -105,8 +112,24 @@ function extendChart(points) {
     const index = chartTraces.indexOf(name);
     if (index < 0) continue;
     indices.push(index); xs.push(p.x); ys.push(p.y);
+    chartReceived += p.x.length;
   }
-  if (indices.length) Plotly.extendTraces("equity-chart", { x: xs, y: ys }, indices);
+  if (!indices.length) return;
+  const chart = $("equity-chart");
+  Plotly.extendTraces(chart, { x: xs, y: ys }, indices);
+  for (const index of indices) {
+    let { x, y } = chart.data[index];
+    if (x.length <= CHART_POINTS) continue;
+    while (x.length > CHART_POINTS) [x, y] = [halved(x), halved(y)];
+    Plotly.restyle(chart, { x: [x], y: [y] }, [index]);
+  }
+  chart.dataset.received = chartReceived;
+}
+
+function halved(values) {
+  const kept = values.filter((_, i) => i % 2 === 0);
+  if ((values.length - 1) % 2 !== 0) kept.push(values[values.length - 1]);
+  return kept;
 }
 
 // -- the stream --------------------------------------------------------------------
