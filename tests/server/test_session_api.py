@@ -70,6 +70,39 @@ async def test_a_session_runs_to_its_end_and_every_read_endpoint_shows_it(tmp_pa
     assert fills and fills <= ids
 
 
+async def test_a_stream_opened_mid_session_starts_with_its_history_and_misses_nothing(
+    tmp_path: Path,
+) -> None:
+    """The dashboard builds its view from the hello and what follows: together they
+    hold every trade exactly once, and every streamed equity point is newer than the
+    hello's curve, however the run and the opening interleave."""
+    key = ("portfolio", "symbol", "side", "size", "entry_price", "exit_price", "exit_reason")
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        sid = await start(client, dev_session("3d"))
+        async with asyncio.timeout(120):  # open it once the run has closed trades
+            while not (await (await client.get(f"/api/sessions/{sid}/trades")).json())["trades"]:
+                await asyncio.sleep(0.02)
+        ws = await client.ws_connect(f"/api/sessions/{sid}/stream?trades=100000&points=50")
+        seen: list[dict[str, Any]] = []
+        await read_until(ws, seen, ended)
+        stored = (await (await client.get(f"/api/sessions/{sid}/trades")).json())["trades"]
+        bad = await client.get(f"/api/sessions/{sid}/stream?trades=many")
+        assert bad.status == 400 and "trades" in (await bad.json())["error"]
+    hello = seen[0]["data"]
+    streamed = [m for m in seen if m["type"] == "trade"]
+    assert hello["trades"] and streamed, "the stream opened before the end, after a trade"
+    both = [tuple(t[k] for k in key) for t in hello["trades"]] + [
+        tuple(m["portfolio"] if k == "portfolio" else m["data"][k] for k in key) for m in streamed
+    ]
+    assert Counter(both) == Counter(tuple(t[k] for k in key) for t in stored)
+    curves = dict(hello["equity"])
+    assert list(curves) == ["account", "sma_cross", "mean_reversion"]
+    for name, curve in curves.items():
+        assert 40 <= len(curve["ts"]) <= 52 and curve["ts"] == sorted(curve["ts"])
+        later = [m["data"]["ts"] for m in seen if m["type"] == "equity" and m["portfolio"] == name]
+        assert later and min(later) > curve["ts"][-1], name
+
+
 async def test_pause_flatten_resume_and_stop_a_running_session(tmp_path: Path) -> None:
     async with serving(tmp_path / "server.sqlite") as (client, _):
         sid = await start(client, dev_session("120d"))

@@ -163,7 +163,7 @@ async def _equity(request: web.Request) -> web.Response:
         if pid not in pids:
             raise RequestError(f"session {s.id} has no portfolio {pid!r} (it has: "
                                f"{', '.join(pids)})", status=404)  # fmt: skip
-        run_id = f"{s.run_id}.{pid}" if len(pids) > 1 else s.run_id
+        run_id = views.portfolio_run_id(s, pid)
     if run_id is None:
         return web.json_response({"run_id": None, "ts": [], "equity": []})
     return web.json_response(views.equity(_sessions(request).reader(s), run_id, points))
@@ -210,10 +210,14 @@ def _positive(request: web.Request, name: str, default: int) -> int:
 
 # -- the stream -------------------------------------------------------------------------
 async def _stream(request: web.Request) -> web.StreamResponse:
-    """Websocket: a `hello` (the session and its portfolios), then every message the
-    session publishes (fill, liquidation, trade, equity, state_change, portfolio,
-    control, status) as it happens."""
+    """Websocket: a `hello` (the session and its portfolios; with ?trades=N its last N
+    closed trades, with ?points=N its equity curves thinned to about N snapshots), then
+    every message the session publishes (fill, liquidation, trade, equity,
+    state_change, portfolio, control, status) as it happens. The hello is read in the
+    same step as the subscription, so a client that builds its view from both misses
+    nothing and sees nothing twice."""
     s = _one(request)
+    trades, points = _positive(request, "trades", 0), _positive(request, "points", 0)
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     sockets = request.app[STATE].sockets
@@ -221,10 +225,7 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     queue = s.subscribe()
     reader = asyncio.create_task(_drain(ws))
     try:
-        hello: dict[str, Any] = {"session": s.view()}
-        if s.run is not None:
-            hello["portfolio"] = views.portfolios(s.run, s)
-        await ws.send_json({"type": "hello", "data": hello})
+        await ws.send_json({"type": "hello", "data": _hello(request, s, trades, points)})
         while not ws.closed:
             getter = asyncio.create_task(queue.get())
             done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -247,6 +248,20 @@ async def _stream(request: web.Request) -> web.StreamResponse:
         with contextlib.suppress(asyncio.CancelledError):
             await reader
     return ws
+
+
+def _hello(request: web.Request, s: Session, trades: int, points: int) -> dict[str, Any]:
+    """The stream's first message (no await: nothing is published while it is read)."""
+    hello: dict[str, Any] = {"session": s.view()}
+    if s.run is not None:
+        hello["portfolio"] = views.portfolios(s.run, s)
+    if trades or points:
+        store = _sessions(request).reader(s)  # the running run's rows flushed first
+        if trades:
+            hello["trades"] = views.trades(store, s, trades)
+        if points:
+            hello["equity"] = views.curves(store, s, points)
+    return hello
 
 
 async def _drain(ws: web.WebSocketResponse) -> None:

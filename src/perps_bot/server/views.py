@@ -159,6 +159,32 @@ def trades(store: RunStore, s: "Session", limit: int | None) -> list[dict[str, A
     return rows[-limit:] if limit else rows
 
 
+def portfolio_run_id(s: "Session", pid: str) -> str | None:
+    """The run whose equity curve is portfolio `pid`'s (the session's own run when it
+    has one portfolio); None before the run is made."""
+    if s.run_id is None:
+        return None
+    return f"{s.run_id}.{pid}" if len(s.portfolio_ids) > 1 else s.run_id
+
+
+def _curve_runs(s: "Session") -> list[tuple[str, str]]:
+    """(curve, run id): the account's when there are several portfolios, then each
+    portfolio's."""
+    if s.run_id is None:
+        return []
+    runs = [("account", s.run_id)] if len(s.portfolio_ids) > 1 else []
+    for pid in s.portfolio_ids:
+        run_id = portfolio_run_id(s, pid)
+        if run_id is not None:
+            runs.append((pid, run_id))
+    return runs
+
+
+def curves(store: RunStore, s: "Session", points: int) -> list[tuple[str, dict[str, Any]]]:
+    """The dashboard chart's curves, each thinned to about `points` snapshots."""
+    return [(name, equity(store, run_id, points)) for name, run_id in _curve_runs(s)]
+
+
 def equity(store: RunStore, run_id: str, points: int) -> dict[str, Any]:
     """The stored equity curve of `run_id`, thinned to about `points` snapshots."""
     ts: list[int] = []

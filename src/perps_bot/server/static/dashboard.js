@@ -103,6 +103,7 @@ function drawChart(curves) {
 // the chart at a bounded cost; newer points arrive at full detail until the next
 // halving. ?chart_points=N sets the bound.
 const CHART_POINTS = Math.max(50, Number(query.get("chart_points")) || 5000);
+const HISTORY_POINTS = 1000;  // each curve's history as the page opens
 let chartReceived = 0;
 
 function extendChart(points) {
@@ -142,8 +143,11 @@ const inbox = [];
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  let url = `${scheme}//${location.host}/api/sessions/${encodeURIComponent(state.id)}/stream`;
-  if (TOKEN) url += "?token=" + encodeURIComponent(TOKEN);
+  // the hello carries the last trades and the curves read as the stream starts, so
+  // the page misses no trade or point between loading and following
+  let url = `${scheme}//${location.host}/api/sessions/${encodeURIComponent(state.id)}/stream` +
+    `?trades=${TRADES_SHOWN}&points=${HISTORY_POINTS}`;
+  if (TOKEN) url += "&token=" + encodeURIComponent(TOKEN);
   const ws = new WebSocket(url);
   state.ws = ws;
   ws.onopen = () => setConnected(true);
@@ -169,12 +173,15 @@ function handleInbox() {
   if (!batch.length) return;
   const points = new Map();
   let session = null, portfolio = null, lastFill = null, newTrades = false, refetch = false;
+  let curves = null;
   for (const msg of batch) {
     const data = msg.data;
     switch (msg.type) {
       case "hello":
         session = data.session;
         if (data.portfolio) portfolio = data.portfolio;
+        if (data.trades) { state.trades = data.trades; newTrades = true; }
+        if (data.equity) { curves = data.equity; points.clear(); }
         break;
       case "status": session = data; break;
       case "portfolio": portfolio = data; break;
@@ -211,6 +218,7 @@ function handleInbox() {
     state.trades = state.trades.slice(-TRADES_SHOWN);
     renderTrades();
   }
+  if (curves) drawChart(curves);
   extendChart(points);
   if (refetch) api(`/api/sessions/${state.id}`).then(renderSession).catch(() => {});
 }
@@ -236,16 +244,7 @@ async function load(id) {
   renderSession(session);
   const view = await api(`/api/sessions/${id}/portfolio`);
   if (view.account) renderPortfolio(view);
-  state.trades = (await api(`/api/sessions/${id}/trades?limit=${TRADES_SHOWN}`)).trades;
-  renderTrades();
-  const pids = (session.portfolios || []).map((p) => p.id);
-  const curves = [];
-  if (pids.length > 1) curves.push(["account", await api(`/api/sessions/${id}/equity?points=1000`)]);
-  for (const pid of pids) {
-    curves.push([pid, await api(`/api/sessions/${id}/equity?points=1000&portfolio=${pid}`)]);
-  }
-  drawChart(curves);
-  connect();
+  connect();  // its hello brings the trades and the curves (see handleInbox)
 }
 
 async function start() {
