@@ -2,8 +2,10 @@
 start-up row, each optimisation worker, each crash-test restart). Libraries only some
 commands need are imported by those commands, not by `perps_bot.cli.app`."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ("openai", "httpx", "optuna", "ray", "plotly", "aiohttp", "ccxt")
 
@@ -46,10 +48,32 @@ NOT_IN_A_BACKTEST = (
 )
 
 
-def _loaded(setup: str, names: tuple[str, ...]) -> list[str]:
-    probe = f"import sys;{setup};print(' '.join(m for m in {names!r} if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    return out.stdout.split()
+#: what a backtest's start-up loaded until issue 17 and a backtest of a CSV does not use:
+#: pyarrow.compute (casts of feather files and timestamp columns), rich's live display,
+#: bar and tables (a view that is drawn), the promotion gates (prod's preflight) and
+#: the built-in strategies not run
+NOT_AT_A_BACKTEST_START = (
+    "pyarrow.compute",
+    "rich.live",
+    "rich.progress",
+    "rich.table",
+    "perps_bot.metrics.promotion",
+    "perps_bot.metrics.walkforward",
+    "perps_bot.metrics.drift_gate",
+    "perps_bot.strategies.mean_reversion",
+    "perps_bot.strategies.funding_carry",
+)
+
+
+def _loaded(setup: str, names: tuple[str, ...], cwd: Path | None = None) -> list[str]:
+    """The `names` in sys.modules after `setup` (the probe's last line of output)."""
+    probe = f"import sys\n{setup}\nprint(' '.join(m for m in {names!r} if m in sys.modules))"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERPS_BOT__")}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=cwd, env=env
+    )
+    lines = out.stdout.splitlines()
+    return lines[-1].split() if lines else []
 
 
 def test_the_cli_imports_no_library_only_some_commands_need() -> None:
@@ -66,3 +90,23 @@ def test_a_backtest_loads_neither_the_capture_writer_nor_unused_strategies() -> 
         "from perps_bot.strategies import load_strategy;load_strategy('sma_cross')"
     )
     assert _loaded(setup, NOT_IN_A_BACKTEST) == []
+
+
+def test_the_backtest_command_starts_without_what_it_does_not_use(tmp_path: Path) -> None:
+    """Through the console script's entry point, a whole backtest of a CSV file."""
+    csv = tmp_path / "candles.csv"
+    rows = [
+        f"{1_704_067_200_000 + i * 60_000},100,101,99,{100 + i % 7 * 0.1:.1f},1" for i in range(300)
+    ]
+    csv.write_text("timestamp,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    args = ["backtest", "--data", str(csv), "--symbol", "BTC-PERP", "--strategy", "sma_cross",
+            "--no-progress", "--db", str(tmp_path / "bt.sqlite")]  # fmt: skip
+    setup = (
+        "from perps_bot.cli.app import main\n"
+        "try:\n"
+        f"    main({args!r})\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code"
+    )
+    names = (*NOT_IN_A_BACKTEST, *NOT_AT_A_BACKTEST_START)
+    assert _loaded(setup, names, cwd=tmp_path) == []

@@ -31,7 +31,6 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.feather as pa_feather
 
@@ -205,7 +204,7 @@ def _read_table(path: Path, fmt: str, required: tuple[str, ...]) -> RawRows:
             continue
         col = table.column(lower[key])
         try:
-            col = pc.cast(col, pa.float64())
+            col = _cast(col, pa.float64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise FeedError(f"{name}: column {key} is not numeric ({_one_line(exc)})") from exc
         columns[key] = np.ascontiguousarray(col.to_numpy(zero_copy_only=False), np.float64)
@@ -282,14 +281,14 @@ def _time_column_ms(name: str, col: pa.ChunkedArray) -> IntArray:
         raise FeedError(f"{name}: row {first + 1}: missing or unreadable timestamp")
     kind = col.type
     if pa.types.is_timestamp(kind):
-        values = _i64(pc.cast(col, pa.int64()).to_numpy(zero_copy_only=False))
+        values = _i64(_cast(col, pa.int64()).to_numpy(zero_copy_only=False))
         divisor = _TS_UNIT_DIVISOR[kind.unit]
         if divisor is None:
             _refuse_beyond(name, values, _INT_LIMIT // 1000)
             return values * 1_000
         return values // divisor if divisor > 1 else values
     if pa.types.is_date(kind):
-        days = pc.cast(pc.cast(col, pa.date32()), pa.int32()).to_numpy(zero_copy_only=False)
+        days = _cast(_cast(col, pa.date32()), pa.int32()).to_numpy(zero_copy_only=False)
         return _i64(days) * 86_400_000
     if pa.types.is_integer(kind):
         return _i64(col.to_numpy(zero_copy_only=False))
@@ -298,6 +297,17 @@ def _time_column_ms(name: str, col: pa.ChunkedArray) -> IntArray:
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return _parse_text_times(name, col.to_pylist())
     raise FeedError(f"{name}: unsupported time column type {kind}")
+
+
+def _cast(col: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
+    """`pyarrow.compute.cast`, skipped when the column has the type already: a CSV's
+    price columns are read as float64, and a backtest of one need not import
+    pyarrow.compute (a tenth of its start-up: tests/architecture/test_startup_imports.py)."""
+    if col.type == kind:
+        return col
+    import pyarrow.compute as pc  # feather files and timestamp or date columns only
+
+    return pc.cast(col, kind)
 
 
 def _i64(values: Any) -> IntArray:

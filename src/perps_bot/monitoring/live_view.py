@@ -11,19 +11,22 @@ and wall-clock progress on real-time runs with a duration; `complete()` fills it
 the run ends as planned.
 """
 
+from __future__ import annotations
+
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
-
-from rich.console import Console, Group
-from rich.live import Live
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from typing import TYPE_CHECKING, Protocol
 
 from perps_bot.domain import Instrument, iso_utc
 from perps_bot.monitoring.books import Books
+
+if TYPE_CHECKING:  # rich's live display, bar and tables load when the view is drawn
+    from rich.console import Console, Group
+    from rich.live import Live
+    from rich.progress import Progress
+    from rich.table import Table
 
 
 class PortfolioBooks(Books, Protocol):
@@ -93,15 +96,10 @@ class LiveView:
         self._wall = wall_duration_s
         self._clock = clock
         self._started = clock()
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>5.1f}%"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self._task = self._progress.add_task(title, total=None)
+        # a view that is not drawn (no terminal, --no-progress) has no bar: see _bar()
+        self._progress: Progress | None = None
+        if enabled:
+            self._bar()
         self._books: _Watched | None = None
         self._live: Live | None = None
         self._next_refresh = 0.0
@@ -117,9 +115,11 @@ class LiveView:
         self._books = _Watched(account, portfolios, instrument, now)
         self.refresh()
 
-    def __enter__(self) -> "LiveView":
+    def __enter__(self) -> LiveView:
         self._started = self._clock()
         if self._enabled:
+            from rich.live import Live  # drawn views only
+
             self._live = Live(self.render(), console=self._console, refresh_per_second=4)
             self._live.__enter__()
         return self
@@ -142,25 +142,51 @@ class LiveView:
         self.refresh()
         if self._live is None:
             return
+        bar = self._bar()
         if self._wall is not None:
-            self._progress.update(self._task, completed=min(now - self._started, self._wall),
-                                  total=self._wall)  # fmt: skip
+            bar.update(bar.task_ids[0], completed=min(now - self._started, self._wall),
+                       total=self._wall)  # fmt: skip
         else:
-            self._progress.update(self._task, completed=done, total=total)
+            bar.update(bar.task_ids[0], completed=done, total=total)
         self._live.update(self.render())
 
     def complete(self) -> None:
         """The run ended as planned: the bar shows 100%."""
-        task = self._progress.tasks[0]
-        total = task.total if task.total else max(task.completed, 1.0)
-        self._progress.update(self._task, completed=total, total=total)
+        if self._progress is not None:
+            task = self._progress.tasks[0]
+            total = task.total if task.total else max(task.completed, 1.0)
+            self._progress.update(task.id, completed=total, total=total)
         self.refresh()
         if self._live is not None:
             self._live.update(self.render())
 
     @property
     def percentage(self) -> float:
-        return float(self._progress.tasks[0].percentage)
+        """The bar's; a view never drawn has no bar (0)."""
+        return 0.0 if self._progress is None else float(self._progress.tasks[0].percentage)
+
+    def _bar(self) -> Progress:
+        """The progress bar, made when first drawn: rich's progress, live display and
+        tables are a few percent of a backtest's start-up, which never draws them."""
+        if self._progress is None:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>5.1f}%"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=self._console,
+            )
+            self._progress.add_task(self._title, total=None)
+        return self._progress
 
     def refresh(self) -> None:
         """Bring `state` up to date with the books."""
@@ -183,6 +209,9 @@ class LiveView:
 
     # -- drawing ---------------------------------------------------------------------
     def render(self) -> Group:
+        from rich.console import Group  # rich's renderables load when drawn: see _bar()
+        from rich.table import Table
+
         s = self.state
         table = Table(title=f"{self._title}  {iso_utc(s.ts) if s.ts else ''}", expand=False)
         for column in ("equity", "realized", "unrealized", "fees", "funding", "fills",
@@ -202,9 +231,11 @@ class LiveView:
         fills.add_column("fill")
         for line in s.last_fills:
             fills.add_row(line)
-        return Group(self._progress, table, self._positions(), fills)
+        return Group(self._bar(), table, self._positions(), fills)
 
     def _positions(self) -> Table:
+        from rich.table import Table  # see render()
+
         several = len(self._books.portfolios) > 1 if self._books is not None else False
         table = Table(title="positions", expand=False)
         if several:

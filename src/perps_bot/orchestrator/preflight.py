@@ -21,7 +21,6 @@ from perps_bot.instruments import (
     catalog_from_markets,
     catalog_from_profile,
 )
-from perps_bot.metrics.promotion import has_promotion
 from perps_bot.orchestrator.modes import MODES, ModeSpec
 from perps_bot.storage import RunStore
 from perps_bot.strategies import Strategy, load_strategy, strategy_fingerprint
@@ -110,6 +109,9 @@ async def preflight(settings: Settings, *, say: Callable[[str], None]) -> Prefli
 
 
 def _require_prod_promotion(settings: Settings, strategy: str, fingerprint: str) -> None:
+    # prod runs only: the promotion module brings the walk-forward and drift gates
+    from perps_bot.metrics.promotion import has_promotion
+
     with RunStore(settings.database_path) as store:
         promoted = has_promotion(store, fingerprint, "prod")
     if not promoted:

@@ -5,6 +5,9 @@ intents) with a reason string; it never sizes against risk limits or talks to
 a venue. The risk gate and the venue come after it in the pipeline.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from perps_bot.strategies.base import (
     NO_SIGNALS,
     NoParams,
@@ -13,15 +16,38 @@ from perps_bot.strategies.base import (
     StrategyError,
     validate_params,
 )
-from perps_bot.strategies.funding_carry import FundingCarry, FundingCarryParams
 from perps_bot.strategies.loader import (
     BUILTIN_STRATEGIES,
     load_strategy,
     source_hash,
     strategy_fingerprint,
 )
-from perps_bot.strategies.mean_reversion import MeanReversion, MeanReversionParams
-from perps_bot.strategies.sma_cross import SmaCross, SmaCrossParams
+
+if TYPE_CHECKING:
+    from perps_bot.strategies.funding_carry import FundingCarry, FundingCarryParams
+    from perps_bot.strategies.mean_reversion import MeanReversion, MeanReversionParams
+    from perps_bot.strategies.sma_cross import SmaCross, SmaCrossParams
+
+# The built-ins load on first use (PEP 562), as BUILTIN_STRATEGIES loads them: a run
+# of one strategy does not build the parameter models of the others.
+_LAZY = {
+    "FundingCarry": "perps_bot.strategies.funding_carry",
+    "FundingCarryParams": "perps_bot.strategies.funding_carry",
+    "MeanReversion": "perps_bot.strategies.mean_reversion",
+    "MeanReversionParams": "perps_bot.strategies.mean_reversion",
+    "SmaCross": "perps_bot.strategies.sma_cross",
+    "SmaCrossParams": "perps_bot.strategies.sma_cross",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BUILTIN_STRATEGIES",
