@@ -6,8 +6,9 @@ config and storage; the CLI layer wires it into `perps-bot report` and
 `perps-bot promote`.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from perps_bot.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from perps_bot.metrics.criteria import Criterion, evaluate_criteria, promotion_config
@@ -82,13 +83,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [

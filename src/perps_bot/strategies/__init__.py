@@ -5,9 +5,9 @@ intents) with a reason string; it never sizes against risk limits or talks to
 a venue. The risk gate and the venue come after it in the pipeline.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from perps_bot.lazy_exports import lazy_exports
 from perps_bot.strategies.base import (
     NO_SIGNALS,
     NoParams,
@@ -40,13 +40,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [
