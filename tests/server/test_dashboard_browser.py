@@ -39,6 +39,17 @@ CHART = """(() => {
            last: chart.data.map((t) => +new Date(t.x[t.x.length - 1])) };
 })()"""
 CHART_POINTS = 200  # the page's bound per curve, set small by ?chart_points=
+SWITCH = """(() => {  // to "PnL since the start" and back, in one go (no data between)
+  const mode = document.getElementById("chart-mode");
+  const ends = () => document.getElementById("equity-chart").data.map((t) =>
+    [t.y[0], t.y[t.y.length - 1]]);
+  const switched = (value) => { mode.value = value; mode.dispatchEvent(new Event("change")); };
+  const equity = ends();
+  switched("pnl");
+  const pnl = ends();
+  switched("equity");
+  return { equity, pnl, back: ends() };
+})()"""
 
 
 async def _until(page: Chromium, condition: str, timeout: float = 60) -> None:
@@ -80,6 +91,7 @@ async def test_the_dashboard_follows_a_running_session_and_shows_the_disconnect(
             received = "Number(document.getElementById('equity-chart').dataset.received)"
             await _until(page, f"{received} > {chart_at_start['received'] + CHART_POINTS // 2}")
             chart = await page.eval(CHART)
+            switch = await page.eval(SWITCH)
             history = await (await client.get(f"/api/sessions/{sid}/equity?points=1000")).json()
             png = await page.screenshot()
             await client.post(f"/api/sessions/{sid}/stop")
@@ -108,5 +120,12 @@ async def test_the_dashboard_follows_a_running_session_and_shows_the_disconnect(
     assert all(n <= CHART_POINTS for n in chart["lengths"]), chart["lengths"]
     assert chart["first"][0] == history["ts"][0]
     assert all(b > a for a, b in zip(chart_at_start["last"], chart["last"], strict=True))
+    # "PnL since the start": every curve starts at 0 and moved by its own PnL; and back
+    assert [first for first, _ in switch["pnl"]] == [0, 0, 0]
+    assert switch["equity"][0][0] == history["equity"][0]
+    for (_, pnl), (first, equity) in zip(switch["pnl"], switch["equity"], strict=True):
+        assert pnl == pytest.approx(equity - first, abs=1e-6) and pnl != 0
+    flat = [v for ends in switch["equity"] for v in ends]
+    assert [v for ends in switch["back"] for v in ends] == pytest.approx(flat, abs=1e-6)
     assert gone["connection"] == "disconnected" and gone["banner"]
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 30_000

@@ -88,15 +88,33 @@ const layout = { margin: { l: 60, r: 20, t: 10, b: 40 }, paper_bgcolor: "#1a2029
   plot_bgcolor: "#1a2029", font: { color: "#e6e9ee" }, xaxis: { type: "date", gridcolor: "#2a3340" },
   yaxis: { gridcolor: "#2a3340" }, legend: { orientation: "h" } };
 
+// The account and portfolios of different capital share one axis: "PnL since the
+// start" draws each curve less its first equity, so their moves compare.
+const chartStart = [];  // each curve's first equity (null until it has one)
+const chartMode = () => $("chart-mode").value;
+const chartBase = (index) => chartMode() === "pnl" ? chartStart[index] ?? 0 : 0;
+
 function drawChart(curves) {
   chartTraces.length = 0;
-  const data = curves.map(([name, curve]) => {
+  chartStart.length = 0;
+  const data = curves.map(([name, curve], index) => {
     chartTraces.push(name);
+    chartStart.push(curve.equity.length ? curve.equity[0] : null);
+    const base = chartBase(index);
     return { type: "scatter", mode: "lines", name, x: curve.ts.map((t) => new Date(t)),
-      y: curve.equity };
+      y: curve.equity.map((v) => v - base) };
   });
   Plotly.newPlot("equity-chart", data, layout, { displayModeBar: false, responsive: true });
 }
+
+$("chart-mode").onchange = () => {
+  const chart = $("equity-chart");
+  if (!chart.data) return;
+  chart.data.forEach((trace, index) => {
+    const shift = (chartMode() === "pnl" ? 1 : -1) * (chartStart[index] ?? 0);
+    Plotly.restyle(chart, { y: [trace.y.map((v) => v - shift)] }, [index]);
+  });
+};
 
 // A curve followed for days would grow without bound: past CHART_POINTS points it
 // keeps every other point (its first and last always), so its whole history stays on
@@ -112,7 +130,9 @@ function extendChart(points) {
   for (const [name, p] of points) {
     const index = chartTraces.indexOf(name);
     if (index < 0) continue;
-    indices.push(index); xs.push(p.x); ys.push(p.y);
+    if (chartStart[index] === null) chartStart[index] = p.y[0];
+    const base = chartBase(index);
+    indices.push(index); xs.push(p.x); ys.push(p.y.map((v) => v - base));
     chartReceived += p.x.length;
   }
   if (!indices.length) return;
