@@ -152,25 +152,27 @@ class RoundTripBuilder:
         signed = size if buy else -size
         after = position_after
         before = after - signed
-        tol = _FLAT_REL * max(abs(before), abs(after), size)
-        trade = self.open.get(symbol)
+        abs_before = abs(before)
+        abs_after = abs(after)
+        tol = _FLAT_REL * max(abs_before, abs_after, size)
         direction = 1 if buy else -1
-        if abs(before) <= tol:
+        if abs_before <= tol:
             self.open[symbol] = _open(symbol, direction, ts, stop_price, size, price, fee, after)
             return None
+        trade = self.open.get(symbol)
         if (signed > 0) == (before > 0):
             if trade is not None:
                 trade.add_entry(size, price, fee, after)
             return None
-        closing = min(size, abs(before))
-        flips = abs(after) > tol and (after > 0) != (before > 0)
+        closing = abs_before if abs_before < size else size  # min(size, abs_before), inlined
+        flips = abs_after > tol and (after > 0) != (before > 0)
         share = closing / size if size > 0 else 1.0
         closed = None
         # trade is None: a position carried in from before the run (resumed run); the
         # part that reduces it belongs to no round trip of this run.
         if trade is not None:
             trade.add_exit(closing, price, fee * share, realized)
-            if abs(after) <= tol or flips:
+            if flips or abs_after <= tol:
                 closed = trade
                 del self.open[symbol]
         if flips:
