@@ -236,7 +236,7 @@ def _run_content(store: RunStore, run_id: str) -> _Content:
     prices = store.plot_series(run_id)
     return (
         trades,
-        sum(1 for *_, is_liquidation in fills if is_liquidation),
+        sum(1 for row in fills if row[-1]),  # a FillRow ends with is_liquidation
         store.denial_counts(run_id),
         open_positions(store.positions(run_id), builder.open, prices),
         prices,

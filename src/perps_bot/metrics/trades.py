@@ -191,22 +191,19 @@ class _FundingIndex:
     """Per-symbol cumulative funding, for `sum over open_ts < ts <= close_ts` by bisection."""
 
     def __init__(self, funding: Iterable[FundingRecord]) -> None:
-        times: dict[str, list[int]] = defaultdict(list)
-        # cumulative[symbol][i]: the sum of the first i payments (a leading 0.0, so the
-        # sum up to a time is one lookup at the bisection index)
-        cumulative: dict[str, list[float]] = defaultdict(lambda: [0.0])
+        # per symbol: the payment times, and sums[i] = the sum of the first i payments
+        # (a leading 0.0, so the sum up to a time is one lookup at the bisection index)
+        self._series: dict[str, tuple[list[int], list[float]]] = {}
         for row in sorted(funding, key=lambda f: f.ts):  # stable: ties keep store order
-            sums = cumulative[row.symbol]
-            times[row.symbol].append(row.ts)
+            times, sums = self._series.setdefault(row.symbol, ([], [0.0]))
+            times.append(row.ts)
             sums.append(sums[-1] + row.payment)
-        self._times = dict(times)
-        self._cumulative = dict(cumulative)
 
     def between(self, symbol: str, open_ts: int, close_ts: int) -> float:
-        times = self._times.get(symbol)
-        if not times:
+        series = self._series.get(symbol)
+        if series is None:
             return 0.0
-        sums = self._cumulative[symbol]
+        times, sums = series
         upto_close = sums[bisect.bisect_right(times, close_ts)]
         return upto_close - sums[bisect.bisect_right(times, open_ts)]
 
