@@ -1,11 +1,14 @@
 """Round trips rebuilt from fills: open/close, partial close, scale-in, flip, funding, R, MAE."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perps_bot.metrics import Trade, round_trips
-from perps_bot.storage import FillRecord, RunStore
+from perps_bot.storage import ExcursionRecord, FillRecord, RunStore
 from tests.metrics.metrics_builders import DAY, HOUR, T0, RunBuilder
 
 
@@ -176,3 +179,67 @@ def test_float_dust_counts_as_flat() -> None:
     ]
     trades = round_trips(fills)
     assert [t.side for t in trades] == ["long", "long"]
+
+
+def _excursions_by_definition(
+    trades: list[Trade], rows: list[ExcursionRecord]
+) -> list[tuple[float | None, float | None]]:
+    """Each trade in close order takes the first row not yet taken with its (symbol, open,
+    close), else the first with its (symbol, close)."""
+    taken: set[int] = set()
+    out: list[tuple[float | None, float | None]] = []
+    for t in trades:
+        found = None
+        for exact in (True, False):
+            for i, r in enumerate(rows):
+                same = (r.symbol, r.close_ts) == (t.symbol, t.close_ts)
+                if i not in taken and same and (r.open_ts == t.open_ts or not exact):
+                    found = i
+                    break
+            if found is not None:
+                break
+        if found is None:
+            out.append((None, None))
+        else:
+            taken.add(found)
+            out.append((rows[found].mae, rows[found].mfe))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(("BTC-PERP", "ETH-PERP")),
+            st.sampled_from((0, 0, 1)),  # often several fills in one ms
+            st.sampled_from((-3.0, -2.0, -1.0, 1.0, 2.0, 3.0)),
+        ),
+        max_size=40,
+    ),
+    data=st.data(),
+)
+def test_excursions_match_trades_as_defined(
+    steps: list[tuple[str, int, float]], data: st.DataObject
+) -> None:
+    position = {"BTC-PERP": 0.0, "ETH-PERP": 0.0}
+    fills = []
+    ts = T0
+    for seq, (symbol, dt, signed) in enumerate(steps, start=1):
+        ts += dt
+        position[symbol] += signed
+        fill = _fill(seq, "buy" if signed > 0 else "sell", abs(signed), 100.0, position[symbol])
+        fills.append(replace(fill, ts=ts, symbol=symbol))
+    trades = round_trips(fills)
+    keys = [(t.symbol, t.open_ts, t.close_ts) for t in trades]
+    kinds = st.tuples(st.sampled_from(("BTC-PERP", "ETH-PERP")),
+                      st.integers(T0, ts), st.integers(T0, ts))  # fmt: skip
+    if keys:  # a trade's own key, or its close with another open (matched by close only)
+        kinds |= st.sampled_from(keys)
+        kinds |= st.sampled_from(keys).map(lambda k: (k[0], k[1] - 1, k[2]))
+    picked = data.draw(st.lists(kinds, max_size=45))
+    if data.draw(st.booleans()):  # the store's order: by close time
+        picked.sort(key=lambda k: k[2])
+    rows = [ExcursionRecord(s, o, c, -float(i), float(i)) for i, (s, o, c) in enumerate(picked)]
+    matched = round_trips(fills, excursions=rows)
+    assert [(t.mae, t.mfe) for t in matched] == _excursions_by_definition(trades, rows)
+    assert [replace(t, mae=None, mfe=None) for t in matched] == trades

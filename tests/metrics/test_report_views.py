@@ -92,6 +92,30 @@ def test_monthly_returns_compound_to_the_whole_return_in_any_chunking(
     assert labels[-1] == str(ts[-1].astype("datetime64[ms]").astype("datetime64[M]"))
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    start=st.integers(-3 * DAY, 3 * DAY),
+    steps=st.lists(st.sampled_from((0, 1, 999, HOUR, DAY - 1, DAY, 31 * DAY)), max_size=60),
+    chunk=st.integers(1, 25),
+)
+def test_monthly_returns_keep_the_last_equity_of_every_month(
+    start: int, steps: list[int], chunk: int
+) -> None:
+    """Against the definition: each row's month by calendar conversion, the last row
+    of a month (in time order) gives its end equity."""
+    ts = np.datetime64("2024-03-01", "ms").astype(np.int64) + start + np.cumsum([0, *steps])
+    equity = 1_000.0 + np.arange(ts.size, dtype=np.float64)
+    last: dict[str, float] = {}
+    for t, e in zip(ts.astype("datetime64[ms]").astype("datetime64[M]"), equity, strict=True):
+        last[str(t)] = float(e)
+    monthly = MonthlyReturns()
+    for i in range(0, ts.size, chunk):
+        monthly.add(ts[i : i + chunk], equity[i : i + chunk])
+    months = monthly.finish(1_000.0)
+    assert [(m.month, m.end_equity) for m in months] == sorted(last.items())
+    assert [m.start_equity for m in months] == [1_000.0, *(m.end_equity for m in months[:-1])]
+
+
 def test_warnings_name_each_thin_metric_and_only_shown_ones() -> None:
     metrics = {"trades": 3, "win_rate": 0.5, "sharpe": -348.0, "sortino": None, "cagr": 9.9}
     found = {

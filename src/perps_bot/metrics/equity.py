@@ -240,7 +240,7 @@ class EquityAccumulator:
             return
         rel = np.clip(ts - self._chart_start, 0, self._chart_span - 1)
         bucket = (rel * self._buckets) // self._chart_span
-        starts = np.concatenate(([0], np.flatnonzero(np.diff(bucket)) + 1))
+        starts = np.concatenate(([0], np.flatnonzero(bucket[1:] != bucket[:-1]) + 1))
         ids = bucket[starts]
         ends = np.concatenate((starts[1:], [ts.size])) - 1
         self._b_close[ids] = equity[ends]

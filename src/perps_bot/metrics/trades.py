@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from perps_bot.domain import DEFAULT_PORTFOLIO
-from perps_bot.storage import ExcursionRecord, FillRecord, FundingRecord
+from perps_bot.storage import ExcursionRecord, ExcursionRow, FillRecord, FillRow, FundingRecord
 
 TRADE_COLUMNS: tuple[str, ...] = (
     "trade_id",
@@ -152,25 +152,27 @@ class RoundTripBuilder:
         signed = size if buy else -size
         after = position_after
         before = after - signed
-        tol = _FLAT_REL * max(abs(before), abs(after), size)
-        trade = self.open.get(symbol)
+        abs_before = abs(before)
+        abs_after = abs(after)
+        tol = _FLAT_REL * max(abs_before, abs_after, size)
         direction = 1 if buy else -1
-        if abs(before) <= tol:
+        if abs_before <= tol:
             self.open[symbol] = _open(symbol, direction, ts, stop_price, size, price, fee, after)
             return None
+        trade = self.open.get(symbol)
         if (signed > 0) == (before > 0):
             if trade is not None:
                 trade.add_entry(size, price, fee, after)
             return None
-        closing = min(size, abs(before))
-        flips = abs(after) > tol and (after > 0) != (before > 0)
+        closing = abs_before if abs_before < size else size  # min(size, abs_before), inlined
+        flips = abs_after > tol and (after > 0) != (before > 0)
         share = closing / size if size > 0 else 1.0
         closed = None
         # trade is None: a position carried in from before the run (resumed run); the
         # part that reduces it belongs to no round trip of this run.
         if trade is not None:
             trade.add_exit(closing, price, fee * share, realized)
-            if abs(after) <= tol or flips:
+            if flips or abs_after <= tol:
                 closed = trade
                 del self.open[symbol]
         if flips:
@@ -189,46 +191,66 @@ class _FundingIndex:
     """Per-symbol cumulative funding, for `sum over open_ts < ts <= close_ts` by bisection."""
 
     def __init__(self, funding: Iterable[FundingRecord]) -> None:
-        times: dict[str, list[int]] = defaultdict(list)
-        cumulative: dict[str, list[float]] = defaultdict(list)
+        # per symbol: the payment times, and sums[i] = the sum of the first i payments
+        # (a leading 0.0, so the sum up to a time is one lookup at the bisection index)
+        self._series: dict[str, tuple[list[int], list[float]]] = {}
         for row in sorted(funding, key=lambda f: f.ts):  # stable: ties keep store order
-            total = cumulative[row.symbol][-1] if cumulative[row.symbol] else 0.0
-            times[row.symbol].append(row.ts)
-            cumulative[row.symbol].append(total + row.payment)
-        self._times = dict(times)
-        self._cumulative = dict(cumulative)
-
-    def _upto(self, symbol: str, ts: int) -> float:
-        times = self._times.get(symbol)
-        if not times:
-            return 0.0
-        i = bisect.bisect_right(times, ts)
-        return self._cumulative[symbol][i - 1] if i else 0.0
+            times, sums = self._series.setdefault(row.symbol, ([], [0.0]))
+            times.append(row.ts)
+            sums.append(sums[-1] + row.payment)
 
     def between(self, symbol: str, open_ts: int, close_ts: int) -> float:
-        return self._upto(symbol, close_ts) - self._upto(symbol, open_ts)
+        series = self._series.get(symbol)
+        if series is None:
+            return 0.0
+        times, sums = series
+        upto_close = sums[bisect.bisect_right(times, close_ts)]
+        return upto_close - sums[bisect.bisect_right(times, open_ts)]
 
 
 class _ExcursionIndex:
-    """Excursions matched to trades by (symbol, open_ts, close_ts), else (symbol, close_ts)."""
+    """Excursions matched to trades by (symbol, open_ts, close_ts), else (symbol, close_ts):
+    the first row not yet taken, in store order, with the exact key, else with the close.
 
-    def __init__(self, excursions: Iterable[ExcursionRecord]) -> None:
-        self._exact: dict[tuple[str, int, int], list[ExcursionRecord]] = defaultdict(list)
-        self._by_close: dict[tuple[str, int], list[ExcursionRecord]] = defaultdict(list)
-        for row in excursions:
-            self._exact[(row.symbol, row.open_ts, row.close_ts)].append(row)
-            self._by_close[(row.symbol, row.close_ts)].append(row)
-        self._used: set[int] = set()
+    Trades close in the order their excursions were stored (close time), so the first
+    row not taken is nearly always the exact match: then it is taken without an index.
+    The two dicts are built only when it is not (a tie or a missing row)."""
 
-    def take(self, symbol: str, open_ts: int, close_ts: int) -> ExcursionRecord | None:
+    def __init__(self, rows: Sequence[ExcursionRow]) -> None:
+        self._rows = rows
+        self._next = 0  # every row before it is taken
+        self._taken: set[int] = set()  # rows at or after `_next` taken through the dicts
+        self._exact: dict[tuple[str, int, int], list[int]] | None = None
+        self._by_close: dict[tuple[str, int], list[int]] = {}
+
+    def take(self, symbol: str, open_ts: int, close_ts: int) -> ExcursionRow | None:
+        i = self._next
+        while i in self._taken:
+            self._taken.discard(i)
+            i += 1
+        self._next = i
+        if i < len(self._rows):
+            row = self._rows[i]
+            if row[2] == close_ts and row[1] == open_ts and row[0] == symbol:
+                self._next = i + 1
+                return row
+        return self._search(symbol, open_ts, close_ts)
+
+    def _search(self, symbol: str, open_ts: int, close_ts: int) -> ExcursionRow | None:
+        if self._exact is None:
+            self._exact = defaultdict(list)
+            self._by_close = defaultdict(list)
+            for i, (row_symbol, row_open, row_close, _, _) in enumerate(self._rows):
+                self._exact[(row_symbol, row_open, row_close)].append(i)
+                self._by_close[(row_symbol, row_close)].append(i)
         for candidates in (
             self._exact.get((symbol, open_ts, close_ts), []),
             self._by_close.get((symbol, close_ts), []),
         ):
-            for row in candidates:
-                if id(row) not in self._used:
-                    self._used.add(id(row))
-                    return row
+            for i in candidates:
+                if i >= self._next and i not in self._taken:
+                    self._taken.add(i)
+                    return self._rows[i]
         return None
 
 
@@ -240,28 +262,45 @@ def round_trips(
 ) -> list[Trade]:
     """Closed round trips from fills in `seq` order. Trades still open at the end are
     not trades; they stay in `builder.open` (pass a builder to read them)."""
+    rows: list[FillRow] = [
+        (
+            f.symbol,
+            f.side,
+            f.size,
+            f.price,
+            f.fee,
+            f.realized_pnl,
+            f.position_after,
+            f.ts,
+            f.stop_price,
+            f.reason,
+            f.is_liquidation,
+        )
+        for f in sorted(fills, key=lambda f: f.seq)
+    ]
+    excursion_rows = [(e.symbol, e.open_ts, e.close_ts, e.mae, e.mfe) for e in excursions]
+    return round_trips_from_rows(rows, funding, excursion_rows, builder)
+
+
+def round_trips_from_rows(
+    fills: Iterable[FillRow],
+    funding: Iterable[FundingRecord] = (),
+    excursions: Sequence[ExcursionRow] = (),
+    builder: RoundTripBuilder | None = None,
+) -> list[Trade]:
+    """`round_trips` of the store's rows as they come (`RunStore.fill_rows`, in `seq`
+    order, and `RunStore.excursion_rows`): the report's path, with no record per row."""
     funding_index = _FundingIndex(funding)
     excursion_index = _ExcursionIndex(excursions)
-    builder = builder if builder is not None else RoundTripBuilder()
-    closed: list[tuple[OpenTrade, FillRecord]] = []
-    for fill in sorted(fills, key=lambda f: f.seq):
-        trade = builder.add_fill(
-            fill.symbol,
-            fill.side == "buy",
-            fill.size,
-            fill.price,
-            fill.fee,
-            fill.realized_pnl,
-            fill.position_after,
-            fill.ts,
-            fill.stop_price,
-        )
+    add_fill = (builder if builder is not None else RoundTripBuilder()).add_fill
+    trades: list[Trade] = []
+    for symbol, side, size, price, fee, realized, after, ts, stop, reason, liq in fills:
+        trade = add_fill(symbol, side == "buy", size, price, fee, realized, after, ts, stop)
         if trade is not None:
-            closed.append((trade, fill))
-    return [
-        _close(i, trade, fill, funding_index, excursion_index)
-        for i, (trade, fill) in enumerate(closed, start=1)
-    ]
+            paid = funding_index.between(symbol, trade.open_ts, ts)
+            excursion = excursion_index.take(symbol, trade.open_ts, ts)
+            trades.append(_close(len(trades) + 1, trade, ts, reason, liq, paid, excursion))
+    return trades
 
 
 def _open(
@@ -274,44 +313,56 @@ def _open(
     fee: float,
     position_after: float,
 ) -> OpenTrade:
-    trade = OpenTrade(symbol=symbol, direction=direction, open_ts=ts, stop_price=stop_price)
-    trade.add_entry(qty, price, fee, position_after)
-    return trade
+    """`OpenTrade(...)` then `add_entry(qty, price, fee, position_after)`, in one call:
+    the same floats (0.0 + x is what `+=` on a fresh trade gives, -0.0 included)."""
+    return OpenTrade(
+        symbol,
+        direction,
+        ts,
+        stop_price,
+        0.0 + qty,
+        0.0 + qty * price,
+        0.0,
+        0.0,
+        max(0.0, abs(position_after)),
+        0.0,
+        0.0 + fee,
+    )
 
 
 def _close(
     trade_id: int,
     trade: OpenTrade,
-    fill: FillRecord,
-    funding_index: _FundingIndex,
-    excursion_index: _ExcursionIndex,
+    close_ts: int,
+    reason: str,
+    is_liquidation: int,
+    funding: float,
+    excursion: ExcursionRow | None,
 ) -> Trade:
+    """The closed trade of `trade`, ended by the fill at `close_ts` (`reason`)."""
     entry = trade.entry_price
-    exit_ = trade.exit_price
-    funding = funding_index.between(trade.symbol, trade.open_ts, fill.ts)
     net = trade.gross - trade.fees + funding
     r_multiple = None
     if trade.stop_price is not None:
         risk = abs(entry - trade.stop_price) * trade.max_size
         if risk > 0:
             r_multiple = net / risk
-    excursion = excursion_index.take(trade.symbol, trade.open_ts, fill.ts)
     return Trade(
         trade_id=trade_id,
         symbol=trade.symbol,
         side="long" if trade.direction > 0 else "short",
         open_ts=trade.open_ts,
-        close_ts=fill.ts,
+        close_ts=close_ts,
         size=trade.max_size,
         entry_price=entry,
-        exit_price=exit_,
+        exit_price=trade.exit_price,
         gross_pnl=trade.gross,
         fees=trade.fees,
         funding=funding,
         net_pnl=net,
-        exit_reason=fill.reason,
+        exit_reason=reason,
         r_multiple=r_multiple,
-        mae=None if excursion is None else excursion.mae,
-        mfe=None if excursion is None else excursion.mfe,
-        is_liquidation=fill.is_liquidation,
+        mae=None if excursion is None else excursion[3],
+        mfe=None if excursion is None else excursion[4],
+        is_liquidation=bool(is_liquidation),
     )

@@ -4,7 +4,9 @@ from perps_bot.storage.equity_blocks import EquityChunk
 from perps_bot.storage.plot_series import PRICE, SymbolSeries
 from perps_bot.storage.records import (
     ExcursionRecord,
+    ExcursionRow,
     FillRecord,
+    FillRow,
     FundingRecord,
     PromotionRecord,
     RunRecord,
@@ -15,7 +17,9 @@ __all__ = [
     "PRICE",
     "EquityChunk",
     "ExcursionRecord",
+    "ExcursionRow",
     "FillRecord",
+    "FillRow",
     "FundingRecord",
     "PromotionRecord",
     "RunRecord",

@@ -2,6 +2,16 @@
 
 from dataclasses import dataclass
 
+#: One fill as round trips read it (`RunStore.fill_rows`): symbol, side, size, price, fee,
+#: realized_pnl, position_after, ts, stop_price, reason, is_liquidation (0 or 1). A plain
+#: tuple, because a long backtest has a fill per signal and the report reads them all:
+#: building a `FillRecord` per row cost more than replaying the round trips.
+FillRow = tuple[str, str, float, float, float, float, float, int, float | None, str, int]
+
+#: One excursion as round trips read it (`RunStore.excursion_rows`): symbol, open_ts,
+#: close_ts, mae, mfe (the fields of `ExcursionRecord`, in its order), for the same reason.
+ExcursionRow = tuple[str, int, int, float, float]
+
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:

@@ -15,7 +15,9 @@ from perps_bot.storage.orders import OrderRecord
 from perps_bot.storage.plot_series import SymbolSeries
 from perps_bot.storage.records import (
     ExcursionRecord,
+    ExcursionRow,
     FillRecord,
+    FillRow,
     FundingRecord,
     PromotionRecord,
     RunRecord,
@@ -24,6 +26,11 @@ from perps_bot.storage.store_file import StoreError
 from perps_bot.storage.store_writer import StoreWriter
 
 __all__ = ["RunStore", "StoreError"]
+
+_EXCURSIONS_SQL = (
+    "SELECT symbol, open_ts, close_ts, mae, mfe FROM excursions WHERE run_id=?"
+    " ORDER BY close_ts, rowid"
+)
 
 
 class RunStore(StoreWriter):
@@ -98,6 +105,16 @@ class RunStore(StoreWriter):
             for r in rows
         ]
 
+    def fill_rows(self, run_id: str) -> list[FillRow]:
+        """The fill columns round trips read, as `FillRow` tuples in `seq` order (what
+        `fills` gives, without a record per row or the columns no trade uses)."""
+        rows: list[FillRow] = self._db.execute(
+            "SELECT symbol, side, size, price, fee, realized_pnl, position_after, ts,"
+            " stop_price, reason, is_liquidation FROM fills WHERE run_id=? ORDER BY seq",
+            (run_id,),
+        ).fetchall()
+        return rows
+
     def orders(self, run_id: str) -> list[OrderRecord]:
         """Every order of the run in creation order, with its latest state."""
         self.flush()
@@ -129,12 +146,13 @@ class RunStore(StoreWriter):
         return equity_blocks.last_equity(self._db, run_id)
 
     def excursions(self, run_id: str) -> list[ExcursionRecord]:
-        rows = self._db.execute(
-            "SELECT symbol, open_ts, close_ts, mae, mfe FROM excursions WHERE run_id=?"
-            " ORDER BY close_ts, rowid",
-            (run_id,),
-        ).fetchall()
+        rows = self._db.execute(_EXCURSIONS_SQL, (run_id,)).fetchall()
         return [ExcursionRecord(*r) for r in rows]
+
+    def excursion_rows(self, run_id: str) -> list[ExcursionRow]:
+        """`excursions` as `ExcursionRow` tuples, in the same order."""
+        rows: list[ExcursionRow] = self._db.execute(_EXCURSIONS_SQL, (run_id,)).fetchall()
+        return rows
 
     def denial_counts(self, run_id: str) -> dict[str, int]:
         rows = self._db.execute(
