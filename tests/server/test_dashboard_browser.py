@@ -38,17 +38,20 @@ CHART = """(() => {
            first: chart.data.map((t) => +new Date(t.x[0])),
            last: chart.data.map((t) => +new Date(t.x[t.x.length - 1])) };
 })()"""
-CHART_POINTS = 200  # the page's bound per curve, set small by ?chart_points=
-SWITCH = """(() => {  // to "PnL since the start" and back, in one go (no data between)
+CHART_POINTS = 50  # the page's bound per curve (its least), set by ?chart_points=
+MODE = """(() => {
   const mode = document.getElementById("chart-mode");
+  mode.value = "%s";
+  mode.dispatchEvent(new Event("change"));
+})()"""
+BACK = """(() => {  // from "PnL since the start" to equity, in one go (no data between)
   const ends = () => document.getElementById("equity-chart").data.map((t) =>
-    [t.y[0], t.y[t.y.length - 1]]);
-  const switched = (value) => { mode.value = value; mode.dispatchEvent(new Event("change")); };
-  const equity = ends();
-  switched("pnl");
+    [t.y[0], t.y[t.y.length - 1], Math.min(...t.y), Math.max(...t.y)]);
   const pnl = ends();
-  switched("equity");
-  return { equity, pnl, back: ends() };
+  const mode = document.getElementById("chart-mode");
+  mode.value = "equity";
+  mode.dispatchEvent(new Event("change"));
+  return { pnl, equity: ends() };
 })()"""
 
 
@@ -88,10 +91,12 @@ async def test_the_dashboard_follows_a_running_session_and_shows_the_disconnect(
             await _until(page, "document.querySelectorAll('#trades tbody tr td').length > 9")
             live = await page.eval(PAGE)
             chart_at_start = await page.eval(CHART)
+            # PnL mode while points arrive and curves are halved, then back to equity
+            await page.eval(MODE % "pnl")
             received = "Number(document.getElementById('equity-chart').dataset.received)"
-            await _until(page, f"{received} > {chart_at_start['received'] + CHART_POINTS // 2}")
+            await _until(page, f"{received} > {chart_at_start['received'] + 3 * CHART_POINTS}")
             chart = await page.eval(CHART)
-            switch = await page.eval(SWITCH)
+            switch = await page.eval(BACK)
             history = await (await client.get(f"/api/sessions/{sid}/equity?points=1000")).json()
             png = await page.screenshot()
             await client.post(f"/api/sessions/{sid}/stop")
@@ -120,12 +125,12 @@ async def test_the_dashboard_follows_a_running_session_and_shows_the_disconnect(
     assert all(n <= CHART_POINTS for n in chart["lengths"]), chart["lengths"]
     assert chart["first"][0] == history["ts"][0]
     assert all(b > a for a, b in zip(chart_at_start["last"], chart["last"], strict=True))
-    # "PnL since the start": every curve starts at 0 and moved by its own PnL; and back
-    assert [first for first, _ in switch["pnl"]] == [0, 0, 0]
+    # "PnL since the start" (points extended and curves halved in it): every curve
+    # starts at 0 and ends at its own PnL; back in equity, every point is an equity
+    assert [ends[0] for ends in switch["pnl"]] == [0, 0, 0]
     assert switch["equity"][0][0] == history["equity"][0]
-    for (_, pnl), (first, equity) in zip(switch["pnl"], switch["equity"], strict=True):
-        assert pnl == pytest.approx(equity - first, abs=1e-6) and pnl != 0
-    flat = [v for ends in switch["equity"] for v in ends]
-    assert [v for ends in switch["back"] for v in ends] == pytest.approx(flat, abs=1e-6)
+    for pnl, equity in zip(switch["pnl"], switch["equity"], strict=True):
+        assert pnl[1] == pytest.approx(equity[1] - equity[0], abs=1e-6) and pnl[1] != 0
+        assert 0.9 * equity[0] < equity[2] <= equity[3] < 1.1 * equity[0], equity
     assert gone["connection"] == "disconnected" and gone["banner"]
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 30_000

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from perps_bot.server import views
 from perps_bot.server.serve import ServerError, server_token
+from perps_bot.server.session import Session
 from perps_bot.storage import RunStore
 from tests.durable.helpers import cli
 from tests.server.helpers import dev_session, ended, read_until, serving, start
@@ -75,7 +77,7 @@ async def test_a_stream_opened_mid_session_starts_with_its_history_and_misses_no
 ) -> None:
     """The dashboard builds its view from the hello and what follows: together they
     hold every trade exactly once, and every streamed equity point is newer than the
-    hello's curve, however the run and the opening interleave."""
+    hello's curve (the hello is read in the step that subscribes)."""
     key = ("portfolio", "symbol", "side", "size", "entry_price", "exit_price", "exit_reason")
     async with serving(tmp_path / "server.sqlite") as (client, _):
         sid = await start(client, dev_session("3d"))
@@ -86,6 +88,11 @@ async def test_a_stream_opened_mid_session_starts_with_its_history_and_misses_no
         seen: list[dict[str, Any]] = []
         await read_until(ws, seen, ended)
         stored = (await (await client.get(f"/api/sessions/{sid}/trades")).json())["trades"]
+        whole = {
+            name: (await (await client.get(f"/api/sessions/{sid}/equity?points=1000000" + (
+                "" if name == "account" else f"&portfolio={name}"))).json())["ts"]
+            for name in ("account", "sma_cross", "mean_reversion")
+        }  # fmt: skip
         bad = await client.get(f"/api/sessions/{sid}/stream?trades=many")
         assert bad.status == 400 and "trades" in (await bad.json())["error"]
     hello = seen[0]["data"]
@@ -98,7 +105,8 @@ async def test_a_stream_opened_mid_session_starts_with_its_history_and_misses_no
     curves = dict(hello["equity"])
     assert list(curves) == ["account", "sma_cross", "mean_reversion"]
     for name, curve in curves.items():
-        assert 40 <= len(curve["ts"]) <= 52 and curve["ts"] == sorted(curve["ts"])
+        assert len(curve["ts"]) <= 52 and curve["ts"] == sorted(curve["ts"])
+        assert curve["ts"][0] == whole[name][0] and curve["ts"][-1] in whole[name]
         later = [m["data"]["ts"] for m in seen if m["type"] == "equity" and m["portfolio"] == name]
         assert later and min(later) > curve["ts"][-1], name
 
@@ -250,3 +258,15 @@ async def test_health_metrics_and_the_dashboard_files(tmp_path: Path) -> None:
         for name in ("dashboard.js", "dashboard.css", "plotly.min.js"):
             resp = await client.get(f"/static/{name}")
             assert resp.status == 200 and len(await resp.read()) > 1000, name
+
+
+def test_a_session_not_yet_running_has_its_curves_named_and_empty(tmp_path: Path) -> None:
+    """A page opened while the run is being made still gets its traces (the stream's
+    points extend them once it runs)."""
+    two = Session("s1", controls=True, created_at=0, portfolio_ids=["fast", "slow"])
+    one = Session("s2", controls=True, created_at=0, portfolio_ids=["main"])
+    with RunStore(tmp_path / "empty.sqlite") as store:
+        assert views.curves(store, two, 10) == [
+            (name, {"run_id": None, "ts": [], "equity": []}) for name in ("account", "fast", "slow")
+        ]
+        assert [name for name, _ in views.curves(store, one, 10)] == ["main"]

@@ -37,6 +37,7 @@ from perps_bot.domain.orders import (
     Signal,
     TargetPosition,
     fill_of,
+    portfolio_run_id,
 )
 from perps_bot.domain.timeutil import (
     MAX_DURATION_MS,
@@ -90,6 +91,7 @@ __all__ = [
     "iso_utc",
     "parse_duration",
     "parse_iso_ms",
+    "portfolio_run_id",
     "record_fill",
     "short",
     "short_path",

@@ -15,6 +15,12 @@ from perps_bot.domain.enums import Liquidity, OrderStatus, OrderType, Side
 DEFAULT_PORTFOLIO = "main"
 
 
+def portfolio_run_id(run_id: str, portfolio: str, several: bool) -> str:
+    """The run id a portfolio's orders, fills and curve are stored under: its own child
+    run (`RUN.ID`) in a run of several portfolios, the run itself in a run of one."""
+    return f"{run_id}.{portfolio}" if several else run_id
+
+
 @dataclass(slots=True)
 class OrderIntent:
     """An order a strategy would like to place; the risk gate may resize or deny it.

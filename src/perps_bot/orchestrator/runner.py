@@ -29,6 +29,7 @@ from pathlib import Path
 from rich.console import Console
 
 from perps_bot.config import Settings
+from perps_bot.domain import portfolio_run_id
 from perps_bot.feeds import Feed
 from perps_bot.metrics.report import Report, build_report, headline_text
 from perps_bot.monitoring import (
@@ -208,7 +209,8 @@ def _journal_start(run: Run) -> None:
     }
     if len(planned) > 1:
         started["portfolios"] = {
-            p.plan.id: {"strategy": p.plan.strategy, "run_id": f"{run.run_id}.{p.plan.id}",
+            p.plan.id: {"strategy": p.plan.strategy,
+                        "run_id": portfolio_run_id(run.run_id, p.plan.id, several=True),
                         "capital": p.plan.capital, "symbols": list(p.plan.symbols)}
             for p in planned
         }  # fmt: skip

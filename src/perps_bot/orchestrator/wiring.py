@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from perps_bot.config import ConfigError, Settings
-from perps_bot.domain import RunMode, parse_duration
+from perps_bot.domain import RunMode, parse_duration, portfolio_run_id
 from perps_bot.feeds import Feed
 from perps_bot.ledger import AccountBooks, Ledger
 from perps_bot.monitoring import Journal, LiveView, NullJournal, tag_run_log
@@ -142,7 +142,7 @@ def build_run(
     for pid, strategy in strategies.items():  # kept per account, or per run (paper)
         scope = f"{settings.profile}/{pid}" if spec.keeps_trading_state else run_id
         strategy.ctx.memory = StoredMemory(store, scope)
-        strategy.ctx.run_id = f"{run_id}.{pid}" if multi else run_id
+        strategy.ctx.run_id = portfolio_run_id(run_id, pid, multi)
     capture = open_capture(settings, pre, run_id, params_json) if resumed is None else None
     if capture is not None:
         feed = CapturingFeed(feed, capture)
@@ -158,7 +158,7 @@ def build_run(
     portfolios: list[Portfolio] = []
     for index, planned in enumerate(pre.portfolios):
         pid = planned.plan.id
-        child = f"{run_id}.{pid}" if multi else run_id
+        child = portfolio_run_id(run_id, pid, multi)
         if multi and resumed is None:
             store.create_run(child_record(settings, pre, planned, run_id, child, strategies[pid]))
         rec = Recorder(

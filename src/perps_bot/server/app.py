@@ -164,8 +164,6 @@ async def _equity(request: web.Request) -> web.Response:
             raise RequestError(f"session {s.id} has no portfolio {pid!r} (it has: "
                                f"{', '.join(pids)})", status=404)  # fmt: skip
         run_id = views.portfolio_run_id(s, pid)
-    if run_id is None:
-        return web.json_response({"run_id": None, "ts": [], "equity": []})
     return web.json_response(views.equity(_sessions(request).reader(s), run_id, points))
 
 

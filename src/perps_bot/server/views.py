@@ -4,6 +4,7 @@ its equity curve (from the store)."""
 
 from typing import TYPE_CHECKING, Any
 
+from perps_bot import domain
 from perps_bot.domain import iso_utc
 from perps_bot.ledger import Ledger
 from perps_bot.metrics.trades import round_trips
@@ -164,29 +165,25 @@ def portfolio_run_id(s: "Session", pid: str) -> str | None:
     has one portfolio); None before the run is made."""
     if s.run_id is None:
         return None
-    return f"{s.run_id}.{pid}" if len(s.portfolio_ids) > 1 else s.run_id
-
-
-def _curve_runs(s: "Session") -> list[tuple[str, str]]:
-    """(curve, run id): the account's when there are several portfolios, then each
-    portfolio's."""
-    if s.run_id is None:
-        return []
-    runs = [("account", s.run_id)] if len(s.portfolio_ids) > 1 else []
-    for pid in s.portfolio_ids:
-        run_id = portfolio_run_id(s, pid)
-        if run_id is not None:
-            runs.append((pid, run_id))
-    return runs
+    return domain.portfolio_run_id(s.run_id, pid, len(s.portfolio_ids) > 1)
 
 
 def curves(store: RunStore, s: "Session", points: int) -> list[tuple[str, dict[str, Any]]]:
-    """The dashboard chart's curves, each thinned to about `points` snapshots."""
-    return [(name, equity(store, run_id, points)) for name, run_id in _curve_runs(s)]
+    """The dashboard chart's curves, each thinned to about `points` snapshots: the
+    account's when there are several portfolios, then each portfolio's. A session whose
+    run is not made yet has them all, empty: the page names its traces from them and
+    extends them as the stream brings points."""
+    several = len(s.portfolio_ids) > 1
+    runs = [("account", s.run_id)] if several else []
+    runs += [(pid, portfolio_run_id(s, pid)) for pid in s.portfolio_ids]
+    return [(name, equity(store, run_id, points)) for name, run_id in runs]
 
 
-def equity(store: RunStore, run_id: str, points: int) -> dict[str, Any]:
-    """The stored equity curve of `run_id`, thinned to about `points` snapshots."""
+def equity(store: RunStore, run_id: str | None, points: int) -> dict[str, Any]:
+    """The stored equity curve of `run_id`, thinned to about `points` snapshots (none
+    before the run is made: `run_id` None)."""
+    if run_id is None:
+        return {"run_id": None, "ts": [], "equity": []}
     ts: list[int] = []
     values: list[float] = []
     for chunk in store.iter_equity(run_id):

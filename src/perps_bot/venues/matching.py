@@ -253,7 +253,8 @@ class MatchingEngine:
         return fills
 
     def _points(self, event: MarketEvent) -> Iterator[MatchPoint]:
-        """The event's match points in time order, each built when the loop reaches it."""
+        """The event's match points in time order, each built when the loop reaches it:
+        a candle's market order fills at its open, and the loop stops there."""
         if isinstance(event, Quote):
             yield MatchPoint(event.ts + 1, event.bid, event.ask, event.last)
         elif isinstance(event, BookSnapshot):

@@ -107,13 +107,13 @@ function drawChart(curves) {
   Plotly.newPlot("equity-chart", data, layout, { displayModeBar: false, responsive: true });
 }
 
-$("chart-mode").onchange = () => {
+$("chart-mode").onchange = () => {  // the curves are in the other mode: one redraw
   const chart = $("equity-chart");
   if (!chart.data) return;
-  chart.data.forEach((trace, index) => {
-    const shift = (chartMode() === "pnl" ? 1 : -1) * (chartStart[index] ?? 0);
-    Plotly.restyle(chart, { y: [trace.y.map((v) => v - shift)] }, [index]);
-  });
+  const sign = chartMode() === "pnl" ? 1 : -1;
+  const ys = chart.data.map((trace, index) =>
+    trace.y.map((v) => v - sign * (chartStart[index] ?? 0)));
+  Plotly.restyle(chart, { y: ys }, ys.map((_, index) => index));
 };
 
 // A curve followed for days would grow without bound: past CHART_POINTS points it
@@ -122,7 +122,7 @@ $("chart-mode").onchange = () => {
 // halving. ?chart_points=N sets the bound.
 const CHART_POINTS = Math.max(50, Number(query.get("chart_points")) || 5000);
 const HISTORY_POINTS = 1000;  // each curve's history as the page opens
-let chartReceived = 0;
+let chartReceived = 0;  // points the stream brought (data-received: what tests wait on)
 
 function extendChart(points) {
   // points: trace name -> { x: [Date], y: [equity] }; one redraw for all of them
@@ -147,6 +147,8 @@ function extendChart(points) {
   chart.dataset.received = chartReceived;
 }
 
+// Every other value, the first and the last always: the curve keeps its whole span and
+// its even spacing in time.
 function halved(values) {
   const kept = values.filter((_, i) => i % 2 === 0);
   if ((values.length - 1) % 2 !== 0) kept.push(values[values.length - 1]);
