@@ -24,7 +24,9 @@ pytestmark = pytest.mark.integration
 
 SYMBOLS = ["BTC-PERP", "ETH-PERP"]
 BTC = "BTC/USDT:USDT"
-WAIT_S = 5.0
+#: bounds a wait that fails; a passing wait ends when its event arrives. 5 s was too
+#: short for the streams' reconnection on a 2-core machine under other load
+WAIT_S = 30.0
 DEPTH, TICKER, PREMIUM = "/fapi/v1/depth", "/fapi/v1/ticker/24hr", "/fapi/v1/premiumIndex"
 
 Batches = AsyncIterator[Sequence[MarketEvent]]
