@@ -40,9 +40,11 @@ from perps_bot.domain.orders import (
     portfolio_run_id,
 )
 from perps_bot.domain.timeutil import (
+    DAY_MS,
     MAX_DURATION_MS,
     MAX_TIME_MS,
     MIN_TIME_MS,
+    YEAR_MS,
     format_duration,
     iso_utc,
     parse_duration,
@@ -51,10 +53,12 @@ from perps_bot.domain.timeutil import (
 )
 
 __all__ = [
+    "DAY_MS",
     "DEFAULT_PORTFOLIO",
     "MAX_DURATION_MS",
     "MAX_TIME_MS",
     "MIN_TIME_MS",
+    "YEAR_MS",
     "AccountView",
     "BookSnapshot",
     "Candle",

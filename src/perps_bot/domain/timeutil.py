@@ -13,10 +13,13 @@ from functools import lru_cache
 
 from perps_bot.domain.errors import short
 
-_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+DAY_MS = 86_400_000
+#: a year of 365 days (annualising, funding per year)
+YEAR_MS = 365 * DAY_MS
+_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": DAY_MS, "w": 7 * DAY_MS}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 #: The longest duration anywhere (run length, intervals, timeframes): 10 years.
-MAX_DURATION_MS = 3_652 * 86_400_000
+MAX_DURATION_MS = 3_652 * DAY_MS
 #: Times the bot accepts, in epoch ms: from 1970-01-01 to 3000-01-01 (larger values
 #: are micro- or nanoseconds; feeds.readers also spots epoch seconds). A run of at most
 #: MAX_DURATION_MS from any of them stays representable.
@@ -52,7 +55,7 @@ def format_duration(ms: int) -> str:
 def iso_utc(ts_ms: int) -> str:
     """ISO-8601 UTC with milliseconds, e.g. 2024-01-01T00:00:00.000Z. Every log line
     and fill carries one: the date is formatted once per day, the time by arithmetic."""
-    day, ms = divmod(int(ts_ms), 86_400_000)
+    day, ms = divmod(int(ts_ms), DAY_MS)
     seconds, milli = divmod(ms, 1000)
     minutes, sec = divmod(seconds, 60)
     hour, minute = divmod(minutes, 60)

@@ -47,13 +47,11 @@ from typing import Any
 import numpy as np
 
 from perps_bot.config.models import MockConfig, RandomWalkConfig
-from perps_bot.domain import FundingRate, MarketEvent, Quote
+from perps_bot.domain import DAY_MS, YEAR_MS, FundingRate, MarketEvent, Quote
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.feeds.base import FeedError
 from perps_bot.feeds.quote_columns import QuoteColumns, QuoteLists
 
-DAY_MS = 86_400_000
-YEAR_MS = 365 * DAY_MS
 EIGHT_HOURS_MS = 8 * 3_600_000
 MARK_NOISE_HALFLIFE_TICKS = 10
 DEFAULT_CHUNK_TICKS = 3_600

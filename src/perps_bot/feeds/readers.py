@@ -34,7 +34,15 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.feather as pa_feather
 
-from perps_bot.domain import MAX_TIME_MS, MIN_TIME_MS, iso_utc, parse_iso_ms, short, short_path
+from perps_bot.domain import (
+    DAY_MS,
+    MAX_TIME_MS,
+    MIN_TIME_MS,
+    iso_utc,
+    parse_iso_ms,
+    short,
+    short_path,
+)
 from perps_bot.feeds.base import FeedError
 
 IntArray = npt.NDArray[np.int64]
@@ -289,7 +297,7 @@ def _time_column_ms(name: str, col: pa.ChunkedArray) -> IntArray:
         return values // divisor if divisor > 1 else values
     if pa.types.is_date(kind):
         days = _cast(_cast(col, pa.date32()), pa.int32()).to_numpy(zero_copy_only=False)
-        return _i64(days) * 86_400_000
+        return _i64(days) * DAY_MS
     if pa.types.is_integer(kind):
         return _i64(col.to_numpy(zero_copy_only=False))
     if pa.types.is_floating(kind):

@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from perps_bot.domain import DAY_MS
 from perps_bot.metrics.equity import FloatArray, IntArray
 from perps_bot.metrics.formatting import num
 from perps_bot.metrics.trades import Trade
-
-_DAY_MS = 86_400_000
 
 BREAKDOWN_KEYS: tuple[str, ...] = ("symbol", "side", "exit_reason")
 
@@ -117,7 +116,7 @@ class MonthlyReturns:
         million minutes) goes through the calendar conversion, which is the slow part."""
         if ts.size == 0:
             return
-        days = ts // _DAY_MS
+        days = ts // DAY_MS
         firsts = np.concatenate(([0], np.flatnonzero(days[1:] != days[:-1]) + 1))
         months = ts[firsts].astype("datetime64[ms]").astype("datetime64[M]").astype(np.int64)
         changes = np.flatnonzero(np.diff(months))

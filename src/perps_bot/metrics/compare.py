@@ -12,15 +12,13 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from perps_bot.domain import iso_utc
+from perps_bot.domain import DAY_MS, iso_utc
 from perps_bot.metrics.formatting import display_metric, num, params_text
 from perps_bot.metrics.html import asset, page_script, plotly_gzip_base64
 from perps_bot.metrics.html_data import script_json
 from perps_bot.metrics.report import Report
 from perps_bot.metrics.trades import round_trips
 from perps_bot.storage import RunRecord, RunStore
-
-DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)

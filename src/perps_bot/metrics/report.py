@@ -14,13 +14,13 @@ from functools import cached_property
 from typing import Any
 
 from perps_bot.config import PromotionConfig
-from perps_bot.domain import iso_utc, parse_duration
+from perps_bot.domain import DAY_MS, iso_utc, parse_duration
 from perps_bot.metrics.breakdowns import Group, MonthlyReturns, MonthReturn, breakdowns
 from perps_bot.metrics.criteria import Criterion, evaluate_criteria, promotion_config
 from perps_bot.metrics.equity import ChartSeries, EquityAccumulator, EquityStats
 from perps_bot.metrics.formatting import ReportError, display_metric, num
 from perps_bot.metrics.positions import OpenPosition, open_positions
-from perps_bot.metrics.stats import DAY_MS, all_metrics
+from perps_bot.metrics.stats import all_metrics
 from perps_bot.metrics.trades import RoundTripBuilder, Trade, round_trips_from_rows
 from perps_bot.metrics.warnings import MetricWarning, data_warnings
 from perps_bot.storage import RunRecord, RunStore, SymbolSeries

@@ -9,11 +9,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from perps_bot.domain import YEAR_MS
 from perps_bot.metrics.equity import EquityStats, Moments
 from perps_bot.metrics.trades import Trade
-
-DAY_MS = 86_400_000
-YEAR_MS = 365 * DAY_MS
 
 METRIC_NAMES: tuple[str, ...] = (
     "trades",

@@ -26,14 +26,13 @@ from typing import Any
 
 from perps_bot.config import AlertsConfig, mask_url
 from perps_bot.config.alerts import load_apprise
-from perps_bot.domain import iso_utc, parse_duration
+from perps_bot.domain import DAY_MS, iso_utc, parse_duration
 from perps_bot.monitoring.logs import LOGGER_NAME
 
 log = logging.getLogger("perps_bot.alerts")
 
 #: delivers one message (title, body) to one target; True when it was accepted
 Deliver = Callable[[str, str], bool]
-DAY_MS = 86_400_000
 _QUEUE_SIZE = 256
 
 

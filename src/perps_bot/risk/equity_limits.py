@@ -15,10 +15,8 @@ Kept apart from the order checks of `risk.gate`, which only read the state.
 """
 
 from perps_bot.config import RiskConfig
-from perps_bot.domain import TradingState
+from perps_bot.domain import DAY_MS, TradingState
 from perps_bot.risk.state import RiskState
-
-DAY_MS = 86_400_000
 
 #: relative tolerance of the limit comparisons: an equity or an order resized exactly
 #: to a threshold must not fail it by a rounding error

@@ -42,10 +42,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from perps_bot.config import RiskConfig
-from perps_bot.domain import AccountView, DenialReason, OrderIntent, TradingState
+from perps_bot.domain import DAY_MS, AccountView, DenialReason, OrderIntent, TradingState
 from perps_bot.domain.timeutil import parse_duration
-from perps_bot.risk.equity_limits import DAY_MS, EquityLimits
 from perps_bot.risk.equity_limits import REL_TOL as _REL_TOL
+from perps_bot.risk.equity_limits import EquityLimits
 
 __all__ = ["DAY_MS", "RATE_WINDOW_MS", "MarginRequired", "RiskDecision", "RiskGate"]
 
