@@ -17,7 +17,7 @@ from perps_bot.metrics.formatting import display_metric, num, params_text
 from perps_bot.metrics.html import asset, page_script, plotly_gzip_base64
 from perps_bot.metrics.html_data import script_json
 from perps_bot.metrics.report import Report
-from perps_bot.metrics.trades import round_trips
+from perps_bot.metrics.trades import round_trips_from_rows
 from perps_bot.storage import RunRecord, RunStore
 
 
@@ -88,7 +88,7 @@ def run_rows(
 
 
 def _trades(store: RunStore, run_id: str) -> int:
-    return len(round_trips(store.fills(run_id)))
+    return len(round_trips_from_rows(store.fill_rows(run_id)))  # a count: fills alone
 
 
 def _row(store: RunStore, run: RunRecord, trades: int | None = None) -> RunRow:

@@ -21,7 +21,7 @@ from perps_bot.metrics.equity import ChartSeries, EquityAccumulator, EquityStats
 from perps_bot.metrics.formatting import ReportError, display_metric, num
 from perps_bot.metrics.positions import OpenPosition, open_positions
 from perps_bot.metrics.stats import all_metrics
-from perps_bot.metrics.trades import RoundTripBuilder, Trade, round_trips_from_rows
+from perps_bot.metrics.trades import RoundTripBuilder, Trade, stored_trades
 from perps_bot.metrics.warnings import MetricWarning, data_warnings
 from perps_bot.storage import RunRecord, RunStore, SymbolSeries
 from perps_bot.storage.durable import process_gone
@@ -228,15 +228,12 @@ def _as_seen(run: RunRecord) -> RunRecord:
 
 def _run_content(store: RunStore, run_id: str) -> _Content:
     """Trades, liquidations, denials, open positions and prices of one portfolio's run."""
-    fills = store.fill_rows(run_id)
     builder = RoundTripBuilder()
-    trades = round_trips_from_rows(
-        fills, store.funding(run_id), store.excursion_rows(run_id), builder=builder
-    )
+    trades = stored_trades(store, run_id, builder)
     prices = store.plot_series(run_id)
     return (
         trades,
-        sum(1 for row in fills if row[-1]),  # a FillRow ends with is_liquidation
+        store.liquidation_count(run_id),
         store.denial_counts(run_id),
         open_positions(store.positions(run_id), builder.open, prices),
         prices,

@@ -21,7 +21,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from perps_bot.domain import DEFAULT_PORTFOLIO
-from perps_bot.storage import ExcursionRecord, ExcursionRow, FillRecord, FillRow, FundingRecord
+from perps_bot.storage import (
+    ExcursionRecord,
+    ExcursionRow,
+    FillRecord,
+    FillRow,
+    FundingRecord,
+    RunStore,
+)
 
 TRADE_COLUMNS: tuple[str, ...] = (
     "trade_id",
@@ -280,6 +287,16 @@ def round_trips(
     ]
     excursion_rows = [(e.symbol, e.open_ts, e.close_ts, e.mae, e.mfe) for e in excursions]
     return round_trips_from_rows(rows, funding, excursion_rows, builder)
+
+
+def stored_trades(
+    store: RunStore, run_id: str, builder: RoundTripBuilder | None = None
+) -> list[Trade]:
+    """The closed round trips of a stored run (the report's, the API's, a comparison's),
+    read as plain rows (`round_trips_from_rows`)."""
+    return round_trips_from_rows(
+        store.fill_rows(run_id), store.funding(run_id), store.excursion_rows(run_id), builder
+    )
 
 
 def round_trips_from_rows(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from perps_bot import domain
 from perps_bot.domain import iso_utc
 from perps_bot.ledger import Ledger
-from perps_bot.metrics.trades import round_trips
+from perps_bot.metrics.trades import stored_trades
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.wiring import Run
 from perps_bot.risk import RiskGate
@@ -145,8 +145,7 @@ def trades(store: RunStore, s: "Session", limit: int | None) -> list[dict[str, A
     by close time; the last `limit` of them."""
     rows: list[dict[str, Any]] = []
     for pid, run in portfolio_runs(store, s):
-        rid = run.run_id
-        for t in round_trips(store.fills(rid), store.funding(rid), store.excursions(rid)):
+        for t in stored_trades(store, run.run_id):
             rows.append({
                 "trade_id": t.trade_id, "portfolio": pid, "symbol": t.symbol,
                 "side": t.side, "open_time": iso_utc(t.open_ts),

@@ -27,11 +27,6 @@ from perps_bot.storage.store_writer import StoreWriter
 
 __all__ = ["RunStore", "StoreError"]
 
-_EXCURSIONS_SQL = (
-    "SELECT symbol, open_ts, close_ts, mae, mfe FROM excursions WHERE run_id=?"
-    " ORDER BY close_ts, rowid"
-)
-
 
 class RunStore(StoreWriter):
     """Writes and reads runs. Not thread-safe; one per process."""
@@ -115,6 +110,13 @@ class RunStore(StoreWriter):
         ).fetchall()
         return rows
 
+    def liquidation_count(self, run_id: str) -> int:
+        """How many of the run's fills were liquidations."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM fills WHERE run_id=? AND is_liquidation", (run_id,)
+        ).fetchone()
+        return int(row[0])
+
     def orders(self, run_id: str) -> list[OrderRecord]:
         """Every order of the run in creation order, with its latest state."""
         self.flush()
@@ -146,12 +148,15 @@ class RunStore(StoreWriter):
         return equity_blocks.last_equity(self._db, run_id)
 
     def excursions(self, run_id: str) -> list[ExcursionRecord]:
-        rows = self._db.execute(_EXCURSIONS_SQL, (run_id,)).fetchall()
-        return [ExcursionRecord(*r) for r in rows]
+        return [ExcursionRecord(*r) for r in self.excursion_rows(run_id)]
 
     def excursion_rows(self, run_id: str) -> list[ExcursionRow]:
-        """`excursions` as `ExcursionRow` tuples, in the same order."""
-        rows: list[ExcursionRow] = self._db.execute(_EXCURSIONS_SQL, (run_id,)).fetchall()
+        """The run's excursions as `ExcursionRow` tuples, by close time then as stored."""
+        rows: list[ExcursionRow] = self._db.execute(
+            "SELECT symbol, open_ts, close_ts, mae, mfe FROM excursions WHERE run_id=?"
+            " ORDER BY close_ts, rowid",
+            (run_id,),
+        ).fetchall()
         return rows
 
     def denial_counts(self, run_id: str) -> dict[str, int]:
