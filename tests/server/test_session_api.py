@@ -126,10 +126,9 @@ async def test_pause_flatten_resume_and_stop_a_running_session(tmp_path: Path) -
 
         await read_until(ws, seen, holds)
         base = f"/api/sessions/{sid}/portfolios/sma_cross"
-        paused = await (await client.post(f"{base}/pause")).json()
-        assert paused["paused"] is True
         flat = await (await client.post(f"{base}/flatten")).json()
         assert flat["action"] == "flatten" and flat["closing"] >= 1
+        assert flat["paused"] is True, "a flatten pauses: the strategy must not reopen"
 
         def sma_flat(message: dict[str, Any]) -> bool:
             return (
@@ -144,13 +143,15 @@ async def test_pause_flatten_resume_and_stop_a_running_session(tmp_path: Path) -
         closing = [m for m in seen if m["type"] == "fill" and m["portfolio"] == "sma_cross"
                    and m["data"]["reason"].startswith("flatten")]  # fmt: skip
         assert closing, "the flatten went through the stages as orders and fills"
-        # paused: the other portfolio trades on, this one sends nothing
+        # paused by the flatten: the other portfolio trades on, this one sends nothing
         await read_until(
             ws, seen, lambda m: len([x for x in seen[at:] if x["type"] == "fill"]) >= 20
         )
         assert not [m for m in seen[at:] if m["type"] == "fill" and m["portfolio"] == "sma_cross"]
         view = await (await client.get(f"/api/sessions/{sid}")).json()
         assert [p["paused"] for p in view["portfolios"]] == [True, False]
+        paused = await (await client.post(f"{base}/pause")).json()
+        assert paused["paused"] is True and paused["action"] == "pause"
 
         resumed = await (await client.post(f"{base}/resume")).json()
         assert resumed["paused"] is False

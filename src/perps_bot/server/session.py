@@ -148,13 +148,16 @@ class Session:
         raise RequestError(f"session {self.id} has no portfolio {pid!r} (it has: {known})", 404)
 
     def control(self, pid: str, action: str) -> dict[str, Any]:
-        """pause / resume / flatten portfolio `pid` (see the module doc of the server)."""
+        """pause / resume / flatten portfolio `pid`. A flatten pauses the strategy too: a
+        trader who closes a portfolio's positions by hand does not want its strategy to
+        open them again at its next signal; `resume` hands control back."""
         p = self.portfolio(pid)
         orders = 0
         if action in ("pause", "resume"):
             p.paused = action == "pause"
         else:
             assert self.run is not None
+            p.paused = True
             targets = [TargetPosition(s, 0.0, "flatten (session API)") for s in p.ledger.symbols()
                        if p.ledger.position_size(s) != 0.0]  # fmt: skip
             self.run.orchestrator.inject(p, targets)

@@ -253,7 +253,7 @@ document.addEventListener("click", async (event) => {
     const path = `/api/sessions/${state.id}/portfolios/${button.dataset.pid}/${button.dataset.action}`;
     const done = await api(path, { method: "POST" });
     $("message").textContent = `${done.portfolio}: ${done.action}` +
-      (done.action === "flatten" ? ` (${done.closing} positions closing)` : "");
+      (done.action === "flatten" ? ` (${done.closing} positions closing; paused until resumed)` : "");
   } catch (err) {
     $("message").textContent = err.message;
   }
