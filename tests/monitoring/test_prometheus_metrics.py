@@ -160,6 +160,9 @@ def test_grafana_dashboard_queries_only_exported_metrics() -> None:
     exported = {name for spec in METRICS for name in spec.series}
     assert len(queried) >= 8, "the dashboard should chart the bot's metrics"
     assert queried <= exported, f"not exported: {sorted(queried - exported)}"
+    selected = set(re.findall(r"[{,]\s*([a-z_]+)\s*=~", DASHBOARD.read_text().replace('\\"', '"')))
+    assert {"profile", "portfolio", "run"} <= selected
+    assert selected <= {label for spec in METRICS for label in spec.labels}
     # the registry served at /metrics is the one that defines them
     text = "\n".join(f.name for f in metrics_registry().collect())
     assert all(spec.family in text for spec in METRICS)
@@ -172,12 +175,43 @@ def test_the_dashboard_check_can_fail() -> None:
 
 
 def test_a_run_removed_from_the_registry_is_no_longer_exported() -> None:
-    run = RunMetrics("removal-test", "p1").start()
+    run = RunMetrics("removal-test", "r1", "p1").start()
     run("fill", {"type": "fill", "symbol": "BTC-PERP"})
     text = generate_latest(metrics_registry()).decode()
     assert 'profile="removal-test"' in text
     run.remove()
     assert 'profile="removal-test"' not in generate_latest(metrics_registry()).decode()
+
+
+def _exported_runs(profile: str) -> list[str]:
+    families = text_string_to_metric_families(generate_latest(metrics_registry()).decode())
+    return sorted({
+        sample.labels["run"]
+        for family in families
+        if family.name == "perps_bot_fills"
+        for sample in family.samples
+        if sample.labels["profile"] == profile
+    })  # fmt: skip
+
+
+def test_only_a_finished_run_is_replaced_by_the_next_of_its_profile_and_portfolio() -> None:
+    """Runs going on side by side are all exported; a finished one stays (frozen) until
+    a run with its profile and portfolio starts, and a resumed run replaces itself."""
+    runs = [RunMetrics("side-by-side", f"r{i}", "main").start() for i in range(2)]
+    for run in runs:
+        run("fill", {"type": "fill", "symbol": "BTC-PERP"})
+    assert _exported_runs("side-by-side") == ["r0", "r1"]
+    runs[0].close()
+    assert _exported_runs("side-by-side") == ["r0", "r1"], "a finished run stays"
+    for run_id, portfolio in (("r2", "other"), ("r3", "main")):
+        runs.append(RunMetrics("side-by-side", run_id, portfolio).start())
+        runs[-1]("fill", {"type": "fill", "symbol": "X"})
+    assert _exported_runs("side-by-side") == ["r1", "r2", "r3"], "r0 finished, r3 replaced it"
+    runs.append(RunMetrics("side-by-side", "r1", "main").start())  # r1 resumed
+    assert _exported_runs("side-by-side") == ["r2", "r3"], "the resumed r1 has counted nothing"
+    for run in runs:
+        run.remove()
+    assert _exported_runs("side-by-side") == []
 
 
 def test_trades_are_counted_when_the_log_shows_only_warnings(tmp_path: Path) -> None:

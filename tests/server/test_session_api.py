@@ -261,6 +261,43 @@ async def test_health_metrics_and_the_dashboard_files(tmp_path: Path) -> None:
             assert resp.status == 200 and len(await resp.read()) > 1000, name
 
 
+async def test_two_sessions_of_one_profile_and_portfolio_are_both_exported(
+    tmp_path: Path,
+) -> None:
+    """Each running session keeps its own series (told apart by `run`): before, the
+    newer one replaced the older one's on the registry while both were trading."""
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        sids = [
+            await start(client, dev_session("120d", seed=seed, portfolios=[
+                {"strategy": "sma_cross", "params": {"fast": 3, "slow": slow}}]))
+            for seed, slow in ((5, 8), (6, 12))
+        ]  # fmt: skip
+        for sid in sids:
+            ws = await client.ws_connect(f"/api/sessions/{sid}/stream")
+            await read_until(ws, [], lambda m: m["type"] == "fill")
+            await ws.close()
+        runs = [(await (await client.get(f"/api/sessions/{sid}")).json())["run_id"] for sid in sids]
+        text = await (await client.get("/metrics")).text()
+        for sid in sids:
+            assert (await client.post(f"/api/sessions/{sid}/stop")).status == 200
+    equity = [
+        sample.labels
+        for family in text_string_to_metric_families(text)
+        if family.name == "perps_bot_equity"
+        for sample in family.samples
+        if sample.labels["profile"] == "dev" and sample.labels["portfolio"] == "sma_cross"
+    ]
+    assert len(equity) == 2, equity
+    assert sorted(labels["run"] for labels in equity) == sorted(runs)
+    fills = [
+        sample.labels["run"]
+        for family in text_string_to_metric_families(text)
+        if family.name == "perps_bot_fills"
+        for sample in family.samples
+    ]
+    assert set(runs) <= set(fills)
+
+
 def test_a_session_not_yet_running_has_its_curves_named_and_empty(tmp_path: Path) -> None:
     """A page opened while the run is being made still gets its traces (the stream's
     points extend them once it runs)."""

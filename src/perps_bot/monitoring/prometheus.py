@@ -6,11 +6,14 @@ Counters and the tick-to-order histogram are fed by the run's journal lines (a
 (equity, PnL, positions, marks) are read from the books when scraped, so they are
 exact at any moment; the risk state follows the journal's state changes. A finished
 run keeps its last values (frozen) until a run with the same profile and portfolio
-starts: a counter starting again from zero is a restart to Prometheus (`rate()` copes).
+starts; runs still going are never replaced, so two sessions of one server running the
+same profile and portfolio id side by side are both exported.
 
-Every series carries `profile` and `portfolio` (the portfolio's id, "account" for the
-account of a run with several); per-symbol series carry `symbol`. `METRICS` is the
-list of what is exported, with HELP text; the Grafana dashboard
+Every series carries `profile`, `run` (the run id: what tells such sessions apart; a
+resumed run keeps its id, so its counters start again from zero on the same series,
+which is a restart to Prometheus, and `rate()` copes) and `portfolio` (the portfolio's
+id, "account" for the account of a run with several); per-symbol series carry `symbol`.
+`METRICS` is the list of what is exported, with HELP text; the Grafana dashboard
 (deploy/grafana/perps-bot.json) queries only these names.
 """
 
@@ -60,7 +63,7 @@ class MetricSpec:
         return (self.family,)
 
 
-_P, _PS = ("profile", "portfolio"), ("profile", "portfolio", "symbol")
+_P, _PS = ("profile", "run", "portfolio"), ("profile", "run", "portfolio", "symbol")
 METRICS = (
     MetricSpec("fills", "counter", "Fills booked (liquidations included).", _PS),
     MetricSpec("trades", "counter", "Round trips closed.", _PS),
@@ -167,8 +170,10 @@ class RunMetrics:
     """The metrics of one run: a journal listener for the counters, the books of its
     portfolios for the gauges. `start()` puts it on the registry, `close()` freezes it."""
 
-    def __init__(self, profile: str, default_portfolio: str) -> None:
+    def __init__(self, profile: str, run_id: str, default_portfolio: str) -> None:
         self.profile = profile
+        self.run_id = run_id
+        self.closed = False
         self._default = default_portfolio
         #: (metric name, label values after profile) -> count
         self.counts: dict[tuple[str, tuple[str, ...]], float] = {}
@@ -186,6 +191,7 @@ class RunMetrics:
         return self
 
     def close(self) -> None:
+        self.closed = True
         self._books = {pid: _Frozen.of(books) for pid, books in self._books.items()}
 
     def remove(self) -> None:
@@ -230,23 +236,25 @@ class RunMetrics:
     # -- scrape ------------------------------------------------------------------------
     def samples(self, families: "dict[str, _Values]", latency: "HistogramMetricFamily") -> None:
         """Add this run's samples to `families` (by metric name) and `latency`."""
-        p = self.profile
+        run = self.profile, self.run_id
         for (name, labels), value in self.counts.copy().items():
-            families[name].add_metric([p, *labels], value)
+            families[name].add_metric([*run, *labels], value)
         for (pid, symbol), hist in self._latency.copy().items():
-            latency.add_metric([p, pid, symbol], hist.cumulative(), hist.total)
+            latency.add_metric([*run, pid, symbol], hist.cumulative(), hist.total)
         for pid, books in self._books.copy().items():
-            families["equity"].add_metric([p, pid], books.equity())
-            families["realized_pnl"].add_metric([p, pid], books.realized_pnl())
-            families["unrealized_pnl"].add_metric([p, pid], books.unrealized_pnl())
-            families["fees"].add_metric([p, pid], books.fees_paid())
-            families["funding"].add_metric([p, pid], books.funding_total())
+            families["equity"].add_metric([*run, pid], books.equity())
+            families["realized_pnl"].add_metric([*run, pid], books.realized_pnl())
+            families["unrealized_pnl"].add_metric([*run, pid], books.unrealized_pnl())
+            families["fees"].add_metric([*run, pid], books.fees_paid())
+            families["funding"].add_metric([*run, pid], books.funding_total())
             for symbol in books.symbols():
-                families["position_size"].add_metric([p, pid, symbol], books.position_size(symbol))
-                families["mark_price"].add_metric([p, pid, symbol], books.mark_price(symbol))
+                families["position_size"].add_metric(
+                    [*run, pid, symbol], books.position_size(symbol)
+                )
+                families["mark_price"].add_metric([*run, pid, symbol], books.mark_price(symbol))
         for pid, current in self._states.copy().items():
             for state in TradingState:
-                families["risk_state"].add_metric([p, pid, str(state)], float(current == state))
+                families["risk_state"].add_metric([*run, pid, str(state)], float(current == state))
 
 
 _HANDLERS = {
@@ -259,6 +267,12 @@ _HANDLERS = {
     "state_change": RunMetrics._state,
     "reconcile": RunMetrics._reconcile,
 }
+
+
+def _replaced_by(old: RunMetrics, new: RunMetrics) -> bool:
+    if old.run_id == new.run_id:
+        return True
+    return old.closed and old.profile == new.profile and bool(old.portfolios & new.portfolios)
 
 
 def _values(spec: MetricSpec) -> "_Values":
@@ -276,12 +290,10 @@ class _Runs:
         self._lock = threading.Lock()
 
     def add(self, run: RunMetrics) -> None:
-        """A new run replaces the runs with the same profile and a portfolio in common."""
+        """A new run replaces the finished runs with the same profile and a portfolio in
+        common (and an earlier start of itself: a resumed run)."""
         with self._lock:
-            self._runs = [
-                r for r in self._runs
-                if r.profile != run.profile or not r.portfolios & run.portfolios
-            ] + [run]  # fmt: skip
+            self._runs = [r for r in self._runs if not _replaced_by(r, run)] + [run]
 
     def remove(self, run: RunMetrics) -> None:
         with self._lock:

@@ -32,14 +32,14 @@ class Watchers:
 
 
 def watch_run(
-    settings: Settings, mode: RunMode, journal: Journal, portfolios: list[Portfolio]
+    settings: Settings, mode: RunMode, run_id: str, journal: Journal, portfolios: list[Portfolio]
 ) -> Watchers | None:
     """Metrics and alerts of a bot run; runs over history (backtests, replays, an
     optimizer's trials) have neither (None)."""
     if mode in _SILENT:
         return None
     multi = len(portfolios) > 1
-    metrics = RunMetrics(settings.profile, ACCOUNT if multi else portfolios[0].id)
+    metrics = RunMetrics(settings.profile, run_id, ACCOUNT if multi else portfolios[0].id)
     for p in portfolios:
         metrics.watch(p.id, p.ledger, str(p.risk.state))
         p.rec.follow_trades()

@@ -223,7 +223,7 @@ def build_run(
     view.watch(account, ledgers, pre.instruments.get, lambda: orchestrator.last_ts)
     resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start,
                                           keeps_state=not hosted)  # fmt: skip
-    watchers = watch_run(settings, spec.mode, journal, portfolios)
+    watchers = watch_run(settings, spec.mode, run_id, journal, portfolios)
     return Run(
         run_id=run_id,
         settings=settings,
