@@ -169,7 +169,7 @@ class RiskGate(EquityLimits):
             size, reducing, resized_by = abs(current), True, cause
 
         if not reducing:
-            outcome = self._check_increase(intent, current, size, price)
+            outcome = self._check_increase(symbol, direction, current, size, price)
             if isinstance(outcome, RiskDecision):
                 return outcome
             new_size, binding, note = outcome
@@ -195,13 +195,11 @@ class RiskGate(EquityLimits):
         return None
 
     def _check_increase(
-        self, intent: OrderIntent, current: float, size: float, price: float
+        self, symbol: str, direction: int, current: float, size: float, price: float
     ) -> RiskDecision | tuple[float, DenialReason | None, str]:
-        """Caps, leverage and margin for an exposure-increasing order. Returns a denial, or
-        (size, the cap that resized it or None, note)."""
+        """Caps, leverage and margin for an exposure-increasing order of `direction` (+1
+        buy, -1 sell). Returns a denial, or (size, the cap that resized it or None, note)."""
         cfg = self.cfg
-        symbol = intent.symbol
-        direction = intent.side.sign
         binding: DenialReason | None = None
         note = ""
         original = size
