@@ -74,6 +74,14 @@ class Instrument:
         """`size` rounded down to a whole number of steps (never trade more than asked)."""
         return round_to_step(size, self.step_size, ROUND_FLOOR)
 
+    def below_step(self, size: float) -> bool:
+        """True when `size` floors to no step at all (nothing the exchange could trade).
+        Two steps or more surely floor to at least one: no rounding needed for them."""
+        step = self.step_size
+        if step > 0.0 and size >= 2.0 * step:
+            return False
+        return self.floor_size(size) <= 0.0
+
     def round_price(self, price: float, side: Side) -> float:
         """A limit price on the tick grid, on the passive side: a buy never pays more and a
         sell never receives less than asked."""

@@ -140,7 +140,7 @@ class OrderFlow:
         if abs(delta) <= SIZE_EPSILON:
             return None
         instrument = self.instruments.get(signal.symbol)
-        if instrument is not None and instrument.floor_size(abs(delta)) <= 0.0:
+        if instrument is not None and instrument.below_step(abs(delta)):
             return None  # closer than one step: nothing the exchange could trade
         # reduce-only when it only shrinks the position actually held (not the one the
         # orders in flight will make): the exchange checks it against what is held
