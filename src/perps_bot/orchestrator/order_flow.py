@@ -32,6 +32,10 @@ from perps_bot.venues import Venue
 #: positions smaller than this (base units) are treated as flat when diffing targets
 SIZE_EPSILON = 1e-12
 
+# read for every order, so bound once (domain.enums: `Enum.MEMBER` is slow on 3.11)
+_LIMIT, _UNKNOWN = OrderType.LIMIT, OrderStatus.UNKNOWN
+_side_for = Side.for_delta
+
 
 class OrderFlow:
     """Turns a stage's signals into approved, instrument-valid orders."""
@@ -111,7 +115,7 @@ class OrderFlow:
                     side=intent.side,
                     size=prepared.size,
                     order_type=intent.order_type,
-                    price=prepared.price if intent.order_type is OrderType.LIMIT else None,
+                    price=prepared.price if intent.order_type is _LIMIT else None,
                     reduce_only=intent.reduce_only,
                     created_ts=ts,
                     correlation_id=cid,
@@ -147,9 +151,8 @@ class OrderFlow:
         reducing = held * delta < 0 and abs(delta) <= abs(held)
         return OrderIntent(
             symbol=signal.symbol,
-            side=Side.for_delta(delta),
-            size=abs(delta),
-            order_type=OrderType.MARKET,
+            side=_side_for(delta),
+            size=abs(delta),  # a market order: OrderIntent's default type
             reduce_only=reducing,
             reason=signal.reason,
             stop_price=signal.stop_price,
@@ -162,7 +165,7 @@ class OrderFlow:
         (of any portfolio: the account is one) whose outcome the venue does not know yet:
         nothing new is sent for the symbol until the exchange says what became of it."""
         for order in working:
-            if order.symbol == symbol and order.status is OrderStatus.UNKNOWN:
+            if order.symbol == symbol and order.status is _UNKNOWN:
                 return order.client_id
         return None
 
