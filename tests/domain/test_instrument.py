@@ -67,3 +67,17 @@ def test_prepared_orders_are_on_the_grid_and_never_larger(
     assert Decimal(repr(prepared.price)) % Decimal("0.01") == 0
     assert (prepared.price <= price) if side is Side.BUY else (prepared.price >= price)
     assert prepared.size * prepared.price >= ETH.min_notional
+
+
+@given(
+    size=st.floats(min_value=0.0, max_value=1e3, allow_nan=False),
+    step=st.sampled_from([0.0, 1e-8, 0.001, 0.1, 0.3, 1.0, 5.0]),
+)
+def test_below_step_is_the_floor_to_nothing(size: float, step: float) -> None:
+    # the two-steps shortcut answers exactly as the floor would
+    instrument = Instrument(
+        symbol="X", exchange_symbol="X", tick_size=0.01, step_size=step, min_quantity=0.0,
+        min_notional=0.0, tiers=((0.0, 0.005, 0.0),), maker_bps=0.0, taker_bps=0.0,
+    )  # fmt: skip
+    for near in (size, step, 2.0 * step, 2.0 * step * (1 - 1e-16), step * (1 - 1e-12)):
+        assert instrument.below_step(near) == (instrument.floor_size(near) <= 0.0)

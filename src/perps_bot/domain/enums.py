@@ -1,4 +1,10 @@
-"""Closed vocabularies shared by every stage; string enums so they log and store as text."""
+"""Closed vocabularies shared by every stage; string enums so they log and store as text.
+
+The members the per-order properties compare with are bound to module names (`_BUY`,
+...): on Python 3.11 reading `Side.BUY` goes through EnumType's `__getattr__` hook,
+about 1,000 machine instructions each time, and these properties run several times
+for every order and fill.
+"""
 
 from enum import StrEnum
 
@@ -10,16 +16,16 @@ class Side(StrEnum):
     @property
     def sign(self) -> int:
         """+1 for a buy, -1 for a sell: the sign a fill adds to a position."""
-        return 1 if self is Side.BUY else -1
+        return 1 if self is _BUY else -1
 
     @property
     def opposite(self) -> "Side":
-        return Side.SELL if self is Side.BUY else Side.BUY
+        return _SELL if self is _BUY else _BUY
 
     @classmethod
     def for_delta(cls, delta: float) -> "Side":
         """The side that moves a position by `delta` (positive: buy)."""
-        return cls.BUY if delta > 0 else cls.SELL
+        return _BUY if delta > 0 else _SELL
 
 
 class OrderType(StrEnum):
@@ -33,7 +39,7 @@ class OrderType(StrEnum):
 
     @property
     def is_trigger(self) -> bool:
-        return self is OrderType.STOP_MARKET or self is OrderType.TAKE_PROFIT_MARKET
+        return self is _STOP_MARKET or self is _TAKE_PROFIT_MARKET
 
     @property
     def exit_reason(self) -> str:
@@ -42,7 +48,9 @@ class OrderType(StrEnum):
         return _EXIT_REASONS.get(self, "")
 
 
-_EXIT_REASONS = {OrderType.STOP_MARKET: "stop", OrderType.TAKE_PROFIT_MARKET: "take_profit"}
+_BUY, _SELL = Side.BUY, Side.SELL
+_STOP_MARKET, _TAKE_PROFIT_MARKET = OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET
+_EXIT_REASONS = {_STOP_MARKET: "stop", _TAKE_PROFIT_MARKET: "take_profit"}
 
 
 class OrderStatus(StrEnum):

@@ -22,6 +22,9 @@ TierRow = tuple[float, float, float]
 
 _EPS = 1e-12
 
+# read for every order, so bound once (domain.enums: `Enum.MEMBER` is slow on 3.11)
+_BUY, _LIMIT = Side.BUY, OrderType.LIMIT
+
 
 class InstrumentRefusal(Exception):
     """An order the instrument's rules refuse before it exists (below a minimum)."""
@@ -74,10 +77,18 @@ class Instrument:
         """`size` rounded down to a whole number of steps (never trade more than asked)."""
         return round_to_step(size, self.step_size, ROUND_FLOOR)
 
+    def below_step(self, size: float) -> bool:
+        """True when `size` floors to no step at all (nothing the exchange could trade).
+        Two steps or more surely floor to at least one: no rounding needed for them."""
+        step = self.step_size
+        if step > 0.0 and size >= 2.0 * step:
+            return False
+        return self.floor_size(size) <= 0.0
+
     def round_price(self, price: float, side: Side) -> float:
         """A limit price on the tick grid, on the passive side: a buy never pays more and a
         sell never receives less than asked."""
-        mode = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+        mode = ROUND_FLOOR if side is _BUY else ROUND_CEILING
         return round_to_step(price, self.tick_size, mode)
 
     def prepare(
@@ -103,7 +114,7 @@ class Instrument:
                 f" quantity {self.min_quantity:g} (step {self.step_size:g})",
             )
         price: float | None = None
-        if order_type is OrderType.LIMIT:
+        if order_type is _LIMIT:
             price = limit_price  # a missing or bad price is the venue's to reject
             if limit_price is not None and limit_price > 0:
                 price = self.round_price(limit_price, side)

@@ -27,6 +27,9 @@ ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
     _S.EXPIRED: frozenset(),
 }
 _EPS = 1e-12
+# read for every fill, so bound once (domain.enums: `Enum.MEMBER` is slow on 3.11)
+_FILLED, _PARTIALLY_FILLED = _S.FILLED, _S.PARTIALLY_FILLED
+_NEVER_SENT, _REJECTED = (_S.NEW, _S.UNKNOWN), _S.REJECTED
 
 
 class OrderStateError(Exception):
@@ -53,28 +56,21 @@ def record_fill(order: Order, quantity: float, price: float, ts: int) -> OrderUp
     order.filled = total
     if order.size - total <= _EPS * max(1.0, order.size):
         order.filled = order.size
-        return transition(order, OrderStatus.FILLED, ts, "filled")
-    return transition(order, OrderStatus.PARTIALLY_FILLED, ts, "partially filled")
+        return transition(order, _FILLED, ts, "filled")
+    return transition(order, _PARTIALLY_FILLED, ts, "partially filled")
 
 
 def close_open(order: Order, status: OrderStatus, ts: int, reason: str) -> OrderUpdate | None:
     """Cancel or expire an order if it is still open; None when it already ended."""
     if not order.status.is_open:
         return None
-    if order.status in (OrderStatus.NEW, OrderStatus.UNKNOWN):  # never reached the venue
-        return transition(order, OrderStatus.REJECTED, ts, reason)
+    if order.status in _NEVER_SENT:  # never reached the venue
+        return transition(order, _REJECTED, ts, reason)
     return transition(order, status, ts, reason)
 
 
 def update_of(order: Order) -> OrderUpdate:
-    """The order's current state as an update."""
-    return OrderUpdate(
-        ts=order.updated_ts,
-        client_id=order.client_id,
-        symbol=order.symbol,
-        status=order.status,
-        filled=order.filled,
-        avg_price=order.avg_price,
-        reason=order.status_reason,
-        order=order,
-    )
+    """The order's current state as an update (positional, in field order: a keyword
+    call costs about as much again as the construction, and this runs for every change)."""
+    return OrderUpdate(order.updated_ts, order.client_id, order.symbol, order.status,
+                       order.filled, order.avg_price, order.status_reason, order)  # fmt: skip

@@ -32,6 +32,10 @@ from perps_bot.venues import Venue
 #: positions smaller than this (base units) are treated as flat when diffing targets
 SIZE_EPSILON = 1e-12
 
+# read for every order, so bound once (domain.enums: `Enum.MEMBER` is slow on 3.11)
+_LIMIT, _UNKNOWN = OrderType.LIMIT, OrderStatus.UNKNOWN
+_side_for = Side.for_delta
+
 
 class OrderFlow:
     """Turns a stage's signals into approved, instrument-valid orders."""
@@ -63,14 +67,15 @@ class OrderFlow:
     ) -> list[Order]:
         orders: list[Order] = []
         for signal in signals:
-            intent = self.intent(signal)
+            working = self.venue.open_orders()  # read once: both checks below see it
+            intent = self.intent(signal, working)
             if intent is None:
                 continue
             cid = self.next_client_id()
             price = last_price.get(intent.symbol, 0.0)
             rec = self.rec
             rec.signal(ts, intent.symbol, str(intent.side), intent.size, intent.reason, cid)
-            unknown = self.unknown_order(intent.symbol)
+            unknown = self.unknown_order(intent.symbol, working)
             if unknown is not None:
                 detail = f"order {unknown} of {intent.symbol} has an unknown outcome"
                 rec.denial(ts, intent.symbol, DenialReason.ORDER_STATUS_UNKNOWN, detail, cid)
@@ -110,7 +115,7 @@ class OrderFlow:
                     side=intent.side,
                     size=prepared.size,
                     order_type=intent.order_type,
-                    price=prepared.price if intent.order_type is OrderType.LIMIT else None,
+                    price=prepared.price if intent.order_type is _LIMIT else None,
                     reduce_only=intent.reduce_only,
                     created_ts=ts,
                     correlation_id=cid,
@@ -128,26 +133,26 @@ class OrderFlow:
         self.seq += 1
         return f"{self._prefix}{self.seq}"
 
-    def intent(self, signal: Signal) -> OrderIntent | None:
-        """The order a signal asks for; None when a target is already met (to the step)."""
+    def intent(self, signal: Signal, working: Sequence[Order]) -> OrderIntent | None:
+        """The order a signal asks for; None when a target is already met (to the step).
+        `working`: the venue's open orders."""
         if isinstance(signal, OrderIntent):
             return signal
         assert isinstance(signal, TargetPosition)
         held = self.ledger.position_size(signal.symbol)
-        delta = signal.size - (held + self.in_flight(signal.symbol))
+        delta = signal.size - (held + self.in_flight(signal.symbol, working))
         if abs(delta) <= SIZE_EPSILON:
             return None
         instrument = self.instruments.get(signal.symbol)
-        if instrument is not None and instrument.floor_size(abs(delta)) <= 0.0:
+        if instrument is not None and instrument.below_step(abs(delta)):
             return None  # closer than one step: nothing the exchange could trade
         # reduce-only when it only shrinks the position actually held (not the one the
         # orders in flight will make): the exchange checks it against what is held
         reducing = held * delta < 0 and abs(delta) <= abs(held)
         return OrderIntent(
             symbol=signal.symbol,
-            side=Side.for_delta(delta),
-            size=abs(delta),
-            order_type=OrderType.MARKET,
+            side=_side_for(delta),
+            size=abs(delta),  # a market order: OrderIntent's default type
             reduce_only=reducing,
             reason=signal.reason,
             stop_price=signal.stop_price,
@@ -155,21 +160,22 @@ class OrderFlow:
             take_profit=signal.take_profit,
         )
 
-    def unknown_order(self, symbol: str) -> str | None:
-        """The client id of an order of `symbol` (of any portfolio: the account is one)
-        whose outcome the venue does not know yet: nothing new is sent for the symbol
-        until the exchange says what became of it."""
-        for order in self.venue.open_orders():
-            if order.symbol == symbol and order.status is OrderStatus.UNKNOWN:
+    def unknown_order(self, symbol: str, working: Sequence[Order]) -> str | None:
+        """The client id of an order of `symbol` among the venue's open orders `working`
+        (of any portfolio: the account is one) whose outcome the venue does not know yet:
+        nothing new is sent for the symbol until the exchange says what became of it."""
+        for order in working:
+            if order.symbol == symbol and order.status is _UNKNOWN:
                 return order.client_id
         return None
 
-    def in_flight(self, symbol: str) -> float:
-        """Signed quantity of this portfolio's open orders of `symbol` not filled yet
-        (stops and take-profits protect a position, they do not move it yet)."""
+    def in_flight(self, symbol: str, working: Sequence[Order]) -> float:
+        """Signed quantity of this portfolio's orders of `symbol` among the venue's open
+        orders `working` not filled yet (stops and take-profits protect a position, they
+        do not move it yet)."""
         mine = self.portfolio
         return sum(
             o.side.sign * o.remaining
-            for o in self.venue.open_orders()
+            for o in working
             if o.symbol == symbol and o.portfolio == mine and not o.order_type.is_trigger
         )

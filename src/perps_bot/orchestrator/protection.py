@@ -127,9 +127,11 @@ class Protector:
 
     def sync(self, symbol: str, ts: int) -> bool:
         """Decide the cancels and placements `symbol` needs; True when there are some."""
+        levels = self.levels.get(symbol)
+        if levels is None and not self.working:  # no levels, no orders: nothing to do
+            return bool(self.to_place or self.to_cancel)
         held = self._positions.position_size(symbol)
         mine = [o for o in self.working.values() if o.symbol == symbol]
-        levels = self.levels.get(symbol)
         if levels is not None and (abs(held) <= EPS or levels.side.sign * held < 0):
             del self.levels[symbol]
             levels = None

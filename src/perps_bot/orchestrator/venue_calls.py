@@ -72,6 +72,8 @@ class VenueCalls:
 
     def _drain_updates(self) -> None:
         """Store the venue's order updates and show them to their portfolio's strategy."""
+        if not self._updates:
+            return
         for update in self._take_updates():
             p = self.routes.owner(update.client_id, update.symbol)
             p.rec.order_update(update)
@@ -103,7 +105,10 @@ class VenueCalls:
         the fills its reply already carries at once (a market order's reply has its
         fill): a crash between the two loses nothing the exchange confirmed."""
         while orders or self._cancel_due:
-            await self._cancel_protective()
+            if self._cancel_due:
+                await self._cancel_protective()
+            else:  # nothing to cancel (`_protect` sets the flag whenever there is)
+                self._drain_updates()
             for order in orders:
                 p = self.routes.placed(order)
                 p.rec.order(order, None if received is None else perf_counter() - received)

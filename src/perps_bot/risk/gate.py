@@ -51,6 +51,9 @@ __all__ = ["DAY_MS", "RATE_WINDOW_MS", "MarginRequired", "RiskDecision", "RiskGa
 
 RATE_WINDOW_MS = 60_000
 
+# read for every order, so bound once (domain.enums: `Enum.MEMBER` is slow on 3.11)
+_HALTED, _REDUCING = TradingState.HALTED, TradingState.REDUCING
+
 MarginRequired = Callable[[str, float, float], float]
 
 
@@ -116,7 +119,7 @@ class RiskGate(EquityLimits):
         if not size > 0.0:
             return RiskDecision(False, 0.0, None, f"order size must be positive (got {size})")
 
-        if self.state is TradingState.HALTED:
+        if self.state is _HALTED:
             code = (
                 DenialReason.TRADING_HALTED
                 if self._manual_halt is not None
@@ -154,7 +157,7 @@ class RiskGate(EquityLimits):
 
         resized_by: DenialReason | None = None
         notes: list[str] = []
-        if self.state is TradingState.REDUCING and not reducing:
+        if self.state is _REDUCING and not reducing:
             cause = (
                 DenialReason.MAX_DRAWDOWN_HALT
                 if self._drawdown_reducing is not None
@@ -169,7 +172,7 @@ class RiskGate(EquityLimits):
             size, reducing, resized_by = abs(current), True, cause
 
         if not reducing:
-            outcome = self._check_increase(intent, current, size, price)
+            outcome = self._check_increase(symbol, direction, current, size, price)
             if isinstance(outcome, RiskDecision):
                 return outcome
             new_size, binding, note = outcome
@@ -195,13 +198,11 @@ class RiskGate(EquityLimits):
         return None
 
     def _check_increase(
-        self, intent: OrderIntent, current: float, size: float, price: float
+        self, symbol: str, direction: int, current: float, size: float, price: float
     ) -> RiskDecision | tuple[float, DenialReason | None, str]:
-        """Caps, leverage and margin for an exposure-increasing order. Returns a denial, or
-        (size, the cap that resized it or None, note)."""
+        """Caps, leverage and margin for an exposure-increasing order of `direction` (+1
+        buy, -1 sell). Returns a denial, or (size, the cap that resized it or None, note)."""
         cfg = self.cfg
-        symbol = intent.symbol
-        direction = intent.side.sign
         binding: DenialReason | None = None
         note = ""
         original = size
