@@ -11,7 +11,14 @@ from decimal import Decimal, localcontext
 
 from perps_bot.domain import Fill, Side
 from perps_bot.ledger.errors import LedgerError
-from perps_bot.ledger.position import DECIMAL_CONTEXT, QUANTUM, ZERO, SymbolBook, to_decimal
+from perps_bot.ledger.position import (
+    DECIMAL_CONTEXT,
+    QUANTUM,
+    ZERO,
+    Position,
+    SymbolBook,
+    to_decimal,
+)
 from perps_bot.ledger.results import FillResult, FundingResult
 from perps_bot.ledger.state import LedgerState
 
@@ -83,6 +90,7 @@ class FillBooking(LedgerState):
             book = self._books[symbol] = SymbolBook()
         book.cash -= direction * qty * price
         pos = self._positions.get(symbol)
+        flipped: Position | None = None
         closed = ZERO
         realized = ZERO
         if pos is not None and (pos.size > 0) != (direction > 0):
@@ -98,12 +106,15 @@ class FillBooking(LedgerState):
             pos.size += direction * closed
             if pos.size == 0:
                 del self._positions[symbol]
-                pos = None
+                flipped, pos = pos, None
         opened = qty - closed
         if opened > 0:
             if pos is None:
                 mark = self._marks.setdefault(symbol, price_f)
-                pos = self._positions[symbol] = self._new_position(symbol, mark)
+                # a flip reopens the position it closed, reinserted last as a new one is
+                pos = self._positions[symbol] = (
+                    self._new_position(symbol, mark) if flipped is None else flipped.reopen(mark)
+                )
             pos.size += direction * opened
             pos.cost += opened * price
             if self._isolated:
