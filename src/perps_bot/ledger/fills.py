@@ -43,11 +43,7 @@ class FillBooking(LedgerState):
             raise LedgerError(f"fill {fill.client_id!r} on {fill.symbol}: side {fill.side!r}")
         with localcontext(DECIMAL_CONTEXT):
             result = self._book_fill(
-                fill.symbol,
-                direction,
-                to_decimal(fill.size),
-                fill.price,
-                to_decimal(fill.fee),
+                fill.symbol, direction, to_decimal(fill.size), fill.price, fill.fee
             )
         if self._debug:
             self.check_invariant()
@@ -81,10 +77,13 @@ class FillBooking(LedgerState):
         return FundingResult(float(payment), pos.size_f, mark, rate)
 
     def _book_fill(
-        self, symbol: str, direction: int, qty: Decimal, price_f: float, fee: Decimal
+        self, symbol: str, direction: int, qty: Decimal, price_f: float, fee_f: float
     ) -> FillResult:
-        """Apply a fill in Decimal (caller holds the Decimal context)."""
+        """Apply a fill in Decimal (caller holds the Decimal context). The result reports
+        the fee as given (the float of its Decimal is `fee_f` itself, and a Decimal's
+        float goes through its string)."""
         price = to_decimal(price_f)
+        fee = to_decimal(fee_f)
         book = self._books.get(symbol)
         if book is None:
             book = self._books[symbol] = SymbolBook()
@@ -129,7 +128,7 @@ class FillBooking(LedgerState):
             pos.refresh(self._isolated)
         return FillResult(
             realized_pnl=float(realized),
-            fee=float(fee),
+            fee=float(fee_f),
             position_after=pos.size_f if pos is not None else 0.0,
             entry_after=pos.entry_f if pos is not None else 0.0,
             closed_size=float(closed),

@@ -139,8 +139,8 @@ class Position:
         self.abs_f = abs(self.size_f)
         self.sign = 1.0 if self.size > 0 else -1.0
         self.entry_f = float(self.cost / abs(self.size))
-        self.margin_f = float(self.margin)
-        if isolated:
+        if isolated:  # cross mode books no isolated margin: margin_f stays 0.0
+            self.margin_f = float(self.margin)
             self.liq = liquidation_price_tiered(
                 self.side, self.abs_f, self.entry_f, self.margin_f, self.tiers
             )
