@@ -7,8 +7,10 @@ same code.
 
 The synthetic book is described, not stored: `SyntheticBook` holds the shape
 (levels, spacing, depth growth) and builds the levels of one side only when an
-order needs them. The mock feed emits a quote per symbol per second and most of
-them meet no order, so materializing 2 x 20 levels per quote would be wasted work.
+order needs them, and of that side (`SyntheticSide`) only the levels it reads. The
+mock feed emits a quote per symbol per second and most of them meet no order, and a
+market order mostly takes the touch alone, so materializing 2 x 20 levels per quote
+or 20 per order would be wasted work.
 
 Synthetic level i on the ask side sits at `ask * (1 + i * level_spacing_bps / 1e4)`
 (bids mirror it downwards) and holds `depth * (1 + depth_growth) ** i`. The touch
@@ -86,12 +88,14 @@ class SyntheticSide(Sequence[Level]):
         i = index + self._count if index < 0 else index
         if not 0 <= i < self._count:
             raise IndexError(index)
-        return self._touch * (1.0 + i * self._step), self._depth * self._growth**i
+        return self._level(i)
 
     def __iter__(self) -> Iterator[Level]:
-        touch, step, depth, growth = self._touch, self._step, self._depth, self._growth
         for i in range(self._count):
-            yield touch * (1.0 + i * step), depth * growth**i
+            yield self._level(i)
+
+    def _level(self, i: int) -> Level:
+        return self._touch * (1.0 + i * self._step), self._depth * self._growth**i
 
     def __repr__(self) -> str:
         return f"SyntheticSide({list(self)!r})"
