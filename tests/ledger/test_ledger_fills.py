@@ -6,6 +6,7 @@ import pytest
 
 from perps_bot.config.models import AccountConfig
 from perps_bot.domain import AccountView, Fill, Liquidity, MarginMode, Side
+from perps_bot.instruments import builtin_instruments
 from perps_bot.ledger import (
     FillResult,
     FundingResult,
@@ -13,6 +14,7 @@ from perps_bot.ledger import (
     LedgerError,
     LedgerInvariantError,
 )
+from perps_bot.margin import maintenance_margin
 
 BTC = "BTC-PERP"
 ETH = "ETH-PERP"
@@ -183,6 +185,21 @@ def test_isolated_margin_follows_fills_and_funding() -> None:
     book.apply_fill(fill(Side.SELL, 1, 9_500))
     assert book.isolated_margin(BTC) == 0.0 and book.symbols() == []
     assert book.available_balance() == book.wallet_balance() == 5_000 - 5 - 100 + 100
+
+
+def test_maintenance_tier_follows_the_notional_across_fills() -> None:
+    """A position keeps its tier bracket across fills (and a flip reuses the position):
+    adds, partial closes and flips that move the notional across Binance's BTC brackets
+    (50k, 600k) still give the maintenance margin of the new notional's tier."""
+    tiers = builtin_instruments()[BTC].tiers
+    book = ledger(balance=1_000_000, leverage=20)
+    moves = [(Side.BUY, 1), (Side.BUY, 4), (Side.SELL, 4.5), (Side.SELL, 30), (Side.BUY, 60)]
+    for ts, (side, size) in enumerate(moves):
+        book.apply_fill(fill(side, size, 50_000))
+        for mark in (49_000.0, 51_000.0, 50_000.0):
+            book.update_mark(BTC, mark, ts)
+            notional = abs(book.position_size(BTC)) * mark
+            assert book.maintenance_margin() == maintenance_margin(notional, tiers)
 
 
 def test_cross_liquidation_price_reads_other_positions() -> None:

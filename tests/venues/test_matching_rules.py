@@ -34,6 +34,28 @@ def test_synthetic_levels_spacing_and_growing_depth() -> None:
     assert book.best_ask == pytest.approx(10_005.0)
 
 
+def test_synthetic_side_reads_every_level_as_the_formula_gives_it() -> None:
+    """Levels are computed when read: iterating, indexing (negative too) and slicing give
+    exactly the floats of the documented formula, whichever way they are read."""
+    shape = SyntheticBook(levels=7, spread_bps=10.0, level_spacing_bps=1.7, depth_growth=0.15)
+    bid, ask, depth = 60_012.37, 60_072.43, 0.37
+    step, growth = 1.7 / 1e4, 1.15
+    asks = [(ask * (1.0 + i * step), depth * growth**i) for i in range(7)]
+    bids = [(bid * (1.0 - i * step), depth * growth**i) for i in range(7)]
+    for side, expected in ((Side.BUY, asks), (Side.SELL, bids)):
+        levels = shape.side(side, bid, ask, depth)
+        assert len(levels) == 7
+        assert list(levels) == expected
+        assert [levels[i] for i in range(7)] == expected
+        assert [levels[i - 7] for i in range(7)] == expected
+        assert levels[2:5] == expected[2:5]
+        assert levels[::-1] == expected[::-1]
+        with pytest.raises(IndexError):
+            levels[7]
+        with pytest.raises(IndexError):
+            levels[-8]
+
+
 def test_taker_side_is_asks_for_buy_and_bids_for_sell() -> None:
     book = Book.from_snapshot(
         BookSnapshot(ts=0, symbol="X", bids=[(99.0, 1.0)], asks=[(101.0, 1.0)])

@@ -11,7 +11,14 @@ from decimal import Decimal, localcontext
 
 from perps_bot.domain import Fill, Side
 from perps_bot.ledger.errors import LedgerError
-from perps_bot.ledger.position import DECIMAL_CONTEXT, QUANTUM, ZERO, SymbolBook, to_decimal
+from perps_bot.ledger.position import (
+    DECIMAL_CONTEXT,
+    QUANTUM,
+    ZERO,
+    Position,
+    SymbolBook,
+    to_decimal,
+)
 from perps_bot.ledger.results import FillResult, FundingResult
 from perps_bot.ledger.state import LedgerState
 
@@ -36,11 +43,7 @@ class FillBooking(LedgerState):
             raise LedgerError(f"fill {fill.client_id!r} on {fill.symbol}: side {fill.side!r}")
         with localcontext(DECIMAL_CONTEXT):
             result = self._book_fill(
-                fill.symbol,
-                direction,
-                to_decimal(fill.size),
-                fill.price,
-                to_decimal(fill.fee),
+                fill.symbol, direction, to_decimal(fill.size), fill.price, fill.fee
             )
         if self._debug:
             self.check_invariant()
@@ -74,15 +77,19 @@ class FillBooking(LedgerState):
         return FundingResult(float(payment), pos.size_f, mark, rate)
 
     def _book_fill(
-        self, symbol: str, direction: int, qty: Decimal, price_f: float, fee: Decimal
+        self, symbol: str, direction: int, qty: Decimal, price_f: float, fee_f: float
     ) -> FillResult:
-        """Apply a fill in Decimal (caller holds the Decimal context)."""
+        """Apply a fill in Decimal (caller holds the Decimal context). The result reports
+        the fee as given (the float of its Decimal is `fee_f` itself, and a Decimal's
+        float goes through its string)."""
         price = to_decimal(price_f)
+        fee = to_decimal(fee_f)
         book = self._books.get(symbol)
         if book is None:
             book = self._books[symbol] = SymbolBook()
         book.cash -= direction * qty * price
         pos = self._positions.get(symbol)
+        flipped: Position | None = None
         closed = ZERO
         realized = ZERO
         if pos is not None and (pos.size > 0) != (direction > 0):
@@ -98,12 +105,15 @@ class FillBooking(LedgerState):
             pos.size += direction * closed
             if pos.size == 0:
                 del self._positions[symbol]
-                pos = None
+                flipped, pos = pos, None
         opened = qty - closed
         if opened > 0:
             if pos is None:
                 mark = self._marks.setdefault(symbol, price_f)
-                pos = self._positions[symbol] = self._new_position(symbol, mark)
+                # a flip reopens the position it closed, reinserted last as a new one is
+                pos = self._positions[symbol] = (
+                    self._new_position(symbol, mark) if flipped is None else flipped.reopen(mark)
+                )
             pos.size += direction * opened
             pos.cost += opened * price
             if self._isolated:
@@ -118,7 +128,7 @@ class FillBooking(LedgerState):
             pos.refresh(self._isolated)
         return FillResult(
             realized_pnl=float(realized),
-            fee=float(fee),
+            fee=float(fee_f),
             position_after=pos.size_f if pos is not None else 0.0,
             entry_after=pos.entry_f if pos is not None else 0.0,
             closed_size=float(closed),

@@ -11,7 +11,7 @@ import math
 from decimal import localcontext
 
 from perps_bot.domain import Fill, Liquidity, Side
-from perps_bot.ledger.position import DECIMAL_CONTEXT, Position, to_decimal
+from perps_bot.ledger.position import DECIMAL_CONTEXT, Position
 from perps_bot.ledger.results import FillResult
 from perps_bot.ledger.state import LedgerState
 from perps_bot.margin import liquidation_price_tiered
@@ -68,7 +68,7 @@ class LiquidationRules(LedgerState):
         with localcontext(DECIMAL_CONTEXT):
             # Close the exact Decimal size (the float in the Fill may differ by an ulp).
             direction = -1 if pos.size > 0 else 1
-            result = self._book_fill(pos.symbol, direction, abs(pos.size), price, to_decimal(fee))
+            result = self._book_fill(pos.symbol, direction, abs(pos.size), price, fee)
         return fill, result
 
     def _cross_margin_safe(self) -> bool:

@@ -113,6 +113,18 @@ class Position:
         #: most this much per unit of notional)
         self.mmr_max = max(rate for _, rate, _ in self.tiers)
 
+    def reopen(self, mark: float) -> "Position":
+        """This position, just closed to zero by a fill that flips it, as the new empty one
+        the rest of the fill opens (same symbol, leverage and tiers): only the Decimal
+        truth and the mark are reset. The float mirrors are re-derived by `refresh()`,
+        the tier bracket stays valid (it depends on the notional alone), and the cross
+        caches (`part`, bands) are ignored until the ledger recounts them after the fill."""
+        self.size = ZERO
+        self.cost = ZERO
+        self.margin = ZERO
+        self.mark = mark
+        return self
+
     @property
     def side(self) -> str:
         return "long" if self.size > 0 else "short"
@@ -120,14 +132,15 @@ class Position:
     def refresh(self, isolated: bool) -> None:
         """Re-derive every float cache from the Decimal state (after a fill, funding,
         restore). Isolated mode also caches the liquidation price, which depends only
-        on this position's own margin, size and entry."""
+        on this position's own margin, size and entry. The maintenance tier bracket is
+        kept: it is a function of the notional alone, so `maintenance` re-looks-up the
+        tier only if the new notional has left it."""
         self.size_f = float(self.size)
         self.abs_f = abs(self.size_f)
         self.sign = 1.0 if self.size > 0 else -1.0
         self.entry_f = float(self.cost / abs(self.size))
-        self.margin_f = float(self.margin)
-        self.mm_low, self.mm_high = math.inf, -math.inf  # force a tier lookup
-        if isolated:
+        if isolated:  # cross mode books no isolated margin: margin_f stays 0.0
+            self.margin_f = float(self.margin)
             self.liq = liquidation_price_tiered(
                 self.side, self.abs_f, self.entry_f, self.margin_f, self.tiers
             )

@@ -82,5 +82,5 @@ class LedgerState:
         def check_invariant(self) -> None: ...
 
         def _book_fill(
-            self, symbol: str, direction: int, qty: Decimal, price_f: float, fee: Decimal
+            self, symbol: str, direction: int, qty: Decimal, price_f: float, fee_f: float
         ) -> FillResult: ...

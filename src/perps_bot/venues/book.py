@@ -7,8 +7,10 @@ same code.
 
 The synthetic book is described, not stored: `SyntheticBook` holds the shape
 (levels, spacing, depth growth) and builds the levels of one side only when an
-order needs them. The mock feed emits a quote per symbol per second and most of
-them meet no order, so materializing 2 x 20 levels per quote would be wasted work.
+order needs them, and of that side (`SyntheticSide`) only the levels it reads. The
+mock feed emits a quote per symbol per second and most of them meet no order, and a
+market order mostly takes the touch alone, so materializing 2 x 20 levels per quote
+or 20 per order would be wasted work.
 
 Synthetic level i on the ask side sits at `ask * (1 + i * level_spacing_bps / 1e4)`
 (bids mirror it downwards) and holds `depth * (1 + depth_growth) ** i`. The touch
@@ -17,8 +19,9 @@ saw, or `mid * (1 -/+ spread_bps / 2e4)` when only a price is known (candles).
 Prices are floats: the book is a simulation input, not an accounting record.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 from perps_bot.domain import BookSnapshot, Side
 
@@ -56,6 +59,48 @@ def touch_around(mid: float, spread_bps: float) -> tuple[float, float]:
     return mid - half, mid + half
 
 
+class SyntheticSide(Sequence[Level]):
+    """One side of a synthetic book whose levels are computed when read (`SyntheticBook`
+    gives each one's formula): a market order mostly takes the touch alone, so building
+    every level would be wasted work. Level i is the same float whenever it is read."""
+
+    __slots__ = ("_count", "_depth", "_growth", "_step", "_touch")
+
+    def __init__(self, touch: float, step: float, depth: float, growth: float, count: int):
+        self._touch = touch
+        self._step = step  # signed: deeper asks are higher, deeper bids lower
+        self._depth = depth
+        self._growth = growth
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> Level: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Level]: ...
+
+    def __getitem__(self, index: int | slice) -> Level | list[Level]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        i = index + self._count if index < 0 else index
+        if not 0 <= i < self._count:
+            raise IndexError(index)
+        return self._level(i)
+
+    def __iter__(self) -> Iterator[Level]:
+        for i in range(self._count):
+            yield self._level(i)
+
+    def _level(self, i: int) -> Level:
+        return self._touch * (1.0 + i * self._step), self._depth * self._growth**i
+
+    def __repr__(self) -> str:
+        return f"SyntheticSide({list(self)!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class SyntheticBook:
     """The shape of the mock exchange's book; levels are built on demand."""
@@ -65,7 +110,7 @@ class SyntheticBook:
     level_spacing_bps: float = 1.0
     depth_growth: float = 0.15
 
-    def side(self, taker_side: Side, bid: float, ask: float, depth: float) -> list[Level]:
+    def side(self, taker_side: Side, bid: float, ask: float, depth: float) -> Sequence[Level]:
         """The levels a taker on `taker_side` would consume, best first.
 
         `bid`/`ask` are the touch, `depth` the quantity at the best level.
@@ -73,8 +118,9 @@ class SyntheticBook:
         step = self.level_spacing_bps / 1e4
         growth = 1.0 + self.depth_growth
         if taker_side is Side.BUY:
-            return [(ask * (1.0 + i * step), depth * growth**i) for i in range(self.levels)]
-        return [(bid * (1.0 - i * step), depth * growth**i) for i in range(self.levels)]
+            return SyntheticSide(ask, step, depth, growth, self.levels)
+        # bid * (1.0 + i * -step) is bid * (1.0 - i * step) to the bit
+        return SyntheticSide(bid, -step, depth, growth, self.levels)
 
     def around_touch(self, bid: float, ask: float, depth: float) -> Book:
         """A full book whose best levels are `bid` and `ask`."""

@@ -70,7 +70,7 @@ fills to exact arithmetic at its own boundary.
 """
 
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -252,26 +252,29 @@ class MatchingEngine:
                 break  # nothing left to act at a later point (a market order filled)
         return fills
 
-    def _points(self, event: MarketEvent) -> Iterator[MatchPoint]:
-        """The event's match points in time order, each built when the loop reaches it:
-        a candle's market order fills at its open, and the loop stops there."""
+    def _points(self, event: MarketEvent) -> Iterable[MatchPoint]:
+        """The event's match points in time order; a candle's are built as the loop
+        reaches them: its market order fills at the open, and the loop stops there."""
         if isinstance(event, Quote):
-            yield MatchPoint(event.ts + 1, event.bid, event.ask, event.last)
-        elif isinstance(event, BookSnapshot):
+            return (MatchPoint(event.ts + 1, event.bid, event.ask, event.last),)
+        if isinstance(event, BookSnapshot):
             book = Book.from_snapshot(event)
-            yield MatchPoint(event.ts + 1, book.best_bid, book.best_ask, event.last, book)
-        elif isinstance(event, Candle):
-            yield from self._candle_points(event)
-        # FundingRate, MarkPrice: nothing trades
+            return (MatchPoint(event.ts + 1, book.best_bid, book.best_ask, event.last, book),)
+        if isinstance(event, Candle):
+            return self._candle_points(event)
+        return ()  # FundingRate, MarkPrice: nothing trades
 
     def _candle_points(self, candle: Candle) -> Iterator[MatchPoint]:
         prices = candle_path(candle, adaptive=self.rules.candle_path == "adaptive")
-        span = max(candle.ts - candle.open_time, 0)
-        starts = [candle.open_time + span * i // 3 for i in range(3)] + [candle.ts]
-        cutoffs = [*starts[1:], candle.ts + 1]
-        for i, (price, cutoff) in enumerate(zip(prices, cutoffs, strict=True)):
-            bid, ask = touch_around(price, self.rules.book.spread_bps)
-            yield MatchPoint(cutoff, bid, ask, price, continuous=i > 0)
+        start, end = candle.open_time, candle.ts
+        span = max(end - start, 0)
+        # point i acts for orders live before the next point's time (1/3, 2/3 of the bar,
+        # its close), the close for orders live at or before it
+        cutoffs = (start + span // 3, start + span * 2 // 3, end, end + 1)
+        spread_bps = self.rules.book.spread_bps
+        for i, price in enumerate(prices):
+            bid, ask = touch_around(price, spread_bps)
+            yield MatchPoint(cutoffs[i], bid, ask, price, continuous=i > 0)
 
     def _levels(self, side: Side, point: MatchPoint, symbol: str) -> Sequence[Level]:
         if point.book is not None:

@@ -60,8 +60,9 @@ class SymbolOrders:
         self.next_live = min(self.next_live, item.live_ts)
 
     def unqueue(self, item: WorkingOrder) -> None:
-        self.queued.remove(item)
-        self.next_live = min((w.live_ts for w in self.queued), default=math.inf)
+        queued = self.queued
+        queued.remove(item)
+        self.next_live = min(w.live_ts for w in queued) if queued else math.inf
 
     def rest(self, item: WorkingOrder) -> None:
         if item.order.side is Side.BUY:
