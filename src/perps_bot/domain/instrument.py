@@ -16,6 +16,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import cache
 
 from perps_bot.domain.enums import DenialReason, OrderType, Side
+from perps_bot.domain.record import record
 
 #: A maintenance tier row: (notional_floor, maintenance_margin_rate, maintenance_amount).
 TierRow = tuple[float, float, float]
@@ -35,7 +36,7 @@ class InstrumentRefusal(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PreparedOrder:
     """Size and (limit) price as they will be sent: multiples of step and tick."""
 

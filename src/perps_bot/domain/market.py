@@ -5,15 +5,18 @@ pushes millions of them through the pipeline and validation per event would
 dominate the run time. Feeds validate their input once at the boundary (file
 loader, exchange adapter); past that point the values are trusted. Prices are
 floats here (speed); the ledger converts at its boundary where exactness matters.
-All timestamps are integer milliseconds since the Unix epoch, UTC.
+All timestamps are integer milliseconds since the Unix epoch, UTC. Events are
+`record`s (never changed once emitted, which mypy checks), except `Candle`: the bar
+builder grows the open bar in place until it closes.
 """
 
 from dataclasses import dataclass, field
 
 from perps_bot.domain.enums import Side
+from perps_bot.domain.record import record
 
 
-@dataclass(slots=True)
+@record
 class Quote:
     """Top of book plus last trade and mark price at `ts` (a tick)."""
 
@@ -48,7 +51,7 @@ class Candle:
     mark_low: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PublicTrade:
     """A trade between other participants as the exchange published it (`ts` is the
     exchange's time); `taker` is the aggressor's side: a sell hits the bids."""
@@ -59,7 +62,7 @@ class PublicTrade:
     taker: Side
 
 
-@dataclass(slots=True)
+@record
 class BookSnapshot:
     """A full order book (best first on each side) as [price, quantity] levels.
 
@@ -75,7 +78,7 @@ class BookSnapshot:
     trades: tuple[PublicTrade, ...] = ()
 
 
-@dataclass(slots=True)
+@record
 class FundingRate:
     """A funding settlement at `ts` for `symbol` at `rate`, priced at `mark`."""
 
@@ -85,7 +88,7 @@ class FundingRate:
     mark: float
 
 
-@dataclass(slots=True)
+@record
 class MarkPrice:
     """A mark-price update without a trade (drives unrealized PnL and liquidation)."""
 

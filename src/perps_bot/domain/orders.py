@@ -3,12 +3,16 @@
 Slotted dataclasses for the same reason as market events (they are created per
 trade in tight loops); the journal turns them into pydantic event records when
 it writes them. Sizes are base-asset quantities (e.g. BTC), always positive;
-the side carries the direction.
+the side carries the direction. Intents, targets and updates are `record`s (never
+changed once made, which mypy checks); an `Order` is the state machine's mutable
+state, and a `Fill` stays plain because a live venue sets the exchange's commission
+on it before handing it out.
 """
 
 from dataclasses import dataclass
 
 from perps_bot.domain.enums import Liquidity, OrderStatus, OrderType, Side
+from perps_bot.domain.record import record
 
 #: The portfolio of a run that trades one strategy (SPEC 10: a profile with the single
 #: `strategy:` section is one portfolio).
@@ -21,7 +25,7 @@ def portfolio_run_id(run_id: str, portfolio: str, several: bool) -> str:
     return f"{run_id}.{portfolio}" if several else run_id
 
 
-@dataclass(slots=True)
+@record
 class OrderIntent:
     """An order a strategy would like to place; the risk gate may resize or deny it.
 
@@ -44,7 +48,7 @@ class OrderIntent:
     take_profit: float | None = None
 
 
-@dataclass(slots=True)
+@record
 class TargetPosition:
     """A desired signed position (+long / -short / 0 flat); the orchestrator diffs it
     against the current position and turns the difference into an OrderIntent."""
@@ -114,13 +118,12 @@ class Fill:
     stop_price: float | None = None
 
 
-@dataclass(slots=True)
+@record
 class OrderUpdate:
     """One change of an order's lifecycle, as a venue reports it (SPEC 8). A snapshot:
-    the order object itself keeps changing after the update was made; the update is
-    never changed (read-only by convention, not frozen: a frozen dataclass sets each
-    field through object.__setattr__, ~10,000 more instructions per update, and every
-    order makes at least two)."""
+    the order object itself keeps changing after the update was made; the update never
+    does (a `record`: frozen to the type checker, as cheap as a plain dataclass to
+    build, and every order makes at least two)."""
 
     ts: int
     client_id: str

@@ -1,9 +1,9 @@
 """What each ledger mutation reports back: plain floats for logs, journal and metrics."""
 
-from dataclasses import dataclass
+from perps_bot.domain.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FillResult:
     """Effect of one fill on its position.
 
@@ -21,7 +21,7 @@ class FillResult:
     opened_size: float
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FundingResult:
     """One funding settlement: `payment` is the signed cash flow to the account."""
 

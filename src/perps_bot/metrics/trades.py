@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from perps_bot.domain import DEFAULT_PORTFOLIO
+from perps_bot.domain.record import record
 from perps_bot.storage import (
     ExcursionRecord,
     ExcursionRow,
@@ -53,7 +54,7 @@ TRADE_COLUMNS: tuple[str, ...] = (
 _FLAT_REL = 1e-9
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Trade:
     trade_id: int
     symbol: str

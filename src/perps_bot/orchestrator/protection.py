@@ -26,7 +26,6 @@ reason of the trade they close.
 """
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
 from perps_bot.domain import (
@@ -38,11 +37,12 @@ from perps_bot.domain import (
     PositionBook,
     Side,
 )
+from perps_bot.domain.record import record
 
 EPS = 1e-12
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Levels:
     side: Side  # the side of the protected position (BUY: long)
     stop: float | None

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import overload
 
 from perps_bot.domain import BookSnapshot, Side
+from perps_bot.domain.record import record
 
 Level = tuple[float, float]
 """One price level: (price, quantity in base units)."""
@@ -101,7 +102,7 @@ class SyntheticSide(Sequence[Level]):
         return f"SyntheticSide({list(self)!r})"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SyntheticBook:
     """The shape of the mock exchange's book; levels are built on demand."""
 
