@@ -69,7 +69,6 @@ class Journal:
         self._buffer: list[bytes] = []
         self._limit = buffer_lines
         self._listeners: list[Listener] = []
-        self.count = 0
 
     def subscribe(self, listener: Listener) -> None:
         """Call `listener` with every line this journal (and its portfolio views) writes."""
@@ -82,26 +81,25 @@ class Journal:
         view._file, view._buffer, view._limit = self._file, self._buffer, self._limit
         view._run_id, view._portfolio = run_id, portfolio
         view._listeners = self._listeners
-        view.count = 0
         return view
 
     def write(
         self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None = None
     ) -> None:
-        line: dict[str, Any] = {
+        if self._portfolio is not None:
+            data = {"portfolio": self._portfolio, **data}
+        line = {
             "type": type_,
             "run_id": self._run_id,
             "ts": ts,
             "correlation_id": correlation_id,
+            **data,
         }
-        if self._portfolio is not None:
-            line["portfolio"] = self._portfolio
-        line |= data
-        self._buffer.append(orjson.dumps(line))
+        buffer = self._buffer
+        buffer.append(orjson.dumps(line))
         for listener in self._listeners:
             listener(type_, line)
-        self.count += 1
-        if len(self._buffer) >= self._limit:
+        if len(buffer) >= self._limit:
             self.flush()
 
     def flush(self) -> None:
@@ -120,7 +118,7 @@ class NullJournal(Journal):
     is dropped before it is serialised."""
 
     def __init__(self) -> None:
-        self.count = 0
+        """No file and no buffer: nothing is kept."""
 
     def for_portfolio(self, run_id: str, portfolio: str) -> "Journal":
         return NullJournal()
@@ -128,7 +126,7 @@ class NullJournal(Journal):
     def write(
         self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None = None
     ) -> None:
-        self.count += 1
+        return None
 
     def flush(self) -> None:
         return None

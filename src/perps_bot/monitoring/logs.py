@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
-from perps_bot.domain import PerpsBotError, short_path
+from perps_bot.domain import THREE_DIGITS, PerpsBotError, short_path
 
 LOGGER_NAME = "perps_bot"
 #: the run log's line format ({tag}: "[run id] " or nothing); `HotLog` writes the same
@@ -140,7 +140,8 @@ class HotLog:
         if second != self._second:
             self._second = second
             self._stamp = time.strftime(_ASCTIME, time.localtime(second))
-        line = f"{self._stamp},{int((now - second) * 1000):03d}{self._prefix}{message}\n"
+        millis = THREE_DIGITS[int((now - second) * 1000)]
+        line = f"{self._stamp},{millis}{self._prefix}{message}\n"
         for handler in self._files:
             handler.write_line(line)
 

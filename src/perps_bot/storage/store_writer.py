@@ -35,6 +35,9 @@ class StoreWriter(StoreFile):
         # an order's row is rewritten at every lifecycle step: only its latest state
         # needs writing, so pending order rows are kept by (run_id, client_id)
         self._pending_orders: dict[tuple[str, str], tuple[Any, ...]] = {}
+        # a position's row is replaced at every fill: likewise only its latest state,
+        # by (run_id, symbol), last written last (the row order replacing gives)
+        self._pending_positions: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._pending_rows = 0
         self._fill_seq: dict[str, int] = {}
         #: equity snapshots waiting for the next flush, per run (a run with several
@@ -64,8 +67,8 @@ class StoreWriter(StoreFile):
         "funding": "INSERT INTO funding VALUES (?,?,?,?,?,?,?)",
         "excursions": "INSERT INTO excursions VALUES (?,?,?,?,?,?)",
         "denials": "INSERT INTO denials VALUES (?,?,?,?,?,?)",
-        "positions": "INSERT OR REPLACE INTO positions VALUES (?,?,?,?,?)",
     }
+    _POSITIONS_INSERT = "INSERT OR REPLACE INTO positions VALUES (?,?,?,?,?)"
 
     def _queue(self, table: str, row: tuple[Any, ...]) -> None:
         self._pending[table].append(row)
@@ -102,6 +105,9 @@ class StoreWriter(StoreFile):
             if rows:
                 self._db.executemany(self._INSERTS[table], rows)
                 rows.clear()
+        if self._pending_positions:
+            self._db.executemany(self._POSITIONS_INSERT, self._pending_positions.values())
+            self._pending_positions.clear()
         self._write_equity()
         self._pending_rows = 0
 
@@ -290,7 +296,15 @@ class StoreWriter(StoreFile):
     def set_position(
         self, run_id: str, symbol: str, size: float, entry_price: float, ts: int
     ) -> None:
-        self._queue("positions", (run_id, symbol, size, entry_price, ts))
+        """Write the position's row (every fill does: a backtest's batch holds thousands
+        of states of one row, of which only the last is stored)."""
+        key = (run_id, symbol)
+        pending = self._pending_positions
+        pending.pop(key, None)
+        pending[key] = (run_id, symbol, size, entry_price, ts)
+        self._pending_rows += 1
+        if self._pending_rows >= self.BATCH:
+            self.flush()
 
     def add_promotion(
         self, fingerprint: str, strategy: str, stage: str, run_id: str, criteria_json: str
