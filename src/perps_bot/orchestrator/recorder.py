@@ -203,9 +203,10 @@ class Recorder:
             return
         label = "LIQUIDATION" if fill.is_liquidation else "FILL"
         stamp = iso_utc(fill.ts)
+        head = f"{stamp} {self._tag}"  # how this fill's lines start
         trade = f"{fill.symbol} {fill.side} {fill.size:.6g} @ {fill.price:.6g}"
         line = (
-            f"{stamp} {self._tag}{label} {trade} fee={fill.fee:.4f}"
+            f"{head}{label} {trade} fee={fill.fee:.4f}"
             f" pos={result.position_after:+.6g} | {self.pnl()}"
         )
         if fill.is_liquidation:
@@ -226,26 +227,37 @@ class Recorder:
                 fill.stop_price,
             )
         if closed is not None:
-            self._trade_closed(closed, fill, f"{stamp} {self._tag}".rstrip())
+            self._trade_closed(closed, fill, head)
             if self.listeners:
                 self._publish("trade", closed_trade_payload(closed, fill.ts, fill.reason))
         if self._watched:
             self.view.state.last_fills.append(f"{stamp[:19]} {trade}")
             self.view.state.fills += 1
 
-    def _trade_closed(self, trade: OpenTrade, fill: Fill, stamp: str) -> None:
-        self._hot.info(trade_closed_text(trade, stamp, fill.ts, fill.reason))
+    def _trade_closed(self, trade: OpenTrade, fill: Fill, head: str) -> None:
+        """The TRADE CLOSED line and the trade_closed event, from one reading of the
+        trade's figures."""
+        entry, net, size = trade.entry_price, trade.net_pnl, trade.max_size
+        exit_price = trade.exit_price
+        side = "long" if trade.direction > 0 else "short"
+        ret = return_pct(net, entry, size)
+        held_s = (fill.ts - trade.open_ts) / 1000.0
+        self._hot.info(
+            trade_closed_text(
+                head, trade.symbol, side, size, entry, exit_price, net, ret, held_s, fill.reason
+            )
+        )
         self.journal.write(
             "trade_closed",
             fill.ts,
             {
                 "symbol": trade.symbol,
-                "side": "long" if trade.direction > 0 else "short",
-                "size": trade.max_size,
-                "entry_price": trade.entry_price,
-                "exit_price": trade.exit_price,
-                "net_pnl": trade.net_pnl,
-                "return_pct": return_pct(trade.net_pnl, trade.entry_price, trade.max_size),
+                "side": side,
+                "size": size,
+                "entry_price": entry,
+                "exit_price": exit_price,
+                "net_pnl": net,
+                "return_pct": ret,
                 "open_ts": trade.open_ts,
                 "reason": fill.reason,
             },
@@ -352,15 +364,24 @@ def closed_trade_payload(trade: OpenTrade, close_ts: int, reason: str) -> dict[s
     }
 
 
-def trade_closed_text(trade: OpenTrade, stamp: str, close_ts: int, reason: str) -> str:
+def trade_closed_text(
+    head: str,
+    symbol: str,
+    side: str,
+    size: float,
+    entry: float,
+    exit_price: float,
+    net: float,
+    ret: float | None,
+    held_s: float,
+    reason: str,
+) -> str:
     """The run log's line for a closed round trip (the same trade as a trades.csv row);
-    `stamp` is the closing fill's time as its FILL line shows it."""
-    net = trade.net_pnl
-    ret = return_pct(net, trade.entry_price, trade.max_size)
-    side = "long" if trade.direction > 0 else "short"
+    `head` is how the closing fill's FILL line starts (its time and portfolio tag, then a
+    space), `ret` the return in percent (`return_pct`), `held_s` the seconds it was open."""
     return (
-        f"{stamp} TRADE CLOSED {trade.symbol} {side} size={trade.max_size:.6g}"
-        f" entry={trade.entry_price:.6g} exit={trade.exit_price:.6g} net PnL={net:.4f}"
+        f"{head}TRADE CLOSED {symbol} {side} size={size:.6g}"
+        f" entry={entry:.6g} exit={exit_price:.6g} net PnL={net:.4f}"
         f" return={'n/a' if ret is None else f'{ret:+.3f}%'}"
-        f" held={duration_text((close_ts - trade.open_ts) / 1000.0)} reason={reason}"
+        f" held={duration_text(held_s)} reason={reason}"
     )
