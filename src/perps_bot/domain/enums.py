@@ -1,9 +1,10 @@
 """Closed vocabularies shared by every stage; string enums so they log and store as text.
 
-The members the per-order properties compare with are bound to module names (`_BUY`,
-...): on Python 3.11 reading `Side.BUY` goes through EnumType's `__getattr__` hook,
-about 1,000 machine instructions each time, and these properties run several times
-for every order and fill.
+The members the per-order and per-fill code compares with are also bound to module
+names at the end (`BUY`, `FILLED`, `TAKER`, ...), the one place they are: on Python
+3.11 reading `Side.BUY` goes through EnumType's `__getattr__` hook, about 1,000
+machine instructions each time, and those paths read them several times for every
+order and fill. They are the same objects.
 """
 
 from enum import StrEnum
@@ -16,16 +17,16 @@ class Side(StrEnum):
     @property
     def sign(self) -> int:
         """+1 for a buy, -1 for a sell: the sign a fill adds to a position."""
-        return 1 if self is _BUY else -1
+        return 1 if self is BUY else -1
 
     @property
     def opposite(self) -> "Side":
-        return _SELL if self is _BUY else _BUY
+        return SELL if self is BUY else BUY
 
     @classmethod
     def for_delta(cls, delta: float) -> "Side":
         """The side that moves a position by `delta` (positive: buy)."""
-        return _BUY if delta > 0 else _SELL
+        return BUY if delta > 0 else SELL
 
 
 class OrderType(StrEnum):
@@ -39,7 +40,7 @@ class OrderType(StrEnum):
 
     @property
     def is_trigger(self) -> bool:
-        return self is _STOP_MARKET or self is _TAKE_PROFIT_MARKET
+        return self is STOP_MARKET or self is TAKE_PROFIT_MARKET
 
     @property
     def exit_reason(self) -> str:
@@ -48,9 +49,7 @@ class OrderType(StrEnum):
         return _EXIT_REASONS.get(self, "")
 
 
-_BUY, _SELL = Side.BUY, Side.SELL
-_STOP_MARKET, _TAKE_PROFIT_MARKET = OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET
-_EXIT_REASONS = {_STOP_MARKET: "stop", _TAKE_PROFIT_MARKET: "take_profit"}
+_EXIT_REASONS = {OrderType.STOP_MARKET: "stop", OrderType.TAKE_PROFIT_MARKET: "take_profit"}
 
 
 class OrderStatus(StrEnum):
@@ -128,3 +127,15 @@ class DenialReason(StrEnum):
     # A live order of the symbol has an unknown outcome (SPEC 9): nothing new until the
     # exchange says what became of it.
     ORDER_STATUS_UNKNOWN = "ORDER_STATUS_UNKNOWN"
+
+
+# the members the per-order and per-fill paths read (see the module doc)
+BUY, SELL = Side.BUY, Side.SELL
+LIMIT, STOP_MARKET, TAKE_PROFIT_MARKET = (
+    OrderType.LIMIT, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET
+)  # fmt: skip
+NEW, UNKNOWN, ACCEPTED = OrderStatus.NEW, OrderStatus.UNKNOWN, OrderStatus.ACCEPTED
+PARTIALLY_FILLED, FILLED = OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED
+CANCELED, REJECTED = OrderStatus.CANCELED, OrderStatus.REJECTED
+MAKER, TAKER = Liquidity.MAKER, Liquidity.TAKER
+HALTED, REDUCING = TradingState.HALTED, TradingState.REDUCING

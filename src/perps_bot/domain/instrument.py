@@ -15,16 +15,13 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import cache
 
-from perps_bot.domain.enums import DenialReason, OrderType, Side
+from perps_bot.domain.enums import BUY, LIMIT, DenialReason, OrderType, Side
 from perps_bot.domain.record import record
 
 #: A maintenance tier row: (notional_floor, maintenance_margin_rate, maintenance_amount).
 TierRow = tuple[float, float, float]
 
 _EPS = 1e-12
-
-# read for every order, so bound once (domain.enums: `Enum.MEMBER` is slow on 3.11)
-_BUY, _LIMIT = Side.BUY, OrderType.LIMIT
 
 
 class InstrumentRefusal(Exception):
@@ -89,7 +86,7 @@ class Instrument:
     def round_price(self, price: float, side: Side) -> float:
         """A limit price on the tick grid, on the passive side: a buy never pays more and a
         sell never receives less than asked."""
-        mode = ROUND_FLOOR if side is _BUY else ROUND_CEILING
+        mode = ROUND_FLOOR if side is BUY else ROUND_CEILING
         return round_to_step(price, self.tick_size, mode)
 
     def prepare(
@@ -115,7 +112,7 @@ class Instrument:
                 f" quantity {self.min_quantity:g} (step {self.step_size:g})",
             )
         price: float | None = None
-        if order_type is _LIMIT:
+        if order_type is LIMIT:
             price = limit_price  # a missing or bad price is the venue's to reject
             if limit_price is not None and limit_price > 0:
                 price = self.round_price(limit_price, side)

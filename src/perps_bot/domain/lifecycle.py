@@ -12,7 +12,7 @@ A venue that learns several steps at once (a live market order whose reply alrea
 says FILLED) reports each step in order: accepted, then filled.
 """
 
-from perps_bot.domain.enums import OrderStatus
+from perps_bot.domain.enums import FILLED, NEW, PARTIALLY_FILLED, REJECTED, UNKNOWN, OrderStatus
 from perps_bot.domain.orders import Order, OrderUpdate
 
 _S = OrderStatus
@@ -27,9 +27,7 @@ ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
     _S.EXPIRED: frozenset(),
 }
 _EPS = 1e-12
-# read for every fill, so bound once (domain.enums: `Enum.MEMBER` is slow on 3.11)
-_FILLED, _PARTIALLY_FILLED = _S.FILLED, _S.PARTIALLY_FILLED
-_NEVER_SENT, _REJECTED = (_S.NEW, _S.UNKNOWN), _S.REJECTED
+_NEVER_SENT = (NEW, UNKNOWN)
 
 
 class OrderStateError(Exception):
@@ -56,8 +54,8 @@ def record_fill(order: Order, quantity: float, price: float, ts: int) -> OrderUp
     order.filled = total
     if order.size - total <= _EPS * max(1.0, order.size):
         order.filled = order.size
-        return transition(order, _FILLED, ts, "filled")
-    return transition(order, _PARTIALLY_FILLED, ts, "partially filled")
+        return transition(order, FILLED, ts, "filled")
+    return transition(order, PARTIALLY_FILLED, ts, "partially filled")
 
 
 def close_open(order: Order, status: OrderStatus, ts: int, reason: str) -> OrderUpdate | None:
@@ -65,7 +63,7 @@ def close_open(order: Order, status: OrderStatus, ts: int, reason: str) -> Order
     if not order.status.is_open:
         return None
     if order.status in _NEVER_SENT:  # never reached the venue
-        return transition(order, _REJECTED, ts, reason)
+        return transition(order, REJECTED, ts, reason)
     return transition(order, status, ts, reason)
 
 

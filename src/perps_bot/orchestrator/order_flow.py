@@ -17,12 +17,11 @@ from perps_bot.domain import (
     InstrumentRefusal,
     Order,
     OrderIntent,
-    OrderStatus,
-    OrderType,
     Side,
     Signal,
     TargetPosition,
 )
+from perps_bot.domain.enums import LIMIT, UNKNOWN
 from perps_bot.ledger import Ledger
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
@@ -32,8 +31,6 @@ from perps_bot.venues import Venue
 #: positions smaller than this (base units) are treated as flat when diffing targets
 SIZE_EPSILON = 1e-12
 
-# read for every order, so bound once (domain.enums: `Enum.MEMBER` is slow on 3.11)
-_LIMIT, _UNKNOWN = OrderType.LIMIT, OrderStatus.UNKNOWN
 _side_for = Side.for_delta
 
 
@@ -115,7 +112,7 @@ class OrderFlow:
                     side=intent.side,
                     size=prepared.size,
                     order_type=intent.order_type,
-                    price=prepared.price if intent.order_type is _LIMIT else None,
+                    price=prepared.price if intent.order_type is LIMIT else None,
                     reduce_only=intent.reduce_only,
                     created_ts=ts,
                     correlation_id=cid,
@@ -165,7 +162,7 @@ class OrderFlow:
         (of any portfolio: the account is one) whose outcome the venue does not know yet:
         nothing new is sent for the symbol until the exchange says what became of it."""
         for order in working:
-            if order.symbol == symbol and order.status is _UNKNOWN:
+            if order.symbol == symbol and order.status is UNKNOWN:
                 return order.client_id
         return None
 

@@ -42,7 +42,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from perps_bot.config import RiskConfig
-from perps_bot.domain import DAY_MS, AccountView, DenialReason, OrderIntent, TradingState
+from perps_bot.domain import DAY_MS, AccountView, DenialReason, OrderIntent
+from perps_bot.domain.enums import HALTED, REDUCING
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.risk.equity_limits import REL_TOL as _REL_TOL
 from perps_bot.risk.equity_limits import EquityLimits
@@ -51,8 +52,6 @@ __all__ = ["DAY_MS", "RATE_WINDOW_MS", "MarginRequired", "RiskDecision", "RiskGa
 
 RATE_WINDOW_MS = 60_000
 
-# read for every order, so bound once (domain.enums: `Enum.MEMBER` is slow on 3.11)
-_HALTED, _REDUCING = TradingState.HALTED, TradingState.REDUCING
 
 MarginRequired = Callable[[str, float, float], float]
 
@@ -119,7 +118,7 @@ class RiskGate(EquityLimits):
         if not size > 0.0:
             return RiskDecision(False, 0.0, None, f"order size must be positive (got {size})")
 
-        if self.state is _HALTED:
+        if self.state is HALTED:
             code = (
                 DenialReason.TRADING_HALTED
                 if self._manual_halt is not None
@@ -157,7 +156,7 @@ class RiskGate(EquityLimits):
 
         resized_by: DenialReason | None = None
         notes: list[str] = []
-        if self.state is _REDUCING and not reducing:
+        if self.state is REDUCING and not reducing:
             cause = (
                 DenialReason.MAX_DRAWDOWN_HALT
                 if self._drawdown_reducing is not None

@@ -24,15 +24,11 @@ from dataclasses import dataclass, field
 from typing import overload
 
 from perps_bot.domain import BookSnapshot, Side
+from perps_bot.domain.enums import BUY, SELL
 from perps_bot.domain.record import record
 
 Level = tuple[float, float]
 """One price level: (price, quantity in base units)."""
-
-
-# read per order and fill, so bound once (domain.enums: `Enum.MEMBER` is slow on 3.11)
-_BUY = Side.BUY
-_SELL = Side.SELL
 
 
 @dataclass(slots=True)
@@ -48,7 +44,7 @@ class Book:
 
     def liquidity_for(self, taker_side: Side) -> Sequence[Level]:
         """The levels a taker on `taker_side` consumes: asks for a buy, bids for a sell."""
-        return self.asks if taker_side is _BUY else self.bids
+        return self.asks if taker_side is BUY else self.bids
 
     @property
     def best_bid(self) -> float | None:
@@ -123,7 +119,7 @@ class SyntheticBook:
         """
         step = self.level_spacing_bps / 1e4
         growth = 1.0 + self.depth_growth
-        if taker_side is _BUY:
+        if taker_side is BUY:
             return SyntheticSide(ask, step, depth, growth, self.levels)
         # bid * (1.0 + i * -step) is bid * (1.0 - i * step) to the bit
         return SyntheticSide(bid, -step, depth, growth, self.levels)
@@ -131,8 +127,8 @@ class SyntheticBook:
     def around_touch(self, bid: float, ask: float, depth: float) -> Book:
         """A full book whose best levels are `bid` and `ask`."""
         return Book(
-            bids=self.side(_SELL, bid, ask, depth),
-            asks=self.side(_BUY, bid, ask, depth),
+            bids=self.side(SELL, bid, ask, depth),
+            asks=self.side(BUY, bid, ask, depth),
         )
 
     def around_mid(self, mid: float, depth: float) -> Book:

@@ -83,7 +83,6 @@ from perps_bot.domain import (
     MarketEvent,
     Order,
     OrderStatus,
-    OrderType,
     OrderUpdate,
     PositionBook,
     Quote,
@@ -93,6 +92,7 @@ from perps_bot.domain import (
     record_fill,
     transition,
 )
+from perps_bot.domain.enums import ACCEPTED, BUY, CANCELED, FILLED, LIMIT, MAKER, REJECTED, TAKER
 from perps_bot.venues.base import OrderRejected
 from perps_bot.venues.book import Book, Level, touch_around
 from perps_bot.venues.fill_rules import (
@@ -113,17 +113,6 @@ from perps_bot.venues.triggers import triggered_point
 _FILL_STREAM = zlib.crc32(b"perps-bot/matching/fills")
 
 __all__ = ["MatchingEngine", "MatchingRules", "seed_sequence"]
-
-
-# read per order and fill, so bound once (domain.enums: `Enum.MEMBER` is slow on 3.11)
-_MAKER = Liquidity.MAKER
-_TAKER = Liquidity.TAKER
-_ACCEPTED = OrderStatus.ACCEPTED
-_CANCELED = OrderStatus.CANCELED
-_FILLED = OrderStatus.FILLED
-_REJECTED = OrderStatus.REJECTED
-_LIMIT = OrderType.LIMIT
-_BUY = Side.BUY
 
 
 class MatchingEngine:
@@ -161,11 +150,11 @@ class MatchingEngine:
         """
         problem = order_problem(order, self._orders)
         if problem is not None:
-            self.updates.append(transition(order, _REJECTED, order.created_ts, problem))
+            self.updates.append(transition(order, REJECTED, order.created_ts, problem))
             raise OrderRejected(None, f"{order.client_id}: {problem}")
         order.exchange_id = f"{self._id_prefix}-{self._next_id}"
         self._next_id += 1
-        self.updates.append(transition(order, _ACCEPTED, order.created_ts, "accepted"))
+        self.updates.append(transition(order, ACCEPTED, order.created_ts, "accepted"))
         self._seq += 1
         working = WorkingOrder(order, self._live_ts(order), self._seq)
         self._orders[order.client_id] = working
@@ -184,7 +173,7 @@ class MatchingEngine:
         working = self._orders.get(client_id)
         if working is None:
             return None
-        self._close(working, _CANCELED, ts, reason)
+        self._close(working, CANCELED, ts, reason)
         return working.order
 
     def cancel_all(
@@ -199,7 +188,7 @@ class MatchingEngine:
             and (portfolio is None or w.order.portfolio == portfolio)
         ]
         for working in doomed:
-            self._close(working, _CANCELED, ts, reason)
+            self._close(working, CANCELED, ts, reason)
         return len(doomed)
 
     def open_orders(self) -> list[Order]:
@@ -302,7 +291,7 @@ class MatchingEngine:
             if at is None:
                 return
             point = at
-        if order.order_type is not _LIMIT:
+        if order.order_type is not LIMIT:
             levels = self._levels(order.side, point, order.symbol)
             if not levels:
                 return  # no price yet: stay queued
@@ -311,7 +300,7 @@ class MatchingEngine:
                 return
             price = market_price(levels, quantity, order.side, self.rules.slippage_bps)
             assert price is not None
-            self._fill(item, quantity, price, _TAKER, ts, fills)
+            self._fill(item, quantity, price, TAKER, ts, fills)
             return
         symbol_orders = self._by_symbol[order.symbol]  # kept while this order is open
         symbol_orders.unqueue(item)
@@ -320,7 +309,7 @@ class MatchingEngine:
         assert limit is not None
         levels = self._levels(order.side, point, order.symbol)
         best = levels[0][0] if levels else None
-        marketable = best is not None and (best <= limit if order.side is _BUY else best >= limit)
+        marketable = best is not None and (best <= limit if order.side is BUY else best >= limit)
         if marketable:
             quantity = self._allowed(item, ts)
             if quantity > EPS:
@@ -328,7 +317,7 @@ class MatchingEngine:
                     levels, quantity, order.side, limit, self.rules.slippage_bps
                 )
                 if taken > EPS:
-                    self._fill(item, taken, price, _TAKER, ts, fills)
+                    self._fill(item, taken, price, TAKER, ts, fills)
         if self._orders.get(order.client_id) is item:
             symbol_orders.rest(item)  # the rest rests
 
@@ -338,7 +327,7 @@ class MatchingEngine:
         order = item.order
         limit = order.price
         assert limit is not None
-        opposite = point.ask if order.side is _BUY else point.bid
+        opposite = point.ask if order.side is BUY else point.bid
         if not is_crossed(order.side, limit, opposite, point.last):
             return
         remaining = self._allowed(item, ts)
@@ -352,7 +341,7 @@ class MatchingEngine:
         step = self.rules.step_size.get(order.symbol)
         quantity = resting_fill_quantity(remaining, p, u, v, step)
         if quantity > EPS:
-            self._fill(item, quantity, limit, _MAKER, ts, fills)
+            self._fill(item, quantity, limit, MAKER, ts, fills)
 
     def _allowed(self, item: WorkingOrder, ts: int) -> float:
         """Remaining quantity after reduce-only clipping; cancels the order at zero."""
@@ -365,7 +354,7 @@ class MatchingEngine:
         )
         reducible = max(0.0, -order.side.sign * held)
         if reducible <= EPS:
-            self._close(item, _CANCELED, ts, "reduce-only: no position left to reduce")
+            self._close(item, CANCELED, ts, "reduce-only: no position left to reduce")
             return 0.0
         if reducible < order.remaining:
             order.size = order.filled + reducible
@@ -384,13 +373,13 @@ class MatchingEngine:
         maker, taker = self.rules.fees.get(
             order.symbol, (self.rules.maker_bps, self.rules.taker_bps)
         )
-        fee = fee_for(quantity * price, maker if liquidity is _MAKER else taker)
+        fee = fee_for(quantity * price, maker if liquidity is MAKER else taker)
         fills.append(fill_of(order, ts, quantity, price, fee, liquidity))
         symbol = order.symbol
         key = (order.portfolio, symbol)
         self._unbooked[key] = self._unbooked.get(key, 0.0) + order.side.sign * quantity
         self.updates.append(record_fill(order, quantity, price, ts))
-        if order.status is _FILLED:
+        if order.status is FILLED:
             self._remove(item)
 
     def _close(self, item: WorkingOrder, status: OrderStatus, ts: int, reason: str) -> None:

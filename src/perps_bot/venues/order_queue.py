@@ -6,13 +6,10 @@ import bisect
 import math
 from dataclasses import dataclass
 
-from perps_bot.domain import Order, Side
+from perps_bot.domain import Order
+from perps_bot.domain.enums import BUY, SELL
 from perps_bot.venues.book import Book
 from perps_bot.venues.fill_rules import is_crossed
-
-# read per order and fill, so bound once (domain.enums: `Enum.MEMBER` is slow on 3.11)
-_BUY = Side.BUY
-_SELL = Side.SELL
 
 
 @dataclass(slots=True)
@@ -69,7 +66,7 @@ class SymbolOrders:
         self.next_live = min(w.live_ts for w in queued) if queued else math.inf
 
     def rest(self, item: WorkingOrder) -> None:
-        if item.order.side is _BUY:
+        if item.order.side is BUY:
             bisect.insort(self.buys, item, key=_buy_priority)
         else:
             bisect.insort(self.sells, item, key=_sell_priority)
@@ -78,7 +75,7 @@ class SymbolOrders:
         if not item.active:
             self.unqueue(item)
             return
-        resting = self.buys if item.order.side is _BUY else self.sells
+        resting = self.buys if item.order.side is BUY else self.sells
         if item in resting:
             resting.remove(item)
 
@@ -95,11 +92,11 @@ class SymbolOrders:
         ones the point crosses."""
         acting = [w for w in self.queued if w.live_ts < point.cutoff]
         for item in self.buys:
-            if not is_crossed(_BUY, item.order.price or 0.0, point.ask, point.last):
+            if not is_crossed(BUY, item.order.price or 0.0, point.ask, point.last):
                 break
             acting.append(item)
         for item in self.sells:
-            if not is_crossed(_SELL, item.order.price or math.inf, point.bid, point.last):
+            if not is_crossed(SELL, item.order.price or math.inf, point.bid, point.last):
                 break
             acting.append(item)
         if len(acting) > 1:
