@@ -72,6 +72,10 @@ class StoreWriter(StoreFile):
 
     def _queue(self, table: str, row: tuple[Any, ...]) -> None:
         self._pending[table].append(row)
+        self._counted()
+
+    def _counted(self) -> None:
+        """One more row buffered: the buffers are written once they hold a batch."""
         self._pending_rows += 1
         if self._pending_rows >= self.BATCH:
             self.flush()
@@ -196,9 +200,7 @@ class StoreWriter(StoreFile):
     def add_order(self, run_id: str, order: Order, update: OrderUpdate | None = None) -> None:
         """Write the order's row (its state as of `update`, when given)."""
         self._pending_orders[(run_id, order.client_id)] = order_row(run_id, order, update)
-        self._pending_rows += 1
-        if self._pending_rows >= self.BATCH:
-            self.flush()
+        self._counted()
 
     def add_fill(
         self,
@@ -258,9 +260,7 @@ class StoreWriter(StoreFile):
     ) -> None:
         """One equity snapshot (the orchestrator's recorders use `equity_sink`)."""
         self.equity_sink(run_id).add(ts, equity, cash, unrealized_pnl)
-        self._pending_rows += 1
-        if self._pending_rows >= self.BATCH:
-            self.flush()
+        self._counted()
 
     def equity_sink(self, run_id: str) -> EquityBuffer:
         """Where `run_id`'s snapshots go: `add_ts(ts)` then `add_values((equity, cash,
@@ -302,9 +302,7 @@ class StoreWriter(StoreFile):
         pending = self._pending_positions
         pending.pop(key, None)
         pending[key] = (run_id, symbol, size, entry_price, ts)
-        self._pending_rows += 1
-        if self._pending_rows >= self.BATCH:
-            self.flush()
+        self._counted()
 
     def add_promotion(
         self, fingerprint: str, strategy: str, stage: str, run_id: str, criteria_json: str
