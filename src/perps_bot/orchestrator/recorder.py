@@ -13,7 +13,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from perps_bot.domain import DenialReason, Fill, Order, OrderStatus, OrderUpdate, Side, iso_utc
+from perps_bot.domain import DenialReason, Fill, Order, OrderStatus, OrderUpdate, iso_utc
+from perps_bot.domain.enums import BUY
 from perps_bot.ledger import AccountBooks, FillResult, FundingResult, Ledger
 from perps_bot.metrics.formatting import duration_text
 from perps_bot.metrics.trades import OpenTrade, RoundTripBuilder, return_pct
@@ -217,7 +218,7 @@ class Recorder:
         if self._trades or self.listeners:  # round trips: TRADE CLOSED lines and events
             closed = self._trips.add_fill(
                 fill.symbol,
-                fill.side is Side.BUY,
+                fill.side is BUY,
                 fill.size,
                 fill.price,
                 fill.fee,
