@@ -14,12 +14,18 @@ from typing import Any
 
 import aiohttp
 import pytest
+from freezegun import freeze_time
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from perps_bot.config import load_settings
 from perps_bot.metrics.report import build_report
-from perps_bot.monitoring.prometheus import METRICS, RunMetrics, metrics_registry
+from perps_bot.monitoring.prometheus import (
+    FINISHED_RETENTION_S,
+    METRICS,
+    RunMetrics,
+    metrics_registry,
+)
 from perps_bot.orchestrator.runner import RunResult, run_bot_sync
 from perps_bot.server.app import create_app
 from perps_bot.server.manager import Sessions
@@ -212,6 +218,25 @@ def test_only_a_finished_run_is_replaced_by_the_next_of_its_profile_and_portfoli
     for run in runs:
         run.remove()
     assert _exported_runs("side-by-side") == []
+
+
+def test_a_finished_run_leaves_the_exposition_after_the_retention() -> None:
+    """A session server runs for weeks: a finished run's series stay for a while (a
+    scrape sees how it ended), then go, though no run of its profile ever starts again;
+    a run still going stays however long it goes."""
+    with freeze_time("2026-01-01") as clock:
+        going = RunMetrics("retention", "going", "main").start()
+        done = RunMetrics("retention", "done", "other").start()
+        for run in (going, done):
+            run("fill", {"type": "fill", "symbol": "BTC-PERP"})
+        done.close()
+        clock.tick(FINISHED_RETENTION_S - 1.0)
+        assert _exported_runs("retention") == ["done", "going"], "within the retention"
+        clock.tick(2.0)
+        assert _exported_runs("retention") == ["going"], "past it: gone"
+        clock.tick(30 * 24 * 3600.0)
+        assert _exported_runs("retention") == ["going"]
+        going.remove()
 
 
 def test_trades_are_counted_when_the_log_shows_only_warnings(tmp_path: Path) -> None:

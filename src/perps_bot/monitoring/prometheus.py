@@ -5,9 +5,12 @@ Counters and the tick-to-order histogram are fed by the run's journal lines (a
 `RunMetrics` is a journal listener: one dict lookup and an addition per line); gauges
 (equity, PnL, positions, marks) are read from the books when scraped, so they are
 exact at any moment; the risk state follows the journal's state changes. A finished
-run keeps its last values (frozen) until a run with the same profile and portfolio
-starts; runs still going are never replaced, so two sessions of one server running the
-same profile and portfolio id side by side are both exported.
+run keeps its last values (frozen) for `FINISHED_RETENTION_S`, long enough for a scrape
+at any usual interval to see how it ended, or until a run with the same profile and
+portfolio starts; then its series go. Without that limit a session server that runs
+for weeks would export every session it ever ran. Runs still going are never replaced,
+so two sessions of one server running the same profile and portfolio id side by side
+are both exported.
 
 Every series carries `profile`, `run` (the run id: what tells such sessions apart; a
 resumed run keeps its id, so its counters start again from zero on the same series,
@@ -18,6 +21,7 @@ id, "account" for the account of a run with several); per-symbol series carry `s
 """
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -40,6 +44,8 @@ PREFIX = "perps_bot"
 LATENCY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                    0.05, 0.1, 0.25, 0.5, 1.0, 2.5)  # fmt: skip
 ACCOUNT = "account"
+#: how long a finished run's series stay exported (seconds of the monotonic clock)
+FINISHED_RETENTION_S = 15 * 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +179,8 @@ class RunMetrics:
     def __init__(self, profile: str, run_id: str, default_portfolio: str) -> None:
         self.profile = profile
         self.run_id = run_id
-        self.closed = False
+        #: when close() froze it (time.monotonic()), None while the run goes on
+        self.closed_at: float | None = None
         self._default = default_portfolio
         #: (metric name, label values after profile) -> count
         self.counts: dict[tuple[str, tuple[str, ...]], float] = {}
@@ -191,12 +198,16 @@ class RunMetrics:
         return self
 
     def close(self) -> None:
-        self.closed = True
+        self.closed_at = time.monotonic()
         self._books = {pid: _Frozen.of(books) for pid, books in self._books.items()}
 
     def remove(self) -> None:
         """Off the registry (a server dropping a finished session's series)."""
         _RUNS.remove(self)
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
 
     @property
     def portfolios(self) -> set[str]:
@@ -305,7 +316,9 @@ class _Runs:
         families = {spec.name: _values(spec) for spec in METRICS if spec.kind != "histogram"}
         spec = SPECS["tick_to_order_seconds"]
         latency = HistogramMetricFamily(spec.family, spec.help, labels=list(spec.labels))
+        expired = time.monotonic() - FINISHED_RETENTION_S
         with self._lock:
+            self._runs = [r for r in self._runs if r.closed_at is None or r.closed_at > expired]
             runs = list(self._runs)
         for run in runs:
             run.samples(families, latency)
