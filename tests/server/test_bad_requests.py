@@ -1,8 +1,8 @@
 """Hostile requests to the session API through real HTTP on 127.0.0.1: bodies the JSON
 parser chokes on, query numbers that are not plain ASCII digits or are absurdly long,
 prompt files that are not text files, a portfolio asked for by `?portfolio=` that the
-endpoint ignored, and a symbol with no instrument. Each is a 4xx with one line; the
-running session next to them goes on untouched."""
+endpoint ignored, a symbol with no instrument and a portfolio named as the account.
+Each is a 4xx with one line; the running session next to them goes on untouched."""
 
 import os
 from pathlib import Path
@@ -135,3 +135,20 @@ async def test_a_symbol_with_no_instrument_is_a_400_that_leaves_no_session(
             error = (await resp.json())["error"]
             assert error.startswith(f"unknown symbol {symbols[-1]!r}: no instrument for it")
         assert (await (await client.get("/api/sessions")).json())["sessions"] == []
+
+
+async def test_a_portfolio_may_not_be_named_as_the_account_beside_others(
+    tmp_path: Path,
+) -> None:
+    """It was a 201: the hello's chart then had two curves named 'account' (the whole
+    account's and the portfolio's) and the stream sent both as portfolio 'account', so
+    the dashboard drew them as one line. One portfolio of that name is no clash."""
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        two = [{"id": "account", "strategy": "sma_cross"}, {"strategy": "mean_reversion"}]
+        resp = await client.post("/api/sessions", json=dev_session("1d", portfolios=two))
+        assert resp.status == 400, await resp.text()
+        error = (await resp.json())["error"]
+        assert error.startswith("config: portfolio id 'account' is taken") and "\n" not in error
+        assert (await (await client.get("/api/sessions")).json())["sessions"] == []
+        sid = await start(client, dev_session("1d", portfolios=two[:1]))
+        assert (await client.post(f"/api/sessions/{sid}/stop")).status == 200
