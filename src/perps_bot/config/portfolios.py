@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from perps_bot.config.models import PortfolioConfig, RiskConfig
-from perps_bot.domain import DEFAULT_PORTFOLIO
+from perps_bot.domain import ACCOUNT, DEFAULT_PORTFOLIO
 
 if TYPE_CHECKING:
     from perps_bot.config.settings import Settings
@@ -59,6 +59,9 @@ def plan_portfolios(settings: "Settings") -> list[PortfolioPlan]:
     duplicate = next((i for i in ids if ids.count(i) > 1), None)
     if duplicate is not None:
         raise ValueError(f"portfolio id {duplicate!r} is used twice")
+    if ACCOUNT in ids and len(ids) > 1:
+        raise ValueError(f"portfolio id {ACCOUNT!r} is taken: with several portfolios it"
+                         " names the whole account (metrics, the session stream)")  # fmt: skip
     capitals = _capitals(settings.portfolios, settings.account.initial_balance)
     return [
         PortfolioPlan(

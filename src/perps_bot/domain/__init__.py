@@ -29,6 +29,7 @@ from perps_bot.domain.market import (
     event_price,
 )
 from perps_bot.domain.orders import (
+    ACCOUNT,
     DEFAULT_PORTFOLIO,
     Fill,
     Order,
@@ -54,6 +55,7 @@ from perps_bot.domain.timeutil import (
 )
 
 __all__ = [
+    "ACCOUNT",
     "DAY_MS",
     "DEFAULT_PORTFOLIO",
     "MAX_DURATION_MS",

@@ -17,6 +17,9 @@ from perps_bot.domain.record import record
 #: The portfolio of a run that trades one strategy (SPEC 10: a profile with the single
 #: `strategy:` section is one portfolio).
 DEFAULT_PORTFOLIO = "main"
+#: The whole account of a run with several portfolios, where portfolios are named (the
+#: metrics' `portfolio` label, the session stream and chart): no portfolio may be it.
+ACCOUNT = "account"
 
 
 def portfolio_run_id(run_id: str, portfolio: str, several: bool) -> str:

@@ -43,7 +43,6 @@ PREFIX = "perps_bot"
 #: tick-to-order latency buckets, seconds (50 us .. 2.5 s)
 LATENCY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                    0.05, 0.1, 0.25, 0.5, 1.0, 2.5)  # fmt: skip
-ACCOUNT = "account"
 #: how long a finished run's series stay exported (seconds of the monotonic clock)
 FINISHED_RETENTION_S = 15 * 60.0
 

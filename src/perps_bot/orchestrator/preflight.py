@@ -84,8 +84,8 @@ async def preflight(settings: Settings, *, say: Callable[[str], None]) -> Prefli
         for planned in portfolios:
             _require_prod_promotion(settings, planned.plan.strategy, planned.fingerprint)
     symbols = settings.symbols
-    if not spec.exchange_instruments:
-        catalog = catalog_from_profile(settings.instruments, settings.fees).require(symbols)
+    catalog = profile_catalog(settings)
+    if catalog is not None:
         return Preflight(spec, portfolios, __version__, catalog, None)
     # ccxt only for exchange modes (a second and 70 MB that backtests never pay)
     from perps_bot.exchange.client import create_exchange
@@ -106,6 +106,16 @@ async def preflight(settings: Settings, *, say: Callable[[str], None]) -> Prefli
         await close_quietly(client)
         raise
     return Preflight(spec, portfolios, __version__, catalog, client)
+
+
+def profile_catalog(settings: Settings) -> InstrumentCatalog | None:
+    """The instruments of a run whose mode takes them from the profile (checked with no
+    network: the session server refuses a paper session's unknown symbol with a 400
+    before it starts), None when they come from the exchange's markets; UnknownInstrument
+    naming the first symbol with none."""
+    if MODES[settings.mode].exchange_instruments:
+        return None
+    return catalog_from_profile(settings.instruments, settings.fees).require(settings.symbols)
 
 
 def _require_prod_promotion(settings: Settings, strategy: str, fingerprint: str) -> None:

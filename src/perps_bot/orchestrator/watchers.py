@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from perps_bot.config import Settings
-from perps_bot.domain import RunMode
+from perps_bot.domain import ACCOUNT, RunMode
 from perps_bot.monitoring import Journal
-from perps_bot.monitoring.prometheus import ACCOUNT, RunMetrics
+from perps_bot.monitoring.prometheus import RunMetrics
 from perps_bot.orchestrator.portfolio import Portfolio
 
 if TYPE_CHECKING:

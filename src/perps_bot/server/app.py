@@ -10,7 +10,6 @@ cannot send the header), otherwise 401; the page and its static files hold no da
 import asyncio
 import contextlib
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -18,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from perps_bot.domain import short
 from perps_bot.monitoring.prometheus import metrics_registry
 from perps_bot.server import planning, views
 from perps_bot.server.manager import Sessions
-from perps_bot.server.requests import RequestError
+from perps_bot.server.requests import RequestError, parse_json
 from perps_bot.server.session import Session
 
 
@@ -69,7 +70,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except RequestError as exc:
-        return web.json_response({"error": str(exc)}, status=exc.status)
+        response = web.json_response({"error": str(exc)}, status=exc.status)
+        if not request.content.is_eof():  # a body left unread (or unreadable): its
+            response.force_close()  # rest must not be taken for the next request
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -121,9 +125,12 @@ def _one(request: web.Request) -> Session:
 
 async def _body(request: web.Request) -> object:
     try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RequestError(f"malformed JSON: {exc}") from None
+        raw = await request.read()
+    except web.RequestPayloadError as exc:  # e.g. a Content-Encoding it is not in
+        cause = exc.__cause__
+        reason = cause.message if isinstance(cause, HttpProcessingError) else str(exc)
+        raise RequestError(f"unreadable body: {short(' '.join(str(reason).split()))}") from None
+    return parse_json(raw, request.charset)
 
 
 async def _start(request: web.Request) -> web.Response:
@@ -156,15 +163,19 @@ async def _trades(request: web.Request) -> web.Response:
 async def _equity(request: web.Request) -> web.Response:
     s = _one(request)
     points = _positive(request, "points", 2000)
-    pid = request.query.get("portfolio")
-    run_id = s.run_id
-    if pid is not None:
-        pids = s.portfolio_ids
-        if pid not in pids:
-            raise RequestError(f"session {s.id} has no portfolio {pid!r} (it has: "
-                               f"{', '.join(pids)})", status=404)  # fmt: skip
-        run_id = views.portfolio_run_id(s, pid)
+    pid = _portfolio_asked(request, s)
+    run_id = s.run_id if pid is None else views.portfolio_run_id(s, pid)
     return web.json_response(views.equity(_sessions(request).reader(s), run_id, points))
+
+
+def _portfolio_asked(request: web.Request, s: Session) -> str | None:
+    """`?portfolio=ID` of a read endpoint: None without it, 404 for one the session
+    does not have (ignoring it would answer for every portfolio instead)."""
+    pid = request.query.get("portfolio")
+    if pid is not None and pid not in s.portfolio_ids:
+        raise RequestError(f"session {s.id} has no portfolio {short(pid)!r} (it has: "
+                           f"{', '.join(s.portfolio_ids)})", status=404)  # fmt: skip
+    return pid
 
 
 async def _stop(request: web.Request) -> web.Response:
@@ -183,7 +194,8 @@ async def _control(request: web.Request) -> web.Response:
 
 async def _plans(request: web.Request) -> web.Response:
     s = _one(request)
-    return web.json_response(planning.plans(_sessions(request).reader(s), s))
+    pid = _portfolio_asked(request, s)
+    return web.json_response(planning.plans(_sessions(request).reader(s), s, pid))
 
 
 async def _replan(request: web.Request) -> web.Response:
@@ -198,11 +210,16 @@ async def _strategy(request: web.Request) -> web.Response:
 
 
 def _positive(request: web.Request, name: str, default: int) -> int:
+    """Query parameter `name` as a count: ASCII digits only (str.isdigit() also takes
+    '²', which int() refuses, and other scripts' digits), at most 18 of them (int()
+    refuses more than 4300, and no count here comes near 10**18)."""
     text = request.query.get(name)
     if text is None:
         return default
-    if not text.isdigit() or int(text) <= 0:
-        raise RequestError(f"{name}: expected a positive integer, got {text[:20]!r}")
+    if not (text.isascii() and text.isdigit()) or len(text) > 18 or int(text) <= 0:
+        raise RequestError(
+            f"{name}: expected a positive integer (at most 18 digits), got {short(text, 20)!r}"
+        )
     return int(text)
 
 

@@ -31,12 +31,13 @@ PROMPT_FIELDS = ("template", "prompt", "prompt_file")
 MAX_PROMPT = 20_000
 
 
-def plans(store: RunStore, s: Session) -> dict[str, Any]:
-    """Each portfolio of the session with the plans its strategy adopted, oldest first."""
+def plans(store: RunStore, s: Session, pid: str | None = None) -> dict[str, Any]:
+    """Each portfolio of the session (portfolio `pid`) with the plans its strategy
+    adopted, oldest first."""
     return {"session_id": s.id, "portfolios": [
-        {"id": pid, "strategy": run.strategy, "run_id": run.run_id,
+        {"id": p, "strategy": run.strategy, "run_id": run.run_id,
          "plans": plan_history(store, run)}
-        for pid, run in views.portfolio_runs(store, s)
+        for p, run in views.portfolio_runs(store, s) if pid is None or p == pid
     ]}  # fmt: skip
 
 
@@ -102,7 +103,8 @@ def parse_prompt(body: object) -> tuple[str, str]:
         return prompt_text(value, None), f"template {value}"
     if field == "prompt_file":
         try:
-            return prompt_text("default", value), f"prompt file {short(value)}"
+            text = prompt_text("default", value, limit=MAX_PROMPT)
+            return text, f"prompt file {short(value)}"
         except PlanRefused as exc:
             raise RequestError(f"prompt_file: {exc}") from None
     if len(value) > MAX_PROMPT:

@@ -10,6 +10,7 @@ anything runs, so a bad request is a 400 with one line and leaves no trace.
 A portfolio may name its `id` (default: its strategy's name, made unique).
 """
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 from perps_bot.config import Settings, load_settings
 from perps_bot.config.portfolios import portfolio_ids
 from perps_bot.domain import PerpsBotError, short
+from perps_bot.orchestrator.preflight import profile_catalog
 from perps_bot.strategies import load_strategy, validate_params
 
 
@@ -27,6 +29,36 @@ class RequestError(PerpsBotError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+def parse_json(raw: bytes, charset: str | None) -> object:
+    """A request body as JSON, or RequestError (400) naming what is wrong: text that is
+    not JSON, a charset Python does not know, nesting deeper than the parser's
+    recursion allows, a number of more than 4300 digits (which int() refuses), or a
+    field given twice in one object (which one counts would be a guess)."""
+    try:
+        text = raw.decode(charset or "utf-8")
+    except LookupError:
+        raise RequestError(f"unreadable body: unknown charset {short(charset or '')!r}") from None
+    except UnicodeDecodeError as exc:
+        raise RequestError(f"malformed JSON: {exc}") from None
+    try:
+        return json.loads(text, object_pairs_hook=_unique_fields)
+    except json.JSONDecodeError as exc:
+        raise RequestError(f"malformed JSON: {exc}") from None
+    except ValueError:
+        raise RequestError("malformed JSON: a number with too many digits") from None
+    except RecursionError:
+        raise RequestError("malformed JSON: nested too deeply") from None
+
+
+def _unique_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise RequestError(f"malformed JSON: field {short(key)!r} is given twice")
+        out[key] = value
+    return out
 
 
 _TOP = {"profile", "portfolios", "seed", "duration", "dev_fast", "dry_run"}
@@ -84,8 +116,8 @@ def session_settings(
     request: StartRequest, database: Path, *, allow_live: bool = False
 ) -> Settings:
     """The settings of the session's run (its database: the server's); RequestError for
-    a profile, strategy or param that does not fit, and for a live session on a server
-    started without --allow-live (403)."""
+    a profile, strategy, param or symbol that does not fit, and for a live session on a
+    server started without --allow-live (403)."""
     run: dict[str, Any] = {"database": str(database), "live_view": False}
     if request.seed is not None:
         run["seed"] = request.seed
@@ -108,6 +140,7 @@ def session_settings(
     try:
         for plan in settings.portfolio_plans():
             validate_params(load_strategy(plan.strategy), plan.params)
+        profile_catalog(settings)  # a symbol with no instrument (paper: no network)
     except (PerpsBotError, ValueError) as exc:
         raise RequestError(str(exc).removeprefix("config error: ")) from None
     return settings

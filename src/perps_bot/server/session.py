@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from perps_bot.domain import TargetPosition
+from perps_bot.domain import ACCOUNT, TargetPosition
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.wiring import Run
@@ -27,7 +27,6 @@ from perps_bot.server.requests import RequestError
 
 EQUITY_EVERY_S = 0.25
 QUEUE_SIZE = 2_000
-ACCOUNT = "account"
 
 Message = dict[str, Any]
 

@@ -173,7 +173,7 @@ def curves(store: RunStore, s: "Session", points: int) -> list[tuple[str, dict[s
     run is not made yet has them all, empty: the page names its traces from them and
     extends them as the stream brings points."""
     several = len(s.portfolio_ids) > 1
-    runs = [("account", s.run_id)] if several else []
+    runs = [(domain.ACCOUNT, s.run_id)] if several else []
     runs += [(pid, portfolio_run_id(s, pid)) for pid in s.portfolio_ids]
     return [(name, equity(store, run_id, points)) for name, run_id in runs]
 

@@ -65,13 +65,25 @@ class Plan(BaseModel):
 SCHEMA_TEXT = json.dumps(Plan.model_json_schema(), separators=(",", ":"))
 
 
-def prompt_text(template: str, prompt_file: str | None) -> str:
-    """The system prompt: a custom file, or one of the built-in templates."""
+def prompt_text(template: str, prompt_file: str | None, *, limit: int | None = None) -> str:
+    """The system prompt: a custom file, or one of the built-in templates. PlanRefused
+    for a file that cannot be read, is no UTF-8 text or holds more than `limit`
+    characters; a FIFO or a device is refused before it is opened: reading one blocks
+    or never ends (/dev/zero), on the event loop that runs every session of a server."""
     path = Path(prompt_file) if prompt_file else PROMPTS / f"{template}.txt"
+    where = f"prompt {short(str(path))}"
+    if path.exists() and not path.is_file():
+        raise PlanRefused(f"{where}: not a regular file")
     try:
-        return path.read_text(encoding="utf-8")
-    except OSError:
-        raise PlanRefused(f"prompt {short(str(path))}: cannot read it") from None
+        with path.open(encoding="utf-8") as f:
+            text = f.read(-1 if limit is None else limit + 1)
+    except UnicodeDecodeError:
+        raise PlanRefused(f"{where}: not UTF-8 text") from None
+    except (OSError, ValueError):  # ValueError: a NUL in the path
+        raise PlanRefused(f"{where}: cannot read it") from None
+    if limit is not None and len(text) > limit:
+        raise PlanRefused(f"{where}: at most {limit} characters")
+    return text
 
 
 def parse_plan(text: str | None, symbols: set[str]) -> Plan:
