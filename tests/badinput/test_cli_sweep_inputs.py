@@ -1,6 +1,6 @@
 """Bad input found by the CLI sweep that the CLI used to take silently or end as an
 internal error: a --timerange strptime misread, a boolean for a numeric strategy
-param, a key given twice in a profile, a profile section that is not a mapping
+param or a JSON price, a key given twice in a profile, a profile section that is not a mapping
 (dropped unseen once a flag set one of its keys), and unbounded port and Monte Carlo
 counts. Each is one line and exit code 2 (tests.badinput.harness)."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.badinput.harness import assert_bad_input, run_main
-from tests.badinput.inputs import MINUTE, candle_rows, write_rows
+from tests.badinput.inputs import HEADER, MINUTE, candle_rows, write_rows
 
 T0 = 1_704_067_200_000  # 2024-01-01
 DEV_RUN = ["--dev-fast", "--duration", "1m"]
@@ -21,6 +21,13 @@ def _backtest(tmp: Path, *flags: str) -> Args:
     data = write_rows(tmp / "c.csv", candle_rows(60, T0, MINUTE, 100.0))
     return ["backtest", "--data", str(data), "--symbol", "BTC-PERP", "--strategy", "sma_cross",
             "--no-progress", *flags]  # fmt: skip
+
+
+def _file(tmp: Path, name: str, content: str) -> Args:
+    """A backtest of the data file `name` holding `content`."""
+    (tmp / name).write_text(content)
+    return ["backtest", "--data", str(tmp / name), "--symbol", "BTC-PERP", "--strategy",
+            "sma_cross", "--no-progress"]  # fmt: skip
 
 
 def _profile(tmp: Path, text: str, *flags: str) -> Args:
@@ -75,6 +82,16 @@ CASES: dict[str, tuple[Callable[[Path], Args], str]] = {
     "strategy: text with --param": (
         lambda t: _profile(t, "strategy: sma_cross\n", *DEV_RUN, "--param", "fast=5"),
         "strategy: must be a mapping",
+    ),
+    # data files
+    "JSON price true": (
+        lambda t: _file(t, "c.json", f"[[{T0},true,1,1,1,1],[{T0 + MINUTE},1,1,1,1,1]]"),
+        "row 1: true or false where a number belongs",
+    ),
+    "CSV header and no rows": (lambda t: _file(t, "c.csv", HEADER + "\n"), "c.csv: no data rows"),
+    "fractional ms timestamp": (
+        lambda t: _file(t, "c.csv", f"{HEADER}\n{T0}.5,1,1,1,1,1\n{T0 + MINUTE},1,1,1,1,1\n"),
+        "timestamp 1704067200000.5 is not integer ms",
     ),
     # bounds of integer flags
     "serve --port 99999": (lambda t: ["serve", "--port", "99999"], "--port"),
