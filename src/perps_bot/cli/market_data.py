@@ -5,16 +5,18 @@ of a backtest over them (defaults < profile < PERPS_BOT__* env < flags).
 A bad flag or file is a one-line error (ConfigError / FeedError), exit code 2.
 """
 
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from perps_bot.cli.options import llm_overrides, strategy_overrides
 from perps_bot.config import ConfigError, Settings, load_settings
-from perps_bot.domain import RunMode, iso_utc, parse_duration, short
+from perps_bot.domain import RunMode, iso_utc, parse_duration, short, time_in_range
 from perps_bot.feeds.dataset import Dataset
 
-TIMERANGE_FORMATS = ("%Y%m%d", "%Y%m%d%H%M")
+#: The --timerange bounds by their number of digits.
+TIMERANGE_FORMATS = {8: "%Y%m%d", 12: "%Y%m%d%H%M"}
 
 
 def parse_timerange(text: str | None) -> tuple[int | None, int | None]:
@@ -33,17 +35,20 @@ def parse_timerange(text: str | None) -> tuple[int | None, int | None]:
 
 
 def _day(text: str, part: str) -> int | None:
+    """One bound: exactly 8 or 12 digits. strptime alone reads fields of varying width,
+    so `20211301` (no month 13) would pass as 2021-01-03 00:01 and epoch seconds as a
+    date in the 1600s."""
     if not part:
         return None
-    for fmt in TIMERANGE_FORMATS:
-        try:
-            moment = datetime.strptime(part, fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-        return int(moment.timestamp() * 1000)
-    raise ConfigError(
-        f"bad --timerange {short(text)!r}: {short(part)!r} is not YYYYMMDD or YYYYMMDDHHMM"
-    )
+    fmt = TIMERANGE_FORMATS.get(len(part)) if part.isascii() and part.isdigit() else None
+    ms = None
+    if fmt is not None:
+        with contextlib.suppress(ValueError):  # no such day, hour or minute
+            ms = int(datetime.strptime(part, fmt).replace(tzinfo=UTC).timestamp() * 1000)
+    if ms is None or not time_in_range(ms):
+        raise ConfigError(f"bad --timerange {short(text)!r}: {short(part)!r} is not a date"
+                          " YYYYMMDD or YYYYMMDDHHMM between 1970 and 3000")  # fmt: skip
+    return ms
 
 
 def load_dataset(

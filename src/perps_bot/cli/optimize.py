@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # Optuna, the research layer and the product load only when t
     from perps_bot.config import Settings
     from perps_bot.feeds.dataset import Dataset
     from perps_bot.research.objectives import Objectives
+    from perps_bot.research.space import Space
     from perps_bot.research.trial import TrialJob, TrialOutcome
 
 DataOpt = Annotated[
@@ -131,14 +132,15 @@ def optimize(
     from perps_bot.config import ConfigError
     from perps_bot.research.backends import make_backend
     from perps_bot.research.objectives import Objectives
-    from perps_bot.research.space import describe, parse_space
+    from perps_bot.research.space import describe
     from perps_bot.research.study import StudySpec, run_study
     from perps_bot.research.summary import render, summary
     from perps_bot.research.trial import TrialJob
 
     if trials < 1 or top < 1 or jobs < 0:
         raise ConfigError("--trials and --top must be at least 1, -j at least 0")
-    space_dists, objectives = parse_space(space), Objectives.parse(objective)
+    space_dists = study_flags(space, strategy, param, output)
+    objectives = Objectives.parse(objective)
     dataset, settings = prepare_run(
         profile=profile, symbol=symbol, data=data, funding=funding, mark=mark, param=param,
         fill_gaps=fill_gaps, timerange=timerange, strategy=strategy, seed=seed, db=db,
@@ -180,7 +182,36 @@ def optimize(
     if not no_store:
         results["best_run"] = _store_best(run.study, job, dataset, settings, console)
     if output is not None:
-        output.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
+        write_json(output, results)
+
+
+def study_flags(
+    space: list[str], strategy: str, param: list[str] | None, output: Path | None
+) -> "Space":
+    """The parsed `--space`, once it fits the strategy and `--param`, and a `--json`
+    path that can be written: all checked before the first trial, not after the last."""
+    from perps_bot.cli.options import parse_params
+    from perps_bot.config import ConfigError
+    from perps_bot.domain import short_path
+    from perps_bot.research.space import check_space, parse_space
+
+    parsed = parse_space(space)
+    check_space(parsed, strategy, set(parse_params(param)))
+    if output is not None and (output.is_dir() or not output.parent.is_dir()):
+        what = "a folder, not a file" if output.is_dir() else "its folder does not exist"
+        raise ConfigError(f"bad --json {short_path(output)}: {what}")
+    return parsed
+
+
+def write_json(path: Path, data: object) -> None:
+    """The `--json` results; a path that cannot be written is one line (exit 2)."""
+    from perps_bot.config import ConfigError
+    from perps_bot.domain import short_path
+
+    try:
+        path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {short_path(path)}: {exc.strerror or exc}") from None
 
 
 def _default_name(strategy: str, dataset: "Dataset", objectives: "Objectives") -> str:

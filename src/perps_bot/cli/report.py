@@ -19,6 +19,9 @@ if TYPE_CHECKING:  # the product loads when a command runs, not at the CLI's sta
 
 # The profile whose runs are the evidence for each stage (default of promote --profile).
 SOURCE_PROFILE = {"canary": "dev", "prod": "canary"}
+#: --monte-carlo at most: the bootstrap keeps two floats a path (16 MB here); 10**11
+#: paths asked for 745 GB at once and ended as an internal MemoryError.
+MAX_PATHS = 1_000_000
 
 
 class ReportFormat(StrEnum):
@@ -123,6 +126,7 @@ def report_command(
         typer.Option(
             "--monte-carlo",
             min=1,
+            max=MAX_PATHS,
             help="Also bootstrap the trade order N times: percentiles of return and drawdown.",
         ),
     ] = None,

@@ -10,7 +10,9 @@ def serve_command(
     host: Annotated[
         str, typer.Option(help="Address to bind; anything but loopback needs a token.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0: one the OS chooses).")] = 8787,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port (0: one the OS chooses).")
+    ] = 8787,
     allow_live: Annotated[
         bool, typer.Option("--allow-live", help="Allow sessions that trade live.")
     ] = False,

@@ -3,7 +3,6 @@ the chosen parameters on the test window after each, and store the test windows 
 out-of-sample run of kind `walkforward` (research.walkforward), which `report` shows
 window by window with its deflated Sharpe ratio and `promote --to canary` accepts."""
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -33,6 +32,8 @@ from perps_bot.cli.optimize import (
     TimeframeOpt,
     TimerangeOpt,
     progress_printer,
+    study_flags,
+    write_json,
 )
 from perps_bot.cli.option_types import LlmCacheOnlyOpt
 
@@ -85,14 +86,14 @@ def walkforward(
     from perps_bot.domain import iso_utc
     from perps_bot.research.backends import make_backend, ray_session
     from perps_bot.research.objectives import Objectives
-    from perps_bot.research.space import parse_space
     from perps_bot.research.study import StudySpec
     from perps_bot.research.trial import TrialJob
     from perps_bot.research.walkforward import optimise_window, plan_windows, run_out_of_sample
 
     if trials < 1 or jobs < 0:
         raise ConfigError("--trials must be at least 1, -j at least 0")
-    space_dists, objectives = parse_space(space), Objectives.parse(objective)
+    space_dists = study_flags(space, strategy, param, output)
+    objectives = Objectives.parse(objective)
     train_ms, test_ms = flag_duration("--train", train), flag_duration("--test", test)
     step_ms = None if step is None else flag_duration("--step", step)
     dataset, settings = prepare_run(
@@ -145,7 +146,7 @@ def _show(run_id: str, db: Path, console: "Console", output: Path | None) -> Non
                   highlight=False, soft_wrap=True)  # fmt: skip
     if output is not None:
         section = extra.get("walkforward", {}) | {"run_id": run_id}
-        output.write_text(json.dumps(section, indent=2, sort_keys=True) + "\n")
+        write_json(output, section)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ input and gets one ConfigError line instead:
 - a mapping at the top whose keys are section names (strings).
 """
 
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,24 @@ class _BoundedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A key given twice in one mapping is refused: PyYAML keeps the last silently,
+        so a hand-written profile's first `risk:` section would be dropped unseen.
+        (Keys brought in by a `<<` merge may be overridden; that is what merging is.)"""
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # PyYAML's own error names it
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {short(repr(key))}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
     def get_single_node(self) -> Node | None:
         node = super().get_single_node()

@@ -11,9 +11,9 @@ import json
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_origin
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -243,6 +243,7 @@ def load_settings(
     name another strategy, they are left out (they would not fit it).
     """
     data = read_profile(profile, profiles_dir)
+    _check_sections(data)
     refused = refuse_profile_key(data)
     if refused is not None:
         raise ConfigError(refused)
@@ -258,6 +259,27 @@ def load_settings(
         raise ConfigError(_describe_env_error(exc)) from exc
     finally:
         Settings._profile_data = {}
+
+
+def _check_sections(data: dict[str, Any]) -> None:
+    """A section is a mapping (`portfolios:` a list). The sources are deep-merged, so a
+    flag or PERPS_BOT__ variable for a key of a section written as `run: 5` would
+    replace it silently instead of the section being refused."""
+    for name, value in data.items():
+        field = Settings.model_fields.get(name)
+        if field is None or value is None:
+            continue
+        kind = field.annotation
+        want = list if get_origin(kind) is list else dict
+        if (get_origin(kind) in (dict, list) or _is_model(kind)) and not isinstance(value, want):
+            shape = "a list" if want is list else "a mapping of keys"
+            raise ConfigError(
+                f"config error: {short(name)}: must be {shape} (got {short(repr(value))})"
+            )
+
+
+def _is_model(kind: object) -> bool:
+    return isinstance(kind, type) and issubclass(kind, BaseModel)
 
 
 def _with_portfolio_params(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

@@ -113,7 +113,8 @@ class Dataset:
             candles = _window(s.candles, start_ms, end_ms)
             if len(candles) == 0:
                 raise FeedError(
-                    f"{s.symbol}: no candles between {_when(start_ms)} and {_when(end_ms)}"
+                    f"{s.symbol}: no candles between {_when(start_ms, 'the start')} and"
+                    f" {_when(end_ms, 'the end')}"
                     f" (the data covers {iso_utc(int(s.candles.open_time[0]))} to"
                     f" {iso_utc(int(s.candles.close_time[-1]))})"
                 )
@@ -139,8 +140,8 @@ class Dataset:
         return feeds[0] if len(feeds) == 1 else MergedCandleFeed(feeds)
 
 
-def _when(ts: int | None) -> str:
-    return "the start" if ts is None else iso_utc(ts)
+def _when(ts: int | None, open_end: str) -> str:
+    return open_end if ts is None else iso_utc(ts)
 
 
 def _window(candles: _C, start_ms: int | None, end_ms: int | None) -> _C:

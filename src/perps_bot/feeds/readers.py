@@ -154,6 +154,8 @@ def _read_json(path: Path) -> RawRows:
             raise FeedError(f"{name}: cannot read JSON ({_one_line(exc)})") from exc
     if not isinstance(rows, list):
         raise FeedError(f"{name}: expected a JSON array of [ms, o, h, l, c, v] rows")
+    if b"true" in blob or b"false" in blob:  # numpy reads true as 1.0: a price of 1
+        _refuse_booleans(name, rows)
     try:
         data = np.array(rows, dtype=np.float64)
     except (ValueError, TypeError, OverflowError):
@@ -166,6 +168,12 @@ def _read_json(path: Path) -> RawRows:
     ts = _float_ms_to_int(name, data[:, 0])
     columns = {key: np.ascontiguousarray(data[:, i + 1]) for i, key in enumerate(OHLCV_COLUMNS)}
     return RawRows(name, ts, columns)
+
+
+def _refuse_booleans(name: str, rows: list[Any]) -> None:
+    for i, row in enumerate(rows, start=1):
+        if isinstance(row, list) and any(isinstance(cell, bool) for cell in row):
+            raise FeedError(f"{name}: row {i}: true or false where a number belongs")
 
 
 def _raise_bad_json_row(name: str, rows: list[Any]) -> None:
@@ -205,6 +213,8 @@ def _read_table(path: Path, fmt: str, required: tuple[str, ...]) -> RawRows:
             f"{name}: missing column {missing[0]} (header must be"
             f" timestamp,{','.join(OHLCV_COLUMNS)}; found {_columns(table)})"
         )
+    if table.num_rows == 0:  # a header alone: its columns have no type to read
+        raise FeedError(f"{name}: no data rows")
     ts = _time_column_ms(name, table.column(time_name))
     columns: dict[str, FloatArray] = {}
     for key in OHLCV_COLUMNS:
@@ -334,7 +344,7 @@ def _float_ms_to_int(name: str, values: FloatArray) -> IntArray:
     bad = ~np.isfinite(values) | (values != np.floor(values))
     if bad.any():
         row = int(np.argmax(bad)) + 1
-        raise FeedError(f"{name}: row {row}: timestamp {values[row - 1]!r} is not integer ms")
+        raise FeedError(f"{name}: row {row}: timestamp {float(values[row - 1])} is not integer ms")
     _refuse_beyond(name, values, _INT_LIMIT)
     return values.astype(np.int64)
 

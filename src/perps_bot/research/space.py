@@ -10,7 +10,8 @@ Kinds, each an Optuna distribution:
 A malformed space is a ConfigError: one line naming the bad text, exit code 2.
 """
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from optuna.distributions import (
@@ -70,21 +71,32 @@ def _distribution(spec: str, text: str) -> BaseDistribution:
         raise ConfigError(f"bad --space {short(spec)!r}: low {low} is above high {high}")
     if step is not None and step <= 0:
         raise ConfigError(f"bad --space {short(spec)!r}: step must be positive")
-    if kind == "int":
-        return IntDistribution(int(low), int(high), step=int(step or 1))
-    if kind == "log":
-        if low <= 0:
-            raise ConfigError(f"bad --space {short(spec)!r}: log needs LOW > 0")
-        return FloatDistribution(float(low), float(high), log=True)
-    return FloatDistribution(float(low), float(high), step=None if step is None else float(step))
+    if kind == "log" and low <= 0:
+        raise ConfigError(f"bad --space {short(spec)!r}: log needs LOW > 0")
+    if kind != "int" and not math.isfinite(high - low):
+        raise ConfigError(f"bad --space {short(spec)!r}: the range is too wide to sample")
+    try:
+        if kind == "int":
+            return IntDistribution(int(low), int(high), step=int(step or 1))
+        if kind == "log":
+            return FloatDistribution(float(low), float(high), log=True)
+        return FloatDistribution(
+            float(low), float(high), step=None if step is None else float(step)
+        )
+    except ArithmeticError:  # optuna's decimal check of the grid
+        raise ConfigError(f"bad --space {short(spec)!r}: the step is too small") from None
 
 
 def _number(spec: str, text: str, *, integer: bool) -> float:
+    """An int or a finite float: NaN and infinity are no bounds Optuna can sample between."""
     try:
-        return int(text) if integer else float(text)
+        value = int(text) if integer else float(text)
     except ValueError:
         what = "an integer" if integer else "a number"
         raise ConfigError(f"bad --space {short(spec)!r}: {short(text)!r} is not {what}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"bad --space {short(spec)!r}: {short(text)!r} is not a finite number")
+    return value
 
 
 def describe(space: Mapping[str, BaseDistribution]) -> str:
@@ -105,3 +117,22 @@ def plain(params: Mapping[str, Any]) -> dict[str, bool | int | float | str]:
     for key, value in params.items():
         out[key] = value if isinstance(value, bool | int | float | str) else str(value)
     return out
+
+
+def check_space(
+    space: Mapping[str, BaseDistribution], strategy: str, fixed: Collection[str]
+) -> None:
+    """Refuse a searched name the strategy does not have (each trial would fail on it,
+    one by one) or one `--param` also fixes (the trial's value would silently win)."""
+    from perps_bot.strategies.base import strategy_label
+    from perps_bot.strategies.loader import load_strategy
+
+    cls = load_strategy(strategy)
+    fields = cls.Params.model_fields
+    for name in space:
+        if name not in fields:
+            known = ", ".join(sorted(fields)) or "none"
+            raise ConfigError(f"bad --space {short(name)}=...: strategy {strategy_label(cls)!r}"
+                              f" has no param {short(name)!r} (known: {known})")  # fmt: skip
+        if name in fixed:
+            raise ConfigError(f"{short(name)} is in --space and in --param: search it or fix it")

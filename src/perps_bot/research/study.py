@@ -17,6 +17,7 @@ fate does not depend on how fast other workers are.
 
 from __future__ import annotations
 
+import sqlite3
 import statistics
 import time
 import warnings
@@ -26,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution
+from optuna.distributions import BaseDistribution, check_distribution_compatibility
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from perps_bot.config import ConfigError
+from perps_bot.domain import short, short_path
 from perps_bot.research.backends import Backend
 from perps_bot.research.objectives import Objectives
 from perps_bot.research.space import plain
@@ -68,7 +70,7 @@ class StudyRun:
 def open_study(spec: StudySpec) -> optuna.Study:
     """Create the study, or load it to continue; one line when it does not fit."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spec.storage.parent.mkdir(parents=True, exist_ok=True)
+    _check_storage(spec.storage)
     url = f"sqlite:///{spec.storage}"
     try:
         study = optuna.create_study(
@@ -88,7 +90,56 @@ def open_study(spec: StudySpec) -> optuna.Study:
                 " use another --study name"
             )
         study.set_user_attr(key, value)
+    _check_space(study, spec)
     return study
+
+
+def _check_storage(path: Path) -> None:
+    """The study file is a new file or Optuna's SQLite database. A folder, a file that
+    is no database or another program's database is refused before Optuna opens it
+    (it would fail inside SQLAlchemy, or write its tables into the other program's file)."""
+    where = f"--storage {short_path(path)}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"bad {where}: cannot create its folder ({exc.strerror or exc})"
+        ) from None
+    if path.is_dir():
+        raise ConfigError(f"bad {where}: a folder, not a study file")
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            rows = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise ConfigError(f"bad {where}: not a study database ({exc})") from None
+    tables = {str(row[0]) for row in rows}
+    if tables and "studies" not in tables:
+        raise ConfigError(f"bad {where}: another program's database, not a study file")
+
+
+def _check_space(study: optuna.Study, spec: StudySpec) -> None:
+    """A continued study keeps each parameter's kind of range (int, float, log, choice):
+    Optuna refuses another one only when it is asked for a trial, with a trial left
+    RUNNING in the study."""
+    known: dict[str, BaseDistribution] = {}
+    for trial in study.get_trials(deepcopy=False):
+        for name, distribution in trial.distributions.items():
+            known.setdefault(name, distribution)
+    for name, distribution in spec.space.items():
+        if name not in known:
+            continue
+        try:
+            check_distribution_compatibility(known[name], distribution)
+        except ValueError as exc:
+            reason = f"{short(name)} with another kind of range ({str(exc).rstrip('.')})"
+            raise ConfigError(
+                f"study {short(spec.name)!r} searched {reason}: use another --study name"
+            ) from None
 
 
 def run_study(

@@ -20,7 +20,8 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from types import UnionType
+from typing import Any, ClassVar, Protocol, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -204,10 +205,23 @@ def validate_params(cls: type[Strategy], params: Mapping[str, Any]) -> BaseModel
         raise StrategyError(
             f"strategy {label!r}: unknown param {short(unknown[0])!r} (known: {known})"
         )
+    for key, value in params.items():
+        if isinstance(value, bool) and _is_number(fields[key].annotation):
+            raise StrategyError(f"strategy {label!r}: bad param {short(str(key))!r}: a number,"
+                                f" not {str(value).lower()}")  # fmt: skip
     try:
         return cls.Params.model_validate(dict(params))
     except ValidationError as exc:
         raise StrategyError(_describe(label, exc)) from exc
+
+
+def _is_number(annotation: object) -> bool:
+    """An int or float field (or an optional one). pydantic takes true and false for
+    them as 1 and 0, so `--param fast=true` would run a 1-bar average."""
+    if get_origin(annotation) in (Union, UnionType):
+        kinds = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return bool(kinds) and all(_is_number(arg) for arg in kinds)
+    return annotation in (int, float)
 
 
 def _describe(label: str, exc: ValidationError) -> str:
