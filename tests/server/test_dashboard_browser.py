@@ -85,6 +85,9 @@ async def test_the_dashboard_follows_a_running_session_and_shows_the_disconnect(
         async with Chromium(width=1400, height=1100) as page:
             await page.open(url)
             await _until(page, "document.body.dataset.connected === '1'")
+            # the badge turns on when the socket opens; the hello (trades, curves) is
+            # handled in the next batch, which a busy machine can delay past one read
+            await _until(page, "(document.getElementById('equity-chart').data || []).length > 0")
             first = await page.eval(PAGE)
             await _until(page, f"Number(document.getElementById('fill-count').textContent) > "
                                f"{first['fills']} + 2")  # fmt: skip
