@@ -229,18 +229,19 @@ async def test_accept_then_timeout_leaves_an_order_findable_by_client_id(
         await client.close()
 
 
-async def test_malformed_answer_is_not_an_exception_in_ccxt(server: EmulatorServer) -> None:
-    """ccxt returns the non-JSON text as the raw response and parses it into empty fields:
-    callers must validate (an order without id, a ticker without last)."""
+async def test_malformed_answer_is_a_transient_bad_response(server: EmulatorServer) -> None:
+    """Bare ccxt returns the non-JSON text and parses it into empty fields (an order
+    without id, a ticker without last, NO positions); the bot's client refuses the
+    answer instead, as an OperationFailed: retried, an order's outcome looked up."""
     client = _client(server)
     try:
         await client.load_markets()
         server.inject(Fault(kind="malformed"))
-        order = await client.create_order(BTC, "market", "buy", 0.002, None)
-        assert order["id"] is None and order["status"] is None and order["amount"] is None
+        with pytest.raises(ccxt_async.BadResponse, match="200 with a body that is not JSON"):
+            await client.create_order(BTC, "market", "buy", 0.002, None)
         server.inject(Fault(kind="malformed", method="GET", path="/fapi/v1/ticker/24hr"))
-        ticker = await client.fetch_ticker(BTC)
-        assert ticker["last"] is None and isinstance(ticker["info"], str)
+        with pytest.raises(ccxt_async.OperationFailed, match="not JSON"):
+            await client.fetch_ticker(BTC)
     finally:
         await client.close()
 

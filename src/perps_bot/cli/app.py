@@ -133,6 +133,9 @@ def run(
     )
     console.print(result.headline, highlight=False)
     if result.status == "failed":
+        sys.stderr.write(
+            f"perps-bot: run {result.run_id} failed: {_one_line(str(result.detail))}\n"
+        )
         raise typer.Exit(1)
     if result.status == "interrupted":
         raise typer.Exit(130)

@@ -29,6 +29,11 @@ Design choices:
   real exchange must then do its own limiting (documented in the README).
 - ``demo=True`` calls ccxt's ``enable_demo_trading(True)`` (binance: demo-fapi host);
   ``set_sandbox_mode`` is no longer supported by binance futures private endpoints.
+- A 2xx answer whose body is not JSON (a proxy's error page, a truncated body) raises
+  ``ccxt.BadResponse`` (an OperationFailed: transient, retried; an order's outcome is
+  then unknown and looked up). ccxt itself returns the text and parses it into empty
+  fields, so a garbled ``positionRisk`` read as "no positions" and reconciliation
+  adopted a flat book while the exchange still held the position.
 """
 
 import logging
@@ -82,7 +87,7 @@ def create_exchange(
         config["apiKey"] = key
         config["secret"] = secret
     exchange = exchange_class(config)
-    _record_retry_after(exchange)
+    _check_answers(exchange)
     if cfg.demo:
         _enable_demo(exchange, cfg.name)
     if cfg.base_url is not None:
@@ -188,18 +193,25 @@ def _exceptions_by_original_url(
     return get_exceptions_by_url
 
 
-def _record_retry_after(exchange: Any) -> None:
-    """Note the Retry-After of every 429/418 answer before ccxt raises for it."""
+def _check_answers(exchange: Any) -> None:
+    """Before ccxt reads an answer: note the Retry-After of every 429/418 answer, and
+    refuse a 2xx answer that is not JSON (see the module doc)."""
     handle = getattr(exchange, "handle_errors", None)
     if not callable(handle):
         return
 
-    def recording(code: int, reason: str, url: str, method: str, headers: Any,
-                  *rest: Any) -> Any:  # fmt: skip
+    def checking(code: int, reason: str, url: str, method: str, headers: Any,
+                 body: Any, response: Any, *rest: Any) -> Any:  # fmt: skip
         if code in (418, 429):
             told = retry_after_s(headers)
             if told is not None:
                 setattr(exchange, RETRY_AFTER_ATTR, told)
-        return handle(code, reason, url, method, headers, *rest)
+        if isinstance(code, int) and 200 <= code < 300 and response is None:
+            shown = " ".join(str(body or "").split())[:80] or "an empty body"
+            raise ccxt_async.BadResponse(
+                f"{exchange.id} {method} {url.split('?')[0]} answered {code} with a body"
+                f" that is not JSON: {shown}"
+            )
+        return handle(code, reason, url, method, headers, body, response, *rest)
 
-    exchange.handle_errors = recording
+    exchange.handle_errors = checking

@@ -51,7 +51,7 @@ from perps_bot.orchestrator.routing import Routes
 from perps_bot.orchestrator.venue_calls import StopRun
 from perps_bot.risk import RiskGate
 from perps_bot.strategies import Strategy
-from perps_bot.venues import Venue, VenueFatal
+from perps_bot.venues import Venue, VenueFatal, VenueUnavailable
 
 _NO_PORTFOLIOS: tuple[Portfolio, ...] = ()
 _NEVER = 2**63  # after any event time: a run without an end
@@ -155,6 +155,9 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
         except VenueFatal as exc:
             self.log.error("venue cannot start: %s", exc)
             raise StopRun(str(exc)) from exc
+        except VenueUnavailable as exc:  # retries ran out: trading blind is not an option
+            self.log.error("venue cannot start, the exchange is not answering: %s", exc)
+            raise StopRun(f"the exchange is not answering at start-up: {exc}") from exc
         if reconcile:
             await self.reconcile("start")
 

@@ -96,6 +96,8 @@ class RunResult:
     headline: str
     #: the run's report as it ended (an optimisation trial reads its metrics here)
     report: Report | None = None
+    #: why a failed run stopped (one line), None otherwise
+    detail: str | None = None
 
 
 async def run_bot(
@@ -280,6 +282,7 @@ async def _execute(run: Run, options: _Options) -> RunResult:
         final_equity=run.ledger.equity(),
         headline=headline_text(report),
         report=report,
+        detail=detail if status == "failed" else None,
     )
 
 
