@@ -5,6 +5,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from perps_bot.config.models import ExchangeConfig, FeesConfig
 from perps_bot.instruments import InstrumentCatalog, catalog_from_markets
 from perps_emulator import EmulatorServer
@@ -75,3 +77,15 @@ async def exchange_instruments(
     client = make_client(exchange_cfg(server), private=False)
     markets = await client.load_markets()
     return catalog_from_markets(markets, symbols, {}, FeesConfig(maker_bps=2.0, taker_bps=5.0))
+
+
+async def until_long_opened(server: EmulatorServer, task: "asyncio.Task[Any]") -> None:
+    """Wait (up to 3 s of polling) until the bot running as `task` holds a long ETH
+    position on the emulator; cancel it and fail the test if it never does."""
+    for _ in range(300):
+        position = server.state.positions.get("ETHUSDT")
+        if position is not None and position.amount > 0:
+            return
+        await asyncio.sleep(0.01)
+    task.cancel()
+    pytest.fail("the bot never opened its position")

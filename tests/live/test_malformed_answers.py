@@ -23,6 +23,7 @@ from tests.live.live_helpers import (
     FakeSleep,
     exchange_cfg,
     exchange_instruments,
+    until_long_opened,
 )
 from tests.live.test_live_venue_emulator import ACCOUNT
 
@@ -67,14 +68,7 @@ async def test_a_garbled_position_answer_is_not_adopted_as_flat(
         },
     )
     task = asyncio.create_task(run_bot(settings, progress=False))
-    for _ in range(300):
-        position = emulator.state.positions.get("ETHUSDT")
-        if position is not None and position.amount > 0:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        task.cancel()
-        pytest.fail("the bot never opened its position")
+    await until_long_opened(emulator, task)
     emulator.inject(Fault("malformed", method="GET", path="/fapi/v3/positionRisk", count=10**6))
     result = await task
     assert result.status == "completed"

@@ -12,7 +12,7 @@ import pytest
 from perps_bot.config import load_settings
 from perps_bot.orchestrator.runner import RunResult, run_bot
 from perps_emulator import EmulatorServer
-from tests.live.live_helpers import API_KEY, API_SECRET
+from tests.live.live_helpers import API_KEY, API_SECRET, until_long_opened
 
 pytestmark = pytest.mark.integration
 
@@ -70,14 +70,7 @@ async def test_dry_run_fills_only_sizes_live_would_accept(
 
 
 async def _crash_once_long(emulator: EmulatorServer, task: "asyncio.Task[RunResult]") -> None:
-    for _ in range(300):
-        position = emulator.state.positions.get("ETHUSDT")
-        if position is not None and position.amount > 0:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        task.cancel()
-        pytest.fail("the bot never opened its position")
+    await until_long_opened(emulator, task)
     entry = emulator.price("ETHUSDT")
     emulator.set_price("ETHUSDT", entry * 0.3)  # far below a 2x long's liquidation price
 
