@@ -16,7 +16,7 @@ from perps_bot.domain import DAY_MS, iso_utc
 from perps_bot.metrics.formatting import display_metric, num, params_text
 from perps_bot.metrics.html import asset, page_script, plotly_gzip_base64
 from perps_bot.metrics.html_data import script_json
-from perps_bot.metrics.report import Report
+from perps_bot.metrics.report import Report, as_seen
 from perps_bot.metrics.trades import round_trips_from_rows
 from perps_bot.storage import RunRecord, RunStore
 
@@ -60,7 +60,7 @@ def run_rows(
 ) -> tuple[list[RunRow], int]:
     """Matching runs, newest first (at most `limit`), and how many matched in all. The
     runs of the portfolios of a run with several follow it (they match with it)."""
-    every = store.runs()
+    every = [as_seen(r) for r in store.runs()]  # as `report` shows them
     children: dict[str, list[RunRecord]] = {}
     for r in every:
         if r.parent_run_id is not None:

@@ -161,7 +161,7 @@ def build_report(store: RunStore, run_id: str = "latest", *, chunk: int = 50_000
     A run with several portfolios (SPEC 10) is the account: its own equity curve, the
     trades of all its portfolios, and a report of each portfolio in `portfolios`."""
     store.flush()
-    run = _as_seen(store.run(run_id))
+    run = as_seen(store.run(run_id))
     config = promotion_config(run.config_json)
     try:
         period_ms = parse_duration(config.sharpe_period)
@@ -217,7 +217,7 @@ def build_report(store: RunStore, run_id: str = "latest", *, chunk: int = 50_000
 _Content = tuple[list[Trade], int, dict[str, int], list[OpenPosition], dict[str, SymbolSeries]]
 
 
-def _as_seen(run: RunRecord) -> RunRecord:
+def as_seen(run: RunRecord) -> RunRecord:
     """A run left `running` by a process that is gone reads as crashed."""
     if run.status == "running" and process_gone(run.pid, run.host):
         # a reader never writes: the next bot on this database records the crash

@@ -64,6 +64,7 @@ class Journal:
             self._file: IO[bytes] = path.open("ab")
         except OSError as exc:
             raise LogPathError(f"cannot write {short_path(path)}", exc) from exc
+        self._path = path
         self._run_id = run_id
         self._portfolio: str | None = None
         self._buffer: list[bytes] = []
@@ -79,6 +80,7 @@ class Journal:
         lines carry the portfolio's run id and its id. Flushed and closed with this one."""
         view = Journal.__new__(Journal)
         view._file, view._buffer, view._limit = self._file, self._buffer, self._limit
+        view._path = self._path
         view._run_id, view._portfolio = run_id, portfolio
         view._listeners = self._listeners
         return view
@@ -103,10 +105,17 @@ class Journal:
             self.flush()
 
     def flush(self) -> None:
-        if self._buffer:
-            self._file.write(b"\n".join(self._buffer) + b"\n")
+        """Write the buffered lines. A full disk (or any write error) stops the run with
+        one line naming the file; the lines that could not be written are dropped, so
+        the run's end does not trip over them again."""
+        try:
+            if self._buffer:
+                self._file.write(b"\n".join(self._buffer) + b"\n")
+            self._file.flush()
+        except OSError as exc:
+            raise LogPathError(f"cannot write {short_path(self._path)}", exc) from exc
+        finally:
             self._buffer.clear()
-        self._file.flush()
 
     def close(self) -> None:
         self.flush()

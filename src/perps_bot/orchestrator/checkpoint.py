@@ -18,7 +18,6 @@ venue's order objects, which pickle keeps bit for bit. A checkpoint is read back
 by the code version that wrote it (`--resume` refuses another one in one line).
 """
 
-import json
 import logging
 import pickle
 import time
@@ -182,7 +181,10 @@ def find_resumable(
                           f"{', '.join(kinds)})")  # fmt: skip
     if run.status not in stored.RESUMABLE_STATUSES:
         raise ResumeError(f"cannot resume run {run.run_id}: it is {run.status}")
-    stored_config = _trading_config(json.loads(run.config_json))
+    settings = stored.json_object(
+        store.connection, run.config_json, f"the config of run {run.run_id}"
+    )
+    stored_config = _trading_config(settings)
     config = _trading_config(config)
     if "llm" not in stored_config:  # a run from before the llm: section
         config.pop("llm", None)
@@ -213,6 +215,23 @@ def _trading_config(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _unpickled(run_id: str, blob: bytes) -> dict[str, Any]:
+    """The state a checkpoint pickled (our own rows). SQLite keeps no checksum of a row:
+    a damaged byte in the blob makes the unpickler fail with nearly any exception, so
+    every one of them is the same single line here."""
+    try:
+        state = pickle.loads(blob)
+    except Exception as exc:
+        state = exc
+    if not isinstance(state, dict):
+        why = f"{type(state).__name__}: {state}" if isinstance(state, Exception) else "no state"
+        raise ResumeError(
+            f"cannot resume run {run_id}: its checkpoint is damaged ({why[:80]}); start a"
+            " new run instead"
+        )
+    return state
+
+
 def resume(orchestrator: Orchestrator, store: RunStore, run: RunRecord, code_version: str) -> str:
     """Restore `orchestrator` from the run's checkpoint (none: from the start), delete
     the rows written after it and mark the run running again; return a description."""
@@ -226,7 +245,7 @@ def resume(orchestrator: Orchestrator, store: RunStore, run: RunRecord, code_ver
             f"{checkpoint.code_version}, this is {code_version}"
         )
     if checkpoint is not None:
-        restore(orchestrator, pickle.loads(checkpoint.state))  # our own rows
+        restore(orchestrator, _unpickled(run.run_id, checkpoint.state))
     open_orders = list(orchestrator.venue.open_orders())
     where = "its start" if checkpoint is None else f"its checkpoint at ts {checkpoint.ts}"
     where += f" after it {run.status}" + (f" ({run.detail})" if run.detail else "")

@@ -15,7 +15,7 @@ import time
 from perps_bot.domain import DEFAULT_PORTFOLIO, TradingState
 from perps_bot.monitoring import Journal
 from perps_bot.risk import RiskGate, RiskState
-from perps_bot.storage import RunStore
+from perps_bot.storage import RunStore, StoreError
 from perps_bot.storage import durable as stored
 
 log = logging.getLogger("perps_bot.run")
@@ -45,7 +45,7 @@ class TradingStateKeeper:
         saved = stored.load_trading_state(self.store.connection, self.portfolio)
         if saved is None or (resumed and saved.run_id == self.run_id):
             return  # this run's own later changes: the replay from the checkpoint makes them
-        state = RiskState.from_json(saved.risk)
+        state = _risk_state(self.store, saved)
         risk = self.risk
         if not resumed:
             risk.import_state(state, same_account=same_account)
@@ -80,7 +80,7 @@ def lift_halt(
     REDUCING state in a portfolio's stored trading state, restarting the peak at the
     last equity, with the operator's reason. Returns (state before, state after)."""
     saved = stored.load_trading_state(store.connection, portfolio)
-    before = RiskState.from_json(saved.risk) if saved is not None else None
+    before = _risk_state(store, saved) if saved is not None else None
     if before is None:
         before = RiskState("ACTIVE", "")
     peak = before.last_equity if before.last_equity is not None else before.peak
@@ -105,3 +105,15 @@ def lift_halt(
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _risk_state(store: RunStore, saved: stored.StoredTradingState) -> RiskState:
+    """The stored gate state; one line when the object lost a field it needs (a damaged
+    byte inside a key still reads as JSON, but not as a RiskState)."""
+    try:
+        return RiskState.from_json(saved.risk)
+    except TypeError as exc:
+        raise StoreError(
+            f"database {store.path}: the trading state of portfolio {saved.portfolio} is"
+            f" damaged ({str(exc)[:60]}): restore a backup or use another --db"
+        ) from exc

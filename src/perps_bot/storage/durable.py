@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perps_bot.domain import DEFAULT_PORTFOLIO, Order, iso_utc
+from perps_bot.storage.connection import StoreError
 from perps_bot.storage.orders import INSERT_SQL as ORDERS_INSERT
 from perps_bot.storage.orders import order_row
 
@@ -124,7 +125,30 @@ def load_trading_states(db: sqlite3.Connection) -> list[StoredTradingState]:
         ).fetchall()
     except sqlite3.OperationalError:  # read-only open of a database without the table
         return []
-    return [StoredTradingState(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
+    states = []
+    for profile, state, detail, risk, run_id, updated_at, portfolio in rows:
+        risk = json_object(db, risk, f"the trading state of portfolio {portfolio}")
+        states.append(
+            StoredTradingState(profile, state, detail, risk, run_id, updated_at, portfolio)
+        )
+    return states
+
+
+def json_object(db: sqlite3.Connection, text: str, what: str) -> dict[str, Any]:
+    """A JSON object stored in the database (`what`, for the message). SQLite keeps no
+    checksum of a row: a damaged byte in one reads back as text that is no longer such
+    an object, and is refused here in one line rather than somewhere inside a restore."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        value = None
+    if not isinstance(value, dict):
+        where = getattr(db, "path", "the database")
+        raise StoreError(
+            f"database {where}: {what} is damaged (not a JSON object): restore a backup"
+            " or use another --db"
+        )
+    return value
 
 
 def save_trading_state(
@@ -205,7 +229,8 @@ def read_checkpoint(db: sqlite3.Connection, run_id: str) -> Checkpoint | None:
     ).fetchone()
     if row is None:
         return None
-    return Checkpoint(row[0], row[1], row[2], row[3], json.loads(row[4]), bytes(row[5]))
+    marks = json_object(db, row[4], "its checkpoint")
+    return Checkpoint(row[0], row[1], row[2], row[3], marks, bytes(row[5]))
 
 
 def drop_checkpoint(db: sqlite3.Connection, run_id: str) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from perps_bot.storage import equity_blocks, plot_series
+from perps_bot.storage.connection import StoreError
 from perps_bot.storage.equity_blocks import EquityChunk
 from perps_bot.storage.orders import SELECT_SQL as ORDERS_SELECT
 from perps_bot.storage.orders import OrderRecord
@@ -22,7 +23,6 @@ from perps_bot.storage.records import (
     PromotionRecord,
     RunRecord,
 )
-from perps_bot.storage.store_file import StoreError
 from perps_bot.storage.store_writer import StoreWriter
 
 __all__ = ["RunStore", "StoreError"]

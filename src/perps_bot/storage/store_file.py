@@ -11,13 +11,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from perps_bot.domain import PerpsBotError
 from perps_bot.storage import migrations
+from perps_bot.storage.connection import GuardedConnection, StoreError, StoreFault
 from perps_bot.storage.schema import SCHEMA, SCHEMA_VERSION
-
-
-class StoreError(PerpsBotError):
-    """The database cannot be opened or read; one-line message."""
 
 
 class StoreFile:
@@ -35,7 +31,7 @@ class StoreFile:
                     f"cannot create the database's folder {self.path.parent}: {_reason(exc)}"
                 ) from exc
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db = sqlite3.connect(self.path, isolation_level=None, factory=GuardedConnection)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open database {self.path}: {_reason(exc)}") from exc
         try:
@@ -94,11 +90,25 @@ class StoreFile:
         return list(self._db.execute(sql, args).fetchall())
 
     # -- internals -----------------------------------------------------------------
+    #: the fault (full disk, damaged page) a write transaction of this store failed
+    #: with: every later one fails with it too, without writing (see _Tx)
+    _failed_write: StoreFault | None = None
+
     class _Tx:
-        def __init__(self, db: sqlite3.Connection) -> None:
-            self._db = db
+        """A write transaction. Once one failed for a fault of the file, the store's
+        buffers are in no known state (the writers empty them as they write, and the
+        rollback undid that), so writing more (the rows of the run's end, its status)
+        would leave a file with a gap that looks complete: the file stays as of the
+        last transaction that committed, and a paper run left `running` resumes from
+        its last checkpoint."""
+
+        def __init__(self, store: "StoreFile") -> None:
+            self._store = store
+            self._db = store._db
 
         def __enter__(self) -> None:
+            if self._store._failed_write is not None:
+                raise self._store._failed_write
             self._db.execute("BEGIN")
 
         def __exit__(
@@ -107,10 +117,20 @@ class StoreFile:
             exc: BaseException | None,
             tb: TracebackType | None,
         ) -> None:
-            self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+            try:
+                if exc_type is None:
+                    self._db.execute("COMMIT")
+            except StoreFault as fault:
+                exc = fault
+                raise
+            finally:
+                if exc is not None and self._db.in_transaction:  # SQLite may have rolled back
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, StoreFault):
+                    self._store._failed_write = exc
 
     def _transaction(self) -> "StoreFile._Tx":
-        return StoreFile._Tx(self._db)
+        return StoreFile._Tx(self)
 
     transaction = _transaction
 

@@ -1,0 +1,122 @@
+"""The run store's SQLite connection: a fault of the FILE becomes one line naming it.
+
+SQLite only finds a damaged page when a statement reaches it, a full disk when a
+write needs a page, a read-only file when it first writes: at any read or write of a
+run, long after the file was opened and checked (store_file). Those errors are the
+user's file or disk, not a bug, so every statement and every row fetched through the
+store's connection turns them into a `StoreFault` that names the database and says
+what to do ("database disk image is malformed" alone names neither). Errors of the SQL
+itself (no such table, constraints) are left as they are: code relies on some, and the
+others are bugs.
+"""
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from perps_bot.domain import PerpsBotError
+
+
+class StoreError(PerpsBotError):
+    """The database cannot be opened or read; one-line message."""
+
+
+class StoreFault(StoreError):
+    """The database FILE or its disk failed a statement (damaged, full, not writable)."""
+
+
+#: SQLite's primary result codes for a fault of the file or the disk, and what to say
+_DAMAGED = "the file is damaged ({}): restore a backup or use another --db"
+_FILE_FAULTS = {
+    sqlite3.SQLITE_CORRUPT: _DAMAGED,
+    sqlite3.SQLITE_NOTADB: _DAMAGED,
+    sqlite3.SQLITE_FULL: "the disk is full ({}): free some space (what was written before is kept)",
+    sqlite3.SQLITE_IOERR: "cannot read or write the file ({})",
+    sqlite3.SQLITE_READONLY: "cannot write the file ({})",
+    sqlite3.SQLITE_CANTOPEN: "cannot open the file ({})",
+    sqlite3.SQLITE_PERM: "cannot write the file ({})",
+    sqlite3.SQLITE_BUSY: "another program holds it ({})",
+    sqlite3.SQLITE_LOCKED: "another program holds it ({})",
+}
+
+
+def file_fault(path: Path | str, exc: sqlite3.Error) -> StoreFault | None:
+    """The `StoreFault` for `exc` if it is a fault of the database file or its disk."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    text = _FILE_FAULTS.get(code & 0xFF) if isinstance(code, int) else None
+    if text is None:
+        return None
+    return StoreFault(f"database {path}: {text.format(exc)}")
+
+
+def _reraise(path: Path, exc: sqlite3.Error) -> NoReturn:
+    fault = file_fault(path, exc)
+    if fault is None:
+        raise exc
+    raise fault from exc
+
+
+class GuardedCursor(sqlite3.Cursor):
+    """A cursor whose statements and fetches report file faults in one line."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        super().__init__(connection)
+        self.path = Path(getattr(connection, "path", "the database"))
+
+    def execute(self, sql: str, parameters: Any = (), /) -> "GuardedCursor":
+        try:
+            super().execute(sql, parameters)
+        except sqlite3.Error as exc:
+            _reraise(self.path, exc)
+        return self
+
+    def executemany(self, sql: str, seq: Iterable[Any], /) -> "GuardedCursor":
+        try:
+            super().executemany(sql, seq)
+        except sqlite3.Error as exc:
+            _reraise(self.path, exc)
+        return self
+
+    def executescript(self, script: str, /) -> "GuardedCursor":
+        try:
+            super().executescript(script)
+        except sqlite3.Error as exc:
+            _reraise(self.path, exc)
+        return self
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.Error as exc:
+            _reraise(self.path, exc)
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.Error as exc:
+            _reraise(self.path, exc)
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except sqlite3.Error as exc:
+            _reraise(self.path, exc)
+
+
+class GuardedConnection(sqlite3.Connection):
+    """`sqlite3.connect(..., factory=GuardedConnection)`: every statement run through
+    it (`execute`, `executemany`, `executescript`) uses a `GuardedCursor`."""
+
+    def __init__(self, database: Path | str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(database, *args, **kwargs)
+        self.path = Path(database)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> GuardedCursor:
+        return self.cursor(GuardedCursor).execute(sql, parameters)
+
+    def executemany(self, sql: str, seq: Iterable[Any], /) -> GuardedCursor:
+        return self.cursor(GuardedCursor).executemany(sql, seq)
+
+    def executescript(self, script: str, /) -> GuardedCursor:
+        return self.cursor(GuardedCursor).executescript(script)
