@@ -94,3 +94,13 @@ def test_a_continued_study_keeps_each_params_kind_of_range(workdir: Path) -> Non
     states = [row[0] for row in con.execute("SELECT state FROM trials")]
     con.close()
     assert states and "RUNNING" not in states, states
+
+
+def test_a_search_whose_every_trial_fails_is_one_line_not_an_empty_success(
+    workdir: Path,
+) -> None:
+    """fast searched above the default slow (30): every trial's params are refused, so
+    the search found nothing; it used to print an empty table and exit 0."""
+    flags = ["--space", "fast=int:40:50", "--trials", "2"]
+    line = assert_bad_input(run_main(_study(workdir, *flags), timeout=60), "every trial fails")
+    assert "every one of the 2 trials failed" in line and "fast" in line, line

@@ -177,6 +177,7 @@ def optimize(
         " trials per minute",
         highlight=False,
     )
+    _refuse_if_every_trial_failed(run.outcomes)
     results = summary(run.study, top)
     render(results, console)
     if not no_store:
@@ -201,6 +202,18 @@ def study_flags(
         what = "a folder, not a file" if output.is_dir() else "its folder does not exist"
         raise ConfigError(f"bad --json {short_path(output)}: {what}")
     return parsed
+
+
+def _refuse_if_every_trial_failed(outcomes: "list[TrialOutcome]") -> None:
+    """A search whose every trial failed (say a `fast` range above `slow`) found
+    nothing: one line with the first reason and exit 2, not an empty table and exit 0.
+    The failed trials stay in the study, as Optuna recorded them."""
+    from perps_bot.config import ConfigError
+
+    if outcomes and all(o.error is not None for o in outcomes):
+        raise ConfigError(
+            f"every one of the {len(outcomes)} trials failed; the first: {outcomes[0].error}"
+        )
 
 
 def write_json(path: Path, data: object) -> None:
