@@ -15,7 +15,7 @@ import time
 from perps_bot.domain import DEFAULT_PORTFOLIO, TradingState
 from perps_bot.monitoring import Journal
 from perps_bot.risk import RiskGate, RiskState
-from perps_bot.storage import RunStore, StoreError
+from perps_bot.storage import RunStore, damaged
 from perps_bot.storage import durable as stored
 
 log = logging.getLogger("perps_bot.run")
@@ -113,7 +113,5 @@ def _risk_state(store: RunStore, saved: stored.StoredTradingState) -> RiskState:
     try:
         return RiskState.from_json(saved.risk)
     except TypeError as exc:
-        raise StoreError(
-            f"database {store.path}: the trading state of portfolio {saved.portfolio} is"
-            f" damaged ({str(exc)[:60]}): restore a backup or use another --db"
-        ) from exc
+        what = f"the trading state of portfolio {saved.portfolio}"
+        raise damaged(store.path, what, str(exc)[:60]) from exc

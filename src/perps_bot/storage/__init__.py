@@ -1,5 +1,6 @@
 """Run state in SQLite: runs, orders, fills, positions, funding, equity, promotions."""
 
+from perps_bot.storage.connection import damaged
 from perps_bot.storage.equity_blocks import EquityChunk
 from perps_bot.storage.plot_series import PRICE, SymbolSeries
 from perps_bot.storage.records import (
@@ -26,4 +27,5 @@ __all__ = [
     "RunStore",
     "StoreError",
     "SymbolSeries",
+    "damaged",
 ]

@@ -26,8 +26,10 @@ class StoreFault(StoreError):
     """The database FILE or its disk failed a statement (damaged, full, not writable)."""
 
 
+#: what to do about a damaged file or row
+_RESTORE = "restore a backup or use another --db"
 #: SQLite's primary result codes for a fault of the file or the disk, and what to say
-_DAMAGED = "the file is damaged ({}): restore a backup or use another --db"
+_DAMAGED = "the file is damaged ({}): " + _RESTORE
 _FILE_FAULTS = {
     sqlite3.SQLITE_CORRUPT: _DAMAGED,
     sqlite3.SQLITE_NOTADB: _DAMAGED,
@@ -39,6 +41,13 @@ _FILE_FAULTS = {
     sqlite3.SQLITE_BUSY: "another program holds it ({})",
     sqlite3.SQLITE_LOCKED: "another program holds it ({})",
 }
+
+
+def damaged(path: object, what: str, why: str) -> StoreError:
+    """A stored row of database `path` (`what`) that no longer reads as what was
+    written (`why`): SQLite keeps no checksum of a row, so a damaged byte shows only
+    when the row is decoded."""
+    return StoreError(f"database {path}: {what} is damaged ({why}): {_RESTORE}")
 
 
 def file_fault(path: Path | str, exc: sqlite3.Error) -> StoreFault | None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perps_bot.domain import DEFAULT_PORTFOLIO, Order, iso_utc
-from perps_bot.storage.connection import StoreError
+from perps_bot.storage.connection import damaged
 from perps_bot.storage.orders import INSERT_SQL as ORDERS_INSERT
 from perps_bot.storage.orders import order_row
 
@@ -143,11 +143,7 @@ def json_object(db: sqlite3.Connection, text: str, what: str) -> dict[str, Any]:
     except (TypeError, ValueError):
         value = None
     if not isinstance(value, dict):
-        where = getattr(db, "path", "the database")
-        raise StoreError(
-            f"database {where}: {what} is damaged (not a JSON object): restore a backup"
-            " or use another --db"
-        )
+        raise damaged(getattr(db, "path", "the database"), what, "not a JSON object")
     return value
 
 
