@@ -48,10 +48,9 @@ from perps_bot.orchestrator.quiet import NO_ORDERS
 from perps_bot.orchestrator.quiet_quotes import QuietQuotes
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.routing import Routes
-from perps_bot.orchestrator.venue_calls import StopRun
 from perps_bot.risk import RiskGate
 from perps_bot.strategies import Strategy
-from perps_bot.venues import Venue, VenueFatal, VenueUnavailable
+from perps_bot.venues import Venue
 
 _NO_PORTFOLIOS: tuple[Portfolio, ...] = ()
 _NEVER = 2**63  # after any event time: a run without an end
@@ -145,22 +144,6 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
         return self.primary.flow
 
     # -- the loop ------------------------------------------------------------------
-    async def start(self, *, reconcile: bool = False) -> None:
-        """Start the venue once; live runs then adopt the venue's account before trading."""
-        if self._started:
-            return
-        self._started = True
-        try:
-            await self.venue.start()
-        except VenueFatal as exc:
-            self.log.error("venue cannot start: %s", exc)
-            raise StopRun(str(exc)) from exc
-        except VenueUnavailable as exc:  # retries ran out: trading blind is not an option
-            self.log.error("venue cannot start, the exchange is not answering: %s", exc)
-            raise StopRun(f"the exchange is not answering at start-up: {exc}") from exc
-        if reconcile:
-            await self.reconcile("start")
-
     async def run(self) -> None:
         await self.start()
         try:

@@ -46,6 +46,7 @@ class VenueCalls:
     _reconciled_at: int | None
     _reconnects_seen: int
     _cancel_due: bool
+    _started: bool
 
     def _signal(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
         raise NotImplementedError
@@ -204,6 +205,22 @@ class VenueCalls:
         self._drain_updates()
 
     # -- reconciliation ------------------------------------------------------------
+    async def start(self, *, reconcile: bool = False) -> None:
+        """Start the venue once; live runs then adopt the venue's account before trading."""
+        if self._started:
+            return
+        self._started = True
+        try:
+            await self.venue.start()
+        except VenueFatal as exc:
+            self.log.error("venue cannot start: %s", exc)
+            raise StopRun(str(exc)) from exc
+        except VenueUnavailable as exc:  # retries ran out: trading blind is not an option
+            self.log.error("venue cannot start, the exchange is not answering: %s", exc)
+            raise StopRun(f"the exchange is not answering at start-up: {exc}") from exc
+        if reconcile:
+            await self.reconcile("start")
+
     async def reconcile(self, why: str) -> list[str]:
         """Bring the books to the venue's account (live venues are the source of truth);
         exchange fills no order of ours explains are booked and shown to the strategy."""
