@@ -213,6 +213,25 @@ async def test_faults_match_method_and_path_and_copy_on_inject(
         await server.stop()
 
 
+async def test_a_fault_with_after_lets_that_many_matching_requests_through(
+    session: aiohttp.ClientSession,
+) -> None:
+    server = EmulatorServer()
+    await server.start()
+    try:
+        server.inject(Fault(kind="malformed", method="GET", path="/fapi/v1/ping", after=2))
+        ping = server.base_url + "/fapi/v1/ping"
+        assert (await get_text(session, server.base_url + "/fapi/v1/time"))[0] == 200
+        assert [await get_text(session, ping) for _ in range(2)] == [(200, "{}")] * 2
+        status, text = await get_text(session, ping)
+        assert status == 200 and text != "{}"  # the third one is garbled
+        assert (await get_text(session, ping)) == (200, "{}")  # count 1: spent
+    finally:
+        await server.stop()
+    with pytest.raises(ValueError, match="after must be >= 0"):
+        Fault(kind="malformed", after=-1)
+
+
 async def test_stop_releases_held_answers_promptly(session: aiohttp.ClientSession) -> None:
     server = EmulatorServer()
     await server.start()

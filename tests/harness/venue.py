@@ -24,13 +24,15 @@ from perps_bot.venues import VenueSnapshot
 class ScriptedVenue:
     """`fill_on_next_event`: market orders fill completely at the next event's price;
     otherwise orders stay open until the test fills them. `refusals`: exceptions raised by
-    the next submits, in order. `snapshots` / `foreign`: what reconciliation reads."""
+    the next submits, in order. `snapshots` / `foreign`: what reconciliation reads (an
+    exception in `snapshots` is raised by that read)."""
 
     calls: list[str]
     fill_on_next_event: bool = True
     refusals: list[Exception] = field(default_factory=list)
-    snapshots: list[VenueSnapshot] = field(default_factory=list)
+    snapshots: list[VenueSnapshot | Exception] = field(default_factory=list)
     foreign: list[Fill] = field(default_factory=list)
+    fill_lookups: list[int] = field(default_factory=list)  # since_ms of exchange_fills
     name: str = "scripted"
     needs_polling: bool = False
     circuit_open: bool = False
@@ -89,6 +91,7 @@ class ScriptedVenue:
 
     async def exchange_fills(self, since_ms: int, symbols: Sequence[str]) -> Sequence[Fill]:
         self.calls.append(f"venue.exchange_fills {','.join(symbols)}")
+        self.fill_lookups.append(since_ms)
         found, self.foreign = self.foreign, []
         return found
 
@@ -97,7 +100,10 @@ class ScriptedVenue:
 
     async def snapshot(self) -> VenueSnapshot:
         self.calls.append("venue.snapshot")
-        return self.snapshots.pop(0) if self.snapshots else VenueSnapshot(None)
+        snap = self.snapshots.pop(0) if self.snapshots else VenueSnapshot(None)
+        if isinstance(snap, Exception):
+            raise snap
+        return snap
 
     def _close(self, order: Order, ts: int, reason: str) -> None:
         update = close_open(order, OrderStatus.CANCELED, ts, reason)

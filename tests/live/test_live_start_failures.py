@@ -1,6 +1,8 @@
 """A live start the exchange refuses after markets loaded (balance, positions, open orders
 failing past every retry; credentials refused) ends the run with one line saying why and
-exit code 1: no 'internal error' with a traceback, no failed run that never says why."""
+exit code 1: no 'internal error' with a traceback, no failed run that never says why.
+So does a start whose reconciliation cannot read the account: trading on books never
+compared with the exchange's could double a position the exchange already holds."""
 
 import asyncio
 import os
@@ -47,6 +49,19 @@ async def test_an_exchange_failing_at_start_up_ends_the_run_saying_why(
     assert len(lines) == 1, lines
     assert "internal error" not in lines[0] and "Traceback" not in lines[0]
     assert "failed: the exchange is not answering at start-up" in lines[0], lines
+    assert emulator.state.orders == {}
+
+
+async def test_a_start_up_reconciliation_that_cannot_read_the_account_stops_the_run(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    # the venue's own start-up read passes; the reconciliation's read fails past retries
+    emulator.inject(Fault("status", method="GET", path="/fapi/v3/account", count=10**6, after=1))
+    code, lines = await _live_cli(emulator, tmp_path)
+    assert code == 1, lines
+    assert len(lines) == 1, lines
+    assert "internal error" not in lines[0] and "Traceback" not in lines[0]
+    assert "failed: cannot reconcile with the exchange at start-up" in lines[0], lines
     assert emulator.state.orders == {}
 
 

@@ -14,6 +14,7 @@ from perps_bot.domain import DenialReason, Fill, Liquidity, Side
 from perps_bot.monitoring import close_logging, setup_logging
 from perps_bot.orchestrator.preflight import preflight
 from perps_bot.orchestrator.runner import RunResult, run_bot
+from perps_bot.orchestrator.venue_calls import RECONCILE_LOOKBACK_MS, StopRun
 from perps_bot.orchestrator.wiring import Run, build_run
 from perps_bot.venues import (
     OrderRejected,
@@ -175,6 +176,49 @@ async def test_reconciliation_books_exchange_fills_then_adopts_what_still_differ
         assert ledger.position_size(SYMBOL) == 0.0 and ledger.wallet_balance() == 900.0
         assert await engine.reconcile("periodic") == [SYMBOL]  # +2 out of nowhere: adopted
         assert ledger.position_size(SYMBOL) == 2.0
+    finally:
+        await engine.close()
+        run_.store.close()
+        run_.journal.close()
+        close_logging()
+
+
+async def test_a_failed_reconciliation_leaves_the_books_and_the_fill_lookback_alone(
+    tmp_path: Path, venue: ScriptedVenue
+) -> None:
+    """Mid-run an unreadable account is a warning and the next reconciliation looks for
+    exchange fills from the last one that read the account, not from the failed one
+    (a fill made in between would otherwise never be looked for)."""
+    held = VenueSnapshot(1_000.0, [VenuePosition(SYMBOL, 1.0, 100.0)])
+    venue.snapshots = [held, VenueUnavailable("exchange not answering"), VenueSnapshot(900.0, [])]
+    run_ = await wired(settings(tmp_path, ""), venue)
+    engine, ledger = run_.orchestrator, run_.ledger
+    try:
+        await engine.start(reconcile=True)
+        started = engine.clock.now()
+        engine.clock.advance(started + 600_000)
+        assert await engine.reconcile("periodic") == []  # could not read: nothing changed
+        assert ledger.position_size(SYMBOL) == 1.0
+        engine.clock.advance(started + 1_200_000)
+        assert await engine.reconcile("periodic") == [SYMBOL]
+        assert venue.fill_lookups == [started - RECONCILE_LOOKBACK_MS]
+        assert ledger.position_size(SYMBOL) == 0.0
+    finally:
+        await engine.close()
+        run_.store.close()
+        run_.journal.close()
+        close_logging()
+
+
+async def test_a_start_whose_reconciliation_cannot_read_the_account_stops(
+    tmp_path: Path, venue: ScriptedVenue
+) -> None:
+    venue.snapshots = [VenueUnavailable("exchange not answering")]
+    run_ = await wired(settings(tmp_path, ""), venue)
+    engine = run_.orchestrator
+    try:
+        with pytest.raises(StopRun, match="cannot reconcile with the exchange at start-up"):
+            await engine.start(reconcile=True)
     finally:
         await engine.close()
         run_.store.close()

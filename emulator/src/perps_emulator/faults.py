@@ -1,7 +1,9 @@
 """Fault injection: scripted misbehaviour of the emulated exchange, consumed in order.
 
 A fault matches a request by HTTP method and path (default POST /fapi/v1/order, the
-call retries care about; "*" matches any) and fires ``count`` times. Control
+call retries care about; "*" matches any) and fires ``count`` times, after letting the
+first ``after`` matching requests through untouched (a failure that starts mid-way,
+e.g. the second account read of a start-up). Control
 endpoints under /_emulator/ are never faulted. Kinds and what the client sees:
 
 - ``status``: HTTP ``status`` (default 503) with an HTML body; the request is NOT
@@ -74,6 +76,7 @@ class Fault:
     method: str = "POST"  # "*" matches any method
     path: str = "/fapi/v1/order"  # "*" matches any path
     count: int = 1
+    after: int = 0  # matching requests let through before the fault starts firing
     status: int | None = None  # default by kind: 503 status, 429 rate_limit, 400 error_code
     code: int = -1000
     msg: str | None = None
@@ -85,6 +88,8 @@ class Fault:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {FAULT_KINDS}")
         if self.count < 1:
             raise ValueError(f"fault count must be >= 1, got {self.count}")
+        if self.after < 0:
+            raise ValueError(f"fault after must be >= 0, got {self.after}")
         if self.delay_s < 0:
             raise ValueError(f"fault delay_s must be >= 0, got {self.delay_s}")
         self.method = self.method.upper()
@@ -127,6 +132,9 @@ class FaultBook:
     def take(self, method: str, path: str) -> Fault | None:
         for fault in self.pending:
             if fault.matches(method, path):
+                if fault.after > 0:
+                    fault.after -= 1
+                    return None
                 fault.count -= 1
                 if fault.count == 0:
                     self.pending.remove(fault)

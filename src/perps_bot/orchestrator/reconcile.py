@@ -26,6 +26,12 @@ BALANCE_TOLERANCE = 1e-9
 log = logging.getLogger("perps_bot.orchestrator")
 
 
+class ReconcileFailed(Exception):
+    """The venue's account could not be read (retries ran out): the books were not
+    compared. Mid-run the next reconciliation tries again; at start-up the run stops,
+    since trading on books never compared could double a position the exchange holds."""
+
+
 def _differences(
     snap: VenueSnapshot, books: AccountBooks | Ledger
 ) -> dict[str, tuple[float, float]]:
@@ -46,7 +52,8 @@ async def reconcile(
     since_ms: int | None,
     book: Callable[[Sequence[Fill]], None],
 ) -> list[str]:
-    """Bring the books to the venue's account; returns the symbols that differed.
+    """Bring the books to the venue's account; returns the symbols that differed, or
+    raises ReconcileFailed (warned) when the account cannot be read.
     `since_ms`: where to look for unexplained exchange fills (None: adopt at once).
     With several portfolios the account is their sum: a difference goes to the one
     portfolio that trades the symbol; when several do, it cannot be attributed, and
@@ -65,7 +72,7 @@ async def reconcile(
                 snap = await venue.snapshot()
     except (VenueUnavailable, OrderRejected) as exc:
         log.warning("reconciliation (%s) failed: %s", why, exc)
-        return []
+        raise ReconcileFailed(str(exc)) from exc
     left = _differences(snap, books)
     positions = {p.symbol: (p.size, p.entry_price) for p in snap.positions}
     if booked:

@@ -14,7 +14,7 @@ from time import perf_counter
 from perps_bot.domain import DenialReason, Fill, Order, OrderUpdate, Signal
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.portfolio import Portfolio
-from perps_bot.orchestrator.reconcile import reconcile
+from perps_bot.orchestrator.reconcile import ReconcileFailed, reconcile
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.routing import Routes
 from perps_bot.venues import OrderRejected, Venue, VenueFatal, VenueUnavailable
@@ -223,21 +223,30 @@ class VenueCalls:
 
     async def reconcile(self, why: str) -> list[str]:
         """Bring the books to the venue's account (live venues are the source of truth);
-        exchange fills no order of ours explains are booked and shown to the strategy."""
+        exchange fills no order of ours explains are booked and shown to the strategy.
+        An account that cannot be read is a warning mid-run (the next reconciliation
+        tries again) and ends the run at start-up (StopRun): no order goes out on books
+        never compared with the exchange's."""
         now = self.clock.now()
         if self._reconcile_every is not None:
             self._next_reconcile = now + self._reconcile_every
         since = self._reconciled_at
-        differed = await reconcile(
-            why,
-            now,
-            venue=self.venue,
-            portfolios=self.portfolios,
-            recorder=self.rec,
-            since_ms=None if since is None else since - RECONCILE_LOOKBACK_MS,
-            book=self._apply_fills,
-        )
-        self._reconciled_at = now
+        try:
+            differed = await reconcile(
+                why,
+                now,
+                venue=self.venue,
+                portfolios=self.portfolios,
+                recorder=self.rec,
+                since_ms=None if since is None else since - RECONCILE_LOOKBACK_MS,
+                book=self._apply_fills,
+            )
+        except ReconcileFailed as exc:
+            if why == "start":
+                raise StopRun(f"cannot reconcile with the exchange at start-up: {exc}") from exc
+            differed = []
+        else:
+            self._reconciled_at = now
         open_orders = self.venue.open_orders()
         for p in self.portfolios:
             p.protection.adopt(
