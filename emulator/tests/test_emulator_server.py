@@ -232,6 +232,25 @@ async def test_a_fault_with_after_lets_that_many_matching_requests_through(
         Fault(kind="malformed", after=-1)
 
 
+async def test_a_rewrite_fault_sets_fields_of_a_processed_answer(
+    session: aiohttp.ClientSession,
+) -> None:
+    server = EmulatorServer()
+    await server.start()
+    try:
+        server.inject(Fault(kind="rewrite", method="GET", path="/fapi/v1/time",
+                            fields={"serverTime": None, "extra": "x"}))  # fmt: skip
+        url = server.base_url + "/fapi/v1/time"
+        assert await get_json(session, url) == {"serverTime": None, "extra": "x"}
+        assert isinstance((await get_json(session, url))["serverTime"], int)  # spent
+    finally:
+        await server.stop()
+    with pytest.raises(ValueError, match="rewrite fault takes fields"):
+        Fault(kind="rewrite")
+    with pytest.raises(ValueError, match="rewrite fault takes fields"):
+        Fault(kind="malformed", fields={})
+
+
 async def test_stop_releases_held_answers_promptly(session: aiohttp.ClientSession) -> None:
     server = EmulatorServer()
     await server.start()

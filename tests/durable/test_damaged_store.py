@@ -149,11 +149,30 @@ DAMAGE = {
         "UPDATE trading_state SET state='HALTED', run_id=NULL,"
         " risk=replace(risk, '\"state\"', '\"st\"')"
     ),
+    # a halt must never be forgotten: a damaged key name dropped the cause silently
+    "trading state halt lost its cause": (
+        "UPDATE trading_state SET state='HALTED', run_id=NULL, risk=json_set(risk,"
+        " '$.state', 'HALTED', '$.detail', 'stop', '$.manual_halx', 'stop')"
+    ),
+    "trading state wrongly typed peak": (
+        "UPDATE trading_state SET run_id=NULL, risk=json_set(risk, '$.peak', 'abc')"
+    ),
+    "trading state wrongly typed halt": (
+        "UPDATE trading_state SET state='HALTED', run_id=NULL,"
+        " risk=json_set(risk, '$.state', 'HALTED', '$.manual_halt', json('false'))"
+    ),
+    "trading state unknown state": (
+        "UPDATE trading_state SET state='halted', run_id=NULL, risk=json_set(risk,"
+        " '$.state', 'halted')"
+    ),
 }
 
 
 CASES = [(damage, "--resume") for damage in DAMAGE] + [
-    (damage, "resume-trading") for damage in DAMAGE if damage.startswith("trading state")
+    (damage, "resume-trading")
+    for damage in DAMAGE
+    # resume-trading reads only the states it lifts (not an ACTIVE one)
+    if damage.startswith("trading state") and damage != "trading state wrongly typed peak"
 ]
 
 

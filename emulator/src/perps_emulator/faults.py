@@ -27,6 +27,9 @@ endpoints under /_emulator/ are never faulted. Kinds and what the client sees:
 - ``unknown_then_execute``: Binance's -1007 ("execution status unknown", HTTP 503)
   comes back at once, and the order IS executed ``delay_s`` later (within the
   receive window). ccxt: RequestTimeout. A client that resends on it doubles.
+- ``rewrite``: the request IS processed and its JSON answer (the object, or each
+  object of a list) has ``fields`` set to the values given (null, a string where a
+  number belongs, a negative quantity): a well-formed answer that is wrong.
 
 ``rate_limit`` answers carry ``Retry-After: retry_after`` (seconds, default 1).
 """
@@ -43,9 +46,10 @@ FaultKind = Literal[
     "accept_then_timeout",
     "late",
     "unknown_then_execute",
+    "rewrite",
 ]
 #: kinds whose request is processed (now or later) instead of being answered by the fault
-PROCESSED_KINDS = ("accept_then_timeout", "late", "unknown_then_execute")
+PROCESSED_KINDS = ("accept_then_timeout", "late", "unknown_then_execute", "rewrite")
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 DEFAULT_STATUS = {"status": 503, "rate_limit": 429, "error_code": 400}
 DEFAULT_MESSAGES = {
@@ -82,6 +86,7 @@ class Fault:
     msg: str | None = None
     delay_s: float = 1.0
     retry_after: int = 1  # seconds, rate_limit only
+    fields: dict[str, Any] | None = None  # rewrite only: the answer's fields to set
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -92,6 +97,8 @@ class Fault:
             raise ValueError(f"fault after must be >= 0, got {self.after}")
         if self.delay_s < 0:
             raise ValueError(f"fault delay_s must be >= 0, got {self.delay_s}")
+        if (self.kind == "rewrite") != isinstance(self.fields, dict):
+            raise ValueError("a rewrite fault takes fields (an object), other kinds none")
         self.method = self.method.upper()
 
     def matches(self, method: str, path: str) -> bool:

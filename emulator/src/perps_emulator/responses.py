@@ -45,6 +45,18 @@ async def faulted(fault: Fault, delay: Callable[[float], Awaitable[None]]) -> we
     return web.Response(status=504, text=HTML_ERROR.format(status=504), content_type="text/html")
 
 
+def rewritten(response: web.Response, fields: dict[str, Any]) -> web.Response:
+    """A processed request's JSON answer with ``fields`` set (the ``rewrite`` fault);
+    an error answer stays as it is."""
+    if response.status != 200:
+        return response
+    body = json.loads(response.text or "null")
+    for row in body if isinstance(body, list) else [body]:
+        if isinstance(row, dict):
+            row.update(fields)
+    return json_response(body, response.status)
+
+
 def status_unknown() -> web.Response:
     """Binance's -1007: the backend did not answer in time; the order may still run."""
     return json_response({"code": -1007, "msg": DEFAULT_MESSAGES[-1007]}, 503)

@@ -34,10 +34,15 @@ Design choices:
   then unknown and looked up). ccxt itself returns the text and parses it into empty
   fields, so a garbled ``positionRisk`` read as "no positions" and reconciliation
   adopted a flat book while the exchange still held the position.
+- A JSON answer whose field ccxt cannot read (``"executedQty": "abc"`` makes its
+  parser raise ValueError) raises ``ccxt.BadResponse`` too, from the account's calls
+  (`READ_ANSWERS`): the request was processed, so an order's outcome is unknown (looked
+  up by its client id), not a crash after the order was placed.
 """
 
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -88,6 +93,7 @@ def create_exchange(
         config["secret"] = secret
     exchange = exchange_class(config)
     _check_answers(exchange)
+    _readable_answers(exchange)
     if cfg.demo:
         _enable_demo(exchange, cfg.name)
     if cfg.base_url is not None:
@@ -215,3 +221,33 @@ def _check_answers(exchange: Any) -> None:
         return handle(code, reason, url, method, headers, body, response, *rest)
 
     exchange.handle_errors = checking
+
+
+#: the ccxt calls whose answers the live venue reads (orders, trades, the account)
+READ_ANSWERS = (
+    "create_order", "cancel_order", "fetch_order", "fetch_open_orders", "fetch_my_trades",
+    "fetch_positions", "fetch_balance",
+)  # fmt: skip
+
+
+def _readable_answers(exchange: Any) -> None:
+    """Make ccxt's parse failures on the `READ_ANSWERS` calls BadResponse (module doc)."""
+    for name in READ_ANSWERS:
+        call = getattr(exchange, name, None)
+        if callable(call):
+            setattr(exchange, name, _unreadable_is_bad_response(exchange.id, name, call))
+
+
+def _unreadable_is_bad_response(
+    exchange_id: str, name: str, call: Callable[..., Awaitable[Any]]
+) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(call)
+    async def reading(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await call(*args, **kwargs)
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            raise ccxt_async.BadResponse(
+                f"{exchange_id} {name}: an answer field that cannot be read ({exc})"[:200]
+            ) from exc
+
+    return reading

@@ -108,10 +108,14 @@ def now_ms() -> int:
 
 
 def _risk_state(store: RunStore, saved: stored.StoredTradingState) -> RiskState:
-    """The stored gate state; one line when the object lost a field it needs (a damaged
-    byte inside a key still reads as JSON, but not as a RiskState)."""
+    """The stored gate state; one line when the object lost a field it needs, holds one
+    of the wrong type or disagrees with the row's state (a damaged byte inside a key or
+    a value still reads as JSON, but not as this RiskState): never a halt forgotten."""
     try:
-        return RiskState.from_json(saved.risk)
-    except TypeError as exc:
+        state = RiskState.from_json(saved.risk)
+        if state.state != saved.state:
+            raise ValueError(f"stored {saved.state!r}, its risk state {state.state!r}"[:60])
+    except (TypeError, ValueError) as exc:
         what = f"the trading state of portfolio {saved.portfolio}"
         raise damaged(store.path, what, str(exc)[:60]) from exc
+    return state

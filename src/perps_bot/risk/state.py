@@ -6,6 +6,8 @@ stored by the run store as JSON after every change and at the end of every run, 
 imported by the next run of the same database before it trades.
 """
 
+import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -30,10 +32,55 @@ class RiskState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "RiskState":
-        """Tolerant of fields added or removed by other versions."""
+        """Tolerant of fields added or removed by other versions, not of wrong ones: a
+        stored state is imported before a run trades, so a field of the wrong type, or a
+        HALTED state whose cause is gone (a damaged key), raises ValueError rather than
+        become a wrong state (a halt forgotten)."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        for name, value in values.items():
+            if not _KINDS[name](value):
+                raise ValueError(f"{name} is {value!r}"[:60])
+        state = cls(**values)
+        if state.state != state.implied:
+            raise ValueError(f"state {state.state!r} is not its causes' {state.implied}"[:60])
+        return state
+
+    @property
+    def implied(self) -> str:
+        """The state its causes make (as the gate derives it)."""
+        if self.halted:
+            return "HALTED"
+        reducing = self.drawdown_reducing is not None or self.daily_reducing is not None
+        return "REDUCING" if reducing else "ACTIVE"
 
     @property
     def halted(self) -> bool:
         return self.manual_halt is not None or self.drawdown_halt is not None
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _cause(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+#: what each stored field may hold
+_KINDS: dict[str, Callable[[Any], bool]] = {
+    "state": _text,
+    "detail": _text,
+    "manual_halt": _cause,
+    "drawdown_halt": _cause,
+    "drawdown_reducing": _cause,
+    "daily_reducing": _cause,
+    "peak": lambda v: v is None or _number(v),
+    "last_equity": lambda v: v is None or _number(v),
+    "day": lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
+    "day_start_equity": _number,
+}

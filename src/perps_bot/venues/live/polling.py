@@ -20,7 +20,7 @@ from perps_bot.venues.live.commissions import apply_commission, commission
 from perps_bot.venues.live.conditional import current_state
 from perps_bot.venues.live.reads import AccountReads
 from perps_bot.venues.live.requests import Skip
-from perps_bot.venues.live.tracking import Tracked
+from perps_bot.venues.live.tracking import Tracked, unusable
 
 log = logging.getLogger("perps_bot.venues.live")
 
@@ -93,8 +93,10 @@ class FillPolling(AccountReads):
                 if skip.transient:
                     raise
                 continue
-            if not isinstance(reply, dict) or not reply.get("id"):
-                log.warning("live venue: unusable order status for %s", tracked.order.client_id)
+            wrong = unusable(reply, tracked.order.size) if isinstance(reply, dict) else "no object"
+            if wrong is not None or not reply.get("id"):
+                log.warning("live venue: unusable order status for %s (%s); asked again"
+                            " next poll", tracked.order.client_id, wrong or "no id")  # fmt: skip
                 continue
             self._apply(tracked, reply, now_ms, on_arrival=False)
 

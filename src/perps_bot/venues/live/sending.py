@@ -39,7 +39,7 @@ from perps_bot.venues.live.errors import (
     UnknownOutcome,
 )
 from perps_bot.venues.live.requests import Requests
-from perps_bot.venues.live.tracking import Tracked
+from perps_bot.venues.live.tracking import Tracked, unusable
 
 log = logging.getLogger("perps_bot.venues.live")
 
@@ -110,6 +110,9 @@ class Sender:
         )
         if not isinstance(reply, dict) or not reply.get("id"):
             raise UnknownOutcome("create_order reply has no order id")
+        wrong = unusable(reply, order.size)
+        if wrong is not None:  # the order exists: its fills come from a readable answer
+            raise UnknownOutcome(f"create_order reply says {wrong}")
         return reply
 
     async def resolve(self, tracked: Tracked) -> dict[str, Any] | None:
@@ -171,6 +174,9 @@ class Sender:
             raise UnknownOutcome(f"order lookup failed: {line}") from exc
         if not isinstance(found, dict) or not found.get("id"):
             raise UnknownOutcome("order lookup reply has no order id")
+        wrong = unusable(found, tracked.order.size)
+        if wrong is not None:
+            raise UnknownOutcome(f"order lookup reply says {wrong}")
         self.requests.succeeded()
         return found
 

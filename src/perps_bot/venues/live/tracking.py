@@ -12,6 +12,7 @@ through the one order state machine (domain.lifecycle).
   two steps, accepted then filled, like every other venue.
 """
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,12 +73,31 @@ class Tracked:
         return not self.order.status.is_open and self.unreported <= EPS
 
 
+def unusable(reply: dict[str, Any], size: float) -> str | None:
+    """Why an order reply cannot be the truth about its fills (None: it can be): an
+    executed quantity that is not a number, negative, or beyond the order's `size`
+    (0: unknown), or executed with no positive price. The venue books no fill from it
+    and asks again; a guess would book money the exchange never moved."""
+    raw = reply.get("filled")
+    filled = num(raw)
+    if raw is not None and (filled is None or filled < 0):
+        return f"executed quantity {raw!r}"
+    filled = filled or 0.0
+    if size > 0 and filled > size * (1 + 1e-9) + EPS:
+        return f"executed {filled:g} of an order of {size:g}"
+    average, cost = num(reply.get("average")), num(reply.get("cost"))
+    priced = (average is not None and average > 0) or (cost is not None and cost > 0)
+    if filled > EPS and not priced:
+        return f"executed {filled:g} at price {reply.get('average')!r}"
+    return None
+
+
 def apply_reply(
     tracked: Tracked, reply: Any, ts: int, instrument: Instrument, *, on_arrival: bool
 ) -> list[Fill]:
     """Bring `tracked` up to date with an order reply; returns the new fills and queues
-    the lifecycle steps on `tracked.updates`."""
-    if not isinstance(reply, dict):
+    the lifecycle steps on `tracked.updates`. An unusable reply changes nothing."""
+    if not isinstance(reply, dict) or unusable(reply, tracked.order.size) is not None:
         return []
     order = tracked.order
     if order.status in (OrderStatus.NEW, OrderStatus.UNKNOWN):
@@ -146,10 +166,12 @@ def _fee(
 
 
 def num(value: Any) -> float | None:
-    """A number from an exchange field, None for missing or unreadable values."""
+    """A number from an exchange field, None for missing, unreadable or non-finite
+    values (NaN compares false with everything: it would pass every check)."""
     if value is None or isinstance(value, bool):
         return None
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None
