@@ -16,7 +16,7 @@ Kept apart from the order checks of `risk.gate`, which only read the state.
 
 from perps_bot.config import RiskConfig
 from perps_bot.domain import DAY_MS, TradingState
-from perps_bot.risk.state import RiskState
+from perps_bot.risk.state import RiskState, state_of
 
 #: relative tolerance of the limit comparisons: an equity or an order resized exactly
 #: to a threshold must not fail it by a rounding error
@@ -171,13 +171,6 @@ class EquityLimits:
         self._quiet_until = (day + 1) * DAY_MS
 
     def _refresh_state(self) -> None:
-        if self._manual_halt is not None:
-            self.state, self.state_detail = TradingState.HALTED, self._manual_halt
-        elif self._drawdown_halt is not None:
-            self.state, self.state_detail = TradingState.HALTED, self._drawdown_halt
-        elif self._drawdown_reducing is not None:
-            self.state, self.state_detail = TradingState.REDUCING, self._drawdown_reducing
-        elif self._daily_reducing is not None:
-            self.state, self.state_detail = TradingState.REDUCING, self._daily_reducing
-        else:
-            self.state, self.state_detail = TradingState.ACTIVE, ""
+        self.state, self.state_detail = state_of(
+            self._manual_halt, self._drawdown_halt, self._drawdown_reducing, self._daily_reducing
+        )

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from perps_bot.domain import TradingState
+
 
 @dataclass(frozen=True, slots=True)
 class RiskState:
@@ -47,16 +49,34 @@ class RiskState:
         return state
 
     @property
-    def implied(self) -> str:
-        """The state its causes make (as the gate derives it)."""
-        if self.halted:
-            return "HALTED"
-        reducing = self.drawdown_reducing is not None or self.daily_reducing is not None
-        return "REDUCING" if reducing else "ACTIVE"
+    def implied(self) -> TradingState:
+        """The state its causes make, as the gate derives it."""
+        return state_of(
+            self.manual_halt, self.drawdown_halt, self.drawdown_reducing, self.daily_reducing
+        )[0]
 
     @property
     def halted(self) -> bool:
         return self.manual_halt is not None or self.drawdown_halt is not None
+
+
+def state_of(
+    manual_halt: str | None,
+    drawdown_halt: str | None,
+    drawdown_reducing: str | None,
+    daily_reducing: str | None,
+) -> tuple[TradingState, str]:
+    """The trading state and its detail that the causes make: the first cause set, a
+    halt before a reduction (the gate's state and a stored one's check)."""
+    if manual_halt is not None:
+        return TradingState.HALTED, manual_halt
+    if drawdown_halt is not None:
+        return TradingState.HALTED, drawdown_halt
+    if drawdown_reducing is not None:
+        return TradingState.REDUCING, drawdown_reducing
+    if daily_reducing is not None:
+        return TradingState.REDUCING, daily_reducing
+    return TradingState.ACTIVE, ""
 
 
 def _text(value: Any) -> bool:
