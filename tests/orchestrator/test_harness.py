@@ -7,15 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
 
 from perps_bot.config import Settings, load_settings
 from perps_bot.domain import DenialReason, Fill, Liquidity, Side
-from perps_bot.monitoring import close_logging, setup_logging
-from perps_bot.orchestrator.preflight import preflight
 from perps_bot.orchestrator.runner import RunResult, run_bot
 from perps_bot.orchestrator.venue_calls import RECONCILE_LOOKBACK_MS, StopRun
-from perps_bot.orchestrator.wiring import Run, build_run
 from perps_bot.venues import (
     OrderRejected,
     VenueFatal,
@@ -25,6 +21,7 @@ from perps_bot.venues import (
 )
 from tests.harness.scripted import RecordingTargets, ScriptedFeed, quotes
 from tests.harness.venue import ScriptedVenue
+from tests.harness.wired import wired
 
 START_MS = 1_704_067_200_000
 SYMBOL = "BTC-PERP"
@@ -146,13 +143,6 @@ async def test_trading_goes_on_after_a_paper_liquidation(
     assert [f[0] for f in fills] == [1.0, 0.0, -1.0]
 
 
-async def wired(cfg: Settings, venue: ScriptedVenue) -> Run:
-    pre = await preflight(cfg, say=lambda _: None)
-    counter = setup_logging(Path(cfg.run.log_dir), "INFO", max_bytes=10**6, backups=1)
-    feed = ScriptedFeed([])
-    return build_run(cfg, pre, counter, feed=feed, venue=venue, console=Console(), progress=False)
-
-
 async def test_reconciliation_books_exchange_fills_then_adopts_what_still_differs(
     tmp_path: Path, venue: ScriptedVenue
 ) -> None:
@@ -164,9 +154,8 @@ async def test_reconciliation_books_exchange_fills_then_adopts_what_still_differ
     )  # fmt: skip
     venue.snapshots = [held, flat, flat, VenueSnapshot(900.0, [VenuePosition(SYMBOL, 2.0, 90.0)])]
     venue.foreign = [liquidation]
-    run_ = await wired(settings(tmp_path, ""), venue)
-    engine, ledger = run_.orchestrator, run_.ledger
-    try:
+    async with wired(settings(tmp_path, ""), venue) as run_:
+        engine, ledger = run_.orchestrator, run_.ledger
         await engine.start(reconcile=True)  # adopts +1 at once: nothing to look for yet
         assert ledger.position_size(SYMBOL) == 1.0
         assert "venue.exchange_fills BTC-PERP" not in venue.calls
@@ -176,11 +165,6 @@ async def test_reconciliation_books_exchange_fills_then_adopts_what_still_differ
         assert ledger.position_size(SYMBOL) == 0.0 and ledger.wallet_balance() == 900.0
         assert await engine.reconcile("periodic") == [SYMBOL]  # +2 out of nowhere: adopted
         assert ledger.position_size(SYMBOL) == 2.0
-    finally:
-        await engine.close()
-        run_.store.close()
-        run_.journal.close()
-        close_logging()
 
 
 async def test_a_failed_reconciliation_leaves_the_books_and_the_fill_lookback_alone(
@@ -191,9 +175,8 @@ async def test_a_failed_reconciliation_leaves_the_books_and_the_fill_lookback_al
     (a fill made in between would otherwise never be looked for)."""
     held = VenueSnapshot(1_000.0, [VenuePosition(SYMBOL, 1.0, 100.0)])
     venue.snapshots = [held, VenueUnavailable("exchange not answering"), VenueSnapshot(900.0, [])]
-    run_ = await wired(settings(tmp_path, ""), venue)
-    engine, ledger = run_.orchestrator, run_.ledger
-    try:
+    async with wired(settings(tmp_path, ""), venue) as run_:
+        engine, ledger = run_.orchestrator, run_.ledger
         await engine.start(reconcile=True)
         started = engine.clock.now()
         engine.clock.advance(started + 600_000)
@@ -203,24 +186,13 @@ async def test_a_failed_reconciliation_leaves_the_books_and_the_fill_lookback_al
         assert await engine.reconcile("periodic") == [SYMBOL]
         assert venue.fill_lookups == [started - RECONCILE_LOOKBACK_MS]
         assert ledger.position_size(SYMBOL) == 0.0
-    finally:
-        await engine.close()
-        run_.store.close()
-        run_.journal.close()
-        close_logging()
 
 
 async def test_a_start_whose_reconciliation_cannot_read_the_account_stops(
     tmp_path: Path, venue: ScriptedVenue
 ) -> None:
     venue.snapshots = [VenueUnavailable("exchange not answering")]
-    run_ = await wired(settings(tmp_path, ""), venue)
-    engine = run_.orchestrator
-    try:
+    async with wired(settings(tmp_path, ""), venue) as run_:
+        engine = run_.orchestrator
         with pytest.raises(StopRun, match="cannot reconcile with the exchange at start-up"):
             await engine.start(reconcile=True)
-    finally:
-        await engine.close()
-        run_.store.close()
-        run_.journal.close()
-        close_logging()

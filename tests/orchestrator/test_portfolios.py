@@ -7,20 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rich.console import Console
 
 from perps_bot.config import ConfigError, Settings, load_settings
 from perps_bot.domain import TradingState
 from perps_bot.metrics.report import build_report
-from perps_bot.monitoring import close_logging, setup_logging
-from perps_bot.orchestrator.preflight import preflight
 from perps_bot.orchestrator.runner import RunResult, run_bot, run_bot_sync
-from perps_bot.orchestrator.wiring import Run, build_run
 from perps_bot.storage import RunStore
 from perps_bot.venues import VenuePosition, VenueSnapshot
 from tests.badinput.harness import assert_bad_input, run_main
 from tests.harness.scripted import RecordingTargets, ScriptedFeed, quotes
 from tests.harness.venue import ScriptedVenue
+from tests.harness.wired import wired
 
 START_MS = 1_704_067_200_000
 BTC, ETH = "BTC-PERP", "ETH-PERP"
@@ -121,9 +118,8 @@ async def test_reconciliation_attributes_a_difference_or_halts_who_share_the_sym
     venue.snapshots = [
         VenueSnapshot(10_000.0, [VenuePosition(BTC, 0.5, 100.0), VenuePosition(ETH, 2.0, 10.0)])
     ]
-    run = await _wired(cfg, venue)
-    engine = run.orchestrator
-    try:
+    async with wired(cfg, venue) as run:
+        engine = run.orchestrator
         assert await engine.reconcile("start") == [BTC, ETH]
         by_id = {p.id: p for p in engine.portfolios}
         assert by_id["btc"].ledger.position_size(BTC) == 0.5  # the one trading BTC adopts
@@ -133,18 +129,6 @@ async def test_reconciliation_attributes_a_difference_or_halts_who_share_the_sym
             assert by_id[pid].risk.state is TradingState.HALTED
             assert "cannot be attributed" in by_id[pid].risk.state_detail
         assert engine.trading_state is TradingState.HALTED
-    finally:
-        await engine.close()
-        run.store.close()
-        run.journal.close()
-        close_logging()
-
-
-async def _wired(cfg: Settings, venue: ScriptedVenue) -> Run:
-    pre = await preflight(cfg, say=lambda _: None)
-    counter = setup_logging(Path(cfg.run.log_dir), "INFO", max_bytes=10**6, backups=1)
-    feed = ScriptedFeed([])
-    return build_run(cfg, pre, counter, feed=feed, venue=venue, console=Console(), progress=False)
 
 
 def test_bad_portfolio_plans_are_one_line_config_errors(tmp_path: Path) -> None:
