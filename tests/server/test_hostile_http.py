@@ -5,14 +5,16 @@ that come and go. Each is a 4xx with one line, the server's log holds at most on
 short line for it, and the running session goes on."""
 
 import asyncio
+import gc
 import gzip
+import itertools
 import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.server.helpers import dev_session, serving, start
+from tests.server.helpers import dev_session, ended, read_until, serving, start
 
 
 @pytest.fixture(autouse=True)
@@ -164,4 +166,35 @@ async def test_a_stream_opened_without_a_websocket_upgrade_says_so(tmp_path: Pat
         sid = await start(client, dev_session("1d"))
         error = await _error(await client.get(f"/api/sessions/{sid}/stream"), 400)
         assert "No WebSocket UPGRADE hdr" in error, error
+        await client.post(f"/api/sessions/{sid}/stop")
+
+
+async def test_stream_clients_that_leave_leave_no_task_behind(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each stream closed by its client (a dashboard tab closed) left its queue reader
+    task pending: garbage collected later, each logged 'Task was destroyed but it is
+    pending!' with the task's repr at ERROR."""
+    async with serving(tmp_path / "server.sqlite") as (client, manager):
+        done = await start(client, dev_session("1d"))
+        stream = await client.ws_connect(f"/api/sessions/{done}/stream")
+        await read_until(stream, [], ended)
+        await stream.close()
+        sid = await start(client, dev_session("60d"))
+        for _, session in itertools.product(range(3), (sid, done)):
+            ws = await client.ws_connect(f"/api/sessions/{session}/stream")
+            await ws.send_str("garbage {{{")
+            await ws.receive()
+            await ws.close()
+        async with asyncio.timeout(30):  # the server sees each close
+            while any(s.subscribers for s in manager.sessions.values()):
+                await asyncio.sleep(0)
+        for _ in range(10):  # and lets each handler finish
+            await asyncio.sleep(0)
+        left = [t for t in asyncio.all_tasks() if "Queue.get" in repr(t.get_coro())]
+        assert left == []
+        gc.collect()
+        assert _one_line_logs(caplog) == []
+        view = await (await client.get(f"/api/sessions/{sid}")).json()
+        assert view["status"] == "running"
         await client.post(f"/api/sessions/{sid}/stop")

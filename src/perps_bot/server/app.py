@@ -243,13 +243,13 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     sockets.add(ws)
     queue = s.subscribe()
     reader = asyncio.create_task(_drain(ws))
+    getter: asyncio.Task[dict[str, Any]] | None = None
     try:
         await ws.send_json({"type": "hello", "data": _hello(request, s, trades, points)})
         while not ws.closed:
             getter = asyncio.create_task(queue.get())
             done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
             if getter not in done:
-                getter.cancel()
                 break
             # all that waits, in one wake-up: a --dev-fast run yields to the loop only
             # between its batches
@@ -263,10 +263,20 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     finally:
         s.unsubscribe(queue)
         sockets.discard(ws)
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+        await _cancel(reader, getter)
     return ws
+
+
+async def _cancel(*tasks: "asyncio.Task[Any] | None") -> None:
+    """End the stream's helper tasks, also when the stream itself is cancelled (aiohttp
+    cancels it when the client's connection drops): a queue reader left waiting on a
+    queue nobody holds any more is collected while pending, and asyncio logs that as
+    an error ('Task was destroyed but it is pending!')."""
+    for task in tasks:
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def _hello(request: web.Request, s: Session, trades: int, points: int) -> dict[str, Any]:
