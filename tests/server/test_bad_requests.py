@@ -24,7 +24,8 @@ BAD_BODIES = [
     (b'{"a": ' * 50_000, {}, "malformed JSON: nested too deeply"),
     (b'{"seed": ' + b"9" * 5_000 + b"}", {}, "malformed JSON: a number with too many digits"),
     (TWICE, {}, "malformed JSON: field 'profile' is given twice"),
-    (b"not gzip", {"Content-Encoding": "gzip"}, "unreadable body: Can not decode content-en"),
+    (b"not gzip", {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+     "unreadable body: Can not decode content-en"),
     (b"{}", {"Content-Type": "application/json; charset=klingon"},
      "unreadable body: unknown charset 'klingon'"),
 ]  # fmt: skip
@@ -35,6 +36,7 @@ async def test_a_body_the_json_parser_chokes_on_is_a_400(
     tmp_path: Path, body: bytes, headers: dict[str, str], message: str
 ) -> None:
     async with serving(tmp_path / "server.sqlite") as (client, _):
+        headers = {"Content-Type": "application/json"} | headers
         resp = await client.post("/api/sessions", data=body, headers=headers)
         assert resp.status == 400, await resp.text()
         error = (await resp.json())["error"]

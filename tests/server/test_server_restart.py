@@ -16,6 +16,7 @@ from tests.server.helpers import dev_session, serve_process
 def _call(port: int, path: str, body: dict[str, Any] | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
+                                     headers={"Content-Type": "application/json"},
                                      method="POST" if body is not None else "GET")  # fmt: skip
     with urllib.request.urlopen(request, timeout=30) as resp:
         return json.loads(resp.read())

@@ -192,7 +192,9 @@ async def test_a_bad_start_is_refused_with_a_message(
     tmp_path: Path, body: bytes, status: int, message: str
 ) -> None:
     async with serving(tmp_path / "server.sqlite") as (client, _):
-        resp = await client.post("/api/sessions", data=body)
+        resp = await client.post(
+            "/api/sessions", data=body, headers={"Content-Type": "application/json"}
+        )
         assert resp.status == status
         error = (await resp.json())["error"]
         assert message in error and "\n" not in error

@@ -133,7 +133,11 @@ async def test_bad_planner_requests_are_4xx(tmp_path: Path, llm: FakeLLM) -> Non
             assert resp.status == status, (path, body, await resp.text())
             error = (await resp.json())["error"]
             assert message in error and "\n" not in error, (path, error)
-        malformed = await client.put(f"/api/sessions/{sid}/strategy", data=b"{nope")
+        malformed = await client.put(
+            f"/api/sessions/{sid}/strategy",
+            data=b"{nope",
+            headers={"Content-Type": "application/json"},
+        )
         assert malformed.status == 400 and "malformed JSON" in (await malformed.json())["error"]
         missing = await client.post("/api/sessions/nope/replan")
         assert missing.status == 404

@@ -1,8 +1,9 @@
 """The HTTP API of SPEC 11 and the dashboard of SPEC 12 on aiohttp, over a `Sessions`
 (the server's manager, or the one run of a bot started with `--http-port`).
 
-JSON in and out; every refused request is a 4xx with `{"error": "..."}` (unknown
-routes and methods included). With a token (binds other than loopback) the API and
+JSON in and out (bodies as `Content-Type: application/json`); every refused request
+is a 4xx with `{"error": "..."}` (unknown routes and methods included, a 405 with its
+`Allow`). With a token (binds other than loopback) the API and
 `/metrics` need `Authorization: Bearer <token>` (or `?token=`: a browser's websocket
 cannot send the header), otherwise 401; the page and its static files hold no data.
 """
@@ -17,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from perps_bot.domain import short
 from perps_bot.monitoring.prometheus import metrics_registry
 from perps_bot.server import planning, views
 from perps_bot.server.manager import Sessions
-from perps_bot.server.requests import RequestError, parse_json
+from perps_bot.server.protocol import quiet_client_errors, read_json
+from perps_bot.server.requests import RequestError
 from perps_bot.server.session import Session
 
 
@@ -41,6 +42,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def create_app(sessions: Sessions, *, token: str | None = None) -> web.Application:
+    quiet_client_errors()
     app = web.Application(middlewares=[_errors, _auth])
     app[STATE] = _State(sessions, token or "")
     app.router.add_get("/", _dashboard)
@@ -77,8 +79,20 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return web.json_response({"error": f"{exc.reason}: {request.method} {request.path}"},
-                                 status=exc.status)  # fmt: skip
+        return _refused(request, exc)
+
+
+def _refused(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """aiohttp's own refusal (no route, a method the route does not take, a body over
+    the size limit, a stream opened without a websocket upgrade) as the API's JSON
+    error: the reason, the request, aiohttp's detail when it has one, and a 405's
+    `Allow` (RFC 9110: it names the methods the route takes)."""
+    error = f"{exc.reason}: {request.method} {short(request.path, 80)}"
+    detail = " ".join((exc.text or "").split())
+    if detail and detail != f"{exc.status}: {exc.reason}":
+        error += f": {short(detail, 120)}"
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    return web.json_response({"error": error}, status=exc.status, headers=headers)
 
 
 @web.middleware
@@ -123,18 +137,8 @@ def _one(request: web.Request) -> Session:
     return _sessions(request).get(request.match_info["id"])
 
 
-async def _body(request: web.Request) -> object:
-    try:
-        raw = await request.read()
-    except web.RequestPayloadError as exc:  # e.g. a Content-Encoding it is not in
-        cause = exc.__cause__
-        reason = cause.message if isinstance(cause, HttpProcessingError) else str(exc)
-        raise RequestError(f"unreadable body: {short(' '.join(str(reason).split()))}") from None
-    return parse_json(raw, request.charset)
-
-
 async def _start(request: web.Request) -> web.Response:
-    s = await _sessions(request).start(await _body(request))
+    s = await _sessions(request).start(await read_json(request))
     return web.json_response({"session_id": s.id, "status": s.status}, status=201)
 
 
@@ -188,7 +192,7 @@ async def _control(request: web.Request) -> web.Response:
     s = _one(request)
     action = request.match_info["action"]
     if action not in ("pause", "resume", "flatten"):
-        raise RequestError(f"unknown action {action!r} (pause, resume, flatten)", status=404)
+        raise RequestError(f"unknown action {short(action)!r} (pause, resume, flatten)", 404)
     return web.json_response(s.control(request.match_info["pid"], action))
 
 
@@ -205,7 +209,7 @@ async def _replan(request: web.Request) -> web.Response:
 
 async def _strategy(request: web.Request) -> web.Response:
     s = _one(request)
-    body = await _body(request)
+    body = await read_json(request)
     return web.json_response(planning.set_prompt(s, request.query.get("portfolio"), body))
 
 
@@ -239,13 +243,13 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     sockets.add(ws)
     queue = s.subscribe()
     reader = asyncio.create_task(_drain(ws))
+    getter: asyncio.Task[dict[str, Any]] | None = None
     try:
         await ws.send_json({"type": "hello", "data": _hello(request, s, trades, points)})
         while not ws.closed:
             getter = asyncio.create_task(queue.get())
             done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
             if getter not in done:
-                getter.cancel()
                 break
             # all that waits, in one wake-up: a --dev-fast run yields to the loop only
             # between its batches
@@ -259,10 +263,20 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     finally:
         s.unsubscribe(queue)
         sockets.discard(ws)
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+        await _cancel(reader, getter)
     return ws
+
+
+async def _cancel(*tasks: "asyncio.Task[Any] | None") -> None:
+    """End the stream's helper tasks, also when the stream itself is cancelled (aiohttp
+    cancels it when the client's connection drops): a queue reader left waiting on a
+    queue nobody holds any more is collected while pending, and asyncio logs that as
+    an error ('Task was destroyed but it is pending!')."""
+    for task in tasks:
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def _hello(request: web.Request, s: Session, trades: int, points: int) -> dict[str, Any]:

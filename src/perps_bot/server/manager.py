@@ -21,7 +21,7 @@ from pathlib import Path
 from rich.console import Console
 
 from perps_bot.config import Settings
-from perps_bot.domain import PerpsBotError
+from perps_bot.domain import PerpsBotError, short
 from perps_bot.orchestrator.runner import Interrupted, run_bot
 from perps_bot.orchestrator.wiring import Run, mark_crashed
 from perps_bot.server.requests import RequestError, StartRequest, parse_start, session_settings
@@ -45,7 +45,7 @@ class Sessions:
     def get(self, session_id: str) -> Session:
         found = self.sessions.get(session_id)
         if found is None:
-            raise RequestError(f"no session {session_id!r}", status=404)
+            raise RequestError(f"no session {short(session_id)!r}", status=404)
         return found
 
     def reader(self, s: Session) -> RunStore:

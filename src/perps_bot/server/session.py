@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from perps_bot.domain import ACCOUNT, TargetPosition
+from perps_bot.domain import ACCOUNT, TargetPosition, short
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.wiring import Run
@@ -144,7 +144,8 @@ class Session:
             if p.id == pid:
                 return p
         known = ", ".join(p.id for p in run.orchestrator.portfolios)
-        raise RequestError(f"session {self.id} has no portfolio {pid!r} (it has: {known})", 404)
+        raise RequestError(f"session {self.id} has no portfolio {short(pid)!r} (it has: {known})",
+                           404)  # fmt: skip
 
     def control(self, pid: str, action: str) -> dict[str, Any]:
         """pause / resume / flatten portfolio `pid`. A flatten pauses the strategy too: a
