@@ -83,7 +83,7 @@ class AccountReads:
         venue explains: its liquidations (`is_liquidation`) and trades of orders placed
         elsewhere, each once, oldest first (venues.live.foreign)."""
         read = self.requests.read
-        fills: list[Fill] = []
+        found: dict[str, Fill] = {}
         for symbol in symbols:
             ccxt_symbol = self._ccxt_symbols.get(symbol)
             if ccxt_symbol is None:
@@ -91,23 +91,29 @@ class AccountReads:
             market_id = self._exchange.market(ccxt_symbol)["id"]
             forced = await read(
                 f"fetch liquidations {symbol}",
-                partial(
-                    self._exchange.fapiPrivateGetForceOrders,
-                    {"symbol": market_id, "startTime": since_ms},
-                ),
+                partial(self._liquidations, {"symbol": market_id, "startTime": since_ms}),
             )
-            trades = await read(
+            found |= await read(
                 f"fetch trades {symbol}",
-                partial(self._exchange.fetch_my_trades, ccxt_symbol, since_ms),
+                partial(self._foreign_trades, symbol, ccxt_symbol, since_ms, forced),
             )
-            fills += foreign_fills(
-                trades or [],
-                symbol,
-                own_orders=self._own_order_ids,
-                seen_trades=self._seen_trades,
-                liquidations=liquidation_orders(forced),
-            )
-        return sorted(fills, key=lambda f: f.ts)
+        self._seen_trades.update(found)  # handed out now, once every read succeeded
+        return sorted(found.values(), key=lambda f: f.ts)
+
+    async def _liquidations(self, params: dict[str, Any]) -> dict[str, str]:
+        return liquidation_orders(await self._exchange.fapiPrivateGetForceOrders(params))
+
+    async def _foreign_trades(
+        self, symbol: str, ccxt_symbol: str, since_ms: int, liquidations: dict[str, str]
+    ) -> dict[str, Fill]:
+        trades = await self._exchange.fetch_my_trades(ccxt_symbol, since_ms)
+        return foreign_fills(
+            trades,
+            symbol,
+            own_orders=self._own_order_ids,
+            seen_trades=self._seen_trades,
+            liquidations=liquidations,
+        )
 
     async def order_by_client_id(
         self, symbol: str, client_id: str, kind: OrderType = OrderType.MARKET
