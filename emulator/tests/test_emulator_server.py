@@ -251,6 +251,25 @@ async def test_a_rewrite_fault_sets_fields_of_a_processed_answer(
         Fault(kind="malformed", fields={})
 
 
+async def test_a_repeat_fault_lists_each_row_of_a_processed_answer_twice(
+    session: aiohttp.ClientSession,
+) -> None:
+    server = EmulatorServer()
+    await server.start()
+    try:
+        url = server.base_url + "/fapi/v1/ticker/price"
+        symbols = [row["symbol"] for row in await get_json(session, url)]
+        server.inject(Fault(kind="repeat", method="GET", path="/fapi/v1/ticker/price"))
+        server.inject(Fault(kind="repeat", method="GET", path="/fapi/v1/time"))
+        repeated = [row["symbol"] for row in await get_json(session, url)]
+        assert repeated == [symbol for symbol in symbols for _ in range(2)]
+        assert [row["symbol"] for row in await get_json(session, url)] == symbols  # spent
+        time_url = server.base_url + "/fapi/v1/time"
+        assert isinstance((await get_json(session, time_url))["serverTime"], int)  # no list
+    finally:
+        await server.stop()
+
+
 async def test_stop_releases_held_answers_promptly(session: aiohttp.ClientSession) -> None:
     server = EmulatorServer()
     await server.start()

@@ -30,6 +30,8 @@ endpoints under /_emulator/ are never faulted. Kinds and what the client sees:
 - ``rewrite``: the request IS processed and its JSON answer (the object, or each
   object of a list) has ``fields`` set to the values given (null, a string where a
   number belongs, a negative quantity): a well-formed answer that is wrong.
+- ``repeat``: the request IS processed and each row of its JSON list answer appears
+  twice (a trade listed again, as overlapping pages can): the same row, not a new one.
 
 ``rate_limit`` answers carry ``Retry-After: retry_after`` (seconds, default 1).
 """
@@ -47,9 +49,10 @@ FaultKind = Literal[
     "late",
     "unknown_then_execute",
     "rewrite",
+    "repeat",
 ]
 #: kinds whose request is processed (now or later) instead of being answered by the fault
-PROCESSED_KINDS = ("accept_then_timeout", "late", "unknown_then_execute", "rewrite")
+PROCESSED_KINDS = ("accept_then_timeout", "late", "unknown_then_execute", "rewrite", "repeat")
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 DEFAULT_STATUS = {"status": 503, "rate_limit": 429, "error_code": 400}
 DEFAULT_MESSAGES = {

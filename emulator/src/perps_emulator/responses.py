@@ -57,6 +57,15 @@ def rewritten(response: web.Response, fields: dict[str, Any]) -> web.Response:
     return json_response(body, response.status)
 
 
+def repeated(response: web.Response) -> web.Response:
+    """A processed request's JSON list answer with every row twice (the ``repeat``
+    fault); any other answer stays as it is."""
+    body = json.loads(response.text or "null") if response.status == 200 else None
+    if not isinstance(body, list):
+        return response
+    return json_response([row for row in body for _ in range(2)], response.status)
+
+
 def status_unknown() -> web.Response:
     """Binance's -1007: the backend did not answer in time; the order may still run."""
     return json_response({"code": -1007, "msg": DEFAULT_MESSAGES[-1007]}, 503)

@@ -36,7 +36,7 @@ from perps_emulator.flow import FlowParams, Microstructure
 from perps_emulator.liquidation import Liquidator
 from perps_emulator.markets import PriceProcess, make_spec
 from perps_emulator.params import check_recv_window
-from perps_emulator.responses import faulted, json_response, rewritten, status_unknown
+from perps_emulator.responses import faulted, json_response, repeated, rewritten, status_unknown
 from perps_emulator.state import EmulatorState
 from perps_emulator.ws import WsHub
 
@@ -356,6 +356,8 @@ class EmulatorServer:
             await self._delay(fault.delay_s)  # processed, answer held back
         if fault is not None and fault.kind == "rewrite" and fault.fields is not None:
             return rewritten(response, fault.fields)
+        if fault is not None and fault.kind == "repeat":
+            return repeated(response)
         return response
 
     async def _answer_later(

@@ -1,8 +1,13 @@
 """Reading the exchange's account replies (balance, positions, open orders) into the
-bot's terms, for reconciliation. Pure functions of ccxt's unified replies."""
+bot's terms, for reconciliation. Pure functions of the replies; an answer that cannot
+be the truth about the account raises ccxt's BadResponse, which the venue retries like
+a body that is not JSON, and then reports as unavailable (never a wrong account)."""
 
-from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+import ccxt.async_support as ccxt_async
 
 from perps_bot.domain import Order, OrderStatus, OrderType, Side
 from perps_bot.venues.base import VenuePosition
@@ -10,35 +15,78 @@ from perps_bot.venues.live.conditional import order_type_of
 from perps_bot.venues.live.tracking import EPS, Tracked, num
 
 
-def wallet_balance(reply: Any, settle: str) -> float | None:
-    """Wallet balance of the settlement asset (excludes unrealized PnL, like the ledger)."""
-    if not isinstance(reply, dict):
-        return None
-    info = reply.get("info")
+def wallet_balance(reply: Any, settle: str) -> float:
+    """Wallet balance of the settlement asset (excludes unrealized PnL, like the ledger),
+    from the raw account answer ccxt keeps as `info`.
+
+    Binance's account answer lists every margin asset with its walletBalance, a zero
+    balance included, so a missing row or an unreadable value is a broken answer:
+    BadResponse (retried; then the read fails, and reconciliation is skipped with a
+    warning), never `None`, with which reconciliation kept the ledger's own balance, and
+    never ccxt's `total`, which is the margin balance (unrealized PnL included)."""
+    info = reply.get("info") if isinstance(reply, dict) else None
     assets = info.get("assets") if isinstance(info, dict) else None
-    if isinstance(assets, list):
-        for row in assets:
-            if isinstance(row, dict) and row.get("asset") == settle:
-                wallet = num(row.get("walletBalance"))
-                if wallet is not None:
-                    return wallet
-    entry = reply.get(settle)
-    return num(entry.get("total")) if isinstance(entry, dict) else None
+    rows = [r for r in assets if isinstance(r, dict)] if isinstance(assets, list) else []
+    row = next((r for r in rows if r.get("asset") == settle), None)
+    if row is None:
+        raise ccxt_async.BadResponse(f"the account answer lists no {settle} asset")
+    wallet = num(row.get("walletBalance"))
+    if wallet is None:
+        raise ccxt_async.BadResponse(
+            f"the account answer's {settle} walletBalance {_shown(row.get('walletBalance'))}"
+            " is not a number"
+        )
+    return wallet
 
 
-def position_of(row: Any, bot_symbol: Callable[[str], str]) -> VenuePosition | None:
-    """A non-zero position row as a signed VenuePosition (None for flat or unreadable)."""
-    if not isinstance(row, dict):
-        return None
-    contracts = num(row.get("contracts")) or 0.0
-    if abs(contracts) <= EPS:
-        return None
-    size = contracts * (num(row.get("contractSize")) or 1.0)
-    side = str(row.get("side") or "").lower()
-    short = side == "short" or (side != "long" and size < 0)
-    size = -abs(size) if short else abs(size)
-    entry = num(row.get("entryPrice")) or 0.0
-    return VenuePosition(bot_symbol(str(row.get("symbol"))), size, entry)
+@dataclass(frozen=True, slots=True)
+class PositionMarket:
+    """How a positionRisk row's market id maps onto the bot's symbol and size."""
+
+    symbol: str
+    contract_size: float = 1.0
+
+
+def positions_of(rows: Any, markets: Mapping[str, PositionMarket]) -> list[VenuePosition]:
+    """The non-zero positions of `markets` (by exchange market id) in Binance's raw
+    positionRisk answer, signed.
+
+    Read here, not through ccxt's fetch_positions: ccxt drops a row whose entryPrice is
+    null, zero or negative (the account then read flat while the exchange held the
+    position, and reconciliation adopted a flat book: the bot could open it again), and
+    read 0.01 held with a null positionAmt as 0.00995. A row of these markets
+    whose positionAmt cannot be read, or that holds a position with no positive entry
+    price, or a row whose market cannot be told, is a broken answer: BadResponse."""
+    if not isinstance(rows, list):
+        raise ccxt_async.BadResponse(f"positionRisk answered {type(rows).__name__}, not a list")
+    positions: list[VenuePosition] = []
+    for row in rows:
+        market_id = row.get("symbol") if isinstance(row, dict) else None
+        if not isinstance(market_id, str):
+            raise ccxt_async.BadResponse(f"positionRisk row of no market: {_shown(row)}")
+        market = markets.get(market_id)
+        if market is None:
+            continue  # a market this venue does not trade
+        amount, entry = num(row.get("positionAmt")), num(row.get("entryPrice"))
+        if amount is None:
+            raise ccxt_async.BadResponse(
+                f"positionRisk {market_id}: positionAmt {_shown(row.get('positionAmt'))}"
+                " is not a number"
+            )
+        if abs(amount) <= EPS:
+            continue
+        if entry is None or entry <= 0:
+            raise ccxt_async.BadResponse(
+                f"positionRisk {market_id}: a position of {amount:g} with entryPrice"
+                f" {_shown(row.get('entryPrice'))}"
+            )
+        positions.append(VenuePosition(market.symbol, amount * market.contract_size, entry))
+    return positions
+
+
+def _shown(value: Any) -> str:
+    """A field's value for an error line, cut short (an answer can be anything)."""
+    return repr(value)[:60]
 
 
 def foreign_order(row: dict[str, Any], symbol: str, now_ms: int) -> Tracked:

@@ -21,15 +21,23 @@ log = logging.getLogger("perps_bot.venues.live")
 
 def commission(trades: Any, settle: str) -> tuple[float, float] | None:
     """(total commission, quantity) over an order's trades, in the settlement asset;
-    None when a trade is charged in another asset or unreadable."""
+    None when a trade is charged in another asset or unreadable (no id among them).
+    Each trade counts once by its id: a trade listed twice (an answer's pages
+    overlapping) doubled the fee."""
     total = quantity = 0.0
+    seen: set[str] = set()
     for trade in trades if isinstance(trades, list) else []:
         if not isinstance(trade, dict) or not isinstance(trade.get("fee"), dict):
             return None
-        fee = trade["fee"]
+        fee, trade_id = trade["fee"], trade.get("id")
         cost, amount = num(fee.get("cost")), num(trade.get("amount"))
         if cost is None or amount is None or str(fee.get("currency") or settle) != settle:
             return None
+        if trade_id is None or str(trade_id) == "":
+            return None
+        if str(trade_id) in seen:
+            continue
+        seen.add(str(trade_id))
         total += cost
         quantity += amount
     return total, quantity

@@ -4,16 +4,19 @@ orders placed elsewhere (by hand, or by an earlier run). Reconciliation books th
 the ledger's PnL is the exchange's, instead of silently adopting a new position.
 
 Trades of orders this venue placed are left out (their fills come from the orders'
-status); every trade is handed out once (by trade id).
+status); every trade is handed out once (by trade id), and only when every read of
+the reconciliation succeeded.
 """
 
-from collections.abc import Iterable
 from typing import Any
+
+import ccxt.async_support as ccxt_async
 
 from perps_bot.domain import Fill, Liquidity, Side
 from perps_bot.venues.live.tracking import num
 
 LIQUIDATION_PREFIX = "autoclose-"
+SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 
 
 def liquidation_orders(rows: Any) -> dict[str, str]:
@@ -26,44 +29,57 @@ def liquidation_orders(rows: Any) -> dict[str, str]:
 
 
 def foreign_fills(
-    trades: Iterable[Any],
+    trades: Any,
     symbol: str,
     *,
     own_orders: set[str],
     seen_trades: set[str],
     liquidations: dict[str, str],
-) -> list[Fill]:
-    """ccxt trades -> Fills for the ones not of `own_orders` and not seen before
-    (`seen_trades` is updated)."""
-    fills: list[Fill] = []
+) -> dict[str, Fill]:
+    """ccxt trades -> {trade id: Fill} for the ones not of `own_orders` and not in
+    `seen_trades`. The caller marks them seen once every read succeeded: marking them
+    here lost them when a later read failed.
+
+    A trade whose id, order, side, size, price or fee cannot be read is a broken answer
+    (BadResponse: the read is retried, then reconciliation is skipped), never skipped
+    or guessed: skipped, the fill was lost; without an id, every id-less trade after the
+    first was; without an order id, a trade of the bot's own order was booked twice."""
+    if not isinstance(trades, list):
+        raise ccxt_async.BadResponse(f"the trades answer is {type(trades).__name__}, not a list")
+    fills: dict[str, Fill] = {}
     for trade in trades:
-        if not isinstance(trade, dict):
+        if not isinstance(trade, dict) or trade.get("id") is None or trade.get("order") is None:
+            shown = {k: trade.get(k) for k in ("id", "order")} if isinstance(trade, dict) else trade
+            raise ccxt_async.BadResponse(f"a trade without an id or order: {str(shown)[:80]}")
+        trade_id, order_id = str(trade["id"]), str(trade["order"])
+        if trade_id in seen_trades or order_id in own_orders:
             continue
-        trade_id, order_id = str(trade.get("id")), str(trade.get("order"))
-        size, price = num(trade.get("amount")), num(trade.get("price"))
-        if trade_id in seen_trades or order_id in own_orders or not size or not price:
-            continue
-        seen_trades.add(trade_id)
-        fee_info = trade.get("fee")
-        fee = num(fee_info.get("cost")) if isinstance(fee_info, dict) else None
-        liquidation = order_id in liquidations
-        client_id = liquidations.get(order_id) or f"ext-{order_id}"
-        reason = "liquidated by the exchange" if liquidation else "exchange fill of another order"
-        fills.append(
-            Fill(
-                ts=int(num(trade.get("timestamp")) or 0),
-                symbol=symbol,
-                side=Side.BUY if str(trade.get("side")).lower() == "buy" else Side.SELL,
-                size=size,
-                price=price,
-                fee=fee or 0.0,
-                liquidity=Liquidity.MAKER
-                if trade.get("takerOrMaker") == "maker"
-                else Liquidity.TAKER,
-                client_id=client_id,
-                correlation_id=client_id,
-                reason=reason,
-                is_liquidation=liquidation,
-            )
-        )
-    return sorted(fills, key=lambda f: f.ts)
+        fills[trade_id] = _fill(trade, symbol, liquidations)
+    return fills
+
+
+def _fill(trade: dict[str, Any], symbol: str, liquidations: dict[str, str]) -> Fill:
+    """One foreign trade as a Fill (BadResponse when a field cannot be read)."""
+    order_id = str(trade["order"])
+    size, price = num(trade.get("amount")), num(trade.get("price"))
+    side = SIDES.get(str(trade.get("side")).lower())
+    fee_info = trade.get("fee")
+    fee = num(fee_info.get("cost")) if isinstance(fee_info, dict) else None
+    if not size or size < 0 or not price or price < 0 or side is None or fee is None:
+        shown = {k: trade.get(k) for k in ("id", "side", "amount", "price", "fee")}
+        raise ccxt_async.BadResponse(f"a trade that cannot be read: {str(shown)[:160]}")
+    liquidation = order_id in liquidations
+    client_id = liquidations.get(order_id) or f"ext-{order_id}"
+    return Fill(
+        ts=int(num(trade.get("timestamp")) or 0),
+        symbol=symbol,
+        side=side,
+        size=size,
+        price=price,
+        fee=fee,
+        liquidity=Liquidity.MAKER if trade.get("takerOrMaker") == "maker" else Liquidity.TAKER,
+        client_id=client_id,
+        correlation_id=client_id,
+        reason="liquidated by the exchange" if liquidation else "exchange fill of another order",
+        is_liquidation=liquidation,
+    )

@@ -17,8 +17,13 @@ from typing import Any
 
 from perps_bot.domain import Fill, Order, OrderType, Side
 from perps_bot.exchange import from_exchange_symbol
-from perps_bot.venues.base import VenueSnapshot
-from perps_bot.venues.live.account import foreign_order, position_of, wallet_balance
+from perps_bot.venues.base import VenuePosition, VenueSnapshot
+from perps_bot.venues.live.account import (
+    PositionMarket,
+    foreign_order,
+    positions_of,
+    wallet_balance,
+)
 from perps_bot.venues.live.commissions import commission
 from perps_bot.venues.live.conditional import ALGO, algo_view, current_state
 from perps_bot.venues.live.foreign import foreign_fills, liquidation_orders
@@ -48,34 +53,37 @@ class AccountReads:
 
     async def snapshot(self) -> VenueSnapshot:
         """Balance, non-zero positions and open orders from the exchange; open orders
-        not yet tracked (e.g. left by a previous run) are tracked from now on."""
+        not yet tracked (e.g. left by a previous run) are tracked from now on. An answer
+        that cannot be the account's truth is retried, then VenueUnavailable
+        (venues.live.account)."""
         read = self.requests.read
-        ccxt_symbols = list(self._ccxt_symbols.values())
-        balance_reply = await read("fetch balance", self._exchange.fetch_balance)
-        position_rows = await read(
-            "fetch positions", lambda: self._exchange.fetch_positions(ccxt_symbols)
-        )
+        settle = self._settle_asset()
+
+        async def balance() -> float:
+            return wallet_balance(await self._exchange.fetch_balance(), settle)
+
+        async def positions() -> list[VenuePosition]:
+            rows = await self._exchange.fapiPrivateV3GetPositionRisk()
+            return positions_of(rows, self._position_markets())
+
+        wallet = await read("fetch balance", balance)
+        held = await read("fetch positions", positions)
         open_rows: list[Any] = []
-        for ccxt_symbol, params in itertools.product(ccxt_symbols, ({}, ALGO)):
+        for ccxt_symbol, params in itertools.product(self._ccxt_symbols.values(), ({}, ALGO)):
             rows = await read(
                 f"fetch open orders {ccxt_symbol}",
                 partial(self._exchange.fetch_open_orders, ccxt_symbol, None, None, params),
             )
             open_rows.extend(rows or [])
-        positions = [
-            p for p in (position_of(r, self._bot_symbol) for r in position_rows or []) if p
-        ]
         open_orders = [o for o in (self._open_order(row) for row in open_rows) if o is not None]
-        return VenueSnapshot(
-            wallet_balance(balance_reply, self._settle_asset()), positions, open_orders
-        )
+        return VenueSnapshot(wallet, held, open_orders)
 
     async def exchange_fills(self, since_ms: int, symbols: Sequence[str]) -> list[Fill]:
         """Fills the exchange made since `since_ms` on `symbols` that no order of this
         venue explains: its liquidations (`is_liquidation`) and trades of orders placed
         elsewhere, each once, oldest first (venues.live.foreign)."""
         read = self.requests.read
-        fills: list[Fill] = []
+        found: dict[str, Fill] = {}
         for symbol in symbols:
             ccxt_symbol = self._ccxt_symbols.get(symbol)
             if ccxt_symbol is None:
@@ -83,23 +91,29 @@ class AccountReads:
             market_id = self._exchange.market(ccxt_symbol)["id"]
             forced = await read(
                 f"fetch liquidations {symbol}",
-                partial(
-                    self._exchange.fapiPrivateGetForceOrders,
-                    {"symbol": market_id, "startTime": since_ms},
-                ),
+                partial(self._liquidations, {"symbol": market_id, "startTime": since_ms}),
             )
-            trades = await read(
+            found |= await read(
                 f"fetch trades {symbol}",
-                partial(self._exchange.fetch_my_trades, ccxt_symbol, since_ms),
+                partial(self._foreign_trades, symbol, ccxt_symbol, since_ms, forced),
             )
-            fills += foreign_fills(
-                trades or [],
-                symbol,
-                own_orders=self._own_order_ids,
-                seen_trades=self._seen_trades,
-                liquidations=liquidation_orders(forced),
-            )
-        return sorted(fills, key=lambda f: f.ts)
+        self._seen_trades.update(found)  # handed out now, once every read succeeded
+        return sorted(found.values(), key=lambda f: f.ts)
+
+    async def _liquidations(self, params: dict[str, Any]) -> dict[str, str]:
+        return liquidation_orders(await self._exchange.fapiPrivateGetForceOrders(params))
+
+    async def _foreign_trades(
+        self, symbol: str, ccxt_symbol: str, since_ms: int, liquidations: dict[str, str]
+    ) -> dict[str, Fill]:
+        trades = await self._exchange.fetch_my_trades(ccxt_symbol, since_ms)
+        return foreign_fills(
+            trades,
+            symbol,
+            own_orders=self._own_order_ids,
+            seen_trades=self._seen_trades,
+            liquidations=liquidations,
+        )
 
     async def order_by_client_id(
         self, symbol: str, client_id: str, kind: OrderType = OrderType.MARKET
@@ -155,6 +169,14 @@ class AccountReads:
         log.info("reconciled open order %s (%s %s)", exchange_cid, tracked.order.side,
                  tracked.order.symbol)  # fmt: skip
         return replace(tracked.order)
+
+    def _position_markets(self) -> dict[str, PositionMarket]:
+        """Exchange market id -> the bot's symbol and contract size, for positionRisk."""
+        found: dict[str, PositionMarket] = {}
+        for symbol, ccxt_symbol in self._ccxt_symbols.items():
+            market = self._exchange.market(ccxt_symbol)
+            found[str(market["id"])] = PositionMarket(symbol, market.get("contractSize") or 1.0)
+        return found
 
     def _settle_asset(self) -> str:
         markets = self._exchange.markets or {}
