@@ -2,8 +2,8 @@
 (the server's manager, or the one run of a bot started with `--http-port`).
 
 JSON in and out (bodies as `Content-Type: application/json`); every refused request
-is a 4xx with `{"error": "..."}` (unknown routes and methods included, a 405 with its
-`Allow`). With a token (binds other than loopback) the API and
+is a 4xx with `{"error": "..."}` (unknown routes and methods, missing static files
+included, a 405 with its `Allow`). With a token (binds other than loopback) the API and
 `/metrics` need `Authorization: Bearer <token>` (or `?token=`: a browser's websocket
 cannot send the header), otherwise 401; the page and its static files hold no data.
 """
@@ -38,6 +38,7 @@ class _State:
 
 STATE = web.AppKey("state", _State)
 STATIC = Path(str(resources.files("perps_bot.server") / "static"))
+STATIC_FILES = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -47,7 +48,7 @@ def create_app(sessions: Sessions, *, token: str | None = None) -> web.Applicati
     app[STATE] = _State(sessions, token or "")
     app.router.add_get("/", _dashboard)
     app.router.add_get("/static/plotly.min.js", _plotly)
-    app.router.add_static("/static/", STATIC)
+    app.router.add_get("/static/{name}", _static)
     app.router.add_get("/health", _health)
     app.router.add_get("/metrics", _metrics)
     app.router.add_post("/api/sessions", _start)
@@ -110,6 +111,15 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 # -- pages and health -------------------------------------------------------------------
 async def _dashboard(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "index.html")
+
+
+async def _static(request: web.Request) -> web.StreamResponse:
+    """A file of the dashboard, by name (a missing one is a JSON 404 like every other
+    refusal: aiohttp's static route answers an empty one)."""
+    name = request.match_info["name"]
+    if name not in STATIC_FILES:
+        raise RequestError(f"no static file {short(name)!r}", status=404)
+    return web.FileResponse(STATIC / name)
 
 
 async def _plotly(request: web.Request) -> web.StreamResponse:
