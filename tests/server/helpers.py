@@ -36,12 +36,12 @@ def dev_session(duration: str, **extra: Any) -> dict[str, Any]:
 
 @asynccontextmanager
 async def serving(
-    db: Path, *, token: str | None = None
+    db: Path, *, token: str | None = None, hosts: frozenset[str] | None = frozenset()
 ) -> AsyncIterator[tuple[TestClient[Any, Any], SessionManager]]:
     manager = SessionManager(db)
     try:
         await manager.open()
-        server = TestServer(create_app(manager, token=token), host="127.0.0.1")
+        server = TestServer(create_app(manager, token=token, hosts=hosts), host="127.0.0.1")
         async with TestClient(server) as client:
             yield client, manager
     finally:

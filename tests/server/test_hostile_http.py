@@ -198,3 +198,21 @@ async def test_stream_clients_that_leave_leave_no_task_behind(
         view = await (await client.get(f"/api/sessions/{sid}")).json()
         assert view["status"] == "running"
         await client.post(f"/api/sessions/{sid}/stop")
+
+
+async def test_a_missing_static_file_is_a_json_404(tmp_path: Path) -> None:
+    """`/static/nope.js` was an empty 404 sent as application/octet-stream, the one
+    refusal of the server that was not `{"error": ...}`."""
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        for name, shown in (("nope.js", "'nope.js'"), ("..%2Findex.html", "'../index.html'"),
+                            ("x" * 5_000, "'xxx")):  # fmt: skip
+            resp = await client.get(f"/static/{name}")
+            assert resp.content_type == "application/json"
+            error = await _error(resp, 404)
+            assert error.startswith(f"no static file {shown}"), error
+        for path in ("/static/", "/static/a/b.js", "/static/../app.py"):
+            resp = await client.get(path)
+            assert resp.content_type == "application/json", path
+            assert "Not Found" in await _error(resp, 404)
+        resp = await client.head("/static/dashboard.js")
+        assert resp.status == 200 and "javascript" in resp.content_type

@@ -46,6 +46,8 @@ async def test_a_bot_run_serves_its_own_dashboard_and_read_api(
                 seen["pause"] = refused.status, (await refused.json())["error"]
                 start = await http.post(f"{base}/api/sessions", json={})
                 seen["start"] = start.status
+                rebound = await http.get(f"{base}/api/sessions", headers={"Host": "evil.example"})
+                seen["rebound"] = rebound.status
             run.orchestrator.request_stop("test done")
             yield
 
@@ -60,3 +62,4 @@ async def test_a_bot_run_serves_its_own_dashboard_and_read_api(
     assert seen["page"] == 200
     assert seen["pause"] == (403, "this server does not allow control (read-only)")
     assert seen["start"] == 403
+    assert seen["rebound"] == 403  # a page rebound to 127.0.0.1 reads nothing (DNS rebinding)

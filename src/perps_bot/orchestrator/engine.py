@@ -114,6 +114,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
         self._closed = False
         self.stop_requested = False
         self.stop_reason = ""
+        self.interrupted = False  # stopped before its end: see request_stop
         self._feed_stopping: asyncio.Task[None] | None = None
         self.first_ts: int | None = None
         self.last_ts: int | None = None
@@ -228,12 +229,15 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
         await self.venue.stop()
         self._record_updates()
 
-    def request_stop(self, reason: str) -> None:
-        """End the run after the current batch (Ctrl-C, SIGTERM, duration). A feed that is
-        waiting for data (an exchange that does not answer) is stopped too, so the loop
-        notices at once."""
+    def request_stop(self, reason: str, *, interrupt: bool = False) -> None:
+        """End the run after the current batch: at its end (the duration; the run is
+        `completed`) or, with `interrupt`, before it (Ctrl-C, SIGTERM, a server that
+        stops, the session API: the run is `interrupted`, resumable from its last
+        checkpoint). A feed that is waiting for data (an exchange that does not answer)
+        is stopped too, so the loop notices at once."""
         self.stop_requested = True
         self.stop_reason = reason
+        self.interrupted = self.interrupted or interrupt
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not inside the run's loop: the loop checks the flag

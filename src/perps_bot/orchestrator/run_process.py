@@ -16,6 +16,10 @@ if TYPE_CHECKING:  # the run's orchestrator; this module needs only its request_
 
 T = TypeVar("T")
 
+#: the stop reason of Ctrl-C / SIGTERM (and of a session server that stops): the run
+#: is `interrupted` with no further detail
+INTERRUPTED = "interrupted"
+
 
 def run_coroutine(main: Coroutine[Any, Any, T], *, debug: bool = False) -> T:
     """`asyncio.run(main)`, without building the repr of what `main` returns.
@@ -49,7 +53,7 @@ class Signals:
     def __call__(self) -> None:
         self.received += 1
         if self.orchestrator is not None and self.received == 1:
-            self.orchestrator.request_stop("interrupted")
+            self.orchestrator.request_stop(INTERRUPTED, interrupt=True)
         elif self.task is not None:
             self.task.cancel()
 

@@ -43,7 +43,12 @@ from perps_bot.monitoring.logs import LineCounter
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.preflight import PromotionMissing, preflight
 from perps_bot.orchestrator.recovery import recover_unstored_fills
-from perps_bot.orchestrator.run_process import collector_tuned, run_coroutine, signals_handled
+from perps_bot.orchestrator.run_process import (
+    INTERRUPTED,
+    collector_tuned,
+    run_coroutine,
+    signals_handled,
+)
 from perps_bot.orchestrator.venue_calls import StopRun
 from perps_bot.orchestrator.wiring import Run, build_run, metrics_only, new_run_id
 from perps_bot.storage import durable
@@ -255,10 +260,11 @@ async def _execute(run: Run, options: _Options) -> RunResult:
             if options.attach is not None:
                 await attached.enter_async_context(options.attach(run))
             await _trade(run)
-            if orchestrator.stop_reason != "interrupted":
+            if not orchestrator.interrupted:
                 run.recorder.view.complete()
-        if orchestrator.stop_reason == "interrupted":
-            status = "interrupted"
+        if orchestrator.interrupted:  # its detail says who, unless Ctrl-C / SIGTERM did
+            reason = orchestrator.stop_reason
+            status, detail = "interrupted", None if reason == INTERRUPTED else reason
     except StopRun as exc:
         status, detail = "failed", str(exc)
     except (KeyboardInterrupt, asyncio.CancelledError):

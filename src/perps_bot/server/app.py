@@ -2,10 +2,12 @@
 (the server's manager, or the one run of a bot started with `--http-port`).
 
 JSON in and out (bodies as `Content-Type: application/json`); every refused request
-is a 4xx with `{"error": "..."}` (unknown routes and methods included, a 405 with its
-`Allow`). With a token (binds other than loopback) the API and
-`/metrics` need `Authorization: Bearer <token>` (or `?token=`: a browser's websocket
-cannot send the header), otherwise 401; the page and its static files hold no data.
+is a 4xx with `{"error": "..."}` (unknown routes and methods, missing static files
+included, a 405 with its `Allow`). Bound to loopback the server answers only to
+loopback names in `Host` (403 otherwise: see `hosts`, DNS rebinding). With a token
+(binds other than loopback) the API and `/metrics` need `Authorization: Bearer
+<token>` (or `?token=`: a browser's websocket cannot send the header), otherwise 401;
+the page and its static files hold no data.
 """
 
 import asyncio
@@ -23,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from perps_bot.domain import short
 from perps_bot.monitoring.prometheus import metrics_registry
 from perps_bot.server import planning, views
+from perps_bot.server.hosts import refusal
 from perps_bot.server.manager import Sessions
 from perps_bot.server.protocol import quiet_client_errors, read_json
 from perps_bot.server.requests import RequestError
@@ -33,21 +36,31 @@ from perps_bot.server.session import Session
 class _State:
     sessions: Sessions
     token: str
+    hosts: frozenset[str] | None  # names accepted beyond loopback's; None: any
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
 
 
 STATE = web.AppKey("state", _State)
 STATIC = Path(str(resources.files("perps_bot.server") / "static"))
+STATIC_FILES = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def create_app(sessions: Sessions, *, token: str | None = None) -> web.Application:
+def create_app(
+    sessions: Sessions,
+    *,
+    token: str | None = None,
+    hosts: frozenset[str] | None = frozenset(),
+) -> web.Application:
+    """The app over `sessions`. `hosts`: the names a request's Host may give beyond the
+    loopback ones (`hosts.allowed_hosts` of the bind address; None: any name, for a
+    bind beyond loopback, which has a token instead)."""
     quiet_client_errors()
-    app = web.Application(middlewares=[_errors, _auth])
-    app[STATE] = _State(sessions, token or "")
+    app = web.Application(middlewares=[_errors, _local_host, _auth])
+    app[STATE] = _State(sessions, token or "", hosts)
     app.router.add_get("/", _dashboard)
     app.router.add_get("/static/plotly.min.js", _plotly)
-    app.router.add_static("/static/", STATIC)
+    app.router.add_get("/static/{name}", _static)
     app.router.add_get("/health", _health)
     app.router.add_get("/metrics", _metrics)
     app.router.add_post("/api/sessions", _start)
@@ -96,6 +109,16 @@ def _refused(request: web.Request, exc: web.HTTPException) -> web.Response:
 
 
 @web.middleware
+async def _local_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+    extra = request.app[STATE].hosts
+    if extra is not None:
+        why = refusal(request.headers.get("Host"), extra)
+        if why is not None:
+            raise RequestError(why, status=403)
+    return await handler(request)
+
+
+@web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request.app[STATE].token
     if token and (request.path.startswith("/api/") or request.path == "/metrics"):
@@ -110,6 +133,15 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 # -- pages and health -------------------------------------------------------------------
 async def _dashboard(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "index.html")
+
+
+async def _static(request: web.Request) -> web.StreamResponse:
+    """A file of the dashboard, by name (a missing one is a JSON 404 like every other
+    refusal: aiohttp's static route answers an empty one)."""
+    name = request.match_info["name"]
+    if name not in STATIC_FILES:
+        raise RequestError(f"no static file {short(name)!r}", status=404)
+    return web.FileResponse(STATIC / name)
 
 
 async def _plotly(request: web.Request) -> web.StreamResponse:

@@ -22,6 +22,7 @@ from rich.console import Console
 
 from perps_bot.config import Settings
 from perps_bot.domain import PerpsBotError, short
+from perps_bot.orchestrator.run_process import INTERRUPTED
 from perps_bot.orchestrator.runner import Interrupted, run_bot
 from perps_bot.orchestrator.wiring import Run, mark_crashed
 from perps_bot.server.requests import RequestError, StartRequest, parse_start, session_settings
@@ -148,7 +149,7 @@ class SessionManager(Sessions):
         tasks = [s.task for s in self.sessions.values() if s.task is not None and not s.task.done()]
         for s in self.sessions.values():
             if s.run is not None:
-                s.run.orchestrator.request_stop("interrupted")
+                s.run.orchestrator.request_stop(INTERRUPTED, interrupt=True)
             elif s.task is not None:
                 s.task.cancel()
         if tasks:

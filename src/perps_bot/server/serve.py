@@ -3,7 +3,8 @@ SIGTERM) and the `--http-port` view of one bot run (for as long as the run execu
 
 The server binds loopback by default; any other address needs a token in
 `PERPS_BOT__SERVER__TOKEN` (refused in one line without it), which every request then
-sends as `Authorization: Bearer <token>`.
+sends as `Authorization: Bearer <token>`. On loopback it answers only to loopback
+names in `Host` (and those of `PERPS_BOT__SERVER__ALLOWED_HOSTS`: see `hosts`).
 """
 
 import asyncio
@@ -24,11 +25,11 @@ from perps_bot.monitoring import close_logging, setup_logging
 from perps_bot.orchestrator.runner import Attach
 from perps_bot.orchestrator.wiring import Run
 from perps_bot.server.app import create_app
+from perps_bot.server.hosts import LOOPBACK, allowed_hosts
 from perps_bot.server.manager import SessionManager, Sessions
 from perps_bot.server.session import Session
 
 TOKEN_ENV = "PERPS_BOT__SERVER__TOKEN"
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 log = logging.getLogger("perps_bot.server")
 
@@ -56,7 +57,8 @@ async def serve(
                   backups=settings.logging.backups)  # fmt: skip
     manager = SessionManager(database, allow_live=allow_live)
     try:
-        async with _site(create_app(manager, token=token), host, port) as bound:
+        app = create_app(manager, token=token, hosts=allowed_hosts(host))
+        async with _site(app, host, port) as bound:
             await manager.open()
             sys.stdout.write(f"perps-bot serve: http://{host}:{bound}/ (database {database})\n")
             sys.stdout.flush()
@@ -106,7 +108,8 @@ def show_run(port: int, host: str = "127.0.0.1") -> Attach:
                     portfolio_ids=pids)  # fmt: skip
         sessions = Sessions(run.store, controls=False)
         sessions.sessions[s.id] = s
-        async with _site(create_app(sessions, token=server_token(host)), host, port) as bound:
+        app = create_app(sessions, token=server_token(host), hosts=allowed_hosts(host))
+        async with _site(app, host, port) as bound:
             log.info("dashboard of run %s: http://%s:%d/", run.run_id, host, bound)
             async with s.attached(run):
                 yield

@@ -26,6 +26,7 @@ from perps_bot.server import views
 from perps_bot.server.requests import RequestError
 
 EQUITY_EVERY_S = 0.25
+STOPPED = "stopped by the session API"  # the detail of the run of a stopped session
 QUEUE_SIZE = 2_000
 
 Message = dict[str, Any]
@@ -168,13 +169,16 @@ class Session:
 
     def stop(self) -> None:
         """Stop cleanly: the run ends after its current batch (before it is wired: the
-        task is cancelled)."""
+        task is cancelled), stored `interrupted` (it stopped before its end: `report`
+        must not call it completed) with the detail `STOPPED`; the session is
+        `stopped`, and a server started again does not go on with it (a
+        `perps-bot --resume RUN_ID` on the database can)."""
         if not self.controls:
             raise RequestError("this server does not allow control (read-only)", status=403)
         if self.status not in ("starting", "running"):
             raise RequestError(f"session {self.id} is already {self.status}", status=409)
         self.stop_requested = True
         if self.run is not None:
-            self.run.orchestrator.request_stop("stopped by the session API")
+            self.run.orchestrator.request_stop(STOPPED, interrupt=True)
         elif self.task is not None:
             self.task.cancel()
