@@ -2,18 +2,28 @@
 wait in real time, and the ExchangeConfig that points ccxt at the loopback emulator."""
 
 import asyncio
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from perps_bot.config.models import ExchangeConfig, FeesConfig
+from perps_bot.config import load_settings
+from perps_bot.config.models import AccountConfig, ExchangeConfig, FeesConfig
+from perps_bot.domain import MarginMode
 from perps_bot.instruments import InstrumentCatalog, catalog_from_markets
-from perps_emulator import EmulatorServer
+from perps_bot.orchestrator.runner import run_bot
+from perps_bot.venues.live import LiveVenue
+from perps_emulator import EmulatorServer, Fault
 
 # Distinctive dummy credentials: a test greps every log line for them.
 API_KEY = "dummyKEY4live7f3a9c0e11d2"
 API_SECRET = "dummySECRET4live9b81e44aa0c"
+#: the account of a LiveVenue built by a test
+ACCOUNT = AccountConfig(
+    initial_balance=10_000, margin_mode=MarginMode.ISOLATED, default_leverage=2.0
+)
 
 
 #: The `make_client` fixture: (ExchangeConfig, *, private) -> ccxt async client.
@@ -89,3 +99,52 @@ async def until_long_opened(server: EmulatorServer, task: "asyncio.Task[Any]") -
         await asyncio.sleep(0.01)
     task.cancel()
     pytest.fail("the bot never opened its position")
+
+
+async def started_venue(
+    server: EmulatorServer,
+    make_client: ClientFactory,
+    symbols: list[str] | None = None,
+    **cfg: Any,
+) -> tuple[LiveVenue, FakeClock]:
+    """A started LiveVenue on `symbols` (ETH-PERP) of the emulator, on a fake clock whose
+    sleeps return at once; `cfg` overrides `exchange_cfg`'s settings."""
+    instruments = await exchange_instruments(server, make_client, symbols or ["ETH-PERP"])
+    config = exchange_cfg(server, **cfg)
+    clock = FakeClock()
+    venue = LiveVenue(make_client(config, private=True), config, ACCOUNT, instruments,
+                      clock=clock, sleep=FakeSleep(clock))  # fmt: skip
+    await venue.start()
+    return venue, clock
+
+
+async def reconciles_with(
+    server: EmulatorServer, run_dirs: dict[str, str], fault: Fault
+) -> tuple[list[dict[str, Any]], float]:
+    """A 2 s canary run of FlipOnce (it opens one long and holds it) reconciling every
+    200 ms; `fault` is injected once the long is open. Returns the run's reconcile
+    journal lines (the run must complete) and the long the exchange held then."""
+    settings = load_settings(
+        "canary",
+        {
+            "run": {"duration": "2s", "dry_run": False, "live_view": False, **run_dirs},
+            "exchange": {
+                "base_url": server.base_url,
+                "api_key": API_KEY,
+                "api_secret": API_SECRET,
+                "poll_interval": "100ms",
+                "reconcile_interval": "200ms",
+                "backoff_base": "10ms",
+                "backoff_max": "20ms",
+            },
+            "strategy": {"name": "tests.live.canary_strategy:FlipOnce", "params": {"hold": 10_000}},
+        },
+    )
+    task = asyncio.create_task(run_bot(settings, progress=False))
+    await until_long_opened(server, task)
+    opened = server.state.positions["ETHUSDT"].amount
+    server.inject(fault)
+    result = await task
+    assert result.status == "completed"
+    journal = (Path(run_dirs["log_dir"]) / "events.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in journal if '"reconcile"' in line], opened

@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 
-from perps_bot.config.models import AccountConfig, ExchangeConfig
+from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain import (
     BookSnapshot,
     DenialReason,
     InstrumentRefusal,
     Liquidity,
-    MarginMode,
     Order,
     OrderStatus,
     OrderType,
@@ -26,6 +25,7 @@ from perps_bot.venues.base import OrderRejected, VenueFatal, VenueSnapshot, Venu
 from perps_bot.venues.live import LiveVenue
 from perps_emulator import EmulatorServer, Fault
 from tests.live.live_helpers import (
+    ACCOUNT,
     API_KEY,
     API_SECRET,
     ClientFactory,
@@ -39,9 +39,6 @@ from tests.live.live_helpers import (
 pytestmark = pytest.mark.integration
 
 SYMBOLS = ["BTC-PERP", "ETH-PERP"]
-ACCOUNT = AccountConfig(
-    initial_balance=10_000, margin_mode=MarginMode.ISOLATED, default_leverage=2.0
-)
 FAR_FUTURE = 10**13  # a poll time that is always past the poll interval
 
 

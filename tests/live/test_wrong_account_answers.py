@@ -11,30 +11,20 @@ Measured on main:
 Now the account read fails (retried, then VenueUnavailable: reconciliation is skipped
 with a warning and a start-up stops, as for a body that is not JSON)."""
 
-import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from perps_bot.config import load_settings
 from perps_bot.domain import Order, OrderType, Side
-from perps_bot.orchestrator.runner import run_bot
 from perps_bot.venues.base import VenueUnavailable
 from perps_bot.venues.live import LiveVenue
 from perps_emulator import EmulatorServer, Fault
 from tests.live.live_helpers import (
-    API_KEY,
-    API_SECRET,
     ClientFactory,
-    FakeClock,
-    FakeSleep,
-    exchange_cfg,
-    exchange_instruments,
-    until_long_opened,
+    reconciles_with,
+    started_venue,
 )
-from tests.live.test_live_venue_emulator import ACCOUNT
 
 pytestmark = pytest.mark.integration
 
@@ -62,12 +52,7 @@ async def _venue_holding(
     emulator: EmulatorServer, make_client: ClientFactory, max_retries: int = 4
 ) -> LiveVenue:
     """A started venue whose account holds a long 0.01 ETH position."""
-    instruments = await exchange_instruments(emulator, make_client, ["ETH-PERP"])
-    cfg = exchange_cfg(emulator, max_retries=max_retries)
-    clock = FakeClock()
-    venue = LiveVenue(make_client(cfg, private=True), cfg, ACCOUNT, instruments,
-                      clock=clock, sleep=FakeSleep(clock))  # fmt: skip
-    await venue.start()
+    venue, _ = await started_venue(emulator, make_client, max_retries=max_retries)
     order = Order("wa-1", "ETH-PERP", Side.BUY, 0.01, OrderType.MARKET, None, False, 0, "wa-1")
     await venue.submit(order)
     assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(0.01)
@@ -136,32 +121,11 @@ async def test_an_account_answer_without_the_settlement_asset_fails_the_snapshot
 async def test_a_position_row_without_entry_price_is_not_adopted_as_flat(
     in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
 ) -> None:
-    settings = load_settings(
-        "canary",
-        {
-            "run": {"duration": "2s", "dry_run": False, "live_view": False, **run_dirs},
-            "exchange": {
-                "base_url": emulator.base_url,
-                "api_key": API_KEY,
-                "api_secret": API_SECRET,
-                "poll_interval": "100ms",
-                "reconcile_interval": "200ms",
-                "backoff_base": "10ms",
-                "backoff_max": "20ms",
-            },
-            "strategy": {"name": "tests.live.canary_strategy:FlipOnce", "params": {"hold": 10_000}},
-        },
+    reconciles, opened = await reconciles_with(
+        emulator,
+        run_dirs,
+        Fault("rewrite", method="GET", path=POSITIONS, fields={"entryPrice": None}, count=10**6),
     )
-    task = asyncio.create_task(run_bot(settings, progress=False))
-    await until_long_opened(emulator, task)
-    opened = emulator.state.positions["ETHUSDT"].amount
-    emulator.inject(
-        Fault("rewrite", method="GET", path=POSITIONS, fields={"entryPrice": None}, count=10**6)
-    )
-    result = await task
-    assert result.status == "completed"
-    journal = (Path(run_dirs["log_dir"]) / "events.jsonl").read_text().splitlines()
-    reconciles = [json.loads(line) for line in journal if '"reconcile"' in line]
     assert reconciles, "the run never reconciled"
     assert all(r["mismatched"] == [] for r in reconciles), reconciles
     assert emulator.state.positions["ETHUSDT"].amount == opened  # opened once, not again

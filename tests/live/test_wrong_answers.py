@@ -12,17 +12,12 @@ from typing import Any
 import pytest
 
 from perps_bot.domain import Order, OrderType, Side
-from perps_bot.venues.live import LiveVenue
 from perps_emulator import EmulatorServer, Fault
 from tests.live.live_helpers import (
     ClientFactory,
-    FakeClock,
-    FakeSleep,
-    exchange_cfg,
-    exchange_instruments,
     order_posts,
+    started_venue,
 )
-from tests.live.test_live_venue_emulator import ACCOUNT
 
 pytestmark = pytest.mark.integration
 
@@ -38,23 +33,11 @@ WRONG_ORDER_ANSWERS: dict[str, dict[str, Any]] = {
 }
 
 
-async def _venue(
-    emulator: EmulatorServer, make_client: ClientFactory
-) -> tuple[LiveVenue, FakeClock]:
-    instruments = await exchange_instruments(emulator, make_client, ["ETH-PERP"])
-    cfg = exchange_cfg(emulator)
-    clock = FakeClock()
-    venue = LiveVenue(make_client(cfg, private=True), cfg, ACCOUNT, instruments,
-                      clock=clock, sleep=FakeSleep(clock))  # fmt: skip
-    await venue.start()
-    return venue, clock
-
-
 @pytest.mark.parametrize("fields", WRONG_ORDER_ANSWERS.values(), ids=WRONG_ORDER_ANSWERS)
 async def test_a_wrong_order_answer_is_looked_up_not_booked(
     emulator: EmulatorServer, make_client: ClientFactory, fields: dict[str, Any]
 ) -> None:
-    venue, clock = await _venue(emulator, make_client)
+    venue, clock = await started_venue(emulator, make_client)
     emulator.inject(Fault("rewrite", path="/fapi/v1/order", fields=fields))
     order = Order("wa-1", "ETH-PERP", Side.BUY, 0.01, OrderType.MARKET, None, False, 0, "wa-1")
     await venue.submit(order)

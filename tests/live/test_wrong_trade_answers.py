@@ -22,12 +22,9 @@ from perps_bot.venues.live import LiveVenue
 from perps_emulator import EmulatorServer, Fault
 from tests.live.live_helpers import (
     ClientFactory,
-    FakeClock,
-    FakeSleep,
     exchange_cfg,
-    exchange_instruments,
+    started_venue,
 )
-from tests.live.test_live_venue_emulator import ACCOUNT
 
 pytestmark = pytest.mark.integration
 
@@ -48,12 +45,7 @@ async def _venue(
 ) -> LiveVenue:
     """A started venue whose circuit breaker never opens (a failed read is then the
     only thing a test sees)."""
-    instruments = await exchange_instruments(emulator, make_client, symbols)
-    cfg = exchange_cfg(emulator, breaker_failures=1_000)
-    clock = FakeClock()
-    venue = LiveVenue(make_client(cfg, private=True), cfg, ACCOUNT, instruments,
-                      clock=clock, sleep=FakeSleep(clock))  # fmt: skip
-    await venue.start()
+    venue, _ = await started_venue(emulator, make_client, symbols, breaker_failures=1_000)
     return venue
 
 

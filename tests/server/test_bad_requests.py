@@ -12,10 +12,7 @@ import pytest
 
 from tests.server.helpers import dev_session, read_until, serving, start
 
-
-@pytest.fixture(autouse=True)
-def _logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path) -> None:
-    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
+pytestmark = pytest.mark.usefixtures("server_logs")
 
 
 TWICE = b'{"profile": "dev", "profile": "prod"}'

@@ -15,10 +15,7 @@ import pytest
 from perps_bot.server.hosts import HOSTS_ENV, allowed_hosts
 from tests.server.helpers import dev_session, serve_process, serving, start
 
-
-@pytest.fixture(autouse=True)
-def _logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path) -> None:
-    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
+pytestmark = pytest.mark.usefixtures("server_logs")
 
 
 FOREIGN = ["evil.example", "evil.example:8787", "127.0.0.1.evil.example", "localhost.evil:80",

@@ -18,10 +18,7 @@ from perps_bot.storage import RunStore
 from tests.durable.helpers import cli
 from tests.server.helpers import dev_session, ended, read_until, serving, start
 
-
-@pytest.fixture(autouse=True)
-def _logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path) -> None:
-    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
+pytestmark = pytest.mark.usefixtures("server_logs")
 
 
 async def test_a_session_runs_to_its_end_and_every_read_endpoint_shows_it(tmp_path: Path) -> None:

@@ -12,10 +12,7 @@ import pytest
 from tests.durable.helpers import cli
 from tests.server.helpers import dev_session, ended, read_until, serving, start
 
-
-@pytest.fixture(autouse=True)
-def _logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path) -> None:
-    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
+pytestmark = pytest.mark.usefixtures("server_logs")
 
 
 async def test_a_session_stopped_through_the_api_is_an_interrupted_run(tmp_path: Path) -> None:
