@@ -123,16 +123,25 @@ def positive(value: Any) -> float | None:
 
 
 def parse_levels(levels: Any, limit: int) -> Levels | None:
+    """Up to `limit` levels of one side, or None when the side is malformed.
+
+    A level with quantity 0 is left out: nothing can trade there, and the capture
+    (storage.capture_format) stores a book as quantities by price where 0 means
+    "removed", so its replay could not hold it. A price listed twice makes the side
+    malformed: which quantity is true is unknowable, and the capture would hold one."""
     if not isinstance(levels, list):
         return None
     parsed: Levels = []
+    prices: set[float] = set()
     for level in levels[:limit]:
         if not isinstance(level, list | tuple) or len(level) < 2:
             return None
         price, qty = positive(level[0]), finite(level[1])
-        if price is None or qty is None or qty < 0:
+        if price is None or qty is None or qty < 0 or price in prices:
             return None
-        parsed.append((price, qty))
+        prices.add(price)
+        if qty > 0:
+            parsed.append((price, qty))
     return parsed
 
 
