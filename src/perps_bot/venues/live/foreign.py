@@ -25,11 +25,19 @@ FeeOf = Callable[[dict[str, Any]], float | None]
 
 
 def liquidation_orders(rows: Any) -> dict[str, str]:
-    """forceOrders reply -> {exchange order id: client order id} of liquidation orders."""
+    """forceOrders reply -> {exchange order id: client order id} of liquidation orders.
+
+    A liquidation is known only by its order id (its trade carries nothing else), so an
+    answer that is not a list, or a row without an order id, is a broken answer
+    (BadResponse), never read as no liquidation: its trade was then booked as an
+    ordinary trade of another order (not counted or warned about as a liquidation)."""
+    if not isinstance(rows, list):
+        raise ccxt_async.BadResponse(f"forceOrders answered {type(rows).__name__}, not a list")
     found: dict[str, str] = {}
-    for row in rows if isinstance(rows, list) else []:
-        if isinstance(row, dict) and row.get("orderId") is not None:
-            found[str(row["orderId"])] = str(row.get("clientOrderId") or row["orderId"])
+    for row in rows:
+        if not isinstance(row, dict) or row.get("orderId") in (None, ""):
+            raise ccxt_async.BadResponse(f"a forceOrders row without an orderId: {str(row)[:80]}")
+        found[str(row["orderId"])] = str(row.get("clientOrderId") or row["orderId"])
     return found
 
 
