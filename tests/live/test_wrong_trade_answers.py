@@ -7,6 +7,10 @@ Measured on main:
   skipped: reconciliation then adopted the position without its fill (PnL and fee
   lost); one with a negative quantity was booked as a fill of -0.01; one without an
   id or order id was booked under "None" (every later such trade was then lost);
+- a forceOrders row without its orderId (or an answer that is not a list) was read as
+  no liquidation: the exchange's liquidation was booked as an ordinary trade of
+  another order (not counted as a liquidation, no LIQUIDATION warning, a run that
+  passed promotion's "no liquidations");
 - a failed read of the second symbol lost the first symbol's fills: they were marked
   handed out before the read that failed.
 Now a trade counts once, and an unreadable one fails the read (retried, then
@@ -29,6 +33,7 @@ from tests.live.live_helpers import (
 pytestmark = pytest.mark.integration
 
 TRADES = "/fapi/v1/userTrades"
+FORCE_ORDERS = "/fapi/v1/forceOrders"
 WRONG_TRADES: dict[str, dict[str, Any]] = {
     "null price": {"price": None},
     "zero price": {"price": "0"},
@@ -113,8 +118,27 @@ async def test_a_failed_read_of_another_symbol_loses_no_fill(
     venue = await _venue(emulator, make_client, ["ETH-PERP", "BTC-PERP"])
     since = await _by_hand(emulator, make_client)
     # ETH's liquidations and trades are read, then BTC's liquidations keep failing
-    emulator.inject(Fault("status", method="GET", path="/fapi/v1/forceOrders", after=1, count=5))
+    emulator.inject(Fault("status", method="GET", path=FORCE_ORDERS, after=1, count=5))
     with pytest.raises(VenueUnavailable, match="fetch liquidations BTC-PERP"):
         await venue.exchange_fills(since, ["ETH-PERP", "BTC-PERP"])
     fills = await venue.exchange_fills(since, ["ETH-PERP", "BTC-PERP"])
     assert [(f.symbol, f.size) for f in fills] == [("ETH-PERP", 0.01)]
+
+
+async def test_a_liquidation_not_tied_to_its_order_fails_the_read(
+    emulator: EmulatorServer, make_client: ClientFactory
+) -> None:
+    venue = await _venue(emulator, make_client, ["ETH-PERP"])
+    order = Order("wt-2", "ETH-PERP", Side.BUY, 0.01, OrderType.MARKET, None, False, 0, "wt-2")
+    await venue.submit(order)
+    emulator.liquidation = True
+    emulator.set_price("ETHUSDT", emulator.price("ETHUSDT") * 0.3)
+    since = emulator.state.trades[0].time - 1_000
+    emulator.inject(
+        Fault("rewrite", method="GET", path=FORCE_ORDERS, fields={"orderId": None}, count=5)
+    )
+    with pytest.raises(VenueUnavailable, match="fetch liquidations ETH-PERP"):
+        await venue.exchange_fills(since, ["ETH-PERP"])
+    (fill,) = await venue.exchange_fills(since, ["ETH-PERP"])
+    assert (fill.side, fill.size, fill.is_liquidation) == (Side.SELL, 0.01, True)
+    assert fill.client_id.startswith("autoclose-")

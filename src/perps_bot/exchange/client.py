@@ -223,10 +223,11 @@ def _check_answers(exchange: Any) -> None:
     exchange.handle_errors = checking
 
 
-#: the ccxt calls whose answers the live venue reads (orders, trades, the account)
+#: the ccxt calls whose parsed answers the live venue reads (orders, trades, balance);
+#: positions and liquidations it reads raw (venues.live.account, venues.live.foreign)
 READ_ANSWERS = (
     "create_order", "cancel_order", "fetch_order", "fetch_open_orders", "fetch_my_trades",
-    "fetch_positions", "fetch_balance",
+    "fetch_balance",
 )  # fmt: skip
 
 

@@ -4,43 +4,72 @@ Binance's order replies carry no commission; its account trades (`userTrades`, c
 `fetch_my_trades` with the order id) do. Before the venue hands out an order's fills it
 reads the order's trades and replaces the estimated fee by what the exchange charged:
 the order's total commission so far minus what was already reported, shared among
-the pending fills by size. When the trades do not cover the executed quantity yet,
-or are charged in another asset (a BNB fee discount), or cannot be read, the estimate
-from the instrument's bps stays, and the run log says so once per order.
+the pending fills by size. When the trades do not cover the executed quantity yet, or
+cannot be read, the estimate from the instrument's bps stays, and the run log says so.
+
+A trade charged in another asset (BNB, when the account's BNB fee discount is on) is
+never booked as that many units of the settlement asset: its fee is the instrument's
+bps of its notional (maker or taker as the trade says), the same estimate for the
+bot's own orders, for trades of orders placed elsewhere and for a crash's recovered
+fills, and the run log says once per asset that these fees are estimates.
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from perps_bot.domain import Fill
+from perps_bot.domain import Fill, Instrument
 from perps_bot.venues.live.tracking import EPS, Tracked, num
 
 log = logging.getLogger("perps_bot.venues.live")
 
 
-def commission(trades: Any, settle: str) -> tuple[float, float] | None:
-    """(total commission, quantity) over an order's trades, in the settlement asset;
-    None when a trade is charged in another asset or unreadable (no id among them).
-    Each trade counts once by its id: a trade listed twice (an answer's pages
-    overlapping) doubled the fee."""
-    total = quantity = 0.0
-    seen: set[str] = set()
-    for trade in trades if isinstance(trades, list) else []:
-        if not isinstance(trade, dict) or not isinstance(trade.get("fee"), dict):
+class Commissions:
+    """Reads what the exchange charged off its trades, in the settlement asset."""
+
+    def __init__(self, instruments: Mapping[str, Instrument]) -> None:
+        self._instruments = instruments
+        self._estimated: set[str] = set()  # assets whose fees the run log called estimates
+
+    def of_trade(self, trade: Any, symbol: str, settle: str) -> float | None:
+        """One ccxt trade's fee in `settle` (None: it cannot be read). Charged in another
+        asset, it is the instrument's estimate (module doc), said once per asset."""
+        fee = trade.get("fee") if isinstance(trade, dict) else None
+        cost = num(fee.get("cost")) if isinstance(fee, dict) else None
+        if not isinstance(fee, dict) or cost is None:
             return None
-        fee, trade_id = trade["fee"], trade.get("id")
-        cost, amount = num(fee.get("cost")), num(trade.get("amount"))
-        if cost is None or amount is None or str(fee.get("currency") or settle) != settle:
+        asset = str(fee.get("currency") or settle)
+        if asset == settle:
+            return cost
+        amount, price = num(trade.get("amount")), num(trade.get("price"))
+        instrument = self._instruments.get(symbol)
+        if amount is None or price is None or instrument is None:
             return None
-        if trade_id is None or str(trade_id) == "":
-            return None
-        if str(trade_id) in seen:
-            continue
-        seen.add(str(trade_id))
-        total += cost
-        quantity += amount
-    return total, quantity
+        maker = trade.get("takerOrMaker") == "maker"
+        if asset not in self._estimated:
+            self._estimated.add(asset)
+            log.warning("live venue: the exchange charges fees in %s, not %s: they are booked"
+                        " as estimates from the instrument's bps, not the exchange's"
+                        " commission", asset, settle)  # fmt: skip
+        return amount * price * (instrument.maker_bps if maker else instrument.taker_bps) / 1e4
+
+    def total(self, trades: Any, symbol: str, settle: str) -> tuple[float, float] | None:
+        """(total commission, quantity) over an order's trades, in `settle`; None when a
+        trade is unreadable (no fee, amount or id). Each trade counts once by its id: a
+        trade listed twice (an answer's pages overlapping) doubled the fee."""
+        total = quantity = 0.0
+        seen: set[str] = set()
+        for trade in trades if isinstance(trades, list) else []:
+            fee = self.of_trade(trade, symbol, settle)
+            amount, trade_id = num(trade.get("amount")), trade.get("id")
+            if fee is None or amount is None or trade_id is None or str(trade_id) == "":
+                return None
+            if str(trade_id) in seen:
+                continue
+            seen.add(str(trade_id))
+            total += fee
+            quantity += amount
+        return total, quantity
 
 
 def apply_commission(

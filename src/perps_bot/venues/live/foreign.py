@@ -5,9 +5,12 @@ the ledger's PnL is the exchange's, instead of silently adopting a new position.
 
 Trades of orders this venue placed are left out (their fills come from the orders'
 status); every trade is handed out once (by trade id), and only when every read of
-the reconciliation succeeded.
+the reconciliation succeeded. A trade's fee is read as for the bot's own orders
+(venues.live.commissions: another asset's amount is never booked as the settlement
+asset's).
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import ccxt.async_support as ccxt_async
@@ -17,14 +20,24 @@ from perps_bot.venues.live.tracking import num
 
 LIQUIDATION_PREFIX = "autoclose-"
 SIDES = {"buy": Side.BUY, "sell": Side.SELL}
+#: a trade's fee in the settlement asset, None when it cannot be read
+FeeOf = Callable[[dict[str, Any]], float | None]
 
 
 def liquidation_orders(rows: Any) -> dict[str, str]:
-    """forceOrders reply -> {exchange order id: client order id} of liquidation orders."""
+    """forceOrders reply -> {exchange order id: client order id} of liquidation orders.
+
+    A liquidation is known only by its order id (its trade carries nothing else), so an
+    answer that is not a list, or a row without an order id, is a broken answer
+    (BadResponse), never read as no liquidation: its trade was then booked as an
+    ordinary trade of another order (not counted or warned about as a liquidation)."""
+    if not isinstance(rows, list):
+        raise ccxt_async.BadResponse(f"forceOrders answered {type(rows).__name__}, not a list")
     found: dict[str, str] = {}
-    for row in rows if isinstance(rows, list) else []:
-        if isinstance(row, dict) and row.get("orderId") is not None:
-            found[str(row["orderId"])] = str(row.get("clientOrderId") or row["orderId"])
+    for row in rows:
+        if not isinstance(row, dict) or row.get("orderId") in (None, ""):
+            raise ccxt_async.BadResponse(f"a forceOrders row without an orderId: {str(row)[:80]}")
+        found[str(row["orderId"])] = str(row.get("clientOrderId") or row["orderId"])
     return found
 
 
@@ -35,6 +48,7 @@ def foreign_fills(
     own_orders: set[str],
     seen_trades: set[str],
     liquidations: dict[str, str],
+    fee_of: FeeOf,
 ) -> dict[str, Fill]:
     """ccxt trades -> {trade id: Fill} for the ones not of `own_orders` and not in
     `seen_trades`. The caller marks them seen once every read succeeded: marking them
@@ -54,17 +68,16 @@ def foreign_fills(
         trade_id, order_id = str(trade["id"]), str(trade["order"])
         if trade_id in seen_trades or order_id in own_orders:
             continue
-        fills[trade_id] = _fill(trade, symbol, liquidations)
+        fills[trade_id] = _fill(trade, symbol, liquidations, fee_of)
     return fills
 
 
-def _fill(trade: dict[str, Any], symbol: str, liquidations: dict[str, str]) -> Fill:
+def _fill(trade: dict[str, Any], symbol: str, liquidations: dict[str, str], fee_of: FeeOf) -> Fill:
     """One foreign trade as a Fill (BadResponse when a field cannot be read)."""
     order_id = str(trade["order"])
     size, price = num(trade.get("amount")), num(trade.get("price"))
     side = SIDES.get(str(trade.get("side")).lower())
-    fee_info = trade.get("fee")
-    fee = num(fee_info.get("cost")) if isinstance(fee_info, dict) else None
+    fee = fee_of(trade)
     if not size or size < 0 or not price or price < 0 or side is None or fee is None:
         shown = {k: trade.get(k) for k in ("id", "side", "amount", "price", "fee")}
         raise ccxt_async.BadResponse(f"a trade that cannot be read: {str(shown)[:160]}")

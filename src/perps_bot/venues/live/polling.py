@@ -16,7 +16,7 @@ from typing import Any
 
 from perps_bot.domain import Fill, Order
 from perps_bot.exchange.resilience import CircuitBreaker
-from perps_bot.venues.live.commissions import apply_commission, commission
+from perps_bot.venues.live.commissions import apply_commission
 from perps_bot.venues.live.conditional import current_state
 from perps_bot.venues.live.reads import AccountReads
 from perps_bot.venues.live.requests import Skip
@@ -79,7 +79,8 @@ class FillPolling(AccountReads):
                 )
             except Skip:
                 trades = None
-            if not apply_commission(tracked, own, commission(trades, settle)):
+            charged = self._commissions.total(trades, tracked.order.symbol, settle)
+            if not apply_commission(tracked, own, charged):
                 log.info("live venue: fee of %s estimated (the exchange's trades do not"
                          " say it yet)", client_id)  # fmt: skip
 

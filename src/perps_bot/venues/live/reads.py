@@ -24,7 +24,7 @@ from perps_bot.venues.live.account import (
     positions_of,
     wallet_balance,
 )
-from perps_bot.venues.live.commissions import commission
+from perps_bot.venues.live.commissions import Commissions
 from perps_bot.venues.live.conditional import ALGO, algo_view, current_state
 from perps_bot.venues.live.foreign import foreign_fills, liquidation_orders
 from perps_bot.venues.live.requests import Requests
@@ -44,6 +44,7 @@ class AccountReads:
     _unconfirmed: dict[str, Tracked]
     _own_order_ids: set[str]
     _seen_trades: set[str]
+    _commissions: Commissions
 
     def _exchange_client_id(self, client_id: str) -> str:
         raise NotImplementedError
@@ -113,6 +114,7 @@ class AccountReads:
             own_orders=self._own_order_ids,
             seen_trades=self._seen_trades,
             liquidations=liquidations,
+            fee_of=partial(self._commissions.of_trade, symbol=symbol, settle=self._settle_asset()),
         )
 
     async def order_by_client_id(
@@ -138,7 +140,8 @@ class AccountReads:
         return found
 
     async def commission_of(self, symbol: str, exchange_id: str) -> float | None:
-        """The exchange's total commission for one order (its trades), None if unknown."""
+        """The exchange's total commission for one order (its trades), None if unknown
+        (charged in another asset: the estimate, venues.live.commissions)."""
         trades = await self.requests.read(
             f"fetch trades of order {exchange_id}",
             partial(
@@ -149,7 +152,7 @@ class AccountReads:
                 {"orderId": exchange_id},
             ),
         )
-        charged = commission(trades, self._settle_asset())
+        charged = self._commissions.total(trades, symbol, self._settle_asset())
         return None if charged is None else charged[0]
 
     def _open_order(self, row: Any) -> Order | None:
