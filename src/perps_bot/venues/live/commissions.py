@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from perps_bot.domain import Fill, Instrument
+from perps_bot.venues.fill_rules import fee_for
 from perps_bot.venues.live.tracking import EPS, Tracked, num
 
 log = logging.getLogger("perps_bot.venues.live")
@@ -51,7 +52,7 @@ class Commissions:
             log.warning("live venue: the exchange charges fees in %s, not %s: they are booked"
                         " as estimates from the instrument's bps, not the exchange's"
                         " commission", asset, settle)  # fmt: skip
-        return amount * price * (instrument.maker_bps if maker else instrument.taker_bps) / 1e4
+        return fee_for(amount * price, instrument.maker_bps if maker else instrument.taker_bps)
 
     def total(self, trades: Any, symbol: str, settle: str) -> tuple[float, float] | None:
         """(total commission, quantity) over an order's trades, in `settle`; None when a

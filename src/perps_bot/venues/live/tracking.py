@@ -28,6 +28,7 @@ from perps_bot.domain import (
     record_fill,
     transition,
 )
+from perps_bot.venues.fill_rules import fee_for
 
 EPS = 1e-12
 
@@ -161,8 +162,9 @@ def _fee(
         fee = reported - tracked.seen_fee
         tracked.seen_fee = reported
         return fee
-    bps = instrument.taker_bps if liquidity is Liquidity.TAKER else instrument.maker_bps
-    return notional * bps / 10_000.0
+    return fee_for(
+        notional, instrument.taker_bps if liquidity is Liquidity.TAKER else instrument.maker_bps
+    )
 
 
 def num(value: Any) -> float | None:
