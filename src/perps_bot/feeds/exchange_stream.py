@@ -111,6 +111,7 @@ class StreamingExchangeFeed(ExchangeFeed):
             backoff_for=backoff_for,
             clock=self._clock,
             sleep=self._sleep,
+            retry_timeout_s=parse_duration(cfg.stale_after) / 1000.0,
         )
         self._quiet_ms = parse_duration(cfg.stale_after)
         self._pending: list[MarketEvent] = []

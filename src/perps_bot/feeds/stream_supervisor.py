@@ -40,7 +40,11 @@ class StreamSupervisor:
 
     `on_data(key, data)` turns a watch result into events; it returns False when the
     data is unusable, which counts as a failure. Failures back off and retry forever;
-    the supervisor never raises into the feed.
+    the supervisor never raises into the feed. A watch retried after a failure that
+    delivers nothing within `retry_timeout_s` counts as failed and is retried: a
+    reconnection that hangs (a subscription lost on a socket the exchange accepted)
+    would otherwise leave its stream down for good, and the feed on REST for good. An
+    up stream's watch has no such bound: a diff stream is silent in a quiet market.
     """
 
     def __init__(
@@ -51,8 +55,10 @@ class StreamSupervisor:
         backoff_for: Callable[[StreamKey], Backoff],
         clock: Callable[[], int],
         sleep: Callable[[float], Awaitable[None]],
+        retry_timeout_s: float | None = None,
     ) -> None:
         self._watches = dict(watches)
+        self._retry_timeout_s = retry_timeout_s
         self._on_data = on_data
         self._backoff_for = backoff_for
         self._clock = clock
@@ -109,9 +115,11 @@ class StreamSupervisor:
         backoff = self._backoff_for(key)
         while True:
             try:
-                data = await watch()
+                data = await self._retried(key, watch)
                 if not self._on_data(key, data):
                     raise UnusableStreamData("unusable data (malformed or one-sided)")
+            except TimeoutError:
+                self._failed(key, f"no data within {self._retry_timeout_s:g}s of retrying", backoff)
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if task is None or task.cancelling():
@@ -123,6 +131,12 @@ class StreamSupervisor:
                 self._delivered(key, backoff)
                 continue
             await self._sleep(backoff.next_delay_ms() / 1000.0)
+
+    async def _retried(self, key: StreamKey, watch: Callable[[], Awaitable[Any]]) -> Any:
+        """One watch; bounded by `retry_timeout_s` while the stream is down."""
+        if self.states[key].failures and self._retry_timeout_s is not None:
+            return await asyncio.wait_for(watch(), self._retry_timeout_s)
+        return await watch()
 
     def _delivered(self, key: StreamKey, backoff: Backoff) -> None:
         state = self.states[key]

@@ -1,0 +1,78 @@
+"""The streaming feed's watch loops (feeds.stream_supervisor): a stream that went down
+comes back up even when a retried watch hangs (a subscription lost on a socket the
+exchange accepted again), instead of staying down with the feed on REST for good."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from perps_bot.exchange.backoff import Backoff
+from perps_bot.feeds.stream_supervisor import StreamSupervisor
+
+KEY = ("BTC-PERP", "book")
+
+
+async def _no_sleep(_seconds: float) -> None:
+    await asyncio.sleep(0)
+
+
+def _watch(script: list[str]) -> Callable[[], Awaitable[Any]]:
+    """Each call plays the next step: 'fail' raises, 'hang' never returns, else data."""
+
+    async def watch() -> Any:
+        await asyncio.sleep(0.001)  # a real watch waits for the next message
+        step = script.pop(0) if script else "data"
+        if step == "fail":
+            raise ConnectionError("connection closed by remote")
+        if step == "hang":
+            await asyncio.Event().wait()
+        return step
+
+    return watch
+
+
+async def _up_within(supervisor: StreamSupervisor, seconds: float) -> bool:
+    for _ in range(int(seconds / 0.01)):
+        if supervisor.states[KEY].up:
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+def _supervisor(script: list[str], retry_timeout_s: float | None) -> StreamSupervisor:
+    return StreamSupervisor(
+        {KEY: _watch(script)},
+        on_data=lambda _key, _data: True,
+        backoff_for=lambda _key: Backoff(base_ms=1, max_ms=1),
+        clock=lambda: 0,
+        sleep=_no_sleep,
+        retry_timeout_s=retry_timeout_s,
+    )
+
+
+async def test_a_retried_watch_that_hangs_is_given_up_and_retried() -> None:
+    supervisor = _supervisor(["data", "fail", "hang", "data"], retry_timeout_s=0.05)
+    supervisor.start()
+    try:
+        assert await _up_within(supervisor, 1.0)  # the first watch delivered
+        for _ in range(100):  # the second failed: down
+            if not supervisor.states[KEY].up:
+                break
+            await asyncio.sleep(0.005)
+        assert await _up_within(supervisor, 2.0), "the stream stayed down"
+        _, up = supervisor.take_changes()
+        assert KEY in up
+    finally:
+        await supervisor.stop()
+
+
+async def test_an_up_stream_may_be_silent_for_longer() -> None:
+    """A diff stream is silent in a quiet market: an up stream's watch is not bounded."""
+    supervisor = _supervisor(["data", "hang"], retry_timeout_s=0.05)
+    supervisor.start()
+    try:
+        assert await _up_within(supervisor, 1.0)
+        await asyncio.sleep(0.2)  # four times the retry bound, silent
+        assert supervisor.states[KEY].up and supervisor.errors == 0
+    finally:
+        await supervisor.stop()
