@@ -49,6 +49,7 @@ from urllib.parse import urlsplit
 import ccxt.async_support as ccxt_async
 
 from perps_bot.config.models import ExchangeConfig
+from perps_bot.domain import short
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.exchange.errors import ExchangeSetupError
 from perps_bot.exchange.runtime import RETRY_AFTER_ATTR, retry_after_s
@@ -248,7 +249,7 @@ def _unreadable_is_bad_response(
             return await call(*args, **kwargs)
         except (ValueError, TypeError, ArithmeticError) as exc:
             raise ccxt_async.BadResponse(
-                f"{exchange_id} {name}: an answer field that cannot be read ({exc})"[:200]
+                short(f"{exchange_id} {name}: an answer field that cannot be read ({exc})", 200)
             ) from exc
 
     return reading

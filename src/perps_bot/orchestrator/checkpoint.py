@@ -27,7 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from perps_bot.config.llm import NOT_TRADING_KEYS as LLM_NOT_TRADING
 from perps_bot.config.settings import NOT_TRADING_SECTIONS
-from perps_bot.domain import PerpsBotError
+from perps_bot.domain import PerpsBotError, short
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.storage import RunRecord, RunStore, StoreError
@@ -226,7 +226,7 @@ def _unpickled(run_id: str, blob: bytes) -> dict[str, Any]:
     if not isinstance(state, dict):
         why = f"{type(state).__name__}: {state}" if isinstance(state, Exception) else "no state"
         raise ResumeError(
-            f"cannot resume run {run_id}: its checkpoint is damaged ({why[:80]}); start a"
+            f"cannot resume run {run_id}: its checkpoint is damaged ({short(why, 80)}); start a"
             " new run instead"
         )
     return state

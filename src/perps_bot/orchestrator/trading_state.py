@@ -12,7 +12,7 @@ run). A fresh paper account (a new dev run) measures its own drawdown.
 import logging
 import time
 
-from perps_bot.domain import DEFAULT_PORTFOLIO, TradingState
+from perps_bot.domain import DEFAULT_PORTFOLIO, TradingState, short
 from perps_bot.monitoring import Journal
 from perps_bot.risk import RiskGate, RiskState
 from perps_bot.storage import RunStore, damaged
@@ -114,8 +114,8 @@ def _risk_state(store: RunStore, saved: stored.StoredTradingState) -> RiskState:
     try:
         state = RiskState.from_json(saved.risk)
         if state.state != saved.state:
-            raise ValueError(f"stored {saved.state!r}, its risk state {state.state!r}"[:60])
+            raise ValueError(f"stored {saved.state!r}, its risk state {state.state!r}")
     except (TypeError, ValueError) as exc:
         what = f"the trading state of portfolio {saved.portfolio}"
-        raise damaged(store.path, what, str(exc)[:60]) from exc
+        raise damaged(store.path, what, short(str(exc))) from exc
     return state

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from perps_bot.domain import TradingState
+from perps_bot.domain import TradingState, short
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +42,10 @@ class RiskState:
         values = {k: v for k, v in data.items() if k in known}
         for name, value in values.items():
             if not _KINDS[name](value):
-                raise ValueError(f"{name} is {value!r}"[:60])
+                raise ValueError(short(f"{name} is {value!r}"))
         state = cls(**values)
         if state.state != state.implied:
-            raise ValueError(f"state {state.state!r} is not its causes' {state.implied}"[:60])
+            raise ValueError(short(f"state {state.state!r} is not its causes' {state.implied}"))
         return state
 
     @property

@@ -9,7 +9,7 @@ from typing import Any
 
 import ccxt.async_support as ccxt_async
 
-from perps_bot.domain import Order, OrderStatus, OrderType, Side
+from perps_bot.domain import Order, OrderStatus, OrderType, Side, short
 from perps_bot.venues.base import VenuePosition
 from perps_bot.venues.live.conditional import order_type_of
 from perps_bot.venues.live.tracking import EPS, Tracked, num
@@ -86,7 +86,7 @@ def positions_of(rows: Any, markets: Mapping[str, PositionMarket]) -> list[Venue
 
 def _shown(value: Any) -> str:
     """A field's value for an error line, cut short (an answer can be anything)."""
-    return repr(value)[:60]
+    return short(repr(value))
 
 
 def foreign_order(row: dict[str, Any], symbol: str, now_ms: int) -> Tracked:

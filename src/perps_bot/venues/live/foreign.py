@@ -15,7 +15,7 @@ from typing import Any
 
 import ccxt.async_support as ccxt_async
 
-from perps_bot.domain import Fill, Liquidity, Side
+from perps_bot.domain import Fill, Liquidity, Side, short
 from perps_bot.venues.live.tracking import num
 
 LIQUIDATION_PREFIX = "autoclose-"
@@ -36,7 +36,9 @@ def liquidation_orders(rows: Any) -> dict[str, str]:
     found: dict[str, str] = {}
     for row in rows:
         if not isinstance(row, dict) or row.get("orderId") in (None, ""):
-            raise ccxt_async.BadResponse(f"a forceOrders row without an orderId: {str(row)[:80]}")
+            raise ccxt_async.BadResponse(
+                f"a forceOrders row without an orderId: {short(str(row), 80)}"
+            )
         found[str(row["orderId"])] = str(row.get("clientOrderId") or row["orderId"])
     return found
 
@@ -64,7 +66,7 @@ def foreign_fills(
     for trade in trades:
         if not isinstance(trade, dict) or trade.get("id") is None or trade.get("order") is None:
             shown = {k: trade.get(k) for k in ("id", "order")} if isinstance(trade, dict) else trade
-            raise ccxt_async.BadResponse(f"a trade without an id or order: {str(shown)[:80]}")
+            raise ccxt_async.BadResponse(f"a trade without an id or order: {short(str(shown), 80)}")
         trade_id, order_id = str(trade["id"]), str(trade["order"])
         if trade_id in seen_trades or order_id in own_orders:
             continue
@@ -80,7 +82,7 @@ def _fill(trade: dict[str, Any], symbol: str, liquidations: dict[str, str], fee_
     fee = fee_of(trade)
     if not size or size < 0 or not price or price < 0 or side is None or fee is None:
         shown = {k: trade.get(k) for k in ("id", "side", "amount", "price", "fee")}
-        raise ccxt_async.BadResponse(f"a trade that cannot be read: {str(shown)[:160]}")
+        raise ccxt_async.BadResponse(f"a trade that cannot be read: {short(str(shown), 160)}")
     liquidation = order_id in liquidations
     client_id = liquidations.get(order_id) or f"ext-{order_id}"
     return Fill(
