@@ -28,21 +28,19 @@ from perps_bot.monitoring import Journal, LiveView, NullJournal, tag_run_log
 from perps_bot.monitoring.logs import LineCounter
 from perps_bot.orchestrator import checkpoint
 from perps_bot.orchestrator.capture import CapturingFeed, open_capture, time_submissions
-from perps_bot.orchestrator.clock import Clock, SimulatedClock, WallClock
+from perps_bot.orchestrator.clock import SimulatedClock, WallClock
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.modes import MODES, Wiring
-from perps_bot.orchestrator.order_flow import OrderFlow
-from perps_bot.orchestrator.plot_sampler import PlotSampler
 from perps_bot.orchestrator.portfolio import Portfolio
+from perps_bot.orchestrator.portfolio_wiring import PortfolioWiring, portfolio_ledgers
 from perps_bot.orchestrator.preflight import PlannedPortfolio, Preflight
 from perps_bot.orchestrator.protective_levels import keep_levels
 from perps_bot.orchestrator.recorder import Recorder
-from perps_bot.orchestrator.run_records import child_record, run_record
 from perps_bot.orchestrator.run_records import mark_crashed as mark_crashed  # re-exported
 from perps_bot.orchestrator.run_records import new_run_id as new_run_id  # re-exported
+from perps_bot.orchestrator.run_records import run_record
 from perps_bot.orchestrator.trading_state import TradingStateKeeper
 from perps_bot.orchestrator.watchers import Watchers, watch_run
-from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
 from perps_bot.storage import RunRecord, RunStore
 from perps_bot.storage.strategy_memory import StoredMemory
@@ -113,15 +111,7 @@ def build_run(
     start = start_ms(settings, simulated)
     duration = run.duration_ms
     end = start + duration if duration is not None and simulated and feed is None else None
-    ledgers = {
-        planned.plan.id: Ledger(
-            settings.account.model_copy(update={"initial_balance": planned.plan.capital}),
-            pre.instruments,
-            models_liquidation=spec.models_liquidation,
-            debug_invariants=run.debug_invariants,
-        )
-        for planned in pre.portfolios
-    }
+    ledgers = portfolio_ledgers(settings, pre)
     multi = len(ledgers) > 1
     first = next(iter(ledgers.values()))
     account = AccountBooks(list(ledgers.values())) if multi else first
@@ -148,78 +138,19 @@ def build_run(
         feed = CapturingFeed(feed, capture)
         time_submissions(venue, capture)
     journal = _journal(settings, run_id)
-    live_view = progress and run.live_view and console.is_terminal
-    watched = live_view or run.http_port is not None
-    wall_s = duration / 1000.0 if duration is not None and not simulated else None
-    view = LiveView(console, title=f"perps-bot {settings.profile} {spec.mode}",
-                    enabled=live_view, watched=watched, wall_duration_s=wall_s)  # fmt: skip
+    view, watched = _live_view(settings, spec.mode, console, progress, simulated)
     last_prices: dict[str, float] = {}
-    gate = AccountGate(settings.risk, account, settings.symbols) if multi else None
-    portfolios: list[Portfolio] = []
-    for index, planned in enumerate(pre.portfolios):
-        pid = planned.plan.id
-        child = portfolio_run_id(run_id, pid, multi)
-        if multi and resumed is None:
-            store.create_run(child_record(settings, pre, planned, run_id, child, strategies[pid]))
-        rec = Recorder(
-            run_id=child,
-            store=store,
-            journal=journal.for_portfolio(child, pid) if multi else journal,
-            view=view,
-            ledger=ledgers[pid],
-            logger=log,
-            watched=watched,
-            portfolio=pid if multi else None,
-        )
-        rec.capture = capture  # each portfolio's order round trips (client ids tell them)
-        risk = RiskGate(planned.plan.risk, ledgers[pid], ledgers[pid].margin_required)
-        flow = OrderFlow(
-            risk=risk,
-            ledger=ledgers[pid],
-            venue=venue,
-            instruments=pre.instruments,
-            recorder=rec,
-            client_prefix=_client_prefix(spec.real_orders, run_id, pid, index, multi),
-            portfolio=pid,
-            account=gate,
-        )
-        plot = PlotSampler(strategies[pid], last_prices, parse_duration(run.equity_interval))
-        portfolios.append(
-            Portfolio(
-                id=pid,
-                strategy=strategies[pid],
-                ledger=ledgers[pid],
-                risk=risk,
-                flow=flow,
-                rec=rec,
-                plot=plot,
-                symbols=planned.plan.symbols,
-                details=not metrics_only(settings),
-            )
-        )
+    shared = PortfolioWiring(settings, pre, run_id, resumed is None, store, journal, view, venue,
+                     capture, strategies, ledgers, last_prices,
+                     AccountGate(settings.risk, account, settings.symbols) if multi else None,
+                     watched, not metrics_only(settings))  # fmt: skip
+    portfolios = [shared.portfolio(index, planned) for index, planned in enumerate(pre.portfolios)]
     account_rec = None
     if multi:
         account_rec = Recorder(run_id=run_id, store=store, journal=journal, view=view,
                                ledger=account, logger=log, watched=watched)  # fmt: skip
-    clock: Clock = SimulatedClock(start) if simulated else WallClock()
-    orchestrator = Orchestrator(
-        feed=feed,
-        venue=venue,
-        portfolios=portfolios,
-        account=account_rec,
-        clock=clock,
-        last_prices=last_prices,
-        equity_interval_ms=parse_duration(run.equity_interval),
-        log_equity_interval_ms=parse_duration(run.log_equity_interval),
-        bar_timeframe_ms=parse_duration(settings.strategy.timeframe),
-        end_ms=end,
-        poll_interval_ms=parse_duration(settings.exchange.poll_interval),
-        reconcile_interval_ms=(
-            parse_duration(settings.exchange.reconcile_interval) if spec.reconciles else None
-        ),
-        durable_fills=not simulated,
-        candle_bar_ms=candle_bar_ms,
-    )
+    orchestrator = _orchestrator(settings, pre, feed, venue, portfolios, account_rec,
+                                 simulated, (start, end), last_prices, candle_bar_ms)  # fmt: skip
     view.watch(account, ledgers, pre.instruments.get, lambda: orchestrator.last_ts)
     resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start,
                                           keeps_state=not hosted)  # fmt: skip
@@ -245,12 +176,53 @@ def build_run(
     )
 
 
-def _client_prefix(real: bool, run_id: str, pid: str, index: int, multi: bool) -> str:
-    """Client ids: unique per run for real orders (Binance's 36 characters), and naming
-    the portfolio when there are several (fills are routed back by them)."""
-    if real:
-        return f"pb{run_id[-6:]}x{index}x" if multi else f"pb{run_id[-6:]}x"
-    return f"pb-{pid}-" if multi else "pb-"
+def _live_view(
+    settings: Settings, mode: RunMode, console: Console, progress: bool, simulated: bool
+) -> tuple[LiveView, bool]:
+    """The console's live view (a terminal only) and whether anyone watches its state
+    (the view or the status server): the recorders keep it up to date only then."""
+    run = settings.run
+    live_view = progress and run.live_view and console.is_terminal
+    watched = live_view or run.http_port is not None
+    duration = run.duration_ms
+    wall_s = duration / 1000.0 if duration is not None and not simulated else None
+    view = LiveView(console, title=f"perps-bot {settings.profile} {mode}",
+                    enabled=live_view, watched=watched, wall_duration_s=wall_s)  # fmt: skip
+    return view, watched
+
+
+def _orchestrator(
+    settings: Settings,
+    pre: Preflight,
+    feed: Feed,
+    venue: Venue,
+    portfolios: list[Portfolio],
+    account_rec: Recorder | None,
+    simulated: bool,
+    span: tuple[int, int | None],
+    last_prices: dict[str, float],
+    candle_bar_ms: int | None,
+) -> Orchestrator:
+    """The engine on the run's clock, with the profile's intervals."""
+    run, spec = settings.run, pre.spec
+    start, end = span
+    reconcile = settings.exchange.reconcile_interval
+    return Orchestrator(
+        feed=feed,
+        venue=venue,
+        portfolios=portfolios,
+        account=account_rec,
+        clock=SimulatedClock(start) if simulated else WallClock(),
+        last_prices=last_prices,
+        equity_interval_ms=parse_duration(run.equity_interval),
+        log_equity_interval_ms=parse_duration(run.log_equity_interval),
+        bar_timeframe_ms=parse_duration(settings.strategy.timeframe),
+        end_ms=end,
+        poll_interval_ms=parse_duration(settings.exchange.poll_interval),
+        reconcile_interval_ms=parse_duration(reconcile) if spec.reconciles else None,
+        durable_fills=not simulated,
+        candle_bar_ms=candle_bar_ms,
+    )
 
 
 def _params_json(pre: Preflight, strategies: dict[str, Strategy]) -> str:
