@@ -8,12 +8,13 @@ once at start (a restarted bot adopts the position it finds), and a
 liquidation fill resets the symbol to flat.
 """
 
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from perps_bot.domain import AccountView, Fill, TargetPosition
+from perps_bot.domain import AccountView, Fill, Signal, TargetPosition
+from perps_bot.strategies.base import NO_SIGNALS, Strategy
 
 
 class StopParams(BaseModel):
@@ -120,3 +121,26 @@ class SymbolStates(dict[str, S]):
         if state is not None:
             state.flat()
         return state
+
+
+class PositionStrategy(Strategy, Generic[S]):
+    """A built-in strategy that keeps its per-symbol sides in `_states`: it adopts the
+    account's positions at start (stops `_stop_pct` from their entries), checkpoints
+    and restores the states, and takes a symbol flat on a liquidation fill."""
+
+    _states: SymbolStates[S]
+    _stop_pct: float = 0.0
+
+    def on_start(self) -> Sequence[Signal]:
+        self._states.sync(self.ctx.account, self._stop_pct)
+        return NO_SIGNALS
+
+    def state(self) -> object:
+        return self._states.snapshot()
+
+    def restore(self, state: object) -> None:
+        self._states.adopt(state)
+
+    def on_fill(self, fill: Fill) -> Sequence[Signal]:
+        self._states.liquidated(fill)
+        return NO_SIGNALS

@@ -18,10 +18,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from perps_bot.domain import Fill, FundingRate, MarketEvent, Signal
+from perps_bot.domain import FundingRate, MarketEvent, Signal
 from perps_bot.feeds.columns import CandleColumns
-from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext
-from perps_bot.strategies.common import SideState, SymbolStates, target
+from perps_bot.strategies.base import NO_SIGNALS, StrategyContext
+from perps_bot.strategies.common import PositionStrategy, SideState, SymbolStates, target
 
 
 class FundingCarryParams(BaseModel):
@@ -48,7 +48,7 @@ class FundingCarryParams(BaseModel):
         return self
 
 
-class FundingCarry(Strategy):
+class FundingCarry(PositionStrategy[SideState]):
     """Short when funding is very positive, long when very negative."""
 
     name = "funding_carry"
@@ -64,10 +64,6 @@ class FundingCarry(Strategy):
     def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
         super().__init__(params, ctx)
         self._states = SymbolStates(SideState, ctx.symbols)
-
-    def on_start(self) -> Sequence[Signal]:
-        self._states.sync(self.ctx.account, 0.0)
-        return NO_SIGNALS
 
     def on_event(self, event: MarketEvent) -> Sequence[Signal]:
         if not isinstance(event, FundingRate):
@@ -95,13 +91,3 @@ class FundingCarry(Strategy):
         direction = "short" if wanted < 0 else "long"
         why = f"funding_carry {direction}: rate {rate:.6f} beyond {entry}"
         return (target(symbol, wanted, self.ctx.order_size(symbol), why, None),)
-
-    def state(self) -> object:
-        return self._states.snapshot()
-
-    def restore(self, state: object) -> None:
-        self._states.adopt(state)
-
-    def on_fill(self, fill: Fill) -> Sequence[Signal]:
-        self._states.liquidated(fill)
-        return NO_SIGNALS

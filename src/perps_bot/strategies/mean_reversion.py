@@ -23,8 +23,14 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from perps_bot.domain import Candle, Fill, MarketEvent, Signal
-from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext
-from perps_bot.strategies.common import SideState, StopParams, SymbolStates, target
+from perps_bot.strategies.base import NO_SIGNALS, StrategyContext
+from perps_bot.strategies.common import (
+    PositionStrategy,
+    SideState,
+    StopParams,
+    SymbolStates,
+    target,
+)
 from perps_bot.strategies.indicators import RollingStats, WilderRsi
 
 # A window whose std is below this fraction of its mean counts as flat (no z-score).
@@ -67,7 +73,7 @@ class _SymbolState(SideState):
         self.armed = True  # False after a stop-out until the indicator is back inside the band
 
 
-class MeanReversion(Strategy):
+class MeanReversion(PositionStrategy[_SymbolState]):
     """Long at a low extreme, short at a high one, flat once back at the mean."""
 
     name = "mean_reversion"
@@ -82,10 +88,6 @@ class MeanReversion(Strategy):
         self._zscore = p.mode == "zscore"
         self._stop_pct = p.stop_pct
         self._states = SymbolStates(lambda: _SymbolState(p), ctx.symbols)
-
-    def on_start(self) -> Sequence[Signal]:
-        self._states.sync(self.ctx.account, self._stop_pct)
-        return NO_SIGNALS
 
     def on_event(self, event: MarketEvent) -> Sequence[Signal]:
         if not isinstance(event, Candle):
@@ -188,12 +190,6 @@ class MeanReversion(Strategy):
     def _exit(self, symbol: str, state: _SymbolState, why: str) -> Sequence[Signal]:
         state.flat()
         return (target(symbol, 0, 0.0, f"mean_reversion exit {why}", None),)
-
-    def state(self) -> object:
-        return self._states.snapshot()
-
-    def restore(self, state: object) -> None:
-        self._states.adopt(state)
 
     def on_fill(self, fill: Fill) -> Sequence[Signal]:
         state = self._states.liquidated(fill)

@@ -17,10 +17,16 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from perps_bot.domain import Candle, Fill, MarketEvent, Signal
+from perps_bot.domain import Candle, MarketEvent, Signal
 from perps_bot.feeds.columns import CandleColumns
-from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext
-from perps_bot.strategies.common import SideState, StopParams, SymbolStates, target
+from perps_bot.strategies.base import NO_SIGNALS, StrategyContext
+from perps_bot.strategies.common import (
+    PositionStrategy,
+    SideState,
+    StopParams,
+    SymbolStates,
+    target,
+)
 from perps_bot.strategies.indicators import MeanPair
 
 
@@ -46,7 +52,7 @@ class _SymbolState(SideState):
         self.last_sign = 0  # sign of fast - slow at the last bar where they differed
 
 
-class SmaCross(Strategy):
+class SmaCross(PositionStrategy[_SymbolState]):
     """Long when the fast SMA crosses above the slow one, short when it crosses below."""
 
     name = "sma_cross"
@@ -62,10 +68,6 @@ class SmaCross(Strategy):
         self._reason_up = f"sma_cross up {p.fast}/{p.slow}"
         self._reason_down = f"sma_cross down {p.fast}/{p.slow}"
         self._states = SymbolStates(lambda: _SymbolState(p.fast, p.slow), ctx.symbols)
-
-    def on_start(self) -> Sequence[Signal]:
-        self._states.sync(self.ctx.account, self._stop_pct)
-        return NO_SIGNALS
 
     def on_event(self, event: MarketEvent) -> Sequence[Signal]:
         if not isinstance(event, Candle):
@@ -100,16 +102,6 @@ class SmaCross(Strategy):
         state.go(sign, close, self._stop_pct)
         reason = self._reason_up if sign > 0 else self._reason_down
         return target(symbol, sign, self.ctx.order_size(symbol), reason, state.stop)
-
-    def state(self) -> object:
-        return self._states.snapshot()
-
-    def restore(self, state: object) -> None:
-        self._states.adopt(state)
-
-    def on_fill(self, fill: Fill) -> Sequence[Signal]:
-        self._states.liquidated(fill)
-        return NO_SIGNALS
 
     def plot_series(self) -> tuple[str, ...]:
         p = self.params
