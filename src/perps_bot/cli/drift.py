@@ -10,7 +10,8 @@ minimise the drift instead (orchestrator.calibrate) and prints the profile lines
 A run with several portfolios (SPEC 10) gets one drift per portfolio, each stored with
 that portfolio's run (what `promote --to prod --portfolio ID` checks): `--portfolio ID`
 or `--live RUN.ID` picks one. The capture and its replay are the whole run's.
-Bad input (no database, unknown run, no capture) is one line and exit code 2.
+Bad input (no database, unknown run, no capture, a `--replay` that is not a replay of the
+live run) is one line and exit code 2.
 """
 
 import json
@@ -59,6 +60,25 @@ def _capture_of(
         capture = Path(data_dir) / "captures" / run.run_id
     read_meta(capture)  # FeedError (one line, exit 2) when it is not a capture
     return run.run_id, portfolio, capture
+
+
+def _check_replay(store: "RunStore", replay: str, live_id: str) -> None:
+    """`--replay` must name a replay of the live run (or one of its portfolios' runs):
+    drift against any other run is stored with the live run as if it were its paper
+    side, and the live run against itself measures no drift at all and passes the prod
+    gate."""
+    from perps_bot.storage import StoreError
+
+    try:
+        run = store.run(replay)
+        if run.parent_run_id is not None:  # a portfolio's run: the account run replayed
+            run = store.run(run.parent_run_id)
+    except StoreError as exc:
+        _fail(str(exc))
+    replay_of = json.loads(run.config_json).get("run", {}).get("replay_of")
+    if run.kind != "replay" or replay_of != live_id:
+        what = f"a replay of {replay_of}" if run.kind == "replay" else f"a {run.kind} run"
+        _fail(f"run {run.run_id} is {what}, not a replay of {live_id} (omit --replay to replay it)")
 
 
 def drift_command(
@@ -112,6 +132,9 @@ def drift_command(
         typer.echo(f"replaying capture {folder} ...", err=True)
         _, result = run_replay(folder, FillChoice(), db=str(path))
         replay = result.run_id
+    else:
+        with RunStore(path, read_only=True) as store:
+            _check_replay(store, replay, live_id)
     events, latencies = ReplayFeed(folder).events(), round_trip_latencies(folder)
     with DatabaseLock(path), RunStore(path) as store:
         try:

@@ -1,0 +1,59 @@
+"""`drift --live RUN --replay RUN2` (SPEC 14) compares a live run with a replay of its own
+capture, and stores the result where `promote --to prod` reads it. Measured on main,
+`--replay` took any run: the live run itself gave signal agreement 1.0, no slippage
+drift and no tracking error, exit 0, stored as the live run's drift: the prod gate
+passed on a comparison of the run with itself. Now a run that is not a replay of the
+live run is one line and exit 2, and nothing is stored."""
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from perps_bot.cli.app import app
+from perps_bot.config import load_settings
+from perps_bot.orchestrator.runner import run_bot
+from perps_bot.storage import RunStore
+from perps_emulator import EmulatorServer
+
+pytestmark = pytest.mark.integration
+
+
+async def test_drift_against_a_run_that_is_not_its_replay_is_refused(
+    in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
+) -> None:
+    db = str(tmp_path / "canary.sqlite")
+    async with EmulatorServer(
+        symbols=("ETHUSDT",), seed=6, tick_interval_s=0.1, microstructure=True
+    ) as server:
+        settings = load_settings("canary", {
+            "run": {"duration": "3s", "dry_run": True, "live_view": False, "database": db,
+                    **run_dirs},
+            "exchange": {"base_url": server.base_url, "poll_interval": "100ms"},
+            "strategy": {"name": "tests.drift.drift_strategy:DriftProbe",
+                         "params": {"every": 2}},
+        })  # fmt: skip
+        live = await run_bot(settings, progress=False)
+    assert live.status == "completed"
+
+    def drift(*args: str) -> tuple[int, str, str]:
+        done = CliRunner().invoke(app, ["drift", "--db", db, "--live", live.run_id, *args])
+        return done.exit_code, done.stdout, done.stderr
+
+    code, out, err = await asyncio.to_thread(drift, "--format", "json")
+    assert code == 0, err
+    replay = json.loads(out)["replay_run"]
+    code, out, err = await asyncio.to_thread(drift, "--replay", replay, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["replay_run"] == replay
+
+    code, out, err = await asyncio.to_thread(drift, "--replay", live.run_id)
+    assert code == 2
+    assert f"run {live.run_id} is a dry_run run, not a replay of {live.run_id}" in err
+    assert len(err.strip().splitlines()) == 1
+    with RunStore(Path(db), read_only=True) as store:
+        stored = store.execute("SELECT replay_run FROM drift_reports WHERE live_run=?",
+                               (live.run_id,))  # fmt: skip
+    assert [row[0] for row in stored] == [replay, replay]  # nothing stored for the refusal
