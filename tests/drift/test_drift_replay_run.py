@@ -2,11 +2,14 @@
 capture, and stores the result where `promote --to prod` reads it. Measured on main,
 `--replay` took any run: the live run itself gave signal agreement 1.0, no slippage
 drift and no tracking error, exit 0, stored as the live run's drift: the prod gate
-passed on a comparison of the run with itself. Now a run that is not a replay of the
-live run is one line and exit 2, and nothing is stored."""
+passed on a comparison of the run with itself. `--capture DIR` took another run's
+capture: its replay and arrival mids were measured against this run's orders. Now a run
+that is not a replay of the live run, or a capture of another run, is one line and exit
+2, and nothing is stored."""
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,7 @@ from perps_emulator import EmulatorServer
 pytestmark = pytest.mark.integration
 
 
-async def test_drift_against_a_run_that_is_not_its_replay_is_refused(
+async def test_drift_against_a_replay_or_capture_of_another_run_is_refused(
     in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
 ) -> None:
     db = str(tmp_path / "canary.sqlite")
@@ -48,6 +51,15 @@ async def test_drift_against_a_run_that_is_not_its_replay_is_refused(
     code, out, err = await asyncio.to_thread(drift, "--replay", replay, "--format", "json")
     assert code == 0, err
     assert json.loads(out)["replay_run"] == replay
+
+    other = tmp_path / "other"  # another run's capture
+    shutil.copytree(Path(run_dirs["data_dir"]) / "captures" / live.run_id, other)
+    meta = json.loads((other / "meta.json").read_text())
+    (other / "meta.json").write_text(json.dumps(meta | {"run_id": "20260101T000000-x"}))
+    code, out, err = await asyncio.to_thread(drift, "--capture", str(other))
+    assert code == 2
+    assert f"is run 20260101T000000-x's, not {live.run_id}'s" in err
+    assert len(err.strip().splitlines()) == 1
 
     code, out, err = await asyncio.to_thread(drift, "--replay", live.run_id)
     assert code == 2

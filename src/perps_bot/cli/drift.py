@@ -11,7 +11,7 @@ A run with several portfolios (SPEC 10) gets one drift per portfolio, each store
 that portfolio's run (what `promote --to prod --portfolio ID` checks): `--portfolio ID`
 or `--live RUN.ID` picks one. The capture and its replay are the whole run's.
 Bad input (no database, unknown run, no capture, a `--replay` that is not a replay of the
-live run) is one line and exit code 2.
+live run, a `--capture` of another run) is one line and exit code 2.
 """
 
 import json
@@ -58,7 +58,9 @@ def _capture_of(
     if capture is None:
         data_dir = json.loads(run.config_json).get("run", {}).get("data_dir", "data")
         capture = Path(data_dir) / "captures" / run.run_id
-    read_meta(capture)  # FeedError (one line, exit 2) when it is not a capture
+    captured = read_meta(capture).get("run_id")  # FeedError (one line): not a capture
+    if captured is not None and captured != run.run_id:  # another run's market and orders
+        _fail(f"capture {capture} is run {captured}'s, not {run.run_id}'s")
     return run.run_id, portfolio, capture
 
 
