@@ -5,7 +5,7 @@ drift and no tracking error, exit 0, stored as the live run's drift: the prod ga
 passed on a comparison of the run with itself. `--capture DIR` took another run's
 capture: its replay and arrival mids were measured against this run's orders. Now a run
 that is not a replay of the live run, or a capture of another run, is one line and exit
-2, and nothing is stored."""
+2, and nothing is stored. An --out that cannot be written is one line and exit 2 too."""
 
 import asyncio
 import json
@@ -24,7 +24,7 @@ from perps_emulator import EmulatorServer
 pytestmark = pytest.mark.integration
 
 
-async def test_drift_against_a_replay_or_capture_of_another_run_is_refused(
+async def test_drift_refuses_another_runs_replay_or_capture_and_an_unwritable_out(
     in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
 ) -> None:
     db = str(tmp_path / "canary.sqlite")
@@ -69,3 +69,18 @@ async def test_drift_against_a_replay_or_capture_of_another_run_is_refused(
         stored = store.execute("SELECT replay_run FROM drift_reports WHERE live_run=?",
                                (live.run_id,))  # fmt: skip
     assert [row[0] for row in stored] == [replay, replay]  # nothing stored for the refusal
+
+    # --out: written, or one line and exit 2
+    # (an unwritable path was an internal error, exit 1, after the drift was stored)
+    table = tmp_path / "drift.txt"
+    code, _, err = await asyncio.to_thread(drift, "--replay", replay, "--out", str(table))
+    assert code == 0, err
+    assert "signal_agreement" in table.read_text(encoding="utf-8")
+    for fmt in ("table", "json", "html"):
+        nowhere = tmp_path / "absent" / f"drift.{fmt}"
+        code, _, err = await asyncio.to_thread(
+            drift, "--replay", replay, "--format", fmt, "--out", str(nowhere)
+        )
+        assert code == 2, (fmt, err)
+        assert f"cannot write {nowhere}: No such file or directory" in err
+        assert len(err.strip().splitlines()) == 1

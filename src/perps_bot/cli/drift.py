@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from perps_bot.cli.report import ReportFormat
+from perps_bot.cli.report import ReportFormat, _write
 
 if TYPE_CHECKING:  # the product loads when the command runs, not at the CLI's start-up
     from rich.console import Console
@@ -182,9 +182,14 @@ def _emit(drifts: "list[Drift]", fmt: ReportFormat, out: Path | None, console: "
     from perps_bot.metrics.drift_html import render_drift_html
 
     if fmt is ReportFormat.table:
-        target = console if out is None else Console(file=out.open("w"), width=120)
-        for drift in drifts:
-            target.print(_table(drift))
+        if out is None:
+            for drift in drifts:
+                console.print(_table(drift))
+            return
+        with _write(out) as fh:
+            target = Console(file=fh, width=120, color_system=None)
+            for drift in drifts:
+                target.print(_table(drift))
         return
     if fmt is ReportFormat.json:
         data = drifts[0].as_json() if len(drifts) == 1 else {
@@ -195,7 +200,8 @@ def _emit(drifts: "list[Drift]", fmt: ReportFormat, out: Path | None, console: "
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        with _write(out) as fh:  # a path that cannot be written: one line, exit 2
+            fh.write(text)
 
 
 def _table(drift: "Drift") -> "Table":
