@@ -153,6 +153,7 @@ def drift_command(
 def _calibrate(
     path: Path, live_id: str, portfolio: str | None, folder: Path, console: "Console"
 ) -> None:
+    from perps_bot.feeds.replay import round_trip_latencies
     from perps_bot.metrics.drift_html import shown
     from perps_bot.orchestrator.calibrate import calibrate, describe
     from perps_bot.storage import RunStore
@@ -170,7 +171,7 @@ def _calibrate(
                     "pnl_tracking_error"):  # fmt: skip
             console.print(f"  {key}: {shown(drift.summary.get(key))}", highlight=False)
     console.print("profile lines:", highlight=False)
-    for line in best.choice.profile_lines():
+    for line in best.choice.profile_lines(round_trip_latencies(folder)):
         console.print(line, highlight=False, markup=False)
 
 
