@@ -76,3 +76,42 @@ def test_a_damaged_capture_is_one_line_and_exit_2(
     code, err = replay_exit(folder, capsys)
     assert code == 2
     assert says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("meta", "says"),
+    [
+        ({"complete": False}, "its run never closed it (crashed or still running)"),
+        ({"dropped": 5}, "the recorder dropped 5 items"),
+        ({"error": "writer failed", "dropped": 2}, "dropped 2 items; the recorder failed"),
+    ],
+)
+def test_a_capture_that_misses_rows_is_replayed_with_a_warning(
+    meta: dict[str, object],
+    says: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """meta.json says what a capture misses (its run crashed before closing it: the rows
+    after the last chunk are gone; the recorder dropped items it could not keep up
+    with). On main the replay said nothing and looked like a replay of the whole run."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "capture"
+    capture(folder)
+    path = folder / "meta.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | meta))
+    code, err = replay_exit(folder, capsys)
+    assert code == 0
+    warning = [line for line in err.splitlines() if "warning" in line]
+    assert len(warning) == 1 and f"capture {folder} is incomplete: " in warning[0]
+    assert says in warning[0]
+
+
+def test_a_whole_capture_is_replayed_without_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    capture(tmp_path / "capture")
+    code, err = replay_exit(tmp_path / "capture", capsys)
+    assert code == 0 and "warning" not in err

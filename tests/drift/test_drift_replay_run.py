@@ -84,3 +84,10 @@ async def test_drift_refuses_another_runs_replay_or_capture_and_an_unwritable_ou
         assert code == 2, (fmt, err)
         assert f"cannot write {nowhere}: No such file or directory" in err
         assert len(err.strip().splitlines()) == 1
+
+    # a capture whose meta.json says it misses rows is measured with a warning
+    path = Path(run_dirs["data_dir"]) / "captures" / live.run_id / "meta.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"dropped": 3}))
+    code, _, err = await asyncio.to_thread(drift, "--replay", replay)
+    assert code == 0, err
+    assert "is incomplete: the recorder dropped 3 items" in err

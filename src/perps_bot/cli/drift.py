@@ -40,7 +40,7 @@ def _capture_of(
     store: "RunStore", run_id: str, capture: Path | None, portfolio: str | None
 ) -> tuple[str, str | None, Path]:
     """The account's run, the portfolio asked for (None: every one) and the capture."""
-    from perps_bot.feeds.replay import read_meta
+    from perps_bot.feeds.replay import incomplete_warning, read_meta
     from perps_bot.storage import StoreError
 
     try:
@@ -58,9 +58,13 @@ def _capture_of(
     if capture is None:
         data_dir = json.loads(run.config_json).get("run", {}).get("data_dir", "data")
         capture = Path(data_dir) / "captures" / run.run_id
-    captured = read_meta(capture).get("run_id")  # FeedError (one line): not a capture
+    meta = read_meta(capture)  # FeedError (one line, exit 2) when it is not a capture
+    captured = meta.get("run_id")
     if captured is not None and captured != run.run_id:  # another run's market and orders
         _fail(f"capture {capture} is run {captured}'s, not {run.run_id}'s")
+    warning = incomplete_warning(capture, meta)
+    if warning is not None:
+        typer.echo(f"perps-bot: {warning}", err=True)
     return run.run_id, portfolio, capture
 
 

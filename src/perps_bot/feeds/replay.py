@@ -11,7 +11,9 @@ replay starts: a chunk that is not a readable Parquet file of the capture's colu
 copy cut short, a disk error), a chunk missing from the numbering, or fewer chunks
 than a complete capture's meta.json counts. Replaying around a missing chunk would
 show the strategy a market with a hole in it, and the drift report would measure
-paper against it as if nothing were missing.
+paper against it as if nothing were missing. A capture that says in its meta.json that
+it misses rows (its run never closed it, the recorder dropped items or failed) is
+replayed with a warning naming what is missing (`incomplete_warning`).
 """
 
 import json
@@ -42,6 +44,24 @@ def read_meta(folder: Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or "config" not in meta or "instruments" not in meta:
         raise FeedError(f"capture {folder}: {META} does not describe a run")
     return meta
+
+
+def incomplete_warning(folder: Path, meta: dict[str, Any]) -> str | None:
+    """The warning line for a capture whose meta.json says it misses rows, else None: a
+    run that never closed its capture (it crashed, or is still running) lost the rows
+    after the last chunk written, and a recorder that could not keep up dropped items."""
+    gaps = []
+    if not meta.get("complete"):
+        gaps.append("its run never closed it (crashed or still running): the rows after its"
+                    " last chunk are missing")  # fmt: skip
+    dropped = meta.get("dropped")
+    if isinstance(dropped, int) and dropped > 0:
+        gaps.append(f"the recorder dropped {dropped} items")
+    if meta.get("error"):
+        gaps.append(f"the recorder failed ({short(str(meta['error']))})")
+    if not gaps:
+        return None
+    return f"warning: capture {short_path(folder)} is incomplete: {'; '.join(gaps)}"
 
 
 def chunk_files(folder: Path, table: str) -> list[Path]:
