@@ -115,3 +115,32 @@ def test_a_whole_capture_is_replayed_without_a_warning(
     capture(tmp_path / "capture")
     code, err = replay_exit(tmp_path / "capture", capsys)
     assert code == 0 and "warning" not in err
+
+
+@pytest.mark.parametrize(
+    ("meta", "says"),
+    [
+        ({"config": None}, "meta.json field config is not a dict"),
+        ({"symbols": "ETH-PERP"}, "meta.json field symbols is not a list of str"),
+        ({"counts": 7}, "meta.json field counts is not a dict of int"),
+        ({"chunks": {"events": "3"}}, "meta.json field chunks is not a dict of int"),
+        ({"instruments": {"ETH-PERP": 3}}, "meta.json field instruments is not a dict of dict"),
+    ],
+)
+def test_a_meta_json_of_the_wrong_shape_is_one_line_and_exit_2(
+    meta: dict[str, object],
+    says: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Valid JSON whose fields are not what the recorder writes was an internal error
+    (exit 1) on main: `'NoneType' object has no attribute 'items'` and the like."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "capture"
+    capture(folder)
+    path = folder / "meta.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | meta))
+    code, err = replay_exit(folder, capsys)
+    assert code == 2
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err

@@ -43,7 +43,26 @@ def read_meta(folder: Path) -> dict[str, Any]:
         raise FeedError(f"capture {folder}: unreadable {META} ({exc})") from exc
     if not isinstance(meta, dict) or "config" not in meta or "instruments" not in meta:
         raise FeedError(f"capture {folder}: {META} does not describe a run")
+    for name, (kind, item) in _META_FIELDS.items():
+        if name not in meta:
+            continue
+        value = meta[name]
+        items = value.values() if isinstance(value, dict) else value
+        if not isinstance(value, kind) or (item and not all(isinstance(v, item) for v in items)):
+            what = f"{kind.__name__} of {item.__name__}" if item else kind.__name__
+            raise FeedError(f"capture {folder}: {META} field {name} is not a {what}")
     return meta
+
+
+#: the fields of meta.json a replay reads: their JSON type (and their items')
+_META_FIELDS: dict[str, tuple[type, type | None]] = {
+    "config": (dict, None),
+    "instruments": (dict, dict),
+    "run_id": (str, None),
+    "symbols": (list, str),
+    "counts": (dict, int),
+    "chunks": (dict, int),
+}
 
 
 def incomplete_warning(folder: Path, meta: dict[str, Any]) -> str | None:
