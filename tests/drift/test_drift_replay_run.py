@@ -5,11 +5,13 @@ drift and no tracking error, exit 0, stored as the live run's drift: the prod ga
 passed on a comparison of the run with itself. `--capture DIR` took another run's
 capture: its replay and arrival mids were measured against this run's orders. Now a run
 that is not a replay of the live run, or a capture of another run, is one line and exit
-2, and nothing is stored. An --out that cannot be written is one line and exit 2 too."""
+2, and nothing is stored; so is a replay that did not complete (it measured paper on part
+of the capture). An --out that cannot be written is one line and exit 2 too."""
 
 import asyncio
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -84,6 +86,16 @@ async def test_drift_refuses_another_runs_replay_or_capture_and_an_unwritable_ou
         assert code == 2, (fmt, err)
         assert f"cannot write {nowhere}: No such file or directory" in err
         assert len(err.strip().splitlines()) == 1
+
+    # a replay that stopped part of the way through the capture is no paper side
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE runs SET status='interrupted' WHERE run_id=?", (replay,))
+    code, _, err = await asyncio.to_thread(drift, "--replay", replay)
+    assert code == 2
+    assert f"replay {replay} is interrupted, not completed" in err
+    assert len(err.strip().splitlines()) == 1
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE runs SET status='completed' WHERE run_id=?", (replay,))
 
     # a capture whose meta.json says it misses rows is measured with a warning
     path = Path(run_dirs["data_dir"]) / "captures" / live.run_id / "meta.json"

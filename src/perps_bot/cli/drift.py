@@ -68,6 +68,26 @@ def _capture_of(
     return run.run_id, portfolio, capture
 
 
+def _paper_run(path: Path, live_id: str, folder: Path, replay: str | None) -> str:
+    """The replay run drift measures against: `--replay` once checked, else a new replay
+    of the capture (exit 1 when it does not complete: a part of the capture is no paper
+    side to store a drift of)."""
+    from perps_bot.orchestrator.replay import FillChoice, run_replay
+    from perps_bot.storage import RunStore
+
+    if replay is not None:
+        with RunStore(path, read_only=True) as store:
+            _check_replay(store, replay, live_id)
+        return replay
+    typer.echo(f"replaying capture {folder} ...", err=True)
+    _, result = run_replay(folder, FillChoice(), db=str(path))
+    if result.status != "completed":
+        detail = f": {result.detail}" if result.detail else ""
+        typer.echo(f"perps-bot: replay {result.run_id} {result.status}{detail}", err=True)
+        raise typer.Exit(1)
+    return result.run_id
+
+
 def _check_replay(store: "RunStore", replay: str, live_id: str) -> None:
     """`--replay` must name a replay of the live run (or one of its portfolios' runs):
     drift against any other run is stored with the live run as if it were its paper
@@ -85,6 +105,8 @@ def _check_replay(store: "RunStore", replay: str, live_id: str) -> None:
     if run.kind != "replay" or replay_of != live_id:
         what = f"a replay of {replay_of}" if run.kind == "replay" else f"a {run.kind} run"
         _fail(f"run {run.run_id} is {what}, not a replay of {live_id} (omit --replay to replay it)")
+    if run.status != "completed":  # it stopped part of the way through the capture
+        _fail(f"replay {run.run_id} is {run.status}, not completed (omit --replay to replay again)")
 
 
 def drift_command(
@@ -117,7 +139,6 @@ def drift_command(
     from perps_bot.config import load_settings
     from perps_bot.feeds.replay import ReplayFeed, round_trip_latencies
     from perps_bot.metrics.drift import compare, portfolio_runs
-    from perps_bot.orchestrator.replay import FillChoice, run_replay
     from perps_bot.storage import RunStore, StoreError
     from perps_bot.storage.drift_store import save_drift
     from perps_bot.storage.lock import DatabaseLock
@@ -134,13 +155,7 @@ def drift_command(
     if calibrate_:
         _calibrate(path, live_id, portfolio, folder, console)
         return
-    if replay is None:
-        typer.echo(f"replaying capture {folder} ...", err=True)
-        _, result = run_replay(folder, FillChoice(), db=str(path))
-        replay = result.run_id
-    else:
-        with RunStore(path, read_only=True) as store:
-            _check_replay(store, replay, live_id)
+    replay = _paper_run(path, live_id, folder, replay)
     events, latencies = ReplayFeed(folder).events(), round_trip_latencies(folder)
     with DatabaseLock(path), RunStore(path) as store:
         try:
