@@ -1,6 +1,7 @@
 """`perps-bot backtest` end to end: the real XRP 5m candles and 8h funding file go
 through the same runner as dev, and the stored funding matches a direct computation."""
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -267,6 +268,32 @@ def test_same_seed_and_data_give_identical_stored_results(
             pages.append(out)
         assert pages[0] == pages[1], fmt
         assert runs[0] not in pages[0] and str(db) not in pages[0]
+
+
+def test_the_same_backtest_into_another_database_reports_the_same_bytes(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a run writes (database, data and log folders) is not what it trades: on main
+    it was part of the stored config_hash, so the same profile, seed and data backtested
+    into another database (or another checkout's folders) reported other JSON bytes."""
+    pages = []
+    for where in ("a", "b/c"):
+        folder = workdir / where
+        monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(folder / "logs"))
+        monkeypatch.setenv("PERPS_BOT__RUN__DATA_DIR", str(folder / "data"))
+        db = str(folder / "runs.sqlite")
+        code, _, err = run_cli(
+            ["backtest", "--data", str(FUTURES / "XRP_USDT_USDT-1h-futures.feather"),
+             "--symbol", "XRP-PERP", "--strategy", "sma_cross", "--param", "fast=3",
+             "--param", "slow=8", "--order-size", "10", "--db", db, "--no-progress"],
+            capsys,
+        )  # fmt: skip
+        assert code == 0, err
+        code, out, err = run_cli(["report", "--db", db, "--format", "json"], capsys)
+        assert code == 0, err
+        pages.append(out)
+    assert json.loads(pages[0])["metrics"]["trades"] > 0
+    assert pages[0] == pages[1]
 
 
 def _sma(values: "np.ndarray", window: int) -> "np.ndarray":

@@ -4,10 +4,13 @@ one line, exit code 2."""
 from pathlib import Path
 
 import pytest
+import yaml
 
 from perps_bot.cli.app import main
+from perps_bot.config import load_settings
 from perps_bot.domain import BookSnapshot
 from perps_bot.metrics.drift import ArrivalMids, OrderFacts, fill_rate, pair_orders, tracking_error
+from perps_bot.orchestrator.replay import FillChoice
 
 
 def order(cid: str, created: int, side: str = "buy", kind: str = "market", filled: float = 1.0,
@@ -67,3 +70,24 @@ def test_bad_input_is_one_line_and_exit_2(
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert says in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "choice",
+    [
+        FillChoice(fill_model="touch", slippage_bps=1.0, latency="empirical"),
+        FillChoice(fill_model="queue", queue_model="power:2", latency="constant", latency_ms=40),
+        FillChoice(fill_model="penetration", penetration_ticks=2, latency="empirical"),
+    ],
+)
+def test_calibrated_profile_lines_load_as_a_profile_selecting_that_model(
+    choice: FillChoice,
+) -> None:
+    """`drift --calibrate` prints the best model's `mock:` lines to paste into a profile.
+    On main an empirical-latency winner printed `latency_model: empirical` without the
+    samples it draws from, and the profile was refused (latency_model empirical needs
+    latency_samples)."""
+    lines = choice.profile_lines([30, 45, 61])
+    mock = load_settings("dev", yaml.safe_load("\n".join(lines))).mock
+    assert (mock.fill_model, mock.latency_model) == (choice.fill_model, choice.latency)
+    assert mock.latency_samples == ([30, 45, 61] if choice.latency == "empirical" else [])

@@ -10,7 +10,8 @@ minimise the drift instead (orchestrator.calibrate) and prints the profile lines
 A run with several portfolios (SPEC 10) gets one drift per portfolio, each stored with
 that portfolio's run (what `promote --to prod --portfolio ID` checks): `--portfolio ID`
 or `--live RUN.ID` picks one. The capture and its replay are the whole run's.
-Bad input (no database, unknown run, no capture) is one line and exit code 2.
+Bad input (no database, unknown run, no capture, a `--replay` that is not a replay of the
+live run, a `--capture` of another run) is one line and exit code 2.
 """
 
 import json
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from perps_bot.cli.report import ReportFormat
+from perps_bot.cli.report import ReportFormat, _write
 
 if TYPE_CHECKING:  # the product loads when the command runs, not at the CLI's start-up
     from rich.console import Console
@@ -39,7 +40,7 @@ def _capture_of(
     store: "RunStore", run_id: str, capture: Path | None, portfolio: str | None
 ) -> tuple[str, str | None, Path]:
     """The account's run, the portfolio asked for (None: every one) and the capture."""
-    from perps_bot.feeds.replay import read_meta
+    from perps_bot.feeds.replay import incomplete_warning, read_meta
     from perps_bot.storage import StoreError
 
     try:
@@ -57,8 +58,55 @@ def _capture_of(
     if capture is None:
         data_dir = json.loads(run.config_json).get("run", {}).get("data_dir", "data")
         capture = Path(data_dir) / "captures" / run.run_id
-    read_meta(capture)  # FeedError (one line, exit 2) when it is not a capture
+    meta = read_meta(capture)  # FeedError (one line, exit 2) when it is not a capture
+    captured = meta.get("run_id")
+    if captured is not None and captured != run.run_id:  # another run's market and orders
+        _fail(f"capture {capture} is run {captured}'s, not {run.run_id}'s")
+    warning = incomplete_warning(capture, meta)
+    if warning is not None:
+        typer.echo(f"perps-bot: {warning}", err=True)
     return run.run_id, portfolio, capture
+
+
+def _paper_run(path: Path, live_id: str, folder: Path, replay: str | None) -> str:
+    """The replay run drift measures against: `--replay` once checked, else a new replay
+    of the capture (exit 1 when it does not complete: a part of the capture is no paper
+    side to store a drift of)."""
+    from perps_bot.orchestrator.replay import FillChoice, run_replay
+    from perps_bot.storage import RunStore
+
+    if replay is not None:
+        with RunStore(path, read_only=True) as store:
+            _check_replay(store, replay, live_id)
+        return replay
+    typer.echo(f"replaying capture {folder} ...", err=True)
+    _, result = run_replay(folder, FillChoice(), db=str(path))
+    if result.status != "completed":
+        detail = f": {result.detail}" if result.detail else ""
+        typer.echo(f"perps-bot: replay {result.run_id} {result.status}{detail}", err=True)
+        raise typer.Exit(1)
+    return result.run_id
+
+
+def _check_replay(store: "RunStore", replay: str, live_id: str) -> None:
+    """`--replay` must name a replay of the live run (or one of its portfolios' runs):
+    drift against any other run is stored with the live run as if it were its paper
+    side, and the live run against itself measures no drift at all and passes the prod
+    gate."""
+    from perps_bot.storage import StoreError
+
+    try:
+        run = store.run(replay)
+        if run.parent_run_id is not None:  # a portfolio's run: the account run replayed
+            run = store.run(run.parent_run_id)
+    except StoreError as exc:
+        _fail(str(exc))
+    replay_of = json.loads(run.config_json).get("run", {}).get("replay_of")
+    if run.kind != "replay" or replay_of != live_id:
+        what = f"a replay of {replay_of}" if run.kind == "replay" else f"a {run.kind} run"
+        _fail(f"run {run.run_id} is {what}, not a replay of {live_id} (omit --replay to replay it)")
+    if run.status != "completed":  # it stopped part of the way through the capture
+        _fail(f"replay {run.run_id} is {run.status}, not completed (omit --replay to replay again)")
 
 
 def drift_command(
@@ -91,7 +139,6 @@ def drift_command(
     from perps_bot.config import load_settings
     from perps_bot.feeds.replay import ReplayFeed, round_trip_latencies
     from perps_bot.metrics.drift import compare, portfolio_runs
-    from perps_bot.orchestrator.replay import FillChoice, run_replay
     from perps_bot.storage import RunStore, StoreError
     from perps_bot.storage.drift_store import save_drift
     from perps_bot.storage.lock import DatabaseLock
@@ -108,10 +155,7 @@ def drift_command(
     if calibrate_:
         _calibrate(path, live_id, portfolio, folder, console)
         return
-    if replay is None:
-        typer.echo(f"replaying capture {folder} ...", err=True)
-        _, result = run_replay(folder, FillChoice(), db=str(path))
-        replay = result.run_id
+    replay = _paper_run(path, live_id, folder, replay)
     events, latencies = ReplayFeed(folder).events(), round_trip_latencies(folder)
     with DatabaseLock(path), RunStore(path) as store:
         try:
@@ -128,6 +172,7 @@ def drift_command(
 def _calibrate(
     path: Path, live_id: str, portfolio: str | None, folder: Path, console: "Console"
 ) -> None:
+    from perps_bot.feeds.replay import round_trip_latencies
     from perps_bot.metrics.drift_html import shown
     from perps_bot.orchestrator.calibrate import calibrate, describe
     from perps_bot.storage import RunStore
@@ -145,7 +190,7 @@ def _calibrate(
                     "pnl_tracking_error"):  # fmt: skip
             console.print(f"  {key}: {shown(drift.summary.get(key))}", highlight=False)
     console.print("profile lines:", highlight=False)
-    for line in best.choice.profile_lines():
+    for line in best.choice.profile_lines(round_trip_latencies(folder)):
         console.print(line, highlight=False, markup=False)
 
 
@@ -157,9 +202,14 @@ def _emit(drifts: "list[Drift]", fmt: ReportFormat, out: Path | None, console: "
     from perps_bot.metrics.drift_html import render_drift_html
 
     if fmt is ReportFormat.table:
-        target = console if out is None else Console(file=out.open("w"), width=120)
-        for drift in drifts:
-            target.print(_table(drift))
+        if out is None:
+            for drift in drifts:
+                console.print(_table(drift))
+            return
+        with _write(out) as fh:
+            target = Console(file=fh, width=120, color_system=None)
+            for drift in drifts:
+                target.print(_table(drift))
         return
     if fmt is ReportFormat.json:
         data = drifts[0].as_json() if len(drifts) == 1 else {
@@ -170,7 +220,8 @@ def _emit(drifts: "list[Drift]", fmt: ReportFormat, out: Path | None, console: "
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        with _write(out) as fh:  # a path that cannot be written: one line, exit 2
+            fh.write(text)
 
 
 def _table(drift: "Drift") -> "Table":

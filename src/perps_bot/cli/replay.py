@@ -54,7 +54,12 @@ def replay(
     """Replay a capture through the paper venue on a simulated clock."""
     from rich.console import Console
 
+    from perps_bot.feeds.replay import incomplete_warning, read_meta
     from perps_bot.orchestrator.replay import FillChoice, run_replay
+
+    warning = incomplete_warning(capture, read_meta(capture))
+    if warning is not None:
+        typer.echo(f"perps-bot: {warning}", err=True)
 
     choice = FillChoice(
         fill_model=None if fill_model is None else str(fill_model),

@@ -50,6 +50,12 @@ BUILTIN_PROFILES = "perps_bot.config.profiles"
 #: sections that change what a run tells, not what it trades: out of the config hash,
 #: and a resumed run may change them
 NOT_TRADING_SECTIONS = frozenset({"alerts"})
+#: `run:` settings that change where the run writes or what it shows, not what it trades:
+#: out of the config hash (the same backtest into another database or folder reports the
+#: same bytes), and a resumed run may change them
+NOT_TRADING_RUN_KEYS = frozenset(
+    {"log_dir", "data_dir", "database", "http_port", "live_view", "log_level"}
+)
 
 
 class ConfigError(PerpsBotError):
@@ -178,7 +184,7 @@ class Settings(BaseSettings):
     def config_hash(self) -> str:
         """A stable hash of everything that changes trading behaviour (secrets excluded)."""
         data = {k: v for k, v in self.masked_dict().items() if k not in NOT_TRADING_SECTIONS}
-        data["run"] = {k: v for k, v in data["run"].items() if k not in ("live_view", "log_level")}
+        data["run"] = {k: v for k, v in data["run"].items() if k not in NOT_TRADING_RUN_KEYS}
         data["llm"] = {k: v for k, v in data["llm"].items() if k not in NOT_TRADING_KEYS}
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -5,6 +5,15 @@ The capture folder (storage.capture) holds `meta.json` and numbered Parquet chun
 each chunk is read whole (its rows are bounded by the writer's chunk size), rebuilt
 into events (books with their public trades) and yielded in batches. Nothing is
 random here: the same folder always gives the same events.
+
+A capture that cannot be replayed as recorded is one line (FeedError), before the
+replay starts: a chunk that is not a readable Parquet file of the capture's columns (a
+copy cut short, a disk error), a chunk missing from the numbering, or fewer chunks
+than a complete capture's meta.json counts. Replaying around a missing chunk would
+show the strategy a market with a hole in it, and the drift report would measure
+paper against it as if nothing were missing. A capture that says in its meta.json that
+it misses rows (its run never closed it, the recorder dropped items or failed) is
+replayed with a warning naming what is missing (`incomplete_warning`).
 """
 
 import json
@@ -12,12 +21,13 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from perps_bot.domain import MarketEvent
+from perps_bot.domain import MarketEvent, short, short_path
 from perps_bot.feeds.base import FeedError
 from perps_bot.storage.capture import META
-from perps_bot.storage.capture_format import events_from_rows
+from perps_bot.storage.capture_format import EVENT_SCHEMA, ORDER_SCHEMA, events_from_rows
 
 BATCH = 4_096
 
@@ -33,18 +43,84 @@ def read_meta(folder: Path) -> dict[str, Any]:
         raise FeedError(f"capture {folder}: unreadable {META} ({exc})") from exc
     if not isinstance(meta, dict) or "config" not in meta or "instruments" not in meta:
         raise FeedError(f"capture {folder}: {META} does not describe a run")
+    for name, (kind, item) in _META_FIELDS.items():
+        if name not in meta:
+            continue
+        value = meta[name]
+        items = value.values() if isinstance(value, dict) else value
+        if not isinstance(value, kind) or (item and not all(isinstance(v, item) for v in items)):
+            what = f"{kind.__name__} of {item.__name__}" if item else kind.__name__
+            raise FeedError(f"capture {folder}: {META} field {name} is not a {what}")
     return meta
 
 
+#: the fields of meta.json a replay reads: their JSON type (and their items')
+_META_FIELDS: dict[str, tuple[type, type | None]] = {
+    "config": (dict, None),
+    "instruments": (dict, dict),
+    "run_id": (str, None),
+    "symbols": (list, str),
+    "counts": (dict, int),
+    "chunks": (dict, int),
+}
+
+
+def incomplete_warning(folder: Path, meta: dict[str, Any]) -> str | None:
+    """The warning line for a capture whose meta.json says it misses rows, else None: a
+    run that never closed its capture (it crashed, or is still running) lost the rows
+    after the last chunk written, and a recorder that could not keep up dropped items."""
+    gaps = []
+    if not meta.get("complete"):
+        gaps.append("its run never closed it (crashed or still running): the rows after its"
+                    " last chunk are missing")  # fmt: skip
+    dropped = meta.get("dropped")
+    if isinstance(dropped, int) and dropped > 0:
+        gaps.append(f"the recorder dropped {dropped} items")
+    if meta.get("error"):
+        gaps.append(f"the recorder failed ({short(str(meta['error']))})")
+    if not gaps:
+        return None
+    return f"warning: capture {short_path(folder)} is incomplete: {'; '.join(gaps)}"
+
+
 def chunk_files(folder: Path, table: str) -> list[Path]:
-    return sorted(folder.glob(f"{table}-*.parquet"))
+    """The table's chunks in writing order; FeedError when one is missing from the
+    numbering (storage.capture writes `<table>-00001.parquet`, `-00002`, ...) or is not
+    a Parquet file with the table's columns (module docstring)."""
+    files = sorted(folder.glob(f"{table}-*.parquet"))
+    schema = EVENT_SCHEMA if table == "events" else ORDER_SCHEMA
+    for number, path in enumerate(files, start=1):
+        if path.name != f"{table}-{number:05d}.parquet":
+            raise FeedError(
+                f"capture {short_path(folder)}: {table}-{number:05d}.parquet is missing"
+                f" (found {short(path.name)}): the capture has a hole"
+            )
+        missing = [name for name in schema.names if name not in _read(path, pq.read_schema).names]
+        if missing:
+            raise FeedError(f"capture {short_path(folder)}: {path.name} has no column {missing[0]}")
+    return files
+
+
+def _read(path: Path, reader: Any, **options: Any) -> Any:
+    """`reader(path, ...)` of one chunk; FeedError (one line) when it is unreadable."""
+    try:
+        return reader(path, **options)
+    except (pa.ArrowException, OSError) as exc:
+        text = str(exc).strip().splitlines()
+        why = short(text[0] if text else type(exc).__name__, 120)
+        raise FeedError(f"capture {short_path(path)} is unreadable ({why})") from exc
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    table: pa.Table = _read(path, pq.read_table)
+    return table.to_pylist()  # type: ignore[no-any-return]
 
 
 def order_rows(folder: Path) -> list[dict[str, Any]]:
     """The run's order round-trip rows (storage.capture_format), in recording order."""
     rows: list[dict[str, Any]] = []
     for path in chunk_files(folder, "orders"):
-        rows.extend(pq.read_table(path).to_pylist())
+        rows.extend(_rows(path))
     return rows
 
 
@@ -73,10 +149,16 @@ class ReplayFeed:
         self._files = chunk_files(folder, "events")
         if not self._files:
             raise FeedError(f"capture {folder} has no market data (no events-*.parquet)")
+        written = self.meta.get("chunks", {}).get("events")
+        if self.meta.get("complete") and isinstance(written, int) and written > len(self._files):
+            raise FeedError(
+                f"capture {short_path(folder)}: events-{len(self._files) + 1:05d}.parquet is"
+                f" missing ({META} counts {written} chunks, {len(self._files)} found)"
+            )
         self._batch = batch_size
         self._done = 0
         self.total = int(self.meta.get("counts", {}).get("events", 0)) or None
-        first = pq.read_table(self._files[0], columns=["ts"]).column("ts")
+        first = _read(self._files[0], pq.read_table, columns=["ts"]).column("ts")
         if len(first) == 0:
             raise FeedError(f"capture {folder} has no market data")
         self.start_ts = int(first[0].as_py())
@@ -90,7 +172,7 @@ class ReplayFeed:
 
     async def batches(self) -> AsyncIterator[Sequence[MarketEvent]]:
         for path in self._files:
-            rows = pq.read_table(path).to_pylist()
+            rows = _rows(path)
             batch: list[MarketEvent] = []
             for event in events_from_rows(rows):
                 batch.append(event)
@@ -106,7 +188,7 @@ class ReplayFeed:
         """Every event of the capture (tests and the drift report's arrival mids)."""
         out: list[MarketEvent] = []
         for path in self._files:
-            out.extend(events_from_rows(pq.read_table(path).to_pylist()))
+            out.extend(events_from_rows(_rows(path)))
         return out
 
     def progress(self) -> tuple[int, int | None]:

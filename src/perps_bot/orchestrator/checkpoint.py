@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from perps_bot.config.llm import NOT_TRADING_KEYS as LLM_NOT_TRADING
-from perps_bot.config.settings import NOT_TRADING_SECTIONS
+from perps_bot.config.settings import NOT_TRADING_RUN_KEYS, NOT_TRADING_SECTIONS
 from perps_bot.domain import PerpsBotError, short
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.recorder import Recorder
@@ -202,14 +202,10 @@ def find_resumable(
     return run
 
 
-#: settings that change where the run writes or what it shows, not what it trades
-_NOT_TRADING = {"log_dir", "data_dir", "database", "http_port", "live_view", "log_level"}
-
-
 def _trading_config(config: dict[str, Any]) -> dict[str, Any]:
     """The sections of a masked config, less the settings a resumed run may change."""
     out = {k: v for k, v in config.items() if isinstance(v, dict) and k not in NOT_TRADING_SECTIONS}
-    out["run"] = {k: v for k, v in out.get("run", {}).items() if k not in _NOT_TRADING}
+    out["run"] = {k: v for k, v in out.get("run", {}).items() if k not in NOT_TRADING_RUN_KEYS}
     if "llm" in out:  # --llm-cache-only may be given to a resumed run, or left out
         out["llm"] = {k: v for k, v in out["llm"].items() if k not in LLM_NOT_TRADING}
     return out

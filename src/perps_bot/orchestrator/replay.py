@@ -6,6 +6,7 @@ run it replays (`run.replay_of`).
 
 Deterministic: the same capture, fill model and seed give the same fills."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,10 @@ class FillChoice:
             out["latency_samples"] = samples
         return out
 
-    def profile_lines(self) -> list[str]:
-        """The profile's `mock:` lines that select this model."""
+    def profile_lines(self, latency_samples: Sequence[int] = ()) -> list[str]:
+        """The profile's `mock:` lines that select this model. Empirical latency draws
+        from `latency_samples` (the capture's round trips, `round_trip_latencies`): a
+        profile that says `latency_model: empirical` without them is refused."""
         lines = []
         for f in fields(self):
             value = getattr(self, f.name)
@@ -58,6 +61,9 @@ class FillChoice:
             key = {"latency": "latency_model", "latency_ms": "latency"}.get(f.name, f.name)
             shown = f"{value}ms" if f.name == "latency_ms" else value
             lines.append(f"  {key}: {shown}")
+        if self.latency == "empirical":
+            samples = ", ".join(str(int(ms)) for ms in latency_samples)
+            lines.append(f"  latency_samples: [{samples}]")
         return ["mock:", *lines]
 
 

@@ -1,0 +1,146 @@
+"""A capture that cannot be replayed as it was recorded (SPEC 14) is one line and exit 2
+before anything runs. Measured on main: a chunk cut short crashed `replay` and `drift`
+with an internal error (exit 1), and a chunk missing from the numbering, or from the end
+of a capture whose meta.json counts it, was skipped: the replay ran over a market with a
+hole in it and exited 0."""
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from perps_bot.cli.app import main
+from perps_bot.domain import BookSnapshot
+from perps_bot.feeds.replay import ReplayFeed
+from perps_bot.storage.capture import CaptureWriter
+
+META = {"config": {}, "instruments": {}}
+
+
+def capture(folder: Path, books: int = 9) -> list[BookSnapshot]:
+    """A closed capture of `books` books, three rows to a chunk (three chunks)."""
+    events = [
+        BookSnapshot(1_000 * i, "ETH-PERP", [(100.0 + i, 1.0)], [(101.0 + i, 2.0)])
+        for i in range(books)
+    ]
+    writer = CaptureWriter(folder, META, chunk_rows=3)
+    for event in events:
+        writer.events([event])
+    writer.close()
+    return events
+
+
+def replay_exit(folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exited:
+        main(["replay", "--capture", str(folder)])
+    return int(exited.value.code or 0), capsys.readouterr().err
+
+
+def test_an_intact_capture_replays_every_chunk_in_order(tmp_path: Path) -> None:
+    events = capture(tmp_path)
+    assert len(list(tmp_path.glob("events-*.parquet"))) == 3
+    assert ReplayFeed(tmp_path).events() == events
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        ("cut", "events-00002.parquet is unreadable"),
+        ("hole", "events-00002.parquet is missing (found events-00003.parquet)"),
+        ("tail", "events-00003.parquet is missing (meta.json counts 3 chunks, 2 found)"),
+        ("columns", "events-00002.parquet has no column ts"),
+    ],
+)
+def test_a_damaged_capture_is_one_line_and_exit_2(
+    damage: str,
+    says: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "capture"
+    capture(folder)
+    second, third = folder / "events-00002.parquet", folder / "events-00003.parquet"
+    if damage == "cut":  # a copy cut short
+        second.write_bytes(second.read_bytes()[:200])
+    elif damage == "hole":
+        second.unlink()
+    elif damage == "tail":
+        third.unlink()
+    else:  # a Parquet file, but not a chunk of this table
+        pq.write_table(pa.table({"when": [1]}), second)
+    assert json.loads((folder / "meta.json").read_text())["complete"]
+    code, err = replay_exit(folder, capsys)
+    assert code == 2
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("meta", "says"),
+    [
+        ({"complete": False}, "its run never closed it (crashed or still running)"),
+        ({"dropped": 5}, "the recorder dropped 5 items"),
+        ({"error": "writer failed", "dropped": 2}, "dropped 2 items; the recorder failed"),
+    ],
+)
+def test_a_capture_that_misses_rows_is_replayed_with_a_warning(
+    meta: dict[str, object],
+    says: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """meta.json says what a capture misses (its run crashed before closing it: the rows
+    after the last chunk are gone; the recorder dropped items it could not keep up
+    with). On main the replay said nothing and looked like a replay of the whole run."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "capture"
+    capture(folder)
+    path = folder / "meta.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | meta))
+    code, err = replay_exit(folder, capsys)
+    assert code == 0
+    warning = [line for line in err.splitlines() if "warning" in line]
+    assert len(warning) == 1 and f"capture {folder} is incomplete: " in warning[0]
+    assert says in warning[0]
+
+
+def test_a_whole_capture_is_replayed_without_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    capture(tmp_path / "capture")
+    code, err = replay_exit(tmp_path / "capture", capsys)
+    assert code == 0 and "warning" not in err
+
+
+@pytest.mark.parametrize(
+    ("meta", "says"),
+    [
+        ({"config": None}, "meta.json field config is not a dict"),
+        ({"symbols": "ETH-PERP"}, "meta.json field symbols is not a list of str"),
+        ({"counts": 7}, "meta.json field counts is not a dict of int"),
+        ({"chunks": {"events": "3"}}, "meta.json field chunks is not a dict of int"),
+        ({"instruments": {"ETH-PERP": 3}}, "meta.json field instruments is not a dict of dict"),
+    ],
+)
+def test_a_meta_json_of_the_wrong_shape_is_one_line_and_exit_2(
+    meta: dict[str, object],
+    says: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Valid JSON whose fields are not what the recorder writes was an internal error
+    (exit 1) on main: `'NoneType' object has no attribute 'items'` and the like."""
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "capture"
+    capture(folder)
+    path = folder / "meta.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | meta))
+    code, err = replay_exit(folder, capsys)
+    assert code == 2
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err
