@@ -14,6 +14,8 @@ from scripts.headless import Chromium, available
 
 from perps_bot.metrics import build_report, render_html
 from perps_bot.metrics.compare import render_compare_html
+from perps_bot.metrics.drift import Drift
+from perps_bot.metrics.drift_html import render_drift_html
 from perps_bot.storage import RunStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -161,3 +163,42 @@ def test_ten_thousand_trades_fit_in_five_megabytes_and_render_the_same_bytes(
     size = len(pages[0])
     assert size < 5_000_000, f"{size:,} bytes"
     assert pages[0].count(b"<script") == 3  # plotly.js inlined once
+
+
+#: where the browser runs matters to a chart given Date objects (Plotly draws those in
+#: the browser's time zone); the pages' times are all UTC
+TOKYO = "Asia/Tokyo"
+CHART_TIMES = "document.getElementById('drift-chart').calcdata.map((t) => t.map((p) => p.x))"
+
+
+@pytest.mark.integration
+@needs_chromium
+def test_drift_chart_times_are_utc_in_a_browser_of_another_time_zone(tmp_path: Path) -> None:
+    hour = 3_600_000
+    start = 1_704_067_200_000  # 2024-01-01 00:00 UTC
+    live_ts = [start, start + hour, start + 2 * hour]
+    paper_ts = [start + 30 * 60_000, start + 90 * 60_000]
+    drift = Drift(
+        live_run="live-1",
+        replay_run="replay-1",
+        fill_model={"fill_model": "touch"},
+        pairs=[],
+        summary={"orders": 0},
+        live_curve=(live_ts, [100.0, 101.0, 102.0]),
+        paper_curve=(paper_ts, [100.0, 100.5]),
+    )
+    path = tmp_path / "drift.html"
+    path.write_text(render_drift_html(drift), encoding="utf-8")
+
+    async def chart_times() -> tuple[Any, list[str]]:
+        async with Chromium() as page:
+            await page.send("Emulation.setTimezoneOverride", timezoneId=TOKYO)
+            await page.open(path)
+            offset = await page.eval("new Date(0).getTimezoneOffset()")
+            assert offset == -540  # the override took: Tokyo is UTC+9
+            return await page.eval(CHART_TIMES), page.errors
+
+    times, errors = asyncio.run(chart_times())
+    assert errors == []
+    # Plotly keeps a date axis in ms of the wall time it shows: the UTC times themselves
+    assert times == [live_ts, paper_ts]

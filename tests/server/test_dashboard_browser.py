@@ -35,8 +35,9 @@ CHART = """(() => {
   const chart = document.getElementById("equity-chart");
   return { received: Number(chart.dataset.received || 0),
            lengths: chart.data.map((t) => t.x.length),
-           first: chart.data.map((t) => +new Date(t.x[0])),
-           last: chart.data.map((t) => +new Date(t.x[t.x.length - 1])) };
+           // a date axis keeps the ms of the wall time it shows
+           first: chart.calcdata.map((t) => t[0].x),
+           last: chart.calcdata.map((t) => t[t.length - 1].x) };
 })()"""
 CHART_POINTS = 50  # the page's bound per curve (its least), set by ?chart_points=
 MODE = """(() => {
@@ -83,6 +84,8 @@ async def test_the_dashboard_follows_a_running_session_and_shows_the_disconnect(
         host = f"127.0.0.1:{client.port}"
         url = f"http://{host}/?session={sid}&chart_points={CHART_POINTS}"
         async with Chromium(width=1400, height=1100) as page:
+            # a browser away from UTC: the chart's times are still the session's (UTC)
+            await page.send("Emulation.setTimezoneOverride", timezoneId="America/New_York")
             await page.open(url)
             await _until(page, "document.body.dataset.connected === '1'")
             # the badge turns on when the socket opens; the hello (trades, curves) is

@@ -94,6 +94,10 @@ const chartStart = [];  // each curve's first equity (null until it has one)
 const chartMode = () => $("chart-mode").value;
 const chartBase = (index) => chartMode() === "pnl" ? chartStart[index] ?? 0 : 0;
 
+// A chart time: UTC wall time as text. Plotly draws a Date in the browser's own time
+// zone, and every other time on the page (trades, fills, the API) is UTC.
+const utcTime = (ms) => new Date(ms).toISOString().slice(0, 23).replace("T", " ");
+
 function drawChart(curves) {
   chartTraces.length = 0;
   chartStart.length = 0;
@@ -101,7 +105,7 @@ function drawChart(curves) {
     chartTraces.push(name);
     chartStart.push(curve.equity.length ? curve.equity[0] : null);
     const base = chartBase(index);
-    return { type: "scatter", mode: "lines", name, x: curve.ts.map((t) => new Date(t)),
+    return { type: "scatter", mode: "lines", name, x: curve.ts.map(utcTime),
       y: curve.equity.map((v) => v - base) };
   });
   Plotly.newPlot("equity-chart", data, layout, { displayModeBar: false, responsive: true });
@@ -125,7 +129,7 @@ const HISTORY_POINTS = 1000;  // each curve's history as the page opens
 let chartReceived = 0;  // points the stream brought (data-received: what tests wait on)
 
 function extendChart(points) {
-  // points: trace name -> { x: [Date], y: [equity] }; one redraw for all of them
+  // points: trace name -> { x: [UTC time], y: [equity] }; one redraw for all of them
   const indices = [], xs = [], ys = [];
   for (const [name, p] of points) {
     const index = chartTraces.indexOf(name);
@@ -221,7 +225,7 @@ function handleInbox() {
       case "equity": {
         let p = points.get(msg.portfolio);
         if (!p) points.set(msg.portfolio, (p = { x: [], y: [] }));
-        p.x.push(new Date(data.ts));
+        p.x.push(utcTime(data.ts));
         p.y.push(data.equity);
         break;
       }
