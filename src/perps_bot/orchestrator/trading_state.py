@@ -51,8 +51,11 @@ class TradingStateKeeper:
             risk.import_state(state, same_account=same_account)
         elif state.halted:
             risk.import_state(state, same_account=False)  # the halt, not the checkpoint's peak
-        elif risk.state is TradingState.HALTED:
-            risk.resume()  # lifted by resume-trading after the checkpoint
+        elif risk.state is TradingState.HALTED or (
+            saved.run_id is None and risk.state is not TradingState.ACTIVE
+        ):
+            risk.resume()  # lifted by resume-trading after the checkpoint (also a drawdown
+            # REDUCING state: the peak restarts at the last equity, as resume-trading says)
         if risk.state is not TradingState.ACTIVE:
             detail = f"restored from run {saved.run_id or 'resume-trading'}: {risk.state_detail}"
             journal.write("state_change", ts, {"state": str(risk.state), "detail": detail})
