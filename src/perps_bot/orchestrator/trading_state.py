@@ -39,11 +39,17 @@ class TradingStateKeeper:
         self.run_id = run_id
         self.portfolio = portfolio
 
-    def restore(self, *, same_account: bool, resumed: bool, journal: Journal, ts: int) -> None:
+    def restore(
+        self, *, same_account: bool, resumed: bool, journal: Journal, ts: int, replays: bool = True
+    ) -> None:
         """Import the stored state before the run trades (after a checkpoint restored
-        the gate of a resumed run: then only the halt is taken, or its lifting)."""
+        the gate of a resumed run: then only the halt is taken, or its lifting).
+        `replays`: a resumed run sees again the very events that followed its checkpoint
+        (a seeded feed), so it makes its own later changes again; a dry run sees today's
+        market instead, where its halt may not come again: that one is taken too."""
         saved = stored.load_trading_state(self.store.connection, self.portfolio)
-        if saved is None or (resumed and saved.run_id == self.run_id):
+        own = resumed and saved is not None and saved.run_id == self.run_id
+        if saved is None or (own and replays):
             return  # this run's own later changes: the replay from the checkpoint makes them
         state = _risk_state(self.store, saved)
         risk = self.risk

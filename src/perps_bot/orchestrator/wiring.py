@@ -277,7 +277,8 @@ def _make_durable(
     for p in orchestrator.portfolios:
         keeper = TradingStateKeeper(rec.store, p.risk, settings.profile, p.rec.run_id, p.id)
         keeper.restore(same_account=spec.reconciles, resumed=resumed is not None,
-                       journal=p.rec.journal, ts=orchestrator.last_ts or start)  # fmt: skip
+                       journal=p.rec.journal, ts=orchestrator.last_ts or start,
+                       replays=isinstance(orchestrator.feed, checkpoint.Stateful))  # fmt: skip
         p.rec.on_state_change = keeper.save
         keepers.append(keeper)
     if spec.reconciles:  # a live account: its stops outlive the run (SPEC 16)
