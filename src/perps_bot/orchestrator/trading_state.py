@@ -47,14 +47,15 @@ class TradingStateKeeper:
         `replays`: a resumed run sees again the very events that followed its checkpoint
         (a seeded feed), so it makes its own later changes again; a dry run sees today's
         market instead, where its halt may not come again: that one is taken too."""
-        saved = stored.load_trading_state(self.store.connection, self.portfolio)
+        saved = self._stored()
         own = resumed and saved is not None and saved.run_id == self.run_id
         if saved is None or (own and replays):
             return  # this run's own later changes: the replay from the checkpoint makes them
         state = _risk_state(self.store, saved)
         risk = self.risk
         if not resumed:
-            risk.import_state(state, same_account=same_account)
+            ours = saved.portfolio == self.portfolio  # else the account's halt alone
+            risk.import_state(state, same_account=same_account and ours)
         elif state.halted:
             risk.import_state(state, same_account=False)  # the halt, not the checkpoint's peak
         elif risk.state is TradingState.HALTED or (
@@ -67,6 +68,19 @@ class TradingStateKeeper:
             journal.write("state_change", ts, {"state": str(risk.state), "detail": detail})
             log.warning("RISK STATE %s%s (%s); perps-bot resume-trading lifts a halt",
                         risk.state, self._of(), detail)  # fmt: skip
+
+    def _stored(self) -> stored.StoredTradingState | None:
+        """This portfolio's stored state. A halt of the whole account, stored as `main`
+        by a run of one strategy, holds for each portfolio of a later run with several
+        (it trades the same account) until resume-trading lifts it for them."""
+        db = self.store.connection
+        saved = stored.load_trading_state(db, self.portfolio)
+        if self.portfolio == DEFAULT_PORTFOLIO:
+            return saved
+        account = stored.load_trading_state(db, DEFAULT_PORTFOLIO)
+        if account is None or account.state != TradingState.HALTED:
+            return saved
+        return account if saved is None or account.updated_at > saved.updated_at else saved
 
     def _of(self) -> str:
         return "" if self.portfolio == DEFAULT_PORTFOLIO else f" of portfolio {self.portfolio}"
