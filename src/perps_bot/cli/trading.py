@@ -63,7 +63,8 @@ def resume_trading_command(
     except StoreError as exc:
         _fail(str(exc))
     if not lifted:
-        typer.echo(f"trading state of {path}: ACTIVE, nothing to lift")
+        of = "" if portfolio is None else f" (portfolio {portfolio})"  # the others may be halted
+        typer.echo(f"trading state of {path}{of}: ACTIVE, nothing to lift")
         return
     detail = f"resume-trading: {reason}"
     try:
