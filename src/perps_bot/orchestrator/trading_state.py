@@ -70,17 +70,7 @@ class TradingStateKeeper:
                         risk.state, self._of(), detail)  # fmt: skip
 
     def _stored(self) -> stored.StoredTradingState | None:
-        """This portfolio's stored state. A halt of the whole account, stored as `main`
-        by a run of one strategy, holds for each portfolio of a later run with several
-        (it trades the same account) until resume-trading lifts it for them."""
-        db = self.store.connection
-        saved = stored.load_trading_state(db, self.portfolio)
-        if self.portfolio == DEFAULT_PORTFOLIO:
-            return saved
-        account = stored.load_trading_state(db, DEFAULT_PORTFOLIO)
-        if account is None or account.state != TradingState.HALTED:
-            return saved
-        return account if saved is None or account.updated_at > saved.updated_at else saved
+        return stored_state(self.store, self.portfolio)
 
     def _of(self) -> str:
         return "" if self.portfolio == DEFAULT_PORTFOLIO else f" of portfolio {self.portfolio}"
@@ -96,6 +86,21 @@ class TradingStateKeeper:
             )  # fmt: skip
 
 
+def stored_state(store: RunStore, portfolio: str) -> stored.StoredTradingState | None:
+    """A portfolio's stored state as a run takes it. A halt of the whole account, stored
+    as `main` by a run of one strategy, holds for each portfolio of a later run with
+    several (it trades the same account) until resume-trading lifts it for them: it
+    stands until the portfolio's own row is newer."""
+    db = store.connection
+    saved = stored.load_trading_state(db, portfolio)
+    if portfolio == DEFAULT_PORTFOLIO:
+        return saved
+    account = stored.load_trading_state(db, DEFAULT_PORTFOLIO)
+    if account is None or account.state != TradingState.HALTED:
+        return saved
+    return account if saved is None or account.updated_at > saved.updated_at else saved
+
+
 def lift_halt(
     store: RunStore, profile: str, reason: str, portfolio: str = DEFAULT_PORTFOLIO
 ) -> tuple[str, str]:
@@ -106,6 +111,8 @@ def lift_halt(
     before = _risk_state(store, saved) if saved is not None else None
     if before is None:
         before = RiskState("ACTIVE", "")
+    taken = stored_state(store, portfolio)  # its own, or the account's halt that holds
+    was = before.state if taken is None else taken.state
     peak = before.last_equity if before.last_equity is not None else before.peak
     daily = before.daily_reducing
     after = RiskState(
@@ -123,7 +130,7 @@ def lift_halt(
             detail=after.detail, risk=after.to_json(), run_id=None, source="resume-trading",
             portfolio=portfolio,
         )  # fmt: skip
-    return before.state, after.state
+    return was, after.state
 
 
 def now_ms() -> int:
