@@ -306,8 +306,9 @@ def _open_run(
         if not pre.spec.resumable:
             raise checkpoint.ResumeError(f"--resume continues paper runs ({', '.join(kinds)}),"
                                          f" not {pre.mode} runs")  # fmt: skip
+        # the runs this command can continue: of its own kind (a dry run, not a replay)
         run = checkpoint.find_resumable(
-            store, settings.profile, kinds, resume, settings.masked_dict()
+            store, settings.profile, (str(pre.mode),), resume, settings.masked_dict()
         )
         return store, run.run_id, run
     except BaseException:
