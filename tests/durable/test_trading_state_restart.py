@@ -91,3 +91,48 @@ def test_a_drawdown_halt_survives_kill_9(tmp_path: Path) -> None:
     assert time.monotonic() - started < 90
     latest = runs(db)[-1][0]
     assert query(db, "SELECT COUNT(*) FROM fills WHERE run_id=?", (latest,)) == [(0,)]
+
+
+def test_a_halt_of_the_account_holds_for_a_later_run_of_several_strategies(
+    tmp_path: Path,
+) -> None:
+    """The account halted under one strategy (stored as portfolio `main`); a restart
+    with two strategies trades the same account: each portfolio is halted until
+    resume-trading lifts it."""
+    db = _run(tmp_path, **TINY_DRAWDOWN).db_path
+    several = ("--profile", "dev", "--dev-fast", "--duration", "6h", "--db", str(db),
+               "--strategy", "sma_cross", "--strategy", "mean_reversion")  # fmt: skip
+    halted = cli(*several, tmp=tmp_path)
+    assert halted.returncode == 0, halted.stderr
+    latest = runs(db)[-1][0].rsplit(".", 1)[0]
+    traded = query(db, "SELECT COUNT(*) FROM fills WHERE run_id LIKE ?", (f"{latest}%",))
+    assert traded == [(0,)], "a restart with several strategies must not trade while HALTED"
+
+    lifted = cli("resume-trading", "--db", str(db), "--reason", "checked", tmp=tmp_path)
+    assert lifted.returncode == 0, lifted.stderr
+    again = cli(*several, tmp=tmp_path)
+    assert again.returncode == 0, again.stderr
+    latest = runs(db)[-1][0].rsplit(".", 1)[0]
+    traded = query(db, "SELECT COUNT(*) FROM fills WHERE run_id LIKE ?", (f"{latest}%",))
+    assert traded[0][0] > 0, "after resume-trading the portfolios trade"
+
+
+def test_resume_trading_lifts_the_account_halt_for_one_portfolio(tmp_path: Path) -> None:
+    """The portfolios stored ACTIVE, then the account halted under one strategy:
+    resume-trading --portfolio lifts that halt for that portfolio alone."""
+    db = tmp_path / "data" / "perps_bot.dev.sqlite"
+    several = ("--profile", "dev", "--dev-fast", "--duration", "2h", "--db", str(db),
+               "--strategy", "sma_cross", "--strategy", "mean_reversion")  # fmt: skip
+    assert cli(*several, tmp=tmp_path).returncode == 0
+    _run(tmp_path, **TINY_DRAWDOWN)
+    assert query(db, "SELECT state FROM trading_state WHERE portfolio='main'") == [("HALTED",)]
+
+    lifted = cli("resume-trading", "--db", str(db), "--portfolio", "sma_cross", tmp=tmp_path)
+    assert lifted.returncode == 0, lifted.stderr
+    assert "(portfolio sma_cross): HALTED -> ACTIVE" in lifted.stdout, lifted.stdout
+    assert cli(*several, tmp=tmp_path).returncode == 0
+    latest = runs(db)[-1][0].rsplit(".", 1)[0]
+    traded = dict(query(db, "SELECT run_id, COUNT(*) FROM fills WHERE run_id LIKE ?"
+                            " GROUP BY run_id", (f"{latest}.%",)))  # fmt: skip
+    assert traded.get(f"{latest}.sma_cross", 0) > 0, traded
+    assert f"{latest}.mean_reversion" not in traded, "still HALTED by the account's halt"

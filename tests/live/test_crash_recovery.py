@@ -93,6 +93,41 @@ async def test_a_fill_the_killed_run_never_stored_is_recovered_at_the_next_start
     assert "1 fills recovered" in detail[0]
 
 
+async def test_a_fill_stored_before_its_order_update_is_not_recovered_twice(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    """A fill is committed the moment it is known; the order's update that came with it
+    (filled) is stored with the next rows. A kill in between leaves the order row open
+    with its fill stored: the next start finishes the row and books nothing again."""
+    settings = live_settings(
+        emulator, run_dirs, name="tests.live.canary_strategy:FlipOnce", params={"hold": 10_000}
+    )
+    first = await run_bot(settings, progress=False)  # opens one long, stores it
+    db = first.db_path
+    with sqlite3.connect(db) as conn:  # the crash: the fill stored, the update not yet
+        ((client_id, size),) = conn.execute(
+            "SELECT client_id, size FROM fills WHERE run_id=?", (first.run_id,)
+        ).fetchall()
+        conn.execute(
+            "UPDATE orders SET status='accepted', filled=0, avg_price=0 WHERE run_id=?",
+            (first.run_id,),
+        )
+        conn.execute("UPDATE runs SET status='crashed' WHERE run_id=?", (first.run_id,))
+    second = await run_bot(settings, progress=False)
+    assert second.status == "completed"
+    with sqlite3.connect(db) as conn:
+        fills = conn.execute(
+            "SELECT client_id, size FROM fills WHERE run_id=?", (first.run_id,)
+        ).fetchall()
+        order = conn.execute(
+            "SELECT status, filled FROM orders WHERE run_id=?", (first.run_id,)
+        ).fetchone()
+        detail = conn.execute("SELECT detail FROM runs WHERE run_id=?", (first.run_id,)).fetchone()
+    assert fills == [(client_id, size)], "the stored fill was booked a second time"
+    assert order == ("filled", size)
+    assert "recovered" not in (detail[0] or "")
+
+
 async def test_sigkill_at_random_moments_never_doubles_or_loses_a_fill(
     tmp_path: Path, emulator: EmulatorServer
 ) -> None:

@@ -266,6 +266,9 @@ def test_a_halted_portfolio_stays_halted_next_run_while_the_others_trade(
     assert denied == [("MAX_DRAWDOWN_HALT",)]
     unknown = run_main(["resume-trading", "--db", str(db), "--portfolio", "nope"])
     assert "no portfolio 'nope'" in assert_bad_input(unknown)
+    # calm is not halted: said of calm, not of the database (wild is HALTED)
+    calm = run_main(["resume-trading", "--db", str(db), "--portfolio", "calm"])
+    assert calm.code == 0 and "(portfolio calm): ACTIVE, nothing to lift" in calm.out, calm
     lifted = run_main(["resume-trading", "--db", str(db), "--portfolio", "wild",
                        "--reason", "checked"])  # fmt: skip
     assert lifted.code == 0 and "(portfolio wild): HALTED -> ACTIVE" in lifted.out

@@ -39,7 +39,7 @@ def resume_trading_command(
     from perps_bot.config import ConfigError, load_settings
     from perps_bot.domain import DEFAULT_PORTFOLIO, short
     from perps_bot.monitoring import Journal
-    from perps_bot.orchestrator.trading_state import lift_halt, now_ms
+    from perps_bot.orchestrator.trading_state import lift_halt, now_ms, stored_state
     from perps_bot.storage import RunStore, StoreError
     from perps_bot.storage.durable import load_trading_states
     from perps_bot.storage.lock import DatabaseLock
@@ -56,14 +56,16 @@ def resume_trading_command(
                 _fail(f"no portfolio {short(portfolio)!r} in {path}"
                       f" (known: {', '.join(sorted(known)) or 'none'})")  # fmt: skip
             name = profile or _from_parent(ctx, "profile") or (saved[0].profile if saved else "dev")
-            for state in saved:
-                if state.state != "ACTIVE" and portfolio in (None, state.portfolio):
-                    before, after = lift_halt(store, name, reason, state.portfolio)
-                    lifted.append((state.portfolio, before, after))
+            for pid in sorted(known):
+                now = stored_state(store, pid)  # a portfolio also takes the account's halt
+                if now is not None and now.state != "ACTIVE" and portfolio in (None, pid):
+                    before, after = lift_halt(store, name, reason, pid)
+                    lifted.append((pid, before, after))
     except StoreError as exc:
         _fail(str(exc))
     if not lifted:
-        typer.echo(f"trading state of {path}: ACTIVE, nothing to lift")
+        of = "" if portfolio is None else f" (portfolio {portfolio})"  # the others may be halted
+        typer.echo(f"trading state of {path}{of}: ACTIVE, nothing to lift")
         return
     detail = f"resume-trading: {reason}"
     try:

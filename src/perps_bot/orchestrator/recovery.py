@@ -14,7 +14,7 @@ positions at its own start, so nothing is counted twice.
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from perps_bot.config import Settings
 from perps_bot.domain import (
@@ -79,6 +79,7 @@ async def _recover_run(
 ) -> int:
     ledger: Ledger | None = None
     booked = 0
+    stored = _stored_fills(store, run_id)
     for row in store.orders(run_id):
         if row.status not in OPEN or row.symbol not in instruments:
             continue
@@ -88,11 +89,14 @@ async def _recover_run(
             _finish(store, run_id, order, None, row.updated)
             continue
         executed = _num(reply.get("filled"))
-        missing = executed - row.filled
+        have = stored.get(row.client_id, Stored(0.0, 0.0, 0.0))
+        if row.filled > have.size:  # what the row says it had, fills or not
+            have = Stored(row.filled, row.filled * row.avg_price, have.fee)
+        missing = executed - have.size
         if missing > _EPS * max(1.0, executed):
             if ledger is None:
                 ledger = _replayed(store, settings, instruments, run_id)
-            fill = await _missing_fill(exchange, reply, order, row.filled, missing, store, run_id)
+            fill = await _missing_fill(exchange, reply, order, have, missing)
             before = ledger.position_size(fill.symbol)
             result = ledger.apply_fill(fill)
             store.add_fill(
@@ -162,24 +166,39 @@ def _order(row: OrderRecord) -> Order:
     )
 
 
+class Stored(NamedTuple):
+    """What the stored fills of one order add up to."""
+
+    size: float
+    cost: float
+    fee: float
+
+
+def _stored_fills(store: RunStore, run_id: str) -> dict[str, Stored]:
+    """The stored fills of the run, by order. A fill is committed the moment it is known
+    and its order's update (filled) with the next rows: after a kill in between, the
+    fills are ahead of the order row, and what they hold is not missing."""
+    out: dict[str, Stored] = {}
+    for f in store.fills(run_id):
+        size, cost, fee = out.get(f.client_id, Stored(0.0, 0.0, 0.0))
+        out[f.client_id] = Stored(size + f.size, cost + f.size * f.price, fee + f.fee)
+    return out
+
+
 async def _missing_fill(
     exchange: ExchangeOrders,
     reply: dict[str, Any],
     order: Order,
-    stored_filled: float,
+    stored: Stored,
     missing: float,
-    store: RunStore,
-    run_id: str,
 ) -> Fill:
     """The quantity the exchange executed beyond what was stored, at the price that
     explains the order's cumulative cost, with the exchange's commission for it."""
     executed, average = _num(reply.get("filled")), _num(reply.get("average"))
     cost = _num(reply.get("cost")) or executed * average
-    stored_cost = stored_filled * order.avg_price
-    price = (cost - stored_cost) / missing if cost > stored_cost else average
-    stored_fees = sum(f.fee for f in store.fills(run_id) if f.client_id == order.client_id)
+    price = (cost - stored.cost) / missing if cost > stored.cost else average
     total_fee = await exchange.commission_of(order.symbol, str(reply.get("id")))
-    fee = total_fee - stored_fees if total_fee is not None else 0.0
+    fee = total_fee - stored.fee if total_fee is not None else 0.0
     ts = int(_num(reply.get("lastTradeTimestamp")) or _num(reply.get("timestamp")))
     return fill_of(order, ts, missing, price, fee, Liquidity.TAKER)
 

@@ -39,25 +39,38 @@ class TradingStateKeeper:
         self.run_id = run_id
         self.portfolio = portfolio
 
-    def restore(self, *, same_account: bool, resumed: bool, journal: Journal, ts: int) -> None:
+    def restore(
+        self, *, same_account: bool, resumed: bool, journal: Journal, ts: int, replays: bool = True
+    ) -> None:
         """Import the stored state before the run trades (after a checkpoint restored
-        the gate of a resumed run: then only the halt is taken, or its lifting)."""
-        saved = stored.load_trading_state(self.store.connection, self.portfolio)
-        if saved is None or (resumed and saved.run_id == self.run_id):
+        the gate of a resumed run: then only the halt is taken, or its lifting).
+        `replays`: a resumed run sees again the very events that followed its checkpoint
+        (a seeded feed), so it makes its own later changes again; a dry run sees today's
+        market instead, where its halt may not come again: that one is taken too."""
+        saved = self._stored()
+        own = resumed and saved is not None and saved.run_id == self.run_id
+        if saved is None or (own and replays):
             return  # this run's own later changes: the replay from the checkpoint makes them
         state = _risk_state(self.store, saved)
         risk = self.risk
         if not resumed:
-            risk.import_state(state, same_account=same_account)
+            ours = saved.portfolio == self.portfolio  # else the account's halt alone
+            risk.import_state(state, same_account=same_account and ours)
         elif state.halted:
             risk.import_state(state, same_account=False)  # the halt, not the checkpoint's peak
-        elif risk.state is TradingState.HALTED:
-            risk.resume()  # lifted by resume-trading after the checkpoint
+        elif risk.state is TradingState.HALTED or (
+            saved.run_id is None and risk.state is not TradingState.ACTIVE
+        ):
+            risk.resume()  # lifted by resume-trading after the checkpoint (also a drawdown
+            # REDUCING state: the peak restarts at the last equity, as resume-trading says)
         if risk.state is not TradingState.ACTIVE:
             detail = f"restored from run {saved.run_id or 'resume-trading'}: {risk.state_detail}"
             journal.write("state_change", ts, {"state": str(risk.state), "detail": detail})
             log.warning("RISK STATE %s%s (%s); perps-bot resume-trading lifts a halt",
                         risk.state, self._of(), detail)  # fmt: skip
+
+    def _stored(self) -> stored.StoredTradingState | None:
+        return stored_state(self.store, self.portfolio)
 
     def _of(self) -> str:
         return "" if self.portfolio == DEFAULT_PORTFOLIO else f" of portfolio {self.portfolio}"
@@ -73,6 +86,21 @@ class TradingStateKeeper:
             )  # fmt: skip
 
 
+def stored_state(store: RunStore, portfolio: str) -> stored.StoredTradingState | None:
+    """A portfolio's stored state as a run takes it. A halt of the whole account, stored
+    as `main` by a run of one strategy, holds for each portfolio of a later run with
+    several (it trades the same account) until resume-trading lifts it for them: it
+    stands until the portfolio's own row is newer."""
+    db = store.connection
+    saved = stored.load_trading_state(db, portfolio)
+    if portfolio == DEFAULT_PORTFOLIO:
+        return saved
+    account = stored.load_trading_state(db, DEFAULT_PORTFOLIO)
+    if account is None or account.state != TradingState.HALTED:
+        return saved
+    return account if saved is None or account.updated_at > saved.updated_at else saved
+
+
 def lift_halt(
     store: RunStore, profile: str, reason: str, portfolio: str = DEFAULT_PORTFOLIO
 ) -> tuple[str, str]:
@@ -83,6 +111,8 @@ def lift_halt(
     before = _risk_state(store, saved) if saved is not None else None
     if before is None:
         before = RiskState("ACTIVE", "")
+    taken = stored_state(store, portfolio)  # its own, or the account's halt that holds
+    was = before.state if taken is None else taken.state
     peak = before.last_equity if before.last_equity is not None else before.peak
     daily = before.daily_reducing
     after = RiskState(
@@ -100,7 +130,7 @@ def lift_halt(
             detail=after.detail, risk=after.to_json(), run_id=None, source="resume-trading",
             portfolio=portfolio,
         )  # fmt: skip
-    return before.state, after.state
+    return was, after.state
 
 
 def now_ms() -> int:

@@ -277,7 +277,8 @@ def _make_durable(
     for p in orchestrator.portfolios:
         keeper = TradingStateKeeper(rec.store, p.risk, settings.profile, p.rec.run_id, p.id)
         keeper.restore(same_account=spec.reconciles, resumed=resumed is not None,
-                       journal=p.rec.journal, ts=orchestrator.last_ts or start)  # fmt: skip
+                       journal=p.rec.journal, ts=orchestrator.last_ts or start,
+                       replays=isinstance(orchestrator.feed, checkpoint.Stateful))  # fmt: skip
         p.rec.on_state_change = keeper.save
         keepers.append(keeper)
     if spec.reconciles:  # a live account: its stops outlive the run (SPEC 16)
@@ -305,8 +306,9 @@ def _open_run(
         if not pre.spec.resumable:
             raise checkpoint.ResumeError(f"--resume continues paper runs ({', '.join(kinds)}),"
                                          f" not {pre.mode} runs")  # fmt: skip
+        # the runs this command can continue: of its own kind (a dry run, not a replay)
         run = checkpoint.find_resumable(
-            store, settings.profile, kinds, resume, settings.masked_dict()
+            store, settings.profile, (str(pre.mode),), resume, settings.masked_dict()
         )
         return store, run.run_id, run
     except BaseException:

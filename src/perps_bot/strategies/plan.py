@@ -152,11 +152,15 @@ class PlanStrategy(Strategy):
             self.ctx.memory.remember(_MEMORY, key)
 
     def state(self) -> object:
-        return sorted(self._done)
+        return sorted(self._done), self._recalled
 
     def restore(self, state: object) -> None:
-        assert isinstance(state, list)
-        self._done = set(state)
+        """Go on from a checkpoint with the rows executed then. The stored keys are not
+        read again: they also hold the rows this run executed after its checkpoint,
+        whose orders the resume deleted, so those rows run again as they did then."""
+        done, recalled = state if isinstance(state, tuple) else (state, True)  # older: keys only
+        assert isinstance(done, list)
+        self._done, self._recalled = set(done), bool(recalled)
 
 
 def _due(row: PlanRow, ts: int) -> bool:
