@@ -2,6 +2,8 @@
 candle paths and real book snapshots, driven only through its public methods."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perps_bot.domain import (
     BookSnapshot,
@@ -326,3 +328,35 @@ def test_book_snapshot_uses_real_levels() -> None:
     crossed = BookSnapshot(400, SYMBOL, bids=[(103.5, 5.0)], asks=[(104.0, 1.0)])
     (maker,) = engine.on_market(crossed)
     assert (maker.price, maker.liquidity) == (103.0, Liquidity.MAKER)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    steps=st.integers(2, 40),
+    step=st.sampled_from([0.1, 0.01, 0.001]),
+    probability=st.sampled_from([0.3, 0.5, 0.8]),
+)
+def test_partial_fills_stay_on_the_step_grid_and_a_close_leaves_the_book_flat(
+    seed: int, steps: int, step: float, probability: float
+) -> None:
+    """A resting order filled in parts fills its remainder exactly (0.3 - 0.1 is 0.2, not
+    the float 0.19999999999999998), so closing the position the ledger reports leaves it
+    flat, with no dust position opened the other way."""
+    size = round(steps * step, 3)
+    engine = Paper(rules(fill_probability=probability, step_size={SYMBOL: step}), seed)
+    engine.engine.submit(order("b", Side.BUY, size, price=98.0))
+    fills = run(engine, [quote(100, 100.0)])  # rests: not marketable
+    ts = 1_000
+    while engine.engine.open_orders() and ts < 200_000:
+        fills += engine.on_market(quote(ts, 97.0))  # crosses the resting buy
+        ts += 1_000
+    assert engine.engine.open_orders() == []
+    for fill in fills:
+        assert fill.size == round(fill.size, 3)  # whole steps, no float remainder
+    held = engine.position(SYMBOL)
+    assert held == size
+    engine.engine.submit(order("exit", Side.SELL, held, ts=ts, reduce_only=True))
+    run(engine, [quote(ts + 1_000, 99.0)])
+    assert engine.ledger.symbols() == []
+    assert engine.position(SYMBOL) == 0.0

@@ -103,6 +103,7 @@ from perps_bot.venues.fill_rules import (
     is_crossed,
     market_price,
     marketable_take,
+    on_step,
     order_problem,
     resting_fill_quantity,
 )
@@ -357,7 +358,7 @@ class MatchingEngine:
             self._close(item, CANCELED, ts, "reduce-only: no position left to reduce")
             return 0.0
         if reducible < order.remaining:
-            order.size = order.filled + reducible
+            order.size = on_step(order.filled + reducible, self.rules.step_size.get(order.symbol))
         return order.remaining
 
     def _fill(
@@ -370,6 +371,9 @@ class MatchingEngine:
         fills: list[Fill],
     ) -> None:
         order = item.order
+        # a remainder (size - filled) or a sum over levels is a float a hair off the lot
+        # grid: the fill is the whole steps the venue would trade
+        quantity = on_step(quantity, self.rules.step_size.get(order.symbol))
         maker, taker = self.rules.fees.get(
             order.symbol, (self.rules.maker_bps, self.rules.taker_bps)
         )
