@@ -360,3 +360,28 @@ def test_partial_fills_stay_on_the_step_grid_and_a_close_leaves_the_book_flat(
     run(engine, [quote(ts + 1_000, 99.0)])
     assert engine.ledger.symbols() == []
     assert engine.position(SYMBOL) == 0.0
+
+
+def stop_order(client_id: str, trigger: float, ts: int) -> Order:
+    return Order(client_id=client_id, symbol=SYMBOL, side=Side.SELL, size=1.0,
+                 order_type=OrderType.STOP_MARKET, price=None, reduce_only=True,
+                 created_ts=ts, correlation_id=client_id, trigger_price=trigger)  # fmt: skip
+
+
+@pytest.mark.parametrize(("created", "expected"), [(0, 95.0), (45_000, 90.0)])
+def test_a_stop_fills_at_its_trigger_only_if_it_was_live_when_the_price_passed_it(
+    created: int, expected: float
+) -> None:
+    """Bar 0..60s: open 100, high 101 (t=20s), low 90 (t=40s), close 91. A sell stop at 95
+    live from the open saw the fall through 95 and fills there; one that reaches the market
+    at 45s (latency past the fall) first meets the low: for it that is a gap, and it fills
+    at the low's book, not at a trigger price the market had left before it existed."""
+    engine = Paper(rules(latency_ms=50, slippage_bps=0.0), 1)
+    engine.engine.submit(order("open", Side.BUY, 1.0, ts=-1_000))
+    run(engine, [quote(-500, 100.0)])
+    assert engine.position(SYMBOL) == 1.0
+    engine.engine.submit(stop_order("sl", 95.0, created))
+    bar = Candle(ts=60_000, symbol=SYMBOL, open_time=0, open=100.0, high=101.0, low=90.0,
+                 close=91.0, volume=1.0)  # fmt: skip
+    (fill,) = engine.on_market(bar)
+    assert fill.price == pytest.approx(expected * (1 - 5e-4))  # the bid around that price

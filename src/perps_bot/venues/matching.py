@@ -275,7 +275,8 @@ class MatchingEngine:
         spread_bps = self.rules.book.spread_bps
         for i, price in enumerate(prices):
             bid, ask = touch_around(price, spread_bps)
-            yield MatchPoint(cutoffs[i], bid, ask, price, continuous=i > 0)
+            since = cutoffs[i - 1] if i else start
+            yield MatchPoint(cutoffs[i], bid, ask, price, continuous=i > 0, since=since)
 
     def _levels(self, side: Side, point: MatchPoint, symbol: str) -> Sequence[Level]:
         if point.book is not None:
@@ -288,7 +289,7 @@ class MatchingEngine:
     def _activate(self, item: WorkingOrder, point: MatchPoint, ts: int, fills: list[Fill]) -> None:
         order = item.order
         if order.order_type.is_trigger:  # venues.triggers: waits for its price
-            at = triggered_point(order, point, self.rules.book.spread_bps)
+            at = triggered_point(order, point, self.rules.book.spread_bps, item.live_ts)
             if at is None:
                 return
             point = at
