@@ -176,6 +176,15 @@ class LiquidationRules(LedgerState):
             pos.band_low, pos.band_high = max(pos.mark - width, bottom), min(pos.mark + width, top)
         self._bands = True
 
+    def _isolated_clear_at(self, pos: Position, mark: float) -> bool:
+        """An isolated position past its liquidation price whose margin is still clearly
+        above maintenance at `mark`: a table without maintenance amounts jumps at its
+        floors, so a long can sit safe just below a tier where it would not be, and the
+        liquidation price (the highest unsafe price) is then above its mark."""
+        notional = pos.abs_f * mark
+        balance = pos.margin_f + pos.size_f * (mark - pos.entry_f)
+        return balance - pos.maintenance(notional) > _SAFE_MARGIN * max(1.0, notional)
+
     def _sole_position_safe_at(self, pos: Position, mark: float) -> bool:
         """The exact cross test of `_cross_margin_safe`, for `pos` alone at `mark`."""
         balance = self._wallet_f + pos.size_f * (mark - pos.entry_f)
