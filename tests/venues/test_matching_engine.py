@@ -385,3 +385,20 @@ def test_a_stop_fills_at_its_trigger_only_if_it_was_live_when_the_price_passed_i
                  close=91.0, volume=1.0)  # fmt: skip
     (fill,) = engine.on_market(bar)
     assert fill.price == pytest.approx(expected * (1 - 5e-4))  # the bid around that price
+
+
+def test_a_marketable_limit_takes_whole_lots_of_an_uneven_book() -> None:
+    """Synthetic levels hold 1, 1.15, 1.3225 ... (depth growth 15%): a buy limit through
+    three of them took 3.4725, a size no exchange with a 0.001 lot fills, and the
+    position was left off the grid the close orders are floored to. It takes 3.472 and the
+    rest rests."""
+    book = SyntheticBook(levels=5, spread_bps=10.0, level_spacing_bps=1.0, depth_growth=0.15)
+    engine = Paper(rules(book=book), 1)
+    placed = engine.engine.submit(order("b", Side.BUY, 5.0, price=100.075))
+    (taken,) = engine.on_market(quote(100, 100.0))
+    assert taken.liquidity is Liquidity.TAKER
+    assert taken.size == 3.472
+    (rest,) = engine.on_market(quote(200, 99.0))
+    assert (rest.size, rest.liquidity) == (1.528, Liquidity.MAKER)
+    assert placed.status is OrderStatus.FILLED
+    assert engine.position(SYMBOL) == 5.0

@@ -26,10 +26,11 @@ Rules (documented here because reports and tests depend on them):
   appears.
 * Limit orders: when they become live, the part that is marketable takes
   liquidity as a taker at levels no worse than the limit (slippage applied, the
-  price capped at the limit); the rest rests. A resting order is crossed at a
-  later point when the market trades at or through its price: for a buy, last
-  <= limit or best ask <= limit (candle: the path price <= limit); sells mirror
-  it. Touching counts: a candle low exactly at a buy limit fills it.
+  price capped at the limit), in whole lots of the symbol's step; the rest rests.
+  A resting order is crossed at a later point when the market trades at or
+  through its price: for a buy, last <= limit or best ask <= limit (candle: the
+  path price <= limit); sells mirror it. Touching counts: a candle low exactly at
+  a buy limit fills it.
 * Each crossing fills a resting order with probability `fill_probability`
   (draw u, fill if u < p). A fill is complete with probability p again and
   otherwise partial: the second uniform v >= p is rescaled to a fraction
@@ -315,8 +316,9 @@ class MatchingEngine:
         if marketable:
             quantity = self._allowed(item, ts)
             if quantity > EPS:
+                step = self.rules.step_size.get(order.symbol)
                 taken, price = marketable_take(
-                    levels, quantity, order.side, limit, self.rules.slippage_bps
+                    levels, quantity, order.side, limit, self.rules.slippage_bps, step
                 )
                 if taken > EPS:
                     self._fill(item, taken, price, TAKER, ts, fills)
