@@ -1,9 +1,12 @@
 """Liquidation: a mark crossing the liquidation price closes the position at that price."""
 
+from dataclasses import replace
+
 import pytest
 
 from perps_bot.config.models import AccountConfig
 from perps_bot.domain import Fill, Liquidity, MarginMode, Side
+from perps_bot.instruments import builtin_instruments
 from perps_bot.ledger import Ledger
 
 BTC = "BTC-PERP"
@@ -179,3 +182,30 @@ def test_cross_losses_on_one_symbol_bring_the_other_closer() -> None:
     liquidations = book.update_mark(BTC, after - 1, 2)
     assert liquidations[0][0].symbol == BTC
     assert liquidations[0][0].price == pytest.approx(after)
+
+
+def test_isolated_long_below_a_tier_whose_margin_jumps_is_not_liquidated_while_safe() -> None:
+    """A table without maintenance amounts (allowed): 1% below notional 100, 2.5% from it.
+    An isolated 50x long of 0.9999 at 100 has margin 2.0 and maintenance 1.0: safe. Its
+    liquidation price is 100.51 (a rise into the 2.5% tier is unsafe up to there), above
+    the mark, and the position was liquidated at once at 100; it now closes only where
+    its margin is below maintenance: on the rise into the next tier, or on a fall."""
+    jumping = ((0.0, 0.01, 0.0), (100.0, 0.025, 0.0), (300.0, 0.05, 0.0))
+    instruments = {s: replace(i, tiers=jumping) for s, i in builtin_instruments().items()}
+    account = AccountConfig(
+        initial_balance=1_000.0, margin_mode=MarginMode.ISOLATED, default_leverage=50.0
+    )
+    for marks, liquidated_at in (([100.0, 99.5, 99.2], None), ([100.0, 100.2], 100.2)):
+        book = Ledger(account, instruments, debug_invariants=True)
+        book.apply_fill(fill(Side.BUY, 0.9999, 100.0))
+        assert book.liquidation_price(BTC) == pytest.approx(97.9902 / (0.9999 * 0.975))
+        closes = [(mark, book.update_mark(BTC, mark, ts)) for ts, mark in enumerate(marks, 1)]
+        assert [mark for mark, done in closes if done] == (
+            [] if liquidated_at is None else [liquidated_at]
+        )
+    book = Ledger(account, instruments, debug_invariants=True)
+    book.apply_fill(fill(Side.BUY, 0.9999, 100.0))
+    # the fall: margin 1.9998 + 0.9999 * (P - 100) == 0.01 * 0.9999 * P at P = 98.99
+    assert not book.update_mark(BTC, 99.0, 1)
+    [(liq, _)] = book.update_mark(BTC, 98.98, 2)
+    assert liq.price == 98.98

@@ -97,3 +97,26 @@ def test_every_stored_order_ends_final_with_its_fills(tmp_path: Path) -> None:
     assert len(exported) == len(orders)
     assert {row["status"] for row in exported} <= final
     assert all(row["portfolio"] == "main" and row["reason"] for row in exported)
+
+
+def test_a_target_position_is_reached_to_the_step(tmp_path: Path) -> None:
+    """From 0.002 BTC held, a target of 0.009 asks for 0.009 - 0.002, the float
+    0.006999999999999999: floored to 0.006 it fell a step short, and the last step,
+    0.0009999999999999992, then counted as below one step, so the run ended at 0.008."""
+    settings = _settings(
+        tmp_path,
+        strategy={
+            "name": "tests.harness.scripted:ScriptedTargets",
+            "params": {"symbol": "BTC-PERP", "script": "2:0.002,10:0.009,20:0.009"},
+        },
+        risk=LOOSE_RISK,
+    )
+    feed = ScriptedFeed(quotes("BTC-PERP", [60_000.0] * 30, start_ms=START_MS))
+    result = run_bot_sync(settings, feed=feed, progress=False)
+    assert result.status == "completed"
+    with sqlite3.connect(result.db_path) as conn:
+        fills = conn.execute(
+            "SELECT side, size, position_after FROM fills WHERE run_id=? ORDER BY seq",
+            (result.run_id,),
+        ).fetchall()
+    assert fills == [("buy", 0.002, 0.002), ("buy", 0.007, 0.009)]

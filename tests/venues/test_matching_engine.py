@@ -2,6 +2,8 @@
 candle paths and real book snapshots, driven only through its public methods."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perps_bot.domain import (
     BookSnapshot,
@@ -326,3 +328,77 @@ def test_book_snapshot_uses_real_levels() -> None:
     crossed = BookSnapshot(400, SYMBOL, bids=[(103.5, 5.0)], asks=[(104.0, 1.0)])
     (maker,) = engine.on_market(crossed)
     assert (maker.price, maker.liquidity) == (103.0, Liquidity.MAKER)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    steps=st.integers(2, 40),
+    step=st.sampled_from([0.1, 0.01, 0.001]),
+    probability=st.sampled_from([0.3, 0.5, 0.8]),
+)
+def test_partial_fills_stay_on_the_step_grid_and_a_close_leaves_the_book_flat(
+    seed: int, steps: int, step: float, probability: float
+) -> None:
+    """A resting order filled in parts fills its remainder exactly (0.3 - 0.1 is 0.2, not
+    the float 0.19999999999999998), so closing the position the ledger reports leaves it
+    flat, with no dust position opened the other way."""
+    size = round(steps * step, 3)
+    engine = Paper(rules(fill_probability=probability, step_size={SYMBOL: step}), seed)
+    engine.engine.submit(order("b", Side.BUY, size, price=98.0))
+    fills = run(engine, [quote(100, 100.0)])  # rests: not marketable
+    ts = 1_000
+    while engine.engine.open_orders() and ts < 200_000:
+        fills += engine.on_market(quote(ts, 97.0))  # crosses the resting buy
+        ts += 1_000
+    assert engine.engine.open_orders() == []
+    for fill in fills:
+        assert fill.size == round(fill.size, 3)  # whole steps, no float remainder
+    held = engine.position(SYMBOL)
+    assert held == size
+    engine.engine.submit(order("exit", Side.SELL, held, ts=ts, reduce_only=True))
+    run(engine, [quote(ts + 1_000, 99.0)])
+    assert engine.ledger.symbols() == []
+    assert engine.position(SYMBOL) == 0.0
+
+
+def stop_order(client_id: str, trigger: float, ts: int) -> Order:
+    return Order(client_id=client_id, symbol=SYMBOL, side=Side.SELL, size=1.0,
+                 order_type=OrderType.STOP_MARKET, price=None, reduce_only=True,
+                 created_ts=ts, correlation_id=client_id, trigger_price=trigger)  # fmt: skip
+
+
+@pytest.mark.parametrize(("created", "expected"), [(0, 95.0), (45_000, 90.0)])
+def test_a_stop_fills_at_its_trigger_only_if_it_was_live_when_the_price_passed_it(
+    created: int, expected: float
+) -> None:
+    """Bar 0..60s: open 100, high 101 (t=20s), low 90 (t=40s), close 91. A sell stop at 95
+    live from the open saw the fall through 95 and fills there; one that reaches the market
+    at 45s (latency past the fall) first meets the low: for it that is a gap, and it fills
+    at the low's book, not at a trigger price the market had left before it existed."""
+    engine = Paper(rules(latency_ms=50, slippage_bps=0.0), 1)
+    engine.engine.submit(order("open", Side.BUY, 1.0, ts=-1_000))
+    run(engine, [quote(-500, 100.0)])
+    assert engine.position(SYMBOL) == 1.0
+    engine.engine.submit(stop_order("sl", 95.0, created))
+    bar = Candle(ts=60_000, symbol=SYMBOL, open_time=0, open=100.0, high=101.0, low=90.0,
+                 close=91.0, volume=1.0)  # fmt: skip
+    (fill,) = engine.on_market(bar)
+    assert fill.price == pytest.approx(expected * (1 - 5e-4))  # the bid around that price
+
+
+def test_a_marketable_limit_takes_whole_lots_of_an_uneven_book() -> None:
+    """Synthetic levels hold 1, 1.15, 1.3225 ... (depth growth 15%): a buy limit through
+    three of them took 3.4725, a size no exchange with a 0.001 lot fills, and the
+    position was left off the grid the close orders are floored to. It takes 3.472 and the
+    rest rests."""
+    book = SyntheticBook(levels=5, spread_bps=10.0, level_spacing_bps=1.0, depth_growth=0.15)
+    engine = Paper(rules(book=book), 1)
+    placed = engine.engine.submit(order("b", Side.BUY, 5.0, price=100.075))
+    (taken,) = engine.on_market(quote(100, 100.0))
+    assert taken.liquidity is Liquidity.TAKER
+    assert taken.size == 3.472
+    (rest,) = engine.on_market(quote(200, 99.0))
+    assert (rest.size, rest.liquidity) == (1.528, Liquidity.MAKER)
+    assert placed.status is OrderStatus.FILLED
+    assert engine.position(SYMBOL) == 5.0

@@ -170,8 +170,10 @@ class MockConfig(Section):
     # Simulated runs start here so that a seed alone fixes every timestamp.
     start: str = "2024-01-01T00:00:00Z"
     tick_interval: str = "1s"
-    spread_bps: NonNegFloat = 10.0
-    slippage_bps: NonNegFloat = 5.0
+    # below 200% and 100%: a wider spread puts the bid, more slippage a sell's price, at
+    # or below zero (and the run then trades at nonsense prices or stops mid-way)
+    spread_bps: Annotated[NonNegFloat, Field(lt=20_000)] = 10.0
+    slippage_bps: Annotated[NonNegFloat, Field(lt=10_000)] = 5.0
     fill_probability: Fraction = 0.95
     latency: str = "50ms"
     book_levels: int = Field(default=20, ge=1, le=500)
@@ -223,6 +225,11 @@ class MockConfig(Section):
     def _samples_for_empirical(self) -> "MockConfig":
         if self.latency_model == "empirical" and not self.latency_samples:
             raise ValueError("latency_model empirical needs latency_samples (ms)")
+        if (self.book_levels - 1) * self.level_spacing_bps >= 10_000:
+            raise ValueError(
+                "book_levels x level_spacing_bps puts the deepest bid at or below 0:"
+                " keep (book_levels - 1) * level_spacing_bps below 10000"
+            )
         return self
 
     @field_validator("start")

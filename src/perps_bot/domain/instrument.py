@@ -7,7 +7,9 @@ minimum quantity and minimum notional enforced. So a dry run can never fill a si
 that live would refuse, and a backtest trades the sizes the exchange would.
 
 Rounding goes through Decimal built from each float's shortest repr: 0.3 is three
-steps of 0.1, not two (float division would floor 0.3 / 0.1 = 2.9999999999999996).
+steps of 0.1, not two (float division would floor 0.3 / 0.1 = 2.9999999999999996);
+a value within float noise of a grid point (0.3 - 0.1 = 0.19999999999999998) is that
+point.
 It runs once per order, never per market event, so its cost does not matter.
 """
 
@@ -22,6 +24,8 @@ from perps_bot.domain.record import record
 TierRow = tuple[float, float, float]
 
 _EPS = 1e-12
+#: the most a computed value's float error can put it off a grid point, in steps
+_NOISE_STEPS = 1e-6
 
 
 class InstrumentRefusal(Exception):
@@ -131,14 +135,18 @@ def round_to_step(value: float, step: float, rounding: str) -> float:
 
     Most orders are already on the grid (fixed sizes, sums of steps): when the float
     quotient is a whole number n, on the side the rounding allows, the answer is n
-    steps, formatted to the step's decimals, without Decimal arithmetic."""
+    steps, formatted to the step's decimals, without Decimal arithmetic. A value within
+    float noise of n steps on the other side is n steps too: a size or price the bot
+    computed (a target 0.3 less the 0.1 held is 0.19999999999999998, 3 * 0.1 is
+    0.30000000000000004) means the grid point, not the step below or the tick above."""
     if step <= 0:
         return value
     quotient = value / step
     whole = round(quotient)
-    if quotient == whole or (
-        (quotient > whole) == (rounding == ROUND_FLOOR)
-        and abs(quotient - whole) <= 1e-9 * max(1.0, abs(whole))
+    gap = abs(quotient - whole)
+    scale = 1e-9 * max(1.0, abs(whole))
+    if gap <= min(scale, _NOISE_STEPS) or (
+        (quotient > whole) == (rounding == ROUND_FLOOR) and gap <= scale
     ):
         return round(whole * step, _decimals(step))
     steps = (Decimal(repr(float(value))) / Decimal(repr(float(step)))).to_integral_value(

@@ -23,7 +23,9 @@ Margin model (Binance USDM, one-way mode; documented in README):
   opening fill (entry price, Decimal). Its funding is booked to that margin; fees and
   realized PnL go to the free wallet; a partial close releases the closed share of
   the margin, a full close all of it. It is liquidated when mark crosses its cached
-  liquidation price (the formula with WB = its isolated margin).
+  liquidation price (the formula with WB = its isolated margin) and its margin is not
+  clearly above maintenance at that mark (a table whose margin jumps at a floor can put
+  the liquidation price of a safe long above its mark).
 - A liquidation closes at the liquidation price when the mark crossed it during this
   update (a gap past it is absorbed, as an insurance fund would), or at the mark when
   the position was already past it before the update (a fill opened it beyond its
@@ -178,7 +180,9 @@ class Ledger(FillBooking, LiquidationRules, Restoring, InvariantChecks):
         if not self._models_liquidation:
             return _NO_LIQUIDATIONS  # live: the exchange liquidates; reconciliation tells us
         if self._isolated:
-            if (mark > pos.liq) if pos.sign > 0 else (mark < pos.liq):
+            if ((mark > pos.liq) if pos.sign > 0 else (mark < pos.liq)) or (
+                self._isolated_clear_at(pos, mark)
+            ):
                 if self._debug:
                     self.check_invariant()
                 return _NO_LIQUIDATIONS

@@ -117,31 +117,33 @@ class LiquidationRules(LedgerState):
         """Cross mode with one position: remember the marks that keep it safe, so that
         `update_mark` compares one float instead of summing margins per event.
 
-        The margin balance minus the maintenance margin is monotone in the mark
-        (increasing for a long, decreasing for a short: the tiered maintenance is
-        continuous and grows slower than the notional), so once it is positive at a
-        bound it is positive on the whole side of the bound away from liquidation.
-        The bound is the zero of that (linear) difference in the current maintenance
-        tier, clamped to the tier's bracket and pulled 1e-9 inside, and it is checked
-        with the exact test before it is used; marks past it take the exact test
-        (which caches a new band in the next tier). Every change of the wallet or of a
-        position (a fill on any symbol, which is also how a second position opens,
+        Inside the current maintenance tier's bracket the margin balance minus the
+        maintenance margin is linear in the mark (increasing for a long, decreasing for
+        a short), so once it is positive at a bound it is positive on the bracket's side
+        of the bound away from liquidation. The band ends at the bracket: a user's table
+        without maintenance amounts makes the margin jump at a floor, and a long rising
+        into the next tier can be below maintenance there. The bound is the zero of that
+        difference in the current tier, clamped to the bracket and pulled 1e-9 inside,
+        and it is checked with the exact test before it is used; marks past the band
+        take the exact test (which caches a new band). Every change of the wallet or of
+        a position (a fill on any symbol, which is also how a second position opens,
         funding, restore) goes through `_sync_floats`, which forgets the band.
         Called right after `_cross_margin_safe`, so `pos` holds the current tier."""
         qty = pos.abs_f
         base = self._wallet_f + pos.amount
+        bottom, top = _bracket_marks(pos)
         if pos.sign > 0:
             root = (qty * pos.entry_f - base) / (qty * (1.0 - pos.mmr))
             bound = max(root, pos.mm_low / qty, 0.0)
             bound += bound * 1e-9
-            if self._sole_position_safe_at(pos, bound):
-                self._band_symbol, self._band_low, self._band_high = pos.symbol, bound, _INF
+            if bound < top and self._sole_position_safe_at(pos, bound):
+                self._band_symbol, self._band_low, self._band_high = pos.symbol, bound, top
         else:
             root = (base + qty * pos.entry_f) / (qty * (1.0 + pos.mmr))
             bound = min(root, pos.mm_high / qty)
             bound -= bound * 1e-9
-            if 0.0 < bound < _INF and self._sole_position_safe_at(pos, bound):
-                self._band_symbol, self._band_low, self._band_high = pos.symbol, 0.0, bound
+            if bottom < bound < _INF and self._sole_position_safe_at(pos, bound):
+                self._band_symbol, self._band_low, self._band_high = pos.symbol, bottom, bound
 
     def _cache_cross_bands(self) -> None:
         """Cross mode with several positions: give each position a band of marks around
@@ -151,14 +153,15 @@ class LiquidationRules(LedgerState):
 
         With the parts recounted, the margin over maintenance is S = wallet + sum of
         (unrealized - maintenance). A mark move d on a position changes its part by at
-        most |size| * |d| * (1 + mmr_max) (unrealized is linear in the mark, the tiered
-        maintenance is continuous with slopes up to mmr_max). Each of the N positions
-        may use S / 2N of it, so while every mark stays inside its band S stays above
-        S / 2 > 0: exactly the verdict the full test would give. A mark outside its band
-        takes the full recount and new bands; `_sync_floats` (fills, funding, restore)
-        forgets them. Only a clear margin is shared out, so float rounding cannot turn
-        a verdict. The parts are recounted first unless they were just recounted (no
-        incremental update since)."""
+        most |size| * |d| * (1 + mmr_max) while its notional stays in its tier's bracket
+        (unrealized is linear in the mark, the maintenance too, with a slope up to
+        mmr_max); each band ends at that bracket (a table may jump at a floor). Each of
+        the N positions may use S / 2N of it, so while every mark stays inside its band
+        S stays above S / 2 > 0: exactly the verdict the full test would give. A mark
+        outside its band takes the full recount and new bands; `_sync_floats` (fills,
+        funding, restore) forgets them. Only a clear margin is shared out, so float
+        rounding cannot turn a verdict. The parts are recounted first unless they were
+        just recounted (no incremental update since)."""
         if self._parts_updates and not self._cross_margin_safe():
             return
         parts = self._parts
@@ -169,8 +172,18 @@ class LiquidationRules(LedgerState):
         share = slack / (2.0 * len(self._positions))
         for pos in self._positions.values():
             width = share / (pos.abs_f * (1.0 + pos.mmr_max))
-            pos.band_low, pos.band_high = pos.mark - width, pos.mark + width
+            bottom, top = _bracket_marks(pos)
+            pos.band_low, pos.band_high = max(pos.mark - width, bottom), min(pos.mark + width, top)
         self._bands = True
+
+    def _isolated_clear_at(self, pos: Position, mark: float) -> bool:
+        """An isolated position past its liquidation price whose margin is still clearly
+        above maintenance at `mark`: a table without maintenance amounts jumps at its
+        floors, so a long can sit safe just below a tier where it would not be, and the
+        liquidation price (the highest unsafe price) is then above its mark."""
+        notional = pos.abs_f * mark
+        balance = pos.margin_f + pos.size_f * (mark - pos.entry_f)
+        return balance - pos.maintenance(notional) > _SAFE_MARGIN * max(1.0, notional)
 
     def _sole_position_safe_at(self, pos: Position, mark: float) -> bool:
         """The exact cross test of `_cross_margin_safe`, for `pos` alone at `mark`."""
@@ -213,6 +226,12 @@ class LiquidationRules(LedgerState):
             if s != trigger.symbol
         )
         return self._liquidate(closes, self._wallet_f, ts)
+
+
+def _bracket_marks(pos: Position) -> tuple[float, float]:
+    """The marks that keep `pos`'s notional inside its cached maintenance bracket, pulled
+    1e-9 inside (0.0 and inf at the table's ends)."""
+    return pos.mm_low / pos.abs_f * (1.0 + 1e-9), pos.mm_high / pos.abs_f * (1.0 - 1e-9)
 
 
 def close_price(sign: float, previous: float, lp: float, mark: float) -> float:

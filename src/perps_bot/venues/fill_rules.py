@@ -4,8 +4,10 @@ and the documented intra-candle price path. No state, no I/O: each is tested alo
 
 import math
 from collections.abc import Container, Sequence
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN
 
 from perps_bot.domain import BookSnapshot, Candle, MarketEvent, Order, OrderType, Quote, Side
+from perps_bot.domain.instrument import round_to_step
 from perps_bot.venues.book import Level
 
 #: Quantities below this are treated as zero (sizes are >= 1e-8 on every venue we use).
@@ -55,14 +57,25 @@ def market_price(
 
 
 def marketable_take(
-    levels: Sequence[Level], size: float, side: Side, limit: float, slippage_bps: float
+    levels: Sequence[Level],
+    size: float,
+    side: Side,
+    limit: float,
+    slippage_bps: float,
+    step: float | None = None,
 ) -> tuple[float, float]:
     """Taker part of a limit order: (quantity, average price) at levels within `limit`.
 
     The slippage-adjusted price is capped at the limit (a limit order never fills
-    worse than its limit). Quantity 0.0 when nothing is marketable.
+    worse than its limit). With `step`, the quantity is whole lots: levels whose
+    quantities are not (a synthetic book's grow by 15% a level) are taken up to the lot
+    below. Quantity 0.0 when nothing is marketable.
     """
     filled, notional = walk_book(levels, size, side, limit)
+    if step is not None and step > 0.0 and filled > EPS:
+        lots = round_to_step(filled, step, ROUND_FLOOR)
+        if lots < filled:
+            filled, notional = walk_book(levels, lots, side, limit) if lots > 0 else (0.0, 0.0)
     if filled <= EPS:
         return 0.0, 0.0
     price = with_slippage(side, notional / filled, slippage_bps)
@@ -104,6 +117,20 @@ def resting_fill_quantity(
     if quantity <= EPS:
         return 0.0
     return min(quantity, remaining)
+
+
+def on_step(quantity: float, step: float | None) -> float:
+    """`quantity` put back on the lot grid when float arithmetic left it a hair off a
+    whole number of steps (an order's remainder 0.3 - 0.1 is 0.19999999999999998): the
+    ledger books a fill's size to the last digit, so a fill of that remainder would leave
+    a dust position the close of the reported 0.2 flips. Anything further off is kept."""
+    if step is None or step <= 0.0:
+        return quantity
+    steps = quantity / step
+    whole = round(steps)
+    if whole >= 1 and abs(steps - whole) <= 1e-9 * whole:
+        return round_to_step(quantity, step, ROUND_HALF_EVEN)
+    return quantity
 
 
 def fee_for(notional: float, bps: float) -> float:

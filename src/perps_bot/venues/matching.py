@@ -26,10 +26,11 @@ Rules (documented here because reports and tests depend on them):
   appears.
 * Limit orders: when they become live, the part that is marketable takes
   liquidity as a taker at levels no worse than the limit (slippage applied, the
-  price capped at the limit); the rest rests. A resting order is crossed at a
-  later point when the market trades at or through its price: for a buy, last
-  <= limit or best ask <= limit (candle: the path price <= limit); sells mirror
-  it. Touching counts: a candle low exactly at a buy limit fills it.
+  price capped at the limit), in whole lots of the symbol's step; the rest rests.
+  A resting order is crossed at a later point when the market trades at or
+  through its price: for a buy, last <= limit or best ask <= limit (candle: the
+  path price <= limit); sells mirror it. Touching counts: a candle low exactly at
+  a buy limit fills it.
 * Each crossing fills a resting order with probability `fill_probability`
   (draw u, fill if u < p). A fill is complete with probability p again and
   otherwise partial: the second uniform v >= p is rescaled to a fraction
@@ -103,6 +104,7 @@ from perps_bot.venues.fill_rules import (
     is_crossed,
     market_price,
     marketable_take,
+    on_step,
     order_problem,
     resting_fill_quantity,
 )
@@ -274,7 +276,8 @@ class MatchingEngine:
         spread_bps = self.rules.book.spread_bps
         for i, price in enumerate(prices):
             bid, ask = touch_around(price, spread_bps)
-            yield MatchPoint(cutoffs[i], bid, ask, price, continuous=i > 0)
+            since = cutoffs[i - 1] if i else start
+            yield MatchPoint(cutoffs[i], bid, ask, price, continuous=i > 0, since=since)
 
     def _levels(self, side: Side, point: MatchPoint, symbol: str) -> Sequence[Level]:
         if point.book is not None:
@@ -287,7 +290,7 @@ class MatchingEngine:
     def _activate(self, item: WorkingOrder, point: MatchPoint, ts: int, fills: list[Fill]) -> None:
         order = item.order
         if order.order_type.is_trigger:  # venues.triggers: waits for its price
-            at = triggered_point(order, point, self.rules.book.spread_bps)
+            at = triggered_point(order, point, self.rules.book.spread_bps, item.live_ts)
             if at is None:
                 return
             point = at
@@ -313,8 +316,9 @@ class MatchingEngine:
         if marketable:
             quantity = self._allowed(item, ts)
             if quantity > EPS:
+                step = self.rules.step_size.get(order.symbol)
                 taken, price = marketable_take(
-                    levels, quantity, order.side, limit, self.rules.slippage_bps
+                    levels, quantity, order.side, limit, self.rules.slippage_bps, step
                 )
                 if taken > EPS:
                     self._fill(item, taken, price, TAKER, ts, fills)
@@ -357,7 +361,7 @@ class MatchingEngine:
             self._close(item, CANCELED, ts, "reduce-only: no position left to reduce")
             return 0.0
         if reducible < order.remaining:
-            order.size = order.filled + reducible
+            order.size = on_step(order.filled + reducible, self.rules.step_size.get(order.symbol))
         return order.remaining
 
     def _fill(
@@ -370,6 +374,9 @@ class MatchingEngine:
         fills: list[Fill],
     ) -> None:
         order = item.order
+        # a remainder (size - filled) or a sum over levels is a float a hair off the lot
+        # grid: the fill is the whole steps the venue would trade
+        quantity = on_step(quantity, self.rules.step_size.get(order.symbol))
         maker, taker = self.rules.fees.get(
             order.symbol, (self.rules.maker_bps, self.rules.taker_bps)
         )

@@ -22,6 +22,9 @@ class MatchPoint:
     last: float | None
     book: Book | None = None  # real levels; None -> synthesize around bid/ask
     continuous: bool = False  # a candle path point reached through every price between
+    #: a continuous point: when the move to it began (the previous point's cutoff); an
+    #: order live only later did not see the prices passed on the way
+    since: int = 0
 
 
 @dataclass(slots=True, eq=False)  # identity equality: list.remove finds this very order

@@ -10,8 +10,9 @@ a market order at that point:
 * Fill: on a candle path point reached continuously from the previous point (the
   extremes and the close: the price passed through every level between them), the
   market order fills against a book around the trigger price; at a gap (the candle's
-  open, a quote, a book snapshot) it fills against the point's own book, i.e. worse
-  than the trigger. Slippage and taker fees as for any market order.
+  open, a quote, a book snapshot, or a path point the order meets first because its
+  latency made it live only after the move there began) it fills against the point's
+  own book, i.e. worse than the trigger. Slippage and taker fees as for any market order.
 """
 
 from perps_bot.domain import Order, OrderType, Side
@@ -34,12 +35,16 @@ def is_triggered(order: Order, price: float) -> bool:
     return price <= trigger if falling else price >= trigger
 
 
-def triggered_point(order: Order, point: MatchPoint, spread_bps: float) -> MatchPoint | None:
-    """Where a trigger order fills as a market order at `point`; None if not triggered."""
+def triggered_point(
+    order: Order, point: MatchPoint, spread_bps: float, live_ts: int
+) -> MatchPoint | None:
+    """Where a trigger order live since `live_ts` fills as a market order at `point`;
+    None if not triggered. An order that reached the market after the move to a
+    continuous point began did not see its prices: for it the point is a gap."""
     price = point_price(point)
     if price is None or not is_triggered(order, price):
         return None
-    if not point.continuous:
+    if not point.continuous or live_ts >= point.since:
         return point
     trigger = order.trigger_price
     assert trigger is not None
