@@ -110,3 +110,18 @@ def test_missing_data_is_one_line_and_exit_2(
     assert code == 2
     assert "no such data file" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_study_never_continues_on_other_candles(
+    workdir: Path, two_days: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trials run on other candles are not comparable: the best of them would be shown
+    and stored as the best on these."""
+    args = optimize_args(two_days, "--trials", "1", "--study", "s3", "--no-store")
+    code, _, err = run_cli([*args, "--timerange", "20240101-20240102"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli([*args, "--timerange", "20240102-20240103"], capsys)
+    assert code == 2, err
+    assert "use another --study name" in err and len(err.strip().splitlines()) == 1, err
+    storage = f"sqlite:///{workdir / 'data' / 'studies.sqlite'}"
+    assert len(optuna.load_study(study_name="s3", storage=storage).trials) == 1

@@ -184,3 +184,22 @@ def _round_trips(workdir: Path, run_id: str) -> list[Any]:
 
     with RunStore(workdir / "data" / "perps_bot.loose.sqlite", read_only=True) as store:
         return list(build_report(store, run_id).trades)
+
+
+def test_a_window_study_never_continues_on_other_training_candles(
+    workdir: Path, twelve_days: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Window 0 of a 6-day training run saw days 0-6; a 4-day training run tests days
+    4-6 after its window 0: continuing the same study there would choose parameters on
+    trials that saw the test days (look-ahead). The second run is refused in one line."""
+    (workdir / "loose.yaml").write_text(LOOSE_PROFILE)
+    first = wf_args(twelve_days, workdir / "wf.json")
+    first[first.index("--train") + 1] = "6d"
+    first[first.index("--trials") + 1] = "2"
+    code, _, err = run_cli(first, capsys)
+    assert code == 0, err
+    second = [*first]
+    second[second.index("--train") + 1] = "4d"
+    code, _, err = run_cli(second, capsys)
+    assert code == 2, err
+    assert "use another --study name" in err and len(err.strip().splitlines()) == 1, err

@@ -31,7 +31,7 @@ from optuna.distributions import BaseDistribution, check_distribution_compatibil
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from perps_bot.config import ConfigError
-from perps_bot.domain import short, short_path
+from perps_bot.domain import iso_utc, short, short_path
 from perps_bot.research.backends import Backend
 from perps_bot.research.objectives import Objectives
 from perps_bot.research.space import plain
@@ -50,8 +50,15 @@ class StudySpec:
     trials: int
     seed: int = 0
     prune: bool = True
-    #: what the study was made for (checked when it is continued)
+    #: what the study was made for (checked when it is continued), `candles` included
     about: Mapping[str, str] = field(default_factory=dict)
+
+
+def candles_about(start_ms: int, end_ms: int) -> str:
+    """The `candles` a study's trials run on, for its `about`: a study continued on other
+    candles would rank trials of other data together (and a walk-forward window's study
+    continued on a longer training range would choose on trials that saw its test data)."""
+    return f"{iso_utc(start_ms)} to {iso_utc(end_ms)}"
 
 
 @dataclass(slots=True)
