@@ -3,16 +3,17 @@ with the trials run by a backend (research.backends).
 
 Why ask-and-tell instead of `study.optimize`: the trials run in other processes or on
 a Ray cluster that cannot reach the study's SQLite file; this process alone talks to
-the storage. It keeps every worker busy (it asks for a new trial as soon as one is
-done), records each trial's metrics as user attributes and its return at each batch
-as intermediate values, and marks trials pruned or failed. Running the command again
+the storage. It keeps `workers` trials in flight, tells their outcomes in trial
+order (so the study does not depend on which worker was faster), records each
+trial's metrics as user attributes and its return at each batch as intermediate
+values, and marks trials pruned or failed. Running the command again
 with the same study name and storage adds trials to the same study (`load_if_exists`).
 
 Pruning (single objective): Optuna's median rule. Once `startup` trials completed, a
 new trial is given, for every checkpoint past the first `warmup` share of the data,
 the median return that completed trials had there; a trial below it at one of them
-stops (pruned). The thresholds are those known when the trial starts, so a trial's
-fate does not depend on how fast other workers are.
+stops (pruned). The thresholds are those of the trials told when the trial is asked,
+so a trial's fate does not depend on how fast other workers are.
 """
 
 from __future__ import annotations
@@ -155,24 +156,41 @@ def run_study(
     *,
     on_trial: Callable[[TrialOutcome], None] | None = None,
 ) -> StudyRun:
-    """Run `spec.trials` more trials on `backend`; every worker stays busy."""
+    """Run `spec.trials` more trials on `backend`, `backend.workers` at a time.
+
+    Outcomes are told in trial-number order (one that finishes early waits for the
+    trials before it), and trial k + workers is asked right after trial k is told: each
+    trial is sampled (and given its prune thresholds) from the same earlier trials
+    whichever worker finished first, so the same seed gives the same study on a busy
+    machine, with local processes or on Ray."""
     study = open_study(spec)
     run = StudyRun(study)
     started = time.perf_counter()
-    asked: dict[int, Trial] = {}
-    submitted = 0
-    while submitted < spec.trials or backend.pending:
-        while submitted < spec.trials and backend.pending < backend.workers:
-            trial = study.ask(dict(spec.space))
-            rule = _prune_rule(study, spec) if spec.prune else None
-            backend.submit(TrialSpec(trial.number, plain(trial.params), rule))
-            asked[trial.number] = trial
-            submitted += 1
+    asked: dict[int, Trial] = {}  # asked, not told yet, in trial-number order
+    finished: dict[int, TrialOutcome] = {}
+
+    def ask() -> None:
+        trial = study.ask(dict(spec.space))
+        rule = _prune_rule(study, spec) if spec.prune else None
+        backend.submit(TrialSpec(trial.number, plain(trial.params), rule))
+        asked[trial.number] = trial
+
+    submitted = min(spec.trials, backend.workers)
+    for _ in range(submitted):
+        ask()
+    while asked:
         outcome = backend.next_done()
-        tell(study, asked.pop(outcome.number), outcome, spec.objectives)
-        run.outcomes.append(outcome)
-        if on_trial is not None:
-            on_trial(outcome)
+        finished[outcome.number] = outcome
+        while asked and next(iter(asked)) in finished:
+            number = next(iter(asked))
+            outcome = finished.pop(number)
+            tell(study, asked.pop(number), outcome, spec.objectives)
+            run.outcomes.append(outcome)
+            if on_trial is not None:
+                on_trial(outcome)
+            if submitted < spec.trials:
+                ask()
+                submitted += 1
     run.seconds = time.perf_counter() - started
     return run
 
