@@ -86,6 +86,8 @@ def test_the_best_trial_is_stored_and_reports_its_metrics(
     ("extra", "message"),
     [
         (["--objective", "luck"], "unknown objective 'luck'"),
+        (["--objective", "max_drawdown"], "give max_drawdown second"),
+        (["--objective", "max_drawdown,sharpe"], "give max_drawdown second"),
         (["--space", "x=int:5"], "bad --space 'x=int:5'"),
         (["--space", "x=normal:1:2"], "unknown kind 'normal'"),
         (["--space", "x=int:9:3"], "low 9 is above high 3"),
