@@ -21,6 +21,7 @@ from __future__ import annotations
 import sqlite3
 import statistics
 import time
+import urllib.parse
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -79,7 +80,8 @@ def open_study(spec: StudySpec) -> optuna.Study:
     """Create the study, or load it to continue; one line when it does not fit."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _check_storage(spec.storage)
-    url = f"sqlite:///{spec.storage}"
+    # quoted: SQLAlchemy reads a '?' in the path as URL options and decodes '%41'
+    url = f"sqlite:///{urllib.parse.quote(str(spec.storage))}"
     try:
         study = optuna.create_study(
             study_name=spec.name,
