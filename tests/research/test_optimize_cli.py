@@ -49,6 +49,8 @@ def test_a_second_invocation_continues_the_study(
     again = optuna.load_study(study_name="s1", storage=storage)
     assert [t.number for t in again.trials] == [0, 1, 2, 3, 4, 5]
     assert [t.params for t in again.trials[:3]] == first_params  # kept, not redone
+    # new parameter sets, not the first invocation's drawn again from the same seed
+    assert [t.params for t in again.trials[3:]] != first_params
     assert "6 complete" in out or "complete" in out
 
 

@@ -92,6 +92,11 @@ def open_study(spec: StudySpec) -> optuna.Study:
         )
     except ValueError as exc:  # e.g. another number of objectives than before
         raise ConfigError(f"study {spec.name!r} in {spec.storage}: {exc}") from None
+    # a continued study's sampler is seeded past the trials it has: the same seed would
+    # draw the first invocation's parameter sets again (duplicates, counted by the DSR)
+    done = len(study.get_trials(deepcopy=False))
+    if done:
+        study.sampler = optuna.samplers.TPESampler(seed=spec.seed + done)
     known = study.user_attrs
     for key, value in spec.about.items():
         if key in known and known[key] != value:
