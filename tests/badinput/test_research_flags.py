@@ -104,3 +104,19 @@ def test_a_search_whose_every_trial_fails_is_one_line_not_an_empty_success(
     flags = ["--space", "fast=int:40:50", "--trials", "2"]
     line = assert_bad_input(run_main(_study(workdir, *flags), timeout=60), "every trial fails")
     assert "every one of the 2 trials failed" in line and "fast" in line, line
+
+
+@pytest.mark.parametrize("name", ["runs?v2.sqlite", "a%41.sqlite"])
+def test_the_study_is_stored_in_the_storage_file_named(workdir: Path, name: str) -> None:
+    """The path went into Optuna's URL as it was: `runs?v2.sqlite` wrote the study to a
+    file `runs` (the rest read as URL options), `a%41.sqlite` to `aA.sqlite`, past the
+    checks made on the file named (another program's database among them)."""
+    args = _study(workdir, "--space", "fast=int:2:5", "--no-store")
+    storage = workdir / "st" / name
+    args[args.index("--storage") + 1] = str(storage)
+    result = run_main(args)
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in storage.parent.iterdir()) == [name]
+    con = sqlite3.connect(storage)
+    assert con.execute("SELECT study_name FROM studies").fetchall()
+    con.close()

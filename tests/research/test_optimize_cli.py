@@ -49,6 +49,8 @@ def test_a_second_invocation_continues_the_study(
     again = optuna.load_study(study_name="s1", storage=storage)
     assert [t.number for t in again.trials] == [0, 1, 2, 3, 4, 5]
     assert [t.params for t in again.trials[:3]] == first_params  # kept, not redone
+    # new parameter sets, not the first invocation's drawn again from the same seed
+    assert [t.params for t in again.trials[3:]] != first_params
     assert "6 complete" in out or "complete" in out
 
 
@@ -86,6 +88,8 @@ def test_the_best_trial_is_stored_and_reports_its_metrics(
     ("extra", "message"),
     [
         (["--objective", "luck"], "unknown objective 'luck'"),
+        (["--objective", "max_drawdown"], "give max_drawdown second"),
+        (["--objective", "max_drawdown,sharpe"], "give max_drawdown second"),
         (["--space", "x=int:5"], "bad --space 'x=int:5'"),
         (["--space", "x=normal:1:2"], "unknown kind 'normal'"),
         (["--space", "x=int:9:3"], "low 9 is above high 3"),
@@ -110,3 +114,18 @@ def test_missing_data_is_one_line_and_exit_2(
     assert code == 2
     assert "no such data file" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_study_never_continues_on_other_candles(
+    workdir: Path, two_days: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trials run on other candles are not comparable: the best of them would be shown
+    and stored as the best on these."""
+    args = optimize_args(two_days, "--trials", "1", "--study", "s3", "--no-store")
+    code, _, err = run_cli([*args, "--timerange", "20240101-20240102"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli([*args, "--timerange", "20240102-20240103"], capsys)
+    assert code == 2, err
+    assert "use another --study name" in err and len(err.strip().splitlines()) == 1, err
+    storage = f"sqlite:///{workdir / 'data' / 'studies.sqlite'}"
+    assert len(optuna.load_study(study_name="s3", storage=storage).trials) == 1

@@ -150,3 +150,56 @@ def _ms(text: str) -> int:
     from datetime import datetime
 
     return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_each_window_out_of_sample_holds_the_trades_its_params_opened(
+    workdir: Path, twelve_days: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A window's last position is closed at the open after its end (the window-end
+    rule), so its close time is in the next window's range: it is still this window's
+    trade (its parameters opened it), never the next window's."""
+    (workdir / "loose.yaml").write_text(LOOSE_PROFILE)
+    code, _, err = run_cli(wf_args(twelve_days, workdir / "wf.json"), capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["report", "--profile", "loose.yaml", "--format", "json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    windows = report["walkforward"]["windows"]
+    with sqlite3.connect(workdir / "data" / "perps_bot.loose.sqlite") as con:
+        closes = [ts for (ts,) in con.execute(
+            "SELECT ts FROM fills WHERE reason = 'walkforward window end'")]  # fmt: skip
+    assert closes, "no window ended with a position: the case is not exercised"
+    trades = _round_trips(workdir, json.loads((workdir / "wf.json").read_text())["run_id"])
+    for w in windows:
+        start, end = _ms(w["test"][0]), _ms(w["test"][1])
+        own = [t for t in trades if start < t.open_ts <= end]
+        assert w["out_of_sample"]["trades"] == len(own), w["window"]
+        assert w["out_of_sample"]["total_pnl"] == pytest.approx(sum(t.net_pnl for t in own))
+    assert sum(w["out_of_sample"]["trades"] for w in windows) == report["metrics"]["trades"]
+
+
+def _round_trips(workdir: Path, run_id: str) -> list[Any]:
+    from perps_bot.metrics import build_report
+    from perps_bot.storage import RunStore
+
+    with RunStore(workdir / "data" / "perps_bot.loose.sqlite", read_only=True) as store:
+        return list(build_report(store, run_id).trades)
+
+
+def test_a_window_study_never_continues_on_other_training_candles(
+    workdir: Path, twelve_days: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Window 0 of a 6-day training run saw days 0-6; a 4-day training run tests days
+    4-6 after its window 0: continuing the same study there would choose parameters on
+    trials that saw the test days (look-ahead). The second run is refused in one line."""
+    (workdir / "loose.yaml").write_text(LOOSE_PROFILE)
+    first = wf_args(twelve_days, workdir / "wf.json")
+    first[first.index("--train") + 1] = "6d"
+    first[first.index("--trials") + 1] = "2"
+    code, _, err = run_cli(first, capsys)
+    assert code == 0, err
+    second = [*first]
+    second[second.index("--train") + 1] = "4d"
+    code, _, err = run_cli(second, capsys)
+    assert code == 2, err
+    assert "use another --study name" in err and len(err.strip().splitlines()) == 1, err

@@ -133,7 +133,7 @@ def optimize(
     from perps_bot.research.backends import make_backend
     from perps_bot.research.objectives import Objectives
     from perps_bot.research.space import describe
-    from perps_bot.research.study import StudySpec, run_study
+    from perps_bot.research.study import StudySpec, candles_about, run_study
     from perps_bot.research.summary import render, summary
     from perps_bot.research.trial import TrialJob
 
@@ -155,8 +155,9 @@ def optimize(
         trials=trials,
         seed=seed,
         prune=not no_prune,
-        about={"strategy": strategy, "objective": str(objectives), "symbols": ",".join(symbol)},
-    )
+        about={"strategy": strategy, "objective": str(objectives), "symbols": ",".join(symbol),
+               "candles": candles_about(dataset.start_ts, dataset.end_ts)},
+    )  # fmt: skip
     console = Console()
     workers = jobs or (os.cpu_count() or 1)
     console.print(

@@ -86,7 +86,7 @@ def walkforward(
     from perps_bot.domain import iso_utc
     from perps_bot.research.backends import make_backend, ray_session
     from perps_bot.research.objectives import Objectives
-    from perps_bot.research.study import StudySpec
+    from perps_bot.research.study import StudySpec, candles_about
     from perps_bot.research.trial import TrialJob
     from perps_bot.research.walkforward import optimise_window, plan_windows, run_out_of_sample
 
@@ -118,7 +118,9 @@ def walkforward(
                 name=f"{prefix}-w{plan.index}",
                 storage=storage or Path(settings.run.data_dir) / "studies.sqlite",
                 objectives=objectives, space=space_dists, trials=trials, seed=seed + plan.index,
-                prune=not no_prune, about={"strategy": strategy, "objective": str(objectives)},
+                prune=not no_prune, about={
+                    "strategy": strategy, "objective": str(objectives), "symbols": ",".join(symbol),
+                    "candles": candles_about(plan.train_start, plan.train_end)},
             )  # fmt: skip
             record = optimise_window(
                 plan, job, dataset, spec,

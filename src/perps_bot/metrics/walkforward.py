@@ -1,7 +1,8 @@
 """A walk-forward run's evidence (SPEC 13): each window's in-sample metrics (stored by
 `perps-bot walkforward`) next to its out-of-sample ones (computed here from the run's
-own trades and equity inside the window's test range), and the deflated Sharpe ratio
-of the stitched out-of-sample run for every trial the optimiser tried.
+own trades opened in the window's test range and its equity until they closed), and
+the deflated Sharpe ratio of the stitched out-of-sample run for every trial the
+optimiser tried.
 
 Also the criteria that promotion to canary may ask for (`promotion.require_walkforward`,
 `promotion.min_dsr`): they are criteria of promotion to canary only (a live canary run
@@ -31,18 +32,23 @@ CANARY_KINDS = ("dev", "backtest", "walkforward")
 
 
 def window_metrics(store: RunStore, report: Report, start: int, end: int) -> dict[str, Any]:
-    """The run's metrics over (start, end]: equity rows and trades closed in it."""
+    """The run's metrics of the test window (start, end]: the trades opened in it, and
+    the equity rows until its last trade closed. A window's last position is closed
+    at the open after its end (the walkforward strategy), so that close belongs to
+    this window's parameters, not to the next window (which starts from the equity
+    after it)."""
     period = parse_duration(report.promotion.sharpe_period)
+    trades = [t for t in report.trades if start < t.open_ts <= end]
+    settled = max([end, *(t.close_ts for t in trades)])
     acc = EquityAccumulator(period)
     for part in store.iter_equity(report.run.run_id):
-        mask = (part.ts > start) & (part.ts <= end)
+        mask = (part.ts > start) & (part.ts <= settled)
         if np.any(mask):
             acc.add(part.ts[mask], part.equity[mask])
     stats = acc.finish()
     initial = stats.first_equity if stats.first_equity is not None else report.run.initial_balance
-    trades = [t for t in report.trades if start < t.close_ts <= end]
     values = trade_metrics(trades)
-    values.update(equity_metrics(stats, initial, end - start, period))
+    values.update(equity_metrics(stats, initial, settled - start, period))
     return {name: num(values[name]) if isinstance(values[name], float) else values[name]
             for name in SHOWN}  # fmt: skip
 

@@ -5,7 +5,8 @@ what a trial costs is the backtest alone. Local: a process pool whose initialize
 receives the job and the dataset once (pickled once per worker). Ray: the dataset is
 put into the object store once; one actor per worker fetches it (zero-copy numpy)
 and runs trials. Results come back in completion order, through `as_completed`-like
-iteration, so the study can ask for the next trial as soon as a worker is free.
+iteration; the study tells them in trial order (research.study), so which worker was
+faster never changes it.
 
 A trial's outcome depends only on the job, the data and its parameters, never on the
 backend: the same trial gives the same metrics everywhere.

@@ -16,7 +16,8 @@ from perps_bot.config import ConfigError
 from perps_bot.domain import short
 from perps_bot.research.trial import finite
 
-#: metric -> direction; max_drawdown only makes sense as the second of a pair
+#: metric -> direction; max_drawdown only makes sense as the second of a pair (alone or
+#: first, the chosen trial would be the one that trades least)
 OBJECTIVES: dict[str, StudyDirection] = {
     "sharpe": StudyDirection.MAXIMIZE,
     "sortino": StudyDirection.MAXIMIZE,
@@ -44,6 +45,11 @@ class Objectives:
             if name not in OBJECTIVES:
                 known = ", ".join(OBJECTIVES)
                 raise ConfigError(f"unknown objective {short(name)!r} (known: {known})")
+        if names[0] == "max_drawdown":  # the best trial is the first objective's best
+            raise ConfigError(
+                f"bad --objective {short(text)!r}: a run that never trades has no drawdown,"
+                " so give max_drawdown second, e.g. sharpe,max_drawdown"
+            )
         return cls(names)
 
     @property

@@ -3,16 +3,17 @@ with the trials run by a backend (research.backends).
 
 Why ask-and-tell instead of `study.optimize`: the trials run in other processes or on
 a Ray cluster that cannot reach the study's SQLite file; this process alone talks to
-the storage. It keeps every worker busy (it asks for a new trial as soon as one is
-done), records each trial's metrics as user attributes and its return at each batch
-as intermediate values, and marks trials pruned or failed. Running the command again
+the storage. It keeps `workers` trials in flight, tells their outcomes in trial
+order (so the study does not depend on which worker was faster), records each
+trial's metrics as user attributes and its return at each batch as intermediate
+values, and marks trials pruned or failed. Running the command again
 with the same study name and storage adds trials to the same study (`load_if_exists`).
 
 Pruning (single objective): Optuna's median rule. Once `startup` trials completed, a
 new trial is given, for every checkpoint past the first `warmup` share of the data,
 the median return that completed trials had there; a trial below it at one of them
-stops (pruned). The thresholds are those known when the trial starts, so a trial's
-fate does not depend on how fast other workers are.
+stops (pruned). The thresholds are those of the trials told when the trial is asked,
+so a trial's fate does not depend on how fast other workers are.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import sqlite3
 import statistics
 import time
+import urllib.parse
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,7 +33,7 @@ from optuna.distributions import BaseDistribution, check_distribution_compatibil
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from perps_bot.config import ConfigError
-from perps_bot.domain import short, short_path
+from perps_bot.domain import iso_utc, short, short_path
 from perps_bot.research.backends import Backend
 from perps_bot.research.objectives import Objectives
 from perps_bot.research.space import plain
@@ -50,8 +52,15 @@ class StudySpec:
     trials: int
     seed: int = 0
     prune: bool = True
-    #: what the study was made for (checked when it is continued)
+    #: what the study was made for (checked when it is continued), `candles` included
     about: Mapping[str, str] = field(default_factory=dict)
+
+
+def candles_about(start_ms: int, end_ms: int) -> str:
+    """The `candles` a study's trials run on, for its `about`: a study continued on other
+    candles would rank trials of other data together (and a walk-forward window's study
+    continued on a longer training range would choose on trials that saw its test data)."""
+    return f"{iso_utc(start_ms)} to {iso_utc(end_ms)}"
 
 
 @dataclass(slots=True)
@@ -71,7 +80,8 @@ def open_study(spec: StudySpec) -> optuna.Study:
     """Create the study, or load it to continue; one line when it does not fit."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _check_storage(spec.storage)
-    url = f"sqlite:///{spec.storage}"
+    # quoted: SQLAlchemy reads a '?' in the path as URL options and decodes '%41'
+    url = f"sqlite:///{urllib.parse.quote(str(spec.storage))}"
     try:
         study = optuna.create_study(
             study_name=spec.name,
@@ -82,6 +92,11 @@ def open_study(spec: StudySpec) -> optuna.Study:
         )
     except ValueError as exc:  # e.g. another number of objectives than before
         raise ConfigError(f"study {spec.name!r} in {spec.storage}: {exc}") from None
+    # a continued study's sampler is seeded past the trials it has: the same seed would
+    # draw the first invocation's parameter sets again (duplicates, counted by the DSR)
+    done = len(study.get_trials(deepcopy=False))
+    if done:
+        study.sampler = optuna.samplers.TPESampler(seed=spec.seed + done)
     known = study.user_attrs
     for key, value in spec.about.items():
         if key in known and known[key] != value:
@@ -148,24 +163,41 @@ def run_study(
     *,
     on_trial: Callable[[TrialOutcome], None] | None = None,
 ) -> StudyRun:
-    """Run `spec.trials` more trials on `backend`; every worker stays busy."""
+    """Run `spec.trials` more trials on `backend`, `backend.workers` at a time.
+
+    Outcomes are told in trial-number order (one that finishes early waits for the
+    trials before it), and trial k + workers is asked right after trial k is told: each
+    trial is sampled (and given its prune thresholds) from the same earlier trials
+    whichever worker finished first, so the same seed gives the same study on a busy
+    machine, with local processes or on Ray."""
     study = open_study(spec)
     run = StudyRun(study)
     started = time.perf_counter()
-    asked: dict[int, Trial] = {}
-    submitted = 0
-    while submitted < spec.trials or backend.pending:
-        while submitted < spec.trials and backend.pending < backend.workers:
-            trial = study.ask(dict(spec.space))
-            rule = _prune_rule(study, spec) if spec.prune else None
-            backend.submit(TrialSpec(trial.number, plain(trial.params), rule))
-            asked[trial.number] = trial
-            submitted += 1
+    asked: dict[int, Trial] = {}  # asked, not told yet, in trial-number order
+    finished: dict[int, TrialOutcome] = {}
+
+    def ask() -> None:
+        trial = study.ask(dict(spec.space))
+        rule = _prune_rule(study, spec) if spec.prune else None
+        backend.submit(TrialSpec(trial.number, plain(trial.params), rule))
+        asked[trial.number] = trial
+
+    submitted = min(spec.trials, backend.workers)
+    for _ in range(submitted):
+        ask()
+    while asked:
         outcome = backend.next_done()
-        tell(study, asked.pop(outcome.number), outcome, spec.objectives)
-        run.outcomes.append(outcome)
-        if on_trial is not None:
-            on_trial(outcome)
+        finished[outcome.number] = outcome
+        while asked and next(iter(asked)) in finished:
+            number = next(iter(asked))
+            outcome = finished.pop(number)
+            tell(study, asked.pop(number), outcome, spec.objectives)
+            run.outcomes.append(outcome)
+            if on_trial is not None:
+                on_trial(outcome)
+            if submitted < spec.trials:
+                ask()
+                submitted += 1
     run.seconds = time.perf_counter() - started
     return run
 
