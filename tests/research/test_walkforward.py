@@ -191,15 +191,31 @@ def test_a_window_study_never_continues_on_other_training_candles(
 ) -> None:
     """Window 0 of a 6-day training run saw days 0-6; a 4-day training run tests days
     4-6 after its window 0: continuing the same study there would choose parameters on
-    trials that saw the test days (look-ahead). The second run is refused in one line."""
+    trials that saw the test days (look-ahead). With the default names the rerun makes
+    studies of its own (their names say the training range); a --study name reused on
+    other windows is refused in one line."""
+    import optuna
+
     (workdir / "loose.yaml").write_text(LOOSE_PROFILE)
     first = wf_args(twelve_days, workdir / "wf.json")
     first[first.index("--train") + 1] = "6d"
     first[first.index("--trials") + 1] = "2"
-    code, _, err = run_cli(first, capsys)
-    assert code == 0, err
     second = [*first]
     second[second.index("--train") + 1] = "4d"
-    code, _, err = run_cli(second, capsys)
+    for args in (first, second, first):  # the same windows again continue their studies
+        code, _, err = run_cli(args, capsys)
+        assert code == 0, err
+    storage = f"sqlite:///{workdir / 'data' / 'studies.sqlite'}"
+    trials = {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(storage)}
+    window0 = sorted(name for name in trials if "-w0-" in name)
+    assert window0 == [
+        "wf-sma_cross-BTC-PERP-total_pnl-w0-20240101T0000-20240105T0000",
+        "wf-sma_cross-BTC-PERP-total_pnl-w0-20240101T0000-20240107T0000",
+    ], sorted(trials)
+    assert [trials[name] for name in window0] == [2, 4]  # 4d once; 6d twice
+
+    code, _, err = run_cli([*first, "--study", "mine"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli([*second, "--study", "mine"], capsys)
     assert code == 2, err
     assert "use another --study name" in err and len(err.strip().splitlines()) == 1, err

@@ -40,6 +40,8 @@ from perps_bot.cli.option_types import LlmCacheOnlyOpt
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from perps_bot.research.walkforward import WindowPlan
+
 
 def walkforward(
     data: DataOpt,
@@ -115,7 +117,7 @@ def walkforward(
     with ray_session(ray, jobs):
         for plan in plans:
             spec = StudySpec(
-                name=f"{prefix}-w{plan.index}",
+                name=_window_study(prefix, plan, named=study is not None),
                 storage=storage or Path(settings.run.data_dir) / "studies.sqlite",
                 objectives=objectives, space=space_dists, trials=trials, seed=seed + plan.index,
                 prune=not no_prune, about={
@@ -153,3 +155,21 @@ def _show(run_id: str, db: Path, console: "Console", output: Path | None) -> Non
 
 def register(app: typer.Typer) -> None:
     app.command("walkforward")(walkforward)
+
+
+def _window_study(prefix: str, plan: "WindowPlan", *, named: bool) -> str:
+    """`<prefix>-w<k>`; a default name also says the window's training range, so a
+    rerun with other windows (another --train, --step or --timerange) makes new studies
+    where the same windows continue theirs. A study named with --study that was made on
+    other training candles is refused (see StudySpec.about)."""
+    name = f"{prefix}-w{plan.index}"
+    if named:
+        return name
+    return f"{name}-{_minute(plan.train_start)}-{_minute(plan.train_end)}"
+
+
+def _minute(ts: int) -> str:
+    """20240101T0000 for 2024-01-01 00:00 UTC."""
+    from perps_bot.domain import iso_utc
+
+    return iso_utc(ts)[:16].replace("-", "").replace(":", "")
