@@ -162,3 +162,40 @@ def test_stretches_with_a_mark_series_and_funding(
     ]  # fmt: skip
     tables, _ = _assert_same_three_ways(tmp_path, monkeypatch, {}, args)
     assert tables["funding"] and len(tables["fills"]) > 20
+
+
+def test_a_mark_wick_past_the_liquidation_price_liquidates_on_every_path(
+    in_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mark series whose low and high inside a candle went 12% past its close: a 20x
+    isolated position (liquidation about 5% away) open over such a candle is liquidated
+    there, though the mark closed back inside; the same on all three paths."""
+    import numpy as np
+    import pyarrow.feather as pa_feather
+
+    data = write_candles(tmp_path / "c.feather", 6_000, seed=11, price=100.0)
+    table = pa_feather.read_table(data)
+    close = table.column("close").to_numpy()
+    wicks = np.arange(100, 6_000, 200)
+    low, high = table.column("low").to_numpy().copy(), table.column("high").to_numpy().copy()
+    low[wicks], high[wicks] = close[wicks] * 0.88, close[wicks] * 1.12
+    mark = tmp_path / "mark.feather"
+    pa_feather.write_feather(table.set_column(2, "high", [high]).set_column(3, "low", [low]), mark)
+    env, params = CASES["isolated_liquidations"]
+    env = {**env, "ACCOUNT__DEFAULT_LEVERAGE": "20"}
+    args = ["--data", str(data), "--mark", str(mark), "--symbol", "ETH-PERP",
+            "--strategy", "sma_cross", *params]  # fmt: skip
+    _assert_same_three_ways(tmp_path, monkeypatch, env, args)
+    wick_closes = [int(table.column("date")[int(k)].as_py()) + 60_000 for k in wicks]
+    with sqlite3.connect(tmp_path / "stretches.sqlite") as con:
+        fills = con.execute(
+            "SELECT ts, is_liquidation, position_after FROM fills ORDER BY seq"
+        ).fetchall()
+    held, liquidated = [], []
+    for close_ts in wick_closes:  # the position when the candle's mark is checked
+        before = [f for f in fills if f[0] < close_ts or (f[0] == close_ts and not f[1])]
+        if before and before[-1][2] != 0.0:
+            held.append(close_ts)
+            liquidated.append(any(f[0] == close_ts and f[1] for f in fills))
+    assert len(held) >= 3, "no position was open over a wick: the case is not exercised"
+    assert all(liquidated), list(zip(held, liquidated, strict=True))

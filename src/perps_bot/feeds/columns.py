@@ -165,6 +165,16 @@ class CandleColumns(EventColumns):
             )
         return lists
 
+    def mark_inside(self, i: int, j: int, low: float, high: float) -> int:
+        """The index of the first of candles i..j-1 whose mark went to `low` or below or
+        to `high` or above inside it (the mark series' extremes), else j."""
+        marks = self._columns[1]
+        if marks is None:
+            return j
+        _, mark_high, mark_low = marks
+        outside = np.flatnonzero((mark_low[i:j] <= low) | (mark_high[i:j] >= high))
+        return i + int(outside[0]) if outside.size else j
+
     def _field_lists(self) -> list[Sequence[object]]:
         """Candle's fields as Python lists, in its order (built once per batch)."""
         if self._fields is not None:

@@ -274,6 +274,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
         price: float | None
         low = high = 0.0
         bar: Candle | None = None
+        wick: Candle | None = None  # a candle with the mark's extremes inside it
         funding: FundingRate | None = None
         for_strategy: MarketEvent | None = event
         kind = type(event)
@@ -281,6 +282,8 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
             price = event.close
             mark = event.mark if event.mark is not None else price
             low, high = event.low, event.high
+            if event.mark_low is not None or event.mark_high is not None:
+                wick = event
             if self._candle_bars is not None:
                 for_strategy = self._candle_bars.add(event)
         elif type(event) is Quote or type(event) is BookSnapshot:
@@ -312,6 +315,8 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
                 if settled is not None:
                     p.rec.funding(ts, symbol, settled)
             if mark:
+                if wick is not None:
+                    self._mark_wick(p, wick, ts)
                 liquidations = p.ledger.update_mark(symbol, mark, ts)
                 if liquidations:
                     self._apply_liquidations(p, liquidations)
@@ -356,6 +361,16 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
             orders.extend(self._protective(p))
         self._signalled.clear()
         return orders
+
+    def _mark_wick(self, p: Portfolio, candle: Candle, ts: int) -> None:
+        """A mark series' low and high inside the candle (`--mark`): a mark that went past
+        the liquidation price and closed back inside it liquidates all the same. The low
+        first: a symbol holds one side, so only its adverse extreme can liquidate."""
+        for extreme in (candle.mark_low, candle.mark_high):
+            if extreme is not None:
+                liquidations = p.ledger.update_mark(candle.symbol, extreme, ts)
+                if liquidations:
+                    self._apply_liquidations(p, liquidations)
 
     def _apply_liquidations(
         self, portfolio: Portfolio, liquidations: Sequence[tuple[Fill, FillResult]]

@@ -12,8 +12,9 @@ depends on the candle itself, with the same float operations in the same order:
              first candle that signals; its orders go out as after that candle alone)
   metrics    the equity snapshot when one is due: its row (0.0 + size * (mark -
              entry), from `ledger.unrealized_terms`) and a chart sample when due
-  ledger     `quiet_mark_band`: the loop stops before a mark outside it, which then
-             takes `update_mark` (liquidation check) through `_on_event`
+  ledger     `quiet_mark_band`: the loop stops before a mark outside it (its close, or
+             a mark series' low or high inside the candle), which then takes
+             `update_mark` (liquidation check) through `_on_event`
   risk       `quiet_band`: a snapshot outside it, or one with a log line due, takes the
              full `_snapshot` after the other stages caught up
 
@@ -136,6 +137,9 @@ class QuietStretches(VenueCalls):
         band = p.ledger.quiet_mark_band(symbol)
         terms = p.ledger.unrealized_terms(symbol)
         if band is None or terms is None:
+            return i, NO_ORDERS, 0.0
+        j = block.mark_inside(i, j, *band)  # a mark series' wick out of it: _on_event
+        if j == i:
             return i, NO_ORDERS, 0.0
         received = perf_counter()
         done, signals = self._walk_quiet(block, i, j, band, terms)
