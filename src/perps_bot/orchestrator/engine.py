@@ -26,7 +26,6 @@ from time import perf_counter
 from perps_bot.domain import (
     BookSnapshot,
     Candle,
-    Fill,
     FundingRate,
     MarketEvent,
     Order,
@@ -39,7 +38,7 @@ from perps_bot.feeds import Feed
 from perps_bot.feeds.bars import BarBuilder, CandleAggregator
 from perps_bot.feeds.columns import CandleColumns
 from perps_bot.feeds.quote_columns import QuoteColumns
-from perps_bot.ledger import FillResult, Ledger
+from perps_bot.ledger import Ledger
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.loop_checkpoint import LoopCheckpoint
 from perps_bot.orchestrator.order_flow import OrderFlow
@@ -361,29 +360,6 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
             orders.extend(self._protective(p))
         self._signalled.clear()
         return orders
-
-    def _mark_wick(self, p: Portfolio, candle: Candle, ts: int) -> None:
-        """A mark series' low and high inside the candle (`--mark`): a mark that went past
-        the liquidation price and closed back inside it liquidates all the same. The low
-        first: a symbol holds one side, so only its adverse extreme can liquidate."""
-        for extreme in (candle.mark_low, candle.mark_high):
-            if extreme is not None:
-                liquidations = p.ledger.update_mark(candle.symbol, extreme, ts)
-                if liquidations:
-                    self._apply_liquidations(p, liquidations)
-
-    def _apply_liquidations(
-        self, portfolio: Portfolio, liquidations: Sequence[tuple[Fill, FillResult]]
-    ) -> None:
-        """The ledger liquidated (paper modes): record it, cancel the portfolio's orders of
-        the symbol as an exchange does, and tell the strategy."""
-        for fill, result in liquidations:
-            before = result.position_after + (-fill.side.sign * fill.size)
-            portfolio.record_fill(fill, result, before)
-            self.venue.on_liquidation(fill.symbol, fill.ts, portfolio.id)
-            self._signal(portfolio, portfolio.strategy.on_fill(fill))
-        if self._updates:
-            self._drain_updates()
 
     def _snapshot(self, ts: int) -> None:
         """One equity row per equity interval and portfolio (and for the account)."""

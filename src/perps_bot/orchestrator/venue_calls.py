@@ -11,7 +11,8 @@ import logging
 from collections.abc import Sequence
 from time import perf_counter
 
-from perps_bot.domain import DenialReason, Fill, Order, OrderUpdate, Signal
+from perps_bot.domain import Candle, DenialReason, Fill, Order, OrderUpdate, Signal
+from perps_bot.ledger import FillResult
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.reconcile import ReconcileFailed, reconcile
@@ -70,6 +71,29 @@ class VenueCalls:
         if self._durable_fills:
             for p in touched:
                 p.rec.flush()
+
+    def _mark_wick(self, p: Portfolio, candle: Candle, ts: int) -> None:
+        """A mark series' low and high inside the candle (`--mark`): a mark that went past
+        the liquidation price and closed back inside it liquidates all the same. The low
+        first: a symbol holds one side, so only its adverse extreme can liquidate."""
+        for extreme in (candle.mark_low, candle.mark_high):
+            if extreme is not None:
+                liquidations = p.ledger.update_mark(candle.symbol, extreme, ts)
+                if liquidations:
+                    self._apply_liquidations(p, liquidations)
+
+    def _apply_liquidations(
+        self, portfolio: Portfolio, liquidations: Sequence[tuple[Fill, FillResult]]
+    ) -> None:
+        """The ledger liquidated (paper modes): record it, cancel the portfolio's orders of
+        the symbol as an exchange does, and tell the strategy."""
+        for fill, result in liquidations:
+            before = result.position_after + (-fill.side.sign * fill.size)
+            portfolio.record_fill(fill, result, before)
+            self.venue.on_liquidation(fill.symbol, fill.ts, portfolio.id)
+            self._signal(portfolio, portfolio.strategy.on_fill(fill))
+        if self._updates:
+            self._drain_updates()
 
     def _drain_updates(self) -> None:
         """Store the venue's order updates and show them to their portfolio's strategy."""
