@@ -9,6 +9,7 @@ one clear line, where the text is read.
 
 import re
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 
 from perps_bot.domain.errors import short
@@ -35,11 +36,14 @@ def parse_duration(text: str) -> int:
         raise ValueError(
             f"invalid duration {short(text)!r}: use a number and a unit, e.g. 7d, 12h, 90m"
         )
-    value = float(match.group(1)) * _UNITS_MS[match.group(2)]
+    # decimal: 1.001s is 1001 ms (as a float product it is 1000.9999999999999)
+    value = Decimal(match.group(1)) * _UNITS_MS[match.group(2)]
     if value > MAX_DURATION_MS:
         raise ValueError(f"invalid duration {short(text)!r}: at most 10 years (3652d)")
-    if int(value) <= 0:
+    if value < 1:
         raise ValueError(f"invalid duration {short(text)!r}: must be at least 1ms")
+    if value != value.to_integral_value():
+        raise ValueError(f"invalid duration {short(text)!r}: not a whole number of milliseconds")
     return int(value)
 
 
