@@ -115,7 +115,7 @@ def protected(db: Path) -> None:
     first = Bot(db, "aaaaaa")
     first.protector.watch(entry())
     first.book.held["ETH-PERP"] = 0.01
-    first.protector.on_fill("pbaaaaaax1", "ETH-PERP", Side.BUY)
+    first.protector.on_fill("pbaaaaaax1", "ETH-PERP")
     first.protector.sync("ETH-PERP", 1)
     first.store.close()
     assert rows(db) == [("pbaaaaaax1", 1, 0.01)]

@@ -3,9 +3,10 @@ as reduce-only STOP_MARKET / TAKE_PROFIT_MARKET orders once the entry fills, one
 cancelling the other, and kept in step with the position.
 
 One `Protector` per portfolio. It watches the entries that carry a `stop_loss` or
-`take_profit`; a fill of one sets the symbol's levels (side, stop, take-profit). After
-every fill of the symbol and at every reconciliation `sync` compares the protective
-orders that should exist with those working at the venue:
+`take_profit`; a fill of one that leaves the position on the levels' side (a reduce-
+only entry's are those of the position it reduces) sets the symbol's levels (side,
+stop, take-profit). After every fill of the symbol and at every reconciliation `sync`
+compares the protective orders that should exist with those working at the venue:
 
 * flat (or the position flipped side): every protective order of the symbol is
   cancelled and the levels are forgotten. So when the stop fills, the take-profit is
@@ -59,7 +60,7 @@ class Levels:
 class LevelsKeeper(Protocol):
     """Where the levels outlive the process (orchestrator.protective_levels)."""
 
-    def pending(self, order: Order) -> None: ...
+    def pending(self, order: Order, side: Side) -> None: ...
     def filled(self, symbol: str, client_id: str) -> None: ...
     def ended(self, client_id: str) -> None: ...
     def cleared(self, symbol: str) -> None: ...
@@ -83,7 +84,7 @@ class Protector:
         self._positions = positions
         self._instruments = instruments
         self._next_id = next_client_id
-        self._entries: dict[str, tuple[float | None, float | None]] = {}
+        self._entries: dict[str, Levels] = {}  # entry client id -> the levels it asks for
         self.levels: dict[str, Levels] = {}
         #: open protective orders by client id
         self.working: dict[str, Order] = {}
@@ -94,23 +95,31 @@ class Protector:
 
     def watch(self, order: Order) -> None:
         """An order about to be sent: remember it if it asks for protection (stored
-        first when there is a keeper: a crash after the send cannot lose the levels)."""
+        first when there is a keeper: a crash after the send cannot lose the levels).
+        The levels protect the position the order leaves: a reduce-only order's levels
+        are those of the position it reduces (a target cut from 2 to 1 with its stop),
+        any other order's those of a position on its own side."""
         if order.stop_loss is not None or order.take_profit is not None:
-            self.remember(order.client_id, (order.stop_loss, order.take_profit))
+            side = order.side.opposite if order.reduce_only else order.side
+            self.remember(order.client_id, Levels(side, order.stop_loss, order.take_profit))
             if self.keeper is not None:
-                self.keeper.pending(order)
+                self.keeper.pending(order, side)
 
-    def remember(self, client_id: str, levels: tuple[float | None, float | None]) -> None:
+    def remember(self, client_id: str, levels: Levels) -> None:
         """The levels entry `client_id` asks for once it fills."""
         self._entries[client_id] = levels
 
     def held(self, symbol: str) -> float:
         return self._positions.position_size(symbol)
 
-    def on_fill(self, client_id: str, symbol: str, side: Side) -> None:
+    def on_fill(self, client_id: str, symbol: str) -> None:
+        """A fill of the portfolio (booked): an entry's levels are in force once the
+        position is on their side. Not before: a fill that leaves the position on the
+        other side (an order against the position held, a flip filled in part) keeps the
+        protection of the position that is still there."""
         asked = self._entries.get(client_id)
-        if asked is not None:
-            self.levels[symbol] = Levels(side, *asked)
+        if asked is not None and asked.side.sign * self.held(symbol) > EPS:
+            self.levels[symbol] = asked
             if self.keeper is not None:
                 self.keeper.filled(symbol, client_id)
 
