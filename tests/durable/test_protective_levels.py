@@ -169,3 +169,30 @@ def test_a_refused_stop_halts_once_and_is_tried_again_at_the_next_reconciliation
         "the stop of ETH-PERP at 2950.0 was not placed (-2021 Order would immediately"
         " trigger.): the position is not protected by it; the next reconciliation tries again"
     ]
+
+
+def test_a_stop_placed_by_hand_is_left_alone_and_an_earlier_runs_is_kept(tmp_path: Path) -> None:
+    """The exchange also holds a stop the trader placed by hand (an extra one, at 2,900):
+    reconciliation keeps the bot's own stop and take-profit of the earlier run and places
+    nothing; the hand-placed stop is neither taken for the bot's nor cancelled. Before,
+    every open reduce-only trigger order was taken for the bot's and cancelled."""
+    db = tmp_path / "db.sqlite"
+    protected(db)
+    again = Bot(db, "bbbbbb")
+    again.book.held["ETH-PERP"] = 0.01
+    prefix = again.protector.keeper.prefix  # type: ignore[union-attr]
+    on_exchange = [
+        _resting(f"{prefix}1s1", OrderType.STOP_MARKET, 2_950.0),
+        _resting(f"{prefix}1t1", OrderType.TAKE_PROFIT_MARKET, 3_050.0),
+        _resting("web_8f3a2c", OrderType.STOP_MARKET, 2_900.0),
+    ]
+    again.protector.adopt(on_exchange)
+    assert again.protector.sync("ETH-PERP", 2) is False  # nothing to place or cancel
+    assert sorted(again.protector.working) == [f"{prefix}1s1", f"{prefix}1t1"]
+
+
+def _resting(cid: str, kind: OrderType, trigger: float) -> Order:
+    """A reduce-only sell trigger order of 0.01 ETH open on the exchange."""
+    return Order(client_id=cid, symbol="ETH-PERP", side=Side.SELL, size=0.01, order_type=kind,
+                 price=None, reduce_only=True, created_ts=1, correlation_id=cid,
+                 status=OrderStatus.ACCEPTED, trigger_price=trigger)  # fmt: skip

@@ -60,6 +60,9 @@ class Levels:
 class LevelsKeeper(Protocol):
     """Where the levels outlive the process (orchestrator.protective_levels)."""
 
+    #: the client ids of the protective orders it names start with it
+    prefix: str
+
     def pending(self, order: Order, side: Side) -> None: ...
     def filled(self, symbol: str, client_id: str) -> None: ...
     def ended(self, client_id: str) -> None: ...
@@ -165,10 +168,18 @@ class Protector:
     def adopt(self, open_orders: Iterable[Order]) -> None:
         """Reconciliation: the venue's open protective orders of this portfolio (the
         caller picks them) are the working ones; those gone from the venue are re-placed
-        by the next `sync`, those left by an earlier run are kept or cancelled by it."""
+        by the next `sync`, those left by an earlier run are kept or cancelled by it.
+        Only the bot's own count: placed by this protector, or carrying its keeper's client
+        id prefix (an earlier run's). A stop the trader placed by hand is not the bot's to
+        cancel: it stays on the exchange, on top of the bot's protection."""
+        prefix = self.keeper.prefix if self.keeper is not None else None
         self.working = {
-            o.client_id: o for o in open_orders if o.order_type.is_trigger and o.reduce_only
-        }
+            o.client_id: o
+            for o in open_orders
+            if o.order_type.is_trigger and o.reduce_only and (
+                o.client_id in self.working
+                or (prefix is not None and o.client_id.startswith(prefix)))
+        }  # fmt: skip
         if self.keeper is not None:
             self.keeper.review(self)  # the stored levels against the positions held
 
