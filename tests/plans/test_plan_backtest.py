@@ -150,3 +150,29 @@ def stop_plan(target: float) -> str:
             "symbol": "BTC-PERP", "condition": {"kind": "always"}, "target_position": target,
             "stop": 95.0, "take_profit": 120.0, "rationale": f"long {target:g}"}],
     })  # fmt: skip
+
+
+def test_two_plan_portfolios_each_run_their_own_rows(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two portfolios, each with its plan, both with a row `r1`: each runs its own (and the
+    report lists each one's executed rows under it). Before, the executed rows of a
+    backtest were kept for the whole run: the second portfolio took the first one's `r1`
+    for its own and never traded."""
+    candles = write_candles(workdir / "btc.csv", [(100.0, 101.0, 99.0, 100.0)] * 4)
+    plans = [write_plan(workdir / f"{side}.csv", [{"id": "r1", "side": side, "size": size,
+                                                   "valid_from": hour(1)}])
+             for side, size in (("long", 1), ("short", 2))]  # fmt: skip
+    db = workdir / "bt.sqlite"
+    result = run_main(["backtest", "--data", str(candles), "--symbol", "BTC-PERP", "--strategy",
+                       "plan", "--strategy", "plan", "--param", f"plan.file={plans[0]}",
+                       "--param", f"plan-2.file={plans[1]}", "--seed", "1", "--db", str(db),
+                       "--no-progress"], capsys)  # fmt: skip
+    assert result.code == 0, result.err
+    report = json.loads(run_main(["report", "--db", str(db), "--format", "json"], capsys).out)
+    held = {p["id"]: [(o["side"], o["size"]) for o in p["open_positions"]]
+            for p in report["portfolios"]}  # fmt: skip
+    assert held == {"plan": [("long", 1.0)], "plan-2": [("short", 2.0)]}
+    for pid in ("plan", "plan-2"):
+        one = run_main(["report", "--db", str(db), "--portfolio", pid, "--format", "json"], capsys)
+        assert json.loads(one.out)["plans"]["executed_rows"] == ["r1"]
