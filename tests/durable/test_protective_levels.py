@@ -6,6 +6,7 @@ a flipped side."""
 
 import logging
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,7 @@ def protected(db: Path) -> None:
     first = Bot(db, "aaaaaa")
     first.protector.watch(entry())
     first.book.held["ETH-PERP"] = 0.01
-    first.protector.on_fill("pbaaaaaax1", "ETH-PERP")
+    first.protector.on_fill("pbaaaaaax1", "ETH-PERP", 0.01)
     first.protector.sync("ETH-PERP", 1)
     first.store.close()
     assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
@@ -196,3 +197,37 @@ def _resting(cid: str, kind: OrderType, trigger: float) -> Order:
     return Order(client_id=cid, symbol="ETH-PERP", side=Side.SELL, size=0.01, order_type=kind,
                  price=None, reduce_only=True, created_ts=1, correlation_id=cid,
                  status=OrderStatus.ACCEPTED, trigger_price=trigger)  # fmt: skip
+
+
+def test_a_short_entry_while_long_leaves_the_long_protected_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Long 0.02 (stop 2,950, take-profit 3,050), then a short entry of 0.01 with its own
+    levels: the long 0.01 left keeps its levels, stored, and a restart protects it with
+    them and does not halt. The short's levels never came into force and are not kept."""
+    db = tmp_path / "db.sqlite"
+    bot = Bot(db, "aaaaaa")
+    long_entry = replace(entry(), size=0.02)
+    bot.protector.watch(long_entry)
+    bot.book.held["ETH-PERP"] = 0.02
+    bot.protector.on_fill(long_entry.client_id, "ETH-PERP", 0.02)
+    bot.protector.sync("ETH-PERP", 1)
+    short = replace(entry("pbaaaaaax2"), side=Side.SELL, size=0.01, stop_loss=3_100.0,
+                    take_profit=2_900.0)  # fmt: skip
+    bot.protector.watch(short)
+    fill = Fill(5, "ETH-PERP", Side.SELL, 0.01, 3_000.0, 0.01, Liquidity.TAKER, "pbaaaaaax2",
+                "pbaaaaaax2")  # fmt: skip
+    bot.store.add_fill("run-a", fill, realized_pnl=0.0, position_after=0.01, entry_after=3e3)
+    bot.book.held["ETH-PERP"] = 0.01
+    bot.protector.on_fill("pbaaaaaax2", "ETH-PERP", 0.01)
+    bot.protector.sync("ETH-PERP", 6)
+    assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
+    bot.store.close()
+    again = Bot(db, "bbbbbb")
+    again.book.held["ETH-PERP"] = 0.01
+    placed = again.placed()
+    assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
+        (OrderType.STOP_MARKET, 2_950.0, 0.01),
+        (OrderType.TAKE_PROFIT_MARKET, 3_050.0, 0.01),
+    ]
+    assert again.halts == []

@@ -88,6 +88,7 @@ class Protector:
         self._instruments = instruments
         self._next_id = next_client_id
         self._entries: dict[str, Levels] = {}  # entry client id -> the levels it asks for
+        self._unfilled: dict[str, float] = {}  # entry client id -> its size not filled yet
         self.levels: dict[str, Levels] = {}
         #: open protective orders by client id
         self.working: dict[str, Order] = {}
@@ -105,6 +106,7 @@ class Protector:
         if order.stop_loss is not None or order.take_profit is not None:
             side = order.side.opposite if order.reduce_only else order.side
             self.remember(order.client_id, Levels(side, order.stop_loss, order.take_profit))
+            self._unfilled[order.client_id] = order.size
             if self.keeper is not None:
                 self.keeper.pending(order, side)
 
@@ -115,16 +117,24 @@ class Protector:
     def held(self, symbol: str) -> float:
         return self._positions.position_size(symbol)
 
-    def on_fill(self, client_id: str, symbol: str) -> None:
+    def on_fill(self, client_id: str, symbol: str, size: float) -> None:
         """A fill of the portfolio (booked): an entry's levels are in force once the
         position is on their side. Not before: a fill that leaves the position on the
         other side (an order against the position held, a flip filled in part) keeps the
-        protection of the position that is still there."""
+        protection of the position that is still there; an entry filled whole that never
+        got there (a short of 1 while long 2) is forgotten with its levels."""
         asked = self._entries.get(client_id)
-        if asked is not None and asked.side.sign * self.held(symbol) > EPS:
+        if asked is None:
+            return
+        left = self._unfilled.get(client_id)
+        if left is not None:
+            left = self._unfilled[client_id] = left - size
+        if asked.side.sign * self.held(symbol) > EPS:
             self.levels[symbol] = asked
             if self.keeper is not None:
                 self.keeper.filled(symbol, client_id)
+        elif left is not None and left <= EPS:
+            self._forget(client_id)
 
     def on_update(self, update: OrderUpdate) -> None:
         mine = self.working.get(update.client_id)
@@ -133,9 +143,14 @@ class Protector:
             if update.status is OrderStatus.REJECTED and self.keeper is not None:
                 self.keeper.refused(mine, update.reason)
         if update.client_id in self._entries and not update.status.is_open and not update.filled:
-            del self._entries[update.client_id]  # never filled: nothing to protect
-            if self.keeper is not None:
-                self.keeper.ended(update.client_id)
+            self._forget(update.client_id)  # never filled: nothing to protect
+
+    def _forget(self, client_id: str) -> None:
+        """An entry whose levels never come into force (and their stored row)."""
+        del self._entries[client_id]
+        self._unfilled.pop(client_id, None)
+        if self.keeper is not None:
+            self.keeper.ended(client_id)
 
     def sync(self, symbol: str, ts: int) -> bool:
         """Decide the cancels and placements `symbol` needs; True when there are some."""
@@ -219,9 +234,10 @@ class Protector:
                      trigger_price=price)  # fmt: skip
 
     def state(self) -> tuple[object, ...]:
-        return (dict(self._entries), dict(self.levels), dict(self.working))
+        return (dict(self._entries), dict(self._unfilled), dict(self.levels), dict(self.working))
 
     def restore(self, state: object) -> None:
         assert isinstance(state, tuple)
-        entries, levels, working = state
-        self._entries, self.levels, self.working = dict(entries), dict(levels), dict(working)
+        entries, unfilled, levels, working = state
+        self._entries, self._unfilled = dict(entries), dict(unfilled)
+        self.levels, self.working = dict(levels), dict(working)
