@@ -231,3 +231,14 @@ def test_a_short_entry_while_long_leaves_the_long_protected_across_a_restart(
         (OrderType.TAKE_PROFIT_MARKET, 3_050.0, 0.01),
     ]
     assert again.halts == []
+
+
+def test_without_stored_levels_only_the_bots_own_orphans_are_cancelled() -> None:
+    """A run that keeps no levels (a server's live session) finds an earlier session's
+    stop (a `pb...` id) and one placed by hand with no position to protect: it cancels
+    its own orphan and leaves the hand-placed one alone."""
+    protector = Protector("main", Book(), {}, lambda: "pbcccccx1")
+    protector.adopt([_resting("pbaaaaaax7", OrderType.STOP_MARKET, 2_950.0),
+                     _resting("web_8f3a2c", OrderType.STOP_MARKET, 2_900.0)])  # fmt: skip
+    assert protector.sync("ETH-PERP", 2) is True
+    assert protector.to_cancel == ["pbaaaaaax7"]

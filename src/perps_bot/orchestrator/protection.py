@@ -41,6 +41,8 @@ from perps_bot.domain import (
 from perps_bot.domain.record import record
 
 EPS = 1e-12
+#: every client id the bot makes starts with it (orchestrator.wiring, the live venue)
+BOT_IDS = "pb"
 
 
 @record
@@ -185,15 +187,15 @@ class Protector:
         caller picks them) are the working ones; those gone from the venue are re-placed
         by the next `sync`, those left by an earlier run are kept or cancelled by it.
         Only the bot's own count: placed by this protector, or carrying its keeper's client
-        id prefix (an earlier run's). A stop the trader placed by hand is not the bot's to
-        cancel: it stays on the exchange, on top of the bot's protection."""
-        prefix = self.keeper.prefix if self.keeper is not None else None
+        id prefix (an earlier run's; without a keeper, any id the bot makes). A stop the
+        trader placed by hand is not the bot's to cancel: it stays on the exchange, on top
+        of the bot's protection."""
+        prefix = self.keeper.prefix if self.keeper is not None else BOT_IDS
         self.working = {
             o.client_id: o
             for o in open_orders
-            if o.order_type.is_trigger and o.reduce_only and (
-                o.client_id in self.working
-                or (prefix is not None and o.client_id.startswith(prefix)))
+            if o.order_type.is_trigger and o.reduce_only
+            and (o.client_id in self.working or o.client_id.startswith(prefix))
         }  # fmt: skip
         if self.keeper is not None:
             self.keeper.review(self)  # the stored levels against the positions held
