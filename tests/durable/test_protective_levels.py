@@ -6,6 +6,7 @@ a flipped side."""
 
 import logging
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,7 @@ def protected(db: Path) -> None:
     first = Bot(db, "aaaaaa")
     first.protector.watch(entry())
     first.book.held["ETH-PERP"] = 0.01
-    first.protector.on_fill("pbaaaaaax1", "ETH-PERP", Side.BUY)
+    first.protector.on_fill("pbaaaaaax1", "ETH-PERP", 0.01)
     first.protector.sync("ETH-PERP", 1)
     first.store.close()
     assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
@@ -169,3 +170,75 @@ def test_a_refused_stop_halts_once_and_is_tried_again_at_the_next_reconciliation
         "the stop of ETH-PERP at 2950.0 was not placed (-2021 Order would immediately"
         " trigger.): the position is not protected by it; the next reconciliation tries again"
     ]
+
+
+def test_a_stop_placed_by_hand_is_left_alone_and_an_earlier_runs_is_kept(tmp_path: Path) -> None:
+    """The exchange also holds a stop the trader placed by hand (an extra one, at 2,900):
+    reconciliation keeps the bot's own stop and take-profit of the earlier run and places
+    nothing; the hand-placed stop is neither taken for the bot's nor cancelled. Before,
+    every open reduce-only trigger order was taken for the bot's and cancelled."""
+    db = tmp_path / "db.sqlite"
+    protected(db)
+    again = Bot(db, "bbbbbb")
+    again.book.held["ETH-PERP"] = 0.01
+    prefix = again.protector.keeper.prefix  # type: ignore[union-attr]
+    on_exchange = [
+        _resting(f"{prefix}1s1", OrderType.STOP_MARKET, 2_950.0),
+        _resting(f"{prefix}1t1", OrderType.TAKE_PROFIT_MARKET, 3_050.0),
+        _resting("web_8f3a2c", OrderType.STOP_MARKET, 2_900.0),
+    ]
+    again.protector.adopt(on_exchange)
+    assert again.protector.sync("ETH-PERP", 2) is False  # nothing to place or cancel
+    assert sorted(again.protector.working) == [f"{prefix}1s1", f"{prefix}1t1"]
+
+
+def _resting(cid: str, kind: OrderType, trigger: float) -> Order:
+    """A reduce-only sell trigger order of 0.01 ETH open on the exchange."""
+    return Order(client_id=cid, symbol="ETH-PERP", side=Side.SELL, size=0.01, order_type=kind,
+                 price=None, reduce_only=True, created_ts=1, correlation_id=cid,
+                 status=OrderStatus.ACCEPTED, trigger_price=trigger)  # fmt: skip
+
+
+def test_a_short_entry_while_long_leaves_the_long_protected_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Long 0.02 (stop 2,950, take-profit 3,050), then a short entry of 0.01 with its own
+    levels: the long 0.01 left keeps its levels, stored, and a restart protects it with
+    them and does not halt. The short's levels never came into force and are not kept."""
+    db = tmp_path / "db.sqlite"
+    bot = Bot(db, "aaaaaa")
+    long_entry = replace(entry(), size=0.02)
+    bot.protector.watch(long_entry)
+    bot.book.held["ETH-PERP"] = 0.02
+    bot.protector.on_fill(long_entry.client_id, "ETH-PERP", 0.02)
+    bot.protector.sync("ETH-PERP", 1)
+    short = replace(entry("pbaaaaaax2"), side=Side.SELL, size=0.01, stop_loss=3_100.0,
+                    take_profit=2_900.0)  # fmt: skip
+    bot.protector.watch(short)
+    fill = Fill(5, "ETH-PERP", Side.SELL, 0.01, 3_000.0, 0.01, Liquidity.TAKER, "pbaaaaaax2",
+                "pbaaaaaax2")  # fmt: skip
+    bot.store.add_fill("run-a", fill, realized_pnl=0.0, position_after=0.01, entry_after=3e3)
+    bot.book.held["ETH-PERP"] = 0.01
+    bot.protector.on_fill("pbaaaaaax2", "ETH-PERP", 0.01)
+    bot.protector.sync("ETH-PERP", 6)
+    assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
+    bot.store.close()
+    again = Bot(db, "bbbbbb")
+    again.book.held["ETH-PERP"] = 0.01
+    placed = again.placed()
+    assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
+        (OrderType.STOP_MARKET, 2_950.0, 0.01),
+        (OrderType.TAKE_PROFIT_MARKET, 3_050.0, 0.01),
+    ]
+    assert again.halts == []
+
+
+def test_without_stored_levels_only_the_bots_own_orphans_are_cancelled() -> None:
+    """A run that keeps no levels (a server's live session) finds an earlier session's
+    stop (a `pb...` id) and one placed by hand with no position to protect: it cancels
+    its own orphan and leaves the hand-placed one alone."""
+    protector = Protector("main", Book(), {}, lambda: "pbcccccx1")
+    protector.adopt([_resting("pbaaaaaax7", OrderType.STOP_MARKET, 2_950.0),
+                     _resting("web_8f3a2c", OrderType.STOP_MARKET, 2_900.0)])  # fmt: skip
+    assert protector.sync("ETH-PERP", 2) is True
+    assert protector.to_cancel == ["pbaaaaaax7"]

@@ -20,12 +20,20 @@ START = 1_709_251_200_000
 
 
 def plan(level: float, target: float, why: str = "breakout") -> str:
+    """A plan with one trigger (stop 90 and take-profit 130, swapped for a short)."""
+    stop, take_profit = (90.0, 130.0) if target >= 0 else (130.0, 90.0)
     return json.dumps({
         "rationale": f"plan: {why}",
         "triggers": [{"symbol": "BTC-PERP", "condition": {"kind": "price_above", "level": level},
-                      "target_position": target, "stop": 90.0, "take_profit": 130.0,
+                      "target_position": target, "stop": stop, "take_profit": take_profit,
                       "rationale": why}],
     })  # fmt: skip
+
+
+#: a long whose stop is above its take-profit: it would be stopped out as soon as it fills
+UPSIDE_DOWN = json.dumps({"rationale": "x", "triggers": [{
+    "symbol": "BTC-PERP", "condition": {"kind": "always"}, "target_position": 1.0, "stop": 130.0,
+    "take_profit": 90.0, "rationale": "upside down"}]})  # fmt: skip
 
 
 @pytest.fixture
@@ -71,6 +79,7 @@ def test_a_valid_plan_trades_with_its_stop_take_profit_and_rationale(
             json.dumps({"rationale": "x", "triggers": [{"symbol": "BTC-PERP"}]}),
             "answer breaks the schema at triggers.0.condition",
         ),
+        (UPSIDE_DOWN, "answer breaks the schema at triggers.0: Value error, a long stop"),
         (("sleep", 1.5), "the model did not answer in time"),
         (("status", 429), "the endpoint refused: HTTP 429"),
     ],

@@ -2,12 +2,17 @@
 take-profit exits simulated on the candle path by the one matching engine, a `flat`
 row, and a bad row reported and skipped."""
 
+import csv
 import json
 from pathlib import Path
 
 import pytest
 
+from tests.plans.fake_llm import fake_llm
 from tests.plans.helpers import backtest, exported, hour, run_main, write_candles, write_plan
+from tests.plans.llm_runs import llm_backtest, llm_profile, llm_workdir
+
+__all__ = ["llm_workdir"]  # the fixture, used by name
 
 # a candle's event time is its close: a row valid from hour(n) acts at the close of bar
 # n-1 and its market order fills at bar n's open
@@ -81,3 +86,93 @@ def test_plan_entries_and_exits_carry_their_exit_reasons(
         [("take_profit_market", "filled"), ("stop_market", "canceled"),
          ("stop_market", "filled"), ("take_profit_market", "canceled")]
     )  # fmt: skip
+
+
+def test_an_order_against_the_position_leaves_the_rest_protected(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A short row of 1 while long 2 sells 1; its own stop and take-profit are for a
+    short that does not come to be, so the long 1 left keeps the long's stop (at 95),
+    which the drop to 90 triggers. Before, the row's levels replaced the long's and were
+    dropped as the wrong side: the stop was cancelled and the long rode the drop."""
+    bars = [(100.0, 101.0, 99.0, 100.0)] * 5 + [(100.0, 100.0, 90.0, 91.0)] * 2
+    candles = write_candles(workdir / "btc.csv", bars)
+    plan = write_plan(
+        workdir / "trade_plan.csv",
+        [
+            {"id": "a", "side": "long", "size": 2, "stop": 95, "take_profit": 120,
+             "valid_from": hour(1)},
+            {"id": "b", "side": "short", "size": 1, "stop": 130, "take_profit": 80,
+             "valid_from": hour(3)},
+        ],
+    )  # fmt: skip
+    result = backtest(workdir, candles, plan, capsys)
+    assert result.code == 0, result.err
+    orders = exported(workdir, capsys, "orders.csv")
+    stops = [(o["size"], o["status"]) for o in orders if o["type"] == "stop_market"]
+    assert stops == [("1", "filled")]  # the long's stop, clipped to the long 1 left
+    (trade,) = exported(workdir, capsys, "trades.csv")
+    assert (trade["side"], trade["exit_reason"]) == ("long", "stop")
+    report = run_main(["report", "--db", str(workdir / "bt.sqlite"), "--format", "json"], capsys)
+    assert json.loads(report.out)["portfolios"][0]["open_positions"] == []
+
+
+def test_a_target_cut_with_its_stop_keeps_the_rest_protected(
+    llm_workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A planner's target cut from 2 to 1 with stop 95 (a reduce-only sell): the stop
+    protects the long 1 left and the drop to 90 triggers it. Before, the sell's side
+    was taken for the position's: the levels were dropped and every protective order
+    of the long cancelled."""
+    bars = [(100.0, 101.0, 99.0, 100.0)] * 6 + [(100.0, 100.0, 90.0, 91.0)] * 2
+    write_candles(llm_workdir / "btc.csv", bars)
+    with fake_llm() as server:
+        server.script = [stop_plan(2.0), stop_plan(1.0)]
+        result = llm_backtest(llm_workdir, llm_profile(llm_workdir, server), "a.sqlite", capsys)
+    assert result.code == 0, result.err
+    out = llm_workdir / "export"
+    report = run_main(["report", "--db", str(llm_workdir / "a.sqlite"), "--export", str(out),
+                       "--out", "/dev/null"], capsys)  # fmt: skip
+    assert report.code == 0, report.err
+    with (out / "orders.csv").open() as fh:
+        orders = list(csv.DictReader(fh))
+    stops = [(o["size"], o["status"]) for o in orders if o["type"] == "stop_market"]
+    assert stops[-1] == ("1", "filled")
+    with (out / "trades.csv").open() as fh:
+        (trade,) = csv.DictReader(fh)
+    assert (trade["side"], trade["exit_reason"]) == ("long", "stop")
+
+
+def stop_plan(target: float) -> str:
+    """A plan whose one trigger always holds: BTC long `target`, stop 95, take-profit 120."""
+    return json.dumps({
+        "rationale": "hold", "triggers": [{
+            "symbol": "BTC-PERP", "condition": {"kind": "always"}, "target_position": target,
+            "stop": 95.0, "take_profit": 120.0, "rationale": f"long {target:g}"}],
+    })  # fmt: skip
+
+
+def test_two_plan_portfolios_each_run_their_own_rows(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two portfolios, each with its plan, both with a row `r1`: each runs its own (and the
+    report lists each one's executed rows under it). Before, the executed rows of a
+    backtest were kept for the whole run: the second portfolio took the first one's `r1`
+    for its own and never traded."""
+    candles = write_candles(workdir / "btc.csv", [(100.0, 101.0, 99.0, 100.0)] * 4)
+    plans = [write_plan(workdir / f"{side}.csv", [{"id": "r1", "side": side, "size": size,
+                                                   "valid_from": hour(1)}])
+             for side, size in (("long", 1), ("short", 2))]  # fmt: skip
+    db = workdir / "bt.sqlite"
+    result = run_main(["backtest", "--data", str(candles), "--symbol", "BTC-PERP", "--strategy",
+                       "plan", "--strategy", "plan", "--param", f"plan.file={plans[0]}",
+                       "--param", f"plan-2.file={plans[1]}", "--seed", "1", "--db", str(db),
+                       "--no-progress"], capsys)  # fmt: skip
+    assert result.code == 0, result.err
+    report = json.loads(run_main(["report", "--db", str(db), "--format", "json"], capsys).out)
+    held = {p["id"]: [(o["side"], o["size"]) for o in p["open_positions"]]
+            for p in report["portfolios"]}  # fmt: skip
+    assert held == {"plan": [("long", 1.0)], "plan-2": [("short", 2.0)]}
+    for pid in ("plan", "plan-2"):
+        one = run_main(["report", "--db", str(db), "--portfolio", pid, "--format", "json"], capsys)
+        assert json.loads(one.out)["plans"]["executed_rows"] == ["r1"]

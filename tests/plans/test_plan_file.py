@@ -116,6 +116,33 @@ def test_bad_rows_are_one_line_each_and_the_rest_runs(
 
 
 @pytest.mark.parametrize(
+    ("row", "column", "message"),
+    [
+        ("long,1,limit,100,100,", "stop", "a long stop must be below its limit_price"),
+        ("long,1,limit,100,,99", "take_profit", "a long take_profit must be above its limit_price"),
+        ("short,1,limit,100,95,", "stop", "a short stop must be above its limit_price"),
+        ("short,1,limit,100,,100", "take_profit",
+         "a short take_profit must be below its limit_price"),
+    ],
+)  # fmt: skip
+def test_a_limit_entry_with_a_level_on_the_wrong_side_is_a_bad_row(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, row: str, column: str, message: str
+) -> None:
+    """A long limit at 100 with its stop at 100 or above would be stopped out as soon as it
+    fills (refused by the exchange: a halt); before, such rows were taken silently."""
+    plan = tmp_path / "p.csv"
+    plan.write_text("id,symbol,side,size,entry,limit_price,stop,take_profit\n"
+                    f"bad,BTC-PERP,{row}\n"
+                    "good,BTC-PERP,long,1,limit,100,95,110\n")  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        s = strategy(plan)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"plan p.csv row 1, column {column}: {message} (row skipped)"
+    ]
+    assert [i.reason for i in s.on_event(bar(0))] == ["plan good"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
     ("content", "suffix", "message"),
     [
         ("id,symbol,side,size,colour\n", ".csv", "unknown column 'colour'"),

@@ -4,7 +4,8 @@ its own) and the rows of a trade plan file the `plan` strategy executed (namespa
 `plan`). The report (table, JSON, HTML) and the session server show it.
 
 Where a strategy's memory lives depends on the run (strategies.base.Memory): per run
-for backtests and paper runs without an account, per profile and portfolio otherwise,
+for backtests and paper runs without an account (each portfolio's own run; runs made
+before that kept all portfolios' under the run), per profile and portfolio otherwise,
 where it outlives the run. A plan record names the run that made it, so each run (each
 portfolio of a run with several) shows its own; a record from before that names none
 and counts only under its run's own scope. Executed plan rows carry no time, so they
@@ -27,7 +28,7 @@ def plan_history(store: RunStore, run: RunRecord) -> list[dict[str, Any]]:
     portfolio = run.portfolio or DEFAULT_PORTFOLIO
     scopes = [run.run_id, f"{run.profile}/{portfolio}"]
     if run.parent_run_id is not None:
-        scopes.append(run.parent_run_id)  # a portfolio's memory in a paper run: the run's
+        scopes.append(run.parent_run_id)  # a portfolio's memory in a paper run, before
     seen: dict[tuple[int, str], dict[str, Any]] = {}
     for scope, key in remembered(store, scopes, LLM_PLANS):
         record = _record(key)
@@ -41,7 +42,9 @@ def plan_history(store: RunStore, run: RunRecord) -> list[dict[str, Any]]:
 def executed_rows(store: RunStore, run: RunRecord) -> list[str]:
     """The plan file rows `run` executed, sorted: their ids (`r1`), or the content hash
     of a row without one (`sha1:...`)."""
-    scopes = [run.run_id] if run.parent_run_id is None else [run.parent_run_id]
+    scopes = [run.run_id]
+    if run.parent_run_id is not None:
+        scopes.append(run.parent_run_id)  # where a portfolio's were kept before
     return sorted(key.removeprefix("id:") for _, key in remembered(store, scopes, PLAN_ROWS))
 
 

@@ -74,7 +74,7 @@ class Portfolio:
         before = self.ledger.position_size(fill.symbol)
         result = self.ledger.apply_fill(fill)
         self.record_fill(fill, result, before)
-        self.protection.on_fill(fill.client_id, fill.symbol, fill.side)
+        self.protection.on_fill(fill.client_id, fill.symbol, fill.size)
         return self.strategy.on_fill(fill)
 
     def record_fill(self, fill: Fill, result: FillResult, before: float) -> None:

@@ -3,9 +3,10 @@ as reduce-only STOP_MARKET / TAKE_PROFIT_MARKET orders once the entry fills, one
 cancelling the other, and kept in step with the position.
 
 One `Protector` per portfolio. It watches the entries that carry a `stop_loss` or
-`take_profit`; a fill of one sets the symbol's levels (side, stop, take-profit). After
-every fill of the symbol and at every reconciliation `sync` compares the protective
-orders that should exist with those working at the venue:
+`take_profit`; a fill of one that leaves the position on the levels' side (a reduce-
+only entry's are those of the position it reduces) sets the symbol's levels (side,
+stop, take-profit). After every fill of the symbol and at every reconciliation `sync`
+compares the protective orders that should exist with those working at the venue:
 
 * flat (or the position flipped side): every protective order of the symbol is
   cancelled and the levels are forgotten. So when the stop fills, the take-profit is
@@ -40,6 +41,8 @@ from perps_bot.domain import (
 from perps_bot.domain.record import record
 
 EPS = 1e-12
+#: every client id the bot makes starts with it (orchestrator.wiring, the live venue)
+BOT_IDS = "pb"
 
 
 @record
@@ -59,7 +62,10 @@ class Levels:
 class LevelsKeeper(Protocol):
     """Where the levels outlive the process (orchestrator.protective_levels)."""
 
-    def pending(self, order: Order) -> None: ...
+    #: the client ids of the protective orders it names start with it
+    prefix: str
+
+    def pending(self, order: Order, side: Side) -> None: ...
     def filled(self, symbol: str, client_id: str) -> None: ...
     def ended(self, client_id: str) -> None: ...
     def cleared(self, symbol: str) -> None: ...
@@ -83,7 +89,8 @@ class Protector:
         self._positions = positions
         self._instruments = instruments
         self._next_id = next_client_id
-        self._entries: dict[str, tuple[float | None, float | None]] = {}
+        self._entries: dict[str, Levels] = {}  # entry client id -> the levels it asks for
+        self._unfilled: dict[str, float] = {}  # entry client id -> its size not filled yet
         self.levels: dict[str, Levels] = {}
         #: open protective orders by client id
         self.working: dict[str, Order] = {}
@@ -94,25 +101,42 @@ class Protector:
 
     def watch(self, order: Order) -> None:
         """An order about to be sent: remember it if it asks for protection (stored
-        first when there is a keeper: a crash after the send cannot lose the levels)."""
+        first when there is a keeper: a crash after the send cannot lose the levels).
+        The levels protect the position the order leaves: a reduce-only order's levels
+        are those of the position it reduces (a target cut from 2 to 1 with its stop),
+        any other order's those of a position on its own side."""
         if order.stop_loss is not None or order.take_profit is not None:
-            self.remember(order.client_id, (order.stop_loss, order.take_profit))
+            side = order.side.opposite if order.reduce_only else order.side
+            self.remember(order.client_id, Levels(side, order.stop_loss, order.take_profit))
+            self._unfilled[order.client_id] = order.size
             if self.keeper is not None:
-                self.keeper.pending(order)
+                self.keeper.pending(order, side)
 
-    def remember(self, client_id: str, levels: tuple[float | None, float | None]) -> None:
+    def remember(self, client_id: str, levels: Levels) -> None:
         """The levels entry `client_id` asks for once it fills."""
         self._entries[client_id] = levels
 
     def held(self, symbol: str) -> float:
         return self._positions.position_size(symbol)
 
-    def on_fill(self, client_id: str, symbol: str, side: Side) -> None:
+    def on_fill(self, client_id: str, symbol: str, size: float) -> None:
+        """A fill of the portfolio (booked): an entry's levels are in force once the
+        position is on their side. Not before: a fill that leaves the position on the
+        other side (an order against the position held, a flip filled in part) keeps the
+        protection of the position that is still there; an entry filled whole that never
+        got there (a short of 1 while long 2) is forgotten with its levels."""
         asked = self._entries.get(client_id)
-        if asked is not None:
-            self.levels[symbol] = Levels(side, *asked)
+        if asked is None:
+            return
+        left = self._unfilled.get(client_id)
+        if left is not None:
+            left = self._unfilled[client_id] = left - size
+        if asked.side.sign * self.held(symbol) > EPS:
+            self.levels[symbol] = asked
             if self.keeper is not None:
                 self.keeper.filled(symbol, client_id)
+        elif left is not None and left <= EPS:
+            self._forget(client_id)
 
     def on_update(self, update: OrderUpdate) -> None:
         mine = self.working.get(update.client_id)
@@ -121,9 +145,14 @@ class Protector:
             if update.status is OrderStatus.REJECTED and self.keeper is not None:
                 self.keeper.refused(mine, update.reason)
         if update.client_id in self._entries and not update.status.is_open and not update.filled:
-            del self._entries[update.client_id]  # never filled: nothing to protect
-            if self.keeper is not None:
-                self.keeper.ended(update.client_id)
+            self._forget(update.client_id)  # never filled: nothing to protect
+
+    def _forget(self, client_id: str) -> None:
+        """An entry whose levels never come into force (and their stored row)."""
+        del self._entries[client_id]
+        self._unfilled.pop(client_id, None)
+        if self.keeper is not None:
+            self.keeper.ended(client_id)
 
     def sync(self, symbol: str, ts: int) -> bool:
         """Decide the cancels and placements `symbol` needs; True when there are some."""
@@ -156,10 +185,18 @@ class Protector:
     def adopt(self, open_orders: Iterable[Order]) -> None:
         """Reconciliation: the venue's open protective orders of this portfolio (the
         caller picks them) are the working ones; those gone from the venue are re-placed
-        by the next `sync`, those left by an earlier run are kept or cancelled by it."""
+        by the next `sync`, those left by an earlier run are kept or cancelled by it.
+        Only the bot's own count: placed by this protector, or carrying its keeper's client
+        id prefix (an earlier run's; without a keeper, any id the bot makes). A stop the
+        trader placed by hand is not the bot's to cancel: it stays on the exchange, on top
+        of the bot's protection."""
+        prefix = self.keeper.prefix if self.keeper is not None else BOT_IDS
         self.working = {
-            o.client_id: o for o in open_orders if o.order_type.is_trigger and o.reduce_only
-        }
+            o.client_id: o
+            for o in open_orders
+            if o.order_type.is_trigger and o.reduce_only
+            and (o.client_id in self.working or o.client_id.startswith(prefix))
+        }  # fmt: skip
         if self.keeper is not None:
             self.keeper.review(self)  # the stored levels against the positions held
 
@@ -199,9 +236,10 @@ class Protector:
                      trigger_price=price)  # fmt: skip
 
     def state(self) -> tuple[object, ...]:
-        return (dict(self._entries), dict(self.levels), dict(self.working))
+        return (dict(self._entries), dict(self._unfilled), dict(self.levels), dict(self.working))
 
     def restore(self, state: object) -> None:
         assert isinstance(state, tuple)
-        entries, levels, working = state
-        self._entries, self.levels, self.working = dict(entries), dict(levels), dict(working)
+        entries, unfilled, levels, working = state
+        self._entries, self._unfilled = dict(entries), dict(unfilled)
+        self.levels, self.working = dict(levels), dict(working)

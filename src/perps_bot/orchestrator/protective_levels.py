@@ -38,7 +38,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from perps_bot.domain import Order, OrderType
+from perps_bot.domain import Order, OrderType, Side
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.protection import Levels, Protector
 from perps_bot.orchestrator.routing import Routes
@@ -72,12 +72,13 @@ class StoredLevelsKeeper:
             stored.create(store.connection)
 
     # -- the protector's events ----------------------------------------------------
-    def pending(self, order: Order) -> None:
+    def pending(self, order: Order, side: Side) -> None:
+        """`side`: the protected position's (Protector.watch)."""
         levels = (order.stop_loss, order.take_profit)
         db = self._store.connection
         with self._store.transaction():
-            stored.add_pending(db, self._scope, order.symbol, order.client_id, order.side,
-                               levels, self._run_id)  # fmt: skip
+            stored.add_pending(db, self._scope, order.symbol, order.client_id, side, levels,
+                               self._run_id)  # fmt: skip
         row = stored.find(db, self._scope, order.symbol, order.client_id)
         if row is not None:
             self._pending[order.client_id] = row
@@ -186,7 +187,7 @@ class StoredLevelsKeeper:
                          row.entry_client_id)  # fmt: skip
             elif row.entry_client_id in still_open:
                 self._pending[row.entry_client_id] = row
-                protector.remember(row.entry_client_id, (row.stop, row.take_profit))
+                protector.remember(row.entry_client_id, Levels(row.side, row.stop, row.take_profit))
             else:
                 stale.append(row.id)  # its entry never filled
         self._delete(stale)

@@ -130,9 +130,11 @@ def build_run(
     store, run_id, resumed = _open_run(settings, pre, params_json, resume, hosted)
     tag_run_log(run_id)  # every line of the run from here on carries its id
     for pid, strategy in strategies.items():  # kept per account, or per run (paper)
-        scope = f"{settings.profile}/{pid}" if spec.keeps_trading_state else run_id
+        child_id = portfolio_run_id(run_id, pid, multi)
+        # per portfolio: one portfolio's executed plan rows are not another's
+        scope = f"{settings.profile}/{pid}" if spec.keeps_trading_state else child_id
         strategy.ctx.memory = StoredMemory(store, scope)
-        strategy.ctx.run_id = portfolio_run_id(run_id, pid, multi)
+        strategy.ctx.run_id = child_id
     capture = open_capture(settings, pre, run_id, params_json) if resumed is None else None
     if capture is not None:
         feed = CapturingFeed(feed, capture)

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from perps_bot.domain import short
 
@@ -47,6 +47,19 @@ class Trigger(BaseModel):
     stop: float | None = Field(None, gt=0, allow_inf_nan=False)
     take_profit: float | None = Field(None, gt=0, allow_inf_nan=False)
     rationale: str = Field(max_length=500)
+
+    @model_validator(mode="after")
+    def _levels_around(self) -> Trigger:
+        """A long's stop below its take-profit, a short's above: the other way round
+        one of them is passed at once (an exit as soon as the entry fills)."""
+        stop, take_profit, target = self.stop, self.take_profit, self.target_position
+        # (a flat target protects nothing: its levels are never used)
+        if stop is not None and take_profit is not None and target * (take_profit - stop) < 0:
+            side, where = ("long", "below") if target > 0 else ("short", "above")
+            raise ValueError(f"a {side} stop must be {where} its take_profit")
+        if target != 0 and stop is not None and stop == take_profit:
+            raise ValueError("stop and take_profit are one price")
+        return self
 
     def holds(self, price: float) -> bool:
         level = self.condition.level

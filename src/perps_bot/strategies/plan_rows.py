@@ -76,11 +76,26 @@ class PlanRow(BaseModel):
             if wrong:
                 raise _ColumnError("stop", f"a {self.side} stop must be on the losing side"
                                    " of the take_profit")  # fmt: skip
+        if self.entry == "limit" and self.side != "flat":
+            self._around_limit()
         if None not in (self.valid_from, self.valid_until) and (
             self.valid_until <= self.valid_from  # type: ignore[operator]
         ):
             raise _ColumnError("valid_until", "must be after valid_from")
         return self
+
+    def _around_limit(self) -> None:
+        """A limit entry's stop on its losing side and its take-profit on its winning
+        side: a stop a long enters above would be passed at once (stopped out as soon as
+        the entry fills, or refused by the exchange, which halts the portfolio)."""
+        limit, sign = self.limit_price, 1.0 if self.side == "long" else -1.0
+        assert limit is not None
+        where = ("below", "above") if sign > 0 else ("above", "below")
+        if self.stop is not None and sign * (self.stop - limit) >= 0:
+            raise _ColumnError("stop", f"a {self.side} stop must be {where[0]} its limit_price")
+        if self.take_profit is not None and sign * (self.take_profit - limit) <= 0:
+            raise _ColumnError("take_profit", f"a {self.side} take_profit must be {where[1]}"
+                               " its limit_price")  # fmt: skip
 
     def key(self) -> str:
         """The row's identity for 'runs once': its id, else a hash of its content."""
