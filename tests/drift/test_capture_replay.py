@@ -8,29 +8,14 @@ from typing import Any
 
 import pytest
 
-from perps_bot.config import load_settings
 from perps_bot.domain import BookSnapshot, Candle
 from perps_bot.feeds.replay import ReplayFeed, order_rows
 from perps_bot.orchestrator.replay import FillChoice, run_replay
-from perps_bot.orchestrator.runner import run_bot
 from perps_emulator import EmulatorServer
 from tests.drift import drift_strategy
+from tests.drift.dry import PROBE, dry_run
 
 pytestmark = pytest.mark.integration
-
-
-async def dry_run(
-    server: EmulatorServer, run_dirs: dict[str, str], strategy: str, timeframe: str = "1m"
-) -> Any:
-    settings = load_settings(
-        "canary",
-        {
-            "run": {"duration": "3s", "dry_run": True, "live_view": False, **run_dirs},
-            "exchange": {"base_url": server.base_url, "poll_interval": "100ms"},
-            "strategy": {"name": strategy, "params": {"every": 2}, "timeframe": timeframe},
-        },
-    )
-    return await run_bot(settings, progress=False)
 
 
 def fills(db: Path, run_id: str) -> list[tuple[Any, ...]]:
@@ -82,7 +67,7 @@ async def test_a_replay_is_deterministic_and_stored_as_a_replay_run(
     async with EmulatorServer(
         symbols=("ETHUSDT",), seed=6, tick_interval_s=0.1, microstructure=True
     ) as server:
-        result = await dry_run(server, run_dirs, "tests.drift.drift_strategy:DriftProbe")
+        result = await dry_run(server, run_dirs)
     folder = Path(run_dirs["data_dir"]) / "captures" / result.run_id
     db = str(tmp_path / "replays.sqlite")
     runs = {}
@@ -121,18 +106,13 @@ async def test_a_run_with_several_portfolios_is_captured_replayed_and_drifted_pe
     from perps_bot.storage.drift_store import latest_drift
 
     db = str(tmp_path / "canary.sqlite")
-    probe = "tests.drift.drift_strategy:DriftProbe"
     async with EmulatorServer(
         symbols=("ETHUSDT",), seed=6, tick_interval_s=0.1, microstructure=True
     ) as server:
-        settings = load_settings("canary", {
-            "run": {"duration": "3s", "dry_run": True, "live_view": False, "database": db,
-                    **run_dirs},
-            "exchange": {"base_url": server.base_url, "poll_interval": "100ms"},
-            "portfolios": [{"id": "a", "strategy": probe, "params": {"every": 2}},
-                           {"id": "b", "strategy": probe, "params": {"every": 3}}],
-        })  # fmt: skip
-        result = await run_bot(settings, progress=False)
+        result = await dry_run(server, run_dirs, db=db, portfolios=[
+            {"id": "a", "strategy": PROBE, "params": {"every": 2}},
+            {"id": "b", "strategy": PROBE, "params": {"every": 3}},
+        ])  # fmt: skip
     assert result.status == "completed"
     folder = Path(run_dirs["data_dir"]) / "captures" / result.run_id
     assert ReplayFeed(folder).meta["portfolios"] == ["a", "b"]

@@ -18,10 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from perps_bot.cli.app import app
-from perps_bot.config import load_settings
-from perps_bot.orchestrator.runner import run_bot
 from perps_bot.storage import RunStore
 from perps_emulator import EmulatorServer
+from tests.drift.dry import dry_run
 
 pytestmark = pytest.mark.integration
 
@@ -33,14 +32,7 @@ async def test_drift_refuses_another_runs_replay_or_capture_and_an_unwritable_ou
     async with EmulatorServer(
         symbols=("ETHUSDT",), seed=6, tick_interval_s=0.1, microstructure=True
     ) as server:
-        settings = load_settings("canary", {
-            "run": {"duration": "3s", "dry_run": True, "live_view": False, "database": db,
-                    **run_dirs},
-            "exchange": {"base_url": server.base_url, "poll_interval": "100ms"},
-            "strategy": {"name": "tests.drift.drift_strategy:DriftProbe",
-                         "params": {"every": 2}},
-        })  # fmt: skip
-        live = await run_bot(settings, progress=False)
+        live = await dry_run(server, run_dirs, db=db)
     assert live.status == "completed"
 
     def drift(*args: str) -> tuple[int, str, str]:

@@ -73,6 +73,19 @@ def wf_args(data: Path, out: Path) -> list[str]:
             "total_pnl", "-j", "1", "--json", str(out)]  # fmt: skip
 
 
+def _walkforward_report(
+    workdir: Path, data: Path, capsys: pytest.CaptureFixture[str]
+) -> dict[str, Any]:
+    """A walk-forward of `data` with the loose profile, and its JSON report."""
+    (workdir / "loose.yaml").write_text(LOOSE_PROFILE)
+    code, _, err = run_cli(wf_args(data, workdir / "wf.json"), capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["report", "--profile", "loose.yaml", "--format", "json"], capsys)
+    assert code == 0, err
+    report: dict[str, Any] = json.loads(out)
+    return report
+
+
 @pytest.fixture
 def recorded(monkeypatch: pytest.MonkeyPatch) -> list[Dataset]:
     """Every dataset an optimisation's backend receives."""
@@ -123,12 +136,7 @@ def test_test_windows_never_reach_the_optimiser_and_each_plays_its_params(
 def test_report_and_promote_take_the_walkforward_run(
     workdir: Path, twelve_days: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (workdir / "loose.yaml").write_text(LOOSE_PROFILE)
-    code, _, err = run_cli(wf_args(twelve_days, workdir / "wf.json"), capsys)
-    assert code == 0, err
-    code, out, err = run_cli(["report", "--profile", "loose.yaml", "--format", "json"], capsys)
-    assert code == 0, err
-    report = json.loads(out)
+    report = _walkforward_report(workdir, twelve_days, capsys)
     assert report["run"]["kind"] == "walkforward"
     section = report["walkforward"]
     assert section["trials"] == 16 and 0.0 <= section["dsr"] <= 1.0
@@ -158,12 +166,7 @@ def test_each_window_out_of_sample_holds_the_trades_its_params_opened(
     """A window's last position is closed at the open after its end (the window-end
     rule), so its close time is in the next window's range: it is still this window's
     trade (its parameters opened it), never the next window's."""
-    (workdir / "loose.yaml").write_text(LOOSE_PROFILE)
-    code, _, err = run_cli(wf_args(twelve_days, workdir / "wf.json"), capsys)
-    assert code == 0, err
-    code, out, err = run_cli(["report", "--profile", "loose.yaml", "--format", "json"], capsys)
-    assert code == 0, err
-    report = json.loads(out)
+    report = _walkforward_report(workdir, twelve_days, capsys)
     windows = report["walkforward"]["windows"]
     with sqlite3.connect(workdir / "data" / "perps_bot.loose.sqlite") as con:
         closes = [ts for (ts,) in con.execute(
