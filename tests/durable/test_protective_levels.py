@@ -242,3 +242,42 @@ def test_without_stored_levels_only_the_bots_own_orphans_are_cancelled() -> None
                      _resting("web_8f3a2c", OrderType.STOP_MARKET, 2_900.0)])  # fmt: skip
     assert protector.sync("ETH-PERP", 2) is True
     assert protector.to_cancel == ["pbaaaaaax7"]
+
+
+def test_a_moved_stop_is_the_one_a_restart_places(tmp_path: Path) -> None:
+    """A target already held that moves its stop (Protector.relevel): the stored row
+    holds the new levels, so the next run protects the position at them."""
+    db = tmp_path / "db.sqlite"
+    protected(db)
+    moved = Bot(db, "bbbbbb")
+    moved.book.held["ETH-PERP"] = 0.01
+    moved.placed()  # the levels stored by the first run are restored
+    assert moved.protector.relevel("ETH-PERP", 0.01, 2_980.0, None)
+    assert not moved.protector.relevel("ETH-PERP", 0.01, 2_980.0, None)  # no change
+    moved.store.close()
+    again = Bot(db, "cccccc")
+    again.book.held["ETH-PERP"] = 0.01
+    placed = again.placed()
+    assert [(kind, trigger) for _, kind, trigger, _ in placed] == [(OrderType.STOP_MARKET, 2_980.0)]
+    assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
+
+
+def test_levels_for_a_position_held_without_any_are_kept(tmp_path: Path) -> None:
+    """A position that no entry protected (adopted, or entered without levels) gets the
+    levels of a target that asks for them, stored as a row of their own; a target of
+    the other side or flat does not (its entry's fill sets the levels)."""
+    db = tmp_path / "db.sqlite"
+    bot = Bot(db, "aaaaaa")
+    bot.book.held["ETH-PERP"] = -0.02
+    assert not bot.protector.relevel("ETH-PERP", 0.01, 2_950.0, 3_050.0)  # a flip's
+    assert not bot.protector.relevel("ETH-PERP", 0.0, 2_950.0, 3_050.0)
+    assert bot.protector.relevel("ETH-PERP", -0.02, 3_050.0, 2_950.0)
+    bot.store.close()
+    again = Bot(db, "bbbbbb")
+    again.book.held["ETH-PERP"] = -0.02
+    placed = again.placed()
+    assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
+        (OrderType.STOP_MARKET, 3_050.0, 0.02),
+        (OrderType.TAKE_PROFIT_MARKET, 2_950.0, 0.02),
+    ]
+    assert [(cid, active) for cid, active, _ in rows(db)] == [("levels-aaaaaa-ETH-PERP", 1)]

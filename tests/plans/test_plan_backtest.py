@@ -143,13 +143,40 @@ def test_a_target_cut_with_its_stop_keeps_the_rest_protected(
     assert (trade["side"], trade["exit_reason"]) == ("long", "stop")
 
 
-def stop_plan(target: float) -> str:
-    """A plan whose one trigger always holds: BTC long `target`, stop 95, take-profit 120."""
+def stop_plan(target: float, stop: float = 95.0) -> str:
+    """A plan whose one trigger always holds: BTC long `target`, `stop`, take-profit 120."""
     return json.dumps({
         "rationale": "hold", "triggers": [{
             "symbol": "BTC-PERP", "condition": {"kind": "always"}, "target_position": target,
-            "stop": 95.0, "take_profit": 120.0, "rationale": f"long {target:g}"}],
+            "stop": stop, "take_profit": 120.0, "rationale": f"long {target:g}"}],
     })  # fmt: skip
+
+
+def test_a_target_already_held_moves_its_stop(
+    llm_workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A planner that keeps its target (long 1) and raises the stop from 95 to 97: the
+    position held is protected at 97 from then on, and the dip to 96 stops it out.
+    Before, a target already met made no order and the new levels were dropped: the
+    stop stayed at 95 and the dip went through."""
+    bars = [(100.0, 101.0, 99.0, 100.0)] * 6 + [(100.0, 100.0, 96.0, 96.5)] * 2
+    write_candles(llm_workdir / "btc.csv", bars)
+    with fake_llm() as server:
+        server.script = [stop_plan(1.0), stop_plan(1.0, stop=97.0)]
+        result = llm_backtest(llm_workdir, llm_profile(llm_workdir, server), "a.sqlite", capsys)
+    assert result.code == 0, result.err
+    out = llm_workdir / "export"
+    report = run_main(["report", "--db", str(llm_workdir / "a.sqlite"), "--export", str(out),
+                       "--out", "/dev/null"], capsys)  # fmt: skip
+    assert report.code == 0, report.err
+    with (out / "orders.csv").open() as fh:
+        orders = list(csv.DictReader(fh))
+    stops = [o["status"] for o in orders if o["type"] == "stop_market"]
+    assert stops == ["canceled", "filled"], stops  # the stop at 95, then the one at 97
+    with (out / "trades.csv").open() as fh:
+        (trade,) = csv.DictReader(fh)
+    assert (trade["side"], trade["exit_reason"]) == ("long", "stop")
+    assert 96.0 < float(trade["exit_price"]) <= 97.0
 
 
 def test_two_plan_portfolios_each_run_their_own_rows(

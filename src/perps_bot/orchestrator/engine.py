@@ -356,6 +356,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
             made = p.flow.orders(signals, ts, self._last_price)
             for order in made:
                 p.protection.watch(order)
+            self._relevel(p, signals, ts)
             orders.extend(made)
             orders.extend(self._protective(p))
         self._signalled.clear()

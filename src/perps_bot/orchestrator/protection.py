@@ -67,6 +67,7 @@ class LevelsKeeper(Protocol):
 
     def pending(self, order: Order, side: Side) -> None: ...
     def filled(self, symbol: str, client_id: str) -> None: ...
+    def relevel(self, symbol: str, levels: Levels) -> None: ...
     def ended(self, client_id: str) -> None: ...
     def cleared(self, symbol: str) -> None: ...
     def covered(self, symbol: str, size: float) -> None: ...
@@ -137,6 +138,24 @@ class Protector:
                 self.keeper.filled(symbol, client_id)
         elif left is not None and left <= EPS:
             self._forget(client_id)
+
+    def relevel(
+        self, symbol: str, target: float, stop: float | None, take_profit: float | None
+    ) -> bool:
+        """A target on the side of the position held that asks for protection (a plan's
+        or a planner's new stop for what it holds, often with no order to make: the
+        target is met): its levels protect the position from now on. True when they
+        changed (`sync` then moves the protective orders)."""
+        held = self.held(symbol)
+        if abs(held) <= EPS or target * held <= 0.0:
+            return False  # flat, or an entry the other way: its fill sets the levels
+        levels = Levels(Side.BUY if held > 0 else Side.SELL, stop, take_profit)
+        if self.levels.get(symbol) == levels:
+            return False
+        self.levels[symbol] = levels
+        if self.keeper is not None:
+            self.keeper.relevel(symbol, levels)
+        return True
 
     def on_update(self, update: OrderUpdate) -> None:
         mine = self.working.get(update.client_id)

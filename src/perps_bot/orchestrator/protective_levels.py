@@ -91,6 +91,23 @@ class StoredLevelsKeeper:
             stored.activate(self._store.connection, self._scope, row.id, symbol, self._run_id)
         self._active[symbol] = replace(row, active=True)
 
+    def relevel(self, symbol: str, levels: Levels) -> None:
+        """New levels for the position held (Protector.relevel): its row's, or a row of
+        their own when the position had none."""
+        db, row = self._store.connection, self._active.get(symbol)
+        with self._store.transaction():
+            if row is None:
+                entry = f"levels-{self._run_id}-{symbol}"  # no entry order made them
+                stored.add_pending(db, self._scope, symbol, entry, levels.side,
+                                   (levels.stop, levels.take_profit), self._run_id)  # fmt: skip
+                row = stored.find(db, self._scope, symbol, entry)
+                assert row is not None
+                stored.activate(db, self._scope, row.id, symbol, self._run_id)
+            stored.set_levels(db, row.id, self._run_id, levels.side, levels.stop,
+                              levels.take_profit)  # fmt: skip
+        self._active[symbol] = replace(row, active=True, side=levels.side, stop=levels.stop,
+                                       take_profit=levels.take_profit)  # fmt: skip
+
     def ended(self, client_id: str) -> None:
         row = self._pending.pop(client_id, None)
         if row is not None:

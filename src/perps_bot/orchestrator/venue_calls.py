@@ -11,7 +11,15 @@ import logging
 from collections.abc import Sequence
 from time import perf_counter
 
-from perps_bot.domain import Candle, DenialReason, Fill, Order, OrderUpdate, Signal
+from perps_bot.domain import (
+    Candle,
+    DenialReason,
+    Fill,
+    Order,
+    OrderUpdate,
+    Signal,
+    TargetPosition,
+)
 from perps_bot.ledger import FillResult
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.portfolio import Portfolio
@@ -209,6 +217,18 @@ class VenueCalls:
                 self._signalled.append(portfolio)
         if portfolio.protection.to_cancel:
             self._cancel_due = True
+
+    def _relevel(self, portfolio: Portfolio, signals: Sequence[Signal], ts: int) -> None:
+        """Targets that ask for protection of the side already held move its levels at
+        once (a plan's new stop), whether or not they make an order."""
+        for signal in signals:
+            if type(signal) is TargetPosition and (
+                signal.stop_loss is not None or signal.take_profit is not None
+            ):
+                symbol = signal.symbol
+                levels = (signal.stop_loss, signal.take_profit)
+                if portfolio.protection.relevel(symbol, signal.size, *levels):
+                    self._protect(portfolio, {symbol}, ts)
 
     def _protective(self, portfolio: Portfolio) -> list[Order]:
         """The protective orders `_protect` decided, now placed (sent by the caller)."""

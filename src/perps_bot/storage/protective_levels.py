@@ -120,6 +120,22 @@ def update(db: sqlite3.Connection, row_id: int, run_id: str, **values: float | i
     )
 
 
+def set_levels(
+    db: sqlite3.Connection,
+    row_id: int,
+    run_id: str,
+    side: Side,
+    stop: float | None,
+    take_profit: float | None,
+) -> None:
+    """New levels for a row in force (a target that moved the stop of what is held)."""
+    db.execute(
+        "UPDATE protective_levels SET side=?, stop=?, take_profit=?, run_id=?, updated_at=?"
+        " WHERE id=?",
+        (str(side), stop, take_profit, run_id, _now(), row_id),
+    )
+
+
 def delete(db: sqlite3.Connection, row_ids: list[int]) -> None:
     db.executemany("DELETE FROM protective_levels WHERE id=?", [(i,) for i in row_ids])
 
