@@ -2,35 +2,72 @@
 a dry run records every book and public trade the bot saw; its replay through the
 paper venue is deterministic and stored as a run of kind `replay`."""
 
+import asyncio
+import contextlib
 import sqlite3
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from perps_bot.config import load_settings
+from perps_bot.config import Settings, load_settings
 from perps_bot.domain import BookSnapshot, Candle
 from perps_bot.feeds.replay import ReplayFeed, order_rows
 from perps_bot.orchestrator.replay import FillChoice, run_replay
-from perps_bot.orchestrator.runner import run_bot
+from perps_bot.orchestrator.runner import Run, run_bot
 from perps_emulator import EmulatorServer
 from tests.drift import drift_strategy
 
 pytestmark = pytest.mark.integration
 
 
+#: bounds a dry run that waits for what it must show (a passing run ends as soon as it
+#: has): a fixed 3 s window saw 30 books on an idle machine, half that under load
+UNTIL_S = 60
+
+
 async def dry_run(
-    server: EmulatorServer, run_dirs: dict[str, str], strategy: str, timeframe: str = "1m"
+    server: EmulatorServer,
+    run_dirs: dict[str, str],
+    strategy: str,
+    until: "Callable[[Run], bool]",
+    timeframe: str = "1m",
 ) -> Any:
     settings = load_settings(
         "canary",
         {
-            "run": {"duration": "3s", "dry_run": True, "live_view": False, **run_dirs},
+            "run": {"duration": f"{UNTIL_S}s", "dry_run": True, "live_view": False, **run_dirs},
             "exchange": {"base_url": server.base_url, "poll_interval": "100ms"},
             "strategy": {"name": strategy, "params": {"every": 2}, "timeframe": timeframe},
         },
     )
-    return await run_bot(settings, progress=False)
+    return await run_until(settings, until)
+
+
+async def run_until(settings: Settings, until: "Callable[[Run], bool]") -> Any:
+    """Run the bot until `until(run)` holds (checked every 50 ms; the run is then
+    completed, as at the end of its duration), within its duration (UNTIL_S)."""
+
+    @contextlib.asynccontextmanager
+    async def stop_when_done(run: Run) -> AsyncIterator[None]:
+        async def watch() -> None:
+            while not until(run):
+                await asyncio.sleep(0.05)
+            run.orchestrator.request_stop("duration reached")
+
+        watcher = asyncio.create_task(watch())
+        try:
+            yield
+        finally:
+            watcher.cancel()
+
+    return await run_bot(settings, progress=False, attach=stop_when_done)
+
+
+def filled(run: Run, fills: int = 1) -> bool:
+    """Every portfolio of the run has at least `fills` fills."""
+    return all(p.rec.fills >= fills for p in run.orchestrator.portfolios)
 
 
 def fills(db: Path, run_id: str) -> list[tuple[Any, ...]]:
@@ -45,15 +82,27 @@ async def test_a_dry_run_capture_holds_every_book_and_trade_the_bot_saw(
     in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
 ) -> None:
     """The strategy is shown the feed's events and the bars the orchestrator builds from
-    their prices (never captured: a replay builds the same ones). On 1s bars a 3s run
-    always closes some, so both parts are checked every time (on the canary's 1m bars
-    only a run crossing a minute boundary sees one: this test then failed about 1 run
-    in 20)."""
+    their prices (never captured: a replay builds the same ones). On 1s bars some close
+    in every run, so both parts are checked every time (on the canary's 1m bars only a
+    run crossing a minute boundary sees one: this test then failed about 1 run in 20).
+    The run lasts until it has seen a market, a bar and fills, not a fixed 3 s of wall
+    time (which a loaded machine filled with fewer than the 10 books asked for)."""
     drift_strategy.SEEN.clear()
+
+    def saw_enough(run: Run) -> bool:
+        books = [e for e in drift_strategy.SEEN if isinstance(e, BookSnapshot)]
+        return (
+            len(books) > 10
+            and sum(len(b.trades) for b in books) > 10
+            and any(isinstance(e, Candle) for e in drift_strategy.SEEN)
+            and filled(run, 2)
+        )
+
     async with EmulatorServer(
         symbols=("ETHUSDT",), seed=4, tick_interval_s=0.1, microstructure=True
     ) as server:
-        result = await dry_run(server, run_dirs, "tests.drift.drift_strategy:SeeAll", "1s")
+        strategy = "tests.drift.drift_strategy:SeeAll"
+        result = await dry_run(server, run_dirs, strategy, saw_enough, "1s")
     assert result.status == "completed"
     folder = Path(run_dirs["data_dir"]) / "captures" / result.run_id
     feed = ReplayFeed(folder)
@@ -82,7 +131,9 @@ async def test_a_replay_is_deterministic_and_stored_as_a_replay_run(
     async with EmulatorServer(
         symbols=("ETHUSDT",), seed=6, tick_interval_s=0.1, microstructure=True
     ) as server:
-        result = await dry_run(server, run_dirs, "tests.drift.drift_strategy:DriftProbe")
+        result = await dry_run(
+            server, run_dirs, "tests.drift.drift_strategy:DriftProbe", lambda run: filled(run, 2)
+        )
     folder = Path(run_dirs["data_dir"]) / "captures" / result.run_id
     db = str(tmp_path / "replays.sqlite")
     runs = {}
@@ -126,13 +177,13 @@ async def test_a_run_with_several_portfolios_is_captured_replayed_and_drifted_pe
         symbols=("ETHUSDT",), seed=6, tick_interval_s=0.1, microstructure=True
     ) as server:
         settings = load_settings("canary", {
-            "run": {"duration": "3s", "dry_run": True, "live_view": False, "database": db,
-                    **run_dirs},
+            "run": {"duration": f"{UNTIL_S}s", "dry_run": True, "live_view": False,
+                    "database": db, **run_dirs},
             "exchange": {"base_url": server.base_url, "poll_interval": "100ms"},
             "portfolios": [{"id": "a", "strategy": probe, "params": {"every": 2}},
                            {"id": "b", "strategy": probe, "params": {"every": 3}}],
         })  # fmt: skip
-        result = await run_bot(settings, progress=False)
+        result = await run_until(settings, filled)  # every portfolio traded
     assert result.status == "completed"
     folder = Path(run_dirs["data_dir"]) / "captures" / result.run_id
     assert ReplayFeed(folder).meta["portfolios"] == ["a", "b"]
