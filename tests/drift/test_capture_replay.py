@@ -2,29 +2,23 @@
 a dry run records every book and public trade the bot saw; its replay through the
 paper venue is deterministic and stored as a run of kind `replay`."""
 
-import asyncio
-import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from perps_bot.config import Settings, load_settings
+from perps_bot.config import load_settings
 from perps_bot.domain import BookSnapshot, Candle
 from perps_bot.feeds.replay import ReplayFeed, order_rows
 from perps_bot.orchestrator.replay import FillChoice, run_replay
-from perps_bot.orchestrator.runner import Run, run_bot
+from perps_bot.orchestrator.runner import Run
 from perps_emulator import EmulatorServer
 from tests.drift import drift_strategy
+from tests.live.live_helpers import UNTIL_S, run_until
 
 pytestmark = pytest.mark.integration
-
-
-#: bounds a dry run that waits for what it must show (a passing run ends as soon as it
-#: has): a fixed 3 s window saw 30 books on an idle machine, half that under load
-UNTIL_S = 60
 
 
 async def dry_run(
@@ -43,26 +37,6 @@ async def dry_run(
         },
     )
     return await run_until(settings, until)
-
-
-async def run_until(settings: Settings, until: "Callable[[Run], bool]") -> Any:
-    """Run the bot until `until(run)` holds (checked every 50 ms; the run is then
-    completed, as at the end of its duration), within its duration (UNTIL_S)."""
-
-    @contextlib.asynccontextmanager
-    async def stop_when_done(run: Run) -> AsyncIterator[None]:
-        async def watch() -> None:
-            while not until(run):
-                await asyncio.sleep(0.05)
-            run.orchestrator.request_stop("duration reached")
-
-        watcher = asyncio.create_task(watch())
-        try:
-            yield
-        finally:
-            watcher.cancel()
-
-    return await run_bot(settings, progress=False, attach=stop_when_done)
 
 
 def filled(run: Run, fills: int = 1) -> bool:
