@@ -11,9 +11,10 @@ import pytest
 from perps_bot.domain import BookSnapshot, Candle
 from perps_bot.feeds.replay import ReplayFeed, order_rows
 from perps_bot.orchestrator.replay import FillChoice, run_replay
+from perps_bot.orchestrator.runner import Run
 from perps_emulator import EmulatorServer
 from tests.drift import drift_strategy
-from tests.drift.dry import PROBE, dry_run
+from tests.drift.dry import PROBE, dry_run, filled
 
 pytestmark = pytest.mark.integration
 
@@ -30,15 +31,27 @@ async def test_a_dry_run_capture_holds_every_book_and_trade_the_bot_saw(
     in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
 ) -> None:
     """The strategy is shown the feed's events and the bars the orchestrator builds from
-    their prices (never captured: a replay builds the same ones). On 1s bars a 3s run
-    always closes some, so both parts are checked every time (on the canary's 1m bars
-    only a run crossing a minute boundary sees one: this test then failed about 1 run
-    in 20)."""
+    their prices (never captured: a replay builds the same ones). On 1s bars some close
+    in every run, so both parts are checked every time (on the canary's 1m bars only a
+    run crossing a minute boundary sees one: this test then failed about 1 run in 20).
+    The run lasts until it has seen a market, a bar and fills, not a fixed 3 s of wall
+    time (which a loaded machine filled with fewer than the 10 books asked for)."""
     drift_strategy.SEEN.clear()
+
+    def saw_enough(run: Run) -> bool:
+        books = [e for e in drift_strategy.SEEN if isinstance(e, BookSnapshot)]
+        return (
+            len(books) > 10
+            and sum(len(b.trades) for b in books) > 10
+            and any(isinstance(e, Candle) for e in drift_strategy.SEEN)
+            and filled(run, 2)
+        )
+
     async with EmulatorServer(
         symbols=("ETHUSDT",), seed=4, tick_interval_s=0.1, microstructure=True
     ) as server:
-        result = await dry_run(server, run_dirs, "tests.drift.drift_strategy:SeeAll", "1s")
+        strategy = "tests.drift.drift_strategy:SeeAll"
+        result = await dry_run(server, run_dirs, strategy, "1s", until=saw_enough)
     assert result.status == "completed"
     folder = Path(run_dirs["data_dir"]) / "captures" / result.run_id
     feed = ReplayFeed(folder)
@@ -67,7 +80,7 @@ async def test_a_replay_is_deterministic_and_stored_as_a_replay_run(
     async with EmulatorServer(
         symbols=("ETHUSDT",), seed=6, tick_interval_s=0.1, microstructure=True
     ) as server:
-        result = await dry_run(server, run_dirs)
+        result = await dry_run(server, run_dirs, until=lambda run: filled(run, 2))
     folder = Path(run_dirs["data_dir"]) / "captures" / result.run_id
     db = str(tmp_path / "replays.sqlite")
     runs = {}
@@ -109,10 +122,10 @@ async def test_a_run_with_several_portfolios_is_captured_replayed_and_drifted_pe
     async with EmulatorServer(
         symbols=("ETHUSDT",), seed=6, tick_interval_s=0.1, microstructure=True
     ) as server:
-        result = await dry_run(server, run_dirs, db=db, portfolios=[
+        result = await dry_run(server, run_dirs, db=db, until=filled, portfolios=[
             {"id": "a", "strategy": PROBE, "params": {"every": 2}},
             {"id": "b", "strategy": PROBE, "params": {"every": 3}},
-        ])  # fmt: skip
+        ])  # every portfolio traded  # fmt: skip
     assert result.status == "completed"
     folder = Path(run_dirs["data_dir"]) / "captures" / result.run_id
     assert ReplayFeed(folder).meta["portfolios"] == ["a", "b"]

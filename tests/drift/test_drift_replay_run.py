@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from perps_bot.cli.app import app
 from perps_bot.storage import RunStore
 from perps_emulator import EmulatorServer
-from tests.drift.dry import dry_run
+from tests.drift.dry import dry_run, filled
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ async def test_drift_refuses_another_runs_replay_or_capture_and_an_unwritable_ou
     async with EmulatorServer(
         symbols=("ETHUSDT",), seed=6, tick_interval_s=0.1, microstructure=True
     ) as server:
-        live = await dry_run(server, run_dirs, db=db)
+        live = await dry_run(server, run_dirs, db=db, until=filled)
     assert live.status == "completed"
 
     def drift(*args: str) -> tuple[int, str, str]:

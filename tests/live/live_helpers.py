@@ -2,18 +2,19 @@
 wait in real time, and the ExchangeConfig that points ccxt at the loopback emulator."""
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from perps_bot.config import load_settings
+from perps_bot.config import Settings, load_settings
 from perps_bot.config.models import AccountConfig, ExchangeConfig, FeesConfig
 from perps_bot.domain import MarginMode
 from perps_bot.instruments import InstrumentCatalog, catalog_from_markets
-from perps_bot.orchestrator.runner import run_bot
+from perps_bot.orchestrator.runner import Run, RunResult, run_bot
 from perps_bot.venues.live import LiveVenue
 from perps_emulator import EmulatorServer, Fault
 
@@ -89,10 +90,37 @@ async def exchange_instruments(
     return catalog_from_markets(markets, symbols, {}, FeesConfig(maker_bps=2.0, taker_bps=5.0))
 
 
+#: bounds a run or a wait that ends as soon as what it waits for has happened: a fixed
+#: window of wall time (a 2 s or 3 s run) holds less on a loaded machine
+UNTIL_S = 60
+
+
+async def run_until(settings: Settings, until: Callable[[Run], bool]) -> RunResult:
+    """Run the bot until `until(run)` holds (checked every 50 ms), then stop it as its
+    duration would (the run is `completed`); give it a duration of UNTIL_S or so: that
+    bounds a run that never gets there."""
+
+    @contextlib.asynccontextmanager
+    async def stop_when_done(run: Run) -> AsyncIterator[None]:
+        async def watch() -> None:
+            while not until(run):
+                await asyncio.sleep(0.05)
+            run.orchestrator.request_stop("duration reached")
+
+        watcher = asyncio.create_task(watch())
+        try:
+            yield
+        finally:
+            watcher.cancel()
+
+    return await run_bot(settings, progress=False, attach=stop_when_done)
+
+
 async def until_long_opened(server: EmulatorServer, task: "asyncio.Task[Any]") -> None:
-    """Wait (up to 3 s of polling) until the bot running as `task` holds a long ETH
-    position on the emulator; cancel it and fail the test if it never does."""
-    for _ in range(300):
+    """Wait (up to UNTIL_S / 2) until the bot running as `task` holds a long ETH position
+    on the emulator; cancel it and fail the test if it never does."""
+    deadline = asyncio.get_running_loop().time() + UNTIL_S / 2
+    while asyncio.get_running_loop().time() < deadline and not task.done():
         position = server.state.positions.get("ETHUSDT")
         if position is not None and position.amount > 0:
             return
@@ -121,13 +149,16 @@ async def started_venue(
 async def reconciles_with(
     server: EmulatorServer, run_dirs: dict[str, str], fault: Fault
 ) -> tuple[list[dict[str, Any]], float]:
-    """A 2 s canary run of FlipOnce (it opens one long and holds it) reconciling every
-    200 ms; `fault` is injected once the long is open. Returns the run's reconcile
-    journal lines (the run must complete) and the long the exchange held then."""
+    """A canary run of FlipOnce (it opens one long and holds it) reconciling every 200 ms;
+    `fault` is injected once the long is open, and the run ends once the exchange was
+    asked twice for what the fault answers (not after a fixed 2 s, which a loaded
+    machine could end before the long opened or any faulted reconciliation ran).
+    Returns the run's reconcile journal lines (the run must complete) and the long the
+    exchange held then."""
     settings = load_settings(
         "canary",
         {
-            "run": {"duration": "2s", "dry_run": False, "live_view": False, **run_dirs},
+            "run": {"duration": f"{UNTIL_S}s", "dry_run": False, "live_view": False, **run_dirs},
             "exchange": {
                 "base_url": server.base_url,
                 "api_key": API_KEY,
@@ -140,9 +171,18 @@ async def reconciles_with(
             "strategy": {"name": "tests.live.canary_strategy:FlipOnce", "params": {"hold": 10_000}},
         },
     )
-    task = asyncio.create_task(run_bot(settings, progress=False))
+    injected: list[int] = []  # where the emulator's requests stood at the injection
+
+    def faulted_twice(_: Run) -> bool:
+        asked = (
+            [r for r in server.requests[injected[0] :] if r.path == fault.path] if injected else []
+        )
+        return len(asked) >= 2
+
+    task = asyncio.create_task(run_until(settings, faulted_twice))
     await until_long_opened(server, task)
     opened = server.state.positions["ETHUSDT"].amount
+    injected.append(len(server.requests))
     server.inject(fault)
     result = await task
     assert result.status == "completed"
