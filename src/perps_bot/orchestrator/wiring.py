@@ -154,8 +154,11 @@ def build_run(
     orchestrator = _orchestrator(settings, pre, feed, venue, portfolios, account_rec,
                                  simulated, (start, end), last_prices, candle_bar_ms)  # fmt: skip
     view.watch(account, ledgers, pre.instruments.get, lambda: orchestrator.last_ts)
+    # a hosted paper session keeps no trading state (sessions of one profile run side by
+    # side); a live one trades the account, whose halt and stops outlive any session
+    keeps = not hosted or spec.real_orders
     resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start,
-                                          keeps_state=not hosted)  # fmt: skip
+                                          keeps_state=keeps)  # fmt: skip
     watchers = watch_run(settings, spec.mode, run_id, journal, portfolios)
     return Run(
         run_id=run_id,
