@@ -3,7 +3,9 @@
 A target position is netted against the position in the ledger and the quantity still
 in flight at the venue (so a target is never ordered twice while the first order is on
 its way), and a difference the instrument cannot express (less than one step) is no
-order at all. The risk gate then approves, resizes or denies the intent (SPEC 2), and
+order at all. The risk gate then approves, resizes or denies the intent (SPEC 2),
+counting the orders of its side on their way (at the venue, or earlier in the batch)
+against its caps, and
 the instrument rounds and checks what is left against the exchange's minimums (SPEC 8)
 before the order exists: the same rule for every venue, paper or live.
 """
@@ -77,7 +79,8 @@ class OrderFlow:
                 detail = f"order {unknown} of {intent.symbol} has an unknown outcome"
                 rec.denial(ts, intent.symbol, DenialReason.ORDER_STATUS_UNKNOWN, detail, cid)
                 continue
-            decision = self.risk.check(intent, ts, price)
+            ahead = self.on_its_side(intent, working, orders)
+            decision = self.risk.check(intent, ts, price, ahead)
             if not decision.approved:
                 rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
                 continue
@@ -165,6 +168,24 @@ class OrderFlow:
             if order.symbol == symbol and order.status is UNKNOWN:
                 return order.client_id
         return None
+
+    def on_its_side(
+        self, intent: OrderIntent, working: Sequence[Order], batch: Sequence[Order]
+    ) -> float:
+        """The quantity of this portfolio's orders of the intent's symbol and side on their
+        way: open at the venue (`working`) or made earlier in this batch (not sent yet).
+        The risk gate counts them against its caps as if filled; those of the other side
+        may never fill, so they make no room."""
+        mine, symbol, side = self.portfolio, intent.symbol, intent.side
+        return sum(
+            o.remaining
+            for orders in (working, batch)
+            for o in orders
+            if o.symbol == symbol
+            and o.side is side
+            and o.portfolio == mine
+            and not o.order_type.is_trigger
+        )
 
     def in_flight(self, symbol: str, working: Sequence[Order]) -> float:
         """Signed quantity of this portfolio's orders of `symbol` among the venue's open

@@ -21,7 +21,9 @@ Check order (the first failing check decides the denial code):
    plain close when `resize_to_caps` (a close is the exposure reduction the
    state asks for), else denied the same way.
 7. For exposure-increasing orders only (a reducing order is bounded by the
-   position, and a risk limit must never keep the bot from getting out):
+   position, and a risk limit must never keep the bot from getting out), on the
+   position the symbol would have once the orders on the same side still in flight
+   fill (`in_flight`: several orders must not pass one by one a cap they break together):
    MAX_ORDER_NOTIONAL and MAX_POSITION_NOTIONAL (resized down to the cap when
    `resize_to_caps` and something is left, else denied), MAX_LEVERAGE (the
    symbol's configured leverage above `max_leverage`, or account gross notional
@@ -111,8 +113,14 @@ class RiskGate(EquityLimits):
 
     # ---- the check ----------------------------------------------------------------
 
-    def check(self, intent: OrderIntent, now_ms: int, price: float) -> RiskDecision:
-        """Approve (possibly resized) or deny `intent` at time `now_ms` and last price `price`."""
+    def check(
+        self, intent: OrderIntent, now_ms: int, price: float, in_flight: float = 0.0
+    ) -> RiskDecision:
+        """Approve (possibly resized) or deny `intent` at time `now_ms` and last price `price`.
+        `in_flight`: the quantity of the symbol's orders on the intent's side approved and
+        not filled yet (open at the venue, or earlier in the same batch). The caps count
+        them as filled (the position the account gets if they all fill); whether the
+        intent reduces is judged on the position held, as the exchange judges it."""
         size = intent.size
         symbol = intent.symbol
         if not size > 0.0:
@@ -171,7 +179,8 @@ class RiskGate(EquityLimits):
             size, reducing, resized_by = abs(current), True, cause
 
         if not reducing:
-            outcome = self._check_increase(symbol, direction, current, size, price)
+            ahead = current + direction * in_flight  # the position if they all fill
+            outcome = self._check_increase(symbol, direction, ahead, size, price)
             if isinstance(outcome, RiskDecision):
                 return outcome
             new_size, binding, note = outcome
