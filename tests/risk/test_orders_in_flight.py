@@ -84,3 +84,31 @@ async def test_orders_on_their_way_leave_a_close_alone(tmp_path: Path) -> None:
     venue = ScriptedVenue([])
     await run(settings(tmp_path, "2:0.5,4:0.2,4:-0.5"), venue, 6)
     assert [o.side.sign * o.size for o in venue.submitted] == pytest.approx([0.5, -0.5])
+
+
+def portfolio(pid: str, script: str) -> dict[str, Any]:
+    return {"id": pid, "strategy": "tests.harness.scripted:ScriptedIntents", "symbols": [SYMBOL],
+            "params": {"symbol": SYMBOL, "script": script},
+            "risk": {"max_position_notional": 40.0}}  # fmt: skip
+
+
+async def test_the_account_cap_counts_the_other_portfolios_orders_on_their_way(
+    tmp_path: Path,
+) -> None:
+    """Two portfolios buy 40 USDT each at the same event (each within its own cap of 40):
+    the account's cap of 50 cuts the second to 10, as it would once the first filled; the
+    next buy, while both still rest at the venue, finds no room."""
+    cfg = settings(tmp_path, "")
+    cfg = load_settings(
+        "dev",
+        {
+            "run": cfg.run.model_dump(mode="json") | {"symbols": [SYMBOL]},
+            "account": {"initial_balance": 10_000.0},
+            "portfolios": [portfolio("a", "2:0.4"), portfolio("b", "2:0.4,3:0.4")],
+            "risk": CAPS,
+        },
+    )
+    venue = ScriptedVenue([], fill_on_next_event=False)
+    await run(cfg, venue, 5)
+    sizes = [(o.portfolio, o.size) for o in venue.submitted]
+    assert sizes == [("a", 0.4), ("b", pytest.approx(0.1))]  # b's next one: no room left

@@ -62,8 +62,14 @@ class OrderFlow:
         self.seq = 0
 
     def orders(
-        self, signals: Sequence[Signal], ts: int, last_price: Mapping[str, float]
+        self,
+        signals: Sequence[Signal],
+        ts: int,
+        last_price: Mapping[str, float],
+        batch: Sequence[Order] = (),
     ) -> list[Order]:
+        """`batch`: the orders the other portfolios made at this event, not sent yet (the
+        account's caps count them)."""
         orders: list[Order] = []
         for signal in signals:
             working = self.venue.open_orders()  # read once: both checks below see it
@@ -79,14 +85,15 @@ class OrderFlow:
                 detail = f"order {unknown} of {intent.symbol} has an unknown outcome"
                 rec.denial(ts, intent.symbol, DenialReason.ORDER_STATUS_UNKNOWN, detail, cid)
                 continue
-            ahead = self.on_its_side(intent, working, orders)
+            ahead = self.on_its_side(intent, (working, orders))
             decision = self.risk.check(intent, ts, price, ahead)
             if not decision.approved:
                 rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
                 continue
             size = decision.size
             if self.account is not None:
-                whole = self.account.check(intent.symbol, intent.side, size, price)
+                on_way = self.on_its_side(intent, (working, batch, orders), anyone=True)
+                whole = self.account.check(intent.symbol, intent.side, size, price, on_way)
                 if whole.reason is not None and whole.size <= 0:
                     rec.denial(ts, intent.symbol, whole.reason, whole.detail, cid)
                     continue
@@ -170,20 +177,20 @@ class OrderFlow:
         return None
 
     def on_its_side(
-        self, intent: OrderIntent, working: Sequence[Order], batch: Sequence[Order]
+        self, intent: OrderIntent, lists: Sequence[Sequence[Order]], anyone: bool = False
     ) -> float:
-        """The quantity of this portfolio's orders of the intent's symbol and side on their
-        way: open at the venue (`working`) or made earlier in this batch (not sent yet).
-        The risk gate counts them against its caps as if filled; those of the other side
-        may never fill, so they make no room."""
+        """The quantity of this portfolio's (`anyone`: every portfolio's) orders of the
+        intent's symbol and side on their way, in `lists`: open at the venue or made at
+        this event (not sent yet). The risk gates count them against their caps as if
+        filled; those of the other side may never fill, so they make no room."""
         mine, symbol, side = self.portfolio, intent.symbol, intent.side
         return sum(
             o.remaining
-            for orders in (working, batch)
+            for orders in lists
             for o in orders
             if o.symbol == symbol
             and o.side is side
-            and o.portfolio == mine
+            and (anyone or o.portfolio == mine)
             and not o.order_type.is_trigger
         )
 
