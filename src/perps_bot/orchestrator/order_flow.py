@@ -28,6 +28,7 @@ from perps_bot.ledger import Ledger
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
+from perps_bot.risk.gate import cap_price
 from perps_bot.venues import Venue
 
 #: positions smaller than this (base units) are treated as flat when diffing targets
@@ -93,7 +94,8 @@ class OrderFlow:
             size = decision.size
             if self.account is not None:
                 on_way = self.on_its_side(intent, (working, batch, orders), anyone=True)
-                whole = self.account.check(intent.symbol, intent.side, size, price, on_way)
+                at = cap_price(intent, price)
+                whole = self.account.check(intent.symbol, intent.side, size, at, on_way)
                 if whole.reason is not None and whole.size <= 0:
                     rec.denial(ts, intent.symbol, whole.reason, whole.detail, cid)
                     continue
