@@ -9,8 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from perps_bot.domain import (
     Fill,
     MarketEvent,
+    OrderIntent,
     OrderUpdate,
     Quote,
+    Side,
     Signal,
     TargetPosition,
 )
@@ -118,3 +120,27 @@ class RecordingTargets(ScriptedTargets):
     def on_order_update(self, update: OrderUpdate) -> Sequence[Signal]:
         self.log.append(f"strategy.on_order_update {update.client_id} {update.status}")
         return NO_SIGNALS
+
+
+class ScriptedIntents(ScriptedTargets):
+    """Emits plain market OrderIntents instead of targets: `script` pairs
+    event_number:size (a positive size buys, a negative one sells); several pairs with
+    the same event number are emitted together, as one batch of signals."""
+
+    name = "scripted_intents"
+
+    def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
+        super().__init__(params, ctx)
+        self.batches: dict[int, list[float]] = {}
+        for pair in filter(None, self.params.script.split(",")):
+            at, _, size = pair.partition(":")
+            self.batches.setdefault(int(at), []).append(float(size))
+
+    def on_event(self, event: MarketEvent) -> Sequence[Signal]:
+        if event.symbol != self.params.symbol:
+            return NO_SIGNALS
+        self.seen += 1
+        return tuple(
+            OrderIntent(event.symbol, Side.BUY if s > 0 else Side.SELL, abs(s), reason="script")
+            for s in self.batches.get(self.seen, ())
+        )

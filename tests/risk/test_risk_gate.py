@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perps_bot.config import RiskConfig, load_settings
-from perps_bot.domain import DenialReason, OrderIntent, Side, TradingState
+from perps_bot.domain import DenialReason, OrderIntent, OrderType, Side, TradingState
 from perps_bot.risk import DAY_MS, RiskDecision, RiskGate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -402,3 +402,33 @@ def test_trading_state_follows_the_documented_rules_on_any_equity_path(
             else TradingState.ACTIVE
         )
         assert gate.state is expected, (ts, equity, peak, start)
+
+
+# ---- the price a limit order is valued at -------------------------------------------
+
+
+def limit(side: Side, size: float, at: float) -> OrderIntent:
+    return OrderIntent(BTC, side, size, OrderType.LIMIT, limit_price=at)
+
+
+def test_a_sell_limit_above_the_last_price_is_valued_at_its_limit() -> None:
+    """It fills at its limit (or higher), not at the last price: a short opened at 120
+    holds 120's notional, and the exchange counts the order's notional there too."""
+    gate, _ = make_gate(max_order_notional=50, max_position_notional=1e9, resize_to_caps=False)
+    decision = gate.check(limit(Side.SELL, 0.45, 120.0), T0, 100.0)  # 54 at its limit
+    assert_denied_exactly(gate, decision, DenialReason.MAX_ORDER_NOTIONAL)
+
+    gate, account = make_gate(max_order_notional=1e9, max_position_notional=50)
+    account.positions[BTC] = -0.2
+    decision = gate.check(limit(Side.SELL, 0.45, 125.0), T0, 100.0)
+    assert decision.approved and decision.reason is DenialReason.MAX_POSITION_NOTIONAL
+    assert (0.2 + decision.size) * 125.0 == pytest.approx(50.0)
+
+
+def test_a_limit_that_fills_at_the_last_price_or_better_is_valued_there() -> None:
+    """A sell limit below the last price fills at about the last price, a buy limit
+    below it at its limit (less): the last price bounds both."""
+    gate, _ = make_gate(max_order_notional=50, resize_to_caps=False)
+    assert not gate.check(limit(Side.SELL, 0.55, 80.0), T0, 100.0).approved  # 55 at 100
+    assert not gate.check(limit(Side.BUY, 0.55, 80.0), T0, 100.0).approved
+    assert gate.check(limit(Side.BUY, 0.45, 120.0), T0, 100.0).approved  # fills near 100

@@ -27,7 +27,7 @@ from typing import Any
 from perps_bot.config import AlertsConfig, mask_url
 from perps_bot.config.alerts import load_apprise
 from perps_bot.domain import DAY_MS, iso_utc, parse_duration
-from perps_bot.monitoring.logs import LOGGER_NAME
+from perps_bot.monitoring.logs import LOGGER_NAME, hosted_run, logged_by
 
 log = logging.getLogger("perps_bot.alerts")
 
@@ -199,16 +199,20 @@ def _trade_text(line: dict[str, Any]) -> str:
 
 
 class AlertLogHandler(logging.Handler):
-    """ERROR log lines as `error` alerts (the message only, never a traceback)."""
+    """ERROR log lines as `error` alerts (the message only, never a traceback). Made in
+    the run's task: in a process hosting several runs (the session server), it takes
+    only the lines of its own run, as the others have their own alerts and targets."""
 
     def __init__(self, sender: AlertSender, *, name: str) -> None:
         super().__init__(logging.ERROR)
         self._sender = sender
         self._name = name
+        self._hosted = hosted_run()
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name == log.name:
-            return  # the alerts' own trouble is not sent through themselves
+        if record.name == log.name or not logged_by(self._hosted):
+            return  # the alerts' own trouble is not sent through themselves; another
+            # hosted run's lines go to that run's alerts
         try:
             text = record.getMessage()
         except Exception:  # a malformed log call must not break the run

@@ -156,6 +156,17 @@ def _handlers_of(logger: logging.Logger) -> list[logging.Handler]:
     return found
 
 
+def hosted_run() -> HostedRun | None:
+    """The hosted run of the task logging now (None: the process is one run)."""
+    return _HOSTED.get()
+
+
+def logged_by(hosted: HostedRun | None) -> bool:
+    """Is the line being logged now one of `hosted`'s (of the hosted run whose task
+    logs it)? A handler of the one run of a process (None) takes every line."""
+    return hosted is None or _HOSTED.get() is hosted
+
+
 class LineCounter(logging.Handler):
     """Counts records at WARNING and ERROR or above for the run record; a hosted run's
     counter only those its own task logs."""
@@ -167,7 +178,7 @@ class LineCounter(logging.Handler):
         self._hosted = hosted
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self._hosted is not None and _HOSTED.get() is not self._hosted:
+        if not logged_by(self._hosted):
             return
         if record.levelno >= logging.ERROR:
             self.errors += 1

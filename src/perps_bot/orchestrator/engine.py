@@ -353,7 +353,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
         orders: list[Order] = []
         for p in self._signalled:
             signals, p.pending = p.pending, []
-            made = p.flow.orders(signals, ts, self._last_price)
+            made = p.flow.orders(signals, ts, self._last_price, orders)
             for order in made:
                 p.protection.watch(order)
             self._relevel(p, signals, ts)

@@ -3,7 +3,9 @@
 A target position is netted against the position in the ledger and the quantity still
 in flight at the venue (so a target is never ordered twice while the first order is on
 its way), and a difference the instrument cannot express (less than one step) is no
-order at all. The risk gate then approves, resizes or denies the intent (SPEC 2), and
+order at all. The risk gate then approves, resizes or denies the intent (SPEC 2),
+counting the orders of its side on their way (at the venue, or earlier in the batch)
+against its caps, and
 the instrument rounds and checks what is left against the exchange's minimums (SPEC 8)
 before the order exists: the same rule for every venue, paper or live.
 """
@@ -26,6 +28,7 @@ from perps_bot.ledger import Ledger
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
+from perps_bot.risk.gate import cap_price
 from perps_bot.venues import Venue
 
 #: positions smaller than this (base units) are treated as flat when diffing targets
@@ -60,8 +63,14 @@ class OrderFlow:
         self.seq = 0
 
     def orders(
-        self, signals: Sequence[Signal], ts: int, last_price: Mapping[str, float]
+        self,
+        signals: Sequence[Signal],
+        ts: int,
+        last_price: Mapping[str, float],
+        batch: Sequence[Order] = (),
     ) -> list[Order]:
+        """`batch`: the orders the other portfolios made at this event, not sent yet (the
+        account's caps count them)."""
         orders: list[Order] = []
         for signal in signals:
             working = self.venue.open_orders()  # read once: both checks below see it
@@ -77,13 +86,16 @@ class OrderFlow:
                 detail = f"order {unknown} of {intent.symbol} has an unknown outcome"
                 rec.denial(ts, intent.symbol, DenialReason.ORDER_STATUS_UNKNOWN, detail, cid)
                 continue
-            decision = self.risk.check(intent, ts, price)
+            ahead = self.on_its_side(intent, (working, orders))
+            decision = self.risk.check(intent, ts, price, ahead)
             if not decision.approved:
                 rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
                 continue
             size = decision.size
             if self.account is not None:
-                whole = self.account.check(intent.symbol, intent.side, size, price)
+                on_way = self.on_its_side(intent, (working, batch, orders), anyone=True)
+                at = cap_price(intent, price)
+                whole = self.account.check(intent.symbol, intent.side, size, at, on_way)
                 if whole.reason is not None and whole.size <= 0:
                     rec.denial(ts, intent.symbol, whole.reason, whole.detail, cid)
                     continue
@@ -165,6 +177,24 @@ class OrderFlow:
             if order.symbol == symbol and order.status is UNKNOWN:
                 return order.client_id
         return None
+
+    def on_its_side(
+        self, intent: OrderIntent, lists: Sequence[Sequence[Order]], anyone: bool = False
+    ) -> float:
+        """The quantity of this portfolio's (`anyone`: every portfolio's) orders of the
+        intent's symbol and side on their way, in `lists`: open at the venue or made at
+        this event (not sent yet). The risk gates count them against their caps as if
+        filled; those of the other side may never fill, so they make no room."""
+        mine, symbol, side = self.portfolio, intent.symbol, intent.side
+        return sum(
+            o.remaining
+            for orders in lists
+            for o in orders
+            if o.symbol == symbol
+            and o.side is side
+            and (anyone or o.portfolio == mine)
+            and not o.order_type.is_trigger
+        )
 
     def in_flight(self, symbol: str, working: Sequence[Order]) -> float:
         """Signed quantity of this portfolio's orders of `symbol` among the venue's open

@@ -86,11 +86,14 @@ class Portfolio:
         )
 
     def snapshot(self, ts: int, log_line: bool) -> float:
-        """One equity row; the risk gate sees the new equity (state changes journaled)."""
+        """One equity row; the risk gate sees the new equity (state changes journaled
+        with their cause: the limit passed, which the halt alert and the log show)."""
         equity = self.rec.equity(ts, log_line=log_line)
         if ts >= self.plot.next_ts:
             self.plot.sample(ts)
         new_state = self.risk.on_equity(ts, equity)
         if new_state is not None:
-            self.rec.state_change(ts, str(new_state), f"equity {equity:.2f}")
+            cause = self.risk.state_detail
+            detail = f"{cause}; equity {equity:.2f}" if cause else f"equity {equity:.2f}"
+            self.rec.state_change(ts, str(new_state), detail)
         return equity

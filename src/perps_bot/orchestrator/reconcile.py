@@ -87,7 +87,7 @@ async def reconcile(
         wallet_gap, attributed = _adopt_account(portfolios[0], snap, positions, left, why)
     else:
         wallet_gap = (snap.balance or 0.0) - books.equity() + books.unrealized_pnl()
-        attributed = _attribute(portfolios, positions, left, why)
+        attributed = _attribute(portfolios, positions, left, why, ts)
     recorder.journal.write(
         "reconcile",
         ts,
@@ -136,9 +136,11 @@ def _attribute(
     positions: dict[str, tuple[float, float]],
     left: dict[str, tuple[float, float]],
     why: str,
+    ts: int,
 ) -> dict[str, str | None]:
     """Each remaining difference to the one portfolio trading the symbol (it adopts the
-    account's position less the others'), or to none (they halt)."""
+    account's position less the others'), or to none (they halt: a state change like
+    any, journaled and stored at once, so a crash does not forget it)."""
     attributed: dict[str, str | None] = {}
     for symbol, (ours, theirs) in left.items():
         holders = [p for p in portfolios if symbol in p.symbols]
@@ -149,7 +151,10 @@ def _attribute(
                       f" cannot be attributed (portfolios {names})")  # fmt: skip
             log.error("reconciliation (%s): %s; those portfolios stop trading", why, reason)
             for p in holders:
+                was = p.risk.state
                 p.risk.halt(reason)
+                if p.risk.state is not was:
+                    p.rec.state_change(ts, str(p.risk.state), reason)
             continue
         owner = holders[0]
         others = sum(p.ledger.position_size(symbol) for p in portfolios if p is not owner)

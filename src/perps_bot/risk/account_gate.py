@@ -6,7 +6,8 @@ the sum of them, and the profile's `risk:` caps are about that account (the cana
 this gate checks the account as it would be: the net position of the symbol over all
 portfolios against `max_position_notional` (resized down to it when `resize_to_caps`,
 else denied), and the account's gross notional over its equity against
-`max_leverage`. An order that shrinks the account's net position always passes.
+`max_leverage`, both counting the orders of that side on their way (every portfolio's)
+as filled. An order that shrinks the account's net position always passes.
 """
 
 from dataclasses import dataclass
@@ -30,11 +31,17 @@ class AccountGate:
         self.account = account
         self.symbols = symbols
 
-    def check(self, symbol: str, side: Side, size: float, price: float) -> AccountDecision:
-        current = self.account.position_size(symbol)
-        new = current + side.sign * size
-        if abs(new) < abs(current) or (current * new < 0 and abs(new) <= abs(current)):
+    def check(
+        self, symbol: str, side: Side, size: float, price: float, in_flight: float = 0.0
+    ) -> AccountDecision:
+        """`in_flight`: the quantity of the symbol's orders on this side, of any portfolio,
+        approved and not filled yet; the caps count them as filled (see RiskGate.check)."""
+        held = self.account.position_size(symbol)
+        new = held + side.sign * size
+        if abs(new) < abs(held) or (held * new < 0 and abs(new) <= abs(held)):
             return AccountDecision(size, None, "")
+        current = held + side.sign * in_flight  # the position if they all fill
+        new = current + side.sign * size
         cap = self.cfg.max_position_notional / price
         if abs(new) > cap * (1 + _REL_TOL):
             room = cap - abs(current) if current * side.sign >= 0 else cap + abs(current)

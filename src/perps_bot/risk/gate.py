@@ -21,7 +21,9 @@ Check order (the first failing check decides the denial code):
    plain close when `resize_to_caps` (a close is the exposure reduction the
    state asks for), else denied the same way.
 7. For exposure-increasing orders only (a reducing order is bounded by the
-   position, and a risk limit must never keep the bot from getting out):
+   position, and a risk limit must never keep the bot from getting out), on the
+   position the symbol would have once the orders on the same side still in flight
+   fill (`in_flight`: several orders must not pass one by one a cap they break together):
    MAX_ORDER_NOTIONAL and MAX_POSITION_NOTIONAL (resized down to the cap when
    `resize_to_caps` and something is left, else denied), MAX_LEVERAGE (the
    symbol's configured leverage above `max_leverage`, or account gross notional
@@ -43,12 +45,12 @@ from typing import Any
 
 from perps_bot.config import RiskConfig
 from perps_bot.domain import DAY_MS, AccountView, DenialReason, OrderIntent
-from perps_bot.domain.enums import HALTED, REDUCING
+from perps_bot.domain.enums import HALTED, LIMIT, REDUCING, SELL
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.risk.equity_limits import REL_TOL as _REL_TOL
 from perps_bot.risk.equity_limits import EquityLimits
 
-__all__ = ["DAY_MS", "RATE_WINDOW_MS", "MarginRequired", "RiskDecision", "RiskGate"]
+__all__ = ["DAY_MS", "RATE_WINDOW_MS", "MarginRequired", "RiskDecision", "RiskGate", "cap_price"]
 
 RATE_WINDOW_MS = 60_000
 
@@ -65,6 +67,17 @@ class RiskDecision:
     size: float
     reason: DenialReason | None
     detail: str
+
+
+def cap_price(intent: OrderIntent, last: float) -> float:
+    """The price the caps value an order at: the last price, or a sell limit's price
+    above it, where it fills (a short opened at 120 holds 120's notional; the exchange
+    values the order there too). Buys fill at the last price or their limit, whichever
+    is lower, and sell limits below the last price at about the last price."""
+    at = intent.limit_price
+    if intent.order_type is LIMIT and intent.side is SELL and at is not None and at > last:
+        return at
+    return last
 
 
 class RiskGate(EquityLimits):
@@ -111,8 +124,15 @@ class RiskGate(EquityLimits):
 
     # ---- the check ----------------------------------------------------------------
 
-    def check(self, intent: OrderIntent, now_ms: int, price: float) -> RiskDecision:
-        """Approve (possibly resized) or deny `intent` at time `now_ms` and last price `price`."""
+    def check(
+        self, intent: OrderIntent, now_ms: int, price: float, in_flight: float = 0.0
+    ) -> RiskDecision:
+        """Approve (possibly resized) or deny `intent` at time `now_ms` and last price `price`
+        (the caps value it at `cap_price`).
+        `in_flight`: the quantity of the symbol's orders on the intent's side approved and
+        not filled yet (open at the venue, or earlier in the same batch). The caps count
+        them as filled (the position the account gets if they all fill); whether the
+        intent reduces is judged on the position held, as the exchange judges it."""
         size = intent.size
         symbol = intent.symbol
         if not size > 0.0:
@@ -130,6 +150,7 @@ class RiskGate(EquityLimits):
         stale = self._stale(symbol, now_ms, price)
         if stale is not None:
             return self._deny(DenialReason.STALE_MARKET_DATA, stale)
+        price = cap_price(intent, price)
         window_start = now_ms - RATE_WINDOW_MS
         recent = self._approved_ts
         while recent and recent[0] <= window_start:
@@ -171,7 +192,8 @@ class RiskGate(EquityLimits):
             size, reducing, resized_by = abs(current), True, cause
 
         if not reducing:
-            outcome = self._check_increase(symbol, direction, current, size, price)
+            ahead = current + direction * in_flight  # the position if they all fill
+            outcome = self._check_increase(symbol, direction, ahead, size, price)
             if isinstance(outcome, RiskDecision):
                 return outcome
             new_size, binding, note = outcome
