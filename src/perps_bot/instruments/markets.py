@@ -32,7 +32,8 @@ def catalog_from_markets(
     decimal_places: bool = False,
 ) -> InstrumentCatalog:
     """Instruments for `symbols` from ccxt `markets`; UnknownInstrument for a symbol the
-    exchange does not list. `decimal_places`: ccxt's precisionMode is DECIMAL_PLACES."""
+    exchange does not list or does not trade. `decimal_places`: ccxt's precisionMode is
+    DECIMAL_PLACES."""
     data = effective_instrument_data(profile)
     built = []
     for symbol in symbols:
@@ -44,10 +45,26 @@ def catalog_from_markets(
                 f"unknown symbol {short(symbol)!r}: the exchange lists no market"
                 f" {short(exchange_symbol)!r}"
             )
+        _require_trading(symbol, exchange_symbol, market)
         values |= _filters(market, decimal_places)
         values["exchange_symbol"] = exchange_symbol
         built.append(build_instrument(symbol, values, fees))
     return InstrumentCatalog(built)
+
+
+def _require_trading(symbol: str, exchange_symbol: str, market: Mapping[str, Any]) -> None:
+    """UnknownInstrument for a market ccxt marks inactive (Binance: status other than
+    TRADING, i.e. delisted, settling or not open yet): its book is frozen and every order
+    would be rejected. ccxt's None (an exchange that does not say) is taken as trading."""
+    if market.get("active") is not False:
+        return
+    info = market.get("info")
+    status = info.get("status") if isinstance(info, Mapping) else None
+    said = f" (status {short(str(status))})" if status is not None else ""
+    raise UnknownInstrument(
+        f"unknown symbol {short(symbol)!r}: the exchange's market {short(exchange_symbol)!r}"
+        f" is not trading{said}"
+    )
 
 
 def _filters(market: Mapping[str, Any], decimal_places: bool) -> dict[str, float]:
