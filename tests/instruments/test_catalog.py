@@ -66,3 +66,16 @@ def test_exchange_instruments_take_the_exchanges_filters() -> None:
 def test_config_rejects_a_bad_tier_table_in_one_line() -> None:
     with pytest.raises(Exception, match="must start at notional 0"):
         load_settings("dev", {"instruments": {"BTC-PERP": {"tiers": [[5, 0.01, 0]]}}})
+
+
+def test_zero_decimal_places_is_a_step_of_one() -> None:
+    # DECIMAL_PLACES mode: amount precision 0 means whole units (step 1), price precision
+    # 0 a tick of 1; it was read as "not given" and the built-in XRP step 0.1 was used
+    markets = {
+        "XRP/USDT:USDT": {
+            "precision": {"price": 0, "amount": 0},
+            "limits": {"amount": {"min": 1.0}, "cost": {"min": 5.0}},
+        }
+    }
+    xrp = catalog_from_markets(markets, ["XRP-PERP"], {}, FeesConfig(), decimal_places=True)
+    assert (xrp["XRP-PERP"].tick_size, xrp["XRP-PERP"].step_size) == (1.0, 1.0)

@@ -72,9 +72,9 @@ def _filters(market: Mapping[str, Any], decimal_places: bool) -> dict[str, float
     limits = market.get("limits") or {}
     found: dict[str, float] = {}
     for key, field in (("price", "tick_size"), ("amount", "step_size")):
-        value = _positive(precision.get(key))
-        if value is not None:
-            found[field] = 10.0 ** (-int(value)) if decimal_places else value
+        step = (_decimals_step if decimal_places else _positive)(precision.get(key))
+        if step is not None:
+            found[field] = step
     min_qty = _positive((limits.get("amount") or {}).get("min"))
     if min_qty is not None:
         found["min_quantity"] = min_qty
@@ -84,6 +84,18 @@ def _filters(market: Mapping[str, Any], decimal_places: bool) -> dict[str, float
     if contract is not None:
         found["contract_size"] = contract
     return found
+
+
+def _decimals_step(value: Any) -> float | None:
+    """The step of a DECIMAL_PLACES precision: 0 decimals is a step of 1 (whole units,
+    common for cheap coins), -1 a step of 10; None when not a whole number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return 10.0 ** -int(number) if number.is_integer() else None
 
 
 def _positive(value: Any) -> float | None:
