@@ -79,3 +79,17 @@ def test_zero_decimal_places_is_a_step_of_one() -> None:
     }
     xrp = catalog_from_markets(markets, ["XRP-PERP"], {}, FeesConfig(), decimal_places=True)
     assert (xrp["XRP-PERP"].tick_size, xrp["XRP-PERP"].step_size) == (1.0, 1.0)
+
+
+def test_a_market_id_given_for_a_symbol_names_the_ccxt_symbol() -> None:
+    # BTCUSDT is Binance's market id, not ccxt's symbol: "the exchange lists no market
+    # 'BTCUSDT'" was untrue and left the trader guessing what to write
+    markets = {"BTC/USDT:USDT": {**MARKETS["ETH/USDT:USDT"], "id": "BTCUSDT"}}
+    with pytest.raises(UnknownInstrument) as refused:
+        catalog_from_markets(markets, ["BTCUSDT"], {}, FeesConfig())
+    assert "'BTC/USDT:USDT'" in str(refused.value) and "BTC-PERP" in str(refused.value)
+    profile = {"BTC-PERP": InstrumentConfig(exchange_symbol="BTCUSDT")}
+    with pytest.raises(
+        UnknownInstrument, match=r"ccxt names that market 'BTC/USDT:USDT': set .*exchange_symbol"
+    ):
+        catalog_from_markets(markets, ["BTC-PERP"], profile, FeesConfig())

@@ -14,6 +14,7 @@ from typing import Any
 
 from perps_bot.config import FeesConfig, InstrumentConfig
 from perps_bot.domain import short
+from perps_bot.exchange import ExchangeSetupError, from_exchange_symbol
 from perps_bot.instruments.catalog import (
     InstrumentCatalog,
     UnknownInstrument,
@@ -41,15 +42,32 @@ def catalog_from_markets(
         exchange_symbol = str(values.get("exchange_symbol") or default_exchange_symbol(symbol))
         market = markets.get(exchange_symbol)
         if not isinstance(market, Mapping):
-            raise UnknownInstrument(
-                f"unknown symbol {short(symbol)!r}: the exchange lists no market"
-                f" {short(exchange_symbol)!r}"
-            )
+            raise UnknownInstrument(_not_listed(symbol, exchange_symbol, markets))
         _require_trading(symbol, exchange_symbol, market)
         values |= _filters(market, decimal_places)
         values["exchange_symbol"] = exchange_symbol
         built.append(build_instrument(symbol, values, fees))
     return InstrumentCatalog(built)
+
+
+def _not_listed(symbol: str, exchange_symbol: str, markets: Mapping[str, Any]) -> str:
+    """Why `symbol` has no market; when the name looked up is the exchange's market id
+    (BTCUSDT) rather than ccxt's symbol, which symbol that market has and what to write."""
+    head = f"unknown symbol {short(symbol)!r}:"
+    found = next((name for name, m in markets.items() if _has_id(m, exchange_symbol)), None)
+    if found is None:
+        return f"{head} the exchange lists no market {short(exchange_symbol)!r}"
+    said = f"{head} {short(exchange_symbol)!r} is a market id, ccxt names that market {found!r}"
+    if exchange_symbol != symbol:
+        return f"{said}: set the instrument's exchange_symbol to it"
+    try:
+        return f"{said}: name the symbol {from_exchange_symbol(found)}"
+    except ExchangeSetupError:
+        return f"{said}: give the instrument exchange_symbol {found!r}"
+
+
+def _has_id(market: Any, market_id: str) -> bool:
+    return isinstance(market, Mapping) and market.get("id") == market_id
 
 
 def _require_trading(symbol: str, exchange_symbol: str, market: Mapping[str, Any]) -> None:
