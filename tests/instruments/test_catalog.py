@@ -93,3 +93,21 @@ def test_a_market_id_given_for_a_symbol_names_the_ccxt_symbol() -> None:
         UnknownInstrument, match=r"ccxt names that market 'BTC/USDT:USDT': set .*exchange_symbol"
     ):
         catalog_from_markets(markets, ["BTC-PERP"], profile, FeesConfig())
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "said"),
+    [
+        ("BTC/USD:BTC", {"swap": True, "linear": False, "inverse": True}, "inverse"),
+        ("BTC/USDT:USDT-250328", {"type": "future", "swap": False, "linear": True}, "future"),
+    ],
+)
+def test_a_market_that_is_not_a_linear_perpetual_is_refused(
+    name: str, kind: dict[str, bool], said: str
+) -> None:
+    # sizes, PnL and funding are those of a linear perpetual: an inverse contract (sized in
+    # USD, settled in BTC) or a dated future was built like any market and mis-booked
+    markets = {name: {**MARKETS["ETH/USDT:USDT"], **kind}}
+    profile = {"BTC-PERP": InstrumentConfig(exchange_symbol=name)}
+    with pytest.raises(InstrumentError, match=f"not a linear perpetual.*{said}"):
+        catalog_from_markets(markets, ["BTC-PERP"], profile, FeesConfig())

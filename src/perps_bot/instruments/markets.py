@@ -17,6 +17,7 @@ from perps_bot.domain import short
 from perps_bot.exchange import ExchangeSetupError, from_exchange_symbol
 from perps_bot.instruments.catalog import (
     InstrumentCatalog,
+    InstrumentError,
     UnknownInstrument,
     build_instrument,
     default_exchange_symbol,
@@ -44,6 +45,7 @@ def catalog_from_markets(
         if not isinstance(market, Mapping):
             raise UnknownInstrument(_not_listed(symbol, exchange_symbol, markets))
         _require_trading(symbol, exchange_symbol, market)
+        _require_linear_perpetual(symbol, exchange_symbol, market)
         values |= _filters(market, decimal_places)
         values["exchange_symbol"] = exchange_symbol
         built.append(build_instrument(symbol, values, fees))
@@ -82,6 +84,19 @@ def _require_trading(symbol: str, exchange_symbol: str, market: Mapping[str, Any
     raise UnknownInstrument(
         f"unknown symbol {short(symbol)!r}: the exchange's market {short(exchange_symbol)!r}"
         f" is not trading{said}"
+    )
+
+
+def _require_linear_perpetual(symbol: str, exchange_symbol: str, market: Mapping[str, Any]) -> None:
+    """InstrumentError for a market ccxt says is not a linear perpetual: sizes, PnL and
+    funding are booked as for one (an inverse contract is sized in USD and settled in the
+    base coin; a dated future has no funding). A flag ccxt leaves unset passes."""
+    if market.get("swap") is not False and market.get("linear") is not False:
+        return
+    kind = "inverse" if market.get("linear") is False else str(market.get("type") or "no swap")
+    raise InstrumentError(
+        f"instruments.{short(symbol)}: the exchange's market {short(exchange_symbol)!r} is"
+        f" not a linear perpetual ({kind}); perps-bot trades linear perpetuals only"
     )
 
 
