@@ -111,3 +111,12 @@ def test_a_market_that_is_not_a_linear_perpetual_is_refused(
     profile = {"BTC-PERP": InstrumentConfig(exchange_symbol=name)}
     with pytest.raises(InstrumentError, match=f"not a linear perpetual.*{said}"):
         catalog_from_markets(markets, ["BTC-PERP"], profile, FeesConfig())
+
+
+def test_two_symbols_on_one_market_are_refused() -> None:
+    # both would trade BTCUSDT: the exchange holds one position for it, which the live
+    # venue's reconciliation could only give to one of them (the other's was "lost")
+    profile = {"XBT-PERP": InstrumentConfig(exchange_symbol="ETH/USDT:USDT", tick_size=0.1,
+                                            step_size=0.001)}  # fmt: skip
+    with pytest.raises(InstrumentError, match=r"XBT-PERP.*'ETH/USDT:USDT'.*ETH-PERP"):
+        catalog_from_markets(MARKETS, ["ETH-PERP", "XBT-PERP"], profile, FeesConfig())

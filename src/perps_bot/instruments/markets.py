@@ -38,9 +38,17 @@ def catalog_from_markets(
     DECIMAL_PLACES."""
     data = effective_instrument_data(profile)
     built = []
+    taken: dict[str, str] = {}  # exchange symbol -> our symbol trading it
     for symbol in symbols:
         values = dict(data.get(symbol, {}))
         exchange_symbol = str(values.get("exchange_symbol") or default_exchange_symbol(symbol))
+        if taken.setdefault(exchange_symbol, symbol) != symbol:
+            # the exchange nets both into one position, which reconciliation can give
+            # to one symbol only
+            raise InstrumentError(
+                f"instruments.{short(symbol)}: exchange_symbol {short(exchange_symbol)!r} is"
+                f" already traded as {short(taken[exchange_symbol])}: one market, one symbol"
+            )
         market = markets.get(exchange_symbol)
         if not isinstance(market, Mapping):
             raise UnknownInstrument(_not_listed(symbol, exchange_symbol, markets))
