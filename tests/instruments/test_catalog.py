@@ -66,3 +66,57 @@ def test_exchange_instruments_take_the_exchanges_filters() -> None:
 def test_config_rejects_a_bad_tier_table_in_one_line() -> None:
     with pytest.raises(Exception, match="must start at notional 0"):
         load_settings("dev", {"instruments": {"BTC-PERP": {"tiers": [[5, 0.01, 0]]}}})
+
+
+def test_zero_decimal_places_is_a_step_of_one() -> None:
+    # DECIMAL_PLACES mode: amount precision 0 means whole units (step 1), price precision
+    # 0 a tick of 1; it was read as "not given" and the built-in XRP step 0.1 was used
+    markets = {
+        "XRP/USDT:USDT": {
+            "precision": {"price": 0, "amount": 0},
+            "limits": {"amount": {"min": 1.0}, "cost": {"min": 5.0}},
+        }
+    }
+    xrp = catalog_from_markets(markets, ["XRP-PERP"], {}, FeesConfig(), decimal_places=True)
+    assert (xrp["XRP-PERP"].tick_size, xrp["XRP-PERP"].step_size) == (1.0, 1.0)
+
+
+def test_a_market_id_given_for_a_symbol_names_the_ccxt_symbol() -> None:
+    # BTCUSDT is Binance's market id, not ccxt's symbol: "the exchange lists no market
+    # 'BTCUSDT'" was untrue and left the trader guessing what to write
+    markets = {"BTC/USDT:USDT": {**MARKETS["ETH/USDT:USDT"], "id": "BTCUSDT"}}
+    with pytest.raises(UnknownInstrument) as refused:
+        catalog_from_markets(markets, ["BTCUSDT"], {}, FeesConfig())
+    assert "'BTC/USDT:USDT'" in str(refused.value) and "BTC-PERP" in str(refused.value)
+    profile = {"BTC-PERP": InstrumentConfig(exchange_symbol="BTCUSDT")}
+    with pytest.raises(
+        UnknownInstrument, match=r"ccxt names that market 'BTC/USDT:USDT': set .*exchange_symbol"
+    ):
+        catalog_from_markets(markets, ["BTC-PERP"], profile, FeesConfig())
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "said"),
+    [
+        ("BTC/USD:BTC", {"swap": True, "linear": False, "inverse": True}, "inverse"),
+        ("BTC/USDT:USDT-250328", {"type": "future", "swap": False, "linear": True}, "future"),
+    ],
+)
+def test_a_market_that_is_not_a_linear_perpetual_is_refused(
+    name: str, kind: dict[str, bool], said: str
+) -> None:
+    # sizes, PnL and funding are those of a linear perpetual: an inverse contract (sized in
+    # USD, settled in BTC) or a dated future was built like any market and mis-booked
+    markets = {name: {**MARKETS["ETH/USDT:USDT"], **kind}}
+    profile = {"BTC-PERP": InstrumentConfig(exchange_symbol=name)}
+    with pytest.raises(InstrumentError, match=f"not a linear perpetual.*{said}"):
+        catalog_from_markets(markets, ["BTC-PERP"], profile, FeesConfig())
+
+
+def test_two_symbols_on_one_market_are_refused() -> None:
+    # both would trade BTCUSDT: the exchange holds one position for it, which the live
+    # venue's reconciliation could only give to one of them (the other's was "lost")
+    profile = {"XBT-PERP": InstrumentConfig(exchange_symbol="ETH/USDT:USDT", tick_size=0.1,
+                                            step_size=0.001)}  # fmt: skip
+    with pytest.raises(InstrumentError, match=r"XBT-PERP.*'ETH/USDT:USDT'.*ETH-PERP"):
+        catalog_from_markets(MARKETS, ["ETH-PERP", "XBT-PERP"], profile, FeesConfig())

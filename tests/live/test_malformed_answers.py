@@ -65,3 +65,27 @@ async def test_a_garbled_market_list_at_start_up_is_retried(
     result = await run_bot(settings, progress=False)
     assert result.status == "completed"
     assert [p for _, p, _ in emulator.calls].count("/fapi/v1/exchangeInfo") == 2
+
+
+async def test_a_market_list_ccxt_cannot_read_at_start_up_is_retried(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    # valid JSON, but a market without its marginAsset: ccxt's parser raised TypeError,
+    # which ended the run as an "internal error" instead of a failed request retried
+    raw = emulator.api.market.exchange_info({})
+    rows = [{k: v for k, v in row.items() if k != "marginAsset"} for row in raw["symbols"]]
+    emulator.inject(
+        Fault("rewrite", method="GET", path="/fapi/v1/exchangeInfo", fields={"symbols": rows})
+    )
+    settings = load_settings(
+        "canary",
+        {
+            "run": {"duration": "1s", "dry_run": True, "live_view": False, **run_dirs},
+            "exchange": {"base_url": emulator.base_url, "poll_interval": "250ms",
+                         "backoff_base": "10ms", "backoff_max": "20ms"},
+            "strategy": {"name": STRATEGY},
+        },
+    )  # fmt: skip
+    result = await run_bot(settings, progress=False)
+    assert result.status == "completed"
+    assert [p for _, p, _ in emulator.calls].count("/fapi/v1/exchangeInfo") == 2

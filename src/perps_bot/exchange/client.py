@@ -36,8 +36,9 @@ Design choices:
   adopted a flat book while the exchange still held the position.
 - A JSON answer whose field ccxt cannot read (``"executedQty": "abc"`` makes its
   parser raise ValueError) raises ``ccxt.BadResponse`` too, from the account's calls
-  (`READ_ANSWERS`): the request was processed, so an order's outcome is unknown (looked
-  up by its client id), not a crash after the order was placed.
+  and ``load_markets`` (`READ_ANSWERS`): the request was processed, so an order's
+  outcome is unknown (looked up by its client id), not a crash after the order was
+  placed; a market list that cannot be read is retried like an unreachable exchange.
 """
 
 import functools
@@ -224,11 +225,13 @@ def _check_answers(exchange: Any) -> None:
     exchange.handle_errors = checking
 
 
-#: the ccxt calls whose parsed answers the live venue reads (orders, trades, balance);
-#: positions and liquidations it reads raw (venues.live.account, venues.live.foreign)
+#: the ccxt calls whose parsed answers the live venue reads (orders, trades, balance;
+#: positions and liquidations it reads raw: venues.live.account, venues.live.foreign),
+#: and the market list every exchange run starts from (a market ccxt cannot parse, e.g.
+#: one without its marginAsset, raised TypeError: an "internal error", not a retry)
 READ_ANSWERS = (
     "create_order", "cancel_order", "fetch_order", "fetch_open_orders", "fetch_my_trades",
-    "fetch_balance",
+    "fetch_balance", "load_markets",
 )  # fmt: skip
 
 

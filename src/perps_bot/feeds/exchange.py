@@ -14,7 +14,8 @@ Design choices, and why:
   that has no keys at all.
 - Event timestamps are the local clock at receipt (`clock`, wall ms by default),
   not the exchange's: the risk gate measures staleness against the same clock, and
-  receipt time is monotonic across symbols, which the Feed protocol requires.
+  receipt time is in order across symbols, which the Feed protocol requires (clamped
+  to never go below the previous event: a wall clock can be stepped back).
 - Funding: the exchange only publishes the *next* funding time and the rate that
   will be settled then. When that time passes (local clock past it, or the
   exchange's next funding time moves on), the feed emits one `FundingRate` with
@@ -239,10 +240,15 @@ class ExchangeFeed(AnswerParsing):
             return []
         results = await asyncio.gather(*(self._fetch_symbol(s) for s in self.symbols))
         await self._poll_trades(self.symbols)
-        now = self._clock()
+        now = self._now()
         return self._finish_cycle(
             results, lambda symbol, *answers: self._events_for(symbol, now, *answers)
         )
+
+    def _now(self) -> int:
+        """Receipt time, never before the previous event: the wall clock can be stepped
+        back (NTP, a resumed VM) and events must stay in order."""
+        return max(self._clock(), self._last_ts)
 
     def _finish_cycle(
         self,

@@ -98,6 +98,10 @@ class AnswerParsing:
                 events.append(FundingRate(ts, symbol, settled_rate, mark))
                 self._last_funding_emitted[symbol] = due
         if next_time is not None and rate is not None:
+            if period is None and next_time <= now:
+                # first sight, the exchange not rolled yet: that period ended before the
+                # feed saw the symbol (a resumed run has booked it already)
+                self._last_funding_emitted[symbol] = next_time
             self._funding[symbol] = FundingPeriod(next_time, rate)
         return events
 

@@ -213,10 +213,6 @@ class StreamingExchangeFeed(ExchangeFeed):
             self._last_ts = max(self._last_ts, events[-1].ts)
             self._wakeup.set()
 
-    def _now(self) -> int:
-        """Receipt time, never before the previous event (keeps the buffer in order)."""
-        return max(self._clock(), self._last_ts)
-
     # -- streamed data -------------------------------------------------------------
 
     def _on_stream_data(self, key: StreamKey, data: Any) -> bool:

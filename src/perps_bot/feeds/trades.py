@@ -4,10 +4,11 @@ the capture and for the queue fill model.
 The feed asks for them every poll (ccxt `fetch_trades`) or streams them (ccxt.pro
 `watch_trades`); either way the answers land here. `TradeTape` keeps, per symbol,
 the trades newer than the last one it accepted (by exchange time, then trade id, so
-a REST answer overlapping the previous one or a stream replaying its cache adds
-nothing twice) and hands them out with the symbol's next book: a BookSnapshot carries
-the trades seen since the symbol's previous book. Trades from before the feed started
-are history, not something the bot saw happen: they are skipped.
+a REST answer overlapping the previous one, a row listed twice in one answer or a
+stream replaying its cache adds nothing twice) and hands them out with the symbol's
+next book: a BookSnapshot carries the trades seen since the symbol's previous book.
+Trades from before the feed started are history, not something the bot saw happen:
+they are skipped.
 """
 
 import math
@@ -35,9 +36,16 @@ class TradeTape:
             return False
         last = self._last.get(symbol, (self._start_ms - 1, -1))
         fresh: list[tuple[tuple[int, int], PublicTrade]] = []
+        seen: set[object] = set()
         for row in answer:
             parsed = _parse(row)
-            if parsed is not None and parsed[0] > last:
+            if parsed is None or parsed[0] <= last:
+                continue
+            # a row listed twice in one answer is one trade: the same id (or, without
+            # an id, the same time, price, size and side)
+            identity = parsed[0] if parsed[0][1] else parsed
+            if identity not in seen:
+                seen.add(identity)
                 fresh.append(parsed)
         if fresh:
             fresh.sort(key=lambda item: item[0])

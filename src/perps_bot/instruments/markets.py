@@ -14,8 +14,10 @@ from typing import Any
 
 from perps_bot.config import FeesConfig, InstrumentConfig
 from perps_bot.domain import short
+from perps_bot.exchange import ExchangeSetupError, from_exchange_symbol
 from perps_bot.instruments.catalog import (
     InstrumentCatalog,
+    InstrumentError,
     UnknownInstrument,
     build_instrument,
     default_exchange_symbol,
@@ -32,22 +34,78 @@ def catalog_from_markets(
     decimal_places: bool = False,
 ) -> InstrumentCatalog:
     """Instruments for `symbols` from ccxt `markets`; UnknownInstrument for a symbol the
-    exchange does not list. `decimal_places`: ccxt's precisionMode is DECIMAL_PLACES."""
+    exchange does not list or does not trade. `decimal_places`: ccxt's precisionMode is
+    DECIMAL_PLACES."""
     data = effective_instrument_data(profile)
     built = []
+    taken: dict[str, str] = {}  # exchange symbol -> our symbol trading it
     for symbol in symbols:
         values = dict(data.get(symbol, {}))
         exchange_symbol = str(values.get("exchange_symbol") or default_exchange_symbol(symbol))
+        if taken.setdefault(exchange_symbol, symbol) != symbol:
+            # the exchange nets both into one position, which reconciliation can give
+            # to one symbol only
+            raise InstrumentError(
+                f"instruments.{short(symbol)}: exchange_symbol {short(exchange_symbol)!r} is"
+                f" already traded as {short(taken[exchange_symbol])}: one market, one symbol"
+            )
         market = markets.get(exchange_symbol)
         if not isinstance(market, Mapping):
-            raise UnknownInstrument(
-                f"unknown symbol {short(symbol)!r}: the exchange lists no market"
-                f" {short(exchange_symbol)!r}"
-            )
+            raise UnknownInstrument(_not_listed(symbol, exchange_symbol, markets))
+        _require_trading(symbol, exchange_symbol, market)
+        _require_linear_perpetual(symbol, exchange_symbol, market)
         values |= _filters(market, decimal_places)
         values["exchange_symbol"] = exchange_symbol
         built.append(build_instrument(symbol, values, fees))
     return InstrumentCatalog(built)
+
+
+def _not_listed(symbol: str, exchange_symbol: str, markets: Mapping[str, Any]) -> str:
+    """Why `symbol` has no market; when the name looked up is the exchange's market id
+    (BTCUSDT) rather than ccxt's symbol, which symbol that market has and what to write."""
+    head = f"unknown symbol {short(symbol)!r}:"
+    found = next((name for name, m in markets.items() if _has_id(m, exchange_symbol)), None)
+    if found is None:
+        return f"{head} the exchange lists no market {short(exchange_symbol)!r}"
+    said = f"{head} {short(exchange_symbol)!r} is a market id, ccxt names that market {found!r}"
+    if exchange_symbol != symbol:
+        return f"{said}: set the instrument's exchange_symbol to it"
+    try:
+        return f"{said}: name the symbol {from_exchange_symbol(found)}"
+    except ExchangeSetupError:
+        return f"{said}: give the instrument exchange_symbol {found!r}"
+
+
+def _has_id(market: Any, market_id: str) -> bool:
+    return isinstance(market, Mapping) and market.get("id") == market_id
+
+
+def _require_trading(symbol: str, exchange_symbol: str, market: Mapping[str, Any]) -> None:
+    """UnknownInstrument for a market ccxt marks inactive (Binance: status other than
+    TRADING, i.e. delisted, settling or not open yet): its book is frozen and every order
+    would be rejected. ccxt's None (an exchange that does not say) is taken as trading."""
+    if market.get("active") is not False:
+        return
+    info = market.get("info")
+    status = info.get("status") if isinstance(info, Mapping) else None
+    said = f" (status {short(str(status))})" if status is not None else ""
+    raise UnknownInstrument(
+        f"unknown symbol {short(symbol)!r}: the exchange's market {short(exchange_symbol)!r}"
+        f" is not trading{said}"
+    )
+
+
+def _require_linear_perpetual(symbol: str, exchange_symbol: str, market: Mapping[str, Any]) -> None:
+    """InstrumentError for a market ccxt says is not a linear perpetual: sizes, PnL and
+    funding are booked as for one (an inverse contract is sized in USD and settled in the
+    base coin; a dated future has no funding). A flag ccxt leaves unset passes."""
+    if market.get("swap") is not False and market.get("linear") is not False:
+        return
+    kind = "inverse" if market.get("linear") is False else str(market.get("type") or "no swap")
+    raise InstrumentError(
+        f"instruments.{short(symbol)}: the exchange's market {short(exchange_symbol)!r} is"
+        f" not a linear perpetual ({kind}); perps-bot trades linear perpetuals only"
+    )
 
 
 def _filters(market: Mapping[str, Any], decimal_places: bool) -> dict[str, float]:
@@ -55,9 +113,9 @@ def _filters(market: Mapping[str, Any], decimal_places: bool) -> dict[str, float
     limits = market.get("limits") or {}
     found: dict[str, float] = {}
     for key, field in (("price", "tick_size"), ("amount", "step_size")):
-        value = _positive(precision.get(key))
-        if value is not None:
-            found[field] = 10.0 ** (-int(value)) if decimal_places else value
+        step = (_decimals_step if decimal_places else _positive)(precision.get(key))
+        if step is not None:
+            found[field] = step
     min_qty = _positive((limits.get("amount") or {}).get("min"))
     if min_qty is not None:
         found["min_quantity"] = min_qty
@@ -67,6 +125,18 @@ def _filters(market: Mapping[str, Any], decimal_places: bool) -> dict[str, float
     if contract is not None:
         found["contract_size"] = contract
     return found
+
+
+def _decimals_step(value: Any) -> float | None:
+    """The step of a DECIMAL_PLACES precision: 0 decimals is a step of 1 (whole units,
+    common for cheap coins), -1 a step of 10; None when not a whole number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return 10.0 ** -int(number) if number.is_integer() else None
 
 
 def _positive(value: Any) -> float | None:

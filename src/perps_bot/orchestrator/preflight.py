@@ -18,6 +18,7 @@ from perps_bot.domain import PerpsBotError, RunMode
 from perps_bot.exchange.runtime import close_quietly
 from perps_bot.instruments import (
     InstrumentCatalog,
+    InstrumentError,
     catalog_from_markets,
     catalog_from_profile,
 )
@@ -98,7 +99,7 @@ async def preflight(settings: Settings, *, say: Callable[[str], None]) -> Prefli
             f" {settings.exchange.startup_timeout}) ..."
         )
         markets = await load_markets_within(client, settings.exchange)
-        decimal_places = getattr(client, "precisionMode", None) == _decimal_places()
+        decimal_places = _counts_decimal_places(client, settings.exchange.name)
         catalog = catalog_from_markets(
             markets, symbols, settings.instruments, settings.fees, decimal_places=decimal_places
         )
@@ -131,7 +132,17 @@ def _require_prod_promotion(settings: Settings, strategy: str, fingerprint: str)
         )
 
 
-def _decimal_places() -> int:
+def _counts_decimal_places(client: Any, name: str) -> bool:
+    """True when ccxt gives the exchange's precisions as decimal places, False for tick
+    sizes; InstrumentError for significant digits (bitfinex): a price's tick then
+    depends on the price, which an instrument's one tick size cannot describe (a
+    precision of 5 was read as a tick of 5)."""
     import ccxt.async_support as ccxt_async
 
-    return int(ccxt_async.DECIMAL_PLACES)
+    mode = getattr(client, "precisionMode", None)
+    if mode == ccxt_async.SIGNIFICANT_DIGITS:
+        raise InstrumentError(
+            f"exchange {name!r}: ccxt gives its prices and sizes in significant digits,"
+            " which have no fixed tick or step; perps-bot cannot trade on it"
+        )
+    return bool(mode == ccxt_async.DECIMAL_PLACES)
