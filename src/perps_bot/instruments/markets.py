@@ -14,6 +14,7 @@ from typing import Any
 
 from perps_bot.config import FeesConfig, InstrumentConfig
 from perps_bot.domain import short
+from perps_bot.domain.numbers import finite_number
 from perps_bot.exchange import ExchangeSetupError, from_exchange_symbol
 from perps_bot.instruments.catalog import (
     InstrumentCatalog,
@@ -130,20 +131,10 @@ def _filters(market: Mapping[str, Any], decimal_places: bool) -> dict[str, float
 def _decimals_step(value: Any) -> float | None:
     """The step of a DECIMAL_PLACES precision: 0 decimals is a step of 1 (whole units,
     common for cheap coins), -1 a step of 10; None when not a whole number."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return 10.0 ** -int(number) if number.is_integer() else None
+    number = finite_number(value)
+    return 10.0 ** -int(number) if number is not None and number.is_integer() else None
 
 
 def _positive(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
+    number = finite_number(value)
+    return number if number is not None and number > 0 else None

@@ -12,7 +12,6 @@ through the one order state machine (domain.lifecycle).
   two steps, accepted then filled, like every other venue.
 """
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +27,7 @@ from perps_bot.domain import (
     record_fill,
     transition,
 )
+from perps_bot.domain.numbers import finite_number
 from perps_bot.venues.fill_rules import fee_for
 
 EPS = 1e-12
@@ -167,13 +167,5 @@ def _fee(
     )
 
 
-def num(value: Any) -> float | None:
-    """A number from an exchange field, None for missing, unreadable or non-finite
-    values (NaN compares false with everything: it would pass every check)."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+#: a number from an exchange field (None: missing, unreadable or not finite)
+num = finite_number
