@@ -53,18 +53,7 @@ async def test_a_garbled_market_list_at_start_up_is_retried(
     in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
 ) -> None:
     emulator.inject(Fault("malformed", method="GET", path="/fapi/v1/exchangeInfo"))
-    settings = load_settings(
-        "canary",
-        {
-            "run": {"duration": "1s", "dry_run": True, "live_view": False, **run_dirs},
-            "exchange": {"base_url": emulator.base_url, "poll_interval": "250ms",
-                         "backoff_base": "10ms", "backoff_max": "20ms"},
-            "strategy": {"name": STRATEGY},
-        },
-    )  # fmt: skip
-    result = await run_bot(settings, progress=False)
-    assert result.status == "completed"
-    assert [p for _, p, _ in emulator.calls].count("/fapi/v1/exchangeInfo") == 2
+    await _starts_after_one_retry(emulator, run_dirs)
 
 
 async def test_a_market_list_ccxt_cannot_read_at_start_up_is_retried(
@@ -77,6 +66,11 @@ async def test_a_market_list_ccxt_cannot_read_at_start_up_is_retried(
     emulator.inject(
         Fault("rewrite", method="GET", path="/fapi/v1/exchangeInfo", fields={"symbols": rows})
     )
+    await _starts_after_one_retry(emulator, run_dirs)
+
+
+async def _starts_after_one_retry(emulator: EmulatorServer, run_dirs: dict[str, str]) -> None:
+    """A dry run whose first market list is refused: it asks again and runs."""
     settings = load_settings(
         "canary",
         {

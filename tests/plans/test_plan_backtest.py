@@ -126,21 +126,27 @@ def test_a_target_cut_with_its_stop_keeps_the_rest_protected(
     of the long cancelled."""
     bars = [(100.0, 101.0, 99.0, 100.0)] * 6 + [(100.0, 100.0, 90.0, 91.0)] * 2
     write_candles(llm_workdir / "btc.csv", bars)
-    with fake_llm() as server:
-        server.script = [stop_plan(2.0), stop_plan(1.0)]
-        result = llm_backtest(llm_workdir, llm_profile(llm_workdir, server), "a.sqlite", capsys)
-    assert result.code == 0, result.err
-    out = llm_workdir / "export"
-    report = run_main(["report", "--db", str(llm_workdir / "a.sqlite"), "--export", str(out),
-                       "--out", "/dev/null"], capsys)  # fmt: skip
-    assert report.code == 0, report.err
-    with (out / "orders.csv").open() as fh:
-        orders = list(csv.DictReader(fh))
+    orders, (trade,) = _planned_backtest(llm_workdir, [stop_plan(2.0), stop_plan(1.0)], capsys)
     stops = [(o["size"], o["status"]) for o in orders if o["type"] == "stop_market"]
     assert stops[-1] == ("1", "filled")
-    with (out / "trades.csv").open() as fh:
-        (trade,) = csv.DictReader(fh)
     assert (trade["side"], trade["exit_reason"]) == ("long", "stop")
+
+
+def _planned_backtest(
+    workdir: Path, plans: list[str], capsys: pytest.CaptureFixture[str]
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """A backtest of the planner answering `plans` in turn: its orders.csv and
+    trades.csv rows."""
+    with fake_llm() as server:
+        server.script = plans
+        result = llm_backtest(workdir, llm_profile(workdir, server), "a.sqlite", capsys)
+    assert result.code == 0, result.err
+    out = workdir / "export"
+    report = run_main(["report", "--db", str(workdir / "a.sqlite"), "--export", str(out),
+                       "--out", "/dev/null"], capsys)  # fmt: skip
+    assert report.code == 0, report.err
+    with (out / "orders.csv").open() as fh, (out / "trades.csv").open() as trades:
+        return list(csv.DictReader(fh)), list(csv.DictReader(trades))
 
 
 def stop_plan(target: float, stop: float = 95.0) -> str:
@@ -161,20 +167,10 @@ def test_a_target_already_held_moves_its_stop(
     stop stayed at 95 and the dip went through."""
     bars = [(100.0, 101.0, 99.0, 100.0)] * 6 + [(100.0, 100.0, 96.0, 96.5)] * 2
     write_candles(llm_workdir / "btc.csv", bars)
-    with fake_llm() as server:
-        server.script = [stop_plan(1.0), stop_plan(1.0, stop=97.0)]
-        result = llm_backtest(llm_workdir, llm_profile(llm_workdir, server), "a.sqlite", capsys)
-    assert result.code == 0, result.err
-    out = llm_workdir / "export"
-    report = run_main(["report", "--db", str(llm_workdir / "a.sqlite"), "--export", str(out),
-                       "--out", "/dev/null"], capsys)  # fmt: skip
-    assert report.code == 0, report.err
-    with (out / "orders.csv").open() as fh:
-        orders = list(csv.DictReader(fh))
+    plans = [stop_plan(1.0), stop_plan(1.0, stop=97.0)]
+    orders, (trade,) = _planned_backtest(llm_workdir, plans, capsys)
     stops = [o["status"] for o in orders if o["type"] == "stop_market"]
     assert stops == ["canceled", "filled"], stops  # the stop at 95, then the one at 97
-    with (out / "trades.csv").open() as fh:
-        (trade,) = csv.DictReader(fh)
     assert (trade["side"], trade["exit_reason"]) == ("long", "stop")
     assert 96.0 < float(trade["exit_price"]) <= 97.0
 
