@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from perps_bot.config import Settings, load_settings
+from perps_bot.config import Settings
 from perps_bot.domain import DenialReason, Fill, Liquidity, Side
 from perps_bot.orchestrator.runner import RunResult, run_bot
 from perps_bot.orchestrator.venue_calls import RECONCILE_LOOKBACK_MS, StopRun
@@ -20,6 +20,7 @@ from perps_bot.venues import (
     VenueUnavailable,
 )
 from tests.harness.scripted import RecordingTargets, ScriptedFeed, quotes
+from tests.harness.settings import scripted_settings
 from tests.harness.venue import ScriptedVenue
 from tests.harness.wired import wired
 
@@ -28,22 +29,7 @@ SYMBOL = "BTC-PERP"
 
 
 def settings(tmp_path: Path, script: str, **sections: Any) -> Settings:
-    overrides: dict[str, Any] = {
-        "run": {
-            "dev_fast": True,
-            "symbols": [SYMBOL],
-            "log_dir": str(tmp_path / "logs"),
-            "data_dir": str(tmp_path / "data"),
-            "live_view": False,
-        },
-        "strategy": {
-            "name": "tests.harness.scripted:RecordingTargets",
-            "params": {"symbol": SYMBOL, "script": script},
-        },
-    }
-    for key, value in sections.items():
-        overrides[key] = overrides.get(key, {}) | value
-    return load_settings("dev", overrides)
+    return scripted_settings(tmp_path, "RecordingTargets", script, SYMBOL, **sections)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 from perps_bot.config import Settings, load_settings
 from perps_bot.orchestrator.runner import RunResult, run_bot
 from tests.harness.scripted import ScriptedFeed, quotes
+from tests.harness.settings import scripted_settings
 from tests.harness.venue import ScriptedVenue
 
 START_MS = 1_704_067_200_000
@@ -20,23 +21,7 @@ CAPS = {"max_order_notional": 50.0, "max_position_notional": 50.0}
 
 
 def settings(tmp_path: Path, script: str, **risk: Any) -> Settings:
-    return load_settings(
-        "dev",
-        {
-            "run": {
-                "dev_fast": True,
-                "symbols": [SYMBOL],
-                "log_dir": str(tmp_path / "logs"),
-                "data_dir": str(tmp_path / "data"),
-                "live_view": False,
-            },
-            "strategy": {
-                "name": "tests.harness.scripted:ScriptedIntents",
-                "params": {"symbol": SYMBOL, "script": script},
-            },
-            "risk": CAPS | risk,
-        },
-    )
+    return scripted_settings(tmp_path, "ScriptedIntents", script, SYMBOL, risk=CAPS | risk)
 
 
 async def run(cfg: Settings, venue: ScriptedVenue, events: int) -> RunResult:
