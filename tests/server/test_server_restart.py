@@ -35,16 +35,18 @@ def _stored_fills(db: Path, run_id: str) -> dict[str, list[tuple[Any, ...]]]:
 def test_a_killed_server_goes_on_with_its_session_to_the_fills_of_an_uninterrupted_one(
     tmp_path: Path,
 ) -> None:
-    body = dev_session("8d")
+    # a month on the simulated clock: long enough that a fast machine is still running
+    # it when its first checkpoint is stored (8 days took 2.3 s on one, with none stored)
+    body = dev_session("30d")
     reference_db, killed_db = tmp_path / "reference.sqlite", tmp_path / "killed.sqlite"
     reference, ref_port = serve_process(reference_db, tmp_path / "ref")
     killed, port = serve_process(killed_db, tmp_path / "killed")
     try:
         ref_sid = _call(ref_port, "/api/sessions", body)["session_id"]
         sid = _call(port, "/api/sessions", body)["session_id"]
-        # some fills stored, a checkpoint or more taken (every 2 s of wall time)
-        wait_for(lambda: len(query(killed_db, "SELECT 1 FROM checkpoints")) >= 3, 120,
-                 "checkpoints of the session")  # fmt: skip
+        # some fills stored and a checkpoint taken (every 2 s of wall time)
+        wait_for(lambda: len(query(killed_db, "SELECT 1 FROM checkpoints")) >= 1, 120,
+                 "a checkpoint of the session")  # fmt: skip
         assert _status(port, sid)["status"] == "running"
         kill9(killed)
         run_id = _status(ref_port, ref_sid)["run_id"]
