@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from perps_bot.config import Settings
-from perps_bot.domain import DenialReason, Fill, Liquidity, Side
+from perps_bot.domain import DenialReason, Fill, Liquidity, MarkPrice, Side
 from perps_bot.orchestrator.runner import RunResult, run_bot
 from perps_bot.orchestrator.venue_calls import RECONCILE_LOOKBACK_MS, StopRun
 from perps_bot.venues import (
@@ -182,3 +182,20 @@ async def test_a_start_whose_reconciliation_cannot_read_the_account_stops(
         engine = run_.orchestrator
         with pytest.raises(StopRun, match="cannot reconcile with the exchange at start-up"):
             await engine.start(reconcile=True)
+
+
+async def test_mark_prices_alone_do_not_keep_the_market_data_fresh(
+    tmp_path: Path, venue: ScriptedVenue
+) -> None:
+    """A feed whose trades and books stopped while its mark price kept coming (say, the
+    depth endpoint failing while premiumIndex answers): 40 s after the last price the
+    market data is stale (stale_after 30s), whatever marks arrived since. Before, each
+    MarkPrice counted as fresh data and the order was priced from a 40 s old quote."""
+    marks = [MarkPrice(START_MS + i * 1_000, SYMBOL, 100.0) for i in range(1, 41)]
+    feed = ScriptedFeed([*quotes(SYMBOL, [100.0], start_ms=START_MS), *marks])
+    result = await run_bot(settings(tmp_path, "41:1"), feed=feed, venue=venue, progress=False)
+    assert result.status == "completed"
+    assert venue.submitted == []
+    with sqlite3.connect(result.db_path) as conn:
+        reasons = [r for (r,) in conn.execute("SELECT reason_code FROM denials")]
+    assert reasons == ["STALE_MARKET_DATA"]

@@ -277,6 +277,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
         funding: FundingRate | None = None
         for_strategy: MarketEvent | None = event
         kind = type(event)
+        fresh = True  # a traded price: the risk gate's market data is fresh (not a mark)
         if type(event) is Candle:
             price = event.close
             mark = event.mark if event.mark is not None else price
@@ -289,6 +290,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
             traded = event.last if kind is Quote else event_price(event)
             mark = event.mark if event.mark is not None else traded
             price = traded if traded is not None else self._last_price.get(symbol, 0.0)
+            fresh = traded is not None
             if traded is not None:
                 low = high = traded
                 if self._bars is not None:
@@ -296,6 +298,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
         else:
             price = self._last_price.get(symbol, event.mark)
             mark = event.mark
+            fresh = False
             if type(event) is FundingRate:
                 funding = event
         if price:
@@ -304,7 +307,8 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
         # risk (data is fresh), ledger (mark to market, funding, liquidation) and
         # strategy, per portfolio; nothing before this reads the risk gate
         for p in portfolios:
-            p.risk.on_market_data(symbol, ts)
+            if fresh:
+                p.risk.on_market_data(symbol, ts)
             if low:
                 p.excursions.on_prices(symbol, low, high)
             if bar is not None:
