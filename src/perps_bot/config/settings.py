@@ -9,6 +9,7 @@ so `--param fast=5` changes one strategy parameter and keeps the others.
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, get_origin
@@ -183,11 +184,21 @@ class Settings(BaseSettings):
 
     def config_hash(self) -> str:
         """A stable hash of everything that changes trading behaviour (secrets excluded)."""
-        data = {k: v for k, v in self.masked_dict().items() if k not in NOT_TRADING_SECTIONS}
-        data["run"] = {k: v for k, v in data["run"].items() if k not in NOT_TRADING_RUN_KEYS}
-        data["llm"] = {k: v for k, v in data["llm"].items() if k not in NOT_TRADING_KEYS}
+        data = trading_settings(self.masked_dict())
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def trading_settings(masked: Mapping[str, Any]) -> dict[str, Any]:
+    """A masked config (`Settings.masked_dict`, or one stored with a run) less what
+    changes where a run writes or what it tells, not what it trades: what the config hash
+    covers, and what a resumed run may not change."""
+    data = {k: v for k, v in masked.items() if k not in NOT_TRADING_SECTIONS}
+    for section, kept_out in (("run", NOT_TRADING_RUN_KEYS), ("llm", NOT_TRADING_KEYS)):
+        values = data.get(section)
+        if isinstance(values, dict):
+            data[section] = {k: v for k, v in values.items() if k not in kept_out}
+    return data
 
 
 def _builtin_profiles() -> Path:

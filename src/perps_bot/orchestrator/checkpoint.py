@@ -25,8 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from perps_bot.config.llm import NOT_TRADING_KEYS as LLM_NOT_TRADING
-from perps_bot.config.settings import NOT_TRADING_RUN_KEYS, NOT_TRADING_SECTIONS
+from perps_bot.config.settings import trading_settings
 from perps_bot.domain import PerpsBotError, short
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.recorder import Recorder
@@ -204,10 +203,8 @@ def find_resumable(
 
 def _trading_config(config: dict[str, Any]) -> dict[str, Any]:
     """The sections of a masked config, less the settings a resumed run may change."""
-    out = {k: v for k, v in config.items() if isinstance(v, dict) and k not in NOT_TRADING_SECTIONS}
-    out["run"] = {k: v for k, v in out.get("run", {}).items() if k not in NOT_TRADING_RUN_KEYS}
-    if "llm" in out:  # --llm-cache-only may be given to a resumed run, or left out
-        out["llm"] = {k: v for k, v in out["llm"].items() if k not in LLM_NOT_TRADING}
+    out = {k: v for k, v in trading_settings(config).items() if isinstance(v, dict)}
+    out.setdefault("run", {})
     return out
 
 
