@@ -141,18 +141,29 @@ def round_to_step(value: float, step: float, rounding: str) -> float:
     0.30000000000000004) means the grid point, not the step below or the tick above."""
     if step <= 0:
         return value
+    point = grid_point(value, step)
+    if point is not None:
+        return point
     quotient = value / step
     whole = round(quotient)
-    gap = abs(quotient - whole)
-    scale = 1e-9 * max(1.0, abs(whole))
-    if gap <= min(scale, _NOISE_STEPS) or (
-        (quotient > whole) == (rounding == ROUND_FLOOR) and gap <= scale
-    ):
+    near = abs(quotient - whole) <= 1e-9 * max(1.0, abs(whole))
+    if near and (quotient > whole) == (rounding == ROUND_FLOOR):  # on the side allowed
         return round(whole * step, _decimals(step))
     steps = (Decimal(repr(float(value))) / Decimal(repr(float(step)))).to_integral_value(
         rounding=rounding
     )
     return float(steps * Decimal(repr(float(step))))
+
+
+def grid_point(value: float, step: float) -> float | None:
+    """The multiple of `step` (> 0) that `value` is within float noise of, formatted to
+    the step's decimals; None when it is further off. A size or price the bot computed
+    (0.3 - 0.1 is 0.19999999999999998) means that grid point."""
+    quotient = value / step
+    whole = round(quotient)
+    if abs(quotient - whole) <= min(1e-9 * max(1.0, abs(whole)), _NOISE_STEPS):
+        return round(whole * step, _decimals(step))
+    return None
 
 
 @cache

@@ -4,10 +4,10 @@ and the documented intra-candle price path. No state, no I/O: each is tested alo
 
 import math
 from collections.abc import Container, Sequence
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN
+from decimal import ROUND_FLOOR
 
 from perps_bot.domain import BookSnapshot, Candle, MarketEvent, Order, OrderType, Quote, Side
-from perps_bot.domain.instrument import round_to_step
+from perps_bot.domain.instrument import grid_point, round_to_step
 from perps_bot.venues.book import Level
 
 #: Quantities below this are treated as zero (sizes are >= 1e-8 on every venue we use).
@@ -126,11 +126,8 @@ def on_step(quantity: float, step: float | None) -> float:
     a dust position the close of the reported 0.2 flips. Anything further off is kept."""
     if step is None or step <= 0.0:
         return quantity
-    steps = quantity / step
-    whole = round(steps)
-    if whole >= 1 and abs(steps - whole) <= 1e-9 * whole:
-        return round_to_step(quantity, step, ROUND_HALF_EVEN)
-    return quantity
+    point = grid_point(quantity, step)
+    return point if point else quantity  # not a whole lot (none at all): kept
 
 
 def fee_for(notional: float, bps: float) -> float:
