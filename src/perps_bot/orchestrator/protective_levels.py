@@ -103,8 +103,9 @@ class StoredLevelsKeeper:
                 row = stored.find(db, self._scope, symbol, entry)
                 assert row is not None
                 stored.activate(db, self._scope, row.id, symbol, self._run_id)
-            stored.set_levels(db, row.id, self._run_id, levels.side, levels.stop,
-                              levels.take_profit)  # fmt: skip
+            else:
+                stored.set_levels(db, row.id, self._run_id, levels.side, levels.stop,
+                                  levels.take_profit)  # fmt: skip
         self._active[symbol] = replace(row, active=True, side=levels.side, stop=levels.stop,
                                        take_profit=levels.take_profit)  # fmt: skip
 

@@ -47,7 +47,7 @@ class TradingStateKeeper:
         `replays`: a resumed run sees again the very events that followed its checkpoint
         (a seeded feed), so it makes its own later changes again; a dry run sees today's
         market instead, where its halt may not come again: that one is taken too."""
-        saved = self._stored()
+        saved = stored_state(self.store, self.portfolio)
         own = resumed and saved is not None and saved.run_id == self.run_id
         if saved is None or (own and replays):
             return  # this run's own later changes: the replay from the checkpoint makes them
@@ -68,9 +68,6 @@ class TradingStateKeeper:
             journal.write("state_change", ts, {"state": str(risk.state), "detail": detail})
             log.warning("RISK STATE %s%s (%s); perps-bot resume-trading lifts a halt",
                         risk.state, self._of(), detail)  # fmt: skip
-
-    def _stored(self) -> stored.StoredTradingState | None:
-        return stored_state(self.store, self.portfolio)
 
     def _of(self) -> str:
         return "" if self.portfolio == DEFAULT_PORTFOLIO else f" of portfolio {self.portfolio}"
