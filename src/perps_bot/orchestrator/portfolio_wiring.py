@@ -20,6 +20,7 @@ from perps_bot.orchestrator.run_records import child_record
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
 from perps_bot.storage import RunStore
+from perps_bot.storage.strategy_memory import StoredMemory
 from perps_bot.strategies import Strategy
 from perps_bot.venues import Venue
 
@@ -67,12 +68,17 @@ class PortfolioWiring:
     details: bool
 
     def portfolio(self, index: int, planned: PlannedPortfolio) -> Portfolio:
-        """One plan's portfolio: its recorder (a child run of the account's run when
-        there are several), risk gate, order flow and chart sampler."""
+        """One plan's portfolio: its strategy's memory, its recorder (a child run of the
+        account's run when there are several), risk gate, order flow and chart sampler."""
         settings, pid = self.settings, planned.plan.id
         multi = len(self.ledgers) > 1
         child = portfolio_run_id(self.run_id, pid, multi)
         strategy, ledger = self.strategies[pid], self.ledgers[pid]
+        # kept per account, or per portfolio run (paper: one portfolio's executed plan
+        # rows are not another's)
+        scope = f"{settings.profile}/{pid}" if self.pre.spec.keeps_trading_state else child
+        strategy.ctx.memory = StoredMemory(self.store, scope)
+        strategy.ctx.run_id = child
         if multi and self.new_run:
             self.store.create_run(child_record(settings, self.pre, planned, self.run_id, child,
                                                strategy))  # fmt: skip

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from perps_bot.config import ConfigError, Settings
-from perps_bot.domain import RunMode, parse_duration, portfolio_run_id
+from perps_bot.domain import RunMode, parse_duration
 from perps_bot.feeds import Feed
 from perps_bot.ledger import AccountBooks, Ledger
 from perps_bot.monitoring import Journal, LiveView, NullJournal, tag_run_log
@@ -43,7 +43,6 @@ from perps_bot.orchestrator.trading_state import TradingStateKeeper
 from perps_bot.orchestrator.watchers import Watchers, watch_run
 from perps_bot.risk.account_gate import AccountGate
 from perps_bot.storage import RunRecord, RunStore
-from perps_bot.storage.strategy_memory import StoredMemory
 from perps_bot.strategies import Strategy, StrategyContext
 from perps_bot.venues import Venue
 
@@ -129,12 +128,6 @@ def build_run(
     params_json = _params_json(pre, strategies)
     store, run_id, resumed = _open_run(settings, pre, params_json, resume, hosted)
     tag_run_log(run_id)  # every line of the run from here on carries its id
-    for pid, strategy in strategies.items():  # kept per account, or per run (paper)
-        child_id = portfolio_run_id(run_id, pid, multi)
-        # per portfolio: one portfolio's executed plan rows are not another's
-        scope = f"{settings.profile}/{pid}" if spec.keeps_trading_state else child_id
-        strategy.ctx.memory = StoredMemory(store, scope)
-        strategy.ctx.run_id = child_id
     capture = open_capture(settings, pre, run_id, params_json) if resumed is None else None
     if capture is not None:
         feed = CapturingFeed(feed, capture)
