@@ -71,14 +71,12 @@ fills to exact arithmetic at its own boundary.
 """
 
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from perps_bot.domain import (
-    BookSnapshot,
-    Candle,
     Fill,
     Liquidity,
     MarketEvent,
@@ -95,10 +93,9 @@ from perps_bot.domain import (
 )
 from perps_bot.domain.enums import ACCEPTED, BUY, CANCELED, FILLED, LIMIT, MAKER, REJECTED, TAKER
 from perps_bot.venues.base import OrderRejected
-from perps_bot.venues.book import Book, Level, touch_around
+from perps_bot.venues.book import Level
 from perps_bot.venues.fill_rules import (
     EPS,
-    candle_path,
     extremes,
     fee_for,
     is_crossed,
@@ -109,7 +106,7 @@ from perps_bot.venues.fill_rules import (
     resting_fill_quantity,
 )
 from perps_bot.venues.match_rules import MatchingRules, seed_sequence
-from perps_bot.venues.order_queue import MatchPoint, SymbolOrders, WorkingOrder
+from perps_bot.venues.order_queue import MatchPoint, SymbolOrders, WorkingOrder, match_points
 from perps_bot.venues.triggers import triggered_point
 
 _FILL_STREAM = zlib.crc32(b"perps-bot/matching/fills")
@@ -242,7 +239,8 @@ class MatchingEngine:
             return ()
         fills: list[Fill] = []
         self._unbooked.clear()
-        for point in self._points(event):
+        rules = self.rules
+        for point in match_points(event, rules.candle_path == "adaptive", rules.book.spread_bps):
             for item in symbol_orders.acting_at(point):
                 if self._orders.get(item.order.client_id) is not item:
                     continue  # closed earlier at this point
@@ -253,31 +251,6 @@ class MatchingEngine:
             if not symbol_orders:
                 break  # nothing left to act at a later point (a market order filled)
         return fills
-
-    def _points(self, event: MarketEvent) -> Iterable[MatchPoint]:
-        """The event's match points in time order; a candle's are built as the loop
-        reaches them: its market order fills at the open, and the loop stops there."""
-        if isinstance(event, Quote):
-            return (MatchPoint(event.ts + 1, event.bid, event.ask, event.last),)
-        if isinstance(event, BookSnapshot):
-            book = Book.from_snapshot(event)
-            return (MatchPoint(event.ts + 1, book.best_bid, book.best_ask, event.last, book),)
-        if isinstance(event, Candle):
-            return self._candle_points(event)
-        return ()  # FundingRate, MarkPrice: nothing trades
-
-    def _candle_points(self, candle: Candle) -> Iterator[MatchPoint]:
-        prices = candle_path(candle, adaptive=self.rules.candle_path == "adaptive")
-        start, end = candle.open_time, candle.ts
-        span = max(end - start, 0)
-        # point i acts for orders live before the next point's time (1/3, 2/3 of the bar,
-        # its close), the close for orders live at or before it
-        cutoffs = (start + span // 3, start + span * 2 // 3, end, end + 1)
-        spread_bps = self.rules.book.spread_bps
-        for i, price in enumerate(prices):
-            bid, ask = touch_around(price, spread_bps)
-            since = cutoffs[i - 1] if i else start
-            yield MatchPoint(cutoffs[i], bid, ask, price, continuous=i > 0, since=since)
 
     def _levels(self, side: Side, point: MatchPoint, symbol: str) -> Sequence[Level]:
         if point.book is not None:

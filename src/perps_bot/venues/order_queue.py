@@ -1,15 +1,17 @@
 """Open orders of a simulated venue, organised so that most market events are dismissed
 in O(1): per symbol, queued orders (waiting for their latency or a price) apart from
-resting limit orders sorted best price first."""
+resting limit orders sorted best price first; and the points of an event at which they
+are matched (a quote, a book snapshot, a candle's path points)."""
 
 import bisect
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from perps_bot.domain import Order
+from perps_bot.domain import BookSnapshot, Candle, MarketEvent, Order, Quote
 from perps_bot.domain.enums import BUY, SELL
-from perps_bot.venues.book import Book
-from perps_bot.venues.fill_rules import is_crossed
+from perps_bot.venues.book import Book, touch_around
+from perps_bot.venues.fill_rules import candle_path, is_crossed
 
 
 @dataclass(slots=True)
@@ -25,6 +27,34 @@ class MatchPoint:
     #: a continuous point: when the move to it began (the previous point's cutoff); an
     #: order live only later did not see the prices passed on the way
     since: int = 0
+
+
+def match_points(event: MarketEvent, adaptive: bool, spread_bps: float) -> Iterable[MatchPoint]:
+    """The event's match points in time order; a candle's are built as the matching
+    loop reaches them (its market order fills at the open, and the loop stops there).
+    `adaptive`: the candle path's rule (fill_rules.candle_path); `spread_bps`: the touch
+    around a candle's path prices."""
+    if isinstance(event, Quote):
+        return (MatchPoint(event.ts + 1, event.bid, event.ask, event.last),)
+    if isinstance(event, BookSnapshot):
+        book = Book.from_snapshot(event)
+        return (MatchPoint(event.ts + 1, book.best_bid, book.best_ask, event.last, book),)
+    if isinstance(event, Candle):
+        return _candle_points(event, adaptive, spread_bps)
+    return ()  # FundingRate, MarkPrice: nothing trades
+
+
+def _candle_points(candle: Candle, adaptive: bool, spread_bps: float) -> Iterator[MatchPoint]:
+    prices = candle_path(candle, adaptive=adaptive)
+    start, end = candle.open_time, candle.ts
+    span = max(end - start, 0)
+    # point i acts for orders live before the next point's time (1/3, 2/3 of the bar,
+    # its close), the close for orders live at or before it
+    cutoffs = (start + span // 3, start + span * 2 // 3, end, end + 1)
+    for i, price in enumerate(prices):
+        bid, ask = touch_around(price, spread_bps)
+        since = cutoffs[i - 1] if i else start
+        yield MatchPoint(cutoffs[i], bid, ask, price, continuous=i > 0, since=since)
 
 
 @dataclass(slots=True, eq=False)  # identity equality: list.remove finds this very order
