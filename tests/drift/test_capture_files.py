@@ -38,6 +38,14 @@ def replay_exit(folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, 
     return int(exited.value.code or 0), capsys.readouterr().err
 
 
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A closed capture (nine books, three chunks) in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    capture(tmp_path / "capture")
+    return tmp_path / "capture"
+
+
 def test_an_intact_capture_replays_every_chunk_in_order(tmp_path: Path) -> None:
     events = capture(tmp_path)
     assert len(list(tmp_path.glob("events-*.parquet"))) == 3
@@ -56,13 +64,9 @@ def test_an_intact_capture_replays_every_chunk_in_order(tmp_path: Path) -> None:
 def test_a_damaged_capture_is_one_line_and_exit_2(
     damage: str,
     says: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    folder: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    folder = tmp_path / "capture"
-    capture(folder)
     second, third = folder / "events-00002.parquet", folder / "events-00003.parquet"
     if damage == "cut":  # a copy cut short
         second.write_bytes(second.read_bytes()[:200])
@@ -89,16 +93,12 @@ def test_a_damaged_capture_is_one_line_and_exit_2(
 def test_a_capture_that_misses_rows_is_replayed_with_a_warning(
     meta: dict[str, object],
     says: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    folder: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """meta.json says what a capture misses (its run crashed before closing it: the rows
     after the last chunk are gone; the recorder dropped items it could not keep up
     with). On main the replay said nothing and looked like a replay of the whole run."""
-    monkeypatch.chdir(tmp_path)
-    folder = tmp_path / "capture"
-    capture(folder)
     path = folder / "meta.json"
     path.write_text(json.dumps(json.loads(path.read_text()) | meta))
     code, err = replay_exit(folder, capsys)
@@ -109,11 +109,9 @@ def test_a_capture_that_misses_rows_is_replayed_with_a_warning(
 
 
 def test_a_whole_capture_is_replayed_without_a_warning(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    capture(tmp_path / "capture")
-    code, err = replay_exit(tmp_path / "capture", capsys)
+    code, err = replay_exit(folder, capsys)
     assert code == 0 and "warning" not in err
 
 
@@ -130,15 +128,11 @@ def test_a_whole_capture_is_replayed_without_a_warning(
 def test_a_meta_json_of_the_wrong_shape_is_one_line_and_exit_2(
     meta: dict[str, object],
     says: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    folder: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Valid JSON whose fields are not what the recorder writes was an internal error
     (exit 1) on main: `'NoneType' object has no attribute 'items'` and the like."""
-    monkeypatch.chdir(tmp_path)
-    folder = tmp_path / "capture"
-    capture(folder)
     path = folder / "meta.json"
     path.write_text(json.dumps(json.loads(path.read_text()) | meta))
     code, err = replay_exit(folder, capsys)
