@@ -103,9 +103,39 @@ def _restore_counters(rec: Recorder, counters: tuple[int, int, dict[str, int]]) 
     rec.denials = Counter(denials)
 
 
-class Checkpointer:
+class PeriodicFlush:
+    """The orchestrator's `after_batch` for live runs, which take no checkpoint (they
+    reconcile with the exchange instead): every `every_s` seconds of wall time (checked
+    once per batch: one clock read) the buffered rows and journal lines are written.
+    Fills are written at once anyway; without this a quiet live run's denials and equity
+    rows waited for its next fill, unseen by `report` and the session API, and were lost
+    with the process."""
+
+    def __init__(
+        self,
+        orchestrator: Orchestrator,
+        *,
+        every_s: float = CHECKPOINT_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.orchestrator = orchestrator
+        self.every_s = every_s
+        self._clock = clock
+        self._last = clock()
+
+    def __call__(self) -> None:
+        now = self._clock()
+        if now - self._last >= self.every_s:
+            self._last = now
+            self.save()
+
+    def save(self) -> None:
+        self.orchestrator.rec.flush()
+
+
+class Checkpointer(PeriodicFlush):
     """The orchestrator's `after_batch` for paper runs: a flush and a checkpoint every
-    `every_s` seconds of wall time (checked once per batch: one clock read)."""
+    `every_s` seconds of wall time."""
 
     def __init__(
         self,
@@ -115,18 +145,9 @@ class Checkpointer:
         every_s: float = CHECKPOINT_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.orchestrator = orchestrator
+        super().__init__(orchestrator, every_s=every_s, clock=clock)
         self.code_version = code_version
-        self.every_s = every_s
-        self._clock = clock
-        self._last = clock()
         self.saved = 0
-
-    def __call__(self) -> None:
-        now = self._clock()
-        if now - self._last >= self.every_s:
-            self._last = now
-            self.save()
 
     def save(self) -> None:
         orchestrator = self.orchestrator

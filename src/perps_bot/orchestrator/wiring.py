@@ -255,9 +255,10 @@ def _make_durable(
     keeps_state: bool,
 ) -> tuple[str | None, list[TradingStateKeeper]]:
     """SPEC 9 for this run: restore a resumed run from its checkpoint, take checkpoints
-    (paper runs), import each portfolio's stored trading state and store it at every
-    change (runs that trade the profile's account, not a hosted session: `keeps_state`),
-    and keep a live account's protective levels. Returns (where it resumed from, the keepers)."""
+    (paper runs) or flush every few seconds (live runs), import each portfolio's stored
+    trading state and store it at every change (runs that trade the profile's account,
+    not a hosted session: `keeps_state`), and keep a live account's protective levels.
+    Returns (where it resumed from, the keepers)."""
     spec, rec = pre.spec, orchestrator.rec
     resumed_from = None
     if resumed is not None:
@@ -269,6 +270,8 @@ def _make_durable(
             raise
     if spec.resumable:
         orchestrator.after_batch = checkpoint.Checkpointer(orchestrator, pre.code_version)
+    elif not spec.simulated_clock(settings):
+        orchestrator.after_batch = checkpoint.PeriodicFlush(orchestrator)
     if not (spec.keeps_trading_state and keeps_state):
         return resumed_from, []
     keepers = []
