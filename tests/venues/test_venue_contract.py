@@ -45,6 +45,10 @@ class Driver(Protocol):
 
     def price(self) -> float: ...
 
+    async def move(self, price: float) -> None:
+        """Trade the market to `price` (the next `settle` acts on it)."""
+        ...
+
     async def settle(self) -> list[Fill]:
         """Let the venue act on what it holds; the fills it reports (booked)."""
         ...
@@ -60,9 +64,13 @@ class PaperDriver:
             MockConfig(fill_probability=1.0), {SYMBOL: instrument}, 1, self.ledger
         )
         self.ts = 1_000
+        self._price = 3_000.0
 
     def price(self) -> float:
-        return 3_000.0
+        return self._price
+
+    async def move(self, price: float) -> None:
+        self._price = price
 
     async def settle(self) -> list[Fill]:
         self.ts += 1_000
@@ -84,6 +92,9 @@ class LiveDriver:
 
     def price(self) -> float:
         return self.server.price("ETHUSDT")
+
+    async def move(self, price: float) -> None:
+        self.server.set_price("ETHUSDT", price)
 
     async def settle(self) -> list[Fill]:
         self.now += 10_000
@@ -197,3 +208,123 @@ async def test_every_update_is_a_lifecycle_step_with_a_reason(driver: Driver) ->
         seen.setdefault(update.client_id, []).append(update.status)
     for statuses in seen.values():
         assert statuses[0] is OrderStatus.ACCEPTED and statuses[-1] in FINAL
+
+
+def stop_order(d: Driver, side: Side, size: float, trigger: float) -> Order:
+    """A protective stop as the orchestrator's protector sends it: reduce-only, market
+    once the price reaches its trigger (on the tick grid)."""
+    global _seq
+    _seq += 1
+    return Order(
+        client_id=f"pbcontractx{_seq}", symbol=SYMBOL, side=side, size=size,
+        order_type=OrderType.STOP_MARKET, price=None, reduce_only=True, created_ts=1_000,
+        correlation_id=f"c{_seq}", reason="contract stop",
+        trigger_price=d.instrument.round_price(trigger, side),
+    )  # fmt: skip
+
+
+def fills_of(fills: list[Fill], placed: Order) -> list[Fill]:
+    return [f for f in fills if f.client_id == placed.client_id]
+
+
+async def test_resting_limit_fills_at_its_price_or_better_once_traded_through(
+    driver: Driver,
+) -> None:
+    start = driver.price()
+    resting = order(driver, Side.BUY, 0.01, limit=start * 0.95)
+    await driver.venue.submit(resting)
+    assert await driver.settle() == []
+    await driver.move(start * 0.90)
+    fills = fills_of(await driver.settle(), resting)
+    assert sum(f.size for f in fills) == pytest.approx(0.01)
+    assert all(f.price <= resting.price + 1e-9 for f in fills)  # type: ignore[operator]
+    assert resting.status is OrderStatus.FILLED and resting.filled == pytest.approx(0.01)
+    assert await driver.position() == pytest.approx(0.01)
+    assert driver.venue.open_orders() == []
+
+
+async def test_marketable_limit_fills_at_once_no_worse_than_its_limit(driver: Driver) -> None:
+    crossing = order(driver, Side.BUY, 0.01, limit=driver.price() * 1.02)
+    await driver.venue.submit(crossing)
+    fills = fills_of(await driver.settle(), crossing)
+    assert sum(f.size for f in fills) == pytest.approx(0.01)
+    assert all(f.price <= crossing.price + 1e-9 for f in fills)  # type: ignore[operator]
+    assert crossing.status is OrderStatus.FILLED
+
+
+async def test_one_market_order_can_turn_a_long_into_a_short(driver: Driver) -> None:
+    await driver.venue.submit(order(driver, Side.BUY, 0.01))
+    await driver.settle()
+    flip = order(driver, Side.SELL, 0.03)
+    await driver.venue.submit(flip)
+    fills = fills_of(await driver.settle(), flip)
+    assert sum(f.size for f in fills) == pytest.approx(0.03)
+    assert await driver.position() == pytest.approx(-0.02)
+
+
+async def test_a_filled_order_cannot_be_canceled(driver: Driver) -> None:
+    placed = order(driver, Side.BUY, 0.01)
+    await driver.venue.submit(placed)
+    await driver.settle()
+    await driver.venue.cancel(placed.client_id, 9_000)
+    assert placed.status is OrderStatus.FILLED and placed.filled == pytest.approx(0.01)
+    statuses = [u.status for u in updates_of(driver.venue, placed.client_id)]
+    assert statuses == [OrderStatus.ACCEPTED, OrderStatus.FILLED]
+    assert await driver.position() == pytest.approx(0.01)
+
+
+async def test_stop_market_waits_for_its_trigger_then_closes_the_position(
+    driver: Driver,
+) -> None:
+    start = driver.price()
+    await driver.venue.submit(order(driver, Side.BUY, 0.01))
+    await driver.settle()
+    stop = stop_order(driver, Side.SELL, 0.01, start * 0.95)
+    await driver.venue.submit(stop)
+    await driver.move(start * 0.97)  # above the trigger: nothing happens
+    assert fills_of(await driver.settle(), stop) == []
+    assert [o.client_id for o in driver.venue.open_orders()] == [stop.client_id]
+    await driver.move(start * 0.93)
+    fills = fills_of(await driver.settle(), stop)
+    assert sum(f.size for f in fills) == pytest.approx(0.01)
+    assert stop.status is OrderStatus.FILLED
+    assert await driver.position() == pytest.approx(0.0)
+    assert driver.venue.open_orders() == []
+
+
+async def test_fees_follow_the_instrument_rates(driver: Driver) -> None:
+    """Taker for an order that takes liquidity, maker for one that rested: the paper
+    venue charges what the exchange charges, or paper PnL drifts from live."""
+    start = driver.price()
+    taker = order(driver, Side.BUY, 0.01)
+    await driver.venue.submit(taker)
+    taken = fills_of(await driver.settle(), taker)
+    maker = order(driver, Side.SELL, 0.01, limit=start * 1.05)
+    await driver.venue.submit(maker)
+    await driver.settle()
+    await driver.move(start * 1.10)
+    made = fills_of(await driver.settle(), maker)
+    rates = driver.instrument
+    for fills, bps in ((taken, rates.taker_bps), (made, rates.maker_bps)):
+        assert fills
+        for f in fills:
+            assert f.fee == pytest.approx(f.size * f.price * bps / 10_000, rel=1e-6, abs=1e-9)
+
+
+async def test_a_reduce_only_limit_never_opens_a_position_once_flat(driver: Driver) -> None:
+    """A take-profit limit left resting after the position was closed by another order
+    must not fill into a new position when the price later reaches it."""
+    start = driver.price()
+    await driver.venue.submit(order(driver, Side.BUY, 0.01))
+    await driver.settle()
+    target = order(driver, Side.SELL, 0.01, limit=start * 1.05, reduce_only=True)
+    await driver.venue.submit(target)
+    await driver.venue.submit(order(driver, Side.SELL, 0.01))
+    await driver.settle()
+    assert await driver.position() == pytest.approx(0.0)
+    await driver.move(start * 1.10)
+    assert fills_of(await driver.settle(), target) == []
+    assert await driver.position() == pytest.approx(0.0)
+    assert target.filled == 0.0
+    assert target.status in FINAL - {OrderStatus.FILLED} and target.status_reason
+    assert driver.venue.open_orders() == []
