@@ -387,6 +387,25 @@ def test_a_stop_fills_at_its_trigger_only_if_it_was_live_when_the_price_passed_i
     assert fill.price == pytest.approx(expected * (1 - 5e-4))  # the bid around that price
 
 
+def test_a_wick_of_the_last_price_alone_does_not_fire_a_stop_the_mark_does() -> None:
+    """Stops trigger on the mark where the data gives one, as the live venue's do on the
+    exchange (workingType=MARK_PRICE): a last price through the trigger with the mark
+    above it leaves the stop waiting; a mark update through it fires the stop, which
+    fills at the next quote's book."""
+    engine = Paper(rules(latency_ms=0, slippage_bps=0.0), 1)
+    engine.engine.submit(order("open", Side.BUY, 1.0, ts=-1_000))
+    run(engine, [quote(-500, 100.0)])
+    engine.engine.submit(stop_order("sl", 95.0, 0))
+    wick = Quote(1_000, SYMBOL, 94.0, 94.0 * (1 - 5e-4), 94.0 * (1 + 5e-4), 99.0)
+    assert run(engine, [wick, quote(2_000, 99.0)]) == []
+    assert engine.position(SYMBOL) == 1.0
+    assert run(engine, [MarkPrice(3_000, SYMBOL, 94.5)]) == []  # fired: fills at a book
+    still = Quote(4_000, SYMBOL, 96.0, 96.0 * (1 - 5e-4), 96.0 * (1 + 5e-4), 96.0)
+    (fill,) = run(engine, [still])
+    assert fill.client_id == "sl" and fill.price == pytest.approx(96.0 * (1 - 5e-4))
+    assert engine.position(SYMBOL) == 0.0
+
+
 def test_a_marketable_limit_takes_whole_lots_of_an_uneven_book() -> None:
     """Synthetic levels hold 1, 1.15, 1.3225 ... (depth growth 15%): a buy limit through
     three of them took 3.4725, a size no exchange with a 0.001 lot fills, and the

@@ -14,6 +14,7 @@ from perps_bot.domain import (
     Fill,
     Instrument,
     MarketEvent,
+    MarkPrice,
     Order,
     OrderStatus,
     OrderType,
@@ -49,6 +50,10 @@ class Driver(Protocol):
         """Trade the market to `price` (the next `settle` acts on it)."""
         ...
 
+    async def move_mark(self, mark: float) -> None:
+        """Move the mark price alone: the last price and the book stay."""
+        ...
+
     async def settle(self) -> list[Fill]:
         """Let the venue act on what it holds; the fills it reports (booked)."""
         ...
@@ -64,18 +69,24 @@ class PaperDriver:
             MockConfig(fill_probability=1.0), {SYMBOL: instrument}, 1, self.ledger
         )
         self.ts = 1_000
-        self._price = 3_000.0
+        self._price = self._mark = 3_000.0
 
     def price(self) -> float:
         return self._price
 
     async def move(self, price: float) -> None:
-        self._price = price
+        self._price = self._mark = price
+
+    async def move_mark(self, mark: float) -> None:
+        self._mark = mark
+        self.ts += 1_000
+        fills = list(self.venue.on_market(MarkPrice(self.ts, SYMBOL, mark)))
+        assert not fills, "a mark update trades nothing by itself"
 
     async def settle(self) -> list[Fill]:
         self.ts += 1_000
         p = self.price()
-        event: MarketEvent = Quote(self.ts, SYMBOL, p, p - 0.5, p + 0.5, p)
+        event: MarketEvent = Quote(self.ts, SYMBOL, p, p - 0.5, p + 0.5, self._mark)
         fills = list(self.venue.on_market(event))
         for fill in fills:
             self.ledger.apply_fill(fill)
@@ -95,6 +106,9 @@ class LiveDriver:
 
     async def move(self, price: float) -> None:
         self.server.set_price("ETHUSDT", price)
+
+    async def move_mark(self, mark: float) -> None:
+        self.server.set_mark("ETHUSDT", mark)
 
     async def settle(self) -> list[Fill]:
         self.now += 10_000
@@ -328,3 +342,19 @@ async def test_a_reduce_only_limit_never_opens_a_position_once_flat(driver: Driv
     assert target.filled == 0.0
     assert target.status in FINAL - {OrderStatus.FILLED} and target.status_reason
     assert driver.venue.open_orders() == []
+
+
+async def test_a_stop_triggers_on_the_mark_price_as_on_the_exchange(driver: Driver) -> None:
+    """The live venue's stops trigger on the mark (workingType=MARK_PRICE): a paper stop
+    that waited for the last price would hold a position live has already closed."""
+    start = driver.price()
+    await driver.venue.submit(order(driver, Side.BUY, 0.01))
+    await driver.settle()
+    stop = stop_order(driver, Side.SELL, 0.01, start * 0.95)
+    await driver.venue.submit(stop)
+    await driver.settle()
+    await driver.move_mark(start * 0.93)  # the last price stays above the trigger
+    fills = fills_of(await driver.settle(), stop)
+    assert sum(f.size for f in fills) == pytest.approx(0.01)
+    assert stop.status is OrderStatus.FILLED
+    assert await driver.position() == pytest.approx(0.0)

@@ -80,6 +80,7 @@ from perps_bot.domain import (
     Fill,
     Liquidity,
     MarketEvent,
+    MarkPrice,
     Order,
     OrderStatus,
     OrderUpdate,
@@ -107,7 +108,7 @@ from perps_bot.venues.fill_rules import (
 )
 from perps_bot.venues.match_rules import MatchingRules, seed_sequence
 from perps_bot.venues.order_queue import MatchPoint, SymbolOrders, WorkingOrder, match_points
-from perps_bot.venues.triggers import triggered_point
+from perps_bot.venues.triggers import is_triggered, triggered_point
 
 _FILL_STREAM = zlib.crc32(b"perps-bot/matching/fills")
 
@@ -197,7 +198,7 @@ class MatchingEngine:
     def state(self) -> tuple[object, ...]:
         """Open orders (queued and resting, with their live times), the fill generator's
         state and the id counters, for a checkpoint between events (no update pending)."""
-        orders = [(w.order, w.live_ts, w.seq, w.active) for w in self._orders.values()]
+        orders = [(w.order, w.live_ts, w.seq, w.active, w.fired) for w in self._orders.values()]
         return (self._rng.bit_generator.state, self._next_id, self._seq, orders)
 
     def restore_state(self, state: Any) -> None:
@@ -205,8 +206,8 @@ class MatchingEngine:
         self._rng.bit_generator.state = rng_state
         self._next_id, self._seq = int(next_id), int(seq)
         self._orders, self._by_symbol = {}, {}
-        for order, live_ts, item_seq, active in orders:
-            working = WorkingOrder(order, live_ts, item_seq, active)
+        for order, live_ts, item_seq, active, fired in orders:
+            working = WorkingOrder(order, live_ts, item_seq, active, fired)
             self._orders[order.client_id] = working
             book = self._by_symbol.setdefault(order.symbol, SymbolOrders())
             if active:
@@ -233,6 +234,8 @@ class MatchingEngine:
         else:
             span = extremes(event)
             if span is None:
+                if type(event) is MarkPrice:
+                    self._fire_triggers(symbol_orders, event)
                 return ()  # FundingRate, MarkPrice: nothing trades
             low, high = span
         if not symbol_orders.may_act(event.ts, low, high):
@@ -252,6 +255,14 @@ class MatchingEngine:
                 break  # nothing left to act at a later point (a market order filled)
         return fills
 
+    def _fire_triggers(self, symbol_orders: SymbolOrders, event: MarkPrice) -> None:
+        """A mark update fires the live trigger orders whose trigger it reached (as on
+        the exchange, which triggers on the mark); they fill at the next point."""
+        for item in symbol_orders.queued:
+            order = item.order
+            if order.order_type.is_trigger and item.live_ts <= event.ts:
+                item.fired = item.fired or is_triggered(order, event.mark)
+
     def _levels(self, side: Side, point: MatchPoint, symbol: str) -> Sequence[Level]:
         if point.book is not None:
             return point.book.liquidity_for(side)
@@ -262,7 +273,7 @@ class MatchingEngine:
 
     def _activate(self, item: WorkingOrder, point: MatchPoint, ts: int, fills: list[Fill]) -> None:
         order = item.order
-        if order.order_type.is_trigger:  # venues.triggers: waits for its price
+        if order.order_type.is_trigger and not item.fired:  # venues.triggers
             at = triggered_point(order, point, self.rules.book.spread_bps, item.live_ts)
             if at is None:
                 return

@@ -27,6 +27,9 @@ class MatchPoint:
     #: a continuous point: when the move to it began (the previous point's cutoff); an
     #: order live only later did not see the prices passed on the way
     since: int = 0
+    #: the mark price at this point, where the event gives one (quotes, snapshots): what
+    #: trigger orders follow (venues.triggers)
+    mark: float | None = None
 
 
 def match_points(event: MarketEvent, adaptive: bool, spread_bps: float) -> Iterable[MatchPoint]:
@@ -35,10 +38,13 @@ def match_points(event: MarketEvent, adaptive: bool, spread_bps: float) -> Itera
     `adaptive`: the candle path's rule (fill_rules.candle_path); `spread_bps`: the touch
     around a candle's path prices."""
     if isinstance(event, Quote):
-        return (MatchPoint(event.ts + 1, event.bid, event.ask, event.last),)
+        return (MatchPoint(event.ts + 1, event.bid, event.ask, event.last, mark=event.mark),)
     if isinstance(event, BookSnapshot):
         book = Book.from_snapshot(event)
-        return (MatchPoint(event.ts + 1, book.best_bid, book.best_ask, event.last, book),)
+        return (
+            MatchPoint(event.ts + 1, book.best_bid, book.best_ask, event.last, book,
+                       mark=event.mark),
+        )  # fmt: skip
     if isinstance(event, Candle):
         return _candle_points(event, adaptive, spread_bps)
     return ()  # FundingRate, MarkPrice: nothing trades
@@ -63,6 +69,8 @@ class WorkingOrder:
     live_ts: int
     seq: int  # submission order: ties and processing order within a point
     active: bool = False  # has reached the market (resting if still open)
+    #: a trigger order whose trigger a mark update reached: a market order from then on
+    fired: bool = False
 
 
 def _buy_priority(item: WorkingOrder) -> tuple[float, int]:

@@ -5,8 +5,13 @@ a market order at that point:
 
 * Trigger: a sell stop when the price is at or below its trigger, a buy stop at or
   above; a take-profit the other way round (a sell take-profit at or above). The price
-  is the point's last price (candles: the path price; a book without a last trade: its
-  mid).
+  is the mark where the market data gives one (a quote's or a book snapshot's mark, a
+  mark update), as the live venue's orders trigger on the exchange
+  (`workingType=MARK_PRICE`): a wick of the last price alone does not stop a position
+  out, and a mark past the trigger does even while the last price is not. Without a
+  mark (candles: the path price) it is the last price (a book without a last trade:
+  its mid). A mark update alone fires the order; it fills at the next market point,
+  against that point's book.
 * Fill: on a candle path point reached continuously from the previous point (the
   extremes and the close: the price passed through every level between them), the
   market order fills against a book around the trigger price; at a gap (the candle's
@@ -21,6 +26,8 @@ from perps_bot.venues.order_queue import MatchPoint
 
 
 def point_price(point: MatchPoint) -> float | None:
+    if point.mark is not None:
+        return point.mark
     if point.last is not None:
         return point.last
     if point.bid is not None and point.ask is not None:
