@@ -202,3 +202,35 @@ def test_drift_chart_times_are_utc_in_a_browser_of_another_time_zone(tmp_path: P
     assert errors == []
     # Plotly keeps a date axis in ms of the wall time it shows: the UTC times themselves
     assert times == [live_ts, paper_ts]
+
+
+#: an LLM's rationale or a custom strategy's reason is free text: `<sma20` would open a
+#: tag and `&lt;` would be read as an entity if the table wrote them as markup
+ODD_REASON = "llm: close<sma20 & rsi<30, <b>exit</b> &lt;now&gt;"
+ODD_CELLS = """(() => [...document.querySelectorAll("#trades-main tbody tr")].map((r) =>
+  [r.children.length, r.children[14].textContent]))()"""
+
+
+@pytest.mark.integration
+@needs_chromium
+def test_trade_table_shows_exit_reasons_as_text_not_markup(tmp_path: Path) -> None:
+    from tests.metrics.metrics_builders import DAY, HOUR, T0, RunBuilder
+
+    db = tmp_path / "odd.sqlite"
+    with RunStore(db) as store:
+        b = RunBuilder(store, "odd", end_ts=T0 + DAY)
+        b.fill(T0 + HOUR, "buy", 1.0, 100.0)
+        b.fill(T0 + 2 * HOUR, "sell", 1.0, 101.0, reason=ODD_REASON)
+        b.curve([(T0, 10_000.0), (T0 + DAY, 10_001.0)])
+        run_id = b.done()
+    path = tmp_path / "odd.html"
+    path.write_text(_html(db, run_id), encoding="utf-8")
+
+    async def cells() -> tuple[Any, list[str]]:
+        async with Chromium() as page:
+            await page.open(path)
+            return await page.eval(ODD_CELLS), page.errors
+
+    rows, errors = asyncio.run(cells())
+    assert errors == []
+    assert rows == [[18, ODD_REASON]]

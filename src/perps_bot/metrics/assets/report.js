@@ -10,6 +10,9 @@
   const utc = (ms) => new Date(ms).toISOString().slice(0, 19).replace("T", " ");
   const fixed = (d) => (v) => v === null ? "" :
     v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+  // cells are built as markup: every value goes in as text (an exit reason is free text)
+  const ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+  const esc = (s) => String(s).replace(/[&<>"']/g, (ch) => ESC[ch]);
   const sig = (v) => v === null ? "" : String(Number(v.toPrecision(8)));
   function duration(ms) {
     let s = Math.round(ms / 1000);
@@ -142,7 +145,7 @@
         const cells = cols.map(([k, , fmt]) => {
           const v = c[k][i], cls = k === "net" ? (v > 0 ? "n pass" : v < 0 ? "n fail" : "n")
             : (typeof v === "number" && !text[k] && k !== "open" && k !== "close" ? "n" : "");
-          return `<td class="${cls}">${v === null ? "" : fmt(v)}</td>`;
+          return `<td class="${cls}">${v === null ? "" : esc(fmt(v))}</td>`;
         });
         rows.push(`<tr>${cells.join("")}</tr>`);
       }
