@@ -284,3 +284,21 @@ def test_global_db_and_profile_of_the_main_command_reach_the_subcommands(
     assert missing.exit_code == 2 and "nonexistent-profile" in missing.stderr
     own = runner.invoke(main, ["--db", str(tmp_path / "x.sqlite"), "report", "--db", str(db)])
     assert own.exit_code == 0, own.stderr
+
+
+def test_monte_carlo_of_a_run_without_initial_balance_is_one_line_exit_2(
+    app: typer.Typer, runner: CliRunner, tmp_path: Path
+) -> None:
+    """A live run re-bases its initial balance on the exchange's wallet: an empty wallet
+    stores 0, and a return in percent of 0 has no meaning."""
+    db = tmp_path / "zero.sqlite"
+    with RunStore(db) as store:
+        b = RunBuilder(store, "empty-wallet", initial_balance=0.0, end_ts=T0 + 3_600_000)
+        b.fill(T0 + 60_000, "buy", 1.0, 100.0)
+        b.fill(T0 + 120_000, "sell", 1.0, 101.0)
+        b.curve([(T0, 0.0), (T0 + 120_000, 1.0)])
+        b.done()
+    result = runner.invoke(app, ["report", "--db", str(db), "--monte-carlo", "10"])
+    assert result.exit_code == 2, result.exception
+    assert result.stderr.count("\n") == 1
+    assert "--monte-carlo" in result.stderr and "initial balance" in result.stderr

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from perps_bot.cli.report_plans import plans_extra, plans_html, render_plans
 from perps_bot.metrics import Report
-from perps_bot.metrics.formatting import display_metric
+from perps_bot.metrics.formatting import ReportError, display_metric
 from perps_bot.metrics.montecarlo import bootstrap
 from perps_bot.metrics.walkforward import with_evidence
 from perps_bot.storage import RunStore
@@ -29,6 +29,11 @@ def evidence(
     if section is not None:
         extra["walkforward"] = section
     if monte_carlo is not None:
+        if not report.run.initial_balance > 0:  # a live run on an empty wallet stores 0
+            raise ReportError(
+                f"--monte-carlo needs a positive initial balance: run {report.run.run_id}"
+                f" started with {report.run.initial_balance:g}"
+            )
         pnl = [t.net_pnl for t in report.trades]
         extra["monte_carlo"] = bootstrap(pnl, report.run.initial_balance, monte_carlo, seed)
     return report, extra
