@@ -302,3 +302,22 @@ def test_monte_carlo_of_a_run_without_initial_balance_is_one_line_exit_2(
     assert result.exit_code == 2, result.exception
     assert result.stderr.count("\n") == 1
     assert "--monte-carlo" in result.stderr and "initial balance" in result.stderr
+
+
+def test_table_shows_free_text_exit_reasons_verbatim(
+    app: typer.Typer, runner: CliRunner, tmp_path: Path
+) -> None:
+    """An exit reason is free text (an LLM's rationale, a custom strategy's words): the
+    console must print it, not read '[/]' or '[bold]' in it as rich markup."""
+    reason = "llm: out [/] at [bold]R2 :fire:"
+    db = tmp_path / "odd.sqlite"
+    with RunStore(db) as store:
+        b = RunBuilder(store, "odd", end_ts=T0 + 3_600_000)
+        b.fill(T0 + 60_000, "buy", 1.0, 100.0)
+        b.fill(T0 + 120_000, "sell", 1.0, 101.0, reason=reason)
+        b.curve([(T0, 10_000.0), (T0 + 120_000, 10_001.0)])
+        b.done()
+    out = tmp_path / "r.txt"
+    result = runner.invoke(app, ["report", "--db", str(db), "--out", str(out)])
+    assert result.exit_code == 0, result.exception
+    assert reason in out.read_text()

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
 import typer
 
 if TYPE_CHECKING:  # the product loads when a command runs, not at the CLI's start-up
+    from rich.console import Console
+
     from perps_bot.config import PromotionConfig
     from perps_bot.metrics import Report
     from perps_bot.storage import RunStore
@@ -154,19 +156,17 @@ def report_command(
 
 
 def _emit(report: "Report", fmt: ReportFormat, out: Path | None, extra: dict[str, Any]) -> None:
-    from rich.console import Console
-
     from perps_bot.cli.evidence import add_html, render_tables, to_json
     from perps_bot.cli.report_tables import render_table
     from perps_bot.metrics import render_html
 
     if fmt is ReportFormat.table:
         if out is None:
-            render_table(report, Console())
-            render_tables(extra, Console())
+            render_table(report, _console())
+            render_tables(extra, _console())
             return
         with _write(out) as fh:
-            console = Console(file=fh, width=120, color_system=None)
+            console = _console(fh)
             render_table(report, console)
             render_tables(extra, console)
         return
@@ -179,6 +179,16 @@ def _emit(report: "Report", fmt: ReportFormat, out: Path | None, extra: dict[str
         return
     with _write(out) as fh:
         fh.write(text)
+
+
+def _console(file: TextIO | None = None) -> "Console":
+    """A console for the report's tables. Exit reasons, plan rationales and the like are
+    free text: printed as they are, never read as rich markup ('[/]' raised) or emoji."""
+    from rich.console import Console
+
+    if file is None:
+        return Console(markup=False, emoji=False)
+    return Console(file=file, width=120, color_system=None, markup=False, emoji=False)
 
 
 def _write(path: Path) -> TextIO:
