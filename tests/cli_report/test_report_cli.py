@@ -321,3 +321,21 @@ def test_table_shows_free_text_exit_reasons_verbatim(
     result = runner.invoke(app, ["report", "--db", str(db), "--out", str(out)])
     assert result.exit_code == 0, result.exception
     assert reason in out.read_text()
+
+
+def test_html_report_of_a_run_asking_for_walkforward_evidence(
+    app: typer.Typer, runner: CliRunner, tmp_path: Path
+) -> None:
+    """A run whose `promotion:` asks for out-of-sample evidence (the shipped canary
+    profile does) has the `walkforward` and `dsr` criteria: the page shows them too."""
+    db = tmp_path / "wf.sqlite"
+    gate = EASY_PROMOTION | {"require_walkforward": True, "min_dsr": 0.9}
+    with RunStore(db) as store:
+        passing_run(store, "asks", promotion=gate)
+    result = runner.invoke(app, ["report", "--db", str(db), "--format", "html"])
+    assert result.exit_code == 0, result.exception
+    page = result.stdout
+    assert "FAILED: 7/9 criteria" in page
+    for name in ("walkforward", "dsr"):
+        row = page[page.index(f"<td>{name}</td>") :].split("</tr>")[0]
+        assert "FAIL" in row and "promotion." in row

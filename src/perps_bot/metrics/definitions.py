@@ -101,6 +101,19 @@ CRITERIA_DEFINITIONS: dict[str, str] = {
     "error_lines": "ERROR log lines of the run <= promotion.max_error_lines",
 }
 
+#: criteria a stage's gate adds to the seven (SPEC 13, 14): shown wherever a report's
+#: criteria are, explained in WALKFORWARD_GATE_NOTE and PROD_DRIFT_NOTE
+GATE_CRITERIA_DEFINITIONS: dict[str, str] = {
+    "walkforward": "the run is a walk-forward run (promotion.require_walkforward)",
+    "dsr": "deflated Sharpe ratio of the out-of-sample run >= promotion.min_dsr",
+    "slippage_drift_bps": "median |paper - live| slippage of the latest drift report"
+    " <= promotion.max_slippage_drift_bps",
+    "signal_agreement": "signal agreement of the latest drift report"
+    " >= promotion.min_signal_agreement",
+    "pnl_tracking_error": "PnL tracking error of the latest drift report"
+    " <= promotion.max_pnl_tracking_error",
+}
+
 ORDER_COLUMN_DEFINITIONS = {
     "`client_id`": "The bot's client order id (also the exchange's `newClientOrderId` live).",
     "`portfolio`": "The portfolio the order belongs to (`main` for a single-strategy run).",

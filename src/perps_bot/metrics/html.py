@@ -21,7 +21,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from perps_bot.metrics.definitions import CRITERIA_DEFINITIONS, METRIC_DEFINITIONS, NULL_RULE
+from perps_bot.metrics.definitions import (
+    CRITERIA_DEFINITIONS,
+    GATE_CRITERIA_DEFINITIONS,
+    METRIC_DEFINITIONS,
+    NULL_RULE,
+)
 from perps_bot.metrics.formatting import display_criterion, display_metric, params_text
 from perps_bot.metrics.html_data import chart_data, script_json
 from perps_bot.metrics.html_tables import (
@@ -75,6 +80,7 @@ def _metrics_table(report: Report) -> str:
 
 
 def _criteria_table(report: Report) -> str:
+    rules = CRITERIA_DEFINITIONS | GATE_CRITERIA_DEFINITIONS
     rows = []
     for c in report.criteria:
         rows.append(
@@ -83,7 +89,7 @@ def _criteria_table(report: Report) -> str:
             + cell(display_criterion(c.name, c.value), "n")
             + cell(f"{c.op} {display_criterion(c.name, c.threshold)}", "n")
             + cell("PASS" if c.passed else "FAIL", "pass" if c.passed else "fail")
-            + cell(CRITERIA_DEFINITIONS[c.name], "def")
+            + cell(rules.get(c.name, ""), "def")
             + "</tr>"
         )
     return (
