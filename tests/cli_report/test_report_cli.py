@@ -339,3 +339,32 @@ def test_html_report_of_a_run_asking_for_walkforward_evidence(
     for name in ("walkforward", "dsr"):
         row = page[page.index(f"<td>{name}</td>") :].split("</tr>")[0]
         assert "FAIL" in row and "promotion." in row
+
+
+def test_promote_to_prod_shows_and_records_the_drift_criteria(
+    app: typer.Typer, runner: CliRunner, tmp_path: Path
+) -> None:
+    """The drift bounds are criteria of promotion to prod: the table printed on refusal
+    and on success lists them, and the recorded promotion keeps them."""
+    db, target = tmp_path / "canary.sqlite", str(tmp_path / "prod.sqlite")
+    args = ["promote", "--to", "prod", "--db", str(db), "--target-db", target]
+    drift = {"median_slippage_drift_bps": 5.0, "signal_agreement": 1.0, "pnl_tracking_error": 0.0}
+    with RunStore(db) as store:
+        passing_run(store, "live-canary", kind="live", profile="canary")
+        save_drift(store, "live-canary", "a-replay", {}, drift)
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 1 and "1 of 10 criteria failed" in refused.stderr
+    row = refused.stdout[refused.stdout.index("slippage_drift_bps") :].split("\n")[0]
+    assert "FAIL" in row
+    with RunStore(db) as store:
+        save_drift(store, "live-canary", "a-replay", {}, drift | {"median_slippage_drift_bps": 1})
+    ok = runner.invoke(app, args)
+    assert ok.exit_code == 0, ok.stderr
+    assert "signal_agreement" in ok.stdout and "all 10 criteria passed" in ok.stdout
+    with RunStore(target) as store:
+        recorded = json.loads(store.promotions("fp-sma-1", "prod")[0].criteria)
+    assert [c["name"] for c in recorded][-3:] == [
+        "slippage_drift_bps",
+        "signal_agreement",
+        "pnl_tracking_error",
+    ]

@@ -14,6 +14,7 @@ A promotion is written to the run's own database and to any extra stores given
 `perps-bot --profile prod` opens and asks `has_promotion`).
 """
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -97,10 +98,11 @@ def evaluate_promotion(
     report = build_report(store, run.run_id)
     if stage == "canary":
         report, _ = with_evidence(store, report, gate)
-    failed, total, hint = report.failed, len(report.criteria), None
+    hint = None
     if stage == "prod":  # paper must predict live: the canary run's drift (SPEC 14)
         drift, hint = drift_criteria(store, run)
-        failed, total = [*failed, *(c for c in drift if not c.passed)], total + len(drift)
+        report = dataclasses.replace(report, criteria=[*report.criteria, *drift])
+    failed, total = report.failed, len(report.criteria)
     if failed:
         reasons = "; ".join(c.describe() for c in failed)
         raise PromotionRefused(
