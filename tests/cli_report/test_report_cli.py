@@ -368,3 +368,11 @@ def test_promote_to_prod_shows_and_records_the_drift_criteria(
         "signal_agreement",
         "pnl_tracking_error",
     ]
+
+
+def test_negative_monte_carlo_seed_is_bad_input(
+    app: typer.Typer, runner: CliRunner, db: Path
+) -> None:
+    result = runner.invoke(app, ["report", "--db", str(db), "--monte-carlo", "10", "--seed", "-1"])
+    assert result.exit_code == 2, result.exception
+    assert "--seed" in result.stderr

@@ -132,7 +132,9 @@ def report_command(
             help="Also bootstrap the trade order N times: percentiles of return and drawdown.",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the Monte Carlo.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Seed of the Monte Carlo (0 or more).")
+    ] = 0,
 ) -> None:
     """Metrics, validation criteria and trades of a run (of one of its portfolios)."""
     from perps_bot.cli.evidence import evidence
