@@ -120,3 +120,23 @@ def test_bad_input_is_one_line_exit_2(
 def test_missing_database_is_exit_2(app: typer.Typer, runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(app, ["runs", "list", "--db", str(tmp_path / "none.sqlite")])
     assert result.exit_code == 2 and "no database" in result.stderr
+
+
+def test_compare_table_prints_text_parameters_verbatim(
+    app: typer.Typer, runner: CliRunner, db: Path, tmp_path: Path
+) -> None:
+    """A custom strategy's text parameter is printed as it is, never read as rich markup
+    ('[/]' raised MarkupError)."""
+    params = json.dumps({"note": "buy [/] sell [bold]now"})
+    with RunStore(db) as store, store.transaction():
+        store.connection.execute(
+            "UPDATE runs SET strategy_params=? WHERE run_id='run-bt'", (params,)
+        )
+    for out in (None, tmp_path / "c.txt"):
+        extra = [] if out is None else ["--out", str(out)]
+        result = runner.invoke(
+            app, ["runs", "compare", "run-pass", "run-bt", "--db", str(db), *extra]
+        )
+        assert result.exit_code == 0, result.exception
+        text = result.stdout if out is None else out.read_text()
+        assert "note=buy [/] sell [bold]now" in text

@@ -8,7 +8,7 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
@@ -38,12 +38,15 @@ _PROFILE = typer.Option("--profile", help="Read this profile's database [default
 _DB = typer.Option("--db", help="Database file to read (default: the profile's database).")
 
 
-def _console() -> "Console":
-    """Wide tables keep one line per run when piped (a terminal keeps its own width)."""
+def _console(file: TextIO | None = None) -> "Console":
+    """Wide tables keep one line per run when piped (a terminal keeps its own width).
+    Strategy names and parameters are printed as they are, never read as rich markup."""
     from rich.console import Console
 
-    console = Console()
-    return console if console.is_terminal else Console(width=200)
+    if file is not None:
+        return Console(file=file, width=200, color_system=None, markup=False, emoji=False)
+    console = Console(markup=False, emoji=False)
+    return console if console.is_terminal else Console(width=200, markup=False, emoji=False)
 
 
 def _list_table(rows: "list[RunRow]", matched: int) -> "Table":
@@ -135,7 +138,6 @@ def compare_command(
     db: Annotated[Path | None, _DB] = None,
 ) -> None:
     """Metrics and criteria of several runs side by side."""
-    from rich.console import Console
     from rich.table import Table
 
     from perps_bot.metrics import ReportError, build_report
@@ -162,7 +164,7 @@ def compare_command(
             _console().print(table)
             return
         with _write(out) as fh:
-            Console(file=fh, width=200, color_system=None).print(table)
+            _console(fh).print(table)
         return
     if fmt is ReportFormat.json:
         text = json.dumps(comparison_dict(reports), sort_keys=True, indent=2) + "\n"
