@@ -91,3 +91,30 @@ def test_report_of_a_missing_portfolio_is_one_line(tmp_path: Path, env: dict[str
     assert run_main([*RUN, "--duration", "1h", "--db", db], env, timeout=60).code == 0
     outcome = run_main(["report", "--db", db, "--portfolio", "zz"], env)
     assert "no portfolio 'zz' (it has: main)" in assert_bad_input(outcome)
+
+
+def test_the_account_of_portfolios_that_leave_capital_unallocated(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Capitals may add up to less than account.initial_balance: the account's figures
+    are the sum of the portfolios' books (its equity curve starts at their capital), so
+    its return is theirs, not minus the money no portfolio holds."""
+    profile = tmp_path / "two.yaml"
+    profile.write_text(
+        "profile: dev\naccount: {initial_balance: 100000}\nportfolios:\n"
+        "  - {id: a, strategy: sma_cross, params: {fast: 5, slow: 20}, capital: 30000}\n"
+        "  - {id: b, strategy: sma_cross, capital: 30000}\n"
+    )
+    db = str(tmp_path / "db.sqlite")
+    ran = run_main(["--profile", str(profile), "--dev-fast", "--duration", "6h", "--db", db], env)
+    assert ran.code == 0, ran.err
+    report = json.loads(run_main(["report", "--db", db, "--format", "json"], env).out)
+    equity = sum(p["final_equity"] for p in report["portfolios"])
+    assert report["account"]["initial_balance"] == report["run"]["initial_balance"] == 60_000
+    assert report["account"]["final_equity"] == pytest.approx(equity)
+    assert report["metrics"]["return_pct"] == pytest.approx((equity / 60_000 - 1) * 100)
+    assert abs(report["metrics"]["return_pct"]) < 1
+    assert abs(report["monthly_returns"][0]["return_pct"]) < 1
+    listed = json.loads(run_main(["runs", "list", "--db", db, "--format", "json"], env).out)
+    account = next(r for r in listed["runs"] if r["parent_run_id"] is None)
+    assert account["return_pct"] == pytest.approx(report["metrics"]["return_pct"])

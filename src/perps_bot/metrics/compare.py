@@ -16,7 +16,7 @@ from perps_bot.domain import DAY_MS, iso_utc
 from perps_bot.metrics.formatting import display_metric, num, params_text
 from perps_bot.metrics.html import asset, page_script, plotly_gzip_base64
 from perps_bot.metrics.html_data import script_json
-from perps_bot.metrics.report import Report, as_seen
+from perps_bot.metrics.report import Report, account_record, as_seen
 from perps_bot.metrics.trades import round_trips_from_rows
 from perps_bot.storage import RunRecord, RunStore
 
@@ -82,7 +82,7 @@ def run_rows(
         mine = children.get(run.run_id, [])
         parts = [_row(store, c) for c in mine]
         trades = sum(p.trades for p in parts) if mine else _trades(store, run.run_id)
-        rows.append(_row(store, run, trades))
+        rows.append(_row(store, account_record(run, mine), trades))
         rows.extend(parts)
     return rows, len(runs)
 

@@ -162,6 +162,7 @@ def build_report(store: RunStore, run_id: str = "latest", *, chunk: int = 50_000
     trades of all its portfolios, and a report of each portfolio in `portfolios`."""
     store.flush()
     run = as_seen(store.run(run_id))
+    run = account_record(run, kids := store.children(run.run_id))
     config = promotion_config(run.config_json)
     try:
         period_ms = parse_duration(config.sharpe_period)
@@ -176,7 +177,7 @@ def build_report(store: RunStore, run_id: str = "latest", *, chunk: int = 50_000
         months.add(part.ts, part.equity)
     equity = acc.finish()
 
-    children = tuple(build_report(store, c.run_id, chunk=chunk) for c in store.children(run.run_id))
+    children = tuple(build_report(store, c.run_id, chunk=chunk) for c in kids)
     content = _account_content(children) if children else _run_content(store, run.run_id)
     trades, liquidations, denials, positions, prices = content
     start = run.start_ts if run.start_ts is not None else equity.first_ts
@@ -215,6 +216,16 @@ def build_report(store: RunStore, run_id: str = "latest", *, chunk: int = 50_000
 
 
 _Content = tuple[list[Trade], int, dict[str, int], list[OpenPosition], dict[str, SymbolSeries]]
+
+
+def account_record(run: RunRecord, children: Sequence[RunRecord]) -> RunRecord:
+    """The account's run of several portfolios holds what they hold: its equity curve is
+    the sum of their books, so its initial balance is the sum of their capital (which
+    may be less than `account.initial_balance`, the figure a paper run was created with;
+    a live run stores the sum already)."""
+    if not children:
+        return run
+    return replace(run, initial_balance=sum(c.initial_balance for c in children))
 
 
 def as_seen(run: RunRecord) -> RunRecord:
