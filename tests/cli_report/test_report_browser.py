@@ -234,3 +234,31 @@ def test_trade_table_shows_exit_reasons_as_text_not_markup(tmp_path: Path) -> No
     rows, errors = asyncio.run(cells())
     assert errors == []
     assert rows == [[18, ODD_REASON]]
+
+
+EXIT_HOVER = """(() => { const gd = document.getElementById("price-main-0");
+  const n = gd.data.findIndex((t) => t.name === "exit");
+  Plotly.Fx.hover(gd, [{curveNumber: n, pointNumber: 0}]);
+  return gd.querySelector(".hoverlayer").textContent; })()"""
+
+
+@pytest.mark.integration
+@needs_chromium
+def test_exit_marker_hover_shows_the_exit_reason_as_text(tmp_path: Path) -> None:
+    """Plotly reads a few tags and entities in hover text: a reason's '<b>' was drawn
+    bold and its '&lt;' as '<'."""
+    db = tmp_path / "demo.sqlite"
+    run_id = _script().build_demo_run(db, days=1)
+    with RunStore(db) as store, store.transaction():
+        store.connection.execute("UPDATE fills SET reason=?", (ODD_REASON,))
+    path = tmp_path / "odd.html"
+    path.write_text(_html(db, run_id), encoding="utf-8")
+
+    async def hover() -> tuple[Any, list[str]]:
+        async with Chromium() as page:
+            await page.open(path)
+            return await page.eval(EXIT_HOVER), page.errors
+
+    text, errors = asyncio.run(hover())
+    assert errors == []
+    assert f"({ODD_REASON})" in text

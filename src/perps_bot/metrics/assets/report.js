@@ -10,7 +10,7 @@
   const utc = (ms) => new Date(ms).toISOString().slice(0, 19).replace("T", " ");
   const fixed = (d) => (v) => v === null ? "" :
     v.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
-  // cells are built as markup: every value goes in as text (an exit reason is free text)
+  // table cells and plotly hover text are markup: free text (an exit reason) goes in escaped
   const ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
   const esc = (s) => String(s).replace(/[&<>"']/g, (ch) => ESC[ch]);
   const sig = (v) => v === null ? "" : String(Number(v.toPrecision(8)));
@@ -41,7 +41,7 @@
       entry.text.push(`#${c.id[i]} ${side} entry ${sig(c.entry[i])}`);
       exit.x.push(c.close[i]); exit.y.push(c.exit[i]);
       exit.text.push(`#${c.id[i]} exit ${sig(c.exit[i])}: net ${fixed(2)(c.net[i])}` +
-        ` (${t.reasons[c.reason[i]]})`);
+        ` (${esc(t.reasons[c.reason[i]])})`);  // plotly reads tags and entities in it
     }
     return [long, short, exit];
   }
