@@ -426,3 +426,28 @@ def _ms(iso: str) -> int:
     from datetime import datetime
 
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_a_backtest_covers_its_candles_from_the_first_open(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """576 candles of 5 minutes are two days of market: the run starts at the first
+    candle's open, not its close, so a 7-day data set can pass `min_days: 7`."""
+    start = _ms("2021-11-15T00:00:00Z")
+    lines = []
+    for i in range(576):
+        price = 100.0 + (i % 7)
+        lines.append(f"{start + i * 300_000},{price},{price + 1},{price - 1},{price},1")
+    data = _write_csv(workdir / "two_days.csv", lines)
+    db = workdir / "bt.sqlite"
+    code, _, err = run_cli(
+        ["backtest", "--data", str(data), "--symbol", "BTC-PERP", "--strategy", "sma_cross",
+         "--db", str(db), "--no-progress"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, err = run_cli(["report", "--db", str(db), "--format", "json"], capsys)
+    assert code == 0, err
+    run = json.loads(out)["run"]
+    assert run["days"] == pytest.approx(2.0)
+    assert run["start"] == "2021-11-15T00:00:00.000Z"

@@ -253,8 +253,8 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
         ts = event.ts
         symbol = event.symbol
         self.clock.advance(ts)
-        if self.first_ts is None:
-            self.first_ts = ts
+        if self.first_ts is None:  # the run covers the market from here: a candle's open
+            self.first_ts = event.open_time if type(event) is Candle else ts
             self._next_equity = ts
             self._next_log = ts + self._log_every
         self.last_ts = ts
