@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from perps_bot.storage import RunStore
 from tests.badinput.harness import assert_bad_input, run_main
 
 
@@ -118,3 +119,5 @@ def test_the_account_of_portfolios_that_leave_capital_unallocated(
     listed = json.loads(run_main(["runs", "list", "--db", db, "--format", "json"], env).out)
     account = next(r for r in listed["runs"] if r["parent_run_id"] is None)
     assert account["return_pct"] == pytest.approx(report["metrics"]["return_pct"])
+    with RunStore(db, read_only=True) as store:  # what drift and other readers see
+        assert store.run(account["run_id"]).initial_balance == 60_000

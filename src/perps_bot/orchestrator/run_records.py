@@ -72,7 +72,11 @@ def run_record(settings: Settings, pre: Preflight, run_id: str, params_json: str
         strategy_fingerprint=pre.fingerprint if len(pre.portfolios) == 1 else "portfolios",
         code_version=pre.code_version,
         symbols=json.dumps(settings.symbols),
-        initial_balance=settings.account.initial_balance,
+        # several portfolios: the account is what they hold (their capitals may leave
+        # part of account.initial_balance unallocated), as a live account run stores
+        initial_balance=sum(p.plan.capital for p in pre.portfolios)
+        if len(pre.portfolios) > 1
+        else settings.account.initial_balance,
         created_at=int(time.time() * 1000),
         start_ts=None,
         end_ts=None,
