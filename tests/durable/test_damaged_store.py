@@ -65,6 +65,22 @@ def test_a_damaged_page_is_one_line_naming_the_file(
     assert str(db) in line and "damaged" in line, line
 
 
+@pytest.mark.parametrize(("column", "keep"), [("ts", 13), ("equity", 8)])
+@pytest.mark.parametrize("command", [["report"], ["runs", "list"]], ids=lambda c: " ".join(c[:2]))
+def test_a_damaged_equity_block_is_one_line(
+    tmp_path: Path, logs: Path, command: list[str], column: str, keep: int
+) -> None:
+    """A block of the stored curve cut short (a torn write, an edit by hand): numpy read
+    it into an internal ValueError or a curve whose columns do not line up."""
+    db = tmp_path / "runs.sqlite"
+    assert _run(db, "1h").code == 0
+    with sqlite3.connect(db) as con:
+        con.execute(f"UPDATE equity_blocks SET {column} = substr({column}, 1, {keep})")
+    con.close()
+    line = assert_bad_input(run_main([*command, "--db", str(db)]), command)
+    assert "equity curve" in line and "damaged" in line, line
+
+
 def _full_after(pages: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """The disk of every store opened from now on is full once it holds `pages` pages."""
     opened = store_file.StoreFile._upgrade

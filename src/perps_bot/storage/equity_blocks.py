@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from perps_bot.storage.connection import StoreError
+
 BLOCK_ROWS = 16_384
 _TS = np.dtype("<i8")
 _F8 = np.dtype("<f8")
@@ -158,8 +160,7 @@ def last_equity(db: sqlite3.Connection, run_id: str) -> float | None:
     ).fetchone()
     if row is None:
         return None
-    ts = np.frombuffer(row[0], dtype=_TS)
-    equity = np.frombuffer(row[1], dtype=_F8)
+    ts, equity = _columns(run_id, row)
     return float(equity[int(np.flatnonzero(ts == ts.max())[-1])])
 
 
@@ -174,11 +175,11 @@ def read_chunks(db: sqlite3.Connection, run_id: str, chunk: int) -> Iterator[Equ
         (run_id,),
     )
     if not ordered:
-        yield from _split(_sorted(_decode(cursor)), chunk)
+        yield from _split(_sorted(_decode(run_id, cursor)), chunk)
         return
     pending: list[EquityChunk] = []
     size = 0
-    for block in _decode(cursor):
+    for block in _decode(run_id, cursor):
         pending.append(block)
         size += len(block)
         if size >= chunk:
@@ -188,14 +189,26 @@ def read_chunks(db: sqlite3.Connection, run_id: str, chunk: int) -> Iterator[Equ
         yield _concat(pending)
 
 
-def _decode(cursor: sqlite3.Cursor) -> Iterator[EquityChunk]:
-    for ts, equity, cash, upnl in cursor:
+def _decode(run_id: str, cursor: sqlite3.Cursor) -> Iterator[EquityChunk]:
+    for row in cursor:
+        ts, equity, cash, upnl = _columns(run_id, row)
         yield EquityChunk(
-            np.frombuffer(ts, dtype=_TS).astype(np.int64),
-            np.frombuffer(equity, dtype=_F8).astype(np.float64),
-            np.frombuffer(cash, dtype=_F8).astype(np.float64),
-            np.frombuffer(upnl, dtype=_F8).astype(np.float64),
+            ts.astype(np.int64),
+            equity.astype(np.float64),
+            cash.astype(np.float64),
+            upnl.astype(np.float64),
         )
+
+
+def _columns(run_id: str, blobs: tuple[object, ...]) -> list[npt.NDArray[np.generic]]:
+    """The columns of one stored block (ts first, then floats), all of one length. A
+    block cut short or not a byte string (a torn write, an edit by hand) is a damaged
+    store, said in one line, not a numpy error or a curve whose columns do not line up."""
+    columns = [b for b in blobs if isinstance(b, bytes) and len(b) % 8 == 0]
+    if len(columns) != len(blobs) or len({len(b) for b in columns}) != 1:
+        raise StoreError(f"the equity curve of run {run_id} is damaged (a block cut short)")
+    ts, *floats = columns
+    return [np.frombuffer(ts, dtype=_TS), *(np.frombuffer(f, dtype=_F8) for f in floats)]
 
 
 def _concat(parts: list[EquityChunk]) -> EquityChunk:
