@@ -451,3 +451,24 @@ def test_a_backtest_covers_its_candles_from_the_first_open(
     run = json.loads(out)["run"]
     assert run["days"] == pytest.approx(2.0)
     assert run["start"] == "2021-11-15T00:00:00.000Z"
+
+
+def test_orders_refused_for_their_size_are_said_not_silent(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """XRP-PERP has no order size in the dev profile: the default of 1 XRP (about 1.2
+    USDT) is under the 5 USDT minimum, so every order was refused before it existed.
+    The run ended with 'trades 0' and nothing else, and the refusals were logged only
+    at DEBUG: a trader saw a strategy that never trades."""
+    code, out, err = run_cli(
+        ["backtest", "--data", str(CANDLES), "--symbol", "XRP-PERP", "--strategy",
+         "sma_cross", "--db", str(workdir / "bt.sqlite"), "--no-progress"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    denied = [line for line in out.splitlines() if line.startswith("denied")]
+    assert denied and "BELOW_MIN_NOTIONAL" in denied[0], out
+    log = (workdir / "logs" / "perps_bot.backtest.log").read_text()
+    warned = [line for line in log.splitlines() if "WARNING" in line and "XRP-PERP" in line]
+    assert len(warned) == 1, warned  # once per symbol and reason, not per order
+    assert "strategy.order_size" in warned[0] and "minimum" in warned[0]

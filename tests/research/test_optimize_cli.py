@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.research.helpers import run_cli
+from tests.research.helpers import run_cli, write_candles
 
 
 def optimize_args(data: Path, *more: str) -> list[str]:
@@ -129,3 +129,16 @@ def test_a_study_never_continues_on_other_candles(
     assert "use another --study name" in err and len(err.strip().splitlines()) == 1, err
     storage = f"sqlite:///{workdir / 'data' / 'studies.sqlite'}"
     assert len(optuna.load_study(study_name="s3", storage=storage).trials) == 1
+
+
+def test_a_trial_that_never_traded_says_its_orders_were_denied(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """BTC-PERP at 1 USDT: the profile's 0.001 BTC is far under the minimum notional, so
+    every order is refused. Each trial printed 'sharpe None total_pnl 0' and no reason."""
+    cheap = write_candles(workdir / "cheap.feather", 1440, price=1.0)
+    args = optimize_args(cheap, "--trials", "1", "--study", "cheap", "--no-store")
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    (trial,) = [line for line in out.splitlines() if line.startswith("[1/1] trial 0")]
+    assert "trades 0" in trial and "denied BELOW_MIN_NOTIONAL" in trial, trial

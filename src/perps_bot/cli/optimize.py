@@ -249,7 +249,13 @@ def progress_printer(
             state = "pruned"
         else:
             metrics = outcome.metrics or {}
-            state = f"sharpe {metrics.get('sharpe')} total_pnl {metrics.get('total_pnl')}"
+            state = (
+                f"sharpe {metrics.get('sharpe')} total_pnl {metrics.get('total_pnl')}"
+                f" trades {metrics.get('trades')}"
+            )
+            denials = metrics.get("denials") or {}
+            if denials:  # a trial that never traded says why (an order size under the minimum)
+                state += f" denied {', '.join(f'{k} {n}' for k, n in denials.items())}"
         console.print(
             f"[{seen}/{total}] trial {outcome.number} {outcome.params}: {state}"
             f" ({outcome.seconds:.2f} s)",

@@ -292,6 +292,10 @@ def headline_text(report: Report) -> str:
         f"  max drawdown {shown('max_drawdown')}",
         f"validation {passed}/{len(report.criteria)} criteria passed (failed: {failed})",
     ]
+    denials: dict[str, int] = m["denials"]
+    if denials:  # orders the strategy wanted and never sent: why it traded less
+        by_reason = ", ".join(f"{code} {n}" for code, n in denials.items())
+        lines.insert(1, f"denied {sum(denials.values())} orders: {by_reason}")
     thin = [f"{name} {warned[name]}" for name in ("win_rate", "sharpe") if name in warned]
     if thin:
         lines.append("(!) too little data: " + "; ".join(thin))

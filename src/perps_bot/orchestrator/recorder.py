@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the writer (pyarrow.parquet) loads only for a run that is c
 
 #: order updates worth a log line: those no FILL line explains
 _NOTEWORTHY = frozenset({OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+_SIZE_REFUSALS = frozenset({DenialReason.BELOW_MIN_NOTIONAL, DenialReason.BELOW_MIN_QUANTITY})
 
 #: a live subscriber: (kind, payload); kinds: fill, liquidation, trade, equity, state_change
 Listener = Callable[[str, dict[str, Any]], None]
@@ -60,6 +61,8 @@ class Recorder:
         self.fills = 0
         self.liquidations = 0
         self.denials: Counter[str] = Counter()
+        #: (symbol, reason) of the size refusals already logged (once each)
+        self._size_refused: set[tuple[str, str]] = set()
         self._watched = watched
         self._debug = logger.isEnabledFor(logging.DEBUG)
         # INFO off (optimisation trials log nothing): the per-fill text is not even built
@@ -106,7 +109,16 @@ class Recorder:
         self.view.state.denials += 1
         self.store.add_denial(self.run_id, ts, symbol, code, detail, cid)
         self.journal.write("denial", ts, {"symbol": symbol, "reason": code, "detail": detail}, cid)
-        if self._debug:
+        if reason in _SIZE_REFUSALS and (symbol, code) not in self._size_refused:
+            # the order size is under the instrument's minimum: a profile to fix, which
+            # would otherwise show only as a strategy that never trades
+            self._size_refused.add((symbol, code))
+            self.log.warning(
+                "%s %s orders refused before they exist: %s; raise strategy.order_size for"
+                " %s (further refusals are counted in the report, not logged)",
+                iso_utc(ts), symbol, detail, symbol,
+            )  # fmt: skip
+        elif self._debug:
             self.log.debug("%s DENIED %s %s: %s", iso_utc(ts), symbol, code, detail)
 
     def order(self, order: Order, latency_s: float | None = None) -> None:
