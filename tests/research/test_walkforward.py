@@ -222,3 +222,18 @@ def test_a_window_study_never_continues_on_other_training_candles(
     code, _, err = run_cli([*second, "--study", "mine"], capsys)
     assert code == 2, err
     assert "use another --study name" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_window_whose_trials_never_traded_says_their_orders_were_denied(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """BTC-PERP at 1 USDT: every order is under the minimum notional, so no trial has a
+    Sharpe ratio. The line said only 'failed or had an undefined objective'."""
+    cheap = write_candles(workdir / "cheap.feather", 6 * 1440, price=1.0)
+    (workdir / "loose.yaml").write_text(LOOSE_PROFILE)
+    args = wf_args(cheap, workdir / "wf.json")
+    args[args.index("total_pnl")] = "sharpe"
+    code, _, err = run_cli(args, capsys)
+    assert code == 2
+    assert "window 0: no trial completed" in err
+    assert "orders denied: BELOW_MIN_NOTIONAL" in err and "sharpe is undefined" in err, err

@@ -15,12 +15,13 @@ window it plays the chosen parameters, between windows it is flat.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perps_bot.config import ConfigError, Settings
-from perps_bot.domain import RunMode, format_duration, iso_utc
+from perps_bot.domain import RunMode, format_duration, iso_utc, short
 from perps_bot.feeds.dataset import Dataset
 from perps_bot.orchestrator.run_process import run_coroutine
 from perps_bot.orchestrator.runner import RunResult, run_bot
@@ -29,6 +30,9 @@ from perps_bot.research.study import StudySpec, best_trials, run_study, trial_me
 from perps_bot.research.trial import TrialJob, TrialOutcome
 from perps_bot.storage import RunStore
 from perps_bot.storage.walkforward import WindowRecord, save_windows
+
+if TYPE_CHECKING:
+    import optuna
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,20 @@ class WalkForwardResult:
 BackendFactory = Callable[[TrialJob, Dataset], Backend]
 
 
+def _why_no_trial(study: optuna.Study) -> str:
+    """What the failed trials of a window say: the first one's reason, and the orders
+    refused across them (an order size under the minimum: a run that never trades)."""
+    trials = study.get_trials(deepcopy=False)
+    errors = [str(t.user_attrs["error"]) for t in trials if "error" in t.user_attrs]
+    denied: Counter[str] = Counter()
+    for t in trials:
+        denied.update((t.user_attrs.get("metrics") or {}).get("denials") or {})
+    why = f"; first: {short(errors[0], 120)}" if errors else ""
+    if denied:
+        why += "; orders denied: " + ", ".join(f"{k} {n}" for k, n in sorted(denied.items()))
+    return why
+
+
 def optimise_window(
     plan: WindowPlan,
     job: TrialJob,
@@ -97,7 +115,8 @@ def optimise_window(
     if not best:
         raise ConfigError(
             f"window {plan.index}: no trial completed on the training window (every parameter"
-            " set failed or had an undefined objective): widen the window or the space"
+            f" set failed or had an undefined objective{_why_no_trial(study)}): widen the"
+            " window or the space"
         )
     sharpes = [
         float(t.user_attrs["moments"][1])
