@@ -69,6 +69,36 @@ async def test_a_session_runs_to_its_end_and_every_read_endpoint_shows_it(tmp_pa
     assert fills and fills <= ids
 
 
+async def test_a_one_portfolio_session_is_measured_against_its_own_capital(
+    tmp_path: Path,
+) -> None:
+    """A session of one portfolio with 5,000 of capital (the dev profile's balance is
+    100,000): once it ended, its portfolio read 'capital 100000, pnl -95000', and its
+    report a return of about -95%."""
+    db = tmp_path / "server.sqlite"
+    body = dev_session("1d") | {
+        "portfolios": [{"strategy": "sma_cross", "params": {"fast": 3, "slow": 8},
+                        "capital": 5_000}],
+    }  # fmt: skip
+    async with serving(db) as (client, _):
+        sid = await start(client, body)
+        ws = await client.ws_connect(f"/api/sessions/{sid}/stream")
+        await read_until(ws, [], ended)
+        (portfolio,) = (await (await client.get(f"/api/sessions/{sid}/portfolio")).json())[
+            "portfolios"
+        ]
+        run_id = (await (await client.get(f"/api/sessions/{sid}")).json())["run_id"]
+    assert portfolio["capital"] == 5_000
+    assert abs(portfolio["pnl"]) < 500 and portfolio["pnl"] == pytest.approx(
+        portfolio["equity"] - 5_000
+    )
+    shown = cli("report", "--db", str(db), "--run", run_id, "--format", "json", tmp=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    assert report["run"]["initial_balance"] == 5_000
+    assert abs(report["metrics"]["return_pct"]) < 10
+
+
 async def test_a_stream_opened_mid_session_starts_with_its_history_and_misses_nothing(
     tmp_path: Path,
 ) -> None:

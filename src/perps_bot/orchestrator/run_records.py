@@ -72,11 +72,10 @@ def run_record(settings: Settings, pre: Preflight, run_id: str, params_json: str
         strategy_fingerprint=pre.fingerprint if len(pre.portfolios) == 1 else "portfolios",
         code_version=pre.code_version,
         symbols=json.dumps(settings.symbols),
-        # several portfolios: the account is what they hold (their capitals may leave
-        # part of account.initial_balance unallocated), as a live account run stores
-        initial_balance=sum(p.plan.capital for p in pre.portfolios)
-        if len(pre.portfolios) > 1
-        else settings.account.initial_balance,
+        # what the portfolios hold: their capitals may leave part of
+        # account.initial_balance unallocated (a session of one portfolio of 5,000 on a
+        # profile of 100,000), as a live account run stores
+        initial_balance=sum(p.plan.capital for p in pre.portfolios),
         created_at=int(time.time() * 1000),
         start_ts=None,
         end_ts=None,
