@@ -2,6 +2,7 @@
 run; fills routed by client id; the account is their sum and its caps apply to the sum;
 reconciliation attributes a difference or halts who cannot be told apart."""
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -274,3 +275,28 @@ def test_a_halted_portfolio_stays_halted_next_run_while_the_others_trade(
     assert lifted.code == 0 and "(portfolio wild): HALTED -> ACTIVE" in lifted.out
     states = dict(table(db, "SELECT portfolio, state FROM trading_state"))
     assert states == {"wild": "ACTIVE", "calm": "ACTIVE"}
+
+
+def test_a_halted_portfolio_holds_for_a_later_run_of_one_strategy(tmp_path: Path) -> None:
+    """A run of one strategy trades the whole account, the halted portfolio's money
+    included: it takes that halt (as a run of several takes the account's) and places no
+    order until resume-trading lifts it."""
+    cfg = isolation_settings(tmp_path)
+    run_bot_sync(cfg, progress=False)  # wild is liquidated and HALTED, calm trades on
+    calm_risk = cfg.portfolios[1].risk
+    one = cfg.model_copy(update={"portfolios": [], "risk": cfg.risk.model_copy(update=calm_risk)})
+    halted = run_bot_sync(one, progress=False)
+    db = halted.db_path
+    orders = table(db, "SELECT COUNT(*) FROM orders WHERE run_id=?", halted.run_id)
+    assert orders == [(0,)], "a run of one strategy traded while portfolio wild is HALTED"
+    denied = table(db, "SELECT DISTINCT reason_code FROM denials WHERE run_id=?", halted.run_id)
+    assert denied == [("MAX_DRAWDOWN_HALT",)]
+    events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").open()]
+    said = [e["detail"] for e in events if e["run_id"] == halted.run_id
+            and e["type"] == "state_change"]  # fmt: skip
+    assert said and "of portfolio wild" in said[0], said
+    lifted = run_main(["resume-trading", "--db", str(db), "--reason", "checked"])
+    assert lifted.code == 0 and "(portfolio wild): HALTED -> ACTIVE" in lifted.out, lifted
+    again = run_bot_sync(one, progress=False)
+    traded = table(db, "SELECT COUNT(*) FROM orders WHERE run_id=?", again.run_id)
+    assert traded[0][0] > 0, "after resume-trading the run of one strategy trades"

@@ -64,7 +64,9 @@ class TradingStateKeeper:
             risk.resume()  # lifted by resume-trading after the checkpoint (also a drawdown
             # REDUCING state: the peak restarts at the last equity, as resume-trading says)
         if risk.state is not TradingState.ACTIVE:
-            detail = f"restored from run {saved.run_id or 'resume-trading'}: {risk.state_detail}"
+            whose = "" if saved.portfolio == self.portfolio else f" of portfolio {saved.portfolio}"
+            source = saved.run_id or "resume-trading"
+            detail = f"restored from run {source}{whose}: {risk.state_detail}"
             journal.write("state_change", ts, {"state": str(risk.state), "detail": detail})
             log.warning("RISK STATE %s%s (%s); perps-bot resume-trading lifts a halt",
                         risk.state, self._of(), detail)  # fmt: skip
@@ -84,18 +86,24 @@ class TradingStateKeeper:
 
 
 def stored_state(store: RunStore, portfolio: str) -> stored.StoredTradingState | None:
-    """A portfolio's stored state as a run takes it. A halt of the whole account, stored
-    as `main` by a run of one strategy, holds for each portfolio of a later run with
-    several (it trades the same account) until resume-trading lifts it for them: it
-    stands until the portfolio's own row is newer."""
-    db = store.connection
-    saved = stored.load_trading_state(db, portfolio)
-    if portfolio == DEFAULT_PORTFOLIO:
-        return saved
-    account = stored.load_trading_state(db, DEFAULT_PORTFOLIO)
-    if account is None or account.state != TradingState.HALTED:
-        return saved
-    return account if saved is None or account.updated_at > saved.updated_at else saved
+    """A portfolio's stored state as a run takes it: its own row, unless a halt that holds
+    for it is newer (until resume-trading lifts that halt for it, its own row is older).
+    A halt of the whole account, stored as `main` by a run of one strategy, holds for each
+    portfolio of a later run with several (they trade the same account); a halt of any
+    portfolio holds for a later run of one strategy (`main`: it trades the whole account,
+    that portfolio's money included)."""
+    states = stored.load_trading_states(store.connection)
+    saved = next((s for s in states if s.portfolio == portfolio), None)
+    account = portfolio == DEFAULT_PORTFOLIO
+    halts = [
+        s
+        for s in states
+        if s.portfolio != portfolio
+        and s.state == TradingState.HALTED
+        and (account or s.portfolio == DEFAULT_PORTFOLIO)
+        and (saved is None or s.updated_at > saved.updated_at)
+    ]
+    return max(halts, key=lambda s: s.updated_at) if halts else saved
 
 
 def lift_halt(
