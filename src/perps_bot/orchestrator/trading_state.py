@@ -11,6 +11,8 @@ run). A fresh paper account (a new dev run) measures its own drawdown.
 
 import logging
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 from perps_bot.domain import DEFAULT_PORTFOLIO, TradingState, short
 from perps_bot.monitoring import Journal
@@ -104,6 +106,20 @@ def stored_state(store: RunStore, portfolio: str) -> stored.StoredTradingState |
         and (saved is None or s.updated_at > saved.updated_at)
     ]
     return max(halts, key=lambda s: s.updated_at) if halts else saved
+
+
+def stored_halt(path: Path, portfolios: Sequence[str]) -> stored.StoredTradingState | None:
+    """The halt stored in the database at `path` that holds for one of `portfolios` (as
+    a run of them would take it), None when none does or there is no database;
+    StoreError for a database that cannot be read."""
+    if not path.exists():
+        return None
+    with RunStore(path, read_only=True) as store:
+        for pid in portfolios:
+            saved = stored_state(store, pid)
+            if saved is not None and saved.state == TradingState.HALTED:
+                return saved
+    return None
 
 
 def lift_halt(

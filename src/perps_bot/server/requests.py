@@ -20,6 +20,7 @@ from perps_bot.config import Settings, load_settings
 from perps_bot.config.portfolios import portfolio_ids
 from perps_bot.domain import PerpsBotError, short
 from perps_bot.orchestrator.preflight import profile_catalog
+from perps_bot.orchestrator.trading_state import stored_halt
 from perps_bot.strategies import load_strategy, validate_params
 
 
@@ -143,7 +144,29 @@ def session_settings(
         profile_catalog(settings)  # a symbol with no instrument (paper: no network)
     except (PerpsBotError, ValueError) as exc:
         raise RequestError(str(exc).removeprefix("config error: ")) from None
+    if settings.is_live:
+        _refuse_a_halted_account(request.profile, settings, database)
     return settings
+
+
+def _refuse_a_halted_account(profile: str, settings: Settings, database: Path) -> None:
+    """A live session trades the profile's account: a halt that CLI runs stored in the
+    profile's own database holds for it too (409 until resume-trading lifts it there).
+    The server's database keeps the halts of its own live sessions (the run takes them)."""
+    try:
+        own = load_settings(profile).database_path
+        if own.resolve() == database.resolve():
+            return
+        saved = stored_halt(own, [plan.id for plan in settings.portfolio_plans()])
+    except PerpsBotError as exc:
+        raise RequestError(f"cannot read the profile's trading state: {exc}", 409) from None
+    if saved is not None:
+        raise RequestError(
+            f"profile {short(profile)!r} is HALTED in {own} (portfolio {saved.portfolio}:"
+            f" {short(saved.detail)}); `perps-bot resume-trading --profile {short(profile)}`"
+            " lifts it",
+            status=409,
+        )
 
 
 def _no_unknown(data: dict[str, Any], known: set[str], where: str) -> None:
