@@ -142,6 +142,16 @@ def test_bad_portfolio_plans_are_one_line_config_errors(tmp_path: Path) -> None:
         harness_settings(tmp_path, scripted("a", "", risk={"max_leverag": 3}))
 
 
+def test_main_is_no_portfolio_id_of_a_run_with_several(tmp_path: Path) -> None:
+    """`main` is what the trading state of a run of one strategy (the whole account) is
+    stored as, and its halt holds for every portfolio: a portfolio of that name among
+    several would halt all of them with its own drawdown halt."""
+    with pytest.raises(ConfigError, match="portfolio id 'main' is taken"):
+        harness_settings(tmp_path, scripted("main", ""), scripted("b", ""))
+    one = harness_settings(tmp_path, scripted("main", ""))  # alone it is the account
+    assert [p.id for p in one.portfolio_plans()] == ["main"]
+
+
 # -- the mock venue, several strategies over days ------------------------------------
 def dev_settings(tmp_path: Path, portfolios: list[dict[str, Any]], **sections: Any) -> Settings:
     overrides: dict[str, Any] = {

@@ -62,6 +62,10 @@ def plan_portfolios(settings: "Settings") -> list[PortfolioPlan]:
     if ACCOUNT in ids and len(ids) > 1:
         raise ValueError(f"portfolio id {ACCOUNT!r} is taken: with several portfolios it"
                          " names the whole account (metrics, the session stream)")  # fmt: skip
+    if DEFAULT_PORTFOLIO in ids and len(ids) > 1:
+        raise ValueError(f"portfolio id {DEFAULT_PORTFOLIO!r} is taken: with several"
+                         " portfolios it names the whole account's trading state (its halt"
+                         " holds for every portfolio)")  # fmt: skip
     capitals = _capitals(settings.portfolios, settings.account.initial_balance)
     return [
         PortfolioPlan(
