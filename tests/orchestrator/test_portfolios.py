@@ -106,6 +106,19 @@ async def test_account_caps_apply_to_the_sum_of_the_portfolios(tmp_path: Path) -
     assert sizes == {"a": 3.0, "b": 2.0}
 
 
+async def test_the_account_caps_hold_for_a_profile_of_one_portfolio(tmp_path: Path) -> None:
+    """A `portfolios:` list of one is the whole account: its `risk` keys over the
+    profile's are its own limits, but the profile's caps (the canary's hard caps) still
+    hold for the account, as they do for the sum of several."""
+    cfg = harness_settings(
+        tmp_path,
+        scripted("a", "2:3", risk={"max_position_notional": 400.0}),
+        risk={"max_position_notional": 100.0, "max_order_notional": 10_000.0},
+    )
+    _, venue = await run_scripted(cfg, [100.0] * 5)
+    assert [o.size for o in venue.submitted] == [1.0], "past the profile's 100 USDT cap"
+
+
 async def test_reconciliation_attributes_a_difference_or_halts_who_share_the_symbol(
     tmp_path: Path,
 ) -> None:

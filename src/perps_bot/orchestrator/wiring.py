@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from perps_bot.config import ConfigError, Settings
-from perps_bot.domain import RunMode, parse_duration
+from perps_bot.domain import AccountView, RunMode, parse_duration
 from perps_bot.feeds import Feed
 from perps_bot.ledger import AccountBooks, Ledger
 from perps_bot.monitoring import Journal, LiveView, NullJournal, tag_run_log
@@ -137,7 +137,7 @@ def build_run(
     last_prices: dict[str, float] = {}
     shared = PortfolioWiring(settings, pre, run_id, resumed is None, store, journal, view, venue,
                      capture, strategies, ledgers, last_prices,
-                     AccountGate(settings.risk, account, settings.symbols) if multi else None,
+                     _account_gate(settings, pre, account),
                      watched, not metrics_only(settings))  # fmt: skip
     portfolios = [shared.portfolio(index, planned) for index, planned in enumerate(pre.portfolios)]
     account_rec = None
@@ -172,6 +172,15 @@ def build_run(
         capture=capture,
         watchers=watchers,
     )
+
+
+def _account_gate(settings: Settings, pre: Preflight, account: AccountView) -> AccountGate | None:
+    """The profile's caps over the whole account: the sum of several portfolios, or one
+    portfolio whose `risk` keys differ from the profile's (its own limits do not lift
+    the account's); None when the one portfolio's gate already holds the profile's."""
+    if len(pre.portfolios) == 1 and pre.portfolios[0].plan.risk == settings.risk:
+        return None
+    return AccountGate(settings.risk, account, settings.symbols)
 
 
 def _live_view(
