@@ -5,8 +5,9 @@ The risk gate exports its state (risk.RiskState); the run store keeps it per dat
 (storage.durable). A run imports it before it trades: the halt always, the equity
 peak, the day's starting equity and the REDUCING causes only when the run trades the
 same account as the one that stored them (a live account, whose balance the ledger
-adopts from the exchange before the first equity reaches the gate; a resumed paper
-run). A fresh paper account (a new dev run) measures its own drawdown.
+of its one portfolio adopts from the exchange before the first equity reaches the gate;
+a resumed paper run). A fresh paper account (a new dev run), and each of several
+portfolios of a live run (its books start at its capital), measure their own drawdown.
 """
 
 import logging

@@ -284,9 +284,12 @@ def _make_durable(
     if not (spec.keeps_trading_state and keeps_state):
         return resumed_from, []
     keepers = []
+    # the peak and the day's start measure books that go on: a live account whose balance
+    # the one portfolio adopts; several start their own books at their capital
+    same_account = spec.reconciles and len(orchestrator.portfolios) == 1
     for p in orchestrator.portfolios:
         keeper = TradingStateKeeper(rec.store, p.risk, settings.profile, p.rec.run_id, p.id)
-        keeper.restore(same_account=spec.reconciles, resumed=resumed is not None,
+        keeper.restore(same_account=same_account, resumed=resumed is not None,
                        journal=p.rec.journal, ts=orchestrator.last_ts or start,
                        replays=isinstance(orchestrator.feed, checkpoint.Stateful))  # fmt: skip
         p.rec.on_state_change = keeper.save
