@@ -307,3 +307,25 @@ def test_a_session_not_yet_running_has_its_curves_named_and_empty(tmp_path: Path
             (name, {"run_id": None, "ts": [], "equity": []}) for name in ("account", "fast", "slow")
         ]
         assert [name for name, _ in views.curves(store, one, 10)] == ["main"]
+
+
+async def test_paper_sessions_each_execute_their_plan(tmp_path: Path) -> None:
+    """A paper session is its own fresh account (sessions of one profile run side by
+    side): the plan rows another session executed are not this one's to skip."""
+    plan = tmp_path / "plan.csv"
+    plan.write_text("id,symbol,side,size\nr1,BTC-PERP,long,0.01\n")
+    body = dev_session("2h", portfolios=[{"id": "p", "strategy": "plan",
+                                          "params": {"file": str(plan)}}])  # fmt: skip
+    runs = []
+    async with serving(tmp_path / "server.sqlite") as (client, manager):
+        for _ in range(2):
+            sid = await start(client, body)
+            task = manager.sessions[sid].task
+            assert task is not None
+            await asyncio.wait_for(task, timeout=120)
+            got = await (await client.get(f"/api/sessions/{sid}")).json()
+            assert got["status"] == "completed", got
+            runs.append(got["run_id"])
+    with RunStore(tmp_path / "server.sqlite", read_only=True) as store:
+        filled = [[f.size for f in store.fills(run_id)] for run_id in runs]
+    assert filled == [[0.01], [0.01]], "the second session skipped the first one's row"

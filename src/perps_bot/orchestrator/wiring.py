@@ -135,10 +135,14 @@ def build_run(
     journal = _journal(settings, run_id)
     view, watched = _live_view(settings, spec.mode, console, progress, simulated)
     last_prices: dict[str, float] = {}
+    # a hosted paper session keeps no state of the profile's account (sessions of one
+    # profile run side by side); a live one trades the account, whose halt, stops and
+    # executed plan rows outlive any session
+    keeps = spec.keeps_trading_state and (not hosted or spec.real_orders)
     shared = PortfolioWiring(settings, pre, run_id, resumed is None, store, journal, view, venue,
                      capture, strategies, ledgers, last_prices,
                      _account_gate(settings, pre, account),
-                     watched, not metrics_only(settings))  # fmt: skip
+                     watched, not metrics_only(settings), keeps)  # fmt: skip
     portfolios = [shared.portfolio(index, planned) for index, planned in enumerate(pre.portfolios)]
     account_rec = None
     if multi:
@@ -147,9 +151,6 @@ def build_run(
     orchestrator = _orchestrator(settings, pre, feed, venue, portfolios, account_rec,
                                  simulated, (start, end), last_prices, candle_bar_ms)  # fmt: skip
     view.watch(account, ledgers, pre.instruments.get, lambda: orchestrator.last_ts)
-    # a hosted paper session keeps no trading state (sessions of one profile run side by
-    # side); a live one trades the account, whose halt and stops outlive any session
-    keeps = not hosted or spec.real_orders
     resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start,
                                           keeps_state=keeps)  # fmt: skip
     watchers = watch_run(settings, spec.mode, run_id, journal, portfolios)
@@ -281,7 +282,7 @@ def _make_durable(
         orchestrator.after_batch = checkpoint.Checkpointer(orchestrator, pre.code_version)
     elif not spec.simulated_clock(settings):
         orchestrator.after_batch = checkpoint.PeriodicFlush(orchestrator)
-    if not (spec.keeps_trading_state and keeps_state):
+    if not keeps_state:
         return resumed_from, []
     keepers = []
     # the peak and the day's start measure books that go on: a live account whose balance
