@@ -63,9 +63,10 @@ async def test_a_live_session_keeps_the_accounts_halt(
         held = exchange.state.positions.get("ETHUSDT")
     assert status["risk_state"] == "HALTED", status
     assert held is None or held.amount == 0.0, "a halted account traded"
-    with RunStore(db, read_only=True) as store:  # its own run stored the halt it kept
+    with RunStore(db, read_only=True) as store:  # its own run stored the halt it kept:
+        # a session of one portfolio is the whole account, kept as `main`
         saved = {s.portfolio: s.state for s in load_trading_states(store.connection)}
-    assert saved == {"main": "HALTED", "FlipOnce": "HALTED"}
+    assert saved == {"main": "HALTED"}
 
 
 async def _until_a_second_of_books(client: TestClient[Any, Any], sid: str) -> dict[str, Any]:

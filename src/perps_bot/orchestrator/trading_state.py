@@ -88,6 +88,13 @@ class TradingStateKeeper:
             )  # fmt: skip
 
 
+def state_keys(portfolios: Sequence[str]) -> list[str]:
+    """The ids a run's portfolios keep their trading state under: a run of one portfolio
+    trades the whole account (`main`, whatever its id: from `strategy:`, one --strategy,
+    a `portfolios:` list of one or a session of one), a run of several each its own."""
+    return list(portfolios) if len(portfolios) > 1 else [DEFAULT_PORTFOLIO]
+
+
 def stored_state(store: RunStore, portfolio: str) -> stored.StoredTradingState | None:
     """A portfolio's stored state as a run takes it: its own row, unless a halt that holds
     for it is newer (until resume-trading lifts that halt for it, its own row is older).

@@ -39,7 +39,7 @@ from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.run_records import mark_crashed as mark_crashed  # re-exported
 from perps_bot.orchestrator.run_records import new_run_id as new_run_id  # re-exported
 from perps_bot.orchestrator.run_records import run_record
-from perps_bot.orchestrator.trading_state import TradingStateKeeper
+from perps_bot.orchestrator.trading_state import TradingStateKeeper, state_keys
 from perps_bot.orchestrator.watchers import Watchers, watch_run
 from perps_bot.risk.account_gate import AccountGate
 from perps_bot.storage import RunRecord, RunStore
@@ -288,8 +288,9 @@ def _make_durable(
     # the peak and the day's start measure books that go on: a live account whose balance
     # the one portfolio adopts; several start their own books at their capital
     same_account = spec.reconciles and len(orchestrator.portfolios) == 1
-    for p in orchestrator.portfolios:
-        keeper = TradingStateKeeper(rec.store, p.risk, settings.profile, p.rec.run_id, p.id)
+    keys = state_keys([p.id for p in orchestrator.portfolios])
+    for p, key in zip(orchestrator.portfolios, keys, strict=True):
+        keeper = TradingStateKeeper(rec.store, p.risk, settings.profile, p.rec.run_id, key)
         keeper.restore(same_account=same_account, resumed=resumed is not None,
                        journal=p.rec.journal, ts=orchestrator.last_ts or start,
                        replays=isinstance(orchestrator.feed, checkpoint.Stateful))  # fmt: skip

@@ -20,7 +20,7 @@ from perps_bot.config import Settings, load_settings
 from perps_bot.config.portfolios import portfolio_ids
 from perps_bot.domain import PerpsBotError, short
 from perps_bot.orchestrator.preflight import profile_catalog
-from perps_bot.orchestrator.trading_state import stored_halt
+from perps_bot.orchestrator.trading_state import state_keys, stored_halt
 from perps_bot.strategies import load_strategy, validate_params
 
 
@@ -157,7 +157,7 @@ def _refuse_a_halted_account(profile: str, settings: Settings, database: Path) -
         own = load_settings(profile).database_path
         if own.resolve() == database.resolve():
             return
-        saved = stored_halt(own, [plan.id for plan in settings.portfolio_plans()])
+        saved = stored_halt(own, state_keys([plan.id for plan in settings.portfolio_plans()]))
     except PerpsBotError as exc:
         raise RequestError(f"cannot read the profile's trading state: {exc}", 409) from None
     if saved is not None:
