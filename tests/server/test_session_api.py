@@ -329,3 +329,16 @@ async def test_paper_sessions_each_execute_their_plan(tmp_path: Path) -> None:
     with RunStore(tmp_path / "server.sqlite", read_only=True) as store:
         filled = [[f.size for f in store.fills(run_id)] for run_id in runs]
     assert filled == [[0.01], [0.01]], "the second session skipped the first one's row"
+
+
+async def test_default_portfolio_ids_keep_clear_of_the_ids_given(tmp_path: Path) -> None:
+    """A portfolio without `id` is named after its strategy, made unique also against
+    the ids the other portfolios give (the request holds no id twice)."""
+    body = dev_session("1h", portfolios=[{"strategy": "sma_cross"},
+                                         {"strategy": "sma_cross", "id": "sma_cross"}])  # fmt: skip
+    async with serving(tmp_path / "server.sqlite") as (client, manager):
+        resp = await client.post("/api/sessions", json=body)
+        assert resp.status == 201, await resp.text()
+        sid = (await resp.json())["session_id"]
+        assert manager.sessions[sid].portfolio_ids == ["sma_cross-2", "sma_cross"]
+        await client.post(f"/api/sessions/{sid}/stop")

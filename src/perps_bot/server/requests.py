@@ -98,7 +98,10 @@ def parse_start(body: Any) -> StartRequest:
     if not isinstance(listed, list) or not listed:
         raise RequestError("portfolios: expected a non-empty list of {strategy, params, ...}")
     names = [_strategy_name(p, i) for i, p in enumerate(listed)]
-    ids = portfolio_ids(names)
+    given = frozenset(p["id"] for p in listed if isinstance(p.get("id"), str))
+    unnamed = iter(portfolio_ids([n for p, n in zip(listed, names, strict=True) if "id" not in p],
+                                 given))  # fmt: skip
+    ids = [p["id"] if "id" in p else next(unnamed) for p in listed]
     portfolios = [_portfolio(p, i, pid) for i, (p, pid) in enumerate(zip(listed, ids, strict=True))]
     seed = body.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
