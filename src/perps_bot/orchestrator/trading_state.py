@@ -41,6 +41,8 @@ class TradingStateKeeper:
         self.profile = profile
         self.run_id = run_id
         self.portfolio = portfolio
+        #: the line that says the run starts halted or reducing (None: it starts ACTIVE)
+        self.restored: str | None = None
 
     def restore(
         self, *, same_account: bool, resumed: bool, journal: Journal, ts: int, replays: bool = True
@@ -71,8 +73,9 @@ class TradingStateKeeper:
             source = saved.run_id or "resume-trading"
             detail = f"restored from run {source}{whose}: {risk.state_detail}"
             journal.write("state_change", ts, {"state": str(risk.state), "detail": detail})
-            log.warning("RISK STATE %s%s (%s); perps-bot resume-trading lifts a halt",
-                        risk.state, self._of(), detail)  # fmt: skip
+            self.restored = (f"RISK STATE {risk.state}{self._of()} ({detail});"
+                             " perps-bot resume-trading lifts a halt")  # fmt: skip
+            log.warning("%s", self.restored)
 
     def _of(self) -> str:
         return "" if self.portfolio == DEFAULT_PORTFOLIO else f" of portfolio {self.portfolio}"
