@@ -136,3 +136,44 @@ def test_resume_trading_lifts_the_account_halt_for_one_portfolio(tmp_path: Path)
                             " GROUP BY run_id", (f"{latest}.%",)))  # fmt: skip
     assert traded.get(f"{latest}.sma_cross", 0) > 0, traded
     assert f"{latest}.mean_reversion" not in traded, "still HALTED by the account's halt"
+
+
+def test_a_run_of_one_portfolio_keeps_the_accounts_state_whatever_its_id(
+    tmp_path: Path,
+) -> None:
+    """A run of one portfolio is the whole account, whether its one strategy comes from
+    `strategy:`, one --strategy or a `portfolios:` list of one: its halt is the
+    account's, and holds for a later run of one portfolio of another id as for every
+    portfolio of a later run with several."""
+
+    def one(pid: str, **risk: Any) -> RunResult:
+        settings = load_settings("dev", {
+            "run": {"dev_fast": True, "duration": "6h", "log_dir": str(tmp_path / "logs"),
+                    "data_dir": str(tmp_path / "data")},
+            "portfolios": [{"id": pid, "strategy": "sma_cross"}],
+            "risk": risk,
+        })  # fmt: skip
+        return run_bot_sync(settings, progress=False)
+
+    db = one("trend", **TINY_DRAWDOWN).db_path
+    assert query(db, "SELECT portfolio, state FROM trading_state") == [("main", "HALTED")]
+    other = one("revert")
+    assert other.fills == 0, "a run of one portfolio traded while the account is HALTED"
+    assert set(_denials(db, other.run_id)) == {"MAX_DRAWDOWN_HALT"}
+
+
+def test_a_run_that_starts_halted_says_so_on_the_console(tmp_path: Path) -> None:
+    """Several strategies halted; a later run of one on the same database places no
+    order and its console says why in one line (not only the log file)."""
+    db = tmp_path / "db.sqlite"
+    common = ("--profile", "dev", "--dev-fast", "--duration", "6h", "--db", str(db))
+    several = cli(*common, "--strategy", "sma_cross", "--strategy", "mean_reversion",
+                  tmp=tmp_path, PERPS_BOT__RISK__MAX_DRAWDOWN="0.00002",
+                  PERPS_BOT__RISK__REDUCING_DRAWDOWN="0.00002")  # fmt: skip
+    assert several.returncode == 0, several.stderr
+    assert ("HALTED",) in query(db, "SELECT state FROM trading_state")
+    one = cli(*common, "--strategy", "sma_cross", tmp=tmp_path)
+    assert one.returncode == 0, one.stderr
+    said = [line for line in one.stdout.splitlines() if "RISK STATE HALTED" in line]
+    assert len(said) == 1 and "resume-trading" in said[0], one.stdout
+    assert "0 fills" in one.stdout

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from perps_bot.config import load_settings
+from perps_bot.config import Settings, load_settings
 from perps_bot.orchestrator.runner import run_bot
+from perps_bot.risk import RiskState
+from perps_bot.storage import RunStore
+from perps_bot.storage import durable as stored
 from perps_emulator import EmulatorServer
 from tests.live.live_helpers import API_KEY, API_SECRET
 
@@ -18,10 +21,8 @@ pytestmark = pytest.mark.integration
 FLIP = "tests.live.canary_strategy:FlipOnce"
 
 
-async def test_two_portfolios_share_one_account_and_reconcile_to_their_sum(
-    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
-) -> None:
-    settings = load_settings(
+def two_portfolios(emulator: EmulatorServer, run_dirs: dict[str, str]) -> Settings:
+    return load_settings(
         "canary",
         {
             "run": {"duration": "4s", "live_view": False, **run_dirs},
@@ -44,6 +45,12 @@ async def test_two_portfolios_share_one_account_and_reconcile_to_their_sum(
             ],
         },
     )
+
+
+async def test_two_portfolios_share_one_account_and_reconcile_to_their_sum(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    settings = two_portfolios(emulator, run_dirs)
     result = await run_bot(settings, progress=False)
     assert result.status == "completed"
     sent = sorted(o.client_order_id for o in emulator.state.orders.values())
@@ -68,3 +75,23 @@ async def test_two_portfolios_share_one_account_and_reconcile_to_their_sum(
     reconciles = [e for e in events if e["type"] == "reconcile"]
     assert len(reconciles) >= 3  # at start and every 500 ms
     assert all(e["mismatched"] == [] for e in reconciles)
+
+
+async def test_a_portfolios_stored_peak_does_not_halt_its_fresh_books(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    """A portfolio of several keeps its own books: a live run starts them at its capital
+    (no balance of its own to adopt from the exchange), so the equity peak of its last
+    run (it had doubled) is no drawdown of these books; its halt would carry over."""
+    settings = two_portfolios(emulator, run_dirs)
+    with RunStore(settings.database_path) as store, store.transaction():
+        for pid in ("one", "two"):
+            peak = RiskState("ACTIVE", "", peak=500.0, last_equity=500.0)
+            stored.save_trading_state(store.connection, profile="canary", state="ACTIVE",
+                                      detail="", risk=peak.to_json(), run_id="earlier",
+                                      source="run", portfolio=pid)  # fmt: skip
+    result = await run_bot(settings, progress=False)
+    with sqlite3.connect(result.db_path) as conn:
+        states = conn.execute("SELECT portfolio, state FROM trading_state").fetchall()
+    assert sorted(states) == [("one", "ACTIVE"), ("two", "ACTIVE")]
+    assert len(emulator.state.orders) == 2, "both portfolios trade"

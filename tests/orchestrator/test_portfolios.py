@@ -2,6 +2,7 @@
 run; fills routed by client id; the account is their sum and its caps apply to the sum;
 reconciliation attributes a difference or halts who cannot be told apart."""
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,19 @@ async def test_account_caps_apply_to_the_sum_of_the_portfolios(tmp_path: Path) -
     assert sizes == {"a": 3.0, "b": 2.0}
 
 
+async def test_the_account_caps_hold_for_a_profile_of_one_portfolio(tmp_path: Path) -> None:
+    """A `portfolios:` list of one is the whole account: its `risk` keys over the
+    profile's are its own limits, but the profile's caps (the canary's hard caps) still
+    hold for the account, as they do for the sum of several."""
+    cfg = harness_settings(
+        tmp_path,
+        scripted("a", "2:3", risk={"max_position_notional": 400.0}),
+        risk={"max_position_notional": 100.0, "max_order_notional": 10_000.0},
+    )
+    _, venue = await run_scripted(cfg, [100.0] * 5)
+    assert [o.size for o in venue.submitted] == [1.0], "past the profile's 100 USDT cap"
+
+
 async def test_reconciliation_attributes_a_difference_or_halts_who_share_the_symbol(
     tmp_path: Path,
 ) -> None:
@@ -139,6 +153,16 @@ def test_bad_portfolio_plans_are_one_line_config_errors(tmp_path: Path) -> None:
                          scripted("b", "", capital=4_000.0))  # fmt: skip
     with pytest.raises(ConfigError, match=r"portfolios\.a\.risk\.max_leverag: unknown key"):
         harness_settings(tmp_path, scripted("a", "", risk={"max_leverag": 3}))
+
+
+def test_main_is_no_portfolio_id_of_a_run_with_several(tmp_path: Path) -> None:
+    """`main` is what the trading state of a run of one strategy (the whole account) is
+    stored as, and its halt holds for every portfolio: a portfolio of that name among
+    several would halt all of them with its own drawdown halt."""
+    with pytest.raises(ConfigError, match="portfolio id 'main' is taken"):
+        harness_settings(tmp_path, scripted("main", ""), scripted("b", ""))
+    one = harness_settings(tmp_path, scripted("main", ""))  # alone it is the account
+    assert [p.id for p in one.portfolio_plans()] == ["main"]
 
 
 # -- the mock venue, several strategies over days ------------------------------------
@@ -274,3 +298,28 @@ def test_a_halted_portfolio_stays_halted_next_run_while_the_others_trade(
     assert lifted.code == 0 and "(portfolio wild): HALTED -> ACTIVE" in lifted.out
     states = dict(table(db, "SELECT portfolio, state FROM trading_state"))
     assert states == {"wild": "ACTIVE", "calm": "ACTIVE"}
+
+
+def test_a_halted_portfolio_holds_for_a_later_run_of_one_strategy(tmp_path: Path) -> None:
+    """A run of one strategy trades the whole account, the halted portfolio's money
+    included: it takes that halt (as a run of several takes the account's) and places no
+    order until resume-trading lifts it."""
+    cfg = isolation_settings(tmp_path)
+    run_bot_sync(cfg, progress=False)  # wild is liquidated and HALTED, calm trades on
+    calm_risk = cfg.portfolios[1].risk
+    one = cfg.model_copy(update={"portfolios": [], "risk": cfg.risk.model_copy(update=calm_risk)})
+    halted = run_bot_sync(one, progress=False)
+    db = halted.db_path
+    orders = table(db, "SELECT COUNT(*) FROM orders WHERE run_id=?", halted.run_id)
+    assert orders == [(0,)], "a run of one strategy traded while portfolio wild is HALTED"
+    denied = table(db, "SELECT DISTINCT reason_code FROM denials WHERE run_id=?", halted.run_id)
+    assert denied == [("MAX_DRAWDOWN_HALT",)]
+    events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").open()]
+    said = [e["detail"] for e in events if e["run_id"] == halted.run_id
+            and e["type"] == "state_change"]  # fmt: skip
+    assert said and "of portfolio wild" in said[0], said
+    lifted = run_main(["resume-trading", "--db", str(db), "--reason", "checked"])
+    assert lifted.code == 0 and "(portfolio wild): HALTED -> ACTIVE" in lifted.out, lifted
+    again = run_bot_sync(one, progress=False)
+    traded = table(db, "SELECT COUNT(*) FROM orders WHERE run_id=?", again.run_id)
+    assert traded[0][0] > 0, "after resume-trading the run of one strategy trades"

@@ -337,3 +337,38 @@ def test_a_session_not_yet_running_has_its_curves_named_and_empty(tmp_path: Path
             (name, {"run_id": None, "ts": [], "equity": []}) for name in ("account", "fast", "slow")
         ]
         assert [name for name, _ in views.curves(store, one, 10)] == ["main"]
+
+
+async def test_paper_sessions_each_execute_their_plan(tmp_path: Path) -> None:
+    """A paper session is its own fresh account (sessions of one profile run side by
+    side): the plan rows another session executed are not this one's to skip."""
+    plan = tmp_path / "plan.csv"
+    plan.write_text("id,symbol,side,size\nr1,BTC-PERP,long,0.01\n")
+    body = dev_session("2h", portfolios=[{"id": "p", "strategy": "plan",
+                                          "params": {"file": str(plan)}}])  # fmt: skip
+    runs = []
+    async with serving(tmp_path / "server.sqlite") as (client, manager):
+        for _ in range(2):
+            sid = await start(client, body)
+            task = manager.sessions[sid].task
+            assert task is not None
+            await asyncio.wait_for(task, timeout=120)
+            got = await (await client.get(f"/api/sessions/{sid}")).json()
+            assert got["status"] == "completed", got
+            runs.append(got["run_id"])
+    with RunStore(tmp_path / "server.sqlite", read_only=True) as store:
+        filled = [[f.size for f in store.fills(run_id)] for run_id in runs]
+    assert filled == [[0.01], [0.01]], "the second session skipped the first one's row"
+
+
+async def test_default_portfolio_ids_keep_clear_of_the_ids_given(tmp_path: Path) -> None:
+    """A portfolio without `id` is named after its strategy, made unique also against
+    the ids the other portfolios give (the request holds no id twice)."""
+    body = dev_session("1h", portfolios=[{"strategy": "sma_cross"},
+                                         {"strategy": "sma_cross", "id": "sma_cross"}])  # fmt: skip
+    async with serving(tmp_path / "server.sqlite") as (client, manager):
+        resp = await client.post("/api/sessions", json=body)
+        assert resp.status == 201, await resp.text()
+        sid = (await resp.json())["session_id"]
+        assert manager.sessions[sid].portfolio_ids == ["sma_cross-2", "sma_cross"]
+        await client.post(f"/api/sessions/{sid}/stop")

@@ -62,6 +62,10 @@ def plan_portfolios(settings: "Settings") -> list[PortfolioPlan]:
     if ACCOUNT in ids and len(ids) > 1:
         raise ValueError(f"portfolio id {ACCOUNT!r} is taken: with several portfolios it"
                          " names the whole account (metrics, the session stream)")  # fmt: skip
+    if DEFAULT_PORTFOLIO in ids and len(ids) > 1:
+        raise ValueError(f"portfolio id {DEFAULT_PORTFOLIO!r} is taken: with several"
+                         " portfolios it names the whole account's trading state (its halt"
+                         " holds for every portfolio)")  # fmt: skip
     capitals = _capitals(settings.portfolios, settings.account.initial_balance)
     return [
         PortfolioPlan(
@@ -109,13 +113,14 @@ def _risk(base: RiskConfig, portfolio: PortfolioConfig) -> RiskConfig:
         raise ValueError(f"portfolios.{portfolio.id}.risk.{key}: {message}") from None
 
 
-def portfolio_ids(names: list[str]) -> list[str]:
-    """A portfolio id per `--strategy`: its name (a class path: the class), made unique."""
+def portfolio_ids(names: list[str], taken: frozenset[str] = frozenset()) -> list[str]:
+    """A portfolio id per `--strategy`: its name (a class path: the class), made unique
+    (also against `taken`: the ids other portfolios give themselves)."""
     ids: list[str] = []
     for name in names:
         base = re.sub(r"[^A-Za-z0-9_-]", "_", re.split(r"[:.]", name.strip())[-1])[:20] or "p"
         pid, n = base, 1
-        while pid in ids:
+        while pid in ids or pid in taken:
             n += 1
             pid = f"{base}-{n}"
         ids.append(pid)

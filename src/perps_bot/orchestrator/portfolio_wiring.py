@@ -66,6 +66,9 @@ class PortfolioWiring:
     watched: bool
     #: keep the run's details (orders, fills, journal), not only its metrics
     details: bool
+    #: keep the account's state across runs (trading state, executed plan rows): a run
+    #: that trades the profile's account, not a backtest or a hosted paper session
+    keeps_state: bool
 
     def portfolio(self, index: int, planned: PlannedPortfolio) -> Portfolio:
         """One plan's portfolio: its strategy's memory, its recorder (a child run of the
@@ -76,7 +79,7 @@ class PortfolioWiring:
         strategy, ledger = self.strategies[pid], self.ledgers[pid]
         # kept per account, or per portfolio run (paper: one portfolio's executed plan
         # rows are not another's)
-        scope = f"{settings.profile}/{pid}" if self.pre.spec.keeps_trading_state else child
+        scope = f"{settings.profile}/{pid}" if self.keeps_state else child
         strategy.ctx.memory = StoredMemory(self.store, scope)
         strategy.ctx.run_id = child
         if multi and self.new_run:

@@ -169,6 +169,9 @@ async def _start_and_execute(
         except BaseException:
             await pre.close()
             raise
+        for keeper in run.trading_state:  # a run that starts halted says so, not only in the log
+            if keeper.restored is not None:
+                console.print(keeper.restored, highlight=False, markup=False, soft_wrap=True)
         signals.orchestrator = run.orchestrator
         after_batch = options.after_batch
         if after_batch is not None and run.orchestrator.after_batch is None:

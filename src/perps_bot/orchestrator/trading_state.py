@@ -5,12 +5,15 @@ The risk gate exports its state (risk.RiskState); the run store keeps it per dat
 (storage.durable). A run imports it before it trades: the halt always, the equity
 peak, the day's starting equity and the REDUCING causes only when the run trades the
 same account as the one that stored them (a live account, whose balance the ledger
-adopts from the exchange before the first equity reaches the gate; a resumed paper
-run). A fresh paper account (a new dev run) measures its own drawdown.
+of its one portfolio adopts from the exchange before the first equity reaches the gate;
+a resumed paper run). A fresh paper account (a new dev run), and each of several
+portfolios of a live run (its books start at its capital), measure their own drawdown.
 """
 
 import logging
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 from perps_bot.domain import DEFAULT_PORTFOLIO, TradingState, short
 from perps_bot.monitoring import Journal
@@ -38,6 +41,8 @@ class TradingStateKeeper:
         self.profile = profile
         self.run_id = run_id
         self.portfolio = portfolio
+        #: the line that says the run starts halted or reducing (None: it starts ACTIVE)
+        self.restored: str | None = None
 
     def restore(
         self, *, same_account: bool, resumed: bool, journal: Journal, ts: int, replays: bool = True
@@ -64,10 +69,13 @@ class TradingStateKeeper:
             risk.resume()  # lifted by resume-trading after the checkpoint (also a drawdown
             # REDUCING state: the peak restarts at the last equity, as resume-trading says)
         if risk.state is not TradingState.ACTIVE:
-            detail = f"restored from run {saved.run_id or 'resume-trading'}: {risk.state_detail}"
+            whose = "" if saved.portfolio == self.portfolio else f" of portfolio {saved.portfolio}"
+            source = saved.run_id or "resume-trading"
+            detail = f"restored from run {source}{whose}: {risk.state_detail}"
             journal.write("state_change", ts, {"state": str(risk.state), "detail": detail})
-            log.warning("RISK STATE %s%s (%s); perps-bot resume-trading lifts a halt",
-                        risk.state, self._of(), detail)  # fmt: skip
+            self.restored = (f"RISK STATE {risk.state}{self._of()} ({detail});"
+                             " perps-bot resume-trading lifts a halt")  # fmt: skip
+            log.warning("%s", self.restored)
 
     def _of(self) -> str:
         return "" if self.portfolio == DEFAULT_PORTFOLIO else f" of portfolio {self.portfolio}"
@@ -83,19 +91,46 @@ class TradingStateKeeper:
             )  # fmt: skip
 
 
+def state_keys(portfolios: Sequence[str]) -> list[str]:
+    """The ids a run's portfolios keep their trading state under: a run of one portfolio
+    trades the whole account (`main`, whatever its id: from `strategy:`, one --strategy,
+    a `portfolios:` list of one or a session of one), a run of several each its own."""
+    return list(portfolios) if len(portfolios) > 1 else [DEFAULT_PORTFOLIO]
+
+
 def stored_state(store: RunStore, portfolio: str) -> stored.StoredTradingState | None:
-    """A portfolio's stored state as a run takes it. A halt of the whole account, stored
-    as `main` by a run of one strategy, holds for each portfolio of a later run with
-    several (it trades the same account) until resume-trading lifts it for them: it
-    stands until the portfolio's own row is newer."""
-    db = store.connection
-    saved = stored.load_trading_state(db, portfolio)
-    if portfolio == DEFAULT_PORTFOLIO:
-        return saved
-    account = stored.load_trading_state(db, DEFAULT_PORTFOLIO)
-    if account is None or account.state != TradingState.HALTED:
-        return saved
-    return account if saved is None or account.updated_at > saved.updated_at else saved
+    """A portfolio's stored state as a run takes it: its own row, unless a halt that holds
+    for it is newer (until resume-trading lifts that halt for it, its own row is older).
+    A halt of the whole account, stored as `main` by a run of one strategy, holds for each
+    portfolio of a later run with several (they trade the same account); a halt of any
+    portfolio holds for a later run of one strategy (`main`: it trades the whole account,
+    that portfolio's money included)."""
+    states = stored.load_trading_states(store.connection)
+    saved = next((s for s in states if s.portfolio == portfolio), None)
+    account = portfolio == DEFAULT_PORTFOLIO
+    halts = [
+        s
+        for s in states
+        if s.portfolio != portfolio
+        and s.state == TradingState.HALTED
+        and (account or s.portfolio == DEFAULT_PORTFOLIO)
+        and (saved is None or s.updated_at > saved.updated_at)
+    ]
+    return max(halts, key=lambda s: s.updated_at) if halts else saved
+
+
+def stored_halt(path: Path, portfolios: Sequence[str]) -> stored.StoredTradingState | None:
+    """The halt stored in the database at `path` that holds for one of `portfolios` (as
+    a run of them would take it), None when none does or there is no database;
+    StoreError for a database that cannot be read."""
+    if not path.exists():
+        return None
+    with RunStore(path, read_only=True) as store:
+        for pid in portfolios:
+            saved = stored_state(store, pid)
+            if saved is not None and saved.state == TradingState.HALTED:
+                return saved
+    return None
 
 
 def lift_halt(

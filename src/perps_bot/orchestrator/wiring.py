@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from perps_bot.config import ConfigError, Settings
-from perps_bot.domain import RunMode, parse_duration
+from perps_bot.domain import AccountView, RunMode, parse_duration
 from perps_bot.feeds import Feed
 from perps_bot.ledger import AccountBooks, Ledger
 from perps_bot.monitoring import Journal, LiveView, NullJournal, tag_run_log
@@ -39,7 +39,7 @@ from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.run_records import mark_crashed as mark_crashed  # re-exported
 from perps_bot.orchestrator.run_records import new_run_id as new_run_id  # re-exported
 from perps_bot.orchestrator.run_records import run_record
-from perps_bot.orchestrator.trading_state import TradingStateKeeper
+from perps_bot.orchestrator.trading_state import TradingStateKeeper, state_keys
 from perps_bot.orchestrator.watchers import Watchers, watch_run
 from perps_bot.risk.account_gate import AccountGate
 from perps_bot.storage import RunRecord, RunStore
@@ -135,10 +135,14 @@ def build_run(
     journal = _journal(settings, run_id)
     view, watched = _live_view(settings, spec.mode, console, progress, simulated)
     last_prices: dict[str, float] = {}
+    # a hosted paper session keeps no state of the profile's account (sessions of one
+    # profile run side by side); a live one trades the account, whose halt, stops and
+    # executed plan rows outlive any session
+    keeps = spec.keeps_trading_state and (not hosted or spec.real_orders)
     shared = PortfolioWiring(settings, pre, run_id, resumed is None, store, journal, view, venue,
                      capture, strategies, ledgers, last_prices,
-                     AccountGate(settings.risk, account, settings.symbols) if multi else None,
-                     watched, not metrics_only(settings))  # fmt: skip
+                     _account_gate(settings, pre, account),
+                     watched, not metrics_only(settings), keeps)  # fmt: skip
     portfolios = [shared.portfolio(index, planned) for index, planned in enumerate(pre.portfolios)]
     account_rec = None
     if multi:
@@ -147,9 +151,6 @@ def build_run(
     orchestrator = _orchestrator(settings, pre, feed, venue, portfolios, account_rec,
                                  simulated, (start, end), last_prices, candle_bar_ms)  # fmt: skip
     view.watch(account, ledgers, pre.instruments.get, lambda: orchestrator.last_ts)
-    # a hosted paper session keeps no trading state (sessions of one profile run side by
-    # side); a live one trades the account, whose halt and stops outlive any session
-    keeps = not hosted or spec.real_orders
     resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start,
                                           keeps_state=keeps)  # fmt: skip
     watchers = watch_run(settings, spec.mode, run_id, journal, portfolios)
@@ -172,6 +173,15 @@ def build_run(
         capture=capture,
         watchers=watchers,
     )
+
+
+def _account_gate(settings: Settings, pre: Preflight, account: AccountView) -> AccountGate | None:
+    """The profile's caps over the whole account: the sum of several portfolios, or one
+    portfolio whose `risk` keys differ from the profile's (its own limits do not lift
+    the account's); None when the one portfolio's gate already holds the profile's."""
+    if len(pre.portfolios) == 1 and pre.portfolios[0].plan.risk == settings.risk:
+        return None
+    return AccountGate(settings.risk, account, settings.symbols)
 
 
 def _live_view(
@@ -272,12 +282,16 @@ def _make_durable(
         orchestrator.after_batch = checkpoint.Checkpointer(orchestrator, pre.code_version)
     elif not spec.simulated_clock(settings):
         orchestrator.after_batch = checkpoint.PeriodicFlush(orchestrator)
-    if not (spec.keeps_trading_state and keeps_state):
+    if not keeps_state:
         return resumed_from, []
     keepers = []
-    for p in orchestrator.portfolios:
-        keeper = TradingStateKeeper(rec.store, p.risk, settings.profile, p.rec.run_id, p.id)
-        keeper.restore(same_account=spec.reconciles, resumed=resumed is not None,
+    # the peak and the day's start measure books that go on: a live account whose balance
+    # the one portfolio adopts; several start their own books at their capital
+    same_account = spec.reconciles and len(orchestrator.portfolios) == 1
+    keys = state_keys([p.id for p in orchestrator.portfolios])
+    for p, key in zip(orchestrator.portfolios, keys, strict=True):
+        keeper = TradingStateKeeper(rec.store, p.risk, settings.profile, p.rec.run_id, key)
+        keeper.restore(same_account=same_account, resumed=resumed is not None,
                        journal=p.rec.journal, ts=orchestrator.last_ts or start,
                        replays=isinstance(orchestrator.feed, checkpoint.Stateful))  # fmt: skip
         p.rec.on_state_change = keeper.save

@@ -20,6 +20,7 @@ from perps_bot.config import Settings, load_settings
 from perps_bot.config.portfolios import portfolio_ids
 from perps_bot.domain import PerpsBotError, short
 from perps_bot.orchestrator.preflight import profile_catalog
+from perps_bot.orchestrator.trading_state import state_keys, stored_halt
 from perps_bot.strategies import load_strategy, validate_params
 
 
@@ -97,7 +98,10 @@ def parse_start(body: Any) -> StartRequest:
     if not isinstance(listed, list) or not listed:
         raise RequestError("portfolios: expected a non-empty list of {strategy, params, ...}")
     names = [_strategy_name(p, i) for i, p in enumerate(listed)]
-    ids = portfolio_ids(names)
+    given = frozenset(p["id"] for p in listed if isinstance(p.get("id"), str))
+    unnamed = iter(portfolio_ids([n for p, n in zip(listed, names, strict=True) if "id" not in p],
+                                 given))  # fmt: skip
+    ids = [p["id"] if "id" in p else next(unnamed) for p in listed]
     portfolios = [_portfolio(p, i, pid) for i, (p, pid) in enumerate(zip(listed, ids, strict=True))]
     seed = body.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -143,7 +147,29 @@ def session_settings(
         profile_catalog(settings)  # a symbol with no instrument (paper: no network)
     except (PerpsBotError, ValueError) as exc:
         raise RequestError(str(exc).removeprefix("config error: ")) from None
+    if settings.is_live:
+        _refuse_a_halted_account(request.profile, settings, database)
     return settings
+
+
+def _refuse_a_halted_account(profile: str, settings: Settings, database: Path) -> None:
+    """A live session trades the profile's account: a halt that CLI runs stored in the
+    profile's own database holds for it too (409 until resume-trading lifts it there).
+    The server's database keeps the halts of its own live sessions (the run takes them)."""
+    try:
+        own = load_settings(profile).database_path
+        if own.resolve() == database.resolve():
+            return
+        saved = stored_halt(own, state_keys([plan.id for plan in settings.portfolio_plans()]))
+    except PerpsBotError as exc:
+        raise RequestError(f"cannot read the profile's trading state: {exc}", 409) from None
+    if saved is not None:
+        raise RequestError(
+            f"profile {short(profile)!r} is HALTED in {own} (portfolio {saved.portfolio}:"
+            f" {short(saved.detail)}); `perps-bot resume-trading --profile {short(profile)}`"
+            " lifts it",
+            status=409,
+        )
 
 
 def _no_unknown(data: dict[str, Any], known: set[str], where: str) -> None:
