@@ -5,7 +5,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from perps_bot.domain import BookSnapshot, MarketEvent, Signal, TargetPosition
+from perps_bot.domain import (
+    BookSnapshot,
+    MarketEvent,
+    OrderIntent,
+    OrderType,
+    Side,
+    Signal,
+    TargetPosition,
+)
 from perps_bot.strategies import NO_SIGNALS, Strategy, StrategyContext
 
 
@@ -67,3 +75,34 @@ class FlipEvery(Strategy):
         long = (self.books // self.params.every) % 2 == 1
         size = self.ctx.order_size(event.symbol) if long else 0.0
         return (TargetPosition(event.symbol, size, reason="flip"),)
+
+
+class BidParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    symbol: str = Field("ETH-PERP", description="the symbol to bid for")
+    below: float = Field(0.9, gt=0, lt=1, description="the bid as a fraction of the best bid")
+    bids: int = Field(1, ge=0, description="how many bids to place (0: none)")
+
+
+class RestingBid(Strategy):
+    """Places `bids` buy limits of one order size at `below` x the best bid, one per
+    book, and nothing else: an order that rests on the exchange, also after the run."""
+
+    name = "resting_bid"
+    Params = BidParams
+    params: BidParams
+
+    def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
+        super().__init__(params, ctx)
+        self.placed = 0
+
+    def on_event(self, event: MarketEvent) -> Sequence[Signal]:
+        if not isinstance(event, BookSnapshot) or event.symbol != self.params.symbol:
+            return NO_SIGNALS
+        if self.placed >= self.params.bids or not event.bids:
+            return NO_SIGNALS
+        self.placed += 1
+        price = event.bids[0][0] * self.params.below
+        size = self.ctx.order_size(event.symbol)
+        return (OrderIntent(event.symbol, Side.BUY, size, OrderType.LIMIT, price, reason="bid"),)

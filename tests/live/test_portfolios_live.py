@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from perps_bot.config import Settings, load_settings
-from perps_bot.orchestrator.runner import run_bot
+from perps_bot.orchestrator.runner import Run, run_bot
 from perps_bot.risk import RiskState
 from perps_bot.storage import RunStore
 from perps_bot.storage import durable as stored
 from perps_emulator import EmulatorServer
-from tests.live.live_helpers import API_KEY, API_SECRET
+from tests.live.live_helpers import API_KEY, API_SECRET, run_until
 
 pytestmark = pytest.mark.integration
 FLIP = "tests.live.canary_strategy:FlipOnce"
@@ -95,3 +95,51 @@ async def test_a_portfolios_stored_peak_does_not_halt_its_fresh_books(
         states = conn.execute("SELECT portfolio, state FROM trading_state").fetchall()
     assert sorted(states) == [("one", "ACTIVE"), ("two", "ACTIVE")]
     assert len(emulator.state.orders) == 2, "both portfolios trade"
+
+
+BID = "tests.live.canary_strategy:RestingBid"
+
+
+def bidders(emulator: EmulatorServer, run_dirs: dict[str, str], bids: int) -> Settings:
+    """Two portfolios on ETH: `one` never bids, `two` places `bids` resting bids 10%
+    under the market."""
+    return load_settings(
+        "canary",
+        {
+            "run": {"duration": "60s", "live_view": False, **run_dirs},
+            "exchange": {"base_url": emulator.base_url, "poll_interval": "100ms",
+                         "reconcile_interval": "300ms", "api_key": API_KEY,
+                         "api_secret": API_SECRET},
+            "portfolios": [
+                {"id": "one", "strategy": BID, "params": {"bids": 0}},
+                {"id": "two", "strategy": BID, "params": {"bids": bids, "below": 0.9}},
+            ],
+        },
+    )  # fmt: skip
+
+
+async def test_an_earlier_runs_order_fills_into_the_portfolio_that_placed_it(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    """Portfolio two's bid is left resting when its run ends; it fills during the next
+    run, which did not place it. The fill was booked to the first portfolio trading ETH
+    (one): one's books held a position two paid for, and two's cash never moved."""
+    first = await run_until(bidders(emulator, run_dirs, 1), lambda run: bool(emulator.state.orders))
+    (resting,) = emulator.state.orders.values()
+    assert resting.status == "NEW" and first.fills == 0
+    moved: list[bool] = []
+
+    def fill_the_bid(run: Run) -> bool:
+        if not moved and run.orchestrator.last_ts is not None:
+            emulator.set_price("ETHUSDT", resting.price * 0.98)
+            moved.append(True)
+        return (
+            run.orchestrator.portfolios[0].rec.fills + run.orchestrator.portfolios[1].rec.fills > 0
+        )
+
+    second = await run_until(bidders(emulator, run_dirs, 0), fill_the_bid)
+    with sqlite3.connect(second.db_path) as conn:
+        booked = conn.execute(
+            "SELECT run_id, client_id FROM fills WHERE run_id LIKE ?", (f"{second.run_id}.%",)
+        ).fetchall()
+    assert booked == [(f"{second.run_id}.two", resting.client_order_id)]

@@ -4,12 +4,14 @@ A market event goes to the portfolios that trade its symbol; an order's fills an
 updates go back to the portfolio that placed it, known by its client id. An order
 none of them placed (an earlier run's, one the exchange made) is booked to the portfolio
 whose client id prefix it carries (`claim`: the protective orders of a live account,
-orchestrator.protective_levels), else to the one portfolio trading its symbol, else to
-the first, and said in the log: its fills must be booked somewhere, never lost.
+orchestrator.protective_levels), else to the portfolio the store recorded as placing it
+(`recall`: an earlier live run's order left open on the exchange), else to the one
+portfolio trading its symbol, else to the first, and said in the log: its fills must be
+booked somewhere, never lost.
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from perps_bot.domain import Order
 from perps_bot.orchestrator.portfolio import Portfolio
@@ -18,7 +20,7 @@ log = logging.getLogger("perps_bot.orchestrator")
 
 
 class Routes:
-    __slots__ = ("by_id", "by_symbol", "owners", "portfolios", "prefixes", "primary")
+    __slots__ = ("by_id", "by_symbol", "owners", "portfolios", "prefixes", "primary", "recall")
 
     def __init__(self, portfolios: Sequence[Portfolio]) -> None:
         self.portfolios = list(portfolios)
@@ -31,6 +33,8 @@ class Routes:
                 self.by_symbol[symbol] = (*self.by_symbol.get(symbol, ()), p)
         self.owners: dict[str, Portfolio] = {}  # client id -> its portfolio
         self.prefixes: dict[str, Portfolio] = {}  # client id prefix -> its portfolio
+        #: the portfolio id the store has for a client id an earlier run placed
+        self.recall: Callable[[str], str | None] | None = None
 
     def claim(self, prefix: str, portfolio: Portfolio) -> None:
         """Client ids starting with `prefix` are `portfolio`'s, also an earlier run's."""
@@ -50,6 +54,10 @@ class Routes:
             if client_id.startswith(prefix):
                 self.owners[client_id] = portfolio
                 return portfolio
+        recalled = self.by_id.get(self.recall(client_id) or "") if self.recall else None
+        if recalled is not None:
+            self.owners[client_id] = recalled
+            return recalled
         holders = self.by_symbol.get(symbol, ())
         chosen = holders[0] if holders else self.primary
         if len(holders) != 1 and len(self.portfolios) > 1:

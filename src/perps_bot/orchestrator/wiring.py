@@ -296,7 +296,8 @@ def _make_durable(
                        replays=isinstance(orchestrator.feed, checkpoint.Stateful))  # fmt: skip
         p.rec.on_state_change = keeper.save
         keepers.append(keeper)
-    if spec.reconciles:  # a live account: its stops outlive the run (SPEC 16)
+    if spec.reconciles:  # a live account: its orders and stops outlive the run (SPEC 16)
+        orchestrator.routes.recall = rec.store.order_portfolio
         keep_levels(orchestrator.portfolios, orchestrator.routes, rec.store, settings.profile,
                     orchestrator.clock.now)  # fmt: skip
     return resumed_from, keepers

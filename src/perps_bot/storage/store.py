@@ -122,6 +122,15 @@ class RunStore(StoreWriter):
         self.flush()
         return [OrderRecord(*row) for row in self._db.execute(ORDERS_SELECT, (run_id,))]
 
+    def order_portfolio(self, client_id: str) -> str | None:
+        """The portfolio that placed the order `client_id` (the latest run's that did, in
+        this database), None if no run stored it: whose an earlier run's order is."""
+        row = self._db.execute(
+            "SELECT portfolio FROM orders WHERE client_id=? ORDER BY ts DESC LIMIT 1",
+            (client_id,),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def funding(self, run_id: str) -> list[FundingRecord]:
         rows = self._db.execute(
             "SELECT ts, symbol, rate, mark, position, payment FROM funding"
