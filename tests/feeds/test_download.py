@@ -140,3 +140,61 @@ async def test_a_refusal_is_one_line(
     with pytest.raises(DownloadError, match="refused") as err:
         await loader.fill(series, D0, D0 + DAY)
     assert "\n" not in str(err.value)
+
+
+class NullingClient:
+    """The real ccxt client against the emulator, except that one value of the answers
+    comes back None (what ccxt makes of a null or an unreadable number)."""
+
+    def __init__(self, client: Any, *, candle: int | None = None, funding: str = "") -> None:
+        self.client, self.candle, self.funding = client, candle, funding
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    async def fetch_ohlcv(self, *args: Any, **kw: Any) -> list[list[Any]]:
+        rows: list[list[Any]] = await self.client.fetch_ohlcv(*args, **kw)
+        if self.candle is not None and len(rows) > 10:
+            rows[10][self.candle] = None
+        return rows
+
+    async def fetch_funding_rate_history(self, *args: Any, **kw: Any) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = await self.client.fetch_funding_rate_history(*args, **kw)
+        if self.funding and len(got) > 2:
+            got[2][self.funding] = None
+        return got
+
+
+@pytest.mark.parametrize("column", [0, 1, 2, 3, 4, 5])
+async def test_a_null_candle_value_is_refused_not_read_as_zero(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path, column: int
+) -> None:
+    from perps_bot.feeds.download import DownloadError
+
+    loader = await downloader(emulator, make_client)
+    loader.client = NullingClient(loader.client, candle=column)
+    (series,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=False,
+                           mark=False)  # fmt: skip
+    name = ("time", "open", "high", "low", "close", "volume")[column]
+    when = " at 2024-01-01T00:10" if column else ":"  # a row without a time: no time to show
+    with pytest.raises(DownloadError, match=f"candles .* with no {name}{when}") as err:
+        await loader.fill(series, D0, D0 + DAY)
+    assert "\n" not in str(err.value)
+    assert not series.path.exists()  # nothing with a made-up value was kept
+    assert not list(tmp_path.glob("*.parts/*"))
+
+
+@pytest.mark.parametrize("field", ["fundingRate", "timestamp"])
+async def test_a_null_funding_value_is_refused_not_skipped(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path, field: str
+) -> None:
+    from perps_bot.feeds.download import DownloadError
+
+    loader = await downloader(emulator, make_client)
+    loader.client = NullingClient(loader.client, funding=field)
+    funding = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=True,
+                         mark=False)[1]  # fmt: skip
+    with pytest.raises(DownloadError, match="funding") as err:
+        await loader.fill(funding, D0, D0 + 3 * DAY)
+    assert "\n" not in str(err.value)
+    assert not funding.path.exists()

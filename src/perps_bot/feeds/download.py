@@ -15,6 +15,7 @@ candles from the exchange through ccxt, written as Feather files the backtester 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +27,10 @@ from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain import PerpsBotError, format_duration, iso_utc, parse_duration
 from perps_bot.exchange.backoff import Backoff
 from perps_bot.exchange.runtime import one_line, take_retry_after
+from perps_bot.feeds.row_checks import safe_iso
 from perps_bot.feeds.series_files import Row, SeriesFile, dates_ms
 
+CANDLE_FIELDS = ("time", "open", "high", "low", "close", "volume")
 CANDLE_PAGE = 1_000  # the exchange serves 1,500; ccxt's binance asks for 1,000 at most
 FUNDING_PAGE = 1_000
 FUNDING_INTERVAL = "8h"
@@ -126,11 +129,11 @@ class Downloader:
         if series.kind == "funding":
             got = await self._retrying(lambda: client.fetch_funding_rate_history(
                 symbol, since=cursor, limit=FUNDING_PAGE, params=until))  # fmt: skip
-            return _funding_rows(got, series.interval_ms)
+            return _funding_rows(got, series)
         params = until | ({"price": "mark"} if series.kind == "mark" else {})
         got = await self._retrying(lambda: client.fetch_ohlcv(
             symbol, self.timeframe, since=cursor, limit=CANDLE_PAGE, params=params))  # fmt: skip
-        return [[float(x) if x is not None else 0.0 for x in row[:6]] for row in got]
+        return [_candle_row(row, series) for row in got]
 
     async def _retrying(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """One request, retried: rate limits after their Retry-After, network errors
@@ -163,17 +166,49 @@ class Downloader:
             await self.sleep(wait)
 
 
-def _funding_rows(entries: Sequence[dict[str, Any]], interval_ms: int) -> list[Row]:
-    """ccxt's funding history as [time floored to the interval, rate x4, 0] rows."""
+def _candle_row(row: Sequence[Any], series: Series) -> Row:
+    """One ccxt candle as [ms, open, high, low, close, volume] floats. A value ccxt
+    could not read comes back None: refused (a 0 or a skipped row would be stored as
+    market data and replayed by every backtest)."""
+    values = [_number(x) for x in row[:6]]
+    found = [x for x in values if x is not None]
+    if len(found) < 6:
+        missing = CANDLE_FIELDS[values.index(None) if None in values else len(values)]
+        when = f" at {safe_iso(int(found[0]))}" if values[:1] == found[:1] and found else ""
+        raise DownloadError(
+            f"the exchange sent {describe(series)} with no {missing}{when}: nothing of"
+            " that page is kept; run the command again later"
+        )
+    return found
+
+
+def _funding_rows(entries: Sequence[dict[str, Any]], series: Series) -> list[Row]:
+    """ccxt's funding history as [time floored to the interval, rate x4, 0] rows; an
+    entry without a time or a rate is refused (skipping it would leave a hole)."""
     rows: list[Row] = []
+    step = series.interval_ms
     for entry in entries:
-        ts, rate = entry.get("timestamp"), entry.get("fundingRate")
+        ts, rate = _number(entry.get("timestamp")), _number(entry.get("fundingRate"))
         if ts is None or rate is None:
-            continue
-        floored = int(ts) // interval_ms * interval_ms
-        r = float(rate)
-        rows.append([float(floored), r, r, r, r, 0.0])
+            when = f" at {safe_iso(int(ts))}" if ts is not None else ""
+            missing = "time" if ts is None else "rate"
+            raise DownloadError(
+                f"the exchange sent {describe(series)} with no {missing}{when}: nothing of"
+                " that page is kept; run the command again later"
+            )
+        rows.append([float(int(ts) // step * step), rate, rate, rate, rate, 0.0])
     return rows
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None for a value that is missing, not a number or not finite."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def describe(series: Series) -> str:
