@@ -147,3 +147,40 @@ def test_the_mode_is_decided_once_from_broker_and_flags() -> None:
     assert load_settings("canary").mode is RunMode.LIVE
     assert load_settings("canary", {"run": {"dry_run": True}}).mode is RunMode.DRY_RUN
     assert load_settings("canary", {"run": {"mode": "backtest"}}).mode is RunMode.BACKTEST
+
+
+def test_the_environment_cannot_rename_the_profile(
+    in_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The profile's name decides the prod promotion gate and the database: a
+    PERPS_BOT__PROFILE variable turned `--profile prod` into a run named dev."""
+    monkeypatch.setenv("PERPS_BOT__PROFILE", "dev")
+    with pytest.raises(ConfigError, match=r"PERPS_BOT__PROFILE.*--profile") as info:
+        load_settings("prod")
+    assert "\n" not in str(info.value)
+    monkeypatch.delenv("PERPS_BOT__PROFILE")
+    monkeypatch.setenv("perps_bot__profile", "dev")  # variables are read case-insensitively
+    with pytest.raises(ConfigError, match="--profile"):
+        load_settings("prod")
+
+
+def test_a_profile_chosen_by_name_keeps_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local prod.yaml copied from canary.yaml said `profile: canary`: `--profile prod`
+    then ran live under the name canary, without the prod promotion gate."""
+    monkeypatch.chdir(tmp_path)
+    local = tmp_path / "config" / "profiles"
+    local.mkdir(parents=True)
+    (local / "prod.yaml").write_text("profile: canary\nbroker: {kind: ccxt}\n")
+    said = r"prod\.yaml says profile: 'canary'.*chosen as 'prod'"
+    with pytest.raises(ConfigError, match=said) as info:
+        load_settings("prod")
+    assert "\n" not in str(info.value)
+    (local / "prod.yaml").write_text("profile: prod\nbroker: {kind: ccxt}\n")
+    assert load_settings("prod").profile == "prod"
+    (local / "prod.yaml").write_text("broker: {kind: ccxt}\n")
+    assert load_settings("prod").profile == "prod"
+    named = tmp_path / "mine.yaml"  # a path may name its profile
+    named.write_text("profile: canary\nbroker: {kind: ccxt}\n")
+    assert load_settings(str(named)).profile == "canary"

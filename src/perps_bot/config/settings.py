@@ -40,7 +40,7 @@ from perps_bot.config.models import (
 )
 from perps_bot.config.portfolios import PortfolioPlan, plan_portfolios, traded_symbols
 from perps_bot.config.profile_yaml import ProfileError, load_profile_file
-from perps_bot.domain import PerpsBotError, RunMode, short
+from perps_bot.domain import PerpsBotError, RunMode, short, short_path
 
 #: A profile here (relative to the working directory) overrides the built-in one.
 PROFILES_DIR = Path("config/profiles")
@@ -245,7 +245,13 @@ def read_profile(profile: str, profiles_dir: Path | None = None) -> dict[str, An
         data = load_profile_file(path)
     except ProfileError as exc:
         raise ConfigError(str(exc)) from None
-    data.setdefault("profile", Path(profile).stem)
+    named = data.setdefault("profile", Path(profile).stem)
+    if Path(profile).suffix not in (".yaml", ".yml") and named != profile:
+        # chosen by name: the name is the profile (the prod promotion gate, the database)
+        raise ConfigError(
+            f"profile {short_path(path)} says profile: {short(repr(named))}, but it was"
+            f" chosen as {profile!r}: remove that line or make it {profile}"
+        )
     return data
 
 
@@ -259,6 +265,7 @@ def load_settings(
     The profile's strategy params belong to the profile's strategy: when the overrides
     name another strategy, they are left out (they would not fit it).
     """
+    _refuse_env_profile()
     data = read_profile(profile, profiles_dir)
     _check_sections(data)
     refused = refuse_profile_key(data)
@@ -276,6 +283,17 @@ def load_settings(
         raise ConfigError(_describe_env_error(exc)) from exc
     finally:
         Settings._profile_data = {}
+
+
+def _refuse_env_profile() -> None:
+    """The profile is chosen with --profile only: its name decides the prod promotion
+    gate and the database, so an environment variable must not rename it."""
+    for key in os.environ:
+        if key.upper() == "PERPS_BOT__PROFILE":
+            raise ConfigError(
+                f"config error: environment {short(key)}: the profile is chosen with"
+                " --profile, not by the environment"
+            )
 
 
 def _check_sections(data: dict[str, Any]) -> None:
