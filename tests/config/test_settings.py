@@ -184,3 +184,20 @@ def test_a_profile_chosen_by_name_keeps_its_name(
     named = tmp_path / "mine.yaml"  # a path may name its profile
     named.write_text("profile: canary\nbroker: {kind: ccxt}\n")
     assert load_settings(str(named)).profile == "canary"
+
+
+@pytest.mark.parametrize(
+    ("key", "variable"),
+    [
+        ("api_key", "PERPS_BOT__EXCHANGE__API_KEY"),
+        ("api_secret", "PERPS_BOT__EXCHANGE__API_SECRET"),
+    ],
+)
+def test_exchange_keys_only_from_the_environment(tmp_path: Path, key: str, variable: str) -> None:
+    """SPEC 1: API keys only from the environment, never from files; a profile holding
+    one was accepted (and `config show` masked it, hiding that it came from a file)."""
+    path = _profile(tmp_path, f"broker: {{kind: ccxt}}\nexchange: {{{key}: in-a-file-123}}\n")
+    with pytest.raises(ConfigError, match=rf"exchange\.{key}: set it in the environment") as info:
+        load_settings(str(path))
+    assert variable in str(info.value) and "in-a-file-123" not in str(info.value)
+    assert "\n" not in str(info.value)

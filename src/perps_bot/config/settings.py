@@ -23,7 +23,7 @@ from pydantic_settings import (
 )
 
 from perps_bot.config.alerts import AlertsConfig
-from perps_bot.config.llm import NOT_TRADING_KEYS, LlmConfig, refuse_profile_key
+from perps_bot.config.llm import NOT_TRADING_KEYS, LlmConfig
 from perps_bot.config.models import (
     AccountConfig,
     BrokerConfig,
@@ -40,6 +40,7 @@ from perps_bot.config.models import (
 )
 from perps_bot.config.portfolios import PortfolioPlan, plan_portfolios, traded_symbols
 from perps_bot.config.profile_yaml import ProfileError, load_profile_file
+from perps_bot.config.secrets import refuse_profile_secret
 from perps_bot.domain import PerpsBotError, RunMode, short, short_path
 
 #: A profile here (relative to the working directory) overrides the built-in one.
@@ -268,7 +269,7 @@ def load_settings(
     _refuse_env_profile()
     data = read_profile(profile, profiles_dir)
     _check_sections(data)
-    refused = refuse_profile_key(data)
+    refused = refuse_profile_secret(data)
     if refused is not None:
         raise ConfigError(refused)
     overrides = dict(overrides or {})
