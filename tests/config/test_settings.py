@@ -201,3 +201,28 @@ def test_exchange_keys_only_from_the_environment(tmp_path: Path, key: str, varia
         load_settings(str(path))
     assert variable in str(info.value) and "in-a-file-123" not in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_profile_params_apply_only_to_the_profiles_own_strategy_named_by_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The environment is a layer above the profile, like the flags: a strategy named
+    there ran with the profile's sma_cross params and failed on `fast`."""
+    monkeypatch.setenv("PERPS_BOT__STRATEGY__NAME", "mean_reversion")
+    assert load_settings("dev").strategy.params == {}
+    monkeypatch.setenv("PERPS_BOT__STRATEGY__PARAMS__LOOKBACK", "9")
+    assert load_settings("dev").strategy.params == {"lookback": "9"}
+    monkeypatch.setenv("PERPS_BOT__STRATEGY__NAME", "sma_cross")
+    monkeypatch.delenv("PERPS_BOT__STRATEGY__PARAMS__LOOKBACK")
+    assert load_settings("dev").strategy.params == {"fast": 10, "slow": 30}
+    # a flag beats the environment
+    flags = load_settings("dev", {"strategy": {"name": "sma_cross"}})
+    assert flags.strategy.params == {"fast": 10, "slow": 30}
+    monkeypatch.setenv("PERPS_BOT__STRATEGY__NAME", "mean_reversion")
+    assert load_settings("dev", {"strategy": {"name": "sma_cross"}}).strategy.params == {
+        "fast": 10,
+        "slow": 30,
+    }
+    monkeypatch.delenv("PERPS_BOT__STRATEGY__NAME")
+    monkeypatch.setenv("PERPS_BOT__STRATEGY", '{"name": "mean_reversion"}')  # a JSON section
+    assert load_settings("dev").strategy.params == {}

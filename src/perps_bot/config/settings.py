@@ -346,7 +346,9 @@ def _with_portfolio_params(data: dict[str, Any], overrides: dict[str, Any]) -> d
 
 
 def _without_foreign_params(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    wanted = (overrides.get("strategy") or {}).get("name")
+    """The profile's strategy params, left out when a flag or, below it, the environment
+    names another strategy."""
+    wanted = (overrides.get("strategy") or {}).get("name") or _env_strategy_name()
     section = data.get("strategy")
     if wanted is None or not isinstance(section, dict) or "params" not in section:
         return data
@@ -354,6 +356,19 @@ def _without_foreign_params(data: dict[str, Any], overrides: dict[str, Any]) -> 
     if str(wanted).strip() == str(own).strip():
         return data
     return data | {"strategy": {k: v for k, v in section.items() if k != "params"}}
+
+
+def _env_strategy_name() -> object:
+    """The strategy the environment names: PERPS_BOT__STRATEGY__NAME, or `name` of a
+    PERPS_BOT__STRATEGY section in JSON (variable names are case-insensitive)."""
+    env = {key.upper(): value for key, value in os.environ.items()}
+    if "PERPS_BOT__STRATEGY__NAME" in env:
+        return env["PERPS_BOT__STRATEGY__NAME"]
+    try:
+        section = json.loads(env.get("PERPS_BOT__STRATEGY", "null"))
+    except ValueError:
+        return None  # pydantic-settings refuses it, naming the variable
+    return section.get("name") if isinstance(section, dict) else None
 
 
 def describe_validation_error(exc: ValidationError) -> str:
