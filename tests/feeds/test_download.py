@@ -198,3 +198,27 @@ async def test_a_null_funding_value_is_refused_not_skipped(
         await loader.fill(funding, D0, D0 + 3 * DAY)
     assert "\n" not in str(err.value)
     assert not funding.path.exists()
+
+
+@pytest.mark.parametrize(
+    ("timeframe", "why"),
+    [("1M", "a month"), ("1H", "not one of"), ("90m", "not one of"), ("1.5h", "not one of")],
+)
+async def test_a_timeframe_the_exchange_does_not_serve_as_that_duration_is_refused(
+    emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], timeframe: str, why: str,
+) -> None:  # fmt: skip
+    """`1M` is a MONTH to the exchange and a minute to perps-bot (durations are read
+    case-insensitively): Binance would serve monthly candles (the open month's among
+    them) and the file would be stepped as 1-minute candles. Refused before any request,
+    as is a timeframe the exchange does not list."""
+    monkeypatch.setenv("PERPS_BOT__EXCHANGE__BASE_URL", emulator.base_url)
+    args = ["data", "download", "--symbols", "BTC-PERP", "--since", "2024-01-01",
+            "--until", "2024-01-03", "--timeframe", timeframe, "--out", str(tmp_path)]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        await asyncio.to_thread(main, args)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1, err
+    assert f"--timeframe {timeframe!r}" in err and why in err and "1m, 3m, 5m" in err, err
+    assert klines_starts(emulator) == []  # nothing asked
+    assert not list(tmp_path.iterdir())

@@ -72,9 +72,9 @@ def download(
     async def run() -> None:
         client = create_exchange(settings.exchange, private=False)
         try:
-            await load_markets_within(client, settings.exchange)
             loader = Downloader(client, settings.exchange, timeframe=timeframe,
                                 say=lambda text: console.print(text, highlight=False))  # fmt: skip
+            await load_markets_within(client, settings.exchange)
             for series in wanted:
                 added = await loader.fill(series, start, end)
                 console.print(f"{describe(series)}: {added} new rows -> {series.path}",

@@ -24,7 +24,7 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 
 from perps_bot.config.models import ExchangeConfig
-from perps_bot.domain import PerpsBotError, format_duration, iso_utc, parse_duration
+from perps_bot.domain import PerpsBotError, format_duration, iso_utc, parse_duration, short
 from perps_bot.exchange.backoff import Backoff
 from perps_bot.exchange.runtime import one_line, take_retry_after
 from perps_bot.feeds.row_checks import safe_iso
@@ -70,6 +70,35 @@ def series_for(
     return found
 
 
+def check_timeframe(client: Any, timeframe: str) -> None:
+    """The exchange must serve `timeframe` as the duration perps-bot reads it as: ccxt
+    passes the text through, and to it `1M` is a month (perps-bot reads durations
+    case-insensitively: a minute). No request is made."""
+    served = list(getattr(client, "timeframes", None) or {})
+    if not served:
+        return  # the client does not say; the exchange's answer will
+    fixed = ", ".join(t for t in served if _fixed_length(client, t))
+    if timeframe not in served:
+        raise DownloadError(f"bad --timeframe {short(timeframe)!r}: not one of the exchange's"
+                            f" timeframes ({fixed})")  # fmt: skip
+    if not _fixed_length(client, timeframe):
+        raise DownloadError(
+            f"bad --timeframe {timeframe!r}: the exchange reads it as a month, perps-bot as"
+            f" {format_duration(parse_duration(timeframe))}; candles of a fixed length"
+            f" only: {fixed}"
+        )
+
+
+def _fixed_length(client: Any, name: str) -> bool:
+    """The exchange's candles of `name` have the length perps-bot reads in it (not a
+    month, which ccxt stands in for with 30 days, nor a year)."""
+    try:
+        ours = parse_duration(name)
+    except ValueError:
+        return False
+    return not name.endswith(("M", "y")) and int(client.parse_timeframe(name) * 1000) == ours
+
+
 class Downloader:
     """Fills series files from one ccxt client (markets loaded by the caller)."""
 
@@ -82,6 +111,7 @@ class Downloader:
         say: Callable[[str], None] = lambda text: None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        check_timeframe(client, timeframe)
         self.client, self.cfg, self.timeframe = client, cfg, timeframe
         self.say, self.sleep = say, sleep
         self.requests = 0
