@@ -222,3 +222,39 @@ async def test_a_timeframe_the_exchange_does_not_serve_as_that_duration_is_refus
     assert f"--timeframe {timeframe!r}" in err and why in err and "1m, 3m, 5m" in err, err
     assert klines_starts(emulator) == []  # nothing asked
     assert not list(tmp_path.iterdir())
+
+
+class FourHourFunding(NullingClient):
+    """The emulator's 8-hourly funding history with a settlement 4 hours after each
+    (many Binance perpetuals settle every 4 hours)."""
+
+    async def fetch_funding_rate_history(self, *args: Any, **kw: Any) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = await self.client.fetch_funding_rate_history(*args, **kw)
+        extra = [e | {"timestamp": e["timestamp"] + 4 * 3_600_000, "fundingRate": 0.0009}
+                 for e in got]  # fmt: skip
+        return sorted(got + extra, key=lambda e: int(e["timestamp"]))
+
+
+async def test_settlements_more_often_than_the_funding_interval_are_refused_not_dropped(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Times are floored to the funding interval (8h): two settlements in one interval
+    became one row and the other was dropped silently (half the funding lost)."""
+    from perps_bot.feeds.download import DownloadError
+
+    loader = await downloader(emulator, make_client)
+    loader.client = FourHourFunding(loader.client)
+    funding = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=True,
+                         mark=False)[1]  # fmt: skip
+    with pytest.raises(DownloadError, match=r"two funding settlements .* 8h .*funding_interval"):
+        await loader.fill(funding, D0, D0 + 3 * DAY)
+    assert not funding.path.exists()
+
+    # with the profile's interval at 4h, every settlement is kept, in a file named so
+    four = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=True, mark=False,
+                      funding_interval="4h")[1]  # fmt: skip
+    assert four.path.name == "BTC-PERP-4h-funding.feather"
+    assert await loader.fill(four, D0, D0 + 3 * DAY) == 18
+    rates = load_funding(four.path, interval_ms=4 * 3_600_000)
+    assert list(rates.ts) == [D0 + k * 4 * 3_600_000 for k in range(18)]
+    assert list(rates.rate[1::2]) == [0.0009] * 9

@@ -60,11 +60,18 @@ def download(
     settings = load_settings(profile)
     catalog = catalog_from_profile(settings.instruments, settings.fees).require(names)
     folder = out or Path(settings.run.data_dir) / "history" / settings.exchange.name
+    interval = settings.account.funding_interval
     wanted = [
         s
         for name in names
         for s in series_for(
-            name, catalog[name].exchange_symbol, timeframe, folder, funding=funding, mark=mark
+            name,
+            catalog[name].exchange_symbol,
+            timeframe,
+            folder,
+            funding=funding,
+            mark=mark,
+            funding_interval=interval,
         )
     ]
     console = Console()

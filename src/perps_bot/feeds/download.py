@@ -52,10 +52,17 @@ class Series:
 
 
 def series_for(
-    symbol: str, exchange_symbol: str, timeframe: str, out: Path, *, funding: bool, mark: bool
+    symbol: str,
+    exchange_symbol: str,
+    timeframe: str,
+    out: Path,
+    *,
+    funding: bool,
+    mark: bool,
+    funding_interval: str = FUNDING_INTERVAL,
 ) -> list[Series]:
     """The files of one symbol: `SYMBOL-TF.feather`, `SYMBOL-TF-mark.feather`,
-    `SYMBOL-8h-funding.feather`."""
+    `SYMBOL-8h-funding.feather` (the profile's account.funding_interval)."""
     step = parse_duration(timeframe)
     found = [
         Series(symbol, exchange_symbol, "candles", step, out / f"{symbol}-{timeframe}.feather")
@@ -64,9 +71,9 @@ def series_for(
         path = out / f"{symbol}-{timeframe}-mark.feather"
         found.append(Series(symbol, exchange_symbol, "mark", step, path))
     if funding:
-        path = out / f"{symbol}-{FUNDING_INTERVAL}-funding.feather"
+        path = out / f"{symbol}-{funding_interval}-funding.feather"
         found.append(Series(symbol, exchange_symbol, "funding",
-                            parse_duration(FUNDING_INTERVAL), path))  # fmt: skip
+                            parse_duration(funding_interval), path))  # fmt: skip
     return found
 
 
@@ -226,7 +233,15 @@ def _funding_rows(entries: Sequence[dict[str, Any]], series: Series) -> list[Row
                 f"the exchange sent {describe(series)} with no {missing}{when}: nothing of"
                 " that page is kept; run the command again later"
             )
-        rows.append([float(int(ts) // step * step), rate, rate, rate, rate, 0.0])
+        floored = float(int(ts) // step * step)
+        if rows and rows[-1][0] == floored:
+            raise DownloadError(
+                f"the exchange sent two funding settlements of {series.symbol} within one"
+                f" {format_duration(step)} interval (at {safe_iso(int(ts))}): set"
+                " account.funding_interval to its schedule, e.g."
+                " PERPS_BOT__ACCOUNT__FUNDING_INTERVAL=4h"
+            )
+        rows.append([floored, rate, rate, rate, rate, 0.0])
     return rows
 
 
