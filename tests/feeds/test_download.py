@@ -258,3 +258,53 @@ async def test_settlements_more_often_than_the_funding_interval_are_refused_not_
     rates = load_funding(four.path, interval_ms=4 * 3_600_000)
     assert list(rates.ts) == [D0 + k * 4 * 3_600_000 for k in range(18)]
     assert list(rates.rate[1::2]) == [0.0009] * 9
+
+
+def _garbage_file(out: Path) -> None:
+    out.mkdir()
+    (out / "BTC-PERP-1m.feather").write_text("garbage\n")
+
+
+def _garbage_part(out: Path) -> None:
+    (out / "BTC-PERP-1m.feather.parts").mkdir(parents=True)
+    (out / "BTC-PERP-1m.feather.parts" / "00000000.feather").write_bytes(b"ARROW1\x00\x00")
+
+
+def _other_columns(out: Path) -> None:
+    import pyarrow as pa
+
+    out.mkdir()
+    table = pa.table({"date": pa.array([D0], pa.int64()), "close": [1.0]})
+    pa_feather.write_feather(table, out / "BTC-PERP-1m.feather")
+
+
+def _out_is_a_file(out: Path) -> None:
+    out.write_text("a file, not a folder\n")
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (_garbage_file, "BTC-PERP-1m.feather: cannot read"),
+        (_garbage_part, "00000000.feather: cannot read"),
+        (_other_columns, "BTC-PERP-1m.feather: not a file of"),
+        (_out_is_a_file, "cannot write"),
+    ],
+)
+async def test_what_is_in_the_way_of_the_files_is_one_line(
+    emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], make: Callable[[Path], None], said: str,
+) -> None:  # fmt: skip
+    """A file of the same name that is not a download of ours (or a folder that is a
+    file) was an internal error with a traceback, exit code 1."""
+    monkeypatch.setenv("PERPS_BOT__EXCHANGE__BASE_URL", emulator.base_url)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    make(out)
+    args = ["data", "download", "--symbols", "BTC-PERP", "--since", "2024-01-01",
+            "--until", "2024-01-02", "--out", str(out)]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        await asyncio.to_thread(main, args)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1, err
+    assert said in err and "internal error" not in err, err

@@ -24,7 +24,14 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 
 from perps_bot.config.models import ExchangeConfig
-from perps_bot.domain import PerpsBotError, format_duration, iso_utc, parse_duration, short
+from perps_bot.domain import (
+    PerpsBotError,
+    format_duration,
+    iso_utc,
+    parse_duration,
+    short,
+    short_path,
+)
 from perps_bot.exchange.backoff import Backoff
 from perps_bot.exchange.runtime import one_line, take_retry_after
 from perps_bot.feeds.row_checks import safe_iso
@@ -126,7 +133,11 @@ class Downloader:
     async def fill(self, series: Series, since: int, until: int) -> int:
         """Fetch what `series.path` lacks of [since, until); return rows added."""
         file = SeriesFile(series.path)
-        series.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            series.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DownloadError(f"cannot write to {short_path(series.path.parent)}"
+                                f" ({exc.strerror or exc})") from None  # fmt: skip
         table = file.compact()  # pages of an interrupted run first
         step = series.interval_ms
         end = until // step * step  # the last full step before `until`
