@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from perps_bot.config.alerts import AlertsConfig
+from perps_bot.config.environment import env_strategy_name, refuse_env_profile
 from perps_bot.config.llm import NOT_TRADING_KEYS, LlmConfig
 from perps_bot.config.models import (
     AccountConfig,
@@ -266,7 +267,9 @@ def load_settings(
     The profile's strategy params belong to the profile's strategy: when the overrides
     name another strategy, they are left out (they would not fit it).
     """
-    _refuse_env_profile()
+    refused = refuse_env_profile()
+    if refused is not None:
+        raise ConfigError(refused)
     data = read_profile(profile, profiles_dir)
     _check_sections(data)
     refused = refuse_profile_secret(data)
@@ -284,17 +287,6 @@ def load_settings(
         raise ConfigError(_describe_env_error(exc)) from exc
     finally:
         Settings._profile_data = {}
-
-
-def _refuse_env_profile() -> None:
-    """The profile is chosen with --profile only: its name decides the prod promotion
-    gate and the database, so an environment variable must not rename it."""
-    for key in os.environ:
-        if key.upper() == "PERPS_BOT__PROFILE":
-            raise ConfigError(
-                f"config error: environment {short(key)}: the profile is chosen with"
-                " --profile, not by the environment"
-            )
 
 
 def _check_sections(data: dict[str, Any]) -> None:
@@ -348,7 +340,7 @@ def _with_portfolio_params(data: dict[str, Any], overrides: dict[str, Any]) -> d
 def _without_foreign_params(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """The profile's strategy params, left out when a flag or, below it, the environment
     names another strategy."""
-    wanted = (overrides.get("strategy") or {}).get("name") or _env_strategy_name()
+    wanted = (overrides.get("strategy") or {}).get("name") or env_strategy_name()
     section = data.get("strategy")
     if wanted is None or not isinstance(section, dict) or "params" not in section:
         return data
@@ -356,19 +348,6 @@ def _without_foreign_params(data: dict[str, Any], overrides: dict[str, Any]) -> 
     if str(wanted).strip() == str(own).strip():
         return data
     return data | {"strategy": {k: v for k, v in section.items() if k != "params"}}
-
-
-def _env_strategy_name() -> object:
-    """The strategy the environment names: PERPS_BOT__STRATEGY__NAME, or `name` of a
-    PERPS_BOT__STRATEGY section in JSON (variable names are case-insensitive)."""
-    env = {key.upper(): value for key, value in os.environ.items()}
-    if "PERPS_BOT__STRATEGY__NAME" in env:
-        return env["PERPS_BOT__STRATEGY__NAME"]
-    try:
-        section = json.loads(env.get("PERPS_BOT__STRATEGY", "null"))
-    except ValueError:
-        return None  # pydantic-settings refuses it, naming the variable
-    return section.get("name") if isinstance(section, dict) else None
 
 
 def describe_validation_error(exc: ValidationError) -> str:
