@@ -182,7 +182,7 @@ def test_a_profile_chosen_by_name_keeps_its_name(
     (local / "prod.yaml").write_text("broker: {kind: ccxt}\n")
     assert load_settings("prod").profile == "prod"
     named = tmp_path / "mine.yaml"  # a path may name its profile
-    named.write_text("profile: canary\nbroker: {kind: ccxt}\n")
+    named.write_text("profile: canary\nbroker: {kind: ccxt}\nrisk: {max_leverage: 2}\n")
     assert load_settings(str(named)).profile == "canary"
 
 
@@ -226,3 +226,34 @@ def test_profile_params_apply_only_to_the_profiles_own_strategy_named_by_environ
     monkeypatch.delenv("PERPS_BOT__STRATEGY__NAME")
     monkeypatch.setenv("PERPS_BOT__STRATEGY", '{"name": "mean_reversion"}')  # a JSON section
     assert load_settings("dev").strategy.params == {}
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        {"PERPS_BOT__RISK__MAX_LEVERAGE": "20"},
+        {"PERPS_BOT__RISK": '{"max_leverage": 5}'},
+        {},  # a flag (init override) below
+    ],
+)
+def test_canary_trades_at_most_2x_leverage(
+    in_repo: Path, monkeypatch: pytest.MonkeyPatch, how: dict[str, str]
+) -> None:
+    """SPEC 1: canary has hard caps, at most 2x leverage; a variable or a flag raised it
+    to any value (config show printed max_leverage: 20.0 for canary)."""
+    for key, value in how.items():
+        monkeypatch.setenv(key, value)
+    overrides = {} if how else {"risk": {"max_leverage": 3}}
+    with pytest.raises(ConfigError, match=r"risk\.max_leverage .*canary.* at most 2x") as info:
+        load_settings("canary", overrides)
+    assert "\n" not in str(info.value)
+
+
+def test_canary_leverage_may_be_lowered_and_other_profiles_are_free(
+    in_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PERPS_BOT__RISK__MAX_LEVERAGE", "1.5")
+    assert load_settings("canary").risk.max_leverage == 1.5
+    monkeypatch.setenv("PERPS_BOT__RISK__MAX_LEVERAGE", "20")
+    assert load_settings("prod").risk.max_leverage == 20
+    assert load_settings("dev").risk.max_leverage == 20

@@ -60,6 +60,9 @@ NOT_TRADING_RUN_KEYS = frozenset(
     {"log_dir", "data_dir", "database", "http_port", "live_view", "log_level"}
 )
 
+#: SPEC 1: the canary profile's leverage ceiling (its risk.max_leverage may be lower)
+CANARY_MAX_LEVERAGE = 2.0
+
 
 class ConfigError(PerpsBotError):
     """A profile, environment variable or flag that cannot be used; the message is one line."""
@@ -138,6 +141,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"--dry-run needs the ccxt broker; this profile uses {self.broker.kind}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _canary_leverage(self) -> "Settings":
+        """SPEC 1: canary trades at most 2x, whatever a variable or flag says (its
+        `risk:` caps the whole account, every portfolio's positions together)."""
+        if self.profile == "canary" and self.risk.max_leverage > CANARY_MAX_LEVERAGE:
+            raise ValueError(f"risk.max_leverage {self.risk.max_leverage:g}: the canary profile"
+                             f" trades at most {CANARY_MAX_LEVERAGE:g}x leverage")  # fmt: skip
         return self
 
     @model_validator(mode="after")
