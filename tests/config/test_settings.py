@@ -257,3 +257,28 @@ def test_canary_leverage_may_be_lowered_and_other_profiles_are_free(
     monkeypatch.setenv("PERPS_BOT__RISK__MAX_LEVERAGE", "20")
     assert load_settings("prod").risk.max_leverage == 20
     assert load_settings("dev").risk.max_leverage == 20
+
+
+@pytest.mark.parametrize(
+    "variable",
+    ["PERPS_BOT__RISKS__MAX_LEVERAGE", "PERPS_BOT__RISK_MAX_LEVERAGE", "perps_bot__acount__x"],
+)
+def test_a_variable_of_no_section_is_refused_not_ignored(
+    in_repo: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    """An unknown key is a one-line error (SPEC 1); a variable naming no section (a typo
+    such as a single underscore after the section) was ignored without a word, and the
+    run went on with the limit the user meant to change."""
+    monkeypatch.setenv(variable, "3")
+    with pytest.raises(ConfigError, match="unknown section") as info:
+        load_settings("dev")
+    message = str(info.value)
+    assert variable in message and "risk" in message and "\n" not in message
+
+
+def test_the_session_servers_variables_are_not_settings_sections(
+    in_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PERPS_BOT__SERVER__TOKEN", "t")
+    monkeypatch.setenv("PERPS_BOT__SERVER__ALLOWED_HOSTS", "example.org")
+    assert load_settings("dev").profile == "dev"

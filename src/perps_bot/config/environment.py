@@ -3,18 +3,37 @@ pydantic-settings) may not say, and what the profile layer below it must know of
 
 import json
 import os
+from collections.abc import Iterable
 
 from perps_bot.domain import short
 
+PREFIX = "PERPS_BOT__"
+#: sections of variables read by others than the settings (the session server's)
+NOT_SETTINGS = frozenset({"server"})
 
-def refuse_env_profile() -> str | None:
-    """Why the environment cannot be used, or None. The profile is chosen with --profile
-    only: its name decides the prod promotion gate and the database, so a variable must
-    not rename it."""
-    for key in os.environ:
-        if key.upper() == "PERPS_BOT__PROFILE":
+
+def refuse_environment(sections: Iterable[str]) -> str | None:
+    """Why the environment cannot be used, or None.
+
+    - PERPS_BOT__PROFILE: the profile is chosen with --profile only (its name decides
+      the prod promotion gate and the database);
+    - a variable naming no section (`PERPS_BOT__RISKS__...`, `PERPS_BOT__RISK_MAX_...`):
+      pydantic-settings reads only the variables of known fields and would ignore it,
+      so the setting meant would silently not change. The session server's own
+      variables (PERPS_BOT__SERVER__*) are not settings."""
+    known = sorted(set(sections) - {"profile"})
+    for key in sorted(os.environ):
+        upper = key.upper()
+        if not upper.startswith(PREFIX):
+            continue
+        section = upper[len(PREFIX) :].split("__")[0].lower()
+        if section == "profile":
             return (f"config error: environment {short(key)}: the profile is chosen with"
                     " --profile, not by the environment")  # fmt: skip
+        if section not in known and section not in NOT_SETTINGS:
+            return (f"config error: environment {short(key)}: unknown section"
+                    f" {short(section)!r} (sections: {', '.join(known)};"
+                    " PERPS_BOT__SECTION__KEY)")  # fmt: skip
     return None
 
 

@@ -23,7 +23,7 @@ from pydantic_settings import (
 )
 
 from perps_bot.config.alerts import AlertsConfig
-from perps_bot.config.environment import env_strategy_name, refuse_env_profile
+from perps_bot.config.environment import env_strategy_name, refuse_environment
 from perps_bot.config.llm import NOT_TRADING_KEYS, LlmConfig
 from perps_bot.config.models import (
     AccountConfig,
@@ -279,7 +279,7 @@ def load_settings(
     The profile's strategy params belong to the profile's strategy: when the overrides
     name another strategy, they are left out (they would not fit it).
     """
-    refused = refuse_env_profile()
+    refused = refuse_environment(Settings.model_fields)
     if refused is not None:
         raise ConfigError(refused)
     data = read_profile(profile, profiles_dir)
