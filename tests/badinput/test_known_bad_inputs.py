@@ -139,6 +139,11 @@ CASES: dict[str, Callable[[Path], Args]] = {
     "epoch seconds in CSV": lambda t: _bad_candles(t, "c.csv", _seconds),
     "epoch seconds in JSON": lambda t: _bad_candles(t, "c.json.gz", _seconds),
     "JSON nested 100000 deep": lambda t: _raw_file(t, "c.json", b"[" * 100_000 + b"]" * 100_000),
+    "CSV with a column twice": lambda t: _raw_file(t, "c.csv", _two_closes("close,close")),
+    "CSV with Close and close": lambda t: _raw_file(t, "c.csv", _two_closes("Close,close")),
+    "CSV with a column twice and a bad cell": lambda t: _raw_file(
+        t, "c.csv", _two_closes("close,close").replace(b",101,", b",abc,", 1)
+    ),
     "binary data as CSV": lambda t: _raw_file(t, "c.csv", bytes(range(256)) * 64),
     "mark file covering no candle": lambda t: (
         [*BACKTEST, "--data", str(_candles(t)), "--mark", str(_shifted_file(t, "m.csv", 10**9))],
@@ -223,6 +228,9 @@ FRAGMENTS = {
     "epoch seconds in CSV": "epoch seconds",
     "epoch seconds in JSON": "epoch seconds",
     "JSON nested 100000 deep": "cannot read JSON",
+    "CSV with a column twice": "column close appears twice",
+    "CSV with Close and close": "column close appears twice",
+    "CSV with a column twice and a bad cell": "column close appears twice",
     "mark file covering no candle": "covers none of the candles",
     "funding file covering no settlement": "none of the",
     "--initial-balance inf": "finite number",
@@ -248,6 +256,12 @@ def _database(tmp: Path, content: bytes, *command: str) -> Args:
 def _raw_file(tmp: Path, name: str, content: bytes) -> Args:
     (tmp / name).write_bytes(content)
     return [*BACKTEST, "--data", str(tmp / name)], {}
+
+
+def _two_closes(closes: str) -> bytes:
+    """A CSV whose header names the close twice (which of the two is the close?)."""
+    rows = [f"{T0 + i * MINUTE},100,101,99,100,{50 + i},5" for i in range(30)]
+    return "\n".join([f"timestamp,open,high,low,{closes},volume", *rows, ""]).encode()
 
 
 def _funding_far(tmp: Path) -> Path:
