@@ -282,3 +282,21 @@ def test_the_session_servers_variables_are_not_settings_sections(
     monkeypatch.setenv("PERPS_BOT__SERVER__TOKEN", "t")
     monkeypatch.setenv("PERPS_BOT__SERVER__ALLOWED_HOSTS", "example.org")
     assert load_settings("dev").profile == "dev"
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+@pytest.mark.parametrize("key", ["params", "risk"])
+def test_a_portfolios_floats_are_finite_too(tmp_path: Path, value: str, key: str) -> None:
+    """`strategy.params` refuses NaN (it would reach the strategy as a threshold no price
+    crosses); a portfolio's own params took it without a word."""
+    text = f"portfolios: [{{id: a, strategy: sma_cross, {key}: {{max_leverage: {value}}}}}]\n"
+    with pytest.raises(ConfigError, match="finite number") as info:
+        load_settings(str(_profile(tmp_path, text)))
+    assert f"{key}.max_leverage" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_portfolios_params_keep_their_types(tmp_path: Path) -> None:
+    text = "portfolios: [{id: a, strategy: s, params: {n: 3, x: 0.5, flag: true, mode: z}}]\n"
+    params = load_settings(str(_profile(tmp_path, text))).portfolios[0].params
+    assert params == {"n": 3, "x": 0.5, "flag": True, "mode": "z"}
+    assert [type(v) for v in params.values()] == [int, float, bool, str]
