@@ -300,3 +300,25 @@ def test_a_portfolios_params_keep_their_types(tmp_path: Path) -> None:
     params = load_settings(str(_profile(tmp_path, text))).portfolios[0].params
     assert params == {"n": 3, "x": 0.5, "flag": True, "mode": "z"}
     assert [type(v) for v in params.values()] == [int, float, bool, str]
+
+
+def test_the_readmes_alerts_section_loads(tmp_path: Path) -> None:
+    """YAML 1.1 reads a key `on` (also yes, no, off) as a boolean: the README's alerts
+    section (`on: [...]`) was refused with "alerts.1: Keys should be strings (got True)"."""
+    text = (
+        "alerts:\n"
+        "  urls:\n"
+        "    - json://127.0.0.1:8080/hooks/perps            # any HTTP endpoint, JSON body\n"
+        "  on: [halt, run_end]\n"
+        "  max_per_minute: 20\n"
+    )
+    assert load_settings(str(_profile(tmp_path, text))).alerts.on == ["halt", "run_end"]
+    params = "strategy: {name: s, params: {yes: 1, no: 2, off: 3, y: 4, true: 5}}\n"
+    loaded = load_settings(str(_profile(tmp_path, params))).strategy.params
+    assert loaded == {"yes": 1, "no": 2, "off": 3, "y": 4, "true": 5}
+
+
+def test_yaml_booleans_stay_booleans_as_values(tmp_path: Path) -> None:
+    text = "run: {dev_fast: yes, live_view: off}\nbroker: {kind: mock}\n"
+    run = load_settings(str(_profile(tmp_path, text))).run
+    assert run.dev_fast is True and run.live_view is False
