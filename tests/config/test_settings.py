@@ -322,3 +322,33 @@ def test_yaml_booleans_stay_booleans_as_values(tmp_path: Path) -> None:
     text = "run: {dev_fast: yes, live_view: off}\nbroker: {kind: mock}\n"
     run = load_settings(str(_profile(tmp_path, text))).run
     assert run.dev_fast is True and run.live_view is False
+
+
+def _readme_profiles() -> list[str]:
+    """The README's YAML blocks that are profiles (sections of the config at the top)."""
+    import re
+
+    import yaml
+
+    from perps_bot.config import Settings
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    return [b for b in blocks if set(yaml.safe_load(b) or {}) <= set(Settings.model_fields)]
+
+
+def test_every_profile_the_readme_shows_loads(tmp_path: Path) -> None:
+    """The README's portfolios example (a portfolio lowering max_drawdown to 0.1 under
+    the default reducing_drawdown of 0.15) was refused as copied."""
+    blocks = _readme_profiles()
+    assert len(blocks) >= 4 and any(b.startswith("portfolios:") for b in blocks)
+    for block in blocks:
+        load_settings(str(_profile(tmp_path, block)))
+
+
+def test_a_portfolios_risk_that_does_not_fit_says_so_once(tmp_path: Path) -> None:
+    text = "portfolios: [{id: carry, strategy: sma_cross, risk: {max_drawdown: 0.1}}]\n"
+    with pytest.raises(ConfigError) as info:
+        load_settings(str(_profile(tmp_path, text)))
+    message = str(info.value)
+    assert "portfolios.carry.risk: reducing_drawdown" in message and "risk.risk" not in message
