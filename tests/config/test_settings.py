@@ -352,3 +352,27 @@ def test_a_portfolios_risk_that_does_not_fit_says_so_once(tmp_path: Path) -> Non
         load_settings(str(_profile(tmp_path, text)))
     message = str(info.value)
     assert "portfolios.carry.risk: reducing_drawdown" in message and "risk.risk" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("strategy: {params: {fast: [1, 2]}}\n", "strategy.params.fast: Input should be a"),
+        ("strategy: {params: {fast: .nan}}\n", "strategy.params.fast: Input should be a finite"),
+        (
+            "portfolios: [{id: a, strategy: s, params: {fast: .inf}}]\n",
+            "portfolios.0.params.fast: Input should be a finite number (got inf)",
+        ),
+    ],
+)
+def test_a_bad_param_value_names_its_key_not_pydantics_union(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """A param is a number, text or true/false: pydantic reports one error per kind it
+    tried, each under a path ending in its own name for the kind
+    (`strategy.params.fast.function-before[_not_a_bool(), float]: ... [+3 more]`)."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(str(_profile(tmp_path, text)))
+    message = str(info.value)
+    assert expected in message, message
+    assert "[" not in message.split(":")[1] and "more]" not in message, message

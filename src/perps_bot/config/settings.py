@@ -365,8 +365,13 @@ def _without_foreign_params(data: dict[str, Any], overrides: dict[str, Any]) -> 
 def describe_validation_error(exc: ValidationError) -> str:
     """The first error as `path.to.key: message (got value)`, plus how many more there are."""
     errors = exc.errors()
-    first = errors[0]
-    path = ".".join(short(str(p), 40) for p in first["loc"]) or "config"
+    first, loc = errors[0], errors[0]["loc"]
+    # a union (a param: number, text or true/false) fails once per kind it tried, each
+    # under the key's path plus pydantic's name for the kind: one error, at the key
+    tried = [e for e in errors if e["loc"][:-1] == loc[:-1] and _union_member(e["loc"])]
+    if len(tried) > 1 and _union_member(loc):
+        loc, errors = loc[:-1], [first, *(e for e in errors if e not in tried)]
+    path = ".".join(short(str(p), 40) for p in loc) or "config"
     msg = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
@@ -375,6 +380,13 @@ def describe_validation_error(exc: ValidationError) -> str:
     shown = "" if hidden or short(repr(got)) in msg else f" (got {short(repr(got))})"
     more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
     return f"config error: {path}: {msg}{shown}{more}"
+
+
+def _union_member(loc: tuple[int | str, ...]) -> bool:
+    """The path ends in pydantic's name for a kind of a union (`float`, `function-before[
+    _not_a_bool(), float]`), not in a key (`[key]` names a mapping's key itself)."""
+    last = str(loc[-1]) if loc else ""
+    return last in ("float", "int", "str", "bool") or ("[" in last and not last.startswith("["))
 
 
 def _describe_env_error(exc: SettingsError) -> str:
