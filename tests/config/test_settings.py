@@ -376,3 +376,34 @@ def test_a_bad_param_value_names_its_key_not_pydantics_union(
     message = str(info.value)
     assert expected in message, message
     assert "[" not in message.split(":")[1] and "more]" not in message, message
+
+
+@pytest.mark.parametrize(
+    ("variable", "section"),
+    [
+        ("PERPS_BOT__STRATEGY__ORDER_SIZE__BTC-PERP", "PERPS_BOT__STRATEGY__ORDER_SIZE"),
+        ("PERPS_BOT__ACCOUNT__LEVERAGE__ETH-PERP", "PERPS_BOT__ACCOUNT__LEVERAGE"),
+        ("PERPS_BOT__INSTRUMENTS__BTC-PERP__TAKER_BPS", "PERPS_BOT__INSTRUMENTS"),
+        ("PERPS_BOT__MOCK__SYMBOLS__BTC-PERP__DRIFT", "PERPS_BOT__MOCK__SYMBOLS"),
+    ],
+)
+def test_a_variable_naming_a_symbol_is_refused_not_lowercased(
+    in_repo: Path, monkeypatch: pytest.MonkeyPatch, variable: str, section: str
+) -> None:
+    """Variables are read case-insensitively, so the symbol in
+    PERPS_BOT__STRATEGY__ORDER_SIZE__BTC-PERP=5 became `btc-perp`, which no symbol is:
+    BTC-PERP kept the profile's size without a word. Symbols go in JSON instead."""
+    monkeypatch.setenv(variable, "5")
+    with pytest.raises(ConfigError, match="symbol names are case-sensitive") as info:
+        load_settings("dev")
+    assert section in str(info.value) and "\n" not in str(info.value)
+
+
+def test_symbols_in_a_json_variable_keep_their_case(
+    in_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PERPS_BOT__STRATEGY__ORDER_SIZE", '{"BTC-PERP": 0.5}')
+    monkeypatch.setenv("PERPS_BOT__ACCOUNT__LEVERAGE", '{"ETH-PERP": 2}')
+    settings = load_settings("dev")
+    assert settings.strategy.size_for("BTC-PERP") == 0.5
+    assert settings.account.leverage_for("ETH-PERP") == 2

@@ -10,6 +10,9 @@ from perps_bot.domain import short
 PREFIX = "PERPS_BOT__"
 #: sections of variables read by others than the settings (the session server's)
 NOT_SETTINGS = frozenset({"server"})
+#: mappings keyed by symbol: a variable below one would name the symbol in lower case
+SYMBOL_KEYED = (("strategy", "order_size"), ("account", "leverage"), ("instruments",),
+                ("mock", "symbols"))  # fmt: skip
 
 
 def refuse_environment(sections: Iterable[str]) -> str | None:
@@ -17,6 +20,8 @@ def refuse_environment(sections: Iterable[str]) -> str | None:
 
     - PERPS_BOT__PROFILE: the profile is chosen with --profile only (its name decides
       the prod promotion gate and the database);
+    - a variable naming a symbol (PERPS_BOT__STRATEGY__ORDER_SIZE__BTC-PERP): it would
+      be read as `btc-perp`, which no symbol is (the mapping goes in JSON instead);
     - a variable naming no section (`PERPS_BOT__RISKS__...`, `PERPS_BOT__RISK_MAX_...`):
       pydantic-settings reads only the variables of known fields and would ignore it,
       so the setting meant would silently not change. The session server's own
@@ -26,7 +31,14 @@ def refuse_environment(sections: Iterable[str]) -> str | None:
         upper = key.upper()
         if not upper.startswith(PREFIX):
             continue
-        section = upper[len(PREFIX) :].split("__")[0].lower()
+        parts = upper[len(PREFIX) :].lower().split("__")
+        section = parts[0]
+        keyed = next((k for k in SYMBOL_KEYED if tuple(parts[: len(k)]) == k != tuple(parts)), None)
+        if keyed is not None:
+            whole = PREFIX + "__".join(keyed).upper()
+            return (f"config error: environment {short(key)}: symbol names are case-sensitive"
+                    f" and variable names are not: give the mapping as JSON, e.g."
+                    f" {whole}='{{\"BTC-PERP\": ...}}'")  # fmt: skip
         if section == "profile":
             return (f"config error: environment {short(key)}: the profile is chosen with"
                     " --profile, not by the environment")  # fmt: skip
