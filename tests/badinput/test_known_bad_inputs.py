@@ -115,6 +115,7 @@ CASES: dict[str, Callable[[Path], Args]] = {
     "--symbols of 5000 characters": lambda t: ([*DEV_RUN, "--symbols", "S" * 5000], {}),
     "--param key of 5000 characters": lambda t: ([*DEV_RUN, "--param", "k" * 5000 + "=1"], {}),
     "--http-port 70000": lambda t: ([*DEV_RUN, "--http-port", "70000"], {}),
+    "--symbols no portfolio trades": lambda t: _own_symbols_run(t, "--symbols", "XRP-PERP"),
     # paths
     "unwritable log dir": lambda t: (DEV_RUN, {"PERPS_BOT__RUN__LOG_DIR": str(t / "afile/logs")}),
     "unwritable data dir": lambda t: (DEV_RUN, {"PERPS_BOT__RUN__DATA_DIR": str(t / "afile/d")}),
@@ -209,6 +210,7 @@ FRAGMENTS = {
     "--seed -1": "run.seed",
     "--duration 400 digits": "at most 10 years",
     "--param nan": "not a finite number",
+    "--symbols no portfolio trades": "every portfolio of this profile names its own symbols",
     "--param 1e400": "not a finite number",
     "unwritable log dir": "log directory",
     "unwritable data dir": "afile",
@@ -245,6 +247,15 @@ FRAGMENTS = {
     "download --since of 5000 characters": "bad --since",
     "download --timeframe nan": "bad --timeframe",
 }
+
+
+def _own_symbols_run(tmp: Path, *flags: str) -> Args:
+    """A dev run of a profile whose every portfolio names its symbols (a flag's symbols
+    would change none of them: ignored without a word)."""
+    path = tmp / "own.yaml"
+    path.write_text("portfolios:\n  - {id: a, strategy: sma_cross, symbols: [BTC-PERP]}\n"
+                    "  - {id: b, strategy: sma_cross, symbols: [ETH-PERP]}\n")  # fmt: skip
+    return ["--profile", str(path), *DEV_RUN[2:], *flags], {}
 
 
 def _database(tmp: Path, content: bytes, *command: str) -> Args:
