@@ -181,6 +181,9 @@ def test_a_profile_chosen_by_name_keeps_its_name(
     assert load_settings("prod").profile == "prod"
     (local / "prod.yaml").write_text("broker: {kind: ccxt}\n")
     assert load_settings("prod").profile == "prod"
+    (local / "live").mkdir()  # a name with a folder: the profile is its last part
+    (local / "live" / "prod.yaml").write_text("broker: {kind: ccxt}\n")
+    assert load_settings("live/prod").profile == "prod"
     named = tmp_path / "mine.yaml"  # a path may name its profile
     named.write_text("profile: canary\nbroker: {kind: ccxt}\nrisk: {max_leverage: 2}\n")
     assert load_settings(str(named)).profile == "canary"

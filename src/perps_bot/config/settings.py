@@ -259,12 +259,13 @@ def read_profile(profile: str, profiles_dir: Path | None = None) -> dict[str, An
         data = load_profile_file(path)
     except ProfileError as exc:
         raise ConfigError(str(exc)) from None
-    named = data.setdefault("profile", Path(profile).stem)
-    if Path(profile).suffix not in (".yaml", ".yml") and named != profile:
+    stem = Path(profile).stem
+    named = data.setdefault("profile", stem)
+    if Path(profile).suffix not in (".yaml", ".yml") and named != stem:
         # chosen by name: the name is the profile (the prod promotion gate, the database)
         raise ConfigError(
             f"profile {short_path(path)} says profile: {short(repr(named))}, but it was"
-            f" chosen as {profile!r}: remove that line or make it {profile}"
+            f" chosen as {short(stem)!r}: remove that line or make it {short(stem)}"
         )
     return data
 
