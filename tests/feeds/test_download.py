@@ -308,3 +308,36 @@ async def test_what_is_in_the_way_of_the_files_is_one_line(
     err = capsys.readouterr().err
     assert done.value.code == 2 and err.count("\n") == 1, err
     assert said in err and "internal error" not in err, err
+
+
+async def test_a_candle_listed_twice_is_counted_once(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Overlapping pages list a row again: the file kept it once, but the command said
+    "1940 new rows" for 1440."""
+    emulator.inject(Fault(kind="repeat", method="GET", path="/fapi/v1/klines", count=1))
+    loader = await downloader(emulator, make_client)
+    (series,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=False,
+                           mark=False)  # fmt: skip
+    assert await loader.fill(series, D0, D0 + DAY) == 1440
+    assert len(load_candles(series.path)) == 1440
+
+
+async def test_two_different_candles_for_one_time_are_refused(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Which of them is the market? The later one was kept without a word."""
+    from perps_bot.feeds.download import DownloadError
+
+    class Conflicting(NullingClient):
+        async def fetch_ohlcv(self, *args: Any, **kw: Any) -> list[list[Any]]:
+            rows: list[list[Any]] = await self.client.fetch_ohlcv(*args, **kw)
+            return [*rows[:6], [rows[5][0], *(v * 2 for v in rows[5][1:6])], *rows[6:]]
+
+    loader = await downloader(emulator, make_client)
+    loader.client = Conflicting(loader.client)
+    (series,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=False,
+                           mark=False)  # fmt: skip
+    with pytest.raises(DownloadError, match=r"two different .* 2024-01-01T00:05") as err:
+        await loader.fill(series, D0, D0 + DAY)
+    assert "\n" not in str(err.value) and not series.path.exists()

@@ -181,7 +181,7 @@ class Downloader:
         params = until | ({"price": "mark"} if series.kind == "mark" else {})
         got = await self._retrying(lambda: client.fetch_ohlcv(
             symbol, self.timeframe, since=cursor, limit=CANDLE_PAGE, params=params))  # fmt: skip
-        return [_candle_row(row, series) for row in got]
+        return _once_each([_candle_row(row, series) for row in got], series)
 
     async def _retrying(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """One request, retried: rate limits after their Retry-After, network errors
@@ -228,6 +228,21 @@ def _candle_row(row: Sequence[Any], series: Series) -> Row:
             " that page is kept; run the command again later"
         )
     return found
+
+
+def _once_each(rows: list[Row], series: Series) -> list[Row]:
+    """A page's rows with a row listed again (overlapping pages) kept once; two different
+    rows for one time are refused: which of them is the market?"""
+    seen: dict[float, Row] = {}
+    for row in rows:
+        known = seen.setdefault(row[0], row)
+        if list(known) != list(row):
+            raise DownloadError(
+                f"the exchange sent two different {describe(series)} for"
+                f" {safe_iso(int(row[0]))}: nothing of that page is kept; run the command"
+                " again later"
+            )
+    return list(seen.values())
 
 
 def _funding_rows(entries: Sequence[dict[str, Any]], series: Series) -> list[Row]:
