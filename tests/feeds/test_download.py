@@ -341,3 +341,15 @@ async def test_two_different_candles_for_one_time_are_refused(
     with pytest.raises(DownloadError, match=r"two different .* 2024-01-01T00:05") as err:
         await loader.fill(series, D0, D0 + DAY)
     assert "\n" not in str(err.value) and not series.path.exists()
+
+
+async def test_a_funding_settlement_listed_twice_is_kept_once(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The same settlement again (overlapping pages) is not a second one in the interval."""
+    emulator.inject(Fault(kind="repeat", method="GET", path="/fapi/v1/fundingRate", count=1))
+    loader = await downloader(emulator, make_client)
+    funding = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=True,
+                         mark=False)[1]  # fmt: skip
+    assert await loader.fill(funding, D0, D0 + 3 * DAY) == 9
+    assert len(load_funding(funding.path)) == 9

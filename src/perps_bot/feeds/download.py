@@ -260,6 +260,8 @@ def _funding_rows(entries: Sequence[dict[str, Any]], series: Series) -> list[Row
                 " that page is kept; run the command again later"
             )
         floored = float(int(ts) // step * step)
+        if rows and list(rows[-1]) == [floored, rate, rate, rate, rate, 0.0]:
+            continue  # the same settlement listed again (overlapping pages)
         if rows and rows[-1][0] == floored:
             raise DownloadError(
                 f"the exchange sent two funding settlements of {series.symbol} within one"
