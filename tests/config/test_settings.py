@@ -410,3 +410,22 @@ def test_symbols_in_a_json_variable_keep_their_case(
     settings = load_settings("dev")
     assert settings.strategy.size_for("BTC-PERP") == 0.5
     assert settings.account.leverage_for("ETH-PERP") == 2
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PERPS_BOT__EXCHANGE", '{"api_key": 987654321}'),
+        ("PERPS_BOT__EXCHANGE", '{"api_secret": 987654321}'),
+        ("PERPS_BOT__ALERTS__URLS", "[987654321]"),
+    ],
+)
+def test_a_bad_secret_is_not_shown_in_the_error(
+    in_repo: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    """A key given as a number is refused, and the line said `(got 987654321)`: the key
+    on stderr and in every log that keeps it."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match="valid string") as info:
+        load_settings("dev")
+    assert "987654321" not in str(info.value)

@@ -41,7 +41,7 @@ from perps_bot.config.models import (
 )
 from perps_bot.config.portfolios import PortfolioPlan, plan_portfolios, traded_symbols
 from perps_bot.config.profile_yaml import ProfileError, load_profile_file
-from perps_bot.config.secrets import refuse_profile_secret
+from perps_bot.config.secrets import is_secret, refuse_profile_secret
 from perps_bot.domain import PerpsBotError, RunMode, short, short_path
 
 #: A profile here (relative to the working directory) overrides the built-in one.
@@ -377,7 +377,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     got = first.get("input")
-    hidden = first["type"] == "extra_forbidden" or isinstance(got, dict | list)
+    hidden = first["type"] == "extra_forbidden" or isinstance(got, dict | list) or is_secret(loc)
     shown = "" if hidden or short(repr(got)) in msg else f" (got {short(repr(got))})"
     more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
     return f"config error: {path}: {msg}{shown}{more}"
