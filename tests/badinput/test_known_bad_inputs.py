@@ -115,6 +115,7 @@ CASES: dict[str, Callable[[Path], Args]] = {
     "--symbols of 5000 characters": lambda t: ([*DEV_RUN, "--symbols", "S" * 5000], {}),
     "--param key of 5000 characters": lambda t: ([*DEV_RUN, "--param", "k" * 5000 + "=1"], {}),
     "--http-port 70000": lambda t: ([*DEV_RUN, "--http-port", "70000"], {}),
+    "--symbols no portfolio trades": lambda t: _own_symbols_run(t, "--symbols", "XRP-PERP"),
     # paths
     "unwritable log dir": lambda t: (DEV_RUN, {"PERPS_BOT__RUN__LOG_DIR": str(t / "afile/logs")}),
     "unwritable data dir": lambda t: (DEV_RUN, {"PERPS_BOT__RUN__DATA_DIR": str(t / "afile/d")}),
@@ -139,6 +140,11 @@ CASES: dict[str, Callable[[Path], Args]] = {
     "epoch seconds in CSV": lambda t: _bad_candles(t, "c.csv", _seconds),
     "epoch seconds in JSON": lambda t: _bad_candles(t, "c.json.gz", _seconds),
     "JSON nested 100000 deep": lambda t: _raw_file(t, "c.json", b"[" * 100_000 + b"]" * 100_000),
+    "CSV with a column twice": lambda t: _raw_file(t, "c.csv", _two_closes("close,close")),
+    "CSV with Close and close": lambda t: _raw_file(t, "c.csv", _two_closes("Close,close")),
+    "CSV with a column twice and a bad cell": lambda t: _raw_file(
+        t, "c.csv", _two_closes("close,close").replace(b",101,", b",abc,", 1)
+    ),
     "binary data as CSV": lambda t: _raw_file(t, "c.csv", bytes(range(256)) * 64),
     "mark file covering no candle": lambda t: (
         [*BACKTEST, "--data", str(_candles(t)), "--mark", str(_shifted_file(t, "m.csv", 10**9))],
@@ -204,6 +210,7 @@ FRAGMENTS = {
     "--seed -1": "run.seed",
     "--duration 400 digits": "at most 10 years",
     "--param nan": "not a finite number",
+    "--symbols no portfolio trades": "every portfolio of this profile names its own symbols",
     "--param 1e400": "not a finite number",
     "unwritable log dir": "log directory",
     "unwritable data dir": "afile",
@@ -223,6 +230,9 @@ FRAGMENTS = {
     "epoch seconds in CSV": "epoch seconds",
     "epoch seconds in JSON": "epoch seconds",
     "JSON nested 100000 deep": "cannot read JSON",
+    "CSV with a column twice": "column close appears twice",
+    "CSV with Close and close": "column close appears twice",
+    "CSV with a column twice and a bad cell": "column close appears twice",
     "mark file covering no candle": "covers none of the candles",
     "funding file covering no settlement": "none of the",
     "--initial-balance inf": "finite number",
@@ -239,6 +249,15 @@ FRAGMENTS = {
 }
 
 
+def _own_symbols_run(tmp: Path, *flags: str) -> Args:
+    """A dev run of a profile whose every portfolio names its symbols (a flag's symbols
+    would change none of them: ignored without a word)."""
+    path = tmp / "own.yaml"
+    path.write_text("portfolios:\n  - {id: a, strategy: sma_cross, symbols: [BTC-PERP]}\n"
+                    "  - {id: b, strategy: sma_cross, symbols: [ETH-PERP]}\n")  # fmt: skip
+    return ["--profile", str(path), *DEV_RUN[2:], *flags], {}
+
+
 def _database(tmp: Path, content: bytes, *command: str) -> Args:
     path = tmp / "given.sqlite"
     path.write_bytes(content)
@@ -248,6 +267,12 @@ def _database(tmp: Path, content: bytes, *command: str) -> Args:
 def _raw_file(tmp: Path, name: str, content: bytes) -> Args:
     (tmp / name).write_bytes(content)
     return [*BACKTEST, "--data", str(tmp / name)], {}
+
+
+def _two_closes(closes: str) -> bytes:
+    """A CSV whose header names the close twice (which of the two is the close?)."""
+    rows = [f"{T0 + i * MINUTE},100,101,99,100,{50 + i},5" for i in range(30)]
+    return "\n".join([f"timestamp,open,high,low,{closes},volume", *rows, ""]).encode()
 
 
 def _funding_far(tmp: Path) -> Path:

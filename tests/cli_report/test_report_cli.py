@@ -145,7 +145,8 @@ def no_canary_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "config" / "profiles"
     folder.mkdir(parents=True)
     (folder / "canary.yaml").write_text(
-        "profile: canary\nbroker: {kind: ccxt}\npromotion: {require_walkforward: false}\n"
+        "profile: canary\nbroker: {kind: ccxt}\nrisk: {max_leverage: 2}\n"
+        "promotion: {require_walkforward: false}\n"
     )
 
 

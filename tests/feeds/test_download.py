@@ -140,3 +140,216 @@ async def test_a_refusal_is_one_line(
     with pytest.raises(DownloadError, match="refused") as err:
         await loader.fill(series, D0, D0 + DAY)
     assert "\n" not in str(err.value)
+
+
+class NullingClient:
+    """The real ccxt client against the emulator, except that one value of the answers
+    comes back None (what ccxt makes of a null or an unreadable number)."""
+
+    def __init__(self, client: Any, *, candle: int | None = None, funding: str = "") -> None:
+        self.client, self.candle, self.funding = client, candle, funding
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    async def fetch_ohlcv(self, *args: Any, **kw: Any) -> list[list[Any]]:
+        rows: list[list[Any]] = await self.client.fetch_ohlcv(*args, **kw)
+        if self.candle is not None and len(rows) > 10:
+            rows[10][self.candle] = None
+        return rows
+
+    async def fetch_funding_rate_history(self, *args: Any, **kw: Any) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = await self.client.fetch_funding_rate_history(*args, **kw)
+        if self.funding and len(got) > 2:
+            got[2][self.funding] = None
+        return got
+
+
+@pytest.mark.parametrize("column", [0, 1, 2, 3, 4, 5])
+async def test_a_null_candle_value_is_refused_not_read_as_zero(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path, column: int
+) -> None:
+    from perps_bot.feeds.download import DownloadError
+
+    loader = await downloader(emulator, make_client)
+    loader.client = NullingClient(loader.client, candle=column)
+    (series,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=False,
+                           mark=False)  # fmt: skip
+    name = ("time", "open", "high", "low", "close", "volume")[column]
+    when = " at 2024-01-01T00:10" if column else ":"  # a row without a time: no time to show
+    with pytest.raises(DownloadError, match=f"candles .* with no {name}{when}") as err:
+        await loader.fill(series, D0, D0 + DAY)
+    assert "\n" not in str(err.value)
+    assert not series.path.exists()  # nothing with a made-up value was kept
+    assert not list(tmp_path.glob("*.parts/*"))
+
+
+@pytest.mark.parametrize("field", ["fundingRate", "timestamp"])
+async def test_a_null_funding_value_is_refused_not_skipped(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path, field: str
+) -> None:
+    from perps_bot.feeds.download import DownloadError
+
+    loader = await downloader(emulator, make_client)
+    loader.client = NullingClient(loader.client, funding=field)
+    funding = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=True,
+                         mark=False)[1]  # fmt: skip
+    with pytest.raises(DownloadError, match="funding") as err:
+        await loader.fill(funding, D0, D0 + 3 * DAY)
+    assert "\n" not in str(err.value)
+    assert not funding.path.exists()
+
+
+@pytest.mark.parametrize(
+    ("timeframe", "why"),
+    [("1M", "a month"), ("1H", "not one of"), ("90m", "not one of"), ("1.5h", "not one of")],
+)
+async def test_a_timeframe_the_exchange_does_not_serve_as_that_duration_is_refused(
+    emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], timeframe: str, why: str,
+) -> None:  # fmt: skip
+    """`1M` is a MONTH to the exchange and a minute to perps-bot (durations are read
+    case-insensitively): Binance would serve monthly candles (the open month's among
+    them) and the file would be stepped as 1-minute candles. Refused before any request,
+    as is a timeframe the exchange does not list."""
+    monkeypatch.setenv("PERPS_BOT__EXCHANGE__BASE_URL", emulator.base_url)
+    args = ["data", "download", "--symbols", "BTC-PERP", "--since", "2024-01-01",
+            "--until", "2024-01-03", "--timeframe", timeframe, "--out", str(tmp_path)]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        await asyncio.to_thread(main, args)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1, err
+    assert f"--timeframe {timeframe!r}" in err and why in err and "1m, 3m, 5m" in err, err
+    assert klines_starts(emulator) == []  # nothing asked
+    assert not list(tmp_path.iterdir())
+
+
+class FourHourFunding(NullingClient):
+    """The emulator's 8-hourly funding history with a settlement 4 hours after each
+    (many Binance perpetuals settle every 4 hours)."""
+
+    async def fetch_funding_rate_history(self, *args: Any, **kw: Any) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = await self.client.fetch_funding_rate_history(*args, **kw)
+        extra = [e | {"timestamp": e["timestamp"] + 4 * 3_600_000, "fundingRate": 0.0009}
+                 for e in got]  # fmt: skip
+        return sorted(got + extra, key=lambda e: int(e["timestamp"]))
+
+
+async def test_settlements_more_often_than_the_funding_interval_are_refused_not_dropped(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Times are floored to the funding interval (8h): two settlements in one interval
+    became one row and the other was dropped silently (half the funding lost)."""
+    from perps_bot.feeds.download import DownloadError
+
+    loader = await downloader(emulator, make_client)
+    loader.client = FourHourFunding(loader.client)
+    funding = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=True,
+                         mark=False)[1]  # fmt: skip
+    with pytest.raises(DownloadError, match=r"two funding settlements .* 8h .*funding_interval"):
+        await loader.fill(funding, D0, D0 + 3 * DAY)
+    assert not funding.path.exists()
+
+    # with the profile's interval at 4h, every settlement is kept, in a file named so
+    four = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=True, mark=False,
+                      funding_interval="4h")[1]  # fmt: skip
+    assert four.path.name == "BTC-PERP-4h-funding.feather"
+    assert await loader.fill(four, D0, D0 + 3 * DAY) == 18
+    rates = load_funding(four.path, interval_ms=4 * 3_600_000)
+    assert list(rates.ts) == [D0 + k * 4 * 3_600_000 for k in range(18)]
+    assert list(rates.rate[1::2]) == [0.0009] * 9
+
+
+def _garbage_file(out: Path) -> None:
+    out.mkdir()
+    (out / "BTC-PERP-1m.feather").write_text("garbage\n")
+
+
+def _garbage_part(out: Path) -> None:
+    (out / "BTC-PERP-1m.feather.parts").mkdir(parents=True)
+    (out / "BTC-PERP-1m.feather.parts" / "00000000.feather").write_bytes(b"ARROW1\x00\x00")
+
+
+def _other_columns(out: Path) -> None:
+    import pyarrow as pa
+
+    out.mkdir()
+    table = pa.table({"date": pa.array([D0], pa.int64()), "close": [1.0]})
+    pa_feather.write_feather(table, out / "BTC-PERP-1m.feather")
+
+
+def _out_is_a_file(out: Path) -> None:
+    out.write_text("a file, not a folder\n")
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (_garbage_file, "BTC-PERP-1m.feather: cannot read"),
+        (_garbage_part, "00000000.feather: cannot read"),
+        (_other_columns, "BTC-PERP-1m.feather: not a file of"),
+        (_out_is_a_file, "cannot write"),
+    ],
+)
+async def test_what_is_in_the_way_of_the_files_is_one_line(
+    emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], make: Callable[[Path], None], said: str,
+) -> None:  # fmt: skip
+    """A file of the same name that is not a download of ours (or a folder that is a
+    file) was an internal error with a traceback, exit code 1."""
+    monkeypatch.setenv("PERPS_BOT__EXCHANGE__BASE_URL", emulator.base_url)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    make(out)
+    args = ["data", "download", "--symbols", "BTC-PERP", "--since", "2024-01-01",
+            "--until", "2024-01-02", "--out", str(out)]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        await asyncio.to_thread(main, args)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1, err
+    assert said in err and "internal error" not in err, err
+
+
+async def test_a_candle_listed_twice_is_counted_once(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Overlapping pages list a row again: the file kept it once, but the command said
+    "1940 new rows" for 1440."""
+    emulator.inject(Fault(kind="repeat", method="GET", path="/fapi/v1/klines", count=1))
+    loader = await downloader(emulator, make_client)
+    (series,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=False,
+                           mark=False)  # fmt: skip
+    assert await loader.fill(series, D0, D0 + DAY) == 1440
+    assert len(load_candles(series.path)) == 1440
+
+
+async def test_two_different_candles_for_one_time_are_refused(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Which of them is the market? The later one was kept without a word."""
+    from perps_bot.feeds.download import DownloadError
+
+    class Conflicting(NullingClient):
+        async def fetch_ohlcv(self, *args: Any, **kw: Any) -> list[list[Any]]:
+            rows: list[list[Any]] = await self.client.fetch_ohlcv(*args, **kw)
+            return [*rows[:6], [rows[5][0], *(v * 2 for v in rows[5][1:6])], *rows[6:]]
+
+    loader = await downloader(emulator, make_client)
+    loader.client = Conflicting(loader.client)
+    (series,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=False,
+                           mark=False)  # fmt: skip
+    with pytest.raises(DownloadError, match=r"two different .* 2024-01-01T00:05") as err:
+        await loader.fill(series, D0, D0 + DAY)
+    assert "\n" not in str(err.value) and not series.path.exists()
+
+
+async def test_a_funding_settlement_listed_twice_is_kept_once(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The same settlement again (overlapping pages) is not a second one in the interval."""
+    emulator.inject(Fault(kind="repeat", method="GET", path="/fapi/v1/fundingRate", count=1))
+    loader = await downloader(emulator, make_client)
+    funding = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=True,
+                         mark=False)[1]  # fmt: skip
+    assert await loader.fill(funding, D0, D0 + 3 * DAY) == 9
+    assert len(load_funding(funding.path)) == 9

@@ -145,7 +145,7 @@ def test_report_and_promote_take_the_walkforward_run(
     gate = workdir / "config" / "profiles"
     gate.mkdir(parents=True)
     (gate / "canary.yaml").write_text(
-        "profile: canary\nbroker: {kind: ccxt}\n"
+        "profile: canary\nbroker: {kind: ccxt}\nrisk: {max_leverage: 2}\n"
         "promotion: {require_walkforward: true, min_dsr: 0.0}\n"
     )
     args = ["promote", "--to", "canary", "--profile", "loose.yaml", "--target-db", "t.sqlite"]

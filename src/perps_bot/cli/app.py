@@ -97,7 +97,7 @@ def run(
     # subcommand pay for what they use (tests/architecture/test_startup_imports.py)
     from rich.console import Console
 
-    from perps_bot.cli.options import run_overrides
+    from perps_bot.cli.options import check_symbols_flag, run_overrides
     from perps_bot.config import load_settings
 
     overrides = run_overrides(
@@ -114,6 +114,7 @@ def run(
         llm_cache_only=llm_cache_only,
     )
     settings = load_settings(profile, overrides)
+    check_symbols_flag(settings, symbols)
     from perps_bot.orchestrator.runner import Interrupted, run_bot_sync
 
     console = Console()

@@ -60,11 +60,18 @@ def download(
     settings = load_settings(profile)
     catalog = catalog_from_profile(settings.instruments, settings.fees).require(names)
     folder = out or Path(settings.run.data_dir) / "history" / settings.exchange.name
+    interval = settings.account.funding_interval
     wanted = [
         s
         for name in names
         for s in series_for(
-            name, catalog[name].exchange_symbol, timeframe, folder, funding=funding, mark=mark
+            name,
+            catalog[name].exchange_symbol,
+            timeframe,
+            folder,
+            funding=funding,
+            mark=mark,
+            funding_interval=interval,
         )
     ]
     console = Console()
@@ -72,9 +79,9 @@ def download(
     async def run() -> None:
         client = create_exchange(settings.exchange, private=False)
         try:
-            await load_markets_within(client, settings.exchange)
             loader = Downloader(client, settings.exchange, timeframe=timeframe,
                                 say=lambda text: console.print(text, highlight=False))  # fmt: skip
+            await load_markets_within(client, settings.exchange)
             for series in wanted:
                 added = await loader.fill(series, start, end)
                 console.print(f"{describe(series)}: {added} new rows -> {series.path}",

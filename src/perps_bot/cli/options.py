@@ -3,7 +3,7 @@ on top of the profile (CLI flags are the highest-precedence settings layer)."""
 
 from typing import Any
 
-from perps_bot.config import ConfigError
+from perps_bot.config import ConfigError, Settings
 from perps_bot.config.portfolios import portfolio_ids
 from perps_bot.config.values import ParamValue, parse_param_value
 from perps_bot.domain import parse_duration, parse_iso_ms, short, time_in_range
@@ -56,6 +56,16 @@ def parse_symbols(text: str | None) -> list[str] | None:
     if not symbols:
         raise ConfigError("bad --symbols: give a comma-separated list, e.g. BTC-PERP,ETH-PERP")
     return symbols
+
+
+def check_symbols_flag(settings: Settings, symbols: str | None) -> None:
+    """`--symbols` sets run.symbols, the symbols of the portfolios that name none: on a
+    profile whose every portfolio names its own it would change nothing, silently."""
+    if symbols is not None and settings.portfolios and all(p.symbols for p in settings.portfolios):
+        raise ConfigError(
+            f"--symbols {short(symbols)}: every portfolio of this profile names its own"
+            " symbols (portfolios[].symbols): it would change none"
+        )
 
 
 def run_overrides(

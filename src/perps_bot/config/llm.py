@@ -59,12 +59,3 @@ class LlmConfig(Section):
         data: dict[str, Any] = self.model_dump(mode="json")
         data["api_key"] = MASK if self.api_key is not None else None
         return data
-
-
-def refuse_profile_key(profile: dict[str, Any]) -> str | None:
-    """Why the profile's `llm:` section cannot be used (it holds the key), or None."""
-    section = profile.get("llm")
-    if isinstance(section, dict) and "api_key" in section:
-        return (f"config error: llm.api_key: set it in the environment ({API_KEY_VARIABLE}),"
-                " never in a profile")  # fmt: skip
-    return None

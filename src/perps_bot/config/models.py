@@ -329,10 +329,10 @@ class PortfolioConfig(Section):
 
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,24}$")
     strategy: str
-    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+    params: dict[str, FiniteFloat | int | str | bool] = Field(default_factory=dict)
     symbols: list[str] | None = Field(default=None, min_length=1)  # None: run.symbols
     capital: PositiveFloat | None = None  # None: an equal share of what the others leave
-    risk: dict[str, float | int | str | bool] = Field(default_factory=dict)  # over `risk:`
+    risk: dict[str, FiniteFloat | int | str | bool] = Field(default_factory=dict)  # over `risk:`
     order_size: dict[str, PositiveFloat] = Field(default_factory=dict)  # over strategy's
 
 

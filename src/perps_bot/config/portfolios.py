@@ -106,11 +106,11 @@ def _risk(base: RiskConfig, portfolio: PortfolioConfig) -> RiskConfig:
         return RiskConfig.model_validate(base.model_dump() | portfolio.risk)
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "risk"
+        path = ".".join(["risk", *(str(p) for p in first["loc"])])
         message = str(first["msg"]).removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown key"
-        raise ValueError(f"portfolios.{portfolio.id}.risk.{key}: {message}") from None
+        raise ValueError(f"portfolios.{portfolio.id}.{path}: {message}") from None
 
 
 def portfolio_ids(names: list[str], taken: frozenset[str] = frozenset()) -> list[str]:

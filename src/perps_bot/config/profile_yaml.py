@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from perps_bot.domain import PerpsBotError, short, short_path
 
 MAX_PROFILE_BYTES = 1_000_000
 MAX_DEPTH = 50
 MAX_VALUES = 100_000
+_BOOL, _STR = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:str"
 
 
 class ProfileError(PerpsBotError):
@@ -58,11 +59,17 @@ class _BoundedLoader(yaml.SafeLoader):
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         """A key given twice in one mapping is refused: PyYAML keeps the last silently,
         so a hand-written profile's first `risk:` section would be dropped unseen.
-        (Keys brought in by a `<<` merge may be overridden; that is what merging is.)"""
+        (Keys brought in by a `<<` merge may be overridden; that is what merging is.)
+
+        A plain key that YAML 1.1 reads as a boolean (`on`, `off`, `yes`, `no`, `true`)
+        stays the text it is: every key of a profile is a name (`alerts: {on: [...]}`
+        would otherwise be the key True)."""
         seen: set[object] = set()
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
+            if isinstance(key_node, ScalarNode) and key_node.tag == _BOOL and not key_node.style:
+                key_node.tag = _STR
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, Hashable):
                 continue  # PyYAML's own error names it

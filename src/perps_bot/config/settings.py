@@ -23,7 +23,8 @@ from pydantic_settings import (
 )
 
 from perps_bot.config.alerts import AlertsConfig
-from perps_bot.config.llm import NOT_TRADING_KEYS, LlmConfig, refuse_profile_key
+from perps_bot.config.environment import env_strategy_name, refuse_environment
+from perps_bot.config.llm import NOT_TRADING_KEYS, LlmConfig
 from perps_bot.config.models import (
     AccountConfig,
     BrokerConfig,
@@ -40,7 +41,8 @@ from perps_bot.config.models import (
 )
 from perps_bot.config.portfolios import PortfolioPlan, plan_portfolios, traded_symbols
 from perps_bot.config.profile_yaml import ProfileError, load_profile_file
-from perps_bot.domain import PerpsBotError, RunMode, short
+from perps_bot.config.secrets import is_secret, refuse_profile_secret
+from perps_bot.domain import PerpsBotError, RunMode, short, short_path
 
 #: A profile here (relative to the working directory) overrides the built-in one.
 PROFILES_DIR = Path("config/profiles")
@@ -57,6 +59,9 @@ NOT_TRADING_SECTIONS = frozenset({"alerts"})
 NOT_TRADING_RUN_KEYS = frozenset(
     {"log_dir", "data_dir", "database", "http_port", "live_view", "log_level"}
 )
+
+#: SPEC 1: the canary profile's leverage ceiling (its risk.max_leverage may be lower)
+CANARY_MAX_LEVERAGE = 2.0
 
 
 class ConfigError(PerpsBotError):
@@ -136,6 +141,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"--dry-run needs the ccxt broker; this profile uses {self.broker.kind}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _canary_leverage(self) -> "Settings":
+        """SPEC 1: canary trades at most 2x, whatever a variable or flag says (its
+        `risk:` caps the whole account, every portfolio's positions together)."""
+        if self.profile == "canary" and self.risk.max_leverage > CANARY_MAX_LEVERAGE:
+            raise ValueError(f"risk.max_leverage {self.risk.max_leverage:g}: the canary profile"
+                             f" trades at most {CANARY_MAX_LEVERAGE:g}x leverage")  # fmt: skip
         return self
 
     @model_validator(mode="after")
@@ -245,7 +259,14 @@ def read_profile(profile: str, profiles_dir: Path | None = None) -> dict[str, An
         data = load_profile_file(path)
     except ProfileError as exc:
         raise ConfigError(str(exc)) from None
-    data.setdefault("profile", Path(profile).stem)
+    stem = Path(profile).stem
+    named = data.setdefault("profile", stem)
+    if Path(profile).suffix not in (".yaml", ".yml") and named != stem:
+        # chosen by name: the name is the profile (the prod promotion gate, the database)
+        raise ConfigError(
+            f"profile {short_path(path)} says profile: {short(repr(named))}, but it was"
+            f" chosen as {short(stem)!r}: remove that line or make it {short(stem)}"
+        )
     return data
 
 
@@ -259,9 +280,12 @@ def load_settings(
     The profile's strategy params belong to the profile's strategy: when the overrides
     name another strategy, they are left out (they would not fit it).
     """
+    refused = refuse_environment(Settings.model_fields)
+    if refused is not None:
+        raise ConfigError(refused)
     data = read_profile(profile, profiles_dir)
     _check_sections(data)
-    refused = refuse_profile_key(data)
+    refused = refuse_profile_secret(data)
     if refused is not None:
         raise ConfigError(refused)
     overrides = dict(overrides or {})
@@ -327,7 +351,9 @@ def _with_portfolio_params(data: dict[str, Any], overrides: dict[str, Any]) -> d
 
 
 def _without_foreign_params(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    wanted = (overrides.get("strategy") or {}).get("name")
+    """The profile's strategy params, left out when a flag or, below it, the environment
+    names another strategy."""
+    wanted = (overrides.get("strategy") or {}).get("name") or env_strategy_name()
     section = data.get("strategy")
     if wanted is None or not isinstance(section, dict) or "params" not in section:
         return data
@@ -340,16 +366,28 @@ def _without_foreign_params(data: dict[str, Any], overrides: dict[str, Any]) -> 
 def describe_validation_error(exc: ValidationError) -> str:
     """The first error as `path.to.key: message (got value)`, plus how many more there are."""
     errors = exc.errors()
-    first = errors[0]
-    path = ".".join(short(str(p), 40) for p in first["loc"]) or "config"
+    first, loc = errors[0], errors[0]["loc"]
+    # a union (a param: number, text or true/false) fails once per kind it tried, each
+    # under the key's path plus pydantic's name for the kind: one error, at the key
+    tried = [e for e in errors if e["loc"][:-1] == loc[:-1] and _union_member(e["loc"])]
+    if len(tried) > 1 and _union_member(loc):
+        loc, errors = loc[:-1], [first, *(e for e in errors if e not in tried)]
+    path = ".".join(short(str(p), 40) for p in loc) or "config"
     msg = str(first["msg"]).removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     got = first.get("input")
-    hidden = first["type"] == "extra_forbidden" or isinstance(got, dict | list)
+    hidden = first["type"] == "extra_forbidden" or isinstance(got, dict | list) or is_secret(loc)
     shown = "" if hidden or short(repr(got)) in msg else f" (got {short(repr(got))})"
     more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
     return f"config error: {path}: {msg}{shown}{more}"
+
+
+def _union_member(loc: tuple[int | str, ...]) -> bool:
+    """The path ends in pydantic's name for a kind of a union (`float`, `function-before[
+    _not_a_bool(), float]`), not in a key (`[key]` names a mapping's key itself)."""
+    last = str(loc[-1]) if loc else ""
+    return last in ("float", "int", "str", "bool") or ("[" in last and not last.startswith("["))
 
 
 def _describe_env_error(exc: SettingsError) -> str:

@@ -15,6 +15,7 @@ candles from the exchange through ccxt, written as Feather files the backtester 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,20 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 
 from perps_bot.config.models import ExchangeConfig
-from perps_bot.domain import PerpsBotError, format_duration, iso_utc, parse_duration
+from perps_bot.domain import (
+    PerpsBotError,
+    format_duration,
+    iso_utc,
+    parse_duration,
+    short,
+    short_path,
+)
 from perps_bot.exchange.backoff import Backoff
 from perps_bot.exchange.runtime import one_line, take_retry_after
+from perps_bot.feeds.row_checks import safe_iso
 from perps_bot.feeds.series_files import Row, SeriesFile, dates_ms
 
+CANDLE_FIELDS = ("time", "open", "high", "low", "close", "volume")
 CANDLE_PAGE = 1_000  # the exchange serves 1,500; ccxt's binance asks for 1,000 at most
 FUNDING_PAGE = 1_000
 FUNDING_INTERVAL = "8h"
@@ -49,10 +59,17 @@ class Series:
 
 
 def series_for(
-    symbol: str, exchange_symbol: str, timeframe: str, out: Path, *, funding: bool, mark: bool
+    symbol: str,
+    exchange_symbol: str,
+    timeframe: str,
+    out: Path,
+    *,
+    funding: bool,
+    mark: bool,
+    funding_interval: str = FUNDING_INTERVAL,
 ) -> list[Series]:
     """The files of one symbol: `SYMBOL-TF.feather`, `SYMBOL-TF-mark.feather`,
-    `SYMBOL-8h-funding.feather`."""
+    `SYMBOL-8h-funding.feather` (the profile's account.funding_interval)."""
     step = parse_duration(timeframe)
     found = [
         Series(symbol, exchange_symbol, "candles", step, out / f"{symbol}-{timeframe}.feather")
@@ -61,10 +78,39 @@ def series_for(
         path = out / f"{symbol}-{timeframe}-mark.feather"
         found.append(Series(symbol, exchange_symbol, "mark", step, path))
     if funding:
-        path = out / f"{symbol}-{FUNDING_INTERVAL}-funding.feather"
+        path = out / f"{symbol}-{funding_interval}-funding.feather"
         found.append(Series(symbol, exchange_symbol, "funding",
-                            parse_duration(FUNDING_INTERVAL), path))  # fmt: skip
+                            parse_duration(funding_interval), path))  # fmt: skip
     return found
+
+
+def check_timeframe(client: Any, timeframe: str) -> None:
+    """The exchange must serve `timeframe` as the duration perps-bot reads it as: ccxt
+    passes the text through, and to it `1M` is a month (perps-bot reads durations
+    case-insensitively: a minute). No request is made."""
+    served = list(getattr(client, "timeframes", None) or {})
+    if not served:
+        return  # the client does not say; the exchange's answer will
+    fixed = ", ".join(t for t in served if _fixed_length(client, t))
+    if timeframe not in served:
+        raise DownloadError(f"bad --timeframe {short(timeframe)!r}: not one of the exchange's"
+                            f" timeframes ({fixed})")  # fmt: skip
+    if not _fixed_length(client, timeframe):
+        raise DownloadError(
+            f"bad --timeframe {timeframe!r}: the exchange reads it as a month, perps-bot as"
+            f" {format_duration(parse_duration(timeframe))}; candles of a fixed length"
+            f" only: {fixed}"
+        )
+
+
+def _fixed_length(client: Any, name: str) -> bool:
+    """The exchange's candles of `name` have the length perps-bot reads in it (not a
+    month, which ccxt stands in for with 30 days, nor a year)."""
+    try:
+        ours = parse_duration(name)
+    except ValueError:
+        return False
+    return not name.endswith(("M", "y")) and int(client.parse_timeframe(name) * 1000) == ours
 
 
 class Downloader:
@@ -79,6 +125,7 @@ class Downloader:
         say: Callable[[str], None] = lambda text: None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        check_timeframe(client, timeframe)
         self.client, self.cfg, self.timeframe = client, cfg, timeframe
         self.say, self.sleep = say, sleep
         self.requests = 0
@@ -86,7 +133,11 @@ class Downloader:
     async def fill(self, series: Series, since: int, until: int) -> int:
         """Fetch what `series.path` lacks of [since, until); return rows added."""
         file = SeriesFile(series.path)
-        series.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            series.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DownloadError(f"cannot write to {short_path(series.path.parent)}"
+                                f" ({exc.strerror or exc})") from None  # fmt: skip
         table = file.compact()  # pages of an interrupted run first
         step = series.interval_ms
         end = until // step * step  # the last full step before `until`
@@ -126,11 +177,11 @@ class Downloader:
         if series.kind == "funding":
             got = await self._retrying(lambda: client.fetch_funding_rate_history(
                 symbol, since=cursor, limit=FUNDING_PAGE, params=until))  # fmt: skip
-            return _funding_rows(got, series.interval_ms)
+            return _funding_rows(got, series)
         params = until | ({"price": "mark"} if series.kind == "mark" else {})
         got = await self._retrying(lambda: client.fetch_ohlcv(
             symbol, self.timeframe, since=cursor, limit=CANDLE_PAGE, params=params))  # fmt: skip
-        return [[float(x) if x is not None else 0.0 for x in row[:6]] for row in got]
+        return _once_each([_candle_row(row, series) for row in got], series)
 
     async def _retrying(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """One request, retried: rate limits after their Retry-After, network errors
@@ -163,17 +214,74 @@ class Downloader:
             await self.sleep(wait)
 
 
-def _funding_rows(entries: Sequence[dict[str, Any]], interval_ms: int) -> list[Row]:
-    """ccxt's funding history as [time floored to the interval, rate x4, 0] rows."""
+def _candle_row(row: Sequence[Any], series: Series) -> Row:
+    """One ccxt candle as [ms, open, high, low, close, volume] floats. A value ccxt
+    could not read comes back None: refused (a 0 or a skipped row would be stored as
+    market data and replayed by every backtest)."""
+    values = [_number(x) for x in row[:6]]
+    found = [x for x in values if x is not None]
+    if len(found) < 6:
+        missing = CANDLE_FIELDS[values.index(None) if None in values else len(values)]
+        when = f" at {safe_iso(int(found[0]))}" if values[:1] == found[:1] and found else ""
+        raise DownloadError(
+            f"the exchange sent {describe(series)} with no {missing}{when}: nothing of"
+            " that page is kept; run the command again later"
+        )
+    return found
+
+
+def _once_each(rows: list[Row], series: Series) -> list[Row]:
+    """A page's rows with a row listed again (overlapping pages) kept once; two different
+    rows for one time are refused: which of them is the market?"""
+    seen: dict[float, Row] = {}
+    for row in rows:
+        known = seen.setdefault(row[0], row)
+        if list(known) != list(row):
+            raise DownloadError(
+                f"the exchange sent two different {describe(series)} for"
+                f" {safe_iso(int(row[0]))}: nothing of that page is kept; run the command"
+                " again later"
+            )
+    return list(seen.values())
+
+
+def _funding_rows(entries: Sequence[dict[str, Any]], series: Series) -> list[Row]:
+    """ccxt's funding history as [time floored to the interval, rate x4, 0] rows; an
+    entry without a time or a rate is refused (skipping it would leave a hole)."""
     rows: list[Row] = []
+    step = series.interval_ms
     for entry in entries:
-        ts, rate = entry.get("timestamp"), entry.get("fundingRate")
+        ts, rate = _number(entry.get("timestamp")), _number(entry.get("fundingRate"))
         if ts is None or rate is None:
-            continue
-        floored = int(ts) // interval_ms * interval_ms
-        r = float(rate)
-        rows.append([float(floored), r, r, r, r, 0.0])
+            when = f" at {safe_iso(int(ts))}" if ts is not None else ""
+            missing = "time" if ts is None else "rate"
+            raise DownloadError(
+                f"the exchange sent {describe(series)} with no {missing}{when}: nothing of"
+                " that page is kept; run the command again later"
+            )
+        floored = float(int(ts) // step * step)
+        if rows and list(rows[-1]) == [floored, rate, rate, rate, rate, 0.0]:
+            continue  # the same settlement listed again (overlapping pages)
+        if rows and rows[-1][0] == floored:
+            raise DownloadError(
+                f"the exchange sent two funding settlements of {series.symbol} within one"
+                f" {format_duration(step)} interval (at {safe_iso(int(ts))}): set"
+                " account.funding_interval to its schedule, e.g."
+                " PERPS_BOT__ACCOUNT__FUNDING_INTERVAL=4h"
+            )
+        rows.append([floored, rate, rate, rate, rate, 0.0])
     return rows
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None for a value that is missing, not a number or not finite."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def describe(series: Series) -> str:

@@ -197,10 +197,7 @@ def _read_table(path: Path, fmt: str, required: tuple[str, ...]) -> RawRows:
         table = _read_csv(path) if fmt == "csv" else pa_feather.read_table(path, memory_map=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as exc:
         raise FeedError(f"{name}: cannot read {fmt.upper()} ({_one_line(exc)})") from exc
-    try:
-        lower = {name.lower().strip(): name for name in table.column_names}
-    except UnicodeDecodeError:
-        raise FeedError(f"{name}: cannot read {fmt.upper()} (a column name is not UTF-8)") from None
+    lower = _named_columns(name, fmt, table)
     time_name = next((lower[c] for c in TIME_COLUMNS if c in lower), None)
     if time_name is None:
         raise FeedError(
@@ -227,6 +224,19 @@ def _read_table(path: Path, fmt: str, required: tuple[str, ...]) -> RawRows:
             raise FeedError(f"{name}: column {key} is not numeric ({_one_line(exc)})") from exc
         columns[key] = np.ascontiguousarray(col.to_numpy(zero_copy_only=False), np.float64)
     return RawRows(name, ts, columns)
+
+
+def _named_columns(name: str, fmt: str, table: pa.Table) -> dict[str, str]:
+    """Column names by their lower-case, stripped form; a column the loaders read that
+    appears twice (`close,close`, `Close,close`) is refused: which one is the close?"""
+    try:
+        keys = [column.lower().strip() for column in table.column_names]
+    except UnicodeDecodeError:
+        raise FeedError(f"{name}: cannot read {fmt.upper()} (a column name is not UTF-8)") from None
+    twice = next((k for k in (*TIME_COLUMNS, *OHLCV_COLUMNS) if keys.count(k) > 1), None)
+    if twice is not None:
+        raise FeedError(f"{name}: column {twice} appears twice (found {_columns(table)})")
+    return dict(zip(keys, table.column_names, strict=True))
 
 
 def _columns(table: pa.Table) -> str:
@@ -258,7 +268,7 @@ def _raise_bad_csv_cell(path: Path) -> None:
     A whole-file read infers each column's type from all its cells, so only the
     columns that came out as text can hold the bad cell."""
     table = pa_csv.read_csv(path, convert_options=pa_csv.ConvertOptions(strings_can_be_null=True))
-    lower = {name.lower().strip(): name for name in table.column_names}
+    lower = _named_columns(label(path), "csv", table)
     first: tuple[int, str] | None = None
     for key in (*TIME_COLUMNS, *OHLCV_COLUMNS):
         if key not in lower or not pa.types.is_string(table.column(lower[key]).type):

@@ -23,6 +23,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.feather as pa_feather
 
+from perps_bot.domain import short, short_path
+from perps_bot.feeds.base import FeedError
+
 COLUMNS = ("open", "high", "low", "close", "volume")
 SCHEMA = pa.schema(
     [("date", pa.timestamp("ms", tz="UTC")), *((name, pa.float64()) for name in COLUMNS)]
@@ -40,12 +43,12 @@ class SeriesFile:
 
     def compact(self) -> pa.Table | None:
         """Fold staged pages into the file (atomically); the table, or None if empty."""
-        tables = [pa_feather.read_table(self.path)] if self.path.exists() else []
-        staged = sorted(self.parts.glob("*.feather")) if self.parts.exists() else []
-        tables += [pa_feather.read_table(p) for p in staged]
+        tables = [_read(self.path)] if self.path.exists() else []
+        staged = sorted(self.parts.glob("*.feather")) if self.parts.is_dir() else []
+        tables += [_read(p) for p in staged]
         if not tables:
             return None
-        table = _sorted_unique(pa.concat_tables([t.cast(SCHEMA) for t in tables]))
+        table = _sorted_unique(pa.concat_tables(tables))
         if staged:
             _write(table, self.path)
             shutil.rmtree(self.parts)
@@ -81,6 +84,27 @@ def _sorted_unique(table: pa.Table) -> pa.Table:
     ts = ts[order]
     keep = np.append(ts[1:] != ts[:-1], True)
     return table.take(pa.array(order[keep]))
+
+
+def _read(path: Path) -> pa.Table:
+    """A file of ours (or a page), in SCHEMA; FeedError (one line) for anything else:
+    a file of that name that is not a download of ours is not overwritten."""
+    try:
+        table = pa_feather.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise FeedError(f"{short_path(path)}: cannot read ({short(' '.join(str(exc).split()))});"
+                        " move it away or download into another --out") from None  # fmt: skip
+    if table.schema.names != SCHEMA.names:
+        raise FeedError(f"{short_path(path)}: not a file of `data download` (columns"
+                        f" {short(', '.join(table.schema.names))}); move it away or download"
+                        " into another --out")  # fmt: skip
+    try:
+        return table.cast(SCHEMA)
+    except (pa.ArrowException, ValueError) as exc:
+        raise FeedError(
+            f"{short_path(path)}: not a file of `data download`"
+            f" ({short(' '.join(str(exc).split()))})"
+        ) from None
 
 
 def _write(table: pa.Table, path: Path) -> None:
