@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from perps_bot.config import AlertsConfig, load_settings
+from perps_bot.config import AlertsConfig, ConfigError, load_settings
 from perps_bot.monitoring.alerts import Alerts, AlertSender
 from perps_bot.orchestrator.runner import RunResult, run_bot_sync
 from tests.conftest import REPO
@@ -198,3 +198,30 @@ def test_an_unknown_alert_url_is_one_line_and_exit_2() -> None:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "not an apprise URL" in lines[0], result.stderr
     assert "SECRETTOKEN" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        "alerts:\n  urls: tgram://123456:SECRETTOKEN/789\n",  # one URL, not a list of them
+        "alerts: tgram://123456:SECRETTOKEN/789\n",  # the section as a URL
+        "exchange:\n  api_key: 123456789\n",  # a key that is not text
+    ],
+)
+def test_a_secret_given_in_the_wrong_shape_is_not_shown_in_the_error(
+    tmp_path: Path, profile: str
+) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(profile)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(str(path))
+    message = str(caught.value)
+    assert message.startswith("config error: ") and "\n" not in message
+    assert "SECRETTOKEN" not in message and "123456" not in message, message
+
+
+def test_a_wrong_setting_beside_the_secrets_is_still_shown(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("alerts:\n  urls: ['json://127.0.0.1:9']\n  max_per_minute: -3\n")
+    with pytest.raises(ConfigError, match=r"alerts\.max_per_minute: .*\(got -3\)"):
+        load_settings(str(path))

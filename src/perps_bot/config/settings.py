@@ -12,9 +12,9 @@ import os
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar, get_origin
+from typing import Any, ClassVar, TypeGuard, get_args, get_origin
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -290,13 +290,36 @@ def _check_sections(data: dict[str, Any]) -> None:
         want = list if get_origin(kind) is list else dict
         if (get_origin(kind) in (dict, list) or _is_model(kind)) and not isinstance(value, want):
             shape = "a list" if want is list else "a mapping of keys"
-            raise ConfigError(
-                f"config error: {short(name)}: must be {shape} (got {short(repr(value))})"
-            )
+            got = "" if _holds_secret((name,)) else f" (got {short(repr(value))})"
+            raise ConfigError(f"config error: {short(name)}: must be {shape}{got}")
 
 
-def _is_model(kind: object) -> bool:
+def _is_model(kind: object) -> TypeGuard[type[BaseModel]]:
     return isinstance(kind, type) and issubclass(kind, BaseModel)
+
+
+def _secret_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The keys of `model` (and of its sections) whose values are secrets (`SecretStr`:
+    alert URLs, exchange keys)."""
+    out: list[tuple[str, ...]] = []
+    for name, field in model.model_fields.items():
+        kinds, path = [field.annotation], (*prefix, name)
+        while kinds:
+            kind = kinds.pop()
+            if kind is SecretStr:
+                out.append(path)
+            elif _is_model(kind):
+                out.extend(_secret_paths(kind, path))
+            else:
+                kinds.extend(get_args(kind))
+    return out
+
+
+def _holds_secret(loc: tuple[object, ...]) -> bool:
+    """Whether the value at `loc` is, or may hold, a secret: its value then stays out
+    of error messages (a URL given where a list of them belongs is still a secret)."""
+    path = tuple(str(part) for part in loc)
+    return any(path[: len(s)] == s or s[: len(path)] == path for s in _SECRETS)
 
 
 def _with_portfolio_params(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -346,7 +369,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     got = first.get("input")
-    hidden = first["type"] == "extra_forbidden" or isinstance(got, dict | list)
+    hidden = (first["type"] == "extra_forbidden" or isinstance(got, dict | list)
+              or _holds_secret(first["loc"]))  # fmt: skip
     shown = "" if hidden or short(repr(got)) in msg else f" (got {short(repr(got))})"
     more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
     return f"config error: {path}: {msg}{shown}{more}"
@@ -360,3 +384,6 @@ def _describe_env_error(exc: SettingsError) -> str:
     names = sorted(k for k in os.environ if k.upper().startswith(prefix)) if section else []
     shown = ", ".join(short(n) for n in names[:3]) or "a PERPS_BOT__ variable"
     return f"config error: environment {shown}: cannot be parsed (lists and mappings are JSON)"
+
+
+_SECRETS = _secret_paths(Settings)
