@@ -225,3 +225,13 @@ def test_a_wrong_setting_beside_the_secrets_is_still_shown(tmp_path: Path) -> No
     path.write_text("alerts:\n  urls: ['json://127.0.0.1:9']\n  max_per_minute: -3\n")
     with pytest.raises(ConfigError, match=r"alerts\.max_per_minute: .*\(got -3\)"):
         load_settings(str(path))
+
+
+def test_alerts_on_written_in_a_profile_file(tmp_path: Path) -> None:
+    """`on:` is the key's name (SPEC 12: `alerts.on`), though YAML 1.1 reads a bare `on`
+    as the boolean true; values written yes / off are still booleans."""
+    path = tmp_path / "mine.yaml"
+    path.write_text("alerts:\n  on: [halt, run_end]\nrun:\n  dev_fast: yes\n  live_view: off\n")
+    settings = load_settings(str(path))
+    assert settings.alerts.on == ["halt", "run_end"]
+    assert settings.run.dev_fast is True and settings.run.live_view is False

@@ -26,6 +26,7 @@ from perps_bot.domain import PerpsBotError, short, short_path
 MAX_PROFILE_BYTES = 1_000_000
 MAX_DEPTH = 50
 MAX_VALUES = 100_000
+_BOOL, _STR = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:str"
 
 
 class ProfileError(PerpsBotError):
@@ -63,6 +64,8 @@ class _BoundedLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
+            if key_node.tag == _BOOL and key_node.value.lower() not in ("true", "false"):
+                key_node.tag = _STR  # a key `on:` (alerts.on) is its name, not YAML 1.1's True
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, Hashable):
                 continue  # PyYAML's own error names it
