@@ -42,6 +42,8 @@ async def test_a_bot_run_serves_its_own_dashboard_and_read_api(
                     await http.get(f"{base}/api/sessions/{sid}/portfolio")
                 ).json()
                 seen["page"] = (await http.get(f"{base}/")).status
+                status = await http.get(f"{base}/status")
+                seen["status"] = status.status, status.content_type, await status.json()
                 refused = await http.post(f"{base}/api/sessions/{sid}/portfolios/main/pause")
                 seen["pause"] = refused.status, (await refused.json())["error"]
                 start = await http.post(f"{base}/api/sessions", json={})
@@ -60,6 +62,15 @@ async def test_a_bot_run_serves_its_own_dashboard_and_read_api(
     portfolio = seen["portfolio"]
     assert isinstance(portfolio, dict) and [p["id"] for p in portfolio["portfolios"]] == ["main"]
     assert seen["page"] == 200
+    # /status (SPEC 5): the run's state as JSON, its portfolios' equity and risk included
+    code, content_type, status = seen["status"]  # type: ignore[misc]
+    assert (code, content_type) == (200, "application/json")
+    [shown] = status["sessions"]
+    assert shown["run_id"] == result.run_id and shown["status"] == "running"
+    assert shown["risk_state"] == "ACTIVE" and shown["mode"] == "dev"
+    [main] = shown["portfolio"]["portfolios"]
+    assert main["id"] == "main" and main["equity"] > 0 and "drawdown_headroom" in main["risk"]
+    assert shown["portfolio"]["account"]["equity"] == main["equity"]
     assert seen["pause"] == (403, "this server does not allow control (read-only)")
     assert seen["start"] == 403
     assert seen["rebound"] == 403  # a page rebound to 127.0.0.1 reads nothing (DNS rebinding)
