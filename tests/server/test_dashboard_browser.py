@@ -8,15 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scripts.headless import Chromium, available
+from scripts.headless import Chromium
 
 from tests.conftest import REPO
+from tests.server.browser import needs_chromium
+from tests.server.browser import until as _until
 from tests.server.helpers import dev_session, serving, start
 
 ARTIFACTS = REPO / "tests" / "artifacts"
-needs_chromium = pytest.mark.skipif(
-    not available(), reason="no /usr/bin/chromium here (apt-get install -y chromium; CI does)"
-)
 
 PAGE = """(() => ({
   account: document.getElementById("account").innerText,
@@ -54,15 +53,6 @@ BACK = """(() => {  // from "PnL since the start" to equity, in one go (no data 
   mode.dispatchEvent(new Event("change"));
   return { pnl, equity: ends() };
 })()"""
-
-
-async def _until(page: Chromium, condition: str, timeout: float = 60) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await page.eval(condition):
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"not true after {timeout}s: {condition}")
 
 
 async def _positions(client: Any, sid: str) -> bool:

@@ -8,8 +8,9 @@ thousands a second on a `--dev-fast` run, so they are passed on at most every
 `EQUITY_EVERY_S` of wall time per portfolio, and the portfolio snapshot (sent after
 fills, state changes and equity rows) at most that often too, the last of a burst
 sent when the interval is over (one timer, no polling); fills, trades and state
-changes always are. A subscriber that does not keep up loses
-messages (its queue is bounded), never the run its speed.
+changes always are. A control (pause, resume, flatten) and the run's start are followed
+by a snapshot too: the page shows what they changed at once. A subscriber that does not
+keep up loses messages (its queue is bounded), never the run its speed.
 """
 
 import asyncio
@@ -63,6 +64,7 @@ class Session:
         for pid, rec in recorders:
             rec.listeners.append(self._listener(pid))
         self.publish({"type": "status", "data": self.view()})
+        self._publish_portfolio()  # a page opened while it was starting has none yet
         try:
             yield
         finally:
@@ -165,7 +167,8 @@ class Session:
             orders = len(targets)
         data = {"portfolio": pid, "action": action, "paused": p.paused, "closing": orders}
         self.publish({"type": "control", "portfolio": pid, "data": data})
-        return data
+        self._publish_portfolio()  # now, not with the next fill or equity row (a minute
+        return data  # away on a session on the wall clock)
 
     def stop(self) -> None:
         """Stop cleanly: the run ends after its current batch (before it is wired: the

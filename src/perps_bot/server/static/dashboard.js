@@ -6,7 +6,8 @@
 const query = new URLSearchParams(location.search);
 const TOKEN = query.get("token");
 const TRADES_SHOWN = 50;
-const state = { id: null, controls: false, session: null, trades: [], fills: 0, ws: null };
+const state = { id: null, controls: false, session: null, view: null, trades: [], fills: 0,
+                ws: null };
 
 const $ = (id) => document.getElementById(id);
 const num = (v, digits = 2) =>
@@ -32,7 +33,11 @@ async function api(path, options = {}) {
 // -- rendering ---------------------------------------------------------------------
 function renderSession(s) {
   state.session = s;
-  state.controls = !!s.controls && s.status === "running";
+  const controls = !!s.controls && s.status === "running";
+  if (controls !== state.controls) {  // the buttons come or go with the session's state
+    state.controls = controls;
+    if (state.view) renderPortfolio(state.view);
+  }
   const status = $("session-status");
   status.textContent = s.status + (s.detail ? ` (${s.detail})` : "");
   status.className = "badge st-" + s.status;
@@ -43,6 +48,7 @@ function renderSession(s) {
 }
 
 function renderPortfolio(view) {
+  state.view = view;
   const acc = view.account || {};
   $("account").innerHTML = [["account equity", num(acc.equity)], ["PnL", signed(acc.pnl)],
     ["cash", num(acc.cash)], ["unrealized", signed(acc.unrealized_pnl)]]
