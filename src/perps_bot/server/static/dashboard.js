@@ -57,24 +57,28 @@ function renderPortfolio(view) {
     .join("");
   $("portfolios").tBodies[0].innerHTML = view.portfolios.map(portfolioRow).join("");
   $("positions").tBodies[0].innerHTML = view.portfolios.flatMap((p) =>
-    p.positions.map((x) => `<tr><td>${esc(p.id)}</td><td>${esc(x.symbol)}</td>
+    (p.positions || []).map((x) => `<tr><td>${esc(p.id)}</td><td>${esc(x.symbol)}</td>
       <td>${price(x.size)}</td><td>${price(x.entry_price)}</td><td>${price(x.mark_price)}</td>
       <td>${signed(x.unrealized_pnl)}</td><td>${price(x.liquidation_price)}</td>
-      <td>${num(x.leverage, 1)}×</td><td>${num(x.margin)}</td></tr>`)).join("")
+      <td>${x.leverage ? num(x.leverage, 1) + "×" : "—"}</td><td>${num(x.margin)}</td></tr>`))
+    .join("")
     || `<tr><td colspan="9" class="muted">no open positions</td></tr>`;
   $("prices").tBodies[0].innerHTML = Object.entries(view.prices || {})
     .map(([sym, last]) => `<tr><td>${esc(sym)}</td><td>${price(last)}</td></tr>`).join("");
 }
 
+// A session that is not running shows its portfolios as stored: equity, PnL and
+// positions, without the live figures (cash, risk, paused): those cells show "—".
 function portfolioRow(p) {
-  const r = p.risk;
+  const r = p.risk || {};
   const buttons = !state.controls ? "" : ["pause", "resume", "flatten"]
     .filter((a) => a !== (p.paused ? "pause" : "resume"))
     .map((a) => `<button data-action="${a}" data-pid="${esc(p.id)}">${a}</button>`).join("");
   return `<tr><td>${esc(p.id)}</td><td>${esc(p.strategy)}</td>
-    <td>${p.paused ? "paused" : "trading"}</td><td>${num(p.equity)}</td><td>${signed(p.pnl)}</td>
+    <td>${p.paused === undefined ? "—" : p.paused ? "paused" : "trading"}</td>
+    <td>${num(p.equity)}</td><td>${signed(p.pnl)}</td>
     <td>${num(p.cash)}</td><td>${signed(p.unrealized_pnl)}</td>
-    <td><span class="badge state-${r.state}">${r.state}</span></td>
+    <td>${r.state ? `<span class="badge state-${esc(r.state)}">${esc(r.state)}</span>` : "—"}</td>
     <td>${pct(r.drawdown_headroom)}</td><td>${pct(r.daily_loss_headroom)}</td>
     <td>${buttons}</td></tr>`;
 }
@@ -275,7 +279,7 @@ async function load(id) {
   const session = await api(`/api/sessions/${id}`);
   renderSession(session);
   const view = await api(`/api/sessions/${id}/portfolio`);
-  if (view.account) renderPortfolio(view);
+  if (view.portfolios) renderPortfolio(view);
   connect();  // its hello brings the trades and the curves (see handleInbox)
 }
 
