@@ -280,7 +280,8 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     every message the session publishes (fill, liquidation, trade, equity,
     state_change, portfolio, control, status) as it happens. The hello is read in the
     same step as the subscription, so a client that builds its view from both misses
-    nothing and sees nothing twice."""
+    nothing and sees nothing twice. A client too slow for its queue gets a new hello
+    (what it missed is dropped, and what is left of it) instead of a stream with gaps."""
     s = _one(request)
     trades, points = _positive(request, "trades", 0), _positive(request, "points", 0)
     ws = web.WebSocketResponse(heartbeat=20)
@@ -302,6 +303,8 @@ async def _stream(request: web.Request) -> web.StreamResponse:
             ready = [getter.result()]
             while not queue.empty():
                 ready.append(queue.get_nowait())
+            if s.resync(queue):  # it fell behind and lost messages: a whole view again
+                ready = [{"type": "hello", "data": _hello(request, s, trades, points)}]
             for message in ready:
                 await ws.send_json(message)
     except (ConnectionResetError, RuntimeError):
