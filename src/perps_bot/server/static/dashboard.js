@@ -20,6 +20,9 @@ const pct = (v) => v === null || v === undefined ? "—" : (100 * v).toFixed(2) 
 const signed = (v) => `<span class="${v > 0 ? "pos" : v < 0 ? "neg" : ""}">${num(v)}</span>`;
 const esc = (s) => String(s ?? "").replace(/[&<>"]/g,
   (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+// a session's API path: its id is a run id on a --http-port bot, which carries the
+// profile's name (free text: '#', '?', '/' ...)
+const sessionPath = (id = state.id) => "/api/sessions/" + encodeURIComponent(id);
 
 async function api(path, options = {}) {
   const headers = { "Content-Type": "application/json" };
@@ -181,7 +184,7 @@ function connect() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   // the hello carries the last trades and the curves read as the stream starts, so
   // the page misses no trade or point between loading and following
-  let url = `${scheme}//${location.host}/api/sessions/${encodeURIComponent(state.id)}/stream` +
+  let url = `${scheme}//${location.host}${sessionPath()}/stream` +
     `?trades=${TRADES_SHOWN}&points=${HISTORY_POINTS}`;
   if (TOKEN) url += "&token=" + encodeURIComponent(TOKEN);
   const ws = new WebSocket(url);
@@ -256,7 +259,7 @@ function handleInbox() {
   }
   if (curves) drawChart(curves);
   extendChart(points);
-  if (refetch) api(`/api/sessions/${state.id}`).then(renderSession).catch(() => {});
+  if (refetch) api(sessionPath()).then(renderSession).catch(() => {});
 }
 
 // -- controls ----------------------------------------------------------------------
@@ -264,7 +267,8 @@ document.addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-action]");
   if (!button) return;
   try {
-    const path = `/api/sessions/${state.id}/portfolios/${button.dataset.pid}/${button.dataset.action}`;
+    const path = `${sessionPath()}/portfolios/${encodeURIComponent(button.dataset.pid)}/` +
+      button.dataset.action;
     const done = await api(path, { method: "POST" });
     $("message").textContent = `${done.portfolio}: ${done.action}` +
       (done.action === "flatten" ? ` (${done.closing} positions closing; paused until resumed)` : "");
@@ -276,9 +280,9 @@ document.addEventListener("click", async (event) => {
 // -- start -------------------------------------------------------------------------
 async function load(id) {
   state.id = id;
-  const session = await api(`/api/sessions/${id}`);
+  const session = await api(sessionPath(id));
   renderSession(session);
-  const view = await api(`/api/sessions/${id}/portfolio`);
+  const view = await api(`${sessionPath(id)}/portfolio`);
   if (view.portfolios) renderPortfolio(view);
   connect();  // its hello brings the trades and the curves (see handleInbox)
 }
@@ -294,7 +298,7 @@ async function start() {
     const running = sessions.filter((s) => s.status === "running");
     const pick = wanted || (running.length ? running[running.length - 1]
       : sessions[sessions.length - 1] || {}).session_id;
-    select.onchange = () => { location.search = "?session=" + select.value +
+    select.onchange = () => { location.search = "?session=" + encodeURIComponent(select.value) +
       (TOKEN ? "&token=" + encodeURIComponent(TOKEN) : ""); };
     if (!pick) {
       $("message").textContent = "no sessions yet: start one with POST /api/sessions";
