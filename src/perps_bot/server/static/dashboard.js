@@ -179,6 +179,11 @@ function halved(values) {
 // behind a backlog of redraws).
 const BATCH_MS = 50;
 const inbox = [];
+// A closed stream (the server restarted, the network dropped) is opened again, 1 s
+// then up to RETRY_MS apart: a server started again goes on with its sessions, and the
+// new hello rebuilds the page (session, portfolios, last trades, curves).
+const RETRY_MS = 10_000;
+let retries = 0;
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -189,9 +194,10 @@ function connect() {
   if (TOKEN) url += "&token=" + encodeURIComponent(TOKEN);
   const ws = new WebSocket(url);
   state.ws = ws;
-  ws.onopen = () => setConnected(true);
+  ws.onopen = () => { retries = 0; setConnected(true); };
   ws.onclose = () => {
     try { handleInbox(); } finally { setConnected(false); }  // the banner whatever happens
+    setTimeout(connect, Math.min(RETRY_MS, 1000 * 2 ** retries++));
   };
   ws.onmessage = (event) => {
     inbox.push(JSON.parse(event.data));
@@ -212,6 +218,7 @@ function handleInbox() {
   if (!batch.length) return;
   const points = new Map();
   let session = null, portfolio = null, lastFill = null, newTrades = false, refetch = false;
+  let stored = false;  // a hello of a session not running: its portfolios as stored
   let curves = null;
   for (const msg of batch) {
     const data = msg.data;
@@ -219,6 +226,7 @@ function handleInbox() {
       case "hello":
         session = data.session;
         if (data.portfolio) portfolio = data.portfolio;
+        else stored = true;
         if (data.trades) { state.trades = data.trades; newTrades = true; }
         if (data.equity) { curves = data.equity; points.clear(); }
         break;
@@ -260,6 +268,10 @@ function handleInbox() {
   if (curves) drawChart(curves);
   extendChart(points);
   if (refetch) api(sessionPath()).then(renderSession).catch(() => {});
+  if (stored && !portfolio) {
+    api(`${sessionPath()}/portfolio`).then((view) => { if (view.portfolios) renderPortfolio(view); })
+      .catch(() => {});
+  }
 }
 
 // -- controls ----------------------------------------------------------------------
