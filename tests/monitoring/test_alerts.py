@@ -5,6 +5,7 @@ the run; the rate limit drops and sums up; error log lines alert; URLs are maske
 
 import json
 import logging
+import re
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from perps_bot.config import AlertsConfig, load_settings
+from perps_bot.config import AlertsConfig, ConfigError, load_settings
 from perps_bot.monitoring.alerts import Alerts, AlertSender
 from perps_bot.orchestrator.runner import RunResult, run_bot_sync
 from tests.conftest import REPO
@@ -129,13 +130,13 @@ def test_rate_limit_drops_and_sums_up_what_it_dropped() -> None:
     sent = [sender.send("trade_closed", "t", f"trade {i}") for i in range(5)]
     assert sent == [True, True, True, False, False]
     now[0] = 30.0
-    assert not sender.send("halt", "t", "halted")  # still within the same minute
+    assert not sender.send("error", "t", "failed")  # still within the same minute
     now[0] = 61.0
     assert sender.send("run_end", "t", "ended")
     assert sender.close(5.0)
     bodies = [b for _, b in delivered]
     assert bodies[:3] == ["trade 0", "trade 1", "trade 2"]
-    assert bodies[3] == "ended\n(3 alerts dropped by the rate limit: 1 halt, 2 trade_closed)"
+    assert bodies[3] == "ended\n(3 alerts dropped by the rate limit: 1 error, 2 trade_closed)"
     assert len(bodies) == 4 and sender.sent == 4
 
 
@@ -198,3 +199,59 @@ def test_an_unknown_alert_url_is_one_line_and_exit_2() -> None:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "not an apprise URL" in lines[0], result.stderr
     assert "SECRETTOKEN" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        "alerts:\n  urls: tgram://123456:SECRETTOKEN/789\n",  # one URL, not a list of them
+        "alerts: tgram://123456:SECRETTOKEN/789\n",  # the section as a URL
+        "exchange:\n  api_key: 123456789\n",  # a key that is not text
+    ],
+)
+def test_a_secret_given_in_the_wrong_shape_is_not_shown_in_the_error(
+    tmp_path: Path, profile: str
+) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(profile)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(str(path))
+    message = str(caught.value)
+    assert message.startswith("config error: ") and "\n" not in message
+    assert "SECRETTOKEN" not in message and "123456" not in message, message
+
+
+def test_a_wrong_setting_beside_the_secrets_is_still_shown(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("alerts:\n  urls: ['json://127.0.0.1:9']\n  max_per_minute: -3\n")
+    with pytest.raises(ConfigError, match=r"alerts\.max_per_minute: .*\(got -3\)"):
+        load_settings(str(path))
+
+
+def test_alerts_on_written_in_a_profile_file(tmp_path: Path) -> None:
+    """`on:` is the key's name (SPEC 12: `alerts.on`), though YAML 1.1 reads a bare `on`
+    as the boolean true; values written yes / off are still booleans."""
+    path = tmp_path / "mine.yaml"
+    path.write_text("alerts:\n  on: [halt, run_end]\nrun:\n  dev_fast: yes\n  live_view: off\n")
+    settings = load_settings(str(path))
+    assert settings.alerts.on == ["halt", "run_end"]
+    assert settings.run.dev_fast is True and settings.run.live_view is False
+
+
+def test_the_rate_limit_never_drops_the_rare_alerts(
+    tmp_path: Path, receiver: tuple[int, list[dict[str, Any]]]
+) -> None:
+    """With the default 20 a minute, a dev run's first minute of closed trades used the
+    budget: its halt, daily summary and run_end were dropped, only counted in the last
+    'alerts dropped' message. Those come once (a halt, a day, a run) and always go."""
+    port, received = receiver
+    result = _run(tmp_path, {"urls": [f"json://127.0.0.1:{port}"]}, risk=HALTING)
+    titles = [r["title"] for r in received]
+    assert 0 < titles.count("perps-bot dev: trade closed") <= 20  # still limited
+    for what in ("HALTED", "daily summary", "run ended"):
+        assert titles.count(f"perps-bot dev: {what}") == 1, (what, titles)
+    ended = next(r["message"] for r in received if r["title"] == "perps-bot dev: run ended")
+    assert ended.startswith(f"run {result.run_id} ended: completed")
+    counts = [m.split("dropped by the rate limit: ")[1] for m in (r["message"] for r in received)
+              if "dropped by the rate limit" in m]  # fmt: skip
+    assert counts and all(set(re.findall(r"[a-z_]+", c)) == {"trade_closed"} for c in counts)

@@ -4,6 +4,7 @@ precision, a bar at 100% when the run completes, wall-clock progress on real-tim
 runs; and a real dev run drawn on a terminal console."""
 
 import io
+import json
 from pathlib import Path
 
 from rich.console import Console
@@ -119,3 +120,25 @@ def test_a_dev_run_draws_its_view_to_the_end(tmp_path: Path) -> None:
     assert "100.0%" in text
     assert f"{result.final_equity:,.2f}" in text
     assert "liq. price" in text and "tick→order" in text
+
+
+def test_the_risk_state_is_the_runs_with_several_portfolios(tmp_path: Path) -> None:
+    """The view shows the run's trading state, the most restrictive of its portfolios
+    (the dashboard's and the orchestrator's), not the last state change of any one: a
+    halted portfolio beside one that goes on between ACTIVE and REDUCING is a halt."""
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=200)
+    halting = {"max_drawdown": 0.00005, "reducing_drawdown": 0.00005}
+    settings = load_settings("dev", {
+        "run": {"dev_fast": True, "duration": "3d", "seed": 5, "log_dir": str(tmp_path / "logs"),
+                "data_dir": str(tmp_path / "data")},
+        "portfolios": [{"id": "a", "strategy": "sma_cross", "risk": halting},
+                       {"id": "b", "strategy": "mean_reversion",
+                        "risk": {"reducing_drawdown": 0.0003}}],
+    })  # fmt: skip
+    run_bot_sync(settings, console=console)
+    events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").open()]
+    changes = [(e["portfolio"], e["state"]) for e in events if e["type"] == "state_change"]
+    assert ("a", "HALTED") in changes and changes[-1] == ("b", "REDUCING"), changes
+    last = out.getvalue().rsplit("tick→order", 1)[1].split("\n")[2]  # the last frame's row
+    assert "HALTED" in last and "REDUCING" not in last, last

@@ -151,3 +151,22 @@ async def test_a_portfolio_may_not_be_named_as_the_account_beside_others(
         assert (await (await client.get("/api/sessions")).json())["sessions"] == []
         sid = await start(client, dev_session("1d", portfolios=two[:1]))
         assert (await client.post(f"/api/sessions/{sid}/stop")).status == 200
+
+
+async def test_a_portfolio_id_of_dots_only_is_a_400(tmp_path: Path) -> None:
+    """'.' and '..' are path segments every client resolves away (the page's fetch
+    included, even escaped as %2E): the controls of such a portfolio reached another
+    URL (…/portfolios/../pause is …/pause) and it could never be paused or flattened."""
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        for pid in (".", ".."):
+            body = dev_session("1d", portfolios=[{"id": pid, "strategy": "sma_cross"}])
+            resp = await client.post("/api/sessions", json=body)
+            assert resp.status == 400, await resp.text()
+            error = (await resp.json())["error"]
+            assert "portfolios.0.id" in error and "\n" not in error, error
+        assert (await (await client.get("/api/sessions")).json())["sessions"] == []
+        dotted = [{"id": "v1.2", "strategy": "sma_cross"}]  # dots within an id are fine
+        sid = await start(client, dev_session("120d", portfolios=dotted))
+        await _trading(client, sid)
+        assert (await client.post(f"/api/sessions/{sid}/portfolios/v1.2/pause")).status == 200
+        assert (await client.post(f"/api/sessions/{sid}/stop")).status == 200

@@ -8,15 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scripts.headless import Chromium, available
+from scripts.headless import Chromium
 
 from tests.conftest import REPO
-from tests.server.helpers import dev_session, serving, start
+from tests.server.browser import needs_chromium
+from tests.server.browser import until as _until
+from tests.server.helpers import dev_session, ended, read_until, serving, start
 
 ARTIFACTS = REPO / "tests" / "artifacts"
-needs_chromium = pytest.mark.skipif(
-    not available(), reason="no /usr/bin/chromium here (apt-get install -y chromium; CI does)"
-)
 
 PAGE = """(() => ({
   account: document.getElementById("account").innerText,
@@ -54,15 +53,6 @@ BACK = """(() => {  // from "PnL since the start" to equity, in one go (no data 
   mode.dispatchEvent(new Event("change"));
   return { pnl, equity: ends() };
 })()"""
-
-
-async def _until(page: Chromium, condition: str, timeout: float = 60) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if await page.eval(condition):
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"not true after {timeout}s: {condition}")
 
 
 async def _positions(client: Any, sid: str) -> bool:
@@ -140,3 +130,31 @@ async def test_the_dashboard_follows_a_running_session_and_shows_the_disconnect(
         assert 0.9 * equity[0] < equity[2] <= equity[3] < 1.1 * equity[0], equity
     assert gone["connection"] == "disconnected" and gone["banner"]
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 30_000
+
+
+@pytest.mark.integration
+@needs_chromium
+async def test_a_finished_session_shows_its_last_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
+) -> None:
+    """Opened after the session ended, the page shows each portfolio's equity, PnL and
+    positions as the store has them (the run's books are gone), not empty tables."""
+    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        sid = await start(client, dev_session("2d"))
+        seen: list[dict[str, Any]] = []
+        await read_until(await client.ws_connect(f"/api/sessions/{sid}/stream"), seen, ended)
+        stored = await (await client.get(f"/api/sessions/{sid}/portfolio")).json()
+        async with Chromium() as page:
+            await page.open(f"http://127.0.0.1:{client.port}/?session={sid}")
+            await _until(page, "(document.getElementById('equity-chart').data || []).length > 0")
+            shown = await page.eval(PAGE)
+            errors = page.errors
+    assert errors == []
+    rows = [row.split("\t") for row in shown["portfolios"]]
+    assert [row[0] for row in rows] == ["sma_cross", "mean_reversion"]
+    for row, p in zip(rows, stored["portfolios"], strict=True):
+        assert row[3] == f"{p['equity']:,.2f}" and row[4] == f"{p['pnl']:,.2f}", (row, p)
+    account = sum(p["equity"] for p in stored["portfolios"])
+    assert f"{account:,.2f}" in shown["account"], shown["account"]
+    assert shown["buttons"] == 0 and shown["positions"]

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("server_logs")
 FOREIGN = ["evil.example", "evil.example:8787", "127.0.0.1.evil.example", "localhost.evil:80",
            "0.0.0.0:8787", "192.168.1.20", "[::2]:8787", "::1", "local host"]  # fmt: skip
 LOCAL = ["localhost", "LOCALHOST:8787", "127.0.0.1", "127.0.0.1:8787", "[::1]", "[::1]:8787"]
-PATHS = ["/", "/static/dashboard.js", "/static/plotly.min.js", "/health", "/metrics",
+PATHS = ["/", "/static/dashboard.js", "/static/plotly.min.js", "/health", "/status", "/metrics",
          "/api/sessions", "/api/nothing"]  # fmt: skip
 
 

@@ -251,9 +251,9 @@ async def test_unknown_sessions_portfolios_routes_and_queries_are_4xx(tmp_path: 
         await client.post(f"/api/sessions/{sid}/stop")
 
 
-async def test_a_token_guards_the_api_and_metrics_but_not_health(tmp_path: Path) -> None:
+async def test_a_token_guards_the_api_status_and_metrics_but_not_health(tmp_path: Path) -> None:
     async with serving(tmp_path / "server.sqlite", token="s3cret") as (client, _):
-        for path in ("/api/sessions", "/metrics"):
+        for path in ("/api/sessions", "/status", "/metrics"):
             refused = await client.get(path)
             assert refused.status == 401 and "Bearer" in (await refused.json())["error"]
             wrong = await client.get(path, headers={"Authorization": "Bearer nope"})

@@ -335,6 +335,15 @@ class PortfolioConfig(Section):
     risk: dict[str, FiniteFloat | int | str | bool] = Field(default_factory=dict)  # over `risk:`
     order_size: dict[str, PositiveFloat] = Field(default_factory=dict)  # over strategy's
 
+    @field_validator("id")
+    @classmethod
+    def _not_a_dot_segment(cls, value: str) -> str:
+        """'.' and '..' are path segments every HTTP client resolves away: the session
+        API's /portfolios/{id}/pause of such a portfolio would reach another URL."""
+        if value in (".", ".."):
+            raise ValueError(f"{value!r} is not a portfolio id (a URL path segment)")
+        return value
+
 
 class RiskConfig(Section):
     """Hard limits the risk gate enforces whatever the strategy asks."""

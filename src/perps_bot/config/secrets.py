@@ -2,17 +2,41 @@
 a profile that holds one is refused, naming the variable to use instead."""
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard, get_args
+
+from pydantic import BaseModel, SecretStr
 
 #: (section, key) of every secret setting
 PROFILE_SECRETS = (("exchange", "api_key"), ("exchange", "api_secret"), ("llm", "api_key"))
-#: keys whose values are secrets (alerts.urls carry tokens): never shown in an error
-SECRET_KEYS = frozenset({"api_key", "api_secret", "urls"})
 
 
-def is_secret(path: Sequence[object]) -> bool:
-    """The setting at `path` (an error's location) is a secret or inside one."""
-    return any(str(part) in SECRET_KEYS for part in path)
+def is_model(kind: object) -> TypeGuard[type[BaseModel]]:
+    return isinstance(kind, type) and issubclass(kind, BaseModel)
+
+
+def secret_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The keys of `model` (and of its sections) whose values are secrets (`SecretStr`:
+    alert URLs, exchange keys)."""
+    out: list[tuple[str, ...]] = []
+    for name, field in model.model_fields.items():
+        kinds, path = [field.annotation], (*prefix, name)
+        while kinds:
+            kind = kinds.pop()
+            if kind is SecretStr:
+                out.append(path)
+            elif is_model(kind):
+                out.extend(secret_paths(kind, path))
+            else:
+                kinds.extend(get_args(kind))
+    return out
+
+
+def holds_secret(secrets: Sequence[tuple[str, ...]], loc: Sequence[object]) -> bool:
+    """Whether the value at `loc` (an error's location) is, or may hold, one of the
+    `secrets`: its value then stays out of error messages (a URL given where a list of
+    them belongs is still a secret, and so is a section given as a URL)."""
+    path = tuple(str(part) for part in loc)
+    return any(path[: len(s)] == s or s[: len(path)] == path for s in secrets)
 
 
 def refuse_profile_secret(profile: dict[str, Any]) -> str | None:

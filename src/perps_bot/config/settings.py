@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, get_origin
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -41,7 +41,7 @@ from perps_bot.config.models import (
 )
 from perps_bot.config.portfolios import PortfolioPlan, plan_portfolios, traded_symbols
 from perps_bot.config.profile_yaml import ProfileError, load_profile_file
-from perps_bot.config.secrets import is_secret, refuse_profile_secret
+from perps_bot.config.secrets import holds_secret, is_model, refuse_profile_secret, secret_paths
 from perps_bot.domain import PerpsBotError, RunMode, short, short_path
 
 #: A profile here (relative to the working directory) overrides the built-in one.
@@ -312,15 +312,10 @@ def _check_sections(data: dict[str, Any]) -> None:
             continue
         kind = field.annotation
         want = list if get_origin(kind) is list else dict
-        if (get_origin(kind) in (dict, list) or _is_model(kind)) and not isinstance(value, want):
+        if (get_origin(kind) in (dict, list) or is_model(kind)) and not isinstance(value, want):
             shape = "a list" if want is list else "a mapping of keys"
-            raise ConfigError(
-                f"config error: {short(name)}: must be {shape} (got {short(repr(value))})"
-            )
-
-
-def _is_model(kind: object) -> bool:
-    return isinstance(kind, type) and issubclass(kind, BaseModel)
+            got = "" if holds_secret(_SECRETS, (name,)) else f" (got {short(repr(value))})"
+            raise ConfigError(f"config error: {short(name)}: must be {shape}{got}")
 
 
 def _with_portfolio_params(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -377,7 +372,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     got = first.get("input")
-    hidden = first["type"] == "extra_forbidden" or isinstance(got, dict | list) or is_secret(loc)
+    hidden = (first["type"] == "extra_forbidden" or isinstance(got, dict | list)
+              or holds_secret(_SECRETS, loc))  # fmt: skip
     shown = "" if hidden or short(repr(got)) in msg else f" (got {short(repr(got))})"
     more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
     return f"config error: {path}: {msg}{shown}{more}"
@@ -398,3 +394,6 @@ def _describe_env_error(exc: SettingsError) -> str:
     names = sorted(k for k in os.environ if k.upper().startswith(prefix)) if section else []
     shown = ", ".join(short(n) for n in names[:3]) or "a PERPS_BOT__ variable"
     return f"config error: environment {shown}: cannot be parsed (lists and mappings are JSON)"
+
+
+_SECRETS = secret_paths(Settings)

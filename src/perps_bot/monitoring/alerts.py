@@ -10,9 +10,11 @@ what is queued at most `alerts.flush_timeout`.
 
 Rate limit: at most `alerts.max_per_minute` messages in any 60 s of wall time; the
 ones over it are counted by event and summed up in the next message that goes out
-(and in a last message when the run ends). URLs are secrets: whatever is logged
-about a target names it by `mask_url` (scheme only); apprise's own logger, which
-names hosts and ids, is kept out of the run log.
+(and in a last message when the run ends). The rare events (`ALWAYS_SENT`: a halt, a
+liquidation, a day's summary, the run's end) are never dropped by it: a burst of
+closed trades would otherwise leave a run's halt and end as mere counts. URLs are
+secrets: whatever is logged about a target names it by `mask_url` (scheme only);
+apprise's own logger, which names hosts and ids, is kept out of the run log.
 """
 
 import contextlib
@@ -34,6 +36,8 @@ log = logging.getLogger("perps_bot.alerts")
 #: delivers one message (title, body) to one target; True when it was accepted
 Deliver = Callable[[str, str], bool]
 _QUEUE_SIZE = 256
+#: events that come once per halt, position, day or run: past the rate limit too
+ALWAYS_SENT = frozenset({"halt", "liquidation", "daily_summary", "run_end"})
 
 
 def apprise_target(url: str) -> Deliver:
@@ -72,11 +76,12 @@ class AlertSender:
         self._thread.start()
 
     def send(self, event: str, title: str, body: str) -> bool:
-        """Queue a message unless the rate limit or a full queue drops it (counted)."""
+        """Queue a message unless the rate limit (not for `ALWAYS_SENT`) or a full queue
+        drops it (counted)."""
         now = self._clock()
         while self._sent_at and now - self._sent_at[0] >= 60.0:
             self._sent_at.popleft()
-        if len(self._sent_at) >= self._limit:
+        if len(self._sent_at) >= self._limit and event not in ALWAYS_SENT:
             self.dropped[event] += 1
             return False
         if self.dropped:

@@ -71,6 +71,7 @@ class _Watched:
     portfolios: Mapping[str, PortfolioBooks]
     instrument: Callable[[str], Instrument | None]
     now: Callable[[], int | None]
+    risk: Callable[[], str] | None
 
 
 class LiveView:
@@ -110,9 +111,11 @@ class LiveView:
         portfolios: Mapping[str, PortfolioBooks],
         instrument: Callable[[str], Instrument | None],
         now: Callable[[], int | None],
+        risk: Callable[[], str] | None = None,
     ) -> None:
-        """Read the numbers from these books at each refresh (`now`: the run's time)."""
-        self._books = _Watched(account, portfolios, instrument, now)
+        """Read the numbers from these books at each refresh (`now`: the run's time;
+        `risk`: its trading state, the most restrictive of its portfolios')."""
+        self._books = _Watched(account, portfolios, instrument, now, risk)
         self.refresh()
 
     def __enter__(self) -> LiveView:
@@ -194,6 +197,8 @@ class LiveView:
             return
         s, books = self.state, self._books.account
         s.ts = self._books.now() or s.ts
+        if self._books.risk is not None:
+            s.risk_state = self._books.risk()
         s.equity = books.equity()
         s.realized = books.realized_pnl()
         s.unrealized = books.unrealized_pnl()

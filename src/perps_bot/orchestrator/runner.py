@@ -283,6 +283,8 @@ async def _execute(run: Run, options: _Options) -> RunResult:
         with contextlib.suppress(Exception):
             await orchestrator.close()  # already closed unless the run failed early
         report = _finish(run, status, detail)
+        if run.watchers is not None:  # the run_end alert among them
+            await run.watchers.close_alerts()
     return RunResult(
         run_id=run.run_id,
         status=status,

@@ -2,6 +2,7 @@
 portfolios and the alerts (SPEC 11, 12). Both listen to the run's journal; the loop
 knows nothing of them."""
 
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,11 +25,15 @@ class Watchers:
     alerts: "Alerts | None"
 
     def close(self) -> None:
-        """The metrics keep the run's last values; queued alerts get their last chance
-        (at most alerts.flush_timeout)."""
+        """The metrics keep the run's last values (the alerts: `close_alerts`)."""
         self.metrics.close()
+
+    async def close_alerts(self) -> None:
+        """Queued alerts get their last chance (at most alerts.flush_timeout), waited for
+        on a thread: a process hosting several runs (the session server) goes on
+        trading the others and answering requests meanwhile."""
         if self.alerts is not None:
-            self.alerts.close()
+            await asyncio.to_thread(self.alerts.close)
 
 
 def watch_run(

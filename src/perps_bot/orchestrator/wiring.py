@@ -150,7 +150,8 @@ def build_run(
                                ledger=account, logger=log, watched=watched)  # fmt: skip
     orchestrator = _orchestrator(settings, pre, feed, venue, portfolios, account_rec,
                                  simulated, (start, end), last_prices, candle_bar_ms)  # fmt: skip
-    view.watch(account, ledgers, pre.instruments.get, lambda: orchestrator.last_ts)
+    view.watch(account, ledgers, pre.instruments.get, lambda: orchestrator.last_ts,
+               lambda: str(orchestrator.trading_state))  # fmt: skip
     resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start,
                                           keeps_state=keeps)  # fmt: skip
     watchers = watch_run(settings, spec.mode, run_id, journal, portfolios)

@@ -5,8 +5,8 @@ JSON in and out (bodies as `Content-Type: application/json`); every refused requ
 is a 4xx with `{"error": "..."}` (unknown routes and methods, missing static files
 included, a 405 with its `Allow`). Bound to loopback the server answers only to
 loopback names in `Host` (403 otherwise: see `hosts`, DNS rebinding). With a token
-(binds other than loopback) the API and `/metrics` need `Authorization: Bearer
-<token>` (or `?token=`: a browser's websocket cannot send the header), otherwise 401;
+(binds other than loopback) the API, `/status` and `/metrics` need `Authorization:
+Bearer <token>` (or `?token=`: a browser's websocket cannot send the header), otherwise 401;
 the page and its static files hold no data.
 """
 
@@ -62,6 +62,7 @@ def create_app(
     app.router.add_get("/static/plotly.min.js", _plotly)
     app.router.add_get("/static/{name}", _static)
     app.router.add_get("/health", _health)
+    app.router.add_get("/status", _status)
     app.router.add_get("/metrics", _metrics)
     app.router.add_post("/api/sessions", _start)
     app.router.add_get("/api/sessions", _list)
@@ -121,7 +122,7 @@ async def _local_host(request: web.Request, handler: Handler) -> web.StreamRespo
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = request.app[STATE].token
-    if token and (request.path.startswith("/api/") or request.path == "/metrics"):
+    if token and (request.path.startswith("/api/") or request.path in ("/status", "/metrics")):
         header = request.headers.get("Authorization", "")
         given = header.removeprefix("Bearer ") if header.startswith("Bearer ") else None
         given = given or request.query.get("token", "")
@@ -155,6 +156,15 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "sessions": len(sessions), "running": running})
 
 
+async def _status(request: web.Request) -> web.Response:
+    """`/status` (SPEC 5): every session's state with its portfolios (a bot run with
+    `--http-port`: its one run), as `/api/sessions/{id}` and `.../portfolio` show them."""
+    sessions = _sessions(request)
+    shown = [s.view() | {"portfolio": _portfolio_view(sessions, s)}
+             for s in sessions.sessions.values()]  # fmt: skip
+    return web.json_response({"sessions": shown})
+
+
 async def _metrics(request: web.Request) -> web.Response:
     body = generate_latest(metrics_registry())
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -183,10 +193,14 @@ async def _session(request: web.Request) -> web.Response:
 
 
 async def _portfolio(request: web.Request) -> web.Response:
-    s = _one(request)
+    return web.json_response(_portfolio_view(_sessions(request), _one(request)))
+
+
+def _portfolio_view(sessions: Sessions, s: Session) -> dict[str, Any]:
+    """The portfolios of `s`: live from its run's books, or as stored once it ended."""
     if s.run is not None:
-        return web.json_response(views.portfolios(s.run, s))
-    return web.json_response(views.stored_portfolios(_sessions(request).reader(s), s))
+        return views.portfolios(s.run, s)
+    return views.stored_portfolios(sessions.reader(s), s)
 
 
 async def _trades(request: web.Request) -> web.Response:
@@ -266,7 +280,8 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     every message the session publishes (fill, liquidation, trade, equity,
     state_change, portfolio, control, status) as it happens. The hello is read in the
     same step as the subscription, so a client that builds its view from both misses
-    nothing and sees nothing twice."""
+    nothing and sees nothing twice. A client too slow for its queue gets a new hello
+    (what it missed is dropped, and what is left of it) instead of a stream with gaps."""
     s = _one(request)
     trades, points = _positive(request, "trades", 0), _positive(request, "points", 0)
     ws = web.WebSocketResponse(heartbeat=20)
@@ -288,6 +303,8 @@ async def _stream(request: web.Request) -> web.StreamResponse:
             ready = [getter.result()]
             while not queue.empty():
                 ready.append(queue.get_nowait())
+            if s.resync(queue):  # it fell behind and lost messages: a whole view again
+                ready = [{"type": "hello", "data": _hello(request, s, trades, points)}]
             for message in ready:
                 await ws.send_json(message)
     except (ConnectionResetError, RuntimeError):

@@ -8,8 +8,10 @@ thousands a second on a `--dev-fast` run, so they are passed on at most every
 `EQUITY_EVERY_S` of wall time per portfolio, and the portfolio snapshot (sent after
 fills, state changes and equity rows) at most that often too, the last of a burst
 sent when the interval is over (one timer, no polling); fills, trades and state
-changes always are. A subscriber that does not keep up loses
-messages (its queue is bounded), never the run its speed.
+changes always are. A control (pause, resume, flatten) and the run's start are followed
+by a snapshot too: the page shows what they changed at once. A subscriber that does not
+keep up loses messages (its queue is bounded), never the run its speed; it is then sent
+a new hello (`resync`), so its view is whole again rather than silently short.
 """
 
 import asyncio
@@ -48,6 +50,7 @@ class Session:
         self.task: asyncio.Task[None] | None = None
         self.stop_requested = False
         self.subscribers: set[asyncio.Queue[Message]] = set()
+        self._lost: set[asyncio.Queue[Message]] = set()  # overflowed since its last hello
         self._sent: dict[str, float] = {}
         self._next_snapshot = 0.0
         self._trailing: asyncio.TimerHandle | None = None
@@ -63,6 +66,7 @@ class Session:
         for pid, rec in recorders:
             rec.listeners.append(self._listener(pid))
         self.publish({"type": "status", "data": self.view()})
+        self._publish_portfolio()  # a page opened while it was starting has none yet
         try:
             yield
         finally:
@@ -119,8 +123,10 @@ class Session:
     # -- the stream ------------------------------------------------------------------
     def publish(self, message: Message) -> None:
         for queue in self.subscribers:
-            with contextlib.suppress(asyncio.QueueFull):
+            try:
                 queue.put_nowait(message)
+            except asyncio.QueueFull:  # a subscriber behind: this message is lost to it
+                self._lost.add(queue)
 
     def subscribe(self) -> "asyncio.Queue[Message]":
         queue: asyncio.Queue[Message] = asyncio.Queue(QUEUE_SIZE)
@@ -129,6 +135,18 @@ class Session:
 
     def unsubscribe(self, queue: "asyncio.Queue[Message]") -> None:
         self.subscribers.discard(queue)
+        self._lost.discard(queue)
+
+    def resync(self, queue: "asyncio.Queue[Message]") -> bool:
+        """Whether `queue` lost messages since it was last told; it is emptied then (what
+        it holds has gaps), and its subscriber is to send a new hello, read before any
+        further message is published."""
+        if queue not in self._lost:
+            return False
+        self._lost.discard(queue)
+        while not queue.empty():
+            queue.get_nowait()
+        return True
 
     # -- views and controls ----------------------------------------------------------
     def view(self) -> dict[str, Any]:
@@ -165,7 +183,8 @@ class Session:
             orders = len(targets)
         data = {"portfolio": pid, "action": action, "paused": p.paused, "closing": orders}
         self.publish({"type": "control", "portfolio": pid, "data": data})
-        return data
+        self._publish_portfolio()  # now, not with the next fill or equity row (a minute
+        return data  # away on a session on the wall clock)
 
     def stop(self) -> None:
         """Stop cleanly: the run ends after its current batch (before it is wired: the

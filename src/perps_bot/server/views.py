@@ -126,7 +126,8 @@ def risk(gate: RiskGate, equity: float) -> dict[str, Any]:
 
 
 def stored_portfolios(store: RunStore, s: "Session") -> dict[str, Any]:
-    """The portfolios of a session that is not running, as its store has them."""
+    """The portfolios of a session that is not running, as its store has them, and the
+    account's last equity and PnL (once its run is made)."""
     out: list[dict[str, Any]] = []
     for pid, run in portfolio_runs(store, s):
         equity = store.last_equity(run.run_id)
@@ -137,7 +138,12 @@ def stored_portfolios(store: RunStore, s: "Session") -> dict[str, Any]:
                     "capital": run.initial_balance, "equity": equity,
                     "pnl": None if equity is None else equity - run.initial_balance,
                     "positions": positions})  # fmt: skip
-    return {"session_id": s.id, "status": s.status, "portfolios": out}
+    view: dict[str, Any] = {"session_id": s.id, "status": s.status, "portfolios": out}
+    if out and s.run_id is not None:
+        equity = store.last_equity(s.run_id)
+        pnl = None if equity is None else equity - store.run(s.run_id).initial_balance
+        view["account"] = {"equity": equity, "pnl": pnl}
+    return view
 
 
 def trades(store: RunStore, s: "Session", limit: int | None) -> list[dict[str, Any]]:

@@ -6,7 +6,8 @@
 const query = new URLSearchParams(location.search);
 const TOKEN = query.get("token");
 const TRADES_SHOWN = 50;
-const state = { id: null, controls: false, session: null, trades: [], fills: 0, ws: null };
+const state = { id: null, controls: false, session: null, view: null, trades: [], fills: 0,
+                ws: null };
 
 const $ = (id) => document.getElementById(id);
 const num = (v, digits = 2) =>
@@ -19,6 +20,9 @@ const pct = (v) => v === null || v === undefined ? "—" : (100 * v).toFixed(2) 
 const signed = (v) => `<span class="${v > 0 ? "pos" : v < 0 ? "neg" : ""}">${num(v)}</span>`;
 const esc = (s) => String(s ?? "").replace(/[&<>"]/g,
   (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+// a session's API path: its id is a run id on a --http-port bot, which carries the
+// profile's name (free text: '#', '?', '/' ...)
+const sessionPath = (id = state.id) => "/api/sessions/" + encodeURIComponent(id);
 
 async function api(path, options = {}) {
   const headers = { "Content-Type": "application/json" };
@@ -32,7 +36,11 @@ async function api(path, options = {}) {
 // -- rendering ---------------------------------------------------------------------
 function renderSession(s) {
   state.session = s;
-  state.controls = !!s.controls && s.status === "running";
+  const controls = !!s.controls && s.status === "running";
+  if (controls !== state.controls) {  // the buttons come or go with the session's state
+    state.controls = controls;
+    if (state.view) renderPortfolio(state.view);
+  }
   const status = $("session-status");
   status.textContent = s.status + (s.detail ? ` (${s.detail})` : "");
   status.className = "badge st-" + s.status;
@@ -43,6 +51,7 @@ function renderSession(s) {
 }
 
 function renderPortfolio(view) {
+  state.view = view;
   const acc = view.account || {};
   $("account").innerHTML = [["account equity", num(acc.equity)], ["PnL", signed(acc.pnl)],
     ["cash", num(acc.cash)], ["unrealized", signed(acc.unrealized_pnl)]]
@@ -51,24 +60,28 @@ function renderPortfolio(view) {
     .join("");
   $("portfolios").tBodies[0].innerHTML = view.portfolios.map(portfolioRow).join("");
   $("positions").tBodies[0].innerHTML = view.portfolios.flatMap((p) =>
-    p.positions.map((x) => `<tr><td>${esc(p.id)}</td><td>${esc(x.symbol)}</td>
+    (p.positions || []).map((x) => `<tr><td>${esc(p.id)}</td><td>${esc(x.symbol)}</td>
       <td>${price(x.size)}</td><td>${price(x.entry_price)}</td><td>${price(x.mark_price)}</td>
       <td>${signed(x.unrealized_pnl)}</td><td>${price(x.liquidation_price)}</td>
-      <td>${num(x.leverage, 1)}×</td><td>${num(x.margin)}</td></tr>`)).join("")
+      <td>${x.leverage ? num(x.leverage, 1) + "×" : "—"}</td><td>${num(x.margin)}</td></tr>`))
+    .join("")
     || `<tr><td colspan="9" class="muted">no open positions</td></tr>`;
   $("prices").tBodies[0].innerHTML = Object.entries(view.prices || {})
     .map(([sym, last]) => `<tr><td>${esc(sym)}</td><td>${price(last)}</td></tr>`).join("");
 }
 
+// A session that is not running shows its portfolios as stored: equity, PnL and
+// positions, without the live figures (cash, risk, paused): those cells show "—".
 function portfolioRow(p) {
-  const r = p.risk;
+  const r = p.risk || {};
   const buttons = !state.controls ? "" : ["pause", "resume", "flatten"]
     .filter((a) => a !== (p.paused ? "pause" : "resume"))
     .map((a) => `<button data-action="${a}" data-pid="${esc(p.id)}">${a}</button>`).join("");
   return `<tr><td>${esc(p.id)}</td><td>${esc(p.strategy)}</td>
-    <td>${p.paused ? "paused" : "trading"}</td><td>${num(p.equity)}</td><td>${signed(p.pnl)}</td>
+    <td>${p.paused === undefined ? "—" : p.paused ? "paused" : "trading"}</td>
+    <td>${num(p.equity)}</td><td>${signed(p.pnl)}</td>
     <td>${num(p.cash)}</td><td>${signed(p.unrealized_pnl)}</td>
-    <td><span class="badge state-${r.state}">${r.state}</span></td>
+    <td>${r.state ? `<span class="badge state-${esc(r.state)}">${esc(r.state)}</span>` : "—"}</td>
     <td>${pct(r.drawdown_headroom)}</td><td>${pct(r.daily_loss_headroom)}</td>
     <td>${buttons}</td></tr>`;
 }
@@ -166,19 +179,25 @@ function halved(values) {
 // behind a backlog of redraws).
 const BATCH_MS = 50;
 const inbox = [];
+// A closed stream (the server restarted, the network dropped) is opened again, 1 s
+// then up to RETRY_MS apart: a server started again goes on with its sessions, and the
+// new hello rebuilds the page (session, portfolios, last trades, curves).
+const RETRY_MS = 10_000;
+let retries = 0;
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   // the hello carries the last trades and the curves read as the stream starts, so
   // the page misses no trade or point between loading and following
-  let url = `${scheme}//${location.host}/api/sessions/${encodeURIComponent(state.id)}/stream` +
+  let url = `${scheme}//${location.host}${sessionPath()}/stream` +
     `?trades=${TRADES_SHOWN}&points=${HISTORY_POINTS}`;
   if (TOKEN) url += "&token=" + encodeURIComponent(TOKEN);
   const ws = new WebSocket(url);
   state.ws = ws;
-  ws.onopen = () => setConnected(true);
+  ws.onopen = () => { retries = 0; setConnected(true); };
   ws.onclose = () => {
     try { handleInbox(); } finally { setConnected(false); }  // the banner whatever happens
+    setTimeout(connect, Math.min(RETRY_MS, 1000 * 2 ** retries++));
   };
   ws.onmessage = (event) => {
     inbox.push(JSON.parse(event.data));
@@ -199,6 +218,7 @@ function handleInbox() {
   if (!batch.length) return;
   const points = new Map();
   let session = null, portfolio = null, lastFill = null, newTrades = false, refetch = false;
+  let stored = false;  // a hello of a session not running: its portfolios as stored
   let curves = null;
   for (const msg of batch) {
     const data = msg.data;
@@ -206,6 +226,7 @@ function handleInbox() {
       case "hello":
         session = data.session;
         if (data.portfolio) portfolio = data.portfolio;
+        else stored = true;
         if (data.trades) { state.trades = data.trades; newTrades = true; }
         if (data.equity) { curves = data.equity; points.clear(); }
         break;
@@ -246,7 +267,11 @@ function handleInbox() {
   }
   if (curves) drawChart(curves);
   extendChart(points);
-  if (refetch) api(`/api/sessions/${state.id}`).then(renderSession).catch(() => {});
+  if (refetch) api(sessionPath()).then(renderSession).catch(() => {});
+  if (stored && !portfolio) {
+    api(`${sessionPath()}/portfolio`).then((view) => { if (view.portfolios) renderPortfolio(view); })
+      .catch(() => {});
+  }
 }
 
 // -- controls ----------------------------------------------------------------------
@@ -254,7 +279,8 @@ document.addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-action]");
   if (!button) return;
   try {
-    const path = `/api/sessions/${state.id}/portfolios/${button.dataset.pid}/${button.dataset.action}`;
+    const path = `${sessionPath()}/portfolios/${encodeURIComponent(button.dataset.pid)}/` +
+      button.dataset.action;
     const done = await api(path, { method: "POST" });
     $("message").textContent = `${done.portfolio}: ${done.action}` +
       (done.action === "flatten" ? ` (${done.closing} positions closing; paused until resumed)` : "");
@@ -266,10 +292,10 @@ document.addEventListener("click", async (event) => {
 // -- start -------------------------------------------------------------------------
 async function load(id) {
   state.id = id;
-  const session = await api(`/api/sessions/${id}`);
+  const session = await api(sessionPath(id));
   renderSession(session);
-  const view = await api(`/api/sessions/${id}/portfolio`);
-  if (view.account) renderPortfolio(view);
+  const view = await api(`${sessionPath(id)}/portfolio`);
+  if (view.portfolios) renderPortfolio(view);
   connect();  // its hello brings the trades and the curves (see handleInbox)
 }
 
@@ -284,7 +310,7 @@ async function start() {
     const running = sessions.filter((s) => s.status === "running");
     const pick = wanted || (running.length ? running[running.length - 1]
       : sessions[sessions.length - 1] || {}).session_id;
-    select.onchange = () => { location.search = "?session=" + select.value +
+    select.onchange = () => { location.search = "?session=" + encodeURIComponent(select.value) +
       (TOKEN ? "&token=" + encodeURIComponent(TOKEN) : ""); };
     if (!pick) {
       $("message").textContent = "no sessions yet: start one with POST /api/sessions";
