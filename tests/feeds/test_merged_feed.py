@@ -78,7 +78,8 @@ def test_a_multi_symbol_backtest_in_a_timerange(
         symbols, start, end = con.execute("SELECT symbols, start_ts, end_ts FROM runs").fetchone()
         traded = {s for (s,) in con.execute("SELECT DISTINCT symbol FROM fills")}
     assert symbols == '["BTC-PERP", "ETH-PERP"]' and traded == {"BTC-PERP", "ETH-PERP"}
-    assert (start, end) == (START_MS + 86_400_000 + 60_000, START_MS + 2 * 86_400_000)
+    # the run covers the timerange: from the first candle's open to the last one's close
+    assert (start, end) == (START_MS + 86_400_000, START_MS + 2 * 86_400_000)
 
 
 def test_one_data_file_per_symbol(
