@@ -29,6 +29,10 @@ from perps_bot.strategies import Strategy, load_strategy, strategy_fingerprint
 log = logging.getLogger("perps_bot.run")
 
 
+#: the one profile that trades real orders without a promotion to prod (tiny, capped)
+CANARY = "canary"
+
+
 class PromotionMissing(PerpsBotError):
     """prod refuses a strategy fingerprint that was never promoted to prod."""
 
@@ -81,7 +85,7 @@ async def preflight(settings: Settings, *, say: Callable[[str], None]) -> Prefli
         cls = load_strategy(plan.strategy)
         fingerprint = strategy_fingerprint(cls, plan.params, __version__)
         portfolios.append(PlannedPortfolio(plan, cls, fingerprint))
-    if settings.profile == "prod" and spec.real_orders:
+    if spec.real_orders and settings.profile != CANARY:  # any other name trades as prod
         for planned in portfolios:
             _require_prod_promotion(settings, planned.plan.strategy, planned.fingerprint)
     symbols = settings.symbols
@@ -126,9 +130,11 @@ def _require_prod_promotion(settings: Settings, strategy: str, fingerprint: str)
     with RunStore(settings.database_path) as store:
         promoted = has_promotion(store, fingerprint, "prod")
     if not promoted:
+        name = "prod" if settings.profile == "prod" else f"live profile {settings.profile!r}"
         raise PromotionMissing(
-            f"prod refuses strategy {strategy!r} (fingerprint {fingerprint}): "
-            "no promotion to prod recorded; run `perps-bot promote --to prod --run <canary run>`"
+            f"{name} refuses strategy {strategy!r} (fingerprint {fingerprint}): "
+            "no promotion to prod recorded (only the canary profile trades without one); run"
+            " `perps-bot promote --to prod --run <canary run>`"
         )
 
 
