@@ -15,7 +15,6 @@ candles from the exchange through ccxt, written as Feather files the backtester 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from perps_bot.domain import (
     short,
     short_path,
 )
+from perps_bot.domain.numbers import finite_number
 from perps_bot.exchange.backoff import Backoff
 from perps_bot.exchange.runtime import one_line, take_retry_after
 from perps_bot.feeds.row_checks import safe_iso
@@ -218,7 +218,7 @@ def _candle_row(row: Sequence[Any], series: Series) -> Row:
     """One ccxt candle as [ms, open, high, low, close, volume] floats. A value ccxt
     could not read comes back None: refused (a 0 or a skipped row would be stored as
     market data and replayed by every backtest)."""
-    values = [_number(x) for x in row[:6]]
+    values = [finite_number(x) for x in row[:6]]
     found = [x for x in values if x is not None]
     if len(found) < 6:
         missing = CANDLE_FIELDS[values.index(None) if None in values else len(values)]
@@ -251,7 +251,7 @@ def _funding_rows(entries: Sequence[dict[str, Any]], series: Series) -> list[Row
     rows: list[Row] = []
     step = series.interval_ms
     for entry in entries:
-        ts, rate = _number(entry.get("timestamp")), _number(entry.get("fundingRate"))
+        ts, rate = finite_number(entry.get("timestamp")), finite_number(entry.get("fundingRate"))
         if ts is None or rate is None:
             when = f" at {safe_iso(int(ts))}" if ts is not None else ""
             missing = "time" if ts is None else "rate"
@@ -271,17 +271,6 @@ def _funding_rows(entries: Sequence[dict[str, Any]], series: Series) -> list[Row
             )
         rows.append([floored, rate, rate, rate, rate, 0.0])
     return rows
-
-
-def _number(value: Any) -> float | None:
-    """A finite float, or None for a value that is missing, not a number or not finite."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def describe(series: Series) -> str:
