@@ -2,6 +2,7 @@
 repository's own logs/ or data/: each test that runs the bot gets a temp dir."""
 
 import os
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,13 @@ async def make_client() -> AsyncIterator[Callable[..., Any]]:
     finally:
         for client in made:
             await client.close()
+
+
+@pytest.fixture
+def silent_target() -> Iterator[int]:
+    """A loopback port that takes connections (the kernel's backlog) and never answers
+    (an alert receiver or exchange that hangs)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield listener.getsockname()[1]

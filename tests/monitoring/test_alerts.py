@@ -6,7 +6,6 @@ the run; the rate limit drops and sums up; error log lines alert; URLs are maske
 import json
 import logging
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -53,15 +52,6 @@ def receiver() -> Iterator[tuple[int, list[dict[str, Any]]]]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture
-def silent_target() -> Iterator[int]:
-    """A port that takes connections (the kernel's backlog) and never answers."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        yield listener.getsockname()[1]
 
 
 def _run(tmp: Path, alerts: dict[str, Any] | None = None, **overrides: Any) -> RunResult:

@@ -4,8 +4,6 @@ without holding the server's event loop, which every other session trades on and
 every request is answered on."""
 
 import asyncio
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +12,6 @@ import pytest
 from tests.server.helpers import dev_session, ended, read_until, serving, start
 
 pytestmark = pytest.mark.usefixtures("server_logs")
-
-
-@pytest.fixture
-def silent_target() -> Iterator[int]:
-    """A loopback port that takes connections (the kernel's backlog), never answering."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        yield listener.getsockname()[1]
 
 
 async def test_a_session_waiting_for_its_alerts_does_not_stall_the_server(
