@@ -39,15 +39,20 @@ def _halt_the_account(db: Path) -> None:
                            source="run")  # fmt: skip
 
 
+def _live_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Keys and a fast poll for a live session on the emulator; logs in `tmp_path`."""
+    for key, value in {"API_KEY": API_KEY, "API_SECRET": API_SECRET,
+                       "POLL_INTERVAL": "100ms"}.items():  # fmt: skip
+        monkeypatch.setenv(f"PERPS_BOT__EXCHANGE__{key}", value)
+    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
+
+
 async def test_a_live_session_keeps_the_accounts_halt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
 ) -> None:
     db = tmp_path / "server.sqlite"
     _halt_the_account(db)
-    for key, value in {"API_KEY": API_KEY, "API_SECRET": API_SECRET,
-                       "POLL_INTERVAL": "100ms"}.items():  # fmt: skip
-        monkeypatch.setenv(f"PERPS_BOT__EXCHANGE__{key}", value)
-    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
+    _live_env(monkeypatch, tmp_path)
     async with EmulatorServer(symbols=("ETHUSDT",), seed=3, tick_interval_s=0.1) as exchange:
         monkeypatch.setenv("PERPS_BOT__EXCHANGE__BASE_URL", exchange.base_url)
         manager = SessionManager(db, allow_live=True)
@@ -96,10 +101,7 @@ async def test_a_live_session_is_refused_while_the_profiles_own_database_is_halt
     profile_db = tmp_path / "data" / "perps_bot.canary.sqlite"
     profile_db.parent.mkdir()
     _halt_the_account(profile_db)
-    for key, value in {"API_KEY": API_KEY, "API_SECRET": API_SECRET,
-                       "POLL_INTERVAL": "100ms"}.items():  # fmt: skip
-        monkeypatch.setenv(f"PERPS_BOT__EXCHANGE__{key}", value)
-    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
+    _live_env(monkeypatch, tmp_path)
     async with EmulatorServer(symbols=("ETHUSDT",), seed=3, tick_interval_s=0.1) as exchange:
         monkeypatch.setenv("PERPS_BOT__EXCHANGE__BASE_URL", exchange.base_url)
         manager = SessionManager(tmp_path / "server.sqlite", allow_live=True)
