@@ -13,7 +13,7 @@ from perps_bot.domain import Candle, OrderIntent, OrderType, Side, TargetPositio
 from perps_bot.storage import RunStore
 from perps_bot.storage.strategy_memory import StoredMemory
 from perps_bot.strategies import StrategyContext, StrategyError, load_strategy
-from tests.plans.helpers import HOUR, write_plan
+from tests.plans.helpers import HOUR, run_main, write_plan
 from tests.strategies.test_builtin_strategies import FakeAccount
 
 START = 1_709_251_200_000  # 2024-03-01T00:00:00Z
@@ -161,3 +161,30 @@ def test_a_bad_file_is_refused_in_one_line(
     assert message in str(refused.value) and "\n" not in str(refused.value)
     with pytest.raises(StrategyError, match="no such file"):
         strategy(tmp_path / "missing.csv")
+
+
+def test_a_plan_row_runs_once_across_runs_of_one_portfolio_whatever_its_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run of one portfolio trades the whole account (its trading state is the
+    account's, `main`): a profile's `portfolios:` list of one (id trend) executed row r1,
+    and a later `--strategy plan` run of the same profile on the same database executed
+    r1 again, doubling the entry."""
+    plan = write_plan(tmp_path / "plan.csv", [{"id": "r1", "side": "long", "size": 0.001,
+                                               "entry": "market"}])  # fmt: skip
+    one = tmp_path / "one.yaml"
+    one.write_text(
+        "profile: dev\nportfolios:\n"
+        f"  - {{id: trend, strategy: plan, params: {{file: '{plan}'}}}}\n"
+    )
+    db = str(tmp_path / "db.sqlite")
+    common = ["--dev-fast", "--duration", "2h", "--db", db]
+    first = run_main(["--profile", str(one), *common], capsys)
+    assert first.code == 0, first.err
+    assert "1 fills" in first.out, first.out
+    again = run_main(
+        ["--profile", "dev", "--strategy", "plan", "--param", f"file={plan}", *common],
+        capsys,
+    )
+    assert again.code == 0, again.err
+    assert "0 fills" in again.out, again.out

@@ -17,6 +17,7 @@ from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.preflight import PlannedPortfolio, Preflight
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.run_records import child_record
+from perps_bot.orchestrator.trading_state import state_key
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
 from perps_bot.storage import RunStore
@@ -79,7 +80,7 @@ class PortfolioWiring:
         strategy, ledger = self.strategies[pid], self.ledgers[pid]
         # kept per account, or per portfolio run (paper: one portfolio's executed plan
         # rows are not another's)
-        scope = f"{settings.profile}/{pid}" if self.keeps_state else child
+        scope = f"{settings.profile}/{state_key(pid, multi)}" if self.keeps_state else child
         strategy.ctx.memory = StoredMemory(self.store, scope)
         strategy.ctx.run_id = child
         if multi and self.new_run:

@@ -42,6 +42,7 @@ from perps_bot.domain import Order, OrderType, Side
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.protection import Levels, Protector
 from perps_bot.orchestrator.routing import Routes
+from perps_bot.orchestrator.trading_state import state_keys
 from perps_bot.storage import RunStore
 from perps_bot.storage import protective_levels as stored
 from perps_bot.storage.protective_levels import StoredLevels
@@ -230,8 +231,8 @@ def keep_levels(
 ) -> None:
     """Give each portfolio's protector its stored levels (runs that trade the account);
     the protective orders an earlier run left are routed back to their portfolio."""
-    for p in portfolios:
-        keeper = StoredLevelsKeeper(store, f"{profile}/{p.id}", p.rec.run_id, _halter(p, now))
+    for p, key in zip(portfolios, state_keys([p.id for p in portfolios]), strict=True):
+        keeper = StoredLevelsKeeper(store, f"{profile}/{key}", p.rec.run_id, _halter(p, now))
         p.protection.keeper = keeper
         routes.claim(keeper.prefix, p)
 

@@ -91,11 +91,17 @@ class TradingStateKeeper:
             )  # fmt: skip
 
 
+def state_key(portfolio: str, several: bool) -> str:
+    """The id a portfolio keeps what outlives its run under (trading state, executed
+    plan rows, protective levels): a run of one portfolio trades the whole account
+    (`main`, whatever its id: from `strategy:`, one --strategy, a `portfolios:` list of
+    one or a session of one), each of several portfolios its own."""
+    return portfolio if several else DEFAULT_PORTFOLIO
+
+
 def state_keys(portfolios: Sequence[str]) -> list[str]:
-    """The ids a run's portfolios keep their trading state under: a run of one portfolio
-    trades the whole account (`main`, whatever its id: from `strategy:`, one --strategy,
-    a `portfolios:` list of one or a session of one), a run of several each its own."""
-    return list(portfolios) if len(portfolios) > 1 else [DEFAULT_PORTFOLIO]
+    """`state_key` of each of a run's portfolios."""
+    return [state_key(p, len(portfolios) > 1) for p in portfolios]
 
 
 def stored_state(store: RunStore, portfolio: str) -> stored.StoredTradingState | None:
