@@ -119,6 +119,34 @@ async def test_the_account_caps_hold_for_a_profile_of_one_portfolio(tmp_path: Pa
     assert [o.size for o in venue.submitted] == [1.0], "past the profile's 100 USDT cap"
 
 
+async def test_the_account_order_rate_is_the_sum_of_the_portfolios_orders(
+    tmp_path: Path,
+) -> None:
+    """max_orders_per_minute of the profile is the account's (SPEC 10: account-level caps
+    apply to the sum): two portfolios each within their own one a minute sent two orders
+    in the same minute."""
+    cfg = harness_settings(
+        tmp_path, scripted("a", "1:1"), scripted("b", "2:1"), risk={"max_orders_per_minute": 1}
+    )
+    result, venue = await run_scripted(cfg, [100.0] * 5)
+    assert [o.portfolio for o in venue.submitted] == ["a"]
+    denied = table(result.db_path, "SELECT run_id, reason_code FROM denials")
+    assert denied == [(f"{result.run_id}.b", "ORDER_RATE_LIMIT")]
+
+
+async def test_a_portfolio_cannot_lift_the_accounts_order_notional_cap(tmp_path: Path) -> None:
+    """A portfolio's own max_order_notional over the profile's (the canary's 50 USDT per
+    order) is its limit, but not the account's: the order is cut to the profile's cap."""
+    cfg = harness_settings(
+        tmp_path,
+        scripted("a", "1:2", risk={"max_order_notional": 1_000.0}),
+        scripted("b", ""),
+        risk={"max_order_notional": 50.0, "max_position_notional": 10_000.0},
+    )
+    _, venue = await run_scripted(cfg, [100.0] * 5)
+    assert [o.size for o in venue.submitted] == [0.5]
+
+
 async def test_reconciliation_attributes_a_difference_or_halts_who_share_the_symbol(
     tmp_path: Path,
 ) -> None:

@@ -29,6 +29,7 @@ from perps_bot.config.settings import trading_settings
 from perps_bot.domain import PerpsBotError, short
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.recorder import Recorder
+from perps_bot.risk.account_gate import AccountGate
 from perps_bot.storage import RunRecord, RunStore, StoreError
 from perps_bot.storage import durable as stored
 
@@ -61,6 +62,7 @@ def capture(orchestrator: Orchestrator) -> dict[str, Any]:
         "feed": feed.state() if isinstance(feed, Stateful) else None,
         "loop": orchestrator.loop_state(),
         "recorder": _counters(orchestrator.rec),
+        "account": gate.activity() if (gate := _account_gate(orchestrator)) else None,
         "portfolios": {
             p.id: {
                 "ledger": p.ledger.state(),
@@ -92,6 +94,14 @@ def restore(orchestrator: Orchestrator, state: dict[str, Any]) -> None:
             part.restore_state(state[key])
     orchestrator.restore_loop_state(state["loop"])
     _restore_counters(orchestrator.rec, state["recorder"])
+    gate = _account_gate(orchestrator)
+    if gate is not None and state.get("account") is not None:
+        gate.restore_activity(state["account"])
+
+
+def _account_gate(orchestrator: Orchestrator) -> AccountGate | None:
+    """The account's caps the portfolios share (one gate, or none)."""
+    return orchestrator.portfolios[0].flow.account if orchestrator.portfolios else None
 
 
 def _counters(rec: Recorder) -> tuple[int, int, dict[str, int]]:

@@ -95,7 +95,7 @@ class OrderFlow:
             if self.account is not None:
                 on_way = self.on_its_side(intent, (working, batch, orders), anyone=True)
                 at = cap_price(intent, price)
-                whole = self.account.check(intent.symbol, intent.side, size, at, on_way)
+                whole = self.account.check(intent.symbol, intent.side, size, at, on_way, ts)
                 if whole.reason is not None and whole.size <= 0:
                     rec.denial(ts, intent.symbol, whole.reason, whole.detail, cid)
                     continue

@@ -7,13 +7,18 @@ this gate checks the account as it would be: the net position of the symbol over
 portfolios against `max_position_notional` (resized down to it when `resize_to_caps`,
 else denied), and the account's gross notional over its equity against
 `max_leverage`, both counting the orders of that side on their way (every portfolio's)
-as filled. An order that shrinks the account's net position always passes.
+as filled. An order that shrinks the account's net position passes those. Every order
+counts against the account's `max_orders_per_minute`, and one that does not shrink it
+against `max_order_notional` (cut down to it, or denied): a portfolio's own limits,
+higher or several times over, never lift the account's.
 """
 
+from collections import deque
 from dataclasses import dataclass
 
 from perps_bot.config import RiskConfig
 from perps_bot.domain import AccountView, DenialReason, Side
+from perps_bot.risk.gate import RATE_WINDOW_MS
 
 _REL_TOL = 1e-9
 
@@ -30,16 +35,54 @@ class AccountGate:
         self.cfg = cfg
         self.account = account
         self.symbols = symbols
+        self._approved_ts: deque[int] = deque()  # every portfolio's, in the last minute
+
+    def activity(self) -> list[int]:
+        """What a checkpoint keeps: the account's order times in the rate window."""
+        return list(self._approved_ts)
+
+    def restore_activity(self, saved: list[int]) -> None:
+        self._approved_ts = deque(int(ts) for ts in saved)
 
     def check(
-        self, symbol: str, side: Side, size: float, price: float, in_flight: float = 0.0
+        self,
+        symbol: str,
+        side: Side,
+        size: float,
+        price: float,
+        in_flight: float = 0.0,
+        now_ms: int | None = None,
     ) -> AccountDecision:
         """`in_flight`: the quantity of the symbol's orders on this side, of any portfolio,
-        approved and not filled yet; the caps count them as filled (see RiskGate.check)."""
+        approved and not filled yet; the caps count them as filled (see RiskGate.check).
+        `now_ms`: the order's time, for the account's order rate (None: not counted)."""
+        if now_ms is not None:
+            recent = self._approved_ts
+            while recent and recent[0] <= now_ms - RATE_WINDOW_MS:
+                recent.popleft()
+            if len(recent) >= self.cfg.max_orders_per_minute:
+                return AccountDecision(0.0, DenialReason.ORDER_RATE_LIMIT,
+                                       f"account: {len(recent)} orders in the last 60s"
+                                       f" (max_orders_per_minute"
+                                       f" {self.cfg.max_orders_per_minute})")  # fmt: skip
+        decision = self._caps(symbol, side, size, price, in_flight)
+        if now_ms is not None and decision.size > 0:
+            self._approved_ts.append(now_ms)
+        return decision
+
+    def _caps(
+        self, symbol: str, side: Side, size: float, price: float, in_flight: float
+    ) -> AccountDecision:
         held = self.account.position_size(symbol)
         new = held + side.sign * size
         if abs(new) < abs(held) or (held * new < 0 and abs(new) <= abs(held)):
             return AccountDecision(size, None, "")
+        if size * price > self.cfg.max_order_notional * (1 + _REL_TOL):
+            if not self.cfg.resize_to_caps:
+                return AccountDecision(0.0, DenialReason.MAX_ORDER_NOTIONAL,
+                                       f"account: order notional {size * price:.2f}"
+                                       f" > {self.cfg.max_order_notional:g}")  # fmt: skip
+            size = self.cfg.max_order_notional / price
         current = held + side.sign * in_flight  # the position if they all fill
         new = current + side.sign * size
         cap = self.cfg.max_position_notional / price
