@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the product loads when the command runs, not at the CLI's s
     from perps_bot.config import Settings
     from perps_bot.feeds import Feed
     from perps_bot.feeds.historical import CandleFeed
+    from perps_bot.feeds.merged import MergedCandleFeed
 
 
 def backtest(
@@ -147,9 +148,25 @@ def describe_feeds(feed: "Feed", settings: "Settings") -> str:
     from perps_bot.feeds.merged import MergedCandleFeed
 
     if isinstance(feed, MergedCandleFeed):
-        return "\n".join(describe_feed(f, settings) for f in feed.feeds)
+        lines = [describe_feed(f, settings) for f in feed.feeds]
+        overlap = feed.overlap
+        if overlap is not None and overlap != (feed.start_ts, feed.end_ts):
+            lines.append(_partial_overlap(feed, *overlap))
+        return "\n".join(lines)
     assert isinstance(feed, CandleFeed)
     return describe_feed(feed, settings)
+
+
+def _partial_overlap(feed: "MergedCandleFeed", start: int, end: int) -> str:
+    """The one line of a multi-symbol backtest whose files cover different times."""
+    from perps_bot.domain import format_duration, iso_utc
+
+    return (
+        f"WARNING: the symbols' candles overlap only {iso_utc(start)} -> {iso_utc(end)}"
+        f" ({format_duration(end - start)} of the run's"
+        f" {format_duration(feed.end_ts - feed.start_ts)}): outside it not every symbol"
+        " trades, and the report's span and days count the whole run"
+    )
 
 
 def describe_feed(feed: "CandleFeed", settings: "Settings") -> str:

@@ -137,7 +137,11 @@ class Dataset:
             )
             for s in self.symbols
         ]
-        return feeds[0] if len(feeds) == 1 else MergedCandleFeed(feeds)
+        if len(feeds) == 1:
+            return feeds[0]
+        merged = MergedCandleFeed(feeds)
+        merged.require_overlap()
+        return merged
 
 
 def _when(ts: int | None, open_end: str) -> str:

@@ -54,6 +54,7 @@ from perps_bot.feeds.row_checks import (
     describe_const,
     describe_value,
     detect_interval,
+    off_grid,
     raise_first,
     time_problems,
 )
@@ -205,6 +206,8 @@ def _validate_candles(raw: RawRows, *, fill_gaps: bool, check_volume: bool, cls:
     o, h, lo, c, v = cols
     interval = detect_interval(raw.name, ts)
     problems = time_problems(raw.name, ts, rows, interval, fill_gaps=fill_gaps, what="candles")
+    if cls is CandleArrays:  # marks only price candles; their coverage is reported
+        problems += off_grid(ts, interval)
     problems += _value_problems(o, h, lo, c, v if check_volume else None)
     raise_first(raw.name, ts, rows, problems)
     inserted = 0

@@ -14,7 +14,7 @@ import heapq
 from collections.abc import AsyncIterator, Sequence
 from operator import attrgetter
 
-from perps_bot.domain import MarketEvent
+from perps_bot.domain import MarketEvent, iso_utc, short
 from perps_bot.feeds.base import FeedError
 from perps_bot.feeds.historical import CandleFeed
 
@@ -68,6 +68,25 @@ class MergedCandleFeed:
         self.feeds = list(feeds)
         self.symbols = symbols
         self.interval_ms = feeds[0].interval_ms
+
+    @property
+    def overlap(self) -> tuple[int, int] | None:
+        """(start, end) of the time every symbol has candles for, None when there is none."""
+        start = max(f.start_ts for f in self.feeds)
+        end = min(f.end_ts for f in self.feeds)
+        return (start, end) if start < end else None
+
+    def require_overlap(self) -> None:
+        """FeedError when no time has candles of every symbol: a backtest of such files
+        spans the union with a hole, and its report's days count the hole."""
+        if self.overlap is None:
+            spans = ", ".join(
+                f"{f.symbol} {iso_utc(f.start_ts)} -> {iso_utc(f.end_ts)}" for f in self.feeds
+            )
+            raise FeedError(
+                f"the symbols' candles do not overlap in time ({short(spans, 200)}):"
+                " give files covering a common period"
+            )
 
     @property
     def total(self) -> int:

@@ -118,3 +118,25 @@ def safe_iso(ts_ms: int) -> str:
         return iso_utc(ts_ms)
     except (OverflowError, OSError, ValueError):
         return f"{ts_ms} ms"
+
+
+_DAY_MS = 86_400_000
+
+
+def off_grid(ts: IntArray, interval: int) -> list[Problem]:
+    """Candle open times off their interval's grid (multiples of it since the epoch, for
+    an interval that divides a day): close times, a local time read as UTC, resampled
+    data. Funding would settle and bars close at the wrong instants. Longer intervals
+    (3d, 1w: exchanges open weeks on Mondays) have no such grid and are not checked."""
+    if interval <= 0 or _DAY_MS % interval:
+        return []
+    offset = ts % interval
+
+    def message(i: int) -> str:
+        past = format_duration(int(offset[i]))
+        return (
+            f"not on the {format_duration(interval)} grid ({past} past it): timestamps"
+            " must be candle open times in UTC"
+        )
+
+    return [(offset != 0, message)]

@@ -8,20 +8,23 @@ A failure is a PerpsBotError: one line, exit code 2.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from perps_bot import __version__
 from perps_bot.config import PortfolioPlan, Settings
-from perps_bot.domain import PerpsBotError, RunMode
+from perps_bot.domain import PerpsBotError, RunMode, short
 from perps_bot.exchange.runtime import close_quietly
 from perps_bot.instruments import (
     InstrumentCatalog,
     InstrumentError,
+    UnknownInstrument,
     catalog_from_markets,
     catalog_from_profile,
+    effective_instrument_data,
 )
+from perps_bot.instruments.catalog import default_exchange_symbol
 from perps_bot.orchestrator.modes import MODES, ModeSpec
 from perps_bot.storage import RunStore
 from perps_bot.strategies import Strategy, load_strategy, strategy_fingerprint
@@ -107,6 +110,7 @@ async def preflight(settings: Settings, *, say: Callable[[str], None]) -> Prefli
         catalog = catalog_from_markets(
             markets, symbols, settings.instruments, settings.fees, decimal_places=decimal_places
         )
+        _check_symbol_keys(settings, _exchange_known(settings, markets), instruments=True)
     except BaseException:
         await close_quietly(client)
         raise
@@ -120,7 +124,62 @@ def profile_catalog(settings: Settings) -> InstrumentCatalog | None:
     naming the first symbol with none."""
     if MODES[settings.mode].exchange_instruments:
         return None
-    return catalog_from_profile(settings.instruments, settings.fees).require(settings.symbols)
+    catalog = catalog_from_profile(settings.instruments, settings.fees)
+    _check_symbol_keys(settings, set(catalog) | set(settings.symbols), instruments=False)
+    return catalog.require(settings.symbols)
+
+
+def _symbol_keys(settings: Settings, *, instruments: bool) -> Iterator[tuple[str, str]]:
+    """(setting, symbol) for every per-symbol key of the profile."""
+    for symbol in settings.strategy.order_size:
+        yield "strategy.order_size", symbol
+    for portfolio in settings.portfolios:
+        for symbol in portfolio.order_size:
+            yield f"portfolios.{portfolio.id}.order_size", symbol
+    for symbol in settings.account.leverage:
+        yield "account.leverage", symbol
+    for symbol in settings.mock.symbols:
+        yield "mock.symbols", symbol
+    for symbol in settings.instruments if instruments else ():
+        yield "instruments", symbol
+
+
+def _check_symbol_keys(settings: Settings, known: Collection[str], *, instruments: bool) -> None:
+    """A per-symbol key naming no symbol the run knows (a typo: BTC-PREP, btc-perp) is
+    refused: it was silently ignored, and the run traded default_order_size (1 unit) or
+    the default leverage instead. `instruments`: check the `instruments:` keys as well
+    (a profile mode's entry defines an instrument of its own; one differing only in case
+    from a known symbol is a typo all the same)."""
+    for where, symbol in _symbol_keys(settings, instruments=True):
+        if where == "instruments" and not instruments:
+            if not any(s != symbol and s.casefold() == symbol.casefold() for s in known):
+                continue
+        elif symbol in known:
+            continue
+        traded = ", ".join(settings.symbols)
+        raise UnknownInstrument(
+            f"{where}: unknown symbol {short(symbol)!r} (this run trades {traded};"
+            f" instruments known: {_listed(known)})"
+        )
+
+
+def _listed(symbols: Collection[str], most: int = 8) -> str:
+    names = sorted(symbols)
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
+def _exchange_known(settings: Settings, markets: Mapping[str, Any]) -> set[str]:
+    """Symbols of an exchange run: traded, in the built-in data, or listed in the
+    exchange's markets (an `instruments:` entry of its own does not make a symbol known
+    here: its filters come from the markets)."""
+    data = effective_instrument_data(settings.instruments)
+    known = set(settings.symbols) | set(effective_instrument_data({}))
+    for _, symbol in _symbol_keys(settings, instruments=True):
+        exchange_symbol = data.get(symbol, {}).get("exchange_symbol")
+        if (exchange_symbol or default_exchange_symbol(symbol)) in markets:
+            known.add(symbol)
+    return known
 
 
 def _require_prod_promotion(settings: Settings, strategy: str, fingerprint: str) -> None:

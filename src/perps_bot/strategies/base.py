@@ -17,6 +17,7 @@ Design choices:
 """
 
 import logging
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -210,9 +211,22 @@ def validate_params(cls: type[Strategy], params: Mapping[str, Any]) -> BaseModel
             raise StrategyError(f"strategy {label!r}: bad param {short(str(key))!r}: a number,"
                                 f" not {str(value).lower()}")  # fmt: skip
     try:
-        return cls.Params.model_validate(dict(params))
+        validated = cls.Params.model_validate(dict(params))
     except ValidationError as exc:
         raise StrategyError(_describe(label, exc)) from exc
+    _require_finite(label, validated, params)
+    return validated
+
+
+def _require_finite(label: str, validated: BaseModel, given: Mapping[str, Any]) -> None:
+    """pydantic takes 'nan' and 'inf' (params from the environment or --param are text)
+    for a float field that does not forbid them: refused like every other non-finite
+    number of the config. A default may be infinite; only a given value is checked."""
+    for key in given:
+        value = getattr(validated, str(key), None)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise StrategyError(f"strategy {label!r}: bad param {short(str(key))!r}: must be a"
+                                f" finite number (got {short(repr(given[key]))})")  # fmt: skip
 
 
 def _is_number(annotation: object) -> bool:
