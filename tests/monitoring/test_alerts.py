@@ -255,3 +255,32 @@ def test_the_rate_limit_never_drops_the_rare_alerts(
     counts = [m.split("dropped by the rate limit: ")[1] for m in (r["message"] for r in received)
               if "dropped by the rate limit" in m]  # fmt: skip
     assert counts and all(set(re.findall(r"[a-z_]+", c)) == {"trade_closed"} for c in counts)
+
+
+def test_the_daily_summary_of_several_portfolios_names_each_at_the_days_end(
+    tmp_path: Path, receiver: tuple[int, list[dict[str, Any]]]
+) -> None:
+    """The summary of a run with several portfolios listed the account's equity with no
+    name, and took the equity of whichever portfolio's first line of the next day came
+    first (the day's end for the others): the summary of one day mixed two days. Now
+    the account is named and every equity is the last one of the day; the trades and
+    their PnL are those of the run's report closed that day."""
+    port, received = receiver
+    btc, eth = "BTC-PERP", "ETH-PERP"
+    result = _run(tmp_path, {"urls": [f"json://127.0.0.1:{port}"], "on": ["daily_summary"]},
+                  run={"dev_fast": True, "duration": "30h", "seed": 5, "symbols": [btc, eth],
+                       "log_dir": str(tmp_path / "logs"), "data_dir": str(tmp_path / "data")},
+                  portfolios=[{"id": "a", "strategy": "sma_cross", "symbols": [btc]},
+                              {"id": "b", "strategy": "mean_reversion", "symbols": [eth]}],
+                  )  # fmt: skip
+    (summary,) = [r["message"] for r in received]
+    midnight = 1_704_153_600_000  # 2024-01-02
+    events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").open()]
+    last = {e.get("portfolio", "account"): e["equity"] for e in events
+            if e["type"] == "equity" and e["ts"] < midnight}  # fmt: skip
+    assert result.report is not None
+    trades = [t for p in result.report.portfolios for t in p.trades if t.close_ts < midnight]
+    assert summary == (
+        f"2024-01-01: {len(trades)} trades closed, net PnL {sum(t.net_pnl for t in trades):,.2f};"
+        f" equity account {last['account']:,.2f}, a {last['a']:,.2f}, b {last['b']:,.2f}"
+    )

@@ -28,7 +28,7 @@ from typing import Any
 
 from perps_bot.config import AlertsConfig, mask_url
 from perps_bot.config.alerts import load_apprise
-from perps_bot.domain import DAY_MS, iso_utc, parse_duration
+from perps_bot.domain import ACCOUNT, DAY_MS, iso_utc, parse_duration
 from perps_bot.monitoring.logs import LOGGER_NAME, hosted_run, logged_by
 
 log = logging.getLogger("perps_bot.alerts")
@@ -175,22 +175,26 @@ class AlertRules:
             self._sender.send(event, f"{self._name}: {what}", body)
 
     def _daily(self, line: dict[str, Any]) -> None:
-        """One summary when the run's clock passes midnight UTC (the day just over)."""
+        """One summary when the run's clock passes midnight UTC (the day just over: its
+        trades and the last equity of the day of the account and of each portfolio; the
+        line that passes midnight belongs to the next day)."""
+        day = line["ts"] // DAY_MS
+        if self._day is not None and day > self._day:
+            several = len(self._equity) > 1  # the account (no portfolio) is named then
+            equity = ", ".join(
+                f"{pid or ACCOUNT if several else pid} {value:,.2f}".lstrip()
+                for pid, value in sorted(self._equity.items())
+            )
+            text = (
+                f"{iso_utc(self._day * DAY_MS)[:10]}: {self._trades} trades closed,"
+                f" net PnL {self._trade_pnl:,.2f}; equity {equity or 'n/a'}"
+            )
+            self._trades, self._trade_pnl = 0, 0.0
+            self._alert("daily_summary", "daily summary", text)
+        if self._day is None or day > self._day:
+            self._day = day
         if line["type"] == "equity":
             self._equity[line.get("portfolio", "")] = line["equity"]
-        day = line["ts"] // DAY_MS
-        if self._day is None or day <= self._day:
-            self._day = day if self._day is None else self._day
-            return
-        equity = ", ".join(
-            f"{pid + ' ' if pid else ''}{value:,.2f}" for pid, value in sorted(self._equity.items())
-        )
-        text = (
-            f"{iso_utc(self._day * DAY_MS)[:10]}: {self._trades} trades closed,"
-            f" net PnL {self._trade_pnl:,.2f}; equity {equity or 'n/a'}"
-        )
-        self._day, self._trades, self._trade_pnl = day, 0, 0.0
-        self._alert("daily_summary", "daily summary", text)
 
 
 def _trade_text(line: dict[str, Any]) -> str:
