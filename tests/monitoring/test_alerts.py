@@ -9,10 +9,8 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,37 +20,17 @@ from perps_bot.config import AlertsConfig, ConfigError, load_settings
 from perps_bot.monitoring.alerts import Alerts, AlertSender
 from perps_bot.orchestrator.runner import RunResult, run_bot_sync
 from tests.conftest import REPO
+from tests.harness.alert_receiver import alert_receiver
 
 #: drawdown limits a dev run passes within its first simulated hours: it halts
 HALTING = {"max_drawdown": 0.00005, "reducing_drawdown": 0.00005}
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def receiver() -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """A json:// webhook on a free loopback port; yields (port, bodies received)."""
-    received: list[dict[str, Any]] = []
-    handler = type("Handler", (_Receiver,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with alert_receiver() as target:
+        yield target
 
 
 @pytest.fixture
