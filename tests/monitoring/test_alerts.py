@@ -10,17 +10,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from perps_bot.config import AlertsConfig, ConfigError, load_settings
+from perps_bot.domain import MarketEvent
 from perps_bot.monitoring.alerts import Alerts, AlertSender
 from perps_bot.orchestrator.runner import RunResult, run_bot_sync
 from tests.conftest import REPO
 from tests.harness.alert_receiver import alert_receiver
+from tests.harness.scripted import ScriptedFeed, quotes
 
 #: drawdown limits a dev run passes within its first simulated hours: it halts
 HALTING = {"max_drawdown": 0.00005, "reducing_drawdown": 0.00005}
@@ -262,3 +264,26 @@ def test_the_daily_summary_of_several_portfolios_names_each_at_the_days_end(
         f"2024-01-01: {len(trades)} trades closed, net PnL {sum(t.net_pnl for t in trades):,.2f};"
         f" equity account {last['account']:,.2f}, a {last['a']:,.2f}, b {last['b']:,.2f}"
     )
+
+
+class _BrokenFeed(ScriptedFeed):
+    """Plays its quotes, then fails: the run fails."""
+
+    async def batches(self) -> AsyncIterator[Sequence[MarketEvent]]:
+        async for batch in super().batches():
+            yield batch
+        raise RuntimeError("the feed broke")
+
+
+def test_a_run_that_fails_sends_one_run_end_that_says_so(
+    tmp_path: Path, receiver: tuple[int, list[dict[str, Any]]]
+) -> None:
+    port, received = receiver
+    config = {"run": {"dev_fast": True, "seed": 5, "log_dir": str(tmp_path / "logs"),
+                      "data_dir": str(tmp_path / "data"), "live_view": False},
+              "alerts": {"urls": [f"json://127.0.0.1:{port}"], "on": ["run_end"]}}  # fmt: skip
+    feed = _BrokenFeed(quotes("BTC-PERP", [100.0] * 5, start_ms=1_704_067_200_000))
+    with pytest.raises(RuntimeError, match="the feed broke"):
+        run_bot_sync(load_settings("dev", config), feed=feed, progress=False)
+    assert len(received) == 1, received
+    assert "ended: failed (RuntimeError: the feed broke)" in received[0]["message"]
