@@ -3,6 +3,7 @@ daily_summary and run_end of a dev run; a target that never answers does not slo
 the run; the rate limit drops and sums up; error log lines alert; URLs are masked in
 `config show` and in the logs; a URL apprise does not know is one line and exit 2."""
 
+import contextlib
 import json
 import logging
 import re
@@ -19,7 +20,9 @@ import pytest
 from perps_bot.config import AlertsConfig, ConfigError, load_settings
 from perps_bot.domain import MarketEvent
 from perps_bot.monitoring.alerts import Alerts, AlertSender
-from perps_bot.orchestrator.runner import RunResult, run_bot_sync
+from perps_bot.orchestrator.checkpoint import Checkpointer
+from perps_bot.orchestrator.run_process import INTERRUPTED
+from perps_bot.orchestrator.runner import Run, RunResult, run_bot_sync
 from tests.conftest import REPO
 from tests.harness.alert_receiver import alert_receiver
 from tests.harness.scripted import ScriptedFeed, quotes
@@ -287,3 +290,40 @@ def test_a_run_that_fails_sends_one_run_end_that_says_so(
         run_bot_sync(load_settings("dev", config), feed=feed, progress=False)
     assert len(received) == 1, received
     assert "ended: failed (RuntimeError: the feed broke)" in received[0]["message"]
+
+
+@contextlib.asynccontextmanager
+async def _interrupted_in_the_evening(run: Run) -> AsyncIterator[None]:
+    """A checkpoint at 18:00 of the first day, then Ctrl-C."""
+    orchestrator = run.orchestrator
+    checkpointer = orchestrator.after_batch
+    assert isinstance(checkpointer, Checkpointer)
+
+    def after_batch() -> None:
+        checkpointer()
+        evening = 1_704_067_200_000 + 18 * 3_600_000
+        if (orchestrator.last_ts or 0) >= evening and not orchestrator.stop_requested:
+            checkpointer.save()
+            orchestrator.request_stop(INTERRUPTED, interrupt=True)
+
+    orchestrator.after_batch = after_batch
+    yield
+
+
+def test_the_daily_summary_of_a_day_the_run_restarted_says_from_when(
+    tmp_path: Path, receiver: tuple[int, list[dict[str, Any]]]
+) -> None:
+    """A run resumed at 18:00 summed up its day at midnight as if the 6 hours it saw
+    were the day (its trades before the restart not among them): it says from when."""
+    port, received = receiver
+    alerts = {"urls": [f"json://127.0.0.1:{port}"], "on": ["daily_summary"]}
+    config: dict[str, Any] = {"run": {"dev_fast": True, "duration": "30h", "seed": 5,
+                                      "log_dir": str(tmp_path / "logs"),
+                                      "data_dir": str(tmp_path / "data")},
+                              "alerts": alerts}  # fmt: skip
+    settings = load_settings("dev", config)
+    first = run_bot_sync(settings, progress=False, attach=_interrupted_in_the_evening)
+    assert first.status == "interrupted" and received == []
+    run_bot_sync(settings, progress=False, resume=first.run_id)
+    (summary,) = [r["message"] for r in received]
+    assert re.match(r"2024-01-01 \(from 18:\d\d UTC\): \d+ trades closed", summary), summary

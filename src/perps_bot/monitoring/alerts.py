@@ -146,6 +146,7 @@ class AlertRules:
         self._on = frozenset(on)
         self._name = name
         self._day: int | None = None
+        self._since: int | None = None  # the run (or its restart) began within the day
         self._trades = 0
         self._trade_pnl = 0.0
         self._equity: dict[str, float] = {}
@@ -185,12 +186,15 @@ class AlertRules:
                 f"{pid or ACCOUNT if several else pid} {value:,.2f}".lstrip()
                 for pid, value in sorted(self._equity.items())
             )
+            since = "" if self._since is None else f" (from {iso_utc(self._since)[11:16]} UTC)"
             text = (
-                f"{iso_utc(self._day * DAY_MS)[:10]}: {self._trades} trades closed,"
+                f"{iso_utc(self._day * DAY_MS)[:10]}{since}: {self._trades} trades closed,"
                 f" net PnL {self._trade_pnl:,.2f}; equity {equity or 'n/a'}"
             )
-            self._trades, self._trade_pnl = 0, 0.0
+            self._trades, self._trade_pnl, self._since = 0, 0.0, None
             self._alert("daily_summary", "daily summary", text)
+        if self._day is None:  # a run started (or resumed) within the day saw part of it
+            self._since = line["ts"] if line["ts"] % DAY_MS else None
         if self._day is None or day > self._day:
             self._day = day
         if line["type"] == "equity":
