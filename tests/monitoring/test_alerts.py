@@ -327,3 +327,21 @@ def test_the_daily_summary_of_a_day_the_run_restarted_says_from_when(
     run_bot_sync(settings, progress=False, resume=first.run_id)
     (summary,) = [r["message"] for r in received]
     assert re.match(r"2024-01-01 \(from 18:\d\d UTC\): \d+ trades closed", summary), summary
+
+
+def test_a_halt_restored_at_start_is_not_paged_again(
+    tmp_path: Path, receiver: tuple[int, list[dict[str, Any]]]
+) -> None:
+    """A run that starts halted by an earlier run's halt says so on its console and in
+    its log (`restored from run ...`); its alerts do not page the old halt as a new one
+    at every restart."""
+    port, received = receiver
+    alerts = {"urls": [f"json://127.0.0.1:{port}"], "on": ["halt", "run_end"]}
+    _run(tmp_path, alerts, risk=HALTING)
+    assert [r["title"] for r in received].count("perps-bot dev: HALTED") == 1
+    received.clear()
+    for _ in range(2):
+        _run(tmp_path, alerts, risk=HALTING)
+    assert [r["title"] for r in received] == ["perps-bot dev: run ended"] * 2, received
+    log_text = (tmp_path / "logs" / "perps_bot.log").read_text()
+    assert log_text.count("RISK STATE HALTED (restored from run ") == 2
