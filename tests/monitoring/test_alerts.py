@@ -3,55 +3,38 @@ daily_summary and run_end of a dev run; a target that never answers does not slo
 the run; the rate limit drops and sums up; error log lines alert; URLs are masked in
 `config show` and in the logs; a URL apprise does not know is one line and exit 2."""
 
+import contextlib
 import json
 import logging
 import re
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from perps_bot.config import AlertsConfig, ConfigError, load_settings
+from perps_bot.domain import MarketEvent
 from perps_bot.monitoring.alerts import Alerts, AlertSender
-from perps_bot.orchestrator.runner import RunResult, run_bot_sync
+from perps_bot.orchestrator.checkpoint import Checkpointer
+from perps_bot.orchestrator.run_process import INTERRUPTED
+from perps_bot.orchestrator.runner import Run, RunResult, run_bot_sync
 from tests.conftest import REPO
+from tests.harness.alert_receiver import alert_receiver
+from tests.harness.scripted import ScriptedFeed, quotes
 
 #: drawdown limits a dev run passes within its first simulated hours: it halts
 HALTING = {"max_drawdown": 0.00005, "reducing_drawdown": 0.00005}
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def receiver() -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """A json:// webhook on a free loopback port; yields (port, bodies received)."""
-    received: list[dict[str, Any]] = []
-    handler = type("Handler", (_Receiver,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with alert_receiver() as target:
+        yield target
 
 
 def _run(tmp: Path, alerts: dict[str, Any] | None = None, **overrides: Any) -> RunResult:
@@ -245,3 +228,110 @@ def test_the_rate_limit_never_drops_the_rare_alerts(
     counts = [m.split("dropped by the rate limit: ")[1] for m in (r["message"] for r in received)
               if "dropped by the rate limit" in m]  # fmt: skip
     assert counts and all(set(re.findall(r"[a-z_]+", c)) == {"trade_closed"} for c in counts)
+
+
+def test_the_daily_summary_of_several_portfolios_names_each_at_the_days_end(
+    tmp_path: Path, receiver: tuple[int, list[dict[str, Any]]]
+) -> None:
+    """The summary of a run with several portfolios listed the account's equity with no
+    name, and took the equity of whichever portfolio's first line of the next day came
+    first (the day's end for the others): the summary of one day mixed two days. Now
+    the account is named and every equity is the last one of the day; the trades and
+    their PnL are those of the run's report closed that day."""
+    port, received = receiver
+    btc, eth = "BTC-PERP", "ETH-PERP"
+    result = _run(tmp_path, {"urls": [f"json://127.0.0.1:{port}"], "on": ["daily_summary"]},
+                  run={"dev_fast": True, "duration": "30h", "seed": 5, "symbols": [btc, eth],
+                       "log_dir": str(tmp_path / "logs"), "data_dir": str(tmp_path / "data")},
+                  portfolios=[{"id": "a", "strategy": "sma_cross", "symbols": [btc]},
+                              {"id": "b", "strategy": "mean_reversion", "symbols": [eth]}],
+                  )  # fmt: skip
+    (summary,) = [r["message"] for r in received]
+    midnight = 1_704_153_600_000  # 2024-01-02
+    events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").open()]
+    last = {e.get("portfolio", "account"): e["equity"] for e in events
+            if e["type"] == "equity" and e["ts"] < midnight}  # fmt: skip
+    assert result.report is not None
+    trades = [t for p in result.report.portfolios for t in p.trades if t.close_ts < midnight]
+    assert summary == (
+        f"2024-01-01: {len(trades)} trades closed, net PnL {sum(t.net_pnl for t in trades):,.2f};"
+        f" equity account {last['account']:,.2f}, a {last['a']:,.2f}, b {last['b']:,.2f}"
+    )
+
+
+class _BrokenFeed(ScriptedFeed):
+    """Plays its quotes, then fails: the run fails."""
+
+    async def batches(self) -> AsyncIterator[Sequence[MarketEvent]]:
+        async for batch in super().batches():
+            yield batch
+        raise RuntimeError("the feed broke")
+
+
+def test_a_run_that_fails_sends_one_run_end_that_says_so(
+    tmp_path: Path, receiver: tuple[int, list[dict[str, Any]]]
+) -> None:
+    port, received = receiver
+    config = {"run": {"dev_fast": True, "seed": 5, "log_dir": str(tmp_path / "logs"),
+                      "data_dir": str(tmp_path / "data"), "live_view": False},
+              "alerts": {"urls": [f"json://127.0.0.1:{port}"], "on": ["run_end"]}}  # fmt: skip
+    feed = _BrokenFeed(quotes("BTC-PERP", [100.0] * 5, start_ms=1_704_067_200_000))
+    with pytest.raises(RuntimeError, match="the feed broke"):
+        run_bot_sync(load_settings("dev", config), feed=feed, progress=False)
+    assert len(received) == 1, received
+    assert "ended: failed (RuntimeError: the feed broke)" in received[0]["message"]
+
+
+@contextlib.asynccontextmanager
+async def _interrupted_in_the_evening(run: Run) -> AsyncIterator[None]:
+    """A checkpoint at 18:00 of the first day, then Ctrl-C."""
+    orchestrator = run.orchestrator
+    checkpointer = orchestrator.after_batch
+    assert isinstance(checkpointer, Checkpointer)
+
+    def after_batch() -> None:
+        checkpointer()
+        evening = 1_704_067_200_000 + 18 * 3_600_000
+        if (orchestrator.last_ts or 0) >= evening and not orchestrator.stop_requested:
+            checkpointer.save()
+            orchestrator.request_stop(INTERRUPTED, interrupt=True)
+
+    orchestrator.after_batch = after_batch
+    yield
+
+
+def test_the_daily_summary_of_a_day_the_run_restarted_says_from_when(
+    tmp_path: Path, receiver: tuple[int, list[dict[str, Any]]]
+) -> None:
+    """A run resumed at 18:00 summed up its day at midnight as if the 6 hours it saw
+    were the day (its trades before the restart not among them): it says from when."""
+    port, received = receiver
+    alerts = {"urls": [f"json://127.0.0.1:{port}"], "on": ["daily_summary"]}
+    config: dict[str, Any] = {"run": {"dev_fast": True, "duration": "30h", "seed": 5,
+                                      "log_dir": str(tmp_path / "logs"),
+                                      "data_dir": str(tmp_path / "data")},
+                              "alerts": alerts}  # fmt: skip
+    settings = load_settings("dev", config)
+    first = run_bot_sync(settings, progress=False, attach=_interrupted_in_the_evening)
+    assert first.status == "interrupted" and received == []
+    run_bot_sync(settings, progress=False, resume=first.run_id)
+    (summary,) = [r["message"] for r in received]
+    assert re.match(r"2024-01-01 \(from 18:\d\d UTC\): \d+ trades closed", summary), summary
+
+
+def test_a_halt_restored_at_start_is_not_paged_again(
+    tmp_path: Path, receiver: tuple[int, list[dict[str, Any]]]
+) -> None:
+    """A run that starts halted by an earlier run's halt says so on its console and in
+    its log (`restored from run ...`); its alerts do not page the old halt as a new one
+    at every restart."""
+    port, received = receiver
+    alerts = {"urls": [f"json://127.0.0.1:{port}"], "on": ["halt", "run_end"]}
+    _run(tmp_path, alerts, risk=HALTING)
+    assert [r["title"] for r in received].count("perps-bot dev: HALTED") == 1
+    received.clear()
+    for _ in range(2):
+        _run(tmp_path, alerts, risk=HALTING)
+    assert [r["title"] for r in received] == ["perps-bot dev: run ended"] * 2, received
+    log_text = (tmp_path / "logs" / "perps_bot.log").read_text()
+    assert log_text.count("RISK STATE HALTED (restored from run ") == 2

@@ -170,3 +170,16 @@ async def test_a_portfolio_id_of_dots_only_is_a_400(tmp_path: Path) -> None:
         await _trading(client, sid)
         assert (await client.post(f"/api/sessions/{sid}/portfolios/v1.2/pause")).status == 200
         assert (await client.post(f"/api/sessions/{sid}/stop")).status == 200
+
+
+async def test_a_profile_whose_name_is_no_url_segment_is_a_400(tmp_path: Path) -> None:
+    """A profile file saying `profile: a/b` started a session whose run ids (the session
+    id of its `--http-port` dashboard) and database name held a '/'."""
+    path = tmp_path / "mine.yaml"
+    path.write_text("profile: a/b\nrun:\n  dev_fast: true\n")
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        resp = await client.post("/api/sessions", json=dev_session("1d", profile=str(path)))
+        assert resp.status == 400, await resp.text()
+        error = (await resp.json())["error"]
+        assert "'a/b' is no profile name" in error and "\n" not in error, error
+        assert (await (await client.get("/api/sessions")).json())["sessions"] == []

@@ -138,13 +138,16 @@ async def test_a_finished_session_shows_its_last_figures(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
 ) -> None:
     """Opened after the session ended, the page shows each portfolio's equity, PnL and
-    positions as the store has them (the run's books are gone), not empty tables."""
+    positions as the store has them (the run's books are gone), not empty tables, and
+    the session's fills (it counted only those it saw: 0)."""
     monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
-    async with serving(tmp_path / "server.sqlite") as (client, _):
+    async with serving(tmp_path / "server.sqlite") as (client, manager):
         sid = await start(client, dev_session("2d"))
         seen: list[dict[str, Any]] = []
         await read_until(await client.ws_connect(f"/api/sessions/{sid}/stream"), seen, ended)
         stored = await (await client.get(f"/api/sessions/{sid}/portfolio")).json()
+        children = manager.store.children(seen[-1]["data"]["run_id"])
+        fills = sum(len(manager.store.fills(c.run_id)) for c in children)
         async with Chromium() as page:
             await page.open(f"http://127.0.0.1:{client.port}/?session={sid}")
             await _until(page, "(document.getElementById('equity-chart').data || []).length > 0")
@@ -158,3 +161,4 @@ async def test_a_finished_session_shows_its_last_figures(
     account = sum(p["equity"] for p in stored["portfolios"])
     assert f"{account:,.2f}" in shown["account"], shown["account"]
     assert shown["buttons"] == 0 and shown["positions"]
+    assert shown["fills"] == fills > 0

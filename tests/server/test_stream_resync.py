@@ -31,6 +31,17 @@ def _page_trades(seen: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return trades[-SHOWN:]
 
 
+def _page_fills(seen: list[dict[str, Any]]) -> int:
+    """The page's fill count: a hello's total, then one per fill or liquidation."""
+    fills = 0
+    for m in seen:
+        if m["type"] == "hello":
+            fills = m["data"]["fills"]
+        elif m["type"] in ("fill", "liquidation"):
+            fills += 1
+    return fills
+
+
 def _status(message: dict[str, Any]) -> str | None:
     """The session's status a message tells (a status message or a hello)."""
     if message["type"] == "hello":
@@ -49,7 +60,9 @@ def _small_window(addr_info: Any) -> socket.socket:
 
 
 async def test_a_subscriber_that_fell_behind_gets_a_new_hello(tmp_path: Path) -> None:
-    async with serving(tmp_path / "server.sqlite") as (client, _):
+    """The hello carries the session's fills so far: the page's count went on from what
+    it had seen, short of every fill dropped before the new hello."""
+    async with serving(tmp_path / "server.sqlite") as (client, manager):
         sid = await start(client, dev_session("20d"))
         url = f"http://127.0.0.1:{client.port}/api/sessions/{sid}/stream?trades={SHOWN}&points=20"
         connector = aiohttp.TCPConnector(socket_factory=_small_window)
@@ -68,6 +81,9 @@ async def test_a_subscriber_that_fell_behind_gets_a_new_hello(tmp_path: Path) ->
                     await asyncio.sleep(0.2)
             await read_until(ws, seen, lambda m: _status(m) == "completed", timeout=60)
         stored = await (await client.get(f"/api/sessions/{sid}/trades?limit={SHOWN}")).json()
+        run_id = (await (await client.get(f"/api/sessions/{sid}")).json())["run_id"]
+        fills = sum(len(manager.store.fills(c.run_id)) for c in manager.store.children(run_id))
     hellos = [m for m in seen if m["type"] == "hello"]
     assert len(hellos) >= 2, "the subscriber fell behind, and was told"
     assert _page_trades(seen) == [tuple(t[k] for k in KEY) for t in stored["trades"]]
+    assert _page_fills(seen) == fills > 0

@@ -39,6 +39,7 @@ from perps_bot.config.models import (
     RunConfig,
     StrategyConfig,
 )
+from perps_bot.config.names import ProfileName
 from perps_bot.config.portfolios import PortfolioPlan, plan_portfolios, traded_symbols
 from perps_bot.config.profile_yaml import ProfileError, load_profile_file
 from perps_bot.config.secrets import holds_secret, is_model, refuse_profile_secret, secret_paths
@@ -94,7 +95,7 @@ class Settings(BaseSettings):
         nested_model_default_partial_update=True,
     )
 
-    profile: str = "dev"
+    profile: ProfileName = "dev"
     run: RunConfig = Field(default_factory=RunConfig)
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)

@@ -28,7 +28,7 @@ from typing import Any
 
 from perps_bot.config import AlertsConfig, mask_url
 from perps_bot.config.alerts import load_apprise
-from perps_bot.domain import DAY_MS, iso_utc, parse_duration
+from perps_bot.domain import ACCOUNT, DAY_MS, iso_utc, parse_duration
 from perps_bot.monitoring.logs import LOGGER_NAME, hosted_run, logged_by
 
 log = logging.getLogger("perps_bot.alerts")
@@ -146,6 +146,7 @@ class AlertRules:
         self._on = frozenset(on)
         self._name = name
         self._day: int | None = None
+        self._since: int | None = None  # the run (or its restart) began within the day
         self._trades = 0
         self._trade_pnl = 0.0
         self._equity: dict[str, float] = {}
@@ -175,22 +176,29 @@ class AlertRules:
             self._sender.send(event, f"{self._name}: {what}", body)
 
     def _daily(self, line: dict[str, Any]) -> None:
-        """One summary when the run's clock passes midnight UTC (the day just over)."""
+        """One summary when the run's clock passes midnight UTC (the day just over: its
+        trades and the last equity of the day of the account and of each portfolio; the
+        line that passes midnight belongs to the next day)."""
+        day = line["ts"] // DAY_MS
+        if self._day is not None and day > self._day:
+            several = len(self._equity) > 1  # the account (no portfolio) is named then
+            equity = ", ".join(
+                f"{pid or ACCOUNT if several else pid} {value:,.2f}".lstrip()
+                for pid, value in sorted(self._equity.items())
+            )
+            since = "" if self._since is None else f" (from {iso_utc(self._since)[11:16]} UTC)"
+            text = (
+                f"{iso_utc(self._day * DAY_MS)[:10]}{since}: {self._trades} trades closed,"
+                f" net PnL {self._trade_pnl:,.2f}; equity {equity or 'n/a'}"
+            )
+            self._trades, self._trade_pnl, self._since = 0, 0.0, None
+            self._alert("daily_summary", "daily summary", text)
+        if self._day is None:  # a run started (or resumed) within the day saw part of it
+            self._since = line["ts"] if line["ts"] % DAY_MS else None
+        if self._day is None or day > self._day:
+            self._day = day
         if line["type"] == "equity":
             self._equity[line.get("portfolio", "")] = line["equity"]
-        day = line["ts"] // DAY_MS
-        if self._day is None or day <= self._day:
-            self._day = day if self._day is None else self._day
-            return
-        equity = ", ".join(
-            f"{pid + ' ' if pid else ''}{value:,.2f}" for pid, value in sorted(self._equity.items())
-        )
-        text = (
-            f"{iso_utc(self._day * DAY_MS)[:10]}: {self._trades} trades closed,"
-            f" net PnL {self._trade_pnl:,.2f}; equity {equity or 'n/a'}"
-        )
-        self._day, self._trades, self._trade_pnl = day, 0, 0.0
-        self._alert("daily_summary", "daily summary", text)
 
 
 def _trade_text(line: dict[str, Any]) -> str:

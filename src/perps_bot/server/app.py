@@ -275,8 +275,9 @@ def _positive(request: web.Request, name: str, default: int) -> int:
 
 # -- the stream -------------------------------------------------------------------------
 async def _stream(request: web.Request) -> web.StreamResponse:
-    """Websocket: a `hello` (the session and its portfolios; with ?trades=N its last N
-    closed trades, with ?points=N its equity curves thinned to about N snapshots), then
+    """Websocket: a `hello` (the session, its fills so far and its portfolios; with
+    ?trades=N its last N closed trades, with ?points=N its equity curves thinned to
+    about N snapshots), then
     every message the session publishes (fill, liquidation, trade, equity,
     state_change, portfolio, control, status) as it happens. The hello is read in the
     same step as the subscription, so a client that builds its view from both misses
@@ -330,15 +331,15 @@ async def _cancel(*tasks: "asyncio.Task[Any] | None") -> None:
 
 def _hello(request: web.Request, s: Session, trades: int, points: int) -> dict[str, Any]:
     """The stream's first message (no await: nothing is published while it is read)."""
-    hello: dict[str, Any] = {"session": s.view()}
+    store = _sessions(request).reader(s)  # the running run's rows flushed first
+    # the fills so far: a page counts on from them, also after messages were dropped
+    hello: dict[str, Any] = {"session": s.view(), "fills": views.fill_count(store, s)}
     if s.run is not None:
         hello["portfolio"] = views.portfolios(s.run, s)
-    if trades or points:
-        store = _sessions(request).reader(s)  # the running run's rows flushed first
-        if trades:
-            hello["trades"] = views.trades(store, s, trades)
-        if points:
-            hello["equity"] = views.curves(store, s, points)
+    if trades:
+        hello["trades"] = views.trades(store, s, trades)
+    if points:
+        hello["equity"] = views.curves(store, s, points)
     return hello
 
 

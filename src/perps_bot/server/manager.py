@@ -22,7 +22,6 @@ from rich.console import Console
 
 from perps_bot.config import Settings
 from perps_bot.domain import PerpsBotError, short
-from perps_bot.orchestrator.run_process import INTERRUPTED
 from perps_bot.orchestrator.runner import Interrupted, run_bot
 from perps_bot.orchestrator.wiring import Run, mark_crashed
 from perps_bot.server.requests import RequestError, StartRequest, parse_start, session_settings
@@ -33,6 +32,8 @@ from perps_bot.storage.durable import RESUMABLE_STATUSES
 from perps_bot.storage.lock import DatabaseLock
 
 log = logging.getLogger("perps_bot.server")
+#: why the runs of a server that stops end `interrupted` (they go on at its next start)
+SERVER_STOPPED = "the server stopped: it goes on at the next start"
 
 
 class Sessions:
@@ -134,7 +135,7 @@ class SessionManager(Sessions):
             log.exception("session %s failed", s.id)
             detail = f"{type(exc).__name__}: {exc}"
         if self._closing and status == "interrupted":
-            s.finished("interrupted", "the server stopped: it goes on at the next start")
+            s.finished("interrupted", SERVER_STOPPED)
             return  # stays `running` in the table
         self._end(s, status, detail)
 
@@ -149,7 +150,8 @@ class SessionManager(Sessions):
         tasks = [s.task for s in self.sessions.values() if s.task is not None and not s.task.done()]
         for s in self.sessions.values():
             if s.run is not None:
-                s.run.orchestrator.request_stop(INTERRUPTED, interrupt=True)
+                s.run.orchestrator.request_stop(SERVER_STOPPED, interrupt=True)  # its run_end
+                # and its run's detail say so (not a bare `interrupted`: it is not over)
             elif s.task is not None:
                 s.task.cancel()
         if tasks:

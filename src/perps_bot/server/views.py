@@ -165,6 +165,11 @@ def trades(store: RunStore, s: "Session", limit: int | None) -> list[dict[str, A
     return rows[-limit:] if limit else rows
 
 
+def fill_count(store: RunStore, s: "Session") -> int:
+    """The session's fills so far, liquidations included (every portfolio's)."""
+    return sum(store.fill_count(run.run_id) for _, run in portfolio_runs(store, s))
+
+
 def portfolio_run_id(s: "Session", pid: str) -> str | None:
     """The run whose equity curve is portfolio `pid`'s (the session's own run when it
     has one portfolio); None before the run is made."""

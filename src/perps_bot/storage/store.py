@@ -110,6 +110,11 @@ class RunStore(StoreWriter):
         ).fetchall()
         return rows
 
+    def fill_count(self, run_id: str) -> int:
+        """How many fills the run has (liquidations included)."""
+        row = self._db.execute("SELECT COUNT(*) FROM fills WHERE run_id=?", (run_id,)).fetchone()
+        return int(row[0])
+
     def liquidation_count(self, run_id: str) -> int:
         """How many of the run's fills were liquidations."""
         row = self._db.execute(

@@ -223,8 +223,9 @@ function handleInbox() {
   for (const msg of batch) {
     const data = msg.data;
     switch (msg.type) {
-      case "hello":
+      case "hello":  // its fills so far: a count that missed none (a resync, a new session)
         session = data.session;
+        if (data.fills !== undefined) { state.fills = data.fills; $("fill-count").textContent = state.fills; }
         if (data.portfolio) portfolio = data.portfolio;
         else stored = true;
         if (data.trades) { state.trades = data.trades; newTrades = true; }
