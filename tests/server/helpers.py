@@ -67,6 +67,18 @@ async def read_until(
     raise AssertionError(f"the stream ended first: {seen[-3:]}")
 
 
+async def trading(
+    client: TestClient[Any, Any], duration: str
+) -> tuple[str, ClientWebSocketResponse, list[dict[str, Any]]]:
+    """A dev session started and read from its stream until its first fill: (session
+    id, the stream, the messages seen)."""
+    sid = await start(client, dev_session(duration))
+    ws = await client.ws_connect(f"/api/sessions/{sid}/stream")
+    seen: list[dict[str, Any]] = []
+    await read_until(ws, seen, lambda m: m["type"] == "fill")
+    return sid, ws, seen
+
+
 def ended(message: dict[str, Any]) -> bool:
     return message["type"] == "status" and message["data"]["status"] not in ("starting", "running")
 

@@ -5,12 +5,11 @@ every request is answered on."""
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.harness.alert_receiver import alert_receiver
-from tests.server.helpers import dev_session, ended, read_until, serving, start
+from tests.server.helpers import ended, read_until, serving, trading
 
 pytestmark = pytest.mark.usefixtures("server_logs")
 
@@ -31,10 +30,7 @@ async def test_a_session_waiting_for_its_alerts_does_not_stall_the_server(
             lags.append(loop.time() - due)
 
     async with serving(tmp_path / "server.sqlite") as (client, _):
-        sid = await start(client, dev_session("1d"))
-        ws = await client.ws_connect(f"/api/sessions/{sid}/stream")
-        seen: list[dict[str, Any]] = []
-        await read_until(ws, seen, lambda m: m["type"] == "fill")
+        _, ws, seen = await trading(client, "1d")
         watching = asyncio.create_task(probe())
         await read_until(ws, seen, ended)
         watching.cancel()
@@ -53,10 +49,7 @@ async def test_a_session_stopped_through_the_api_sends_one_run_end(
         monkeypatch.setenv("PERPS_BOT__ALERTS__ON", '["run_end", "halt"]')
         db = tmp_path / "server.sqlite"
         async with serving(db) as (client, _):
-            sid = await start(client, dev_session("365d"))
-            ws = await client.ws_connect(f"/api/sessions/{sid}/stream")
-            seen: list[dict[str, Any]] = []
-            await read_until(ws, seen, lambda m: m["type"] == "fill")
+            sid, ws, seen = await trading(client, "365d")
             assert (await client.post(f"/api/sessions/{sid}/stop")).status == 200
             await read_until(ws, seen, ended)
             run_id = seen[-1]["data"]["run_id"]
@@ -78,10 +71,7 @@ async def test_a_session_the_server_stops_says_it_goes_on(
         monkeypatch.setenv("PERPS_BOT__ALERTS__ON", '["run_end"]')
         db = tmp_path / "server.sqlite"
         async with serving(db) as (client, _):
-            sid = await start(client, dev_session("365d"))
-            ws = await client.ws_connect(f"/api/sessions/{sid}/stream")
-            seen: list[dict[str, Any]] = []
-            await read_until(ws, seen, lambda m: m["type"] == "fill")
+            sid, ws, seen = await trading(client, "365d")
         async with serving(db) as (client, _):  # it goes on: stopped through the API now
             ws = await client.ws_connect(f"/api/sessions/{sid}/stream")
             await read_until(ws, seen, lambda m: m["type"] == "fill")

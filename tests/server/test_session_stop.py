@@ -5,12 +5,11 @@ it completed, and a server started again on the database does not go on with it.
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.durable.helpers import cli
-from tests.server.helpers import dev_session, ended, read_until, serving, start
+from tests.server.helpers import ended, read_until, serving, trading
 
 pytestmark = pytest.mark.usefixtures("server_logs")
 
@@ -19,10 +18,7 @@ async def test_a_session_stopped_through_the_api_is_an_interrupted_run(tmp_path:
     """Before, the session said `stopped` but its runs were stored `completed`."""
     db = tmp_path / "server.sqlite"
     async with serving(db) as (client, manager):
-        sid = await start(client, dev_session("365d"))
-        ws = await client.ws_connect(f"/api/sessions/{sid}/stream")
-        seen: list[dict[str, Any]] = []
-        await read_until(ws, seen, lambda m: m["type"] == "fill")
+        sid, ws, seen = await trading(client, "365d")
         assert (await client.post(f"/api/sessions/{sid}/stop")).status == 200
         await read_until(ws, seen, ended)
         assert seen[-1]["data"]["status"] == "stopped"
