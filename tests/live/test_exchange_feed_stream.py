@@ -67,6 +67,22 @@ async def collect_until(
         raise AssertionError(f"not done within {WAIT_S:g}s; {stream_report(feed)}") from None
 
 
+async def until_streaming(feed: StreamingExchangeFeed) -> None:
+    """Wait until every stream of every symbol is up, by the feed's state: a stream
+    that comes up need not produce a batch (a ticker only refreshes the next book's
+    last price), so with an hour-long poll a wait that checks only when a batch
+    arrives can miss it for good; undelivered batches stay queued in the feed."""
+
+    async def poll() -> None:
+        while not all(feed.streaming(s) for s in SYMBOLS):
+            await asyncio.sleep(0.01)
+
+    try:
+        await asyncio.wait_for(poll(), WAIT_S)
+    except TimeoutError:
+        raise AssertionError(f"not streaming within {WAIT_S:g}s; {stream_report(feed)}") from None
+
+
 def stream_report(feed: StreamingExchangeFeed) -> str:
     states = ", ".join(
         f"{symbol} {stream}: {'up' if state.up else 'down'} failures={state.failures} "
@@ -254,7 +270,7 @@ async def test_fallback_does_not_wait_for_the_poll_interval(
             feed,
         )
         emulator.ws.accept_connections()
-        await collect_until(batches, events, all_streaming(feed), feed)
+        await until_streaming(feed)
         moved = len(events)
         emulator.set_price("ETHUSDT", 3_100.0)
         eth = emulator.markets["ETHUSDT"]
