@@ -76,3 +76,56 @@ async def test_an_up_stream_may_be_silent_for_longer() -> None:
         assert supervisor.states[KEY].up and supervisor.errors == 0
     finally:
         await supervisor.stop()
+
+
+class _OnePendingWatch:
+    """A stream with ccxt.pro's semantics: every watch waits on the stream's one pending
+    future (a watch given up on leaves it pending), a message resolves it and is then
+    gone, and a message that comes while no watch waits is dropped. The first watch
+    fails (the connection dropped); the message sent on subscribing again comes while
+    the supervisor backs off after a retried watch timed out (it took longer to
+    reconnect than the retry bound)."""
+
+    def __init__(self) -> None:
+        self.pending: asyncio.Future[Any] | None = None
+        self.calls = 0
+        self.sleeps = 0
+
+    async def watch(self) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            raise ConnectionError("connection closed by remote")
+        if self.pending is None:
+            self.pending = asyncio.get_running_loop().create_future()
+        return await asyncio.shield(self.pending)
+
+    async def sleep(self, _seconds: float) -> None:
+        self.sleeps += 1
+        if self.sleeps == 2:  # backing off after the retried watch timed out
+            assert self.pending is not None and not self.pending.done()
+            self.pending.set_result("the value sent on subscribing")
+            self.pending = None  # resolved: ccxt keeps no backlog
+        await asyncio.sleep(0)
+
+
+async def test_data_that_comes_while_backing_off_from_a_timed_out_watch_is_not_lost() -> None:
+    stream = _OnePendingWatch()
+    supervisor = StreamSupervisor(
+        {KEY: stream.watch},
+        on_data=lambda _key, _data: True,
+        backoff_for=lambda _key: Backoff(base_ms=1, max_ms=1),
+        clock=lambda: 0,
+        sleep=stream.sleep,
+        retry_timeout_s=0.05,
+    )
+    supervisor.start()
+    try:
+        # the stream is connected and subscribed again and sends nothing more (a quiet
+        # market): it is up only if the message that came during the backoff is taken
+        assert await _up_within(supervisor, 2.0), (
+            f"the stream stayed down: {supervisor.states[KEY]}, {stream.calls} watches"
+        )
+        assert stream.sleeps == 2
+    finally:
+        await supervisor.stop()
+    assert all(task.done() for task in supervisor.tasks)

@@ -47,13 +47,49 @@ def streaming_feed(
 
 
 async def collect_until(
-    batches: Batches, events: list[MarketEvent], done: Callable[[], bool]
+    batches: Batches,
+    events: list[MarketEvent],
+    done: Callable[[], bool],
+    feed: StreamingExchangeFeed | None = None,
 ) -> None:
+    """Collect batches until `done()`; a wait that runs out says, with `feed`, what
+    each of its streams was doing (up, consecutive failed watches, last delivery)."""
+
     async def run() -> None:
         while not done():
             events.extend(await anext(batches))
 
-    await asyncio.wait_for(run(), WAIT_S)
+    try:
+        await asyncio.wait_for(run(), WAIT_S)
+    except TimeoutError:
+        if feed is None:
+            raise
+        raise AssertionError(f"not done within {WAIT_S:g}s; {stream_report(feed)}") from None
+
+
+async def until_streaming(feed: StreamingExchangeFeed) -> None:
+    """Wait until every stream of every symbol is up, by the feed's state: a stream
+    that comes up need not produce a batch (a ticker only refreshes the next book's
+    last price), so with an hour-long poll a wait that checks only when a batch
+    arrives can miss it for good; undelivered batches stay queued in the feed."""
+
+    async def poll() -> None:
+        while not all(feed.streaming(s) for s in SYMBOLS):
+            await asyncio.sleep(0.01)
+
+    try:
+        await asyncio.wait_for(poll(), WAIT_S)
+    except TimeoutError:
+        raise AssertionError(f"not streaming within {WAIT_S:g}s; {stream_report(feed)}") from None
+
+
+def stream_report(feed: StreamingExchangeFeed) -> str:
+    states = ", ".join(
+        f"{symbol} {stream}: {'up' if state.up else 'down'} failures={state.failures} "
+        f"last={state.last_message}"
+        for (symbol, stream), state in feed.stream_states.items()
+    )
+    return f"streams ({feed.stream_errors} failed watches): {states}"
 
 
 def all_streaming(feed: StreamingExchangeFeed) -> Callable[[], bool]:
@@ -91,7 +127,7 @@ async def test_streamed_books_equal_the_exchange_book_in_rest_event_shape(
     batches = feed.batches()
     events: list[MarketEvent] = []
     try:
-        await collect_until(batches, events, all_streaming(feed))
+        await collect_until(batches, events, all_streaming(feed), feed)
         settled = len(books(events)) + 2  # two more poll cycles: none started before streaming
         await collect_until(batches, events, lambda: len(books(events)) >= settled)
         since = len(emulator.requests)
@@ -148,7 +184,7 @@ async def test_stream_outage_falls_back_to_rest_with_one_warning_then_streams_ag
     events: list[MarketEvent] = []
     market = emulator.markets["BTCUSDT"]
     try:
-        await collect_until(batches, events, all_streaming(feed))
+        await collect_until(batches, events, all_streaming(feed), feed)
         assert feed_warnings(caplog) == []
         polled = feed_polls(emulator, DEPTH)
 
@@ -174,7 +210,7 @@ async def test_stream_outage_falls_back_to_rest_with_one_warning_then_streams_ag
         outage_warnings = feed_warnings(caplog)
 
         emulator.ws.accept_connections()
-        await collect_until(batches, events, all_streaming(feed))
+        await collect_until(batches, events, all_streaming(feed), feed)
         settled = len(books(events)) + 2
         await collect_until(batches, events, lambda: len(books(events)) >= settled)
         since = len(emulator.requests)
@@ -216,7 +252,7 @@ async def test_fallback_does_not_wait_for_the_poll_interval(
     batches = feed.batches()
     events: list[MarketEvent] = []
     try:
-        await collect_until(batches, events, all_streaming(feed))
+        await collect_until(batches, events, all_streaming(feed), feed)
         assert feed_polls(emulator, DEPTH) == 2  # the first cycle, before streams were up
         await emulator.ws.drop_connections(refuse=True)
         dropped = len(events)
@@ -231,9 +267,10 @@ async def test_fallback_does_not_wait_for_the_poll_interval(
                 and len(books(events[dropped:])) >= 1
                 and len(books(events[dropped:], "ETH-PERP")) >= 1
             ),
+            feed,
         )
         emulator.ws.accept_connections()
-        await collect_until(batches, events, all_streaming(feed))
+        await until_streaming(feed)
         moved = len(events)
         emulator.set_price("ETHUSDT", 3_100.0)
         eth = emulator.markets["ETHUSDT"]
@@ -241,6 +278,7 @@ async def test_fallback_does_not_wait_for_the_poll_interval(
             batches,
             events,
             lambda: any(b.bids[0][0] == eth.best_bid for b in books(events[moved:], "ETH-PERP")),
+            feed,
         )
     finally:
         await feed.stop()
@@ -255,7 +293,7 @@ async def test_stop_is_prompt_cancels_every_task_and_closes_the_client(
     )
     batches = feed.batches()
     events: list[MarketEvent] = []
-    await collect_until(batches, events, all_streaming(feed))
+    await collect_until(batches, events, all_streaming(feed), feed)
     assert len(client.clients) > 0  # open websocket connections
     if outage:  # watchers now sleep a 5 s backoff or dial a refusing server
         await emulator.ws.drop_connections(refuse=True)

@@ -55,6 +55,7 @@ import contextlib
 import logging
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from perps_bot.config.models import ExchangeConfig
@@ -64,7 +65,13 @@ from perps_bot.exchange.backoff import Backoff
 from perps_bot.feeds.base import FeedError
 from perps_bot.feeds.exchange import BOOK, PREMIUM, TICKER, ExchangeFeed
 from perps_bot.feeds.exchange_answers import Levels, parse_book, positive
-from perps_bot.feeds.stream_supervisor import MARK, TRADES, StreamKey, StreamSupervisor
+from perps_bot.feeds.stream_supervisor import (
+    MARK,
+    TRADES,
+    StreamKey,
+    StreamState,
+    StreamSupervisor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +164,12 @@ class StreamingExchangeFeed(ExchangeFeed):
         the premium index, for funding)."""
         keys = [(symbol, name) for name in self._stream_names if name != TRADES]
         return bool(keys) and all(self._streams.states[key].up for key in keys)
+
+    @property
+    def stream_states(self) -> dict[StreamKey, StreamState]:
+        """Each (symbol, stream)'s state as the watch loops have it (up, consecutive
+        failures, last delivery): what a health check or a failing test reports."""
+        return {key: replace(state) for key, state in self._streams.states.items()}
 
     @property
     def stream_errors(self) -> int:

@@ -43,8 +43,12 @@ class StreamSupervisor:
     the supervisor never raises into the feed. A watch retried after a failure that
     delivers nothing within `retry_timeout_s` counts as failed and is retried: a
     reconnection that hangs (a subscription lost on a socket the exchange accepted)
-    would otherwise leave its stream down for good, and the feed on REST for good. An
-    up stream's watch has no such bound: a diff stream is silent in a quiet market.
+    would otherwise leave its stream down for good, and the feed on REST for good. The
+    watch given up on is kept waiting and raced with the next one: what it delivers
+    meanwhile (ccxt.pro resolves the one pending watch of a stream, and drops a
+    message no watch waits for, such as the value sent on subscribing) is taken, not
+    lost. An up stream's watch has no such bound: a diff stream is silent in a quiet
+    market.
     """
 
     def __init__(
@@ -70,6 +74,8 @@ class StreamSupervisor:
         self._came_up: list[StreamKey] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.errors = 0
+        #: Per stream, a retried watch that timed out and still waits (see _retried).
+        self._given_up: dict[StreamKey, asyncio.Future[Any]] = {}
 
     @property
     def running(self) -> bool:
@@ -89,6 +95,8 @@ class StreamSupervisor:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await _cancelled(*self._given_up.values())
+        self._given_up.clear()
 
     def fresh(self, key: StreamKey, since: int) -> bool:
         """True when the stream is up and delivered at or after local time `since`."""
@@ -133,10 +141,29 @@ class StreamSupervisor:
             await self._sleep(backoff.next_delay_ms() / 1000.0)
 
     async def _retried(self, key: StreamKey, watch: Callable[[], Awaitable[Any]]) -> Any:
-        """One watch; bounded by `retry_timeout_s` while the stream is down."""
-        if self.states[key].failures and self._retry_timeout_s is not None:
-            return await asyncio.wait_for(watch(), self._retry_timeout_s)
-        return await watch()
+        """One watch; bounded by `retry_timeout_s` while the stream is down. A watch
+        that timed out is raced with the next one instead of dropped: what it gets in
+        the meantime is not lost (ccxt.pro hands a message to the watch waiting)."""
+        if not self.states[key].failures or self._retry_timeout_s is None:
+            return await watch()
+        earlier = self._given_up.pop(key, None)
+        if earlier is not None and earlier.done():
+            return earlier.result()  # delivered (or failed) while we backed off
+        fresh = asyncio.ensure_future(watch())
+        racing = {fresh} if earlier is None else {earlier, fresh}
+        try:
+            done, _ = await asyncio.wait(
+                racing, timeout=self._retry_timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        except BaseException:
+            await _cancelled(*racing)
+            raise
+        if not done:
+            await _cancelled(*(racing - {fresh}))
+            self._given_up[key] = fresh  # still waiting: raced with the next watch
+            raise TimeoutError
+        await _cancelled(*(racing - done))
+        return next(iter(done)).result()
 
     def _delivered(self, key: StreamKey, backoff: Backoff) -> None:
         state = self.states[key]
@@ -158,3 +185,12 @@ class StreamSupervisor:
                 "exchange feed: %s %s stream retry %d failed: %s", *key, backoff.attempt, error
             )
         state.up = False
+
+
+async def _cancelled(*futures: asyncio.Future[Any]) -> None:
+    """Cancel `futures` and wait until each has ended (their outcome is not wanted)."""
+    for future in futures:
+        future.cancel()
+    for future in futures:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await future
