@@ -129,3 +129,44 @@ async def test_data_that_comes_while_backing_off_from_a_timed_out_watch_is_not_l
     finally:
         await supervisor.stop()
     assert all(task.done() for task in supervisor.tasks)
+
+
+class _SharedFutureWatch(_OnePendingWatch):
+    """ccxt.pro as it is: the pending watches of a stream await its one future itself,
+    unshielded, so cancelling a watch cancels the future under every other one (and a
+    message then resolves nothing). The message comes after two retried watches timed
+    out, while the supervisor backs off."""
+
+    async def watch(self) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            raise ConnectionError("connection closed by remote")
+        if self.pending is None or self.pending.cancelled():
+            self.pending = asyncio.get_running_loop().create_future()
+        return await self.pending
+
+    async def sleep(self, _seconds: float) -> None:
+        self.sleeps += 1
+        if self.sleeps == 3 and self.pending is not None and not self.pending.done():
+            self.pending.set_result("the value sent on subscribing")
+            self.pending = None
+        await asyncio.sleep(0)
+
+
+async def test_a_message_after_two_timed_out_watches_is_not_lost() -> None:
+    stream = _SharedFutureWatch()
+    supervisor = StreamSupervisor(
+        {KEY: stream.watch},
+        on_data=lambda _key, _data: True,
+        backoff_for=lambda _key: Backoff(base_ms=1, max_ms=1),
+        clock=lambda: 0,
+        sleep=stream.sleep,
+        retry_timeout_s=0.05,
+    )
+    supervisor.start()
+    try:
+        assert await _up_within(supervisor, 2.0), (
+            f"the stream stayed down: {supervisor.states[KEY]}, {stream.calls} watches"
+        )
+    finally:
+        await supervisor.stop()

@@ -19,6 +19,8 @@ log = logging.getLogger("perps_bot.feeds.exchange_stream")  # the streaming feed
 
 MARK = "mark"
 TRADES = "trades"
+#: timeouts in a row after which a retried watch that still waits is cancelled for a new one
+GIVE_UP_AFTER = 3
 
 #: (symbol, stream)
 StreamKey = tuple[str, str]
@@ -44,8 +46,8 @@ class StreamSupervisor:
     delivers nothing within `retry_timeout_s` counts as failed and is retried: a
     reconnection that hangs (a subscription lost on a socket the exchange accepted)
     would otherwise leave its stream down for good, and the feed on REST for good. The
-    watch given up on is kept waiting and raced with the next one: what it delivers
-    meanwhile (ccxt.pro resolves the one pending watch of a stream, and drops a
+    watch given up on is kept waiting and waited on again at the next retries: what it
+    delivers meanwhile (ccxt.pro resolves the pending watch of a stream, and drops a
     message no watch waits for, such as the value sent on subscribing) is taken, not
     lost. An up stream's watch has no such bound: a diff stream is silent in a quiet
     market.
@@ -74,8 +76,9 @@ class StreamSupervisor:
         self._came_up: list[StreamKey] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.errors = 0
-        #: Per stream, a retried watch that timed out and still waits (see _retried).
-        self._given_up: dict[StreamKey, asyncio.Future[Any]] = {}
+        #: Per stream, a retried watch that timed out and still waits, and how many
+        #: times it timed out (see _retried).
+        self._given_up: dict[StreamKey, tuple[asyncio.Future[Any], int]] = {}
 
     @property
     def running(self) -> bool:
@@ -95,7 +98,7 @@ class StreamSupervisor:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await _cancelled(*self._given_up.values())
+        await _cancelled(*(pending for pending, _ in self._given_up.values()))
         self._given_up.clear()
 
     def fresh(self, key: StreamKey, since: int) -> bool:
@@ -141,29 +144,30 @@ class StreamSupervisor:
             await self._sleep(backoff.next_delay_ms() / 1000.0)
 
     async def _retried(self, key: StreamKey, watch: Callable[[], Awaitable[Any]]) -> Any:
-        """One watch; bounded by `retry_timeout_s` while the stream is down. A watch
-        that timed out is raced with the next one instead of dropped: what it gets in
-        the meantime is not lost (ccxt.pro hands a message to the watch waiting)."""
+        """One watch; bounded by `retry_timeout_s` while the stream is down. A watch that
+        timed out is waited on again at the next retry rather than dropped: ccxt.pro
+        hands a message to the one future its pending watches share, and drops a message
+        no watch waits for (the value sent on subscribing again, coming while the
+        supervisor backs off); cancelling it would cancel that shared future. Only after
+        GIVE_UP_AFTER timeouts in a row is it cancelled for a new watch (a watch that
+        hangs for good)."""
         if not self.states[key].failures or self._retry_timeout_s is None:
             return await watch()
-        earlier = self._given_up.pop(key, None)
-        if earlier is not None and earlier.done():
-            return earlier.result()  # delivered (or failed) while we backed off
-        fresh = asyncio.ensure_future(watch())
-        racing = {fresh} if earlier is None else {earlier, fresh}
+        pending, timeouts = self._given_up.pop(key, (None, 0))
+        if pending is not None and not pending.done() and timeouts >= GIVE_UP_AFTER:
+            await _cancelled(pending)
+            pending, timeouts = None, 0
+        if pending is None or pending.cancelled():
+            pending, timeouts = asyncio.ensure_future(watch()), 0
         try:
-            done, _ = await asyncio.wait(
-                racing, timeout=self._retry_timeout_s, return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait({pending}, timeout=self._retry_timeout_s)
         except BaseException:
-            await _cancelled(*racing)
+            await _cancelled(pending)
             raise
         if not done:
-            await _cancelled(*(racing - {fresh}))
-            self._given_up[key] = fresh  # still waiting: raced with the next watch
+            self._given_up[key] = (pending, timeouts + 1)
             raise TimeoutError
-        await _cancelled(*(racing - done))
-        return next(iter(done)).result()
+        return pending.result()
 
     def _delivered(self, key: StreamKey, backoff: Backoff) -> None:
         state = self.states[key]
