@@ -213,8 +213,10 @@ def test_html_without_equity_rows_or_trades(store: RunStore) -> None:
 def test_headline(store: RunStore) -> None:
     text = headline(store, passing_run(store))
     lines = text.splitlines()
-    assert len(lines) == 4
+    assert len(lines) == 5
     assert lines[0].startswith("trades 3  win rate 66.67% (!)  total PnL 37.20")
+    # the orders the strategy wanted and never sent, by reason (the run's denials)
+    assert lines.pop(1) == "denied 3 orders: MAX_ORDER_NOTIONAL 2, STALE_MARKET_DATA 1"
     assert "sharpe" in lines[1] and "(!)" in lines[1] and "max drawdown 0.50%" in lines[1]
     assert lines[2] == "validation 7/7 criteria passed (failed: none)"
     assert lines[3] == (
