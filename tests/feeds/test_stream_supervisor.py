@@ -108,8 +108,8 @@ class _OnePendingWatch:
         await asyncio.sleep(0)
 
 
-async def test_data_that_comes_while_backing_off_from_a_timed_out_watch_is_not_lost() -> None:
-    stream = _OnePendingWatch()
+def _supervising(stream: "_OnePendingWatch") -> StreamSupervisor:
+    """A started supervisor of `stream`'s one watch, backing off with its `sleep`."""
     supervisor = StreamSupervisor(
         {KEY: stream.watch},
         on_data=lambda _key, _data: True,
@@ -119,12 +119,22 @@ async def test_data_that_comes_while_backing_off_from_a_timed_out_watch_is_not_l
         retry_timeout_s=0.05,
     )
     supervisor.start()
+    return supervisor
+
+
+async def _comes_up(supervisor: StreamSupervisor, stream: "_OnePendingWatch") -> None:
+    assert await _up_within(supervisor, 2.0), (
+        f"the stream stayed down: {supervisor.states[KEY]}, {stream.calls} watches"
+    )
+
+
+async def test_data_that_comes_while_backing_off_from_a_timed_out_watch_is_not_lost() -> None:
+    stream = _OnePendingWatch()
+    supervisor = _supervising(stream)
     try:
         # the stream is connected and subscribed again and sends nothing more (a quiet
         # market): it is up only if the message that came during the backoff is taken
-        assert await _up_within(supervisor, 2.0), (
-            f"the stream stayed down: {supervisor.states[KEY]}, {stream.calls} watches"
-        )
+        await _comes_up(supervisor, stream)
         assert stream.sleeps == 2
     finally:
         await supervisor.stop()
@@ -155,18 +165,8 @@ class _SharedFutureWatch(_OnePendingWatch):
 
 async def test_a_message_after_two_timed_out_watches_is_not_lost() -> None:
     stream = _SharedFutureWatch()
-    supervisor = StreamSupervisor(
-        {KEY: stream.watch},
-        on_data=lambda _key, _data: True,
-        backoff_for=lambda _key: Backoff(base_ms=1, max_ms=1),
-        clock=lambda: 0,
-        sleep=stream.sleep,
-        retry_timeout_s=0.05,
-    )
-    supervisor.start()
+    supervisor = _supervising(stream)
     try:
-        assert await _up_within(supervisor, 2.0), (
-            f"the stream stayed down: {supervisor.states[KEY]}, {stream.calls} watches"
-        )
+        await _comes_up(supervisor, stream)
     finally:
         await supervisor.stop()
