@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from perps_bot.config import RiskConfig
 from perps_bot.domain import AccountView, DenialReason, Side
-from perps_bot.risk.gate import RATE_WINDOW_MS
+from perps_bot.risk.gate import rate_refusal
 
 _REL_TOL = 1e-9
 
@@ -57,14 +57,10 @@ class AccountGate:
         approved and not filled yet; the caps count them as filled (see RiskGate.check).
         `now_ms`: the order's time, for the account's order rate (None: not counted)."""
         if now_ms is not None:
-            recent = self._approved_ts
-            while recent and recent[0] <= now_ms - RATE_WINDOW_MS:
-                recent.popleft()
-            if len(recent) >= self.cfg.max_orders_per_minute:
-                return AccountDecision(0.0, DenialReason.ORDER_RATE_LIMIT,
-                                       f"account: {len(recent)} orders in the last 60s"
-                                       f" (max_orders_per_minute"
-                                       f" {self.cfg.max_orders_per_minute})")  # fmt: skip
+            limit = self.cfg.max_orders_per_minute
+            too_many = rate_refusal(self._approved_ts, now_ms, limit)
+            if too_many is not None:
+                return AccountDecision(0.0, DenialReason.ORDER_RATE_LIMIT, f"account: {too_many}")
         decision = self._caps(symbol, side, size, price, in_flight)
         if now_ms is not None and decision.size > 0:
             self._approved_ts.append(now_ms)

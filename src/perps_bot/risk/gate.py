@@ -80,6 +80,17 @@ def cap_price(intent: OrderIntent, last: float) -> float:
     return last
 
 
+def rate_refusal(recent: deque[int], now_ms: int, limit: int) -> str | None:
+    """Why one more order at `now_ms` is over `limit` (max_orders_per_minute) given the
+    times of the orders approved before it, None when it is not; times out of the window
+    ending at `now_ms` are dropped from `recent`. The caller appends an approved order's."""
+    while recent and recent[0] <= now_ms - RATE_WINDOW_MS:
+        recent.popleft()
+    if len(recent) >= limit:
+        return f"{len(recent)} orders in the last 60s (max_orders_per_minute {limit})"
+    return None
+
+
 class RiskGate(EquityLimits):
     """Approves, resizes or denies order intents and tracks the trading state."""
 
@@ -151,16 +162,10 @@ class RiskGate(EquityLimits):
         if stale is not None:
             return self._deny(DenialReason.STALE_MARKET_DATA, stale)
         price = cap_price(intent, price)
-        window_start = now_ms - RATE_WINDOW_MS
         recent = self._approved_ts
-        while recent and recent[0] <= window_start:
-            recent.popleft()
-        if len(recent) >= self.cfg.max_orders_per_minute:
-            return self._deny(
-                DenialReason.ORDER_RATE_LIMIT,
-                f"{len(recent)} orders in the last 60s (max_orders_per_minute "
-                f"{self.cfg.max_orders_per_minute})",
-            )
+        too_many = rate_refusal(recent, now_ms, self.cfg.max_orders_per_minute)
+        if too_many is not None:
+            return self._deny(DenialReason.ORDER_RATE_LIMIT, too_many)
 
         current = self.account.position_size(symbol)
         direction = intent.side.sign
