@@ -222,12 +222,19 @@ def _candle_row(row: Sequence[Any], series: Series) -> Row:
     found = [x for x in values if x is not None]
     if len(found) < 6:
         missing = CANDLE_FIELDS[values.index(None) if None in values else len(values)]
-        when = f" at {safe_iso(int(found[0]))}" if values[:1] == found[:1] and found else ""
-        raise DownloadError(
-            f"the exchange sent {describe(series)} with no {missing}{when}: nothing of"
-            " that page is kept; run the command again later"
-        )
+        raise _page_refused(series, missing, values[0] if values else None)
     return found
+
+
+def _page_refused(series: Series, missing: str, ts: float | None) -> DownloadError:
+    """A page with a value ccxt could not read (None): refused whole, naming the field
+    and, when it has one, the row's time (a 0 or a skipped row would be stored as
+    market data and replayed by every backtest)."""
+    when = f" at {safe_iso(int(ts))}" if ts is not None else ""
+    return DownloadError(
+        f"the exchange sent {describe(series)} with no {missing}{when}: nothing of"
+        " that page is kept; run the command again later"
+    )
 
 
 def _once_each(rows: list[Row], series: Series) -> list[Row]:
@@ -253,12 +260,7 @@ def _funding_rows(entries: Sequence[dict[str, Any]], series: Series) -> list[Row
     for entry in entries:
         ts, rate = finite_number(entry.get("timestamp")), finite_number(entry.get("fundingRate"))
         if ts is None or rate is None:
-            when = f" at {safe_iso(int(ts))}" if ts is not None else ""
-            missing = "time" if ts is None else "rate"
-            raise DownloadError(
-                f"the exchange sent {describe(series)} with no {missing}{when}: nothing of"
-                " that page is kept; run the command again later"
-            )
+            raise _page_refused(series, "time" if ts is None else "rate", ts)
         floored = float(int(ts) // step * step)
         if rows and list(rows[-1]) == [floored, rate, rate, rate, rate, 0.0]:
             continue  # the same settlement listed again (overlapping pages)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from perps_bot.domain import format_duration, iso_utc
+from perps_bot.domain import DAY_MS, format_duration, iso_utc
 from perps_bot.feeds.base import FeedError
 from perps_bot.feeds.readers import FloatArray, IntArray
 
@@ -120,15 +120,12 @@ def safe_iso(ts_ms: int) -> str:
         return f"{ts_ms} ms"
 
 
-_DAY_MS = 86_400_000
-
-
 def off_grid(ts: IntArray, interval: int) -> list[Problem]:
     """Candle open times off their interval's grid (multiples of it since the epoch, for
     an interval that divides a day): close times, a local time read as UTC, resampled
     data. Funding would settle and bars close at the wrong instants. Longer intervals
     (3d, 1w: exchanges open weeks on Mondays) have no such grid and are not checked."""
-    if interval <= 0 or _DAY_MS % interval:
+    if interval <= 0 or DAY_MS % interval:
         return []
     offset = ts % interval
 
