@@ -236,6 +236,8 @@ def progress_printer(
     console: "Console", total: int, *, quiet: bool = False
 ) -> Callable[["TrialOutcome"], None]:
     """A line per finished trial (quiet: only failures, one line per window instead)."""
+    from perps_bot.metrics.formatting import denials_text
+
     seen = 0
 
     def show(outcome: "TrialOutcome") -> None:
@@ -255,7 +257,7 @@ def progress_printer(
             )
             denials = metrics.get("denials") or {}
             if denials:  # a trial that never traded says why (an order size under the minimum)
-                state += f" denied {', '.join(f'{k} {n}' for k, n in denials.items())}"
+                state += f" denied {denials_text(denials)}"
         console.print(
             f"[{seen}/{total}] trial {outcome.number} {outcome.params}: {state}"
             f" ({outcome.seconds:.2f} s)",

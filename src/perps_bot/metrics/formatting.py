@@ -8,6 +8,7 @@ bytes without changing its meaning.
 """
 
 import math
+from collections.abc import Mapping
 
 from perps_bot.domain import PerpsBotError
 
@@ -82,6 +83,11 @@ def display_criterion(name: str, value: float | None) -> str:
     if name in ("trades", "liquidations", "error_lines"):
         return str(int(value))
     return f"{value:.3f}"
+
+
+def denials_text(denials: Mapping[str, int]) -> str:
+    """Denied orders by reason code, as one line's part: `BELOW_MIN_NOTIONAL 86, ...`."""
+    return ", ".join(f"{code} {n}" for code, n in sorted(denials.items()))
 
 
 def duration_text(seconds: float) -> str:

@@ -18,7 +18,7 @@ from perps_bot.domain import DAY_MS, iso_utc, parse_duration
 from perps_bot.metrics.breakdowns import Group, MonthlyReturns, MonthReturn, breakdowns
 from perps_bot.metrics.criteria import Criterion, evaluate_criteria, promotion_config
 from perps_bot.metrics.equity import ChartSeries, EquityAccumulator, EquityStats
-from perps_bot.metrics.formatting import ReportError, display_metric, num
+from perps_bot.metrics.formatting import ReportError, denials_text, display_metric, num
 from perps_bot.metrics.positions import OpenPosition, open_positions
 from perps_bot.metrics.stats import all_metrics
 from perps_bot.metrics.trades import RoundTripBuilder, Trade, stored_trades
@@ -294,8 +294,7 @@ def headline_text(report: Report) -> str:
     ]
     denials: dict[str, int] = m["denials"]
     if denials:  # orders the strategy wanted and never sent: why it traded less
-        by_reason = ", ".join(f"{code} {n}" for code, n in denials.items())
-        lines.insert(1, f"denied {sum(denials.values())} orders: {by_reason}")
+        lines.insert(1, f"denied {sum(denials.values())} orders: {denials_text(denials)}")
     thin = [f"{name} {warned[name]}" for name in ("win_rate", "sharpe") if name in warned]
     if thin:
         lines.append("(!) too little data: " + "; ".join(thin))

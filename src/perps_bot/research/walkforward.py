@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from perps_bot.config import ConfigError, Settings
 from perps_bot.domain import RunMode, format_duration, iso_utc, short
 from perps_bot.feeds.dataset import Dataset
+from perps_bot.metrics.formatting import denials_text
 from perps_bot.orchestrator.run_process import run_coroutine
 from perps_bot.orchestrator.runner import RunResult, run_bot
 from perps_bot.research.backends import Backend
@@ -92,7 +93,7 @@ def _why_no_trial(study: optuna.Study) -> str:
         denied.update((t.user_attrs.get("metrics") or {}).get("denials") or {})
     why = f"; first: {short(errors[0], 120)}" if errors else ""
     if denied:
-        why += "; orders denied: " + ", ".join(f"{k} {n}" for k, n in sorted(denied.items()))
+        why += f"; orders denied: {denials_text(denied)}"
     return why
 
 
