@@ -226,14 +226,20 @@ def test_trade_table_shows_exit_reasons_as_text_not_markup(tmp_path: Path) -> No
     path = tmp_path / "odd.html"
     path.write_text(_html(db, run_id), encoding="utf-8")
 
-    async def cells() -> tuple[Any, list[str]]:
-        async with Chromium() as page:
-            await page.open(path)
-            return await page.eval(ODD_CELLS), page.errors
-
-    rows, errors = asyncio.run(cells())
+    rows, errors = _evaluated(path, ODD_CELLS)
     assert errors == []
     assert rows == [[18, ODD_REASON]]
+
+
+def _evaluated(path: Path, script: str) -> tuple[Any, list[str]]:
+    """`script`'s value on the page at `path` in headless Chromium, and the page's errors."""
+
+    async def evaluate() -> tuple[Any, list[str]]:
+        async with Chromium() as page:
+            await page.open(path)
+            return await page.eval(script), page.errors
+
+    return asyncio.run(evaluate())
 
 
 EXIT_HOVER = """(() => { const gd = document.getElementById("price-main-0");
@@ -254,11 +260,6 @@ def test_exit_marker_hover_shows_the_exit_reason_as_text(tmp_path: Path) -> None
     path = tmp_path / "odd.html"
     path.write_text(_html(db, run_id), encoding="utf-8")
 
-    async def hover() -> tuple[Any, list[str]]:
-        async with Chromium() as page:
-            await page.open(path)
-            return await page.eval(EXIT_HOVER), page.errors
-
-    text, errors = asyncio.run(hover())
+    text, errors = _evaluated(path, EXIT_HOVER)
     assert errors == []
     assert f"({ODD_REASON})" in text

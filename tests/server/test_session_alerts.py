@@ -39,14 +39,19 @@ async def test_a_session_waiting_for_its_alerts_does_not_stall_the_server(
     assert max(lags) < 3.0, max(lags)
 
 
+def _alerts_to(monkeypatch: pytest.MonkeyPatch, port: int, events: str) -> None:
+    """Send the runs' alerts of `events` (a JSON list) to the local receiver on `port`."""
+    monkeypatch.setenv("PERPS_BOT__ALERTS__URLS", f'["json://127.0.0.1:{port}"]')
+    monkeypatch.setenv("PERPS_BOT__ALERTS__ON", events)
+
+
 async def test_a_session_stopped_through_the_api_sends_one_run_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The run's end goes once, with the status its run is stored with and the reason;
     a server started again on the database sends nothing more for it."""
     with alert_receiver() as (port, received):
-        monkeypatch.setenv("PERPS_BOT__ALERTS__URLS", f'["json://127.0.0.1:{port}"]')
-        monkeypatch.setenv("PERPS_BOT__ALERTS__ON", '["run_end", "halt"]')
+        _alerts_to(monkeypatch, port, '["run_end", "halt"]')
         db = tmp_path / "server.sqlite"
         async with serving(db) as (client, _):
             sid, ws, seen = await trading(client, "365d")
@@ -67,8 +72,7 @@ async def test_a_session_the_server_stops_says_it_goes_on(
     run_end said only `interrupted` (a trader read the session was over); it now says
     why and that it goes on, and the session's end later is its own run_end."""
     with alert_receiver() as (port, received):
-        monkeypatch.setenv("PERPS_BOT__ALERTS__URLS", f'["json://127.0.0.1:{port}"]')
-        monkeypatch.setenv("PERPS_BOT__ALERTS__ON", '["run_end"]')
+        _alerts_to(monkeypatch, port, '["run_end"]')
         db = tmp_path / "server.sqlite"
         async with serving(db) as (client, _):
             sid, ws, seen = await trading(client, "365d")
