@@ -4,6 +4,7 @@ serve` process (to kill it with SIGKILL)."""
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
@@ -96,3 +97,14 @@ def serve_process(db: Path, tmp: Path) -> tuple["subprocess.Popen[str]", int]:
         proc.kill()
         raise AssertionError(f"no address in {line!r}: {proc.stderr.read() if proc.stderr else ''}")
     return proc, int(found.group(1))
+
+
+async def cli_bot(*args: str) -> tuple[int, str]:
+    """`perps-bot ARGS` as its own process, in this test's environment (exit code,
+    stdout and stderr together)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "perps_bot", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=dict(os.environ),
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode or 0, out.decode()

@@ -1,8 +1,9 @@
 """A live session of the server (`serve --allow-live`) trades a real account like a CLI
-canary run does: the account's halt stored in the server's database holds for it (it
-places no order until resume-trading lifts it), and its own halts are stored there."""
+canary run does: the account's halt stored in the profile's database refuses it until
+resume-trading lifts it, and its own halts are stored there, for the CLI runs after it."""
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from perps_bot.storage.durable import load_trading_states, save_trading_state
 from perps_emulator import EmulatorServer
 from tests.badinput.harness import run_main
 from tests.live.live_helpers import API_KEY, API_SECRET
-from tests.server.helpers import start
+from tests.server.helpers import cli_bot, start
 
 pytestmark = pytest.mark.integration
 
@@ -47,31 +48,57 @@ def _live_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
 
 
-async def test_a_live_session_keeps_the_accounts_halt(
+async def test_a_live_sessions_halt_holds_for_the_profiles_cli_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
 ) -> None:
-    db = tmp_path / "server.sqlite"
-    _halt_the_account(db)
+    """A live session that halts stores the halt in the profile's own database, where a
+    later CLI canary run of the account takes it (it starts HALTED and places nothing).
+    The halt: an ETH position on the account that neither of the session's two ETH
+    portfolios placed (reconciliation cannot attribute it, so both stop trading)."""
+    monkeypatch.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PERPS_BOT__ACCOUNT__MARGIN_MODE", "cross")  # the position's own
     _live_env(monkeypatch, tmp_path)
+    two = [{"id": pid, "strategy": "tests.live.canary_strategy:FlipOnce"} for pid in "ab"]
     async with EmulatorServer(symbols=("ETHUSDT",), seed=3, tick_interval_s=0.1) as exchange:
         monkeypatch.setenv("PERPS_BOT__EXCHANGE__BASE_URL", exchange.base_url)
-        manager = SessionManager(db, allow_live=True)
+        exchange.engine.place_order({"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET",
+                                     "quantity": "0.01"})  # fmt: skip
+        manager = SessionManager(tmp_path / "server.sqlite", allow_live=True)
         await manager.open()
         try:
             app = create_app(manager, token=None, hosts=frozenset())
             async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-                sid = await start(client, LIVE_SESSION)
-                status = await _until_a_second_of_books(client, sid)
+                sid = await start(client, LIVE_SESSION | {"portfolios": two})
+                await _until(client, sid, _both_halted)
                 await client.post(f"/api/sessions/{sid}/stop")
+                await _until(client, sid, lambda s: s["status"] not in ("starting", "running"))
         finally:
             await manager.close()
-        held = exchange.state.positions.get("ETHUSDT")
-    assert status["risk_state"] == "HALTED", status
-    assert held is None or held.amount == 0.0, "a halted account traded"
-    with RunStore(db, read_only=True) as store:  # its own run stored the halt it kept:
-        # a session of one portfolio is the whole account, kept as `main`
+        code, out = await cli_bot("--profile", "canary", "--duration", "1s")
+        held = exchange.state.positions["ETHUSDT"].amount
+    with RunStore(tmp_path / "data" / "perps_bot.canary.sqlite", read_only=True) as store:
         saved = {s.portfolio: s.state for s in load_trading_states(store.connection)}
-    assert saved == {"main": "HALTED"}
+    assert saved["a"] == saved["b"] == "HALTED", saved  # the session's, in the profile's
+    assert code == 0 and "RISK STATE HALTED" in out, out  # the CLI run took the halt
+    assert held == 0.01, "a halted account traded"
+
+
+def _both_halted(status: dict[str, Any]) -> bool:
+    assert status["status"] in ("starting", "running"), status
+    states = [p["risk_state"] for p in status.get("portfolios", [])]
+    return states == ["HALTED", "HALTED"]
+
+
+async def _until(
+    client: TestClient[Any, Any], sid: str, done: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The session's status once `done(status)` holds."""
+    async with asyncio.timeout(60):
+        while True:
+            status: dict[str, Any] = await (await client.get(f"/api/sessions/{sid}")).json()
+            if done(status):
+                return status
+            await asyncio.sleep(0.05)
 
 
 async def _until_a_second_of_books(client: TestClient[Any, Any], sid: str) -> dict[str, Any]:
@@ -125,3 +152,30 @@ async def test_a_live_session_is_refused_while_the_profiles_own_database_is_halt
         finally:
             await manager.close()
     assert status["risk_state"] == "ACTIVE", status
+
+
+async def test_a_failed_live_session_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
+) -> None:
+    """A live session whose run fails shows the run's one-line reason (here the exchange
+    refuses the canary's isolated margin on a symbol with an open position), not a bare
+    `failed`."""
+    monkeypatch.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp_path / "data"))
+    _live_env(monkeypatch, tmp_path)
+    async with EmulatorServer(symbols=("ETHUSDT",), seed=3, tick_interval_s=0.1) as exchange:
+        monkeypatch.setenv("PERPS_BOT__EXCHANGE__BASE_URL", exchange.base_url)
+        exchange.engine.place_order({"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET",
+                                     "quantity": "0.01"})  # fmt: skip
+        manager = SessionManager(tmp_path / "server.sqlite", allow_live=True)
+        await manager.open()
+        try:
+            app = create_app(manager, token=None, hosts=frozenset())
+            async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+                sid = await start(client, LIVE_SESSION)
+                status = await _until(
+                    client, sid, lambda s: s["status"] not in ("starting", "running")
+                )
+        finally:
+            await manager.close()
+    assert status["status"] == "failed", status
+    assert "isolated margin" in (status["detail"] or ""), status

@@ -8,6 +8,12 @@ crashed, and goes on with every session that was running: from its run's last
 checkpoint (the resume of SPEC 9), or from the start when it had no run yet. A server
 that is stopped (Ctrl-C, SIGTERM) interrupts its runs at a checkpoint and leaves their
 sessions `running`, so the next start goes on with them too.
+
+A live session trades the profile's account: its run is kept in the profile's own
+database (server.requests.session_settings), whose lock the server holds while the
+session runs, so a CLI bot of the profile and a second live session of it are refused
+until it ends. A live session that goes on after a restart starts a new run, as a CLI
+bot does: live runs are not resumed from checkpoints, they reconcile with the exchange.
 """
 
 import asyncio
@@ -20,16 +26,16 @@ from pathlib import Path
 
 from rich.console import Console
 
-from perps_bot.config import Settings
+from perps_bot.config import Settings, load_settings
 from perps_bot.domain import PerpsBotError, short
 from perps_bot.orchestrator.runner import Interrupted, run_bot
 from perps_bot.orchestrator.wiring import Run, mark_crashed
 from perps_bot.server.requests import RequestError, StartRequest, parse_start, session_settings
 from perps_bot.server.session import Session
-from perps_bot.storage import RunStore
+from perps_bot.storage import RunStore, StoreError
 from perps_bot.storage import sessions as table
 from perps_bot.storage.durable import RESUMABLE_STATUSES
-from perps_bot.storage.lock import DatabaseLock
+from perps_bot.storage.lock import DatabaseBusy, DatabaseLock
 
 log = logging.getLogger("perps_bot.server")
 #: why the runs of a server that stops end `interrupted` (they go on at its next start)
@@ -75,6 +81,44 @@ class SessionManager(Sessions):
             raise
         super().__init__(store, controls=True)
         self._closing = False
+        self._account_locks: dict[str, DatabaseLock] = {}  # live sessions running
+        self._databases: dict[str, Path] = {}  # a live session's database (not ours)
+        self._readers: dict[Path, RunStore] = {}
+
+    def reader(self, s: Session) -> RunStore:
+        path = self._databases.get(s.id)
+        if path is None:
+            return super().reader(s)
+        if s.run is not None:
+            s.run.store.flush()
+        if path not in self._readers:
+            self._readers[path] = RunStore(path, read_only=True)
+        return self._readers[path]
+
+    def _take_account(self, s: Session, settings: Settings) -> None:
+        """A live session's hold of the profile's account (see the module doc): the lock
+        of the profile's database, whose runs a dead process left `running` are then
+        marked crashed; RequestError (409) while another bot trades the account."""
+        path = self._account_database(settings)
+        if path is None:
+            return
+        try:
+            lock = DatabaseLock(path).acquire()
+        except DatabaseBusy as exc:
+            raise RequestError(f"profile {short(settings.profile)!r}: {exc}", 409) from None
+        try:
+            with RunStore(path) as store:
+                mark_crashed(store)
+        except BaseException:
+            lock.release()
+            raise
+        self._account_locks[s.id] = lock
+        self._databases[s.id] = path
+
+    def _release_account(self, s: Session) -> None:
+        lock = self._account_locks.pop(s.id, None)
+        if lock is not None:
+            lock.release()
 
     async def open(self) -> None:
         """Mark what a dead server left running as crashed; go on with its sessions."""
@@ -84,28 +128,57 @@ class SessionManager(Sessions):
             s = self._session(record.session_id, record.created_at, request)
             s.run_id, s.status, s.detail = record.run_id, record.status, record.detail
             if record.status not in table.UNFINISHED:
+                self._remember_database(s, request)
+                continue
+            try:
+                settings = session_settings(request, self.database, allow_live=self.allow_live)
+                self._take_account(s, settings)
+            except RequestError as exc:
+                self._remember_database(s, request)
+                self._end(s, "failed", f"cannot go on: {exc}")
                 continue
             resume = None
             if record.run_id is not None:
-                run = self.store.run(record.run_id)
+                try:
+                    run = self.reader(s).run(record.run_id)
+                except StoreError:  # a live session of a server that kept it in its own
+                    run = self.store.run(record.run_id)
                 if run.status not in RESUMABLE_STATUSES:  # it ended before the kill
+                    self._release_account(s)
                     self._end(s, run.status, run.detail)
                     continue
-                resume = record.run_id
-            try:
-                settings = session_settings(request, self.database, allow_live=self.allow_live)
-            except RequestError as exc:
-                self._end(s, "failed", f"cannot go on: {exc}")
-                continue
-            log.info("session %s: going on with run %s", s.id, record.run_id or "(new)")
+                resume = None if settings.is_live else record.run_id
+            log.info("session %s: going on with run %s", s.id, resume or "(new)")
             s.task = asyncio.create_task(self._execute(s, settings, resume))
+
+    def _remember_database(self, s: Session, request: StartRequest) -> None:
+        """Where an ended session's run is kept, to show it (a live session's: the
+        profile's database, wherever the profile says it is now)."""
+        with contextlib.suppress(PerpsBotError):
+            settings = load_settings(
+                request.profile, {"run": {"dry_run": request.dry_run, "dev_fast": request.dev_fast}}
+            )
+            path = self._account_database(settings)
+            if path is not None and path.exists():
+                self._databases[s.id] = path
+
+    def _account_database(self, settings: Settings) -> Path | None:
+        """The database of a live session's run when it is not the server's."""
+        path = settings.database_path
+        return path if settings.is_live and path.resolve() != self.database.resolve() else None
 
     async def start(self, body: object) -> Session:
         request = parse_start(body)
         settings = session_settings(request, self.database, allow_live=self.allow_live)
         session_id = secrets.token_hex(4)
+        s = self._session(session_id, 0, request)
+        try:
+            self._take_account(s, settings)
+        except BaseException:
+            del self.sessions[session_id]
+            raise
         record = table.add_session(self.store.connection, session_id, json.dumps(request.as_json()))
-        s = self._session(session_id, record.created_at, request)
+        s.created_at = record.created_at
         s.task = asyncio.create_task(self._execute(s, settings, None))
         return s
 
@@ -127,6 +200,7 @@ class SessionManager(Sessions):
             result = await run_bot(settings, progress=False, console=Console(quiet=True),
                                    resume=resume, attach=attach, hosted=True)  # fmt: skip
             status = "stopped" if s.stop_requested else result.status
+            detail = result.detail  # why a failed run stopped
         except (asyncio.CancelledError, Interrupted):
             status = "stopped" if s.stop_requested else "interrupted"
         except PerpsBotError as exc:
@@ -134,6 +208,8 @@ class SessionManager(Sessions):
         except Exception as exc:
             log.exception("session %s failed", s.id)
             detail = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._release_account(s)
         if self._closing and status == "interrupted":
             s.finished("interrupted", SERVER_STOPPED)
             return  # stays `running` in the table
@@ -156,5 +232,9 @@ class SessionManager(Sessions):
                 s.task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=60)
+        for s in self.sessions.values():
+            self._release_account(s)
+        for reader in self._readers.values():
+            reader.close()
         self.store.close()
         self._lock.release()

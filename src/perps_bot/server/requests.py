@@ -119,10 +119,16 @@ def parse_start(body: Any) -> StartRequest:
 def session_settings(
     request: StartRequest, database: Path, *, allow_live: bool = False
 ) -> Settings:
-    """The settings of the session's run (its database: the server's); RequestError for
-    a profile, strategy, param or symbol that does not fit, and for a live session on a
-    server started without --allow-live (403)."""
-    run: dict[str, Any] = {"database": str(database), "live_view": False}
+    """The settings of the session's run; RequestError for a profile, strategy, param or
+    symbol that does not fit, for a live session on a server started without
+    --allow-live (403), and for a live session of a halted account (409).
+
+    A paper session's database is the server's (`database`): sessions of one profile run
+    side by side. A live session trades the profile's account, so its run is kept where
+    CLI runs of the profile keep theirs, in the profile's own database: the account's
+    halt, executed plan rows, stops and orders are one record whichever bot trades it,
+    and its lock lets one bot at a time trade the account (SessionManager holds it)."""
+    run: dict[str, Any] = {"live_view": False}
     if request.seed is not None:
         run["seed"] = request.seed
     if request.duration is not None:
@@ -133,6 +139,9 @@ def session_settings(
         run["dry_run"] = True
     try:
         settings = load_settings(request.profile, {"run": run, "portfolios": request.portfolios})
+        if not settings.is_live:
+            own_run = settings.run.model_copy(update={"database": str(database)})
+            settings = settings.model_copy(update={"run": own_run})
     except PerpsBotError as exc:
         raise RequestError(str(exc).removeprefix("config error: ")) from None
     if settings.is_live and not allow_live:
@@ -148,18 +157,16 @@ def session_settings(
     except (PerpsBotError, ValueError) as exc:
         raise RequestError(str(exc).removeprefix("config error: ")) from None
     if settings.is_live:
-        _refuse_a_halted_account(request.profile, settings, database)
+        _refuse_a_halted_account(request.profile, settings)
     return settings
 
 
-def _refuse_a_halted_account(profile: str, settings: Settings, database: Path) -> None:
-    """A live session trades the profile's account: a halt that CLI runs stored in the
-    profile's own database holds for it too (409 until resume-trading lifts it there).
-    The server's database keeps the halts of its own live sessions (the run takes them)."""
+def _refuse_a_halted_account(profile: str, settings: Settings) -> None:
+    """A halt stored by any run of the profile's account (a CLI run or an earlier live
+    session) refuses a live session (409) until resume-trading lifts it: a trader asking
+    for a session learns it at once, not from a session that sits HALTED."""
+    own = settings.database_path
     try:
-        own = load_settings(profile).database_path
-        if own.resolve() == database.resolve():
-            return
         saved = stored_halt(own, state_keys([plan.id for plan in settings.portfolio_plans()]))
     except PerpsBotError as exc:
         raise RequestError(f"cannot read the profile's trading state: {exc}", 409) from None
