@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from perps_bot.config import load_settings
+from perps_bot.instruments import UnknownInstrument
 from perps_bot.orchestrator.runner import RunResult, run_bot
 from perps_emulator import EmulatorServer
 from tests.live.live_helpers import API_KEY, API_SECRET, until_long_opened
@@ -123,3 +124,18 @@ async def test_live_run_books_the_exchanges_liquidation_found_by_reconciliation(
     assert price == pytest.approx(trade.price)
     journal = (Path(run_dirs["log_dir"]) / "events.jsonl").read_text()
     assert '"booked_fills":1' in journal.replace(" ", "")
+
+
+async def test_an_exchange_run_refuses_a_symbol_key_the_exchange_does_not_list(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    """On an exchange the symbols a run knows are the exchange's markets: a typo'd
+    per-symbol key is refused before the run exists (it traded the default size), and a
+    key for a listed symbol the run does not trade is fine."""
+    typo = _settings(emulator, run_dirs, dry_run=True, order_size={"ETH-PREP": 0.02})
+    with pytest.raises(UnknownInstrument, match=r"strategy\.order_size: unknown symbol 'ETH-PREP'"):
+        await run_bot(typo, progress=False)
+    assert not (Path(run_dirs["data_dir"]) / "perps_bot.canary.sqlite").exists()
+    listed = _settings(emulator, run_dirs, dry_run=True, duration="1s",
+                       order_size={"ETH-PERP": 0.02, "BTC-PERP": 0.001})  # fmt: skip
+    assert (await run_bot(listed, progress=False)).status == "completed"
