@@ -174,10 +174,12 @@ class SessionManager(Sessions):
         s = self._session(session_id, 0, request)
         try:
             self._take_account(s, settings)
+            record = table.add_session(self.store.connection, session_id,
+                                       json.dumps(request.as_json()))  # fmt: skip
         except BaseException:
+            self._release_account(s)
             del self.sessions[session_id]
             raise
-        record = table.add_session(self.store.connection, session_id, json.dumps(request.as_json()))
         s.created_at = record.created_at
         s.task = asyncio.create_task(self._execute(s, settings, None))
         return s
