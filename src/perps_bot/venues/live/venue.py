@@ -25,7 +25,8 @@ Design choices, and why:
   quantity is sent and read in contracts through `venues.live.contracts`.
 - The venue models nothing: no liquidation, no position of its own. The exchange's
   account is the truth; `snapshot()` reads it for reconciliation.
-- Leverage is set as a whole number (Binance only takes integers): 2.5 -> 2x.
+- Leverage is set as a whole number (Binance only takes integers); preflight refuses
+  any other, which the ledger would margin at while the exchange does not.
 - The venue owns the ccxt client it is given and closes it in `stop()`
   (`close_exchange=False` to keep it).
 """
