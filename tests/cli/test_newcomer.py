@@ -134,3 +134,29 @@ def test_sigterm_stops_a_run_that_waits_for_the_exchange(tmp_path: Path) -> None
         pytest.fail("SIGTERM did not stop the run within 20 s")
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("PERPS_BOT__ACCOUNT__DEFAULT_LEVERAGE", "1.5", "account.default_leverage 1.5"),
+        ("PERPS_BOT__ACCOUNT__LEVERAGE", '{"ETH-PERP": 0.5}', "account.leverage.ETH-PERP 0.5"),
+    ],
+)
+def test_an_exchange_run_refuses_leverage_the_exchange_cannot_set(
+    tmp_path: Path, variable: str, value: str, named: str
+) -> None:
+    # the live venue sets whole leverage (1.5 became 1x on the exchange) while the books
+    # margined every position at 1.5x: more room than the exchange gives, a liquidation
+    # price too far away, and a dry run approving orders live refuses for margin
+    env = _env(
+        tmp_path,
+        PERPS_BOT__EXCHANGE__BASE_URL=f"http://127.0.0.1:{_closed_port()}",
+        PERPS_BOT__EXCHANGE__STARTUP_TIMEOUT="2s",
+        **{variable: value},
+    )
+    result = _cli("--profile", "canary", "--dry-run", "--duration", "5s",
+                  "--db", str(tmp_path / "db.sqlite"), cwd=REPO, env=env)  # fmt: skip
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and named in lines[0] and "whole" in lines[0], result.stderr

@@ -3,6 +3,7 @@
 import pytest
 
 from perps_bot.config import FeesConfig, InstrumentConfig, load_settings
+from perps_bot.domain import InstrumentRefusal, OrderType, Side
 from perps_bot.instruments import (
     InstrumentError,
     UnknownInstrument,
@@ -120,3 +121,27 @@ def test_two_symbols_on_one_market_are_refused() -> None:
                                             step_size=0.001)}  # fmt: skip
     with pytest.raises(InstrumentError, match=r"XBT-PERP.*'ETH/USDT:USDT'.*ETH-PERP"):
         catalog_from_markets(MARKETS, ["ETH-PERP", "XBT-PERP"], profile, FeesConfig())
+
+
+@pytest.mark.parametrize(("decimal_places", "amount"), [(False, 1.0), (True, 0)])
+def test_a_contract_market_gives_step_and_minimum_in_base_units(
+    decimal_places: bool, amount: float
+) -> None:
+    # ccxt counts a contract market's amount precision and minimum in contracts; the bot
+    # sizes orders in base units. A contract of 10 base units traded in whole contracts
+    # had a step of 1 base unit: 15 was prepared, which the exchange refuses (1.5
+    # contracts), and a dry run filled it
+    markets = {
+        "XRP/USDT:USDT": {
+            "precision": {"price": 0.0001 if not decimal_places else 4, "amount": amount},
+            "limits": {"amount": {"min": 1.0}, "cost": {"min": 5.0}},
+            "contractSize": 10.0,
+        }
+    }
+    xrp = catalog_from_markets(
+        markets, ["XRP-PERP"], {}, FeesConfig(), decimal_places=decimal_places
+    )["XRP-PERP"]
+    assert (xrp.step_size, xrp.min_quantity, xrp.contract_size) == (10.0, 10.0, 10.0)
+    assert xrp.prepare(Side.BUY, 15.0, OrderType.MARKET, None, False, 2.0).size == 10.0
+    with pytest.raises(InstrumentRefusal, match="below the minimum quantity 10"):
+        xrp.prepare(Side.BUY, 9.0, OrderType.MARKET, None, True, 2.0)

@@ -207,6 +207,16 @@ def test_tiered_discontinuous_table() -> None:
     assert liquidation_price_tiered("long", 1, 1_200, 300, tiers) == pytest.approx(1_800.0)
 
 
+@pytest.mark.parametrize("size", [0, 0.0, -1.0])
+def test_tiered_refuses_a_size_that_is_not_positive_like_the_single_tier_formula(
+    size: float,
+) -> None:
+    # a flat size divided the tier floors by zero: ZeroDivisionError, not the ValueError
+    # naming the argument that every other formula of the module raises
+    with pytest.raises(ValueError, match="size must be a positive finite number"):
+        liquidation_price_tiered("long", size, 60_000, 1_000, BINANCE_BTC_TIERS)
+
+
 # ---------------------------------------------------------------- properties
 
 sides = st.sampled_from(["long", "short"])

@@ -3,13 +3,16 @@
 The exchange is the truth for what it accepts: tick and step (ccxt's `precision`,
 which is a step in TICK_SIZE mode and a number of decimals in DECIMAL_PLACES mode),
 minimum quantity (`limits.amount.min`), minimum notional (`limits.cost.min`) and
-contract size. The profile and the built-in data still give what markets do not
+contract size. ccxt counts a contract market's step and minimum quantity in contracts;
+the instrument holds them in base units (times the contract size), as every size in the
+bot is. The profile and the built-in data still give what markets do not
 carry without private calls: the maintenance tiers (Binance's leverageBracket is a
 signed endpoint, and a dry run has no keys), the fee schedule of the account, and the
 exchange symbol each of our symbols maps to.
 """
 
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from perps_bot.config import FeesConfig, InstrumentConfig
@@ -113,19 +116,26 @@ def _filters(market: Mapping[str, Any], decimal_places: bool) -> dict[str, float
     precision = market.get("precision") or {}
     limits = market.get("limits") or {}
     found: dict[str, float] = {}
-    for key, field in (("price", "tick_size"), ("amount", "step_size")):
-        step = (_decimals_step if decimal_places else _positive)(precision.get(key))
-        if step is not None:
-            found[field] = step
-    min_qty = _positive((limits.get("amount") or {}).get("min"))
-    if min_qty is not None:
-        found["min_quantity"] = min_qty
-    min_cost = _positive((limits.get("cost") or {}).get("min"))
-    found["min_notional"] = min_cost if min_cost is not None else 0.0
     contract = _positive(market.get("contractSize"))
     if contract is not None:
         found["contract_size"] = contract
+    # ccxt counts amounts (precision, limits) in contracts; the bot in base units
+    per_contract = Decimal(repr(contract if contract is not None else 1.0))
+    for key, field in (("price", "tick_size"), ("amount", "step_size")):
+        step = (_decimals_step if decimal_places else _positive)(precision.get(key))
+        if step is not None:
+            found[field] = step if key == "price" else _in_base(step, per_contract)
+    min_qty = _positive((limits.get("amount") or {}).get("min"))
+    if min_qty is not None:
+        found["min_quantity"] = _in_base(min_qty, per_contract)
+    min_cost = _positive((limits.get("cost") or {}).get("min"))
+    found["min_notional"] = min_cost if min_cost is not None else 0.0
     return found
+
+
+def _in_base(contracts: float, per_contract: Decimal) -> float:
+    """A quantity of contracts in base units, exactly (0.001 contracts of 0.1: 0.0001)."""
+    return float(Decimal(repr(contracts)) * per_contract)
 
 
 def _decimals_step(value: Any) -> float | None:

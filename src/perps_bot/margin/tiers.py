@@ -25,7 +25,12 @@ The first bracket is taken to start at notional 0 whatever its floor says.
 import math
 from collections.abc import Sequence
 
-from perps_bot.margin.formulas import TierRow, liquidation_price, side_sign
+from perps_bot.margin.formulas import (
+    TierRow,
+    _require_positive,
+    liquidation_price,
+    side_sign,
+)
 
 
 def liquidation_price_tiered(
@@ -43,6 +48,7 @@ def liquidation_price_tiered(
     Same conventions and 0.0 floor as `liquidation_price`; `tiers` sorted ascending.
     """
     sign = side_sign(side)
+    _require_positive("size", size)  # the brackets' prices are floors / size
     if not tiers:
         raise ValueError("tier table is empty")
     base = wallet_balance - other_maintenance_margin + other_unrealized_pnl

@@ -95,6 +95,7 @@ async def preflight(settings: Settings, *, say: Callable[[str], None]) -> Prefli
     catalog = profile_catalog(settings)
     if catalog is not None:
         return Preflight(spec, portfolios, __version__, catalog, None)
+    _require_whole_leverage(settings)
     # ccxt only for exchange modes (a second and 70 MB that backtests never pay)
     from perps_bot.exchange.client import create_exchange
     from perps_bot.exchange.startup import load_markets_within, where
@@ -180,6 +181,24 @@ def _exchange_known(settings: Settings, markets: Mapping[str, Any]) -> set[str]:
         if (exchange_symbol or default_exchange_symbol(symbol)) in markets:
             known.add(symbol)
     return known
+
+
+def _require_whole_leverage(settings: Settings) -> None:
+    """An exchange run's leverage is what the live venue sets on the exchange, a whole
+    number from 1 (Binance takes no other): the ledger margins positions, and the risk
+    gate approves orders, at the configured one. 2.5 was set as 2x while the books posted
+    notional / 2.5 of margin: more room than the exchange gives, and a liquidation price
+    too far away."""
+    account = settings.account
+    for symbol in settings.symbols:
+        leverage = account.leverage_for(symbol)
+        if leverage < 1 or not float(leverage).is_integer():
+            named = symbol in account.leverage
+            where = f"account.leverage.{symbol}" if named else "account.default_leverage"
+            raise PerpsBotError(
+                f"{where} {leverage:g}: the exchange sets whole leverage (1, 2, 3 ...);"
+                f" give {short(symbol)} a whole number of at least 1"
+            )
 
 
 def _require_prod_promotion(settings: Settings, strategy: str, fingerprint: str) -> None:

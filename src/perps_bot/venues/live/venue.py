@@ -21,9 +21,12 @@ Design choices, and why:
   arrival reaches the orchestrator at its next `poll`; until then `open_orders()`
   lists the order with the unreported quantity as `remaining`, so the orchestrator's
   in-flight sum never re-sends it.
+- Sizes are base units everywhere in the bot; a market whose contract is another
+  quantity is sent and read in contracts through `venues.live.contracts`.
 - The venue models nothing: no liquidation, no position of its own. The exchange's
   account is the truth; `snapshot()` reads it for reconciliation.
-- Leverage is set as a whole number (Binance only takes integers): 2.5 -> 2x.
+- Leverage is set as a whole number (Binance only takes integers); preflight refuses
+  any other, which the ledger would margin at while the exchange does not.
 - The venue owns the ccxt client it is given and closes it in `stop()`
   (`close_exchange=False` to keep it).
 """
@@ -54,6 +57,7 @@ from perps_bot.exchange.runtime import close_quietly, wall_clock_ms
 from perps_bot.venues.base import OrderRejected, VenueFatal, VenueSnapshot, VenueUnavailable
 from perps_bot.venues.live.commissions import Commissions
 from perps_bot.venues.live.conditional import ALGO, algo_view, current_state
+from perps_bot.venues.live.contracts import ContractUnits
 from perps_bot.venues.live.errors import (
     CCXT_LOG,
     ErrorText,
@@ -87,6 +91,7 @@ class LiveVenue(FillPolling):
         seed: int = 0,
         close_exchange: bool = True,
     ) -> None:
+        exchange = ContractUnits(exchange)  # base units in, contracts out
         self._exchange = exchange
         self._close_exchange = close_exchange
         self._cfg = cfg
