@@ -121,3 +121,21 @@ def test_a_computed_size_or_price_is_not_a_step_or_tick_off() -> None:
     assert xrp.floor_size(0.3 - 0.1) == 0.2  # 0.19999999999999998, not one step of 0.1
     assert not xrp.below_step(0.3 - 0.2)  # 0.09999999999999998 is one step, not none
     assert xrp.round_price(0.1 * 3, Side.SELL) == 0.3  # 0.30000000000000004, not 0.3001
+
+
+def test_the_maximum_quantity_refuses_before_an_order_exists() -> None:
+    """Binance refuses an order above LOT_SIZE's maxQty, and a market order above
+    MARKET_LOT_SIZE's (-4005), reduce-only ones too: a dry run filled them."""
+    btc = Instrument("BTC-PERP", "BTC/USDT:USDT", 0.1, 0.001, 0.001, 5.0, ((0.0, 0.004, 0.0),),
+                     2.0, 5.0, max_quantity=1000.0, max_market_quantity=120.0)  # fmt: skip
+    for order_type, size, reduce_only in ((OrderType.MARKET, 120.001, False),
+                                          (OrderType.MARKET, 121.0, True),
+                                          (OrderType.LIMIT, 1000.001, False),
+                                          (OrderType.STOP_MARKET, 1000.5, True)):  # fmt: skip
+        with pytest.raises(InstrumentRefusal) as refused:
+            btc.prepare(Side.SELL, size, order_type, 60_000.0, reduce_only, 60_000.0)
+        assert refused.value.reason is DenialReason.ABOVE_MAX_QUANTITY, order_type
+        assert "above the maximum quantity" in refused.value.detail
+    assert btc.prepare(Side.BUY, 120.0, OrderType.MARKET, None, False, 6e4).size == 120.0
+    assert btc.prepare(Side.BUY, 1000.0, OrderType.LIMIT, 6e4, False, 6e4).size == 1000.0
+    assert ETH.prepare(Side.BUY, 1e6, OrderType.MARKET, None, False, 3000.0).size == 1e6

@@ -145,3 +145,17 @@ def test_a_contract_market_gives_step_and_minimum_in_base_units(
     assert xrp.prepare(Side.BUY, 15.0, OrderType.MARKET, None, False, 2.0).size == 10.0
     with pytest.raises(InstrumentRefusal, match="below the minimum quantity 10"):
         xrp.prepare(Side.BUY, 9.0, OrderType.MARKET, None, True, 2.0)
+
+
+def test_the_maximum_quantities_come_from_the_markets() -> None:
+    """ccxt's limits.amount.max (LOT_SIZE) and limits.market.max (MARKET_LOT_SIZE)."""
+    market = MARKETS["ETH/USDT:USDT"]
+    limits = {**market["limits"], "amount": {"min": 0.001, "max": 10000.0},
+              "market": {"min": 0.001, "max": 2000.0}}  # fmt: skip
+    markets = {"ETH/USDT:USDT": {**market, "limits": limits}}
+    eth = catalog_from_markets(markets, ["ETH-PERP"], {}, FeesConfig())["ETH-PERP"]
+    assert (eth.max_quantity, eth.max_market_quantity) == (10000.0, 2000.0)
+    with pytest.raises(InstrumentRefusal, match="above the maximum quantity 2000"):
+        eth.prepare(Side.BUY, 2000.5, OrderType.MARKET, None, False, 3000.0)
+    btc = catalog_from_profile({}, FeesConfig())["BTC-PERP"]  # Binance's, built in
+    assert (btc.max_quantity, btc.max_market_quantity) == (1000.0, 120.0)

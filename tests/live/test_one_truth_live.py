@@ -139,3 +139,27 @@ async def test_an_exchange_run_refuses_a_symbol_key_the_exchange_does_not_list(
     listed = _settings(emulator, run_dirs, dry_run=True, duration="1s",
                        order_size={"ETH-PERP": 0.02, "BTC-PERP": 0.001})  # fmt: skip
     assert (await run_bot(listed, progress=False)).status == "completed"
+
+
+async def test_a_dry_run_refuses_an_order_above_the_exchanges_maximum(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    """The emulator, as Binance, refuses a market order above MARKET_LOT_SIZE's maxQty
+    (2000 ETH); the dry run filled it. It is now refused before it exists, as live."""
+    big = 1e12
+    settings = load_settings(
+        "canary",
+        {
+            "run": {"duration": "2s", "dry_run": True, "live_view": False, **run_dirs},
+            "exchange": {"base_url": emulator.base_url, "poll_interval": "100ms"},
+            "account": {"initial_balance": 1e9},
+            "risk": {"max_order_notional": big, "max_position_notional": big},
+            "strategy": {"name": STRATEGY, "params": {"hold": 3},
+                         "order_size": {"ETH-PERP": 2500.0}},
+        },
+    )  # fmt: skip
+    result = await run_bot(settings, progress=False)
+    assert result.status == "completed"
+    assert _fills(result) == []
+    assert result.report is not None
+    assert result.report.metrics["denials"] == {"ABOVE_MAX_QUANTITY": 1}

@@ -124,6 +124,7 @@ class DenialReason(StrEnum):
     # The instrument's own filters (SPEC 8), applied after the risk gate to every venue:
     BELOW_MIN_QUANTITY = "BELOW_MIN_QUANTITY"
     BELOW_MIN_NOTIONAL = "BELOW_MIN_NOTIONAL"
+    ABOVE_MAX_QUANTITY = "ABOVE_MAX_QUANTITY"
     # A live order of the symbol has an unknown outcome (SPEC 9): nothing new until the
     # exchange says what became of it.
     ORDER_STATUS_UNKNOWN = "ORDER_STATUS_UNKNOWN"
@@ -131,8 +132,8 @@ class DenialReason(StrEnum):
 
 # the members the per-order and per-fill paths read (see the module doc)
 BUY, SELL = Side.BUY, Side.SELL
-LIMIT, STOP_MARKET, TAKE_PROFIT_MARKET = (
-    OrderType.LIMIT, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET
+LIMIT, MARKET, STOP_MARKET, TAKE_PROFIT_MARKET = (
+    OrderType.LIMIT, OrderType.MARKET, OrderType.STOP_MARKET, OrderType.TAKE_PROFIT_MARKET
 )  # fmt: skip
 NEW, UNKNOWN, ACCEPTED = OrderStatus.NEW, OrderStatus.UNKNOWN, OrderStatus.ACCEPTED
 PARTIALLY_FILLED, FILLED = OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED

@@ -3,8 +3,9 @@ order size and price into what the exchange would accept (SPEC 8).
 
 Every venue, paper or live, receives orders that went through `Instrument.prepare`:
 sizes floored to the step, limit prices rounded to the tick on the passive side,
-minimum quantity and minimum notional enforced. So a dry run can never fill a size
-that live would refuse, and a backtest trades the sizes the exchange would.
+minimum quantity, maximum quantity (Binance: LOT_SIZE, and MARKET_LOT_SIZE for market
+orders) and minimum notional enforced. So a dry run can never fill a size that live
+would refuse, and a backtest trades the sizes the exchange would.
 
 Rounding goes through Decimal built from each float's shortest repr: 0.3 is three
 steps of 0.1, not two (float division would floor 0.3 / 0.1 = 2.9999999999999996);
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import cache
 
-from perps_bot.domain.enums import BUY, LIMIT, DenialReason, OrderType, Side
+from perps_bot.domain.enums import BUY, LIMIT, MARKET, DenialReason, OrderType, Side
 from perps_bot.domain.record import record
 
 #: A maintenance tier row: (notional_floor, maintenance_margin_rate, maintenance_amount).
@@ -29,7 +30,8 @@ _NOISE_STEPS = 1e-6
 
 
 class InstrumentRefusal(Exception):
-    """An order the instrument's rules refuse before it exists (below a minimum)."""
+    """An order the instrument's rules refuse before it exists (below a minimum, above
+    a maximum)."""
 
     def __init__(self, reason: DenialReason, detail: str) -> None:
         super().__init__(detail)
@@ -51,7 +53,8 @@ class Instrument:
 
     `contract_size` is base units per contract (1 for Binance USDM linear perps);
     sizes everywhere in the bot are base units. Fees are bps of notional (a
-    negative maker fee is a rebate).
+    negative maker fee is a rebate). `max_quantity` is the largest order (None: no
+    limit), `max_market_quantity` the largest market order when it is lower.
     """
 
     symbol: str
@@ -64,6 +67,8 @@ class Instrument:
     maker_bps: float
     taker_bps: float
     contract_size: float = 1.0
+    max_quantity: float | None = None
+    max_market_quantity: float | None = None
 
     @property
     def price_decimals(self) -> int:
@@ -106,7 +111,8 @@ class Instrument:
 
         The minimum notional is checked at the limit price (market orders: at
         `reference_price`, the last traded price); reduce-only orders are exempt
-        from it, as on Binance, so a small remainder can always be closed.
+        from it, as on Binance, so a small remainder can always be closed. The maximum
+        quantity holds for every order, reduce-only too (Binance refuses them: -4005).
         """
         rounded = self.floor_size(size)
         if rounded <= _EPS or rounded < self.min_quantity - _EPS:
@@ -114,6 +120,13 @@ class Instrument:
                 DenialReason.BELOW_MIN_QUANTITY,
                 f"{self.symbol} size {size:.10g} rounds to {rounded:.10g}, below the minimum"
                 f" quantity {self.min_quantity:g} (step {self.step_size:g})",
+            )
+        most = self.max_order_quantity(order_type)
+        if most is not None and rounded > most * (1 + _EPS):
+            raise InstrumentRefusal(
+                DenialReason.ABOVE_MAX_QUANTITY,
+                f"{self.symbol} size {rounded:.10g} is above the maximum quantity {most:g}"
+                f" of a {order_type.lower()} order",
             )
         price: float | None = None
         if order_type is LIMIT:
@@ -128,6 +141,14 @@ class Instrument:
                 f" {self.min_notional:g}",
             )
         return PreparedOrder(rounded, price)
+
+    def max_order_quantity(self, order_type: OrderType) -> float | None:
+        """The largest order of `order_type` the exchange takes (None: no limit)."""
+        if order_type is MARKET and self.max_market_quantity is not None:
+            if self.max_quantity is None:
+                return self.max_market_quantity
+            return min(self.max_quantity, self.max_market_quantity)
+        return self.max_quantity
 
 
 def round_to_step(value: float, step: float, rounding: str) -> float:

@@ -106,7 +106,13 @@ def build_instrument(symbol: str, values: Mapping[str, Any], fees: FeesConfig) -
         maker_bps=float(values.get("maker_bps", fees.maker_bps)),
         taker_bps=float(values.get("taker_bps", fees.taker_bps)),
         contract_size=float(values.get("contract_size", 1.0)),
+        max_quantity=_optional(values.get("max_quantity")),
+        max_market_quantity=_optional(values.get("max_market_quantity")),
     )
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def catalog_from_profile(

@@ -128,6 +128,10 @@ def _filters(market: Mapping[str, Any], decimal_places: bool) -> dict[str, float
     min_qty = _positive((limits.get("amount") or {}).get("min"))
     if min_qty is not None:
         found["min_quantity"] = _in_base(min_qty, per_contract)
+    for key, field in (("amount", "max_quantity"), ("market", "max_market_quantity")):
+        most = _positive((limits.get(key) or {}).get("max"))
+        if most is not None:
+            found[field] = _in_base(most, per_contract)
     min_cost = _positive((limits.get("cost") or {}).get("min"))
     found["min_notional"] = min_cost if min_cost is not None else 0.0
     return found

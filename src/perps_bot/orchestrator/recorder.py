@@ -27,7 +27,12 @@ if TYPE_CHECKING:  # the writer (pyarrow.parquet) loads only for a run that is c
 
 #: order updates worth a log line: those no FILL line explains
 _NOTEWORTHY = frozenset({OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
-_SIZE_REFUSALS = frozenset({DenialReason.BELOW_MIN_NOTIONAL, DenialReason.BELOW_MIN_QUANTITY})
+#: refusals of the order size by the instrument's rules: what to do with strategy.order_size
+_SIZE_REFUSALS = {
+    DenialReason.BELOW_MIN_NOTIONAL: "raise",
+    DenialReason.BELOW_MIN_QUANTITY: "raise",
+    DenialReason.ABOVE_MAX_QUANTITY: "lower",
+}
 
 #: a live subscriber: (kind, payload); kinds: fill, liquidation, trade, equity, state_change
 Listener = Callable[[str, dict[str, Any]], None]
@@ -110,13 +115,13 @@ class Recorder:
         self.store.add_denial(self.run_id, ts, symbol, code, detail, cid)
         self.journal.write("denial", ts, {"symbol": symbol, "reason": code, "detail": detail}, cid)
         if reason in _SIZE_REFUSALS and (symbol, code) not in self._size_refused:
-            # the order size is under the instrument's minimum: a profile to fix, which
+            # the order size is outside the instrument's limits: a profile to fix, which
             # would otherwise show only as a strategy that never trades
             self._size_refused.add((symbol, code))
             self.log.warning(
-                "%s %s orders refused before they exist: %s; raise strategy.order_size for"
+                "%s %s orders refused before they exist: %s; %s strategy.order_size for"
                 " %s (further refusals are counted in the report, not logged)",
-                iso_utc(ts), symbol, detail, symbol,
+                iso_utc(ts), symbol, detail, _SIZE_REFUSALS[reason], symbol,
             )  # fmt: skip
         elif self._debug:
             self.log.debug("%s DENIED %s %s: %s", iso_utc(ts), symbol, code, detail)

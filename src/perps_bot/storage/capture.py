@@ -53,6 +53,8 @@ def instrument_config(instrument: Instrument) -> dict[str, Any]:
         "step_size": instrument.step_size,
         "min_quantity": instrument.min_quantity,
         "min_notional": instrument.min_notional,
+        "max_quantity": instrument.max_quantity,
+        "max_market_quantity": instrument.max_market_quantity,
         "tiers": [list(row) for row in instrument.tiers],
         "maker_bps": instrument.maker_bps,
         "taker_bps": instrument.taker_bps,
