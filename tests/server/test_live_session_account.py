@@ -62,15 +62,18 @@ async def test_a_live_sessions_run_and_state_are_the_profiles(
     database (where `report`, `resume-trading` and the next CLI run read them); the
     server still shows the session's rows once it has ended."""
     profile_db = live_env(monkeypatch, tmp_path)
-    async with emulated(monkeypatch), live_server(tmp_path) as client:
-        sid = await start(client, LIVE_SESSION)
-        await until(client, sid, a_second_of_books)
-        await client.post(f"/api/sessions/{sid}/stop")
-        status = await until(client, sid, ended)
-        equity = await client.get(f"/api/sessions/{sid}/equity")
-        curve = await equity.json()
-    assert equity.status == 200 and curve["run_id"] == status["run_id"], curve
-    assert curve["equity"], "the server no longer shows the session's equity"
+    curves = []
+    async with emulated(monkeypatch):
+        async with live_server(tmp_path) as client:
+            sid = await start(client, LIVE_SESSION)
+            await until(client, sid, a_second_of_books)
+            await client.post(f"/api/sessions/{sid}/stop")
+            status = await until(client, sid, ended)
+            curves.append(await (await client.get(f"/api/sessions/{sid}/equity")).json())
+        async with live_server(tmp_path) as client:  # the next start shows it too
+            curves.append(await (await client.get(f"/api/sessions/{sid}/equity")).json())
+    for curve in curves:
+        assert curve["run_id"] == status["run_id"] and curve["equity"], curve
     with RunStore(profile_db, read_only=True) as store:
         run = store.run(status["run_id"])
         states = {s.portfolio: s.run_id for s in load_trading_states(store.connection)}
