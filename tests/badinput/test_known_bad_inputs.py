@@ -147,7 +147,17 @@ CASES: dict[str, Callable[[Path], Args]] = {
     ),
     "binary data as CSV": lambda t: _raw_file(t, "c.csv", bytes(range(256)) * 64),
     "mark file covering no candle": lambda t: (
-        [*BACKTEST, "--data", str(_candles(t)), "--mark", str(_shifted_file(t, "m.csv", 10**9))],
+        [
+            *BACKTEST,
+            "--data",
+            str(_candles(t)),
+            "--mark",
+            str(_shifted_file(t, "m.csv", 20_000 * MINUTE)),
+        ],
+        {},
+    ),
+    "mark file off the grid by 30s": lambda t: (
+        [*BACKTEST, "--data", str(_candles(t)), "--mark", str(_shifted_file(t, "m.csv", 30_000))],
         {},
     ),
     "funding file covering no settlement": lambda t: (
@@ -179,6 +189,7 @@ CASES: dict[str, Callable[[Path], Args]] = {
 
 #: What each line must say, where a case's message is worth pinning down.
 FRAGMENTS = {
+    "mark file off the grid by 30s": "m.csv: row 1 (2024-01-01T00:00:30.000Z): not on the 1m grid",
     "non-UTF-8 profile": "not UTF-8 text",
     "binary profile": "not UTF-8 text",
     "NUL bytes in a profile": "unacceptable character #x0000",
