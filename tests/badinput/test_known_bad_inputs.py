@@ -164,6 +164,30 @@ CASES: dict[str, Callable[[Path], Args]] = {
         [*BACKTEST, "--data", str(_candles(t)), "--funding", str(_funding_far(t))],
         {"PERPS_BOT__ACCOUNT__FUNDING_INTERVAL": "30m"},
     ),
+    "mark file with nothing in --timerange": lambda t: (
+        [
+            *BACKTEST,
+            "--data",
+            str(_candles(t)),
+            "--timerange",
+            "202401010030-",
+            "--mark",
+            str(write_rows(t / "m.csv", candle_rows(20, T0, MINUTE, 100.0))),
+        ],
+        {},
+    ),
+    "funding file with nothing in --timerange": lambda t: (
+        [
+            *BACKTEST,
+            "--data",
+            str(_candles(t)),
+            "--timerange",
+            "202401010030-",
+            "--funding",
+            str(_funding_rows(t, T0 - 30 * MINUTE, 2)),
+        ],
+        {"PERPS_BOT__ACCOUNT__FUNDING_INTERVAL": "30m"},
+    ),
     "--initial-balance inf": lambda t: _backtest_flags(t, "--initial-balance", "inf"),
     "--initial-balance nan": lambda t: _backtest_flags(t, "--initial-balance", "nan"),
     "--order-size nan": lambda t: _backtest_flags(t, "--order-size", "nan"),
@@ -189,6 +213,8 @@ CASES: dict[str, Callable[[Path], Args]] = {
 
 #: What each line must say, where a case's message is worth pinning down.
 FRAGMENTS = {
+    "mark file with nothing in --timerange": "the mark file covers none of the candles",
+    "funding file with nothing in --timerange": "the funding file has none of the 1 funding",
     "mark file off the grid by 30s": "m.csv: row 1 (2024-01-01T00:00:30.000Z): not on the 1m grid",
     "non-UTF-8 profile": "not UTF-8 text",
     "binary profile": "not UTF-8 text",
@@ -287,7 +313,12 @@ def _two_closes(closes: str) -> bytes:
 
 
 def _funding_far(tmp: Path) -> Path:
-    rows = candle_rows(10, T0 + 10**10, 30 * MINUTE, 100.0)
+    return _funding_rows(tmp, T0 + 10**10, 10)
+
+
+def _funding_rows(tmp: Path, start: int, n: int) -> Path:
+    """n half-hourly funding rates from `start`."""
+    rows = candle_rows(n, start, 30 * MINUTE, 100.0)
     for row in rows:
         row[1] = 0.0001
     return write_rows(tmp / "f.csv", rows)
