@@ -188,6 +188,12 @@ CASES: dict[str, Callable[[Path], Args]] = {
         ],
         {"PERPS_BOT__ACCOUNT__FUNDING_INTERVAL": "30m"},
     ),
+    "funding file with the rate in fundingRate": lambda t: _side_file(
+        t, "--funding", b"timestamp,fundingRate\n1704067200000,0.0001\n"
+    ),
+    "mark file without a close": lambda t: _side_file(
+        t, "--mark", b"timestamp,open,high,low\n1704067200000,1,1,1\n"
+    ),
     "--initial-balance inf": lambda t: _backtest_flags(t, "--initial-balance", "inf"),
     "--initial-balance nan": lambda t: _backtest_flags(t, "--initial-balance", "nan"),
     "--order-size nan": lambda t: _backtest_flags(t, "--order-size", "nan"),
@@ -213,6 +219,10 @@ CASES: dict[str, Callable[[Path], Args]] = {
 
 #: What each line must say, where a case's message is worth pinning down.
 FRAGMENTS = {
+    "funding file with the rate in fundingRate": "missing column open (header must be"
+    " timestamp,open; found timestamp, fundingRate)",
+    "mark file without a close": "missing column close (header must be"
+    " timestamp,open,high,low,close; found timestamp, open, high, low)",
     "mark file with nothing in --timerange": "the mark file covers none of the candles",
     "funding file with nothing in --timerange": "the funding file has none of the 1 funding",
     "mark file off the grid by 30s": "m.csv: row 1 (2024-01-01T00:00:30.000Z): not on the 1m grid",
@@ -304,6 +314,13 @@ def _database(tmp: Path, content: bytes, *command: str) -> Args:
 def _raw_file(tmp: Path, name: str, content: bytes) -> Args:
     (tmp / name).write_bytes(content)
     return [*BACKTEST, "--data", str(tmp / name)], {}
+
+
+def _side_file(tmp: Path, flag: str, content: bytes) -> Args:
+    """Good candles and a --funding or --mark file of `content`."""
+    path = tmp / "side.csv"
+    path.write_bytes(content)
+    return [*BACKTEST, "--data", str(_candles(tmp)), flag, str(path)], {}
 
 
 def _two_closes(closes: str) -> bytes:
