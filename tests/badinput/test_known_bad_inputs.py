@@ -156,6 +156,16 @@ CASES: dict[str, Callable[[Path], Args]] = {
         ],
         {},
     ),
+    "mark file of another market": lambda t: (
+        [
+            *BACKTEST,
+            "--data",
+            str(_candles(t)),
+            "--mark",
+            str(write_rows(t / "m.csv", candle_rows(60, T0, MINUTE, 2_000.0))),
+        ],
+        {},
+    ),
     "mark file off the grid by 30s": lambda t: (
         [*BACKTEST, "--data", str(_candles(t)), "--mark", str(_shifted_file(t, "m.csv", 30_000))],
         {},
@@ -219,6 +229,8 @@ CASES: dict[str, Callable[[Path], Args]] = {
 
 #: What each line must say, where a case's message is worth pinning down.
 FRAGMENTS = {
+    "mark file of another market": "BTC-PERP: the mark file does not price these candles:"
+    " 60 of 60 marks are more than 10% from the candle's close",
     "funding file with the rate in fundingRate": "missing column open (header must be"
     " timestamp,open; found timestamp, fundingRate)",
     "mark file without a close": "missing column close (header must be"
