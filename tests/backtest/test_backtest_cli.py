@@ -472,3 +472,30 @@ def test_orders_refused_for_their_size_are_said_not_silent(
     warned = [line for line in log.splitlines() if "WARNING" in line and "XRP-PERP" in line]
     assert len(warned) == 1, warned  # once per symbol and reason, not per order
     assert "strategy.order_size" in warned[0] and "minimum" in warned[0]
+
+
+def test_mark_files_given_in_another_order_than_the_symbols_are_refused(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two symbols, their mark files swapped: each symbol's candles would be valued,
+    liquidated and stopped at the other market's marks. One line, exit 2, naming the
+    symbol; in the right order the run goes ahead (a basis of 0.1% is a mark)."""
+    start, minute = 1_704_067_200_000, 60_000
+
+    def series(name: str, price: float) -> Path:
+        rows = [f"{start + i * minute},{price},{price * 1.001},{price * 0.999},{price},1"
+                for i in range(100)]  # fmt: skip
+        return _write_csv(workdir / name, rows)
+
+    a, b = series("a.csv", 100.0), series("b.csv", 2_000.0)
+    a_mark, b_mark = series("am.csv", 100.1), series("bm.csv", 1_998.0)
+    args = ["backtest", "--data", str(a), "--data", str(b), "--symbol", "BTC-PERP",
+            "--symbol", "ETH-PERP", "--strategy", "sma_cross", "--db",
+            str(workdir / "bt.sqlite"), "--no-progress"]  # fmt: skip
+    code, _, err = run_cli([*args, "--mark", str(b_mark), "--mark", str(a_mark)], capsys)
+    assert code == 2
+    assert err.startswith("perps-bot: BTC-PERP: the mark file does not price these candles:")
+    assert len(err.strip().splitlines()) == 1
+    code, out, err = run_cli([*args, "--mark", str(a_mark), "--mark", str(b_mark)], capsys)
+    assert code == 0, err
+    assert "mark price from the mark file for 100 of 100 candles" in out

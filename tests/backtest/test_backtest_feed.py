@@ -163,17 +163,17 @@ def test_finer_mark_series_is_aggregated_per_candle() -> None:
     minutes = 180
     mark = MarkArrays(
         open_time=DAY0 + np.arange(minutes, dtype=np.int64) * 60_000,
-        open=np.full(minutes, 50.0),
-        high=50.0 + np.arange(minutes, dtype=np.float64),
-        low=50.0 - np.arange(minutes, dtype=np.float64) / 100,
-        close=np.full(minutes, 50.0),
+        open=np.full(minutes, 100.0),  # the candles' market: closes 100 .. 102
+        high=100.0 + np.arange(minutes, dtype=np.float64),
+        low=100.0 - np.arange(minutes, dtype=np.float64) / 100,
+        close=np.full(minutes, 100.0),
         volume=np.full(minutes, np.nan),
         interval_ms=60_000,
     )
     bars = [e for e in flat(collect(make(data, mark=mark))) if isinstance(e, Candle)]
     # candle k spans mark minutes [60k, 60k+59]; its own first minute closes inside it too
-    assert [b.mark_high for b in bars] == [109.0, 169.0, 229.0]
-    assert [b.mark_low for b in bars] == [50.0 - 0.59, 50.0 - 1.19, 50.0 - 1.79]
+    assert [b.mark_high for b in bars] == [159.0, 219.0, 279.0]
+    assert [b.mark_low for b in bars] == [100.0 - 0.59, 100.0 - 1.19, 100.0 - 1.79]
 
 
 def test_funding_mark_uses_the_mark_series_when_present() -> None:

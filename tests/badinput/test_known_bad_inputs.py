@@ -147,12 +147,62 @@ CASES: dict[str, Callable[[Path], Args]] = {
     ),
     "binary data as CSV": lambda t: _raw_file(t, "c.csv", bytes(range(256)) * 64),
     "mark file covering no candle": lambda t: (
-        [*BACKTEST, "--data", str(_candles(t)), "--mark", str(_shifted_file(t, "m.csv", 10**9))],
+        [
+            *BACKTEST,
+            "--data",
+            str(_candles(t)),
+            "--mark",
+            str(_shifted_file(t, "m.csv", 20_000 * MINUTE)),
+        ],
+        {},
+    ),
+    "mark file of another market": lambda t: (
+        [
+            *BACKTEST,
+            "--data",
+            str(_candles(t)),
+            "--mark",
+            str(write_rows(t / "m.csv", candle_rows(60, T0, MINUTE, 2_000.0))),
+        ],
+        {},
+    ),
+    "mark file off the grid by 30s": lambda t: (
+        [*BACKTEST, "--data", str(_candles(t)), "--mark", str(_shifted_file(t, "m.csv", 30_000))],
         {},
     ),
     "funding file covering no settlement": lambda t: (
         [*BACKTEST, "--data", str(_candles(t)), "--funding", str(_funding_far(t))],
         {"PERPS_BOT__ACCOUNT__FUNDING_INTERVAL": "30m"},
+    ),
+    "mark file with nothing in --timerange": lambda t: (
+        [
+            *BACKTEST,
+            "--data",
+            str(_candles(t)),
+            "--timerange",
+            "202401010030-",
+            "--mark",
+            str(write_rows(t / "m.csv", candle_rows(20, T0, MINUTE, 100.0))),
+        ],
+        {},
+    ),
+    "funding file with nothing in --timerange": lambda t: (
+        [
+            *BACKTEST,
+            "--data",
+            str(_candles(t)),
+            "--timerange",
+            "202401010030-",
+            "--funding",
+            str(_funding_rows(t, T0 - 30 * MINUTE, 2)),
+        ],
+        {"PERPS_BOT__ACCOUNT__FUNDING_INTERVAL": "30m"},
+    ),
+    "funding file with the rate in fundingRate": lambda t: _side_file(
+        t, "--funding", b"timestamp,fundingRate\n1704067200000,0.0001\n"
+    ),
+    "mark file without a close": lambda t: _side_file(
+        t, "--mark", b"timestamp,open,high,low\n1704067200000,1,1,1\n"
     ),
     "--initial-balance inf": lambda t: _backtest_flags(t, "--initial-balance", "inf"),
     "--initial-balance nan": lambda t: _backtest_flags(t, "--initial-balance", "nan"),
@@ -179,6 +229,15 @@ CASES: dict[str, Callable[[Path], Args]] = {
 
 #: What each line must say, where a case's message is worth pinning down.
 FRAGMENTS = {
+    "mark file of another market": "BTC-PERP: the mark file does not price these candles:"
+    " 60 of 60 marks are more than 10% from the candle's close",
+    "funding file with the rate in fundingRate": "missing column open (header must be"
+    " timestamp,open; found timestamp, fundingRate)",
+    "mark file without a close": "missing column close (header must be"
+    " timestamp,open,high,low,close; found timestamp, open, high, low)",
+    "mark file with nothing in --timerange": "the mark file covers none of the candles",
+    "funding file with nothing in --timerange": "the funding file has none of the 1 funding",
+    "mark file off the grid by 30s": "m.csv: row 1 (2024-01-01T00:00:30.000Z): not on the 1m grid",
     "non-UTF-8 profile": "not UTF-8 text",
     "binary profile": "not UTF-8 text",
     "NUL bytes in a profile": "unacceptable character #x0000",
@@ -269,6 +328,13 @@ def _raw_file(tmp: Path, name: str, content: bytes) -> Args:
     return [*BACKTEST, "--data", str(tmp / name)], {}
 
 
+def _side_file(tmp: Path, flag: str, content: bytes) -> Args:
+    """Good candles and a --funding or --mark file of `content`."""
+    path = tmp / "side.csv"
+    path.write_bytes(content)
+    return [*BACKTEST, "--data", str(_candles(tmp)), flag, str(path)], {}
+
+
 def _two_closes(closes: str) -> bytes:
     """A CSV whose header names the close twice (which of the two is the close?)."""
     rows = [f"{T0 + i * MINUTE},100,101,99,100,{50 + i},5" for i in range(30)]
@@ -276,7 +342,12 @@ def _two_closes(closes: str) -> bytes:
 
 
 def _funding_far(tmp: Path) -> Path:
-    rows = candle_rows(10, T0 + 10**10, 30 * MINUTE, 100.0)
+    return _funding_rows(tmp, T0 + 10**10, 10)
+
+
+def _funding_rows(tmp: Path, start: int, n: int) -> Path:
+    """n half-hourly funding rates from `start`."""
+    rows = candle_rows(n, start, 30 * MINUTE, 100.0)
     for row in rows:
         row[1] = 0.0001
     return write_rows(tmp / "f.csv", rows)

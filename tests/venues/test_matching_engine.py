@@ -421,3 +421,37 @@ def test_a_marketable_limit_takes_whole_lots_of_an_uneven_book() -> None:
     assert (rest.size, rest.liquidity) == (1.528, Liquidity.MAKER)
     assert placed.status is OrderStatus.FILLED
     assert engine.position(SYMBOL) == 5.0
+
+
+@pytest.mark.parametrize(
+    ("bar", "expected"),
+    [
+        # the last wicks to 90, the mark only to 96: the stop waits
+        ((100.0, 101.0, 90.0, 99.0, 99.0, 100.5, 96.0), None),
+        # mark and last both through 95 on the way down: at the trigger
+        ((100.0, 101.0, 90.0, 91.0, 91.0, 101.0, 90.5), 95.0),
+        # the mark through 95, the last down to 97 only: at the last's low
+        ((100.0, 101.0, 97.0, 98.0, 98.0, 100.5, 94.0), 97.0),
+        # a gap: open 93 with the mark at 93.5 there: at the open's book
+        ((93.0, 94.0, 92.0, 93.0, 93.0, 94.0, 92.5), 93.0),
+    ],
+)
+def test_a_candle_with_mark_extremes_triggers_stops_on_the_mark(
+    bar: tuple[float, ...], expected: float | None
+) -> None:
+    """A backtest's candle with a mark series (`--mark`) carries the mark's close, high
+    and low: a sell stop at 95 follows the mark along the candle's path (open, nearer
+    extreme, other extreme, close), not the last price."""
+    o, h, low, c, mark, mark_high, mark_low = bar
+    engine = Paper(rules(latency_ms=50, slippage_bps=0.0), 1)
+    engine.engine.submit(order("open", Side.BUY, 1.0, ts=-1_000))
+    run(engine, [quote(-500, 100.0)])
+    engine.engine.submit(stop_order("sl", 95.0, -200))
+    candle = Candle(60_000, SYMBOL, 0, o, h, low, c, 1.0, mark, mark_high, mark_low)
+    fills = engine.on_market(candle)
+    if expected is None:
+        assert not fills
+        assert engine.position(SYMBOL) == 1.0
+    else:
+        (fill,) = fills
+        assert fill.price == pytest.approx(expected * (1 - 5e-4))

@@ -14,6 +14,7 @@ from perps_bot.cli.options import llm_overrides, strategy_overrides
 from perps_bot.config import ConfigError, Settings, load_settings
 from perps_bot.domain import RunMode, iso_utc, parse_duration, short, time_in_range
 from perps_bot.feeds.dataset import Dataset
+from perps_bot.feeds.historical import CandleFeed
 
 #: The --timerange bounds by their number of digits.
 TIMERANGE_FORMATS = {8: "%Y%m%d", 12: "%Y%m%d%H%M"}
@@ -76,7 +77,16 @@ def load_dataset(
         default_funding_rate=base.account.default_funding_rate,
         fill_gaps=fill_gaps,
     )
-    return dataset if start is None and end is None else dataset.between(start, end)
+    if start is None and end is None:
+        return dataset
+    cut = dataset.between(start, end)
+    for whole, part in zip(dataset.symbols, cut.symbols, strict=True):
+        # the files against the range's candles: a mark or funding file with nothing in
+        # the range is refused as one covering none of the candles is (FeedError)
+        CandleFeed(part.symbol, part.candles, funding=whole.funding, mark=whole.mark,
+                   funding_interval_ms=cut.funding_interval_ms,
+                   default_funding_rate=cut.default_funding_rate)  # fmt: skip
+    return cut
 
 
 def prepare_run(

@@ -35,7 +35,8 @@ class Candle:
     Venues that simulate fills walk the candle's documented price path:
     open, then the nearer of high/low to the open, then the other, then close.
     `mark` is the mark price at close when a mark series is known, else None
-    (then the close is used as the mark).
+    (then the close is used as the mark); `mark_high` / `mark_low` the mark's extremes
+    inside the candle, which paper stops trigger on (venues.order_queue.mark_path).
     """
 
     ts: int

@@ -54,6 +54,8 @@ from perps_bot.feeds.loaders import (
 )
 
 DEFAULT_BATCH_SIZE = 10_000
+#: a mark this far from the candle's close (a fraction of it) is not the same market's
+FOREIGN_MARK = 0.10
 
 
 class CandleFeed:
@@ -101,6 +103,7 @@ class CandleFeed:
         self.funding_from_file = from_file
         self.funding_defaulted = int(self._fund_ts.shape[0]) - from_file
         self._refuse_disjoint(funding, mark)
+        self._refuse_foreign_marks()
         self._done = 0
         self._stopped = False
 
@@ -155,6 +158,27 @@ class CandleFeed:
                 f"the funding file has none of the {self.funding_count} funding times of the"
                 f" candles (funding {span}; {candles})"
             )
+
+    def _refuse_foreign_marks(self) -> None:
+        """A mark file whose marks sit far from most of the candles' closes prices another
+        market (another symbol's file, or files given in another order than the
+        symbols): its marks would value positions, liquidate and trigger stops at
+        prices this market never had. A mark strays from the last price by a basis of a
+        fraction of a percent; more than half of them 10% away is not this market."""
+        if self._marks is None or not self.mark_covered:
+            return
+        mark, close = self._marks[0], self.candles.close
+        far = np.abs(mark - close) > FOREIGN_MARK * close  # NaN (no mark): False
+        count = int(np.count_nonzero(far))
+        if 2 * count <= self.mark_covered:
+            return
+        i = int(np.argmax(far))
+        raise FeedError(
+            f"{self.symbol}: the mark file does not price these candles: {count} of"
+            f" {self.mark_covered} marks are more than {FOREIGN_MARK:.0%} from the candle's"
+            f" close (mark {float(mark[i]):.6g}, close {float(close[i]):.6g} at"
+            f" {iso_utc(int(self._close_time[i]))}); another symbol's file?"
+        )
 
     # -- what the run covers ----------------------------------------------------------
 

@@ -206,8 +206,7 @@ def _validate_candles(raw: RawRows, *, fill_gaps: bool, check_volume: bool, cls:
     o, h, lo, c, v = cols
     interval = detect_interval(raw.name, ts)
     problems = time_problems(raw.name, ts, rows, interval, fill_gaps=fill_gaps, what="candles")
-    if cls is CandleArrays:  # marks only price candles; their coverage is reported
-        problems += off_grid(ts, interval)
+    problems += off_grid(ts, interval)  # marks too: shifted marks price the wrong instants
     problems += _value_problems(o, h, lo, c, v if check_volume else None)
     raise_first(raw.name, ts, rows, problems)
     inserted = 0

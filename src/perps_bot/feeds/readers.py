@@ -208,7 +208,7 @@ def _read_table(path: Path, fmt: str, required: tuple[str, ...]) -> RawRows:
     if missing:
         raise FeedError(
             f"{name}: missing column {missing[0]} (header must be"
-            f" timestamp,{','.join(OHLCV_COLUMNS)}; found {_columns(table)})"
+            f" timestamp,{','.join(required)}; found {_columns(table)})"
         )
     if table.num_rows == 0:  # a header alone: its columns have no type to read
         raise FeedError(f"{name}: no data rows")

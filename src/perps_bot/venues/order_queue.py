@@ -27,8 +27,8 @@ class MatchPoint:
     #: a continuous point: when the move to it began (the previous point's cutoff); an
     #: order live only later did not see the prices passed on the way
     since: int = 0
-    #: the mark price at this point, where the event gives one (quotes, snapshots): what
-    #: trigger orders follow (venues.triggers)
+    #: the mark price at this point, where the event gives one (quotes, snapshots, a
+    #: candle with a mark series' extremes): what trigger orders follow (venues.triggers)
     mark: float | None = None
 
 
@@ -50,8 +50,12 @@ def match_points(event: MarketEvent, adaptive: bool, spread_bps: float) -> Itera
     return ()  # FundingRate, MarkPrice: nothing trades
 
 
+_NO_MARKS: tuple[None, None, None, None] = (None, None, None, None)
+
+
 def _candle_points(candle: Candle, adaptive: bool, spread_bps: float) -> Iterator[MatchPoint]:
     prices = candle_path(candle, adaptive=adaptive)
+    marks = _NO_MARKS if candle.mark_low is None else mark_path(candle, prices)
     start, end = candle.open_time, candle.ts
     span = max(end - start, 0)
     # point i acts for orders live before the next point's time (1/3, 2/3 of the bar,
@@ -60,7 +64,26 @@ def _candle_points(candle: Candle, adaptive: bool, spread_bps: float) -> Iterato
     for i, price in enumerate(prices):
         bid, ask = touch_around(price, spread_bps)
         since = cutoffs[i - 1] if i else start
-        yield MatchPoint(cutoffs[i], bid, ask, price, continuous=i > 0, since=since)
+        yield MatchPoint(cutoffs[i], bid, ask, price, continuous=i > 0, since=since,
+                         mark=marks[i])  # fmt: skip
+
+
+def mark_path(
+    candle: Candle, prices: tuple[float, float, float, float]
+) -> tuple[float, float, float, float]:
+    """The mark at each point of a candle's price path, for a candle with the mark
+    series' extremes inside it (a backtest's `--mark` file): at the open the open held
+    inside the mark's range, at the path's high and low the mark's high and low, at the
+    close the mark's close (the close held inside the range when the series has none)."""
+    mark_low, mark_high = candle.mark_low, candle.mark_high
+    assert mark_low is not None and mark_high is not None
+    mark_open = min(max(candle.open, mark_low), mark_high)
+    mark_close = candle.mark
+    if mark_close is None:
+        mark_close = min(max(candle.close, mark_low), mark_high)
+    if prices[1] == candle.high:
+        return mark_open, mark_high, mark_low, mark_close
+    return mark_open, mark_low, mark_high, mark_close
 
 
 @dataclass(slots=True, eq=False)  # identity equality: list.remove finds this very order

@@ -8,16 +8,19 @@ a market order at that point:
   is the mark where the market data gives one (a quote's or a book snapshot's mark, a
   mark update), as the live venue's orders trigger on the exchange
   (`workingType=MARK_PRICE`): a wick of the last price alone does not stop a position
-  out, and a mark past the trigger does even while the last price is not. Without a
-  mark (candles: the path price) it is the last price (a book without a last trade:
-  its mid). A mark update alone fires the order; it fills at the next market point,
-  against that point's book.
+  out, and a mark past the trigger does even while the last price is not. A candle
+  with a mark series' extremes inside it (a backtest's `--mark` file) has a mark at
+  each path point (order_queue.mark_path). Without a mark (other candles: the path
+  price) it is the last price (a book without a last trade: its mid). A mark update
+  alone fires the order; it fills at the next market point, against that point's book.
 * Fill: on a candle path point reached continuously from the previous point (the
   extremes and the close: the price passed through every level between them), the
   market order fills against a book around the trigger price; at a gap (the candle's
   open, a quote, a book snapshot, or a path point the order meets first because its
   latency made it live only after the move there began) it fills against the point's
-  own book, i.e. worse than the trigger. Slippage and taker fees as for any market order.
+  own book, i.e. worse than the trigger, as it does at a path point where the mark
+  reached the trigger and the last price did not (the last went no further). Slippage
+  and taker fees as for any market order.
 """
 
 from perps_bot.domain import Order, OrderType, Side
@@ -53,6 +56,8 @@ def triggered_point(
         return None
     if not point.continuous or live_ts >= point.since:
         return point
+    if point.mark is not None and point.last is not None and not is_triggered(order, point.last):
+        return point  # the mark reached the trigger, the last price did not: at the market
     trigger = order.trigger_price
     assert trigger is not None
     bid, ask = touch_around(trigger, spread_bps)
