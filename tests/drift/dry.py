@@ -23,10 +23,11 @@ async def dry_run(
     until: Callable[[Run], bool] | None = None,
     db: str | None = None,
     portfolios: list[dict[str, Any]] | None = None,
+    mock: dict[str, Any] | None = None,
 ) -> Any:
     """The run's result; `until`: it runs until that holds (else 3 s); `db`: its
     database (the profile's otherwise); `portfolios`: several strategies side by side
-    instead of `strategy`."""
+    instead of `strategy`; `mock`: the paper venue's fill model (the profile's `mock:`)."""
     run: dict[str, Any] = {"dry_run": True, "live_view": False, **run_dirs}
     run["duration"] = "3s" if until is None else f"{UNTIL_S}s"
     if db is not None:
@@ -35,6 +36,8 @@ async def dry_run(
         "run": run,
         "exchange": {"base_url": server.base_url, "poll_interval": "100ms"},
     }
+    if mock is not None:
+        overrides["mock"] = mock
     if portfolios is not None:
         overrides["portfolios"] = portfolios
     else:

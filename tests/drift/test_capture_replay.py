@@ -97,6 +97,30 @@ async def test_a_replay_is_deterministic_and_stored_as_a_replay_run(
     assert kinds == {"replay"}
 
 
+async def test_a_replay_fills_with_the_captured_profile_s_latency_model(
+    in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
+) -> None:
+    """A dry run fills on the real book with its profile's paper model (`mock:`), say
+    the empirical latency `drift --calibrate` proposes; replayed without a model of its
+    own, the capture must fill as the dry run did. On main the replay always drew a
+    constant latency: its fills differed from the dry run's (other times and prices,
+    more round trips), and `drift` measured that difference against the live run."""
+    mock = {"latency_model": "empirical", "latency_samples": [300, 700]}
+    async with EmulatorServer(
+        symbols=("ETHUSDT",), seed=6, tick_interval_s=0.1, microstructure=True
+    ) as server:
+        result = await dry_run(server, run_dirs, until=lambda run: filled(run, 4), mock=mock)
+    assert result.status == "completed"
+    folder = Path(run_dirs["data_dir"]) / "captures" / result.run_id
+    db = str(tmp_path / "replays.sqlite")
+    settings, replayed = await asyncio_to_thread(run_replay, folder, FillChoice(), db=db)
+    assert replayed.status == "completed"
+    assert settings.mock.latency_model == "empirical"
+    assert settings.mock.latency_samples == [300, 700]
+    live = fills(Path(run_dirs["data_dir"]) / "perps_bot.canary.sqlite", result.run_id)
+    assert len(live) >= 4 and fills(Path(db), replayed.run_id) == live
+
+
 async def asyncio_to_thread(func: Any, *args: Any, **kwargs: Any) -> Any:
     """run_replay owns its event loop (asyncio.run): give it a thread of its own."""
     import asyncio

@@ -96,7 +96,9 @@ def replay_settings(
     if balance:  # a live run trades the balance it found on the exchange
         config["account"] = {**config.get("account", {}), "initial_balance": balance}
     mock = dict(config.get("mock", {}))
-    mock.update(start=iso_utc(feed.start_ts), latency_samples=[], latency_model="constant")
+    # the captured profile's fill model, latency model included (a dry run filled with
+    # it), unless the choice says otherwise
+    mock.update(start=iso_utc(feed.start_ts))
     mock.update(choice.mock_overrides(feed.folder))
     config["mock"] = mock
     return load_settings("dev", config)
