@@ -95,6 +95,8 @@ def test_the_best_trial_is_stored_and_reports_its_metrics(
         (["--space", "x=int:9:3"], "low 9 is above high 3"),
         (["--space", "fast=int:1:9"], "fast is given twice"),
         (["--space", "x=log:0:1"], "log needs LOW > 0"),
+        # a file that cannot be created: was an internal error (exit 1)
+        (["--storage", "/proc/perps-bot-studies.sqlite"], "bad --storage /proc/perps-bot"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

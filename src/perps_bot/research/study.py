@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 from optuna.distributions import BaseDistribution, check_distribution_compatibility
 from optuna.trial import FrozenTrial, Trial, TrialState
 
@@ -92,6 +93,10 @@ def open_study(spec: StudySpec) -> optuna.Study:
         )
     except ValueError as exc:  # e.g. another number of objectives than before
         raise ConfigError(f"study {spec.name!r} in {spec.storage}: {exc}") from None
+    except sqlalchemy.exc.OperationalError as exc:  # a file it may not create or write
+        raise ConfigError(
+            f"bad --storage {short_path(spec.storage)}: cannot open it ({exc.orig})"
+        ) from None
     # a continued study's sampler is seeded past the trials it has: the same seed would
     # draw the first invocation's parameter sets again (duplicates, counted by the DSR)
     done = len(study.get_trials(deepcopy=False))
