@@ -237,3 +237,33 @@ def test_a_window_whose_trials_never_traded_says_their_orders_were_denied(
     assert code == 2
     assert "window 0: no trial completed" in err
     assert "orders denied: BELOW_MIN_NOTIONAL" in err and "sharpe is undefined" in err, err
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--test", "30s"], "--test 30s is shorter than the 1m bars the strategy sees"),
+        (["--test", "30m", "--timeframe", "1h"], "--test 30m is shorter than the 1h bars"),
+        (["--train", "30m", "--timeframe", "1h"], "--train 30m is shorter than the 1h bars"),
+    ],
+)
+def test_a_window_shorter_than_a_bar_is_one_line_and_exit_2(
+    workdir: Path,
+    twelve_days: Path,
+    flags: list[str],
+    says: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No bar closes inside such a test window, so the out-of-sample run tested nothing:
+    on main it was stored (kind walkforward, no trade in any window) and exit 0."""
+    (workdir / "loose.yaml").write_text(LOOSE_PROFILE)
+    args = [*wf_args(twelve_days, workdir / "wf.json"), "--step", "3d"]  # a few windows
+    for flag, value in zip(flags[::2], flags[1::2], strict=True):
+        if flag in args:
+            args[args.index(flag) + 1] = value
+        else:
+            args += [flag, value]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2, err
+    assert says in err and len(err.strip().splitlines()) == 1, err
+    assert not (workdir / "data" / "perps_bot.loose.sqlite").exists()

@@ -104,8 +104,9 @@ def walkforward(
         timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
         record="metrics", llm_cache_only=llm_cache_only,
     )  # fmt: skip
-    plans = plan_windows(dataset.start_ts, dataset.end_ts, train=train_ms,
-                         test=test_ms, step=step_ms, anchored=anchored)  # fmt: skip
+    bar = dataset.feed().strategy_bar_ms(settings.strategy.timeframe) or dataset.interval_ms
+    plans = plan_windows(dataset.start_ts, dataset.end_ts, train=train_ms, test=test_ms,
+                         step=step_ms, anchored=anchored, bar=bar)  # fmt: skip
     console = Console()
     workers = jobs or (os.cpu_count() or 1)
     prefix = study or f"wf-{strategy}-{'+'.join(dataset.names)}-{objectives}"

@@ -46,12 +46,27 @@ class WindowPlan:
 
 
 def plan_windows(
-    start: int, end: int, *, train: int, test: int, step: int | None = None, anchored: bool = False
+    start: int,
+    end: int,
+    *,
+    train: int,
+    test: int,
+    step: int | None = None,
+    anchored: bool = False,
+    bar: int = 1,
 ) -> list[WindowPlan]:
-    """Every window whose test range ends within the data; ConfigError if none fits."""
+    """Every window whose test range ends within the data; ConfigError if none fits, or
+    if a window is shorter than the `bar` the strategy sees (no bar would close in it:
+    an out-of-sample run that never tested anything)."""
     step = test if step is None else step
     if train <= 0 or test <= 0 or step <= 0:
         raise ConfigError("--train, --test and --step must be positive durations")
+    for flag, span in (("--train", train), ("--test", test)):
+        if span < bar:
+            raise ConfigError(
+                f"{flag} {format_duration(span)} is shorter than the {format_duration(bar)}"
+                " bars the strategy sees: no bar would close in the window"
+            )
     if step < test:
         raise ConfigError(
             f"--step {format_duration(step)} is shorter than --test {format_duration(test)}:"
