@@ -169,6 +169,8 @@ async def test_a_run_with_several_portfolios_is_captured_replayed_and_drifted_pe
         assert {c.kind for c in store.children(replay)} == {"replay"}
         assert latest_drift(store, f"{result.run_id}.b") is not None
         assert latest_drift(store, f"{result.run_id}.a") is not None
+        ended = store.run(f"{result.run_id}.a").end_ts  # measured after: evidence for prod
+        assert latest_drift(store, f"{result.run_id}.a", measured_from=ended) is not None
         assert latest_drift(store, result.run_id) is None  # the account is not a strategy
 
     code, out, err = await asyncio_to_thread(

@@ -1,6 +1,7 @@
 """`promote --to prod` checks the canary run's stored drift (SPEC 14): refused, naming the
 bound, when a drift is out of bounds or was never measured; accepted within bounds."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,23 @@ def test_the_latest_drift_within_bounds_is_accepted(store: RunStore, tmp_path: P
         ],
     )
     assert result.exit_code == 0, result.stderr
+
+
+def test_a_drift_measured_before_the_run_ended_is_no_evidence(store: RunStore) -> None:
+    """A drift measured while the canary still ran covers only its beginning: on main
+    `promote --to prod` took it for the whole run (and a strategy whose paper side
+    parted from live later on went to prod on it)."""
+    from freezegun import freeze_time
+
+    from tests.metrics.metrics_builders import DAY, T0
+
+    with freeze_time(datetime.fromtimestamp((T0 + DAY) / 1000, tz=UTC)):
+        save_drift(store, "canary-live", "replay-1", {}, WITHIN)  # the run ends at T0 + 3d
+    assert latest_drift(store, "canary-live") == WITHIN
+    with pytest.raises(PromotionRefused) as refused:
+        evaluate_promotion(store, "prod", "canary-live")
+    text = str(refused.value)
+    assert "3 of 10 criteria failed" in text, text
+    assert "measured before the run ended" in text and "perps-bot drift --live canary-live" in text
+    save_drift(store, "canary-live", "replay-2", {}, WITHIN)  # measured again, now
+    assert evaluate_promotion(store, "prod", "canary-live").passed

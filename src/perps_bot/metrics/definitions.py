@@ -134,7 +134,9 @@ PROD_DRIFT_NOTE = (
     " (median \\|paper - live\\| slippage <= `promotion.max_slippage_drift_bps`, default 2),"
     " `signal_agreement` (>= `promotion.min_signal_agreement`, default 0.9) and"
     " `pnl_tracking_error` (<= `promotion.max_pnl_tracking_error`, default 0.01). A run without"
-    " a drift report fails all three, and `promote` says which command measures it."
+    " a drift report fails all three, and `promote` says which command measures it; so does a"
+    " run whose drift reports were all measured before it ended (while it still ran, they"
+    " cover only its beginning)."
 )
 
 CRITERIA_NOTE = (

@@ -29,16 +29,19 @@ def save_drift(
         )  # fmt: skip
 
 
-def latest_drift(store: RunStore, live_run: str) -> dict[str, Any] | None:
-    """The summary of the run's latest stored drift report, None when it has none."""
+def latest_drift(
+    store: RunStore, live_run: str, *, measured_from: int | None = None
+) -> dict[str, Any] | None:
+    """The summary of the run's latest stored drift report, None when it has none (or,
+    with `measured_from`, none made at or after that time, epoch ms)."""
     exists = store.execute(
         "SELECT 1 FROM sqlite_master WHERE type='table' AND name='drift_reports'"
     )
     if not exists:
         return None
     rows = store.execute(
-        "SELECT summary FROM drift_reports WHERE live_run=? ORDER BY created_at DESC, rowid DESC"
-        " LIMIT 1",
-        (live_run,),
+        "SELECT summary FROM drift_reports WHERE live_run=? AND created_at>=?"
+        " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        (live_run, measured_from or 0),
     )
     return json.loads(rows[0][0]) if rows else None
