@@ -267,3 +267,33 @@ def test_a_window_shorter_than_a_bar_is_one_line_and_exit_2(
     assert code == 2, err
     assert says in err and len(err.strip().splitlines()) == 1, err
     assert not (workdir / "data" / "perps_bot.loose.sqlite").exists()
+
+
+def test_the_days_of_evidence_are_the_tested_days_not_the_gaps_between_windows(
+    workdir: Path, twelve_days: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--test 1d --step 3d: three windows test three days over a span of seven, flat in
+    between. On main the `days` criterion counted the span (7 >= 5 passed), so a
+    strategy reached canary on fewer tested days than the profile asks for."""
+    (workdir / "strict.yaml").write_text(LOOSE_PROFILE.replace("min_days: 0", "min_days: 5"))
+    args = wf_args(twelve_days, workdir / "wf.json")
+    args[args.index("loose.yaml")] = "strict.yaml"
+    args[args.index("--test") + 1] = "1d"
+    args += ["--step", "3d"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert len(json.loads((workdir / "wf.json").read_text())["windows"]) == 3
+    code, out, err = run_cli(["report", "--profile", "strict.yaml", "--format", "json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["run"]["days"] == 7.0  # the run's span is still shown as it is
+    (days,) = [c for c in report["validation"]["criteria"] if c["name"] == "days"]
+    assert days["value"] == 3.0 and not days["passed"], days
+    gate = workdir / "config" / "profiles"
+    gate.mkdir(parents=True)
+    (gate / "canary.yaml").write_text("profile: canary\nbroker: {kind: ccxt}\nrisk:"
+                                      " {max_leverage: 2}\npromotion: {require_walkforward:"
+                                      " true}\n")  # fmt: skip
+    args = ["promote", "--to", "canary", "--profile", "strict.yaml", "--target-db", "t.sqlite"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 1 and "days = 3 (needs >= 5)" in err, err

@@ -156,7 +156,8 @@ WALKFORWARD_GATE_NOTE = (
     " The shipped canary profile sets `require_walkforward: true` and `min_dsr: 0.95`, so a"
     " strategy reaches canary only on a walk-forward run that clears them; a one-run backtest"
     " is refused naming both. They never apply to promotion to prod (a live canary run is out"
-    " of sample by nature)."
+    " of sample by nature). The `days` criterion of a walk-forward run counts the days its"
+    " test windows cover, not the days between them (a `--step` longer than `--test`)."
 )
 
 

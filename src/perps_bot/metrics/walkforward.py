@@ -4,6 +4,10 @@ own trades opened in the window's test range and its equity until they closed), 
 the deflated Sharpe ratio of the stitched out-of-sample run for every trial the
 optimiser tried.
 
+Its `days` of evidence are the days its test windows cover: with a `--step` longer than
+`--test` the run is flat between windows, and those days tested nothing (the report's
+`days` still shows the run's span).
+
 Also the criteria that promotion to canary may ask for (`promotion.require_walkforward`,
 `promotion.min_dsr`): they are criteria of promotion to canary only (a live canary run
 going to prod is out-of-sample by nature), checked against the run's own config and
@@ -17,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from perps_bot.config import PromotionConfig
-from perps_bot.domain import iso_utc, parse_duration
+from perps_bot.domain import DAY_MS, iso_utc, parse_duration
 from perps_bot.metrics.criteria import Criterion
 from perps_bot.metrics.dsr import deflated_sharpe, sample_variance
 from perps_bot.metrics.equity import EquityAccumulator
@@ -65,9 +69,12 @@ def dsr_of(report: Report, windows: Sequence[WindowRecord]) -> dict[str, Any]:
     return {"dsr": num(value), "trials": len(sharpes), "sharpe_variance": num(variance)}
 
 
-def walkforward_section(store: RunStore, report: Report) -> dict[str, Any] | None:
+def walkforward_section(
+    store: RunStore, report: Report, windows: Sequence[WindowRecord] | None = None
+) -> dict[str, Any] | None:
     """What the report shows of a walk-forward run; None for any other run."""
-    windows = load_windows(store.connection, report.run.run_id)
+    if windows is None:
+        windows = load_windows(store.connection, report.run.run_id)
     if not windows:
         return None
     rows = []
@@ -109,10 +116,25 @@ def with_evidence(
 ) -> tuple[Report, dict[str, Any] | None]:
     """The report with the evidence criteria added (runs that may go to canary), and
     the walk-forward section (None for other runs)."""
-    section = walkforward_section(store, report)
+    windows = load_windows(store.connection, report.run.run_id)
+    section = walkforward_section(store, report, windows)
+    if windows:
+        report = _tested_days(report, windows)
     if report.run.kind not in CANARY_KINDS:
         return report, section
     extra = evidence_criteria(report, section, gate)
     if not extra:
         return report, section
     return dataclasses.replace(report, criteria=[*report.criteria, *extra]), section
+
+
+def _tested_days(report: Report, windows: Sequence[WindowRecord]) -> Report:
+    """The report whose `days` criterion counts the days the test windows cover."""
+    tested = sum(w.test_end - w.test_start for w in windows) / DAY_MS
+    criteria = [
+        Criterion(c.name, c.op, c.threshold, tested, tested >= c.threshold)
+        if c.name == "days" and c.value is not None and tested < c.value
+        else c
+        for c in report.criteria
+    ]
+    return dataclasses.replace(report, criteria=criteria)
