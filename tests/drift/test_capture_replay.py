@@ -165,6 +165,12 @@ async def test_a_run_with_several_portfolios_is_captured_replayed_and_drifted_pe
     replay = drifts[0]["replay_run"].rsplit(".", 1)[0]
     assert [d["replay_run"] for d in drifts] == [f"{replay}.a", f"{replay}.b"]
     assert all(d["summary"]["live_orders"] > 0 for d in drifts)
+    for drift in drifts:  # SPEC 14: fees per trade too (each paired order's fills' fees)
+        for side in ("live", "paper"):
+            orders = [p[side] for p in drift["pairs"] if p[side] is not None]
+            assert any(o["fee"] > 0 for o in orders), (side, orders)
+            total = drift["summary"][f"{side}_fees"]
+            assert sum(o["fee"] for o in orders) == pytest.approx(total)
     with RunStore(Path(db), read_only=True) as store:
         assert {c.kind for c in store.children(replay)} == {"replay"}
         assert latest_drift(store, f"{result.run_id}.b") is not None

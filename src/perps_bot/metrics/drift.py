@@ -14,7 +14,8 @@ Definitions (README "Drift report"):
   = cost: side * (average fill price - mid) / mid * 1e4. The drift of a pair is
   paper - live; the headline is the median of |paper - live| over pairs that both
   filled.
-- **Fees** and **funding**: sums of each run's fills' fees and funding payments.
+- **Fees** and **funding**: sums of each run's fills' fees and funding payments; each
+  paired order also shows its own fills' fees.
 - **PnL tracking error** = RMS over the live equity snapshots of (live equity - paper
   equity at or before the same time) / initial balance.
 - **Latency**: the live orders' measured round trips (request sent to the venue's
@@ -28,14 +29,14 @@ import bisect
 import json
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from perps_bot.domain import BookSnapshot, MarketEvent
-from perps_bot.storage import RunStore
+from perps_bot.storage import FillRecord, RunStore
 from perps_bot.storage.orders import OrderRecord
 
 PAIR_WINDOW_MS = 1_000
@@ -43,10 +44,11 @@ PAIR_WINDOW_MS = 1_000
 
 @dataclass(frozen=True, slots=True)
 class OrderFacts(OrderRecord):
-    """One stored order and its slippage against its arrival mid (None: no fill, or no
-    book before it)."""
+    """One stored order, its slippage against its arrival mid (None: no fill, or no
+    book before it) and the fees of its fills."""
 
     slippage_bps: float | None = None
+    fee: float = 0.0
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -86,7 +88,7 @@ class Drift:
             return {"client_id": o.client_id, "symbol": o.symbol, "side": o.side,
                     "type": o.order_type, "size": o.size, "filled": o.filled,
                     "avg_price": _r(o.avg_price), "created": o.created, "status": o.status,
-                    "slippage_bps": _r(o.slippage_bps)}  # fmt: skip
+                    "slippage_bps": _r(o.slippage_bps), "fee": _r(o.fee)}  # fmt: skip
 
         return {
             "live_run": self.live_run,
@@ -128,7 +130,10 @@ class ArrivalMids:
         return self._mid[symbol][i] if i >= 0 else None
 
 
-def order_facts(orders: Sequence[OrderRecord], mids: ArrivalMids) -> list[OrderFacts]:
+def order_facts(
+    orders: Sequence[OrderRecord], mids: ArrivalMids, fees: Mapping[str, float] | None = None
+) -> list[OrderFacts]:
+    """The orders with their slippage and (from `fees`, by client id) their fills' fees."""
     out = []
     for o in orders:
         mid = mids.at(o.symbol, o.created)
@@ -136,7 +141,17 @@ def order_facts(orders: Sequence[OrderRecord], mids: ArrivalMids) -> list[OrderF
         if o.filled > 0 and mid:
             sign = 1.0 if o.side == "buy" else -1.0
             slip = sign * (o.avg_price - mid) / mid * 1e4
-        out.append(OrderFacts(**{f.name: getattr(o, f.name) for f in fields(o)}, slippage_bps=slip))
+        fee = (fees or {}).get(o.client_id, 0.0)
+        known = {f.name: getattr(o, f.name) for f in fields(o)}
+        out.append(OrderFacts(**known, slippage_bps=slip, fee=fee))
+    return out
+
+
+def fees_by_order(fills: Sequence[FillRecord]) -> dict[str, float]:
+    """Sum of the fills' fees per client order id."""
+    out: dict[str, float] = {}
+    for f in fills:
+        out[f.client_id] = out.get(f.client_id, 0.0) + f.fee
     return out
 
 
@@ -213,8 +228,11 @@ def compare(
     """The drift of `paper_run` (a replay) from `live_run` (module docstring)."""
     live_rec, paper_rec = live_store.run(live_run), paper_store.run(paper_run)
     mids = ArrivalMids(events)
-    live_orders = order_facts(live_store.orders(live_rec.run_id), mids)
-    paper_orders = order_facts(paper_store.orders(paper_rec.run_id), mids)
+    live_fills, paper_fills = live_store.fills(live_rec.run_id), paper_store.fills(paper_rec.run_id)
+    live_orders = order_facts(live_store.orders(live_rec.run_id), mids, fees_by_order(live_fills))
+    paper_orders = order_facts(
+        paper_store.orders(paper_rec.run_id), mids, fees_by_order(paper_fills)
+    )
     pairs = pair_orders(live_orders, paper_orders)
     paired = sum(1 for p in pairs if p.live is not None and p.paper is not None)
     union = len(live_orders) + len(paper_orders) - paired
@@ -239,8 +257,8 @@ def compare(
         "paper_slippage_bps": _median(paper_slip),
         "median_slippage_drift_bps": _median([abs(d) for d in drifts]),
         "mean_slippage_drift_bps": statistics.fmean(drifts) if drifts else None,
-        "live_fees": sum(f.fee for f in live_store.fills(live_rec.run_id)),
-        "paper_fees": sum(f.fee for f in paper_store.fills(paper_rec.run_id)),
+        "live_fees": sum(f.fee for f in live_fills),
+        "paper_fees": sum(f.fee for f in paper_fills),
         "live_funding": sum(f.payment for f in live_store.funding(live_rec.run_id)),
         "paper_funding": sum(f.payment for f in paper_store.funding(paper_rec.run_id)),
         "live_pnl": (live_curve[1][-1] - live_rec.initial_balance) if live_curve[1] else None,

@@ -21,7 +21,7 @@ def shown(value: Any) -> str:
 
 def _side(o: OrderFacts | None) -> str:
     if o is None:
-        return '<td colspan="4" class="def">no order</td>'
+        return '<td colspan="5" class="def">no order</td>'
     return "".join(
         cell(x)
         for x in (
@@ -29,6 +29,7 @@ def _side(o: OrderFacts | None) -> str:
             f"{o.filled:g}/{o.size:g}",
             shown(o.avg_price),
             shown(o.slippage_bps),
+            shown(o.fee),
         )
     )
 
@@ -57,7 +58,8 @@ def render_drift_html(drift: Drift) -> str:
             '<h2>Equity, live and paper</h2><div class="chart" id="drift-chart"></div>\n',
             '<h2>Orders, paired</h2><div class="scroll"><table><tr><th>created</th>'
             "<th>order</th><th>live id</th><th>filled</th><th>price</th><th>slip bps</th>"
-            "<th>paper id</th><th>filled</th><th>price</th><th>slip bps</th>"
+            "<th>fee</th><th>paper id</th><th>filled</th><th>price</th><th>slip bps</th>"
+            "<th>fee</th>"
             f"<th>drift bps</th></tr>{pairs}</table></div>\n",
             '<script type="application/json" id="drift-data">',
             script_json(data),
