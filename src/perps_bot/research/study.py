@@ -41,6 +41,7 @@ from perps_bot.research.space import plain
 from perps_bot.research.trial import PruneRule, TrialOutcome, TrialSpec
 
 PRUNE_STARTUP = 5  # completed trials before anything is pruned
+SAMPLER_SEEDS = 2**32  # Optuna's samplers take seeds 0 to 2**32 - 1; a run seed goes to 2**63 - 1
 PRUNE_WARMUP = 0.3  # no pruning in the first 30% of the data
 
 
@@ -88,7 +89,7 @@ def open_study(spec: StudySpec) -> optuna.Study:
             study_name=spec.name,
             storage=url,
             directions=spec.objectives.directions,
-            sampler=optuna.samplers.TPESampler(seed=spec.seed),
+            sampler=optuna.samplers.TPESampler(seed=spec.seed % SAMPLER_SEEDS),
             load_if_exists=True,
         )
     except ValueError as exc:  # e.g. another number of objectives than before
@@ -101,7 +102,7 @@ def open_study(spec: StudySpec) -> optuna.Study:
     # draw the first invocation's parameter sets again (duplicates, counted by the DSR)
     done = len(study.get_trials(deepcopy=False))
     if done:
-        study.sampler = optuna.samplers.TPESampler(seed=spec.seed + done)
+        study.sampler = optuna.samplers.TPESampler(seed=(spec.seed + done) % SAMPLER_SEEDS)
     known = study.user_attrs
     for key, value in spec.about.items():
         if key in known and known[key] != value:
