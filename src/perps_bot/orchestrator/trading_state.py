@@ -43,6 +43,9 @@ class TradingStateKeeper:
         self.portfolio = portfolio
         #: the line that says the run starts halted or reducing (None: it starts ACTIVE)
         self.restored: str | None = None
+        #: the state this resumed run stored after its checkpoint (its replay reaches it
+        #: again: announced already), None when it stored none
+        self.replayed: str | None = None
 
     def restore(
         self, *, same_account: bool, resumed: bool, journal: Journal, ts: int, replays: bool = True
@@ -55,7 +58,9 @@ class TradingStateKeeper:
         saved = stored_state(self.store, self.portfolio)
         own = resumed and saved is not None and saved.run_id == self.run_id
         if saved is None or (own and replays):
-            return  # this run's own later changes: the replay from the checkpoint makes them
+            # this run's own later changes: the replay from the checkpoint makes them
+            self.replayed = saved.state if own and saved is not None else None
+            return
         state = _risk_state(self.store, saved)
         risk = self.risk
         if not resumed:
