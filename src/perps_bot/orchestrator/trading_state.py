@@ -75,7 +75,7 @@ class TradingStateKeeper:
             # REDUCING state: the peak restarts at the last equity, as resume-trading says)
         if risk.state is not TradingState.ACTIVE:
             whose = "" if saved.portfolio == self.portfolio else f" of portfolio {saved.portfolio}"
-            source = saved.run_id or "resume-trading"
+            source = stored.state_origin(self.store.connection, saved) or "resume-trading"
             detail = f"restored from run {source}{whose}: {risk.state_detail}"
             journal.write("state_change", ts, {"state": str(risk.state), "detail": detail})
             self.restored = (f"RISK STATE {risk.state}{self._of()} ({detail});"
