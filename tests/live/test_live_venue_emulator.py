@@ -20,6 +20,7 @@ from perps_bot.domain import (
     OrderType,
     Side,
 )
+from perps_bot.exchange.runtime import wall_clock_ms
 from perps_bot.instruments import InstrumentCatalog
 from perps_bot.venues.base import OrderRejected, VenueFatal, VenueSnapshot, VenueUnavailable
 from perps_bot.venues.live import LiveVenue
@@ -393,6 +394,31 @@ async def test_unconfirmed_order_is_found_by_a_later_poll(
     fills = await live.venue.poll(FAR_FUTURE)  # the lookup now succeeds
     assert [f.client_id for f in fills] == [order.client_id]
     assert live.venue.unconfirmed_orders() == []
+    assert live.on_orders(order.client_id) == 1
+
+
+async def test_the_trades_of_an_unconfirmed_order_are_not_foreign_fills(
+    emulator: EmulatorServer, make_client: ClientFactory, instruments: InstrumentCatalog
+) -> None:
+    """The exchange executed an order whose outcome the venue could not learn; the
+    position differs, and reconciliation reads the exchange's trades that no order of
+    the bot explains. The order's trade was one of them (its exchange id unknown yet):
+    booked as another order's fill, then once more when a poll found the order. Each
+    execution is handed out once."""
+    live = Harness(emulator, make_client, instruments, timeout_ms=250, max_retries=2)
+    await live.venue.start()
+    emulator.inject(Fault("accept_then_timeout", delay_s=1.0))
+    emulator.inject(Fault("status", method="GET", path="/fapi/v1/order", count=3))
+    order = live.order()
+    with pytest.raises(VenueUnavailable, match="outcome unknown"):
+        await live.venue.submit(order)
+    try:
+        foreign = await live.venue.exchange_fills(wall_clock_ms() - 60_000, ["BTC-PERP"])
+    except VenueUnavailable:
+        foreign = []  # reconciliation waits until the order is resolved
+    polled = await live.venue.poll(FAR_FUTURE)
+    fills = [*foreign, *polled]
+    assert [(f.client_id, f.size) for f in fills] == [(order.client_id, pytest.approx(0.002))]
     assert live.on_orders(order.client_id) == 1
 
 

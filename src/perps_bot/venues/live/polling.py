@@ -31,9 +31,6 @@ class FillPolling(AccountReads):
     _last_poll: int | None
     _pending_fills: list[Fill]
 
-    async def _settle(self, pending: Tracked) -> bool:
-        raise NotImplementedError
-
     def _apply(self, tracked: Tracked, reply: Any, ts: int, *, on_arrival: bool) -> None:
         raise NotImplementedError
 
