@@ -422,6 +422,26 @@ async def test_the_trades_of_an_unconfirmed_order_are_not_foreign_fills(
     assert live.on_orders(order.client_id) == 1
 
 
+async def test_a_fill_is_handed_out_when_its_commission_read_is_refused_for_good(
+    live: Harness,
+) -> None:
+    """The order filled; reading its trades for the exchange's commission is refused
+    (the key lost a permission). The fill was dropped with the VenueFatal that ended
+    the run, its order stored as filled: lost for good. It is handed out with the
+    estimated fee; the refusal ends the run at the venue's next request."""
+    order = live.order()
+    await live.venue.submit(order)
+    live.server.inject(
+        Fault("error_code", method="GET", path="/fapi/v1/userTrades", code=-2015, status=401)
+    )
+    fills = await live.venue.poll(FAR_FUTURE)
+    assert [(f.client_id, f.size) for f in fills] == [(order.client_id, pytest.approx(0.002))]
+    assert fills[0].fee == pytest.approx(fills[0].size * fills[0].price * 5e-4)  # estimated
+    live.server.inject(Fault("error_code", method="*", path="*", code=-2015, status=401))
+    with pytest.raises(VenueFatal, match="API credentials"):
+        await live.venue.submit(live.order())
+
+
 async def test_authentication_error_is_fatal_with_a_clear_message(
     emulator: EmulatorServer, make_client: ClientFactory, instruments: InstrumentCatalog
 ) -> None:

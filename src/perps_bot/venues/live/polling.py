@@ -16,6 +16,7 @@ from typing import Any
 
 from perps_bot.domain import Fill, Order
 from perps_bot.exchange.resilience import CircuitBreaker
+from perps_bot.venues.base import VenueFatal
 from perps_bot.venues.live.commissions import apply_commission
 from perps_bot.venues.live.conditional import current_state
 from perps_bot.venues.live.reads import AccountReads
@@ -75,6 +76,10 @@ class FillPolling(AccountReads):
                     ),
                 )
             except Skip:
+                trades = None
+            except VenueFatal as exc:  # the fills go out all the same (estimated fees):
+                # raised from here, they were lost; the venue's next request ends the run
+                log.error("live venue: commission of %s not read: %s", client_id, exc)
                 trades = None
             charged = self._commissions.total(trades, tracked.order.symbol, settle)
             if not apply_commission(tracked, own, charged):
