@@ -442,6 +442,24 @@ async def test_a_fill_is_handed_out_when_its_commission_read_is_refused_for_good
         await live.venue.submit(live.order())
 
 
+async def test_fills_read_before_a_refusal_for_good_are_handed_out(live: Harness) -> None:
+    """A poll reads the BTC order (filled), then the ETH order's read is refused for
+    good: the BTC fill went down with the VenueFatal that ended the run, while the
+    order's update (filled) was stored at its end. The poll hands it out; the next
+    one raises."""
+    btc = live.order(Side.BUY, 0.002, limit=59_000.0)
+    eth = live.order(Side.BUY, 0.01, symbol="ETH-PERP", limit=2_900.0)
+    await live.venue.submit(btc)
+    await live.venue.submit(eth)
+    live.server.set_price("BTCUSDT", 58_000.0)
+    live.server.inject(Fault("error_code", method="GET", path="/fapi/v1/order", code=-2015,
+                             status=401, after=1, count=5))  # fmt: skip
+    fills = await live.venue.poll(FAR_FUTURE)
+    assert [f.client_id for f in fills] == [btc.client_id]
+    with pytest.raises(VenueFatal, match="API credentials"):
+        await live.venue.poll(FAR_FUTURE + 10_000)
+
+
 async def test_authentication_error_is_fatal_with_a_clear_message(
     emulator: EmulatorServer, make_client: ClientFactory, instruments: InstrumentCatalog
 ) -> None:
