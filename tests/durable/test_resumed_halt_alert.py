@@ -14,6 +14,7 @@ from perps_bot.domain import TradingState
 from perps_bot.orchestrator.checkpoint import Checkpointer
 from perps_bot.orchestrator.run_process import INTERRUPTED
 from perps_bot.orchestrator.runner import Run, run_bot_sync
+from tests.badinput.harness import run_main
 from tests.durable.helpers import query
 from tests.harness.alert_receiver import alert_receiver
 
@@ -63,3 +64,31 @@ def test_a_resumed_run_does_not_announce_its_replayed_halt_again(tmp_path: Path)
     changes = [e for e in events if e["type"] == "state_change" and e["state"] == "HALTED"]
     assert [bool(e.get("replayed")) for e in changes] == [False, True], changes
     assert query(first.db_path, "SELECT state FROM trading_state") == [("HALTED",)]
+
+
+def test_a_halt_lifted_after_the_kill_stays_lifted_when_the_run_is_resumed(
+    tmp_path: Path,
+) -> None:
+    """The operator lifts the halt with resume-trading, then resumes the run: its
+    replay reached the same halt again, kept it for the rest of the run and stored it
+    over the lift (measured on main: not one fill after the halt, HALTED stored). The
+    replayed halt is now lifted again at once, as resume-trading said: the peak
+    restarts at that moment's equity and the run trades on."""
+    with alert_receiver() as (port, received):
+        settings = _settings(tmp_path, port)
+        first = run_bot_sync(settings, progress=False, attach=_killed_after_the_halt)
+        db = first.db_path
+        lifted = run_main(["resume-trading", "--db", str(db), "--reason", "checked"])
+        assert lifted.code == 0 and "HALTED -> ACTIVE" in lifted.out, lifted
+        resumed = run_bot_sync(settings, progress=False, resume="latest")
+    assert resumed.run_id == first.run_id and resumed.status == "completed"
+    assert resumed.fills > first.fills, "the lifted run trades on after the halt"
+    events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").open()]
+    mine = [e for e in events if e["type"] == "state_change" and e["run_id"] == first.run_id]
+    assert [e["state"] for e in mine[:3]] == ["HALTED", "HALTED", "ACTIVE"], mine
+    assert mine[1].get("replayed") and "resume-trading: checked" in mine[2]["detail"]
+    # a later halt of the tiny limit is a new one, alerted; the replayed one is not
+    new = [e for e in mine if e["state"] == "HALTED" and not e.get("replayed")]
+    assert len([r for r in received if r["title"].endswith(": HALTED")]) == len(new)
+    stored = query(db, "SELECT state, detail FROM trading_state")
+    assert stored[0][0] == "ACTIVE" or stored[0][1] != mine[0]["detail"].split(";")[0]

@@ -46,6 +46,9 @@ class TradingStateKeeper:
         #: the state this resumed run stored after its checkpoint (its replay reaches it
         #: again: announced already), None when it stored none
         self.replayed: str | None = None
+        #: (the halt's cause, the lift's detail): a halt of this resumed run that
+        #: resume-trading lifted after its checkpoint, lifted again when replayed
+        self.lifted: tuple[str, str] | None = None
 
     def restore(
         self, *, same_account: bool, resumed: bool, journal: Journal, ts: int, replays: bool = True
@@ -63,6 +66,10 @@ class TradingStateKeeper:
             return
         state = _risk_state(self.store, saved)
         risk = self.risk
+        if resumed and replays and saved.run_id is None and saved.portfolio == self.portfolio:
+            halt = stored.lifted_halt(self.store.connection, saved, self.run_id)
+            if halt is not None:  # the replay halts again: announced, and lifted since
+                self.lifted, self.replayed = (halt, saved.detail), str(TradingState.HALTED)
         if not resumed:
             ours = saved.portfolio == self.portfolio  # else the account's halt alone
             risk.import_state(state, same_account=same_account and ours)

@@ -296,6 +296,7 @@ def _make_durable(
                        journal=p.rec.journal, ts=orchestrator.last_ts or start,
                        replays=isinstance(orchestrator.feed, checkpoint.Stateful))  # fmt: skip
         p.rec.on_state_change, p.rec.replayed_state = keeper.save, keeper.replayed
+        p.lifted = keeper.lifted
         keepers.append(keeper)
     if spec.reconciles:  # a live account: its orders and stops outlive the run (SPEC 16)
         orchestrator.routes.recall = rec.store.order_portfolio

@@ -195,6 +195,20 @@ def state_origin(db: sqlite3.Connection, saved: StoredTradingState) -> str | Non
     return None if row[2] is None else str(row[2])
 
 
+def lifted_halt(db: sqlite3.Connection, saved: StoredTradingState, run_id: str) -> str | None:
+    """The detail of the halt of run `run_id` that resume-trading lifted last (`saved`
+    is that lift), None when the state before the lift was not such a halt."""
+    rows = db.execute(
+        "SELECT state, detail, source, run_id FROM trading_state_log WHERE portfolio=?"
+        " ORDER BY rowid DESC LIMIT 2",
+        (saved.portfolio,),
+    ).fetchall()
+    if len(rows) < 2 or tuple(rows[0][:3]) != (saved.state, saved.detail, "resume-trading"):
+        return None
+    state, detail, _, halted_by = rows[1]
+    return str(detail) if state == "HALTED" and halted_by == run_id else None
+
+
 # -- checkpoints ----------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
