@@ -92,3 +92,32 @@ def test_a_halt_lifted_after_the_kill_stays_lifted_when_the_run_is_resumed(
     assert len([r for r in received if r["title"].endswith(": HALTED")]) == len(new)
     stored = query(db, "SELECT state, detail FROM trading_state")
     assert stored[0][0] == "ACTIVE" or stored[0][1] != mine[0]["detail"].split(";")[0]
+
+
+def test_a_halt_is_checkpointed_at_once(tmp_path: Path) -> None:
+    """A paper run takes a checkpoint every few seconds of wall time; one killed
+    between its halt and the next checkpoint replayed the halt when resumed (a hosted
+    session, which stores no trading state, alerted it a second time). The batch in
+    which the trading state changes ends with a checkpoint."""
+
+    @contextlib.asynccontextmanager
+    async def stopped_after_the_halt(run: Run) -> AsyncIterator[None]:
+        orchestrator = run.orchestrator
+        checkpointer = orchestrator.after_batch
+        assert isinstance(checkpointer, Checkpointer)
+        checkpointer.every_s = 1e9  # no checkpoint for the time that passes
+
+        def after_batch() -> None:
+            checkpointer()
+            if orchestrator.risk.state is TradingState.HALTED:
+                orchestrator.request_stop(INTERRUPTED, interrupt=True)
+
+        orchestrator.after_batch = after_batch
+        yield
+
+    with alert_receiver() as (port, _):
+        settings = _settings(tmp_path, port)
+        first = run_bot_sync(settings, progress=False, attach=stopped_after_the_halt)
+    events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").open()]
+    (halt,) = [e for e in events if e["type"] == "state_change" and e["state"] == "HALTED"]
+    assert query(first.db_path, "SELECT ts >= ? FROM checkpoints", (halt["ts"],)) == [(1,)]
