@@ -62,7 +62,9 @@ class TradingStateKeeper:
         own = resumed and saved is not None and saved.run_id == self.run_id
         if saved is None or (own and replays):
             # this run's own later changes: the replay from the checkpoint makes them
-            self.replayed = saved.state if own and saved is not None else None
+            # (the stored state is one of them unless the checkpoint holds it already)
+            later = own and saved is not None and saved.state != str(self.risk.state)
+            self.replayed = saved.state if later and saved is not None else None
             return
         state = _risk_state(self.store, saved)
         risk = self.risk
