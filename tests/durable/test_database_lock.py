@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from perps_bot.storage.lock import DatabaseLock
+from tests.badinput.harness import run_main
 from tests.durable.helpers import cli, kill9, runs, start, wait_for
 
 
@@ -32,3 +34,20 @@ def test_a_second_bot_on_the_same_database_is_refused_in_one_line(tmp_path: Path
     # the OS released the lock of the killed bot: the next one runs
     after = cli("--profile", "dev", "--dev-fast", "--duration", "1h", "--db", str(db), tmp=tmp_path)
     assert after.returncode == 0, after.stderr
+
+
+def test_a_bot_on_a_link_to_a_database_in_use_is_refused(tmp_path: Path) -> None:
+    """The lock file was named after the path given: a bot given a symbolic link to
+    a database another bot writes took a lock of its own and wrote the same file."""
+    real = tmp_path / "data" / "perps_bot.sqlite"
+    real.parent.mkdir()
+    link = tmp_path / "link.sqlite"
+    link.symlink_to(real)
+    env = {"PERPS_BOT__RUN__LOG_DIR": str(tmp_path / "logs")}
+    with DatabaseLock(real):  # the other bot
+        second = run_main(
+            ["--profile", "dev", "--dev-fast", "--duration", "1h", "--db", str(link)], env
+        )
+    assert second.code == 2, second
+    assert "in use by another bot" in second.err and second.err.count("\n") == 1, second.err
+    assert not real.exists(), "the refused bot wrote the database"

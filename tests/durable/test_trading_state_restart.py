@@ -177,3 +177,17 @@ def test_a_run_that_starts_halted_says_so_on_the_console(tmp_path: Path) -> None
     said = [line for line in one.stdout.splitlines() if "RISK STATE HALTED" in line]
     assert len(said) == 1 and "resume-trading" in said[0], one.stdout
     assert "0 fills" in one.stdout
+
+
+def test_a_halt_carried_over_restarts_names_the_run_that_halted(tmp_path: Path) -> None:
+    """The halt happened in the first run; the second only started halted and stored
+    it again at its end. The third says the state comes from the first run (it named
+    the second, which never halted anything)."""
+    halted = _run(tmp_path, **TINY_DRAWDOWN)
+    carried = _run(tmp_path)
+    third = _run(tmp_path)
+    events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").open()]
+    restored = {e["run_id"]: e["detail"] for e in events if e["type"] == "state_change"
+                and e["detail"].startswith("restored from")}  # fmt: skip
+    assert restored[carried.run_id].startswith(f"restored from run {halted.run_id}:")
+    assert restored[third.run_id].startswith(f"restored from run {halted.run_id}:"), restored

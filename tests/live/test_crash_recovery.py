@@ -17,10 +17,14 @@ from typing import Any
 import pytest
 
 from perps_bot.config import load_settings
+from perps_bot.domain import OrderType
+from perps_bot.exchange.runtime import wall_clock_ms
+from perps_bot.orchestrator import recovery
 from perps_bot.orchestrator.runner import run_bot
+from perps_bot.storage import RunStore
 from perps_emulator import EmulatorServer, Fault
 from tests.conftest import REPO
-from tests.live.live_helpers import API_KEY, API_SECRET
+from tests.live.live_helpers import API_KEY, API_SECRET, ClientFactory, exchange_instruments
 
 pytestmark = pytest.mark.integration
 
@@ -126,6 +130,82 @@ async def test_a_fill_stored_before_its_order_update_is_not_recovered_twice(
     assert fills == [(client_id, size)], "the stored fill was booked a second time"
     assert order == ("filled", size)
     assert "recovered" not in (detail[0] or "")
+
+
+class _OnItsWay:
+    """The exchange as recovery asks it, for an order whose request the killed run sent
+    (again) just before it died: the request reaches the engine, and executes, only
+    while recovery waits (`arrive`); a look-up before that does not find it."""
+
+    def __init__(self, reply: dict[str, Any]) -> None:
+        self.reply = reply
+        self.arrived = False
+        self.asked = 0
+
+    async def order_by_client_id(
+        self, symbol: str, client_id: str, kind: OrderType = OrderType.MARKET
+    ) -> dict[str, Any] | None:
+        self.asked += 1
+        return self.reply if self.arrived else None
+
+    async def commission_of(self, symbol: str, exchange_id: str) -> float | None:
+        return 0.02
+
+
+async def test_an_order_sent_long_after_its_intent_is_waited_for_before_it_is_given_up(
+    in_repo: Path,
+    run_dirs: dict[str, str],
+    emulator: EmulatorServer,
+    make_client: ClientFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An order of unknown outcome is sent again only once its first request's window
+    passed, so well after its intent was stored; a kill just after that resend leaves a
+    request on its way. Recovery judged 'never reached the exchange' by the intent's
+    time: it asked once and marked the order rejected, and the fill the exchange made a
+    moment later was lost. The killed process sent nothing after it died: recovery now
+    waits until a receive window after its own start before it gives an order up."""
+    settings = live_settings(
+        emulator, run_dirs, name="tests.live.canary_strategy:FlipOnce", params={"hold": 10_000}
+    )
+    first = await run_bot(settings, progress=False)  # opens one long, stores it
+    db = first.db_path
+    with sqlite3.connect(db) as conn:  # an intent stored a minute ago, still unknown
+        (row,) = conn.execute("SELECT * FROM orders WHERE run_id=?", (first.run_id,)).fetchall()
+        lost = list(row)
+        lost[1] = lost[12] = f"{row[1]}9"  # client_id, correlation_id of a second order
+        lost[4], lost[9], lost[10], lost[11], lost[14] = "sell", "unknown", 0.0, 0.0, None
+        lost[2] = lost[16] = row[2] - 60_000  # created, updated
+        conn.execute(f"INSERT INTO orders VALUES ({','.join('?' * len(lost))})", lost)
+        conn.execute("UPDATE runs SET status='crashed' WHERE run_id=?", (first.run_id,))
+    now = [wall_clock_ms()]
+    exchange = _OnItsWay({"id": "77", "status": "closed", "filled": 0.01, "average": 2000.0,
+                          "cost": 20.0, "timestamp": now[0] + 300})  # fmt: skip
+
+    async def wait(seconds: float) -> None:  # recovery's wait, in which the request lands
+        now[0] += int(seconds * 1000)
+        exchange.arrived = True
+
+    instruments = await exchange_instruments(emulator, make_client, ["ETH-PERP"])
+    monkeypatch.setattr(recovery, "wall_clock_ms", lambda: now[0])
+    monkeypatch.setattr(asyncio, "sleep", wait)
+    with RunStore(db) as store:
+        booked = await recovery.recover_unstored_fills(
+            store, exchange, settings, instruments, "a later run"
+        )
+    monkeypatch.undo()
+    assert booked == 1 and exchange.asked == 2
+    with sqlite3.connect(db) as conn:
+        status = conn.execute(
+            "SELECT status, filled FROM orders WHERE run_id=? AND client_id=?",
+            (first.run_id, lost[1]),
+        ).fetchone()
+        fill = conn.execute(
+            "SELECT side, size, price FROM fills WHERE run_id=? AND client_id=?",
+            (first.run_id, lost[1]),
+        ).fetchone()
+    assert status == ("filled", 0.01), "given up while its request was on its way"
+    assert fill == ("sell", 0.01, 2000.0)
 
 
 async def test_sigkill_at_random_moments_never_doubles_or_loses_a_fill(

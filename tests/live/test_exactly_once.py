@@ -146,3 +146,23 @@ async def test_canary_bot_rides_out_minus_1007_without_doubling(
     assert fills == [(0.01, 0.01)]
     assert statuses == ["filled"]
     assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(0.01)
+
+
+async def test_a_slow_not_found_answer_is_judged_by_when_it_was_asked(
+    emulator: EmulatorServer, make_client: ClientFactory
+) -> None:
+    """-1007, and the order executes 0.6 s later (inside its 1 s window). The first
+    look-up is asked at once (the exchange does not know the order yet) and its
+    'not found' comes back only after the window and the clock margin have passed:
+    it says nothing of the time since it was asked. Judged by when it came back, the
+    order was sent a second time."""
+    venue, _ = await real_venue(emulator, make_client, recv_window="1s")
+    emulator.inject(Fault("unknown_then_execute", delay_s=0.6))
+    emulator.inject(Fault("accept_then_timeout", method="GET", delay_s=2.3))
+    order = eth_order("pbxslowx1")
+    await venue.submit(order)
+    await asyncio.sleep(0.2)
+    assert order_posts(emulator) == 1, "sent again"
+    assert exchange_orders(emulator, "pbxslowx1") == 1
+    assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(0.01)
+    await venue.stop()

@@ -20,6 +20,7 @@ from perps_bot.domain import (
     OrderType,
     Side,
 )
+from perps_bot.exchange.runtime import wall_clock_ms
 from perps_bot.instruments import InstrumentCatalog
 from perps_bot.venues.base import OrderRejected, VenueFatal, VenueSnapshot, VenueUnavailable
 from perps_bot.venues.live import LiveVenue
@@ -394,6 +395,69 @@ async def test_unconfirmed_order_is_found_by_a_later_poll(
     assert [f.client_id for f in fills] == [order.client_id]
     assert live.venue.unconfirmed_orders() == []
     assert live.on_orders(order.client_id) == 1
+
+
+async def test_the_trades_of_an_unconfirmed_order_are_not_foreign_fills(
+    emulator: EmulatorServer, make_client: ClientFactory, instruments: InstrumentCatalog
+) -> None:
+    """The exchange executed an order whose outcome the venue could not learn; the
+    position differs, and reconciliation reads the exchange's trades that no order of
+    the bot explains. The order's trade was one of them (its exchange id unknown yet):
+    booked as another order's fill, then once more when a poll found the order. Each
+    execution is handed out once."""
+    live = Harness(emulator, make_client, instruments, timeout_ms=250, max_retries=2)
+    await live.venue.start()
+    emulator.inject(Fault("accept_then_timeout", delay_s=1.0))
+    emulator.inject(Fault("status", method="GET", path="/fapi/v1/order", count=3))
+    order = live.order()
+    with pytest.raises(VenueUnavailable, match="outcome unknown"):
+        await live.venue.submit(order)
+    try:
+        foreign = await live.venue.exchange_fills(wall_clock_ms() - 60_000, ["BTC-PERP"])
+    except VenueUnavailable:
+        foreign = []  # reconciliation waits until the order is resolved
+    polled = await live.venue.poll(FAR_FUTURE)
+    fills = [*foreign, *polled]
+    assert [(f.client_id, f.size) for f in fills] == [(order.client_id, pytest.approx(0.002))]
+    assert live.on_orders(order.client_id) == 1
+
+
+async def test_a_fill_is_handed_out_when_its_commission_read_is_refused_for_good(
+    live: Harness,
+) -> None:
+    """The order filled; reading its trades for the exchange's commission is refused
+    (the key lost a permission). The fill was dropped with the VenueFatal that ended
+    the run, its order stored as filled: lost for good. It is handed out with the
+    estimated fee; the refusal ends the run at the venue's next request."""
+    order = live.order()
+    await live.venue.submit(order)
+    live.server.inject(
+        Fault("error_code", method="GET", path="/fapi/v1/userTrades", code=-2015, status=401)
+    )
+    fills = await live.venue.poll(FAR_FUTURE)
+    assert [(f.client_id, f.size) for f in fills] == [(order.client_id, pytest.approx(0.002))]
+    assert fills[0].fee == pytest.approx(fills[0].size * fills[0].price * 5e-4)  # estimated
+    live.server.inject(Fault("error_code", method="*", path="*", code=-2015, status=401))
+    with pytest.raises(VenueFatal, match="API credentials"):
+        await live.venue.submit(live.order())
+
+
+async def test_fills_read_before_a_refusal_for_good_are_handed_out(live: Harness) -> None:
+    """A poll reads the BTC order (filled), then the ETH order's read is refused for
+    good: the BTC fill went down with the VenueFatal that ended the run, while the
+    order's update (filled) was stored at its end. The poll hands it out; the next
+    one raises."""
+    btc = live.order(Side.BUY, 0.002, limit=59_000.0)
+    eth = live.order(Side.BUY, 0.01, symbol="ETH-PERP", limit=2_900.0)
+    await live.venue.submit(btc)
+    await live.venue.submit(eth)
+    live.server.set_price("BTCUSDT", 58_000.0)
+    live.server.inject(Fault("error_code", method="GET", path="/fapi/v1/order", code=-2015,
+                             status=401, after=1, count=5))  # fmt: skip
+    fills = await live.venue.poll(FAR_FUTURE)
+    assert [f.client_id for f in fills] == [btc.client_id]
+    with pytest.raises(VenueFatal, match="API credentials"):
+        await live.venue.poll(FAR_FUTURE + 10_000)
 
 
 async def test_authentication_error_is_fatal_with_a_clear_message(

@@ -159,7 +159,7 @@ class AlertRules:
             self._trades += 1
             self._trade_pnl += line["net_pnl"]
             self._alert("trade_closed", "trade closed", tag + _trade_text(line))
-        elif type_ == "state_change" and line["state"] == "HALTED":
+        elif type_ == "state_change" and line["state"] == "HALTED" and not line.get("replayed"):
             self._alert("halt", "HALTED", f"{tag}trading halted: {line['detail']}")
         elif type_ == "liquidation":
             side, size, symbol = line["side"], line["size"], line["symbol"]

@@ -19,6 +19,7 @@ by the code version that wrote it (`--resume` refuses another one in one line).
 """
 
 import logging
+import math
 import pickle
 import time
 from collections import Counter
@@ -131,13 +132,18 @@ class PeriodicFlush:
         self.orchestrator = orchestrator
         self.every_s = every_s
         self._clock = clock
-        self._last = clock()
+        self._last: float = clock()
 
     def __call__(self) -> None:
         now = self._clock()
         if now - self._last >= self.every_s:
             self._last = now
             self.save()
+
+    def soon(self) -> None:
+        """Save at the end of this batch, whatever time passed (a trading state change:
+        a paper run killed after its halt then resumes after it, not before)."""
+        self._last = -math.inf
 
     def save(self) -> None:
         self.orchestrator.rec.flush()

@@ -27,6 +27,7 @@ class Portfolio:
         "flow",
         "id",
         "ledger",
+        "lifted",
         "paused",
         "pending",
         "plot",
@@ -68,6 +69,9 @@ class Portfolio:
         self.protection = Protector(id, ledger, flow.instruments, flow.next_client_id)
         #: the strategy's signals are ignored (the session API's pause); positions stay
         self.paused = False
+        #: (cause, detail) of a halt resume-trading lifted after the checkpoint this run
+        #: resumed from: its replay lifts it again at once (orchestrator.trading_state)
+        self.lifted: tuple[str, str] | None = None
 
     def book_fill(self, fill: Fill) -> Sequence[Signal]:
         """A fill of this portfolio's order: ledger, records, the strategy's answer."""
@@ -96,4 +100,8 @@ class Portfolio:
             cause = self.risk.state_detail
             detail = f"{cause}; equity {equity:.2f}" if cause else f"equity {equity:.2f}"
             self.rec.state_change(ts, str(new_state), detail)
+            if self.lifted is not None and cause == self.lifted[0]:
+                lifted, self.lifted = self.lifted[1], None
+                self.risk.resume()  # the peak restarts here, as resume-trading said
+                self.rec.state_change(ts, str(self.risk.state), f"{lifted} (after the restart)")
         return equity

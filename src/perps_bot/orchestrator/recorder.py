@@ -81,6 +81,8 @@ class Recorder:
         self.capture: CaptureWriter | None = None
         #: stores the trading state when it changes (SPEC 9: a halt survives restarts)
         self.on_state_change: Callable[[], None] | None = None
+        #: a resumed run's state stored after its checkpoint: its replay, not alerted again
+        self.replayed_state: str | None = None
         #: live subscribers (see the module doc); called in order, on the trading path
         self.listeners: list[Listener] = []
 
@@ -338,8 +340,12 @@ class Recorder:
 
     def state_change(self, ts: int, state: str, detail: str) -> None:
         self.view.state.risk_state = state
-        self.journal.write("state_change", ts, {"state": state, "detail": detail})
-        self.log.warning("%s RISK STATE -> %s (%s)", iso_utc(ts), state, detail)
+        data: dict[str, Any] = {"state": state, "detail": detail}
+        if state == self.replayed_state:  # stored and announced before the restart
+            self.replayed_state, data["replayed"] = None, True
+        self.journal.write("state_change", ts, data)
+        again = " again (replayed after the restart)" if "replayed" in data else ""
+        self.log.warning("%s RISK STATE -> %s (%s)%s", iso_utc(ts), state, detail, again)
         if self.on_state_change is not None:
             self.on_state_change()
         if self.listeners:

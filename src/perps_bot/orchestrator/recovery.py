@@ -65,8 +65,12 @@ async def recover_unstored_fills(
         (current_run_id, *OPEN),
     )
     booked = 0
+    # the killed process sent nothing after it died, before this start: a request still
+    # on its way can execute until a receive window after now, however old its intent
+    window = parse_duration(settings.exchange.recv_window) + CLOCK_MARGIN_MS
+    final_from = wall_clock_ms() + window
     for (run_id,) in runs:
-        booked += await _recover_run(store, exchange, settings, instruments, run_id)
+        booked += await _recover_run(store, exchange, settings, instruments, run_id, final_from)
     return booked
 
 
@@ -76,6 +80,7 @@ async def _recover_run(
     settings: Settings,
     instruments: Mapping[str, Instrument],
     run_id: str,
+    final_from: int,
 ) -> int:
     ledger: Ledger | None = None
     booked = 0
@@ -83,7 +88,7 @@ async def _recover_run(
     for row in store.orders(run_id):
         if row.status not in OPEN or row.symbol not in instruments:
             continue
-        reply = await _look_up(exchange, row, settings)
+        reply = await _look_up(exchange, row, final_from)
         order = _order(row)
         if reply is None:
             _finish(store, run_id, order, None, row.updated)
@@ -129,16 +134,23 @@ async def _recover_run(
 
 
 async def _look_up(
-    exchange: ExchangeOrders, row: OrderRecord, settings: Settings
+    exchange: ExchangeOrders, row: OrderRecord, final_from: int
 ) -> dict[str, Any] | None:
-    """The exchange's order; for one sent so recently that its request could still be on
-    its way, the answer once its receive window has certainly passed."""
+    """The exchange's order; None only from an answer asked at `final_from` or later,
+    when no request of the killed run can execute any more. Not its intent's time: an
+    order of unknown outcome is sent again only after its first window, and a request
+    may still be on its way. Nor when a 'not found' came back: it tells of when it was
+    asked."""
     kind = OrderType(row.order_type)
+    asked = wall_clock_ms()
     reply = await exchange.order_by_client_id(row.symbol, row.client_id, kind)
-    window = parse_duration(settings.exchange.recv_window) + CLOCK_MARGIN_MS
-    wait_ms = row.created + window - wall_clock_ms()
-    if reply is None and wait_ms > 0:
-        await asyncio.sleep(wait_ms / 1000.0)
+    if reply is None and asked < final_from:
+        wait_ms = final_from - wall_clock_ms()
+        log.info("order %s not on the exchange (yet): asking again in %d ms, when a"
+                 " request of the killed run can no longer execute", row.client_id,
+                 max(wait_ms, 0))  # fmt: skip
+        if wait_ms > 0:
+            await asyncio.sleep(wait_ms / 1000.0)
         reply = await exchange.order_by_client_id(row.symbol, row.client_id, kind)
     return reply
 

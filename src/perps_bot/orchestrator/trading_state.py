@@ -43,6 +43,12 @@ class TradingStateKeeper:
         self.portfolio = portfolio
         #: the line that says the run starts halted or reducing (None: it starts ACTIVE)
         self.restored: str | None = None
+        #: the state this resumed run stored after its checkpoint (its replay reaches it
+        #: again: announced already), None when it stored none
+        self.replayed: str | None = None
+        #: (the halt's cause, the lift's detail): a halt of this resumed run that
+        #: resume-trading lifted after its checkpoint, lifted again when replayed
+        self.lifted: tuple[str, str] | None = None
 
     def restore(
         self, *, same_account: bool, resumed: bool, journal: Journal, ts: int, replays: bool = True
@@ -55,9 +61,17 @@ class TradingStateKeeper:
         saved = stored_state(self.store, self.portfolio)
         own = resumed and saved is not None and saved.run_id == self.run_id
         if saved is None or (own and replays):
-            return  # this run's own later changes: the replay from the checkpoint makes them
+            # this run's own later changes: the replay from the checkpoint makes them
+            # (the stored state is one of them unless the checkpoint holds it already)
+            later = own and saved is not None and saved.state != str(self.risk.state)
+            self.replayed = saved.state if later and saved is not None else None
+            return
         state = _risk_state(self.store, saved)
         risk = self.risk
+        if resumed and replays and saved.run_id is None and saved.portfolio == self.portfolio:
+            halt = stored.lifted_halt(self.store.connection, saved, self.run_id)
+            if halt is not None:  # the replay halts again: announced, and lifted since
+                self.lifted, self.replayed = (halt, saved.detail), str(TradingState.HALTED)
         if not resumed:
             ours = saved.portfolio == self.portfolio  # else the account's halt alone
             risk.import_state(state, same_account=same_account and ours)
@@ -70,7 +84,7 @@ class TradingStateKeeper:
             # REDUCING state: the peak restarts at the last equity, as resume-trading says)
         if risk.state is not TradingState.ACTIVE:
             whose = "" if saved.portfolio == self.portfolio else f" of portfolio {saved.portfolio}"
-            source = saved.run_id or "resume-trading"
+            source = stored.state_origin(self.store.connection, saved) or "resume-trading"
             detail = f"restored from run {source}{whose}: {risk.state_detail}"
             journal.write("state_change", ts, {"state": str(risk.state), "detail": detail})
             self.restored = (f"RISK STATE {risk.state}{self._of()} ({detail});"

@@ -13,6 +13,7 @@ runs, the run id) are made by orchestrator.run_records; `new_run_id` and
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -279,10 +280,15 @@ def _make_durable(
             rec.journal.close()
             rec.store.close()
             raise
+    flush: checkpoint.PeriodicFlush | None = None
     if spec.resumable:
-        orchestrator.after_batch = checkpoint.Checkpointer(orchestrator, pre.code_version)
+        flush = checkpoint.Checkpointer(orchestrator, pre.code_version)
     elif not spec.simulated_clock(settings):
-        orchestrator.after_batch = checkpoint.PeriodicFlush(orchestrator)
+        flush = checkpoint.PeriodicFlush(orchestrator)
+    if flush is not None:
+        orchestrator.after_batch = flush
+        for p in orchestrator.portfolios:  # a state change is saved with its batch
+            p.rec.on_state_change = flush.soon
     if not keeps_state:
         return resumed_from, []
     keepers = []
@@ -295,13 +301,27 @@ def _make_durable(
         keeper.restore(same_account=same_account, resumed=resumed is not None,
                        journal=p.rec.journal, ts=orchestrator.last_ts or start,
                        replays=isinstance(orchestrator.feed, checkpoint.Stateful))  # fmt: skip
-        p.rec.on_state_change = keeper.save
+        p.rec.on_state_change = _both(keeper.save, p.rec.on_state_change)
+        p.rec.replayed_state = keeper.replayed
+        p.lifted = keeper.lifted
         keepers.append(keeper)
     if spec.reconciles:  # a live account: its orders and stops outlive the run (SPEC 16)
         orchestrator.routes.recall = rec.store.order_portfolio
         keep_levels(orchestrator.portfolios, orchestrator.routes, rec.store, settings.profile,
                     orchestrator.clock.now)  # fmt: skip
     return resumed_from, keepers
+
+
+def _both(first: Callable[[], None], then: Callable[[], None] | None) -> Callable[[], None]:
+    """`first`, then `then` when there is one."""
+    if then is None:
+        return first
+
+    def both() -> None:
+        first()
+        then()
+
+    return both
 
 
 def _open_run(

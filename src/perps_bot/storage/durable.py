@@ -180,6 +180,35 @@ def save_trading_state(
     return changed
 
 
+def state_origin(db: sqlite3.Connection, saved: StoredTradingState) -> str | None:
+    """Who set a stored trading state: the run of the last change logged for its
+    portfolio (None: resume-trading). A later run that only carried the state on stored
+    it again unchanged, and logged nothing; the run that stored it when the log does
+    not match (a database from before the log)."""
+    row = db.execute(
+        "SELECT state, detail, run_id FROM trading_state_log WHERE portfolio=?"
+        " ORDER BY rowid DESC LIMIT 1",
+        (saved.portfolio,),
+    ).fetchone()
+    if row is None or (row[0], row[1]) != (saved.state, saved.detail):
+        return saved.run_id
+    return None if row[2] is None else str(row[2])
+
+
+def lifted_halt(db: sqlite3.Connection, saved: StoredTradingState, run_id: str) -> str | None:
+    """The detail of the halt of run `run_id` that resume-trading lifted last (`saved`
+    is that lift), None when the state before the lift was not such a halt."""
+    rows = db.execute(
+        "SELECT state, detail, source, run_id FROM trading_state_log WHERE portfolio=?"
+        " ORDER BY rowid DESC LIMIT 2",
+        (saved.portfolio,),
+    ).fetchall()
+    if len(rows) < 2 or tuple(rows[0][:3]) != (saved.state, saved.detail, "resume-trading"):
+        return None
+    state, detail, _, halted_by = rows[1]
+    return str(detail) if state == "HALTED" and halted_by == run_id else None
+
+
 # -- checkpoints ----------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Checkpoint:

@@ -27,7 +27,9 @@ class DatabaseLock:
 
     def __init__(self, database: Path) -> None:
         self.database = database
-        self.path = database.with_name(database.name + ".lock")
+        # next to the file itself: a bot given a link to it takes the same lock
+        real = database.resolve()
+        self.path = real.with_name(real.name + ".lock")
         self._file: IO[str] | None = None
 
     def acquire(self) -> "DatabaseLock":

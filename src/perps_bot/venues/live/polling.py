@@ -16,6 +16,7 @@ from typing import Any
 
 from perps_bot.domain import Fill, Order
 from perps_bot.exchange.resilience import CircuitBreaker
+from perps_bot.venues.base import VenueFatal
 from perps_bot.venues.live.commissions import apply_commission
 from perps_bot.venues.live.conditional import current_state
 from perps_bot.venues.live.reads import AccountReads
@@ -30,9 +31,8 @@ class FillPolling(AccountReads):
     _poll_ms: int
     _last_poll: int | None
     _pending_fills: list[Fill]
-
-    async def _settle(self, pending: Tracked) -> bool:
-        raise NotImplementedError
+    #: a refusal for good met while fills were waiting: raised by the next poll
+    _fatal: VenueFatal | None = None
 
     def _apply(self, tracked: Tracked, reply: Any, ts: int, *, on_arrival: bool) -> None:
         raise NotImplementedError
@@ -40,12 +40,20 @@ class FillPolling(AccountReads):
     async def poll(self, now_ms: int) -> Sequence[Fill]:
         """New fills since the last call. Requests go out at most every poll_interval;
         network errors are logged, never raised: the next poll tries again
-        (`circuit_open` and `reconnects` report the outage)."""
+        (`circuit_open` and `reconnects` report the outage). A refusal for good
+        (VenueFatal) is raised once the fills already read are handed out."""
+        if self._fatal is not None and not self._pending_fills:
+            raise self._fatal
         due = self._last_poll is None or now_ms - self._last_poll >= self._poll_ms
         if due and not self.breaker.is_open and (self._unconfirmed or self._working()):
             self._last_poll = now_ms
-            with contextlib.suppress(Skip):  # the exchange is failing: try next poll
-                await self._refresh(now_ms)
+            try:
+                with contextlib.suppress(Skip):  # the exchange is failing: try next poll
+                    await self._refresh(now_ms)
+            except VenueFatal as fatal:  # raised now, the fills read before were lost
+                if not self._pending_fills:
+                    raise
+                self._fatal = fatal
         fills, self._pending_fills = self._pending_fills, []
         await self._charge_commissions(fills)
         for fill in fills:
@@ -78,6 +86,10 @@ class FillPolling(AccountReads):
                     ),
                 )
             except Skip:
+                trades = None
+            except VenueFatal as exc:  # the fills go out all the same (estimated fees):
+                # raised from here, they were lost; the venue's next request ends the run
+                log.error("live venue: commission of %s not read: %s", client_id, exc)
                 trades = None
             charged = self._commissions.total(trades, tracked.order.symbol, settle)
             if not apply_commission(tracked, own, charged):

@@ -17,7 +17,7 @@ from typing import Any
 
 from perps_bot.domain import Fill, Order, OrderType, Side
 from perps_bot.exchange import from_exchange_symbol
-from perps_bot.venues.base import VenuePosition, VenueSnapshot
+from perps_bot.venues.base import VenuePosition, VenueSnapshot, VenueUnavailable
 from perps_bot.venues.live.account import (
     PositionMarket,
     foreign_order,
@@ -52,6 +52,9 @@ class AccountReads:
     def _adopt(self, tracked: Tracked, reply: dict[str, Any], *, on_arrival: bool) -> Order:
         raise NotImplementedError
 
+    async def _settle(self, pending: Tracked) -> bool:
+        raise NotImplementedError
+
     async def snapshot(self) -> VenueSnapshot:
         """Balance, non-zero positions and open orders from the exchange; open orders
         not yet tracked (e.g. left by a previous run) are tracked from now on. An answer
@@ -82,7 +85,17 @@ class AccountReads:
     async def exchange_fills(self, since_ms: int, symbols: Sequence[str]) -> list[Fill]:
         """Fills the exchange made since `since_ms` on `symbols` that no order of this
         venue explains: its liquidations (`is_liquidation`) and trades of orders placed
-        elsewhere, each once, oldest first (venues.live.foreign)."""
+        elsewhere, each once, oldest first (venues.live.foreign). An order of unknown
+        outcome is looked up first: its trades carry only its exchange id, which the
+        venue learns when it finds it; while one stays unknown, VenueUnavailable (its
+        trades would be booked as another order's, and again when it is found)."""
+        for pending in list(self._unconfirmed.values()):
+            await self._settle(pending)
+        if self._unconfirmed:
+            raise VenueUnavailable(
+                f"{len(self._unconfirmed)} orders of unknown outcome: the exchange's other"
+                " fills are read once they are resolved"
+            )
         read = self.requests.read
         found: dict[str, Fill] = {}
         for symbol in symbols:

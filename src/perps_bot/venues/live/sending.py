@@ -140,10 +140,13 @@ class Sender:
         )
 
     async def settle(self, tracked: Tracked) -> "Looked":
-        """One look at the order: found, certainly never executed (its window passed and
-        the exchange does not know it), pending (not known yet), or unanswered."""
+        """One look at the order: found, certainly never executed (its window had passed
+        when the exchange was asked and does not know it), pending (not known yet), or
+        unanswered. A 'not found' tells of the moment it was asked, not of when it came
+        back: the request may have reached the engine in between."""
         if not self.requests.breaker.allow():
             return Looked(Look.UNANSWERED)
+        asked = self.clock()
         try:
             found = await self.lookup(tracked)
         except RETRYABLE_ERRORS as exc:
@@ -153,7 +156,7 @@ class Sender:
             log.info("order %s found on the exchange; not sending it again",
                      tracked.order.client_id)  # fmt: skip
             return Looked(Look.FOUND, found)
-        if self.clock() >= tracked.sent_at + self.window_ms:
+        if asked >= tracked.sent_at + self.window_ms:
             return Looked(Look.GONE)
         return Looked(Look.PENDING)
 
