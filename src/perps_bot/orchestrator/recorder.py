@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from perps_bot.domain import DenialReason, Fill, Order, OrderStatus, OrderUpdate, iso_utc
 from perps_bot.domain.enums import BUY
 from perps_bot.ledger import AccountBooks, FillResult, FundingResult, Ledger
-from perps_bot.metrics.formatting import duration_text
+from perps_bot.metrics.trade_lines import closed_trade_payload, trade_closed_text
 from perps_bot.metrics.trades import OpenTrade, RoundTripBuilder, return_pct
 from perps_bot.monitoring import LOGGER_NAME, HotLog, Journal, LiveView, pnl_text
 from perps_bot.monitoring.journal import EventType
@@ -366,46 +366,3 @@ class Recorder:
         self.store.flush_if_due()
         for handler in self._log_handlers:
             handler.flush()
-
-
-def closed_trade_payload(trade: OpenTrade, close_ts: int, reason: str) -> dict[str, Any]:
-    """A closed round trip for live subscribers, in trades.csv's terms (the report's
-    `Trade`); what only the stored run can tell (trade id, R multiple, MAE, MFE) is not
-    here."""
-    return {
-        "symbol": trade.symbol,
-        "side": "long" if trade.direction > 0 else "short",
-        "open_ts": trade.open_ts,
-        "close_ts": close_ts,
-        "size": trade.max_size,
-        "entry_price": trade.entry_price,
-        "exit_price": trade.exit_price,
-        "gross_pnl": trade.gross,
-        "fees": trade.fees,
-        "funding": trade.funding,
-        "net_pnl": trade.net_pnl,
-        "exit_reason": reason,
-    }
-
-
-def trade_closed_text(
-    head: str,
-    symbol: str,
-    side: str,
-    size: float,
-    entry: float,
-    exit_price: float,
-    net: float,
-    ret: float | None,
-    held_s: float,
-    reason: str,
-) -> str:
-    """The run log's line for a closed round trip (the same trade as a trades.csv row);
-    `head` is how the closing fill's FILL line starts (its time and portfolio tag, then a
-    space), `ret` the return in percent (`return_pct`), `held_s` the seconds it was open."""
-    return (
-        f"{head}TRADE CLOSED {symbol} {side} size={size:.6g}"
-        f" entry={entry:.6g} exit={exit_price:.6g} net PnL={net:.4f}"
-        f" return={'n/a' if ret is None else f'{ret:+.3f}%'}"
-        f" held={duration_text(held_s)} reason={reason}"
-    )
