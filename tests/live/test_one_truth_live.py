@@ -163,3 +163,25 @@ async def test_a_dry_run_refuses_an_order_above_the_exchanges_maximum(
     assert _fills(result) == []
     assert result.report is not None
     assert result.report.metrics["denials"] == {"ABOVE_MAX_QUANTITY": 1}
+
+
+async def test_a_fill_the_venue_holds_when_the_run_ends_is_booked(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    """The entry fills at once on the exchange, and its reply tells so; the venue hands
+    that fill out at its next poll, which a run ending first never made: the order was
+    stored filled, its fill nowhere, and the ledger flat while the account held 0.01 ETH."""
+    settings = load_settings(
+        "canary",
+        {
+            "run": {"duration": "2s", "live_view": False, **run_dirs},
+            "exchange": {"base_url": emulator.base_url, "poll_interval": "30s",
+                         "api_key": API_KEY, "api_secret": API_SECRET},
+            "strategy": {"name": STRATEGY, "params": {"hold": 10_000}},
+        },
+    )  # fmt: skip
+    result = await run_bot(settings, progress=False)
+    assert result.status == "completed"
+    held = emulator.state.positions["ETHUSDT"].amount
+    assert held > 0, "the entry did not fill on the exchange"
+    assert [size for size, _ in _fills(result)] == [held]

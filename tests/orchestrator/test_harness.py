@@ -3,13 +3,15 @@ order of the stages, target netting against orders in flight, venue refusals as
 denials, reconciliation, and trading on after a liquidation."""
 
 import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from perps_bot.config import Settings
-from perps_bot.domain import DenialReason, Fill, Liquidity, MarkPrice, Side
+from perps_bot.domain import DenialReason, Fill, Liquidity, MarketEvent, MarkPrice, Side
 from perps_bot.orchestrator.runner import RunResult, run_bot
 from perps_bot.orchestrator.venue_calls import RECONCILE_LOOKBACK_MS, StopRun
 from perps_bot.venues import (
@@ -199,3 +201,31 @@ async def test_mark_prices_alone_do_not_keep_the_market_data_fresh(
     with sqlite3.connect(result.db_path) as conn:
         reasons = [r for (r,) in conn.execute("SELECT reason_code FROM denials")]
     assert reasons == ["STALE_MARKET_DATA"]
+
+
+@dataclass
+class HoldingVenue(ScriptedVenue):
+    """Hands its fills out at its next poll, as the live venue does with the fills an
+    exchange reply told of (a cancel's reply saying the order had filled)."""
+
+    needs_polling: bool = True
+    held: list[Fill] = field(default_factory=list)
+
+    def on_market(self, event: MarketEvent) -> Sequence[Fill]:
+        self.held += super().on_market(event)
+        return ()
+
+    async def poll(self, now_ms: int) -> Sequence[Fill]:
+        fills, self.held = self.held, []
+        return fills
+
+
+async def test_a_fill_the_venue_holds_when_the_run_ends_is_booked(tmp_path: Path) -> None:
+    """The run ended before the venue's next poll: the order was stored filled and its
+    fill was nowhere (no fill row, the ledger flat while the account held the position)."""
+    venue = HoldingVenue([])
+    cfg = settings(tmp_path, "1:1", exchange={"poll_interval": "1h"})
+    result = await run(cfg, venue, [100.0, 100.0])
+    assert result.status == "completed"
+    assert rows(result, "SELECT size, price FROM fills WHERE run_id=?") == [(1.0, 100.0)]
+    assert rows(result, "SELECT status FROM orders WHERE run_id=?") == [("filled",)]

@@ -19,6 +19,7 @@ polling, reconciling: orchestrator.venue_calls), quiet candle and quote stretche
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from time import perf_counter
@@ -47,6 +48,7 @@ from perps_bot.orchestrator.quiet import NO_ORDERS
 from perps_bot.orchestrator.quiet_quotes import QuietQuotes
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.routing import Routes
+from perps_bot.orchestrator.venue_calls import StopRun
 from perps_bot.risk import RiskGate
 from perps_bot.strategies import Strategy
 from perps_bot.venues import Venue
@@ -225,8 +227,16 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
             await self._feed_stopping
         else:
             await self.feed.stop()
+        if self.venue.needs_polling:
+            await self._last_collect()
         await self.venue.stop()
         self._record_updates()
+
+    async def _last_collect(self) -> None:
+        """The fills a polled venue holds for its next poll (those the exchange's replies
+        told of), booked before it stops: their orders are stored filled either way."""
+        with contextlib.suppress(StopRun):  # refused for good (logged): what it held
+            await self._collect(self.clock.now())  # was handed out first
 
     def request_stop(self, reason: str, *, interrupt: bool = False) -> None:
         """End the run after the current batch: at its end (the duration; the run is
