@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from perps_bot.domain import Fill, Liquidity, Order, OrderStatus, OrderType, Side, transition
+from perps_bot.domain import (
+    Fill,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    record_fill,
+    transition,
+)
 from perps_bot.orchestrator.protection import Protector
 from perps_bot.orchestrator.protective_levels import StoredLevelsKeeper
 from perps_bot.storage import RunStore
@@ -281,3 +290,68 @@ def test_levels_for_a_position_held_without_any_are_kept(tmp_path: Path) -> None
         (OrderType.TAKE_PROFIT_MARKET, 2_950.0, 0.02),
     ]
     assert [(cid, active) for cid, active, _ in rows(db)] == [("levels-aaaaaa-ETH-PERP", 1)]
+
+
+def _short_protected(bot: "Bot") -> None:
+    """Short 0.02 with its stop at 3,100 and take-profit at 2,900, in force."""
+    short = replace(entry("pbaaaaaax1"), side=Side.SELL, size=0.02, stop_loss=3_100.0,
+                    take_profit=2_900.0)  # fmt: skip
+    bot.protector.watch(short)
+    bot.book.held["ETH-PERP"] = -0.02
+    bot.protector.on_fill(short.client_id, "ETH-PERP", 0.02)
+    bot.protector.sync("ETH-PERP", 1)
+
+
+def test_an_entry_cancelled_part_filled_short_of_its_side_leaves_no_levels(
+    tmp_path: Path,
+) -> None:
+    """Short 0.02 protected; a long limit entry of 0.04 (stop 2,950) fills 0.01 and is
+    cancelled: the position never got long, the short 0.01 left keeps its levels, and
+    a restart protects it with them. Before, the long entry's row stayed stored as
+    pending: the restart took it for the levels in force (deleting the short's row),
+    found them on the wrong side and halted, cancelling the short's protection."""
+    db = tmp_path / "db.sqlite"
+    bot = Bot(db, "aaaaaa")
+    _short_protected(bot)
+    buy = replace(entry("pbaaaaaax2"), size=0.04, order_type=OrderType.LIMIT, price=3_000.0)
+    bot.protector.watch(buy)
+    transition(buy, OrderStatus.ACCEPTED, 2, "resting")
+    fill = Fill(3, "ETH-PERP", Side.BUY, 0.01, 3_000.0, 0.01, Liquidity.MAKER, "pbaaaaaax2",
+                "pbaaaaaax2")  # fmt: skip
+    bot.store.add_fill("run-a", fill, realized_pnl=0.0, position_after=-0.01, entry_after=3e3)
+    bot.book.held["ETH-PERP"] = -0.01
+    bot.protector.on_update(record_fill(buy, 0.01, 3_000.0, 3))
+    bot.protector.on_fill("pbaaaaaax2", "ETH-PERP", 0.01)
+    bot.protector.sync("ETH-PERP", 3)
+    bot.protector.on_update(transition(buy, OrderStatus.CANCELED, 4, "canceled"))
+    assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
+    bot.store.close()
+    again = Bot(db, "bbbbbb")
+    again.book.held["ETH-PERP"] = -0.01
+    placed = again.placed()
+    assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
+        (OrderType.STOP_MARKET, 3_100.0, 0.01),
+        (OrderType.TAKE_PROFIT_MARKET, 2_900.0, 0.01),
+    ]
+    assert again.halts == []
+    assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
+
+
+def test_an_entry_whose_end_is_reported_before_its_fill_still_protects(tmp_path: Path) -> None:
+    """A live venue may report a part-filled entry cancelled before its fill is booked:
+    the fill, booked after, still puts its levels in force (stored, placed)."""
+    db = tmp_path / "db.sqlite"
+    bot = Bot(db, "aaaaaa")
+    assert bot.placed(1) == []  # the reconciliation at start
+    buy = replace(entry(), size=0.04, order_type=OrderType.LIMIT, price=3_000.0)
+    bot.protector.watch(buy)
+    transition(buy, OrderStatus.ACCEPTED, 2, "resting")
+    bot.protector.on_update(record_fill(buy, 0.01, 3_000.0, 3))
+    bot.protector.on_update(transition(buy, OrderStatus.CANCELED, 4, "canceled"))
+    bot.book.held["ETH-PERP"] = 0.01
+    bot.protector.on_fill("pbaaaaaax1", "ETH-PERP", 0.01)
+    assert [(kind, trigger, size) for _, kind, trigger, size in bot.placed(5)] == [
+        (OrderType.STOP_MARKET, 2_950.0, 0.01),
+        (OrderType.TAKE_PROFIT_MARKET, 3_050.0, 0.01),
+    ]
+    assert rows(db) == [("pbaaaaaax1", 1, 0.01)]

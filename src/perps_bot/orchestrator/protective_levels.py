@@ -9,7 +9,8 @@ When each fact is written:
 * its fill: they become the symbol's levels (`filled`); the position size the
   protective orders cover is kept up to date (`covered`);
 * the position closes (or flips through the bot's own fills): they are deleted
-  (`cleared`); an entry that ends unfilled: its row is deleted (`ended`).
+  (`cleared`); an entry that ends without putting them in force (unfilled, or part-
+  filled with the position never on their side): its row is deleted (`ended`).
 
 At every reconciliation (`review`, from `Protector.adopt`), the first one of a run
 loads the stored rows: the levels of the entries that filled (also those whose fill
