@@ -355,3 +355,42 @@ def test_an_entry_whose_end_is_reported_before_its_fill_still_protects(tmp_path:
         (OrderType.TAKE_PROFIT_MARKET, 3_050.0, 0.01),
     ]
     assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
+
+
+def test_an_entry_filled_while_down_after_a_later_entry_keeps_its_levels_stored(
+    tmp_path: Path,
+) -> None:
+    """A long limit entry (stop 2,900) rests; a later market entry (stop 2,950) fills and
+    its levels are in force; the bot goes down and the limit fills. The restart puts the
+    limit's levels in force (its fill came last, as when the bot sees the fills in that
+    order) and keeps them stored, so the next start still has them. Before, loading the
+    older row deleted the newer one from the store and then the older one as stale:
+    nothing was left stored, and the start after cancelled the position's protective
+    orders as orphans."""
+    db = tmp_path / "db.sqlite"
+    first = Bot(db, "aaaaaa")
+    assert first.placed(1) == []  # the reconciliation at start
+    limit = replace(entry("pbaaaaaax1"), order_type=OrderType.LIMIT, price=2_990.0,
+                    stop_loss=2_900.0, take_profit=3_100.0)  # fmt: skip
+    first.protector.watch(limit)
+    first.protector.on_update(transition(limit, OrderStatus.ACCEPTED, 2, "resting"))
+    first.protector.watch(entry("pbaaaaaax2"))
+    first.book.held["ETH-PERP"] = 0.01
+    first.protector.on_fill("pbaaaaaax2", "ETH-PERP", 0.01)
+    first.placed(3)
+    # the limit's fill, booked by the crash recovery of the next start
+    fill = Fill(5, "ETH-PERP", Side.BUY, 0.01, 2_990.0, 0.01, Liquidity.MAKER, "pbaaaaaax1",
+                "pbaaaaaax1")  # fmt: skip
+    first.store.add_fill("run-a", fill, realized_pnl=0.0, position_after=0.02, entry_after=3e3)
+    first.store.close()
+    for run in ("bbbbbb", "cccccc"):
+        again = Bot(db, run)
+        again.book.held["ETH-PERP"] = 0.02
+        placed = again.placed()
+        assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
+            (OrderType.STOP_MARKET, 2_900.0, 0.02),
+            (OrderType.TAKE_PROFIT_MARKET, 3_100.0, 0.02),
+        ]
+        assert rows(db) == [("pbaaaaaax1", 1, 0.02)]
+        assert again.halts == []
+        again.store.close()

@@ -192,7 +192,10 @@ class StoredLevelsKeeper:
         filled = stored.entries_filled(db, waiting)
         still_open = stored.entries_open(db, waiting)
         stale: list[int] = []
-        for row in rows:  # oldest first: the newest levels of a symbol are in force
+        # oldest first, the levels in force before those whose entry filled while the bot
+        # was down (their fill came after): the last levels of a symbol are in force
+        rows.sort(key=lambda r: not r.active)
+        for row in rows:
             if row.active or row.entry_client_id in filled:
                 older = self._active.get(row.symbol)
                 if older is not None:
