@@ -117,6 +117,35 @@ def test_an_order_against_the_position_leaves_the_rest_protected(
     assert json.loads(report.out)["portfolios"][0]["open_positions"] == []
 
 
+def test_a_flat_row_closes_what_is_held_and_opens_nothing(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Long 2 (stop 95) and a limit to add 2 at 90 resting when a `flat` row comes: the
+    long 2 is sold, reduce-only, and nothing more. Before, the flat row's target netted
+    the resting limit as if it had filled: it sold 4 at market and left a short 2 (the
+    limit never filled)."""
+    candles = write_candles(workdir / "btc.csv", [(100.0, 101.0, 99.0, 100.0)] * 6)
+    plan = write_plan(
+        workdir / "trade_plan.csv",
+        [
+            {"id": "a", "side": "long", "size": 2, "stop": 95, "valid_from": hour(1)},
+            {"id": "b", "side": "long", "size": 2, "entry": "limit", "limit_price": 90,
+             "stop": 85, "valid_from": hour(2)},
+            {"id": "c", "side": "flat", "valid_from": hour(3)},
+        ],
+    )  # fmt: skip
+    result = backtest(workdir, candles, plan, capsys)
+    assert result.code == 0, result.err
+    orders = exported(workdir, capsys, "orders.csv")
+    sells = [(o["type"], o["size"], o["status"]) for o in orders
+             if o["side"] == "sell" and o["type"] == "market"]  # fmt: skip
+    assert sells == [("market", "2", "filled")]
+    (trade,) = exported(workdir, capsys, "trades.csv")
+    assert (trade["side"], float(trade["size"]), trade["exit_reason"]) == ("long", 2.0, "plan")
+    report = run_main(["report", "--db", str(workdir / "bt.sqlite"), "--format", "json"], capsys)
+    assert json.loads(report.out)["portfolios"][0]["open_positions"] == []
+
+
 def test_a_target_cut_with_its_stop_keeps_the_rest_protected(
     llm_workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from perps_bot.domain import Candle, OrderIntent, OrderType, Side, TargetPosition
+from perps_bot.domain import Candle, OrderIntent, OrderType, Side
 from perps_bot.storage import RunStore
 from perps_bot.storage.strategy_memory import StoredMemory
 from perps_bot.strategies import StrategyContext, StrategyError, load_strategy
@@ -62,7 +62,9 @@ def test_rows_run_once_and_a_changed_file_is_read_again(tmp_path: Path) -> None:
         {"id": "3", "side": "flat"},
     ])  # fmt: skip
     touch(plan)
-    assert list(s.on_event(bar(2))) == [TargetPosition("BTC-PERP", 0.0, reason="plan")]  # type: ignore[attr-defined]
+    s.ctx.account.positions["BTC-PERP"] = 0.5  # type: ignore[attr-defined]  # the entry filled
+    assert list(s.on_event(bar(2))) == [OrderIntent("BTC-PERP", Side.SELL, 0.5,  # type: ignore[attr-defined]
+                                                    reduce_only=True, reason="plan")]  # fmt: skip
     assert list(s.on_event(bar(3))) == []  # type: ignore[attr-defined]
 
 

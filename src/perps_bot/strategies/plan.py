@@ -6,7 +6,9 @@ plan_rows has the format), row by row, each row once.
 * `long` / `short`: an entry of `size` (or `notional` / price) in that direction, at
   market or as a limit order at `limit_price`, with the row's `stop` and `take_profit`
   attached as protective orders (they are placed when the entry fills). `flat`: the
-  symbol's position is closed at market (exit reason `plan`).
+  symbol's position is closed at market (exit reason `plan`): a reduce-only order of the
+  size held, so an entry still resting is not counted as if filled (the close of a
+  target would sell it too and open the other side); nothing held, no order.
 * The file is read again when it changes (its modification time or size), at most
   every `reload_interval` seconds of wall time; a row already executed (by its id, or
   its content hash without one) is never executed again, also after a restart: the
@@ -32,7 +34,6 @@ from perps_bot.domain import (
     Quote,
     Side,
     Signal,
-    TargetPosition,
 )
 from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext, StrategyError
 from perps_bot.strategies.plan_rows import PlanFileError, PlanRow, read_plan
@@ -112,6 +113,10 @@ class PlanStrategy(Strategy):
             key = row.key()
             if key in self._done:
                 continue
+            if row.side == "flat":
+                self._mark_done(key)
+                signals.extend(self._close(row.symbol))
+                continue
             signal = self._signal(row, price)
             if signal is None:
                 continue
@@ -119,10 +124,16 @@ class PlanStrategy(Strategy):
             signals.append(signal)
         return signals or NO_SIGNALS
 
+    def _close(self, symbol: str) -> Sequence[Signal]:
+        """A `flat` row: the position held, closed at market (reduce-only)."""
+        held = self.ctx.account.position_size(symbol)
+        if held == 0.0:
+            return NO_SIGNALS
+        side = Side.SELL if held > 0 else Side.BUY
+        return (OrderIntent(symbol, side, abs(held), reduce_only=True, reason="plan"),)
+
     def _signal(self, row: PlanRow, price: float | None) -> Signal | None:
         label = row.tag or f"plan {row.id or row.key()}"
-        if row.side == "flat":
-            return TargetPosition(row.symbol, 0.0, reason="plan")
         size = row.size
         if size is None:
             if not price:
