@@ -3,15 +3,18 @@ request to an OpenAI-compatible chat-completions endpoint, and the answer cache.
 
 Answers are cached under `cache_dir` by the SHA-256 of their request (model, messages),
 so a second backtest over the same data asks nothing and trades the same; with
-`cache_only` a miss is a `PlanRefused` instead of a call. An answer that is not JSON or
-breaks the schema, a timeout, a refusal (429, 5xx) or a connection error is a
-`PlanRefused` with a one-line reason: the caller keeps the previous plan.
+`cache_only` a miss is a `PlanRefused` instead of a call. An entry is written whole or
+not at all; a damaged one (edited, or from an older version) is a miss. An answer that
+is not JSON or breaks the schema, a timeout, a refusal (429, 5xx) or a connection error
+is a `PlanRefused` with a one-line reason: the caller keeps the previous plan.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -118,6 +121,18 @@ def parse_plan(text: str | None, symbols: set[str]) -> Plan:
     return plan
 
 
+def _cached(path: Path) -> str | None:
+    """The answer cached at `path`; None when there is none or the entry is damaged (cut
+    short, not JSON, no answer in it): a miss, asked again and written anew."""
+    if not path.is_file():
+        return None
+    try:
+        answer = json.loads(path.read_text(encoding="utf-8")).get("answer")
+    except (OSError, ValueError, AttributeError):  # UnicodeDecodeError is a ValueError
+        return None
+    return answer if isinstance(answer, str) else None
+
+
 class PlanClient:
     """Asks the endpoint for a plan (through the cache)."""
 
@@ -143,13 +158,19 @@ class PlanClient:
         request = {"model": self.model, "messages": messages}
         key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
         cached = self.cache_dir / f"{key}.json"
-        if cached.is_file():
-            return str(json.loads(cached.read_text(encoding="utf-8"))["answer"])
+        answer = _cached(cached)
+        if answer is not None:
+            return answer
         if self.cache_only:
             raise PlanRefused(f"--llm-cache-only: no cached answer for request {key[:12]}")
         answer = self._call(messages)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        cached.write_text(json.dumps({"request": request, "answer": answer}), encoding="utf-8")
+        # whole or not at all (a kill mid-write); a temporary file of its own, as a
+        # session's replan may write the same entry from another thread
+        handle, partial = tempfile.mkstemp(suffix=".tmp", dir=self.cache_dir)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(json.dumps({"request": request, "answer": answer}))
+        os.replace(partial, cached)
         return answer
 
     def _call(self, messages: list[ChatCompletionMessageParam]) -> str:
