@@ -192,7 +192,11 @@ class Protector:
             self.keeper.ended(client_id)
 
     def sync(self, symbol: str, ts: int) -> bool:
-        """Decide the cancels and placements `symbol` needs; True when there are some."""
+        """Decide the cancels and placements `symbol` needs; True when there are some.
+        Placements decided earlier and not sent yet are decided again (a second fill
+        before they went out: they would protect the position as it was, next to the
+        ones for the position as it is)."""
+        self.to_place = [o for o in self.to_place if o.symbol != symbol]
         levels = self.levels.get(symbol)
         if levels is None and not self.working:  # no levels, no orders: nothing to do
             return bool(self.to_place or self.to_cancel)
