@@ -165,6 +165,26 @@ def test_a_bad_file_is_refused_in_one_line(
         strategy(tmp_path / "missing.csv")
 
 
+@pytest.mark.parametrize(
+    ("suffix", "text"),
+    [
+        (".csv", "id,symbol,side,size\r\nx,BTC-PERP,long,1\r\n"),
+        (".json", '[{"id": "x", "symbol": "BTC-PERP", "side": "long", "size": 1}]'),
+    ],
+)
+def test_a_plan_saved_with_a_byte_order_mark_is_read(
+    tmp_path: Path, suffix: str, text: str
+) -> None:
+    """A plan saved as "CSV UTF-8" by a spreadsheet (or JSON by a Windows editor) starts
+    with a byte order mark: its rows run. Before, the CSV was refused for an "unknown
+    column 'id'" (the mark, unseen, was part of the first column's name) and the JSON
+    was "not valid JSON"."""
+    plan = tmp_path / f"p{suffix}"
+    plan.write_bytes(text.encode("utf-8-sig"))
+    s = strategy(plan)
+    assert [i.reason for i in s.on_event(bar(0))] == ["plan x"]  # type: ignore[attr-defined]
+
+
 def test_a_plan_row_runs_once_across_runs_of_one_portfolio_whatever_its_id(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
