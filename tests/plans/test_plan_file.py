@@ -77,6 +77,21 @@ def test_a_restart_does_not_execute_a_row_again(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_notional_limit_entry_is_sized_at_the_price_it_fills_at(tmp_path: Path) -> None:
+    """A notional of 900 for a long limit at 90 while the market is at 100 buys 10 (900 at
+    90, the price it rests at and fills at), and a short limit at 90 with the market at
+    100 (marketable: it fills at the market) sells 9. Before, both were sized at the
+    market price: the resting long bought 9, a notional of 810 once filled."""
+    plan = write_plan(tmp_path / "p.csv", [
+        {"id": "a", "side": "long", "notional": 900, "entry": "limit", "limit_price": 90},
+        {"id": "b", "side": "short", "notional": 900, "entry": "limit", "limit_price": 90,
+         "symbol": "ETH-PERP"},
+    ])  # fmt: skip
+    s = strategy(plan)
+    sizes = [i.size for n in ("BTC-PERP", "ETH-PERP") for i in s.on_event(bar(0, 100.0, n))]  # type: ignore[attr-defined]
+    assert sizes == [pytest.approx(10.0), pytest.approx(9.0)]
+
+
 def test_rows_wait_for_their_window(tmp_path: Path) -> None:
     plan = write_plan(tmp_path / "p.json", [])
     plan.write_text(json.dumps([
