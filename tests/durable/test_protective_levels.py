@@ -394,3 +394,46 @@ def test_an_entry_filled_while_down_after_a_later_entry_keeps_its_levels_stored(
         assert rows(db) == [("pbaaaaaax1", 1, 0.02)]
         assert again.halts == []
         again.store.close()
+
+
+def test_a_part_filled_entry_still_open_at_a_restart_short_of_its_side_waits(
+    tmp_path: Path,
+) -> None:
+    """Short 0.02 protected; a long limit entry of 0.04 (stop 2,950) has filled 0.01 and
+    still rests when the bot restarts: the short 0.01 left keeps its levels (no halt),
+    and the entry's levels come into force once its fills make the position long.
+    Before, the restart took the entry's levels for those in force because it had a
+    fill: it deleted the short's row, halted on the wrong side and protected nothing."""
+    db = tmp_path / "db.sqlite"
+    bot = Bot(db, "aaaaaa")
+    _short_protected(bot)
+    buy = replace(entry("pbaaaaaax2"), size=0.04, order_type=OrderType.LIMIT, price=3_000.0)
+    bot.protector.watch(buy)
+    transition(buy, OrderStatus.ACCEPTED, 2, "resting")
+    update = record_fill(buy, 0.01, 3_000.0, 3)
+    bot.store.add_order("run-a", buy, update)
+    fill = Fill(3, "ETH-PERP", Side.BUY, 0.01, 3_000.0, 0.01, Liquidity.MAKER, "pbaaaaaax2",
+                "pbaaaaaax2")  # fmt: skip
+    bot.store.add_fill("run-a", fill, realized_pnl=0.0, position_after=-0.01, entry_after=3e3)
+    bot.book.held["ETH-PERP"] = -0.01
+    bot.protector.on_update(update)
+    bot.protector.on_fill("pbaaaaaax2", "ETH-PERP", 0.01)
+    bot.protector.sync("ETH-PERP", 3)
+    bot.store.close()
+    again = Bot(db, "bbbbbb")
+    again.book.held["ETH-PERP"] = -0.01
+    placed = again.placed()
+    assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
+        (OrderType.STOP_MARKET, 3_100.0, 0.01),
+        (OrderType.TAKE_PROFIT_MARKET, 2_900.0, 0.01),
+    ]
+    assert again.halts == []
+    again.book.held["ETH-PERP"] = 0.02  # the rest of the entry fills: long 0.02
+    again.protector.on_update(record_fill(buy, 0.03, 3_000.0, 4))
+    again.protector.on_fill("pbaaaaaax2", "ETH-PERP", 0.03)
+    placed = again.placed(5)
+    assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
+        (OrderType.STOP_MARKET, 2_950.0, 0.02),
+        (OrderType.TAKE_PROFIT_MARKET, 3_050.0, 0.02),
+    ]
+    assert rows(db) == [("pbaaaaaax2", 1, 0.02)]
