@@ -126,6 +126,21 @@ def test_a_damaged_cache_entry_is_asked_again(server: FakeLLM, tmp_path: Path, d
     assert json.loads(entry.read_text(encoding="utf-8"))["answer"] == plan(101, 1.0)
 
 
+def test_an_answer_that_cannot_be_cached_is_used_and_said_once(
+    server: FakeLLM, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cache folder cannot be written (here: a file is in its way): the plan is taken
+    all the same and one warning line says why it was not cached. Before, the error
+    raised out of the run (a traceback)."""
+    (tmp_path / "cache").write_text("not a folder")
+    server.script = [plan(101, 1.0)]
+    with caplog.at_level(logging.WARNING):
+        signals = drive(planner(server, tmp_path), [100, 102])
+    assert [s.size for s in signals] == [1.0]  # type: ignore[union-attr]
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "not cached" in lines[0] and "\n" not in lines[0]
+
+
 def test_cache_only_fails_clearly_on_a_miss(server: FakeLLM, tmp_path: Path) -> None:
     with pytest.raises(StrategyError, match="--llm-cache-only: no cached answer"):
         drive(planner(server, tmp_path, cache_only=True), [100])

@@ -11,8 +11,10 @@ is a `PlanRefused` with a one-line reason: the caller keeps the previous plan.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -21,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from perps_bot.domain import short
+
+log = logging.getLogger("perps_bot.strategy.llm_planner")
 
 if TYPE_CHECKING:  # the client library is heavy (hundreds of models, a second at start-up):
     # imported when a planner asks, not by every command that loads the strategies
@@ -133,6 +137,25 @@ def _cached(path: Path) -> str | None:
     return answer if isinstance(answer, str) else None
 
 
+def _store(path: Path, entry: str) -> None:
+    """Cache `entry` at `path`: whole or not at all (a kill mid-write), through a
+    temporary file of its own (a session's replan may write the same entry from another
+    thread). A cache that cannot be written is one warning: the answer is used anyway."""
+    partial: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(suffix=".tmp", dir=path.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(entry)
+        os.replace(partial, path)
+    except OSError as exc:
+        log.warning("llm planner: answer not cached, cannot write %s (%s)",
+                    short(str(path.parent)), exc.strerror or type(exc).__name__)  # fmt: skip
+        if partial is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+
+
 class PlanClient:
     """Asks the endpoint for a plan (through the cache)."""
 
@@ -164,13 +187,7 @@ class PlanClient:
         if self.cache_only:
             raise PlanRefused(f"--llm-cache-only: no cached answer for request {key[:12]}")
         answer = self._call(messages)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        # whole or not at all (a kill mid-write); a temporary file of its own, as a
-        # session's replan may write the same entry from another thread
-        handle, partial = tempfile.mkstemp(suffix=".tmp", dir=self.cache_dir)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(json.dumps({"request": request, "answer": answer}))
-        os.replace(partial, cached)
+        _store(cached, json.dumps({"request": request, "answer": answer}))
         return answer
 
     def _call(self, messages: list[ChatCompletionMessageParam]) -> str:
