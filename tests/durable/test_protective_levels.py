@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from perps_bot.domain import Fill, Liquidity, Order, OrderStatus, OrderType, Side, transition
+from perps_bot.domain import (
+    Fill,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    record_fill,
+    transition,
+)
 from perps_bot.orchestrator.protection import Protector
 from perps_bot.orchestrator.protective_levels import StoredLevelsKeeper
 from perps_bot.storage import RunStore
@@ -281,3 +290,150 @@ def test_levels_for_a_position_held_without_any_are_kept(tmp_path: Path) -> None
         (OrderType.TAKE_PROFIT_MARKET, 2_950.0, 0.02),
     ]
     assert [(cid, active) for cid, active, _ in rows(db)] == [("levels-aaaaaa-ETH-PERP", 1)]
+
+
+def _short_protected(bot: "Bot") -> None:
+    """Short 0.02 with its stop at 3,100 and take-profit at 2,900, in force."""
+    short = replace(entry("pbaaaaaax1"), side=Side.SELL, size=0.02, stop_loss=3_100.0,
+                    take_profit=2_900.0)  # fmt: skip
+    bot.protector.watch(short)
+    bot.book.held["ETH-PERP"] = -0.02
+    bot.protector.on_fill(short.client_id, "ETH-PERP", 0.02)
+    bot.protector.sync("ETH-PERP", 1)
+
+
+def test_an_entry_cancelled_part_filled_short_of_its_side_leaves_no_levels(
+    tmp_path: Path,
+) -> None:
+    """Short 0.02 protected; a long limit entry of 0.04 (stop 2,950) fills 0.01 and is
+    cancelled: the position never got long, the short 0.01 left keeps its levels, and
+    a restart protects it with them. Before, the long entry's row stayed stored as
+    pending: the restart took it for the levels in force (deleting the short's row),
+    found them on the wrong side and halted, cancelling the short's protection."""
+    db = tmp_path / "db.sqlite"
+    bot = Bot(db, "aaaaaa")
+    _short_protected(bot)
+    buy = replace(entry("pbaaaaaax2"), size=0.04, order_type=OrderType.LIMIT, price=3_000.0)
+    bot.protector.watch(buy)
+    transition(buy, OrderStatus.ACCEPTED, 2, "resting")
+    fill = Fill(3, "ETH-PERP", Side.BUY, 0.01, 3_000.0, 0.01, Liquidity.MAKER, "pbaaaaaax2",
+                "pbaaaaaax2")  # fmt: skip
+    bot.store.add_fill("run-a", fill, realized_pnl=0.0, position_after=-0.01, entry_after=3e3)
+    bot.book.held["ETH-PERP"] = -0.01
+    bot.protector.on_update(record_fill(buy, 0.01, 3_000.0, 3))
+    bot.protector.on_fill("pbaaaaaax2", "ETH-PERP", 0.01)
+    bot.protector.sync("ETH-PERP", 3)
+    bot.protector.on_update(transition(buy, OrderStatus.CANCELED, 4, "canceled"))
+    assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
+    bot.store.close()
+    again = Bot(db, "bbbbbb")
+    again.book.held["ETH-PERP"] = -0.01
+    placed = again.placed()
+    assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
+        (OrderType.STOP_MARKET, 3_100.0, 0.01),
+        (OrderType.TAKE_PROFIT_MARKET, 2_900.0, 0.01),
+    ]
+    assert again.halts == []
+    assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
+
+
+def test_an_entry_whose_end_is_reported_before_its_fill_still_protects(tmp_path: Path) -> None:
+    """A live venue may report a part-filled entry cancelled before its fill is booked:
+    the fill, booked after, still puts its levels in force (stored, placed)."""
+    db = tmp_path / "db.sqlite"
+    bot = Bot(db, "aaaaaa")
+    assert bot.placed(1) == []  # the reconciliation at start
+    buy = replace(entry(), size=0.04, order_type=OrderType.LIMIT, price=3_000.0)
+    bot.protector.watch(buy)
+    transition(buy, OrderStatus.ACCEPTED, 2, "resting")
+    bot.protector.on_update(record_fill(buy, 0.01, 3_000.0, 3))
+    bot.protector.on_update(transition(buy, OrderStatus.CANCELED, 4, "canceled"))
+    bot.book.held["ETH-PERP"] = 0.01
+    bot.protector.on_fill("pbaaaaaax1", "ETH-PERP", 0.01)
+    assert [(kind, trigger, size) for _, kind, trigger, size in bot.placed(5)] == [
+        (OrderType.STOP_MARKET, 2_950.0, 0.01),
+        (OrderType.TAKE_PROFIT_MARKET, 3_050.0, 0.01),
+    ]
+    assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
+
+
+def test_an_entry_filled_while_down_after_a_later_entry_keeps_its_levels_stored(
+    tmp_path: Path,
+) -> None:
+    """A long limit entry (stop 2,900) rests; a later market entry (stop 2,950) fills and
+    its levels are in force; the bot goes down and the limit fills. The restart puts the
+    limit's levels in force (its fill came last, as when the bot sees the fills in that
+    order) and keeps them stored, so the next start still has them. Before, loading the
+    older row deleted the newer one from the store and then the older one as stale:
+    nothing was left stored, and the start after cancelled the position's protective
+    orders as orphans."""
+    db = tmp_path / "db.sqlite"
+    first = Bot(db, "aaaaaa")
+    assert first.placed(1) == []  # the reconciliation at start
+    limit = replace(entry("pbaaaaaax1"), order_type=OrderType.LIMIT, price=2_990.0,
+                    stop_loss=2_900.0, take_profit=3_100.0)  # fmt: skip
+    first.protector.watch(limit)
+    first.protector.on_update(transition(limit, OrderStatus.ACCEPTED, 2, "resting"))
+    first.protector.watch(entry("pbaaaaaax2"))
+    first.book.held["ETH-PERP"] = 0.01
+    first.protector.on_fill("pbaaaaaax2", "ETH-PERP", 0.01)
+    first.placed(3)
+    # the limit's fill, booked by the crash recovery of the next start
+    fill = Fill(5, "ETH-PERP", Side.BUY, 0.01, 2_990.0, 0.01, Liquidity.MAKER, "pbaaaaaax1",
+                "pbaaaaaax1")  # fmt: skip
+    first.store.add_fill("run-a", fill, realized_pnl=0.0, position_after=0.02, entry_after=3e3)
+    first.store.close()
+    for run in ("bbbbbb", "cccccc"):
+        again = Bot(db, run)
+        again.book.held["ETH-PERP"] = 0.02
+        placed = again.placed()
+        assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
+            (OrderType.STOP_MARKET, 2_900.0, 0.02),
+            (OrderType.TAKE_PROFIT_MARKET, 3_100.0, 0.02),
+        ]
+        assert rows(db) == [("pbaaaaaax1", 1, 0.02)]
+        assert again.halts == []
+        again.store.close()
+
+
+def test_a_part_filled_entry_still_open_at_a_restart_short_of_its_side_waits(
+    tmp_path: Path,
+) -> None:
+    """Short 0.02 protected; a long limit entry of 0.04 (stop 2,950) has filled 0.01 and
+    still rests when the bot restarts: the short 0.01 left keeps its levels (no halt),
+    and the entry's levels come into force once its fills make the position long.
+    Before, the restart took the entry's levels for those in force because it had a
+    fill: it deleted the short's row, halted on the wrong side and protected nothing."""
+    db = tmp_path / "db.sqlite"
+    bot = Bot(db, "aaaaaa")
+    _short_protected(bot)
+    buy = replace(entry("pbaaaaaax2"), size=0.04, order_type=OrderType.LIMIT, price=3_000.0)
+    bot.protector.watch(buy)
+    transition(buy, OrderStatus.ACCEPTED, 2, "resting")
+    update = record_fill(buy, 0.01, 3_000.0, 3)
+    bot.store.add_order("run-a", buy, update)
+    fill = Fill(3, "ETH-PERP", Side.BUY, 0.01, 3_000.0, 0.01, Liquidity.MAKER, "pbaaaaaax2",
+                "pbaaaaaax2")  # fmt: skip
+    bot.store.add_fill("run-a", fill, realized_pnl=0.0, position_after=-0.01, entry_after=3e3)
+    bot.book.held["ETH-PERP"] = -0.01
+    bot.protector.on_update(update)
+    bot.protector.on_fill("pbaaaaaax2", "ETH-PERP", 0.01)
+    bot.protector.sync("ETH-PERP", 3)
+    bot.store.close()
+    again = Bot(db, "bbbbbb")
+    again.book.held["ETH-PERP"] = -0.01
+    placed = again.placed()
+    assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
+        (OrderType.STOP_MARKET, 3_100.0, 0.01),
+        (OrderType.TAKE_PROFIT_MARKET, 2_900.0, 0.01),
+    ]
+    assert again.halts == []
+    again.book.held["ETH-PERP"] = 0.02  # the rest of the entry fills: long 0.02
+    again.protector.on_update(record_fill(buy, 0.03, 3_000.0, 4))
+    again.protector.on_fill("pbaaaaaax2", "ETH-PERP", 0.03)
+    placed = again.placed(5)
+    assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
+        (OrderType.STOP_MARKET, 2_950.0, 0.02),
+        (OrderType.TAKE_PROFIT_MARKET, 3_050.0, 0.02),
+    ]
+    assert rows(db) == [("pbaaaaaax2", 1, 0.02)]

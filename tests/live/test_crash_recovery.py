@@ -59,6 +59,7 @@ async def test_a_fill_the_killed_run_never_stored_is_recovered_at_the_next_start
         lost = list(row)
         lost[1] = lost[12] = f"{row[1]}9"  # client_id, correlation_id of a second order
         lost[4], lost[9], lost[10], lost[11], lost[14] = "sell", "new", 0.0, 0.0, None
+        lost[13] = "canary exit"  # the order's reason: the trade's exit reason
         conn.execute(f"INSERT INTO orders VALUES ({','.join('?' * len(lost))})", lost)
         conn.execute("UPDATE runs SET status='crashed' WHERE run_id=?", (first.run_id,))
     client = emulator.engine  # the exchange executed it: a sell of the same size
@@ -79,12 +80,12 @@ async def test_a_fill_the_killed_run_never_stored_is_recovered_at_the_next_start
     assert second.status == "completed"
     with sqlite3.connect(db) as conn:
         fills = conn.execute(
-            "SELECT client_id, side, size, price, fee, position_after FROM fills"
+            "SELECT client_id, side, size, price, fee, position_after, reason FROM fills"
             " WHERE run_id=? ORDER BY seq",
             (first.run_id,),
         ).fetchall()
         status = conn.execute(
-            "SELECT status, filled FROM orders WHERE run_id=? AND client_id=?",
+            "SELECT status, filled, reason FROM orders WHERE run_id=? AND client_id=?",
             (first.run_id, lost[1]),
         ).fetchone()
         detail = conn.execute("SELECT detail FROM runs WHERE run_id=?", (first.run_id,)).fetchone()
@@ -93,7 +94,10 @@ async def test_a_fill_the_killed_run_never_stored_is_recovered_at_the_next_start
     assert fills[-1][3] == pytest.approx(trade.price)
     assert fills[-1][4] == pytest.approx(trade.commission)  # the exchange's own fee
     assert fills[-1][5] == pytest.approx(0.0)  # the killed run ends flat, like the exchange
-    assert status == ("filled", 0.01)
+    # the order's own reason stays, and is the recovered fill's (a plan's `flat` row closes
+    # with exit reason `plan`); before, both became "" (a market order's exit_reason)
+    assert fills[-1][6] == "canary exit"
+    assert status == ("filled", 0.01, "canary exit")
     assert "1 fills recovered" in detail[0]
 
 

@@ -116,3 +116,23 @@ async def test_a_killed_bot_is_stopped_out_by_the_exchange_and_reconciles_once(
         fills = conn.execute("SELECT side, size, reason FROM fills ORDER BY ts, seq").fetchall()
     assert [(side, size) for side, size, _ in fills] == [("buy", 0.01), ("sell", 0.01)]
     assert fills[-1][2] == "stop"
+
+
+async def test_two_entries_filled_in_one_batch_are_protected_once(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """Two plan rows enter ETH at once: one stop and one take-profit for the whole 0.014
+    are sent, nothing more. Before, each entry's fill decided its protective orders
+    before the first ones were sent: a stop and a take-profit for 0.007 rested next to
+    those for 0.014 (until a reconciliation cancelled them)."""
+    emulator.set_price("ETHUSDT", 3_000.0)
+    plan = write_plan(tmp_path / "plan.csv", [
+        {"id": f"r{n}", "symbol": "ETH-PERP", "side": "long", "size": 0.007, "entry": "market",
+         "stop": 2_950, "take_profit": 3_050} for n in (1, 2)])  # fmt: skip
+    settings = plan_settings(emulator, run_dirs, plan)
+    run = settings.run.model_copy(update={"duration": "2s"})
+    result = await run_bot(settings.model_copy(update={"run": run}), progress=False)
+    assert result.status == "completed"
+    assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(0.014)
+    sent = [(o.type, o.status, o.quantity) for o in emulator.state.algo_orders.values()]
+    assert sent == [("STOP_MARKET", "NEW", 0.014), ("TAKE_PROFIT_MARKET", "NEW", 0.014)]

@@ -108,6 +108,39 @@ def test_a_second_run_is_answered_from_the_cache(server: FakeLLM, tmp_path: Path
     assert server.requests == [] and second == first
 
 
+@pytest.mark.parametrize("damage", ["", '{"request": {}, "ans', '{"request": {}}', "\udcff"])
+def test_a_damaged_cache_entry_is_asked_again(server: FakeLLM, tmp_path: Path, damage: str) -> None:
+    """A cached answer cut short (the bot killed while writing it), without its answer or
+    not text: the request is sent again and the entry written anew; with cache-only it is
+    a miss, one line. Before, reading it raised out of the run (a traceback)."""
+    server.script = [plan(101, 1.0)]
+    first = drive(planner(server, tmp_path), [100, 102])
+    (entry,) = (tmp_path / "cache").glob("*.json")
+    entry.write_bytes(damage.encode("utf-8", "surrogateescape"))
+    with pytest.raises(StrategyError, match="--llm-cache-only: no cached answer"):
+        drive(planner(server, tmp_path, cache_only=True), [100, 102])
+    server.requests.clear()
+    server.script = [plan(101, 1.0)]
+    assert drive(planner(server, tmp_path), [100, 102]) == first
+    assert len(server.requests) == 1
+    assert json.loads(entry.read_text(encoding="utf-8"))["answer"] == plan(101, 1.0)
+
+
+def test_an_answer_that_cannot_be_cached_is_used_and_said_once(
+    server: FakeLLM, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cache folder cannot be written (here: a file is in its way): the plan is taken
+    all the same and one warning line says why it was not cached. Before, the error
+    raised out of the run (a traceback)."""
+    (tmp_path / "cache").write_text("not a folder")
+    server.script = [plan(101, 1.0)]
+    with caplog.at_level(logging.WARNING):
+        signals = drive(planner(server, tmp_path), [100, 102])
+    assert [s.size for s in signals] == [1.0]  # type: ignore[union-attr]
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "not cached" in lines[0] and "\n" not in lines[0]
+
+
 def test_cache_only_fails_clearly_on_a_miss(server: FakeLLM, tmp_path: Path) -> None:
     with pytest.raises(StrategyError, match="--llm-cache-only: no cached answer"):
         drive(planner(server, tmp_path, cache_only=True), [100])

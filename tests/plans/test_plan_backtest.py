@@ -88,6 +88,35 @@ def test_plan_entries_and_exits_carry_their_exit_reasons(
     )  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("bar", "fired"),
+    [
+        ((100.0, 112.0, 94.0, 100.0), "stop"),  # the low is nearer the open: first
+        ((100.0, 111.0, 88.0, 100.0), "take_profit"),  # the high is nearer
+        ((100.0, 120.0, 80.0, 100.0), "take_profit"),  # a tie: the high comes first
+    ],
+)
+def test_a_candle_through_both_levels_fires_the_one_its_path_meets_first(
+    workdir: Path, capsys: pytest.CaptureFixture[str], bar: tuple[float, ...], fired: str
+) -> None:
+    """Long 2 with its stop at 95 and take-profit at 110, then a candle through both: the
+    documented path (open, the nearer extreme, the other, close; the high first on a
+    tie) decides which one fills; the other is cancelled, nothing is sold twice."""
+    calm = (100.0, 101.0, 99.0, 100.0)
+    candles = write_candles(workdir / "btc.csv", [calm] * 3 + [bar] + [calm] * 2)  # type: ignore[list-item]
+    plan = write_plan(workdir / "trade_plan.csv", [
+        {"id": "a", "side": "long", "size": 2, "stop": 95, "take_profit": 110,
+         "valid_from": hour(1)}])  # fmt: skip
+    result = backtest(workdir, candles, plan, capsys)
+    assert result.code == 0, result.err
+    (trade,) = exported(workdir, capsys, "trades.csv")
+    assert (trade["side"], float(trade["size"]), trade["exit_reason"]) == ("long", 2.0, fired)
+    orders = exported(workdir, capsys, "orders.csv")
+    statuses = {o["type"]: o["status"] for o in orders if o["type"] not in ("market", "limit")}
+    other = "stop_market" if fired == "take_profit" else "take_profit_market"
+    assert statuses == {f"{fired}_market": "filled", other: "canceled"}
+
+
 def test_an_order_against_the_position_leaves_the_rest_protected(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -113,6 +142,35 @@ def test_an_order_against_the_position_leaves_the_rest_protected(
     assert stops == [("1", "filled")]  # the long's stop, clipped to the long 1 left
     (trade,) = exported(workdir, capsys, "trades.csv")
     assert (trade["side"], trade["exit_reason"]) == ("long", "stop")
+    report = run_main(["report", "--db", str(workdir / "bt.sqlite"), "--format", "json"], capsys)
+    assert json.loads(report.out)["portfolios"][0]["open_positions"] == []
+
+
+def test_a_flat_row_closes_what_is_held_and_opens_nothing(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Long 2 (stop 95) and a limit to add 2 at 90 resting when a `flat` row comes: the
+    long 2 is sold, reduce-only, and nothing more. Before, the flat row's target netted
+    the resting limit as if it had filled: it sold 4 at market and left a short 2 (the
+    limit never filled)."""
+    candles = write_candles(workdir / "btc.csv", [(100.0, 101.0, 99.0, 100.0)] * 6)
+    plan = write_plan(
+        workdir / "trade_plan.csv",
+        [
+            {"id": "a", "side": "long", "size": 2, "stop": 95, "valid_from": hour(1)},
+            {"id": "b", "side": "long", "size": 2, "entry": "limit", "limit_price": 90,
+             "stop": 85, "valid_from": hour(2)},
+            {"id": "c", "side": "flat", "valid_from": hour(3)},
+        ],
+    )  # fmt: skip
+    result = backtest(workdir, candles, plan, capsys)
+    assert result.code == 0, result.err
+    orders = exported(workdir, capsys, "orders.csv")
+    sells = [(o["type"], o["size"], o["status"]) for o in orders
+             if o["side"] == "sell" and o["type"] == "market"]  # fmt: skip
+    assert sells == [("market", "2", "filled")]
+    (trade,) = exported(workdir, capsys, "trades.csv")
+    assert (trade["side"], float(trade["size"]), trade["exit_reason"]) == ("long", 2.0, "plan")
     report = run_main(["report", "--db", str(workdir / "bt.sqlite"), "--format", "json"], capsys)
     assert json.loads(report.out)["portfolios"][0]["open_positions"] == []
 

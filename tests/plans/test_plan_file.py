@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from perps_bot.domain import Candle, OrderIntent, OrderType, Side, TargetPosition
+from perps_bot.domain import Candle, OrderIntent, OrderType, Side
 from perps_bot.storage import RunStore
 from perps_bot.storage.strategy_memory import StoredMemory
 from perps_bot.strategies import StrategyContext, StrategyError, load_strategy
@@ -62,7 +62,9 @@ def test_rows_run_once_and_a_changed_file_is_read_again(tmp_path: Path) -> None:
         {"id": "3", "side": "flat"},
     ])  # fmt: skip
     touch(plan)
-    assert list(s.on_event(bar(2))) == [TargetPosition("BTC-PERP", 0.0, reason="plan")]  # type: ignore[attr-defined]
+    s.ctx.account.positions["BTC-PERP"] = 0.5  # type: ignore[attr-defined]  # the entry filled
+    assert list(s.on_event(bar(2))) == [OrderIntent("BTC-PERP", Side.SELL, 0.5,  # type: ignore[attr-defined]
+                                                    reduce_only=True, reason="plan")]  # fmt: skip
     assert list(s.on_event(bar(3))) == []  # type: ignore[attr-defined]
 
 
@@ -73,6 +75,21 @@ def test_a_restart_does_not_execute_a_row_again(tmp_path: Path) -> None:
     again = strategy(plan, store)  # the bot restarted: same store, a new strategy
     assert list(again.on_event(bar(1))) == []  # type: ignore[attr-defined]
     store.close()
+
+
+def test_a_notional_limit_entry_is_sized_at_the_price_it_fills_at(tmp_path: Path) -> None:
+    """A notional of 900 for a long limit at 90 while the market is at 100 buys 10 (900 at
+    90, the price it rests at and fills at), and a short limit at 90 with the market at
+    100 (marketable: it fills at the market) sells 9. Before, both were sized at the
+    market price: the resting long bought 9, a notional of 810 once filled."""
+    plan = write_plan(tmp_path / "p.csv", [
+        {"id": "a", "side": "long", "notional": 900, "entry": "limit", "limit_price": 90},
+        {"id": "b", "side": "short", "notional": 900, "entry": "limit", "limit_price": 90,
+         "symbol": "ETH-PERP"},
+    ])  # fmt: skip
+    s = strategy(plan)
+    sizes = [i.size for n in ("BTC-PERP", "ETH-PERP") for i in s.on_event(bar(0, 100.0, n))]  # type: ignore[attr-defined]
+    assert sizes == [pytest.approx(10.0), pytest.approx(9.0)]
 
 
 def test_rows_wait_for_their_window(tmp_path: Path) -> None:
@@ -161,6 +178,26 @@ def test_a_bad_file_is_refused_in_one_line(
     assert message in str(refused.value) and "\n" not in str(refused.value)
     with pytest.raises(StrategyError, match="no such file"):
         strategy(tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text"),
+    [
+        (".csv", "id,symbol,side,size\r\nx,BTC-PERP,long,1\r\n"),
+        (".json", '[{"id": "x", "symbol": "BTC-PERP", "side": "long", "size": 1}]'),
+    ],
+)
+def test_a_plan_saved_with_a_byte_order_mark_is_read(
+    tmp_path: Path, suffix: str, text: str
+) -> None:
+    """A plan saved as "CSV UTF-8" by a spreadsheet (or JSON by a Windows editor) starts
+    with a byte order mark: its rows run. Before, the CSV was refused for an "unknown
+    column 'id'" (the mark, unseen, was part of the first column's name) and the JSON
+    was "not valid JSON"."""
+    plan = tmp_path / f"p{suffix}"
+    plan.write_bytes(text.encode("utf-8-sig"))
+    s = strategy(plan)
+    assert [i.reason for i in s.on_event(bar(0))] == ["plan x"]  # type: ignore[attr-defined]
 
 
 def test_a_plan_row_runs_once_across_runs_of_one_portfolio_whatever_its_id(

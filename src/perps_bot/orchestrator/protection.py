@@ -92,6 +92,8 @@ class Protector:
         self._next_id = next_client_id
         self._entries: dict[str, Levels] = {}  # entry client id -> the levels it asks for
         self._unfilled: dict[str, float] = {}  # entry client id -> its size not filled yet
+        self._booked: dict[str, float] = {}  # entry client id -> its fills booked so far
+        self._ended: dict[str, float] = {}  # entry client id -> all it filled, once it ended
         self.levels: dict[str, Levels] = {}
         #: open protective orders by client id
         self.working: dict[str, Order] = {}
@@ -129,6 +131,7 @@ class Protector:
         asked = self._entries.get(client_id)
         if asked is None:
             return
+        self._booked[client_id] = self._booked.get(client_id, 0.0) + size
         left = self._unfilled.get(client_id)
         if left is not None:
             left = self._unfilled[client_id] = left - size
@@ -138,6 +141,8 @@ class Protector:
                 self.keeper.filled(symbol, client_id)
         elif left is not None and left <= EPS:
             self._forget(client_id)
+            return
+        self._settle(client_id)
 
     def relevel(
         self, symbol: str, target: float, stop: float | None, take_profit: float | None
@@ -163,18 +168,35 @@ class Protector:
             del self.working[update.client_id]
             if update.status is OrderStatus.REJECTED and self.keeper is not None:
                 self.keeper.refused(mine, update.reason)
-        if update.client_id in self._entries and not update.status.is_open and not update.filled:
-            self._forget(update.client_id)  # never filled: nothing to protect
+        if update.client_id in self._entries and not update.status.is_open:
+            self._ended[update.client_id] = update.filled
+            self._settle(update.client_id)
+
+    def _settle(self, client_id: str) -> None:
+        """An entry that ended is forgotten once each of its fills is booked (a venue may
+        report its end first): levels it put in force stay; levels it never put in force
+        (it ended unfilled, or part-filled with the position never on their side) go,
+        with their stored row, and no later start takes them for the position's."""
+        filled = self._ended.get(client_id)
+        if filled is not None and self._booked.get(client_id, 0.0) >= filled - EPS * max(
+            filled, 1.0
+        ):
+            self._forget(client_id)
 
     def _forget(self, client_id: str) -> None:
-        """An entry whose levels never come into force (and their stored row)."""
+        """An entry done with: its stored row goes if its levels never came into force."""
         del self._entries[client_id]
-        self._unfilled.pop(client_id, None)
+        for done in (self._unfilled, self._booked, self._ended):
+            done.pop(client_id, None)
         if self.keeper is not None:
             self.keeper.ended(client_id)
 
     def sync(self, symbol: str, ts: int) -> bool:
-        """Decide the cancels and placements `symbol` needs; True when there are some."""
+        """Decide the cancels and placements `symbol` needs; True when there are some.
+        Placements decided earlier and not sent yet are decided again (a second fill
+        before they went out: they would protect the position as it was, next to the
+        ones for the position as it is)."""
+        self.to_place = [o for o in self.to_place if o.symbol != symbol]
         levels = self.levels.get(symbol)
         if levels is None and not self.working:  # no levels, no orders: nothing to do
             return bool(self.to_place or self.to_cancel)
@@ -255,10 +277,13 @@ class Protector:
                      trigger_price=price)  # fmt: skip
 
     def state(self) -> tuple[object, ...]:
-        return (dict(self._entries), dict(self._unfilled), dict(self.levels), dict(self.working))
+        return (dict(self._entries), dict(self._unfilled), dict(self.levels), dict(self.working),
+                dict(self._booked), dict(self._ended))  # fmt: skip
 
     def restore(self, state: object) -> None:
         assert isinstance(state, tuple)
-        entries, unfilled, levels, working = state
+        entries, unfilled, levels, working, *booked_ended = state  # older: the first four
+        booked, ended = booked_ended or ({}, {})
         self._entries, self._unfilled = dict(entries), dict(unfilled)
         self.levels, self.working = dict(levels), dict(working)
+        self._booked, self._ended = dict(booked), dict(ended)

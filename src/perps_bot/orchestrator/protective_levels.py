@@ -9,11 +9,13 @@ When each fact is written:
 * its fill: they become the symbol's levels (`filled`); the position size the
   protective orders cover is kept up to date (`covered`);
 * the position closes (or flips through the bot's own fills): they are deleted
-  (`cleared`); an entry that ends unfilled: its row is deleted (`ended`).
+  (`cleared`); an entry that ends without putting them in force (unfilled, or part-
+  filled with the position never on their side): its row is deleted (`ended`).
 
 At every reconciliation (`review`, from `Protector.adopt`), the first one of a run
 loads the stored rows: the levels of the entries that filled (also those whose fill
-only the crash recovery booked) and the entries still open on the exchange. Then the
+only the crash recovery booked; to the levels' side) and the entries still open on the
+exchange. Then the
 levels are compared with the positions the books adopted from the exchange:
 
 * the position is the stored side: protected as it is now; a size that changed behind
@@ -184,15 +186,22 @@ class StoredLevelsKeeper:
 
     def _load(self, protector: Protector) -> None:
         """The stored rows into the protector: levels in force and entries still open
-        (after the crash recovery booked what the exchange did while the bot was down)."""
+        (after the crash recovery booked what the exchange did while the bot was down).
+        An entry's fills put its levels in force only if they brought the position to
+        their side (as `Protector.on_fill`): one part-filled short of it still waits
+        if it is open, and is stale if it ended."""
         db = self._store.connection
         rows = stored.load(db, self._scope)
         waiting = [r.entry_client_id for r in rows if not r.active]
         filled = stored.entries_filled(db, waiting)
         still_open = stored.entries_open(db, waiting)
         stale: list[int] = []
-        for row in rows:  # oldest first: the newest levels of a symbol are in force
-            if row.active or row.entry_client_id in filled:
+        # oldest first, the levels in force before those whose entry filled while the bot
+        # was down (their fill came after): the last levels of a symbol are in force
+        rows.sort(key=lambda r: not r.active)
+        for row in rows:
+            reached = row.side.sign * protector.held(row.symbol) > SIZE_TOLERANCE
+            if row.active or (reached and row.entry_client_id in filled):
                 older = self._active.get(row.symbol)
                 if older is not None:
                     stale.append(older.id)
@@ -208,7 +217,7 @@ class StoredLevelsKeeper:
                 self._pending[row.entry_client_id] = row
                 protector.remember(row.entry_client_id, Levels(row.side, row.stop, row.take_profit))
             else:
-                stale.append(row.id)  # its entry never filled
+                stale.append(row.id)  # its entry ended without putting them in force
         self._delete(stale)
 
     def _stop_trading(self, reason: str) -> None:

@@ -9,7 +9,7 @@ the symbol (`active`, older active rows of the symbol go), and `size` is the pos
 size the protective orders last covered. `stop_sent` / `tp_sent` count the protective
 orders placed for the row: they make each placement's client id new and
 deterministic (orchestrator.protective_levels). Rows go when the position closes or
-the entry ends unfilled. The table is created on first use.
+the entry ends without its levels coming into force. The table is created on first use.
 """
 
 import sqlite3

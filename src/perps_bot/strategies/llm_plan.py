@@ -3,21 +3,28 @@ request to an OpenAI-compatible chat-completions endpoint, and the answer cache.
 
 Answers are cached under `cache_dir` by the SHA-256 of their request (model, messages),
 so a second backtest over the same data asks nothing and trades the same; with
-`cache_only` a miss is a `PlanRefused` instead of a call. An answer that is not JSON or
-breaks the schema, a timeout, a refusal (429, 5xx) or a connection error is a
-`PlanRefused` with a one-line reason: the caller keeps the previous plan.
+`cache_only` a miss is a `PlanRefused` instead of a call. An entry is written whole or
+not at all; a damaged one (edited, or from an older version) is a miss. An answer that
+is not JSON or breaks the schema, a timeout, a refusal (429, 5xx) or a connection error
+is a `PlanRefused` with a one-line reason: the caller keeps the previous plan.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from perps_bot.domain import short
+
+log = logging.getLogger("perps_bot.strategy.llm_planner")
 
 if TYPE_CHECKING:  # the client library is heavy (hundreds of models, a second at start-up):
     # imported when a planner asks, not by every command that loads the strategies
@@ -118,6 +125,37 @@ def parse_plan(text: str | None, symbols: set[str]) -> Plan:
     return plan
 
 
+def _cached(path: Path) -> str | None:
+    """The answer cached at `path`; None when there is none or the entry is damaged (cut
+    short, not JSON, no answer in it): a miss, asked again and written anew."""
+    if not path.is_file():
+        return None
+    try:
+        answer = json.loads(path.read_text(encoding="utf-8")).get("answer")
+    except (OSError, ValueError, AttributeError):  # UnicodeDecodeError is a ValueError
+        return None
+    return answer if isinstance(answer, str) else None
+
+
+def _store(path: Path, entry: str) -> None:
+    """Cache `entry` at `path`: whole or not at all (a kill mid-write), through a
+    temporary file of its own (a session's replan may write the same entry from another
+    thread). A cache that cannot be written is one warning: the answer is used anyway."""
+    partial: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(suffix=".tmp", dir=path.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(entry)
+        os.replace(partial, path)
+    except OSError as exc:
+        log.warning("llm planner: answer not cached, cannot write %s (%s)",
+                    short(str(path.parent)), exc.strerror or type(exc).__name__)  # fmt: skip
+        if partial is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+
+
 class PlanClient:
     """Asks the endpoint for a plan (through the cache)."""
 
@@ -143,13 +181,13 @@ class PlanClient:
         request = {"model": self.model, "messages": messages}
         key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
         cached = self.cache_dir / f"{key}.json"
-        if cached.is_file():
-            return str(json.loads(cached.read_text(encoding="utf-8"))["answer"])
+        answer = _cached(cached)
+        if answer is not None:
+            return answer
         if self.cache_only:
             raise PlanRefused(f"--llm-cache-only: no cached answer for request {key[:12]}")
         answer = self._call(messages)
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        cached.write_text(json.dumps({"request": request, "answer": answer}), encoding="utf-8")
+        _store(cached, json.dumps({"request": request, "answer": answer}))
         return answer
 
     def _call(self, messages: list[ChatCompletionMessageParam]) -> str:

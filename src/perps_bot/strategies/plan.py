@@ -3,10 +3,13 @@ plan_rows has the format), row by row, each row once.
 
 * A row is due at the first event of its symbol at or after `valid_from` (at once
   without it) and before `valid_until`; a row whose window has passed is not executed.
-* `long` / `short`: an entry of `size` (or `notional` / price) in that direction, at
-  market or as a limit order at `limit_price`, with the row's `stop` and `take_profit`
-  attached as protective orders (they are placed when the entry fills). `flat`: the
-  symbol's position is closed at market (exit reason `plan`).
+* `long` / `short`: an entry of `size` (or `notional` / the price it fills at: a
+  resting limit's own) in that direction, at market or as a limit order at
+  `limit_price`, with the row's `stop` and `take_profit` attached as protective orders
+  (they are placed when the entry fills). `flat`: the symbol's position is closed at
+  market (exit reason `plan`): a reduce-only order of the size held, so an entry still
+  resting is not counted as if filled (the close of a target would sell it too and
+  open the other side); nothing held, no order.
 * The file is read again when it changes (its modification time or size), at most
   every `reload_interval` seconds of wall time; a row already executed (by its id, or
   its content hash without one) is never executed again, also after a restart: the
@@ -32,7 +35,6 @@ from perps_bot.domain import (
     Quote,
     Side,
     Signal,
-    TargetPosition,
 )
 from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext, StrategyError
 from perps_bot.strategies.plan_rows import PlanFileError, PlanRow, read_plan
@@ -112,6 +114,10 @@ class PlanStrategy(Strategy):
             key = row.key()
             if key in self._done:
                 continue
+            if row.side == "flat":
+                self._mark_done(key)
+                signals.extend(self._close(row.symbol))
+                continue
             signal = self._signal(row, price)
             if signal is None:
                 continue
@@ -119,16 +125,23 @@ class PlanStrategy(Strategy):
             signals.append(signal)
         return signals or NO_SIGNALS
 
+    def _close(self, symbol: str) -> Sequence[Signal]:
+        """A `flat` row: the position held, closed at market (reduce-only)."""
+        held = self.ctx.account.position_size(symbol)
+        if held == 0.0:
+            return NO_SIGNALS
+        side = Side.SELL if held > 0 else Side.BUY
+        return (OrderIntent(symbol, side, abs(held), reduce_only=True, reason="plan"),)
+
     def _signal(self, row: PlanRow, price: float | None) -> Signal | None:
         label = row.tag or f"plan {row.id or row.key()}"
-        if row.side == "flat":
-            return TargetPosition(row.symbol, 0.0, reason="plan")
         size = row.size
         if size is None:
-            if not price:
+            at = _fill_price(row, price)
+            if not at:
                 return None  # no price yet to turn the notional into a size
             assert row.notional is not None
-            size = row.notional / price
+            size = row.notional / at
         return OrderIntent(
             symbol=row.symbol,
             side=Side.BUY if row.side == "long" else Side.SELL,
@@ -161,6 +174,18 @@ class PlanStrategy(Strategy):
         done, recalled = state if isinstance(state, tuple) else (state, True)  # older: keys only
         assert isinstance(done, list)
         self._done, self._recalled = set(done), bool(recalled)
+
+
+def _fill_price(row: PlanRow, price: float | None) -> float | None:
+    """The price a row's notional is turned into a size at: the market's for a market
+    entry; a limit entry's own price when it rests (a long limit below the market, a
+    short one above), else the market's, which it takes."""
+    limit = row.limit_price
+    if row.entry != "limit" or limit is None:
+        return price
+    if not price:
+        return limit
+    return min(limit, price) if row.side == "long" else max(limit, price)
 
 
 def _due(row: PlanRow, ts: int) -> bool:

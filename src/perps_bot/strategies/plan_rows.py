@@ -122,7 +122,7 @@ def read_plan(path: Path, symbols: Iterable[str]) -> PlanFile:
     """The valid rows of the plan at `path` and a line for each bad one."""
     name = short(path.name)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte order mark
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise PlanFileError(f"plan {name}: cannot read it ({type(exc).__name__})") from None
     raw = _json_rows(name, text) if path.suffix.lower() == ".json" else _csv_rows(name, text)
