@@ -332,6 +332,32 @@ def test_reducing_state_denies_a_flip_when_resizing_is_off() -> None:
     assert_denied_exactly(gate, decision, DenialReason.DAILY_LOSS_LIMIT)
 
 
+def test_reducing_state_counts_the_closes_in_flight() -> None:
+    """Long 0.1 with a sell of 0.1 on its way: another plain sell of 0.1 flips the
+    position to -0.1 once both fill, an exposure the REDUCING state must not let in;
+    a bigger sell is cut to what the one in flight leaves to close."""
+    gate, account = make_gate(daily_loss_limit=0.05)
+    account.positions[BTC] = 0.1
+    gate.on_equity(T0, 100_000.0)
+    gate.on_equity(T0 + 1, 90_000.0)
+    decision = gate.check(sell(0.1), T0 + 1, PRICE, in_flight=0.1)
+    assert_denied_exactly(gate, decision, DenialReason.DAILY_LOSS_LIMIT)
+    decision = gate.check(sell(0.3), T0 + 1, PRICE, in_flight=0.04)
+    assert decision.approved
+    assert decision.size == pytest.approx(0.06)
+    # a reduce-only order is judged on the position held: the venue clips it
+    assert gate.check(sell(0.1, reduce_only=True), T0 + 1, PRICE, in_flight=0.1).approved
+
+
+def test_a_close_already_in_flight_makes_another_one_an_increase() -> None:
+    """Two plain closes of one long make a short: the second is held to the caps."""
+    gate, account = make_gate(max_position_notional=1_000.0, resize_to_caps=False)
+    account.positions[BTC] = 0.1  # 6 000 (held before the cap was lowered)
+    decision = gate.check(sell(0.1), T0, PRICE, in_flight=0.1)
+    assert_denied_exactly(gate, decision, DenialReason.MAX_POSITION_NOTIONAL)
+    assert gate.check(sell(0.1), T0, PRICE).approved  # alone it is a close
+
+
 def test_non_positive_size_is_refused_without_a_code() -> None:
     gate, _ = make_gate()
     decision = gate.check(buy(0.0), T0, PRICE)

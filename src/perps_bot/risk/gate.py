@@ -20,6 +20,10 @@ Check order (the first failing check decides the denial code):
    the day's loss limit); an order that would flip the position is cut to a
    plain close when `resize_to_caps` (a close is the exposure reduction the
    state asks for), else denied the same way.
+   A reduce-only intent reduces when it does on the position held (the venue clips
+   it to what is left when it fills); any other intent only when it also does on the
+   position once the orders of its side in flight fill: two plain closes of one
+   position are a flip, never a reduction.
 7. For exposure-increasing orders only (a reducing order is bounded by the
    position, and a risk limit must never keep the bot from getting out), on the
    position the symbol would have once the orders on the same side still in flight
@@ -78,6 +82,14 @@ def cap_price(intent: OrderIntent, last: float) -> float:
     if intent.order_type is LIMIT and intent.side is SELL and at is not None and at > last:
         return at
     return last
+
+
+def reduces(held: float, after: float) -> bool:
+    """Whether going from position `held` to `after` reduces exposure: towards zero on
+    the same side, or to zero (within rounding), never across it."""
+    if held == 0.0:
+        return False
+    return abs(after) <= abs(held) * _REL_TOL or (after * held > 0.0 and abs(after) < abs(held))
 
 
 def rate_refusal(recent: deque[int], now_ms: int, limit: int) -> str | None:
@@ -142,8 +154,9 @@ class RiskGate(EquityLimits):
         (the caps value it at `cap_price`).
         `in_flight`: the quantity of the symbol's orders on the intent's side approved and
         not filled yet (open at the venue, or earlier in the same batch). The caps count
-        them as filled (the position the account gets if they all fill); whether the
-        intent reduces is judged on the position held, as the exchange judges it."""
+        them as filled (the position the account gets if they all fill); a reduce-only
+        intent reduces if it does on the position held (the exchange clips it), any
+        other intent if it does on both."""
         size = intent.size
         symbol = intent.symbol
         if not size > 0.0:
@@ -170,8 +183,13 @@ class RiskGate(EquityLimits):
         current = self.account.position_size(symbol)
         direction = intent.side.sign
         new = current + direction * size
-        closes = current != 0.0 and abs(new) <= abs(current) * _REL_TOL
-        reducing = closes or (current != 0.0 and new * current > 0.0 and abs(new) < abs(current))
+        reducing = reduces(current, new)
+        ahead = current + direction * in_flight  # the position if they all fill
+        # the venue clips a reduce-only order to the position left when it fills; any
+        # other order reduces only if it still does after the orders of its side on
+        # their way (two closes of one position are a flip)
+        base = current if intent.reduce_only else ahead
+        reducing = reducing and reduces(base, base + direction * size)
 
         if intent.reduce_only and not reducing:
             what = "flip" if current * new < 0.0 else "increase"
@@ -188,16 +206,15 @@ class RiskGate(EquityLimits):
                 if self._drawdown_reducing is not None
                 else DenialReason.DAILY_LOSS_LIMIT
             )
-            flips = current != 0.0 and current * new < 0.0
+            flips = base * current > 0.0 and base * (base + direction * size) < 0.0
             if not (flips and self.cfg.resize_to_caps):
                 return self._deny(
                     cause, f"reduce-only mode ({self.state_detail}): order would raise exposure"
                 )
-            notes.append(f"cut {size:g} -> {abs(current):g} to close only ({self.state_detail})")
-            size, reducing, resized_by = abs(current), True, cause
+            notes.append(f"cut {size:g} -> {abs(base):g} to close only ({self.state_detail})")
+            size, reducing, resized_by = abs(base), True, cause
 
         if not reducing:
-            ahead = current + direction * in_flight  # the position if they all fill
             outcome = self._check_increase(symbol, direction, ahead, size, price)
             if isinstance(outcome, RiskDecision):
                 return outcome
