@@ -92,6 +92,7 @@ class OrderFlow:
                 rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
                 continue
             size = decision.size
+            reduce_only = intent.reduce_only or decision.reduce_only
             if self.account is not None:
                 on_way = self.on_its_side(intent, (working, batch, orders), anyone=True)
                 at = cap_price(intent, price)
@@ -111,7 +112,7 @@ class OrderFlow:
                     size,
                     intent.order_type,
                     intent.limit_price,
-                    intent.reduce_only,
+                    reduce_only,
                     price,
                 )
             except InstrumentRefusal as refusal:
@@ -125,7 +126,7 @@ class OrderFlow:
                     size=prepared.size,
                     order_type=intent.order_type,
                     price=prepared.price if intent.order_type is LIMIT else None,
-                    reduce_only=intent.reduce_only,
+                    reduce_only=reduce_only,
                     created_ts=ts,
                     correlation_id=cid,
                     reason=intent.reason,

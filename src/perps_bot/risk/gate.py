@@ -19,7 +19,7 @@ Check order (the first failing check decides the denial code):
    the cause (MAX_DRAWDOWN_HALT past `reducing_drawdown`, DAILY_LOSS_LIMIT after
    the day's loss limit); an order that would flip the position is cut to a
    plain close when `resize_to_caps` (a close is the exposure reduction the
-   state asks for), else denied the same way.
+   state asks for), else denied the same way. What passes is sent reduce-only.
    A reduce-only intent reduces when it does on the position held (the venue clips
    it to what is left when it fills); any other intent only when it also does on the
    position once the orders of its side in flight fill: two plain closes of one
@@ -65,12 +65,16 @@ MarginRequired = Callable[[str, float, float], float]
 @dataclass(slots=True)
 class RiskDecision:
     """The gate's answer. `size` is what may be sent (0.0 when denied). `reason` is the
-    denial code, or on an approval the cap that resized the order (None if untouched)."""
+    denial code, or on an approval the cap that resized the order (None if untouched).
+    `reduce_only`: send it reduce-only whatever the intent said (approved in the REDUCING
+    state: the exchange then clips it to the position left, and exempts it from the
+    minimum notional, so a small remainder can be closed)."""
 
     approved: bool
     size: float
     reason: DenialReason | None
     detail: str
+    reduce_only: bool = False
 
 
 def cap_price(intent: OrderIntent, last: float) -> float:
@@ -226,7 +230,8 @@ class RiskGate(EquityLimits):
         recent.append(now_ms)
         if resized_by is not None:
             self.resizes[resized_by] += 1
-        return RiskDecision(True, size, resized_by, "; ".join(notes) or "approved")
+        detail = "; ".join(notes) or "approved"
+        return RiskDecision(True, size, resized_by, detail, self.state is REDUCING)
 
     def _stale(self, symbol: str, now_ms: int, price: float) -> str | None:
         last = self._last_data.get(symbol)
