@@ -248,6 +248,16 @@ def test_insufficient_margin_with_the_default_margin_model() -> None:
     assert gate.check(sell(0.5), T0, PRICE).approved  # reducing: no margin check
 
 
+def test_insufficient_margin_counts_the_orders_in_flight() -> None:
+    """The available balance has not paid for the buys on their way yet: a buy needing
+    60 USDT after one needing 60 is not within the 100 available."""
+    gate, _ = make_gate(FakeAccount(available=100.0))
+    assert gate.check(buy(300 / PRICE), T0, PRICE).approved  # 300 / 5x = 60 USDT
+    decision = gate.check(buy(300 / PRICE), T0, PRICE, in_flight=300 / PRICE)
+    assert_denied_exactly(gate, decision, DenialReason.INSUFFICIENT_MARGIN)
+    assert "120.00 more initial margin" in decision.detail
+
+
 def test_insufficient_margin_uses_the_given_margin_model() -> None:
     calls: list[tuple[str, float, float]] = []
 

@@ -32,7 +32,8 @@ Check order (the first failing check decides the denial code):
    `resize_to_caps` and something is left, else denied), MAX_LEVERAGE (the
    symbol's configured leverage above `max_leverage`, or account gross notional
    after the order / equity above it), INSUFFICIENT_MARGIN (extra initial
-   margin above the available balance).
+   margin, over the position held, above the available balance: the orders in
+   flight have not paid theirs yet).
 
 The trading state and the equity limits that set it (drawdown, daily loss) live in
 `risk.equity_limits`, which `RiskGate` extends.
@@ -219,7 +220,7 @@ class RiskGate(EquityLimits):
             size, reducing, resized_by = abs(base), True, cause
 
         if not reducing:
-            outcome = self._check_increase(symbol, direction, ahead, size, price)
+            outcome = self._check_increase(symbol, direction, ahead, size, price, current)
             if isinstance(outcome, RiskDecision):
                 return outcome
             new_size, binding, note = outcome
@@ -246,10 +247,12 @@ class RiskGate(EquityLimits):
         return None
 
     def _check_increase(
-        self, symbol: str, direction: int, current: float, size: float, price: float
+        self, symbol: str, direction: int, current: float, size: float, price: float, held: float
     ) -> RiskDecision | tuple[float, DenialReason | None, str]:
         """Caps, leverage and margin for an exposure-increasing order of `direction` (+1
-        buy, -1 sell). Returns a denial, or (size, the cap that resized it or None, note)."""
+        buy, -1 sell), `current` the position once the orders in flight fill, `held` the
+        one held (the available balance has paid for no more). Returns a denial, or (size,
+        the cap that resized it or None, note)."""
         cfg = self.cfg
         binding: DenialReason | None = None
         note = ""
@@ -299,7 +302,7 @@ class RiskGate(EquityLimits):
             )
 
         extra = self._margin_required(symbol, new, price) - self._margin_required(
-            symbol, current, price
+            symbol, held, price
         )
         available = self.account.available_balance()
         if extra > available:
