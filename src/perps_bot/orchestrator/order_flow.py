@@ -116,7 +116,10 @@ class OrderFlow:
                     price,
                 )
             except InstrumentRefusal as refusal:
-                rec.denial(ts, intent.symbol, refusal.reason, refusal.detail, cid)
+                code, detail = refusal.reason, refusal.detail
+                if decision.reason is not None:  # a cap cut it below what the instrument trades
+                    code, detail = decision.reason, f"{decision.detail}; {detail}"
+                rec.denial(ts, intent.symbol, code, detail, cid)
                 continue
             orders.append(
                 Order(
