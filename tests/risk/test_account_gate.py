@@ -40,3 +40,12 @@ def test_a_reduction_passes_whatever_the_caps() -> None:
         BTC, Side.SELL, 0.5, PRICE
     )
     assert (decision.size, decision.reason) == (0.5, None)
+
+
+def test_an_order_that_did_not_go_out_gives_its_place_in_the_order_rate_back() -> None:
+    account_gate = gate(0.0, max_orders_per_minute=1)
+    assert account_gate.check(BTC, Side.BUY, 0.1, PRICE, now_ms=1_000).size == 0.1
+    account_gate.withdraw(1_000)  # the instrument refused it
+    assert account_gate.check(BTC, Side.BUY, 0.1, PRICE, now_ms=2_000).size == 0.1
+    refused = account_gate.check(BTC, Side.BUY, 0.1, PRICE, now_ms=3_000)
+    assert refused.reason is DenialReason.ORDER_RATE_LIMIT

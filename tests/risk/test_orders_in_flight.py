@@ -114,3 +114,20 @@ async def test_a_resize_below_the_instrument_minimum_is_denied_for_the_cap(
     assert denials(result) == ["MAX_POSITION_NOTIONAL"]
     log = (tmp_path / "logs" / "perps_bot.log").read_text()
     assert "raise strategy.order_size" not in log
+
+
+async def test_orders_the_instrument_refuses_do_not_use_up_the_order_rate(
+    tmp_path: Path,
+) -> None:
+    """Only orders that go out count against max_orders_per_minute: two the instrument
+    refuses (under its minimum) leave the third its place."""
+    instruments = {SYMBOL: {"min_quantity": 0.01, "step_size": 0.001, "min_notional": 0.0}}
+    risk = CAPS | {"max_orders_per_minute": 2}
+    cfg = scripted_settings(
+        tmp_path, "ScriptedIntents", "2:0.001,3:0.001,4:0.02", SYMBOL, risk=risk,
+        instruments=instruments,
+    )  # fmt: skip
+    venue = ScriptedVenue([])
+    result = await run(cfg, venue, 6)
+    assert denials(result) == ["BELOW_MIN_QUANTITY", "BELOW_MIN_QUANTITY"]
+    assert sent(venue) == pytest.approx(0.02)

@@ -45,6 +45,12 @@ class AccountGate:
     def restore_activity(self, saved: list[int]) -> None:
         self._approved_ts = deque(int(ts) for ts in saved)
 
+    def withdraw(self, now_ms: int) -> None:
+        """The order passed last, at `now_ms`, did not go out (the instrument refused it):
+        its place in the account's order rate is given back."""
+        if self._approved_ts and self._approved_ts[-1] == now_ms:
+            self._approved_ts.pop()
+
     def check(
         self,
         symbol: str,

@@ -12,7 +12,7 @@ Check order (the first failing check decides the denial code):
    `stale_after`, or no usable price.
 4. ORDER_RATE_LIMIT: `max_orders_per_minute` approved orders in the sliding
    60 s window ending at `now_ms` (only approved orders count: denied ones
-   never reach the exchange).
+   never reach the exchange, nor do those refused after the gate: `withdraw`).
 5. REDUCE_ONLY_VIOLATION: a reduce_only intent that would increase or flip
    the position.
 6. REDUCING state: an exposure-increasing order is denied with the code of
@@ -149,6 +149,12 @@ class RiskGate(EquityLimits):
         self._breaker_open = bool(breaker)
         self.denials = Counter(denials)
         self.resizes = Counter(resizes)
+
+    def withdraw(self, now_ms: int) -> None:
+        """The order approved last, at `now_ms`, did not go out (refused after the gate:
+        the account's caps, the instrument): its place in the order rate is given back."""
+        if self._approved_ts and self._approved_ts[-1] == now_ms:
+            self._approved_ts.pop()
 
     # ---- the check ----------------------------------------------------------------
 
