@@ -261,7 +261,7 @@ def test_trades_are_counted_when_the_log_shows_only_warnings(tmp_path: Path) -> 
     with RunStore(result.db_path) as store:
         report = build_report(store, result.run_id)
     samples = _samples(generate_latest(metrics_registry()).decode())
-    labels = {"profile": "dev", "portfolio": "main"}
+    labels = {"profile": "dev", "portfolio": "main", "run": result.run_id}
     assert len(report.trades) > 0
     assert _total(samples["perps_bot_trades_total"], **labels) == len(report.trades)
     assert _total(samples["perps_bot_fills_total"], **labels) == result.fills
