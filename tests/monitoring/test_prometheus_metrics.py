@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,21 @@ def test_metrics_match_the_runs_report(dev_run: tuple[RunResult, Path, str]) -> 
     sent = _total(samples["perps_bot_orders_total"], status="new", **labels)
     filled = _total(samples["perps_bot_orders_total"], status="filled", **labels)
     assert sent > 0 and 0 < filled <= sent
+
+
+def test_fees_and_funding_are_exported_as_paid(dev_run: tuple[RunResult, Path, str]) -> None:
+    """`perps_bot_fees` and `perps_bot_funding` are what the account paid (HELP, README;
+    the dashboard's PnL panel plots their negatives), as the stored rows add up."""
+    result, _tmp, text = dev_run
+    samples = _samples(text)
+    labels = {"profile": "dev", "portfolio": "main", "run": result.run_id}
+    with sqlite3.connect(result.db_path) as conn:
+        (fees,) = conn.execute("SELECT SUM(fee) FROM fills WHERE run_id = ?", (result.run_id,))
+        sql = "SELECT SUM(payment), COUNT(*) FROM funding WHERE run_id = ?"
+        (received, payments) = conn.execute(sql, (result.run_id,)).fetchone()
+    assert payments > 0 and received != 0.0
+    assert _total(samples["perps_bot_fees"], **labels) == pytest.approx(fees[0])
+    assert _total(samples["perps_bot_funding"], **labels) == pytest.approx(-received)
 
 
 def test_order_events_carry_the_latency_the_histogram_counts(
@@ -245,7 +261,7 @@ def test_trades_are_counted_when_the_log_shows_only_warnings(tmp_path: Path) -> 
     with RunStore(result.db_path) as store:
         report = build_report(store, result.run_id)
     samples = _samples(generate_latest(metrics_registry()).decode())
-    labels = {"profile": "dev", "portfolio": "main"}
+    labels = {"profile": "dev", "portfolio": "main", "run": result.run_id}
     assert len(report.trades) > 0
     assert _total(samples["perps_bot_trades_total"], **labels) == len(report.trades)
     assert _total(samples["perps_bot_fills_total"], **labels) == result.fills

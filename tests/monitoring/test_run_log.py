@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from perps_bot.config import ConfigError, load_settings
 from perps_bot.monitoring import HotLog, close_logging, setup_logging
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO   |WARNING) perps_bot\.run: (.*)$")
@@ -54,6 +55,15 @@ def test_hot_lines_rotate_by_size(log_dir: Path) -> None:
     assert (log_dir / "perps_bot.log.1").exists()
     assert lines[-1].endswith("x" * 60) and "EQUITY 099" in lines[-1]
     assert (log_dir / "perps_bot.log").stat().st_size <= 2_000 + 200
+
+
+def test_a_profile_without_backups_is_refused() -> None:
+    """With no backup file the log handler never rotates (the standard library's
+    rule): `logging.max_bytes` would not bound the log at all."""
+    with pytest.raises(ConfigError, match=r"logging\.backups") as info:
+        load_settings("dev", {"logging": {"backups": 0}})
+    assert "\n" not in str(info.value)
+    assert load_settings("dev", {"logging": {"backups": 1}}).logging.backups == 1
 
 
 def test_other_listeners_and_levels_get_the_standard_path(

@@ -97,3 +97,37 @@ async def test_the_account_cap_counts_the_other_portfolios_orders_on_their_way(
     await run(cfg, venue, 5)
     sizes = [(o.portfolio, o.size) for o in venue.submitted]
     assert sizes == [("a", 0.4), ("b", pytest.approx(0.1))]  # b's next one: no room left
+
+
+async def test_a_resize_below_the_instrument_minimum_is_denied_for_the_cap(
+    tmp_path: Path,
+) -> None:
+    """The position cap leaves room for 0.005 only, under the 0.01 minimum quantity: the
+    order is denied for the cap that cut it, not as an order size to raise."""
+    instruments = {SYMBOL: {"min_quantity": 0.01, "step_size": 0.001}}
+    cfg = scripted_settings(
+        tmp_path, "ScriptedIntents", "2:0.495,4:0.4", SYMBOL, risk=CAPS, instruments=instruments
+    )
+    venue = ScriptedVenue([])
+    result = await run(cfg, venue, 6)
+    assert sent(venue) == pytest.approx(0.495)
+    assert denials(result) == ["MAX_POSITION_NOTIONAL"]
+    log = (tmp_path / "logs" / "perps_bot.log").read_text()
+    assert "raise strategy.order_size" not in log
+
+
+async def test_orders_the_instrument_refuses_do_not_use_up_the_order_rate(
+    tmp_path: Path,
+) -> None:
+    """Only orders that go out count against max_orders_per_minute: two the instrument
+    refuses (under its minimum) leave the third its place."""
+    instruments = {SYMBOL: {"min_quantity": 0.01, "step_size": 0.001, "min_notional": 0.0}}
+    risk = CAPS | {"max_orders_per_minute": 2}
+    cfg = scripted_settings(
+        tmp_path, "ScriptedIntents", "2:0.001,3:0.001,4:0.02", SYMBOL, risk=risk,
+        instruments=instruments,
+    )  # fmt: skip
+    venue = ScriptedVenue([])
+    result = await run(cfg, venue, 6)
+    assert denials(result) == ["BELOW_MIN_QUANTITY", "BELOW_MIN_QUANTITY"]
+    assert sent(venue) == pytest.approx(0.02)

@@ -248,6 +248,16 @@ def test_insufficient_margin_with_the_default_margin_model() -> None:
     assert gate.check(sell(0.5), T0, PRICE).approved  # reducing: no margin check
 
 
+def test_insufficient_margin_counts_the_orders_in_flight() -> None:
+    """The available balance has not paid for the buys on their way yet: a buy needing
+    60 USDT after one needing 60 is not within the 100 available."""
+    gate, _ = make_gate(FakeAccount(available=100.0))
+    assert gate.check(buy(300 / PRICE), T0, PRICE).approved  # 300 / 5x = 60 USDT
+    decision = gate.check(buy(300 / PRICE), T0, PRICE, in_flight=300 / PRICE)
+    assert_denied_exactly(gate, decision, DenialReason.INSUFFICIENT_MARGIN)
+    assert "120.00 more initial margin" in decision.detail
+
+
 def test_insufficient_margin_uses_the_given_margin_model() -> None:
     calls: list[tuple[str, float, float]] = []
 
@@ -330,6 +340,32 @@ def test_reducing_state_denies_a_flip_when_resizing_is_off() -> None:
     gate.on_equity(T0 + 1, 90_000.0)
     decision = gate.check(sell(0.3), T0 + 1, PRICE)
     assert_denied_exactly(gate, decision, DenialReason.DAILY_LOSS_LIMIT)
+
+
+def test_reducing_state_counts_the_closes_in_flight() -> None:
+    """Long 0.1 with a sell of 0.1 on its way: another plain sell of 0.1 flips the
+    position to -0.1 once both fill, an exposure the REDUCING state must not let in;
+    a bigger sell is cut to what the one in flight leaves to close."""
+    gate, account = make_gate(daily_loss_limit=0.05)
+    account.positions[BTC] = 0.1
+    gate.on_equity(T0, 100_000.0)
+    gate.on_equity(T0 + 1, 90_000.0)
+    decision = gate.check(sell(0.1), T0 + 1, PRICE, in_flight=0.1)
+    assert_denied_exactly(gate, decision, DenialReason.DAILY_LOSS_LIMIT)
+    decision = gate.check(sell(0.3), T0 + 1, PRICE, in_flight=0.04)
+    assert decision.approved
+    assert decision.size == pytest.approx(0.06)
+    # a reduce-only order is judged on the position held: the venue clips it
+    assert gate.check(sell(0.1, reduce_only=True), T0 + 1, PRICE, in_flight=0.1).approved
+
+
+def test_a_close_already_in_flight_makes_another_one_an_increase() -> None:
+    """Two plain closes of one long make a short: the second is held to the caps."""
+    gate, account = make_gate(max_position_notional=1_000.0, resize_to_caps=False)
+    account.positions[BTC] = 0.1  # 6 000 (held before the cap was lowered)
+    decision = gate.check(sell(0.1), T0, PRICE, in_flight=0.1)
+    assert_denied_exactly(gate, decision, DenialReason.MAX_POSITION_NOTIONAL)
+    assert gate.check(sell(0.1), T0, PRICE).approved  # alone it is a close
 
 
 def test_non_positive_size_is_refused_without_a_code() -> None:

@@ -395,4 +395,5 @@ class PromotionConfig(Section):
 
 class LoggingConfig(Section):
     max_bytes: int = Field(default=20_000_000, ge=10_000)
-    backups: int = Field(default=5, ge=0)
+    # at least one: a rotating log with no backup file never rotates (logging's rule)
+    backups: int = Field(default=5, ge=1)

@@ -256,7 +256,7 @@ class RunMetrics:
             families["realized_pnl"].add_metric([*run, pid], books.realized_pnl())
             families["unrealized_pnl"].add_metric([*run, pid], books.unrealized_pnl())
             families["fees"].add_metric([*run, pid], books.fees_paid())
-            families["funding"].add_metric([*run, pid], books.funding_total())
+            families["funding"].add_metric([*run, pid], 0.0 - books.funding_total())  # paid
             for symbol in books.symbols():
                 families["position_size"].add_metric(
                     [*run, pid, symbol], books.position_size(symbol)

@@ -28,7 +28,7 @@ from perps_bot.ledger import Ledger
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
-from perps_bot.risk.gate import cap_price
+from perps_bot.risk.gate import RiskDecision, cap_price
 from perps_bot.venues import Venue
 
 #: positions smaller than this (base units) are treated as flat when diffing targets
@@ -91,52 +91,85 @@ class OrderFlow:
             if not decision.approved:
                 rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
                 continue
-            size = decision.size
-            if self.account is not None:
-                on_way = self.on_its_side(intent, (working, batch, orders), anyone=True)
-                at = cap_price(intent, price)
-                whole = self.account.check(intent.symbol, intent.side, size, at, on_way, ts)
-                if whole.reason is not None and whole.size <= 0:
-                    rec.denial(ts, intent.symbol, whole.reason, whole.detail, cid)
-                    continue
-                size = whole.size
-            instrument = self.instruments.get(intent.symbol)
-            if instrument is None:  # data for it, but not one of the run's instruments
-                rec.denial(ts, intent.symbol, DenialReason.STALE_MARKET_DATA,
-                           f"{intent.symbol} is not traded by this run", cid)  # fmt: skip
-                continue
-            try:
-                prepared = instrument.prepare(
-                    intent.side,
-                    size,
-                    intent.order_type,
-                    intent.limit_price,
-                    intent.reduce_only,
-                    price,
-                )
-            except InstrumentRefusal as refusal:
-                rec.denial(ts, intent.symbol, refusal.reason, refusal.detail, cid)
-                continue
-            orders.append(
-                Order(
-                    client_id=cid,
-                    symbol=intent.symbol,
-                    side=intent.side,
-                    size=prepared.size,
-                    order_type=intent.order_type,
-                    price=prepared.price if intent.order_type is LIMIT else None,
-                    reduce_only=intent.reduce_only,
-                    created_ts=ts,
-                    correlation_id=cid,
-                    reason=intent.reason,
-                    stop_price=intent.stop_loss if intent.stop_price is None else intent.stop_price,
-                    updated_ts=ts,
-                    portfolio=self.portfolio,
-                    stop_loss=intent.stop_loss,
-                    take_profit=intent.take_profit,
-                )
-            )
+            order = self._approved(intent, decision, cid, ts, price, (working, batch, orders))
+            if order is None:  # refused after the gate: it never goes out
+                self.risk.withdraw(ts)
+            else:
+                orders.append(order)
         return orders
+
+    def _approved(
+        self,
+        intent: OrderIntent,
+        decision: RiskDecision,
+        cid: str,
+        ts: int,
+        price: float,
+        on_way: Sequence[Sequence[Order]],
+    ) -> Order | None:
+        """The order the gate approved, once the account's caps (`on_way`: the orders
+        they count as filled) and the instrument took it; None, its denial recorded,
+        when they refuse it."""
+        rec = self.rec
+        size = decision.size
+        if self.account is not None:
+            ahead = self.on_its_side(intent, on_way, anyone=True)
+            at = cap_price(intent, price)
+            whole = self.account.check(intent.symbol, intent.side, size, at, ahead, ts)
+            if whole.reason is not None and whole.size <= 0:
+                rec.denial(ts, intent.symbol, whole.reason, whole.detail, cid)
+                return None
+            size = whole.size
+        order = self._instrument_order(intent, decision, cid, ts, price, size)
+        if order is None and self.account is not None:
+            self.account.withdraw(ts)
+        return order
+
+    def _instrument_order(
+        self,
+        intent: OrderIntent,
+        decision: RiskDecision,
+        cid: str,
+        ts: int,
+        price: float,
+        size: float,
+    ) -> Order | None:
+        """The order as the instrument rounds it; None, its denial recorded, when the
+        instrument refuses it (a cap that cut it below the minimum is the denial's code)."""
+        rec = self.rec
+        instrument = self.instruments.get(intent.symbol)
+        if instrument is None:  # data for it, but not one of the run's instruments
+            rec.denial(ts, intent.symbol, DenialReason.STALE_MARKET_DATA,
+                       f"{intent.symbol} is not traded by this run", cid)  # fmt: skip
+            return None
+        reduce_only = intent.reduce_only or decision.reduce_only
+        try:
+            prepared = instrument.prepare(
+                intent.side, size, intent.order_type, intent.limit_price, reduce_only, price
+            )
+        except InstrumentRefusal as refusal:
+            code, detail = refusal.reason, refusal.detail
+            if decision.reason is not None:  # a cap cut it below what the instrument trades
+                code, detail = decision.reason, f"{decision.detail}; {detail}"
+            rec.denial(ts, intent.symbol, code, detail, cid)
+            return None
+        return Order(
+            client_id=cid,
+            symbol=intent.symbol,
+            side=intent.side,
+            size=prepared.size,
+            order_type=intent.order_type,
+            price=prepared.price if intent.order_type is LIMIT else None,
+            reduce_only=reduce_only,
+            created_ts=ts,
+            correlation_id=cid,
+            reason=intent.reason,
+            stop_price=intent.stop_loss if intent.stop_price is None else intent.stop_price,
+            updated_ts=ts,
+            portfolio=self.portfolio,
+            stop_loss=intent.stop_loss,
+            take_profit=intent.take_profit,
+        )
 
     def next_client_id(self) -> str:
         self.seq += 1

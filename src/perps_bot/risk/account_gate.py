@@ -7,7 +7,8 @@ this gate checks the account as it would be: the net position of the symbol over
 portfolios against `max_position_notional` (resized down to it when `resize_to_caps`,
 else denied), and the account's gross notional over its equity against
 `max_leverage`, both counting the orders of that side on their way (every portfolio's)
-as filled. An order that shrinks the account's net position passes those. Every order
+as filled. An order that shrinks the account's net position (held, and once the orders
+of its side on their way fill) passes those; a flip is no shrink. Every order
 counts against the account's `max_orders_per_minute`, and one that does not shrink it
 against `max_order_notional` (cut down to it, or denied): a portfolio's own limits,
 higher or several times over, never lift the account's.
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 from perps_bot.config import RiskConfig
 from perps_bot.domain import AccountView, DenialReason, Side
-from perps_bot.risk.gate import rate_refusal
+from perps_bot.risk.gate import rate_refusal, reduces
 
 _REL_TOL = 1e-9
 
@@ -43,6 +44,12 @@ class AccountGate:
 
     def restore_activity(self, saved: list[int]) -> None:
         self._approved_ts = deque(int(ts) for ts in saved)
+
+    def withdraw(self, now_ms: int) -> None:
+        """The order passed last, at `now_ms`, did not go out (the instrument refused it):
+        its place in the account's order rate is given back."""
+        if self._approved_ts and self._approved_ts[-1] == now_ms:
+            self._approved_ts.pop()
 
     def check(
         self,
@@ -70,8 +77,10 @@ class AccountGate:
         self, symbol: str, side: Side, size: float, price: float, in_flight: float
     ) -> AccountDecision:
         held = self.account.position_size(symbol)
-        new = held + side.sign * size
-        if abs(new) < abs(held) or (held * new < 0 and abs(new) <= abs(held)):
+        current = held + side.sign * in_flight  # the position if they all fill
+        # a shrink on the position held and on the one the orders on their way make (a
+        # flip, even to a position as big, or a second close of one position, is not)
+        if reduces(held, held + side.sign * size) and reduces(current, current + side.sign * size):
             return AccountDecision(size, None, "")
         if size * price > self.cfg.max_order_notional * (1 + _REL_TOL):
             if not self.cfg.resize_to_caps:
@@ -79,7 +88,6 @@ class AccountGate:
                                        f"account: order notional {size * price:.2f}"
                                        f" > {self.cfg.max_order_notional:g}")  # fmt: skip
             size = self.cfg.max_order_notional / price
-        current = held + side.sign * in_flight  # the position if they all fill
         new = current + side.sign * size
         cap = self.cfg.max_position_notional / price
         if abs(new) > cap * (1 + _REL_TOL):

@@ -12,14 +12,18 @@ Check order (the first failing check decides the denial code):
    `stale_after`, or no usable price.
 4. ORDER_RATE_LIMIT: `max_orders_per_minute` approved orders in the sliding
    60 s window ending at `now_ms` (only approved orders count: denied ones
-   never reach the exchange).
+   never reach the exchange, nor do those refused after the gate: `withdraw`).
 5. REDUCE_ONLY_VIOLATION: a reduce_only intent that would increase or flip
    the position.
 6. REDUCING state: an exposure-increasing order is denied with the code of
    the cause (MAX_DRAWDOWN_HALT past `reducing_drawdown`, DAILY_LOSS_LIMIT after
    the day's loss limit); an order that would flip the position is cut to a
    plain close when `resize_to_caps` (a close is the exposure reduction the
-   state asks for), else denied the same way.
+   state asks for), else denied the same way. What passes is sent reduce-only.
+   A reduce-only intent reduces when it does on the position held (the venue clips
+   it to what is left when it fills); any other intent only when it also does on the
+   position once the orders of its side in flight fill: two plain closes of one
+   position are a flip, never a reduction.
 7. For exposure-increasing orders only (a reducing order is bounded by the
    position, and a risk limit must never keep the bot from getting out), on the
    position the symbol would have once the orders on the same side still in flight
@@ -28,7 +32,8 @@ Check order (the first failing check decides the denial code):
    `resize_to_caps` and something is left, else denied), MAX_LEVERAGE (the
    symbol's configured leverage above `max_leverage`, or account gross notional
    after the order / equity above it), INSUFFICIENT_MARGIN (extra initial
-   margin above the available balance).
+   margin, over the position held, above the available balance: the orders in
+   flight have not paid theirs yet).
 
 The trading state and the equity limits that set it (drawdown, daily loss) live in
 `risk.equity_limits`, which `RiskGate` extends.
@@ -61,12 +66,16 @@ MarginRequired = Callable[[str, float, float], float]
 @dataclass(slots=True)
 class RiskDecision:
     """The gate's answer. `size` is what may be sent (0.0 when denied). `reason` is the
-    denial code, or on an approval the cap that resized the order (None if untouched)."""
+    denial code, or on an approval the cap that resized the order (None if untouched).
+    `reduce_only`: send it reduce-only whatever the intent said (approved in the REDUCING
+    state: the exchange then clips it to the position left, and exempts it from the
+    minimum notional, so a small remainder can be closed)."""
 
     approved: bool
     size: float
     reason: DenialReason | None
     detail: str
+    reduce_only: bool = False
 
 
 def cap_price(intent: OrderIntent, last: float) -> float:
@@ -78,6 +87,14 @@ def cap_price(intent: OrderIntent, last: float) -> float:
     if intent.order_type is LIMIT and intent.side is SELL and at is not None and at > last:
         return at
     return last
+
+
+def reduces(held: float, after: float) -> bool:
+    """Whether going from position `held` to `after` reduces exposure: towards zero on
+    the same side, or to zero (within rounding), never across it."""
+    if held == 0.0:
+        return False
+    return abs(after) <= abs(held) * _REL_TOL or (after * held > 0.0 and abs(after) < abs(held))
 
 
 def rate_refusal(recent: deque[int], now_ms: int, limit: int) -> str | None:
@@ -133,6 +150,12 @@ class RiskGate(EquityLimits):
         self.denials = Counter(denials)
         self.resizes = Counter(resizes)
 
+    def withdraw(self, now_ms: int) -> None:
+        """The order approved last, at `now_ms`, did not go out (refused after the gate:
+        the account's caps, the instrument): its place in the order rate is given back."""
+        if self._approved_ts and self._approved_ts[-1] == now_ms:
+            self._approved_ts.pop()
+
     # ---- the check ----------------------------------------------------------------
 
     def check(
@@ -142,8 +165,9 @@ class RiskGate(EquityLimits):
         (the caps value it at `cap_price`).
         `in_flight`: the quantity of the symbol's orders on the intent's side approved and
         not filled yet (open at the venue, or earlier in the same batch). The caps count
-        them as filled (the position the account gets if they all fill); whether the
-        intent reduces is judged on the position held, as the exchange judges it."""
+        them as filled (the position the account gets if they all fill); a reduce-only
+        intent reduces if it does on the position held (the exchange clips it), any
+        other intent if it does on both."""
         size = intent.size
         symbol = intent.symbol
         if not size > 0.0:
@@ -170,8 +194,13 @@ class RiskGate(EquityLimits):
         current = self.account.position_size(symbol)
         direction = intent.side.sign
         new = current + direction * size
-        closes = current != 0.0 and abs(new) <= abs(current) * _REL_TOL
-        reducing = closes or (current != 0.0 and new * current > 0.0 and abs(new) < abs(current))
+        reducing = reduces(current, new)
+        ahead = current + direction * in_flight  # the position if they all fill
+        # the venue clips a reduce-only order to the position left when it fills; any
+        # other order reduces only if it still does after the orders of its side on
+        # their way (two closes of one position are a flip)
+        base = current if intent.reduce_only else ahead
+        reducing = reducing and reduces(base, base + direction * size)
 
         if intent.reduce_only and not reducing:
             what = "flip" if current * new < 0.0 else "increase"
@@ -188,17 +217,16 @@ class RiskGate(EquityLimits):
                 if self._drawdown_reducing is not None
                 else DenialReason.DAILY_LOSS_LIMIT
             )
-            flips = current != 0.0 and current * new < 0.0
+            flips = base * current > 0.0 and base * (base + direction * size) < 0.0
             if not (flips and self.cfg.resize_to_caps):
                 return self._deny(
                     cause, f"reduce-only mode ({self.state_detail}): order would raise exposure"
                 )
-            notes.append(f"cut {size:g} -> {abs(current):g} to close only ({self.state_detail})")
-            size, reducing, resized_by = abs(current), True, cause
+            notes.append(f"cut {size:g} -> {abs(base):g} to close only ({self.state_detail})")
+            size, reducing, resized_by = abs(base), True, cause
 
         if not reducing:
-            ahead = current + direction * in_flight  # the position if they all fill
-            outcome = self._check_increase(symbol, direction, ahead, size, price)
+            outcome = self._check_increase(symbol, direction, ahead, size, price, current)
             if isinstance(outcome, RiskDecision):
                 return outcome
             new_size, binding, note = outcome
@@ -209,7 +237,8 @@ class RiskGate(EquityLimits):
         recent.append(now_ms)
         if resized_by is not None:
             self.resizes[resized_by] += 1
-        return RiskDecision(True, size, resized_by, "; ".join(notes) or "approved")
+        detail = "; ".join(notes) or "approved"
+        return RiskDecision(True, size, resized_by, detail, self.state is REDUCING)
 
     def _stale(self, symbol: str, now_ms: int, price: float) -> str | None:
         last = self._last_data.get(symbol)
@@ -224,10 +253,12 @@ class RiskGate(EquityLimits):
         return None
 
     def _check_increase(
-        self, symbol: str, direction: int, current: float, size: float, price: float
+        self, symbol: str, direction: int, current: float, size: float, price: float, held: float
     ) -> RiskDecision | tuple[float, DenialReason | None, str]:
         """Caps, leverage and margin for an exposure-increasing order of `direction` (+1
-        buy, -1 sell). Returns a denial, or (size, the cap that resized it or None, note)."""
+        buy, -1 sell), `current` the position once the orders in flight fill, `held` the
+        one held (the available balance has paid for no more). Returns a denial, or (size,
+        the cap that resized it or None, note)."""
         cfg = self.cfg
         binding: DenialReason | None = None
         note = ""
@@ -277,7 +308,7 @@ class RiskGate(EquityLimits):
             )
 
         extra = self._margin_required(symbol, new, price) - self._margin_required(
-            symbol, current, price
+            symbol, held, price
         )
         available = self.account.available_balance()
         if extra > available:
