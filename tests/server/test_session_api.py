@@ -372,3 +372,44 @@ async def test_default_portfolio_ids_keep_clear_of_the_ids_given(tmp_path: Path)
         sid = (await resp.json())["session_id"]
         assert manager.sessions[sid].portfolio_ids == ["sma_cross-2", "sma_cross"]
         await client.post(f"/api/sessions/{sid}/stop")
+
+
+async def test_a_flatten_closes_what_is_held_and_withdraws_a_resting_entry(
+    tmp_path: Path,
+) -> None:
+    """Long 0.01 BTC with a limit buy of 0.01 resting far below the market: the flatten
+    sold 0.02 (its target of 0 counted the resting entry as filled), so the portfolio went
+    short 0.01, and the entry, left resting, could open a position again. It now closes
+    the 0.01 held (reduce-only) and cancels the entry."""
+    plan = tmp_path / "plan.csv"
+    rows = ["id,symbol,side,size,entry,limit_price", "r1,BTC-PERP,long,0.01,market,",
+            "r2,BTC-PERP,long,0.01,limit,1000"]  # fmt: skip
+    plan.write_text("\n".join(rows) + "\n")
+    body = dev_session("120d", portfolios=[{"id": "p", "strategy": "plan",
+                                            "params": {"file": str(plan)}}])  # fmt: skip
+    async with serving(tmp_path / "server.sqlite") as (client, manager):
+        sid = await start(client, body)
+        ws = await client.ws_connect(f"/api/sessions/{sid}/stream")
+        seen: list[dict[str, Any]] = []
+
+        def position(message: dict[str, Any]) -> float | None:
+            if message["type"] != "portfolio":
+                return None
+            held = message["data"]["portfolios"][0]["positions"]
+            return sum(p["size"] for p in held) if held else 0.0
+
+        await read_until(ws, seen, lambda m: position(m) == 0.01)
+        flat = await (await client.post(f"/api/sessions/{sid}/portfolios/p/flatten")).json()
+        assert flat["closing"] == 1, flat
+        await read_until(ws, seen, lambda m: m["type"] == "fill" and m["data"]["reason"]
+                         .startswith("flatten"))  # fmt: skip
+        after = await (await client.get(f"/api/sessions/{sid}/portfolio")).json()
+        await client.post(f"/api/sessions/{sid}/stop")
+        await read_until(ws, seen, ended)
+        run_id = manager.sessions[sid].run_id
+    assert after["portfolios"][0]["positions"] == [], after
+    with RunStore(tmp_path / "server.sqlite", read_only=True) as store:
+        orders = [(o.side, o.order_type, o.size, o.status) for o in store.orders(str(run_id))]
+    sells = [o for o in orders if o[0] == "sell"]
+    assert sells == [("sell", "market", 0.01, "filled")], orders
+    assert ("buy", "limit", 0.01, "canceled") in orders, orders

@@ -353,15 +353,6 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
         if signals and not portfolio.paused:
             self.inject(portfolio, signals)
 
-    def inject(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
-        """Signals from outside the strategy (the session API's flatten): turned into
-        orders at the next event like the strategy's own, through the risk gate and the
-        instrument rules, also while the strategy is paused."""
-        if signals:
-            if not portfolio.pending:
-                self._signalled.append(portfolio)
-            portfolio.pending.extend(signals)
-
     def _pending_orders(self, ts: int) -> list[Order]:
         """The orders the pending signals make, portfolio by portfolio."""
         orders: list[Order] = []

@@ -16,10 +16,12 @@ from perps_bot.domain import (
     DenialReason,
     Fill,
     Order,
+    OrderIntent,
     OrderUpdate,
     Signal,
     TargetPosition,
 )
+from perps_bot.domain.enums import BUY, SELL
 from perps_bot.ledger import FillResult
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.portfolio import Portfolio
@@ -56,6 +58,38 @@ class VenueCalls:
     _reconnects_seen: int
     _cancel_due: bool
     _started: bool
+
+    def inject(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
+        """Signals from outside the strategy (the session API's flatten): turned into
+        orders at the next event like the strategy's own, through the risk gate and the
+        instrument rules, also while the strategy is paused."""
+        if signals:
+            if not portfolio.pending:
+                self._signalled.append(portfolio)
+            portfolio.pending.extend(signals)
+
+    def flatten(self, portfolio: Portfolio, reason: str) -> int:
+        """Close the portfolio's positions at market and withdraw its resting orders (the
+        session API's flatten). Each position goes out as a reduce-only market order of
+        the size held: a target of 0 counted an entry still resting as if it had filled,
+        and sold it too (long 0.01 with a limit buy of 0.01 resting: a sell of 0.02, the
+        portfolio short once it filled), and the entry left resting opened a position
+        again when it filled. Protective orders follow the positions (cancelled once
+        flat). Returns how many closing orders go out."""
+        cancel = portfolio.protection.to_cancel
+        for order in self.venue.open_orders():
+            if order.portfolio == portfolio.id and not order.reduce_only:
+                if order.client_id not in cancel:
+                    cancel.append(order.client_id)
+                self._cancel_due = True
+        closes = [
+            OrderIntent(symbol, SELL if held > 0 else BUY, abs(held), reduce_only=True,
+                        reason=reason)
+            for symbol in portfolio.ledger.symbols()
+            if (held := portfolio.ledger.position_size(symbol)) != 0.0
+        ]  # fmt: skip
+        self.inject(portfolio, closes)
+        return len(closes)
 
     def _signal(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
         raise NotImplementedError

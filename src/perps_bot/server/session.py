@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from perps_bot.domain import ACCOUNT, TargetPosition, short
+from perps_bot.domain import ACCOUNT, short
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.wiring import Run
@@ -177,10 +177,7 @@ class Session:
         else:
             assert self.run is not None
             p.paused = True
-            targets = [TargetPosition(s, 0.0, "flatten (session API)") for s in p.ledger.symbols()
-                       if p.ledger.position_size(s) != 0.0]  # fmt: skip
-            self.run.orchestrator.inject(p, targets)
-            orders = len(targets)
+            orders = self.run.orchestrator.flatten(p, "flatten (session API)")
         data = {"portfolio": pid, "action": action, "paused": p.paused, "closing": orders}
         self.publish({"type": "control", "portfolio": pid, "data": data})
         self._publish_portfolio()  # now, not with the next fill or equity row (a minute
