@@ -279,8 +279,8 @@ def test_binding_beyond_loopback_needs_the_token(tmp_path: Path) -> None:
 
 async def test_health_metrics_and_the_dashboard_files(tmp_path: Path) -> None:
     async with serving(tmp_path / "server.sqlite") as (client, _):
-        assert await (await client.get("/health")).json() == {"ok": True, "sessions": 0,
-                                                               "running": 0}  # fmt: skip
+        health = await (await client.get("/health")).json()
+        assert health == {"ok": True, "sessions": 0, "running": 0, "problems": []}
         text = await (await client.get("/metrics")).text()
         assert list(text_string_to_metric_families(text))
         page = await (await client.get("/")).text()
@@ -413,3 +413,29 @@ async def test_a_flatten_closes_what_is_held_and_withdraws_a_resting_entry(
     sells = [o for o in orders if o[0] == "sell"]
     assert sells == [("sell", "market", 0.01, "filled")], orders
     assert ("buy", "limit", 0.01, "canceled") in orders, orders
+
+
+async def test_health_says_when_a_session_cannot_trade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/health answered {"ok": true} whatever the sessions did: a monitor could not tell
+    a bot whose market data had stopped. A session on the wall clock whose data is older
+    than its risk.stale_after makes it 503 with the reason; simulated time is not judged."""
+    async with serving(tmp_path / "server.sqlite") as (client, manager):
+        fast = await start(client, dev_session("120d"))
+        async with asyncio.timeout(30):
+            while manager.sessions[fast].run is None:
+                await asyncio.sleep(0.05)
+        assert (await client.get("/health")).status == 200
+        monkeypatch.setenv("PERPS_BOT__RISK__STALE_AFTER", "1ms")  # ticks come every 1s
+        slow = await start(client, dev_session("1h", dev_fast=False))
+        async with asyncio.timeout(30):
+            while (health := await client.get("/health")).status == 200:
+                await asyncio.sleep(0.05)
+        body = await health.json()
+        for sid in (fast, slow):
+            await client.post(f"/api/sessions/{sid}/stop")
+    assert health.status == 503 and body["ok"] is False, body
+    assert [line for line in body["problems"] if fast in line] == [], body
+    assert any(slow in line and "no market data" in line and "stale_after 1ms" in line
+               for line in body["problems"]), body  # fmt: skip

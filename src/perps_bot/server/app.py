@@ -23,6 +23,7 @@ from aiohttp import WSMsgType, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from perps_bot.domain import short
+from perps_bot.exchange.runtime import wall_clock_ms
 from perps_bot.monitoring.prometheus import metrics_registry
 from perps_bot.server import planning, views
 from perps_bot.server.hosts import refusal
@@ -151,9 +152,16 @@ async def _plotly(request: web.Request) -> web.StreamResponse:
 
 
 async def _health(request: web.Request) -> web.Response:
+    """`/health` (SPEC 5): 200 while every running session can trade, else 503 with each
+    reason (stale market data, an exchange not answering, a halt), for a monitor to
+    page on; the process answering is not enough to call a bot healthy."""
     sessions = request.app[STATE].sessions.sessions.values()
     running = sum(1 for s in sessions if s.status == "running")
-    return web.json_response({"ok": True, "sessions": len(sessions), "running": running})
+    now = wall_clock_ms()
+    problems = [line for s in sessions for line in views.run_problems(s, now)]
+    body = {"ok": not problems, "sessions": len(sessions), "running": running,
+            "problems": problems}  # fmt: skip
+    return web.json_response(body, status=503 if problems else 200)
 
 
 async def _status(request: web.Request) -> web.Response:

@@ -5,7 +5,7 @@ its equity curve (from the store)."""
 from typing import TYPE_CHECKING, Any
 
 from perps_bot import domain
-from perps_bot.domain import iso_utc
+from perps_bot.domain import TradingState, iso_utc, parse_duration
 from perps_bot.ledger import Ledger
 from perps_bot.metrics.trades import stored_trades
 from perps_bot.orchestrator.portfolio import Portfolio
@@ -217,3 +217,27 @@ def portfolio_runs(store: RunStore, s: "Session") -> list[tuple[str, RunRecord]]
         return [(s.portfolio_ids[0] if s.portfolio_ids else "main", store.run(s.run_id))]
     except StoreError:
         return []
+
+
+def run_problems(s: "Session", now_ms: int) -> list[str]:
+    """Why the running session `s` cannot trade as it should, for `/health`: its market
+    data older than its `risk.stale_after` (a run on the wall clock: simulated time is
+    not judged), an exchange that is not answering (the venue's circuit is open), a
+    portfolio HALTED (it sends no order until resume-trading lifts the halt)."""
+    run = s.run
+    if run is None:
+        return []
+    found = []
+    orchestrator = run.orchestrator
+    if not run.simulated:
+        age = now_ms - (orchestrator.last_ts or run.start_ms)
+        limit = run.settings.risk.stale_after
+        if age > parse_duration(limit):
+            found.append(f"session {s.id}: no market data for {age / 1000:.1f}s"
+                         f" (stale_after {limit})")  # fmt: skip
+    if orchestrator.venue.circuit_open:
+        found.append(f"session {s.id}: the exchange is not answering (circuit open)")
+    for p in orchestrator.portfolios:
+        if p.risk.state is TradingState.HALTED:
+            found.append(f"session {s.id}: portfolio {p.id} HALTED ({p.risk.state_detail})")
+    return found
