@@ -257,3 +257,30 @@ def test_two_plan_portfolios_each_run_their_own_rows(
     for pid in ("plan", "plan-2"):
         one = run_main(["report", "--db", str(db), "--portfolio", pid, "--format", "json"], capsys)
         assert json.loads(one.out)["plans"]["executed_rows"] == ["r1"]
+
+
+def test_a_halt_withdraws_a_resting_entry(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Long 100 at 100, and a limit buy of 50 at 60 resting; the fall to 80 halts the
+    portfolio (drawdown past 5%). HALTED lets nothing pass, yet the resting entry filled
+    when the price reached 60 and added exposure to a halted account; it is now
+    cancelled when the portfolio halts."""
+    monkeypatch.setenv("PERPS_BOT__RISK__MAX_DRAWDOWN", "0.05")
+    monkeypatch.setenv("PERPS_BOT__RISK__REDUCING_DRAWDOWN", "0.05")
+    monkeypatch.setenv("PERPS_BOT__ACCOUNT__INITIAL_BALANCE", "10000")
+    for cap in ("MAX_ORDER_NOTIONAL", "MAX_POSITION_NOTIONAL"):
+        monkeypatch.setenv(f"PERPS_BOT__RISK__{cap}", "1000000")
+    bars = [(100, 101, 99, 100), (100, 101, 99, 100), (100, 100, 80, 80),
+            (80, 80, 79, 79), (79, 79, 55, 58), (58, 59, 57, 58)]  # fmt: skip
+    candles = write_candles(workdir / "btc.csv", [tuple(map(float, b)) for b in bars])  # type: ignore[misc]
+    plan = write_plan(workdir / "trade_plan.csv", [
+        {"id": "a", "side": "long", "size": 100, "valid_from": hour(1)},
+        {"id": "b", "side": "long", "size": 50, "entry": "limit", "limit_price": 60,
+         "valid_from": hour(1)},
+    ])  # fmt: skip
+    result = backtest(workdir, candles, plan, capsys)
+    assert result.code == 0, result.err
+    orders = {o["client_id"]: o for o in exported(workdir, capsys, "orders.csv")}
+    statuses = sorted((o["type"], float(o["size"]), o["status"]) for o in orders.values())
+    assert statuses == [("limit", 50.0, "canceled"), ("market", 100.0, "filled")], statuses

@@ -376,7 +376,10 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
         if log_line:
             self._next_log = ts - ts % self._log_every + self._log_every
         for p in self.portfolios:
+            was = p.risk.state
             p.snapshot(ts, log_line)
+            if p.risk.state is not was and p.risk.state is not TradingState.ACTIVE:
+                self.withdraw_resting(p)  # a halt or REDUCING: no entry may fill now
         if self._account_rec is not None:
             self._account_rec.equity(ts, log_line=log_line)
 

@@ -21,7 +21,7 @@ from perps_bot.domain import (
     Signal,
     TargetPosition,
 )
-from perps_bot.domain.enums import BUY, SELL
+from perps_bot.domain.enums import BUY, HALTED, SELL
 from perps_bot.ledger import FillResult
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.portfolio import Portfolio
@@ -68,6 +68,18 @@ class VenueCalls:
                 self._signalled.append(portfolio)
             portfolio.pending.extend(signals)
 
+    def withdraw_resting(self, portfolio: Portfolio) -> None:
+        """Cancel the portfolio's resting orders that are not reduce-only (limit entries):
+        they would add exposure if they filled, which a flatten, a halt (nothing passes)
+        and the REDUCING state (only reductions pass) must not let in by the back door.
+        Protective orders stay: they reduce."""
+        cancel = portfolio.protection.to_cancel
+        for order in self.venue.open_orders():
+            if order.portfolio == portfolio.id and not order.reduce_only:
+                if order.client_id not in cancel:
+                    cancel.append(order.client_id)
+                self._cancel_due = True
+
     def flatten(self, portfolio: Portfolio, reason: str) -> int:
         """Close the portfolio's positions at market and withdraw its resting orders (the
         session API's flatten). Each position goes out as a reduce-only market order of
@@ -76,12 +88,7 @@ class VenueCalls:
         portfolio short once it filled), and the entry left resting opened a position
         again when it filled. Protective orders follow the positions (cancelled once
         flat). Returns how many closing orders go out."""
-        cancel = portfolio.protection.to_cancel
-        for order in self.venue.open_orders():
-            if order.portfolio == portfolio.id and not order.reduce_only:
-                if order.client_id not in cancel:
-                    cancel.append(order.client_id)
-                self._cancel_due = True
+        self.withdraw_resting(portfolio)
         closes = [
             OrderIntent(symbol, SELL if held > 0 else BUY, abs(held), reduce_only=True,
                         reason=reason)
@@ -309,6 +316,7 @@ class VenueCalls:
         if self._reconcile_every is not None:
             self._next_reconcile = now + self._reconcile_every
         since = self._reconciled_at
+        was = [p.risk.state for p in self.portfolios]
         try:
             differed = await reconcile(
                 why,
@@ -331,6 +339,9 @@ class VenueCalls:
                 o for o in open_orders if self.routes.owner(o.client_id, o.symbol) is p
             )
             self._protect(p, p.protection.symbols(), now)
+        for p, state in zip(self.portfolios, was, strict=True):
+            if p.risk.state is not state and p.risk.state is HALTED:  # not attributable
+                self.withdraw_resting(p)
         if self._signalled or self._cancel_due:
             await self._submit_all(self._pending_orders(now))
         return differed
