@@ -225,3 +225,20 @@ def test_a_plan_row_runs_once_across_runs_of_one_portfolio_whatever_its_id(
     )
     assert again.code == 0, again.err
     assert "0 fills" in again.out, again.out
+
+
+def test_a_json_plan_may_number_its_ids(tmp_path: Path) -> None:
+    """`"id": 7` in a JSON plan was a bad row ("Input should be a valid string"): the row
+    never ran. A whole number is the id "7" (as the same row of a CSV plan), once."""
+    plan = tmp_path / "p.json"
+    plan.write_text(
+        json.dumps(
+            [
+                {"id": 7, "symbol": "BTC-PERP", "side": "long", "size": 1},
+                {"id": 7.5, "symbol": "BTC-PERP", "side": "long", "size": 1},
+            ]
+        )
+    )
+    s = strategy(plan)
+    assert [i.reason for i in s.on_event(bar(0))] == ["plan 7"]  # type: ignore[attr-defined]
+    assert s.on_event(bar(1)) == ()  # type: ignore[attr-defined]

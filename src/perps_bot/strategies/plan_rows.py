@@ -49,6 +49,12 @@ class PlanRow(BaseModel):
     valid_until: int | None = None
     tag: str = ""
 
+    @field_validator("id", mode="before")
+    @classmethod
+    def _whole_number_id(cls, value: Any) -> Any:
+        """A JSON plan's `"id": 7` is the id "7", as in a CSV plan (7.5 stays refused)."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
     @field_validator("side", "entry", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
