@@ -499,3 +499,19 @@ def test_mark_files_given_in_another_order_than_the_symbols_are_refused(
     code, out, err = run_cli([*args, "--mark", str(a_mark), "--mark", str(b_mark)], capsys)
     assert code == 0, err
     assert "mark price from the mark file for 100 of 100 candles" in out
+
+
+def test_a_symbol_without_an_instrument_is_refused_before_the_run_is_described(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--symbol btc-perp` printed the run's description (candles, funding, strategy) as
+    if it would run, then refused the symbol: the refusal now comes alone."""
+    t0 = 1_636_934_400_000
+    data = _write_csv(workdir / "good.csv", [f"{t0 + i * 300_000},1.0,1.1,0.9,1.05,10"
+                                             for i in range(5)])  # fmt: skip
+    args = ["backtest", "--symbol", "btc-perp", "--strategy", "sma_cross", "--no-progress",
+            "--data", str(data)]  # fmt: skip
+    code, out, err = run_cli(args, capsys)
+    assert code == 2 and out == "", out
+    assert [line for line in err.splitlines() if line.strip()] == [err.strip()]
+    assert "unknown symbol 'btc-perp'" in err

@@ -113,6 +113,7 @@ def backtest(
     from rich.console import Console
 
     from perps_bot.cli.market_data import prepare_run
+    from perps_bot.orchestrator.preflight import profile_catalog
     from perps_bot.orchestrator.runner import Interrupted, run_bot_sync
 
     console = Console()
@@ -123,6 +124,7 @@ def backtest(
             timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
             llm_cache_only=llm_cache_only,
         )  # fmt: skip
+        profile_catalog(settings)  # a symbol with no instrument: refused before it is shown
         feed = dataset.feed()
         console.print(describe_feeds(feed, settings), highlight=False, soft_wrap=True)
         result = run_bot_sync(settings, feed=feed, progress=not no_progress, console=console)
