@@ -55,7 +55,7 @@ class Bot:
         self.protector = Protector("main", self.book, {}, lambda: f"pb{run_id}x{next(seq)}")
         self.protector.keeper = StoredLevelsKeeper(self.store, SCOPE, run_id, self.halts.append)
 
-    def placed(self, ts: int = 2) -> list[tuple[str, OrderType, float | None, float]]:
+    def placed(self, ts: int = 2) -> "Placed":
         """Reconcile (adopt the venue's open orders: none), then what sync places."""
         self.protector.adopt([])
         self.protector.sync("ETH-PERP", ts)
@@ -63,6 +63,19 @@ class Bot:
         for order in orders:
             self.protector.placed(order)
         return [(o.client_id, o.order_type, o.trigger_price, o.size) for o in orders]
+
+
+Placed = list[tuple[str, OrderType, float | None, float]]
+Levels = list[tuple[OrderType, float | None, float]]
+
+
+def levels(placed: Placed) -> Levels:
+    """(kind, trigger, size) of the protective orders placed."""
+    return [(kind, trigger, size) for _, kind, trigger, size in placed]
+
+
+def stop_and_take(stop: float, take: float, size: float) -> Levels:
+    return [(OrderType.STOP_MARKET, stop, size), (OrderType.TAKE_PROFIT_MARKET, take, size)]
 
 
 def entry(cid: str = "pbaaaaaax1") -> Order:
@@ -108,10 +121,7 @@ def test_a_fill_only_the_crash_recovery_stored_still_protects_after_a_restart(
     again = Bot(db, "bbbbbb")
     again.book.held["ETH-PERP"] = 0.01  # adopted from the exchange
     placed = again.placed()
-    assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
-        (OrderType.STOP_MARKET, 2_950.0, 0.01),
-        (OrderType.TAKE_PROFIT_MARKET, 3_050.0, 0.01),
-    ]
+    assert levels(placed) == stop_and_take(2_950.0, 3_050.0, 0.01)
     assert [cid[:3] for cid, *_ in placed] == ["pbp", "pbp"]
     assert [cid[-2:] for cid, *_ in placed] == ["s1", "t1"]  # the first of each
     assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
@@ -235,10 +245,7 @@ def test_a_short_entry_while_long_leaves_the_long_protected_across_a_restart(
     again = Bot(db, "bbbbbb")
     again.book.held["ETH-PERP"] = 0.01
     placed = again.placed()
-    assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
-        (OrderType.STOP_MARKET, 2_950.0, 0.01),
-        (OrderType.TAKE_PROFIT_MARKET, 3_050.0, 0.01),
-    ]
+    assert levels(placed) == stop_and_take(2_950.0, 3_050.0, 0.01)
     assert again.halts == []
 
 
@@ -285,10 +292,7 @@ def test_levels_for_a_position_held_without_any_are_kept(tmp_path: Path) -> None
     again = Bot(db, "bbbbbb")
     again.book.held["ETH-PERP"] = -0.02
     placed = again.placed()
-    assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
-        (OrderType.STOP_MARKET, 3_050.0, 0.02),
-        (OrderType.TAKE_PROFIT_MARKET, 2_950.0, 0.02),
-    ]
+    assert levels(placed) == stop_and_take(3_050.0, 2_950.0, 0.02)
     assert [(cid, active) for cid, active, _ in rows(db)] == [("levels-aaaaaa-ETH-PERP", 1)]
 
 
@@ -329,10 +333,7 @@ def test_an_entry_cancelled_part_filled_short_of_its_side_leaves_no_levels(
     again = Bot(db, "bbbbbb")
     again.book.held["ETH-PERP"] = -0.01
     placed = again.placed()
-    assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
-        (OrderType.STOP_MARKET, 3_100.0, 0.01),
-        (OrderType.TAKE_PROFIT_MARKET, 2_900.0, 0.01),
-    ]
+    assert levels(placed) == stop_and_take(3_100.0, 2_900.0, 0.01)
     assert again.halts == []
     assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
 
@@ -387,10 +388,7 @@ def test_an_entry_filled_while_down_after_a_later_entry_keeps_its_levels_stored(
         again = Bot(db, run)
         again.book.held["ETH-PERP"] = 0.02
         placed = again.placed()
-        assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
-            (OrderType.STOP_MARKET, 2_900.0, 0.02),
-            (OrderType.TAKE_PROFIT_MARKET, 3_100.0, 0.02),
-        ]
+        assert levels(placed) == stop_and_take(2_900.0, 3_100.0, 0.02)
         assert rows(db) == [("pbaaaaaax1", 1, 0.02)]
         assert again.halts == []
         again.store.close()
@@ -423,17 +421,11 @@ def test_a_part_filled_entry_still_open_at_a_restart_short_of_its_side_waits(
     again = Bot(db, "bbbbbb")
     again.book.held["ETH-PERP"] = -0.01
     placed = again.placed()
-    assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
-        (OrderType.STOP_MARKET, 3_100.0, 0.01),
-        (OrderType.TAKE_PROFIT_MARKET, 2_900.0, 0.01),
-    ]
+    assert levels(placed) == stop_and_take(3_100.0, 2_900.0, 0.01)
     assert again.halts == []
     again.book.held["ETH-PERP"] = 0.02  # the rest of the entry fills: long 0.02
     again.protector.on_update(record_fill(buy, 0.03, 3_000.0, 4))
     again.protector.on_fill("pbaaaaaax2", "ETH-PERP", 0.03)
     placed = again.placed(5)
-    assert [(kind, trigger, size) for _, kind, trigger, size in placed] == [
-        (OrderType.STOP_MARKET, 2_950.0, 0.02),
-        (OrderType.TAKE_PROFIT_MARKET, 3_050.0, 0.02),
-    ]
+    assert levels(placed) == stop_and_take(2_950.0, 3_050.0, 0.02)
     assert rows(db) == [("pbaaaaaax2", 1, 0.02)]

@@ -377,9 +377,11 @@ async def test_malformed_order_reply_is_checked_not_trusted(live: Harness) -> No
     assert live.on_orders(order.client_id) == 1
 
 
-async def test_unconfirmed_order_is_found_by_a_later_poll(
+async def _unconfirmed(
     emulator: EmulatorServer, make_client: ClientFactory, instruments: InstrumentCatalog
-) -> None:
+) -> tuple[Harness, Order]:
+    """A started venue and an order the exchange executed while the venue could not learn
+    its outcome (accepted, the reply lost; the look-ups of it fail three times)."""
     live = Harness(emulator, make_client, instruments, timeout_ms=250, max_retries=2)
     await live.venue.start()
     emulator.inject(Fault("accept_then_timeout", delay_s=1.0))
@@ -387,6 +389,13 @@ async def test_unconfirmed_order_is_found_by_a_later_poll(
     order = live.order()
     with pytest.raises(VenueUnavailable, match="outcome unknown"):
         await live.venue.submit(order)
+    return live, order
+
+
+async def test_unconfirmed_order_is_found_by_a_later_poll(
+    emulator: EmulatorServer, make_client: ClientFactory, instruments: InstrumentCatalog
+) -> None:
+    live, order = await _unconfirmed(emulator, make_client, instruments)
     assert order.status is OrderStatus.UNKNOWN
     assert [o.client_id for o in live.venue.unconfirmed_orders()] == [order.client_id]
     # its fate is unknown: counted as in flight so the orchestrator does not re-send it
@@ -405,13 +414,7 @@ async def test_the_trades_of_an_unconfirmed_order_are_not_foreign_fills(
     the bot explains. The order's trade was one of them (its exchange id unknown yet):
     booked as another order's fill, then once more when a poll found the order. Each
     execution is handed out once."""
-    live = Harness(emulator, make_client, instruments, timeout_ms=250, max_retries=2)
-    await live.venue.start()
-    emulator.inject(Fault("accept_then_timeout", delay_s=1.0))
-    emulator.inject(Fault("status", method="GET", path="/fapi/v1/order", count=3))
-    order = live.order()
-    with pytest.raises(VenueUnavailable, match="outcome unknown"):
-        await live.venue.submit(order)
+    live, order = await _unconfirmed(emulator, make_client, instruments)
     try:
         foreign = await live.venue.exchange_fills(wall_clock_ms() - 60_000, ["BTC-PERP"])
     except VenueUnavailable:
