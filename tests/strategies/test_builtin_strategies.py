@@ -230,6 +230,15 @@ def test_mean_reversion_flat_window_gives_no_signal() -> None:
     assert run(strategy, [100.0] * 20) == {}
 
 
+def test_mean_reversion_holds_through_a_flat_window() -> None:
+    # lookback 5: long at i5 (z=-2.00); from i10 the window is [81] * 5: no z-score, no
+    # signal. The running sums left a rounding residue of 100 and 95 there (std ~1e-14),
+    # so the strategy read z=0.00 and exited at i10 (in about one flat window of five).
+    strategy = MeanReversion({"lookback": 5, "entry_z": 1.5}, make_ctx(size=0.5))
+    closes = [100.0] * 5 + [95.0] + [81.0] * 11
+    assert targets(run(strategy, closes)) == {5: (0.5, "mean_reversion long z=-2.00")}
+
+
 def test_mean_reversion_stop_then_waits_to_rearm() -> None:
     # i4 long at 90 (stop 85.5); i5 close 85 -> stop; i6 [100,90,85,75] z=-1.39 extreme but
     # disarmed; i7 [90,85,75,90] z=+0.82 inside the band -> rearmed; i8 [85,75,90,70]

@@ -1,12 +1,13 @@
 """Incremental indicators against direct computations over the window."""
 
 import math
+import statistics
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perps_bot.strategies.indicators import MeanPair
+from perps_bot.strategies.indicators import MeanPair, RollingStats
 
 prices = st.floats(min_value=1e-3, max_value=1e6, allow_nan=False)
 
@@ -47,3 +48,28 @@ def test_mean_pair_resyncs_so_a_long_run_does_not_drift() -> None:
 def test_mean_pair_rejects_bad_windows(fast: int, slow: int) -> None:
     with pytest.raises(ValueError, match="fast < slow"):
         MeanPair(fast, slow)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    window=st.integers(2, 12),
+    level=st.floats(min_value=1e-2, max_value=1e5),
+    steps=st.lists(st.sampled_from([0, 0, 0, 1, -1, 7, -7]), max_size=100),
+)
+def test_rolling_stats_match_the_window_and_a_flat_window_has_no_std(
+    window: int, level: float, steps: list[int]
+) -> None:
+    # prices a few ticks apart, often repeated, so windows go flat after moves
+    values = [level * (1.0 + 1e-3 * sum(steps[: k + 1])) for k in range(len(steps))]
+    stats = RollingStats(window)
+    for n, value in enumerate(values, start=1):
+        assert stats.push(value) == (n >= window)
+        if n < window:
+            continue
+        win = values[n - window : n]
+        if len(set(win)) == 1:
+            assert (stats.mean, stats.std) == (value, 0.0), win
+        else:
+            scale = max(abs(x) for x in win)
+            assert stats.mean == pytest.approx(statistics.fmean(win), rel=1e-12)
+            assert stats.std == pytest.approx(statistics.pstdev(win), rel=1e-9, abs=1e-12 * scale)

@@ -86,9 +86,25 @@ class MeanPair:
 
 
 class RollingStats:
-    """Mean and population standard deviation over the last `window` values."""
+    """Mean and population standard deviation over the last `window` values.
 
-    __slots__ = ("_buf", "_count", "_i", "_s1", "_s2", "_shift", "mean", "std", "window")
+    A window holding one value `window` times has `std` exactly 0.0 and `mean` exactly
+    that value: the running sums would leave a rounding residue of the values that left
+    the window (a std of ~1e-9 of the price instead of 0), whose z-scores are noise."""
+
+    __slots__ = (
+        "_buf",
+        "_count",
+        "_i",
+        "_last",
+        "_s1",
+        "_s2",
+        "_same",
+        "_shift",
+        "mean",
+        "std",
+        "window",
+    )
 
     def __init__(self, window: int) -> None:
         if window < 2:
@@ -100,6 +116,8 @@ class RollingStats:
         self._shift = 0.0
         self._s1 = 0.0  # sum of (x - shift)
         self._s2 = 0.0  # sum of (x - shift)**2
+        self._last = math.nan  # the last value pushed
+        self._same = 0  # how many values in a row were equal to it
         self.mean = 0.0
         self.std = 0.0
 
@@ -130,8 +148,17 @@ class RollingStats:
             if self._count == window:
                 self._resync()
         self._i = i
+        if value == self._last:
+            self._same += 1
+        else:
+            self._last = value
+            self._same = 1
         if self._count < window:
             return False
+        if self._same >= window:  # a flat window: no residue of the values that left
+            self.mean = value
+            self.std = 0.0
+            return True
         m1 = self._s1 / window
         var = self._s2 / window - m1 * m1
         self.mean = self._shift + m1
