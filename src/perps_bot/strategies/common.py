@@ -16,6 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from perps_bot.domain import AccountView, Fill, Signal, TargetPosition
 from perps_bot.strategies.base import NO_SIGNALS, Strategy
 
+#: The longest indicator window (bars) a built-in takes: each one holds its window in a
+#: list per symbol, so `slow=1000000000` would allocate 8 GB per symbol (a MemoryError,
+#: or the machine's memory gone) instead of being refused as a bad param.
+MAX_WINDOW = 1_000_000
+
 
 class StopParams(BaseModel):
     """The protective-stop parameter every built-in position strategy accepts."""

@@ -25,6 +25,7 @@ from pydantic import Field, model_validator
 from perps_bot.domain import Candle, Fill, MarketEvent, Signal
 from perps_bot.strategies.base import NO_SIGNALS, StrategyContext
 from perps_bot.strategies.common import (
+    MAX_WINDOW,
     PositionStrategy,
     SideState,
     StopParams,
@@ -41,7 +42,9 @@ class MeanReversionParams(StopParams):
     mode: Literal["zscore", "rsi"] = Field(
         "zscore", description="how an extreme is measured: 'zscore' of the close or 'rsi'"
     )
-    lookback: int = Field(20, ge=2, description="zscore: bars in the rolling mean and std")
+    lookback: int = Field(
+        20, ge=2, le=MAX_WINDOW, description="zscore: bars in the rolling mean and std"
+    )
     entry_z: float = Field(2.0, gt=0.0, description="zscore: enter at |z| >= entry_z")
     exit_z: float = Field(
         0.0, ge=0.0, description="zscore: exit once |z| <= exit_z on the way back (0 = at the mean)"

@@ -21,6 +21,7 @@ from perps_bot.domain import Candle, MarketEvent, Signal
 from perps_bot.feeds.columns import CandleColumns
 from perps_bot.strategies.base import NO_SIGNALS, StrategyContext
 from perps_bot.strategies.common import (
+    MAX_WINDOW,
     PositionStrategy,
     SideState,
     StopParams,
@@ -32,9 +33,14 @@ from perps_bot.strategies.indicators import MeanPair
 
 class SmaCrossParams(StopParams):
     fast: int = Field(
-        10, ge=1, description="bars (candle closes) in the fast simple moving average"
+        10,
+        ge=1,
+        le=MAX_WINDOW,
+        description="bars (candle closes) in the fast simple moving average",
     )
-    slow: int = Field(30, ge=2, description="bars in the slow simple moving average; > fast")
+    slow: int = Field(
+        30, ge=2, le=MAX_WINDOW, description="bars in the slow simple moving average; > fast"
+    )
 
     @model_validator(mode="after")
     def _fast_below_slow(self) -> "SmaCrossParams":
