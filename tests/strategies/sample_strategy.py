@@ -36,3 +36,10 @@ class Unfinished(Strategy):
     """Abstract: on_event is missing."""
 
     name = "unfinished"
+
+
+class PlainParams(MyStrategy):
+    """Params that are not a pydantic model: not a Strategy the loader can configure."""
+
+    name = "plain_params"
+    Params = dict  # type: ignore[assignment]

@@ -4,6 +4,7 @@ do not keep the Strategy contract."""
 
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,35 @@ def test_a_window_too_long_to_hold_is_a_bad_param(
     tmp_path: Path, args: tuple[str, ...], fragment: str
 ) -> None:
     _one_line(_cli(tmp_path, *args), fragment)
+
+
+def test_a_strategy_whose_params_are_not_a_pydantic_model_is_refused(tmp_path: Path) -> None:
+    # on main: "internal error: AttributeError: type object 'dict' has no attribute
+    # 'model_fields'", exit 1
+    (tmp_path / "odd_params_strat.py").write_text(
+        textwrap.dedent(
+            """
+            from dataclasses import dataclass
+
+            from perps_bot.strategies import NO_SIGNALS, Strategy
+
+            @dataclass
+            class Knobs:
+                level: int = 1
+
+            class DictParams(Strategy):
+                name = "dict_params"
+                Params = dict
+
+                def on_event(self, event):
+                    return NO_SIGNALS
+
+            class DataclassParams(DictParams):
+                name = "dataclass_params"
+                Params = Knobs
+            """
+        )
+    )
+    for cls in ("DictParams", "DataclassParams"):
+        result = _cli(tmp_path, "--strategy", f"odd_params_strat:{cls}")
+        _one_line(result, "Params must be a pydantic BaseModel subclass")

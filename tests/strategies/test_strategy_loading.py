@@ -115,6 +115,7 @@ def test_unknown_strategy_lists_builtins() -> None:
         (f"{SAMPLE}:Missing", f"strategy module '{SAMPLE}' has no attribute 'Missing'"),
         (f"{SAMPLE}:not_a_strategy", f"'{SAMPLE}:not_a_strategy' is not a Strategy subclass"),
         (f"{SAMPLE}:Unfinished", "is abstract (implement: on_event)"),
+        (f"{SAMPLE}:PlainParams", "Params must be a pydantic BaseModel subclass"),
         (":MyStrategy", "invalid strategy path ':MyStrategy'"),
         (f"{SAMPLE}:", "invalid strategy path"),
     ],

@@ -28,6 +28,8 @@ from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import Any
 
+from pydantic import BaseModel
+
 from perps_bot.domain import short
 from perps_bot.strategies.base import Strategy, StrategyError, validate_params
 
@@ -138,6 +140,11 @@ def _checked_class(obj: object, path: str) -> type[Strategy]:
     name = getattr(obj, "name", None)
     if not isinstance(name, str) or not name:
         raise StrategyError(f"strategy {path!r} must set a class attribute name = '...'")
+    params = getattr(obj, "Params", None)
+    if not (isinstance(params, type) and issubclass(params, BaseModel)):
+        raise StrategyError(
+            f"strategy {path!r}: Params must be a pydantic BaseModel subclass, not {params!r}"
+        )
     return obj
 
 
