@@ -1,6 +1,7 @@
 """Incremental indicators against direct computations over the window."""
 
 import math
+import pickle
 import statistics
 
 import pytest
@@ -73,3 +74,18 @@ def test_rolling_stats_match_the_window_and_a_flat_window_has_no_std(
             scale = max(abs(x) for x in win)
             assert stats.mean == pytest.approx(statistics.fmean(win), rel=1e-12)
             assert stats.std == pytest.approx(statistics.pstdev(win), rel=1e-9, abs=1e-12 * scale)
+
+
+def test_rolling_stats_restore_from_checkpoints_with_and_without_the_flat_count() -> None:
+    stats = RollingStats(3)
+    for value in (5.0, 6.0, 6.0):
+        stats.push(value)
+    copy = pickle.loads(pickle.dumps(stats))
+    assert [copy.push(6.0), copy.mean, copy.std] == [True, 6.0, 0.0]
+    # a checkpoint pickled by the code before the flat count (no _last, _same slots)
+    make, args, (_, slots) = stats.__reduce_ex__(2)[:3]
+    older = make(*args)
+    older.__setstate__((None, {k: v for k, v in slots.items() if k not in ("_last", "_same")}))
+    for value in (6.0, 6.0, 6.0):
+        assert older.push(value)
+    assert (older.mean, older.std) == (6.0, 0.0)

@@ -165,6 +165,15 @@ class RollingStats:
         self.std = math.sqrt(var) if var > 0.0 else 0.0
         return True
 
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        """Unpickling: a checkpoint written before `_last` and `_same` existed (same
+        package version, older code) restores too; the run of equal values counts from
+        the next push."""
+        self._last = math.nan
+        self._same = 0
+        for name, value in state[1].items():
+            setattr(self, name, value)
+
     def _resync(self) -> None:
         buf = self._buf
         shift = math.fsum(buf) / self.window
