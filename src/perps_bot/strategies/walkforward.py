@@ -123,6 +123,25 @@ class WalkForward(Strategy):
         return [target(s, 0, 0.0, WINDOW_END, None) for s in self.ctx.symbols
                 if account.position_size(s)]  # fmt: skip
 
+    def state(self) -> object:
+        """The window in play, whether its strategy exists and started, and the state of
+        a started one: a resumed paper run goes on inside the window with the indicators
+        it had (a strategy not started yet is made fresh again)."""
+        inner = self._inner
+        if inner is None:
+            return (self._k, False, False, None)
+        started = self._started
+        return (self._k, True, started, inner.state() if started else None)
+
+    def restore(self, state: object) -> None:
+        if not (isinstance(state, tuple) and len(state) == 4):
+            raise TypeError(f"walkforward state must be a tuple of 4, got {state!r}")
+        k, has_inner, started, inner_state = state
+        self._k, self._started = int(k), bool(started)
+        self._inner = self._inner_cls(self._windows[self._k][2], self.ctx) if has_inner else None
+        if self._inner is not None and started:
+            self._inner.restore(inner_state)
+
     def on_fill(self, fill: Fill) -> Sequence[Signal]:
         if self._inner is None or not self._started:
             return NO_SIGNALS
