@@ -5,6 +5,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -383,3 +384,14 @@ def test_plotted_series_are_the_decision_indicators() -> None:
     )
     rsi = MeanReversion({"mode": "rsi"}, make_ctx())
     assert rsi.plot_series() == () and rsi.plot_values(SYM) is None
+
+
+def test_readme_lists_each_builtin_param_with_its_description() -> None:
+    # SPEC 2: mean_reversion's params documented; they were only in the code
+    from perps_bot.strategies.loader import params_markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert params_markdown() in readme
+    for name in ("sma_cross", "mean_reversion", "funding_carry"):
+        for param, info in load_strategy(name).Params.model_fields.items():
+            assert f"`{param}` " in params_markdown() and info.description

@@ -71,6 +71,24 @@ BUILTIN_STRATEGIES: Mapping[str, type[Strategy]] = _Builtins(
 
 _BASE_MODULE = Strategy.__module__
 
+#: The built-ins whose params the README lists (SPEC 2); plan, llm_planner and walkforward
+#: have sections of their own.
+DOCUMENTED = ("sma_cross", "mean_reversion", "funding_carry")
+
+
+def params_markdown(names: tuple[str, ...] = DOCUMENTED) -> str:
+    """The README's list of the built-in strategies and their params (name, type,
+    default, description: `Strategy.params_help`), generated so it cannot drift."""
+    out = []
+    for name in names:
+        cls = BUILTIN_STRATEGIES[name]
+        summary = (cls.__doc__ or "").strip().splitlines()[0]
+        out.append(f"- `{name}`: {summary}")
+        for line in cls.params_help().splitlines():
+            param, _, rest = line.partition(" ")
+            out.append(f"  - `{param}` {rest}")
+    return "\n".join(out) + "\n"
+
 
 def load_strategy(name: str) -> type[Strategy]:
     """The strategy class for a built-in short name or a `package.module:Class` path."""
