@@ -57,3 +57,19 @@ def test_an_order_the_gate_let_through_whole_is_not_marked_resized(
     events = _events(workdir, capsys)
     order = next(e for e in events if e["type"] == "order")
     assert order["size"] == 2 and order["resized"] is None
+
+
+def test_protective_orders_carry_the_correlation_id_of_their_entry(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = _events(workdir, capsys)
+    (signal,) = [e for e in events if e["type"] == "signal"]
+    orders = [e for e in events if e["type"] == "order"]
+    kinds = sorted(o["order_type"] for o in orders)
+    assert kinds == ["market", "stop_market", "take_profit_market"]
+    assert {o["correlation_id"] for o in orders} == {signal["correlation_id"]}
+    fills = [e for e in events if e["type"] == "fill"]
+    assert len(fills) == 2  # the entry and its take-profit
+    assert {f["correlation_id"] for f in fills} == {signal["correlation_id"]}
+    protective = {o["client_id"] for o in orders if o["order_type"] != "market"}
+    assert len(protective) == 2 and signal["correlation_id"] not in protective
