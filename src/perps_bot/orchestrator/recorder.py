@@ -89,6 +89,13 @@ class Recorder:
         #: its `order` line is written
         self._resized: dict[str, dict[str, Any]] = {}
 
+    def open_trades(self) -> dict[str, OpenTrade]:
+        """The round trips open now (a checkpoint keeps them: a resumed run closes them)."""
+        return dict(self._trips.open)
+
+    def restore_open_trades(self, trades: dict[str, OpenTrade]) -> None:
+        self._trips.open = dict(trades)
+
     def follow_trades(self) -> None:
         """Build the round trips (trade_closed events) whatever the log level: someone
         follows the run's trades (metrics, alerts)."""
