@@ -57,7 +57,7 @@ def _stopped_after(trades: int) -> Callable[[Run], Any]:
     return attach
 
 
-@pytest.mark.parametrize("stop_after", [1])
+@pytest.mark.parametrize("stop_after", [1, 3])
 def test_each_trade_of_a_resumed_run_is_alerted_once(tmp_path: Path, stop_after: int) -> None:
     with alert_receiver() as (port, received):
         settings = _settings(tmp_path, port)

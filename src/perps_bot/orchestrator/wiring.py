@@ -155,7 +155,9 @@ def build_run(
                lambda: str(orchestrator.trading_state))  # fmt: skip
     resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start,
                                           keeps_state=keeps)  # fmt: skip
-    watchers = watch_run(settings, spec.mode, run_id, journal, portfolios)
+    after = orchestrator.after_batch
+    soon = after.soon if isinstance(after, checkpoint.Checkpointer) else None
+    watchers = watch_run(settings, spec.mode, run_id, journal, portfolios, soon)
     return Run(
         run_id=run_id,
         settings=settings,
