@@ -253,7 +253,7 @@ def metrics_only(settings: Settings) -> bool:
 
 def _journal(settings: Settings, run_id: str) -> Journal:
     if metrics_only(settings):
-        return NullJournal()
+        return NullJournal(run_id)
     # a backtest journals to its own file, so it never interleaves with a live bot's
     offline = settings.mode in (RunMode.BACKTEST, RunMode.WALKFORWARD)
     events = "events.backtest.jsonl" if offline else "events.jsonl"
