@@ -57,7 +57,8 @@ async def test_a_fill_the_killed_run_never_stored_is_recovered_at_the_next_start
     with sqlite3.connect(db) as conn:  # the crash: a stored intent, then the process died
         (row,) = conn.execute("SELECT * FROM orders WHERE run_id=?", (first.run_id,)).fetchall()
         lost = list(row)
-        lost[1] = lost[12] = f"{row[1]}9"  # client_id, correlation_id of a second order
+        lost[1] = f"{row[1]}9"  # client_id of a second order
+        lost[12] = row[1]  # its correlation id: the entry's (as a protective order's is)
         lost[4], lost[9], lost[10], lost[11], lost[14] = "sell", "new", 0.0, 0.0, None
         lost[13] = "canary exit"  # the order's reason: the trade's exit reason
         conn.execute(f"INSERT INTO orders VALUES ({','.join('?' * len(lost))})", lost)
@@ -80,7 +81,8 @@ async def test_a_fill_the_killed_run_never_stored_is_recovered_at_the_next_start
     assert second.status == "completed"
     with sqlite3.connect(db) as conn:
         fills = conn.execute(
-            "SELECT client_id, side, size, price, fee, position_after, reason FROM fills"
+            "SELECT client_id, side, size, price, fee, position_after, reason, correlation_id"
+            " FROM fills"
             " WHERE run_id=? ORDER BY seq",
             (first.run_id,),
         ).fetchall()
@@ -97,6 +99,7 @@ async def test_a_fill_the_killed_run_never_stored_is_recovered_at_the_next_start
     # the order's own reason stays, and is the recovered fill's (a plan's `flat` row closes
     # with exit reason `plan`); before, both became "" (a market order's exit_reason)
     assert fills[-1][6] == "canary exit"
+    assert fills[-1][7] == row[1], "the recovered fill keeps its order's correlation id"
     assert status == ("filled", 0.01, "canary exit")
     assert "1 fills recovered" in detail[0]
 

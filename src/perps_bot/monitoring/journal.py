@@ -88,21 +88,21 @@ class Journal:
     def write(
         self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None = None
     ) -> None:
-        if self._portfolio is not None:
-            data = {"portfolio": self._portfolio, **data}
-        line = {
-            "type": type_,
-            "run_id": self._run_id,
-            "ts": ts,
-            "correlation_id": correlation_id,
-            **data,
-        }
+        line = self._line(type_, ts, data, correlation_id)
         buffer = self._buffer
         buffer.append(orjson.dumps(line))
         for listener in self._listeners:
             listener(type_, line)
         if len(buffer) >= self._limit:
             self.flush()
+
+    def _line(
+        self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None
+    ) -> dict[str, Any]:
+        if self._portfolio is not None:
+            data = {"portfolio": self._portfolio, **data}
+        return {"type": type_, "run_id": self._run_id, "ts": ts,
+                "correlation_id": correlation_id, **data}  # fmt: skip
 
     def flush(self) -> None:
         """Write the buffered lines. A full disk (or any write error) stops the run with
@@ -123,19 +123,27 @@ class Journal:
 
 
 class NullJournal(Journal):
-    """A journal nobody reads (optimisation trials, `run.record: metrics`): every line
-    is dropped before it is serialised."""
+    """A journal with no file (optimisation trials, `run.record: metrics`): no line is
+    kept; one is built only for its listeners (a bot run's metrics and alerts), and an
+    optimisation trial has none."""
 
-    def __init__(self) -> None:
+    def __init__(self, run_id: str = "") -> None:
         """No file and no buffer: nothing is kept."""
+        self._run_id, self._portfolio = run_id, None
+        self._listeners = []
 
     def for_portfolio(self, run_id: str, portfolio: str) -> "Journal":
-        return NullJournal()
+        view = NullJournal(run_id)
+        view._portfolio, view._listeners = portfolio, self._listeners
+        return view
 
     def write(
         self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None = None
     ) -> None:
-        return None
+        if self._listeners:
+            line = self._line(type_, ts, data, correlation_id)
+            for listener in self._listeners:
+                listener(type_, line)
 
     def flush(self) -> None:
         return None

@@ -105,13 +105,17 @@ def _account_gate(orchestrator: Orchestrator) -> AccountGate | None:
     return orchestrator.portfolios[0].flow.account if orchestrator.portfolios else None
 
 
-def _counters(rec: Recorder) -> tuple[int, int, dict[str, int]]:
-    return rec.fills, rec.liquidations, dict(rec.denials)
+def _counters(rec: Recorder) -> tuple[Any, ...]:
+    """The recorder's counters and the round trips it has open (a trade open at the
+    checkpoint that the resumed run closes gets its TRADE CLOSED line and alert)."""
+    return rec.fills, rec.liquidations, dict(rec.denials), rec.open_trades()
 
 
-def _restore_counters(rec: Recorder, counters: tuple[int, int, dict[str, int]]) -> None:
-    rec.fills, rec.liquidations, denials = counters
+def _restore_counters(rec: Recorder, counters: tuple[Any, ...]) -> None:
+    rec.fills, rec.liquidations, denials, *trades = counters  # older: no round trips
     rec.denials = Counter(denials)
+    if trades:
+        rec.restore_open_trades(trades[0])
 
 
 class PeriodicFlush:

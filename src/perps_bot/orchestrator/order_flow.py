@@ -112,6 +112,7 @@ class OrderFlow:
         when they refuse it."""
         rec = self.rec
         size = decision.size
+        cut = (decision.reason, decision.detail) if decision.reason is not None else None
         if self.account is not None:
             ahead = self.on_its_side(intent, on_way, anyone=True)
             at = cap_price(intent, price)
@@ -119,10 +120,14 @@ class OrderFlow:
             if whole.reason is not None and whole.size <= 0:
                 rec.denial(ts, intent.symbol, whole.reason, whole.detail, cid)
                 return None
+            if whole.reason is not None:  # the account's cap cut it (further)
+                cut = (whole.reason, whole.detail)
             size = whole.size
         order = self._instrument_order(intent, decision, cid, ts, price, size)
         if order is None and self.account is not None:
             self.account.withdraw(ts)
+        elif order is not None and cut is not None:  # the order line says why it is smaller
+            rec.resized(cid, intent.size, str(cut[0]), cut[1])
         return order
 
     def _instrument_order(

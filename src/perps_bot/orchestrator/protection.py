@@ -95,6 +95,9 @@ class Protector:
         self._booked: dict[str, float] = {}  # entry client id -> its fills booked so far
         self._ended: dict[str, float] = {}  # entry client id -> all it filled, once it ended
         self.levels: dict[str, Levels] = {}
+        #: symbol -> the client id of the entry whose levels are in force: the correlation
+        #: id of its protective orders (events.jsonl links them to the entry they protect)
+        self.entry_of: dict[str, str] = {}
         #: open protective orders by client id
         self.working: dict[str, Order] = {}
         #: what `sync` decided and the orchestrator has not done yet
@@ -137,6 +140,7 @@ class Protector:
             left = self._unfilled[client_id] = left - size
         if asked.side.sign * self.held(symbol) > EPS:
             self.levels[symbol] = asked
+            self.entry_of[symbol] = client_id
             if self.keeper is not None:
                 self.keeper.filled(symbol, client_id)
         elif left is not None and left <= EPS:
@@ -204,6 +208,7 @@ class Protector:
         mine = [o for o in self.working.values() if o.symbol == symbol]
         if levels is not None and (abs(held) <= EPS or levels.side.sign * held < 0):
             del self.levels[symbol]
+            self.entry_of.pop(symbol, None)
             levels = None
             if self.keeper is not None:
                 self.keeper.cleared(symbol)
@@ -271,19 +276,21 @@ class Protector:
         side = self.levels[symbol].side.opposite
         cid = self.keeper.client_id(symbol, kind) if self.keeper is not None else None
         cid = cid or self._next_id()
+        link = self.entry_of.get(symbol, cid)  # no entry known (adopted): its own id
         return Order(client_id=cid, symbol=symbol, side=side, size=size, order_type=kind,
-                     price=None, reduce_only=True, created_ts=ts, correlation_id=cid,
+                     price=None, reduce_only=True, created_ts=ts, correlation_id=link,
                      reason=reason, updated_ts=ts, portfolio=self.portfolio,
                      trigger_price=price)  # fmt: skip
 
     def state(self) -> tuple[object, ...]:
         return (dict(self._entries), dict(self._unfilled), dict(self.levels), dict(self.working),
-                dict(self._booked), dict(self._ended))  # fmt: skip
+                dict(self._booked), dict(self._ended), dict(self.entry_of))  # fmt: skip
 
     def restore(self, state: object) -> None:
         assert isinstance(state, tuple)
-        entries, unfilled, levels, working, *booked_ended = state  # older: the first four
-        booked, ended = booked_ended or ({}, {})
+        entries, unfilled, levels, working, *later = state  # older: the first four (or six)
+        booked, ended, entry_of = (*later, {}, {}, {})[:3]
         self._entries, self._unfilled = dict(entries), dict(unfilled)
         self.levels, self.working = dict(levels), dict(working)
         self._booked, self._ended = dict(booked), dict(ended)
+        self.entry_of = dict(entry_of)

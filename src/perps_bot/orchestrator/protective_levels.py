@@ -210,6 +210,8 @@ class StoredLevelsKeeper:
                         stored.activate(db, self._scope, row.id, row.symbol, self._run_id)
                 self._active[row.symbol] = replace(row, active=True)
                 protector.levels[row.symbol] = Levels(row.side, row.stop, row.take_profit)
+                if not row.entry_client_id.startswith("levels-"):  # made by an entry
+                    protector.entry_of[row.symbol] = row.entry_client_id
                 log.info("protective levels of %s restored: %s stop %s take-profit %s"
                          " (entry %s)", row.symbol, row.side, row.stop, row.take_profit,
                          row.entry_client_id)  # fmt: skip

@@ -85,6 +85,16 @@ class Recorder:
         self.replayed_state: str | None = None
         #: live subscribers (see the module doc); called in order, on the trading path
         self.listeners: list[Listener] = []
+        #: why an approved order is smaller than its signal (client id -> note), until
+        #: its `order` line is written
+        self._resized: dict[str, dict[str, Any]] = {}
+
+    def open_trades(self) -> dict[str, OpenTrade]:
+        """The round trips open now (a checkpoint keeps them: a resumed run closes them)."""
+        return dict(self._trips.open)
+
+    def restore_open_trades(self, trades: dict[str, OpenTrade]) -> None:
+        self._trips.open = dict(trades)
 
     def follow_trades(self) -> None:
         """Build the round trips (trade_closed events) whatever the log level: someone
@@ -128,6 +138,11 @@ class Recorder:
         elif self._debug:
             self.log.debug("%s DENIED %s %s: %s", iso_utc(ts), symbol, code, detail)
 
+    def resized(self, cid: str, requested: float, reason: str, detail: str) -> None:
+        """The risk gate (or the account's caps) cut order `cid` from `requested`: its
+        `order` line carries the cap and the gate's note."""
+        self._resized[cid] = {"requested": requested, "reason": reason, "detail": detail}
+
     def order(self, order: Order, latency_s: float | None = None) -> None:
         """An order the risk gate approved, as it goes to the venue (status new);
         `latency_s`: wall time since the market event that caused it was received."""
@@ -147,6 +162,7 @@ class Recorder:
                 "reduce_only": order.reduce_only,
                 "status": str(order.status),
                 "reason": order.reason,
+                "resized": self._resized.pop(order.client_id, None),
                 "latency_ms": None if latency_s is None else round(latency_s * 1000.0, 4),
             },
             order.correlation_id,

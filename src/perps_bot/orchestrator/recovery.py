@@ -85,12 +85,12 @@ async def _recover_run(
     ledger: Ledger | None = None
     booked = 0
     stored = _stored_fills(store, run_id)
-    reasons = _reasons(store, run_id)
+    made_for = _reasons(store, run_id)
     for row in store.orders(run_id):
         if row.status not in OPEN or row.symbol not in instruments:
             continue
         reply = await _look_up(exchange, row, final_from)
-        order = _order(row, reasons.get(row.client_id, ""))
+        order = _order(row, *made_for.get(row.client_id, ("", row.client_id)))
         if reply is None:
             _finish(store, run_id, order, None, row.updated)
             continue
@@ -156,15 +156,19 @@ async def _look_up(
     return reply
 
 
-def _reasons(store: RunStore, run_id: str) -> dict[str, str]:
-    """The reason each order of the run was made for (its signal's), by client id."""
-    rows = store.execute("SELECT client_id, reason FROM orders WHERE run_id=?", (run_id,))
-    return {str(cid): str(reason or "") for cid, reason in rows}
+def _reasons(store: RunStore, run_id: str) -> dict[str, tuple[str, str]]:
+    """The reason each order of the run was made for (its signal's) and its correlation
+    id (a protective order's: the entry's), by client id."""
+    rows = store.execute(
+        "SELECT client_id, reason, correlation_id FROM orders WHERE run_id=?", (run_id,)
+    )
+    return {str(cid): (str(reason or ""), str(link or cid)) for cid, reason, link in rows}
 
 
-def _order(row: OrderRecord, reason: str) -> Order:
+def _order(row: OrderRecord, reason: str, correlation_id: str) -> Order:
     """The stored order back as an Order (the state machine moves it on) with its reason
-    (the exit reason of a trade it closes: a stop or a take-profit keeps its own)."""
+    (the exit reason of a trade it closes: a stop or a take-profit keeps its own) and its
+    correlation id."""
     kind = OrderType(row.order_type)
     return Order(
         client_id=row.client_id,
@@ -175,7 +179,7 @@ def _order(row: OrderRecord, reason: str) -> Order:
         price=None,
         reduce_only=kind.is_trigger,
         created_ts=row.created,
-        correlation_id=row.client_id,
+        correlation_id=correlation_id,
         reason=reason or kind.exit_reason,
         status=OrderStatus(row.status),
         filled=row.filled,

@@ -3,6 +3,7 @@ portfolios and the alerts (SPEC 11, 12). Both listen to the run's journal; the l
 knows nothing of them."""
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,9 @@ from perps_bot.orchestrator.portfolio import Portfolio
 if TYPE_CHECKING:
     from perps_bot.monitoring.alerts import Alerts
 
+#: the alerted events a resumed run's replay would make again (a halt is stored and
+#: checkpointed as it happens: orchestrator.trading_state)
+_ONCE = frozenset({"trade_closed", "liquidation"})
 #: runs over history are not followed (a backtest's year would be 365 daily summaries)
 _SILENT = frozenset({RunMode.BACKTEST, RunMode.REPLAY})
 
@@ -37,10 +41,18 @@ class Watchers:
 
 
 def watch_run(
-    settings: Settings, mode: RunMode, run_id: str, journal: Journal, portfolios: list[Portfolio]
+    settings: Settings,
+    mode: RunMode,
+    run_id: str,
+    journal: Journal,
+    portfolios: list[Portfolio],
+    checkpoint_soon: Callable[[], None] | None = None,
 ) -> Watchers | None:
     """Metrics and alerts of a bot run; runs over history (backtests, replays, an
-    optimizer's trials) have neither (None)."""
+    optimizer's trials) have neither (None). `checkpoint_soon`: a paper run's request
+    for a checkpoint at the end of the batch; the batch in which an alerted trade closes
+    (or a liquidation) ends with one, so a resumed run does not replay (and alert again)
+    what was alerted before it stopped."""
     if mode in _SILENT:
         return None
     multi = len(portfolios) > 1
@@ -56,4 +68,8 @@ def watch_run(
 
         alerts = Alerts(settings.alerts, name=f"perps-bot {settings.profile}")
         journal.subscribe(alerts.rules)
+        alerted = _ONCE & set(settings.alerts.on)
+        if checkpoint_soon is not None and alerted:
+            soon = checkpoint_soon
+            journal.subscribe(lambda type_, _: soon() if type_ in alerted else None)
     return Watchers(metrics, alerts)

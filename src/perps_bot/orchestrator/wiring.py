@@ -155,7 +155,9 @@ def build_run(
                lambda: str(orchestrator.trading_state))  # fmt: skip
     resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start,
                                           keeps_state=keeps)  # fmt: skip
-    watchers = watch_run(settings, spec.mode, run_id, journal, portfolios)
+    after = orchestrator.after_batch
+    soon = after.soon if isinstance(after, checkpoint.Checkpointer) else None
+    watchers = watch_run(settings, spec.mode, run_id, journal, portfolios, soon)
     return Run(
         run_id=run_id,
         settings=settings,
@@ -251,7 +253,7 @@ def metrics_only(settings: Settings) -> bool:
 
 def _journal(settings: Settings, run_id: str) -> Journal:
     if metrics_only(settings):
-        return NullJournal()
+        return NullJournal(run_id)
     # a backtest journals to its own file, so it never interleaves with a live bot's
     offline = settings.mode in (RunMode.BACKTEST, RunMode.WALKFORWARD)
     events = "events.backtest.jsonl" if offline else "events.jsonl"

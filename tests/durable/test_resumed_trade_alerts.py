@@ -1,0 +1,73 @@
+"""SPEC 9 and 12: a paper run stopped between two checkpoints is resumed from the
+last one and replays what followed it. Each trade of the run is alerted (and has its
+trade_closed line and TRADE CLOSED log line) once: a trade open at the checkpoint that
+closes in the resumed run is announced (it was not: the resumed run did not know it
+was open), and one closed after the checkpoint but before the stop, alerted then, is
+not announced a second time by its replay (the batch in which a trade closes ends with
+a checkpoint when trades are alerted)."""
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perps_bot.config import Settings, load_settings
+from perps_bot.orchestrator.checkpoint import Checkpointer
+from perps_bot.orchestrator.run_process import INTERRUPTED
+from perps_bot.orchestrator.runner import Run, run_bot_sync
+from tests.harness.alert_receiver import alert_receiver
+
+
+def _settings(tmp: Path, port: int) -> Settings:
+    run = {"dev_fast": True, "duration": "12h", "seed": 5, "log_dir": str(tmp / "logs"),
+           "data_dir": str(tmp / "data")}  # fmt: skip
+    alerts = {"urls": [f"json://127.0.0.1:{port}"], "on": ["trade_closed"],
+              "max_per_minute": 100_000}  # fmt: skip
+    return load_settings("dev", {"run": run, "alerts": alerts})
+
+
+def _stopped_after(trades: int) -> Callable[[Run], Any]:
+    """A checkpoint at the end of the batch in which the first trade closed (the next
+    one, opened by the same flip, is open in it), no other the test does not ask for;
+    stopped at the end of the batch in which `trades` trades have closed."""
+
+    @contextlib.asynccontextmanager
+    async def attach(run: Run) -> AsyncIterator[None]:
+        orchestrator = run.orchestrator
+        checkpointer = orchestrator.after_batch
+        assert isinstance(checkpointer, Checkpointer)
+        checkpointer.every_s = 1e9  # no checkpoint for the time that passes
+        closed: list[int] = []
+        run.journal.subscribe(
+            lambda t, line: closed.append(line["ts"]) if t == "trade_closed" else None
+        )
+
+        def after_batch() -> None:
+            if closed and checkpointer.saved == 0:
+                checkpointer.save()
+            checkpointer()
+            if len(closed) >= trades:
+                orchestrator.request_stop(INTERRUPTED, interrupt=True)
+
+        orchestrator.after_batch = after_batch
+        yield
+
+    return attach
+
+
+@pytest.mark.parametrize("stop_after", [1, 3])
+def test_each_trade_of_a_resumed_run_is_alerted_once(tmp_path: Path, stop_after: int) -> None:
+    with alert_receiver() as (port, received):
+        settings = _settings(tmp_path, port)
+        first = run_bot_sync(settings, progress=False, attach=_stopped_after(stop_after))
+        assert first.status == "interrupted"
+        resumed = run_bot_sync(settings, progress=False, resume="latest")
+    assert resumed.run_id == first.run_id and resumed.status == "completed"
+    assert resumed.report is not None
+    alerted = [r["message"] for r in received if r["title"].endswith(": trade closed")]
+    assert len(alerted) == len(set(alerted)), [m for m in alerted if alerted.count(m) > 1]
+    assert len(alerted) == len(resumed.report.trades)
+    log = (tmp_path / "logs" / "perps_bot.log").read_text(encoding="utf-8")
+    assert log.count("TRADE CLOSED") >= len(resumed.report.trades)
