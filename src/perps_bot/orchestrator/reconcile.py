@@ -62,14 +62,14 @@ async def reconcile(
     if len(portfolios) > 1:
         books = AccountBooks([p.ledger for p in portfolios])
     try:
-        snap = await venue.snapshot()
+        snap = await _snapshot(venue, book)
         differences = _differences(snap, books)
         booked: Sequence[Fill] = ()
         if differences and since_ms is not None:
             booked = await venue.exchange_fills(since_ms, sorted(differences))
             if booked:
                 book(booked)
-                snap = await venue.snapshot()
+                snap = await _snapshot(venue, book)
     except (VenueUnavailable, OrderRejected) as exc:
         log.warning("reconciliation (%s) failed: %s", why, exc)
         raise ReconcileFailed(str(exc)) from exc
@@ -110,6 +110,16 @@ async def reconcile(
                 p.excursions.on_position(symbol, ts, before[(p.id, symbol)], now, entry)
                 p.rec.position(symbol, now, entry, ts)
     return sorted(set(left) | {f.symbol for f in booked})
+
+
+async def _snapshot(venue: Venue, book: Callable[[Sequence[Fill]], None]) -> VenueSnapshot:
+    """The venue's account, the fills of the bot's own orders it holds that the books
+    did not have yet booked first (they are handed out once: adopted with the position,
+    the venue's next poll would have booked them again)."""
+    snap = await venue.snapshot()
+    if snap.fills:
+        book(snap.fills)
+    return snap
 
 
 def _adopt_account(
