@@ -1,6 +1,7 @@
-"""Reconciliation while the bot's orders are working (SPEC 9): one execution is booked
-once. A resting order that fills on the exchange after the venue's last poll is in the
-account's snapshot before the venue's poll tells of it."""
+"""Reconciliation while orders are working (SPEC 9): one execution is booked once. A
+resting order that fills on the exchange after the venue's last poll is in the account's
+snapshot before the venue's poll tells of it; an order found open and followed by the
+venue is not another order's fill to the exchange-fill lookup."""
 
 import json
 import sqlite3
@@ -11,9 +12,10 @@ import pytest
 
 from perps_bot.config import load_settings
 from perps_bot.domain import BookSnapshot, MarketEvent, Quote
+from perps_bot.exchange.runtime import wall_clock_ms
 from perps_bot.orchestrator.runner import run_bot
 from perps_emulator import EmulatorServer
-from tests.live.live_helpers import API_KEY, API_SECRET
+from tests.live.live_helpers import API_KEY, API_SECRET, ClientFactory, exchange_cfg, started_venue
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +107,27 @@ async def test_a_fill_between_the_venues_poll_and_a_reconciliation_is_booked_onc
     reconciles = [json.loads(line) for line in journal if '"reconcile"' in line]
     assert len(reconciles) >= 3
     assert [r["mismatched"] for r in reconciles] == [[]] * len(reconciles), reconciles
+
+
+async def test_an_order_found_open_is_not_booked_again_as_another_orders_fill(
+    emulator: EmulatorServer, make_client: ClientFactory
+) -> None:
+    """An order placed by hand rests; a snapshot finds it and the venue follows it, so its
+    fill comes from its status at the next poll. A later reconciliation that looks for
+    the fills no order of the venue explains (a market order by hand) found the followed
+    order's trade too and booked it again: one execution, two fills."""
+    venue, clock = await started_venue(emulator, make_client)
+    hand = make_client(exchange_cfg(emulator), private=True)
+    await hand.load_markets()
+    price = emulator.price("ETHUSDT")
+    await hand.create_order("ETH/USDT:USDT", "limit", "buy", 0.01, round(price * 0.9, 2),
+                            {"newClientOrderId": "byhand1"})  # fmt: skip
+    (found,) = (await venue.snapshot()).open_orders
+    assert found.client_id == "byhand1"
+    emulator.set_price("ETHUSDT", price * 0.85)
+    clock.now += 5_000
+    assert [(f.client_id, f.size) for f in await venue.poll(clock.now)] == [("byhand1", 0.01)]
+    await hand.create_order("ETH/USDT:USDT", "market", "buy", 0.02)
+    others = await venue.exchange_fills(wall_clock_ms() - 60_000, ["ETH-PERP"])
+    assert [f.size for f in others] == [0.02]
+    await venue.stop()

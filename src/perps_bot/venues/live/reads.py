@@ -183,6 +183,8 @@ class AccountReads:
                 return replace(pending.order)
         tracked = foreign_order(row, self._bot_symbol(str(row.get("symbol"))), self._clock())
         self._orders[tracked.order.client_id] = tracked
+        # followed from now on, its fills come from its status: its trades are not foreign
+        self._own_order_ids.add(str(row["id"]))
         log.info("reconciled open order %s (%s %s)", exchange_cid, tracked.order.side,
                  tracked.order.symbol)  # fmt: skip
         return replace(tracked.order)
