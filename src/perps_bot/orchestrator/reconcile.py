@@ -2,11 +2,13 @@
 
 On a live venue the exchange is the truth: at start, after every reconnect and every
 `exchange.reconcile_interval`, the orchestrator reads the exchange's balance,
-positions and open orders. When a position differs, the fills the exchange made that
-no order of the bot explains (its liquidations, trades of orders placed by hand) are
-fetched and booked like any fill, so realized PnL, fees and the strategy follow what
-really happened; whatever still differs after that is adopted. Each difference is
-logged as a warning and journaled.
+positions and open orders. The fills of the bot's own orders that the account holds and
+the venue had not handed out yet come with it and are booked first (each once: adopted
+with the position, the next poll booked them again). When a position differs, the fills
+the exchange made that no order of the bot explains (its liquidations, trades of orders
+placed by hand) are fetched and booked like any fill, so realized PnL, fees and the
+strategy follow what really happened; whatever still differs after that is adopted.
+Each difference is logged as a warning and journaled.
 """
 
 import logging
