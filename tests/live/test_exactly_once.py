@@ -166,3 +166,26 @@ async def test_a_slow_not_found_answer_is_judged_by_when_it_was_asked(
     assert exchange_orders(emulator, "pbxslowx1") == 1
     assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(0.01)
     await venue.stop()
+
+
+async def test_a_request_held_by_the_rate_limiter_is_judged_by_when_it_was_signed(
+    emulator: EmulatorServer, make_client: ClientFactory
+) -> None:
+    """ccxt's rate limiter holds the order 1.6 s before it signs and sends it; Binance
+    answers -1007 and executes it 0.7 s after signing (inside its 1 s window). The
+    bot counted the window from before the limiter's wait, judged the order certainly
+    not executed 0.4 s after it was signed, and sent it again: two executions."""
+    instruments = await exchange_instruments(emulator, make_client, ["ETH-PERP"])
+    config = exchange_cfg(emulator, recv_window="1s")
+    client = make_client(config, private=True)
+    venue = LiveVenue(client, config, ACCOUNT, instruments)
+    await venue.start()
+    client.enableRateLimit = True  # as on the real exchange, its bucket empty for 1.6 s
+    client.throttler.config["tokens"] = -client.throttler.config["refillRate"] * 1_600
+    emulator.inject(Fault("unknown_then_execute", delay_s=0.7))
+    order = eth_order("pbxthrottledx1")
+    await venue.submit(order)
+    await asyncio.sleep(0.8)  # a copy sent again would have executed by now
+    assert exchange_orders(emulator, "pbxthrottledx1") == 1, "sent again"
+    assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(0.01)
+    await venue.stop()

@@ -2,11 +2,13 @@
 
 On a live venue the exchange is the truth: at start, after every reconnect and every
 `exchange.reconcile_interval`, the orchestrator reads the exchange's balance,
-positions and open orders. When a position differs, the fills the exchange made that
-no order of the bot explains (its liquidations, trades of orders placed by hand) are
-fetched and booked like any fill, so realized PnL, fees and the strategy follow what
-really happened; whatever still differs after that is adopted. Each difference is
-logged as a warning and journaled.
+positions and open orders. The fills of the bot's own orders that the account holds and
+the venue had not handed out yet come with it and are booked first (each once: adopted
+with the position, the next poll booked them again). When a position differs, the fills
+the exchange made that no order of the bot explains (its liquidations, trades of orders
+placed by hand) are fetched and booked like any fill, so realized PnL, fees and the
+strategy follow what really happened; whatever still differs after that is adopted.
+Each difference is logged as a warning and journaled.
 """
 
 import logging
@@ -62,14 +64,14 @@ async def reconcile(
     if len(portfolios) > 1:
         books = AccountBooks([p.ledger for p in portfolios])
     try:
-        snap = await venue.snapshot()
+        snap = await _snapshot(venue, book)
         differences = _differences(snap, books)
         booked: Sequence[Fill] = ()
         if differences and since_ms is not None:
             booked = await venue.exchange_fills(since_ms, sorted(differences))
             if booked:
                 book(booked)
-                snap = await venue.snapshot()
+                snap = await _snapshot(venue, book)
     except (VenueUnavailable, OrderRejected) as exc:
         log.warning("reconciliation (%s) failed: %s", why, exc)
         raise ReconcileFailed(str(exc)) from exc
@@ -110,6 +112,16 @@ async def reconcile(
                 p.excursions.on_position(symbol, ts, before[(p.id, symbol)], now, entry)
                 p.rec.position(symbol, now, entry, ts)
     return sorted(set(left) | {f.symbol for f in booked})
+
+
+async def _snapshot(venue: Venue, book: Callable[[Sequence[Fill]], None]) -> VenueSnapshot:
+    """The venue's account, the fills of the bot's own orders it holds that the books
+    did not have yet booked first (they are handed out once: adopted with the position,
+    the venue's next poll would have booked them again)."""
+    snap = await venue.snapshot()
+    if snap.fills:
+        book(snap.fills)
+    return snap
 
 
 def _adopt_account(

@@ -333,6 +333,7 @@ class VenueCalls:
             differed = []
         else:
             self._reconciled_at = now
+        self._drain_updates()  # the steps of orders whose fills the snapshot carried
         open_orders = self.venue.open_orders()
         for p in self.portfolios:
             p.protection.adopt(

@@ -35,11 +35,15 @@ class VenuePosition:
 
 @dataclass(slots=True)
 class VenueSnapshot:
-    """What the venue says the account holds; the orchestrator reconciles against it."""
+    """What the venue says the account holds; the orchestrator reconciles against it.
+    `fills`: executions of the venue's own orders that the positions include and that
+    were not handed out by `poll` yet (a live venue learns them while reading the
+    account); they are handed out here, once, and booked before the books are compared."""
 
     balance: float | None
     positions: list[VenuePosition] = field(default_factory=list)
     open_orders: list[Order] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
 
 
 class Venue(Protocol):
@@ -104,5 +108,7 @@ class Venue(Protocol):
     def open_orders(self) -> list[Order]: ...
 
     async def snapshot(self) -> VenueSnapshot:
-        """Balance, positions and open orders as the venue knows them (for reconciliation)."""
+        """Balance, positions and open orders as the venue knows them (for reconciliation),
+        with the fills of its own orders those positions hold that `poll` has not handed
+        out yet (handed out with the snapshot instead)."""
         ...

@@ -8,6 +8,7 @@ attributes below are the venue's, declared here for the type checker.
 """
 
 import contextlib
+import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -16,7 +17,7 @@ from typing import Any
 
 from perps_bot.domain import Fill, Order
 from perps_bot.exchange.resilience import CircuitBreaker
-from perps_bot.venues.base import VenueFatal
+from perps_bot.venues.base import VenueFatal, VenueSnapshot, VenueUnavailable
 from perps_bot.venues.live.commissions import apply_commission
 from perps_bot.venues.live.conditional import current_state
 from perps_bot.venues.live.reads import AccountReads
@@ -24,6 +25,9 @@ from perps_bot.venues.live.requests import Skip
 from perps_bot.venues.live.tracking import Tracked, unusable
 
 log = logging.getLogger("perps_bot.venues.live")
+
+#: account reads a snapshot makes while the bot's orders keep executing
+SNAPSHOT_TRIES = 3
 
 
 class FillPolling(AccountReads):
@@ -54,6 +58,50 @@ class FillPolling(AccountReads):
                 if not self._pending_fills:
                     raise
                 self._fatal = fatal
+        return await self._hand_out()
+
+    async def snapshot(self) -> VenueSnapshot:
+        """The account (`_read_account`) in step with the venue's orders: every execution of
+        them the positions hold is in `fills` or was handed out before. The orders are
+        read again after the account; an order that executed since the last poll may
+        have done so before the account was read or after, so the account is read again
+        (VenueUnavailable when orders keep executing, or an order cannot be read: the
+        reconciliation is tried again later). Before, an execution between the last
+        poll and the account read was adopted with the position, then booked again by
+        the next poll: the books held it twice."""
+        for _ in range(SNAPSHOT_TRIES):
+            before = self._executed()
+            snap = await self._read_account()
+            before |= {cid: seen for cid, seen in self._executed().items() if cid not in before}
+            await self._refresh_all()
+            if self._executed() == before:
+                snap.fills = list(await self._hand_out())
+                return snap
+        raise VenueUnavailable(
+            f"the bot's orders kept executing while the account was read ({SNAPSHOT_TRIES} tries)"
+        )
+
+    def _executed(self) -> dict[str, float]:
+        """client id -> executed quantity the venue knows, for every order it follows."""
+        tracked = itertools.chain(self._orders.values(), self._unconfirmed.values())
+        return {t.order.client_id: t.seen_filled for t in tracked}
+
+    async def _refresh_all(self) -> None:
+        """Every working order read now (with retries; VenueUnavailable when one cannot
+        be read) and orders of unknown outcome looked up once."""
+        for pending in list(self._unconfirmed.values()):
+            await self._settle(pending)
+        for tracked in self._working():
+            reply = await current_state(self._exchange, tracked, self.requests.read)
+            wrong = unusable(reply, tracked.order.size) if isinstance(reply, dict) else "no object"
+            if wrong is not None or not reply.get("id"):
+                raise VenueUnavailable(
+                    f"unusable order status for {tracked.order.client_id}: {wrong or 'no id'}"
+                )
+            self._apply(tracked, reply, self._clock(), on_arrival=False)
+
+    async def _hand_out(self) -> Sequence[Fill]:
+        """The fills found and not handed out yet, with the exchange's commissions."""
         fills, self._pending_fills = self._pending_fills, []
         await self._charge_commissions(fills)
         for fill in fills:

@@ -55,11 +55,12 @@ class AccountReads:
     async def _settle(self, pending: Tracked) -> bool:
         raise NotImplementedError
 
-    async def snapshot(self) -> VenueSnapshot:
+    async def _read_account(self) -> VenueSnapshot:
         """Balance, non-zero positions and open orders from the exchange; open orders
         not yet tracked (e.g. left by a previous run) are tracked from now on. An answer
         that cannot be the account's truth is retried, then VenueUnavailable
-        (venues.live.account)."""
+        (venues.live.account). `snapshot` (venues.live.polling) reads it in step with
+        the orders' fills."""
         read = self.requests.read
         settle = self._settle_asset()
 
@@ -182,6 +183,8 @@ class AccountReads:
                 return replace(pending.order)
         tracked = foreign_order(row, self._bot_symbol(str(row.get("symbol"))), self._clock())
         self._orders[tracked.order.client_id] = tracked
+        # followed from now on, its fills come from its status: its trades are not foreign
+        self._own_order_ids.add(str(row["id"]))
         log.info("reconciled open order %s (%s %s)", exchange_cid, tracked.order.side,
                  tracked.order.symbol)  # fmt: skip
         return replace(tracked.order)

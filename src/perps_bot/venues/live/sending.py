@@ -39,7 +39,7 @@ from perps_bot.venues.live.errors import (
     UnknownOutcome,
 )
 from perps_bot.venues.live.requests import Requests
-from perps_bot.venues.live.tracking import Tracked, unusable
+from perps_bot.venues.live.tracking import Tracked, num, unusable
 
 log = logging.getLogger("perps_bot.venues.live")
 
@@ -76,9 +76,8 @@ class Sender:
                 await requests.wait_turn(requests.backoff().delay_ms(attempt))
             if not requests.breaker.allow():
                 raise VenueUnavailable(requests.breaker_message("order not sent"))
-            tracked.sent_at = self.clock()
             try:
-                reply = await self._create(tracked)
+                reply = await self._signed(tracked)
             except RATE_LIMITS as exc:  # refused, not executed: wait as told, send again
                 last = requests.failed(f"submit {tracked.order.client_id}", exc)
                 requests.hold_for(exc, self.exchange)
@@ -98,6 +97,28 @@ class Sender:
             requests.succeeded()
             return reply
         raise OrderRejected(None, f"not executed after {attempts} attempts: {last}")
+
+    async def _signed(self, tracked: Tracked) -> dict[str, Any]:
+        """`_create`, with `tracked.sent_at` the moment ccxt signed the request (its
+        timestamp, from which the exchange counts the receive window), on the venue's
+        clock: ccxt's rate limiter may hold a request before it signs it, and a window
+        counted from before that wait closed early (a look-up then judged an order
+        certainly not executed while the exchange could still execute it, and it was
+        sent twice). ccxt records when it signs its last request; that moment less ccxt's
+        clock before the call is the wait (never taken as less than nothing)."""
+        before, ccxt_before = self.clock(), self._ccxt_ms()
+        tracked.sent_at = before
+        try:
+            return await self._create(tracked)
+        finally:
+            signed = num(getattr(self.exchange, "lastRestRequestTimestamp", None))
+            if signed is not None and ccxt_before is not None:
+                tracked.sent_at = before + max(0, int(signed - ccxt_before))
+
+    def _ccxt_ms(self) -> float | None:
+        """ccxt's own clock (ms), which stamps and signs its requests."""
+        milliseconds = getattr(self.exchange, "milliseconds", None)
+        return num(milliseconds()) if callable(milliseconds) else None
 
     async def _create(self, tracked: Tracked) -> dict[str, Any]:
         order = tracked.order
