@@ -306,6 +306,16 @@ def _short_protected(bot: "Bot") -> None:
     bot.protector.sync("ETH-PERP", 1)
 
 
+def _short_with_a_long_entry_resting(db: Path) -> tuple["Bot", Order]:
+    """Short 0.02 protected, and a long limit entry of 0.04 resting (stop 2,950)."""
+    bot = Bot(db, "aaaaaa")
+    _short_protected(bot)
+    buy = replace(entry("pbaaaaaax2"), size=0.04, order_type=OrderType.LIMIT, price=3_000.0)
+    bot.protector.watch(buy)
+    transition(buy, OrderStatus.ACCEPTED, 2, "resting")
+    return bot, buy
+
+
 def test_an_entry_cancelled_part_filled_short_of_its_side_leaves_no_levels(
     tmp_path: Path,
 ) -> None:
@@ -315,11 +325,7 @@ def test_an_entry_cancelled_part_filled_short_of_its_side_leaves_no_levels(
     pending: the restart took it for the levels in force (deleting the short's row),
     found them on the wrong side and halted, cancelling the short's protection."""
     db = tmp_path / "db.sqlite"
-    bot = Bot(db, "aaaaaa")
-    _short_protected(bot)
-    buy = replace(entry("pbaaaaaax2"), size=0.04, order_type=OrderType.LIMIT, price=3_000.0)
-    bot.protector.watch(buy)
-    transition(buy, OrderStatus.ACCEPTED, 2, "resting")
+    bot, buy = _short_with_a_long_entry_resting(db)
     fill = Fill(3, "ETH-PERP", Side.BUY, 0.01, 3_000.0, 0.01, Liquidity.MAKER, "pbaaaaaax2",
                 "pbaaaaaax2")  # fmt: skip
     bot.store.add_fill("run-a", fill, realized_pnl=0.0, position_after=-0.01, entry_after=3e3)
@@ -403,11 +409,7 @@ def test_a_part_filled_entry_still_open_at_a_restart_short_of_its_side_waits(
     Before, the restart took the entry's levels for those in force because it had a
     fill: it deleted the short's row, halted on the wrong side and protected nothing."""
     db = tmp_path / "db.sqlite"
-    bot = Bot(db, "aaaaaa")
-    _short_protected(bot)
-    buy = replace(entry("pbaaaaaax2"), size=0.04, order_type=OrderType.LIMIT, price=3_000.0)
-    bot.protector.watch(buy)
-    transition(buy, OrderStatus.ACCEPTED, 2, "resting")
+    bot, buy = _short_with_a_long_entry_resting(db)
     update = record_fill(buy, 0.01, 3_000.0, 3)
     bot.store.add_order("run-a", buy, update)
     fill = Fill(3, "ETH-PERP", Side.BUY, 0.01, 3_000.0, 0.01, Liquidity.MAKER, "pbaaaaaax2",

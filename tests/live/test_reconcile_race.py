@@ -15,6 +15,7 @@ from perps_bot.domain import BookSnapshot, MarketEvent, Quote
 from perps_bot.exchange.runtime import wall_clock_ms
 from perps_bot.orchestrator.runner import run_bot
 from perps_emulator import EmulatorServer
+from tests.harness.scripted import ScriptedFeed
 from tests.live.live_helpers import API_KEY, API_SECRET, ClientFactory, exchange_cfg, started_venue
 
 pytestmark = pytest.mark.integration
@@ -22,11 +23,9 @@ pytestmark = pytest.mark.integration
 START_MS = 1_704_067_200_000
 
 
-class SteppedFeed:
+class SteppedFeed(ScriptedFeed):
     """Order books of ETH-PERP at the given times (simulated clock); before the book at
     a time in `before`, its action runs (moves the emulator's market)."""
-
-    simulated = True
 
     def __init__(
         self,
@@ -34,17 +33,10 @@ class SteppedFeed:
         before: dict[int, Callable[[], None]],
         price: Callable[[], float],
     ) -> None:
+        super().__init__([])
         self.price = price
         self.times = list(times)
         self.before = before
-        self.done = 0
-        self.stopped = False
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        self.stopped = True
 
     async def batches(self) -> AsyncIterator[Sequence[MarketEvent]]:
         for ts in self.times:
@@ -63,9 +55,6 @@ class SteppedFeed:
 
     def progress(self) -> tuple[int, int | None]:
         return self.done, len(self.times)
-
-    def strategy_bar_ms(self, timeframe: str) -> int | None:
-        return None
 
 
 async def test_a_fill_between_the_venues_poll_and_a_reconciliation_is_booked_once(
