@@ -395,3 +395,19 @@ def test_readme_lists_each_builtin_param_with_its_description() -> None:
     for name in ("sma_cross", "mean_reversion", "funding_carry"):
         for param, info in load_strategy(name).Params.model_fields.items():
             assert f"`{param}` " in params_markdown() and info.description
+
+
+def test_sma_cross_restarted_against_the_averages_flips_once_it_knows_them() -> None:
+    """A bot restarted holding a short while the averages crossed up when it was down:
+    an uninterrupted one would be long, so once its windows are full it targets long
+    (a flat start, or one on the averages' side, waits for the next cross as before)."""
+    closes = [10, 10, 13]  # fast=2 / slow=3: i2 (11.5, 11) up, the first regime
+    short = FakeAccount(positions={SYM: -0.5}, entries={SYM: 12.0})
+    strategy = SmaCross({"fast": 2, "slow": 3}, make_ctx(short, size=0.5))
+    assert strategy.on_start() == NO_SIGNALS
+    got = targets(run(strategy, closes))
+    assert got == {2: (0.5, "sma_cross up 2/3 (against the position held at start)")}
+    for held in ({}, {SYM: 0.5}):
+        same = SmaCross({"fast": 2, "slow": 3}, make_ctx(FakeAccount(positions=held)))
+        assert same.on_start() == NO_SIGNALS
+        assert run(same, closes) == {}

@@ -4,6 +4,11 @@ A cross is a change of the sign of (fast SMA - slow SMA) between two closes,
 ignoring bars where the averages are equal (a touch is not a cross). The first
 bar with both averages only establishes the regime: the strategy enters on the
 first real cross and is then always long or short, flipping on every cross.
+A restarted live bot adopts the position it finds (it has no checkpoint; its
+averages start empty): when the first regime it sees is against that position,
+the averages crossed while it was down, and it flips there, as a bot that had
+never stopped would have done (a flat start, or one on the regime's side, waits
+for the next cross).
 It targets a position on a cross only (not on every bar), so an entry the risk
 gate denies or shrinks is not retried on every bar; the next cross decides.
 
@@ -29,6 +34,9 @@ from perps_bot.strategies.common import (
     target,
 )
 from perps_bot.strategies.indicators import MeanPair
+
+#: the reason's tail of a flip off the position a restarted bot adopted
+_AGAINST_START = " (against the position held at start)"
 
 
 class SmaCrossParams(StopParams):
@@ -99,14 +107,18 @@ class SmaCross(PositionStrategy[_SymbolState]):
                 state.last_sign = sign
                 if previous != 0:
                     return (self._enter(symbol, state, sign, close),)
+                if state.side == -sign:  # a restart adopted the side the averages left
+                    return (self._enter(symbol, state, sign, close, _AGAINST_START),)
         if state.stop is not None and state.stop_hit(close):
             state.flat()
             return (target(symbol, 0, 0.0, "stop", None),)
         return NO_SIGNALS
 
-    def _enter(self, symbol: str, state: _SymbolState, sign: int, close: float) -> Signal:
+    def _enter(
+        self, symbol: str, state: _SymbolState, sign: int, close: float, why: str = ""
+    ) -> Signal:
         state.go(sign, close, self._stop_pct)
-        reason = self._reason_up if sign > 0 else self._reason_down
+        reason = (self._reason_up if sign > 0 else self._reason_down) + why
         return target(symbol, sign, self.ctx.order_size(symbol), reason, state.stop)
 
     def plot_series(self) -> tuple[str, ...]:
