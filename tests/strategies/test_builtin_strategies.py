@@ -411,3 +411,21 @@ def test_sma_cross_restarted_against_the_averages_flips_once_it_knows_them() -> 
         same = SmaCross({"fast": 2, "slow": 3}, make_ctx(FakeAccount(positions=held)))
         assert same.on_start() == NO_SIGNALS
         assert run(same, closes) == {}
+
+
+def test_funding_carry_on_resume_states_again_the_side_the_account_does_not_hold() -> None:
+    """Paused, its short at extreme funding was dropped: resumed, it targets the short
+    (once), and says nothing for a symbol already held on the side it wants."""
+    account = FakeAccount()
+    strategy = FundingCarry({}, make_ctx(account, size=0.5))
+    assert strategy.on_start() == NO_SIGNALS
+    assert strategy.on_event(FundingRate(0, SYM, 0.001, 100.0))  # dropped while paused
+    assert targets({0: list(strategy.on_resume())}) == {
+        0: (-0.5, "funding_carry resume: wants short")
+    }
+    account.positions[SYM] = -0.4  # held on its side (a size the risk gate shrank)
+    assert list(strategy.on_resume()) == []
+    assert strategy.on_event(FundingRate(1, SYM, 0.0, 100.0))  # the exit, dropped too
+    assert targets({0: list(strategy.on_resume())}) == {
+        0: (0.0, "funding_carry resume: wants flat")
+    }

@@ -98,6 +98,17 @@ class VenueCalls:
         self.inject(portfolio, closes)
         return len(closes)
 
+    def resume(self, portfolio: Portfolio) -> int:
+        """Hand a paused portfolio back to its strategy (the session API's resume): what
+        it signalled while paused was dropped, so it states what it wants now
+        (`on_resume`), turned into orders at the next event. Returns how many signals."""
+        if not portfolio.paused:
+            return 0
+        portfolio.paused = False
+        signals = portfolio.strategy.on_resume()
+        self.inject(portfolio, signals)
+        return len(signals)
+
     def _signal(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
         raise NotImplementedError
 

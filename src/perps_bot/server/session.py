@@ -169,13 +169,16 @@ class Session:
     def control(self, pid: str, action: str) -> dict[str, Any]:
         """pause / resume / flatten portfolio `pid`. A flatten pauses the strategy too: a
         trader who closes a portfolio's positions by hand does not want its strategy to
-        open them again at its next signal; `resume` hands control back."""
+        open them again at its next signal; `resume` hands control back, and the strategy
+        states again the positions it wants (what it signalled while paused was dropped)."""
         p = self.portfolio(pid)
         orders = 0
-        if action in ("pause", "resume"):
-            p.paused = action == "pause"
+        assert self.run is not None
+        if action == "pause":
+            p.paused = True
+        elif action == "resume":  # the strategy states again what it wants now
+            self.run.orchestrator.resume(p)
         else:
-            assert self.run is not None
             p.paused = True
             orders = self.run.orchestrator.flatten(p, "flatten (session API)")
         data = {"portfolio": pid, "action": action, "paused": p.paused, "closing": orders}

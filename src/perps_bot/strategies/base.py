@@ -148,6 +148,12 @@ class Strategy(ABC):
         fills of the same moment reached the ledger."""
         return NO_SIGNALS
 
+    def on_resume(self) -> Sequence[Signal]:
+        """Called when the session API resumes this paused strategy: what it signalled
+        while paused was dropped, so it may state again the positions it wants now
+        (turned into orders like any signal). The default says nothing."""
+        return NO_SIGNALS
+
     def on_stop(self) -> Sequence[Signal]:
         """Called once at the end of the run (after the last event)."""
         return NO_SIGNALS

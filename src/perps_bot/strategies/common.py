@@ -149,3 +149,19 @@ class PositionStrategy(Strategy, Generic[S]):
     def on_fill(self, fill: Fill) -> Sequence[Signal]:
         self._states.liquidated(fill)
         return NO_SIGNALS
+
+    def on_resume(self) -> Sequence[Signal]:
+        """Target again each side the account does not hold: a cross, an exit or a stop
+        decided while paused was dropped, and the next signal may be a whole cycle away.
+        A symbol held on the wanted side is left as it is (not topped up to the order
+        size a risk gate may have shrunk)."""
+        account = self.ctx.account
+        out: list[Signal] = []
+        for symbol, state in self._states.items():
+            held = account.position_size(symbol)
+            if state.side != ((held > 0) - (held < 0)):
+                size = self.ctx.order_size(symbol) if state.side else 0.0
+                side = ("flat", "long", "short")[state.side]
+                why = f"{self.name} resume: wants {side}"
+                out.append(target(symbol, state.side, size, why, state.stop))
+        return out
