@@ -11,7 +11,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perps_bot.domain import Candle
+from perps_bot.domain import Candle, TargetPosition
 from perps_bot.strategies import StrategyContext
 from perps_bot.strategies.walkforward import WalkForward
 from tests.strategies.test_builtin_strategies import FakeAccount
@@ -53,3 +53,19 @@ def test_a_restored_walkforward_signals_exactly_like_the_original(cut: int, seed
     together = [(original.on_event(c), copy.on_event(c)) for c in candles[cut:]]
     assert all(a == b for a, b in together)
     assert sum(1 for a, _ in together if a) > 0 or cut > 200
+
+
+def test_a_resumed_walkforward_states_what_its_window_strategy_wants() -> None:
+    """Resumed by the session API, walkforward passes the question to the strategy of
+    the window in play (a cross dropped while paused is targeted again), and says
+    nothing between windows."""
+    strategy = _walkforward()
+    assert list(strategy.on_resume()) == []  # no window in play yet
+    sides = []
+    for candle in _candles(3)[:119]:  # inside the first window
+        for signal in strategy.on_event(candle):
+            assert isinstance(signal, TargetPosition)
+            sides.append(signal.size)
+    assert sides, "the window's sma_cross crossed"
+    (again,) = strategy.on_resume()  # the account (a FakeAccount) holds nothing
+    assert isinstance(again, TargetPosition) and again.size == sides[-1]

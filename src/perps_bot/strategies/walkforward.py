@@ -152,6 +152,12 @@ class WalkForward(Strategy):
             return NO_SIGNALS
         return self._inner.on_order_update(update)
 
+    def on_resume(self) -> Sequence[Signal]:
+        """What the window's strategy wants now (nothing between windows)."""
+        if self._inner is None or not self._started:
+            return NO_SIGNALS
+        return self._inner.on_resume()
+
     def on_stop(self) -> Sequence[Signal]:
         if self._inner is None or not self._started:
             return NO_SIGNALS
