@@ -101,3 +101,28 @@ async def test_a_live_session_goes_on_after_the_server_restarts(
                 assert code == 2 and "in use by another bot" in out, out
     first, second = statuses
     assert second["status"] == "running" and second["run_id"] != first["run_id"], second
+
+
+async def test_a_paused_live_portfolio_stays_paused_after_the_server_restarts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
+) -> None:
+    """The trader paused the live session's portfolio; the server restarted and the
+    session went on as a new run, whose portfolio traded again (a paper session's
+    checkpoint keeps the pause; a live run has none). The pause is kept with the
+    session."""
+    live_env(monkeypatch, tmp_path)
+    statuses = []
+    async with emulated(monkeypatch):
+        for restart in range(2):
+            async with live_server(tmp_path) as client:
+                listed = (await (await client.get("/api/sessions")).json())["sessions"]
+                sid = listed[0]["session_id"] if listed else await start(client, LIVE_SESSION)
+                status = await until(client, sid, a_second_of_books)
+                if not restart:
+                    pid = status["portfolios"][0]["id"]
+                    paused = await client.post(f"/api/sessions/{sid}/portfolios/{pid}/pause")
+                    assert (await paused.json())["paused"] is True
+                statuses.append(await until(client, sid, a_second_of_books))
+    first, second = statuses
+    assert second["run_id"] != first["run_id"], second  # a new run of the account
+    assert [p["paused"] for p in second["portfolios"]] == [True], second

@@ -247,7 +247,9 @@ async def _control(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     if action not in ("pause", "resume", "flatten"):
         raise RequestError(f"unknown action {short(action)!r} (pause, resume, flatten)", 404)
-    return web.json_response(s.control(request.match_info["pid"], action))
+    data = s.control(request.match_info["pid"], action)
+    _sessions(request).controlled(s)
+    return web.json_response(data)
 
 
 async def _plans(request: web.Request) -> web.Response:

@@ -66,6 +66,9 @@ class Sessions:
     async def start(self, body: object) -> Session:
         raise RequestError("this server shows one run: it does not start sessions", 403)
 
+    def controlled(self, s: Session) -> None:
+        """After a control of `s` (pause, resume, flatten): nothing to keep here."""
+
 
 class SessionManager(Sessions):
     """The sessions of `perps-bot serve` in database `database` (see the module doc)."""
@@ -84,6 +87,7 @@ class SessionManager(Sessions):
         self._account_locks: dict[str, DatabaseLock] = {}  # live sessions running
         self._databases: dict[str, Path] = {}  # a live session's database (not ours)
         self._readers: dict[Path, RunStore] = {}
+        self._paused: dict[str, set[str]] = {}  # kept pauses, for the run it goes on with
 
     def reader(self, s: Session) -> RunStore:
         path = self._databases.get(s.id)
@@ -115,6 +119,12 @@ class SessionManager(Sessions):
         self._account_locks[s.id] = lock
         self._databases[s.id] = path
 
+    def controlled(self, s: Session) -> None:
+        """Keep which portfolios the API paused: a session that goes on after a restart
+        as a new run (a live one) has no checkpoint to hold them, and a portfolio the
+        trader paused or flattened traded again."""
+        table.set_paused(self.store.connection, s.id, s.paused())
+
     def _release_account(self, s: Session) -> None:
         lock = self._account_locks.pop(s.id, None)
         if lock is not None:
@@ -127,6 +137,7 @@ class SessionManager(Sessions):
             request = StartRequest(**json.loads(record.request))
             s = self._session(record.session_id, record.created_at, request)
             s.run_id, s.status, s.detail = record.run_id, record.status, record.detail
+            self._paused[s.id] = set(record.paused)
             if record.status not in table.UNFINISHED:
                 self._remember_database(s, request)
                 continue
@@ -194,6 +205,9 @@ class SessionManager(Sessions):
         @contextlib.asynccontextmanager
         async def attach(run: Run) -> AsyncIterator[None]:
             table.set_session_run(self.store.connection, s.id, run.run_id)
+            paused = self._paused.pop(s.id, set())
+            for p in run.orchestrator.portfolios:
+                p.paused = p.paused or p.id in paused
             async with s.attached(run):
                 yield
 

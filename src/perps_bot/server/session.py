@@ -186,6 +186,11 @@ class Session:
         self._publish_portfolio()  # now, not with the next fill or equity row (a minute
         return data  # away on a session on the wall clock)
 
+    def paused(self) -> list[str]:
+        """The ids of the running run's portfolios that are paused."""
+        run = self.run
+        return [] if run is None else [p.id for p in run.orchestrator.portfolios if p.paused]
+
     def stop(self) -> None:
         """Stop cleanly: the run ends after its current batch (before it is wired: the
         task is cancelled), stored `interrupted` (it stopped before its end: `report`

@@ -8,7 +8,7 @@ from perps_bot.storage import equity_blocks
 from perps_bot.storage.durable import TRADING_STATE_SQL
 from perps_bot.storage.equity_blocks import TABLE_SQL as EQUITY_BLOCKS_SQL
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _to_2(db: sqlite3.Connection, tables: set[str]) -> None:
@@ -51,6 +51,12 @@ def _to_5(db: sqlite3.Connection, tables: set[str]) -> None:
         db.execute("DROP TABLE trading_state_4")
 
 
+def _to_6(db: sqlite3.Connection, tables: set[str]) -> None:
+    """6: a session keeps the portfolios the API paused, for a restart that goes on with
+    it as a new run (a live session: no checkpoint holds them)."""
+    _add_columns(db, "sessions", tables, ("paused TEXT NOT NULL DEFAULT '[]'",))
+
+
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
@@ -66,7 +72,7 @@ def _add_columns(
             db.execute(f"ALTER TABLE {table} ADD COLUMN {ddl}")
 
 
-STEPS = {2: _to_2, 3: _to_3, 4: _to_4, 5: _to_5}
+STEPS = {2: _to_2, 3: _to_3, 4: _to_4, 5: _to_5, 6: _to_6}
 
 
 def upgrade(db: sqlite3.Connection, version: int, tables: set[str]) -> None:

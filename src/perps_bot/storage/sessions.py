@@ -7,6 +7,7 @@ the API's session id to it. Statuses: `starting` (no run yet), `running`, and th
 ends `completed`, `stopped` (by the API), `failed`.
 """
 
+import json
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     request TEXT NOT NULL,            -- JSON: the POST /api/sessions body, as validated
     run_id TEXT,                      -- NULL until its run exists
     status TEXT NOT NULL,             -- starting | running | completed | stopped | failed
-    detail TEXT
+    detail TEXT,
+    paused TEXT NOT NULL DEFAULT '[]' -- JSON: ids of the portfolios paused by the API
 );
 """
 
@@ -34,15 +36,25 @@ class SessionRecord:
     run_id: str | None
     status: str
     detail: str | None
+    paused: tuple[str, ...] = ()
 
 
 def add_session(db: sqlite3.Connection, session_id: str, request: str) -> SessionRecord:
     record = SessionRecord(session_id, int(time.time() * 1000), request, None, "starting", None)
     db.execute(
-        "INSERT INTO sessions VALUES (?,?,?,?,?,?)",
+        "INSERT INTO sessions (session_id, created_at, request, run_id, status, detail)"
+        " VALUES (?,?,?,?,?,?)",
         (record.session_id, record.created_at, record.request, None, record.status, None),
     )
     return record
+
+
+def set_paused(db: sqlite3.Connection, session_id: str, portfolios: list[str]) -> None:
+    """The portfolios the API has paused (a pause, a flatten), kept for a restart: a live
+    session goes on as a new run, with no checkpoint to hold them."""
+    db.execute(
+        "UPDATE sessions SET paused=? WHERE session_id=?", (json.dumps(portfolios), session_id)
+    )
 
 
 def set_session_run(db: sqlite3.Connection, session_id: str, run_id: str) -> None:
@@ -60,7 +72,10 @@ def end_session(db: sqlite3.Connection, session_id: str, status: str, detail: st
 def load_sessions(db: sqlite3.Connection) -> list[SessionRecord]:
     """Every session, oldest first."""
     rows = db.execute(
-        "SELECT session_id, created_at, request, run_id, status, detail FROM sessions"
+        "SELECT session_id, created_at, request, run_id, status, detail, paused FROM sessions"
         " ORDER BY created_at, rowid"
     ).fetchall()
-    return [SessionRecord(*row) for row in rows]
+    return [
+        SessionRecord(row[0], row[1], row[2], row[3], row[4], row[5], tuple(json.loads(row[6])))
+        for row in rows
+    ]
