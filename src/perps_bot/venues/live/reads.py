@@ -26,7 +26,11 @@ from perps_bot.venues.live.account import (
 )
 from perps_bot.venues.live.commissions import Commissions
 from perps_bot.venues.live.conditional import ALGO, algo_view, current_state
-from perps_bot.venues.live.foreign import foreign_fills, liquidation_orders
+from perps_bot.venues.live.foreign import (
+    foreign_client_id,
+    foreign_fills,
+    liquidation_orders,
+)
 from perps_bot.venues.live.requests import Requests
 from perps_bot.venues.live.sending import Sender
 from perps_bot.venues.live.tracking import Tracked
@@ -53,6 +57,9 @@ class AccountReads:
         raise NotImplementedError
 
     async def _settle(self, pending: Tracked) -> bool:
+        raise NotImplementedError
+
+    async def _reread(self, tracked: Tracked) -> None:
         raise NotImplementedError
 
     async def _read_account(self) -> VenueSnapshot:
@@ -112,8 +119,23 @@ class AccountReads:
                 f"fetch trades {symbol}",
                 partial(self._foreign_trades, symbol, ccxt_symbol, since_ms, forced),
             )
+        found = await self._without_triggered(found)
         self._seen_trades.update(found)  # handed out now, once every read succeeded
         return sorted(found.values(), key=lambda f: f.ts)
+
+    async def _without_triggered(self, found: dict[str, Fill]) -> dict[str, Fill]:
+        """`found` less the trades of trigger orders that triggered unseen: a trigger
+        order's market order is known only once its algo order is read after it
+        triggered (venues.live.conditional), so those waiting are read again after the
+        trades were (a trade read was made before this read). Before, a stop that
+        triggered between the venue's last read and the trades read was booked as
+        another order's fill, then again as the stop's once the next poll read it."""
+        for tracked in list(self._orders.values()):
+            order = tracked.order
+            if order.status.is_open and order.order_type.is_trigger and not tracked.actual_id:
+                await self._reread(tracked)  # its fills: at the next poll or snapshot
+        own = {foreign_client_id(order_id) for order_id in self._own_order_ids}
+        return {trade: fill for trade, fill in found.items() if fill.client_id not in own}
 
     async def _liquidations(self, params: dict[str, Any]) -> dict[str, str]:
         return liquidation_orders(await self._exchange.fapiPrivateGetForceOrders(params))
