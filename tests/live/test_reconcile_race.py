@@ -14,9 +14,20 @@ from perps_bot.config import load_settings
 from perps_bot.domain import BookSnapshot, MarketEvent, Quote
 from perps_bot.exchange.runtime import wall_clock_ms
 from perps_bot.orchestrator.runner import run_bot
+from perps_bot.venues.live import LiveVenue
 from perps_emulator import EmulatorServer
 from tests.harness.scripted import ScriptedFeed
-from tests.live.live_helpers import API_KEY, API_SECRET, ClientFactory, exchange_cfg, started_venue
+from tests.live.live_helpers import (
+    ACCOUNT,
+    API_KEY,
+    API_SECRET,
+    ClientFactory,
+    FakeClock,
+    FakeSleep,
+    exchange_cfg,
+    exchange_instruments,
+    started_venue,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -120,3 +131,43 @@ async def test_an_order_found_open_is_not_booked_again_as_another_orders_fill(
     others = await venue.exchange_fills(wall_clock_ms() - 60_000, ["ETH-PERP"])
     assert [f.size for f in others] == [0.02]
     await venue.stop()
+
+
+async def test_an_order_found_open_that_executes_while_the_account_is_read_is_booked(
+    emulator: EmulatorServer, make_client: ClientFactory
+) -> None:
+    """An order placed by hand rests; part of it executes right after the snapshot read
+    the positions, before it read the open orders. Found then, that part counted as
+    executed before (in the position), but the position read had not held it: the
+    snapshot's position and the fills after it were short of the exchange's (until a
+    later reconciliation adopted it, never booked as a fill)."""
+    instruments = await exchange_instruments(emulator, make_client, ["ETH-PERP"])
+    config = exchange_cfg(emulator)
+    client, clock = make_client(config, private=True), FakeClock()
+    venue = LiveVenue(client, config, ACCOUNT, instruments, clock=clock, sleep=FakeSleep(clock))
+    await venue.start()
+    hand = make_client(exchange_cfg(emulator), private=True)
+    await hand.load_markets()
+    price = round(emulator.price("ETHUSDT") * 0.9, 2)
+    await hand.create_order("ETH/USDT:USDT", "limit", "buy", 0.01, price,
+                            {"newClientOrderId": "byhand2"})  # fmt: skip
+    read_positions = client.fapiPrivateV3GetPositionRisk
+
+    async def positions_then_a_fill(*args: object) -> object:
+        rows = await read_positions(*args)
+        if client.fapiPrivateV3GetPositionRisk is positions_then_a_fill:
+            client.fapiPrivateV3GetPositionRisk = read_positions  # once
+            (order,) = emulator.state.orders.values()
+            emulator.engine.fill(order, 0.004, price, maker=True)
+        return rows
+
+    client.fapiPrivateV3GetPositionRisk = positions_then_a_fill
+    snap = await venue.snapshot()
+    assert [o.client_id for o in snap.open_orders] == ["byhand2"]
+    held = sum(p.size for p in snap.positions if p.symbol == "ETH-PERP")
+    clock.now += 5_000
+    later = [f.size for f in await venue.poll(clock.now) if f.client_id == "byhand2"]
+    assert emulator.state.positions["ETHUSDT"].amount == 0.004
+    assert held + sum(later) == pytest.approx(0.004), "the execution is in the account or a fill"
+    await venue.stop()
+    await hand.close()

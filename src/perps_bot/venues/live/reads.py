@@ -63,7 +63,7 @@ class AccountReads:
         raise NotImplementedError
 
     async def _read_account(self) -> VenueSnapshot:
-        """Balance, non-zero positions and open orders from the exchange; open orders
+        """Open orders, balance and non-zero positions from the exchange; open orders
         not yet tracked (e.g. left by a previous run) are tracked from now on. An answer
         that cannot be the account's truth is retried, then VenueUnavailable
         (venues.live.account). `snapshot` (venues.live.polling) reads it in step with
@@ -78,8 +78,9 @@ class AccountReads:
             rows = await self._exchange.fapiPrivateV3GetPositionRisk()
             return positions_of(rows, self._position_markets())
 
-        wallet = await read("fetch balance", balance)
-        held = await read("fetch positions", positions)
+        # open orders first: an order found open counts what it executed so far as in
+        # the positions, so they are read after it (read before, an execution between
+        # the two reads was in neither the positions nor any fill)
         open_rows: list[Any] = []
         for ccxt_symbol, params in itertools.product(self._ccxt_symbols.values(), ({}, ALGO)):
             rows = await read(
@@ -88,6 +89,8 @@ class AccountReads:
             )
             open_rows.extend(rows or [])
         open_orders = [o for o in (self._open_order(row) for row in open_rows) if o is not None]
+        wallet = await read("fetch balance", balance)
+        held = await read("fetch positions", positions)
         return VenueSnapshot(wallet, held, open_orders)
 
     async def exchange_fills(self, since_ms: int, symbols: Sequence[str]) -> list[Fill]:
