@@ -7,11 +7,12 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from perps_bot.config import load_settings
-from perps_bot.domain import BookSnapshot, MarketEvent, Quote
+from perps_bot.domain import BookSnapshot, MarketEvent, Order, OrderType, Quote, Side
 from perps_bot.exchange.runtime import wall_clock_ms
 from perps_bot.orchestrator.runner import run_bot
 from perps_bot.venues.live import LiveVenue
@@ -133,6 +134,18 @@ async def test_an_order_found_open_is_not_booked_again_as_another_orders_fill(
     await venue.stop()
 
 
+async def _venue_and_client(
+    emulator: EmulatorServer, make_client: ClientFactory
+) -> tuple[LiveVenue, Any, FakeClock]:
+    """A started venue on ETH-PERP and its ccxt client (a test wraps its reads)."""
+    instruments = await exchange_instruments(emulator, make_client, ["ETH-PERP"])
+    config = exchange_cfg(emulator)
+    client, clock = make_client(config, private=True), FakeClock()
+    venue = LiveVenue(client, config, ACCOUNT, instruments, clock=clock, sleep=FakeSleep(clock))
+    await venue.start()
+    return venue, client, clock
+
+
 async def test_an_order_found_open_that_executes_while_the_account_is_read_is_booked(
     emulator: EmulatorServer, make_client: ClientFactory
 ) -> None:
@@ -141,11 +154,7 @@ async def test_an_order_found_open_that_executes_while_the_account_is_read_is_bo
     executed before (in the position), but the position read had not held it: the
     snapshot's position and the fills after it were short of the exchange's (until a
     later reconciliation adopted it, never booked as a fill)."""
-    instruments = await exchange_instruments(emulator, make_client, ["ETH-PERP"])
-    config = exchange_cfg(emulator)
-    client, clock = make_client(config, private=True), FakeClock()
-    venue = LiveVenue(client, config, ACCOUNT, instruments, clock=clock, sleep=FakeSleep(clock))
-    await venue.start()
+    venue, client, clock = await _venue_and_client(emulator, make_client)
     hand = make_client(exchange_cfg(emulator), private=True)
     await hand.load_markets()
     price = round(emulator.price("ETHUSDT") * 0.9, 2)
@@ -171,3 +180,29 @@ async def test_an_order_found_open_that_executes_while_the_account_is_read_is_bo
     assert held + sum(later) == pytest.approx(0.004), "the execution is in the account or a fill"
     await venue.stop()
     await hand.close()
+
+
+async def test_a_liquidation_between_the_two_reads_of_the_fill_lookup_is_one(
+    emulator: EmulatorServer, make_client: ClientFactory
+) -> None:
+    """The exchange liquidates the long after the fill lookup read its liquidations and
+    before it read the trades: its trade was booked as an ordinary trade of another
+    order (no liquidation counted or warned about, a run that passed promotion's "no
+    liquidations")."""
+    venue, client, _ = await _venue_and_client(emulator, make_client)
+    order = Order("rr-1", "ETH-PERP", Side.BUY, 0.01, OrderType.MARKET, None, False, 0, "rr-1")
+    await venue.submit(order)
+    since = emulator.state.trades[0].time - 1_000
+    read_trades = client.fetch_my_trades
+
+    async def liquidated_then_trades(*args: object) -> object:
+        client.fetch_my_trades = read_trades  # once
+        emulator.liquidation = True
+        emulator.set_price("ETHUSDT", emulator.price("ETHUSDT") * 0.3)
+        return await read_trades(*args)
+
+    client.fetch_my_trades = liquidated_then_trades
+    (fill,) = await venue.exchange_fills(since, ["ETH-PERP"])
+    assert emulator.state.positions["ETHUSDT"].amount == 0.0, "not liquidated"
+    assert (fill.side, fill.size, fill.is_liquidation) == (Side.SELL, 0.01, True)
+    await venue.stop()

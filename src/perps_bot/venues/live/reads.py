@@ -114,14 +114,17 @@ class AccountReads:
             if ccxt_symbol is None:
                 continue
             market_id = self._exchange.market(ccxt_symbol)["id"]
+            # the trades first: a liquidation's trade read is in the liquidations read
+            # after it (read before, one in between was booked as an ordinary trade)
+            trades = await read(
+                f"fetch trades {symbol}",
+                partial(self._foreign_trades, symbol, ccxt_symbol, since_ms),
+            )
             forced = await read(
                 f"fetch liquidations {symbol}",
                 partial(self._liquidations, {"symbol": market_id, "startTime": since_ms}),
             )
-            found |= await read(
-                f"fetch trades {symbol}",
-                partial(self._foreign_trades, symbol, ccxt_symbol, since_ms, forced),
-            )
+            found |= self._foreign(trades, symbol, forced)
         found = await self._without_triggered(found)
         self._seen_trades.update(found)  # handed out now, once every read succeeded
         return sorted(found.values(), key=lambda f: f.ts)
@@ -143,10 +146,13 @@ class AccountReads:
     async def _liquidations(self, params: dict[str, Any]) -> dict[str, str]:
         return liquidation_orders(await self._exchange.fapiPrivateGetForceOrders(params))
 
-    async def _foreign_trades(
-        self, symbol: str, ccxt_symbol: str, since_ms: int, liquidations: dict[str, str]
-    ) -> dict[str, Fill]:
+    async def _foreign_trades(self, symbol: str, ccxt_symbol: str, since_ms: int) -> Any:
+        """The account's trades since `since_ms`, each readable (BadResponse: retried)."""
         trades = await self._exchange.fetch_my_trades(ccxt_symbol, since_ms)
+        self._foreign(trades, symbol, {})
+        return trades
+
+    def _foreign(self, trades: Any, symbol: str, liquidations: dict[str, str]) -> dict[str, Fill]:
         return foreign_fills(
             trades,
             symbol,
