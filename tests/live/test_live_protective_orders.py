@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from perps_bot.domain import Order, OrderStatus, OrderType, Side
+from perps_bot.exchange.runtime import wall_clock_ms
 from perps_bot.instruments import InstrumentCatalog
 from perps_bot.venues.live import LiveVenue
 from perps_emulator import EmulatorServer
@@ -55,7 +56,8 @@ async def test_stop_and_take_profit_rest_on_the_exchange_and_the_stop_fills(
     await live.venue.cancel("pbtp1", live.clock())
     assert tp.status is OrderStatus.CANCELED
     assert algos["pbtp1"].status == "CANCELED"
-    assert await live.venue.exchange_fills(0, ["BTC-PERP"]) == []  # the stop's trade is ours
+    since = wall_clock_ms() - 60_000
+    assert await live.venue.exchange_fills(since, ["BTC-PERP"]) == []  # the stop's trade is ours
     assert (await live.venue.snapshot()).open_orders == []
 
 
@@ -87,3 +89,24 @@ async def test_a_trigger_order_is_looked_up_by_client_id_and_found_by_a_new_venu
     fills = await again.poll(FAR_FUTURE)
     assert [(f.client_id, f.reason, f.size) for f in fills] == [("pbstop2", "stop", 0.002)]
     await again.stop()
+
+
+async def test_a_stop_triggered_after_the_snapshot_is_not_booked_as_another_orders_fill(
+    live: Harness,
+) -> None:
+    """The stop triggers after the snapshot read it (still waiting) and before the
+    exchange-fill lookup reads the trades: its market order's id was learned only at the
+    next poll, so its trade was booked as another order's (`ext-`), then again as the
+    stop's fill once the poll learned the id: one execution, two fills."""
+    since = wall_clock_ms() - 60_000
+    live.server.set_price("BTCUSDT", 60_000.0)
+    await live.venue.submit(live.order(Side.BUY, 0.002))
+    await live.venue.poll(FAR_FUTURE)
+    await live.venue.submit(protective(live, OrderType.STOP_MARKET, 59_000.0, "pbstop3"))
+    assert [o.client_id for o in (await live.venue.snapshot()).open_orders] == ["pbstop3"]
+    live.server.set_price("BTCUSDT", 58_800.0)
+    assert live.server.state.positions["BTCUSDT"].amount == 0.0, "the stop did not trigger"
+    assert await live.venue.exchange_fills(since, ["BTC-PERP"]) == []
+    fills = await live.venue.poll(FAR_FUTURE + 20_000)
+    assert [(f.client_id, f.size, f.reason) for f in fills] == [("pbstop3", 0.002, "stop")]
+    assert await live.venue.exchange_fills(since, ["BTC-PERP"]) == []

@@ -7,16 +7,28 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from perps_bot.config import load_settings
-from perps_bot.domain import BookSnapshot, MarketEvent, Quote
+from perps_bot.domain import BookSnapshot, MarketEvent, Order, OrderType, Quote, Side
 from perps_bot.exchange.runtime import wall_clock_ms
 from perps_bot.orchestrator.runner import run_bot
+from perps_bot.venues.live import LiveVenue
 from perps_emulator import EmulatorServer
 from tests.harness.scripted import ScriptedFeed
-from tests.live.live_helpers import API_KEY, API_SECRET, ClientFactory, exchange_cfg, started_venue
+from tests.live.live_helpers import (
+    ACCOUNT,
+    API_KEY,
+    API_SECRET,
+    ClientFactory,
+    FakeClock,
+    FakeSleep,
+    exchange_cfg,
+    exchange_instruments,
+    started_venue,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -119,4 +131,78 @@ async def test_an_order_found_open_is_not_booked_again_as_another_orders_fill(
     await hand.create_order("ETH/USDT:USDT", "market", "buy", 0.02)
     others = await venue.exchange_fills(wall_clock_ms() - 60_000, ["ETH-PERP"])
     assert [f.size for f in others] == [0.02]
+    await venue.stop()
+
+
+async def _venue_and_client(
+    emulator: EmulatorServer, make_client: ClientFactory
+) -> tuple[LiveVenue, Any, FakeClock]:
+    """A started venue on ETH-PERP and its ccxt client (a test wraps its reads)."""
+    instruments = await exchange_instruments(emulator, make_client, ["ETH-PERP"])
+    config = exchange_cfg(emulator)
+    client, clock = make_client(config, private=True), FakeClock()
+    venue = LiveVenue(client, config, ACCOUNT, instruments, clock=clock, sleep=FakeSleep(clock))
+    await venue.start()
+    return venue, client, clock
+
+
+async def test_an_order_found_open_that_executes_while_the_account_is_read_is_booked(
+    emulator: EmulatorServer, make_client: ClientFactory
+) -> None:
+    """An order placed by hand rests; part of it executes right after the snapshot read
+    the positions, before it read the open orders. Found then, that part counted as
+    executed before (in the position), but the position read had not held it: the
+    snapshot's position and the fills after it were short of the exchange's (until a
+    later reconciliation adopted it, never booked as a fill)."""
+    venue, client, clock = await _venue_and_client(emulator, make_client)
+    hand = make_client(exchange_cfg(emulator), private=True)
+    await hand.load_markets()
+    price = round(emulator.price("ETHUSDT") * 0.9, 2)
+    await hand.create_order("ETH/USDT:USDT", "limit", "buy", 0.01, price,
+                            {"newClientOrderId": "byhand2"})  # fmt: skip
+    read_positions = client.fapiPrivateV3GetPositionRisk
+
+    async def positions_then_a_fill(*args: object) -> object:
+        rows = await read_positions(*args)
+        if client.fapiPrivateV3GetPositionRisk is positions_then_a_fill:
+            client.fapiPrivateV3GetPositionRisk = read_positions  # once
+            (order,) = emulator.state.orders.values()
+            emulator.engine.fill(order, 0.004, price, maker=True)
+        return rows
+
+    client.fapiPrivateV3GetPositionRisk = positions_then_a_fill
+    snap = await venue.snapshot()
+    assert [o.client_id for o in snap.open_orders] == ["byhand2"]
+    held = sum(p.size for p in snap.positions if p.symbol == "ETH-PERP")
+    clock.now += 5_000
+    later = [f.size for f in await venue.poll(clock.now) if f.client_id == "byhand2"]
+    assert emulator.state.positions["ETHUSDT"].amount == 0.004
+    assert held + sum(later) == pytest.approx(0.004), "the execution is in the account or a fill"
+    await venue.stop()
+    await hand.close()
+
+
+async def test_a_liquidation_between_the_two_reads_of_the_fill_lookup_is_one(
+    emulator: EmulatorServer, make_client: ClientFactory
+) -> None:
+    """The exchange liquidates the long after the fill lookup read its liquidations and
+    before it read the trades: its trade was booked as an ordinary trade of another
+    order (no liquidation counted or warned about, a run that passed promotion's "no
+    liquidations")."""
+    venue, client, _ = await _venue_and_client(emulator, make_client)
+    order = Order("rr-1", "ETH-PERP", Side.BUY, 0.01, OrderType.MARKET, None, False, 0, "rr-1")
+    await venue.submit(order)
+    since = emulator.state.trades[0].time - 1_000
+    read_trades = client.fetch_my_trades
+
+    async def liquidated_then_trades(*args: object) -> object:
+        client.fetch_my_trades = read_trades  # once
+        emulator.liquidation = True
+        emulator.set_price("ETHUSDT", emulator.price("ETHUSDT") * 0.3)
+        return await read_trades(*args)
+
+    client.fetch_my_trades = liquidated_then_trades
+    (fill,) = await venue.exchange_fills(since, ["ETH-PERP"])
+    assert emulator.state.positions["ETHUSDT"].amount == 0.0, "not liquidated"
+    assert (fill.side, fill.size, fill.is_liquidation) == (Side.SELL, 0.01, True)
     await venue.stop()

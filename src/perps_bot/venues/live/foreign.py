@@ -24,6 +24,11 @@ SIDES = {"buy": Side.BUY, "sell": Side.SELL}
 FeeOf = Callable[[dict[str, Any]], float | None]
 
 
+def foreign_client_id(order_id: str) -> str:
+    """The client id a trade of the exchange order `order_id` is booked under."""
+    return f"ext-{order_id}"
+
+
 def liquidation_orders(rows: Any) -> dict[str, str]:
     """forceOrders reply -> {exchange order id: client order id} of liquidation orders.
 
@@ -84,7 +89,7 @@ def _fill(trade: dict[str, Any], symbol: str, liquidations: dict[str, str], fee_
         shown = {k: trade.get(k) for k in ("id", "side", "amount", "price", "fee")}
         raise ccxt_async.BadResponse(f"a trade that cannot be read: {short(str(shown), 160)}")
     liquidation = order_id in liquidations
-    client_id = liquidations.get(order_id) or f"ext-{order_id}"
+    client_id = liquidations.get(order_id) or foreign_client_id(order_id)
     return Fill(
         ts=int(num(trade.get("timestamp")) or 0),
         symbol=symbol,

@@ -92,13 +92,18 @@ class FillPolling(AccountReads):
         for pending in list(self._unconfirmed.values()):
             await self._settle(pending)
         for tracked in self._working():
-            reply = await current_state(self._exchange, tracked, self.requests.read)
-            wrong = unusable(reply, tracked.order.size) if isinstance(reply, dict) else "no object"
-            if wrong is not None or not reply.get("id"):
-                raise VenueUnavailable(
-                    f"unusable order status for {tracked.order.client_id}: {wrong or 'no id'}"
-                )
-            self._apply(tracked, reply, self._clock(), on_arrival=False)
+            await self._reread(tracked)
+
+    async def _reread(self, tracked: Tracked) -> None:
+        """One working order read now (with retries; VenueUnavailable when it cannot be
+        read) and its new fills queued."""
+        reply = await current_state(self._exchange, tracked, self.requests.read)
+        wrong = unusable(reply, tracked.order.size) if isinstance(reply, dict) else "no object"
+        if wrong is not None or not reply.get("id"):
+            raise VenueUnavailable(
+                f"unusable order status for {tracked.order.client_id}: {wrong or 'no id'}"
+            )
+        self._apply(tracked, reply, self._clock(), on_arrival=False)
 
     async def _hand_out(self) -> Sequence[Fill]:
         """The fills found and not handed out yet, with the exchange's commissions."""

@@ -26,7 +26,11 @@ from perps_bot.venues.live.account import (
 )
 from perps_bot.venues.live.commissions import Commissions
 from perps_bot.venues.live.conditional import ALGO, algo_view, current_state
-from perps_bot.venues.live.foreign import foreign_fills, liquidation_orders
+from perps_bot.venues.live.foreign import (
+    foreign_client_id,
+    foreign_fills,
+    liquidation_orders,
+)
 from perps_bot.venues.live.requests import Requests
 from perps_bot.venues.live.sending import Sender
 from perps_bot.venues.live.tracking import Tracked
@@ -55,8 +59,11 @@ class AccountReads:
     async def _settle(self, pending: Tracked) -> bool:
         raise NotImplementedError
 
+    async def _reread(self, tracked: Tracked) -> None:
+        raise NotImplementedError
+
     async def _read_account(self) -> VenueSnapshot:
-        """Balance, non-zero positions and open orders from the exchange; open orders
+        """Open orders, balance and non-zero positions from the exchange; open orders
         not yet tracked (e.g. left by a previous run) are tracked from now on. An answer
         that cannot be the account's truth is retried, then VenueUnavailable
         (venues.live.account). `snapshot` (venues.live.polling) reads it in step with
@@ -71,8 +78,9 @@ class AccountReads:
             rows = await self._exchange.fapiPrivateV3GetPositionRisk()
             return positions_of(rows, self._position_markets())
 
-        wallet = await read("fetch balance", balance)
-        held = await read("fetch positions", positions)
+        # open orders first: an order found open counts what it executed so far as in
+        # the positions, so they are read after it (read before, an execution between
+        # the two reads was in neither the positions nor any fill)
         open_rows: list[Any] = []
         for ccxt_symbol, params in itertools.product(self._ccxt_symbols.values(), ({}, ALGO)):
             rows = await read(
@@ -81,6 +89,8 @@ class AccountReads:
             )
             open_rows.extend(rows or [])
         open_orders = [o for o in (self._open_order(row) for row in open_rows) if o is not None]
+        wallet = await read("fetch balance", balance)
+        held = await read("fetch positions", positions)
         return VenueSnapshot(wallet, held, open_orders)
 
     async def exchange_fills(self, since_ms: int, symbols: Sequence[str]) -> list[Fill]:
@@ -104,24 +114,45 @@ class AccountReads:
             if ccxt_symbol is None:
                 continue
             market_id = self._exchange.market(ccxt_symbol)["id"]
+            # the trades first: a liquidation's trade read is in the liquidations read
+            # after it (read before, one in between was booked as an ordinary trade)
+            trades = await read(
+                f"fetch trades {symbol}",
+                partial(self._foreign_trades, symbol, ccxt_symbol, since_ms),
+            )
             forced = await read(
                 f"fetch liquidations {symbol}",
                 partial(self._liquidations, {"symbol": market_id, "startTime": since_ms}),
             )
-            found |= await read(
-                f"fetch trades {symbol}",
-                partial(self._foreign_trades, symbol, ccxt_symbol, since_ms, forced),
-            )
+            found |= self._foreign(trades, symbol, forced)
+        found = await self._without_triggered(found)
         self._seen_trades.update(found)  # handed out now, once every read succeeded
         return sorted(found.values(), key=lambda f: f.ts)
+
+    async def _without_triggered(self, found: dict[str, Fill]) -> dict[str, Fill]:
+        """`found` less the trades of trigger orders that triggered unseen: a trigger
+        order's market order is known only once its algo order is read after it
+        triggered (venues.live.conditional), so those waiting are read again after the
+        trades were (a trade read was made before this read). Before, a stop that
+        triggered between the venue's last read and the trades read was booked as
+        another order's fill, then again as the stop's once the next poll read it."""
+        for tracked in list(self._orders.values()):
+            order = tracked.order
+            if order.status.is_open and order.order_type.is_trigger and not tracked.actual_id:
+                await self._reread(tracked)  # its fills: at the next poll or snapshot
+        own = {foreign_client_id(order_id) for order_id in self._own_order_ids}
+        return {trade: fill for trade, fill in found.items() if fill.client_id not in own}
 
     async def _liquidations(self, params: dict[str, Any]) -> dict[str, str]:
         return liquidation_orders(await self._exchange.fapiPrivateGetForceOrders(params))
 
-    async def _foreign_trades(
-        self, symbol: str, ccxt_symbol: str, since_ms: int, liquidations: dict[str, str]
-    ) -> dict[str, Fill]:
+    async def _foreign_trades(self, symbol: str, ccxt_symbol: str, since_ms: int) -> Any:
+        """The account's trades since `since_ms`, each readable (BadResponse: retried)."""
         trades = await self._exchange.fetch_my_trades(ccxt_symbol, since_ms)
+        self._foreign(trades, symbol, {})
+        return trades
+
+    def _foreign(self, trades: Any, symbol: str, liquidations: dict[str, str]) -> dict[str, Fill]:
         return foreign_fills(
             trades,
             symbol,
