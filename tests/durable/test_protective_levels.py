@@ -306,6 +306,16 @@ def _short_protected(bot: "Bot") -> None:
     bot.protector.sync("ETH-PERP", 1)
 
 
+def _restarted_short_keeps_its_levels(db: Path) -> "Bot":
+    """The next start with short 0.01 held: it places the short's stop and take-profit
+    and does not halt."""
+    again = Bot(db, "bbbbbb")
+    again.book.held["ETH-PERP"] = -0.01
+    assert levels(again.placed()) == stop_and_take(3_100.0, 2_900.0, 0.01)
+    assert again.halts == []
+    return again
+
+
 def _short_with_a_long_entry_resting(db: Path) -> tuple["Bot", Order]:
     """Short 0.02 protected, and a long limit entry of 0.04 resting (stop 2,950)."""
     bot = Bot(db, "aaaaaa")
@@ -336,11 +346,7 @@ def test_an_entry_cancelled_part_filled_short_of_its_side_leaves_no_levels(
     bot.protector.on_update(transition(buy, OrderStatus.CANCELED, 4, "canceled"))
     assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
     bot.store.close()
-    again = Bot(db, "bbbbbb")
-    again.book.held["ETH-PERP"] = -0.01
-    placed = again.placed()
-    assert levels(placed) == stop_and_take(3_100.0, 2_900.0, 0.01)
-    assert again.halts == []
+    _restarted_short_keeps_its_levels(db)
     assert rows(db) == [("pbaaaaaax1", 1, 0.01)]
 
 
@@ -420,11 +426,7 @@ def test_a_part_filled_entry_still_open_at_a_restart_short_of_its_side_waits(
     bot.protector.on_fill("pbaaaaaax2", "ETH-PERP", 0.01)
     bot.protector.sync("ETH-PERP", 3)
     bot.store.close()
-    again = Bot(db, "bbbbbb")
-    again.book.held["ETH-PERP"] = -0.01
-    placed = again.placed()
-    assert levels(placed) == stop_and_take(3_100.0, 2_900.0, 0.01)
-    assert again.halts == []
+    again = _restarted_short_keeps_its_levels(db)
     again.book.held["ETH-PERP"] = 0.02  # the rest of the entry fills: long 0.02
     again.protector.on_update(record_fill(buy, 0.03, 3_000.0, 4))
     again.protector.on_fill("pbaaaaaax2", "ETH-PERP", 0.03)
