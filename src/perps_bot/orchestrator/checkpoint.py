@@ -11,7 +11,9 @@ checkpoints (nothing to resume: they rerun in seconds) and pay nothing for this.
 
 `--resume` deletes the rows written after the checkpoint, restores every stage and
 goes on under the same run id; the same seed then produces the same events, so a
-resumed `--dev-fast` run ends with exactly the fills of an uninterrupted one.
+resumed `--dev-fast` run ends with exactly the fills of an uninterrupted one. The
+journal lines the stopped run wrote after its checkpoint (the checkpoint keeps the
+file's end) are not written again by their replay: events.jsonl counts each event once.
 
 The state is pickled: it holds exact Decimals, numpy generator states and the
 venue's order objects, which pickle keeps bit for bit. A checkpoint is read back only
@@ -63,6 +65,7 @@ def capture(orchestrator: Orchestrator) -> dict[str, Any]:
         "feed": feed.state() if isinstance(feed, Stateful) else None,
         "loop": orchestrator.loop_state(),
         "recorder": _counters(orchestrator.rec),
+        "journal": orchestrator.rec.journal.offset(),
         "account": gate.activity() if (gate := _account_gate(orchestrator)) else None,
         "portfolios": {
             p.id: {
@@ -278,8 +281,9 @@ def resume(orchestrator: Orchestrator, store: RunStore, run: RunRecord, code_ver
             f"cannot resume run {run.run_id}: its checkpoint was written by perps-bot "
             f"{checkpoint.code_version}, this is {code_version}"
         )
+    state = _unpickled(run.run_id, checkpoint.state) if checkpoint is not None else {}
     if checkpoint is not None:
-        restore(orchestrator, _unpickled(run.run_id, checkpoint.state))
+        restore(orchestrator, state)
     open_orders = list(orchestrator.venue.open_orders())
     where = "its start" if checkpoint is None else f"its checkpoint at ts {checkpoint.ts}"
     where += f" after it {run.status}" + (f" ({run.detail})" if run.detail else "")
@@ -298,6 +302,10 @@ def resume(orchestrator: Orchestrator, store: RunStore, run: RunRecord, code_ver
             stored.continue_run(db, run.run_id, f"resumed from {where}")
     for run_id in _run_ids(orchestrator):
         store.forget_cached(run_id)
+    # the replay writes again the lines the stopped run journaled after its checkpoint
+    offset = state.get("journal") if checkpoint is not None else 0  # None: an older one
+    if offset is not None:
+        orchestrator.rec.journal.skip_written(offset, _run_ids(orchestrator))
     ts = checkpoint.ts if checkpoint is not None else 0
     for p in orchestrator.portfolios:
         for symbol in p.ledger.symbols():
