@@ -167,10 +167,21 @@ class Checkpointer(PeriodicFlush):
         *,
         every_s: float = CHECKPOINT_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
+        restored: dict[str, Any] | None = None,
     ) -> None:
+        """`restored`: the kept parts' states of the checkpoint a run resumed from."""
         super().__init__(orchestrator, every_s=every_s, clock=clock)
         self.code_version = code_version
         self.saved = 0
+        self.kept: dict[str, Stateful] = {}
+        self._restored = restored or {}
+
+    def keep(self, name: str, part: Stateful) -> None:
+        """Checkpoint `part` too (one outside the loop: the alerts' day), restored now
+        from the checkpoint the run resumed from."""
+        self.kept[name] = part
+        if name in self._restored:
+            part.restore_state(self._restored[name])
 
     def save(self) -> None:
         orchestrator = self.orchestrator
@@ -178,7 +189,9 @@ class Checkpointer(PeriodicFlush):
             return  # nothing happened yet: a resume starts over
         rec = orchestrator.rec
         store, ts = rec.store, orchestrator.last_ts or 0
-        blob = pickle.dumps(capture(orchestrator), protocol=pickle.HIGHEST_PROTOCOL)
+        state = capture(orchestrator)
+        state["kept"] = {name: part.state() for name, part in self.kept.items()}
+        blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
         runs = _run_ids(orchestrator)
 
         def write(db: Any) -> None:
@@ -269,9 +282,12 @@ def _unpickled(run_id: str, blob: bytes) -> dict[str, Any]:
     return state
 
 
-def resume(orchestrator: Orchestrator, store: RunStore, run: RunRecord, code_version: str) -> str:
+def resume(
+    orchestrator: Orchestrator, store: RunStore, run: RunRecord, code_version: str
+) -> tuple[str, dict[str, Any]]:
     """Restore `orchestrator` from the run's checkpoint (none: from the start), delete
-    the rows written after it and mark the run running again; return a description."""
+    the rows written after it and mark the run running again; return a description and
+    the states of the parts a `Checkpointer` keeps."""
     try:
         checkpoint = stored.read_checkpoint(store.connection, run.run_id)
     except StoreError as exc:
@@ -312,4 +328,4 @@ def resume(orchestrator: Orchestrator, store: RunStore, run: RunRecord, code_ver
             size, entry = p.ledger.position_size(symbol), p.ledger.entry_price(symbol)
             p.rec.position(symbol, size, entry, ts)
     log.warning("run %s resumed from %s", run.run_id, where)
-    return where
+    return where, dict(state.get("kept", {}))
