@@ -17,6 +17,7 @@ from perps_bot.monitoring.journal import Journal
 from perps_bot.orchestrator.checkpoint import Checkpointer
 from perps_bot.orchestrator.run_process import INTERRUPTED
 from perps_bot.orchestrator.runner import Run, run_bot_sync
+from perps_bot.storage import RunStore
 
 COUNTED = ("signal", "order", "fill", "trade_closed", "funding", "equity", "denial")
 #: the stopped run's own last equity snapshot, at its stop, is one line more
@@ -98,3 +99,25 @@ def test_a_line_torn_by_the_kill_does_not_swallow_the_resumed_runs_lines(tmp_pat
     journal.close()
     lines = path.read_bytes().splitlines()
     assert lines == [whole, whole[:40], whole.replace(b"5", b"6")]
+
+
+def test_a_resumed_run_keeps_the_price_chart_sampled_before_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """The report's price and indicator chart (plot_series) of a resumed run began at
+    its checkpoint: the samples taken before it were lost."""
+    whole = run_bot_sync(_settings(tmp_path / "whole"), progress=False)
+    settings = _settings(tmp_path / "stopped")
+    run_bot_sync(settings, progress=False, attach=_stopped_after(whole.fills // 2))
+    resumed = run_bot_sync(settings, progress=False, resume="latest")
+    expected = _store(tmp_path / "whole").plot_series(whole.run_id)
+    got = _store(tmp_path / "stopped").plot_series(resumed.run_id)
+    assert sorted(got) == sorted(expected) != []
+    for symbol, series in expected.items():
+        assert got[symbol].ts.tolist() == series.ts.tolist(), symbol
+        assert got[symbol].price.tolist() == series.price.tolist(), symbol
+
+
+def _store(tmp: Path) -> RunStore:
+    (db,) = (tmp / "data").glob("*.sqlite")
+    return RunStore(db)

@@ -74,6 +74,7 @@ def capture(orchestrator: Orchestrator) -> dict[str, Any]:
                 "strategy": p.strategy.state(),
                 "recorder": _counters(p.rec),
                 "paused": p.paused,
+                "plot": p.plot.state(),
             }
             for p in orchestrator.portfolios
         },
@@ -93,6 +94,8 @@ def restore(orchestrator: Orchestrator, state: dict[str, Any]) -> None:
         p.strategy.restore(saved["strategy"])
         _restore_counters(p.rec, saved["recorder"])
         p.paused = bool(saved.get("paused", False))
+        if "plot" in saved:  # older: the chart begins at the checkpoint
+            p.plot.restore_state(saved["plot"])
     for part, key in ((orchestrator.venue, "venue"), (orchestrator.feed, "feed")):
         if state[key] is not None and isinstance(part, Stateful):
             part.restore_state(state[key])
