@@ -88,6 +88,22 @@ def _rows(tmp: Path, table: str) -> int:
         return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
 
+def test_the_run_log_of_a_resumed_run_marks_the_lines_it_logs_again(tmp_path: Path) -> None:
+    """perps_bot.log: the FILL and TRADE CLOSED lines of the events replayed after the
+    checkpoint were logged a second time, indistinguishable from new ones; they say
+    `(replayed)`, so the lines without it count each fill and trade once."""
+    whole = run_bot_sync(_settings(tmp_path / "whole"), progress=False)
+    settings = _settings(tmp_path / "stopped")
+    run_bot_sync(settings, progress=False, attach=_stopped_after(whole.fills // 2))
+    run_bot_sync(settings, progress=False, resume="latest")
+    lines = (tmp_path / "stopped" / "logs" / "perps_bot.log").read_text().splitlines()
+    new = [line for line in lines if " (replayed) " not in line]
+    assert sum(" FILL " in line for line in new) == whole.fills
+    expected = (tmp_path / "whole" / "logs" / "perps_bot.log").read_text().count("TRADE CLOSED")
+    assert sum("TRADE CLOSED" in line for line in new) == expected
+    assert any(" (replayed) " in line and " FILL " in line for line in lines)
+
+
 def test_a_line_torn_by_the_kill_does_not_swallow_the_resumed_runs_lines(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     whole = b'{"type":"fill","run_id":"r","ts":5,"correlation_id":null}'

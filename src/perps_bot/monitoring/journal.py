@@ -94,11 +94,11 @@ class Journal:
         self.flush()
         return self._file.tell()
 
-    def skip_written(self, offset: int, run_ids: Collection[str]) -> int:
+    def skip_written(self, offset: int, run_ids: Collection[str]) -> int | None:
         """A resumed run replays the events after its checkpoint: the lines of `run_ids`
         the stopped run wrote past `offset` (the file's end at that checkpoint) are not
         written again (their listeners still see them), so the file holds each event once.
-        Its start and end lines stay; returns how many lines are skipped."""
+        Its start and end lines stay; returns the time of the last of them (None: none)."""
         self.flush()
         wanted = {orjson.dumps(run_id) for run_id in run_ids}
         written, raw = self._written, b"\n"
@@ -113,7 +113,7 @@ class Journal:
             written.lines.clear()  # removed: nothing to compare with
         if not raw.endswith(b"\n"):  # a line torn by the kill: the next one starts anew
             self._buffer.append(b"")
-        return sum(written.lines.values())
+        return written.until if written.lines else None
 
     def write(
         self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None = None
@@ -229,8 +229,8 @@ class NullJournal(Journal):
     def offset(self) -> int:
         return 0
 
-    def skip_written(self, offset: int, run_ids: Collection[str]) -> int:
-        return 0
+    def skip_written(self, offset: int, run_ids: Collection[str]) -> int | None:
+        return None
 
     def close(self) -> None:
         return None

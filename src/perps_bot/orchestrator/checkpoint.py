@@ -220,6 +220,17 @@ def _run_ids(orchestrator: Orchestrator) -> list[str]:
     return ids
 
 
+def _replays(orchestrator: Orchestrator, offset: int) -> None:
+    """The resumed run replays what the stopped one did after its checkpoint (`offset`:
+    the journal file's end then): it does not journal those events again, and its run
+    log says `(replayed)` on their lines."""
+    until = orchestrator.rec.journal.skip_written(offset, _run_ids(orchestrator))
+    if until is not None:
+        orchestrator.rec.replayed_until = until
+        for p in orchestrator.portfolios:
+            p.rec.replayed_until = until
+
+
 def find_resumable(
     store: RunStore, profile: str, kinds: tuple[str, ...], wanted: str, config: dict[str, Any]
 ) -> RunRecord:
@@ -321,10 +332,9 @@ def resume(
             stored.continue_run(db, run.run_id, f"resumed from {where}")
     for run_id in _run_ids(orchestrator):
         store.forget_cached(run_id)
-    # the replay writes again the lines the stopped run journaled after its checkpoint
     offset = state.get("journal") if checkpoint is not None else 0  # None: an older one
     if offset is not None:
-        orchestrator.rec.journal.skip_written(offset, _run_ids(orchestrator))
+        _replays(orchestrator, offset)
     ts = checkpoint.ts if checkpoint is not None else 0
     for p in orchestrator.portfolios:
         for symbol in p.ledger.symbols():
