@@ -300,13 +300,18 @@ async def _interrupted_in_the_evening(run: Run) -> AsyncIterator[None]:
     yield
 
 
-def test_the_daily_summary_of_a_day_the_run_restarted_says_from_when(
+def test_the_daily_summary_of_a_resumed_run_is_the_uninterrupted_runs(
     tmp_path: Path, receiver: tuple[int, list[dict[str, Any]]]
 ) -> None:
-    """A run resumed at 18:00 summed up its day at midnight as if the 6 hours it saw
-    were the day (its trades before the restart not among them): it says from when."""
+    """A run resumed at 18:00 summed up its day at midnight with only the 6 hours it
+    saw (its trades before the restart lost): it sums up the whole day, as a run that
+    was not stopped does, and once."""
     port, received = receiver
     alerts = {"urls": [f"json://127.0.0.1:{port}"], "on": ["daily_summary"]}
+    _run(tmp_path / "whole", alerts)
+    (whole,) = [r["message"] for r in received]
+    assert re.match(r"2024-01-01: [1-9]\d* trades closed", whole), whole
+    received.clear()
     config: dict[str, Any] = {"run": {"dev_fast": True, "duration": "30h", "seed": 5,
                                       "log_dir": str(tmp_path / "logs"),
                                       "data_dir": str(tmp_path / "data")},
@@ -315,8 +320,48 @@ def test_the_daily_summary_of_a_day_the_run_restarted_says_from_when(
     first = run_bot_sync(settings, progress=False, attach=_interrupted_in_the_evening)
     assert first.status == "interrupted" and received == []
     run_bot_sync(settings, progress=False, resume=first.run_id)
-    (summary,) = [r["message"] for r in received]
-    assert re.match(r"2024-01-01 \(from 18:\d\d UTC\): \d+ trades closed", summary), summary
+    assert [r["message"] for r in received] == [whole]
+
+
+@contextlib.asynccontextmanager
+async def _stopped_after_midnight(run: Run) -> AsyncIterator[None]:
+    """A checkpoint at 18:00 of the first day and none for the time that passes, then
+    Ctrl-C at 02:00 of the next."""
+    orchestrator = run.orchestrator
+    checkpointer = orchestrator.after_batch
+    assert isinstance(checkpointer, Checkpointer)
+    checkpointer.every_s = 1e9
+    day = 1_704_067_200_000
+
+    def after_batch() -> None:
+        checkpointer()
+        now = orchestrator.last_ts or 0
+        if now >= day + 18 * 3_600_000 and checkpointer.saved == 0:
+            checkpointer.save()
+        if now >= day + 26 * 3_600_000 and not orchestrator.stop_requested:
+            orchestrator.request_stop(INTERRUPTED, interrupt=True)
+
+    orchestrator.after_batch = after_batch
+    yield
+
+
+def test_a_daily_summary_sent_before_the_stop_is_not_sent_again_by_the_resumed_run(
+    tmp_path: Path, receiver: tuple[int, list[dict[str, Any]]]
+) -> None:
+    port, received = receiver
+    alerts = {"urls": [f"json://127.0.0.1:{port}"], "on": ["daily_summary"]}
+    _run(tmp_path / "whole", alerts)
+    whole = [r["message"] for r in received]
+    received.clear()
+    config: dict[str, Any] = {"run": {"dev_fast": True, "duration": "30h", "seed": 5,
+                                      "log_dir": str(tmp_path / "logs"),
+                                      "data_dir": str(tmp_path / "data")},
+                              "alerts": alerts}  # fmt: skip
+    settings = load_settings("dev", config)
+    first = run_bot_sync(settings, progress=False, attach=_stopped_after_midnight)
+    assert first.status == "interrupted" and [r["message"] for r in received] == whole
+    run_bot_sync(settings, progress=False, resume=first.run_id)
+    assert [r["message"] for r in received] == whole
 
 
 def test_a_halt_restored_at_start_is_not_paged_again(

@@ -150,6 +150,18 @@ class AlertRules:
         self._trades = 0
         self._trade_pnl = 0.0
         self._equity: dict[str, float] = {}
+        #: called when a daily summary is sent (a paper run: checkpoint the batch, so a
+        #: resumed run does not send it again)
+        self.on_summary: Callable[[], None] | None = None
+
+    def state(self) -> tuple[Any, ...]:
+        """The day summed up so far (a paper run's checkpoint keeps it: a resumed run
+        sums up the whole day, its trades before the stop with the ones after)."""
+        return self._day, self._since, self._trades, self._trade_pnl, dict(self._equity)
+
+    def restore_state(self, state: tuple[Any, ...]) -> None:
+        self._day, self._since, self._trades, self._trade_pnl, equity = state
+        self._equity = dict(equity)
 
     def __call__(self, type_: str, line: dict[str, Any]) -> None:
         if "daily_summary" in self._on:
@@ -193,6 +205,8 @@ class AlertRules:
             )
             self._trades, self._trade_pnl, self._since = 0, 0.0, None
             self._alert("daily_summary", "daily summary", text)
+            if self.on_summary is not None and "daily_summary" in self._on:
+                self.on_summary()
         if self._day is None:  # a run started (or resumed) within the day saw part of it
             self._since = line["ts"] if line["ts"] % DAY_MS else None
         if self._day is None or day > self._day:

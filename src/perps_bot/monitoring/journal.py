@@ -13,7 +13,9 @@ the alerts follow the run through them, with no hook of their own in the loop. A
 listener runs on the trading path, so it only counts or queues.
 """
 
-from collections.abc import Callable
+import re
+from collections import Counter
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -70,6 +72,8 @@ class Journal:
         self._buffer: list[bytes] = []
         self._limit = buffer_lines
         self._listeners: list[Listener] = []
+        #: lines already in the file that a resumed run's replay writes again (SPEC 9)
+        self._written = _Written()
 
     def subscribe(self, listener: Listener) -> None:
         """Call `listener` with every line this journal (and its portfolio views) writes."""
@@ -82,15 +86,42 @@ class Journal:
         view._file, view._buffer, view._limit = self._file, self._buffer, self._limit
         view._path = self._path
         view._run_id, view._portfolio = run_id, portfolio
-        view._listeners = self._listeners
+        view._listeners, view._written = self._listeners, self._written
         return view
+
+    def offset(self) -> int:
+        """Where the next line goes in the file, once the buffer is flushed."""
+        self.flush()
+        return self._file.tell()
+
+    def skip_written(self, offset: int, run_ids: Collection[str]) -> int | None:
+        """A resumed run replays the events after its checkpoint: the lines of `run_ids`
+        the stopped run wrote past `offset` (the file's end at that checkpoint) are not
+        written again (their listeners still see them), so the file holds each event once.
+        Its start and end lines stay; returns the time of the last of them (None: none)."""
+        self.flush()
+        wanted = {orjson.dumps(run_id) for run_id in run_ids}
+        written, raw = self._written, b"\n"
+        try:
+            with self._path.open("rb") as file:
+                file.seek(offset)
+                for raw in file:
+                    line = raw.rstrip(b"\n")
+                    if raw.endswith(b"\n") and _run_id_of(line) in wanted:
+                        written.add(line)
+        except OSError:
+            written.lines.clear()  # removed: nothing to compare with
+        if not raw.endswith(b"\n"):  # a line torn by the kill: the next one starts anew
+            self._buffer.append(b"")
+        return written.until if written.lines else None
 
     def write(
         self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None = None
     ) -> None:
         line = self._line(type_, ts, data, correlation_id)
-        buffer = self._buffer
-        buffer.append(orjson.dumps(line))
+        buffer, raw = self._buffer, orjson.dumps(line)
+        if not (self._written.lines and self._written.skips(ts, raw)):
+            buffer.append(raw)
         for listener in self._listeners:
             listener(type_, line)
         if len(buffer) >= self._limit:
@@ -122,6 +153,53 @@ class Journal:
         self._file.close()
 
 
+#: the fields of a line that measure wall time: a replayed event differs only in them
+_WALL_TIME = re.compile(rb',"latency_ms":[^,}]*')
+
+
+class _Written:
+    """The lines (less their wall-time fields) a stopped run journaled after its
+    checkpoint, up to the simulated time `until`: its resumed run replays them."""
+
+    def __init__(self) -> None:
+        self.lines: Counter[bytes] = Counter()
+        self.until = 0
+
+    def add(self, line: bytes) -> None:
+        if line.startswith(b'{"type":"run_'):  # a run's start and end are its own
+            return
+        try:
+            ts = orjson.loads(line)["ts"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return  # not a line of ours
+        self.lines[_WALL_TIME.sub(b"", line)] += 1
+        self.until = max(self.until, int(ts))
+
+    def skips(self, ts: int, raw: bytes) -> bool:
+        """Whether the line is one already written (counted off once)."""
+        lines = self.lines
+        if ts > self.until:  # past the stop: every later line is new
+            lines.clear()
+            return False
+        key = _WALL_TIME.sub(b"", raw)
+        if lines[key] <= 0:
+            return False
+        lines[key] -= 1
+        if not lines[key]:
+            del lines[key]
+        return True
+
+
+def _run_id_of(raw: bytes) -> bytes:
+    """The JSON-encoded run id of a line (a torn or foreign line: empty)."""
+    start = raw.find(b',"run_id":')
+    if start < 0:
+        return b""
+    start += len(b',"run_id":')
+    end = raw.find(b',"ts":', start)
+    return raw[start:end] if end > 0 else b""
+
+
 class NullJournal(Journal):
     """A journal with no file (optimisation trials, `run.record: metrics`): no line is
     kept; one is built only for its listeners (a bot run's metrics and alerts), and an
@@ -146,6 +224,12 @@ class NullJournal(Journal):
                 listener(type_, line)
 
     def flush(self) -> None:
+        return None
+
+    def offset(self) -> int:
+        return 0
+
+    def skip_written(self, offset: int, run_ids: Collection[str]) -> int | None:
         return None
 
     def close(self) -> None:

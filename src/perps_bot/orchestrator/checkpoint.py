@@ -11,7 +11,9 @@ checkpoints (nothing to resume: they rerun in seconds) and pay nothing for this.
 
 `--resume` deletes the rows written after the checkpoint, restores every stage and
 goes on under the same run id; the same seed then produces the same events, so a
-resumed `--dev-fast` run ends with exactly the fills of an uninterrupted one.
+resumed `--dev-fast` run ends with exactly the fills of an uninterrupted one. The
+journal lines the stopped run wrote after its checkpoint (the checkpoint keeps the
+file's end) are not written again by their replay: events.jsonl counts each event once.
 
 The state is pickled: it holds exact Decimals, numpy generator states and the
 venue's order objects, which pickle keeps bit for bit. A checkpoint is read back only
@@ -63,6 +65,7 @@ def capture(orchestrator: Orchestrator) -> dict[str, Any]:
         "feed": feed.state() if isinstance(feed, Stateful) else None,
         "loop": orchestrator.loop_state(),
         "recorder": _counters(orchestrator.rec),
+        "journal": orchestrator.rec.journal.offset(),
         "account": gate.activity() if (gate := _account_gate(orchestrator)) else None,
         "portfolios": {
             p.id: {
@@ -71,6 +74,7 @@ def capture(orchestrator: Orchestrator) -> dict[str, Any]:
                 "strategy": p.strategy.state(),
                 "recorder": _counters(p.rec),
                 "paused": p.paused,
+                "plot": p.plot.state(),
             }
             for p in orchestrator.portfolios
         },
@@ -90,6 +94,8 @@ def restore(orchestrator: Orchestrator, state: dict[str, Any]) -> None:
         p.strategy.restore(saved["strategy"])
         _restore_counters(p.rec, saved["recorder"])
         p.paused = bool(saved.get("paused", False))
+        if "plot" in saved:  # older: the chart begins at the checkpoint
+            p.plot.restore_state(saved["plot"])
     for part, key in ((orchestrator.venue, "venue"), (orchestrator.feed, "feed")):
         if state[key] is not None and isinstance(part, Stateful):
             part.restore_state(state[key])
@@ -164,10 +170,21 @@ class Checkpointer(PeriodicFlush):
         *,
         every_s: float = CHECKPOINT_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
+        restored: dict[str, Any] | None = None,
     ) -> None:
+        """`restored`: the kept parts' states of the checkpoint a run resumed from."""
         super().__init__(orchestrator, every_s=every_s, clock=clock)
         self.code_version = code_version
         self.saved = 0
+        self.kept: dict[str, Stateful] = {}
+        self._restored = restored or {}
+
+    def keep(self, name: str, part: Stateful) -> None:
+        """Checkpoint `part` too (one outside the loop: the alerts' day), restored now
+        from the checkpoint the run resumed from."""
+        self.kept[name] = part
+        if name in self._restored:
+            part.restore_state(self._restored[name])
 
     def save(self) -> None:
         orchestrator = self.orchestrator
@@ -175,7 +192,9 @@ class Checkpointer(PeriodicFlush):
             return  # nothing happened yet: a resume starts over
         rec = orchestrator.rec
         store, ts = rec.store, orchestrator.last_ts or 0
-        blob = pickle.dumps(capture(orchestrator), protocol=pickle.HIGHEST_PROTOCOL)
+        state = capture(orchestrator)
+        state["kept"] = {name: part.state() for name, part in self.kept.items()}
+        blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
         runs = _run_ids(orchestrator)
 
         def write(db: Any) -> None:
@@ -199,6 +218,17 @@ def _run_ids(orchestrator: Orchestrator) -> list[str]:
     ids = [orchestrator.rec.run_id]
     ids.extend(p.rec.run_id for p in orchestrator.portfolios if p.rec.run_id not in ids)
     return ids
+
+
+def _replays(orchestrator: Orchestrator, offset: int) -> None:
+    """The resumed run replays what the stopped one did after its checkpoint (`offset`:
+    the journal file's end then): it does not journal those events again, and its run
+    log says `(replayed)` on their lines."""
+    until = orchestrator.rec.journal.skip_written(offset, _run_ids(orchestrator))
+    if until is not None:
+        orchestrator.rec.replayed_until = until
+        for p in orchestrator.portfolios:
+            p.rec.replayed_until = until
 
 
 def find_resumable(
@@ -266,9 +296,12 @@ def _unpickled(run_id: str, blob: bytes) -> dict[str, Any]:
     return state
 
 
-def resume(orchestrator: Orchestrator, store: RunStore, run: RunRecord, code_version: str) -> str:
+def resume(
+    orchestrator: Orchestrator, store: RunStore, run: RunRecord, code_version: str
+) -> tuple[str, dict[str, Any]]:
     """Restore `orchestrator` from the run's checkpoint (none: from the start), delete
-    the rows written after it and mark the run running again; return a description."""
+    the rows written after it and mark the run running again; return a description and
+    the states of the parts a `Checkpointer` keeps."""
     try:
         checkpoint = stored.read_checkpoint(store.connection, run.run_id)
     except StoreError as exc:
@@ -278,8 +311,9 @@ def resume(orchestrator: Orchestrator, store: RunStore, run: RunRecord, code_ver
             f"cannot resume run {run.run_id}: its checkpoint was written by perps-bot "
             f"{checkpoint.code_version}, this is {code_version}"
         )
+    state = _unpickled(run.run_id, checkpoint.state) if checkpoint is not None else {}
     if checkpoint is not None:
-        restore(orchestrator, _unpickled(run.run_id, checkpoint.state))
+        restore(orchestrator, state)
     open_orders = list(orchestrator.venue.open_orders())
     where = "its start" if checkpoint is None else f"its checkpoint at ts {checkpoint.ts}"
     where += f" after it {run.status}" + (f" ({run.detail})" if run.detail else "")
@@ -298,10 +332,13 @@ def resume(orchestrator: Orchestrator, store: RunStore, run: RunRecord, code_ver
             stored.continue_run(db, run.run_id, f"resumed from {where}")
     for run_id in _run_ids(orchestrator):
         store.forget_cached(run_id)
+    offset = state.get("journal") if checkpoint is not None else 0  # None: an older one
+    if offset is not None:
+        _replays(orchestrator, offset)
     ts = checkpoint.ts if checkpoint is not None else 0
     for p in orchestrator.portfolios:
         for symbol in p.ledger.symbols():
             size, entry = p.ledger.position_size(symbol), p.ledger.entry_price(symbol)
             p.rec.position(symbol, size, entry, ts)
     log.warning("run %s resumed from %s", run.run_id, where)
-    return where
+    return where, dict(state.get("kept", {}))

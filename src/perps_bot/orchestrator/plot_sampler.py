@@ -12,6 +12,7 @@ anyway.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +76,16 @@ class PlotSampler:
             self._thin()
         every = self.interval_ms
         self.next_ts = ts - ts % every + every
+
+    def state(self) -> tuple[Any, ...]:
+        """The samples so far (a paper run's checkpoint: a resumed run's chart begins
+        where the run began, not at its checkpoint)."""
+        samples = {symbol: list(rows) for symbol, rows in self._samples.items()}
+        return samples, self._count, self.interval_ms, self.next_ts, self._last_ts
+
+    def restore_state(self, state: tuple[Any, ...]) -> None:
+        samples, self._count, self.interval_ms, self.next_ts, self._last_ts = state
+        self._samples = {symbol: list(rows) for symbol, rows in samples.items()}
 
     def _thin(self) -> None:
         """Double the interval; keep the first sample of each new interval."""

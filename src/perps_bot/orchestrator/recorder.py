@@ -83,6 +83,8 @@ class Recorder:
         self.on_state_change: Callable[[], None] | None = None
         #: a resumed run's state stored after its checkpoint: its replay, not alerted again
         self.replayed_state: str | None = None
+        #: a resumed run: its events up to this time were logged before the stop (SPEC 9)
+        self.replayed_until = -(2**62)
         #: live subscribers (see the module doc); called in order, on the trading path
         self.listeners: list[Listener] = []
         #: why an approved order is smaller than its signal (client id -> note), until
@@ -189,13 +191,18 @@ class Recorder:
         if update.status in _NOTEWORTHY:  # accepted and filled: the FILL line tells
             self.log.info(
                 "%s ORDER %s %s %s %s (filled %.10g)",
-                iso_utc(update.ts),
+                self._stamp(update.ts),
                 update.client_id,
                 update.symbol,
                 str(update.status).upper(),
                 update.reason,
                 update.filled,
             )
+
+    def _stamp(self, ts: int) -> str:
+        """The simulated time a log line starts with; a resumed run's lines of the events
+        it replays, logged once before the stop, say so."""
+        return iso_utc(ts) + (" (replayed)" if ts <= self.replayed_until else "")
 
     def position(self, symbol: str, size: float, entry: float, ts: int) -> None:
         """A position adopted from the venue (reconciliation), not from a fill."""
@@ -239,7 +246,7 @@ class Recorder:
             return
         label = "LIQUIDATION" if fill.is_liquidation else "FILL"
         stamp = iso_utc(fill.ts)
-        head = f"{stamp} {self._tag}"  # how this fill's lines start
+        head = f"{self._stamp(fill.ts)} {self._tag}"  # how this fill's lines start
         trade = f"{fill.symbol} {fill.side} {fill.size:.6g} @ {fill.price:.6g}"
         line = (
             f"{head}{label} {trade} fee={fill.fee:.4f}"
@@ -320,7 +327,7 @@ class Recorder:
         if not self._info:
             return
         self._hot.info(
-            f"{iso_utc(ts)} {self._tag}FUNDING {symbol} rate={result.rate:.6f}"
+            f"{self._stamp(ts)} {self._tag}FUNDING {symbol} rate={result.rate:.6f}"
             f" mark={result.mark:.6g} pos={result.position:+.6g} payment={result.payment:.6f}"
             f" | {self.pnl()}"
         )
@@ -338,7 +345,7 @@ class Recorder:
             )
         if log_line:
             if self._info:
-                self._hot.info(f"{iso_utc(ts)} {self._tag}EQUITY | {self.pnl()}")
+                self._hot.info(f"{self._stamp(ts)} {self._tag}EQUITY | {self.pnl()}")
             self.journal.write(
                 "equity",
                 ts,

@@ -72,4 +72,5 @@ def watch_run(
         if checkpoint_soon is not None and alerted:
             soon = checkpoint_soon
             journal.subscribe(lambda type_, _: soon() if type_ in alerted else None)
+        alerts.rules.on_summary = checkpoint_soon  # a day summed up is not replayed
     return Watchers(metrics, alerts)

@@ -158,6 +158,8 @@ def build_run(
     after = orchestrator.after_batch
     soon = after.soon if isinstance(after, checkpoint.Checkpointer) else None
     watchers = watch_run(settings, spec.mode, run_id, journal, portfolios, soon)
+    if isinstance(after, checkpoint.Checkpointer) and watchers and watchers.alerts:
+        after.keep("alerts", watchers.alerts.rules)  # the day a resumed run sums up
     return Run(
         run_id=run_id,
         settings=settings,
@@ -274,17 +276,19 @@ def _make_durable(
     not a hosted session: `keeps_state`), and keep a live account's protective levels.
     Returns (where it resumed from, the keepers)."""
     spec, rec = pre.spec, orchestrator.rec
-    resumed_from = None
+    resumed_from, kept = None, None
     if resumed is not None:
         try:
-            resumed_from = checkpoint.resume(orchestrator, rec.store, resumed, pre.code_version)
+            resumed_from, kept = checkpoint.resume(
+                orchestrator, rec.store, resumed, pre.code_version
+            )
         except BaseException:
             rec.journal.close()
             rec.store.close()
             raise
     flush: checkpoint.PeriodicFlush | None = None
     if spec.resumable:
-        flush = checkpoint.Checkpointer(orchestrator, pre.code_version)
+        flush = checkpoint.Checkpointer(orchestrator, pre.code_version, restored=kept)
     elif not spec.simulated_clock(settings):
         flush = checkpoint.PeriodicFlush(orchestrator)
     if flush is not None:
