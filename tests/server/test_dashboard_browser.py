@@ -4,6 +4,7 @@ running dev session, updates when a fill happens, and shows the disconnected sta
 soon as the server stops. The screenshot is kept in tests/artifacts/ (git-ignored)."""
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,10 @@ async def test_the_dashboard_follows_a_running_session_and_shows_the_disconnect(
             await _until(page, f"Number(document.getElementById('fill-count').textContent) > "
                                f"{first['fills']} + 2")  # fmt: skip
             await _until(page, "document.querySelectorAll('#trades tbody tr td').length > 9")
+            # the account panel follows the session's snapshots (every 0.25 s of wall
+            # time): a --dev-fast session can make many fills before the next one
+            await _until(page, "document.getElementById('account').innerText !== "
+                               f"{json.dumps(first['account'])}")  # fmt: skip
             live = await page.eval(PAGE)
             chart_at_start = await page.eval(CHART)
             # PnL mode while points arrive and curves are halved, then back to equity
