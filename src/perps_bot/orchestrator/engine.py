@@ -378,8 +378,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
         for p in self.portfolios:
             was = p.risk.state
             p.snapshot(ts, log_line)
-            if p.risk.state is not was and p.risk.state is not TradingState.ACTIVE:
-                self.withdraw_resting(p)  # a halt or REDUCING: no entry may fill now
+            self.withdraw_if_stopped(p, was)  # the drawdown or the day's loss
         if self._account_rec is not None:
             self._account_rec.equity(ts, log_line=log_line)
 

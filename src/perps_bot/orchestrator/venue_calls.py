@@ -20,8 +20,9 @@ from perps_bot.domain import (
     OrderUpdate,
     Signal,
     TargetPosition,
+    TradingState,
 )
-from perps_bot.domain.enums import BUY, HALTED, SELL
+from perps_bot.domain.enums import BUY, SELL
 from perps_bot.ledger import FillResult
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.portfolio import Portfolio
@@ -79,6 +80,13 @@ class VenueCalls:
                 if order.client_id not in cancel:
                     cancel.append(order.client_id)
                 self._cancel_due = True
+
+    def withdraw_if_stopped(self, portfolio: Portfolio, was: TradingState) -> None:
+        """`withdraw_resting` when the portfolio's state has just left ACTIVE's reach
+        (from `was` to HALTED or REDUCING): no entry may fill now."""
+        state = portfolio.risk.state
+        if state is not was and state is not TradingState.ACTIVE:
+            self.withdraw_resting(portfolio)
 
     def flatten(self, portfolio: Portfolio, reason: str) -> int:
         """Close the portfolio's positions at market and withdraw its resting orders (the
@@ -352,8 +360,7 @@ class VenueCalls:
             )
             self._protect(p, p.protection.symbols(), now)
         for p, state in zip(self.portfolios, was, strict=True):
-            if p.risk.state is not state and p.risk.state is HALTED:  # not attributable
-                self.withdraw_resting(p)
+            self.withdraw_if_stopped(p, state)  # a position it cannot attribute halts it
         if self._signalled or self._cancel_due:
             await self._submit_all(self._pending_orders(now))
         return differed
