@@ -87,6 +87,7 @@ class SessionManager(Sessions):
         self._account_locks: dict[str, DatabaseLock] = {}  # live sessions running
         self._databases: dict[str, Path] = {}  # a live session's database (not ours)
         self._readers: dict[Path, RunStore] = {}
+        self._ended_databases: dict[tuple[str, bool, bool], Path | None] = {}
         self._paused: dict[str, set[str]] = {}  # kept pauses, for the run it goes on with
 
     def reader(self, s: Session) -> RunStore:
@@ -164,14 +165,18 @@ class SessionManager(Sessions):
 
     def _remember_database(self, s: Session, request: StartRequest) -> None:
         """Where an ended session's run is kept, to show it (a live session's: the
-        profile's database, wherever the profile says it is now)."""
-        with contextlib.suppress(PerpsBotError):
-            settings = load_settings(
-                request.profile, {"run": {"dry_run": request.dry_run, "dev_fast": request.dev_fast}}
-            )
-            path = self._account_database(settings)
-            if path is not None and path.exists():
-                self._databases[s.id] = path
+        profile's database, wherever the profile says it is now). The profile is read
+        once per profile and mode, not once per session, at the server's start."""
+        key = (request.profile, request.dry_run, request.dev_fast)
+        if key not in self._ended_databases:
+            path = None
+            with contextlib.suppress(PerpsBotError):
+                run = {"dry_run": request.dry_run, "dev_fast": request.dev_fast}
+                path = self._account_database(load_settings(request.profile, {"run": run}))
+            self._ended_databases[key] = path
+        path = self._ended_databases[key]
+        if path is not None and path.exists():
+            self._databases[s.id] = path
 
     def _account_database(self, settings: Settings) -> Path | None:
         """The database of a live session's run when it is not the server's."""
