@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from perps_bot.orchestrator.checkpoint import Checkpointer
+from perps_bot.orchestrator.wiring import Run
 from tests.conftest import REPO
 
 #: the columns a fill is compared on (same rows: ts, side, size, price, fee)
@@ -82,3 +84,11 @@ def runs(db: Path) -> list[tuple[str, str, str | None]]:
 
 def fills(db: Path, run_id: str) -> list[tuple[Any, ...]]:
     return query(db, f"SELECT {FILL_COLUMNS} FROM fills WHERE run_id=? ORDER BY seq", (run_id,))
+
+
+def checkpointer_of(run: Run) -> Checkpointer:
+    """The checkpointer a paper run calls after each batch (tests wrap it to checkpoint
+    or stop the run at a moment they choose)."""
+    checkpointer = run.orchestrator.after_batch
+    assert isinstance(checkpointer, Checkpointer)
+    return checkpointer

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from perps_bot.config import load_settings
-from perps_bot.orchestrator.checkpoint import Checkpointer
 from perps_bot.orchestrator.replay import FillChoice, run_replay
 from perps_bot.orchestrator.run_process import INTERRUPTED
 from perps_bot.orchestrator.runner import Run, run_bot
 from perps_emulator import EmulatorServer
+from tests.durable.helpers import checkpointer_of
 
 STRATEGY = "tests.live.canary_strategy:FlipOnce"
 
@@ -22,9 +22,7 @@ STRATEGY = "tests.live.canary_strategy:FlipOnce"
 @contextlib.asynccontextmanager
 async def _interrupted_at_a_checkpoint(run: Run) -> AsyncIterator[None]:
     """Ctrl-C right after the first checkpoint."""
-    orchestrator = run.orchestrator
-    checkpointer = orchestrator.after_batch
-    assert isinstance(checkpointer, Checkpointer)
+    orchestrator, checkpointer = run.orchestrator, checkpointer_of(run)
 
     def after_batch() -> None:
         checkpointer.save()

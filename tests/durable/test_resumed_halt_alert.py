@@ -11,11 +11,10 @@ from pathlib import Path
 
 from perps_bot.config import Settings, load_settings
 from perps_bot.domain import TradingState
-from perps_bot.orchestrator.checkpoint import Checkpointer
 from perps_bot.orchestrator.run_process import INTERRUPTED
 from perps_bot.orchestrator.runner import Run, run_bot_sync
 from tests.badinput.harness import run_main
-from tests.durable.helpers import query
+from tests.durable.helpers import checkpointer_of, query
 from tests.harness.alert_receiver import alert_receiver
 
 #: a drawdown of a few dollars on 100k halts the dev strategy within hours
@@ -33,9 +32,7 @@ def _settings(tmp: Path, port: int) -> Settings:
 async def _killed_after_the_halt(run: Run) -> AsyncIterator[None]:
     """A checkpoint at every batch until the halt, then none: stopped at once, as a
     kill would leave it (the last checkpoint is from before the halt)."""
-    orchestrator = run.orchestrator
-    checkpointer = orchestrator.after_batch
-    assert isinstance(checkpointer, Checkpointer)
+    orchestrator, checkpointer = run.orchestrator, checkpointer_of(run)
 
     def after_batch() -> None:
         if orchestrator.risk.state is TradingState.HALTED:
@@ -102,9 +99,7 @@ def test_a_halt_is_checkpointed_at_once(tmp_path: Path) -> None:
 
     @contextlib.asynccontextmanager
     async def stopped_after_the_halt(run: Run) -> AsyncIterator[None]:
-        orchestrator = run.orchestrator
-        checkpointer = orchestrator.after_batch
-        assert isinstance(checkpointer, Checkpointer)
+        orchestrator, checkpointer = run.orchestrator, checkpointer_of(run)
         checkpointer.every_s = 1e9  # no checkpoint for the time that passes
 
         def after_batch() -> None:

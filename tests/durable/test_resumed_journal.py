@@ -14,13 +14,12 @@ import orjson
 
 from perps_bot.config import Settings, load_settings
 from perps_bot.monitoring.journal import Journal
-from perps_bot.orchestrator.checkpoint import Checkpointer
 from perps_bot.orchestrator.run_process import INTERRUPTED
 from perps_bot.orchestrator.runner import Run, run_bot_sync
 from perps_bot.storage import RunStore
+from tests.durable.helpers import checkpointer_of
 
 COUNTED = ("signal", "order", "fill", "trade_closed", "funding", "equity", "denial")
-#: the stopped run's own last equity snapshot, at its stop, is one line more
 
 
 def _settings(tmp: Path) -> Settings:
@@ -35,9 +34,7 @@ def _stopped_after(fills: int) -> Callable[[Run], Any]:
 
     @contextlib.asynccontextmanager
     async def attach(run: Run) -> AsyncIterator[None]:
-        orchestrator = run.orchestrator
-        checkpointer = orchestrator.after_batch
-        assert isinstance(checkpointer, Checkpointer)
+        orchestrator, checkpointer = run.orchestrator, checkpointer_of(run)
         checkpointer.every_s = 1e9  # no checkpoint for the time that passes
         seen: list[int] = []
         run.journal.subscribe(lambda t, line: seen.append(line["ts"]) if t == "fill" else None)
@@ -74,6 +71,7 @@ def test_a_resumed_run_journals_each_event_once(tmp_path: Path) -> None:
     expected = _counts(tmp_path / "whole", whole.run_id)
     assert expected["fill"] == whole.fills
     counted = _counts(tmp_path / "stopped", resumed.run_id)
+    # the stopped run's own last equity snapshot, at its stop, is one line more
     assert counted["equity"] - expected["equity"] in (0, 1)
     assert counted - Counter(equity=counted["equity"]) == expected - Counter(
         equity=expected["equity"]

@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from perps_bot.config import Settings, load_settings
-from perps_bot.orchestrator.checkpoint import Checkpointer
 from perps_bot.orchestrator.run_process import INTERRUPTED
 from perps_bot.orchestrator.runner import Run, run_bot_sync
-from tests.durable.helpers import fills
+from tests.durable.helpers import checkpointer_of, fills
 from tests.plans.helpers import write_plan
 
 
@@ -25,9 +24,7 @@ def _settings(tmp: Path, plan: Path, name: str) -> Settings:
 async def _interrupted_after_the_first_row(run: Run) -> AsyncIterator[None]:
     """A checkpoint at every batch until the plan executed a row, then Ctrl-C: the row
     was executed after the last checkpoint."""
-    orchestrator = run.orchestrator
-    checkpointer = orchestrator.after_batch
-    assert isinstance(checkpointer, Checkpointer)
+    orchestrator, checkpointer = run.orchestrator, checkpointer_of(run)
 
     def after_batch() -> None:
         if orchestrator.strategy.state():

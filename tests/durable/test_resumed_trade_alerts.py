@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from perps_bot.config import Settings, load_settings
-from perps_bot.orchestrator.checkpoint import Checkpointer
 from perps_bot.orchestrator.run_process import INTERRUPTED
 from perps_bot.orchestrator.runner import Run, run_bot_sync
+from tests.durable.helpers import checkpointer_of
 from tests.harness.alert_receiver import alert_receiver
 
 
@@ -35,9 +35,7 @@ def _stopped_after(trades: int) -> Callable[[Run], Any]:
 
     @contextlib.asynccontextmanager
     async def attach(run: Run) -> AsyncIterator[None]:
-        orchestrator = run.orchestrator
-        checkpointer = orchestrator.after_batch
-        assert isinstance(checkpointer, Checkpointer)
+        orchestrator, checkpointer = run.orchestrator, checkpointer_of(run)
         checkpointer.every_s = 1e9  # no checkpoint for the time that passes
         closed: list[int] = []
         run.journal.subscribe(

@@ -9,12 +9,11 @@ import pytest
 
 from perps_bot.config import Settings, load_settings
 from perps_bot.domain import TradingState
-from perps_bot.orchestrator.checkpoint import Checkpointer
 from perps_bot.orchestrator.run_process import INTERRUPTED
 from perps_bot.orchestrator.runner import Run, run_bot, run_bot_sync
 from perps_emulator import EmulatorServer
 from tests.badinput.harness import run_main
-from tests.durable.helpers import query
+from tests.durable.helpers import checkpointer_of, query
 
 #: REDUCING within hours of the dev strategy's trading, never HALTED
 TINY_REDUCING = {"reducing_drawdown": 0.00002, "max_drawdown": 0.9}
@@ -29,9 +28,7 @@ def _settings(tmp: Path) -> Settings:
 @contextlib.asynccontextmanager
 async def _interrupted_when_reducing(run: Run) -> AsyncIterator[None]:
     """Take a checkpoint as soon as the run is REDUCING, then interrupt it (Ctrl-C)."""
-    orchestrator = run.orchestrator
-    checkpointer = orchestrator.after_batch
-    assert isinstance(checkpointer, Checkpointer)
+    orchestrator, checkpointer = run.orchestrator, checkpointer_of(run)
 
     def after_batch() -> None:
         checkpointer()
@@ -104,9 +101,7 @@ async def test_a_resumed_dry_run_keeps_the_halt_it_stored_after_its_checkpoint(
 
     @contextlib.asynccontextmanager
     async def halt_then_stop(run: Run) -> AsyncIterator[None]:
-        orchestrator = run.orchestrator
-        checkpointer = orchestrator.after_batch
-        assert isinstance(checkpointer, Checkpointer)
+        orchestrator, checkpointer = run.orchestrator, checkpointer_of(run)
 
         def after_batch() -> None:  # a checkpoint at every batch until the halt
             if orchestrator.risk.state is TradingState.HALTED:

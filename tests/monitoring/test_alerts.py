@@ -19,10 +19,10 @@ import pytest
 from perps_bot.config import AlertsConfig, ConfigError, load_settings
 from perps_bot.domain import MarketEvent
 from perps_bot.monitoring.alerts import Alerts, AlertSender
-from perps_bot.orchestrator.checkpoint import Checkpointer
 from perps_bot.orchestrator.run_process import INTERRUPTED
 from perps_bot.orchestrator.runner import Run, RunResult, run_bot_sync
 from tests.conftest import REPO
+from tests.durable.helpers import checkpointer_of
 from tests.harness.alert_receiver import alert_receiver
 from tests.harness.scripted import ScriptedFeed, quotes
 
@@ -285,9 +285,7 @@ def test_a_run_that_fails_sends_one_run_end_that_says_so(
 @contextlib.asynccontextmanager
 async def _interrupted_in_the_evening(run: Run) -> AsyncIterator[None]:
     """A checkpoint at 18:00 of the first day, then Ctrl-C."""
-    orchestrator = run.orchestrator
-    checkpointer = orchestrator.after_batch
-    assert isinstance(checkpointer, Checkpointer)
+    orchestrator, checkpointer = run.orchestrator, checkpointer_of(run)
 
     def after_batch() -> None:
         checkpointer()
@@ -327,9 +325,7 @@ def test_the_daily_summary_of_a_resumed_run_is_the_uninterrupted_runs(
 async def _stopped_after_midnight(run: Run) -> AsyncIterator[None]:
     """A checkpoint at 18:00 of the first day and none for the time that passes, then
     Ctrl-C at 02:00 of the next."""
-    orchestrator = run.orchestrator
-    checkpointer = orchestrator.after_batch
-    assert isinstance(checkpointer, Checkpointer)
+    orchestrator, checkpointer = run.orchestrator, checkpointer_of(run)
     checkpointer.every_s = 1e9
     day = 1_704_067_200_000
 
