@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from perps_bot.config import AlertsConfig, ConfigError, load_settings
+from perps_bot.config import AlertsConfig, ConfigError, Settings, load_settings
 from perps_bot.domain import MarketEvent
 from perps_bot.monitoring.alerts import Alerts, AlertSender
 from perps_bot.orchestrator.run_process import INTERRUPTED
@@ -37,13 +37,18 @@ def receiver() -> Iterator[tuple[int, list[dict[str, Any]]]]:
         yield target
 
 
-def _run(tmp: Path, alerts: dict[str, Any] | None = None, **overrides: Any) -> RunResult:
+def _settings(tmp: Path, alerts: dict[str, Any] | None = None, **overrides: Any) -> Settings:
+    """A dev-fast run of 30 hours (seed 5) in `tmp`, with `alerts`."""
     config: dict[str, Any] = {"run": {"dev_fast": True, "duration": "30h", "seed": 5,
                                       "log_dir": str(tmp / "logs"),
                                       "data_dir": str(tmp / "data")}, **overrides}  # fmt: skip
     if alerts is not None:
         config["alerts"] = alerts
-    return run_bot_sync(load_settings("dev", config), progress=False)
+    return load_settings("dev", config)
+
+
+def _run(tmp: Path, alerts: dict[str, Any] | None = None, **overrides: Any) -> RunResult:
+    return run_bot_sync(_settings(tmp, alerts, **overrides), progress=False)
 
 
 def test_json_target_receives_halt_trades_daily_summary_and_run_end(
@@ -310,11 +315,7 @@ def test_the_daily_summary_of_a_resumed_run_is_the_uninterrupted_runs(
     (whole,) = [r["message"] for r in received]
     assert re.match(r"2024-01-01: [1-9]\d* trades closed", whole), whole
     received.clear()
-    config: dict[str, Any] = {"run": {"dev_fast": True, "duration": "30h", "seed": 5,
-                                      "log_dir": str(tmp_path / "logs"),
-                                      "data_dir": str(tmp_path / "data")},
-                              "alerts": alerts}  # fmt: skip
-    settings = load_settings("dev", config)
+    settings = _settings(tmp_path, alerts)
     first = run_bot_sync(settings, progress=False, attach=_interrupted_in_the_evening)
     assert first.status == "interrupted" and received == []
     run_bot_sync(settings, progress=False, resume=first.run_id)
@@ -349,11 +350,7 @@ def test_a_daily_summary_sent_before_the_stop_is_not_sent_again_by_the_resumed_r
     _run(tmp_path / "whole", alerts)
     whole = [r["message"] for r in received]
     received.clear()
-    config: dict[str, Any] = {"run": {"dev_fast": True, "duration": "30h", "seed": 5,
-                                      "log_dir": str(tmp_path / "logs"),
-                                      "data_dir": str(tmp_path / "data")},
-                              "alerts": alerts}  # fmt: skip
-    settings = load_settings("dev", config)
+    settings = _settings(tmp_path, alerts)
     first = run_bot_sync(settings, progress=False, attach=_stopped_after_midnight)
     assert first.status == "interrupted" and [r["message"] for r in received] == whole
     run_bot_sync(settings, progress=False, resume=first.run_id)

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from perps_bot.server import SessionManager, create_app
 from perps_emulator import EmulatorServer
 from tests.live.live_helpers import API_KEY, API_SECRET
+from tests.server.helpers import start
 
 LIVE_SESSION = {
     "profile": "canary",
@@ -63,6 +64,12 @@ async def live_server(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
             yield client
     finally:
         await manager.close()
+
+
+async def the_live_session(client: TestClient[Any, Any]) -> str:
+    """The id of the session a restarted server went on with, or of a new live one."""
+    listed = (await (await client.get("/api/sessions")).json())["sessions"]
+    return str(listed[0]["session_id"]) if listed else await start(client, LIVE_SESSION)
 
 
 async def until(client: TestClient[Any, Any], sid: str, done: Callable[[Status], bool]) -> Status:

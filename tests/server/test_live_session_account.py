@@ -18,6 +18,7 @@ from tests.server.live_sessions import (
     ended,
     live_env,
     live_server,
+    the_live_session,
     until,
 )
 
@@ -94,8 +95,7 @@ async def test_a_live_session_goes_on_after_the_server_restarts(
     async with emulated(monkeypatch):
         for _ in range(2):
             async with live_server(tmp_path) as client:
-                listed = (await (await client.get("/api/sessions")).json())["sessions"]
-                sid = listed[0]["session_id"] if listed else await start(client, LIVE_SESSION)
+                sid = await the_live_session(client)
                 statuses.append(await until(client, sid, a_second_of_books))
                 code, out = await cli_bot("--profile", "canary", "--duration", "1s")
                 assert code == 2 and "in use by another bot" in out, out
@@ -115,8 +115,7 @@ async def test_a_paused_live_portfolio_stays_paused_after_the_server_restarts(
     async with emulated(monkeypatch):
         for restart in range(2):
             async with live_server(tmp_path) as client:
-                listed = (await (await client.get("/api/sessions")).json())["sessions"]
-                sid = listed[0]["session_id"] if listed else await start(client, LIVE_SESSION)
+                sid = await the_live_session(client)
                 status = await until(client, sid, a_second_of_books)
                 if not restart:
                     pid = status["portfolios"][0]["id"]
