@@ -37,6 +37,7 @@ from perps_bot.domain.orders import (
     OrderUpdate,
     Signal,
     TargetPosition,
+    closing_intent,
     fill_of,
     portfolio_run_id,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "TierRow",
     "TradingState",
     "close_open",
+    "closing_intent",
     "event_price",
     "fill_of",
     "format_duration",

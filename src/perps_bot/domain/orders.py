@@ -67,6 +67,14 @@ class TargetPosition:
 Signal = OrderIntent | TargetPosition
 
 
+def closing_intent(symbol: str, held: float, reason: str) -> OrderIntent:
+    """The position `held` (signed, not 0) closed at market, reduce-only: never more than
+    it, whatever else rests (a target of 0 counts an entry still resting as if it had
+    filled, and would sell it too)."""
+    side = Side.SELL if held > 0 else Side.BUY
+    return OrderIntent(symbol, side, abs(held), reduce_only=True, reason=reason)
+
+
 @dataclass(slots=True)
 class Order:
     """An approved order as sent to a venue. `client_id` is unique per run and is the

@@ -16,13 +16,12 @@ from perps_bot.domain import (
     DenialReason,
     Fill,
     Order,
-    OrderIntent,
     OrderUpdate,
     Signal,
     TargetPosition,
     TradingState,
+    closing_intent,
 )
-from perps_bot.domain.enums import BUY, SELL
 from perps_bot.ledger import FillResult
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.portfolio import Portfolio
@@ -98,11 +97,10 @@ class VenueCalls:
         flat). Returns how many closing orders go out."""
         self.withdraw_resting(portfolio)
         closes = [
-            OrderIntent(symbol, SELL if held > 0 else BUY, abs(held), reduce_only=True,
-                        reason=reason)
+            closing_intent(symbol, held, reason)
             for symbol in portfolio.ledger.symbols()
             if (held := portfolio.ledger.position_size(symbol)) != 0.0
-        ]  # fmt: skip
+        ]
         self.inject(portfolio, closes)
         return len(closes)
 

@@ -35,6 +35,7 @@ from perps_bot.domain import (
     Quote,
     Side,
     Signal,
+    closing_intent,
 )
 from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext, StrategyError
 from perps_bot.strategies.plan_rows import PlanFileError, PlanRow, read_plan
@@ -128,10 +129,7 @@ class PlanStrategy(Strategy):
     def _close(self, symbol: str) -> Sequence[Signal]:
         """A `flat` row: the position held, closed at market (reduce-only)."""
         held = self.ctx.account.position_size(symbol)
-        if held == 0.0:
-            return NO_SIGNALS
-        side = Side.SELL if held > 0 else Side.BUY
-        return (OrderIntent(symbol, side, abs(held), reduce_only=True, reason="plan"),)
+        return NO_SIGNALS if held == 0.0 else (closing_intent(symbol, held, "plan"),)
 
     def _signal(self, row: PlanRow, price: float | None) -> Signal | None:
         label = row.tag or f"plan {row.id or row.key()}"
