@@ -44,7 +44,7 @@ def test_report_table(app: typer.Typer, runner: CliRunner, db: Path) -> None:
             assert name in out
     assert "MAX_ORDER_NOTIONAL" in out and "STALE_MARKET_DATA" in out
     assert out.count("PASS") >= 7
-    assert "PASSED: 7/7 criteria" in out
+    assert "PASSED: 7/7 criteria passed" in out
 
 
 def test_report_json_stdout_and_out_file_are_identical(
@@ -336,7 +336,7 @@ def test_html_report_of_a_run_asking_for_walkforward_evidence(
     result = runner.invoke(app, ["report", "--db", str(db), "--format", "html"])
     assert result.exit_code == 0, result.exception
     page = result.stdout
-    assert "FAILED: 7/9 criteria" in page
+    assert "FAILED: 7/9 criteria passed" in page  # of 9, 7 passed (not 7 failed)
     for name in ("walkforward", "dsr"):
         row = page[page.index(f"<td>{name}</td>") :].split("</tr>")[0]
         assert "FAIL" in row and "promotion." in row

@@ -201,7 +201,7 @@ def test_html_is_self_contained_with_charts_and_trades(store: RunStore) -> None:
     assert 'id="equity-chart"' in html and 'id="trades-main"' in html
     for name in METRIC_NAMES:
         assert f"<td>{name}</td>" in html
-    assert "PASSED: 7/7 criteria" in html
+    assert "PASSED: 7/7 criteria passed" in html
 
 
 def test_html_without_equity_rows_or_trades(store: RunStore) -> None:

@@ -150,7 +150,7 @@ def render_table(report: Report, console: Console) -> None:
     passed = sum(c.passed for c in report.criteria)
     style = "bold green" if report.passed else "bold red"
     verdict = "PASSED" if report.passed else "FAILED"
-    console.print(Text(f"{verdict}: {passed}/{len(report.criteria)} criteria", style=style))
+    console.print(Text(f"{verdict}: {passed}/{len(report.criteria)} criteria passed", style=style))
 
 
 def portfolios_table(report: Report) -> Table:

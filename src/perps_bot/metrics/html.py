@@ -175,7 +175,7 @@ def render_html(report: Report) -> str:
     passed = sum(c.passed for c in report.criteria)
     total = len(report.criteria)
     verdict_cls = "ok" if report.passed else "bad"
-    verdict = f"{'PASSED' if report.passed else 'FAILED'}: {passed}/{total} criteria"
+    verdict = f"{'PASSED' if report.passed else 'FAILED'}: {passed}/{total} criteria passed"
     params = escape(params_text(summary["strategy_params"]))
     return "".join(
         [
