@@ -228,3 +228,27 @@ def test_adaptive_candle_path_visits_the_low_first_on_a_rising_candle() -> None:
 
     assert first_fill("nearest") == (2, 104.0)  # high is nearer the open: sell first
     assert first_fill("adaptive") == (2, 95.0)  # a rising candle: low first
+
+
+@pytest.mark.parametrize("limit_price", [7541.15, 3872.99, 99.99, 0.07])
+@pytest.mark.parametrize("ticks", [1, 2, 5])
+def test_penetration_fills_an_order_the_market_trades_exactly_k_ticks_through(
+    limit_price: float, ticks: int
+) -> None:
+    """limit - k * tick in floats is often a hair below the k-th tick (7541.15 - 0.01 is
+    7541.139999999999): an ask exactly k ticks through a buy must fill it, and a bid
+    exactly k ticks through a sell."""
+    through = round(limit_price - ticks * TICK, 2)
+    paper = Paper(rules(fill_model="penetration", penetration_ticks=ticks), 1)
+    paper.engine.submit(limit("b", Side.BUY, limit_price, 1.0))
+    far = round(limit_price + 1.0, 2)
+    assert paper.on_market(book(1, [(limit_price, 5.0)], [(far, 5.0)])) == []
+    fills = paper.on_market(book(2, [(round(through - TICK, 2), 5.0)], [(through, 5.0)]))
+    assert [(f.price, f.size) for f in fills] == [(limit_price, 1.0)]
+
+    above = round(limit_price + ticks * TICK, 2)
+    paper = Paper(rules(fill_model="penetration", penetration_ticks=ticks), 1)
+    paper.engine.submit(limit("s", Side.SELL, limit_price, 1.0))
+    assert paper.on_market(book(1, [(round(limit_price / 2, 2), 5.0)], [(limit_price, 5.0)])) == []
+    fills = paper.on_market(book(2, [(above, 5.0)], [(round(above + TICK, 2), 5.0)]))
+    assert [(f.price, f.size) for f in fills] == [(limit_price, 1.0)]

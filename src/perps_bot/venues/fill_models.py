@@ -39,6 +39,7 @@ from perps_bot.domain import (
     Quote,
     Side,
 )
+from perps_bot.domain.instrument import grid_point
 from perps_bot.venues.book import Level
 from perps_bot.venues.fill_rules import EPS, is_crossed
 from perps_bot.venues.match_rules import MatchingRules, seed_sequence
@@ -83,6 +84,16 @@ def level_qty(levels: Sequence[Level], price: float, tick: float) -> float | Non
         deepest - best
     ) + half
     return None if beyond else 0.0
+
+
+def penetration_price(limit: float, side: Side, ticks: int, tick: float) -> float:
+    """The price `ticks` ticks through `limit` against a resting order on `side` (below a
+    buy, above a sell), on the tick grid: limit - k * tick in floats is often a hair
+    past the k-th tick (7541.15 - 0.01 is 7541.139999999999), and a market exactly k
+    ticks through must fill the order."""
+    price = limit - side.sign * ticks * tick
+    point = grid_point(price, tick) if tick > 0 else None
+    return price if point is None else point
 
 
 class ModelMatchingEngine(MatchingEngine):
@@ -200,8 +211,8 @@ class ModelMatchingEngine(MatchingEngine):
         buy = order.side is Side.BUY
         opposite = point.ask if buy else point.bid
         if self._model == "penetration":
-            trigger = limit - order.side.sign * self.rules.penetration_ticks * self._tick(
-                order.symbol
+            trigger = penetration_price(
+                limit, order.side, self.rules.penetration_ticks, self._tick(order.symbol)
             )
             crossed = is_crossed(order.side, trigger, opposite, point.last)
         else:  # queue: only a price through the level fills without the queue
