@@ -252,3 +252,20 @@ def test_penetration_fills_an_order_the_market_trades_exactly_k_ticks_through(
     assert paper.on_market(book(1, [(round(limit_price / 2, 2), 5.0)], [(limit_price, 5.0)])) == []
     fills = paper.on_market(book(2, [(above, 5.0)], [(round(above + TICK, 2), 5.0)]))
     assert [(f.price, f.size) for f in fills] == [(limit_price, 1.0)]
+
+
+def test_queue_an_order_beyond_the_displayed_depth_joins_behind_its_level_when_it_shows() -> None:
+    """The book shows two levels; a buy four ticks below them has an unknown queue. When
+    its level comes into view holding 10, those 10 are ahead of it (they were there
+    first): a trade of 1 at its price does not fill it, the 11th unit does."""
+    paper = Paper(rules(fill_model="queue"), 1)
+    paper.engine.submit(limit("b", Side.BUY, 99.95, 1.0))
+    assert paper.on_market(book(1, BIDS, ASKS)) == []  # 99.99, 99.98 shown: 99.95 beyond
+    shown = [(99.96, 5.0), (99.95, 10.0)]
+    assert paper.on_market(book(2, shown, [(99.97, 5.0)])) == []
+    sell = Side.SELL
+    one = (PublicTrade(3, 99.95, 1.0, sell),)
+    assert paper.on_market(book(3, [(99.96, 5.0), (99.95, 9.0)], [(99.97, 5.0)], one)) == []
+    ten = (PublicTrade(4, 99.95, 9.5, sell),)
+    fills = paper.on_market(book(4, [(99.96, 5.0), (99.94, 3.0)], [(99.97, 5.0)], ten))
+    assert [(f.price, f.size) for f in fills] == [(99.95, 0.5)]  # 10 ahead, 10.5 traded

@@ -10,11 +10,12 @@ overrides only the decisions the models change:
   once the market trades `penetration_ticks` ticks through it: for a buy, best ask
   or last <= limit - k * tick. The random fill draw of `touch` does not apply.
 * `queue`: an order that starts resting on a real book joins the queue at its
-  price behind the displayed quantity; public trades at its price and the level's
-  decreases move it forward (venues.queue_math); the overshoot past the front fills
-  it, partially if need be. The price trading through it (best ask <= a buy's
-  limit, or a trade below it) fills the rest. Without a book (quotes, candles) an
-  order fills as under `touch`.
+  price behind the displayed quantity (beyond the displayed depth: behind what
+  its level shows when it first comes into view); public trades at its price and
+  the level's decreases move it forward (venues.queue_math); the overshoot past
+  the front fills it, partially if need be. The price trading through it (best
+  ask <= a buy's limit, or a trade below it) fills the rest. Without a book
+  (quotes, candles) an order fills as under `touch`.
 * For both: taker orders consume the displayed levels, and what they took is
   remembered until the symbol's next book, so two orders in one snapshot do not
   both take the same liquidity.
@@ -46,6 +47,7 @@ from perps_bot.venues.match_rules import MatchingRules, seed_sequence
 from perps_bot.venues.matching import MatchingEngine
 from perps_bot.venues.order_queue import MatchPoint, WorkingOrder
 from perps_bot.venues.queue_math import (
+    UNSEEN,
     QueueFunction,
     QueueSlot,
     after_depth_change,
@@ -194,8 +196,10 @@ class ModelMatchingEngine(MatchingEngine):
             and order.price is not None
         ):
             side_levels = point.book.bids if order.side is Side.BUY else point.book.asks
-            shown = level_qty(side_levels, order.price, self._tick(order.symbol)) or 0.0
-            self._slots[order.client_id] = QueueSlot(shown, shown, ts)
+            shown = level_qty(side_levels, order.price, self._tick(order.symbol))
+            # beyond the displayed depth: its place is taken when its level shows
+            front = UNSEEN if shown is None else shown
+            self._slots[order.client_id] = QueueSlot(front, shown or 0.0, ts)
 
     def _match_resting(
         self, item: WorkingOrder, point: MatchPoint, ts: int, fills: list[Fill]

@@ -6,7 +6,9 @@ estimate as the level changes. The rules are the ones published for queue-positi
 backtesting (hftbacktest's queue models), re-derived here:
 
 * joining: `front = displayed quantity at the order's price` (the order queues
-  behind everything that was there first; 0 when it opens a new level);
+  behind everything that was there first; 0 when it opens a new level). An order
+  beyond the book's displayed depth has an unknown queue (`UNSEEN`): it joins behind
+  what its level shows when the level first comes into view;
 * a trade of `q` at the order's price: `front -= q`; the part of the trade beyond
   `front` (front < 0) executes against the order itself;
 * a decrease of the level that trades do not explain, `d = prev - new - traded`, is
@@ -31,6 +33,8 @@ from dataclasses import dataclass
 
 #: Quantities below this are zero.
 _EPS = 1e-12
+#: `front` of an order whose level lies beyond the displayed depth (never shown yet).
+UNSEEN = math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +88,10 @@ def after_depth_change(
     func: QueueFunction, front: float, prev_qty: float, new_qty: float, traded: float
 ) -> float:
     """Quantity ahead after the level went from `prev_qty` to `new_qty`, of which
-    `traded` was already accounted for by trades at the price since the last update."""
+    `traded` was already accounted for by trades at the price since the last update.
+    An order `UNSEEN` so far queues behind what its level shows now."""
+    if front == UNSEEN:
+        return new_qty
     change = prev_qty - new_qty - traded
     if change < 0.0 or func.kind == "risk_averse":  # growth queues behind; or no advance
         return min(front, new_qty)
