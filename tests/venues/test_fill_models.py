@@ -269,3 +269,16 @@ def test_queue_an_order_beyond_the_displayed_depth_joins_behind_its_level_when_i
     ten = (PublicTrade(4, 99.95, 9.5, sell),)
     fills = paper.on_market(book(4, [(99.96, 5.0), (99.94, 3.0)], [(99.97, 5.0)], ten))
     assert [(f.price, f.size) for f in fills] == [(99.95, 0.5)]  # 10 ahead, 10.5 traded
+
+
+def test_queue_a_one_level_book_does_not_empty_a_level_it_does_not_show() -> None:
+    """A thin snapshot showing one bid level says nothing about the levels below it: a
+    buy 10 behind at 99.95 keeps its place, and a trade of 1 there later does not fill
+    it."""
+    paper = Paper(rules(fill_model="queue"), 1)
+    paper.engine.submit(limit("b", Side.BUY, 99.95, 1.0))
+    levels = [(99.96, 5.0), (99.95, 10.0)]
+    assert paper.on_market(book(1, levels, [(99.97, 5.0)])) == []  # joins behind 10
+    assert paper.on_market(book(2, [(99.96, 5.0)], [(99.97, 5.0)])) == []  # one level shown
+    one = (PublicTrade(3, 99.95, 1.0, Side.SELL),)
+    assert paper.on_market(book(3, [(99.96, 5.0), (99.95, 9.0)], [(99.97, 5.0)], one)) == []

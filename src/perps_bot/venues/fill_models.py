@@ -72,19 +72,19 @@ def build_engine(
     return ModelMatchingEngine(rules, seed, books, id_prefix=id_prefix)
 
 
-def level_qty(levels: Sequence[Level], price: float, tick: float) -> float | None:
-    """Quantity displayed at `price` on one side (0.0 inside the displayed range but
-    absent), or None when `price` lies beyond the deepest displayed level."""
+def level_qty(levels: Sequence[Level], price: float, tick: float, side: Side) -> float | None:
+    """Quantity displayed at `price` on the book side a resting order on `side` joins
+    (bids for a buy, best first): 0.0 inside the displayed range (or better than its
+    best) but absent, None when `price` lies beyond the deepest displayed level, where
+    the book says nothing (a one-level book shows nothing below its level)."""
     half = tick / 2.0
     for level_price, quantity in levels:
         if abs(level_price - price) <= half:
             return quantity
     if not levels:
         return None
-    best, deepest = levels[0][0], levels[-1][0]
-    beyond = (deepest - best) * (price - best) > 0 and abs(price - best) > abs(
-        deepest - best
-    ) + half
+    deepest = levels[-1][0]
+    beyond = price < deepest - half if side is Side.BUY else price > deepest + half
     return None if beyond else 0.0
 
 
@@ -196,7 +196,7 @@ class ModelMatchingEngine(MatchingEngine):
             and order.price is not None
         ):
             side_levels = point.book.bids if order.side is Side.BUY else point.book.asks
-            shown = level_qty(side_levels, order.price, self._tick(order.symbol))
+            shown = level_qty(side_levels, order.price, self._tick(order.symbol), order.side)
             # beyond the displayed depth: its place is taken when its level shows
             front = UNSEEN if shown is None else shown
             self._slots[order.client_id] = QueueSlot(front, shown or 0.0, ts)
@@ -251,7 +251,8 @@ class ModelMatchingEngine(MatchingEngine):
                     slot.traded += trade.qty
                 elif (trade.price < limit) if order.side is Side.BUY else (trade.price > limit):
                     slot.front = -order.remaining  # traded through: all of it executed
-            shown = level_qty(book.bids if order.side is Side.BUY else book.asks, limit, tick)
+            levels = book.bids if order.side is Side.BUY else book.asks
+            shown = level_qty(levels, limit, tick, order.side)
             if shown is not None:
                 slot.front = after_depth_change(
                     self._queue_func, slot.front, slot.level_qty, shown, slot.traded
