@@ -282,3 +282,17 @@ def test_queue_a_one_level_book_does_not_empty_a_level_it_does_not_show() -> Non
     assert paper.on_market(book(2, [(99.96, 5.0)], [(99.97, 5.0)])) == []  # one level shown
     one = (PublicTrade(3, 99.95, 1.0, Side.SELL),)
     assert paper.on_market(book(3, [(99.96, 5.0), (99.95, 9.0)], [(99.97, 5.0)], one)) == []
+
+
+def test_queue_a_last_price_from_before_the_order_does_not_fill_it() -> None:
+    """A book's `last` is the latest trade, however old: a buy joining 5 behind at 99.98
+    while the last trade was at 99.96 has seen nothing trade, and an unchanged book
+    does not fill it; a public trade below its limit does."""
+    paper = Paper(rules(fill_model="queue"), 1)
+    bids, asks = [(99.99, 5.0), (99.98, 5.0), (99.97, 5.0)], [(100.01, 5.0)]
+    paper.engine.submit(limit("b", Side.BUY, 99.98, 1.0))
+    assert paper.on_market(book(1, bids, asks, last=99.96)) == []  # joins behind 5
+    assert paper.on_market(book(2, bids, asks, last=99.96)) == []
+    through = (PublicTrade(3, 99.97, 0.5, Side.SELL),)
+    fills = paper.on_market(book(3, bids, asks, through, last=99.97))
+    assert [(f.price, f.size) for f in fills] == [(99.98, 1.0)]

@@ -14,7 +14,8 @@ overrides only the decisions the models change:
   its level shows when it first comes into view); public trades at its price and
   the level's decreases move it forward (venues.queue_math); the overshoot past
   the front fills it, partially if need be. The price trading through it (best
-  ask <= a buy's limit, or a trade below it) fills the rest. Without a book
+  ask <= a buy's limit, or a public trade below it since it joined; not the book's
+  `last`, which may be older than the order) fills the rest. Without a book
   (quotes, candles) an order fills as under `touch`.
 * For both: taker orders consume the displayed levels, and what they took is
   remembered until the symbol's next book, so two orders in one snapshot do not
@@ -219,11 +220,10 @@ class ModelMatchingEngine(MatchingEngine):
                 limit, order.side, self.rules.penetration_ticks, self._tick(order.symbol)
             )
             crossed = is_crossed(order.side, trigger, opposite, point.last)
-        else:  # queue: only a price through the level fills without the queue
-            through = point.last is not None and (point.last < limit if buy else point.last > limit)
-            crossed = through or (
-                opposite is not None and (opposite <= limit if buy else opposite >= limit)
-            )
+        else:  # queue: the other side reaching the level fills it without the queue; a
+            # trade through it is one of the book's public trades (_queue_step), not the
+            # book's `last`, which may be a trade from before the order existed
+            crossed = opposite is not None and (opposite <= limit if buy else opposite >= limit)
         if crossed:
             remaining = self._allowed(item, ts)
             if remaining > EPS:
