@@ -296,3 +296,22 @@ def test_queue_a_last_price_from_before_the_order_does_not_fill_it() -> None:
     through = (PublicTrade(3, 99.97, 0.5, Side.SELL),)
     fills = paper.on_market(book(3, bids, asks, through, last=99.97))
     assert [(f.price, f.size) for f in fills] == [(99.98, 1.0)]
+
+
+def test_queue_power_of_a_high_order_does_not_overflow() -> None:
+    """power:N takes any N > 0; 30^400 is past a float, and on main the first
+    cancellation the order met raised OverflowError out of the replay. The share is a
+    ratio, which a float holds: 20 cancelled with 50 ahead and 30 behind, nearly all of
+    it ahead under power:400 (p = 1 / (1 + (5/3)^400))."""
+    paper = Paper(rules(fill_model="queue", queue_model="power:400"), 1)
+    paper.engine.submit(limit("b", Side.BUY, 99.99, 1.0))
+    assert paper.on_market(book(1, [(99.99, 50.0)], ASKS)) == []  # 50 ahead
+    assert paper.on_market(book(2, [(99.99, 80.0)], ASKS)) == []  # 30 behind
+    assert paper.on_market(book(3, [(99.99, 60.0)], ASKS)) == []  # 20 cancelled: 30 ahead
+    trades = (PublicTrade(4, 99.99, 30.5, Side.SELL),)
+    fills = paper.on_market(book(4, [(99.99, 29.5)], ASKS, trades))
+    assert [f.size for f in fills] == [0.5]
+    assert QueueFunction.parse("power:400").behind_share(50.0, 30.0) == pytest.approx(0.0)
+    assert QueueFunction.parse("power:400").behind_share(30.0, 50.0) == pytest.approx(1.0)
+    # both below a float (0.01^400): still the ratio, not "nothing ahead, all behind"
+    assert QueueFunction.parse("power:400").behind_share(0.02, 0.01) == pytest.approx(0.0)

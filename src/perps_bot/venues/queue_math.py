@@ -74,9 +74,26 @@ class QueueFunction:
         """p: the probability that a cancellation came from behind the order."""
         if self.kind == "risk_averse":
             return 1.0
-        behind, ahead = self.weight(back), self.weight(front)
+        try:
+            behind, ahead = self.weight(back), self.weight(front)
+        except OverflowError:  # x^N past a float (a high N): the ratio still is one
+            return _power_share(front, back, self.power)
         total = behind + ahead
+        if total <= 0.0 and self.kind == "power" and front > 0.0 and back > 0.0:
+            return _power_share(front, back, self.power)  # both x^N below a float
         return 1.0 if total <= 0.0 else behind / total
+
+
+def _power_share(front: float, back: float, power: float) -> float:
+    """back^N / (back^N + front^N) as 1 / (1 + (front / back)^N), in logarithms."""
+    if front <= 0.0:
+        return 1.0
+    if back <= 0.0:
+        return 0.0
+    exponent = power * (math.log(front) - math.log(back))
+    if exponent > 700.0:  # exp would overflow: the share is 0 to a float's precision
+        return 0.0
+    return 1.0 / (1.0 + math.exp(exponent))
 
 
 def after_trade(front: float, quantity: float) -> float:
