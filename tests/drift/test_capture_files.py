@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from perps_bot.cli.app import main
-from perps_bot.domain import BookSnapshot
-from perps_bot.feeds.replay import ReplayFeed
+from perps_bot.domain import BookSnapshot, Order, OrderType, Side
+from perps_bot.feeds.replay import ReplayFeed, round_trip_latencies
 from perps_bot.storage.capture import CaptureWriter
 
 META = {"config": {}, "instruments": {}}
@@ -138,3 +138,34 @@ def test_a_meta_json_of_the_wrong_shape_is_one_line_and_exit_2(
     code, err = replay_exit(folder, capsys)
     assert code == 2
     assert says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def _captured_round_trip(folder: Path, kind: str) -> None:
+    """A capture of a `kind` run (dry_run, live) with one order sent and answered."""
+    writer = CaptureWriter(folder, {**META, "kind": kind})
+    writer.events([BookSnapshot(1_000, "ETH-PERP", [(100.0, 1.0)], [(101.0, 2.0)])])
+    order = Order("c1", "ETH-PERP", Side.BUY, 1.0, OrderType.MARKET, None, False, 1_000, "c1")
+    writer.order_sent(order)
+    writer.order_acknowledged(order)
+    writer.close()
+
+
+def test_a_dry_run_capture_has_no_round_trip_to_draw_an_empirical_latency_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A dry run's orders go to the paper venue in the bot's own process: the capture's
+    sent -> acknowledged times are that call (0 ms), no exchange round trip. On main
+    `replay --latency empirical` drew every order's latency from those zeros (orders
+    acted at the next event, not after the latency the dry run itself filled with);
+    it is now the one-line refusal a capture without round trips gets. A live capture's
+    round trips are still drawn from."""
+    monkeypatch.chdir(tmp_path)
+    _captured_round_trip(tmp_path / "dry", "dry_run")
+    _captured_round_trip(tmp_path / "live", "live")
+    assert round_trip_latencies(tmp_path / "dry") == []
+    assert len(round_trip_latencies(tmp_path / "live")) == 1
+    with pytest.raises(SystemExit) as exited:
+        main(["replay", "--capture", str(tmp_path / "dry"), "--latency", "empirical"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.count("\n") == 1
+    assert "no measured order round trip" in err and "dry run" in err

@@ -228,3 +228,90 @@ def test_adaptive_candle_path_visits_the_low_first_on_a_rising_candle() -> None:
 
     assert first_fill("nearest") == (2, 104.0)  # high is nearer the open: sell first
     assert first_fill("adaptive") == (2, 95.0)  # a rising candle: low first
+
+
+@pytest.mark.parametrize("limit_price", [7541.15, 3872.99, 99.99, 0.07])
+@pytest.mark.parametrize("ticks", [1, 2, 5])
+def test_penetration_fills_an_order_the_market_trades_exactly_k_ticks_through(
+    limit_price: float, ticks: int
+) -> None:
+    """limit - k * tick in floats is often a hair below the k-th tick (7541.15 - 0.01 is
+    7541.139999999999): an ask exactly k ticks through a buy must fill it, and a bid
+    exactly k ticks through a sell."""
+    through = round(limit_price - ticks * TICK, 2)
+    paper = Paper(rules(fill_model="penetration", penetration_ticks=ticks), 1)
+    paper.engine.submit(limit("b", Side.BUY, limit_price, 1.0))
+    far = round(limit_price + 1.0, 2)
+    assert paper.on_market(book(1, [(limit_price, 5.0)], [(far, 5.0)])) == []
+    fills = paper.on_market(book(2, [(round(through - TICK, 2), 5.0)], [(through, 5.0)]))
+    assert [(f.price, f.size) for f in fills] == [(limit_price, 1.0)]
+
+    above = round(limit_price + ticks * TICK, 2)
+    paper = Paper(rules(fill_model="penetration", penetration_ticks=ticks), 1)
+    paper.engine.submit(limit("s", Side.SELL, limit_price, 1.0))
+    assert paper.on_market(book(1, [(round(limit_price / 2, 2), 5.0)], [(limit_price, 5.0)])) == []
+    fills = paper.on_market(book(2, [(above, 5.0)], [(round(above + TICK, 2), 5.0)]))
+    assert [(f.price, f.size) for f in fills] == [(limit_price, 1.0)]
+
+
+def test_queue_an_order_beyond_the_displayed_depth_joins_behind_its_level_when_it_shows() -> None:
+    """The book shows two levels; a buy four ticks below them has an unknown queue. When
+    its level comes into view holding 10, those 10 are ahead of it (they were there
+    first): a trade of 1 at its price does not fill it, the 11th unit does."""
+    paper = Paper(rules(fill_model="queue"), 1)
+    paper.engine.submit(limit("b", Side.BUY, 99.95, 1.0))
+    assert paper.on_market(book(1, BIDS, ASKS)) == []  # 99.99, 99.98 shown: 99.95 beyond
+    shown = [(99.96, 5.0), (99.95, 10.0)]
+    assert paper.on_market(book(2, shown, [(99.97, 5.0)])) == []
+    sell = Side.SELL
+    one = (PublicTrade(3, 99.95, 1.0, sell),)
+    assert paper.on_market(book(3, [(99.96, 5.0), (99.95, 9.0)], [(99.97, 5.0)], one)) == []
+    ten = (PublicTrade(4, 99.95, 9.5, sell),)
+    fills = paper.on_market(book(4, [(99.96, 5.0), (99.94, 3.0)], [(99.97, 5.0)], ten))
+    assert [(f.price, f.size) for f in fills] == [(99.95, 0.5)]  # 10 ahead, 10.5 traded
+
+
+def test_queue_a_one_level_book_does_not_empty_a_level_it_does_not_show() -> None:
+    """A thin snapshot showing one bid level says nothing about the levels below it: a
+    buy 10 behind at 99.95 keeps its place, and a trade of 1 there later does not fill
+    it."""
+    paper = Paper(rules(fill_model="queue"), 1)
+    paper.engine.submit(limit("b", Side.BUY, 99.95, 1.0))
+    levels = [(99.96, 5.0), (99.95, 10.0)]
+    assert paper.on_market(book(1, levels, [(99.97, 5.0)])) == []  # joins behind 10
+    assert paper.on_market(book(2, [(99.96, 5.0)], [(99.97, 5.0)])) == []  # one level shown
+    one = (PublicTrade(3, 99.95, 1.0, Side.SELL),)
+    assert paper.on_market(book(3, [(99.96, 5.0), (99.95, 9.0)], [(99.97, 5.0)], one)) == []
+
+
+def test_queue_a_last_price_from_before_the_order_does_not_fill_it() -> None:
+    """A book's `last` is the latest trade, however old: a buy joining 5 behind at 99.98
+    while the last trade was at 99.96 has seen nothing trade, and an unchanged book
+    does not fill it; a public trade below its limit does."""
+    paper = Paper(rules(fill_model="queue"), 1)
+    bids, asks = [(99.99, 5.0), (99.98, 5.0), (99.97, 5.0)], [(100.01, 5.0)]
+    paper.engine.submit(limit("b", Side.BUY, 99.98, 1.0))
+    assert paper.on_market(book(1, bids, asks, last=99.96)) == []  # joins behind 5
+    assert paper.on_market(book(2, bids, asks, last=99.96)) == []
+    through = (PublicTrade(3, 99.97, 0.5, Side.SELL),)
+    fills = paper.on_market(book(3, bids, asks, through, last=99.97))
+    assert [(f.price, f.size) for f in fills] == [(99.98, 1.0)]
+
+
+def test_queue_power_of_a_high_order_does_not_overflow() -> None:
+    """power:N takes any N > 0; 30^400 is past a float, and on main the first
+    cancellation the order met raised OverflowError out of the replay. The share is a
+    ratio, which a float holds: 20 cancelled with 50 ahead and 30 behind, nearly all of
+    it ahead under power:400 (p = 1 / (1 + (5/3)^400))."""
+    paper = Paper(rules(fill_model="queue", queue_model="power:400"), 1)
+    paper.engine.submit(limit("b", Side.BUY, 99.99, 1.0))
+    assert paper.on_market(book(1, [(99.99, 50.0)], ASKS)) == []  # 50 ahead
+    assert paper.on_market(book(2, [(99.99, 80.0)], ASKS)) == []  # 30 behind
+    assert paper.on_market(book(3, [(99.99, 60.0)], ASKS)) == []  # 20 cancelled: 30 ahead
+    trades = (PublicTrade(4, 99.99, 30.5, Side.SELL),)
+    fills = paper.on_market(book(4, [(99.99, 29.5)], ASKS, trades))
+    assert [f.size for f in fills] == [0.5]
+    assert QueueFunction.parse("power:400").behind_share(50.0, 30.0) == pytest.approx(0.0)
+    assert QueueFunction.parse("power:400").behind_share(30.0, 50.0) == pytest.approx(1.0)
+    # both below a float (0.01^400): still the ratio, not "nothing ahead, all behind"
+    assert QueueFunction.parse("power:400").behind_share(0.02, 0.01) == pytest.approx(0.0)

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from perps_bot.domain import MarketEvent, short, short_path
+from perps_bot.domain import MarketEvent, RunMode, short, short_path
 from perps_bot.feeds.base import FeedError
 from perps_bot.storage.capture import META
 from perps_bot.storage.capture_format import EVENT_SCHEMA, ORDER_SCHEMA, events_from_rows
@@ -126,7 +126,11 @@ def order_rows(folder: Path) -> list[dict[str, Any]]:
 
 def round_trip_latencies(folder: Path) -> list[int]:
     """Measured latencies (ms) of the run's orders: from the request leaving to the
-    venue's answer, one per order that was answered."""
+    venue's answer, one per order that was answered. None for a dry run: its orders go
+    to the paper venue inside the bot (the times around that call are 0 ms, no round
+    trip to the exchange)."""
+    if read_meta(folder).get("kind") == RunMode.DRY_RUN:
+        return []
     sent: dict[str, int] = {}
     latencies: list[int] = []
     for row in order_rows(folder):

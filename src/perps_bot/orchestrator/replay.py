@@ -45,6 +45,7 @@ class FillChoice:
             if not samples:
                 raise ConfigError(
                     f"--latency empirical: capture {folder} has no measured order round trip"
+                    " (a dry run's orders never leave the bot): use --latency constant"
                 )
             out["latency_samples"] = samples
         return out

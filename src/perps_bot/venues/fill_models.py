@@ -10,11 +10,13 @@ overrides only the decisions the models change:
   once the market trades `penetration_ticks` ticks through it: for a buy, best ask
   or last <= limit - k * tick. The random fill draw of `touch` does not apply.
 * `queue`: an order that starts resting on a real book joins the queue at its
-  price behind the displayed quantity; public trades at its price and the level's
-  decreases move it forward (venues.queue_math); the overshoot past the front fills
-  it, partially if need be. The price trading through it (best ask <= a buy's
-  limit, or a trade below it) fills the rest. Without a book (quotes, candles) an
-  order fills as under `touch`.
+  price behind the displayed quantity (beyond the displayed depth: behind what
+  its level shows when it first comes into view); public trades at its price and
+  the level's decreases move it forward (venues.queue_math); the overshoot past
+  the front fills it, partially if need be. The price trading through it (best
+  ask <= a buy's limit, or a public trade below it since it joined; not the book's
+  `last`, which may be older than the order) fills the rest. Without a book
+  (quotes, candles) an order fills as under `touch`.
 * For both: taker orders consume the displayed levels, and what they took is
   remembered until the symbol's next book, so two orders in one snapshot do not
   both take the same liquidity.
@@ -39,12 +41,14 @@ from perps_bot.domain import (
     Quote,
     Side,
 )
+from perps_bot.domain.instrument import grid_point
 from perps_bot.venues.book import Level
 from perps_bot.venues.fill_rules import EPS, is_crossed
 from perps_bot.venues.match_rules import MatchingRules, seed_sequence
 from perps_bot.venues.matching import MatchingEngine
 from perps_bot.venues.order_queue import MatchPoint, WorkingOrder
 from perps_bot.venues.queue_math import (
+    UNSEEN,
     QueueFunction,
     QueueSlot,
     after_depth_change,
@@ -69,20 +73,30 @@ def build_engine(
     return ModelMatchingEngine(rules, seed, books, id_prefix=id_prefix)
 
 
-def level_qty(levels: Sequence[Level], price: float, tick: float) -> float | None:
-    """Quantity displayed at `price` on one side (0.0 inside the displayed range but
-    absent), or None when `price` lies beyond the deepest displayed level."""
+def level_qty(levels: Sequence[Level], price: float, tick: float, side: Side) -> float | None:
+    """Quantity displayed at `price` on the book side a resting order on `side` joins
+    (bids for a buy, best first): 0.0 inside the displayed range (or better than its
+    best) but absent, None when `price` lies beyond the deepest displayed level, where
+    the book says nothing (a one-level book shows nothing below its level)."""
     half = tick / 2.0
     for level_price, quantity in levels:
         if abs(level_price - price) <= half:
             return quantity
     if not levels:
         return None
-    best, deepest = levels[0][0], levels[-1][0]
-    beyond = (deepest - best) * (price - best) > 0 and abs(price - best) > abs(
-        deepest - best
-    ) + half
+    deepest = levels[-1][0]
+    beyond = price < deepest - half if side is Side.BUY else price > deepest + half
     return None if beyond else 0.0
+
+
+def penetration_price(limit: float, side: Side, ticks: int, tick: float) -> float:
+    """The price `ticks` ticks through `limit` against a resting order on `side` (below a
+    buy, above a sell), on the tick grid: limit - k * tick in floats is often a hair
+    past the k-th tick (7541.15 - 0.01 is 7541.139999999999), and a market exactly k
+    ticks through must fill the order."""
+    price = limit - side.sign * ticks * tick
+    point = grid_point(price, tick) if tick > 0 else None
+    return price if point is None else point
 
 
 class ModelMatchingEngine(MatchingEngine):
@@ -183,8 +197,10 @@ class ModelMatchingEngine(MatchingEngine):
             and order.price is not None
         ):
             side_levels = point.book.bids if order.side is Side.BUY else point.book.asks
-            shown = level_qty(side_levels, order.price, self._tick(order.symbol)) or 0.0
-            self._slots[order.client_id] = QueueSlot(shown, shown, ts)
+            shown = level_qty(side_levels, order.price, self._tick(order.symbol), order.side)
+            # beyond the displayed depth: its place is taken when its level shows
+            front = UNSEEN if shown is None else shown
+            self._slots[order.client_id] = QueueSlot(front, shown or 0.0, ts)
 
     def _match_resting(
         self, item: WorkingOrder, point: MatchPoint, ts: int, fills: list[Fill]
@@ -200,15 +216,14 @@ class ModelMatchingEngine(MatchingEngine):
         buy = order.side is Side.BUY
         opposite = point.ask if buy else point.bid
         if self._model == "penetration":
-            trigger = limit - order.side.sign * self.rules.penetration_ticks * self._tick(
-                order.symbol
+            trigger = penetration_price(
+                limit, order.side, self.rules.penetration_ticks, self._tick(order.symbol)
             )
             crossed = is_crossed(order.side, trigger, opposite, point.last)
-        else:  # queue: only a price through the level fills without the queue
-            through = point.last is not None and (point.last < limit if buy else point.last > limit)
-            crossed = through or (
-                opposite is not None and (opposite <= limit if buy else opposite >= limit)
-            )
+        else:  # queue: the other side reaching the level fills it without the queue; a
+            # trade through it is one of the book's public trades (_queue_step), not the
+            # book's `last`, which may be a trade from before the order existed
+            crossed = opposite is not None and (opposite <= limit if buy else opposite >= limit)
         if crossed:
             remaining = self._allowed(item, ts)
             if remaining > EPS:
@@ -236,7 +251,8 @@ class ModelMatchingEngine(MatchingEngine):
                     slot.traded += trade.qty
                 elif (trade.price < limit) if order.side is Side.BUY else (trade.price > limit):
                     slot.front = -order.remaining  # traded through: all of it executed
-            shown = level_qty(book.bids if order.side is Side.BUY else book.asks, limit, tick)
+            levels = book.bids if order.side is Side.BUY else book.asks
+            shown = level_qty(levels, limit, tick, order.side)
             if shown is not None:
                 slot.front = after_depth_change(
                     self._queue_func, slot.front, slot.level_qty, shown, slot.traded

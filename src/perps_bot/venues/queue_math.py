@@ -6,7 +6,9 @@ estimate as the level changes. The rules are the ones published for queue-positi
 backtesting (hftbacktest's queue models), re-derived here:
 
 * joining: `front = displayed quantity at the order's price` (the order queues
-  behind everything that was there first; 0 when it opens a new level);
+  behind everything that was there first; 0 when it opens a new level). An order
+  beyond the book's displayed depth has an unknown queue (`UNSEEN`): it joins behind
+  what its level shows when the level first comes into view;
 * a trade of `q` at the order's price: `front -= q`; the part of the trade beyond
   `front` (front < 0) executes against the order itself;
 * a decrease of the level that trades do not explain, `d = prev - new - traded`, is
@@ -31,6 +33,8 @@ from dataclasses import dataclass
 
 #: Quantities below this are zero.
 _EPS = 1e-12
+#: `front` of an order whose level lies beyond the displayed depth (never shown yet).
+UNSEEN = math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +74,26 @@ class QueueFunction:
         """p: the probability that a cancellation came from behind the order."""
         if self.kind == "risk_averse":
             return 1.0
-        behind, ahead = self.weight(back), self.weight(front)
+        try:
+            behind, ahead = self.weight(back), self.weight(front)
+        except OverflowError:  # x^N past a float (a high N): the ratio still is one
+            return _power_share(front, back, self.power)
         total = behind + ahead
+        if total <= 0.0 and self.kind == "power" and front > 0.0 and back > 0.0:
+            return _power_share(front, back, self.power)  # both x^N below a float
         return 1.0 if total <= 0.0 else behind / total
+
+
+def _power_share(front: float, back: float, power: float) -> float:
+    """back^N / (back^N + front^N) as 1 / (1 + (front / back)^N), in logarithms."""
+    if front <= 0.0:
+        return 1.0
+    if back <= 0.0:
+        return 0.0
+    exponent = power * (math.log(front) - math.log(back))
+    if exponent > 700.0:  # exp would overflow: the share is 0 to a float's precision
+        return 0.0
+    return 1.0 / (1.0 + math.exp(exponent))
 
 
 def after_trade(front: float, quantity: float) -> float:
@@ -84,7 +105,10 @@ def after_depth_change(
     func: QueueFunction, front: float, prev_qty: float, new_qty: float, traded: float
 ) -> float:
     """Quantity ahead after the level went from `prev_qty` to `new_qty`, of which
-    `traded` was already accounted for by trades at the price since the last update."""
+    `traded` was already accounted for by trades at the price since the last update.
+    An order `UNSEEN` so far queues behind what its level shows now."""
+    if front == UNSEEN:
+        return new_qty
     change = prev_qty - new_qty - traded
     if change < 0.0 or func.kind == "risk_averse":  # growth queues behind; or no advance
         return min(front, new_qty)
