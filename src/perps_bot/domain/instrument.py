@@ -14,6 +14,7 @@ point.
 It runs once per order, never per market event, so its cost does not matter.
 """
 
+import math
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import cache
@@ -149,6 +150,27 @@ class Instrument:
                 return self.max_market_quantity
             return min(self.max_quantity, self.max_market_quantity)
         return self.max_quantity
+
+    def pieces(self, size: float, order_type: OrderType) -> tuple[float, ...]:
+        """`size` as the fewest orders of `order_type` the exchange takes, each within its
+        maximum quantity, in equal whole steps (the larger ones first): 300 BTC at a
+        market maximum of 120 is 100 + 100 + 100, never a remainder below the minimum
+        quantity. A size within the maximum (or no maximum) is itself, untouched."""
+        most = self.max_order_quantity(order_type)
+        if most is None or size <= most * (1 + _EPS):
+            return (size,)
+        step = Decimal(repr(float(self.step_size))) if self.step_size > 0 else None
+        if step is None:  # no grid: equal floats
+            count = math.ceil(size / most)
+            return (size / count,) * count
+        steps = int(Decimal(repr(self.floor_size(size))) / step)
+        most_steps = int((Decimal(repr(float(most))) / step).to_integral_value(ROUND_FLOOR))
+        count = -(-steps // most_steps)
+        each, extra = divmod(steps, count)
+        places = self.size_decimals
+        return tuple(
+            float(round((each + (1 if i < extra else 0)) * step, places)) for i in range(count)
+        )
 
 
 def round_to_step(value: float, step: float, rounding: str) -> float:

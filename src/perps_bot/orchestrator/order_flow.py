@@ -7,7 +7,9 @@ order at all. The risk gate then approves, resizes or denies the intent (SPEC 2)
 counting the orders of its side on their way (at the venue, or earlier in the batch)
 against its caps, and
 the instrument rounds and checks what is left against the exchange's minimums (SPEC 8)
-before the order exists: the same rule for every venue, paper or live.
+before the order exists: the same rule for every venue, paper or live. A market order
+that closes a position above the exchange's largest market order goes out as several
+orders within it (`closing_parts`), here, for every venue alike.
 """
 
 from collections.abc import Mapping, Sequence
@@ -19,11 +21,12 @@ from perps_bot.domain import (
     InstrumentRefusal,
     Order,
     OrderIntent,
+    PreparedOrder,
     Side,
     Signal,
     TargetPosition,
 )
-from perps_bot.domain.enums import LIMIT, UNKNOWN
+from perps_bot.domain.enums import LIMIT, MARKET, UNKNOWN
 from perps_bot.ledger import Ledger
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
@@ -91,11 +94,10 @@ class OrderFlow:
             if not decision.approved:
                 rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
                 continue
-            order = self._approved(intent, decision, cid, ts, price, (working, batch, orders))
-            if order is None:  # refused after the gate: it never goes out
+            made = self._approved(intent, decision, cid, ts, price, (working, batch, orders))
+            if not made:  # refused after the gate: it never goes out
                 self.risk.withdraw(ts)
-            else:
-                orders.append(order)
+            orders.extend(made)
         return orders
 
     def _approved(
@@ -106,10 +108,11 @@ class OrderFlow:
         ts: int,
         price: float,
         on_way: Sequence[Sequence[Order]],
-    ) -> Order | None:
-        """The order the gate approved, once the account's caps (`on_way`: the orders
-        they count as filled) and the instrument took it; None, its denial recorded,
-        when they refuse it."""
+    ) -> list[Order]:
+        """The orders the gate approved (one, or a close above the exchange's largest
+        market order in several: `_instrument_orders`), once the account's caps (`on_way`:
+        the orders they count as filled) and the instrument took them; none, the denial
+        recorded, when they refuse it."""
         rec = self.rec
         size = decision.size
         cut = (decision.reason, decision.detail) if decision.reason is not None else None
@@ -119,18 +122,18 @@ class OrderFlow:
             whole = self.account.check(intent.symbol, intent.side, size, at, ahead, ts)
             if whole.reason is not None and whole.size <= 0:
                 rec.denial(ts, intent.symbol, whole.reason, whole.detail, cid)
-                return None
+                return []
             if whole.reason is not None:  # the account's cap cut it (further)
                 cut = (whole.reason, whole.detail)
             size = whole.size
-        order = self._instrument_order(intent, decision, cid, ts, price, size)
-        if order is None and self.account is not None:
+        orders = self._instrument_orders(intent, decision, cid, ts, price, size)
+        if not orders and self.account is not None:
             self.account.withdraw(ts)
-        elif order is not None and cut is not None:  # the order line says why it is smaller
+        elif orders and cut is not None:  # the order line says why it is smaller
             rec.resized(cid, intent.size, str(cut[0]), cut[1])
-        return order
+        return orders
 
-    def _instrument_order(
+    def _instrument_orders(
         self,
         intent: OrderIntent,
         decision: RiskDecision,
@@ -138,26 +141,56 @@ class OrderFlow:
         ts: int,
         price: float,
         size: float,
-    ) -> Order | None:
-        """The order as the instrument rounds it; None, its denial recorded, when the
-        instrument refuses it (a cap that cut it below the minimum is the denial's code)."""
-        rec = self.rec
+    ) -> list[Order]:
+        """The orders as the instrument rounds them: one, or a close above the exchange's
+        largest market order as several (`closing_parts`), the first with the intent's
+        client id, each further one with its own, all with its correlation id. An empty
+        list, the denial recorded, when the instrument refuses it (a cap that cut it below
+        the minimum is the denial's code)."""
         instrument = self.instruments.get(intent.symbol)
         if instrument is None:  # data for it, but not one of the run's instruments
-            rec.denial(ts, intent.symbol, DenialReason.STALE_MARKET_DATA,
-                       f"{intent.symbol} is not traded by this run", cid)  # fmt: skip
-            return None
+            self.rec.denial(ts, intent.symbol, DenialReason.STALE_MARKET_DATA,
+                            f"{intent.symbol} is not traded by this run", cid)  # fmt: skip
+            return []
         reduce_only = intent.reduce_only or decision.reduce_only
-        try:
-            prepared = instrument.prepare(
-                intent.side, size, intent.order_type, intent.limit_price, reduce_only, price
-            )
-        except InstrumentRefusal as refusal:
-            code, detail = refusal.reason, refusal.detail
-            if decision.reason is not None:  # a cap cut it below what the instrument trades
-                code, detail = decision.reason, f"{decision.detail}; {detail}"
-            rec.denial(ts, intent.symbol, code, detail, cid)
-            return None
+        held = self.ledger.position_size(intent.symbol)
+        parts = closing_parts(instrument, intent, size, reduce_only, held)
+        flip = len(parts) > 1 and not parts[-1][1]  # closes, then the other side's entry
+        orders: list[Order] = []
+        for n, (part, part_reduce_only) in enumerate(parts):
+            own = cid if n == 0 else self.next_client_id()
+            protects = not (flip and part_reduce_only)  # the entry of a flip carries it
+            try:
+                prepared = instrument.prepare(
+                    intent.side, part, intent.order_type, intent.limit_price, part_reduce_only,
+                    price,
+                )  # fmt: skip
+            except InstrumentRefusal as refusal:
+                code, detail = refusal.reason, refusal.detail
+                if decision.reason is not None:  # a cap cut it below what it trades
+                    code, detail = decision.reason, f"{decision.detail}; {detail}"
+                if flip and not part_reduce_only:
+                    detail += (f"; the position's close goes out ({len(orders)} orders),"
+                               " this part would open the other side")  # fmt: skip
+                self.rec.denial(ts, intent.symbol, code, detail, own)
+                continue
+            orders.append(self._order(intent, prepared, part_reduce_only, own, cid, ts, protects))
+        return orders
+
+    def _order(
+        self,
+        intent: OrderIntent,
+        prepared: PreparedOrder,
+        reduce_only: bool,
+        cid: str,
+        correlation_id: str,
+        ts: int,
+        protects: bool = True,
+    ) -> Order:
+        """`protects`: it carries the intent's stop, take-profit and planned stop (not
+        the closes that come before a flip's entry: they protect nothing)."""
+        stop_loss = intent.stop_loss if protects else None
+        planned = intent.stop_price if intent.stop_price is not None else stop_loss
         return Order(
             client_id=cid,
             symbol=intent.symbol,
@@ -167,13 +200,13 @@ class OrderFlow:
             price=prepared.price if intent.order_type is LIMIT else None,
             reduce_only=reduce_only,
             created_ts=ts,
-            correlation_id=cid,
+            correlation_id=correlation_id,
             reason=intent.reason,
-            stop_price=intent.stop_loss if intent.stop_price is None else intent.stop_price,
+            stop_price=planned if protects else None,
             updated_ts=ts,
             portfolio=self.portfolio,
-            stop_loss=intent.stop_loss,
-            take_profit=intent.take_profit,
+            stop_loss=stop_loss,
+            take_profit=intent.take_profit if protects else None,
         )
 
     def next_client_id(self) -> str:
@@ -244,3 +277,29 @@ class OrderFlow:
             for o in working
             if o.symbol == symbol and o.portfolio == mine and not o.order_type.is_trigger
         )
+
+
+def closing_parts(
+    instrument: Instrument, intent: OrderIntent, size: float, reduce_only: bool, held: float
+) -> list[tuple[float, bool]]:
+    """(size, reduce-only) of the orders an approved intent of `size` goes out as, with
+    `held` the position. One order, the intent itself, unless it is a market order above
+    the exchange's largest one that closes a position: a trader expects the bot to get
+    out of any position it holds, so the close goes out as several reduce-only orders,
+    each within the maximum (`Instrument.pieces`), followed, for a flip, by the entry of
+    the other side as one order of its own (refused like any entry when it is above the
+    maximum itself: an entry that size is a profile to fix, never split). An entry above
+    the maximum stays one order, which the instrument refuses (ABOVE_MAX_QUANTITY)."""
+    if intent.order_type is not MARKET:
+        return [(size, reduce_only)]
+    most = instrument.max_order_quantity(MARKET)
+    if most is None or size <= most or instrument.floor_size(size) <= most:
+        return [(size, reduce_only)]
+    closing = size if reduce_only else min(size, max(0.0, -intent.side.sign * held))
+    if instrument.below_step(closing):
+        return [(size, reduce_only)]
+    parts = [(piece, True) for piece in instrument.pieces(closing, MARKET)]
+    opening = size - closing
+    if not instrument.below_step(opening):
+        parts.append((opening, reduce_only))
+    return parts

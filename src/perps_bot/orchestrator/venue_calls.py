@@ -22,6 +22,7 @@ from perps_bot.domain import (
     TradingState,
     closing_intent,
 )
+from perps_bot.domain.enums import UNKNOWN
 from perps_bot.ledger import FillResult
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.portfolio import Portfolio
@@ -94,7 +95,9 @@ class VenueCalls:
         and sold it too (long 0.01 with a limit buy of 0.01 resting: a sell of 0.02, the
         portfolio short once it filled), and the entry left resting opened a position
         again when it filled. Protective orders follow the positions (cancelled once
-        flat). Returns how many closing orders go out."""
+        flat). A position above the exchange's largest market order goes out as several
+        orders (orchestrator.order_flow `closing_parts`). Returns how many positions it
+        closes."""
         self.withdraw_resting(portfolio)
         closes = [
             closing_intent(symbol, held, reason)
@@ -200,37 +203,58 @@ class VenueCalls:
                 await self._cancel_protective()
             else:  # nothing to cancel (`_protect` sets the flag whenever there is)
                 self._drain_updates()
+            failed: dict[str, tuple[DenialReason | None, str]] = {}  # correlation id ->
             for order in orders:
                 p = self.routes.placed(order)
+                if not order.reduce_only and order.correlation_id in failed:
+                    self._withhold(order, p, failed[order.correlation_id])
+                    continue
                 p.rec.order(order, None if received is None else perf_counter() - received)
                 if self._durable_fills:
                     p.rec.flush()
-                await self._submit(order, p)
+                refused = await self._submit(order, p)
+                if refused is not None:
+                    failed[order.correlation_id] = refused
                 self._drain_updates()
                 if self.venue.needs_polling:
                     await self._collect(self.clock.now())
             orders = self._pending_orders(self.clock.now()) if self._signalled else []
 
-    async def _submit(self, order: Order, portfolio: Portfolio) -> None:
+    async def _submit(
+        self, order: Order, portfolio: Portfolio
+    ) -> tuple[DenialReason | None, str] | None:
+        """Send one order; None when the venue took it, else (code, detail) of why it did
+        not, or may not have (its outcome unknown)."""
         rec = portfolio.rec
+        refused: tuple[DenialReason | None, str] | None = None
         try:
             await self.venue.submit(order)
         except OrderRejected as exc:
-            rec.denial(order.created_ts, order.symbol, exc.reason, exc.detail,
-                       order.correlation_id)  # fmt: skip
+            refused = (exc.reason, exc.detail)
         except VenueUnavailable as exc:
-            rec.denial(
-                order.created_ts,
-                order.symbol,
-                DenialReason.CIRCUIT_BREAKER_OPEN,
-                f"venue unavailable: {exc}",
-                order.correlation_id,
-            )
+            refused = (DenialReason.CIRCUIT_BREAKER_OPEN, f"venue unavailable: {exc}")
         except VenueFatal as exc:
             self.log.error("venue refused us for good: %s", exc)
             raise StopRun(str(exc)) from exc
         finally:
             self._sync_breakers()
+        if refused is not None:
+            rec.denial(order.created_ts, order.symbol, *refused, order.correlation_id)
+        elif order.status is UNKNOWN:
+            refused = (DenialReason.ORDER_STATUS_UNKNOWN, f"order {order.client_id} has an"
+                       " unknown outcome")  # fmt: skip
+        return refused
+
+    def _withhold(
+        self, order: Order, portfolio: Portfolio, why: tuple[DenialReason | None, str]
+    ) -> None:
+        """The entry of a flip whose close did not all go out (orchestrator.order_flow
+        `closing_parts`): sent, it would open the other side of a position still held
+        in part. It is not sent; the denial and a warning say so."""
+        detail = (f"{order.side} {order.size:g} {order.symbol}, the entry of a flip, not sent:"
+                  f" the close before it did not all go out ({why[1]})")  # fmt: skip
+        self.log.warning("%s", detail)
+        portfolio.rec.denial(order.created_ts, order.symbol, why[0], detail, order.client_id)
 
     async def _collect(self, now: int) -> None:
         """Fills and order updates the venue has for us (it asks the exchange only when its

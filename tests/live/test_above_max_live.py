@@ -1,0 +1,114 @@
+"""A live position above the exchange's largest market order (BTCUSDT: MARKET_LOT_SIZE
+120) on the emulator, which refuses a market order above it (-4005), as Binance does. A
+flatten of 300 BTC was one sell of 300: refused, the position stayed. It now goes out as
+several orders within the maximum, each exactly once (SPEC 9)."""
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perps_bot.orchestrator.runner import Run, RunResult, run_bot
+from perps_emulator import EmulatorServer, Fault
+from tests.harness.limits import LOOSE_RISK
+from tests.live.test_crash_recovery import live_settings
+from tests.plans.helpers import write_plan
+
+pytestmark = pytest.mark.integration
+
+BTC, BTCUSDT = "BTC-PERP", "BTCUSDT"
+
+
+@contextlib.asynccontextmanager
+async def big_exchange() -> AsyncIterator[EmulatorServer]:
+    async with EmulatorServer(symbols=(BTCUSDT,), seed=3, initial_balance=1e9) as exchange:
+        exchange.set_price(BTCUSDT, 60_000.0)
+        yield exchange
+
+
+def plan_run(exchange: EmulatorServer, run_dirs: dict[str, str], plan: Path) -> Any:
+    """A canary bot trading `plan` on BTC-PERP, its caps out of the way of 300 BTC."""
+    settings = live_settings(exchange, run_dirs, name="plan",
+                             params={"file": str(plan), "reload_interval": 0})  # fmt: skip
+    return settings.model_copy(update={
+        "run": settings.run.model_copy(update={"duration": "60s", "symbols": [BTC]}),
+        "risk": settings.risk.model_copy(update=LOOSE_RISK),
+        "account": settings.account.model_copy(update={"default_leverage": 10.0}),
+        "exchange": settings.exchange.model_copy(update={"timeout_ms": 500}),
+    })  # fmt: skip
+
+
+def three_entries(tmp_path: Path, **protection: float) -> Path:
+    """300 BTC from three market entries of 100 (each within the maximum)."""
+    return write_plan(tmp_path / "plan.csv", [
+        {"id": f"r{n}", "symbol": BTC, "side": "long", "size": 100, "entry": "market",
+         **protection} for n in (1, 2, 3)])  # fmt: skip
+
+
+async def run_while(settings: Any, act: Callable[[Run], Any]) -> RunResult:
+    """Run the bot; `act(run)` (a coroutine) runs beside it, and the run stops once it
+    returned."""
+
+    @contextlib.asynccontextmanager
+    async def beside(run: Run) -> AsyncIterator[None]:
+        async def go() -> None:
+            await act(run)
+            run.orchestrator.request_stop("duration reached")
+
+        task = asyncio.create_task(go())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    return await run_bot(settings, progress=False, attach=beside)
+
+
+async def until(check: Callable[[], bool]) -> None:
+    async with asyncio.timeout(30):
+        while not check():
+            await asyncio.sleep(0.02)
+
+
+def stored(result: RunResult, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(result.db_path) as conn:
+        return conn.execute(sql, (result.run_id,)).fetchall()
+
+
+async def test_a_live_flatten_above_the_maximum_ends_flat_with_no_doubled_order(
+    in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
+) -> None:
+    """The second of the three closing orders is executed but its answer is lost: it is
+    looked up by its client id and found, never sent again; the account ends flat."""
+    async with big_exchange() as exchange:
+        settings = plan_run(exchange, run_dirs, three_entries(tmp_path))
+
+        async def flatten(run: Run) -> None:
+            orchestrator = run.orchestrator
+            await until(lambda: orchestrator.ledger.position_size(BTC) == 300.0)
+            exchange.inject(Fault("accept_then_timeout", after=1, delay_s=1.0))
+            assert orchestrator.flatten(orchestrator.primary, "flatten (test)") == 1
+            await until(lambda: exchange.state.positions[BTCUSDT].amount == 0.0
+                        and orchestrator.ledger.position_size(BTC) == 0.0)  # fmt: skip
+
+        result = await run_while(settings, flatten)
+        sells = [o for o in exchange.state.orders.values() if o.side == "SELL"]
+        unfaulted = exchange.faults.pending
+    assert result.status == "completed" and unfaulted == [], "the answer was never lost"
+    assert [(o.orig_qty, o.reduce_only, o.status) for o in sells] == [
+        (100.0, True, "FILLED")] * 3  # fmt: skip
+    assert len({o.client_order_id for o in sells}) == 3, "an order was sent twice"
+    orders = stored(result, "SELECT client_id, size, reduce_only, status FROM orders"
+                            " WHERE run_id=? AND side='sell' ORDER BY rowid")  # fmt: skip
+    assert [(cid, size, ro, st) for cid, size, ro, st in orders] == [
+        (o.client_order_id, 100.0, 1, "filled") for o in sells]  # fmt: skip
+    with (Path(run_dirs["log_dir"]) / "events.jsonl").open() as fh:
+        unknown = [line for line in fh if '"status":"unknown"' in line]
+    assert len(unknown) == 1 and sells[1].client_order_id in unknown[0], unknown
+    fills = stored(result, "SELECT side, size, position_after FROM fills WHERE run_id=?"
+                           " ORDER BY seq")  # fmt: skip
+    assert fills[-3:] == [("sell", 100.0, 200.0), ("sell", 100.0, 100.0), ("sell", 100.0, 0.0)]

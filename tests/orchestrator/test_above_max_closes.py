@@ -1,0 +1,115 @@
+"""Closing a position above the exchange's largest market order (BTC-PERP: 120 BTC,
+Binance's MARKET_LOT_SIZE) on a paper venue. Such a close used to be refused before it
+existed (ABOVE_MAX_QUANTITY), so a position built from several entries could never be
+closed at market: a flatten, a target of 0, a flip. It now goes out as several
+reduce-only orders, each within the maximum, each with its own client id."""
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perps_bot.orchestrator.runner import Run, RunResult, run_bot, run_bot_sync
+from tests.harness.limits import LOOSE_RISK
+from tests.harness.scripted import ScriptedFeed, quotes
+from tests.orchestrator.test_one_truth import START_MS, _settings
+
+BTC = "BTC-PERP"
+
+
+def big_account(tmp_path: Path, script: str) -> Any:
+    """A dev run on BTC-PERP whose strategy targets `script`, with room for 300 BTC."""
+    return _settings(
+        tmp_path,
+        account={"initial_balance": 1e9, "default_leverage": 10.0},
+        strategy={
+            "name": "tests.harness.scripted:ScriptedTargets",
+            "params": {"symbol": BTC, "script": script},
+        },
+        risk=LOOSE_RISK,
+    )
+
+
+def orders_and_fills(result: RunResult) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    with sqlite3.connect(result.db_path) as conn:
+        orders = conn.execute(
+            "SELECT client_id, side, size, reduce_only, status, correlation_id FROM orders"
+            " WHERE run_id=? ORDER BY rowid",
+            (result.run_id,),
+        ).fetchall()
+        fills = conn.execute(
+            "SELECT client_id, side, size, position_after FROM fills WHERE run_id=? ORDER BY seq",
+            (result.run_id,),
+        ).fetchall()
+    return orders, fills
+
+
+def denials(result: RunResult) -> list[str]:
+    with sqlite3.connect(result.db_path) as conn:
+        rows = conn.execute("SELECT reason_code FROM denials WHERE run_id=?", (result.run_id,))
+        return [r[0] for r in rows.fetchall()]
+
+
+async def test_a_flatten_of_a_position_above_the_market_maximum_ends_flat(tmp_path: Path) -> None:
+    """300 BTC built from three market entries of 100; the session's flatten asked for
+    one sell of 300, which Binance refuses (-4005) and the bot refused before it existed:
+    the position stayed. It now sells 3 x 100, reduce-only, and the run ends flat."""
+    settings = big_account(tmp_path, "2:100,4:200,6:300")
+    feed = ScriptedFeed(quotes(BTC, [60_000.0] * 400, start_ms=START_MS))
+    closing: list[int] = []
+
+    @contextlib.asynccontextmanager
+    async def flatten_at_300(run: Run) -> AsyncIterator[None]:
+        orchestrator = run.orchestrator
+
+        async def watch() -> None:
+            while orchestrator.ledger.position_size(BTC) < 300.0:
+                await asyncio.sleep(0)
+            closing.append(orchestrator.flatten(orchestrator.primary, "flatten (test)"))
+
+        watcher = asyncio.create_task(watch())
+        try:
+            yield
+        finally:
+            watcher.cancel()
+
+    result = await run_bot(settings, feed=feed, progress=False, attach=flatten_at_300)
+    assert result.status == "completed" and closing == [1]
+    orders, fills = orders_and_fills(result)
+    sells = [o for o in orders if o[1] == "sell"]
+    assert [(o[2], o[3], o[4]) for o in sells] == [(100.0, 1, "filled")] * 3, orders
+    assert len({o[0] for o in sells}) == 3 and {o[5] for o in sells} == {sells[0][0]}
+    assert [f[1:] for f in fills if f[1] == "sell"] == [
+        ("sell", 100.0, 200.0), ("sell", 100.0, 100.0), ("sell", 100.0, 0.0)]  # fmt: skip
+    assert "ABOVE_MAX_QUANTITY" not in denials(result)
+
+
+def test_a_target_of_zero_and_a_flip_above_the_maximum_go_out_in_pieces(tmp_path: Path) -> None:
+    """A strategy's target of 0 from 300 BTC: 3 x 100 reduce-only. Then a flip from 250
+    to -50, a sell of 300: the close of 250 in three reduce-only orders within 120, then
+    the entry of 50 short as an order of its own. Both were refused whole."""
+    settings = big_account(tmp_path, "2:100,4:200,6:300,10:0,14:100,16:200,18:250,22:-50")
+    feed = ScriptedFeed(quotes(BTC, [60_000.0] * 40, start_ms=START_MS))
+    result = run_bot_sync(settings, feed=feed, progress=False)
+    assert result.status == "completed"
+    orders, fills = orders_and_fills(result)
+    sells = [(o[2], o[3]) for o in orders if o[1] == "sell"]
+    assert sells == [(100.0, 1)] * 3 + [(83.334, 1), (83.333, 1), (83.333, 1), (50.0, 0)]
+    assert fills[-1][3] == pytest.approx(-50.0), fills
+    assert all(o[4] == "filled" for o in orders), orders
+    assert "ABOVE_MAX_QUANTITY" not in denials(result)
+
+
+def test_an_entry_above_the_maximum_is_still_refused(tmp_path: Path) -> None:
+    """An entry is not split: an order size above what the exchange takes at once is a
+    profile to fix (the log says to lower strategy.order_size)."""
+    settings = big_account(tmp_path, "2:150")
+    feed = ScriptedFeed(quotes(BTC, [60_000.0] * 10, start_ms=START_MS))
+    result = run_bot_sync(settings, feed=feed, progress=False)
+    orders, fills = orders_and_fills(result)
+    assert (orders, fills) == ([], [])
+    assert denials(result) == ["ABOVE_MAX_QUANTITY"]
