@@ -39,6 +39,12 @@ async def test_placement_rules(api: Client) -> None:
     assert await api.error_code("POST", ALGO, **no_algo_type) == -1102
     bad_working = conditional("STOP_MARKET", "59000", workingType="INDEX")
     assert await api.error_code("POST", ALGO, **bad_working) == -1130
+    # a stop becomes a market order: MARKET_LOT_SIZE (120 BTC) holds, not LOT_SIZE (1000)
+    above = {"quantity": "120.001"}
+    assert await api.error_code("POST", ALGO, **conditional("STOP_MARKET", "59000") | above) \
+        == -4005  # fmt: skip
+    assert await api.error_code("POST", ALGO, **conditional("TAKE_PROFIT_MARKET", "62000")
+                                | {"quantity": "500"}) == -4005  # fmt: skip
     closing = conditional("STOP_MARKET", "59000", closePosition="true")
     assert await api.error_code("POST", ALGO, **closing) == -1106  # quantity with closePosition
     first = await api.ok("POST", ALGO, **conditional("STOP_MARKET", "59000", clientAlgoId="s1"))

@@ -1,7 +1,8 @@
 """A live position above the exchange's largest market order (BTCUSDT: MARKET_LOT_SIZE
-120) on the emulator, which refuses a market order above it (-4005), as Binance does. A
-flatten of 300 BTC was one sell of 300: refused, the position stayed. It now goes out as
-several orders within the maximum, each exactly once (SPEC 9)."""
+120) on the emulator, which refuses a market order or a stop above it (-4005), as
+Binance does. A flatten of 300 BTC was one sell of 300: refused, the position stayed;
+its stop and take-profit of 300 were refused, the position unprotected. Both now go out
+as several orders within the maximum, each exactly once (SPEC 9)."""
 
 import asyncio
 import contextlib
@@ -112,3 +113,34 @@ async def test_a_live_flatten_above_the_maximum_ends_flat_with_no_doubled_order(
     fills = stored(result, "SELECT side, size, position_after FROM fills WHERE run_id=?"
                            " ORDER BY seq")  # fmt: skip
     assert fills[-3:] == [("sell", 100.0, 200.0), ("sell", 100.0, 100.0), ("sell", 100.0, 0.0)]
+
+
+async def test_a_live_stop_above_the_maximum_protects_the_whole_position(
+    in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
+) -> None:
+    """The stop and take-profit of 300 BTC rest as three reduce-only orders of 100 each
+    (the exchange refuses one of 300); the price falls through the stop: all three fill,
+    the take-profits are cancelled, the account is flat."""
+    async with big_exchange() as exchange:
+        plan = three_entries(tmp_path, stop=59_000, take_profit=62_000)
+        settings = plan_run(exchange, run_dirs, plan)
+        states: list[str] = []
+
+        def resting() -> list[tuple[str, float]]:
+            return sorted((o.type, o.quantity) for o in exchange.state.algo_orders.values()
+                          if o.is_open)  # fmt: skip
+
+        async def stop_out(run: Run) -> None:
+            await until(lambda: resting() == [("STOP_MARKET", 100.0)] * 3
+                        + [("TAKE_PROFIT_MARKET", 100.0)] * 3)  # fmt: skip
+            states.append(str(run.orchestrator.trading_state))
+            exchange.set_price(BTCUSDT, 58_900.0)
+            await until(lambda: not resting()
+                        and run.orchestrator.ledger.position_size(BTC) == 0.0)  # fmt: skip
+
+        result = await run_while(settings, stop_out)
+        position = exchange.state.positions[BTCUSDT].amount
+    assert result.status == "completed" and position == 0.0
+    fills = stored(result, "SELECT side, size, reason FROM fills WHERE run_id=? ORDER BY seq")
+    assert fills[-3:] == [("sell", 100.0, "stop")] * 3, fills
+    assert states == ["ACTIVE"], "a protective order was refused: the bot halted"

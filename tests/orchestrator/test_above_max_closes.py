@@ -17,6 +17,7 @@ from perps_bot.orchestrator.runner import Run, RunResult, run_bot, run_bot_sync
 from tests.harness.limits import LOOSE_RISK
 from tests.harness.scripted import ScriptedFeed, quotes
 from tests.orchestrator.test_one_truth import START_MS, _settings
+from tests.plans.helpers import write_plan
 
 BTC = "BTC-PERP"
 
@@ -113,3 +114,37 @@ def test_an_entry_above_the_maximum_is_still_refused(tmp_path: Path) -> None:
     orders, fills = orders_and_fills(result)
     assert (orders, fills) == ([], [])
     assert denials(result) == ["ABOVE_MAX_QUANTITY"]
+
+
+def test_a_stop_above_the_maximum_closes_the_position_in_pieces(tmp_path: Path) -> None:
+    """A plan's 300 BTC limit entry (a limit order may be 1000) with its stop: the paper
+    venue triggered one stop of 300 and filled it at market, which Binance refuses (a
+    stop becomes a market order: MARKET_LOT_SIZE, 120). The stop and the take-profit are
+    now three orders each, of 100; the stops fill, the take-profits are cancelled."""
+    plan = write_plan(tmp_path / "plan.csv", [
+        {"id": "r1", "side": "long", "size": 300, "entry": "limit", "limit_price": 60_001,
+         "stop": 59_000, "take_profit": 62_000}])  # fmt: skip
+    settings = big_account(tmp_path, "")
+    strategy = {"name": "plan", "params": {"file": str(plan), "reload_interval": 0}}
+    settings = settings.model_copy(update={"strategy": settings.strategy.model_copy(
+        update=strategy)})  # fmt: skip
+    prices = [60_000.0] * 10 + [58_900.0] * 10
+    result = run_bot_sync(settings, feed=ScriptedFeed(quotes(BTC, prices, start_ms=START_MS)),
+                          progress=False)  # fmt: skip
+    assert result.status == "completed"
+    with sqlite3.connect(result.db_path) as conn:
+        protective = conn.execute(
+            "SELECT order_type, size, status, reason FROM orders WHERE run_id=? AND"
+            " order_type != 'limit' ORDER BY rowid", (result.run_id,)).fetchall()  # fmt: skip
+        fills = conn.execute(
+            "SELECT side, size, position_after, reason FROM fills WHERE run_id=? ORDER BY seq",
+            (result.run_id,),
+        ).fetchall()
+    assert max(p[1] for p in protective) <= 120.0, protective
+    filled = [p for p in protective if p[2] == "filled"]
+    assert filled == [("stop_market", 100.0, "filled", "stop")] * 3, protective
+    assert [p[2] for p in protective if p[0] == "take_profit_market"][-3:] == ["canceled"] * 3
+    assert sum(f[1] for f in fills if f[0] == "buy") == 300.0
+    assert [f for f in fills if f[0] == "sell"] == [
+        ("sell", 100.0, 200.0, "stop"), ("sell", 100.0, 100.0, "stop"),
+        ("sell", 100.0, 0.0, "stop")]  # fmt: skip

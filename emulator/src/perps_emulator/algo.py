@@ -10,10 +10,12 @@ Model:
   ``CONTRACT_PRICE`` (the default). A SELL stop triggers at or below its trigger, a
   BUY stop at or above; a take-profit the other way round. Checked after every
   price move (set_price, set_mark, step).
-- Placement refuses a trigger the current price has already reached (-2021 "Order
-  would immediately trigger."), a duplicate ``clientAlgoId`` while the earlier one is
-  still NEW (-20132), and ``quantity`` / ``reduceOnly`` sent with
-  ``closePosition=true`` (-1106).
+- Placement refuses a ``quantity`` above MARKET_LOT_SIZE's maxQty (-4005 "Quantity
+  greater than max quantity.": the order becomes a market order, and Binance holds
+  STOP_MARKET / TAKE_PROFIT_MARKET to the market order's limit), a trigger the current
+  price has already reached (-2021 "Order would immediately trigger."), a duplicate
+  ``clientAlgoId`` while the earlier one is still NEW (-20132), and ``quantity`` /
+  ``reduceOnly`` sent with ``closePosition=true`` (-1106).
 - When it triggers it becomes a MARKET order of the matching engine (clientOrderId:
   the ``clientAlgoId``; ``origType`` and ``stopPrice`` say what it was) that takes the
   book like any market order; reduce-only caps it at the position (the rest expires),
@@ -79,8 +81,8 @@ class AlgoOrders:
             for name in ("quantity", "reduceOnly"):
                 if params.get(name) and (name != "reduceOnly" or reduce_only):
                     raise BinanceError(-1106, f"Parameter '{name}' sent when not required.")
-        else:
-            qty = float(quantity_param(params, spec))
+        else:  # it becomes a market order: MARKET_LOT_SIZE holds, as on Binance (-4005)
+            qty = float(quantity_param(params, spec, spec.market_max_qty))
         client_id = client_id_param(params, "clientAlgoId") or self._generated_client_id()
         waiting = (o for o in self.state.algo_orders.values() if o.is_open)
         if any(o.client_algo_id == client_id for o in waiting):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import cache
 
-from perps_bot.domain.enums import BUY, LIMIT, MARKET, DenialReason, OrderType, Side
+from perps_bot.domain.enums import BUY, LIMIT, DenialReason, OrderType, Side
 from perps_bot.domain.record import record
 
 #: A maintenance tier row: (notional_floor, maintenance_margin_rate, maintenance_amount).
@@ -144,8 +144,9 @@ class Instrument:
         return PreparedOrder(rounded, price)
 
     def max_order_quantity(self, order_type: OrderType) -> float | None:
-        """The largest order of `order_type` the exchange takes (None: no limit)."""
-        if order_type is MARKET and self.max_market_quantity is not None:
+        """The largest order of `order_type` the exchange takes (None: no limit). A stop
+        or take-profit becomes a market order: Binance holds it to MARKET_LOT_SIZE too."""
+        if order_type is not LIMIT and self.max_market_quantity is not None:
             if self.max_quantity is None:
                 return self.max_market_quantity
             return min(self.max_quantity, self.max_market_quantity)

@@ -14,7 +14,9 @@ compares the protective orders that should exist with those working at the venue
 * otherwise a stop and a take-profit at the levels, for at least the position's size:
   a missing one (never placed, cancelled or expired at the exchange, lost while the bot
   was down) is placed again with a new client id; one too small (the position grew) is
-  replaced.
+  replaced. A position above the exchange's largest market order is protected by
+  several orders of each kind, each within it (`Instrument.pieces`), each with its own
+  client id; together they cover the position.
 
 Protective orders are ordinary orders of the portfolio, stored before they are sent, so
 a live venue's exactly-once rules (SPEC 9) hold for them too. A run that trades the
@@ -219,10 +221,11 @@ class Protector:
             for kind, price, reason in levels.wanted():
                 price = self._on_grid(symbol, price, levels.side.opposite)
                 found = self._covering(mine, kind, price, abs(held))
-                if found is not None:
-                    keep.add(found.client_id)
+                if found:
+                    keep.update(found)
                 else:
-                    self.to_place.append(self._order(symbol, kind, price, abs(held), ts, reason))
+                    for size in self._pieces(symbol, kind, abs(held)):
+                        self.to_place.append(self._order(symbol, kind, price, size, ts, reason))
         for order in mine:
             if order.client_id not in keep and order.client_id not in self.to_cancel:
                 self.to_cancel.append(order.client_id)
@@ -254,15 +257,25 @@ class Protector:
     def placed(self, order: Order) -> None:
         self.working[order.client_id] = order
 
-    def _covering(
-        self, mine: list[Order], kind: OrderType, price: float, size: float
-    ) -> Order | None:
-        for order in mine:
-            if (order.order_type is kind and order.trigger_price is not None
-                    and abs(order.trigger_price - price) <= EPS * max(price, 1.0)
-                    and order.remaining >= size - EPS):  # fmt: skip
-                return order
-        return None
+    def _covering(self, mine: list[Order], kind: OrderType, price: float, size: float) -> list[str]:
+        """The client ids of the working orders of `kind` at `price` that cover `size`:
+        one that does alone, else all of them together (a position above the exchange's
+        largest market order is protected by several, `_pieces`); none when they do not."""
+        same = [o for o in mine if o.order_type is kind and o.trigger_price is not None
+                and abs(o.trigger_price - price) <= EPS * max(price, 1.0)]  # fmt: skip
+        for order in same:
+            if order.remaining >= size - EPS:
+                return [order.client_id]
+        if len(same) > 1 and sum(o.remaining for o in same) >= size - EPS:
+            return [o.client_id for o in same]
+        return []
+
+    def _pieces(self, symbol: str, kind: OrderType, size: float) -> tuple[float, ...]:
+        """The sizes of the orders that protect `size`: one, or several within the
+        exchange's largest market order (a stop becomes one: Binance holds stops and
+        take-profits to MARKET_LOT_SIZE), as a close is split (orchestrator.order_flow)."""
+        instrument = self._instruments.get(symbol)
+        return instrument.pieces(size, kind) if instrument is not None else (size,)
 
     def _on_grid(self, symbol: str, price: float, side: Side) -> float:
         """The trigger price as the order carries it (the instrument's tick grid), so an
