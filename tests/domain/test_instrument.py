@@ -139,3 +139,18 @@ def test_the_maximum_quantity_refuses_before_an_order_exists() -> None:
     assert btc.prepare(Side.BUY, 120.0, OrderType.MARKET, None, False, 6e4).size == 120.0
     assert btc.prepare(Side.BUY, 1000.0, OrderType.LIMIT, 6e4, False, 6e4).size == 1000.0
     assert ETH.prepare(Side.BUY, 1e6, OrderType.MARKET, None, False, 3000.0).size == 1e6
+
+
+def test_a_size_above_the_maximum_comes_in_equal_pieces_within_it() -> None:
+    """A close above the largest market order goes out in the fewest orders within it,
+    equal to the step (a remainder could fall below the minimum quantity)."""
+    btc = Instrument("BTC-PERP", "BTC/USDT:USDT", 0.1, 0.001, 0.001, 5.0, ((0.0, 0.004, 0.0),),
+                     2.0, 5.0, max_quantity=1000.0, max_market_quantity=120.0)  # fmt: skip
+    assert btc.pieces(300.0, OrderType.MARKET) == (100.0, 100.0, 100.0)
+    assert btc.pieces(250.0, OrderType.MARKET) == (83.334, 83.333, 83.333)
+    assert btc.pieces(240.001, OrderType.MARKET) == (80.001, 80.0, 80.0)
+    assert btc.pieces(120.0, OrderType.MARKET) == (120.0,)
+    assert btc.pieces(0.1 * 3, OrderType.MARKET) == (0.1 * 3,)  # within: untouched
+    assert btc.pieces(300.0, OrderType.STOP_MARKET) == (100.0, 100.0, 100.0)
+    assert btc.pieces(300.0, OrderType.LIMIT) == (300.0,)
+    assert ETH.pieces(1e6, OrderType.MARKET) == (1e6,)

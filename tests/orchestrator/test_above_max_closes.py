@@ -13,9 +13,12 @@ from typing import Any
 
 import pytest
 
+from perps_bot.domain import Order, Side
 from perps_bot.orchestrator.runner import Run, RunResult, run_bot, run_bot_sync
+from perps_bot.venues import OrderRejected
 from tests.harness.limits import LOOSE_RISK
 from tests.harness.scripted import ScriptedFeed, quotes
+from tests.harness.venue import ScriptedVenue
 from tests.orchestrator.test_one_truth import START_MS, _settings
 from tests.plans.helpers import write_plan
 
@@ -148,3 +151,38 @@ def test_a_stop_above_the_maximum_closes_the_position_in_pieces(tmp_path: Path) 
     assert [f for f in fills if f[0] == "sell"] == [
         ("sell", 100.0, 200.0, "stop"), ("sell", 100.0, 100.0, "stop"),
         ("sell", 100.0, 0.0, "stop")]  # fmt: skip
+
+
+class RefusingSecondClose(ScriptedVenue):
+    """Fills market orders at the next event; refuses the second reduce-only sell."""
+
+    closes: int = 0
+
+    async def submit(self, order: Order) -> Order:
+        if order.reduce_only and order.side is Side.SELL:
+            self.closes += 1
+            if self.closes == 2:
+                self.refusals.append(OrderRejected(None, "scripted refusal"))
+        return await super().submit(order)
+
+
+async def test_a_flip_whose_close_is_refused_in_part_does_not_open_the_other_side(
+    tmp_path: Path,
+) -> None:
+    """Long 250, target short 50: the close goes out as three orders and the short entry
+    as a fourth. The venue refuses the second close: sending the entry would leave the
+    account long 83.333 less 50, neither the position held nor the one asked for. It is
+    withheld, with a denial and a warning; the account holds what the closes left."""
+    settings = big_account(tmp_path, "2:100,4:200,6:250,10:-50")
+    venue = RefusingSecondClose([])
+    feed = ScriptedFeed(quotes(BTC, [60_000.0] * 20, start_ms=START_MS))
+    result = await run_bot(settings, feed=feed, venue=venue, progress=False)
+    assert result.status == "completed"
+    sent = [(o.side, o.size, o.reduce_only) for o in venue.submitted if o.side is Side.SELL]
+    assert sent == [(Side.SELL, 83.334, True), (Side.SELL, 83.333, True)], venue.submitted
+    orders, fills = orders_and_fills(result)
+    assert [o[2] for o in orders if o[1] == "sell" and not o[3]] == [], "the entry exists"
+    assert fills[-1][3] == pytest.approx(83.333), fills
+    assert sorted(denials(result)) == ["VENUE_REJECTED", "VENUE_REJECTED"]
+    log = (Path(settings.run.log_dir) / "perps_bot.log").read_text()
+    assert "the entry of a flip, not sent: the close before it did not all go out" in log
