@@ -10,7 +10,8 @@ Rules (documented here because reports and tests depend on them):
 
 * Latency: an order created at `created_ts` becomes live at `created_ts +
   latency_ms` and is first matched against the first market point at or after
-  that time. Points of a quote or book snapshot are at the event's `ts`.
+  that time. Points of a quote or book snapshot are at the event's `ts`. A cancel
+  takes effect at once (README "Fill models": the venue contract).
 * Candles: the price path is open -> the extreme (high or low) nearer to the
   open -> the other extreme -> close; on a tie the high comes first. The four
   points get the times open_time, +1/3, +2/3 of the bar and the close `ts`; an
