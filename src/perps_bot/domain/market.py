@@ -68,7 +68,10 @@ class BookSnapshot:
     """A full order book (best first on each side) as [price, quantity] levels.
 
     `trades` are the public trades seen since the symbol's previous book (oldest first):
-    they happened before this book was received, and queue models advance on them."""
+    they happened before this book was received, and queue models advance on them.
+    `last` is the market's latest trade, of unknown age (maybe from before an order
+    resting on this book existed): paper venues cross resting orders on `trades` and
+    the other side, not on it (venues.order_queue.MatchPoint.through)."""
 
     ts: int
     symbol: str

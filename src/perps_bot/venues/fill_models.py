@@ -8,7 +8,9 @@ overrides only the decisions the models change:
 
 * `penetration`: a resting order fills (completely, at its limit, as a maker) only
   once the market trades `penetration_ticks` ticks through it: for a buy, best ask
-  or last <= limit - k * tick. The random fill draw of `touch` does not apply.
+  or last <= limit - k * tick (on a real book: a public trade since the order
+  rested, not the book's `last`, as under `touch`). The random fill draw of `touch`
+  does not apply.
 * `queue`: an order that starts resting on a real book joins the queue at its
   price behind the displayed quantity (beyond the displayed depth: behind what
   its level shows when it first comes into view); public trades at its price and
@@ -219,7 +221,7 @@ class ModelMatchingEngine(MatchingEngine):
             trigger = penetration_price(
                 limit, order.side, self.rules.penetration_ticks, self._tick(order.symbol)
             )
-            crossed = is_crossed(order.side, trigger, opposite, point.last)
+            crossed = is_crossed(order.side, trigger, opposite, point.through(order.side))
         else:  # queue: the other side reaching the level fills it without the queue; a
             # trade through it is one of the book's public trades (_queue_step), not the
             # book's `last`, which may be a trade from before the order existed

@@ -6,7 +6,16 @@ import math
 from collections.abc import Container, Sequence
 from decimal import ROUND_FLOOR
 
-from perps_bot.domain import BookSnapshot, Candle, MarketEvent, Order, OrderType, Quote, Side
+from perps_bot.domain import (
+    BookSnapshot,
+    Candle,
+    MarketEvent,
+    Order,
+    OrderType,
+    PublicTrade,
+    Quote,
+    Side,
+)
 from perps_bot.domain.instrument import grid_point, round_to_step
 from perps_bot.venues.book import Level
 
@@ -135,16 +144,27 @@ def fee_for(notional: float, bps: float) -> float:
     return notional * bps / 1e4
 
 
+def traded_range(trades: Sequence[PublicTrade]) -> tuple[float, float] | None:
+    """(lowest, highest) price of `trades`; None without any."""
+    if not trades:
+        return None
+    prices = [trade.price for trade in trades]
+    return min(prices), max(prices)
+
+
 def extremes(event: MarketEvent) -> tuple[float, float] | None:
-    """(lowest, highest) price at which the event could cross a resting buy / sell."""
+    """(lowest, highest) price at which the event could cross a resting buy / sell: a
+    book's best ask and bid and its public trades (not its `last`, which may be older
+    than every order: order_queue.MatchPoint.through)."""
     if isinstance(event, Quote):
         return min(event.ask, event.last), max(event.bid, event.last)
     if isinstance(event, Candle):
         return event.low, event.high
     if isinstance(event, BookSnapshot):
-        lows = [p for p in (event.asks[0][0] if event.asks else None, event.last) if p is not None]
-        highs = [p for p in (event.bids[0][0] if event.bids else None, event.last) if p is not None]
-        return min(lows, default=math.inf), max(highs, default=-math.inf)
+        traded = traded_range(event.trades) or (math.inf, -math.inf)
+        low = min(event.asks[0][0], traded[0]) if event.asks else traded[0]
+        high = max(event.bids[0][0], traded[1]) if event.bids else traded[1]
+        return low, high
     return None
 
 

@@ -10,7 +10,8 @@ Rules (documented here because reports and tests depend on them):
 
 * Latency: an order created at `created_ts` becomes live at `created_ts +
   latency_ms` and is first matched against the first market point at or after
-  that time. Points of a quote or book snapshot are at the event's `ts`.
+  that time. Points of a quote or book snapshot are at the event's `ts`. A cancel
+  takes effect at once (README "Fill models": the venue contract).
 * Candles: the price path is open -> the extreme (high or low) nearer to the
   open -> the other extreme -> close; on a tie the high comes first. The four
   points get the times open_time, +1/3, +2/3 of the bar and the close `ts`; an
@@ -30,7 +31,11 @@ Rules (documented here because reports and tests depend on them):
   A resting order is crossed at a later point when the market trades at or
   through its price: for a buy, last <= limit or best ask <= limit (candle: the
   path price <= limit); sells mirror it. Touching counts: a candle low exactly at
-  a buy limit fills it.
+  a buy limit fills it. On a real book (a dry run, a replay of its capture) the
+  trade is one of the public trades the book carries (printed since the symbol's
+  previous book, when the order was already resting), not the book's `last`: the
+  market's latest trade, however old, maybe from before the order existed
+  (MatchPoint.through). Quotes and candles keep their last price.
 * Each crossing fills a resting order with probability `fill_probability`
   (draw u, fill if u < p). A fill is complete with probability p again and
   otherwise partial: the second uniform v >= p is rescaled to a fraction
@@ -316,7 +321,7 @@ class MatchingEngine:
         limit = order.price
         assert limit is not None
         opposite = point.ask if order.side is BUY else point.bid
-        if not is_crossed(order.side, limit, opposite, point.last):
+        if not is_crossed(order.side, limit, opposite, point.through(order.side)):
             return
         remaining = self._allowed(item, ts)
         if remaining <= EPS:

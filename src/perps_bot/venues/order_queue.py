@@ -8,10 +8,10 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from perps_bot.domain import BookSnapshot, Candle, MarketEvent, Order, Quote
+from perps_bot.domain import BookSnapshot, Candle, MarketEvent, Order, Quote, Side
 from perps_bot.domain.enums import BUY, SELL
 from perps_bot.venues.book import Book, touch_around
-from perps_bot.venues.fill_rules import candle_path, is_crossed
+from perps_bot.venues.fill_rules import candle_path, is_crossed, traded_range
 
 
 @dataclass(slots=True)
@@ -30,6 +30,22 @@ class MatchPoint:
     #: the mark price at this point, where the event gives one (quotes, snapshots, a
     #: candle with a mark series' extremes): what trigger orders follow (venues.triggers)
     mark: float | None = None
+    #: a real book's public trades since the symbol's previous book: (lowest, highest)
+    #: price, None when none printed
+    traded: tuple[float, float] | None = None
+
+    def through(self, side: Side) -> float | None:
+        """The trade price a resting order on `side` is crossed by here, if any (a buy by
+        the lowest, a sell by the highest): a quote's last, a candle's path price; on a
+        real book one of its public trades, printed since the symbol's previous book,
+        when a resting order was already there. Never a book's `last`: the market's
+        latest trade, however old, maybe from before the order existed."""
+        if self.book is None:
+            return self.last
+        traded = self.traded
+        if traded is None:
+            return None
+        return traded[0] if side is BUY else traded[1]
 
 
 def match_points(event: MarketEvent, adaptive: bool, spread_bps: float) -> Iterable[MatchPoint]:
@@ -43,7 +59,7 @@ def match_points(event: MarketEvent, adaptive: bool, spread_bps: float) -> Itera
         book = Book.from_snapshot(event)
         return (
             MatchPoint(event.ts + 1, book.best_bid, book.best_ask, event.last, book,
-                       mark=event.mark),
+                       mark=event.mark, traded=traded_range(event.trades)),
         )  # fmt: skip
     if isinstance(event, Candle):
         return _candle_points(event, adaptive, spread_bps)
@@ -155,12 +171,14 @@ class SymbolOrders:
         """Orders that act at `point`, in submission order: queued ones now live, resting
         ones the point crosses."""
         acting = [w for w in self.queued if w.live_ts < point.cutoff]
+        through = point.through(BUY)
         for item in self.buys:
-            if not is_crossed(BUY, item.order.price or 0.0, point.ask, point.last):
+            if not is_crossed(BUY, item.order.price or 0.0, point.ask, through):
                 break
             acting.append(item)
+        through = point.through(SELL)
         for item in self.sells:
-            if not is_crossed(SELL, item.order.price or math.inf, point.bid, point.last):
+            if not is_crossed(SELL, item.order.price or math.inf, point.bid, through):
                 break
             acting.append(item)
         if len(acting) > 1:
