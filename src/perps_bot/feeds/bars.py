@@ -40,6 +40,15 @@ class BarBuilder:
         self._bars[symbol] = [start, price, price, price, price, 0.0, mark]
         return closed
 
+    @property
+    def timeframe_ms(self) -> int:
+        return self._timeframe
+
+    def drop(self, symbol: str) -> None:
+        """Forget the bar of `symbol` being built (a resumed run's, from before it
+        stopped: the exchange's closed candle of that time replaces it)."""
+        self._bars.pop(symbol, None)
+
     def open_until(self, symbol: str) -> float | None:
         """When the bar of `symbol` being built closes (None: none is open yet); a
         price before then only folds into it."""

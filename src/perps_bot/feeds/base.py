@@ -1,10 +1,10 @@
 """The market-data seam. A feed yields batches of events in timestamp order; batches
 amortise the cost of async iteration when a backtest pushes millions of events."""
 
-from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
-from perps_bot.domain import MarketEvent, PerpsBotError
+from perps_bot.domain import Candle, MarketEvent, PerpsBotError
 
 
 class FeedError(PerpsBotError):
@@ -32,4 +32,19 @@ class Feed(Protocol):
         """Candle feeds: the bar length the strategy sees when `timeframe` is longer than
         the candles (they are then aggregated), else None. Tick feeds: None (the
         orchestrator builds bars of `timeframe` from prices)."""
+        ...
+
+
+@runtime_checkable
+class WarmUpSource(Protocol):
+    """A feed that can tell the closed candles before its first event (an exchange's
+    klines, or a capture's record of those its run was warmed up with): the strategies'
+    warm-up (orchestrator.warmup). Feeds of history and the random walk have none."""
+
+    async def warmup_candles(
+        self, bars: Mapping[str, int], timeframe_ms: int
+    ) -> dict[str, list[Candle]]:
+        """Up to `bars[symbol]` of the latest closed candles of `timeframe_ms` per symbol,
+        oldest first; a symbol whose candles cannot be had is left out (said in one log
+        line by the feed). Never raises for an exchange that refuses or fails."""
         ...

@@ -36,7 +36,8 @@ Design choices, and why:
 - Prices are floats (market events are float by design, see domain.market).
 
 This module requests and schedules; turning each answer into events is
-feeds.exchange_answers (a mixin of the feed, shared with the streaming feed).
+feeds.exchange_answers (a mixin of the feed, shared with the streaming feed), and the
+closed candles before the start that warm the strategies up are feeds.exchange_warmup.
 """
 
 import asyncio
@@ -56,6 +57,7 @@ from perps_bot.exchange.runtime import close_quietly, one_line, take_retry_after
 from perps_bot.feeds.base import FeedError
 from perps_bot.feeds.exchange_answers import AnswerParsing, FundingPeriod
 from perps_bot.feeds.exchange_answers import Levels as Levels  # re-exported
+from perps_bot.feeds.exchange_warmup import WarmUpFetch
 from perps_bot.feeds.trades import TradeTape
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class ExchangeFeed(AnswerParsing):
+class ExchangeFeed(AnswerParsing, WarmUpFetch):
     """Polls book, ticker and premium index per symbol; implements the Feed protocol.
     (`feeds.exchange_stream.exchange_feed` builds the streaming subclass instead when
     `exchange.use_websocket` is set.)"""

@@ -17,17 +17,23 @@ replayed with a warning naming what is missing (`incomplete_warning`).
 """
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from perps_bot.domain import MarketEvent, RunMode, short, short_path
+from perps_bot.domain import Candle, MarketEvent, RunMode, short, short_path
 from perps_bot.feeds.base import FeedError
-from perps_bot.storage.capture import META
-from perps_bot.storage.capture_format import EVENT_SCHEMA, ORDER_SCHEMA, events_from_rows
+from perps_bot.storage.capture import META, WARMUP
+from perps_bot.storage.capture_format import (
+    EVENT_SCHEMA,
+    ORDER_SCHEMA,
+    WARMUP_SCHEMA,
+    events_from_rows,
+    warmup_from_rows,
+)
 
 BATCH = 4_096
 
@@ -167,6 +173,7 @@ class ReplayFeed:
             raise FeedError(f"capture {folder} has no market data")
         self.start_ts = int(first[0].as_py())
         self.symbols: list[str] = list(self.meta.get("symbols") or self.meta["instruments"])
+        self._warmup = _warmup(folder)
 
     async def start(self) -> None:
         return None
@@ -188,6 +195,18 @@ class ReplayFeed:
                 self._done += len(batch)
                 yield batch
 
+    async def warmup_candles(
+        self, bars: Mapping[str, int], timeframe_ms: int
+    ) -> dict[str, list[Candle]]:
+        """The candles the captured run was warmed up with (WarmUpSource): its replay's
+        strategies start where the run's did. None for a capture made without."""
+        out: dict[str, list[Candle]] = {}
+        for symbol, count in bars.items():
+            got = [c for c in self._warmup.get(symbol, ()) if c.ts - c.open_time == timeframe_ms]
+            if got and count > 0:
+                out[symbol] = got[-count:]
+        return out
+
     def events(self) -> list[MarketEvent]:
         """Every event of the capture (tests and the drift report's arrival mids)."""
         out: list[MarketEvent] = []
@@ -200,3 +219,16 @@ class ReplayFeed:
 
     def strategy_bar_ms(self, timeframe: str) -> int | None:
         return None  # ticks: the orchestrator builds the strategy's bars, as live
+
+
+def _warmup(folder: Path) -> dict[str, list[Candle]]:
+    """The capture's warm-up candles per symbol (none for a capture without them);
+    FeedError when the file is there but is not the capture's warm-up table."""
+    path = folder / WARMUP
+    if not path.is_file():
+        return {}
+    table: pa.Table = _read(path, pq.read_table)
+    missing = [name for name in WARMUP_SCHEMA.names if name not in table.column_names]
+    if missing:
+        raise FeedError(f"capture {short_path(folder)}: {WARMUP} has no column {missing[0]}")
+    return warmup_from_rows(table.to_pylist())

@@ -1,17 +1,19 @@
 """Attaching the capture (SPEC 14, storage.capture) to an exchange-fed run without a
-change to the loop: the feed is wrapped so every batch it yields is enqueued before the
-orchestrator sees it, the venue's `submit` is wrapped so each order's request is timed
-(sent just before, acknowledged when the venue answered), and the recorder passes on
-every lifecycle update and fill it stores. All three only enqueue."""
+change to the loop: the feed is wrapped so every batch it yields (and the candles the
+strategies are warmed up with) is enqueued before the orchestrator sees it, the
+venue's `submit` is wrapped so each order's request is timed (sent just before,
+acknowledged when the venue answered), and the recorder passes on every lifecycle
+update and fill it stores. All three only enqueue."""
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from perps_bot.config import Settings
-from perps_bot.domain import MarketEvent, Order, RunMode
+from perps_bot.domain import Candle, MarketEvent, Order, RunMode
 from perps_bot.feeds import Feed
+from perps_bot.feeds.base import WarmUpSource
 from perps_bot.orchestrator.preflight import Preflight
 from perps_bot.venues import Venue
 
@@ -68,6 +70,17 @@ class CapturingFeed:
 
     async def stop(self) -> None:
         await self._feed.stop()
+
+    async def warmup_candles(
+        self, bars: Mapping[str, int], timeframe_ms: int
+    ) -> dict[str, list[Candle]]:
+        """The feed's warm-up candles, recorded for the replay (none: nothing recorded)."""
+        if not isinstance(self._feed, WarmUpSource):
+            return {}
+        candles = await self._feed.warmup_candles(bars, timeframe_ms)
+        if candles:
+            self._writer.warmup(candles)
+        return candles
 
     def progress(self) -> tuple[int, int | None]:
         return self._feed.progress()

@@ -14,8 +14,8 @@ into the venue: stored, journaled, and shown to the strategy (`on_order_update`)
 
 This module is the loop itself; its mixins hold the rest: the venue calls (sending,
 polling, reconciling: orchestrator.venue_calls), quiet candle and quote stretches
-(orchestrator.quiet, orchestrator.quiet_quotes) and the loop's part of a checkpoint
-(orchestrator.loop_checkpoint).
+(orchestrator.quiet, orchestrator.quiet_quotes), the loop's part of a checkpoint
+(orchestrator.loop_checkpoint) and the strategies' warm-up (orchestrator.warmup).
 """
 
 import asyncio
@@ -49,6 +49,7 @@ from perps_bot.orchestrator.quiet_quotes import QuietQuotes
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.routing import Routes
 from perps_bot.orchestrator.venue_calls import StopRun
+from perps_bot.orchestrator.warmup import WarmUp
 from perps_bot.risk import RiskGate
 from perps_bot.strategies import Strategy
 from perps_bot.venues import Venue
@@ -58,7 +59,7 @@ _NEVER = 2**63  # after any event time: a run without an end
 _SEVERITY = (TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE)
 
 
-class Orchestrator(QuietQuotes, LoopCheckpoint):
+class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
     def __init__(
         self,
         *,
@@ -149,6 +150,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
     async def run(self) -> None:
         await self.start()
         try:
+            await self.warm_up()  # exchange-fed runs: indicators ready at once
             if not self.resumed:
                 for p in self.portfolios:
                     self._signal(p, p.strategy.on_start())

@@ -27,17 +27,20 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from perps_bot.domain import Fill, Instrument, MarketEvent, Order, OrderUpdate
+from perps_bot.domain import Candle, Fill, Instrument, MarketEvent, Order, OrderUpdate
 from perps_bot.storage.capture_format import (
     EVENT_SCHEMA,
     ORDER_COLUMNS,
     ORDER_SCHEMA,
+    WARMUP_SCHEMA,
     EventRows,
+    warmup_columns,
 )
 
 log = logging.getLogger("perps_bot.capture")
 
 META = "meta.json"
+WARMUP = "warmup.parquet"
 _STOP = ("stop", None)
 
 
@@ -90,6 +93,10 @@ class CaptureWriter:
     # -- the trading path: enqueue only ------------------------------------------------
     def events(self, batch: Sequence[MarketEvent]) -> None:
         self._put(("events", batch))
+
+    def warmup(self, candles: Mapping[str, Sequence[Candle]]) -> None:
+        """The closed candles the run's strategies were warmed up with (once, at start)."""
+        self._put(("warmup", dict(candles)))
 
     def order_sent(self, order: Order) -> None:
         self._put(("order", ("sent", wall_ms(), order, None)))
@@ -147,6 +154,11 @@ class CaptureWriter:
                 if trades is not None:
                     self.counts["books"] += 1
                     self.counts["trades"] += len(trades)
+        elif kind == "warmup":
+            columns = warmup_columns(payload)
+            self.counts["warmup"] = len(columns["ts"])
+            pq.write_table(pa.table(columns, schema=WARMUP_SCHEMA), self.folder / WARMUP,
+                           compression="zstd")  # fmt: skip
         elif kind == "order":
             step, at, order, update = payload
             self._order_row(step, at, order, update, None)

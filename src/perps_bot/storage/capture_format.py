@@ -17,19 +17,25 @@ Every chunk starts each symbol with a `book` (a chunk can be read on its own), l
 books of the symbol in the chunk are `book_update`s. `ts` is the bot's receipt time.
 Floats are float64 both ways, so a replayed book equals the one the bot saw.
 
+A `warmup` table (`warmup.parquet`, one file, written at start) holds the closed
+candles the run's strategies were warmed up with (orchestrator.warmup): `ts` (close),
+`symbol`, `open_time`, `open`, `high`, `low`, `close`, `volume`, oldest first per
+symbol. A replay warms its strategies up from it, so they start where the run's did.
+
 An `orders` table holds the run's own order round trips, one row per step: `sent`
 (the intent, right before the request), each lifecycle status the venue reported
 (`accepted`, `partially_filled`, `filled`, `canceled`, `rejected`, ...) and `fill`
 (price, quantity, fee, liquidity), each with the wall-clock ms it was seen at.
 """
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
 
 from perps_bot.domain import (
     BookSnapshot,
+    Candle,
     FundingRate,
     MarketEvent,
     MarkPrice,
@@ -55,6 +61,8 @@ ORDER_SCHEMA = pa.schema([("wall_ms", _I), ("step", _S), ("client_id", _S), ("sy
                           ("avg_price", _F), ("fill_ts", _I), ("fill_qty", _F),
                           ("fill_price", _F), ("fee", _F), ("liquidity", _S),
                           ("reason", _S)])  # fmt: skip
+WARMUP_SCHEMA = pa.schema([("ts", _I), ("symbol", _S), ("open_time", _I), ("open", _F),
+                           ("high", _F), ("low", _F), ("close", _F), ("volume", _F)])  # fmt: skip
 assert tuple(EVENT_SCHEMA.names) == EVENT_COLUMNS and tuple(ORDER_SCHEMA.names) == ORDER_COLUMNS
 
 Levels = list[tuple[float, float]]
@@ -164,3 +172,20 @@ def _apply(side: dict[float, float], prices: list[float] | None, qtys: list[floa
             side.pop(price, None)
         else:
             side[price] = qty
+
+
+def warmup_columns(candles: Mapping[str, Sequence[Candle]]) -> dict[str, list[Any]]:
+    """The warm-up candles of every symbol as the `warmup` table's columns."""
+    rows = [c for symbol in candles for c in candles[symbol]]
+    return {name: [getattr(c, name) for c in rows] for name in WARMUP_SCHEMA.names}
+
+
+def warmup_from_rows(rows: Iterable[dict[str, Any]]) -> dict[str, list[Candle]]:
+    """The warm-up candles per symbol, back from the `warmup` table's rows."""
+    out: dict[str, list[Candle]] = {}
+    for row in rows:
+        candle = Candle(ts=int(row["ts"]), symbol=row["symbol"], open_time=int(row["open_time"]),
+                        open=row["open"], high=row["high"], low=row["low"],
+                        close=row["close"], volume=row["volume"])  # fmt: skip
+        out.setdefault(candle.symbol, []).append(candle)
+    return out

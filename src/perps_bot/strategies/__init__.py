@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from perps_bot.lazy_exports import lazy_exports
 from perps_bot.strategies.base import (
+    MAX_WARMUP_BARS,
     NO_SIGNALS,
     NoParams,
     Strategy,
@@ -45,6 +46,7 @@ __getattr__ = lazy_exports(__name__, _LAZY, globals())
 
 __all__ = [
     "BUILTIN_STRATEGIES",
+    "MAX_WARMUP_BARS",
     "NO_SIGNALS",
     "FundingCarry",
     "FundingCarryParams",

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from perps_bot.config.llm import LlmConfig
 from perps_bot.domain import (
     AccountView,
+    Candle,
     Fill,
     MarketEvent,
     OrderUpdate,
@@ -40,6 +41,10 @@ from perps_bot.feeds.columns import CandleColumns
 
 #: What every hook returns when it has nothing to say (shared, never mutated).
 NO_SIGNALS: tuple[Signal, ...] = ()
+
+#: The most closed bars an exchange-fed run fetches to warm a strategy up, whatever it
+#: asks for (one klines request per symbol; Binance answers at most 1500 rows).
+MAX_WARMUP_BARS = 1_000
 
 
 class StrategyError(PerpsBotError):
@@ -136,6 +141,22 @@ class Strategy(ABC):
         on_event = self.on_event
         candle = block.candle
         return lambda i: on_event(candle(i))
+
+    def warmup_bars(self) -> int:
+        """How many closed bars of `strategy.timeframe` from before the start this strategy
+        needs to be ready (its longest indicator window). An exchange-fed run (dry run,
+        live, and their replays) fetches that many (at most MAX_WARMUP_BARS) at start and
+        hands them to `warm_up`, oldest first, before `on_start`. The default, 0, asks for
+        none: a strategy that declares nothing starts cold."""
+        return 0
+
+    def warm_up(self, bar: Candle) -> None:
+        """One closed bar from before the run (or, on a resumed run, from while it was
+        down): learn from it, without trading on it. Nothing it would signal is acted on.
+        The default shows it to `on_event` and drops what that returns; a strategy that
+        keeps its own idea of its position should override this to update only its
+        indicators (the built-ins do)."""
+        self.on_event(bar)
 
     def on_fill(self, fill: Fill) -> Sequence[Signal]:
         """Called for every fill of this run's orders; `fill.is_liquidation` marks a

@@ -107,6 +107,15 @@ class MeanReversion(PositionStrategy[_SymbolState]):
             return self._on_zscore(symbol, state, close)
         return self._on_rsi(symbol, state, close)
 
+    def warmup_bars(self) -> int:
+        """zscore: the lookback window; rsi: the `rsi_period` changes its first value needs."""
+        p = self.params
+        return int(p.lookback) if self._zscore else int(p.rsi_period) + 1
+
+    def warm_up(self, bar: Candle) -> None:
+        """The indicator only: no side taken, no stop, the entry stays armed."""
+        self._feed(self._states[bar.symbol], bar.close)
+
     def _feed(self, state: _SymbolState, close: float) -> None:
         """Keep the indicator current on a bar that is decided before it is read."""
         if self._zscore:

@@ -9,6 +9,9 @@ averages start empty): when the first regime it sees is against that position,
 the averages crossed while it was down, and it flips there, as a bot that had
 never stopped would have done (a flat start, or one on the regime's side, waits
 for the next cross).
+Warmed up (an exchange-fed run fetches the last `slow` closed bars at start), the
+averages and the regime are known before the first live bar: that bar enters on a
+cross, or flips a position the run starts with against the regime, as above.
 It targets a position on a cross only (not on every bar), so an entry the risk
 gate denies or shrinks is not retried on every bar; the next cross decides.
 
@@ -37,6 +40,8 @@ from perps_bot.strategies.indicators import MeanPair
 
 #: the reason's tail of a flip off the position a restarted bot adopted
 _AGAINST_START = " (against the position held at start)"
+#: `last_sign` of a regime learnt from warm-up bars (+-2): not yet seen by a live bar
+_WARMED = 2
 
 
 class SmaCrossParams(StopParams):
@@ -63,7 +68,8 @@ class _SymbolState(SideState):
     def __init__(self, fast: int, slow: int) -> None:
         super().__init__()
         self.means = MeanPair(fast, slow)
-        self.last_sign = 0  # sign of fast - slow at the last bar where they differed
+        # sign of fast - slow at the last bar where they differed (x2: a warm-up bar's)
+        self.last_sign = 0
 
 
 class SmaCross(PositionStrategy[_SymbolState]):
@@ -105,7 +111,7 @@ class SmaCross(PositionStrategy[_SymbolState]):
             if sign != 0 and sign != state.last_sign:
                 previous = state.last_sign
                 state.last_sign = sign
-                if previous != 0:
+                if previous == -sign or previous == -_WARMED * sign:  # a cross
                     return (self._enter(symbol, state, sign, close),)
                 if state.side == -sign:  # a restart adopted the side the averages left
                     return (self._enter(symbol, state, sign, close, _AGAINST_START),)
@@ -113,6 +119,21 @@ class SmaCross(PositionStrategy[_SymbolState]):
             state.flat()
             return (target(symbol, 0, 0.0, "stop", None),)
         return NO_SIGNALS
+
+    def warmup_bars(self) -> int:
+        """The slow window: its first full bar sets the regime the first live bar crosses."""
+        return int(self.params.slow)
+
+    def warm_up(self, bar: Candle) -> None:
+        """The averages and the regime only (no side taken). The regime is kept as
+        +-_WARMED: the first live bar of the same regime is then checked against the
+        position the run starts with, as the first regime of a cold start is."""
+        state = self._states[bar.symbol]
+        means = state.means
+        if means.push(bar.close):
+            fast, slow = means.fast_mean, means.slow_mean
+            if fast != slow:
+                state.last_sign = _WARMED if fast > slow else -_WARMED
 
     def _enter(
         self, symbol: str, state: _SymbolState, sign: int, close: float, why: str = ""

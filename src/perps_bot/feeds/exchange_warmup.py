@@ -1,0 +1,154 @@
+"""The exchange's closed candles before the start, for the strategies' warm-up (the
+`WarmUpSource` side of the exchange feeds; orchestrator.warmup hands them out).
+
+One klines request per symbol through ccxt (`fetch_ohlcv`, the latest `bars + 1`
+candles: the newest one is still open and is dropped, as is any candle whose close lies
+after the feed's clock). Network and rate-limit errors are retried like the feed's own
+polls (`exchange.max_retries`, the `backoff_base` .. `backoff_max` backoff, a rate
+limit's Retry-After); an answer the exchange refuses (an interval it has no candles
+of, an unknown symbol) or that stays unusable is not. A symbol whose candles cannot be
+had starts without warm-up, and the run says so in one warning line: market data at
+start is retried for ever by the feed and never stops a run, and a strategy without
+warm-up is the run it always was.
+
+A mixin of `ExchangeFeed`: the attributes below are the feed's, declared here for the
+type checker.
+"""
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import ccxt.async_support as ccxt_async
+
+from perps_bot.config.models import ExchangeConfig
+from perps_bot.domain import Candle
+from perps_bot.exchange.backoff import Backoff
+from perps_bot.exchange.runtime import one_line, take_retry_after
+
+log = logging.getLogger("perps_bot.feeds.exchange")  # the feed's own logger
+
+_TRANSIENT = (ccxt_async.NetworkError, ccxt_async.OperationFailed)
+_RATE_LIMITS = (ccxt_async.DDoSProtection, ccxt_async.RateLimitExceeded)
+
+
+class _Unusable(Exception):
+    """An answer with no usable candles (retried like a network error)."""
+
+
+class WarmUpFetch:
+    _exchange: Any
+    _cfg: ExchangeConfig
+    _ccxt_symbols: dict[str, str]
+    _clock: Callable[[], int]
+    _stop_event: asyncio.Event
+    _seed: int
+    errors: int
+
+    def _new_backoff(self, seed: int) -> Backoff:
+        raise NotImplementedError
+
+    async def _pause(self, delay_ms: int) -> None:
+        raise NotImplementedError
+
+    async def warmup_candles(
+        self, bars: Mapping[str, int], timeframe_ms: int
+    ) -> dict[str, list[Candle]]:
+        """Up to `bars[symbol]` closed candles per symbol, oldest first (WarmUpSource)."""
+        timeframe = exchange_timeframe(self._exchange, timeframe_ms)
+        if timeframe is None:
+            log.warning("warm-up: %s has no candles of %d ms; the strategies start without"
+                        " warm-up", self._cfg.name, timeframe_ms)  # fmt: skip
+            return {}
+        out: dict[str, list[Candle]] = {}
+        failed: list[str] = []
+        why = ""
+        for symbol, count in bars.items():
+            got = await self._closed_candles(symbol, timeframe, timeframe_ms, count)
+            if isinstance(got, str):
+                failed.append(symbol)
+                why = got
+            else:
+                out[symbol] = got
+        if failed and not self._stop_event.is_set():
+            log.warning("warm-up: cannot fetch the %s candles of %s from %s (%s); %s without"
+                        " warm-up", timeframe, ", ".join(failed), self._cfg.name, why,
+                        "they start" if len(failed) > 1 else "it starts")  # fmt: skip
+        return out
+
+    async def _closed_candles(
+        self, symbol: str, timeframe: str, timeframe_ms: int, count: int
+    ) -> list[Candle] | str:
+        """The candles, or why there are none (one line)."""
+        backoff = self._new_backoff(self._seed)
+        ccxt_symbol = self._ccxt_symbols[symbol]
+        last = "stopped"
+        for attempt in range(self._cfg.max_retries + 1):
+            if self._stop_event.is_set():
+                return "stopped"
+            hold_ms = 0
+            try:
+                rows = await self._exchange.fetch_ohlcv(ccxt_symbol, timeframe, limit=count + 1)
+                return closed_candles(symbol, rows, timeframe_ms, self._clock(), count)
+            except (*_TRANSIENT, _Unusable) as exc:
+                last = one_line(exc, 160)
+                if isinstance(exc, _RATE_LIMITS):  # the exchange says when to come back
+                    hold_ms = int((take_retry_after(self._exchange) or 0.0) * 1000)
+            except ccxt_async.BaseError as exc:  # refused: asking again cannot fix it
+                self.errors += 1
+                return one_line(exc, 160)
+            self.errors += 1
+            log.debug("warm-up: %s candles (attempt %d): %s", symbol, attempt + 1, last)
+            if attempt < self._cfg.max_retries:
+                await self._pause(max(backoff.next_delay_ms(), hold_ms))
+        return last
+
+
+def exchange_timeframe(exchange: Any, timeframe_ms: int) -> str | None:
+    """The exchange's name of the candle interval of `timeframe_ms` (ccxt's
+    `timeframes`), None when it has none."""
+    for name in getattr(exchange, "timeframes", None) or {}:
+        try:
+            if int(exchange.parse_timeframe(name) * 1000) == timeframe_ms:
+                return str(name)
+        except (TypeError, ValueError, ccxt_async.BaseError):
+            continue
+    return None
+
+
+def closed_candles(symbol: str, rows: Any, timeframe_ms: int, now: int, count: int) -> list[Candle]:
+    """The last `count` candles of ccxt's OHLCV `rows` that closed by `now`, oldest
+    first; _Unusable when a row is not a candle (a missing or non-finite price, a
+    negative volume) or the rows are out of order."""
+    if not isinstance(rows, list):
+        raise _Unusable(f"klines answer is not a list ({type(rows).__name__})")
+    out: list[Candle] = []
+    for row in rows:
+        candle = _candle(symbol, row, timeframe_ms)
+        if out and candle.open_time <= out[-1].open_time:
+            raise _Unusable(f"klines out of order at {candle.open_time}")
+        if candle.ts <= now:
+            out.append(candle)
+    return out[-count:] if count > 0 else []
+
+
+def _candle(symbol: str, row: Any, timeframe_ms: int) -> Candle:
+    if not isinstance(row, list | tuple) or len(row) < 6:
+        raise _Unusable(f"kline {str(row)[:60]} is not [time, open, high, low, close, volume]")
+    open_time, *values = row[:6]
+    prices = values[:4]
+    volume = values[4] if values[4] is not None else 0.0
+    numbers = (*prices, volume)
+    if (
+        not isinstance(open_time, int | float)
+        or not all(isinstance(v, int | float) and math.isfinite(v) for v in numbers)
+        or not all(p > 0 for p in prices)
+        or volume < 0
+    ):
+        raise _Unusable(f"kline {str(row)[:60]} has no usable prices")
+    o, h, low, c = (float(p) for p in prices)
+    start = int(open_time)
+    return Candle(ts=start + timeframe_ms, symbol=symbol, open_time=start, open=o,
+                  high=h, low=low, close=c, volume=float(volume))  # fmt: skip
