@@ -34,6 +34,7 @@ from perps_bot.venues.live.foreign import (
 from perps_bot.venues.live.requests import Requests
 from perps_bot.venues.live.sending import Sender
 from perps_bot.venues.live.tracking import Tracked
+from perps_bot.venues.live.trade_pages import forced_since, trades_since
 
 log = logging.getLogger("perps_bot.venues.live")
 
@@ -120,9 +121,10 @@ class AccountReads:
                 f"fetch trades {symbol}",
                 partial(self._foreign_trades, symbol, ccxt_symbol, since_ms),
             )
+            last = max((int(t.get("timestamp") or since_ms) for t in trades), default=since_ms)
             forced = await read(
                 f"fetch liquidations {symbol}",
-                partial(self._liquidations, {"symbol": market_id, "startTime": since_ms}),
+                partial(self._liquidations, market_id, since_ms, max(last, self._clock())),
             )
             found |= self._foreign(trades, symbol, forced)
         found = await self._without_triggered(found)
@@ -143,12 +145,20 @@ class AccountReads:
         own = {foreign_client_id(order_id) for order_id in self._own_order_ids}
         return {trade: fill for trade, fill in found.items() if fill.client_id not in own}
 
-    async def _liquidations(self, params: dict[str, Any]) -> dict[str, str]:
-        return liquidation_orders(await self._exchange.fapiPrivateGetForceOrders(params))
+    async def _liquidations(self, market_id: str, since_ms: int, until_ms: int) -> dict[str, str]:
+        async def fetch(params: dict[str, Any]) -> Any:
+            return await self._exchange.fapiPrivateGetForceOrders({"symbol": market_id, **params})
+
+        return liquidation_orders(await forced_since(fetch, since_ms, until_ms))
 
     async def _foreign_trades(self, symbol: str, ccxt_symbol: str, since_ms: int) -> Any:
-        """The account's trades since `since_ms`, each readable (BadResponse: retried)."""
-        trades = await self._exchange.fetch_my_trades(ccxt_symbol, since_ms)
+        """Every trade of the account since `since_ms` (venues.live.trade_pages), each
+        readable (BadResponse: retried)."""
+
+        async def fetch(params: dict[str, Any]) -> Any:
+            return await self._exchange.fetch_my_trades(ccxt_symbol, None, params["limit"], params)
+
+        trades = await trades_since(fetch, symbol, since_ms, self._clock())
         self._foreign(trades, symbol, {})
         return trades
 
