@@ -93,3 +93,25 @@ async def test_a_gap_beyond_the_exchanges_history_is_out_of_reach(
             await venue.exchange_fills(T0, ["ETH-PERP"])
     finally:
         await server.stop()
+
+
+async def test_an_orders_commission_is_of_all_its_trades_or_unknown(
+    make_client: ClientFactory,
+) -> None:
+    """Recovery reads one order's commission off its trades; one call answered 500 of
+    them (Binance's default page), and the fee of an order of 600 trades was the sum of
+    500, silently. Now a page of 1000 is read, and trades that do not add up to the
+    order's executed quantity answer None (recovery then books the taker fee)."""
+    clock = FakeClock(T0)
+    server = await _emulator(clock)
+    try:
+        venue, _ = await started_venue(server, make_client)
+        for n in range(600):  # one order of 6 ETH filled in 600 trades, 0.01 USDT each
+            trade = EmuTrade(10_000 + n, 4_242, "ETHUSDT", "BUY", 2_000.0, 0.01, 0.01, 0.0,
+                             False, T0 + n)  # fmt: skip
+            server.state.trades.append(trade)
+        fee = await venue.commission_of("ETH-PERP", "4242", 6.0)
+        assert fee == pytest.approx(6.0)
+        assert await venue.commission_of("ETH-PERP", "4242", 6.5) is None  # some not listed
+    finally:
+        await server.stop()

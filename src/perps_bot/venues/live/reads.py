@@ -33,8 +33,8 @@ from perps_bot.venues.live.foreign import (
 )
 from perps_bot.venues.live.requests import Requests
 from perps_bot.venues.live.sending import Sender
-from perps_bot.venues.live.tracking import Tracked
-from perps_bot.venues.live.trade_pages import forced_since, trades_since
+from perps_bot.venues.live.tracking import EPS, Tracked
+from perps_bot.venues.live.trade_pages import TRADE_PAGE, forced_since, trades_since
 
 log = logging.getLogger("perps_bot.venues.live")
 
@@ -194,21 +194,33 @@ class AccountReads:
             self._own_order_ids.add(str(found["id"]))  # its trades are not foreign
         return found
 
-    async def commission_of(self, symbol: str, exchange_id: str) -> float | None:
-        """The exchange's total commission for one order (its trades), None if unknown
-        (charged in another asset: the estimate, venues.live.commissions)."""
+    async def commission_of(
+        self, symbol: str, exchange_id: str, executed: float | None = None
+    ) -> float | None:
+        """The exchange's total commission for one order (its trades), None when unknown:
+        a trade unreadable, or (given `executed`, the order's executed quantity) trades
+        that do not add up to it yet (listed late, or more than one page holds). Summed
+        over part of the trades, the fee booked was short, silently."""
         trades = await self.requests.read(
             f"fetch trades of order {exchange_id}",
             partial(
                 self._exchange.fetch_my_trades,
                 self._ccxt_symbols[symbol],
                 None,
-                None,
+                TRADE_PAGE,
                 {"orderId": exchange_id},
             ),
         )
         charged = self._commissions.total(trades, symbol, self._settle_asset())
-        return None if charged is None else charged[0]
+        if charged is None:
+            return None
+        total, quantity = charged
+        if executed is not None and quantity < executed - EPS * max(1.0, executed):
+            log.warning("live venue: the trades of order %s add up to %.10g of its %.10g:"
+                        " its commission is not known yet", exchange_id, quantity,
+                        executed)  # fmt: skip
+            return None
+        return total
 
     def _open_order(self, row: Any) -> Order | None:
         if not isinstance(row, dict) or not row.get("id"):
