@@ -11,6 +11,7 @@ tests/orchestrator)."""
 
 import pytest
 
+from perps_bot.domain import Order, OrderType, Side
 from perps_bot.venues import FillsOutOfReach
 from perps_emulator import EmulatorServer
 from perps_emulator.state import EmuOrder, EmuTrade
@@ -113,5 +114,33 @@ async def test_an_orders_commission_is_of_all_its_trades_or_unknown(
         fee = await venue.commission_of("ETH-PERP", "4242", 6.0)
         assert fee == pytest.approx(6.0)
         assert await venue.commission_of("ETH-PERP", "4242", 6.5) is None  # some not listed
+    finally:
+        await server.stop()
+
+
+async def test_an_order_filled_in_600_trades_pays_their_commission(
+    make_client: ClientFactory,
+) -> None:
+    """The venue reads an order's commission off its trades before it hands out the
+    fills; one call answered 500 of them (Binance's default page): an order that
+    filled against 600 makers kept the estimated fee. Now a page of 1000 is read."""
+    clock = FakeClock(T0)
+    server = await _emulator(clock)
+    try:
+        venue, _ = await started_venue(server, make_client)
+        order = Order("big-1", "ETH-PERP", Side.BUY, 6.0, OrderType.MARKET, None, False, 0,
+                      "big-1")  # fmt: skip
+        await venue.submit(order)
+        (exchange_id,) = {t.order_id for t in server.state.trades}
+        # as Binance lists it: 600 trades of 0.01 against 600 makers, 0.001 USDT each
+        server.state.trades[:] = [
+            EmuTrade(
+                10_000 + n, exchange_id, "ETHUSDT", "BUY", 3_000.0, 0.01, 0.001, 0.0, False, T0
+            )
+            for n in range(600)
+        ]
+        fills = await venue.poll(10**13)
+        assert sum(f.size for f in fills) == pytest.approx(6.0)
+        assert sum(f.fee for f in fills) == pytest.approx(0.6)
     finally:
         await server.stop()
