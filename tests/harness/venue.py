@@ -25,13 +25,13 @@ class ScriptedVenue:
     """`fill_on_next_event`: market orders fill completely at the next event's price;
     otherwise orders stay open until the test fills them. `refusals`: exceptions raised by
     the next submits, in order. `snapshots` / `foreign`: what reconciliation reads (an
-    exception in `snapshots` is raised by that read)."""
+    exception in `snapshots`, or as `foreign`, is raised by that read)."""
 
     calls: list[str]
     fill_on_next_event: bool = True
     refusals: list[Exception] = field(default_factory=list)
     snapshots: list[VenueSnapshot | Exception] = field(default_factory=list)
-    foreign: list[Fill] = field(default_factory=list)
+    foreign: list[Fill] | Exception = field(default_factory=list)
     fill_lookups: list[int] = field(default_factory=list)  # since_ms of exchange_fills
     name: str = "scripted"
     needs_polling: bool = False
@@ -93,6 +93,8 @@ class ScriptedVenue:
         self.calls.append(f"venue.exchange_fills {','.join(symbols)}")
         self.fill_lookups.append(since_ms)
         found, self.foreign = self.foreign, []
+        if isinstance(found, Exception):
+            raise found
         return found
 
     def open_orders(self) -> list[Order]:

@@ -144,10 +144,11 @@ class _OnItsWay:
     (again) just before it died: the request reaches the engine, and executes, only
     while recovery waits (`arrive`); a look-up before that does not find it."""
 
-    def __init__(self, reply: dict[str, Any]) -> None:
+    def __init__(self, reply: dict[str, Any], commission: float | None = 0.02) -> None:
         self.reply = reply
         self.arrived = False
         self.asked = 0
+        self.commission = commission
 
     async def order_by_client_id(
         self, symbol: str, client_id: str, kind: OrderType = OrderType.MARKET
@@ -155,8 +156,10 @@ class _OnItsWay:
         self.asked += 1
         return self.reply if self.arrived else None
 
-    async def commission_of(self, symbol: str, exchange_id: str) -> float | None:
-        return 0.02
+    async def commission_of(
+        self, symbol: str, exchange_id: str, executed: float | None = None
+    ) -> float | None:
+        return self.commission
 
 
 async def test_an_order_sent_long_after_its_intent_is_waited_for_before_it_is_given_up(
@@ -213,6 +216,41 @@ async def test_an_order_sent_long_after_its_intent_is_waited_for_before_it_is_gi
         ).fetchone()
     assert status == ("filled", 0.01), "given up while its request was on its way"
     assert fill == ("sell", 0.01, 2000.0)
+
+
+async def test_a_recovered_fill_whose_commission_cannot_be_read_pays_the_taker_fee(
+    in_repo: Path,
+    run_dirs: dict[str, str],
+    emulator: EmulatorServer,
+    make_client: ClientFactory,
+) -> None:
+    """When the order's trades cannot tell its commission (unreadable, listed late, or
+    more than one page of them), the recovered fill was booked with a fee of 0; it now
+    pays the instrument's taker fee on its notional."""
+    settings = live_settings(
+        emulator, run_dirs, name="tests.live.canary_strategy:FlipOnce", params={"hold": 10_000}
+    )
+    first = await run_bot(settings, progress=False)  # opens one long, stores it
+    db = first.db_path
+    with sqlite3.connect(db) as conn:  # the crash: the exchange's fill never stored
+        conn.execute("DELETE FROM fills WHERE run_id=?", (first.run_id,))
+        conn.execute(
+            "UPDATE orders SET status='accepted', filled=0, avg_price=0 WHERE run_id=?",
+            (first.run_id,),
+        )
+        conn.execute("UPDATE runs SET status='crashed' WHERE run_id=?", (first.run_id,))
+    exchange = _OnItsWay({"id": "77", "status": "closed", "filled": 0.01, "average": 2000.0,
+                          "cost": 20.0, "timestamp": wall_clock_ms()}, commission=None)  # fmt: skip
+    exchange.arrived = True
+    instruments = await exchange_instruments(emulator, make_client, ["ETH-PERP"])
+    with RunStore(db) as store:
+        booked = await recovery.recover_unstored_fills(
+            store, exchange, settings, instruments, "a later run"
+        )
+    assert booked == 1
+    with sqlite3.connect(db) as conn:
+        (fee,) = conn.execute("SELECT fee FROM fills WHERE run_id=?", (first.run_id,)).fetchone()
+    assert fee == pytest.approx(20.0 * instruments["ETH-PERP"].taker_bps / 1e4)
 
 
 async def test_sigkill_at_random_moments_never_doubles_or_loses_a_fill(

@@ -53,7 +53,13 @@ def ctx() -> StrategyContext:
     return StrategyContext(["BTC-PERP"], FlatAccount(), lambda s: 0.25, logging.getLogger("t"))
 
 
-TEMP_MODULES = ("broken_strat_mod", "needs_missing_dep", "cwd_only_strat", "edited_strat_mod")
+TEMP_MODULES = (
+    "broken_strat_mod",
+    "needs_missing_dep",
+    "cwd_only_strat",
+    "edited_strat_mod",
+    "edited_unloaded_mod",
+)
 
 
 @pytest.fixture
@@ -257,6 +263,42 @@ def test_fingerprint_changes_when_the_strategy_source_is_edited(
     importlib.reload(sys.modules["edited_strat_mod"])
     after = strategy_fingerprint(load_strategy("edited_strat_mod:Edited"), {}, "v1")
     assert after != before
+
+
+def test_the_fingerprint_is_of_the_code_imported_not_of_the_file_edited_since(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_path: None
+) -> None:
+    """A long-running process (the session server) imports a strategy module once; a
+    later session runs that code even after its file was edited. On main the
+    fingerprint was read from the file: the later session recorded the edited file's
+    fingerprint for the old code, and `promote` promoted code that never ran."""
+    source = textwrap.dedent(
+        """
+        from perps_bot.strategies import NO_SIGNALS, Strategy
+
+        class Edited(Strategy):
+            name = "edited"
+            version = 1
+
+            def on_event(self, event):
+                return NO_SIGNALS
+        """
+    )
+    module_file = tmp_path / "edited_unloaded_mod.py"
+    module_file.write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    first = load_strategy("edited_unloaded_mod:Edited")
+    before = strategy_fingerprint(first, {}, "v1")
+
+    module_file.write_text(source.replace("version = 1", "version = 2"))
+    again = load_strategy("edited_unloaded_mod:Edited")
+    assert again is first and vars(again)["version"] == 1  # the code that runs
+    assert strategy_fingerprint(again, {}, "v1") == before
+    importlib.reload(sys.modules["edited_unloaded_mod"])  # now the edit runs
+    edited = load_strategy("edited_unloaded_mod:Edited")
+    assert vars(edited)["version"] == 2
+    assert strategy_fingerprint(edited, {}, "v1") != before
 
 
 def test_strategy_error_is_a_user_facing_error() -> None:

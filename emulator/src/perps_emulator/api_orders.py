@@ -3,7 +3,12 @@
 ``forceOrders`` lists the exchange's own closing orders (liquidations, clientOrderId
 ``autoclose-...``) in Binance's shape: a list of order objects, filtered by symbol,
 autoCloseType (LIQUIDATION | ADL; the emulator has no ADL), startTime, endTime and
-limit (default 50, at most 100), oldest first.
+limit (default 50, at most 100), oldest first: from startTime its first orders, else
+the last ones, of one window of at most 7 days (as the trade list's).
+
+``userTrades`` keeps Binance's limits (its docs, Account Trade List): at most 1000 a
+page (default 500), a window of at most 7 days, `fromId` not with a time, 6 months
+back; a client must page to read more.
 """
 
 from typing import Any
@@ -13,6 +18,11 @@ from perps_emulator.markets import QUOTE
 from perps_emulator.params import int_param
 from perps_emulator.render import Handlers, Params, f8
 from perps_emulator.state import EmuOrder, EmuTrade, open_orders
+
+#: the longest startTime-endTime window of the account trade list (userTrades)
+TRADE_WINDOW_MS = 7 * 86_400_000
+#: how far back the account trade list reaches ("only the past 6 months")
+TRADE_HISTORY_MS = 180 * 86_400_000
 
 
 class Trading(Handlers):
@@ -111,21 +121,33 @@ class Trading(Handlers):
         }
 
     def user_trades(self, params: Params) -> Any:
+        """Binance's account trade list: with `fromId`, the first `limit` trades from that
+        id on (never with startTime or endTime: -1128); otherwise the trades of one window
+        of at most 7 days (-1127 beyond): startTime to 7 days after it, 7 days up to
+        endTime, or the last 7 days; only the past 6 months are kept. With `orderId`,
+        that order's trades whatever their time (its own window, if sent, applies)."""
         symbol = self.engine.market(params.get("symbol")).spec.symbol
         order_id = int_param(params, "orderId")
         start, end = int_param(params, "startTime"), int_param(params, "endTime")
         from_id = int_param(params, "fromId")
         limit = min(int_param(params, "limit") or 500, 1000)
+        now = self.clock()
+        if from_id is not None and (start is not None or end is not None):
+            raise BinanceError(-1128, "Combination of optional parameters invalid.")
+        if from_id is None and order_id is None:
+            start, end = week_window(start, end, now)
         rows = [
             self.render_trade(t)
             for t in self.engine.state.trades
             if t.symbol == symbol
+            and t.time >= now - TRADE_HISTORY_MS
             and (order_id is None or t.order_id == order_id)
             and (from_id is None or t.trade_id >= from_id)
             and (start is None or t.time >= start)
             and (end is None or t.time <= end)
         ]
-        return rows[:limit] if from_id is not None else rows[-limit:]
+        from_start = from_id is not None or int_param(params, "startTime") is not None
+        return rows[:limit] if from_start else rows[-limit:]
 
     def income(self, params: Params) -> Any:
         symbol, kind = params.get("symbol"), params.get("incomeType")
@@ -157,7 +179,8 @@ class Trading(Handlers):
         kind = params.get("autoCloseType")
         if kind and kind not in ("LIQUIDATION", "ADL"):
             raise BinanceError(-1130, "Data sent for parameter 'autoCloseType' is not valid.")
-        start, end = int_param(params, "startTime"), int_param(params, "endTime")
+        given = int_param(params, "startTime")
+        start, end = week_window(given, int_param(params, "endTime"), self.clock())
         limit = min(int_param(params, "limit") or 50, 100)
         rows = [
             self.render_order(o)
@@ -165,7 +188,20 @@ class Trading(Handlers):
             if o.auto_close
             and (not symbol or o.symbol == symbol)
             and (not kind or o.auto_close == kind)
-            and (start is None or o.time >= start)
-            and (end is None or o.time <= end)
+            and start <= o.time <= end
         ]
-        return rows[-limit:]
+        return rows[:limit] if given is not None else rows[-limit:]
+
+
+def week_window(start: int | None, end: int | None, now: int) -> tuple[int, int]:
+    """The window a trade or forced-order read covers (Binance): at most 7 days (-1127
+    beyond); startTime alone: the 7 days after it; endTime alone: the 7 days up to it;
+    neither: the last 7 days."""
+    if start is not None and end is not None:
+        if end - start > TRADE_WINDOW_MS:
+            raise BinanceError(-1127, "More than 7 days between startTime and endTime.")
+        return start, end
+    if start is not None:
+        return start, start + TRADE_WINDOW_MS
+    end = now if end is None else end
+    return end - TRADE_WINDOW_MS, end

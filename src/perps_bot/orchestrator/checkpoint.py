@@ -272,6 +272,27 @@ def find_resumable(
     return run
 
 
+def require_same_strategies(store: RunStore, run: RunRecord, fingerprints: dict[str, str]) -> None:
+    """ResumeError when a strategy's code (its fingerprint, by portfolio id) is not the
+    code the run started with. Resumed on edited code, the run went on under the
+    fingerprint of the code it started with: promote then promoted that code for
+    trades the edited code made (the session server resumes its sessions the same
+    way after a restart)."""
+    started = {r.portfolio or "": r.strategy_fingerprint for r in store.children(run.run_id)}
+    if not started:
+        started = {"": run.strategy_fingerprint}
+        fingerprints = {"": next(iter(fingerprints.values()))} if len(fingerprints) == 1 else {}
+    for portfolio, fingerprint in sorted(started.items()):
+        now = fingerprints.get(portfolio)
+        if now != fingerprint:
+            which = f" (portfolio {portfolio})" if portfolio else ""
+            raise ResumeError(
+                f"cannot resume run {run.run_id}: its strategy{which} is not the code it"
+                f" started with (fingerprint {fingerprint}, now {now or 'none'}): start a"
+                " new run"
+            )
+
+
 def _trading_config(config: dict[str, Any]) -> dict[str, Any]:
     """The sections of a masked config, less the settings a resumed run may change."""
     out = {k: v for k, v in trading_settings(config).items() if isinstance(v, dict)}

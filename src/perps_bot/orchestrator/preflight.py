@@ -127,7 +127,25 @@ def profile_catalog(settings: Settings) -> InstrumentCatalog | None:
         return None
     catalog = catalog_from_profile(settings.instruments, settings.fees)
     _check_symbol_keys(settings, set(catalog) | set(settings.symbols), instruments=False)
-    return catalog.require(settings.symbols)
+    required = catalog.require(settings.symbols)
+    for symbol in settings.symbols:
+        _require_base_unit_contract(required[symbol].contract_size, symbol, settings.mode)
+    return required
+
+
+def _require_base_unit_contract(contract_size: float, symbol: str, mode: RunMode) -> None:
+    """InstrumentError for a contract size other than 1 in a run whose instruments come
+    from the profile. A contract size is how an exchange counts an order (contracts of
+    that many base units); a paper venue has no exchange to count for, sizes, steps,
+    minimums and PnL are base units everywhere, so it changed nothing: a profile copying
+    an exchange's step of 1 contract of 10 traded steps of 1, silently."""
+    if contract_size != 1.0:
+        raise InstrumentError(
+            f"instruments.{short(symbol)}: contract_size {contract_size:g} means nothing in a"
+            f" {mode} run (sizes, step_size and min_quantity are base units; a contract size"
+            " comes from the exchange's markets): give step_size and min_quantity in base"
+            " units and leave contract_size out"
+        )
 
 
 def _symbol_keys(settings: Settings, *, instruments: bool) -> Iterator[tuple[str, str]]:

@@ -18,7 +18,13 @@ from perps_bot.domain import Fill
 from perps_bot.ledger import AccountBooks, Ledger
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.recorder import Recorder
-from perps_bot.venues import OrderRejected, Venue, VenueSnapshot, VenueUnavailable
+from perps_bot.venues import (
+    FillsOutOfReach,
+    OrderRejected,
+    Venue,
+    VenueSnapshot,
+    VenueUnavailable,
+)
 
 #: a position difference below this (base units) is rounding, not a difference
 POSITION_TOLERANCE = 1e-9
@@ -68,7 +74,13 @@ async def reconcile(
         differences = _differences(snap, books)
         booked: Sequence[Fill] = ()
         if differences and since_ms is not None:
-            booked = await venue.exchange_fills(since_ms, sorted(differences))
+            try:
+                booked = await venue.exchange_fills(since_ms, sorted(differences))
+            except FillsOutOfReach as exc:  # part of them booked would be wrong books
+                reason = f"reconciliation: {exc}; the exchange's positions are adopted"
+                log.error("reconciliation (%s): %s; trading stops until resume-trading",
+                          why, reason)  # fmt: skip
+                _halt(portfolios, reason, ts)
             if booked:
                 book(booked)
                 snap = await _snapshot(venue, book)
@@ -162,11 +174,7 @@ def _attribute(
             reason = (f"reconciliation: {symbol} {ours:+g} here, {theirs:+g} on the exchange,"
                       f" cannot be attributed (portfolios {names})")  # fmt: skip
             log.error("reconciliation (%s): %s; those portfolios stop trading", why, reason)
-            for p in holders:
-                was = p.risk.state
-                p.risk.halt(reason)
-                if p.risk.state is not was:
-                    p.rec.state_change(ts, str(p.risk.state), reason)
+            _halt(holders, reason, ts)
             continue
         owner = holders[0]
         others = sum(p.ledger.position_size(symbol) for p in portfolios if p is not owner)
@@ -180,3 +188,13 @@ def _attribute(
         log.warning("reconciliation (%s): %s %+g -> %+g adopted by portfolio %s", why, symbol,
                     ours, theirs, owner.id)  # fmt: skip
     return attributed
+
+
+def _halt(portfolios: Sequence[Portfolio], reason: str, ts: int) -> None:
+    """HALTED with `reason`: a state change like any, journaled and stored at once (a
+    crash does not forget it); only resume-trading lifts it."""
+    for p in portfolios:
+        was = p.risk.state
+        p.risk.halt(reason)
+        if p.risk.state is not was:
+            p.rec.state_change(ts, str(p.risk.state), reason)

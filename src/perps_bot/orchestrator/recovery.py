@@ -33,6 +33,7 @@ from perps_bot.exchange.runtime import CLOCK_MARGIN_MS, wall_clock_ms
 from perps_bot.ledger import Ledger
 from perps_bot.storage import RunStore
 from perps_bot.storage.orders import OrderRecord
+from perps_bot.venues.fill_rules import fee_for
 
 log = logging.getLogger("perps_bot.run")
 
@@ -47,7 +48,9 @@ class ExchangeOrders(Protocol):
         self, symbol: str, client_id: str, kind: OrderType = OrderType.MARKET
     ) -> dict[str, Any] | None: ...
 
-    async def commission_of(self, symbol: str, exchange_id: str) -> float | None: ...
+    async def commission_of(
+        self, symbol: str, exchange_id: str, executed: float | None = None
+    ) -> float | None: ...
 
 
 async def recover_unstored_fills(
@@ -102,7 +105,9 @@ async def _recover_run(
         if missing > _EPS * max(1.0, executed):
             if ledger is None:
                 ledger = _replayed(store, settings, instruments, run_id)
-            fill = await _missing_fill(exchange, reply, order, have, missing)
+            fill = await _missing_fill(
+                exchange, reply, order, have, missing, instruments[row.symbol]
+            )
             before = ledger.position_size(fill.symbol)
             result = ledger.apply_fill(fill)
             store.add_fill(
@@ -214,14 +219,22 @@ async def _missing_fill(
     order: Order,
     stored: Stored,
     missing: float,
+    instrument: Instrument,
 ) -> Fill:
     """The quantity the exchange executed beyond what was stored, at the price that
-    explains the order's cumulative cost, with the exchange's commission for it."""
+    explains the order's cumulative cost, with the exchange's commission for it; when
+    its trades cannot tell it, the instrument's taker fee on it (it was booked free)."""
     executed, average = _num(reply.get("filled")), _num(reply.get("average"))
     cost = _num(reply.get("cost")) or executed * average
     price = (cost - stored.cost) / missing if cost > stored.cost else average
-    total_fee = await exchange.commission_of(order.symbol, str(reply.get("id")))
-    fee = total_fee - stored.fee if total_fee is not None else 0.0
+    total_fee = await exchange.commission_of(order.symbol, str(reply.get("id")), executed)
+    if total_fee is not None:
+        fee = total_fee - stored.fee
+    else:
+        fee = fee_for(missing * price, instrument.taker_bps)
+        log.warning("the exchange's commission of order %s cannot be read: the recovered"
+                    " fill's fee %.10g is the instrument's taker fee", order.client_id,
+                    fee)  # fmt: skip
     ts = int(_num(reply.get("lastTradeTimestamp")) or _num(reply.get("timestamp")))
     return fill_of(order, ts, missing, price, fee, Liquidity.TAKER)
 

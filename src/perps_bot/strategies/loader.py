@@ -13,7 +13,9 @@ defaults are the same strategy), the code version, and the source of the
 strategy: the modules defining the class and its Strategy ancestors, plus the
 modules of its own package that the defining module references at top level
 (for the built-ins: their shared indicators). Editing any of them changes the
-fingerprint, so a promotion never carries over to changed code. File paths
+fingerprint, so a promotion never carries over to changed code. The source is the
+one the module was imported with (read when it is loaded): a long-running process runs
+that code even after its file changes, and its fingerprint says so. File paths
 are not hashed (only module names and text), so the value is the same on
 every machine.
 """
@@ -113,7 +115,9 @@ def load_strategy(name: str) -> type[Strategy]:
                 f"strategy module {short(module_name)!r} has no attribute {short(attr)!r}"
             )
         obj = getattr(obj, part)
-    return _checked_class(obj, key)
+    cls = _checked_class(obj, key)
+    source_hash(cls)  # its source as imported, read now (before the file can change)
+    return cls
 
 
 def _import(module_name: str) -> ModuleType:
@@ -219,12 +223,29 @@ def _defining_module(value: object) -> str | None:
     return None
 
 
+#: module name -> (the module's import spec, its source read when that import was
+#: first hashed): a module runs the code it was imported with, whatever its file holds
+#: later (importlib.reload makes a new spec, and reads the file again)
+_IMPORTED_SOURCE: dict[str, tuple[object, str]] = {}
+
+
 def _module_source(module_name: str) -> str:
+    """The source of the module as imported. Read from its file at every call, a
+    long-running server that imported a strategy, whose file was then edited, recorded
+    the edited file's fingerprint for sessions running the code it imported first (and
+    `promote` promoted code that never ran)."""
     module = sys.modules.get(module_name)
     if module is None:
         return "<not loaded>"
+    spec = getattr(module, "__spec__", None)
+    captured = _IMPORTED_SOURCE.get(module_name)
+    if captured is not None and spec is not None and captured[0] is spec:
+        return captured[1]
     try:
-        return inspect.getsource(module)
+        source = inspect.getsource(module)
     except (OSError, TypeError):
         # no source on disk (frozen or generated code): the name is all we can hash
-        return f"<no source for {module_name}>"
+        source = f"<no source for {module_name}>"
+    if spec is not None:
+        _IMPORTED_SOURCE[module_name] = (spec, source)
+    return source

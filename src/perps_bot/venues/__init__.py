@@ -1,6 +1,7 @@
 """Execution venues: mock exchange, paper trading on a real book, live through ccxt."""
 
 from perps_bot.venues.base import (
+    FillsOutOfReach,
     OrderRejected,
     Venue,
     VenueFatal,
@@ -10,6 +11,7 @@ from perps_bot.venues.base import (
 )
 
 __all__ = [
+    "FillsOutOfReach",
     "OrderRejected",
     "Venue",
     "VenueFatal",

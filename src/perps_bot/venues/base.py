@@ -26,6 +26,12 @@ class VenueFatal(Exception):
     """The venue cannot be used at all (authentication, configuration): stop the bot."""
 
 
+class FillsOutOfReach(Exception):
+    """The exchange's fills since a time cannot all be read (older than the exchange
+    keeps, or more than one reconciliation books): booking part of them would be wrong
+    books; the bot stops trading until an operator looks."""
+
+
 @dataclass(slots=True)
 class VenuePosition:
     symbol: str

@@ -23,6 +23,7 @@ from perps_bot.venues.live.conditional import current_state
 from perps_bot.venues.live.reads import AccountReads
 from perps_bot.venues.live.requests import Skip
 from perps_bot.venues.live.tracking import Tracked, unusable
+from perps_bot.venues.live.trade_pages import TRADE_PAGE
 
 log = logging.getLogger("perps_bot.venues.live")
 
@@ -134,7 +135,7 @@ class FillPolling(AccountReads):
                         self._exchange.fetch_my_trades,
                         tracked.ccxt_symbol,
                         None,
-                        None,
+                        TRADE_PAGE,  # Binance's default page of 500 left a big order estimated
                         {"orderId": tracked.fills_id},
                     ),
                 )

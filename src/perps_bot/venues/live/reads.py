@@ -33,7 +33,8 @@ from perps_bot.venues.live.foreign import (
 )
 from perps_bot.venues.live.requests import Requests
 from perps_bot.venues.live.sending import Sender
-from perps_bot.venues.live.tracking import Tracked
+from perps_bot.venues.live.tracking import EPS, Tracked
+from perps_bot.venues.live.trade_pages import TRADE_PAGE, forced_since, trades_since
 
 log = logging.getLogger("perps_bot.venues.live")
 
@@ -120,9 +121,10 @@ class AccountReads:
                 f"fetch trades {symbol}",
                 partial(self._foreign_trades, symbol, ccxt_symbol, since_ms),
             )
+            last = max((int(t.get("timestamp") or since_ms) for t in trades), default=since_ms)
             forced = await read(
                 f"fetch liquidations {symbol}",
-                partial(self._liquidations, {"symbol": market_id, "startTime": since_ms}),
+                partial(self._liquidations, market_id, since_ms, max(last, self._clock())),
             )
             found |= self._foreign(trades, symbol, forced)
         found = await self._without_triggered(found)
@@ -143,12 +145,20 @@ class AccountReads:
         own = {foreign_client_id(order_id) for order_id in self._own_order_ids}
         return {trade: fill for trade, fill in found.items() if fill.client_id not in own}
 
-    async def _liquidations(self, params: dict[str, Any]) -> dict[str, str]:
-        return liquidation_orders(await self._exchange.fapiPrivateGetForceOrders(params))
+    async def _liquidations(self, market_id: str, since_ms: int, until_ms: int) -> dict[str, str]:
+        async def fetch(params: dict[str, Any]) -> Any:
+            return await self._exchange.fapiPrivateGetForceOrders({"symbol": market_id, **params})
+
+        return liquidation_orders(await forced_since(fetch, since_ms, until_ms))
 
     async def _foreign_trades(self, symbol: str, ccxt_symbol: str, since_ms: int) -> Any:
-        """The account's trades since `since_ms`, each readable (BadResponse: retried)."""
-        trades = await self._exchange.fetch_my_trades(ccxt_symbol, since_ms)
+        """Every trade of the account since `since_ms` (venues.live.trade_pages), each
+        readable (BadResponse: retried)."""
+
+        async def fetch(params: dict[str, Any]) -> Any:
+            return await self._exchange.fetch_my_trades(ccxt_symbol, None, params["limit"], params)
+
+        trades = await trades_since(fetch, symbol, since_ms, self._clock())
         self._foreign(trades, symbol, {})
         return trades
 
@@ -184,21 +194,33 @@ class AccountReads:
             self._own_order_ids.add(str(found["id"]))  # its trades are not foreign
         return found
 
-    async def commission_of(self, symbol: str, exchange_id: str) -> float | None:
-        """The exchange's total commission for one order (its trades), None if unknown
-        (charged in another asset: the estimate, venues.live.commissions)."""
+    async def commission_of(
+        self, symbol: str, exchange_id: str, executed: float | None = None
+    ) -> float | None:
+        """The exchange's total commission for one order (its trades), None when unknown:
+        a trade unreadable, or (given `executed`, the order's executed quantity) trades
+        that do not add up to it yet (listed late, or more than one page holds). Summed
+        over part of the trades, the fee booked was short, silently."""
         trades = await self.requests.read(
             f"fetch trades of order {exchange_id}",
             partial(
                 self._exchange.fetch_my_trades,
                 self._ccxt_symbols[symbol],
                 None,
-                None,
+                TRADE_PAGE,
                 {"orderId": exchange_id},
             ),
         )
         charged = self._commissions.total(trades, symbol, self._settle_asset())
-        return None if charged is None else charged[0]
+        if charged is None:
+            return None
+        total, quantity = charged
+        if executed is not None and quantity < executed - EPS * max(1.0, executed):
+            log.warning("live venue: the trades of order %s add up to %.10g of its %.10g:"
+                        " its commission is not known yet", exchange_id, quantity,
+                        executed)  # fmt: skip
+            return None
+        return total
 
     def _open_order(self, row: Any) -> Order | None:
         if not isinstance(row, dict) or not row.get("id"):
