@@ -74,6 +74,7 @@ def capture(orchestrator: Orchestrator) -> dict[str, Any]:
                 "strategy": p.strategy.state(),
                 "recorder": _counters(p.rec),
                 "paused": p.paused,
+                "restate": p.restate,
                 "plot": p.plot.state(),
             }
             for p in orchestrator.portfolios
@@ -94,6 +95,7 @@ def restore(orchestrator: Orchestrator, state: dict[str, Any]) -> None:
         p.strategy.restore(saved["strategy"])
         _restore_counters(p.rec, saved["recorder"])
         p.paused = bool(saved.get("paused", False))
+        p.restate = bool(saved.get("restate", False))
         if "plot" in saved:  # older: the chart begins at the checkpoint
             p.plot.restore_state(saved["plot"])
     for part, key in ((orchestrator.venue, "venue"), (orchestrator.feed, "feed")):
