@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from perps_bot.domain import MarketEvent, short, short_path
+from perps_bot.domain import MarketEvent, iso_utc, short, short_path
 from perps_bot.feeds.base import FeedError
 from perps_bot.storage.capture import META
 from perps_bot.storage.capture_format import EVENT_SCHEMA, ORDER_SCHEMA, events_from_rows
@@ -62,14 +62,19 @@ _META_FIELDS: dict[str, tuple[type, type | None]] = {
     "symbols": (list, str),
     "counts": (dict, int),
     "chunks": (dict, int),
+    "gaps": (list, dict),
 }
 
 
 def incomplete_warning(folder: Path, meta: dict[str, Any]) -> str | None:
     """The warning line for a capture whose meta.json says it misses rows, else None: a
     run that never closed its capture (it crashed, or is still running) lost the rows
-    after the last chunk written, and a recorder that could not keep up dropped items."""
-    gaps = []
+    after the last chunk written, a recorder that could not keep up dropped items, and
+    a run resumed from its checkpoint (SPEC 9) was down for a while (`gaps`)."""
+    down = meta.get("gaps")
+    gaps = (
+        [_downtime(gap) for gap in down if isinstance(gap, dict)] if isinstance(down, list) else []
+    )
     if not meta.get("complete"):
         gaps.append("its run never closed it (crashed or still running): the rows after its"
                     " last chunk are missing")  # fmt: skip
@@ -81,6 +86,17 @@ def incomplete_warning(folder: Path, meta: dict[str, Any]) -> str | None:
     if not gaps:
         return None
     return f"warning: capture {short_path(folder)} is incomplete: {'; '.join(gaps)}"
+
+
+def _downtime(gap: dict[str, Any]) -> str:
+    """A time the run was down (storage.capture: `gap`), as the warning says it."""
+    since, until = gap.get("from"), gap.get("until")
+    start = iso_utc(since) if isinstance(since, int) else "its start"
+    end = iso_utc(until) if isinstance(until, int) else "?"
+    lost = "" if gap.get("closed") else "; the rows its crash left unwritten are missing too"
+    return (f"the run was down: resumed at {end} from its checkpoint at {start}, with nothing"
+            " captured in between (what it captured from the checkpoint to its stop, it traded"
+            f" again from the checkpoint: those orders were rewound){lost}")  # fmt: skip
 
 
 def chunk_files(folder: Path, table: str) -> list[Path]:
