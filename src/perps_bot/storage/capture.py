@@ -22,6 +22,7 @@ Why this shape:
 
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -230,7 +231,11 @@ class CaptureWriter:
         self._chunks[table] += 1
         path = self.folder / f"{table}-{self._chunks[table]:05d}.parquet"
         schema = EVENT_SCHEMA if table == "events" else ORDER_SCHEMA
-        pq.write_table(pa.table(columns, schema=schema), path, compression="zstd")
+        # whole or not at all: a run killed while writing leaves no chunk cut short
+        # under a chunk's name (a replay refuses the whole capture for one)
+        part = path.with_name(path.name + ".part")
+        pq.write_table(pa.table(columns, schema=schema), part, compression="zstd")
+        os.replace(part, path)
 
     def _write_meta(self) -> None:
         meta = self._meta | {"counts": dict(self.counts), "dropped": self.dropped,
