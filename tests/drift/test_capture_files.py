@@ -5,6 +5,9 @@ of a capture whose meta.json counts it, was skipped: the replay ran over a marke
 hole in it and exited 0."""
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,6 +18,7 @@ from perps_bot.cli.app import main
 from perps_bot.domain import BookSnapshot, Order, OrderType, Side
 from perps_bot.feeds.replay import ReplayFeed, round_trip_latencies
 from perps_bot.storage.capture import CaptureWriter
+from tests.conftest import REPO
 
 META = {"config": {}, "instruments": {}}
 
@@ -169,3 +173,43 @@ def test_a_dry_run_capture_has_no_round_trip_to_draw_an_empirical_latency_from(
     err = capsys.readouterr().err
     assert exited.value.code == 2 and err.count("\n") == 1
     assert "no measured order round trip" in err and "dry run" in err
+
+
+_KILLED_WRITING = """
+import os, signal, sys
+from pathlib import Path
+import pyarrow.parquet as pq
+from perps_bot.domain import BookSnapshot
+from perps_bot.storage.capture import CaptureWriter
+
+write_table = pq.write_table
+written = []
+
+def killed_in_the_second(table, where, **options):
+    if written:  # the second chunk: half of it on disk, then the kill
+        write_table(table, where, **options)
+        Path(where).write_bytes(Path(where).read_bytes()[:200])
+        os.kill(os.getpid(), signal.SIGKILL)
+    written.append(where)
+    write_table(table, where, **options)
+
+pq.write_table = killed_in_the_second
+writer = CaptureWriter(Path(sys.argv[1]), {"config": {}, "instruments": {}}, chunk_rows=3)
+for i in range(9):
+    writer.events([BookSnapshot(1_000 * i, "ETH-PERP", [(100.0 + i, 1.0)], [(101.0, 2.0)])])
+writer.close()
+"""
+
+
+def test_a_run_killed_while_writing_a_chunk_leaves_a_capture_that_replays(
+    tmp_path: Path,
+) -> None:
+    """A dry run killed (or crashed) while its capture writer wrote a chunk left that
+    chunk cut short under its final name: the whole capture was refused (and a resumed
+    run's capture, written after it, with it). A chunk appears whole or not at all."""
+    folder = tmp_path / "capture"
+    killed = subprocess.run([sys.executable, "-c", _KILLED_WRITING, str(folder)], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    events = ReplayFeed(folder).events()  # the first chunk; the rest died with the run
+    assert [e.ts for e in events] == [0, 1_000, 2_000]

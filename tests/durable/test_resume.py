@@ -3,11 +3,13 @@ main: a `--dev-fast` run killed 18 s into 23 s had 0 fills in the database (writ
 batched to the end) while events.jsonl held 6,000 lines."""
 
 import random
+import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.durable.helpers import cli, fills, kill9, query, runs, start, wait_for
 
 RUN = ("--profile", "dev", "--dev-fast", "--seed", "5", "--param", "fast=3", "--param", "slow=8")
@@ -132,3 +134,24 @@ def test_a_run_of_several_portfolios_resumes_to_the_fills_of_an_uninterrupted_on
             assert _count(db, table, f"{run_id}.{pid}") == _count(
                 reference_db, table, f"{reference_id}.{pid}"
             ), (pid, table, moment)
+
+
+def test_a_run_of_another_profile_is_not_resumed(tmp_path: Path) -> None:
+    """`--resume RUN_ID` of a run another profile started: its trading settings may be the
+    same (a copy of the profile under another name), but its run is the other profile's
+    (its database rows, trading state and promotion); it was resumed all the same."""
+    db = tmp_path / "db.sqlite"
+    ours = tmp_path / "ours.yaml"
+    dev = (REPO / "src" / "perps_bot" / "config" / "profiles" / "dev.yaml").read_text()
+    ours.write_text(dev.replace("profile: dev\n", "profile: ours\n"))
+    done = cli("--profile", "dev", "--dev-fast", "--duration", "1h", "--db", str(db), tmp=tmp_path)
+    assert done.returncode == 0, done.stderr
+    [(run_id, _, _)] = runs(db)
+    with sqlite3.connect(db) as conn:  # as if it had been interrupted
+        conn.execute("UPDATE runs SET status='interrupted' WHERE run_id=?", (run_id,))
+    other = cli("--profile", str(ours), "--dev-fast", "--duration", "1h", "--db", str(db),
+                "--resume", run_id, tmp=tmp_path)  # fmt: skip
+    assert other.returncode == 2, (other.stdout, other.stderr)
+    lines = [line for line in other.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "profile dev" in lines[0] and "ours" in lines[0], lines
+    assert runs(db)[0][1] == "interrupted"

@@ -373,3 +373,37 @@ def test_a_halt_restored_at_start_is_not_paged_again(
     assert [r["title"] for r in received] == ["perps-bot dev: run ended"] * 2, received
     log_text = (tmp_path / "logs" / "perps_bot.log").read_text()
     assert log_text.count("RISK STATE HALTED (restored from run ") == 2
+
+
+def test_a_resumed_run_sends_again_only_the_alerts_no_target_accepted(tmp_path: Path) -> None:
+    """The replay of a run killed mid-batch makes its lines again: an alert a target
+    accepted before the kill is not sent again, one it never got (refused, or still
+    queued) is."""
+    log = tmp_path / "alerts.sent"
+    config = AlertsConfig(on=["trade_closed", "halt"])
+
+    def line(ts: int, **data: Any) -> dict[str, Any]:
+        return {"run_id": "r1", "ts": ts, "correlation_id": None, **data}
+
+    trade = line(1_000, type="trade_closed", symbol="BTC-PERP", side="long", size=0.01,
+                 entry_price=100.0, exit_price=101.0, net_pnl=0.01, return_pct=1.0,
+                 reason="x")  # fmt: skip
+    halt = line(2_000, type="state_change", state="HALTED", detail="max drawdown")
+    delivered: list[str] = []
+
+    def refuses_halts(title: str, body: str) -> bool:
+        delivered.append(body)
+        return "HALT" not in title
+
+    first = Alerts(config, name="n", sent_log=log, targets=[("x", refuses_halts)])
+    first.rules("trade_closed", trade)
+    first.rules("state_change", halt)  # refused by the target: not sent
+    assert first.close() and len(delivered) == 2
+    again: list[str] = []
+    resumed = Alerts(config, name="n", sent_log=log, resumed=True,
+                     targets=[("x", lambda t, b: again.append(b) is None)])  # fmt: skip
+    for type_, replayed in (("trade_closed", trade), ("state_change", halt)):
+        resumed.rules(type_, replayed)
+    resumed.rules("trade_closed", trade | {"ts": 3_000})  # a later trade, the same text
+    assert resumed.close()
+    assert again == delivered[1:] + delivered[:1], again

@@ -50,6 +50,14 @@ def replay(
         str | None, typer.Option("--db", help="SQLite path (default: the captured profile's).")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the fill simulation.")] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            help="Go on with an interrupted or crashed replay of this capture (RUN_ID, or"
+            " none: the latest) from its last checkpoint; give the same options.",
+        ),
+    ] = None,
 ) -> None:
     """Replay a capture through the paper venue on a simulated clock."""
     from rich.console import Console
@@ -68,7 +76,8 @@ def replay(
         latency=None if latency is None else str(latency),
     )
     console = Console()
-    settings, result = run_replay(capture, choice, db=db, seed=seed, console=console)
+    settings, result = run_replay(capture, choice, db=db, seed=seed, console=console,
+                                  resume=resume)  # fmt: skip
     console.print(
         f"replay {result.run_id} of {settings.run.replay_of} {result.status}: {result.fills}"
         f" fills, equity {result.final_equity:,.2f}  (db {result.db_path})",

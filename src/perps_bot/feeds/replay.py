@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from perps_bot.domain import Candle, MarketEvent, RunMode, short, short_path
+from perps_bot.domain import Candle, MarketEvent, RunMode, iso_utc, short, short_path
 from perps_bot.feeds.base import FeedError
 from perps_bot.storage.capture import META, WARMUP
 from perps_bot.storage.capture_format import (
@@ -68,14 +68,19 @@ _META_FIELDS: dict[str, tuple[type, type | None]] = {
     "symbols": (list, str),
     "counts": (dict, int),
     "chunks": (dict, int),
+    "gaps": (list, dict),
 }
 
 
 def incomplete_warning(folder: Path, meta: dict[str, Any]) -> str | None:
     """The warning line for a capture whose meta.json says it misses rows, else None: a
     run that never closed its capture (it crashed, or is still running) lost the rows
-    after the last chunk written, and a recorder that could not keep up dropped items."""
-    gaps = []
+    after the last chunk written, a recorder that could not keep up dropped items, and
+    a run resumed from its checkpoint (SPEC 9) was down for a while (`gaps`)."""
+    down = meta.get("gaps")
+    gaps = (
+        [_downtime(gap) for gap in down if isinstance(gap, dict)] if isinstance(down, list) else []
+    )
     if not meta.get("complete"):
         gaps.append("its run never closed it (crashed or still running): the rows after its"
                     " last chunk are missing")  # fmt: skip
@@ -87,6 +92,17 @@ def incomplete_warning(folder: Path, meta: dict[str, Any]) -> str | None:
     if not gaps:
         return None
     return f"warning: capture {short_path(folder)} is incomplete: {'; '.join(gaps)}"
+
+
+def _downtime(gap: dict[str, Any]) -> str:
+    """A time the run was down (storage.capture: `gap`), as the warning says it."""
+    since, until = gap.get("from"), gap.get("until")
+    start = iso_utc(since) if isinstance(since, int) else "its start"
+    end = iso_utc(until) if isinstance(until, int) else "?"
+    lost = "" if gap.get("closed") else "; the rows its crash left unwritten are missing too"
+    return (f"the run was down: resumed at {end} from its checkpoint at {start}, with nothing"
+            " captured in between (what it captured from the checkpoint to its stop, it traded"
+            f" again from the checkpoint: those orders were rewound){lost}")  # fmt: skip
 
 
 def chunk_files(folder: Path, table: str) -> list[Path]:
@@ -167,6 +183,7 @@ class ReplayFeed:
             )
         self._batch = batch_size
         self._done = 0
+        self._skip = 0  # a resumed replay: the events its checkpoint had seen
         self.total = int(self.meta.get("counts", {}).get("events", 0)) or None
         first = _read(self._files[0], pq.read_table, columns=["ts"]).column("ts")
         if len(first) == 0:
@@ -181,11 +198,23 @@ class ReplayFeed:
     async def stop(self) -> None:
         return None
 
+    def state(self) -> int:
+        """The events handed out: a checkpoint keeps it (SPEC 9), and the replay it
+        resumes goes on with the next one (not from the capture's first again)."""
+        return self._done
+
+    def restore_state(self, state: Any) -> None:
+        self._done = self._skip = int(state)
+
     async def batches(self) -> AsyncIterator[Sequence[MarketEvent]]:
+        skip, self._skip = self._skip, 0
         for path in self._files:
             rows = _rows(path)
             batch: list[MarketEvent] = []
             for event in events_from_rows(rows):
+                if skip:
+                    skip -= 1
+                    continue
                 batch.append(event)
                 if len(batch) >= self._batch:
                     self._done += len(batch)

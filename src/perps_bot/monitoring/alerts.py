@@ -8,6 +8,14 @@ puts the message on a queue; one background thread delivers them. A target that 
 slow or never answers holds that thread, never an order; the end of a run waits for
 what is queued at most `alerts.flush_timeout`.
 
+Once only (SPEC 9): a paper run killed after an alert went out but before the
+checkpoint that ends its batch replays that batch when resumed, and the alert's event
+with it. Each alert of the run's events is keyed by its run, time, event and text (a
+replay makes them again byte for byte); once a target accepted it, the sender appends
+the key to a log beside the journal (`alerts.sent`). A resumed run reads that log and
+sends no alert whose key it holds; one that was queued but not delivered when the run
+was killed has no key there, and goes out when the replay makes it again.
+
 Rate limit: at most `alerts.max_per_minute` messages in any 60 s of wall time; the
 ones over it are counted by event and summed up in the next message that goes out
 (and in a last message when the run ends). The rare events (`ALWAYS_SENT`: a halt, a
@@ -18,13 +26,15 @@ apprise's own logger, which names hosts and ids, is kept out of the run log.
 """
 
 import contextlib
+import hashlib
 import logging
 import queue
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from perps_bot.config import AlertsConfig, mask_url
 from perps_bot.config.alerts import load_apprise
@@ -38,6 +48,27 @@ Deliver = Callable[[str, str], bool]
 _QUEUE_SIZE = 256
 #: events that come once per halt, position, day or run: past the rate limit too
 ALWAYS_SENT = frozenset({"halt", "liquidation", "daily_summary", "run_end"})
+#: the keys of the alerts a target accepted, one a line, beside the run's journal
+SENT_LOG = "alerts.sent"
+
+
+def alert_key(event: str, line: dict[str, Any], body: str) -> str:
+    """The key of the alert `body` of `event` made from journal line `line`: the same
+    for the line a resumed run's replay makes again."""
+    raw = f"{line['run_id']}\x1f{line['ts']}\x1f{event}\x1f{body}".encode()
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def sent_keys(path: Path) -> set[str]:
+    """The keys `AlertSender` logged in `path` (none yet: empty)."""
+    try:
+        return set(path.read_text(encoding="utf-8").split())
+    except FileNotFoundError:
+        return set()
+    except OSError as exc:  # unreadable: a replayed alert may go out twice, never lost
+        log.warning("alerts: cannot read %s (%s): a replayed alert may be sent again",
+                    path.name, exc.strerror)  # fmt: skip
+        return set()
 
 
 def apprise_target(url: str) -> Deliver:
@@ -61,9 +92,13 @@ class AlertSender:
         *,
         max_per_minute: int,
         clock: Callable[[], float] = time.monotonic,
+        sent_log: Path | None = None,
     ) -> None:
-        """`targets`: (masked name, deliver) pairs; `clock`: wall seconds (monotonic)."""
+        """`targets`: (masked name, deliver) pairs; `clock`: wall seconds (monotonic);
+        `sent_log`: where the keys of the alerts a target accepted are appended."""
         self._targets = list(targets)
+        self._sent_log = sent_log
+        self._log_file: IO[str] | None = None
         self._limit = max_per_minute
         self._clock = clock
         self._sent_at: deque[float] = deque()
@@ -71,13 +106,13 @@ class AlertSender:
         self.sent = 0
         self.failed = 0
         self._closed = False
-        self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue(_QUEUE_SIZE)
+        self._queue: queue.Queue[tuple[str, str, str | None] | None] = queue.Queue(_QUEUE_SIZE)
         self._thread = threading.Thread(target=self._work, name="perps-bot-alerts", daemon=True)
         self._thread.start()
 
-    def send(self, event: str, title: str, body: str) -> bool:
+    def send(self, event: str, title: str, body: str, key: str | None = None) -> bool:
         """Queue a message unless the rate limit (not for `ALWAYS_SENT`) or a full queue
-        drops it (counted)."""
+        drops it (counted). `key`: logged once a target accepted the message."""
         now = self._clock()
         while self._sent_at and now - self._sent_at[0] >= 60.0:
             self._sent_at.popleft()
@@ -88,7 +123,7 @@ class AlertSender:
             body = f"{body}\n({_dropped_text(self.dropped)})"
             self.dropped.clear()
         try:
-            self._queue.put_nowait((title, body))
+            self._queue.put_nowait((title, body, key))
         except queue.Full:  # the targets are far behind: this one is dropped too
             self.dropped[event] += 1
             return False
@@ -102,7 +137,7 @@ class AlertSender:
             text = _dropped_text(self.dropped)
             self.dropped.clear()
             with contextlib.suppress(queue.Full):
-                self._queue.put_nowait(("perps-bot: alerts dropped", text))
+                self._queue.put_nowait(("perps-bot: alerts dropped", text, None))
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
         self._thread.join(timeout_s)
@@ -118,7 +153,8 @@ class AlertSender:
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
-            title, body = item
+            title, body, key = item
+            accepted = False
             for name, deliver in self._targets:
                 try:
                     ok, why = deliver(title, body), "was not accepted"
@@ -126,10 +162,30 @@ class AlertSender:
                     ok, why = False, f"failed: {type(exc).__name__}"
                 if ok:
                     self.sent += 1
+                    accepted = True
                     continue
                 self.failed += 1
                 if not self._closed:
                     log.warning("alert to %s %s", name, why)
+            if accepted and key is not None:
+                self._log_sent(key)
+        if self._log_file is not None:
+            self._log_file.close()
+
+    def _log_sent(self, key: str) -> None:
+        """Append `key` to the sent log at once (flushed: a kill right after keeps it)."""
+        if self._sent_log is None:
+            return
+        try:
+            if self._log_file is None:
+                self._log_file = self._sent_log.open("a", encoding="utf-8")
+            self._log_file.write(key + "\n")
+            self._log_file.flush()
+        except OSError as exc:
+            if not self._closed:
+                log.warning("alerts: cannot write %s (%s): a resumed run may send an alert"
+                            " again", self._sent_log.name, exc.strerror)  # fmt: skip
+            self._sent_log = None  # said once; the alerts go on
 
 
 def _dropped_text(dropped: Counter[str]) -> str:
@@ -140,9 +196,13 @@ def _dropped_text(dropped: Counter[str]) -> str:
 class AlertRules:
     """A journal listener turning the run's lines into alerts of the events in `on`."""
 
-    def __init__(self, sender: AlertSender, on: Sequence[str], *, name: str) -> None:
-        """`name`: how titles name the run, e.g. "perps-bot dev"."""
+    def __init__(
+        self, sender: AlertSender, on: Sequence[str], *, name: str, sent: set[str] | None = None
+    ) -> None:
+        """`name`: how titles name the run, e.g. "perps-bot dev"; `sent`: the keys of the
+        alerts sent before a resumed run's restart (its replay does not send them again)."""
         self._sender = sender
+        self._sent = sent or set()
         self._on = frozenset(on)
         self._name = name
         self._day: int | None = None
@@ -170,22 +230,30 @@ class AlertRules:
         if type_ == "trade_closed":
             self._trades += 1
             self._trade_pnl += line["net_pnl"]
-            self._alert("trade_closed", "trade closed", tag + _trade_text(line))
+            self._alert("trade_closed", "trade closed", tag + _trade_text(line), line)
         elif type_ == "state_change" and line["state"] == "HALTED" and not line.get("replayed"):
-            self._alert("halt", "HALTED", f"{tag}trading halted: {line['detail']}")
+            self._alert("halt", "HALTED", f"{tag}trading halted: {line['detail']}", line)
         elif type_ == "liquidation":
             side, size, symbol = line["side"], line["size"], line["symbol"]
             text = f"{tag}{symbol} {side} {size:.6g} @ {line['price']:.6g} (forced close)"
-            self._alert("liquidation", "LIQUIDATION", text)
+            self._alert("liquidation", "LIQUIDATION", text, line)
         elif type_ == "run_end":
             detail = f" ({line['detail']})" if line.get("detail") else ""
             equity = "" if line.get("equity") is None else f", equity {line['equity']:,.2f}"
             text = f"run {line['run_id']} ended: {line['status']}{detail}{equity}"
-            self._alert("run_end", "run ended", text)
+            self._alert("run_end", "run ended", text, line)
 
-    def _alert(self, event: str, what: str, body: str) -> None:
-        if event in self._on:
-            self._sender.send(event, f"{self._name}: {what}", body)
+    def _alert(self, event: str, what: str, body: str, line: dict[str, Any]) -> None:
+        """Send it, unless it was sent before the restart the run resumed from (a replay
+        of `line`: see the module doc)."""
+        if event not in self._on:
+            return
+        key = alert_key(event, line, body)
+        if key in self._sent:
+            log.info("alert %s at %s sent before the restart: not sent again", event,
+                     iso_utc(line["ts"]))  # fmt: skip
+            return
+        self._sender.send(event, f"{self._name}: {what}", body, key)
 
     def _daily(self, line: dict[str, Any]) -> None:
         """One summary when the run's clock passes midnight UTC (the day just over: its
@@ -204,7 +272,7 @@ class AlertRules:
                 f" net PnL {self._trade_pnl:,.2f}; equity {equity or 'n/a'}"
             )
             self._trades, self._trade_pnl, self._since = 0, 0.0, None
-            self._alert("daily_summary", "daily summary", text)
+            self._alert("daily_summary", "daily summary", text, line)
             if self.on_summary is not None and "daily_summary" in self._on:
                 self.on_summary()
         if self._day is None:  # a run started (or resumed) within the day saw part of it
@@ -256,14 +324,19 @@ class Alerts:
         *,
         name: str,
         targets: Sequence[tuple[str, Deliver]] | None = None,
+        sent_log: Path | None = None,
+        resumed: bool = False,
     ) -> None:
-        """`targets`: instead of the apprise targets of `config.urls` (tests)."""
+        """`targets`: instead of the apprise targets of `config.urls` (tests);
+        `sent_log`: the log of the keys of the alerts sent (see the module doc), read
+        when the run is `resumed`."""
         if targets is None:
             targets = [(mask_url(u.get_secret_value()), apprise_target(u.get_secret_value()))
                        for u in config.urls]  # fmt: skip
         _quiet_apprise()
-        self.sender = AlertSender(targets, max_per_minute=config.max_per_minute)
-        self.rules = AlertRules(self.sender, config.on, name=name)
+        self.sender = AlertSender(targets, max_per_minute=config.max_per_minute, sent_log=sent_log)
+        sent = sent_keys(sent_log) if resumed and sent_log is not None else None
+        self.rules = AlertRules(self.sender, config.on, name=name, sent=sent)
         self._flush_s = parse_duration(config.flush_timeout) / 1000.0
         self._handler: AlertLogHandler | None = None
         if "error" in config.on:

@@ -29,9 +29,11 @@ def capture_folder(settings: Settings, run_id: str) -> Path:
 
 
 def open_capture(
-    settings: Settings, pre: Preflight, run_id: str, params_json: str
+    settings: Settings, pre: Preflight, run_id: str, params_json: str, *, resumed: bool = False
 ) -> "CaptureWriter | None":
-    """The run's capture writer, or None when the run is not captured."""
+    """The run's capture writer, or None when the run is not captured. `resumed`: the
+    run goes on from a checkpoint, and its capture with it (the writer's `gap` says
+    from when to when it was down)."""
     if pre.mode not in CAPTURED_MODES or not settings.run.capture:
         return None
     from perps_bot.storage.capture import CaptureWriter, instrument_config
@@ -48,7 +50,7 @@ def open_capture(
         "instruments": {s: instrument_config(i) for s, i in pre.instruments.items()},
         "config": settings.masked_dict(),
     }
-    return CaptureWriter(capture_folder(settings, run_id), meta)
+    return CaptureWriter(capture_folder(settings, run_id), meta, resumed=resumed)
 
 
 class CapturingFeed:

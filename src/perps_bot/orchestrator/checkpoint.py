@@ -74,6 +74,7 @@ def capture(orchestrator: Orchestrator) -> dict[str, Any]:
                 "strategy": p.strategy.state(),
                 "recorder": _counters(p.rec),
                 "paused": p.paused,
+                "restate": p.restate,
                 "plot": p.plot.state(),
             }
             for p in orchestrator.portfolios
@@ -94,6 +95,7 @@ def restore(orchestrator: Orchestrator, state: dict[str, Any]) -> None:
         p.strategy.restore(saved["strategy"])
         _restore_counters(p.rec, saved["recorder"])
         p.paused = bool(saved.get("paused", False))
+        p.restate = bool(saved.get("restate", False))
         if "plot" in saved:  # older: the chart begins at the checkpoint
             p.plot.restore_state(saved["plot"])
     for part, key in ((orchestrator.venue, "venue"), (orchestrator.feed, "feed")):
@@ -235,8 +237,8 @@ def find_resumable(
     store: RunStore, profile: str, kinds: tuple[str, ...], wanted: str, config: dict[str, Any]
 ) -> RunRecord:
     """The run `--resume [RUN_ID]` continues ('latest': the last of the profile that did
-    not end), checked: a paper kind, not ended, started with the same trading settings
-    (`config`: the masked settings of this command)."""
+    not end), checked: a paper kind, of this profile, not ended, started with the same
+    trading settings (`config`: the masked settings of this command)."""
     given = None if wanted == "latest" else wanted
     found = stored.resumable_run(store.connection, profile, kinds, given)
     if found is None:
@@ -249,6 +251,9 @@ def find_resumable(
     if run.kind not in kinds:
         raise ResumeError(f"cannot resume run {run.run_id}: a {run.kind} run (resumable: "
                           f"{', '.join(kinds)})")  # fmt: skip
+    if run.profile != profile:  # its rows, trading state and promotion are that profile's
+        raise ResumeError(f"cannot resume run {run.run_id}: it is a run of profile"
+                          f" {run.profile}, not {profile}")  # fmt: skip
     if run.status not in stored.RESUMABLE_STATUSES:
         raise ResumeError(f"cannot resume run {run.run_id}: it is {run.status}")
     settings = stored.json_object(

@@ -367,6 +367,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
             orders.extend(made)
             orders.extend(self._protective(p))
         self._signalled.clear()
+        self._restate_waiting(orders)  # a resume waiting on a close that was refused
         return orders
 
     def _snapshot(self, ts: int) -> None:

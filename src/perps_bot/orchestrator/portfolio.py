@@ -33,6 +33,7 @@ class Portfolio:
         "plot",
         "protection",
         "rec",
+        "restate",
         "risk",
         "strategy",
         "symbols",
@@ -69,6 +70,9 @@ class Portfolio:
         self.protection = Protector(id, ledger, flow.instruments, flow.next_client_id)
         #: the strategy's signals are ignored (the session API's pause); positions stay
         self.paused = False
+        #: resumed, the strategy states what it wants once no close is on its way
+        #: (orchestrator.venue_calls: `resume`)
+        self.restate = False
         #: (cause, detail) of a halt resume-trading lifted after the checkpoint this run
         #: resumed from: its replay lifts it again at once (orchestrator.trading_state)
         self.lifted: tuple[str, str] | None = None

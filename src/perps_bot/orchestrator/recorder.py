@@ -307,23 +307,21 @@ class Recorder:
             fill.correlation_id,
         )
 
-    def funding(self, ts: int, symbol: str, result: FundingResult) -> None:
+    def funding(self, ts: int, symbol: str, result: FundingResult, note: str = "") -> None:
+        """A settlement booked; `note`: how it came (the journal line carries it)."""
         if self._trades or self.listeners:
             self._trips.add_funding(symbol, result.payment)
         self.store.add_funding(
             self.run_id, ts, symbol, result.rate, result.mark, result.position, result.payment
         )
-        self.journal.write(
-            "funding",
-            ts,
-            {
-                "symbol": symbol,
-                "rate": result.rate,
-                "mark": result.mark,
-                "position": result.position,
-                "payment": result.payment,
-            },
-        )
+        data = {
+            "symbol": symbol,
+            "rate": result.rate,
+            "mark": result.mark,
+            "position": result.position,
+            "payment": result.payment,
+        }
+        self.journal.write("funding", ts, data | {"note": note} if note else data)
         if not self._info:
             return
         self._hot.info(

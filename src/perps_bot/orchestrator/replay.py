@@ -114,11 +114,18 @@ def run_replay(
     console: Console | None = None,
     progress: bool = False,
     log_dir: str | None = None,
+    resume: str | None = None,
 ) -> tuple[Settings, RunResult]:
-    """Replay the capture at `folder`; the run's settings and result."""
+    """Replay the capture at `folder`; the run's settings and result. `resume` ('latest'
+    or a run id): go on with an interrupted or crashed replay of it from its last
+    checkpoint (SPEC 9), with the same fill model and seed."""
     feed = ReplayFeed(folder)
     settings = replay_settings(feed, choice, db=db, seed=seed, log_dir=log_dir)
     result = run_bot_sync(
-        settings, feed=feed, progress=progress, console=console or Console(quiet=True)
+        settings,
+        feed=feed,
+        progress=progress,
+        console=console or Console(quiet=True),
+        resume=resume,
     )
     return settings, result

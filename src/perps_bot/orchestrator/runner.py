@@ -29,7 +29,7 @@ from pathlib import Path
 from rich.console import Console
 
 from perps_bot.config import Settings
-from perps_bot.domain import portfolio_run_id
+from perps_bot.domain import RunMode, portfolio_run_id
 from perps_bot.feeds import Feed
 from perps_bot.metrics.report import Report, build_report, headline_text
 from perps_bot.monitoring import (
@@ -40,6 +40,7 @@ from perps_bot.monitoring import (
     setup_logging,
 )
 from perps_bot.monitoring.logs import LineCounter
+from perps_bot.orchestrator.downtime import charge_downtime_funding
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.preflight import PromotionMissing, preflight
 from perps_bot.orchestrator.recovery import recover_unstored_fills
@@ -194,6 +195,17 @@ async def _recover_after_crash(run: Run) -> None:
         log.warning("%d fills of earlier runs recovered from the exchange", booked)
 
 
+async def _charge_downtime(run: Run) -> None:
+    """A resumed dry run: the funding settled while it was down (orchestrator.downtime)."""
+    orchestrator, pre = run.orchestrator, run.preflight
+    since = orchestrator.last_ts
+    if since is None or pre.public_client is None:  # resumed from its start: nothing held
+        return
+    symbols = {name: i.exchange_symbol for name, i in pre.instruments.items()}
+    await charge_downtime_funding(pre.public_client, orchestrator.portfolios, symbols, since,
+                                  orchestrator.clock.now())  # fmt: skip
+
+
 def _journal_start(run: Run) -> None:
     """The run's first line in the log and the journal: what runs, with what."""
     settings, planned = run.settings, run.preflight.portfolios
@@ -246,6 +258,8 @@ async def _trade(run: Run) -> None:
             for p in orchestrator.portfolios:
                 store.set_initial_balance(p.rec.run_id, p.ledger.initial_balance())
             store.set_initial_balance(run.run_id, run.ledger.initial_balance())
+        elif run.resumed_from is not None and run.preflight.mode is RunMode.DRY_RUN:
+            await _charge_downtime(run)
         await orchestrator.run()
     finally:
         if wall_timer is not None:

@@ -16,6 +16,7 @@ from perps_bot.domain import (
     DenialReason,
     Fill,
     Order,
+    OrderIntent,
     OrderUpdate,
     Signal,
     TargetPosition,
@@ -110,13 +111,45 @@ class VenueCalls:
     def resume(self, portfolio: Portfolio) -> int:
         """Hand a paused portfolio back to its strategy (the session API's resume): what
         it signalled while paused was dropped, so it states what it wants now
-        (`on_resume`), turned into orders at the next event. Returns how many signals."""
+        (`on_resume`), turned into orders at the next event. Returns how many signals
+        (0 while it waits for a close on its way: see `_restate`)."""
         if not portfolio.paused:
             return 0
         portfolio.paused = False
+        portfolio.restate = True
+        return self._restate(portfolio)
+
+    def _restate(self, portfolio: Portfolio, made: Sequence[Order] = ()) -> int:
+        """The strategy's `on_resume`, once the books show what the portfolio will hold:
+        not while a close is on its way (a flatten's, not sent yet, sent, or made at this
+        event: `made`), whose fill is about to take the position away. A strategy asked
+        then counted the position as held and wanted nothing, and the close left the
+        portfolio flat while its strategy wanted the position. Called again whenever an
+        order reaches the venue or ends (`_drain_updates`) and after each event's orders
+        are made (a close refused before it exists)."""
+        if not portfolio.restate or portfolio.paused or self._closing(portfolio, made):
+            return 0
+        portfolio.restate = False
         signals = portfolio.strategy.on_resume()
         self.inject(portfolio, signals)
         return len(signals)
+
+    def _restate_waiting(self, made: Sequence[Order] = ()) -> None:
+        for p in self.portfolios:
+            if p.restate:
+                self._restate(p, made)
+
+    def _closing(self, portfolio: Portfolio, made: Sequence[Order]) -> bool:
+        """Whether a market close of the portfolio is pending, made or open at the venue
+        (reduce-only and not a stop or take-profit, which only protect)."""
+        if any(type(s) is OrderIntent and s.reduce_only for s in portfolio.pending):
+            return True
+        pid = portfolio.id
+        return any(
+            o.portfolio == pid and o.reduce_only and not o.order_type.is_trigger
+            for orders in (self.venue.open_orders(), made)
+            for o in orders
+        )
 
     def _signal(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
         raise NotImplementedError
@@ -173,6 +206,7 @@ class VenueCalls:
             p.rec.order_update(update)
             p.protection.on_update(update)
             self._signal(p, p.strategy.on_order_update(update))
+        self._restate_waiting()
 
     def _record_updates(self) -> None:
         for update in self._take_updates():

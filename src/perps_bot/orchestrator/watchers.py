@@ -5,6 +5,7 @@ knows nothing of them."""
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from perps_bot.config import Settings
@@ -47,12 +48,15 @@ def watch_run(
     journal: Journal,
     portfolios: list[Portfolio],
     checkpoint_soon: Callable[[], None] | None = None,
+    resumed: bool = False,
 ) -> Watchers | None:
     """Metrics and alerts of a bot run; runs over history (backtests, replays, an
     optimizer's trials) have neither (None). `checkpoint_soon`: a paper run's request
     for a checkpoint at the end of the batch; the batch in which an alerted trade closes
     (or a liquidation) ends with one, so a resumed run does not replay (and alert again)
-    what was alerted before it stopped."""
+    what was alerted before it stopped; a kill before that checkpoint is covered by the
+    log of the alerts sent beside the journal, which a `resumed` run reads
+    (monitoring.alerts)."""
     if mode in _SILENT:
         return None
     multi = len(portfolios) > 1
@@ -64,9 +68,11 @@ def watch_run(
     metrics.start()
     alerts = None
     if settings.alerts.urls:
-        from perps_bot.monitoring.alerts import Alerts  # apprise only when alerts are on
+        from perps_bot.monitoring.alerts import SENT_LOG, Alerts  # apprise: when alerts are on
 
-        alerts = Alerts(settings.alerts, name=f"perps-bot {settings.profile}")
+        sent_log = Path(settings.run.log_dir) / SENT_LOG
+        alerts = Alerts(settings.alerts, name=f"perps-bot {settings.profile}",
+                        sent_log=sent_log, resumed=resumed)  # fmt: skip
         journal.subscribe(alerts.rules)
         alerted = _ONCE & set(settings.alerts.on)
         if checkpoint_soon is not None and alerted:

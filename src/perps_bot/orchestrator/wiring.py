@@ -129,7 +129,7 @@ def build_run(
     params_json = _params_json(pre, strategies)
     store, run_id, resumed = _open_run(settings, pre, params_json, resume, hosted)
     tag_run_log(run_id)  # every line of the run from here on carries its id
-    capture = open_capture(settings, pre, run_id, params_json) if resumed is None else None
+    capture = open_capture(settings, pre, run_id, params_json, resumed=resumed is not None)
     if capture is not None:
         feed = CapturingFeed(feed, capture)
         time_submissions(venue, capture)
@@ -155,9 +155,12 @@ def build_run(
                lambda: str(orchestrator.trading_state))  # fmt: skip
     resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start,
                                           keeps_state=keeps)  # fmt: skip
+    if capture is not None and resumed is not None:  # down from the checkpoint until now
+        capture.gap(orchestrator.last_ts, orchestrator.clock.now())
     after = orchestrator.after_batch
     soon = after.soon if isinstance(after, checkpoint.Checkpointer) else None
-    watchers = watch_run(settings, spec.mode, run_id, journal, portfolios, soon)
+    watchers = watch_run(settings, spec.mode, run_id, journal, portfolios, soon,
+                         resumed=resumed is not None)  # fmt: skip
     if isinstance(after, checkpoint.Checkpointer) and watchers and watchers.alerts:
         after.keep("alerts", watchers.alerts.rules)  # the day a resumed run sums up
     return Run(

@@ -13,10 +13,16 @@ Why this shape:
 - `meta.json` describes the run (id, kind, profile, strategy and parameters, the
   config it ran with, its instruments) so a replay needs nothing but the folder,
   and is rewritten at close with the counts.
+- A resumed run (SPEC 9) goes on writing its capture: the chunks carry on from the
+  ones on disk (a crash may have left meta.json behind them), and `gaps` in meta.json
+  lists each time the run was down ({"from": the checkpoint it went on from, "until":
+  its restart, "closed": whether the stopped run closed its part}), which a replay and
+  drift name in their warning (feeds.replay.incomplete_warning).
 """
 
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -74,7 +80,10 @@ class CaptureWriter:
         *,
         chunk_rows: int = 50_000,
         max_queued: int = 20_000,
+        resumed: bool = False,
     ) -> None:
+        """`resumed`: the run goes on from a checkpoint; the capture it wrote before it
+        stopped goes on too (see `gap`)."""
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self._meta = dict(meta)
@@ -86,9 +95,42 @@ class CaptureWriter:
         self.counts = {"events": 0, "books": 0, "trades": 0, "orders": 0}
         self.dropped = 0
         self.closed = False
+        self._before: dict[str, Any] | None = self._go_on() if resumed else None
         self._write_meta()
         self._thread = threading.Thread(target=self._drain, name="capture writer", daemon=True)
         self._thread.start()
+
+    def _go_on(self) -> dict[str, Any] | None:
+        """The meta.json of the part written before the stop (None: none readable), its
+        counts taken over and the chunk numbers carried on from the files on disk."""
+        for table in self._chunks:
+            numbers = [p.stem.rpartition("-")[2] for p in self.folder.glob(f"{table}-*.parquet")]
+            self._chunks[table] = max((int(n) for n in numbers if n.isdigit()), default=0)
+        try:
+            before = json.loads((self.folder / META).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(before, dict):
+            return None
+        counts = before.get("counts")
+        if isinstance(counts, dict):
+            self.counts.update({k: v for k, v in counts.items() if isinstance(v, int)})
+        dropped = before.get("dropped")
+        self.dropped = dropped if isinstance(dropped, int) else 0
+        for key in ("gaps", "error"):
+            if key in before:
+                self._meta[key] = before[key]
+        return before
+
+    def gap(self, since_ms: int | None, until_ms: int) -> None:
+        """The run was down from its checkpoint at `since_ms` (None: it went on from its
+        start) until `until_ms`: nothing was captured in between (and what the stopped
+        run captured after the checkpoint, the resumed run did not trade on)."""
+        closed = bool(self._before.get("complete")) if self._before is not None else False
+        gaps = list(self._meta.get("gaps", []))
+        gaps.append({"from": since_ms, "until": until_ms, "closed": closed})
+        self._meta["gaps"] = gaps
+        self._write_meta()
 
     # -- the trading path: enqueue only ------------------------------------------------
     def events(self, batch: Sequence[MarketEvent]) -> None:
@@ -201,7 +243,11 @@ class CaptureWriter:
         self._chunks[table] += 1
         path = self.folder / f"{table}-{self._chunks[table]:05d}.parquet"
         schema = EVENT_SCHEMA if table == "events" else ORDER_SCHEMA
-        pq.write_table(pa.table(columns, schema=schema), path, compression="zstd")
+        # whole or not at all: a run killed while writing leaves no chunk cut short
+        # under a chunk's name (a replay refuses the whole capture for one)
+        part = path.with_name(path.name + ".part")
+        pq.write_table(pa.table(columns, schema=schema), part, compression="zstd")
+        os.replace(part, path)
 
     def _write_meta(self) -> None:
         meta = self._meta | {"counts": dict(self.counts), "dropped": self.dropped,

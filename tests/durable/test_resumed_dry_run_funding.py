@@ -1,0 +1,94 @@
+"""SPEC 3 and 9: a dry run resumed from its checkpoint held its position all through
+the time it was down, as an exchange account would have: the funding the exchange
+settled meanwhile is charged to it at the restart (read from the exchange's funding
+history), booked and journaled like any settlement. It was never charged: the feed
+takes a period that ended before it started as booked already."""
+
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from perps_bot.config import Settings, load_settings
+from perps_bot.orchestrator.run_process import INTERRUPTED
+from perps_bot.orchestrator.runner import Run, run_bot
+from perps_emulator import EmulatorServer
+from tests.durable.helpers import checkpointer_of, query
+
+pytestmark = pytest.mark.integration
+
+STRATEGY = "tests.live.canary_strategy:FlipOnce"
+
+
+def _settings(emulator: EmulatorServer, run_dirs: dict[str, str]) -> Settings:
+    return load_settings("canary", {
+        "run": {"duration": "60s", "dry_run": True, "live_view": False, **run_dirs},
+        "exchange": {"base_url": emulator.base_url, "poll_interval": "100ms"},
+        "strategy": {"name": STRATEGY, "params": {"hold": 100_000}},
+    })  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def _interrupted_once_long(run: Run) -> AsyncIterator[None]:
+    """A checkpoint, then Ctrl-C, at the end of the first batch that holds ETH."""
+    orchestrator, checkpointer = run.orchestrator, checkpointer_of(run)
+
+    def after_batch() -> None:
+        if orchestrator.ledger.position_size("ETH-PERP") > 0 and not orchestrator.stop_requested:
+            checkpointer.save()
+            orchestrator.request_stop(INTERRUPTED, interrupt=True)
+
+    orchestrator.after_batch = after_batch
+    yield
+
+
+@contextlib.asynccontextmanager
+async def _stopped_after_a_batch(run: Run) -> AsyncIterator[None]:
+    orchestrator = run.orchestrator
+    orchestrator.after_batch = lambda: orchestrator.request_stop("seen")
+    yield
+
+
+async def test_a_resumed_dry_run_pays_the_funding_settled_while_it_was_down(
+    in_repo: Path, run_dirs: dict[str, str]
+) -> None:
+    shift = [0]  # the exchange's clock: the wall clock, less `shift` ms
+    async with EmulatorServer(seed=3, clock=lambda: time.time_ns() // 10**6 - shift[0]) as emulator:
+        await _paid_while_down(_settings(emulator, run_dirs), emulator, shift, run_dirs)
+
+
+async def _paid_while_down(
+    settings: Settings, emulator: EmulatorServer, shift: list[int], run_dirs: dict[str, str]
+) -> None:
+    first = await run_bot(settings, progress=False, attach=_interrupted_once_long)
+    assert first.status == "interrupted"
+    [(held,)] = query(first.db_path, "SELECT SUM(CASE side WHEN 'buy' THEN size ELSE -size END)"
+                      " FROM fills WHERE run_id=?", (first.run_id,))  # fmt: skip
+    assert held > 0
+    # down: the exchange settles funding twice, at two rates
+    market = emulator.markets["ETHUSDT"]
+    settled = []
+    for rate, ago in ((0.0004, 1), (-0.0001, 0)):  # two settlement times (ms)
+        shift[0] = ago
+        market.funding_rate = rate
+        emulator.settle_funding()
+        settled.append((rate, market.mark))
+    resumed = await run_bot(
+        settings, progress=False, resume="latest", attach=_stopped_after_a_batch
+    )
+    assert resumed.run_id == first.run_id
+    rows = query(first.db_path, "SELECT rate, mark, position, payment FROM funding"
+                 " WHERE run_id=? ORDER BY ts", (first.run_id,))  # fmt: skip
+    assert [(r[0], r[1]) for r in rows] == settled, rows
+    for rate, mark, position, payment in rows:
+        assert position == pytest.approx(held)
+        assert payment == pytest.approx(-held * mark * rate)
+    events = Path(run_dirs["log_dir"]) / "events.jsonl"
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    notes = [e["note"] for e in lines if e["type"] == "funding"]
+    assert len(notes) == 2 and all("while the bot was down" in n for n in notes), notes
+    log = (Path(run_dirs["log_dir"]) / "perps_bot.log").read_text()
+    assert "2 funding settlements while the bot was down" in log
