@@ -4,6 +4,7 @@ with an internal error (exit 1), and a chunk missing from the numbering, or from
 of a capture whose meta.json counts it, was skipped: the replay ran over a market with a
 hole in it and exited 0."""
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from perps_bot.cli.app import main
-from perps_bot.domain import BookSnapshot, Order, OrderType, Side
+from perps_bot.domain import BookSnapshot, Candle, Order, OrderType, Side
 from perps_bot.feeds.replay import ReplayFeed, round_trip_latencies
 from perps_bot.storage.capture import CaptureWriter
 from tests.conftest import REPO
@@ -213,3 +214,30 @@ def test_a_run_killed_while_writing_a_chunk_leaves_a_capture_that_replays(
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     events = ReplayFeed(folder).events()  # the first chunk; the rest died with the run
     assert [e.ts for e in events] == [0, 1_000, 2_000]
+
+
+def _bars(symbol: str, first_open: int, closes: list[float]) -> list[Candle]:
+    return [
+        Candle(first_open + (i + 1) * 60_000, symbol, first_open + i * 60_000, c, c, c, c, 1.0)
+        for i, c in enumerate(closes)
+    ]
+
+
+def test_a_resumed_capture_keeps_the_warm_up_its_run_started_with(tmp_path: Path) -> None:
+    """A capture's warm-up is the candles its run started from: a replay of the whole
+    capture starts there. A resumed run warms up again on the candles that closed while
+    it was down (they lie in the capture's gap); they must not replace the start's, or
+    the replay's strategies would start from candles of a later time."""
+    folder = tmp_path / "cap"
+    started = _bars("ETH-PERP", 0, [100.0, 101.0, 102.0])
+    writer = CaptureWriter(folder, META)
+    writer.warmup({"ETH-PERP": started})
+    writer.events([BookSnapshot(200_000, "ETH-PERP", [(100.0, 1.0)], [(101.0, 2.0)])])
+    writer.close()
+    resumed = CaptureWriter(folder, META, resumed=True)
+    resumed.warmup({"ETH-PERP": _bars("ETH-PERP", 3_600_000, [90.0, 91.0])})
+    resumed.events([BookSnapshot(3_800_000, "ETH-PERP", [(90.0, 1.0)], [(91.0, 2.0)])])
+    resumed.close()
+    got = asyncio.run(ReplayFeed(folder).warmup_candles({"ETH-PERP": 10}, 60_000))
+    assert got == {"ETH-PERP": started}
+    assert json.loads((folder / "meta.json").read_text())["counts"]["warmup"] == 3

@@ -197,10 +197,7 @@ class CaptureWriter:
                     self.counts["books"] += 1
                     self.counts["trades"] += len(trades)
         elif kind == "warmup":
-            columns = warmup_columns(payload)
-            self.counts["warmup"] = len(columns["ts"])
-            pq.write_table(pa.table(columns, schema=WARMUP_SCHEMA), self.folder / WARMUP,
-                           compression="zstd")  # fmt: skip
+            self._write_warmup(payload)
         elif kind == "order":
             step, at, order, update = payload
             self._order_row(step, at, order, update, None)
@@ -239,14 +236,29 @@ class CaptureWriter:
             columns, self._orders = self._orders, {name: [] for name in ORDER_COLUMNS}
             self._write("orders", columns)
 
+    def _write_warmup(self, candles: Mapping[str, Sequence[Candle]]) -> None:
+        """The candles the run started from. A resumed run keeps its start's: the ones it
+        warmed up on again closed while it was down (in the capture's gap), and a replay
+        of the whole capture starts where the run started."""
+        path = self.folder / WARMUP
+        if path.exists():
+            return
+        columns = warmup_columns(candles)
+        self.counts["warmup"] = len(columns["ts"])
+        self._whole(pa.table(columns, schema=WARMUP_SCHEMA), path)
+
     def _write(self, table: str, columns: dict[str, list[Any]]) -> None:
         self._chunks[table] += 1
         path = self.folder / f"{table}-{self._chunks[table]:05d}.parquet"
         schema = EVENT_SCHEMA if table == "events" else ORDER_SCHEMA
-        # whole or not at all: a run killed while writing leaves no chunk cut short
-        # under a chunk's name (a replay refuses the whole capture for one)
+        self._whole(pa.table(columns, schema=schema), path)
+
+    @staticmethod
+    def _whole(table: pa.Table, path: Path) -> None:
+        """Whole or not at all: a run killed while writing leaves no file cut short under
+        its name (a replay refuses the whole capture for one)."""
         part = path.with_name(path.name + ".part")
-        pq.write_table(pa.table(columns, schema=schema), part, compression="zstd")
+        pq.write_table(table, part, compression="zstd")
         os.replace(part, path)
 
     def _write_meta(self) -> None:
