@@ -109,6 +109,39 @@ async def test_an_interrupted_download_goes_on_from_its_last_page(
     assert len(candles) == 4320 and candles.open_time[-1] == D0 + 3 * DAY - 60_000
 
 
+async def test_an_interrupted_backfill_leaves_no_hole(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """An earlier --since than the file holds fetches the days before it; interrupted
+    there, the next run found the file's first and last rows and fetched nothing: the
+    days between the pages saved and the old rows stayed a hole (the backtest refuses
+    the file)."""
+    (series,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=False,
+                           mark=False)  # fmt: skip
+    loader = await downloader(emulator, make_client)
+    assert await loader.fill(series, D0 + 3 * DAY, D0 + 4 * DAY) == 1440
+    pages = 0
+
+    def crash_after_two_pages(text: str) -> None:
+        nonlocal pages
+        if "rows, up to" in text:
+            pages += 1
+            if pages == 2:
+                raise Interrupted
+
+    backfill = await downloader(emulator, make_client, say=crash_after_two_pages)
+    with pytest.raises(Interrupted):
+        await backfill.fill(series, D0, D0 + 4 * DAY)
+
+    resumed = await downloader(emulator, make_client)
+    seen = len(emulator.requests)
+    assert await resumed.fill(series, D0, D0 + 4 * DAY) == 3 * 1440 - 2000
+    assert klines_starts(emulator, seen)[0] == D0 + 2000 * 60_000  # the hole, no more
+    candles = load_candles(series.path)  # no gap
+    assert len(candles) == 4 * 1440 and candles.open_time[0] == D0
+    assert await resumed.fill(series, D0, D0 + 4 * DAY) == 0
+
+
 async def test_a_rate_limit_waits_its_retry_after(
     emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
 ) -> None:

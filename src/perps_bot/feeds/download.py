@@ -4,9 +4,9 @@ candles from the exchange through ccxt, written as Feather files the backtester 
 - Paginated: requests of up to 1,000 candles (and 1,000 funding settlements), from the
   last time received, until the range is covered; only closed candles are kept.
 - Incremental and resumable: each file's staged pages are compacted first
-  (feeds.series_files), then only what is missing before its first or after its last
-  row is fetched (the file stays one contiguous range). A second call with the same
-  range fetches nothing.
+  (feeds.series_files), then only what is missing before its first row, between its
+  rows or after its last row is fetched (the file stays one contiguous range). A
+  second call with the same range fetches nothing.
 - Rate-limit aware: a 429 or 418 waits the exchange's Retry-After (never less than the
   backoff); network errors back off exponentially; after exchange.max_retries failed
   tries in a row the download stops with one line (the pages so far are kept).
@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import ccxt.async_support as ccxt_async
+import numpy as np
+import numpy.typing as npt
 
 from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain import (
@@ -143,11 +145,7 @@ class Downloader:
         end = until // step * step  # the last full step before `until`
         ranges = [(since, end)]
         if table is not None and table.num_rows:
-            ts = dates_ms(table)
-            first, last = int(ts[0]), int(ts[-1])
-            # the file stays one contiguous range: what lies between it and the asked
-            # range is fetched too (a backtest refuses a file with a hole)
-            ranges = [(since, first), (last + step, end)]
+            ranges = _missing(dates_ms(table), since, end, step)
         added = 0
         for lo, hi in ranges:
             added += await self._fetch_range(series, file, lo, hi)
@@ -212,6 +210,17 @@ class Downloader:
                 )
             self.say(f"waiting {wait:.1f} s: {last}")
             await self.sleep(wait)
+
+
+def _missing(ts: npt.NDArray[np.int64], since: int, end: int, step: int) -> list[tuple[int, int]]:
+    """The ranges a file with rows at `ts` lacks of [since, end): before its first row,
+    every hole between its rows, after its last. The file stays one contiguous range:
+    what lies between it and the asked range is fetched too (a backtest refuses a file
+    with a hole), and so is a hole an interrupted backfill left between the pages it
+    saved and the rows the file had (a hole the exchange has too costs one request)."""
+    holes = np.flatnonzero(np.diff(ts) > step)
+    inner = [(int(ts[i]) + step, int(ts[i + 1])) for i in holes]
+    return [(since, int(ts[0])), *inner, (int(ts[-1]) + step, end)]
 
 
 def _candle_row(row: Sequence[Any], series: Series) -> Row:
