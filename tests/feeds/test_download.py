@@ -161,6 +161,39 @@ async def test_a_rate_limit_waits_its_retry_after(
     assert starts == [D0, D0, D0 + 1000 * 60_000]  # the refused page asked again
 
 
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(
+            kind="error_code", method="GET", path="/fapi/v1/klines", status=500, code=-1001, after=1
+        ),
+        Fault(kind="malformed", method="GET", path="/fapi/v1/klines", after=1),
+        Fault(kind="status", method="GET", path="/fapi/v1/klines", status=502, after=1),
+    ],
+    ids=["internal-error", "not-json", "bad-gateway"],
+)
+async def test_a_passing_failure_of_the_exchange_is_retried(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path, fault: Fault
+) -> None:
+    """Binance's -1001 ("Internal error ... Please try again", HTTP 500) and an answer
+    that is not JSON are ccxt's OperationFailed, not a NetworkError: the download
+    stopped there as "refused" instead of trying the page again, as every other caller
+    of the exchange does."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    emulator.inject(fault)
+    loader = await downloader(emulator, make_client, sleep=sleep)
+    (series,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=False,
+                           mark=False)  # fmt: skip
+    seen = len(emulator.requests)
+    assert await loader.fill(series, D0, D0 + DAY) == 1440
+    assert len(slept) == 1
+    assert klines_starts(emulator, seen) == [D0, D0 + 1000 * 60_000, D0 + 1000 * 60_000]
+
+
 async def test_a_refusal_is_one_line(
     emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
 ) -> None:

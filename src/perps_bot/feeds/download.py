@@ -8,8 +8,10 @@ candles from the exchange through ccxt, written as Feather files the backtester 
   rows or after its last row is fetched (the file stays one contiguous range). A
   second call with the same range fetches nothing.
 - Rate-limit aware: a 429 or 418 waits the exchange's Retry-After (never less than the
-  backoff); network errors back off exponentially; after exchange.max_retries failed
-  tries in a row the download stops with one line (the pages so far are kept).
+  backoff); network errors and the exchange's passing failures (ccxt's
+  OperationFailed: an internal error, an answer that is not JSON) back off
+  exponentially; after exchange.max_retries failed tries in a row the download stops
+  with one line (the pages so far are kept).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from perps_bot.domain import (
 from perps_bot.domain.numbers import finite_number
 from perps_bot.exchange.backoff import Backoff
 from perps_bot.exchange.runtime import one_line, take_retry_after
+from perps_bot.exchange.startup import TRANSIENT
 from perps_bot.feeds.row_checks import safe_iso
 from perps_bot.feeds.series_files import Row, SeriesFile, dates_ms
 
@@ -183,7 +186,7 @@ class Downloader:
 
     async def _retrying(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """One request, retried: rate limits after their Retry-After, network errors
-        with backoff; anything else is one line."""
+        and passing failures with backoff; anything else is one line."""
         cfg = self.cfg
         base = parse_duration(cfg.backoff_base)
         backoff = Backoff(base, max(parse_duration(cfg.backoff_max), base))
@@ -196,7 +199,7 @@ class Downloader:
                 told = take_retry_after(self.client)
                 wait = max(told or 0.0, backoff.next_delay_ms() / 1000.0)
                 last = f"rate limited ({one_line(exc, 120)})"
-            except (ccxt_async.NetworkError, ccxt_async.ExchangeNotAvailable) as exc:
+            except TRANSIENT as exc:  # also OperationFailed: -1001, an answer not JSON
                 wait, last = backoff.next_delay_ms() / 1000.0, one_line(exc, 160)
             except ccxt_async.BaseError as exc:
                 raise DownloadError(
