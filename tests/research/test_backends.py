@@ -136,3 +136,22 @@ def test_optimize_submits_to_a_running_ray_head_by_address(
         here.submit(TrialSpec(trial.number, dict(trial.params)))
     mine = {o.number: o.metrics for o in iterate(here)}
     assert {t.number: t.user_attrs["metrics"] for t in study.trials} == mine
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_a_ray_address_nothing_answers_at_is_one_line_and_exit_2(
+    workdir: Path, two_days: Path, scheme: str
+) -> None:
+    """Ray's own connect retries an address where nothing listens for about a quarter
+    of an hour (and ignores SIGTERM meanwhile): `--ray 127.0.0.1:PORT` hung instead of
+    saying it cannot connect."""
+    address = f"{scheme}127.0.0.1:{_free_port()}"  # closed again: nothing listens there
+    args = [sys.executable, "-m", "perps_bot", "optimize", "--data", str(two_days),
+            "--symbol", "BTC-PERP", "--strategy", "sma_cross", "--space", "fast=int:2:20",
+            "--trials", "2", "--ray", address, "--no-store"]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=workdir)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.count("\n") == 1 and "cannot connect" in done.stderr, done.stderr
+    assert f"--ray {address}" in done.stderr, done.stderr
+    assert not (workdir / "data" / "studies.sqlite").exists()  # no study begun
