@@ -160,3 +160,20 @@ def test_a_trial_that_never_traded_says_its_orders_were_denied(
     assert code == 0, err
     (trial,) = [line for line in out.splitlines() if line.startswith("[1/1] trial 0")]
     assert "trades 0" in trial and "denied BELOW_MIN_NOTIONAL" in trial, trial
+
+
+def test_a_search_whose_every_objective_was_undefined_says_so(
+    workdir: Path, two_days: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two days give no Sharpe ratio: every trial was recorded failed ("sharpe is
+    undefined"), yet the command printed each as 'sharpe None ...', an empty table and
+    'trials in the study: 2 fail', and exited 0 without saying why."""
+    args = [*optimize_args(two_days, "--trials", "2", "--study", "nosharpe", "--no-store")]
+    args[args.index("--objective") + 1] = "sharpe"
+    code, out, err = run_cli(args, capsys)
+    assert code == 2, out
+    assert len(err.strip().splitlines()) == 1, err
+    assert "every one of the 2 trials failed" in err and "sharpe is undefined" in err, err
+    trial_lines = [line for line in out.splitlines() if line.startswith("[")]
+    assert len(trial_lines) == 2 and all("failed: sharpe is undefined" in t for t in trial_lines)
+    assert all("trades" in t for t in trial_lines)  # what the run did, still shown

@@ -243,11 +243,9 @@ def progress_printer(
     def show(outcome: "TrialOutcome") -> None:
         nonlocal seen
         seen += 1
-        if outcome.error is not None:
-            state = f"failed: {outcome.error}"
-        elif quiet:
+        if outcome.error is None and quiet:
             return
-        elif outcome.pruned:
+        if outcome.pruned:
             state = "pruned"
         else:
             metrics = outcome.metrics or {}
@@ -258,6 +256,8 @@ def progress_printer(
             denials = metrics.get("denials") or {}
             if denials:  # a trial that never traded says why (an order size under the minimum)
                 state += f" denied {denials_text(denials)}"
+        if outcome.error is not None:  # with what the run did, when it ran (an undefined objective)
+            state = f"failed: {outcome.error}" + (f"; {state}" if outcome.metrics else "")
         console.print(
             f"[{seen}/{total}] trial {outcome.number} {outcome.params}: {state}"
             f" ({outcome.seconds:.2f} s)",

@@ -18,6 +18,7 @@ so a trial's fate does not depend on how fast other workers are.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import statistics
 import time
@@ -197,7 +198,7 @@ def run_study(
         while asked and next(iter(asked)) in finished:
             number = next(iter(asked))
             outcome = finished.pop(number)
-            tell(study, asked.pop(number), outcome, spec.objectives)
+            outcome = tell(study, asked.pop(number), outcome, spec.objectives)
             run.outcomes.append(outcome)
             if on_trial is not None:
                 on_trial(outcome)
@@ -208,8 +209,11 @@ def run_study(
     return run
 
 
-def tell(study: optuna.Study, trial: Trial, outcome: TrialOutcome, objectives: Objectives) -> None:
-    """Record a trial's outcome: metrics, intermediate returns, and its state."""
+def tell(
+    study: optuna.Study, trial: Trial, outcome: TrialOutcome, objectives: Objectives
+) -> TrialOutcome:
+    """Record a trial's outcome: metrics, intermediate returns, and its state. Returns
+    the outcome as recorded: one whose objective is undefined failed, with that reason."""
     trial.set_user_attr("seconds", outcome.seconds)
     if outcome.moments is not None and not outcome.pruned:
         trial.set_user_attr("moments", list(_moments(outcome)))
@@ -221,16 +225,17 @@ def tell(study: optuna.Study, trial: Trial, outcome: TrialOutcome, objectives: O
     if outcome.error is not None:
         trial.set_user_attr("error", outcome.error)
         study.tell(trial, state=TrialState.FAIL)
-        return
+        return outcome
     if outcome.pruned:
         study.tell(trial, state=TrialState.PRUNED)
-        return
+        return outcome
     values, why = objectives.values(outcome.metrics or {})
     if values is None:
         trial.set_user_attr("error", why)
         study.tell(trial, state=TrialState.FAIL)
-        return
+        return dataclasses.replace(outcome, error=why)
     study.tell(trial, values if objectives.multi else values[0])
+    return outcome
 
 
 def _moments(outcome: TrialOutcome) -> tuple[int, float, float, float]:
