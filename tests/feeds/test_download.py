@@ -52,9 +52,34 @@ async def test_the_command_writes_files_the_backtester_reads(
     funding = load_funding(tmp_path / "BTC-PERP-8h-funding.feather")
     assert len(candles) == len(marks) == 2 * 1440 and candles.interval_ms == 60_000
     assert candles.open_time[0] == D0 and candles.close_time[-1] == D0 + 2 * DAY
-    assert list(funding.ts) == [D0 + k * 8 * 3_600_000 for k in range(6)]
+    assert list(funding.ts) == [D0 + k * 8 * 3_600_000 for k in range(7)]  # until's too
     assert not np.array_equal(marks.close, candles.close)  # the mark is its own series
     assert not list(tmp_path.glob("*.parts"))  # compacted
+
+
+async def test_the_funding_file_has_every_settlement_the_candles_replay(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The last candle of [since, until) closes at `until`, and the backtest settles
+    funding there; the funding file stopped before it, so a backtest of what one
+    download wrote settled its last funding at the profile's default rate."""
+    from perps_bot.feeds.historical import CandleFeed
+
+    loader = await downloader(emulator, make_client)
+    candles, funding = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=True,
+                                  mark=False)  # fmt: skip
+    for series in (candles, funding):
+        await loader.fill(series, D0, D0 + DAY)
+    feed = CandleFeed.from_files(
+        "BTC-PERP", candles.path, funding=funding.path, funding_interval_ms=8 * 3_600_000,
+        default_funding_rate=0.5,
+    )  # fmt: skip
+    assert feed.funding_count == 3 and feed.funding_defaulted == 0
+    assert list(load_funding(funding.path).ts) == [D0 + k * 8 * 3_600_000 for k in range(4)]
+    seen = len(emulator.requests)
+    assert await loader.fill(funding, D0, D0 + DAY) == 0  # then nothing more to fetch
+    assert await loader.fill(funding, D0, D0 + DAY + 3_600_000) == 0  # none in (until, +1h]
+    assert klines_starts(emulator, seen, "/fapi/v1/fundingRate") == []
 
 
 async def test_a_second_call_fetches_only_what_is_missing(
@@ -320,9 +345,9 @@ async def test_settlements_more_often_than_the_funding_interval_are_refused_not_
     four = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=True, mark=False,
                       funding_interval="4h")[1]  # fmt: skip
     assert four.path.name == "BTC-PERP-4h-funding.feather"
-    assert await loader.fill(four, D0, D0 + 3 * DAY) == 18
+    assert await loader.fill(four, D0, D0 + 3 * DAY) == 19
     rates = load_funding(four.path, interval_ms=4 * 3_600_000)
-    assert list(rates.ts) == [D0 + k * 4 * 3_600_000 for k in range(18)]
+    assert list(rates.ts) == [D0 + k * 4 * 3_600_000 for k in range(19)]
     assert list(rates.rate[1::2]) == [0.0009] * 9
 
 
@@ -417,5 +442,5 @@ async def test_a_funding_settlement_listed_twice_is_kept_once(
     loader = await downloader(emulator, make_client)
     funding = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=True,
                          mark=False)[1]  # fmt: skip
-    assert await loader.fill(funding, D0, D0 + 3 * DAY) == 9
-    assert len(load_funding(funding.path)) == 9
+    assert await loader.fill(funding, D0, D0 + 3 * DAY) == 10
+    assert len(load_funding(funding.path)) == 10

@@ -145,7 +145,9 @@ class Downloader:
                                 f" ({exc.strerror or exc})") from None  # fmt: skip
         table = file.compact()  # pages of an interrupted run first
         step = series.interval_ms
-        end = until // step * step  # the last full step before `until`
+        end = until // step * step  # candles: the last one closes at or before `until`
+        if series.kind == "funding":  # settlements at or before `until`: the backtest
+            end += step  # settles one at the last candle's close, which may be `until`
         ranges = [(since, end)]
         if table is not None and table.num_rows:
             ranges = _missing(dates_ms(table), since, end, step)
