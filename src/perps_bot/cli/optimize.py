@@ -133,7 +133,7 @@ def optimize(
     from perps_bot.research.backends import make_backend
     from perps_bot.research.objectives import Objectives
     from perps_bot.research.space import describe
-    from perps_bot.research.study import StudySpec, candles_about, run_study
+    from perps_bot.research.study import StudySpec, candles_about, run_study, setup_about
     from perps_bot.research.summary import render, summary
     from perps_bot.research.trial import TrialJob
 
@@ -156,7 +156,8 @@ def optimize(
         seed=seed,
         prune=not no_prune,
         about={"strategy": strategy, "objective": str(objectives), "symbols": ",".join(symbol),
-               "candles": candles_about(dataset.start_ts, dataset.end_ts)},
+               "candles": candles_about(dataset.start_ts, dataset.end_ts),
+               **setup_about(settings, space_dists)},
     )  # fmt: skip
     console = Console()
     workers = jobs or (os.cpu_count() or 1)

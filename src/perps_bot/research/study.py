@@ -24,7 +24,7 @@ import statistics
 import time
 import urllib.parse
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ import sqlalchemy.exc
 from optuna.distributions import BaseDistribution, check_distribution_compatibility
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from perps_bot.config import ConfigError
+from perps_bot.config import ConfigError, Settings
 from perps_bot.domain import iso_utc, short, short_path
 from perps_bot.research.backends import Backend
 from perps_bot.research.objectives import Objectives
@@ -64,6 +64,21 @@ def candles_about(start_ms: int, end_ms: int) -> str:
     candles would rank trials of other data together (and a walk-forward window's study
     continued on a longer training range would choose on trials that saw its test data)."""
     return f"{iso_utc(start_ms)} to {iso_utc(end_ms)}"
+
+
+def setup_about(settings: Settings, searched: Iterable[str]) -> dict[str, str]:
+    """What else makes a trial's run, for a study's `about`: the strategy's fixed params
+    and the run's profile, bar size, order sizes and balance. A study continued with
+    others would rank trials of other runs together, and store the best trial's searched
+    params run with the new fixed ones as its best run (not the run it measured)."""
+    strategy, names = settings.strategy, set(searched)
+    fixed = sorted((k, v) for k, v in strategy.params.items() if k not in names)
+    sizes = ", ".join(f"{s} {strategy.size_for(s):g}" for s in settings.run.symbols)
+    return {
+        "fixed params": " ".join(f"{k}={v}" for k, v in fixed) or "none",
+        "run": f"profile {settings.profile}, timeframe {strategy.timeframe}, order size"
+        f" {sizes}, balance {settings.account.initial_balance:g}",
+    }
 
 
 @dataclass(slots=True)
