@@ -315,6 +315,25 @@ async def test_a_timeframe_the_exchange_does_not_serve_as_that_duration_is_refus
     assert not list(tmp_path.iterdir())
 
 
+async def test_a_symbol_the_exchange_does_not_list_is_refused_before_any_download(
+    emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """XRP-PERP is an instrument of the bot the emulator does not list: the command
+    downloaded all of BTC-PERP first (hours, for years of candles) and only then
+    stopped on XRP-PERP."""
+    monkeypatch.setenv("PERPS_BOT__EXCHANGE__BASE_URL", emulator.base_url)
+    args = ["data", "download", "--symbols", "BTC-PERP,XRP-PERP", "--since", "2024-01-01",
+            "--until", "2024-01-02", "--out", str(tmp_path)]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        await asyncio.to_thread(main, args)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1, err
+    assert "XRP-PERP" in err and "not listed" in err and "BTC-PERP" not in err, err
+    assert klines_starts(emulator) == []  # nothing asked
+    assert not list(tmp_path.iterdir())
+
+
 class FourHourFunding(NullingClient):
     """The emulator's 8-hourly funding history with a settlement 4 hours after each
     (many Binance perpetuals settle every 4 hours)."""

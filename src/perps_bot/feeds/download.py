@@ -89,6 +89,18 @@ def series_for(
     return found
 
 
+def check_listed(client: Any, wanted: Sequence[Series]) -> None:
+    """Every symbol is one of the exchange's markets (loaded by the caller), checked
+    before the first request: one it does not list failed only when its turn came,
+    after the other symbols' downloads."""
+    markets = getattr(client, "markets", None) or {}
+    missing = dict.fromkeys(f"{s.symbol} ({s.exchange_symbol})" for s in wanted
+                            if s.exchange_symbol not in markets)  # fmt: skip
+    if missing:
+        raise DownloadError(f"not listed on the exchange: {short(', '.join(missing))};"
+                            " nothing was downloaded")  # fmt: skip
+
+
 def check_timeframe(client: Any, timeframe: str) -> None:
     """The exchange must serve `timeframe` as the duration perps-bot reads it as: ccxt
     passes the text through, and to it `1M` is a month (perps-bot reads durations
