@@ -103,6 +103,32 @@ async def test_a_second_call_fetches_only_what_is_missing(
     assert pa_feather.read_table(series.path).equals(pa_feather.read_table(whole.path))
 
 
+async def test_a_file_of_another_timeframe_under_the_name_is_refused(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """5-minute candles under the 1-minute file's name (a file copied or renamed): their
+    gaps were filled with 1-minute candles, a file the backtest reads without a word in
+    which every fifth candle spans five minutes."""
+    from perps_bot.feeds.download import DownloadError
+
+    cfg = ExchangeConfig(base_url=emulator.base_url, max_retries=3)
+    client = make_client(cfg, private=False)
+    await client.load_markets()
+    five = Downloader(client, cfg, timeframe="5m")
+    (other,) = series_for("BTC-PERP", "BTC/USDT:USDT", "5m", tmp_path / "five", funding=False,
+                          mark=False)  # fmt: skip
+    await five.fill(other, D0, D0 + DAY)
+    (series,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=False,
+                           mark=False)  # fmt: skip
+    other.path.rename(series.path)
+    before = series.path.read_bytes()
+    loader = await downloader(emulator, make_client)
+    seen = len(emulator.requests)
+    with pytest.raises(DownloadError, match=r"BTC-PERP-1m.feather: its rows are 5m apart, not 1m"):
+        await loader.fill(series, D0, D0 + 2 * DAY)
+    assert klines_starts(emulator, seen) == [] and series.path.read_bytes() == before
+
+
 class Interrupted(Exception):
     pass
 

@@ -162,7 +162,9 @@ class Downloader:
             end += step  # settles one at the last candle's close, which may be `until`
         ranges = [(since, end)]
         if table is not None and table.num_rows:
-            ranges = _missing(dates_ms(table), since, end, step)
+            ts = dates_ms(table)
+            _check_step(ts, series)
+            ranges = _missing(ts, since, end, step)
         added = 0
         for lo, hi in ranges:
             added += await self._fetch_range(series, file, lo, hi)
@@ -227,6 +229,22 @@ class Downloader:
                 )
             self.say(f"waiting {wait:.1f} s: {last}")
             await self.sleep(wait)
+
+
+def _check_step(ts: npt.NDArray[np.int64], series: Series) -> None:
+    """The file's rows are the series' interval apart (but for holes): a file of another
+    timeframe under its name (copied, renamed) would have its holes filled with these
+    candles, a file the backtest reads in which some candles span another length."""
+    if ts.shape[0] < 2:
+        return
+    gaps, step = np.diff(ts), series.interval_ms
+    closest = int(gaps.min())
+    if closest != step or bool(np.any(gaps % step)):
+        raise DownloadError(
+            f"{short_path(series.path)}: its rows are {format_duration(closest)} apart, not"
+            f" {format_duration(step)}: another timeframe's file? move it away or download"
+            " into another --out"
+        )
 
 
 def _missing(ts: npt.NDArray[np.int64], since: int, end: int, step: int) -> list[tuple[int, int]]:
