@@ -18,6 +18,8 @@ import concurrent.futures as cf
 import contextlib
 import os
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -25,6 +27,7 @@ from perps_bot.config import ConfigError
 from perps_bot.feeds.dataset import Dataset
 from perps_bot.research.trial import TrialJob, TrialOutcome, TrialSpec, run_trial
 
+DRIVER_POLL_S = 1.0  # how often a local worker looks whether its driver is still there
 CONNECT_TIMEOUT_S = 5.0  # a cluster's address that takes no TCP connection within this
 
 
@@ -50,9 +53,19 @@ class Backend(Protocol):
 _WORKER: tuple[TrialJob, Dataset] | None = None
 
 
-def _init_worker(job: TrialJob, data: Dataset) -> None:
+def _init_worker(job: TrialJob, data: Dataset, driver: int) -> None:
     global _WORKER
     _WORKER = (job, data)
+    threading.Thread(target=_end_with, args=(driver,), daemon=True).start()
+
+
+def _end_with(driver: int) -> None:
+    """A worker ends when the process that started it is gone: killed (SIGTERM, a
+    scheduler's timeout), it cannot shut the pool down, and its workers would wait on
+    their task queue for ever (they hold its writing end themselves)."""
+    while os.getppid() == driver:
+        time.sleep(DRIVER_POLL_S)
+    os._exit(1)
 
 
 def _run_in_worker(spec: TrialSpec) -> TrialOutcome:
@@ -94,7 +107,7 @@ class LocalProcesses:
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(job, data),
+            initargs=(job, data, os.getpid()),
         )
         self._futures: set[cf.Future[TrialOutcome]] = set()
 
