@@ -52,9 +52,34 @@ async def test_the_command_writes_files_the_backtester_reads(
     funding = load_funding(tmp_path / "BTC-PERP-8h-funding.feather")
     assert len(candles) == len(marks) == 2 * 1440 and candles.interval_ms == 60_000
     assert candles.open_time[0] == D0 and candles.close_time[-1] == D0 + 2 * DAY
-    assert list(funding.ts) == [D0 + k * 8 * 3_600_000 for k in range(6)]
+    assert list(funding.ts) == [D0 + k * 8 * 3_600_000 for k in range(7)]  # until's too
     assert not np.array_equal(marks.close, candles.close)  # the mark is its own series
     assert not list(tmp_path.glob("*.parts"))  # compacted
+
+
+async def test_the_funding_file_has_every_settlement_the_candles_replay(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The last candle of [since, until) closes at `until`, and the backtest settles
+    funding there; the funding file stopped before it, so a backtest of what one
+    download wrote settled its last funding at the profile's default rate."""
+    from perps_bot.feeds.historical import CandleFeed
+
+    loader = await downloader(emulator, make_client)
+    candles, funding = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=True,
+                                  mark=False)  # fmt: skip
+    for series in (candles, funding):
+        await loader.fill(series, D0, D0 + DAY)
+    feed = CandleFeed.from_files(
+        "BTC-PERP", candles.path, funding=funding.path, funding_interval_ms=8 * 3_600_000,
+        default_funding_rate=0.5,
+    )  # fmt: skip
+    assert feed.funding_count == 3 and feed.funding_defaulted == 0
+    assert list(load_funding(funding.path).ts) == [D0 + k * 8 * 3_600_000 for k in range(4)]
+    seen = len(emulator.requests)
+    assert await loader.fill(funding, D0, D0 + DAY) == 0  # then nothing more to fetch
+    assert await loader.fill(funding, D0, D0 + DAY + 3_600_000) == 0  # none in (until, +1h]
+    assert klines_starts(emulator, seen, "/fapi/v1/fundingRate") == []
 
 
 async def test_a_second_call_fetches_only_what_is_missing(
@@ -76,6 +101,32 @@ async def test_a_second_call_fetches_only_what_is_missing(
                           mark=False)  # fmt: skip
     await loader.fill(whole, D0, D0 + 2 * DAY)
     assert pa_feather.read_table(series.path).equals(pa_feather.read_table(whole.path))
+
+
+async def test_a_file_of_another_timeframe_under_the_name_is_refused(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """5-minute candles under the 1-minute file's name (a file copied or renamed): their
+    gaps were filled with 1-minute candles, a file the backtest reads without a word in
+    which every fifth candle spans five minutes."""
+    from perps_bot.feeds.download import DownloadError
+
+    cfg = ExchangeConfig(base_url=emulator.base_url, max_retries=3)
+    client = make_client(cfg, private=False)
+    await client.load_markets()
+    five = Downloader(client, cfg, timeframe="5m")
+    (other,) = series_for("BTC-PERP", "BTC/USDT:USDT", "5m", tmp_path / "five", funding=False,
+                          mark=False)  # fmt: skip
+    await five.fill(other, D0, D0 + DAY)
+    (series,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=False,
+                           mark=False)  # fmt: skip
+    other.path.rename(series.path)
+    before = series.path.read_bytes()
+    loader = await downloader(emulator, make_client)
+    seen = len(emulator.requests)
+    with pytest.raises(DownloadError, match=r"BTC-PERP-1m.feather: its rows are 5m apart, not 1m"):
+        await loader.fill(series, D0, D0 + 2 * DAY)
+    assert klines_starts(emulator, seen) == [] and series.path.read_bytes() == before
 
 
 class Interrupted(Exception):
@@ -109,6 +160,39 @@ async def test_an_interrupted_download_goes_on_from_its_last_page(
     assert len(candles) == 4320 and candles.open_time[-1] == D0 + 3 * DAY - 60_000
 
 
+async def test_an_interrupted_backfill_leaves_no_hole(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """An earlier --since than the file holds fetches the days before it; interrupted
+    there, the next run found the file's first and last rows and fetched nothing: the
+    days between the pages saved and the old rows stayed a hole (the backtest refuses
+    the file)."""
+    (series,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=False,
+                           mark=False)  # fmt: skip
+    loader = await downloader(emulator, make_client)
+    assert await loader.fill(series, D0 + 3 * DAY, D0 + 4 * DAY) == 1440
+    pages = 0
+
+    def crash_after_two_pages(text: str) -> None:
+        nonlocal pages
+        if "rows, up to" in text:
+            pages += 1
+            if pages == 2:
+                raise Interrupted
+
+    backfill = await downloader(emulator, make_client, say=crash_after_two_pages)
+    with pytest.raises(Interrupted):
+        await backfill.fill(series, D0, D0 + 4 * DAY)
+
+    resumed = await downloader(emulator, make_client)
+    seen = len(emulator.requests)
+    assert await resumed.fill(series, D0, D0 + 4 * DAY) == 3 * 1440 - 2000
+    assert klines_starts(emulator, seen)[0] == D0 + 2000 * 60_000  # the hole, no more
+    candles = load_candles(series.path)  # no gap
+    assert len(candles) == 4 * 1440 and candles.open_time[0] == D0
+    assert await resumed.fill(series, D0, D0 + 4 * DAY) == 0
+
+
 async def test_a_rate_limit_waits_its_retry_after(
     emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -126,6 +210,39 @@ async def test_a_rate_limit_waits_its_retry_after(
     assert slept == [7.0]  # the exchange's Retry-After, not the 250 ms backoff
     starts = klines_starts(emulator, seen, "/fapi/v1/markPriceKlines")
     assert starts == [D0, D0, D0 + 1000 * 60_000]  # the refused page asked again
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(
+            kind="error_code", method="GET", path="/fapi/v1/klines", status=500, code=-1001, after=1
+        ),
+        Fault(kind="malformed", method="GET", path="/fapi/v1/klines", after=1),
+        Fault(kind="status", method="GET", path="/fapi/v1/klines", status=502, after=1),
+    ],
+    ids=["internal-error", "not-json", "bad-gateway"],
+)
+async def test_a_passing_failure_of_the_exchange_is_retried(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path, fault: Fault
+) -> None:
+    """Binance's -1001 ("Internal error ... Please try again", HTTP 500) and an answer
+    that is not JSON are ccxt's OperationFailed, not a NetworkError: the download
+    stopped there as "refused" instead of trying the page again, as every other caller
+    of the exchange does."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    emulator.inject(fault)
+    loader = await downloader(emulator, make_client, sleep=sleep)
+    (series,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=False,
+                           mark=False)  # fmt: skip
+    seen = len(emulator.requests)
+    assert await loader.fill(series, D0, D0 + DAY) == 1440
+    assert len(slept) == 1
+    assert klines_starts(emulator, seen) == [D0, D0 + 1000 * 60_000, D0 + 1000 * 60_000]
 
 
 async def test_a_refusal_is_one_line(
@@ -224,6 +341,25 @@ async def test_a_timeframe_the_exchange_does_not_serve_as_that_duration_is_refus
     assert not list(tmp_path.iterdir())
 
 
+async def test_a_symbol_the_exchange_does_not_list_is_refused_before_any_download(
+    emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """XRP-PERP is an instrument of the bot the emulator does not list: the command
+    downloaded all of BTC-PERP first (hours, for years of candles) and only then
+    stopped on XRP-PERP."""
+    monkeypatch.setenv("PERPS_BOT__EXCHANGE__BASE_URL", emulator.base_url)
+    args = ["data", "download", "--symbols", "BTC-PERP,XRP-PERP", "--since", "2024-01-01",
+            "--until", "2024-01-02", "--out", str(tmp_path)]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        await asyncio.to_thread(main, args)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.count("\n") == 1, err
+    assert "XRP-PERP" in err and "not listed" in err and "BTC-PERP" not in err, err
+    assert klines_starts(emulator) == []  # nothing asked
+    assert not list(tmp_path.iterdir())
+
+
 class FourHourFunding(NullingClient):
     """The emulator's 8-hourly funding history with a settlement 4 hours after each
     (many Binance perpetuals settle every 4 hours)."""
@@ -254,9 +390,9 @@ async def test_settlements_more_often_than_the_funding_interval_are_refused_not_
     four = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=True, mark=False,
                       funding_interval="4h")[1]  # fmt: skip
     assert four.path.name == "BTC-PERP-4h-funding.feather"
-    assert await loader.fill(four, D0, D0 + 3 * DAY) == 18
+    assert await loader.fill(four, D0, D0 + 3 * DAY) == 19
     rates = load_funding(four.path, interval_ms=4 * 3_600_000)
-    assert list(rates.ts) == [D0 + k * 4 * 3_600_000 for k in range(18)]
+    assert list(rates.ts) == [D0 + k * 4 * 3_600_000 for k in range(19)]
     assert list(rates.rate[1::2]) == [0.0009] * 9
 
 
@@ -351,5 +487,5 @@ async def test_a_funding_settlement_listed_twice_is_kept_once(
     loader = await downloader(emulator, make_client)
     funding = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path, funding=True,
                          mark=False)[1]  # fmt: skip
-    assert await loader.fill(funding, D0, D0 + 3 * DAY) == 9
-    assert len(load_funding(funding.path)) == 9
+    assert await loader.fill(funding, D0, D0 + 3 * DAY) == 10
+    assert len(load_funding(funding.path)) == 10

@@ -136,3 +136,74 @@ def test_optimize_submits_to_a_running_ray_head_by_address(
         here.submit(TrialSpec(trial.number, dict(trial.params)))
     mine = {o.number: o.metrics for o in iterate(here)}
     assert {t.number: t.user_attrs["metrics"] for t in study.trials} == mine
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_a_ray_address_nothing_answers_at_is_one_line_and_exit_2(
+    workdir: Path, two_days: Path, scheme: str
+) -> None:
+    """Ray's own connect retries an address where nothing listens for about a quarter
+    of an hour (and ignores SIGTERM meanwhile): `--ray 127.0.0.1:PORT` hung instead of
+    saying it cannot connect."""
+    address = f"{scheme}127.0.0.1:{_free_port()}"  # closed again: nothing listens there
+    args = [sys.executable, "-m", "perps_bot", "optimize", "--data", str(two_days),
+            "--symbol", "BTC-PERP", "--strategy", "sma_cross", "--space", "fast=int:2:20",
+            "--trials", "2", "--ray", address, "--no-store"]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=workdir)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.count("\n") == 1 and "cannot connect" in done.stderr, done.stderr
+    assert f"--ray {address}" in done.stderr, done.stderr
+    assert not (workdir / "data" / "studies.sqlite").exists()  # no study begun
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state != "Z":
+                alive.append(pid)
+    return alive
+
+
+@pytest.mark.integration
+def test_the_worker_processes_end_with_a_killed_optimize(workdir: Path, two_days: Path) -> None:
+    """`optimize -j 2` stopped by SIGTERM (a scheduler's timeout, `kill`) left its two
+    worker processes waiting on their task queue for ever."""
+    args = [sys.executable, "-m", "perps_bot", "optimize", "--data", str(two_days),
+            "--symbol", "BTC-PERP", "--strategy", "sma_cross", "--space", "fast=int:2:20",
+            "--objective", "total_pnl", "--trials", "100000", "-j", "2", "--no-store"]  # fmt: skip
+    driver = subprocess.Popen(args, cwd=workdir, stdout=subprocess.PIPE, text=True,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    workers: list[int] = []
+    try:
+        assert driver.stdout is not None
+        for line in driver.stdout:  # the workers run trials
+            if line.startswith("[2/"):
+                break
+        workers = [p for p in _children(driver.pid)
+                   if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]  # fmt: skip
+        assert len(workers) == 2
+        driver.terminate()
+        driver.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while _alive(workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _alive(workers) == [], "the workers outlived the optimize that started them"
+    finally:
+        for pid in [driver.pid, *_alive(workers)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        driver.wait()

@@ -160,3 +160,51 @@ def test_a_trial_that_never_traded_says_its_orders_were_denied(
     assert code == 0, err
     (trial,) = [line for line in out.splitlines() if line.startswith("[1/1] trial 0")]
     assert "trades 0" in trial and "denied BELOW_MIN_NOTIONAL" in trial, trial
+
+
+def test_a_search_whose_every_objective_was_undefined_says_so(
+    workdir: Path, two_days: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two days give no Sharpe ratio: every trial was recorded failed ("sharpe is
+    undefined"), yet the command printed each as 'sharpe None ...', an empty table and
+    'trials in the study: 2 fail', and exited 0 without saying why."""
+    args = [*optimize_args(two_days, "--trials", "2", "--study", "nosharpe", "--no-store")]
+    args[args.index("--objective") + 1] = "sharpe"
+    code, out, err = run_cli(args, capsys)
+    assert code == 2, out
+    assert len(err.strip().splitlines()) == 1, err
+    assert "every one of the 2 trials failed" in err and "sharpe is undefined" in err, err
+    trial_lines = [line for line in out.splitlines() if line.startswith("[")]
+    assert len(trial_lines) == 2 and all("failed: sharpe is undefined" in t for t in trial_lines)
+    assert all("trades" in t for t in trial_lines)  # what the run did, still shown
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "said"),
+    [
+        (["--param", "slow=40"], ["--param", "slow=90"], "fixed params 'slow=40', not 'slow=90'"),
+        ([], ["--order-size", "0.01"], "order size"),
+        ([], ["--timeframe", "5m"], "timeframe"),
+    ],
+    ids=["param", "order-size", "timeframe"],
+)
+def test_a_study_never_continues_with_other_fixed_settings(
+    workdir: Path, two_days: Path, capsys: pytest.CaptureFixture[str], first: list[str],
+    then: list[str], said: str,
+) -> None:  # fmt: skip
+    """The trials of `--param slow=40` and of `--param slow=90` were ranked together, and
+    the best (a slow=40 trial) was stored as the best run with slow=90: another run than
+    the one measured, its metrics not the trial's."""
+    args = ["optimize", "--data", str(two_days), "--symbol", "BTC-PERP", "--strategy",
+            "sma_cross", "--space", "fast=int:2:20", "--objective", "total_pnl", "-j", "1",
+            "--trials", "1", "--study", "s5", "--no-store"]  # fmt: skip
+    code, _, err = run_cli([*args, *first], capsys)
+    assert code == 0, err
+    code, _, err = run_cli([*args, *then], capsys)
+    assert code == 2, err
+    assert said in err and "use another --study name" in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    storage = f"sqlite:///{workdir / 'data' / 'studies.sqlite'}"
+    assert len(optuna.load_study(study_name="s5", storage=storage).trials) == 1
+    code, _, err = run_cli([*args, *first], capsys)  # the same settings again: continued
+    assert code == 0, err

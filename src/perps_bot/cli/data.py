@@ -47,7 +47,7 @@ def download(
     from perps_bot.exchange.client import create_exchange
     from perps_bot.exchange.runtime import close_quietly
     from perps_bot.exchange.startup import load_markets_within
-    from perps_bot.feeds.download import Downloader, describe, series_for
+    from perps_bot.feeds.download import Downloader, check_listed, describe, series_for
     from perps_bot.instruments import catalog_from_profile
 
     names = parse_symbols(symbols) or []
@@ -82,6 +82,7 @@ def download(
             loader = Downloader(client, settings.exchange, timeframe=timeframe,
                                 say=lambda text: console.print(text, highlight=False))  # fmt: skip
             await load_markets_within(client, settings.exchange)
+            check_listed(client, wanted)
             for series in wanted:
                 added = await loader.fill(series, start, end)
                 console.print(f"{describe(series)}: {added} new rows -> {series.path}",

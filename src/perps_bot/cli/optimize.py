@@ -133,7 +133,7 @@ def optimize(
     from perps_bot.research.backends import make_backend
     from perps_bot.research.objectives import Objectives
     from perps_bot.research.space import describe
-    from perps_bot.research.study import StudySpec, candles_about, run_study
+    from perps_bot.research.study import StudySpec, candles_about, run_study, setup_about
     from perps_bot.research.summary import render, summary
     from perps_bot.research.trial import TrialJob
 
@@ -156,7 +156,8 @@ def optimize(
         seed=seed,
         prune=not no_prune,
         about={"strategy": strategy, "objective": str(objectives), "symbols": ",".join(symbol),
-               "candles": candles_about(dataset.start_ts, dataset.end_ts)},
+               "candles": candles_about(dataset.start_ts, dataset.end_ts),
+               **setup_about(settings, space_dists)},
     )  # fmt: skip
     console = Console()
     workers = jobs or (os.cpu_count() or 1)
@@ -243,11 +244,9 @@ def progress_printer(
     def show(outcome: "TrialOutcome") -> None:
         nonlocal seen
         seen += 1
-        if outcome.error is not None:
-            state = f"failed: {outcome.error}"
-        elif quiet:
+        if outcome.error is None and quiet:
             return
-        elif outcome.pruned:
+        if outcome.pruned:
             state = "pruned"
         else:
             metrics = outcome.metrics or {}
@@ -258,6 +257,8 @@ def progress_printer(
             denials = metrics.get("denials") or {}
             if denials:  # a trial that never traded says why (an order size under the minimum)
                 state += f" denied {denials_text(denials)}"
+        if outcome.error is not None:  # with what the run did, when it ran (an undefined objective)
+            state = f"failed: {outcome.error}" + (f"; {state}" if outcome.metrics else "")
         console.print(
             f"[{seen}/{total}] trial {outcome.number} {outcome.params}: {state}"
             f" ({outcome.seconds:.2f} s)",

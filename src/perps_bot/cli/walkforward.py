@@ -88,7 +88,7 @@ def walkforward(
     from perps_bot.domain import iso_utc
     from perps_bot.research.backends import make_backend, ray_session
     from perps_bot.research.objectives import Objectives
-    from perps_bot.research.study import StudySpec, candles_about
+    from perps_bot.research.study import StudySpec, candles_about, setup_about
     from perps_bot.research.trial import TrialJob
     from perps_bot.research.walkforward import optimise_window, plan_windows, run_out_of_sample
 
@@ -123,7 +123,8 @@ def walkforward(
                 objectives=objectives, space=space_dists, trials=trials, seed=seed + plan.index,
                 prune=not no_prune, about={
                     "strategy": strategy, "objective": str(objectives), "symbols": ",".join(symbol),
-                    "candles": candles_about(plan.train_start, plan.train_end)},
+                    "candles": candles_about(plan.train_start, plan.train_end),
+                    **setup_about(settings, space_dists)},
             )  # fmt: skip
             record = optimise_window(
                 plan, job, dataset, spec,

@@ -4,12 +4,14 @@ candles from the exchange through ccxt, written as Feather files the backtester 
 - Paginated: requests of up to 1,000 candles (and 1,000 funding settlements), from the
   last time received, until the range is covered; only closed candles are kept.
 - Incremental and resumable: each file's staged pages are compacted first
-  (feeds.series_files), then only what is missing before its first or after its last
-  row is fetched (the file stays one contiguous range). A second call with the same
-  range fetches nothing.
+  (feeds.series_files), then only what is missing before its first row, between its
+  rows or after its last row is fetched (the file stays one contiguous range). A
+  second call with the same range fetches nothing.
 - Rate-limit aware: a 429 or 418 waits the exchange's Retry-After (never less than the
-  backoff); network errors back off exponentially; after exchange.max_retries failed
-  tries in a row the download stops with one line (the pages so far are kept).
+  backoff); network errors and the exchange's passing failures (ccxt's
+  OperationFailed: an internal error, an answer that is not JSON) back off
+  exponentially; after exchange.max_retries failed tries in a row the download stops
+  with one line (the pages so far are kept).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import ccxt.async_support as ccxt_async
+import numpy as np
+import numpy.typing as npt
 
 from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain import (
@@ -34,6 +38,7 @@ from perps_bot.domain import (
 from perps_bot.domain.numbers import finite_number
 from perps_bot.exchange.backoff import Backoff
 from perps_bot.exchange.runtime import one_line, take_retry_after
+from perps_bot.exchange.startup import TRANSIENT
 from perps_bot.feeds.row_checks import safe_iso
 from perps_bot.feeds.series_files import Row, SeriesFile, dates_ms
 
@@ -82,6 +87,18 @@ def series_for(
         found.append(Series(symbol, exchange_symbol, "funding",
                             parse_duration(funding_interval), path))  # fmt: skip
     return found
+
+
+def check_listed(client: Any, wanted: Sequence[Series]) -> None:
+    """Every symbol is one of the exchange's markets (loaded by the caller), checked
+    before the first request: one it does not list failed only when its turn came,
+    after the other symbols' downloads."""
+    markets = getattr(client, "markets", None) or {}
+    missing = dict.fromkeys(f"{s.symbol} ({s.exchange_symbol})" for s in wanted
+                            if s.exchange_symbol not in markets)  # fmt: skip
+    if missing:
+        raise DownloadError(f"not listed on the exchange: {short(', '.join(missing))};"
+                            " nothing was downloaded")  # fmt: skip
 
 
 def check_timeframe(client: Any, timeframe: str) -> None:
@@ -140,14 +157,14 @@ class Downloader:
                                 f" ({exc.strerror or exc})") from None  # fmt: skip
         table = file.compact()  # pages of an interrupted run first
         step = series.interval_ms
-        end = until // step * step  # the last full step before `until`
+        end = until // step * step  # candles: the last one closes at or before `until`
+        if series.kind == "funding":  # settlements at or before `until`: the backtest
+            end += step  # settles one at the last candle's close, which may be `until`
         ranges = [(since, end)]
         if table is not None and table.num_rows:
             ts = dates_ms(table)
-            first, last = int(ts[0]), int(ts[-1])
-            # the file stays one contiguous range: what lies between it and the asked
-            # range is fetched too (a backtest refuses a file with a hole)
-            ranges = [(since, first), (last + step, end)]
+            _check_step(ts, series)
+            ranges = _missing(ts, since, end, step)
         added = 0
         for lo, hi in ranges:
             added += await self._fetch_range(series, file, lo, hi)
@@ -185,7 +202,7 @@ class Downloader:
 
     async def _retrying(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """One request, retried: rate limits after their Retry-After, network errors
-        with backoff; anything else is one line."""
+        and passing failures with backoff; anything else is one line."""
         cfg = self.cfg
         base = parse_duration(cfg.backoff_base)
         backoff = Backoff(base, max(parse_duration(cfg.backoff_max), base))
@@ -198,7 +215,7 @@ class Downloader:
                 told = take_retry_after(self.client)
                 wait = max(told or 0.0, backoff.next_delay_ms() / 1000.0)
                 last = f"rate limited ({one_line(exc, 120)})"
-            except (ccxt_async.NetworkError, ccxt_async.ExchangeNotAvailable) as exc:
+            except TRANSIENT as exc:  # also OperationFailed: -1001, an answer not JSON
                 wait, last = backoff.next_delay_ms() / 1000.0, one_line(exc, 160)
             except ccxt_async.BaseError as exc:
                 raise DownloadError(
@@ -212,6 +229,33 @@ class Downloader:
                 )
             self.say(f"waiting {wait:.1f} s: {last}")
             await self.sleep(wait)
+
+
+def _check_step(ts: npt.NDArray[np.int64], series: Series) -> None:
+    """The file's rows are the series' interval apart (but for holes): a file of another
+    timeframe under its name (copied, renamed) would have its holes filled with these
+    candles, a file the backtest reads in which some candles span another length."""
+    if ts.shape[0] < 2:
+        return
+    gaps, step = np.diff(ts), series.interval_ms
+    closest = int(gaps.min())
+    if closest != step or bool(np.any(gaps % step)):
+        raise DownloadError(
+            f"{short_path(series.path)}: its rows are {format_duration(closest)} apart, not"
+            f" {format_duration(step)}: another timeframe's file? move it away or download"
+            " into another --out"
+        )
+
+
+def _missing(ts: npt.NDArray[np.int64], since: int, end: int, step: int) -> list[tuple[int, int]]:
+    """The ranges a file with rows at `ts` lacks of [since, end): before its first row,
+    every hole between its rows, after its last. The file stays one contiguous range:
+    what lies between it and the asked range is fetched too (a backtest refuses a file
+    with a hole), and so is a hole an interrupted backfill left between the pages it
+    saved and the rows the file had (a hole the exchange has too costs one request)."""
+    holes = np.flatnonzero(np.diff(ts) > step)
+    inner = [(int(ts[i]) + step, int(ts[i + 1])) for i in holes]
+    return [(since, int(ts[0])), *inner, (int(ts[-1]) + step, end)]
 
 
 def _candle_row(row: Sequence[Any], series: Series) -> Row:

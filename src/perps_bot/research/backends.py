@@ -17,12 +17,18 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import os
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any, Protocol
 
 from perps_bot.config import ConfigError
 from perps_bot.feeds.dataset import Dataset
 from perps_bot.research.trial import TrialJob, TrialOutcome, TrialSpec, run_trial
+
+DRIVER_POLL_S = 1.0  # how often a local worker looks whether its driver is still there
+CONNECT_TIMEOUT_S = 5.0  # a cluster's address that takes no TCP connection within this
 
 
 class Backend(Protocol):
@@ -47,9 +53,19 @@ class Backend(Protocol):
 _WORKER: tuple[TrialJob, Dataset] | None = None
 
 
-def _init_worker(job: TrialJob, data: Dataset) -> None:
+def _init_worker(job: TrialJob, data: Dataset, driver: int) -> None:
     global _WORKER
     _WORKER = (job, data)
+    threading.Thread(target=_end_with, args=(driver,), daemon=True).start()
+
+
+def _end_with(driver: int) -> None:
+    """A worker ends when the process that started it is gone: killed (SIGTERM, a
+    scheduler's timeout), it cannot shut the pool down, and its workers would wait on
+    their task queue for ever (they hold its writing end themselves)."""
+    while os.getppid() == driver:
+        time.sleep(DRIVER_POLL_S)
+    os._exit(1)
 
 
 def _run_in_worker(spec: TrialSpec) -> TrialOutcome:
@@ -91,7 +107,7 @@ class LocalProcesses:
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(job, data),
+            initargs=(job, data, os.getpid()),
         )
         self._futures: set[cf.Future[TrialOutcome]] = set()
 
@@ -197,10 +213,26 @@ def _init_ray(ray: Any, address: str, workers: int) -> None:
             # "local": a new Ray of its own, never one a `ray start` left on this machine
             ray.init(address="local", num_cpus=cpus, _node_ip_address="127.0.0.1", **quiet)
         else:  # the cluster's nodes run perps-bot installed like this one
+            _check_reachable(address)
             ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         text = " ".join(str(exc).split())[:200]
         raise ConfigError(f"--ray {address}: cannot connect to the Ray cluster: {text}") from None
+
+
+def _check_reachable(address: str) -> None:
+    """Something must listen at a cluster's HOST:PORT: Ray's own connect retries an
+    address where nothing does for about a quarter of an hour (`ray://` for half a
+    minute, with a warning), deaf to SIGTERM meanwhile. An address without a port is
+    left to Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except (OSError, OverflowError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConnectionError(f"nothing answers at {host}:{port} ({reason})") from None
 
 
 @contextlib.contextmanager

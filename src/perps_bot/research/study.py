@@ -18,12 +18,13 @@ so a trial's fate does not depend on how fast other workers are.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import statistics
 import time
 import urllib.parse
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ import sqlalchemy.exc
 from optuna.distributions import BaseDistribution, check_distribution_compatibility
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from perps_bot.config import ConfigError
+from perps_bot.config import ConfigError, Settings
 from perps_bot.domain import iso_utc, short, short_path
 from perps_bot.research.backends import Backend
 from perps_bot.research.objectives import Objectives
@@ -63,6 +64,21 @@ def candles_about(start_ms: int, end_ms: int) -> str:
     candles would rank trials of other data together (and a walk-forward window's study
     continued on a longer training range would choose on trials that saw its test data)."""
     return f"{iso_utc(start_ms)} to {iso_utc(end_ms)}"
+
+
+def setup_about(settings: Settings, searched: Iterable[str]) -> dict[str, str]:
+    """What else makes a trial's run, for a study's `about`: the strategy's fixed params
+    and the run's profile, bar size, order sizes and balance. A study continued with
+    others would rank trials of other runs together, and store the best trial's searched
+    params run with the new fixed ones as its best run (not the run it measured)."""
+    strategy, names = settings.strategy, set(searched)
+    fixed = sorted((k, v) for k, v in strategy.params.items() if k not in names)
+    sizes = ", ".join(f"{s} {strategy.size_for(s):g}" for s in settings.run.symbols)
+    return {
+        "fixed params": " ".join(f"{k}={v}" for k, v in fixed) or "none",
+        "run": f"profile {settings.profile}, timeframe {strategy.timeframe}, order size"
+        f" {sizes}, balance {settings.account.initial_balance:g}",
+    }
 
 
 @dataclass(slots=True)
@@ -197,7 +213,7 @@ def run_study(
         while asked and next(iter(asked)) in finished:
             number = next(iter(asked))
             outcome = finished.pop(number)
-            tell(study, asked.pop(number), outcome, spec.objectives)
+            outcome = tell(study, asked.pop(number), outcome, spec.objectives)
             run.outcomes.append(outcome)
             if on_trial is not None:
                 on_trial(outcome)
@@ -208,8 +224,11 @@ def run_study(
     return run
 
 
-def tell(study: optuna.Study, trial: Trial, outcome: TrialOutcome, objectives: Objectives) -> None:
-    """Record a trial's outcome: metrics, intermediate returns, and its state."""
+def tell(
+    study: optuna.Study, trial: Trial, outcome: TrialOutcome, objectives: Objectives
+) -> TrialOutcome:
+    """Record a trial's outcome: metrics, intermediate returns, and its state. Returns
+    the outcome as recorded: one whose objective is undefined failed, with that reason."""
     trial.set_user_attr("seconds", outcome.seconds)
     if outcome.moments is not None and not outcome.pruned:
         trial.set_user_attr("moments", list(_moments(outcome)))
@@ -221,16 +240,17 @@ def tell(study: optuna.Study, trial: Trial, outcome: TrialOutcome, objectives: O
     if outcome.error is not None:
         trial.set_user_attr("error", outcome.error)
         study.tell(trial, state=TrialState.FAIL)
-        return
+        return outcome
     if outcome.pruned:
         study.tell(trial, state=TrialState.PRUNED)
-        return
+        return outcome
     values, why = objectives.values(outcome.metrics or {})
     if values is None:
         trial.set_user_attr("error", why)
         study.tell(trial, state=TrialState.FAIL)
-        return
+        return dataclasses.replace(outcome, error=why)
     study.tell(trial, values if objectives.multi else values[0])
+    return outcome
 
 
 def _moments(outcome: TrialOutcome) -> tuple[int, float, float, float]:
