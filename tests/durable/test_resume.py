@@ -64,13 +64,16 @@ def test_resume_after_sigkill_ends_with_the_fills_of_an_uninterrupted_run(
             ), (table, moment)
 
 
-def _killed_while_running(tmp: Path, moment: float) -> tuple[Path, str, float]:
-    """A run SIGKILLed `moment` seconds after its run row appeared. The machine's load
-    changes between runs: a run that finished before the kill is started again with
-    half the delay (up to five times), so the test always resumes a killed run."""
+def _killed_while_running(
+    tmp: Path, moment: float, args: tuple[str, ...] = (*RUN, "--duration", "12d")
+) -> tuple[Path, str, float]:
+    """A run of `args` SIGKILLed `moment` seconds after its run row appeared. The
+    machine's load changes between runs: a run that finished before the kill is started
+    again with half the delay (up to five times), so the test always resumes a killed
+    run. Its run id: the first run row (the parent of a run of several portfolios)."""
     for attempt in range(5):
         db = tmp / f"killed{attempt}.sqlite"
-        proc = start(*RUN, "--duration", "12d", "--db", str(db), tmp=tmp)
+        proc = start(*args, "--db", str(db), tmp=tmp)
         wait_for(lambda db=db: bool(runs(db)), timeout=60, what="the run to be created")
         time.sleep(moment)
         kill9(proc)
@@ -116,14 +119,11 @@ def test_a_run_of_several_portfolios_resumes_to_the_fills_of_an_uninterrupted_on
     pids = ("sma_cross", "mean_reversion")
     reference = {pid: fills(reference_db, f"{reference_id}.{pid}") for pid in pids}
     assert all(len(f) > 50 for f in reference.values()), {p: len(f) for p, f in reference.items()}
-    db = tmp_path / "killed.sqlite"
-    proc = start(*MULTI, "--duration", "8d", "--db", str(db), tmp=tmp_path / "killed")
-    wait_for(lambda: bool(_parents(db)), timeout=60, what="the run to be created")
     moment = random.Random().uniform(0.2, latest)
-    time.sleep(moment)
-    kill9(proc)
-    [(run_id, status)] = _parents(db)
-    assert status == "running", f"the run ended before the kill at {moment:.2f}s"
+    db, run_id, moment = _killed_while_running(
+        tmp_path / "killed", moment, (*MULTI, "--duration", "8d")
+    )
+    assert [r for r, _ in _parents(db)] == [run_id]
     resumed = cli(*MULTI, "--duration", "8d", "--db", str(db), "--resume", tmp=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     statuses = query(db, "SELECT run_id, status FROM runs ORDER BY rowid")
