@@ -76,6 +76,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
         reconcile_interval_ms: int | None = None,
         durable_fills: bool = True,
         candle_bar_ms: int | None = None,
+        adaptive_path: bool = False,
     ) -> None:
         """`portfolios`: every portfolio of the run (SPEC 10; usually one). `account`:
         with several, the recorder of the run of their account (its equity curve, the
@@ -101,6 +102,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
         # candles finer than the strategy's timeframe: the strategy sees the bars
         self._candle_bars = CandleAggregator(candle_bar_ms) if candle_bar_ms else None
         self._end_ms = end_ms
+        self._adaptive_path = adaptive_path  # mock.candle_path (orchestrator.candle_minutes)
         self._last_price = last_prices  # shared with the portfolios' plot samplers
         self._poll_every = poll_interval_ms
         self._reconcile_every = reconcile_interval_ms
@@ -264,9 +266,10 @@ class Orchestrator(QuietQuotes, LoopCheckpoint):
         symbol = event.symbol
         self.clock.advance(ts)
         if self.first_ts is None:  # the run covers the market from here: a candle's open
-            self.first_ts = event.open_time if type(event) is Candle else ts
-            self._next_equity = ts
-            self._next_log = ts + self._log_every
+            self._start_at(event)
+        due = self._next_equity
+        if due is not None and due < ts and type(event) is Candle:
+            self._minute_rows(event)  # a candle longer than the equity interval
         self.last_ts = ts
         portfolios = self._by_symbol.get(symbol, _NO_PORTFOLIOS)
 

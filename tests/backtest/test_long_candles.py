@@ -1,0 +1,67 @@
+"""Backtests on candles longer than a minute (SPEC 6, 3, 7): the equity curve has a row
+every simulated minute, valued on each candle's documented price path."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.plans.helpers import backtest, exported, hour, write_candles, write_plan
+
+MINUTE = 60_000
+
+# hourly bars (open, high, low, close); a long of 1 entered at bar 1's open
+BARS = [
+    (100.0, 101.0, 99.0, 100.0),  # 0: the plan row acts at its close
+    (100.0, 101.0, 99.0, 100.0),  # 1: the long fills at the open (stamped at the close)
+    (100.0, 104.0, 97.0, 102.0),  # 2: open 02:00, low 02:20, high 02:40, close 03:00
+    (102.0, 103.0, 101.0, 102.0),  # 3
+]
+
+
+@pytest.fixture
+def workdir(in_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp_path / "data"))
+    return tmp_path
+
+
+def _ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _at(rows: list[dict[str, str]], iso: str) -> dict[str, float]:
+    ts = _ms(iso)
+    (row,) = [r for r in rows if _ms(r["timestamp"]) == ts]
+    return {k: float(v) for k, v in row.items() if k != "timestamp"}
+
+
+def test_hourly_candles_have_an_equity_row_every_minute_on_the_price_path(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    candles = write_candles(workdir / "btc.csv", BARS)
+    plan = write_plan(workdir / "plan.csv", [{"id": "a", "side": "long", "size": 1,
+                                              "valid_from": hour(1)}])  # fmt: skip
+    result = backtest(workdir, candles, plan, capsys)
+    assert result.code == 0, result.err
+    rows = exported(workdir, capsys, "equity.csv")
+    times = sorted({_ms(r["timestamp"]) for r in rows})
+    start = datetime(2024, 3, 1, tzinfo=UTC).timestamp() * 1000
+    # every minute from the first candle's open to the last close (the open itself
+    # is the start: nothing has happened yet)
+    assert times == [int(start) + k * MINUTE for k in range(1, 4 * 60 + 1)]
+    # the fill is stamped at bar 1's close: flat until then, the position from there on
+    assert _at(rows, "2024-03-01T01:30:00Z")["unrealized_pnl"] == 0.0
+    entry = 102.0 - _at(rows, "2024-03-01T03:00:00Z")["unrealized_pnl"]  # marked at the close
+    assert entry == pytest.approx(100.0, rel=2e-3)
+    # bar 2's path: open 100 (02:00), low 97 (02:20), high 104 (02:40), close 102 (03:00),
+    # straight lines between its points
+    for iso, price in [
+        ("2024-03-01T02:20:00Z", 97.0),
+        ("2024-03-01T02:10:00Z", 98.5),
+        ("2024-03-01T02:40:00Z", 104.0),
+        ("2024-03-01T02:50:00Z", 103.0),
+    ]:
+        row = _at(rows, iso)
+        assert row["unrealized_pnl"] == pytest.approx(price - entry, abs=1e-9), iso
+        assert row["equity"] == pytest.approx(row["cash"] + row["unrealized_pnl"], abs=1e-9)
