@@ -65,3 +65,31 @@ def test_hourly_candles_have_an_equity_row_every_minute_on_the_price_path(
         row = _at(rows, iso)
         assert row["unrealized_pnl"] == pytest.approx(price - entry, abs=1e-9), iso
         assert row["equity"] == pytest.approx(row["cash"] + row["unrealized_pnl"], abs=1e-9)
+
+
+def _five_minute_candles(path: Path, hours: int) -> Path:
+    """Flat 5-minute BTC candles (100, 100.5, 99.5, 100) from T0."""
+    with path.open("w") as fh:
+        fh.write("timestamp,open,high,low,close,volume\n")
+        for k in range(hours * 12):
+            ts = _ms("2024-03-01T00:00:00Z") + k * 5 * MINUTE
+            fh.write(f"{ts},100,100.5,99.5,100,10\n")
+    return path
+
+
+def test_an_hourly_mark_wick_is_not_given_to_the_last_five_minute_candle_of_the_hour(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """When in the hour the mark touched 94 is unknown: the 5-minute candle closing with
+    the mark candle cannot know the wick happened inside it, so a mark stop at 95 does
+    not fire there (the last price never went below 99.5)."""
+    candles = _five_minute_candles(workdir / "btc.csv", 3)
+    marks = write_candles(
+        workdir / "mark.csv",
+        [(100.0, 100.4, 99.6, 100.0), (100.0, 100.4, 94.0, 100.0), (100.0, 100.4, 99.6, 100.0)],
+    )
+    plan = write_plan(workdir / "plan.csv", [{"id": "a", "side": "long", "size": 1, "stop": 95,
+                                              "valid_from": hour(0)}])  # fmt: skip
+    result = backtest(workdir, candles, plan, capsys, "--mark", str(marks))
+    assert result.code == 0, result.err
+    assert exported(workdir, capsys, "trades.csv") == []  # still long at the end
