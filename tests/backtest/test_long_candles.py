@@ -93,3 +93,47 @@ def test_an_hourly_mark_wick_is_not_given_to_the_last_five_minute_candle_of_the_
     result = backtest(workdir, candles, plan, capsys, "--mark", str(marks))
     assert result.code == 0, result.err
     assert exported(workdir, capsys, "trades.csv") == []  # still long at the end
+
+
+def _daily_candles(path: Path, bars: list[tuple[float, float, float, float]]) -> Path:
+    with path.open("w") as fh:
+        fh.write("timestamp,open,high,low,close,volume\n")
+        for k, (o, h, lo, c) in enumerate(bars):
+            fh.write(f"2024-03-{k + 1:02d}T00:00:00Z,{o},{h},{lo},{c},10\n")
+    return path
+
+
+def test_funding_inside_a_daily_candle_settles_on_the_position_held_then(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """8h funding on 1d candles: the settlements at 08:00 and 16:00 fall inside the
+    candle. A long filled at the candle's open (00:00) holds them, priced on the path:
+    the low (95) at 08:00, the high (110) at 16:00."""
+    import sqlite3
+
+    monkeypatch.setenv("PERPS_BOT__ACCOUNT__DEFAULT_FUNDING_RATE", "0.0001")
+    candles = _daily_candles(
+        workdir / "btc.csv",
+        [(100.0, 101.0, 99.0, 100.0), (100.0, 110.0, 95.0, 105.0), (105.0, 106.0, 104.0, 105.0)],
+    )
+    plan = write_plan(workdir / "plan.csv", [
+        {"id": "a", "side": "long", "size": 1, "valid_from": "2024-03-02T00:00:00Z"},
+        {"id": "b", "side": "flat", "valid_from": "2024-03-03T00:00:00Z"},
+    ])  # fmt: skip
+    result = backtest(workdir, candles, plan, capsys)
+    assert result.code == 0, result.err
+    with sqlite3.connect(workdir / "bt.sqlite") as con:
+        rows = con.execute("SELECT ts, mark, position, payment FROM funding ORDER BY ts").fetchall()
+    day = 86_400_000
+    d2 = _ms("2024-03-02T00:00:00Z")
+    held = {ts: (mark, position, payment) for ts, mark, position, payment in rows}
+    assert held[d2 + day // 3][:2] == (95.0, 1.0)  # 08:00: the path's low, the long held
+    assert held[d2 + 2 * day // 3][:2] == (110.0, 1.0)  # 16:00: the path's high
+    assert held[d2 + day // 3][2] == pytest.approx(-95.0 * 1e-4)
+    (trade,) = exported(workdir, capsys, "trades.csv")
+    # the long opened at the day's open and closed at the next day's open
+    assert trade["open_time"].startswith("2024-03-02T00:00:00")
+    assert trade["close_time"].startswith("2024-03-03T00:00:00")
+    payments = [p for ts, _, _, p in rows if d2 < ts <= d2 + day]
+    assert float(trade["funding"]) == pytest.approx(sum(payments))
+    assert len(payments) == 3

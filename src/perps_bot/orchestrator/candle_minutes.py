@@ -13,11 +13,13 @@ every price between). With a mark file, the path is the mark's (venues.order_que
 
 The rows hold the books as they are before the candle: its fills carry the candle's
 close time, so they are in the rows from the close on; cash and the other symbols'
-marks stay as they were. They are curve rows only: the risk gate, the log and the
-chart samples see the candle's close, as before. A 1-minute candle has no row due
-before its close, so a 1m backtest is unchanged. The rows are built with numpy and
-go to the store's columnar buffer, which is flushed once it holds a batch, so a year
-of hourly candles (525,600 rows) stays in bounded memory.
+marks stay as they were (a candle a funding settlement splits is walked part by part,
+each part's rows after its fills: orchestrator.long_candles). They are curve rows
+only: the risk gate, the log and the chart samples see the candle's close, as before.
+A 1-minute candle has no row due before its close, so a 1m backtest is unchanged.
+The rows are built with numpy and go to the store's columnar buffer, which is
+flushed once it holds a batch, so a year of hourly candles (525,600 rows) or ten
+years of daily ones stay in bounded memory.
 """
 
 import numpy as np
@@ -39,11 +41,12 @@ def first_due(event_ts: int, open_time: int, every: int) -> int:
     return min(event_ts, open_time - open_time % every + every)
 
 
-def path_prices(
-    candle: Candle, due: int, every: int, adaptive: bool
-) -> tuple[IntArray, FloatArray]:
-    """The row times from `due` on, every `every` ms, strictly before the candle's
-    close, and the path's price (mark) at each of them."""
+def path_points(
+    candle: Candle, adaptive: bool
+) -> tuple[tuple[int, int, int, int], tuple[float, float, float, float]]:
+    """The times of the candle's path points (as the venue places them) and the mark
+    at each: the price path, or the mark's where the candle has its extremes, ending
+    at the mark's close when there is one."""
     start, end = candle.open_time, candle.ts
     span = max(end - start, 0)
     prices = candle_path(candle, adaptive=adaptive)
@@ -52,7 +55,15 @@ def path_prices(
     else:
         close = candle.mark if candle.mark is not None else candle.close
         values = (prices[0], prices[1], prices[2], close)
-    points = (start, start + span // 3, start + span * 2 // 3, end)
+    return (start, start + span // 3, start + span * 2 // 3, end), values
+
+
+def path_prices(
+    candle: Candle, due: int, end: int, every: int, adaptive: bool
+) -> tuple[IntArray, FloatArray]:
+    """The row times from `due` on, every `every` ms, strictly before `end`, and the
+    path's mark at each of them (straight lines between the path points)."""
+    points, values = path_points(candle, adaptive)
     times = np.arange(due, end, every, dtype=np.int64)
     return times, np.interp(times, points, values)
 

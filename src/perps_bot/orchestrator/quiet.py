@@ -37,13 +37,12 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from time import perf_counter
 
-from perps_bot.domain import Candle, MarketEvent, Order, Signal
+from perps_bot.domain import MarketEvent, Order, Signal
 from perps_bot.feeds.bars import CandleAggregator
 from perps_bot.feeds.columns import CandleColumns, EventColumns
-from perps_bot.orchestrator.candle_minutes import add_rows, first_due, path_prices
 from perps_bot.orchestrator.clock import Clock
+from perps_bot.orchestrator.long_candles import LongCandles
 from perps_bot.orchestrator.portfolio import Portfolio
-from perps_bot.orchestrator.venue_calls import VenueCalls
 from perps_bot.strategies import NO_SIGNALS
 
 #: candles looked at per stretch: long enough to amortise the numpy calls, short
@@ -55,7 +54,7 @@ NO_ORDERS: list[Order] = []
 Stretch = Callable[[int, int], tuple[int, list[Order], float]]
 
 
-class QuietStretches(VenueCalls):
+class QuietStretches(LongCandles):
     """A mixin of `Orchestrator` (orchestrator.engine); attributes are the engine's."""
 
     primary: Portfolio
@@ -64,8 +63,6 @@ class QuietStretches(VenueCalls):
     last_ts: int | None
     _candle_bars: CandleAggregator | None
     _equity_every: int
-    _log_every: int
-    _adaptive_path: bool
     _next_equity: int | None
     _next_log: int | None
     _last_price: dict[str, float]
@@ -78,34 +75,6 @@ class QuietStretches(VenueCalls):
 
     def _snapshot(self, ts: int) -> None:
         raise NotImplementedError
-
-    def _start_at(self, event: MarketEvent) -> None:
-        """The run's first event: the market is covered from here (a candle's open); the
-        first equity row is due one interval on (orchestrator.candle_minutes)."""
-        ts = event.ts
-        if type(event) is Candle:
-            self.first_ts = event.open_time
-            self._next_equity = first_due(ts, event.open_time, self._equity_every)
-        else:
-            self.first_ts = self._next_equity = ts
-        self._next_log = ts + self._log_every
-
-    def _minute_rows(self, candle: Candle) -> None:
-        """Equity rows every equity interval before `candle`'s close, on its price path
-        (orchestrator.candle_minutes), for every portfolio and the account."""
-        due = self._next_equity
-        assert due is not None
-        every = self._equity_every
-        times, prices = path_prices(candle, due, every, self._adaptive_path)
-        symbol = candle.symbol
-        for p in self.portfolios:
-            add_rows(p.rec.store.equity_sink(p.rec.run_id), p.ledger, symbol, times, prices)
-        account = self._account_rec
-        if account is not None:
-            sink = account.store.equity_sink(account.run_id)
-            add_rows(sink, account.ledger, symbol, times, prices)
-        self._next_equity = int(times[-1]) + every
-        self.rec.store.flush_if_due()  # bounded memory: a day candle is 1,440 rows
 
     def _takes_stretches(self) -> bool:
         """Whether this run can ever take a quiet stretch; if not, a CandleColumns batch
@@ -163,6 +132,7 @@ class QuietStretches(VenueCalls):
             or self._cancel_due
             or self._next_equity is None
             or p.rec.listeners
+            or self._inside  # a candle a funding settlement splits: _on_event
         ):
             return i, NO_ORDERS, 0.0
         band = p.ledger.quiet_mark_band(symbol)
@@ -208,6 +178,7 @@ class QuietStretches(VenueCalls):
         next_log, plot = self._next_log, p.plot
         quiet = p.risk.quiet_band()
         floor, peak, until = quiet if quiet is not None else (0.0, 0.0, -1)
+        long_candles = self._long_candles
         caught_up = i  # candles before this one are caught up (all stages but two)
         last_equity: float | None = None
         k = i
@@ -219,7 +190,7 @@ class QuietStretches(VenueCalls):
             signals = step(k)
             t = ts[k]
             k += 1
-            if next_equity < t:  # a candle longer than the equity interval
+            if long_candles and next_equity < t:  # rows inside the candle
                 self._next_equity = next_equity
                 self._minute_rows(block.candle(k - 1))
                 next_equity = self._next_equity
