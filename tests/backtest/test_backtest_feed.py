@@ -153,7 +153,9 @@ def test_mark_series_never_looks_ahead() -> None:
     mark = candles(2, start=DAY0 + H, cls=MarkArrays)
     bars = [e for e in flat(collect(make(data, mark=mark))) if isinstance(e, Candle)]
     assert [b.mark for b in bars[:8]] == [None] * 7 + [mark.close[0]]
-    assert bars[7].mark_high == mark.high[0]  # the mark hour closed inside this candle
+    # the mark hour closed inside this candle, but its extremes are the hour's, at
+    # unknown times: they are given to none of its 15m candles
+    assert bars[7].mark_high is None and bars[7].mark_low is None
     assert bars[8].mark == mark.close[0] and bars[8].mark_high is None
     assert bars[11].mark == mark.close[1]
 
@@ -202,3 +204,21 @@ def test_real_5m_file_with_default_funding() -> None:
     # 2021-11-15 08:00 through 2021-11-21 16:00 (the last candle closes 22:35)
     assert len(funding) == 20 == feed.funding_count
     assert all(f.ts % H8 == 0 for f in funding)
+
+
+def test_a_mark_candle_across_two_candles_gives_its_extremes_to_neither() -> None:
+    # 6h candles against 4h marks: the 00-04 mark lies inside candle 00-06, the 04-08
+    # one across candles 00-06 and 06-12, the 08-12 one inside candle 06-12
+    data = candles(2, interval=6 * H)
+    mark = candles(3, interval=4 * H, cls=MarkArrays)
+    mark = MarkArrays(
+        open_time=mark.open_time,
+        open=mark.open,
+        high=np.array([101.0, 150.0, 102.0]),
+        low=np.array([99.0, 50.0, 98.0]),
+        close=mark.close,
+        volume=mark.volume,
+        interval_ms=4 * H,
+    )
+    bars = [e for e in flat(collect(make(data, mark=mark))) if isinstance(e, Candle)]
+    assert [(b.mark_low, b.mark_high) for b in bars] == [(99.0, 101.0), (98.0, 102.0)]

@@ -199,3 +199,27 @@ def test_a_mark_wick_past_the_liquidation_price_liquidates_on_every_path(
             liquidated.append(any(f[0] == close_ts and f[1] for f in fills))
     assert len(held) >= 3, "no position was open over a wick: the case is not exercised"
     assert all(liquidated), list(zip(held, liquidated, strict=True))
+
+
+def test_daily_candles_with_funding_inside_them_store_the_same_on_every_path(
+    in_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1d candles: 8h settlements fall inside each candle (held back and walked with
+    it, orchestrator.long_candles) and every minute has an equity row on the path."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.feather as pa_feather
+
+    minutes = write_candles(tmp_path / "m.feather", 300, seed=5, price=100.0)
+    table = pa_feather.read_table(minutes)
+    day = 86_400_000
+    days = 1_704_067_200_000 + np.arange(300, dtype=np.int64) * day
+    daily = tmp_path / "d.feather"
+    pa_feather.write_feather(table.set_column(0, "date", [pa.array(days)]), daily)
+    args = ["--data", str(daily), "--symbol", "ETH-PERP", "--strategy", "sma_cross",
+            "--param", "fast=3", "--param", "slow=8", "--param", "stop_pct=0.0005",
+            "--order-size", "2"]  # fmt: skip
+    tables, _ = _assert_same_three_ways(tmp_path, monkeypatch, {}, args)
+    assert len(tables["fills"]) > 20
+    inside = [row for row in tables["funding"] if row[1] % day]  # 08:00 and 16:00
+    assert inside and any(row[5] != 0.0 for row in inside)  # settled on a position

@@ -8,8 +8,11 @@ market events happen and in what order:
   (open_time + interval); `open_time` is kept for the venue's price path walk.
 - `Candle.mark` is the close of the latest mark candle that closed at or before
   the candle's close (within one mark interval, else None: the close is the mark).
-  `mark_high` / `mark_low` are the extremes of the mark candles that closed inside
-  the candle's span, when there are any. Nothing later than `ts` leaks in.
+  `mark_high` / `mark_low` are the extremes of the mark candles that lie inside the
+  candle's span (opened at or after its open, closed by its close), when there are
+  any. A mark candle longer than the candles gives its extremes to none of them:
+  when inside it they happened is not known (the candles inside it follow their
+  last-price path and see the latest mark close). Nothing later than `ts` leaks in.
 - Funding settles at every multiple of the funding interval (00/08/16 UTC for 8h)
   between the first and last candle close. The rate comes from the funding file
   where it has that time, else the profile's default rate (also for times outside
@@ -297,18 +300,23 @@ def _align_marks(
     mark_close_time = mark.close_time
     close_time = candles.close_time
     last = np.searchsorted(mark_close_time, close_time, side="right") - 1
-    first = np.searchsorted(mark_close_time, candles.open_time, side="right")
+    # only mark candles that opened inside the candle: a longer one (1h marks on 5m
+    # candles) closes inside the last candle of its hour, but its extremes happened at
+    # an unknown time of the hour, not inside that candle
+    first = np.searchsorted(mark.open_time, candles.open_time, side="left")
     safe_last = np.maximum(last, 0)
     fresh = (last >= 0) & (close_time - mark_close_time[safe_last] < mark.interval_ms)
     out_mark = np.where(fresh, mark.close[safe_last], np.nan)
     out_high = np.full(close_time.shape[0], np.nan)
     out_low = np.full(close_time.shape[0], np.nan)
-    covered = last >= first  # some mark candle closed inside (open_time, close_time]
+    covered = last >= first  # some mark candle lies inside [open_time, close_time]
     if covered.any():
-        # Covered ranges [first, last] tile the mark array in order (candles are a
-        # regular grid), so reduceat over their starts yields each range's extreme.
-        starts = first[covered]
-        end = int(last[covered][-1]) + 1
-        out_high[covered] = np.maximum.reduceat(mark.high[:end], starts)
-        out_low[covered] = np.minimum.reduceat(mark.low[:end], starts)
+        # Covered ranges [first, last] are disjoint and in order, but need not touch
+        # (a mark candle across two candles belongs to neither): reduceat over the
+        # ranges' starts and ends, keeping the even (inside) segments.
+        bounds = np.empty(2 * int(covered.sum()), dtype=np.int64)
+        bounds[0::2], bounds[1::2] = first[covered], last[covered] + 1
+        high, low = np.append(mark.high, np.nan), np.append(mark.low, np.nan)
+        out_high[covered] = np.maximum.reduceat(high, bounds)[0::2]
+        out_low[covered] = np.minimum.reduceat(low, bounds)[0::2]
     return out_mark, out_high, out_low

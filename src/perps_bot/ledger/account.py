@@ -54,6 +54,11 @@ class AccountBooks:
     def unrealized_pnl(self) -> float:
         return sum(ledger.unrealized_pnl() for ledger in self.ledgers)
 
+    def unrealized_line(self, symbol: str) -> tuple[float, float]:
+        """The sum of the ledgers' `Ledger.unrealized_line`."""
+        lines = [ledger.unrealized_line(symbol) for ledger in self.ledgers]
+        return sum(b for b, _ in lines), sum(s for _, s in lines)
+
     def realized_pnl(self) -> float:
         return sum(ledger.realized_pnl() for ledger in self.ledgers)
 

@@ -116,6 +116,19 @@ class Ledger(FillBooking, LiquidationRules, Restoring, InvariantChecks):
             total += pos.size_f * (pos.mark - pos.entry_f)
         return total
 
+    def unrealized_line(self, symbol: str) -> tuple[float, float]:
+        """(base, slope): the unrealized PnL is `base + slope * mark` when `symbol`'s mark
+        is `mark` and every other position keeps its own (equity rows on a candle's
+        price path, orchestrator.candle_minutes)."""
+        base = slope = 0.0
+        for held, pos in self._positions.items():
+            if held == symbol:
+                slope = pos.size_f
+                base -= pos.size_f * pos.entry_f
+            else:
+                base += pos.size_f * (pos.mark - pos.entry_f)
+        return base, slope
+
     def realized_pnl(self) -> float:
         return self._realized_f
 

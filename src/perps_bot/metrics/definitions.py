@@ -85,7 +85,8 @@ TRADE_COLUMN_DEFINITIONS: dict[str, str] = {
 }
 
 EQUITY_COLUMN_DEFINITIONS: dict[str, str] = {
-    "timestamp": "Event time (ISO-8601 UTC).",
+    "timestamp": "Event time (ISO-8601 UTC): every `run.equity_interval` (1m) and at every "
+    'fill; inside a backtest candle longer than that, on its price path (see "Backtesting").',
     "equity": "Cash plus unrealized PnL.",
     "cash": "Wallet balance: initial balance + realized PnL - fees + funding.",
     "unrealized_pnl": "Unrealized price PnL of open positions at mark.",

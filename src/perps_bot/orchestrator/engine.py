@@ -77,6 +77,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         reconcile_interval_ms: int | None = None,
         durable_fills: bool = True,
         candle_bar_ms: int | None = None,
+        adaptive_path: bool = False,
     ) -> None:
         """`portfolios`: every portfolio of the run (SPEC 10; usually one). `account`:
         with several, the recorder of the run of their account (its equity curve, the
@@ -102,6 +103,10 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         # candles finer than the strategy's timeframe: the strategy sees the bars
         self._candle_bars = CandleAggregator(candle_bar_ms) if candle_bar_ms else None
         self._end_ms = end_ms
+        self._adaptive_path = adaptive_path  # mock.candle_path (orchestrator.candle_minutes)
+        self._candle_run = self._long_candles = False  # orchestrator.long_candles
+        self._inside: dict[str, list[FundingRate]] = {}
+        self._part_from: int | None = None
         self._last_price = last_prices  # shared with the portfolios' plot samplers
         self._poll_every = poll_interval_ms
         self._reconcile_every = reconcile_interval_ms
@@ -157,6 +162,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
                 await self._submit_all(self._pending_orders(self.clock.now()))
             end = self._end_ms if self._end_ms is not None else _NEVER
             on_event = self._on_event
+            inside = self._inside  # settlements held back (orchestrator.long_candles)
             takes_stretches = self._takes_stretches()
             takes_quote_stretches = self._takes_quote_stretches()
             async for batch in self.feed.batches():
@@ -169,6 +175,8 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
                         if event.ts >= end:
                             self._reach_end()
                             break
+                        if (inside or type(event) is FundingRate) and await self._held_back(event):
+                            continue  # a settlement inside the next candle
                         received = perf_counter()  # tick-to-order latency starts here
                         orders = on_event(event)
                         if orders or self._cancel_due:
@@ -207,6 +215,8 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         if event.ts >= end:
             self._reach_end()
             return False
+        if (self._inside or type(event) is FundingRate) and await self._held_back(event):
+            return True
         received = perf_counter()
         orders = self._on_event(event)
         if orders or self._cancel_due:
@@ -266,14 +276,15 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         symbol = event.symbol
         self.clock.advance(ts)
         if self.first_ts is None:  # the run covers the market from here: a candle's open
-            self.first_ts = event.open_time if type(event) is Candle else ts
-            self._next_equity = ts
-            self._next_log = ts + self._log_every
+            self._start_at(event)
+        if self._long_candles and type(event) is Candle:
+            self._minute_rows(event)  # candles longer than the equity interval
         self.last_ts = ts
         portfolios = self._by_symbol.get(symbol, _NO_PORTFOLIOS)
 
         # execution: resting / queued orders meet the new prices
-        fills = self.venue.on_market(event)
+        part = self._part_from  # set: a split candle's close point (orchestrator.long_candles)
+        fills = self.venue.on_market(event) if part is None else self._close_point(event, part)
         if fills:
             self._apply_fills(fills)
         if self._updates:

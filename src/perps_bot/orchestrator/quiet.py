@@ -41,8 +41,8 @@ from perps_bot.domain import MarketEvent, Order, Signal
 from perps_bot.feeds.bars import CandleAggregator
 from perps_bot.feeds.columns import CandleColumns, EventColumns
 from perps_bot.orchestrator.clock import Clock
+from perps_bot.orchestrator.long_candles import LongCandles
 from perps_bot.orchestrator.portfolio import Portfolio
-from perps_bot.orchestrator.venue_calls import VenueCalls
 from perps_bot.strategies import NO_SIGNALS
 
 #: candles looked at per stretch: long enough to amortise the numpy calls, short
@@ -54,7 +54,7 @@ NO_ORDERS: list[Order] = []
 Stretch = Callable[[int, int], tuple[int, list[Order], float]]
 
 
-class QuietStretches(VenueCalls):
+class QuietStretches(LongCandles):
     """A mixin of `Orchestrator` (orchestrator.engine); attributes are the engine's."""
 
     primary: Portfolio
@@ -132,6 +132,7 @@ class QuietStretches(VenueCalls):
             or self._cancel_due
             or self._next_equity is None
             or p.rec.listeners
+            or self._inside  # a candle a funding settlement splits: _on_event
         ):
             return i, NO_ORDERS, 0.0
         band = p.ledger.quiet_mark_band(symbol)
@@ -177,6 +178,7 @@ class QuietStretches(VenueCalls):
         next_log, plot = self._next_log, p.plot
         quiet = p.risk.quiet_band()
         floor, peak, until = quiet if quiet is not None else (0.0, 0.0, -1)
+        long_candles = self._long_candles
         caught_up = i  # candles before this one are caught up (all stages but two)
         last_equity: float | None = None
         k = i
@@ -188,6 +190,10 @@ class QuietStretches(VenueCalls):
             signals = step(k)
             t = ts[k]
             k += 1
+            if long_candles and next_equity < t:  # rows inside the candle
+                self._next_equity = next_equity
+                self._minute_rows(block.candle(k - 1))
+                next_equity = self._next_equity
             if t >= next_equity:
                 unrealized = 0.0 + size * (mark - entry)
                 equity = cash + unrealized

@@ -239,6 +239,7 @@ def _orchestrator(
         reconcile_interval_ms=parse_duration(reconcile) if spec.reconciles else None,
         durable_fills=not simulated,
         candle_bar_ms=candle_bar_ms,
+        adaptive_path=settings.mock.candle_path == "adaptive",
     )
 
 

@@ -93,6 +93,14 @@ class EquityBuffer:
         self.add_ts(ts)
         self.add_values((equity, cash, unrealized_pnl))
 
+    def add_many(
+        self, ts: IntArray, equity: FloatArray, cash: FloatArray, unrealized_pnl: FloatArray
+    ) -> None:
+        """Many snapshots at once, in time order (equal-length columns)."""
+        self.ts.frombytes(np.ascontiguousarray(ts, dtype=np.int64).tobytes())
+        table = np.column_stack((equity, cash, unrealized_pnl)).astype(np.float64)
+        self.values.frombytes(table.tobytes())
+
     def write(self, db: sqlite3.Connection, next_block: int) -> int:
         """Insert the buffered snapshots as blocks (caller holds the transaction);
         return the next free block number and empty the buffer."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from perps_bot.domain import DenialReason, Fill, MarketEvent, Order, OrderUpdate
+from perps_bot.domain import Candle, DenialReason, Fill, MarketEvent, Order, OrderUpdate
 
 
 class OrderRejected(Exception):
@@ -88,6 +88,12 @@ class Venue(Protocol):
     def on_market(self, event: MarketEvent) -> Sequence[Fill]:
         """Feed a market event to the venue; simulated venues match queued and resting
         orders against it and return the fills (live venues return nothing)."""
+        ...
+
+    def on_candle_part(self, candle: Candle, since: int, until: int) -> Sequence[Fill]:
+        """Match the points of `candle`'s price path whose time is in [since, until),
+        fills stamped at their point's time (a candle a funding settlement splits:
+        orchestrator.candle_split); live venues return nothing."""
         ...
 
     def quiet(self, symbol: str) -> bool:

@@ -137,12 +137,14 @@ class ModelMatchingEngine(MatchingEngine):
             (symbol, Side.BUY) in consumed or (symbol, Side.SELL) in consumed
         )
 
-    def on_market(self, event: MarketEvent) -> Sequence[Fill]:
+    def on_market(
+        self, event: MarketEvent, window: tuple[int, int] | None = None
+    ) -> Sequence[Fill]:
         if type(event) in (BookSnapshot, Quote, Candle) and self._consumed:
             for side in (Side.BUY, Side.SELL):
                 self._consumed.pop((event.symbol, side), None)
         self._unbooked.clear()
-        fills = list(super().on_market(event))
+        fills = list(super().on_market(event, window))
         if self._slots and type(event) is BookSnapshot:
             self._queue_step(event, fills)
         return fills

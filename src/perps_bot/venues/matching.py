@@ -57,7 +57,8 @@ Rules (documented here because reports and tests depend on them):
   liquidation the ledger booked is seen at once.
 * Stop and take-profit orders wait for their trigger (venues.triggers).
 * Fills carry the event's `ts` (for a candle, its close), so the ledger sees
-  non-decreasing times.
+  non-decreasing times; a candle a funding settlement splits is matched in parts
+  (`on_candle_part`), whose fills carry their path point's time.
 * Randomness: one numpy Generator seeded from the run seed on its own stream,
   separate from the price walk; draws happen in event order, orders in
   submission order, so the same seed and events give identical fills.
@@ -82,6 +83,7 @@ from typing import Any
 import numpy as np
 
 from perps_bot.domain import (
+    Candle,
     Fill,
     Liquidity,
     MarketEvent,
@@ -226,7 +228,14 @@ class MatchingEngine:
         """No order of `symbol` is queued or resting: on_market would return nothing."""
         return symbol not in self._by_symbol
 
-    def on_market(self, event: MarketEvent) -> Sequence[Fill]:
+    def on_candle_part(self, candle: Candle, since: int, until: int) -> Sequence[Fill]:
+        """The points of `candle`'s path whose time is in [since, until), fills stamped
+        at their point's time (Venue.on_candle_part)."""
+        return self.on_market(candle, (since, until))
+
+    def on_market(
+        self, event: MarketEvent, window: tuple[int, int] | None = None
+    ) -> Sequence[Fill]:
         """Match due orders of `event.symbol` against the event; returns the fills."""
         if not self._orders:
             return ()
@@ -248,14 +257,19 @@ class MatchingEngine:
         fills: list[Fill] = []
         self._unbooked.clear()
         rules = self.rules
+        ts = event.ts
         for point in match_points(event, rules.candle_path == "adaptive", rules.book.spread_bps):
+            if window is not None:  # a part of a candle: its points' own times
+                if not window[0] <= point.since < window[1]:
+                    continue
+                ts = point.since
             for item in symbol_orders.acting_at(point):
                 if self._orders.get(item.order.client_id) is not item:
                     continue  # closed earlier at this point
                 if item.active:
-                    self._match_resting(item, point, event.ts, fills)
+                    self._match_resting(item, point, ts, fills)
                 else:
-                    self._activate(item, point, event.ts, fills)
+                    self._activate(item, point, ts, fills)
             if not symbol_orders:
                 break  # nothing left to act at a later point (a market order filled)
         return fills

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from perps_bot.config.models import MockConfig
-from perps_bot.domain import Fill, Instrument, MarketEvent, Order, OrderUpdate, PositionBook
+from perps_bot.domain import Candle, Fill, Instrument, MarketEvent, Order, OrderUpdate, PositionBook
 from perps_bot.venues.base import VenuePosition, VenueSnapshot
 from perps_bot.venues.fill_models import build_engine
 from perps_bot.venues.match_rules import MatchingRules
@@ -52,6 +52,9 @@ class MockVenue:
         self._last_ts = 0
         # called for every event of a run: the engine's method itself, not a wrapper
         self.on_market: Callable[[MarketEvent], Sequence[Fill]] = self.engine.on_market
+        self.on_candle_part: Callable[[Candle, int, int], Sequence[Fill]] = (
+            self.engine.on_candle_part
+        )
         self.quiet: Callable[[str], bool] = self.engine.quiet
         self.updates: list[OrderUpdate] = self.engine.updates
 

@@ -43,6 +43,7 @@ import ccxt.async_support as ccxt_async
 
 from perps_bot.config.models import AccountConfig, ExchangeConfig
 from perps_bot.domain import (
+    Candle,
     Fill,
     Instrument,
     MarketEvent,
@@ -267,6 +268,10 @@ class LiveVenue(FillPolling):
 
     def on_market(self, event: MarketEvent) -> Sequence[Fill]:
         """Live fills come from `poll`; market events change nothing here."""
+        return ()
+
+    def on_candle_part(self, candle: Candle, since: int, until: int) -> Sequence[Fill]:
+        """Live fills come from `poll`."""
         return ()
 
     def quiet(self, symbol: str) -> bool:
