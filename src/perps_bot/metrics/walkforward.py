@@ -37,20 +37,29 @@ CANARY_KINDS = ("dev", "backtest", "walkforward")
 
 def window_metrics(store: RunStore, report: Report, start: int, end: int) -> dict[str, Any]:
     """The run's metrics of the test window (start, end]: the trades opened in it, and
-    the equity rows until its last trade closed. A window's last position is closed
-    at the open after its end (the walkforward strategy), so that close belongs to
-    this window's parameters, not to the next window (which starts from the equity
-    after it)."""
+    the equity from the window's start (the last equity at or before it, the initial
+    balance before the first row) until its last trade closed. A window's last
+    position is closed at the open after its end (the walkforward strategy), so that
+    close belongs to this window's parameters, not to the next window (which starts
+    from the equity after it)."""
     period = parse_duration(report.promotion.sharpe_period)
     trades = [t for t in report.trades if start < t.open_ts <= end]
     settled = max([end, *(t.close_ts for t in trades)])
     acc = EquityAccumulator(period)
+    initial = report.run.initial_balance
+    opened = False
     for part in store.iter_equity(report.run.run_id):
+        before = part.ts <= start
+        if np.any(before):
+            initial = float(part.equity[before][-1])
         mask = (part.ts > start) & (part.ts <= settled)
-        if np.any(mask):
-            acc.add(part.ts[mask], part.equity[mask])
+        if not np.any(mask):
+            continue
+        if not opened:  # the window's opening equity, at its start
+            acc.add(np.asarray([start], dtype=np.int64), np.asarray([initial]))
+            opened = True
+        acc.add(part.ts[mask], part.equity[mask])
     stats = acc.finish()
-    initial = stats.first_equity if stats.first_equity is not None else report.run.initial_balance
     values = trade_metrics(trades)
     values.update(equity_metrics(stats, initial, settled - start, period))
     return {name: num(values[name]) if isinstance(values[name], float) else values[name]
