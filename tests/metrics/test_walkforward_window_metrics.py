@@ -1,10 +1,14 @@
 """A walk-forward run's out-of-sample metrics per window, against a hand computation."""
 
+import json
 import math
 from pathlib import Path
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
+from perps_bot.cli.report import register
 from perps_bot.metrics import build_report
 from perps_bot.metrics.walkforward import walkforward_section
 from perps_bot.storage import RunStore
@@ -16,11 +20,10 @@ def _window(k: int, start: int, end: int) -> WindowRecord:
     return WindowRecord(k, start - 10 * DAY, start, start, end, {"fast": 5}, {}, [0.1, 0.2])
 
 
-def test_a_window_return_starts_from_the_equity_at_its_start(tmp_path: Path) -> None:
-    """Window 2 tests (T0 + 2d, T0 + 4d]: it starts at 10,500 (the equity at its start),
-    its trade pays a fee of 10 at once and ends at 11,025. Its return is 5% and its
-    drawdown the fee's fall from 10,500, not measured from the first row after the fee."""
-    store = RunStore(tmp_path / "wf.sqlite")
+def _two_windows(store: RunStore) -> str:
+    """Window 1 tests (T0, T0 + 2d], window 2 (T0 + 2d, T0 + 4d]: window 2 starts at
+    10,500 (the equity at its start), its trade pays a fee of 10 at once and ends at
+    11,025."""
     b = RunBuilder(store, "wf-1", kind="walkforward", end_ts=T0 + 4 * DAY)
     b.fill(T0 + HOUR, "buy", 1.0, 100.0)
     b.fill(T0 + 2 * DAY - HOUR, "sell", 1.0, 600.0)
@@ -42,7 +45,14 @@ def test_a_window_return_starts_from_the_equity_at_its_start(tmp_path: Path) -> 
     save_windows(store.connection, run_id, [_window(0, T0, T0 + 2 * DAY),
                                             _window(1, T0 + 2 * DAY, T0 + 4 * DAY)])  # fmt: skip
     store.connection.commit()
-    section = walkforward_section(store, build_report(store, run_id))
+    return run_id
+
+
+def test_a_window_return_starts_from_the_equity_at_its_start(tmp_path: Path) -> None:
+    """Window 2's return is 5% and its drawdown the fee's fall from 10,500, not measured
+    from the first row after the fee."""
+    store = RunStore(tmp_path / "wf.sqlite")
+    section = walkforward_section(store, build_report(store, _two_windows(store)))
     assert section is not None
     first, second = (w["out_of_sample"] for w in section["windows"])
     assert first["return_pct"] == pytest.approx(5.0)
@@ -54,3 +64,26 @@ def test_a_window_return_starts_from_the_equity_at_its_start(tmp_path: Path) -> 
     mean = sum(r) / 2
     std = math.sqrt(sum((x - mean) ** 2 for x in r) / (2 - 1))
     assert second["sharpe"] == pytest.approx(mean / std * math.sqrt(365))
+
+
+def test_a_window_metric_from_too_little_data_is_flagged(tmp_path: Path) -> None:
+    """SPEC 15: a window's out-of-sample Sharpe from two daily returns is shown with a
+    warning (JSON and table), as the run's own metrics are, never silently."""
+    path = tmp_path / "wf.sqlite"
+    with RunStore(path) as store:
+        _two_windows(store)
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    result = runner.invoke(app, ["report", "--db", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    second = json.loads(result.stdout)["walkforward"]["windows"][1]
+    flagged = {w["metric"]: w["reason"] for w in second["out_of_sample_warnings"]}
+    assert flagged["sharpe"] == "from 2 returns of 1d (fewer than 30)"
+    assert flagged["win_rate"] == "from 1 trade (fewer than 30)"
+    table = runner.invoke(app, ["report", "--db", str(path)], terminal_width=200)
+    assert table.exit_code == 0, table.output
+    windows = table.stdout[table.stdout.index("Walk-forward windows") :]
+    out_rows = [line for line in windows.splitlines() if "│ out " in line]
+    assert len(out_rows) == 2 and all("(!)" in line for line in out_rows)
+    assert "window 1: sharpe from 2 returns of 1d (fewer than 30)" in windows

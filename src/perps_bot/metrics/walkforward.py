@@ -28,6 +28,7 @@ from perps_bot.metrics.equity import EquityAccumulator
 from perps_bot.metrics.formatting import num
 from perps_bot.metrics.report import Report
 from perps_bot.metrics.stats import equity_metrics, trade_metrics
+from perps_bot.metrics.warnings import MetricWarning, data_warnings
 from perps_bot.storage import RunStore
 from perps_bot.storage.walkforward import WindowRecord, load_windows
 
@@ -35,13 +36,16 @@ SHOWN = ("trades", "return_pct", "sharpe", "max_drawdown", "total_pnl", "win_rat
 CANARY_KINDS = ("dev", "backtest", "walkforward")
 
 
-def window_metrics(store: RunStore, report: Report, start: int, end: int) -> dict[str, Any]:
+def window_metrics(
+    store: RunStore, report: Report, start: int, end: int
+) -> tuple[dict[str, Any], list[MetricWarning]]:
     """The run's metrics of the test window (start, end]: the trades opened in it, and
     the equity from the window's start (the last equity at or before it, the initial
     balance before the first row) until its last trade closed. A window's last
     position is closed at the open after its end (the walkforward strategy), so that
     close belongs to this window's parameters, not to the next window (which starts
-    from the equity after it)."""
+    from the equity after it). With them, the warnings on the metrics computed from too
+    little data (SPEC 15), as for the run's own."""
     period = parse_duration(report.promotion.sharpe_period)
     trades = [t for t in report.trades if start < t.open_ts <= end]
     settled = max([end, *(t.close_ts for t in trades)])
@@ -62,8 +66,15 @@ def window_metrics(store: RunStore, report: Report, start: int, end: int) -> dic
     stats = acc.finish()
     values = trade_metrics(trades)
     values.update(equity_metrics(stats, initial, settled - start, period))
-    return {name: num(values[name]) if isinstance(values[name], float) else values[name]
-            for name in SHOWN}  # fmt: skip
+    shown = {name: num(values[name]) if isinstance(values[name], float) else values[name]
+             for name in SHOWN}  # fmt: skip
+    warned = data_warnings(
+        shown,
+        returns=stats.returns.n,
+        days=(settled - start) / DAY_MS,
+        sharpe_period=report.promotion.sharpe_period,
+    )
+    return shown, warned
 
 
 def dsr_of(report: Report, windows: Sequence[WindowRecord]) -> dict[str, Any]:
@@ -88,6 +99,7 @@ def walkforward_section(
         return None
     rows = []
     for w in windows:
+        out_of_sample, warned = window_metrics(store, report, w.test_start, w.test_end)
         rows.append(
             {
                 "window": w.window,
@@ -96,7 +108,8 @@ def walkforward_section(
                 "params": w.params,
                 "trials": len(w.sharpes),
                 "in_sample": {k: w.in_sample.get(k) for k in SHOWN},
-                "out_of_sample": window_metrics(store, report, w.test_start, w.test_end),
+                "out_of_sample": out_of_sample,
+                "out_of_sample_warnings": [x.as_dict() for x in warned],
             }
         )
     return {"windows": rows, **dsr_of(report, windows)}
