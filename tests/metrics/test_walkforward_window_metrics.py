@@ -86,4 +86,26 @@ def test_a_window_metric_from_too_little_data_is_flagged(tmp_path: Path) -> None
     windows = table.stdout[table.stdout.index("Walk-forward windows") :]
     out_rows = [line for line in windows.splitlines() if "│ out " in line]
     assert len(out_rows) == 2 and all("(!)" in line for line in out_rows)
-    assert "window 1: sharpe from 2 returns of 1d (fewer than 30)" in windows
+    assert "window 1 out: sharpe from 2 returns of 1d (fewer than 30)" in windows
+
+
+def test_an_in_sample_metric_from_too_little_data_is_flagged(tmp_path: Path) -> None:
+    """The chosen trial's Sharpe from 5 returns of its training window is flagged; a
+    window stored before the count was kept has nothing to flag it by."""
+    store = RunStore(tmp_path / "wf.sqlite")
+    run_id = _two_windows(store)
+    in_sample = {"sharpe": 1.5, "trades": 40, "win_rate": 0.6, "return_pct": 2.0}
+    windows = [
+        WindowRecord(0, T0 - 5 * DAY, T0, T0, T0 + 2 * DAY, {}, {**in_sample, "returns": 5}, []),
+        WindowRecord(1, T0 - 3 * DAY, T0 + 2 * DAY, T0 + 2 * DAY, T0 + 4 * DAY, {}, in_sample, []),
+    ]
+    save_windows(store.connection, run_id, windows)
+    store.connection.commit()
+    section = walkforward_section(store, build_report(store, run_id))
+    assert section is not None
+    first, second = section["windows"]
+    assert first["in_sample_warnings"] == [
+        {"metric": "sharpe", "reason": "from 5 returns of 1d (fewer than 30)"}
+    ]
+    assert second["in_sample_warnings"] == []
+    assert "returns" not in first["in_sample"]  # the count is not a metric

@@ -70,12 +70,13 @@ def _windows_rows(section: dict[str, Any]) -> list[list[str]]:
 
 
 def _window_warnings(section: dict[str, Any]) -> list[str]:
-    """'(!) window 1: sharpe from 6 returns of 1d (fewer than 30)' for each flagged
-    out-of-sample metric the windows table shows."""
+    """'(!) window 1 out: sharpe from 6 returns of 1d (fewer than 30)' for each flagged
+    in-sample and out-of-sample metric the windows table shows."""
     return [
-        f"(!) window {w['window']}: {x['metric']} {x['reason']}"
+        f"(!) window {w['window']} {label}: {x['metric']} {x['reason']}"
         for w in section["windows"]
-        for x in w.get("out_of_sample_warnings", ())
+        for label, key in (("in", "in_sample_warnings"), ("out", "out_of_sample_warnings"))
+        for x in w.get(key, ())
         if x["metric"] in COLUMNS
     ]
 

@@ -28,7 +28,7 @@ from perps_bot.metrics.equity import EquityAccumulator
 from perps_bot.metrics.formatting import num
 from perps_bot.metrics.report import Report
 from perps_bot.metrics.stats import equity_metrics, trade_metrics
-from perps_bot.metrics.warnings import MetricWarning, data_warnings
+from perps_bot.metrics.warnings import MIN_RETURNS, MetricWarning, data_warnings
 from perps_bot.storage import RunStore
 from perps_bot.storage.walkforward import WindowRecord, load_windows
 
@@ -100,6 +100,14 @@ def walkforward_section(
     rows = []
     for w in windows:
         out_of_sample, warned = window_metrics(store, report, w.test_start, w.test_end)
+        in_sample = {k: w.in_sample.get(k) for k in SHOWN}
+        returns = w.in_sample.get("returns")  # absent from runs stored before it was kept
+        in_warned = data_warnings(
+            in_sample,
+            returns=returns if isinstance(returns, int) else MIN_RETURNS,
+            days=(w.train_end - w.train_start) / DAY_MS,
+            sharpe_period=report.promotion.sharpe_period,
+        )
         rows.append(
             {
                 "window": w.window,
@@ -107,7 +115,8 @@ def walkforward_section(
                 "test": [iso_utc(w.test_start), iso_utc(w.test_end)],
                 "params": w.params,
                 "trials": len(w.sharpes),
-                "in_sample": {k: w.in_sample.get(k) for k in SHOWN},
+                "in_sample": in_sample,
+                "in_sample_warnings": [x.as_dict() for x in in_warned],
                 "out_of_sample": out_of_sample,
                 "out_of_sample_warnings": [x.as_dict() for x in warned],
             }
