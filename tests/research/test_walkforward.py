@@ -141,6 +141,15 @@ def test_report_and_promote_take_the_walkforward_run(
     section = report["walkforward"]
     assert section["trials"] == 16 and 0.0 <= section["dsr"] <= 1.0
     assert all(set(w) >= {"in_sample", "out_of_sample", "params"} for w in section["windows"])
+    # the chosen trials' Sharpe ratios come from 4-day training windows: flagged (SPEC 15)
+    chosen = [w for w in section["windows"] if w["in_sample"]["sharpe"] is not None]
+    assert chosen, "no chosen trial has a Sharpe ratio: the case is not exercised"
+    for w in chosen:
+        (why,) = [x["reason"] for x in w["in_sample_warnings"] if x["metric"] == "sharpe"]
+        assert why in (
+            "from 3 returns of 1d (fewer than 30)",
+            "from 4 returns of 1d (fewer than 30)",
+        )
 
     gate = workdir / "config" / "profiles"
     gate.mkdir(parents=True)

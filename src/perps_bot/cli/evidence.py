@@ -58,12 +58,27 @@ def _windows_rows(section: dict[str, Any]) -> list[list[str]]:
     for w in section["windows"]:
         test = f"{w['test'][0][:10]}+{_days(w['test'])}d"
         for label, key in (("in", "in_sample"), ("out", "out_of_sample")):
-            shown = [display_metric(n, w[key].get(n)) for n in COLUMNS]
+            warned = {x["metric"] for x in w.get(f"{key}_warnings", ())}
+            shown = [
+                display_metric(n, w[key].get(n)) + (" (!)" if n in warned else "") for n in COLUMNS
+            ]
             first = (
                 [str(w["window"]), test, _params(w["params"])] if label == "in" else ["", "", ""]
             )
             rows.append([*first, label, *shown])
     return rows
+
+
+def _window_warnings(section: dict[str, Any]) -> list[str]:
+    """'(!) window 1 out: sharpe from 6 returns of 1d (fewer than 30)' for each flagged
+    in-sample and out-of-sample metric the windows table shows."""
+    return [
+        f"(!) window {w['window']} {label}: {x['metric']} {x['reason']}"
+        for w in section["windows"]
+        for label, key in (("in", "in_sample_warnings"), ("out", "out_of_sample_warnings"))
+        for x in w.get(key, ())
+        if x["metric"] in COLUMNS
+    ]
 
 
 def _days(span: list[str]) -> str:
@@ -107,6 +122,8 @@ def render_tables(extra: dict[str, Any], console: Console) -> None:
         for row in _windows_rows(section):
             table.add_row(*row)
         console.print(table)
+        for line in _window_warnings(section):
+            console.print(line, highlight=False)
         console.print(_dsr_line(section), highlight=False)
     mc = extra.get("monte_carlo")
     if mc is not None:
@@ -131,6 +148,7 @@ def add_html(page: str, extra: dict[str, Any]) -> str:
     if section is not None:
         parts.append("<h2>Walk-forward windows: in-sample vs out-of-sample</h2>\n")
         parts.append(_html_table(list(HEADERS), _windows_rows(section)))
+        parts += [f"<p>{escape(line)}</p>\n" for line in _window_warnings(section)]
         parts.append(f"<p>{escape(_dsr_line(section))}</p>\n")
     mc = extra.get("monte_carlo")
     if mc is not None:

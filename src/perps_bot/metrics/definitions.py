@@ -27,9 +27,12 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "promotion.sharpe_period (default 1d) from its first row (the last equity at or before "
     "each sample time; a trailing partial period is dropped), r_i = E_i / E_(i-1) - 1, "
     "sharpe = mean(r) / std(r) * sqrt(365d / sharpe_period), sample std (n - 1). Risk-free "
-    "rate 0. Null with fewer than 2 returns or zero std.",
+    "rate 0. A return whose previous sample is not positive (an account wiped out) is "
+    "skipped. Null with fewer than 2 returns or zero std.",
     "sortino": "Like sharpe but divided by the downside deviation "
-    "sqrt(sum(min(r_i, 0)^2) / (n - 1)). Null with fewer than 2 returns or no negative return.",
+    "sqrt(sum(min(r_i, 0)^2) / (n - 1)): target return 0, the sum over all n returns (a "
+    "positive return adds 0), n - 1 as in sharpe's std. Null with fewer than 2 returns or no "
+    "negative return.",
     "max_drawdown": "Largest peak-to-trough fall of the stored equity curve as a fraction of "
     "the running peak: max over rows of (peak - equity) / peak. 0.0 for a curve that never "
     "falls.",

@@ -28,6 +28,7 @@ from perps_bot.metrics.equity import EquityAccumulator
 from perps_bot.metrics.formatting import num
 from perps_bot.metrics.report import Report
 from perps_bot.metrics.stats import equity_metrics, trade_metrics
+from perps_bot.metrics.warnings import MIN_RETURNS, MetricWarning, data_warnings
 from perps_bot.storage import RunStore
 from perps_bot.storage.walkforward import WindowRecord, load_windows
 
@@ -35,26 +36,45 @@ SHOWN = ("trades", "return_pct", "sharpe", "max_drawdown", "total_pnl", "win_rat
 CANARY_KINDS = ("dev", "backtest", "walkforward")
 
 
-def window_metrics(store: RunStore, report: Report, start: int, end: int) -> dict[str, Any]:
+def window_metrics(
+    store: RunStore, report: Report, start: int, end: int
+) -> tuple[dict[str, Any], list[MetricWarning]]:
     """The run's metrics of the test window (start, end]: the trades opened in it, and
-    the equity rows until its last trade closed. A window's last position is closed
-    at the open after its end (the walkforward strategy), so that close belongs to
-    this window's parameters, not to the next window (which starts from the equity
-    after it)."""
+    the equity from the window's start (the last equity at or before it, the initial
+    balance before the first row) until its last trade closed. A window's last
+    position is closed at the open after its end (the walkforward strategy), so that
+    close belongs to this window's parameters, not to the next window (which starts
+    from the equity after it). With them, the warnings on the metrics computed from too
+    little data (SPEC 15), as for the run's own."""
     period = parse_duration(report.promotion.sharpe_period)
     trades = [t for t in report.trades if start < t.open_ts <= end]
     settled = max([end, *(t.close_ts for t in trades)])
     acc = EquityAccumulator(period)
+    initial = report.run.initial_balance
+    opened = False
     for part in store.iter_equity(report.run.run_id):
+        before = part.ts <= start
+        if np.any(before):
+            initial = float(part.equity[before][-1])
         mask = (part.ts > start) & (part.ts <= settled)
-        if np.any(mask):
-            acc.add(part.ts[mask], part.equity[mask])
+        if not np.any(mask):
+            continue
+        if not opened:  # the window's opening equity, at its start
+            acc.add(np.asarray([start], dtype=np.int64), np.asarray([initial]))
+            opened = True
+        acc.add(part.ts[mask], part.equity[mask])
     stats = acc.finish()
-    initial = stats.first_equity if stats.first_equity is not None else report.run.initial_balance
     values = trade_metrics(trades)
     values.update(equity_metrics(stats, initial, settled - start, period))
-    return {name: num(values[name]) if isinstance(values[name], float) else values[name]
-            for name in SHOWN}  # fmt: skip
+    shown = {name: num(values[name]) if isinstance(values[name], float) else values[name]
+             for name in SHOWN}  # fmt: skip
+    warned = data_warnings(
+        shown,
+        returns=stats.returns.n,
+        days=(settled - start) / DAY_MS,
+        sharpe_period=report.promotion.sharpe_period,
+    )
+    return shown, warned
 
 
 def dsr_of(report: Report, windows: Sequence[WindowRecord]) -> dict[str, Any]:
@@ -79,6 +99,15 @@ def walkforward_section(
         return None
     rows = []
     for w in windows:
+        out_of_sample, warned = window_metrics(store, report, w.test_start, w.test_end)
+        in_sample = {k: w.in_sample.get(k) for k in SHOWN}
+        returns = w.in_sample.get("returns")  # absent from runs stored before it was kept
+        in_warned = data_warnings(
+            in_sample,
+            returns=returns if isinstance(returns, int) else MIN_RETURNS,
+            days=(w.train_end - w.train_start) / DAY_MS,
+            sharpe_period=report.promotion.sharpe_period,
+        )
         rows.append(
             {
                 "window": w.window,
@@ -86,8 +115,10 @@ def walkforward_section(
                 "test": [iso_utc(w.test_start), iso_utc(w.test_end)],
                 "params": w.params,
                 "trials": len(w.sharpes),
-                "in_sample": {k: w.in_sample.get(k) for k in SHOWN},
-                "out_of_sample": window_metrics(store, report, w.test_start, w.test_end),
+                "in_sample": in_sample,
+                "in_sample_warnings": [x.as_dict() for x in in_warned],
+                "out_of_sample": out_of_sample,
+                "out_of_sample_warnings": [x.as_dict() for x in warned],
             }
         )
     return {"windows": rows, **dsr_of(report, windows)}

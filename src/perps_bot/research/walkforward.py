@@ -146,9 +146,16 @@ def optimise_window(
         test_start=plan.test_start,
         test_end=plan.test_end,
         params=dict(best[0].params),
-        in_sample=trial_metrics(best[0]),
+        in_sample=in_sample_metrics(best[0]),
         sharpes=sharpes,
     )
+
+
+def in_sample_metrics(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The chosen trial's metrics and how many returns its Sharpe ratio came from
+    (`returns`, 0 when it has none): the report flags one from too little data."""
+    moments = trial.user_attrs.get("moments")
+    return {**trial_metrics(trial), "returns": int(moments[0]) if moments else 0}
 
 
 def out_of_sample_settings(settings: Settings, windows: list[WindowRecord]) -> Settings:
