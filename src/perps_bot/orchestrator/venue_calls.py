@@ -16,16 +16,14 @@ from perps_bot.domain import (
     DenialReason,
     Fill,
     Order,
-    OrderIntent,
     OrderUpdate,
     Signal,
     TargetPosition,
-    TradingState,
-    closing_intent,
 )
 from perps_bot.domain.enums import UNKNOWN
 from perps_bot.ledger import FillResult
 from perps_bot.orchestrator.clock import Clock
+from perps_bot.orchestrator.controls import PortfolioControls
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.reconcile import ReconcileFailed, reconcile
 from perps_bot.orchestrator.recorder import Recorder
@@ -41,7 +39,7 @@ class StopRun(Exception):
     """Raised inside the loop to end the run early with a reason (e.g. venue fatal)."""
 
 
-class VenueCalls:
+class VenueCalls(PortfolioControls):
     venue: Venue
     routes: Routes
     portfolios: list[Portfolio]
@@ -60,96 +58,6 @@ class VenueCalls:
     _reconnects_seen: int
     _cancel_due: bool
     _started: bool
-
-    def inject(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
-        """Signals from outside the strategy (the session API's flatten): turned into
-        orders at the next event like the strategy's own, through the risk gate and the
-        instrument rules, also while the strategy is paused."""
-        if signals:
-            if not portfolio.pending:
-                self._signalled.append(portfolio)
-            portfolio.pending.extend(signals)
-
-    def withdraw_resting(self, portfolio: Portfolio) -> None:
-        """Cancel the portfolio's resting orders that are not reduce-only (limit entries):
-        they would add exposure if they filled, which a flatten, a halt (nothing passes)
-        and the REDUCING state (only reductions pass) must not let in by the back door.
-        Protective orders stay: they reduce."""
-        cancel = portfolio.protection.to_cancel
-        for order in self.venue.open_orders():
-            if order.portfolio == portfolio.id and not order.reduce_only:
-                if order.client_id not in cancel:
-                    cancel.append(order.client_id)
-                self._cancel_due = True
-
-    def withdraw_if_stopped(self, portfolio: Portfolio, was: TradingState) -> None:
-        """`withdraw_resting` when the portfolio's state has just left ACTIVE's reach
-        (from `was` to HALTED or REDUCING): no entry may fill now."""
-        state = portfolio.risk.state
-        if state is not was and state is not TradingState.ACTIVE:
-            self.withdraw_resting(portfolio)
-
-    def flatten(self, portfolio: Portfolio, reason: str) -> int:
-        """Close the portfolio's positions at market and withdraw its resting orders (the
-        session API's flatten). Each position goes out as a reduce-only market order of
-        the size held: a target of 0 counted an entry still resting as if it had filled,
-        and sold it too (long 0.01 with a limit buy of 0.01 resting: a sell of 0.02, the
-        portfolio short once it filled), and the entry left resting opened a position
-        again when it filled. Protective orders follow the positions (cancelled once
-        flat). A position above the exchange's largest market order goes out as several
-        orders (orchestrator.order_flow `closing_parts`). Returns how many positions it
-        closes."""
-        self.withdraw_resting(portfolio)
-        closes = [
-            closing_intent(symbol, held, reason)
-            for symbol in portfolio.ledger.symbols()
-            if (held := portfolio.ledger.position_size(symbol)) != 0.0
-        ]
-        self.inject(portfolio, closes)
-        return len(closes)
-
-    def resume(self, portfolio: Portfolio) -> int:
-        """Hand a paused portfolio back to its strategy (the session API's resume): what
-        it signalled while paused was dropped, so it states what it wants now
-        (`on_resume`), turned into orders at the next event. Returns how many signals
-        (0 while it waits for a close on its way: see `_restate`)."""
-        if not portfolio.paused:
-            return 0
-        portfolio.paused = False
-        portfolio.restate = True
-        return self._restate(portfolio)
-
-    def _restate(self, portfolio: Portfolio, made: Sequence[Order] = ()) -> int:
-        """The strategy's `on_resume`, once the books show what the portfolio will hold:
-        not while a close is on its way (a flatten's, not sent yet, sent, or made at this
-        event: `made`), whose fill is about to take the position away. A strategy asked
-        then counted the position as held and wanted nothing, and the close left the
-        portfolio flat while its strategy wanted the position. Called again whenever an
-        order reaches the venue or ends (`_drain_updates`) and after each event's orders
-        are made (a close refused before it exists)."""
-        if not portfolio.restate or portfolio.paused or self._closing(portfolio, made):
-            return 0
-        portfolio.restate = False
-        signals = portfolio.strategy.on_resume()
-        self.inject(portfolio, signals)
-        return len(signals)
-
-    def _restate_waiting(self, made: Sequence[Order] = ()) -> None:
-        for p in self.portfolios:
-            if p.restate:
-                self._restate(p, made)
-
-    def _closing(self, portfolio: Portfolio, made: Sequence[Order]) -> bool:
-        """Whether a market close of the portfolio is pending, made or open at the venue
-        (reduce-only and not a stop or take-profit, which only protect)."""
-        if any(type(s) is OrderIntent and s.reduce_only for s in portfolio.pending):
-            return True
-        pid = portfolio.id
-        return any(
-            o.portfolio == pid and o.reduce_only and not o.order_type.is_trigger
-            for orders in (self.venue.open_orders(), made)
-            for o in orders
-        )
 
     def _signal(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
         raise NotImplementedError
