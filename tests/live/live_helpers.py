@@ -95,16 +95,19 @@ async def exchange_instruments(
 UNTIL_S = 60
 
 
-async def run_until(settings: Settings, until: Callable[[Run], bool]) -> RunResult:
-    """Run the bot until `until(run)` holds (checked every 50 ms), then stop it as its
-    duration would (the run is `completed`); give it a duration of UNTIL_S or so: that
-    bounds a run that never gets there."""
+async def run_until(
+    settings: Settings, until: Callable[[Run], bool], *, every_s: float = 0.05, **options: Any
+) -> RunResult:
+    """Run the bot until `until(run)` holds (checked every `every_s` of wall time), then
+    stop it as its duration would (the run is `completed`); give it a duration of
+    UNTIL_S or so: that bounds a run that never gets there. `options`: run_bot's (a
+    feed, resume)."""
 
     @contextlib.asynccontextmanager
     async def stop_when_done(run: Run) -> AsyncIterator[None]:
         async def watch() -> None:
             while not until(run):
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(every_s)
             run.orchestrator.request_stop("duration reached")
 
         watcher = asyncio.create_task(watch())
@@ -113,7 +116,7 @@ async def run_until(settings: Settings, until: Callable[[Run], bool]) -> RunResu
         finally:
             watcher.cancel()
 
-    return await run_bot(settings, progress=False, attach=stop_when_done)
+    return await run_bot(settings, progress=False, attach=stop_when_done, **options)
 
 
 async def until_long_opened(server: EmulatorServer, task: "asyncio.Task[Any]") -> None:

@@ -333,3 +333,51 @@ async def test_sigkill_at_random_moments_never_doubles_or_loses_a_fill(
     assert lost == {}
     assert statuses <= {"completed", "crashed"}  # no run left `running`
     assert held.get("ETH-PERP", 0.0) == pytest.approx(state.positions["ETHUSDT"].amount)
+
+
+async def test_a_recovered_order_keeps_its_stored_intent(
+    in_repo: Path,
+    run_dirs: dict[str, str],
+    emulator: EmulatorServer,
+    make_client: ClientFactory,
+) -> None:
+    """A reduce-only close (each order of a close above the exchange's largest market
+    order is one) whose fill the killed run never stored: recovery rewrote its order row
+    from the few columns it read, so the stored intent became a plain order (reduce_only
+    0) and lost its exchange id. The row now keeps what was stored and changes only the
+    order's state."""
+    settings = live_settings(
+        emulator, run_dirs, name="tests.live.canary_strategy:FlipOnce", params={"hold": 10_000}
+    )
+    first = await run_bot(settings, progress=False)  # opens one long, stores it
+    db = first.db_path
+    with sqlite3.connect(db) as conn:  # the crash: the exchange's fill never stored
+        conn.execute("DELETE FROM fills WHERE run_id=?", (first.run_id,))
+        conn.execute(
+            "UPDATE orders SET status='accepted', filled=0, avg_price=0, reduce_only=1,"
+            " exchange_id='77' WHERE run_id=?",
+            (first.run_id,),
+        )
+        conn.execute("UPDATE runs SET status='crashed' WHERE run_id=?", (first.run_id,))
+        before = conn.execute(
+            "SELECT client_id, side, size, price, reduce_only, correlation_id, reason,"
+            " exchange_id FROM orders WHERE run_id=?",
+            (first.run_id,),
+        ).fetchall()
+    exchange = _OnItsWay({"id": "77", "status": "closed", "filled": 0.01, "average": 2000.0,
+                          "cost": 20.0, "timestamp": wall_clock_ms()})  # fmt: skip
+    exchange.arrived = True
+    instruments = await exchange_instruments(emulator, make_client, ["ETH-PERP"])
+    with RunStore(db) as store:
+        booked = await recovery.recover_unstored_fills(
+            store, exchange, settings, instruments, "a later run"
+        )
+    assert booked == 1
+    with sqlite3.connect(db) as conn:
+        after = conn.execute(
+            "SELECT client_id, side, size, price, reduce_only, correlation_id, reason,"
+            " exchange_id, status FROM orders WHERE run_id=?",
+            (first.run_id,),
+        ).fetchall()
+    assert [row[:-1] for row in after] == before
+    assert [row[-1] for row in after] == ["filled"]

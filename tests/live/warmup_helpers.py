@@ -3,16 +3,14 @@ the bot's exchange feed (each poll moves it on by the poll interval, so minutes 
 bars pass in a second of wall time), the emulator's closed candles as the bot would
 fetch them, and the price that turns sma_cross's averages at the next bar."""
 
-import asyncio
-import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from perps_bot.config import Settings, load_settings
 from perps_bot.feeds.exchange import ExchangeFeed
-from perps_bot.orchestrator.runner import Run, RunResult, run_bot
+from perps_bot.orchestrator.runner import Run, RunResult
 from perps_emulator import EmulatorServer
 from tests.live.live_helpers import (
     API_KEY,
@@ -22,6 +20,7 @@ from tests.live.live_helpers import (
     FakeClock,
     FakeSleep,
     exchange_cfg,
+    run_until,
 )
 
 MINUTE = 60_000
@@ -70,21 +69,7 @@ async def run_on(
 ) -> RunResult:
     """Run the bot on `feed` until `until(run)` holds (checked every 10 ms of wall time),
     then stop it as its duration would."""
-
-    @contextlib.asynccontextmanager
-    async def stop_when(run: Run) -> AsyncIterator[None]:
-        async def watch() -> None:
-            while not until(run):
-                await asyncio.sleep(0.01)
-            run.orchestrator.request_stop("duration reached")
-
-        watcher = asyncio.create_task(watch())
-        try:
-            yield
-        finally:
-            watcher.cancel()
-
-    return await run_bot(settings, feed=feed, progress=False, attach=stop_when, **options)
+    return await run_until(settings, until, every_s=0.01, feed=feed, **options)
 
 
 async def closes_before(

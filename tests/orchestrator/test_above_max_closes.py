@@ -20,6 +20,7 @@ from tests.harness.limits import LOOSE_RISK
 from tests.harness.scripted import ScriptedFeed, quotes
 from tests.harness.venue import ScriptedVenue
 from tests.orchestrator.test_one_truth import START_MS, _settings
+from tests.orchestrator.test_portfolios import ETH, harness_settings, scripted
 from tests.plans.helpers import write_plan
 
 BTC = "BTC-PERP"
@@ -186,3 +187,47 @@ async def test_a_flip_whose_close_is_refused_in_part_does_not_open_the_other_sid
     assert sorted(denials(result)) == ["VENUE_REJECTED", "VENUE_REJECTED"]
     log = (Path(settings.run.log_dir) / "perps_bot.log").read_text()
     assert "the entry of a flip, not sent: the close before it did not all go out" in log
+
+
+def test_each_order_of_a_split_close_counts_against_the_order_rate(tmp_path: Path) -> None:
+    """max_orders_per_minute 5: three entries, then a close of 300 that goes out as three
+    orders (six orders in the minute), then an entry of 50. The gate counted the close as
+    one order, so the entry passed and seven orders went out in a minute capped at five;
+    each order that goes out now counts, and the entry is denied (ORDER_RATE_LIMIT)."""
+    settings = big_account(tmp_path, "2:100,4:200,6:300,10:0,14:50")
+    settings = settings.model_copy(update={"risk": settings.risk.model_copy(
+        update={"max_orders_per_minute": 5})})  # fmt: skip
+    feed = ScriptedFeed(quotes(BTC, [60_000.0] * 30, start_ms=START_MS))
+    result = run_bot_sync(settings, feed=feed, progress=False)
+    assert result.status == "completed"
+    orders, _ = orders_and_fills(result)
+    assert [(o[1], o[2]) for o in orders] == [("buy", 100.0)] * 3 + [("sell", 100.0)] * 3
+    assert denials(result) == ["ORDER_RATE_LIMIT"]
+
+
+async def test_each_order_of_a_split_close_counts_against_the_accounts_order_rate(
+    tmp_path: Path,
+) -> None:
+    """Two portfolios, one account capped at 5 orders a minute: the first builds 300 BTC
+    in three entries and closes it in three orders; the second's entry on ETH after that
+    is a seventh order in the minute. The account counted the close as one order and
+    let it through; it is denied now (account: ORDER_RATE_LIMIT)."""
+    settings = harness_settings(
+        tmp_path,
+        scripted("big", "2:100,4:200,6:300,10:0"),
+        scripted("eth", "14:1", symbol=ETH),
+        account={"initial_balance": 1e9, "default_leverage": 10.0},
+        risk=LOOSE_RISK | {"max_orders_per_minute": 5},
+    )
+    events = quotes(BTC, [60_000.0] * 30, start_ms=START_MS) + quotes(
+        ETH, [3_000.0] * 30, start_ms=START_MS + 1
+    )
+    feed = ScriptedFeed(sorted(events, key=lambda e: e.ts))
+    result = await run_bot(settings, feed=feed, progress=False)
+    assert result.status == "completed"
+    with sqlite3.connect(result.db_path) as conn:
+        sent = conn.execute("SELECT symbol, side, size FROM orders ORDER BY rowid").fetchall()
+        denied = conn.execute("SELECT reason_code, detail FROM denials").fetchall()
+    assert sent == [(BTC, "buy", 100.0)] * 3 + [(BTC, "sell", 100.0)] * 3, sent
+    assert [(code, detail.startswith("account:")) for code, detail in denied] == [
+        ("ORDER_RATE_LIMIT", True)]  # fmt: skip

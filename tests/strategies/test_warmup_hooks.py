@@ -2,6 +2,10 @@
 does to it (`warm_up`): its indicators learn, it takes no side and signals nothing, and
 the first live bar acts on what they learnt. On main there was no warm-up."""
 
+import random
+
+import pytest
+
 from perps_bot.strategies import FundingCarry, MeanReversion, SmaCross, Strategy
 from tests.strategies.sample_strategy import MyStrategy
 from tests.strategies.test_builtin_strategies import (
@@ -24,7 +28,7 @@ def test_each_strategy_asks_for_its_longest_window_and_the_others_for_none() -> 
     ctx = make_ctx()
     assert SmaCross({"fast": 10, "slow": 30}, ctx).warmup_bars() == 30
     assert MeanReversion({"lookback": 20}, ctx).warmup_bars() == 20
-    assert MeanReversion({"mode": "rsi", "rsi_period": 14}, ctx).warmup_bars() == 15
+    assert MeanReversion({"mode": "rsi", "rsi_period": 14}, ctx).warmup_bars() == 155
     assert FundingCarry({}, ctx).warmup_bars() == 0
     assert MyStrategy({}, ctx).warmup_bars() == 0  # third party: none unless it says so
 
@@ -81,3 +85,27 @@ def test_a_third_party_strategy_that_declares_bars_is_shown_them_and_its_signal_
     assert strategy.warmup_bars() == 2
     assert strategy.on_event(candle(0, 5.0))  # a live bar above the level buys
     assert strategy.warm_up(candle(1, 5.0)) is None  # a warm-up bar: nothing handed on
+
+
+def test_mean_reversion_rsi_warmed_up_reads_what_a_run_through_that_history_reads() -> None:
+    """Wilder's RSI smooths over all it has seen: warmed up on its first value's
+    rsi_period + 1 bars only, the first live bar's RSI was the seed's, up to 24 points
+    from that of a run that had seen the history (a backtest of the same time), so its
+    entries at 30 / 70 were not that run's. It now asks for bars enough that the seed's
+    weight has died out (11 x rsi_period + 1: (13/14)^140 of it is left for 14)."""
+    rng = random.Random(5)
+    closes = [100.0]
+    for _ in range(700):
+        closes.append(closes[-1] * (1 + rng.gauss(0, 0.003)))
+    params = {"mode": "rsi", "rsi_period": 14}
+    through = MeanReversion(params, make_ctx())
+    for i, close in enumerate(closes[:600]):
+        through.on_event(candle(i, close))
+    warmed = MeanReversion(params, make_ctx())
+    bars = warmed.warmup_bars()
+    assert bars <= 600
+    for i, close in enumerate(closes[600 - bars : 600]):
+        warmed.warm_up(candle(i, close))
+    a, b = through.state()[SYM].rsi, warmed.state()[SYM].rsi  # type: ignore[index]
+    for close in closes[600:]:
+        assert b.push(close) == pytest.approx(a.push(close), abs=0.01)

@@ -6,7 +6,8 @@ candles: the newest one is still open and is dropped, as is any candle whose clo
 after the feed's clock). Network and rate-limit errors are retried like the feed's own
 polls (`exchange.max_retries`, the `backoff_base` .. `backoff_max` backoff, a rate
 limit's Retry-After); an answer the exchange refuses (an interval it has no candles
-of, an unknown symbol) or that stays unusable is not. A symbol whose candles cannot be
+of, an unknown symbol, candles that open off the bot's bars: Binance's weeks and
+months) or that stays unusable is not. A symbol whose candles cannot be
 had starts without warm-up, and the run says so in one warning line: market data at
 start is retried for ever by the feed and never stops a run, and a strategy without
 warm-up is the run it always was.
@@ -24,7 +25,7 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 
 from perps_bot.config.models import ExchangeConfig
-from perps_bot.domain import Candle
+from perps_bot.domain import Candle, format_duration, iso_utc
 from perps_bot.exchange.backoff import Backoff
 from perps_bot.exchange.runtime import one_line, take_retry_after
 
@@ -36,6 +37,11 @@ _RATE_LIMITS = (ccxt_async.DDoSProtection, ccxt_async.RateLimitExceeded)
 
 class _Unusable(Exception):
     """An answer with no usable candles (retried like a network error)."""
+
+
+class _OffGrid(Exception):
+    """Candles that are not the bot's bars (not asked again: the exchange's interval
+    opens elsewhere)."""
 
 
 class WarmUpFetch:
@@ -92,6 +98,8 @@ class WarmUpFetch:
             try:
                 rows = await self._exchange.fetch_ohlcv(ccxt_symbol, timeframe, limit=count + 1)
                 return closed_candles(symbol, rows, timeframe_ms, self._clock(), count)
+            except _OffGrid as exc:
+                return str(exc)
             except (*_TRANSIENT, _Unusable) as exc:
                 last = one_line(exc, 160)
                 if isinstance(exc, _RATE_LIMITS):  # the exchange says when to come back
@@ -121,12 +129,19 @@ def exchange_timeframe(exchange: Any, timeframe_ms: int) -> str | None:
 def closed_candles(symbol: str, rows: Any, timeframe_ms: int, now: int, count: int) -> list[Candle]:
     """The last `count` candles of ccxt's OHLCV `rows` that closed by `now`, oldest
     first; _Unusable when a row is not a candle (a missing or non-finite price, a
-    negative volume) or the rows are out of order."""
+    negative volume) or the rows are out of order; _OffGrid when a candle opens off the
+    bot's bars of `timeframe_ms` (multiples of it since the epoch, feeds.bars): Binance
+    opens its weeks on Mondays (the epoch's on Thursdays) and its months on the 1st
+    (ccxt's '1M' is 30 days), so their candles would overlap the bot's live bars."""
     if not isinstance(rows, list):
         raise _Unusable(f"klines answer is not a list ({type(rows).__name__})")
     out: list[Candle] = []
     for row in rows:
         candle = _candle(symbol, row, timeframe_ms)
+        if candle.open_time % timeframe_ms:
+            bars = format_duration(timeframe_ms)
+            raise _OffGrid(f"its candles open at {iso_utc(candle.open_time)}, off the"
+                           f" bot's {bars} bars (aligned to the epoch)")  # fmt: skip
         if out and candle.open_time <= out[-1].open_time:
             raise _Unusable(f"klines out of order at {candle.open_time}")
         if candle.ts <= now:

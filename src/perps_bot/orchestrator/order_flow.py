@@ -97,6 +97,8 @@ class OrderFlow:
             made = self._approved(intent, decision, cid, ts, price, (working, batch, orders))
             if not made:  # refused after the gate: it never goes out
                 self.risk.withdraw(ts)
+            elif len(made) > 1:  # a split close: each of its orders counts in the rate
+                self.risk.sent_more(ts, len(made) - 1)
             orders.extend(made)
         return orders
 
@@ -127,9 +129,12 @@ class OrderFlow:
                 cut = (whole.reason, whole.detail)
             size = whole.size
         orders = self._instrument_orders(intent, decision, cid, ts, price, size)
-        if not orders and self.account is not None:
-            self.account.withdraw(ts)
-        elif orders and cut is not None:  # the order line says why it is smaller
+        if self.account is not None and len(orders) != 1:
+            if orders:  # a split close: each of its orders counts in the account's rate
+                self.account.sent_more(ts, len(orders) - 1)
+            else:
+                self.account.withdraw(ts)
+        if orders and cut is not None:  # the order line says why it is smaller
             rec.resized(cid, intent.size, str(cut[0]), cut[1])
         return orders
 

@@ -28,6 +28,7 @@ be able to stop out. Their reason, `stop` or `take_profit`, is the exit
 reason of the trade they close.
 """
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
@@ -263,10 +264,11 @@ class Protector:
         largest market order is protected by several, `_pieces`); none when they do not."""
         same = [o for o in mine if o.order_type is kind and o.trigger_price is not None
                 and abs(o.trigger_price - price) <= EPS * max(price, 1.0)]  # fmt: skip
+        enough = size - EPS * max(size, 1.0)  # the pieces' float sum may fall a hair short
         for order in same:
-            if order.remaining >= size - EPS:
+            if order.remaining >= enough:
                 return [order.client_id]
-        if len(same) > 1 and sum(o.remaining for o in same) >= size - EPS:
+        if len(same) > 1 and math.fsum(o.remaining for o in same) >= enough:
             return [o.client_id for o in same]
         return []
 

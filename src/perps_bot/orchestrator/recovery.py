@@ -88,12 +88,12 @@ async def _recover_run(
     ledger: Ledger | None = None
     booked = 0
     stored = _stored_fills(store, run_id)
-    made_for = _reasons(store, run_id)
+    intents = _intents(store, run_id)
     for row in store.orders(run_id):
         if row.status not in OPEN or row.symbol not in instruments:
             continue
         reply = await _look_up(exchange, row, final_from)
-        order = _order(row, *made_for.get(row.client_id, ("", row.client_id)))
+        order = _order(row, intents.get(row.client_id))
         if reply is None:
             _finish(store, run_id, order, None, row.updated)
             continue
@@ -161,36 +161,66 @@ async def _look_up(
     return reply
 
 
-def _reasons(store: RunStore, run_id: str) -> dict[str, tuple[str, str]]:
-    """The reason each order of the run was made for (its signal's) and its correlation
-    id (a protective order's: the entry's), by client id."""
+class Intent(NamedTuple):
+    """What the order's stored row says beyond its state (storage.orders.OrderRecord)."""
+
+    reason: str
+    correlation_id: str
+    price: float | None
+    reduce_only: bool
+    exchange_id: str | None
+
+
+def _intents(store: RunStore, run_id: str) -> dict[str, Intent]:
+    """The stored intent of each order of the run, by client id: the reason it was made
+    for (its signal's), its correlation id (a protective order's: the entry's), its
+    limit price, reduce-only flag and exchange id, which its row keeps once recovered."""
     rows = store.execute(
-        "SELECT client_id, reason, correlation_id FROM orders WHERE run_id=?", (run_id,)
+        "SELECT client_id, reason, correlation_id, price, reduce_only, exchange_id"
+        " FROM orders WHERE run_id=?",
+        (run_id,),
     )
-    return {str(cid): (str(reason or ""), str(link or cid)) for cid, reason, link in rows}
+    return {str(cid): _intent(cid, *rest) for cid, *rest in rows}
 
 
-def _order(row: OrderRecord, reason: str, correlation_id: str) -> Order:
-    """The stored order back as an Order (the state machine moves it on) with its reason
-    (the exit reason of a trade it closes: a stop or a take-profit keeps its own) and its
-    correlation id."""
+def _intent(
+    cid: Any, reason: Any, link: Any, price: Any, reduce_only: Any, exchange_id: Any
+) -> Intent:
+    return Intent(
+        str(reason or ""),
+        str(link or cid),
+        None if price is None else float(price),
+        bool(reduce_only),
+        None if exchange_id is None else str(exchange_id),
+    )
+
+
+def _order(row: OrderRecord, intent: Intent | None) -> Order:
+    """The stored order back as an Order (the state machine moves it on) as its intent
+    was stored (`intent`, None: a row without one): its reason (the exit reason of a
+    trade it closes: a stop or a take-profit keeps its own), correlation id, limit
+    price, reduce-only flag and exchange id, so its row rewritten keeps them (a reduce-
+    only close stored as a plain order lost its flag)."""
     kind = OrderType(row.order_type)
+    if intent is None:
+        intent = Intent("", row.client_id, None, kind.is_trigger, None)
     return Order(
         client_id=row.client_id,
         symbol=row.symbol,
         side=Side(row.side),
         size=row.size,
         order_type=kind,
-        price=None,
-        reduce_only=kind.is_trigger,
+        price=intent.price,
+        reduce_only=intent.reduce_only,
         created_ts=row.created,
-        correlation_id=correlation_id,
-        reason=reason or kind.exit_reason,
+        correlation_id=intent.correlation_id,
+        reason=intent.reason or kind.exit_reason,
         status=OrderStatus(row.status),
         filled=row.filled,
         avg_price=row.avg_price,
         updated_ts=row.updated,
         portfolio=row.portfolio,
+        exchange_id=intent.exchange_id,
     )
 
 

@@ -51,6 +51,11 @@ class AccountGate:
         if self._approved_ts and self._approved_ts[-1] == now_ms:
             self._approved_ts.pop()
 
+    def sent_more(self, now_ms: int, count: int) -> None:
+        """The order passed at `now_ms` went out as `count` more orders than one (a split
+        close): each takes its place in the account's order rate (RiskGate.sent_more)."""
+        self._approved_ts.extend([now_ms] * count)
+
     def check(
         self,
         symbol: str,

@@ -12,7 +12,8 @@ Check order (the first failing check decides the denial code):
    `stale_after`, or no usable price.
 4. ORDER_RATE_LIMIT: `max_orders_per_minute` approved orders in the sliding
    60 s window ending at `now_ms` (only approved orders count: denied ones
-   never reach the exchange, nor do those refused after the gate: `withdraw`).
+   never reach the exchange, nor do those refused after the gate: `withdraw`; a close
+   sent as several orders counts each of them: `sent_more`).
 5. REDUCE_ONLY_VIOLATION: a reduce_only intent that would increase or flip
    the position.
 6. REDUCING state: an exposure-increasing order is denied with the code of
@@ -155,6 +156,12 @@ class RiskGate(EquityLimits):
         the account's caps, the instrument): its place in the order rate is given back."""
         if self._approved_ts and self._approved_ts[-1] == now_ms:
             self._approved_ts.pop()
+
+    def sent_more(self, now_ms: int, count: int) -> None:
+        """The order approved at `now_ms` went out as `count` more orders than one (a close
+        above the exchange's largest market order, split: orchestrator.order_flow): each
+        one reaches the exchange, so each takes its place in the order rate."""
+        self._approved_ts.extend([now_ms] * count)
 
     # ---- the check ----------------------------------------------------------------
 

@@ -36,6 +36,8 @@ from perps_bot.strategies.indicators import RollingStats, WilderRsi
 
 # A window whose std is below this fraction of its mean counts as flat (no z-score).
 _FLAT_STD = 1e-12
+#: rsi warm-up: its first value's rsi_period + 1 bars and 10 x rsi_period more
+_RSI_SETTLE = 11
 
 
 class MeanReversionParams(StopParams):
@@ -108,9 +110,12 @@ class MeanReversion(PositionStrategy[_SymbolState]):
         return self._on_rsi(symbol, state, close)
 
     def warmup_bars(self) -> int:
-        """zscore: the lookback window; rsi: the `rsi_period` changes its first value needs."""
+        """zscore: the lookback window. rsi: Wilder's smoothing weighs all it has seen, so
+        the `rsi_period` + 1 bars of its first value read the seed (up to 24 points off
+        a run through the same history); 10 x rsi_period more leave the seed a weight
+        of ((rsi_period - 1) / rsi_period)^(10 x rsi_period), under 1e-4."""
         p = self.params
-        return int(p.lookback) if self._zscore else int(p.rsi_period) + 1
+        return int(p.lookback) if self._zscore else _RSI_SETTLE * int(p.rsi_period) + 1
 
     def warm_up(self, bar: Candle) -> None:
         """The indicator only: no side taken, no stop, the entry stays armed."""
