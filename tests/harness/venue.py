@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from perps_bot.domain import (
+    Candle,
     Fill,
     Liquidity,
     MarketEvent,
@@ -79,6 +80,9 @@ class ScriptedVenue:
         if order.status is OrderStatus.FILLED:
             del self._open[order.client_id]
         return fill_of(order, ts, size, price, 0.0, Liquidity.TAKER)
+
+    def on_candle_part(self, candle: Candle, since: int, until: int) -> Sequence[Fill]:
+        return ()  # scripted fills come from on_market
 
     def quiet(self, symbol: str) -> bool:
         return False  # every event reaches on_market (the tests read `calls`)

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from perps_bot.config import load_settings
+from perps_bot.config import Settings, load_settings
 from perps_bot.domain import OrderType
 from perps_bot.exchange.runtime import wall_clock_ms
+from perps_bot.instruments import InstrumentCatalog
 from perps_bot.orchestrator import recovery
-from perps_bot.orchestrator.runner import run_bot
+from perps_bot.orchestrator.runner import RunResult, run_bot
 from perps_bot.storage import RunStore
 from perps_emulator import EmulatorServer, Fault
 from tests.conftest import REPO
@@ -49,10 +50,7 @@ def live_settings(server: EmulatorServer, run_dirs: dict[str, str], **strategy: 
 async def test_a_fill_the_killed_run_never_stored_is_recovered_at_the_next_start(
     in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
 ) -> None:
-    settings = live_settings(
-        emulator, run_dirs, name="tests.live.canary_strategy:FlipOnce", params={"hold": 10_000}
-    )
-    first = await run_bot(settings, progress=False)  # opens one long, stores it
+    _, first = await _one_long_stored(emulator, run_dirs)
     db = first.db_path
     with sqlite3.connect(db) as conn:  # the crash: a stored intent, then the process died
         (row,) = conn.execute("SELECT * FROM orders WHERE run_id=?", (first.run_id,)).fetchall()
@@ -110,10 +108,7 @@ async def test_a_fill_stored_before_its_order_update_is_not_recovered_twice(
     """A fill is committed the moment it is known; the order's update that came with it
     (filled) is stored with the next rows. A kill in between leaves the order row open
     with its fill stored: the next start finishes the row and books nothing again."""
-    settings = live_settings(
-        emulator, run_dirs, name="tests.live.canary_strategy:FlipOnce", params={"hold": 10_000}
-    )
-    first = await run_bot(settings, progress=False)  # opens one long, stores it
+    settings, first = await _one_long_stored(emulator, run_dirs)
     db = first.db_path
     with sqlite3.connect(db) as conn:  # the crash: the fill stored, the update not yet
         ((client_id, size),) = conn.execute(
@@ -162,6 +157,37 @@ class _OnItsWay:
         return self.commission
 
 
+async def _one_long_stored(
+    emulator: EmulatorServer, run_dirs: dict[str, str]
+) -> tuple[Settings, RunResult]:
+    """A canary run that opens one long and stores it (the run a crash is made of)."""
+    settings = live_settings(
+        emulator, run_dirs, name="tests.live.canary_strategy:FlipOnce", params={"hold": 10_000}
+    )
+    return settings, await run_bot(settings, progress=False)
+
+
+async def _recover_filled(
+    db: Path,
+    settings: Settings,
+    emulator: EmulatorServer,
+    make_client: ClientFactory,
+    commission: float | None = 0.02,
+) -> tuple[int, InstrumentCatalog]:
+    """Recovery at the next start, the exchange answering that the order filled 0.01 at
+    2000 (with `commission`, None: unreadable): the fills booked, the instruments."""
+    exchange = _OnItsWay({"id": "77", "status": "closed", "filled": 0.01, "average": 2000.0,
+                          "cost": 20.0, "timestamp": wall_clock_ms()},
+                         commission=commission)  # fmt: skip
+    exchange.arrived = True
+    instruments = await exchange_instruments(emulator, make_client, ["ETH-PERP"])
+    with RunStore(db) as store:
+        booked = await recovery.recover_unstored_fills(
+            store, exchange, settings, instruments, "a later run"
+        )
+    return booked, instruments
+
+
 async def test_an_order_sent_long_after_its_intent_is_waited_for_before_it_is_given_up(
     in_repo: Path,
     run_dirs: dict[str, str],
@@ -175,10 +201,7 @@ async def test_an_order_sent_long_after_its_intent_is_waited_for_before_it_is_gi
     time: it asked once and marked the order rejected, and the fill the exchange made a
     moment later was lost. The killed process sent nothing after it died: recovery now
     waits until a receive window after its own start before it gives an order up."""
-    settings = live_settings(
-        emulator, run_dirs, name="tests.live.canary_strategy:FlipOnce", params={"hold": 10_000}
-    )
-    first = await run_bot(settings, progress=False)  # opens one long, stores it
+    settings, first = await _one_long_stored(emulator, run_dirs)
     db = first.db_path
     with sqlite3.connect(db) as conn:  # an intent stored a minute ago, still unknown
         (row,) = conn.execute("SELECT * FROM orders WHERE run_id=?", (first.run_id,)).fetchall()
@@ -227,10 +250,7 @@ async def test_a_recovered_fill_whose_commission_cannot_be_read_pays_the_taker_f
     """When the order's trades cannot tell its commission (unreadable, listed late, or
     more than one page of them), the recovered fill was booked with a fee of 0; it now
     pays the instrument's taker fee on its notional."""
-    settings = live_settings(
-        emulator, run_dirs, name="tests.live.canary_strategy:FlipOnce", params={"hold": 10_000}
-    )
-    first = await run_bot(settings, progress=False)  # opens one long, stores it
+    settings, first = await _one_long_stored(emulator, run_dirs)
     db = first.db_path
     with sqlite3.connect(db) as conn:  # the crash: the exchange's fill never stored
         conn.execute("DELETE FROM fills WHERE run_id=?", (first.run_id,))
@@ -239,14 +259,9 @@ async def test_a_recovered_fill_whose_commission_cannot_be_read_pays_the_taker_f
             (first.run_id,),
         )
         conn.execute("UPDATE runs SET status='crashed' WHERE run_id=?", (first.run_id,))
-    exchange = _OnItsWay({"id": "77", "status": "closed", "filled": 0.01, "average": 2000.0,
-                          "cost": 20.0, "timestamp": wall_clock_ms()}, commission=None)  # fmt: skip
-    exchange.arrived = True
-    instruments = await exchange_instruments(emulator, make_client, ["ETH-PERP"])
-    with RunStore(db) as store:
-        booked = await recovery.recover_unstored_fills(
-            store, exchange, settings, instruments, "a later run"
-        )
+    booked, instruments = await _recover_filled(
+        db, settings, emulator, make_client, commission=None
+    )
     assert booked == 1
     with sqlite3.connect(db) as conn:
         (fee,) = conn.execute("SELECT fee FROM fills WHERE run_id=?", (first.run_id,)).fetchone()
@@ -346,10 +361,7 @@ async def test_a_recovered_order_keeps_its_stored_intent(
     from the few columns it read, so the stored intent became a plain order (reduce_only
     0) and lost its exchange id. The row now keeps what was stored and changes only the
     order's state."""
-    settings = live_settings(
-        emulator, run_dirs, name="tests.live.canary_strategy:FlipOnce", params={"hold": 10_000}
-    )
-    first = await run_bot(settings, progress=False)  # opens one long, stores it
+    settings, first = await _one_long_stored(emulator, run_dirs)
     db = first.db_path
     with sqlite3.connect(db) as conn:  # the crash: the exchange's fill never stored
         conn.execute("DELETE FROM fills WHERE run_id=?", (first.run_id,))
@@ -364,14 +376,7 @@ async def test_a_recovered_order_keeps_its_stored_intent(
             " exchange_id FROM orders WHERE run_id=?",
             (first.run_id,),
         ).fetchall()
-    exchange = _OnItsWay({"id": "77", "status": "closed", "filled": 0.01, "average": 2000.0,
-                          "cost": 20.0, "timestamp": wall_clock_ms()})  # fmt: skip
-    exchange.arrived = True
-    instruments = await exchange_instruments(emulator, make_client, ["ETH-PERP"])
-    with RunStore(db) as store:
-        booked = await recovery.recover_unstored_fills(
-            store, exchange, settings, instruments, "a later run"
-        )
+    booked, _ = await _recover_filled(db, settings, emulator, make_client)
     assert booked == 1
     with sqlite3.connect(db) as conn:
         after = conn.execute(

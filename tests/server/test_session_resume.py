@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from perps_bot.config import load_settings
+from perps_bot.config import Settings, load_settings
 from perps_bot.domain import MarketEvent
 from perps_bot.orchestrator.runner import run_bot
 from perps_bot.server.session import Session
@@ -39,14 +39,19 @@ class ControlledFeed(ScriptedFeed):
             yield batch
 
 
-async def test_a_resumed_sma_cross_takes_the_side_it_turned_to_while_paused(
-    tmp_path: Path,
-) -> None:
-    cfg = load_settings("dev", {
+def _fast_sma_cross(tmp_path: Path) -> Settings:
+    """A dev-fast sma_cross 2/3 on one-second bars of one symbol: it turns often."""
+    return load_settings("dev", {
         "run": {"dev_fast": True, "symbols": [SYMBOL], "log_dir": str(tmp_path / "logs"),
                 "data_dir": str(tmp_path / "data"), "live_view": False},
         "strategy": {"name": "sma_cross", "timeframe": "1s", "params": {"fast": 2, "slow": 3}},
     })  # fmt: skip
+
+
+async def test_a_resumed_sma_cross_takes_the_side_it_turned_to_while_paused(
+    tmp_path: Path,
+) -> None:
+    cfg = _fast_sma_cross(tmp_path)
     session = Session("s1", controls=True, created_at=0, portfolio_ids=[])
     answers: list[dict[str, object]] = []
 
@@ -88,11 +93,7 @@ async def test_a_resume_right_after_a_flatten_takes_the_strategys_side_again(
     out, or its fill had not come back), so it wanted nothing, and the close left the
     portfolio flat while the strategy wanted long. Whatever the order of the closing
     fill and the resume, the portfolio ends long again."""
-    cfg = load_settings("dev", {
-        "run": {"dev_fast": True, "symbols": [SYMBOL], "log_dir": str(tmp_path / "logs"),
-                "data_dir": str(tmp_path / "data"), "live_view": False},
-        "strategy": {"name": "sma_cross", "timeframe": "1s", "params": {"fast": 2, "slow": 3}},
-    })  # fmt: skip
+    cfg = _fast_sma_cross(tmp_path)
     session = Session("s1", controls=True, created_at=0, portfolio_ids=[])
 
     def control(action: str) -> Callable[[], object]:

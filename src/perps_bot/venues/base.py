@@ -93,7 +93,7 @@ class Venue(Protocol):
     def on_candle_part(self, candle: Candle, since: int, until: int) -> Sequence[Fill]:
         """Match the points of `candle`'s price path whose time is in [since, until),
         fills stamped at their point's time (a candle a funding settlement splits:
-        orchestrator.candle_split); live venues return nothing."""
+        orchestrator.long_candles); live venues return nothing."""
         ...
 
     def quiet(self, symbol: str) -> bool:
