@@ -7,7 +7,7 @@ reconciliation compares with the exchange and what the console shows. With one
 portfolio the account is that portfolio's ledger.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from perps_bot.ledger.ledger import Ledger
 
@@ -54,10 +54,11 @@ class AccountBooks:
     def unrealized_pnl(self) -> float:
         return sum(ledger.unrealized_pnl() for ledger in self.ledgers)
 
-    def unrealized_line(self, symbol: str) -> tuple[float, float]:
+    def unrealized_line(self, symbols: Collection[str]) -> tuple[float, dict[str, float]]:
         """The sum of the ledgers' `Ledger.unrealized_line`."""
-        lines = [ledger.unrealized_line(symbol) for ledger in self.ledgers]
-        return sum(b for b, _ in lines), sum(s for _, s in lines)
+        lines = [ledger.unrealized_line(symbols) for ledger in self.ledgers]
+        slopes = {s: sum(held.get(s, 0.0) for _, held in lines) for s in symbols}
+        return sum(b for b, _ in lines), slopes
 
     def realized_pnl(self) -> float:
         return sum(ledger.realized_pnl() for ledger in self.ledgers)

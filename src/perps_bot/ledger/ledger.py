@@ -49,7 +49,7 @@ direct methods.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from perps_bot.domain import Fill
 from perps_bot.ledger.errors import LedgerError
@@ -116,18 +116,19 @@ class Ledger(FillBooking, LiquidationRules, Restoring, InvariantChecks):
             total += pos.size_f * (pos.mark - pos.entry_f)
         return total
 
-    def unrealized_line(self, symbol: str) -> tuple[float, float]:
-        """(base, slope): the unrealized PnL is `base + slope * mark` when `symbol`'s mark
-        is `mark` and every other position keeps its own (equity rows on a candle's
-        price path, orchestrator.candle_minutes)."""
-        base = slope = 0.0
+    def unrealized_line(self, symbols: Collection[str]) -> tuple[float, dict[str, float]]:
+        """(base, slopes): the unrealized PnL is `base + sum(slopes[s] * mark[s])` when
+        each of `symbols` held is marked at `mark[s]` and every other position keeps its
+        own (equity rows on candles' price paths, orchestrator.candle_minutes)."""
+        base = 0.0
+        slopes: dict[str, float] = {}
         for held, pos in self._positions.items():
-            if held == symbol:
-                slope = pos.size_f
+            if held in symbols:
+                slopes[held] = pos.size_f
                 base -= pos.size_f * pos.entry_f
             else:
                 base += pos.size_f * (pos.mark - pos.entry_f)
-        return base, slope
+        return base, slopes
 
     def realized_pnl(self) -> float:
         return self._realized_f

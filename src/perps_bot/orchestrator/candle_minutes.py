@@ -12,15 +12,18 @@ every price between). With a mark file, the path is the mark's (venues.order_que
 `mark_path`) where the candle has the mark's extremes, and ends at the mark's close.
 
 The rows hold the books as they are before the candle: its fills carry the candle's
-close time, so they are in the rows from the close on; cash and the other symbols'
-marks stay as they were (a candle a funding settlement splits is walked part by part,
-each part's rows after its fills: orchestrator.long_candles). They are curve rows
+close time, so they are in the rows from the close on; cash stays as it was (a candle
+a funding settlement splits is walked part by part, each part's rows after its
+fills; several symbols' candles closing together are walked together, each symbol on
+its own path: orchestrator.long_candles). They are curve rows
 only: the risk gate, the log and the chart samples see the candle's close, as before.
 A 1-minute candle has no row due before its close, so a 1m backtest is unchanged.
 The rows are built with numpy and go to the store's columnar buffer, which is
 flushed once it holds a batch, so a year of hourly candles (525,600 rows) or ten
 years of daily ones stay in bounded memory.
 """
+
+from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -58,25 +61,26 @@ def path_points(
     return (start, start + span // 3, start + span * 2 // 3, end), values
 
 
-def path_prices(
-    candle: Candle, due: int, end: int, every: int, adaptive: bool
-) -> tuple[IntArray, FloatArray]:
-    """The row times from `due` on, every `every` ms, strictly before `end`, and the
-    path's mark at each of them (straight lines between the path points)."""
+def path_prices(candle: Candle, times: IntArray, adaptive: bool) -> FloatArray:
+    """The path's mark at `times` (straight lines between the path points)."""
     points, values = path_points(candle, adaptive)
-    times = np.arange(due, end, every, dtype=np.int64)
-    return times, np.interp(times, points, values)
+    return np.interp(times, points, values)
 
 
 def add_rows(
     sink: EquityBuffer,
     books: Ledger | AccountBooks,
-    symbol: str,
     times: IntArray,
-    prices: FloatArray,
+    prices: Mapping[str, FloatArray],
 ) -> None:
-    """Rows of `books` at `times` with `symbol` marked at `prices`."""
-    base, slope = books.unrealized_line(symbol)
+    """Rows of `books` at `times` with each symbol of `prices` marked at its prices."""
+    base, slopes = books.unrealized_line(prices.keys())
     cash = books.wallet_balance()
-    unrealized = base + slope * prices if slope else np.full(times.shape[0], base)
+    unrealized: FloatArray | None = None
+    for symbol, slope in slopes.items():
+        if slope:
+            moved = slope * prices[symbol]
+            unrealized = base + moved if unrealized is None else unrealized + moved
+    if unrealized is None:
+        unrealized = np.full(times.shape[0], base)
     sink.add_many(times, cash + unrealized, np.full(times.shape[0], cash), unrealized)

@@ -107,6 +107,8 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         self._candle_run = self._long_candles = False  # orchestrator.long_candles
         self._inside: dict[str, list[FundingRate]] = {}
         self._part_from: int | None = None
+        self._parts: dict[str, int] = {}
+        self._joint: bool | None = None
         self._last_price = last_prices  # shared with the portfolios' plot samplers
         self._poll_every = poll_interval_ms
         self._reconcile_every = reconcile_interval_ms
@@ -170,6 +172,8 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
                     await self._walk_columns(batch, end)  # orchestrator.quiet
                 elif type(batch) is QuoteColumns and takes_quote_stretches:
                     await self._walk_quotes(batch, end)  # orchestrator.quiet_quotes
+                elif self._joint or (self._joint is None and self._joins(batch)):
+                    await self._walk_together(batch, end)  # orchestrator.long_candles
                 else:
                     for event in batch:
                         if event.ts >= end:
@@ -283,8 +287,8 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         portfolios = self._by_symbol.get(symbol, _NO_PORTFOLIOS)
 
         # execution: resting / queued orders meet the new prices
-        part = self._part_from  # set: a split candle's close point (orchestrator.long_candles)
-        fills = self.venue.on_market(event) if part is None else self._close_point(event, part)
+        part = self._part_from  # set: walked candles' close points (orchestrator.long_candles)
+        fills = self.venue.on_market(event) if part is None else self._close_point(event)
         if fills:
             self._apply_fills(fills)
         if self._updates:

@@ -15,16 +15,28 @@ Two things happen inside such a candle that a 1-minute candle does not have:
   close, whose point the candle's own event matches as usual (stamped at the close).
   A settlement at a path point's time comes before that point's fills (as funding at
   a fill's time does everywhere). A candle with no settlement inside is not touched.
+
+Several symbols (a merged feed, feeds.merged): their candles closing at the same time
+are walked together (`_walk_together`), before the first of them: their path points
+(the same times: the same interval) and settlements in time order, at one time every
+symbol's settlement before any symbol's fills, symbols in the feed's order; the rows
+value every symbol on its own path; at a settlement the other symbols are marked on
+theirs first, and the equity row due then comes after the last symbol's settlement.
+Each candle's own event then matches only its close point. (Walked one by one, the
+second symbol's fills and settlements came after the first symbol's close: times went
+backwards, and the rows followed the first symbol's path without the second symbol's
+fills.)
 """
 
-from collections.abc import Sequence
-from itertools import pairwise
+from collections.abc import Mapping, Sequence
+from itertools import islice, pairwise
 from time import perf_counter
 
 import numpy as np
 
 from perps_bot.domain import Candle, Fill, FundingRate, MarketEvent, Order
 from perps_bot.orchestrator.candle_minutes import add_rows, first_due, path_points, path_prices
+from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.venue_calls import VenueCalls
 
 _NEVER = 2**63
@@ -43,9 +55,15 @@ class LongCandles(VenueCalls):
     _candle_run: bool  # the run's events are candles
     _long_candles: bool  # ... longer than the equity interval: rows inside them
     _inside: dict[str, list[FundingRate]]  # settlements waiting for their candle
-    _part_from: int | None  # the candle's own event matches its path from here on
+    _part_from: int | None  # set while walked candles wait for their close point
+    _parts: dict[str, int]  # ... their symbols and where their own event matches from
+    _joint: bool | None  # several symbols' long candles: walked together (None: not known)
+    _by_symbol: dict[str, tuple[Portfolio, ...]]
 
     def _on_event(self, event: MarketEvent) -> list[Order]:
+        raise NotImplementedError
+
+    async def _event(self, event: MarketEvent, end: int) -> bool:
         raise NotImplementedError
 
     def _start_at(self, event: MarketEvent) -> None:
@@ -61,31 +79,67 @@ class LongCandles(VenueCalls):
             self.first_ts = self._next_equity = ts
         self._next_log = ts + self._log_every
 
-    def _minute_rows(self, candle: Candle, until: int | None = None) -> None:
-        """Equity rows every equity interval before `until` (default: the candle's
-        close), on its price path, for every portfolio and the account."""
+    def _minute_rows(self, candle: Candle) -> None:
+        """Equity rows every equity interval before the candle's close, on its price
+        path, for every portfolio and the account."""
+        self._path_rows((candle,), candle.ts)
+
+    def _path_rows(self, candles: Sequence[Candle], end: int) -> None:
+        """Equity rows every equity interval before `end`, each of `candles`' symbols
+        on its candle's price path (candles closing together)."""
         due = self._next_equity
-        assert due is not None
-        every = self._equity_every
-        end = candle.ts if until is None else until
-        if due >= end:
+        if due is None or due >= end:  # None: the run's first candles (`_start_at`)
             return
-        times, prices = path_prices(candle, due, end, every, self._adaptive_path)
-        symbol = candle.symbol
+        every = self._equity_every
+        times = np.arange(due, end, every, dtype=np.int64)
+        adaptive = self._adaptive_path
+        prices = {c.symbol: path_prices(c, times, adaptive) for c in candles}
         for p in self.portfolios:
-            add_rows(p.rec.store.equity_sink(p.rec.run_id), p.ledger, symbol, times, prices)
+            add_rows(p.rec.store.equity_sink(p.rec.run_id), p.ledger, times, prices)
         account = self._account_rec
         if account is not None:
-            sink = account.store.equity_sink(account.run_id)
-            add_rows(sink, account.ledger, symbol, times, prices)
+            add_rows(account.store.equity_sink(account.run_id), account.ledger, times, prices)
         self._next_equity = int(times[-1]) + every
         self.rec.store.flush_if_due()  # bounded memory: a day candle is 1,440 rows
 
-    def _close_point(self, event: MarketEvent, part: int) -> Sequence[Fill]:
-        """The close point of a candle `_walk_to_close` walked up to it."""
+    def _close_point(self, event: MarketEvent) -> Sequence[Fill]:
+        """`event` while candles `_walk_group` walked wait for their close point: a
+        walked candle matches its close point only."""
+        parts = self._parts
+        part = parts.pop(event.symbol, None) if type(event) is Candle else None
+        if not parts:
+            self._part_from = None
+        if part is None:
+            return self.venue.on_market(event)
         assert type(event) is Candle
-        self._part_from = None
         return self.venue.on_candle_part(event, part, _NEVER)
+
+    def _joins(self, batch: Sequence[MarketEvent]) -> bool:
+        """Whether the run's candles are walked together (`_walk_together`): several
+        symbols' candles longer than the equity interval; decided on the first batch."""
+        if not batch:
+            return False
+        first = batch[0]
+        self._joint = (
+            type(first) is Candle
+            and len(self._by_symbol) > 1
+            and first.ts - first.open_time > self._equity_every
+        )
+        return self._joint
+
+    async def _walk_together(self, batch: Sequence[MarketEvent], end: int) -> None:
+        """A batch of several symbols' long candles: before the first candle of each
+        close time, the candles closing then are walked together up to their close
+        point (`_walk_group`); then every event goes through `_event` as usual. The
+        events of one time are all in one batch (feeds.merged)."""
+        walked = -1
+        for i, event in enumerate(batch):
+            ts = event.ts
+            if type(event) is Candle and walked < ts < end:
+                walked = ts
+                await self._walk_group(_closing_with(batch, i))
+            if not await self._event(event, end):
+                return
 
     async def _held_back(self, event: MarketEvent) -> bool:
         """(Called for settlements, and for every event while one is held back.) A
@@ -98,29 +152,84 @@ class LongCandles(VenueCalls):
                 self._inside.setdefault(event.symbol, []).append(event)
                 return True
         elif type(event) is Candle and event.symbol in self._inside:
-            await self._walk_to_close(event, self._inside.pop(event.symbol))
+            await self._walk_group([event])
         return False
 
-    async def _walk_to_close(self, candle: Candle, settlements: list[FundingRate]) -> None:
-        times, values = path_points(candle, self._adaptive_path)
-        close = candle.ts
-        due = {f.ts: f for f in settlements if candle.open_time < f.ts < close}
-        bounds = sorted({t for t in times if t < close} | set(due) | {close})
-        for lo, hi in pairwise(bounds):
-            fills = self.venue.on_candle_part(candle, lo, hi)
-            if fills:
-                self.clock.advance(lo)
-                self._apply_fills(fills)
-            if self._updates:
-                self._drain_updates()
-            self._minute_rows(candle, hi)
-            settlement = due.get(hi)
-            if settlement is not None:
-                mark = float(np.interp(hi, times, values))
-                event = FundingRate(hi, settlement.symbol, settlement.rate, mark)
-                self.last_ts = hi
-                received = perf_counter()
-                orders = self._on_event(event)
-                if orders or self._cancel_due:
-                    await self._submit_all(orders, received)
+    async def _walk_group(self, candles: list[Candle]) -> None:
+        """Candles closing at the same time (one, or one per symbol), walked in time
+        order up to their close point (see the module's docstring)."""
+        close = candles[0].ts
+        paths = {c.symbol: path_points(c, self._adaptive_path) for c in candles}
+        due: dict[int, list[FundingRate]] = {}
+        for c in candles:
+            for f in self._inside.pop(c.symbol, ()):
+                if c.open_time < f.ts < close:
+                    due.setdefault(f.ts, []).append(f)
+        if not due:  # rows only: the fills carry the close time
+            self._path_rows(candles, close)
+            return
+        points = {t for times, _ in paths.values() for t in times if t < close}
+        for lo, hi in pairwise(sorted(points | set(due) | {close})):
+            for candle in candles:
+                fills = self.venue.on_candle_part(candle, lo, hi)
+                if fills:
+                    self.clock.advance(lo)
+                    self._apply_fills(fills)
+                if self._updates:
+                    self._drain_updates()
+            self._path_rows(candles, hi)
+            if hi in due:
+                await self._settle_at(hi, due[hi], paths)
+        self._parts.update((c.symbol, close) for c in candles)
         self._part_from = close
+
+    async def _settle_at(
+        self,
+        ts: int,
+        settling: list[FundingRate],
+        paths: Mapping[str, tuple[Sequence[int], Sequence[float]]],
+    ) -> None:
+        """The settlements at `ts` inside walked candles, each through every stage at
+        its time, priced at its symbol's path mark then. With several symbols, the
+        others are marked on their paths first, and the equity row due at `ts` is
+        taken after the last settlement (it holds every symbol's payment)."""
+        if len(paths) > 1:
+            self._mark_on_paths(paths, ts, settling[0].symbol)
+        row_due = self._next_equity
+        for k, settlement in enumerate(settling):
+            self._next_equity = row_due if k == len(settling) - 1 else _NEVER
+            times, values = paths[settlement.symbol]
+            mark = float(np.interp(ts, times, values))
+            self.last_ts = ts
+            received = perf_counter()
+            orders = self._on_event(FundingRate(ts, settlement.symbol, settlement.rate, mark))
+            if orders or self._cancel_due:
+                await self._submit_all(orders, received)
+
+    def _mark_on_paths(
+        self, paths: Mapping[str, tuple[Sequence[int], Sequence[float]]], ts: int, settling: str
+    ) -> None:
+        """The walked symbols other than `settling` marked on their paths at `ts` (a
+        settlement there: its equity row values every symbol at that time), with the
+        ledger's liquidation check as any mark."""
+        self.clock.advance(ts)
+        for symbol, (times, values) in paths.items():
+            if symbol == settling:
+                continue
+            mark = float(np.interp(ts, times, values))
+            for p in self._by_symbol.get(symbol, ()):
+                liquidations = p.ledger.update_mark(symbol, mark, ts)
+                if liquidations:
+                    self._apply_liquidations(p, liquidations)
+
+
+def _closing_with(batch: Sequence[MarketEvent], i: int) -> list[Candle]:
+    """The candles of `batch` closing at the time of its event `i`, from `i` on."""
+    ts = batch[i].ts
+    group: list[Candle] = []
+    for event in islice(batch, i, None):
+        if event.ts != ts:
+            break
+        if type(event) is Candle:
+            group.append(event)
+    return group
