@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from perps_bot.domain import Candle, MarketEvent, RunMode, iso_utc, short, short_path
+from perps_bot.domain import Candle, MarketEvent, OrderStatus, RunMode, iso_utc, short, short_path
 from perps_bot.feeds.base import FeedError
 from perps_bot.storage.capture import META, WARMUP
 from perps_bot.storage.capture_format import (
@@ -148,9 +148,11 @@ def order_rows(folder: Path) -> list[dict[str, Any]]:
 
 def round_trip_latencies(folder: Path) -> list[int]:
     """Measured latencies (ms) of the run's orders: from the request leaving to the
-    venue's answer, one per order that was answered. None for a dry run: its orders go
-    to the paper venue inside the bot (the times around that call are 0 ms, no round
-    trip to the exchange)."""
+        venue's answer, one per request that was answered (not one whose retries were used
+    up, or whose outcome stayed unknown: `unanswered`, or in a capture from before that
+    step an acknowledgement with the status `unknown`). None for a dry run: its orders go
+        to the paper venue inside the bot (the times around that call are 0 ms, no round
+        trip to the exchange)."""
     if read_meta(folder).get("kind") == RunMode.DRY_RUN:
         return []
     sent: dict[str, int] = {}
@@ -160,7 +162,11 @@ def round_trip_latencies(folder: Path) -> list[int]:
         if row["step"] == "sent":
             sent[cid] = row["wall_ms"]
         elif row["step"] == "acknowledged" and cid in sent:
-            latencies.append(max(int(row["wall_ms"]) - sent.pop(cid), 0))
+            start = sent.pop(cid)
+            if row["reason"] != OrderStatus.UNKNOWN:  # an older capture's unanswered one
+                latencies.append(max(int(row["wall_ms"]) - start, 0))
+        elif row["step"] == "unanswered":  # no answer: no round trip
+            sent.pop(cid, None)
     return latencies
 
 

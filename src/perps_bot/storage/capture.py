@@ -147,6 +147,11 @@ class CaptureWriter:
         """The venue answered the request (whatever it said: its status is recorded)."""
         self._put(("order", ("acknowledged", wall_ms(), order, None)))
 
+    def order_unanswered(self, order: Order) -> None:
+        """The request got no answer (retries used up, outcome unknown, never sent): no
+        round trip (feeds.replay.round_trip_latencies); its status is recorded."""
+        self._put(("order", ("unanswered", wall_ms(), order, None)))
+
     def order_update(self, update: OrderUpdate) -> None:
         self._put(("order", (str(update.status), wall_ms(), update.order, update)))
 
