@@ -14,10 +14,13 @@ show the strategy a market with a hole in it, and the drift report would measure
 paper against it as if nothing were missing. A capture that says in its meta.json that
 it misses rows (its run never closed it, the recorder dropped items or failed) is
 replayed with a warning naming what is missing (`incomplete_warning`).
+
+A live run's captured books hold its own resting orders: the paper venue of its replay
+matches against them without those (`matching_view`, feeds.replay_own).
 """
 
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ import pyarrow.parquet as pq
 
 from perps_bot.domain import Candle, MarketEvent, OrderStatus, RunMode, iso_utc, short, short_path
 from perps_bot.feeds.base import FeedError
+from perps_bot.feeds.replay_own import OwnBookView, own_resting
 from perps_bot.storage.capture import META, WARMUP
 from perps_bot.storage.capture_format import (
     EVENT_SCHEMA,
@@ -251,6 +255,19 @@ class ReplayFeed:
 
     def progress(self) -> tuple[int, int | None]:
         return self._done, self.total
+
+    def matching_view(self) -> Callable[[MarketEvent], MarketEvent] | None:
+        """The paper venue's matching input (MatchingInput): for a live run's capture,
+        its books without the run's own resting orders (feeds.replay_own); None for a
+        dry run's (its orders never reached the exchange) or a run without any."""
+        if self.meta.get("kind") != RunMode.LIVE:
+            return None
+        resting = own_resting(order_rows(self.folder))
+        if not resting:
+            return None
+        instruments = self.meta["instruments"]
+        ticks = {s: float(i.get("tick_size") or 0.0) for s, i in instruments.items()}
+        return OwnBookView(resting, ticks)
 
     def strategy_bar_ms(self, timeframe: str) -> int | None:
         return None  # ticks: the orchestrator builds the strategy's bars, as live
