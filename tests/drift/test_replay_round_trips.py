@@ -8,12 +8,21 @@ and is no round trip; an exchange's rejection is an answer and still counts."""
 
 import asyncio
 import contextlib
+import threading
 from pathlib import Path
 
 import pytest
 
-from perps_bot.domain import BookSnapshot, Order, OrderType, Side
-from perps_bot.feeds.replay import round_trip_latencies
+from perps_bot.domain import (
+    BookSnapshot,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    record_fill,
+    transition,
+)
+from perps_bot.feeds.replay import order_rows, round_trip_latencies
 from perps_bot.orchestrator.capture import time_submissions
 from perps_bot.storage import capture as capture_module
 from perps_bot.storage.capture import CaptureWriter
@@ -72,3 +81,32 @@ def test_a_request_without_an_answer_is_no_round_trip(
     asyncio.run(send())
     writer.close()
     assert round_trip_latencies(tmp_path) == [40, 60]
+
+
+def test_a_request_row_holds_the_order_as_it_was_then_not_when_the_writer_got_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer thread turns items into rows later than the trading path enqueued them:
+    on main a `sent` or `acknowledged` row took the order's status when the thread got
+    to it (here `filled` for both: the fill came before the writer wrote them), so the
+    capture could not tell what the request's answer was (a replay of a live capture
+    reads it: when the order started resting, whether its answer was `unknown`)."""
+    take = CaptureWriter._take
+    released = threading.Event()
+
+    def held(self: CaptureWriter, kind: str, payload: object) -> None:
+        released.wait(timeout=30)
+        take(self, kind, payload)
+
+    monkeypatch.setattr(CaptureWriter, "_take", held)
+    writer = CaptureWriter(tmp_path, META)
+    placed = Order("c1", "ETH-PERP", Side.BUY, 1.0, OrderType.LIMIT, 100.0, False, 1_000, "x")
+    writer.order_sent(placed)
+    transition(placed, OrderStatus.ACCEPTED, 1_040, "accepted")
+    writer.order_acknowledged(placed)
+    record_fill(placed, 1.0, 100.0, 1_500)
+    released.set()
+    writer.close()
+    assert [(r["step"], r["reason"]) for r in order_rows(tmp_path)] == [
+        ("sent", "new"), ("acknowledged", "accepted")
+    ]  # fmt: skip
