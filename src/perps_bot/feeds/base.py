@@ -1,7 +1,7 @@
 """The market-data seam. A feed yields batches of events in timestamp order; batches
 amortise the cost of async iteration when a backtest pushes millions of events."""
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from perps_bot.domain import Candle, MarketEvent, PerpsBotError
@@ -32,6 +32,17 @@ class Feed(Protocol):
         """Candle feeds: the bar length the strategy sees when `timeframe` is longer than
         the candles (they are then aggregated), else None. Tick feeds: None (the
         orchestrator builds bars of `timeframe` from prices)."""
+        ...
+
+
+@runtime_checkable
+class MatchingInput(Protocol):
+    """A feed whose events a paper venue should match against in another form than the
+    strategies see them: a live run's capture, whose books hold the run's own resting
+    orders (feeds.replay_own)."""
+
+    def matching_view(self) -> Callable[[MarketEvent], MarketEvent] | None:
+        """What the venue matches against instead of each event (None: the events)."""
         ...
 
 

@@ -14,18 +14,22 @@ show the strategy a market with a hole in it, and the drift report would measure
 paper against it as if nothing were missing. A capture that says in its meta.json that
 it misses rows (its run never closed it, the recorder dropped items or failed) is
 replayed with a warning naming what is missing (`incomplete_warning`).
+
+A live run's captured books hold its own resting orders: the paper venue of its replay
+matches against them without those (`matching_view`, feeds.replay_own).
 """
 
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from perps_bot.domain import Candle, MarketEvent, RunMode, iso_utc, short, short_path
+from perps_bot.domain import Candle, MarketEvent, OrderStatus, RunMode, iso_utc, short, short_path
 from perps_bot.feeds.base import FeedError
+from perps_bot.feeds.replay_own import OwnBookView, own_resting
 from perps_bot.storage.capture import META, WARMUP
 from perps_bot.storage.capture_format import (
     EVENT_SCHEMA,
@@ -148,9 +152,11 @@ def order_rows(folder: Path) -> list[dict[str, Any]]:
 
 def round_trip_latencies(folder: Path) -> list[int]:
     """Measured latencies (ms) of the run's orders: from the request leaving to the
-    venue's answer, one per order that was answered. None for a dry run: its orders go
-    to the paper venue inside the bot (the times around that call are 0 ms, no round
-    trip to the exchange)."""
+        venue's answer, one per request that was answered (not one whose retries were used
+    up, or whose outcome stayed unknown: `unanswered`, or in a capture from before that
+    step an acknowledgement with the status `unknown`). None for a dry run: its orders go
+        to the paper venue inside the bot (the times around that call are 0 ms, no round
+        trip to the exchange)."""
     if read_meta(folder).get("kind") == RunMode.DRY_RUN:
         return []
     sent: dict[str, int] = {}
@@ -160,7 +166,11 @@ def round_trip_latencies(folder: Path) -> list[int]:
         if row["step"] == "sent":
             sent[cid] = row["wall_ms"]
         elif row["step"] == "acknowledged" and cid in sent:
-            latencies.append(max(int(row["wall_ms"]) - sent.pop(cid), 0))
+            start = sent.pop(cid)
+            if row["reason"] != OrderStatus.UNKNOWN:  # an older capture's unanswered one
+                latencies.append(max(int(row["wall_ms"]) - start, 0))
+        elif row["step"] == "unanswered":  # no answer: no round trip
+            sent.pop(cid, None)
     return latencies
 
 
@@ -245,6 +255,19 @@ class ReplayFeed:
 
     def progress(self) -> tuple[int, int | None]:
         return self._done, self.total
+
+    def matching_view(self) -> Callable[[MarketEvent], MarketEvent] | None:
+        """The paper venue's matching input (MatchingInput): for a live run's capture,
+        its books without the run's own resting orders (feeds.replay_own); None for a
+        dry run's (its orders never reached the exchange) or a run without any."""
+        if self.meta.get("kind") != RunMode.LIVE:
+            return None
+        resting = own_resting(order_rows(self.folder))
+        if not resting:
+            return None
+        instruments = self.meta["instruments"]
+        ticks = {s: float(i.get("tick_size") or 0.0) for s, i in instruments.items()}
+        return OwnBookView(resting, ticks)
 
     def strategy_bar_ms(self, timeframe: str) -> int | None:
         return None  # ticks: the orchestrator builds the strategy's bars, as live

@@ -2,8 +2,8 @@
 change to the loop: the feed is wrapped so every batch it yields (and the candles the
 strategies are warmed up with) is enqueued before the orchestrator sees it, the
 venue's `submit` is wrapped so each order's request is timed (sent just before,
-acknowledged when the venue answered), and the recorder passes on every lifecycle
-update and fill it stores. All three only enqueue."""
+acknowledged when the venue answered, unanswered when it got none), and the recorder
+passes on every lifecycle update and fill it stores. All three only enqueue."""
 
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -16,6 +16,7 @@ from perps_bot.feeds import Feed
 from perps_bot.feeds.base import WarmUpSource
 from perps_bot.orchestrator.preflight import Preflight
 from perps_bot.venues import Venue
+from perps_bot.venues.base import OrderRejected
 
 if TYPE_CHECKING:  # the writer (pyarrow.parquet) loads only for a run that is captured
     from perps_bot.storage.capture import CaptureWriter
@@ -101,9 +102,20 @@ def time_submissions(venue: Venue, writer: "CaptureWriter") -> None:
 
     async def timed(order: Order) -> Order:
         writer.order_sent(order)
+        answered = False
         try:
-            return await submit(order)
+            placed = await submit(order)
+            answered = True
+            return placed
+        except OrderRejected as refused:
+            answered = refused.answered  # the venue said no; or it never answered
+            raise
         finally:
-            writer.order_acknowledged(order)
+            # a request without an answer (retries used up, outcome unknown, breaker
+            # open) is no round trip: its time is the retrying's, not the exchange's
+            if answered:
+                writer.order_acknowledged(order)
+            else:
+                writer.order_unanswered(order)
 
     setattr(venue, "submit", timed)  # noqa: B010 - an instance attribute, on purpose

@@ -24,6 +24,7 @@ from rich.console import Console
 from perps_bot.config import ConfigError, Settings
 from perps_bot.domain import AccountView, RunMode, parse_duration
 from perps_bot.feeds import Feed
+from perps_bot.feeds.base import MatchingInput
 from perps_bot.ledger import AccountBooks, Ledger
 from perps_bot.monitoring import Journal, LiveView, NullJournal, tag_run_log
 from perps_bot.monitoring.logs import LineCounter
@@ -124,6 +125,12 @@ def build_run(
             raise ConfigError(f"a {spec.mode} run needs its data from its command")
         feed = spec.build_feed(wiring)
     venue = venue if venue is not None else spec.build_venue(wiring)
+    matching = feed.matching_view() if isinstance(feed, MatchingInput) else None
+    if matching is not None:  # a live capture's replay: its paper venue (venues.mock)
+        from perps_bot.venues.mock import MockVenue
+
+        if isinstance(venue, MockVenue):
+            venue.match_through(matching)
     candle_bar_ms = feed.strategy_bar_ms(settings.strategy.timeframe)
 
     params_json = _params_json(pre, strategies)

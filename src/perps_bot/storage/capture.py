@@ -7,6 +7,9 @@ Why this shape:
   writes a zstd Parquet chunk every `chunk_rows` rows, so memory stays bounded by
   the queue and one chunk whatever the run's length. pyarrow releases the GIL
   while it encodes and writes.
+- A request's row (sent, acknowledged, unanswered) is written from a copy of the order
+  taken when it was enqueued: the order keeps changing (its answer, its fills) before
+  the thread writes the row, which is to hold its status at that step.
 - When the queue is full (the disk cannot keep up) the item is dropped and
   counted, never waited for: trading does not slow down for the recorder. The
   count is in `meta.json` (`dropped`); a capture with drops says so.
@@ -27,6 +30,7 @@ import queue
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from copy import copy
 from pathlib import Path
 from typing import Any
 
@@ -141,11 +145,16 @@ class CaptureWriter:
         self._put(("warmup", dict(candles)))
 
     def order_sent(self, order: Order) -> None:
-        self._put(("order", ("sent", wall_ms(), order, None)))
+        self._put(("order", ("sent", wall_ms(), copy(order), None)))
 
     def order_acknowledged(self, order: Order) -> None:
         """The venue answered the request (whatever it said: its status is recorded)."""
-        self._put(("order", ("acknowledged", wall_ms(), order, None)))
+        self._put(("order", ("acknowledged", wall_ms(), copy(order), None)))
+
+    def order_unanswered(self, order: Order) -> None:
+        """The request got no answer (retries used up, outcome unknown, never sent): no
+        round trip (feeds.replay.round_trip_latencies); its status is recorded."""
+        self._put(("order", ("unanswered", wall_ms(), copy(order), None)))
 
     def order_update(self, update: OrderUpdate) -> None:
         self._put(("order", (str(update.status), wall_ms(), update.order, update)))

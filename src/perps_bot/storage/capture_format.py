@@ -23,7 +23,10 @@ candles the run's strategies were warmed up with (orchestrator.warmup): `ts` (cl
 symbol. A replay warms its strategies up from it, so they start where the run's did.
 
 An `orders` table holds the run's own order round trips, one row per step: `sent`
-(the intent, right before the request), each lifecycle status the venue reported
+(the intent, right before the request), `acknowledged` (the venue answered the request,
+`reason` its status then) or `unanswered` (it got no answer: retries used up, outcome
+unknown, circuit breaker open; a capture from before this records `acknowledged` for
+those too), each lifecycle status the venue reported
 (`accepted`, `partially_filled`, `filled`, `canceled`, `rejected`, ...) and `fill`
 (price, quantity, fee, liquidity), each with the wall-clock ms it was seen at.
 """

@@ -10,12 +10,15 @@ from perps_bot.domain import Candle, DenialReason, Fill, MarketEvent, Order, Ord
 
 
 class OrderRejected(Exception):
-    """The venue refused an order; `reason` maps it onto a risk-style denial code."""
+    """The venue refused an order; `reason` maps it onto a risk-style denial code.
+    `answered`: the venue itself said no (False: the request never got an answer, its
+    retries used up, or it was never sent; the capture then records no round trip)."""
 
-    def __init__(self, reason: DenialReason | None, detail: str) -> None:
+    def __init__(self, reason: DenialReason | None, detail: str, *, answered: bool = True) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        self.answered = answered
 
 
 class VenueUnavailable(Exception):

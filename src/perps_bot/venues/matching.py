@@ -61,7 +61,8 @@ Rules (documented here because reports and tests depend on them):
   (`on_candle_part`), whose fills carry their path point's time.
 * Randomness: one numpy Generator seeded from the run seed on its own stream,
   separate from the price walk; draws happen in event order, orders in
-  submission order, so the same seed and events give identical fills.
+  submission order (empirical latency: in the order they became live, then
+  submission order), so the same seed and events give identical fills.
 
 Speed: `on_market` runs for every event of a run. With no open order it returns
 after one dict check; with open orders, per symbol the engine keeps queued
@@ -142,6 +143,7 @@ class MatchingEngine:
         self._orders: dict[str, WorkingOrder] = {}
         self._by_symbol: dict[str, SymbolOrders] = {}
         self._seq = 0
+        self._by_arrival = bool(rules.latency_samples)
         #: fills of the current on_market call, not yet booked by the ledger: signed qty
         self._unbooked: dict[tuple[str, str], float] = {}  # (portfolio, symbol) -> qty
         #: Order lifecycle changes not yet drained by the venue's owner.
@@ -263,7 +265,7 @@ class MatchingEngine:
                 if not window[0] <= point.since < window[1]:
                     continue
                 ts = point.since
-            for item in symbol_orders.acting_at(point):
+            for item in symbol_orders.acting_at(point, self._by_arrival):
                 if self._orders.get(item.order.client_id) is not item:
                     continue  # closed earlier at this point
                 if item.active:

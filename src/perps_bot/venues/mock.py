@@ -58,6 +58,12 @@ class MockVenue:
         self.quiet: Callable[[str], bool] = self.engine.quiet
         self.updates: list[OrderUpdate] = self.engine.updates
 
+    def match_through(self, view: Callable[[MarketEvent], MarketEvent]) -> None:
+        """Match every event as `view` gives it (a live capture's replay: its books
+        without the run's own resting orders, feeds.MatchingInput)."""
+        on_market = self.engine.on_market
+        self.on_market = lambda event: on_market(view(event))
+
     async def start(self) -> None:
         return None
 

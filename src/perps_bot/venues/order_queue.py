@@ -167,9 +167,11 @@ class SymbolOrders:
             or (bool(self.sells) and high >= (self.sells[0].order.price or math.inf))
         )
 
-    def acting_at(self, point: "MatchPoint") -> list[WorkingOrder]:
+    def acting_at(self, point: "MatchPoint", by_arrival: bool = False) -> list[WorkingOrder]:
         """Orders that act at `point`, in submission order: queued ones now live, resting
-        ones the point crosses."""
+        ones the point crosses. `by_arrival` (latencies that differ per order): in the
+        order they reached the market, ties in submission order; with one constant
+        latency that is the submission order anyway."""
         acting = [w for w in self.queued if w.live_ts < point.cutoff]
         through = point.through(BUY)
         for item in self.buys:
@@ -182,5 +184,13 @@ class SymbolOrders:
                 break
             acting.append(item)
         if len(acting) > 1:
-            acting.sort(key=lambda w: w.seq)
+            acting.sort(key=_arrival if by_arrival else _submission)
         return acting
+
+
+def _submission(item: WorkingOrder) -> int:
+    return item.seq
+
+
+def _arrival(item: WorkingOrder) -> tuple[int, int]:
+    return item.live_ts, item.seq

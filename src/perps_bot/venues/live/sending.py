@@ -96,7 +96,7 @@ class Sender:
                 raise requests.errors.rejection(exc) from exc
             requests.succeeded()
             return reply
-        raise OrderRejected(None, f"not executed after {attempts} attempts: {last}")
+        raise OrderRejected(None, f"not executed after {attempts} attempts: {last}", answered=False)
 
     async def _signed(self, tracked: Tracked) -> dict[str, Any]:
         """`_create`, with `tracked.sent_at` the moment ccxt signed the request (its

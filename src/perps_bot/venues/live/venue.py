@@ -199,7 +199,7 @@ class LiveVenue(FillPolling):
         ccxt_symbol = self._ccxt_symbols.get(order.symbol)
         if ccxt_symbol is None:
             self._refused(order, f"not sent: {order.symbol} is not traded by this venue")
-            raise OrderRejected(None, f"{order.symbol} is not traded by this venue")
+            raise OrderRejected(None, f"{order.symbol} is not traded by this venue", answered=False)
         tracked = Tracked(order, ccxt_symbol, self._exchange_client_id(order.client_id))
         try:
             reply = await self._sender.place(tracked)
