@@ -52,6 +52,20 @@ async def test_filters_are_enforced(api: Client) -> None:
     )
 
 
+async def test_a_market_orders_notional_is_counted_at_the_mark(
+    api: Client, server: EmulatorServer
+) -> None:
+    """Binance's MIN_NOTIONAL: "Since MARKET orders have no price, the mark price is
+    used". A buy of 120 USDT at the book is 90 at a mark of 45000: refused; a sell of
+    exactly 100 at the mark (99.9994 at the bid it walks) is taken."""
+    order = "/fapi/v1/order"
+    server.set_mark("BTCUSDT", 45_000.0)
+    assert await api.error_code("POST", order, **MARKET_BUY, quantity="0.002") == -4164
+    server.set_price("BTCUSDT", 50_000.0)  # mark = last again
+    sold = await api.ok("POST", order, **MARKET_SELL, quantity="0.002")
+    assert sold["status"] == "FILLED" and float(sold["avgPrice"]) < 50_000.0
+
+
 async def test_market_order_walks_the_book(api: Client, server: EmulatorServer) -> None:
     depth = await api.ok("GET", "/fapi/v1/depth", symbol="BTCUSDT", limit=5)
     asks = [(float(p), float(q)) for p, q in depth["asks"]]

@@ -70,6 +70,36 @@ async def test_dry_run_fills_only_sizes_live_would_accept(
     assert sizes == [0.016, 0.016], sizes
 
 
+@pytest.mark.parametrize(
+    ("mark", "size", "filled"),
+    [(2_700.0, 0.007, []), (3_400.0, 0.006, [0.006, 0.006])],
+    ids=["below-at-the-mark", "above-at-the-mark"],
+)
+async def test_a_market_orders_minimum_notional_is_counted_at_the_mark(
+    in_repo: Path,
+    run_dirs: dict[str, str],
+    emulator: EmulatorServer,
+    mark: float,
+    size: float,
+    filled: list[float],
+) -> None:
+    """Binance counts a market order's notional at the mark price (and so does the
+    emulator): with ETH's last price at 3000 and its mark at 2700, a buy of 0.007 ETH is
+    18.9 USDT, below the minimum 20, and live refuses it, while the dry run counted it at
+    the last price (21) and filled it; at a mark of 3400 a buy of 0.006 ETH (20.4) is
+    taken live, while the dry run refused it (18 at the last price)."""
+    emulator.set_mark("ETHUSDT", mark)
+    settings = _settings(
+        emulator, run_dirs, dry_run=True, params={"hold": 3}, order_size={"ETH-PERP": size}
+    )
+    result = await run_bot(settings, progress=False)
+    assert result.status == "completed"
+    assert [s for s, _ in _fills(result)] == filled
+    assert result.report is not None
+    denials = {} if filled else {"BELOW_MIN_NOTIONAL": 1}
+    assert result.report.metrics["denials"] == denials
+
+
 async def _crash_once_long(emulator: EmulatorServer, task: "asyncio.Task[RunResult]") -> None:
     await until_long_opened(emulator, task)
     entry = emulator.price("ETHUSDT")

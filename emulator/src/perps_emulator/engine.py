@@ -121,7 +121,10 @@ class Engine:
         if reduce_only and (position == 0 or (position > 0) == (side == "BUY")):
             raise BinanceError(-2022, "ReduceOnly Order is rejected.")
         reference = price if order_type == "LIMIT" else self._taker_estimate(market, side, qty)
-        if not reduce_only and Decimal(repr(reference)) * qty_dec < spec.min_notional:
+        # Binance's MIN_NOTIONAL filter: "Since MARKET orders have no price, the mark
+        # price is used" (not the book the order would walk)
+        at = price if order_type == "LIMIT" else market.mark
+        if not reduce_only and Decimal(repr(at)) * qty_dec < spec.min_notional:
             raise BinanceError(
                 -4164,
                 f"Order's notional must be no smaller than {spec.min_notional} "

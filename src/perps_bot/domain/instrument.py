@@ -4,8 +4,9 @@ order size and price into what the exchange would accept (SPEC 8).
 Every venue, paper or live, receives orders that went through `Instrument.prepare`:
 sizes floored to the step, limit prices rounded to the tick on the passive side,
 minimum quantity, maximum quantity (Binance: LOT_SIZE, and MARKET_LOT_SIZE for market
-orders) and minimum notional enforced. So a dry run can never fill a size that live
-would refuse, and a backtest trades the sizes the exchange would.
+orders) and minimum notional (a market order's at the mark price, as Binance counts
+it) enforced. So a dry run can never fill a size that live would refuse, and a backtest
+trades the sizes the exchange would.
 
 Rounding goes through Decimal built from each float's shortest repr: 0.3 is three
 steps of 0.1, not two (float division would floor 0.3 / 0.1 = 2.9999999999999996);
@@ -107,11 +108,14 @@ class Instrument:
         limit_price: float | None,
         reduce_only: bool,
         reference_price: float,
+        mark_price: float = 0.0,
     ) -> PreparedOrder:
         """The order as the exchange would accept it, or InstrumentRefusal.
 
-        The minimum notional is checked at the limit price (market orders: at
-        `reference_price`, the last traded price); reduce-only orders are exempt
+        The minimum notional is checked at the limit price; a market order has none, and
+        Binance counts it at the mark price (USDM filters: "Since MARKET orders have no
+        price, the mark price is used"): at `mark_price`, or at `reference_price` (the
+        last traded price) while no mark is known (0). Reduce-only orders are exempt
         from it, as on Binance, so a small remainder can always be closed. The maximum
         quantity holds for every order, reduce-only too (Binance refuses them: -4005).
         """
@@ -134,7 +138,7 @@ class Instrument:
             price = limit_price  # a missing or bad price is the venue's to reject
             if limit_price is not None and limit_price > 0:
                 price = self.round_price(limit_price, side)
-        at = price if price is not None and price > 0 else reference_price
+        at = price if price is not None and price > 0 else mark_price or reference_price
         if not reduce_only and self.min_notional > 0 and rounded * at < self.min_notional - _EPS:
             raise InstrumentRefusal(
                 DenialReason.BELOW_MIN_NOTIONAL,
