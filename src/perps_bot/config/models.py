@@ -285,8 +285,10 @@ class InstrumentConfig(Section):
     min_quantity: NonNegFloat | None = None
     min_notional: NonNegFloat | None = None
     contract_size: PositiveFloat | None = None
-    max_quantity: PositiveFloat | None = None  # the largest order (Binance LOT_SIZE)
-    max_market_quantity: PositiveFloat | None = None  # ... market order (MARKET_LOT_SIZE)
+    # the largest order (Binance LOT_SIZE) and market order (MARKET_LOT_SIZE); an explicit
+    # null is no limit (the built-in data's does not apply)
+    max_quantity: PositiveFloat | None = None
+    max_market_quantity: PositiveFloat | None = None
     tiers: list[Tier] | None = None
     maker_bps: FiniteFloat | None = None  # default: the profile's fees.maker_bps
     taker_bps: NonNegFloat | None = None  # default: fees.taker_bps
