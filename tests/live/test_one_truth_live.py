@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from perps_bot.config import load_settings
-from perps_bot.instruments import UnknownInstrument
+from perps_bot.instruments import InstrumentError, UnknownInstrument
 from perps_bot.orchestrator.runner import RunResult, run_bot
 from perps_emulator import EmulatorServer
 from tests.live.live_helpers import API_KEY, API_SECRET, until_long_opened
@@ -26,6 +26,7 @@ def _settings(
     *,
     dry_run: bool,
     duration: str = "3s",
+    instruments: dict[str, Any] | None = None,
     **strategy: Any,
 ) -> Any:
     exchange: dict[str, Any] = {
@@ -41,6 +42,7 @@ def _settings(
             "run": {"duration": duration, "dry_run": dry_run, "live_view": False, **run_dirs},
             "exchange": exchange,
             "strategy": {"name": STRATEGY, **strategy},
+            "instruments": instruments or {},
         },
     )
 
@@ -169,6 +171,23 @@ async def test_an_exchange_run_refuses_a_symbol_key_the_exchange_does_not_list(
     listed = _settings(emulator, run_dirs, dry_run=True, duration="1s",
                        order_size={"ETH-PERP": 0.02, "BTC-PERP": 0.001})  # fmt: skip
     assert (await run_bot(listed, progress=False)).status == "completed"
+
+
+async def test_an_exchange_run_refuses_a_profile_instrument_the_exchange_contradicts(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    """A profile whose ETH-PERP has a contract of 10 ETH: the exchange's market (one ETH)
+    silently replaced it, and the run traded another contract than the profile said.
+    It is refused in one line before the run exists; a value it agrees with is fine."""
+    wrong = _settings(emulator, run_dirs, dry_run=True,
+                      instruments={"ETH-PERP": {"contract_size": 10}})  # fmt: skip
+    said = r"instruments\.ETH-PERP\.contract_size: the profile says 10, the exchange's"
+    with pytest.raises(InstrumentError, match=said):
+        await run_bot(wrong, progress=False)
+    assert not (Path(run_dirs["data_dir"]) / "perps_bot.canary.sqlite").exists()
+    agreed = {"ETH-PERP": {"contract_size": 1, "tick_size": 0.01, "min_notional": 20}}
+    right = _settings(emulator, run_dirs, dry_run=True, duration="1s", instruments=agreed)
+    assert (await run_bot(right, progress=False)).status == "completed"
 
 
 async def test_a_dry_run_refuses_an_order_above_the_exchanges_maximum(
