@@ -36,3 +36,9 @@ def test_a_recorded_maximum_is_replayed_as_recorded() -> None:
     )
     replayed = _replayed({"BTC-PERP": instrument_config(traded)})["BTC-PERP"]
     assert (replayed.max_quantity, replayed.max_market_quantity) == (50.0, None)
+
+
+def test_the_price_band_is_replayed_as_recorded() -> None:
+    """A dry run on Binance refuses a limit price outside PERCENT_PRICE; so does its replay."""
+    traded = dataclasses.replace(builtin_instruments()["BTC-PERP"], price_band=(1.05, 0.95))
+    assert _replayed({"BTC-PERP": instrument_config(traded)})["BTC-PERP"] == traded

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from perps_bot.config import FeesConfig, InstrumentConfig
-from perps_bot.domain import Instrument
+from perps_bot.domain import DenialReason, Instrument, InstrumentRefusal, Side
+from perps_bot.domain.enums import LIMIT
 from perps_bot.instruments import InstrumentError, catalog_from_markets
 
 ETH = "ETH/USDT:USDT"
@@ -53,3 +54,21 @@ def test_a_profile_value_the_exchange_agrees_with_or_does_not_give_stands() -> N
 def test_a_maximum_the_market_does_not_give_is_none() -> None:
     eth = _eth()
     assert (eth.max_quantity, eth.max_market_quantity) == (None, None)
+
+
+def test_the_percent_price_band_comes_from_the_market() -> None:
+    """Binance's PERCENT_PRICE (ccxt leaves it in the market's info): a limit buy above
+    mark * multiplierUp or a sell below mark * multiplierDown is refused before it
+    exists, as the exchange refuses it (-4016 / -4024); none while no mark is known."""
+    band = {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500"}
+    market = {**MARKET, "info": {"filters": [{"filterType": "PRICE_FILTER"}, band]}}
+    eth = catalog_from_markets({ETH: market}, ["ETH-PERP"], {}, FeesConfig())["ETH-PERP"]
+    assert eth.price_band == (1.05, 0.95)
+    with pytest.raises(InstrumentRefusal) as above:
+        eth.prepare(Side.BUY, 0.01, LIMIT, 2_700.0, False, 3_000.0, 2_500.0)
+    assert above.value.reason is DenialReason.PRICE_OUTSIDE_BAND
+    with pytest.raises(InstrumentRefusal, match="below 2375"):
+        eth.prepare(Side.SELL, 0.01, LIMIT, 2_370.0, True, 3_000.0, 2_500.0)
+    assert eth.prepare(Side.BUY, 0.01, LIMIT, 2_625.0, False, 3_000.0, 2_500.0).price == 2_625.0
+    assert eth.prepare(Side.BUY, 0.01, LIMIT, 2_700.0, False, 3_000.0, 0.0).price == 2_700.0
+    assert _eth().price_band is None  # a market without the filter: no band

@@ -27,6 +27,7 @@ def _settings(
     dry_run: bool,
     duration: str = "3s",
     instruments: dict[str, Any] | None = None,
+    name: str = STRATEGY,
     **strategy: Any,
 ) -> Any:
     exchange: dict[str, Any] = {
@@ -41,7 +42,7 @@ def _settings(
         {
             "run": {"duration": duration, "dry_run": dry_run, "live_view": False, **run_dirs},
             "exchange": exchange,
-            "strategy": {"name": STRATEGY, **strategy},
+            "strategy": {"name": name, **strategy},
             "instruments": instruments or {},
         },
     )
@@ -100,6 +101,23 @@ async def test_a_market_orders_minimum_notional_is_counted_at_the_mark(
     assert result.report is not None
     denials = {} if filled else {"BELOW_MIN_NOTIONAL": 1}
     assert result.report.metrics["denials"] == denials
+
+
+async def test_a_limit_price_outside_the_exchanges_band_is_refused_before_it_exists(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    """Binance refuses a limit buy above mark * 1.05 (PERCENT_PRICE, -4016): with ETH's
+    mark at 2500 and its last price 3000, a bid at 0.9 of the best bid (2700) is refused
+    live, while the dry run took it and let it rest. It is now refused before it exists."""
+    emulator.set_mark("ETHUSDT", 2_500.0)
+    bid = "tests.live.canary_strategy:RestingBid"
+    settings = _settings(
+        emulator, run_dirs, dry_run=True, duration="2s", name=bid, params={"below": 0.9}
+    )
+    result = await run_bot(settings, progress=False)
+    assert result.status == "completed"
+    assert result.report is not None
+    assert result.report.metrics["denials"] == {"PRICE_OUTSIDE_BAND": 1}
 
 
 async def _crash_once_long(emulator: EmulatorServer, task: "asyncio.Task[RunResult]") -> None:

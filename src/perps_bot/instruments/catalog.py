@@ -115,7 +115,13 @@ def build_instrument(symbol: str, values: Mapping[str, Any], fees: FeesConfig) -
         contract_size=float(values.get("contract_size", 1.0)),
         max_quantity=_optional(values.get("max_quantity")),
         max_market_quantity=_optional(values.get("max_market_quantity")),
+        price_band=_band(values.get("price_multiplier_up"), values.get("price_multiplier_down")),
     )
+
+
+def _band(up: Any, down: Any) -> tuple[float, float] | None:
+    """The PERCENT_PRICE band; none unless both multipliers are given."""
+    return None if up is None or down is None else (float(up), float(down))
 
 
 def _optional(value: Any) -> float | None:

@@ -79,6 +79,8 @@ _FILTERS = (
     "contract_size",
     "max_quantity",
     "max_market_quantity",
+    "price_multiplier_up",
+    "price_multiplier_down",
 )
 
 
@@ -190,7 +192,20 @@ def _filters(market: Mapping[str, Any], decimal_places: bool) -> dict[str, float
             found[field] = _in_base(most, per_contract)
     min_cost = _positive((limits.get("cost") or {}).get("min"))
     found["min_notional"] = min_cost if min_cost is not None else 0.0
+    found |= _percent_price(market.get("info"))
     return found
+
+
+def _percent_price(info: Any) -> dict[str, float]:
+    """Binance's PERCENT_PRICE filter (ccxt does not unify it): the limit price band
+    around the mark; nothing when the market has none."""
+    filters = info.get("filters") if isinstance(info, Mapping) else None
+    for row in filters if isinstance(filters, list) else ():
+        if isinstance(row, Mapping) and row.get("filterType") == "PERCENT_PRICE":
+            up, down = _positive(row.get("multiplierUp")), _positive(row.get("multiplierDown"))
+            if up is not None and down is not None:
+                return {"price_multiplier_up": up, "price_multiplier_down": down}
+    return {}
 
 
 def _in_base(contracts: float, per_contract: Decimal) -> float:
