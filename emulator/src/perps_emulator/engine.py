@@ -30,8 +30,8 @@ from decimal import Decimal
 from perps_emulator.account import Account
 from perps_emulator.errors import BinanceError, illegal, mandatory
 from perps_emulator.flow import Microstructure
-from perps_emulator.markets import PRICE_DOWN, PRICE_UP, QUOTE, PriceProcess
-from perps_emulator.params import parse_order
+from perps_emulator.markets import QUOTE, PriceProcess
+from perps_emulator.params import check_price_band, parse_order
 from perps_emulator.state import (
     DEFAULT_LEVERAGE,
     MAKER_FEE,
@@ -121,10 +121,9 @@ class Engine:
         if reduce_only and (position == 0 or (position > 0) == (side == "BUY")):
             raise BinanceError(-2022, "ReduceOnly Order is rejected.")
         if order_type == "LIMIT":
-            _within_band(market, side, price)
+            check_price_band(market.mark, side, price)
         reference = price if order_type == "LIMIT" else self._taker_estimate(market, side, qty)
-        # Binance's MIN_NOTIONAL filter: "Since MARKET orders have no price, the mark
-        # price is used" (not the book the order would walk)
+        # MIN_NOTIONAL: "Since MARKET orders have no price, the mark price is used"
         at = price if order_type == "LIMIT" else market.mark
         if not reduce_only and Decimal(repr(at)) * qty_dec < spec.min_notional:
             raise BinanceError(
@@ -399,13 +398,3 @@ class Engine:
         """Append an income row (GET /fapi/v1/income) with the next transaction id."""
         self.state.income.append(EmuIncome(self._next_tran_id, symbol, kind, amount, now, trade_id))
         self._next_tran_id += 1
-
-
-def _within_band(market: PriceProcess, side: str, price: float) -> None:
-    """Binance's PERCENT_PRICE filter, around the mark price: a buy at most mark *
-    multiplierUp (-4016), a sell at least mark * multiplierDown (-4024)."""
-    mark, at = Decimal(repr(market.mark)), Decimal(repr(price))
-    if side == "BUY" and at > mark * PRICE_UP:
-        raise BinanceError(-4016, f"Limit price can't be higher than {mark * PRICE_UP:f}.")
-    if side == "SELL" and at < mark * PRICE_DOWN:
-        raise BinanceError(-4024, f"Limit price can't be lower than {mark * PRICE_DOWN:f}.")
