@@ -52,6 +52,36 @@ async def test_filters_are_enforced(api: Client) -> None:
     )
 
 
+async def test_a_market_orders_notional_is_counted_at_the_mark(
+    api: Client, server: EmulatorServer
+) -> None:
+    """Binance's MIN_NOTIONAL: "Since MARKET orders have no price, the mark price is
+    used". A buy of 120 USDT at the book is 90 at a mark of 45000: refused; a sell of
+    exactly 100 at the mark (99.9994 at the bid it walks) is taken."""
+    order = "/fapi/v1/order"
+    server.set_mark("BTCUSDT", 45_000.0)
+    assert await api.error_code("POST", order, **MARKET_BUY, quantity="0.002") == -4164
+    server.set_price("BTCUSDT", 50_000.0)  # mark = last again
+    sold = await api.ok("POST", order, **MARKET_SELL, quantity="0.002")
+    assert sold["status"] == "FILLED" and float(sold["avgPrice"]) < 50_000.0
+
+
+async def test_a_limit_price_outside_the_band_around_the_mark_is_refused(
+    api: Client, server: EmulatorServer
+) -> None:
+    """Binance's PERCENT_PRICE (multiplierUp 1.05, multiplierDown 0.95, around the mark):
+    a buy above mark * 1.05 is -4016, a sell below mark * 0.95 is -4024; a buy far below
+    or a sell far above is taken (it rests)."""
+    order = "/fapi/v1/order"
+    server.set_mark("BTCUSDT", 50_000.0)  # last 60000: a buy at 55000 is above 52500
+    limit = {"symbol": "BTCUSDT", "type": "LIMIT", "quantity": "0.01", "timeInForce": "GTC"}
+    assert await api.error_code("POST", order, **limit, side="BUY", price="52500.1") == -4016
+    assert await api.error_code("POST", order, **limit, side="SELL", price="47499.9") == -4024
+    assert (await api.ok("POST", order, **limit, side="BUY", price="52500"))["status"] == "NEW"
+    rests = await api.ok("POST", order, **limit, side="SELL", price="70000")
+    assert rests["status"] == "NEW"
+
+
 async def test_market_order_walks_the_book(api: Client, server: EmulatorServer) -> None:
     depth = await api.ok("GET", "/fapi/v1/depth", symbol="BTCUSDT", limit=5)
     asks = [(float(p), float(q)) for p, q in depth["asks"]]

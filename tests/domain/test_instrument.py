@@ -47,6 +47,18 @@ def test_minimums_refuse_before_an_order_exists() -> None:
         ETH.prepare(Side.BUY, 0.01, OrderType.LIMIT, 1_999.0, False, 3000.0)
 
 
+def test_a_market_orders_notional_is_counted_at_the_mark() -> None:
+    """Binance counts a market order's notional at the mark price; the last price only
+    stands in while no mark is known. A limit order's stays at its limit price."""
+    at_mark = ETH.prepare(Side.SELL, 0.007, OrderType.MARKET, None, False, 2_700.0, 3_000.0)
+    assert at_mark.size == 0.007  # 21 at the mark, 18.9 at the last price
+    with pytest.raises(InstrumentRefusal) as notional:
+        ETH.prepare(Side.BUY, 0.007, OrderType.MARKET, None, False, 3_000.0, 2_700.0)
+    assert notional.value.reason is DenialReason.BELOW_MIN_NOTIONAL
+    assert ETH.prepare(Side.BUY, 0.007, OrderType.MARKET, None, False, 3_000.0, 0.0).size == 0.007
+    assert ETH.prepare(Side.BUY, 0.007, OrderType.LIMIT, 3_000.0, False, 3_000.0, 2_700.0).price
+
+
 @given(
     size=st.floats(min_value=0.001, max_value=1e4, allow_nan=False),
     price=st.floats(min_value=1.0, max_value=1e5, allow_nan=False),

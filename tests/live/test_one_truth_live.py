@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from perps_bot.config import load_settings
-from perps_bot.instruments import UnknownInstrument
+from perps_bot.instruments import InstrumentError, UnknownInstrument
 from perps_bot.orchestrator.runner import RunResult, run_bot
 from perps_emulator import EmulatorServer
 from tests.live.live_helpers import API_KEY, API_SECRET, until_long_opened
@@ -26,6 +26,8 @@ def _settings(
     *,
     dry_run: bool,
     duration: str = "3s",
+    instruments: dict[str, Any] | None = None,
+    name: str = STRATEGY,
     **strategy: Any,
 ) -> Any:
     exchange: dict[str, Any] = {
@@ -40,7 +42,8 @@ def _settings(
         {
             "run": {"duration": duration, "dry_run": dry_run, "live_view": False, **run_dirs},
             "exchange": exchange,
-            "strategy": {"name": STRATEGY, **strategy},
+            "strategy": {"name": name, **strategy},
+            "instruments": instruments or {},
         },
     )
 
@@ -68,6 +71,53 @@ async def test_dry_run_fills_only_sizes_live_would_accept(
     assert result.status == "completed"
     sizes = [size for size, _ in _fills(result)]
     assert sizes == [0.016, 0.016], sizes
+
+
+@pytest.mark.parametrize(
+    ("mark", "size", "filled"),
+    [(2_700.0, 0.007, []), (3_400.0, 0.006, [0.006, 0.006])],
+    ids=["below-at-the-mark", "above-at-the-mark"],
+)
+async def test_a_market_orders_minimum_notional_is_counted_at_the_mark(
+    in_repo: Path,
+    run_dirs: dict[str, str],
+    emulator: EmulatorServer,
+    mark: float,
+    size: float,
+    filled: list[float],
+) -> None:
+    """Binance counts a market order's notional at the mark price (and so does the
+    emulator): with ETH's last price at 3000 and its mark at 2700, a buy of 0.007 ETH is
+    18.9 USDT, below the minimum 20, and live refuses it, while the dry run counted it at
+    the last price (21) and filled it; at a mark of 3400 a buy of 0.006 ETH (20.4) is
+    taken live, while the dry run refused it (18 at the last price)."""
+    emulator.set_mark("ETHUSDT", mark)
+    settings = _settings(
+        emulator, run_dirs, dry_run=True, params={"hold": 3}, order_size={"ETH-PERP": size}
+    )
+    result = await run_bot(settings, progress=False)
+    assert result.status == "completed"
+    assert [s for s, _ in _fills(result)] == filled
+    assert result.report is not None
+    denials = {} if filled else {"BELOW_MIN_NOTIONAL": 1}
+    assert result.report.metrics["denials"] == denials
+
+
+async def test_a_limit_price_outside_the_exchanges_band_is_refused_before_it_exists(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    """Binance refuses a limit buy above mark * 1.05 (PERCENT_PRICE, -4016): with ETH's
+    mark at 2500 and its last price 3000, a bid at 0.9 of the best bid (2700) is refused
+    live, while the dry run took it and let it rest. It is now refused before it exists."""
+    emulator.set_mark("ETHUSDT", 2_500.0)
+    bid = "tests.live.canary_strategy:RestingBid"
+    settings = _settings(
+        emulator, run_dirs, dry_run=True, duration="2s", name=bid, params={"below": 0.9}
+    )
+    result = await run_bot(settings, progress=False)
+    assert result.status == "completed"
+    assert result.report is not None
+    assert result.report.metrics["denials"] == {"PRICE_OUTSIDE_BAND": 1}
 
 
 async def _crash_once_long(emulator: EmulatorServer, task: "asyncio.Task[RunResult]") -> None:
@@ -139,6 +189,23 @@ async def test_an_exchange_run_refuses_a_symbol_key_the_exchange_does_not_list(
     listed = _settings(emulator, run_dirs, dry_run=True, duration="1s",
                        order_size={"ETH-PERP": 0.02, "BTC-PERP": 0.001})  # fmt: skip
     assert (await run_bot(listed, progress=False)).status == "completed"
+
+
+async def test_an_exchange_run_refuses_a_profile_instrument_the_exchange_contradicts(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    """A profile whose ETH-PERP has a contract of 10 ETH: the exchange's market (one ETH)
+    silently replaced it, and the run traded another contract than the profile said.
+    It is refused in one line before the run exists; a value it agrees with is fine."""
+    wrong = _settings(emulator, run_dirs, dry_run=True,
+                      instruments={"ETH-PERP": {"contract_size": 10}})  # fmt: skip
+    said = r"instruments\.ETH-PERP\.contract_size: the profile says 10, the exchange's"
+    with pytest.raises(InstrumentError, match=said):
+        await run_bot(wrong, progress=False)
+    assert not (Path(run_dirs["data_dir"]) / "perps_bot.canary.sqlite").exists()
+    agreed = {"ETH-PERP": {"contract_size": 1, "tick_size": 0.01, "min_notional": 20}}
+    right = _settings(emulator, run_dirs, dry_run=True, duration="1s", instruments=agreed)
+    assert (await run_bot(right, progress=False)).status == "completed"
 
 
 async def test_a_dry_run_refuses_an_order_above_the_exchanges_maximum(

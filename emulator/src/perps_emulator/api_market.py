@@ -8,7 +8,14 @@ from typing import Any
 
 from perps_emulator import history
 from perps_emulator.errors import BinanceError, illegal, mandatory
-from perps_emulator.markets import FUNDING_INTERVAL_MS, QUOTE, PriceProcess, SymbolSpec
+from perps_emulator.markets import (
+    FUNDING_INTERVAL_MS,
+    PRICE_DOWN,
+    PRICE_UP,
+    QUOTE,
+    PriceProcess,
+    SymbolSpec,
+)
 from perps_emulator.params import int_param
 from perps_emulator.render import Handlers, Params, plain
 
@@ -87,8 +94,8 @@ class MarketData(Handlers):
                         {"filterType": "MIN_NOTIONAL", "notional": plain(spec.min_notional)},
                         {
                             "filterType": "PERCENT_PRICE",
-                            "multiplierUp": "1.0500",
-                            "multiplierDown": "0.9500",
+                            "multiplierUp": str(PRICE_UP),
+                            "multiplierDown": str(PRICE_DOWN),
                             "multiplierDecimal": "4",
                         },
                     ],

@@ -31,7 +31,7 @@ from perps_emulator.account import Account
 from perps_emulator.errors import BinanceError, illegal, mandatory
 from perps_emulator.flow import Microstructure
 from perps_emulator.markets import QUOTE, PriceProcess
-from perps_emulator.params import parse_order
+from perps_emulator.params import check_price_band, parse_order
 from perps_emulator.state import (
     DEFAULT_LEVERAGE,
     MAKER_FEE,
@@ -120,8 +120,12 @@ class Engine:
         position = self.state.positions[market.spec.symbol].amount
         if reduce_only and (position == 0 or (position > 0) == (side == "BUY")):
             raise BinanceError(-2022, "ReduceOnly Order is rejected.")
+        if order_type == "LIMIT":
+            check_price_band(market.mark, side, price)
         reference = price if order_type == "LIMIT" else self._taker_estimate(market, side, qty)
-        if not reduce_only and Decimal(repr(reference)) * qty_dec < spec.min_notional:
+        # MIN_NOTIONAL: "Since MARKET orders have no price, the mark price is used"
+        at = price if order_type == "LIMIT" else market.mark
+        if not reduce_only and Decimal(repr(at)) * qty_dec < spec.min_notional:
             raise BinanceError(
                 -4164,
                 f"Order's notional must be no smaller than {spec.min_notional} "

@@ -39,6 +39,8 @@ FUNDING_MEAN = 0.0001  # Binance's neutral 0.01% per 8h
 FUNDING_CAP = 0.003
 MAX_BOOK_LEVELS = 1000
 HISTORY_LEN = 20_000
+#: PERCENT_PRICE: a limit buy at most mark * up, a limit sell at least mark * down
+PRICE_UP, PRICE_DOWN = Decimal("1.0500"), Decimal("0.9500")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from perps_emulator.errors import BinanceError, illegal, mandatory
-from perps_emulator.markets import SymbolSpec
+from perps_emulator.markets import PRICE_DOWN, PRICE_UP, SymbolSpec
 
 Params = Mapping[str, str]
 TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
@@ -142,3 +142,13 @@ def check_recv_window(params: Params, now_ms: int) -> None:
         raise BinanceError(-1131, "recvWindow must be less than 60000")
     if timestamp >= now_ms + 1_000 or now_ms - timestamp > window:
         raise BinanceError(-1021, "Timestamp for this request is outside of the recvWindow.")
+
+
+def check_price_band(mark: float, side: str, price: float) -> None:
+    """Binance's PERCENT_PRICE filter of a limit order, around the mark price: a buy at
+    most mark * multiplierUp (-4016), a sell at least mark * multiplierDown (-4024)."""
+    at, around = Decimal(repr(price)), Decimal(repr(mark))
+    if side == "BUY" and at > around * PRICE_UP:
+        raise BinanceError(-4016, f"Limit price can't be higher than {around * PRICE_UP:f}.")
+    if side == "SELL" and at < around * PRICE_DOWN:
+        raise BinanceError(-4024, f"Limit price can't be lower than {around * PRICE_DOWN:f}.")

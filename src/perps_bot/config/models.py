@@ -285,8 +285,14 @@ class InstrumentConfig(Section):
     min_quantity: NonNegFloat | None = None
     min_notional: NonNegFloat | None = None
     contract_size: PositiveFloat | None = None
-    max_quantity: PositiveFloat | None = None  # the largest order (Binance LOT_SIZE)
-    max_market_quantity: PositiveFloat | None = None  # ... market order (MARKET_LOT_SIZE)
+    # the largest order (Binance LOT_SIZE) and market order (MARKET_LOT_SIZE); an explicit
+    # null is no limit (the built-in data's does not apply)
+    max_quantity: PositiveFloat | None = None
+    max_market_quantity: PositiveFloat | None = None
+    # Binance's PERCENT_PRICE: a limit buy above mark * up, a sell below mark * down is
+    # refused (exchange runs take it from the market)
+    price_multiplier_up: PositiveFloat | None = None
+    price_multiplier_down: PositiveFloat | None = None
     tiers: list[Tier] | None = None
     maker_bps: FiniteFloat | None = None  # default: the profile's fees.maker_bps
     taker_bps: NonNegFloat | None = None  # default: fees.taker_bps

@@ -125,6 +125,7 @@ class DenialReason(StrEnum):
     BELOW_MIN_QUANTITY = "BELOW_MIN_QUANTITY"
     BELOW_MIN_NOTIONAL = "BELOW_MIN_NOTIONAL"
     ABOVE_MAX_QUANTITY = "ABOVE_MAX_QUANTITY"
+    PRICE_OUTSIDE_BAND = "PRICE_OUTSIDE_BAND"  # Binance PERCENT_PRICE: too far from the mark
     # A live order of the symbol has an unknown outcome (SPEC 9): nothing new until the
     # exchange says what became of it.
     ORDER_STATUS_UNKNOWN = "ORDER_STATUS_UNKNOWN"

@@ -4,8 +4,9 @@ order size and price into what the exchange would accept (SPEC 8).
 Every venue, paper or live, receives orders that went through `Instrument.prepare`:
 sizes floored to the step, limit prices rounded to the tick on the passive side,
 minimum quantity, maximum quantity (Binance: LOT_SIZE, and MARKET_LOT_SIZE for market
-orders) and minimum notional enforced. So a dry run can never fill a size that live
-would refuse, and a backtest trades the sizes the exchange would.
+orders) and minimum notional (a market order's at the mark price, as Binance counts
+it) enforced. So a dry run can never fill a size that live would refuse, and a backtest
+trades the sizes the exchange would.
 
 Rounding goes through Decimal built from each float's shortest repr: 0.3 is three
 steps of 0.1, not two (float division would floor 0.3 / 0.1 = 2.9999999999999996);
@@ -70,6 +71,9 @@ class Instrument:
     contract_size: float = 1.0
     max_quantity: float | None = None
     max_market_quantity: float | None = None
+    #: Binance's PERCENT_PRICE (multiplierUp, multiplierDown): a limit buy above
+    #: mark * up or a limit sell below mark * down is refused (None: no band)
+    price_band: tuple[float, float] | None = None
 
     @property
     def price_decimals(self) -> int:
@@ -107,13 +111,17 @@ class Instrument:
         limit_price: float | None,
         reduce_only: bool,
         reference_price: float,
+        mark_price: float = 0.0,
     ) -> PreparedOrder:
         """The order as the exchange would accept it, or InstrumentRefusal.
 
-        The minimum notional is checked at the limit price (market orders: at
-        `reference_price`, the last traded price); reduce-only orders are exempt
+        The minimum notional is checked at the limit price; a market order has none, and
+        Binance counts it at the mark price (USDM filters: "Since MARKET orders have no
+        price, the mark price is used"): at `mark_price`, or at `reference_price` (the
+        last traded price) while no mark is known (0). Reduce-only orders are exempt
         from it, as on Binance, so a small remainder can always be closed. The maximum
-        quantity holds for every order, reduce-only too (Binance refuses them: -4005).
+        quantity holds for every order, reduce-only too (Binance refuses them: -4005),
+        and so does the price band around the mark (`price_band`).
         """
         rounded = self.floor_size(size)
         if rounded <= _EPS or rounded < self.min_quantity - _EPS:
@@ -134,7 +142,8 @@ class Instrument:
             price = limit_price  # a missing or bad price is the venue's to reject
             if limit_price is not None and limit_price > 0:
                 price = self.round_price(limit_price, side)
-        at = price if price is not None and price > 0 else reference_price
+                self._within_band(side, price, mark_price)
+        at = price if price is not None and price > 0 else mark_price or reference_price
         if not reduce_only and self.min_notional > 0 and rounded * at < self.min_notional - _EPS:
             raise InstrumentRefusal(
                 DenialReason.BELOW_MIN_NOTIONAL,
@@ -142,6 +151,25 @@ class Instrument:
                 f" {self.min_notional:g}",
             )
         return PreparedOrder(rounded, price)
+
+    def _within_band(self, side: Side, price: float, mark: float) -> None:
+        """InstrumentRefusal for a limit price outside the PERCENT_PRICE band around the
+        mark (Binance USDM: a buy at most mark * multiplierUp, a sell at least mark *
+        multiplierDown; -4016 / -4024). Unchecked while no mark is known."""
+        if self.price_band is None or mark <= 0:
+            return
+        up, down = self.price_band
+        if side is BUY and price > mark * up * (1 + _EPS):
+            bound, said = mark * up, "above"
+        elif side is not BUY and price < mark * down * (1 - _EPS):
+            bound, said = mark * down, "below"
+        else:
+            return
+        raise InstrumentRefusal(
+            DenialReason.PRICE_OUTSIDE_BAND,
+            f"{self.symbol} {side} limit price {price:.10g} is {said} {bound:.10g}, the"
+            f" exchange's band around the mark {mark:.10g}",
+        )
 
     def max_order_quantity(self, order_type: OrderType) -> float | None:
         """The largest order of `order_type` the exchange takes (None: no limit). A stop

@@ -18,6 +18,8 @@ from perps_bot.domain import Instrument, PerpsBotError, TierRow, short
 from perps_bot.exchange import ExchangeSetupError, to_exchange_symbol
 
 _REQUIRED = ("tick_size", "step_size")
+#: the keys whose explicit null in a profile means "no limit" rather than "unset"
+_NO_LIMIT = ("max_quantity", "max_market_quantity")
 
 
 class InstrumentError(PerpsBotError):
@@ -75,12 +77,17 @@ def generic_tiers() -> tuple[TierRow, ...]:
 def effective_instrument_data(
     profile: Mapping[str, InstrumentConfig],
 ) -> dict[str, dict[str, Any]]:
-    """Built-in data with the profile's entries laid over it, key by key (None = unset)."""
+    """Built-in data with the profile's entries laid over it, key by key (None = unset),
+    but a maximum quantity the profile sets to null explicitly is none: no limit, as a
+    capture records an instrument without one (its replay must not trade the built-in's)."""
     merged: dict[str, dict[str, Any]] = {
         symbol: dict(values) for symbol, values in _builtin_data()["instruments"].items()
     }
     for symbol, cfg in profile.items():
-        merged[symbol] = merged.get(symbol, {}) | cfg.model_dump(exclude_none=True)
+        unlimited = {
+            k: None for k in _NO_LIMIT if k in cfg.model_fields_set and getattr(cfg, k) is None
+        }
+        merged[symbol] = merged.get(symbol, {}) | cfg.model_dump(exclude_none=True) | unlimited
     return merged
 
 
@@ -108,7 +115,13 @@ def build_instrument(symbol: str, values: Mapping[str, Any], fees: FeesConfig) -
         contract_size=float(values.get("contract_size", 1.0)),
         max_quantity=_optional(values.get("max_quantity")),
         max_market_quantity=_optional(values.get("max_market_quantity")),
+        price_band=_band(values.get("price_multiplier_up"), values.get("price_multiplier_down")),
     )
+
+
+def _band(up: Any, down: Any) -> tuple[float, float] | None:
+    """The PERCENT_PRICE band; none unless both multipliers are given."""
+    return None if up is None or down is None else (float(up), float(down))
 
 
 def _optional(value: Any) -> float | None:

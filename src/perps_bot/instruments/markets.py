@@ -58,10 +58,68 @@ def catalog_from_markets(
             raise UnknownInstrument(_not_listed(symbol, exchange_symbol, markets))
         _require_trading(symbol, exchange_symbol, market)
         _require_linear_perpetual(symbol, exchange_symbol, market)
-        values |= _filters(market, decimal_places)
+        found = _filters(market, decimal_places)
+        given = _given(profile.get(symbol))
+        _require_agreement(symbol, exchange_symbol, given, found)
+        # the exchange's filters or none: the built-in data's are Binance's (a profile's
+        # own stand where the market gives none)
+        values = {k: v for k, v in values.items() if k not in _FILTERS or k in given}
+        values |= found
         values["exchange_symbol"] = exchange_symbol
         built.append(build_instrument(symbol, values, fees))
     return InstrumentCatalog(built)
+
+
+#: the instrument keys an exchange's market gives (`_filters`)
+_FILTERS = (
+    "tick_size",
+    "step_size",
+    "min_quantity",
+    "min_notional",
+    "contract_size",
+    "max_quantity",
+    "max_market_quantity",
+    "price_multiplier_up",
+    "price_multiplier_down",
+)
+
+
+def _given(cfg: InstrumentConfig | None) -> dict[str, float | None]:
+    """The filter values a profile's instrument states itself (null: no maximum)."""
+    if cfg is None:
+        return {}
+    stated = {k: getattr(cfg, k) for k in _FILTERS if k in cfg.model_fields_set}
+    return {k: v for k, v in stated.items() if v is not None or k.startswith("max_")}
+
+
+def _require_agreement(
+    symbol: str,
+    exchange_symbol: str,
+    given: Mapping[str, float | None],
+    found: Mapping[str, float],
+) -> None:
+    """InstrumentError when the profile states a filter the exchange's market has
+    otherwise: the run would trade the exchange's, not the one the profile (and every
+    backtest of it) describes. A key the market does not give is the profile's."""
+    for key, stated in given.items():
+        actual = found.get(key)
+        if actual is None:  # the market gives none: the profile's stands
+            continue
+        if stated is not None and _same(stated, actual):
+            continue
+        raise InstrumentError(
+            f"instruments.{short(symbol)}.{key}: the profile says {_shown(stated)}, the"
+            f" exchange's market {short(exchange_symbol)!r} {_shown(actual)}; remove it from"
+            " the profile or set the exchange's value"
+        )
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+
+
+def _shown(value: float | None) -> str:
+    return "no limit" if value is None else f"{value:g}"
 
 
 def _not_listed(symbol: str, exchange_symbol: str, markets: Mapping[str, Any]) -> str:
@@ -134,7 +192,20 @@ def _filters(market: Mapping[str, Any], decimal_places: bool) -> dict[str, float
             found[field] = _in_base(most, per_contract)
     min_cost = _positive((limits.get("cost") or {}).get("min"))
     found["min_notional"] = min_cost if min_cost is not None else 0.0
+    found |= _percent_price(market.get("info"))
     return found
+
+
+def _percent_price(info: Any) -> dict[str, float]:
+    """Binance's PERCENT_PRICE filter (ccxt does not unify it): the limit price band
+    around the mark; nothing when the market has none."""
+    filters = info.get("filters") if isinstance(info, Mapping) else None
+    for row in filters if isinstance(filters, list) else ():
+        if isinstance(row, Mapping) and row.get("filterType") == "PERCENT_PRICE":
+            up, down = _positive(row.get("multiplierUp")), _positive(row.get("multiplierDown"))
+            if up is not None and down is not None:
+                return {"price_multiplier_up": up, "price_multiplier_down": down}
+    return {}
 
 
 def _in_base(contracts: float, per_contract: Decimal) -> float:

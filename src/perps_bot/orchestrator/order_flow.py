@@ -161,6 +161,7 @@ class OrderFlow:
         held = self.ledger.position_size(intent.symbol)
         parts = closing_parts(instrument, intent, size, reduce_only, held)
         flip = len(parts) > 1 and not parts[-1][1]  # closes, then the other side's entry
+        mark = self.ledger.mark_price(intent.symbol)  # a market order's notional is at it
         orders: list[Order] = []
         for n, (part, part_reduce_only) in enumerate(parts):
             own = cid if n == 0 else self.next_client_id()
@@ -168,7 +169,7 @@ class OrderFlow:
             try:
                 prepared = instrument.prepare(
                     intent.side, part, intent.order_type, intent.limit_price, part_reduce_only,
-                    price,
+                    price, mark,
                 )  # fmt: skip
             except InstrumentRefusal as refusal:
                 code, detail = refusal.reason, refusal.detail

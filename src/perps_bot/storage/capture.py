@@ -68,10 +68,17 @@ def instrument_config(instrument: Instrument) -> dict[str, Any]:
         "min_notional": instrument.min_notional,
         "max_quantity": instrument.max_quantity,
         "max_market_quantity": instrument.max_market_quantity,
+        **_band(instrument.price_band),
         "tiers": [list(row) for row in instrument.tiers],
         "maker_bps": instrument.maker_bps,
         "taker_bps": instrument.taker_bps,
     }
+
+
+def _band(band: tuple[float, float] | None) -> dict[str, float]:
+    if band is None:
+        return {}
+    return {"price_multiplier_up": band[0], "price_multiplier_down": band[1]}
 
 
 class CaptureWriter:
