@@ -127,6 +127,8 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         self.last_ts: int | None = None
         #: called between batches (paper runs: wall-time flushes and checkpoints)
         self.after_batch: Callable[[], None] | None = None
+        #: saves at the end of this batch (paper runs: checkpoints; a session's controls)
+        self.save_soon: Callable[[], None] | None = None
         self.resumed = False  # restored from a checkpoint: on_start was already called
 
     @property
