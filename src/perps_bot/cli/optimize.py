@@ -187,7 +187,8 @@ def optimize(
         highlight=False,
     )
     _refuse_if_every_trial_failed(run.outcomes)
-    results = summary(run.study, top)
+    days = (dataset.end_ts - dataset.start_ts) / 86_400_000
+    results = summary(run.study, top, sharpe_period=settings.promotion.sharpe_period, days=days)
     render(results, console)
     if not no_store:
         results["best_run"] = _store_best(run.study, job, dataset, settings, console)
