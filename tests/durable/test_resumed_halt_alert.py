@@ -41,6 +41,7 @@ async def _killed_after_the_halt(run: Run) -> AsyncIterator[None]:
             checkpointer.save()
 
     orchestrator.after_batch = after_batch
+    orchestrator.save_due = None  # a kill: no checkpoint at the stop either
     yield
 
 

@@ -5,9 +5,12 @@ names come from their instruments. Only public endpoints are called (no keys).""
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from perps_bot.feeds.download import Series
 
 data_app = typer.Typer(help="Market data: download history for backtests.", no_args_is_help=True)
 
@@ -85,12 +88,25 @@ def download(
             check_listed(client, wanted)
             for series in wanted:
                 added = await loader.fill(series, start, end)
-                console.print(f"{describe(series)}: {added} new rows -> {series.path}",
+                console.print(f"{describe(series)}: {_written(series, added, start, end)}",
                               highlight=False, soft_wrap=True)  # fmt: skip
         finally:
             await close_quietly(client)
 
     asyncio.run(run())
+
+
+def _written(series: "Series", added: int, start: int, end: int) -> str:
+    """What one series' download wrote; plainly nothing when the exchange has no row in
+    the range (funding between two settlements): no file, not `0 new rows -> PATH` of a
+    file that `backtest --funding PATH` then did not find."""
+    if series.path.exists():
+        return f"{added} new rows -> {series.path}"
+    from perps_bot.domain import iso_utc
+
+    flag = {"funding": "; backtest without --funding", "mark": "; backtest without --mark"}
+    return (f"none from {iso_utc(start)} to {iso_utc(end)}: nothing written"
+            f" ({series.path.name} not created{flag.get(series.kind, '')})")  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -88,8 +88,10 @@ def _days(span: list[str]) -> str:
 
 def _dsr_line(section: dict[str, Any]) -> str:
     dsr = "n/a" if section["dsr"] is None else f"{section['dsr']:.4f}"
+    warning = section.get("dsr_warning")  # a run reported before it was kept: none
     return (
-        f"deflated Sharpe ratio of the out-of-sample run: {dsr} for {section['trials']}"
+        f"deflated Sharpe ratio of the out-of-sample run: {dsr}"
+        f"{f' (!) {warning}' if warning else ''} for {section['trials']}"
         f" trials (variance of their per-period Sharpe ratios {section['sharpe_variance']})"
     )
 

@@ -133,7 +133,13 @@ def optimize(
     from perps_bot.research.backends import make_backend
     from perps_bot.research.objectives import Objectives
     from perps_bot.research.space import describe
-    from perps_bot.research.study import StudySpec, candles_about, run_study, setup_about
+    from perps_bot.research.study import (
+        StudySpec,
+        candles_about,
+        data_about,
+        run_study,
+        setup_about,
+    )
     from perps_bot.research.summary import render, summary
     from perps_bot.research.trial import TrialJob
 
@@ -157,6 +163,7 @@ def optimize(
         prune=not no_prune,
         about={"strategy": strategy, "objective": str(objectives), "symbols": ",".join(symbol),
                "candles": candles_about(dataset.start_ts, dataset.end_ts),
+               "data": data_about(dataset),
                **setup_about(settings, space_dists)},
     )  # fmt: skip
     console = Console()
@@ -180,7 +187,8 @@ def optimize(
         highlight=False,
     )
     _refuse_if_every_trial_failed(run.outcomes)
-    results = summary(run.study, top)
+    days = (dataset.end_ts - dataset.start_ts) / 86_400_000
+    results = summary(run.study, top, sharpe_period=settings.promotion.sharpe_period, days=days)
     render(results, console)
     if not no_store:
         results["best_run"] = _store_best(run.study, job, dataset, settings, console)

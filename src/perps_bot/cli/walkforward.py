@@ -88,7 +88,12 @@ def walkforward(
     from perps_bot.domain import iso_utc
     from perps_bot.research.backends import make_backend, ray_session
     from perps_bot.research.objectives import Objectives
-    from perps_bot.research.study import StudySpec, candles_about, setup_about
+    from perps_bot.research.study import (
+        StudySpec,
+        candles_about,
+        data_about,
+        setup_about,
+    )
     from perps_bot.research.trial import TrialJob
     from perps_bot.research.walkforward import optimise_window, plan_windows, run_out_of_sample
 
@@ -124,6 +129,7 @@ def walkforward(
                 prune=not no_prune, about={
                     "strategy": strategy, "objective": str(objectives), "symbols": ",".join(symbol),
                     "candles": candles_about(plan.train_start, plan.train_end),
+                    "data": data_about(dataset.between(plan.train_start, plan.train_end)),
                     **setup_about(settings, space_dists)},
             )  # fmt: skip
             record = optimise_window(

@@ -40,7 +40,7 @@ from perps_bot.exchange.backoff import Backoff
 from perps_bot.exchange.runtime import one_line, take_retry_after
 from perps_bot.exchange.startup import TRANSIENT
 from perps_bot.feeds.row_checks import safe_iso
-from perps_bot.feeds.series_files import Row, SeriesFile, dates_ms
+from perps_bot.feeds.series_files import Row, SeriesFile, SeriesLock, dates_ms
 
 CANDLE_FIELDS = ("time", "open", "high", "low", "close", "volume")
 CANDLE_PAGE = 1_000  # the exchange serves 1,500; ccxt's binance asks for 1,000 at most
@@ -155,6 +155,10 @@ class Downloader:
         except OSError as exc:
             raise DownloadError(f"cannot write to {short_path(series.path.parent)}"
                                 f" ({exc.strerror or exc})") from None  # fmt: skip
+        with SeriesLock(series.path):
+            return await self._fill(series, file, since, until)
+
+    async def _fill(self, series: Series, file: SeriesFile, since: int, until: int) -> int:
         table = file.compact()  # pages of an interrupted run first
         step = series.interval_ms
         end = until // step * step  # candles: the last one closes at or before `until`

@@ -23,8 +23,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.feather as pa_feather
 
-from perps_bot.domain import short, short_path
+from perps_bot.domain import PerpsBotError, short, short_path
 from perps_bot.feeds.base import FeedError
+from perps_bot.storage.lock import FileLock
 
 COLUMNS = ("open", "high", "low", "close", "volume")
 SCHEMA = pa.schema(
@@ -63,6 +64,21 @@ class SeriesFile:
             self._next += 1
         _write(table_of(rows), self.parts / f"{self._next:08d}.feather")
         self._next += 1
+
+
+class SeriesLock(FileLock):
+    """One download of a file at a time (`<file>.lock`): two `data download` runs into
+    the same --out shared its staging names (`<file>.tmp`, the pages), and one
+    renamed or removed what the other was writing."""
+
+    def busy(self, holder: str) -> PerpsBotError:
+        return FeedError(f"{short_path(self.target)} is being downloaded by another"
+                         f" `data download` (pid {holder}): wait for it to end or use"
+                         " another --out")  # fmt: skip
+
+    def unlockable(self, exc: OSError) -> PerpsBotError:
+        return FeedError(f"cannot write to {short_path(self.target.parent)}"
+                         f" ({exc.strerror or exc})")  # fmt: skip
 
 
 def table_of(rows: Sequence[Row]) -> pa.Table:

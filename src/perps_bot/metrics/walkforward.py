@@ -28,7 +28,7 @@ from perps_bot.metrics.equity import EquityAccumulator
 from perps_bot.metrics.formatting import num
 from perps_bot.metrics.report import Report
 from perps_bot.metrics.stats import equity_metrics, trade_metrics
-from perps_bot.metrics.warnings import MIN_RETURNS, MetricWarning, data_warnings
+from perps_bot.metrics.warnings import MIN_RETURNS, MetricWarning, data_warnings, dsr_warning
 from perps_bot.storage import RunStore
 from perps_bot.storage.walkforward import WindowRecord, load_windows
 
@@ -78,7 +78,8 @@ def window_metrics(
 
 
 def dsr_of(report: Report, windows: Sequence[WindowRecord]) -> dict[str, Any]:
-    """DSR of the out-of-sample run given every trial of every window."""
+    """DSR of the out-of-sample run given every trial of every window, and why it is
+    flagged (`dsr_warning`: from fewer than 30 returns, SPEC 15) or None."""
     sharpes = [s for w in windows for s in w.sharpes]
     variance = sample_variance(sharpes)
     returns = report.equity.returns
@@ -86,7 +87,9 @@ def dsr_of(report: Report, windows: Sequence[WindowRecord]) -> dict[str, Any]:
     value = None
     if sharpes and std and skew is not None and kurt is not None:
         value = deflated_sharpe(returns.mean / std, returns.n, skew, kurt, len(sharpes), variance)
-    return {"dsr": num(value), "trials": len(sharpes), "sharpe_variance": num(variance)}
+    warning = None if value is None else dsr_warning(returns.n, report.promotion.sharpe_period)
+    return {"dsr": num(value), "trials": len(sharpes), "sharpe_variance": num(variance),
+            "dsr_warning": warning}  # fmt: skip
 
 
 def walkforward_section(

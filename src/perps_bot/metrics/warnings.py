@@ -54,3 +54,11 @@ def data_warnings(
         for name, value in metrics.items()
         if name in reasons and value is not None
     ]
+
+
+def dsr_warning(returns: int, sharpe_period: str) -> str | None:
+    """Why a deflated Sharpe ratio from `returns` returns of `sharpe_period` is flagged
+    (the Sharpe ratio it deflates came from fewer than MIN_RETURNS), else None."""
+    if returns >= MIN_RETURNS:
+        return None
+    return f"from {_plural(returns, 'return')} of {sharpe_period} (fewer than {MIN_RETURNS})"

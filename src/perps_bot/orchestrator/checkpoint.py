@@ -157,6 +157,13 @@ class PeriodicFlush:
         a paper run killed after its halt then resumes after it, not before)."""
         self._last = -math.inf
 
+    def save_if_soon(self) -> None:
+        """Save now if `soon` asked for it since the last time (a run interrupted before
+        its batch ended: a session control the API answered is saved with it)."""
+        if self._last == -math.inf:
+            self._last = self._clock()
+            self.save()
+
     def save(self) -> None:
         self.orchestrator.rec.flush()
 

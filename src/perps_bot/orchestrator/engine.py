@@ -129,6 +129,10 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         self.last_ts: int | None = None
         #: called between batches (paper runs: wall-time flushes and checkpoints)
         self.after_batch: Callable[[], None] | None = None
+        #: saves at the end of this batch (paper runs: checkpoints; a session's controls),
+        #: and `save_due` at once if that was asked (a run interrupted before then)
+        self.save_soon: Callable[[], None] | None = None
+        self.save_due: Callable[[], None] | None = None
         self.resumed = False  # restored from a checkpoint: on_start was already called
 
     @property
@@ -199,6 +203,8 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
                 ran_out = not self.stop_requested  # not stopped early by request_stop
                 if ran_out and self._end_ms is not None and self.last_ts is not None:
                     self.last_ts = self._end_ms  # the feed ran to the end of [start, end)
+            if self.interrupted and self.save_due is not None:
+                self.save_due()  # a control since the last checkpoint: not lost
             for p in self.portfolios:
                 self._signal(p, p.strategy.on_stop())
             await self._submit_all(self._pending_orders(self.clock.now()))

@@ -26,13 +26,18 @@ class LoopCheckpoint:
     _next_equity: int | None
     _next_log: int | None
     _last_price: dict[str, float]
+    _signalled: list[Portfolio]
+    _cancel_due: bool
 
     def loop_state(self) -> tuple[object, ...]:
         """The loop's own state between batches, for a checkpoint: the next equity row
-        and log line, bars being built, last prices, each portfolio's open excursions and
-        client id counter, the order owners, first and last event time, the clock."""
+        and log line, bars being built, last prices, each portfolio's open excursions,
+        client id counter and what waits for its next event (signals from outside the
+        strategy: a session API's flatten or resume between two batches, and the resting
+        orders it withdraws), the order owners, first and last event time, the clock."""
         bars = self._bars.state() if self._bars is not None else None
-        portfolios = {p.id: (p.excursions.state(), p.flow.seq, p.protection.state())
+        portfolios = {p.id: (p.excursions.state(), p.flow.seq, p.protection.state(),
+                             list(p.pending), list(p.protection.to_cancel))
                       for p in self.portfolios}  # fmt: skip
         owners = self.routes.state()
         return (self._next_equity, self._next_log, bars, dict(self._last_price), portfolios,
@@ -47,11 +52,22 @@ class LoopCheckpoint:
         self._last_price.clear()  # in place: the plot samplers read this very dict
         self._last_price.update(prices)
         for p in self.portfolios:
-            excursions, seq, protection = portfolios[p.id]
+            excursions, seq, protection, *waiting = portfolios[p.id]  # older: no waiting
             p.excursions.restore_state(excursions)
             p.flow.seq = int(seq)
             p.protection.restore(protection)
+            if waiting:
+                self._restore_waiting(p, *waiting)
         self.routes.restore(owners)
         self.first_ts, self.last_ts = first, last
         self.clock.advance(int(now))
         self.resumed = True
+
+    def _restore_waiting(self, p: Portfolio, pending: list[Any], to_cancel: list[str]) -> None:
+        """The signals and cancels a control left for the portfolio's next event: a flatten
+        the session API answered, checkpointed before that event, closes after a kill."""
+        p.pending = list(pending)
+        if p.pending and p not in self._signalled:
+            self._signalled.append(p)
+        p.protection.to_cancel = list(to_cancel)
+        self._cancel_due = self._cancel_due or bool(to_cancel)

@@ -303,7 +303,8 @@ def _make_durable(
     elif not spec.simulated_clock(settings):
         flush = checkpoint.PeriodicFlush(orchestrator)
     if flush is not None:
-        orchestrator.after_batch = flush
+        orchestrator.after_batch, orchestrator.save_soon = flush, flush.soon
+        orchestrator.save_due = flush.save_if_soon
         for p in orchestrator.portfolios:  # a state change is saved with its batch
             p.rec.on_state_change = flush.soon
     if not keeps_state:

@@ -19,6 +19,7 @@ so a trial's fate does not depend on how fast other workers are.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import sqlite3
 import statistics
 import time
@@ -36,6 +37,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from perps_bot.config import ConfigError, Settings
 from perps_bot.domain import iso_utc, short, short_path
+from perps_bot.feeds.dataset import Dataset
 from perps_bot.research.backends import Backend
 from perps_bot.research.objectives import Objectives
 from perps_bot.research.space import plain
@@ -64,6 +66,32 @@ def candles_about(start_ms: int, end_ms: int) -> str:
     candles would rank trials of other data together (and a walk-forward window's study
     continued on a longer training range would choose on trials that saw its test data)."""
     return f"{iso_utc(start_ms)} to {iso_utc(end_ms)}"
+
+
+def data_about(dataset: Dataset) -> str:
+    """The `data` a study's trials run on, for its `about`: which series the runs read
+    and a fingerprint of their values (candles, funding and mark of every symbol). The
+    candles' time range alone let a study go on with other funding or mark files, or
+    other candles of the same range, and rank trials of different data together."""
+    digest = hashlib.blake2b(digest_size=8)
+    kinds: set[str] = {"candles"}
+    for s in dataset.symbols:
+        c = s.candles
+        arrays = [c.open_time, c.open, c.high, c.low, c.close, c.volume]
+        digest.update(f"{s.symbol}|{c.interval_ms}|".encode())
+        if s.funding is not None:
+            kinds.add("funding")
+            arrays += [s.funding.ts, s.funding.rate]
+            digest.update(f"funding {s.funding.interval_ms}|".encode())
+        if s.mark is not None:
+            kinds.add("mark")
+            m = s.mark
+            arrays += [m.open_time, m.open, m.high, m.low, m.close]
+            digest.update(b"mark|")
+        for array in arrays:
+            digest.update(array.tobytes())
+    named = ", ".join(k for k in ("candles", "funding", "mark") if k in kinds)
+    return f"{named} (fingerprint {digest.hexdigest()})"
 
 
 def setup_about(settings: Settings, searched: Iterable[str]) -> dict[str, str]:

@@ -210,9 +210,11 @@ class SessionManager(Sessions):
         @contextlib.asynccontextmanager
         async def attach(run: Run) -> AsyncIterator[None]:
             table.set_session_run(self.store.connection, s.id, run.run_id)
-            paused = self._paused.pop(s.id, set())
+            paused = self._paused.pop(s.id, None)
             for p in run.orchestrator.portfolios:
-                p.paused = p.paused or p.id in paused
+                if paused is not None and p.paused and p.id not in paused:
+                    run.orchestrator.resume(p)  # resumed after the checkpoint
+                p.paused = p.paused or (paused is not None and p.id in paused)
             async with s.attached(run):
                 yield
 

@@ -181,6 +181,9 @@ class Session:
         else:
             p.paused = True
             orders = self.run.orchestrator.flatten(p, "flatten (session API)")
+        soon = self.run.orchestrator.save_soon
+        if soon is not None:  # checkpointed with this batch, not seconds later: a kill
+            soon()  # in between lost a control the API answered
         data = {"portfolio": pid, "action": action, "paused": p.paused, "closing": orders}
         self.publish({"type": "control", "portfolio": pid, "data": data})
         self._publish_portfolio()  # now, not with the next fill or equity row (a minute

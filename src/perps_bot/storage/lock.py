@@ -12,7 +12,7 @@ import fcntl
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Self
 
 from perps_bot.domain import PerpsBotError
 
@@ -22,33 +22,38 @@ class DatabaseBusy(PerpsBotError):
     message (CLI exit 2)."""
 
 
-class DatabaseLock:
-    """Exclusive write access to one database for this process (context manager)."""
+class FileLock:
+    """Exclusive access to one file for this process (context manager): the flock of
+    `<file>.lock`; subclasses say what a refusal means."""
 
-    def __init__(self, database: Path) -> None:
-        self.database = database
-        # next to the file itself: a bot given a link to it takes the same lock
-        real = database.resolve()
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        # next to the file itself: a process given a link to it takes the same lock
+        real = target.resolve()
         self.path = real.with_name(real.name + ".lock")
         self._file: IO[str] | None = None
 
-    def acquire(self) -> "DatabaseLock":
-        """Take the lock or raise DatabaseBusy naming the pid that holds it."""
+    def busy(self, holder: str) -> PerpsBotError:
+        """The one-line error when process `holder` (a pid, or 'unknown') has it."""
+        return PerpsBotError(f"{self.target} is in use by another process (pid {holder})")
+
+    def unlockable(self, exc: OSError) -> PerpsBotError:
+        return PerpsBotError(f"cannot lock {self.target}: {exc}")
+
+    def acquire(self) -> Self:
+        """Take the lock or raise `busy(...)` naming the pid that holds it."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle = self.path.open("a+", encoding="utf-8")
         except OSError as exc:
-            raise DatabaseBusy(f"cannot lock database {self.database}: {exc}") from exc
+            raise self.unlockable(exc) from exc
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             handle.close()
-            raise DatabaseBusy(
-                f"database {self.database} is in use by another bot (pid {holder}): one bot"
-                " writes a database at a time; stop it or use another --db"
-            ) from None
+            raise self.busy(holder) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
@@ -65,7 +70,7 @@ class DatabaseLock:
             handle.truncate()
         handle.close()  # closing the descriptor releases the flock
 
-    def __enter__(self) -> "DatabaseLock":
+    def __enter__(self) -> Self:
         return self.acquire()
 
     def __exit__(
@@ -75,3 +80,20 @@ class DatabaseLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+class DatabaseLock(FileLock):
+    """Exclusive write access to one database for this process (context manager)."""
+
+    def __init__(self, database: Path) -> None:
+        super().__init__(database)
+        self.database = database
+
+    def busy(self, holder: str) -> PerpsBotError:
+        return DatabaseBusy(
+            f"database {self.database} is in use by another bot (pid {holder}): one bot"
+            " writes a database at a time; stop it or use another --db"
+        )
+
+    def unlockable(self, exc: OSError) -> PerpsBotError:
+        return DatabaseBusy(f"cannot lock database {self.database}: {exc}")
