@@ -15,11 +15,12 @@ into the venue: stored, journaled, and shown to the strategy (`on_order_update`)
 This module is the loop itself; its mixins hold the rest: the venue calls (sending,
 polling, reconciling: orchestrator.venue_calls), quiet candle and quote stretches
 (orchestrator.quiet, orchestrator.quiet_quotes), the loop's part of a checkpoint
-(orchestrator.loop_checkpoint) and the strategies' warm-up (orchestrator.warmup).
+(orchestrator.loop_checkpoint), the strategies' warm-up (orchestrator.warmup), the
+controls from outside a strategy (orchestrator.controls) and how a run stops and
+closes (orchestrator.stopping).
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from time import perf_counter
@@ -48,7 +49,6 @@ from perps_bot.orchestrator.quiet import NO_ORDERS
 from perps_bot.orchestrator.quiet_quotes import QuietQuotes
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.routing import Routes
-from perps_bot.orchestrator.venue_calls import StopRun
 from perps_bot.orchestrator.warmup import WarmUp
 from perps_bot.risk import RiskGate
 from perps_bot.strategies import Strategy
@@ -232,49 +232,6 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         if orders or self._cancel_due:
             await self._submit_all(orders, received)
         return True
-
-    def _reach_end(self) -> None:
-        self.stop_requested = True
-        self.stop_reason = "duration reached"
-        # the run covered [start, end): it ends at end, not at the last tick
-        self.last_ts = self._end_ms
-
-    async def close(self) -> None:
-        """Stop feed and venue once (also when the run failed before its loop started);
-        record what the venue closed on stopping (paper: "end of run")."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._feed_stopping is not None:
-            await self._feed_stopping
-        else:
-            await self.feed.stop()
-        if self.venue.needs_polling:
-            await self._last_collect()
-        await self.venue.stop()
-        self._record_updates()
-
-    async def _last_collect(self) -> None:
-        """The fills a polled venue holds for its next poll (those the exchange's replies
-        told of), booked before it stops: their orders are stored filled either way."""
-        with contextlib.suppress(StopRun):  # refused for good (logged): what it held
-            await self._collect(self.clock.now())  # was handed out first
-
-    def request_stop(self, reason: str, *, interrupt: bool = False) -> None:
-        """End the run after the current batch: at its end (the duration; the run is
-        `completed`) or, with `interrupt`, before it (Ctrl-C, SIGTERM, a server that
-        stops, the session API: the run is `interrupted`, resumable from its last
-        checkpoint). A feed that is waiting for data (an exchange that does not answer)
-        is stopped too, so the loop notices at once."""
-        self.stop_requested = True
-        self.stop_reason = reason
-        self.interrupted = self.interrupted or interrupt
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not inside the run's loop: the loop checks the flag
-            return
-        if self._feed_stopping is None:
-            self._feed_stopping = loop.create_task(self.feed.stop())
 
     # -- one event -----------------------------------------------------------------
     def _on_event(self, event: MarketEvent) -> list[Order]:

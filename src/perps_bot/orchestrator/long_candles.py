@@ -37,12 +37,12 @@ import numpy as np
 from perps_bot.domain import Candle, Fill, FundingRate, MarketEvent, Order
 from perps_bot.orchestrator.candle_minutes import add_rows, first_due, path_points, path_prices
 from perps_bot.orchestrator.portfolio import Portfolio
-from perps_bot.orchestrator.venue_calls import VenueCalls
+from perps_bot.orchestrator.stopping import RunStopping
 
 _NEVER = 2**63
 
 
-class LongCandles(VenueCalls):
+class LongCandles(RunStopping):
     """A mixin of `Orchestrator` (orchestrator.engine); attributes are the engine's."""
 
     first_ts: int | None
