@@ -8,7 +8,6 @@ quantity the live order still had is taken off its level, from its acknowledgeme
 its end as the capture's order rows tell, in what the paper venue matches against; a
 dry run's capture (its orders never reached the exchange) is replayed as it was."""
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,10 @@ from perps_bot.domain import (
     transition,
 )
 from perps_bot.feeds.replay import ReplayFeed
-from perps_bot.orchestrator.replay import FillChoice, run_replay
 from perps_bot.storage import capture as capture_module
 from perps_bot.storage.capture import CaptureWriter
 from tests.drift.dry import PROBE
+from tests.drift.replayed import replayed_fills
 
 BIDS, ASKS = [(99.97, 5.0), (99.96, 5.0)], [(99.99, 5.0), (100.0, 5.0)]
 WITH_OWN = [(99.97, 5.1), (99.96, 5.0)]  # the live order's 0.1 joined the 5.0
@@ -79,16 +78,6 @@ def capture(folder: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     writer.fill(fill_of(own, 4_500, 0.1, 99.97, 0.0, Liquidity.MAKER))
     writer.order_update(record_fill(own, 0.1, 99.97, 4_500))
     writer.close()
-
-
-def replayed_fills(folder: Path, db: Path) -> list[tuple[Any, ...]]:
-    _, result = run_replay(folder, FillChoice(), db=str(db))
-    assert result.status == "completed"
-    with sqlite3.connect(db) as conn:
-        return conn.execute(
-            "SELECT ts, side, size, price, liquidity FROM fills WHERE run_id=? ORDER BY rowid",
-            (result.run_id,),
-        ).fetchall()
 
 
 def test_a_live_replay_does_not_queue_behind_the_runs_own_resting_order(

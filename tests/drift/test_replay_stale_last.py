@@ -4,16 +4,15 @@ limit buy at the best bid (99.97), sent while the last trade was at 99.96, fille
 next unchanged book of the replay (touch: last <= limit), though nothing had traded since;
 now it rests until a public trade at or through its price comes with a book."""
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from perps_bot.domain import BookSnapshot, PublicTrade, Side
-from perps_bot.orchestrator.replay import FillChoice, run_replay
 from perps_bot.storage.capture import CaptureWriter
 from tests.drift.dry import PROBE
+from tests.drift.replayed import replayed_fills
 
 BIDS, ASKS = [(99.97, 5.0), (99.96, 5.0)], [(99.99, 5.0), (100.0, 5.0)]
 CONFIG: dict[str, dict[str, Any]] = {
@@ -26,6 +25,9 @@ CONFIG: dict[str, dict[str, Any]] = {
     "run": {"symbols": ["ETH-PERP"]},
     "mock": {"fill_probability": 1.0, "slippage_bps": 0.0},
 }
+
+#: the columns this file's tests compare the replayed fills on
+COLUMNS = "ts, side, price, liquidity"
 
 
 def capture(folder: Path, model: str, trade: PublicTrade | None) -> None:
@@ -42,24 +44,14 @@ def capture(folder: Path, model: str, trade: PublicTrade | None) -> None:
     writer.close()
 
 
-def replayed_fills(folder: Path, db: Path) -> list[tuple[Any, ...]]:
-    _, result = run_replay(folder, FillChoice(), db=str(db))
-    assert result.status == "completed"
-    with sqlite3.connect(db) as conn:
-        return conn.execute(
-            "SELECT ts, side, price, liquidity FROM fills WHERE run_id=? ORDER BY rowid",
-            (result.run_id,),
-        ).fetchall()
-
-
 @pytest.mark.parametrize("model", ["touch", "penetration"])
 def test_a_replayed_resting_order_fills_on_a_trade_since_not_on_an_old_last(
     model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     capture(tmp_path / "stale", model, None)
-    assert replayed_fills(tmp_path / "stale", tmp_path / "stale.sqlite") == []
+    assert replayed_fills(tmp_path / "stale", tmp_path / "stale.sqlite", COLUMNS) == []
     through = PublicTrade(4_500, 99.96, 0.3, Side.SELL)
     capture(tmp_path / "traded", model, through)
-    fills = replayed_fills(tmp_path / "traded", tmp_path / "traded.sqlite")
+    fills = replayed_fills(tmp_path / "traded", tmp_path / "traded.sqlite", COLUMNS)
     assert fills == [(5_000, "buy", 99.97, "maker")]

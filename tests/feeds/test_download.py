@@ -133,19 +133,25 @@ class Interrupted(Exception):
     pass
 
 
-async def test_an_interrupted_download_goes_on_from_its_last_page(
-    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
-) -> None:
+def _killed_after_two_pages() -> Callable[[str], None]:
+    """A download's progress line hook that raises Interrupted right after the second
+    page was saved (as a kill there would stop it)."""
     pages = 0
 
-    def crash_after_two_pages(text: str) -> None:
+    def say(text: str) -> None:
         nonlocal pages
         if "rows, up to" in text:
             pages += 1
             if pages == 2:
-                raise Interrupted  # killed right after the second page was saved
+                raise Interrupted
 
-    loader = await downloader(emulator, make_client, say=crash_after_two_pages)
+    return say
+
+
+async def test_an_interrupted_download_goes_on_from_its_last_page(
+    emulator: EmulatorServer, make_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    loader = await downloader(emulator, make_client, say=_killed_after_two_pages())
     (series,) = series_for("BTC-PERP", "BTC/USDT:USDT", "1m", tmp_path / "a", funding=False,
                            mark=False)  # fmt: skip
     with pytest.raises(Interrupted):
@@ -171,16 +177,7 @@ async def test_an_interrupted_backfill_leaves_no_hole(
                            mark=False)  # fmt: skip
     loader = await downloader(emulator, make_client)
     assert await loader.fill(series, D0 + 3 * DAY, D0 + 4 * DAY) == 1440
-    pages = 0
-
-    def crash_after_two_pages(text: str) -> None:
-        nonlocal pages
-        if "rows, up to" in text:
-            pages += 1
-            if pages == 2:
-                raise Interrupted
-
-    backfill = await downloader(emulator, make_client, say=crash_after_two_pages)
+    backfill = await downloader(emulator, make_client, say=_killed_after_two_pages())
     with pytest.raises(Interrupted):
         await backfill.fill(series, D0, D0 + 4 * DAY)
 

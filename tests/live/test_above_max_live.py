@@ -16,6 +16,7 @@ import pytest
 from perps_bot.orchestrator.runner import Run, RunResult, run_bot
 from perps_emulator import EmulatorServer, Fault
 from tests.harness.limits import LOOSE_RISK
+from tests.harness.polling import until
 from tests.live.test_crash_recovery import live_settings
 from tests.plans.helpers import write_plan
 
@@ -67,12 +68,6 @@ async def run_while(settings: Any, act: Callable[[Run], Any]) -> RunResult:
             task.cancel()
 
     return await run_bot(settings, progress=False, attach=beside)
-
-
-async def until(check: Callable[[], bool]) -> None:
-    async with asyncio.timeout(30):
-        while not check():
-            await asyncio.sleep(0.02)
 
 
 def stored(result: RunResult, sql: str) -> list[tuple[Any, ...]]:
