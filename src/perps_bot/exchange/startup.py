@@ -18,7 +18,11 @@ from perps_bot.exchange.runtime import one_line
 
 log = logging.getLogger("perps_bot.exchange")
 
+#: The request may or may not have reached the exchange, or it failed in passing.
 TRANSIENT = (ccxt_async.NetworkError, ccxt_async.OperationFailed)
+#: The exchange refused for the request rate (HTTP 429, the 418 ban): not executed,
+#: wait as told (exchange.runtime.take_retry_after).
+RATE_LIMITS = (ccxt_async.DDoSProtection, ccxt_async.RateLimitExceeded)
 
 
 class ExchangeUnreachable(PerpsBotError):

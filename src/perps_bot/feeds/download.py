@@ -38,7 +38,7 @@ from perps_bot.domain import (
 from perps_bot.domain.numbers import finite_number
 from perps_bot.exchange.backoff import Backoff
 from perps_bot.exchange.runtime import one_line, take_retry_after
-from perps_bot.exchange.startup import TRANSIENT
+from perps_bot.exchange.startup import RATE_LIMITS, TRANSIENT
 from perps_bot.feeds.row_checks import safe_iso
 from perps_bot.feeds.series_files import Row, SeriesFile, SeriesLock, dates_ms
 
@@ -215,7 +215,7 @@ class Downloader:
             self.requests += 1
             try:
                 return await call()
-            except (ccxt_async.DDoSProtection, ccxt_async.RateLimitExceeded) as exc:
+            except RATE_LIMITS as exc:
                 told = take_retry_after(self.client)
                 wait = max(told or 0.0, backoff.next_delay_ms() / 1000.0)
                 last = f"rate limited ({one_line(exc, 120)})"

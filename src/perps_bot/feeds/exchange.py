@@ -54,6 +54,7 @@ from perps_bot.domain.timeutil import parse_duration
 from perps_bot.exchange import to_exchange_symbol
 from perps_bot.exchange.backoff import Backoff
 from perps_bot.exchange.runtime import close_quietly, one_line, take_retry_after, wall_clock_ms
+from perps_bot.exchange.startup import RATE_LIMITS
 from perps_bot.feeds.base import FeedError
 from perps_bot.feeds.exchange_answers import AnswerParsing, FundingPeriod
 from perps_bot.feeds.exchange_answers import Levels as Levels  # re-exported
@@ -68,9 +69,6 @@ T = TypeVar("T")
 #: premium index (mark price and funding).
 BOOK, TICKER, PREMIUM = "book", "ticker", "premium"
 REST_CHANNELS = (BOOK, TICKER, PREMIUM)
-
-#: The exchange refused for our request rate (HTTP 429, the 418 ban): wait as told.
-RATE_LIMITS = (ccxt_async.DDoSProtection, ccxt_async.RateLimitExceeded)
 
 #: Errors the feed treats as "the exchange is unreachable right now".
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (

@@ -28,11 +28,9 @@ from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain import Candle, format_duration, iso_utc
 from perps_bot.exchange.backoff import Backoff
 from perps_bot.exchange.runtime import one_line, take_retry_after
+from perps_bot.exchange.startup import RATE_LIMITS, TRANSIENT
 
 log = logging.getLogger("perps_bot.feeds.exchange")  # the feed's own logger
-
-_TRANSIENT = (ccxt_async.NetworkError, ccxt_async.OperationFailed)
-_RATE_LIMITS = (ccxt_async.DDoSProtection, ccxt_async.RateLimitExceeded)
 
 
 class _Unusable(Exception):
@@ -100,9 +98,9 @@ class WarmUpFetch:
                 return closed_candles(symbol, rows, timeframe_ms, self._clock(), count)
             except _OffGrid as exc:
                 return str(exc)
-            except (*_TRANSIENT, _Unusable) as exc:
+            except (*TRANSIENT, _Unusable) as exc:
                 last = one_line(exc, 160)
-                if isinstance(exc, _RATE_LIMITS):  # the exchange says when to come back
+                if isinstance(exc, RATE_LIMITS):  # the exchange says when to come back
                     hold_ms = int((take_retry_after(self._exchange) or 0.0) * 1000)
             except ccxt_async.BaseError as exc:  # refused: asking again cannot fix it
                 self.errors += 1

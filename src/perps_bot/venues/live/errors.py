@@ -33,11 +33,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     ccxt_async.NetworkError,
     ccxt_async.OperationFailed,
 )
-#: The exchange refused the request for its rate (HTTP 429, or the 418 ban): not executed.
-RATE_LIMITS: tuple[type[BaseException], ...] = (
-    ccxt_async.DDoSProtection,
-    ccxt_async.RateLimitExceeded,
-)
 #: The credentials are wrong or lack permissions: nothing will work.
 FATAL_ERRORS: tuple[type[BaseException], ...] = (ccxt_async.AuthenticationError,)
 #: Failures after which an order may or may not exist: look it up before resending.

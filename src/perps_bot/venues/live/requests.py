@@ -16,8 +16,9 @@ from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.exchange.resilience import Backoff, CircuitBreaker
 from perps_bot.exchange.runtime import take_retry_after
+from perps_bot.exchange.startup import RATE_LIMITS
 from perps_bot.venues.base import VenueFatal, VenueUnavailable
-from perps_bot.venues.live.errors import FATAL_ERRORS, RATE_LIMITS, RETRYABLE_ERRORS, ErrorText
+from perps_bot.venues.live.errors import FATAL_ERRORS, RETRYABLE_ERRORS, ErrorText
 
 log = logging.getLogger("perps_bot.venues.live")
 

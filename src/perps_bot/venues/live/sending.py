@@ -29,12 +29,12 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 
 from perps_bot.exchange.runtime import CLOCK_MARGIN_MS
+from perps_bot.exchange.startup import RATE_LIMITS
 from perps_bot.venues.base import OrderRejected, VenueUnavailable
 from perps_bot.venues.live.conditional import create_args, lookup_params
 from perps_bot.venues.live.errors import (
     FATAL_ERRORS,
     NOT_AN_ANSWER,
-    RATE_LIMITS,
     RETRYABLE_ERRORS,
     UnknownOutcome,
 )
