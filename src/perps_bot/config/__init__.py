@@ -1,6 +1,7 @@
 """Configuration: typed profile sections and the layered loader."""
 
 from perps_bot.config.alerts import ALERT_EVENTS, AlertEvent, AlertsConfig, mask_url
+from perps_bot.config.instrument_config import InstrumentConfig, check_tiers
 from perps_bot.config.llm import LlmConfig
 from perps_bot.config.models import (
     AccountConfig,
@@ -8,7 +9,6 @@ from perps_bot.config.models import (
     ExchangeConfig,
     FeesConfig,
     FundingProcessConfig,
-    InstrumentConfig,
     LoggingConfig,
     MockConfig,
     PortfolioConfig,
@@ -18,7 +18,6 @@ from perps_bot.config.models import (
     RunConfig,
     StrategyConfig,
     Tier,
-    check_tiers,
 )
 from perps_bot.config.portfolios import PortfolioPlan
 from perps_bot.config.settings import (

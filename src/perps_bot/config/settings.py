@@ -24,13 +24,13 @@ from pydantic_settings import (
 
 from perps_bot.config.alerts import AlertsConfig
 from perps_bot.config.environment import env_strategy_name, refuse_environment
+from perps_bot.config.instrument_config import InstrumentConfig
 from perps_bot.config.llm import NOT_TRADING_KEYS, LlmConfig
 from perps_bot.config.models import (
     AccountConfig,
     BrokerConfig,
     ExchangeConfig,
     FeesConfig,
-    InstrumentConfig,
     LoggingConfig,
     MockConfig,
     PortfolioConfig,
