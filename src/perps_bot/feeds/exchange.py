@@ -54,7 +54,7 @@ from perps_bot.domain.timeutil import parse_duration
 from perps_bot.exchange import to_exchange_symbol
 from perps_bot.exchange.backoff import Backoff
 from perps_bot.exchange.runtime import close_quietly, one_line, take_retry_after, wall_clock_ms
-from perps_bot.exchange.startup import RATE_LIMITS
+from perps_bot.exchange.startup import RATE_LIMITS, TRANSIENT
 from perps_bot.feeds.base import FeedError
 from perps_bot.feeds.exchange_answers import AnswerParsing, FundingPeriod
 from perps_bot.feeds.exchange_answers import Levels as Levels  # re-exported
@@ -69,12 +69,6 @@ T = TypeVar("T")
 #: premium index (mark price and funding).
 BOOK, TICKER, PREMIUM = "book", "ticker", "premium"
 REST_CHANNELS = (BOOK, TICKER, PREMIUM)
-
-#: Errors the feed treats as "the exchange is unreachable right now".
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    ccxt_async.NetworkError,
-    ccxt_async.OperationFailed,
-)
 
 
 class ExchangeFeed(AnswerParsing, WarmUpFetch):
@@ -153,7 +147,7 @@ class ExchangeFeed(AnswerParsing, WarmUpFetch):
             try:
                 await self._load_markets()
                 return
-            except TRANSIENT_ERRORS as exc:
+            except TRANSIENT as exc:
                 self.errors += 1
                 log.warning(
                     "exchange feed: loading markets failed (attempt %d): %s",
@@ -203,7 +197,7 @@ class ExchangeFeed(AnswerParsing, WarmUpFetch):
     async def _load_markets(self) -> None:
         try:
             await self._exchange.load_markets()
-        except TRANSIENT_ERRORS:
+        except TRANSIENT:
             raise
         except ccxt_async.BaseError as exc:
             raise FeedError(f"exchange feed: cannot load markets: {one_line(exc)}") from exc
@@ -229,7 +223,7 @@ class ExchangeFeed(AnswerParsing, WarmUpFetch):
             return True
         try:
             await self._load_markets()
-        except TRANSIENT_ERRORS as exc:
+        except TRANSIENT as exc:
             self._record_failure(f"loading markets: {one_line(exc)}")
             return False
         return True

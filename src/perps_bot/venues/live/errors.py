@@ -18,6 +18,7 @@ from collections.abc import Iterable
 import ccxt.async_support as ccxt_async
 
 from perps_bot.domain import DenialReason
+from perps_bot.exchange.startup import TRANSIENT
 from perps_bot.venues.base import OrderRejected, VenueFatal
 
 _CODE_IN_MESSAGE = re.compile(r'"code"\s*:\s*(-?\d+)')
@@ -28,17 +29,12 @@ class UnknownOutcome(Exception):
     """create_order (or a lookup) returned, but not a usable answer: treat like a timeout."""
 
 
-#: The request may or may not have reached the exchange; retry (idempotently).
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    ccxt_async.NetworkError,
-    ccxt_async.OperationFailed,
-)
 #: The credentials are wrong or lack permissions: nothing will work.
 FATAL_ERRORS: tuple[type[BaseException], ...] = (ccxt_async.AuthenticationError,)
 #: Failures after which an order may or may not exist: look it up before resending.
-RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, UnknownOutcome)
+RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT, UnknownOutcome)
 #: Errors that say nothing about an order's existence (used by the lookup).
-NOT_AN_ANSWER: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, *FATAL_ERRORS)
+NOT_AN_ANSWER: tuple[type[BaseException], ...] = (*TRANSIENT, *FATAL_ERRORS)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
