@@ -37,8 +37,8 @@ from perps_bot.domain import (
 )
 from perps_bot.domain.numbers import finite_number
 from perps_bot.exchange.backoff import Backoff
-from perps_bot.exchange.runtime import one_line, take_retry_after
-from perps_bot.exchange.startup import RATE_LIMITS, TRANSIENT
+from perps_bot.exchange.retrying import GaveUp, retried
+from perps_bot.exchange.runtime import one_line
 from perps_bot.feeds.row_checks import safe_iso
 from perps_bot.feeds.series_files import Row, SeriesFile, SeriesLock, dates_ms
 
@@ -205,34 +205,36 @@ class Downloader:
         return _once_each([_candle_row(row, series) for row in got], series)
 
     async def _retrying(self, call: Callable[[], Awaitable[Any]]) -> Any:
-        """One request, retried: rate limits after their Retry-After, network errors
-        and passing failures with backoff; anything else is one line."""
+        """One request, retried (exchange.retrying); a refusal, or failures after
+        exchange.max_retries tries in a row, is one line."""
         cfg = self.cfg
         base = parse_duration(cfg.backoff_base)
-        backoff = Backoff(base, max(parse_duration(cfg.backoff_max), base))
-        failures = 0
-        while True:
+
+        async def counted() -> Any:
             self.requests += 1
-            try:
-                return await call()
-            except RATE_LIMITS as exc:
-                told = take_retry_after(self.client)
-                wait = max(told or 0.0, backoff.next_delay_ms() / 1000.0)
-                last = f"rate limited ({one_line(exc, 120)})"
-            except TRANSIENT as exc:  # also OperationFailed: -1001, an answer not JSON
-                wait, last = backoff.next_delay_ms() / 1000.0, one_line(exc, 160)
-            except ccxt_async.BaseError as exc:
-                raise DownloadError(
-                    f"the exchange refused the download: {one_line(exc, 200)}"
-                ) from None
-            failures += 1
-            if failures > cfg.max_retries:
-                raise DownloadError(
-                    f"download stopped after {failures} failed tries in a row: {last};"
-                    " run the command again to go on from the last page saved"
-                )
-            self.say(f"waiting {wait:.1f} s: {last}")
-            await self.sleep(wait)
+            return await call()
+
+        async def pause(wait_ms: int) -> None:
+            await self.sleep(wait_ms / 1000.0)
+
+        try:
+            return await retried(
+                counted,
+                exchange=self.client,
+                backoff=Backoff(base, max(parse_duration(cfg.backoff_max), base)),
+                max_retries=cfg.max_retries,
+                pause=pause,
+                on_retry=lambda why, wait_ms: self.say(f"waiting {wait_ms / 1000.0:.1f} s: {why}"),
+            )
+        except GaveUp as exc:
+            raise DownloadError(
+                f"download stopped after {exc.tries} failed tries in a row: {exc.last};"
+                " run the command again to go on from the last page saved"
+            ) from None
+        except ccxt_async.BaseError as exc:
+            raise DownloadError(
+                f"the exchange refused the download: {one_line(exc, 200)}"
+            ) from None
 
 
 def _check_step(ts: npt.NDArray[np.int64], series: Series) -> None:
