@@ -15,7 +15,7 @@ import pytest
 from perps_bot.config import Settings, load_settings
 from perps_bot.orchestrator.run_process import INTERRUPTED
 from perps_bot.orchestrator.runner import Run, run_bot
-from perps_emulator import EmulatorServer
+from perps_emulator import EmulatorServer, Fault
 from tests.durable.helpers import checkpointer_of, query
 
 pytestmark = pytest.mark.integration
@@ -60,8 +60,26 @@ async def test_a_resumed_dry_run_pays_the_funding_settled_while_it_was_down(
         await _paid_while_down(_settings(emulator, run_dirs), emulator, shift, run_dirs)
 
 
+async def test_a_passing_failure_of_the_funding_history_is_asked_again(
+    in_repo: Path, run_dirs: dict[str, str]
+) -> None:
+    """The restart reads the funding history once: a 503 or a timeout there left the
+    downtime's settlements uncharged for good (a warning), as if the position had paid
+    nothing. It is asked again like any request that must be answered."""
+    shift = [0]
+    async with EmulatorServer(seed=3, clock=lambda: time.time_ns() // 10**6 - shift[0]) as emulator:
+        await _paid_while_down(
+            _settings(emulator, run_dirs), emulator, shift, run_dirs,
+            Fault(kind="status", method="GET", path="/fapi/v1/fundingRate", count=2),
+        )  # fmt: skip
+
+
 async def _paid_while_down(
-    settings: Settings, emulator: EmulatorServer, shift: list[int], run_dirs: dict[str, str]
+    settings: Settings,
+    emulator: EmulatorServer,
+    shift: list[int],
+    run_dirs: dict[str, str],
+    fault: Fault | None = None,
 ) -> None:
     first = await run_bot(settings, progress=False, attach=_interrupted_once_long)
     assert first.status == "interrupted"
@@ -76,6 +94,8 @@ async def _paid_while_down(
         market.funding_rate = rate
         emulator.settle_funding()
         settled.append((rate, market.mark))
+    if fault is not None:
+        emulator.inject(fault)
     resumed = await run_bot(
         settings, progress=False, resume="latest", attach=_stopped_after_a_batch
     )

@@ -11,6 +11,9 @@ offsets (the project's determinism rule); one bot does not need unpredictable ji
 
 import numpy as np
 
+from perps_bot.config.models import ExchangeConfig
+from perps_bot.domain.timeutil import parse_duration
+
 
 class Backoff:
     """Exponential backoff: base, 2*base, 4*base, ... capped at `max_ms`.
@@ -57,3 +60,10 @@ class Backoff:
     def reset(self) -> None:
         """Start again from `base_ms` (call after a success)."""
         self.attempt = 0
+
+
+def backoff_of(cfg: ExchangeConfig, *, jitter: float = 0.0, seed: int = 0) -> Backoff:
+    """The profile's backoff: `exchange.backoff_base` doubling up to `backoff_max` (a
+    maximum under the base is taken as the base)."""
+    base_ms = parse_duration(cfg.backoff_base)
+    return Backoff(base_ms, max(parse_duration(cfg.backoff_max), base_ms), jitter=jitter, seed=seed)

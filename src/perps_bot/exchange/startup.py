@@ -13,7 +13,7 @@ import ccxt.async_support as ccxt_async
 from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain import PerpsBotError
 from perps_bot.domain.timeutil import parse_duration
-from perps_bot.exchange.backoff import Backoff
+from perps_bot.exchange.backoff import backoff_of
 from perps_bot.exchange.runtime import one_line
 
 log = logging.getLogger("perps_bot.exchange")
@@ -49,8 +49,7 @@ async def load_markets_within(
     """
     timeout_s = parse_duration(cfg.startup_timeout) / 1000.0
     deadline = monotonic() + timeout_s
-    base_ms = parse_duration(cfg.backoff_base)
-    backoff = Backoff(base_ms, max(parse_duration(cfg.backoff_max), base_ms))
+    backoff = backoff_of(cfg)
     attempt = 0
     last = "no attempt"
     while True:

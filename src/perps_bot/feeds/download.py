@@ -36,7 +36,7 @@ from perps_bot.domain import (
     short_path,
 )
 from perps_bot.domain.numbers import finite_number
-from perps_bot.exchange.backoff import Backoff
+from perps_bot.exchange.backoff import backoff_of
 from perps_bot.exchange.retrying import GaveUp, retried
 from perps_bot.exchange.runtime import one_line
 from perps_bot.feeds.row_checks import safe_iso
@@ -208,7 +208,6 @@ class Downloader:
         """One request, retried (exchange.retrying); a refusal, or failures after
         exchange.max_retries tries in a row, is one line."""
         cfg = self.cfg
-        base = parse_duration(cfg.backoff_base)
 
         async def counted() -> Any:
             self.requests += 1
@@ -221,7 +220,7 @@ class Downloader:
             return await retried(
                 counted,
                 exchange=self.client,
-                backoff=Backoff(base, max(parse_duration(cfg.backoff_max), base)),
+                backoff=backoff_of(cfg),
                 max_retries=cfg.max_retries,
                 pause=pause,
                 on_retry=lambda why, wait_ms: self.say(f"waiting {wait_ms / 1000.0:.1f} s: {why}"),

@@ -52,7 +52,7 @@ from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain import MarketEvent, MarkPrice
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.exchange import to_exchange_symbol
-from perps_bot.exchange.backoff import Backoff
+from perps_bot.exchange.backoff import Backoff, backoff_of
 from perps_bot.exchange.runtime import close_quietly, one_line, take_retry_after, wall_clock_ms
 from perps_bot.exchange.startup import RATE_LIMITS, TRANSIENT
 from perps_bot.feeds.base import FeedError
@@ -129,9 +129,7 @@ class ExchangeFeed(AnswerParsing, WarmUpFetch):
 
     def _new_backoff(self, seed: int) -> Backoff:
         """Retry delays from `exchange.backoff_base` doubling up to `backoff_max`."""
-        base_ms = parse_duration(self._cfg.backoff_base)
-        max_ms = max(parse_duration(self._cfg.backoff_max), base_ms)
-        return Backoff(base_ms, max_ms, jitter=self._jitter, seed=seed)
+        return backoff_of(self._cfg, jitter=self._jitter, seed=seed)
 
     # -- Feed protocol -------------------------------------------------------------
 

@@ -10,15 +10,22 @@ funding history (ccxt `fetch_funding_rate_history`) before the loop starts, and 
 booked like the feed's: a funding row, a `funding` journal line (with a `note` saying it
 was charged at the restart) and a FUNDING log line. The rate and mark are the
 exchange's; a settlement without a mark is charged at the position's last mark.
-An exchange that cannot say is a warning, never the end of the run.
+Each page is asked again through passing failures (exchange.retrying, the profile's
+`max_retries` and backoff); an exchange that still cannot say is a warning, never the
+end of the run.
 """
 
+import asyncio
 import logging
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
+from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain import iso_utc
 from perps_bot.domain.numbers import finite_number
+from perps_bot.exchange.backoff import backoff_of
+from perps_bot.exchange.retrying import retried
 from perps_bot.exchange.runtime import one_line
 from perps_bot.orchestrator.portfolio import Portfolio
 
@@ -31,6 +38,7 @@ NOTE = "charged at the restart: settled while the bot was down"
 
 async def charge_downtime_funding(
     client: Any,
+    cfg: ExchangeConfig,
     portfolios: list[Portfolio],
     exchange_symbols: Mapping[str, str],
     since_ms: int,
@@ -42,7 +50,9 @@ async def charge_downtime_funding(
     booked = 0
     for symbol in held:
         try:
-            settlements = await _settlements(client, exchange_symbols[symbol], since_ms, now_ms)
+            settlements = await _settlements(
+                client, cfg, exchange_symbols[symbol], since_ms, now_ms
+            )
         except Exception as exc:  # ccxt's errors, a malformed answer: the run goes on
             log.warning(
                 "funding of %s while the bot was down (%s to %s) not charged: the exchange's"
@@ -66,15 +76,25 @@ async def charge_downtime_funding(
 
 
 async def _settlements(
-    client: Any, exchange_symbol: str, since_ms: int, now_ms: int
+    client: Any, cfg: ExchangeConfig, exchange_symbol: str, since_ms: int, now_ms: int
 ) -> list[tuple[int, float, float | None]]:
     """(time, rate, mark or None) of the settlements in (since_ms, now_ms], in order,
     each once, page after page."""
     out: dict[int, tuple[int, float, float | None]] = {}
     cursor = since_ms + 1
     while cursor <= now_ms:
-        page = await client.fetch_funding_rate_history(
-            exchange_symbol, since=cursor, limit=PAGE, params={"until": now_ms}
+        page = await retried(
+            partial(
+                client.fetch_funding_rate_history,
+                exchange_symbol,
+                since=cursor,
+                limit=PAGE,
+                params={"until": now_ms},
+            ),
+            exchange=client,
+            backoff=backoff_of(cfg),
+            max_retries=cfg.max_retries,
+            pause=lambda ms: asyncio.sleep(ms / 1000.0),
         )
         times = []
         for entry in page:

@@ -202,7 +202,8 @@ async def _charge_downtime(run: Run) -> None:
     if since is None or pre.public_client is None:  # resumed from its start: nothing held
         return
     symbols = {name: i.exchange_symbol for name, i in pre.instruments.items()}
-    await charge_downtime_funding(pre.public_client, orchestrator.portfolios, symbols, since,
+    await charge_downtime_funding(pre.public_client, run.settings.exchange,
+                                  orchestrator.portfolios, symbols, since,
                                   orchestrator.clock.now())  # fmt: skip
 
 
