@@ -25,7 +25,6 @@ from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain import iso_utc
 from perps_bot.domain.numbers import finite_number
 from perps_bot.exchange.backoff import backoff_of
-from perps_bot.exchange.retrying import retried
 from perps_bot.exchange.runtime import one_line
 from perps_bot.orchestrator.portfolio import Portfolio
 
@@ -80,6 +79,9 @@ async def _settlements(
 ) -> list[tuple[int, float, float | None]]:
     """(time, rate, mark or None) of the settlements in (since_ms, now_ms], in order,
     each once, page after page."""
+    # by name, here: exchange.retrying loads ccxt, which a backtest must not pay for
+    from perps_bot.exchange.retrying import retried
+
     out: dict[int, tuple[int, float, float | None]] = {}
     cursor = since_ms + 1
     while cursor <= now_ms:
