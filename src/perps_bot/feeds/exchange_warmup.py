@@ -125,8 +125,12 @@ def exchange_timeframe(exchange: Any, timeframe_ms: int) -> str | None:
 
 
 def closed_candles(symbol: str, rows: Any, timeframe_ms: int, now: int, count: int) -> list[Candle]:
-    """The last `count` candles of ccxt's OHLCV `rows` that closed by `now`, oldest
-    first; _Unusable when a row is not a candle (a missing or non-finite price, a
+    """The last `count` candles of ccxt's OHLCV `rows` (the latest ones, asked without a
+    start) that closed on the exchange and by `now`, oldest first. The newest row is the
+    candle the exchange's clock is inside of, still open whatever the bot's clock says (one
+    ahead of the exchange's took its prices so far for a closed bar); one that closed on
+    the exchange but not yet by `now` is left to the live bar the bot builds of it.
+    _Unusable when a row is not a candle (a missing or non-finite price, a
     negative volume) or the rows are out of order; _OffGrid when a candle opens off the
     bot's bars of `timeframe_ms` (multiples of it since the epoch, feeds.bars): Binance
     opens its weeks on Mondays (the epoch's on Thursdays) and its months on the 1st
@@ -142,9 +146,9 @@ def closed_candles(symbol: str, rows: Any, timeframe_ms: int, now: int, count: i
                            f" bot's {bars} bars (aligned to the epoch)")  # fmt: skip
         if out and candle.open_time <= out[-1].open_time:
             raise _Unusable(f"klines out of order at {candle.open_time}")
-        if candle.ts <= now:
-            out.append(candle)
-    return out[-count:] if count > 0 else []
+        out.append(candle)
+    closed = [c for c in out[:-1] if c.ts <= now]  # the newest is open on the exchange
+    return closed[-count:] if count > 0 else []
 
 
 def _candle(symbol: str, row: Any, timeframe_ms: int) -> Candle:
