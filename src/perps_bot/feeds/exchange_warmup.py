@@ -76,11 +76,46 @@ class WarmUpFetch:
                 why = got
             else:
                 out[symbol] = got
-        if failed and not self._stop_event.is_set():
+        behind = await self._catch_up(out, bars, timeframe, timeframe_ms)
+        if self._stop_event.is_set():
+            return out
+        if failed:
             log.warning("warm-up: cannot fetch the %s candles of %s from %s (%s); %s without"
                         " warm-up", timeframe, ", ".join(failed), self._cfg.name, why,
                         "they start" if len(failed) > 1 else "it starts")  # fmt: skip
+        for symbol in behind:
+            last = out[symbol][-1].ts
+            log.warning("warm-up: %s has not closed the %s candles of %s from %s on; the"
+                        " strategies miss the bars from there to the first live one",
+                        self._cfg.name, timeframe, symbol, iso_utc(last))  # fmt: skip
         return out
+
+    async def _catch_up(
+        self, out: dict[str, list[Candle]], bars: Mapping[str, int], timeframe: str,
+        timeframe_ms: int,
+    ) -> list[str]:  # fmt: skip
+        """Ask again for the symbols whose candles end before the bar the bot's clock is in
+        (where its live bars begin): a candle closed while the others were fetched, or the
+        exchange had not closed it yet (its clock behind the bot's: asked again after a
+        pause). The symbols still behind after `exchange.max_retries` rounds."""
+        backoff = self._new_backoff(self._seed)
+        behind = self._behind(out, timeframe_ms)
+        for attempt in range(self._cfg.max_retries):
+            if not behind or self._stop_event.is_set():
+                break
+            if attempt:  # asked again at once: the exchange has not closed it yet
+                await self._pause(backoff.next_delay_ms())
+            for symbol in behind:
+                got = await self._closed_candles(symbol, timeframe, timeframe_ms, bars[symbol])
+                if not isinstance(got, str):
+                    out[symbol] = got
+            behind = self._behind(out, timeframe_ms)
+        return behind
+
+    def _behind(self, out: Mapping[str, list[Candle]], timeframe_ms: int) -> list[str]:
+        now = self._clock()
+        live_from = now - now % timeframe_ms  # the bar the live feed starts in
+        return [symbol for symbol, got in out.items() if got and got[-1].ts < live_from]
 
     async def _closed_candles(
         self, symbol: str, timeframe: str, timeframe_ms: int, count: int
