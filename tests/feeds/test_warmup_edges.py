@@ -5,6 +5,7 @@ clock. Against a klines exchange on its own clock (tests/feeds/warmup_exchange.p
 from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain import Candle
 from perps_bot.feeds.exchange import ExchangeFeed
+from perps_bot.feeds.exchange_warmup import whole_bars
 from tests.feeds.warmup_exchange import MINUTE, OPEN_CLOSE, KlinesExchange, candle
 
 #: a minute boundary
@@ -62,3 +63,35 @@ async def test_the_warm_up_reaches_the_bar_the_live_feed_starts_in() -> None:
             assert [closed(c) for c in candles] == [
                 candle(c.open_time, MINUTE, exchange.now) for c in candles
             ]
+
+
+async def test_bars_the_exchange_has_no_candles_of_are_built_from_finer_ones() -> None:
+    """Binance has 1m, 3m, 5m, 15m... klines: a strategy on 2m or 10m bars started
+    without warm-up. Its bars are built from the exchange's longest interval that divides
+    them (1m for 2m, 5m for 10m), aggregated as a backtest of finer candles is, each bar
+    whole (a bar the candles start inside of is left out) and closed."""
+    exchange = KlinesExchange(B + 7 * MINUTE + 20_000)
+    for width, interval in ((2 * MINUTE, "1m"), (10 * MINUTE, "5m")):
+        exchange.asked.clear()
+        feed = feed_on(exchange, 0, ["ETH-PERP"])
+        got = (await feed.warmup_candles({"ETH-PERP": 4}, width))["ETH-PERP"]
+        now = exchange.now
+        live_from = now - now % width
+        assert {asked[1] for asked in exchange.asked} == {interval}
+        assert [c.open_time for c in got] == [live_from - i * width for i in range(4, 0, -1)]
+        assert [c.ts - c.open_time for c in got] == [width] * 4
+        assert [closed(c) for c in got] == [candle(c.open_time, width, now) for c in got]
+
+
+def test_a_bar_the_candles_start_inside_of_is_left_out_even_with_a_hole_in_it() -> None:
+    """5m candles of 10:05 and from 10:15 to 10:40 (the exchange has none of 10:10), as
+    15m bars: 10:00 is no whole bar, 10:15 and 10:30 are (the first of those was left out
+    as the bar the candles start inside of)."""
+    five = 5 * MINUTE
+    at_10 = B - B % (3 * five)
+    opens = [at_10 + i * five for i in (1, 3, 4, 5, 6, 7, 8)]
+    candles = [Candle(ts=t + five, symbol="ETH-PERP", open_time=t, open=1.0, high=2.0,
+                      low=0.5, close=1.5, volume=1.0) for t in opens]  # fmt: skip
+    bars = whole_bars(candles, 3 * five)
+    assert [(b.open_time - at_10) // MINUTE for b in bars] == [15, 30]
+    assert [b.volume for b in bars] == [3.0, 3.0]
