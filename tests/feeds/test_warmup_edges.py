@@ -2,8 +2,10 @@
 hands over to the first live bar, which the bot builds from ticks stamped on its own
 clock. Against a klines exchange on its own clock (tests/feeds/warmup_exchange.py)."""
 
+import pytest
+
 from perps_bot.config.models import ExchangeConfig
-from perps_bot.domain import Candle
+from perps_bot.domain import Candle, iso_utc
 from perps_bot.feeds.exchange import ExchangeFeed
 from perps_bot.feeds.exchange_warmup import whole_bars
 from tests.feeds.warmup_exchange import MINUTE, OPEN_CLOSE, KlinesExchange, candle
@@ -95,3 +97,20 @@ def test_a_bar_the_candles_start_inside_of_is_left_out_even_with_a_hole_in_it() 
     bars = whole_bars(candles, 3 * five)
     assert [(b.open_time - at_10) // MINUTE for b in bars] == [15, 30]
     assert [b.volume for b in bars] == [3.0, 3.0]
+
+
+async def test_an_exchange_far_behind_the_bots_clock_is_asked_a_few_times_then_said(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The exchange's clock 2 minutes behind the bot's: its candles never reach the bar
+    the bot is in. Asked again exchange.max_retries times (pausing), then one line for
+    all the symbols, and the warm-up goes on with what the exchange closed."""
+    symbols = ["ETH-PERP", "BTC-PERP"]
+    exchange = KlinesExchange(B + 10_000)
+    feed = feed_on(exchange, 2 * MINUTE, symbols)
+    got = await feed.warmup_candles(dict.fromkeys(symbols, 5), MINUTE)
+    assert len(exchange.asked) == 2 * (1 + CFG.max_retries)
+    assert [c.ts for c in got["ETH-PERP"]] == [B - i * MINUTE for i in range(4, -1, -1)]
+    said = [r for r in caplog.records if "warm-up" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "WARNING"
+    assert f"ETH-PERP from {iso_utc(B)}, BTC-PERP from {iso_utc(B)}" in said[0].getMessage()

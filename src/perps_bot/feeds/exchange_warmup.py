@@ -90,11 +90,11 @@ class WarmUpFetch:
             log.warning("warm-up: cannot fetch the %s candles of %s from %s (%s); %s without"
                         " warm-up", timeframe, ", ".join(failed), self._cfg.name, why,
                         "they start" if len(failed) > 1 else "it starts")  # fmt: skip
-        for symbol in behind:
-            last = out[symbol][-1].ts
-            log.warning("warm-up: %s has not closed the %s candles of %s from %s on; the"
-                        " strategies miss the bars from there to the first live one",
-                        self._cfg.name, timeframe, symbol, iso_utc(last))  # fmt: skip
+        if behind:
+            since = ", ".join(f"{s} from {iso_utc(out[s][-1].ts)}" for s in behind)
+            log.warning("warm-up: %s has not closed the %s candles of %s on (its clock"
+                        " behind the bot's?); the strategies miss the bars from there to"
+                        " the first live one", self._cfg.name, timeframe, since)  # fmt: skip
         return out
 
     async def _catch_up(
