@@ -3,11 +3,15 @@
 
 One klines request per symbol through ccxt (`fetch_ohlcv`, the latest `bars + 1`
 candles: the newest one is still open and is dropped, as is any candle whose close lies
-after the feed's clock). Network and rate-limit errors are retried like the feed's own
-polls (`exchange.max_retries`, the `backoff_base` .. `backoff_max` backoff, a rate
-limit's Retry-After); an answer the exchange refuses (an interval it has no candles
-of, an unknown symbol, candles that open off the bot's bars: Binance's weeks and
-months) or that stays unusable is not. A symbol whose candles cannot be
+after the feed's clock). A timeframe the exchange has no klines of (Binance: 2m, 10m) is
+built from the longest interval that divides it (`bars + 1` bars' worth of them,
+aggregated by feeds.bars.CandleAggregator, whole bars only). A symbol whose candles end
+before the bar the bot's clock is in once all are fetched is asked again (a candle closed
+meanwhile: the warm-up ends where the live bars begin). Network and rate-limit errors are
+retried like the feed's own polls (`exchange.max_retries`, the `backoff_base` ..
+`backoff_max` backoff, a rate limit's Retry-After); an answer the exchange refuses (an
+interval it has no candles of, an unknown symbol, candles that open off the bot's bars:
+Binance's weeks and months) or that stays unusable is not. A symbol whose candles cannot be
 had starts without warm-up, and the run says so in one warning line: market data at
 start is retried for ever by the feed and never stops a run, and a strategy without
 warm-up is the run it always was.
@@ -29,6 +33,7 @@ from perps_bot.domain import Candle, format_duration, iso_utc
 from perps_bot.exchange.backoff import Backoff
 from perps_bot.exchange.runtime import one_line, take_retry_after
 from perps_bot.exchange.startup import RATE_LIMITS, TRANSIENT
+from perps_bot.feeds.bars import CandleAggregator
 
 log = logging.getLogger("perps_bot.feeds.exchange")  # the feed's own logger
 
@@ -61,31 +66,71 @@ class WarmUpFetch:
         self, bars: Mapping[str, int], timeframe_ms: int
     ) -> dict[str, list[Candle]]:
         """Up to `bars[symbol]` closed candles per symbol, oldest first (WarmUpSource)."""
-        timeframe = exchange_timeframe(self._exchange, timeframe_ms)
-        if timeframe is None:
-            log.warning("warm-up: %s has no candles of %d ms; the strategies start without"
-                        " warm-up", self._cfg.name, timeframe_ms)  # fmt: skip
+        interval = exchange_interval(self._exchange, timeframe_ms)
+        if interval is None:
+            log.warning("warm-up: %s has no candles of %d ms or of a part of it; the"
+                        " strategies start without warm-up", self._cfg.name,
+                        timeframe_ms)  # fmt: skip
             return {}
+        timeframe = interval[0]
         out: dict[str, list[Candle]] = {}
         failed: list[str] = []
         why = ""
         for symbol, count in bars.items():
-            got = await self._closed_candles(symbol, timeframe, timeframe_ms, count)
+            got = await self._closed_candles(symbol, interval, timeframe_ms, count)
             if isinstance(got, str):
                 failed.append(symbol)
                 why = got
             else:
                 out[symbol] = got
-        if failed and not self._stop_event.is_set():
+        behind = await self._catch_up(out, bars, interval, timeframe_ms)
+        if self._stop_event.is_set():
+            return out
+        if failed:
             log.warning("warm-up: cannot fetch the %s candles of %s from %s (%s); %s without"
                         " warm-up", timeframe, ", ".join(failed), self._cfg.name, why,
                         "they start" if len(failed) > 1 else "it starts")  # fmt: skip
+        if behind:
+            since = ", ".join(f"{s} from {iso_utc(out[s][-1].ts)}" for s in behind)
+            log.warning("warm-up: %s has not closed the %s candles of %s on (its clock"
+                        " behind the bot's?); the strategies miss the bars from there to"
+                        " the first live one", self._cfg.name, timeframe, since)  # fmt: skip
         return out
 
+    async def _catch_up(
+        self, out: dict[str, list[Candle]], bars: Mapping[str, int], interval: tuple[str, int],
+        timeframe_ms: int,
+    ) -> list[str]:  # fmt: skip
+        """Ask again for the symbols whose candles end before the bar the bot's clock is in
+        (where its live bars begin): a candle closed while the others were fetched, or the
+        exchange had not closed it yet (its clock behind the bot's: asked again after a
+        pause). The symbols still behind after `exchange.max_retries` rounds."""
+        backoff = self._new_backoff(self._seed)
+        behind = self._behind(out, timeframe_ms)
+        for attempt in range(self._cfg.max_retries):
+            if not behind or self._stop_event.is_set():
+                break
+            if attempt:  # asked again at once: the exchange has not closed it yet
+                await self._pause(backoff.next_delay_ms())
+            for symbol in behind:
+                got = await self._closed_candles(symbol, interval, timeframe_ms, bars[symbol])
+                if not isinstance(got, str):
+                    out[symbol] = got
+            behind = self._behind(out, timeframe_ms)
+        return behind
+
+    def _behind(self, out: Mapping[str, list[Candle]], timeframe_ms: int) -> list[str]:
+        now = self._clock()
+        live_from = now - now % timeframe_ms  # the bar the live feed starts in
+        return [symbol for symbol, got in out.items() if got and got[-1].ts < live_from]
+
     async def _closed_candles(
-        self, symbol: str, timeframe: str, timeframe_ms: int, count: int
+        self, symbol: str, interval: tuple[str, int], timeframe_ms: int, count: int
     ) -> list[Candle] | str:
-        """The candles, or why there are none (one line)."""
+        """The bars, or why there are none (one line): the exchange's closed candles of
+        `interval`, aggregated to `timeframe_ms` when it is finer."""
+        name, width = interval
+        per_bar = timeframe_ms // width
         backoff = self._new_backoff(self._seed)
         ccxt_symbol = self._ccxt_symbols[symbol]
         last = "stopped"
@@ -94,8 +139,10 @@ class WarmUpFetch:
                 return "stopped"
             hold_ms = 0
             try:
-                rows = await self._exchange.fetch_ohlcv(ccxt_symbol, timeframe, limit=count + 1)
-                return closed_candles(symbol, rows, timeframe_ms, self._clock(), count)
+                limit = (count + 1) * per_bar  # a bar the first candle is inside of, the open one
+                rows = await self._exchange.fetch_ohlcv(ccxt_symbol, name, limit=limit)
+                candles = closed_candles(symbol, rows, width, self._clock(), limit)
+                return whole_bars(candles, timeframe_ms)[-count:] if count > 0 else []
             except _OffGrid as exc:
                 return str(exc)
             except (*TRANSIENT, _Unusable) as exc:
@@ -112,21 +159,40 @@ class WarmUpFetch:
         return last
 
 
-def exchange_timeframe(exchange: Any, timeframe_ms: int) -> str | None:
-    """The exchange's name of the candle interval of `timeframe_ms` (ccxt's
-    `timeframes`), None when it has none."""
+def exchange_interval(exchange: Any, timeframe_ms: int) -> tuple[str, int] | None:
+    """The exchange's candle interval (ccxt's `timeframes`: name, ms) to build bars of
+    `timeframe_ms` from: that one, else the longest that divides it (Binance has 1m and
+    5m klines, no 2m nor 10m), None when none does."""
+    best: tuple[str, int] | None = None
     for name in getattr(exchange, "timeframes", None) or {}:
         try:
-            if int(exchange.parse_timeframe(name) * 1000) == timeframe_ms:
-                return str(name)
+            width = int(exchange.parse_timeframe(name) * 1000)
         except (TypeError, ValueError, ccxt_async.BaseError):
             continue
-    return None
+        if width > 0 and timeframe_ms % width == 0 and (best is None or width > best[1]):
+            best = (str(name), width)
+    return best
+
+
+def whole_bars(candles: list[Candle], timeframe_ms: int) -> list[Candle]:
+    """The bars of `timeframe_ms` of consecutive closed `candles` (as they are when
+    their interval is it), aggregated as a backtest's finer candles are (CandleAggregator):
+    only those whose candles all closed, not one the candles start inside of."""
+    if not candles or candles[0].ts - candles[0].open_time == timeframe_ms:
+        return candles
+    aggregator = CandleAggregator(timeframe_ms)
+    bars = (aggregator.add(c) for c in candles)
+    first = candles[0].open_time  # a bar opening before it is only partly in the candles
+    return [bar for bar in bars if bar is not None and bar.open_time >= first]
 
 
 def closed_candles(symbol: str, rows: Any, timeframe_ms: int, now: int, count: int) -> list[Candle]:
-    """The last `count` candles of ccxt's OHLCV `rows` that closed by `now`, oldest
-    first; _Unusable when a row is not a candle (a missing or non-finite price, a
+    """The last `count` candles of ccxt's OHLCV `rows` (the latest ones, asked without a
+    start) that closed on the exchange and by `now`, oldest first. The newest row is the
+    candle the exchange's clock is inside of, still open whatever the bot's clock says (one
+    ahead of the exchange's took its prices so far for a closed bar); one that closed on
+    the exchange but not yet by `now` is left to the live bar the bot builds of it.
+    _Unusable when a row is not a candle (a missing or non-finite price, a
     negative volume) or the rows are out of order; _OffGrid when a candle opens off the
     bot's bars of `timeframe_ms` (multiples of it since the epoch, feeds.bars): Binance
     opens its weeks on Mondays (the epoch's on Thursdays) and its months on the 1st
@@ -142,9 +208,9 @@ def closed_candles(symbol: str, rows: Any, timeframe_ms: int, now: int, count: i
                            f" bot's {bars} bars (aligned to the epoch)")  # fmt: skip
         if out and candle.open_time <= out[-1].open_time:
             raise _Unusable(f"klines out of order at {candle.open_time}")
-        if candle.ts <= now:
-            out.append(candle)
-    return out[-count:] if count > 0 else []
+        out.append(candle)
+    closed = [c for c in out[:-1] if c.ts <= now]  # the newest is open on the exchange
+    return closed[-count:] if count > 0 else []
 
 
 def _candle(symbol: str, row: Any, timeframe_ms: int) -> Candle:

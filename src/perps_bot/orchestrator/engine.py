@@ -100,6 +100,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         self._next_equity: int | None = None
         self._next_log: int | None = None
         self._bars = BarBuilder(bar_timeframe_ms) if bar_timeframe_ms else None
+        self._warm_ends: dict[str, int] = {}  # orchestrator.warmup
         # candles finer than the strategy's timeframe: the strategy sees the bars
         self._candle_bars = CandleAggregator(candle_bar_ms) if candle_bar_ms else None
         self._end_ms = end_ms
@@ -285,6 +286,8 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
                 low = high = traded
                 if self._bars is not None:
                     bar = self._bars.update(symbol, ts, traded, traded if mark is None else mark)
+                    if bar is not None and self._warm_ends:
+                        self.live_edge(bar)  # the first after the warm-up (orchestrator.warmup)
         else:
             price = self._last_price.get(symbol, event.mark)
             mark = event.mark

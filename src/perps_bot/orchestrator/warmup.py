@@ -23,7 +23,7 @@ A mixin of `Orchestrator` (orchestrator.engine); the attributes below are the en
 
 import logging
 
-from perps_bot.domain import Candle
+from perps_bot.domain import Candle, iso_utc
 from perps_bot.feeds import Feed
 from perps_bot.feeds.bars import BarBuilder
 from perps_bot.feeds.base import WarmUpSource
@@ -39,6 +39,8 @@ class WarmUp:
     resumed: bool
     last_ts: int | None
     _bars: BarBuilder | None
+    #: the close of each symbol's last warm-up bar, until its first live bar (live_edge)
+    _warm_ends: dict[str, int]
 
     async def warm_up(self) -> None:
         """Hand every strategy the closed bars it asks for (module doc)."""
@@ -62,6 +64,21 @@ class WarmUp:
                     bars.drop(symbol)
         for p in self.portfolios:
             self._warm(p, candles)
+        self._warm_ends = {symbol: got[-1].ts for symbol, got in candles.items() if got}
+
+    def live_edge(self, bar: Candle) -> None:
+        """A closed live bar (the engine calls this while `_warm_ends` has symbols): the
+        first of its symbol says when it does not follow that symbol's warm-up (its first
+        prices came bars later: on_start's orders, an exchange failing the first polls),
+        a gap in the strategies' series no bar fills."""
+        end = self._warm_ends.pop(bar.symbol, None)
+        if end is None or bar.open_time <= end:
+            return
+        missing = (bar.open_time - end) // (bar.ts - bar.open_time)
+        self.log.warning("warm-up: the live bars of %s start at %s, %d bar%s after the last"
+                         " warm-up bar closed (%s): the strategies' series has a gap there",
+                         bar.symbol, iso_utc(bar.open_time), missing,
+                         "" if missing == 1 else "s", iso_utc(end))  # fmt: skip
 
     def _resumed_since(self, bars: BarBuilder, symbol: str) -> int:
         """The open time of the first bar of `symbol` a resumed run's strategies have not
