@@ -14,6 +14,7 @@ from typing import Any
 
 from perps_bot import __version__
 from perps_bot.config import PortfolioPlan, Settings
+from perps_bot.config.canary import CANARY
 from perps_bot.domain import PerpsBotError, RunMode, short
 from perps_bot.exchange.runtime import close_quietly
 from perps_bot.instruments import (
@@ -30,10 +31,6 @@ from perps_bot.storage import RunStore
 from perps_bot.strategies import Strategy, load_strategy, strategy_fingerprint
 
 log = logging.getLogger("perps_bot.run")
-
-
-#: the one profile that trades real orders without a promotion to prod (tiny, capped)
-CANARY = "canary"
 
 
 class PromotionMissing(PerpsBotError):
@@ -88,7 +85,9 @@ async def preflight(settings: Settings, *, say: Callable[[str], None]) -> Prefli
         cls = load_strategy(plan.strategy)
         fingerprint = strategy_fingerprint(cls, plan.params, __version__)
         portfolios.append(PlannedPortfolio(plan, cls, fingerprint))
-    if spec.real_orders and settings.profile != CANARY:  # any other name trades as prod
+    if (
+        spec.real_orders and settings.profile != CANARY
+    ):  # the canary trades under hard caps (config.canary)
         for planned in portfolios:
             _require_prod_promotion(settings, planned.plan.strategy, planned.fingerprint)
     symbols = settings.symbols
