@@ -80,16 +80,8 @@ class Preflight:
 async def preflight(settings: Settings, *, say: Callable[[str], None]) -> Preflight:
     """Run every check; `say` shows progress to the user (waiting for an exchange)."""
     spec = MODES[settings.mode]
-    portfolios = []
-    for plan in settings.portfolio_plans():
-        cls = load_strategy(plan.strategy)
-        fingerprint = strategy_fingerprint(cls, plan.params, __version__)
-        portfolios.append(PlannedPortfolio(plan, cls, fingerprint))
-    if (
-        spec.real_orders and settings.profile != CANARY
-    ):  # the canary trades under hard caps (config.canary)
-        for planned in portfolios:
-            _require_prod_promotion(settings, planned.plan.strategy, planned.fingerprint)
+    portfolios = planned_portfolios(settings)
+    require_prod_promotions(settings, portfolios)
     symbols = settings.symbols
     catalog = profile_catalog(settings)
     if catalog is not None:
@@ -115,6 +107,27 @@ async def preflight(settings: Settings, *, say: Callable[[str], None]) -> Prefli
         await close_quietly(client)
         raise
     return Preflight(spec, portfolios, __version__, catalog, client)
+
+
+def planned_portfolios(settings: Settings) -> list[PlannedPortfolio]:
+    """The run's portfolios with their strategy classes and fingerprints (a strategy
+    that does not load is a PerpsBotError)."""
+    planned = []
+    for plan in settings.portfolio_plans():
+        cls = load_strategy(plan.strategy)
+        fingerprint = strategy_fingerprint(cls, plan.params, __version__)
+        planned.append(PlannedPortfolio(plan, cls, fingerprint))
+    return planned
+
+
+def require_prod_promotions(settings: Settings, portfolios: list[PlannedPortfolio]) -> None:
+    """PromotionMissing unless every portfolio's strategy of a run that sends real orders
+    has a promotion to prod; the canary needs none (it trades under hard caps:
+    config.canary). The CLI's runs and the server's live sessions ask it alike."""
+    if not MODES[settings.mode].real_orders or settings.profile == CANARY:
+        return
+    for planned in portfolios:
+        _require_prod_promotion(settings, planned.plan.strategy, planned.fingerprint)
 
 
 def profile_catalog(settings: Settings) -> InstrumentCatalog | None:
