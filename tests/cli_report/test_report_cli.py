@@ -14,6 +14,7 @@ from perps_bot.cli.report import register
 from perps_bot.metrics import METRIC_DEFINITIONS, build_report, has_promotion
 from perps_bot.storage import RunStore
 from perps_bot.storage.drift_store import save_drift
+from tests.harness.settings import CANARY_RISK
 from tests.metrics.metrics_builders import EASY_PROMOTION, T0, RunBuilder, passing_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,7 +146,7 @@ def no_canary_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "config" / "profiles"
     folder.mkdir(parents=True)
     (folder / "canary.yaml").write_text(
-        "profile: canary\nbroker: {kind: ccxt}\nrisk: {max_leverage: 2}\n"
+        f"profile: canary\nbroker: {{kind: ccxt}}\n{CANARY_RISK}"
         "promotion: {require_walkforward: false}\n"
     )
 

@@ -8,6 +8,7 @@ import pytest
 
 from perps_bot.config import ConfigError, load_settings
 from perps_bot.domain import RunMode
+from tests.harness.settings import CANARY_RISK
 
 
 def _profile(tmp_path: Path, text: str) -> Path:
@@ -123,7 +124,10 @@ def test_built_in_profiles_load_from_any_folder_and_a_local_one_wins(
     assert load_settings("canary").exchange.name == "binanceusdm"
     local = tmp_path / "config" / "profiles"
     local.mkdir(parents=True)
-    (local / "canary.yaml").write_text("broker: {kind: ccxt}\nrisk: {max_leverage: 1.5}\n")
+    caps = "max_order_notional: 50, max_position_notional: 50"  # the canary's hard caps
+    (local / "canary.yaml").write_text(
+        f"broker: {{kind: ccxt}}\nrisk: {{max_leverage: 1.5, {caps}}}\n"
+    )
     assert load_settings("canary").risk.max_leverage == 1.5
 
 
@@ -185,7 +189,7 @@ def test_a_profile_chosen_by_name_keeps_its_name(
     (local / "live" / "prod.yaml").write_text("broker: {kind: ccxt}\n")
     assert load_settings("live/prod").profile == "prod"
     named = tmp_path / "mine.yaml"  # a path may name its profile
-    named.write_text("profile: canary\nbroker: {kind: ccxt}\nrisk: {max_leverage: 2}\n")
+    named.write_text(f"profile: canary\nbroker: {{kind: ccxt}}\n{CANARY_RISK}")
     assert load_settings(str(named)).profile == "canary"
 
 

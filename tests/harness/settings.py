@@ -28,3 +28,8 @@ def scripted_settings(
     for key, value in sections.items():
         overrides[key] = overrides.get(key, {}) | value
     return load_settings("dev", overrides)
+
+
+#: the `risk:` line of a local canary profile written by a test: the canary's hard caps
+#: (config.canary: a live canary above them is refused)
+CANARY_RISK = "risk: {max_leverage: 2, max_order_notional: 50, max_position_notional: 50}\n"

@@ -33,14 +33,19 @@ def two_portfolios(emulator: EmulatorServer, run_dirs: dict[str, str]) -> Settin
                 "api_key": API_KEY,
                 "api_secret": API_SECRET,
             },
-            "risk": {"max_position_notional": 200.0, "max_order_notional": 200.0},
+            # within the canary's hard caps together (50 USDT: ETH is about 3000 here)
             "portfolios": [
-                {"id": "one", "strategy": FLIP, "params": {"hold": 1000}},
+                {
+                    "id": "one",
+                    "strategy": FLIP,
+                    "params": {"hold": 1000},
+                    "order_size": {"ETH-PERP": 0.007},
+                },
                 {
                     "id": "two",
                     "strategy": FLIP,
                     "params": {"hold": 1000},
-                    "order_size": {"ETH-PERP": 0.02},
+                    "order_size": {"ETH-PERP": 0.009},
                 },
             ],
         },
@@ -55,7 +60,7 @@ async def test_two_portfolios_share_one_account_and_reconcile_to_their_sum(
     assert result.status == "completed"
     sent = sorted(o.client_order_id for o in emulator.state.orders.values())
     assert len(sent) == 2 and sent[0].endswith("x0x1") and sent[1].endswith("x1x1")
-    assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(0.03)
+    assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(0.016)
     with sqlite3.connect(result.db_path) as conn:
         fills = conn.execute(
             "SELECT run_id, client_id, size, position_after FROM fills ORDER BY run_id"
@@ -66,8 +71,8 @@ async def test_two_portfolios_share_one_account_and_reconcile_to_their_sum(
             (result.run_id,),
         ).fetchall()
     assert fills == [
-        (f"{result.run_id}.one", sent[0], 0.01, 0.01),
-        (f"{result.run_id}.two", sent[1], 0.02, 0.02),
+        (f"{result.run_id}.one", sent[0], 0.007, 0.007),
+        (f"{result.run_id}.two", sent[1], 0.009, 0.009),
     ]
     assert sorted(states) == [("one", "ACTIVE"), ("two", "ACTIVE")]
     assert balances == [("one", 250.0), ("two", 250.0)]

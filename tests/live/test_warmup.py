@@ -197,7 +197,9 @@ async def test_a_restarted_live_bot_flips_a_position_against_the_warmed_regime_a
     first live bar (the regime unchanged) flips the adopted position the averages turned
     against while it was down (on main: blind for 30 bars, it held it)."""
     clock = FakeClock(START)
-    async with EmulatorServer(symbols=("ETHUSDT",), seed=3, clock=clock) as server:
+    # ETH at 2300: the flip (0.02 ETH, about 46 USDT) is within the canary's 50 USDT
+    cheaper = {"ETHUSDT": 2_300.0}
+    async with EmulatorServer(symbols=("ETHUSDT",), seed=3, clock=clock, prices=cheaper) as server:
         closes = await closes_before(server, make_client, START, 30)
         root, regime = turning_price(closes)
         server.set_price("ETHUSDT", root * (1 + 0.05 * regime))  # keeps the regime

@@ -15,6 +15,7 @@ from perps_bot.config import ConfigError
 from perps_bot.feeds.dataset import Dataset
 from perps_bot.research import backends
 from perps_bot.research.walkforward import plan_windows
+from tests.harness.settings import CANARY_RISK
 from tests.research.helpers import run_cli, write_candles
 
 DAY = 86_400_000
@@ -154,7 +155,7 @@ def test_report_and_promote_take_the_walkforward_run(
     gate = workdir / "config" / "profiles"
     gate.mkdir(parents=True)
     (gate / "canary.yaml").write_text(
-        "profile: canary\nbroker: {kind: ccxt}\nrisk: {max_leverage: 2}\n"
+        f"profile: canary\nbroker: {{kind: ccxt}}\n{CANARY_RISK}"
         "promotion: {require_walkforward: true, min_dsr: 0.0}\n"
     )
     args = ["promote", "--to", "canary", "--profile", "loose.yaml", "--target-db", "t.sqlite"]
@@ -300,9 +301,8 @@ def test_the_days_of_evidence_are_the_tested_days_not_the_gaps_between_windows(
     assert days["value"] == 3.0 and not days["passed"], days
     gate = workdir / "config" / "profiles"
     gate.mkdir(parents=True)
-    (gate / "canary.yaml").write_text("profile: canary\nbroker: {kind: ccxt}\nrisk:"
-                                      " {max_leverage: 2}\npromotion: {require_walkforward:"
-                                      " true}\n")  # fmt: skip
+    (gate / "canary.yaml").write_text(f"profile: canary\nbroker: {{kind: ccxt}}\n{CANARY_RISK}"
+                                      "promotion: {require_walkforward: true}\n")  # fmt: skip
     args = ["promote", "--to", "canary", "--profile", "strict.yaml", "--target-db", "t.sqlite"]
     code, _, err = run_cli(args, capsys)
     assert code == 1 and "days = 3 (needs >= 5)" in err, err

@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from perps_bot.config.alerts import AlertsConfig
+from perps_bot.config.canary import canary_caps_refusal
 from perps_bot.config.environment import env_strategy_name, refuse_environment
 from perps_bot.config.instrument_config import InstrumentConfig
 from perps_bot.config.llm import NOT_TRADING_KEYS, LlmConfig
@@ -60,9 +61,6 @@ NOT_TRADING_SECTIONS = frozenset({"alerts"})
 NOT_TRADING_RUN_KEYS = frozenset(
     {"log_dir", "data_dir", "database", "http_port", "live_view", "log_level"}
 )
-
-#: SPEC 1: the canary profile's leverage ceiling (its risk.max_leverage may be lower)
-CANARY_MAX_LEVERAGE = 2.0
 
 
 class ConfigError(PerpsBotError):
@@ -145,12 +143,12 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _canary_leverage(self) -> "Settings":
-        """SPEC 1: canary trades at most 2x, whatever a variable or flag says (its
-        `risk:` caps the whole account, every portfolio's positions together)."""
-        if self.profile == "canary" and self.risk.max_leverage > CANARY_MAX_LEVERAGE:
-            raise ValueError(f"risk.max_leverage {self.risk.max_leverage:g}: the canary profile"
-                             f" trades at most {CANARY_MAX_LEVERAGE:g}x leverage")  # fmt: skip
+    def _canary_caps(self) -> "Settings":
+        """SPEC 1: the canary's hard caps, whatever a variable or flag says (its `risk:`
+        caps the whole account, every portfolio's positions together)."""
+        refused = canary_caps_refusal(self.profile, self.risk, real_orders=self.is_live)
+        if refused is not None:
+            raise ValueError(refused)
         return self
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ from typing import Any
 
 from perps_bot import __version__
 from perps_bot.config import PortfolioPlan, Settings
+from perps_bot.config.canary import CANARY
 from perps_bot.domain import PerpsBotError, RunMode, short
 from perps_bot.exchange.runtime import close_quietly
 from perps_bot.instruments import (
@@ -30,10 +31,6 @@ from perps_bot.storage import RunStore
 from perps_bot.strategies import Strategy, load_strategy, strategy_fingerprint
 
 log = logging.getLogger("perps_bot.run")
-
-
-#: the one profile that trades real orders without a promotion to prod (tiny, capped)
-CANARY = "canary"
 
 
 class PromotionMissing(PerpsBotError):
@@ -83,14 +80,8 @@ class Preflight:
 async def preflight(settings: Settings, *, say: Callable[[str], None]) -> Preflight:
     """Run every check; `say` shows progress to the user (waiting for an exchange)."""
     spec = MODES[settings.mode]
-    portfolios = []
-    for plan in settings.portfolio_plans():
-        cls = load_strategy(plan.strategy)
-        fingerprint = strategy_fingerprint(cls, plan.params, __version__)
-        portfolios.append(PlannedPortfolio(plan, cls, fingerprint))
-    if spec.real_orders and settings.profile != CANARY:  # any other name trades as prod
-        for planned in portfolios:
-            _require_prod_promotion(settings, planned.plan.strategy, planned.fingerprint)
+    portfolios = planned_portfolios(settings)
+    require_prod_promotions(settings, portfolios)
     symbols = settings.symbols
     catalog = profile_catalog(settings)
     if catalog is not None:
@@ -116,6 +107,27 @@ async def preflight(settings: Settings, *, say: Callable[[str], None]) -> Prefli
         await close_quietly(client)
         raise
     return Preflight(spec, portfolios, __version__, catalog, client)
+
+
+def planned_portfolios(settings: Settings) -> list[PlannedPortfolio]:
+    """The run's portfolios with their strategy classes and fingerprints (a strategy
+    that does not load is a PerpsBotError)."""
+    planned = []
+    for plan in settings.portfolio_plans():
+        cls = load_strategy(plan.strategy)
+        fingerprint = strategy_fingerprint(cls, plan.params, __version__)
+        planned.append(PlannedPortfolio(plan, cls, fingerprint))
+    return planned
+
+
+def require_prod_promotions(settings: Settings, portfolios: list[PlannedPortfolio]) -> None:
+    """PromotionMissing unless every portfolio's strategy of a run that sends real orders
+    has a promotion to prod; the canary needs none (it trades under hard caps:
+    config.canary). The CLI's runs and the server's live sessions ask it alike."""
+    if not MODES[settings.mode].real_orders or settings.profile == CANARY:
+        return
+    for planned in portfolios:
+        _require_prod_promotion(settings, planned.plan.strategy, planned.fingerprint)
 
 
 def profile_catalog(settings: Settings) -> InstrumentCatalog | None:

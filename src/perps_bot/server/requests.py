@@ -19,7 +19,11 @@ from typing import Any
 from perps_bot.config import Settings, load_settings
 from perps_bot.config.portfolios import portfolio_ids
 from perps_bot.domain import PerpsBotError, short
-from perps_bot.orchestrator.preflight import profile_catalog
+from perps_bot.orchestrator.preflight import (
+    planned_portfolios,
+    profile_catalog,
+    require_prod_promotions,
+)
 from perps_bot.orchestrator.trading_state import state_keys, stored_halt
 from perps_bot.strategies import load_strategy, validate_params
 
@@ -157,6 +161,10 @@ def session_settings(
     except (PerpsBotError, ValueError) as exc:
         raise RequestError(str(exc).removeprefix("config error: ")) from None
     if settings.is_live:
+        try:  # as `perps-bot --profile prod` does, before the session is taken
+            require_prod_promotions(settings, planned_portfolios(settings))
+        except PerpsBotError as exc:
+            raise RequestError(str(exc), status=403) from None
         _refuse_a_halted_account(request.profile, settings)
     return settings
 

@@ -1,0 +1,41 @@
+"""What makes the canary the canary (SPEC 1): the one profile that trades real money
+without a promotion to prod, because it trades under hard caps: at most 50 USDT per
+order and per position, at most 2x leverage.
+
+The caps follow the profile's name, which is also what the prod promotion gate follows
+(orchestrator.preflight): a profile named canary by its `profile:` line or by its file
+name (/tmp/x/canary.yaml), wherever the file is, has them, and no layer (the file, a
+PERPS_BOT__RISK__ variable, a flag) may raise them above the ceilings; a canary may lower
+them. A profile of another name that trades live needs a promotion to prod instead.
+"""
+
+from perps_bot.config.models import RiskConfig
+
+#: the profile that trades real orders without a promotion to prod (tiny, capped)
+CANARY = "canary"
+#: the canary's ceilings (its `risk:` may set lower ones)
+CANARY_MAX_ORDER_NOTIONAL = 50.0
+CANARY_MAX_POSITION_NOTIONAL = 50.0
+CANARY_MAX_LEVERAGE = 2.0
+
+_CEILINGS = (
+    ("max_order_notional", CANARY_MAX_ORDER_NOTIONAL, " notional per order"),
+    ("max_position_notional", CANARY_MAX_POSITION_NOTIONAL, " notional per position"),
+    ("max_leverage", CANARY_MAX_LEVERAGE, "x leverage"),
+)
+
+
+def canary_caps_refusal(profile: str, risk: RiskConfig, *, real_orders: bool) -> str | None:
+    """Why a profile named canary cannot run with these `risk:` caps, or None. The
+    leverage ceiling holds in every mode, the notional ones where orders are real (a
+    paper run of the canary may try larger sizes: no money is at stake)."""
+    if profile != CANARY:
+        return None
+    for key, ceiling, unit in _CEILINGS if real_orders else _CEILINGS[-1:]:
+        value = float(getattr(risk, key))
+        if value > ceiling:
+            return (
+                f"risk.{key} {value:g}: the canary profile trades at most {ceiling:g}{unit}"
+                " (its hard cap: the canary trades real money without a promotion to prod)"
+            )
+    return None
