@@ -8,8 +8,8 @@ built from the longest interval that divides it (`bars + 1` bars' worth of them,
 aggregated by feeds.bars.CandleAggregator, whole bars only). A symbol whose candles end
 before the bar the bot's clock is in once all are fetched is asked again (a candle closed
 meanwhile: the warm-up ends where the live bars begin). Network and rate-limit errors are
-retried like the feed's own polls (`exchange.max_retries`, the `backoff_base` ..
-`backoff_max` backoff, a rate limit's Retry-After); an answer the exchange refuses (an
+retried (exchange.retrying: `exchange.max_retries`, the `backoff_base` .. `backoff_max`
+backoff, a rate limit's Retry-After); an answer the exchange refuses (an
 interval it has no candles of, an unknown symbol, candles that open off the bot's bars:
 Binance's weeks and months) or that stays unusable is not. A symbol whose candles cannot be
 had starts without warm-up, and the run says so in one warning line: market data at
@@ -31,8 +31,8 @@ import ccxt.async_support as ccxt_async
 from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain import Candle, format_duration, iso_utc
 from perps_bot.exchange.backoff import Backoff
-from perps_bot.exchange.runtime import one_line, take_retry_after
-from perps_bot.exchange.startup import RATE_LIMITS, TRANSIENT
+from perps_bot.exchange.retrying import GaveUp, retried
+from perps_bot.exchange.runtime import one_line
 from perps_bot.feeds.bars import CandleAggregator
 
 log = logging.getLogger("perps_bot.feeds.exchange")  # the feed's own logger
@@ -40,6 +40,10 @@ log = logging.getLogger("perps_bot.feeds.exchange")  # the feed's own logger
 
 class _Unusable(Exception):
     """An answer with no usable candles (retried like a network error)."""
+
+
+class _Stopped(Exception):
+    """The feed stopped while the candles were asked for."""
 
 
 class _OffGrid(Exception):
@@ -131,32 +135,40 @@ class WarmUpFetch:
         `interval`, aggregated to `timeframe_ms` when it is finer."""
         name, width = interval
         per_bar = timeframe_ms // width
-        backoff = self._new_backoff(self._seed)
         ccxt_symbol = self._ccxt_symbols[symbol]
-        last = "stopped"
-        for attempt in range(self._cfg.max_retries + 1):
+
+        async def fetch() -> list[Candle]:
             if self._stop_event.is_set():
-                return "stopped"
-            hold_ms = 0
-            try:
-                limit = (count + 1) * per_bar  # a bar the first candle is inside of, the open one
-                rows = await self._exchange.fetch_ohlcv(ccxt_symbol, name, limit=limit)
-                candles = closed_candles(symbol, rows, width, self._clock(), limit)
-                return whole_bars(candles, timeframe_ms)[-count:] if count > 0 else []
-            except _OffGrid as exc:
-                return str(exc)
-            except (*TRANSIENT, _Unusable) as exc:
-                last = one_line(exc, 160)
-                if isinstance(exc, RATE_LIMITS):  # the exchange says when to come back
-                    hold_ms = int((take_retry_after(self._exchange) or 0.0) * 1000)
-            except ccxt_async.BaseError as exc:  # refused: asking again cannot fix it
-                self.errors += 1
-                return one_line(exc, 160)
+                raise _Stopped
+            limit = (count + 1) * per_bar  # a bar the first candle is inside of, the open one
+            rows = await self._exchange.fetch_ohlcv(ccxt_symbol, name, limit=limit)
+            candles = closed_candles(symbol, rows, width, self._clock(), limit)
+            return whole_bars(candles, timeframe_ms)[-count:] if count > 0 else []
+
+        def failed(why: str, wait_ms: int) -> None:
             self.errors += 1
-            log.debug("warm-up: %s candles (attempt %d): %s", symbol, attempt + 1, last)
-            if attempt < self._cfg.max_retries:
-                await self._pause(max(backoff.next_delay_ms(), hold_ms))
-        return last
+            log.debug("warm-up: %s candles (again in %d ms): %s", symbol, wait_ms, why)
+
+        try:
+            return await retried(
+                fetch,
+                exchange=self._exchange,
+                backoff=self._new_backoff(self._seed),
+                max_retries=self._cfg.max_retries,
+                pause=self._pause,
+                on_retry=failed,
+                also_passing=(_Unusable,),
+            )
+        except _Stopped:
+            return "stopped"
+        except _OffGrid as exc:
+            return str(exc)
+        except GaveUp as exc:
+            self.errors += 1
+            return exc.last
+        except ccxt_async.BaseError as exc:  # refused: asking again cannot fix it
+            self.errors += 1
+            return one_line(exc, 160)
 
 
 def exchange_interval(exchange: Any, timeframe_ms: int) -> tuple[str, int] | None:
