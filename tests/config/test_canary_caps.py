@@ -51,3 +51,18 @@ def test_a_canary_may_lower_its_caps(in_repo: Path) -> None:
     assert load_settings("canary", {"risk": lower}).risk.max_order_notional == 20
     other = load_settings("prod", {"risk": {"max_order_notional": 5000}})
     assert other.risk.max_order_notional == 5000  # not the canary: the prod gate's
+
+
+@pytest.mark.parametrize(
+    "account",
+    [{"default_leverage": 5}, {"default_leverage": 2, "leverage": {"ETH-PERP": 10}}],
+)
+def test_a_canary_cannot_set_more_than_2x_on_the_exchange(
+    in_repo: Path, account: dict[str, object]
+) -> None:
+    """The live venue sets each symbol's account leverage on the exchange at start: an
+    isolated position there at 5x sits 5x closer to its liquidation than the canary's
+    2x, whatever its risk.max_leverage says of the account's exposure."""
+    with pytest.raises(ConfigError, match=r"account\.\S*leverage\S* (5|10): .*at most 2x"):
+        load_settings("canary", {"account": account})
+    assert load_settings("prod", {"account": account}).account.leverage_for("ETH-PERP") > 2

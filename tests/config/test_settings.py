@@ -127,6 +127,7 @@ def test_built_in_profiles_load_from_any_folder_and_a_local_one_wins(
     caps = "max_order_notional: 50, max_position_notional: 50"  # the canary's hard caps
     (local / "canary.yaml").write_text(
         f"broker: {{kind: ccxt}}\nrisk: {{max_leverage: 1.5, {caps}}}\n"
+        "account: {default_leverage: 1.5}\n"
     )
     assert load_settings("canary").risk.max_leverage == 1.5
 

@@ -32,4 +32,7 @@ def scripted_settings(
 
 #: the `risk:` line of a local canary profile written by a test: the canary's hard caps
 #: (config.canary: a live canary above them is refused)
-CANARY_RISK = "risk: {max_leverage: 2, max_order_notional: 50, max_position_notional: 50}\n"
+CANARY_RISK = (
+    "risk: {max_leverage: 2, max_order_notional: 50, max_position_notional: 50}\n"
+    "account: {default_leverage: 2}\n"
+)

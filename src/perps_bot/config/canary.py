@@ -9,7 +9,7 @@ PERPS_BOT__RISK__ variable, a flag) may raise them above the ceilings; a canary 
 them. A profile of another name that trades live needs a promotion to prod instead.
 """
 
-from perps_bot.config.models import RiskConfig
+from perps_bot.config.models import AccountConfig, RiskConfig
 
 #: the profile that trades real orders without a promotion to prod (tiny, capped)
 CANARY = "canary"
@@ -25,10 +25,15 @@ _CEILINGS = (
 )
 
 
-def canary_caps_refusal(profile: str, risk: RiskConfig, *, real_orders: bool) -> str | None:
-    """Why a profile named canary cannot run with these `risk:` caps, or None. The
-    leverage ceiling holds in every mode, the notional ones where orders are real (a
-    paper run of the canary may try larger sizes: no money is at stake)."""
+def canary_caps_refusal(
+    profile: str, risk: RiskConfig, account: AccountConfig, *, real_orders: bool
+) -> str | None:
+    """Why a profile named canary cannot run with these `risk:` caps or `account:`
+    leverage, or None. The leverage ceiling holds in every mode, for the account's
+    exposure (risk) and for each symbol's leverage the live venue sets on the exchange
+    (account: an isolated position at 5x is 5x from its liquidation); the notional ones
+    where orders are real (a paper run of the canary may try larger sizes: no money is
+    at stake)."""
     if profile != CANARY:
         return None
     for key, ceiling, unit in _CEILINGS if real_orders else _CEILINGS[-1:]:
@@ -37,5 +42,13 @@ def canary_caps_refusal(profile: str, risk: RiskConfig, *, real_orders: bool) ->
             return (
                 f"risk.{key} {value:g}: the canary profile trades at most {ceiling:g}{unit}"
                 " (its hard cap: the canary trades real money without a promotion to prod)"
+            )
+    leverages = {"account.default_leverage": account.default_leverage}
+    leverages |= {f"account.leverage.{s}": value for s, value in sorted(account.leverage.items())}
+    for key, value in leverages.items():
+        if value > CANARY_MAX_LEVERAGE:
+            return (
+                f"{key} {value:g}: the canary profile trades at most"
+                f" {CANARY_MAX_LEVERAGE:g}x leverage (its hard cap)"
             )
     return None

@@ -146,7 +146,9 @@ class Settings(BaseSettings):
     def _canary_caps(self) -> "Settings":
         """SPEC 1: the canary's hard caps, whatever a variable or flag says (its `risk:`
         caps the whole account, every portfolio's positions together)."""
-        refused = canary_caps_refusal(self.profile, self.risk, real_orders=self.is_live)
+        refused = canary_caps_refusal(
+            self.profile, self.risk, self.account, real_orders=self.is_live
+        )
         if refused is not None:
             raise ValueError(refused)
         return self
