@@ -59,6 +59,7 @@ class PortfolioControls:
         flat). A position above the exchange's largest market order goes out as several
         orders (orchestrator.order_flow `closing_parts`). Returns how many positions it
         closes."""
+        portfolio.flattens += 1
         self.withdraw_resting(portfolio)
         closes = [
             closing_intent(symbol, held, reason)

@@ -29,6 +29,7 @@ from perps_bot.server.requests import RequestError
 
 EQUITY_EVERY_S = 0.25
 STOPPED = "stopped by the session API"  # the detail of the run of a stopped session
+FLATTEN = "flatten (session API)"  # the reason of a flatten's closes
 QUEUE_SIZE = 2_000
 
 Message = dict[str, Any]
@@ -180,7 +181,7 @@ class Session:
             self.run.orchestrator.resume(p)
         else:
             p.paused = True
-            orders = self.run.orchestrator.flatten(p, "flatten (session API)")
+            orders = self.run.orchestrator.flatten(p, FLATTEN)
         soon = self.run.orchestrator.save_soon
         if soon is not None:  # checkpointed with this batch, not seconds later: a kill
             soon()  # in between lost a control the API answered
@@ -193,6 +194,12 @@ class Session:
         """The ids of the running run's portfolios that are paused."""
         run = self.run
         return [] if run is None else [p.id for p in run.orchestrator.portfolios if p.paused]
+
+    def flattens(self) -> dict[str, int]:
+        """How many flattens the running run's portfolios have taken (from its start, or
+        on from the session's run before a restart: server.manager)."""
+        run = self.run
+        return {} if run is None else {p.id: p.flattens for p in run.orchestrator.portfolios}
 
     def stop(self) -> None:
         """Stop cleanly: the run ends after its current batch (before it is wired: the
