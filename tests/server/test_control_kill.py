@@ -130,3 +130,49 @@ async def test_a_flatten_the_checkpoint_holds_is_not_applied_again_on_restart(
     closes = await _goes_on_flat(db)
     assert closes
     assert len({c[0] for c in closes}) == len(closes), f"closed twice: {closes}"
+
+
+async def killed_after_a_stop(db: Path) -> None:
+    """A dev session trading, stopped over HTTP, and SIGKILL once the answer is in,
+    before its run has closed (its close waits for the answer)."""
+    async with serving(db) as (client, manager):
+        sid, ws, _ = await trading(client, "60d")
+        await ws.close()
+        s = manager.sessions[sid]
+        assert s.run is not None
+        orchestrator = s.run.orchestrator
+        answered = asyncio.Event()
+
+        async def close() -> None:
+            await answered.wait()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        orchestrator.close = close  # type: ignore[method-assign]
+        resp = await client.post(f"/api/sessions/{sid}/stop")
+        assert resp.status == 200, await resp.text()
+        answered.set()
+        await asyncio.get_running_loop().create_future()  # until the kill
+
+
+_KILLED_STOPPING = """
+import asyncio, sys
+from pathlib import Path
+from tests.server.test_control_kill import killed_after_a_stop
+asyncio.run(killed_after_a_stop(Path(sys.argv[1])))
+"""
+
+
+async def test_a_stop_the_api_answered_is_not_undone_by_a_kill(tmp_path: Path) -> None:
+    """Killed before the stopped session's end was stored: the server started again went
+    on with the session, trading again, as if it had never been stopped."""
+    db = tmp_path / "server.sqlite"
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_STOPPING, str(db)],
+        cwd=REPO, env=env(tmp_path), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    [(sid,)] = query(db, "SELECT session_id FROM sessions")
+    async with serving(db) as (_, manager):
+        again = manager.sessions[sid]
+        assert again.task is None and again.run is None, "the stopped session went on"
+        assert again.status == "stopped"

@@ -239,6 +239,7 @@ def _portfolio_asked(request: web.Request, s: Session) -> str | None:
 async def _stop(request: web.Request) -> web.Response:
     s = _one(request)
     s.stop()
+    _sessions(request).stopping(s)
     return web.json_response({"session_id": s.id, "status": "stopping"})
 
 

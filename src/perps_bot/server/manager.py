@@ -69,6 +69,9 @@ class Sessions:
     def controlled(self, s: Session) -> None:
         """After a control of `s` (pause, resume, flatten): nothing to keep here."""
 
+    def stopping(self, s: Session) -> None:
+        """After the stop of `s`, before the API answers: nothing to keep here."""
+
 
 class SessionManager(Sessions):
     """The sessions of `perps-bot serve` in database `database` (see the module doc)."""
@@ -128,6 +131,12 @@ class SessionManager(Sessions):
         traded again; a paper one goes on from its last checkpoint, which a flatten
         taken up in the batch the process was killed in is not in."""
         table.set_controls(self.store.connection, s.id, s.paused(), s.flattens())
+
+    def stopping(self, s: Session) -> None:
+        """Keep the stop before the API answers: the session ends `stopped` whatever
+        happens to its run from here. Stored only once the run had closed, a kill in
+        between left it `running`, and the server started again went on trading it."""
+        table.end_session(self.store.connection, s.id, "stopped", None)
 
     def _release_account(self, s: Session) -> None:
         lock = self._account_locks.pop(s.id, None)
