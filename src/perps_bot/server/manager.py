@@ -36,6 +36,7 @@ from perps_bot.storage import RunStore, StoreError
 from perps_bot.storage import sessions as table
 from perps_bot.storage.durable import RESUMABLE_STATUSES
 from perps_bot.storage.lock import DatabaseBusy, DatabaseLock
+from perps_bot.strategies.llm_planner import LlmPlanner
 
 log = logging.getLogger("perps_bot.server")
 #: why the runs of a server that stops end `interrupted` (they go on at its next start)
@@ -130,7 +131,7 @@ class SessionManager(Sessions):
         checkpoint to hold the pauses, and a portfolio the trader paused or flattened
         traded again; a paper one goes on from its last checkpoint, which a flatten
         taken up in the batch the process was killed in is not in."""
-        table.set_controls(self.store.connection, s.id, s.paused(), s.flattens())
+        table.set_controls(self.store.connection, s.id, s.paused(), s.flattens(), s.prompts)
 
     def stopping(self, s: Session) -> None:
         """Keep the stop before the API answers: the session ends `stopped` whatever
@@ -152,6 +153,7 @@ class SessionManager(Sessions):
             s.run_id, s.status, s.detail = record.run_id, record.status, record.detail
             self._paused[s.id] = set(record.paused)
             self._flattens[s.id] = dict(record.flattens)
+            s.prompts = dict(record.prompts)
             if record.status not in table.UNFINISHED:
                 self._remember_database(s, request)
                 continue
@@ -254,7 +256,9 @@ class SessionManager(Sessions):
         the checkpoint holds) is applied again, once; one the checkpoint holds is in
         its books or its pending closes already. A live session's new run reconciles
         with the exchange, where the flattens' closes went: it counts on from them and
-        sends none again. Then the pauses: a resume after the checkpoint resumes."""
+        sends none again. The API's prompts are given again (a new run, or a checkpoint
+        before them, has the profile's). Then the pauses: a resume after the checkpoint
+        resumes."""
         paused = self._paused.pop(s.id, None)
         flattens = self._flattens.pop(s.id, {})
         orchestrator = run.orchestrator
@@ -264,6 +268,8 @@ class SessionManager(Sessions):
                 p.paused = True
                 orchestrator.flatten(p, FLATTEN)  # taken up in the batch of the kill
             p.flattens = max(p.flattens, taken)
+            if p.id in s.prompts and isinstance(p.strategy, LlmPlanner):
+                p.strategy.set_prompt(*s.prompts[p.id])  # the checkpoint may predate it
             if paused is not None and p.paused and p.id not in paused:
                 orchestrator.resume(p)  # resumed after the checkpoint
             p.paused = p.paused or (paused is not None and p.id in paused)

@@ -72,9 +72,11 @@ def set_prompt(s: Session, pid: str | None, body: object) -> dict[str, Any]:
     changed = []
     for p, planner in _planners(s, pid):
         planner.set_prompt(text, label)
+        s.prompts[p.id] = (text, label)
         changed.append(p.id)
         s.publish({"type": "control", "portfolio": p.id,
                    "data": {"action": "strategy", "prompt": label}})  # fmt: skip
+    s.save_soon()
     return {"session_id": s.id, "portfolios": changed, "prompt": label,
             "takes_effect": "at the next plan"}  # fmt: skip
 

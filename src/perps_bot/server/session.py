@@ -50,6 +50,8 @@ class Session:
         self.run: Run | None = None
         self.task: asyncio.Task[None] | None = None
         self.stop_requested = False
+        #: the prompts the API gave the planners, by portfolio id: (text, label)
+        self.prompts: dict[str, tuple[str, str]] = {}
         self.subscribers: set[asyncio.Queue[Message]] = set()
         self._lost: set[asyncio.Queue[Message]] = set()  # overflowed since its last hello
         self._sent: dict[str, float] = {}
@@ -182,13 +184,18 @@ class Session:
         else:
             p.paused = True
             orders = self.run.orchestrator.flatten(p, FLATTEN)
-        soon = self.run.orchestrator.save_soon
-        if soon is not None:  # checkpointed with this batch, not seconds later: a kill
-            soon()  # in between lost a control the API answered
+        self.save_soon()
         data = {"portfolio": pid, "action": action, "paused": p.paused, "closing": orders}
         self.publish({"type": "control", "portfolio": pid, "data": data})
         self._publish_portfolio()  # now, not with the next fill or equity row (a minute
         return data  # away on a session on the wall clock)
+
+    def save_soon(self) -> None:
+        """After a control: the run is checkpointed with this batch, not seconds later (a
+        kill in between lost a control the API answered)."""
+        soon = self.run.orchestrator.save_soon if self.run is not None else None
+        if soon is not None:
+            soon()
 
     def paused(self) -> list[str]:
         """The ids of the running run's portfolios that are paused."""

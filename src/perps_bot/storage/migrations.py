@@ -58,9 +58,11 @@ def _to_6(db: sqlite3.Connection, tables: set[str]) -> None:
 
 
 def _to_7(db: sqlite3.Connection, tables: set[str]) -> None:
-    """7: a session keeps how many flattens the API took of each portfolio, for a restart
-    that goes on from a checkpoint taken before the last of them."""
-    _add_columns(db, "sessions", tables, ("flattens TEXT NOT NULL DEFAULT '{}'",))
+    """7: a session keeps how many flattens the API took of each portfolio and the prompts
+    it gave their planners, for a restart that goes on from a checkpoint taken before
+    them (or as a new run: a live session)."""
+    _add_columns(db, "sessions", tables, ("flattens TEXT NOT NULL DEFAULT '{}'",
+                                          "prompts TEXT NOT NULL DEFAULT '{}'"))  # fmt: skip
 
 
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:

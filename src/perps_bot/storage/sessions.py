@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     status TEXT NOT NULL,             -- starting | running | completed | stopped | failed
     detail TEXT,
     paused TEXT NOT NULL DEFAULT '[]', -- JSON: ids of the portfolios paused by the API
-    flattens TEXT NOT NULL DEFAULT '{}' -- JSON: flattens the API took, by portfolio id
+    flattens TEXT NOT NULL DEFAULT '{}', -- JSON: flattens the API took, by portfolio id
+    prompts TEXT NOT NULL DEFAULT '{}' -- JSON: the API's prompt, by portfolio: [text, label]
 );
 """
 
@@ -40,6 +41,7 @@ class SessionRecord:
     detail: str | None
     paused: tuple[str, ...] = ()
     flattens: dict[str, int] = field(default_factory=dict)
+    prompts: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def add_session(db: sqlite3.Connection, session_id: str, request: str) -> SessionRecord:
@@ -53,16 +55,22 @@ def add_session(db: sqlite3.Connection, session_id: str, request: str) -> Sessio
 
 
 def set_controls(
-    db: sqlite3.Connection, session_id: str, paused: list[str], flattens: dict[str, int]
+    db: sqlite3.Connection,
+    session_id: str,
+    paused: list[str],
+    flattens: dict[str, int],
+    prompts: dict[str, tuple[str, str]],
 ) -> None:
-    """The portfolios the API has paused (a pause, a flatten) and how many flattens it has
-    taken of each, kept before the API answers, for a restart: a live session goes on as
-    a new run, with no checkpoint to hold the pauses, and a paper session goes on from a
-    checkpoint that may predate a flatten (applied again then: server.manager)."""
+    """The portfolios the API has paused (a pause, a flatten), how many flattens it has
+    taken of each and the prompts it gave their planners, kept before the API answers,
+    for a restart: a live session goes on as a new run, with no checkpoint to hold them,
+    and a paper session goes on from a checkpoint that may predate them (server.manager
+    applies them again)."""
     db.execute(
-        "UPDATE sessions SET paused=?, flattens=? WHERE session_id=?",
-        (json.dumps(paused), json.dumps(flattens, sort_keys=True), session_id),
-    )
+        "UPDATE sessions SET paused=?, flattens=?, prompts=? WHERE session_id=?",
+        (json.dumps(paused), json.dumps(flattens, sort_keys=True),
+         json.dumps(prompts, sort_keys=True), session_id),
+    )  # fmt: skip
 
 
 def set_session_run(db: sqlite3.Connection, session_id: str, run_id: str) -> None:
@@ -80,14 +88,16 @@ def end_session(db: sqlite3.Connection, session_id: str, status: str, detail: st
 def load_sessions(db: sqlite3.Connection) -> list[SessionRecord]:
     """Every session, oldest first."""
     rows = db.execute(
-        "SELECT session_id, created_at, request, run_id, status, detail, paused, flattens"
-        " FROM sessions ORDER BY created_at, rowid"
+        "SELECT session_id, created_at, request, run_id, status, detail, paused, flattens,"
+        " prompts FROM sessions ORDER BY created_at, rowid"
     ).fetchall()
     return [_record(row) for row in rows]
 
 
 def _record(row: tuple[Any, ...]) -> SessionRecord:
     flattens = {str(pid): int(n) for pid, n in json.loads(row[7]).items()}
+    prompts = {str(pid): (str(text), str(label))
+               for pid, (text, label) in json.loads(row[8]).items()}  # fmt: skip
     session_id, created_at, request, run_id, status, detail, paused = row[:7]
     return SessionRecord(session_id, created_at, request, run_id, status, detail,
-                         tuple(json.loads(paused)), flattens)  # fmt: skip
+                         tuple(json.loads(paused)), flattens, prompts)  # fmt: skip
