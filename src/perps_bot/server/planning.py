@@ -55,6 +55,8 @@ async def replan(s: Session, pid: str | None) -> dict[str, Any]:
             accepted = planner.take(ts, answer)
         except PerpsBotError as exc:  # --llm-cache-only and the request is not cached
             raise RequestError(str(exc), status=409) from None
+        if accepted:  # checkpointed with this batch: a stop before then lost the plan
+            s.save_soon()
         plan = planner.plan.model_dump() if planner.plan is not None else None
         out.append({"portfolio": p.id, "accepted": accepted, "time": iso_utc(ts),
                     "reason": planner.last_failure or None, "plan": plan})  # fmt: skip
