@@ -97,3 +97,33 @@ async def test_a_control_is_checkpointed_with_the_batch_it_came_in(
 
     await run_bot(settings, progress=False, attach=pause_once)  # type: ignore[arg-type]
     assert len(saved) == 2 and saved[1] == saved[0] + 1, saved
+
+
+async def test_a_flatten_asked_twice_sends_its_closes_once(
+    in_repo: Path, run_dirs: dict[str, str]
+) -> None:
+    """Flatten asked again before the first one's close has filled (a second click): the
+    close went out twice (the second refused or cancelled as the position was gone)."""
+    settings = _settings(run_dirs)
+    session = Session("s1", controls=True, created_at=0, portfolio_ids=[])
+    answers: list[dict[str, object]] = []
+
+    @contextlib.asynccontextmanager
+    async def flatten_twice(run: Run) -> AsyncIterator[None]:
+        orchestrator = run.orchestrator
+        p = orchestrator.portfolios[0]
+
+        def after_batch() -> None:
+            if not answers and p.ledger.position_size(SYMBOL) != 0.0:
+                answers.append(session.control(p.id, "flatten"))
+                answers.append(session.control(p.id, "flatten"))
+
+        orchestrator.after_batch = after_batch
+        async with session.attached(run):
+            yield
+
+    done = await run_bot(settings, progress=False, attach=flatten_twice)  # type: ignore[arg-type]
+    assert [a["closing"] for a in answers] == [1, 0], answers
+    closes = query(done.db_path, "SELECT COUNT(*) FROM orders WHERE run_id=? AND reason=?",
+                   (done.run_id, "flatten (session API)"))  # fmt: skip
+    assert closes == [(1,)]
