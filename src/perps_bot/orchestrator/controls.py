@@ -67,8 +67,14 @@ class PortfolioControls:
         orders (orchestrator.order_flow `closing_parts`). What a market close already on
         its way (pending or open at the venue: a flatten asked a second time before the
         first one's close filled) takes away is not closed again: the close went out
-        twice. Returns how many positions it closes."""
+        twice. The strategy's signals still waiting (a resume's restatement just before)
+        are dropped, as the strategy is paused: they went out after the closes and
+        opened the position again, or the opposite one. Returns how many positions it
+        closes."""
         portfolio.flattens += 1
+        portfolio.restate = False
+        portfolio.pending = [s for s in portfolio.pending
+                             if type(s) is OrderIntent and s.reduce_only]  # fmt: skip
         self.withdraw_resting(portfolio)
         closes = [
             closing_intent(symbol, left, reason)
