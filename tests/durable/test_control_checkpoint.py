@@ -168,3 +168,43 @@ async def test_a_flatten_right_after_a_resume_leaves_the_portfolio_flat(
 
     await run_bot(settings, progress=False, attach=resume_then_flatten)  # type: ignore[arg-type]
     assert seen == [0.0], (steps, "the flatten left the restated position open")
+
+
+async def test_a_pause_right_after_a_resume_keeps_the_strategy_unheard(
+    in_repo: Path, run_dirs: dict[str, str]
+) -> None:
+    """Resumed, then paused again before the next event: the strategy's restatement
+    (pending) still went out, and the paused portfolio flipped to the side its strategy
+    wanted."""
+    settings = _settings(run_dirs)
+    session = Session("s1", controls=True, created_at=0, portfolio_ids=[])
+    seen: list[float] = []
+    steps: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def resume_then_pause(run: Run) -> AsyncIterator[None]:
+        orchestrator = run.orchestrator
+        p = orchestrator.portfolios[0]
+
+        def after_batch() -> None:
+            if not steps:
+                session.control(p.id, "pause")
+                steps.append("paused")
+            elif steps[-1] == "paused":  # resumed: the strategy states what it wants
+                session.control(p.id, "resume")
+                if p.pending or p.restate:  # a restatement waits for the next event
+                    seen.append(p.ledger.position_size(SYMBOL))
+                    steps.append("paused again")
+                session.control(p.id, "pause")
+            elif len(steps) < 4:
+                steps.append("batch")
+            else:
+                seen.append(p.ledger.position_size(SYMBOL))
+                orchestrator.request_stop(INTERRUPTED, interrupt=True)
+
+        orchestrator.after_batch = after_batch
+        async with session.attached(run):
+            yield
+
+    await run_bot(settings, progress=False, attach=resume_then_pause)  # type: ignore[arg-type]
+    assert len(seen) == 2 and seen[0] == seen[1], (steps, seen)

@@ -67,14 +67,10 @@ class PortfolioControls:
         orders (orchestrator.order_flow `closing_parts`). What a market close already on
         its way (pending or open at the venue: a flatten asked a second time before the
         first one's close filled) takes away is not closed again: the close went out
-        twice. The strategy's signals still waiting (a resume's restatement just before)
-        are dropped, as the strategy is paused: they went out after the closes and
-        opened the position again, or the opposite one. Returns how many positions it
-        closes."""
+        twice. The strategy's signals still waiting are dropped (`unheard`). Returns how
+        many positions it closes."""
         portfolio.flattens += 1
-        portfolio.restate = False
-        portfolio.pending = [s for s in portfolio.pending
-                             if type(s) is OrderIntent and s.reduce_only]  # fmt: skip
+        self.unheard(portfolio)
         self.withdraw_resting(portfolio)
         closes = [
             closing_intent(symbol, left, reason)
@@ -103,6 +99,22 @@ class PortfolioControls:
             and o.order_type is market
         )  # fmt: skip
         return left if left * held > 0.0 and abs(left) > 1e-9 * abs(held) else 0.0
+
+    def pause(self, portfolio: Portfolio) -> None:
+        """Stop hearing the portfolio's strategy (the session API's pause; its flatten
+        pauses too); positions and orders stay."""
+        portfolio.paused = True
+        self.unheard(portfolio)
+
+    @staticmethod
+    def unheard(portfolio: Portfolio) -> None:
+        """Drop what the strategy said that waits for the next event (a resume's
+        restatement, just before), and a restatement still to come: it went out
+        although the portfolio was paused (or flattened) again, and opened the position
+        its strategy wanted. Closes (reduce-only intents: a flatten's) stay."""
+        portfolio.restate = False
+        portfolio.pending = [s for s in portfolio.pending
+                             if type(s) is OrderIntent and s.reduce_only]  # fmt: skip
 
     def resume(self, portfolio: Portfolio) -> int:
         """Hand a paused portfolio back to its strategy (the session API's resume): what

@@ -265,14 +265,15 @@ class SessionManager(Sessions):
         for p in orchestrator.portfolios:
             taken = flattens.get(p.id, 0)
             if resumed and taken > p.flattens:
-                p.paused = True
+                orchestrator.pause(p)
                 orchestrator.flatten(p, FLATTEN)  # taken up in the batch of the kill
             p.flattens = max(p.flattens, taken)
             if p.id in s.prompts and isinstance(p.strategy, LlmPlanner):
                 p.strategy.set_prompt(*s.prompts[p.id])  # the checkpoint may predate it
             if paused is not None and p.paused and p.id not in paused:
                 orchestrator.resume(p)  # resumed after the checkpoint
-            p.paused = p.paused or (paused is not None and p.id in paused)
+            if paused is not None and p.id in paused and not p.paused:
+                orchestrator.pause(p)  # paused after the checkpoint
 
     def _end(self, s: Session, status: str, detail: str | None) -> None:
         table.end_session(self.store.connection, s.id, status, detail)

@@ -177,13 +177,13 @@ class Session:
         p = self.portfolio(pid)
         orders = 0
         assert self.run is not None
-        if action == "pause":
-            p.paused = True
-        elif action == "resume":  # the strategy states again what it wants now
-            self.run.orchestrator.resume(p)
+        orchestrator = self.run.orchestrator
+        if action == "resume":  # the strategy states again what it wants now
+            orchestrator.resume(p)
         else:
-            p.paused = True
-            orders = self.run.orchestrator.flatten(p, FLATTEN)
+            orchestrator.pause(p)
+            if action == "flatten":
+                orders = orchestrator.flatten(p, FLATTEN)
         self.save_soon()
         data = {"portfolio": pid, "action": action, "paused": p.paused, "closing": orders}
         self.publish({"type": "control", "portfolio": pid, "data": data})
