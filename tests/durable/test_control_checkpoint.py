@@ -97,3 +97,114 @@ async def test_a_control_is_checkpointed_with_the_batch_it_came_in(
 
     await run_bot(settings, progress=False, attach=pause_once)  # type: ignore[arg-type]
     assert len(saved) == 2 and saved[1] == saved[0] + 1, saved
+
+
+async def test_a_flatten_asked_twice_sends_its_closes_once(
+    in_repo: Path, run_dirs: dict[str, str]
+) -> None:
+    """Flatten asked again before the first one's close has filled (a second click): the
+    close went out twice (the second refused or cancelled as the position was gone)."""
+    settings = _settings(run_dirs)
+    session = Session("s1", controls=True, created_at=0, portfolio_ids=[])
+    answers: list[dict[str, object]] = []
+
+    @contextlib.asynccontextmanager
+    async def flatten_twice(run: Run) -> AsyncIterator[None]:
+        orchestrator = run.orchestrator
+        p = orchestrator.portfolios[0]
+
+        def after_batch() -> None:
+            if not answers and p.ledger.position_size(SYMBOL) != 0.0:
+                answers.append(session.control(p.id, "flatten"))
+                answers.append(session.control(p.id, "flatten"))
+
+        orchestrator.after_batch = after_batch
+        async with session.attached(run):
+            yield
+
+    done = await run_bot(settings, progress=False, attach=flatten_twice)  # type: ignore[arg-type]
+    assert [a["closing"] for a in answers] == [1, 0], answers
+    closes = query(done.db_path, "SELECT COUNT(*) FROM orders WHERE run_id=? AND reason=?",
+                   (done.run_id, "flatten (session API)"))  # fmt: skip
+    assert closes == [(1,)]
+
+
+async def test_a_flatten_right_after_a_resume_leaves_the_portfolio_flat(
+    in_repo: Path, run_dirs: dict[str, str]
+) -> None:
+    """Resumed, then flattened before the next event: the strategy's restatement (the
+    position it wants, pending) went out after the flatten and opened the position the
+    trader had just closed, the portfolio paused with it."""
+    settings = _settings(run_dirs)
+    session = Session("s1", controls=True, created_at=0, portfolio_ids=[])
+    seen: list[float] = []
+    steps: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def resume_then_flatten(run: Run) -> AsyncIterator[None]:
+        orchestrator = run.orchestrator
+        p = orchestrator.portfolios[0]
+
+        def after_batch() -> None:
+            if not steps:
+                session.control(p.id, "pause")
+                steps.append("paused")
+            elif steps[-1] == "paused":  # resumed: the strategy states what it wants
+                session.control(p.id, "resume")
+                if p.pending:
+                    session.control(p.id, "flatten")
+                    steps.append("flattened")
+                else:
+                    session.control(p.id, "pause")  # it wants nothing yet: again later
+            elif len(steps) < 4:
+                steps.append("batch")
+            else:
+                seen.append(p.ledger.position_size(SYMBOL))
+                orchestrator.request_stop(INTERRUPTED, interrupt=True)
+
+        orchestrator.after_batch = after_batch
+        async with session.attached(run):
+            yield
+
+    await run_bot(settings, progress=False, attach=resume_then_flatten)  # type: ignore[arg-type]
+    assert seen == [0.0], (steps, "the flatten left the restated position open")
+
+
+async def test_a_pause_right_after_a_resume_keeps_the_strategy_unheard(
+    in_repo: Path, run_dirs: dict[str, str]
+) -> None:
+    """Resumed, then paused again before the next event: the strategy's restatement
+    (pending) still went out, and the paused portfolio flipped to the side its strategy
+    wanted."""
+    settings = _settings(run_dirs)
+    session = Session("s1", controls=True, created_at=0, portfolio_ids=[])
+    seen: list[float] = []
+    steps: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def resume_then_pause(run: Run) -> AsyncIterator[None]:
+        orchestrator = run.orchestrator
+        p = orchestrator.portfolios[0]
+
+        def after_batch() -> None:
+            if not steps:
+                session.control(p.id, "pause")
+                steps.append("paused")
+            elif steps[-1] == "paused":  # resumed: the strategy states what it wants
+                session.control(p.id, "resume")
+                if p.pending or p.restate:  # a restatement waits for the next event
+                    seen.append(p.ledger.position_size(SYMBOL))
+                    steps.append("paused again")
+                session.control(p.id, "pause")
+            elif len(steps) < 4:
+                steps.append("batch")
+            else:
+                seen.append(p.ledger.position_size(SYMBOL))
+                orchestrator.request_stop(INTERRUPTED, interrupt=True)
+
+        orchestrator.after_batch = after_batch
+        async with session.attached(run):
+            yield
+
+    await run_bot(settings, progress=False, attach=resume_then_pause)  # type: ignore[arg-type]
+    assert len(seen) == 2 and seen[0] == seen[1], (steps, seen)

@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from perps_bot.orchestrator.checkpoint import Checkpointer
+from perps_bot.strategies.llm_planner import LlmPlanner
+from tests.harness.polling import until
 from tests.plans.fake_llm import FakeLLM, fake_llm
 from tests.server.helpers import ended, read_until, serving, start
 
@@ -143,3 +146,55 @@ async def test_bad_planner_requests_are_4xx(tmp_path: Path, llm: FakeLLM) -> Non
         assert missing.status == 404
         await client.post(f"/api/sessions/{sid}/stop")
         await read_until(ws, [], ended)
+
+
+async def test_a_new_prompt_is_kept_when_the_server_restarts(tmp_path: Path, llm: FakeLLM) -> None:
+    """The prompt the API answered for, then the server stopped before the run's next
+    checkpoint (every 2 s of wall time; none here): the session went on from a
+    checkpoint with the old prompt. The prompt is kept with the session."""
+    db = tmp_path / "server.sqlite"
+    async with serving(db) as (client, manager):
+        sid = await start(client, SESSION)
+        ws = await client.ws_connect(f"/api/sessions/{sid}/stream")
+        await read_until(ws, [], running)
+        await ws.close()
+        run = manager.sessions[sid].run
+        assert run is not None and isinstance(run.orchestrator.after_batch, Checkpointer)
+        run.orchestrator.after_batch.every_s = 1e9  # no checkpoint for the time that passes
+        resp = await client.put(f"/api/sessions/{sid}/strategy?portfolio=b",
+                                json={"prompt": "PROMPT-B: kept"})  # fmt: skip
+        assert resp.status == 200, await resp.text()
+    async with serving(db) as (client, manager):
+        again = manager.sessions[sid]
+        await until(lambda: again.run is not None, 120, 0.01)
+        resp = await client.post(f"/api/sessions/{sid}/replan?portfolio=b")
+        assert resp.status == 200, await resp.text()
+        (got,) = (await resp.json())["replans"]
+        assert got["plan"]["rationale"] == "echo: PROMPT-B: kept"
+
+
+async def test_a_plan_asked_for_is_in_force_when_the_server_restarts(
+    tmp_path: Path, llm: FakeLLM
+) -> None:
+    """The plan the API answered with (its replan), then the server stopped before the
+    run's next checkpoint: the session went on from a checkpoint with the plan before,
+    while the plan history showed the new one as adopted."""
+    db = tmp_path / "server.sqlite"
+    async with serving(db) as (client, manager):
+        sid = await start(client, SESSION)
+        ws = await client.ws_connect(f"/api/sessions/{sid}/stream")
+        await read_until(ws, [], running)
+        await ws.close()
+        run = manager.sessions[sid].run
+        assert run is not None and isinstance(run.orchestrator.after_batch, Checkpointer)
+        run.orchestrator.after_batch.every_s = 1e9  # no checkpoint for the time that passes
+        llm.respond = lambda _: json.dumps({"rationale": "asked for", "triggers": []})
+        resp = await client.post(f"/api/sessions/{sid}/replan?portfolio=a")
+        assert resp.status == 200, await resp.text()
+    async with serving(db) as (client, manager):
+        again = manager.sessions[sid]
+        await until(lambda: again.run is not None, 120, 0.01)
+        assert again.run is not None
+        [planner] = [p.strategy for p in again.run.orchestrator.portfolios if p.id == "a"]
+        assert isinstance(planner, LlmPlanner) and planner.plan is not None
+        assert planner.plan.rationale == "asked for"

@@ -75,6 +75,7 @@ def capture(orchestrator: Orchestrator) -> dict[str, Any]:
                 "recorder": _counters(p.rec),
                 "paused": p.paused,
                 "restate": p.restate,
+                "flattens": p.flattens,
                 "plot": p.plot.state(),
             }
             for p in orchestrator.portfolios
@@ -96,6 +97,7 @@ def restore(orchestrator: Orchestrator, state: dict[str, Any]) -> None:
         _restore_counters(p.rec, saved["recorder"])
         p.paused = bool(saved.get("paused", False))
         p.restate = bool(saved.get("restate", False))
+        p.flattens = int(saved.get("flattens", 0))
         if "plot" in saved:  # older: the chart begins at the checkpoint
             p.plot.restore_state(saved["plot"])
     for part, key in ((orchestrator.venue, "venue"), (orchestrator.feed, "feed")):

@@ -10,7 +10,14 @@ attributes below are the engine's, declared here for the type checker.
 
 from collections.abc import Sequence
 
-from perps_bot.domain import Order, OrderIntent, Signal, TradingState, closing_intent
+from perps_bot.domain import (
+    Order,
+    OrderIntent,
+    OrderType,
+    Signal,
+    TradingState,
+    closing_intent,
+)
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.venues import Venue
 
@@ -57,16 +64,57 @@ class PortfolioControls:
         portfolio short once it filled), and the entry left resting opened a position
         again when it filled. Protective orders follow the positions (cancelled once
         flat). A position above the exchange's largest market order goes out as several
-        orders (orchestrator.order_flow `closing_parts`). Returns how many positions it
-        closes."""
+        orders (orchestrator.order_flow `closing_parts`). What a market close already on
+        its way (pending or open at the venue: a flatten asked a second time before the
+        first one's close filled) takes away is not closed again: the close went out
+        twice. The strategy's signals still waiting are dropped (`unheard`). Returns how
+        many positions it closes."""
+        portfolio.flattens += 1
+        self.unheard(portfolio)
         self.withdraw_resting(portfolio)
         closes = [
-            closing_intent(symbol, held, reason)
+            closing_intent(symbol, left, reason)
             for symbol in portfolio.ledger.symbols()
-            if (held := portfolio.ledger.position_size(symbol)) != 0.0
+            if (left := self._left_open(portfolio, symbol)) != 0.0
         ]
         self.inject(portfolio, closes)
         return len(closes)
+
+    def _left_open(self, portfolio: Portfolio, symbol: str) -> float:
+        """The position in `symbol` (signed) that the market closes on their way leave
+        (0.0: none, or they close it all)."""
+        held = portfolio.ledger.position_size(symbol)
+        if held == 0.0:
+            return 0.0
+        market, pid = OrderType.MARKET, portfolio.id
+        left = held + sum(
+            s.side.sign * s.size
+            for s in portfolio.pending
+            if type(s) is OrderIntent and s.reduce_only and s.symbol == symbol
+            and s.order_type is market
+        ) + sum(
+            o.side.sign * o.remaining
+            for o in self.venue.open_orders()
+            if o.portfolio == pid and o.symbol == symbol and o.reduce_only
+            and o.order_type is market
+        )  # fmt: skip
+        return left if left * held > 0.0 and abs(left) > 1e-9 * abs(held) else 0.0
+
+    def pause(self, portfolio: Portfolio) -> None:
+        """Stop hearing the portfolio's strategy (the session API's pause; its flatten
+        pauses too); positions and orders stay."""
+        portfolio.paused = True
+        self.unheard(portfolio)
+
+    @staticmethod
+    def unheard(portfolio: Portfolio) -> None:
+        """Drop what the strategy said that waits for the next event (a resume's
+        restatement, just before), and a restatement still to come: it went out
+        although the portfolio was paused (or flattened) again, and opened the position
+        its strategy wanted. Closes (reduce-only intents: a flatten's) stay."""
+        portfolio.restate = False
+        portfolio.pending = [s for s in portfolio.pending
+                             if type(s) is OrderIntent and s.reduce_only]  # fmt: skip
 
     def resume(self, portfolio: Portfolio) -> int:
         """Hand a paused portfolio back to its strategy (the session API's resume): what

@@ -24,6 +24,7 @@ from perps_bot.strategies import Strategy
 class Portfolio:
     __slots__ = (
         "excursions",
+        "flattens",
         "flow",
         "id",
         "ledger",
@@ -70,6 +71,9 @@ class Portfolio:
         self.protection = Protector(id, ledger, flow.instruments, flow.next_client_id)
         #: the strategy's signals are ignored (the session API's pause); positions stay
         self.paused = False
+        #: flattens the session API has taken (checkpointed: a server started again applies
+        #: the ones its sessions table counts beyond it once more, server.manager)
+        self.flattens = 0
         #: resumed, the strategy states what it wants once no close is on its way
         #: (orchestrator.venue_calls: `resume`)
         self.restate = False

@@ -239,6 +239,7 @@ def _portfolio_asked(request: web.Request, s: Session) -> str | None:
 async def _stop(request: web.Request) -> web.Response:
     s = _one(request)
     s.stop()
+    _sessions(request).stopping(s)
     return web.json_response({"session_id": s.id, "status": "stopping"})
 
 
@@ -266,7 +267,9 @@ async def _replan(request: web.Request) -> web.Response:
 async def _strategy(request: web.Request) -> web.Response:
     s = _one(request)
     body = await read_json(request)
-    return web.json_response(planning.set_prompt(s, request.query.get("portfolio"), body))
+    answer = planning.set_prompt(s, request.query.get("portfolio"), body)
+    _sessions(request).controlled(s)
+    return web.json_response(answer)
 
 
 def _positive(request: web.Request, name: str, default: int) -> int:

@@ -31,11 +31,12 @@ from perps_bot.domain import PerpsBotError, short
 from perps_bot.orchestrator.runner import Interrupted, run_bot
 from perps_bot.orchestrator.wiring import Run, mark_crashed
 from perps_bot.server.requests import RequestError, StartRequest, parse_start, session_settings
-from perps_bot.server.session import Session
+from perps_bot.server.session import FLATTEN, Session
 from perps_bot.storage import RunStore, StoreError
 from perps_bot.storage import sessions as table
 from perps_bot.storage.durable import RESUMABLE_STATUSES
 from perps_bot.storage.lock import DatabaseBusy, DatabaseLock
+from perps_bot.strategies.llm_planner import LlmPlanner
 
 log = logging.getLogger("perps_bot.server")
 #: why the runs of a server that stops end `interrupted` (they go on at its next start)
@@ -69,6 +70,9 @@ class Sessions:
     def controlled(self, s: Session) -> None:
         """After a control of `s` (pause, resume, flatten): nothing to keep here."""
 
+    def stopping(self, s: Session) -> None:
+        """After the stop of `s`, before the API answers: nothing to keep here."""
+
 
 class SessionManager(Sessions):
     """The sessions of `perps-bot serve` in database `database` (see the module doc)."""
@@ -89,6 +93,7 @@ class SessionManager(Sessions):
         self._readers: dict[Path, RunStore] = {}
         self._ended_databases: dict[tuple[str, bool, bool], Path | None] = {}
         self._paused: dict[str, set[str]] = {}  # kept pauses, for the run it goes on with
+        self._flattens: dict[str, dict[str, int]] = {}  # kept flatten counts, likewise
 
     def reader(self, s: Session) -> RunStore:
         path = self._databases.get(s.id)
@@ -121,10 +126,18 @@ class SessionManager(Sessions):
         self._databases[s.id] = path
 
     def controlled(self, s: Session) -> None:
-        """Keep which portfolios the API paused: a session that goes on after a restart
-        as a new run (a live one) has no checkpoint to hold them, and a portfolio the
-        trader paused or flattened traded again."""
-        table.set_paused(self.store.connection, s.id, s.paused())
+        """Keep which portfolios the API paused and how many flattens it took, before it
+        answers: a session that goes on after a restart as a new run (a live one) has no
+        checkpoint to hold the pauses, and a portfolio the trader paused or flattened
+        traded again; a paper one goes on from its last checkpoint, which a flatten
+        taken up in the batch the process was killed in is not in."""
+        table.set_controls(self.store.connection, s.id, s.paused(), s.flattens(), s.prompts)
+
+    def stopping(self, s: Session) -> None:
+        """Keep the stop before the API answers: the session ends `stopped` whatever
+        happens to its run from here. Stored only once the run had closed, a kill in
+        between left it `running`, and the server started again went on trading it."""
+        table.end_session(self.store.connection, s.id, "stopped", None)
 
     def _release_account(self, s: Session) -> None:
         lock = self._account_locks.pop(s.id, None)
@@ -139,6 +152,8 @@ class SessionManager(Sessions):
             s = self._session(record.session_id, record.created_at, request)
             s.run_id, s.status, s.detail = record.run_id, record.status, record.detail
             self._paused[s.id] = set(record.paused)
+            self._flattens[s.id] = dict(record.flattens)
+            s.prompts = dict(record.prompts)
             if record.status not in table.UNFINISHED:
                 self._remember_database(s, request)
                 continue
@@ -210,11 +225,7 @@ class SessionManager(Sessions):
         @contextlib.asynccontextmanager
         async def attach(run: Run) -> AsyncIterator[None]:
             table.set_session_run(self.store.connection, s.id, run.run_id)
-            paused = self._paused.pop(s.id, None)
-            for p in run.orchestrator.portfolios:
-                if paused is not None and p.paused and p.id not in paused:
-                    run.orchestrator.resume(p)  # resumed after the checkpoint
-                p.paused = p.paused or (paused is not None and p.id in paused)
+            self._controls_kept(s, run, resumed=resume is not None)
             async with s.attached(run):
                 yield
 
@@ -237,6 +248,32 @@ class SessionManager(Sessions):
             s.finished("interrupted", SERVER_STOPPED)
             return  # stays `running` in the table
         self._end(s, status, detail)
+
+    def _controls_kept(self, s: Session, run: Run, *, resumed: bool) -> None:
+        """The controls the API answered before a restart, on the run the session goes
+        on with. A paper session's run (`resumed`) goes on from its last checkpoint: a
+        flatten the API took after it (counted in the sessions table beyond the count
+        the checkpoint holds) is applied again, once; one the checkpoint holds is in
+        its books or its pending closes already. A live session's new run reconciles
+        with the exchange, where the flattens' closes went: it counts on from them and
+        sends none again. The API's prompts are given again (a new run, or a checkpoint
+        before them, has the profile's). Then the pauses: a resume after the checkpoint
+        resumes."""
+        paused = self._paused.pop(s.id, None)
+        flattens = self._flattens.pop(s.id, {})
+        orchestrator = run.orchestrator
+        for p in orchestrator.portfolios:
+            taken = flattens.get(p.id, 0)
+            if resumed and taken > p.flattens:
+                orchestrator.pause(p)
+                orchestrator.flatten(p, FLATTEN)  # taken up in the batch of the kill
+            p.flattens = max(p.flattens, taken)
+            if p.id in s.prompts and isinstance(p.strategy, LlmPlanner):
+                p.strategy.set_prompt(*s.prompts[p.id])  # the checkpoint may predate it
+            if paused is not None and p.paused and p.id not in paused:
+                orchestrator.resume(p)  # resumed after the checkpoint
+            if paused is not None and p.id in paused and not p.paused:
+                orchestrator.pause(p)  # paused after the checkpoint
 
     def _end(self, s: Session, status: str, detail: str | None) -> None:
         table.end_session(self.store.connection, s.id, status, detail)

@@ -55,6 +55,8 @@ async def replan(s: Session, pid: str | None) -> dict[str, Any]:
             accepted = planner.take(ts, answer)
         except PerpsBotError as exc:  # --llm-cache-only and the request is not cached
             raise RequestError(str(exc), status=409) from None
+        if accepted:  # checkpointed with this batch: a stop before then lost the plan
+            s.save_soon()
         plan = planner.plan.model_dump() if planner.plan is not None else None
         out.append({"portfolio": p.id, "accepted": accepted, "time": iso_utc(ts),
                     "reason": planner.last_failure or None, "plan": plan})  # fmt: skip
@@ -72,9 +74,11 @@ def set_prompt(s: Session, pid: str | None, body: object) -> dict[str, Any]:
     changed = []
     for p, planner in _planners(s, pid):
         planner.set_prompt(text, label)
+        s.prompts[p.id] = (text, label)
         changed.append(p.id)
         s.publish({"type": "control", "portfolio": p.id,
                    "data": {"action": "strategy", "prompt": label}})  # fmt: skip
+    s.save_soon()
     return {"session_id": s.id, "portfolios": changed, "prompt": label,
             "takes_effect": "at the next plan"}  # fmt: skip
 

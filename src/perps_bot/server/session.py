@@ -29,6 +29,7 @@ from perps_bot.server.requests import RequestError
 
 EQUITY_EVERY_S = 0.25
 STOPPED = "stopped by the session API"  # the detail of the run of a stopped session
+FLATTEN = "flatten (session API)"  # the reason of a flatten's closes
 QUEUE_SIZE = 2_000
 
 Message = dict[str, Any]
@@ -49,6 +50,8 @@ class Session:
         self.run: Run | None = None
         self.task: asyncio.Task[None] | None = None
         self.stop_requested = False
+        #: the prompts the API gave the planners, by portfolio id: (text, label)
+        self.prompts: dict[str, tuple[str, str]] = {}
         self.subscribers: set[asyncio.Queue[Message]] = set()
         self._lost: set[asyncio.Queue[Message]] = set()  # overflowed since its last hello
         self._sent: dict[str, float] = {}
@@ -174,25 +177,36 @@ class Session:
         p = self.portfolio(pid)
         orders = 0
         assert self.run is not None
-        if action == "pause":
-            p.paused = True
-        elif action == "resume":  # the strategy states again what it wants now
-            self.run.orchestrator.resume(p)
+        orchestrator = self.run.orchestrator
+        if action == "resume":  # the strategy states again what it wants now
+            orchestrator.resume(p)
         else:
-            p.paused = True
-            orders = self.run.orchestrator.flatten(p, "flatten (session API)")
-        soon = self.run.orchestrator.save_soon
-        if soon is not None:  # checkpointed with this batch, not seconds later: a kill
-            soon()  # in between lost a control the API answered
+            orchestrator.pause(p)
+            if action == "flatten":
+                orders = orchestrator.flatten(p, FLATTEN)
+        self.save_soon()
         data = {"portfolio": pid, "action": action, "paused": p.paused, "closing": orders}
         self.publish({"type": "control", "portfolio": pid, "data": data})
         self._publish_portfolio()  # now, not with the next fill or equity row (a minute
         return data  # away on a session on the wall clock)
 
+    def save_soon(self) -> None:
+        """After a control: the run is checkpointed with this batch, not seconds later (a
+        kill in between lost a control the API answered)."""
+        soon = self.run.orchestrator.save_soon if self.run is not None else None
+        if soon is not None:
+            soon()
+
     def paused(self) -> list[str]:
         """The ids of the running run's portfolios that are paused."""
         run = self.run
         return [] if run is None else [p.id for p in run.orchestrator.portfolios if p.paused]
+
+    def flattens(self) -> dict[str, int]:
+        """How many flattens the running run's portfolios have taken (from its start, or
+        on from the session's run before a restart: server.manager)."""
+        run = self.run
+        return {} if run is None else {p.id: p.flattens for p in run.orchestrator.portfolios}
 
     def stop(self) -> None:
         """Stop cleanly: the run ends after its current batch (before it is wired: the

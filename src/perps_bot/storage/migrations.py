@@ -8,7 +8,7 @@ from perps_bot.storage import equity_blocks
 from perps_bot.storage.durable import TRADING_STATE_SQL
 from perps_bot.storage.equity_blocks import TABLE_SQL as EQUITY_BLOCKS_SQL
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _to_2(db: sqlite3.Connection, tables: set[str]) -> None:
@@ -57,6 +57,14 @@ def _to_6(db: sqlite3.Connection, tables: set[str]) -> None:
     _add_columns(db, "sessions", tables, ("paused TEXT NOT NULL DEFAULT '[]'",))
 
 
+def _to_7(db: sqlite3.Connection, tables: set[str]) -> None:
+    """7: a session keeps how many flattens the API took of each portfolio and the prompts
+    it gave their planners, for a restart that goes on from a checkpoint taken before
+    them (or as a new run: a live session)."""
+    _add_columns(db, "sessions", tables, ("flattens TEXT NOT NULL DEFAULT '{}'",
+                                          "prompts TEXT NOT NULL DEFAULT '{}'"))  # fmt: skip
+
+
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
@@ -72,7 +80,7 @@ def _add_columns(
             db.execute(f"ALTER TABLE {table} ADD COLUMN {ddl}")
 
 
-STEPS = {2: _to_2, 3: _to_3, 4: _to_4, 5: _to_5, 6: _to_6}
+STEPS = {2: _to_2, 3: _to_3, 4: _to_4, 5: _to_5, 6: _to_6, 7: _to_7}
 
 
 def upgrade(db: sqlite3.Connection, version: int, tables: set[str]) -> None:

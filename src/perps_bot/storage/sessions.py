@@ -10,7 +10,8 @@ ends `completed`, `stopped` (by the API), `failed`.
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -20,7 +21,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     run_id TEXT,                      -- NULL until its run exists
     status TEXT NOT NULL,             -- starting | running | completed | stopped | failed
     detail TEXT,
-    paused TEXT NOT NULL DEFAULT '[]' -- JSON: ids of the portfolios paused by the API
+    paused TEXT NOT NULL DEFAULT '[]', -- JSON: ids of the portfolios paused by the API
+    flattens TEXT NOT NULL DEFAULT '{}', -- JSON: flattens the API took, by portfolio id
+    prompts TEXT NOT NULL DEFAULT '{}' -- JSON: the API's prompt, by portfolio: [text, label]
 );
 """
 
@@ -37,6 +40,8 @@ class SessionRecord:
     status: str
     detail: str | None
     paused: tuple[str, ...] = ()
+    flattens: dict[str, int] = field(default_factory=dict)
+    prompts: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def add_session(db: sqlite3.Connection, session_id: str, request: str) -> SessionRecord:
@@ -49,12 +54,23 @@ def add_session(db: sqlite3.Connection, session_id: str, request: str) -> Sessio
     return record
 
 
-def set_paused(db: sqlite3.Connection, session_id: str, portfolios: list[str]) -> None:
-    """The portfolios the API has paused (a pause, a flatten), kept for a restart: a live
-    session goes on as a new run, with no checkpoint to hold them."""
+def set_controls(
+    db: sqlite3.Connection,
+    session_id: str,
+    paused: list[str],
+    flattens: dict[str, int],
+    prompts: dict[str, tuple[str, str]],
+) -> None:
+    """The portfolios the API has paused (a pause, a flatten), how many flattens it has
+    taken of each and the prompts it gave their planners, kept before the API answers,
+    for a restart: a live session goes on as a new run, with no checkpoint to hold them,
+    and a paper session goes on from a checkpoint that may predate them (server.manager
+    applies them again)."""
     db.execute(
-        "UPDATE sessions SET paused=? WHERE session_id=?", (json.dumps(portfolios), session_id)
-    )
+        "UPDATE sessions SET paused=?, flattens=?, prompts=? WHERE session_id=?",
+        (json.dumps(paused), json.dumps(flattens, sort_keys=True),
+         json.dumps(prompts, sort_keys=True), session_id),
+    )  # fmt: skip
 
 
 def set_session_run(db: sqlite3.Connection, session_id: str, run_id: str) -> None:
@@ -72,10 +88,16 @@ def end_session(db: sqlite3.Connection, session_id: str, status: str, detail: st
 def load_sessions(db: sqlite3.Connection) -> list[SessionRecord]:
     """Every session, oldest first."""
     rows = db.execute(
-        "SELECT session_id, created_at, request, run_id, status, detail, paused FROM sessions"
-        " ORDER BY created_at, rowid"
+        "SELECT session_id, created_at, request, run_id, status, detail, paused, flattens,"
+        " prompts FROM sessions ORDER BY created_at, rowid"
     ).fetchall()
-    return [
-        SessionRecord(row[0], row[1], row[2], row[3], row[4], row[5], tuple(json.loads(row[6])))
-        for row in rows
-    ]
+    return [_record(row) for row in rows]
+
+
+def _record(row: tuple[Any, ...]) -> SessionRecord:
+    flattens = {str(pid): int(n) for pid, n in json.loads(row[7]).items()}
+    prompts = {str(pid): (str(text), str(label))
+               for pid, (text, label) in json.loads(row[8]).items()}  # fmt: skip
+    session_id, created_at, request, run_id, status, detail, paused = row[:7]
+    return SessionRecord(session_id, created_at, request, run_id, status, detail,
+                         tuple(json.loads(paused)), flattens, prompts)  # fmt: skip

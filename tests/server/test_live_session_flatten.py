@@ -1,0 +1,63 @@
+"""A live session's flatten and a server restart: the session goes on as a new run of
+the account, which reconciles with the exchange (where the flatten's close went) and
+does not send the flatten's closes again (a paper session's run applies again only a
+flatten its checkpoint does not hold: tests/server/test_control_kill.py)."""
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from perps_bot.server.session import FLATTEN
+from perps_bot.storage import RunStore
+from tests.server.live_sessions import (
+    a_second_of_books,
+    emulated,
+    live_env,
+    live_server,
+    the_live_session,
+    until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def _held(client: TestClient[Any, Any], sid: str, held: bool) -> None:
+    """Until the session's portfolio holds a position (`held`) or none (60 s at most)."""
+    async with asyncio.timeout(60):
+        while True:
+            view = await (await client.get(f"/api/sessions/{sid}/portfolio")).json()
+            sizes = [pos["size"] for p in view["portfolios"] for pos in p["positions"]]
+            if any(sizes) == held:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def test_a_live_flatten_is_not_sent_again_when_the_server_restarts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
+) -> None:
+    database = live_env(monkeypatch, tmp_path)
+    async with emulated(monkeypatch) as exchange:
+        async with live_server(tmp_path) as client:
+            sid = await the_live_session(client)
+            status = await until(client, sid, a_second_of_books)
+            pid = status["portfolios"][0]["id"]
+            await _held(client, sid, True)  # the strategy's entry filled
+            resp = await client.post(f"/api/sessions/{sid}/portfolios/{pid}/flatten")
+            assert resp.status == 200 and (await resp.json())["closing"] == 1
+            await _held(client, sid, False)
+        async with live_server(tmp_path) as client:
+            assert await the_live_session(client) == sid
+            again = await until(client, sid, a_second_of_books)
+            assert again["run_id"] != status["run_id"], again  # a new run of the account
+            assert [p["paused"] for p in again["portfolios"]] == [True], again
+            await _held(client, sid, False)
+        held = exchange.state.positions["ETHUSDT"].amount
+    with RunStore(database) as store:
+        closes = store.connection.execute(
+            "SELECT run_id, side, size FROM orders WHERE reason=?", (FLATTEN,)
+        ).fetchall()
+    assert [c[0] for c in closes] == [status["run_id"]], closes
+    assert held == 0.0, "a flatten sent again opened the opposite position"
