@@ -151,19 +151,21 @@ def order_rows(folder: Path) -> list[dict[str, Any]]:
 
 
 def round_trip_latencies(folder: Path) -> list[int]:
-    """Measured latencies (ms) of the run's orders: from the request leaving to the
-        venue's answer, one per request that was answered (not one whose retries were used
-    up, or whose outcome stayed unknown: `unanswered`, or in a capture from before that
-    step an acknowledgement with the status `unknown`). None for a dry run: its orders go
-        to the paper venue inside the bot (the times around that call are 0 ms, no round
-        trip to the exchange)."""
+    """Measured latencies (ms) of the run's orders: from the request leaving (the
+    answered attempt's, when the capture says: its retries' waits were the client's own)
+    to the venue's answer, one per request that was answered (not one whose retries were
+    used up, or whose outcome stayed unknown: `unanswered`, or in a capture from before
+    that step an acknowledgement with the status `unknown`). None for a dry run: its
+    orders go to the paper venue inside the bot (the times around that call are 0 ms, no
+    round trip to the exchange)."""
     if read_meta(folder).get("kind") == RunMode.DRY_RUN:
         return []
     sent: dict[str, int] = {}
     latencies: list[int] = []
     for row in order_rows(folder):
         cid = row["client_id"]
-        if row["step"] == "sent":
+        # `attempt`: the answered one of a retried request's attempts left then
+        if row["step"] == "sent" or (row["step"] == "attempt" and cid in sent):
             sent[cid] = row["wall_ms"]
         elif row["step"] == "acknowledged" and cid in sent:
             start = sent.pop(cid)

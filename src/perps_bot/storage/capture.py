@@ -154,9 +154,15 @@ class CaptureWriter:
     def order_sent(self, order: Order) -> None:
         self._put(("order", ("sent", wall_ms(), copy(order), None)))
 
-    def order_acknowledged(self, order: Order) -> None:
-        """The venue answered the request (whatever it said: its status is recorded)."""
-        self._put(("order", ("acknowledged", wall_ms(), copy(order), None)))
+    def order_acknowledged(self, order: Order, round_trip_ms: int | None = None) -> None:
+        """The venue answered the request (whatever it said: its status is recorded).
+        `round_trip_ms`: how long the answered attempt took, when the venue measured it
+        (a retried request: not the waits before it); recorded as an `attempt` row that
+        long before the answer, where its round trip starts."""
+        at = wall_ms()
+        if round_trip_ms is not None:
+            self._put(("order", ("attempt", at - max(round_trip_ms, 0), copy(order), None)))
+        self._put(("order", ("acknowledged", at, copy(order), None)))
 
     def order_unanswered(self, order: Order) -> None:
         """The request got no answer (retries used up, outcome unknown, never sent): no
