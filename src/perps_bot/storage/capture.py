@@ -29,7 +29,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from copy import copy
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,7 @@ class CaptureWriter:
         self.counts = {"events": 0, "books": 0, "trades": 0, "orders": 0}
         self.dropped = 0
         self.closed = False
+        self._sent: set[str] = set()  # client ids sent or found open: recorded already
         self._before: dict[str, Any] | None = self._go_on() if resumed else None
         self._write_meta()
         self._thread = threading.Thread(target=self._drain, name="capture writer", daemon=True)
@@ -152,7 +153,19 @@ class CaptureWriter:
         self._put(("warmup", dict(candles)))
 
     def order_sent(self, order: Order) -> None:
+        self._sent.add(order.client_id)
         self._put(("order", ("sent", wall_ms(), copy(order), None)))
+
+    def open_orders(self, orders: Iterable[Order]) -> None:
+        """Orders a reconciliation found open on the exchange: each the run did not send
+        (left by an earlier run of a restarted bot, placed by hand) is recorded once, an
+        `open` row with its status and what it had executed, so a replay takes it out
+        of the books it matches against as it does the run's own (feeds.replay_own)."""
+        at = wall_ms()
+        for order in orders:
+            if order.client_id not in self._sent:
+                self._sent.add(order.client_id)
+                self._put(("order", ("open", at, copy(order), None)))
 
     def order_acknowledged(self, order: Order, round_trip_ms: int | None = None) -> None:
         """The venue answered the request (whatever it said: its status is recorded).
@@ -235,6 +248,8 @@ class CaptureWriter:
         if order is not None:
             if update is None:
                 row |= {"reason": str(order.status)}
+            if step == "open":
+                row |= {"filled": order.filled, "avg_price": order.avg_price}
             row |= {"client_id": order.client_id, "symbol": order.symbol,
                     "side": str(order.side), "type": str(order.order_type), "size": order.size,
                     "price": order.price, "created_ts": order.created_ts,

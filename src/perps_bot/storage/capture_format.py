@@ -29,7 +29,9 @@ before it, at the moment that attempt left) or `unanswered` (it got no answer: r
 used up, outcome unknown, circuit breaker open; a capture from before this records
 `acknowledged` for those too), each lifecycle status the venue reported
 (`accepted`, `partially_filled`, `filled`, `canceled`, `rejected`, ...) and `fill`
-(price, quantity, fee, liquidity), each with the wall-clock ms it was seen at.
+(price, quantity, fee, liquidity), each with the wall-clock ms it was seen at; `open`
+is an order a reconciliation found open on the exchange that the run did not send (a
+restarted bot's, left by its earlier run): its status and `filled` then.
 """
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
