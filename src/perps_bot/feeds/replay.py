@@ -15,8 +15,9 @@ paper against it as if nothing were missing. A capture that says in its meta.jso
 it misses rows (its run never closed it, the recorder dropped items or failed) is
 replayed with a warning naming what is missing (`incomplete_warning`).
 
-A live run's captured books hold its own resting orders: the paper venue of its replay
-matches against them without those (`matching_view`, feeds.replay_own).
+A live run's captured books hold its own resting orders, and its captured tape its own
+prints: the paper venue of its replay matches against them without those
+(`matching_view`, feeds.replay_own and feeds.replay_prints).
 """
 
 import json
@@ -30,6 +31,7 @@ import pyarrow.parquet as pq
 from perps_bot.domain import Candle, MarketEvent, OrderStatus, RunMode, iso_utc, short, short_path
 from perps_bot.feeds.base import FeedError
 from perps_bot.feeds.replay_own import OwnBookView, own_resting
+from perps_bot.feeds.replay_prints import OwnPrints, own_takes
 from perps_bot.storage.capture import META, WARMUP
 from perps_bot.storage.capture_format import (
     EVENT_SCHEMA,
@@ -260,16 +262,18 @@ class ReplayFeed:
 
     def matching_view(self) -> Callable[[MarketEvent], MarketEvent] | None:
         """The paper venue's matching input (MatchingInput): for a live run's capture,
-        its books without the run's own resting orders (feeds.replay_own); None for a
-        dry run's (its orders never reached the exchange) or a run without any."""
+        its books without the run's own resting orders (feeds.replay_own) and its tape
+        without the run's own prints (feeds.replay_prints); None for a dry run's (its
+        orders never reached the exchange) or a run without any."""
         if self.meta.get("kind") != RunMode.LIVE:
             return None
-        resting = own_resting(order_rows(self.folder))
-        if not resting:
+        rows = order_rows(self.folder)
+        resting, takes = own_resting(rows), own_takes(rows)
+        if not resting and not takes:
             return None
         instruments = self.meta["instruments"]
         ticks = {s: float(i.get("tick_size") or 0.0) for s, i in instruments.items()}
-        return OwnBookView(resting, ticks)
+        return OwnBookView(resting, ticks, OwnPrints(takes) if takes else None)
 
     def strategy_bar_ms(self, timeframe: str) -> int | None:
         return None  # ticks: the orchestrator builds the strategy's bars, as live

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from perps_bot.domain import BookSnapshot, MarketEvent
+from perps_bot.feeds.replay_prints import OwnPrints
 
 _STARTS = ("accepted", "partially_filled")  # an acknowledgement's status, or an update
 _ENDS = ("filled", "canceled", "rejected", "expired")
@@ -115,12 +116,20 @@ def _before_the_run(rows: Sequence[Mapping[str, Any]]) -> float:
 
 class OwnBookView:
     """The paper venue's matching input for a live capture's replay: each book without
-    the run's own resting quantity (module docstring). Called for every event, in time
+    the run's own resting quantity (module docstring), and its trades without the run's
+    own prints (feeds.replay_prints). Called for every event, in time
     order; the orders resting at a book's time are kept as a sweep."""
 
-    def __init__(self, resting: Sequence[OwnResting], ticks: Mapping[str, float]) -> None:
+    def __init__(
+        self,
+        resting: Sequence[OwnResting],
+        ticks: Mapping[str, float],
+        prints: OwnPrints | None = None,
+    ) -> None:
+        """`prints`: the run's own prints, taken out of the books' trades first."""
         self._pending = sorted(resting, key=lambda r: r.start)
         self._ticks = ticks
+        self._prints = prints
         self._next = 0
         self._active: list[OwnResting] = []
         self._last_ts = -math.inf
@@ -132,6 +141,8 @@ class OwnBookView:
         if ts < self._last_ts:  # not in time order: sweep again from the start
             self._next, self._active = 0, []
         self._last_ts = ts
+        if self._prints is not None:
+            event = self._prints(event)
         pending = self._pending
         while self._next < len(pending) and pending[self._next].start <= ts:
             self._active.append(pending[self._next])
