@@ -157,9 +157,10 @@ def round_trip_latencies(folder: Path) -> list[int]:
     answered attempt's, when the capture says: its retries' waits were the client's own)
     to the venue's answer, one per request that was answered (not one whose retries were
     used up, or whose outcome stayed unknown: `unanswered`, or in a capture from before
-    that step an acknowledgement with the status `unknown`). None for a dry run: its
-    orders go to the paper venue inside the bot (the times around that call are 0 ms, no
-    round trip to the exchange)."""
+    that step an acknowledgement with the status `unknown`; nor one whose outcome a
+    look-up found: `looked_up`). None for a dry run: its orders go to the paper venue
+    inside the bot (the times around that call are 0 ms, no round trip to the
+    exchange)."""
     if read_meta(folder).get("kind") == RunMode.DRY_RUN:
         return []
     sent: dict[str, int] = {}
@@ -173,7 +174,7 @@ def round_trip_latencies(folder: Path) -> list[int]:
             start = sent.pop(cid)
             if row["reason"] != OrderStatus.UNKNOWN:  # an older capture's unanswered one
                 latencies.append(max(int(row["wall_ms"]) - start, 0))
-        elif row["step"] == "unanswered":  # no answer: no round trip
+        elif row["step"] in ("unanswered", "looked_up"):  # no answer: no round trip
             sent.pop(cid, None)
     return latencies
 

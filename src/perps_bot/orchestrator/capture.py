@@ -116,7 +116,7 @@ def time_submissions(venue: Venue, writer: "CaptureWriter") -> None:
             # a request without an answer (retries used up, outcome unknown, breaker
             # open) is no round trip: its time is the retrying's, not the exchange's
             if answered:
-                writer.order_acknowledged(order, _round_trip(venue, order.client_id))
+                _acknowledged(writer, venue, order)
             else:
                 writer.order_unanswered(order)
 
@@ -131,5 +131,10 @@ class TimedRequests(Protocol):
     def round_trip_ms(self, client_id: str) -> int | None: ...
 
 
-def _round_trip(venue: Venue, client_id: str) -> int | None:
-    return venue.round_trip_ms(client_id) if isinstance(venue, TimedRequests) else None
+def _acknowledged(writer: "CaptureWriter", venue: Venue, order: Order) -> None:
+    """The answer's row; from a venue that measures, with the answered attempt's round
+    trip, or none when the order was answered by a look-up (no request's answer)."""
+    if isinstance(venue, TimedRequests):
+        writer.order_acknowledged(order, venue.round_trip_ms(order.client_id), measured=True)
+    else:
+        writer.order_acknowledged(order)

@@ -167,14 +167,20 @@ class CaptureWriter:
                 self._sent.add(order.client_id)
                 self._put(("order", ("open", at, copy(order), None)))
 
-    def order_acknowledged(self, order: Order, round_trip_ms: int | None = None) -> None:
+    def order_acknowledged(
+        self, order: Order, round_trip_ms: int | None = None, *, measured: bool = False
+    ) -> None:
         """The venue answered the request (whatever it said: its status is recorded).
         `round_trip_ms`: how long the answered attempt took, when the venue measured it
         (a retried request: not the waits before it); recorded as an `attempt` row that
-        long before the answer, where its round trip starts."""
+        long before the answer, where its round trip starts. `measured` without one: the
+        venue learnt the outcome by looking the order up, after its request got no
+        answer (a `looked_up` row: no round trip)."""
         at = wall_ms()
         if round_trip_ms is not None:
             self._put(("order", ("attempt", at - max(round_trip_ms, 0), copy(order), None)))
+        elif measured:
+            self._put(("order", ("looked_up", at, copy(order), None)))
         self._put(("order", ("acknowledged", at, copy(order), None)))
 
     def order_unanswered(self, order: Order) -> None:
