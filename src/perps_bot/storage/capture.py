@@ -21,6 +21,9 @@ Why this shape:
   lists each time the run was down ({"from": the checkpoint it went on from, "until":
   its restart, "closed": whether the stopped run closed its part}), which a replay and
   drift name in their warning (feeds.replay.incomplete_warning).
+- The order rows buffered are written with every market-data chunk (and when they fill
+  one themselves), not only at close: a run that never closes its capture loses the
+  rows after its last chunks, not every order round trip it made.
 """
 
 import json
@@ -219,7 +222,10 @@ class CaptureWriter:
                 if kind == "stop":
                     break
                 self._take(kind, payload)
-                if self._events.rows >= self._chunk_rows:
+                if max(self._events.rows, len(self._orders["wall_ms"])) >= self._chunk_rows:
+                    # the orders too: a run that never closes its capture (a crash) loses
+                    # only what came after its last chunks
+                    self._flush_orders()
                     self._flush_events()
         except Exception:  # a broken disk must not take the run down: say it once
             log.exception("capture writer failed; the capture of this run is incomplete")
