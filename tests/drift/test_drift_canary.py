@@ -1,6 +1,6 @@
 """A live canary run on the emulator with other participants, measured against the paper
 replay of its own capture (SPEC 14): with today's `touch` model the paper fills sit
-visibly off (slippage and fill rate), and `drift --calibrate` finds a model whose median
+visibly off (slippage), and `drift --calibrate` finds a model whose median
 slippage drift is under 1 bp."""
 
 import asyncio
@@ -64,7 +64,9 @@ async def test_live_canary_drift_with_touch_and_after_calibration(
     touch = json.loads(out)["summary"]
     assert touch["paired_orders"] >= 5
     assert touch["median_slippage_drift_bps"] > 1.0  # paper pays slippage_bps the book did not
-    assert touch["fill_rate_drift"] != 0.0  # touch fills what waited in the exchange's queue
+    # (its fill rate no longer sits off as a rule: on main, the run's own market sells on
+    # the captured tape filled the replay's resting buys under touch; they are the bot's
+    # own prints, taken out of the replay's matching since)
 
     code, out, err = await asyncio.to_thread(
         invoke, ["drift", "--live", live.run_id, "--db", db, "--calibrate"]

@@ -15,8 +15,9 @@ paper against it as if nothing were missing. A capture that says in its meta.jso
 it misses rows (its run never closed it, the recorder dropped items or failed) is
 replayed with a warning naming what is missing (`incomplete_warning`).
 
-A live run's captured books hold its own resting orders: the paper venue of its replay
-matches against them without those (`matching_view`, feeds.replay_own).
+A live run's captured books hold its own resting orders, and its captured tape its own
+prints: the paper venue of its replay matches against them without those
+(`matching_view`, feeds.replay_own and feeds.replay_prints).
 """
 
 import json
@@ -30,6 +31,7 @@ import pyarrow.parquet as pq
 from perps_bot.domain import Candle, MarketEvent, OrderStatus, RunMode, iso_utc, short, short_path
 from perps_bot.feeds.base import FeedError
 from perps_bot.feeds.replay_own import OwnBookView, own_resting
+from perps_bot.feeds.replay_prints import OwnPrints, own_takes
 from perps_bot.storage.capture import META, WARMUP
 from perps_bot.storage.capture_format import (
     EVENT_SCHEMA,
@@ -151,25 +153,28 @@ def order_rows(folder: Path) -> list[dict[str, Any]]:
 
 
 def round_trip_latencies(folder: Path) -> list[int]:
-    """Measured latencies (ms) of the run's orders: from the request leaving to the
-        venue's answer, one per request that was answered (not one whose retries were used
-    up, or whose outcome stayed unknown: `unanswered`, or in a capture from before that
-    step an acknowledgement with the status `unknown`). None for a dry run: its orders go
-        to the paper venue inside the bot (the times around that call are 0 ms, no round
-        trip to the exchange)."""
+    """Measured latencies (ms) of the run's orders: from the request leaving (the
+    answered attempt's, when the capture says: its retries' waits were the client's own)
+    to the venue's answer, one per request that was answered (not one whose retries were
+    used up, or whose outcome stayed unknown: `unanswered`, or in a capture from before
+    that step an acknowledgement with the status `unknown`; nor one whose outcome a
+    look-up found: `looked_up`). None for a dry run: its orders go to the paper venue
+    inside the bot (the times around that call are 0 ms, no round trip to the
+    exchange)."""
     if read_meta(folder).get("kind") == RunMode.DRY_RUN:
         return []
     sent: dict[str, int] = {}
     latencies: list[int] = []
     for row in order_rows(folder):
         cid = row["client_id"]
-        if row["step"] == "sent":
+        # `attempt`: the answered one of a retried request's attempts left then
+        if row["step"] == "sent" or (row["step"] == "attempt" and cid in sent):
             sent[cid] = row["wall_ms"]
         elif row["step"] == "acknowledged" and cid in sent:
             start = sent.pop(cid)
             if row["reason"] != OrderStatus.UNKNOWN:  # an older capture's unanswered one
                 latencies.append(max(int(row["wall_ms"]) - start, 0))
-        elif row["step"] == "unanswered":  # no answer: no round trip
+        elif row["step"] in ("unanswered", "looked_up"):  # no answer: no round trip
             sent.pop(cid, None)
     return latencies
 
@@ -258,16 +263,18 @@ class ReplayFeed:
 
     def matching_view(self) -> Callable[[MarketEvent], MarketEvent] | None:
         """The paper venue's matching input (MatchingInput): for a live run's capture,
-        its books without the run's own resting orders (feeds.replay_own); None for a
-        dry run's (its orders never reached the exchange) or a run without any."""
+        its books without the run's own resting orders (feeds.replay_own) and its tape
+        without the run's own prints (feeds.replay_prints); None for a dry run's (its
+        orders never reached the exchange) or a run without any."""
         if self.meta.get("kind") != RunMode.LIVE:
             return None
-        resting = own_resting(order_rows(self.folder))
-        if not resting:
+        rows = order_rows(self.folder)
+        resting, takes = own_resting(rows), own_takes(rows)
+        if not resting and not takes:
             return None
         instruments = self.meta["instruments"]
         ticks = {s: float(i.get("tick_size") or 0.0) for s, i in instruments.items()}
-        return OwnBookView(resting, ticks)
+        return OwnBookView(resting, ticks, OwnPrints(takes) if takes else None)
 
     def strategy_bar_ms(self, timeframe: str) -> int | None:
         return None  # ticks: the orchestrator builds the strategy's bars, as live

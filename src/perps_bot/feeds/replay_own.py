@@ -7,7 +7,8 @@ the paper venue, which would queue behind (`--fill-model queue`) or take liquidi
 was its own twin, and whose market orders would walk quantity that was the bot's own:
 paper would then mis-measure the drift. The capture holds each order's lifecycle (the
 `orders` table: storage.capture_format), so while an order rested, from the moment the
-exchange acknowledged it (the request's answer, or its `accepted` update) until the run
+exchange acknowledged it (the request's answer, or its `accepted` update; for an order
+left by an earlier run, the reconciliation that found it open) until the run
 learnt it ended (filled, canceled, rejected, expired), the quantity it still had is
 taken off its level, never below nothing (a book fetched just before the order arrived
 does not show it), and a level with nothing left is gone.
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from perps_bot.domain import BookSnapshot, MarketEvent
+from perps_bot.feeds.replay_prints import OwnPrints
 
 _STARTS = ("accepted", "partially_filled")  # an acknowledgement's status, or an update
 _ENDS = ("filled", "canceled", "rejected", "expired")
@@ -66,7 +68,7 @@ def _resting(rows: Sequence[Mapping[str, Any]]) -> OwnResting | None:
     for row in rows:  # an acknowledgement only starts it: a capture from before the
         # writer took the status at the request's answer may show a later one there
         status = row["step"]
-        if status == "acknowledged":
+        if status in ("acknowledged", "open"):  # an answer, or found open on the exchange
             status = row["reason"] if row["reason"] in _STARTS else None
         if start is None and status in _STARTS:
             start = int(row["wall_ms"])
@@ -93,9 +95,9 @@ def _fill_steps(resting: OwnResting, rows: Sequence[Mapping[str, Any]], size: fl
                             float(row["fill_qty"])))  # fmt: skip
         elif row.get("filled") is not None:
             changes.append((int(row["wall_ms"]), float(row["filled"]), 0.0))
-    reported = summed = 0.0
+    reported = summed = _before_the_run(rows)
     resting.times.append(resting.start)
-    resting.left.append(size)
+    resting.left.append(max(size - summed, 0.0))
     for at, filled, quantity in sorted(changes, key=lambda c: c[0]):
         reported = reported if filled is None else max(reported, filled)
         summed += quantity
@@ -103,14 +105,31 @@ def _fill_steps(resting: OwnResting, rows: Sequence[Mapping[str, Any]], size: fl
         resting.left.append(max(size - max(reported, summed), 0.0))
 
 
+def _before_the_run(rows: Sequence[Mapping[str, Any]]) -> float:
+    """What an order found open at a reconciliation had executed then (its fills in the
+    run add to that); 0 for the run's own orders."""
+    for row in rows:
+        if row["step"] == "open" and row.get("filled") is not None:
+            return float(row["filled"])
+    return 0.0
+
+
 class OwnBookView:
     """The paper venue's matching input for a live capture's replay: each book without
-    the run's own resting quantity (module docstring). Called for every event, in time
+    the run's own resting quantity (module docstring), and its trades without the run's
+    own prints (feeds.replay_prints). Called for every event, in time
     order; the orders resting at a book's time are kept as a sweep."""
 
-    def __init__(self, resting: Sequence[OwnResting], ticks: Mapping[str, float]) -> None:
+    def __init__(
+        self,
+        resting: Sequence[OwnResting],
+        ticks: Mapping[str, float],
+        prints: OwnPrints | None = None,
+    ) -> None:
+        """`prints`: the run's own prints, taken out of the books' trades first."""
         self._pending = sorted(resting, key=lambda r: r.start)
         self._ticks = ticks
+        self._prints = prints
         self._next = 0
         self._active: list[OwnResting] = []
         self._last_ts = -math.inf
@@ -122,6 +141,8 @@ class OwnBookView:
         if ts < self._last_ts:  # not in time order: sweep again from the start
             self._next, self._active = 0, []
         self._last_ts = ts
+        if self._prints is not None:
+            event = self._prints(event)
         pending = self._pending
         while self._next < len(pending) and pending[self._next].start <= ts:
             self._active.append(pending[self._next])

@@ -2,6 +2,9 @@
 of its own capture.
 
 Definitions (README "Drift report"):
+- **Orders** compared are the decisions of each run: an order the live run found resting
+  on the exchange (created before the run, by its earlier run) is none, and its replay
+  cannot make it; its fills stay in the live fees, PnL and equity.
 - **Pairing.** Orders are paired per (symbol, side, type) in creation order: a live
   order takes the unpaired paper order created nearest to it, at most `window_ms`
   apart. The replay's strategy sees the same events at the same times, so agreeing
@@ -229,7 +232,8 @@ def compare(
     live_rec, paper_rec = live_store.run(live_run), paper_store.run(paper_run)
     mids = ArrivalMids(events)
     live_fills, paper_fills = live_store.fills(live_rec.run_id), paper_store.fills(paper_rec.run_id)
-    live_orders = order_facts(live_store.orders(live_rec.run_id), mids, fees_by_order(live_fills))
+    made = [o for o in live_store.orders(live_rec.run_id) if o.created >= live_rec.created_at]
+    live_orders = order_facts(made, mids, fees_by_order(live_fills))
     paper_orders = order_facts(
         paper_store.orders(paper_rec.run_id), mids, fees_by_order(paper_fills)
     )

@@ -2,13 +2,15 @@
 change to the loop: the feed is wrapped so every batch it yields (and the candles the
 strategies are warmed up with) is enqueued before the orchestrator sees it, the
 venue's `submit` is wrapped so each order's request is timed (sent just before,
-acknowledged when the venue answered, unanswered when it got none), and the recorder
+acknowledged when the venue answered, unanswered when it got none; a venue that
+measures its answered attempt says how long that took, so a retried request's round
+trip leaves out the backoff before it), and the recorder
 passes on every lifecycle update and fill it stores. All three only enqueue."""
 
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from perps_bot.config import Settings
 from perps_bot.domain import Candle, MarketEvent, Order, RunMode
@@ -114,8 +116,25 @@ def time_submissions(venue: Venue, writer: "CaptureWriter") -> None:
             # a request without an answer (retries used up, outcome unknown, breaker
             # open) is no round trip: its time is the retrying's, not the exchange's
             if answered:
-                writer.order_acknowledged(order)
+                _acknowledged(writer, venue, order)
             else:
                 writer.order_unanswered(order)
 
     setattr(venue, "submit", timed)  # noqa: B010 - an instance attribute, on purpose
+
+
+@runtime_checkable
+class TimedRequests(Protocol):
+    """A venue that measures its answered requests (the live venue): a retried request's
+    round trip is its answered attempt, not the client's backoff waits before it."""
+
+    def round_trip_ms(self, client_id: str) -> int | None: ...
+
+
+def _acknowledged(writer: "CaptureWriter", venue: Venue, order: Order) -> None:
+    """The answer's row; from a venue that measures, with the answered attempt's round
+    trip, or none when the order was answered by a look-up (no request's answer)."""
+    if isinstance(venue, TimedRequests):
+        writer.order_acknowledged(order, venue.round_trip_ms(order.client_id), measured=True)
+    else:
+        writer.order_acknowledged(order)

@@ -318,6 +318,8 @@ class VenueCalls(PortfolioControls):
             self._reconciled_at = now
         self._drain_updates()  # the steps of orders whose fills the snapshot carried
         open_orders = self.venue.open_orders()
+        if self.rec.capture is not None:  # those the run did not send, for its replay
+            self.rec.capture.open_orders(open_orders)
         for p in self.portfolios:
             p.protection.adopt(
                 o for o in open_orders if self.routes.owner(o.client_id, o.symbol) is p

@@ -21,6 +21,9 @@ Why this shape:
   lists each time the run was down ({"from": the checkpoint it went on from, "until":
   its restart, "closed": whether the stopped run closed its part}), which a replay and
   drift name in their warning (feeds.replay.incomplete_warning).
+- The order rows buffered are written with every market-data chunk (and when they fill
+  one themselves), not only at close: a run that never closes its capture loses the
+  rows after its last chunks, not every order round trip it made.
 """
 
 import json
@@ -29,7 +32,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from copy import copy
 from pathlib import Path
 from typing import Any
@@ -106,6 +109,7 @@ class CaptureWriter:
         self.counts = {"events": 0, "books": 0, "trades": 0, "orders": 0}
         self.dropped = 0
         self.closed = False
+        self._sent: set[str] = set()  # client ids sent or found open: recorded already
         self._before: dict[str, Any] | None = self._go_on() if resumed else None
         self._write_meta()
         self._thread = threading.Thread(target=self._drain, name="capture writer", daemon=True)
@@ -152,11 +156,35 @@ class CaptureWriter:
         self._put(("warmup", dict(candles)))
 
     def order_sent(self, order: Order) -> None:
+        self._sent.add(order.client_id)
         self._put(("order", ("sent", wall_ms(), copy(order), None)))
 
-    def order_acknowledged(self, order: Order) -> None:
-        """The venue answered the request (whatever it said: its status is recorded)."""
-        self._put(("order", ("acknowledged", wall_ms(), copy(order), None)))
+    def open_orders(self, orders: Iterable[Order]) -> None:
+        """Orders a reconciliation found open on the exchange: each the run did not send
+        (left by an earlier run of a restarted bot, placed by hand) is recorded once, an
+        `open` row with its status and what it had executed, so a replay takes it out
+        of the books it matches against as it does the run's own (feeds.replay_own)."""
+        at = wall_ms()
+        for order in orders:
+            if order.client_id not in self._sent:
+                self._sent.add(order.client_id)
+                self._put(("order", ("open", at, copy(order), None)))
+
+    def order_acknowledged(
+        self, order: Order, round_trip_ms: int | None = None, *, measured: bool = False
+    ) -> None:
+        """The venue answered the request (whatever it said: its status is recorded).
+        `round_trip_ms`: how long the answered attempt took, when the venue measured it
+        (a retried request: not the waits before it); recorded as an `attempt` row that
+        long before the answer, where its round trip starts. `measured` without one: the
+        venue learnt the outcome by looking the order up, after its request got no
+        answer (a `looked_up` row: no round trip)."""
+        at = wall_ms()
+        if round_trip_ms is not None:
+            self._put(("order", ("attempt", at - max(round_trip_ms, 0), copy(order), None)))
+        elif measured:
+            self._put(("order", ("looked_up", at, copy(order), None)))
+        self._put(("order", ("acknowledged", at, copy(order), None)))
 
     def order_unanswered(self, order: Order) -> None:
         """The request got no answer (retries used up, outcome unknown, never sent): no
@@ -194,7 +222,10 @@ class CaptureWriter:
                 if kind == "stop":
                     break
                 self._take(kind, payload)
-                if self._events.rows >= self._chunk_rows:
+                if max(self._events.rows, len(self._orders["wall_ms"])) >= self._chunk_rows:
+                    # the orders too: a run that never closes its capture (a crash) loses
+                    # only what came after its last chunks
+                    self._flush_orders()
                     self._flush_events()
         except Exception:  # a broken disk must not take the run down: say it once
             log.exception("capture writer failed; the capture of this run is incomplete")
@@ -229,6 +260,8 @@ class CaptureWriter:
         if order is not None:
             if update is None:
                 row |= {"reason": str(order.status)}
+            if step == "open":
+                row |= {"filled": order.filled, "avg_price": order.avg_price}
             row |= {"client_id": order.client_id, "symbol": order.symbol,
                     "side": str(order.side), "type": str(order.order_type), "size": order.size,
                     "price": order.price, "created_ts": order.created_ts,

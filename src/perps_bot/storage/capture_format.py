@@ -24,11 +24,15 @@ symbol. A replay warms its strategies up from it, so they start where the run's 
 
 An `orders` table holds the run's own order round trips, one row per step: `sent`
 (the intent, right before the request), `acknowledged` (the venue answered the request,
-`reason` its status then) or `unanswered` (it got no answer: retries used up, outcome
-unknown, circuit breaker open; a capture from before this records `acknowledged` for
-those too), each lifecycle status the venue reported
+`reason` its status then; a retried request's answered attempt is an `attempt` row
+before it, at the moment that attempt left; an order whose outcome only a look-up
+found has a `looked_up` row there instead) or `unanswered` (it got no answer: retries
+used up, outcome unknown, circuit breaker open; a capture from before this records
+`acknowledged` for those too), each lifecycle status the venue reported
 (`accepted`, `partially_filled`, `filled`, `canceled`, `rejected`, ...) and `fill`
-(price, quantity, fee, liquidity), each with the wall-clock ms it was seen at.
+(price, quantity, fee, liquidity), each with the wall-clock ms it was seen at; `open`
+is an order a reconciliation found open on the exchange that the run did not send (a
+restarted bot's, left by its earlier run): its status and `filled` then.
 """
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence

@@ -43,6 +43,9 @@ from perps_bot.venues.live.tracking import Tracked, num, unusable
 
 log = logging.getLogger("perps_bot.venues.live")
 
+#: round trips kept until the capture takes them (a run without one takes none)
+_KEPT_ROUND_TRIPS = 256
+
 
 class StillUnknown(Exception):
     """The exchange could not be asked what became of the order; it stays `unknown`."""
@@ -64,6 +67,9 @@ class Sender:
         self.clock = clock
         self.window_ms = recv_window_ms + CLOCK_MARGIN_MS
         self.on_unknown = on_unknown
+        #: client id -> ms from the answered attempt's signing to its answer (the
+        #: capture's round trip: the retries' waits before it are the client's own)
+        self.round_trips: dict[str, int] = {}
 
     async def place(self, tracked: Tracked) -> dict[str, Any]:
         """The exchange's reply for the order (placed once); raises OrderRejected,
@@ -93,10 +99,18 @@ class Sender:
                 raise requests.errors.fatal(exc) from exc
             except ccxt_async.BaseError as exc:
                 requests.succeeded()
+                self._answered(tracked)
                 raise requests.errors.rejection(exc) from exc
             requests.succeeded()
+            self._answered(tracked)
             return reply
         raise OrderRejected(None, f"not executed after {attempts} attempts: {last}", answered=False)
+
+    def _answered(self, tracked: Tracked) -> None:
+        """Keep the answered attempt's round trip (the last few, for the capture)."""
+        self.round_trips[tracked.order.client_id] = max(self.clock() - tracked.sent_at, 0)
+        if len(self.round_trips) > _KEPT_ROUND_TRIPS:
+            del self.round_trips[next(iter(self.round_trips))]
 
     async def _signed(self, tracked: Tracked) -> dict[str, Any]:
         """`_create`, with `tracked.sent_at` the moment ccxt signed the request (its

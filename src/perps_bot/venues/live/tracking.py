@@ -5,8 +5,8 @@ through the one order state machine (domain.lifecycle).
 - A fill is priced from the change in cumulative quote cost (the exchange's exact
   average for the first one). Its fee is the exchange's own when the reply carries one;
   Binance order replies do not, so it is estimated from the instrument's bps: taker for
-  market orders and limit orders that filled on arrival, maker for limit fills found
-  later.
+  market orders, triggered stops and take-profits (market orders by then) and limit
+  orders that filled on arrival, maker for limit fills found later.
 - Quantities never go backwards: a stale reply cannot un-fill an order.
 - A reply that already says FILLED for an order the bot has just sent is reported as
   two steps, accepted then filled, like every other venue.
@@ -137,7 +137,8 @@ def _new_fill(
         price = delta_cost / delta
     else:
         price = average or (order.price or 0.0)
-    taker = order.order_type is OrderType.MARKET or on_arrival
+    # a triggered stop or take-profit became a market order: it took liquidity too
+    taker = order.order_type is OrderType.MARKET or order.order_type.is_trigger or on_arrival
     liquidity = Liquidity.TAKER if taker else Liquidity.MAKER
     fee = _fee(reply, tracked, delta * price, instrument, liquidity)
     tracked.seen_filled = filled

@@ -136,6 +136,12 @@ class LiveVenue(FillPolling):
         """Grows each time a request succeeds after failed ones: reconcile then."""
         return self.requests.reconnects
 
+    def round_trip_ms(self, client_id: str) -> int | None:
+        """The round trip of the order's answered request (ms from its signing to the
+        answer, not the waits of the retries before it), taken once; None when it got
+        no direct answer (its outcome came from a look-up, or none came)."""
+        return self._sender.round_trips.pop(client_id, None)
+
     def unconfirmed_orders(self) -> list[Order]:
         """Orders whose outcome is still unknown (looked up on every poll)."""
         return [t.order for t in self._unconfirmed.values()]
