@@ -192,9 +192,15 @@ class LongCandles(RunStopping):
         """The settlements at `ts` inside walked candles, each through every stage at
         its time, priced at its symbol's path mark then. With several symbols, the
         others are marked on their paths first, and the equity row due at `ts` is
-        taken after the last settlement (it holds every symbol's payment)."""
+        taken after the last settlement (it holds every symbol's payment). The walked
+        symbols have market data at `ts` (their paths): the risk gate takes an order
+        made then as fresh (its data was the previous candle's close, hours before:
+        every order at such a settlement was denied STALE_MARKET_DATA)."""
         if len(paths) > 1:
             self._mark_on_paths(paths, ts, settling[0].symbol)
+        for symbol in paths:  # priced on the path up to now: an order here is not stale
+            for p in self._by_symbol.get(symbol, ()):
+                p.risk.on_market_data(symbol, ts)
         row_due = self._next_equity
         for k, settlement in enumerate(settling):
             self._next_equity = row_due if k == len(settling) - 1 else _NEVER
