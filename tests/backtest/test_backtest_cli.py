@@ -402,14 +402,13 @@ def test_readme_example_logs_trades_samples_prices_and_fails_as_documented(
     shifted = 0
     for line, row in zip(closed, rows, strict=True):
         net = float(re.search(r"net PnL=(-?\d+\.\d+)", line).group(1))  # type: ignore[union-attr]
-        # The log books funding to the position that paid it. A backtest settles funding
-        # after the fills of the candle at the same time, so a payment at the opening
-        # fill's time is this trade's in the log, and one at the closing fill's time is
-        # the next trade's; trades.csv's rule is the other way round (README).
+        # The log and trades.csv book funding to the position that paid it. A backtest
+        # settles funding after the fills of the candle at the same time, so a payment
+        # at the opening fill's time is this trade's, and one at the closing fill's time
+        # the next trade's (trades.csv gave them the other way round).
         opened, closed_at = (_ms(row[k]) for k in ("open_time", "close_time"))
-        expected = float(row["net_pnl"]) + paid.get(opened, 0.0) - paid.get(closed_at, 0.0)
         shifted += opened in paid or closed_at in paid
-        assert net == pytest.approx(expected, abs=5e-5)
+        assert net == pytest.approx(float(row["net_pnl"]), abs=5e-5)
         assert f"{row['symbol']} {row['side']} " in line
         assert f"reason={row['exit_reason']}" in line
     # README: this example is not promotable, and says why

@@ -299,6 +299,29 @@ def test_funding_floors_offsets_and_reports_gaps(tmp_path: Path) -> None:
         load_funding(nan, interval_ms=H8)
 
 
+def test_funding_times_off_the_interval_grid_are_refused(tmp_path: Path) -> None:
+    """Flooring is for a settlement stamped a few ms late, not for one hours away: a file
+    settling at 04:00, 12:00 and 20:00 (or a 4h file read as 8h) was moved 4h back onto
+    00:00, 08:00 and 16:00 and charged there; with --fill-gaps a 4h file whose two rates
+    of an 8h slot were equal lost one of them as a "duplicate"."""
+    day = T0 - T0 % H8
+    shifted = [day + 4 * 3_600_000 + i * H8 for i in range(4)]
+    path = write_csv(tmp_path / "s.csv", _funding_rows(shifted, [1e-4] * 4))
+    for fill_gaps in (False, True):
+        with pytest.raises(FeedError, match=r"row 1 .*4h past the 8h funding grid"):
+            load_funding(path, interval_ms=H8, fill_gaps=fill_gaps)
+    four = [day + i * 4 * 3_600_000 for i in range(6)]
+    path = write_csv(tmp_path / "h4.csv", _funding_rows(four, [1e-4] * 6))
+    with pytest.raises(FeedError, match=r"row 2 .*4h past the 8h funding grid"):
+        load_funding(path, interval_ms=H8, fill_gaps=True)
+    assert load_funding(path, interval_ms=H8 // 2).ts.tolist() == four
+    # a second late is still that settlement
+    late = write_csv(
+        tmp_path / "l.csv", _funding_rows([day + 1_000, day + H8 + 59_000], [1e-4] * 2)
+    )
+    assert load_funding(late, interval_ms=H8).ts.tolist() == [day, day + H8]
+
+
 def test_mark_file_validates_prices(tmp_path: Path) -> None:
     data = _replace(rows(5), 2, high=0.5)
     path = write_feather(tmp_path / "m.feather", data)

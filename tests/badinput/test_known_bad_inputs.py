@@ -201,6 +201,9 @@ CASES: dict[str, Callable[[Path], Args]] = {
     "funding file with the rate in fundingRate": lambda t: _side_file(
         t, "--funding", b"timestamp,fundingRate\n1704067200000,0.0001\n"
     ),
+    "funding file at 04:00, 12:00 and 20:00": lambda t: _side_file(
+        t, "--funding", b"timestamp,open\n1704081600000,0.0001\n1704110400000,0.0001\n"
+    ),
     "mark file without a close": lambda t: _side_file(
         t, "--mark", b"timestamp,open,high,low\n1704067200000,1,1,1\n"
     ),
@@ -233,6 +236,8 @@ FRAGMENTS = {
     " 60 of 60 marks are more than 10% from the candle's close",
     "funding file with the rate in fundingRate": "missing column open (header must be"
     " timestamp,open; found timestamp, fundingRate)",
+    "funding file at 04:00, 12:00 and 20:00": "side.csv: row 1 (2024-01-01T04:00:00.000Z):"
+    " 4h past the 8h funding grid",
     "mark file without a close": "missing column close (header must be"
     " timestamp,open,high,low,close; found timestamp, open, high, low)",
     "mark file with nothing in --timerange": "the mark file covers none of the candles",
@@ -342,7 +347,8 @@ def _two_closes(closes: str) -> bytes:
 
 
 def _funding_far(tmp: Path) -> Path:
-    return _funding_rows(tmp, T0 + 10**10, 10)
+    """Funding times 100 days after the candles (on the 30m grid)."""
+    return _funding_rows(tmp, T0 + 100 * 86_400_000, 10)
 
 
 def _funding_rows(tmp: Path, start: int, n: int) -> Path:

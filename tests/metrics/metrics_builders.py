@@ -137,8 +137,10 @@ class RunBuilder:
         for ts, value in points:
             self.equity(ts, value)
 
-    def funding(self, ts: int, payment: float, *, symbol: str = "BTC-PERP") -> None:
-        self.store.add_funding(self.run_id, ts, symbol, 0.0001, 100.0, 1.0, payment)
+    def funding(
+        self, ts: int, payment: float, *, symbol: str = "BTC-PERP", position: float = 1.0
+    ) -> None:
+        self.store.add_funding(self.run_id, ts, symbol, 0.0001, 100.0, position, payment)
 
     def excursion(
         self, open_ts: int, close_ts: int, mae: float, mfe: float, *, symbol: str = "BTC-PERP"

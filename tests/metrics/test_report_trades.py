@@ -101,18 +101,28 @@ def test_open_trade_at_end_is_not_a_row_and_symbols_are_independent(store: RunSt
     assert t.symbol == "BTC-PERP" and t.gross_pnl == pytest.approx(1.0)
 
 
-def test_funding_boundary_open_exclusive_close_inclusive(store: RunStore) -> None:
+def test_funding_at_a_fills_time_is_the_trade_whose_position_paid_it(store: RunStore) -> None:
+    """A payment at a fill's time came before that time's fills (its row's position is
+    the one before them) or after them (another position): a backtest's candle fills
+    come before the settlement at the candle's close."""
     b = RunBuilder(store)
-    b.funding(T0, 100.0)  # at the opening fill's time: not this trade's
     b.fill(T0, "buy", 1.0, 100.0)
+    b.funding(T0, -0.25)  # on the long just opened: this trade's
     b.funding(T0 + 8 * HOUR, -1.0)
     b.funding(T0 + 8 * HOUR, -0.5, symbol="ETH-PERP")  # other symbol
-    b.funding(T0 + 16 * HOUR, -2.0)  # at the closing fill's time: this trade's
+    b.funding(T0 + 16 * HOUR, -2.0)  # on the long, before the closing fill: this trade's
     b.fill(T0 + 16 * HOUR, "sell", 1.0, 110.0)
     b.funding(T0 + DAY, -4.0)  # after the close
-    (t,) = _trades(store, b.done())
-    assert t.funding == pytest.approx(-3.0)
-    assert t.net_pnl == pytest.approx(10.0 - 3.0)
+    b.fill(T0 + 2 * DAY, "sell", 1.0, 100.0)  # a short ...
+    b.funding(T0 + 2 * DAY + 8 * HOUR, 1.0, position=-1.0)
+    b.fill(T0 + 3 * DAY, "buy", 2.0, 100.0)  # ... flipped long
+    b.funding(T0 + 3 * DAY, -8.0, position=1.0)  # after the flip: the long's
+    b.fill(T0 + 4 * DAY, "sell", 1.0, 100.0)
+    long, short, flipped = _trades(store, b.done())
+    assert long.funding == pytest.approx(-3.25)
+    assert long.net_pnl == pytest.approx(10.0 - 3.25)
+    assert short.funding == pytest.approx(1.0)
+    assert flipped.funding == pytest.approx(-8.0)
 
 
 def test_r_multiple_and_excursions(store: RunStore) -> None:

@@ -14,12 +14,15 @@ market events happen and in what order:
   when inside it they happened is not known (the candles inside it follow their
   last-price path and see the latest mark close). Nothing later than `ts` leaks in.
 - Funding settles at every multiple of the funding interval (00/08/16 UTC for 8h)
-  between the first and last candle close. The rate comes from the funding file
-  where it has that time, else the profile's default rate (also for times outside
-  the file's range; `funding_defaulted` counts them so the CLI can say so). The
-  settlement is priced at the mark (or close) of the last candle closed at or
-  before it, and is emitted AFTER the candle closing at the same time: a position
-  opened on that candle's close is held at the settlement instant.
+  after the first candle's open, up to the last candle's close (one inside the
+  first candle too: 08:00 and 16:00 of a first 1d candle). The rate comes from the
+  funding file where it has that time, else the profile's default rate (also for
+  times outside the file's range; `funding_defaulted` counts them so the CLI can
+  say so). The settlement is priced at the mark (or close) of the last candle
+  closed at or before it (the first candle's open before any closed; a settlement
+  inside a candle is priced again on its path by the orchestrator), and is emitted
+  AFTER the candle closing at the same time: a position opened on that candle's
+  close is held at the settlement instant.
 
 Why precomputed arrays and batches: per-event Python work is the cost of a
 backtest. Everything that can be vectorised (close times, mark alignment,
@@ -267,10 +270,12 @@ class CandleFeed:
         self, funding: FundingArrays | None
     ) -> tuple[IntArray, FloatArray, FloatArray, IntArray, int]:
         """Settlement times inside the candle range, their rates, marks and the index
-        of the candle each one follows (+1)."""
+        of the candle each one follows (+1). The range starts after the first candle's
+        open: a settlement inside the first candle is one (it comes before that candle,
+        which the orchestrator walks up to it: orchestrator.long_candles)."""
         step = self.funding_interval_ms
-        first, last = int(self._close_time[0]), int(self._close_time[-1])
-        start = -(-first // step) * step
+        first, last = int(self.candles.open_time[0]), int(self._close_time[-1])
+        start = first // step * step + step
         times = np.arange(start, last + 1, step, dtype=np.int64)
         rates = np.full(times.shape[0], self.default_funding_rate, dtype=np.float64)
         from_file = 0
@@ -287,7 +292,9 @@ class CandleFeed:
             if self._marks is None
             else np.where(np.isnan(self._marks[0]), close, self._marks[0])
         )
-        marks = price[after - 1] if times.shape[0] else np.empty(0, dtype=np.float64)
+        # inside the first candle (none closed yet): its open, the one price known then
+        price = np.concatenate((self.candles.open[:1], price))
+        marks = price[after] if times.shape[0] else np.empty(0, dtype=np.float64)
         return times, rates, np.ascontiguousarray(marks, dtype=np.float64), after, from_file
 
 

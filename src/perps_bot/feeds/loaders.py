@@ -153,6 +153,7 @@ def load_funding(
     ts = (raw.ts // interval_ms) * interval_ms
     rate = raw.columns["open"]
     rows = np.arange(1, ts.shape[0] + 1, dtype=np.int64)
+    _refuse_off_grid(raw.name, raw.ts, ts, rows, interval_ms)
     dropped = 0
     if fill_gaps and ts.shape[0] > 1:
         dup = np.zeros(ts.shape[0], dtype=bool)
@@ -184,6 +185,30 @@ def load_funding(
         missing=missing,
         dropped=dropped,
     )
+
+
+#: how late after its funding time a settlement may be stamped (exchanges stamp them a
+#: few milliseconds late: 08:00:00.017); later, it is another time's
+FUNDING_LATE_MS = 60_000
+
+
+def _refuse_off_grid(
+    name: str, raw_ts: IntArray, ts: IntArray, rows: IntArray, interval_ms: int
+) -> None:
+    """A funding time hours past its interval's grid is not a late stamp: a file of
+    another interval (4h read as 8h) or schedule (04:00, 12:00, 20:00). Floored, it was
+    charged hours before it happened, or dropped as a duplicate with --fill-gaps."""
+    late = raw_ts - ts
+
+    def message(i: int) -> str:
+        return (
+            f"{format_duration(int(late[i]))} past the {format_duration(interval_ms)} funding"
+            f" grid: not a funding time of account.funding_interval"
+            f" {format_duration(interval_ms)} (a settlement may be stamped up to"
+            f" {format_duration(FUNDING_LATE_MS)} late)"
+        )
+
+    raise_first(name, raw_ts, rows, [(late > FUNDING_LATE_MS, message)])
 
 
 # -- validation ---------------------------------------------------------------------

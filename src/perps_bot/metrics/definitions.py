@@ -72,9 +72,11 @@ TRADE_COLUMN_DEFINITIONS: dict[str, str] = {
     "gross_pnl": "Price PnL realized by the trade's fills, before fees and funding.",
     "fees": "Fees of the trade's fills (a flipping fill's fee is split by size between "
     "the trade it closes and the one it opens).",
-    "funding": "Sum of the symbol's funding payments with open_time < ts <= close_time "
-    "(funding settles before fills at the same timestamp: a payment at the closing "
-    "fill's time belongs to the closing trade, one at the opening fill's time does not).",
+    "funding": "Sum of the funding payments the trade's position held: those of its symbol "
+    "with open_time < ts < close_time, and one at the opening or closing fill's time when "
+    "its position was the trade's (a candle's fills, stamped at its close, come before the "
+    "settlement at that close; a settlement inside a walked candle comes before the fills "
+    "of its time).",
     "net_pnl": "gross_pnl - fees + funding.",
     "exit_reason": "Reason of the closing fill: the strategy's signal reason, stop, "
     "take_profit, plan or liquidation (a position still open at the end is not closed: "

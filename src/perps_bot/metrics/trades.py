@@ -15,13 +15,13 @@ that resumed with a position already open is read correctly: fills that only
 reduce such a carried-in position are not part of any round trip of this run.
 """
 
-import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from perps_bot.domain import DEFAULT_PORTFOLIO
 from perps_bot.domain.record import record
+from perps_bot.metrics.trade_funding import FundingIndex
 from perps_bot.storage import (
     ExcursionRecord,
     ExcursionRow,
@@ -195,27 +195,6 @@ class RoundTripBuilder:
             trade.funding += payment
 
 
-class _FundingIndex:
-    """Per-symbol cumulative funding, for `sum over open_ts < ts <= close_ts` by bisection."""
-
-    def __init__(self, funding: Iterable[FundingRecord]) -> None:
-        # per symbol: the payment times, and sums[i] = the sum of the first i payments
-        # (a leading 0.0, so the sum up to a time is one lookup at the bisection index)
-        self._series: dict[str, tuple[list[int], list[float]]] = {}
-        for row in sorted(funding, key=lambda f: f.ts):  # stable: ties keep store order
-            times, sums = self._series.setdefault(row.symbol, ([], [0.0]))
-            times.append(row.ts)
-            sums.append(sums[-1] + row.payment)
-
-    def between(self, symbol: str, open_ts: int, close_ts: int) -> float:
-        series = self._series.get(symbol)
-        if series is None:
-            return 0.0
-        times, sums = series
-        upto_close = sums[bisect.bisect_right(times, close_ts)]
-        return upto_close - sums[bisect.bisect_right(times, open_ts)]
-
-
 class _ExcursionIndex:
     """Excursions matched to trades by (symbol, open_ts, close_ts), else (symbol, close_ts):
     the first row not yet taken, in store order, with the exact key, else with the close.
@@ -308,11 +287,15 @@ def round_trips_from_rows(
 ) -> list[Trade]:
     """`round_trips` of the store's rows as they come (`RunStore.fill_rows`, in `seq`
     order, and `RunStore.excursion_rows`): the report's path, with no record per row."""
-    funding_index = _FundingIndex(funding)
+    funding_index = FundingIndex(funding)
     excursion_index = _ExcursionIndex(excursions)
     add_fill = (builder if builder is not None else RoundTripBuilder()).add_fill
     trades: list[Trade] = []
+    last_ts: dict[str, int] = {}  # per symbol: the time of its last fill
     for symbol, side, size, price, fee, realized, after, ts, stop, reason, liq in fills:
+        if last_ts.get(symbol) != ts:  # the first fill of this time: the position before
+            last_ts[symbol] = ts
+            funding_index.fills_at(symbol, ts, after - size if side == "buy" else after + size)
         trade = add_fill(symbol, side == "buy", size, price, fee, realized, after, ts, stop)
         if trade is not None:
             paid = funding_index.between(symbol, trade.open_ts, ts)

@@ -15,6 +15,8 @@ Two things happen inside such a candle that a 1-minute candle does not have:
   close, whose point the candle's own event matches as usual (stamped at the close).
   A settlement at a path point's time comes before that point's fills (as funding at
   a fill's time does everywhere). A candle with no settlement inside is not touched.
+  The run's first candle too: its settlements come before any event (a feed of
+  candles: `_candle_run` from the start), and the run starts at its open.
 
 Several symbols (a merged feed, feeds.merged): their candles closing at the same time
 are walked together (`_walk_together`), before the first of them: their path points
@@ -116,10 +118,11 @@ class LongCandles(RunStopping):
 
     def _joins(self, batch: Sequence[MarketEvent]) -> bool:
         """Whether the run's candles are walked together (`_walk_together`): several
-        symbols' candles longer than the equity interval; decided on the first batch."""
-        if not batch:
+        symbols' candles longer than the equity interval; decided on the first batch's
+        first candle (settlements inside the first candles come before it)."""
+        first = next((e for e in batch if type(e) is not FundingRate), None)
+        if first is None:  # settlements inside the first candles: held back till them
             return False
-        first = batch[0]
         self._joint = (
             type(first) is Candle
             and len(self._by_symbol) > 1
@@ -144,11 +147,12 @@ class LongCandles(RunStopping):
     async def _held_back(self, event: MarketEvent) -> bool:
         """(Called for settlements, and for every event while one is held back.) A
         candle run's settlement inside the next candle is held back (True: nothing
-        more to do with it now); a candle with settlements inside is walked up to its
-        close point first (see the module's docstring)."""
+        more to do with it now), also one inside the run's first candle, before any
+        event; a candle with settlements inside is walked up to its close point first
+        (see the module's docstring)."""
         if type(event) is FundingRate:
             last = self.last_ts
-            if self._candle_run and last is not None and event.ts > last:
+            if self._candle_run and (last is None or event.ts > last):
                 self._inside.setdefault(event.symbol, []).append(event)
                 return True
         elif type(event) is Candle and event.symbol in self._inside:
@@ -168,6 +172,8 @@ class LongCandles(RunStopping):
         if not due:  # rows only: the fills carry the close time
             self._path_rows(candles, close)
             return
+        if self.first_ts is None:  # the run's first candles: it starts at their open
+            self._start_at(candles[0])
         points = {t for times, _ in paths.values() for t in times if t < close}
         for lo, hi in pairwise(sorted(points | set(due) | {close})):
             for candle in candles:
@@ -192,9 +198,15 @@ class LongCandles(RunStopping):
         """The settlements at `ts` inside walked candles, each through every stage at
         its time, priced at its symbol's path mark then. With several symbols, the
         others are marked on their paths first, and the equity row due at `ts` is
-        taken after the last settlement (it holds every symbol's payment)."""
+        taken after the last settlement (it holds every symbol's payment). The walked
+        symbols have market data at `ts` (their paths): the risk gate takes an order
+        made then as fresh (its data was the previous candle's close, hours before:
+        every order at such a settlement was denied STALE_MARKET_DATA)."""
         if len(paths) > 1:
             self._mark_on_paths(paths, ts, settling[0].symbol)
+        for symbol in paths:  # priced on the path up to now: an order here is not stale
+            for p in self._by_symbol.get(symbol, ()):
+                p.risk.on_market_data(symbol, ts)
         row_due = self._next_equity
         for k, settlement in enumerate(settling):
             self._next_equity = row_due if k == len(settling) - 1 else _NEVER
