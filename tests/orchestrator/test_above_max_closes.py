@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from perps_bot.domain import Order, Side
+from perps_bot.domain import Order, OrderStatus, Side, close_open
 from perps_bot.orchestrator.runner import Run, RunResult, run_bot, run_bot_sync
 from perps_bot.venues import OrderRejected
 from tests.harness.limits import LOOSE_RISK
@@ -231,3 +231,71 @@ async def test_each_order_of_a_split_close_counts_against_the_accounts_order_rat
     assert sent == [(BTC, "buy", 100.0)] * 3 + [(BTC, "sell", 100.0)] * 3, sent
     assert [(code, detail.startswith("account:")) for code, detail in denied] == [
         ("ORDER_RATE_LIMIT", True)]  # fmt: skip
+
+
+class ExpiringSecondClose(ScriptedVenue):
+    """Fills market orders at the next event, but the second reduce-only sell only in
+    part (40 of it): the rest expires, as an IOC or market order on a thin book does."""
+
+    closes: int = 0
+
+    def on_market(self, event: Any) -> Any:
+        thin = [o for o in self._open.values() if o.reduce_only and o.side is Side.SELL]
+        fills = []
+        for order in thin:
+            self.closes += 1
+            if self.closes == 2:
+                fills.append(self.fill(order, 40.0, 60_000.0, event.ts))
+                self._open.pop(order.client_id)
+                update = close_open(order, OrderStatus.EXPIRED, event.ts, "expired")
+                assert update is not None
+                self.updates.append(update)
+        return [*fills, *super().on_market(event)]
+
+
+def entry_sells(venue: ScriptedVenue) -> list[tuple[float, int]]:
+    return [(o.size, o.created_ts) for o in venue.submitted if o.side is Side.SELL
+            and not o.reduce_only]  # fmt: skip
+
+
+async def test_the_entry_of_a_flip_waits_until_its_split_close_has_filled(tmp_path: Path) -> None:
+    """Long 250, target short 50: the entry was sent in the same batch as the three
+    closes, before any of them had filled (a close expiring in part left the account
+    neither flat nor short). It goes out now once the closes have filled, the position
+    flat, at a later event."""
+    settings = big_account(tmp_path, "2:100,4:200,6:250,10:-50")
+    venue = ScriptedVenue([])
+    feed = ScriptedFeed(quotes(BTC, [60_000.0] * 20, start_ms=START_MS))
+    result = await run_bot(settings, feed=feed, venue=venue, progress=False)
+    assert result.status == "completed"
+    closes = [o.created_ts for o in venue.submitted if o.side is Side.SELL and o.reduce_only]
+    entries = entry_sells(venue)
+    assert len(closes) == 3 and [size for size, _ in entries] == [50.0], venue.submitted
+    assert entries[0][1] > max(closes), "the entry went out before the close had filled"
+    _, fills = orders_and_fills(result)
+    assert fills[-1][3] == pytest.approx(-50.0), fills
+
+
+async def test_a_flip_whose_split_close_expires_in_part_does_not_send_the_entry(
+    tmp_path: Path,
+) -> None:
+    """The second close fills 40 of 83.333 and the rest expires: the entry of 50 short
+    went out all the same, leaving the account long 43.333 less 50 (short 6.667),
+    neither what was held nor what was asked for. The account now holds what the closes
+    left, long 43.333; the entry is denied under its own client id, with a warning."""
+    settings = big_account(tmp_path, "2:100,4:200,6:250,10:-50")
+    venue = ExpiringSecondClose([])
+    feed = ScriptedFeed(quotes(BTC, [60_000.0] * 20, start_ms=START_MS))
+    result = await run_bot(settings, feed=feed, venue=venue, progress=False)
+    assert result.status == "completed"
+    assert entry_sells(venue) == [], "the entry went out"
+    _, fills = orders_and_fills(result)
+    assert fills[-1][3] == pytest.approx(250.0 - 83.334 - 40.0 - 83.333), fills
+    with sqlite3.connect(result.db_path) as conn:
+        denied = conn.execute("SELECT reason_code, detail, correlation_id FROM denials"
+                              " WHERE run_id=?", (result.run_id,)).fetchall()  # fmt: skip
+    closes = {o.client_id for o in venue.submitted}
+    assert len(denied) == 1 and denied[0][2] not in closes, (denied, closes)
+    assert "the close before it left the position" in denied[0][1], denied
+    log = (Path(settings.run.log_dir) / "perps_bot.log").read_text()
+    assert "the entry of a flip, not sent" in log

@@ -9,7 +9,8 @@ against its caps, and
 the instrument rounds and checks what is left against the exchange's minimums (SPEC 8)
 before the order exists: the same rule for every venue, paper or live. A market order
 that closes a position above the exchange's largest market order goes out as several
-orders within it (`closing_parts`), here, for every venue alike.
+orders within it (`closing_parts`), here, for every venue alike; the entry of a flip
+after such a close waits until the close is done (orchestrator.held_entries).
 """
 
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,7 @@ from perps_bot.domain import (
 )
 from perps_bot.domain.enums import LIMIT, MARKET, UNKNOWN
 from perps_bot.ledger import Ledger
+from perps_bot.orchestrator.held_entries import NOT_FLAT, HeldEntry, flat
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
@@ -64,6 +66,8 @@ class OrderFlow:
         self.rec = recorder
         self._prefix = client_prefix
         self.seq = 0
+        #: entries of flips waiting for their close, by symbol (orchestrator.held_entries)
+        self.held: dict[str, HeldEntry] = {}
 
     def orders(
         self,
@@ -81,26 +85,77 @@ class OrderFlow:
             if intent is None:
                 continue
             cid = self.next_client_id()
-            price = last_price.get(intent.symbol, 0.0)
-            rec = self.rec
-            rec.signal(ts, intent.symbol, str(intent.side), intent.size, intent.reason, cid)
-            unknown = self.unknown_order(intent.symbol, working)
-            if unknown is not None:
-                detail = f"order {unknown} of {intent.symbol} has an unknown outcome"
-                rec.denial(ts, intent.symbol, DenialReason.ORDER_STATUS_UNKNOWN, detail, cid)
-                continue
-            ahead = self.on_its_side(intent, (working, orders))
-            decision = self.risk.check(intent, ts, price, ahead)
-            if not decision.approved:
-                rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
-                continue
-            made = self._approved(intent, decision, cid, ts, price, (working, batch, orders))
-            if not made:  # refused after the gate: it never goes out
-                self.risk.withdraw(ts)
-            elif len(made) > 1:  # a split close: each of its orders counts in the rate
-                self.risk.sent_more(ts, len(made) - 1)
-            orders.extend(made)
+            self.rec.signal(ts, intent.symbol, str(intent.side), intent.size, intent.reason, cid)
+            self._send(intent, cid, ts, last_price, (working, batch, orders))
+        if self.held:  # entries of flips waiting for their close (orchestrator.held_entries)
+            for held in self._released(ts, [*self.venue.open_orders(), *orders]):
+                cid, working = held.order.client_id, self.venue.open_orders()
+                made = self._send(held.intent(), cid, ts, last_price, (working, batch, orders))
+                for order in made:  # still linked to the flip's signal
+                    order.correlation_id = held.order.correlation_id
         return orders
+
+    def _send(
+        self,
+        intent: OrderIntent,
+        cid: str,
+        ts: int,
+        last_price: Mapping[str, float],
+        lists: tuple[Sequence[Order], Sequence[Order], list[Order]],
+    ) -> list[Order]:
+        """One intent through the risk gate and the instrument; the orders it makes are
+        added to `lists[2]` (this event's) and returned. `lists`: the venue's open
+        orders, the other portfolios' of this event, this one's."""
+        working, batch, orders = lists
+        price = last_price.get(intent.symbol, 0.0)
+        rec = self.rec
+        unknown = self.unknown_order(intent.symbol, working)
+        if unknown is not None:
+            detail = f"order {unknown} of {intent.symbol} has an unknown outcome"
+            rec.denial(ts, intent.symbol, DenialReason.ORDER_STATUS_UNKNOWN, detail, cid)
+            return []
+        ahead = self.on_its_side(intent, (working, orders))
+        decision = self.risk.check(intent, ts, price, ahead)
+        if not decision.approved:
+            rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
+            return []
+        made = self._approved(intent, decision, cid, ts, price, (working, batch, orders))
+        if not made:  # refused after the gate: it never goes out
+            self.risk.withdraw(ts)
+        elif len(made) > 1:  # a split close: each of its orders counts in the rate
+            self.risk.sent_more(ts, len(made) - 1)
+        orders.extend(made)
+        return made
+
+    def _released(self, ts: int, working: Sequence[Order]) -> list[HeldEntry]:
+        """The held entries whose close is done (none of its orders among `working`: the
+        venue's, or this event's not sent yet) and left the position flat (they go out
+        now); those whose close left it held are denied, under their own client id."""
+        released: list[HeldEntry] = []
+        for symbol, held in list(self.held.items()):
+            if held.waiting(working):
+                continue
+            del self.held[symbol]
+            left = self.ledger.position_size(symbol)
+            if flat(self.instruments.get(symbol), left):
+                released.append(held)
+            else:
+                self._deny_held(ts, held, None, f"{NOT_FLAT} {left:g} {symbol}")
+        return released
+
+    def withhold(self, ts: int, close: Order, why: tuple[DenialReason | None, str]) -> None:
+        """A close order of a held entry was refused (`why`): the close cannot all go out,
+        so the entry is denied now."""
+        held = self.held.get(close.symbol)
+        if held is not None and close.client_id in held.closes:
+            del self.held[close.symbol]
+            self._deny_held(ts, held, why[0], f"the close before it did not all go out"
+                            f" ({why[1]})")  # fmt: skip
+
+    def _deny_held(self, ts: int, held: HeldEntry, code: DenialReason | None, why: str) -> None:
+        detail = held.not_sent(why)
+        self.rec.log.warning("%s", detail)
+        self.rec.denial(ts, held.order.symbol, code, detail, held.order.client_id)
 
     def _approved(
         self,
@@ -180,7 +235,11 @@ class OrderFlow:
                                " this part would open the other side")  # fmt: skip
                 self.rec.denial(ts, intent.symbol, code, detail, own)
                 continue
-            orders.append(self._order(intent, prepared, part_reduce_only, own, cid, ts, protects))
+            order = self._order(intent, prepared, part_reduce_only, own, cid, ts, protects)
+            if flip and not part_reduce_only:  # it waits for the close (held_entries)
+                self.held[intent.symbol] = HeldEntry.after(order, orders)
+            else:
+                orders.append(order)
         return orders
 
     def _order(
@@ -222,11 +281,18 @@ class OrderFlow:
     def intent(self, signal: Signal, working: Sequence[Order]) -> OrderIntent | None:
         """The order a signal asks for; None when a target is already met (to the step).
         `working`: the venue's open orders."""
+        waiting = self.held.get(signal.symbol)
         if isinstance(signal, OrderIntent):
+            if waiting is not None:  # a newer order for the symbol: the held entry goes
+                self._supersede(waiting)
             return signal
         assert isinstance(signal, TargetPosition)
         held = self.ledger.position_size(signal.symbol)
         delta = signal.size - (held + self.in_flight(signal.symbol, working))
+        if waiting is not None:  # the held entry makes the same target: it stays
+            if flat(self.instruments.get(signal.symbol), delta - waiting.signed):
+                return None
+            self._supersede(waiting)
         if abs(delta) <= SIZE_EPSILON:
             return None
         instrument = self.instruments.get(signal.symbol)
@@ -245,6 +311,11 @@ class OrderFlow:
             stop_loss=signal.stop_loss,
             take_profit=signal.take_profit,
         )
+
+    def _supersede(self, waiting: HeldEntry) -> None:
+        """A newer signal for the symbol replaces the entry held for its close."""
+        del self.held[waiting.order.symbol]
+        self.rec.log.info("%s: superseded by a newer signal", waiting.not_sent("held back"))
 
     def unknown_order(self, symbol: str, working: Sequence[Order]) -> str | None:
         """The client id of an order of `symbol` among the venue's open orders `working`
@@ -293,7 +364,8 @@ def closing_parts(
     the exchange's largest one that closes a position: a trader expects the bot to get
     out of any position it holds, so the close goes out as several reduce-only orders,
     each within the maximum (`Instrument.pieces`), followed, for a flip, by the entry of
-    the other side as one order of its own (refused like any entry when it is above the
+    the other side as one order of its own, held back until the close is done
+    (orchestrator.held_entries; refused like any entry when it is above the
     maximum itself: an entry that size is a profile to fix, never split). An entry above
     the maximum stays one order, which the instrument refuses (ABOVE_MAX_QUANTITY)."""
     if intent.order_type is not MARKET:
