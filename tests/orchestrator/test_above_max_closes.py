@@ -299,3 +299,47 @@ async def test_a_flip_whose_split_close_expires_in_part_does_not_send_the_entry(
     assert "the close before it left the position" in denied[0][1], denied
     log = (Path(settings.run.log_dir) / "perps_bot.log").read_text()
     assert "the entry of a flip, not sent" in log
+
+
+class RefusingTheEntry(ScriptedVenue):
+    """Fills market orders at the next event; refuses the first sell that is no close."""
+
+    async def submit(self, order: Order) -> Order:
+        if not order.reduce_only and order.side is Side.SELL and not self.refusals:
+            self.refusals.append(OrderRejected(None, "scripted refusal of the entry"))
+        return await super().submit(order)
+
+
+def denial_ids(result: RunResult) -> list[tuple[str, str]]:
+    with sqlite3.connect(result.db_path) as conn:
+        rows = conn.execute("SELECT reason_code, correlation_id FROM denials WHERE run_id=?",
+                            (result.run_id,))  # fmt: skip
+        return [(r[0], r[1]) for r in rows.fetchall()]
+
+
+async def test_a_denied_flip_entry_is_recorded_under_its_own_client_id(tmp_path: Path) -> None:
+    """Long 250 to short 50: closes pb-4, pb-5, pb-6, entry pb-7. The venue refuses the
+    entry: its denial was recorded under pb-4, the first close's id (an order that
+    filled), so the denial pointed at the wrong order. It carries pb-7 now."""
+    settings = big_account(tmp_path, "2:100,4:200,6:250,10:-50")
+    venue = RefusingTheEntry([])
+    feed = ScriptedFeed(quotes(BTC, [60_000.0] * 20, start_ms=START_MS))
+    result = await run_bot(settings, feed=feed, venue=venue, progress=False)
+    orders, _ = orders_and_fills(result)
+    entry = [o[0] for o in orders if o[1] == "sell" and not o[3]]
+    assert entry == ["pb-7"] and denial_ids(result) == [("VENUE_REJECTED", "pb-7")], orders
+
+
+def test_a_flip_entry_the_order_rate_denies_is_recorded_under_its_own_id(tmp_path: Path) -> None:
+    """max_orders_per_minute 6: three entries and a close in three orders fill the
+    minute; the flip's entry was approved with the close and went out as a seventh
+    order. The gate checks it on its own now that it waits for the close, and its
+    denial carries its own client id (pb-7), not the close's (pb-4)."""
+    settings = big_account(tmp_path, "2:100,4:200,6:250,10:-50")
+    settings = settings.model_copy(update={"risk": settings.risk.model_copy(
+        update={"max_orders_per_minute": 6})})  # fmt: skip
+    feed = ScriptedFeed(quotes(BTC, [60_000.0] * 20, start_ms=START_MS))
+    result = run_bot_sync(settings, feed=feed, progress=False)
+    orders, _ = orders_and_fills(result)
+    assert len(orders) == 6, orders
+    assert denial_ids(result) == [("ORDER_RATE_LIMIT", "pb-7")]

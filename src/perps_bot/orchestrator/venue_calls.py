@@ -185,7 +185,10 @@ class VenueCalls(PortfolioControls):
         finally:
             self._sync_breakers()
         if refused is not None:
-            rec.denial(order.created_ts, order.symbol, *refused, order.correlation_id)
+            # under the order's own id (a flip's entry or a split close's later order is
+            # not the first one's); a protective order's under the entry it protects
+            own = order.correlation_id if order.order_type.is_trigger else order.client_id
+            rec.denial(order.created_ts, order.symbol, *refused, own)
         elif order.status is UNKNOWN:
             refused = (DenialReason.ORDER_STATUS_UNKNOWN, f"order {order.client_id} has an"
                        " unknown outcome")  # fmt: skip
