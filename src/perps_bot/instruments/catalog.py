@@ -19,7 +19,7 @@ from perps_bot.exchange import ExchangeSetupError, to_exchange_symbol
 
 _REQUIRED = ("tick_size", "step_size")
 #: the keys whose explicit null in a profile means "no limit" rather than "unset"
-_NO_LIMIT = ("max_quantity", "max_market_quantity")
+_NO_LIMIT = ("max_quantity", "max_market_quantity", "max_algo_orders")
 
 
 class InstrumentError(PerpsBotError):
@@ -115,6 +115,7 @@ def build_instrument(symbol: str, values: Mapping[str, Any], fees: FeesConfig) -
         contract_size=float(values.get("contract_size", 1.0)),
         max_quantity=_optional(values.get("max_quantity")),
         max_market_quantity=_optional(values.get("max_market_quantity")),
+        max_algo_orders=_optional_count(values.get("max_algo_orders")),
         price_band=_band(values.get("price_multiplier_up"), values.get("price_multiplier_down")),
     )
 
@@ -126,6 +127,10 @@ def _band(up: Any, down: Any) -> tuple[float, float] | None:
 
 def _optional(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _optional_count(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def catalog_from_profile(

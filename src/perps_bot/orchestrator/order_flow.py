@@ -29,7 +29,7 @@ from perps_bot.domain import (
 )
 from perps_bot.domain.enums import LIMIT, MARKET, UNKNOWN
 from perps_bot.ledger import Ledger
-from perps_bot.orchestrator.held_entries import NOT_FLAT, HeldEntry, flat
+from perps_bot.orchestrator.held_entries import HeldEntries, HeldEntry, flat
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
@@ -66,8 +66,8 @@ class OrderFlow:
         self.rec = recorder
         self._prefix = client_prefix
         self.seq = 0
-        #: entries of flips waiting for their close, by symbol (orchestrator.held_entries)
-        self.held: dict[str, HeldEntry] = {}
+        #: entries of flips waiting for their close (orchestrator.held_entries)
+        self.held = HeldEntries(recorder, self.instruments)
 
     def orders(
         self,
@@ -88,7 +88,8 @@ class OrderFlow:
             self.rec.signal(ts, intent.symbol, str(intent.side), intent.size, intent.reason, cid)
             self._send(intent, cid, ts, last_price, (working, batch, orders))
         if self.held:  # entries of flips waiting for their close (orchestrator.held_entries)
-            for held in self._released(ts, [*self.venue.open_orders(), *orders]):
+            done = self.held.released(ts, [*self.venue.open_orders(), *orders], self.ledger)
+            for held in done:
                 cid, working = held.order.client_id, self.venue.open_orders()
                 made = self._send(held.intent(), cid, ts, last_price, (working, batch, orders))
                 for order in made:  # still linked to the flip's signal
@@ -119,7 +120,9 @@ class OrderFlow:
         if not decision.approved:
             rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
             return []
-        made = self._approved(intent, decision, cid, ts, price, (working, batch, orders))
+        made: list[Order] = []
+        if self._protectable(intent, decision.size, ahead, ts, cid):
+            made = self._approved(intent, decision, cid, ts, price, (working, batch, orders))
         if not made:  # refused after the gate: it never goes out
             self.risk.withdraw(ts)
         elif len(made) > 1:  # a split close: each of its orders counts in the rate
@@ -127,35 +130,26 @@ class OrderFlow:
         orders.extend(made)
         return made
 
-    def _released(self, ts: int, working: Sequence[Order]) -> list[HeldEntry]:
-        """The held entries whose close is done (none of its orders among `working`: the
-        venue's, or this event's not sent yet) and left the position flat (they go out
-        now); those whose close left it held are denied, under their own client id."""
-        released: list[HeldEntry] = []
-        for symbol, held in list(self.held.items()):
-            if held.waiting(working):
-                continue
-            del self.held[symbol]
-            left = self.ledger.position_size(symbol)
-            if flat(self.instruments.get(symbol), left):
-                released.append(held)
-            else:
-                self._deny_held(ts, held, None, f"{NOT_FLAT} {left:g} {symbol}")
-        return released
-
-    def withhold(self, ts: int, close: Order, why: tuple[DenialReason | None, str]) -> None:
-        """A close order of a held entry was refused (`why`): the close cannot all go out,
-        so the entry is denied now."""
-        held = self.held.get(close.symbol)
-        if held is not None and close.client_id in held.closes:
-            del self.held[close.symbol]
-            self._deny_held(ts, held, why[0], f"the close before it did not all go out"
-                            f" ({why[1]})")  # fmt: skip
-
-    def _deny_held(self, ts: int, held: HeldEntry, code: DenialReason | None, why: str) -> None:
-        detail = held.not_sent(why)
-        self.rec.log.warning("%s", detail)
-        self.rec.denial(ts, held.order.symbol, code, detail, held.order.client_id)
+    def _protectable(
+        self, intent: OrderIntent, size: float, ahead: float, ts: int, cid: str
+    ) -> bool:
+        """False, the denial recorded, for an entry asking for a stop or take-profit that
+        would leave a position (once the orders of its side on their way fill: `ahead`)
+        whose protection takes more orders than the exchange keeps open for the symbol
+        (`Instrument.check_protection`): the exchange would refuse the ones beyond it."""
+        instrument = self.instruments.get(intent.symbol)
+        if instrument is None or intent.reduce_only:
+            return True
+        sign = intent.side.sign
+        after = sign * (self.ledger.position_size(intent.symbol) + sign * (ahead + size))
+        try:  # `after`: the position on the intent's side (none when it only reduces)
+            if after > 0:
+                stop, take_profit = intent.stop_loss is not None, intent.take_profit is not None
+                instrument.check_protection(after, stop, take_profit)
+        except InstrumentRefusal as refusal:
+            self.rec.denial(ts, intent.symbol, refusal.reason, refusal.detail, cid)
+            return False
+        return True
 
     def _approved(
         self,
@@ -237,7 +231,7 @@ class OrderFlow:
                 continue
             order = self._order(intent, prepared, part_reduce_only, own, cid, ts, protects)
             if flip and not part_reduce_only:  # it waits for the close (held_entries)
-                self.held[intent.symbol] = HeldEntry.after(order, orders)
+                self.held.hold(HeldEntry.after(order, orders))
             else:
                 orders.append(order)
         return orders
@@ -284,7 +278,7 @@ class OrderFlow:
         waiting = self.held.get(signal.symbol)
         if isinstance(signal, OrderIntent):
             if waiting is not None:  # a newer order for the symbol: the held entry goes
-                self._supersede(waiting)
+                self.held.supersede(waiting)
             return signal
         assert isinstance(signal, TargetPosition)
         held = self.ledger.position_size(signal.symbol)
@@ -292,7 +286,7 @@ class OrderFlow:
         if waiting is not None:  # the held entry makes the same target: it stays
             if flat(self.instruments.get(signal.symbol), delta - waiting.signed):
                 return None
-            self._supersede(waiting)
+            self.held.supersede(waiting)
         if abs(delta) <= SIZE_EPSILON:
             return None
         instrument = self.instruments.get(signal.symbol)
@@ -311,11 +305,6 @@ class OrderFlow:
             stop_loss=signal.stop_loss,
             take_profit=signal.take_profit,
         )
-
-    def _supersede(self, waiting: HeldEntry) -> None:
-        """A newer signal for the symbol replaces the entry held for its close."""
-        del self.held[waiting.order.symbol]
-        self.rec.log.info("%s: superseded by a newer signal", waiting.not_sent("held back"))
 
     def unknown_order(self, symbol: str, working: Sequence[Order]) -> str | None:
         """The client id of an order of `symbol` among the venue's open orders `working`

@@ -160,7 +160,7 @@ class VenueCalls(PortfolioControls):
                     p.rec.flush()
                 refused = await self._submit(order, p)
                 if refused is not None and refused[0] is not DenialReason.ORDER_STATUS_UNKNOWN:
-                    p.flow.withhold(order.created_ts, order, refused)  # a flip's entry
+                    p.flow.held.withhold(order.created_ts, order, refused)  # a flip's entry
                 self._drain_updates()
                 if self.venue.needs_polling:
                     await self._collect(self.clock.now())
