@@ -178,3 +178,30 @@ async def test_a_live_entry_whose_protection_the_exchange_would_refuse_is_not_se
 
 def stored_denials(run: Run) -> list[str]:
     return [str(k) for k, n in run.orchestrator.primary.rec.denials.items() if n]
+
+
+async def test_a_live_flip_sends_its_entry_once_the_split_close_has_filled(
+    in_repo: Path, run_dirs: dict[str, str]
+) -> None:
+    """Long 250, target short 50 on the emulator: the close goes out as three reduce-only
+    orders and the short entry, held back until they are done, goes out after them (the
+    venue's replies carry their fills: no event needed to release it). The account ends
+    short 50, each order sent once."""
+    async with big_exchange() as exchange:
+        settings = plan_run(exchange, run_dirs, Path("unused.csv"))
+        strategy = {"name": "tests.harness.scripted:ScriptedTargets",
+                    "params": {"symbol": BTC, "script": "2:100,4:200,6:250,10:-50"}}  # fmt: skip
+        settings = settings.model_copy(update={"strategy": settings.strategy.model_copy(
+            update=strategy)})  # fmt: skip
+
+        async def flip(run: Run) -> None:
+            await until(lambda: exchange.state.positions[BTCUSDT].amount == -50.0
+                        and run.orchestrator.ledger.position_size(BTC) == -50.0)  # fmt: skip
+
+        result = await run_while(settings, flip)
+        sells = [o for o in exchange.state.orders.values() if o.side == "SELL"]
+    assert result.status == "completed"
+    assert [(o.orig_qty, o.reduce_only, o.status) for o in sells] == [
+        (83.334, True, "FILLED"), (83.333, True, "FILLED"), (83.333, True, "FILLED"),
+        (50.0, False, "FILLED")]  # fmt: skip
+    assert sells[3].time >= max(o.update_time for o in sells[:3])

@@ -74,3 +74,33 @@ def test_an_entry_whose_protection_needs_more_than_the_exchange_keeps_is_refused
     assert sorted(last) == [("stop_market", 120.0)] * 5 + [("take_profit_market", 120.0)] * 5
     assert [code for code, _ in denied] == ["ABOVE_MAX_QUANTITY"], denied
     assert "10 open stop and take-profit orders" in denied[0][1], denied
+
+
+def test_an_entry_without_levels_that_grows_a_protected_position_past_the_limit_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The first entry of 100 BTC asks for a stop and a take-profit; six more without
+    levels grow the position, and its protection grows with it (the levels protect the
+    whole position). At 700 BTC that is 6 + 6 orders, beyond the 10 the exchange keeps:
+    the seventh entry is refused as one asking for the levels itself is."""
+    rows: list[dict[str, object]] = [
+        {"id": "r1", "side": "long", "size": 100, "entry": "market", "stop": 59_000,
+         "take_profit": 62_000}]  # fmt: skip
+    rows += [{"id": f"r{n}", "side": "long", "size": 100, "entry": "market"}
+             for n in range(2, 8)]  # fmt: skip
+    plan = write_plan(tmp_path / "plan.csv", rows)
+    settings = big_account(tmp_path, "")
+    strategy = {"name": "plan", "params": {"file": str(plan), "reload_interval": 0}}
+    settings = settings.model_copy(update={"strategy": settings.strategy.model_copy(
+        update=strategy)})  # fmt: skip
+    feed = ScriptedFeed(quotes(BTC, [60_000.0] * 20, start_ms=START_MS))
+    result = run_bot_sync(settings, feed=feed, progress=False)
+    assert result.status == "completed"
+    with sqlite3.connect(result.db_path) as conn:
+        rows_ = conn.execute("SELECT order_type, size FROM orders WHERE run_id=?",
+                             (result.run_id,)).fetchall()  # fmt: skip
+        denied = conn.execute("SELECT reason_code FROM denials WHERE run_id=?",
+                              (result.run_id,)).fetchall()  # fmt: skip
+    assert sum(size for kind, size in rows_ if kind == "market") == 600.0, rows_
+    assert max(size for kind, size in rows_ if kind != "market") == 120.0, rows_
+    assert denied == [("ABOVE_MAX_QUANTITY",)]

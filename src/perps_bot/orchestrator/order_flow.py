@@ -13,7 +13,7 @@ orders within it (`closing_parts`), here, for every venue alike; the entry of a 
 after such a close waits until the close is done (orchestrator.held_entries).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from perps_bot.domain import (
     DEFAULT_PORTFOLIO,
@@ -68,6 +68,9 @@ class OrderFlow:
         self.seq = 0
         #: entries of flips waiting for their close (orchestrator.held_entries)
         self.held = HeldEntries(recorder, self.instruments)
+        #: the protection (stop, take-profit: is there one) a position of the symbol on
+        #: the side given has already (the portfolio's Protector sets it)
+        self.protected: Callable[[str, Side], tuple[bool, bool]] = _unprotected
 
     def orders(
         self,
@@ -121,7 +124,7 @@ class OrderFlow:
             rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
             return []
         made: list[Order] = []
-        if self._protectable(intent, decision.size, ahead, ts, cid):
+        if self._protectable(intent, decision.size, (ahead, [*working, *orders]), ts, cid):
             made = self._approved(intent, decision, cid, ts, price, (working, batch, orders))
         if not made:  # refused after the gate: it never goes out
             self.risk.withdraw(ts)
@@ -131,21 +134,35 @@ class OrderFlow:
         return made
 
     def _protectable(
-        self, intent: OrderIntent, size: float, ahead: float, ts: int, cid: str
+        self,
+        intent: OrderIntent,
+        size: float,
+        on_way: tuple[float, Sequence[Order]],
+        ts: int,
+        cid: str,
     ) -> bool:
-        """False, the denial recorded, for an entry asking for a stop or take-profit that
-        would leave a position (once the orders of its side on their way fill: `ahead`)
-        whose protection takes more orders than the exchange keeps open for the symbol
-        (`Instrument.check_protection`): the exchange would refuse the ones beyond it."""
+        """False, the denial recorded, for an entry that would leave a position (once the
+        orders on their way fill: `on_way`, the quantity of its side and the orders) whose
+        stop and take-profit (asked for by it or by an entry on its way, or the position's
+        already) take more orders than the exchange keeps open for the symbol
+        (`Instrument.check_protection`): the exchange would refuse the ones beyond."""
         instrument = self.instruments.get(intent.symbol)
         if instrument is None or intent.reduce_only:
             return True
-        sign = intent.side.sign
-        after = sign * (self.ledger.position_size(intent.symbol) + sign * (ahead + size))
-        try:  # `after`: the position on the intent's side (none when it only reduces)
-            if after > 0:
-                stop, take_profit = intent.stop_loss is not None, intent.take_profit is not None
-                instrument.check_protection(after, stop, take_profit)
+        symbol, side = intent.symbol, intent.side
+        ahead, orders = on_way
+        after = side.sign * (self.ledger.position_size(symbol) + side.sign * (ahead + size))
+        if after <= 0:  # the position on the intent's side: none when it only reduces
+            return True
+        stop, take_profit = self.protected(symbol, side)
+        asking: list[Order | OrderIntent] = [intent]
+        asking += [o for o in orders if o.symbol == symbol and o.side is side]
+        for o in asking:
+            if not o.reduce_only:
+                stop = stop or o.stop_loss is not None
+                take_profit = take_profit or o.take_profit is not None
+        try:
+            instrument.check_protection(after, stop, take_profit)
         except InstrumentRefusal as refusal:
             self.rec.denial(ts, intent.symbol, refusal.reason, refusal.detail, cid)
             return False
@@ -343,6 +360,10 @@ class OrderFlow:
             for o in working
             if o.symbol == symbol and o.portfolio == mine and not o.order_type.is_trigger
         )
+
+
+def _unprotected(symbol: str, side: Side) -> tuple[bool, bool]:
+    return False, False
 
 
 def closing_parts(
