@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from perps_bot.domain import Order, OrderStatus, Side, close_open
+from perps_bot.orchestrator.held_entries import HeldEntries
 from perps_bot.orchestrator.runner import Run, RunResult, run_bot, run_bot_sync
 from perps_bot.venues import OrderRejected
 from tests.harness.limits import LOOSE_RISK
@@ -343,3 +344,37 @@ def test_a_flip_entry_the_order_rate_denies_is_recorded_under_its_own_id(tmp_pat
     orders, _ = orders_and_fills(result)
     assert len(orders) == 6, orders
     assert denial_ids(result) == [("ORDER_RATE_LIMIT", "pb-7")]
+
+
+async def test_a_checkpoint_keeps_the_entry_a_flip_holds_back(tmp_path: Path) -> None:
+    """A paper run checkpointed while the entry of a flip waits for its split close (the
+    closes sent, not filled yet) and resumed in a new process: the held entry was not
+    in the checkpoint, so the resumed run ended flat where the uninterrupted one ends
+    short 50. The loop's state keeps it now (here: restored into an order flow that
+    lost it, as a new process's has)."""
+    settings = big_account(tmp_path, "2:100,4:200,6:250,10:-50")
+    feed = ScriptedFeed(quotes(BTC, [60_000.0] * 20, start_ms=START_MS))
+    kept: list[object] = []
+
+    @contextlib.asynccontextmanager
+    async def checkpoint_while_held(run: Run) -> AsyncIterator[None]:
+        orchestrator = run.orchestrator
+        flow = orchestrator.primary.flow
+
+        async def watch() -> None:
+            while not flow.held:
+                await asyncio.sleep(0)
+            kept.append(orchestrator.loop_state())
+            flow.held = HeldEntries(flow.rec, flow.instruments)  # a new process's
+            orchestrator.restore_loop_state(kept[0])
+
+        watcher = asyncio.create_task(watch())
+        try:
+            yield
+        finally:
+            watcher.cancel()
+
+    result = await run_bot(settings, feed=feed, progress=False, attach=checkpoint_while_held)
+    assert result.status == "completed" and kept
+    _, fills = orders_and_fills(result)
+    assert fills[-1][3] == pytest.approx(-50.0), fills

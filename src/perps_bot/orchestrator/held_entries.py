@@ -72,6 +72,12 @@ class HeldEntries:
     def __bool__(self) -> bool:
         return bool(self._by_symbol)
 
+    def state(self) -> dict[str, HeldEntry]:
+        return dict(self._by_symbol)
+
+    def restore(self, state: Mapping[str, HeldEntry]) -> None:
+        self._by_symbol = dict(state)
+
     def get(self, symbol: str) -> HeldEntry | None:
         return self._by_symbol.get(symbol)
 
