@@ -378,3 +378,17 @@ async def test_a_checkpoint_keeps_the_entry_a_flip_holds_back(tmp_path: Path) ->
     assert result.status == "completed" and kept
     _, fills = orders_and_fills(result)
     assert fills[-1][3] == pytest.approx(-50.0), fills
+
+
+def test_a_newer_target_replaces_the_entry_a_flip_holds_back(tmp_path: Path) -> None:
+    """Long 250, target short 50, then (while the entry waits for the close) a target of
+    0: the held entry is dropped, not sent after the close; the run ends flat. A target
+    of short 50 again keeps it: the run ends short 50, with one entry."""
+    for script, last, entries in (("10:-50,11:0", 0.0, []), ("10:-50,11:-50", -50.0, [50.0])):
+        settings = big_account(tmp_path / script, "2:100,4:200,6:250," + script)
+        venue = ScriptedVenue([])
+        feed = ScriptedFeed(quotes(BTC, [60_000.0] * 20, start_ms=START_MS))
+        result = run_bot_sync(settings, feed=feed, venue=venue, progress=False)
+        _, fills = orders_and_fills(result)
+        assert fills[-1][3] == pytest.approx(last), (script, fills)
+        assert [size for size, _ in entry_sells(venue)] == entries, script

@@ -147,7 +147,7 @@ class OrderFlow:
         already) take more orders than the exchange keeps open for the symbol
         (`Instrument.check_protection`): the exchange would refuse the ones beyond."""
         instrument = self.instruments.get(intent.symbol)
-        if instrument is None or intent.reduce_only:
+        if instrument is None or instrument.max_algo_orders is None or intent.reduce_only:
             return True
         symbol, side = intent.symbol, intent.side
         ahead, orders = on_way
