@@ -102,6 +102,14 @@ def build_instrument(symbol: str, values: Mapping[str, Any], fees: FeesConfig) -
     tiers_data = values.get("tiers")
     tiers = generic_tiers() if tiers_data is None else _tiers(symbol, tiers_data)
     step = float(values["step_size"])
+    least = max(step, float(values.get("min_quantity", step)))
+    for key in _NO_LIMIT[:2]:  # a maximum below one order: nothing could be sent
+        most = values.get(key)
+        if most is not None and float(most) < least * (1 - 1e-9):
+            raise InstrumentError(
+                f"instruments.{symbol}.{key}: {float(most):g} is below the step or minimum"
+                f" quantity ({least:g}): no order could be sent"
+            )
     return Instrument(
         symbol=symbol,
         exchange_symbol=str(values.get("exchange_symbol") or default_exchange_symbol(symbol)),
