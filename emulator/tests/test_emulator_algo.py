@@ -117,3 +117,22 @@ async def test_random_walk_steps_trigger_too(api: Client, server: EmulatorServer
     assert server.state.positions["BTCUSDT"].amount == 0.0
     await api.ok("DELETE", "/fapi/v1/algoOpenOrders", symbol="BTCUSDT")
     assert await api.ok("GET", "/fapi/v1/openAlgoOrders") == []
+
+
+async def test_open_conditional_orders_per_symbol_are_capped_by_max_num_algo_orders(
+    api: Client,
+) -> None:
+    """exchangeInfo says MAX_NUM_ALGO_ORDERS 10, as Binance USDM does; the eleventh open
+    conditional order of a symbol was accepted all the same. Binance refuses it (-4045
+    "Reach max stop order limit."); a finished or cancelled one frees its place."""
+    info = await api.ok("GET", "/fapi/v1/exchangeInfo")
+    btc = next(s for s in info["symbols"] if s["symbol"] == "BTCUSDT")
+    limits = [f["limit"] for f in btc["filters"] if f["filterType"] == "MAX_NUM_ALGO_ORDERS"]
+    assert limits == [10]
+    for n in range(10):
+        await api.ok("POST", ALGO, **conditional("STOP_MARKET", str(59_000 - n),
+                                                 clientAlgoId=f"s{n}"))  # fmt: skip
+    eleventh = conditional("TAKE_PROFIT_MARKET", "62000", clientAlgoId="tp")
+    assert await api.error_code("POST", ALGO, **eleventh) == -4045
+    await api.ok("DELETE", ALGO, symbol="BTCUSDT", clientAlgoId="s0")
+    await api.ok("POST", ALGO, **eleventh)

@@ -159,3 +159,13 @@ def test_the_maximum_quantities_come_from_the_markets() -> None:
         eth.prepare(Side.BUY, 2000.5, OrderType.MARKET, None, False, 3000.0)
     btc = catalog_from_profile({}, FeesConfig())["BTC-PERP"]  # Binance's, built in
     assert (btc.max_quantity, btc.max_market_quantity) == (1000.0, 120.0)
+
+
+@pytest.mark.parametrize("key", ["max_quantity", "max_market_quantity"])
+def test_a_maximum_below_one_step_is_one_line(key: str) -> None:
+    """A maximum order size below the step (or the minimum quantity) takes no order at
+    all; a close split into orders within it crashed the run with ZeroDivisionError
+    (Instrument.pieces: no whole step fits in the maximum). Refused in one line now."""
+    bad = {"BTC-PERP": InstrumentConfig(**{key: 0.0005})}  # the step is 0.001
+    with pytest.raises(InstrumentError, match=rf"instruments\.BTC-PERP\.{key}: 0.0005 is below"):
+        catalog_from_profile(bad, FeesConfig())

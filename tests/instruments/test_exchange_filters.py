@@ -72,3 +72,27 @@ def test_the_percent_price_band_comes_from_the_market() -> None:
     assert eth.prepare(Side.BUY, 0.01, LIMIT, 2_625.0, False, 3_000.0, 2_500.0).price == 2_625.0
     assert eth.prepare(Side.BUY, 0.01, LIMIT, 2_700.0, False, 3_000.0, 0.0).price == 2_700.0
     assert _eth().price_band is None  # a market without the filter: no band
+
+
+def test_the_most_open_stops_and_take_profits_come_from_the_market() -> None:
+    """Binance's MAX_NUM_ALGO_ORDERS (ccxt leaves it in the market's info) is the
+    instrument's `max_algo_orders`: a position whose stop and take-profit take more
+    orders than that cannot be protected; no limit when the market gives none (not the
+    built-in data's), and a profile that says otherwise is refused."""
+    algo = {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10}
+    market = {
+        **MARKET,
+        "limits": {**MARKET["limits"], "market": {"max": 2000.0}},
+        "info": {"filters": [{"filterType": "MAX_NUM_ORDERS", "limit": 200}, algo]},
+    }
+    eth = catalog_from_markets({ETH: market}, ["ETH-PERP"], {}, FeesConfig())["ETH-PERP"]
+    assert eth.max_algo_orders == 10
+    eth.check_protection(10_000.0, True, True)  # 5 stops + 5 take-profits
+    eth.check_protection(12_000.0, True, False)  # 6 stops
+    with pytest.raises(InstrumentRefusal, match="would need 12 protective orders") as refused:
+        eth.check_protection(12_000.0, True, True)
+    assert refused.value.reason is DenialReason.ABOVE_MAX_QUANTITY
+    assert _eth().max_algo_orders is None
+    with pytest.raises(InstrumentError, match="max_algo_orders: the profile says 5"):
+        stated = {"ETH-PERP": InstrumentConfig(max_algo_orders=5)}
+        catalog_from_markets({ETH: market}, ["ETH-PERP"], stated, FeesConfig())

@@ -139,3 +139,69 @@ async def test_a_live_stop_above_the_maximum_protects_the_whole_position(
     fills = stored(result, "SELECT side, size, reason FROM fills WHERE run_id=? ORDER BY seq")
     assert fills[-3:] == [("sell", 100.0, "stop")] * 3, fills
     assert states == ["ACTIVE"], "a protective order was refused: the bot halted"
+
+
+async def test_a_live_entry_whose_protection_the_exchange_would_refuse_is_not_sent(
+    in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
+) -> None:
+    """The exchange keeps at most 10 open stops and take-profits per symbol (exchangeInfo
+    MAX_NUM_ALGO_ORDERS; -4045 beyond). Seven entries of 100 BTC, each with a stop and a
+    take-profit: at 700 BTC the protection is 6 + 6 orders, the exchange refused the
+    eleventh and the bot halted with the position protected in part. The seventh entry
+    is refused before it exists now (the limit read from the exchange's market); 600 BTC
+    rest protected by 5 + 5 orders and the bot stays ACTIVE."""
+    async with big_exchange() as exchange:
+        plan = write_plan(tmp_path / "plan.csv", [
+            {"id": f"r{n}", "symbol": BTC, "side": "long", "size": 100, "entry": "market",
+             "stop": 59_000, "take_profit": 62_000} for n in range(1, 8)])  # fmt: skip
+        settings = plan_run(exchange, run_dirs, plan)
+        states: list[str] = []
+
+        def resting() -> list[tuple[str, float]]:
+            return sorted((o.type, o.quantity) for o in exchange.state.algo_orders.values()
+                          if o.is_open)  # fmt: skip
+
+        async def settle(run: Run) -> None:
+            await until(lambda: resting() == [("STOP_MARKET", 120.0)] * 5
+                        + [("TAKE_PROFIT_MARKET", 120.0)] * 5)  # fmt: skip
+            await until(lambda: bool(stored_denials(run)))
+            states.append(str(run.orchestrator.trading_state))
+
+        result = await run_while(settings, settle)
+        position = exchange.state.positions[BTCUSDT].amount
+    assert result.status == "completed" and position == 600.0
+    assert states == ["ACTIVE"]
+    denied = stored(result, "SELECT reason_code, detail FROM denials WHERE run_id=?")
+    assert [code for code, _ in denied] == ["ABOVE_MAX_QUANTITY"], denied
+    assert "at most 10 open stop and take-profit orders" in denied[0][1]
+
+
+def stored_denials(run: Run) -> list[str]:
+    return [str(k) for k, n in run.orchestrator.primary.rec.denials.items() if n]
+
+
+async def test_a_live_flip_sends_its_entry_once_the_split_close_has_filled(
+    in_repo: Path, run_dirs: dict[str, str]
+) -> None:
+    """Long 250, target short 50 on the emulator: the close goes out as three reduce-only
+    orders and the short entry, held back until they are done, goes out after them (the
+    venue's replies carry their fills: no event needed to release it). The account ends
+    short 50, each order sent once."""
+    async with big_exchange() as exchange:
+        settings = plan_run(exchange, run_dirs, Path("unused.csv"))
+        strategy = {"name": "tests.harness.scripted:ScriptedTargets",
+                    "params": {"symbol": BTC, "script": "2:100,4:200,6:250,10:-50"}}  # fmt: skip
+        settings = settings.model_copy(update={"strategy": settings.strategy.model_copy(
+            update=strategy)})  # fmt: skip
+
+        async def flip(run: Run) -> None:
+            await until(lambda: exchange.state.positions[BTCUSDT].amount == -50.0
+                        and run.orchestrator.ledger.position_size(BTC) == -50.0)  # fmt: skip
+
+        result = await run_while(settings, flip)
+        sells = [o for o in exchange.state.orders.values() if o.side == "SELL"]
+    assert result.status == "completed"
+    assert [(o.orig_qty, o.reduce_only, o.status) for o in sells] == [
+        (83.334, True, "FILLED"), (83.333, True, "FILLED"), (83.333, True, "FILLED"),
+        (50.0, False, "FILLED")]  # fmt: skip
+    assert sells[3].time >= max(o.update_time for o in sells[:3])

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from perps_bot.domain import Order, Side
+from perps_bot.domain import Order, OrderStatus, Side, close_open
+from perps_bot.orchestrator.held_entries import HeldEntries
 from perps_bot.orchestrator.runner import Run, RunResult, run_bot, run_bot_sync
 from perps_bot.venues import OrderRejected
 from tests.harness.limits import LOOSE_RISK
@@ -231,3 +232,163 @@ async def test_each_order_of_a_split_close_counts_against_the_accounts_order_rat
     assert sent == [(BTC, "buy", 100.0)] * 3 + [(BTC, "sell", 100.0)] * 3, sent
     assert [(code, detail.startswith("account:")) for code, detail in denied] == [
         ("ORDER_RATE_LIMIT", True)]  # fmt: skip
+
+
+class ExpiringSecondClose(ScriptedVenue):
+    """Fills market orders at the next event, but the second reduce-only sell only in
+    part (40 of it): the rest expires, as an IOC or market order on a thin book does."""
+
+    closes: int = 0
+
+    def on_market(self, event: Any) -> Any:
+        thin = [o for o in self._open.values() if o.reduce_only and o.side is Side.SELL]
+        fills = []
+        for order in thin:
+            self.closes += 1
+            if self.closes == 2:
+                fills.append(self.fill(order, 40.0, 60_000.0, event.ts))
+                self._open.pop(order.client_id)
+                update = close_open(order, OrderStatus.EXPIRED, event.ts, "expired")
+                assert update is not None
+                self.updates.append(update)
+        return [*fills, *super().on_market(event)]
+
+
+def entry_sells(venue: ScriptedVenue) -> list[tuple[float, int]]:
+    return [(o.size, o.created_ts) for o in venue.submitted if o.side is Side.SELL
+            and not o.reduce_only]  # fmt: skip
+
+
+async def test_the_entry_of_a_flip_waits_until_its_split_close_has_filled(tmp_path: Path) -> None:
+    """Long 250, target short 50: the entry was sent in the same batch as the three
+    closes, before any of them had filled (a close expiring in part left the account
+    neither flat nor short). It goes out now once the closes have filled, the position
+    flat, at a later event."""
+    settings = big_account(tmp_path, "2:100,4:200,6:250,10:-50")
+    venue = ScriptedVenue([])
+    feed = ScriptedFeed(quotes(BTC, [60_000.0] * 20, start_ms=START_MS))
+    result = await run_bot(settings, feed=feed, venue=venue, progress=False)
+    assert result.status == "completed"
+    closes = [o.created_ts for o in venue.submitted if o.side is Side.SELL and o.reduce_only]
+    entries = entry_sells(venue)
+    assert len(closes) == 3 and [size for size, _ in entries] == [50.0], venue.submitted
+    assert entries[0][1] > max(closes), "the entry went out before the close had filled"
+    _, fills = orders_and_fills(result)
+    assert fills[-1][3] == pytest.approx(-50.0), fills
+
+
+async def test_a_flip_whose_split_close_expires_in_part_does_not_send_the_entry(
+    tmp_path: Path,
+) -> None:
+    """The second close fills 40 of 83.333 and the rest expires: the entry of 50 short
+    went out all the same, leaving the account long 43.333 less 50 (short 6.667),
+    neither what was held nor what was asked for. The account now holds what the closes
+    left, long 43.333; the entry is denied under its own client id, with a warning."""
+    settings = big_account(tmp_path, "2:100,4:200,6:250,10:-50")
+    venue = ExpiringSecondClose([])
+    feed = ScriptedFeed(quotes(BTC, [60_000.0] * 20, start_ms=START_MS))
+    result = await run_bot(settings, feed=feed, venue=venue, progress=False)
+    assert result.status == "completed"
+    assert entry_sells(venue) == [], "the entry went out"
+    _, fills = orders_and_fills(result)
+    assert fills[-1][3] == pytest.approx(250.0 - 83.334 - 40.0 - 83.333), fills
+    with sqlite3.connect(result.db_path) as conn:
+        denied = conn.execute("SELECT reason_code, detail, correlation_id FROM denials"
+                              " WHERE run_id=?", (result.run_id,)).fetchall()  # fmt: skip
+    closes = {o.client_id for o in venue.submitted}
+    assert len(denied) == 1 and denied[0][2] not in closes, (denied, closes)
+    assert "the close before it left the position" in denied[0][1], denied
+    log = (Path(settings.run.log_dir) / "perps_bot.log").read_text()
+    assert "the entry of a flip, not sent" in log
+
+
+class RefusingTheEntry(ScriptedVenue):
+    """Fills market orders at the next event; refuses the first sell that is no close."""
+
+    async def submit(self, order: Order) -> Order:
+        if not order.reduce_only and order.side is Side.SELL and not self.refusals:
+            self.refusals.append(OrderRejected(None, "scripted refusal of the entry"))
+        return await super().submit(order)
+
+
+def denial_ids(result: RunResult) -> list[tuple[str, str]]:
+    with sqlite3.connect(result.db_path) as conn:
+        rows = conn.execute("SELECT reason_code, correlation_id FROM denials WHERE run_id=?",
+                            (result.run_id,))  # fmt: skip
+        return [(r[0], r[1]) for r in rows.fetchall()]
+
+
+async def test_a_denied_flip_entry_is_recorded_under_its_own_client_id(tmp_path: Path) -> None:
+    """Long 250 to short 50: closes pb-4, pb-5, pb-6, entry pb-7. The venue refuses the
+    entry: its denial was recorded under pb-4, the first close's id (an order that
+    filled), so the denial pointed at the wrong order. It carries pb-7 now."""
+    settings = big_account(tmp_path, "2:100,4:200,6:250,10:-50")
+    venue = RefusingTheEntry([])
+    feed = ScriptedFeed(quotes(BTC, [60_000.0] * 20, start_ms=START_MS))
+    result = await run_bot(settings, feed=feed, venue=venue, progress=False)
+    orders, _ = orders_and_fills(result)
+    entry = [o[0] for o in orders if o[1] == "sell" and not o[3]]
+    assert entry == ["pb-7"] and denial_ids(result) == [("VENUE_REJECTED", "pb-7")], orders
+
+
+def test_a_flip_entry_the_order_rate_denies_is_recorded_under_its_own_id(tmp_path: Path) -> None:
+    """max_orders_per_minute 6: three entries and a close in three orders fill the
+    minute; the flip's entry was approved with the close and went out as a seventh
+    order. The gate checks it on its own now that it waits for the close, and its
+    denial carries its own client id (pb-7), not the close's (pb-4)."""
+    settings = big_account(tmp_path, "2:100,4:200,6:250,10:-50")
+    settings = settings.model_copy(update={"risk": settings.risk.model_copy(
+        update={"max_orders_per_minute": 6})})  # fmt: skip
+    feed = ScriptedFeed(quotes(BTC, [60_000.0] * 20, start_ms=START_MS))
+    result = run_bot_sync(settings, feed=feed, progress=False)
+    orders, _ = orders_and_fills(result)
+    assert len(orders) == 6, orders
+    assert denial_ids(result) == [("ORDER_RATE_LIMIT", "pb-7")]
+
+
+async def test_a_checkpoint_keeps_the_entry_a_flip_holds_back(tmp_path: Path) -> None:
+    """A paper run checkpointed while the entry of a flip waits for its split close (the
+    closes sent, not filled yet) and resumed in a new process: the held entry was not
+    in the checkpoint, so the resumed run ended flat where the uninterrupted one ends
+    short 50. The loop's state keeps it now (here: restored into an order flow that
+    lost it, as a new process's has)."""
+    settings = big_account(tmp_path, "2:100,4:200,6:250,10:-50")
+    feed = ScriptedFeed(quotes(BTC, [60_000.0] * 20, start_ms=START_MS))
+    kept: list[object] = []
+
+    @contextlib.asynccontextmanager
+    async def checkpoint_while_held(run: Run) -> AsyncIterator[None]:
+        orchestrator = run.orchestrator
+        flow = orchestrator.primary.flow
+
+        async def watch() -> None:
+            while not flow.held:
+                await asyncio.sleep(0)
+            kept.append(orchestrator.loop_state())
+            flow.held = HeldEntries(flow.rec, flow.instruments)  # a new process's
+            orchestrator.restore_loop_state(kept[0])
+
+        watcher = asyncio.create_task(watch())
+        try:
+            yield
+        finally:
+            watcher.cancel()
+
+    result = await run_bot(settings, feed=feed, progress=False, attach=checkpoint_while_held)
+    assert result.status == "completed" and kept
+    _, fills = orders_and_fills(result)
+    assert fills[-1][3] == pytest.approx(-50.0), fills
+
+
+def test_a_newer_target_replaces_the_entry_a_flip_holds_back(tmp_path: Path) -> None:
+    """Long 250, target short 50, then (while the entry waits for the close) a target of
+    0: the held entry is dropped, not sent after the close; the run ends flat. A target
+    of short 50 again keeps it: the run ends short 50, with one entry."""
+    for script, last, entries in (("10:-50,11:0", 0.0, []), ("10:-50,11:-50", -50.0, [50.0])):
+        settings = big_account(tmp_path / script, "2:100,4:200,6:250," + script)
+        venue = ScriptedVenue([])
+        feed = ScriptedFeed(quotes(BTC, [60_000.0] * 20, start_ms=START_MS))
+        result = run_bot_sync(settings, feed=feed, venue=venue, progress=False)
+        _, fills = orders_and_fills(result)
+        assert fills[-1][3] == pytest.approx(last), (script, fills)
+        assert [size for size, _ in entry_sells(venue)] == entries, script

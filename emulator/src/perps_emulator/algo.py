@@ -15,7 +15,9 @@ Model:
   STOP_MARKET / TAKE_PROFIT_MARKET to the market order's limit), a trigger the current
   price has already reached (-2021 "Order would immediately trigger."), a duplicate
   ``clientAlgoId`` while the earlier one is still NEW (-20132), and ``quantity`` /
-  ``reduceOnly`` sent with ``closePosition=true`` (-1106).
+  ``reduceOnly`` sent with ``closePosition=true`` (-1106), and an order beyond
+  MAX_NUM_ALGO_ORDERS (10) open conditional orders of the symbol (-4045 "Reach max
+  stop order limit.").
 - When it triggers it becomes a MARKET order of the matching engine (clientOrderId:
   the ``clientAlgoId``; ``origType`` and ``stopPrice`` say what it was) that takes the
   book like any market order; reduce-only caps it at the position (the rest expires),
@@ -84,9 +86,11 @@ class AlgoOrders:
         else:  # it becomes a market order: MARKET_LOT_SIZE holds, as on Binance (-4005)
             qty = float(quantity_param(params, spec, spec.market_max_qty))
         client_id = client_id_param(params, "clientAlgoId") or self._generated_client_id()
-        waiting = (o for o in self.state.algo_orders.values() if o.is_open)
+        waiting = [o for o in self.state.algo_orders.values() if o.is_open]
         if any(o.client_algo_id == client_id for o in waiting):
             raise BinanceError(-20132, "The client algo id is duplicated.")
+        if sum(o.symbol == spec.symbol for o in waiting) >= spec.max_algo_orders:
+            raise BinanceError(-4045, "Reach max stop order limit.")
         now = self.engine.clock()
         order = EmuAlgoOrder(self._next_algo_id, client_id, spec.symbol, side, kind, trigger,
                              working, qty, reduce_only or close, close, now, now)  # fmt: skip

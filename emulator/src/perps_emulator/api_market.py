@@ -90,7 +90,7 @@ class MarketData(Handlers):
                             "maxQty": plain(spec.market_max_qty),
                         },
                         {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-                        {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
+                        {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": spec.max_algo_orders},
                         {"filterType": "MIN_NOTIONAL", "notional": plain(spec.min_notional)},
                         {
                             "filterType": "PERCENT_PRICE",

@@ -61,6 +61,8 @@ class SymbolSpec:
     max_leverage: int
     tiers: tuple[Tier, ...]
     liquidation_fee: float
+    #: MAX_NUM_ALGO_ORDERS: open conditional orders (stops, take-profits) per symbol
+    max_algo_orders: int = 10
 
     @property
     def price_decimals(self) -> int:

@@ -2,7 +2,7 @@
 The instrument itself is built from it by perps_bot.instruments, over the built-in data
 and, in exchange runs, the exchange's own markets."""
 
-from pydantic import field_validator
+from pydantic import PositiveInt, field_validator
 
 from perps_bot.config.models import FiniteFloat, NonNegFloat, PositiveFloat, Section, Tier
 
@@ -22,6 +22,9 @@ class InstrumentConfig(Section):
     # null is no limit (the built-in data's does not apply)
     max_quantity: PositiveFloat | None = None
     max_market_quantity: PositiveFloat | None = None
+    # Binance's MAX_NUM_ALGO_ORDERS: open stop / take-profit orders per symbol (explicit
+    # null: no limit)
+    max_algo_orders: PositiveInt | None = None
     # Binance's PERCENT_PRICE: a limit buy above mark * up, a sell below mark * down is
     # refused (exchange runs take it from the market)
     price_multiplier_up: PositiveFloat | None = None

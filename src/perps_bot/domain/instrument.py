@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import cache
 
-from perps_bot.domain.enums import BUY, LIMIT, DenialReason, OrderType, Side
+from perps_bot.domain.enums import (
+    BUY,
+    LIMIT,
+    STOP_MARKET,
+    TAKE_PROFIT_MARKET,
+    DenialReason,
+    OrderType,
+    Side,
+)
 from perps_bot.domain.record import record
 
 #: A maintenance tier row: (notional_floor, maintenance_margin_rate, maintenance_amount).
@@ -74,6 +82,9 @@ class Instrument:
     #: Binance's PERCENT_PRICE (multiplierUp, multiplierDown): a limit buy above
     #: mark * up or a limit sell below mark * down is refused (None: no band)
     price_band: tuple[float, float] | None = None
+    #: Binance's MAX_NUM_ALGO_ORDERS: the most open stop and take-profit orders of the
+    #: symbol (None: no limit)
+    max_algo_orders: int | None = None
 
     @property
     def price_decimals(self) -> int:
@@ -179,6 +190,26 @@ class Instrument:
                 return self.max_market_quantity
             return min(self.max_quantity, self.max_market_quantity)
         return self.max_quantity
+
+    def check_protection(self, position: float, stop: bool, take_profit: bool) -> None:
+        """InstrumentRefusal (ABOVE_MAX_QUANTITY) when a stop and / or take-profit for a
+        position of `position` takes more orders (`pieces`: each within the largest
+        market order) than the exchange keeps open for the symbol (`max_algo_orders`):
+        the ones beyond it would be refused (Binance: -4045), the position protected
+        in part only."""
+        most = self.max_algo_orders
+        if most is None or not (stop or take_profit):
+            return
+        kinds = [k for k, wanted in ((STOP_MARKET, stop), (TAKE_PROFIT_MARKET, take_profit))
+                 if wanted]  # fmt: skip
+        needed = sum(len(self.pieces(position, kind)) for kind in kinds)
+        if needed > most:
+            raise InstrumentRefusal(
+                DenialReason.ABOVE_MAX_QUANTITY,
+                f"{self.symbol} position {position:.10g} would need {needed} protective"
+                f" orders; the exchange keeps at most {most} open stop and take-profit"
+                " orders per symbol",
+            )
 
     def pieces(self, size: float, order_type: OrderType) -> tuple[float, ...]:
         """`size` as the fewest orders of `order_type` the exchange takes, each within its

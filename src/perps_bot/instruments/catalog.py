@@ -19,7 +19,7 @@ from perps_bot.exchange import ExchangeSetupError, to_exchange_symbol
 
 _REQUIRED = ("tick_size", "step_size")
 #: the keys whose explicit null in a profile means "no limit" rather than "unset"
-_NO_LIMIT = ("max_quantity", "max_market_quantity")
+_NO_LIMIT = ("max_quantity", "max_market_quantity", "max_algo_orders")
 
 
 class InstrumentError(PerpsBotError):
@@ -102,6 +102,14 @@ def build_instrument(symbol: str, values: Mapping[str, Any], fees: FeesConfig) -
     tiers_data = values.get("tiers")
     tiers = generic_tiers() if tiers_data is None else _tiers(symbol, tiers_data)
     step = float(values["step_size"])
+    least = max(step, float(values.get("min_quantity", step)))
+    for key in _NO_LIMIT[:2]:  # a maximum below one order: nothing could be sent
+        most = values.get(key)
+        if most is not None and float(most) < least * (1 - 1e-9):
+            raise InstrumentError(
+                f"instruments.{symbol}.{key}: {float(most):g} is below the step or minimum"
+                f" quantity ({least:g}): no order could be sent"
+            )
     return Instrument(
         symbol=symbol,
         exchange_symbol=str(values.get("exchange_symbol") or default_exchange_symbol(symbol)),
@@ -115,6 +123,7 @@ def build_instrument(symbol: str, values: Mapping[str, Any], fees: FeesConfig) -
         contract_size=float(values.get("contract_size", 1.0)),
         max_quantity=_optional(values.get("max_quantity")),
         max_market_quantity=_optional(values.get("max_market_quantity")),
+        max_algo_orders=_optional_count(values.get("max_algo_orders")),
         price_band=_band(values.get("price_multiplier_up"), values.get("price_multiplier_down")),
     )
 
@@ -126,6 +135,10 @@ def _band(up: Any, down: Any) -> tuple[float, float] | None:
 
 def _optional(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _optional_count(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def catalog_from_profile(

@@ -79,6 +79,7 @@ _FILTERS = (
     "contract_size",
     "max_quantity",
     "max_market_quantity",
+    "max_algo_orders",
     "price_multiplier_up",
     "price_multiplier_down",
 )
@@ -193,19 +194,32 @@ def _filters(market: Mapping[str, Any], decimal_places: bool) -> dict[str, float
     min_cost = _positive((limits.get("cost") or {}).get("min"))
     found["min_notional"] = min_cost if min_cost is not None else 0.0
     found |= _percent_price(market.get("info"))
+    algo = _info_filter(market.get("info"), "MAX_NUM_ALGO_ORDERS")
+    most = _positive(algo.get("limit")) if algo is not None else None
+    if most is not None and most.is_integer():  # ccxt does not unify it
+        found["max_algo_orders"] = most
     return found
 
 
 def _percent_price(info: Any) -> dict[str, float]:
     """Binance's PERCENT_PRICE filter (ccxt does not unify it): the limit price band
     around the mark; nothing when the market has none."""
+    row = _info_filter(info, "PERCENT_PRICE")
+    if row is not None:
+        up, down = _positive(row.get("multiplierUp")), _positive(row.get("multiplierDown"))
+        if up is not None and down is not None:
+            return {"price_multiplier_up": up, "price_multiplier_down": down}
+    return {}
+
+
+def _info_filter(info: Any, kind: str) -> Mapping[str, Any] | None:
+    """The exchange's own filter row of `kind` in a market's `info` (Binance's
+    exchangeInfo filters); None when it has none."""
     filters = info.get("filters") if isinstance(info, Mapping) else None
     for row in filters if isinstance(filters, list) else ():
-        if isinstance(row, Mapping) and row.get("filterType") == "PERCENT_PRICE":
-            up, down = _positive(row.get("multiplierUp")), _positive(row.get("multiplierDown"))
-            if up is not None and down is not None:
-                return {"price_multiplier_up": up, "price_multiplier_down": down}
-    return {}
+        if isinstance(row, Mapping) and row.get("filterType") == kind:
+            return row
+    return None
 
 
 def _in_base(contracts: float, per_contract: Decimal) -> float:

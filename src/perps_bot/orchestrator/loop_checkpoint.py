@@ -33,11 +33,13 @@ class LoopCheckpoint:
         """The loop's own state between batches, for a checkpoint: the next equity row
         and log line, bars being built, last prices, each portfolio's open excursions,
         client id counter and what waits for its next event (signals from outside the
-        strategy: a session API's flatten or resume between two batches, and the resting
-        orders it withdraws), the order owners, first and last event time, the clock."""
+        strategy: a session API's flatten or resume between two batches, the resting
+        orders it withdraws, and the entries of flips held back for their close), the
+        order owners, first and last event time, the clock."""
         bars = self._bars.state() if self._bars is not None else None
         portfolios = {p.id: (p.excursions.state(), p.flow.seq, p.protection.state(),
-                             list(p.pending), list(p.protection.to_cancel))
+                             list(p.pending), list(p.protection.to_cancel),
+                             p.flow.held.state())
                       for p in self.portfolios}  # fmt: skip
         owners = self.routes.state()
         return (self._next_equity, self._next_log, bars, dict(self._last_price), portfolios,
@@ -52,12 +54,16 @@ class LoopCheckpoint:
         self._last_price.clear()  # in place: the plot samplers read this very dict
         self._last_price.update(prices)
         for p in self.portfolios:
-            excursions, seq, protection, *waiting = portfolios[p.id]  # older: no waiting
+            # older: no waiting (pending, to_cancel), no held entries
+            excursions, seq, protection, *waiting = portfolios[p.id]
             p.excursions.restore_state(excursions)
             p.flow.seq = int(seq)
             p.protection.restore(protection)
             if waiting:
-                self._restore_waiting(p, *waiting)
+                self._restore_waiting(p, *waiting[:2])
+            p.flow.held.restore(waiting[2] if len(waiting) > 2 else {})
+            if p.flow.held and p not in self._signalled:
+                self._signalled.append(p)  # looks at them at its next event
         self.routes.restore(owners)
         self.first_ts, self.last_ts = first, last
         self.clock.advance(int(now))

@@ -9,10 +9,11 @@ against its caps, and
 the instrument rounds and checks what is left against the exchange's minimums (SPEC 8)
 before the order exists: the same rule for every venue, paper or live. A market order
 that closes a position above the exchange's largest market order goes out as several
-orders within it (`closing_parts`), here, for every venue alike.
+orders within it (`closing_parts`), here, for every venue alike; the entry of a flip
+after such a close waits until the close is done (orchestrator.held_entries).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from perps_bot.domain import (
     DEFAULT_PORTFOLIO,
@@ -28,6 +29,7 @@ from perps_bot.domain import (
 )
 from perps_bot.domain.enums import LIMIT, MARKET, UNKNOWN
 from perps_bot.ledger import Ledger
+from perps_bot.orchestrator.held_entries import HeldEntries, HeldEntry, flat
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
@@ -64,6 +66,11 @@ class OrderFlow:
         self.rec = recorder
         self._prefix = client_prefix
         self.seq = 0
+        #: entries of flips waiting for their close (orchestrator.held_entries)
+        self.held = HeldEntries(recorder, self.instruments)
+        #: the protection (stop, take-profit: is there one) a position of the symbol on
+        #: the side given has already (the portfolio's Protector sets it)
+        self.protected: Callable[[str, Side], tuple[bool, bool]] = _unprotected
 
     def orders(
         self,
@@ -81,26 +88,85 @@ class OrderFlow:
             if intent is None:
                 continue
             cid = self.next_client_id()
-            price = last_price.get(intent.symbol, 0.0)
-            rec = self.rec
-            rec.signal(ts, intent.symbol, str(intent.side), intent.size, intent.reason, cid)
-            unknown = self.unknown_order(intent.symbol, working)
-            if unknown is not None:
-                detail = f"order {unknown} of {intent.symbol} has an unknown outcome"
-                rec.denial(ts, intent.symbol, DenialReason.ORDER_STATUS_UNKNOWN, detail, cid)
-                continue
-            ahead = self.on_its_side(intent, (working, orders))
-            decision = self.risk.check(intent, ts, price, ahead)
-            if not decision.approved:
-                rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
-                continue
-            made = self._approved(intent, decision, cid, ts, price, (working, batch, orders))
-            if not made:  # refused after the gate: it never goes out
-                self.risk.withdraw(ts)
-            elif len(made) > 1:  # a split close: each of its orders counts in the rate
-                self.risk.sent_more(ts, len(made) - 1)
-            orders.extend(made)
+            self.rec.signal(ts, intent.symbol, str(intent.side), intent.size, intent.reason, cid)
+            self._send(intent, cid, ts, last_price, (working, batch, orders))
+        if self.held:  # entries of flips waiting for their close (orchestrator.held_entries)
+            done = self.held.released(ts, [*self.venue.open_orders(), *orders], self.ledger)
+            for held in done:
+                cid, working = held.order.client_id, self.venue.open_orders()
+                made = self._send(held.intent(), cid, ts, last_price, (working, batch, orders))
+                for order in made:  # still linked to the flip's signal
+                    order.correlation_id = held.order.correlation_id
         return orders
+
+    def _send(
+        self,
+        intent: OrderIntent,
+        cid: str,
+        ts: int,
+        last_price: Mapping[str, float],
+        lists: tuple[Sequence[Order], Sequence[Order], list[Order]],
+    ) -> list[Order]:
+        """One intent through the risk gate and the instrument; the orders it makes are
+        added to `lists[2]` (this event's) and returned. `lists`: the venue's open
+        orders, the other portfolios' of this event, this one's."""
+        working, batch, orders = lists
+        price = last_price.get(intent.symbol, 0.0)
+        rec = self.rec
+        unknown = self.unknown_order(intent.symbol, working)
+        if unknown is not None:
+            detail = f"order {unknown} of {intent.symbol} has an unknown outcome"
+            rec.denial(ts, intent.symbol, DenialReason.ORDER_STATUS_UNKNOWN, detail, cid)
+            return []
+        ahead = self.on_its_side(intent, (working, orders))
+        decision = self.risk.check(intent, ts, price, ahead)
+        if not decision.approved:
+            rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
+            return []
+        made: list[Order] = []
+        if self._protectable(intent, decision.size, (ahead, [*working, *orders]), ts, cid):
+            made = self._approved(intent, decision, cid, ts, price, (working, batch, orders))
+        if not made:  # refused after the gate: it never goes out
+            self.risk.withdraw(ts)
+        elif len(made) > 1:  # a split close: each of its orders counts in the rate
+            self.risk.sent_more(ts, len(made) - 1)
+        orders.extend(made)
+        return made
+
+    def _protectable(
+        self,
+        intent: OrderIntent,
+        size: float,
+        on_way: tuple[float, Sequence[Order]],
+        ts: int,
+        cid: str,
+    ) -> bool:
+        """False, the denial recorded, for an entry that would leave a position (once the
+        orders on their way fill: `on_way`, the quantity of its side and the orders) whose
+        stop and take-profit (asked for by it or by an entry on its way, or the position's
+        already) take more orders than the exchange keeps open for the symbol
+        (`Instrument.check_protection`): the exchange would refuse the ones beyond."""
+        instrument = self.instruments.get(intent.symbol)
+        if instrument is None or instrument.max_algo_orders is None or intent.reduce_only:
+            return True
+        symbol, side = intent.symbol, intent.side
+        ahead, orders = on_way
+        after = side.sign * (self.ledger.position_size(symbol) + side.sign * (ahead + size))
+        if after <= 0:  # the position on the intent's side: none when it only reduces
+            return True
+        stop, take_profit = self.protected(symbol, side)
+        asking: list[Order | OrderIntent] = [intent]
+        asking += [o for o in orders if o.symbol == symbol and o.side is side]
+        for o in asking:
+            if not o.reduce_only:
+                stop = stop or o.stop_loss is not None
+                take_profit = take_profit or o.take_profit is not None
+        try:
+            instrument.check_protection(after, stop, take_profit)
+        except InstrumentRefusal as refusal:
+            self.rec.denial(ts, intent.symbol, refusal.reason, refusal.detail, cid)
+            return False
+        return True
 
     def _approved(
         self,
@@ -180,7 +246,11 @@ class OrderFlow:
                                " this part would open the other side")  # fmt: skip
                 self.rec.denial(ts, intent.symbol, code, detail, own)
                 continue
-            orders.append(self._order(intent, prepared, part_reduce_only, own, cid, ts, protects))
+            order = self._order(intent, prepared, part_reduce_only, own, cid, ts, protects)
+            if flip and not part_reduce_only:  # it waits for the close (held_entries)
+                self.held.hold(HeldEntry.after(order, orders))
+            else:
+                orders.append(order)
         return orders
 
     def _order(
@@ -222,11 +292,18 @@ class OrderFlow:
     def intent(self, signal: Signal, working: Sequence[Order]) -> OrderIntent | None:
         """The order a signal asks for; None when a target is already met (to the step).
         `working`: the venue's open orders."""
+        waiting = self.held.get(signal.symbol)
         if isinstance(signal, OrderIntent):
+            if waiting is not None:  # a newer order for the symbol: the held entry goes
+                self.held.supersede(waiting)
             return signal
         assert isinstance(signal, TargetPosition)
         held = self.ledger.position_size(signal.symbol)
         delta = signal.size - (held + self.in_flight(signal.symbol, working))
+        if waiting is not None:  # the held entry makes the same target: it stays
+            if flat(self.instruments.get(signal.symbol), delta - waiting.signed):
+                return None
+            self.held.supersede(waiting)
         if abs(delta) <= SIZE_EPSILON:
             return None
         instrument = self.instruments.get(signal.symbol)
@@ -285,6 +362,10 @@ class OrderFlow:
         )
 
 
+def _unprotected(symbol: str, side: Side) -> tuple[bool, bool]:
+    return False, False
+
+
 def closing_parts(
     instrument: Instrument, intent: OrderIntent, size: float, reduce_only: bool, held: float
 ) -> list[tuple[float, bool]]:
@@ -293,7 +374,8 @@ def closing_parts(
     the exchange's largest one that closes a position: a trader expects the bot to get
     out of any position it holds, so the close goes out as several reduce-only orders,
     each within the maximum (`Instrument.pieces`), followed, for a flip, by the entry of
-    the other side as one order of its own (refused like any entry when it is above the
+    the other side as one order of its own, held back until the close is done
+    (orchestrator.held_entries; refused like any entry when it is above the
     maximum itself: an entry that size is a profile to fix, never split). An entry above
     the maximum stays one order, which the instrument refuses (ABOVE_MAX_QUANTITY)."""
     if intent.order_type is not MARKET:

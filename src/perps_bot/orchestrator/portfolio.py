@@ -69,6 +69,7 @@ class Portfolio:
         #: signals of this event not yet turned into orders (after the equity snapshot)
         self.pending: list[Signal] = []
         self.protection = Protector(id, ledger, flow.instruments, flow.next_client_id)
+        flow.protected = self.protection.protects
         #: the strategy's signals are ignored (the session API's pause); positions stay
         self.paused = False
         #: flattens the session API has taken (checkpointed: a server started again applies

@@ -121,6 +121,14 @@ class Protector:
             if self.keeper is not None:
                 self.keeper.pending(order, side)
 
+    def protects(self, symbol: str, side: Side) -> tuple[bool, bool]:
+        """Whether a position of `symbol` on `side` has a stop and a take-profit level
+        (its protection grows with it)."""
+        levels = self.levels.get(symbol)
+        if levels is None or levels.side is not side:
+            return False, False
+        return levels.stop is not None, levels.take_profit is not None
+
     def remember(self, client_id: str, levels: Levels) -> None:
         """The levels entry `client_id` asks for once it fills."""
         self._entries[client_id] = levels

@@ -72,6 +72,7 @@ class VenueCalls(PortfolioControls):
             self._signal(p, p.book_fill(fill))
             if p not in touched:
                 touched.append(p)
+                self._wake(p)
         ts = fills[-1].ts
         for p in touched:
             p.rec.equity(ts, log_line=False)
@@ -114,7 +115,14 @@ class VenueCalls(PortfolioControls):
             p.rec.order_update(update)
             p.protection.on_update(update)
             self._signal(p, p.strategy.on_order_update(update))
+            self._wake(p)
         self._restate_waiting()
+
+    def _wake(self, portfolio: Portfolio) -> None:
+        """A portfolio holding the entry of a flip back for its close (orchestrator.
+        held_entries) looks again at each fill and order update: the close may be done."""
+        if portfolio.flow.held and portfolio not in self._signalled:
+            self._signalled.append(portfolio)
 
     def _record_updates(self) -> None:
         for update in self._take_updates():
@@ -145,18 +153,14 @@ class VenueCalls(PortfolioControls):
                 await self._cancel_protective()
             else:  # nothing to cancel (`_protect` sets the flag whenever there is)
                 self._drain_updates()
-            failed: dict[str, tuple[DenialReason | None, str]] = {}  # correlation id ->
             for order in orders:
                 p = self.routes.placed(order)
-                if not order.reduce_only and order.correlation_id in failed:
-                    self._withhold(order, p, failed[order.correlation_id])
-                    continue
                 p.rec.order(order, None if received is None else perf_counter() - received)
                 if self._durable_fills:
                     p.rec.flush()
                 refused = await self._submit(order, p)
-                if refused is not None:
-                    failed[order.correlation_id] = refused
+                if refused is not None and refused[0] is not DenialReason.ORDER_STATUS_UNKNOWN:
+                    p.flow.held.withhold(order.created_ts, order, refused)  # a flip's entry
                 self._drain_updates()
                 if self.venue.needs_polling:
                     await self._collect(self.clock.now())
@@ -181,22 +185,14 @@ class VenueCalls(PortfolioControls):
         finally:
             self._sync_breakers()
         if refused is not None:
-            rec.denial(order.created_ts, order.symbol, *refused, order.correlation_id)
+            # under the order's own id (a flip's entry or a split close's later order is
+            # not the first one's); a protective order's under the entry it protects
+            own = order.correlation_id if order.order_type.is_trigger else order.client_id
+            rec.denial(order.created_ts, order.symbol, *refused, own)
         elif order.status is UNKNOWN:
             refused = (DenialReason.ORDER_STATUS_UNKNOWN, f"order {order.client_id} has an"
                        " unknown outcome")  # fmt: skip
         return refused
-
-    def _withhold(
-        self, order: Order, portfolio: Portfolio, why: tuple[DenialReason | None, str]
-    ) -> None:
-        """The entry of a flip whose close did not all go out (orchestrator.order_flow
-        `closing_parts`): sent, it would open the other side of a position still held
-        in part. It is not sent; the denial and a warning say so."""
-        detail = (f"{order.side} {order.size:g} {order.symbol}, the entry of a flip, not sent:"
-                  f" the close before it did not all go out ({why[1]})")  # fmt: skip
-        self.log.warning("%s", detail)
-        portfolio.rec.denial(order.created_ts, order.symbol, why[0], detail, order.client_id)
 
     async def _collect(self, now: int) -> None:
         """Fills and order updates the venue has for us (it asks the exchange only when its

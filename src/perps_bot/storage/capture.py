@@ -71,6 +71,7 @@ def instrument_config(instrument: Instrument) -> dict[str, Any]:
         "min_notional": instrument.min_notional,
         "max_quantity": instrument.max_quantity,
         "max_market_quantity": instrument.max_market_quantity,
+        "max_algo_orders": instrument.max_algo_orders,
         **_band(instrument.price_band),
         "tiers": [list(row) for row in instrument.tiers],
         "maker_bps": instrument.maker_bps,
