@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from perps_bot.cli.app import main
-from perps_bot.domain import BookSnapshot, Candle, Order, OrderType, Side
+from perps_bot.domain import BookSnapshot, Candle, Order, OrderType, Side, short_path
 from perps_bot.feeds.replay import ReplayFeed, round_trip_latencies
 from perps_bot.storage.capture import CaptureWriter
 from tests.conftest import REPO
@@ -109,7 +109,7 @@ def test_a_capture_that_misses_rows_is_replayed_with_a_warning(
     code, err = replay_exit(folder, capsys)
     assert code == 0
     warning = [line for line in err.splitlines() if "warning" in line]
-    assert len(warning) == 1 and f"capture {folder} is incomplete: " in warning[0]
+    assert len(warning) == 1 and f"capture {short_path(folder)} is incomplete: " in warning[0]
     assert says in warning[0]
 
 
