@@ -85,8 +85,8 @@ def _full_after(pages: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """The disk of every store opened from now on is full once it holds `pages` pages."""
     opened = store_file.StoreFile._upgrade
 
-    def upgrade(self: store_file.StoreFile) -> None:
-        opened(self)
+    def upgrade(self: store_file.StoreFile, stored: str | None) -> None:
+        opened(self, stored)
         self.connection.execute(f"PRAGMA max_page_count={pages}")
 
     monkeypatch.setattr(store_file.StoreFile, "_upgrade", upgrade)

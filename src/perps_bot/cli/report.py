@@ -5,7 +5,9 @@
 database, unknown run, unreadable stored config) with one line on stderr.
 """
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
@@ -193,11 +195,17 @@ def _console(file: TextIO | None = None) -> "Console":
     return Console(file=file, width=120, color_system=None, markup=False, emoji=False)
 
 
-def _write(path: Path) -> TextIO:
+@contextlib.contextmanager
+def _write(path: Path) -> Iterator[TextIO]:
+    """`--out`: a path that cannot be written, or a full disk, is one line and exit 2."""
+    from perps_bot.metrics import ReportError
+    from perps_bot.metrics.export import written
+
     try:
-        return path.open("w", encoding="utf-8", newline="\n")
-    except OSError as exc:
-        _fail(f"cannot write {path}: {exc.strerror}")
+        with written(path) as fh:
+            yield fh
+    except ReportError as exc:
+        _fail(str(exc))
 
 
 def promote_command(

@@ -5,6 +5,7 @@ Times are ISO-8601 UTC, floats go through the shared rounding, line endings are
 streamed chunk by chunk from the store, so it never holds the curve in memory.
 """
 
+import contextlib
 import csv
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -58,7 +59,7 @@ def trade_row(trade: Trade) -> list[str]:
 def write_trades_csv(trades: Sequence[Trade], path: Path, *, portfolios: bool = False) -> None:
     """`portfolios`: the account of a run with several (SPEC 10): a last column names the
     portfolio of each trade."""
-    with _open(path) as fh:
+    with written(path) as fh:
         writer = csv.writer(fh, lineterminator="\n")
         if not portfolios:
             writer.writerow(TRADE_COLUMNS)
@@ -88,7 +89,7 @@ def equity_lines(store: RunStore, run_id: str) -> Iterator[str]:
 
 
 def write_equity_csv(store: RunStore, run_id: str, path: Path) -> None:
-    with _open(path) as fh:
+    with written(path) as fh:
         fh.write(",".join(EQUITY_COLUMNS) + "\n")
         for block in equity_lines(store, run_id):
             fh.write(block)
@@ -101,7 +102,7 @@ def write_orders_csv(store: RunStore, run_id: str, path: Path) -> None:
     orders = [o for r in runs for o in store.orders(r)]
     if len(runs) > 1:
         orders.sort(key=lambda o: o.created)  # stable: a portfolio's own order is kept
-    with _open(path) as fh:
+    with written(path) as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(ORDER_COLUMNS)
         for o in orders:
@@ -142,8 +143,13 @@ def export_csv(
     write_orders_csv(store, run_id, directory / "orders.csv")
 
 
-def _open(path: Path) -> TextIO:
+@contextlib.contextmanager
+def written(path: Path) -> Iterator[TextIO]:
+    """`path` open for writing text with "\\n" line endings. A path that cannot be
+    opened, and a write or close that fails (a full disk), are one ReportError line
+    naming it: not only the open can fail."""
     try:
-        return path.open("w", newline="", encoding="utf-8")
+        with path.open("w", newline="\n", encoding="utf-8") as fh:
+            yield fh
     except OSError as exc:
-        raise ReportError(f"cannot write {path}: {exc.strerror}") from exc
+        raise ReportError(f"cannot write {path}: {exc.strerror or exc}") from exc

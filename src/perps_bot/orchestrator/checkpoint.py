@@ -6,7 +6,10 @@ checkpoint of every stateful stage is stored in the same transaction: the ledger
 exact books, the paper venue's open orders and fill generator, the risk gate, the
 strategy's `state()`, the feed's generators and position, the loop's own clocks, bars
 and excursions, and the run's counters. So a kill loses at most that much wall time,
-and a checkpoint always matches the rows stored before it. Backtests take no
+and a checkpoint always matches the rows stored before it. A run on the wall clock (a
+dry run) also takes one at the end of every batch with fills, which are stored with it
+and not before (Orchestrator.store_fills_with): its live market cannot be replayed
+after a resume, so no fill may be stored after its last checkpoint. Backtests take no
 checkpoints (nothing to resume: they rerun in seconds) and pay nothing for this.
 
 `--resume` deletes the rows written after the checkpoint, restores every stage and

@@ -121,6 +121,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         # Live fills are committed as they happen (a crash must not lose an acknowledged
         # fill); simulated runs batch their writes, a rerun reproduces them exactly.
         self._durable_fills = durable_fills
+        self._save_fills: Callable[[], None] | None = None  # see store_fills_with
         self._next_poll = 0
         self._next_reconcile: int | None = None
         self._reconciled_at: int | None = None  # the books matched the venue then

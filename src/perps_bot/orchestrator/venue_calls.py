@@ -8,7 +8,7 @@ attributes below are the engine's, declared here for the type checker.
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from time import perf_counter
 
 from perps_bot.domain import (
@@ -50,6 +50,7 @@ class VenueCalls(PortfolioControls):
     _updates: list[OrderUpdate]
     _signalled: list[Portfolio]
     _durable_fills: bool
+    _save_fills: Callable[[], None] | None
     _poll_every: int
     _next_poll: int
     _reconcile_every: int | None
@@ -64,6 +65,16 @@ class VenueCalls(PortfolioControls):
 
     def _pending_orders(self, ts: int) -> list[Order]:
         raise NotImplementedError
+
+    def store_fills_with(self, save: Callable[[], None]) -> None:
+        """A paper run (it takes checkpoints) on the wall clock, a dry run: its fills are
+        stored with the checkpoint `save` asks for at the end of their batch, in one
+        transaction, not at once. A resume goes back to the last checkpoint and cannot
+        replay a live market: a fill stored after that checkpoint was deleted by the
+        resume, and the run went on without it (or traded again). A run on the
+        simulated clock replays its events exactly: its fills stay batched."""
+        if self._durable_fills:
+            self._durable_fills, self._save_fills = False, save
 
     def _apply_fills(self, fills: Sequence[Fill]) -> None:
         touched: list[Portfolio] = []
@@ -82,6 +93,8 @@ class VenueCalls(PortfolioControls):
         if self._durable_fills:
             for p in touched:
                 p.rec.flush()
+        elif self._save_fills is not None:
+            self._save_fills()
 
     def _mark_wick(self, p: Portfolio, candle: Candle, ts: int) -> None:
         """A mark series' low and high inside the candle (`--mark`): a mark that went past
@@ -103,6 +116,8 @@ class VenueCalls(PortfolioControls):
             portfolio.record_fill(fill, result, before)
             self.venue.on_liquidation(fill.symbol, fill.ts, portfolio.id)
             self._signal(portfolio, portfolio.strategy.on_fill(fill))
+        if self._save_fills is not None:
+            self._save_fills()
         if self._updates:
             self._drain_updates()
 

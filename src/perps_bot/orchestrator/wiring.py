@@ -307,6 +307,8 @@ def _make_durable(
         orchestrator.save_due = flush.save_if_soon
         for p in orchestrator.portfolios:  # a state change is saved with its batch
             p.rec.on_state_change = flush.soon
+    if isinstance(flush, checkpoint.Checkpointer):  # on the wall clock: no replay
+        orchestrator.store_fills_with(flush.soon)
     if not keeps_state:
         return resumed_from, []
     keepers = []

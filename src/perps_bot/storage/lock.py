@@ -48,18 +48,26 @@ class FileLock:
         except OSError as exc:
             raise self.unlockable(exc) from exc
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._take(handle)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
+            holder = _holder(handle)
             handle.close()
             raise self.busy(holder) from None
+        except OSError as exc:  # a share without flock (ENOLCK), a full disk (ENOSPC)
+            with contextlib.suppress(OSError):
+                handle.close()  # also releases a flock taken before the pid's write failed
+            raise self.unlockable(exc) from exc
+        self._file = handle
+        return self
+
+    @staticmethod
+    def _take(handle: IO[str]) -> None:
+        """flock the open lock file without waiting and write our pid into it."""
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
-        self._file = handle
-        return self
 
     def release(self) -> None:
         handle, self._file = self._file, None
@@ -97,3 +105,12 @@ class DatabaseLock(FileLock):
 
     def unlockable(self, exc: OSError) -> PerpsBotError:
         return DatabaseBusy(f"cannot lock database {self.database}: {exc}")
+
+
+def _holder(handle: IO[str]) -> str:
+    """The pid the lock's holder wrote into the lock file ('unknown' if unreadable)."""
+    try:
+        handle.seek(0)
+        return handle.read().strip() or "unknown"
+    except OSError:
+        return "unknown"

@@ -36,32 +36,44 @@ class StoreFile:
             raise StoreError(f"cannot open database {self.path}: {_reason(exc)}") from exc
         try:
             self._require_run_store(read_only)
+            version = self._stored_version()  # a newer file is refused before any write
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             if not read_only:
                 self._db.executescript(SCHEMA)
-            self._upgrade()
+            self._upgrade(version)
         except (sqlite3.DatabaseError, StoreError) as exc:
             self._db.close()
             if isinstance(exc, StoreError):
                 raise
             raise StoreError(f"cannot open database {self.path}: {_reason(exc)}") from exc
 
-    def _upgrade(self) -> None:
-        """Bring an older file to SCHEMA_VERSION (also when opened for reading: a
-        report on a file written by an older version then works)."""
+    def _stored_version(self) -> str | None:
+        """The file's schema version (None: a new file, or one without it), checked
+        before anything is written: a file from a newer version is refused as it is
+        (creating our tables in it would bring back what that version renamed or
+        dropped, or fail on a layout our indexes do not fit)."""
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        if "meta" not in tables:
+            return None
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        value = None if row is None else str(row[0])
+        if value is not None and value.isdigit() and int(value) > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer perps-bot (schema {value}, this one"
+                f" reads {SCHEMA_VERSION}): upgrade perps-bot"
+            )
+        return value
+
+    def _upgrade(self, stored: str | None) -> None:
+        """Bring an older file (its schema version `stored`) to SCHEMA_VERSION (also when
+        opened for reading: a report on a file written by an older version then works)."""
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
         if "meta" not in tables:
             return  # read-only open of a file this program did not create: reads fail clearly
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is not None and row[0] == str(SCHEMA_VERSION):
+        if stored == str(SCHEMA_VERSION):
             return
-        if row is not None and row[0].isdigit() and int(row[0]) > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} was written by a newer perps-bot (schema {row[0]}, this one"
-                f" reads {SCHEMA_VERSION}): upgrade perps-bot"
-            )
-        version = int(row[0]) if row is not None and row[0].isdigit() else 1
+        version = int(stored) if stored is not None and stored.isdigit() else 1
         with self._transaction():
             migrations.upgrade(self._db, version, tables)
             self._db.execute(

@@ -1,10 +1,10 @@
 """Writing a run store: the rows of a run, through buffers.
 
 Writes are buffered and flushed in batches (one transaction per flush) because a
-commit per event would dominate a backtest; fills are the exception: `flush()` is
-called by the orchestrator right after every fill batch so an acknowledged fill is
-never lost to a crash. Equity rows may be lost up to one flush interval on a crash,
-which only thins the curve.
+commit per event would dominate a backtest; fills are the exception: the orchestrator
+stores them right after every fill batch (`flush()`; a dry run: with its checkpoint,
+`flush_with`) so an acknowledged fill is never lost to a crash. Equity rows may be lost
+up to one flush interval on a crash, which only thins the curve.
 """
 
 import sqlite3
