@@ -106,3 +106,35 @@ class RestingBid(Strategy):
         price = event.bids[0][0] * self.params.below
         size = self.ctx.order_size(event.symbol)
         return (OrderIntent(event.symbol, Side.BUY, size, OrderType.LIMIT, price, reason="bid"),)
+
+
+class HoldParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    symbol: str = Field("ETH-PERP", description="the symbol to trade")
+    short: bool = Field(False, description="short one order size instead of long")
+    hold: int = Field(3, ge=1, description="order books to wait before going flat again")
+
+
+class HoldOnce(Strategy):
+    """One order size long (or short) on the first book of `symbol`, flat `hold` books
+    later (FlipOnce with a side)."""
+
+    name = "hold_once"
+    Params = HoldParams
+    params: HoldParams
+
+    def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
+        super().__init__(params, ctx)
+        self.books = 0
+
+    def on_event(self, event: MarketEvent) -> Sequence[Signal]:
+        if not isinstance(event, BookSnapshot) or event.symbol != self.params.symbol:
+            return NO_SIGNALS
+        self.books += 1
+        if self.books == 1:
+            size = self.ctx.order_size(event.symbol) * (-1 if self.params.short else 1)
+            return (TargetPosition(event.symbol, size, reason="canary entry"),)
+        if self.books == 1 + self.params.hold:
+            return (TargetPosition(event.symbol, 0.0, reason="canary exit"),)
+        return NO_SIGNALS

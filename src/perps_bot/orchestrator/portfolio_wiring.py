@@ -108,6 +108,8 @@ class PortfolioWiring:
             client_prefix=_client_prefix(real, self.run_id, pid, index, multi),
             portfolio=pid,
             account=self.gate,
+            # the exchange nets the portfolios' orders into one position per symbol
+            netted=self.gate.account if real and multi and self.gate is not None else None,
         )
         every = parse_duration(settings.run.equity_interval)
         return Portfolio(

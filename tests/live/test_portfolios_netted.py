@@ -1,0 +1,71 @@
+"""Two portfolios on opposite sides of one symbol on one exchange account (SPEC 10):
+the exchange holds their net in one one-way position, so an order that reduces a
+portfolio's own position may grow the account's; it must still get through."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from perps_bot.config import Settings, load_settings
+from perps_bot.orchestrator.runner import Run
+from perps_emulator import EmulatorServer
+from tests.live.live_helpers import API_KEY, API_SECRET, UNTIL_S, run_until
+
+pytestmark = pytest.mark.integration
+HOLD = "tests.live.canary_strategy:HoldOnce"
+
+
+def opposite(
+    emulator: EmulatorServer, run_dirs: dict[str, str], long: float, short: float
+) -> Settings:
+    """`one` long `long` for 5 books, then flat; `two` short `short` for the whole run."""
+    return load_settings(
+        "canary",
+        {
+            "run": {"duration": f"{UNTIL_S}s", "live_view": False, **run_dirs},
+            "exchange": {"base_url": emulator.base_url, "poll_interval": "100ms",
+                         "reconcile_interval": "300ms", "api_key": API_KEY,
+                         "api_secret": API_SECRET},
+            "risk": {"max_position_notional": 200.0, "max_order_notional": 200.0},
+            "portfolios": [
+                {"id": "one", "strategy": HOLD, "params": {"hold": 5},
+                 "order_size": {"ETH-PERP": long}},
+                {"id": "two", "strategy": HOLD, "params": {"hold": 100_000, "short": True},
+                 "order_size": {"ETH-PERP": short}},
+            ],
+        },
+    )  # fmt: skip
+
+
+def one_closed_or_gave_up(run: Run) -> bool:
+    one = run.orchestrator.portfolios[0]
+    books = getattr(one.strategy, "books", 0)
+    return books > 5 and (one.ledger.position_size("ETH-PERP") == 0 or books > 15)
+
+
+@pytest.mark.parametrize(("long", "short"), [(0.01, 0.02), (0.02, 0.01)])
+async def test_a_close_against_the_accounts_net_gets_through(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer, long: float, short: float
+) -> None:
+    """one long 0.01 and two short 0.02: the exchange holds short 0.01, and one's close
+    (a sell) adds to it. Sent reduce-only, the exchange refused it (-2022) and one stayed
+    long for good; with one long 0.02 and two short 0.01 (the account long 0.01) the
+    exchange cut one's close to 0.01, and one stayed long the rest."""
+    settings = opposite(emulator, run_dirs, long, short)
+    result = await run_until(settings, one_closed_or_gave_up)
+    assert result.status == "completed"
+    assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(-short)
+    with sqlite3.connect(result.db_path) as conn:
+        held = dict(
+            conn.execute(
+                "SELECT run_id, SUM(CASE side WHEN 'buy' THEN size ELSE -size END)"
+                " FROM fills GROUP BY run_id"
+            ).fetchall()
+        )
+        denials = conn.execute("SELECT reason_code, detail FROM denials").fetchall()
+    assert held == {
+        f"{result.run_id}.one": pytest.approx(0.0),
+        f"{result.run_id}.two": pytest.approx(-short),
+    }
+    assert denials == []
