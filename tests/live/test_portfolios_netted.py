@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from perps_bot.config import Settings, load_settings
+from perps_bot.domain import TradingState
 from perps_bot.orchestrator.runner import Run
 from perps_emulator import EmulatorServer
 from tests.live.live_helpers import API_KEY, API_SECRET, UNTIL_S, run_until
@@ -17,9 +18,10 @@ HOLD = "tests.live.canary_strategy:HoldOnce"
 
 
 def opposite(
-    emulator: EmulatorServer, run_dirs: dict[str, str], long: float, short: float
+    emulator: EmulatorServer, run_dirs: dict[str, str], long: float, short: float, hold: int = 5
 ) -> Settings:
-    """`one` long `long` for 5 books, then flat; `two` short `short` for the whole run."""
+    """`one` long `long` for `hold` books, then flat; `two` short `short` for the whole
+    run."""
     return load_settings(
         "canary",
         {
@@ -29,7 +31,7 @@ def opposite(
                          "api_secret": API_SECRET},
             "risk": {"max_position_notional": 200.0, "max_order_notional": 200.0},
             "portfolios": [
-                {"id": "one", "strategy": HOLD, "params": {"hold": 5},
+                {"id": "one", "strategy": HOLD, "params": {"hold": hold},
                  "order_size": {"ETH-PERP": long}},
                 {"id": "two", "strategy": HOLD, "params": {"hold": 100_000, "short": True},
                  "order_size": {"ETH-PERP": short}},
@@ -69,3 +71,35 @@ async def test_a_close_against_the_accounts_net_gets_through(
         f"{result.run_id}.two": pytest.approx(-short),
     }
     assert denials == []
+
+
+async def test_an_exchange_fill_of_a_symbol_several_portfolios_hold_halts_them(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    """one long 0.01, two short 0.02: the exchange holds short 0.01. A buy of 0.01 no
+    order of the bot explains (a liquidation of the account's short, a trade by hand)
+    cannot be told to be one's or two's. It was booked to the first portfolio trading
+    ETH, silently but for a warning: one held a long of 0.02 it never asked for, two's
+    short stayed, and the sum matched the exchange, so nobody looked. Like a difference
+    the reconciliation cannot attribute, it halts the portfolios holding the symbol."""
+    settings = opposite(emulator, run_dirs, 0.01, 0.02, hold=100_000)
+    bought: list[bool] = []
+
+    def booked_or_halted(run: Run) -> bool:
+        if not bought:  # once both hold their position
+            if emulator.state.positions["ETHUSDT"].amount == pytest.approx(-0.01):
+                emulator.engine.place_order(
+                    {"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+                )
+                bought.append(True)
+            return False
+        one = run.orchestrator.portfolios[0]
+        return one.ledger.position_size("ETH-PERP") != pytest.approx(0.01) or (
+            one.risk.state is TradingState.HALTED
+        )
+
+    result = await run_until(settings, booked_or_halted)
+    assert result.status == "completed" and bought
+    with sqlite3.connect(result.db_path) as conn:
+        states = dict(conn.execute("SELECT portfolio, state FROM trading_state").fetchall())
+    assert states == {"one": "HALTED", "two": "HALTED"}
