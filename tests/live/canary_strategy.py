@@ -113,6 +113,8 @@ class HoldParams(BaseModel):
 
     symbol: str = Field("ETH-PERP", description="the symbol to trade")
     short: bool = Field(False, description="short one order size instead of long")
+    stop: float = Field(0.0, ge=0, lt=1, description="a stop-loss this share of the best bid"
+                        " or ask away (0: none)")  # fmt: skip
     hold: int = Field(3, ge=1, description="order books to wait before going flat again")
 
 
@@ -133,8 +135,14 @@ class HoldOnce(Strategy):
             return NO_SIGNALS
         self.books += 1
         if self.books == 1:
-            size = self.ctx.order_size(event.symbol) * (-1 if self.params.short else 1)
-            return (TargetPosition(event.symbol, size, reason="canary entry"),)
+            short, stop = self.params.short, self.params.stop
+            size = self.ctx.order_size(event.symbol) * (-1 if short else 1)
+            stop_loss = None
+            if stop and event.bids and event.asks:
+                stop_loss = (
+                    event.asks[0][0] * (1 + stop) if short else event.bids[0][0] * (1 - stop)
+                )
+            return (TargetPosition(event.symbol, size, reason="canary entry", stop_loss=stop_loss),)
         if self.books == 1 + self.params.hold:
             return (TargetPosition(event.symbol, 0.0, reason="canary exit"),)
         return NO_SIGNALS

@@ -103,3 +103,45 @@ async def test_an_exchange_fill_of_a_symbol_several_portfolios_hold_halts_them(
     with sqlite3.connect(result.db_path) as conn:
         states = dict(conn.execute("SELECT portfolio, state FROM trading_state").fetchall())
     assert states == {"one": "HALTED", "two": "HALTED"}
+
+
+async def test_a_portfolios_stop_against_the_accounts_net_closes_it(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer
+) -> None:
+    """one long 0.01 with a stop 1% under the market, two short 0.02: the exchange holds
+    short 0.01. one's stop, a reduce-only sell, could only add to that short: when the
+    price fell through it, the exchange expired it unfilled and one rode the fall long.
+    On an account the portfolios share, a stop is the portfolio's own order of its size,
+    and closes its position as the exchange nets it."""
+    settings = opposite(emulator, run_dirs, 0.01, 0.02, hold=100_000)
+    one = settings.portfolios[0]
+    settings = settings.model_copy(update={"portfolios": [
+        one.model_copy(update={"params": {**one.params, "stop": 0.01}}), settings.portfolios[1]
+    ]})  # fmt: skip
+    fell: list[int] = []  # the books one's strategy had seen when the price fell
+
+    def stopped_out(run: Run) -> bool:
+        one = run.orchestrator.portfolios[0]
+        books = getattr(one.strategy, "books", 0)
+        if not fell:  # once both hold their position and one's stop rests
+            algos = [o for o in emulator.state.algo_orders.values() if o.status == "NEW"]
+            if algos and emulator.state.positions["ETHUSDT"].amount == pytest.approx(-0.01):
+                emulator.set_price("ETHUSDT", algos[0].trigger_price * 0.99)
+                fell.append(books)
+            return False
+        return one.ledger.position_size("ETH-PERP") == 0 or books > fell[0] + 15
+
+    result = await run_until(settings, stopped_out)
+    assert result.status == "completed" and fell
+    assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(-0.02)
+    with sqlite3.connect(result.db_path) as conn:
+        held = dict(
+            conn.execute(
+                "SELECT run_id, SUM(CASE side WHEN 'buy' THEN size ELSE -size END)"
+                " FROM fills GROUP BY run_id"
+            ).fetchall()
+        )
+    assert held == {
+        f"{result.run_id}.one": pytest.approx(0.0),
+        f"{result.run_id}.two": pytest.approx(-0.02),
+    }

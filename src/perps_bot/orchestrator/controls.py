@@ -44,7 +44,13 @@ class PortfolioControls:
         Protective orders stay: they reduce."""
         cancel = portfolio.protection.to_cancel
         for order in self.venue.open_orders():
-            if order.portfolio == portfolio.id and not order.reduce_only:
+            if (
+                order.portfolio == portfolio.id
+                and not order.reduce_only
+                and (
+                    order.client_id not in portfolio.protection.working  # plain protective
+                )
+            ):
                 if order.client_id not in cancel:
                     cancel.append(order.client_id)
                 self._cancel_due = True

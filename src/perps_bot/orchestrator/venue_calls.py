@@ -148,7 +148,9 @@ class VenueCalls(PortfolioControls):
             failed: dict[str, tuple[DenialReason | None, str]] = {}  # correlation id ->
             for order in orders:
                 p = self.routes.placed(order)
-                if not order.reduce_only and order.correlation_id in failed:
+                if order.correlation_id in failed and not (
+                    order.reduce_only or order.order_type.is_trigger  # a flip's entry
+                ):
                     self._withhold(order, p, failed[order.correlation_id])
                     continue
                 p.rec.order(order, None if received is None else perf_counter() - received)
