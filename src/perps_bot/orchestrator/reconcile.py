@@ -80,7 +80,9 @@ async def reconcile(
                 reason = f"reconciliation: {exc}; the exchange's positions are adopted"
                 log.error("reconciliation (%s): %s; trading stops until resume-trading",
                           why, reason)  # fmt: skip
-                _halt(portfolios, reason, ts)
+                # those trading the symbols (a halt never touches another portfolio)
+                holders = [p for p in portfolios if p.symbols & differences.keys()]
+                _halt(holders or portfolios, reason, ts)
             if booked:
                 book(booked)
                 snap = await _snapshot(venue, book)
