@@ -146,3 +146,11 @@ class HoldOnce(Strategy):
         if self.books == 1 + self.params.hold:
             return (TargetPosition(event.symbol, 0.0, reason="canary exit"),)
         return NO_SIGNALS
+
+    def on_resume(self) -> Sequence[Signal]:
+        """Its position again when it does not hold it (before the exit)."""
+        symbol = self.params.symbol
+        if not 1 <= self.books <= self.params.hold or self.ctx.account.position_size(symbol):
+            return NO_SIGNALS
+        size = self.ctx.order_size(symbol) * (-1 if self.params.short else 1)
+        return (TargetPosition(symbol, size, reason="canary resume"),)

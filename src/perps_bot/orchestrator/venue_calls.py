@@ -81,6 +81,7 @@ class VenueCalls(PortfolioControls):
         if self._durable_fills:
             for p in touched:
                 p.rec.flush()
+        self._restate_waiting()  # a resume that waited for this close to be booked
 
     def _mark_wick(self, p: Portfolio, candle: Candle, ts: int) -> None:
         """A mark series' low and high inside the candle (`--mark`): a mark that went past
