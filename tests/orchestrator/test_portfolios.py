@@ -14,7 +14,7 @@ from perps_bot.domain import TradingState
 from perps_bot.metrics.report import build_report
 from perps_bot.orchestrator.runner import RunResult, run_bot, run_bot_sync
 from perps_bot.storage import RunStore
-from perps_bot.venues import VenuePosition, VenueSnapshot
+from perps_bot.venues import FillsOutOfReach, VenuePosition, VenueSnapshot
 from tests.badinput.harness import assert_bad_input, run_main
 from tests.harness.scripted import RecordingTargets, ScriptedFeed, quotes
 from tests.harness.venue import ScriptedVenue
@@ -171,6 +171,29 @@ async def test_reconciliation_attributes_a_difference_or_halts_who_share_the_sym
             assert by_id[pid].risk.state is TradingState.HALTED
             assert "cannot be attributed" in by_id[pid].risk.state_detail
         assert engine.trading_state is TradingState.HALTED
+
+
+async def test_fills_out_of_reach_halt_only_the_portfolios_of_the_symbol(tmp_path: Path) -> None:
+    """The exchange's BTC fills since the last reconciliation cannot all be read: the
+    portfolio trading BTC halts and adopts the exchange's position. The one trading only
+    ETH halted with it, though nothing of its own differed (SPEC 10: one portfolio's halt
+    never touches another)."""
+    cfg = harness_settings(tmp_path, scripted("btc", "", BTC), scripted("eth", "", ETH))
+    venue = ScriptedVenue([])
+    venue.snapshots = [
+        VenueSnapshot(10_000.0),
+        VenueSnapshot(10_000.0, [VenuePosition(BTC, 0.5, 100.0)]),
+    ]
+    venue.foreign = FillsOutOfReach("BTC-PERP: the exchange fills since ... go back too far")
+    async with wired(cfg, venue) as run:
+        engine = run.orchestrator
+        await engine.start(reconcile=True)
+        assert await engine.reconcile("periodic") == [BTC]
+        by_id = {p.id: p for p in engine.portfolios}
+        assert by_id["btc"].ledger.position_size(BTC) == 0.5
+        assert by_id["btc"].risk.state is TradingState.HALTED
+        assert "go back too far" in by_id["btc"].risk.state_detail
+        assert by_id["eth"].risk.state is TradingState.ACTIVE
 
 
 def test_bad_portfolio_plans_are_one_line_config_errors(tmp_path: Path) -> None:

@@ -104,3 +104,25 @@ def test_an_entry_without_levels_that_grows_a_protected_position_past_the_limit_
     assert sum(size for kind, size in rows_ if kind == "market") == 600.0, rows_
     assert max(size for kind, size in rows_ if kind != "market") == 120.0, rows_
     assert denied == [("ABOVE_MAX_QUANTITY",)]
+
+
+def test_a_plain_stop_larger_than_the_position_is_replaced() -> None:
+    """On an account the portfolios share (Protector.plain) the stop goes out plain, so
+    a stop of the 2 once held, left working after a close to 1, would sell 2 and open a
+    short when it triggered; it is replaced by one of the size held. Reduce-only, the
+    larger stop still covers (the exchange cuts it to the position)."""
+    for plain, replaced in ((frozenset({"ETH-PERP"}), True), (frozenset[str](), False)):
+        ids = (f"pb{n}" for n in range(1, 100))
+        book = Book(2.0)
+        protector = Protector("one", book, {"ETH-PERP": ETH}, ids.__next__)
+        protector.plain = plain
+        assert protector.relevel("ETH-PERP", 2.0, 2_500.0, None)
+        assert protector.sync("ETH-PERP", 1)
+        placed, protector.to_place = protector.to_place, []
+        assert [(o.size, o.reduce_only) for o in placed] == [(2.0, not plain)]
+        protector.placed(placed[0])
+        book.held = 1.0
+        assert protector.sync("ETH-PERP", 2) is replaced
+        if replaced:
+            assert protector.to_cancel == [placed[0].client_id]
+            assert [(o.size, o.reduce_only) for o in protector.to_place] == [(1.0, False)]

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from perps_bot.domain import (
     DEFAULT_PORTFOLIO,
+    AccountView,
     DenialReason,
     Instrument,
     InstrumentRefusal,
@@ -33,7 +34,7 @@ from perps_bot.orchestrator.held_entries import HeldEntries, HeldEntry, flat
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
-from perps_bot.risk.gate import RiskDecision, cap_price
+from perps_bot.risk.gate import RiskDecision, cap_price, reduces
 from perps_bot.venues import Venue
 
 #: positions smaller than this (base units) are treated as flat when diffing targets
@@ -56,8 +57,13 @@ class OrderFlow:
         client_prefix: str,
         portfolio: str = DEFAULT_PORTFOLIO,
         account: AccountGate | None = None,
+        netted: AccountView | None = None,
     ) -> None:
+        """`netted`: the account's positions when the exchange holds every portfolio's in
+        one (one-way) position, and judges a reduce-only order against it (live, several
+        portfolios); None when each portfolio's position is its own (paper venues)."""
         self.risk = risk
+        self.netted = netted
         self.portfolio = portfolio
         self.account = account  # the account-level caps when portfolios share an account
         self.ledger = ledger
@@ -194,7 +200,7 @@ class OrderFlow:
             if whole.reason is not None:  # the account's cap cut it (further)
                 cut = (whole.reason, whole.detail)
             size = whole.size
-        orders = self._instrument_orders(intent, decision, cid, ts, price, size)
+        orders = self._instrument_orders(intent, decision, (cid, ts, price, size), on_way)
         if self.account is not None and len(orders) != 1:
             if orders:  # a split close: each of its orders counts in the account's rate
                 self.account.sent_more(ts, len(orders) - 1)
@@ -208,16 +214,15 @@ class OrderFlow:
         self,
         intent: OrderIntent,
         decision: RiskDecision,
-        cid: str,
-        ts: int,
-        price: float,
-        size: float,
+        made: tuple[str, int, float, float],
+        on_way: Sequence[Sequence[Order]],
     ) -> list[Order]:
         """The orders as the instrument rounds them: one, or a close above the exchange's
         largest market order as several (`closing_parts`), the first with the intent's
         client id, each further one with its own, all with its correlation id. An empty
         list, the denial recorded, when the instrument refuses it (a cap that cut it below
-        the minimum is the denial's code)."""
+        the minimum is the denial's code). `made`: client id, time, last price, size."""
+        cid, ts, price, size = made
         instrument = self.instruments.get(intent.symbol)
         if instrument is None:  # data for it, but not one of the run's instruments
             self.rec.denial(ts, intent.symbol, DenialReason.STALE_MARKET_DATA,
@@ -227,11 +232,13 @@ class OrderFlow:
         held = self.ledger.position_size(intent.symbol)
         parts = closing_parts(instrument, intent, size, reduce_only, held)
         flip = len(parts) > 1 and not parts[-1][1]  # closes, then the other side's entry
+        parts = self._netted_parts(intent, parts, on_way)
         mark = self.ledger.mark_price(intent.symbol)  # a market order's notional is at it
         orders: list[Order] = []
         for n, (part, part_reduce_only) in enumerate(parts):
             own = cid if n == 0 else self.next_client_id()
-            protects = not (flip and part_reduce_only)  # the entry of a flip carries it
+            entry = flip and n == len(parts) - 1  # a flip's last part opens the other side
+            protects = not flip or entry  # the entry of a flip carries it
             try:
                 prepared = instrument.prepare(
                     intent.side, part, intent.order_type, intent.limit_price, part_reduce_only,
@@ -241,17 +248,43 @@ class OrderFlow:
                 code, detail = refusal.reason, refusal.detail
                 if decision.reason is not None:  # a cap cut it below what it trades
                     code, detail = decision.reason, f"{decision.detail}; {detail}"
-                if flip and not part_reduce_only:
+                if entry:
                     detail += (f"; the position's close goes out ({len(orders)} orders),"
                                " this part would open the other side")  # fmt: skip
                 self.rec.denial(ts, intent.symbol, code, detail, own)
                 continue
             order = self._order(intent, prepared, part_reduce_only, own, cid, ts, protects)
-            if flip and not part_reduce_only:  # it waits for the close (held_entries)
+            if entry:  # it waits for the close (held_entries)
                 self.held.hold(HeldEntry.after(order, orders))
             else:
                 orders.append(order)
         return orders
+
+    def _netted_parts(
+        self,
+        intent: OrderIntent,
+        parts: list[tuple[float, bool]],
+        on_way: Sequence[Sequence[Order]],
+    ) -> list[tuple[float, bool]]:
+        """`parts` as the exchange takes them when it nets the portfolios (`netted`): a
+        close of this portfolio's position that does not also reduce the account's (held,
+        and once every portfolio's orders on their way fill) goes out as a plain order.
+        Reduce-only, the exchange refused it (the account short while this portfolio is
+        long) or cut it to the account's position, and the portfolio stayed in for good."""
+        closing = sum(part for part, reduce_only in parts if reduce_only)
+        if self.netted is None or closing <= 0.0:
+            return parts
+        symbol, sign = intent.symbol, intent.side.sign
+        held = self.netted.position_size(symbol)
+        ahead = held + sum(
+            o.side.sign * o.remaining
+            for orders in on_way
+            for o in orders
+            if o.symbol == symbol and not o.order_type.is_trigger
+        )
+        if reduces(held, held + sign * closing) and reduces(ahead, ahead + sign * closing):
+            return parts
+        return [(part, False) for part, _ in parts]
 
     def _order(
         self,

@@ -108,9 +108,11 @@ class PortfolioWiring:
             client_prefix=_client_prefix(real, self.run_id, pid, index, multi),
             portfolio=pid,
             account=self.gate,
+            # the exchange nets the portfolios' orders into one position per symbol
+            netted=self.gate.account if real and multi and self.gate is not None else None,
         )
         every = parse_duration(settings.run.equity_interval)
-        return Portfolio(
+        portfolio = Portfolio(
             id=pid,
             strategy=strategy,
             ledger=ledger,
@@ -121,6 +123,10 @@ class PortfolioWiring:
             symbols=planned.plan.symbols,
             details=self.details,
         )
+        if real and multi:  # the exchange nets its positions with the others' (one-way)
+            others = {s for q in self.pre.portfolios if q is not planned for s in q.plan.symbols}
+            portfolio.protection.plain = frozenset(others & set(planned.plan.symbols))
+        return portfolio
 
 
 def _client_prefix(real: bool, run_id: str, pid: str, index: int, multi: bool) -> str:

@@ -1,6 +1,8 @@
 """Protective orders (SPEC 16): the stop-loss and take-profit an entry asks for, placed
 as reduce-only STOP_MARKET / TAKE_PROFIT_MARKET orders once the entry fills, one
-cancelling the other, and kept in step with the position.
+cancelling the other, and kept in step with the position. On a live account several
+portfolios trade a symbol on, the exchange nets their positions into one and judges
+reduce-only against it: there they go out plain, of the position's size (`plain`).
 
 One `Protector` per portfolio. It watches the entries that carry a `stop_loss` or
 `take_profit`; a fill of one that leaves the position on the levels' side (a reduce-
@@ -107,6 +109,11 @@ class Protector:
         self.to_place: list[Order] = []
         self.to_cancel: list[str] = []
         self.keeper: LevelsKeeper | None = None
+        #: symbols the exchange nets with other portfolios' positions (one live account):
+        #: their protective orders go out plain, of the position's size. Reduce-only, the
+        #: exchange judged them against the account's net position, and a stop of a long
+        #: while the account was short expired unfilled when it triggered
+        self.plain: frozenset[str] = frozenset()
 
     def watch(self, order: Order) -> None:
         """An order about to be sent: remember it if it asks for protection (stored
@@ -252,7 +259,7 @@ class Protector:
         self.working = {
             o.client_id: o
             for o in open_orders
-            if o.order_type.is_trigger and o.reduce_only
+            if o.order_type.is_trigger and (o.reduce_only or o.symbol in self.plain)
             and (o.client_id in self.working or o.client_id.startswith(prefix))
         }  # fmt: skip
         if self.keeper is not None:
@@ -272,11 +279,13 @@ class Protector:
         largest market order is protected by several, `_pieces`); none when they do not."""
         same = [o for o in mine if o.order_type is kind and o.trigger_price is not None
                 and abs(o.trigger_price - price) <= EPS * max(price, 1.0)]  # fmt: skip
-        enough = size - EPS * max(size, 1.0)  # the pieces' float sum may fall a hair short
+        slack = EPS * max(size, 1.0)  # the pieces' float sum may fall a hair short
+        # a plain order (`plain`) larger than the position would open the other side
+        most = size + slack if same and same[0].symbol in self.plain else math.inf
         for order in same:
-            if order.remaining >= enough:
+            if size - slack <= order.remaining <= most:
                 return [order.client_id]
-        if len(same) > 1 and math.fsum(o.remaining for o in same) >= enough:
+        if len(same) > 1 and size - slack <= math.fsum(o.remaining for o in same) <= most:
             return [o.client_id for o in same]
         return []
 
@@ -301,7 +310,8 @@ class Protector:
         cid = cid or self._next_id()
         link = self.entry_of.get(symbol, cid)  # no entry known (adopted): its own id
         return Order(client_id=cid, symbol=symbol, side=side, size=size, order_type=kind,
-                     price=None, reduce_only=True, created_ts=ts, correlation_id=link,
+                     price=None, reduce_only=symbol not in self.plain, created_ts=ts,
+                     correlation_id=link,
                      reason=reason, updated_ts=ts, portfolio=self.portfolio,
                      trigger_price=price)  # fmt: skip
 

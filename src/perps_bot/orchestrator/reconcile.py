@@ -80,7 +80,9 @@ async def reconcile(
                 reason = f"reconciliation: {exc}; the exchange's positions are adopted"
                 log.error("reconciliation (%s): %s; trading stops until resume-trading",
                           why, reason)  # fmt: skip
-                _halt(portfolios, reason, ts)
+                # those trading the symbols (a halt never touches another portfolio)
+                holders = [p for p in portfolios if p.symbols & differences.keys()]
+                _halt(holders or portfolios, reason, ts)
             if booked:
                 book(booked)
                 snap = await _snapshot(venue, book)
@@ -96,6 +98,8 @@ async def reconcile(
             len(booked),
             ", ".join(f"{f.symbol} {f.side} {f.size:g} @ {f.price:g} ({f.reason})" for f in booked),
         )
+        if len(portfolios) > 1:
+            _halt_shared(portfolios, booked, why, ts)
     before = {(p.id, s): p.ledger.position_size(s) for p in portfolios for s in left}
     if len(portfolios) == 1:
         wallet_gap, attributed = _adopt_account(portfolios[0], snap, positions, left, why)
@@ -188,6 +192,24 @@ def _attribute(
         log.warning("reconciliation (%s): %s %+g -> %+g adopted by portfolio %s", why, symbol,
                     ours, theirs, owner.id)  # fmt: skip
     return attributed
+
+
+def _halt_shared(
+    portfolios: Sequence[Portfolio], booked: Sequence[Fill], why: str, ts: int
+) -> None:
+    """Exchange fills no order of the bot explains (a liquidation of the account's net
+    position, a trade by hand) of a symbol several portfolios trade cannot be told to be
+    one's or another's: booked to one of them (routing), the sum matches the exchange but
+    that portfolio holds what it never asked for. Those portfolios halt, as for a
+    difference that cannot be attributed, until an operator looks."""
+    for symbol in sorted({f.symbol for f in booked}):
+        holders = [p for p in portfolios if symbol in p.symbols]
+        if len(holders) > 1:
+            names = ", ".join(p.id for p in holders)
+            reason = (f"reconciliation: exchange fills of {symbol} no order of the bot explains"
+                      f" cannot be attributed (portfolios {names})")  # fmt: skip
+            log.error("reconciliation (%s): %s; those portfolios stop trading", why, reason)
+            _halt(holders, reason, ts)
 
 
 def _halt(portfolios: Sequence[Portfolio], reason: str, ts: int) -> None:

@@ -95,6 +95,7 @@ class VenueCalls(PortfolioControls):
                 p.rec.flush()
         elif self._save_fills is not None:
             self._save_fills()
+        self._restate_waiting()  # a resume that waited for this close to be booked
 
     def _mark_wick(self, p: Portfolio, candle: Candle, ts: int) -> None:
         """A mark series' low and high inside the candle (`--mark`): a mark that went past
