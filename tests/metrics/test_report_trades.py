@@ -125,6 +125,26 @@ def test_funding_at_a_fills_time_is_the_trade_whose_position_paid_it(store: RunS
     assert flipped.funding == pytest.approx(-8.0)
 
 
+def test_a_trade_that_held_no_settlement_has_no_funding_not_a_rounding_residue(
+    store: RunStore,
+) -> None:
+    """A short closed at a settlement that came after the flip's fills (so the long's):
+    the short held none of the payments. Its funding was the difference of two running
+    sums less the payment, -5.6e-17 in trades.csv, not 0."""
+    b = RunBuilder(store)
+    b.fill(T0, "buy", 1.0, 100.0)
+    b.funding(T0 + 8 * HOUR, 0.1)
+    b.funding(T0 + 16 * HOUR, 0.2)
+    b.fill(T0 + 20 * HOUR, "sell", 2.0, 100.0)  # flipped short
+    b.fill(T0 + DAY, "buy", 2.0, 100.0)  # flipped long at the settlement's time
+    b.funding(T0 + DAY, 0.3, position=1.0)  # after the flip: the long's
+    b.fill(T0 + 2 * DAY, "sell", 1.0, 100.0)
+    first, short, last = _trades(store, b.done())
+    assert first.funding == pytest.approx(0.3)
+    assert short.funding == 0.0
+    assert last.funding == 0.3
+
+
 def test_r_multiple_and_excursions(store: RunStore) -> None:
     b = RunBuilder(store)
     b.fill(T0, "buy", 2.0, 100.0, fee=1.0, stop=95.0)

@@ -50,25 +50,31 @@ class FundingIndex:
 
     def between(self, symbol: str, open_ts: int, close_ts: int) -> float:
         """The payments of a trade of `symbol` opened by a fill at `open_ts` and closed
-        by one at `close_ts`."""
+        by one at `close_ts`. Summed as the payments themselves when a settlement shares
+        a fill's time and came after its fills (a difference of running sums left a
+        trade that held none -1.7e-18 instead of 0)."""
         series = self._series.get(symbol)
-        if series is None:
+        if series is None or close_ts <= open_ts:
             return 0.0
-        times, sums, _ = series
-        upto_close = sums[bisect.bisect_right(times, close_ts)]
-        paid = upto_close - sums[bisect.bisect_right(times, open_ts)]
-        return paid + self._after_fills(symbol, open_ts) - self._after_fills(symbol, close_ts)
+        times, sums, rows = series
+        lo, hi = bisect.bisect_right(times, open_ts), bisect.bisect_right(times, close_ts)
+        joined, left = self._after_fills(symbol, open_ts), self._after_fills(symbol, close_ts)
+        if not joined and not left:
+            return sums[hi] - sums[lo]
+        paid = 0.0
+        for i in [*joined, *(i for i in range(lo, hi) if i not in left)]:
+            paid += rows[i][1]
+        return paid
 
-    def _after_fills(self, symbol: str, ts: int) -> float:
-        """The payments at `ts` that came after the fills of that time (on another
-        position than the one before them)."""
+    def _after_fills(self, symbol: str, ts: int) -> list[int]:
+        """The payments at `ts` (their indices) that came after the fills of that time
+        (on another position than the one before them)."""
         before = self._before.get((symbol, ts))
         if before is None:
-            return 0.0
+            return []
         times, _, rows = self._series[symbol]
-        after = 0.0
-        for i in range(bisect.bisect_left(times, ts), bisect.bisect_right(times, ts)):
-            position, payment = rows[i]
-            if not math.isclose(position, before, rel_tol=1e-9, abs_tol=1e-12):
-                after += payment
-        return after
+        return [
+            i
+            for i in range(bisect.bisect_left(times, ts), bisect.bisect_right(times, ts))
+            if not math.isclose(rows[i][0], before, rel_tol=1e-9, abs_tol=1e-12)
+        ]
