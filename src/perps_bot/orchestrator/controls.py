@@ -70,7 +70,7 @@ class PortfolioControls:
         portfolio short once it filled), and the entry left resting opened a position
         again when it filled. Protective orders follow the positions (cancelled once
         flat). A position above the exchange's largest market order goes out as several
-        orders (orchestrator.order_flow `closing_parts`). What a market close already on
+        orders (orchestrator.order_parts `closing_parts`). What a market close already on
         its way (pending or open at the venue: a flatten asked a second time before the
         first one's close filled) takes away is not closed again: the close went out
         twice. The strategy's signals still waiting are dropped (`unheard`). Returns how

@@ -1,4 +1,4 @@
-"""The entry of a flip whose close goes out as several orders (orchestrator.order_flow
+"""The entry of a flip whose close goes out as several orders (orchestrator.order_parts
 `closing_parts`), held back until that close is done.
 
 Sent with the close, the entry would open the other side while the position is still

@@ -9,7 +9,7 @@ against its caps, and
 the instrument rounds and checks what is left against the exchange's minimums (SPEC 8)
 before the order exists: the same rule for every venue, paper or live. A market order
 that closes a position above the exchange's largest market order goes out as several
-orders within it (`closing_parts`), here, for every venue alike; the entry of a flip
+orders within it (orchestrator.order_parts), here, for every venue alike; the entry of a flip
 after such a close waits until the close is done (orchestrator.held_entries).
 """
 
@@ -28,13 +28,14 @@ from perps_bot.domain import (
     Signal,
     TargetPosition,
 )
-from perps_bot.domain.enums import LIMIT, MARKET, UNKNOWN
+from perps_bot.domain.enums import LIMIT, UNKNOWN
 from perps_bot.ledger import Ledger
 from perps_bot.orchestrator.held_entries import HeldEntries, HeldEntry, flat
+from perps_bot.orchestrator.order_parts import closing_parts, netted_parts
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
-from perps_bot.risk.gate import RiskDecision, cap_price, reduces
+from perps_bot.risk.gate import RiskDecision, cap_price
 from perps_bot.venues import Venue
 
 #: positions smaller than this (base units) are treated as flat when diffing targets
@@ -232,7 +233,7 @@ class OrderFlow:
         held = self.ledger.position_size(intent.symbol)
         parts = closing_parts(instrument, intent, size, reduce_only, held)
         flip = len(parts) > 1 and not parts[-1][1]  # closes, then the other side's entry
-        parts = self._netted_parts(intent, parts, on_way)
+        parts = netted_parts(self.netted, intent, parts, on_way)
         mark = self.ledger.mark_price(intent.symbol)  # a market order's notional is at it
         orders: list[Order] = []
         for n, (part, part_reduce_only) in enumerate(parts):
@@ -259,32 +260,6 @@ class OrderFlow:
             else:
                 orders.append(order)
         return orders
-
-    def _netted_parts(
-        self,
-        intent: OrderIntent,
-        parts: list[tuple[float, bool]],
-        on_way: Sequence[Sequence[Order]],
-    ) -> list[tuple[float, bool]]:
-        """`parts` as the exchange takes them when it nets the portfolios (`netted`): a
-        close of this portfolio's position that does not also reduce the account's (held,
-        and once every portfolio's orders on their way fill) goes out as a plain order.
-        Reduce-only, the exchange refused it (the account short while this portfolio is
-        long) or cut it to the account's position, and the portfolio stayed in for good."""
-        closing = sum(part for part, reduce_only in parts if reduce_only)
-        if self.netted is None or closing <= 0.0:
-            return parts
-        symbol, sign = intent.symbol, intent.side.sign
-        held = self.netted.position_size(symbol)
-        ahead = held + sum(
-            o.side.sign * o.remaining
-            for orders in on_way
-            for o in orders
-            if o.symbol == symbol and not o.order_type.is_trigger
-        )
-        if reduces(held, held + sign * closing) and reduces(ahead, ahead + sign * closing):
-            return parts
-        return [(part, False) for part, _ in parts]
 
     def _order(
         self,
@@ -397,30 +372,3 @@ class OrderFlow:
 
 def _unprotected(symbol: str, side: Side) -> tuple[bool, bool]:
     return False, False
-
-
-def closing_parts(
-    instrument: Instrument, intent: OrderIntent, size: float, reduce_only: bool, held: float
-) -> list[tuple[float, bool]]:
-    """(size, reduce-only) of the orders an approved intent of `size` goes out as, with
-    `held` the position. One order, the intent itself, unless it is a market order above
-    the exchange's largest one that closes a position: a trader expects the bot to get
-    out of any position it holds, so the close goes out as several reduce-only orders,
-    each within the maximum (`Instrument.pieces`), followed, for a flip, by the entry of
-    the other side as one order of its own, held back until the close is done
-    (orchestrator.held_entries; refused like any entry when it is above the
-    maximum itself: an entry that size is a profile to fix, never split). An entry above
-    the maximum stays one order, which the instrument refuses (ABOVE_MAX_QUANTITY)."""
-    if intent.order_type is not MARKET:
-        return [(size, reduce_only)]
-    most = instrument.max_order_quantity(MARKET)
-    if most is None or size <= most or instrument.floor_size(size) <= most:
-        return [(size, reduce_only)]
-    closing = size if reduce_only else min(size, max(0.0, -intent.side.sign * held))
-    if instrument.below_step(closing):
-        return [(size, reduce_only)]
-    parts = [(piece, True) for piece in instrument.pieces(closing, MARKET)]
-    opening = size - closing
-    if not instrument.below_step(opening):
-        parts.append((opening, reduce_only))
-    return parts
