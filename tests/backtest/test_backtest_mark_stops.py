@@ -25,13 +25,6 @@ MARKS = [
 ]
 
 
-@pytest.fixture
-def workdir(in_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
-    monkeypatch.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp_path / "data"))
-    return tmp_path
-
-
 def _long_with_stop(
     workdir: Path, capsys: pytest.CaptureFixture[str], *extra: str
 ) -> list[dict[str, str]]:

@@ -24,11 +24,9 @@ T0_MS = 1_709_251_200_000  # 2024-03-01T00:00:00Z
 
 
 @pytest.fixture
-def workdir(in_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
-    monkeypatch.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp_path / "data"))
+def workdir(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PERPS_BOT__ACCOUNT__DEFAULT_FUNDING_RATE", "0.0001")
-    return tmp_path
+    return workdir
 
 
 def _payments(workdir: Path) -> list[tuple[int, float, float]]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.backtest.candle_files import ms
 from tests.plans.helpers import backtest, exported, hour, write_candles, write_plan
 
 MINUTE = 60_000
@@ -19,20 +20,9 @@ BARS = [
 ]
 
 
-@pytest.fixture
-def workdir(in_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
-    monkeypatch.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp_path / "data"))
-    return tmp_path
-
-
-def _ms(iso: str) -> int:
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
-
-
 def _at(rows: list[dict[str, str]], iso: str) -> dict[str, float]:
-    ts = _ms(iso)
-    (row,) = [r for r in rows if _ms(r["timestamp"]) == ts]
+    ts = ms(iso)
+    (row,) = [r for r in rows if ms(r["timestamp"]) == ts]
     return {k: float(v) for k, v in row.items() if k != "timestamp"}
 
 
@@ -45,7 +35,7 @@ def test_hourly_candles_have_an_equity_row_every_minute_on_the_price_path(
     result = backtest(workdir, candles, plan, capsys)
     assert result.code == 0, result.err
     rows = exported(workdir, capsys, "equity.csv")
-    times = sorted({_ms(r["timestamp"]) for r in rows})
+    times = sorted({ms(r["timestamp"]) for r in rows})
     start = datetime(2024, 3, 1, tzinfo=UTC).timestamp() * 1000
     # every minute from the first candle's open to the last close (the open itself
     # is the start: nothing has happened yet)
@@ -72,7 +62,7 @@ def _five_minute_candles(path: Path, hours: int) -> Path:
     with path.open("w") as fh:
         fh.write("timestamp,open,high,low,close,volume\n")
         for k in range(hours * 12):
-            ts = _ms("2024-03-01T00:00:00Z") + k * 5 * MINUTE
+            ts = ms("2024-03-01T00:00:00Z") + k * 5 * MINUTE
             fh.write(f"{ts},100,100.5,99.5,100,10\n")
     return path
 
@@ -125,7 +115,7 @@ def test_funding_inside_a_daily_candle_settles_on_the_position_held_then(
     with sqlite3.connect(workdir / "bt.sqlite") as con:
         rows = con.execute("SELECT ts, mark, position, payment FROM funding ORDER BY ts").fetchall()
     day = 86_400_000
-    d2 = _ms("2024-03-02T00:00:00Z")
+    d2 = ms("2024-03-02T00:00:00Z")
     held = {ts: (mark, position, payment) for ts, mark, position, payment in rows}
     assert held[d2 + day // 3][:2] == (95.0, 1.0)  # 08:00: the path's low, the long held
     assert held[d2 + 2 * day // 3][:2] == (110.0, 1.0)  # 16:00: the path's high

@@ -7,35 +7,21 @@ the first symbol's path only, without the second symbol's new position."""
 
 import json
 import sqlite3
-from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
+from tests.backtest.candle_files import daily, ms
 from tests.plans.helpers import exported, run_main, write_plan
 
 DAY = 86_400_000
 
 
 @pytest.fixture
-def workdir(in_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
-    monkeypatch.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp_path / "data"))
+def workdir(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PERPS_BOT__ACCOUNT__DEFAULT_FUNDING_RATE", "0.0001")
-    return tmp_path
-
-
-def _ms(iso: str) -> int:
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
-
-
-def _daily(path: Path, bars: list[tuple[float, float, float, float]]) -> Path:
-    with path.open("w") as fh:
-        fh.write("timestamp,open,high,low,close,volume\n")
-        for k, (o, h, lo, c) in enumerate(bars):
-            fh.write(f"2024-03-{k + 1:02d}T00:00:00Z,{o},{h},{lo},{c},10\n")
-    return path
+    return workdir
 
 
 def _two_symbol_run(workdir: Path, capsys: pytest.CaptureFixture[str], portfolios: int = 1) -> None:
@@ -43,9 +29,9 @@ def _two_symbol_run(workdir: Path, capsys: pytest.CaptureFixture[str], portfolio
     open to 2024-03-03's open (one plan, or one plan per symbol: two portfolios and
     their account). Day 2's paths: BTC 100 (00:00), 95 (08:00), 110 (16:00), 105; ETH
     50, 45, 60, 55."""
-    btc = _daily(workdir / "btc.csv", [(100.0, 101.0, 99.0, 100.0), (100.0, 110.0, 95.0, 105.0),
+    btc = daily(workdir / "btc.csv", [(100.0, 101.0, 99.0, 100.0), (100.0, 110.0, 95.0, 105.0),
                                        (105.0, 106.0, 104.0, 105.0)])  # fmt: skip
-    eth = _daily(workdir / "eth.csv", [(50.0, 51.0, 49.0, 50.0), (50.0, 60.0, 45.0, 55.0),
+    eth = daily(workdir / "eth.csv", [(50.0, 51.0, 49.0, 50.0), (50.0, 60.0, 45.0, 55.0),
                                        (55.0, 56.0, 54.0, 55.0)])  # fmt: skip
     rows: list[dict[str, object]] = [
         {"id": "a", "side": "long", "size": 1, "valid_from": "2024-03-02T00:00:00Z"},
@@ -88,7 +74,7 @@ def test_event_times_never_go_backwards_and_funding_is_charged_on_the_position_h
     assert _non_decreasing([e["ts"] for e in journal]), [(e["type"], e["ts"]) for e in journal]
     assert _non_decreasing([ts for ts, _ in fills]), fills
     assert _non_decreasing([row[0] for row in funding]), funding
-    d2 = _ms("2024-03-02T00:00:00Z")
+    d2 = ms("2024-03-02T00:00:00Z")
     # both longs filled at day 2's open; each settlement of day 2 charged on them, at
     # its own symbol's path
     assert [f for f in fills if f[0] == d2] == [(d2, "BTC-PERP"), (d2, "ETH-PERP")]
@@ -108,7 +94,7 @@ def test_minute_rows_value_every_symbol_on_its_own_path(
     (btc, eth) = sorted(exported(workdir, capsys, "trades.csv"), key=lambda t: t["symbol"])
     entries = float(btc["entry_price"]), float(eth["entry_price"])
     rows = exported(workdir, capsys, "equity.csv")
-    assert _non_decreasing([_ms(r["timestamp"]) for r in rows])
+    assert _non_decreasing([ms(r["timestamp"]) for r in rows])
 
     def unrealized(iso: str) -> list[float]:
         return [float(r["unrealized_pnl"]) for r in rows if r["timestamp"].startswith(iso)]
@@ -126,6 +112,6 @@ def test_minute_rows_value_every_symbol_on_its_own_path(
     cash = [float(r["cash"]) for r in rows if r["timestamp"][:16] in minutes]
     assert len(cash) == 2 and cash[0] == cash[1], cash
     # both closed at day 3's open: flat from then on
-    d3 = _ms("2024-03-03T00:00:00Z")
-    later = [float(r["unrealized_pnl"]) for r in rows if _ms(r["timestamp"]) > d3]
+    d3 = ms("2024-03-03T00:00:00Z")
+    later = [float(r["unrealized_pnl"]) for r in rows if ms(r["timestamp"]) > d3]
     assert later and all(u == 0.0 for u in later)

@@ -3,42 +3,23 @@ walks each candle to its 08:00 and 16:00 settlements (orchestrator.long_candles)
 strategy that acts on a settlement there trades at that time, on the candle's path."""
 
 import sqlite3
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from tests.backtest.candle_files import daily, ms
 from tests.plans.helpers import Result, exported, run_main
 
 H8 = 8 * 3_600_000
 
 
-@pytest.fixture
-def workdir(in_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("PERPS_BOT__RUN__LOG_DIR", str(tmp_path / "logs"))
-    monkeypatch.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp_path / "data"))
-    return tmp_path
-
-
-def _ms(iso: str) -> int:
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
-
-
-def _daily(path: Path, bars: list[tuple[float, float, float, float]]) -> Path:
-    with path.open("w") as fh:
-        fh.write("timestamp,open,high,low,close,volume\n")
-        for k, (o, h, lo, c) in enumerate(bars):
-            fh.write(f"2024-03-{k + 1:02d}T00:00:00Z,{o},{h},{lo},{c},10\n")
-    return path
-
-
 def _funding(path: Path, rates: dict[str, float], default: float, days: int) -> Path:
     """8h funding rows from 2024-03-01 00:00 for `days` days: `rates` at their times,
     `default` elsewhere."""
-    start = _ms("2024-03-01T00:00:00Z")
+    start = ms("2024-03-01T00:00:00Z")
     with path.open("w") as fh:
         fh.write("timestamp,open,high,low,close,volume\n")
-        wanted = {_ms(iso): rate for iso, rate in rates.items()}
+        wanted = {ms(iso): rate for iso, rate in rates.items()}
         for k in range(3 * days + 1):
             rate = wanted.get(start + k * H8, default)
             fh.write(f"{start + k * H8},{rate},{rate},{rate},{rate},0\n")
@@ -47,7 +28,7 @@ def _funding(path: Path, rates: dict[str, float], default: float, days: int) -> 
 
 def _carry(workdir: Path, capsys: pytest.CaptureFixture[str], funding: Path) -> Result:
     """funding_carry (short at a rate >= 0.0005, held while > 0.0001) on four 1d candles."""
-    candles = _daily(workdir / "btc.csv", [(100.0, 101.0, 99.0, 100.0),
+    candles = daily(workdir / "btc.csv", [(100.0, 101.0, 99.0, 100.0),
                                            (100.0, 110.0, 95.0, 105.0),
                                            (105.0, 106.0, 104.0, 105.0),
                                            (105.0, 106.0, 104.0, 105.0)])  # fmt: skip
@@ -76,10 +57,10 @@ def test_an_order_at_a_settlement_inside_a_daily_candle_is_not_denied_as_stale(
     assert result.code == 0, result.err
     assert _rows(workdir, "SELECT reason_code FROM denials") == []
     ((ts, side, size, price),) = _rows(workdir, "SELECT ts, side, size, price FROM fills")
-    assert (ts, side, size) == (_ms("2024-03-02T08:00:00Z"), "sell", 1.0)
+    assert (ts, side, size) == (ms("2024-03-02T08:00:00Z"), "sell", 1.0)
     assert price == pytest.approx(95.0, rel=1e-3)
     held = _rows(workdir, "SELECT ts, position, mark FROM funding ORDER BY ts")
-    assert held[0] == (_ms("2024-03-02T16:00:00Z"), -1.0, 110.0)
+    assert held[0] == (ms("2024-03-02T16:00:00Z"), -1.0, 110.0)
 
 
 def test_settlements_inside_the_first_candle_are_settled(
@@ -94,15 +75,15 @@ def test_settlements_inside_the_first_candle_are_settled(
     assert result.code == 0, result.err
     assert "12 funding settlements (12 from file)" in result.out
     ((ts, side),) = _rows(workdir, "SELECT ts, side FROM fills")
-    assert (ts, side) == (_ms("2024-03-01T08:00:00Z"), "sell")
+    assert (ts, side) == (ms("2024-03-01T08:00:00Z"), "sell")
     held = _rows(workdir, "SELECT ts, position, rate, payment FROM funding ORDER BY ts")
     first_ts, position, rate, payment = held[0]
-    assert (first_ts, position, rate) == (_ms("2024-03-01T16:00:00Z"), -1.0, 0.0002)
+    assert (first_ts, position, rate) == (ms("2024-03-01T16:00:00Z"), -1.0, 0.0002)
     assert payment == pytest.approx(99.0 * 0.0002)  # the path: high at 08:00, low (99) at 16:00
     assert len(held) == 11  # every settlement from 16:00 on the first day to the end
     # the equity curve starts at the first candle's open, a row every minute
-    times = [_ms(row["timestamp"]) for row in exported(workdir, capsys, "equity.csv")]
-    assert times[0] == _ms("2024-03-01T00:01:00Z")
+    times = [ms(row["timestamp"]) for row in exported(workdir, capsys, "equity.csv")]
+    assert times[0] == ms("2024-03-01T00:01:00Z")
     assert len(set(times)) == 4 * 1440
 
 
@@ -115,8 +96,8 @@ def test_two_symbols_settle_inside_their_first_candles_walked_together(
     import json
 
     funding = _funding(workdir / "funding.csv", {"2024-03-01T08:00:00Z": 0.001}, 0.0002, 4)
-    eth = _daily(workdir / "eth.csv", [(50.0, 51.0, 49.0, 50.0)] * 4)
-    btc = _daily(workdir / "btc.csv", [(100.0, 101.0, 99.0, 100.0)] * 4)
+    eth = daily(workdir / "eth.csv", [(50.0, 51.0, 49.0, 50.0)] * 4)
+    btc = daily(workdir / "btc.csv", [(100.0, 101.0, 99.0, 100.0)] * 4)
     result = run_main(
         ["backtest", "--data", str(btc), "--symbol", "BTC-PERP", "--data", str(eth),
          "--symbol", "ETH-PERP", "--funding", str(funding), "--funding", str(funding),
@@ -125,7 +106,7 @@ def test_two_symbols_settle_inside_their_first_candles_walked_together(
         capsys,
     )  # fmt: skip
     assert result.code == 0, result.err
-    h8 = _ms("2024-03-01T08:00:00Z")
+    h8 = ms("2024-03-01T08:00:00Z")
     fills = _rows(workdir, "SELECT ts, symbol, side FROM fills ORDER BY seq")
     assert fills == [(h8, "BTC-PERP", "sell"), (h8, "ETH-PERP", "sell")]
     first = _rows(workdir, "SELECT ts, symbol, position FROM funding ORDER BY rowid")[:2]

@@ -1,12 +1,14 @@
 """Running the bot as a real process (to kill it with SIGKILL) and reading its database
 the way an operator would, for the restart, crash and resume tests (issue 11)."""
 
+import contextlib
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +94,12 @@ def checkpointer_of(run: Run) -> Checkpointer:
     checkpointer = run.orchestrator.after_batch
     assert isinstance(checkpointer, Checkpointer)
     return checkpointer
+
+
+@contextlib.asynccontextmanager
+async def stopped_after_a_batch(run: Run) -> AsyncIterator[None]:
+    """A `run_bot(attach=...)` that stops the run after its first batch (a resumed run
+    that only has to show what it restored)."""
+    orchestrator = run.orchestrator
+    orchestrator.after_batch = lambda: orchestrator.request_stop("seen")
+    yield

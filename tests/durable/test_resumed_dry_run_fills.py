@@ -16,7 +16,7 @@ from perps_bot.config import Settings, load_settings
 from perps_bot.orchestrator.run_process import INTERRUPTED
 from perps_bot.orchestrator.runner import Run, run_bot
 from perps_emulator import EmulatorServer
-from tests.durable.helpers import checkpointer_of, query
+from tests.durable.helpers import checkpointer_of, query, stopped_after_a_batch
 
 pytestmark = pytest.mark.integration
 
@@ -49,13 +49,6 @@ async def _stopped_after_its_fill(run: Run) -> AsyncIterator[None]:
     yield
 
 
-@contextlib.asynccontextmanager
-async def _stopped_after_a_batch(run: Run) -> AsyncIterator[None]:
-    orchestrator = run.orchestrator
-    orchestrator.after_batch = lambda: orchestrator.request_stop("seen")
-    yield
-
-
 async def test_a_resumed_dry_run_keeps_the_fill_it_stored_after_its_checkpoint(
     in_repo: Path, run_dirs: dict[str, str]
 ) -> None:
@@ -66,7 +59,7 @@ async def test_a_resumed_dry_run_keeps_the_fill_it_stored_after_its_checkpoint(
         stored = query(first.db_path, FILLS, (first.run_id,))
         assert [row[1] for row in stored] == ["buy"], stored
         resumed = await run_bot(
-            settings, progress=False, resume="latest", attach=_stopped_after_a_batch
+            settings, progress=False, resume="latest", attach=stopped_after_a_batch
         )
     assert resumed.run_id == first.run_id
     assert query(first.db_path, FILLS, (first.run_id,)) == stored, "the stored fill is gone"

@@ -16,7 +16,7 @@ from perps_bot.config import Settings, load_settings
 from perps_bot.orchestrator.run_process import INTERRUPTED
 from perps_bot.orchestrator.runner import Run, run_bot
 from perps_emulator import EmulatorServer, Fault
-from tests.durable.helpers import checkpointer_of, query
+from tests.durable.helpers import checkpointer_of, query, stopped_after_a_batch
 
 pytestmark = pytest.mark.integration
 
@@ -42,13 +42,6 @@ async def _interrupted_once_long(run: Run) -> AsyncIterator[None]:
             orchestrator.request_stop(INTERRUPTED, interrupt=True)
 
     orchestrator.after_batch = after_batch
-    yield
-
-
-@contextlib.asynccontextmanager
-async def _stopped_after_a_batch(run: Run) -> AsyncIterator[None]:
-    orchestrator = run.orchestrator
-    orchestrator.after_batch = lambda: orchestrator.request_stop("seen")
     yield
 
 
@@ -96,9 +89,7 @@ async def _paid_while_down(
         settled.append((rate, market.mark))
     if fault is not None:
         emulator.inject(fault)
-    resumed = await run_bot(
-        settings, progress=False, resume="latest", attach=_stopped_after_a_batch
-    )
+    resumed = await run_bot(settings, progress=False, resume="latest", attach=stopped_after_a_batch)
     assert resumed.run_id == first.run_id
     rows = query(first.db_path, "SELECT rate, mark, position, payment FROM funding"
                  " WHERE run_id=? ORDER BY ts", (first.run_id,))  # fmt: skip
