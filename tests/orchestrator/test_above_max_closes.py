@@ -362,7 +362,7 @@ async def test_a_checkpoint_keeps_the_entry_a_flip_holds_back(tmp_path: Path) ->
         flow = orchestrator.primary.flow
 
         async def watch() -> None:
-            while not flow.held:
+            while not flow.held.by_symbol:
                 await asyncio.sleep(0)
             kept.append(orchestrator.loop_state())
             flow.held = HeldEntries(flow.rec, flow.instruments)  # a new process's

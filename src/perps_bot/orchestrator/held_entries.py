@@ -67,32 +67,28 @@ class HeldEntries:
     def __init__(self, recorder: Recorder, instruments: Mapping[str, Instrument]) -> None:
         self._rec = recorder
         self._instruments = instruments
-        self._by_symbol: dict[str, HeldEntry] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self._by_symbol)
+        #: the held entries by symbol (empty, the common case, is all the hot path asks:
+        #: a dict's truth costs no call)
+        self.by_symbol: dict[str, HeldEntry] = {}
 
     def state(self) -> dict[str, HeldEntry]:
-        return dict(self._by_symbol)
+        return dict(self.by_symbol)
 
     def restore(self, state: Mapping[str, HeldEntry]) -> None:
-        self._by_symbol = dict(state)
-
-    def get(self, symbol: str) -> HeldEntry | None:
-        return self._by_symbol.get(symbol)
+        self.by_symbol = dict(state)
 
     def hold(self, held: HeldEntry) -> None:
-        self._by_symbol[held.order.symbol] = held
+        self.by_symbol[held.order.symbol] = held
 
     def released(self, ts: int, working: Sequence[Order], book: PositionBook) -> list[HeldEntry]:
         """The held entries whose close is done (none of its orders among `working`: the
         venue's, or this event's not sent yet) and left the position flat: they go out
         now. Those whose close left it held are denied, under their own client id."""
         released: list[HeldEntry] = []
-        for symbol, held in list(self._by_symbol.items()):
+        for symbol, held in list(self.by_symbol.items()):
             if held.waiting(working):
                 continue
-            del self._by_symbol[symbol]
+            del self.by_symbol[symbol]
             left = book.position_size(symbol)
             if flat(self._instruments.get(symbol), left):
                 released.append(held)
@@ -103,14 +99,14 @@ class HeldEntries:
     def withhold(self, ts: int, close: Order, why: tuple[DenialReason | None, str]) -> None:
         """`close`, refused (`why`), is one of a held entry's closing orders: the close
         cannot all go out, so the entry is denied now."""
-        held = self._by_symbol.get(close.symbol)
+        held = self.by_symbol.get(close.symbol)
         if held is not None and close.client_id in held.closes:
-            del self._by_symbol[close.symbol]
+            del self.by_symbol[close.symbol]
             self._deny(ts, held, why[0], f"the close before it did not all go out ({why[1]})")
 
     def supersede(self, held: HeldEntry) -> None:
         """A newer signal for the symbol replaces the entry held for its close."""
-        del self._by_symbol[held.order.symbol]
+        del self.by_symbol[held.order.symbol]
         self._rec.log.info("%s: superseded by a newer signal", held.not_sent("held back"))
 
     def _deny(self, ts: int, held: HeldEntry, code: DenialReason | None, why: str) -> None:

@@ -62,7 +62,7 @@ class LoopCheckpoint:
             if waiting:
                 self._restore_waiting(p, *waiting[:2])
             p.flow.held.restore(waiting[2] if len(waiting) > 2 else {})
-            if p.flow.held and p not in self._signalled:
+            if p.flow.held.by_symbol and p not in self._signalled:
                 self._signalled.append(p)  # looks at them at its next event
         self.routes.restore(owners)
         self.first_ts, self.last_ts = first, last

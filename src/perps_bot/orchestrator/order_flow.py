@@ -97,7 +97,7 @@ class OrderFlow:
             cid = self.next_client_id()
             self.rec.signal(ts, intent.symbol, str(intent.side), intent.size, intent.reason, cid)
             self._send(intent, cid, ts, last_price, (working, batch, orders))
-        if self.held:  # entries of flips waiting for their close (orchestrator.held_entries)
+        if self.held.by_symbol:  # flip entries waiting for their close (orchestrator.held_entries)
             done = self.held.released(ts, [*self.venue.open_orders(), *orders], self.ledger)
             for held in done:
                 cid, working = held.order.client_id, self.venue.open_orders()
@@ -300,7 +300,7 @@ class OrderFlow:
     def intent(self, signal: Signal, working: Sequence[Order]) -> OrderIntent | None:
         """The order a signal asks for; None when a target is already met (to the step).
         `working`: the venue's open orders."""
-        waiting = self.held.get(signal.symbol)
+        waiting = self.held.by_symbol.get(signal.symbol)
         if isinstance(signal, OrderIntent):
             if waiting is not None:  # a newer order for the symbol: the held entry goes
                 self.held.supersede(waiting)

@@ -50,8 +50,10 @@ def netted_parts(
     every portfolio's orders on their way fill) goes out as a plain order. Reduce-only,
     the exchange refused it (the account short while this portfolio is long) or cut it
     to the account's position, and the portfolio stayed in for good."""
+    if netted is None:
+        return parts
     closing = sum(part for part, reduce_only in parts if reduce_only)
-    if netted is None or closing <= 0.0:
+    if closing <= 0.0:
         return parts
     symbol, sign = intent.symbol, intent.side.sign
     held = netted.position_size(symbol)

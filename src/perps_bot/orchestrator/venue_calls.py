@@ -83,7 +83,8 @@ class VenueCalls(PortfolioControls):
             self._signal(p, p.book_fill(fill))
             if p not in touched:
                 touched.append(p)
-                self._wake(p)
+                if p.flow.held.by_symbol:
+                    self._wake(p)
         ts = fills[-1].ts
         for p in touched:
             p.rec.equity(ts, log_line=False)
@@ -131,13 +132,14 @@ class VenueCalls(PortfolioControls):
             p.rec.order_update(update)
             p.protection.on_update(update)
             self._signal(p, p.strategy.on_order_update(update))
-            self._wake(p)
+            if p.flow.held.by_symbol:
+                self._wake(p)
         self._restate_waiting()
 
     def _wake(self, portfolio: Portfolio) -> None:
         """A portfolio holding the entry of a flip back for its close (orchestrator.
         held_entries) looks again at each fill and order update: the close may be done."""
-        if portfolio.flow.held and portfolio not in self._signalled:
+        if portfolio.flow.held.by_symbol and portfolio not in self._signalled:
             self._signalled.append(portfolio)
 
     def _record_updates(self) -> None:
