@@ -18,11 +18,13 @@ from perps_bot.domain import (
     TradingState,
     closing_intent,
 )
+from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.venues import Venue
 
 
 class PortfolioControls:
+    clock: Clock
     venue: Venue
     portfolios: list[Portfolio]
     _signalled: list[Portfolio]
@@ -112,12 +114,13 @@ class PortfolioControls:
         portfolio.paused = True
         self.unheard(portfolio)
 
-    @staticmethod
-    def unheard(portfolio: Portfolio) -> None:
+    def unheard(self, portfolio: Portfolio) -> None:
         """Drop what the strategy said that waits for the next event (a resume's
-        restatement, just before), and a restatement still to come: it went out
+        restatement, just before), a restatement still to come, and the entry of a flip
+        held back for its close (orchestrator.held_entries, denied): each went out
         although the portfolio was paused (or flattened) again, and opened the position
         its strategy wanted. Closes (reduce-only intents: a flatten's) stay."""
+        portfolio.flow.held.drop_all(self.clock.now(), "the portfolio was paused or flattened")
         portfolio.restate = False
         portfolio.pending = [s for s in portfolio.pending
                              if type(s) is OrderIntent and s.reduce_only]  # fmt: skip

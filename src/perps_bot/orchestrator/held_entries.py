@@ -104,6 +104,13 @@ class HeldEntries:
             del self.by_symbol[close.symbol]
             self._deny(ts, held, why[0], f"the close before it did not all go out ({why[1]})")
 
+    def drop_all(self, ts: int, why: str) -> None:
+        """Deny every held entry (`why`: a pause or a flatten of the portfolio): it would
+        go out once its close filled, into a portfolio no longer trading."""
+        for held in list(self.by_symbol.values()):
+            del self.by_symbol[held.order.symbol]
+            self._deny(ts, held, None, why)
+
     def supersede(self, held: HeldEntry) -> None:
         """A newer signal for the symbol replaces the entry held for its close."""
         del self.by_symbol[held.order.symbol]
