@@ -110,3 +110,33 @@ def test_the_backtest_command_starts_without_what_it_does_not_use(tmp_path: Path
     )
     names = (*NOT_IN_A_BACKTEST, *NOT_AT_A_BACKTEST_START)
     assert _loaded(setup, names, cwd=tmp_path) == []
+
+
+#: what a dev run (the mock exchange's random walk) does not use: candle files and their
+#: readers (pyarrow: some 25 MB of a dev run's peak), the capture, the live exchange
+NOT_IN_A_DEV_RUN = (
+    "pyarrow",
+    "perps_bot.feeds.historical",
+    "perps_bot.feeds.merged",
+    "perps_bot.feeds.readers",
+    "perps_bot.storage.capture",
+    *HEAVY,
+)
+
+
+def test_a_dev_run_loads_no_candle_file_reader(tmp_path: Path) -> None:
+    """The engine checked `isinstance(feed, CandleFeed | MergedCandleFeed)` and imported
+    both for it: every dev run loaded pyarrow (peak memory 80 -> 108 MB in the bench's
+    dev rows). The feed says so itself now (`Feed.candle_history`)."""
+    args = ["--profile", "dev", "--dev-fast", "--duration", "1h",
+            "--db", str(tmp_path / "dev.sqlite")]  # fmt: skip
+    setup = (
+        "import os\n"
+        f"os.environ['PERPS_BOT__RUN__LOG_DIR'] = {str(tmp_path / 'logs')!r}\n"
+        "from perps_bot.cli.app import main\n"
+        "try:\n"
+        f"    main({args!r})\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code"
+    )
+    assert _loaded(setup, NOT_IN_A_DEV_RUN, cwd=tmp_path) == []

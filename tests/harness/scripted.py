@@ -23,6 +23,7 @@ class ScriptedFeed:
     """Plays `events` in one batch per event (so the engine polls and yields between)."""
 
     simulated = True
+    candle_history = False
 
     def __init__(self, events: Sequence[MarketEvent]) -> None:
         self.events = list(events)

@@ -14,6 +14,10 @@ class FeedError(PerpsBotError):
 class Feed(Protocol):
     #: True when timestamps come from a simulated clock (dev-fast, backtest).
     simulated: bool
+    #: True when the events are candles read from files (a backtest): the run starts at
+    #: the first candle's open, and a settlement inside that candle comes before any
+    #: event (orchestrator.long_candles).
+    candle_history: bool
 
     async def start(self) -> None: ...
 

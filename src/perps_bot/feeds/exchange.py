@@ -77,6 +77,7 @@ class ExchangeFeed(AnswerParsing, WarmUpFetch):
     `exchange.use_websocket` is set.)"""
 
     simulated = False
+    candle_history = False
 
     def __init__(
         self,

@@ -68,6 +68,7 @@ class CandleFeed:
     """A historical, simulated Feed over one symbol's candles."""
 
     simulated = True
+    candle_history = True
 
     def __init__(
         self,

@@ -55,6 +55,7 @@ class MergedCandleFeed:
     """A historical, simulated Feed over several CandleFeeds of the same candle interval."""
 
     simulated = True
+    candle_history = True
 
     def __init__(self, feeds: Sequence[CandleFeed]) -> None:
         if not feeds:

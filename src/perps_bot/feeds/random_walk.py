@@ -193,6 +193,7 @@ class RandomWalkFeed:
             raise FeedError(f"chunk_ticks must be >= 1, got {chunk_ticks}")
         self.symbols = list(symbols)
         self.simulated = not realtime
+        self.candle_history = False
         self.realtime = realtime
         self.start_ms = start_ms
         self.end_ms = end_ms

@@ -183,6 +183,7 @@ class ReplayFeed:
     """Implements the Feed protocol over a capture folder."""
 
     simulated = True
+    candle_history = False
 
     def __init__(self, folder: Path, *, batch_size: int = BATCH) -> None:
         self.folder = folder

@@ -63,6 +63,7 @@ class CapturingFeed:
         self._feed = feed
         self._writer = writer
         self.simulated = feed.simulated
+        self.candle_history = feed.candle_history
 
     async def batches(self) -> AsyncIterator[Sequence[MarketEvent]]:
         events = self._writer.events

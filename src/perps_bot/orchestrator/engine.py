@@ -39,8 +39,6 @@ from perps_bot.domain import (
 from perps_bot.feeds import Feed
 from perps_bot.feeds.bars import BarBuilder, CandleAggregator
 from perps_bot.feeds.columns import CandleColumns
-from perps_bot.feeds.historical import CandleFeed
-from perps_bot.feeds.merged import MergedCandleFeed
 from perps_bot.feeds.quote_columns import QuoteColumns
 from perps_bot.ledger import Ledger
 from perps_bot.orchestrator.clock import Clock
@@ -109,7 +107,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         self._adaptive_path = adaptive_path  # mock.candle_path (orchestrator.candle_minutes)
         # orchestrator.long_candles (a feed of candles: settlements inside its first one
         # come before any candle, held back for it)
-        self._candle_run = isinstance(feed, CandleFeed | MergedCandleFeed)
+        self._candle_run = feed.candle_history
         self._long_candles = False
         self._inside: dict[str, list[FundingRate]] = {}
         self._part_from: int | None = None
