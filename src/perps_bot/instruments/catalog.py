@@ -103,7 +103,7 @@ def build_instrument(symbol: str, values: Mapping[str, Any], fees: FeesConfig) -
     tiers = generic_tiers() if tiers_data is None else _tiers(symbol, tiers_data)
     step = float(values["step_size"])
     least = max(step, float(values.get("min_quantity", step)))
-    for key in _NO_LIMIT[:2]:  # a maximum below one order: nothing could be sent
+    for key in ("max_quantity", "max_market_quantity"):  # below one order: none could go
         most = values.get(key)
         if most is not None and float(most) < least * (1 - 1e-9):
             raise InstrumentError(

@@ -49,9 +49,7 @@ class PortfolioControls:
             if (
                 order.portfolio == portfolio.id
                 and not order.reduce_only
-                and (
-                    order.client_id not in portfolio.protection.working  # plain protective
-                )
+                and order.client_id not in portfolio.protection.working  # plain protective
             ):
                 if order.client_id not in cancel:
                     cancel.append(order.client_id)
@@ -104,7 +102,7 @@ class PortfolioControls:
             o.side.sign * o.remaining
             for o in self.venue.open_orders()
             if o.portfolio == pid and o.symbol == symbol and o.order_type is market
-            and (o.reduce_only or _netted_close(portfolio, o))
+            and _closes(portfolio, o)
         )  # fmt: skip
         return left if left * held > 0.0 and abs(left) > 1e-9 * abs(held) else 0.0
 
@@ -163,18 +161,20 @@ class PortfolioControls:
             return True
         pid = portfolio.id
         return any(
-            o.portfolio == pid and not o.order_type.is_trigger
-            and (o.reduce_only or _netted_close(portfolio, o))
+            o.portfolio == pid and not o.order_type.is_trigger and _closes(portfolio, o)
             for orders in (self.venue.open_orders(), made)
             for o in orders
         )  # fmt: skip
 
 
-def _netted_close(portfolio: Portfolio, order: Order) -> bool:
-    """A close of the portfolio's position sent as a plain order: where the exchange nets
-    the portfolios' positions (`OrderFlow.netted`), a close that does not also reduce the
-    account's goes out plain (reduce-only, the exchange refused it). Any order of the
-    portfolio against its position, no larger than it."""
+def _closes(portfolio: Portfolio, order: Order) -> bool:
+    """Whether the portfolio's `order` closes (part of) its position: reduce-only, or
+    sent plain where the exchange nets the portfolios' positions (`OrderFlow.netted`: a
+    close that does not also reduce the account's goes out plain, reduce-only the
+    exchange refused it): any order of the portfolio against its position, no larger
+    than it."""
+    if order.reduce_only:
+        return True
     if portfolio.flow.netted is None or order.order_type.is_trigger:
         return False
     held = portfolio.ledger.position_size(order.symbol)

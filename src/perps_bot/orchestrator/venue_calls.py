@@ -83,8 +83,7 @@ class VenueCalls(PortfolioControls):
             self._signal(p, p.book_fill(fill))
             if p not in touched:
                 touched.append(p)
-                if p.flow.held.by_symbol:
-                    self._wake(p)
+                self._wake(p)
         ts = fills[-1].ts
         for p in touched:
             p.rec.equity(ts, log_line=False)
@@ -132,8 +131,7 @@ class VenueCalls(PortfolioControls):
             p.rec.order_update(update)
             p.protection.on_update(update)
             self._signal(p, p.strategy.on_order_update(update))
-            if p.flow.held.by_symbol:
-                self._wake(p)
+            self._wake(p)
         self._restate_waiting()
 
     def _wake(self, portfolio: Portfolio) -> None:
