@@ -36,19 +36,16 @@ def canary_caps_refusal(
     at stake)."""
     if profile != CANARY:
         return None
-    for key, ceiling, unit in _CEILINGS if real_orders else _CEILINGS[-1:]:
-        value = float(getattr(risk, key))
+    limits = [(f"risk.{key}", float(getattr(risk, key)), ceiling, unit)
+              for key, ceiling, unit in (_CEILINGS if real_orders else _CEILINGS[-1:])]  # fmt: skip
+    leverages = {"default_leverage": account.default_leverage}
+    leverages |= {f"leverage.{s}": value for s, value in sorted(account.leverage.items())}
+    limits += [(f"account.{key}", value, CANARY_MAX_LEVERAGE, "x leverage")
+               for key, value in leverages.items()]  # fmt: skip
+    for key, value, ceiling, unit in limits:
         if value > ceiling:
             return (
-                f"risk.{key} {value:g}: the canary profile trades at most {ceiling:g}{unit}"
+                f"{key} {value:g}: the canary profile trades at most {ceiling:g}{unit}"
                 " (its hard cap: the canary trades real money without a promotion to prod)"
-            )
-    leverages = {"account.default_leverage": account.default_leverage}
-    leverages |= {f"account.leverage.{s}": value for s, value in sorted(account.leverage.items())}
-    for key, value in leverages.items():
-        if value > CANARY_MAX_LEVERAGE:
-            return (
-                f"{key} {value:g}: the canary profile trades at most"
-                f" {CANARY_MAX_LEVERAGE:g}x leverage (its hard cap)"
             )
     return None

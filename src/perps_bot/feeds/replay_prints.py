@@ -23,6 +23,7 @@ the tape as the live one did.
 """
 
 import bisect
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -87,12 +88,11 @@ class OwnPrints:
         if not book.trades:
             return self._last(book)
         mine = self._claimed(book)
-        if not mine:
-            self._seen(book.symbol, book.trades, mine)
-            return self._last(book)
         self._seen(book.symbol, book.trades, mine)
-        kept = tuple(t for i, t in enumerate(book.trades) if i not in mine)
-        return self._last(replace(book, trades=kept))
+        if mine:
+            kept = tuple(t for i, t in enumerate(book.trades) if i not in mine)
+            book = replace(book, trades=kept)
+        return self._last(book)
 
     def _claimed(self, book: BookSnapshot) -> set[int]:
         """The indices of the book's trades that own takes explain."""
@@ -153,4 +153,5 @@ def _prints_of(take: OwnTake, trades: Sequence[PublicTrade], free: list[int]) ->
 
 
 def _same(a: float, b: float, rel: float = _REL) -> bool:
-    return abs(a - b) <= rel * max(1.0, abs(a), abs(b))
+    """Equal but for `rel` of the larger (of 1.0 near zero)."""
+    return math.isclose(a, b, rel_tol=rel, abs_tol=rel)
