@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from perps_bot.config import Settings, load_settings
 from perps_bot.orchestrator.checkpoint import Checkpointer
 from perps_bot.orchestrator.wiring import Run
 from tests.conftest import REPO
@@ -103,3 +104,13 @@ async def stopped_after_a_batch(run: Run) -> AsyncIterator[None]:
     orchestrator = run.orchestrator
     orchestrator.after_batch = lambda: orchestrator.request_stop("seen")
     yield
+
+
+def flip_once_dry_run(base_url: str, run_dirs: dict[str, str]) -> Settings:
+    """A canary dry run against the emulator at `base_url` whose strategy goes long on
+    its first book and holds (tests.live.canary_strategy:FlipOnce), polling fast."""
+    return load_settings("canary", {
+        "run": {"duration": "60s", "dry_run": True, "live_view": False, **run_dirs},
+        "exchange": {"base_url": base_url, "poll_interval": "100ms"},
+        "strategy": {"name": "tests.live.canary_strategy:FlipOnce", "params": {"hold": 100_000}},
+    })  # fmt: skip

@@ -12,24 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from perps_bot.config import Settings, load_settings
 from perps_bot.orchestrator.run_process import INTERRUPTED
 from perps_bot.orchestrator.runner import Run, run_bot
 from perps_emulator import EmulatorServer
-from tests.durable.helpers import checkpointer_of, query, stopped_after_a_batch
+from tests.durable.helpers import (
+    checkpointer_of,
+    flip_once_dry_run,
+    query,
+    stopped_after_a_batch,
+)
 
 pytestmark = pytest.mark.integration
 
-STRATEGY = "tests.live.canary_strategy:FlipOnce"
 FILLS = "SELECT client_id, side, size, price, ts FROM fills WHERE run_id=? ORDER BY seq"
-
-
-def _settings(emulator: EmulatorServer, run_dirs: dict[str, str]) -> Settings:
-    return load_settings("canary", {
-        "run": {"duration": "60s", "dry_run": True, "live_view": False, **run_dirs},
-        "exchange": {"base_url": emulator.base_url, "poll_interval": "100ms"},
-        "strategy": {"name": STRATEGY, "params": {"hold": 100_000}},
-    })  # fmt: skip
 
 
 @contextlib.asynccontextmanager
@@ -53,7 +48,7 @@ async def test_a_resumed_dry_run_keeps_the_fill_it_stored_after_its_checkpoint(
     in_repo: Path, run_dirs: dict[str, str]
 ) -> None:
     async with EmulatorServer(seed=3) as emulator:
-        settings = _settings(emulator, run_dirs)
+        settings = flip_once_dry_run(emulator.base_url, run_dirs)
         first = await run_bot(settings, progress=False, attach=_stopped_after_its_fill)
         assert first.status == "interrupted"
         stored = query(first.db_path, FILLS, (first.run_id,))

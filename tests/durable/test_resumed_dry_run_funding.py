@@ -12,23 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from perps_bot.config import Settings, load_settings
+from perps_bot.config import Settings
 from perps_bot.orchestrator.run_process import INTERRUPTED
 from perps_bot.orchestrator.runner import Run, run_bot
 from perps_emulator import EmulatorServer, Fault
-from tests.durable.helpers import checkpointer_of, query, stopped_after_a_batch
+from tests.durable.helpers import (
+    checkpointer_of,
+    flip_once_dry_run,
+    query,
+    stopped_after_a_batch,
+)
 
 pytestmark = pytest.mark.integration
-
-STRATEGY = "tests.live.canary_strategy:FlipOnce"
-
-
-def _settings(emulator: EmulatorServer, run_dirs: dict[str, str]) -> Settings:
-    return load_settings("canary", {
-        "run": {"duration": "60s", "dry_run": True, "live_view": False, **run_dirs},
-        "exchange": {"base_url": emulator.base_url, "poll_interval": "100ms"},
-        "strategy": {"name": STRATEGY, "params": {"hold": 100_000}},
-    })  # fmt: skip
 
 
 @contextlib.asynccontextmanager
@@ -50,7 +45,9 @@ async def test_a_resumed_dry_run_pays_the_funding_settled_while_it_was_down(
 ) -> None:
     shift = [0]  # the exchange's clock: the wall clock, less `shift` ms
     async with EmulatorServer(seed=3, clock=lambda: time.time_ns() // 10**6 - shift[0]) as emulator:
-        await _paid_while_down(_settings(emulator, run_dirs), emulator, shift, run_dirs)
+        await _paid_while_down(
+            flip_once_dry_run(emulator.base_url, run_dirs), emulator, shift, run_dirs
+        )
 
 
 async def test_a_passing_failure_of_the_funding_history_is_asked_again(
@@ -62,7 +59,7 @@ async def test_a_passing_failure_of_the_funding_history_is_asked_again(
     shift = [0]
     async with EmulatorServer(seed=3, clock=lambda: time.time_ns() // 10**6 - shift[0]) as emulator:
         await _paid_while_down(
-            _settings(emulator, run_dirs), emulator, shift, run_dirs,
+            flip_once_dry_run(emulator.base_url, run_dirs), emulator, shift, run_dirs,
             Fault(kind="status", method="GET", path="/fapi/v1/fundingRate", count=2),
         )  # fmt: skip
 

@@ -40,11 +40,15 @@ class FlipOnce(Strategy):
             return NO_SIGNALS
         self.books += 1
         if self.books == 1:
-            size = self.ctx.order_size(event.symbol)
-            return (TargetPosition(event.symbol, size, reason="canary entry"),)
+            return (self._entry(event),)
         if self.books == 1 + self.params.hold:
             return (TargetPosition(event.symbol, 0.0, reason="canary exit"),)
         return NO_SIGNALS
+
+    def _entry(self, event: BookSnapshot) -> TargetPosition:
+        return TargetPosition(
+            event.symbol, self.ctx.order_size(event.symbol), reason="canary entry"
+        )
 
 
 class FlipEveryParams(BaseModel):
@@ -108,44 +112,27 @@ class RestingBid(Strategy):
         return (OrderIntent(event.symbol, Side.BUY, size, OrderType.LIMIT, price, reason="bid"),)
 
 
-class HoldParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    symbol: str = Field("ETH-PERP", description="the symbol to trade")
+class HoldParams(FlipParams):
     short: bool = Field(False, description="short one order size instead of long")
     stop: float = Field(0.0, ge=0, lt=1, description="a stop-loss this share of the best bid"
                         " or ask away (0: none)")  # fmt: skip
-    hold: int = Field(3, ge=1, description="order books to wait before going flat again")
 
 
-class HoldOnce(Strategy):
+class HoldOnce(FlipOnce):
     """One order size long (or short) on the first book of `symbol`, flat `hold` books
-    later (FlipOnce with a side)."""
+    later (FlipOnce with a side, a stop-loss and a restatement on resume)."""
 
     name = "hold_once"
     Params = HoldParams
     params: HoldParams
 
-    def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
-        super().__init__(params, ctx)
-        self.books = 0
-
-    def on_event(self, event: MarketEvent) -> Sequence[Signal]:
-        if not isinstance(event, BookSnapshot) or event.symbol != self.params.symbol:
-            return NO_SIGNALS
-        self.books += 1
-        if self.books == 1:
-            short, stop = self.params.short, self.params.stop
-            size = self.ctx.order_size(event.symbol) * (-1 if short else 1)
-            stop_loss = None
-            if stop and event.bids and event.asks:
-                stop_loss = (
-                    event.asks[0][0] * (1 + stop) if short else event.bids[0][0] * (1 - stop)
-                )
-            return (TargetPosition(event.symbol, size, reason="canary entry", stop_loss=stop_loss),)
-        if self.books == 1 + self.params.hold:
-            return (TargetPosition(event.symbol, 0.0, reason="canary exit"),)
-        return NO_SIGNALS
+    def _entry(self, event: BookSnapshot) -> TargetPosition:
+        short, stop = self.params.short, self.params.stop
+        size = self.ctx.order_size(event.symbol) * (-1 if short else 1)
+        stop_loss = None
+        if stop and event.bids and event.asks:
+            stop_loss = event.asks[0][0] * (1 + stop) if short else event.bids[0][0] * (1 - stop)
+        return TargetPosition(event.symbol, size, reason="canary entry", stop_loss=stop_loss)
 
     def on_resume(self) -> Sequence[Signal]:
         """Its position again when it does not hold it (before the exit)."""
