@@ -18,20 +18,10 @@ from perps_bot.cli.app import app
 from perps_bot.config import load_settings
 from perps_bot.orchestrator.runner import Run
 from perps_emulator import EmulatorServer
-from tests.drift.test_replay_orders_before_start import SIZE
-from tests.live.live_helpers import API_KEY, API_SECRET, UNTIL_S, exchange_cfg, run_until
+from tests.drift.test_replay_orders_before_start import left_resting
+from tests.live.live_helpers import API_KEY, API_SECRET, UNTIL_S, run_until
 
 pytestmark = pytest.mark.integration
-
-
-async def _left_resting(server: EmulatorServer, make_client: Any) -> float:
-    client = make_client(exchange_cfg(server), private=True)
-    await client.set_margin_mode("isolated", "ETH/USDT:USDT")  # the run's, set before
-    book = await client.fetch_order_book("ETH/USDT:USDT")
-    price = float(book["bids"][0][0])
-    await client.create_order("ETH/USDT:USDT", "limit", "buy", SIZE, price,
-                              {"newClientOrderId": "earlierrun2"})  # fmt: skip
-    return price
 
 
 def _drift(db: str, run_id: str) -> tuple[int, str, str]:
@@ -45,7 +35,7 @@ async def test_an_order_left_by_an_earlier_run_is_no_decision_of_the_live_run(
     db = str(tmp_path / "canary.sqlite")
     async with EmulatorServer(symbols=("ETHUSDT",), seed=5, tick_interval_s=0.2,
                               volatility=1e-9) as server:  # fmt: skip
-        price = await _left_resting(server, make_client)
+        price = await left_resting(server, make_client, level=0, client_id="earlierrun2")
         moved: list[bool] = []
 
         def filled_then(run: Run) -> bool:

@@ -32,14 +32,17 @@ def _books_seen(run: Run) -> bool:
     return run.capture is not None and run.capture.counts["books"] >= 4
 
 
-async def _left_resting(server: EmulatorServer, make_client: Any) -> float:
-    """A limit buy of SIZE at the third bid, placed before the run (an earlier run's)."""
+async def left_resting(
+    server: EmulatorServer, make_client: Any, *, level: int = 2, client_id: str = "earlierrun1"
+) -> float:
+    """A limit buy of SIZE at bid `level` (0: the best), placed before the run (an
+    earlier run's, `client_id`)."""
     client = make_client(exchange_cfg(server), private=True)
     await client.set_margin_mode("isolated", "ETH/USDT:USDT")  # the run's, set before
     book = await client.fetch_order_book("ETH/USDT:USDT")
-    price = float(book["bids"][2][0])
+    price = float(book["bids"][level][0])
     await client.create_order("ETH/USDT:USDT", "limit", "buy", SIZE, price,
-                              {"newClientOrderId": "earlierrun1"})  # fmt: skip
+                              {"newClientOrderId": client_id})  # fmt: skip
     return price
 
 
@@ -50,7 +53,7 @@ async def test_orders_resting_from_before_the_start_are_off_the_replays_books(
     async with EmulatorServer(symbols=("ETHUSDT",), seed=5, tick_interval_s=0.2,
                               microstructure=True, flow=FlowParams(trades_per_step=0.0),
                               volatility=1e-9) as server:  # fmt: skip
-        price = await _left_resting(server, make_client)
+        price = await left_resting(server, make_client)
         settings = load_settings("canary", {
             "run": {"duration": f"{UNTIL_S}s", "live_view": False, "database": db, **run_dirs},
             "exchange": {"base_url": server.base_url, "poll_interval": "100ms",
