@@ -39,11 +39,12 @@ from perps_bot.domain.numbers import finite_number
 from perps_bot.exchange.backoff import backoff_of
 from perps_bot.exchange.retrying import GaveUp, retried
 from perps_bot.exchange.runtime import one_line
+from perps_bot.feeds.exchange_warmup import KLINES_PAGE
 from perps_bot.feeds.row_checks import safe_iso
 from perps_bot.feeds.series_files import Row, SeriesFile, SeriesLock, dates_ms
 
 CANDLE_FIELDS = ("time", "open", "high", "low", "close", "volume")
-CANDLE_PAGE = 1_000  # the exchange serves 1,500; ccxt's binance asks for 1,000 at most
+CANDLE_PAGE = KLINES_PAGE
 FUNDING_PAGE = 1_000
 FUNDING_INTERVAL = "8h"
 

@@ -1,9 +1,13 @@
 """The exchange's closed candles before the start, for the strategies' warm-up (the
 `WarmUpSource` side of the exchange feeds; orchestrator.warmup hands them out).
 
-One klines request per symbol through ccxt (`fetch_ohlcv`, the latest `bars + 1`
-candles: the newest one is still open and is dropped, as is any candle whose close lies
-after the feed's clock). A timeframe the exchange has no klines of (Binance: 2m, 10m) is
+The latest `bars + 1` klines per symbol through ccxt (`fetch_ohlcv`: the newest one is
+still open and is dropped, as is any candle whose close lies after the feed's clock): one
+request when they fit in one (KLINES_PAGE, ccxt's binance asks for 1,000 at most), else
+pages of KLINES_PAGE from where they begin (`since`) until the exchange has no more, each
+page retried on its own, a kline listed again at a page's edge kept once; at most
+WARMUP_PAGES pages a symbol (a strategy wanting more gets the latest bars they hold). A
+timeframe the exchange has no klines of (Binance: 2m, 10m) is
 built from the longest interval that divides it (`bars + 1` bars' worth of them,
 aggregated by feeds.bars.CandleAggregator, whole bars only). A symbol whose candles end
 before the bar the bot's clock is in once all are fetched is asked again (a candle closed
@@ -36,6 +40,13 @@ from perps_bot.exchange.runtime import one_line
 from perps_bot.feeds.bars import CandleAggregator
 
 log = logging.getLogger("perps_bot.feeds.exchange")  # the feed's own logger
+
+#: klines a request asks for: ccxt's binance asks for 1,000 at most (the exchange serves
+#: 1,500)
+KLINES_PAGE = 1_000
+#: the most pages of klines a symbol's warm-up asks for (a timeframe built from much
+#: finer klines gets the latest bars they hold)
+WARMUP_PAGES = 20
 
 
 class _Unusable(Exception):
@@ -132,33 +143,18 @@ class WarmUpFetch:
         self, symbol: str, interval: tuple[str, int], timeframe_ms: int, count: int
     ) -> list[Candle] | str:
         """The bars, or why there are none (one line): the exchange's closed candles of
-        `interval`, aggregated to `timeframe_ms` when it is finer."""
-        name, width = interval
-        per_bar = timeframe_ms // width
-        ccxt_symbol = self._ccxt_symbols[symbol]
-
-        async def fetch() -> list[Candle]:
-            if self._stop_event.is_set():
-                raise _Stopped
-            limit = (count + 1) * per_bar  # a bar the first candle is inside of, the open one
-            rows = await self._exchange.fetch_ohlcv(ccxt_symbol, name, limit=limit)
-            candles = closed_candles(symbol, rows, width, self._clock(), limit)
-            return whole_bars(candles, timeframe_ms)[-count:] if count > 0 else []
-
-        def failed(why: str, wait_ms: int) -> None:
-            self.errors += 1
-            log.debug("warm-up: %s candles (again in %d ms): %s", symbol, wait_ms, why)
-
+        `interval`, aggregated to `timeframe_ms` when it is finer. The newest kline is the
+        one the exchange's clock is inside of, still open whatever the bot's clock says (one
+        ahead of the exchange's took its prices so far for a closed bar); one that closed
+        on the exchange but not yet by the bot's clock is left to the live bar the bot
+        builds of it."""
+        # a bar the first candle is inside of, the open one
+        limit = min((count + 1) * (timeframe_ms // interval[1]), WARMUP_PAGES * KLINES_PAGE)
         try:
-            return await retried(
-                fetch,
-                exchange=self._exchange,
-                backoff=self._new_backoff(self._seed),
-                max_retries=self._cfg.max_retries,
-                pause=self._pause,
-                on_retry=failed,
-                also_passing=(_Unusable,),
-            )
+            if limit <= KLINES_PAGE:
+                rows = await self._klines(symbol, interval, None, limit)
+            else:
+                rows = await self._klines_since(symbol, interval, limit)
         except _Stopped:
             return "stopped"
         except _OffGrid as exc:
@@ -169,6 +165,60 @@ class WarmUpFetch:
         except ccxt_async.BaseError as exc:  # refused: asking again cannot fix it
             self.errors += 1
             return one_line(exc, 160)
+        closed = [c for c in rows[:-1] if c.ts <= self._clock()]  # the newest is open
+        return whole_bars(closed[-limit:], timeframe_ms)[-count:] if count > 0 else []
+
+    async def _klines_since(
+        self, symbol: str, interval: tuple[str, int], limit: int
+    ) -> list[Candle]:
+        """The latest `limit` klines (about: the bot's clock says where they begin) in
+        pages from their first, until a page brings none after the last or they pass the
+        bot's clock; a kline a page repeats from the one before is kept once."""
+        width = interval[1]
+        now = self._clock()
+        cursor = now - now % width - (limit - 1) * width
+        out: list[Candle] = []
+        for _ in range(-(-limit // KLINES_PAGE) + 1):  # the last may hold only the open one
+            page = [c for c in await self._klines(symbol, interval, cursor, KLINES_PAGE)
+                    if c.open_time >= cursor]  # fmt: skip
+            if not page:
+                break
+            out += page
+            cursor = page[-1].open_time + width
+            if cursor > self._clock():
+                break
+        return out
+
+    async def _klines(
+        self, symbol: str, interval: tuple[str, int], since: int | None, limit: int
+    ) -> list[Candle]:
+        """One klines request (the latest `limit`, or `limit` from `since`), retried
+        through network errors and unusable answers (exchange.retrying)."""
+        name, width = interval
+        ccxt_symbol = self._ccxt_symbols[symbol]
+        asked: dict[str, Any] = {"limit": limit}
+        if since is not None:
+            asked["since"] = since
+
+        async def fetch() -> list[Candle]:
+            if self._stop_event.is_set():
+                raise _Stopped
+            rows = await self._exchange.fetch_ohlcv(ccxt_symbol, name, **asked)
+            return candles_of(symbol, rows, width)
+
+        def failed(why: str, wait_ms: int) -> None:
+            self.errors += 1
+            log.debug("warm-up: %s candles (again in %d ms): %s", symbol, wait_ms, why)
+
+        return await retried(
+            fetch,
+            exchange=self._exchange,
+            backoff=self._new_backoff(self._seed),
+            max_retries=self._cfg.max_retries,
+            pause=self._pause,
+            on_retry=failed,
+            also_passing=(_Unusable,),
+        )
 
 
 def exchange_interval(exchange: Any, timeframe_ms: int) -> tuple[str, int] | None:
@@ -198,17 +248,13 @@ def whole_bars(candles: list[Candle], timeframe_ms: int) -> list[Candle]:
     return [bar for bar in bars if bar is not None and bar.open_time >= first]
 
 
-def closed_candles(symbol: str, rows: Any, timeframe_ms: int, now: int, count: int) -> list[Candle]:
-    """The last `count` candles of ccxt's OHLCV `rows` (the latest ones, asked without a
-    start) that closed on the exchange and by `now`, oldest first. The newest row is the
-    candle the exchange's clock is inside of, still open whatever the bot's clock says (one
-    ahead of the exchange's took its prices so far for a closed bar); one that closed on
-    the exchange but not yet by `now` is left to the live bar the bot builds of it.
-    _Unusable when a row is not a candle (a missing or non-finite price, a
-    negative volume) or the rows are out of order; _OffGrid when a candle opens off the
-    bot's bars of `timeframe_ms` (multiples of it since the epoch, feeds.bars): Binance
-    opens its weeks on Mondays (the epoch's on Thursdays) and its months on the 1st
-    (ccxt's '1M' is 30 days), so their candles would overlap the bot's live bars."""
+def candles_of(symbol: str, rows: Any, timeframe_ms: int) -> list[Candle]:
+    """ccxt's OHLCV `rows` as candles, oldest first. _Unusable when a row is not a
+    candle (a missing or non-finite price, a negative volume) or the rows are out of
+    order; _OffGrid when a candle opens off the bot's bars of `timeframe_ms` (multiples
+    of it since the epoch, feeds.bars): Binance opens its weeks on Mondays (the epoch's
+    on Thursdays) and its months on the 1st (ccxt's '1M' is 30 days), so their candles
+    would overlap the bot's live bars."""
     if not isinstance(rows, list):
         raise _Unusable(f"klines answer is not a list ({type(rows).__name__})")
     out: list[Candle] = []
@@ -221,8 +267,7 @@ def closed_candles(symbol: str, rows: Any, timeframe_ms: int, now: int, count: i
         if out and candle.open_time <= out[-1].open_time:
             raise _Unusable(f"klines out of order at {candle.open_time}")
         out.append(candle)
-    closed = [c for c in out[:-1] if c.ts <= now]  # the newest is open on the exchange
-    return closed[-count:] if count > 0 else []
+    return out
 
 
 def _candle(symbol: str, row: Any, timeframe_ms: int) -> Candle:
