@@ -7,15 +7,16 @@ request when they fit in one (KLINES_PAGE, ccxt's binance asks for 1,000 at most
 pages of KLINES_PAGE from where they begin (`since`) until the exchange has no more, each
 page retried on its own, a kline listed again at a page's edge kept once; at most
 WARMUP_PAGES pages a symbol (a strategy wanting more gets the latest bars they hold). A
-timeframe the exchange has no klines of (Binance: 2m, 10m) is
-built from the longest interval that divides it (`bars + 1` bars' worth of them,
-aggregated by feeds.bars.CandleAggregator, whole bars only). A symbol whose candles end
+timeframe the exchange has no klines of (Binance: 2m, 10m), or whose klines open off the
+bot's bars (Binance's weeks open on Mondays, the bot's on the epoch's Thursdays), is built
+from the longest interval that divides it and opens on them (`bars + 1` bars' worth of
+them, aggregated by feeds.bars.CandleAggregator, whole bars only). A symbol whose candles end
 before the bar the bot's clock is in once all are fetched is asked again (a candle closed
 meanwhile: the warm-up ends where the live bars begin). Network and rate-limit errors are
 retried (exchange.retrying: `exchange.max_retries`, the `backoff_base` .. `backoff_max`
 backoff, a rate limit's Retry-After); an answer the exchange refuses (an
-interval it has no candles of, an unknown symbol, candles that open off the bot's bars:
-Binance's weeks and months) or that stays unusable is not. A symbol whose candles cannot be
+interval it has no candles of, an unknown symbol, candles that open off the bot's bars
+in every interval that divides them) or that stays unusable is not. A symbol whose candles cannot be
 had starts without warm-up, and the run says so in one warning line: market data at
 start is retried for ever by the feed and never stops a run, and a strategy without
 warm-up is the run it always was.
@@ -81,24 +82,24 @@ class WarmUpFetch:
         self, bars: Mapping[str, int], timeframe_ms: int
     ) -> dict[str, list[Candle]]:
         """Up to `bars[symbol]` closed candles per symbol, oldest first (WarmUpSource)."""
-        interval = exchange_interval(self._exchange, timeframe_ms)
-        if interval is None:
+        intervals = exchange_intervals(self._exchange, timeframe_ms)
+        if not intervals:
             log.warning("warm-up: %s has no candles of %d ms or of a part of it; the"
                         " strategies start without warm-up", self._cfg.name,
                         timeframe_ms)  # fmt: skip
             return {}
-        timeframe = interval[0]
         out: dict[str, list[Candle]] = {}
         failed: list[str] = []
         why = ""
         for symbol, count in bars.items():
-            got = await self._closed_candles(symbol, interval, timeframe_ms, count)
+            got = await self._on_grid(symbol, intervals, timeframe_ms, count)
             if isinstance(got, str):
                 failed.append(symbol)
                 why = got
             else:
                 out[symbol] = got
-        behind = await self._catch_up(out, bars, interval, timeframe_ms)
+        timeframe = intervals[0][0]
+        behind = await self._catch_up(out, bars, intervals, timeframe_ms)
         if self._stop_event.is_set():
             return out
         if failed:
@@ -113,8 +114,8 @@ class WarmUpFetch:
         return out
 
     async def _catch_up(
-        self, out: dict[str, list[Candle]], bars: Mapping[str, int], interval: tuple[str, int],
-        timeframe_ms: int,
+        self, out: dict[str, list[Candle]], bars: Mapping[str, int],
+        intervals: list[tuple[str, int]], timeframe_ms: int,
     ) -> list[str]:  # fmt: skip
         """Ask again for the symbols whose candles end before the bar the bot's clock is in
         (where its live bars begin): a candle closed while the others were fetched, or the
@@ -128,7 +129,7 @@ class WarmUpFetch:
             if attempt:  # asked again at once: the exchange has not closed it yet
                 await self._pause(backoff.next_delay_ms())
             for symbol in behind:
-                got = await self._closed_candles(symbol, interval, timeframe_ms, bars[symbol])
+                got = await self._on_grid(symbol, intervals, timeframe_ms, bars[symbol])
                 if not isinstance(got, str):
                     out[symbol] = got
             behind = self._behind(out, timeframe_ms)
@@ -138,6 +139,21 @@ class WarmUpFetch:
         now = self._clock()
         live_from = now - now % timeframe_ms  # the bar the live feed starts in
         return [symbol for symbol, got in out.items() if got and got[-1].ts < live_from]
+
+    async def _on_grid(
+        self, symbol: str, intervals: list[tuple[str, int]], timeframe_ms: int, count: int
+    ) -> list[Candle] | str:
+        """_closed_candles of the first of `intervals` (longest first) whose candles open on
+        the bot's bars; those that do not are dropped from `intervals` (Binance's weeks
+        open on Mondays: the bot's weeks are built from its days)."""
+        while True:
+            try:
+                return await self._closed_candles(symbol, intervals[0], timeframe_ms, count)
+            except _OffGrid as exc:
+                if len(intervals) == 1:
+                    return str(exc)
+                log.debug("warm-up: %s; built from %s candles", exc, intervals[1][0])
+                del intervals[0]
 
     async def _closed_candles(
         self, symbol: str, interval: tuple[str, int], timeframe_ms: int, count: int
@@ -157,8 +173,6 @@ class WarmUpFetch:
                 rows = await self._klines_since(symbol, interval, limit)
         except _Stopped:
             return "stopped"
-        except _OffGrid as exc:
-            return str(exc)
         except GaveUp as exc:
             self.errors += 1
             return exc.last
@@ -221,19 +235,19 @@ class WarmUpFetch:
         )
 
 
-def exchange_interval(exchange: Any, timeframe_ms: int) -> tuple[str, int] | None:
-    """The exchange's candle interval (ccxt's `timeframes`: name, ms) to build bars of
-    `timeframe_ms` from: that one, else the longest that divides it (Binance has 1m and
-    5m klines, no 2m nor 10m), None when none does."""
-    best: tuple[str, int] | None = None
+def exchange_intervals(exchange: Any, timeframe_ms: int) -> list[tuple[str, int]]:
+    """The exchange's candle intervals (ccxt's `timeframes`: name, ms) to build bars of
+    `timeframe_ms` from, longest first: that one, else those that divide it (Binance has
+    1m and 5m klines, no 2m nor 10m); none when none does."""
+    found: dict[int, str] = {}
     for name in getattr(exchange, "timeframes", None) or {}:
         try:
             width = int(exchange.parse_timeframe(name) * 1000)
         except (TypeError, ValueError, ccxt_async.BaseError):
             continue
-        if width > 0 and timeframe_ms % width == 0 and (best is None or width > best[1]):
-            best = (str(name), width)
-    return best
+        if width > 0 and timeframe_ms % width == 0:
+            found.setdefault(width, str(name))
+    return [(found[width], width) for width in sorted(found, reverse=True)]
 
 
 def whole_bars(candles: list[Candle], timeframe_ms: int) -> list[Candle]:
