@@ -12,7 +12,11 @@ bot's bars (Binance's weeks open on Mondays, the bot's on the epoch's Thursdays)
 from the longest interval that divides it and opens on them (`bars + 1` bars' worth of
 them, aggregated by feeds.bars.CandleAggregator, whole bars only). A symbol whose candles end
 before the bar the bot's clock is in once all are fetched is asked again (a candle closed
-meanwhile: the warm-up ends where the live bars begin). Network and rate-limit errors are
+meanwhile: the warm-up ends where the live bars begin). A hole in a symbol's klines (an
+exchange missing candles, a page come back short) is asked for once more; one still there
+is said in one warning line, and the strategies learn from the bars after it only (a
+series across it would take the bars either side for neighbours; a backtest refuses a
+file with a hole). Network and rate-limit errors are
 retried (exchange.retrying: `exchange.max_retries`, the `backoff_base` .. `backoff_max`
 backoff, a rate limit's Retry-After); an answer the exchange refuses (an
 interval it has no candles of, an unknown symbol, candles that open off the bot's bars
@@ -29,6 +33,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import ccxt.async_support as ccxt_async
@@ -88,24 +93,30 @@ class WarmUpFetch:
                         " strategies start without warm-up", self._cfg.name,
                         timeframe_ms)  # fmt: skip
             return {}
+        plan = _Plan(intervals, timeframe_ms)
         out: dict[str, list[Candle]] = {}
         failed: list[str] = []
         why = ""
         for symbol, count in bars.items():
-            got = await self._on_grid(symbol, intervals, timeframe_ms, count)
+            got = await self._on_grid(symbol, plan, count)
             if isinstance(got, str):
                 failed.append(symbol)
                 why = got
             else:
                 out[symbol] = got
-        timeframe = intervals[0][0]
-        behind = await self._catch_up(out, bars, intervals, timeframe_ms)
+        behind = await self._catch_up(out, bars, plan)
         if self._stop_event.is_set():
             return out
+        timeframe = intervals[0][0]
         if failed:
             log.warning("warm-up: cannot fetch the %s candles of %s from %s (%s); %s without"
                         " warm-up", timeframe, ", ".join(failed), self._cfg.name, why,
                         "they start" if len(failed) > 1 else "it starts")  # fmt: skip
+        if plan.holes:
+            log.warning("warm-up: the %s candles of %s have a hole, still there when asked"
+                        " again: none of %s; the strategies learn from the bars after it"
+                        " only", timeframe, self._cfg.name,
+                        "; ".join(plan.holes.values()))  # fmt: skip
         if behind:
             since = ", ".join(f"{s} from {iso_utc(out[s][-1].ts)}" for s in behind)
             log.warning("warm-up: %s has not closed the %s candles of %s on (its clock"
@@ -114,25 +125,24 @@ class WarmUpFetch:
         return out
 
     async def _catch_up(
-        self, out: dict[str, list[Candle]], bars: Mapping[str, int],
-        intervals: list[tuple[str, int]], timeframe_ms: int,
-    ) -> list[str]:  # fmt: skip
+        self, out: dict[str, list[Candle]], bars: Mapping[str, int], plan: "_Plan"
+    ) -> list[str]:
         """Ask again for the symbols whose candles end before the bar the bot's clock is in
         (where its live bars begin): a candle closed while the others were fetched, or the
         exchange had not closed it yet (its clock behind the bot's: asked again after a
         pause). The symbols still behind after `exchange.max_retries` rounds."""
         backoff = self._new_backoff(self._seed)
-        behind = self._behind(out, timeframe_ms)
+        behind = self._behind(out, plan.timeframe_ms)
         for attempt in range(self._cfg.max_retries):
             if not behind or self._stop_event.is_set():
                 break
             if attempt:  # asked again at once: the exchange has not closed it yet
                 await self._pause(backoff.next_delay_ms())
             for symbol in behind:
-                got = await self._on_grid(symbol, intervals, timeframe_ms, bars[symbol])
+                got = await self._on_grid(symbol, plan, bars[symbol])
                 if not isinstance(got, str):
                     out[symbol] = got
-            behind = self._behind(out, timeframe_ms)
+            behind = self._behind(out, plan.timeframe_ms)
         return behind
 
     def _behind(self, out: Mapping[str, list[Candle]], timeframe_ms: int) -> list[str]:
@@ -140,37 +150,35 @@ class WarmUpFetch:
         live_from = now - now % timeframe_ms  # the bar the live feed starts in
         return [symbol for symbol, got in out.items() if got and got[-1].ts < live_from]
 
-    async def _on_grid(
-        self, symbol: str, intervals: list[tuple[str, int]], timeframe_ms: int, count: int
-    ) -> list[Candle] | str:
-        """_closed_candles of the first of `intervals` (longest first) whose candles open on
-        the bot's bars; those that do not are dropped from `intervals` (Binance's weeks
+    async def _on_grid(self, symbol: str, plan: "_Plan", count: int) -> list[Candle] | str:
+        """_closed_candles of the first of `plan.intervals` (longest first) whose candles
+        open on the bot's bars; those that do not are dropped from it (Binance's weeks
         open on Mondays: the bot's weeks are built from its days)."""
+        intervals = plan.intervals
         while True:
             try:
-                return await self._closed_candles(symbol, intervals[0], timeframe_ms, count)
+                return await self._closed_candles(symbol, plan, count)
             except _OffGrid as exc:
                 if len(intervals) == 1:
                     return str(exc)
                 log.debug("warm-up: %s; built from %s candles", exc, intervals[1][0])
                 del intervals[0]
 
-    async def _closed_candles(
-        self, symbol: str, interval: tuple[str, int], timeframe_ms: int, count: int
-    ) -> list[Candle] | str:
+    async def _closed_candles(self, symbol: str, plan: "_Plan", count: int) -> list[Candle] | str:
         """The bars, or why there are none (one line): the exchange's closed candles of
-        `interval`, aggregated to `timeframe_ms` when it is finer. The newest kline is the
-        one the exchange's clock is inside of, still open whatever the bot's clock says (one
-        ahead of the exchange's took its prices so far for a closed bar); one that closed
-        on the exchange but not yet by the bot's clock is left to the live bar the bot
-        builds of it."""
+        `plan.intervals[0]`, aggregated to the bars' timeframe when it is finer. The newest
+        kline is the one the exchange's clock is inside of, still open whatever the bot's
+        clock says (one ahead of the exchange's took its prices so far for a closed bar);
+        one that closed on the exchange but not yet by the bot's clock is left to the live
+        bar the bot builds of it. A hole in the klines is asked for once more; one still
+        there is noted in `plan.holes`, and only the bars after it are kept."""
+        interval, timeframe_ms = plan.intervals[0], plan.timeframe_ms
         # a bar the first candle is inside of, the open one
         limit = min((count + 1) * (timeframe_ms // interval[1]), WARMUP_PAGES * KLINES_PAGE)
         try:
-            if limit <= KLINES_PAGE:
-                rows = await self._klines(symbol, interval, None, limit)
-            else:
-                rows = await self._klines_since(symbol, interval, limit)
+            closed = await self._latest_closed(symbol, interval, limit)
+            if last_hole(closed, interval[1]) is not None:  # a page may have come back short
+                closed = await self._latest_closed(symbol, interval, limit)
         except _Stopped:
             return "stopped"
         except GaveUp as exc:
@@ -179,8 +187,26 @@ class WarmUpFetch:
         except ccxt_async.BaseError as exc:  # refused: asking again cannot fix it
             self.errors += 1
             return one_line(exc, 160)
-        closed = [c for c in rows[:-1] if c.ts <= self._clock()]  # the newest is open
-        return whole_bars(closed[-limit:], timeframe_ms)[-count:] if count > 0 else []
+        hole = last_hole(closed, interval[1])
+        plan.holes.pop(symbol, None)
+        if hole is not None:
+            start, end = hole
+            plan.holes[symbol] = (f"{symbol} from {iso_utc(start)} to {iso_utc(end)}"
+                                  f" ({(end - start) // interval[1]} candles)")  # fmt: skip
+            closed = [c for c in closed if c.open_time >= end]
+        return whole_bars(closed, timeframe_ms)[-count:] if count > 0 else []
+
+    async def _latest_closed(
+        self, symbol: str, interval: tuple[str, int], limit: int
+    ) -> list[Candle]:
+        """The latest `limit` klines closed on the exchange and by the bot's clock (the
+        newest one the exchange gives is open), in one request or in pages."""
+        if limit <= KLINES_PAGE:
+            rows = await self._klines(symbol, interval, None, limit)
+        else:
+            rows = await self._klines_since(symbol, interval, limit)
+        now = self._clock()
+        return [c for c in rows[:-1] if c.ts <= now][-limit:]
 
     async def _klines_since(
         self, symbol: str, interval: tuple[str, int], limit: int
@@ -233,6 +259,26 @@ class WarmUpFetch:
             on_retry=failed,
             also_passing=(_Unusable,),
         )
+
+
+@dataclass(slots=True)
+class _Plan:
+    """One warm-up's fetch: the intervals to build its bars from (longest first: those
+    whose klines open off the bot's bars are dropped as found), the bars' timeframe,
+    and the holes the exchange's klines keep (symbol: a description)."""
+
+    intervals: list[tuple[str, int]]
+    timeframe_ms: int
+    holes: dict[str, str] = field(default_factory=dict)
+
+
+def last_hole(candles: list[Candle], width: int) -> tuple[int, int] | None:
+    """(the open time of the first missing candle, that of the candle after them) of the
+    latest hole in consecutive `candles` of `width`, None when they follow on."""
+    for before, after in zip(reversed(candles[:-1]), reversed(candles), strict=False):
+        if after.open_time - before.open_time > width:
+            return before.open_time + width, after.open_time
+    return None
 
 
 def exchange_intervals(exchange: Any, timeframe_ms: int) -> list[tuple[str, int]]:
