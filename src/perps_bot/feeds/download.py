@@ -164,9 +164,11 @@ class Downloader:
         table = file.compact()  # pages of an interrupted run first
         until = min(until, await self._exchange_now(until))
         step = series.interval_ms
-        end = until // step * step  # candles: the last one closes at or before `until`
-        if series.kind == "funding":  # settlements at or before `until`: the backtest
-            end += step  # settles one at the last candle's close, which may be `until`
+        # candles: the last one closes at or before `until`, on the exchange's grid
+        # (Binance's weeks open on Mondays, the epoch's on Thursdays); funding: the
+        # settlements at or before `until` (the backtest settles one at the last
+        # candle's close, which may be `until`)
+        end = until if series.kind != "funding" else until // step * step + step
         ranges = [(since, end)]
         if table is not None and table.num_rows:
             ts = dates_ms(table)
@@ -181,7 +183,7 @@ class Downloader:
     async def _fetch_range(self, series: Series, file: SeriesFile, start: int, end: int) -> int:
         step = series.interval_ms
         candles = series.kind != "funding"
-        cursor = -(-start // step) * step
+        cursor = start if candles else -(-start // step) * step
         added = 0
         while (cursor + step <= end) if candles else (cursor < end):
             page = await self._page(series, cursor, end)
