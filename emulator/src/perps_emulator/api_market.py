@@ -37,6 +37,9 @@ KLINE_INTERVALS_MS = {
     "1w": 604_800_000,
 }
 DAY_MS = 86_400_000
+#: Binance's weekly klines open on Mondays 00:00 UTC, four days after the epoch's
+#: Thursday (the other intervals open on their multiples since the epoch)
+WEEK_SHIFT_MS = 4 * DAY_MS
 
 
 class MarketData(Handlers):
@@ -337,12 +340,15 @@ class MarketData(Handlers):
         if interval not in KLINE_INTERVALS_MS:
             raise BinanceError(-1120, "Invalid interval.")
         width = KLINE_INTERVALS_MS[interval]
+        shift = WEEK_SHIFT_MS if interval == "1w" else 0  # Binance's weeks open on Mondays
         limit = min(int_param(params, "limit") or 500, 1500)
         end = int_param(params, "endTime") or self.clock()
         start = int_param(params, "startTime")
-        last_open = end // width * width
+        last_open = (end - shift) // width * width + shift
         first_open = (
-            start // width * width if start is not None else last_open - (limit - 1) * width
+            (start - shift) // width * width + shift
+            if start is not None
+            else last_open - (limit - 1) * width
         )
         opens = range(first_open, last_open + 1, width)[:limit]
         started = _started(market, self.clock())

@@ -32,6 +32,9 @@ endpoints under /_emulator/ are never faulted. Kinds and what the client sees:
   number belongs, a negative quantity): a well-formed answer that is wrong.
 - ``repeat``: the request IS processed and each row of its JSON list answer appears
   twice (a trade listed again, as overlapping pages can): the same row, not a new one.
+- ``hole``: the request IS processed and the rows of its JSON list answer whose first
+  value (a kline's open time) lies in [``fields["from"]``, ``fields["until"]``) are
+  left out: an exchange missing candles of an outage in its history.
 
 ``rate_limit`` answers carry ``Retry-After: retry_after`` (seconds, default 1).
 """
@@ -50,9 +53,17 @@ FaultKind = Literal[
     "unknown_then_execute",
     "rewrite",
     "repeat",
+    "hole",
 ]
 #: kinds whose request is processed (now or later) instead of being answered by the fault
-PROCESSED_KINDS = ("accept_then_timeout", "late", "unknown_then_execute", "rewrite", "repeat")
+PROCESSED_KINDS = (
+    "accept_then_timeout",
+    "late",
+    "unknown_then_execute",
+    "rewrite",
+    "repeat",
+    "hole",
+)
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 DEFAULT_STATUS = {"status": 503, "rate_limit": 429, "error_code": 400}
 DEFAULT_MESSAGES = {
@@ -89,7 +100,7 @@ class Fault:
     msg: str | None = None
     delay_s: float = 1.0
     retry_after: int = 1  # seconds, rate_limit only
-    fields: dict[str, Any] | None = None  # rewrite only: the answer's fields to set
+    fields: dict[str, Any] | None = None  # rewrite: the answer's fields to set; hole: from, until
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -100,8 +111,14 @@ class Fault:
             raise ValueError(f"fault after must be >= 0, got {self.after}")
         if self.delay_s < 0:
             raise ValueError(f"fault delay_s must be >= 0, got {self.delay_s}")
-        if (self.kind == "rewrite") != isinstance(self.fields, dict):
-            raise ValueError("a rewrite fault takes fields (an object), other kinds none")
+        if (self.kind in ("rewrite", "hole")) != isinstance(self.fields, dict):
+            raise ValueError(
+                "a rewrite fault takes fields (an object), as does a hole fault; other kinds none"
+            )
+        if self.kind == "hole" and not all(
+            isinstance((self.fields or {}).get(k), int) for k in ("from", "until")
+        ):
+            raise ValueError("a hole fault takes fields from and until (ms)")
         self.method = self.method.upper()
 
     def matches(self, method: str, path: str) -> bool:

@@ -66,6 +66,29 @@ def repeated(response: web.Response) -> web.Response:
     return json_response([row for row in body for _ in range(2)], response.status)
 
 
+def holed(response: web.Response, fields: dict[str, Any]) -> web.Response:
+    """A processed request's JSON list answer without the rows whose first value lies in
+    [fields["from"], fields["until"]) (the ``hole`` fault); any other answer stays."""
+    body = json.loads(response.text or "null") if response.status == 200 else None
+    if not isinstance(body, list):
+        return response
+    start, end = fields["from"], fields["until"]
+    kept = [row for row in body if not (isinstance(row, list) and row and start <= row[0] < end)]
+    return json_response(kept, response.status)
+
+
+def reshaped(fault: Fault, response: web.Response) -> web.Response:
+    """A processed request's answer as a ``rewrite``, ``repeat`` or ``hole`` fault makes
+    it (any other kind: as it is)."""
+    if fault.kind == "rewrite" and fault.fields is not None:
+        return rewritten(response, fault.fields)
+    if fault.kind == "repeat":
+        return repeated(response)
+    if fault.kind == "hole" and fault.fields is not None:
+        return holed(response, fault.fields)
+    return response
+
+
 def status_unknown() -> web.Response:
     """Binance's -1007: the backend did not answer in time; the order may still run."""
     return json_response({"code": -1007, "msg": DEFAULT_MESSAGES[-1007]}, 503)

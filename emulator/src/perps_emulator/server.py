@@ -36,7 +36,7 @@ from perps_emulator.flow import FlowParams, Microstructure
 from perps_emulator.liquidation import Liquidator
 from perps_emulator.markets import PriceProcess, make_spec
 from perps_emulator.params import check_recv_window
-from perps_emulator.responses import faulted, json_response, repeated, rewritten, status_unknown
+from perps_emulator.responses import faulted, json_response, reshaped, status_unknown
 from perps_emulator.state import EmulatorState
 from perps_emulator.ws import WsHub
 
@@ -354,11 +354,7 @@ class EmulatorServer:
         self.ws.publish()  # fills move update ids: stream them
         if fault is not None and fault.kind == "accept_then_timeout":
             await self._delay(fault.delay_s)  # processed, answer held back
-        if fault is not None and fault.kind == "rewrite" and fault.fields is not None:
-            return rewritten(response, fault.fields)
-        if fault is not None and fault.kind == "repeat":
-            return repeated(response)
-        return response
+        return reshaped(fault, response) if fault is not None else response
 
     async def _answer_later(
         self, delay_s: float, request: web.Request, params: dict[str, str]

@@ -2,7 +2,8 @@
 candles from the exchange through ccxt, written as Feather files the backtester reads.
 
 - Paginated: requests of up to 1,000 candles (and 1,000 funding settlements), from the
-  last time received, until the range is covered; only closed candles are kept.
+  last time received, until the range is covered; only candles closed on the exchange's
+  clock are kept (the range ends at its time, asked once per file).
 - Incremental and resumable: each file's staged pages are compacted first
   (feeds.series_files), then only what is missing before its first row, between its
   rows or after its last row is fetched (the file stays one contiguous range). A
@@ -39,11 +40,12 @@ from perps_bot.domain.numbers import finite_number
 from perps_bot.exchange.backoff import backoff_of
 from perps_bot.exchange.retrying import GaveUp, retried
 from perps_bot.exchange.runtime import one_line
+from perps_bot.feeds.exchange_warmup import KLINES_PAGE
 from perps_bot.feeds.row_checks import safe_iso
 from perps_bot.feeds.series_files import Row, SeriesFile, SeriesLock, dates_ms
 
 CANDLE_FIELDS = ("time", "open", "high", "low", "close", "volume")
-CANDLE_PAGE = 1_000  # the exchange serves 1,500; ccxt's binance asks for 1,000 at most
+CANDLE_PAGE = KLINES_PAGE
 FUNDING_PAGE = 1_000
 FUNDING_INTERVAL = "8h"
 
@@ -160,10 +162,13 @@ class Downloader:
 
     async def _fill(self, series: Series, file: SeriesFile, since: int, until: int) -> int:
         table = file.compact()  # pages of an interrupted run first
+        until = min(until, await self._exchange_now(until))
         step = series.interval_ms
-        end = until // step * step  # candles: the last one closes at or before `until`
-        if series.kind == "funding":  # settlements at or before `until`: the backtest
-            end += step  # settles one at the last candle's close, which may be `until`
+        # candles: the last one closes at or before `until`, on the exchange's grid
+        # (Binance's weeks open on Mondays, the epoch's on Thursdays); funding: the
+        # settlements at or before `until` (the backtest settles one at the last
+        # candle's close, which may be `until`)
+        end = until if series.kind != "funding" else until // step * step + step
         ranges = [(since, end)]
         if table is not None and table.num_rows:
             ts = dates_ms(table)
@@ -178,7 +183,7 @@ class Downloader:
     async def _fetch_range(self, series: Series, file: SeriesFile, start: int, end: int) -> int:
         step = series.interval_ms
         candles = series.kind != "funding"
-        cursor = -(-start // step) * step
+        cursor = start if candles else -(-start // step) * step
         added = 0
         while (cursor + step <= end) if candles else (cursor < end):
             page = await self._page(series, cursor, end)
@@ -203,6 +208,20 @@ class Downloader:
         got = await self._retrying(lambda: client.fetch_ohlcv(
             symbol, self.timeframe, since=cursor, limit=CANDLE_PAGE, params=params))  # fmt: skip
         return _once_each([_candle_row(row, series) for row in got], series)
+
+    async def _exchange_now(self, until: int) -> int:
+        """The exchange's time (`until` when it cannot say), which caps the download's
+        `until`: the last candle kept closes by it. `--until` and now are the machine's
+        clock; one a few seconds ahead of the exchange's took the candle still open there
+        (its prices so far) for closed, and a file that has a candle never fetches it
+        again."""
+        if not (getattr(self.client, "has", None) or {}).get("fetchTime"):
+            return until
+        try:
+            told = await self._retrying(self.client.fetch_time)
+        except DownloadError:  # the klines will say what is wrong, if anything is
+            return until
+        return int(told) if isinstance(told, int | float) and told > 0 else until
 
     async def _retrying(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """One request, retried (exchange.retrying); a refusal, or failures after
