@@ -150,9 +150,9 @@ class OrderFlow:
     ) -> bool:
         """False, the denial recorded, for an entry that would leave a position (once the
         orders on their way fill: `on_way`, the quantity of its side and the orders) whose
-        stop and take-profit (asked for by it or by an entry on its way, or the position's
-        already) take more orders than the exchange keeps open for the symbol
-        (`Instrument.check_protection`): the exchange would refuse the ones beyond."""
+        stop and take-profit (asked for by it or by an entry of the portfolio on its way,
+        or the position's already) take more orders than the exchange keeps open for the
+        symbol (`Instrument.check_protection`): the exchange would refuse the ones beyond."""
         instrument = self.instruments.get(intent.symbol)
         if instrument is None or instrument.max_algo_orders is None or intent.reduce_only:
             return True
@@ -163,7 +163,9 @@ class OrderFlow:
             return True
         stop, take_profit = self.protected(symbol, side)
         asking: list[Order | OrderIntent] = [intent]
-        asking += [o for o in orders if o.symbol == symbol and o.side is side]
+        mine = self.portfolio  # another portfolio's entries protect its own position
+        asking += [o for o in orders
+                   if o.symbol == symbol and o.side is side and o.portfolio == mine]  # fmt: skip
         for o in asking:
             if not o.reduce_only:
                 stop = stop or o.stop_loss is not None

@@ -1,0 +1,87 @@
+"""Binance keeps at most 10 open stop and take-profit orders per symbol (exchangeInfo
+MAX_NUM_ALGO_ORDERS; -4045 beyond) for the whole account, whichever portfolio placed
+them. Several portfolios on one live account share that limit (SPEC 10, 16)."""
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perps_bot.config.models import PortfolioConfig
+from perps_bot.orchestrator.runner import Run
+from perps_emulator import EmulatorServer
+from tests.harness.polling import until
+from tests.live.test_above_max_live import BTC, BTCUSDT, big_exchange, plan_run, run_while, stored
+from tests.plans.helpers import write_plan
+
+pytestmark = pytest.mark.integration
+
+
+def entries(path: Path, count: int) -> Path:
+    """`count` market entries of 100 BTC, each with a stop and a take-profit."""
+    return write_plan(path, [
+        {"id": f"r{n}", "symbol": BTC, "side": "long", "size": 100, "entry": "market",
+         "stop": 59_000, "take_profit": 62_000} for n in range(1, count + 1)])  # fmt: skip
+
+
+def two_portfolios(
+    exchange: EmulatorServer, run_dirs: dict[str, str], plans: tuple[Path, Path]
+) -> Any:
+    """Portfolios `a` and `b` on the one account, each trading its own plan (read again
+    at every event when it changed)."""
+    settings = plan_run(exchange, run_dirs, plans[0])
+    portfolios = [
+        {"id": pid, "strategy": "plan", "symbols": [BTC], "capital": 1e8, "params": {
+            "file": str(plan), "reload_interval": 0}}
+        for pid, plan in zip(("a", "b"), plans, strict=True)
+    ]  # fmt: skip
+    account = settings.account.model_copy(update={"initial_balance": 2e8})
+    return settings.model_copy(update={"account": account, "portfolios": [
+        PortfolioConfig.model_validate(p) for p in portfolios]})  # fmt: skip
+
+
+def resting(exchange: EmulatorServer) -> list[tuple[str, float]]:
+    return sorted((o.type, o.quantity) for o in exchange.state.algo_orders.values()
+                  if o.is_open)  # fmt: skip
+
+
+def denied(run: Run) -> int:
+    return sum(n for p in run.orchestrator.portfolios for n in p.rec.denials.values())
+
+
+async def test_another_portfolios_entry_on_its_way_is_not_charged_to_this_one(
+    in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
+) -> None:
+    """a's limit buy of 100 BTC with a stop and a take-profit rests; then b goes long
+    700 BTC (seven market entries of 100) with a stop only: 6 stops (the market maximum
+    is 120), and a's 2 once its limit fills, 8 of the 10. b's last entry was counted
+    with a's take-profit, as if its own 700 were to have one too (12 orders), and
+    refused; it goes out now and b's 700 rest protected by its 6 stops."""
+    async with big_exchange() as exchange:
+        a = write_plan(tmp_path / "a.csv", [
+            {"id": "a1", "symbol": BTC, "side": "long", "size": 100, "entry": "limit",
+             "limit_price": 50_000, "stop": 45_000, "take_profit": 62_000}])  # fmt: skip
+        b = write_plan(tmp_path / "b.csv", [])
+        settings = two_portfolios(exchange, run_dirs, (a, b))
+
+        def limits() -> list[tuple[str, float]]:
+            return [(o.client_order_id, o.orig_qty) for o in exchange.state.orders.values()
+                    if o.type == "LIMIT" and o.status == "NEW"]  # fmt: skip
+
+        async def enter(run: Run) -> None:
+            await until(lambda: len(limits()) == 1)
+            write_plan(b, [{"id": f"b{n}", "symbol": BTC, "side": "long", "size": 100,
+                            "entry": "market", "stop": 59_000} for n in range(7)])  # fmt: skip
+            await until(lambda: denied(run) > 0 or len(resting(exchange)) >= 6)
+
+        result = await run_while(settings, enter)
+        position = exchange.state.positions[BTCUSDT].amount
+        algos = resting(exchange)
+        waiting = limits()
+    assert result.status == "completed"
+    denials = stored(result, "SELECT reason_code, detail FROM denials WHERE run_id LIKE ?||'.%'")
+    assert denials == []
+    assert position == 700.0 and len(waiting) == 1
+    assert [kind for kind, _ in algos] == ["STOP_MARKET"] * 6, algos
+    assert math.fsum(size for _, size in algos) == pytest.approx(700.0)
