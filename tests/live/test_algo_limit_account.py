@@ -50,6 +50,37 @@ def denied(run: Run) -> int:
     return sum(n for p in run.orchestrator.portfolios for n in p.rec.denials.values())
 
 
+async def test_portfolios_on_one_account_share_the_symbols_stop_limit(
+    in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
+) -> None:
+    """a and b each go long 300 BTC in three entries of 100 with a stop and a take-
+    profit: 3 + 3 orders each (the market maximum is 120), 12 on the account. Each
+    portfolio checked its own 6 against the 10: the exchange refused the eleventh and
+    twelfth (-4045) and the portfolio whose protection it was halted, its position
+    protected in part. The entry that would take the account past 10 is refused before
+    it exists now: 500 BTC rest protected by 10 orders, both portfolios ACTIVE."""
+    async with big_exchange() as exchange:
+        plans = (entries(tmp_path / "a.csv", 3), entries(tmp_path / "b.csv", 3))
+        settings = two_portfolios(exchange, run_dirs, plans)
+        states: list[str] = []
+
+        async def settle(run: Run) -> None:
+            await until(lambda: exchange.state.positions[BTCUSDT].amount >= 500.0
+                        and denied(run) > 0 and len(resting(exchange)) >= 10)  # fmt: skip
+            states.extend(str(p.risk.state) for p in run.orchestrator.portfolios)
+
+        result = await run_while(settings, settle)
+        position = exchange.state.positions[BTCUSDT].amount
+        algos = resting(exchange)
+    assert result.status == "completed"
+    assert states == ["ACTIVE", "ACTIVE"]
+    assert position == 500.0
+    assert len(algos) == 10, algos
+    denials = stored(result, "SELECT reason_code, detail FROM denials WHERE run_id LIKE ?||'.%'")
+    assert [code for code, _ in denials] == ["ABOVE_MAX_QUANTITY"], denials
+    assert "at most 10 open stop and take-profit orders" in denials[0][1]
+
+
 async def test_another_portfolios_entry_on_its_way_is_not_charged_to_this_one(
     in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
 ) -> None:

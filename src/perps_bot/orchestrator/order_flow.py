@@ -13,7 +13,7 @@ orders within it (orchestrator.order_parts), here, for every venue alike; the en
 after such a close waits until the close is done (orchestrator.held_entries).
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from perps_bot.domain import (
     DEFAULT_PORTFOLIO,
@@ -32,6 +32,11 @@ from perps_bot.domain.enums import LIMIT, UNKNOWN
 from perps_bot.ledger import Ledger
 from perps_bot.orchestrator.held_entries import HeldEntries, HeldEntry, flat
 from perps_bot.orchestrator.order_parts import closing_parts, netted_parts
+from perps_bot.orchestrator.protective_count import (
+    Protects,
+    protection_after,
+    protective_orders,
+)
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
@@ -77,7 +82,11 @@ class OrderFlow:
         self.held = HeldEntries(recorder, self.instruments)
         #: the protection (stop, take-profit: is there one) a position of the symbol on
         #: the side given has already (the portfolio's Protector sets it)
-        self.protected: Callable[[str, Side], tuple[bool, bool]] = _unprotected
+        self.protected: Protects = _unprotected
+        #: the order flows of the other portfolios on the account where the exchange
+        #: counts their stops and take-profits with this one's against its limit per
+        #: symbol (live, several portfolios; orchestrator.portfolio_wiring)
+        self.peers: Sequence[OrderFlow] = ()
 
     def orders(
         self,
@@ -131,7 +140,7 @@ class OrderFlow:
             rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
             return []
         made: list[Order] = []
-        if self._protectable(intent, decision.size, (ahead, [*working, *orders]), ts, cid):
+        if self._protectable(intent, decision.size, lists, ts, cid):
             made = self._approved(intent, decision, cid, ts, price, (working, batch, orders))
         if not made:  # refused after the gate: it never goes out
             self.risk.withdraw(ts)
@@ -144,38 +153,44 @@ class OrderFlow:
         self,
         intent: OrderIntent,
         size: float,
-        on_way: tuple[float, Sequence[Order]],
+        lists: Sequence[Sequence[Order]],
         ts: int,
         cid: str,
     ) -> bool:
         """False, the denial recorded, for an entry that would leave a position (once the
-        orders on their way fill: `on_way`, the quantity of its side and the orders) whose
-        stop and take-profit (asked for by it or by an entry of the portfolio on its way,
-        or the position's already) take more orders than the exchange keeps open for the
-        symbol (`Instrument.check_protection`): the exchange would refuse the ones beyond."""
+        portfolio's orders on their way fill: `lists`, the venue's open orders and those
+        made at this event) whose stop and take-profit (asked for by it or by an entry of
+        the portfolio on its way, or the position's already) take more orders than the
+        exchange keeps open for the symbol (`Instrument.check_protection`) beside those
+        of the account's other portfolios (`peers`): the exchange would refuse the ones
+        beyond (orchestrator.protective_count)."""
         instrument = self.instruments.get(intent.symbol)
         if instrument is None or instrument.max_algo_orders is None or intent.reduce_only:
             return True
         symbol, side = intent.symbol, intent.side
-        ahead, orders = on_way
-        after = side.sign * (self.ledger.position_size(symbol) + side.sign * (ahead + size))
+        orders = [o for orders in lists for o in orders]
+        held = self.ledger.position_size(symbol)
+        mine = [o for o in orders if o.portfolio == self.portfolio]
+        after, stop, take_profit = protection_after(symbol, side, held, mine, self.protected)
+        after += size
         if after <= 0:  # the position on the intent's side: none when it only reduces
             return True
-        stop, take_profit = self.protected(symbol, side)
-        asking: list[Order | OrderIntent] = [intent]
-        mine = self.portfolio  # another portfolio's entries protect its own position
-        asking += [o for o in orders
-                   if o.symbol == symbol and o.side is side and o.portfolio == mine]  # fmt: skip
-        for o in asking:
-            if not o.reduce_only:
-                stop = stop or o.stop_loss is not None
-                take_profit = take_profit or o.take_profit is not None
+        stop = stop or intent.stop_loss is not None
+        take_profit = take_profit or intent.take_profit is not None
+        others = sum(peer.protective_orders(instrument, orders) for peer in self.peers)
         try:
-            instrument.check_protection(after, stop, take_profit)
+            instrument.check_protection(after, stop, take_profit, others)
         except InstrumentRefusal as refusal:
             self.rec.denial(ts, intent.symbol, refusal.reason, refusal.detail, cid)
             return False
         return True
+
+    def protective_orders(self, instrument: Instrument, orders: Sequence[Order]) -> int:
+        """The open stops and take-profits this portfolio's position of the instrument
+        takes once its orders on their way (its own among `orders`) fill."""
+        held = self.ledger.position_size(instrument.symbol)
+        mine = (o for o in orders if o.portfolio == self.portfolio)
+        return protective_orders(instrument, held, mine, self.protected)
 
     def _approved(
         self,
