@@ -116,3 +116,37 @@ async def test_another_portfolios_entry_on_its_way_is_not_charged_to_this_one(
     assert position == 700.0 and len(waiting) == 1
     assert [kind for kind, _ in algos] == ["STOP_MARKET"] * 6, algos
     assert math.fsum(size for _, size in algos) == pytest.approx(700.0)
+
+
+async def test_stops_placed_by_hand_take_their_share_of_the_limit(
+    in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
+) -> None:
+    """Two stops the trader placed by hand rest on BTCUSDT (the bot leaves them be); the
+    bot's plan goes long in five entries of 100 BTC, each with a stop and a take-profit.
+    The check counted the bot's own protection only: at 500 BTC its 5 + 5 orders beside
+    the trader's 2 were 12, the exchange refused two (-4045) and the bot halted. The
+    fifth entry is refused before it exists now; 400 BTC rest protected by 4 + 4."""
+    async with big_exchange() as exchange:
+        for n in (1, 2):
+            exchange.api.algo.algos.place({
+                "symbol": BTCUSDT, "algoType": "CONDITIONAL", "side": "SELL",
+                "type": "STOP_MARKET", "triggerPrice": "50000", "quantity": "1",
+                "clientAlgoId": f"by-hand-{n}"})  # fmt: skip
+        settings = plan_run(exchange, run_dirs, entries(tmp_path / "plan.csv", 5))
+        states: list[str] = []
+
+        async def settle(run: Run) -> None:
+            await until(lambda: exchange.state.positions[BTCUSDT].amount >= 400.0
+                        and denied(run) > 0 and len(resting(exchange)) >= 10)  # fmt: skip
+            states.append(str(run.orchestrator.trading_state))
+
+        result = await run_while(settings, settle)
+        position = exchange.state.positions[BTCUSDT].amount
+        algos = resting(exchange)
+    assert result.status == "completed" and states == ["ACTIVE"]
+    assert position == 400.0
+    assert algos == sorted([("STOP_MARKET", 1.0)] * 2 + [("STOP_MARKET", 100.0)] * 4
+                           + [("TAKE_PROFIT_MARKET", 100.0)] * 4)  # fmt: skip
+    denials = stored(result, "SELECT reason_code, detail FROM denials WHERE run_id=?")
+    assert [code for code, _ in denials] == ["ABOVE_MAX_QUANTITY"], denials
+    assert "beside the account's other 2" in denials[0][1]

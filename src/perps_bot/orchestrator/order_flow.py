@@ -33,9 +33,13 @@ from perps_bot.ledger import Ledger
 from perps_bot.orchestrator.held_entries import HeldEntries, HeldEntry, flat
 from perps_bot.orchestrator.order_parts import closing_parts, netted_parts
 from perps_bot.orchestrator.protective_count import (
+    Manages,
     Protects,
+    manages_none,
     protection_after,
     protective_orders,
+    unmanaged,
+    unprotected,
 )
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
@@ -82,7 +86,9 @@ class OrderFlow:
         self.held = HeldEntries(recorder, self.instruments)
         #: the protection (stop, take-profit: is there one) a position of the symbol on
         #: the side given has already (the portfolio's Protector sets it)
-        self.protected: Protects = _unprotected
+        self.protected: Protects = unprotected
+        #: whether a client id is one of the portfolio's protective orders (its Protector)
+        self.manages: Manages = manages_none
         #: the order flows of the other portfolios on the account where the exchange
         #: counts their stops and take-profits with this one's against its limit per
         #: symbol (live, several portfolios; orchestrator.portfolio_wiring)
@@ -162,8 +168,9 @@ class OrderFlow:
         made at this event) whose stop and take-profit (asked for by it or by an entry of
         the portfolio on its way, or the position's already) take more orders than the
         exchange keeps open for the symbol (`Instrument.check_protection`) beside those
-        of the account's other portfolios (`peers`): the exchange would refuse the ones
-        beyond (orchestrator.protective_count)."""
+        of the account's other portfolios (`peers`) and those no portfolio manages (the
+        venue's, `lists[0]`): the exchange would refuse the ones beyond
+        (orchestrator.protective_count)."""
         instrument = self.instruments.get(intent.symbol)
         if instrument is None or instrument.max_algo_orders is None or intent.reduce_only:
             return True
@@ -178,6 +185,8 @@ class OrderFlow:
         stop = stop or intent.stop_loss is not None
         take_profit = take_profit or intent.take_profit is not None
         others = sum(peer.protective_orders(instrument, orders) for peer in self.peers)
+        managers = [self.manages, *(peer.manages for peer in self.peers)]
+        others += unmanaged(symbol, lists[0], managers)
         try:
             instrument.check_protection(after, stop, take_profit, others)
         except InstrumentRefusal as refusal:
@@ -385,7 +394,3 @@ class OrderFlow:
             for o in working
             if o.symbol == symbol and o.portfolio == mine and not o.order_type.is_trigger
         )
-
-
-def _unprotected(symbol: str, side: Side) -> tuple[bool, bool]:
-    return False, False

@@ -136,6 +136,10 @@ class Protector:
             return False, False
         return levels.stop is not None, levels.take_profit is not None
 
+    def manages(self, client_id: str) -> bool:
+        """Whether `client_id` is one of its protective orders (placed, or adopted)."""
+        return client_id in self.working
+
     def remember(self, client_id: str, levels: Levels) -> None:
         """The levels entry `client_id` asks for once it fills."""
         self._entries[client_id] = levels

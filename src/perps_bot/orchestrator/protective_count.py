@@ -8,17 +8,30 @@ each portfolio's protective orders are its own (orchestrator.protection: `plain`
 the exchange counts all of them. So an entry is checked with its own portfolio's
 protection (its position and the entries of its own on their way) beside what every
 other portfolio of the account takes (`protective_orders`), each portfolio counted by
-the same rule from its own books and orders.
+the same rule from its own books and orders, and the open stops and take-profits of the
+symbol no portfolio manages (`unmanaged`: placed by hand, which the bot leaves be).
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from perps_bot.domain import Instrument, Order, Side
 
 #: whether a position of the symbol on the side has a stop and a take-profit level
 Protects = Callable[[str, Side], tuple[bool, bool]]
+#: whether the client id is one of the portfolio's protective orders
+Manages = Callable[[str], bool]
 
 EPS = 1e-12
+
+
+def unprotected(symbol: str, side: Side) -> tuple[bool, bool]:
+    """`Protects` of a portfolio without a Protector: no levels."""
+    return False, False
+
+
+def manages_none(client_id: str) -> bool:
+    """`Manages` of a portfolio without a Protector: no protective orders."""
+    return False
 
 
 def protection_after(
@@ -55,3 +68,17 @@ def protective_orders(
         if after > EPS:
             most = max(most, instrument.protective_orders(after, stop, take_profit))
     return most
+
+
+def unmanaged(symbol: str, working: Iterable[Order], managers: Sequence[Manages]) -> int:
+    """How many of the venue's open orders `working` are stops or take-profits of
+    `symbol` that no portfolio's protection manages (`managers`: each portfolio's
+    `Protector.manages`): placed by hand or by something else on the account, they
+    stay (orchestrator.protection: `adopt`) and the exchange counts them too."""
+    return sum(
+        1
+        for o in working
+        if o.symbol == symbol
+        and o.order_type.is_trigger
+        and not any(manages(o.client_id) for manages in managers)
+    )
