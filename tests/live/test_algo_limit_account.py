@@ -3,15 +3,19 @@ MAX_NUM_ALGO_ORDERS; -4045 beyond) for the whole account, whichever portfolio pl
 them. Several portfolios on one live account share that limit (SPEC 10, 16)."""
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from perps_bot.config.models import PortfolioConfig
+from perps_bot.domain import MarketEvent, Signal, TargetPosition
 from perps_bot.orchestrator.runner import Run
+from perps_bot.strategies import NO_SIGNALS, Strategy
 from perps_emulator import EmulatorServer
 from tests.harness.polling import until
+from tests.harness.scripted import ScriptParams
 from tests.live.test_above_max_live import BTC, BTCUSDT, big_exchange, plan_run, run_while, stored
 from tests.plans.helpers import write_plan
 
@@ -150,3 +154,60 @@ async def test_stops_placed_by_hand_take_their_share_of_the_limit(
     denials = stored(result, "SELECT reason_code, detail FROM denials WHERE run_id=?")
     assert [code for code, _ in denials] == ["ABOVE_MAX_QUANTITY"], denials
     assert "beside the account's other 2" in denials[0][1]
+
+
+class StopThenTakeProfit(Strategy):
+    """Long 700 BTC with a stop at 59000, 100 more than it holds at each event; once it
+    holds them, the
+    same target with a take-profit at 62000 too, at every event."""
+
+    name = "stop_then_take_profit"
+    Params = ScriptParams
+    params: ScriptParams
+
+    def on_event(self, event: MarketEvent) -> Sequence[Signal]:
+        if event.symbol != BTC:
+            return NO_SIGNALS
+        self.seen = getattr(self, "seen", 0) + 1
+        held = self.ctx.account.position_size(BTC)
+        if held < 700.0:
+            return (TargetPosition(BTC, min(held + 100.0, 700.0), reason="entry",
+                                   stop_loss=59_000.0),)  # fmt: skip
+        return (TargetPosition(BTC, 700.0, reason="more", stop_loss=59_000.0,
+                               take_profit=62_000.0),)  # fmt: skip
+
+
+async def test_new_levels_whose_orders_the_exchange_would_refuse_are_refused(
+    in_repo: Path, run_dirs: dict[str, str], tmp_path: Path
+) -> None:
+    """700 BTC rest protected by 6 stops (the market maximum is 120); the strategy then
+    asks for a take-profit too for the position it holds (no order to make: the new
+    levels protect it at once). 6 take-profits beside the 6 stops are 12 of the 10 the
+    exchange keeps: it refused two (-4045) and the bot halted, the position protected
+    in part. The new levels are refused now, once, saying why; the 6 stops stay and
+    the bot stays ACTIVE."""
+    async with big_exchange() as exchange:
+        settings = plan_run(exchange, run_dirs, tmp_path / "unused.csv")
+        strategy = {"name": f"{__name__}:StopThenTakeProfit", "params": {}}
+        settings = settings.model_copy(update={"strategy": settings.strategy.model_copy(
+            update=strategy)})  # fmt: skip
+        states: list[str] = []
+
+        async def settle(run: Run) -> None:
+            await until(lambda: exchange.state.positions[BTCUSDT].amount >= 700.0
+                        and (denied(run) > 0 or len(resting(exchange)) > 6))  # fmt: skip
+            books = run.orchestrator.primary.strategy.seen
+            await until(lambda: run.orchestrator.primary.strategy.seen > books + 5)
+            states.append(str(run.orchestrator.trading_state))
+
+        result = await run_while(settings, settle)
+        algos = resting(exchange)
+    assert result.status == "completed" and states == ["ACTIVE"]
+    assert [kind for kind, _ in algos] == ["STOP_MARKET"] * 6, algos
+    denials = stored(
+        result,
+        "SELECT reason_code, detail FROM denials WHERE run_id=?"
+        " AND reason_code != 'STALE_MARKET_DATA'",
+    )  # before the first book
+    assert [code for code, _ in denials] == ["ABOVE_MAX_QUANTITY"], denials
+    assert "would need 12 protective orders" in denials[0][1]

@@ -35,10 +35,8 @@ from perps_bot.orchestrator.order_parts import closing_parts, netted_parts
 from perps_bot.orchestrator.protective_count import (
     Manages,
     Protects,
+    beyond_limit,
     manages_none,
-    protection_after,
-    protective_orders,
-    unmanaged,
     unprotected,
 )
 from perps_bot.orchestrator.recorder import Recorder
@@ -93,6 +91,8 @@ class OrderFlow:
         #: counts their stops and take-profits with this one's against its limit per
         #: symbol (live, several portfolios; orchestrator.portfolio_wiring)
         self.peers: Sequence[OrderFlow] = ()
+        #: new protective levels refused (`levels_fit`): said once
+        self._refused_levels: set[tuple[str, Side, float | None, float | None]] = set()
 
     def orders(
         self,
@@ -167,39 +167,40 @@ class OrderFlow:
         portfolio's orders on their way fill: `lists`, the venue's open orders and those
         made at this event) whose stop and take-profit (asked for by it or by an entry of
         the portfolio on its way, or the position's already) take more orders than the
-        exchange keeps open for the symbol (`Instrument.check_protection`) beside those
-        of the account's other portfolios (`peers`) and those no portfolio manages (the
-        venue's, `lists[0]`): the exchange would refuse the ones beyond
-        (orchestrator.protective_count)."""
+        exchange keeps open for the symbol beside the account's others: the exchange
+        would refuse the ones beyond (orchestrator.protective_count)."""
         instrument = self.instruments.get(intent.symbol)
         if instrument is None or instrument.max_algo_orders is None or intent.reduce_only:
             return True
-        symbol, side = intent.symbol, intent.side
-        orders = [o for orders in lists for o in orders]
-        held = self.ledger.position_size(symbol)
-        mine = [o for o in orders if o.portfolio == self.portfolio]
-        after, stop, take_profit = protection_after(symbol, side, held, mine, self.protected)
-        after += size
-        if after <= 0:  # the position on the intent's side: none when it only reduces
-            return True
-        stop = stop or intent.stop_loss is not None
-        take_profit = take_profit or intent.take_profit is not None
-        others = sum(peer.protective_orders(instrument, orders) for peer in self.peers)
-        managers = [self.manages, *(peer.manages for peer in self.peers)]
-        others += unmanaged(symbol, lists[0], managers)
-        try:
-            instrument.check_protection(after, stop, take_profit, others)
-        except InstrumentRefusal as refusal:
+        asked = (intent.stop_loss is not None, intent.take_profit is not None)
+        refusal = beyond_limit(self, instrument, (intent.side, size), self.protected, lists, asked)
+        if refusal is not None:
             self.rec.denial(ts, intent.symbol, refusal.reason, refusal.detail, cid)
-            return False
-        return True
+        return refusal is None
 
-    def protective_orders(self, instrument: Instrument, orders: Sequence[Order]) -> int:
-        """The open stops and take-profits this portfolio's position of the instrument
-        takes once its orders on their way (its own among `orders`) fill."""
-        held = self.ledger.position_size(instrument.symbol)
-        mine = (o for o in orders if o.portfolio == self.portfolio)
-        return protective_orders(instrument, held, mine, self.protected)
+    def levels_fit(
+        self, symbol: str, side: Side, levels: tuple[float | None, float | None], ts: int,
+        lists: Sequence[Sequence[Order]],
+    ) -> bool:  # fmt: skip
+        """False, the denial recorded (once for the same levels), when new protective
+        levels (stop, take-profit) for the position held on `side` (a target's: Protector.
+        relevel) take more orders than the exchange keeps open for the symbol beside the
+        account's others: they are not taken, the position keeps the protection it has."""
+        instrument = self.instruments.get(symbol)
+        if instrument is None or instrument.max_algo_orders is None:
+            return True
+        wanted = (levels[0] is not None, levels[1] is not None)
+
+        def protects(symbol: str, on: Side) -> tuple[bool, bool]:
+            return wanted if on is side else (False, False)
+
+        refusal = beyond_limit(self, instrument, (side, 0.0), protects, lists)
+        key = (symbol, side, *levels)
+        if refusal is not None and key not in self._refused_levels:
+            self._refused_levels.add(key)
+            detail = f"{refusal.detail}; new levels {levels} not taken, the old ones stay"
+            self.rec.denial(ts, symbol, refusal.reason, detail, "")
+        return refusal is None
 
     def _approved(
         self,

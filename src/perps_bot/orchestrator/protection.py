@@ -177,16 +177,24 @@ class Protector:
         or a planner's new stop for what it holds, often with no order to make: the
         target is met): its levels protect the position from now on. True when they
         changed (`sync` then moves the protective orders)."""
-        held = self.held(symbol)
-        if abs(held) <= EPS or target * held <= 0.0:
-            return False  # flat, or an entry the other way: its fill sets the levels
-        levels = Levels(Side.BUY if held > 0 else Side.SELL, stop, take_profit)
-        if self.levels.get(symbol) == levels:
+        levels = self.new_levels(symbol, target, stop, take_profit)
+        if levels is None:
             return False
         self.levels[symbol] = levels
         if self.keeper is not None:
             self.keeper.relevel(symbol, levels)
         return True
+
+    def new_levels(
+        self, symbol: str, target: float, stop: float | None, take_profit: float | None
+    ) -> Levels | None:
+        """The levels `relevel` would put in force; None when it would change nothing
+        (flat, an entry the other way: its fill sets the levels, or the same levels)."""
+        held = self.held(symbol)
+        if abs(held) <= EPS or target * held <= 0.0:
+            return None
+        levels = Levels(Side.BUY if held > 0 else Side.SELL, stop, take_profit)
+        return None if self.levels.get(symbol) == levels else levels
 
     def on_update(self, update: OrderUpdate) -> None:
         mine = self.working.get(update.client_id)

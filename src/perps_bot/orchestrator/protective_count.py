@@ -13,8 +13,9 @@ symbol no portfolio manages (`unmanaged`: placed by hand, which the bot leaves b
 """
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
-from perps_bot.domain import Instrument, Order, Side
+from perps_bot.domain import Instrument, InstrumentRefusal, Order, PositionBook, Side
 
 #: whether a position of the symbol on the side has a stop and a take-profit level
 Protects = Callable[[str, Side], tuple[bool, bool]]
@@ -22,6 +23,19 @@ Protects = Callable[[str, Side], tuple[bool, bool]]
 Manages = Callable[[str], bool]
 
 EPS = 1e-12
+
+
+class Owner(Protocol):
+    """A portfolio's side of the count (its OrderFlow)."""
+
+    portfolio: str
+    protected: Protects
+    manages: Manages
+
+    @property
+    def ledger(self) -> PositionBook: ...
+    @property
+    def peers(self) -> Sequence["Owner"]: ...
 
 
 def unprotected(symbol: str, side: Side) -> tuple[bool, bool]:
@@ -82,3 +96,46 @@ def unmanaged(symbol: str, working: Iterable[Order], managers: Sequence[Manages]
         and o.order_type.is_trigger
         and not any(manages(o.client_id) for manages in managers)
     )
+
+
+def owned_orders(owner: Owner, instrument: Instrument, orders: Sequence[Order]) -> int:
+    """`protective_orders` of the portfolio `owner` from its books and its own orders
+    among `orders` (the venue's open ones and those made at this event)."""
+    held = owner.ledger.position_size(instrument.symbol)
+    mine = (o for o in orders if o.portfolio == owner.portfolio)
+    return protective_orders(instrument, held, mine, owner.protected)
+
+
+def beyond_limit(
+    owner: Owner,
+    instrument: Instrument,
+    more: tuple[Side, float],
+    protects: Protects,
+    lists: Sequence[Sequence[Order]],
+    asked: tuple[bool, bool] = (False, False),
+) -> InstrumentRefusal | None:
+    """Why the portfolio's position of the instrument on the side of `more` once its
+    orders on their way and the size of `more` fill (`protection_after`; `protects`: the
+    levels it has, `asked`: the stop and take-profit an entry asks for besides) takes
+    more stops and take-profits than the exchange keeps open for the symbol beside the
+    other portfolios' (`owner.peers`) and those no portfolio manages; None when it fits
+    or there is no position there. `lists`: the venue's open orders first, then those
+    made at this event."""
+    side, size = more
+    symbol = instrument.symbol
+    orders = [o for found in lists for o in found]
+    held = owner.ledger.position_size(symbol)
+    mine = [o for o in orders if o.portfolio == owner.portfolio]
+    after, stop, take_profit = protection_after(symbol, side, held, mine, protects)
+    after += size
+    if after <= 0:  # the position on the side: none when it only reduces
+        return None
+    stop, take_profit = stop or asked[0], take_profit or asked[1]
+    others = sum(owned_orders(peer, instrument, orders) for peer in owner.peers)
+    managers = [owner.manages, *(peer.manages for peer in owner.peers)]
+    others += unmanaged(symbol, lists[0], managers)
+    try:
+        instrument.check_protection(after, stop, take_profit, others)
+    except InstrumentRefusal as refusal:
+        return refusal
+    return None
