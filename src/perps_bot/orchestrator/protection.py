@@ -114,6 +114,11 @@ class Protector:
         #: exchange judged them against the account's net position, and a stop of a long
         #: while the account was short expired unfilled when it triggered
         self.plain: frozenset[str] = frozenset()
+        #: symbols whose position the books do not know: the account's differs from the
+        #: portfolios' sum and several trade it (orchestrator.reconcile: they halted).
+        #: Their protective orders and levels stay as they are: they may protect the
+        #: position the exchange holds, and nothing here could say which size they need
+        self.unknown: frozenset[str] = frozenset()
 
     def watch(self, order: Order) -> None:
         """An order about to be sent: remember it if it asks for protection (stored
@@ -229,7 +234,9 @@ class Protector:
         """Decide the cancels and placements `symbol` needs; True when there are some.
         Placements decided earlier and not sent yet are decided again (a second fill
         before they went out: they would protect the position as it was, next to the
-        ones for the position as it is)."""
+        ones for the position as it is). A symbol of `unknown` is left alone."""
+        if symbol in self.unknown:
+            return bool(self.to_place or self.to_cancel)
         self.to_place = [o for o in self.to_place if o.symbol != symbol]
         levels = self.levels.get(symbol)
         if levels is None and not self.working:  # no levels, no orders: nothing to do
