@@ -9,6 +9,7 @@ import pytest
 
 from perps_bot.config import Settings, load_settings
 from perps_bot.domain import TradingState
+from perps_bot.orchestrator import venue_calls
 from perps_bot.orchestrator.runner import Run
 from perps_emulator import EmulatorServer
 from tests.live.live_helpers import API_KEY, API_SECRET, UNTIL_S, run_until
@@ -178,3 +179,43 @@ async def test_a_resume_right_after_a_flatten_waits_for_the_netted_close(
         )]  # fmt: skip
     assert reasons == ["canary entry", "flatten (test)", "canary resume"]
     assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(-0.007)
+
+
+async def test_a_restart_that_cannot_attribute_the_position_leaves_its_stops(
+    in_repo: Path,
+    run_dirs: dict[str, str],
+    emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """one long 0.007 and two short 0.014, each with a stop: the exchange holds short
+    0.007 and both stops. A later run (more than the reconciliation's look-back after the
+    first: none of its fills are looked at again) cannot tell whose the short is, and
+    both portfolios halt until an operator looks, as they should. Their books then
+    held nothing, so each cancelled its stop and forgot its levels: the account's real
+    short was left without any stop. The stops and levels of a position the books cannot
+    attribute stay as they are now."""
+    settings = opposite(emulator, run_dirs, 0.007, 0.014, hold=100_000)
+    one, two = (p.model_copy(update={"params": {**p.params, "stop": 0.01}})
+                for p in settings.portfolios)  # fmt: skip
+    settings = settings.model_copy(update={"portfolios": [one, two]})
+
+    def stops() -> list[tuple[str, str, float]]:
+        found = emulator.state.algo_orders.values()
+        return sorted((o.client_algo_id, o.side, o.quantity) for o in found if o.status == "NEW")
+
+    await run_until(settings, lambda run: len(stops()) == 2)
+    before = stops()
+    monkeypatch.setattr(venue_calls, "RECONCILE_LOOKBACK_MS", 0)  # restarted much later
+
+    def reconciled_again(run: Run) -> bool:  # books every 100 ms, reconciles every 300
+        return getattr(run.orchestrator.portfolios[0].strategy, "books", 0) > 15
+
+    result = await run_until(settings, reconciled_again)
+    assert result.status == "completed"
+    assert sorted(side for _, side, _ in before) == ["BUY", "SELL"]
+    assert stops() == before, "a stop of the account's position was cancelled"
+    with sqlite3.connect(result.db_path) as conn:
+        states = dict(conn.execute("SELECT portfolio, state FROM trading_state").fetchall())
+        levels = conn.execute("SELECT COUNT(*) FROM protective_levels").fetchone()[0]
+    assert states == {"one": "HALTED", "two": "HALTED"}
+    assert levels == 2

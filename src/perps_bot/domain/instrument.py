@@ -191,25 +191,34 @@ class Instrument:
             return min(self.max_quantity, self.max_market_quantity)
         return self.max_quantity
 
-    def check_protection(self, position: float, stop: bool, take_profit: bool) -> None:
+    def check_protection(
+        self, position: float, stop: bool, take_profit: bool, others: int = 0
+    ) -> None:
         """InstrumentRefusal (ABOVE_MAX_QUANTITY) when a stop and / or take-profit for a
         position of `position` takes more orders (`pieces`: each within the largest
-        market order) than the exchange keeps open for the symbol (`max_algo_orders`):
-        the ones beyond it would be refused (Binance: -4045), the position protected
-        in part only."""
+        market order) than the exchange keeps open for the symbol (`max_algo_orders`)
+        beside the `others` the account has there already (other portfolios' on the
+        account: the exchange counts every open order of the symbol): the ones beyond it
+        would be refused (Binance: -4045), the position protected in part only."""
         most = self.max_algo_orders
         if most is None or not (stop or take_profit):
             return
-        kinds = [k for k, wanted in ((STOP_MARKET, stop), (TAKE_PROFIT_MARKET, take_profit))
-                 if wanted]  # fmt: skip
-        needed = sum(len(self.pieces(position, kind)) for kind in kinds)
-        if needed > most:
+        needed = self.protective_orders(position, stop, take_profit)
+        if needed + others > most:
+            theirs = f" beside the account's other {others}" if others else ""
             raise InstrumentRefusal(
                 DenialReason.ABOVE_MAX_QUANTITY,
                 f"{self.symbol} position {position:.10g} would need {needed} protective"
-                f" orders; the exchange keeps at most {most} open stop and take-profit"
-                " orders per symbol",
+                f" orders{theirs}; the exchange keeps at most {most} open stop and"
+                " take-profit orders per symbol",
             )
+
+    def protective_orders(self, position: float, stop: bool, take_profit: bool) -> int:
+        """How many orders a stop and / or take-profit of a position of `position` take,
+        each kind as `pieces` within the largest market order."""
+        kinds = [k for k, wanted in ((STOP_MARKET, stop), (TAKE_PROFIT_MARKET, take_profit))
+                 if wanted]  # fmt: skip
+        return sum(len(self.pieces(position, kind)) for kind in kinds)
 
     def pieces(self, size: float, order_type: OrderType) -> tuple[float, ...]:
         """`size` as the fewest orders of `order_type` the exchange takes, each within its

@@ -348,8 +348,8 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
             made = p.flow.orders(signals, ts, self._last_price, orders)
             for order in made:
                 p.protection.watch(order)
-            self._relevel(p, signals, ts)
             orders.extend(made)
+            self._relevel(p, signals, ts, orders)
             orders.extend(self._protective(p))
         self._signalled.clear()
         self._restate_waiting(orders)  # a resume waiting on a close that was refused

@@ -13,7 +13,7 @@ orders within it (orchestrator.order_parts), here, for every venue alike; the en
 after such a close waits until the close is done (orchestrator.held_entries).
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from perps_bot.domain import (
     DEFAULT_PORTFOLIO,
@@ -32,6 +32,13 @@ from perps_bot.domain.enums import LIMIT, UNKNOWN
 from perps_bot.ledger import Ledger
 from perps_bot.orchestrator.held_entries import HeldEntries, HeldEntry, flat
 from perps_bot.orchestrator.order_parts import closing_parts, netted_parts
+from perps_bot.orchestrator.protective_count import (
+    Manages,
+    Protects,
+    beyond_limit,
+    manages_none,
+    unprotected,
+)
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.risk import RiskGate
 from perps_bot.risk.account_gate import AccountGate
@@ -77,7 +84,15 @@ class OrderFlow:
         self.held = HeldEntries(recorder, self.instruments)
         #: the protection (stop, take-profit: is there one) a position of the symbol on
         #: the side given has already (the portfolio's Protector sets it)
-        self.protected: Callable[[str, Side], tuple[bool, bool]] = _unprotected
+        self.protected: Protects = unprotected
+        #: whether a client id is one of the portfolio's protective orders (its Protector)
+        self.manages: Manages = manages_none
+        #: the order flows of the other portfolios on the account where the exchange
+        #: counts their stops and take-profits with this one's against its limit per
+        #: symbol (live, several portfolios; orchestrator.portfolio_wiring)
+        self.peers: Sequence[OrderFlow] = ()
+        #: new protective levels refused (`levels_fit`): said once
+        self._refused_levels: set[tuple[str, Side, float | None, float | None]] = set()
 
     def orders(
         self,
@@ -131,7 +146,7 @@ class OrderFlow:
             rec.denial(ts, intent.symbol, decision.reason, decision.detail, cid)
             return []
         made: list[Order] = []
-        if self._protectable(intent, decision.size, (ahead, [*working, *orders]), ts, cid):
+        if self._protectable(intent, decision.size, lists, ts, cid):
             made = self._approved(intent, decision, cid, ts, price, (working, batch, orders))
         if not made:  # refused after the gate: it never goes out
             self.risk.withdraw(ts)
@@ -144,36 +159,48 @@ class OrderFlow:
         self,
         intent: OrderIntent,
         size: float,
-        on_way: tuple[float, Sequence[Order]],
+        lists: Sequence[Sequence[Order]],
         ts: int,
         cid: str,
     ) -> bool:
         """False, the denial recorded, for an entry that would leave a position (once the
-        orders on their way fill: `on_way`, the quantity of its side and the orders) whose
-        stop and take-profit (asked for by it or by an entry on its way, or the position's
-        already) take more orders than the exchange keeps open for the symbol
-        (`Instrument.check_protection`): the exchange would refuse the ones beyond."""
+        portfolio's orders on their way fill: `lists`, the venue's open orders and those
+        made at this event) whose stop and take-profit (asked for by it or by an entry of
+        the portfolio on its way, or the position's already) take more orders than the
+        exchange keeps open for the symbol beside the account's others: the exchange
+        would refuse the ones beyond (orchestrator.protective_count)."""
         instrument = self.instruments.get(intent.symbol)
         if instrument is None or instrument.max_algo_orders is None or intent.reduce_only:
             return True
-        symbol, side = intent.symbol, intent.side
-        ahead, orders = on_way
-        after = side.sign * (self.ledger.position_size(symbol) + side.sign * (ahead + size))
-        if after <= 0:  # the position on the intent's side: none when it only reduces
-            return True
-        stop, take_profit = self.protected(symbol, side)
-        asking: list[Order | OrderIntent] = [intent]
-        asking += [o for o in orders if o.symbol == symbol and o.side is side]
-        for o in asking:
-            if not o.reduce_only:
-                stop = stop or o.stop_loss is not None
-                take_profit = take_profit or o.take_profit is not None
-        try:
-            instrument.check_protection(after, stop, take_profit)
-        except InstrumentRefusal as refusal:
+        asked = (intent.stop_loss is not None, intent.take_profit is not None)
+        refusal = beyond_limit(self, instrument, (intent.side, size), self.protected, lists, asked)
+        if refusal is not None:
             self.rec.denial(ts, intent.symbol, refusal.reason, refusal.detail, cid)
-            return False
-        return True
+        return refusal is None
+
+    def levels_fit(
+        self, symbol: str, side: Side, levels: tuple[float | None, float | None], ts: int,
+        lists: Sequence[Sequence[Order]],
+    ) -> bool:  # fmt: skip
+        """False, the denial recorded (once for the same levels), when new protective
+        levels (stop, take-profit) for the position held on `side` (a target's: Protector.
+        relevel) take more orders than the exchange keeps open for the symbol beside the
+        account's others: they are not taken, the position keeps the protection it has."""
+        instrument = self.instruments.get(symbol)
+        if instrument is None or instrument.max_algo_orders is None:
+            return True
+        wanted = (levels[0] is not None, levels[1] is not None)
+
+        def protects(symbol: str, on: Side) -> tuple[bool, bool]:
+            return wanted if on is side else (False, False)
+
+        refusal = beyond_limit(self, instrument, (side, 0.0), protects, lists)
+        key = (symbol, side, *levels)
+        if refusal is not None and key not in self._refused_levels:
+            self._refused_levels.add(key)
+            detail = f"{refusal.detail}; new levels {levels} not taken, the old ones stay"
+            self.rec.denial(ts, symbol, refusal.reason, detail, "")
+        return refusal is None
 
     def _approved(
         self,
@@ -368,7 +395,3 @@ class OrderFlow:
             for o in working
             if o.symbol == symbol and o.portfolio == mine and not o.order_type.is_trigger
         )
-
-
-def _unprotected(symbol: str, side: Side) -> tuple[bool, bool]:
-    return False, False

@@ -70,6 +70,7 @@ class Portfolio:
         self.pending: list[Signal] = []
         self.protection = Protector(id, ledger, flow.instruments, flow.next_client_id)
         flow.protected = self.protection.protects
+        flow.manages = self.protection.manages
         #: the strategy's signals are ignored (the session API's pause); positions stay
         self.paused = False
         #: flattens the session API has taken (checkpointed: a server started again applies

@@ -129,6 +129,15 @@ class PortfolioWiring:
         return portfolio
 
 
+def share_stop_limit(portfolios: list[Portfolio], real: bool) -> None:
+    """Portfolios on one exchange account (real orders, several): the exchange's limit
+    of open stops and take-profits per symbol counts all of theirs, so each checks its
+    entries beside the others' (OrderFlow.peers)."""
+    if real and len(portfolios) > 1:
+        for p in portfolios:
+            p.flow.peers = [q.flow for q in portfolios if q is not p]
+
+
 def _client_prefix(real: bool, run_id: str, pid: str, index: int, multi: bool) -> str:
     """Client ids: unique per run for real orders (Binance's 36 characters), and naming
     the portfolio when there are several (fills are routed back by them)."""

@@ -114,6 +114,11 @@ class Protector:
         #: exchange judged them against the account's net position, and a stop of a long
         #: while the account was short expired unfilled when it triggered
         self.plain: frozenset[str] = frozenset()
+        #: symbols whose position the books do not know: the account's differs from the
+        #: portfolios' sum and several trade it (orchestrator.reconcile: they halted).
+        #: Their protective orders and levels stay as they are: they may protect the
+        #: position the exchange holds, and nothing here could say which size they need
+        self.unknown: frozenset[str] = frozenset()
 
     def watch(self, order: Order) -> None:
         """An order about to be sent: remember it if it asks for protection (stored
@@ -135,6 +140,10 @@ class Protector:
         if levels is None or levels.side is not side:
             return False, False
         return levels.stop is not None, levels.take_profit is not None
+
+    def manages(self, client_id: str) -> bool:
+        """Whether `client_id` is one of its protective orders (placed, or adopted)."""
+        return client_id in self.working
 
     def remember(self, client_id: str, levels: Levels) -> None:
         """The levels entry `client_id` asks for once it fills."""
@@ -173,16 +182,24 @@ class Protector:
         or a planner's new stop for what it holds, often with no order to make: the
         target is met): its levels protect the position from now on. True when they
         changed (`sync` then moves the protective orders)."""
-        held = self.held(symbol)
-        if abs(held) <= EPS or target * held <= 0.0:
-            return False  # flat, or an entry the other way: its fill sets the levels
-        levels = Levels(Side.BUY if held > 0 else Side.SELL, stop, take_profit)
-        if self.levels.get(symbol) == levels:
+        levels = self.new_levels(symbol, target, stop, take_profit)
+        if levels is None:
             return False
         self.levels[symbol] = levels
         if self.keeper is not None:
             self.keeper.relevel(symbol, levels)
         return True
+
+    def new_levels(
+        self, symbol: str, target: float, stop: float | None, take_profit: float | None
+    ) -> Levels | None:
+        """The levels `relevel` would put in force; None when it would change nothing
+        (flat, an entry the other way: its fill sets the levels, or the same levels)."""
+        held = self.held(symbol)
+        if abs(held) <= EPS or target * held <= 0.0:
+            return None
+        levels = Levels(Side.BUY if held > 0 else Side.SELL, stop, take_profit)
+        return None if self.levels.get(symbol) == levels else levels
 
     def on_update(self, update: OrderUpdate) -> None:
         mine = self.working.get(update.client_id)
@@ -217,7 +234,9 @@ class Protector:
         """Decide the cancels and placements `symbol` needs; True when there are some.
         Placements decided earlier and not sent yet are decided again (a second fill
         before they went out: they would protect the position as it was, next to the
-        ones for the position as it is)."""
+        ones for the position as it is). A symbol of `unknown` is left alone."""
+        if symbol in self.unknown:
+            return bool(self.to_place or self.to_cancel)
         self.to_place = [o for o in self.to_place if o.symbol != symbol]
         levels = self.levels.get(symbol)
         if levels is None and not self.working:  # no levels, no orders: nothing to do

@@ -164,6 +164,8 @@ class StoredLevelsKeeper:
             self._loaded = True
         for symbol, levels in sorted(protector.levels.items()):
             held = protector.held(symbol)
+            if symbol in protector.unknown:
+                continue  # the books do not know the position: they stay as they are
             if abs(held) <= SIZE_TOLERANCE:
                 continue  # closed: sync clears the levels and cancels what is left
             if levels.side.sign * held < 0:

@@ -106,6 +106,9 @@ async def reconcile(
     else:
         wallet_gap = (snap.balance or 0.0) - books.equity() + books.unrealized_pnl()
         attributed = _attribute(portfolios, positions, left, why, ts)
+    unknown = {symbol for symbol, owner in attributed.items() if owner is None}
+    for p in portfolios:  # their protective orders stay until the books know it again
+        p.protection.unknown = frozenset(unknown & p.symbols)
     recorder.journal.write(
         "reconcile",
         ts,

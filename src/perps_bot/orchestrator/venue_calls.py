@@ -254,16 +254,25 @@ class VenueCalls(PortfolioControls):
         if portfolio.protection.to_cancel:
             self._cancel_due = True
 
-    def _relevel(self, portfolio: Portfolio, signals: Sequence[Signal], ts: int) -> None:
+    def _relevel(
+        self, portfolio: Portfolio, signals: Sequence[Signal], ts: int, made: Sequence[Order]
+    ) -> None:
         """Targets that ask for protection of the side already held move its levels at
-        once (a plan's new stop), whether or not they make an order."""
+        once (a plan's new stop), whether or not they make an order; not levels whose
+        orders the exchange would refuse (OrderFlow.levels_fit). `made`: the orders of
+        this event, not sent yet."""
         for signal in signals:
             if type(signal) is TargetPosition and (
                 signal.stop_loss is not None or signal.take_profit is not None
             ):
-                symbol = signal.symbol
+                symbol, protection = signal.symbol, portfolio.protection
                 levels = (signal.stop_loss, signal.take_profit)
-                if portfolio.protection.relevel(symbol, signal.size, *levels):
+                new = protection.new_levels(symbol, signal.size, *levels)
+                if new is None or not portfolio.flow.levels_fit(
+                    symbol, new.side, levels, ts, (self.venue.open_orders(), made)
+                ):
+                    continue
+                if protection.relevel(symbol, signal.size, *levels):
                     self._protect(portfolio, {symbol}, ts)
 
     def _protective(self, portfolio: Portfolio) -> list[Order]:

@@ -34,7 +34,11 @@ from perps_bot.orchestrator.clock import SimulatedClock, WallClock
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.modes import MODES, Wiring
 from perps_bot.orchestrator.portfolio import Portfolio
-from perps_bot.orchestrator.portfolio_wiring import PortfolioWiring, portfolio_ledgers
+from perps_bot.orchestrator.portfolio_wiring import (
+    PortfolioWiring,
+    portfolio_ledgers,
+    share_stop_limit,
+)
 from perps_bot.orchestrator.preflight import PlannedPortfolio, Preflight
 from perps_bot.orchestrator.protective_levels import keep_levels
 from perps_bot.orchestrator.recorder import Recorder
@@ -152,6 +156,7 @@ def build_run(
                      _account_gate(settings, pre, account),
                      watched, not metrics_only(settings), keeps)  # fmt: skip
     portfolios = [shared.portfolio(index, planned) for index, planned in enumerate(pre.portfolios)]
+    share_stop_limit(portfolios, spec.real_orders)
     account_rec = None
     if multi:
         account_rec = Recorder(run_id=run_id, store=store, journal=journal, view=view,
