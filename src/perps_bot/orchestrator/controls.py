@@ -20,12 +20,14 @@ from perps_bot.domain import (
 )
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.portfolio import Portfolio
+from perps_bot.orchestrator.routing import Routes
 from perps_bot.venues import Venue
 
 
 class PortfolioControls:
     clock: Clock
     venue: Venue
+    routes: Routes
     portfolios: list[Portfolio]
     _signalled: list[Portfolio]
     _cancel_due: bool
@@ -45,10 +47,9 @@ class PortfolioControls:
         and the REDUCING state (only reductions pass) must not let in by the back door.
         Protective orders stay: they reduce."""
         cancel = portfolio.protection.to_cancel
-        for order in self.venue.open_orders():
+        for order in self._open_orders(portfolio):
             if (
-                order.portfolio == portfolio.id
-                and not order.reduce_only
+                not order.reduce_only
                 and order.client_id not in portfolio.protection.working  # plain protective
             ):
                 if order.client_id not in cancel:
@@ -92,7 +93,7 @@ class PortfolioControls:
         held = portfolio.ledger.position_size(symbol)
         if held == 0.0:
             return 0.0
-        market, pid = OrderType.MARKET, portfolio.id
+        market = OrderType.MARKET
         left = held + sum(
             s.side.sign * s.size
             for s in portfolio.pending
@@ -100,9 +101,8 @@ class PortfolioControls:
             and s.order_type is market
         ) + sum(
             o.side.sign * o.remaining
-            for o in self.venue.open_orders()
-            if o.portfolio == pid and o.symbol == symbol and o.order_type is market
-            and _closes(portfolio, o)
+            for o in self._open_orders(portfolio)
+            if o.symbol == symbol and o.order_type is market and _closes(portfolio, o)
         )  # fmt: skip
         return left if left * held > 0.0 and abs(left) > 1e-9 * abs(held) else 0.0
 
@@ -161,10 +161,17 @@ class PortfolioControls:
             return True
         pid = portfolio.id
         return any(
-            o.portfolio == pid and not o.order_type.is_trigger and _closes(portfolio, o)
-            for orders in (self.venue.open_orders(), made)
-            for o in orders
-        )  # fmt: skip
+            not o.order_type.is_trigger and _closes(portfolio, o)
+            for o in (*self._open_orders(portfolio), *(o for o in made if o.portfolio == pid))
+        )
+
+    def _open_orders(self, portfolio: Portfolio) -> list[Order]:
+        """The portfolio's orders open at the venue: by the portfolio their fills are
+        booked to (orchestrator.routing), which for an order an earlier run left open
+        on the exchange is not the default portfolio id it carries (a portfolio with an
+        id of its own kept those resting through its flatten or halt)."""
+        owner = self.routes.owner
+        return [o for o in self.venue.open_orders() if owner(o.client_id, o.symbol) is portfolio]
 
 
 def _closes(portfolio: Portfolio, order: Order) -> bool:

@@ -1,0 +1,65 @@
+"""A flatten withdraws the resting entries of the portfolio (orchestrator.controls), also
+those an earlier run left on the exchange, which this run found open at its start and
+books to the portfolio (orchestrator.routing). Those carried the default portfolio id,
+not the portfolio's: a portfolio with an id of its own (a `portfolios:` list, a
+session) kept them resting after its flatten, and the entry it no longer wanted could
+fill into the paused, flat portfolio."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perps_bot.config import load_settings
+from perps_bot.orchestrator.runner import Run
+from perps_emulator import EmulatorServer
+from tests.live.live_helpers import API_KEY, API_SECRET, UNTIL_S, exchange_cfg, run_until
+
+pytestmark = pytest.mark.integration
+HOLD = "tests.live.canary_strategy:HoldOnce"
+EARLIER = "earlierrun1"
+
+
+async def _left_resting(server: EmulatorServer, make_client: Any) -> None:
+    """A limit buy of 0.01 ETH well under the market, left by an earlier run."""
+    client = make_client(exchange_cfg(server), private=True)
+    await client.set_margin_mode("isolated", "ETH/USDT:USDT")  # the run's, set before
+    book = await client.fetch_order_book("ETH/USDT:USDT")
+    price = round(float(book["bids"][0][0]) * 0.95, 2)
+    await client.create_order("ETH/USDT:USDT", "limit", "buy", 0.01, price,
+                              {"newClientOrderId": EARLIER})  # fmt: skip
+
+
+async def test_a_flatten_withdraws_an_entry_an_earlier_run_left_resting(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer, make_client: Any
+) -> None:
+    await _left_resting(emulator, make_client)
+    settings = load_settings("canary", {
+        "run": {"duration": f"{UNTIL_S}s", "live_view": False, **run_dirs},
+        "exchange": {"base_url": emulator.base_url, "poll_interval": "100ms",
+                     "api_key": API_KEY, "api_secret": API_SECRET},
+        "portfolios": [{"id": "solo", "strategy": HOLD, "params": {"hold": 100_000},
+                        "order_size": {"ETH-PERP": 0.007}}],
+    })  # fmt: skip
+    flattened: list[int] = []  # the books seen at the flatten
+
+    def flattened_and_settled(run: Run) -> bool:
+        engine = run.orchestrator
+        solo = engine.portfolios[0]
+        books = getattr(solo.strategy, "books", 0)
+        if not flattened:
+            if solo.ledger.position_size("ETH-PERP") > 0:
+                solo.paused = True
+                assert engine.flatten(solo, "flatten (test)") == 1
+                flattened.append(books)
+            return False
+        earlier = emulator.state.orders_by_client_id[EARLIER]
+        closed = solo.ledger.position_size("ETH-PERP") == 0
+        return (closed and not earlier.is_open) or books > flattened[0] + 20
+
+    result = await run_until(settings, flattened_and_settled)
+    assert result.status == "completed" and flattened
+    assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(0.0)
+    assert emulator.state.orders_by_client_id[EARLIER].status == "CANCELED", (
+        "the earlier run's entry was left resting after the flatten"
+    )
