@@ -3,7 +3,8 @@ those an earlier run left on the exchange, which this run found open at its star
 books to the portfolio (orchestrator.routing). Those carried the default portfolio id,
 not the portfolio's: a portfolio with an id of its own (a `portfolios:` list, a
 session) kept them resting after its flatten, and the entry it no longer wanted could
-fill into the paused, flat portfolio."""
+fill into the paused, flat portfolio. A halt withdraws them too, also the halt a run
+starts in (stored by an earlier run)."""
 
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,9 @@ import pytest
 
 from perps_bot.config import load_settings
 from perps_bot.orchestrator.runner import Run
+from perps_bot.risk import RiskState
+from perps_bot.storage import RunStore
+from perps_bot.storage import durable as stored
 from perps_emulator import EmulatorServer
 from tests.live.live_helpers import API_KEY, API_SECRET, UNTIL_S, exchange_cfg, run_until
 
@@ -62,4 +66,36 @@ async def test_a_flatten_withdraws_an_entry_an_earlier_run_left_resting(
     assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(0.0)
     assert emulator.state.orders_by_client_id[EARLIER].status == "CANCELED", (
         "the earlier run's entry was left resting after the flatten"
+    )
+
+
+async def test_a_run_that_starts_halted_withdraws_an_entry_left_resting(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer, make_client: Any
+) -> None:
+    """The account was halted (stored: SPEC 9) with an entry of the run that halted
+    resting on the exchange (its withdrawal's cancel failed, or the process died before
+    it went out). The next run starts halted and adopts the entry; a halt withdraws
+    resting entries when it comes (a halt lets nothing in), but not one the run starts
+    in: the entry rested on and could fill into the halted account."""
+    await _left_resting(emulator, make_client)
+    settings = load_settings("canary", {
+        "run": {"duration": f"{UNTIL_S}s", "live_view": False, **run_dirs},
+        "exchange": {"base_url": emulator.base_url, "poll_interval": "100ms",
+                     "api_key": API_KEY, "api_secret": API_SECRET},
+        "strategy": {"name": HOLD, "params": {"hold": 100_000}},
+    })  # fmt: skip
+    halt = RiskState("HALTED", "halted by hand", manual_halt="halted by hand")
+    with RunStore(settings.database_path) as store, store.transaction():
+        stored.save_trading_state(store.connection, profile="canary", state="HALTED",
+                                  detail=halt.detail, risk=halt.to_json(), run_id="earlier",
+                                  source="run")  # fmt: skip
+
+    def settled(run: Run) -> bool:
+        books = getattr(run.orchestrator.primary.strategy, "books", 0)
+        return not emulator.state.orders_by_client_id[EARLIER].is_open or books > 20
+
+    result = await run_until(settings, settled)
+    assert result.status == "completed"
+    assert emulator.state.orders_by_client_id[EARLIER].status == "CANCELED", (
+        "the entry rested on in the halted account"
     )

@@ -19,6 +19,7 @@ from perps_bot.domain import (
     OrderUpdate,
     Signal,
     TargetPosition,
+    TradingState,
 )
 from perps_bot.domain.enums import UNKNOWN
 from perps_bot.ledger import FillResult
@@ -338,7 +339,9 @@ class VenueCalls(PortfolioControls):
             )
             self._protect(p, p.protection.symbols(), now)
         for p, state in zip(self.portfolios, was, strict=True):
-            self.withdraw_if_stopped(p, state)  # a position it cannot attribute halts it
+            # a position it cannot attribute halts it; at the start, the state the run
+            # restored (a halt stored by an earlier run) withdraws what that run left
+            self.withdraw_if_stopped(p, TradingState.ACTIVE if why == "start" else state)
         if self._signalled or self._cancel_due:
             await self._submit_all(self._pending_orders(now))
         return differed
