@@ -16,7 +16,7 @@ from perps_bot.orchestrator.runner import Run
 from perps_bot.risk import RiskState
 from perps_bot.storage import RunStore
 from perps_bot.storage import durable as stored
-from perps_emulator import EmulatorServer
+from perps_emulator import EmulatorServer, Fault
 from tests.live.live_helpers import API_KEY, API_SECRET, UNTIL_S, exchange_cfg, run_until
 
 pytestmark = pytest.mark.integration
@@ -32,6 +32,15 @@ async def _left_resting(server: EmulatorServer, make_client: Any) -> None:
     price = round(float(book["bids"][0][0]) * 0.95, 2)
     await client.create_order("ETH/USDT:USDT", "limit", "buy", 0.01, price,
                               {"newClientOrderId": EARLIER})  # fmt: skip
+
+
+def _halted(database: Path) -> None:
+    """The account's trading state stored HALTED by an earlier run."""
+    halt = RiskState("HALTED", "halted by hand", manual_halt="halted by hand")
+    with RunStore(database) as store, store.transaction():
+        stored.save_trading_state(store.connection, profile="canary", state="HALTED",
+                                  detail=halt.detail, risk=halt.to_json(), run_id="earlier",
+                                  source="run")  # fmt: skip
 
 
 async def test_a_flatten_withdraws_an_entry_an_earlier_run_left_resting(
@@ -84,11 +93,7 @@ async def test_a_run_that_starts_halted_withdraws_an_entry_left_resting(
                      "api_key": API_KEY, "api_secret": API_SECRET},
         "strategy": {"name": HOLD, "params": {"hold": 100_000}},
     })  # fmt: skip
-    halt = RiskState("HALTED", "halted by hand", manual_halt="halted by hand")
-    with RunStore(settings.database_path) as store, store.transaction():
-        stored.save_trading_state(store.connection, profile="canary", state="HALTED",
-                                  detail=halt.detail, risk=halt.to_json(), run_id="earlier",
-                                  source="run")  # fmt: skip
+    _halted(settings.database_path)
 
     def settled(run: Run) -> bool:
         books = getattr(run.orchestrator.primary.strategy, "books", 0)
@@ -99,3 +104,33 @@ async def test_a_run_that_starts_halted_withdraws_an_entry_left_resting(
     assert emulator.state.orders_by_client_id[EARLIER].status == "CANCELED", (
         "the entry rested on in the halted account"
     )
+
+
+async def test_a_halts_withdrawal_whose_cancel_failed_is_tried_again(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer, make_client: Any
+) -> None:
+    """The halted run's withdrawal of the entry found resting: its cancel fails (the
+    exchange answers 503 until the retries run out). It was dropped with a warning and
+    never tried again: the entry rested on in the halted account. The reconciliations
+    that follow withdraw what a halted portfolio still has resting."""
+    await _left_resting(emulator, make_client)
+    settings = load_settings("canary", {
+        "run": {"duration": f"{UNTIL_S}s", "live_view": False, **run_dirs},
+        "exchange": {"base_url": emulator.base_url, "poll_interval": "100ms",
+                     "reconcile_interval": "300ms", "max_retries": 1,
+                     "backoff_base": "10ms", "backoff_max": "20ms", "breaker_failures": 50,
+                     "api_key": API_KEY, "api_secret": API_SECRET},
+        "strategy": {"name": HOLD, "params": {"hold": 100_000}},
+    })  # fmt: skip
+    _halted(settings.database_path)
+    emulator.inject(Fault("status", method="DELETE", count=2))
+
+    def settled(run: Run) -> bool:
+        books = getattr(run.orchestrator.primary.strategy, "books", 0)
+        return not emulator.state.orders_by_client_id[EARLIER].is_open or books > 40
+
+    result = await run_until(settings, settled)
+    assert result.status == "completed"
+    deletes = [r for r in emulator.requests if (r.method, r.path) == ("DELETE", "/fapi/v1/order")]
+    assert len(deletes) >= 3, "the failed cancel was not tried again"
+    assert emulator.state.orders_by_client_id[EARLIER].status == "CANCELED"

@@ -340,8 +340,11 @@ class VenueCalls(PortfolioControls):
             self._protect(p, p.protection.symbols(), now)
         for p, state in zip(self.portfolios, was, strict=True):
             # a position it cannot attribute halts it; at the start, the state the run
-            # restored (a halt stored by an earlier run) withdraws what that run left
-            self.withdraw_if_stopped(p, TradingState.ACTIVE if why == "start" else state)
+            # restored (a halt stored by an earlier run) withdraws what that run left;
+            # a halted portfolio's entries still resting (a withdrawal's cancel that
+            # failed) are withdrawn again at each reconciliation
+            again = why == "start" or p.risk.state is TradingState.HALTED
+            self.withdraw_if_stopped(p, TradingState.ACTIVE if again else state)
         if self._signalled or self._cancel_due:
             await self._submit_all(self._pending_orders(now))
         return differed
