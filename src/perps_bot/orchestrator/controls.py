@@ -71,39 +71,52 @@ class PortfolioControls:
         portfolio short once it filled), and the entry left resting opened a position
         again when it filled. Protective orders follow the positions (cancelled once
         flat). A position above the exchange's largest market order goes out as several
-        orders (orchestrator.order_parts `closing_parts`). What a market close already on
-        its way (pending or open at the venue: a flatten asked a second time before the
-        first one's close filled) takes away is not closed again: the close went out
-        twice. The strategy's signals still waiting are dropped (`unheard`). Returns how
-        many positions it closes."""
+        orders (orchestrator.order_parts `closing_parts`). The closes are made with the
+        next event's orders, on the positions held then (`closes_due`): an entry that
+        filled further before its withdrawal landed was left open by a close of the
+        position at the flatten. What a market close already on its way (open at the
+        venue: a flatten asked a second time after the first one's close went out)
+        takes away is not closed again: the close went out twice. The strategy's
+        signals still waiting are dropped (`unheard`). Returns how many positions it
+        closes (0 when an earlier flatten's closes are still to be made)."""
         portfolio.flattens += 1
         self.unheard(portfolio)
         self.withdraw_resting(portfolio)
-        closes = [
+        if portfolio.flattening is not None:
+            return 0
+        portfolio.flattening = reason
+        if portfolio not in self._signalled:
+            self._signalled.append(portfolio)
+        return sum(1 for s in portfolio.ledger.symbols() if self._left_open(portfolio, s) != 0.0)
+
+    def closes_due(self, portfolio: Portfolio) -> None:
+        """The closes of a flatten (`flatten`), on the positions held now, in place of
+        the closes waiting among the portfolio's signals (the strategy's: one of them
+        the risk gate denied or the venue refused left that part of the position open,
+        the flatten counting on it)."""
+        reason, portfolio.flattening = portfolio.flattening, None
+        if reason is None:
+            return
+        portfolio.pending = [s for s in portfolio.pending
+                             if not (type(s) is OrderIntent and s.reduce_only)]  # fmt: skip
+        portfolio.pending.extend(
             closing_intent(symbol, left, reason)
             for symbol in portfolio.ledger.symbols()
             if (left := self._left_open(portfolio, symbol)) != 0.0
-        ]
-        self.inject(portfolio, closes)
-        return len(closes)
+        )
 
     def _left_open(self, portfolio: Portfolio, symbol: str) -> float:
-        """The position in `symbol` (signed) that the market closes on their way leave
-        (0.0: none, or they close it all)."""
+        """The position in `symbol` (signed) that the market closes open at the venue
+        leave (0.0: none, or they close it all)."""
         held = portfolio.ledger.position_size(symbol)
         if held == 0.0:
             return 0.0
         market = OrderType.MARKET
         left = held + sum(
-            s.side.sign * s.size
-            for s in portfolio.pending
-            if type(s) is OrderIntent and s.reduce_only and s.symbol == symbol
-            and s.order_type is market
-        ) + sum(
             o.side.sign * o.remaining
             for o in self._open_orders(portfolio)
             if o.symbol == symbol and o.order_type is market and _closes(portfolio, o)
-        )  # fmt: skip
+        )
         return left if left * held > 0.0 and abs(left) > 1e-9 * abs(held) else 0.0
 
     def pause(self, portfolio: Portfolio) -> None:
@@ -157,7 +170,9 @@ class PortfolioControls:
     def _closing(self, portfolio: Portfolio, made: Sequence[Order]) -> bool:
         """Whether a market close of the portfolio is pending, made or open at the venue
         (reduce-only and not a stop or take-profit, which only protect)."""
-        if any(type(s) is OrderIntent and s.reduce_only for s in portfolio.pending):
+        if portfolio.flattening is not None or any(
+            type(s) is OrderIntent and s.reduce_only for s in portfolio.pending
+        ):
             return True
         pid = portfolio.id
         return any(
