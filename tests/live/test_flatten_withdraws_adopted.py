@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from perps_bot.config import load_settings
+from perps_bot.domain import TradingState
 from perps_bot.orchestrator.runner import Run
 from perps_bot.risk import RiskState
 from perps_bot.storage import RunStore
@@ -134,3 +135,40 @@ async def test_a_halts_withdrawal_whose_cancel_failed_is_tried_again(
     deletes = [r for r in emulator.requests if (r.method, r.path) == ("DELETE", "/fapi/v1/order")]
     assert len(deletes) >= 3, "the failed cancel was not tried again"
     assert emulator.state.orders_by_client_id[EARLIER].status == "CANCELED"
+
+
+async def test_a_halt_for_a_refused_stop_withdraws_the_resting_entries(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer, make_client: Any
+) -> None:
+    """The exchange refuses the stop of the position the run opened: the portfolio halts
+    (orchestrator.protective_levels: the position is not protected). A halt withdraws
+    the resting entries, a halt of the reconciliation's or the drawdown's; this one,
+    taken on the refusal's order update, left the entry resting, to fill into the
+    halted account."""
+    await _left_resting(emulator, make_client)
+    settings = load_settings("canary", {
+        "run": {"duration": f"{UNTIL_S}s", "live_view": False, **run_dirs},
+        "exchange": {"base_url": emulator.base_url, "poll_interval": "100ms",
+                     "reconcile_interval": "1h", "api_key": API_KEY, "api_secret": API_SECRET},
+        "portfolios": [{"id": "solo", "strategy": HOLD,
+                        "params": {"hold": 100_000, "stop": 0.01},
+                        "order_size": {"ETH-PERP": 0.007}}],
+    })  # fmt: skip
+    emulator.inject(Fault("error_code", path="/fapi/v1/algoOrder", code=-2021,
+                          msg="Order would immediately trigger."))  # fmt: skip
+    halted: list[int] = []  # the books seen at the halt
+
+    def halted_and_settled(run: Run) -> bool:
+        p = run.orchestrator.primary
+        books = getattr(p.strategy, "books", 0)
+        if not halted:
+            if p.risk.state is TradingState.HALTED:
+                halted.append(books)
+            return books > 40
+        return not emulator.state.orders_by_client_id[EARLIER].is_open or books > halted[0] + 20
+
+    result = await run_until(settings, halted_and_settled)
+    assert result.status == "completed" and halted, "the refused stop halted the portfolio"
+    assert emulator.state.orders_by_client_id[EARLIER].status == "CANCELED", (
+        "the entry rested on in the halted account"
+    )

@@ -128,9 +128,7 @@ class VenueCalls(PortfolioControls):
         if not self._updates:
             return
         for update in self._take_updates():
-            p = self.routes.owner(update.client_id, update.symbol)
-            p.rec.order_update(update)
-            p.protection.on_update(update)
+            p = self._protect_update(update)
             self._signal(p, p.strategy.on_order_update(update))
             self._wake(p)
         self._restate_waiting()
@@ -143,9 +141,18 @@ class VenueCalls(PortfolioControls):
 
     def _record_updates(self) -> None:
         for update in self._take_updates():
-            p = self.routes.owner(update.client_id, update.symbol)
-            p.rec.order_update(update)
-            p.protection.on_update(update)
+            self._protect_update(update)
+
+    def _protect_update(self, update: OrderUpdate) -> Portfolio:
+        """Store an order update and show it to its portfolio's protection; a protective
+        order the exchange refused halts the portfolio (orchestrator.protective_levels),
+        and a halt withdraws the resting entries (`withdraw_if_stopped`)."""
+        p = self.routes.owner(update.client_id, update.symbol)
+        p.rec.order_update(update)
+        was = p.risk.state
+        p.protection.on_update(update)
+        self.withdraw_if_stopped(p, was)
+        return p
 
     def _take_updates(self) -> list[OrderUpdate]:
         updates = list(self._updates)
