@@ -172,3 +172,43 @@ async def test_a_halt_for_a_refused_stop_withdraws_the_resting_entries(
     assert emulator.state.orders_by_client_id[EARLIER].status == "CANCELED", (
         "the entry rested on in the halted account"
     )
+
+
+async def test_a_flattens_withdrawal_whose_cancel_failed_is_tried_again(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer, make_client: Any
+) -> None:
+    """The flatten's cancel of the resting entry fails (the exchange answers 503 until
+    the retries run out): it was dropped with a warning and never sent again, and the
+    entry the flattened portfolio no longer wanted rested on. A cancel that could not
+    be sent waits for the next one (the next reconciliation's at the latest)."""
+    await _left_resting(emulator, make_client)
+    settings = load_settings("canary", {
+        "run": {"duration": f"{UNTIL_S}s", "live_view": False, **run_dirs},
+        "exchange": {"base_url": emulator.base_url, "poll_interval": "100ms",
+                     "reconcile_interval": "300ms", "max_retries": 1,
+                     "backoff_base": "10ms", "backoff_max": "20ms", "breaker_failures": 50,
+                     "api_key": API_KEY, "api_secret": API_SECRET},
+        "portfolios": [{"id": "solo", "strategy": HOLD, "params": {"hold": 100_000},
+                        "order_size": {"ETH-PERP": 0.007}}],
+    })  # fmt: skip
+    flattened: list[int] = []
+
+    def flattened_and_settled(run: Run) -> bool:
+        engine = run.orchestrator
+        solo = engine.portfolios[0]
+        books = getattr(solo.strategy, "books", 0)
+        if not flattened:
+            if solo.ledger.position_size("ETH-PERP") > 0:
+                emulator.inject(Fault("status", method="DELETE", count=2))
+                solo.paused = True
+                engine.flatten(solo, "flatten (test)")
+                flattened.append(books)
+            return False
+        return not emulator.state.orders_by_client_id[EARLIER].is_open or books > flattened[0] + 40
+
+    result = await run_until(settings, flattened_and_settled)
+    assert result.status == "completed" and flattened
+    deletes = [r for r in emulator.requests if (r.method, r.path) == ("DELETE", "/fapi/v1/order")]
+    assert len(deletes) >= 3, "the failed cancel was not tried again"
+    assert emulator.state.orders_by_client_id[EARLIER].status == "CANCELED"
+    assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(0.0)

@@ -282,14 +282,24 @@ class VenueCalls(PortfolioControls):
         return orders
 
     async def _cancel_protective(self) -> None:
+        """Send the cancels due (protective orders, withdrawn entries). One the venue
+        could not send (unavailable) waits for the next cancels due, at the next
+        reconciliation at the latest (`_protect`): dropped, a withdrawn entry rested on
+        in the flattened or halted portfolio."""
         self._cancel_due = False
         for p in self.portfolios:
             doomed, p.protection.to_cancel = p.protection.to_cancel, []
+            unsent: list[str] = []
             for client_id in doomed:
                 try:
                     await self.venue.cancel(client_id, self.clock.now())
-                except (OrderRejected, VenueUnavailable) as exc:
-                    self.log.warning("cancel of protective order %s failed: %s", client_id, exc)
+                except VenueUnavailable as exc:
+                    self.log.warning("cancel of order %s failed, tried again later: %s",
+                                     client_id, exc)  # fmt: skip
+                    unsent.append(client_id)
+                except OrderRejected as exc:
+                    self.log.warning("cancel of order %s failed: %s", client_id, exc)
+            p.protection.to_cancel.extend(c for c in unsent if c not in p.protection.to_cancel)
         self._drain_updates()
 
     # -- reconciliation ------------------------------------------------------------
