@@ -20,12 +20,14 @@ from perps_bot.domain import (
 )
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.portfolio import Portfolio
+from perps_bot.orchestrator.routing import Routes
 from perps_bot.venues import Venue
 
 
 class PortfolioControls:
     clock: Clock
     venue: Venue
+    routes: Routes
     portfolios: list[Portfolio]
     _signalled: list[Portfolio]
     _cancel_due: bool
@@ -45,10 +47,9 @@ class PortfolioControls:
         and the REDUCING state (only reductions pass) must not let in by the back door.
         Protective orders stay: they reduce."""
         cancel = portfolio.protection.to_cancel
-        for order in self.venue.open_orders():
+        for order in self._open_orders(portfolio):
             if (
-                order.portfolio == portfolio.id
-                and not order.reduce_only
+                not order.reduce_only
                 and order.client_id not in portfolio.protection.working  # plain protective
             ):
                 if order.client_id not in cancel:
@@ -70,40 +71,52 @@ class PortfolioControls:
         portfolio short once it filled), and the entry left resting opened a position
         again when it filled. Protective orders follow the positions (cancelled once
         flat). A position above the exchange's largest market order goes out as several
-        orders (orchestrator.order_parts `closing_parts`). What a market close already on
-        its way (pending or open at the venue: a flatten asked a second time before the
-        first one's close filled) takes away is not closed again: the close went out
-        twice. The strategy's signals still waiting are dropped (`unheard`). Returns how
-        many positions it closes."""
+        orders (orchestrator.order_parts `closing_parts`). The closes are made with the
+        next event's orders, on the positions held then (`closes_due`): an entry that
+        filled further before its withdrawal landed was left open by a close of the
+        position at the flatten. What a market close already on its way (open at the
+        venue: a flatten asked a second time after the first one's close went out)
+        takes away is not closed again: the close went out twice. The strategy's
+        signals still waiting are dropped (`unheard`). Returns how many positions it
+        closes (0 when an earlier flatten's closes are still to be made)."""
         portfolio.flattens += 1
         self.unheard(portfolio)
         self.withdraw_resting(portfolio)
-        closes = [
+        if portfolio.flattening is not None:
+            return 0
+        portfolio.flattening = reason
+        if portfolio not in self._signalled:
+            self._signalled.append(portfolio)
+        return sum(1 for s in portfolio.ledger.symbols() if self._left_open(portfolio, s) != 0.0)
+
+    def closes_due(self, portfolio: Portfolio) -> None:
+        """The closes of a flatten (`flatten`), on the positions held now, in place of
+        the closes waiting among the portfolio's signals (the strategy's: one of them
+        the risk gate denied or the venue refused left that part of the position open,
+        the flatten counting on it)."""
+        reason, portfolio.flattening = portfolio.flattening, None
+        if reason is None:
+            return
+        portfolio.pending = [s for s in portfolio.pending
+                             if not (type(s) is OrderIntent and s.reduce_only)]  # fmt: skip
+        portfolio.pending.extend(
             closing_intent(symbol, left, reason)
             for symbol in portfolio.ledger.symbols()
             if (left := self._left_open(portfolio, symbol)) != 0.0
-        ]
-        self.inject(portfolio, closes)
-        return len(closes)
+        )
 
     def _left_open(self, portfolio: Portfolio, symbol: str) -> float:
-        """The position in `symbol` (signed) that the market closes on their way leave
-        (0.0: none, or they close it all)."""
+        """The position in `symbol` (signed) that the market closes open at the venue
+        leave (0.0: none, or they close it all)."""
         held = portfolio.ledger.position_size(symbol)
         if held == 0.0:
             return 0.0
-        market, pid = OrderType.MARKET, portfolio.id
+        market = OrderType.MARKET
         left = held + sum(
-            s.side.sign * s.size
-            for s in portfolio.pending
-            if type(s) is OrderIntent and s.reduce_only and s.symbol == symbol
-            and s.order_type is market
-        ) + sum(
             o.side.sign * o.remaining
-            for o in self.venue.open_orders()
-            if o.portfolio == pid and o.symbol == symbol and o.order_type is market
-            and _closes(portfolio, o)
-        )  # fmt: skip
+            for o in self._open_orders(portfolio)
+            if o.symbol == symbol and o.order_type is market and _closes(portfolio, o)
+        )
         return left if left * held > 0.0 and abs(left) > 1e-9 * abs(held) else 0.0
 
     def pause(self, portfolio: Portfolio) -> None:
@@ -157,14 +170,23 @@ class PortfolioControls:
     def _closing(self, portfolio: Portfolio, made: Sequence[Order]) -> bool:
         """Whether a market close of the portfolio is pending, made or open at the venue
         (reduce-only and not a stop or take-profit, which only protect)."""
-        if any(type(s) is OrderIntent and s.reduce_only for s in portfolio.pending):
+        if portfolio.flattening is not None or any(
+            type(s) is OrderIntent and s.reduce_only for s in portfolio.pending
+        ):
             return True
         pid = portfolio.id
         return any(
-            o.portfolio == pid and not o.order_type.is_trigger and _closes(portfolio, o)
-            for orders in (self.venue.open_orders(), made)
-            for o in orders
-        )  # fmt: skip
+            not o.order_type.is_trigger and _closes(portfolio, o)
+            for o in (*self._open_orders(portfolio), *(o for o in made if o.portfolio == pid))
+        )
+
+    def _open_orders(self, portfolio: Portfolio) -> list[Order]:
+        """The portfolio's orders open at the venue: by the portfolio their fills are
+        booked to (orchestrator.routing), which for an order an earlier run left open
+        on the exchange is not the default portfolio id it carries (a portfolio with an
+        id of its own kept those resting through its flatten or halt)."""
+        owner = self.routes.owner
+        return [o for o in self.venue.open_orders() if owner(o.client_id, o.symbol) is portfolio]
 
 
 def _closes(portfolio: Portfolio, order: Order) -> bool:

@@ -344,6 +344,8 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         """The orders the pending signals make, portfolio by portfolio."""
         orders: list[Order] = []
         for p in self._signalled:
+            if p.flattening is not None:
+                self.closes_due(p)
             signals, p.pending = p.pending, []
             made = p.flow.orders(signals, ts, self._last_price, orders)
             for order in made:

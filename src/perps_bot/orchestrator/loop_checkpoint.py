@@ -34,12 +34,13 @@ class LoopCheckpoint:
         and log line, bars being built, last prices, each portfolio's open excursions,
         client id counter and what waits for its next event (signals from outside the
         strategy: a session API's flatten or resume between two batches, the resting
-        orders it withdraws, and the entries of flips held back for their close), the
-        order owners, first and last event time, the clock."""
+        orders it withdraws, the entries of flips held back for their close, and a
+        flatten whose closes are still to be made), the order owners, first and last
+        event time, the clock."""
         bars = self._bars.state() if self._bars is not None else None
         portfolios = {p.id: (p.excursions.state(), p.flow.seq, p.protection.state(),
                              list(p.pending), list(p.protection.to_cancel),
-                             p.flow.held.state())
+                             p.flow.held.state(), p.flattening)
                       for p in self.portfolios}  # fmt: skip
         owners = self.routes.state()
         return (self._next_equity, self._next_log, bars, dict(self._last_price), portfolios,
@@ -62,6 +63,9 @@ class LoopCheckpoint:
             if waiting:
                 self._restore_waiting(p, *waiting[:2])
             p.flow.held.restore(waiting[2] if len(waiting) > 2 else {})
+            p.flattening = waiting[3] if len(waiting) > 3 else None  # closes still to make
+            if p.flattening is not None and p not in self._signalled:
+                self._signalled.append(p)
             if p.flow.held.by_symbol and p not in self._signalled:
                 self._signalled.append(p)  # looks at them at its next event
         self.routes.restore(owners)

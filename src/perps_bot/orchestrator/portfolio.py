@@ -24,6 +24,7 @@ from perps_bot.strategies import Strategy
 class Portfolio:
     __slots__ = (
         "excursions",
+        "flattening",
         "flattens",
         "flow",
         "id",
@@ -76,6 +77,9 @@ class Portfolio:
         #: flattens the session API has taken (checkpointed: a server started again applies
         #: the ones its sessions table counts beyond it once more, server.manager)
         self.flattens = 0
+        #: the reason of a flatten whose closes are not made yet: made at the next event
+        #: on the positions then held (orchestrator.controls `flatten`)
+        self.flattening: str | None = None
         #: resumed, the strategy states what it wants once no close is on its way
         #: (orchestrator.venue_calls: `resume`)
         self.restate = False

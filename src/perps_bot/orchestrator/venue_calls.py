@@ -19,6 +19,7 @@ from perps_bot.domain import (
     OrderUpdate,
     Signal,
     TargetPosition,
+    TradingState,
 )
 from perps_bot.domain.enums import UNKNOWN
 from perps_bot.ledger import FillResult
@@ -127,9 +128,7 @@ class VenueCalls(PortfolioControls):
         if not self._updates:
             return
         for update in self._take_updates():
-            p = self.routes.owner(update.client_id, update.symbol)
-            p.rec.order_update(update)
-            p.protection.on_update(update)
+            p = self._protect_update(update)
             self._signal(p, p.strategy.on_order_update(update))
             self._wake(p)
         self._restate_waiting()
@@ -142,9 +141,18 @@ class VenueCalls(PortfolioControls):
 
     def _record_updates(self) -> None:
         for update in self._take_updates():
-            p = self.routes.owner(update.client_id, update.symbol)
-            p.rec.order_update(update)
-            p.protection.on_update(update)
+            self._protect_update(update)
+
+    def _protect_update(self, update: OrderUpdate) -> Portfolio:
+        """Store an order update and show it to its portfolio's protection; a protective
+        order the exchange refused halts the portfolio (orchestrator.protective_levels),
+        and a halt withdraws the resting entries (`withdraw_if_stopped`)."""
+        p = self.routes.owner(update.client_id, update.symbol)
+        p.rec.order_update(update)
+        was = p.risk.state
+        p.protection.on_update(update)
+        self.withdraw_if_stopped(p, was)
+        return p
 
     def _take_updates(self) -> list[OrderUpdate]:
         updates = list(self._updates)
@@ -283,14 +291,24 @@ class VenueCalls(PortfolioControls):
         return orders
 
     async def _cancel_protective(self) -> None:
+        """Send the cancels due (protective orders, withdrawn entries). One the venue
+        could not send (unavailable) waits for the next cancels due, at the next
+        reconciliation at the latest (`_protect`): dropped, a withdrawn entry rested on
+        in the flattened or halted portfolio."""
         self._cancel_due = False
         for p in self.portfolios:
             doomed, p.protection.to_cancel = p.protection.to_cancel, []
+            unsent: list[str] = []
             for client_id in doomed:
                 try:
                     await self.venue.cancel(client_id, self.clock.now())
-                except (OrderRejected, VenueUnavailable) as exc:
-                    self.log.warning("cancel of protective order %s failed: %s", client_id, exc)
+                except VenueUnavailable as exc:
+                    self.log.warning("cancel of order %s failed, tried again later: %s",
+                                     client_id, exc)  # fmt: skip
+                    unsent.append(client_id)
+                except OrderRejected as exc:
+                    self.log.warning("cancel of order %s failed: %s", client_id, exc)
+            p.protection.to_cancel.extend(c for c in unsent if c not in p.protection.to_cancel)
         self._drain_updates()
 
     # -- reconciliation ------------------------------------------------------------
@@ -347,7 +365,12 @@ class VenueCalls(PortfolioControls):
             )
             self._protect(p, p.protection.symbols(), now)
         for p, state in zip(self.portfolios, was, strict=True):
-            self.withdraw_if_stopped(p, state)  # a position it cannot attribute halts it
+            # a position it cannot attribute halts it; at the start, the state the run
+            # restored (a halt stored by an earlier run) withdraws what that run left;
+            # a halted portfolio's entries still resting (a withdrawal's cancel that
+            # failed) are withdrawn again at each reconciliation
+            again = why == "start" or p.risk.state is TradingState.HALTED
+            self.withdraw_if_stopped(p, TradingState.ACTIVE if again else state)
         if self._signalled or self._cancel_due:
             await self._submit_all(self._pending_orders(now))
         return differed
