@@ -32,6 +32,7 @@ from perps_bot.orchestrator import checkpoint
 from perps_bot.orchestrator.capture import CapturingFeed, open_capture, time_submissions
 from perps_bot.orchestrator.clock import SimulatedClock, WallClock
 from perps_bot.orchestrator.engine import Orchestrator
+from perps_bot.orchestrator.kept_entries import keep_held
 from perps_bot.orchestrator.modes import MODES, Wiring
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.portfolio_wiring import PortfolioWiring, portfolio_ledgers
@@ -329,6 +330,7 @@ def _make_durable(
         orchestrator.routes.recall = rec.store.order_portfolio
         keep_levels(orchestrator.portfolios, orchestrator.routes, rec.store, settings.profile,
                     orchestrator.clock.now)  # fmt: skip
+        keep_held(orchestrator.portfolios, rec.store, settings.profile)
     return resumed_from, keepers
 
 
