@@ -326,6 +326,8 @@ def _make_durable(
         p.rec.replayed_state = keeper.replayed
         p.lifted = keeper.lifted
         keepers.append(keeper)
+        if spec.reconciles and flush is not None:  # no checkpoint holds a live peak
+            flush.also.append(keeper.save_if_moved)
     if spec.reconciles:  # a live account: its orders and stops outlive the run (SPEC 16)
         orchestrator.routes.recall = rec.store.order_portfolio
         keep_levels(orchestrator.portfolios, orchestrator.routes, rec.store, settings.profile,
