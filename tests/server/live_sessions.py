@@ -53,17 +53,26 @@ async def emulated(
 
 
 @asynccontextmanager
-async def live_server(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
+async def live_serving(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[TestClient[Any, Any], SessionManager]]:
     """A server allowed to trade live, on its database `server.sqlite` (another than the
-    profile's), until the block ends (then it stops as on Ctrl-C)."""
+    profile's), until the block ends (then it stops as on Ctrl-C); and its manager."""
     manager = SessionManager(tmp_path / "server.sqlite", allow_live=True)
     await manager.open()
     try:
         app = create_app(manager, token=None, hosts=frozenset())
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-            yield client
+            yield client, manager
     finally:
         await manager.close()
+
+
+@asynccontextmanager
+async def live_server(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
+    """`live_serving`'s client."""
+    async with live_serving(tmp_path) as (client, _):
+        yield client
 
 
 async def the_live_session(client: TestClient[Any, Any]) -> str:

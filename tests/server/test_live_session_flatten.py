@@ -1,7 +1,9 @@
 """A live session's flatten and a server restart: the session goes on as a new run of
 the account, which reconciles with the exchange (where the flatten's close went) and
 does not send the flatten's closes again (a paper session's run applies again only a
-flatten its checkpoint does not hold: tests/server/test_control_kill.py)."""
+flatten its checkpoint does not hold: tests/server/test_control_kill.py); a flatten
+whose closes were never made (the process killed between the API's answer and the run's
+next event) is carried out by the new run, once."""
 
 import asyncio
 from pathlib import Path
@@ -17,6 +19,7 @@ from tests.server.live_sessions import (
     emulated,
     live_env,
     live_server,
+    live_serving,
     the_live_session,
     until,
 )
@@ -61,3 +64,56 @@ async def test_a_live_flatten_is_not_sent_again_when_the_server_restarts(
         ).fetchall()
     assert [c[0] for c in closes] == [status["run_id"]], closes
     assert held == 0.0, "a flatten sent again opened the opposite position"
+
+
+class Killed(BaseException):
+    """The server's process dies here (nothing after it runs as the server would have it)."""
+
+
+async def test_a_live_flatten_answered_before_a_kill_is_carried_out_once_after_the_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
+) -> None:
+    """The API answered the flatten (kept in the sessions table), then the process died
+    before the run's next event made the closes. The session went on as a new run,
+    paused, the position still open: the flatten the trader was told about was lost.
+    The new run carries it out, once: one close, the account flat; a second restart
+    sends nothing more."""
+    database = live_env(monkeypatch, tmp_path)
+    async with emulated(monkeypatch) as exchange:
+        async with live_serving(tmp_path) as (client, manager):
+            sid = await the_live_session(client)
+            status = await until(client, sid, a_second_of_books)
+            pid = status["portfolios"][0]["id"]
+            await _held(client, sid, True)
+            s = manager.sessions[sid]
+            assert s.run is not None
+            orchestrator, answers = s.run.orchestrator, []
+
+            def flatten_and_die() -> None:  # between two batches, as the API's handler
+                answers.append(s.control(pid, "flatten"))
+                manager.controlled(s)
+                raise Killed
+
+            orchestrator.after_batch = flatten_and_die
+            assert s.task is not None
+            with pytest.raises(Killed):
+                await s.task
+            assert answers[0]["closing"] == 1
+        with RunStore(database) as store:  # what SIGKILL leaves: the run `running`
+            store.connection.execute("UPDATE runs SET status='running'")
+            store.connection.commit()
+        held = exchange.state.positions["ETHUSDT"].amount
+        for _ in range(2):
+            async with live_server(tmp_path) as client:
+                assert await the_live_session(client) == sid
+                again = await until(client, sid, a_second_of_books)
+                assert [p["paused"] for p in again["portfolios"]] == [True], again
+                await _held(client, sid, False)
+        left = exchange.state.positions["ETHUSDT"].amount
+    with RunStore(database) as store:
+        closes = store.connection.execute(
+            "SELECT run_id, side, size FROM orders WHERE reason=?", (FLATTEN,)
+        ).fetchall()
+    assert held > 0.0 and left == 0.0
+    assert len(closes) == 1 and closes[0][1:] == ("sell", held), closes
+    assert closes[0][0] not in (status["run_id"], again["run_id"]), "not the killed run's"

@@ -150,6 +150,8 @@ class PeriodicFlush:
         self.every_s = every_s
         self._clock = clock
         self._last: float = clock()
+        #: stored with every flush too (a live run's trading state, if it moved)
+        self.also: list[Callable[[], None]] = []
 
     def __call__(self) -> None:
         now = self._clock()
@@ -171,6 +173,8 @@ class PeriodicFlush:
 
     def save(self) -> None:
         self.orchestrator.rec.flush()
+        for save in self.also:
+            save()
 
 
 class Checkpointer(PeriodicFlush):

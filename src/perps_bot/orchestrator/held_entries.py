@@ -8,10 +8,15 @@ asked for. So the entry waits until none of the close's orders is working any mo
 then it goes out, through the risk gate again as the order of its own it is, if the
 position is flat, and is denied under its own client id (a warning says why) if it is
 not. A newer signal for the symbol supersedes it.
+
+A live run keeps each held entry in the run store as well (`keeper`: orchestrator.
+kept_entries), so that the next start sends it once when the bot died before the close
+was done, or says why not.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from perps_bot.domain import DenialReason, Instrument, Order, OrderIntent, PositionBook
 from perps_bot.orchestrator.recorder import Recorder
@@ -23,10 +28,12 @@ NOT_FLAT = "the close before it left the position"
 @dataclass(frozen=True, slots=True)
 class HeldEntry:
     """An entry waiting for its close: `order` as prepared (its own client id, the flip's
-    correlation id), `closes` the client ids of the close's orders."""
+    correlation id), `closes` the client ids of the close's orders; `kept`: one an
+    earlier live run held back (orchestrator.kept_entries), taken back at this start."""
 
     order: Order
     closes: frozenset[str]
+    kept: bool = False
 
     @classmethod
     def after(cls, order: Order, closes: Iterable[Order]) -> "HeldEntry":
@@ -53,6 +60,16 @@ class HeldEntry:
         return f"{o.side} {o.size:g} {o.symbol}, the entry of a flip, not sent: {why}"
 
 
+class HeldKeeper(Protocol):
+    """Where a live run keeps its held entries beyond the process."""
+
+    def kept(self, held: HeldEntry) -> None:
+        """`held` is held back (committed before its close's orders are sent)."""
+
+    def gone(self, held: HeldEntry) -> None:
+        """`held` was refused or superseded: it is not to be sent."""
+
+
 def flat(instrument: Instrument | None, size: float) -> bool:
     """A position the instrument cannot trade any of (less than one step) is flat."""
     if instrument is None:
@@ -70,6 +87,8 @@ class HeldEntries:
         #: the held entries by symbol (empty, the common case, is all the hot path asks:
         #: a dict's truth costs no call)
         self.by_symbol: dict[str, HeldEntry] = {}
+        #: a live run's store of them (None: they live with the run, or its checkpoint)
+        self.keeper: HeldKeeper | None = None
 
     def state(self) -> dict[str, HeldEntry]:
         return dict(self.by_symbol)
@@ -79,14 +98,20 @@ class HeldEntries:
 
     def hold(self, held: HeldEntry) -> None:
         self.by_symbol[held.order.symbol] = held
+        if self.keeper is not None:
+            self.keeper.kept(held)
 
-    def released(self, ts: int, working: Sequence[Order], book: PositionBook) -> list[HeldEntry]:
+    def released(
+        self, ts: int, working: Sequence[Order], book: PositionBook, fresh: Callable[[str], bool]
+    ) -> list[HeldEntry]:
         """The held entries whose close is done (none of its orders among `working`: the
         venue's, or this event's not sent yet) and left the position flat: they go out
-        now. Those whose close left it held are denied, under their own client id."""
+        now. Those whose close left it held are denied, under their own client id. One
+        an earlier run kept waits for fresh market data of its symbol (`fresh`: at the
+        start of this run there is none yet)."""
         released: list[HeldEntry] = []
         for symbol, held in list(self.by_symbol.items()):
-            if held.waiting(working):
+            if held.waiting(working) or (held.kept and not fresh(symbol)):
                 continue
             del self.by_symbol[symbol]
             left = book.position_size(symbol)
@@ -111,12 +136,29 @@ class HeldEntries:
             del self.by_symbol[held.order.symbol]
             self._deny(ts, held, None, why)
 
+    def left_at_end(self, resumable: bool) -> None:
+        """The run ends with entries still held (a warning each, never silence): kept for
+        the next start of the account (`keeper`), or for `--resume` (`resumable`: the
+        run did not complete, its checkpoint holds them), or gone with the run."""
+        if self.keeper is not None:
+            what = "the next start of the account sends it once the close is done"
+        elif resumable:
+            what = "a --resume of the run goes on with it"
+        else:
+            what = "the run ended before its close was done"
+        for held in self.by_symbol.values():
+            self._rec.log.warning("%s", held.not_sent(f"held back at the end: {what}"))
+
     def supersede(self, held: HeldEntry) -> None:
         """A newer signal for the symbol replaces the entry held for its close."""
         del self.by_symbol[held.order.symbol]
         self._rec.log.info("%s: superseded by a newer signal", held.not_sent("held back"))
+        if self.keeper is not None:
+            self.keeper.gone(held)
 
     def _deny(self, ts: int, held: HeldEntry, code: DenialReason | None, why: str) -> None:
         detail = held.not_sent(why)
         self._rec.log.warning("%s", detail)
         self._rec.denial(ts, held.order.symbol, code, detail, held.order.client_id)
+        if self.keeper is not None:
+            self.keeper.gone(held)

@@ -113,7 +113,13 @@ class OrderFlow:
             self.rec.signal(ts, intent.symbol, str(intent.side), intent.size, intent.reason, cid)
             self._send(intent, cid, ts, last_price, (working, batch, orders))
         if self.held.by_symbol:  # flip entries waiting for their close (orchestrator.held_entries)
-            done = self.held.released(ts, [*self.venue.open_orders(), *orders], self.ledger)
+            ahead = [*self.venue.open_orders(), *orders]
+            risk = self.risk
+
+            def fresh(symbol: str) -> bool:  # an order for it would not be refused as stale
+                return risk.fresh(symbol, ts, last_price.get(symbol, 0.0))
+
+            done = self.held.released(ts, ahead, self.ledger, fresh)
             for held in done:
                 cid, working = held.order.client_id, self.venue.open_orders()
                 made = self._send(held.intent(), cid, ts, last_price, (working, batch, orders))

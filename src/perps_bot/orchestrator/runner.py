@@ -316,6 +316,9 @@ def _finish(run: Run, status: str, detail: str | None) -> Report:
     """Record the end of the run (journal, rows, trading state, status) and close the
     store; returns the run's report."""
     rec, orchestrator, store, journal = run.recorder, run.orchestrator, run.store, run.journal
+    resumable = run.preflight.spec.resumable and status != "completed"
+    for p in orchestrator.portfolios:  # flip entries waiting for their close
+        p.flow.held.left_at_end(resumable)
     log.info("run %s end (%s) | %s", run.run_id, status, rec.pnl())
     if run.capture is not None:
         run.capture.close(initial_balance=run.ledger.initial_balance())

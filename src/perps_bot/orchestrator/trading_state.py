@@ -13,6 +13,7 @@ portfolios of a live run (its books start at its capital), measure their own dra
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from perps_bot.domain import DEFAULT_PORTFOLIO, TradingState, short
@@ -49,6 +50,8 @@ class TradingStateKeeper:
         #: (the halt's cause, the lift's detail): a halt of this resumed run that
         #: resume-trading lifted after its checkpoint, lifted again when replayed
         self.lifted: tuple[str, str] | None = None
+        #: the gate's state as last stored by this keeper, its last equity left out
+        self._saved: RiskState | None = None
 
     def restore(
         self, *, same_account: bool, resumed: bool, journal: Journal, ts: int, replays: bool = True
@@ -94,9 +97,17 @@ class TradingStateKeeper:
     def _of(self) -> str:
         return "" if self.portfolio == DEFAULT_PORTFOLIO else f" of portfolio {self.portfolio}"
 
+    def save_if_moved(self) -> None:
+        """Store the gate's state when more than its last equity moved since it was last
+        stored (a new peak, a new day's starting equity): a live run calls it with its
+        periodic flush, so a kill loses no more than that interval of them."""
+        if replace(self.risk.export_state(), last_equity=None) != self._saved:
+            self.save()
+
     def save(self) -> None:
         """Store the gate's state now (every state change and the end of the run)."""
         risk = self.risk.export_state()
+        self._saved = replace(risk, last_equity=None)
         with self.store.transaction():
             stored.save_trading_state(
                 self.store.connection, profile=self.profile, state=risk.state,

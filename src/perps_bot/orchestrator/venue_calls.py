@@ -241,6 +241,8 @@ class VenueCalls(PortfolioControls):
             return
         self._next_poll = now + self._poll_every
         await self._collect(now)
+        for p in self.portfolios:  # an entry an earlier run held back waits for a price
+            self._wake(p)
         if self._signalled:
             await self._submit_all(self._pending_orders(now))
         if self.venue.reconnects != self._reconnects_seen:

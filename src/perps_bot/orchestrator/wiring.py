@@ -32,6 +32,7 @@ from perps_bot.orchestrator import checkpoint
 from perps_bot.orchestrator.capture import CapturingFeed, open_capture, time_submissions
 from perps_bot.orchestrator.clock import SimulatedClock, WallClock
 from perps_bot.orchestrator.engine import Orchestrator
+from perps_bot.orchestrator.kept_entries import keep_held
 from perps_bot.orchestrator.modes import MODES, Wiring
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.portfolio_wiring import (
@@ -330,10 +331,13 @@ def _make_durable(
         p.rec.replayed_state = keeper.replayed
         p.lifted = keeper.lifted
         keepers.append(keeper)
+        if spec.reconciles and flush is not None:  # no checkpoint holds a live peak
+            flush.also.append(keeper.save_if_moved)
     if spec.reconciles:  # a live account: its orders and stops outlive the run (SPEC 16)
         orchestrator.routes.recall = rec.store.order_portfolio
         keep_levels(orchestrator.portfolios, orchestrator.routes, rec.store, settings.profile,
                     orchestrator.clock.now)  # fmt: skip
+        keep_held(orchestrator.portfolios, rec.store, settings.profile)
     return resumed_from, keepers
 
 

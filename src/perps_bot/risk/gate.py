@@ -247,6 +247,10 @@ class RiskGate(EquityLimits):
         detail = "; ".join(notes) or "approved"
         return RiskDecision(True, size, resized_by, detail, self.state is REDUCING)
 
+    def fresh(self, symbol: str, now_ms: int, price: float) -> bool:
+        """Whether the symbol's market data lets an order through at `now_ms`."""
+        return self._stale(symbol, now_ms, price) is None
+
     def _stale(self, symbol: str, now_ms: int, price: float) -> str | None:
         last = self._last_data.get(symbol)
         if last is None:

@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from perps_bot.domain import ACCOUNT, short
+from perps_bot.domain import ACCOUNT, OrderIntent, short
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.wiring import Run
@@ -208,6 +208,15 @@ class Session:
         run = self.run
         return {} if run is None else {p.id: p.flattens for p in run.orchestrator.portfolios}
 
+    def flattened(self) -> dict[str, int]:
+        """Of the flattens taken (`flattens`), how many made their closes: all but one
+        whose closes still wait among the portfolio's signals for the run's next event
+        (server.manager: a live session's restart carries that one out)."""
+        run = self.run
+        if run is None:
+            return {}
+        return {p.id: p.flattens - _closing(p) for p in run.orchestrator.portfolios}
+
     def stop(self) -> None:
         """Stop cleanly: the run ends after its current batch (before it is wired: the
         task is cancelled), stored `interrupted` (it stopped before its end: `report`
@@ -223,3 +232,9 @@ class Session:
             self.run.orchestrator.request_stop(STOPPED, interrupt=True)
         elif self.task is not None:
             self.task.cancel()
+
+
+def _closing(portfolio: Portfolio) -> int:
+    """1 when a flatten's closes wait among the portfolio's signals, else 0."""
+    return int(any(type(s) is OrderIntent and s.reduce_only and s.reason == FLATTEN
+                   for s in portfolio.pending))  # fmt: skip

@@ -8,7 +8,7 @@ from perps_bot.storage import equity_blocks
 from perps_bot.storage.durable import TRADING_STATE_SQL
 from perps_bot.storage.equity_blocks import TABLE_SQL as EQUITY_BLOCKS_SQL
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def _to_2(db: sqlite3.Connection, tables: set[str]) -> None:
@@ -65,6 +65,12 @@ def _to_7(db: sqlite3.Connection, tables: set[str]) -> None:
                                           "prompts TEXT NOT NULL DEFAULT '{}'"))  # fmt: skip
 
 
+def _to_8(db: sqlite3.Connection, tables: set[str]) -> None:
+    """8: a session keeps how many of the flattens the API took made their closes: a live
+    session's server killed between the two carries the rest out after its restart."""
+    _add_columns(db, "sessions", tables, ("flattened TEXT NOT NULL DEFAULT '{}'",))
+
+
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
@@ -80,7 +86,7 @@ def _add_columns(
             db.execute(f"ALTER TABLE {table} ADD COLUMN {ddl}")
 
 
-STEPS = {2: _to_2, 3: _to_3, 4: _to_4, 5: _to_5, 6: _to_6, 7: _to_7}
+STEPS = {2: _to_2, 3: _to_3, 4: _to_4, 5: _to_5, 6: _to_6, 7: _to_7, 8: _to_8}
 
 
 def upgrade(db: sqlite3.Connection, version: int, tables: set[str]) -> None:

@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     detail TEXT,
     paused TEXT NOT NULL DEFAULT '[]', -- JSON: ids of the portfolios paused by the API
     flattens TEXT NOT NULL DEFAULT '{}', -- JSON: flattens the API took, by portfolio id
+    flattened TEXT NOT NULL DEFAULT '{}', -- JSON: of those, the ones whose closes were made
     prompts TEXT NOT NULL DEFAULT '{}' -- JSON: the API's prompt, by portfolio: [text, label]
 );
 """
@@ -42,6 +43,9 @@ class SessionRecord:
     paused: tuple[str, ...] = ()
     flattens: dict[str, int] = field(default_factory=dict)
     prompts: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: of the flattens taken, those whose closes were made (a portfolio it does not name:
+    #: all of them, as a session stored before it was kept)
+    flattened: dict[str, int] = field(default_factory=dict)
 
 
 def add_session(db: sqlite3.Connection, session_id: str, request: str) -> SessionRecord:
@@ -60,17 +64,28 @@ def set_controls(
     paused: list[str],
     flattens: dict[str, int],
     prompts: dict[str, tuple[str, str]],
+    flattened: dict[str, int],
 ) -> None:
     """The portfolios the API has paused (a pause, a flatten), how many flattens it has
-    taken of each and the prompts it gave their planners, kept before the API answers,
-    for a restart: a live session goes on as a new run, with no checkpoint to hold them,
-    and a paper session goes on from a checkpoint that may predate them (server.manager
-    applies them again)."""
+    taken of each (and of those, how many made their closes) and the prompts it gave
+    their planners, kept before the API answers, for a restart: a live session goes on
+    as a new run, with no checkpoint to hold them, and a paper session goes on from a
+    checkpoint that may predate them (server.manager applies them again)."""
     db.execute(
-        "UPDATE sessions SET paused=?, flattens=?, prompts=? WHERE session_id=?",
+        "UPDATE sessions SET paused=?, flattens=?, prompts=?, flattened=? WHERE session_id=?",
         (json.dumps(paused), json.dumps(flattens, sort_keys=True),
-         json.dumps(prompts, sort_keys=True), session_id),
+         json.dumps(prompts, sort_keys=True), json.dumps(flattened, sort_keys=True),
+         session_id),
     )  # fmt: skip
+
+
+def set_flattened(db: sqlite3.Connection, session_id: str, flattened: dict[str, int]) -> None:
+    """How many of the flattens taken have made their closes, by portfolio id (a live
+    session's run, after the batch that made them)."""
+    db.execute(
+        "UPDATE sessions SET flattened=? WHERE session_id=?",
+        (json.dumps(flattened, sort_keys=True), session_id),
+    )
 
 
 def set_session_run(db: sqlite3.Connection, session_id: str, run_id: str) -> None:
@@ -89,15 +104,16 @@ def load_sessions(db: sqlite3.Connection) -> list[SessionRecord]:
     """Every session, oldest first."""
     rows = db.execute(
         "SELECT session_id, created_at, request, run_id, status, detail, paused, flattens,"
-        " prompts FROM sessions ORDER BY created_at, rowid"
+        " prompts, flattened FROM sessions ORDER BY created_at, rowid"
     ).fetchall()
     return [_record(row) for row in rows]
 
 
 def _record(row: tuple[Any, ...]) -> SessionRecord:
     flattens = {str(pid): int(n) for pid, n in json.loads(row[7]).items()}
+    flattened = {str(pid): int(n) for pid, n in json.loads(row[9]).items()}
     prompts = {str(pid): (str(text), str(label))
                for pid, (text, label) in json.loads(row[8]).items()}  # fmt: skip
     session_id, created_at, request, run_id, status, detail, paused = row[:7]
     return SessionRecord(session_id, created_at, request, run_id, status, detail,
-                         tuple(json.loads(paused)), flattens, prompts)  # fmt: skip
+                         tuple(json.loads(paused)), flattens, prompts, flattened)  # fmt: skip
