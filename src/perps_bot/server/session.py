@@ -235,6 +235,9 @@ class Session:
 
 
 def _closing(portfolio: Portfolio) -> int:
-    """1 when a flatten's closes wait among the portfolio's signals, else 0."""
+    """1 when a flatten's closes are still to be made (`flattening`: made at the run's
+    next event) or wait among the portfolio's signals, else 0."""
+    if portfolio.flattening is not None:
+        return 1
     return int(any(type(s) is OrderIntent and s.reduce_only and s.reason == FLATTEN
                    for s in portfolio.pending))  # fmt: skip
