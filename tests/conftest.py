@@ -25,6 +25,18 @@ def _clean_perps_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
+@pytest.fixture(scope="session")
+def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("state")
+
+
+@pytest.fixture(autouse=True)
+def _own_state_home(monkeypatch: pytest.MonkeyPatch, _state_home: Path) -> None:
+    """Live runs lock their exchange account under $XDG_STATE_HOME (by default in the
+    home folder): the tests' locks go to a temp dir (each emulator is its own account)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(_state_home))
+
+
 @pytest.fixture
 def in_repo(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Run with the repository as working directory (profiles are found relative to it)."""
