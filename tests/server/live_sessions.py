@@ -53,10 +53,13 @@ async def emulated(
 
 
 @asynccontextmanager
-async def live_server(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
-    """A server allowed to trade live, on its database `server.sqlite` (another than the
-    profile's), until the block ends (then it stops as on Ctrl-C)."""
-    manager = SessionManager(tmp_path / "server.sqlite", allow_live=True)
+async def live_server(
+    tmp_path: Path, database: Path | None = None
+) -> AsyncIterator[TestClient[Any, Any]]:
+    """A server allowed to trade live, on its database `database` (by default
+    `server.sqlite`, another than the profile's), until the block ends (then it stops as
+    on Ctrl-C)."""
+    manager = SessionManager(database or tmp_path / "server.sqlite", allow_live=True)
     await manager.open()
     try:
         app = create_app(manager, token=None, hosts=frozenset())
