@@ -25,16 +25,14 @@ def _clean_perps_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
-@pytest.fixture(scope="session")
-def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("state")
-
-
 @pytest.fixture(autouse=True)
-def _own_state_home(monkeypatch: pytest.MonkeyPatch, _state_home: Path) -> None:
-    """Live runs lock their exchange account under $XDG_STATE_HOME (by default in the
-    home folder): the tests' locks go to a temp dir (each emulator is its own account)."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(_state_home))
+def _own_state_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Live runs lock their exchange account, and record its last database, under
+    $XDG_STATE_HOME (by default in the home folder): each test has its own (an emulator
+    of an earlier test on the same port would be the same account)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ order and are never refused; a killed bot's hold goes with its process."""
 
 import asyncio
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from perps_emulator import EmulatorServer
 from tests.conftest import REPO
-from tests.durable.helpers import runs
+from tests.durable.helpers import runs, store_halt
 from tests.harness.polling import until
 from tests.live.live_helpers import API_KEY, API_SECRET
 
@@ -95,3 +96,31 @@ async def test_a_live_bot_with_another_data_folder_is_refused(
     finally:
         first.kill()
         await first.wait()
+
+
+async def test_a_halt_stored_with_another_database_refuses_a_live_bot(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    """The account halted in the database of its last live run; a bot given another
+    --db (or data folder) saw no halt there and traded: a new database lifted a halt
+    that only resume-trading may lift."""
+    env = live_env(emulator, tmp_path)
+    halted_db, other_db = tmp_path / "halted.sqlite", tmp_path / "other.sqlite"
+    first, lines = await bot(env, "--db", str(halted_db), "--duration", "1s")
+    assert first.returncode == 0, lines
+    store_halt(halted_db, "drawdown 6%")
+    placed = len(emulator.state.orders)
+    second, lines = await bot(env, "--db", str(other_db), "--duration", "2s")
+    assert second.returncode == 2, lines
+    assert len(lines) == 1 and "HALTED" in lines[0] and str(halted_db) in lines[0], lines
+    assert "drawdown 6%" in lines[0] and "resume-trading" in lines[0], lines
+    assert len(emulator.state.orders) == placed and runs(other_db) == []
+    dry, lines = await bot(env, "--dry-run", "--db", str(other_db), "--duration", "1s")
+    assert dry.returncode == 0, lines  # a dry run trades no account: never refused
+    lifted = subprocess.run(
+        [sys.executable, "-m", "perps_bot", "resume-trading", "--db", str(halted_db)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert lifted.returncode == 0, lifted.stderr
+    after, lines = await bot(env, "--db", str(other_db), "--duration", "1s")
+    assert after.returncode == 0, lines

@@ -10,6 +10,7 @@ import pytest
 from perps_bot.storage import RunStore
 from perps_bot.storage.durable import load_trading_states
 from perps_bot.storage.lock import DatabaseLock
+from tests.durable.helpers import store_halt
 from tests.server.helpers import cli_bot, start
 from tests.server.live_sessions import (
     LIVE_SESSION,
@@ -163,3 +164,26 @@ async def test_a_cli_bot_on_another_database_is_refused_while_a_live_session_tra
     assert code == 2, out
     assert "in use by another bot" in out and "Traceback" not in out, out
     assert entries == 1, "the CLI bot sent no order"
+
+
+async def test_a_live_session_is_refused_while_the_account_is_halted_in_another_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
+) -> None:
+    """The account's last live run (a CLI bot given --db) halted in its own database: a
+    live session, kept in the profile's database, saw no halt there and traded."""
+    live_env(monkeypatch, tmp_path)
+    other = tmp_path / "other.sqlite"
+    async with emulated(monkeypatch) as exchange:
+        code, out = await cli_bot("--profile", "canary", "--db", str(other), "--duration", "1s")
+        assert code == 0, out
+        store_halt(other, "drawdown 6%")
+        async with live_server(tmp_path) as client:
+            refused = await client.post("/api/sessions", json=LIVE_SESSION)
+            body = await refused.json()
+            if refused.status == 201:  # the defect: it trades the halted account; stop it
+                await until(client, body["session_id"], a_second_of_books)
+                await client.post(f"/api/sessions/{body['session_id']}/stop")
+        placed = len(exchange.state.orders)
+    assert refused.status == 409, body
+    assert "HALTED" in body["error"] and str(other) in body["error"], body
+    assert placed == 0, "the refused session sent no order"

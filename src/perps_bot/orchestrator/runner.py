@@ -41,6 +41,7 @@ from perps_bot.monitoring import (
     setup_logging,
 )
 from perps_bot.monitoring.logs import LineCounter
+from perps_bot.orchestrator.account_hold import hold_account
 from perps_bot.orchestrator.downtime import charge_downtime_funding
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.preflight import PromotionMissing, preflight
@@ -54,7 +55,6 @@ from perps_bot.orchestrator.run_process import (
 from perps_bot.orchestrator.venue_calls import StopRun
 from perps_bot.orchestrator.wiring import Run, build_run, metrics_only, new_run_id
 from perps_bot.storage import durable
-from perps_bot.storage.account_lock import account_lock
 from perps_bot.storage.lock import DatabaseLock
 from perps_bot.venues import Venue
 
@@ -142,7 +142,7 @@ async def run_bot(
     # one bot writes a database, and one trades an exchange account, at a time: a second
     # one is refused before it writes anything, its log lines included (the kernel frees
     # the locks when we exit)
-    with DatabaseLock(settings.database_path), account_lock(settings) or contextlib.nullcontext():
+    with DatabaseLock(settings.database_path), hold_account(settings) or contextlib.nullcontext():
         run_cfg = settings.run
         counter = setup_logging(
             Path(run_cfg.log_dir),

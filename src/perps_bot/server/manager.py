@@ -29,13 +29,14 @@ from rich.console import Console
 
 from perps_bot.config import Settings, load_settings
 from perps_bot.domain import PerpsBotError, short
+from perps_bot.orchestrator.account_hold import hold_account
 from perps_bot.orchestrator.runner import Interrupted, run_bot
 from perps_bot.orchestrator.wiring import Run, mark_crashed
 from perps_bot.server.requests import RequestError, StartRequest, parse_start, session_settings
 from perps_bot.server.session import FLATTEN, Session
 from perps_bot.storage import RunStore, StoreError
 from perps_bot.storage import sessions as table
-from perps_bot.storage.account_lock import AccountBusy, account_lock
+from perps_bot.storage.account_lock import AccountBusy
 from perps_bot.storage.durable import RESUMABLE_STATUSES
 from perps_bot.storage.lock import DatabaseBusy, DatabaseLock, FileLock
 from perps_bot.strategies.llm_planner import LlmPlanner
@@ -112,12 +113,15 @@ class SessionManager(Sessions):
         of the exchange account, and of the profile's database, whose runs a dead process
         left `running` are then marked crashed; RequestError (409) while another bot (a
         CLI bot, another live session) trades the account."""
-        account = account_lock(settings)
+        refused = f"profile {short(settings.profile)!r}"
+        try:
+            account = hold_account(settings)  # also refuses a halt stored in another database
+        except AccountBusy as exc:
+            raise RequestError(f"{refused}: {exc}", 409) from None
         if account is None:
             return
-        locks: list[FileLock] = []
+        locks: list[FileLock] = [account]
         try:
-            locks.append(account.acquire())
             path = self._account_database(settings)
             if path is not None:
                 locks.append(DatabaseLock(path).acquire())
@@ -126,8 +130,8 @@ class SessionManager(Sessions):
         except BaseException as exc:
             for lock in locks:
                 lock.release()
-            if isinstance(exc, DatabaseBusy | AccountBusy):
-                raise RequestError(f"profile {short(settings.profile)!r}: {exc}", 409) from None
+            if isinstance(exc, DatabaseBusy):
+                raise RequestError(f"{refused}: {exc}", 409) from None
             raise
         self._account_locks[s.id] = locks
         if path is not None:

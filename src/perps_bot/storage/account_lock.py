@@ -10,6 +10,9 @@ API key, in this user's state folder (`$XDG_STATE_HOME/perps-bot/accounts`, by d
 folder or database. The key itself is never written: only its hash names the file.
 Like the database lock, the kernel releases it when the holder exits (SIGKILL too).
 Paper runs send no order and take no account lock.
+
+Beside the lock, `<hash>.database` names the database of the account's last live run,
+where its trading state is (orchestrator.account_hold reads a halt there).
 """
 
 import hashlib
@@ -60,6 +63,30 @@ class AccountLock(FileLock):
 
     def unlockable(self, exc: OSError) -> PerpsBotError:
         return AccountBusy(f"cannot lock the {self.account} ({self.path}): {exc}")
+
+    @property
+    def _record(self) -> Path:
+        return self.path.with_suffix(".database")
+
+    def database(self) -> Path | None:
+        """The database of the account's last live run (None: none recorded yet); read
+        by the holder of the lock."""
+        try:
+            text = self._record.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AccountBusy(f"cannot read {self._record}: {exc}") from None
+        return Path(text) if text else None
+
+    def keep_database(self, database: Path) -> None:
+        """Record `database` as the one of the account's live run starting now."""
+        temporary = self._record.with_suffix(".tmp")
+        try:
+            temporary.write_text(f"{database.resolve()}\n", encoding="utf-8")
+            temporary.replace(self._record)
+        except OSError as exc:
+            raise AccountBusy(f"cannot write {self._record}: {exc}") from None
 
 
 def _host(base_url: str) -> str:
