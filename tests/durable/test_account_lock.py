@@ -124,3 +124,18 @@ async def test_a_halt_stored_with_another_database_refuses_a_live_bot(
     assert lifted.returncode == 0, lifted.stderr
     after, lines = await bot(env, "--db", str(other_db), "--duration", "1s")
     assert after.returncode == 0, lines
+
+
+async def test_a_live_bot_that_would_keep_no_state_is_refused(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    """`run.record: metrics` (the profile key of optimisation trials: an in-memory store)
+    on a live run took neither lock, so it traded beside any other bot of the account,
+    and kept no order intent, fill or halt past its process."""
+    env = live_env(emulator, tmp_path, PERPS_BOT__RUN__RECORD="metrics")
+    live, lines = await bot(env, "--duration", "2s")
+    assert live.returncode == 2, lines
+    assert len(lines) == 1 and "run.record" in lines[0], lines
+    assert emulator.state.orders == {}, "the refused bot sent no order"
+    dry, lines = await bot(env, "--dry-run", "--duration", "1s")
+    assert dry.returncode == 0, lines  # a paper run may keep only its metrics
