@@ -25,6 +25,16 @@ def _clean_perps_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
+@pytest.fixture(autouse=True)
+def _own_state_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Live runs lock their exchange account, and record its last database, under
+    $XDG_STATE_HOME (by default in the home folder): each test has its own (an emulator
+    of an earlier test on the same port would be the same account)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
 @pytest.fixture
 def in_repo(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Run with the repository as working directory (profiles are found relative to it)."""

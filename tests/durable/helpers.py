@@ -15,6 +15,9 @@ from typing import Any
 from perps_bot.config import Settings, load_settings
 from perps_bot.orchestrator.checkpoint import Checkpointer
 from perps_bot.orchestrator.wiring import Run
+from perps_bot.risk import RiskState
+from perps_bot.storage import RunStore
+from perps_bot.storage import durable as stored
 from tests.conftest import REPO
 
 #: the columns a fill is compared on (same rows: ts, side, size, price, fee)
@@ -114,3 +117,13 @@ def flip_once_dry_run(base_url: str, run_dirs: dict[str, str]) -> Settings:
         "exchange": {"base_url": base_url, "poll_interval": "100ms"},
         "strategy": {"name": "tests.live.canary_strategy:FlipOnce", "params": {"hold": 100_000}},
     })  # fmt: skip
+
+
+def store_halt(db: Path, why: str) -> None:
+    """What a run that halted stored in `db` (its drawdown limit)."""
+    state = RiskState("HALTED", why, drawdown_halt=why)
+    with RunStore(db) as store, store.transaction():
+        stored.save_trading_state(
+            store.connection, profile="canary", state=state.state, detail=state.detail,
+            risk=state.to_json(), run_id="earlier", source="run",
+        )  # fmt: skip

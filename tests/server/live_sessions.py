@@ -54,11 +54,12 @@ async def emulated(
 
 @asynccontextmanager
 async def live_serving(
-    tmp_path: Path,
+    tmp_path: Path, database: Path | None = None
 ) -> AsyncIterator[tuple[TestClient[Any, Any], SessionManager]]:
-    """A server allowed to trade live, on its database `server.sqlite` (another than the
-    profile's), until the block ends (then it stops as on Ctrl-C); and its manager."""
-    manager = SessionManager(tmp_path / "server.sqlite", allow_live=True)
+    """A server allowed to trade live, on its database `database` (by default
+    `server.sqlite`, another than the profile's), until the block ends (then it stops as
+    on Ctrl-C); and its manager."""
+    manager = SessionManager(database or tmp_path / "server.sqlite", allow_live=True)
     await manager.open()
     try:
         app = create_app(manager, token=None, hosts=frozenset())
@@ -69,9 +70,11 @@ async def live_serving(
 
 
 @asynccontextmanager
-async def live_server(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
+async def live_server(
+    tmp_path: Path, database: Path | None = None
+) -> AsyncIterator[TestClient[Any, Any]]:
     """`live_serving`'s client."""
-    async with live_serving(tmp_path) as (client, _):
+    async with live_serving(tmp_path, database) as (client, _):
         yield client
 
 

@@ -10,6 +10,7 @@ import pytest
 from perps_bot.storage import RunStore
 from perps_bot.storage.durable import load_trading_states
 from perps_bot.storage.lock import DatabaseLock
+from tests.durable.helpers import store_halt
 from tests.server.helpers import cli_bot, start
 from tests.server.live_sessions import (
     LIVE_SESSION,
@@ -125,3 +126,64 @@ async def test_a_paused_live_portfolio_stays_paused_after_the_server_restarts(
     first, second = statuses
     assert second["run_id"] != first["run_id"], second  # a new run of the account
     assert [p["paused"] for p in second["portfolios"]] == [True], second
+
+
+async def test_a_second_live_session_on_a_server_of_the_profiles_database_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
+) -> None:
+    """A server started on the profile's own database (`serve --db` of it) held no
+    lock for its live sessions (the database lock was its own already): two live
+    sessions of the profile traded the account side by side."""
+    profile_db = live_env(monkeypatch, tmp_path)
+    async with emulated(monkeypatch) as exchange, live_server(tmp_path, profile_db) as client:
+        sid = await start(client, LIVE_SESSION)
+        await until(client, sid, a_second_of_books)
+        refused = await client.post("/api/sessions", json=LIVE_SESSION)
+        body = await refused.json()
+        if refused.status == 201:  # the defect: two sessions trade the account; stop it
+            await until(client, body["session_id"], a_second_of_books)
+            await client.post(f"/api/sessions/{body['session_id']}/stop")
+        entries = len(exchange.state.orders)
+        await client.post(f"/api/sessions/{sid}/stop")
+    assert refused.status == 409, body
+    assert "in use by another bot" in body["error"] and "\n" not in body["error"], body
+    assert entries == 1, "one session's entry alone reached the exchange"
+
+
+async def test_a_cli_bot_on_another_database_is_refused_while_a_live_session_trades(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
+) -> None:
+    live_env(monkeypatch, tmp_path)
+    async with emulated(monkeypatch) as exchange, live_server(tmp_path) as client:
+        sid = await start(client, LIVE_SESSION)
+        await until(client, sid, a_second_of_books)
+        other = str(tmp_path / "other.sqlite")
+        code, out = await cli_bot("--profile", "canary", "--db", other, "--duration", "2s")
+        entries = len(exchange.state.orders)
+        await client.post(f"/api/sessions/{sid}/stop")
+    assert code == 2, out
+    assert "in use by another bot" in out and "Traceback" not in out, out
+    assert entries == 1, "the CLI bot sent no order"
+
+
+async def test_a_live_session_is_refused_while_the_account_is_halted_in_another_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
+) -> None:
+    """The account's last live run (a CLI bot given --db) halted in its own database: a
+    live session, kept in the profile's database, saw no halt there and traded."""
+    live_env(monkeypatch, tmp_path)
+    other = tmp_path / "other.sqlite"
+    async with emulated(monkeypatch) as exchange:
+        code, out = await cli_bot("--profile", "canary", "--db", str(other), "--duration", "1s")
+        assert code == 0, out
+        store_halt(other, "drawdown 6%")
+        async with live_server(tmp_path) as client:
+            refused = await client.post("/api/sessions", json=LIVE_SESSION)
+            body = await refused.json()
+            if refused.status == 201:  # the defect: it trades the halted account; stop it
+                await until(client, body["session_id"], a_second_of_books)
+                await client.post(f"/api/sessions/{body['session_id']}/stop")
+        placed = len(exchange.state.orders)
+    assert refused.status == 409, body
+    assert "HALTED" in body["error"] and str(other) in body["error"], body
+    assert placed == 0, "the refused session sent no order"

@@ -140,6 +140,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"--dry-run needs the ccxt broker; this profile uses {self.broker.kind}"
             )
+        if self.is_live and self.run.record == "metrics":  # no store, no locks (SPEC 9)
+            raise ValueError("run.record: a live run keeps its orders and state: use 'full'")
         return self
 
     @model_validator(mode="after")

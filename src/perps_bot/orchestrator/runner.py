@@ -7,10 +7,11 @@ does not answer stops on SIGTERM like on Ctrl-C (the handlers and the garbage
 collector's settings, which belong to the process: orchestrator.run_process).
 
 A run can be hosted in a process that runs several (the session server: `hosted=True`):
-that process owns the database lock (and found the crashed runs when it took it), the
-signals, the log file and the garbage collector's settings; each run only tags and
-counts its own log lines, and is its own paper account (its trading state lives in its
-checkpoints, not in the profile's `trading_state` rows other sessions would share).
+that process owns the database lock (and found the crashed runs when it took it), a
+live run's account lock, the signals, the log file and the garbage collector's
+settings; each run only tags and counts its own log lines, and is its own paper account
+(its trading state lives in its checkpoints, not in the profile's `trading_state` rows
+other sessions would share).
 
 A caller that shows the run while it executes (the `--http-port` dashboard, a session
 of the server) passes `attach`: it is handed the wired run and entered for as long as
@@ -40,6 +41,7 @@ from perps_bot.monitoring import (
     setup_logging,
 )
 from perps_bot.monitoring.logs import LineCounter
+from perps_bot.orchestrator.account_hold import hold_account
 from perps_bot.orchestrator.downtime import charge_downtime_funding
 from perps_bot.orchestrator.engine import Orchestrator
 from perps_bot.orchestrator.preflight import PromotionMissing, preflight
@@ -137,9 +139,10 @@ async def run_bot(
             return await _start_and_execute(settings, quiet_logging(), options)
         finally:
             close_logging()
-    # one bot writes a database at a time: a second one is refused before it writes
-    # anything, its log lines included (the kernel frees the lock when we exit)
-    with DatabaseLock(settings.database_path):
+    # one bot writes a database, and one trades an exchange account, at a time: a second
+    # one is refused before it writes anything, its log lines included (the kernel frees
+    # the locks when we exit)
+    with DatabaseLock(settings.database_path), hold_account(settings) or contextlib.nullcontext():
         run_cfg = settings.run
         counter = setup_logging(
             Path(run_cfg.log_dir),

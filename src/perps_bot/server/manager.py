@@ -11,9 +11,10 @@ sessions `running`, so the next start goes on with them too.
 
 A live session trades the profile's account: its run is kept in the profile's own
 database (server.requests.session_settings), whose lock the server holds while the
-session runs, so a CLI bot of the profile and a second live session of it are refused
-until it ends. A live session that goes on after a restart starts a new run, as a CLI
-bot does: live runs are not resumed from checkpoints, they reconcile with the exchange.
+session runs, with the lock of the exchange account itself (storage.account_lock), so a
+CLI bot of the account and a second live session of it are refused until it ends. A
+live session that goes on after a restart starts a new run, as a CLI bot does: live
+runs are not resumed from checkpoints, they reconcile with the exchange.
 """
 
 import asyncio
@@ -28,6 +29,7 @@ from rich.console import Console
 
 from perps_bot.config import Settings, load_settings
 from perps_bot.domain import PerpsBotError, short
+from perps_bot.orchestrator.account_hold import hold_account
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.runner import Interrupted, run_bot
 from perps_bot.orchestrator.wiring import Run, mark_crashed
@@ -35,8 +37,9 @@ from perps_bot.server.requests import RequestError, StartRequest, parse_start, s
 from perps_bot.server.session import FLATTEN, Session
 from perps_bot.storage import RunStore, StoreError
 from perps_bot.storage import sessions as table
+from perps_bot.storage.account_lock import AccountBusy
 from perps_bot.storage.durable import RESUMABLE_STATUSES
-from perps_bot.storage.lock import DatabaseBusy, DatabaseLock
+from perps_bot.storage.lock import DatabaseBusy, DatabaseLock, FileLock
 from perps_bot.strategies.llm_planner import LlmPlanner
 
 log = logging.getLogger("perps_bot.server")
@@ -89,7 +92,7 @@ class SessionManager(Sessions):
             raise
         super().__init__(store, controls=True)
         self._closing = False
-        self._account_locks: dict[str, DatabaseLock] = {}  # live sessions running
+        self._account_locks: dict[str, list[FileLock]] = {}  # live sessions running
         self._databases: dict[str, Path] = {}  # a live session's database (not ours)
         self._readers: dict[Path, RunStore] = {}
         self._ended_databases: dict[tuple[str, bool, bool], Path | None] = {}
@@ -109,23 +112,32 @@ class SessionManager(Sessions):
 
     def _take_account(self, s: Session, settings: Settings) -> None:
         """A live session's hold of the profile's account (see the module doc): the lock
-        of the profile's database, whose runs a dead process left `running` are then
-        marked crashed; RequestError (409) while another bot trades the account."""
-        path = self._account_database(settings)
-        if path is None:
+        of the exchange account, and of the profile's database, whose runs a dead process
+        left `running` are then marked crashed; RequestError (409) while another bot (a
+        CLI bot, another live session) trades the account."""
+        refused = f"profile {short(settings.profile)!r}"
+        try:
+            account = hold_account(settings)  # also refuses a halt stored in another database
+        except AccountBusy as exc:
+            raise RequestError(f"{refused}: {exc}", 409) from None
+        if account is None:
             return
+        locks: list[FileLock] = [account]
         try:
-            lock = DatabaseLock(path).acquire()
-        except DatabaseBusy as exc:
-            raise RequestError(f"profile {short(settings.profile)!r}: {exc}", 409) from None
-        try:
-            with RunStore(path) as store:
-                mark_crashed(store)
-        except BaseException:
-            lock.release()
+            path = self._account_database(settings)
+            if path is not None:
+                locks.append(DatabaseLock(path).acquire())
+                with RunStore(path) as store:
+                    mark_crashed(store)
+        except BaseException as exc:
+            for lock in locks:
+                lock.release()
+            if isinstance(exc, DatabaseBusy):
+                raise RequestError(f"{refused}: {exc}", 409) from None
             raise
-        self._account_locks[s.id] = lock
-        self._databases[s.id] = path
+        self._account_locks[s.id] = locks
+        if path is not None:
+            self._databases[s.id] = path
 
     def controlled(self, s: Session) -> None:
         """Keep which portfolios the API paused and how many flattens it took, before it
@@ -143,8 +155,7 @@ class SessionManager(Sessions):
         table.end_session(self.store.connection, s.id, "stopped", None)
 
     def _release_account(self, s: Session) -> None:
-        lock = self._account_locks.pop(s.id, None)
-        if lock is not None:
+        for lock in self._account_locks.pop(s.id, []):
             lock.release()
 
     async def open(self) -> None:

@@ -79,7 +79,7 @@ class FileLock:
         handle.close()  # closing the descriptor releases the flock
 
     def __enter__(self) -> Self:
-        return self.acquire()
+        return self if self._file is not None else self.acquire()  # taken already
 
     def __exit__(
         self,

@@ -1,0 +1,101 @@
+"""One bot trades an exchange account at a time (SPEC 9, 10).
+
+The database lock (storage.lock) keeps two bots out of one database, but a live bot
+given another database (`--db`, another data folder, another profile with the same
+keys) traded the same account beside the first, blind to its orders and its halt. A
+live run therefore also takes the flock of its account: a file named by a hash of the
+exchange, the host it trades on (`exchange.base_url`, or the demo or real one) and the
+API key, in this user's state folder (`$XDG_STATE_HOME/perps-bot/accounts`, by default
+`~/.local/state/perps-bot/accounts`), the same whatever the working directory, data
+folder or database. The key itself is never written: only its hash names the file.
+Like the database lock, the kernel releases it when the holder exits (SIGKILL too).
+Paper runs send no order and take no account lock.
+
+Beside the lock, `<hash>.database` names the database of the account's last live run,
+where its trading state is (orchestrator.account_hold reads a halt there).
+"""
+
+import hashlib
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from perps_bot.config import Settings
+from perps_bot.domain import PerpsBotError, short
+from perps_bot.storage.lock import FileLock
+
+
+class AccountBusy(PerpsBotError):
+    """Another bot trades the account, or its lock cannot be taken; one line (exit 2)."""
+
+
+def accounts_folder() -> Path:
+    """Where the account locks are: the same for every bot of this user."""
+    state = os.environ.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(state):  # unset or relative: ignored, as the XDG spec says
+        try:
+            state = str(Path.home() / ".local" / "state")
+        except RuntimeError as exc:  # no HOME and no passwd entry
+            raise AccountBusy(f"cannot lock the exchange account: {exc}") from None
+    return Path(state) / "perps-bot" / "accounts"
+
+
+class AccountLock(FileLock):
+    """The hold of one exchange account by this process (context manager)."""
+
+    def __init__(self, settings: Settings) -> None:
+        exchange = settings.exchange
+        host = (
+            _host(exchange.base_url) if exchange.base_url else "demo" if exchange.demo else "live"
+        )
+        key = exchange.api_key.get_secret_value() if exchange.api_key is not None else ""
+        digest = hashlib.sha256("\0".join((exchange.name, host, key)).encode()).hexdigest()
+        super().__init__(accounts_folder() / digest[:32])
+        self.account = f"{exchange.name} account of this API key"
+        if exchange.base_url:
+            self.account += f" at {short(exchange.base_url)}"
+
+    def busy(self, holder: str) -> PerpsBotError:
+        return AccountBusy(
+            f"the {self.account} is in use by another bot (pid {holder}): one bot trades"
+            " an exchange account at a time, whatever its database; stop it first"
+        )
+
+    def unlockable(self, exc: OSError) -> PerpsBotError:
+        return AccountBusy(f"cannot lock the {self.account} ({self.path}): {exc}")
+
+    @property
+    def _record(self) -> Path:
+        return self.path.with_suffix(".database")
+
+    def database(self) -> Path | None:
+        """The database of the account's last live run (None: none recorded yet); read
+        by the holder of the lock."""
+        try:
+            text = self._record.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AccountBusy(f"cannot read {self._record}: {exc}") from None
+        return Path(text) if text else None
+
+    def keep_database(self, database: Path) -> None:
+        """Record `database` as the one of the account's live run starting now."""
+        temporary = self._record.with_suffix(".tmp")
+        try:
+            temporary.write_text(f"{database.resolve()}\n", encoding="utf-8")
+            temporary.replace(self._record)
+        except OSError as exc:
+            raise AccountBusy(f"cannot write {self._record}: {exc}") from None
+
+
+def _host(base_url: str) -> str:
+    """The host a base url names, spelled one way (scheme and host are not case
+    sensitive; a trailing slash names the same root)."""
+    parts = urlsplit(base_url.strip())
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+def account_lock(settings: Settings) -> AccountLock | None:
+    """The lock a run of `settings` takes before it trades: None for a paper run."""
+    return AccountLock(settings) if settings.is_live else None
