@@ -104,7 +104,8 @@ CRITERIA_DEFINITIONS: dict[str, str] = {
     "sharpe": "sharpe > promotion.min_sharpe",
     "max_drawdown": "max_drawdown < promotion.max_drawdown",
     "liquidations": "liquidations <= promotion.max_liquidations",
-    "error_lines": "ERROR log lines of the run <= promotion.max_error_lines",
+    "error_lines": "ERROR log lines of the run (of a portfolio's run: those about it and"
+    " those about no portfolio) <= promotion.max_error_lines",
 }
 
 #: criteria a stage's gate adds to the seven (SPEC 13, 14): shown wherever a report's
