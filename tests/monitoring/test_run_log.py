@@ -103,3 +103,18 @@ def test_a_portfolios_lines_are_its_own_and_the_runs() -> None:
     assert counter.lines("a") == (2, 1)
     assert counter.lines("b") == (3, 0)
     assert counter.lines("c") == (1, 0)
+
+
+def test_a_counters_state_adds_to_the_counts_of_the_process_resuming() -> None:
+    """A resumed run's counts are its earlier parts' (from the checkpoint) and its own."""
+    before, after = LineCounter(), LineCounter()
+    logger = logging.getLogger("perps_bot.test_counts_state")
+    for counter in (before, after):
+        logger.addHandler(counter)
+        try:
+            logger.error("a's", extra=about("a"))
+            logger.warning("the venue's")
+        finally:
+            logger.removeHandler(counter)
+    after.restore_state(before.state())
+    assert after.lines() == (2, 2) and after.lines("a") == (2, 2) and after.lines("b") == (0, 2)

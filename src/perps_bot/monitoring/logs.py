@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from perps_bot.domain import THREE_DIGITS, PerpsBotError, short_path
 
@@ -222,6 +223,23 @@ class LineCounter(logging.Handler):
         named: tuple[str, ...] = getattr(record, PORTFOLIOS_ATTR, ())
         for counts in [self._own.setdefault(p, [0, 0]) for p in set(named)] or [self._shared]:
             counts[0 if error else 1] += 1
+
+    def state(self) -> dict[str, Any]:
+        """The counts so far (a paper run's checkpoint keeps them)."""
+        own = {p: list(c) for p, c in self._own.items()}
+        return {"run": [self.errors, self.warnings], "shared": list(self._shared), "own": own}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Add the counts of a checkpoint to this process's: a resumed run's lines are
+        those of its earlier parts up to the checkpoint (it logs the rest again) and its
+        own. A run's counts once replaced them: errors logged before a Ctrl-C and a
+        resume no longer counted against its promotion."""
+        self.errors += state["run"][0]
+        self.warnings += state["run"][1]
+        self._shared = [a + b for a, b in zip(self._shared, state["shared"], strict=True)]
+        for portfolio, counts in state["own"].items():
+            mine = self._own.setdefault(portfolio, [0, 0])
+            mine[:] = [a + b for a, b in zip(mine, counts, strict=True)]
 
     def lines(self, portfolio: str | None = None) -> tuple[int, int]:
         """(errors, warnings) of the run, or of one portfolio of it: the lines about it

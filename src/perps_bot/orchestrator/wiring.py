@@ -170,6 +170,8 @@ def build_run(
     soon = after.soon if isinstance(after, checkpoint.Checkpointer) else None
     watchers = watch_run(settings, spec.mode, run_id, journal, portfolios, soon,
                          resumed=resumed is not None)  # fmt: skip
+    if isinstance(after, checkpoint.Checkpointer):  # a resumed run's lines: all its parts'
+        after.keep("log_lines", counter)
     if isinstance(after, checkpoint.Checkpointer) and watchers and watchers.alerts:
         after.keep("alerts", watchers.alerts.rules)  # the day a resumed run sums up
     return Run(
