@@ -147,11 +147,18 @@ PROD_DRIFT_NOTE = (
 )
 
 CRITERIA_NOTE = (
-    "Criteria come from the `promotion:` section of the config the run was started with "
-    "(stored with the run). `perps-bot promote --to canary` accepts a dev, backtest or "
-    "walkforward run; "
-    "`--to prod` accepts a live run of the canary profile. Only a completed or interrupted "
-    "run counts (not one still running or failed)."
+    "A run's report checks the criteria of the `promotion:` section of the config the run"
+    " was started with (stored with the run). `perps-bot promote` holds the run to the"
+    " stricter of each threshold there and in the target stage's profile (the canary"
+    " profile for `--to canary`, the prod profile for `--to prod`, as it reads when"
+    " `promote` runs): a run started with relaxed criteria cannot promote itself. A"
+    " threshold taken from the target profile says so in the criteria table (column"
+    " `threshold from`) and in the refusal, with what the run's own config asked. With the"
+    " shipped profiles a canary run needs the prod profile's 100 trades over 7 days to"
+    " reach prod (the canary profile's own 30 trades over 3 days are what its reports"
+    " show). `perps-bot promote --to canary` accepts a dev, backtest or walkforward run;"
+    " `--to prod` accepts a live run of the canary profile. Only a completed or"
+    " interrupted run counts (not one still running or failed)."
 )
 
 WALKFORWARD_GATE_NOTE = (
