@@ -8,8 +8,9 @@ profile. Each threshold is the stricter of the run's own config and the target
 stage's profile (`gate`: the canary profile to canary, the prod profile to prod), so a
 run started with relaxed criteria cannot promote itself. A run still
 `running` (no end yet) or `failed` is not evidence. A promotion is recorded for
-the strategy fingerprint (strategy, parameters, code version), so changing any
-of those needs a new promotion.
+the strategy fingerprint (strategy, parameters, bar size, a plan strategy's plan file
+content, code version: strategies.loader), so changing any of those needs a new
+promotion.
 
 A promotion is written to the run's own database and to any extra stores given
 (the CLI passes the target stage's profile database, which is the one
