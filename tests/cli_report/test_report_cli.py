@@ -14,8 +14,14 @@ from perps_bot.cli.report import register
 from perps_bot.metrics import METRIC_DEFINITIONS, build_report, has_promotion
 from perps_bot.storage import RunStore
 from perps_bot.storage.drift_store import save_drift
-from tests.harness.settings import CANARY_RISK
-from tests.metrics.metrics_builders import EASY_PROMOTION, T0, RunBuilder, passing_run
+from tests.metrics.metrics_builders import (
+    EASY_CANARY,
+    EASY_PROMOTION,
+    T0,
+    RunBuilder,
+    passing_run,
+    stage_profiles,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -139,16 +145,13 @@ def test_help_documents_every_metric_and_option(app: typer.Typer, runner: CliRun
 
 
 @pytest.fixture
-def no_canary_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A local canary profile without the shipped out-of-sample gate (these tests are
-    about the run's own criteria; tests/research checks the gate)."""
+def easy_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local canary and prod profiles asking what the hand-made runs' own configs ask
+    (EASY_PROMOTION), the canary one without the shipped out-of-sample gate (these tests
+    are about the run's criteria; tests/research checks the gate, test_promotion_bar
+    the target stage's stricter thresholds)."""
     monkeypatch.chdir(tmp_path)
-    folder = tmp_path / "config" / "profiles"
-    folder.mkdir(parents=True)
-    (folder / "canary.yaml").write_text(
-        f"profile: canary\nbroker: {{kind: ccxt}}\n{CANARY_RISK}"
-        "promotion: {require_walkforward: false}\n"
-    )
+    stage_profiles(tmp_path, canary=EASY_CANARY, prod=EASY_PROMOTION)
 
 
 def test_the_shipped_canary_gate_asks_for_walkforward_evidence(
@@ -159,13 +162,14 @@ def test_the_shipped_canary_gate_asks_for_walkforward_evidence(
         app, ["promote", "--to", "canary", "--db", str(db), "--target-db", str(target)]
     )
     assert result.exit_code == 1
-    assert "2 of 9 criteria failed" in result.stderr
-    assert "walkforward = 0 (needs >= 1)" in result.stderr
-    assert "dsr = n/a (needs >= 0.95)" in result.stderr
+    assert "3 of 9 criteria failed" in result.stderr
+    assert "trades = 3 (needs >= 30, from the canary profile" in result.stderr
+    assert "walkforward = 0 (needs >= 1, from the canary profile" in result.stderr
+    assert "dsr = n/a (needs >= 0.95, from the canary profile" in result.stderr
     assert not target.exists()
 
 
-@pytest.mark.usefixtures("no_canary_gate")
+@pytest.mark.usefixtures("easy_stages")
 def test_promote_to_canary_records_in_run_and_target_db(
     app: typer.Typer, runner: CliRunner, db: Path, tmp_path: Path
 ) -> None:
@@ -183,7 +187,7 @@ def test_promote_to_canary_records_in_run_and_target_db(
             assert all(c["passed"] for c in json.loads(row.criteria))
 
 
-@pytest.mark.usefixtures("no_canary_gate")
+@pytest.mark.usefixtures("easy_stages")
 def test_promote_failure_names_every_failed_criterion_exit_1(
     app: typer.Typer, runner: CliRunner, tmp_path: Path
 ) -> None:
@@ -206,6 +210,7 @@ def test_promote_failure_names_every_failed_criterion_exit_1(
     assert not target.exists()
 
 
+@pytest.mark.usefixtures("easy_stages")
 def test_promote_wrong_kind_exit_1(app: typer.Typer, runner: CliRunner, tmp_path: Path) -> None:
     db = tmp_path / "mixed.sqlite"
     with RunStore(db) as store:
@@ -343,6 +348,7 @@ def test_html_report_of_a_run_asking_for_walkforward_evidence(
         assert "FAIL" in row and "promotion." in row
 
 
+@pytest.mark.usefixtures("easy_stages")
 def test_promote_to_prod_shows_and_records_the_drift_criteria(
     app: typer.Typer, runner: CliRunner, tmp_path: Path
 ) -> None:

@@ -11,7 +11,7 @@ from perps_bot.cli.app import app
 from perps_bot.metrics.promotion import PromotionRefused, evaluate_promotion
 from perps_bot.storage import RunStore
 from perps_bot.storage.drift_store import latest_drift, save_drift
-from tests.metrics.metrics_builders import passing_run
+from tests.metrics.metrics_builders import EASY_PROMOTION, passing_run, stage_profiles
 
 BOUNDS = {"max_slippage_drift_bps": 2.0, "min_signal_agreement": 0.9,
           "max_pnl_tracking_error": 0.01}  # fmt: skip
@@ -21,8 +21,6 @@ WITHIN = {"median_slippage_drift_bps": 0.4, "signal_agreement": 0.95, "pnl_track
 @pytest.fixture
 def store(tmp_path: Path) -> RunStore:
     store = RunStore(tmp_path / "canary.sqlite")
-    from tests.metrics.metrics_builders import EASY_PROMOTION
-
     passing_run(store, "canary-live", kind="live", profile="canary",
                 promotion={**EASY_PROMOTION, **BOUNDS})  # fmt: skip
     return store
@@ -54,13 +52,17 @@ def test_a_drift_out_of_bounds_is_refused_naming_the_bound(
     assert named in str(refused.value)
 
 
-def test_the_latest_drift_within_bounds_is_accepted(store: RunStore, tmp_path: Path) -> None:
+def test_the_latest_drift_within_bounds_is_accepted(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     save_drift(store, "canary-live", "replay-1", {}, {**WITHIN, "signal_agreement": 0.1})
     save_drift(store, "canary-live", "replay-2", {}, WITHIN)  # measured again, better
     assert latest_drift(store, "canary-live") == WITHIN
     report = evaluate_promotion(store, "prod", "canary-live")
     assert report.run.run_id == "canary-live"
     store.close()
+    monkeypatch.chdir(tmp_path)  # a prod profile asking what the run's own config asks
+    stage_profiles(tmp_path, prod={**EASY_PROMOTION, **BOUNDS})
     result = CliRunner().invoke(
         app,
         [

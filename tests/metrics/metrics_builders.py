@@ -11,6 +11,7 @@ from typing import Any
 
 from perps_bot.domain import Fill, Liquidity, Side
 from perps_bot.storage import RunRecord, RunStore
+from tests.harness.settings import CANARY_RISK
 
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 MINUTE = 60_000
@@ -28,6 +29,25 @@ EASY_PROMOTION: dict[str, Any] = {
     "max_error_lines": 0,
     "sharpe_period": "1d",
 }
+#: the same in the canary profile, without its shipped out-of-sample gate
+EASY_CANARY: dict[str, Any] = EASY_PROMOTION | {"require_walkforward": False, "min_dsr": None}
+
+#: what a stage's own broker, risk and account need (the canary's ceilings)
+_STAGE_HEAD = {
+    "canary": "broker: {kind: ccxt}\n" + CANARY_RISK,
+    "prod": "broker: {kind: ccxt}\n",
+}
+
+
+def stage_profiles(root: Path, **promotion: dict[str, Any]) -> None:
+    """Local profiles root/config/profiles/STAGE.yaml (canary=..., prod=...) with that
+    `promotion:`: the criteria `promote --to STAGE` holds a run to, with the run's own
+    (the stricter of each), when run from `root`."""
+    folder = root / "config" / "profiles"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stage, section in promotion.items():
+        text = f"profile: {stage}\n{_STAGE_HEAD[stage]}promotion: {json.dumps(section)}\n"
+        (folder / f"{stage}.yaml").write_text(text)
 
 
 class RunBuilder:

@@ -10,6 +10,7 @@ import pytest
 
 from perps_bot.config import ConfigError, load_settings
 from perps_bot.monitoring import HotLog, close_logging, setup_logging
+from perps_bot.monitoring.logs import LineCounter, about, portfolio_logger
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO   |WARNING) perps_bot\.run: (.*)$")
 
@@ -83,3 +84,37 @@ def test_other_listeners_and_levels_get_the_standard_path(
     setup_logging(log_dir, "WARNING", max_bytes=0, backups=1)
     HotLog(logging.getLogger("perps_bot.run")).info("not at WARNING")
     assert not any("not at WARNING" in line for line in _lines(log_dir))
+
+
+def test_a_portfolios_lines_are_its_own_and_the_runs() -> None:
+    """A run with several portfolios (SPEC 10): a line about some portfolios counts for
+    them (and the run), a line about none (the venue, the feed) for every portfolio."""
+    counter = LineCounter()
+    logger = logging.getLogger("perps_bot.test_counts")
+    logger.addHandler(counter)
+    try:
+        logger.error("venue down")
+        logger.error("halted a and b", extra=about("a", "b"))
+        logger.warning("a only", extra=about("a"))
+        portfolio_logger("perps_bot.test_counts.strategy", "b").error("b's strategy")
+    finally:
+        logger.removeHandler(counter)
+    assert counter.lines() == (3, 1)
+    assert counter.lines("a") == (2, 1)
+    assert counter.lines("b") == (3, 0)
+    assert counter.lines("c") == (1, 0)
+
+
+def test_a_counters_state_adds_to_the_counts_of_the_process_resuming() -> None:
+    """A resumed run's counts are its earlier parts' (from the checkpoint) and its own."""
+    before, after = LineCounter(), LineCounter()
+    logger = logging.getLogger("perps_bot.test_counts_state")
+    for counter in (before, after):
+        logger.addHandler(counter)
+        try:
+            logger.error("a's", extra=about("a"))
+            logger.warning("the venue's")
+        finally:
+            logger.removeHandler(counter)
+    after.restore_state(before.state())
+    assert after.lines() == (2, 2) and after.lines("a") == (2, 2) and after.lines("b") == (0, 2)

@@ -15,7 +15,7 @@ from perps_bot.config import ConfigError
 from perps_bot.feeds.dataset import Dataset
 from perps_bot.research import backends
 from perps_bot.research.walkforward import plan_windows
-from tests.harness.settings import CANARY_RISK
+from tests.metrics.metrics_builders import stage_profiles
 from tests.research.helpers import run_cli, write_candles
 
 DAY = 86_400_000
@@ -59,11 +59,12 @@ def twelve_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_candles(tmp_path_factory.mktemp("wf") / "btc12.feather", 12 * 1440, seed=11)
 
 
-LOOSE_PROFILE = """
+LOOSE_PROMOTION = {"min_trades": 0, "min_days": 0, "min_win_rate": 0, "min_sharpe": -1000000,
+                   "max_drawdown": 1, "max_error_lines": 1000}  # fmt: skip
+LOOSE_PROFILE = f"""
 profile: loose
-broker: {kind: mock}
-promotion: {min_trades: 0, min_days: 0, min_win_rate: 0, min_sharpe: -1000000,
-            max_drawdown: 1, max_error_lines: 1000}
+broker: {{kind: mock}}
+promotion: {json.dumps(LOOSE_PROMOTION)}
 """
 
 
@@ -152,12 +153,8 @@ def test_report_and_promote_take_the_walkforward_run(
             "from 4 returns of 1d (fewer than 30)",
         )
 
-    gate = workdir / "config" / "profiles"
-    gate.mkdir(parents=True)
-    (gate / "canary.yaml").write_text(
-        f"profile: canary\nbroker: {{kind: ccxt}}\n{CANARY_RISK}"
-        "promotion: {require_walkforward: true, min_dsr: 0.0}\n"
-    )
+    # the canary profile asks for out-of-sample evidence and no more than the run's own
+    stage_profiles(workdir, canary=LOOSE_PROMOTION | {"require_walkforward": True, "min_dsr": 0})
     args = ["promote", "--to", "canary", "--profile", "loose.yaml", "--target-db", "t.sqlite"]
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
@@ -285,7 +282,7 @@ def test_the_days_of_evidence_are_the_tested_days_not_the_gaps_between_windows(
     """--test 1d --step 3d: three windows test three days over a span of seven, flat in
     between. On main the `days` criterion counted the span (7 >= 5 passed), so a
     strategy reached canary on fewer tested days than the profile asks for."""
-    (workdir / "strict.yaml").write_text(LOOSE_PROFILE.replace("min_days: 0", "min_days: 5"))
+    (workdir / "strict.yaml").write_text(LOOSE_PROFILE.replace('"min_days": 0', '"min_days": 5'))
     args = wf_args(twelve_days, workdir / "wf.json")
     args[args.index("loose.yaml")] = "strict.yaml"
     args[args.index("--test") + 1] = "1d"
@@ -299,10 +296,7 @@ def test_the_days_of_evidence_are_the_tested_days_not_the_gaps_between_windows(
     assert report["run"]["days"] == 7.0  # the run's span is still shown as it is
     (days,) = [c for c in report["validation"]["criteria"] if c["name"] == "days"]
     assert days["value"] == 3.0 and not days["passed"], days
-    gate = workdir / "config" / "profiles"
-    gate.mkdir(parents=True)
-    (gate / "canary.yaml").write_text(f"profile: canary\nbroker: {{kind: ccxt}}\n{CANARY_RISK}"
-                                      "promotion: {require_walkforward: true}\n")  # fmt: skip
+    stage_profiles(workdir, canary=LOOSE_PROMOTION | {"require_walkforward": True})
     args = ["promote", "--to", "canary", "--profile", "strict.yaml", "--target-db", "t.sqlite"]
     code, _, err = run_cli(args, capsys)
     assert code == 1 and "days = 3 (needs >= 5)" in err, err

@@ -205,37 +205,42 @@ def test_params_from_strings_are_coerced() -> None:
 
 
 def test_fingerprint_is_stable_and_ignores_spelling_of_defaults() -> None:
-    a = strategy_fingerprint(SmaCross, {}, "v1")
+    a = strategy_fingerprint(SmaCross, {}, "v1", timeframe="1m")
     assert len(a) == 16
     assert int(a, 16) >= 0
-    assert a == strategy_fingerprint(SmaCross, {"fast": 10, "slow": 30}, "v1")
-    assert a == strategy_fingerprint(SmaCross, {"slow": 30.0, "fast": 10}, "v1")
+    assert a == strategy_fingerprint(SmaCross, {"fast": 10, "slow": 30}, "v1", timeframe="1m")
+    assert a == strategy_fingerprint(SmaCross, {"slow": 30.0, "fast": 10}, "v1", timeframe="1m")
 
 
-def test_fingerprint_changes_with_params_code_version_and_strategy() -> None:
-    base = strategy_fingerprint(SmaCross, {"fast": 10}, "v1")
-    assert strategy_fingerprint(SmaCross, {"fast": 11}, "v1") != base
-    assert strategy_fingerprint(SmaCross, {"fast": 10, "stop_pct": 0.01}, "v1") != base
-    assert strategy_fingerprint(SmaCross, {"fast": 10}, "v2") != base
-    assert strategy_fingerprint(MeanReversion, {}, "v1") != strategy_fingerprint(
-        FundingCarry, {}, "v1"
+def test_fingerprint_changes_with_params_code_version_timeframe_and_strategy() -> None:
+    base = strategy_fingerprint(SmaCross, {"fast": 10}, "v1", timeframe="1m")
+    assert strategy_fingerprint(SmaCross, {"fast": 11}, "v1", timeframe="1m") != base
+    assert (
+        strategy_fingerprint(SmaCross, {"fast": 10, "stop_pct": 0.01}, "v1", timeframe="1m") != base
+    )
+    assert strategy_fingerprint(SmaCross, {"fast": 10}, "v2", timeframe="1m") != base
+    assert strategy_fingerprint(SmaCross, {"fast": 10}, "v1", timeframe="1h") != base
+    assert strategy_fingerprint(MeanReversion, {}, "v1", timeframe="1m") != strategy_fingerprint(
+        FundingCarry, {}, "v1", timeframe="1m"
     )
 
 
 def test_fingerprint_rejects_bad_params() -> None:
     with pytest.raises(StrategyError, match="unknown param 'nope'"):
-        strategy_fingerprint(SmaCross, {"nope": 1}, "v1")
+        strategy_fingerprint(SmaCross, {"nope": 1}, "v1", timeframe="1m")
 
 
 def test_fingerprint_is_the_same_in_a_fresh_interpreter() -> None:
     code = (
         "from perps_bot.strategies import SmaCross, strategy_fingerprint;"
-        "print(strategy_fingerprint(SmaCross, {'fast': 7, 'slow': 21}, 'abc'))"
+        "print(strategy_fingerprint(SmaCross, {'fast': 7, 'slow': 21}, 'abc', timeframe='1m'))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=REPO
     )
-    assert out.stdout.strip() == strategy_fingerprint(SmaCross, {"fast": 7, "slow": 21}, "abc")
+    assert out.stdout.strip() == strategy_fingerprint(
+        SmaCross, {"fast": 7, "slow": 21}, "abc", timeframe="1m"
+    )
 
 
 def test_fingerprint_changes_when_the_strategy_source_is_edited(
@@ -256,12 +261,16 @@ def test_fingerprint_changes_when_the_strategy_source_is_edited(
     module_file.write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    before = strategy_fingerprint(load_strategy("edited_strat_mod:Edited"), {}, "v1")
-    assert before == strategy_fingerprint(load_strategy("edited_strat_mod:Edited"), {}, "v1")
+    before = strategy_fingerprint(
+        load_strategy("edited_strat_mod:Edited"), {}, "v1", timeframe="1m"
+    )
+    assert before == strategy_fingerprint(
+        load_strategy("edited_strat_mod:Edited"), {}, "v1", timeframe="1m"
+    )
 
     module_file.write_text(source.replace("return NO_SIGNALS", "return ()  # edited"))
     importlib.reload(sys.modules["edited_strat_mod"])
-    after = strategy_fingerprint(load_strategy("edited_strat_mod:Edited"), {}, "v1")
+    after = strategy_fingerprint(load_strategy("edited_strat_mod:Edited"), {}, "v1", timeframe="1m")
     assert after != before
 
 
@@ -289,16 +298,16 @@ def test_the_fingerprint_is_of_the_code_imported_not_of_the_file_edited_since(
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
     first = load_strategy("edited_unloaded_mod:Edited")
-    before = strategy_fingerprint(first, {}, "v1")
+    before = strategy_fingerprint(first, {}, "v1", timeframe="1m")
 
     module_file.write_text(source.replace("version = 1", "version = 2"))
     again = load_strategy("edited_unloaded_mod:Edited")
     assert again is first and vars(again)["version"] == 1  # the code that runs
-    assert strategy_fingerprint(again, {}, "v1") == before
+    assert strategy_fingerprint(again, {}, "v1", timeframe="1m") == before
     importlib.reload(sys.modules["edited_unloaded_mod"])  # now the edit runs
     edited = load_strategy("edited_unloaded_mod:Edited")
     assert vars(edited)["version"] == 2
-    assert strategy_fingerprint(edited, {}, "v1") != before
+    assert strategy_fingerprint(edited, {}, "v1", timeframe="1m") != before
 
 
 def test_strategy_error_is_a_user_facing_error() -> None:

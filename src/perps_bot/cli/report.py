@@ -246,7 +246,8 @@ def promote_command(
         typer.Option("--portfolio", help="The portfolio of a run with several to promote."),
     ] = None,
 ) -> None:
-    """Check a run against its validation criteria and record the promotion of its strategy."""
+    """Check a run against its validation criteria, each held to the stricter of the run's
+    own config and the target stage's profile, and record the promotion of its strategy."""
     from rich.console import Console
 
     from perps_bot.cli.report_tables import criteria_table
@@ -298,12 +299,10 @@ def promote_command(
         store.close()
 
 
-def _gate(stage: str) -> "PromotionConfig | None":
-    """What the target stage's profile asks of the evidence it admits (SPEC 13)."""
+def _gate(stage: str) -> "PromotionConfig":
+    """What the target stage's profile asks of the evidence it admits (SPEC 6, 13)."""
     from perps_bot.config import ConfigError, load_settings
 
-    if stage != "canary":
-        return None
     try:
         return load_settings(stage).promotion
     except ConfigError as exc:

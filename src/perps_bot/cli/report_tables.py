@@ -32,14 +32,20 @@ def criteria_table(report: Report) -> Table:
     table.add_column("value", justify="right")
     table.add_column("threshold", justify="right")
     table.add_column("result")
+    sourced = any(c.source is not None for c in report.criteria)
+    if sourced:  # promotion: a threshold of the target stage's profile says so
+        table.add_column("threshold from")
     for c in report.criteria:
         result = Text("PASS", style="bold green") if c.passed else Text("FAIL", style="bold red")
-        table.add_row(
+        cells: list[str | Text] = [
             c.name,
             display_criterion(c.name, c.value),
             f"{c.op} {display_criterion(c.name, c.threshold)}",
             result,
-        )
+        ]
+        if sourced:
+            cells.append(Text("the run's own config" if c.source is None else c.source))
+        table.add_row(*cells)
     return table
 
 

@@ -104,7 +104,8 @@ CRITERIA_DEFINITIONS: dict[str, str] = {
     "sharpe": "sharpe > promotion.min_sharpe",
     "max_drawdown": "max_drawdown < promotion.max_drawdown",
     "liquidations": "liquidations <= promotion.max_liquidations",
-    "error_lines": "ERROR log lines of the run <= promotion.max_error_lines",
+    "error_lines": "ERROR log lines of the run (of a portfolio's run: those about it and"
+    " those about no portfolio) <= promotion.max_error_lines",
 }
 
 #: criteria a stage's gate adds to the seven (SPEC 13, 14): shown wherever a report's
@@ -146,11 +147,18 @@ PROD_DRIFT_NOTE = (
 )
 
 CRITERIA_NOTE = (
-    "Criteria come from the `promotion:` section of the config the run was started with "
-    "(stored with the run). `perps-bot promote --to canary` accepts a dev, backtest or "
-    "walkforward run; "
-    "`--to prod` accepts a live run of the canary profile. Only a completed or interrupted "
-    "run counts (not one still running or failed)."
+    "A run's report checks the criteria of the `promotion:` section of the config the run"
+    " was started with (stored with the run). `perps-bot promote` holds the run to the"
+    " stricter of each threshold there and in the target stage's profile (the canary"
+    " profile for `--to canary`, the prod profile for `--to prod`, as it reads when"
+    " `promote` runs): a run started with relaxed criteria cannot promote itself. A"
+    " threshold taken from the target profile says so in the criteria table (column"
+    " `threshold from`) and in the refusal, with what the run's own config asked. With the"
+    " shipped profiles a canary run needs the prod profile's 100 trades over 7 days to"
+    " reach prod (the canary profile's own 30 trades over 3 days are what its reports"
+    " show). `perps-bot promote --to canary` accepts a dev, backtest or walkforward run;"
+    " `--to prod` accepts a live run of the canary profile. Only a completed or"
+    " interrupted run counts (not one still running or failed)."
 )
 
 WALKFORWARD_GATE_NOTE = (
@@ -282,7 +290,13 @@ def readme_markdown() -> str:
         " every criterion passes; it exits 1 naming every failed criterion (or the wrong run"
         " kind), and 2 on a missing database or unknown run. The promotion is recorded in the"
         " run's database and in the target stage's profile database (`--target-db`), which is"
-        " where `perps-bot --profile prod` looks for it.",
+        " where `perps-bot --profile prod` looks for it. The fingerprint covers the strategy,"
+        " its params, the bar size (`strategy.timeframe`), the `plan` strategy's plan file"
+        " content (as it reads when the run starts), the code version and the strategy's"
+        " source: a promotion earned on 1h bars does not cover 1m bars, nor one of a plan"
+        " the edited file. A promotion recorded before the fingerprint covered the bar size"
+        " and the plan file is not migrated (the bars and plan of its evidence are not known"
+        " for sure): prod refuses naming it, promote again.",
         "",
     ]
     return "\n".join(lines)

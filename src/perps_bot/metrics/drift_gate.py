@@ -1,6 +1,7 @@
 """The prod gate's drift bounds (SPEC 14): a canary run is promotable to prod only when
 its latest stored drift report (`perps-bot drift --live RUN`) stays within the
-`promotion:` bounds of the config the run was started with:
+`promotion:` bounds of the config the run was started with (and `promote` holds them
+to the prod profile's where those are stricter: criteria.stricter):
 
 | criterion | passes when |
 |---|---|

@@ -4,10 +4,13 @@ Evidence must come from the stage below: a canary promotion needs a dev, backtes
 or walkforward run (and, where `promotion.require_walkforward` / `promotion.min_dsr`
 ask for it in the run's config or the canary profile's gate, a walk-forward run with
 a high enough deflated Sharpe ratio), a prod promotion a live run of the canary
-profile. A run still
+profile. Each threshold is the stricter of the run's own config and the target
+stage's profile (`gate`: the canary profile to canary, the prod profile to prod), so a
+run started with relaxed criteria cannot promote itself. A run still
 `running` (no end yet) or `failed` is not evidence. A promotion is recorded for
-the strategy fingerprint (strategy, parameters, code version), so changing any
-of those needs a new promotion.
+the strategy fingerprint (strategy, parameters, bar size, a plan strategy's plan file
+content, code version: strategies.loader), so changing any of those needs a new
+promotion.
 
 A promotion is written to the run's own database and to any extra stores given
 (the CLI passes the target stage's profile database, which is the one
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 
 from perps_bot.config import PromotionConfig
 from perps_bot.domain import PerpsBotError
-from perps_bot.metrics.criteria import Criterion
+from perps_bot.metrics.criteria import Criterion, stricter
 from perps_bot.metrics.drift_gate import drift_criteria
 from perps_bot.metrics.formatting import ReportError
 from perps_bot.metrics.report import Report, build_report
@@ -84,8 +87,9 @@ def evaluate_promotion(
     store: RunStore, stage: str, run_id: str = "latest", *, gate: PromotionConfig | None = None
 ) -> Report:
     """The run's report if it may promote to `stage`; else PromotionRefused naming every
-    failed criterion (or the reason the run is not valid evidence). To canary, `gate`
-    (the canary profile's `promotion:`) may ask for out-of-sample evidence too."""
+    failed criterion (or the reason the run is not valid evidence). `gate` is the
+    target stage's profile's `promotion:`: each threshold is the stricter of it and the
+    run's own config, and to canary it may ask for out-of-sample evidence too."""
     run = store.run(run_id)
     children = store.children(run.run_id)
     if children:
@@ -102,6 +106,9 @@ def evaluate_promotion(
     if stage == "prod":  # paper must predict live: the canary run's drift (SPEC 14)
         drift, hint = drift_criteria(store, run)
         report = dataclasses.replace(report, criteria=[*report.criteria, *drift])
+    if gate is not None:
+        held = stricter(report.criteria, report.promotion, gate, stage)
+        report = dataclasses.replace(report, criteria=held)
     failed, total = report.failed, len(report.criteria)
     if failed:
         reasons = "; ".join(c.describe() for c in failed)

@@ -7,6 +7,10 @@ line of a run carries its run id in brackets, so lines of two runs sharing a fil
 (a restarted bot, a report's traceback) can be told apart; backtests write to their
 own file (`log_file_name`) so a backtest never interleaves with a live bot's log.
 
+A line about some portfolios of a run with several names them (`about`, or a logger of
+`portfolio_logger`): their counts are theirs, and the account's; a line naming none (the
+venue, the feed, the run itself) counts for every portfolio of the run.
+
 A process that hosts several runs at once (the session server) sets the log up once;
 each run then lives in `hosted_run_log()`: its lines are tagged and its WARNING/ERROR
 lines counted by the asyncio task that logs them (a context variable), not by the
@@ -21,6 +25,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from perps_bot.domain import THREE_DIGITS, PerpsBotError, short_path
 
@@ -167,23 +172,82 @@ def logged_by(hosted: HostedRun | None) -> bool:
     return hosted is None or _HOSTED.get() is hosted
 
 
+#: the attribute of a log record naming the portfolios (ids) the line is about
+PORTFOLIOS_ATTR = "portfolios"
+
+
+def about(*portfolios: str) -> dict[str, tuple[str, ...]]:
+    """`extra=` of a log line about these portfolios (see the module doc)."""
+    return {PORTFOLIOS_ATTR: portfolios}
+
+
+class _NamesPortfolio(logging.Filter):
+    def __init__(self, portfolio: str) -> None:
+        super().__init__()
+        self.portfolios = (portfolio,)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        setattr(record, PORTFOLIOS_ATTR, self.portfolios)
+        return True
+
+
+def portfolio_logger(name: str, portfolio: str) -> logging.Logger:
+    """The logger `name.portfolio`, whose every line is about `portfolio` (a strategy's
+    logger in a run with several: its lines say whose they are, and count as its own)."""
+    logger = logging.getLogger(f"{name}.{portfolio}")
+    if not any(isinstance(f, _NamesPortfolio) for f in logger.filters):
+        logger.addFilter(_NamesPortfolio(portfolio))
+    return logger
+
+
 class LineCounter(logging.Handler):
-    """Counts records at WARNING and ERROR or above for the run record; a hosted run's
-    counter only those its own task logs."""
+    """Counts records at WARNING and ERROR or above for the run record, and for each
+    portfolio the lines about it (a hosted run's counter only those its own task logs)."""
 
     def __init__(self, hosted: HostedRun | None = None) -> None:
         super().__init__(level=logging.WARNING)
         self.errors = 0
         self.warnings = 0
         self._hosted = hosted
+        self._shared = [0, 0]  # [errors, warnings] of the lines naming no portfolio
+        self._own: dict[str, list[int]] = {}  # portfolio -> [errors, warnings] about it
 
     def emit(self, record: logging.LogRecord) -> None:
         if not logged_by(self._hosted):
             return
-        if record.levelno >= logging.ERROR:
+        error = record.levelno >= logging.ERROR
+        if error:
             self.errors += 1
         else:
             self.warnings += 1
+        named: tuple[str, ...] = getattr(record, PORTFOLIOS_ATTR, ())
+        for counts in [self._own.setdefault(p, [0, 0]) for p in set(named)] or [self._shared]:
+            counts[0 if error else 1] += 1
+
+    def state(self) -> dict[str, Any]:
+        """The counts so far (a paper run's checkpoint keeps them)."""
+        own = {p: list(c) for p, c in self._own.items()}
+        return {"run": [self.errors, self.warnings], "shared": list(self._shared), "own": own}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Add the counts of a checkpoint to this process's: a resumed run's lines are
+        those of its earlier parts up to the checkpoint (it logs the rest again) and its
+        own. A run's counts once replaced them: errors logged before a Ctrl-C and a
+        resume no longer counted against its promotion."""
+        self.errors += state["run"][0]
+        self.warnings += state["run"][1]
+        self._shared = [a + b for a, b in zip(self._shared, state["shared"], strict=True)]
+        for portfolio, counts in state["own"].items():
+            mine = self._own.setdefault(portfolio, [0, 0])
+            mine[:] = [a + b for a, b in zip(mine, counts, strict=True)]
+
+    def lines(self, portfolio: str | None = None) -> tuple[int, int]:
+        """(errors, warnings) of the run, or of one portfolio of it: the lines about it
+        and those about none."""
+        if portfolio is None:
+            return self.errors, self.warnings
+        own = self._own.get(portfolio, [0, 0])
+        return self._shared[0] + own[0], self._shared[1] + own[1]
 
 
 def log_file_name(kind: str) -> str:

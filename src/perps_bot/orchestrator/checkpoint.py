@@ -309,8 +309,8 @@ def require_same_strategies(store: RunStore, run: RunRecord, fingerprints: dict[
             which = f" (portfolio {portfolio})" if portfolio else ""
             raise ResumeError(
                 f"cannot resume run {run.run_id}: its strategy{which} is not the code it"
-                f" started with (fingerprint {fingerprint}, now {now or 'none'}): start a"
-                " new run"
+                f" started with (fingerprint {fingerprint}, now {now or 'none'}; it covers"
+                " the code, params, bar size and a plan strategy's plan file): start a new run"
             )
 
 

@@ -115,7 +115,9 @@ def planned_portfolios(settings: Settings) -> list[PlannedPortfolio]:
     planned = []
     for plan in settings.portfolio_plans():
         cls = load_strategy(plan.strategy)
-        fingerprint = strategy_fingerprint(cls, plan.params, __version__)
+        fingerprint = strategy_fingerprint(
+            cls, plan.params, __version__, timeframe=settings.strategy.timeframe
+        )
         planned.append(PlannedPortfolio(plan, cls, fingerprint))
     return planned
 
@@ -237,13 +239,29 @@ def _require_prod_promotion(settings: Settings, strategy: str, fingerprint: str)
 
     with RunStore(settings.database_path) as store:
         promoted = has_promotion(store, fingerprint, "prod")
+        others = [] if promoted else store.promoted_fingerprints(strategy, "prod")
     if not promoted:
         name = "prod" if settings.profile == "prod" else f"live profile {settings.profile!r}"
         raise PromotionMissing(
             f"{name} refuses strategy {strategy!r} (fingerprint {fingerprint}): "
             "no promotion to prod recorded (only the canary profile trades without one); run"
-            " `perps-bot promote --to prod --run <canary run>`"
+            " `perps-bot promote --to prod --run <canary run>`" + _other_promotions(others)
         )
+
+
+def _other_promotions(fingerprints: list[str]) -> str:
+    """Why the strategy's promotions under other fingerprints do not count (those recorded
+    before the fingerprint covered the bar size and the plan file's content among them:
+    they are not migrated, the evidence run's bars and plan are not known for sure)."""
+    if not fingerprints:
+        return ""
+    shown = ", ".join(fingerprints[-3:])
+    return (
+        f" (its promotions to prod are for other fingerprints, {shown}: other params, bar"
+        " size (strategy.timeframe), plan file content or code; one recorded before the"
+        " fingerprint covered the bar size and the plan file does not count either:"
+        " promote again)"
+    )
 
 
 def _counts_decimal_places(client: Any, name: str) -> bool:

@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from perps_bot.domain import Order, OrderType, Side
+from perps_bot.monitoring.logs import about
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.protection import Levels, Protector
 from perps_bot.orchestrator.routing import Routes
@@ -59,9 +60,17 @@ class StoredLevelsKeeper:
     """protection.LevelsKeeper in the run store, under `scope` (profile/portfolio)."""
 
     def __init__(
-        self, store: RunStore, scope: str, run_id: str, halt: Callable[[str], None]
+        self,
+        store: RunStore,
+        scope: str,
+        run_id: str,
+        halt: Callable[[str], None],
+        *,
+        portfolio: str | None = None,
     ) -> None:
         self._store = store
+        #: its ERROR lines are about the portfolio (its promotion counts them)
+        self._about = about(portfolio) if portfolio is not None else {}
         self._scope = scope
         self._run_id = run_id
         self._halt = halt
@@ -184,7 +193,7 @@ class StoredLevelsKeeper:
             ):
                 log.warning("protective orders of %s covered %g, the exchange holds %+g: they"
                             " now cover the position held (reduce-only)", symbol, row.size,
-                            held)  # fmt: skip
+                            held, extra=self._about)  # fmt: skip
 
     def _load(self, protector: Protector) -> None:
         """The stored rows into the protector: levels in force and entries still open
@@ -226,7 +235,7 @@ class StoredLevelsKeeper:
 
     def _stop_trading(self, reason: str) -> None:
         log.error("%s; trading stops until an operator looks (perps-bot resume-trading)",
-                  reason)  # fmt: skip
+                  reason, extra=self._about)  # fmt: skip
         self._halt(reason)
 
     def _delete(self, row_ids: list[int]) -> None:
@@ -245,7 +254,8 @@ def keep_levels(
     """Give each portfolio's protector its stored levels (runs that trade the account);
     the protective orders an earlier run left are routed back to their portfolio."""
     for p, key in zip(portfolios, state_keys([p.id for p in portfolios]), strict=True):
-        keeper = StoredLevelsKeeper(store, f"{profile}/{key}", p.rec.run_id, _halter(p, now))
+        keeper = StoredLevelsKeeper(store, f"{profile}/{key}", p.rec.run_id, _halter(p, now),
+                                    portfolio=p.id)  # fmt: skip
         p.protection.keeper = keeper
         routes.claim(keeper.prefix, p)
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from perps_bot.domain import Fill
 from perps_bot.ledger import AccountBooks, Ledger
+from perps_bot.monitoring.logs import about
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.venues import (
@@ -78,10 +79,10 @@ async def reconcile(
                 booked = await venue.exchange_fills(since_ms, sorted(differences))
             except FillsOutOfReach as exc:  # part of them booked would be wrong books
                 reason = f"reconciliation: {exc}; the exchange's positions are adopted"
-                log.error("reconciliation (%s): %s; trading stops until resume-trading",
-                          why, reason)  # fmt: skip
                 # those trading the symbols (a halt never touches another portfolio)
                 holders = [p for p in portfolios if p.symbols & differences.keys()]
+                log.error("reconciliation (%s): %s; trading stops until resume-trading",
+                          why, reason, extra=_about(holders or portfolios))  # fmt: skip
                 _halt(holders or portfolios, reason, ts)
             if booked:
                 book(booked)
@@ -180,7 +181,8 @@ def _attribute(
             names = ", ".join(p.id for p in holders) or "none"
             reason = (f"reconciliation: {symbol} {ours:+g} here, {theirs:+g} on the exchange,"
                       f" cannot be attributed (portfolios {names})")  # fmt: skip
-            log.error("reconciliation (%s): %s; those portfolios stop trading", why, reason)
+            log.error("reconciliation (%s): %s; those portfolios stop trading", why, reason,
+                      extra=_about(holders))  # fmt: skip
             _halt(holders, reason, ts)
             continue
         owner = holders[0]
@@ -193,7 +195,7 @@ def _attribute(
         owner.ledger.restore(owner.ledger.wallet_balance(), held)
         attributed[symbol] = owner.id
         log.warning("reconciliation (%s): %s %+g -> %+g adopted by portfolio %s", why, symbol,
-                    ours, theirs, owner.id)  # fmt: skip
+                    ours, theirs, owner.id, extra=_about([owner]))  # fmt: skip
     return attributed
 
 
@@ -211,8 +213,14 @@ def _halt_shared(
             names = ", ".join(p.id for p in holders)
             reason = (f"reconciliation: exchange fills of {symbol} no order of the bot explains"
                       f" cannot be attributed (portfolios {names})")  # fmt: skip
-            log.error("reconciliation (%s): %s; those portfolios stop trading", why, reason)
+            log.error("reconciliation (%s): %s; those portfolios stop trading", why, reason,
+                      extra=_about(holders))  # fmt: skip
             _halt(holders, reason, ts)
+
+
+def _about(portfolios: Sequence[Portfolio]) -> dict[str, tuple[str, ...]]:
+    """A log line about these portfolios (their promotions count it, not the others')."""
+    return about(*(p.id for p in portfolios))
 
 
 def _halt(portfolios: Sequence[Portfolio], reason: str, ts: int) -> None:

@@ -20,6 +20,7 @@ from perps_bot.metrics.trade_lines import closed_trade_payload, trade_closed_tex
 from perps_bot.metrics.trades import OpenTrade, RoundTripBuilder, return_pct
 from perps_bot.monitoring import LOGGER_NAME, HotLog, Journal, LiveView, pnl_text
 from perps_bot.monitoring.journal import EventType
+from perps_bot.monitoring.logs import about
 from perps_bot.storage import RunStore
 
 if TYPE_CHECKING:  # the writer (pyarrow.parquet) loads only for a run that is captured
@@ -62,6 +63,8 @@ class Recorder:
         self.ledger = ledger
         #: in runs with several portfolios, the id its log lines name
         self._tag = f"[{portfolio}] " if portfolio is not None else ""
+        #: its WARNING lines are about it (its promotion counts them, not the others')
+        self._about = about(portfolio) if portfolio is not None else {}
         self.log = logger
         self.fills = 0
         self.liquidations = 0
@@ -135,7 +138,7 @@ class Recorder:
             self.log.warning(
                 "%s %s orders refused before they exist: %s; %s strategy.order_size for"
                 " %s (further refusals are counted in the report, not logged)",
-                iso_utc(ts), symbol, detail, _SIZE_REFUSALS[reason], symbol,
+                iso_utc(ts), symbol, detail, _SIZE_REFUSALS[reason], symbol, extra=self._about,
             )  # fmt: skip
         elif self._debug:
             self.log.debug("%s DENIED %s %s: %s", iso_utc(ts), symbol, code, detail)
@@ -253,7 +256,7 @@ class Recorder:
             f" pos={result.position_after:+.6g} | {self.pnl()}"
         )
         if fill.is_liquidation:
-            self.log.warning(line)
+            self.log.warning(line, extra=self._about)
         else:
             self._hot.info(line)
         closed = None
@@ -366,7 +369,8 @@ class Recorder:
             self.replayed_state, data["replayed"] = None, True
         self.journal.write("state_change", ts, data)
         again = " again (replayed after the restart)" if "replayed" in data else ""
-        self.log.warning("%s RISK STATE -> %s (%s)%s", iso_utc(ts), state, detail, again)
+        self.log.warning("%s RISK STATE -> %s (%s)%s", iso_utc(ts), state, detail, again,
+                         extra=self._about)  # fmt: skip
         if self.on_state_change is not None:
             self.on_state_change()
         if self.listeners:

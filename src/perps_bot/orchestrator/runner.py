@@ -331,14 +331,19 @@ def _finish(run: Run, status: str, detail: str | None) -> Report:
     rec.flush()
     for keeper in run.trading_state:
         keeper.save()
+    # a portfolio's run: the lines about it and those about no portfolio (the venue's)
+    portfolio_of = {p.rec.run_id: p.id for p in orchestrator.portfolios}
     for run_id in (*run.child_run_ids, run.run_id):
+        errors, warnings = run.counter.lines(
+            portfolio_of.get(run_id) if run_id != run.run_id else None
+        )
         store.finish_run(
             run_id,
             status=status,
             start_ts=orchestrator.first_ts,
             end_ts=last,
-            error_lines=run.counter.errors,
-            warning_lines=run.counter.warnings,
+            error_lines=errors,
+            warning_lines=warnings,
             detail=detail or (run.resumed_from and f"resumed from {run.resumed_from}"),
         )
         if status == "completed":  # nothing left to resume

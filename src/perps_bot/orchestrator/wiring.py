@@ -27,7 +27,7 @@ from perps_bot.feeds import Feed
 from perps_bot.feeds.base import MatchingInput
 from perps_bot.ledger import AccountBooks, Ledger
 from perps_bot.monitoring import Journal, LiveView, NullJournal, tag_run_log
-from perps_bot.monitoring.logs import LineCounter
+from perps_bot.monitoring.logs import LineCounter, portfolio_logger
 from perps_bot.orchestrator import checkpoint
 from perps_bot.orchestrator.capture import CapturingFeed, open_capture, time_submissions
 from perps_bot.orchestrator.clock import SimulatedClock, WallClock
@@ -121,7 +121,9 @@ def build_run(
     multi = len(ledgers) > 1
     first = next(iter(ledgers.values()))
     account = AccountBooks(list(ledgers.values())) if multi else first
-    strategies = {p.plan.id: _strategy(settings, p, ledgers[p.plan.id]) for p in pre.portfolios}
+    multi = len(pre.portfolios) > 1
+    strategies = {p.plan.id: _strategy(settings, p, ledgers[p.plan.id], multi=multi)
+                  for p in pre.portfolios}  # fmt: skip
     wiring = Wiring(
         settings, pre.instruments, account, start, end, pre.public_client, books=ledgers.__getitem__
     )
@@ -174,6 +176,8 @@ def build_run(
     soon = after.soon if isinstance(after, checkpoint.Checkpointer) else None
     watchers = watch_run(settings, spec.mode, run_id, journal, portfolios, soon,
                          resumed=resumed is not None)  # fmt: skip
+    if isinstance(after, checkpoint.Checkpointer):  # a resumed run's lines: all its parts'
+        after.keep("log_lines", counter)
     if isinstance(after, checkpoint.Checkpointer) and watchers and watchers.alerts:
         after.keep("alerts", watchers.alerts.rules)  # the day a resumed run sums up
     return Run(
@@ -384,13 +388,18 @@ def _open_run(
         raise
 
 
-def _strategy(settings: Settings, planned: PlannedPortfolio, ledger: Ledger) -> Strategy:
+def _strategy(
+    settings: Settings, planned: PlannedPortfolio, ledger: Ledger, *, multi: bool
+) -> Strategy:
+    """The portfolio's strategy; in a run with several, its log lines name the portfolio
+    (its WARNING/ERROR lines count against its own promotion, not the others')."""
     plan = planned.plan
+    name = f"perps_bot.strategy.{plan.strategy}"
     ctx = StrategyContext(
         symbols=list(plan.symbols),
         account=ledger,
         order_size=plan.size_for,
-        logger=logging.getLogger(f"perps_bot.strategy.{plan.strategy}"),
+        logger=portfolio_logger(name, plan.id) if multi else logging.getLogger(name),
         llm=settings.llm.for_run(settings.run.data_dir),
     )
     return planned.strategy_cls(plan.params, ctx)

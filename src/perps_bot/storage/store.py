@@ -197,6 +197,15 @@ class RunStore(StoreWriter):
         rows = self._db.execute(sql + " ORDER BY promotion_id", args).fetchall()
         return [PromotionRecord(*r) for r in rows]
 
+    def promoted_fingerprints(self, strategy: str, stage: str) -> list[str]:
+        """The fingerprints with a promotion of `strategy` to `stage`, oldest first."""
+        rows = self._db.execute(
+            "SELECT strategy_fingerprint FROM promotions WHERE strategy=? AND stage=?"
+            " GROUP BY strategy_fingerprint ORDER BY MIN(promotion_id)",
+            (strategy, stage),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Read-only escape hatch for reports and tests."""
         return list(self._db.execute(sql, args).fetchall())

@@ -126,6 +126,12 @@ class Strategy(ABC):
                 )
         return False
 
+    @classmethod
+    def fingerprint_inputs(cls, params: BaseModel) -> dict[str, str]:
+        """What the strategy trades on beyond its code and params, for the fingerprint
+        (name -> a digest): the content of a file its params name, say. None here."""
+        return {}
+
     def on_start(self) -> Sequence[Signal]:
         """Called once before the first event."""
         return NO_SIGNALS

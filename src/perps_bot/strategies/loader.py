@@ -6,10 +6,13 @@ is tried too (appended, so it never shadows installed packages): the console
 script does not put it on the path, and a user's `strategies/mine.py` next to
 the profile should load the way `python -m` would find it.
 
-The fingerprint identifies "this strategy code with these parameters" across
-runs and machines (SPEC 6: promotions are recorded per fingerprint). It hashes
+The fingerprint identifies "this strategy code with these parameters on these bars"
+across runs and machines (SPEC 6: promotions are recorded per fingerprint). It hashes
 the validated parameters (defaults filled in, so `{}` and the explicit
-defaults are the same strategy), the code version, and the source of the
+defaults are the same strategy), the bar size (`strategy.timeframe`: a promotion
+earned on 1h bars is not one for 1m bars), what else the strategy trades on
+(`Strategy.fingerprint_inputs`: the plan strategy's plan file content), the code
+version, and the source of the
 strategy: the modules defining the class and its Strategy ancestors, plus the
 modules of its own package that the defining module references at top level
 (for the built-ins: their shared indicators). Editing any of them changes the
@@ -170,12 +173,17 @@ def _checked_class(obj: object, path: str) -> type[Strategy]:
     return obj
 
 
-def strategy_fingerprint(cls: type[Strategy], params: Mapping[str, Any], code_version: str) -> str:
-    """Stable 16-hex-digit id of (strategy name, validated params, code version, source)."""
+def strategy_fingerprint(
+    cls: type[Strategy], params: Mapping[str, Any], code_version: str, *, timeframe: str
+) -> str:
+    """Stable 16-hex-digit id of (strategy name, validated params, bar size, code version,
+    source, and what else the strategy trades on: `Strategy.fingerprint_inputs`)."""
     validated = validate_params(cls, params)
     payload = {
         "strategy": cls.name,
         "params": validated.model_dump(mode="json"),
+        "timeframe": timeframe,
+        "inputs": cls.fingerprint_inputs(validated),
         "code_version": code_version,
         "source": source_hash(cls),
     }

@@ -19,6 +19,7 @@ plan_rows has the format), row by row, each row once.
   previous version stays in force and the reason is logged.
 """
 
+import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -56,6 +57,17 @@ class PlanStrategy(Strategy):
     name = "plan"
     Params = PlanParams
     params: PlanParams
+
+    @classmethod
+    def fingerprint_inputs(cls, params: BaseModel) -> dict[str, str]:
+        """The plan file's content (its path alone kept the promotion of an edited plan).
+        A later edit the run reads again is not covered: promote the plan you tested."""
+        assert isinstance(params, PlanParams)
+        try:
+            digest = hashlib.sha256(Path(params.file).read_bytes()).hexdigest()
+        except OSError:
+            digest = "unreadable"  # refused when the strategy starts (exit 2)
+        return {"plan_file": digest}
 
     def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
         super().__init__(params, ctx)

@@ -1,0 +1,76 @@
+"""A promotion is for what the strategy trades on (SPEC 6): the fingerprint covers the
+bar size (`strategy.timeframe`) and, for the `plan` strategy, the plan file's content.
+It left both out: a promotion to prod earned on 1h bars let prod start the same params
+on 1m bars, and an edited plan file kept the promotion of the plan that was tested."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perps_bot.config import Settings, load_settings
+from perps_bot.orchestrator.preflight import (
+    PromotionMissing,
+    planned_portfolios,
+    require_prod_promotions,
+)
+from perps_bot.storage import RunStore
+from tests.metrics.metrics_builders import passing_run
+
+PLAN = "symbol,side,size\nETH-PERP,long,0.01\n"
+
+
+def _prod(tmp_path: Path, strategy: dict[str, Any]) -> Settings:
+    return load_settings(
+        "prod",
+        overrides={"run": {"database": str(tmp_path / "prod.sqlite")}, "strategy": strategy},
+    )
+
+
+def _promote_to_prod(settings: Settings) -> None:
+    """Record a promotion to prod of the (one) portfolio's fingerprint, as promote does."""
+    (planned,) = planned_portfolios(settings)
+    with RunStore(settings.database_path) as store:
+        passing_run(store, "canary-run", kind="live", profile="canary",
+                    fingerprint=planned.fingerprint)  # fmt: skip
+        store.add_promotion(planned.fingerprint, planned.plan.strategy, "prod", "canary-run", "[]")
+    require_prod_promotions(settings, planned_portfolios(settings))  # it counts as such
+
+
+def test_a_promotion_earned_on_1h_bars_does_not_cover_1m_bars(tmp_path: Path) -> None:
+    sma = {"name": "sma_cross", "params": {"fast": 10, "slow": 30}}
+    _promote_to_prod(_prod(tmp_path, sma | {"timeframe": "1h"}))
+    minute = _prod(tmp_path, sma | {"timeframe": "1m"})
+    with pytest.raises(PromotionMissing) as refused:
+        require_prod_promotions(minute, planned_portfolios(minute))
+    assert "no promotion to prod recorded" in str(refused.value)
+
+
+def test_an_edited_plan_file_needs_a_promotion_of_its_own(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.csv"
+    plan.write_text(PLAN)
+    settings = _prod(tmp_path, {"name": "plan", "params": {"file": str(plan)}})
+    _promote_to_prod(settings)
+    plan.write_text(PLAN.replace("long,0.01", "long,5"))  # the same path, another plan
+    with pytest.raises(PromotionMissing):
+        require_prod_promotions(settings, planned_portfolios(settings))
+    plan.write_text(PLAN)  # the promoted plan again
+    require_prod_promotions(settings, planned_portfolios(settings))
+
+
+def test_a_promotion_recorded_under_another_fingerprint_is_named_in_the_refusal(
+    tmp_path: Path,
+) -> None:
+    """Promotions recorded before the fingerprint covered the bar size and the plan file
+    are not migrated: prod refuses with one line saying why they do not count."""
+    settings = _prod(tmp_path, {"name": "sma_cross", "timeframe": "1m"})
+    with RunStore(settings.database_path) as store:
+        passing_run(
+            store, "old-canary", kind="live", profile="canary", fingerprint="0123abcd0123abcd"
+        )
+        store.add_promotion("0123abcd0123abcd", "sma_cross", "prod", "old-canary", "[]")
+    with pytest.raises(PromotionMissing) as refused:
+        require_prod_promotions(settings, planned_portfolios(settings))
+    text = str(refused.value)
+    assert "\n" not in text and "0123abcd0123abcd" in text
+    assert "bar size (strategy.timeframe)" in text and "promote again" in text
