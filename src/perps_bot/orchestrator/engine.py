@@ -167,16 +167,21 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         await self.start()
         try:
             await self.warm_up()  # exchange-fed runs: indicators ready at once
+            opening = False  # on_start's signals wait for the first candles' open
             if not self.resumed:
                 for p in self.portfolios:
                     self._signal(p, p.strategy.on_start())
-                await self._submit_all(self._pending_orders(self.clock.now()))
+                opening = self._candle_run and bool(self._signalled)
+                if not opening:
+                    await self._submit_all(self._pending_orders(self.clock.now()))
             end = self._end_ms if self._end_ms is not None else _NEVER
             on_event = self._on_event
             inside = self._inside  # settlements held back (orchestrator.long_candles)
             takes_stretches = self._takes_stretches()
             takes_quote_stretches = self._takes_quote_stretches()
             async for batch in self.feed.batches():
+                if opening:  # orchestrator.long_candles
+                    opening = await self._open_run(batch, end)
                 if type(batch) is CandleColumns and takes_stretches:
                     await self._walk_columns(batch, end)  # orchestrator.quiet
                 elif type(batch) is QuoteColumns and takes_quote_stretches:

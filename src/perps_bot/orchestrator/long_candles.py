@@ -18,6 +18,12 @@ Two things happen inside such a candle that a 1-minute candle does not have:
   The run's first candle too: its settlements come before any event (a feed of
   candles: `_candle_run` from the start), and the run starts at its open.
 
+The run's start: what the strategies signal in `on_start` goes out at the first
+candles' open (`_open_run`: priced at their open, the risk gate's data fresh then),
+so it fills at that open ("hold from the first bar"). Sent before any candle, it was
+denied STALE_MARKET_DATA (no market data yet). A symbol whose data starts later than
+the first candles' has none then either: its start orders are still denied.
+
 Several symbols (a merged feed, feeds.merged): their candles closing at the same time
 are walked together (`_walk_together`), before the first of them: their path points
 (the same times: the same interval) and settlements in time order, at one time every
@@ -61,6 +67,7 @@ class LongCandles(RunStopping):
     _parts: dict[str, int]  # ... their symbols and where their own event matches from
     _joint: bool | None  # several symbols' long candles: walked together (None: not known)
     _by_symbol: dict[str, tuple[Portfolio, ...]]
+    _last_price: dict[str, float]
 
     def _on_event(self, event: MarketEvent) -> list[Order]:
         raise NotImplementedError
@@ -80,6 +87,30 @@ class LongCandles(RunStopping):
         else:
             self.first_ts = self._next_equity = ts
         self._next_log = ts + self._log_every
+
+    async def _open_run(self, batch: Sequence[MarketEvent], end: int) -> bool:
+        """The strategies' `on_start` signals, held for the run's first candles (a feed
+        of candles), sent at their open: the risk gate has market data of their symbols
+        then, and the orders are priced at the open (see the module's docstring). True
+        while `batch` has no candle (settlements before the first one)."""
+        opening: list[Candle] = []
+        for k in range(len(batch)):  # by index: a batch of columns builds only these
+            event = batch[k]
+            if type(event) is Candle:
+                if opening and event.ts != opening[0].ts:
+                    break
+                opening.append(event)
+        if not opening:
+            return True
+        at = opening[0].open_time
+        if opening[0].ts < end:
+            self.clock.advance(at)
+            for candle in opening:
+                self._last_price[candle.symbol] = candle.open
+                for p in self._by_symbol.get(candle.symbol, ()):
+                    p.risk.on_market_data(candle.symbol, at)
+        await self._submit_all(self._pending_orders(at), perf_counter())
+        return False
 
     def _minute_rows(self, candle: Candle) -> None:
         """Equity rows every equity interval before the candle's close, on its price
