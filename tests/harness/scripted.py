@@ -24,6 +24,7 @@ class ScriptedFeed:
 
     simulated = True
     candle_history = False
+    mark_extremes = False
 
     def __init__(self, events: Sequence[MarketEvent]) -> None:
         self.events = list(events)

@@ -81,7 +81,9 @@ class ScriptedVenue:
             del self._open[order.client_id]
         return fill_of(order, ts, size, price, 0.0, Liquidity.TAKER)
 
-    def on_candle_part(self, candle: Candle, since: int, until: int) -> Sequence[Fill]:
+    def on_candle_part(
+        self, candle: Candle, since: int, until: int, stamp: int | None
+    ) -> Sequence[Fill]:
         return ()  # scripted fills come from on_market
 
     def quiet(self, symbol: str) -> bool:

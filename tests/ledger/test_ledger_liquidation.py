@@ -209,3 +209,25 @@ def test_isolated_long_below_a_tier_whose_margin_jumps_is_not_liquidated_while_s
     assert not book.update_mark(BTC, 99.0, 1)
     [(liq, _)] = book.update_mark(BTC, 98.98, 2)
     assert liq.price == 98.98
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+def test_liquidates_at_is_update_marks_verdict_and_records_nothing(
+    mode: MarginMode, side: Side
+) -> None:
+    """`liquidates_at` (a candle's mark extremes checked point by point) says what
+    `update_mark` would do at that mark, and leaves the marks as they were."""
+    book = ledger(mode)
+    book.apply_fill(fill(side, 1, 10_000))
+    book.apply_fill(fill(Side.BUY, 2, 1_000, ETH))  # cross: the other position counts
+    book.update_mark(ETH, 990.0, 1)
+    for mark in (9_000.0, 9_030.0, 9_036.0, 9_040.0, 10_000.0, 10_950.0, 10_960.0, 11_100.0):
+        verdict = book.liquidates_at(BTC, mark)
+        assert book.mark_price(BTC) == 10_000.0 and book.position_size(BTC) == side.sign
+        other = ledger(mode)
+        other.apply_fill(fill(side, 1, 10_000))
+        other.apply_fill(fill(Side.BUY, 2, 1_000, ETH))
+        other.update_mark(ETH, 990.0, 1)
+        assert verdict == bool(other.update_mark(BTC, mark, 2)), mark
+    assert not book.liquidates_at(ETH + "-NOT-HELD", 1.0)

@@ -18,6 +18,10 @@ class Feed(Protocol):
     #: the first candle's open, and a settlement inside that candle comes before any
     #: event (orchestrator.long_candles).
     candle_history: bool
+    #: True when its candles may carry a mark series' low and high (a backtest with a
+    #: mark file): a candle the venue has orders for is then walked point by point, the
+    #: ledger checking each extreme as the path reaches it (orchestrator.long_candles).
+    mark_extremes: bool
 
     async def start(self) -> None: ...
 

@@ -78,6 +78,7 @@ class ExchangeFeed(AnswerParsing, WarmUpFetch):
 
     simulated = False
     candle_history = False
+    mark_extremes = False
 
     def __init__(
         self,

@@ -100,7 +100,7 @@ class CandleFeed:
         self.batch_size = batch_size
         self._close_time: IntArray = candles.close_time
         self._marks = _align_marks(candles, mark)
-        self.has_mark_file = mark is not None
+        self.has_mark_file = self.mark_extremes = mark is not None
         #: candles whose mark comes from the mark series (the rest use their close)
         self.mark_covered = 0 if self._marks is None else int((~np.isnan(self._marks[0])).sum())
         self._fund_ts, self._fund_rate, self._fund_mark, self._fund_pos, from_file = (

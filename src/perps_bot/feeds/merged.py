@@ -68,6 +68,7 @@ class MergedCandleFeed:
             raise FeedError(f"the symbols' candles have different intervals: {', '.join(symbols)}")
         self.feeds = list(feeds)
         self.symbols = symbols
+        self.mark_extremes = any(f.mark_extremes for f in feeds)
         self.interval_ms = feeds[0].interval_ms
 
     @property

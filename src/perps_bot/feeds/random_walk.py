@@ -194,6 +194,7 @@ class RandomWalkFeed:
         self.symbols = list(symbols)
         self.simulated = not realtime
         self.candle_history = False
+        self.mark_extremes = False
         self.realtime = realtime
         self.start_ms = start_ms
         self.end_ms = end_ms

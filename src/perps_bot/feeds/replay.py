@@ -184,6 +184,7 @@ class ReplayFeed:
 
     simulated = True
     candle_history = False
+    mark_extremes = False
 
     def __init__(self, folder: Path, *, batch_size: int = BATCH) -> None:
         self.folder = folder

@@ -71,6 +71,24 @@ class LiquidationRules(LedgerState):
             result = self._book_fill(pos.symbol, direction, abs(pos.size), price, fee)
         return fill, result
 
+    def liquidates_at(self, symbol: str, mark: float) -> bool:
+        """Whether `update_mark(symbol, mark, ...)` would liquidate now: the same exact
+        verdict, with nothing recorded or cached (a candle walked point by point asks
+        this at each extreme of the mark's path: orchestrator.long_candles)."""
+        pos = self._positions.get(symbol)
+        if pos is None or not self._models_liquidation:
+            return False
+        if self._isolated:
+            past = (mark <= pos.liq) if pos.sign > 0 else (mark >= pos.liq)
+            return past and not self._isolated_clear_at(pos, mark)
+        balance = self._wallet_f
+        maintenance = 0.0
+        for held in self._positions.values():
+            at = mark if held is pos else held.mark
+            balance += held.size_f * (at - held.entry_f)
+            maintenance += held.maintenance(held.abs_f * at)
+        return not balance > maintenance
+
     def _cross_margin_safe(self) -> bool:
         """Cross: margin balance (wallet + unrealized) above total maintenance margin.
         Also caches each position's part (unrealized less maintenance) and their sum,

@@ -64,6 +64,7 @@ class CapturingFeed:
         self._writer = writer
         self.simulated = feed.simulated
         self.candle_history = feed.candle_history
+        self.mark_extremes = feed.mark_extremes
 
     async def batches(self) -> AsyncIterator[Sequence[MarketEvent]]:
         events = self._writer.events

@@ -42,6 +42,7 @@ from perps_bot.feeds.columns import CandleColumns
 from perps_bot.feeds.quote_columns import QuoteColumns
 from perps_bot.ledger import Ledger
 from perps_bot.orchestrator.clock import Clock
+from perps_bot.orchestrator.long_candles import WICK_RUN
 from perps_bot.orchestrator.loop_checkpoint import LoopCheckpoint
 from perps_bot.orchestrator.order_flow import OrderFlow
 from perps_bot.orchestrator.portfolio import Portfolio
@@ -110,8 +111,11 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         self._candle_run = feed.candle_history
         self._long_candles = False
         self._inside: dict[str, list[FundingRate]] = {}
-        self._part_from: int | None = None
+        # a run whose candles carry a mark's extremes takes `_close_point` for every event
+        self._part_base = WICK_RUN if feed.mark_extremes else None
+        self._part_from: int | None = self._part_base
         self._parts: dict[str, int] = {}
+        self._wick_walked: Candle | None = None
         self._joint: bool | None = None
         self._last_price = last_prices  # shared with the portfolios' plot samplers
         self._poll_every = poll_interval_ms
@@ -167,16 +171,21 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         await self.start()
         try:
             await self.warm_up()  # exchange-fed runs: indicators ready at once
+            opening = False  # on_start's signals wait for the first candles' open
             if not self.resumed:
                 for p in self.portfolios:
                     self._signal(p, p.strategy.on_start())
-                await self._submit_all(self._pending_orders(self.clock.now()))
+                opening = self._candle_run and bool(self._signalled)
+                if not opening:
+                    await self._submit_all(self._pending_orders(self.clock.now()))
             end = self._end_ms if self._end_ms is not None else _NEVER
             on_event = self._on_event
             inside = self._inside  # settlements held back (orchestrator.long_candles)
             takes_stretches = self._takes_stretches()
             takes_quote_stretches = self._takes_quote_stretches()
             async for batch in self.feed.batches():
+                if opening:  # orchestrator.long_candles
+                    opening = await self._open_run(batch, end)
                 if type(batch) is CandleColumns and takes_stretches:
                     await self._walk_columns(batch, end)  # orchestrator.quiet
                 elif type(batch) is QuoteColumns and takes_quote_stretches:

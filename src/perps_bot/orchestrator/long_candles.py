@@ -18,6 +18,26 @@ Two things happen inside such a candle that a 1-minute candle does not have:
   The run's first candle too: its settlements come before any event (a feed of
   candles: `_candle_run` from the start), and the run starts at its open.
 
+A candle with a mark series' low and high inside it (a backtest with a mark file) that
+the venue has orders for is walked point by point too (`_walk_wicks`): the mark's
+extremes are at the path's high and low (venues.order_queue.mark_path), and the ledger
+checks each when the path gets there, after that point's fills, on the positions held
+then: a position closed later in the candle (a take-profit at the other extreme) was
+still open when the mark went past its liquidation price, and one opened later than
+the wick never saw it. (Checked only once the candle was matched whole, a take-profit
+after the wick hid the liquidation, and an entry after it was liquidated by it.) The
+fills carry the close time and are booked as one event's, as when matched whole; a
+point whose mark liquidates ends the walk there, the candle's own stages liquidate
+(`_mark_wick`, as for a candle the venue had nothing for), and the orders, cancelled
+by the liquidation, meet none of its later points. A candle of a symbol several
+portfolios trade, or one a settlement splits, is matched whole as before.
+
+The run's start: what the strategies signal in `on_start` goes out at the first
+candles' open (`_open_run`: priced at their open, the risk gate's data fresh then),
+so it fills at that open ("hold from the first bar"). Sent before any candle, it was
+denied STALE_MARKET_DATA (no market data yet). A symbol whose data starts later than
+the first candles' has none then either: its start orders are still denied.
+
 Several symbols (a merged feed, feeds.merged): their candles closing at the same time
 are walked together (`_walk_together`), before the first of them: their path points
 (the same times: the same interval) and settlements in time order, at one time every
@@ -42,6 +62,9 @@ from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.stopping import RunStopping
 
 _NEVER = 2**63
+#: `_part_from` of a run whose candles may carry a mark's extremes: set for good, so
+#: every event takes `_close_point`, which walks such candles (`_walk_wicks`)
+WICK_RUN = -1
 
 
 class LongCandles(RunStopping):
@@ -58,9 +81,11 @@ class LongCandles(RunStopping):
     _long_candles: bool  # ... longer than the equity interval: rows inside them
     _inside: dict[str, list[FundingRate]]  # settlements waiting for their candle
     _part_from: int | None  # set while walked candles wait for their close point
+    _part_base: int | None  # what it is otherwise: None, or WICK_RUN
     _parts: dict[str, int]  # ... their symbols and where their own event matches from
     _joint: bool | None  # several symbols' long candles: walked together (None: not known)
     _by_symbol: dict[str, tuple[Portfolio, ...]]
+    _last_price: dict[str, float]
 
     def _on_event(self, event: MarketEvent) -> list[Order]:
         raise NotImplementedError
@@ -80,6 +105,30 @@ class LongCandles(RunStopping):
         else:
             self.first_ts = self._next_equity = ts
         self._next_log = ts + self._log_every
+
+    async def _open_run(self, batch: Sequence[MarketEvent], end: int) -> bool:
+        """The strategies' `on_start` signals, held for the run's first candles (a feed
+        of candles), sent at their open: the risk gate has market data of their symbols
+        then, and the orders are priced at the open (see the module's docstring). True
+        while `batch` has no candle (settlements before the first one)."""
+        opening: list[Candle] = []
+        for k in range(len(batch)):  # by index: a batch of columns builds only these
+            event = batch[k]
+            if type(event) is Candle:
+                if opening and event.ts != opening[0].ts:
+                    break
+                opening.append(event)
+        if not opening:
+            return True
+        at = opening[0].open_time
+        if opening[0].ts < end:
+            self.clock.advance(at)
+            for candle in opening:
+                self._last_price[candle.symbol] = candle.open
+                for p in self._by_symbol.get(candle.symbol, ()):
+                    p.risk.on_market_data(candle.symbol, at)
+        await self._submit_all(self._pending_orders(at), perf_counter())
+        return False
 
     def _minute_rows(self, candle: Candle) -> None:
         """Equity rows every equity interval before the candle's close, on its price
@@ -106,15 +155,53 @@ class LongCandles(RunStopping):
 
     def _close_point(self, event: MarketEvent) -> Sequence[Fill]:
         """`event` while candles `_walk_group` walked wait for their close point: a
-        walked candle matches its close point only."""
+        walked candle matches its close point only. In a run whose candles carry a
+        mark's extremes, every event: such a candle is walked (`_walk_wicks`)."""
         parts = self._parts
         part = parts.pop(event.symbol, None) if type(event) is Candle else None
         if not parts:
-            self._part_from = None
-        if part is None:
-            return self.venue.on_market(event)
-        assert type(event) is Candle
-        return self.venue.on_candle_part(event, part, _NEVER)
+            self._part_from = self._part_base
+        if part is not None:
+            assert type(event) is Candle
+            return self.venue.on_candle_part(event, part, _NEVER, None)
+        if self._part_base is not None and type(event) is Candle:
+            return self._walk_wicks(event)
+        return self.venue.on_market(event)
+
+    def _walk_wicks(self, candle: Candle) -> Sequence[Fill]:
+        """`candle`'s path matched point by point up to its close, the ledger checking
+        the mark at each extreme after that point's fills (module docstring); the fills
+        are booked here (nothing is left to the caller). Matched whole, as before, when
+        it has no mark extremes, the venue nothing of its symbol, or several portfolios
+        trade it."""
+        symbol = candle.symbol
+        holders = self._by_symbol.get(symbol, ())
+        if (
+            candle.mark_low is None
+            or candle.mark_high is None
+            or len(holders) != 1
+            or self.venue.quiet(symbol)
+        ):
+            return self.venue.on_market(candle)
+        times, marks = path_points(candle, self._adaptive_path)
+        if not times[0] < times[2] < times[3]:  # no room between its points
+            return self.venue.on_market(candle)
+        ledger, ts = holders[0].ledger, candle.ts
+        fills: list[Fill] = []
+        touched: list[Portfolio] = []
+        parts = ((times[0], times[2], marks[1]), (times[2], times[3], marks[2]))
+        for since, until, mark in (*parts, (times[3], _NEVER, None)):
+            part = self.venue.on_candle_part(candle, since, until, ts)
+            if part:
+                self._book_fills(part, touched)
+                fills.extend(part)
+            if mark is not None and ledger.liquidates_at(symbol, mark):
+                break  # the candle's stages liquidate it; nothing later is matched
+        else:
+            self._wick_walked = candle
+        if fills:
+            self._fills_booked(fills, touched)
+        return ()
 
     def _joins(self, batch: Sequence[MarketEvent]) -> bool:
         """Whether the run's candles are walked together (`_walk_together`): several
@@ -177,7 +264,7 @@ class LongCandles(RunStopping):
         points = {t for times, _ in paths.values() for t in times if t < close}
         for lo, hi in pairwise(sorted(points | set(due) | {close})):
             for candle in candles:
-                fills = self.venue.on_candle_part(candle, lo, hi)
+                fills = self.venue.on_candle_part(candle, lo, hi, None)
                 if fills:
                     self.clock.advance(lo)
                     self._apply_fills(fills)

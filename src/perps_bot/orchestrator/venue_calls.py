@@ -60,6 +60,7 @@ class VenueCalls(PortfolioControls):
     _reconnects_seen: int
     _cancel_due: bool
     _started: bool
+    _wick_walked: Candle | None  # the last candle checked point by point (long_candles)
 
     def _signal(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
         raise NotImplementedError
@@ -79,12 +80,22 @@ class VenueCalls(PortfolioControls):
 
     def _apply_fills(self, fills: Sequence[Fill]) -> None:
         touched: list[Portfolio] = []
+        self._book_fills(fills, touched)
+        self._fills_booked(fills, touched)
+
+    def _book_fills(self, fills: Sequence[Fill], touched: list[Portfolio]) -> None:
+        """The fills into their portfolios' books (and strategies); `touched` gets each
+        portfolio the first time one of its fills is booked."""
         for fill in fills:
             p = self.routes.owner(fill.client_id, fill.symbol)
             self._signal(p, p.book_fill(fill))
             if p not in touched:
                 touched.append(p)
                 self._wake(p)
+
+    def _fills_booked(self, fills: Sequence[Fill], touched: list[Portfolio]) -> None:
+        """What follows the booking of `fills` (one event's, booked by `_book_fills`
+        into `touched`): the equity rows, protective orders, the store."""
         ts = fills[-1].ts
         for p in touched:
             p.rec.equity(ts, log_line=False)
@@ -101,7 +112,11 @@ class VenueCalls(PortfolioControls):
     def _mark_wick(self, p: Portfolio, candle: Candle, ts: int) -> None:
         """A mark series' low and high inside the candle (`--mark`): a mark that went past
         the liquidation price and closed back inside it liquidates all the same. The low
-        first: a symbol holds one side, so only its adverse extreme can liquidate."""
+        first: a symbol holds one side, so only its adverse extreme can liquidate. Not
+        for a candle the ledger already checked point by point (`_wick_walked`:
+        orchestrator.long_candles), where a position opened after an extreme never saw it."""
+        if candle is self._wick_walked:
+            return
         for extreme in (candle.mark_low, candle.mark_high):
             if extreme is not None:
                 liquidations = p.ledger.update_mark(candle.symbol, extreme, ts)

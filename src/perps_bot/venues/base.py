@@ -93,10 +93,14 @@ class Venue(Protocol):
         orders against it and return the fills (live venues return nothing)."""
         ...
 
-    def on_candle_part(self, candle: Candle, since: int, until: int) -> Sequence[Fill]:
+    def on_candle_part(
+        self, candle: Candle, since: int, until: int, stamp: int | None
+    ) -> Sequence[Fill]:
         """Match the points of `candle`'s price path whose time is in [since, until),
         fills stamped at their point's time (a candle a funding settlement splits:
-        orchestrator.long_candles); live venues return nothing."""
+        orchestrator.long_candles), or at `stamp` unless it is None (a candle walked point by
+        point for its mark's extremes, whose fills carry its close time as any
+        candle's); live venues return nothing."""
         ...
 
     def quiet(self, symbol: str) -> bool:

@@ -138,7 +138,7 @@ class ModelMatchingEngine(MatchingEngine):
         )
 
     def on_market(
-        self, event: MarketEvent, window: tuple[int, int] | None = None
+        self, event: MarketEvent, window: tuple[int, int, int | None] | None = None
     ) -> Sequence[Fill]:
         if type(event) in (BookSnapshot, Quote, Candle) and self._consumed:
             for side in (Side.BUY, Side.SELL):

@@ -58,7 +58,8 @@ Rules (documented here because reports and tests depend on them):
 * Stop and take-profit orders wait for their trigger (venues.triggers).
 * Fills carry the event's `ts` (for a candle, its close), so the ledger sees
   non-decreasing times; a candle a funding settlement splits is matched in parts
-  (`on_candle_part`), whose fills carry their path point's time.
+  (`on_candle_part`), whose fills carry their path point's time (a candle walked
+  point by point for its mark's extremes: its close time, as when matched whole).
 * Randomness: one numpy Generator seeded from the run seed on its own stream,
   separate from the price walk; draws happen in event order, orders in
   submission order (empirical latency: in the order they became live, then
@@ -230,15 +231,19 @@ class MatchingEngine:
         """No order of `symbol` is queued or resting: on_market would return nothing."""
         return symbol not in self._by_symbol
 
-    def on_candle_part(self, candle: Candle, since: int, until: int) -> Sequence[Fill]:
+    def on_candle_part(
+        self, candle: Candle, since: int, until: int, stamp: int | None
+    ) -> Sequence[Fill]:
         """The points of `candle`'s path whose time is in [since, until), fills stamped
-        at their point's time (Venue.on_candle_part)."""
-        return self.on_market(candle, (since, until))
+        at their point's time or at `stamp` (Venue.on_candle_part)."""
+        return self.on_market(candle, (since, until, stamp))
 
     def on_market(
-        self, event: MarketEvent, window: tuple[int, int] | None = None
+        self, event: MarketEvent, window: tuple[int, int, int | None] | None = None
     ) -> Sequence[Fill]:
-        """Match due orders of `event.symbol` against the event; returns the fills."""
+        """Match due orders of `event.symbol` against the event; returns the fills.
+        `window`: only the points whose time is in [since, until), fills stamped at
+        `stamp`, else at their point's time (on_candle_part)."""
         if not self._orders:
             return ()
         symbol_orders = self._by_symbol.get(event.symbol)
@@ -264,7 +269,7 @@ class MatchingEngine:
             if window is not None:  # a part of a candle: its points' own times
                 if not window[0] <= point.since < window[1]:
                     continue
-                ts = point.since
+                ts = point.since if window[2] is None else window[2]
             for item in symbol_orders.acting_at(point, self._by_arrival):
                 if self._orders.get(item.order.client_id) is not item:
                     continue  # closed earlier at this point

@@ -52,7 +52,7 @@ class MockVenue:
         self._last_ts = 0
         # called for every event of a run: the engine's method itself, not a wrapper
         self.on_market: Callable[[MarketEvent], Sequence[Fill]] = self.engine.on_market
-        self.on_candle_part: Callable[[Candle, int, int], Sequence[Fill]] = (
+        self.on_candle_part: Callable[[Candle, int, int, int | None], Sequence[Fill]] = (
             self.engine.on_candle_part
         )
         self.quiet: Callable[[str], bool] = self.engine.quiet

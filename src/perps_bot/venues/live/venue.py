@@ -276,7 +276,9 @@ class LiveVenue(FillPolling):
         """Live fills come from `poll`; market events change nothing here."""
         return ()
 
-    def on_candle_part(self, candle: Candle, since: int, until: int) -> Sequence[Fill]:
+    def on_candle_part(
+        self, candle: Candle, since: int, until: int, stamp: int | None
+    ) -> Sequence[Fill]:
         """Live fills come from `poll`."""
         return ()
 
