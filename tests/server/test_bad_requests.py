@@ -183,3 +183,18 @@ async def test_a_profile_whose_name_is_no_url_segment_is_a_400(tmp_path: Path) -
         error = (await resp.json())["error"]
         assert "'a/b' is no profile name" in error and "\n" not in error, error
         assert (await (await client.get("/api/sessions")).json())["sessions"] == []
+
+
+async def test_a_capital_too_large_for_a_float_is_a_400(tmp_path: Path) -> None:
+    """An integer capital of 400 digits (JSON allows it; no float holds it) passed the
+    'positive number' check and broke float() after it: a 500 and a traceback."""
+    body = b'{"profile": "dev", "portfolios": [{"strategy": "sma_cross", "capital": 1%s}]}'
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        resp = await client.post(
+            "/api/sessions", data=body % (b"0" * 400), headers={"Content-Type": "application/json"}
+        )
+        assert resp.status == 400, await resp.text()
+        error = (await resp.json())["error"]
+        assert error.startswith("portfolios[0].capital: expected a positive number"), error
+        assert "\n" not in error and len(error) < 200, error
+        assert (await (await client.get("/api/sessions")).json())["sessions"] == []

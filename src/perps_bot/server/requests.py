@@ -231,5 +231,9 @@ def _portfolio(item: dict[str, Any], index: int, default_id: str) -> dict[str, A
     if capital is not None:
         if isinstance(capital, bool) or not isinstance(capital, int | float) or not capital > 0:
             raise RequestError(f"{where}.capital: expected a positive number")
-        out["capital"] = float(capital)
+        try:
+            out["capital"] = float(capital)
+        except OverflowError:  # an integer of hundreds of digits: JSON has no limit
+            raise RequestError(f"{where}.capital: expected a positive number, got one too"
+                               " large for a float") from None  # fmt: skip
     return out
