@@ -227,3 +227,24 @@ async def test_a_plan_file_that_cannot_be_read_is_a_400_that_leaves_no_session(
         ok = [{"strategy": "plan", "params": {"file": str(good)}}]
         sid = await start(client, dev_session("1d", portfolios=ok))
         assert (await client.post(f"/api/sessions/{sid}/stop")).status == 200
+
+
+async def test_walkforward_windows_that_cannot_run_are_a_400_that_leaves_no_session(
+    tmp_path: Path,
+) -> None:
+    """A window's params that its strategy refuses, or windows of walkforward itself,
+    were a 201 and a session that failed at once, kept in the list."""
+    refused = [
+        ("sma_cross", '[[0, 1, {"fast": -1}]]', "bad param 'fast'"),
+        ("sma_cross", '[[0, 1, {"colour": 1}]]', "unknown param 'colour'"),
+        ("walkforward", "[[0, 1, {}]]", "walkforward cannot run walkforward windows"),
+    ]
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        for inner, windows, message in refused:
+            params = {"strategy": inner, "windows": windows}
+            body = dev_session("1d", portfolios=[{"strategy": "walkforward", "params": params}])
+            resp = await client.post("/api/sessions", json=body)
+            assert resp.status == 400, await resp.text()
+            error = (await resp.json())["error"]
+            assert message in error and "\n" not in error and len(error) < 300, error
+        assert (await (await client.get("/api/sessions")).json())["sessions"] == []
