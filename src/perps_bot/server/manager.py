@@ -30,6 +30,7 @@ from perps_bot.config import Settings, load_settings
 from perps_bot.domain import PerpsBotError, short
 from perps_bot.orchestrator.runner import Interrupted, run_bot
 from perps_bot.orchestrator.wiring import Run, mark_crashed
+from perps_bot.server import views
 from perps_bot.server.requests import RequestError, StartRequest, parse_start, session_settings
 from perps_bot.server.session import FLATTEN, Session
 from perps_bot.storage import RunStore, StoreError
@@ -156,6 +157,8 @@ class SessionManager(Sessions):
             s.prompts = dict(record.prompts)
             if record.status not in table.UNFINISHED:
                 self._remember_database(s, request)
+                if s.run_id is not None:
+                    s.ended = views.ended_run(self.reader(s), s.run_id)
                 continue
             try:
                 settings = session_settings(request, self.database, allow_live=self.allow_live)
@@ -277,6 +280,8 @@ class SessionManager(Sessions):
 
     def _end(self, s: Session, status: str, detail: str | None) -> None:
         table.end_session(self.store.connection, s.id, status, detail)
+        if s.run_id is not None:
+            s.ended = views.ended_run(self.reader(s), s.run_id)
         s.finished(status, detail)
 
     async def close(self) -> None:
