@@ -47,7 +47,8 @@ function renderSession(s) {
   const risk = $("risk-state");
   risk.textContent = s.risk_state || "—";
   risk.className = "badge state-" + (s.risk_state || "");
-  $("clock").textContent = s.now ? `${s.now.slice(0, 19)} → ${(s.ends || "").slice(0, 19)}` : "";
+  const from = s.now || s.started;  // running: now → its end; ended: its start → its end
+  $("clock").textContent = from ? `${from.slice(0, 19)} → ${(s.ends || "").slice(0, 19)}` : "";
 }
 
 function renderPortfolio(view) {
