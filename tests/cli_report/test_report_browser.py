@@ -263,3 +263,37 @@ def test_exit_marker_hover_shows_the_exit_reason_as_text(tmp_path: Path) -> None
     text, errors = _evaluated(path, EXIT_HOVER)
     assert errors == []
     assert f"({ODD_REASON})" in text
+
+
+#: what each chart's traces draw: the line's path and its marker count
+DRAWN = """[...document.querySelectorAll(".js-plotly-plot")].map((gd) => ({id: gd.id,
+  samples: gd.data.map((t) => (t.x || []).length),
+  drawn: [...gd.querySelectorAll(".scatterlayer .trace")].map((t) => {
+    const line = t.querySelector(".js-line");
+    return /[LHV]/.test(line ? line.getAttribute("d") || "" : "")
+      || t.querySelectorAll(".point").length > 0; })}))"""
+
+
+@pytest.mark.integration
+@needs_chromium
+def test_a_price_sampled_once_is_drawn(tmp_path: Path) -> None:
+    """A one-minute dev run samples ETH-PERP once: its price chart was an empty plot
+    (a line through one point draws nothing), though its title said one sample."""
+    from tests.durable.helpers import cli
+
+    db = tmp_path / "short.sqlite"
+    ran = cli("--profile", "dev", "--dev-fast", "--seed", "1", "--duration", "1m",
+              "--db", str(db), tmp=tmp_path)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    with RunStore(db, read_only=True) as store:
+        (run,) = store.runs()
+    path = tmp_path / "short.html"
+    path.write_text(_html(db, run.run_id), encoding="utf-8")
+
+    charts, errors = _evaluated(path, DRAWN)
+    assert errors == []
+    prices = [c for c in charts if c["id"].startswith("price-")]
+    assert sorted(c["samples"][0] for c in prices) == [1, 2]  # ETH-PERP once, BTC-PERP twice
+    assert all(c["drawn"][0] for c in prices), prices
+    (equity,) = (c for c in charts if c["id"] == "equity-chart")
+    assert equity["drawn"][2], equity  # the equity line

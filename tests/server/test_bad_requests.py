@@ -183,3 +183,68 @@ async def test_a_profile_whose_name_is_no_url_segment_is_a_400(tmp_path: Path) -
         error = (await resp.json())["error"]
         assert "'a/b' is no profile name" in error and "\n" not in error, error
         assert (await (await client.get("/api/sessions")).json())["sessions"] == []
+
+
+async def test_a_capital_too_large_for_a_float_is_a_400(tmp_path: Path) -> None:
+    """An integer capital of 400 digits (JSON allows it; no float holds it) passed the
+    'positive number' check and broke float() after it: a 500 and a traceback."""
+    body = b'{"profile": "dev", "portfolios": [{"strategy": "sma_cross", "capital": 1%s}]}'
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        resp = await client.post(
+            "/api/sessions", data=body % (b"0" * 400), headers={"Content-Type": "application/json"}
+        )
+        assert resp.status == 400, await resp.text()
+        error = (await resp.json())["error"]
+        assert error.startswith("portfolios[0].capital: expected a positive number"), error
+        assert "\n" not in error and len(error) < 200, error
+        assert (await (await client.get("/api/sessions")).json())["sessions"] == []
+
+
+async def test_a_plan_file_that_cannot_be_read_is_a_400_that_leaves_no_session(
+    tmp_path: Path,
+) -> None:
+    """It was a 201 and a session that failed at once, kept in the list and the table
+    (with a NUL byte in the path, a ValueError with its traceback in the server log).
+    A plan that reads starts."""
+    not_a_plan = tmp_path / "notes.txt"
+    not_a_plan.write_text("secret: 1\n")
+    good = tmp_path / "plan.csv"
+    good.write_text("id,symbol,side,size\nx,BTC-PERP,long,0.001\n")
+    refused = [
+        (str(tmp_path / "missing.csv"), "missing.csv: no such file"),
+        (str(tmp_path / "a\x00b.csv"), "no such file"),
+        (str(tmp_path), "no such file"),
+        (str(not_a_plan), "unknown column"),
+    ]
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        for path, message in refused:
+            body = dev_session("1d", portfolios=[{"strategy": "plan", "params": {"file": path}}])
+            resp = await client.post("/api/sessions", json=body)
+            assert resp.status == 400, await resp.text()
+            error = (await resp.json())["error"]
+            assert message in error and "\n" not in error and len(error) < 300, error
+        assert (await (await client.get("/api/sessions")).json())["sessions"] == []
+        ok = [{"strategy": "plan", "params": {"file": str(good)}}]
+        sid = await start(client, dev_session("1d", portfolios=ok))
+        assert (await client.post(f"/api/sessions/{sid}/stop")).status == 200
+
+
+async def test_walkforward_windows_that_cannot_run_are_a_400_that_leaves_no_session(
+    tmp_path: Path,
+) -> None:
+    """A window's params that its strategy refuses, or windows of walkforward itself,
+    were a 201 and a session that failed at once, kept in the list."""
+    refused = [
+        ("sma_cross", '[[0, 1, {"fast": -1}]]', "bad param 'fast'"),
+        ("sma_cross", '[[0, 1, {"colour": 1}]]', "unknown param 'colour'"),
+        ("walkforward", "[[0, 1, {}]]", "walkforward cannot run walkforward windows"),
+    ]
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        for inner, windows, message in refused:
+            params = {"strategy": inner, "windows": windows}
+            body = dev_session("1d", portfolios=[{"strategy": "walkforward", "params": params}])
+            resp = await client.post("/api/sessions", json=body)
+            assert resp.status == 400, await resp.text()
+            error = (await resp.json())["error"]
+            assert message in error and "\n" not in error and len(error) < 300, error
+        assert (await (await client.get("/api/sessions")).json())["sessions"] == []

@@ -8,6 +8,7 @@ import asyncio
 import gc
 import gzip
 import itertools
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -213,3 +214,31 @@ async def test_a_missing_static_file_is_a_json_404(tmp_path: Path) -> None:
             assert "Not Found" in await _error(resp, 404)
         resp = await client.head("/static/dashboard.js")
         assert resp.status == 200 and "javascript" in resp.content_type
+
+
+async def test_a_query_parameter_the_endpoint_does_not_take_is_a_400(tmp_path: Path) -> None:
+    """A misspelt one was ignored: `trades?limt=5` answered every trade of the session,
+    `equity?portfolios=x` the account's curve, as if nothing had been asked."""
+    async with serving(tmp_path / "server.sqlite", token="s3cret") as (client, _):
+        auth = {"Authorization": "Bearer s3cret"}
+        resp = await client.post("/api/sessions", json=dev_session("120d"), headers=auth)
+        sid = (await resp.json())["session_id"]
+        base = f"/api/sessions/{sid}"
+        refused = [
+            ("GET", f"{base}/trades?limt=5", "unknown query parameter 'limt' (known: limit)"),
+            ("GET", f"{base}/equity?portfolios=sma_cross",
+             "unknown query parameter 'portfolios' (known: points, portfolio)"),
+            ("GET", f"{base}?verbose=1", "unknown query parameter 'verbose' (it takes none)"),
+            ("POST", f"{base}/stop?now=1", "unknown query parameter 'now' (it takes none)"),
+        ]  # fmt: skip
+        for method, path, message in refused:
+            error = await _error(await client.request(method, path, headers=auth), 400)
+            assert error == message, (path, error)
+        taken = [f"{base}/trades?limit=5", f"{base}/equity?points=10&portfolio=sma_cross",
+                 f"{base}?token=s3cret", "/api/sessions?token=s3cret"]  # fmt: skip
+        for path in taken:
+            assert (await client.get(path, headers=auth)).status == 200, path
+        ws = await client.ws_connect(f"{base}/stream?trades=5&points=10&token=s3cret")
+        assert json.loads((await ws.receive()).data)["type"] == "hello"
+        await ws.close()
+        assert (await client.post(f"{base}/stop", headers=auth)).status == 200

@@ -28,7 +28,7 @@ from perps_bot.monitoring.prometheus import metrics_registry
 from perps_bot.server import planning, views
 from perps_bot.server.hosts import refusal
 from perps_bot.server.manager import Sessions
-from perps_bot.server.protocol import quiet_client_errors, read_json
+from perps_bot.server.protocol import quiet_client_errors, read_json, unknown_query
 from perps_bot.server.requests import RequestError
 from perps_bot.server.session import Session
 
@@ -57,7 +57,7 @@ def create_app(
     loopback ones (`hosts.allowed_hosts` of the bind address; None: any name, for a
     bind beyond loopback, which has a token instead)."""
     quiet_client_errors()
-    app = web.Application(middlewares=[_errors, _local_host, _auth])
+    app = web.Application(middlewares=[_errors, _local_host, _auth, _known_queries])
     app[STATE] = _State(sessions, token or "", hosts)
     app.router.add_get("/", _dashboard)
     app.router.add_get("/static/plotly.min.js", _plotly)
@@ -129,6 +129,14 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         given = given or request.query.get("token", "")
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise RequestError("unauthorized: send Authorization: Bearer <token>", status=401)
+    return await handler(request)
+
+
+@web.middleware
+async def _known_queries(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route = request.match_info.route.resource
+    if route is not None and route.canonical.startswith("/api/"):
+        unknown_query(route.canonical, request.query)
     return await handler(request)
 
 

@@ -33,6 +33,7 @@ from perps_bot.orchestrator.account_hold import hold_account
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.runner import Interrupted, run_bot
 from perps_bot.orchestrator.wiring import Run, mark_crashed
+from perps_bot.server import views
 from perps_bot.server.requests import RequestError, StartRequest, parse_start, session_settings
 from perps_bot.server.session import FLATTEN, Session
 from perps_bot.storage import RunStore, StoreError
@@ -171,6 +172,8 @@ class SessionManager(Sessions):
             s.prompts = dict(record.prompts)
             if record.status not in table.UNFINISHED:
                 self._remember_database(s, request)
+                if s.run_id is not None:
+                    s.ended = views.ended_run(self.reader(s), s.run_id)
                 continue
             try:
                 settings = session_settings(request, self.database, allow_live=self.allow_live)
@@ -331,6 +334,8 @@ class SessionManager(Sessions):
 
     def _end(self, s: Session, status: str, detail: str | None) -> None:
         table.end_session(self.store.connection, s.id, status, detail)
+        if s.run_id is not None:
+            s.ended = views.ended_run(self.reader(s), s.run_id)
         s.finished(status, detail)
 
     async def close(self) -> None:

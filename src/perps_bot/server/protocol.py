@@ -12,6 +12,7 @@ and got its 400: `ClientErrorsInOneLine` makes each such record one warning line
 """
 
 import logging
+from collections.abc import Iterable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -20,6 +21,25 @@ from perps_bot.domain import short
 from perps_bot.server.requests import RequestError, parse_json
 
 JSON = "application/json"
+#: the query parameters each API route takes (others none); `token` any of them
+QUERIES = {
+    "/api/sessions/{id}/trades": ("limit",),
+    "/api/sessions/{id}/equity": ("points", "portfolio"),
+    "/api/sessions/{id}/plans": ("portfolio",),
+    "/api/sessions/{id}/replan": ("portfolio",),
+    "/api/sessions/{id}/strategy": ("portfolio",),
+    "/api/sessions/{id}/stream": ("trades", "points"),
+}
+
+
+def unknown_query(route: str, names: Iterable[str]) -> None:
+    """RequestError (400) for a query parameter API route `route` does not take: a
+    misspelt one (`trades?limt=5`) answered as if nothing had been asked."""
+    known = QUERIES.get(route, ())
+    unknown = sorted(n for n in names if n not in known and n != "token")
+    if unknown:
+        takes = f"known: {', '.join(known)}" if known else "it takes none"
+        raise RequestError(f"unknown query parameter {short(unknown[0])!r} ({takes})")
 
 
 async def read_json(request: web.Request) -> object:

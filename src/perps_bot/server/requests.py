@@ -156,7 +156,8 @@ def session_settings(
         )
     try:
         for plan in settings.portfolio_plans():
-            validate_params(load_strategy(plan.strategy), plan.params)
+            cls = load_strategy(plan.strategy)
+            cls.check(validate_params(cls, plan.params))  # a plan file that is not there
         profile_catalog(settings)  # a symbol with no instrument (paper: no network)
     except (PerpsBotError, ValueError) as exc:
         raise RequestError(str(exc).removeprefix("config error: ")) from None
@@ -231,5 +232,9 @@ def _portfolio(item: dict[str, Any], index: int, default_id: str) -> dict[str, A
     if capital is not None:
         if isinstance(capital, bool) or not isinstance(capital, int | float) or not capital > 0:
             raise RequestError(f"{where}.capital: expected a positive number")
-        out["capital"] = float(capital)
+        try:
+            out["capital"] = float(capital)
+        except OverflowError:  # an integer of hundreds of digits: JSON has no limit
+            raise RequestError(f"{where}.capital: expected a positive number, got one too"
+                               " large for a float") from None  # fmt: skip
     return out

@@ -50,6 +50,8 @@ class Session:
         self.run: Run | None = None
         self.task: asyncio.Task[None] | None = None
         self.stop_requested = False
+        #: what the session's view shows of its run once it ended (views.ended_run)
+        self.ended: dict[str, Any] = {}
         #: the prompts the API gave the planners, by portfolio id: (text, label)
         self.prompts: dict[str, tuple[str, str]] = {}
         self.subscribers: set[asyncio.Queue[Message]] = set()

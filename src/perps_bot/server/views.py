@@ -29,7 +29,7 @@ def session(s: "Session") -> dict[str, Any]:
     }
     run = s.run
     if run is None:
-        return out
+        return out | s.ended
     orchestrator = run.orchestrator
     duration = run.settings.run.duration_ms
     start = orchestrator.first_ts or run.start_ms
@@ -47,6 +47,20 @@ def session(s: "Session") -> dict[str, Any]:
         ],
     }  # fmt: skip
     return out
+
+
+def ended_run(store: RunStore, run_id: str) -> dict[str, Any]:
+    """What `session` shows of a run that ended, as stored: its profile, and when it
+    started and ended (its last event's time); {} when the store does not have it."""
+    try:
+        run = store.run(run_id)
+    except StoreError:
+        return {}
+    return {
+        "profile": run.profile,
+        "started": None if run.start_ts is None else iso_utc(run.start_ts),
+        "ends": None if run.end_ts is None else iso_utc(run.end_ts),
+    }
 
 
 def portfolios(run: Run, s: "Session") -> dict[str, Any]:

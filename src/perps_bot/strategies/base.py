@@ -132,6 +132,14 @@ class Strategy(ABC):
         (name -> a digest): the content of a file its params name, say. None here."""
         return {}
 
+    @classmethod
+    def check(cls, params: BaseModel) -> None:
+        """What starting with `params` (validated) needs beyond their types, checked
+        before anything runs (a file a param names, say); StrategyError naming what is
+        wrong. The session server asks it, so such a start is a 400, not a session
+        that fails at once; the strategy's constructor refuses the same."""
+        return None  # most strategies need nothing more
+
     def on_start(self) -> Sequence[Signal]:
         """Called once before the first event."""
         return NO_SIGNALS

@@ -37,6 +37,7 @@ from perps_bot.domain import (
     Side,
     Signal,
     closing_intent,
+    short_path,
 )
 from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext, StrategyError
 from perps_bot.strategies.plan_rows import PlanFileError, PlanRow, read_plan
@@ -65,7 +66,7 @@ class PlanStrategy(Strategy):
         assert isinstance(params, PlanParams)
         try:
             digest = hashlib.sha256(Path(params.file).read_bytes()).hexdigest()
-        except OSError:
+        except (OSError, ValueError):  # no such file, a NUL in the path
             digest = "unreadable"  # refused when the strategy starts (exit 2)
         return {"plan_file": digest}
 
@@ -82,12 +83,20 @@ class PlanStrategy(Strategy):
         except PlanFileError as exc:
             raise StrategyError(str(exc)) from None
 
+    @classmethod
+    def check(cls, params: BaseModel) -> None:
+        """The file is there and reads as a plan (its rows are checked at start)."""
+        assert isinstance(params, PlanParams)
+        path = Path(params.file)
+        try:
+            _file_stamp(path)
+            read_plan(path, ())
+        except PlanFileError as exc:
+            raise StrategyError(str(exc)) from None
+
     # -- the file ------------------------------------------------------------------
     def _load(self) -> None:
-        stat = self._path.stat() if self._path.is_file() else None
-        stamp = (stat.st_mtime_ns, stat.st_size) if stat is not None else None
-        if stamp is None:
-            raise PlanFileError(f"plan {self._path}: no such file")
+        stamp = _file_stamp(self._path)
         plan = read_plan(self._path, self.ctx.symbols)
         self._stamp = stamp
         self._rows = plan.rows
@@ -196,6 +205,18 @@ def _fill_price(row: PlanRow, price: float | None) -> float | None:
     if not price:
         return limit
     return min(limit, price) if row.side == "long" else max(limit, price)
+
+
+def _file_stamp(path: Path) -> tuple[int, int]:
+    """The file's (modification time, size); PlanFileError when there is no such file
+    (a path Path.is_file() cannot take, with a NUL byte or too long, included)."""
+    try:
+        stat = path.stat() if path.is_file() else None
+    except (OSError, ValueError):
+        stat = None
+    if stat is None:
+        raise PlanFileError(f"plan {short_path(path)}: no such file")
+    return stat.st_mtime_ns, stat.st_size
 
 
 def _due(row: PlanRow, ts: int) -> bool:

@@ -22,7 +22,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from perps_bot.domain import Fill, MarketEvent, OrderUpdate, Signal
-from perps_bot.strategies.base import NO_SIGNALS, Strategy, StrategyContext, StrategyError
+from perps_bot.strategies.base import (
+    NO_SIGNALS,
+    Strategy,
+    StrategyContext,
+    StrategyError,
+    validate_params,
+)
 from perps_bot.strategies.common import target
 
 WINDOW_END = "walkforward window end"
@@ -70,17 +76,30 @@ class WalkForward(Strategy):
 
     def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
         super().__init__(params, ctx)
-        from perps_bot.strategies.loader import load_strategy  # the loader lists this class
-
-        self._inner_cls = load_strategy(self.params.strategy)
-        if self._inner_cls is WalkForward:
-            raise StrategyError("walkforward cannot run walkforward windows")
+        self._inner_cls = self._inner_class(self.params)
         self._windows = parse_windows(self.params.windows)
         for _, _, window_params in self._windows:  # a bad set fails before the run
             self._inner_cls(window_params, ctx)
         self._k = -1  # index of the window in play (-1: none yet)
         self._inner: Strategy | None = None
         self._started = False  # the inner strategy had its on_start
+
+    @staticmethod
+    def _inner_class(params: WalkForwardParams) -> type[Strategy]:
+        from perps_bot.strategies.loader import load_strategy  # the loader lists this class
+
+        inner = load_strategy(params.strategy)
+        if inner is WalkForward:
+            raise StrategyError("walkforward cannot run walkforward windows")
+        return inner
+
+    @classmethod
+    def check(cls, params: BaseModel) -> None:
+        """The inner strategy loads and takes each window's params."""
+        assert isinstance(params, WalkForwardParams)
+        inner = cls._inner_class(params)
+        for _, _, window_params in parse_windows(params.windows):
+            inner.check(validate_params(inner, window_params))
 
     def on_event(self, event: MarketEvent) -> Sequence[Signal]:
         ts = event.ts

@@ -14,6 +14,8 @@
   const ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
   const esc = (s) => String(s).replace(/[&<>"']/g, (ch) => ESC[ch]);
   const sig = (v) => v === null ? "" : String(Number(v.toPrecision(8)));
+  // a line through one point draws nothing: a series sampled once is drawn as its point
+  const lines = (xs) => (xs.length === 1 ? "lines+markers" : "lines");
   function duration(ms) {
     let s = Math.round(ms / 1000);
     const d = Math.floor(s / 86400); s -= d * 86400;
@@ -51,14 +53,14 @@
       ? [{ type: "candlestick", name: s.symbol, x: s.ts, open: s.open, high: s.high,
            low: s.low, close: s.close, increasing: { line: { color: GREEN } },
            decreasing: { line: { color: RED } } }]
-      : [{ type: "scatter", mode: "lines", name: "price", x: s.ts, y: s.close,
+      : [{ type: "scatter", mode: lines(s.ts), name: "price", x: s.ts, y: s.close,
            line: { color: "#111827", width: 1.2 } }];
     for (const ind of s.series) {
-      traces.push({ type: "scatter", mode: "lines", name: ind.name, x: s.ts, y: ind.values,
+      traces.push({ type: "scatter", mode: lines(s.ts), name: ind.name, x: s.ts, y: ind.values,
         line: { width: 1.2 } });
     }
     traces.push(...markers(t, s.symbol));
-    Plotly.newPlot(el, traces, {
+    return Plotly.newPlot(el, traces, {
       title: { text: s.title, x: 0, font: { size: 14 } },
       margin: { l: 60, r: 20, t: 40, b: 40 }, hovermode: "closest",
       xaxis: { type: "date", rangeslider: { visible: false } },
@@ -72,7 +74,7 @@
         hoverinfo: "skip", showlegend: false },
       { type: "scatter", mode: "lines", x: e.ts, y: e.high, fill: "tonexty", line: { width: 0 },
         fillcolor: "rgba(147,197,253,0.5)", name: "range in bucket", hoverinfo: "skip" },
-      { type: "scatter", mode: "lines", x: e.ts, y: e.close, name: "equity",
+      { type: "scatter", mode: lines(e.ts), x: e.ts, y: e.close, name: "equity",
         line: { color: BLUE, width: 1.5 } },
       { type: "scatter", mode: "lines", x: e.ts, y: e.drawdown_pct, name: "drawdown %",
         yaxis: "y2", fill: "tozeroy", line: { color: "#b91c1c", width: 1, shape: "hv" },
@@ -83,7 +85,7 @@
         name: bench.label, visible: "legendonly",  // on click: it can dwarf the equity scale
         line: { color: "#6b7280", width: 1, dash: "dot" } });
     }
-    Plotly.newPlot(el, traces, {
+    return Plotly.newPlot(el, traces, {
       margin: { l: 70, r: 20, t: 20, b: 40 }, hovermode: "x unified",
       xaxis: { type: "date", anchor: "y2" },
       yaxis: { domain: [0.34, 1], title: { text: "equity" } },
@@ -170,10 +172,14 @@
       if (root && p.trades.cols.id.length) tradeTable(root, p.trades);
     }
     await loadPlotly();
-    if (DATA.equity.ts.length) equityChart($("equity-chart"), DATA.equity, DATA.benchmark);
-    for (const p of DATA.portfolios) {
-      p.prices.forEach((s, i) => priceChart($(`price-${p.id}-${i}`), s, p.trades));
+    const drawn = [];  // ready once every chart is drawn (Plotly finishes some later)
+    if (DATA.equity.ts.length) {
+      drawn.push(equityChart($("equity-chart"), DATA.equity, DATA.benchmark));
     }
+    for (const p of DATA.portfolios) {
+      p.prices.forEach((s, i) => drawn.push(priceChart($(`price-${p.id}-${i}`), s, p.trades)));
+    }
+    await Promise.all(drawn);
     document.body.dataset.ready = "1";
   }
   main().catch((err) => {

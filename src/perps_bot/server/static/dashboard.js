@@ -47,7 +47,8 @@ function renderSession(s) {
   const risk = $("risk-state");
   risk.textContent = s.risk_state || "—";
   risk.className = "badge state-" + (s.risk_state || "");
-  $("clock").textContent = s.now ? `${s.now.slice(0, 19)} → ${(s.ends || "").slice(0, 19)}` : "";
+  const from = s.now || s.started;  // running: now → its end; ended: its start → its end
+  $("clock").textContent = from ? `${from.slice(0, 19)} → ${(s.ends || "").slice(0, 19)}` : "";
 }
 
 function renderPortfolio(view) {
@@ -110,6 +111,9 @@ const chartBase = (index) => chartMode() === "pnl" ? chartStart[index] ?? 0 : 0;
 // A chart time: UTC wall time as text. Plotly draws a Date in the browser's own time
 // zone, and every other time on the page (trades, fills, the API) is UTC.
 const utcTime = (ms) => new Date(ms).toISOString().slice(0, 23).replace("T", " ");
+// A line through one point draws nothing: a curve of one point (a session on the wall
+// clock has one equity row a minute) is drawn with its point until it has two.
+const lineMode = (points) => (points === 1 ? "lines+markers" : "lines");
 
 function drawChart(curves) {
   chartTraces.length = 0;
@@ -118,7 +122,7 @@ function drawChart(curves) {
     chartTraces.push(name);
     chartStart.push(curve.equity.length ? curve.equity[0] : null);
     const base = chartBase(index);
-    return { type: "scatter", mode: "lines", name, x: curve.ts.map(utcTime),
+    return { type: "scatter", mode: lineMode(curve.ts.length), name, x: curve.ts.map(utcTime),
       y: curve.equity.map((v) => v - base) };
   });
   Plotly.newPlot("equity-chart", data, layout, { displayModeBar: false, responsive: true });
@@ -156,7 +160,8 @@ function extendChart(points) {
   const chart = $("equity-chart");
   Plotly.extendTraces(chart, { x: xs, y: ys }, indices);
   for (const index of indices) {
-    let { x, y } = chart.data[index];
+    let { x, y, mode } = chart.data[index];
+    if (mode !== lineMode(x.length)) Plotly.restyle(chart, { mode: lineMode(x.length) }, [index]);
     if (x.length <= CHART_POINTS) continue;
     while (x.length > CHART_POINTS) [x, y] = [halved(x), halved(y)];
     Plotly.restyle(chart, { x: [x], y: [y] }, [index]);
