@@ -178,6 +178,18 @@ def _alive(pids: list[int]) -> list[int]:
     return alive
 
 
+def _spawned_workers(pid: int, wanted: int) -> list[int]:
+    """The worker processes `pid` spawned, once there are `wanted` of them (30 s at most):
+    on a loaded machine one worker can run the first trials while the other still starts."""
+    deadline = time.monotonic() + 30
+    while True:
+        workers = [p for p in _children(pid)
+                   if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]  # fmt: skip
+        if len(workers) >= wanted or time.monotonic() > deadline:
+            return workers
+        time.sleep(0.1)
+
+
 @pytest.mark.integration
 def test_the_worker_processes_end_with_a_killed_optimize(workdir: Path, two_days: Path) -> None:
     """`optimize -j 2` stopped by SIGTERM (a scheduler's timeout, `kill`) left its two
@@ -193,8 +205,7 @@ def test_the_worker_processes_end_with_a_killed_optimize(workdir: Path, two_days
         for line in driver.stdout:  # the workers run trials
             if line.startswith("[2/"):
                 break
-        workers = [p for p in _children(driver.pid)
-                   if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]  # fmt: skip
+        workers = _spawned_workers(driver.pid, 2)
         assert len(workers) == 2
         driver.terminate()
         driver.wait(timeout=30)
