@@ -46,7 +46,7 @@ def planner(server: FakeLLM, tmp_path: Path, **extra: object) -> object:
     log = logging.getLogger("perps_bot.llm")
     ctx = StrategyContext(["BTC-PERP"], FakeAccount(), lambda _s: 1.0, log)
     params = {"base_url": server.base_url, "model": "fake", "plan_interval": "4h",
-              "timeout": 0.5, "cache_dir": str(tmp_path / "cache"), **extra}  # fmt: skip
+              "timeout": 5.0, "cache_dir": str(tmp_path / "cache"), **extra}  # fmt: skip
     return load_strategy("llm_planner")(params, ctx)
 
 
@@ -88,7 +88,9 @@ def test_a_bad_answer_keeps_the_previous_plan_and_says_why(
     server: FakeLLM, tmp_path: Path, caplog: pytest.LogCaptureFixture, bad: object, why: str
 ) -> None:
     server.script = [plan(105, 0.5), bad]  # type: ignore[list-item]
-    strategy = planner(server, tmp_path)
+    # a timeout short of the fake's sleep for that case; a loaded machine's room otherwise
+    slow = isinstance(bad, tuple) and bad[0] == "sleep"
+    strategy = planner(server, tmp_path, **({"timeout": 0.5} if slow else {}))
     with caplog.at_level(logging.WARNING):
         # first plan at bar 0; the replan at bar 4 fails; the old trigger still fires
         signals = drive(strategy, [100, 101, 102, 103, 104, 106])
