@@ -106,6 +106,9 @@ class ScriptedVenue:
     def open_orders(self) -> list[Order]:
         return list(self._open.values())
 
+    async def snapshot_to_adopt(self, since_ms: int, symbols: Sequence[str]) -> VenueSnapshot:
+        return await self.snapshot()
+
     async def snapshot(self) -> VenueSnapshot:
         self.calls.append("venue.snapshot")
         snap = self.snapshots.pop(0) if self.snapshots else VenueSnapshot(None)

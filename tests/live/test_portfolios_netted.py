@@ -181,19 +181,25 @@ async def test_a_resume_right_after_a_flatten_waits_for_the_netted_close(
     assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(-0.007)
 
 
+@pytest.mark.parametrize("at_once", [False, True], ids=["much-later", "at-once"])
 async def test_a_restart_that_cannot_attribute_the_position_leaves_its_stops(
     in_repo: Path,
     run_dirs: dict[str, str],
     emulator: EmulatorServer,
     monkeypatch: pytest.MonkeyPatch,
+    at_once: bool,
 ) -> None:
     """one long 0.007 and two short 0.014, each with a stop: the exchange holds short
-    0.007 and both stops. A later run (more than the reconciliation's look-back after the
-    first: none of its fills are looked at again) cannot tell whose the short is, and
-    both portfolios halt until an operator looks, as they should. Their books then
-    held nothing, so each cancelled its stop and forgot its levels: the account's real
-    short was left without any stop. The stops and levels of a position the books cannot
-    attribute stay as they are now."""
+    0.007 and both stops. A later run cannot tell whose the short is, and both
+    portfolios halt until an operator looks, as they should. Their books then held
+    nothing, so each cancelled its stop and forgot its levels: the account's real short
+    was left without any stop. The stops and levels of a position the books cannot
+    attribute stay as they are now.
+    Restarted at once (within the reconciliation's look-back for exchange fills), the
+    later run's next reconciliation booked the first run's own entries again, as fills
+    of no order of the bot's, all to one: one held the account's short in its books, and
+    both stops were cancelled all the same. The fills the start's account holds are not
+    booked again."""
     settings = opposite(emulator, run_dirs, 0.007, 0.014, hold=100_000)
     one, two = (p.model_copy(update={"params": {**p.params, "stop": 0.01}})
                 for p in settings.portfolios)  # fmt: skip
@@ -205,7 +211,8 @@ async def test_a_restart_that_cannot_attribute_the_position_leaves_its_stops(
 
     await run_until(settings, lambda run: len(stops()) == 2)
     before = stops()
-    monkeypatch.setattr(venue_calls, "RECONCILE_LOOKBACK_MS", 0)  # restarted much later
+    if not at_once:  # none of the first run's fills are in the look-back
+        monkeypatch.setattr(venue_calls, "RECONCILE_LOOKBACK_MS", 0)
 
     def reconciled_again(run: Run) -> bool:  # books every 100 ms, reconciles every 300
         return getattr(run.orchestrator.portfolios[0].strategy, "books", 0) > 15
@@ -217,5 +224,9 @@ async def test_a_restart_that_cannot_attribute_the_position_leaves_its_stops(
     with sqlite3.connect(result.db_path) as conn:
         states = dict(conn.execute("SELECT portfolio, state FROM trading_state").fetchall())
         levels = conn.execute("SELECT COUNT(*) FROM protective_levels").fetchone()[0]
+        booked = conn.execute(
+            "SELECT COUNT(*) FROM fills WHERE run_id LIKE ?", (f"{result.run_id}%",)
+        ).fetchone()[0]
     assert states == {"one": "HALTED", "two": "HALTED"}
     assert levels == 2
+    assert booked == 0, "the later run booked fills the account held before it started"

@@ -58,12 +58,15 @@ async def reconcile(
     venue: Venue,
     portfolios: Sequence[Portfolio],
     recorder: Recorder,
-    since_ms: int | None,
+    since_ms: int,
+    adopt: bool,
     book: Callable[[Sequence[Fill]], None],
 ) -> list[str]:
     """Bring the books to the venue's account; returns the symbols that differed, or
     raises ReconcileFailed (warned) when the account cannot be read.
-    `since_ms`: where to look for unexplained exchange fills (None: adopt at once).
+    `since_ms`: where to look for unexplained exchange fills; `adopt`: books never
+    compared yet (a start) take the account at once, and the fills since `since_ms` it
+    holds are never looked for again (a later reconciliation booked them twice).
     With several portfolios the account is their sum: a difference goes to the one
     portfolio that trades the symbol; when several do, it cannot be attributed, and
     they stop trading it (HALTED, with the reason) until an operator looks."""
@@ -71,10 +74,11 @@ async def reconcile(
     if len(portfolios) > 1:
         books = AccountBooks([p.ledger for p in portfolios])
     try:
-        snap = await _snapshot(venue, book)
+        symbols = sorted(set().union(*(p.symbols for p in portfolios)))
+        snap = await _snapshot(venue, book, (since_ms, symbols) if adopt else None)
         differences = _differences(snap, books)
         booked: Sequence[Fill] = ()
-        if differences and since_ms is not None:
+        if differences and not adopt:
             try:
                 booked = await venue.exchange_fills(since_ms, sorted(differences))
             except FillsOutOfReach as exc:  # part of them booked would be wrong books
@@ -134,11 +138,16 @@ async def reconcile(
     return sorted(set(left) | {f.symbol for f in booked})
 
 
-async def _snapshot(venue: Venue, book: Callable[[Sequence[Fill]], None]) -> VenueSnapshot:
+async def _snapshot(
+    venue: Venue,
+    book: Callable[[Sequence[Fill]], None],
+    adopted: tuple[int, Sequence[str]] | None = None,
+) -> VenueSnapshot:
     """The venue's account, the fills of the bot's own orders it holds that the books
     did not have yet booked first (they are handed out once: adopted with the position,
-    the venue's next poll would have booked them again)."""
-    snap = await venue.snapshot()
+    the venue's next poll would have booked them again). `adopted`: (since_ms, symbols)
+    of an account taken whole (Venue.snapshot_to_adopt)."""
+    snap = await (venue.snapshot() if adopted is None else venue.snapshot_to_adopt(*adopted))
     if snap.fills:
         book(snap.fills)
     return snap

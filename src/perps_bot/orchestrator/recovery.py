@@ -62,9 +62,12 @@ async def recover_unstored_fills(
 ) -> int:
     """Book into earlier live runs the fills the exchange made and they never stored;
     returns how many."""
+    # the newest first: an order a later run found open and followed is that run's
+    # from then on (_stored_fills), so what it executed after is missing there
     runs = store.execute(
-        "SELECT DISTINCT o.run_id FROM orders o JOIN runs r ON r.run_id = o.run_id"
-        " WHERE r.kind = 'live' AND o.run_id != ? AND o.status IN (?, ?, ?, ?)",
+        "SELECT o.run_id FROM orders o JOIN runs r ON r.run_id = o.run_id"
+        " WHERE r.kind = 'live' AND o.run_id != ? AND o.status IN (?, ?, ?, ?)"
+        " GROUP BY o.run_id ORDER BY MAX(r.created_at) DESC, o.run_id DESC",
         (current_run_id, *OPEN),
     )
     booked = 0
@@ -233,13 +236,24 @@ class Stored(NamedTuple):
 
 
 def _stored_fills(store: RunStore, run_id: str) -> dict[str, Stored]:
-    """The stored fills of the run, by order. A fill is committed the moment it is known
-    and its order's update (filled) with the next rows: after a kill in between, the
-    fills are ahead of the order row, and what they hold is not missing."""
+    """The stored fills of the run's orders, by order. A fill is committed the moment it
+    is known and its order's update (filled) with the next rows: after a kill in
+    between, the fills are ahead of the order row, and what they hold is not missing.
+    A later live run that found one of these orders still open on the exchange (a stop
+    left resting) followed it and stored its later fills as its own, under the same
+    client id: those are not missing either. Before, the next start booked them again,
+    into this run (a stop's close counted twice)."""
+    rows = store.execute(
+        "SELECT f.client_id, f.size, f.price, f.fee FROM fills f"
+        " JOIN runs r ON r.run_id = f.run_id"
+        " JOIN orders o ON o.run_id = ? AND o.client_id = f.client_id AND o.symbol = f.symbol"
+        " WHERE f.run_id = ? OR r.kind = 'live'",
+        (run_id, run_id),
+    )
     out: dict[str, Stored] = {}
-    for f in store.fills(run_id):
-        size, cost, fee = out.get(f.client_id, Stored(0.0, 0.0, 0.0))
-        out[f.client_id] = Stored(size + f.size, cost + f.size * f.price, fee + f.fee)
+    for client_id, fill_size, price, fill_fee in rows:
+        size, cost, fee = out.get(client_id, Stored(0.0, 0.0, 0.0))
+        out[client_id] = Stored(size + fill_size, cost + fill_size * price, fee + fill_fee)
     return out
 
 

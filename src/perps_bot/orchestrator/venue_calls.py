@@ -363,7 +363,8 @@ class VenueCalls(PortfolioControls):
                 venue=self.venue,
                 portfolios=self.portfolios,
                 recorder=self.rec,
-                since_ms=None if since is None else since - RECONCILE_LOOKBACK_MS,
+                since_ms=(now if since is None else since) - RECONCILE_LOOKBACK_MS,
+                adopt=since is None,
                 book=self._apply_fills,
             )
         except ReconcileFailed as exc:

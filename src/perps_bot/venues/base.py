@@ -131,3 +131,9 @@ class Venue(Protocol):
         with the fills of its own orders those positions hold that `poll` has not handed
         out yet (handed out with the snapshot instead)."""
         ...
+
+    async def snapshot_to_adopt(self, since_ms: int, symbols: Sequence[str]) -> VenueSnapshot:
+        """`snapshot` for books that take the account whole (a live start): the fills on
+        `symbols` from `since_ms` that its positions hold are never handed out by
+        `exchange_fills` (adopted with the positions, they would count twice)."""
+        ...

@@ -104,6 +104,10 @@ class MockVenue:
     def open_orders(self) -> list[Order]:
         return self.engine.open_orders()
 
+    async def snapshot_to_adopt(self, since_ms: int, symbols: Sequence[str]) -> VenueSnapshot:
+        """The snapshot: every paper fill comes from this venue's own orders."""
+        return await self.snapshot()
+
     async def snapshot(self) -> VenueSnapshot:
         """The ledger's positions (a paper venue has no account of its own)."""
         book = self._positions

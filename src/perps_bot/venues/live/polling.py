@@ -82,6 +82,28 @@ class FillPolling(AccountReads):
             f"the bot's orders kept executing while the account was read ({SNAPSHOT_TRIES} tries)"
         )
 
+    async def snapshot_to_adopt(self, since_ms: int, symbols: Sequence[str]) -> VenueSnapshot:
+        """`snapshot` for books that take the account whole (a start): the account's
+        trades on `symbols` from `since_ms` on are listed before and after it, until no
+        trade came in between (every trade listed is in the positions read), and are
+        marked handed out. Before, `exchange_fills` (which looks back a minute before
+        the last reconciliation) booked them at the first difference after a restart:
+        the earlier run's own fills (its orders are not this venue's), counted twice."""
+        listed = await self._trade_ids(since_ms, symbols)
+        fills: list[Fill] = []
+        for _ in range(SNAPSHOT_TRIES):
+            snap = await self.snapshot()
+            fills.extend(snap.fills)
+            again = await self._trade_ids(since_ms, symbols)
+            if again == listed:
+                self._seen_trades.update(listed)
+                snap.fills = fills
+                return snap
+            listed = again
+        raise VenueUnavailable(
+            f"the account kept trading while it was read ({SNAPSHOT_TRIES} tries)"
+        )
+
     def _executed(self) -> dict[str, float]:
         """client id -> executed quantity the venue knows, for every order it follows."""
         tracked = itertools.chain(self._orders.values(), self._unconfirmed.values())

@@ -8,6 +8,7 @@ A mixin of `LiveVenue` (venues.live.venue), kept apart from order submission: th
 attributes below are the venue's, declared here for the type checker.
 """
 
+import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Sequence
@@ -17,7 +18,12 @@ from typing import Any
 
 from perps_bot.domain import Fill, Order, OrderType, Side
 from perps_bot.exchange import from_exchange_symbol
-from perps_bot.venues.base import VenuePosition, VenueSnapshot, VenueUnavailable
+from perps_bot.venues.base import (
+    FillsOutOfReach,
+    VenuePosition,
+    VenueSnapshot,
+    VenueUnavailable,
+)
 from perps_bot.venues.live.account import (
     PositionMarket,
     foreign_order,
@@ -150,6 +156,23 @@ class AccountReads:
             return await self._exchange.fapiPrivateGetForceOrders({"symbol": market_id, **params})
 
         return liquidation_orders(await forced_since(fetch, since_ms, until_ms))
+
+    async def _trade_ids(self, since_ms: int, symbols: Sequence[str]) -> set[str]:
+        """The ids of the account's trades on `symbols` from `since_ms` on (each readable
+        as `exchange_fills` reads it: BadResponse retried, then VenueUnavailable). Those
+        out of its reach are left out: `exchange_fills` books none of them either."""
+        ids: set[str] = set()
+        for symbol in symbols:
+            ccxt_symbol = self._ccxt_symbols.get(symbol)
+            if ccxt_symbol is None:
+                continue
+            with contextlib.suppress(FillsOutOfReach):
+                trades = await self.requests.read(
+                    f"fetch trades {symbol}",
+                    partial(self._foreign_trades, symbol, ccxt_symbol, since_ms),
+                )
+                ids.update(str(trade["id"]) for trade in trades)
+        return ids
 
     async def _foreign_trades(self, symbol: str, ccxt_symbol: str, since_ms: int) -> Any:
         """Every trade of the account since `since_ms` (venues.live.trade_pages), each
