@@ -360,7 +360,9 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp, StartOrders):
         orders: list[Order] = []
         for p in self._signalled:
             if p.flattening is not None:
-                self.closes_due(p)
+                self.closes_due(p, ts)
+            elif p.closing_out is not None:
+                self.close_again(p, ts)
             signals, p.pending = p.pending, []
             if self._starting:
                 signals = self._priced(p, signals, ts)
@@ -373,6 +375,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp, StartOrders):
         self._signalled.clear()
         if self._starting:
             self._still_starting()
+        self.keep_closing()
         self._restate_waiting(orders)  # a resume waiting on a close that was refused
         return orders
 
