@@ -8,6 +8,7 @@ A mixin of `Orchestrator` (orchestrator.engine, through orchestrator.venue_calls
 attributes below are the engine's, declared here for the type checker.
 """
 
+import logging
 from collections.abc import Sequence
 
 from perps_bot.domain import (
@@ -19,12 +20,18 @@ from perps_bot.domain import (
     closing_intent,
 )
 from perps_bot.orchestrator.clock import Clock
-from perps_bot.orchestrator.portfolio import Portfolio
+from perps_bot.orchestrator.portfolio import ClosingOut, Portfolio
 from perps_bot.orchestrator.routing import Routes
 from perps_bot.venues import Venue
 
+#: how long after a flatten's closes were made those of the positions still open (no
+#: close on its way: denied or refused) are made again (`close_again`)
+RETRY_MS = 5_000
+
 
 class PortfolioControls:
+    log: logging.Logger
+    _last_price: dict[str, float]
     clock: Clock
     venue: Venue
     routes: Routes
@@ -77,8 +84,10 @@ class PortfolioControls:
         position at the flatten. What a market close already on its way (open at the
         venue: a flatten asked a second time after the first one's close went out)
         takes away is not closed again: the close went out twice. The strategy's
-        signals still waiting are dropped (`unheard`). Returns how many positions it
-        closes (0 when an earlier flatten's closes are still to be made)."""
+        signals still waiting are dropped (`unheard`). A close the risk gate denies or
+        the venue refuses is made again until the portfolio is flat (`close_again`).
+        Returns how many positions it closes (0 when an earlier flatten's closes are
+        still to be made)."""
         portfolio.flattens += 1
         self.unheard(portfolio)
         self.withdraw_resting(portfolio)
@@ -89,21 +98,63 @@ class PortfolioControls:
             self._signalled.append(portfolio)
         return sum(1 for s in portfolio.ledger.symbols() if self._left_open(portfolio, s) != 0.0)
 
-    def closes_due(self, portfolio: Portfolio) -> None:
+    def closes_due(self, portfolio: Portfolio, ts: int) -> None:
         """The closes of a flatten (`flatten`), on the positions held now, in place of
         the closes waiting among the portfolio's signals (the strategy's: one of them
         the risk gate denied or the venue refused left that part of the position open,
-        the flatten counting on it)."""
+        the flatten counting on it). The flatten is kept until the portfolio is flat
+        (`close_again`)."""
         reason, portfolio.flattening = portfolio.flattening, None
         if reason is None:
             return
+        portfolio.closing_out = ClosingOut(reason, ts + RETRY_MS)
+        left = {s: n for s in portfolio.ledger.symbols() if (n := self._left_open(portfolio, s))}
+        self._closes(portfolio, reason, left)
+
+    def close_again(self, portfolio: Portfolio, ts: int) -> None:
+        """A flatten's closes made again for the positions still open `RETRY_MS` after
+        they were made, no close of them on its way: the risk gate denied one (the
+        order rate, stale data, a halt) or the venue refused it, and the flattened
+        portfolio held its position with nothing trying again. Made only when the gate
+        would let them through (else the next time: one denial, not one per event);
+        the first time, a warning says which positions are still open and why. Over
+        once the portfolio is flat, but for less than a step the exchange could trade
+        (or resumed: its strategy has it back)."""
+        out = portfolio.closing_out
+        ledger = portfolio.ledger
+        if out is None or not any(_closable(portfolio, s) for s in ledger.symbols()):
+            portfolio.closing_out = None
+            return
+        left = {s: n for s in ledger.symbols()
+                if _closable(portfolio, s) and (n := self._left_open(portfolio, s))}  # fmt: skip
+        if ts < out.next_try or not left:  # not yet, or its closes are on their way
+            return
+        out.next_try = ts + RETRY_MS
+        prices = self._last_price
+        blocked = {s: b for s in left if (b := portfolio.risk.blocked(s, ts, prices.get(s, 0.0)))}
+        if not out.said:
+            out.said = True
+            held = ", ".join(f"{s} {n:g}" for s, n in left.items())
+            why = "; ".join(f"{s}: {b[0]} ({b[1]})" for s, b in blocked.items())
+            self.log.warning(
+                "portfolio %s still holds %s after its flatten (%s): its closes were denied"
+                " or refused; they are made again as soon as the risk gate lets them through%s",
+                portfolio.id, held, out.reason, f" (now: {why})" if why else "",
+            )  # fmt: skip
+        self._closes(portfolio, out.reason, {s: n for s, n in left.items() if s not in blocked})
+
+    def keep_closing(self) -> None:
+        """The portfolios a flatten still closes are looked at again at the next event."""
+        for p in self.portfolios:
+            if p.closing_out is not None and p not in self._signalled:
+                self._signalled.append(p)
+
+    def _closes(self, portfolio: Portfolio, reason: str, left: dict[str, float]) -> None:
+        """Closes of the positions `left` (signed) among the portfolio's signals, in place
+        of the closes waiting there."""
         portfolio.pending = [s for s in portfolio.pending
                              if not (type(s) is OrderIntent and s.reduce_only)]  # fmt: skip
-        portfolio.pending.extend(
-            closing_intent(symbol, left, reason)
-            for symbol in portfolio.ledger.symbols()
-            if (left := self._left_open(portfolio, symbol)) != 0.0
-        )
+        portfolio.pending.extend(closing_intent(s, n, reason) for s, n in left.items())
 
     def _left_open(self, portfolio: Portfolio, symbol: str) -> float:
         """The position in `symbol` (signed) that the market closes open at the venue
@@ -141,6 +192,7 @@ class PortfolioControls:
         it signalled while paused was dropped, so it states what it wants now
         (`on_resume`), turned into orders at the next event. Returns how many signals
         (0 while it waits for a close on its way: see `_restate`)."""
+        portfolio.closing_out = None  # a flatten still closing: over
         if not portfolio.paused:
             return 0
         portfolio.paused = False
@@ -187,6 +239,14 @@ class PortfolioControls:
         id of its own kept those resting through its flatten or halt)."""
         owner = self.routes.owner
         return [o for o in self.venue.open_orders() if owner(o.client_id, o.symbol) is portfolio]
+
+
+def _closable(portfolio: Portfolio, symbol: str) -> bool:
+    """Whether the portfolio holds a position in `symbol` that an order could close (at
+    least one step of the instrument)."""
+    held = abs(portfolio.ledger.position_size(symbol))
+    instrument = portfolio.flow.instruments.get(symbol)
+    return held > 0.0 and (instrument is None or not instrument.below_step(held))
 
 
 def _closes(portfolio: Portfolio, order: Order) -> bool:

@@ -15,9 +15,10 @@ into the venue: stored, journaled, and shown to the strategy (`on_order_update`)
 This module is the loop itself; its mixins hold the rest: the venue calls (sending,
 polling, reconciling: orchestrator.venue_calls), quiet candle and quote stretches
 (orchestrator.quiet, orchestrator.quiet_quotes), the loop's part of a checkpoint
-(orchestrator.loop_checkpoint), the strategies' warm-up (orchestrator.warmup), the
-controls from outside a strategy (orchestrator.controls) and how a run stops and
-closes (orchestrator.stopping).
+(orchestrator.loop_checkpoint), the strategies' warm-up (orchestrator.warmup) and
+their start in a run of quotes (orchestrator.start_orders), the controls from outside
+a strategy (orchestrator.controls) and how a run stops and closes
+(orchestrator.stopping).
 """
 
 import asyncio
@@ -50,6 +51,7 @@ from perps_bot.orchestrator.quiet import NO_ORDERS
 from perps_bot.orchestrator.quiet_quotes import QuietQuotes
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.routing import Routes
+from perps_bot.orchestrator.start_orders import StartOrders
 from perps_bot.orchestrator.warmup import WarmUp
 from perps_bot.risk import RiskGate
 from perps_bot.strategies import Strategy
@@ -60,7 +62,7 @@ _NEVER = 2**63  # after any event time: a run without an end
 _SEVERITY = (TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE)
 
 
-class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
+class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp, StartOrders):
     def __init__(
         self,
         *,
@@ -143,6 +145,8 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         self.save_soon: Callable[[], None] | None = None
         self.save_due: Callable[[], None] | None = None
         self.resumed = False  # restored from a checkpoint: on_start was already called
+        #: on_start's signals of a run of quotes wait for their symbol's first price
+        self._starting = False
 
     @property
     def last_prices(self) -> dict[str, float]:
@@ -176,7 +180,8 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
                 for p in self.portfolios:
                     self._signal(p, p.strategy.on_start())
                 opening = self._candle_run and bool(self._signalled)
-                if not opening:
+                if not opening:  # quotes: each waits for its symbol's first price
+                    self._starting = bool(self._signalled)
                     await self._submit_all(self._pending_orders(self.clock.now()))
             end = self._end_ms if self._end_ms is not None else _NEVER
             on_event = self._on_event
@@ -219,6 +224,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
                     self.last_ts = self._end_ms  # the feed ran to the end of [start, end)
             if self.interrupted and self.save_due is not None:
                 self.save_due()  # a control since the last checkpoint: not lost
+            self._starting = False  # on_start's still waiting: denied, said so
             for p in self.portfolios:
                 self._signal(p, p.strategy.on_stop())
             await self._submit_all(self._pending_orders(self.clock.now()))
@@ -354,8 +360,12 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
         orders: list[Order] = []
         for p in self._signalled:
             if p.flattening is not None:
-                self.closes_due(p)
+                self.closes_due(p, ts)
+            elif p.closing_out is not None:
+                self.close_again(p, ts)
             signals, p.pending = p.pending, []
+            if self._starting:
+                signals = self._priced(p, signals, ts)
             made = p.flow.orders(signals, ts, self._last_price, orders)
             for order in made:
                 p.protection.watch(order)
@@ -363,6 +373,9 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp):
             self._relevel(p, signals, ts, orders)
             orders.extend(self._protective(p))
         self._signalled.clear()
+        if self._starting:
+            self._still_starting()
+        self.keep_closing()
         self._restate_waiting(orders)  # a resume waiting on a close that was refused
         return orders
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from perps_bot.feeds.bars import BarBuilder
 from perps_bot.orchestrator.clock import Clock
-from perps_bot.orchestrator.portfolio import Portfolio
+from perps_bot.orchestrator.portfolio import ClosingOut, Portfolio
 from perps_bot.orchestrator.routing import Routes
 
 
@@ -34,13 +34,14 @@ class LoopCheckpoint:
         and log line, bars being built, last prices, each portfolio's open excursions,
         client id counter and what waits for its next event (signals from outside the
         strategy: a session API's flatten or resume between two batches, the resting
-        orders it withdraws, the entries of flips held back for their close, and a
-        flatten whose closes are still to be made), the order owners, first and last
-        event time, the clock."""
+        orders it withdraws, the entries of flips held back for their close, a flatten
+        whose closes are still to be made and one still closing), the order owners,
+        first and last event time, the clock."""
         bars = self._bars.state() if self._bars is not None else None
         portfolios = {p.id: (p.excursions.state(), p.flow.seq, p.protection.state(),
                              list(p.pending), list(p.protection.to_cancel),
-                             p.flow.held.state(), p.flattening)
+                             p.flow.held.state(), p.flattening,
+                             p.closing_out.reason if p.closing_out is not None else None)
                       for p in self.portfolios}  # fmt: skip
         owners = self.routes.state()
         return (self._next_equity, self._next_log, bars, dict(self._last_price), portfolios,
@@ -65,6 +66,10 @@ class LoopCheckpoint:
             p.flow.held.restore(waiting[2] if len(waiting) > 2 else {})
             p.flattening = waiting[3] if len(waiting) > 3 else None  # closes still to make
             if p.flattening is not None and p not in self._signalled:
+                self._signalled.append(p)
+            out = waiting[4] if len(waiting) > 4 else None  # a flatten still closing
+            p.closing_out = ClosingOut(out, 0) if out is not None else None
+            if out is not None and p not in self._signalled:
                 self._signalled.append(p)
             if p.flow.held.by_symbol and p not in self._signalled:
                 self._signalled.append(p)  # looks at them at its next event

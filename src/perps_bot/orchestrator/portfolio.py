@@ -9,6 +9,7 @@ trade its symbol; a fill goes back to the portfolio whose order it filled.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from perps_bot.domain import Fill, Signal
 from perps_bot.ledger import FillResult, Ledger
@@ -21,8 +22,22 @@ from perps_bot.risk import RiskGate
 from perps_bot.strategies import Strategy
 
 
+@dataclass(slots=True)
+class ClosingOut:
+    """A flatten whose closes were made, kept until the portfolio is flat: a close the
+    risk gate denied or the venue refused is made again (orchestrator.controls
+    `close_again`)."""
+
+    reason: str
+    #: the positions left open are closed again from this time on
+    next_try: int
+    #: the warning that a position is still open was logged
+    said: bool = False
+
+
 class Portfolio:
     __slots__ = (
+        "closing_out",
         "excursions",
         "flattening",
         "flattens",
@@ -80,6 +95,8 @@ class Portfolio:
         #: the reason of a flatten whose closes are not made yet: made at the next event
         #: on the positions then held (orchestrator.controls `flatten`)
         self.flattening: str | None = None
+        #: a flatten whose closes were made, until the portfolio is flat (or resumed)
+        self.closing_out: ClosingOut | None = None
         #: resumed, the strategy states what it wants once no close is on its way
         #: (orchestrator.venue_calls: `resume`)
         self.restate = False

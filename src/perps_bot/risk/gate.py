@@ -180,23 +180,11 @@ class RiskGate(EquityLimits):
         if not size > 0.0:
             return RiskDecision(False, 0.0, None, f"order size must be positive (got {size})")
 
-        if self.state is HALTED:
-            code = (
-                DenialReason.TRADING_HALTED
-                if self._manual_halt is not None
-                else DenialReason.MAX_DRAWDOWN_HALT
-            )
-            return self._deny(code, f"trading halted: {self.state_detail}")
-        if self._breaker_open:
-            return self._deny(DenialReason.CIRCUIT_BREAKER_OPEN, "venue circuit breaker is open")
-        stale = self._stale(symbol, now_ms, price)
-        if stale is not None:
-            return self._deny(DenialReason.STALE_MARKET_DATA, stale)
+        blocked = self.blocked(symbol, now_ms, price)
+        if blocked is not None:
+            return self._deny(*blocked)
         price = cap_price(intent, price)
         recent = self._approved_ts
-        too_many = rate_refusal(recent, now_ms, self.cfg.max_orders_per_minute)
-        if too_many is not None:
-            return self._deny(DenialReason.ORDER_RATE_LIMIT, too_many)
 
         current = self.account.position_size(symbol)
         direction = intent.side.sign
@@ -246,6 +234,27 @@ class RiskGate(EquityLimits):
             self.resizes[resized_by] += 1
         detail = "; ".join(notes) or "approved"
         return RiskDecision(True, size, resized_by, detail, self.state is REDUCING)
+
+    def blocked(self, symbol: str, now_ms: int, price: float) -> tuple[DenialReason, str] | None:
+        """(code, detail) of the checks 1-4 an order of `symbol` fails at `now_ms`,
+        whatever the order (the trading state, the breaker, the market data, the
+        order rate); None when it passes them. Counts no denial."""
+        if self.state is HALTED:
+            code = (
+                DenialReason.TRADING_HALTED
+                if self._manual_halt is not None
+                else DenialReason.MAX_DRAWDOWN_HALT
+            )
+            return code, f"trading halted: {self.state_detail}"
+        if self._breaker_open:
+            return DenialReason.CIRCUIT_BREAKER_OPEN, "venue circuit breaker is open"
+        stale = self._stale(symbol, now_ms, price)
+        if stale is not None:
+            return DenialReason.STALE_MARKET_DATA, stale
+        too_many = rate_refusal(self._approved_ts, now_ms, self.cfg.max_orders_per_minute)
+        if too_many is not None:
+            return DenialReason.ORDER_RATE_LIMIT, too_many
+        return None
 
     def fresh(self, symbol: str, now_ms: int, price: float) -> bool:
         """Whether the symbol's market data lets an order through at `now_ms`."""
