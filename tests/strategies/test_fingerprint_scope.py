@@ -58,6 +58,21 @@ def test_an_edited_plan_file_needs_a_promotion_of_its_own(tmp_path: Path) -> Non
     require_prod_promotions(settings, planned_portfolios(settings))
 
 
+def test_an_edited_llm_prompt_file_needs_a_promotion_of_its_own(tmp_path: Path) -> None:
+    """The llm_planner's prompt_file param was in the fingerprint as a path only: an
+    edited prompt kept the promotion of the prompt that was tested."""
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Trade carefully; stay flat in doubt.\n")
+    llm = {"name": "llm_planner", "params": {"prompt_file": str(prompt)}}
+    settings = _prod(tmp_path, llm)
+    _promote_to_prod(settings)
+    prompt.write_text("Go all in on every breakout.\n")  # the same path, another prompt
+    with pytest.raises(PromotionMissing):
+        require_prod_promotions(settings, planned_portfolios(settings))
+    prompt.write_text("Trade carefully; stay flat in doubt.\n")  # the promoted prompt again
+    require_prod_promotions(settings, planned_portfolios(settings))
+
+
 def test_a_promotion_recorded_under_another_fingerprint_is_named_in_the_refusal(
     tmp_path: Path,
 ) -> None:

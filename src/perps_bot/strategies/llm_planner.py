@@ -20,6 +20,7 @@ the schema, the client and the cache) and runs it until the next one.
   run's loop, `fetch` in a thread) and change the prompt (`set_prompt`, kept in `state`).
 """
 
+import hashlib
 import json
 import os
 from collections import deque
@@ -101,6 +102,29 @@ class LlmPlanner(Strategy):
     name = "llm_planner"
     Params = LlmPlannerParams
     params: LlmPlannerParams
+
+    @classmethod
+    def fingerprint_inputs(cls, params: BaseModel) -> dict[str, str]:
+        """The prompt the params name (a prompt_file's content, a template's text): an
+        edited prompt needs a promotion of its own. Its path alone kept the promotion."""
+        assert isinstance(params, LlmPlannerParams)
+        if params.prompt_file is None and params.template is None:
+            return {}  # the llm: section's prompt (not part of the params)
+        try:
+            text = prompt_text(params.template or "default", params.prompt_file)
+        except PlanRefused:
+            return {"prompt": "unreadable"}  # refused when the strategy starts (exit 2)
+        return {"prompt": hashlib.sha256(text.encode()).hexdigest()}
+
+    @classmethod
+    def check(cls, params: BaseModel) -> None:
+        """A prompt_file param names a text file that reads (the session server's 400)."""
+        assert isinstance(params, LlmPlannerParams)
+        if params.prompt_file is not None:
+            try:
+                prompt_text("default", params.prompt_file)
+            except PlanRefused as exc:
+                raise StrategyError(f"strategy 'llm_planner': {exc}") from None
 
     def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
         super().__init__(params, ctx)
