@@ -94,6 +94,29 @@ class WalkForward(Strategy):
         return inner
 
     @classmethod
+    def fingerprint_inputs(cls, params: BaseModel) -> dict[str, str]:
+        """The inner strategy's source and what else each window's params make it trade
+        on (a plan file's content): the fingerprint of this class's own modules alone
+        kept a promotion over an edited inner strategy or plan."""
+        from perps_bot.strategies.loader import source_hash
+
+        assert isinstance(params, WalkForwardParams)
+        try:
+            inner = cls._inner_class(params)
+        except StrategyError:
+            return {"inner": "unloadable"}  # refused when the strategy starts (exit 2)
+        inputs = {"inner": source_hash(inner)}
+        for k, (_, _, window_params) in enumerate(parse_windows(params.windows)):
+            try:
+                validated = validate_params(inner, window_params)
+            except StrategyError:
+                inputs[f"window {k}"] = "invalid"
+                continue
+            for name, digest in inner.fingerprint_inputs(validated).items():
+                inputs[f"window {k} {name}"] = digest
+        return inputs
+
+    @classmethod
     def check(cls, params: BaseModel) -> None:
         """The inner strategy loads and takes each window's params."""
         assert isinstance(params, WalkForwardParams)
