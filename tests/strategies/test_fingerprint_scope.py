@@ -78,6 +78,33 @@ def test_an_edited_llm_prompt_file_needs_a_promotion_of_its_own(tmp_path: Path) 
     require_prod_promotions(settings, planned_portfolios(settings))
 
 
+def test_the_llm_sections_prompt_and_model_are_in_the_fingerprint(tmp_path: Path) -> None:
+    """The prompt and the model the llm: section names (SPEC 16: how a profile sets the
+    planner up) were in no fingerprint: another prompt, or another model, kept the
+    promotion earned with the ones tested."""
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Trade carefully; stay flat in doubt.\n")
+
+    def prod(**llm: str) -> Settings:
+        return load_settings("prod", overrides={
+            "run": {"database": str(tmp_path / "prod.sqlite")},
+            "strategy": {"name": "llm_planner"},
+            "llm": {"prompt_file": str(prompt), "model": "m1"} | llm,
+        })  # fmt: skip
+
+    _promote_to_prod(prod())
+    for other in (prod(model="m2"), prod(template="momentum_trend_following", prompt_file="")):
+        with pytest.raises(PromotionMissing):
+            require_prod_promotions(other, planned_portfolios(other))
+    prompt.write_text("Go all in on every breakout.\n")
+    with pytest.raises(PromotionMissing):
+        require_prod_promotions(prod(), planned_portfolios(prod()))
+    prompt.write_text("Trade carefully; stay flat in doubt.\n")
+    require_prod_promotions(prod(), planned_portfolios(prod()))
+    cached = prod(cache_dir=str(tmp_path / "cache"))  # how answers are had: not traded on
+    require_prod_promotions(cached, planned_portfolios(cached))
+
+
 def test_a_promotion_recorded_under_another_fingerprint_is_named_in_the_refusal(
     tmp_path: Path,
 ) -> None:

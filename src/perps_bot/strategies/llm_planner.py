@@ -104,17 +104,19 @@ class LlmPlanner(Strategy):
     params: LlmPlannerParams
 
     @classmethod
-    def fingerprint_inputs(cls, params: BaseModel) -> dict[str, str]:
-        """The prompt the params name (a prompt_file's content, a template's text): an
-        edited prompt needs a promotion of its own. Its path alone kept the promotion."""
+    def section_inputs(cls, params: BaseModel, llm: LlmConfig) -> dict[str, str]:
+        """The model, the cadence and the prompt's text (the llm: section's, or the
+        params' that win over it): an edited prompt needs a promotion of its own (its
+        path alone kept the promotion), and so does another model."""
         assert isinstance(params, LlmPlannerParams)
-        if params.prompt_file is None and params.template is None:
-            return {}  # the llm: section's prompt (not part of the params)
+        settings = effective_settings(params, llm)
         try:
-            text = prompt_text(params.template or "default", params.prompt_file)
-        except PlanRefused:
-            return {"prompt": "unreadable"}  # refused when the strategy starts (exit 2)
-        return {"prompt": hashlib.sha256(text.encode()).hexdigest()}
+            text = prompt_text(check_template(settings.template), settings.prompt_file)
+            digest = hashlib.sha256(text.encode()).hexdigest()
+        except (PlanRefused, ValueError):
+            digest = "unreadable"  # refused when the strategy starts (exit 2)
+        return {"model": settings.model, "plan_interval": settings.plan_interval,
+                "prompt": digest}  # fmt: skip
 
     @classmethod
     def check(cls, params: BaseModel) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from perps_bot.config.llm import LlmConfig
 from perps_bot.domain import Fill, MarketEvent, OrderUpdate, Signal
 from perps_bot.strategies.base import (
     NO_SIGNALS,
@@ -114,6 +115,21 @@ class WalkForward(Strategy):
                 continue
             for name, digest in inner.fingerprint_inputs(validated).items():
                 inputs[f"window {k} {name}"] = digest
+        return inputs
+
+    @classmethod
+    def section_inputs(cls, params: BaseModel, llm: LlmConfig) -> dict[str, str]:
+        """Each window's inner `section_inputs` (an llm_planner's model and prompt)."""
+        assert isinstance(params, WalkForwardParams)
+        inputs: dict[str, str] = {}
+        try:
+            inner = cls._inner_class(params)
+            for k, (_, _, window_params) in enumerate(parse_windows(params.windows)):
+                validated = validate_params(inner, window_params)
+                for name, value in inner.section_inputs(validated, llm).items():
+                    inputs[f"window {k} {name}"] = value
+        except StrategyError:
+            pass  # refused when the strategy starts (fingerprint_inputs says so)
         return inputs
 
     @classmethod
