@@ -229,6 +229,36 @@ async def test_a_plan_file_that_cannot_be_read_is_a_400_that_leaves_no_session(
         assert (await client.post(f"/api/sessions/{sid}/stop")).status == 200
 
 
+async def test_an_llm_planner_prompt_file_that_cannot_be_read_is_a_400(tmp_path: Path) -> None:
+    """A prompt_file param naming no file (or a directory, a FIFO, binary bytes) was a
+    201 and a session that failed at once, kept in the list. A prompt that reads starts."""
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfe\x00 not utf-8")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    good = tmp_path / "prompt.txt"
+    good.write_text("You are a careful trader.\n")
+    refused = [
+        (tmp_path / "missing.txt", "missing.txt: cannot read it"),
+        (binary, "not UTF-8 text"),
+        (fifo, "not a regular file"),
+        (tmp_path, "not a regular file"),
+    ]
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        for path, message in refused:
+            params = {"prompt_file": str(path), "cache_only": True}
+            body = dev_session("1d", portfolios=[{"strategy": "llm_planner", "params": params}])
+            resp = await client.post("/api/sessions", json=body)
+            assert resp.status == 400, (path, await resp.text())
+            error = (await resp.json())["error"]
+            assert error.startswith("strategy 'llm_planner': prompt ") and message in error, error
+            assert "\n" not in error and len(error) < 300, error
+        assert (await (await client.get("/api/sessions")).json())["sessions"] == []
+        ok = [{"strategy": "llm_planner", "params": {"prompt_file": str(good)}}]
+        sid = await start(client, dev_session("1d", portfolios=ok))
+        assert (await client.post(f"/api/sessions/{sid}/stop")).status == 200
+
+
 async def test_walkforward_windows_that_cannot_run_are_a_400_that_leaves_no_session(
     tmp_path: Path,
 ) -> None:

@@ -3,6 +3,9 @@ bar size (`strategy.timeframe`) and, for the `plan` strategy, the plan file's co
 It left both out: a promotion to prod earned on 1h bars let prod start the same params
 on 1m bars, and an edited plan file kept the promotion of the plan that was tested."""
 
+import importlib
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,8 @@ from perps_bot.orchestrator.preflight import (
     require_prod_promotions,
 )
 from perps_bot.storage import RunStore
+from perps_bot.strategies.loader import strategy_fingerprint
+from perps_bot.strategies.walkforward import WalkForward
 from tests.metrics.metrics_builders import passing_run
 
 PLAN = "symbol,side,size\nETH-PERP,long,0.01\n"
@@ -58,6 +63,48 @@ def test_an_edited_plan_file_needs_a_promotion_of_its_own(tmp_path: Path) -> Non
     require_prod_promotions(settings, planned_portfolios(settings))
 
 
+def test_an_edited_llm_prompt_file_needs_a_promotion_of_its_own(tmp_path: Path) -> None:
+    """The llm_planner's prompt_file param was in the fingerprint as a path only: an
+    edited prompt kept the promotion of the prompt that was tested."""
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Trade carefully; stay flat in doubt.\n")
+    llm = {"name": "llm_planner", "params": {"prompt_file": str(prompt)}}
+    settings = _prod(tmp_path, llm)
+    _promote_to_prod(settings)
+    prompt.write_text("Go all in on every breakout.\n")  # the same path, another prompt
+    with pytest.raises(PromotionMissing):
+        require_prod_promotions(settings, planned_portfolios(settings))
+    prompt.write_text("Trade carefully; stay flat in doubt.\n")  # the promoted prompt again
+    require_prod_promotions(settings, planned_portfolios(settings))
+
+
+def test_the_llm_sections_prompt_and_model_are_in_the_fingerprint(tmp_path: Path) -> None:
+    """The prompt and the model the llm: section names (SPEC 16: how a profile sets the
+    planner up) were in no fingerprint: another prompt, or another model, kept the
+    promotion earned with the ones tested."""
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Trade carefully; stay flat in doubt.\n")
+
+    def prod(**llm: str) -> Settings:
+        return load_settings("prod", overrides={
+            "run": {"database": str(tmp_path / "prod.sqlite")},
+            "strategy": {"name": "llm_planner"},
+            "llm": {"prompt_file": str(prompt), "model": "m1"} | llm,
+        })  # fmt: skip
+
+    _promote_to_prod(prod())
+    for other in (prod(model="m2"), prod(template="momentum_trend_following", prompt_file="")):
+        with pytest.raises(PromotionMissing):
+            require_prod_promotions(other, planned_portfolios(other))
+    prompt.write_text("Go all in on every breakout.\n")
+    with pytest.raises(PromotionMissing):
+        require_prod_promotions(prod(), planned_portfolios(prod()))
+    prompt.write_text("Trade carefully; stay flat in doubt.\n")
+    require_prod_promotions(prod(), planned_portfolios(prod()))
+    cached = prod(cache_dir=str(tmp_path / "cache"))  # how answers are had: not traded on
+    require_prod_promotions(cached, planned_portfolios(cached))
+
+
 def test_a_promotion_recorded_under_another_fingerprint_is_named_in_the_refusal(
     tmp_path: Path,
 ) -> None:
@@ -74,3 +121,52 @@ def test_a_promotion_recorded_under_another_fingerprint_is_named_in_the_refusal(
     text = str(refused.value)
     assert "\n" not in text and "0123abcd0123abcd" in text
     assert "bar size (strategy.timeframe)" in text and "promote again" in text
+
+
+def test_walkforward_windows_of_an_edited_plan_or_strategy_need_a_promotion_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A walk-forward run's fingerprint hashed the walkforward module and its params: the
+    plan file its windows read, and the source of the strategy they run, were left out,
+    so a promotion of walk-forward evidence carried over to an edited plan or strategy."""
+    plan = tmp_path / "plan.csv"
+    plan.write_text(PLAN)
+    windows = json.dumps([[0, 10, {"file": str(plan)}], [10, 20, {"file": str(plan)}]])
+
+    def fingerprint(inner: str) -> str:
+        params = {"strategy": inner, "windows": windows}
+        return strategy_fingerprint(WalkForward, params, "v1", timeframe="1h")
+
+    before = fingerprint("plan")
+    plan.write_text(PLAN.replace("long,0.01", "long,5"))
+    assert fingerprint("plan") != before
+    plan.write_text(PLAN)
+    assert fingerprint("plan") == before
+
+    module = tmp_path / "wf_inner_mod.py"
+    module.write_text(INNER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    try:
+        first = fingerprint("wf_inner_mod:Inner")
+        module.write_text(INNER.replace("return NO_SIGNALS", "return ()  # edited"))
+        importlib.reload(sys.modules["wf_inner_mod"])
+        assert fingerprint("wf_inner_mod:Inner") != first
+    finally:
+        sys.modules.pop("wf_inner_mod", None)
+
+
+INNER = """
+from pydantic import BaseModel, ConfigDict
+from perps_bot.strategies import NO_SIGNALS, Strategy
+
+class InnerParams(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+class Inner(Strategy):
+    name = "inner"
+    Params = InnerParams
+
+    def on_event(self, event):
+        return NO_SIGNALS
+"""

@@ -310,7 +310,8 @@ def require_same_strategies(store: RunStore, run: RunRecord, fingerprints: dict[
             raise ResumeError(
                 f"cannot resume run {run.run_id}: its strategy{which} is not the code it"
                 f" started with (fingerprint {fingerprint}, now {now or 'none'}; it covers"
-                " the code, params, bar size and a plan strategy's plan file): start a new run"
+                " the code, params, bar size, a plan strategy's plan file and an llm_planner's"
+                " model and prompt): start a new run"
             )
 
 

@@ -116,7 +116,7 @@ def planned_portfolios(settings: Settings) -> list[PlannedPortfolio]:
     for plan in settings.portfolio_plans():
         cls = load_strategy(plan.strategy)
         fingerprint = strategy_fingerprint(
-            cls, plan.params, __version__, timeframe=settings.strategy.timeframe
+            cls, plan.params, __version__, timeframe=settings.strategy.timeframe, llm=settings.llm
         )
         planned.append(PlannedPortfolio(plan, cls, fingerprint))
     return planned

@@ -19,6 +19,8 @@ from pathlib import Path
 from perps_bot.domain import DEFAULT_PORTFOLIO, TradingState, short
 from perps_bot.monitoring import Journal
 from perps_bot.risk import RiskGate, RiskState
+from perps_bot.risk.account_gate import AccountGate
+from perps_bot.risk.gate import RATE_WINDOW_MS
 from perps_bot.storage import RunStore, damaged
 from perps_bot.storage import durable as stored
 
@@ -127,6 +129,24 @@ def state_key(portfolio: str, several: bool) -> str:
 def state_keys(portfolios: Sequence[str]) -> list[str]:
     """`state_key` of each of a run's portfolios."""
     return [state_key(p, len(portfolios) > 1) for p in portfolios]
+
+
+def count_recent_orders(
+    store: RunStore,
+    gates: Sequence[tuple[str, RiskGate]],
+    account: AccountGate | None,
+    kind: str,
+    now: int,
+) -> None:
+    """Give each gate (portfolio id, its gate) and the account's the orders that runs of
+    `kind` sent from this database in the minute before `now`: a live account's order
+    rate spans its restarts (a bot that crash-loops sent them all). A run of one
+    portfolio trades the whole account: every portfolio's count; each of several, its own."""
+    since, db = now - RATE_WINDOW_MS, store.connection
+    for pid, gate in gates:
+        gate.count_sent(stored.recent_order_times(db, kind, since, pid if len(gates) > 1 else None))
+    if account is not None:
+        account.count_sent(stored.recent_order_times(db, kind, since))
 
 
 def stored_state(store: RunStore, portfolio: str) -> stored.StoredTradingState | None:

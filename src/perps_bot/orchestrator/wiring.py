@@ -46,7 +46,7 @@ from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.run_records import mark_crashed as mark_crashed  # re-exported
 from perps_bot.orchestrator.run_records import new_run_id as new_run_id  # re-exported
 from perps_bot.orchestrator.run_records import run_record
-from perps_bot.orchestrator.trading_state import TradingStateKeeper, state_keys
+from perps_bot.orchestrator.trading_state import TradingStateKeeper, count_recent_orders, state_keys
 from perps_bot.orchestrator.watchers import Watchers, watch_run
 from perps_bot.risk.account_gate import AccountGate
 from perps_bot.storage import RunRecord, RunStore
@@ -337,6 +337,10 @@ def _make_durable(
         keepers.append(keeper)
         if spec.reconciles and flush is not None:  # no checkpoint holds a live peak
             flush.also.append(keeper.save_if_moved)
+    if spec.real_orders:  # the account's order rate spans its restarts
+        count_recent_orders(rec.store, [(p.id, p.risk) for p in orchestrator.portfolios],
+                            orchestrator.portfolios[0].flow.account, str(spec.mode),
+                            orchestrator.clock.now())  # fmt: skip
     if spec.reconciles:  # a live account: its orders and stops outlive the run (SPEC 16)
         orchestrator.routes.recall = rec.store.order_portfolio
         keep_levels(orchestrator.portfolios, orchestrator.routes, rec.store, settings.profile,

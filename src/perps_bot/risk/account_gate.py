@@ -15,11 +15,12 @@ higher or several times over, never lift the account's.
 """
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from perps_bot.config import RiskConfig
 from perps_bot.domain import AccountView, DenialReason, Side
-from perps_bot.risk.gate import rate_refusal, reduces
+from perps_bot.risk.gate import rate_refusal, reduces, with_sent
 
 _REL_TOL = 1e-9
 
@@ -44,6 +45,10 @@ class AccountGate:
 
     def restore_activity(self, saved: list[int]) -> None:
         self._approved_ts = deque(int(ts) for ts in saved)
+
+    def count_sent(self, times: Iterable[int]) -> None:
+        """Orders the account sent before this run started (RiskGate.count_sent)."""
+        self._approved_ts = with_sent(self._approved_ts, times)
 
     def withdraw(self, now_ms: int) -> None:
         """The order passed last, at `now_ms`, did not go out (the instrument refused it):

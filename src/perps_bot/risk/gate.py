@@ -13,7 +13,8 @@ Check order (the first failing check decides the denial code):
 4. ORDER_RATE_LIMIT: `max_orders_per_minute` approved orders in the sliding
    60 s window ending at `now_ms` (only approved orders count: denied ones
    never reach the exchange, nor do those refused after the gate: `withdraw`; a close
-   sent as several orders counts each of them: `sent_more`).
+   sent as several orders counts each of them: `sent_more`; a live restart counts the
+   orders the account sent in the minute before it: `count_sent`).
 5. REDUCE_ONLY_VIOLATION: a reduce_only intent that would increase or flip
    the position.
 6. REDUCING state: an exposure-increasing order is denied with the code of
@@ -45,7 +46,7 @@ by a rounding error.
 """
 
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +110,12 @@ def rate_refusal(recent: deque[int], now_ms: int, limit: int) -> str | None:
     return None
 
 
+def with_sent(recent: deque[int], times: Iterable[int]) -> deque[int]:
+    """The rate window `recent` with the times of orders sent before it counted too (a
+    live restart: the account sent them, in the last minute), in time order."""
+    return deque(sorted([*recent, *times]))
+
+
 class RiskGate(EquityLimits):
     """Approves, resizes or denies order intents and tracks the trading state."""
 
@@ -150,6 +157,11 @@ class RiskGate(EquityLimits):
         self._breaker_open = bool(breaker)
         self.denials = Counter(denials)
         self.resizes = Counter(resizes)
+
+    def count_sent(self, times: Iterable[int]) -> None:
+        """Orders sent before this run started, at `times` (the account's last minute, on
+        a live restart): they take their places in the order rate like its own."""
+        self._approved_ts = with_sent(self._approved_ts, times)
 
     def withdraw(self, now_ms: int) -> None:
         """The order approved last, at `now_ms`, did not go out (refused after the gate:

@@ -209,6 +209,22 @@ def lifted_halt(db: sqlite3.Connection, saved: StoredTradingState, run_id: str) 
     return str(detail) if state == "HALTED" and halted_by == run_id else None
 
 
+def recent_order_times(
+    db: sqlite3.Connection, kind: str, since_ms: int, portfolio: str | None = None
+) -> list[int]:
+    """When the runs of `kind` in this database (a live account's) created the orders
+    that passed the risk gate (market and limit: the protective orders never do) after
+    `since_ms`, oldest first; of one portfolio's, or of every portfolio (None)."""
+    sql = (
+        "SELECT o.ts FROM orders o JOIN runs r ON r.run_id = o.run_id WHERE r.kind=?"
+        " AND o.ts>? AND o.order_type IN ('market', 'limit')"
+    )
+    args: tuple[object, ...] = (kind, since_ms)
+    if portfolio is not None:
+        sql, args = sql + " AND o.portfolio=?", (*args, portfolio)
+    return [int(row[0]) for row in db.execute(sql + " ORDER BY o.ts", args)]
+
+
 # -- checkpoints ----------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Checkpoint:

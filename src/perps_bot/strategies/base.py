@@ -133,6 +133,12 @@ class Strategy(ABC):
         return {}
 
     @classmethod
+    def section_inputs(cls, params: BaseModel, llm: LlmConfig) -> dict[str, str]:
+        """What the strategy trades on from the profile's `llm:` section, for the
+        fingerprint (name -> value or digest): the llm_planner's model and prompt. None here."""
+        return {}
+
+    @classmethod
     def check(cls, params: BaseModel) -> None:
         """What starting with `params` (validated) needs beyond their types, checked
         before anything runs (a file a param names, say); StrategyError naming what is

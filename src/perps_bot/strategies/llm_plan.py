@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from perps_bot.domain import short
+from perps_bot.domain import short, short_path
 
 log = logging.getLogger("perps_bot.strategy.llm_planner")
 
@@ -91,7 +91,7 @@ def prompt_text(template: str, prompt_file: str | None, *, limit: int | None = N
     characters; a FIFO or a device is refused before it is opened: reading one blocks
     or never ends (/dev/zero), on the event loop that runs every session of a server."""
     path = Path(prompt_file) if prompt_file else PROMPTS / f"{template}.txt"
-    where = f"prompt {short(str(path))}"
+    where = f"prompt {short_path(path)}"
     if path.exists() and not path.is_file():
         raise PlanRefused(f"{where}: not a regular file")
     try:

@@ -20,6 +20,7 @@ the schema, the client and the cache) and runs it until the next one.
   run's loop, `fetch` in a thread) and change the prompt (`set_prompt`, kept in `state`).
 """
 
+import hashlib
 import json
 import os
 from collections import deque
@@ -101,6 +102,31 @@ class LlmPlanner(Strategy):
     name = "llm_planner"
     Params = LlmPlannerParams
     params: LlmPlannerParams
+
+    @classmethod
+    def section_inputs(cls, params: BaseModel, llm: LlmConfig) -> dict[str, str]:
+        """The model, the cadence and the prompt's text (the llm: section's, or the
+        params' that win over it): an edited prompt needs a promotion of its own (its
+        path alone kept the promotion), and so does another model."""
+        assert isinstance(params, LlmPlannerParams)
+        settings = effective_settings(params, llm)
+        try:
+            text = prompt_text(check_template(settings.template), settings.prompt_file)
+            digest = hashlib.sha256(text.encode()).hexdigest()
+        except (PlanRefused, ValueError):
+            digest = "unreadable"  # refused when the strategy starts (exit 2)
+        return {"model": settings.model, "plan_interval": settings.plan_interval,
+                "prompt": digest}  # fmt: skip
+
+    @classmethod
+    def check(cls, params: BaseModel) -> None:
+        """A prompt_file param names a text file that reads (the session server's 400)."""
+        assert isinstance(params, LlmPlannerParams)
+        if params.prompt_file is not None:
+            try:
+                prompt_text("default", params.prompt_file)
+            except PlanRefused as exc:
+                raise StrategyError(f"strategy 'llm_planner': {exc}") from None
 
     def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
         super().__init__(params, ctx)

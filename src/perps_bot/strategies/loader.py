@@ -11,7 +11,8 @@ across runs and machines (SPEC 6: promotions are recorded per fingerprint). It h
 the validated parameters (defaults filled in, so `{}` and the explicit
 defaults are the same strategy), the bar size (`strategy.timeframe`: a promotion
 earned on 1h bars is not one for 1m bars), what else the strategy trades on
-(`Strategy.fingerprint_inputs`: the plan strategy's plan file content), the code
+(`Strategy.fingerprint_inputs`: the plan strategy's plan file content; and
+`Strategy.section_inputs`: the llm_planner's model, cadence and prompt text), the code
 version, and the source of the
 strategy: the modules defining the class and its Strategy ancestors, plus the
 modules of its own package that the defining module references at top level
@@ -35,6 +36,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from perps_bot.config.llm import LlmConfig
 from perps_bot.domain import short
 from perps_bot.strategies.base import Strategy, StrategyError, validate_params
 
@@ -174,16 +176,23 @@ def _checked_class(obj: object, path: str) -> type[Strategy]:
 
 
 def strategy_fingerprint(
-    cls: type[Strategy], params: Mapping[str, Any], code_version: str, *, timeframe: str
+    cls: type[Strategy],
+    params: Mapping[str, Any],
+    code_version: str,
+    *,
+    timeframe: str,
+    llm: LlmConfig | None = None,
 ) -> str:
     """Stable 16-hex-digit id of (strategy name, validated params, bar size, code version,
-    source, and what else the strategy trades on: `Strategy.fingerprint_inputs`)."""
+    source, and what else the strategy trades on: `Strategy.fingerprint_inputs`, and
+    `Strategy.section_inputs` from the profile's `llm:` section, default without one)."""
     validated = validate_params(cls, params)
+    inputs = cls.fingerprint_inputs(validated) | cls.section_inputs(validated, llm or LlmConfig())
     payload = {
         "strategy": cls.name,
         "params": validated.model_dump(mode="json"),
         "timeframe": timeframe,
-        "inputs": cls.fingerprint_inputs(validated),
+        "inputs": inputs,
         "code_version": code_version,
         "source": source_hash(cls),
     }

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from perps_bot.config.llm import LlmConfig
 from perps_bot.domain import Fill, MarketEvent, OrderUpdate, Signal
 from perps_bot.strategies.base import (
     NO_SIGNALS,
@@ -92,6 +93,44 @@ class WalkForward(Strategy):
         if inner is WalkForward:
             raise StrategyError("walkforward cannot run walkforward windows")
         return inner
+
+    @classmethod
+    def fingerprint_inputs(cls, params: BaseModel) -> dict[str, str]:
+        """The inner strategy's source and what else each window's params make it trade
+        on (a plan file's content): the fingerprint of this class's own modules alone
+        kept a promotion over an edited inner strategy or plan."""
+        from perps_bot.strategies.loader import source_hash
+
+        assert isinstance(params, WalkForwardParams)
+        try:
+            inner = cls._inner_class(params)
+        except StrategyError:
+            return {"inner": "unloadable"}  # refused when the strategy starts (exit 2)
+        inputs = {"inner": source_hash(inner)}
+        for k, (_, _, window_params) in enumerate(parse_windows(params.windows)):
+            try:
+                validated = validate_params(inner, window_params)
+            except StrategyError:
+                inputs[f"window {k}"] = "invalid"
+                continue
+            for name, digest in inner.fingerprint_inputs(validated).items():
+                inputs[f"window {k} {name}"] = digest
+        return inputs
+
+    @classmethod
+    def section_inputs(cls, params: BaseModel, llm: LlmConfig) -> dict[str, str]:
+        """Each window's inner `section_inputs` (an llm_planner's model and prompt)."""
+        assert isinstance(params, WalkForwardParams)
+        inputs: dict[str, str] = {}
+        try:
+            inner = cls._inner_class(params)
+            for k, (_, _, window_params) in enumerate(parse_windows(params.windows)):
+                validated = validate_params(inner, window_params)
+                for name, value in inner.section_inputs(validated, llm).items():
+                    inputs[f"window {k} {name}"] = value
+        except StrategyError:
+            pass  # refused when the strategy starts (fingerprint_inputs says so)
+        return inputs
 
     @classmethod
     def check(cls, params: BaseModel) -> None:
