@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from perps_bot.server.session import FLATTEN
 from perps_bot.storage import RunStore
+from perps_emulator.faults import Fault
 from tests.server.live_sessions import (
     a_second_of_books,
     emulated,
@@ -117,3 +118,47 @@ async def test_a_live_flatten_answered_before_a_kill_is_carried_out_once_after_t
     assert held > 0.0 and left == 0.0
     assert len(closes) == 1 and closes[0][1:] == ("sell", held), closes
     assert closes[0][0] not in (status["run_id"], again["run_id"]), "not the killed run's"
+
+
+async def test_a_live_flatten_whose_close_was_refused_is_carried_out_after_the_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
+) -> None:
+    """The flatten's close went out and the exchange refused it; the run kept the flatten
+    to close again, and the process died before it did. The sessions table counted the
+    flatten carried out (its closes had been made), so the restarted session came back
+    paused with the position open. It carries the flatten out, once."""
+    database = live_env(monkeypatch, tmp_path)
+    async with emulated(monkeypatch) as exchange:
+        async with live_serving(tmp_path) as (client, manager):
+            sid = await the_live_session(client)
+            status = await until(client, sid, a_second_of_books)
+            pid = status["portfolios"][0]["id"]
+            await _held(client, sid, True)
+            s = manager.sessions[sid]
+            assert s.run is not None
+            orchestrator, answers, seen = s.run.orchestrator, [], len(exchange.requests)
+
+            def flatten_then_die_once_refused() -> None:
+                if not answers:
+                    exchange.inject(Fault("error_code", code=-2022, count=1000))
+                    answers.append(s.control(pid, "flatten"))
+                    manager.controlled(s)
+                elif any(r.path == "/fapi/v1/order" for r in exchange.requests[seen:]):
+                    raise Killed  # the close was sent and refused
+
+            orchestrator.after_batch = flatten_then_die_once_refused
+            assert s.task is not None
+            with pytest.raises(Killed):
+                await s.task
+            assert answers[0]["closing"] == 1
+        exchange.clear_faults()
+        with RunStore(database) as store:  # what SIGKILL leaves: the run `running`
+            store.connection.execute("UPDATE runs SET status='running'")
+            store.connection.commit()
+        held = exchange.state.positions["ETHUSDT"].amount
+        async with live_server(tmp_path) as client:
+            assert await the_live_session(client) == sid
+            await until(client, sid, a_second_of_books)
+            await _held(client, sid, False)
+        left = exchange.state.positions["ETHUSDT"].amount
+    assert held > 0.0 and left == 0.0

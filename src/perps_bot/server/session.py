@@ -238,8 +238,10 @@ class Session:
 
 def _closing(portfolio: Portfolio) -> int:
     """1 when a flatten's closes are still to be made (`flattening`: made at the run's
-    next event) or wait among the portfolio's signals, else 0."""
-    if portfolio.flattening is not None:
+    next event), wait among the portfolio's signals, or are to be made again until the
+    portfolio is flat (`closing_out`: a close the risk gate denied or the exchange
+    refused), else 0."""
+    if portfolio.flattening is not None or portfolio.closing_out is not None:
         return 1
     return int(any(type(s) is OrderIntent and s.reduce_only and s.reason == FLATTEN
                    for s in portfolio.pending))  # fmt: skip
