@@ -46,6 +46,8 @@ from perps_bot.strategies.llm_planner import LlmPlanner
 log = logging.getLogger("perps_bot.server")
 #: why the runs of a server that stops end `interrupted` (they go on at its next start)
 SERVER_STOPPED = "the server stopped: it goes on at the next start"
+#: how long a server that stops waits for its runs to end at a checkpoint
+CLOSE_WAIT_S = 60.0
 
 
 class Sessions:
@@ -340,7 +342,11 @@ class SessionManager(Sessions):
 
     async def close(self) -> None:
         """Interrupt every running session at a checkpoint (they go on at the next start),
-        then release the database."""
+        then release the database and the accounts: only once every run has ended (a
+        run still executing may still send orders and write: released before, a CLI bot
+        or a second server trades the account alongside it). A run not ended within
+        `CLOSE_WAIT_S` is cancelled, and waited for still (a second Ctrl-C ends the
+        process: its locks go with it)."""
         self._closing = True
         tasks = [s.task for s in self.sessions.values() if s.task is not None and not s.task.done()]
         for s in self.sessions.values():
@@ -349,11 +355,25 @@ class SessionManager(Sessions):
                 # and its run's detail say so (not a bare `interrupted`: it is not over)
             elif s.task is not None:
                 s.task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=60)
+        await _until_ended(tasks)
         for s in self.sessions.values():
             self._release_account(s)
         for reader in self._readers.values():
             reader.close()
         self.store.close()
         self._lock.release()
+
+
+async def _until_ended(tasks: "list[asyncio.Task[None]]") -> None:
+    """Wait for the session tasks `tasks` to end: `CLOSE_WAIT_S`, then cancel those left
+    and wait for them as long as they take (saying so every `CLOSE_WAIT_S`)."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=CLOSE_WAIT_S)
+    for task in pending:
+        task.cancel()
+    while pending:
+        log.warning("%d session run(s) not ended %.0f s after the stop: cancelled, the"
+                    " server waits for them before it releases the accounts",
+                    len(pending), CLOSE_WAIT_S)  # fmt: skip
+        _, pending = await asyncio.wait(pending, timeout=CLOSE_WAIT_S or None)
