@@ -267,7 +267,7 @@ class SessionManager(Sessions):
         finally:
             self._release_account(s)
         if self._closing and status == "interrupted":
-            s.finished("interrupted", SERVER_STOPPED)
+            s.finished("interrupted", SERVER_STOPPED, goes_on=True)
             return  # stays `running` in the table
         self._end(s, status, detail)
 

@@ -50,6 +50,8 @@ class Session:
         self.run: Run | None = None
         self.task: asyncio.Task[None] | None = None
         self.stop_requested = False
+        #: interrupted by the server's own stop: it goes on at the server's next start
+        self.goes_on = False
         #: what the session's view shows of its run once it ended (views.ended_run)
         self.ended: dict[str, Any] = {}
         #: the prompts the API gave the planners, by portfolio id: (text, label)
@@ -121,9 +123,16 @@ class Session:
             self._next_snapshot = time.monotonic() + EQUITY_EVERY_S
             self.publish({"type": "portfolio", "data": views.portfolios(self.run, self)})
 
-    def finished(self, status: str, detail: str | None) -> None:
-        self.status, self.detail = status, detail
+    def finished(self, status: str, detail: str | None, *, goes_on: bool = False) -> None:
+        """The run ended `status`; `goes_on`: the server stops, and goes on with the
+        session at its next start."""
+        self.status, self.detail, self.goes_on = status, detail, goes_on
         self.publish({"type": "status", "data": self.view()})
+
+    @property
+    def over(self) -> bool:
+        """Whether the session has ended for good: its stream has nothing more to say."""
+        return self.status not in ("starting", "running") and not self.goes_on
 
     # -- the stream ------------------------------------------------------------------
     def publish(self, message: Message) -> None:
