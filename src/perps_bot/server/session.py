@@ -65,7 +65,11 @@ class Session:
     # -- the run ---------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def attached(self, run: Run) -> AsyncIterator[None]:
-        """The runner's `attach`: the session follows `run` while it executes."""
+        """The runner's `attach`: the session follows `run` while it executes. A session
+        stopped while its run was made (the stop's cancel can be lost on the way: a
+        call that completed in the same step) stops the run before it trades."""
+        if self.stop_requested:
+            run.orchestrator.request_stop(STOPPED, interrupt=True)
         self.run, self.run_id = run, run.run_id
         self.child_run_ids = list(run.child_run_ids)
         self.status = "running"
