@@ -244,6 +244,9 @@ class SessionManager(Sessions):
     async def _execute(self, s: Session, settings: Settings, resume: str | None) -> None:
         @contextlib.asynccontextmanager
         async def attach(run: Run) -> AsyncIterator[None]:
+            if self._closing:  # the server's cancel was lost on the way (as in
+                # Session.attached): the run does not trade, it goes on at the next start
+                run.orchestrator.request_stop(SERVER_STOPPED, interrupt=True)
             table.set_session_run(self.store.connection, s.id, run.run_id)
             self._controls_kept(s, run, resumed=resume is not None, live=settings.is_live)
             async with s.attached(run):
