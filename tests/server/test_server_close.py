@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from perps_bot.server import manager
+from perps_bot.server import SessionManager, manager
+from perps_bot.server.session import STOPPED
 from perps_bot.storage import RunStore
 from perps_bot.storage import sessions as table
 from perps_bot.storage.lock import DatabaseBusy, DatabaseLock
+from tests.harness.polling import until
 from tests.server.helpers import dev_session, serving, start
 
 pytestmark = pytest.mark.usefixtures("server_logs")
@@ -58,3 +60,26 @@ async def test_the_server_keeps_its_locks_until_a_slow_run_has_ended(
     with RunStore(db, read_only=True) as store:  # it goes on at the next start
         (record,) = table.load_sessions(store.connection)
     assert record.status in table.UNFINISHED
+
+
+async def test_a_session_stopping_as_the_server_stops_stays_stopped_by_the_api(
+    tmp_path: Path,
+) -> None:
+    """Before, the server's stop took the run's stop over: its run said 'the server
+    stopped: it goes on at the next start', though the session was stopped and does
+    not go on."""
+    db = tmp_path / "server.sqlite"
+    manager = SessionManager(db)
+    await manager.open()
+    try:
+        s = await manager.start(dev_session("365d"))
+        await until(lambda: s.run is not None)
+        s.stop()  # the API's stop, then the server's, before the run's next batch
+        manager.stopping(s)
+    finally:
+        await manager.close()
+    assert s.status == "stopped"
+    with RunStore(db, read_only=True) as store:
+        assert s.run_id is not None
+        runs = [store.run(s.run_id), *store.children(s.run_id)]
+    assert [(r.status, r.detail) for r in runs] == [("interrupted", STOPPED)] * 3

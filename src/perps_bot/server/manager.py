@@ -353,6 +353,8 @@ class SessionManager(Sessions):
         self._closing = True
         tasks = [s.task for s in self.sessions.values() if s.task is not None and not s.task.done()]
         for s in self.sessions.values():
+            if s.stop_requested:  # stopping already: by the API, and it does not go on
+                continue
             if s.run is not None:
                 s.run.orchestrator.request_stop(SERVER_STOPPED, interrupt=True)  # its run_end
                 # and its run's detail say so (not a bare `interrupted`: it is not over)
