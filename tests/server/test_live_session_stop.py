@@ -10,15 +10,35 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from perps_bot.orchestrator import runner
+from perps_bot.server.requests import RequestError
 from perps_bot.server.session import STOPPED
 from perps_bot.storage import RunStore
 from perps_bot.storage import sessions as table
 from tests.server.helpers import start
-from tests.server.live_sessions import LIVE_SESSION, emulated, ended, live_env, live_serving, until
+from tests.server.live_sessions import (
+    LIVE_SESSION,
+    a_second_of_books,
+    emulated,
+    ended,
+    live_env,
+    live_serving,
+    until,
+)
 
 pytestmark = pytest.mark.integration
+
+
+async def _held(client: TestClient[Any, Any], sid: str) -> None:
+    """Until the session's portfolio holds a position (60 s at most)."""
+    async with asyncio.timeout(60):
+        while True:
+            view = await (await client.get(f"/api/sessions/{sid}/portfolio")).json()
+            if any(pos["size"] for p in view["portfolios"] for pos in p["positions"]):
+                return
+            await asyncio.sleep(0.05)
 
 
 def _cancel_lost(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
@@ -75,3 +95,37 @@ async def test_a_live_session_starting_as_the_server_stops_sends_no_order(
     with RunStore(tmp_path / "server.sqlite", read_only=True) as store:
         (record,) = table.load_sessions(store.connection)
     assert record.session_id == sid and record.status in table.UNFINISHED, record
+
+
+async def test_a_flatten_the_ending_run_cannot_make_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
+) -> None:
+    """A flatten that came once the stopping run had sent its last orders (while it
+    closes its feed and venue) was answered `closing: 1` and never made: the session
+    ended `stopped`, the account still long. It is refused (409): the trader knows."""
+    live_env(monkeypatch, tmp_path)
+    async with emulated(monkeypatch) as exchange:
+        async with live_serving(tmp_path) as (client, manager):
+            sid = await start(client, LIVE_SESSION)
+            status = await until(client, sid, a_second_of_books)
+            pid = status["portfolios"][0]["id"]
+            await _held(client, sid)
+            s = manager.sessions[sid]
+            assert s.run is not None
+            orchestrator, answers = s.run.orchestrator, []
+            closing = orchestrator.close
+
+            async def flatten_then_close() -> None:  # the API's flatten, as the run ends
+                if not answers:  # (the runner closes it again: nothing more to do then)
+                    try:
+                        answers.append(s.control(pid, "flatten"))
+                    except RequestError as exc:
+                        answers.append({"refused": exc.status})
+                await closing()
+
+            monkeypatch.setattr(orchestrator, "close", flatten_then_close)
+            assert (await client.post(f"/api/sessions/{sid}/stop")).status == 200
+            final = await until(client, sid, ended)
+        held = exchange.state.positions["ETHUSDT"].amount
+    assert final["status"] == "stopped", final
+    assert answers == [{"refused": 409}] or held == 0.0, (answers, held)

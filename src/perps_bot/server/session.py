@@ -171,12 +171,17 @@ class Session:
         return views.session(self)
 
     def portfolio(self, pid: str) -> Portfolio:
-        """The running portfolio `pid`, or RequestError (404 unknown, 409 not running)."""
+        """The running portfolio `pid`, or RequestError (404 unknown, 409 not running or
+        stopping: a run asked to stop may have sent its last orders already, and a
+        flatten answered then was never made)."""
         if not self.controls:
             raise RequestError("this server does not allow control (read-only)", status=403)
         run = self.run
         if run is None:
             raise RequestError(f"session {self.id} is {self.status}, not running", status=409)
+        if run.orchestrator.stop_requested:
+            raise RequestError(f"session {self.id} is stopping ({run.orchestrator.stop_reason}):"
+                               " it takes no more controls", status=409)  # fmt: skip
         for p in run.orchestrator.portfolios:
             if p.id == pid:
                 return p
