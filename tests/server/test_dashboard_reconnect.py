@@ -63,7 +63,8 @@ async def test_the_page_connects_again_when_the_server_is_back(tmp_path: Path) -
             assert s.task is not None
             await s.task
             async with _http(manager, port):
-                await until(page, CONNECTED % "1", timeout=30)
+                # it ended meanwhile: the hello, then the stream's clean close
+                await until(page, CONNECTED % "ended", timeout=30)
                 back = await page.eval(BANNER)
                 await until(page, f"{ROWS}.length > 0 && {ROWS}.every((r) => r[1] === '—')")
                 rows = await page.eval(ROWS)

@@ -53,9 +53,15 @@ async def test_the_dashboard_of_an_ended_session_shows_its_run_times(tmp_path: P
         shown = await (await client.get(f"/api/sessions/{sid}")).json()
         async with Chromium() as page:
             await page.open(f"http://127.0.0.1:{client.port}/?session={sid}")
-            await until(page, "document.body.dataset.connected === '1'")
+            # its stream is the hello, then a clean close: the page says the session
+            # ended, not that the server is gone, and does not open it again
+            await until(page, "document.body.dataset.connected === 'ended'")
             await until(page, "document.getElementById('clock').textContent !== ''", 20)
             clock = await page.eval("document.getElementById('clock').textContent")
+            badge = await page.eval("document.getElementById('connection').textContent")
+            banner = await page.eval("!document.getElementById('disconnected-banner').hidden")
+            retries = await page.eval("retries")
             errors = page.errors
     assert errors == []
+    assert (badge, banner, retries) == ("session ended", False, 0)
     assert clock == f"{shown['started'][:19]} → {shown['ends'][:19]}"

@@ -280,7 +280,8 @@ async def _execute(run: Run, options: _Options) -> RunResult:
         with gc_tuned, run.recorder.view:
             if options.attach is not None:
                 await attached.enter_async_context(options.attach(run))
-            await _trade(run)
+            if not orchestrator.stop_requested:  # stopped while it was made: no trading
+                await _trade(run)
             if not orchestrator.interrupted:
                 run.recorder.view.complete()
         if orchestrator.interrupted:  # its detail says who, unless Ctrl-C / SIGTERM did

@@ -303,7 +303,9 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     state_change, portfolio, control, status) as it happens. The hello is read in the
     same step as the subscription, so a client that builds its view from both misses
     nothing and sees nothing twice. A client too slow for its queue gets a new hello
-    (what it missed is dropped, and what is left of it) instead of a stream with gaps."""
+    (what it missed is dropped, and what is left of it) instead of a stream with gaps.
+    Once the session has ended (its last status message sent; on a session ended
+    already, after the hello) the server closes the socket, code 1000."""
     s = _one(request)
     trades, points = _positive(request, "trades", 0), _positive(request, "points", 0)
     ws = web.WebSocketResponse(heartbeat=20)
@@ -316,6 +318,9 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     try:
         await ws.send_json({"type": "hello", "data": _hello(request, s, trades, points)})
         while not ws.closed:
+            if s.over and queue.empty():  # its last status sent (or a hello after it)
+                await ws.close(code=1000, message=b"session ended")
+                break
             getter = asyncio.create_task(queue.get())
             done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
             if getter not in done:

@@ -46,6 +46,8 @@ from perps_bot.strategies.llm_planner import LlmPlanner
 log = logging.getLogger("perps_bot.server")
 #: why the runs of a server that stops end `interrupted` (they go on at its next start)
 SERVER_STOPPED = "the server stopped: it goes on at the next start"
+#: how long a server that stops waits for its runs to end at a checkpoint
+CLOSE_WAIT_S = 60.0
 
 
 class Sessions:
@@ -242,6 +244,9 @@ class SessionManager(Sessions):
     async def _execute(self, s: Session, settings: Settings, resume: str | None) -> None:
         @contextlib.asynccontextmanager
         async def attach(run: Run) -> AsyncIterator[None]:
+            if self._closing:  # the server's cancel was lost on the way (as in
+                # Session.attached): the run does not trade, it goes on at the next start
+                run.orchestrator.request_stop(SERVER_STOPPED, interrupt=True)
             table.set_session_run(self.store.connection, s.id, run.run_id)
             self._controls_kept(s, run, resumed=resume is not None, live=settings.is_live)
             async with s.attached(run):
@@ -265,7 +270,7 @@ class SessionManager(Sessions):
         finally:
             self._release_account(s)
         if self._closing and status == "interrupted":
-            s.finished("interrupted", SERVER_STOPPED)
+            s.finished("interrupted", SERVER_STOPPED, goes_on=True)
             return  # stays `running` in the table
         self._end(s, status, detail)
 
@@ -340,20 +345,40 @@ class SessionManager(Sessions):
 
     async def close(self) -> None:
         """Interrupt every running session at a checkpoint (they go on at the next start),
-        then release the database."""
+        then release the database and the accounts: only once every run has ended (a
+        run still executing may still send orders and write: released before, a CLI bot
+        or a second server trades the account alongside it). A run not ended within
+        `CLOSE_WAIT_S` is cancelled, and waited for still (a second Ctrl-C ends the
+        process: its locks go with it)."""
         self._closing = True
         tasks = [s.task for s in self.sessions.values() if s.task is not None and not s.task.done()]
         for s in self.sessions.values():
+            if s.stop_requested:  # stopping already: by the API, and it does not go on
+                continue
             if s.run is not None:
                 s.run.orchestrator.request_stop(SERVER_STOPPED, interrupt=True)  # its run_end
                 # and its run's detail say so (not a bare `interrupted`: it is not over)
             elif s.task is not None:
                 s.task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=60)
+        await _until_ended(tasks)
         for s in self.sessions.values():
             self._release_account(s)
         for reader in self._readers.values():
             reader.close()
         self.store.close()
         self._lock.release()
+
+
+async def _until_ended(tasks: "list[asyncio.Task[None]]") -> None:
+    """Wait for the session tasks `tasks` to end: `CLOSE_WAIT_S`, then cancel those left
+    and wait for them as long as they take (saying so every `CLOSE_WAIT_S`)."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=CLOSE_WAIT_S)
+    for task in pending:
+        task.cancel()
+    while pending:
+        log.warning("%d session run(s) not ended %.0f s after the stop: cancelled, the"
+                    " server waits for them before it releases the accounts",
+                    len(pending), CLOSE_WAIT_S)  # fmt: skip
+        _, pending = await asyncio.wait(pending, timeout=CLOSE_WAIT_S or None)

@@ -50,6 +50,8 @@ class Session:
         self.run: Run | None = None
         self.task: asyncio.Task[None] | None = None
         self.stop_requested = False
+        #: interrupted by the server's own stop: it goes on at the server's next start
+        self.goes_on = False
         #: what the session's view shows of its run once it ended (views.ended_run)
         self.ended: dict[str, Any] = {}
         #: the prompts the API gave the planners, by portfolio id: (text, label)
@@ -63,7 +65,11 @@ class Session:
     # -- the run ---------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def attached(self, run: Run) -> AsyncIterator[None]:
-        """The runner's `attach`: the session follows `run` while it executes."""
+        """The runner's `attach`: the session follows `run` while it executes. A session
+        stopped while its run was made (the stop's cancel can be lost on the way: a
+        call that completed in the same step) stops the run before it trades."""
+        if self.stop_requested:
+            run.orchestrator.request_stop(STOPPED, interrupt=True)
         self.run, self.run_id = run, run.run_id
         self.child_run_ids = list(run.child_run_ids)
         self.status = "running"
@@ -121,9 +127,16 @@ class Session:
             self._next_snapshot = time.monotonic() + EQUITY_EVERY_S
             self.publish({"type": "portfolio", "data": views.portfolios(self.run, self)})
 
-    def finished(self, status: str, detail: str | None) -> None:
-        self.status, self.detail = status, detail
+    def finished(self, status: str, detail: str | None, *, goes_on: bool = False) -> None:
+        """The run ended `status`; `goes_on`: the server stops, and goes on with the
+        session at its next start."""
+        self.status, self.detail, self.goes_on = status, detail, goes_on
         self.publish({"type": "status", "data": self.view()})
+
+    @property
+    def over(self) -> bool:
+        """Whether the session has ended for good: its stream has nothing more to say."""
+        return self.status not in ("starting", "running") and not self.goes_on
 
     # -- the stream ------------------------------------------------------------------
     def publish(self, message: Message) -> None:
@@ -158,12 +171,17 @@ class Session:
         return views.session(self)
 
     def portfolio(self, pid: str) -> Portfolio:
-        """The running portfolio `pid`, or RequestError (404 unknown, 409 not running)."""
+        """The running portfolio `pid`, or RequestError (404 unknown, 409 not running or
+        stopping: a run asked to stop may have sent its last orders already, and a
+        flatten answered then was never made)."""
         if not self.controls:
             raise RequestError("this server does not allow control (read-only)", status=403)
         run = self.run
         if run is None:
             raise RequestError(f"session {self.id} is {self.status}, not running", status=409)
+        if run.orchestrator.stop_requested:
+            raise RequestError(f"session {self.id} is stopping ({run.orchestrator.stop_reason}):"
+                               " it takes no more controls", status=409)  # fmt: skip
         for p in run.orchestrator.portfolios:
             if p.id == pid:
                 return p

@@ -186,7 +186,10 @@ const BATCH_MS = 50;
 const inbox = [];
 // A closed stream (the server restarted, the network dropped) is opened again, 1 s
 // then up to RETRY_MS apart: a server started again goes on with its sessions, and the
-// new hello rebuilds the page (session, portfolios, last trades, curves).
+// new hello rebuilds the page (session, portfolios, last trades, curves). The server
+// closes it cleanly (1000) once the session has ended, after its last status: the
+// page then shows it ended and stays as it is (nothing more is coming).
+const SESSION_ENDED = 1000;
 const RETRY_MS = 10_000;
 let retries = 0;
 
@@ -200,14 +203,24 @@ function connect() {
   const ws = new WebSocket(url);
   state.ws = ws;
   ws.onopen = () => { retries = 0; setConnected(true); };
-  ws.onclose = () => {
-    try { handleInbox(); } finally { setConnected(false); }  // the banner whatever happens
-    setTimeout(connect, Math.min(RETRY_MS, 1000 * 2 ** retries++));
+  ws.onclose = (event) => {
+    const over = event.code === SESSION_ENDED;
+    try { handleInbox(); } finally { over ? setEnded() : setConnected(false); }
+    if (!over) setTimeout(connect, Math.min(RETRY_MS, 1000 * 2 ** retries++));
   };
   ws.onmessage = (event) => {
     inbox.push(JSON.parse(event.data));
     if (inbox.length === 1) setTimeout(handleInbox, BATCH_MS);
   };
+}
+
+// The session ended and its stream with it: not a lost connection (no banner).
+function setEnded() {
+  const badge = $("connection");
+  badge.textContent = "session ended";
+  badge.className = "badge conn-ended";
+  $("disconnected-banner").hidden = true;
+  document.body.dataset.connected = "ended";
 }
 
 function setConnected(on) {
