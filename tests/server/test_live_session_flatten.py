@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from perps_bot.server.session import FLATTEN
 from perps_bot.storage import RunStore
 from perps_emulator.faults import Fault
+from perps_emulator.server import EmulatorServer
 from tests.server.live_sessions import (
     a_second_of_books,
     emulated,
@@ -71,6 +72,47 @@ class Killed(BaseException):
     """The server's process dies here (nothing after it runs as the server would have it)."""
 
 
+async def _flattened_then_killed(
+    tmp_path: Path, exchange: EmulatorServer, database: Path, *, refused: bool
+) -> tuple[str, dict[str, Any]]:
+    """A live session holding its strategy's entry is flattened (as the API's handler
+    does it, between two batches) and its server killed: at once, before the run's next
+    event made the closes, or (`refused`) once the close went out and the exchange
+    refused it. Leaves what SIGKILL leaves: the run `running`. The session's id and its
+    status before the flatten."""
+    async with live_serving(tmp_path) as (client, manager):
+        sid = await the_live_session(client)
+        status = await until(client, sid, a_second_of_books)
+        pid = status["portfolios"][0]["id"]
+        await _held(client, sid, True)
+        s = manager.sessions[sid]
+        assert s.run is not None
+        answers: list[dict[str, Any]] = []
+        seen = len(exchange.requests)
+
+        def flatten_then_die() -> None:
+            if not answers:
+                if refused:
+                    exchange.inject(Fault("error_code", code=-2022, count=1000))
+                answers.append(s.control(pid, "flatten"))
+                manager.controlled(s)
+                if not refused:
+                    raise Killed
+            elif any(r.path == "/fapi/v1/order" for r in exchange.requests[seen:]):
+                raise Killed  # the close was sent and refused
+
+        s.run.orchestrator.after_batch = flatten_then_die
+        assert s.task is not None
+        with pytest.raises(Killed):
+            await s.task
+        assert answers[0]["closing"] == 1
+    exchange.clear_faults()
+    with RunStore(database) as store:
+        store.connection.execute("UPDATE runs SET status='running'")
+        store.connection.commit()
+    return sid, status
+
+
 async def test_a_live_flatten_answered_before_a_kill_is_carried_out_once_after_the_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
 ) -> None:
@@ -81,28 +123,7 @@ async def test_a_live_flatten_answered_before_a_kill_is_carried_out_once_after_t
     sends nothing more."""
     database = live_env(monkeypatch, tmp_path)
     async with emulated(monkeypatch) as exchange:
-        async with live_serving(tmp_path) as (client, manager):
-            sid = await the_live_session(client)
-            status = await until(client, sid, a_second_of_books)
-            pid = status["portfolios"][0]["id"]
-            await _held(client, sid, True)
-            s = manager.sessions[sid]
-            assert s.run is not None
-            orchestrator, answers = s.run.orchestrator, []
-
-            def flatten_and_die() -> None:  # between two batches, as the API's handler
-                answers.append(s.control(pid, "flatten"))
-                manager.controlled(s)
-                raise Killed
-
-            orchestrator.after_batch = flatten_and_die
-            assert s.task is not None
-            with pytest.raises(Killed):
-                await s.task
-            assert answers[0]["closing"] == 1
-        with RunStore(database) as store:  # what SIGKILL leaves: the run `running`
-            store.connection.execute("UPDATE runs SET status='running'")
-            store.connection.commit()
+        sid, status = await _flattened_then_killed(tmp_path, exchange, database, refused=False)
         held = exchange.state.positions["ETHUSDT"].amount
         for _ in range(2):
             async with live_server(tmp_path) as client:
@@ -129,32 +150,7 @@ async def test_a_live_flatten_whose_close_was_refused_is_carried_out_after_the_r
     paused with the position open. It carries the flatten out, once."""
     database = live_env(monkeypatch, tmp_path)
     async with emulated(monkeypatch) as exchange:
-        async with live_serving(tmp_path) as (client, manager):
-            sid = await the_live_session(client)
-            status = await until(client, sid, a_second_of_books)
-            pid = status["portfolios"][0]["id"]
-            await _held(client, sid, True)
-            s = manager.sessions[sid]
-            assert s.run is not None
-            orchestrator, answers, seen = s.run.orchestrator, [], len(exchange.requests)
-
-            def flatten_then_die_once_refused() -> None:
-                if not answers:
-                    exchange.inject(Fault("error_code", code=-2022, count=1000))
-                    answers.append(s.control(pid, "flatten"))
-                    manager.controlled(s)
-                elif any(r.path == "/fapi/v1/order" for r in exchange.requests[seen:]):
-                    raise Killed  # the close was sent and refused
-
-            orchestrator.after_batch = flatten_then_die_once_refused
-            assert s.task is not None
-            with pytest.raises(Killed):
-                await s.task
-            assert answers[0]["closing"] == 1
-        exchange.clear_faults()
-        with RunStore(database) as store:  # what SIGKILL leaves: the run `running`
-            store.connection.execute("UPDATE runs SET status='running'")
-            store.connection.commit()
+        sid, _ = await _flattened_then_killed(tmp_path, exchange, database, refused=True)
         held = exchange.state.positions["ETHUSDT"].amount
         async with live_server(tmp_path) as client:
             assert await the_live_session(client) == sid
