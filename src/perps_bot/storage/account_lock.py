@@ -13,8 +13,9 @@ folder or database. The key itself is never written: only its hash names the fil
 Like the database lock, the kernel releases it when the holder exits (SIGKILL too).
 Paper runs send no order and take no account lock.
 
-Beside the lock, `<hash>.database` names the database of the account's last live run,
-where its trading state is (orchestrator.account_hold reads a halt there).
+Beside the lock, `<hash>.database` names the databases of the account's live runs
+where its trading state is, one a line: the last run's, and every earlier one that
+still holds a halt (orchestrator.account_hold reads the halts there).
 """
 
 import hashlib
@@ -66,28 +67,31 @@ class AccountLock(FileLock):
         return AccountBusy(f"cannot lock the {self.account} ({self.path}): {exc}")
 
     @property
-    def _record(self) -> Path:
+    def record(self) -> Path:
+        """The file naming the databases of the account's live runs (one a line)."""
         return self.path.with_suffix(".database")
 
-    def database(self) -> Path | None:
-        """The database of the account's last live run (None: none recorded yet); read
-        by the holder of the lock."""
+    def databases(self) -> list[Path]:
+        """The databases of the account's live runs that may hold its halt (the last
+        run's first; none recorded yet: empty); read by the holder of the lock."""
         try:
-            text = self._record.read_text(encoding="utf-8").strip()
+            text = self.record.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return None
+            return []
         except (OSError, UnicodeDecodeError) as exc:
-            raise AccountBusy(f"cannot read {self._record}: {exc}") from None
-        return Path(text) if text else None
+            raise AccountBusy(f"cannot read {self.record}: {exc}") from None
+        return [Path(line) for line in text.splitlines() if line.strip()]
 
-    def keep_database(self, database: Path) -> None:
-        """Record `database` as the one of the account's live run starting now."""
-        temporary = self._record.with_suffix(".tmp")
+    def keep_databases(self, databases: list[Path]) -> None:
+        """Record `databases`: the one of the account's live run starting now, then those
+        of earlier runs that still hold a halt."""
+        temporary = self.record.with_suffix(".tmp")
+        lines = "".join(f"{db.resolve()}\n" for db in databases)
         try:
-            temporary.write_text(f"{database.resolve()}\n", encoding="utf-8")
-            temporary.replace(self._record)
+            temporary.write_text(lines, encoding="utf-8")
+            temporary.replace(self.record)
         except OSError as exc:
-            raise AccountBusy(f"cannot write {self._record}: {exc}") from None
+            raise AccountBusy(f"cannot write {self.record}: {exc}") from None
 
 
 def _loopback_host(base_url: str | None) -> str:
