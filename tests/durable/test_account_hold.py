@@ -10,7 +10,7 @@ import pytest
 
 from perps_bot.config import Settings, load_settings
 from perps_bot.orchestrator.account_hold import hold_account
-from perps_bot.storage.account_lock import AccountBusy
+from perps_bot.storage.account_lock import AccountBusy, AccountLock
 from tests.durable.helpers import store_halt
 
 
@@ -46,3 +46,22 @@ def test_a_database_leaves_the_record_once_it_holds_no_halt(tmp_path: Path) -> N
     hold(live(db2, "b", "c"))  # db1 holds no halt: forgotten
     store_halt(db1, "drawdown 6%", portfolio="a")  # written later: no live run of the account
     hold(live(db3, "a", "b"))
+
+
+def test_a_damaged_earlier_database_names_the_record_to_clear(tmp_path: Path) -> None:
+    """The recorded database of an earlier live run is damaged: every live run on
+    another database was refused with the store's advice, "restore a backup or use
+    another --db", the very thing refused. The line names the record and how to clear
+    it; once cleared, the run trades."""
+    db1, db2 = tmp_path / "db1.sqlite", tmp_path / "db2.sqlite"
+    hold(live(db1, "a"))
+    db1.write_bytes(b"junk " * 1000)
+    record = AccountLock(live(db2, "a")).record
+    with pytest.raises(AccountBusy) as refused:
+        hold(live(db2, "a"))
+    line = str(refused.value)
+    assert "\n" not in line and str(db1) in line and "damaged" in line, line
+    assert str(record) in line and record.suffix == ".database", line
+    assert "another --db" not in line, line
+    record.write_text("".join(f"{p}\n" for p in record.read_text().splitlines() if p != str(db1)))
+    hold(live(db2, "a"))

@@ -17,6 +17,7 @@ from perps_bot.config import Settings
 from perps_bot.domain import PerpsBotError, short
 from perps_bot.orchestrator.trading_state import holds_a_halt, state_keys, stored_halt
 from perps_bot.storage.account_lock import AccountBusy, AccountLock, account_lock
+from perps_bot.storage.connection import RESTORE
 
 
 def hold_account(settings: Settings) -> AccountLock | None:
@@ -47,17 +48,25 @@ def _refuse_a_halt_elsewhere(lock: AccountLock, settings: Settings, own: Path) -
             continue
         try:
             saved = stored_halt(database, portfolios)
-            kept = saved is not None or holds_a_halt(database)
+            if saved is None and holds_a_halt(database):  # of other portfolios
+                halted.append(database)
         except PerpsBotError as exc:
-            raise AccountBusy(
-                f"cannot read the trading state of the {lock.account} in {database}: {exc}"
-            ) from None
+            raise _unreadable(lock, database, exc) from None
         if saved is not None:
             raise AccountBusy(
                 f"the {lock.account} is HALTED in {database}, the database of an earlier"
                 f" live run (portfolio {saved.portfolio}: {short(saved.detail)});"
                 f" `perps-bot resume-trading --db {database}` lifts it"
             )
-        if kept:
-            halted.append(database)
     return halted
+
+
+def _unreadable(lock: AccountLock, database: Path, exc: PerpsBotError) -> AccountBusy:
+    """A recorded database that cannot be read may hold the account's halt: the store's
+    own advice (another --db) is what is refused here; the record names it."""
+    why = str(exc).removesuffix(f": {RESTORE}")
+    return AccountBusy(
+        f"cannot read the trading state of the {lock.account} in {database}, the database"
+        f" of an earlier live run ({why}): restore it from a backup, or remove its line"
+        f" from {lock.record} to trade without the halts it holds"
+    )
