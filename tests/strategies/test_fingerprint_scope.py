@@ -152,6 +152,12 @@ def test_walkforward_windows_of_an_edited_plan_or_strategy_need_a_promotion_of_t
         module.write_text(INNER.replace("return NO_SIGNALS", "return ()  # edited"))
         importlib.reload(sys.modules["wf_inner_mod"])
         assert fingerprint("wf_inner_mod:Inner") != first
+        # the fingerprint --resume compares covers the inner strategy's code too
+        params = {"strategy": "wf_inner_mod:Inner", "windows": windows}
+        code = strategy_fingerprint(WalkForward, params, "v1", timeframe="1h", inputs=False)
+        module.write_text(INNER)
+        importlib.reload(sys.modules["wf_inner_mod"])
+        assert strategy_fingerprint(WalkForward, params, "v1", timeframe="1h", inputs=False) != code
     finally:
         sys.modules.pop("wf_inner_mod", None)
 

@@ -182,20 +182,27 @@ def strategy_fingerprint(
     *,
     timeframe: str,
     llm: LlmConfig | None = None,
+    inputs: bool = True,
 ) -> str:
     """Stable 16-hex-digit id of (strategy name, validated params, bar size, code version,
     source, and what else the strategy trades on: `Strategy.fingerprint_inputs`, and
-    `Strategy.section_inputs` from the profile's `llm:` section, default without one)."""
+    `Strategy.section_inputs` from the profile's `llm:` section, default without one).
+    `inputs=False`: of the latter two only `Strategy.code_inputs`, the strategy's code
+    alone (what `--resume` compares: a plan edited while its run is stopped is edited as
+    while it runs; the `llm:` section is among the settings a resume must repeat)."""
     validated = validate_params(cls, params)
-    inputs = cls.fingerprint_inputs(validated) | cls.section_inputs(validated, llm or LlmConfig())
-    payload = {
+    payload: dict[str, Any] = {
         "strategy": cls.name,
         "params": validated.model_dump(mode="json"),
         "timeframe": timeframe,
-        "inputs": inputs,
         "code_version": code_version,
         "source": source_hash(cls),
     }
+    if inputs:
+        section = cls.section_inputs(validated, llm or LlmConfig())
+        payload["inputs"] = cls.fingerprint_inputs(validated) | section
+    else:  # the code among them (a strategy without inputs: the same fingerprint)
+        payload["inputs"] = cls.code_inputs(validated)
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
