@@ -9,8 +9,9 @@ the profile should load the way `python -m` would find it.
 The fingerprint identifies "this strategy code with these parameters on these bars"
 across runs and machines (SPEC 6: promotions are recorded per fingerprint). It hashes
 the validated parameters (defaults filled in, so `{}` and the explicit
-defaults are the same strategy), the bar size (`strategy.timeframe`: a promotion
-earned on 1h bars is not one for 1m bars), what else the strategy trades on
+defaults are the same strategy), the bar size (`strategy.timeframe`, as a duration:
+"1h", "60m" and "3600s" are the same bars; a promotion earned on 1h bars is not one
+for 1m bars), what else the strategy trades on
 (`Strategy.fingerprint_inputs`: the plan strategy's plan file content; and
 `Strategy.section_inputs`: the llm_planner's model, cadence and prompt text), the code
 version, and the source of the
@@ -37,7 +38,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from perps_bot.config.llm import LlmConfig
-from perps_bot.domain import short
+from perps_bot.domain import format_duration, parse_duration, short
 from perps_bot.strategies.base import Strategy, StrategyError, validate_params
 
 
@@ -194,7 +195,8 @@ def strategy_fingerprint(
     payload: dict[str, Any] = {
         "strategy": cls.name,
         "params": validated.model_dump(mode="json"),
-        "timeframe": timeframe,
+        # the bars, however spelled ("1h", "60m", "3600s"): their one shortest spelling
+        "timeframe": format_duration(parse_duration(timeframe)),
         "code_version": code_version,
         "source": source_hash(cls),
     }
