@@ -119,11 +119,12 @@ def flip_once_dry_run(base_url: str, run_dirs: dict[str, str]) -> Settings:
     })  # fmt: skip
 
 
-def store_halt(db: Path, why: str) -> None:
-    """What a run that halted stored in `db` (its drawdown limit)."""
+def store_halt(db: Path, why: str, portfolio: str = "main") -> None:
+    """What a run that halted stored in `db` (its drawdown limit; of `portfolio` of a
+    run with several)."""
     state = RiskState("HALTED", why, drawdown_halt=why)
     with RunStore(db) as store, store.transaction():
         stored.save_trading_state(
             store.connection, profile="canary", state=state.state, detail=state.detail,
-            risk=state.to_json(), run_id="earlier", source="run",
+            risk=state.to_json(), run_id="earlier", source="run", portfolio=portfolio,
         )  # fmt: skip

@@ -111,7 +111,7 @@ def test_file_from_a_newer_version_is_refused_in_one_line(tmp_path: Path) -> Non
     path = tmp_path / "new.sqlite"
     RunStore(path).close()
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE meta SET value='9' WHERE key='schema_version'")
+        db.execute(f"UPDATE meta SET value='{SCHEMA_VERSION + 1}' WHERE key='schema_version'")
     with pytest.raises(StoreError, match="newer perps-bot") as err:
         RunStore(path, read_only=True)
     assert "\n" not in str(err.value)

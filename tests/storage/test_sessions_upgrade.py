@@ -22,4 +22,4 @@ def test_a_schema_7_sessions_table_gains_the_flattens_carried_out(tmp_path: Path
         (record,) = table.load_sessions(store.connection)
         version = store.execute("SELECT value FROM meta WHERE key='schema_version'")
     assert (record.flattens, record.flattened) == ({"a": 2}, {})
-    assert version == [(str(SCHEMA_VERSION),)] and SCHEMA_VERSION == 8
+    assert version == [(str(SCHEMA_VERSION),)] and SCHEMA_VERSION == 9

@@ -152,6 +152,12 @@ def test_walkforward_windows_of_an_edited_plan_or_strategy_need_a_promotion_of_t
         module.write_text(INNER.replace("return NO_SIGNALS", "return ()  # edited"))
         importlib.reload(sys.modules["wf_inner_mod"])
         assert fingerprint("wf_inner_mod:Inner") != first
+        # the fingerprint --resume compares covers the inner strategy's code too
+        params = {"strategy": "wf_inner_mod:Inner", "windows": windows}
+        code = strategy_fingerprint(WalkForward, params, "v1", timeframe="1h", inputs=False)
+        module.write_text(INNER)
+        importlib.reload(sys.modules["wf_inner_mod"])
+        assert strategy_fingerprint(WalkForward, params, "v1", timeframe="1h", inputs=False) != code
     finally:
         sys.modules.pop("wf_inner_mod", None)
 
@@ -170,3 +176,13 @@ class Inner(Strategy):
     def on_event(self, event):
         return NO_SIGNALS
 """
+
+
+def test_one_bar_size_spelled_three_ways_is_one_fingerprint(tmp_path: Path) -> None:
+    """The fingerprint hashed the timeframe as spelled: a promotion earned with "1h"
+    did not cover "60m" or "3600s", the same bars."""
+    sma = {"name": "sma_cross", "params": {"fast": 10, "slow": 30}}
+    _promote_to_prod(_prod(tmp_path, sma | {"timeframe": "1h"}))
+    for spelled in ("60m", "3600s", "1H"):
+        same = _prod(tmp_path, sma | {"timeframe": spelled})
+        require_prod_promotions(same, planned_portfolios(same))

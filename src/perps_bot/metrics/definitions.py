@@ -294,9 +294,10 @@ def readme_markdown() -> str:
         " kind), and 2 on a missing database or unknown run. The promotion is recorded in the"
         " run's database and in the target stage's profile database (`--target-db`), which is"
         " where `perps-bot --profile prod` looks for it. The fingerprint covers the strategy,"
-        " its params, the bar size (`strategy.timeframe`), the `plan` strategy's plan file"
-        " content (as it reads when the run starts), the code version and the strategy's"
-        " source: a promotion earned on 1h bars does not cover 1m bars, nor one of a plan"
+        " its params, the bar size (`strategy.timeframe`, as a duration: `1h`, `60m` and"
+        " `3600s` are one bar size), the `plan` strategy's plan file content (as it reads"
+        " when the run starts), the code version and the strategy's source: a promotion"
+        " earned on 1h bars does not cover 1m bars, nor one of a plan"
         " the edited file. A promotion recorded before the fingerprint covered the bar size"
         " and the plan file is not migrated (the bars and plan of its evidence are not known"
         " for sure): prod refuses naming it, promote again.",

@@ -293,25 +293,32 @@ def find_resumable(
     return run
 
 
-def require_same_strategies(store: RunStore, run: RunRecord, fingerprints: dict[str, str]) -> None:
-    """ResumeError when a strategy's code (its fingerprint, by portfolio id) is not the
-    code the run started with. Resumed on edited code, the run went on under the
-    fingerprint of the code it started with: promote then promoted that code for
-    trades the edited code made (the session server resumes its sessions the same
-    way after a restart)."""
-    started = {r.portfolio or "": r.strategy_fingerprint for r in store.children(run.run_id)}
-    if not started:
-        started = {"": run.strategy_fingerprint}
+def require_same_strategies(
+    store: RunStore, run: RunRecord, fingerprints: dict[str, tuple[str, str]]
+) -> None:
+    """ResumeError when a strategy's code is not the code the run started with
+    (`fingerprints`, by portfolio id: its fingerprint and its code fingerprint, the
+    first without what it trades on beyond its code). Resumed on edited code, the run
+    went on under the fingerprint of the code it started with: promote then promoted
+    that code for trades the edited code made (the session server resumes its sessions
+    the same way after a restart). A plan file edited while the run is stopped is no
+    other code (it is edited while the run goes on too); a run from before schema 9
+    kept only the fingerprint."""
+    children = store.children(run.run_id)
+    started = {r.portfolio or "": r for r in children} or {"": run}
+    if not children:
         fingerprints = {"": next(iter(fingerprints.values()))} if len(fingerprints) == 1 else {}
-    for portfolio, fingerprint in sorted(started.items()):
-        now = fingerprints.get(portfolio)
+    for portfolio, record in sorted(started.items()):
+        code = record.code_fingerprint is not None
+        fingerprint = record.code_fingerprint or record.strategy_fingerprint
+        now = fingerprints.get(portfolio, ("", ""))[1 if code else 0]
         if now != fingerprint:
             which = f" (portfolio {portfolio})" if portfolio else ""
+            covers = "" if code else ", a plan strategy's plan file and an llm_planner's prompt"
             raise ResumeError(
                 f"cannot resume run {run.run_id}: its strategy{which} is not the code it"
                 f" started with (fingerprint {fingerprint}, now {now or 'none'}; it covers"
-                " the code, params, bar size, a plan strategy's plan file and an llm_planner's"
-                " model and prompt): start a new run"
+                f" the code, params, bar size{covers}): start a new run"
             )
 
 

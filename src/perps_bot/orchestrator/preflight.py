@@ -44,6 +44,9 @@ class PlannedPortfolio:
     plan: PortfolioPlan
     strategy_cls: type[Strategy]
     fingerprint: str
+    #: the fingerprint without the data among its inputs (a plan file, a prompt): what
+    #: --resume compares
+    code_fingerprint: str
 
 
 @dataclass(slots=True)
@@ -115,10 +118,18 @@ def planned_portfolios(settings: Settings) -> list[PlannedPortfolio]:
     planned = []
     for plan in settings.portfolio_plans():
         cls = load_strategy(plan.strategy)
-        fingerprint = strategy_fingerprint(
-            cls, plan.params, __version__, timeframe=settings.strategy.timeframe, llm=settings.llm
+        fingerprint, code = (
+            strategy_fingerprint(
+                cls,
+                plan.params,
+                __version__,
+                timeframe=settings.strategy.timeframe,
+                llm=settings.llm,
+                inputs=inputs,
+            )
+            for inputs in (True, False)
         )
-        planned.append(PlannedPortfolio(plan, cls, fingerprint))
+        planned.append(PlannedPortfolio(plan, cls, fingerprint, code))
     return planned
 
 

@@ -52,6 +52,7 @@ def child_record(
         record,
         strategy=plan.strategy,
         strategy_fingerprint=planned.fingerprint,
+        code_fingerprint=planned.code_fingerprint,
         symbols=json.dumps(plan.symbols),
         initial_balance=plan.capital,
         parent_run_id=parent,
@@ -70,6 +71,9 @@ def run_record(settings: Settings, pre: Preflight, run_id: str, params_json: str
         strategy=" + ".join(p.plan.strategy for p in pre.portfolios),
         strategy_params=params_json,
         strategy_fingerprint=pre.fingerprint if len(pre.portfolios) == 1 else "portfolios",
+        code_fingerprint=(
+            pre.portfolios[0].code_fingerprint if len(pre.portfolios) == 1 else "portfolios"
+        ),
         code_version=pre.code_version,
         symbols=json.dumps(settings.symbols),
         # what the portfolios hold: their capitals may leave part of

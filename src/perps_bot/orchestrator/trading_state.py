@@ -184,6 +184,16 @@ def stored_halt(path: Path, portfolios: Sequence[str]) -> stored.StoredTradingSt
     return None
 
 
+def holds_a_halt(path: Path) -> bool:
+    """True when the database at `path` holds a halt of any portfolio (False: no
+    database); StoreError for a database that cannot be read."""
+    if not path.exists():
+        return False
+    with RunStore(path, read_only=True) as store:
+        states = stored.load_trading_states(store.connection)
+    return any(s.state == TradingState.HALTED for s in states)
+
+
 def lift_halt(
     store: RunStore, profile: str, reason: str, portfolio: str = DEFAULT_PORTFOLIO
 ) -> tuple[str, str]:

@@ -384,7 +384,7 @@ def _open_run(
         run = checkpoint.find_resumable(
             store, settings.profile, (str(pre.mode),), resume, settings.masked_dict()
         )
-        fingerprints = {p.plan.id: p.fingerprint for p in pre.portfolios}
+        fingerprints = {p.plan.id: (p.fingerprint, p.code_fingerprint) for p in pre.portfolios}
         checkpoint.require_same_strategies(store, run, fingerprints)
         return store, run.run_id, run
     except BaseException:

@@ -4,18 +4,22 @@ The database lock (storage.lock) keeps two bots out of one database, but a live 
 given another database (`--db`, another data folder, another profile with the same
 keys) traded the same account beside the first, blind to its orders and its halt. A
 live run therefore also takes the flock of its account: a file named by a hash of the
-exchange, the host it trades on (`exchange.base_url`, or the demo or real one) and the
-API key, in this user's state folder (`$XDG_STATE_HOME/perps-bot/accounts`, by default
+exchange and the API key (an API key is one account, whatever host reaches it: the
+exchange's own, given as `exchange.base_url` or not, demo or real, or a proxy; only a
+loopback `base_url`, the emulator, each one an account of its own, adds its host), in
+this user's state folder (`$XDG_STATE_HOME/perps-bot/accounts`, by default
 `~/.local/state/perps-bot/accounts`), the same whatever the working directory, data
 folder or database. The key itself is never written: only its hash names the file.
 Like the database lock, the kernel releases it when the holder exits (SIGKILL too).
 Paper runs send no order and take no account lock.
 
-Beside the lock, `<hash>.database` names the database of the account's last live run,
-where its trading state is (orchestrator.account_hold reads a halt there).
+Beside the lock, `<hash>.database` names the databases of the account's live runs
+where its trading state is, one a line: the last run's, and every earlier one that
+still holds a halt (orchestrator.account_hold reads the halts there).
 """
 
 import hashlib
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -45,15 +49,13 @@ class AccountLock(FileLock):
 
     def __init__(self, settings: Settings) -> None:
         exchange = settings.exchange
-        host = (
-            _host(exchange.base_url) if exchange.base_url else "demo" if exchange.demo else "live"
-        )
+        host = _loopback_host(exchange.base_url)
         key = exchange.api_key.get_secret_value() if exchange.api_key is not None else ""
         digest = hashlib.sha256("\0".join((exchange.name, host, key)).encode()).hexdigest()
         super().__init__(accounts_folder() / digest[:32])
         self.account = f"{exchange.name} account of this API key"
-        if exchange.base_url:
-            self.account += f" at {short(exchange.base_url)}"
+        if host:
+            self.account += f" at {short(host)}"
 
     def busy(self, holder: str) -> PerpsBotError:
         return AccountBusy(
@@ -65,35 +67,52 @@ class AccountLock(FileLock):
         return AccountBusy(f"cannot lock the {self.account} ({self.path}): {exc}")
 
     @property
-    def _record(self) -> Path:
+    def record(self) -> Path:
+        """The file naming the databases of the account's live runs (one a line)."""
         return self.path.with_suffix(".database")
 
-    def database(self) -> Path | None:
-        """The database of the account's last live run (None: none recorded yet); read
-        by the holder of the lock."""
+    def databases(self) -> list[Path]:
+        """The databases of the account's live runs that may hold its halt (the last
+        run's first; none recorded yet: empty); read by the holder of the lock."""
         try:
-            text = self._record.read_text(encoding="utf-8").strip()
+            text = self.record.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return None
+            return []
         except (OSError, UnicodeDecodeError) as exc:
-            raise AccountBusy(f"cannot read {self._record}: {exc}") from None
-        return Path(text) if text else None
+            raise AccountBusy(f"cannot read {self.record}: {exc}") from None
+        return [Path(line) for line in text.splitlines() if line.strip()]
 
-    def keep_database(self, database: Path) -> None:
-        """Record `database` as the one of the account's live run starting now."""
-        temporary = self._record.with_suffix(".tmp")
+    def keep_databases(self, databases: list[Path]) -> None:
+        """Record `databases`: the one of the account's live run starting now, then those
+        of earlier runs that still hold a halt."""
+        temporary = self.record.with_suffix(".tmp")
+        lines = "".join(f"{db.resolve()}\n" for db in databases)
         try:
-            temporary.write_text(f"{database.resolve()}\n", encoding="utf-8")
-            temporary.replace(self._record)
+            temporary.write_text(lines, encoding="utf-8")
+            temporary.replace(self.record)
         except OSError as exc:
-            raise AccountBusy(f"cannot write {self._record}: {exc}") from None
+            raise AccountBusy(f"cannot write {self.record}: {exc}") from None
 
 
-def _host(base_url: str) -> str:
-    """The host a base url names, spelled one way (scheme and host are not case
-    sensitive; a trailing slash names the same root)."""
+def _loopback_host(base_url: str | None) -> str:
+    """The host of a loopback `base_url` (an emulator: each is an account of its own),
+    spelled one way (scheme and host are not case sensitive; a trailing slash names the
+    same root); "" for any other host (the API key alone is the account there)."""
+    if not base_url:
+        return ""
     parts = urlsplit(base_url.strip())
+    if not _is_loopback(parts.hostname or ""):
+        return ""
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost" or hostname.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
 
 
 def account_lock(settings: Settings) -> AccountLock | None:

@@ -27,9 +27,9 @@ class StoreFault(StoreError):
 
 
 #: what to do about a damaged file or row
-_RESTORE = "restore a backup or use another --db"
+RESTORE = "restore a backup or use another --db"
 #: SQLite's primary result codes for a fault of the file or the disk, and what to say
-_DAMAGED = "the file is damaged ({}): " + _RESTORE
+_DAMAGED = "the file is damaged ({}): " + RESTORE
 _FILE_FAULTS = {
     sqlite3.SQLITE_CORRUPT: _DAMAGED,
     sqlite3.SQLITE_NOTADB: _DAMAGED,
@@ -47,7 +47,7 @@ def damaged(path: object, what: str, why: str) -> StoreError:
     """A stored row of database `path` (`what`) that no longer reads as what was
     written (`why`): SQLite keeps no checksum of a row, so a damaged byte shows only
     when the row is decoded."""
-    return StoreError(f"database {path}: {what} is damaged ({why}): {_RESTORE}")
+    return StoreError(f"database {path}: {what} is damaged ({why}): {RESTORE}")
 
 
 def file_fault(path: Path | str, exc: sqlite3.Error) -> StoreFault | None:

@@ -8,7 +8,7 @@ from perps_bot.storage import equity_blocks
 from perps_bot.storage.durable import TRADING_STATE_SQL
 from perps_bot.storage.equity_blocks import TABLE_SQL as EQUITY_BLOCKS_SQL
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 def _to_2(db: sqlite3.Connection, tables: set[str]) -> None:
@@ -71,6 +71,12 @@ def _to_8(db: sqlite3.Connection, tables: set[str]) -> None:
     _add_columns(db, "sessions", tables, ("flattened TEXT NOT NULL DEFAULT '{}'",))
 
 
+def _to_9(db: sqlite3.Connection, tables: set[str]) -> None:
+    """9: runs keep their strategy fingerprint without a plan file's content, which
+    --resume compares (a plan edited while its run is stopped is no other code)."""
+    _add_columns(db, "runs", tables, ("strategy_code_fingerprint TEXT",))
+
+
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
@@ -86,7 +92,7 @@ def _add_columns(
             db.execute(f"ALTER TABLE {table} ADD COLUMN {ddl}")
 
 
-STEPS = {2: _to_2, 3: _to_3, 4: _to_4, 5: _to_5, 6: _to_6, 7: _to_7, 8: _to_8}
+STEPS = {2: _to_2, 3: _to_3, 4: _to_4, 5: _to_5, 6: _to_6, 7: _to_7, 8: _to_8, 9: _to_9}
 
 
 def upgrade(db: sqlite3.Connection, version: int, tables: set[str]) -> None:

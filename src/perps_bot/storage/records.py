@@ -39,6 +39,9 @@ class RunRecord:
     #: a run with several portfolios: the account's run has a child run per portfolio
     parent_run_id: str | None = None
     portfolio: str = "main"
+    #: the strategy fingerprint without what it trades on beyond its code (a plan
+    #: file's content): what --resume compares (schema 9; None: an older run)
+    code_fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS runs (
     pid INTEGER,                      -- the process that wrote it (schema 4)
     host TEXT,
     parent_run_id TEXT,               -- a portfolio's run: the run of its account (5)
-    portfolio TEXT NOT NULL DEFAULT 'main'
+    portfolio TEXT NOT NULL DEFAULT 'main',
+    strategy_code_fingerprint TEXT    -- without a plan file's content: resume (9)
 );
 CREATE TABLE IF NOT EXISTS fills (
     run_id TEXT NOT NULL,

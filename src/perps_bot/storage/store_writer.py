@@ -137,7 +137,7 @@ class StoreWriter(StoreFile):
     def create_run(self, run: RunRecord) -> None:
         with self._transaction():
             self._db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run.run_id,
                     run.profile,
@@ -162,6 +162,7 @@ class StoreWriter(StoreFile):
                     run.host,
                     run.parent_run_id,
                     run.portfolio,
+                    run.code_fingerprint,
                 ),
             )
 

@@ -133,6 +133,13 @@ class Strategy(ABC):
         return {}
 
     @classmethod
+    def code_inputs(cls, params: BaseModel) -> dict[str, str]:
+        """The part of `fingerprint_inputs` that is code, not data (the source of an
+        inner strategy the params name): the fingerprint `--resume` compares keeps it
+        (an edited plan file is data, edited code is another strategy). None here."""
+        return {}
+
+    @classmethod
     def section_inputs(cls, params: BaseModel, llm: LlmConfig) -> dict[str, str]:
         """What the strategy trades on from the profile's `llm:` section, for the
         fingerprint (name -> value or digest): the llm_planner's model and prompt. None here."""

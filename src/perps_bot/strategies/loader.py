@@ -9,8 +9,9 @@ the profile should load the way `python -m` would find it.
 The fingerprint identifies "this strategy code with these parameters on these bars"
 across runs and machines (SPEC 6: promotions are recorded per fingerprint). It hashes
 the validated parameters (defaults filled in, so `{}` and the explicit
-defaults are the same strategy), the bar size (`strategy.timeframe`: a promotion
-earned on 1h bars is not one for 1m bars), what else the strategy trades on
+defaults are the same strategy), the bar size (`strategy.timeframe`, as a duration:
+"1h", "60m" and "3600s" are the same bars; a promotion earned on 1h bars is not one
+for 1m bars), what else the strategy trades on
 (`Strategy.fingerprint_inputs`: the plan strategy's plan file content; and
 `Strategy.section_inputs`: the llm_planner's model, cadence and prompt text), the code
 version, and the source of the
@@ -37,7 +38,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from perps_bot.config.llm import LlmConfig
-from perps_bot.domain import short
+from perps_bot.domain import format_duration, parse_duration, short
 from perps_bot.strategies.base import Strategy, StrategyError, validate_params
 
 
@@ -182,20 +183,28 @@ def strategy_fingerprint(
     *,
     timeframe: str,
     llm: LlmConfig | None = None,
+    inputs: bool = True,
 ) -> str:
     """Stable 16-hex-digit id of (strategy name, validated params, bar size, code version,
     source, and what else the strategy trades on: `Strategy.fingerprint_inputs`, and
-    `Strategy.section_inputs` from the profile's `llm:` section, default without one)."""
+    `Strategy.section_inputs` from the profile's `llm:` section, default without one).
+    `inputs=False`: of the latter two only `Strategy.code_inputs`, the strategy's code
+    alone (what `--resume` compares: a plan edited while its run is stopped is edited as
+    while it runs; the `llm:` section is among the settings a resume must repeat)."""
     validated = validate_params(cls, params)
-    inputs = cls.fingerprint_inputs(validated) | cls.section_inputs(validated, llm or LlmConfig())
-    payload = {
+    payload: dict[str, Any] = {
         "strategy": cls.name,
         "params": validated.model_dump(mode="json"),
-        "timeframe": timeframe,
-        "inputs": inputs,
+        # the bars, however spelled ("1h", "60m", "3600s"): their one shortest spelling
+        "timeframe": format_duration(parse_duration(timeframe)),
         "code_version": code_version,
         "source": source_hash(cls),
     }
+    if inputs:
+        section = cls.section_inputs(validated, llm or LlmConfig())
+        payload["inputs"] = cls.fingerprint_inputs(validated) | section
+    else:  # the code among them (a strategy without inputs: the same fingerprint)
+        payload["inputs"] = cls.code_inputs(validated)
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -99,14 +99,12 @@ class WalkForward(Strategy):
         """The inner strategy's source and what else each window's params make it trade
         on (a plan file's content): the fingerprint of this class's own modules alone
         kept a promotion over an edited inner strategy or plan."""
-        from perps_bot.strategies.loader import source_hash
-
         assert isinstance(params, WalkForwardParams)
+        inputs = cls.code_inputs(params)
         try:
             inner = cls._inner_class(params)
         except StrategyError:
-            return {"inner": "unloadable"}  # refused when the strategy starts (exit 2)
-        inputs = {"inner": source_hash(inner)}
+            return inputs
         for k, (_, _, window_params) in enumerate(parse_windows(params.windows)):
             try:
                 validated = validate_params(inner, window_params)
@@ -116,6 +114,18 @@ class WalkForward(Strategy):
             for name, digest in inner.fingerprint_inputs(validated).items():
                 inputs[f"window {k} {name}"] = digest
         return inputs
+
+    @classmethod
+    def code_inputs(cls, params: BaseModel) -> dict[str, str]:
+        """The inner strategy's source."""
+        from perps_bot.strategies.loader import source_hash
+
+        assert isinstance(params, WalkForwardParams)
+        try:
+            inner = cls._inner_class(params)
+        except StrategyError:
+            return {"inner": "unloadable"}  # refused when the strategy starts (exit 2)
+        return {"inner": source_hash(inner)}
 
     @classmethod
     def section_inputs(cls, params: BaseModel, llm: LlmConfig) -> dict[str, str]:
