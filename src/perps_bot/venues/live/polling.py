@@ -13,7 +13,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
-from typing import Any
 
 from perps_bot.domain import Fill, Order
 from perps_bot.exchange.resilience import CircuitBreaker
@@ -35,12 +34,8 @@ class FillPolling(AccountReads):
     breaker: CircuitBreaker
     _poll_ms: int
     _last_poll: int | None
-    _pending_fills: list[Fill]
     #: a refusal for good met while fills were waiting: raised by the next poll
     _fatal: VenueFatal | None = None
-
-    def _apply(self, tracked: Tracked, reply: Any, ts: int, *, on_arrival: bool) -> None:
-        raise NotImplementedError
 
     async def poll(self, now_ms: int) -> Sequence[Fill]:
         """New fills since the last call. Requests go out at most every poll_interval;

@@ -53,6 +53,7 @@ class AccountReads:
     _sender: Sender
     _orders: dict[str, Tracked]
     _unconfirmed: dict[str, Tracked]
+    _pending_fills: list[Fill]
     _own_order_ids: set[str]
     _seen_trades: set[str]
     _commissions: Commissions
@@ -67,6 +68,9 @@ class AccountReads:
         raise NotImplementedError
 
     async def _reread(self, tracked: Tracked) -> None:
+        raise NotImplementedError
+
+    def _apply(self, tracked: Tracked, reply: Any, ts: int, *, on_arrival: bool) -> None:
         raise NotImplementedError
 
     async def _read_account(self) -> VenueSnapshot:
@@ -198,8 +202,11 @@ class AccountReads:
     async def order_by_client_id(
         self, symbol: str, client_id: str, kind: OrderType = OrderType.MARKET
     ) -> dict[str, Any] | None:
-        """The exchange's order with this client id (None: it has none), for recovery; a
-        trigger order that triggered answers with the market order it became."""
+        """The exchange's order with this client id (None: it has none), for recovery,
+        which books what it executed so far; a trigger order that triggered answers with
+        the market order it became. The venue follows such an order when it was found
+        open at the start: from now on it hands out only what the order executes after
+        this answer (`_booked_by_recovery`)."""
         ccxt_symbol = self._ccxt_symbols[symbol]
         probe = Tracked(
             Order(client_id, symbol, Side.BUY, 0.0, kind, None, False, 0, client_id),
@@ -210,12 +217,33 @@ class AccountReads:
             f"look up {client_id}", partial(self._sender.lookup, probe)
         )
         if found is not None and found.get("id") is not None:
+            probe.order.exchange_id = str(found["id"])
             algo_view(probe, found)
             if probe.actual_id is not None:
-                probe.order.exchange_id = str(found["id"])
                 found = await current_state(self._exchange, probe, self.requests.read)
             self._own_order_ids.add(str(found["id"]))  # its trades are not foreign
+            self._booked_by_recovery(probe, found)
         return found
+
+    def _booked_by_recovery(self, probe: Tracked, found: dict[str, Any]) -> None:
+        """The order the venue follows as `probe` (found open at the start: an earlier
+        run's) brought up to `found`, its executions up to there not handed out: recovery
+        books them into that run. Before, a stop that triggered between the start's
+        account read and recovery's look-up was booked twice, into the earlier run by
+        recovery and into this one (against books not adopted yet) by the start's
+        reconciliation."""
+        tracked = next(
+            (t for t in self._orders.values() if t.order.exchange_id == probe.order.exchange_id),
+            None,
+        )
+        if tracked is None:
+            return
+        if probe.actual_id is not None:
+            tracked.actual_id = probe.actual_id
+        self._apply(tracked, found, self._clock(), on_arrival=False)
+        client_id = tracked.order.client_id
+        self._pending_fills = [f for f in self._pending_fills if f.client_id != client_id]
+        tracked.reported = tracked.seen_filled
 
     async def commission_of(
         self, symbol: str, exchange_id: str, executed: float | None = None
