@@ -83,7 +83,9 @@ class FillPolling(AccountReads):
         trade came in between (every trade listed is in the positions read), and are
         marked handed out. Before, `exchange_fills` (which looks back a minute before
         the last reconciliation) booked them at the first difference after a restart:
-        the earlier run's own fills (its orders are not this venue's), counted twice."""
+        the earlier run's own fills (its orders are not this venue's), counted twice.
+        A symbol whose trades are out of reach: `exchange_fills` refuses fills since
+        before now on it (AccountReads._adopted_unlisted)."""
         listed = await self._trade_ids(since_ms, symbols)
         fills: list[Fill] = []
         for _ in range(SNAPSHOT_TRIES):
@@ -91,7 +93,9 @@ class FillPolling(AccountReads):
             fills.extend(snap.fills)
             again = await self._trade_ids(since_ms, symbols)
             if again == listed:
-                self._seen_trades.update(listed)
+                self._seen_trades.update(listed[0])
+                adopted = self._clock()  # those out of reach: exchange_fills refuses them
+                self._unlisted |= dict.fromkeys(listed[1], adopted)
                 snap.fills = fills
                 return snap
             listed = again

@@ -8,7 +8,6 @@ A mixin of `LiveVenue` (venues.live.venue), kept apart from order submission: th
 attributes below are the venue's, declared here for the type checker.
 """
 
-import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Sequence
@@ -17,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from perps_bot.domain import Fill, Order, OrderType, Side
+from perps_bot.domain.timeutil import iso_utc
 from perps_bot.exchange import from_exchange_symbol
 from perps_bot.venues.base import (
     FillsOutOfReach,
@@ -56,6 +56,8 @@ class AccountReads:
     _pending_fills: list[Fill]
     _own_order_ids: set[str]
     _seen_trades: set[str]
+    #: symbol -> when an account was adopted whose trades on it could not be listed
+    _unlisted: dict[str, int]
     _commissions: Commissions
 
     def _exchange_client_id(self, client_id: str) -> str:
@@ -118,6 +120,7 @@ class AccountReads:
                 f"{len(self._unconfirmed)} orders of unknown outcome: the exchange's other"
                 " fills are read once they are resolved"
             )
+        self._adopted_unlisted(since_ms, symbols)
         read = self.requests.read
         found: dict[str, Fill] = {}
         for symbol in symbols:
@@ -161,22 +164,39 @@ class AccountReads:
 
         return liquidation_orders(await forced_since(fetch, since_ms, until_ms))
 
-    async def _trade_ids(self, since_ms: int, symbols: Sequence[str]) -> set[str]:
+    async def _trade_ids(self, since_ms: int, symbols: Sequence[str]) -> tuple[set[str], set[str]]:
         """The ids of the account's trades on `symbols` from `since_ms` on (each readable
-        as `exchange_fills` reads it: BadResponse retried, then VenueUnavailable). Those
-        out of its reach are left out: `exchange_fills` books none of them either."""
+        as `exchange_fills` reads it: BadResponse retried, then VenueUnavailable), and the
+        symbols whose trades are out of its reach (FillsOutOfReach)."""
         ids: set[str] = set()
+        unlisted: set[str] = set()
         for symbol in symbols:
             ccxt_symbol = self._ccxt_symbols.get(symbol)
             if ccxt_symbol is None:
                 continue
-            with contextlib.suppress(FillsOutOfReach):
+            try:
                 trades = await self.requests.read(
                     f"fetch trades {symbol}",
                     partial(self._foreign_trades, symbol, ccxt_symbol, since_ms),
                 )
-                ids.update(str(trade["id"]) for trade in trades)
-        return ids
+            except FillsOutOfReach:
+                unlisted.add(symbol)
+                continue
+            ids.update(str(trade["id"]) for trade in trades)
+        return ids, unlisted
+
+    def _adopted_unlisted(self, since_ms: int, symbols: Sequence[str]) -> None:
+        """FillsOutOfReach for exchange fills since before the adoption of an account
+        whose trades on `symbols` could not be listed (`_unlisted`): those the adopted
+        positions hold cannot be told from new ones. Before, they were not marked handed
+        out, and a later reconciliation within the look-back that could list them (its
+        `since` moved on) booked them again."""
+        blind = [s for s in symbols if since_ms < self._unlisted.get(s, since_ms)]
+        if blind:
+            raise FillsOutOfReach(
+                f"{', '.join(blind)}: the trades the start adopted could not all be listed,"
+                f" the exchange fills since {iso_utc(since_ms)} cannot be told from them"
+            )
 
     async def _foreign_trades(self, symbol: str, ccxt_symbol: str, since_ms: int) -> Any:
         """Every trade of the account since `since_ms` (venues.live.trade_pages), each

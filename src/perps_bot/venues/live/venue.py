@@ -116,6 +116,7 @@ class LiveVenue(FillPolling):
         self._pending_fills: list[Fill] = []
         self._own_order_ids: set[str] = set()  # every exchange order id this venue placed
         self._seen_trades: set[str] = set()  # foreign trades already handed out
+        self._unlisted: dict[str, int] = {}  # see AccountReads._adopted_unlisted
         self._commissions = Commissions(self._instruments)
         self._last_poll: int | None = None
         self._started = False
