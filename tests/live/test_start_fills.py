@@ -97,3 +97,14 @@ async def test_a_stop_that_triggers_before_recovery_looks_it_up_is_booked_once(
         emulator, run_dirs, tmp_path, ("GET", "/fapi/v1/algoOrder"), lambda p: "clientAlgoId" in p
     )
     assert fills == [(first, "buy", 0.01, "plan r1", 0.01), (first, "sell", 0.01, "stop", 0.0)]
+
+
+async def test_a_stop_that_triggers_after_recovery_is_booked_once_with_its_runs_pnl(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """The stop triggers after recovery looked it up (still resting), as the start's
+    reconciliation lists the account's trades."""
+    first, fills = await restarted_with_the_stop_triggered(
+        emulator, run_dirs, tmp_path, ("GET", "/fapi/v1/userTrades")
+    )
+    assert fills == [(first, "buy", 0.01, "plan r1", 0.01), (first, "sell", 0.01, "stop", 0.0)]

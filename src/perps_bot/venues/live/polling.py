@@ -85,18 +85,20 @@ class FillPolling(AccountReads):
         the last reconciliation) booked them at the first difference after a restart:
         the earlier run's own fills (its orders are not this venue's), counted twice.
         A symbol whose trades are out of reach: `exchange_fills` refuses fills since
-        before now on it (AccountReads._adopted_unlisted)."""
+        before now on it (AccountReads._adopted_unlisted).
+        It hands out no fill: the venue has placed no order yet, and the executions of
+        the orders it found open (an earlier run's stop) are in the positions adopted;
+        recovery books them into their run, looking them up after this. Handed out, they
+        were booked into books holding nothing yet (a stop's close as a new short)."""
         listed = await self._trade_ids(since_ms, symbols)
-        fills: list[Fill] = []
         for _ in range(SNAPSHOT_TRIES):
             snap = await self.snapshot()
-            fills.extend(snap.fills)
             again = await self._trade_ids(since_ms, symbols)
             if again == listed:
                 self._seen_trades.update(listed[0])
                 adopted = self._clock()  # those out of reach: exchange_fills refuses them
                 self._unlisted |= dict.fromkeys(listed[1], adopted)
-                snap.fills = fills
+                snap.fills = []
                 return snap
             listed = again
         raise VenueUnavailable(
