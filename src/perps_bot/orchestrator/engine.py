@@ -113,6 +113,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp, StartOrders):
         self._candle_run = feed.candle_history
         self._long_candles = False
         self._inside: dict[str, list[FundingRate]] = {}
+        self._entering: set[str] = set()  # symbols with a protected entry at the venue
         # a run whose candles carry a mark's extremes takes `_close_point` for every event
         self._part_base = WICK_RUN if feed.mark_extremes else None
         self._part_from: int | None = self._part_base

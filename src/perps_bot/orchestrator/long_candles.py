@@ -32,6 +32,12 @@ point whose mark liquidates ends the walk there, the candle's own stages liquida
 by the liquidation, meet none of its later points. A candle of a symbol several
 portfolios trade, or one a settlement splits, is matched whole as before.
 
+A candle of a symbol with an entry at the venue that asks for a stop or take-profit
+(rare: from its sending until it is done) is walked too (`_walk_entry`, or with the
+settlements): the protective orders a fill asks for are placed at once, at its point,
+and meet the rest of the path, as on the exchange. (Placed after the whole candle, they
+first met the next one: a stop the same candle went through after the entry was missed.)
+
 The run's start: what the strategies signal in `on_start` goes out at the first
 candles' open (`_open_run`: priced at their open, the risk gate's data fresh then),
 so it fills at that open ("hold from the first bar"). Sent before any candle, it was
@@ -80,6 +86,7 @@ class LongCandles(RunStopping):
     _candle_run: bool  # the run's events are candles
     _long_candles: bool  # ... longer than the equity interval: rows inside them
     _inside: dict[str, list[FundingRate]]  # settlements waiting for their candle
+    _entering: set[str]  # symbols with a protected entry at the venue (`_walk_entry`)
     _part_from: int | None  # set while walked candles wait for their close point
     _part_base: int | None  # what it is otherwise: None, or WICK_RUN
     _parts: dict[str, int]  # ... their symbols and where their own event matches from
@@ -242,7 +249,11 @@ class LongCandles(RunStopping):
             if self._candle_run and (last is None or event.ts > last):
                 self._inside.setdefault(event.symbol, []).append(event)
                 return True
-        elif type(event) is Candle and event.symbol in self._inside:
+        elif (
+            type(event) is Candle
+            and event.symbol in self._inside
+            and event.symbol not in self._parts  # not walked yet (`_walk_together`)
+        ):
             await self._walk_group([event])
         return False
 
@@ -256,11 +267,15 @@ class LongCandles(RunStopping):
             for f in self._inside.pop(c.symbol, ()):
                 if c.open_time < f.ts < close:
                     due.setdefault(f.ts, []).append(f)
+        entering = [c for c in candles if c.symbol in self._entering]
+        self._entering.difference_update(c.symbol for c in entering)
+        if self.first_ts is None and (due or entering):  # the run starts at their open
+            self._start_at(candles[0])
         if not due:  # rows only: the fills carry the close time
             self._path_rows(candles, close)
+            for candle in entering:
+                await self._walk_entry(candle)
             return
-        if self.first_ts is None:  # the run's first candles: it starts at their open
-            self._start_at(candles[0])
         points = {t for times, _ in paths.values() for t in times if t < close}
         for lo, hi in pairwise(sorted(points | set(due) | {close})):
             for candle in candles:
@@ -268,6 +283,7 @@ class LongCandles(RunStopping):
                 if fills:
                     self.clock.advance(lo)
                     self._apply_fills(fills)
+                    await self._protect_now()
                 if self._updates:
                     self._drain_updates()
             self._path_rows(candles, hi)
@@ -275,6 +291,60 @@ class LongCandles(RunStopping):
                 await self._settle_at(hi, due[hi], paths)
         self._parts.update((c.symbol, close) for c in candles)
         self._part_from = close
+        for candle in entering:
+            self._entry_waits(candle.symbol)
+
+    def _entry_sent(self, symbol: str) -> None:
+        """A protected entry of `symbol` went to the venue (a candle run): the symbol's
+        next candle is walked (`_walk_entry`)."""
+        if self._candle_run:
+            self._entering.add(symbol)
+            self._inside.setdefault(symbol, [])  # the loop hands its candle to _held_back
+
+    def _entry_waits(self, symbol: str) -> None:
+        """After a walked candle: its next one is walked too while a protected entry of
+        `symbol` is still open at the venue (a resting limit entry)."""
+        for order in self.venue.open_orders():
+            owner = self.routes.owner(order.client_id, symbol)
+            if order.symbol == symbol and owner.protection.asks(order.client_id):
+                self._entry_sent(symbol)
+                return
+
+    async def _walk_entry(self, candle: Candle) -> None:
+        """A candle whose symbol has a protected entry at the venue, matched point by
+        point up to its close point (module docstring): the protective orders a fill
+        asks for are placed at once, at the fill's point, and meet the rest of the path.
+        The fills carry the close time, as when matched whole."""
+        symbol, close = candle.symbol, candle.ts
+        times, _ = path_points(candle, self._adaptive_path)
+        starts = sorted({t for t in times if t < close})
+        touched: list[Portfolio] = []
+        fills: list[Fill] = []
+        for since, until in pairwise((*starts, close)):
+            part = self.venue.on_candle_part(candle, since, until, close)
+            if part:
+                self.clock.advance(since)
+                self._book_fills(part, touched)
+                fills.extend(part)
+                for p in touched:
+                    self._protect(p, {symbol}, since)  # the orders start from here
+                await self._protect_now()
+            if self._updates:
+                self._drain_updates()
+        if fills:
+            self._fills_booked(fills, touched)
+        self._parts[symbol] = close
+        self._part_from = close
+        self._entry_waits(symbol)
+
+    async def _protect_now(self) -> None:
+        """The cancels and protective orders fills inside a walked candle asked for, sent
+        at once; the strategies' answers to the fills wait for the candle's event."""
+        if self._cancel_due:
+            await self._cancel_protective()
+        for p in list(self._signalled):
+            for order in self._protective(p):
+                await self._send(order, None)
 
     async def _settle_at(
         self,

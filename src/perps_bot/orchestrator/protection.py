@@ -141,6 +141,10 @@ class Protector:
             return False, False
         return levels.stop is not None, levels.take_profit is not None
 
+    def asks(self, client_id: str) -> bool:
+        """Whether `client_id` is an entry whose levels wait for its fill (`watch`)."""
+        return client_id in self._entries
+
     def manages(self, client_id: str) -> bool:
         """Whether `client_id` is one of its protective orders (placed, or adopted)."""
         return client_id in self.working

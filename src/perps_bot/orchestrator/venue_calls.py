@@ -68,6 +68,9 @@ class VenueCalls(PortfolioControls):
     def _pending_orders(self, ts: int) -> list[Order]:
         raise NotImplementedError
 
+    def _entry_sent(self, symbol: str) -> None:
+        raise NotImplementedError
+
     def store_fills_with(self, save: Callable[[], None]) -> None:
         """A paper run (it takes checkpoints) on the wall clock, a dry run: its fills are
         stored with the checkpoint `save` asks for at the end of their batch, in one
@@ -193,17 +196,24 @@ class VenueCalls(PortfolioControls):
             else:  # nothing to cancel (`_protect` sets the flag whenever there is)
                 self._drain_updates()
             for order in orders:
-                p = self.routes.placed(order)
-                p.rec.order(order, None if received is None else perf_counter() - received)
-                if self._durable_fills:
-                    p.rec.flush()
-                refused = await self._submit(order, p)
-                if refused is not None and refused[0] is not DenialReason.ORDER_STATUS_UNKNOWN:
-                    p.flow.held.withhold(order.created_ts, order, refused)  # a flip's entry
-                self._drain_updates()
-                if self.venue.needs_polling:
-                    await self._collect(self.clock.now())
+                await self._send(order, received)
             orders = self._pending_orders(self.clock.now()) if self._signalled else []
+
+    async def _send(self, order: Order, received: float | None) -> None:
+        """One order of `_submit_all`: stored, sent, its updates drained. A protected
+        entry sent in a candle run has its symbol's candles walked (`_entry_sent`)."""
+        p = self.routes.placed(order)
+        p.rec.order(order, None if received is None else perf_counter() - received)
+        if self._durable_fills:
+            p.rec.flush()
+        refused = await self._submit(order, p)
+        if refused is not None and refused[0] is not DenialReason.ORDER_STATUS_UNKNOWN:
+            p.flow.held.withhold(order.created_ts, order, refused)  # a flip's entry
+        elif refused is None and order.status.is_open and p.protection.asks(order.client_id):
+            self._entry_sent(order.symbol)
+        self._drain_updates()
+        if self.venue.needs_polling:
+            await self._collect(self.clock.now())
 
     async def _submit(
         self, order: Order, portfolio: Portfolio
