@@ -179,7 +179,10 @@ async def test_stream_outage_falls_back_to_rest_with_one_warning_then_streams_ag
     emulator: EmulatorServer, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="perps_bot.feeds")
-    feed, _ = streaming_feed(emulator, make_client, poll_interval="200ms", backoff_max="250ms")
+    # no REST request may fail: 10 s for each, which a loaded machine's emulator can need
+    feed, _ = streaming_feed(
+        emulator, make_client, poll_interval="200ms", backoff_max="250ms", timeout_ms=10_000
+    )
     batches = feed.batches()
     events: list[MarketEvent] = []
     market = emulator.markets["BTCUSDT"]
