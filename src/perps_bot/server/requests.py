@@ -120,6 +120,16 @@ def parse_start(body: Any) -> StartRequest:
     return StartRequest(profile, portfolios, seed, duration, **flags)
 
 
+def stored_request(text: str) -> StartRequest:
+    """A request kept in the sessions table, checked as a body is (one written by another
+    version, or edited by hand, may not fit); RequestError naming what is wrong."""
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        raise RequestError("not JSON") from None
+    return parse_start(body)
+
+
 def session_settings(
     request: StartRequest, database: Path, *, allow_live: bool = False
 ) -> Settings:
