@@ -53,6 +53,15 @@ def _duration(value: str) -> str:
     return value
 
 
+def _distinct(symbols: list[str] | None) -> list[str] | None:
+    """A symbol listed twice would be traded as one: refused rather than guessed at."""
+    listed = symbols or []
+    twice = next((s for i, s in enumerate(listed) if s in listed[:i]), None)
+    if twice is not None:
+        raise ValueError(f"symbol {twice!r} is listed twice")
+    return symbols
+
+
 class RunConfig(Section):
     """What to run and for how long; CLI run options land here."""
 
@@ -82,6 +91,7 @@ class RunConfig(Section):
     # thousands of backtests whose runs nobody reads. Same stages, same numbers.
     record: Literal["full", "metrics"] = "full"
 
+    _check_symbols = field_validator("symbols")(_distinct)
     _check_duration = field_validator("duration")(lambda v: None if v is None else _duration(v))
     _check_intervals = field_validator("equity_interval", "log_equity_interval")(_duration)
 
@@ -302,6 +312,8 @@ class PortfolioConfig(Section):
     capital: PositiveFloat | None = None  # None: an equal share of what the others leave
     risk: dict[str, FiniteFloat | int | str | bool] = Field(default_factory=dict)  # over `risk:`
     order_size: dict[str, PositiveFloat] = Field(default_factory=dict)  # over strategy's
+
+    _check_symbols = field_validator("symbols")(_distinct)
 
     @field_validator("id")
     @classmethod

@@ -1,0 +1,43 @@
+"""Start requests the config's own checks refuse, the same for a session (a 400 with one
+line that leaves no session) as for the command line and a profile (exit 2, one line)."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.badinput.harness import check_line
+from tests.server.helpers import dev_session, serving, start
+
+pytestmark = pytest.mark.usefixtures("server_logs")
+
+
+async def _refused(client: Any, body: dict[str, Any], message: str) -> None:
+    resp = await client.post("/api/sessions", json=body)
+    assert resp.status == 400, await resp.text()
+    error = (await resp.json())["error"]
+    assert message in error and "\n" not in error and len(error) < 300, error
+    assert (await (await client.get("/api/sessions")).json())["sessions"] == []
+
+
+async def test_a_symbol_listed_twice_is_refused(tmp_path: Path) -> None:
+    """It was a 201 (and a run on the command line, or of a profile): one symbol listed
+    twice, traded as one, silently."""
+    twice = ["BTC-PERP", "ETH-PERP", "BTC-PERP"]
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        body = dev_session("1d", portfolios=[{"strategy": "sma_cross", "symbols": twice}])
+        await _refused(client, body, "symbol 'BTC-PERP' is listed twice")
+        once = [{"strategy": "sma_cross", "symbols": ["BTC-PERP", "ETH-PERP"]}]
+        sid = await start(client, dev_session("1d", portfolios=once))
+        assert (await client.post(f"/api/sessions/{sid}/stop")).status == 200
+    db = str(tmp_path / "cli.sqlite")
+    run = ["--profile", "dev", "--dev-fast", "--duration", "1m", "--db", db]
+    check_line("--symbols twice", "run.symbols: symbol 'BTC-PERP' is listed twice",
+               [*run, "--symbols", "BTC-PERP,BTC-PERP"])  # fmt: skip
+    profile = tmp_path / "twice.yaml"
+    profile.write_text(
+        "profile: twice\nportfolios:\n  - id: a\n    strategy: sma_cross\n"
+        "    symbols: [ETH-PERP, ETH-PERP]\n"
+    )
+    check_line("portfolio symbols twice", "symbol 'ETH-PERP' is listed twice",
+               ["--profile", str(profile), *run[2:]])  # fmt: skip
