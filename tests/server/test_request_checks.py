@@ -12,11 +12,12 @@ from tests.server.helpers import dev_session, serving, start
 pytestmark = pytest.mark.usefixtures("server_logs")
 
 
-async def _refused(client: Any, body: dict[str, Any], message: str) -> None:
+async def _refused(client: Any, body: dict[str, Any], message: str, start: str = "") -> None:
     resp = await client.post("/api/sessions", json=body)
     assert resp.status == 400, await resp.text()
     error = (await resp.json())["error"]
-    assert message in error and "\n" not in error and len(error) < 300, error
+    assert error.startswith(start) and message in error, error
+    assert "\n" not in error and len(error) < 300, error
     assert (await (await client.get("/api/sessions")).json())["sessions"] == []
 
 
@@ -41,3 +42,27 @@ async def test_a_symbol_listed_twice_is_refused(tmp_path: Path) -> None:
     )
     check_line("portfolio symbols twice", "symbol 'ETH-PERP' is listed twice",
                ["--profile", str(profile), *run[2:]])  # fmt: skip
+
+
+async def test_an_llm_planner_prompt_of_the_profiles_llm_section_that_cannot_be_read(
+    tmp_path: Path,
+) -> None:
+    """A prompt_file (or a template) the profile's `llm:` section names and that is not
+    there was a 201 and a session that failed at once, kept in the list; the same as a
+    `prompt_file` param is a 400. One that reads starts."""
+    good = tmp_path / "prompt.txt"
+    good.write_text("You are a careful trader.\n")
+    refused = [
+        (f"prompt_file: {tmp_path / 'missing.txt'}", "missing.txt: cannot read it"),
+        ("template: nosuch", "unknown template (known: "),
+    ]
+    portfolios = [{"strategy": "llm_planner", "params": {"cache_only": True}}]
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        for i, (line, message) in enumerate(refused):
+            profile = tmp_path / f"llm{i}.yaml"
+            profile.write_text(f"profile: llm{i}\nllm:\n  {line}\n")
+            body = dev_session("1d", profile=str(profile), portfolios=portfolios)
+            await _refused(client, body, message, start="strategy 'llm_planner': ")
+        profile = tmp_path / "fine.yaml"
+        profile.write_text(f"profile: fine\nllm:\n  prompt_file: {good}\n")
+        await start(client, dev_session("1d", profile=str(profile), portfolios=portfolios))

@@ -167,7 +167,7 @@ def session_settings(
     try:
         for plan in settings.portfolio_plans():
             cls = load_strategy(plan.strategy)
-            cls.check(validate_params(cls, plan.params))  # a plan file that is not there
+            cls.check(validate_params(cls, plan.params), settings.llm)  # a file not there
         profile_catalog(settings)  # a symbol with no instrument (paper: no network)
     except (PerpsBotError, ValueError) as exc:
         raise RequestError(str(exc).removeprefix("config error: ")) from None
