@@ -66,3 +66,22 @@ async def test_an_llm_planner_prompt_of_the_profiles_llm_section_that_cannot_be_
         profile = tmp_path / "fine.yaml"
         profile.write_text(f"profile: fine\nllm:\n  prompt_file: {good}\n")
         await start(client, dev_session("1d", profile=str(profile), portfolios=portfolios))
+
+
+async def test_a_capital_or_balance_of_less_than_a_cent_is_refused(tmp_path: Path) -> None:
+    """1e-300 (or a denormal 5e-324) passed `> 0`: a 201, and a run (of a profile, or
+    with --initial-balance) that could trade nothing, every order denied. The API and
+    the command line now keep to the config's one rule (at least 0.01)."""
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        for capital in (1e-300, 5e-324, 0.001, -5, 0):
+            body = dev_session("1d", portfolios=[{"strategy": "sma_cross", "capital": capital}])
+            await _refused(client, body, "portfolios.0.capital: Input should be greater than or"
+                           " equal to 0.01")  # fmt: skip
+        cent = [{"strategy": "sma_cross", "capital": 0.01}]
+        sid = await start(client, dev_session("1d", portfolios=cent))
+        assert (await client.post(f"/api/sessions/{sid}/stop")).status == 200
+    db = str(tmp_path / "cli.sqlite")
+    run = ["--profile", "dev", "--dev-fast", "--duration", "1m", "--db", db]
+    balance = {"PERPS_BOT__ACCOUNT__INITIAL_BALANCE": "1e-300"}  # what --initial-balance sets
+    message = "account.initial_balance: Input should be greater than or equal to 0.01"
+    check_line("a balance of 1e-300", message, run, balance)

@@ -240,8 +240,8 @@ def _portfolio(item: dict[str, Any], index: int, default_id: str) -> dict[str, A
         out["symbols"] = symbols
     capital = item.get("capital")
     if capital is not None:
-        if isinstance(capital, bool) or not isinstance(capital, int | float) or not capital > 0:
-            raise RequestError(f"{where}.capital: expected a positive number")
+        if isinstance(capital, bool) or not isinstance(capital, int | float):  # its range:
+            raise RequestError(f"{where}.capital: expected a positive number")  # the config's
         try:
             out["capital"] = float(capital)
         except OverflowError:  # an integer of hundreds of digits: JSON has no limit
