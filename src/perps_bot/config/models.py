@@ -40,6 +40,10 @@ NonNegFloat = Annotated[FiniteFloat, Field(ge=0)]
 Fraction = Annotated[FiniteFloat, Field(gt=0, le=1)]
 # A maintenance tier: (notional_floor, maintenance_margin_rate, maintenance_amount)
 Tier = tuple[NonNegFloat, Annotated[FiniteFloat, Field(gt=0, lt=1)], NonNegFloat]
+#: The least a balance or a portfolio's capital may be (a cent): `> 0` alone took 1e-300
+#: and ran a run that could trade nothing (every order denied), silently.
+MIN_MONEY = 0.01
+Money = Annotated[FiniteFloat, Field(ge=MIN_MONEY)]
 #: Seeds are kept exactly in the run store, whose integers are signed 64-bit.
 MAX_SEED = 2**63 - 1
 
@@ -51,6 +55,15 @@ class Section(BaseModel):
 def _duration(value: str) -> str:
     parse_duration(value)
     return value
+
+
+def _distinct(symbols: list[str] | None) -> list[str] | None:
+    """A symbol listed twice would be traded as one: refused rather than guessed at."""
+    listed = symbols or []
+    twice = next((s for i, s in enumerate(listed) if s in listed[:i]), None)
+    if twice is not None:
+        raise ValueError(f"symbol {twice!r} is listed twice")
+    return symbols
 
 
 class RunConfig(Section):
@@ -82,6 +95,7 @@ class RunConfig(Section):
     # thousands of backtests whose runs nobody reads. Same stages, same numbers.
     record: Literal["full", "metrics"] = "full"
 
+    _check_symbols = field_validator("symbols")(_distinct)
     _check_duration = field_validator("duration")(lambda v: None if v is None else _duration(v))
     _check_intervals = field_validator("equity_interval", "log_equity_interval")(_duration)
 
@@ -258,7 +272,7 @@ class AccountConfig(Section):
     """Margin account: balance, mode, leverage, funding schedule. (Maintenance tiers are
     instrument data: `instruments:`.)"""
 
-    initial_balance: PositiveFloat = 100_000.0
+    initial_balance: Money = 100_000.0
     margin_mode: MarginMode = MarginMode.CROSS
     default_leverage: PositiveFloat = 5.0
     leverage: dict[str, PositiveFloat] = Field(default_factory=dict)
@@ -299,9 +313,11 @@ class PortfolioConfig(Section):
     strategy: str
     params: dict[str, FiniteFloat | int | str | bool] = Field(default_factory=dict)
     symbols: list[str] | None = Field(default=None, min_length=1)  # None: run.symbols
-    capital: PositiveFloat | None = None  # None: an equal share of what the others leave
+    capital: Money | None = None  # None: an equal share of what the others leave
     risk: dict[str, FiniteFloat | int | str | bool] = Field(default_factory=dict)  # over `risk:`
     order_size: dict[str, PositiveFloat] = Field(default_factory=dict)  # over strategy's
+
+    _check_symbols = field_validator("symbols")(_distinct)
 
     @field_validator("id")
     @classmethod

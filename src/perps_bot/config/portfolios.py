@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from perps_bot.config.models import PortfolioConfig, RiskConfig
+from perps_bot.config.models import MIN_MONEY, PortfolioConfig, RiskConfig
 from perps_bot.domain import ACCOUNT, DEFAULT_PORTFOLIO
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def _capitals(portfolios: list[PortfolioConfig], balance: float) -> list[float]:
         )
     open_shares = [p for p in portfolios if p.capital is None]
     share = (balance - given) / len(open_shares) if open_shares else 0.0
-    if open_shares and share <= 0:
+    if open_shares and share < MIN_MONEY:
         raise ValueError("no capital is left for the portfolios that give none")
     return [p.capital if p.capital is not None else share for p in portfolios]
 

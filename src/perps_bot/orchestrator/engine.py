@@ -23,7 +23,7 @@ a strategy (orchestrator.controls) and how a run stops and closes
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from time import perf_counter
 
 from perps_bot.domain import (
@@ -59,6 +59,13 @@ from perps_bot.venues import Venue
 
 _NO_PORTFOLIOS: tuple[Portfolio, ...] = ()
 _NEVER = 2**63  # after any event time: a run without an end
+
+
+async def _no_batches() -> AsyncIterator[Sequence[MarketEvent]]:
+    return
+    yield
+
+
 _SEVERITY = (TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE)
 
 
@@ -177,7 +184,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp, StartOrders):
         try:
             await self.warm_up()  # exchange-fed runs: indicators ready at once
             opening = False  # on_start's signals wait for the first candles' open
-            if not self.resumed:
+            if not self.resumed and not self.stop_requested:  # (stopped as it started)
                 for p in self.portfolios:
                     self._signal(p, p.strategy.on_start())
                 opening = self._candle_run and bool(self._signalled)
@@ -189,7 +196,9 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp, StartOrders):
             inside = self._inside  # settlements held back (orchestrator.long_candles)
             takes_stretches = self._takes_stretches()
             takes_quote_stretches = self._takes_quote_stretches()
-            async for batch in self.feed.batches():
+            # stopped as it started: not one batch (the feed's own stop may not have run)
+            batches = _no_batches() if self.stop_requested else self.feed.batches()
+            async for batch in batches:
                 if opening:  # orchestrator.long_candles
                     opening = await self._open_run(batch, end)
                 if type(batch) is CandleColumns and takes_stretches:

@@ -34,7 +34,13 @@ from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.runner import Interrupted, run_bot
 from perps_bot.orchestrator.wiring import Run, mark_crashed
 from perps_bot.server import views
-from perps_bot.server.requests import RequestError, StartRequest, parse_start, session_settings
+from perps_bot.server.requests import (
+    RequestError,
+    StartRequest,
+    parse_start,
+    session_settings,
+    stored_request,
+)
 from perps_bot.server.session import FLATTEN, Session
 from perps_bot.storage import RunStore, StoreError
 from perps_bot.storage import sessions as table
@@ -165,7 +171,11 @@ class SessionManager(Sessions):
         """Mark what a dead server left running as crashed; go on with its sessions."""
         mark_crashed(self.store)
         for record in table.load_sessions(self.store.connection):
-            request = StartRequest(**json.loads(record.request))
+            try:
+                request = stored_request(record.request)
+            except RequestError as exc:
+                self._unreadable(record, str(exc))
+                continue
             s = self._session(record.session_id, record.created_at, request)
             s.run_id, s.status, s.detail = record.run_id, record.status, record.detail
             self._paused[s.id] = set(record.paused)
@@ -197,6 +207,20 @@ class SessionManager(Sessions):
                 resume = None if settings.is_live else record.run_id
             log.info("session %s: going on with run %s", s.id, resume or "(new)")
             s.task = asyncio.create_task(self._execute(s, settings, resume))
+
+    def _unreadable(self, record: table.SessionRecord, why: str) -> None:
+        """A session whose stored request this version cannot read (another version's,
+        or edited by hand): shown as it stands, one not ended ends `failed` saying why."""
+        s = Session(record.session_id, controls=True, created_at=record.created_at,
+                    portfolio_ids=[])  # fmt: skip
+        self.sessions[s.id] = s
+        s.run_id, s.status, s.detail = record.run_id, record.status, record.detail
+        if record.status not in table.UNFINISHED:
+            s.ended = {} if s.run_id is None else views.ended_run(self.store, s.run_id)
+            return
+        detail = f"cannot go on: its stored request: {why}"
+        log.warning("session %s %s", s.id, detail)
+        self._end(s, "failed", detail)
 
     def _remember_database(self, s: Session, request: StartRequest) -> None:
         """Where an ended session's run is kept, to show it (a live session's: the

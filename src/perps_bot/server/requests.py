@@ -120,6 +120,16 @@ def parse_start(body: Any) -> StartRequest:
     return StartRequest(profile, portfolios, seed, duration, **flags)
 
 
+def stored_request(text: str) -> StartRequest:
+    """A request kept in the sessions table, checked as a body is (one written by another
+    version, or edited by hand, may not fit); RequestError naming what is wrong."""
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        raise RequestError("not JSON") from None
+    return parse_start(body)
+
+
 def session_settings(
     request: StartRequest, database: Path, *, allow_live: bool = False
 ) -> Settings:
@@ -157,7 +167,7 @@ def session_settings(
     try:
         for plan in settings.portfolio_plans():
             cls = load_strategy(plan.strategy)
-            cls.check(validate_params(cls, plan.params))  # a plan file that is not there
+            cls.check(validate_params(cls, plan.params), settings.llm)  # a file not there
         profile_catalog(settings)  # a symbol with no instrument (paper: no network)
     except (PerpsBotError, ValueError) as exc:
         raise RequestError(str(exc).removeprefix("config error: ")) from None
@@ -230,8 +240,8 @@ def _portfolio(item: dict[str, Any], index: int, default_id: str) -> dict[str, A
         out["symbols"] = symbols
     capital = item.get("capital")
     if capital is not None:
-        if isinstance(capital, bool) or not isinstance(capital, int | float) or not capital > 0:
-            raise RequestError(f"{where}.capital: expected a positive number")
+        if isinstance(capital, bool) or not isinstance(capital, int | float):  # its range:
+            raise RequestError(f"{where}.capital: expected a positive number")  # the config's
         try:
             out["capital"] = float(capital)
         except OverflowError:  # an integer of hundreds of digits: JSON has no limit

@@ -146,11 +146,12 @@ class Strategy(ABC):
         return {}
 
     @classmethod
-    def check(cls, params: BaseModel) -> None:
+    def check(cls, params: BaseModel, llm: LlmConfig) -> None:
         """What starting with `params` (validated) needs beyond their types, checked
-        before anything runs (a file a param names, say); StrategyError naming what is
-        wrong. The session server asks it, so such a start is a 400, not a session
-        that fails at once; the strategy's constructor refuses the same."""
+        before anything runs (a file a param names, or the profile's `llm:` section
+        does, say); StrategyError naming what is wrong. The session server asks it, so
+        such a start is a 400, not a session that fails at once; the strategy's
+        constructor refuses the same."""
         return None  # most strategies need nothing more
 
     def on_start(self) -> Sequence[Signal]:

@@ -98,6 +98,14 @@ def effective_settings(params: LlmPlannerParams, section: LlmConfig | None) -> L
     return merged.for_run(RunConfig().data_dir)  # outside a run: the default data folder
 
 
+def _system_prompt(settings: LlmConfig) -> str:
+    """The prompt `settings` name (a file, or a built-in template); StrategyError."""
+    try:
+        return prompt_text(check_template(settings.template), settings.prompt_file)
+    except (PlanRefused, ValueError) as exc:
+        raise StrategyError(f"strategy 'llm_planner': {exc}") from None
+
+
 class LlmPlanner(Strategy):
     name = "llm_planner"
     Params = LlmPlannerParams
@@ -119,23 +127,17 @@ class LlmPlanner(Strategy):
                 "prompt": digest}  # fmt: skip
 
     @classmethod
-    def check(cls, params: BaseModel) -> None:
-        """A prompt_file param names a text file that reads (the session server's 400)."""
+    def check(cls, params: BaseModel, llm: LlmConfig) -> None:
+        """The prompt reads: the params' prompt_file or template, else the llm: section's
+        (the session server's 400; the constructor refuses the same)."""
         assert isinstance(params, LlmPlannerParams)
-        if params.prompt_file is not None:
-            try:
-                prompt_text("default", params.prompt_file)
-            except PlanRefused as exc:
-                raise StrategyError(f"strategy 'llm_planner': {exc}") from None
+        _system_prompt(effective_settings(params, llm))
 
     def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
         super().__init__(params, ctx)
         p = self.params
         llm = self.settings = effective_settings(p, ctx.llm)
-        try:
-            self._system = prompt_text(check_template(llm.template), llm.prompt_file)
-        except (PlanRefused, ValueError) as exc:
-            raise StrategyError(f"strategy 'llm_planner': {exc}") from None
+        self._system = _system_prompt(llm)
         assert llm.cache_dir is not None
         self._client = PlanClient(
             base_url=llm.base_url, model=llm.model, timeout=llm.timeout,

@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from perps_bot.config.llm import LlmConfig
 from perps_bot.domain import (
     BookSnapshot,
     Candle,
@@ -84,7 +85,7 @@ class PlanStrategy(Strategy):
             raise StrategyError(str(exc)) from None
 
     @classmethod
-    def check(cls, params: BaseModel) -> None:
+    def check(cls, params: BaseModel, llm: LlmConfig) -> None:
         """The file is there and reads as a plan (its rows are checked at start)."""
         assert isinstance(params, PlanParams)
         path = Path(params.file)

@@ -143,12 +143,12 @@ class WalkForward(Strategy):
         return inputs
 
     @classmethod
-    def check(cls, params: BaseModel) -> None:
+    def check(cls, params: BaseModel, llm: LlmConfig) -> None:
         """The inner strategy loads and takes each window's params."""
         assert isinstance(params, WalkForwardParams)
         inner = cls._inner_class(params)
         for _, _, window_params in parse_windows(params.windows):
-            inner.check(validate_params(inner, window_params))
+            inner.check(validate_params(inner, window_params), llm)
 
     def on_event(self, event: MarketEvent) -> Sequence[Signal]:
         ts = event.ts
