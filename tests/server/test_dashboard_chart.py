@@ -3,8 +3,10 @@ drawn (a session on the wall clock has one equity row a minute)."""
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 from scripts.headless import Chromium
 
 from tests.server.browser import needs_chromium, until
@@ -31,17 +33,27 @@ async def test_the_dashboard_draws_a_curve_of_one_point(tmp_path: Path) -> None:
     its curves have one point each, and a line through one point draws nothing, so
     the chart was empty."""
     async with serving(tmp_path / "server.sqlite") as (client, _):
-        sid = await start(client, dev_session("2h", dev_fast=False))
-        url = f"/api/sessions/{sid}/equity?portfolio=sma_cross"
-        async with asyncio.timeout(30):
-            while not (await (await client.get(url)).json())["ts"]:
-                await asyncio.sleep(0.1)
-        async with Chromium() as page:
-            await page.open(f"http://127.0.0.1:{client.port}/?session={sid}")
-            await until(page, "(document.getElementById('equity-chart').data || []).length > 0")
-            traces = await page.eval(TRACES)
-            errors = page.errors
-        await client.post(f"/api/sessions/{sid}/stop")
+        for _ in range(3):  # its rows fall on the wall clock's minutes: one may pass first
+            errors, traces = await _first_minute(client)
+            if all(n == 1 for n, _ in traces):
+                break
     assert errors == []
     assert [n for n, _ in traces] == [1, 1, 1], traces  # the account and both portfolios
     assert all(drawn for _, drawn in traces), traces
+
+
+async def _first_minute(client: TestClient[Any, Any]) -> tuple[list[str], list[list[Any]]]:
+    """A new wall-clock session's page, once its chart has data: the page's errors and
+    the chart's equity traces (its points, drawn)."""
+    sid = await start(client, dev_session("2h", dev_fast=False))
+    url = f"/api/sessions/{sid}/equity?portfolio=sma_cross"
+    async with asyncio.timeout(30):
+        while not (await (await client.get(url)).json())["ts"]:
+            await asyncio.sleep(0.1)
+    async with Chromium() as page:
+        await page.open(f"http://127.0.0.1:{client.port}/?session={sid}")
+        await until(page, "(document.getElementById('equity-chart').data || []).length > 0")
+        traces = await page.eval(TRACES)
+        errors = page.errors
+    await client.post(f"/api/sessions/{sid}/stop")
+    return list(errors), traces
