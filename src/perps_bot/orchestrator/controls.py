@@ -121,12 +121,13 @@ class PortfolioControls:
         once the portfolio is flat, but for less than a step the exchange could trade
         (or resumed: its strategy has it back)."""
         out = portfolio.closing_out
-        ledger = portfolio.ledger
-        if out is None or not any(_closable(portfolio, s) for s in ledger.symbols()):
+        if out is None:
+            return
+        closable = [s for s in portfolio.ledger.symbols() if _closable(portfolio, s)]
+        if not closable:
             portfolio.closing_out = None
             return
-        left = {s: n for s in ledger.symbols()
-                if _closable(portfolio, s) and (n := self._left_open(portfolio, s))}  # fmt: skip
+        left = {s: n for s in closable if (n := self._left_open(portfolio, s))}
         if ts < out.next_try or not left:  # not yet, or its closes are on their way
             return
         out.next_try = ts + RETRY_MS

@@ -59,14 +59,13 @@ from perps_bot.venues import Venue
 
 _NO_PORTFOLIOS: tuple[Portfolio, ...] = ()
 _NEVER = 2**63  # after any event time: a run without an end
+_SEVERITY = (TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE)
 
 
 async def _no_batches() -> AsyncIterator[Sequence[MarketEvent]]:
+    """The feed of a run stopped before it started: no events, so no order."""
     return
     yield
-
-
-_SEVERITY = (TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE)
 
 
 class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp, StartOrders):

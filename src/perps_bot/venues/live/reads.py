@@ -130,10 +130,7 @@ class AccountReads:
             market_id = self._exchange.market(ccxt_symbol)["id"]
             # the trades first: a liquidation's trade read is in the liquidations read
             # after it (read before, one in between was booked as an ordinary trade)
-            trades = await read(
-                f"fetch trades {symbol}",
-                partial(self._foreign_trades, symbol, ccxt_symbol, since_ms),
-            )
+            trades = await self._read_trades(symbol, ccxt_symbol, since_ms)
             last = max((int(t.get("timestamp") or since_ms) for t in trades), default=since_ms)
             forced = await read(
                 f"fetch liquidations {symbol}",
@@ -175,10 +172,7 @@ class AccountReads:
             if ccxt_symbol is None:
                 continue
             try:
-                trades = await self.requests.read(
-                    f"fetch trades {symbol}",
-                    partial(self._foreign_trades, symbol, ccxt_symbol, since_ms),
-                )
+                trades = await self._read_trades(symbol, ccxt_symbol, since_ms)
             except FillsOutOfReach:
                 unlisted.add(symbol)
                 continue
@@ -197,6 +191,13 @@ class AccountReads:
                 f"{', '.join(blind)}: the trades the start adopted could not all be listed,"
                 f" the exchange fills since {iso_utc(since_ms)} cannot be told from them"
             )
+
+    async def _read_trades(self, symbol: str, ccxt_symbol: str, since_ms: int) -> Any:
+        """The account's trades on `symbol` from `since_ms` on, read as every exchange
+        read is (BadResponse retried, then VenueUnavailable; FillsOutOfReach raised)."""
+        return await self.requests.read(
+            f"fetch trades {symbol}", partial(self._foreign_trades, symbol, ccxt_symbol, since_ms)
+        )
 
     async def _foreign_trades(self, symbol: str, ccxt_symbol: str, since_ms: int) -> Any:
         """Every trade of the account since `since_ms` (venues.live.trade_pages), each
