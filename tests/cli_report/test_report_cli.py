@@ -277,13 +277,8 @@ def test_screenshot_script_renders_a_png(tmp_path: Path) -> None:
 def test_global_db_and_profile_of_the_main_command_reach_the_subcommands(
     runner: CliRunner, db: Path, tmp_path: Path
 ) -> None:
-    main = typer.Typer(invoke_without_command=True)
+    from perps_bot.cli.app import app as main
 
-    @main.callback()
-    def _root(profile: str = "dev", db: str | None = None) -> None:
-        """Stands in for the bot's own callback, which has --profile and --db."""
-
-    register(main)
     result = runner.invoke(main, ["--db", str(db), "report", "--format", "json"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["run"]["kind"] == "dev"

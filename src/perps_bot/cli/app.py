@@ -92,6 +92,7 @@ def run(
 ) -> None:
     """Run the bot with a profile (the bare command). Ctrl-C stops cleanly with state flushed."""
     if ctx.invoked_subcommand is not None:
+        _hand_down(ctx)
         return
     # the product loads only when the bot runs: `--version`, `--help` and every
     # subcommand pay for what they use (tests/architecture/test_startup_imports.py)
@@ -140,6 +141,54 @@ def run(
         raise typer.Exit(1)
     if result.status == "interrupted":
         raise typer.Exit(130)
+
+
+_HANDED_DOWN = ("profile", "db")  # the same meaning in every subcommand that has them
+
+
+def _hand_down(ctx: typer.Context) -> None:
+    """Options given before a subcommand (`perps-bot --profile canary runs list`): --profile
+    and --db become the defaults of the subcommand's own (its explicit ones still win);
+    any other, or one the subcommand does not have, is refused. Before, only report,
+    promote and resume-trading read them: the rest dropped them silently, so `runs list`
+    listed dev's runs and `backtest` ran with dev's fees, risk and database."""
+    given = {
+        name: ctx.params[name]
+        for name in ctx.params
+        if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+    }
+    name = ctx.invoked_subcommand
+    group = ctx.command
+    if not given or name is None or not isinstance(group, typer.core.TyperGroup):
+        return
+    command = group.get_command(ctx, name)
+    for option in given:
+        if option not in _HANDED_DOWN or not _every_leaf_takes(command, option):
+            flag = "--" + option.replace("_", "-")
+            typer.echo(
+                f"perps-bot: {flag} before '{name}' is not one of its options: give it after"
+                f" the subcommand (perps-bot {name} --help)",
+                err=True,
+            )
+            raise typer.Exit(2)
+    ctx.default_map = {name: _defaults_for(command, given)}
+
+
+def _every_leaf_takes(command: object, option: str) -> bool:
+    """Whether every command under `command` (itself, when it has no subcommands) has
+    `option`: the sub-subcommand is not known yet when the main command runs."""
+    subcommands = getattr(command, "commands", None)
+    if isinstance(subcommands, dict):
+        return all(_every_leaf_takes(sub, option) for sub in subcommands.values())
+    return any(param.name == option for param in getattr(command, "params", ()))
+
+
+def _defaults_for(command: object, values: dict[str, object]) -> dict[str, object]:
+    """click's default map for `command`: nested by subcommand name for a group."""
+    subcommands = getattr(command, "commands", None)
+    if isinstance(subcommands, dict):
+        return {name: _defaults_for(sub, values) for name, sub in subcommands.items()}
+    return dict(values)
 
 
 def _register_subcommands() -> None:

@@ -17,7 +17,7 @@ import typer
 if TYPE_CHECKING:  # the product loads when a command runs, not at the CLI's start-up
     from rich.console import Console
 
-    from perps_bot.config import PromotionConfig
+    from perps_bot.config import PromotionConfig, Settings
     from perps_bot.metrics import Report
     from perps_bot.storage import RunStore
 
@@ -44,34 +44,22 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _from_parent(ctx: typer.Context, name: str) -> str | None:
-    """A value given explicitly to the main command (`perps-bot --profile canary report`),
-    so a global --profile or --db reaches the subcommand when it has none of its own."""
-    parent = ctx.parent
-    if parent is None or name not in parent.params:
-        return None
-    source = parent.get_parameter_source(name)
-    if source is None or source.name == "DEFAULT":
-        return None
-    value = parent.params[name]
-    return None if value is None else str(value)
-
-
-def _source_db(ctx: typer.Context, db: Path | None, profile: str | None, default: str) -> Path:
-    if db is not None:
-        return db
-    if profile is None:
-        parent_db = _from_parent(ctx, "db")
-        if parent_db is not None:
-            return Path(parent_db)
-    return _profile_db(profile or _from_parent(ctx, "profile") or default)
+def _source_db(db: Path | None, profile: str | None, default: str) -> Path:
+    """The database a reading command opens: --db, else the profile's (either given before
+    the subcommand too: cli.app hands them down)."""
+    return db if db is not None else _profile_db(profile or default)
 
 
 def _profile_db(profile: str) -> Path:
+    return _profile_settings(profile).database_path
+
+
+def _profile_settings(profile: str) -> "Settings":
+    """A profile given by name or as a YAML path, loaded (one line and exit 2 if broken)."""
     from perps_bot.config import ConfigError, load_settings
 
     try:
-        return load_settings(profile).database_path
+        return load_settings(profile)
     except ConfigError as exc:
         _fail(str(exc))
 
@@ -89,7 +77,6 @@ def _open_existing(path: Path, *, read_only: bool) -> "RunStore":
 
 # -- commands ----------------------------------------------------------------------------
 def report_command(
-    ctx: typer.Context,
     run: Annotated[
         str, typer.Option("--run", help="Run id, or 'latest' for the most recently created run.")
     ] = "latest",
@@ -143,7 +130,7 @@ def report_command(
     from perps_bot.metrics import ReportError, build_report, export_csv
     from perps_bot.storage import StoreError
 
-    path = _source_db(ctx, db, profile, "dev")
+    path = _source_db(db, profile, "dev")
     store = _open_existing(path, read_only=True)
     try:
         if portfolio is not None:
@@ -209,7 +196,6 @@ def _write(path: Path) -> Iterator[TextIO]:
 
 
 def promote_command(
-    ctx: typer.Context,
     to: Annotated[
         Stage,
         typer.Option(
@@ -260,7 +246,7 @@ def promote_command(
     from perps_bot.storage import RunStore, StoreError
 
     stage = str(to)
-    source = _source_db(ctx, db, profile, SOURCE_PROFILE[stage])
+    source = _source_db(db, profile, SOURCE_PROFILE[stage])
     target = target_db if target_db is not None else _profile_db(stage)
     store = _open_existing(source, read_only=False)
     try:

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
-from perps_bot.cli.report import ReportFormat, _fail, _open_existing, _source_db, _write
+from perps_bot.cli.report import (
+    ReportFormat,
+    _fail,
+    _open_existing,
+    _profile_settings,
+    _source_db,
+    _write,
+)
 
 if TYPE_CHECKING:  # the product and rich's tables load when a command runs
     from rich.console import Console
@@ -80,7 +87,6 @@ def _list_table(rows: "list[RunRow]", matched: int) -> "Table":
 
 @runs_app.command("list")
 def list_command(
-    ctx: typer.Context,
     profile: Annotated[str | None, _PROFILE] = None,
     kind: Annotated[
         str | None, typer.Option("--kind", help="Only runs of this kind: dev, backtest, ...")
@@ -102,10 +108,12 @@ def list_command(
     from perps_bot.metrics.compare import run_rows  # not on every command's start-up path
     from perps_bot.storage import StoreError
 
-    store = _open_existing(_source_db(ctx, db, profile, "dev"), read_only=True)
+    # runs are stored under the profile's name: a profile given as a YAML path matched none
+    name = _profile_settings(profile).profile if profile else None
+    store = _open_existing(_source_db(db, profile, "dev"), read_only=True)
     try:
         rows, matched = run_rows(
-            store, kind=kind, profile=profile, status=status, strategy=strategy, limit=limit
+            store, kind=kind, profile=name, status=status, strategy=strategy, limit=limit
         )
     except StoreError as exc:
         _fail(str(exc))
@@ -124,7 +132,6 @@ def list_command(
 
 @runs_app.command("compare")
 def compare_command(
-    ctx: typer.Context,
     run_ids: Annotated[
         list[str], typer.Argument(metavar="RUN RUN ...", help="Two or more run ids (or 'latest').")
     ],
@@ -146,7 +153,7 @@ def compare_command(
 
     if len(run_ids) < 2:
         _fail("runs compare needs at least two runs")
-    store = _open_existing(_source_db(ctx, db, profile, "dev"), read_only=True)
+    store = _open_existing(_source_db(db, profile, "dev"), read_only=True)
     try:
         reports = [build_report(store, run_id) for run_id in run_ids]
     except (StoreError, ReportError) as exc:

@@ -13,11 +13,10 @@ from typing import Annotated
 
 import typer
 
-from perps_bot.cli.report import _fail, _from_parent, _source_db
+from perps_bot.cli.report import _fail, _source_db
 
 
 def resume_trading_command(
-    ctx: typer.Context,
     profile: Annotated[
         str | None,
         typer.Option("--profile", help="The profile whose halt to lift [default: dev]."),
@@ -44,7 +43,7 @@ def resume_trading_command(
     from perps_bot.storage.durable import load_trading_states
     from perps_bot.storage.lock import DatabaseLock
 
-    path = _source_db(ctx, db, profile, "dev")
+    path = _source_db(db, profile, "dev")
     if not path.exists():
         _fail(f"no database at {path}: nothing is halted")
     lifted: list[tuple[str, str, str]] = []
@@ -55,7 +54,7 @@ def resume_trading_command(
             if portfolio is not None and portfolio not in known:
                 _fail(f"no portfolio {short(portfolio)!r} in {path}"
                       f" (known: {', '.join(sorted(known)) or 'none'})")  # fmt: skip
-            name = profile or _from_parent(ctx, "profile") or (saved[0].profile if saved else "dev")
+            name = profile or (saved[0].profile if saved else "dev")
             for pid in sorted(known):
                 now = stored_state(store, pid)  # a portfolio also takes the account's halt
                 if now is not None and now.state != "ACTIVE" and portfolio in (None, pid):
