@@ -5,11 +5,12 @@ commission for their own trades, and its executed part is not handed out again."
 
 import pytest
 
-from perps_bot.domain import Instrument, Side
+from perps_bot.domain import Instrument, Order, OrderType, Side
 from perps_bot.instruments import InstrumentCatalog
 from perps_bot.venues.live.account import foreign_order
 from perps_bot.venues.live.tracking import apply_reply
 from perps_emulator import EmulatorServer
+from perps_emulator.state import EmuOrder
 from tests.live.live_helpers import ClientFactory
 from tests.live.test_live_venue_emulator import FAR_FUTURE, Harness, instruments, live
 
@@ -66,3 +67,38 @@ def test_an_order_found_open_counts_the_fee_its_reply_already_carried() -> None:
     reply = {**row, "filled": 2.0, "cost": 4_000.0, "fee": {"cost": 0.8, "currency": "USDT"}}
     (fill,) = apply_reply(tracked, reply, 2_000, ETH, on_arrival=False)
     assert (fill.size, fill.price, fill.fee) == (1.0, 2_000.0, pytest.approx(0.3))
+
+
+async def partly_filled_then_restarted(
+    live: Harness, make_client: ClientFactory, instruments: InstrumentCatalog
+) -> tuple[Order, EmuOrder, Harness]:
+    """A resting buy of 0.004 that filled 0.001 (booked by its run), and a venue started
+    after it, which found it open: the order, the exchange's, the restarted venue."""
+    price = live.server.markets["BTCUSDT"].best_bid - 1_000.0
+    resting = live.order(Side.BUY, 0.004, limit=price)
+    await live.venue.submit(resting)
+    emulated = live.server.state.orders_by_client_id[resting.client_id]
+    live.server.engine.fill(emulated, 0.001, emulated.price, maker=True)
+    assert len(await live.venue.poll(FAR_FUTURE)) == 1
+    restarted = Harness(live.server, make_client, instruments)
+    await restarted.venue.start()
+    return resting, emulated, restarted
+
+
+async def test_what_recovery_books_of_an_order_found_open_is_not_charged_again(
+    live: Harness, make_client: ClientFactory, instruments: InstrumentCatalog
+) -> None:
+    """The order fills 0.001 more after the start found it open, before recovery looks it
+    up and books that part (with its commission) into the earlier run; the rest fills in
+    this run. Its fill was charged the commission of the 0.001 recovery booked too."""
+    resting, emulated, restarted = await partly_filled_then_restarted(
+        live, make_client, instruments
+    )
+    live.server.engine.fill(emulated, 0.001, emulated.price, maker=True)
+    found = await restarted.venue.order_by_client_id("BTC-PERP", resting.client_id, OrderType.LIMIT)
+    assert found is not None and found["filled"] == pytest.approx(0.002)
+    live.server.engine.fill(emulated, 0.002, emulated.price, maker=True)
+    fills = await restarted.venue.poll(FAR_FUTURE)
+    assert [(f.client_id, f.size) for f in fills] == [(resting.client_id, pytest.approx(0.002))]
+    *_, last = commissions(live.server, resting.client_id)
+    assert fills[0].fee == pytest.approx(last, abs=1e-9)

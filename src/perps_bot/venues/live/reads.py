@@ -251,7 +251,8 @@ class AccountReads:
         books them into that run. Before, a stop that triggered between the start's
         account read and recovery's look-up was booked twice, into the earlier run by
         recovery and into this one (against books not adopted yet) by the start's
-        reconciliation."""
+        reconciliation. Their commission is recovery's to charge too: before, the
+        order's next fill here was charged it again."""
         tracked = next(
             (t for t in self._orders.values() if t.order.exchange_id == probe.order.exchange_id),
             None,
@@ -263,7 +264,9 @@ class AccountReads:
         self._apply(tracked, found, self._clock(), on_arrival=False)
         client_id = tracked.order.client_id
         self._pending_fills = [f for f in self._pending_fills if f.client_id != client_id]
-        tracked.reported = tracked.seen_filled
+        # recovery charges their commission too: the next fill here, only its own trades'
+        tracked.reported = tracked.foreign_filled = tracked.seen_filled
+        tracked.commission_reported = 0.0
 
     async def commission_of(
         self, symbol: str, exchange_id: str, executed: float | None = None
