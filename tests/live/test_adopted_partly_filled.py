@@ -102,3 +102,23 @@ async def test_what_recovery_books_of_an_order_found_open_is_not_charged_again(
     assert [(f.client_id, f.size) for f in fills] == [(resting.client_id, pytest.approx(0.002))]
     *_, last = commissions(live.server, resting.client_id)
     assert fills[0].fee == pytest.approx(last, abs=1e-9)
+
+
+async def test_the_commission_recovery_reads_is_of_what_the_order_had_executed(
+    live: Harness, make_client: ClientFactory, instruments: InstrumentCatalog
+) -> None:
+    """Recovery found the order executed 0.002 and asks the commission of those; the rest
+    filled in between. The answer was the commission of all 0.004 (the rest's charged
+    into the earlier run, and again with the rest's fill in this one)."""
+    resting, emulated, restarted = await partly_filled_then_restarted(
+        live, make_client, instruments
+    )
+    live.server.engine.fill(emulated, 0.001, emulated.price, maker=True)
+    found = await restarted.venue.order_by_client_id("BTC-PERP", resting.client_id, OrderType.LIMIT)
+    assert found is not None
+    live.server.engine.fill(emulated, 0.002, emulated.price, maker=True)
+    charged = await restarted.venue.commission_of("BTC-PERP", str(found["id"]), found["filled"])
+    first, second, last = commissions(live.server, resting.client_id)
+    assert charged == pytest.approx(first + second, abs=1e-9)
+    (fill,) = await restarted.venue.poll(FAR_FUTURE)
+    assert fill.fee == pytest.approx(last, abs=1e-9)

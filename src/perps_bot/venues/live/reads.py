@@ -274,7 +274,10 @@ class AccountReads:
         """The exchange's total commission for one order (its trades), None when unknown:
         a trade unreadable, or (given `executed`, the order's executed quantity) trades
         that do not add up to it yet (listed late, or more than one page holds). Summed
-        over part of the trades, the fee booked was short, silently."""
+        over part of the trades, the fee booked was short, silently. Given `executed`,
+        it is the commission of the first `executed` of them: the order may have
+        executed more since it was read (the venue follows an order found open, and
+        charges that part with its fills). Before, recovery charged it too."""
         trades = await self.requests.read(
             f"fetch trades of order {exchange_id}",
             partial(
@@ -285,10 +288,14 @@ class AccountReads:
                 {"orderId": exchange_id},
             ),
         )
-        charged = self._commissions.total(trades, symbol, self._settle_asset())
-        if charged is None:
+        settle = self._settle_asset()
+        charged = self._commissions.total(trades, symbol, settle)
+        after = (0.0, 0.0) if executed is None else self._commissions.total(
+            trades, symbol, settle, executed
+        )  # fmt: skip
+        if charged is None or after is None:
             return None
-        total, quantity = charged
+        total, quantity = charged[0] - after[0], charged[1]
         if executed is not None and quantity < executed - EPS * max(1.0, executed):
             log.warning("live venue: the trades of order %s add up to %.10g of its %.10g:"
                         " its commission is not known yet", exchange_id, quantity,
