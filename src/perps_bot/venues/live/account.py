@@ -92,7 +92,9 @@ def _shown(value: Any) -> str:
 def foreign_order(row: dict[str, Any], symbol: str, now_ms: int) -> Tracked:
     """An open order the bot did not place in this run (left by an earlier run, or placed
     by hand), tracked from now on. Fills before now belong to the position the snapshot
-    already shows, so they count as seen and reported."""
+    already shows, so they count as seen and reported, and their commission (the fee
+    the reply carries, the trades' commission) as charged. Before, the next fill of an
+    order found partly filled was charged the commission of the whole order so far."""
     exchange_cid = str(row.get("clientOrderId") or row["id"])
     kind = order_type_of(row)
     is_limit = kind is OrderType.LIMIT
@@ -118,11 +120,14 @@ def foreign_order(row: dict[str, Any], symbol: str, now_ms: int) -> Tracked:
         trigger_price=num(row.get("triggerPrice")) if kind.is_trigger else None,
     )
     cost = num(row.get("cost")) or filled * average
+    fee = row.get("fee")
     return Tracked(
         order,
         str(row.get("symbol")),
         exchange_cid,
         seen_filled=filled,
         seen_cost=cost,
+        seen_fee=(num(fee.get("cost")) if isinstance(fee, dict) else None) or 0.0,
         reported=filled,
+        foreign_filled=filled,
     )

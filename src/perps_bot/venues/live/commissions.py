@@ -54,13 +54,18 @@ class Commissions:
                         " commission", asset, settle)  # fmt: skip
         return fee_for(amount * price, instrument.maker_bps if maker else instrument.taker_bps)
 
-    def total(self, trades: Any, symbol: str, settle: str) -> tuple[float, float] | None:
-        """(total commission, quantity) over an order's trades, in `settle`; None when a
-        trade is unreadable (no fee, amount or id). Each trade counts once by its id: a
+    def total(
+        self, trades: Any, symbol: str, settle: str, skip: float = 0.0
+    ) -> tuple[float, float] | None:
+        """(commission, quantity) over an order's trades, in `settle`: the commission of
+        its trades after the first `skip` of executed quantity (oldest first; a trade
+        across that line counts by its share), the quantity of them all. None when a trade
+        is unreadable (no fee, amount or id). Each trade counts once by its id: a
         trade listed twice (an answer's pages overlapping) doubled the fee."""
         total = quantity = 0.0
         seen: set[str] = set()
-        for trade in trades if isinstance(trades, list) else []:
+        listed = trades if isinstance(trades, list) else []
+        for trade in sorted(listed, key=_when):
             fee = self.of_trade(trade, symbol, settle)
             amount, trade_id = num(trade.get("amount")), trade.get("id")
             if fee is None or amount is None or trade_id is None or str(trade_id) == "":
@@ -68,19 +73,36 @@ class Commissions:
             if str(trade_id) in seen:
                 continue
             seen.add(str(trade_id))
-            total += fee
+            total += fee * _share_after(skip - quantity, amount)
             quantity += amount
         return total, quantity
+
+
+def _share_after(left: float, amount: float) -> float:
+    """The share of a trade of `amount` executed after the `left` quantity still before
+    the line (0 when it is all before)."""
+    if left <= EPS * max(1.0, amount):
+        return 1.0
+    if amount <= left + EPS * max(1.0, amount):
+        return 0.0
+    return (amount - left) / amount
+
+
+def _when(trade: Any) -> float:
+    """A trade's place in its order's executions (its time; unreadable: first)."""
+    return (num(trade.get("timestamp")) if isinstance(trade, dict) else None) or 0.0
 
 
 def apply_commission(
     tracked: Tracked, fills: Sequence[Fill], charged: tuple[float, float] | None
 ) -> bool:
     """Set the exchange's commission on `fills` (this order's, not yet handed out); False
-    when the trades cannot say it yet (the estimate stays)."""
+    when the trades cannot say it yet (the estimate stays). `charged`: Commissions.total
+    of the order's trades beyond its `foreign_filled`, whose commission is not this
+    venue's to hand out."""
     if charged is None or not fills:
         return False
-    total, quantity = charged
+    total, quantity = charged  # `total`: beyond the order's foreign part (Tracked)
     if quantity < tracked.seen_filled - EPS * max(1.0, tracked.seen_filled):
         return False
     due = total - tracked.commission_reported

@@ -168,7 +168,9 @@ class FillPolling(AccountReads):
                 # raised from here, they were lost; the venue's next request ends the run
                 log.error("live venue: commission of %s not read: %s", client_id, exc)
                 trades = None
-            charged = self._commissions.total(trades, tracked.order.symbol, settle)
+            charged = self._commissions.total(
+                trades, tracked.order.symbol, settle, tracked.foreign_filled
+            )
             if not apply_commission(tracked, own, charged):
                 log.info("live venue: fee of %s estimated (the exchange's trades do not"
                          " say it yet)", client_id)  # fmt: skip

@@ -252,7 +252,8 @@ class AccountReads:
         books them into that run. Before, a stop that triggered between the start's
         account read and recovery's look-up was booked twice, into the earlier run by
         recovery and into this one (against books not adopted yet) by the start's
-        reconciliation."""
+        reconciliation. Their commission is recovery's to charge too: before, the
+        order's next fill here was charged it again."""
         tracked = next(
             (t for t in self._orders.values() if t.order.exchange_id == probe.order.exchange_id),
             None,
@@ -264,7 +265,9 @@ class AccountReads:
         self._apply(tracked, found, self._clock(), on_arrival=False)
         client_id = tracked.order.client_id
         self._pending_fills = [f for f in self._pending_fills if f.client_id != client_id]
-        tracked.reported = tracked.seen_filled
+        # recovery charges their commission too: the next fill here, only its own trades'
+        tracked.reported = tracked.foreign_filled = tracked.seen_filled
+        tracked.commission_reported = 0.0
 
     async def commission_of(
         self, symbol: str, exchange_id: str, executed: float | None = None
@@ -272,7 +275,10 @@ class AccountReads:
         """The exchange's total commission for one order (its trades), None when unknown:
         a trade unreadable, or (given `executed`, the order's executed quantity) trades
         that do not add up to it yet (listed late, or more than one page holds). Summed
-        over part of the trades, the fee booked was short, silently."""
+        over part of the trades, the fee booked was short, silently. Given `executed`,
+        it is the commission of the first `executed` of them: the order may have
+        executed more since it was read (the venue follows an order found open, and
+        charges that part with its fills). Before, recovery charged it too."""
         trades = await self.requests.read(
             f"fetch trades of order {exchange_id}",
             partial(
@@ -283,10 +289,14 @@ class AccountReads:
                 {"orderId": exchange_id},
             ),
         )
-        charged = self._commissions.total(trades, symbol, self._settle_asset())
-        if charged is None:
+        settle = self._settle_asset()
+        charged = self._commissions.total(trades, symbol, settle)
+        after = (0.0, 0.0) if executed is None else self._commissions.total(
+            trades, symbol, settle, executed
+        )  # fmt: skip
+        if charged is None or after is None:
             return None
-        total, quantity = charged
+        total, quantity = charged[0] - after[0], charged[1]
         if executed is not None and quantity < executed - EPS * max(1.0, executed):
             log.warning("live venue: the trades of order %s add up to %.10g of its %.10g:"
                         " its commission is not known yet", exchange_id, quantity,

@@ -55,6 +55,9 @@ class Tracked:
     reported: float = 0.0  # quantity of those fills already handed out by poll()
     sent_at: int = 0  # when its request was last sent (its receive window starts then)
     commission_reported: float = 0.0  # the exchange's commission already in handed-out fees
+    #: executed before the venue followed it (an earlier run's, in the position the start
+    #: adopted or booked by recovery): its trades' commission is not this venue's
+    foreign_filled: float = 0.0
     #: a trigger order's market order once it triggered (venues.live.conditional)
     actual_id: str | None = None
     updates: list[OrderUpdate] = field(default_factory=list)
