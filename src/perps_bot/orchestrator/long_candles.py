@@ -37,6 +37,8 @@ A candle of a symbol with an entry at the venue that asks for a stop or take-pro
 settlements): the protective orders a fill asks for are placed at once, at its point,
 and meet the rest of the path, as on the exchange. (Placed after the whole candle, they
 first met the next one: a stop the same candle went through after the entry was missed.)
+They meet the rest of the very move the entry filled on too (`Venue.on_leg_rest`): a
+limit crossed on the way from the high to the low, its stop between it and the low.
 
 The run's start: what the strategies signal in `on_start` goes out at the first
 candles' open (`_open_run`: priced at their open, the risk gate's data fresh then),
@@ -280,10 +282,11 @@ class LongCandles(RunStopping):
         for lo, hi in pairwise(sorted(points | set(due) | {close})):
             for candle in candles:
                 fills = self.venue.on_candle_part(candle, lo, hi, None)
-                if fills:
+                while fills:
                     self.clock.advance(lo)
                     self._apply_fills(fills)
                     await self._protect_now()
+                    fills = self.venue.on_leg_rest(candle, lo, hi, None)
                 if self._updates:
                     self._drain_updates()
             self._path_rows(candles, hi)
@@ -322,13 +325,14 @@ class LongCandles(RunStopping):
         fills: list[Fill] = []
         for since, until in pairwise((*starts, close)):
             part = self.venue.on_candle_part(candle, since, until, close)
-            if part:
+            while part:  # then what the orders they asked for meet on the same move
                 self.clock.advance(since)
                 self._book_fills(part, touched)
                 fills.extend(part)
                 for p in touched:
                     self._protect(p, {symbol}, since)  # the orders start from here
                 await self._protect_now()
+                part = self.venue.on_leg_rest(candle, since, until, close)
             if self._updates:
                 self._drain_updates()
         if fills:
