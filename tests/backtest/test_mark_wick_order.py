@@ -80,3 +80,55 @@ def test_wick_before_the_entry_does_not_liquidate_it(
         ((price,),) = con.execute("SELECT price FROM fills WHERE is_liquidation=0").fetchall()
     assert price == pytest.approx(106.0, rel=2e-3)  # bought at the high
     assert _liquidations(leveraged) == []
+
+
+def test_wick_in_the_entrys_own_candle_before_its_take_profit_liquidates(
+    leveraged: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The long fills at bar 1's open and its take-profit is placed at once (the entry's
+    candle is walked point by point for it): the mark's low (93, past the long's ~95.5)
+    comes before the high reaches the take-profit, in that same candle."""
+    bars = [
+        (100.0, 101.0, 99.0, 100.0),  # 0: the plan row acts at its close
+        (100.0, 111.0, 99.0, 105.0),  # 1: the long fills at the open; low, then high
+        (105.0, 106.0, 104.0, 105.0),
+        (105.0, 106.0, 104.0, 105.0),
+    ]
+    marks = [bars[0], (100.0, 111.0, 93.0, 105.0), bars[2], bars[3]]
+    candles = write_candles(leveraged / "btc.csv", bars)
+    mark = write_candles(leveraged / "mark.csv", marks)
+    row = {"id": "a", "side": "long", "size": 1, "take_profit": 110, "valid_from": hour(1)}
+    plan = write_plan(leveraged / "plan.csv", [row])
+    result = backtest(leveraged, candles, plan, capsys, "--mark", str(mark))
+    assert result.code == 0, result.err
+    (trade,) = exported(leveraged, capsys, "trades.csv")
+    assert trade["exit_reason"] == "liquidation"
+    assert trade["close_time"].startswith("2024-03-01T02:00:00")  # bar 1
+    ((_, price),) = _liquidations(leveraged)
+    assert price == pytest.approx(95.5, abs=0.2)
+
+
+def test_wick_before_a_protected_entry_does_not_liquidate_it(
+    leveraged: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `test_wick_before_the_entry_does_not_liquidate_it`, the entry asking for a stop
+    (its candle walked point by point for it): the mark's low before the entry's fill at
+    the high is no danger to it either."""
+    monkeypatch.setenv("PERPS_BOT__MOCK__LATENCY", "45m")
+    bars = [
+        (100.0, 101.0, 99.0, 100.0),  # 0: the plan row acts at its close
+        (100.0, 106.0, 99.0, 105.0),  # 1: low, then high (where the long is bought)
+        (105.0, 106.0, 104.0, 105.0),
+        (105.0, 106.0, 104.0, 105.0),
+    ]
+    marks = [bars[0], (100.0, 106.0, 90.0, 105.0), bars[2], bars[3]]
+    candles = write_candles(leveraged / "btc.csv", bars)
+    mark = write_candles(leveraged / "mark.csv", marks)
+    plan = write_plan(leveraged / "plan.csv", [{"id": "a", "side": "long", "size": 1,
+                                               "stop": 80, "valid_from": hour(1)}])  # fmt: skip
+    result = backtest(leveraged, candles, plan, capsys, "--mark", str(mark))
+    assert result.code == 0, result.err
+    with sqlite3.connect(leveraged / "bt.sqlite") as con:
+        ((price,),) = con.execute("SELECT price FROM fills WHERE is_liquidation=0").fetchall()
+    assert price == pytest.approx(106.0, rel=2e-3)  # bought at the high
+    assert _liquidations(leveraged) == []

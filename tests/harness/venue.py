@@ -86,6 +86,11 @@ class ScriptedVenue:
     ) -> Sequence[Fill]:
         return ()  # scripted fills come from on_market
 
+    def on_leg_rest(
+        self, candle: Candle, since: int, until: int, stamp: int | None
+    ) -> Sequence[Fill]:
+        return ()
+
     def quiet(self, symbol: str) -> bool:
         return False  # every event reaches on_market (the tests read `calls`)
 

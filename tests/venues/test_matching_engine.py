@@ -455,3 +455,38 @@ def test_a_candle_with_mark_extremes_triggers_stops_on_the_mark(
     else:
         (fill,) = fills
         assert fill.price == pytest.approx(expected * (1 - 5e-4))
+
+
+@pytest.mark.parametrize(
+    ("entry_ts", "trigger", "expected"),
+    [
+        (-1_000, 94.0, 94.0),  # rested, filled at 98 on the fall: 94 passed after it
+        (-1_000, 85.0, None),  # below the low: not on the move
+        (45_000, 90.02, 90.0),  # filled at the low's own book (a gap): so is the stop
+    ],
+)
+def test_a_stop_placed_after_a_fill_on_a_move_meets_the_rest_of_that_move(
+    entry_ts: int, trigger: float, expected: float | None
+) -> None:
+    """Bar 0..60s: open 100, high 101 (t=20s), low 90 (t=40s), close 91. A buy limit at 98
+    resting before the bar fills at 98 on the fall to the low; a stop placed then
+    (`on_leg_rest`) meets the rest of that fall, from 98 to 90, and fills at its trigger.
+    An entry that reached the market only at the low filled at its book: the rest of the
+    move is that point alone, where the stop fills at the point's book."""
+    engine = Paper(rules(latency_ms=50, slippage_bps=0.0), 1)
+    engine.engine.submit(order("entry", Side.BUY, 1.0, price=98.0, ts=entry_ts))
+    run(engine, [quote(-500, 100.0)])
+    bar = Candle(ts=60_000, symbol=SYMBOL, open_time=0, open=100.0, high=101.0, low=90.0,
+                 close=91.0, volume=1.0)  # fmt: skip
+    for since, until in ((0, 20_000), (20_000, 40_000)):
+        assert not engine.engine.on_candle_part(bar, since, until, 60_000)
+    (entry,) = engine.engine.on_candle_part(bar, 40_000, 60_000, 60_000)
+    engine.ledger.apply_fill(entry)
+    engine.engine.submit(stop_order("sl", trigger, 40_000))
+    fills = engine.engine.on_leg_rest(bar, 40_000, 60_000, 60_000)
+    if expected is None:
+        assert not fills
+        return
+    (stop,) = fills
+    assert (stop.client_id, stop.ts) == ("sl", 60_000)
+    assert stop.price == pytest.approx(expected * (1 - 5e-4))  # the bid around that price

@@ -37,6 +37,11 @@ A candle of a symbol with an entry at the venue that asks for a stop or take-pro
 settlements): the protective orders a fill asks for are placed at once, at its point,
 and meet the rest of the path, as on the exchange. (Placed after the whole candle, they
 first met the next one: a stop the same candle went through after the entry was missed.)
+They meet the rest of the very move the entry filled on too (`Venue.on_leg_rest`): a
+limit crossed on the way from the high to the low, its stop between it and the low.
+A mark's extremes inside such a candle are checked at their points as `_walk_wicks`
+does (checked after the whole candle, a take-profit after the wick hid the
+liquidation, and an entry after the wick was liquidated by it).
 
 The run's start: what the strategies signal in `on_start` goes out at the first
 candles' open (`_open_run`: priced at their open, the risk gate's data fresh then),
@@ -93,6 +98,7 @@ class LongCandles(RunStopping):
     _joint: bool | None  # several symbols' long candles: walked together (None: not known)
     _by_symbol: dict[str, tuple[Portfolio, ...]]
     _last_price: dict[str, float]
+    _wick_walked: Candle | None
 
     def _on_event(self, event: MarketEvent) -> list[Order]:
         raise NotImplementedError
@@ -280,10 +286,11 @@ class LongCandles(RunStopping):
         for lo, hi in pairwise(sorted(points | set(due) | {close})):
             for candle in candles:
                 fills = self.venue.on_candle_part(candle, lo, hi, None)
-                if fills:
+                while fills:
                     self.clock.advance(lo)
                     self._apply_fills(fills)
                     await self._protect_now()
+                    fills = self.venue.on_leg_rest(candle, lo, hi, None)
                 if self._updates:
                     self._drain_updates()
             self._path_rows(candles, hi)
@@ -314,26 +321,41 @@ class LongCandles(RunStopping):
         """A candle whose symbol has a protected entry at the venue, matched point by
         point up to its close point (module docstring): the protective orders a fill
         asks for are placed at once, at the fill's point, and meet the rest of the path.
-        The fills carry the close time, as when matched whole."""
+        The fills carry the close time, as when matched whole. A mark's extremes inside
+        it are checked when the path gets there, as `_walk_wicks` does."""
         symbol, close = candle.symbol, candle.ts
-        times, _ = path_points(candle, self._adaptive_path)
+        times, marks = path_points(candle, self._adaptive_path)
         starts = sorted({t for t in times if t < close})
+        holders = self._by_symbol.get(symbol, ())
+        wick = (
+            candle.mark_low is not None
+            and candle.mark_high is not None
+            and len(starts) == 3
+            and len(holders) == 1
+        )
         touched: list[Portfolio] = []
         fills: list[Fill] = []
-        for since, until in pairwise((*starts, close)):
+        self._parts[symbol] = close
+        for k, (since, until) in enumerate(pairwise((*starts, close))):
             part = self.venue.on_candle_part(candle, since, until, close)
-            if part:
+            while part:  # then what the orders they asked for meet on the same move
                 self.clock.advance(since)
                 self._book_fills(part, touched)
                 fills.extend(part)
                 for p in touched:
                     self._protect(p, {symbol}, since)  # the orders start from here
                 await self._protect_now()
+                part = self.venue.on_leg_rest(candle, since, until, close)
             if self._updates:
                 self._drain_updates()
+            if wick and k and holders[0].ledger.liquidates_at(symbol, marks[k]):
+                self._parts[symbol] = _NEVER  # the stages liquidate; nothing later matches
+                break
+        else:
+            if wick:
+                self._wick_walked = candle
         if fills:
             self._fills_booked(fills, touched)
-        self._parts[symbol] = close
         self._part_from = close
         self._entry_waits(symbol)
 

@@ -103,6 +103,14 @@ class Venue(Protocol):
         candle's); live venues return nothing."""
         ...
 
+    def on_leg_rest(
+        self, candle: Candle, since: int, until: int, stamp: int | None
+    ) -> Sequence[Fill]:
+        """After an `on_candle_part` with fills: the trigger orders sent since (an entry's
+        protection) matched against the rest of the move to its point, from the price
+        its fills were made at on (venues.triggers); live venues return nothing."""
+        ...
+
     def quiet(self, symbol: str) -> bool:
         """True when market data of `symbol` cannot make anything happen here (a
         simulated venue with no order of the symbol queued or resting): the orchestrator

@@ -55,7 +55,9 @@ Rules (documented here because reports and tests depend on them):
   because earlier orders still in flight may change the position. The engine keeps
   no position of its own: the ledger is the one position book (SPEC 8), so a
   liquidation the ledger booked is seen at once.
-* Stop and take-profit orders wait for their trigger (venues.triggers).
+* Stop and take-profit orders wait for their trigger (venues.triggers). Those sent
+  after a candle part's fills (an entry's protection) meet the rest of the move to
+  that part's point, from its fills' price on (`on_leg_rest`).
 * Fills carry the event's `ts` (for a candle, its close), so the ledger sees
   non-decreasing times; a candle a funding settlement splits is matched in parts
   (`on_candle_part`), whose fills carry their path point's time (a candle walked
@@ -117,7 +119,7 @@ from perps_bot.venues.fill_rules import (
 )
 from perps_bot.venues.match_rules import MatchingRules, seed_sequence
 from perps_bot.venues.order_queue import MatchPoint, SymbolOrders, WorkingOrder, match_points
-from perps_bot.venues.triggers import is_triggered, triggered_point
+from perps_bot.venues.triggers import is_triggered, leg_rest, triggered_point
 
 _FILL_STREAM = zlib.crc32(b"perps-bot/matching/fills")
 
@@ -147,6 +149,8 @@ class MatchingEngine:
         self._by_arrival = bool(rules.latency_samples)
         #: fills of the current on_market call, not yet booked by the ledger: signed qty
         self._unbooked: dict[tuple[str, str], float] = {}  # (portfolio, symbol) -> qty
+        #: the last `on_candle_part`: the submission count then and its fills
+        self._leg: tuple[int, Sequence[Fill]] = (0, ())
         #: Order lifecycle changes not yet drained by the venue's owner.
         self.updates: list[OrderUpdate] = []
 
@@ -236,7 +240,41 @@ class MatchingEngine:
     ) -> Sequence[Fill]:
         """The points of `candle`'s path whose time is in [since, until), fills stamped
         at their point's time or at `stamp` (Venue.on_candle_part)."""
-        return self.on_market(candle, (since, until, stamp))
+        fills = self.on_market(candle, (since, until, stamp))
+        self._leg = (self._seq, fills)
+        return fills
+
+    def on_leg_rest(
+        self, candle: Candle, since: int, until: int, stamp: int | None
+    ) -> Sequence[Fill]:
+        """The trigger orders submitted since the last `on_candle_part` (same window),
+        matched against the rest of the move to its point, after that call's fills: a
+        stop an entry filled on the way asked for, passed on the same leg (Venue)."""
+        seq, before = self._leg
+        self._leg = (self._seq, ())
+        symbol_orders = self._by_symbol.get(candle.symbol)
+        if not before or symbol_orders is None:
+            return ()
+        rules = self.rules
+        points = match_points(candle, rules.candle_path == "adaptive", rules.book.spread_bps)
+        point = next((p for p in points if since <= p.since < until), None)
+        if point is None or not point.continuous or point.last is None:
+            return ()
+        end = point.last
+        # where the move was at the last fill: a resting order's price, passed on the way;
+        # a taker fill's market is the point's own
+        start = min((f.price if f.liquidity is MAKER else end for f in before),
+                    key=lambda price: abs(price - end))  # fmt: skip
+        fills: list[Fill] = []
+        self._unbooked.clear()
+        ts = point.since if stamp is None else stamp
+        new = [w for w in symbol_orders.queued if w.seq > seq and w.live_ts < point.cutoff]
+        for item in new:
+            order = item.order
+            if order.order_type.is_trigger and self._orders.get(order.client_id) is item:
+                self._activate(item, leg_rest(order, point, item.live_ts, start), ts, fills)
+        self._leg = (self._seq, fills)
+        return fills
 
     def on_market(
         self, event: MarketEvent, window: tuple[int, int, int | None] | None = None

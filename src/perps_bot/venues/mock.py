@@ -55,6 +55,9 @@ class MockVenue:
         self.on_candle_part: Callable[[Candle, int, int, int | None], Sequence[Fill]] = (
             self.engine.on_candle_part
         )
+        self.on_leg_rest: Callable[[Candle, int, int, int | None], Sequence[Fill]] = (
+            self.engine.on_leg_rest
+        )
         self.quiet: Callable[[str], bool] = self.engine.quiet
         self.updates: list[OrderUpdate] = self.engine.updates
 

@@ -21,7 +21,14 @@ a market order at that point:
   own book, i.e. worse than the trigger, as it does at a path point where the mark
   reached the trigger and the last price did not (the last went no further). Slippage
   and taker fees as for any market order.
+* An entry's protective orders placed after it filled on the way to a candle path
+  point (a resting limit crossed on the move between the extremes) meet the rest of
+  that move, from the entry's price to the point (`leg_rest`): a stop between them
+  fills at its trigger in that very move, as on the exchange; one already triggered
+  at the entry's price fills at the point's own book, as at a gap.
 """
+
+from dataclasses import replace
 
 from perps_bot.domain import Order, OrderType, Side
 from perps_bot.venues.book import touch_around
@@ -62,3 +69,12 @@ def triggered_point(
     assert trigger is not None
     bid, ask = touch_around(trigger, spread_bps)
     return MatchPoint(point.cutoff, bid, ask, trigger)
+
+
+def leg_rest(order: Order, point: MatchPoint, live_ts: int, start: float) -> MatchPoint:
+    """`point` as a trigger order live from `live_ts` meets it when it was placed on the
+    move there, at `start` (the price of the fill that asked for it): that move's rest,
+    passed through from `start` on, where the order was not triggered yet."""
+    if not point.continuous or is_triggered(order, start):
+        return point
+    return replace(point, since=live_ts + 1)

@@ -283,6 +283,12 @@ class LiveVenue(FillPolling):
         """Live fills come from `poll`."""
         return ()
 
+    def on_leg_rest(
+        self, candle: Candle, since: int, until: int, stamp: int | None
+    ) -> Sequence[Fill]:
+        """Live fills come from `poll`."""
+        return ()
+
     def quiet(self, symbol: str) -> bool:
         """Never: a live venue is not simulated (and gets no candle stretches)."""
         return False
