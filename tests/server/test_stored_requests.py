@@ -49,3 +49,54 @@ async def test_a_stored_request_it_cannot_read_fails_that_session_only(tmp_path:
             "unknown": "failed", "notjson": "failed", "notadict": "failed",
             "badportf": "failed", "good0001": "stopped",
         }  # fmt: skip
+
+
+DAMAGED = [
+    ("paused", "paused", "[oops", "its stored paused: not JSON"),
+    ("pausedict", "paused", '{"a": 1}', "its stored paused: expected a JSON list"),
+    ("pausenum", "paused", "5", "its stored paused: expected a JSON list"),
+    ("flattens", "flattens", "not json", "its stored flattens: not JSON"),
+    ("flatstr", "flattens", '{"p0": "x"}', "its stored flattens: expected a JSON object"),
+    ("flatlist", "flattened", "[1]", "its stored flattened: expected a JSON object"),
+    ("prompts", "prompts", "{", "its stored prompts: not JSON"),
+    ("promptab", "prompts", '{"p0": "text"}', "its stored prompts: expected a JSON object"),
+    ("nested", "prompts", "[" * 100_000, "its stored prompts: not JSON"),
+    ("blob", "flattens", b"\xff\xfe", "its stored flattens: not JSON"),
+]
+
+
+async def test_a_stored_control_column_it_cannot_read_fails_that_session_only(
+    tmp_path: Path,
+) -> None:
+    """Paused, flattens, flattened and prompts edited by hand to text that is not JSON, or
+    JSON of another shape: json.loads / int() / unpacking raised out of load_sessions and
+    the server did not start. Now that session ends failed with one line; an ended one
+    is shown as it was; the others go on."""
+    db = tmp_path / "server.sqlite"
+    good = json.dumps(parse_start(dev_session("120d")).as_json())
+    async with serving(db) as (_, manager):
+        db_ = manager.store.connection
+        for sid, column, value, _ in DAMAGED:
+            table.add_session(db_, sid, good)
+            db_.execute(f"UPDATE sessions SET {column}=? WHERE session_id=?", (value, sid))
+        table.add_session(db_, "ended001", good)
+        table.end_session(db_, "ended001", "stopped", None)
+        db_.execute("UPDATE sessions SET paused='[' WHERE session_id='ended001'")
+        table.add_session(db_, "good0001", good)
+    async with serving(db) as (client, _):
+        listed = (await (await client.get("/api/sessions")).json())["sessions"]
+        by_id: dict[str, Any] = {s["session_id"]: s for s in listed}
+        for sid, _, _, message in DAMAGED:
+            s = by_id[sid]
+            assert s["status"] == "failed", s
+            detail = s["detail"]
+            assert detail.startswith(f"cannot go on: {message}"), detail
+            assert "\n" not in detail and len(detail) < 300, detail
+        assert by_id["ended001"]["status"] == "stopped", by_id["ended001"]
+        assert by_id["good0001"]["status"] in ("starting", "running"), by_id["good0001"]
+        assert (await client.post("/api/sessions/good0001/stop")).status == 200
+    async with serving(db) as (client, _):  # once failed, it stays so
+        listed = (await (await client.get("/api/sessions")).json())["sessions"]
+        statuses = {s["session_id"]: s["status"] for s in listed}
+        assert statuses == {sid: "failed" for sid, *_ in DAMAGED} | {
+            "ended001": "stopped", "good0001": "stopped"}  # fmt: skip

@@ -188,6 +188,8 @@ class SessionManager(Sessions):
                     s.ended = views.ended_run(self.reader(s), s.run_id)
                 continue
             try:
+                if record.damaged is not None:  # its controls are not known
+                    raise RequestError(record.damaged)
                 settings = session_settings(request, self.database, allow_live=self.allow_live)
                 self._take_account(s, settings)
             except RequestError as exc:
