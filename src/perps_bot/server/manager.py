@@ -33,7 +33,7 @@ from perps_bot.orchestrator.account_hold import hold_account
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.runner import Interrupted, run_bot
 from perps_bot.orchestrator.wiring import Run, mark_crashed
-from perps_bot.server import views
+from perps_bot.server import planning, views
 from perps_bot.server.requests import (
     RequestError,
     StartRequest,
@@ -326,7 +326,8 @@ class SessionManager(Sessions):
                 due.append(p)
             p.flattens = max(p.flattens, taken)
             if p.id in s.prompts and isinstance(p.strategy, LlmPlanner):
-                p.strategy.set_prompt(*s.prompts[p.id])  # the checkpoint may predate it
+                planning.use_prompt(run, p, p.strategy, *s.prompts[p.id])  # the checkpoint
+                # may predate it; a new run: its fingerprint is the prompt's
             if paused is not None and p.paused and p.id not in paused:
                 orchestrator.resume(p)  # resumed after the checkpoint
             if paused is not None and p.id in paused and not p.paused:
