@@ -62,6 +62,8 @@ DAMAGED = [
     ("promptab", "prompts", '{"p0": "text"}', "its stored prompts: expected a JSON object"),
     ("nested", "prompts", "[" * 100_000, "its stored prompts: not JSON"),
     ("blob", "flattens", b"\xff\xfe", "its stored flattens: not JSON"),
+    ("created", "created_at", "yesterday", "its stored created_at: not a time in ms"),
+    ("createdbig", "created_at", 1e300, "its stored created_at: not a time in ms"),
 ]
 
 
@@ -70,8 +72,9 @@ async def test_a_stored_control_column_it_cannot_read_fails_that_session_only(
 ) -> None:
     """Paused, flattens, flattened and prompts edited by hand to text that is not JSON, or
     JSON of another shape: json.loads / int() / unpacking raised out of load_sessions and
-    the server did not start. Now that session ends failed with one line; an ended one
-    is shown as it was; the others go on."""
+    the server did not start (created_at not a time: every list of the sessions was a
+    500, and the session's run failed with a traceback). Now that session ends failed
+    with one line; an ended one is shown as it was; the others go on."""
     db = tmp_path / "server.sqlite"
     good = json.dumps(parse_start(dev_session("120d")).as_json())
     async with serving(db) as (_, manager):

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from perps_bot.domain import time_in_range
+
 TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY,
@@ -115,7 +117,8 @@ def load_sessions(db: sqlite3.Connection) -> list[SessionRecord]:
 
 def _record(row: tuple[Any, ...]) -> SessionRecord:
     """The record of `row`; a control column that does not read as what it holds is
-    left empty and named in `damaged` (the request is the server's to check)."""
+    left empty (a time: 0) and named in `damaged` (the request is the server's to
+    check)."""
     damaged: list[str] = []
 
     def column(name: str, index: int, read: Callable[[Any], Any]) -> Any:
@@ -129,6 +132,9 @@ def _record(row: tuple[Any, ...]) -> SessionRecord:
             return read([] if name == "paused" else {})
 
     session_id, created_at, request, run_id, status, detail = row[:6]
+    if type(created_at) is not int or not time_in_range(created_at):  # shown as a date
+        damaged.append("its stored created_at: not a time in ms since 1970")
+        created_at = 0
     return SessionRecord(
         session_id, created_at, request, run_id, status, detail,
         column("paused", 6, _ids), column("flattens", 7, _counts),
