@@ -103,3 +103,26 @@ async def test_a_stored_control_column_it_cannot_read_fails_that_session_only(
         statuses = {s["session_id"]: s["status"] for s in listed}
         assert statuses == {sid: "failed" for sid, *_ in DAMAGED} | {
             "ended001": "stopped", "good0001": "stopped"}  # fmt: skip
+
+
+async def test_a_session_whose_run_is_not_in_the_database_fails_that_session_only(
+    tmp_path: Path,
+) -> None:
+    """A running session whose run the database does not have (it was replaced, a live
+    session's profile names another database, the row was edited): StoreError out of
+    SessionManager.open() and the server did not start."""
+    db = tmp_path / "server.sqlite"
+    good = json.dumps(parse_start(dev_session("120d")).as_json())
+    async with serving(db) as (_, manager):
+        for sid in ("gone0001", "good0001"):
+            table.add_session(manager.store.connection, sid, good)
+        table.set_session_run(manager.store.connection, "gone0001", "20260101T000000-dev-abcdef")
+    async with serving(db) as (client, _):
+        listed = (await (await client.get("/api/sessions")).json())["sessions"]
+        by_id: dict[str, Any] = {s["session_id"]: s for s in listed}
+        assert (by_id["gone0001"]["status"], by_id["gone0001"]["detail"]) == (
+            "failed",
+            "cannot go on: its run 20260101T000000-dev-abcdef is not in its database",
+        )
+        assert by_id["good0001"]["status"] in ("starting", "running"), by_id["good0001"]
+        assert (await client.post("/api/sessions/good0001/stop")).status == 200

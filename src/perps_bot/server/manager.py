@@ -42,7 +42,7 @@ from perps_bot.server.requests import (
     stored_request,
 )
 from perps_bot.server.session import FLATTEN, Session
-from perps_bot.storage import RunStore, StoreError
+from perps_bot.storage import RunRecord, RunStore, StoreError
 from perps_bot.storage import sessions as table
 from perps_bot.storage.account_lock import AccountBusy
 from perps_bot.storage.durable import RESUMABLE_STATUSES
@@ -198,17 +198,24 @@ class SessionManager(Sessions):
                 continue
             resume = None
             if record.run_id is not None:
-                try:
-                    run = self.reader(s).run(record.run_id)
-                except StoreError:  # a live session of a server that kept it in its own
-                    run = self.store.run(record.run_id)
-                if run.status not in RESUMABLE_STATUSES:  # it ended before the kill
+                run = self._stored_run(s, record.run_id)
+                if run is None or run.status not in RESUMABLE_STATUSES:  # ended before the kill
                     self._release_account(s)
-                    self._end(s, run.status, run.detail)
+                    gone = f"cannot go on: its run {record.run_id} is not in its database"
+                    self._end(s, *((run.status, run.detail) if run else ("failed", gone)))
                     continue
                 resume = None if settings.is_live else record.run_id
             log.info("session %s: going on with run %s", s.id, resume or "(new)")
             s.task = asyncio.create_task(self._execute(s, settings, resume))
+
+    def _stored_run(self, s: Session, run_id: str) -> RunRecord | None:
+        """The run of `s` as stored (a live session of a server that kept it in its own
+        database: there); None when neither has it (the database was replaced, the
+        profile names another, the session was edited by hand)."""
+        for store in (self.reader(s), self.store):
+            with contextlib.suppress(StoreError):
+                return store.run(run_id)
+        return None
 
     def _unreadable(self, record: table.SessionRecord, why: str) -> None:
         """A session whose stored request this version cannot read (another version's,
