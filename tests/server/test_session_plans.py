@@ -121,6 +121,7 @@ BAD = [
     ("PUT", "strategy", {"prompt": "x" * 20_001}, 400, "at most 20000 characters"),
     ("PUT", "strategy", {"prompt_file": "/no/such.txt"}, 400, "prompt_file: prompt"),
     ("PUT", "strategy", {"colour": "red"}, 400, "unknown field 'colour'"),
+    ("PUT", "strategy", {"prompt": "a \ud800 b"}, 400, "half a surrogate pair"),
     ("PUT", "strategy", [1], 400, "JSON object"),
     ("PUT", "strategy?portfolio=s", {"template": "default"}, 409, "no llm_planner"),
 ]  # fmt: skip
