@@ -126,3 +126,34 @@ async def test_a_session_whose_run_is_not_in_the_database_fails_that_session_onl
         )
         assert by_id["good0001"]["status"] in ("starting", "running"), by_id["good0001"]
         assert (await client.post("/api/sessions/good0001/stop")).status == 200
+
+
+async def test_an_ended_live_session_whose_database_is_damaged_does_not_stop_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ended live session is shown from the profile's database: a damaged one (or
+    another file put there) raised StoreFault out of SessionManager.open(), and the
+    server did not start at all; the session is now shown from the server's own
+    database alone, and the others go on."""
+    monkeypatch.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "perps_bot.canary.sqlite").write_text("not a database")
+    live = {"profile": "canary", "portfolios": [{"strategy": "sma_cross"}]}
+    db = tmp_path / "server.sqlite"
+    async with serving(db) as (_, manager):
+        connection = manager.store.connection
+        table.add_session(connection, "live0001", json.dumps(parse_start(live).as_json()))
+        table.set_session_run(connection, "live0001", "20260101T000000-canary-abcdef")
+        table.end_session(connection, "live0001", "stopped", None)
+        table.add_session(
+            connection, "good0001", json.dumps(parse_start(dev_session("120d")).as_json())
+        )
+    async with serving(db) as (client, _):
+        shown = await client.get("/api/sessions/live0001/portfolio")
+        assert shown.status == 200, await shown.text()
+        assert (await shown.json())["portfolios"] == []
+        assert (await client.get("/status")).status == 200
+        listed = (await (await client.get("/api/sessions")).json())["sessions"]
+        statuses = {s["session_id"]: s["status"] for s in listed}
+        assert statuses["live0001"] == "stopped" and statuses["good0001"] in ("starting", "running")
+        assert (await client.post("/api/sessions/good0001/stop")).status == 200

@@ -243,7 +243,12 @@ class SessionManager(Sessions):
                 path = self._account_database(load_settings(request.profile, {"run": run}))
             self._ended_databases[key] = path
         path = self._ended_databases[key]
-        if path is not None and path.exists():
+        if path is not None and path.exists() and path not in self._readers:
+            try:  # one that cannot be read is not shown (the server starts all the same)
+                self._readers[path] = RunStore(path, read_only=True)
+            except StoreError as exc:
+                log.warning("session %s: its run is not shown: %s", s.id, exc)
+        if path in self._readers:
             self._databases[s.id] = path
 
     def _account_database(self, settings: Settings) -> Path | None:
