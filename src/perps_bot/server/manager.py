@@ -41,7 +41,7 @@ from perps_bot.server.requests import (
     session_settings,
     stored_request,
 )
-from perps_bot.server.session import FLATTEN, Session
+from perps_bot.server.session import FLATTEN, Session, Sessions
 from perps_bot.storage import RunRecord, RunStore, StoreError
 from perps_bot.storage import sessions as table
 from perps_bot.storage.account_lock import AccountBusy
@@ -54,37 +54,6 @@ log = logging.getLogger("perps_bot.server")
 SERVER_STOPPED = "the server stopped: it goes on at the next start"
 #: how long a server that stops waits for its runs to end at a checkpoint
 CLOSE_WAIT_S = 60.0
-
-
-class Sessions:
-    """The sessions a server shows, read through `store`."""
-
-    def __init__(self, store: RunStore, *, controls: bool) -> None:
-        self.store = store
-        self.controls = controls
-        self.sessions: dict[str, Session] = {}
-
-    def get(self, session_id: str) -> Session:
-        found = self.sessions.get(session_id)
-        if found is None:
-            raise RequestError(f"no session {short(session_id)!r}", status=404)
-        return found
-
-    def reader(self, s: Session) -> RunStore:
-        """The store with every row of `s` written so far (a running run's buffered rows
-        are flushed first: the API reads what the run did up to now)."""
-        if s.run is not None:
-            s.run.store.flush()
-        return self.store
-
-    async def start(self, body: object) -> Session:
-        raise RequestError("this server shows one run: it does not start sessions", 403)
-
-    def controlled(self, s: Session) -> None:
-        """After a control of `s` (pause, resume, flatten): nothing to keep here."""
-
-    def stopping(self, s: Session) -> None:
-        """After the stop of `s`, before the API answers: nothing to keep here."""
 
 
 class SessionManager(Sessions):
