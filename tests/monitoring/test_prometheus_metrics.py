@@ -29,7 +29,7 @@ from perps_bot.monitoring.prometheus import (
 )
 from perps_bot.orchestrator.runner import RunResult, run_bot_sync
 from perps_bot.server.app import create_app
-from perps_bot.server.manager import Sessions
+from perps_bot.server.session import Sessions
 from perps_bot.storage import RunStore
 from tests.conftest import REPO
 

@@ -21,6 +21,11 @@ BAD_BODIES = [
     (b'{"a": ' * 50_000, {}, "malformed JSON: nested too deeply"),
     (b'{"seed": ' + b"9" * 5_000 + b"}", {}, "malformed JSON: a number with too many digits"),
     (TWICE, {}, "malformed JSON: field 'profile' is given twice"),
+    # half a surrogate pair: a 201, then the run failed with a traceback (UnicodeEncodeError)
+    (b'{"portfolios": [{"strategy": "llm_planner", "params": {"model": "x\\ud800"}}]}', {},
+     "malformed JSON: a \\u escape of half a surrogate pair"),
+    (b'{"portfolios": [{"strategy": "sma_cross", "symbols": ["\\udc00"]}]}', {},
+     "malformed JSON: a \\u escape of half a surrogate pair"),
     (b"not gzip", {"Content-Type": "application/json", "Content-Encoding": "gzip"},
      "unreadable body: Can not decode content-en"),
     (b"{}", {"Content-Type": "application/json; charset=klingon"},

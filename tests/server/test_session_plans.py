@@ -121,6 +121,7 @@ BAD = [
     ("PUT", "strategy", {"prompt": "x" * 20_001}, 400, "at most 20000 characters"),
     ("PUT", "strategy", {"prompt_file": "/no/such.txt"}, 400, "prompt_file: prompt"),
     ("PUT", "strategy", {"colour": "red"}, 400, "unknown field 'colour'"),
+    ("PUT", "strategy", {"prompt": "a \ud800 b"}, 400, "half a surrogate pair"),
     ("PUT", "strategy", [1], 400, "JSON object"),
     ("PUT", "strategy?portfolio=s", {"template": "default"}, 409, "no llm_planner"),
 ]  # fmt: skip
@@ -198,3 +199,56 @@ async def test_a_plan_asked_for_is_in_force_when_the_server_restarts(
         [planner] = [p.strategy for p in again.run.orchestrator.portfolios if p.id == "a"]
         assert isinstance(planner, LlmPlanner) and planner.plan is not None
         assert planner.plan.rationale == "asked for"
+
+
+def fingerprint(manager: Any, sid: str, portfolio: str | None = None) -> str:
+    """The strategy fingerprint of session `sid`'s run (of its portfolio's child run)."""
+    run_id = manager.sessions[sid].run_id
+    store = manager.store
+    if portfolio is not None:
+        run_id = next(c.run_id for c in store.children(run_id) if c.portfolio == portfolio)
+    return str(store.run(run_id).strategy_fingerprint)
+
+
+ONE = SESSION | {"portfolios": [{"id": "a", "strategy": "llm_planner",
+                                 "params": {"plan_interval": LONG}}]}  # fmt: skip
+
+
+async def test_a_new_prompt_changes_the_fingerprint_of_the_run(
+    tmp_path: Path, llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PUT /strategy left the run's fingerprint the one of the prompt it started with:
+    a promotion of the run was recorded for a prompt that traded part of it, or none.
+    A run that has adopted no plan yet takes the fingerprint of a run started with the
+    new prompt; one that planned with the old prompt a fingerprint of neither."""
+    async with serving(tmp_path / "server.sqlite") as (client, manager):
+        llm.respond = lambda _request: "{not json"  # no plan: nothing traded on it
+        quiet = await start(client, ONE)
+        await until(lambda: len(llm.requests) == 1, 120, 0.01)
+        llm.respond = echo
+        planned = await start(client, SESSION)  # its planners adopt a plan at once
+        ws = await client.ws_connect(f"/api/sessions/{planned}/stream")
+        await read_until(ws, [], running)
+        await until(lambda: len(llm.requests) == 3, 120, 0.01)
+        started_quiet, started_b = fingerprint(manager, quiet), fingerprint(manager, planned, "b")
+        started_a = fingerprint(manager, planned, "a")
+        assert started_a == started_quiet  # the same strategy, params and prompt
+
+        body = {"template": "mean_reversion"}
+        for sid in (quiet, planned):
+            resp = await client.put(f"/api/sessions/{sid}/strategy?portfolio=a", json=body)
+            assert resp.status == 200, await resp.text()
+        swapped_quiet, swapped_a = fingerprint(manager, quiet), fingerprint(manager, planned, "a")
+        assert swapped_quiet != started_quiet
+        assert swapped_a not in (started_a, swapped_quiet)
+        assert fingerprint(manager, planned, "b") == started_b  # not swapped
+        assert fingerprint(manager, planned) == "portfolios"
+        resp = await client.put(f"/api/sessions/{quiet}/strategy", json=body)  # the same one
+        assert resp.status == 200 and fingerprint(manager, quiet) == swapped_quiet
+
+        monkeypatch.setenv("PERPS_BOT__LLM__TEMPLATE", "mean_reversion")
+        began = await start(client, ONE)  # began with the prompt the quiet one swapped to
+        await until(lambda: manager.sessions[began].run_id is not None, 120, 0.01)
+        assert fingerprint(manager, began) == swapped_quiet
+        for sid in (quiet, planned, began):
+            assert (await client.post(f"/api/sessions/{sid}/stop")).status == 200

@@ -27,10 +27,9 @@ from perps_bot.exchange.runtime import wall_clock_ms
 from perps_bot.monitoring.prometheus import metrics_registry
 from perps_bot.server import planning, views
 from perps_bot.server.hosts import refusal
-from perps_bot.server.manager import Sessions
 from perps_bot.server.protocol import quiet_client_errors, read_json, unknown_query
 from perps_bot.server.requests import RequestError
-from perps_bot.server.session import Session
+from perps_bot.server.session import Session, Sessions
 
 
 @dataclass(slots=True)

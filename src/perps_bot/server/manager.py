@@ -33,7 +33,7 @@ from perps_bot.orchestrator.account_hold import hold_account
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.runner import Interrupted, run_bot
 from perps_bot.orchestrator.wiring import Run, mark_crashed
-from perps_bot.server import views
+from perps_bot.server import planning, views
 from perps_bot.server.requests import (
     RequestError,
     StartRequest,
@@ -41,8 +41,8 @@ from perps_bot.server.requests import (
     session_settings,
     stored_request,
 )
-from perps_bot.server.session import FLATTEN, Session
-from perps_bot.storage import RunStore, StoreError
+from perps_bot.server.session import FLATTEN, Session, Sessions
+from perps_bot.storage import RunRecord, RunStore, StoreError
 from perps_bot.storage import sessions as table
 from perps_bot.storage.account_lock import AccountBusy
 from perps_bot.storage.durable import RESUMABLE_STATUSES
@@ -54,37 +54,6 @@ log = logging.getLogger("perps_bot.server")
 SERVER_STOPPED = "the server stopped: it goes on at the next start"
 #: how long a server that stops waits for its runs to end at a checkpoint
 CLOSE_WAIT_S = 60.0
-
-
-class Sessions:
-    """The sessions a server shows, read through `store`."""
-
-    def __init__(self, store: RunStore, *, controls: bool) -> None:
-        self.store = store
-        self.controls = controls
-        self.sessions: dict[str, Session] = {}
-
-    def get(self, session_id: str) -> Session:
-        found = self.sessions.get(session_id)
-        if found is None:
-            raise RequestError(f"no session {short(session_id)!r}", status=404)
-        return found
-
-    def reader(self, s: Session) -> RunStore:
-        """The store with every row of `s` written so far (a running run's buffered rows
-        are flushed first: the API reads what the run did up to now)."""
-        if s.run is not None:
-            s.run.store.flush()
-        return self.store
-
-    async def start(self, body: object) -> Session:
-        raise RequestError("this server shows one run: it does not start sessions", 403)
-
-    def controlled(self, s: Session) -> None:
-        """After a control of `s` (pause, resume, flatten): nothing to keep here."""
-
-    def stopping(self, s: Session) -> None:
-        """After the stop of `s`, before the API answers: nothing to keep here."""
 
 
 class SessionManager(Sessions):
@@ -188,6 +157,8 @@ class SessionManager(Sessions):
                     s.ended = views.ended_run(self.reader(s), s.run_id)
                 continue
             try:
+                if record.damaged is not None:  # its controls are not known
+                    raise RequestError(record.damaged)
                 settings = session_settings(request, self.database, allow_live=self.allow_live)
                 self._take_account(s, settings)
             except RequestError as exc:
@@ -196,17 +167,24 @@ class SessionManager(Sessions):
                 continue
             resume = None
             if record.run_id is not None:
-                try:
-                    run = self.reader(s).run(record.run_id)
-                except StoreError:  # a live session of a server that kept it in its own
-                    run = self.store.run(record.run_id)
-                if run.status not in RESUMABLE_STATUSES:  # it ended before the kill
+                run = self._stored_run(s, record.run_id)
+                if run is None or run.status not in RESUMABLE_STATUSES:  # ended before the kill
                     self._release_account(s)
-                    self._end(s, run.status, run.detail)
+                    gone = f"cannot go on: its run {record.run_id} is not in its database"
+                    self._end(s, *((run.status, run.detail) if run else ("failed", gone)))
                     continue
                 resume = None if settings.is_live else record.run_id
             log.info("session %s: going on with run %s", s.id, resume or "(new)")
             s.task = asyncio.create_task(self._execute(s, settings, resume))
+
+    def _stored_run(self, s: Session, run_id: str) -> RunRecord | None:
+        """The run of `s` as stored (a live session of a server that kept it in its own
+        database: there); None when neither has it (the database was replaced, the
+        profile names another, the session was edited by hand)."""
+        for store in (self.reader(s), self.store):
+            with contextlib.suppress(StoreError):
+                return store.run(run_id)
+        return None
 
     def _unreadable(self, record: table.SessionRecord, why: str) -> None:
         """A session whose stored request this version cannot read (another version's,
@@ -234,7 +212,12 @@ class SessionManager(Sessions):
                 path = self._account_database(load_settings(request.profile, {"run": run}))
             self._ended_databases[key] = path
         path = self._ended_databases[key]
-        if path is not None and path.exists():
+        if path is not None and path.exists() and path not in self._readers:
+            try:  # one that cannot be read is not shown (the server starts all the same)
+                self._readers[path] = RunStore(path, read_only=True)
+            except StoreError as exc:
+                log.warning("session %s: its run is not shown: %s", s.id, exc)
+        if path in self._readers:
             self._databases[s.id] = path
 
     def _account_database(self, settings: Settings) -> Path | None:
@@ -324,7 +307,8 @@ class SessionManager(Sessions):
                 due.append(p)
             p.flattens = max(p.flattens, taken)
             if p.id in s.prompts and isinstance(p.strategy, LlmPlanner):
-                p.strategy.set_prompt(*s.prompts[p.id])  # the checkpoint may predate it
+                planning.use_prompt(run, p, p.strategy, *s.prompts[p.id])  # the checkpoint
+                # may predate it; a new run: its fingerprint is the prompt's
             if paused is not None and p.paused and p.id not in paused:
                 orchestrator.resume(p)  # resumed after the checkpoint
             if paused is not None and p.id in paused and not p.paused:

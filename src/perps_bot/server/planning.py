@@ -20,12 +20,14 @@ from typing import Any
 from perps_bot.domain import PerpsBotError, iso_utc, short
 from perps_bot.metrics.plans import plan_history
 from perps_bot.orchestrator.portfolio import Portfolio
+from perps_bot.orchestrator.wiring import Run
 from perps_bot.server import views
 from perps_bot.server.requests import RequestError
 from perps_bot.server.session import Session
 from perps_bot.storage import RunStore
+from perps_bot.strategies import strategy_fingerprint
 from perps_bot.strategies.llm_plan import TEMPLATES, PlanRefused, prompt_text
-from perps_bot.strategies.llm_planner import LlmPlanner
+from perps_bot.strategies.llm_planner import LlmPlanner, prompt_digest
 
 PROMPT_FIELDS = ("template", "prompt", "prompt_file")
 MAX_PROMPT = 20_000
@@ -73,7 +75,8 @@ def set_prompt(s: Session, pid: str | None, body: object) -> dict[str, Any]:
     text, label = parse_prompt(body)
     changed = []
     for p, planner in _planners(s, pid):
-        planner.set_prompt(text, label)
+        assert s.run is not None
+        use_prompt(s.run, p, planner, text, label)
         s.prompts[p.id] = (text, label)
         changed.append(p.id)
         s.publish({"type": "control", "portfolio": p.id,
@@ -81,6 +84,28 @@ def set_prompt(s: Session, pid: str | None, body: object) -> dict[str, Any]:
     s.save_soon()
     return {"session_id": s.id, "portfolios": changed, "prompt": label,
             "takes_effect": "at the next plan"}  # fmt: skip
+
+
+def use_prompt(run: Run, p: Portfolio, planner: LlmPlanner, text: str, label: str) -> None:
+    """Give `planner` (portfolio `p` of `run`) the prompt `text`, and the run of `p` the
+    fingerprint of what it trades (its promotion is for that one): with no plan adopted
+    yet, the fingerprint of this prompt (as if it started with it); after plans of
+    another prompt, one of both (the one it had, then this one), which no run of one
+    prompt has. The run of the prompt it started with kept that one: its promotion was
+    then recorded for a prompt that traded only part of it, or none."""
+    if text != planner.prompt:
+        store, run_id = run.store, p.rec.run_id
+        digest = prompt_digest(text)
+        if planner.plan is not None:
+            digest = f"{store.run(run_id).strategy_fingerprint} then {digest}"
+        planned = next(x for x in run.preflight.portfolios if x.plan.id == p.id)
+        fingerprint = strategy_fingerprint(
+            planned.strategy_cls, planned.plan.params, run.preflight.code_version,
+            timeframe=run.settings.strategy.timeframe, llm=run.settings.llm,
+            given={"prompt": digest},
+        )  # fmt: skip
+        store.set_strategy_fingerprint(run_id, fingerprint)
+    planner.set_prompt(text, label)
 
 
 def parse_prompt(body: object) -> tuple[str, str]:

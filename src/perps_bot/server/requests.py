@@ -39,8 +39,10 @@ class RequestError(PerpsBotError):
 def parse_json(raw: bytes, charset: str | None) -> object:
     """A request body as JSON, or RequestError (400) naming what is wrong: text that is
     not JSON, a charset Python does not know, nesting deeper than the parser's
-    recursion allows, a number of more than 4300 digits (which int() refuses), or a
-    field given twice in one object (which one counts would be a guess)."""
+    recursion allows, a number of more than 4300 digits (which int() refuses), a
+    field given twice in one object (which one counts would be a guess), or a \\u
+    escape of half a surrogate pair (no character: text that holds one cannot be
+    written as UTF-8, and a run given it failed with a traceback)."""
     try:
         text = raw.decode(charset or "utf-8")
     except LookupError:
@@ -48,7 +50,11 @@ def parse_json(raw: bytes, charset: str | None) -> object:
     except UnicodeDecodeError as exc:
         raise RequestError(f"malformed JSON: {exc}") from None
     try:
-        return json.loads(text, object_pairs_hook=_unique_fields)
+        body = json.loads(text, object_pairs_hook=_unique_fields)
+        json.dumps(body, ensure_ascii=False).encode()
+        return body
+    except UnicodeEncodeError:
+        raise RequestError("malformed JSON: a \\u escape of half a surrogate pair") from None
     except json.JSONDecodeError as exc:
         raise RequestError(f"malformed JSON: {exc}") from None
     except ValueError:

@@ -26,8 +26,8 @@ from perps_bot.orchestrator.runner import Attach
 from perps_bot.orchestrator.wiring import Run
 from perps_bot.server.app import create_app
 from perps_bot.server.hosts import LOOPBACK, allowed_hosts
-from perps_bot.server.manager import SessionManager, Sessions
-from perps_bot.server.session import Session
+from perps_bot.server.manager import SessionManager
+from perps_bot.server.session import Session, Sessions
 
 TOKEN_ENV = "PERPS_BOT__SERVER__TOKEN"
 

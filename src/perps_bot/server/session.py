@@ -26,6 +26,7 @@ from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.wiring import Run
 from perps_bot.server import views
 from perps_bot.server.requests import RequestError
+from perps_bot.storage import RunStore
 
 EQUITY_EVERY_S = 0.25
 STOPPED = "stopped by the session API"  # the detail of the run of a stopped session
@@ -263,3 +264,34 @@ def _closing(portfolio: Portfolio) -> int:
         return 1
     return int(any(type(s) is OrderIntent and s.reduce_only and s.reason == FLATTEN
                    for s in portfolio.pending))  # fmt: skip
+
+
+class Sessions:
+    """The sessions a server shows, read through `store`."""
+
+    def __init__(self, store: RunStore, *, controls: bool) -> None:
+        self.store = store
+        self.controls = controls
+        self.sessions: dict[str, Session] = {}
+
+    def get(self, session_id: str) -> Session:
+        found = self.sessions.get(session_id)
+        if found is None:
+            raise RequestError(f"no session {short(session_id)!r}", status=404)
+        return found
+
+    def reader(self, s: Session) -> RunStore:
+        """The store with every row of `s` written so far (a running run's buffered rows
+        are flushed first: the API reads what the run did up to now)."""
+        if s.run is not None:
+            s.run.store.flush()
+        return self.store
+
+    async def start(self, body: object) -> Session:
+        raise RequestError("this server shows one run: it does not start sessions", 403)
+
+    def controlled(self, s: Session) -> None:
+        """After a control of `s` (pause, resume, flatten): nothing to keep here."""
+
+    def stopping(self, s: Session) -> None:
+        """After the stop of `s`, before the API answers: nothing to keep here."""

@@ -10,8 +10,11 @@ ends `completed`, `stopped` (by the API), `failed`.
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from perps_bot.domain import time_in_range
 
 TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -46,6 +49,9 @@ class SessionRecord:
     #: of the flattens taken, those whose closes were made (a portfolio it does not name:
     #: all of them, as a session stored before it was kept)
     flattened: dict[str, int] = field(default_factory=dict)
+    #: why a column of controls cannot be read (edited by hand, another version's):
+    #: the session cannot go on with them (None: every column reads)
+    damaged: str | None = None
 
 
 def add_session(db: sqlite3.Connection, session_id: str, request: str) -> SessionRecord:
@@ -110,10 +116,51 @@ def load_sessions(db: sqlite3.Connection) -> list[SessionRecord]:
 
 
 def _record(row: tuple[Any, ...]) -> SessionRecord:
-    flattens = {str(pid): int(n) for pid, n in json.loads(row[7]).items()}
-    flattened = {str(pid): int(n) for pid, n in json.loads(row[9]).items()}
-    prompts = {str(pid): (str(text), str(label))
-               for pid, (text, label) in json.loads(row[8]).items()}  # fmt: skip
-    session_id, created_at, request, run_id, status, detail, paused = row[:7]
-    return SessionRecord(session_id, created_at, request, run_id, status, detail,
-                         tuple(json.loads(paused)), flattens, prompts, flattened)  # fmt: skip
+    """The record of `row`; a control column that does not read as what it holds is
+    left empty (a time: 0) and named in `damaged` (the request is the server's to
+    check)."""
+    damaged: list[str] = []
+
+    def column(name: str, index: int, read: Callable[[Any], Any]) -> Any:
+        why = "not JSON"  # NULL, not JSON, nested too deep
+        try:
+            value = json.loads(row[index])
+            why = ""
+            return read(value)
+        except (TypeError, ValueError, RecursionError) as exc:
+            damaged.append(f"its stored {name}: {why or exc}")
+            return read([] if name == "paused" else {})
+
+    session_id, created_at, request, run_id, status, detail = row[:6]
+    if type(created_at) is not int or not time_in_range(created_at):  # shown as a date
+        damaged.append("its stored created_at: not a time in ms since 1970")
+        created_at = 0
+    return SessionRecord(
+        session_id, created_at, request, run_id, status, detail,
+        column("paused", 6, _ids), column("flattens", 7, _counts),
+        column("prompts", 8, _prompts), column("flattened", 9, _counts),
+        "; ".join(damaged) or None,
+    )  # fmt: skip
+
+
+def _ids(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a JSON list of portfolio ids")
+    return tuple(value)
+
+
+def _counts(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value.values()
+    ):
+        raise ValueError("expected a JSON object of counts by portfolio id")
+    return {str(pid): n for pid, n in value.items()}
+
+
+def _prompts(value: Any) -> dict[str, tuple[str, str]]:
+    if not isinstance(value, dict) or not all(
+        isinstance(v, list) and len(v) == 2 and all(isinstance(t, str) for t in v)
+        for v in value.values()
+    ):
+        raise ValueError("expected a JSON object of [text, label] by portfolio id")
+    return {str(pid): (text, label) for pid, (text, label) in value.items()}

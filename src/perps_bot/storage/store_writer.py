@@ -193,6 +193,13 @@ class StoreWriter(StoreFile):
                 (text, run_id),
             )
 
+    def set_strategy_fingerprint(self, run_id: str, fingerprint: str) -> None:
+        """What a run trades changed as it ran (the session server's new prompt)."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE runs SET strategy_fingerprint=? WHERE run_id=?", (fingerprint, run_id)
+            )
+
     def set_initial_balance(self, run_id: str, balance: float) -> None:
         """Live runs start from the balance the exchange reports, not the profile's."""
         with self._transaction():

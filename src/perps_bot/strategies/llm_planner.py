@@ -98,6 +98,11 @@ def effective_settings(params: LlmPlannerParams, section: LlmConfig | None) -> L
     return merged.for_run(RunConfig().data_dir)  # outside a run: the default data folder
 
 
+def prompt_digest(text: str) -> str:
+    """A prompt as its fingerprint holds it."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _system_prompt(settings: LlmConfig) -> str:
     """The prompt `settings` name (a file, or a built-in template); StrategyError."""
     try:
@@ -119,8 +124,8 @@ class LlmPlanner(Strategy):
         assert isinstance(params, LlmPlannerParams)
         settings = effective_settings(params, llm)
         try:
-            text = prompt_text(check_template(settings.template), settings.prompt_file)
-            digest = hashlib.sha256(text.encode()).hexdigest()
+            digest = prompt_digest(prompt_text(check_template(settings.template),
+                                               settings.prompt_file))  # fmt: skip
         except (PlanRefused, ValueError):
             digest = "unreadable"  # refused when the strategy starts (exit 2)
         return {"model": settings.model, "plan_interval": settings.plan_interval,
@@ -207,6 +212,11 @@ class LlmPlanner(Strategy):
             self.ctx.memory.remember("llm_plans", json.dumps(record, sort_keys=True))
         self.ctx.logger.info("llm planner: new plan at %s: %s", iso_utc(ts), plan.rationale)
         return True
+
+    @property
+    def prompt(self) -> str:
+        """The system prompt of the next plan."""
+        return self._system
 
     def set_prompt(self, text: str, label: str) -> None:
         """A new system prompt (`label` says which, for the log): used from the next plan."""

@@ -184,13 +184,15 @@ def strategy_fingerprint(
     timeframe: str,
     llm: LlmConfig | None = None,
     inputs: bool = True,
+    given: Mapping[str, str] | None = None,
 ) -> str:
     """Stable 16-hex-digit id of (strategy name, validated params, bar size, code version,
     source, and what else the strategy trades on: `Strategy.fingerprint_inputs`, and
     `Strategy.section_inputs` from the profile's `llm:` section, default without one).
     `inputs=False`: of the latter two only `Strategy.code_inputs`, the strategy's code
     alone (what `--resume` compares: a plan edited while its run is stopped is edited as
-    while it runs; the `llm:` section is among the settings a resume must repeat)."""
+    while it runs; the `llm:` section is among the settings a resume must repeat).
+    `given`: inputs that replace those (the prompt the session server gave a planner)."""
     validated = validate_params(cls, params)
     payload: dict[str, Any] = {
         "strategy": cls.name,
@@ -202,7 +204,7 @@ def strategy_fingerprint(
     }
     if inputs:
         section = cls.section_inputs(validated, llm or LlmConfig())
-        payload["inputs"] = cls.fingerprint_inputs(validated) | section
+        payload["inputs"] = cls.fingerprint_inputs(validated) | section | dict(given or {})
     else:  # the code among them (a strategy without inputs: the same fingerprint)
         payload["inputs"] = cls.code_inputs(validated)
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
