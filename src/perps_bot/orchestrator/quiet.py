@@ -176,6 +176,8 @@ class QuietStretches(LongCandles):
         next_equity = self._next_equity
         assert next_equity is not None and self._next_log is not None
         next_log, plot = self._next_log, p.plot
+        next_plot = plot.next_ts  # read again after whatever may sample the chart
+        last_price, symbol = self._last_price, block.symbol
         quiet = p.risk.quiet_band()
         floor, peak, until = quiet if quiet is not None else (0.0, 0.0, -1)
         long_candles = self._long_candles
@@ -193,7 +195,7 @@ class QuietStretches(LongCandles):
             if long_candles and next_equity < t:  # rows inside the candle
                 self._next_equity = next_equity
                 self._minute_rows(block.candle(k - 1))
-                next_equity = self._next_equity
+                next_equity, next_plot = self._next_equity, plot.next_ts
             if t >= next_equity:
                 unrealized = 0.0 + size * (mark - entry)
                 equity = cash + unrealized
@@ -203,6 +205,7 @@ class QuietStretches(LongCandles):
                     self._snapshot(t)  # sets the next due times
                     assert self._next_equity is not None and self._next_log is not None
                     next_equity, next_log = self._next_equity, self._next_log
+                    next_plot = plot.next_ts
                     quiet = p.risk.quiet_band()
                     floor, peak, until = quiet if quiet is not None else (0.0, 0.0, -1)
                 else:
@@ -210,9 +213,10 @@ class QuietStretches(LongCandles):
                     add_values((equity, cash, unrealized))
                     last_equity = equity
                     next_equity = t - t % every + every
-                    if t >= plot.next_ts:
-                        self._last_price[block.symbol] = close[k - 1]
+                    if t >= next_plot:
+                        last_price[symbol] = close[k - 1]
                         plot.sample(t)
+                        next_plot = plot.next_ts
             if signals:
                 break
         self._next_equity = next_equity

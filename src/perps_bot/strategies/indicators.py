@@ -53,35 +53,32 @@ class MeanPair:
         self.slow_mean = math.nan
 
     def push(self, value: float) -> bool:
-        """Add `value`; return True (and update both means) once `slow` values are in."""
+        """Add `value`; return True (and update both means) once `slow` values are in.
+
+        The ring's write position is `n % slow`, so the slow sum's resync (every `slow`
+        values) is where the position wraps to 0: no second modulo per value."""
         buf = self._buf
         fast, slow = self.fast, self.slow
         n = self._n + 1
         self._n = n
         j = self._j
-        if n > fast:
-            self._fast_sum += value - buf[j - fast]  # negative index: wraps the ring
-        else:
-            self._fast_sum += value
-        if n > slow:
-            self._slow_sum += value - buf[j]
-        else:
-            self._slow_sum += value
+        # buf[j - fast]: a negative index wraps the ring
+        fast_sum = self._fast_sum + (value - buf[j - fast]) if n > fast else self._fast_sum + value
+        slow_sum = self._slow_sum + (value - buf[j]) if n > slow else self._slow_sum + value
         buf[j] = value
         j += 1
         if j == slow:
             j = 0
+            slow_sum = math.fsum(buf)
         self._j = j
         if n % fast == 0:
-            self._fast_sum = math.fsum(
-                buf[j - fast : j] if j >= fast else buf[j - fast :] + buf[:j]
-            )
-        if n % slow == 0:
-            self._slow_sum = math.fsum(buf)
+            fast_sum = math.fsum(buf[j - fast : j] if j >= fast else buf[j - fast :] + buf[:j])
+        self._fast_sum = fast_sum
+        self._slow_sum = slow_sum
         if n < slow:
             return False
-        self.fast_mean = self._fast_sum / fast
-        self.slow_mean = self._slow_sum / slow
+        self.fast_mean = fast_sum / fast
+        self.slow_mean = slow_sum / slow
         return True
 
 

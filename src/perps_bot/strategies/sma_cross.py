@@ -108,7 +108,7 @@ class SmaCross(PositionStrategy[_SymbolState]):
         if means.push(close):
             fast, slow = means.fast_mean, means.slow_mean
             sign = 1 if fast > slow else -1 if fast < slow else 0
-            if sign != 0 and sign != state.last_sign:
+            if sign != state.last_sign and sign != 0:  # the common case: one test
                 previous = state.last_sign
                 state.last_sign = sign
                 if previous == -sign or previous == -_WARMED * sign:  # a cross
