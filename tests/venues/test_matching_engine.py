@@ -1,6 +1,8 @@
 """MatchingEngine behaviour: latency, market/limit matching, partial fills, reduce-only,
 candle paths and real book snapshots, driven only through its public methods."""
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -490,3 +492,27 @@ def test_a_stop_placed_after_a_fill_on_a_move_meets_the_rest_of_that_move(
     (stop,) = fills
     assert (stop.client_id, stop.ts) == ("sl", 60_000)
     assert stop.price == pytest.approx(expected * (1 - 5e-4))  # the bid around that price
+
+
+def test_the_rest_of_a_move_two_entries_filled_on_starts_at_the_protected_ones_fill() -> None:
+    """Bar as above. Buy limits at 98 ("a") and 92 ("b") both fill on the fall to the low;
+    the stop at 94 placed then protects "a" (its correlation id, as the orchestrator's
+    protective orders carry their entry's id): the fall went through 94 after "a" filled,
+    so it fills at 94. (Measured from "b"'s fill at 92, the nearer one to the low, it
+    counted as triggered before it existed and filled at the low's book, near 90.)"""
+    engine = Paper(rules(latency_ms=50, slippage_bps=0.0), 1)
+    engine.engine.submit(order("a", Side.BUY, 1.0, price=98.0, ts=-1_000))
+    engine.engine.submit(order("b", Side.BUY, 1.0, price=92.0, ts=-1_000))
+    run(engine, [quote(-500, 100.0)])
+    bar = Candle(ts=60_000, symbol=SYMBOL, open_time=0, open=100.0, high=101.0, low=90.0,
+                 close=91.0, volume=1.0)  # fmt: skip
+    for since, until in ((0, 20_000), (20_000, 40_000)):
+        assert not engine.engine.on_candle_part(bar, since, until, 60_000)
+    entries = engine.engine.on_candle_part(bar, 40_000, 60_000, 60_000)
+    assert sorted(f.client_id for f in entries) == ["a", "b"]
+    for fill in entries:
+        engine.ledger.apply_fill(fill)
+    stop = replace(stop_order("sl", 94.0, 40_000), size=2.0, correlation_id="a")
+    engine.engine.submit(stop)
+    (fill,) = engine.engine.on_leg_rest(bar, 40_000, 60_000, 60_000)
+    assert fill.price == pytest.approx(94.0 * (1 - 5e-4), rel=1e-4)  # size 2: one level more

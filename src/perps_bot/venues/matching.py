@@ -261,10 +261,11 @@ class MatchingEngine:
         if point is None or not point.continuous or point.last is None:
             return ()
         end = point.last
-        # where the move was at the last fill: a resting order's price, passed on the way;
-        # a taker fill's market is the point's own
-        start = min((f.price if f.liquidity is MAKER else end for f in before),
-                    key=lambda price: abs(price - end))  # fmt: skip
+        # where the move was at a fill: a resting order's price, passed on the way; a
+        # taker fill's market is the point's own. A protective order's move starts at
+        # its entry's fill (its correlation id); else at the last fill on the way
+        at = {f.client_id: f.price if f.liquidity is MAKER else end for f in before}
+        last = min(at.values(), key=lambda price: abs(price - end))
         fills: list[Fill] = []
         self._unbooked.clear()
         ts = point.since if stamp is None else stamp
@@ -272,6 +273,7 @@ class MatchingEngine:
         for item in new:
             order = item.order
             if order.order_type.is_trigger and self._orders.get(order.client_id) is item:
+                start = at.get(order.correlation_id, last)
                 self._activate(item, leg_rest(order, point, item.live_ts, start), ts, fills)
         self._leg = (self._seq, fills)
         return fills
