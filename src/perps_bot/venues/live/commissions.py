@@ -99,12 +99,13 @@ def apply_commission(
     """Set the exchange's commission on `fills` (this order's, not yet handed out); False
     when the trades cannot say it yet (the estimate stays). `charged`: Commissions.total
     of the order's trades beyond its `foreign_filled`, whose commission is not this
-    venue's to hand out."""
-    if charged is None or not fills:
+    venue's to hand out. An estimate that goes out counts as charged: the order's next
+    fill takes the exchange's total less it (else that fill carried it again)."""
+    short = tracked.seen_filled - EPS * max(1.0, tracked.seen_filled)
+    if charged is None or charged[1] < short or not fills:
+        tracked.commission_reported += sum(f.fee for f in fills)
         return False
-    total, quantity = charged  # `total`: beyond the order's foreign part (Tracked)
-    if quantity < tracked.seen_filled - EPS * max(1.0, tracked.seen_filled):
-        return False
+    total = charged[0]  # beyond the order's foreign part (Tracked)
     due = total - tracked.commission_reported
     size = sum(f.size for f in fills)
     for fill in fills:
