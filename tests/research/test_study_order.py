@@ -63,3 +63,24 @@ def test_completion_order_does_not_change_the_study(
     in_order = study(tmp, "fifo", [0] * 14)
     shuffled = study(tmp, "shuffled", picks)
     assert shuffled == in_order
+
+
+def test_the_number_of_workers_does_not_change_the_study(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The same seed gives the same trials, prune thresholds and values with -j 1, 2 or
+    3 (and the default -j, the machine's cores): on main trial k was sampled after
+    trial k - workers was told, so -j 1 pruned trial 5 (5 trials told) where -j 2 did
+    not (4 told) and the studies, the chosen parameters with them, parted there."""
+    tmp = tmp_path_factory.mktemp("workers")
+    studies = []
+    for workers in (1, 2, 3):
+        spec = StudySpec(f"w{workers}", tmp / f"w{workers}.sqlite", Objectives.parse("total_pnl"),
+                         SPACE, trials=20, seed=5)  # fmt: skip
+        backend = Shuffled(workers, [])
+        done = run_study(spec, backend).study
+        studies.append(([(t.number, t.params, t.values, t.state) for t in done.trials],
+                        backend.rules))  # fmt: skip
+    assert any(rule is not None for rule in studies[0][1].values()), "nothing was pruned"
+    assert studies[1] == studies[0]
+    assert studies[2] == studies[0]
