@@ -81,18 +81,28 @@ def window_metrics(
 
 
 def dsr_of(report: Report, windows: Sequence[WindowRecord]) -> dict[str, Any]:
-    """DSR of the out-of-sample run given every trial of every window, and why it is
-    flagged (`dsr_warning`: from fewer than 30 returns, SPEC 15) or None."""
+    """DSR of the out-of-sample run given every trial of every window (pruned ones
+    too, `tried_in`), and why it is flagged (`dsr_warning`: from fewer than 30 returns,
+    SPEC 15) or None."""
     sharpes = [s for w in windows for s in w.sharpes]
+    trials = sum(tried_in(w) for w in windows)
     variance = sample_variance(sharpes)
     returns = report.equity.returns
     std, skew, kurt = returns.sample_std, returns.skew, returns.kurtosis
     value = None
     if sharpes and std and skew is not None and kurt is not None:
-        value = deflated_sharpe(returns.mean / std, returns.n, skew, kurt, len(sharpes), variance)
+        value = deflated_sharpe(returns.mean / std, returns.n, skew, kurt, trials, variance)
     warning = None if value is None else dsr_warning(returns.n, report.promotion.sharpe_period)
-    return {"dsr": num(value), "trials": len(sharpes), "sharpe_variance": num(variance),
+    return {"dsr": num(value), "trials": trials, "sharpe_variance": num(variance),
             "dsr_warning": warning}  # fmt: skip
+
+
+def tried_in(window: WindowRecord) -> int:
+    """The trials a window's study tried (completed and pruned: `research.study.tried`,
+    kept with its in-sample metrics); its completed ones' Sharpe ratios for a window
+    stored before the count was kept."""
+    count = window.in_sample.get("tried")
+    return max(count, len(window.sharpes)) if isinstance(count, int) else len(window.sharpes)
 
 
 def walkforward_section(
@@ -123,7 +133,7 @@ def walkforward_section(
                 "train": [iso_utc(w.train_start), iso_utc(w.train_end)],
                 "test": [iso_utc(w.test_start), iso_utc(w.test_end)],
                 "params": w.params,
-                "trials": len(w.sharpes),
+                "trials": tried_in(w),
                 "in_sample": in_sample,
                 "in_sample_warnings": [x.as_dict() for x in in_warned],
                 "out_of_sample": out_of_sample,

@@ -357,6 +357,13 @@ def importance(study: optuna.Study) -> dict[str, float]:
     return {name: float(value) for name, value in found.items()}
 
 
+def tried(study: optuna.Study) -> int:
+    """The trials the study tried, for the deflated Sharpe ratio (SPEC 13): completed
+    and pruned ones (a pruned parameter set was searched too, and dropped for doing
+    worse); not the failed ones, which never ran or measured nothing."""
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
 def counts(study: optuna.Study) -> dict[str, int]:
     states: dict[str, int] = {}
     for trial in study.get_trials(deepcopy=False):
