@@ -19,6 +19,7 @@ so a trial's fate does not depend on how fast other workers are.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import sqlite3
@@ -239,21 +240,28 @@ def run_study(
         asked[trial.number] = trial
 
     submitted = min(spec.trials, max(backend.workers, ASK_AHEAD))
-    for _ in range(submitted):
-        ask()
-    while asked:
-        outcome = backend.next_done()
-        finished[outcome.number] = outcome
-        while asked and next(iter(asked)) in finished:
-            number = next(iter(asked))
-            outcome = finished.pop(number)
-            outcome = tell(study, asked.pop(number), outcome, spec.objectives)
-            run.outcomes.append(outcome)
-            if on_trial is not None:
-                on_trial(outcome)
-            if submitted < spec.trials:
-                ask()
-                submitted += 1
+    try:
+        for _ in range(submitted):
+            ask()
+        while asked:
+            outcome = backend.next_done()
+            finished[outcome.number] = outcome
+            while asked and next(iter(asked)) in finished:
+                number = next(iter(asked))
+                outcome = finished.pop(number)
+                outcome = tell(study, asked.pop(number), outcome, spec.objectives)
+                run.outcomes.append(outcome)
+                if on_trial is not None:
+                    on_trial(outcome)
+                if submitted < spec.trials:
+                    ask()
+                    submitted += 1
+    except BaseException:  # Ctrl-C, a worker that died: no trial is left RUNNING for ever
+        with contextlib.suppress(Exception):  # the storage's own error stays the one raised
+            for trial in asked.values():
+                trial.set_user_attr("error", "interrupted")
+                study.tell(trial, state=TrialState.FAIL)
+        raise
     run.seconds = time.perf_counter() - started
     return run
 
