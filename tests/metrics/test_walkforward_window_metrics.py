@@ -13,7 +13,7 @@ from perps_bot.metrics import build_report
 from perps_bot.metrics.walkforward import walkforward_section
 from perps_bot.storage import RunStore
 from perps_bot.storage.walkforward import WindowRecord, save_windows
-from tests.metrics.metrics_builders import DAY, HOUR, T0, RunBuilder
+from tests.metrics.metrics_builders import DAY, HOUR, MINUTE, T0, RunBuilder
 
 
 def _window(k: int, start: int, end: int) -> WindowRecord:
@@ -64,6 +64,34 @@ def test_a_window_return_starts_from_the_equity_at_its_start(tmp_path: Path) -> 
     mean = sum(r) / 2
     std = math.sqrt(sum((x - mean) ** 2 for x in r) / (2 - 1))
     assert second["sharpe"] == pytest.approx(mean / std * math.sqrt(365))
+
+
+def test_a_window_starts_after_the_close_of_the_window_before(tmp_path: Path) -> None:
+    """Window 1's position is closed at the open after its end (T0 + 2d + 1m), paying a
+    fee of 10: that close is window 1's (its return 4.9%, its pnl 490). Window 2 starts
+    from the equity after it (10,490): its return is that of its own trade, +445, with
+    no drawdown; it never carries the fee of the window before."""
+    store = RunStore(tmp_path / "wf.sqlite")
+    b = RunBuilder(store, "wf-2", kind="walkforward", end_ts=T0 + 4 * DAY)
+    b.fill(T0 + HOUR, "buy", 1.0, 100.0)
+    b.fill(T0 + 2 * DAY + MINUTE, "sell", 1.0, 600.0, fee=10.0)
+    b.fill(T0 + 3 * DAY, "buy", 1.0, 100.0)
+    b.fill(T0 + 4 * DAY - HOUR, "sell", 1.0, 545.0)
+    b.curve([(T0, 10_000.0), (T0 + HOUR, 10_000.0), (T0 + 2 * DAY, 10_500.0),
+             (T0 + 2 * DAY + MINUTE, 10_490.0), (T0 + 3 * DAY, 10_490.0),
+             (T0 + 4 * DAY - HOUR, 10_935.0), (T0 + 4 * DAY, 10_935.0)])  # fmt: skip
+    run_id = b.done()
+    save_windows(store.connection, run_id, [_window(0, T0, T0 + 2 * DAY),
+                                            _window(1, T0 + 2 * DAY, T0 + 4 * DAY)])  # fmt: skip
+    store.connection.commit()
+    section = walkforward_section(store, build_report(store, run_id))
+    assert section is not None
+    first, second = (w["out_of_sample"] for w in section["windows"])
+    assert first["total_pnl"] == pytest.approx(490.0)
+    assert first["return_pct"] == pytest.approx(4.9)
+    assert second["trades"] == 1 and second["total_pnl"] == pytest.approx(445.0)
+    assert second["return_pct"] == pytest.approx((10_935.0 / 10_490.0 - 1.0) * 100.0)
+    assert second["max_drawdown"] == pytest.approx(0.0)
 
 
 def test_a_window_metric_from_too_little_data_is_flagged(tmp_path: Path) -> None:

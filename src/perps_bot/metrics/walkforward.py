@@ -37,29 +37,32 @@ CANARY_KINDS = ("dev", "backtest", "walkforward")
 
 
 def window_metrics(
-    store: RunStore, report: Report, start: int, end: int
-) -> tuple[dict[str, Any], list[MetricWarning]]:
+    store: RunStore, report: Report, start: int, end: int, since: int | None = None
+) -> tuple[dict[str, Any], list[MetricWarning], int]:
     """The run's metrics of the test window (start, end]: the trades opened in it, and
     the equity from the window's start (the last equity at or before it, the initial
-    balance before the first row) until its last trade closed. A window's last
-    position is closed at the open after its end (the walkforward strategy), so that
-    close belongs to this window's parameters, not to the next window (which starts
-    from the equity after it). With them, the warnings on the metrics computed from too
-    little data (SPEC 15), as for the run's own."""
+    balance before the first row) until its last trade closed (returned: `settled`).
+    A window's last position is closed at the open after its end (the walkforward
+    strategy), so that close belongs to this window's parameters, not to the next
+    window, which starts from the equity after it: `since`, the window before's
+    `settled` (its exit's fee and slippage were counted in both windows). With them,
+    the warnings on the metrics computed from too little data (SPEC 15), as for the
+    run's own."""
     period = parse_duration(report.promotion.sharpe_period)
     trades = [t for t in report.trades if start < t.open_ts <= end]
     settled = max([end, *(t.close_ts for t in trades)])
+    begin = start if since is None else max(start, since)
     acc = EquityAccumulator(period)
     initial = report.run.initial_balance
     opened = False
     for part in store.iter_equity(report.run.run_id):
-        before = part.ts <= start
+        before = part.ts <= begin
         if np.any(before):
             initial = float(part.equity[before][-1])
-        mask = (part.ts > start) & (part.ts <= settled)
+        mask = (part.ts > begin) & (part.ts <= settled)
         if not np.any(mask):
             continue
-        if not opened:  # the window's opening equity, at its start
+        if not opened:  # the window's opening equity, at its start (after `since`)
             acc.add(np.asarray([start], dtype=np.int64), np.asarray([initial]))
             opened = True
         acc.add(part.ts[mask], part.equity[mask])
@@ -74,22 +77,32 @@ def window_metrics(
         days=(settled - start) / DAY_MS,
         sharpe_period=report.promotion.sharpe_period,
     )
-    return shown, warned
+    return shown, warned, settled
 
 
 def dsr_of(report: Report, windows: Sequence[WindowRecord]) -> dict[str, Any]:
-    """DSR of the out-of-sample run given every trial of every window, and why it is
-    flagged (`dsr_warning`: from fewer than 30 returns, SPEC 15) or None."""
+    """DSR of the out-of-sample run given every trial of every window (pruned ones
+    too, `tried_in`), and why it is flagged (`dsr_warning`: from fewer than 30 returns,
+    SPEC 15) or None."""
     sharpes = [s for w in windows for s in w.sharpes]
+    trials = sum(tried_in(w) for w in windows)
     variance = sample_variance(sharpes)
     returns = report.equity.returns
     std, skew, kurt = returns.sample_std, returns.skew, returns.kurtosis
     value = None
     if sharpes and std and skew is not None and kurt is not None:
-        value = deflated_sharpe(returns.mean / std, returns.n, skew, kurt, len(sharpes), variance)
+        value = deflated_sharpe(returns.mean / std, returns.n, skew, kurt, trials, variance)
     warning = None if value is None else dsr_warning(returns.n, report.promotion.sharpe_period)
-    return {"dsr": num(value), "trials": len(sharpes), "sharpe_variance": num(variance),
+    return {"dsr": num(value), "trials": trials, "sharpe_variance": num(variance),
             "dsr_warning": warning}  # fmt: skip
+
+
+def tried_in(window: WindowRecord) -> int:
+    """The trials a window's study tried (completed and pruned: `research.study.tried`,
+    kept with its in-sample metrics); its completed ones' Sharpe ratios for a window
+    stored before the count was kept."""
+    count = window.in_sample.get("tried")
+    return max(count, len(window.sharpes)) if isinstance(count, int) else len(window.sharpes)
 
 
 def walkforward_section(
@@ -101,8 +114,11 @@ def walkforward_section(
     if not windows:
         return None
     rows = []
+    settled: int | None = None  # when the window before's last trade closed
     for w in windows:
-        out_of_sample, warned = window_metrics(store, report, w.test_start, w.test_end)
+        out_of_sample, warned, settled = window_metrics(
+            store, report, w.test_start, w.test_end, settled
+        )
         in_sample = {k: w.in_sample.get(k) for k in SHOWN}
         returns = w.in_sample.get("returns")  # absent from runs stored before it was kept
         in_warned = data_warnings(
@@ -117,7 +133,7 @@ def walkforward_section(
                 "train": [iso_utc(w.train_start), iso_utc(w.train_end)],
                 "test": [iso_utc(w.test_start), iso_utc(w.test_end)],
                 "params": w.params,
-                "trials": len(w.sharpes),
+                "trials": tried_in(w),
                 "in_sample": in_sample,
                 "in_sample_warnings": [x.as_dict() for x in in_warned],
                 "out_of_sample": out_of_sample,

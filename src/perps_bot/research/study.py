@@ -3,8 +3,9 @@ with the trials run by a backend (research.backends).
 
 Why ask-and-tell instead of `study.optimize`: the trials run in other processes or on
 a Ray cluster that cannot reach the study's SQLite file; this process alone talks to
-the storage. It keeps `workers` trials in flight, tells their outcomes in trial
-order (so the study does not depend on which worker was faster), records each
+the storage. It keeps `ASK_AHEAD` trials in flight (or `workers`, when there are
+more), tells their outcomes in trial order (so the study does not depend on which
+worker was faster, nor, up to `ASK_AHEAD` workers, on how many there are), records each
 trial's metrics as user attributes and its return at each batch as intermediate
 values, and marks trials pruned or failed. Running the command again
 with the same study name and storage adds trials to the same study (`load_if_exists`).
@@ -18,6 +19,7 @@ so a trial's fate does not depend on how fast other workers are.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import sqlite3
@@ -46,6 +48,10 @@ from perps_bot.research.trial import PruneRule, TrialOutcome, TrialSpec
 PRUNE_STARTUP = 5  # completed trials before anything is pruned
 SAMPLER_SEEDS = 2**32  # Optuna's samplers take seeds 0 to 2**32 - 1; a run seed goes to 2**63 - 1
 PRUNE_WARMUP = 0.3  # no pruning in the first 30% of the data
+#: trials asked before the first is told, whatever -j: trial k is sampled (and given its
+#: prune thresholds) once trials 0 to k - ASK_AHEAD are told, so -j 1 to -j 8 (and the
+#: default -j, this machine's cores) give the same study; more workers ask that many
+ASK_AHEAD = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,10 +222,11 @@ def run_study(
     """Run `spec.trials` more trials on `backend`, `backend.workers` at a time.
 
     Outcomes are told in trial-number order (one that finishes early waits for the
-    trials before it), and trial k + workers is asked right after trial k is told: each
-    trial is sampled (and given its prune thresholds) from the same earlier trials
-    whichever worker finished first, so the same seed gives the same study on a busy
-    machine, with local processes or on Ray."""
+    trials before it), and trial k + ahead is asked right after trial k is told (ahead:
+    ASK_AHEAD, or the workers when there are more): each trial is sampled (and given
+    its prune thresholds) from the same earlier trials whichever worker finished first
+    and however many workers there are (up to ASK_AHEAD), so the same seed gives the
+    same study on a busy machine, with -j 1 or -j 2, local processes or Ray."""
     study = open_study(spec)
     run = StudyRun(study)
     started = time.perf_counter()
@@ -232,22 +239,29 @@ def run_study(
         backend.submit(TrialSpec(trial.number, plain(trial.params), rule))
         asked[trial.number] = trial
 
-    submitted = min(spec.trials, backend.workers)
-    for _ in range(submitted):
-        ask()
-    while asked:
-        outcome = backend.next_done()
-        finished[outcome.number] = outcome
-        while asked and next(iter(asked)) in finished:
-            number = next(iter(asked))
-            outcome = finished.pop(number)
-            outcome = tell(study, asked.pop(number), outcome, spec.objectives)
-            run.outcomes.append(outcome)
-            if on_trial is not None:
-                on_trial(outcome)
-            if submitted < spec.trials:
-                ask()
-                submitted += 1
+    submitted = min(spec.trials, max(backend.workers, ASK_AHEAD))
+    try:
+        for _ in range(submitted):
+            ask()
+        while asked:
+            outcome = backend.next_done()
+            finished[outcome.number] = outcome
+            while asked and next(iter(asked)) in finished:
+                number = next(iter(asked))
+                outcome = finished.pop(number)
+                outcome = tell(study, asked.pop(number), outcome, spec.objectives)
+                run.outcomes.append(outcome)
+                if on_trial is not None:
+                    on_trial(outcome)
+                if submitted < spec.trials:
+                    ask()
+                    submitted += 1
+    except BaseException:  # Ctrl-C, a worker that died: no trial is left RUNNING for ever
+        with contextlib.suppress(Exception):  # the storage's own error stays the one raised
+            for trial in asked.values():
+                trial.set_user_attr("error", "interrupted")
+                study.tell(trial, state=TrialState.FAIL)
+        raise
     run.seconds = time.perf_counter() - started
     return run
 
@@ -349,6 +363,13 @@ def importance(study: optuna.Study) -> dict[str, float]:
     except (ValueError, RuntimeError):
         return {}
     return {name: float(value) for name, value in found.items()}
+
+
+def tried(study: optuna.Study) -> int:
+    """The trials the study tried, for the deflated Sharpe ratio (SPEC 13): completed
+    and pruned ones (a pruned parameter set was searched too, and dropped for doing
+    worse); not the failed ones, which never ran or measured nothing."""
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
 def counts(study: optuna.Study) -> dict[str, int]:

@@ -16,23 +16,32 @@ from rich.table import Table
 from perps_bot.metrics.dsr import deflated_sharpe, sample_variance
 from perps_bot.metrics.formatting import display_metric
 from perps_bot.metrics.warnings import MIN_DAYS, data_warnings, dsr_warning
-from perps_bot.research.study import best_trials, counts, importance, ranked, trial_metrics
+from perps_bot.research.study import (
+    best_trials,
+    counts,
+    importance,
+    ranked,
+    trial_metrics,
+    tried,
+)
 
 SHOWN_METRICS = ("sharpe", "total_pnl", "max_drawdown", "trades", "win_rate")
 
 
 def study_dsr(study: optuna.Study, best: FrozenTrial, sharpe_period: str) -> dict[str, Any]:
-    """DSR of `best` given every completed trial's per-period Sharpe ratio, and why it
-    is flagged (`dsr_warning`: the best trial's Sharpe from fewer than 30 returns)."""
+    """DSR of `best` for every trial tried (pruned ones too, `tried`) and the variance
+    of the completed trials' per-period Sharpe ratios, and why it is flagged
+    (`dsr_warning`: the best trial's Sharpe from fewer than 30 returns)."""
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     sharpes = [float(t.user_attrs["moments"][1]) for t in done if "moments" in t.user_attrs]
+    trials = max(tried(study), len(sharpes))
     moments = best.user_attrs.get("moments")
     value = warning = None
     if moments is not None and sharpes:
         n, sharpe, skew, kurt = moments
-        value = deflated_sharpe(sharpe, int(n), skew, kurt, len(sharpes), sample_variance(sharpes))
+        value = deflated_sharpe(sharpe, int(n), skew, kurt, trials, sample_variance(sharpes))
         warning = dsr_warning(int(n), sharpe_period)
-    return {"dsr": value, "trials": len(sharpes), "sharpe_variance": sample_variance(sharpes),
+    return {"dsr": value, "trials": trials, "sharpe_variance": sample_variance(sharpes),
             "dsr_warning": warning}  # fmt: skip
 
 

@@ -27,7 +27,7 @@ from perps_bot.metrics.formatting import denials_text
 from perps_bot.orchestrator.run_process import run_coroutine
 from perps_bot.orchestrator.runner import RunResult, run_bot
 from perps_bot.research.backends import Backend
-from perps_bot.research.study import StudySpec, best_trials, run_study, trial_metrics
+from perps_bot.research.study import StudySpec, best_trials, run_study, trial_metrics, tried
 from perps_bot.research.trial import TrialJob, TrialOutcome
 from perps_bot.storage import RunStore
 from perps_bot.storage.walkforward import WindowRecord, save_windows
@@ -146,7 +146,7 @@ def optimise_window(
         test_start=plan.test_start,
         test_end=plan.test_end,
         params=dict(best[0].params),
-        in_sample=in_sample_metrics(best[0]),
+        in_sample={**in_sample_metrics(best[0]), "tried": tried(study)},
         sharpes=sharpes,
     )
 
