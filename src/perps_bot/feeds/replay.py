@@ -201,6 +201,7 @@ class ReplayFeed:
         self._batch = batch_size
         self._done = 0
         self._skip = 0  # a resumed replay: the events its checkpoint had seen
+        self._view: Callable[[MarketEvent], MarketEvent] | None = None  # matching_view's
         self.total = int(self.meta.get("counts", {}).get("events", 0)) or None
         first = _read(self._files[0], pq.read_table, columns=["ts"]).column("ts")
         if len(first) == 0:
@@ -229,8 +230,10 @@ class ReplayFeed:
             rows = _rows(path)
             batch: list[MarketEvent] = []
             for event in events_from_rows(rows):
-                if skip:
+                if skip:  # seen before the checkpoint: the matching view learns it again
                     skip -= 1
+                    if self._view is not None:
+                        self._view(event)
                     continue
                 batch.append(event)
                 if len(batch) >= self._batch:
@@ -267,7 +270,9 @@ class ReplayFeed:
         """The paper venue's matching input (MatchingInput): for a live run's capture,
         its books without the run's own resting orders (feeds.replay_own) and its tape
         without the run's own prints (feeds.replay_prints); None for a dry run's (its
-        orders never reached the exchange) or a run without any."""
+        orders never reached the exchange) or a run without any. The view learns the
+        run's prints from the events it is shown: a resumed replay shows it the events
+        it skips (`batches`), so it matches against what an uninterrupted one did."""
         if self.meta.get("kind") != RunMode.LIVE:
             return None
         rows = order_rows(self.folder)
@@ -276,7 +281,8 @@ class ReplayFeed:
             return None
         instruments = self.meta["instruments"]
         ticks = {s: float(i.get("tick_size") or 0.0) for s, i in instruments.items()}
-        return OwnBookView(resting, ticks, OwnPrints(takes) if takes else None)
+        self._view = OwnBookView(resting, ticks, OwnPrints(takes) if takes else None)
+        return self._view
 
     def strategy_bar_ms(self, timeframe: str) -> int | None:
         return None  # ticks: the orchestrator builds the strategy's bars, as live
