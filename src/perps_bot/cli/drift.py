@@ -155,7 +155,7 @@ def drift_command(
 
     from perps_bot.config import load_settings
     from perps_bot.feeds.replay import ReplayFeed, round_trip_latencies
-    from perps_bot.metrics.drift import compare, portfolio_runs
+    from perps_bot.metrics.drift import ArrivalMids, compare, portfolio_runs
     from perps_bot.storage import RunStore, StoreError
     from perps_bot.storage.drift_store import save_drift
     from perps_bot.storage.lock import DatabaseLock
@@ -173,7 +173,7 @@ def drift_command(
         _calibrate(path, live_id, portfolio, folder, console)
         return
     replay = _paper_run(path, live_id, folder, replay)
-    events, latencies = ReplayFeed(folder).events(), round_trip_latencies(folder)
+    events, latencies = ArrivalMids(ReplayFeed(folder).iter_events()), round_trip_latencies(folder)
     with DatabaseLock(path), RunStore(path) as store:
         try:
             drifts = [compare(store, live_run, store, paper_run, events, latencies)

@@ -21,7 +21,7 @@ prints: the paper venue of its replay matches against them without those
 """
 
 import json
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -294,11 +294,14 @@ class ReplayFeed:
         return out
 
     def events(self) -> list[MarketEvent]:
-        """Every event of the capture (tests and the drift report's arrival mids)."""
-        out: list[MarketEvent] = []
+        """Every event of the capture, in a list (tests; see `iter_events`)."""
+        return list(self.iter_events())
+
+    def iter_events(self) -> Iterator[MarketEvent]:
+        """Every event of the capture, one chunk in memory at a time (the drift report's
+        arrival mids: a week's capture held whole as events takes gigabytes)."""
         for path in self._files:
-            out.extend(events_from_rows(_rows(path)))
-        return out
+            yield from events_from_rows(_rows(path))
 
     def progress(self) -> tuple[int, int | None]:
         return self._done, self.total
