@@ -28,7 +28,10 @@ if TYPE_CHECKING:  # the product loads when the command runs, not at the CLI's s
     from rich.table import Table
 
     from perps_bot.metrics.drift import Drift
-    from perps_bot.storage import RunStore
+    from perps_bot.storage import RunRecord, RunStore
+
+
+_EXCHANGE_KINDS = ("live", "dry_run")  # the runs that capture what they traded on
 
 
 def _fail(message: str) -> NoReturn:
@@ -44,7 +47,7 @@ def _capture_of(
     from perps_bot.storage import StoreError
 
     try:
-        run = store.run(run_id)
+        run = _latest_exchange_run(store) if run_id == "latest" else store.run(run_id)
         if run.parent_run_id is not None:  # a portfolio's run: its account run was captured
             if portfolio not in (None, run.portfolio):
                 _fail(f"run {run.run_id} is portfolio {run.portfolio}, not {portfolio}")
@@ -53,7 +56,7 @@ def _capture_of(
             store.portfolio_run(run.run_id, portfolio)  # StoreError naming the known ones
     except StoreError as exc:
         _fail(str(exc))
-    if run.kind not in ("live", "dry_run"):
+    if run.kind not in _EXCHANGE_KINDS:
         _fail(f"run {run.run_id} is a {run.kind} run: drift compares a live or dry run")
     if capture is None:
         data_dir = json.loads(run.config_json).get("run", {}).get("data_dir", "data")
@@ -66,6 +69,17 @@ def _capture_of(
     if warning is not None:
         typer.echo(f"perps-bot: {warning}", err=True)
     return run.run_id, portfolio, capture
+
+
+def _latest_exchange_run(store: "RunStore") -> "RunRecord":
+    """`--live latest`: the latest live or dry run (drift stores its replays next to it:
+    the latest run of any kind is often one of them)."""
+    from perps_bot.storage import StoreError
+
+    runs = [r for r in store.runs() if r.parent_run_id is None and r.kind in _EXCHANGE_KINDS]
+    if not runs:
+        raise StoreError(f"no live or dry run in {store.path}: run the bot first")
+    return runs[-1]
 
 
 def _paper_run(path: Path, live_id: str, folder: Path, replay: str | None) -> str:
@@ -110,7 +124,10 @@ def _check_replay(store: "RunStore", replay: str, live_id: str) -> None:
 
 
 def drift_command(
-    live: Annotated[str, typer.Option("--live", help="The live (or dry) run, or 'latest'.")],
+    live: Annotated[
+        str,
+        typer.Option("--live", help="The live (or dry) run, or 'latest' (the latest of those)."),
+    ],
     replay: Annotated[
         str | None,
         typer.Option("--replay", help="A replay run of it (default: replay its capture now)."),
@@ -138,7 +155,7 @@ def drift_command(
 
     from perps_bot.config import load_settings
     from perps_bot.feeds.replay import ReplayFeed, round_trip_latencies
-    from perps_bot.metrics.drift import compare, portfolio_runs
+    from perps_bot.metrics.drift import ArrivalMids, compare, portfolio_runs
     from perps_bot.storage import RunStore, StoreError
     from perps_bot.storage.drift_store import save_drift
     from perps_bot.storage.lock import DatabaseLock
@@ -156,7 +173,7 @@ def drift_command(
         _calibrate(path, live_id, portfolio, folder, console)
         return
     replay = _paper_run(path, live_id, folder, replay)
-    events, latencies = ReplayFeed(folder).events(), round_trip_latencies(folder)
+    events, latencies = ArrivalMids(ReplayFeed(folder).iter_events()), round_trip_latencies(folder)
     with DatabaseLock(path), RunStore(path) as store:
         try:
             drifts = [compare(store, live_run, store, paper_run, events, latencies)

@@ -21,11 +21,12 @@ prints: the paper venue of its replay matches against them without those
 """
 
 import json
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from perps_bot.domain import Candle, MarketEvent, OrderStatus, RunMode, iso_utc, short, short_path
@@ -141,7 +142,43 @@ def _read(path: Path, reader: Any, **options: Any) -> Any:
 
 def _rows(path: Path) -> list[dict[str, Any]]:
     table: pa.Table = _read(path, pq.read_table)
+    _check_rows(table, path)
     return table.to_pylist()  # type: ignore[no-any-return]
+
+
+#: the columns each kind of row needs (storage.capture_format writes them)
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "book": (), "book_update": (), "trade": ("price", "qty", "taker", "trade_ts"),
+    "mark": ("mark",), "funding": ("rate",), "quote": ("bid_px", "ask_px"),
+}  # fmt: skip
+_LEVELS = (("bid_px", "bid_qty"), ("ask_px", "ask_qty"))
+
+
+def _check_rows(table: pa.Table, path: Path) -> None:
+    """FeedError (one line) naming the first row of the chunk that no capture writes: no
+    time or step, an events row of an unknown kind or without a column its kind needs,
+    a book level's price without its quantity. Replayed, such a row crashed the run deep
+    inside (an internal error) or was left out without a word."""
+    if "kind" not in table.column_names:  # an orders chunk
+        bad = [("no wall_ms", pc.is_null(table["wall_ms"])),
+               ("no step", pc.is_null(table["step"]))]  # fmt: skip
+    else:
+        kind = table["kind"]
+        known = pc.is_in(kind, value_set=pa.array(list(_NEEDS)))
+        bad = [("an unknown kind", pc.invert(known)), ("no ts", pc.is_null(table["ts"])),
+               ("no symbol", pc.is_null(table["symbol"]))]  # fmt: skip
+        for name, needs in _NEEDS.items():
+            is_kind = pc.equal(kind, name)
+            bad.extend((f"a {name} without {column}", pc.and_(is_kind, pc.is_null(table[column])))
+                       for column in needs)  # fmt: skip
+        for prices, sizes in _LEVELS:
+            counts = [pc.fill_null(pc.list_value_length(table[c]), 0) for c in (prices, sizes)]
+            bad.append((f"{prices} and {sizes} of different lengths", pc.not_equal(*counts)))
+    for why, mask in bad:
+        rows = pc.indices_nonzero(pc.fill_null(mask, True))
+        if len(rows):
+            raise FeedError(f"capture {short_path(path)}: row {rows[0].as_py() + 1} has {why}"
+                            " (not a row the capture writes)")  # fmt: skip
 
 
 def order_rows(folder: Path) -> list[dict[str, Any]]:
@@ -201,6 +238,7 @@ class ReplayFeed:
         self._batch = batch_size
         self._done = 0
         self._skip = 0  # a resumed replay: the events its checkpoint had seen
+        self._view: Callable[[MarketEvent], MarketEvent] | None = None  # matching_view's
         self.total = int(self.meta.get("counts", {}).get("events", 0)) or None
         first = _read(self._files[0], pq.read_table, columns=["ts"]).column("ts")
         if len(first) == 0:
@@ -229,8 +267,10 @@ class ReplayFeed:
             rows = _rows(path)
             batch: list[MarketEvent] = []
             for event in events_from_rows(rows):
-                if skip:
+                if skip:  # seen before the checkpoint: the matching view learns it again
                     skip -= 1
+                    if self._view is not None:
+                        self._view(event)
                     continue
                 batch.append(event)
                 if len(batch) >= self._batch:
@@ -254,11 +294,14 @@ class ReplayFeed:
         return out
 
     def events(self) -> list[MarketEvent]:
-        """Every event of the capture (tests and the drift report's arrival mids)."""
-        out: list[MarketEvent] = []
+        """Every event of the capture, in a list (tests; see `iter_events`)."""
+        return list(self.iter_events())
+
+    def iter_events(self) -> Iterator[MarketEvent]:
+        """Every event of the capture, one chunk in memory at a time (the drift report's
+        arrival mids: a week's capture held whole as events takes gigabytes)."""
         for path in self._files:
-            out.extend(events_from_rows(_rows(path)))
-        return out
+            yield from events_from_rows(_rows(path))
 
     def progress(self) -> tuple[int, int | None]:
         return self._done, self.total
@@ -267,7 +310,9 @@ class ReplayFeed:
         """The paper venue's matching input (MatchingInput): for a live run's capture,
         its books without the run's own resting orders (feeds.replay_own) and its tape
         without the run's own prints (feeds.replay_prints); None for a dry run's (its
-        orders never reached the exchange) or a run without any."""
+        orders never reached the exchange) or a run without any. The view learns the
+        run's prints from the events it is shown: a resumed replay shows it the events
+        it skips (`batches`), so it matches against what an uninterrupted one did."""
         if self.meta.get("kind") != RunMode.LIVE:
             return None
         rows = order_rows(self.folder)
@@ -276,7 +321,8 @@ class ReplayFeed:
             return None
         instruments = self.meta["instruments"]
         ticks = {s: float(i.get("tick_size") or 0.0) for s, i in instruments.items()}
-        return OwnBookView(resting, ticks, OwnPrints(takes) if takes else None)
+        self._view = OwnBookView(resting, ticks, OwnPrints(takes) if takes else None)
+        return self._view
 
     def strategy_bar_ms(self, timeframe: str) -> int | None:
         return None  # ticks: the orchestrator builds the strategy's bars, as live

@@ -32,7 +32,7 @@ import bisect
 import json
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -116,7 +116,8 @@ def _r(value: float | None) -> float | None:
 class ArrivalMids:
     """Mid of the last captured book per symbol at or before a time."""
 
-    def __init__(self, events: Sequence[MarketEvent]) -> None:
+    def __init__(self, events: Iterable[MarketEvent]) -> None:
+        """`events` are read once: a capture's can be streamed (ReplayFeed.iter_events)."""
         self._ts: dict[str, list[int]] = {}
         self._mid: dict[str, list[float]] = {}
         for event in events:
@@ -225,12 +226,13 @@ def compare(
     live_run: str,
     paper_store: RunStore,
     paper_run: str,
-    events: Sequence[MarketEvent],
+    events: "ArrivalMids | Iterable[MarketEvent]",
     live_latencies_ms: Sequence[int],
 ) -> Drift:
-    """The drift of `paper_run` (a replay) from `live_run` (module docstring)."""
+    """The drift of `paper_run` (a replay) from `live_run` (module docstring); `events`:
+    the capture's, or their arrival mids (taken once for several comparisons)."""
     live_rec, paper_rec = live_store.run(live_run), paper_store.run(paper_run)
-    mids = ArrivalMids(events)
+    mids = events if isinstance(events, ArrivalMids) else ArrivalMids(events)
     live_fills, paper_fills = live_store.fills(live_rec.run_id), paper_store.fills(paper_rec.run_id)
     made = [o for o in live_store.orders(live_rec.run_id) if o.created >= live_rec.created_at]
     live_orders = order_facts(made, mids, fees_by_order(live_fills))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from perps_bot.feeds.replay import ReplayFeed, round_trip_latencies
-from perps_bot.metrics.drift import Drift, compare, portfolio_runs
+from perps_bot.metrics.drift import ArrivalMids, Drift, compare, portfolio_runs
 from perps_bot.orchestrator.replay import FillChoice, run_replay
 from perps_bot.storage import RunStore
 
@@ -76,7 +76,7 @@ def calibrate(
     say: Callable[[str], None] = lambda text: None,
 ) -> list[Trial]:
     """Every trial, best first."""
-    events = ReplayFeed(folder).events()
+    events = ArrivalMids(ReplayFeed(folder).iter_events())  # once, for every trial
     live_ms = round_trip_latencies(folder)
     trials: list[Trial] = []
     with tempfile.TemporaryDirectory(prefix="perps-bot-calibrate-") as scratch:

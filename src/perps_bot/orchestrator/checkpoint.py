@@ -253,12 +253,15 @@ def find_resumable(
     store: RunStore, profile: str, kinds: tuple[str, ...], wanted: str, config: dict[str, Any]
 ) -> RunRecord:
     """The run `--resume [RUN_ID]` continues ('latest': the last of the profile that did
-    not end), checked: a paper kind, of this profile, not ended, started with the same
-    trading settings (`config`: the masked settings of this command)."""
+    not end; for a replay, the last replay of the same capture's run), checked: a paper
+    kind, of this profile, not ended, started with the same trading settings (`config`:
+    the masked settings of this command)."""
     given = None if wanted == "latest" else wanted
-    found = stored.resumable_run(store.connection, profile, kinds, given)
+    replay_of = config.get("run", {}).get("replay_of")  # a replay: of this capture's run
+    found = stored.resumable_run(store.connection, profile, kinds, given, replay_of)
     if found is None:
         what = f"no run {given!r}" if given else f"no crashed or interrupted {profile} run"
+        what += f" replaying {replay_of}" if replay_of and not given else ""
         raise ResumeError(f"cannot resume: {what} in {store.path}")
     run = store.run(found[0])
     if run.parent_run_id is not None:

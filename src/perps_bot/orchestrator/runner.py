@@ -265,6 +265,8 @@ async def _trade(run: Run) -> None:
             for p in orchestrator.portfolios:
                 store.set_initial_balance(p.rec.run_id, p.ledger.initial_balance())
             store.set_initial_balance(run.run_id, run.ledger.initial_balance())
+            if run.capture is not None:  # its replay trades it, even if the run crashes
+                run.capture.note(initial_balance=run.ledger.initial_balance())
         elif run.resumed_from is not None and run.preflight.mode is RunMode.DRY_RUN:
             await _charge_downtime(run)
         await orchestrator.run()

@@ -204,6 +204,13 @@ class CaptureWriter:
         except queue.Full:
             self.dropped += 1
 
+    def note(self, **facts: Any) -> None:
+        """`facts` learnt during the run (its initial balance, once adopted from the
+        exchange), into meta.json now: a run that never closes its capture (a crash, a
+        kill) leaves them for its replay too."""
+        self._meta.update(facts)
+        self._write_meta()
+
     def close(self, **facts: Any) -> None:
         """Write what is buffered and the final meta.json, with `facts` learnt during the
         run (its initial balance, once adopted from the exchange); idempotent."""

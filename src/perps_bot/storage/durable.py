@@ -298,10 +298,15 @@ def rewind(
 
 
 def resumable_run(
-    db: sqlite3.Connection, profile: str, kinds: tuple[str, ...], run_id: str | None
+    db: sqlite3.Connection,
+    profile: str,
+    kinds: tuple[str, ...],
+    run_id: str | None,
+    replay_of: str | None = None,
 ) -> tuple[str, str, str] | None:
     """(run_id, status, kind) of the run to resume: the given one, or the latest run of
-    `profile` that did not end (crashed, interrupted)."""
+    `profile` that did not end (crashed, interrupted); `replay_of`: the latest replay of
+    that run's capture (a replay of another capture is no continuation of this one)."""
     if run_id is not None:
         row = db.execute(
             "SELECT run_id, status, kind FROM runs WHERE run_id=?", (run_id,)
@@ -309,11 +314,12 @@ def resumable_run(
         return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
     marks = ",".join("?" * len(kinds))
     statuses = ",".join("?" * len(RESUMABLE_STATUSES))
+    same = "" if replay_of is None else " AND json_extract(config_json, '$.run.replay_of')=?"
     row = db.execute(
         f"SELECT run_id, status, kind FROM runs WHERE profile=? AND kind IN ({marks})"
-        f" AND status IN ({statuses}) AND parent_run_id IS NULL"
+        f" AND status IN ({statuses}) AND parent_run_id IS NULL{same}"
         " ORDER BY created_at DESC, rowid DESC LIMIT 1",
-        (profile, *kinds, *RESUMABLE_STATUSES),
+        (profile, *kinds, *RESUMABLE_STATUSES, *(() if replay_of is None else (replay_of,))),
     ).fetchone()
     return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
 
