@@ -53,6 +53,7 @@ async def replan(s: Session, pid: str | None) -> dict[str, Any]:
         answer = await asyncio.to_thread(planner.fetch, planner.question(ts))
         if s.run is None:
             raise RequestError(f"session {s.id} ended while the model was asked", status=409)
+        s.controllable()  # asked to stop meanwhile: the ending run would not use it
         try:
             accepted = planner.take(ts, answer)
         except PerpsBotError as exc:  # --llm-cache-only and the request is not cached
@@ -142,8 +143,8 @@ def parse_prompt(body: object) -> tuple[str, str]:
 
 
 def _planners(s: Session, pid: str | None) -> list[tuple[Portfolio, LlmPlanner]]:
-    """The running planners asked for (403 read-only, 409 not running or no planner,
-    404 unknown portfolio)."""
+    """The running planners asked for (403 read-only, 409 not running, stopping or no
+    planner, 404 unknown portfolio)."""
     chosen = [s.portfolio(pid)] if pid is not None else _running(s)
     found = [(p, p.strategy) for p in chosen if isinstance(p.strategy, LlmPlanner)]
     if not found:
@@ -153,8 +154,4 @@ def _planners(s: Session, pid: str | None) -> list[tuple[Portfolio, LlmPlanner]]
 
 
 def _running(s: Session) -> list[Portfolio]:
-    if not s.controls:
-        raise RequestError("this server does not allow control (read-only)", status=403)
-    if s.run is None:
-        raise RequestError(f"session {s.id} is {s.status}, not running", status=409)
-    return list(s.run.orchestrator.portfolios)
+    return list(s.controllable().orchestrator.portfolios)
