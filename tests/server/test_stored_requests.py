@@ -21,11 +21,19 @@ UNREADABLE = [
     ("badportf", json.dumps(dev_session("1d", portfolios=[{"strategy": "sma_cross",
                                                            "size": 3}])),
      "portfolios[0]: unknown field 'size'"),
+    # half a surrogate pair (text that cannot be written as UTF-8): it was taken, and the
+    # run failed with a UnicodeEncodeError traceback
+    ("surrogat", json.dumps(dev_session("1d", portfolios=[{"strategy": "llm_planner",
+                                                           "params": {"model": "x\ud800"}}])),
+     "a \\u escape of half a surrogate pair"),
 ]  # fmt: skip
 
 
-async def test_a_stored_request_it_cannot_read_fails_that_session_only(tmp_path: Path) -> None:
+async def test_a_stored_request_it_cannot_read_fails_that_session_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """It was a TypeError out of SessionManager.open(): the server did not start at all."""
+    monkeypatch.setenv("PERPS_BOT__LLM__BASE_URL", "http://127.0.0.1:9/v1")  # never asked
     db = tmp_path / "server.sqlite"
     good = json.dumps(parse_start(dev_session("120d")).as_json())
     async with serving(db) as (_, manager):
@@ -47,7 +55,7 @@ async def test_a_stored_request_it_cannot_read_fails_that_session_only(tmp_path:
         listed = (await (await client.get("/api/sessions")).json())["sessions"]
         assert {s["session_id"]: s["status"] for s in listed} == {
             "unknown": "failed", "notjson": "failed", "notadict": "failed",
-            "badportf": "failed", "good0001": "stopped",
+            "badportf": "failed", "surrogat": "failed", "good0001": "stopped",
         }  # fmt: skip
 
 
