@@ -72,6 +72,10 @@ DAMAGED = [
     ("blob", "flattens", b"\xff\xfe", "its stored flattens: not JSON"),
     ("created", "created_at", "yesterday", "its stored created_at: not a time in ms"),
     ("createdbig", "created_at", 1e300, "its stored created_at: not a time in ms"),
+    # a status not one of the table's: shown as it was, and never went on nor failed
+    ("statuscap", "status", "Running", "its stored status: 'Running' is not a session status"),
+    ("statusend", "status", "Completed", "its stored status: 'Completed' is not a session"),
+    ("statusnum", "status", 5, "its stored status: '5' is not a session status"),
 ]
 
 
@@ -82,7 +86,9 @@ async def test_a_stored_control_column_it_cannot_read_fails_that_session_only(
     JSON of another shape: json.loads / int() / unpacking raised out of load_sessions and
     the server did not start (created_at not a time: every list of the sessions was a
     500, and the session's run failed with a traceback). Now that session ends failed
-    with one line; an ended one is shown as it was; the others go on."""
+    with one line; an ended one is shown as it was; the others go on. A status that is
+    not one of the table's (edited by hand: 'Running') was shown as it stood, the
+    session neither going on nor failed: it fails now, saying so."""
     db = tmp_path / "server.sqlite"
     good = json.dumps(parse_start(dev_session("120d")).as_json())
     async with serving(db) as (_, manager):
