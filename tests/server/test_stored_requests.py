@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from perps_bot.server.requests import parse_start
+from perps_bot.storage import RunStore
 from perps_bot.storage import sessions as table
 from tests.server.helpers import dev_session, serving
 
@@ -170,4 +171,40 @@ async def test_an_ended_live_session_whose_database_is_damaged_does_not_stop_the
         listed = (await (await client.get("/api/sessions")).json())["sessions"]
         statuses = {s["session_id"]: s["status"] for s in listed}
         assert statuses["live0001"] == "stopped" and statuses["good0001"] in ("starting", "running")
+        assert (await client.post("/api/sessions/good0001/stop")).status == 200
+
+
+async def test_a_live_session_database_damaged_while_the_server_runs_is_a_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live session's run is shown from the profile's database: damaged once the
+    server had started, a read of that session that reached the damage (its equity)
+    was a 500 with a traceback in the log. It is a 503 naming the database; the other
+    sessions read as before."""
+    monkeypatch.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    profile_db = tmp_path / "data" / "perps_bot.canary.sqlite"
+    RunStore(profile_db).close()
+    live = {"profile": "canary", "portfolios": [{"strategy": "sma_cross"}]}
+    db = tmp_path / "server.sqlite"
+    async with serving(db) as (_, manager):
+        connection = manager.store.connection
+        table.add_session(connection, "live0001", json.dumps(parse_start(live).as_json()))
+        table.set_session_run(connection, "live0001", "20260101T000000-canary-abcdef")
+        table.end_session(connection, "live0001", "stopped", None)
+        table.add_session(
+            connection, "good0001", json.dumps(parse_start(dev_session("120d")).as_json())
+        )
+    async with serving(db) as (client, _):
+        assert (await client.get("/api/sessions/live0001/trades")).status == 200
+        size = profile_db.stat().st_size
+        with profile_db.open("r+b") as damaged:  # every page, in place (the reader has it open)
+            damaged.write(b"\xa5" * size)
+        for path in ("equity", "equity?portfolio=sma_cross"):
+            resp = await client.get(f"/api/sessions/live0001/{path}")
+            assert resp.status == 503, (path, await resp.text())
+            error = (await resp.json())["error"]
+            assert str(profile_db) in error and "\n" not in error, error
+        assert (await client.get("/api/sessions/good0001/trades")).status == 200
+        assert (await client.get("/api/sessions")).status == 200
         assert (await client.post("/api/sessions/good0001/stop")).status == 200
