@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import WSServerHandshakeError
 
 from perps_bot.server.requests import parse_start
 from perps_bot.storage import RunStore
@@ -179,8 +180,9 @@ async def test_a_live_session_database_damaged_while_the_server_runs_is_a_503(
 ) -> None:
     """A live session's run is shown from the profile's database: damaged once the
     server had started, a read of that session that reached the damage (its equity)
-    was a 500 with a traceback in the log. It is a 503 naming the database; the other
-    sessions read as before."""
+    was a 500 with a traceback in the log (its stream, with ?points=, an upgrade then
+    an HTTP answer in the socket). It is a 503 naming the database; the other sessions
+    read as before."""
     monkeypatch.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp_path / "data"))
     (tmp_path / "data").mkdir()
     profile_db = tmp_path / "data" / "perps_bot.canary.sqlite"
@@ -205,6 +207,9 @@ async def test_a_live_session_database_damaged_while_the_server_runs_is_a_503(
             assert resp.status == 503, (path, await resp.text())
             error = (await resp.json())["error"]
             assert str(profile_db) in error and "\n" not in error, error
+        with pytest.raises(WSServerHandshakeError) as refused:  # not a 101, then garbage
+            await client.ws_connect("/api/sessions/live0001/stream?points=10")
+        assert refused.value.status == 503
         assert (await client.get("/api/sessions/good0001/trades")).status == 200
         assert (await client.get("/api/sessions")).status == 200
         assert (await client.post("/api/sessions/good0001/stop")).status == 200

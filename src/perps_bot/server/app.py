@@ -317,14 +317,19 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     s = _one(request)
     trades, points = _positive(request, "trades", 0), _positive(request, "points", 0)
     ws = web.WebSocketResponse(heartbeat=20)
-    await ws.prepare(request)
+    queue = s.subscribe()
+    try:  # the hello read before the upgrade: a database that cannot answer is a 503
+        hello = _hello(request, s, trades, points)
+        await ws.prepare(request)
+    except BaseException:
+        s.unsubscribe(queue)
+        raise
     sockets = request.app[STATE].sockets
     sockets.add(ws)
-    queue = s.subscribe()
     reader = asyncio.create_task(_drain(ws))
     getter: asyncio.Task[dict[str, Any]] | None = None
     try:
-        await ws.send_json({"type": "hello", "data": _hello(request, s, trades, points)})
+        await ws.send_json({"type": "hello", "data": hello})
         while not ws.closed:
             if s.over and queue.empty():  # its last status sent (or a hello after it)
                 await ws.close(code=1000, message=b"session ended")
@@ -344,6 +349,9 @@ async def _stream(request: web.Request) -> web.StreamResponse:
                 await ws.send_json(message)
     except (ConnectionResetError, RuntimeError):
         pass  # the client went away while we were sending
+    except StoreError as exc:  # a new hello its database cannot answer (damaged since)
+        log.warning("%s: %s", short(request.path, 80), exc)
+        await ws.close(code=1011, message=b"its database cannot be read")
     finally:
         s.unsubscribe(queue)
         sockets.discard(ws)
