@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import WSServerHandshakeError
 
 from perps_bot.server.requests import parse_start
+from perps_bot.storage import RunStore
 from perps_bot.storage import sessions as table
 from tests.server.helpers import dev_session, serving
 
@@ -21,11 +23,19 @@ UNREADABLE = [
     ("badportf", json.dumps(dev_session("1d", portfolios=[{"strategy": "sma_cross",
                                                            "size": 3}])),
      "portfolios[0]: unknown field 'size'"),
+    # half a surrogate pair (text that cannot be written as UTF-8): it was taken, and the
+    # run failed with a UnicodeEncodeError traceback
+    ("surrogat", json.dumps(dev_session("1d", portfolios=[{"strategy": "llm_planner",
+                                                           "params": {"model": "x\ud800"}}])),
+     "a \\u escape of half a surrogate pair"),
 ]  # fmt: skip
 
 
-async def test_a_stored_request_it_cannot_read_fails_that_session_only(tmp_path: Path) -> None:
+async def test_a_stored_request_it_cannot_read_fails_that_session_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """It was a TypeError out of SessionManager.open(): the server did not start at all."""
+    monkeypatch.setenv("PERPS_BOT__LLM__BASE_URL", "http://127.0.0.1:9/v1")  # never asked
     db = tmp_path / "server.sqlite"
     good = json.dumps(parse_start(dev_session("120d")).as_json())
     async with serving(db) as (_, manager):
@@ -47,7 +57,7 @@ async def test_a_stored_request_it_cannot_read_fails_that_session_only(tmp_path:
         listed = (await (await client.get("/api/sessions")).json())["sessions"]
         assert {s["session_id"]: s["status"] for s in listed} == {
             "unknown": "failed", "notjson": "failed", "notadict": "failed",
-            "badportf": "failed", "good0001": "stopped",
+            "badportf": "failed", "surrogat": "failed", "good0001": "stopped",
         }  # fmt: skip
 
 
@@ -64,6 +74,10 @@ DAMAGED = [
     ("blob", "flattens", b"\xff\xfe", "its stored flattens: not JSON"),
     ("created", "created_at", "yesterday", "its stored created_at: not a time in ms"),
     ("createdbig", "created_at", 1e300, "its stored created_at: not a time in ms"),
+    # a status not one of the table's: shown as it was, and never went on nor failed
+    ("statuscap", "status", "Running", "its stored status: 'Running' is not a session status"),
+    ("statusend", "status", "Completed", "its stored status: 'Completed' is not a session"),
+    ("statusnum", "status", 5, "its stored status: '5' is not a session status"),
 ]
 
 
@@ -74,7 +88,9 @@ async def test_a_stored_control_column_it_cannot_read_fails_that_session_only(
     JSON of another shape: json.loads / int() / unpacking raised out of load_sessions and
     the server did not start (created_at not a time: every list of the sessions was a
     500, and the session's run failed with a traceback). Now that session ends failed
-    with one line; an ended one is shown as it was; the others go on."""
+    with one line; an ended one is shown as it was; the others go on. A status that is
+    not one of the table's (edited by hand: 'Running') was shown as it stood, the
+    session neither going on nor failed: it fails now, saying so."""
     db = tmp_path / "server.sqlite"
     good = json.dumps(parse_start(dev_session("120d")).as_json())
     async with serving(db) as (_, manager):
@@ -156,4 +172,44 @@ async def test_an_ended_live_session_whose_database_is_damaged_does_not_stop_the
         listed = (await (await client.get("/api/sessions")).json())["sessions"]
         statuses = {s["session_id"]: s["status"] for s in listed}
         assert statuses["live0001"] == "stopped" and statuses["good0001"] in ("starting", "running")
+        assert (await client.post("/api/sessions/good0001/stop")).status == 200
+
+
+async def test_a_live_session_database_damaged_while_the_server_runs_is_a_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live session's run is shown from the profile's database: damaged once the
+    server had started, a read of that session that reached the damage (its equity)
+    was a 500 with a traceback in the log (its stream, with ?points=, an upgrade then
+    an HTTP answer in the socket). It is a 503 naming the database; the other sessions
+    read as before."""
+    monkeypatch.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
+    profile_db = tmp_path / "data" / "perps_bot.canary.sqlite"
+    RunStore(profile_db).close()
+    live = {"profile": "canary", "portfolios": [{"strategy": "sma_cross"}]}
+    db = tmp_path / "server.sqlite"
+    async with serving(db) as (_, manager):
+        connection = manager.store.connection
+        table.add_session(connection, "live0001", json.dumps(parse_start(live).as_json()))
+        table.set_session_run(connection, "live0001", "20260101T000000-canary-abcdef")
+        table.end_session(connection, "live0001", "stopped", None)
+        table.add_session(
+            connection, "good0001", json.dumps(parse_start(dev_session("120d")).as_json())
+        )
+    async with serving(db) as (client, _):
+        assert (await client.get("/api/sessions/live0001/trades")).status == 200
+        size = profile_db.stat().st_size
+        with profile_db.open("r+b") as damaged:  # every page, in place (the reader has it open)
+            damaged.write(b"\xa5" * size)
+        for path in ("equity", "equity?portfolio=sma_cross"):
+            resp = await client.get(f"/api/sessions/live0001/{path}")
+            assert resp.status == 503, (path, await resp.text())
+            error = (await resp.json())["error"]
+            assert str(profile_db) in error and "\n" not in error, error
+        with pytest.raises(WSServerHandshakeError) as refused:  # not a 101, then garbage
+            await client.ws_connect("/api/sessions/live0001/stream?points=10")
+        assert refused.value.status == 503
+        assert (await client.get("/api/sessions/good0001/trades")).status == 200
+        assert (await client.get("/api/sessions")).status == 200
         assert (await client.post("/api/sessions/good0001/stop")).status == 200

@@ -3,7 +3,8 @@
 
 JSON in and out (bodies as `Content-Type: application/json`); every refused request
 is a 4xx with `{"error": "..."}` (unknown routes and methods, missing static files
-included, a 405 with its `Allow`). Bound to loopback the server answers only to
+included, a 405 with its `Allow`), and one a database cannot answer (damaged while the
+server runs) a 503 naming it. Bound to loopback the server answers only to
 loopback names in `Host` (403 otherwise: see `hosts`, DNS rebinding). With a token
 (binds other than loopback) the API, `/status` and `/metrics` need `Authorization:
 Bearer <token>` (or `?token=`: a browser's websocket cannot send the header), otherwise 401;
@@ -13,6 +14,7 @@ the page and its static files hold no data.
 import asyncio
 import contextlib
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -30,6 +32,9 @@ from perps_bot.server.hosts import refusal
 from perps_bot.server.protocol import quiet_client_errors, read_json, unknown_query
 from perps_bot.server.requests import RequestError
 from perps_bot.server.session import Session, Sessions
+from perps_bot.storage import StoreError
+
+log = logging.getLogger("perps_bot.server")
 
 
 @dataclass(slots=True)
@@ -94,6 +99,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise
         return _refused(request, exc)
+    except StoreError as exc:  # a database damaged (or replaced) while the server runs:
+        # this request cannot be answered, the server and its other sessions go on
+        log.warning("%s %s: %s", request.method, short(request.path, 80), exc)
+        return web.json_response({"error": str(exc)}, status=503)
 
 
 def _refused(request: web.Request, exc: web.HTTPException) -> web.Response:
@@ -308,14 +317,19 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     s = _one(request)
     trades, points = _positive(request, "trades", 0), _positive(request, "points", 0)
     ws = web.WebSocketResponse(heartbeat=20)
-    await ws.prepare(request)
+    queue = s.subscribe()
+    try:  # the hello read before the upgrade: a database that cannot answer is a 503
+        hello = _hello(request, s, trades, points)
+        await ws.prepare(request)
+    except BaseException:
+        s.unsubscribe(queue)
+        raise
     sockets = request.app[STATE].sockets
     sockets.add(ws)
-    queue = s.subscribe()
     reader = asyncio.create_task(_drain(ws))
     getter: asyncio.Task[dict[str, Any]] | None = None
     try:
-        await ws.send_json({"type": "hello", "data": _hello(request, s, trades, points)})
+        await ws.send_json({"type": "hello", "data": hello})
         while not ws.closed:
             if s.over and queue.empty():  # its last status sent (or a hello after it)
                 await ws.close(code=1000, message=b"session ended")
@@ -335,6 +349,9 @@ async def _stream(request: web.Request) -> web.StreamResponse:
                 await ws.send_json(message)
     except (ConnectionResetError, RuntimeError):
         pass  # the client went away while we were sending
+    except StoreError as exc:  # a new hello its database cannot answer (damaged since)
+        log.warning("%s: %s", short(request.path, 80), exc)
+        await ws.close(code=1011, message=b"its database cannot be read")
     finally:
         s.unsubscribe(queue)
         sockets.discard(ws)

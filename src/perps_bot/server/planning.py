@@ -31,6 +31,9 @@ from perps_bot.strategies.llm_planner import LlmPlanner, prompt_digest
 
 PROMPT_FIELDS = ("template", "prompt", "prompt_file")
 MAX_PROMPT = 20_000
+#: why a replan's answer is not adopted when the prompt was changed while the model was
+#: asked (its plan is of the old one, and the run's fingerprint already the new one's)
+SWAPPED = "the prompt was changed while the model was asked: ask again"
 
 
 def plans(store: RunStore, s: Session, pid: str | None = None) -> dict[str, Any]:
@@ -45,29 +48,41 @@ def plans(store: RunStore, s: Session, pid: str | None = None) -> dict[str, Any]
 
 async def replan(s: Session, pid: str | None) -> dict[str, Any]:
     """Ask each planner of the session (of portfolio `pid`) for a plan now; 502 when no
-    planner got one (the previous plans stay in force)."""
+    planner got one (the previous plans stay in force), 409 when a prompt was changed
+    while its model was asked (that answer is not adopted)."""
     out: list[dict[str, Any]] = []
     for p, planner in _planners(s, pid):
         assert s.run is not None
         ts = s.run.orchestrator.last_ts or s.run.start_ms
-        answer = await asyncio.to_thread(planner.fetch, planner.question(ts))
+        question = planner.question(ts)
+        answer = await asyncio.to_thread(planner.fetch, question)
         if s.run is None:
             raise RequestError(f"session {s.id} ended while the model was asked", status=409)
-        try:
-            accepted = planner.take(ts, answer)
-        except PerpsBotError as exc:  # --llm-cache-only and the request is not cached
-            raise RequestError(str(exc), status=409) from None
+        s.controllable()  # asked to stop meanwhile: the ending run would not use it
+        accepted, reason = False, SWAPPED
+        if planner.prompt == question[0]:  # else a plan of the prompt no longer in force
+            accepted = _take(planner, ts, answer)
+            reason = planner.last_failure
         if accepted:  # checkpointed with this batch: a stop before then lost the plan
             s.save_soon()
         plan = planner.plan.model_dump() if planner.plan is not None else None
         out.append({"portfolio": p.id, "accepted": accepted, "time": iso_utc(ts),
-                    "reason": planner.last_failure or None, "plan": plan})  # fmt: skip
+                    "reason": reason or None, "plan": plan})  # fmt: skip
         s.publish({"type": "control", "portfolio": p.id, "data": {"action": "replan",
-                   "accepted": accepted, "reason": planner.last_failure or None}})  # fmt: skip
+                   "accepted": accepted, "reason": reason or None}})  # fmt: skip
     if not any(r["accepted"] for r in out):
         reasons = "; ".join(f"{r['portfolio']}: {r['reason']}" for r in out)
-        raise RequestError(f"no new plan ({reasons}); the previous plan stays in force", 502)
+        swapped = any(r["reason"] == SWAPPED for r in out)
+        raise RequestError(f"no new plan ({reasons}); the previous plan stays in force",
+                           409 if swapped else 502)  # fmt: skip
     return {"session_id": s.id, "replans": out}
+
+
+def _take(planner: LlmPlanner, ts: int, answer: str | PlanRefused) -> bool:
+    try:
+        return planner.take(ts, answer)
+    except PerpsBotError as exc:  # --llm-cache-only and the request is not cached
+        raise RequestError(str(exc), status=409) from None
 
 
 def set_prompt(s: Session, pid: str | None, body: object) -> dict[str, Any]:
@@ -142,8 +157,8 @@ def parse_prompt(body: object) -> tuple[str, str]:
 
 
 def _planners(s: Session, pid: str | None) -> list[tuple[Portfolio, LlmPlanner]]:
-    """The running planners asked for (403 read-only, 409 not running or no planner,
-    404 unknown portfolio)."""
+    """The running planners asked for (403 read-only, 409 not running, stopping or no
+    planner, 404 unknown portfolio)."""
     chosen = [s.portfolio(pid)] if pid is not None else _running(s)
     found = [(p, p.strategy) for p in chosen if isinstance(p.strategy, LlmPlanner)]
     if not found:
@@ -153,8 +168,4 @@ def _planners(s: Session, pid: str | None) -> list[tuple[Portfolio, LlmPlanner]]
 
 
 def _running(s: Session) -> list[Portfolio]:
-    if not s.controls:
-        raise RequestError("this server does not allow control (read-only)", status=403)
-    if s.run is None:
-        raise RequestError(f"session {s.id} is {s.status}, not running", status=409)
-    return list(s.run.orchestrator.portfolios)
+    return list(s.controllable().orchestrator.portfolios)

@@ -50,17 +50,22 @@ def parse_json(raw: bytes, charset: str | None) -> object:
     except UnicodeDecodeError as exc:
         raise RequestError(f"malformed JSON: {exc}") from None
     try:
-        body = json.loads(text, object_pairs_hook=_unique_fields)
-        json.dumps(body, ensure_ascii=False).encode()
-        return body
-    except UnicodeEncodeError:
-        raise RequestError("malformed JSON: a \\u escape of half a surrogate pair") from None
+        return _whole_characters(json.loads(text, object_pairs_hook=_unique_fields))
     except json.JSONDecodeError as exc:
         raise RequestError(f"malformed JSON: {exc}") from None
     except ValueError:
         raise RequestError("malformed JSON: a number with too many digits") from None
     except RecursionError:
         raise RequestError("malformed JSON: nested too deeply") from None
+
+
+def _whole_characters(body: object) -> object:
+    """`body`, or RequestError when a text in it holds half a surrogate pair."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise RequestError("malformed JSON: a \\u escape of half a surrogate pair") from None
+    return body
 
 
 def _unique_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -128,9 +133,10 @@ def parse_start(body: Any) -> StartRequest:
 
 def stored_request(text: str) -> StartRequest:
     """A request kept in the sessions table, checked as a body is (one written by another
-    version, or edited by hand, may not fit); RequestError naming what is wrong."""
+    version, or edited by hand, may not fit: half a surrogate pair included, which a
+    run failed on with a traceback); RequestError naming what is wrong."""
     try:
-        body = json.loads(text)
+        body = _whole_characters(json.loads(text))
     except (ValueError, RecursionError):
         raise RequestError("not JSON") from None
     return parse_start(body)

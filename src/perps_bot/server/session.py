@@ -171,10 +171,10 @@ class Session:
     def view(self) -> dict[str, Any]:
         return views.session(self)
 
-    def portfolio(self, pid: str) -> Portfolio:
-        """The running portfolio `pid`, or RequestError (404 unknown, 409 not running or
+    def controllable(self) -> Run:
+        """The running run, to control; RequestError (403 read-only, 409 not running or
         stopping: a run asked to stop may have sent its last orders already, and a
-        flatten answered then was never made)."""
+        control answered then was never carried out)."""
         if not self.controls:
             raise RequestError("this server does not allow control (read-only)", status=403)
         run = self.run
@@ -183,6 +183,11 @@ class Session:
         if run.orchestrator.stop_requested:
             raise RequestError(f"session {self.id} is stopping ({run.orchestrator.stop_reason}):"
                                " it takes no more controls", status=409)  # fmt: skip
+        return run
+
+    def portfolio(self, pid: str) -> Portfolio:
+        """The running portfolio `pid`, or RequestError (404 unknown; `controllable`)."""
+        run = self.controllable()
         for p in run.orchestrator.portfolios:
             if p.id == pid:
                 return p

@@ -4,7 +4,8 @@ with the sessions that were running when it stopped or was killed.
 
 A session's run is an ordinary run (its portfolios child runs); this table only ties
 the API's session id to it. Statuses: `starting` (no run yet), `running`, and the
-ends `completed`, `stopped` (by the API), `failed`.
+ends `completed`, `stopped` (by the API), `failed` (and `interrupted`, `crashed`: a
+run's). One stored with another (edited by hand) is read as damaged.
 """
 
 import json
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from perps_bot.domain import time_in_range
+from perps_bot.domain import short, time_in_range
 
 TABLE_SQL = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -33,6 +34,8 @@ CREATE TABLE IF NOT EXISTS sessions (
 
 #: sessions a restarted server goes on with
 UNFINISHED = ("starting", "running")
+#: every status a session is stored with (an ended one's: its run's, or `stopped`)
+STATUSES = (*UNFINISHED, "completed", "stopped", "failed", "interrupted", "crashed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +138,11 @@ def _record(row: tuple[Any, ...]) -> SessionRecord:
     if type(created_at) is not int or not time_in_range(created_at):  # shown as a date
         damaged.append("its stored created_at: not a time in ms since 1970")
         created_at = 0
+    if status not in STATUSES:  # edited by hand ('Running'): read as unfinished, so the
+        # server ends it failed saying why (else shown as it stands, never going on)
+        damaged.append(f"its stored status: {short(repr(status))} is not a session status"
+                       f" ({', '.join(STATUSES)})")  # fmt: skip
+        status = "starting"
     return SessionRecord(
         session_id, created_at, request, run_id, status, detail,
         column("paused", 6, _ids), column("flattens", 7, _counts),
