@@ -31,18 +31,21 @@ def _liquidations(workdir: Path) -> list[tuple[int, float]]:
         return con.execute("SELECT ts, price FROM fills WHERE is_liquidation=1").fetchall()
 
 
+_QUIET = (105.0, 106.0, 104.0, 105.0)
+
+
+@pytest.mark.parametrize("entry_candle", [False, True], ids=["candle-after", "entry-candle"])
 def test_wick_before_the_take_profit_liquidates(
-    leveraged: Path, capsys: pytest.CaptureFixture[str]
+    leveraged: Path, capsys: pytest.CaptureFixture[str], entry_candle: bool
 ) -> None:
-    """Bar 2 goes to its low first (1 away from the open, its high 11): the mark's low
-    (93, past the long's ~95.5) comes before the mark's high reaches the take-profit."""
-    bars = [
-        (100.0, 101.0, 99.0, 100.0),  # 0: the plan row acts at its close
-        (100.0, 101.0, 99.0, 100.0),  # 1: the long fills at the open
-        (100.0, 111.0, 99.0, 105.0),  # 2: low, then high
-        (105.0, 106.0, 104.0, 105.0),
-    ]
-    marks = [bars[0], bars[1], (100.0, 111.0, 93.0, 105.0), bars[3]]
+    """The wicked bar goes to its low first (1 away from the open, its high 11): the
+    mark's low (93, past the long's ~95.5) comes before the mark's high reaches the
+    take-profit. Bar 2, the one after the long filled at bar 1's open; or bar 1 itself,
+    the entry's own candle, walked point by point for its take-profit placed at once."""
+    flat, wicked = (100.0, 101.0, 99.0, 100.0), (100.0, 111.0, 99.0, 105.0)
+    bars = [flat, wicked, _QUIET, _QUIET] if entry_candle else [flat, flat, wicked, _QUIET]
+    wick = bars.index(wicked)
+    marks = [(100.0, 111.0, 93.0, 105.0) if k == wick else bar for k, bar in enumerate(bars)]
     candles = write_candles(leveraged / "btc.csv", bars)
     mark = write_candles(leveraged / "mark.csv", marks)
     row = {"id": "a", "side": "long", "size": 1, "take_profit": 110, "valid_from": hour(1)}
@@ -51,81 +54,34 @@ def test_wick_before_the_take_profit_liquidates(
     assert result.code == 0, result.err
     (trade,) = exported(leveraged, capsys, "trades.csv")
     assert trade["exit_reason"] == "liquidation"
-    assert trade["close_time"].startswith("2024-03-01T03:00:00")  # bar 2
+    assert trade["close_time"].startswith(f"2024-03-01T0{wick + 1}:00:00")  # the wicked bar
     ((_, price),) = _liquidations(leveraged)
     assert price == pytest.approx(95.5, abs=0.2)
 
 
+@pytest.mark.parametrize("protection", [{}, {"stop": 80}], ids=["plain", "protected"])
 def test_wick_before_the_entry_does_not_liquidate_it(
-    leveraged: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    leveraged: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    protection: dict[str, float],
 ) -> None:
     """A latency of 45 minutes on hourly bars: the market entry sent at bar 0's close
     reaches bar 1 at its last path point before the close, its high (106): the mark's
-    low (90, at the path's low before it) is no danger to a long bought after it."""
+    low (90, at the path's low before it) is no danger to a long bought after it, also
+    when it asks for a stop (its candle walked point by point for it)."""
     monkeypatch.setenv("PERPS_BOT__MOCK__LATENCY", "45m")
     bars = [
         (100.0, 101.0, 99.0, 100.0),  # 0: the plan row acts at its close
         (100.0, 106.0, 99.0, 105.0),  # 1: low, then high (where the long is bought)
-        (105.0, 106.0, 104.0, 105.0),
-        (105.0, 106.0, 104.0, 105.0),
+        _QUIET,
+        _QUIET,
     ]
     marks = [bars[0], (100.0, 106.0, 90.0, 105.0), bars[2], bars[3]]
     candles = write_candles(leveraged / "btc.csv", bars)
     mark = write_candles(leveraged / "mark.csv", marks)
-    plan = write_plan(leveraged / "plan.csv", [{"id": "a", "side": "long", "size": 1,
-                                               "valid_from": hour(1)}])  # fmt: skip
-    result = backtest(leveraged, candles, plan, capsys, "--mark", str(mark))
-    assert result.code == 0, result.err
-    with sqlite3.connect(leveraged / "bt.sqlite") as con:
-        ((price,),) = con.execute("SELECT price FROM fills WHERE is_liquidation=0").fetchall()
-    assert price == pytest.approx(106.0, rel=2e-3)  # bought at the high
-    assert _liquidations(leveraged) == []
-
-
-def test_wick_in_the_entrys_own_candle_before_its_take_profit_liquidates(
-    leveraged: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The long fills at bar 1's open and its take-profit is placed at once (the entry's
-    candle is walked point by point for it): the mark's low (93, past the long's ~95.5)
-    comes before the high reaches the take-profit, in that same candle."""
-    bars = [
-        (100.0, 101.0, 99.0, 100.0),  # 0: the plan row acts at its close
-        (100.0, 111.0, 99.0, 105.0),  # 1: the long fills at the open; low, then high
-        (105.0, 106.0, 104.0, 105.0),
-        (105.0, 106.0, 104.0, 105.0),
-    ]
-    marks = [bars[0], (100.0, 111.0, 93.0, 105.0), bars[2], bars[3]]
-    candles = write_candles(leveraged / "btc.csv", bars)
-    mark = write_candles(leveraged / "mark.csv", marks)
-    row = {"id": "a", "side": "long", "size": 1, "take_profit": 110, "valid_from": hour(1)}
+    row = {"id": "a", "side": "long", "size": 1, "valid_from": hour(1), **protection}
     plan = write_plan(leveraged / "plan.csv", [row])
-    result = backtest(leveraged, candles, plan, capsys, "--mark", str(mark))
-    assert result.code == 0, result.err
-    (trade,) = exported(leveraged, capsys, "trades.csv")
-    assert trade["exit_reason"] == "liquidation"
-    assert trade["close_time"].startswith("2024-03-01T02:00:00")  # bar 1
-    ((_, price),) = _liquidations(leveraged)
-    assert price == pytest.approx(95.5, abs=0.2)
-
-
-def test_wick_before_a_protected_entry_does_not_liquidate_it(
-    leveraged: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """As `test_wick_before_the_entry_does_not_liquidate_it`, the entry asking for a stop
-    (its candle walked point by point for it): the mark's low before the entry's fill at
-    the high is no danger to it either."""
-    monkeypatch.setenv("PERPS_BOT__MOCK__LATENCY", "45m")
-    bars = [
-        (100.0, 101.0, 99.0, 100.0),  # 0: the plan row acts at its close
-        (100.0, 106.0, 99.0, 105.0),  # 1: low, then high (where the long is bought)
-        (105.0, 106.0, 104.0, 105.0),
-        (105.0, 106.0, 104.0, 105.0),
-    ]
-    marks = [bars[0], (100.0, 106.0, 90.0, 105.0), bars[2], bars[3]]
-    candles = write_candles(leveraged / "btc.csv", bars)
-    mark = write_candles(leveraged / "mark.csv", marks)
-    plan = write_plan(leveraged / "plan.csv", [{"id": "a", "side": "long", "size": 1,
-                                               "stop": 80, "valid_from": hour(1)}])  # fmt: skip
     result = backtest(leveraged, candles, plan, capsys, "--mark", str(mark))
     assert result.code == 0, result.err
     with sqlite3.connect(leveraged / "bt.sqlite") as con:

@@ -144,6 +144,20 @@ async def test_a_session_whose_run_is_not_in_the_database_fails_that_session_onl
         assert (await client.post("/api/sessions/good0001/stop")).status == 200
 
 
+async def _an_ended_live_session_and_a_dev_one(db: Path) -> None:
+    """Sessions stored in `db`: live0001, a canary session that ended (its run in the
+    profile's database), and good0001, a dev session not started yet."""
+    live = {"profile": "canary", "portfolios": [{"strategy": "sma_cross"}]}
+    async with serving(db) as (_, manager):
+        connection = manager.store.connection
+        table.add_session(connection, "live0001", json.dumps(parse_start(live).as_json()))
+        table.set_session_run(connection, "live0001", "20260101T000000-canary-abcdef")
+        table.end_session(connection, "live0001", "stopped", None)
+        table.add_session(
+            connection, "good0001", json.dumps(parse_start(dev_session("120d")).as_json())
+        )
+
+
 async def test_an_ended_live_session_whose_database_is_damaged_does_not_stop_the_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -154,16 +168,8 @@ async def test_an_ended_live_session_whose_database_is_damaged_does_not_stop_the
     monkeypatch.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp_path / "data"))
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "perps_bot.canary.sqlite").write_text("not a database")
-    live = {"profile": "canary", "portfolios": [{"strategy": "sma_cross"}]}
     db = tmp_path / "server.sqlite"
-    async with serving(db) as (_, manager):
-        connection = manager.store.connection
-        table.add_session(connection, "live0001", json.dumps(parse_start(live).as_json()))
-        table.set_session_run(connection, "live0001", "20260101T000000-canary-abcdef")
-        table.end_session(connection, "live0001", "stopped", None)
-        table.add_session(
-            connection, "good0001", json.dumps(parse_start(dev_session("120d")).as_json())
-        )
+    await _an_ended_live_session_and_a_dev_one(db)
     async with serving(db) as (client, _):
         shown = await client.get("/api/sessions/live0001/portfolio")
         assert shown.status == 200, await shown.text()
@@ -187,16 +193,8 @@ async def test_a_live_session_database_damaged_while_the_server_runs_is_a_503(
     (tmp_path / "data").mkdir()
     profile_db = tmp_path / "data" / "perps_bot.canary.sqlite"
     RunStore(profile_db).close()
-    live = {"profile": "canary", "portfolios": [{"strategy": "sma_cross"}]}
     db = tmp_path / "server.sqlite"
-    async with serving(db) as (_, manager):
-        connection = manager.store.connection
-        table.add_session(connection, "live0001", json.dumps(parse_start(live).as_json()))
-        table.set_session_run(connection, "live0001", "20260101T000000-canary-abcdef")
-        table.end_session(connection, "live0001", "stopped", None)
-        table.add_session(
-            connection, "good0001", json.dumps(parse_start(dev_session("120d")).as_json())
-        )
+    await _an_ended_live_session_and_a_dev_one(db)
     async with serving(db) as (client, _):
         assert (await client.get("/api/sessions/live0001/trades")).status == 200
         size = profile_db.stat().st_size
