@@ -31,3 +31,13 @@ def test_fees_booked_add_up_to_the_exchanges_after_an_estimated_one(estimate: fl
     listed = [_trade(1, 1, 1.0, 0.02), _trade(2, 2, 1.0, 0.02)]
     assert apply_commission(tracked, [second], commissions.total(listed, "X", "USDT"))
     assert first.fee + second.fee == pytest.approx(0.04)
+
+
+def test_trades_of_one_millisecond_are_taken_in_id_order_past_the_adopted_part() -> None:
+    """An adopted order's trades past what it had executed before this run are charged
+    (its `foreign_filled`): trades listed out of order within one millisecond are taken
+    by their id (the exchange's order of executions), not as listed."""
+    listed = [_trade(10, 1000, 1.0, 0.02), _trade(9, 1000, 1.0, 0.05)]
+    charged = Commissions({}).total(listed, "X", "USDT", 1.0)
+    assert charged is not None
+    assert charged[0] == pytest.approx(0.02)

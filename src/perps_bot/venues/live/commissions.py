@@ -88,9 +88,14 @@ def _share_after(left: float, amount: float) -> float:
     return (amount - left) / amount
 
 
-def _when(trade: Any) -> float:
-    """A trade's place in its order's executions (its time; unreadable: first)."""
-    return (num(trade.get("timestamp")) if isinstance(trade, dict) else None) or 0.0
+def _when(trade: Any) -> tuple[float, int, str]:
+    """A trade's place in its order's executions: its time (unreadable: first), then its
+    id (the exchange's are increasing numbers: by length, then digits, so no int parse)
+    for trades of one millisecond, which a page may list in any order."""
+    if not isinstance(trade, dict):
+        return 0.0, 0, ""
+    trade_id = str(trade.get("id") or "")
+    return num(trade.get("timestamp")) or 0.0, len(trade_id), trade_id
 
 
 def apply_commission(
