@@ -12,6 +12,7 @@ from aiohttp import WSServerHandshakeError
 from perps_bot.server.requests import parse_start
 from perps_bot.storage import RunStore
 from perps_bot.storage import sessions as table
+from tests.metrics.metrics_builders import passing_run
 from tests.server.helpers import dev_session, serving
 
 pytestmark = pytest.mark.usefixtures("server_logs")
@@ -192,7 +193,8 @@ async def test_a_live_session_database_damaged_while_the_server_runs_is_a_503(
     monkeypatch.setenv("PERPS_BOT__RUN__DATA_DIR", str(tmp_path / "data"))
     (tmp_path / "data").mkdir()
     profile_db = tmp_path / "data" / "perps_bot.canary.sqlite"
-    RunStore(profile_db).close()
+    with RunStore(profile_db) as store:  # the session's run, with its trades
+        passing_run(store, "20260101T000000-canary-abcdef", kind="canary", profile="canary")
     db = tmp_path / "server.sqlite"
     await _an_ended_live_session_and_a_dev_one(db)
     async with serving(db) as (client, _):
@@ -209,5 +211,10 @@ async def test_a_live_session_database_damaged_while_the_server_runs_is_a_503(
             await client.ws_connect("/api/sessions/live0001/stream?points=10")
         assert refused.value.status == 503
         assert (await client.get("/api/sessions/good0001/trades")).status == 200
+        status = await client.get("/status")  # one session's database: not the whole answer
+        assert status.status == 200, await status.text()
+        shown = {x["session_id"]: x["portfolio"] for x in (await status.json())["sessions"]}
+        assert str(profile_db) in shown["live0001"]["error"], shown
+        assert "error" not in shown["good0001"], shown
         assert (await client.get("/api/sessions")).status == 200
         assert (await client.post("/api/sessions/good0001/stop")).status == 200

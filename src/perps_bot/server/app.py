@@ -184,9 +184,20 @@ async def _status(request: web.Request) -> web.Response:
     """`/status` (SPEC 5): every session's state with its portfolios (a bot run with
     `--http-port`: its one run), as `/api/sessions/{id}` and `.../portfolio` show them."""
     sessions = _sessions(request)
-    shown = [s.view() | {"portfolio": _portfolio_view(sessions, s)}
+    shown = [s.view() | {"portfolio": _status_portfolio(sessions, s)}
              for s in sessions.sessions.values()]  # fmt: skip
     return web.json_response({"sessions": shown})
+
+
+def _status_portfolio(sessions: Sessions, s: Session) -> dict[str, Any]:
+    """A session's portfolios for `/status`; one whose database cannot answer (damaged
+    while the server runs) shows why, and the others are shown all the same (the whole
+    answer was a 503 for one session's database)."""
+    try:
+        return _portfolio_view(sessions, s)
+    except StoreError as exc:
+        log.warning("/status: session %s: %s", s.id, exc)
+        return {"session_id": s.id, "status": s.status, "portfolios": [], "error": str(exc)}
 
 
 async def _metrics(request: web.Request) -> web.Response:
