@@ -124,15 +124,17 @@ def _record(row: tuple[Any, ...]) -> SessionRecord:
     check)."""
     damaged: list[str] = []
 
-    def column(name: str, index: int, read: Callable[[Any], Any]) -> Any:
-        why = "not JSON"  # NULL, not JSON, nested too deep
+    def column(name: str, index: int, read: Callable[[Any], Any], empty: Any) -> Any:
         try:
             value = json.loads(row[index])
-            why = ""
+        except (TypeError, ValueError, RecursionError):  # NULL, not JSON, nested too deep
+            damaged.append(f"its stored {name}: not JSON")
+            return empty
+        try:
             return read(value)
-        except (TypeError, ValueError, RecursionError) as exc:
-            damaged.append(f"its stored {name}: {why or exc}")
-            return read([] if name == "paused" else {})
+        except ValueError as exc:  # JSON of another shape
+            damaged.append(f"its stored {name}: {exc}")
+            return empty
 
     session_id, created_at, request, run_id, status, detail = row[:6]
     if type(created_at) is not int or not time_in_range(created_at):  # shown as a date
@@ -145,8 +147,8 @@ def _record(row: tuple[Any, ...]) -> SessionRecord:
         status = "starting"
     return SessionRecord(
         session_id, created_at, request, run_id, status, detail,
-        column("paused", 6, _ids), column("flattens", 7, _counts),
-        column("prompts", 8, _prompts), column("flattened", 9, _counts),
+        column("paused", 6, _ids, ()), column("flattens", 7, _counts, {}),
+        column("prompts", 8, _prompts, {}), column("flattened", 9, _counts, {}),
         "; ".join(damaged) or None,
     )  # fmt: skip
 
