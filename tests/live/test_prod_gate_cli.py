@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from perps_bot.config.settings import read_profile
+from perps_bot.config import read_profile
 from perps_emulator import EmulatorServer
 from tests.badinput.harness import bad_input_problems, run_subprocess
 from tests.conftest import REPO

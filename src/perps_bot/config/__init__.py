@@ -1,6 +1,7 @@
 """Configuration: typed profile sections and the layered loader."""
 
 from perps_bot.config.alerts import ALERT_EVENTS, AlertEvent, AlertsConfig, mask_url
+from perps_bot.config.errors import ConfigError
 from perps_bot.config.instrument_config import InstrumentConfig, check_tiers
 from perps_bot.config.llm import LlmConfig
 from perps_bot.config.models import (
@@ -20,13 +21,8 @@ from perps_bot.config.models import (
     Tier,
 )
 from perps_bot.config.portfolios import PortfolioPlan
-from perps_bot.config.settings import (
-    ConfigError,
-    Settings,
-    known_profiles,
-    load_settings,
-    read_profile,
-)
+from perps_bot.config.profile_files import known_profiles, read_profile
+from perps_bot.config.settings import Settings, load_settings
 
 __all__ = [
     "ALERT_EVENTS",

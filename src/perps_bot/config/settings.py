@@ -3,14 +3,14 @@
 freqtrade's layering, on pydantic-settings: the profile file is a settings
 source, `PERPS_BOT__SECTION__KEY` variables are the environment source, and CLI
 flags arrive as init arguments (highest precedence). Sources are deep-merged,
-so `--param fast=5` changes one strategy parameter and keeps the others.
+so `--param fast=5` changes one strategy parameter and keeps the others. Which file
+a profile is, and how it is read: config.profile_files; how a refusal is told:
+config.errors.
 """
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, get_origin
 
@@ -25,6 +25,7 @@ from pydantic_settings import (
 from perps_bot.config.alerts import AlertsConfig
 from perps_bot.config.canary import canary_caps_refusal
 from perps_bot.config.environment import env_strategy_name, refuse_environment
+from perps_bot.config.errors import ConfigError, describe_env_error, describe_validation_error
 from perps_bot.config.instrument_config import InstrumentConfig
 from perps_bot.config.llm import NOT_TRADING_KEYS, LlmConfig
 from perps_bot.config.models import (
@@ -42,15 +43,9 @@ from perps_bot.config.models import (
 )
 from perps_bot.config.names import ProfileName
 from perps_bot.config.portfolios import PortfolioPlan, plan_portfolios, traded_symbols
-from perps_bot.config.profile_yaml import ProfileError, load_profile_file
+from perps_bot.config.profile_files import read_profile
 from perps_bot.config.secrets import holds_secret, is_model, refuse_profile_secret, secret_paths
-from perps_bot.domain import PerpsBotError, RunMode, short, short_path
-
-#: A profile here (relative to the working directory) overrides the built-in one.
-PROFILES_DIR = Path("config/profiles")
-#: The built-in profiles ship inside the package, so the command works from any folder.
-BUILTIN_PROFILES = "perps_bot.config.profiles"
-
+from perps_bot.domain import RunMode, short
 
 #: sections that change what a run tells, not what it trades: out of the config hash,
 #: and a resumed run may change them
@@ -61,10 +56,6 @@ NOT_TRADING_SECTIONS = frozenset({"alerts"})
 NOT_TRADING_RUN_KEYS = frozenset(
     {"log_dir", "data_dir", "database", "http_port", "live_view", "log_level"}
 )
-
-
-class ConfigError(PerpsBotError):
-    """A profile, environment variable or flag that cannot be used; the message is one line."""
 
 
 class _ProfileFileSource(PydanticBaseSettingsSource):
@@ -218,61 +209,6 @@ def trading_settings(masked: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _builtin_profiles() -> Path:
-    return Path(str(resources.files(BUILTIN_PROFILES)))
-
-
-def known_profiles(profiles_dir: Path | None = None) -> list[str]:
-    """Names of the built-in profiles and of those in the local profiles folder."""
-    folders = [_builtin_profiles(), profiles_dir if profiles_dir is not None else PROFILES_DIR]
-    return sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.yaml")})
-
-
-def profile_path(profile: str, profiles_dir: Path | None = None) -> Path | None:
-    """A YAML path given as the profile, else `<profiles_dir>/NAME.yaml` (default
-    ./config/profiles) when it exists, else the built-in profile NAME; None if neither."""
-    candidate = Path(profile)
-    if candidate.suffix in (".yaml", ".yml"):
-        return candidate if _exists(candidate) else None
-    local = (profiles_dir if profiles_dir is not None else PROFILES_DIR) / f"{profile}.yaml"
-    if _exists(local):
-        return local
-    builtin = _builtin_profiles() / f"{profile}.yaml"
-    return builtin if _exists(builtin) else None
-
-
-def _exists(path: Path) -> bool:
-    """Path.exists() raises on a NUL byte or a name too long for the file system:
-    such a profile name is simply not found."""
-    try:
-        return path.exists()
-    except (OSError, ValueError):
-        return False
-
-
-def read_profile(profile: str, profiles_dir: Path | None = None) -> dict[str, Any]:
-    """The profile's sections as read from its file (config.profile_yaml: bounded YAML)."""
-    path = profile_path(profile, profiles_dir)
-    if path is None:
-        known = ", ".join(known_profiles(profiles_dir))
-        raise ConfigError(
-            f"profile {short(profile)!r} not found (known: {known}; or a path to a .yaml)"
-        )
-    try:
-        data = load_profile_file(path)
-    except ProfileError as exc:
-        raise ConfigError(str(exc)) from None
-    stem = Path(profile).stem
-    named = data.setdefault("profile", stem)
-    if Path(profile).suffix not in (".yaml", ".yml") and named != stem:
-        # chosen by name: the name is the profile (the prod promotion gate, the database)
-        raise ConfigError(
-            f"profile {short_path(path)} says profile: {short(repr(named))}, but it was"
-            f" chosen as {short(stem)!r}: remove that line or make it {short(stem)}"
-        )
-    return data
-
-
 def load_settings(
     profile: str = "dev",
     overrides: dict[str, Any] | None = None,
@@ -298,9 +234,9 @@ def load_settings(
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from exc
+        raise ConfigError(describe_validation_error(exc, _SECRETS)) from exc
     except SettingsError as exc:  # an environment variable that is not valid JSON
-        raise ConfigError(_describe_env_error(exc)) from exc
+        raise ConfigError(describe_env_error(exc)) from exc
     finally:
         Settings._profile_data = {}
 
@@ -359,44 +295,6 @@ def _without_foreign_params(data: dict[str, Any], overrides: dict[str, Any]) -> 
     if str(wanted).strip() == str(own).strip():
         return data
     return data | {"strategy": {k: v for k, v in section.items() if k != "params"}}
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """The first error as `path.to.key: message (got value)`, plus how many more there are."""
-    errors = exc.errors()
-    first, loc = errors[0], errors[0]["loc"]
-    # a union (a param: number, text or true/false) fails once per kind it tried, each
-    # under the key's path plus pydantic's name for the kind: one error, at the key
-    tried = [e for e in errors if e["loc"][:-1] == loc[:-1] and _union_member(e["loc"])]
-    if len(tried) > 1 and _union_member(loc):
-        loc, errors = loc[:-1], [first, *(e for e in errors if e not in tried)]
-    path = ".".join(short(str(p), 40) for p in loc) or "config"
-    msg = str(first["msg"]).removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key"
-    got = first.get("input")
-    hidden = (first["type"] == "extra_forbidden" or isinstance(got, dict | list)
-              or holds_secret(_SECRETS, loc))  # fmt: skip
-    shown = "" if hidden or short(repr(got)) in msg else f" (got {short(repr(got))})"
-    more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
-    return f"config error: {path}: {msg}{shown}{more}"
-
-
-def _union_member(loc: tuple[int | str, ...]) -> bool:
-    """The path ends in pydantic's name for a kind of a union (`float`, `function-before[
-    _not_a_bool(), float]`), not in a key (`[key]` names a mapping's key itself)."""
-    last = str(loc[-1]) if loc else ""
-    return last in ("float", "int", "str", "bool") or ("[" in last and not last.startswith("["))
-
-
-def _describe_env_error(exc: SettingsError) -> str:
-    """pydantic-settings says which section's variables did not parse; name them."""
-    parts = str(exc).split('"')
-    section = parts[1] if len(parts) > 2 else ""
-    prefix = f"PERPS_BOT__{section.upper()}"
-    names = sorted(k for k in os.environ if k.upper().startswith(prefix)) if section else []
-    shown = ", ".join(short(n) for n in names[:3]) or "a PERPS_BOT__ variable"
-    return f"config error: environment {shown}: cannot be parsed (lists and mappings are JSON)"
 
 
 _SECRETS = secret_paths(Settings)

@@ -3,7 +3,7 @@ kept in config so every layer that reads parameters from text reads them alike."
 
 import math
 
-from perps_bot.config.settings import ConfigError
+from perps_bot.config.errors import ConfigError
 from perps_bot.domain import short
 
 ParamValue = bool | int | float | str
