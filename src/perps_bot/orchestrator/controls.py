@@ -4,8 +4,9 @@ portfolio stops trading (SPEC 2: a halt lets nothing in, REDUCING only reduction
 Signals from here go the strategy's way: into the portfolio's pending signals, turned
 into orders at the next event through the risk gate and the instrument rules.
 
-A mixin of `Orchestrator` (orchestrator.engine, through orchestrator.venue_calls); the
-attributes below are the engine's, declared here for the type checker.
+A mixin of `Orchestrator` (orchestrator.engine, through orchestrator.venue_calls and
+orchestrator.protective_orders); the attributes below are the engine's, declared here
+for the type checker.
 """
 
 import logging
