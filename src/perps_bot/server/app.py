@@ -2,20 +2,14 @@
 (the server's manager, or the one run of a bot started with `--http-port`).
 
 JSON in and out (bodies as `Content-Type: application/json`); every refused request
-is a 4xx with `{"error": "..."}` (unknown routes and methods, missing static files
-included, a 405 with its `Allow`), and one a database cannot answer (damaged while the
-server runs) a 503 naming it. Bound to loopback the server answers only to
-loopback names in `Host` (403 otherwise: see `hosts`, DNS rebinding). With a token
-(binds other than loopback) the API, `/status` and `/metrics` need `Authorization:
-Bearer <token>` (or `?token=`: a browser's websocket cannot send the header), otherwise 401;
-the page and its static files hold no data.
+is a 4xx with `{"error": "..."}`, one a database cannot answer a 503, and a request
+must come from a loopback name (bound to loopback) or send the token (bound beyond
+it): see `middlewares`, which every request passes through.
 """
 
 import asyncio
 import contextlib
-import hmac
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -28,8 +22,8 @@ from perps_bot.domain import short
 from perps_bot.exchange.runtime import wall_clock_ms
 from perps_bot.monitoring.prometheus import metrics_registry
 from perps_bot.server import planning, views
-from perps_bot.server.hosts import refusal
-from perps_bot.server.protocol import quiet_client_errors, read_json, unknown_query
+from perps_bot.server.middlewares import ACCESS, MIDDLEWARES, Access
+from perps_bot.server.protocol import quiet_client_errors, read_json
 from perps_bot.server.requests import RequestError
 from perps_bot.server.session import Session, Sessions
 from perps_bot.storage import StoreError
@@ -40,15 +34,12 @@ log = logging.getLogger("perps_bot.server")
 @dataclass(slots=True)
 class _State:
     sessions: Sessions
-    token: str
-    hosts: frozenset[str] | None  # names accepted beyond loopback's; None: any
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
 
 
 STATE = web.AppKey("state", _State)
 STATIC = Path(str(resources.files("perps_bot.server") / "static"))
 STATIC_FILES = frozenset(p.name for p in STATIC.iterdir() if p.is_file())
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def create_app(
@@ -61,8 +52,9 @@ def create_app(
     loopback ones (`hosts.allowed_hosts` of the bind address; None: any name, for a
     bind beyond loopback, which has a token instead)."""
     quiet_client_errors()
-    app = web.Application(middlewares=[_errors, _local_host, _auth, _known_queries])
-    app[STATE] = _State(sessions, token or "", hosts)
+    app = web.Application(middlewares=MIDDLEWARES)
+    app[ACCESS] = Access(token or "", hosts)
+    app[STATE] = _State(sessions)
     app.router.add_get("/", _dashboard)
     app.router.add_get("/static/plotly.min.js", _plotly)
     app.router.add_get("/static/{name}", _static)
@@ -83,69 +75,6 @@ def create_app(
     app.router.add_get("/api/sessions/{id}/stream", _stream)
     app.on_shutdown.append(_close_sockets)
     return app
-
-
-# -- middlewares ------------------------------------------------------------------------
-@web.middleware
-async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except RequestError as exc:
-        response = web.json_response({"error": str(exc)}, status=exc.status)
-        if not request.content.is_eof():  # a body left unread (or unreadable): its
-            response.force_close()  # rest must not be taken for the next request
-        return response
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return _refused(request, exc)
-    except StoreError as exc:  # a database damaged (or replaced) while the server runs:
-        # this request cannot be answered, the server and its other sessions go on
-        log.warning("%s %s: %s", request.method, short(request.path, 80), exc)
-        return web.json_response({"error": str(exc)}, status=503)
-
-
-def _refused(request: web.Request, exc: web.HTTPException) -> web.Response:
-    """aiohttp's own refusal (no route, a method the route does not take, a body over
-    the size limit, a stream opened without a websocket upgrade) as the API's JSON
-    error: the reason, the request, aiohttp's detail when it has one, and a 405's
-    `Allow` (RFC 9110: it names the methods the route takes)."""
-    error = f"{exc.reason}: {request.method} {short(request.path, 80)}"
-    detail = " ".join((exc.text or "").split())
-    if detail and detail != f"{exc.status}: {exc.reason}":
-        error += f": {short(detail, 120)}"
-    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-    return web.json_response({"error": error}, status=exc.status, headers=headers)
-
-
-@web.middleware
-async def _local_host(request: web.Request, handler: Handler) -> web.StreamResponse:
-    extra = request.app[STATE].hosts
-    if extra is not None:
-        why = refusal(request.headers.get("Host"), extra)
-        if why is not None:
-            raise RequestError(why, status=403)
-    return await handler(request)
-
-
-@web.middleware
-async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    token = request.app[STATE].token
-    if token and (request.path.startswith("/api/") or request.path in ("/status", "/metrics")):
-        header = request.headers.get("Authorization", "")
-        given = header.removeprefix("Bearer ") if header.startswith("Bearer ") else None
-        given = given or request.query.get("token", "")
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            raise RequestError("unauthorized: send Authorization: Bearer <token>", status=401)
-    return await handler(request)
-
-
-@web.middleware
-async def _known_queries(request: web.Request, handler: Handler) -> web.StreamResponse:
-    route = request.match_info.route.resource
-    if route is not None and route.canonical.startswith("/api/"):
-        unknown_query(route.canonical, request.query)
-    return await handler(request)
 
 
 # -- pages and health -------------------------------------------------------------------
