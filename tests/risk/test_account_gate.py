@@ -22,6 +22,7 @@ def test_a_flip_is_held_to_the_order_cap() -> None:
     shrinks nothing; the account's 50 USDT order cap cuts it."""
     decision = gate(0.5, max_order_notional=50.0).check(BTC, Side.SELL, 1.0, PRICE)
     assert decision.size == pytest.approx(0.5)
+    assert decision.reason is DenialReason.MAX_ORDER_NOTIONAL, "the cap that cut it"
     denied = gate(0.5, max_order_notional=50.0, resize_to_caps=False).check(
         BTC, Side.SELL, 1.0, PRICE
     )

@@ -28,7 +28,7 @@ _REL_TOL = 1e-9
 @dataclass(frozen=True, slots=True)
 class AccountDecision:
     size: float  # 0.0: denied
-    reason: DenialReason | None
+    reason: DenialReason | None  # denied: why; approved: the cap that cut it, or None
     detail: str
 
 
@@ -92,21 +92,24 @@ class AccountGate:
         # flip, even to a position as big, or a second close of one position, is not)
         if reduces(held, held + side.sign * size) and reduces(current, current + side.sign * size):
             return AccountDecision(size, None, "")
+        # the cap that cut the order (its line says so), and why
+        cut: tuple[DenialReason | None, str] = (None, "")
         if size * price > self.cfg.max_order_notional * (1 + _REL_TOL):
+            why = f"account: order notional {size * price:.2f} > {self.cfg.max_order_notional:g}"
             if not self.cfg.resize_to_caps:
-                return AccountDecision(0.0, DenialReason.MAX_ORDER_NOTIONAL,
-                                       f"account: order notional {size * price:.2f}"
-                                       f" > {self.cfg.max_order_notional:g}")  # fmt: skip
+                return AccountDecision(0.0, DenialReason.MAX_ORDER_NOTIONAL, why)
+            cut = (DenialReason.MAX_ORDER_NOTIONAL, why)
             size = self.cfg.max_order_notional / price
         new = current + side.sign * size
         cap = self.cfg.max_position_notional / price
         if abs(new) > cap * (1 + _REL_TOL):
             room = cap - abs(current) if current * side.sign >= 0 else cap + abs(current)
+            why = (f"account {symbol} position would be {abs(new) * price:.2f}"
+                   f" > {self.cfg.max_position_notional:g}")  # fmt: skip
             if not self.cfg.resize_to_caps or room <= 0:
-                return AccountDecision(0.0, DenialReason.MAX_POSITION_NOTIONAL,
-                                       f"account {symbol} position would be {abs(new) * price:.2f}"
-                                       f" > {self.cfg.max_position_notional:g}")  # fmt: skip
-            size = min(size, room)
+                return AccountDecision(0.0, DenialReason.MAX_POSITION_NOTIONAL, why)
+            if room < size:
+                size, cut = room, (DenialReason.MAX_POSITION_NOTIONAL, why)
             new = current + side.sign * size
         gross = abs(new) * price + sum(
             abs(self.account.position_size(s)) * self.account.mark_price(s)
@@ -119,4 +122,4 @@ class AccountGate:
             return AccountDecision(0.0, DenialReason.MAX_LEVERAGE,
                                    f"account leverage would be {lev:.2f}"
                                    f" > {self.cfg.max_leverage:g}")  # fmt: skip
-        return AccountDecision(size, None, "")
+        return AccountDecision(size, *cut)
