@@ -14,6 +14,8 @@ backtest), so it skips the equities that provably change nothing (`_quiet_band`)
 Kept apart from the order checks of `risk.gate`, which only read the state.
 """
 
+from decimal import Decimal
+
 from perps_bot.config import RiskConfig
 from perps_bot.domain import DAY_MS, TradingState
 from perps_bot.risk.state import RiskState, state_of
@@ -116,7 +118,7 @@ class EquityLimits:
         if (
             self._daily_reducing is None
             and start > 0
-            and (start - equity) > cfg.daily_loss_limit * start
+            and fell_by(start, equity, cfg.daily_loss_limit, strictly=True)
         ):
             self._daily_reducing = (
                 f"daily loss {(start - equity) / start:.2%} of the day's starting equity "
@@ -126,12 +128,12 @@ class EquityLimits:
             self._peak = equity
         peak = self._peak
         drawdown = (peak - equity) / peak if peak > 0 else 0.0
-        if self._drawdown_halt is None and drawdown >= cfg.max_drawdown:
+        if self._drawdown_halt is None and peak > 0 and fell_by(peak, equity, cfg.max_drawdown):
             self._drawdown_halt = (
                 f"drawdown {drawdown:.2%} from peak {peak:.2f} >= max_drawdown "
                 f"{cfg.max_drawdown:.2%}"
             )
-        if drawdown >= cfg.reducing_drawdown:
+        if peak > 0 and fell_by(peak, equity, cfg.reducing_drawdown):
             self._drawdown_reducing = (
                 f"drawdown {drawdown:.2%} from peak {peak:.2f} >= reducing_drawdown "
                 f"{cfg.reducing_drawdown:.2%}"
@@ -174,3 +176,16 @@ class EquityLimits:
         self.state, self.state_detail = state_of(
             self._manual_halt, self._drawdown_halt, self._drawdown_reducing, self._daily_reducing
         )
+
+
+def fell_by(base: float, equity: float, limit: float, *, strictly: bool = False) -> bool:
+    """Whether `equity` is `limit` (a fraction) of `base` or more below it (`strictly`:
+    more). Within rounding of the threshold the values are taken as the decimals they
+    print as: an equity exactly at a limit (a drawdown of exactly max_drawdown: HALTED)
+    lands on the documented side, not on the one the float subtraction's error picks."""
+    fell, bound = base - equity, limit * base
+    if abs(fell - bound) > abs(bound) * REL_TOL:
+        return fell > bound
+    exact_fell = Decimal(repr(base)) - Decimal(repr(equity))
+    exact_bound = Decimal(repr(limit)) * Decimal(repr(base))
+    return exact_fell > exact_bound or (not strictly and exact_fell == exact_bound)
