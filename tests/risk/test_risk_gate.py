@@ -368,11 +368,13 @@ def test_a_close_already_in_flight_makes_another_one_an_increase() -> None:
     assert gate.check(sell(0.1), T0, PRICE).approved  # alone it is a close
 
 
-def test_non_positive_size_is_refused_without_a_code() -> None:
+def test_non_positive_size_is_refused_below_the_minimum_quantity() -> None:
+    """No order the instrument trades; without a code the denials table took it for a
+    venue's rejection (VENUE_REJECTED)."""
     gate, _ = make_gate()
     decision = gate.check(buy(0.0), T0, PRICE)
-    assert (decision.approved, decision.reason) == (False, None)
-    assert gate.denials == Counter()
+    assert (decision.approved, decision.reason) == (False, DenialReason.BELOW_MIN_QUANTITY)
+    assert gate.denials == Counter({DenialReason.BELOW_MIN_QUANTITY: 1})
 
 
 # ---- canary caps ------------------------------------------------------------------------

@@ -190,7 +190,11 @@ class RiskGate(EquityLimits):
         size = intent.size
         symbol = intent.symbol
         if not size > 0.0:
-            return RiskDecision(False, 0.0, None, f"order size must be positive (got {size})")
+            # a strategy's sizing that came out 0 (or not a number): no order the
+            # instrument trades, refused with its code (a venue's rejection it is not)
+            return self._deny(
+                DenialReason.BELOW_MIN_QUANTITY, f"order size must be positive (got {size})"
+            )
 
         blocked = self.blocked(symbol, now_ms, price)
         if blocked is not None:
