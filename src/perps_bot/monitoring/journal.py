@@ -8,6 +8,14 @@ more than the rest of a backtest's bookkeeping.
 Lines are buffered and written in blocks; `flush()` is called after fills and at
 the end of the run.
 
+A line is the common fields, then the event's. With no listener the line's dict is
+never built: its bytes are the common fields' bytes (`type` and `run_id` once per
+type, `ts` and the correlation id once per change: an order's lines share them)
+followed by the event's dict serialised alone, its opening brace dropped. orjson
+writes a dict compactly, key after key in order, so these are the bytes of the whole
+line serialised at once; data that names a common field, or none at all, takes the
+dict path.
+
 Listeners (`subscribe`) see every line as it is written, as a dict: the metrics and
 the alerts follow the run through them, with no hook of their own in the loop. A
 listener runs on the trading path, so it only counts or queues.
@@ -74,6 +82,8 @@ class Journal:
         self._listeners: list[Listener] = []
         #: lines already in the file that a resumed run's replay writes again (SPEC 9)
         self._written = _Written()
+        self._heads: dict[str, bytes] = {}  # type -> its line's start: type and run id
+        self._ids: tuple[int, str | None, bytes] = (-1, None, b"")  # ts, cid -> bytes
 
     def subscribe(self, listener: Listener) -> None:
         """Call `listener` with every line this journal (and its portfolio views) writes."""
@@ -87,6 +97,7 @@ class Journal:
         view._path = self._path
         view._run_id, view._portfolio = run_id, portfolio
         view._listeners, view._written = self._listeners, self._written
+        view._heads, view._ids = {}, (-1, None, b"")
         return view
 
     def offset(self) -> int:
@@ -118,14 +129,33 @@ class Journal:
     def write(
         self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None = None
     ) -> None:
-        line = self._line(type_, ts, data, correlation_id)
-        buffer, raw = self._buffer, orjson.dumps(line)
+        listeners = self._listeners
+        if listeners or type(data) is not dict or not data or not _COMMON.isdisjoint(data):
+            line = self._line(type_, ts, data, correlation_id)
+            raw = orjson.dumps(line)
+        else:  # the same bytes, from the parts (see the module doc)
+            raw = self._head(type_, ts, correlation_id) + orjson.dumps(data)[1:]
+        buffer = self._buffer
         if not (self._written.lines and self._written.skips(ts, raw)):
             buffer.append(raw)
-        for listener in self._listeners:
+        for listener in listeners:
             listener(type_, line)
         if len(buffer) >= self._limit:
             self.flush()
+
+    def _head(self, type_: EventType, ts: int, correlation_id: str | None) -> bytes:
+        """The serialised common fields of a line, up to the comma before the event's."""
+        head = self._heads.get(type_)
+        if head is None:
+            head = self._heads[type_] = orjson.dumps({"type": type_, "run_id": self._run_id})[:-1]
+        last_ts, last_cid, ids = self._ids
+        if ts != last_ts or correlation_id != last_cid or type(ts) is not int:
+            fields = {"ts": ts, "correlation_id": correlation_id}
+            if self._portfolio is not None:
+                fields["portfolio"] = self._portfolio
+            ids = b"," + orjson.dumps(fields)[1:-1] + b","
+            self._ids = (ts, correlation_id, ids)
+        return head + ids
 
     def _line(
         self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None
@@ -152,6 +182,9 @@ class Journal:
         self.flush()
         self._file.close()
 
+
+#: the fields every line starts with (`_line`)
+_COMMON = frozenset({"type", "run_id", "ts", "correlation_id", "portfolio"})
 
 #: the fields of a line that measure wall time: a replayed event differs only in them
 _WALL_TIME = re.compile(rb',"latency_ms":[^,}]*')

@@ -349,7 +349,9 @@ def pnl_text(realized: float, unrealized: float, fees: float, funding: float, eq
     total = realized price PnL - fees + funding + unrealized (the ledger invariant's PnL).
     """
     total = realized - fees + funding + unrealized
-    return (
-        f"PnL realized={realized:.4f} unrealized={unrealized:.4f} fees={fees:.4f} "
-        f"funding={funding:.4f} total={total:.4f} equity={equity:.4f}"
-    )
+    # one %-format: the same digits as f"{x:.4f}" each, a quarter fewer instructions
+    # (every fill's and equity line's fragment)
+    return _PNL_FORMAT % (realized, unrealized, fees, funding, total, equity)
+
+
+_PNL_FORMAT = "PnL realized=%.4f unrealized=%.4f fees=%.4f funding=%.4f total=%.4f equity=%.4f"

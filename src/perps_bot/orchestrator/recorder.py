@@ -35,6 +35,11 @@ _SIZE_REFUSALS = {
     DenialReason.ABOVE_MAX_QUANTITY: "lower",
 }
 
+#: a fill's trade and line (%-formats: the digits of f"{x:.6g}" and the like, about a
+#: quarter fewer instructions per number, once per fill)
+_TRADE_TEXT = "%s %s %.6g @ %.6g"
+_FILL_LINE = "%s%s %s fee=%.4f pos=%+.6g | %s"
+
 #: a live subscriber: (kind, payload); kinds: fill, liquidation, trade, equity, state_change
 Listener = Callable[[str, dict[str, Any]], None]
 
@@ -249,12 +254,10 @@ class Recorder:
             return
         label = "LIQUIDATION" if fill.is_liquidation else "FILL"
         stamp = iso_utc(fill.ts)
-        head = f"{self._stamp(fill.ts)} {self._tag}"  # how this fill's lines start
-        trade = f"{fill.symbol} {fill.side} {fill.size:.6g} @ {fill.price:.6g}"
-        line = (
-            f"{head}{label} {trade} fee={fill.fee:.4f}"
-            f" pos={result.position_after:+.6g} | {self.pnl()}"
-        )
+        replayed = " (replayed)" if fill.ts <= self.replayed_until else ""  # as `_stamp`
+        head = f"{stamp}{replayed} {self._tag}"  # how this fill's lines start
+        trade = _TRADE_TEXT % (fill.symbol, fill.side, fill.size, fill.price)
+        line = _FILL_LINE % (head, label, trade, fill.fee, result.position_after, self.pnl())
         if fill.is_liquidation:
             self.log.warning(line, extra=self._about)
         else:
