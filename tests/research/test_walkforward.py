@@ -56,7 +56,8 @@ def test_a_step_shorter_than_the_test_window_is_refused() -> None:
 
 @pytest.fixture(scope="module")
 def twelve_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_candles(tmp_path_factory.mktemp("wf") / "btc12.feather", 12 * 1440, seed=11)
+    """12 days and the candle after them, whose open closes the last window's position."""
+    return write_candles(tmp_path_factory.mktemp("wf") / "btc12.feather", 12 * 1440 + 1, seed=11)
 
 
 LOOSE_PROMOTION = {"min_trades": 0, "min_days": 0, "min_win_rate": 0, "min_sharpe": -1000000,
@@ -236,7 +237,7 @@ def test_a_window_whose_trials_never_traded_says_their_orders_were_denied(
 ) -> None:
     """BTC-PERP at 1 USDT: every order is under the minimum notional, so no trial has a
     Sharpe ratio. The line said only 'failed or had an undefined objective'."""
-    cheap = write_candles(workdir / "cheap.feather", 6 * 1440, price=1.0)
+    cheap = write_candles(workdir / "cheap.feather", 6 * 1440 + 1, price=1.0)
     (workdir / "loose.yaml").write_text(LOOSE_PROFILE)
     args = wf_args(cheap, workdir / "wf.json")
     args[args.index("total_pnl")] = "sharpe"
@@ -293,7 +294,8 @@ def test_the_days_of_evidence_are_the_tested_days_not_the_gaps_between_windows(
     code, out, err = run_cli(["report", "--profile", "strict.yaml", "--format", "json"], capsys)
     assert code == 0, err
     report = json.loads(out)
-    assert report["run"]["days"] == 7.0  # the run's span is still shown as it is
+    # the run's span is still shown as it is (and the candle that closed the last window)
+    assert report["run"]["days"] == pytest.approx(7 + 1 / 1440)
     (days,) = [c for c in report["validation"]["criteria"] if c["name"] == "days"]
     assert days["value"] == 3.0 and not days["passed"], days
     stage_profiles(workdir, canary=LOOSE_PROMOTION | {"require_walkforward": True})

@@ -109,9 +109,13 @@ def walkforward(
         timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
         record="metrics", llm_cache_only=llm_cache_only,
     )  # fmt: skip
-    bar = dataset.feed().strategy_bar_ms(settings.strategy.timeframe) or dataset.interval_ms
-    plans = plan_windows(dataset.start_ts, dataset.end_ts, train=train_ms, test=test_ms,
-                         step=step_ms, anchored=anchored, bar=bar)  # fmt: skip
+    # bars of a longer timeframe than the candles are aligned to the epoch (CandleAggregator)
+    aggregated = dataset.feed().strategy_bar_ms(settings.strategy.timeframe)
+    plans = plan_windows(
+        dataset.start_ts, dataset.end_ts, train=train_ms, test=test_ms, step=step_ms,
+        anchored=anchored, bar=aggregated or dataset.interval_ms,
+        bar_edge=0 if aggregated else dataset.start_ts, after=dataset.interval_ms,
+    )  # fmt: skip
     console = Console()
     workers = jobs or (os.cpu_count() or 1)
     prefix = study or f"wf-{strategy}-{'+'.join(dataset.names)}-{objectives}"
