@@ -214,8 +214,14 @@ def test_a_window_study_never_continues_on_other_training_candles(
     second = [*first]
     second[second.index("--train") + 1] = "4d"
     for args in (first, second, first):  # the same windows again continue their studies
-        code, _, err = run_cli(args, capsys)
+        code, out, err = run_cli(args, capsys)
         assert code == 0, err
+    # ... and the run says so: --trials adds trials, each window's line counts its study's
+    assert "2 trials added to each window's study" in out, out
+    (line,) = [x for x in out.splitlines() if x.startswith("window 0:")]
+    assert "4 trials tried in its study" in line, line
+    code, out, _ = run_cli(["walkforward", "--help"], capsys)
+    assert "Trials to add to each window's study" in " ".join(out.split()), out
     storage = f"sqlite:///{workdir / 'data' / 'studies.sqlite'}"
     trials = {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(storage)}
     window0 = sorted(name for name in trials if "-w0-" in name)

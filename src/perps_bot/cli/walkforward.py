@@ -56,7 +56,14 @@ def walkforward(
     anchored: Annotated[
         bool, typer.Option("--anchored", help="Every training window starts at the data's start.")
     ] = False,
-    trials: Annotated[int, typer.Option("--trials", help="Trials per training window.")] = 50,
+    trials: Annotated[
+        int,
+        typer.Option(
+            "--trials",
+            help="Trials to add to each window's study: the same windows again (same data,"
+            " --train, --test, --step) continue their studies, which then hold more.",
+        ),
+    ] = 50,
     funding: FundingOpt = None,
     mark: MarkOpt = None,
     param: ParamOpt = None,
@@ -120,8 +127,8 @@ def walkforward(
     workers = jobs or (os.cpu_count() or 1)
     prefix = study or f"wf-{strategy}-{'+'.join(dataset.names)}-{objectives}"
     console.print(f"walk-forward {strategy} on {', '.join(dataset.names)}: {len(plans)} windows"
-                  f" ({'anchored' if anchored else 'rolling'}), {trials} trials each by"
-                  f" {objectives}", highlight=False, soft_wrap=True)  # fmt: skip
+                  f" ({'anchored' if anchored else 'rolling'}), {trials} trials added to each"
+                  f" window's study, by {objectives}", highlight=False, soft_wrap=True)  # fmt: skip
     job = TrialJob(settings)
     windows = []
     with ray_session(ray, jobs):
@@ -144,7 +151,8 @@ def walkforward(
             windows.append(record)
             console.print(f"window {plan.index}: train {iso_utc(plan.train_start)[:16]} ->"
                           f" {iso_utc(plan.train_end)[:16]}, test -> {iso_utc(plan.test_end)[:16]}:"
-                          f" {record.params}", highlight=False, soft_wrap=True)  # fmt: skip
+                          f" {record.params} ({record.in_sample['tried']} trials tried in its"
+                          f" study {spec.name})", highlight=False, soft_wrap=True)  # fmt: skip
     result = run_out_of_sample(settings, dataset, windows, progress=False, console=console)
     _show(result.run_id, result.db_path, console, output)
 
