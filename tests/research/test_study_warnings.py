@@ -43,15 +43,16 @@ def test_a_walkforward_dsr_from_a_short_out_of_sample_run_is_flagged(
 ) -> None:
     monkeypatch.setenv("COLUMNS", "300")
     (workdir / "loose.yaml").write_text(LOOSE_PROFILE)
-    twelve_days = write_candles(workdir / "twelve.feather", 12 * 1440)
+    # 8 days of test windows, the last closed at the candle after them: 8 daily returns
+    twelve_days = write_candles(workdir / "twelve.feather", 12 * 1440 + 1)
     code, out, err = run_cli(wf_args(twelve_days, workdir / "wf.json"), capsys)
     assert code == 0, err
     code, out, err = run_cli(["report", "--profile", "loose.yaml"], capsys)
     assert code == 0, err
     (dsr,) = [line for line in out.splitlines() if line.startswith("deflated Sharpe")]
-    assert "(!) from 7 returns of 1d (fewer than 30)" in dsr, dsr
+    assert "(!) from 8 returns of 1d (fewer than 30)" in dsr, dsr
     code, out, err = run_cli(["report", "--profile", "loose.yaml", "--format", "json"], capsys)
     assert code == 0, err
     section = json.loads(out)["walkforward"]
     assert section["dsr"] is not None
-    assert section["dsr_warning"] == "from 7 returns of 1d (fewer than 30)"
+    assert section["dsr_warning"] == "from 8 returns of 1d (fewer than 30)"

@@ -56,7 +56,8 @@ def test_a_step_shorter_than_the_test_window_is_refused() -> None:
 
 @pytest.fixture(scope="module")
 def twelve_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_candles(tmp_path_factory.mktemp("wf") / "btc12.feather", 12 * 1440, seed=11)
+    """12 days and the candle after them, whose open closes the last window's position."""
+    return write_candles(tmp_path_factory.mktemp("wf") / "btc12.feather", 12 * 1440 + 1, seed=11)
 
 
 LOOSE_PROMOTION = {"min_trades": 0, "min_days": 0, "min_win_rate": 0, "min_sharpe": -1000000,
@@ -213,8 +214,14 @@ def test_a_window_study_never_continues_on_other_training_candles(
     second = [*first]
     second[second.index("--train") + 1] = "4d"
     for args in (first, second, first):  # the same windows again continue their studies
-        code, _, err = run_cli(args, capsys)
+        code, out, err = run_cli(args, capsys)
         assert code == 0, err
+    # ... and the run says so: --trials adds trials, each window's line counts its study's
+    assert "2 trials added to each window's study" in out, out
+    (line,) = [x for x in out.splitlines() if x.startswith("window 0:")]
+    assert "4 trials tried in its study" in line, line
+    code, out, _ = run_cli(["walkforward", "--help"], capsys)
+    assert "Trials to add to each window's study" in " ".join(out.split()), out
     storage = f"sqlite:///{workdir / 'data' / 'studies.sqlite'}"
     trials = {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(storage)}
     window0 = sorted(name for name in trials if "-w0-" in name)
@@ -236,7 +243,7 @@ def test_a_window_whose_trials_never_traded_says_their_orders_were_denied(
 ) -> None:
     """BTC-PERP at 1 USDT: every order is under the minimum notional, so no trial has a
     Sharpe ratio. The line said only 'failed or had an undefined objective'."""
-    cheap = write_candles(workdir / "cheap.feather", 6 * 1440, price=1.0)
+    cheap = write_candles(workdir / "cheap.feather", 6 * 1440 + 1, price=1.0)
     (workdir / "loose.yaml").write_text(LOOSE_PROFILE)
     args = wf_args(cheap, workdir / "wf.json")
     args[args.index("total_pnl")] = "sharpe"
@@ -293,7 +300,8 @@ def test_the_days_of_evidence_are_the_tested_days_not_the_gaps_between_windows(
     code, out, err = run_cli(["report", "--profile", "strict.yaml", "--format", "json"], capsys)
     assert code == 0, err
     report = json.loads(out)
-    assert report["run"]["days"] == 7.0  # the run's span is still shown as it is
+    # the run's span is still shown as it is (and the candle that closed the last window)
+    assert report["run"]["days"] == pytest.approx(7 + 1 / 1440)
     (days,) = [c for c in report["validation"]["criteria"] if c["name"] == "days"]
     assert days["value"] == 3.0 and not days["passed"], days
     stage_profiles(workdir, canary=LOOSE_PROMOTION | {"require_walkforward": True})

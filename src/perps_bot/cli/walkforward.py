@@ -56,7 +56,14 @@ def walkforward(
     anchored: Annotated[
         bool, typer.Option("--anchored", help="Every training window starts at the data's start.")
     ] = False,
-    trials: Annotated[int, typer.Option("--trials", help="Trials per training window.")] = 50,
+    trials: Annotated[
+        int,
+        typer.Option(
+            "--trials",
+            help="Trials to add to each window's study: the same windows again (same data,"
+            " --train, --test, --step) continue their studies, which then hold more.",
+        ),
+    ] = 50,
     funding: FundingOpt = None,
     mark: MarkOpt = None,
     param: ParamOpt = None,
@@ -109,15 +116,19 @@ def walkforward(
         timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
         record="metrics", llm_cache_only=llm_cache_only,
     )  # fmt: skip
-    bar = dataset.feed().strategy_bar_ms(settings.strategy.timeframe) or dataset.interval_ms
-    plans = plan_windows(dataset.start_ts, dataset.end_ts, train=train_ms, test=test_ms,
-                         step=step_ms, anchored=anchored, bar=bar)  # fmt: skip
+    # bars of a longer timeframe than the candles are aligned to the epoch (CandleAggregator)
+    aggregated = dataset.feed().strategy_bar_ms(settings.strategy.timeframe)
+    plans = plan_windows(
+        dataset.start_ts, dataset.end_ts, train=train_ms, test=test_ms, step=step_ms,
+        anchored=anchored, bar=aggregated or dataset.interval_ms,
+        bar_edge=0 if aggregated else dataset.start_ts, after=dataset.interval_ms,
+    )  # fmt: skip
     console = Console()
     workers = jobs or (os.cpu_count() or 1)
     prefix = study or f"wf-{strategy}-{'+'.join(dataset.names)}-{objectives}"
     console.print(f"walk-forward {strategy} on {', '.join(dataset.names)}: {len(plans)} windows"
-                  f" ({'anchored' if anchored else 'rolling'}), {trials} trials each by"
-                  f" {objectives}", highlight=False, soft_wrap=True)  # fmt: skip
+                  f" ({'anchored' if anchored else 'rolling'}), {trials} trials added to each"
+                  f" window's study, by {objectives}", highlight=False, soft_wrap=True)  # fmt: skip
     job = TrialJob(settings)
     windows = []
     with ray_session(ray, jobs):
@@ -140,7 +151,8 @@ def walkforward(
             windows.append(record)
             console.print(f"window {plan.index}: train {iso_utc(plan.train_start)[:16]} ->"
                           f" {iso_utc(plan.train_end)[:16]}, test -> {iso_utc(plan.test_end)[:16]}:"
-                          f" {record.params}", highlight=False, soft_wrap=True)  # fmt: skip
+                          f" {record.params} ({record.in_sample['tried']} trials tried in its"
+                          f" study {spec.name})", highlight=False, soft_wrap=True)  # fmt: skip
     result = run_out_of_sample(settings, dataset, windows, progress=False, console=console)
     _show(result.run_id, result.db_path, console, output)
 

@@ -4,9 +4,10 @@ own trades opened in the window's test range and its equity until they closed), 
 the deflated Sharpe ratio of the stitched out-of-sample run for every trial the
 optimiser tried.
 
-Its `days` of evidence are the days its test windows cover: with a `--step` longer than
-`--test` the run is flat between windows, and those days tested nothing (the report's
-`days` still shows the run's span).
+Its `days` of evidence are the days its test windows cover, and its DSR comes from
+the returns of its test windows: with a `--step` longer than `--test` the run is flat
+between windows, and those days tested nothing (the report's `days`, and the run's own
+`sharpe`, still cover the run's span).
 
 Also the criteria that promotion to canary may ask for (`promotion.require_walkforward`,
 `promotion.min_dsr`): they are criteria of promotion to canary only (a live canary run
@@ -24,7 +25,7 @@ from perps_bot.config import PromotionConfig
 from perps_bot.domain import DAY_MS, iso_utc, parse_duration
 from perps_bot.metrics.criteria import Criterion
 from perps_bot.metrics.dsr import deflated_sharpe, sample_variance
-from perps_bot.metrics.equity import EquityAccumulator
+from perps_bot.metrics.equity import EquityAccumulator, Moments
 from perps_bot.metrics.formatting import num
 from perps_bot.metrics.report import Report
 from perps_bot.metrics.stats import equity_metrics, trade_metrics
@@ -80,14 +81,43 @@ def window_metrics(
     return shown, warned, settled
 
 
-def dsr_of(report: Report, windows: Sequence[WindowRecord]) -> dict[str, Any]:
-    """DSR of the out-of-sample run given every trial of every window (pruned ones
-    too, `tried_in`), and why it is flagged (`dsr_warning`: from fewer than 30 returns,
-    SPEC 15) or None."""
+def tested_returns(store: RunStore, report: Report, spans: Sequence[tuple[int, int]]) -> Moments:
+    """The returns of the test windows' equity alone: each window's (begin, settled]
+    (window_metrics) sampled as one curve, the time between windows cut out. With a
+    `--step` longer than `--test` the run is flat between windows, and each day between
+    was a return of 0 in the run's own returns (a mean and spread of days that tested
+    nothing); contiguous windows have the run's own returns."""
+    cuts, cut = [], 0  # the time between windows cut out before each
+    for k, (begin, _) in enumerate(spans):
+        cut += max(begin - spans[k - 1][1], 0) if k else 0
+        cuts.append(cut)
+    if not cut:
+        return report.equity.returns
+    first = spans[0][0]
+    acc = EquityAccumulator(parse_duration(report.promotion.sharpe_period))
+    opening, opened = report.run.initial_balance, False
+    for part in store.iter_equity(report.run.run_id):
+        before = part.ts <= first
+        if np.any(before):
+            opening = float(part.equity[before][-1])
+        for (begin, settled), shift in zip(spans, cuts, strict=True):
+            mask = (part.ts > begin) & (part.ts <= settled)
+            if not np.any(mask):
+                continue
+            if not opened:  # the opening equity, at the first window's start
+                acc.add(np.asarray([first], dtype=np.int64), np.asarray([opening]))
+                opened = True
+            acc.add(part.ts[mask] - shift, part.equity[mask])
+    return acc.finish().returns
+
+
+def dsr_of(report: Report, windows: Sequence[WindowRecord], returns: Moments) -> dict[str, Any]:
+    """DSR of the out-of-sample run's test-window `returns` (tested_returns) given every
+    trial of every window (pruned ones too, `tried_in`), and why it is flagged
+    (`dsr_warning`: from fewer than 30 returns, SPEC 15) or None."""
     sharpes = [s for w in windows for s in w.sharpes]
     trials = sum(tried_in(w) for w in windows)
     variance = sample_variance(sharpes)
-    returns = report.equity.returns
     std, skew, kurt = returns.sample_std, returns.skew, returns.kurtosis
     value = None
     if sharpes and std and skew is not None and kurt is not None:
@@ -114,11 +144,14 @@ def walkforward_section(
     if not windows:
         return None
     rows = []
+    spans: list[tuple[int, int]] = []  # each window's (begin, settled] of equity
     settled: int | None = None  # when the window before's last trade closed
     for w in windows:
+        begin = w.test_start if settled is None else max(w.test_start, settled)
         out_of_sample, warned, settled = window_metrics(
             store, report, w.test_start, w.test_end, settled
         )
+        spans.append((begin, settled))
         in_sample = {k: w.in_sample.get(k) for k in SHOWN}
         returns = w.in_sample.get("returns")  # absent from runs stored before it was kept
         in_warned = data_warnings(
@@ -140,7 +173,7 @@ def walkforward_section(
                 "out_of_sample_warnings": [x.as_dict() for x in warned],
             }
         )
-    return {"windows": rows, **dsr_of(report, windows)}
+    return {"windows": rows, **dsr_of(report, windows, tested_returns(store, report, spans))}
 
 
 def evidence_criteria(

@@ -2,14 +2,17 @@
 parameters on the test window after it, and stitch the test windows into one
 out-of-sample run (kind `walkforward`) through the one orchestrator.
 
-Windows, over the data's time span [start, end): rolling, window k trains on
-[start + k*step, start + k*step + train) and tests on the `test` that follows; anchored,
-it trains on [start, start + train + k*step). `step` defaults to `test` and may not be
-shorter (overlapping test windows cannot make one run). Each window's optimisation
-gets a dataset cut to its training range only (Dataset.between), so no candle of a
-test window ever reaches the optimiser. The out-of-sample run is the `walkforward`
-strategy over the data from the first test start to the last test end: in each test
-window it plays the chosen parameters, between windows it is flat.
+Windows, over the data's time span [start, end), start taken to the first edge of the
+bars the strategy sees: rolling, window k trains on [start + k*step, start + k*step +
+train) and tests on the `test` that follows; anchored, it trains on [start, start +
+train + k*step). All three are whole bars, so every edge is a bar's edge. `step`
+defaults to `test` and may not be shorter (overlapping test windows cannot make one
+run). Each window's optimisation gets a dataset cut to its training range only
+(Dataset.between), so no candle of a test window ever reaches the optimiser. The
+out-of-sample run is the `walkforward` strategy over the data from the first test
+start to the candle after the last test end (whose open closes the last window's
+position, as the next window's first candle does for the others): in each test window
+it plays the chosen parameters, between windows it is flat.
 """
 
 from __future__ import annotations
@@ -54,39 +57,71 @@ def plan_windows(
     step: int | None = None,
     anchored: bool = False,
     bar: int = 1,
+    bar_edge: int = 0,
+    after: int = 0,
 ) -> list[WindowPlan]:
-    """Every window whose test range ends within the data; ConfigError if none fits, or
-    if a window is shorter than the `bar` the strategy sees (no bar would close in it:
-    an out-of-sample run that never tested anything)."""
+    """Every window whose test range, and the `after` that follows it, end within the
+    data; ConfigError if none fits. Window edges fall on the edges of the `bar` the
+    strategy sees (bars start at `bar_edge` + k * bar): the windows start at the first
+    bar edge at or after `start`, and --train, --test and --step must be whole numbers
+    of bars (a window ending inside a bar would hold its last position until that bar
+    closed, in the next window's time); ConfigError otherwise, or if a window is shorter
+    than a bar (no bar would close in it: an out-of-sample run that never tested
+    anything). `after`: the data a test window needs after its end, the candle whose
+    open closes its last position (the last window's too)."""
     step = test if step is None else step
     if train <= 0 or test <= 0 or step <= 0:
         raise ConfigError("--train, --test and --step must be positive durations")
-    for flag, span in (("--train", train), ("--test", test)):
-        if span < bar:
-            raise ConfigError(
-                f"{flag} {format_duration(span)} is shorter than the {format_duration(bar)}"
-                " bars the strategy sees: no bar would close in the window"
-            )
+    for flag, span in (("--train", train), ("--test", test), ("--step", step)):
+        _whole_bars(flag, span, bar)
     if step < test:
         raise ConfigError(
             f"--step {format_duration(step)} is shorter than --test {format_duration(test)}:"
             " test windows would overlap"
         )
+    first = start + (bar_edge - start) % bar  # the first bar edge at or after the start
     plans = []
     k = 0
     while True:
-        train_start = start if anchored else start + k * step
-        train_end = start + train + k * step
-        if train_end + test > end:
+        train_start = first if anchored else first + k * step
+        train_end = first + train + k * step
+        if train_end + test + after > end:
             break
         plans.append(WindowPlan(k, train_start, train_end, train_end, train_end + test))
         k += 1
     if not plans:
         raise ConfigError(
-            f"no walk-forward window fits: the data spans {format_duration(end - start)},"
-            f" a window needs {format_duration(train + test)} (--train + --test)"
+            f"no walk-forward window fits: the data spans {format_duration(end - start)}"
+            f"{_from_edge(first - start)}, a window needs {format_duration(train + test)}"
+            f" (--train + --test){_and_after(after)}"
         )
     return plans
+
+
+def _from_edge(skipped: int) -> str:
+    return f" ({format_duration(skipped)} of it before the first bar edge)" if skipped else ""
+
+
+def _and_after(after: int) -> str:
+    if not after:
+        return ""
+    return f" and the {format_duration(after)} candle after it (where its last position is closed)"
+
+
+def _whole_bars(flag: str, span: int, bar: int) -> None:
+    """ConfigError unless `span` is one bar or more, and a whole number of them."""
+    if span < bar:
+        raise ConfigError(
+            f"{flag} {format_duration(span)} is shorter than the {format_duration(bar)}"
+            " bars the strategy sees: no bar would close in the window"
+        )
+    if span % bar:
+        lower, upper = span - span % bar, span - span % bar + bar
+        raise ConfigError(
+            f"{flag} {format_duration(span)} is not a whole number of the"
+            f" {format_duration(bar)} bars the strategy sees (window edges fall on bar"
+            f" edges): use {format_duration(lower)} or {format_duration(upper)}"
+        )
 
 
 @dataclass(slots=True)
@@ -178,7 +213,9 @@ def run_out_of_sample(
 ) -> RunResult:
     """The stitched out-of-sample run, stored with its windows."""
     oos = out_of_sample_settings(settings, windows)
-    tested = data.between(windows[0].test_start, windows[-1].test_end)
+    # and the candle after the last window, whose open closes its last position (as the
+    # next window's first candle does for the others)
+    tested = data.between(windows[0].test_start, windows[-1].test_end + data.interval_ms)
     result = run_coroutine(run_bot(oos, feed=tested.feed(), **run_options))
     with RunStore(result.db_path) as store, store.transaction():
         save_windows(store.connection, result.run_id, windows)
