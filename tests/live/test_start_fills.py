@@ -165,3 +165,8 @@ async def test_a_stop_that_triggers_after_the_start_took_the_account_is_the_new_
     with sqlite3.connect(db) as conn:
         ((fee,),) = conn.execute("SELECT fee FROM fills WHERE run_id=?", (second,)).fetchall()
     assert fee == pytest.approx(charged, abs=1e-9)
+    # the first run's stop row stays open there; the next start counts the close stored
+    # by the run that followed it and books nothing again
+    again = await run_bot(settings(emulator, run_dirs, plan, duration="1s"), progress=False)
+    assert again.status == "completed"
+    assert [f[:3] for f in every_fill(db)] == [(first, "buy", 0.01), (second, "sell", 0.01)]
