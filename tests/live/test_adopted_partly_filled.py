@@ -122,3 +122,28 @@ async def test_the_commission_recovery_reads_is_of_what_the_order_had_executed(
     assert charged == pytest.approx(first + second, abs=1e-9)
     (fill,) = await restarted.venue.poll(FAR_FUTURE)
     assert fill.fee == pytest.approx(last, abs=1e-9)
+
+
+async def test_what_an_order_executes_after_the_start_took_the_account_is_the_new_runs(
+    live: Harness, make_client: ClientFactory, instruments: InstrumentCatalog
+) -> None:
+    """The start took the account holding 0.001 of the order; it fills 0.001 more before
+    recovery looks it up. Recovery is told the 0.001 taken (what it books into the
+    earlier run), and the 0.001 after is handed out here, with its trade's commission.
+    Before, recovery's look-up took it for the earlier run and it was never handed out."""
+    resting, emulated, restarted = await partly_filled_then_restarted(
+        live, make_client, instruments
+    )
+    venue = restarted.venue
+    await venue.snapshot_to_adopt(restarted.clock() - 60_000, ["BTC-PERP"])
+    live.server.engine.fill(emulated, 0.001, emulated.price, maker=True)
+    found = await venue.order_by_client_id("BTC-PERP", resting.client_id, OrderType.LIMIT)
+    assert found is not None and found["filled"] == pytest.approx(0.002)
+    fills = await venue.poll(FAR_FUTURE)
+    assert [(f.client_id, f.size) for f in fills] == [(resting.client_id, pytest.approx(0.001))]
+    *_, last = commissions(live.server, resting.client_id)
+    assert fills[0].fee == pytest.approx(last, abs=1e-9)
+    assert await venue.poll(FAR_FUTURE + 10_000) == []
+    taken = venue.taken_at_start(resting.client_id)
+    assert taken is not None and taken.filled == pytest.approx(0.001)
+    assert taken.cost == pytest.approx(0.001 * emulated.price)

@@ -156,6 +156,9 @@ class _OnItsWay:
     ) -> float | None:
         return self.commission
 
+    def taken_at_start(self, client_id: str) -> None:
+        return None  # no order was found open when the start took the account
+
 
 async def _one_long_stored(
     emulator: EmulatorServer, run_dirs: dict[str, str]

@@ -7,6 +7,7 @@ The stop's trigger is made to happen at a chosen request of the start (the emula
 route answers it after moving the price)."""
 
 import dataclasses
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -108,3 +109,65 @@ async def test_a_stop_that_triggers_after_recovery_is_booked_once_with_its_runs_
         emulator, run_dirs, tmp_path, ("GET", "/fapi/v1/userTrades")
     )
     assert fills == [(first, "buy", 0.01, "plan r1", 0.01), (first, "sell", 0.01, "stop", 0.0)]
+
+
+def run_positions(db: Path, run_id: str) -> dict[str, float]:
+    """The positions a run's books hold (the positions table), by symbol."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT symbol, size FROM positions WHERE run_id=?", (run_id,))
+        return {str(symbol): float(size) for symbol, size in rows.fetchall()}
+
+
+async def test_a_stop_that_triggers_after_the_start_took_the_account_is_the_new_runs(
+    in_repo: Path, run_dirs: dict[str, str], emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """The stop triggers after the start's reconciliation took the account (long 0.01),
+    just before recovery looks it up the second time. Recovery booked its close into the
+    first run, and the new run, whose books took the long, never had it: long 0.01
+    against a flat exchange until the next reconciliation adopted the difference. What
+    the start took is the first run's; the close after it is the new run's fill, with
+    the exchange's commission for it."""
+    emulator.set_price("ETHUSDT", 3_000.0)
+    plan = write_plan(tmp_path / "plan.csv", [ENTRY])
+    db = await protected_run(emulator, run_dirs, plan)
+    ((first,),) = sqlite3.connect(db).execute("SELECT run_id FROM runs").fetchall()
+    (stop,) = [o for o in emulator.state.algo_orders.values() if o.type == "STOP_MARKET"]
+    asked: list[dict[str, str]] = []
+
+    def second_look_up(params: dict[str, str]) -> bool:
+        if params.get("clientAlgoId") == stop.client_algo_id:
+            asked.append(params)
+        return len(asked) == 2  # the first: recovery's, before the start took the account
+
+    before_answering(emulator, ("GET", "/fapi/v1/algoOrder"),
+                     lambda: emulator.set_price("ETHUSDT", 2_940.0), second_look_up)  # fmt: skip
+    result = await run_bot(settings(emulator, run_dirs, plan, duration="1s"), progress=False)
+    assert result.status == "completed"
+    assert len(asked) >= 2 and emulator.state.positions["ETHUSDT"].amount == 0.0
+    ((second,),) = (
+        sqlite3.connect(db)
+        .execute("SELECT run_id FROM runs WHERE run_id != ?", (first,))
+        .fetchall()
+    )
+    assert every_fill(db) == [
+        (first, "buy", 0.01, "plan r1", 0.01),
+        (second, "sell", 0.01, "stop", 0.0),
+    ]
+    assert run_positions(db, second).get("ETH-PERP", 0.0) == 0.0
+    # its books were the exchange's from the start: no later reconciliation adopted one
+    # (there may be none: the wall-clock second can pass while a loaded machine starts)
+    journal = (Path(run_dirs["log_dir"]) / "events.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in journal]
+    later = [e for e in events if e["type"] == "reconcile" and e["run_id"] == second
+             and e["why"] != "start"]  # fmt: skip
+    assert all(e["mismatched"] == [] for e in later), later
+    close = emulator.state.orders_by_client_id[stop.client_algo_id]
+    charged = sum(t.commission for t in emulator.state.trades if t.order_id == close.order_id)
+    with sqlite3.connect(db) as conn:
+        ((fee,),) = conn.execute("SELECT fee FROM fills WHERE run_id=?", (second,)).fetchall()
+    assert fee == pytest.approx(charged, abs=1e-9)
+    # the first run's stop row stays open there; the next start counts the close stored
+    # by the run that followed it and books nothing again
+    again = await run_bot(settings(emulator, run_dirs, plan, duration="1s"), progress=False)
+    assert again.status == "completed"
+    assert [f[:3] for f in every_fill(db)] == [(first, "buy", 0.01), (second, "sell", 0.01)]

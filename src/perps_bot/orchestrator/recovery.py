@@ -8,7 +8,9 @@ exchange by its client id; what the exchange executed beyond what was stored bec
 fill of that earlier run (priced from the order's cumulative cost, the fee from its
 trades' commissions, booked through a ledger replayed from that run's stored fills and
 funding), and the order row gets its final state. The new run adopts the exchange's
-positions at its own start, so nothing is counted twice.
+positions at its own start, so nothing is counted twice: looked up after that start,
+an order the start found open is booked into its run only up to what the positions
+taken held (`_up_to_the_start`), and what it executed after is the new run's fill.
 """
 
 import asyncio
@@ -33,6 +35,7 @@ from perps_bot.exchange.runtime import CLOCK_MARGIN_MS, wall_clock_ms
 from perps_bot.ledger import Ledger
 from perps_bot.storage import RunStore
 from perps_bot.storage.orders import OrderRecord
+from perps_bot.venues.base import TakenAtStart
 from perps_bot.venues.fill_rules import fee_for
 
 log = logging.getLogger("perps_bot.run")
@@ -51,6 +54,8 @@ class ExchangeOrders(Protocol):
     async def commission_of(
         self, symbol: str, exchange_id: str, executed: float | None = None
     ) -> float | None: ...
+
+    def taken_at_start(self, client_id: str) -> TakenAtStart | None: ...
 
 
 async def recover_unstored_fills(
@@ -100,6 +105,7 @@ async def _recover_run(
         if reply is None:
             _finish(store, run_id, order, None, row.updated)
             continue
+        reply = _up_to_the_start(reply, exchange.taken_at_start(row.client_id))
         executed = _num(reply.get("filled"))
         have = stored.get(row.client_id, Stored(0.0, 0.0, 0.0))
         if row.filled > have.size:  # what the row says it had, fills or not
@@ -162,6 +168,21 @@ async def _look_up(
             await asyncio.sleep(wait_ms / 1000.0)
         reply = await exchange.order_by_client_id(row.symbol, row.client_id, kind)
     return reply
+
+
+def _up_to_the_start(reply: dict[str, Any], taken: TakenAtStart | None) -> dict[str, Any]:
+    """The order as the account the new run took holds it (`taken`: what the live venue
+    followed of it then), or `reply` when it executed no more since (or was not
+    followed). What it executed after is the new run's (its venue hands it out), so the
+    earlier run keeps the order open, and books it only up to there: its
+    commission, that of its first `filled` (commission_of). Before, the whole of it was
+    booked here, and the new run's books, taken before it, never had it."""
+    filled = _num(reply.get("filled"))
+    if taken is None or filled <= taken.filled + _EPS * max(1.0, filled):
+        return reply
+    average = taken.cost / taken.filled if taken.filled > _EPS else 0.0
+    return reply | {"filled": taken.filled, "cost": taken.cost, "average": average,
+                    "status": "open", "lastTradeTimestamp": taken.at}  # fmt: skip
 
 
 class Intent(NamedTuple):

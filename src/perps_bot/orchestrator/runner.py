@@ -259,8 +259,9 @@ async def _trade(run: Run) -> None:
             await orchestrator.start()
             await _recover_after_crash(run)
             await orchestrator.reconcile("start")
-            # what earlier runs' orders executed while the account was adopted (which
-            # takes it whole, handing out none of it) is theirs: looked up again now
+            # what earlier runs' orders executed until the account was taken (whole,
+            # handing out none of it) is theirs: looked up again now; what an order
+            # found open executed after it is this run's (recovery `_up_to_the_start`)
             await _recover_after_crash(run)
             for p in orchestrator.portfolios:
                 store.set_initial_balance(p.rec.run_id, p.ledger.initial_balance())

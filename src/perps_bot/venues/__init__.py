@@ -3,6 +3,7 @@
 from perps_bot.venues.base import (
     FillsOutOfReach,
     OrderRejected,
+    TakenAtStart,
     Venue,
     VenueFatal,
     VenuePosition,
@@ -13,6 +14,7 @@ from perps_bot.venues.base import (
 __all__ = [
     "FillsOutOfReach",
     "OrderRejected",
+    "TakenAtStart",
     "Venue",
     "VenueFatal",
     "VenuePosition",

@@ -4,7 +4,7 @@ attribute the orchestrator reads is declared here (no probing with getattr)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from perps_bot.domain import Candle, DenialReason, Fill, MarketEvent, Order, OrderUpdate
 
@@ -33,6 +33,16 @@ class FillsOutOfReach(Exception):
     """The exchange's fills since a time cannot all be read (older than the exchange
     keeps, or more than one reconciliation books): booking part of them would be wrong
     books; the bot stops trading until an operator looks."""
+
+
+class TakenAtStart(NamedTuple):
+    """What an order found open (an earlier run's) had executed when a live start took
+    the account: its executed quantity and quote cost, which the positions taken hold,
+    and when they were taken. What it executes beyond is the new run's."""
+
+    filled: float
+    cost: float
+    at: int
 
 
 @dataclass(slots=True)

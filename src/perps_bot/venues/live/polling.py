@@ -16,7 +16,7 @@ from functools import partial
 
 from perps_bot.domain import Fill, Order
 from perps_bot.exchange.resilience import CircuitBreaker
-from perps_bot.venues.base import VenueFatal, VenueSnapshot, VenueUnavailable
+from perps_bot.venues.base import TakenAtStart, VenueFatal, VenueSnapshot, VenueUnavailable
 from perps_bot.venues.live.commissions import apply_commission
 from perps_bot.venues.live.conditional import current_state
 from perps_bot.venues.live.reads import AccountReads
@@ -88,7 +88,8 @@ class FillPolling(AccountReads):
         before now on it (AccountReads._adopted_unlisted).
         It hands out no fill: the venue has placed no order yet, and the executions of
         the orders it found open (an earlier run's stop) are in the positions adopted;
-        recovery books them into their run, looking them up after this. Handed out, they
+        recovery books them into their run, looking them up after this, up to what
+        the positions hold (`_take_followed`). Handed out, they
         were booked into books holding nothing yet (a stop's close as a new short)."""
         listed = await self._trade_ids(since_ms, symbols)
         for _ in range(SNAPSHOT_TRIES):
@@ -98,12 +99,29 @@ class FillPolling(AccountReads):
                 self._seen_trades.update(listed[0])
                 adopted = self._clock()  # those out of reach: exchange_fills refuses them
                 self._unlisted |= dict.fromkeys(listed[1], adopted)
+                self._take_followed(adopted)
                 snap.fills = []
                 return snap
             listed = again
         raise VenueUnavailable(
             f"the account kept trading while it was read ({SNAPSHOT_TRIES} tries)"
         )
+
+    def _take_followed(self, at: int) -> None:
+        """The orders found open, as the account taken at `at` holds them: what each had
+        executed is in the positions (recovery books it into its run: `taken_at_start`),
+        what it executes from now on is this run's, handed out by `poll` with the
+        commission of its own trades. Before, recovery's look-up after the start booked
+        an execution made after it into the earlier run, and the new run's books, which
+        took the account before it, never had it (a stop's close: long against a flat
+        exchange until the next reconciliation adopted it)."""
+        self._taken = {}
+        for tracked in self._orders.values():
+            self._taken[tracked.exchange_client_id] = TakenAtStart(
+                tracked.seen_filled, tracked.seen_cost, at
+            )
+            tracked.reported = tracked.foreign_filled = tracked.seen_filled
+            tracked.commission_reported = 0.0
 
     def _executed(self) -> dict[str, float]:
         """client id -> executed quantity the venue knows, for every order it follows."""

@@ -20,6 +20,7 @@ from perps_bot.domain.timeutil import iso_utc
 from perps_bot.exchange import from_exchange_symbol
 from perps_bot.venues.base import (
     FillsOutOfReach,
+    TakenAtStart,
     VenuePosition,
     VenueSnapshot,
     VenueUnavailable,
@@ -58,6 +59,9 @@ class AccountReads:
     _seen_trades: set[str]
     #: symbol -> when an account was adopted whose trades on it could not be listed
     _unlisted: dict[str, int]
+    #: exchange client id -> what an order followed when the start took the account had
+    #: executed then (None: not taken yet)
+    _taken: dict[str, TakenAtStart] | None
     _commissions: Commissions
 
     def _exchange_client_id(self, client_id: str) -> str:
@@ -227,7 +231,8 @@ class AccountReads:
         which books what it executed so far; a trigger order that triggered answers with
         the market order it became. The venue follows such an order when it was found
         open at the start: from now on it hands out only what the order executes after
-        this answer (`_booked_by_recovery`)."""
+        this answer (`_booked_by_recovery`), or, once the start took the account, what
+        it executes beyond what the account held then (`taken_at_start`)."""
         ccxt_symbol = self._ccxt_symbols[symbol]
         probe = Tracked(
             Order(client_id, symbol, Side.BUY, 0.0, kind, None, False, 0, client_id),
@@ -253,7 +258,8 @@ class AccountReads:
         account read and recovery's look-up was booked twice, into the earlier run by
         recovery and into this one (against books not adopted yet) by the start's
         reconciliation. Their commission is recovery's to charge too: before, the
-        order's next fill here was charged it again."""
+        order's next fill here was charged it again. Once the start took the account,
+        nothing changes: what the order executed since is this run's (`taken_at_start`)."""
         tracked = next(
             (t for t in self._orders.values() if t.order.exchange_id == probe.order.exchange_id),
             None,
@@ -262,12 +268,26 @@ class AccountReads:
             return
         if probe.actual_id is not None:
             tracked.actual_id = probe.actual_id
+        if self._taken is not None:  # beyond what the account taken holds: this run's
+            taken = self._taken.get(tracked.exchange_client_id)  # (found by its order id)
+            if taken is not None:
+                self._taken.setdefault(probe.exchange_client_id, taken)
+            return
         self._apply(tracked, found, self._clock(), on_arrival=False)
         client_id = tracked.order.client_id
         self._pending_fills = [f for f in self._pending_fills if f.client_id != client_id]
         # recovery charges their commission too: the next fill here, only its own trades'
         tracked.reported = tracked.foreign_filled = tracked.seen_filled
         tracked.commission_reported = 0.0
+
+    def taken_at_start(self, client_id: str) -> TakenAtStart | None:
+        """What the order with this client id had executed when the start took the
+        account, for one the venue followed then (found open); None for any other, or
+        before the account was taken. Recovery books into the earlier run only that
+        much: the rest is this run's, handed out by `poll`."""
+        if self._taken is None:
+            return None
+        return self._taken.get(self._exchange_client_id(client_id))
 
     async def commission_of(
         self, symbol: str, exchange_id: str, executed: float | None = None

@@ -55,7 +55,13 @@ from perps_bot.domain import (
 )
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.exchange.runtime import close_quietly, wall_clock_ms
-from perps_bot.venues.base import OrderRejected, VenueFatal, VenueSnapshot, VenueUnavailable
+from perps_bot.venues.base import (
+    OrderRejected,
+    TakenAtStart,
+    VenueFatal,
+    VenueSnapshot,
+    VenueUnavailable,
+)
 from perps_bot.venues.live.commissions import Commissions
 from perps_bot.venues.live.conditional import ALGO, algo_view, current_state
 from perps_bot.venues.live.contracts import ContractUnits
@@ -117,6 +123,7 @@ class LiveVenue(FillPolling):
         self._own_order_ids: set[str] = set()  # every exchange order id this venue placed
         self._seen_trades: set[str] = set()  # foreign trades already handed out
         self._unlisted: dict[str, int] = {}  # see AccountReads._adopted_unlisted
+        self._taken: dict[str, TakenAtStart] | None = None  # see AccountReads.taken_at_start
         self._commissions = Commissions(self._instruments)
         self._last_poll: int | None = None
         self._started = False
