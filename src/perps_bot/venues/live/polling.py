@@ -120,8 +120,7 @@ class FillPolling(AccountReads):
             self._taken[tracked.exchange_client_id] = TakenAtStart(
                 tracked.seen_filled, tracked.seen_cost, at
             )
-            tracked.reported = tracked.foreign_filled = tracked.seen_filled
-            tracked.commission_reported = 0.0
+            tracked.hand_over_executed()
 
     def _executed(self) -> dict[str, float]:
         """client id -> executed quantity the venue knows, for every order it follows."""

@@ -277,8 +277,7 @@ class AccountReads:
         client_id = tracked.order.client_id
         self._pending_fills = [f for f in self._pending_fills if f.client_id != client_id]
         # recovery charges their commission too: the next fill here, only its own trades'
-        tracked.reported = tracked.foreign_filled = tracked.seen_filled
-        tracked.commission_reported = 0.0
+        tracked.hand_over_executed()
 
     def taken_at_start(self, client_id: str) -> TakenAtStart | None:
         """What the order with this client id had executed when the start took the

@@ -67,6 +67,13 @@ class Tracked:
         """The exchange order whose trades are this order's fills."""
         return self.actual_id or self.order.exchange_id
 
+    def hand_over_executed(self) -> None:
+        """What it executed so far is booked elsewhere (by recovery into an earlier run,
+        or in the position the start took): this venue hands out only what it executes
+        from now on, charged only those trades' commission."""
+        self.reported = self.foreign_filled = self.seen_filled
+        self.commission_reported = 0.0
+
     @property
     def unreported(self) -> float:
         return self.seen_filled - self.reported
