@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -357,7 +358,25 @@ def _funding_rows(entries: Sequence[dict[str, Any]], series: Series) -> list[Row
                 " PERPS_BOT__ACCOUNT__FUNDING_INTERVAL=4h"
             )
         rows.append([floored, rate, rate, rate, rate, 0.0])
+    _check_schedule(rows, series)
     return rows
+
+
+def _check_schedule(rows: Sequence[Row], series: Series) -> None:
+    """Settlements never closer than two funding intervals (a page of three or more,
+    so one the exchange missed does not count) are a schedule longer than
+    account.funding_interval: the file would hold one funding time in two or more, a
+    gap the backtest refuses (or, with --fill-gaps, charges at the default rate)."""
+    if len(rows) < 3:
+        return
+    closest = int(min(b[0] - a[0] for a, b in pairwise(rows)))
+    if closest >= 2 * series.interval_ms:
+        every = format_duration(closest)
+        raise DownloadError(
+            f"the exchange settles {series.symbol} funding every {every}, not every"
+            f" {format_duration(series.interval_ms)} (account.funding_interval): set it to"
+            f" the exchange's schedule, e.g. PERPS_BOT__ACCOUNT__FUNDING_INTERVAL={every}"
+        )
 
 
 def describe(series: Series) -> str:
