@@ -188,6 +188,7 @@ BAD_CASES = {
     "gap": (lambda d: d[:3] + d[4:], 4, "gap: 1 candles missing"),
     "duplicate": (lambda d: [*d[:3], d[2], *d[3:]], 4, "duplicate timestamp"),
     "unsorted": (lambda d: [d[0], d[2], d[1], *d[3:]], 3, "not sorted"),
+    "newest first": (lambda d: d[::-1], 2, "not sorted (newest first? sort"),
     "nan": (lambda d: _replace(d, 4, close=float("nan")), 5, "close is NaN"),
     "negative": (lambda d: _replace(d, 3, low=-1.0), 4, "non-positive low -1.0"),
     "zero": (lambda d: _replace(d, 2, open=0.0), 3, "non-positive open"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -184,18 +185,35 @@ class Downloader:
         step = series.interval_ms
         candles = series.kind != "funding"
         cursor = start if candles else -(-start // step) * step
-        added = 0
+        added, hole = 0, None
         while (cursor + step <= end) if candles else (cursor < end):
             page = await self._page(series, cursor, end)
             rows = [r for r in page if r[0] >= cursor and
                     (r[0] + step <= end if candles else r[0] < end)]  # fmt: skip
-            if not rows:
-                break
+            if not rows and any(r[0] >= cursor for r in page):
+                break  # its rows are past the range: nothing more in it
+            if not rows:  # a page of nothing inside the range: a hole in the exchange's
+                hole = cursor if hole is None else hole  # history; the rows after it
+                cursor += (CANDLE_PAGE if candles else FUNDING_PAGE) * step  # count too
+                continue
+            if hole is not None:
+                self._say_hole(series, hole, int(rows[0][0]))
+                hole = None
             file.add_page(rows)
             added += len(rows)
             cursor = int(rows[-1][0]) + step
             self.say(f"{series.path.name}: {added} rows, up to {iso_utc(cursor)}")
+        if hole is not None:
+            self._say_hole(series, hole, end)
         return added
+
+    def _say_hole(self, series: Series, start: int, end: int) -> None:
+        """Rows the exchange does not have (an outage, a listing or a delisting inside
+        the range): said, not passed over, since the file then has a hole the backtest
+        refuses (or fills, with --fill-gaps) or ends before --until."""
+        noun = {"candles": "candles", "mark": "mark-price candles", "funding": "funding rates"}
+        self.say(f"{series.path.name}: the exchange has no {noun[series.kind]} from"
+                 f" {iso_utc(start)} to {iso_utc(end)}")  # fmt: skip
 
     async def _page(self, series: Series, cursor: int, end: int) -> list[Row]:
         client, symbol = self.client, series.exchange_symbol
@@ -340,7 +358,25 @@ def _funding_rows(entries: Sequence[dict[str, Any]], series: Series) -> list[Row
                 " PERPS_BOT__ACCOUNT__FUNDING_INTERVAL=4h"
             )
         rows.append([floored, rate, rate, rate, rate, 0.0])
+    _check_schedule(rows, series)
     return rows
+
+
+def _check_schedule(rows: Sequence[Row], series: Series) -> None:
+    """Settlements never closer than two funding intervals (a page of three or more,
+    so one the exchange missed does not count) are a schedule longer than
+    account.funding_interval: the file would hold one funding time in two or more, a
+    gap the backtest refuses (or, with --fill-gaps, charges at the default rate)."""
+    if len(rows) < 3:
+        return
+    closest = int(min(b[0] - a[0] for a, b in pairwise(rows)))
+    if closest >= 2 * series.interval_ms:
+        every = format_duration(closest)
+        raise DownloadError(
+            f"the exchange settles {series.symbol} funding every {every}, not every"
+            f" {format_duration(series.interval_ms)} (account.funding_interval): set it to"
+            f" the exchange's schedule, e.g. PERPS_BOT__ACCOUNT__FUNDING_INTERVAL={every}"
+        )
 
 
 def describe(series: Series) -> str:

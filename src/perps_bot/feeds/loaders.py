@@ -56,6 +56,7 @@ from perps_bot.feeds.row_checks import (
     detect_interval,
     off_grid,
     raise_first,
+    refuse_unsorted,
     time_problems,
 )
 
@@ -229,6 +230,7 @@ def _validate_candles(raw: RawRows, *, fill_gaps: bool, check_volume: bool, cls:
         if dropped:
             ts, rows, cols = ts[keep], rows[keep], [col[keep] for col in cols]
     o, h, lo, c, v = cols
+    refuse_unsorted(raw.name, ts, rows)
     interval = detect_interval(raw.name, ts)
     problems = time_problems(raw.name, ts, rows, interval, fill_gaps=fill_gaps, what="candles")
     problems += off_grid(ts, interval)  # marks too: shifted marks price the wrong instants

@@ -77,13 +77,7 @@ def time_problems(
     dup_hint = "" if fill_gaps else "; --fill-gaps drops exact duplicates"
     if what != "candles":
         dup_hint = f" after flooring to {step} (check account.funding_interval){dup_hint}"
-    unsorted = shifted(diffs < 0)
-    raise_first(
-        name,
-        ts,
-        rows,
-        [(unsorted, lambda i: f"not sorted: earlier than the previous row {previous(i)}")],
-    )
+    refuse_unsorted(name, ts, rows)
     problems: list[Problem] = [
         (shifted(diffs == 0), lambda i: f"duplicate timestamp{dup_hint}"),
         (
@@ -97,6 +91,19 @@ def time_problems(
     if not fill_gaps:
         problems.append((shifted(diffs > interval), gap))
     return problems
+
+
+def refuse_unsorted(name: str, ts: IntArray, rows: IntArray) -> None:
+    """The first row earlier than the one before it. Checked before the interval is
+    detected: a file listed newest first (as some exchanges export) has no positive
+    step, and was refused as having fewer than 2 distinct timestamps."""
+    diffs = np.diff(ts)
+    order = " (newest first? sort the rows oldest first)" if bool(np.all(diffs < 0)) else ""
+
+    def message(i: int) -> str:
+        return f"not sorted{order}: earlier than the previous row {safe_iso(int(ts[i - 1]))}"
+
+    raise_first(name, ts, rows, [(shifted(diffs < 0), message)])
 
 
 def raise_first(name: str, ts: IntArray, rows: IntArray, problems: list[Problem]) -> None:
