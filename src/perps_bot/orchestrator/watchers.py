@@ -64,7 +64,7 @@ def watch_run(
     multi = len(portfolios) > 1
     metrics = RunMetrics(settings.profile, run_id, ACCOUNT if multi else portfolios[0].id)
     for p in portfolios:
-        metrics.watch(p.id, p.ledger, str(p.risk.state))
+        metrics.watch(p.id, p.ledger, str(p.risk.state), p.symbols)
         p.rec.follow_trades()
     journal.subscribe(metrics)
     metrics.start()
