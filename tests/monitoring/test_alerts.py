@@ -131,7 +131,7 @@ def test_a_failing_target_is_counted_and_logged_masked(caplog: pytest.LogCapture
     def broken(title: str, body: str) -> bool:
         raise ConnectionError("tgram://123:SECRET/456 refused")
 
-    sender = AlertSender([("tgram://********", broken)], max_per_minute=10)
+    sender = AlertSender([("tgram://********", broken)], max_per_minute=10, retry_s=())
     sender.send("halt", "t", "b")
     with caplog.at_level(logging.WARNING, logger="perps_bot.alerts"):
         assert sender.close(5.0)
@@ -395,7 +395,7 @@ def test_a_resumed_run_sends_again_only_the_alerts_no_target_accepted(tmp_path: 
         delivered.append(body)
         return "HALT" not in title
 
-    first = Alerts(config, name="n", sent_log=log, targets=[("x", refuses_halts)])
+    first = Alerts(config, name="n", sent_log=log, targets=[("x", refuses_halts)], retry_s=())
     first.rules("trade_closed", trade)
     first.rules("state_change", halt)  # refused by the target: not sent
     assert first.close() and len(delivered) == 2

@@ -6,7 +6,9 @@
 `AlertSender`, which is off the trading path: `send` only checks the rate limit and
 puts the message on a queue; one background thread delivers them. A target that is
 slow or never answers holds that thread, never an order; the end of a run waits for
-what is queued at most `alerts.flush_timeout`.
+what is queued at most `alerts.flush_timeout`. A message a target refused (or failed)
+is tried again after the pauses of `RETRY_S` (a receiver restarting); one never
+accepted is written in the run log, title and text, at WARNING.
 
 Once only (SPEC 9): a paper run killed after an alert went out but before the
 checkpoint that ends its batch replays that batch when resumed, and the alert's event
@@ -50,6 +52,8 @@ _QUEUE_SIZE = 256
 ALWAYS_SENT = frozenset({"halt", "liquidation", "daily_summary", "run_end"})
 #: the keys of the alerts a target accepted, one a line, beside the run's journal
 SENT_LOG = "alerts.sent"
+#: the pauses (seconds) before a message a target did not accept is tried again
+RETRY_S = (2.0, 10.0)
 
 
 def alert_key(event: str, line: dict[str, Any], body: str) -> str:
@@ -93,10 +97,16 @@ class AlertSender:
         max_per_minute: int,
         clock: Callable[[], float] = time.monotonic,
         sent_log: Path | None = None,
+        retry_s: Sequence[float] = RETRY_S,
+        pause: Callable[[float], object] = time.sleep,
     ) -> None:
         """`targets`: (masked name, deliver) pairs; `clock`: wall seconds (monotonic);
-        `sent_log`: where the keys of the alerts a target accepted are appended."""
+        `sent_log`: where the keys of the alerts a target accepted are appended;
+        `retry_s`: the pauses (`pause`, on the sender's thread) before each new try of a
+        message a target did not accept."""
         self._targets = list(targets)
+        self._retry_s, self._pause = tuple(retry_s), pause
+        self._down: set[int] = set()  # the targets (index) that failed their last message
         self._sent_log = sent_log
         self._log_file: IO[str] | None = None
         self._limit = max_per_minute
@@ -155,22 +165,42 @@ class AlertSender:
         while (item := self._queue.get()) is not None:
             title, body, key = item
             accepted = False
-            for name, deliver in self._targets:
-                try:
-                    ok, why = deliver(title, body), "was not accepted"
-                except Exception as exc:  # a target's failure is never the run's
-                    ok, why = False, f"failed: {type(exc).__name__}"
-                if ok:
+            for index, (name, deliver) in enumerate(self._targets):
+                retries = () if index in self._down else self._retry_s
+                why = self._deliver(deliver, title, body, retries)
+                if why is None:
                     self.sent += 1
+                    self._down.discard(index)
                     accepted = True
                     continue
                 self.failed += 1
-                if not self._closed:
-                    log.warning("alert to %s %s", name, why)
+                self._down.add(index)
+                if not self._closed:  # written down: which alert the target never got
+                    log.warning("alert to %s not sent (%s, %d tries): %s: %s", name, why,
+                                len(retries) + 1, title, body)  # fmt: skip
             if accepted and key is not None:
                 self._log_sent(key)
         if self._log_file is not None:
             self._log_file.close()
+
+    def _deliver(
+        self, deliver: Deliver, title: str, body: str, retries: Sequence[float]
+    ) -> str | None:
+        """Try the message on one target, again after each pause of `retries` (a receiver
+        restarting); None once accepted, else why the last try failed. A target that
+        failed every try of its last message gets one try per message until it accepts
+        one: the pauses would hold the messages queued behind (a halt) for minutes."""
+        why = ""
+        for pause in (0.0, *retries):
+            if pause:
+                self._pause(pause)
+            try:
+                if deliver(title, body):
+                    return None
+                why = "not accepted"
+            except Exception as exc:  # a target's failure is never the run's
+                why = f"failed: {type(exc).__name__}"
+        return why
 
     def _log_sent(self, key: str) -> None:
         """Append `key` to the sent log at once (flushed: a kill right after keeps it)."""
@@ -242,6 +272,14 @@ class AlertRules:
             equity = "" if line.get("equity") is None else f", equity {line['equity']:,.2f}"
             text = f"run {line['run_id']} ended: {line['status']}{detail}{equity}"
             self._alert("run_end", "run ended", text, line)
+
+    def crashed(self, run_ids: Sequence[str], *, found_by: str) -> None:
+        """The run_end of runs whose process died (found `crashed` by the start of run
+        `found_by`): sent once, as only the start that marks them finds them."""
+        if run_ids and "run_end" in self._on:
+            text = (f"run {', '.join(run_ids)} ended: crashed (its process is gone; found"
+                    f" at the start of run {found_by})")  # fmt: skip
+            self._sender.send("run_end", f"{self._name}: run ended", text)
 
     def _alert(self, event: str, what: str, body: str, line: dict[str, Any]) -> None:
         """Send it, unless it was sent before the restart the run resumed from (a replay
@@ -326,15 +364,18 @@ class Alerts:
         targets: Sequence[tuple[str, Deliver]] | None = None,
         sent_log: Path | None = None,
         resumed: bool = False,
+        retry_s: Sequence[float] = RETRY_S,
     ) -> None:
         """`targets`: instead of the apprise targets of `config.urls` (tests);
+        `retry_s`: the pauses before a message a target refused is tried again;
         `sent_log`: the log of the keys of the alerts sent (see the module doc), read
         when the run is `resumed`."""
         if targets is None:
             targets = [(mask_url(u.get_secret_value()), apprise_target(u.get_secret_value()))
                        for u in config.urls]  # fmt: skip
         _quiet_apprise()
-        self.sender = AlertSender(targets, max_per_minute=config.max_per_minute, sent_log=sent_log)
+        self.sender = AlertSender(targets, max_per_minute=config.max_per_minute,
+                                  sent_log=sent_log, retry_s=retry_s)  # fmt: skip
         sent = sent_keys(sent_log) if resumed and sent_log is not None else None
         self.rules = AlertRules(self.sender, config.on, name=name, sent=sent)
         self._flush_s = parse_duration(config.flush_timeout) / 1000.0

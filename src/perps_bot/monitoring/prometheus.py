@@ -22,6 +22,7 @@ id, "account" for the account of a run with several); per-symbol series carry `s
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -110,13 +111,13 @@ class _Frozen:
     positions: dict[str, tuple[float, float, float]]  # size, entry, mark
 
     @classmethod
-    def of(cls, books: Books) -> "_Frozen":
+    def of(cls, books: Books, traded: frozenset[str]) -> "_Frozen":
         names = ("equity", "realized_pnl", "unrealized_pnl", "fees_paid", "funding_total")
         return cls(
             {name: float(getattr(books, name)()) for name in names},
             {
                 s: (books.position_size(s), books.entry_price(s), books.mark_price(s))
-                for s in books.symbols()
+                for s in _symbols(books, traded)
             },
         )
 
@@ -186,11 +187,21 @@ class RunMetrics:
         self._latency: dict[tuple[str, ...], _Latency] = {}
         self._books: dict[str, Books] = {}
         self._states: dict[str, str] = {}
+        self._traded: dict[str, frozenset[str]] = {}
 
-    def watch(self, portfolio: str, books: Books, state: str = TradingState.ACTIVE) -> None:
-        """Export `books` as the gauges of `portfolio`, whose trading state is `state`."""
+    def watch(
+        self,
+        portfolio: str,
+        books: Books,
+        state: str = TradingState.ACTIVE,
+        symbols: Iterable[str] = (),
+    ) -> None:
+        """Export `books` as the gauges of `portfolio`, whose trading state is `state`;
+        `symbols`: those it trades, whose position (0 when flat) and mark are exported
+        all the time, not only while a position is open."""
         self._books[portfolio] = books
         self._states[portfolio] = str(state)
+        self._traded[portfolio] = frozenset(symbols)
 
     def start(self) -> "RunMetrics":
         _RUNS.add(self)
@@ -198,7 +209,8 @@ class RunMetrics:
 
     def close(self) -> None:
         self.closed_at = time.monotonic()
-        self._books = {pid: _Frozen.of(books) for pid, books in self._books.items()}
+        self._books = {pid: _Frozen.of(books, self._traded.get(pid, frozenset()))
+                       for pid, books in self._books.items()}  # fmt: skip
 
     def remove(self) -> None:
         """Off the registry (a server dropping a finished session's series)."""
@@ -257,14 +269,20 @@ class RunMetrics:
             families["unrealized_pnl"].add_metric([*run, pid], books.unrealized_pnl())
             families["fees"].add_metric([*run, pid], books.fees_paid())
             families["funding"].add_metric([*run, pid], 0.0 - books.funding_total())  # paid
-            for symbol in books.symbols():
+            for symbol in _symbols(books, self._traded.get(pid, frozenset())):
                 families["position_size"].add_metric(
                     [*run, pid, symbol], books.position_size(symbol)
                 )
-                families["mark_price"].add_metric([*run, pid, symbol], books.mark_price(symbol))
+                if mark := books.mark_price(symbol):  # none before its first price
+                    families["mark_price"].add_metric([*run, pid, symbol], mark)
         for pid, current in self._states.copy().items():
             for state in TradingState:
                 families["risk_state"].add_metric([*run, pid, str(state)], float(current == state))
+
+
+def _symbols(books: Books, traded: frozenset[str]) -> list[str]:
+    """The symbols of a portfolio's gauges: those it trades and any it holds."""
+    return sorted(traded.union(books.symbols()))
 
 
 _HANDLERS = {

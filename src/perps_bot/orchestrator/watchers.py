@@ -3,7 +3,7 @@ portfolios and the alerts (SPEC 11, 12). Both listen to the run's journal; the l
 knows nothing of them."""
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +49,7 @@ def watch_run(
     portfolios: list[Portfolio],
     checkpoint_soon: Callable[[], None] | None = None,
     resumed: bool = False,
+    crashed: Sequence[str] = (),
 ) -> Watchers | None:
     """Metrics and alerts of a bot run; runs over history (backtests, replays, an
     optimizer's trials) have neither (None). `checkpoint_soon`: a paper run's request
@@ -56,13 +57,14 @@ def watch_run(
     (or a liquidation) ends with one, so a resumed run does not replay (and alert again)
     what was alerted before it stopped; a kill before that checkpoint is covered by the
     log of the alerts sent beside the journal, which a `resumed` run reads
-    (monitoring.alerts)."""
+    (monitoring.alerts). `crashed`: the runs this start found left by a dead process
+    (their run_end alert is this run's to send: nothing else ever sends it)."""
     if mode in _SILENT:
         return None
     multi = len(portfolios) > 1
     metrics = RunMetrics(settings.profile, run_id, ACCOUNT if multi else portfolios[0].id)
     for p in portfolios:
-        metrics.watch(p.id, p.ledger, str(p.risk.state))
+        metrics.watch(p.id, p.ledger, str(p.risk.state), p.symbols)
         p.rec.follow_trades()
     journal.subscribe(metrics)
     metrics.start()
@@ -74,6 +76,7 @@ def watch_run(
         alerts = Alerts(settings.alerts, name=f"perps-bot {settings.profile}",
                         sent_log=sent_log, resumed=resumed)  # fmt: skip
         journal.subscribe(alerts.rules)
+        alerts.rules.crashed(crashed, found_by=run_id)
         alerted = _ONCE & set(settings.alerts.on)
         if checkpoint_soon is not None and alerted:
             soon = checkpoint_soon

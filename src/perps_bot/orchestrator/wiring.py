@@ -141,7 +141,7 @@ def build_run(
     candle_bar_ms = feed.strategy_bar_ms(settings.strategy.timeframe)
 
     params_json = _params_json(pre, strategies)
-    store, run_id, resumed = _open_run(settings, pre, params_json, resume, hosted)
+    store, run_id, resumed, crashed = _open_run(settings, pre, params_json, resume, hosted)
     tag_run_log(run_id)  # every line of the run from here on carries its id
     capture = open_capture(settings, pre, run_id, params_json, resumed=resumed is not None)
     if capture is not None:
@@ -175,7 +175,7 @@ def build_run(
     after = orchestrator.after_batch
     soon = after.soon if isinstance(after, checkpoint.Checkpointer) else None
     watchers = watch_run(settings, spec.mode, run_id, journal, portfolios, soon,
-                         resumed=resumed is not None)  # fmt: skip
+                         resumed=resumed is not None, crashed=crashed)  # fmt: skip
     if isinstance(after, checkpoint.Checkpointer):  # a resumed run's lines: all its parts'
         after.keep("log_lines", counter)
     if isinstance(after, checkpoint.Checkpointer) and watchers and watchers.alerts:
@@ -363,19 +363,18 @@ def _both(first: Callable[[], None], then: Callable[[], None] | None) -> Callabl
 
 def _open_run(
     settings: Settings, pre: Preflight, params_json: str, resume: str | None, hosted: bool
-) -> tuple[RunStore, str, RunRecord | None]:
+) -> tuple[RunStore, str, RunRecord | None, list[str]]:
     """Open the store (the caller holds its lock): runs left `running` by a dead process
     become `crashed` (a hosted run's process did that when it took the lock: the runs
-    still `running` are its own); then a new run is created, or the run to resume is
-    found."""
+    still `running` are its own; their ids are returned, for the alerts); then a new run
+    is created, or the run to resume is found."""
     store = RunStore(":memory:" if metrics_only(settings) else settings.database_path)
     try:
-        if not hosted:
-            mark_crashed(store)
+        crashed = [] if hosted else mark_crashed(store)
         if resume is None:
             run_id = new_run_id(settings.profile)
             store.create_run(run_record(settings, pre, run_id, params_json))
-            return store, run_id, None
+            return store, run_id, None, crashed
         kinds = tuple(str(m) for m, row in MODES.items() if row.resumable)
         if not pre.spec.resumable:
             raise checkpoint.ResumeError(f"--resume continues paper runs ({', '.join(kinds)}),"
@@ -386,7 +385,7 @@ def _open_run(
         )
         fingerprints = {p.plan.id: (p.fingerprint, p.code_fingerprint) for p in pre.portfolios}
         checkpoint.require_same_strategies(store, run, fingerprints)
-        return store, run.run_id, run
+        return store, run.run_id, run, crashed
     except BaseException:
         store.close()
         raise
