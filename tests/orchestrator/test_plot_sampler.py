@@ -70,3 +70,40 @@ def test_a_run_without_series_and_an_older_file_read_as_empty(tmp_path: Path) ->
         assert store.plot_series("nope") == {}
         store._db.execute("DROP TABLE plot_series")
         assert store.plot_series("nope") == {}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    gaps=st.lists(st.integers(1, 5), min_size=1, max_size=400),
+    cap=st.integers(4, 32),
+    chunk=st.integers(1, 40),
+)
+def test_samples_taken_ahead_by_due_and_add_are_those_sample_takes(
+    gaps: list[int], cap: int, chunk: int
+) -> None:
+    """A quiet stretch asks `due` which of its snapshots the chart samples and takes them
+    with `add` (no thinning among them; the one that thins goes through `sample`): the
+    samples, interval and next time are those of `sample` at every snapshot."""
+    ts = [sum(gaps[: i + 1]) * MINUTE for i in range(len(gaps))]
+    prices: dict[str, float] = {}
+    one = PlotSampler(SmaCross({}, make_ctx()), prices, MINUTE, cap=cap)
+    for i, t in enumerate(ts):
+        prices["A"] = float(i)
+        if t >= one.next_ts:
+            one.sample(t)
+    ahead_prices: dict[str, float] = {}
+    strategy = SmaCross({}, make_ctx())
+    ahead = PlotSampler(strategy, ahead_prices, MINUTE, cap=cap)
+    i = 0
+    while i < len(ts):
+        stop = min(len(ts), i + chunk)
+        due, cut = ahead.due(ts, i, stop)
+        assert all(i <= k < cut for k in due)
+        for k in due:
+            ahead.add(ts[k], "A", float(k), strategy.plot_values("A"))
+        if cut < stop:  # the sample that thins
+            ahead_prices["A"] = float(cut)
+            ahead.sample(ts[cut])
+            cut += 1
+        i = cut
+    assert ahead.state() == one.state()

@@ -1,6 +1,6 @@
 """A strategy's promise that the orchestrator may walk stretches past it
 (`candle_stretches`, `quote_stretches`) holds only for the code that made it: a
-subclass that overrides `on_event` or `candle_step` (to read quotes, say) does not
+subclass that overrides `on_event` or `candle_run` (to read quotes, say) does not
 inherit it unless it makes the promise again itself."""
 
 from collections.abc import Sequence

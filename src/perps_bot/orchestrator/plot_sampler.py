@@ -11,6 +11,7 @@ interval (reported in the chart title), which is what a page of a few MB can sho
 anyway.
 """
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any
 
@@ -74,6 +75,31 @@ class PlotSampler:
         self._count += 1
         if self._count >= self._cap:
             self._thin()
+        every = self.interval_ms
+        self.next_ts = ts - ts % every + every
+
+    def due(self, ts: list[int], i: int, j: int) -> tuple[list[int], int]:
+        """The indices of the times ts[i:j] (ascending, each a snapshot) that `sample`
+        would take, in order, up to the one that thins the samples: (those before it,
+        its index or j). A quiet stretch takes them with `add` without stopping there."""
+        due: list[int] = []
+        next_ts, every = self.next_ts, self.interval_ms
+        room = self._cap - self._count - 1  # samples before the one that thins
+        while True:
+            i = bisect_left(ts, next_ts, i, j)
+            if i == j or len(due) >= room:
+                return due, i
+            due.append(i)
+            t = ts[i]
+            next_ts = t - t % every + every
+            i += 1
+
+    def add(self, ts: int, symbol: str, price: float, values: Sequence[float] | None) -> None:
+        """`sample(ts)` when `symbol` is the only one with a last price, its price then
+        `price` and the strategy's values `values`, at a time `due` gave."""
+        self._last_ts = ts
+        self._samples.setdefault(symbol, []).append((ts, price, values))
+        self._count += 1
         every = self.interval_ms
         self.next_ts = ts - ts % every + every
 

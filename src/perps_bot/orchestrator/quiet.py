@@ -8,10 +8,14 @@ does not signal. For such candles the orchestrator walks the batch's columns
 (CandleColumns, as Python lists) in one loop that does, candle by candle, only what
 depends on the candle itself, with the same float operations in the same order:
 
-  strategy   `candle_step(block)(i)`: the candle's signals (the loop stops after the
-             first candle that signals; its orders go out as after that candle alone)
+  strategy   `candle_run(block)(i, j, plot_at, plot)`: the candles' signals, walked in
+             one call up to the next snapshot that needs more than its row (the walk
+             stops after the first candle that signals; its orders go out as after
+             that candle alone)
   metrics    the equity snapshot when one is due: its row (0.0 + size * (mark -
-             entry), from `ledger.unrealized_terms`) and a chart sample when due
+             entry), from `ledger.unrealized_terms`) and a chart sample when due; the
+             samples `PlotSampler.due` foresees are taken by the strategy's walk
+             (`plot`), which they do not cut (but the one that thins the samples)
   ledger     `quiet_mark_band`: the loop stops before a mark outside it (its close, or
              a mark series' low or high inside the candle), which then takes
              `update_mark` (liquidation check) through `_on_event`
@@ -37,17 +41,22 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from time import perf_counter
 
+import numpy as np
+
 from perps_bot.domain import MarketEvent, Order, Signal
 from perps_bot.feeds.bars import CandleAggregator
 from perps_bot.feeds.columns import CandleColumns, EventColumns
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.long_candles import LongCandles
 from perps_bot.orchestrator.portfolio import Portfolio
-from perps_bot.strategies import NO_SIGNALS
+from perps_bot.strategies import NO_SIGNALS, Strategy
+from perps_bot.strategies.base import CandleRun
 
 #: candles looked at per stretch: long enough to amortise the numpy calls, short
 #: enough that a stretch cut short early wastes little
 STRETCH = 256
+#: candles a quiet stretch checks and values at a time (`_walk_quiet`)
+CHUNK = 32
 #: what an event or stretch without orders returns (shared, never mutated)
 NO_ORDERS: list[Order] = []
 #: stretch(i, at) -> (index after the stretch, its orders, when its work started)
@@ -66,6 +75,11 @@ class QuietStretches(LongCandles):
     _next_equity: int | None
     _next_log: int | None
     _last_price: dict[str, float]
+    #: the block a quiet stretch last walked, its strategy, the strategy's `candle_run`
+    #: of it, whether its candles are the equity interval apart (or more), and what
+    #: samples the chart after candle i of it (`PlotSampler.add`)
+    _quiet_block: tuple[CandleColumns, Strategy, CandleRun, bool, Callable[[int], None]] | None
+    _quiet_block = None
 
     def _on_event(self, event: MarketEvent) -> list[Order]:
         raise NotImplementedError
@@ -159,70 +173,87 @@ class QuietStretches(LongCandles):
         band: tuple[float, float],
         terms: tuple[float, float],
     ) -> tuple[int, Sequence[Signal]]:
-        """Candle by candle, only what the per-candle path would do that depends on the
+        """What the per-candle path would do with candles i..j-1 that depends on the
         candle itself: the strategy, and the equity snapshot (its row, a chart sample;
         a log line or a risk state change takes the full `_snapshot` after the other
         stages caught up). Stops before a mark the ledger has to check and after a
-        candle that signals."""
+        candle that signals. The strategy walks the candles up to the next one whose
+        snapshot needs more than its row (`_QuietRows.scan`) in one call; the rows of
+        those before it are added together."""
         p = self.primary
         cols = block.lists()
-        ts, marks, close = cols.ts, cols.marks, cols.close
+        ts, marks = cols.ts, cols.marks
+        cached = self._quiet_block
+        if cached is None or cached[0] is not block or cached[1] is not p.strategy:
+            spaced = bool((np.diff(block.ts) >= self._equity_every).all())
+            run = p.strategy.candle_run(block)
+            cached = self._quiet_block = (block, p.strategy, run, spaced, self._plotter(block))
+        run, plot = cached[2], cached[4]
+        rows = _QuietRows(self, terms, i, spaced=cached[3], symbol=block.symbol)
         low, high = band
-        size, entry = terms
-        step = p.strategy.candle_step(block)
-        add_ts, add_values = p.rec.quiet_row_adders()
-        cash = p.ledger.wallet_balance()
-        every = self._equity_every
-        next_equity = self._next_equity
-        assert next_equity is not None and self._next_log is not None
-        next_log, plot = self._next_log, p.plot
-        next_plot = plot.next_ts  # read again after whatever may sample the chart
-        last_price, symbol = self._last_price, block.symbol
-        quiet = p.risk.quiet_band()
-        floor, peak, until = quiet if quiet is not None else (0.0, 0.0, -1)
-        long_candles = self._long_candles
-        caught_up = i  # candles before this one are caught up (all stages but two)
-        last_equity: float | None = None
         k = i
         signals: Sequence[Signal] = NO_SIGNALS
+        m = i  # the marks of candles before m are inside the band
         while k < j:
-            mark = marks[k]
-            if not low < mark < high:
-                break  # the ledger checks this one (update_mark)
-            signals = step(k)
-            t = ts[k]
-            k += 1
-            if long_candles and next_equity < t:  # rows inside the candle
-                self._next_equity = next_equity
-                self._minute_rows(block.candle(k - 1))
-                next_equity, next_plot = self._next_equity, plot.next_ts
-            if t >= next_equity:
-                unrealized = 0.0 + size * (mark - entry)
-                equity = cash + unrealized
-                if t >= next_log or not (t < until and floor < equity <= peak):
-                    self._catch_up(block, caught_up, k, last_equity)
-                    caught_up, last_equity = k, None
-                    self._snapshot(t)  # sets the next due times
-                    assert self._next_equity is not None and self._next_log is not None
-                    next_equity, next_log = self._next_equity, self._next_log
-                    next_plot = plot.next_ts
-                    quiet = p.risk.quiet_band()
-                    floor, peak, until = quiet if quiet is not None else (0.0, 0.0, -1)
-                else:
-                    add_ts(t)
-                    add_values((equity, cash, unrealized))
-                    last_equity = equity
-                    next_equity = t - t % every + every
-                    if t >= next_plot:
-                        last_price[symbol] = close[k - 1]
-                        plot.sample(t)
-                        next_plot = plot.next_ts
+            if k == m:
+                # a chunk at a time: a stretch is cut short by a signal, often within
+                # tens of candles, and the work for the candles after it would be lost
+                m = first_outside(marks, low, high, k, min(j, k + CHUNK))
+                if m == k:
+                    break  # the ledger checks this one (update_mark)
+            e = rows.scan(ts, marks, k, m)
+            k, signals = run(k, e + 1 if e < m else m, rows.plot_at, plot)
+            if rows.plot_at:
+                rows.next_plot = p.plot.next_ts
+            rows.keep(ts, k)
+            if k > e:  # the strategy saw candle e: its snapshot
+                self._quiet_snapshot(block, e, rows)
             if signals:
                 break
-        self._next_equity = next_equity
-        if k > caught_up:
-            self._catch_up(block, caught_up, k, last_equity)
+        self._next_equity = rows.next_equity
+        if k > rows.caught_up:
+            self._catch_up(block, rows.caught_up, k, rows.last_equity)
         return k, signals
+
+    def _plotter(self, block: CandleColumns) -> Callable[[int], None]:
+        """`plot(i)`: the chart's sample after candle i of `block`, taken while the
+        strategy walks a quiet stretch (`candle_run`), as `_quiet_snapshot` would."""
+        cols = block.lists()
+        ts, close, symbol = cols.ts, cols.close, block.symbol
+        add, values = self.primary.plot.add, self.primary.strategy.plot_values
+        return lambda i: add(ts[i], symbol, close[i], values(symbol))
+
+    def _quiet_snapshot(self, block: CandleColumns, e: int, rows: "_QuietRows") -> None:
+        """Candle e's rows inside it (a candle longer than the equity interval) and its
+        snapshot when one is due: a row, with a chart sample when one is due, or the
+        full `_snapshot` when a log line is due or the equity leaves the risk gate's
+        quiet band."""
+        cols = block.lists()
+        t = cols.ts[e]
+        plot = self.primary.plot
+        if self._long_candles and rows.next_equity < t:  # rows inside the candle
+            self._next_equity = rows.next_equity
+            self._minute_rows(block.candle(e))
+            rows.next_equity, rows.next_plot = self._next_equity, plot.next_ts
+        if t < rows.next_equity:
+            return
+        cash = rows.cash
+        unrealized = 0.0 + rows.size * (cols.marks[e] - rows.entry)
+        equity = cash + unrealized
+        if t >= rows.next_log or not (t < rows.until and rows.floor < equity <= rows.peak):
+            self._catch_up(block, rows.caught_up, e + 1, rows.last_equity)
+            rows.caught_up, rows.last_equity = e + 1, None
+            self._snapshot(t)  # sets the next due times
+            rows.reread(self)
+            return
+        rows.add_ts((t,))
+        rows.add_values((equity, cash, unrealized))
+        rows.last_equity = equity
+        rows.next_equity = t - t % rows.every + rows.every
+        if t >= rows.next_plot:
+            self._last_price[block.symbol] = cols.close[e]
+            plot.sample(t)
+            rows.next_plot = plot.next_ts
 
     def _catch_up(
         self, block: CandleColumns, start: int, stop: int, last_equity: float | None
@@ -262,3 +293,132 @@ class QuietStretches(LongCandles):
             p.risk.on_market_data(symbol, ts)
             p.excursions.on_prices(symbol, low, high)
             p.ledger.mark_quietly(symbol, mark)
+
+
+def first_outside(values: list[float], low: float, high: float, i: int, j: int) -> int:
+    """The index of the first of values i..j-1 not strictly inside (low, high), else j.
+    (A loop of float compares costs less than min, max and sum in C, whose compares
+    take the generic path.)"""
+    for k in range(i, j):
+        if not low < values[k] < high:
+            return k
+    return j
+
+
+class _QuietRows:
+    """The equity snapshots of a quiet stretch (`_walk_quiet`): the due times and
+    bands they are checked against, and the rows of candles that need nothing else
+    (`scan`), added once the strategy has walked them (`keep`)."""
+
+    __slots__ = (
+        "add_ts",
+        "add_values",
+        "cash",
+        "caught_up",
+        "entry",
+        "eqs",
+        "every",
+        "floor",
+        "last_equity",
+        "long_candles",
+        "next_equity",
+        "next_log",
+        "next_plot",
+        "peak",
+        "plot",
+        "plot_at",
+        "size",
+        "solo",
+        "spaced",
+        "start",
+        "stop",
+        "unrealized",
+        "until",
+    )
+
+    def __init__(
+        self,
+        run: QuietStretches,
+        terms: tuple[float, float],
+        first: int,
+        *,
+        spaced: bool,
+        symbol: str,
+    ) -> None:
+        """`first`: the stretch's first candle; `spaced`: the block's candles are at
+        least the equity interval apart (each one's row is due after the one before)."""
+        p = run.primary
+        self.plot = p.plot
+        self.plot_at: list[int] = []  # the chart's samples among the rows `scan` found
+        # the strategy's walk samples the chart when it plots nothing but this symbol
+        last_price = run._last_price
+        self.solo = len(last_price) == 1 and symbol in last_price
+        buffer = p.rec.store.equity_sink(p.rec.run_id)
+        self.add_ts, self.add_values = buffer.ts.extend, buffer.values.extend
+        self.size, self.entry = terms
+        self.cash = p.ledger.wallet_balance()
+        self.every = run._equity_every
+        self.long_candles = run._long_candles
+        self.spaced = spaced
+        self.caught_up = first  # candles before this one are caught up (all stages)
+        self.last_equity: float | None = None
+        self.start = self.stop = 0
+        self.eqs: list[float] = []
+        self.unrealized: list[float] = []
+        self.reread(run)
+
+    def reread(self, run: QuietStretches) -> None:
+        """The due times and the risk gate's band, as the full `_snapshot` left them."""
+        assert run._next_equity is not None and run._next_log is not None
+        self.next_equity, self.next_log = run._next_equity, run._next_log
+        p = run.primary
+        self.next_plot = p.plot.next_ts
+        quiet = p.risk.quiet_band()
+        self.floor, self.peak, self.until = quiet if quiet is not None else (0.0, 0.0, -1)
+
+    def scan(self, ts: list[int], marks: list[float], k: int, m: int) -> int:
+        """The first of candles k..m-1 whose snapshot needs more than a plain row (or a
+        row itself when the candles are not `spaced`), m if none; the rows of those
+        before it wait for `keep`, their chart samples are `plot_at`."""
+        self.start = self.stop = k
+        self.plot_at = []
+        next_equity = self.next_equity
+        if self.long_candles:
+            return k
+        if ts[k] < next_equity:  # no row due before that candle
+            return bisect_left(ts, next_equity, k, m)
+        if not self.spaced:
+            return k
+        due = min(self.next_log, self.until)
+        stop = bisect_left(ts, due if self.solo else min(due, self.next_plot), k, m)
+        if stop == k:
+            return k
+        cash, size, entry = self.cash, self.size, self.entry
+        unrealized = [0.0 + size * (mark - entry) for mark in marks[k:stop]]
+        eqs = [cash + u for u in unrealized]
+        floor, peak = self.floor, self.peak
+        for n in range(len(eqs)):
+            if not floor < eqs[n] <= peak:  # the first out of the band: `_snapshot`
+                stop = k + n
+                break
+        if self.solo:  # the sample that thins the chart's samples: `_quiet_snapshot`
+            self.plot_at, stop = self.plot.due(ts, k, stop)
+        self.stop, self.eqs, self.unrealized = stop, eqs, unrealized
+        return stop
+
+    def keep(self, ts: list[int], k: int) -> None:
+        """Add the rows `scan` found of the candles before k."""
+        start = self.start
+        n = min(k, self.stop) - start
+        if n <= 0:
+            return
+        eqs, unrealized = self.eqs, self.unrealized
+        if n < len(eqs):
+            eqs, unrealized = eqs[:n], unrealized[:n]
+        values = [self.cash] * (3 * n)
+        values[0::3], values[2::3] = eqs, unrealized
+        self.add_ts(ts[start : start + n])
+        self.add_values(values)
+        self.last_equity = eqs[-1]
+        t = ts[start + n - 1]
+        self.next_equity = t - t % self.every + self.every

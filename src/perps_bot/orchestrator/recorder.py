@@ -357,14 +357,6 @@ class Recorder:
             )
         return equity
 
-    def quiet_row_adders(
-        self,
-    ) -> tuple[Callable[[int], None], Callable[[tuple[float, float, float]], None]]:
-        """`add_ts(ts)` then `add_values((equity, cash, unrealized))` adds a snapshot row
-        as `equity` stores it, for a quiet stretch (orchestrator.quiet): no log line
-        (the stretch takes the full path when one is due), no listeners (none attached)."""
-        return self._add_ts, self._add_values
-
     def state_change(self, ts: int, state: str, detail: str) -> None:
         self.view.state.risk_state = state
         data: dict[str, Any] = {"state": state, "detail": detail}

@@ -42,6 +42,10 @@ from perps_bot.feeds.columns import CandleColumns
 #: What every hook returns when it has nothing to say (shared, never mutated).
 NO_SIGNALS: tuple[Signal, ...] = ()
 
+#: `run(i, j, plot_at, plot)` of `Strategy.candle_run`: (index after the last candle
+#: handed over, its signals)
+CandleRun = Callable[[int, int, Sequence[int], Callable[[int], None]], tuple[int, Sequence[Signal]]]
+
 #: The most closed bars an exchange-fed run fetches to warm a strategy up, whatever it
 #: asks for (one klines request per symbol; Binance answers at most 1500 rows).
 MAX_WARMUP_BARS = 1_000
@@ -100,7 +104,7 @@ class Strategy(ABC):
     #: True when `on_event` reads nothing but the event and the strategy's own state
     #: (not the account's marks, equity or orders, not the clock): the orchestrator may
     #: then hand it a stretch of candles in which no other stage has anything to do
-    #: (`on_candles`), instead of running every stage once per candle.
+    #: (`candle_run`), instead of running every stage once per candle.
     candle_stretches: ClassVar[bool] = False
     #: True when `on_event` does nothing with a `Quote` (no signal, no state read or
     #: written): the orchestrator may then walk a stretch of quotes in which no other
@@ -115,14 +119,14 @@ class Strategy(ABC):
     @classmethod
     def keeps(cls, promise: str) -> bool:
         """Whether the promise `candle_stretches` or `quote_stretches` holds for this
-        class: set True by a class whose `on_event` and `candle_step` this class still
+        class: set True by a class whose `on_event` and `candle_run` this class still
         uses. A subclass that overrides either one (to read quotes, say) does not
         inherit the promise unless it makes it again itself."""
         for klass in cls.__mro__:
             if promise in vars(klass):
                 return bool(vars(klass)[promise]) and all(
                     getattr(cls, hook) is getattr(klass, hook)
-                    for hook in ("on_event", "candle_step")
+                    for hook in ("on_event", "candle_run")
                 )
         return False
 
@@ -162,13 +166,35 @@ class Strategy(ABC):
     def on_event(self, event: MarketEvent) -> Sequence[Signal]:
         """Called for every market event (Candle, Quote, FundingRate, MarkPrice, BookSnapshot)."""
 
-    def candle_step(self, block: CandleColumns) -> Callable[[int], Sequence[Signal]]:
-        """`step(i)`: what `on_event(block.candle(i))` returns, for a strategy that
-        declares `candle_stretches` (the orchestrator calls it candle by candle in
-        order). Override it to skip building the Candle objects."""
+    def candle_run(self, block: CandleColumns) -> CandleRun:
+        """`run(i, j, plot_at, plot)`, for a strategy that declares `candle_stretches`:
+        hands it candles i, i + 1, ... of `block` up to j - 1, stopping after the first
+        that signals, as `on_event` of each (the Candle built from the columns) would,
+        and calls `plot(k)` right after candle k of `plot_at` (ascending, i <= k < j) is
+        handed over (the chart reads `plot_values` there); returns the index after the
+        last candle handed over and that candle's signals (j and NO_SIGNALS: none of
+        them signalled). The orchestrator calls it for stretches of the block in order,
+        other candles of it going to `on_event` in between. Override it to skip
+        building the Candle objects, and to walk a stretch in one call."""
         on_event = self.on_event
         candle = block.candle
-        return lambda i: on_event(candle(i))
+
+        def run(
+            i: int, j: int, plot_at: Sequence[int], plot: Callable[[int], None]
+        ) -> tuple[int, Sequence[Signal]]:
+            plots = iter(plot_at)
+            next_plot = next(plots, j)
+            while i < j:
+                signals = on_event(candle(i))
+                if i == next_plot:
+                    plot(i)
+                    next_plot = next(plots, j)
+                i += 1
+                if signals:
+                    return i, signals
+            return j, NO_SIGNALS
+
+        return run
 
     def warmup_bars(self) -> int:
         """How many closed bars of `strategy.timeframe` from before the start this strategy

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from perps_bot.domain import FundingRate, MarketEvent, Signal
 from perps_bot.feeds.columns import CandleColumns
-from perps_bot.strategies.base import NO_SIGNALS, StrategyContext
+from perps_bot.strategies.base import NO_SIGNALS, CandleRun, StrategyContext
 from perps_bot.strategies.common import PositionStrategy, SideState, SymbolStates, target
 
 
@@ -57,9 +57,17 @@ class FundingCarry(PositionStrategy[SideState]):
     candle_stretches = True  # acts on funding events only
     quote_stretches = True  # funding only: a quote says nothing to it
 
-    def candle_step(self, block: CandleColumns) -> Callable[[int], Sequence[Signal]]:
+    def candle_run(self, block: CandleColumns) -> CandleRun:
         """Candles say nothing to this strategy."""
-        return lambda i: NO_SIGNALS
+
+        def run(
+            i: int, j: int, plot_at: Sequence[int], plot: Callable[[int], None]
+        ) -> tuple[int, Sequence[Signal]]:
+            for k in plot_at:
+                plot(k)
+            return j, NO_SIGNALS
+
+        return run
 
     def __init__(self, params: Mapping[str, Any], ctx: StrategyContext) -> None:
         super().__init__(params, ctx)

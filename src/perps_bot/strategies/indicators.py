@@ -15,6 +15,12 @@ tens of thousands with small moves.
 """
 
 import math
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+
+
+def _no_plot(at: int) -> None:
+    """No chart sample asked for."""
 
 
 class MeanPair:
@@ -52,34 +58,98 @@ class MeanPair:
         self.fast_mean = math.nan
         self.slow_mean = math.nan
 
-    def push(self, value: float) -> bool:
-        """Add `value`; return True (and update both means) once `slow` values are in.
+    @property
+    def ready(self) -> bool:
+        """Whether `slow` values are in (both means are known)."""
+        return self._n >= self.slow
 
-        The ring's write position is `n % slow`, so the slow sum's resync (every `slow`
-        values) is where the position wraps to 0: no second modulo per value."""
+    def push(self, value: float) -> bool:
+        """Add `value`; return True (and update both means) once `slow` values are in."""
+        self.run((value,), 0, 1, 0)
+        return self.ready
+
+    def run(
+        self,
+        values: Sequence[float],
+        i: int,
+        j: int,
+        sign: int,
+        plot_at: Sequence[int] = (),
+        plot: Callable[[int], None] = _no_plot,
+    ) -> int:
+        """Add values[i], values[i + 1], ... up to values[j - 1], and stop after the
+        first one whose means are both known and differ the other way than `sign` says
+        (+1: fast above slow, -1: below; any other `sign` stops at the first that
+        differ); return the index after the last value added. One call for a stretch
+        of a backtest's bars, with the running sums in locals: the same floats as one
+        call per value. `plot(k)` is called for each k of `plot_at` (ascending) added,
+        the means then those after values[k] (a chart's sample without a call per
+        value)."""
+        early = self.slow - 1 - self._n  # values before the first with both means
+        if early > 0:
+            k = min(j, i + early)
+            self._add(values, i, k, True, True, (), _no_plot)
+            self.fast_mean = self.slow_mean = math.nan
+            for at in plot_at:
+                if i <= at < k:
+                    plot(at)  # the means are not known yet: NaN
+            i = k
+        return self._add(values, i, j, sign == 1, sign == -1, plot_at, plot)
+
+    def _add(
+        self,
+        values: Sequence[float],
+        i: int,
+        j: int,
+        above: bool,
+        below: bool,
+        plot_at: Sequence[int],
+        plot: Callable[[int], None],
+    ) -> int:
+        """`run`'s loop; `above`, `below`: the sides of fast against slow it goes on
+        along. A slot of the ring not written yet holds 0.0, and `value - 0.0` is
+        `value`: the sums of the first values need no test of their own. The ring's
+        write position is `n % slow`, so the slow sum's resync (every `slow` values) is
+        where the position wraps to 0; the fast sum's (every `fast` values) counts down
+        instead of taking a modulo per value."""
         buf = self._buf
-        fast, slow = self.fast, self.slow
-        n = self._n + 1
-        self._n = n
-        j = self._j
-        # buf[j - fast]: a negative index wraps the ring
-        fast_sum = self._fast_sum + (value - buf[j - fast]) if n > fast else self._fast_sum + value
-        slow_sum = self._slow_sum + (value - buf[j]) if n > slow else self._slow_sum + value
-        buf[j] = value
-        j += 1
-        if j == slow:
-            j = 0
-            slow_sum = math.fsum(buf)
-        self._j = j
-        if n % fast == 0:
-            fast_sum = math.fsum(buf[j - fast : j] if j >= fast else buf[j - fast :] + buf[:j])
-        self._fast_sum = fast_sum
-        self._slow_sum = slow_sum
-        if n < slow:
-            return False
-        self.fast_mean = fast_sum / fast
-        self.slow_mean = slow_sum / slow
-        return True
+        fast, slow, pos = self.fast, self.slow, self._j
+        fast_sum, slow_sum = self._fast_sum, self._slow_sum
+        fast_mean, slow_mean = self.fast_mean, self.slow_mean
+        to_resync = fast - self._n % fast  # values until the fast sum's next resync
+        plots = bisect_left(plot_at, i)
+        next_plot = plot_at[plots] if plots < len(plot_at) else j
+        k = j
+        for at in range(i, j):
+            value = values[at]
+            # buf[pos - fast]: a negative index wraps the ring
+            fast_sum += value - buf[pos - fast]
+            slow_sum += value - buf[pos]
+            buf[pos] = value
+            pos += 1
+            if pos == slow:
+                pos = 0
+                slow_sum = math.fsum(buf)
+            to_resync -= 1
+            if not to_resync:
+                to_resync = fast
+                window = buf[pos - fast : pos] if pos >= fast else buf[pos - fast :] + buf[:pos]
+                fast_sum = math.fsum(window)
+            fast_mean = fast_sum / fast
+            slow_mean = slow_sum / slow
+            if at == next_plot:
+                self.fast_mean, self.slow_mean = fast_mean, slow_mean
+                plot(at)
+                plots += 1
+                next_plot = plot_at[plots] if plots < len(plot_at) else j
+            if (fast_mean > slow_mean and not above) or (fast_mean < slow_mean and not below):
+                k = at + 1
+                break
+        self._n += k - i
+        self._j = pos
+        self._fast_sum, self._slow_sum = fast_sum, slow_sum
+        self.fast_mean, self.slow_mean = fast_mean, slow_mean
+        return k
 
 
 class RollingStats:

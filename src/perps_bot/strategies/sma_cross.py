@@ -27,7 +27,7 @@ from pydantic import Field, model_validator
 
 from perps_bot.domain import Candle, MarketEvent, Signal
 from perps_bot.feeds.columns import CandleColumns
-from perps_bot.strategies.base import NO_SIGNALS, StrategyContext
+from perps_bot.strategies.base import NO_SIGNALS, CandleRun, StrategyContext
 from perps_bot.strategies.common import (
     MAX_WINDOW,
     PositionStrategy,
@@ -95,17 +95,40 @@ class SmaCross(PositionStrategy[_SymbolState]):
         symbol = event.symbol
         return self._on_close(symbol, self._states[symbol], event.close)
 
-    def candle_step(self, block: CandleColumns) -> Callable[[int], Sequence[Signal]]:
-        """Only the closes matter: no Candle is built."""
+    def candle_run(self, block: CandleColumns) -> CandleRun:
+        """Only the closes matter: no Candle is built, and the averages take the closes
+        up to the next change of regime (or the close that meets the stop) in one call."""
         symbol = block.symbol
         state = self._states[symbol]
         closes = block.closes()
-        on_close = self._on_close
-        return lambda i: on_close(symbol, state, closes[i])
+        means = state.means
+        decide = self._decide
+
+        def run(
+            i: int, j: int, plot_at: Sequence[int], plot: Callable[[int], None]
+        ) -> tuple[int, Sequence[Signal]]:
+            sign = state.last_sign
+            while i < j:
+                # the closes before `k - 1` neither change the regime nor meet the stop;
+                # the chart's samples read the averages only (`plot_values`)
+                k = means.run(closes, i, _stop_end(closes, i, j, state), sign, plot_at, plot)
+                signals = decide(symbol, state, closes[k - 1], means.ready)
+                if signals:
+                    return k, signals
+                i, sign = k, state.last_sign
+            return j, NO_SIGNALS
+
+        return run
 
     def _on_close(self, symbol: str, state: _SymbolState, close: float) -> Sequence[Signal]:
-        means = state.means
-        if means.push(close):
+        return self._decide(symbol, state, close, state.means.push(close))
+
+    def _decide(
+        self, symbol: str, state: _SymbolState, close: float, ready: bool
+    ) -> Sequence[Signal]:
+        """The signals of `close`, just added to the averages (`ready`: both known)."""
+        if ready:
+            means = state.means
             fast, slow = means.fast_mean, means.slow_mean
             sign = 1 if fast > slow else -1 if fast < slow else 0
             if sign != state.last_sign and sign != 0:  # the common case: one test
@@ -149,3 +172,19 @@ class SmaCross(PositionStrategy[_SymbolState]):
     def plot_values(self, symbol: str) -> Sequence[float] | None:
         means = self._states[symbol].means
         return (means.fast_mean, means.slow_mean)  # NaN until `slow` bars were seen
+
+
+def _stop_end(closes: list[float], i: int, j: int, state: SideState) -> int:
+    """The index after the first of closes i..j-1 at or through the stop (j: none)."""
+    stop, side = state.stop, state.side
+    if stop is None or side == 0:
+        return j
+    window = closes[i:j]
+    # min and max settle the common case in C (a NaN first makes the test fail: the
+    # loop then decides, and a NaN never meets a stop)
+    if (min(window) > stop) if side > 0 else (max(window) < stop):
+        return j
+    for k, close in enumerate(window, start=i + 1):
+        if (close <= stop) if side > 0 else (close >= stop):
+            return k
+    return j
