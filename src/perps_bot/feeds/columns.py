@@ -138,8 +138,14 @@ class CandleColumns(EventColumns):
         return int(self.ts.shape[0])
 
     def candle(self, i: int) -> Candle:
-        """The i-th candle (0-based among the candles, not counting inserts)."""
-        return Candle(*(column[i] for column in self._field_lists()))  # type: ignore[arg-type]
+        """The i-th candle (0-based among the candles, not counting inserts). Built
+        positionally from the fields: unpacking a generator over them resumes it once per
+        field (the candle after every order, read alone)."""
+        fields = self._field_lists()
+        if len(fields) > 8:  # with the mark series' three
+            return Candle(*[column[i] for column in fields])  # type: ignore[arg-type]
+        ts, sym, opened, o, h, low, c, vol = fields
+        return Candle(ts[i], sym[i], opened[i], o[i], h[i], low[i], c[i], vol[i])  # type: ignore[arg-type]
 
     def closes(self) -> list[float]:
         """The closes as Python floats (strategies that read only the close)."""

@@ -54,7 +54,10 @@ class OrderRecord:
 
 
 def order_row(run_id: str, order: Order, update: OrderUpdate | None = None) -> tuple[Any, ...]:
-    """The row of `order`; with `update`, its state as of that update."""
+    """The row of `order`; with `update`, its state as of that update. Built at every
+    lifecycle step (three times for an order that fills at once), so its enums are their
+    `_value_` and the flag a plain 0 or 1: the same text and number as `str()` and
+    `int()`, which cost about 1,000 instructions each on Python 3.11 (domain.enums)."""
     state = update if update is not None else order
     reason = update.reason if update is not None else order.status_reason
     updated = update.ts if update is not None else order.updated_ts
@@ -63,12 +66,12 @@ def order_row(run_id: str, order: Order, update: OrderUpdate | None = None) -> t
         order.client_id,
         order.created_ts,
         order.symbol,
-        str(order.side),
-        str(order.order_type),
+        order.side._value_,
+        order.order_type._value_,
         order.size,
         order.price,
-        int(order.reduce_only),
-        str(state.status),
+        1 if order.reduce_only else 0,
+        state.status._value_,
         state.filled,
         state.avg_price,
         order.correlation_id,
