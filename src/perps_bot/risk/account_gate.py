@@ -10,7 +10,8 @@ else denied), and the account's gross notional over its equity against
 as filled. An order that shrinks the account's net position (held, and once the orders
 of its side on their way fill) passes those; a flip is no shrink. Every order
 counts against the account's `max_orders_per_minute`, and one that does not shrink it
-against `max_order_notional` (cut down to it, or denied): a portfolio's own limits,
+against `max_order_notional` (cut down to it, or denied; a flip of the net position is
+cut to the cap but never into the part that closes it): a portfolio's own limits,
 higher or several times over, never lift the account's.
 """
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from perps_bot.config import RiskConfig
 from perps_bot.domain import AccountView, DenialReason, Side
-from perps_bot.risk.gate import rate_refusal, reduces, with_sent
+from perps_bot.risk.gate import closing_part, order_cap_size, rate_refusal, reduces, with_sent
 
 _REL_TOL = 1e-9
 
@@ -94,12 +95,17 @@ class AccountGate:
             return AccountDecision(size, None, "")
         # the cap that cut the order (its line says so), and why
         cut: tuple[DenialReason | None, str] = (None, "")
-        if size * price > self.cfg.max_order_notional * (1 + _REL_TOL):
+        order_cap, close_only = order_cap_size(
+            self.cfg.max_order_notional, price, closing_part(held, current, side.sign)
+        )
+        if size > order_cap * (1 + _REL_TOL):
             why = f"account: order notional {size * price:.2f} > {self.cfg.max_order_notional:g}"
             if not self.cfg.resize_to_caps:
                 return AccountDecision(0.0, DenialReason.MAX_ORDER_NOTIONAL, why)
-            cut = (DenialReason.MAX_ORDER_NOTIONAL, why)
-            size = self.cfg.max_order_notional / price
+            cut = (DenialReason.MAX_ORDER_NOTIONAL, why + close_only)
+            size = order_cap
+            if close_only:  # a plain close of the account's position now
+                return AccountDecision(size, *cut)
         new = current + side.sign * size
         cap = self.cfg.max_position_notional / price
         if abs(new) > cap * (1 + _REL_TOL):

@@ -31,7 +31,9 @@ Check order (the first failing check decides the denial code):
    position the symbol would have once the orders on the same side still in flight
    fill (`in_flight`: several orders must not pass one by one a cap they break together):
    MAX_ORDER_NOTIONAL and MAX_POSITION_NOTIONAL (resized down to the cap when
-   `resize_to_caps` and something is left, else denied), MAX_LEVERAGE (the
+   `resize_to_caps` and something is left, else denied; the order cap is on the whole
+   order, as the exchange gets one, but a flip is never cut into its close: at most to
+   the close alone, `order_cap_size`), MAX_LEVERAGE (the
    symbol's configured leverage above `max_leverage`, or account gross notional
    after the order / equity above it), INSUFFICIENT_MARGIN (extra initial
    margin, over the position held, above the available balance: the orders in
@@ -97,6 +99,22 @@ def reduces(held: float, after: float) -> bool:
     if held == 0.0:
         return False
     return abs(after) <= abs(held) * _REL_TOL or (after * held > 0.0 and abs(after) < abs(held))
+
+
+def closing_part(held: float, ahead: float, direction: int) -> float:
+    """How much of an order of `direction` (+1 buy, -1 sell) closes: the position once
+    the orders of its side on their way fill (`ahead`), while that is still on the side
+    of the one `held` and the order goes against it; 0.0 when it closes nothing."""
+    return abs(ahead) if held * ahead > 0.0 and direction * ahead < 0.0 else 0.0
+
+
+def order_cap_size(max_order_notional: float, price: float, close: float) -> tuple[float, str]:
+    """The largest size `max_order_notional` lets an order go out with, and the note a
+    resize to it adds: the cap's size, or the order's `close` (closing_part) when that is
+    bigger, as a close is exempt from the caps and a flip is cut to the cap but never
+    into its close (long 0.6 at 100, cap 50, a sell of 1.0: 0.6, not 0.5)."""
+    cap = max_order_notional / price
+    return (close, " (the close only)") if close >= cap else (cap, "")
 
 
 def rate_refusal(recent: deque[int], now_ms: int, limit: int) -> str | None:
@@ -228,13 +246,13 @@ class RiskGate(EquityLimits):
                 if self._drawdown_reducing is not None
                 else DenialReason.DAILY_LOSS_LIMIT
             )
-            flips = base * current > 0.0 and base * (base + direction * size) < 0.0
-            if not (flips and self.cfg.resize_to_caps):
+            close = closing_part(current, base, direction)  # > 0: a flip (it is no reduction)
+            if not (close > 0.0 and self.cfg.resize_to_caps):
                 return self._deny(
                     cause, f"reduce-only mode ({self.state_detail}): order would raise exposure"
                 )
-            notes.append(f"cut {size:g} -> {abs(base):g} to close only ({self.state_detail})")
-            size, reducing, resized_by = abs(base), True, cause
+            notes.append(f"cut {size:g} -> {close:g} to close only ({self.state_detail})")
+            size, reducing, resized_by = close, True, cause
 
         if not reducing:
             outcome = self._check_increase(symbol, direction, ahead, size, price, current)
@@ -300,7 +318,9 @@ class RiskGate(EquityLimits):
         note = ""
         original = size
 
-        order_cap = cfg.max_order_notional / price
+        order_cap, close_only = order_cap_size(
+            cfg.max_order_notional, price, closing_part(held, current, direction)
+        )
         if size > order_cap * (1.0 + _REL_TOL):
             detail = (
                 f"order notional {size * price:.2f} > max_order_notional {cfg.max_order_notional:g}"
@@ -308,7 +328,9 @@ class RiskGate(EquityLimits):
             if not cfg.resize_to_caps:
                 return self._deny(DenialReason.MAX_ORDER_NOTIONAL, detail)
             size, binding = order_cap, DenialReason.MAX_ORDER_NOTIONAL
-            note = f"resized {original:g} -> {size:g}: {detail}"
+            note = f"resized {original:g} -> {size:g}{close_only}: {detail}"
+            if close_only:  # a plain close now: bounded by the position, as any close
+                return size, binding, note
 
         # the order moves the position towards `direction`, so the new position has that sign
         position_cap = cfg.max_position_notional / price
