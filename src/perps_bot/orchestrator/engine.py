@@ -14,7 +14,9 @@ into the venue: stored, journaled, and shown to the strategy (`on_order_update`)
 
 This module is the loop itself; its mixins hold the rest: the venue calls (sending,
 polling, reconciling: orchestrator.venue_calls), quiet candle and quote stretches
-(orchestrator.quiet, orchestrator.quiet_quotes), the loop's part of a checkpoint
+(orchestrator.quiet, orchestrator.quiet_quotes), candles walked along their path
+(orchestrator.long_candles, orchestrator.candle_walks), the equity rows
+(orchestrator.equity_rows), the loop's part of a checkpoint
 (orchestrator.loop_checkpoint), the strategies' warm-up (orchestrator.warmup) and
 their start in a run of quotes (orchestrator.start_orders), the controls from outside
 a strategy (orchestrator.controls) and how a run stops and closes
@@ -349,7 +351,7 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp, StartOrders):
                 if out:
                     self._signal(p, out)
 
-        # metrics: equity snapshots on the (simulated) clock
+        # metrics: equity snapshots on the (simulated) clock (orchestrator.equity_rows)
         next_equity = self._next_equity
         if next_equity is not None and ts >= next_equity:
             self._snapshot(ts)
@@ -387,21 +389,6 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp, StartOrders):
         self.keep_closing()
         self._restate_waiting(orders)  # a resume waiting on a close that was refused
         return orders
-
-    def _snapshot(self, ts: int) -> None:
-        """One equity row per equity interval and portfolio (and for the account)."""
-        assert self._next_log is not None
-        every = self._equity_every
-        self._next_equity = ts - ts % every + every
-        log_line = ts >= self._next_log
-        if log_line:
-            self._next_log = ts - ts % self._log_every + self._log_every
-        for p in self.portfolios:
-            was = p.risk.state
-            p.snapshot(ts, log_line)
-            self.withdraw_if_stopped(p, was)  # the drawdown or the day's loss
-        if self._account_rec is not None:
-            self._account_rec.equity(ts, log_line=log_line)
 
     @property
     def trading_state(self) -> TradingState:

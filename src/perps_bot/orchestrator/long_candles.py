@@ -3,7 +3,7 @@
 Two things happen inside such a candle that a 1-minute candle does not have:
 
 - equity rows (SPEC 6: one per simulated minute): `_minute_rows` adds the rows due
-  before the candle's close, on its price path (orchestrator.candle_minutes);
+  before the candle's close, on its price path (orchestrator.equity_rows);
 - funding settlements (SPEC 3: at the funding time, on the position held at that
   instant): 8h funding at 08:00 and 16:00 falls inside a 1d candle. The feed emits
   such a settlement before the candle (its time is earlier than the candle's close);
@@ -18,30 +18,8 @@ Two things happen inside such a candle that a 1-minute candle does not have:
   The run's first candle too: its settlements come before any event (a feed of
   candles: `_candle_run` from the start), and the run starts at its open.
 
-A candle with a mark series' low and high inside it (a backtest with a mark file) that
-the venue has orders for is walked point by point too (`_walk_wicks`): the mark's
-extremes are at the path's high and low (venues.order_queue.mark_path), and the ledger
-checks each when the path gets there, after that point's fills, on the positions held
-then: a position closed later in the candle (a take-profit at the other extreme) was
-still open when the mark went past its liquidation price, and one opened later than
-the wick never saw it. (Checked only once the candle was matched whole, a take-profit
-after the wick hid the liquidation, and an entry after it was liquidated by it.) The
-fills carry the close time and are booked as one event's, as when matched whole; a
-point whose mark liquidates ends the walk there, the candle's own stages liquidate
-(`_mark_wick`, as for a candle the venue had nothing for), and the orders, cancelled
-by the liquidation, meet none of its later points. A candle of a symbol several
-portfolios trade, or one a settlement splits, is matched whole as before.
-
-A candle of a symbol with an entry at the venue that asks for a stop or take-profit
-(rare: from its sending until it is done) is walked too (`_walk_entry`, or with the
-settlements): the protective orders a fill asks for are placed at once, at its point,
-and meet the rest of the path, as on the exchange. (Placed after the whole candle, they
-first met the next one: a stop the same candle went through after the entry was missed.)
-They meet the rest of the very move the entry filled on too (`Venue.on_leg_rest`): a
-limit crossed on the way from the high to the low, its stop between it and the low.
-A mark's extremes inside such a candle are checked at their points as `_walk_wicks`
-does (checked after the whole candle, a take-profit after the wick hid the
-liquidation, and an entry after the wick was liquidated by it).
+A candle the venue has work in (a mark's extremes, a protected entry) is walked point by
+point as well (orchestrator.candle_walks); its close point is matched here too.
 
 The run's start: what the strategies signal in `on_start` goes out at the first
 candles' open (`_open_run`: priced at their open, the risk gate's data fresh then),
@@ -68,56 +46,27 @@ from time import perf_counter
 import numpy as np
 
 from perps_bot.domain import Candle, Fill, FundingRate, MarketEvent, Order
-from perps_bot.orchestrator.candle_minutes import add_rows, first_due, path_points, path_prices
-from perps_bot.orchestrator.portfolio import Portfolio
-from perps_bot.orchestrator.stopping import RunStopping
+from perps_bot.orchestrator.candle_minutes import path_points
+from perps_bot.orchestrator.candle_walks import NEVER, CandleWalks
+from perps_bot.orchestrator.equity_rows import EquityRows
 
-_NEVER = 2**63
 #: `_part_from` of a run whose candles may carry a mark's extremes: set for good, so
 #: every event takes `_close_point`, which walks such candles (`_walk_wicks`)
 WICK_RUN = -1
 
 
-class LongCandles(RunStopping):
+class LongCandles(CandleWalks, EquityRows):
     """A mixin of `Orchestrator` (orchestrator.engine); attributes are the engine's."""
 
-    first_ts: int | None
-    last_ts: int | None
-    _equity_every: int
-    _log_every: int
-    _next_equity: int | None
-    _next_log: int | None
-    _adaptive_path: bool
-    _candle_run: bool  # the run's events are candles
-    _long_candles: bool  # ... longer than the equity interval: rows inside them
-    _inside: dict[str, list[FundingRate]]  # settlements waiting for their candle
-    _entering: set[str]  # symbols with a protected entry at the venue (`_walk_entry`)
-    _part_from: int | None  # set while walked candles wait for their close point
-    _part_base: int | None  # what it is otherwise: None, or WICK_RUN
-    _parts: dict[str, int]  # ... their symbols and where their own event matches from
+    _part_base: int | None  # `_part_from` when nothing waits: None, or WICK_RUN
     _joint: bool | None  # several symbols' long candles: walked together (None: not known)
-    _by_symbol: dict[str, tuple[Portfolio, ...]]
     _last_price: dict[str, float]
-    _wick_walked: Candle | None
 
     def _on_event(self, event: MarketEvent) -> list[Order]:
         raise NotImplementedError
 
     async def _event(self, event: MarketEvent, end: int) -> bool:
         raise NotImplementedError
-
-    def _start_at(self, event: MarketEvent) -> None:
-        """The run's first event: the market is covered from here (a candle's open); the
-        first equity row is due one interval on (orchestrator.candle_minutes)."""
-        ts = event.ts
-        if type(event) is Candle:
-            self.first_ts = event.open_time
-            self._next_equity = first_due(ts, event.open_time, self._equity_every)
-            self._candle_run = True
-            self._long_candles = ts - event.open_time > self._equity_every
-        else:
-            self.first_ts = self._next_equity = ts
-        self._next_log = ts + self._log_every
 
     async def _open_run(self, batch: Sequence[MarketEvent], end: int) -> bool:
         """The strategies' `on_start` signals, held for the run's first candles (a feed
@@ -143,29 +92,6 @@ class LongCandles(RunStopping):
         await self._submit_all(self._pending_orders(at), perf_counter())
         return False
 
-    def _minute_rows(self, candle: Candle) -> None:
-        """Equity rows every equity interval before the candle's close, on its price
-        path, for every portfolio and the account."""
-        self._path_rows((candle,), candle.ts)
-
-    def _path_rows(self, candles: Sequence[Candle], end: int) -> None:
-        """Equity rows every equity interval before `end`, each of `candles`' symbols
-        on its candle's price path (candles closing together)."""
-        due = self._next_equity
-        if due is None or due >= end:  # None: the run's first candles (`_start_at`)
-            return
-        every = self._equity_every
-        times = np.arange(due, end, every, dtype=np.int64)
-        adaptive = self._adaptive_path
-        prices = {c.symbol: path_prices(c, times, adaptive) for c in candles}
-        for p in self.portfolios:
-            add_rows(p.rec.store.equity_sink(p.rec.run_id), p.ledger, times, prices)
-        account = self._account_rec
-        if account is not None:
-            add_rows(account.store.equity_sink(account.run_id), account.ledger, times, prices)
-        self._next_equity = int(times[-1]) + every
-        self.rec.store.flush_if_due()  # bounded memory: a day candle is 1,440 rows
-
     def _close_point(self, event: MarketEvent) -> Sequence[Fill]:
         """`event` while candles `_walk_group` walked wait for their close point: a
         walked candle matches its close point only. In a run whose candles carry a
@@ -176,45 +102,10 @@ class LongCandles(RunStopping):
             self._part_from = self._part_base
         if part is not None:
             assert type(event) is Candle
-            return self.venue.on_candle_part(event, part, _NEVER, None)
+            return self.venue.on_candle_part(event, part, NEVER, None)
         if self._part_base is not None and type(event) is Candle:
             return self._walk_wicks(event)
         return self.venue.on_market(event)
-
-    def _walk_wicks(self, candle: Candle) -> Sequence[Fill]:
-        """`candle`'s path matched point by point up to its close, the ledger checking
-        the mark at each extreme after that point's fills (module docstring); the fills
-        are booked here (nothing is left to the caller). Matched whole, as before, when
-        it has no mark extremes, the venue nothing of its symbol, or several portfolios
-        trade it."""
-        symbol = candle.symbol
-        holders = self._by_symbol.get(symbol, ())
-        if (
-            candle.mark_low is None
-            or candle.mark_high is None
-            or len(holders) != 1
-            or self.venue.quiet(symbol)
-        ):
-            return self.venue.on_market(candle)
-        times, marks = path_points(candle, self._adaptive_path)
-        if not times[0] < times[2] < times[3]:  # no room between its points
-            return self.venue.on_market(candle)
-        ledger, ts = holders[0].ledger, candle.ts
-        fills: list[Fill] = []
-        touched: list[Portfolio] = []
-        parts = ((times[0], times[2], marks[1]), (times[2], times[3], marks[2]))
-        for since, until, mark in (*parts, (times[3], _NEVER, None)):
-            part = self.venue.on_candle_part(candle, since, until, ts)
-            if part:
-                self._book_fills(part, touched)
-                fills.extend(part)
-            if mark is not None and ledger.liquidates_at(symbol, mark):
-                break  # the candle's stages liquidate it; nothing later is matched
-        else:
-            self._wick_walked = candle
-        if fills:
-            self._fills_booked(fills, touched)
-        return ()
 
     def _joins(self, batch: Sequence[MarketEvent]) -> bool:
         """Whether the run's candles are walked together (`_walk_together`): several
@@ -301,73 +192,6 @@ class LongCandles(RunStopping):
         for candle in entering:
             self._entry_waits(candle.symbol)
 
-    def _entry_sent(self, symbol: str) -> None:
-        """A protected entry of `symbol` went to the venue (a candle run): the symbol's
-        next candle is walked (`_walk_entry`)."""
-        if self._candle_run:
-            self._entering.add(symbol)
-            self._inside.setdefault(symbol, [])  # the loop hands its candle to _held_back
-
-    def _entry_waits(self, symbol: str) -> None:
-        """After a walked candle: its next one is walked too while a protected entry of
-        `symbol` is still open at the venue (a resting limit entry)."""
-        for order in self.venue.open_orders():
-            owner = self.routes.owner(order.client_id, symbol)
-            if order.symbol == symbol and owner.protection.asks(order.client_id):
-                self._entry_sent(symbol)
-                return
-
-    async def _walk_entry(self, candle: Candle) -> None:
-        """A candle whose symbol has a protected entry at the venue, matched point by
-        point up to its close point (module docstring): the protective orders a fill
-        asks for are placed at once, at the fill's point, and meet the rest of the path.
-        The fills carry the close time, as when matched whole. A mark's extremes inside
-        it are checked when the path gets there, as `_walk_wicks` does."""
-        symbol, close = candle.symbol, candle.ts
-        times, marks = path_points(candle, self._adaptive_path)
-        starts = sorted({t for t in times if t < close})
-        holders = self._by_symbol.get(symbol, ())
-        wick = (
-            candle.mark_low is not None
-            and candle.mark_high is not None
-            and len(starts) == 3
-            and len(holders) == 1
-        )
-        touched: list[Portfolio] = []
-        fills: list[Fill] = []
-        self._parts[symbol] = close
-        for k, (since, until) in enumerate(pairwise((*starts, close))):
-            part = self.venue.on_candle_part(candle, since, until, close)
-            while part:  # then what the orders they asked for meet on the same move
-                self.clock.advance(since)
-                self._book_fills(part, touched)
-                fills.extend(part)
-                for p in touched:
-                    self._protect(p, {symbol}, since)  # the orders start from here
-                await self._protect_now()
-                part = self.venue.on_leg_rest(candle, since, until, close)
-            if self._updates:
-                self._drain_updates()
-            if wick and k and holders[0].ledger.liquidates_at(symbol, marks[k]):
-                self._parts[symbol] = _NEVER  # the stages liquidate; nothing later matches
-                break
-        else:
-            if wick:
-                self._wick_walked = candle
-        if fills:
-            self._fills_booked(fills, touched)
-        self._part_from = close
-        self._entry_waits(symbol)
-
-    async def _protect_now(self) -> None:
-        """The cancels and protective orders fills inside a walked candle asked for, sent
-        at once; the strategies' answers to the fills wait for the candle's event."""
-        if self._cancel_due:
-            await self._cancel_protective()
-        for p in list(self._signalled):
-            for order in self._protective(p):
-                await self._send(order, None)
-
     async def _settle_at(
         self,
         ts: int,
@@ -388,7 +212,7 @@ class LongCandles(RunStopping):
                 p.risk.on_market_data(symbol, ts)
         row_due = self._next_equity
         for k, settlement in enumerate(settling):
-            self._next_equity = row_due if k == len(settling) - 1 else _NEVER
+            self._next_equity = row_due if k == len(settling) - 1 else NEVER
             times, values = paths[settlement.symbol]
             mark = float(np.interp(ts, times, values))
             self.last_ts = ts

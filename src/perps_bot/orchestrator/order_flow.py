@@ -5,12 +5,10 @@ in flight at the venue (so a target is never ordered twice while the first order
 its way), and a difference the instrument cannot express (less than one step) is no
 order at all. The risk gate then approves, resizes or denies the intent (SPEC 2),
 counting the orders of its side on their way (at the venue, or earlier in the batch)
-against its caps, and
-the instrument rounds and checks what is left against the exchange's minimums (SPEC 8)
-before the order exists: the same rule for every venue, paper or live. A market order
-that closes a position above the exchange's largest market order goes out as several
-orders within it (orchestrator.order_parts), here, for every venue alike; the entry of a flip
-after such a close waits until the close is done (orchestrator.held_entries).
+against its caps, and the instrument rounds and checks what is left against the
+exchange's minimums (SPEC 8) before the order exists: the same rule for every venue,
+paper or live (orchestrator.instrument_orders, with the closes above the exchange's
+largest market order split and the entry of a flip held until its close is done).
 """
 
 from collections.abc import Mapping, Sequence
@@ -20,18 +18,16 @@ from perps_bot.domain import (
     AccountView,
     DenialReason,
     Instrument,
-    InstrumentRefusal,
     Order,
     OrderIntent,
-    PreparedOrder,
     Side,
     Signal,
     TargetPosition,
 )
-from perps_bot.domain.enums import LIMIT, UNKNOWN
+from perps_bot.domain.enums import UNKNOWN
 from perps_bot.ledger import Ledger
-from perps_bot.orchestrator.held_entries import HeldEntries, HeldEntry, flat
-from perps_bot.orchestrator.order_parts import closing_parts, netted_parts
+from perps_bot.orchestrator.held_entries import HeldEntries, flat
+from perps_bot.orchestrator.instrument_orders import InstrumentOrders
 from perps_bot.orchestrator.protective_count import (
     Manages,
     Protects,
@@ -51,7 +47,7 @@ SIZE_EPSILON = 1e-12
 _side_for = Side.for_delta
 
 
-class OrderFlow:
+class OrderFlow(InstrumentOrders):
     """Turns a stage's signals into approved, instrument-valid orders."""
 
     def __init__(
@@ -243,92 +239,6 @@ class OrderFlow:
         if orders and cut is not None:  # the order line says why it is smaller
             rec.resized(cid, intent.size, str(cut[0]), cut[1])
         return orders
-
-    def _instrument_orders(
-        self,
-        intent: OrderIntent,
-        decision: RiskDecision,
-        made: tuple[str, int, float, float],
-        on_way: Sequence[Sequence[Order]],
-    ) -> list[Order]:
-        """The orders as the instrument rounds them: one, or a close above the exchange's
-        largest market order as several (`closing_parts`), the first with the intent's
-        client id, each further one with its own, all with its correlation id. An empty
-        list, the denial recorded, when the instrument refuses it (a cap that cut it below
-        the minimum is the denial's code). `made`: client id, time, last price, size."""
-        cid, ts, price, size = made
-        instrument = self.instruments.get(intent.symbol)
-        if instrument is None:  # data for it, but not one of the run's instruments
-            self.rec.denial(ts, intent.symbol, DenialReason.STALE_MARKET_DATA,
-                            f"{intent.symbol} is not traded by this run", cid)  # fmt: skip
-            return []
-        reduce_only = intent.reduce_only or decision.reduce_only
-        held = self.ledger.position_size(intent.symbol)
-        parts = closing_parts(instrument, intent, size, reduce_only, held)
-        flip = len(parts) > 1 and not parts[-1][1]  # closes, then the other side's entry
-        parts = netted_parts(self.netted, intent, parts, on_way)
-        mark = self.ledger.mark_price(intent.symbol)  # a market order's notional is at it
-        orders: list[Order] = []
-        for n, (part, part_reduce_only) in enumerate(parts):
-            own = cid if n == 0 else self.next_client_id()
-            entry = flip and n == len(parts) - 1  # a flip's last part opens the other side
-            protects = not flip or entry  # the entry of a flip carries it
-            try:
-                prepared = instrument.prepare(
-                    intent.side, part, intent.order_type, intent.limit_price, part_reduce_only,
-                    price, mark,
-                )  # fmt: skip
-            except InstrumentRefusal as refusal:
-                code, detail = refusal.reason, refusal.detail
-                if decision.reason is not None:  # a cap cut it below what it trades
-                    code, detail = decision.reason, f"{decision.detail}; {detail}"
-                if entry:
-                    detail += (f"; the position's close goes out ({len(orders)} orders),"
-                               " this part would open the other side")  # fmt: skip
-                self.rec.denial(ts, intent.symbol, code, detail, own)
-                continue
-            order = self._order(intent, prepared, part_reduce_only, own, cid, ts, protects)
-            if entry:  # it waits for the close (held_entries)
-                self.held.hold(HeldEntry.after(order, orders))
-            else:
-                orders.append(order)
-        return orders
-
-    def _order(
-        self,
-        intent: OrderIntent,
-        prepared: PreparedOrder,
-        reduce_only: bool,
-        cid: str,
-        correlation_id: str,
-        ts: int,
-        protects: bool = True,
-    ) -> Order:
-        """`protects`: it carries the intent's stop, take-profit and planned stop (not
-        the closes that come before a flip's entry: they protect nothing)."""
-        stop_loss = intent.stop_loss if protects else None
-        planned = intent.stop_price if intent.stop_price is not None else stop_loss
-        return Order(
-            client_id=cid,
-            symbol=intent.symbol,
-            side=intent.side,
-            size=prepared.size,
-            order_type=intent.order_type,
-            price=prepared.price if intent.order_type is LIMIT else None,
-            reduce_only=reduce_only,
-            created_ts=ts,
-            correlation_id=correlation_id,
-            reason=intent.reason,
-            stop_price=planned if protects else None,
-            updated_ts=ts,
-            portfolio=self.portfolio,
-            stop_loss=stop_loss,
-            take_profit=intent.take_profit if protects else None,
-        )
-
-    def next_client_id(self) -> str:
-        self.seq += 1
-        return f"{self._prefix}{self.seq}"
 
     def intent(self, signal: Signal, working: Sequence[Order]) -> OrderIntent | None:
         """The order a signal asks for; None when a target is already met (to the step).

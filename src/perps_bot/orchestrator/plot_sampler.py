@@ -26,6 +26,11 @@ DEFAULT_CAP = 4096
 Sample = tuple[int, float, Sequence[float] | None]
 
 
+def next_edge(ts: int, every: int) -> int:
+    """The first multiple of `every` after `ts`: the next sample's due time."""
+    return ts - ts % every + every
+
+
 class PlotSampler:
     __slots__ = (
         "_cap",
@@ -64,7 +69,6 @@ class PlotSampler:
         samples its last time, so the series ends where the run ended."""
         if ts == self._last_ts:
             return
-        self._last_ts = ts
         values = self._strategy.plot_values
         samples = self._samples
         for symbol, price in self._last_price.items():
@@ -72,11 +76,7 @@ class PlotSampler:
             if rows is None:
                 rows = samples[symbol] = []
             rows.append((ts, price, values(symbol)))
-        self._count += 1
-        if self._count >= self._cap:
-            self._thin()
-        every = self.interval_ms
-        self.next_ts = ts - ts % every + every
+        self._taken(ts)
 
     def due(self, ts: list[int], i: int, j: int) -> tuple[list[int], int]:
         """The indices of the times ts[i:j] (ascending, each a snapshot) that `sample`
@@ -90,18 +90,24 @@ class PlotSampler:
             if i == j or len(due) >= room:
                 return due, i
             due.append(i)
-            t = ts[i]
-            next_ts = t - t % every + every
+            next_ts = next_edge(ts[i], every)
             i += 1
 
     def add(self, ts: int, symbol: str, price: float, values: Sequence[float] | None) -> None:
         """`sample(ts)` when `symbol` is the only one with a last price, its price then
-        `price` and the strategy's values `values`, at a time `due` gave."""
-        self._last_ts = ts
+        `price` and the strategy's values `values`, at a time `due` gave (so before
+        the sample that thins: `_taken` never thins here)."""
         self._samples.setdefault(symbol, []).append((ts, price, values))
+        self._taken(ts)
+
+    def _taken(self, ts: int) -> None:
+        """The tail of a sample at `ts` (`sample`, `add`): counted, thinned at the cap
+        (before the next due time, which is on the doubled interval then)."""
+        self._last_ts = ts
         self._count += 1
-        every = self.interval_ms
-        self.next_ts = ts - ts % every + every
+        if self._count >= self._cap:
+            self._thin()
+        self.next_ts = next_edge(ts, self.interval_ms)
 
     def state(self) -> tuple[Any, ...]:
         """The samples so far (a paper run's checkpoint: a resumed run's chart begins

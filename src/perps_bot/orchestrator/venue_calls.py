@@ -60,7 +60,7 @@ class VenueCalls(ProtectiveOrders):
     _reconnects_seen: int
     _cancel_due: bool
     _started: bool
-    _wick_walked: Candle | None  # the last candle checked point by point (long_candles)
+    _wick_walked: Candle | None  # the last candle checked point by point (candle_walks)
 
     def _signal(self, portfolio: Portfolio, signals: Sequence[Signal]) -> None:
         raise NotImplementedError

@@ -7,13 +7,13 @@ The feed and the venue are built before anything is written, so a run that canno
 start (a symbol with no price process, a timeframe that does not fit the candles)
 leaves no trace in the store. The run's rows in the store (its record, the crashed
 runs, the run id) are made by orchestrator.run_records; `new_run_id` and
-`mark_crashed` stay importable from here.
+`mark_crashed` stay importable from here. What makes the run durable (checkpoints,
+flushes, the trading state kept across runs) is orchestrator.durable_run.
 """
 
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,8 +31,8 @@ from perps_bot.monitoring.logs import LineCounter, portfolio_logger
 from perps_bot.orchestrator import checkpoint
 from perps_bot.orchestrator.capture import CapturingFeed, open_capture, time_submissions
 from perps_bot.orchestrator.clock import SimulatedClock, WallClock
+from perps_bot.orchestrator.durable_run import make_durable
 from perps_bot.orchestrator.engine import Orchestrator
-from perps_bot.orchestrator.kept_entries import keep_held
 from perps_bot.orchestrator.modes import MODES, Wiring
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.portfolio_wiring import (
@@ -41,12 +41,11 @@ from perps_bot.orchestrator.portfolio_wiring import (
     share_stop_limit,
 )
 from perps_bot.orchestrator.preflight import PlannedPortfolio, Preflight
-from perps_bot.orchestrator.protective_levels import keep_levels
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.run_records import mark_crashed as mark_crashed  # re-exported
 from perps_bot.orchestrator.run_records import new_run_id as new_run_id  # re-exported
 from perps_bot.orchestrator.run_records import run_record
-from perps_bot.orchestrator.trading_state import TradingStateKeeper, count_recent_orders, state_keys
+from perps_bot.orchestrator.trading_state import TradingStateKeeper
 from perps_bot.orchestrator.watchers import Watchers, watch_run
 from perps_bot.risk.account_gate import AccountGate
 from perps_bot.storage import RunRecord, RunStore
@@ -168,8 +167,8 @@ def build_run(
                                  simulated, (start, end), last_prices, candle_bar_ms)  # fmt: skip
     view.watch(account, ledgers, pre.instruments.get, lambda: orchestrator.last_ts,
                lambda: str(orchestrator.trading_state))  # fmt: skip
-    resumed_from, keepers = _make_durable(settings, pre, orchestrator, resumed, start,
-                                          keeps_state=keeps)  # fmt: skip
+    resumed_from, keepers = make_durable(settings, pre, orchestrator, resumed, start,
+                                         keeps_state=keeps)  # fmt: skip
     if capture is not None and resumed is not None:  # down from the checkpoint until now
         capture.gap(orchestrator.last_ts, orchestrator.clock.now())
     after = orchestrator.after_batch
@@ -281,84 +280,6 @@ def _journal(settings: Settings, run_id: str) -> Journal:
     offline = settings.mode in (RunMode.BACKTEST, RunMode.WALKFORWARD)
     events = "events.backtest.jsonl" if offline else "events.jsonl"
     return Journal(Path(settings.run.log_dir) / events, run_id)
-
-
-def _make_durable(
-    settings: Settings,
-    pre: Preflight,
-    orchestrator: Orchestrator,
-    resumed: RunRecord | None,
-    start: int,
-    keeps_state: bool,
-) -> tuple[str | None, list[TradingStateKeeper]]:
-    """SPEC 9 for this run: restore a resumed run from its checkpoint, take checkpoints
-    (paper runs) or flush every few seconds (live runs), import each portfolio's stored
-    trading state and store it at every change (runs that trade the profile's account,
-    not a hosted session: `keeps_state`), and keep a live account's protective levels.
-    Returns (where it resumed from, the keepers)."""
-    spec, rec = pre.spec, orchestrator.rec
-    resumed_from, kept = None, None
-    if resumed is not None:
-        try:
-            resumed_from, kept = checkpoint.resume(
-                orchestrator, rec.store, resumed, pre.code_version
-            )
-        except BaseException:
-            rec.journal.close()
-            rec.store.close()
-            raise
-    flush: checkpoint.PeriodicFlush | None = None
-    if spec.resumable:
-        flush = checkpoint.Checkpointer(orchestrator, pre.code_version, restored=kept)
-    elif not spec.simulated_clock(settings):
-        flush = checkpoint.PeriodicFlush(orchestrator)
-    if flush is not None:
-        orchestrator.after_batch, orchestrator.save_soon = flush, flush.soon
-        orchestrator.save_due = flush.save_if_soon
-        for p in orchestrator.portfolios:  # a state change is saved with its batch
-            p.rec.on_state_change = flush.soon
-    if isinstance(flush, checkpoint.Checkpointer):  # on the wall clock: no replay
-        orchestrator.store_fills_with(flush.soon)
-    if not keeps_state:
-        return resumed_from, []
-    keepers = []
-    # the peak and the day's start measure books that go on: a live account whose balance
-    # the one portfolio adopts; several start their own books at their capital
-    same_account = spec.reconciles and len(orchestrator.portfolios) == 1
-    keys = state_keys([p.id for p in orchestrator.portfolios])
-    for p, key in zip(orchestrator.portfolios, keys, strict=True):
-        keeper = TradingStateKeeper(rec.store, p.risk, settings.profile, p.rec.run_id, key)
-        keeper.restore(same_account=same_account, resumed=resumed is not None,
-                       journal=p.rec.journal, ts=orchestrator.last_ts or start,
-                       replays=isinstance(orchestrator.feed, checkpoint.Stateful))  # fmt: skip
-        p.rec.on_state_change = _both(keeper.save, p.rec.on_state_change)
-        p.rec.replayed_state = keeper.replayed
-        p.lifted = keeper.lifted
-        keepers.append(keeper)
-        if spec.reconciles and flush is not None:  # no checkpoint holds a live peak
-            flush.also.append(keeper.save_if_moved)
-    if spec.real_orders:  # the account's order rate spans its restarts
-        count_recent_orders(rec.store, [(p.id, p.risk) for p in orchestrator.portfolios],
-                            orchestrator.portfolios[0].flow.account, str(spec.mode),
-                            orchestrator.clock.now())  # fmt: skip
-    if spec.reconciles:  # a live account: its orders and stops outlive the run (SPEC 16)
-        orchestrator.routes.recall = rec.store.order_portfolio
-        keep_levels(orchestrator.portfolios, orchestrator.routes, rec.store, settings.profile,
-                    orchestrator.clock.now)  # fmt: skip
-        keep_held(orchestrator.portfolios, rec.store, settings.profile)
-    return resumed_from, keepers
-
-
-def _both(first: Callable[[], None], then: Callable[[], None] | None) -> Callable[[], None]:
-    """`first`, then `then` when there is one."""
-    if then is None:
-        return first
-
-    def both() -> None:
-        first()
-        then()
-
-    return both
 
 
 def _open_run(
