@@ -33,8 +33,10 @@ log = logging.getLogger("perps_bot.alerts")
 #: delivers one message (title, body) to one target; True when it was accepted
 Deliver = Callable[[str, str], bool]
 _QUEUE_SIZE = 256
-#: events that come once per halt, position, day or run: past the rate limit too
-ALWAYS_SENT = frozenset({"halt", "liquidation", "daily_summary", "run_end"})
+#: events that come once per halt, position, day, run or outage: past the rate limit too
+ALWAYS_SENT = frozenset(
+    {"halt", "liquidation", "daily_summary", "run_end", "exchange", "reconcile"}
+)
 #: the keys of the alerts a target accepted, one a line, beside the run's journal
 SENT_LOG = "alerts.sent"
 #: the sent log keeps at least the latest this many keys, and at most twice as many

@@ -2,7 +2,10 @@
 
 `AlertRules` is a journal listener: it turns the lines of the events named in
 `alerts.on` (trade_closed, halt, liquidation, run_end, daily_summary) into messages;
-`AlertLogHandler` does the same for ERROR log lines (`error`). Both hand them to an
+`AlertLogHandler` does the same for ERROR log lines (`error`), under which also go
+an exchange outage's begin and end (`venue` lines: orchestrator.outage) and a
+reconciliation mid-run that found the account differing from the books, one
+portfolio or several (`reconcile` lines). Both hand them to an
 `AlertSender` (monitoring.alert_sender), which is off the trading path: `send` only
 checks the rate limit and puts the message on a queue; one background thread delivers
 them. A target that is slow or never answers holds that thread, never an order; the
@@ -65,6 +68,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("perps_bot.alerts")
+#: the alerts sent when `alerts.on` holds another event: what impairs trading is an error
+_GATED_BY = {"exchange": "error", "reconcile": "error"}
 
 
 def alert_key(event: str, line: dict[str, Any], body: str) -> str:
@@ -130,11 +135,42 @@ class AlertRules:
             side, size, symbol = line["side"], line["size"], line["symbol"]
             text = f"{tag}{symbol} {side} {size:.6g} @ {line['price']:.6g} (forced close)"
             self._alert("liquidation", "LIQUIDATION", text, line)
+        elif type_ == "venue":
+            self._exchange(line)
+        elif type_ == "reconcile" and line["why"] != "start":
+            self._differed(line)
         elif type_ == "run_end":
             detail = f" ({line['detail']})" if line.get("detail") else ""
             equity = "" if line.get("equity") is None else f", equity {line['equity']:,.2f}"
             text = f"run {line['run_id']} ended: {line['status']}{detail}{equity}"
             self._alert("run_end", "run ended", text, line)
+
+    def _exchange(self, line: dict[str, Any]) -> None:
+        """An exchange outage's begin or end (orchestrator.venue_calls: once each)."""
+        if line["state"] == "unavailable":
+            text = f"the exchange is not answering: {line['detail']}; no order goes out"
+            self._alert("exchange", "exchange down", f"{text} until it answers again", line)
+        else:
+            text = f"the exchange is answering again after {line['down_ms'] / 1e3:.0f} s"
+            self._alert("exchange", "exchange back", text, line)
+
+    def _differed(self, line: dict[str, Any]) -> None:
+        """A reconciliation mid-run that found the exchange's account differing from the
+        books (the start's adopts what an earlier run left): what it booked or adopted,
+        one portfolio or several (one that cannot be attributed halts: alerted too)."""
+        parts = []
+        if line["booked_fills"]:
+            parts.append(f"booked {line['booked_fills']} exchange fills no order of the bot"
+                         " explains")  # fmt: skip
+        for symbol in line["mismatched"]:
+            theirs = line["positions"].get(symbol, [0.0])[0]
+            owner = line["attributed"].get(symbol)
+            to = f"adopted by {owner}" if owner else "cannot be attributed: halted"
+            parts.append(f"{symbol} {line['before'][symbol]:+g} here, {theirs:+g} on the"
+                         f" exchange ({to})")  # fmt: skip
+        if parts:
+            text = f"reconciliation ({line['why']}): {'; '.join(parts)}"
+            self._alert("reconcile", "position differs", text, line)
 
     def crashed(self, run_ids: Sequence[str], *, found_by: str) -> None:
         """The run_end of runs whose process died (found `crashed` by the start of run
@@ -147,7 +183,7 @@ class AlertRules:
     def _alert(self, event: str, what: str, body: str, line: dict[str, Any]) -> None:
         """Send it, unless it was sent before the restart the run resumed from (a replay
         of `line`: see the module doc)."""
-        if event not in self._on:
+        if _GATED_BY.get(event, event) not in self._on:
             return
         key = alert_key(event, line, body)
         if key in self._sent:
