@@ -173,11 +173,12 @@ class AlertRules:
             self._alert("reconcile", "position differs", text, line)
 
     def crashed(self, run_ids: Sequence[str], *, found_by: str) -> None:
-        """The run_end of runs whose process died (found `crashed` by the start of run
-        `found_by`): sent once, as only the start that marks them finds them."""
+        """The run_end of runs whose process died (found `crashed` by the start of
+        `found_by`: "run ID", "the session server"): sent once, as only the start that
+        marks them finds them."""
         if run_ids and "run_end" in self._on:
             text = (f"run {', '.join(run_ids)} ended: crashed (its process is gone; found"
-                    f" at the start of run {found_by})")  # fmt: skip
+                    f" at the start of {found_by})")  # fmt: skip
             self._sender.send("run_end", f"{self._name}: run ended", text)
 
     def _alert(self, event: str, what: str, body: str, line: dict[str, Any]) -> None:
