@@ -4,6 +4,7 @@ receiver refused, tried again and, if never accepted, written down."""
 
 import logging
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -50,26 +51,36 @@ def test_an_alert_the_receiver_refuses_is_tried_again_then_written_down(
     written in the run log with its title and text."""
     tries: list[str] = []
     pauses: list[float] = []
+    third_try = threading.Event()  # the run goes on meanwhile (its end cuts pauses short)
 
     def back_at_third_try(title: str, body: str) -> bool:
         tries.append(body)
+        if len(tries) >= 3:
+            third_try.set()
         return len(tries) >= 3
 
     def never(title: str, body: str) -> bool:
+        tries.append(body)
+        if len(tries) >= 3:
+            third_try.set()
         raise ConnectionError("json://10.9.8.7:1234/SECRET refused")
 
     sender = AlertSender([("json://********", back_at_third_try)], max_per_minute=10,
                          retry_s=(1.0, 5.0), pause=pauses.append)  # fmt: skip
     sender.send("halt", "perps-bot dev: HALTED", "trading halted: max drawdown")
+    assert third_try.wait(30)
     assert sender.close(5.0)
     assert tries == ["trading halted: max drawdown"] * 3 and pauses == [1.0, 5.0]
     assert sender.sent == 1
     pauses.clear()
-    sender = AlertSender([("json://********", never)], max_per_minute=10, retry_s=(1.0, 5.0),
-                         pause=pauses.append)  # fmt: skip
-    sender.send("halt", "perps-bot dev: HALTED", "trading halted: max drawdown")
-    sender.send("run_end", "perps-bot dev: run ended", "run r1 ended: completed")
+    tries.clear()
+    third_try.clear()
     with caplog.at_level(logging.WARNING, logger="perps_bot.alerts"):
+        sender = AlertSender([("json://********", never)], max_per_minute=10,
+                             retry_s=(1.0, 5.0), pause=pauses.append)  # fmt: skip
+        sender.send("halt", "perps-bot dev: HALTED", "trading halted: max drawdown")
+        assert third_try.wait(30)
+        sender.send("run_end", "perps-bot dev: run ended", "run r1 ended: completed")
         assert sender.close(5.0)
     # a target down gets one try per message until it accepts one: no pauses again
     assert pauses == [1.0, 5.0] and sender.failed == 2

@@ -4,10 +4,16 @@ without holding the server's event loop, which every other session trades on and
 every request is answered on."""
 
 import asyncio
+import contextlib
+import logging
+import sqlite3
 from pathlib import Path
 
 import pytest
 
+from perps_bot.config import AlertsConfig, load_settings
+from perps_bot.orchestrator.runner import run_bot
+from perps_bot.server.manager import SessionManager
 from tests.harness.alert_receiver import alert_receiver
 from tests.server.helpers import ended, read_until, serving, trading
 
@@ -85,3 +91,52 @@ async def test_a_session_the_server_stops_says_it_goes_on(
     assert len(ends) == 2, ends
     assert "ended: interrupted (the server stopped: it goes on at the next start)" in ends[0]
     assert "ended: interrupted (stopped by the session API)" in ends[1]
+
+
+async def _crashed_run(tmp: Path) -> tuple[Path, str]:
+    """A database holding one run as a killed process leaves it (`running`, its pid
+    gone): (the database, the run)."""
+    run = {"dev_fast": True, "duration": "2h", "seed": 5, "log_dir": str(tmp / "logs"),
+           "data_dir": str(tmp / "data"), "live_view": False}  # fmt: skip
+    result = await run_bot(load_settings("dev", {"run": run}), progress=False)
+    with contextlib.closing(sqlite3.connect(result.db_path)) as con, con:
+        con.execute("UPDATE runs SET status='running', pid=NULL, host=NULL")
+    return result.db_path, result.run_id
+
+
+async def test_a_run_the_server_finds_crashed_at_its_start_is_alerted(tmp_path: Path) -> None:
+    """`perps-bot serve` marked the runs a dead process left running crashed with a
+    WARNING only: with alert URLs set, no alert told the trader. Its start now sends
+    their run_end (crashed), once."""
+    db, run_id = await _crashed_run(tmp_path)
+    with alert_receiver() as (port, received):
+        alerts = AlertsConfig(urls=[f"json://127.0.0.1:{port}"], on=["run_end"])
+        for _ in range(2):  # the second start finds nothing crashed
+            manager = SessionManager(db, alerts=alerts)
+            try:
+                await manager.open()
+            finally:
+                await manager.close()
+    (crashed,) = [r for r in received if f"run {run_id} " in r["message"]]
+    assert crashed["title"] == "perps-bot serve: run ended"
+    assert crashed["message"].startswith(f"run {run_id} ended: crashed"), crashed
+    assert "the session server" in crashed["message"]
+
+
+async def test_a_run_found_crashed_without_alert_urls_is_logged_as_not_alerted(
+    tmp_path: Path,
+) -> None:
+    """Without alert URLs nothing can be sent: the log says that nobody was told."""
+    db, run_id = await _crashed_run(tmp_path)
+    lines: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("perps_bot.alerts").addHandler(handler)
+    manager = SessionManager(db)
+    try:
+        await manager.open()
+    finally:
+        await manager.close()
+        logging.getLogger("perps_bot.alerts").removeHandler(handler)
+    (line,) = [text for text in lines if "no alert" in text]
+    assert run_id in line and "alerts.urls" in line

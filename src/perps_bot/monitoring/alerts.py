@@ -2,21 +2,26 @@
 
 `AlertRules` is a journal listener: it turns the lines of the events named in
 `alerts.on` (trade_closed, halt, liquidation, run_end, daily_summary) into messages;
-`AlertLogHandler` does the same for ERROR log lines (`error`). Both hand them to an
-`AlertSender`, which is off the trading path: `send` only checks the rate limit and
-puts the message on a queue; one background thread delivers them. A target that is
-slow or never answers holds that thread, never an order; the end of a run waits for
-what is queued at most `alerts.flush_timeout`. A message a target refused (or failed)
-is tried again after the pauses of `RETRY_S` (a receiver restarting); one never
-accepted is written in the run log, title and text, at WARNING.
+`AlertLogHandler` does the same for ERROR log lines (`error`), under which also go
+an exchange outage's begin and end (`venue` lines: orchestrator.outage) and a
+reconciliation mid-run that found the account differing from the books, one
+portfolio or several (`reconcile` lines). Both hand them to an
+`AlertSender` (monitoring.alert_sender), which is off the trading path: `send` only
+checks the rate limit and puts the message on a queue; one background thread delivers
+them. A target that is slow or never answers holds that thread, never an order; the
+end of a run waits for what is queued at most `alerts.flush_timeout`, and no longer
+than its last tries take. A message a target refused (or failed) is tried again after
+the pauses of `RETRY_S` (a receiver restarting); one never delivered is written in the
+run log, title and text, at WARNING.
 
 Once only (SPEC 9): a paper run killed after an alert went out but before the
 checkpoint that ends its batch replays that batch when resumed, and the alert's event
 with it. Each alert of the run's events is keyed by its run, time, event and text (a
 replay makes them again byte for byte); once a target accepted it, the sender appends
-the key to a log beside the journal (`alerts.sent`). A resumed run reads that log and
-sends no alert whose key it holds; one that was queued but not delivered when the run
-was killed has no key there, and goes out when the replay makes it again.
+the key to a log beside the journal (`alerts.sent`, cut back to its latest keys). A
+resumed run reads that log and sends no alert whose key it holds; one that was queued
+but not delivered when the run was killed has no key there, and goes out when the
+replay makes it again.
 
 Rate limit: at most `alerts.max_per_minute` messages in any 60 s of wall time; the
 ones over it are counted by event and summed up in the next message that goes out
@@ -27,33 +32,44 @@ secrets: whatever is logged about a target names it by `mask_url` (scheme only);
 apprise's own logger, which names hosts and ids, is kept out of the run log.
 """
 
-import contextlib
 import hashlib
 import logging
-import queue
-import threading
-import time
-from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from perps_bot.config import AlertsConfig, mask_url
 from perps_bot.config.alerts import load_apprise
 from perps_bot.domain import ACCOUNT, DAY_MS, iso_utc, parse_duration
+from perps_bot.monitoring.alert_sender import (
+    ALWAYS_SENT,
+    RETRY_S,
+    SENT_KEEP,
+    SENT_LOG,
+    AlertSender,
+    Deliver,
+    sent_keys,
+)
 from perps_bot.monitoring.logs import LOGGER_NAME, hosted_run, logged_by
 
-log = logging.getLogger("perps_bot.alerts")
+__all__ = [
+    "ALWAYS_SENT",
+    "RETRY_S",
+    "SENT_KEEP",
+    "SENT_LOG",
+    "AlertLogHandler",
+    "AlertRules",
+    "AlertSender",
+    "Alerts",
+    "Deliver",
+    "alert_key",
+    "apprise_target",
+    "sent_keys",
+]
 
-#: delivers one message (title, body) to one target; True when it was accepted
-Deliver = Callable[[str, str], bool]
-_QUEUE_SIZE = 256
-#: events that come once per halt, position, day or run: past the rate limit too
-ALWAYS_SENT = frozenset({"halt", "liquidation", "daily_summary", "run_end"})
-#: the keys of the alerts a target accepted, one a line, beside the run's journal
-SENT_LOG = "alerts.sent"
-#: the pauses (seconds) before a message a target did not accept is tried again
-RETRY_S = (2.0, 10.0)
+log = logging.getLogger("perps_bot.alerts")
+#: the alerts sent when `alerts.on` holds another event: what impairs trading is an error
+_GATED_BY = {"exchange": "error", "reconcile": "error"}
 
 
 def alert_key(event: str, line: dict[str, Any], body: str) -> str:
@@ -61,18 +77,6 @@ def alert_key(event: str, line: dict[str, Any], body: str) -> str:
     for the line a resumed run's replay makes again."""
     raw = f"{line['run_id']}\x1f{line['ts']}\x1f{event}\x1f{body}".encode()
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
-
-
-def sent_keys(path: Path) -> set[str]:
-    """The keys `AlertSender` logged in `path` (none yet: empty)."""
-    try:
-        return set(path.read_text(encoding="utf-8").split())
-    except FileNotFoundError:
-        return set()
-    except OSError as exc:  # unreadable: a replayed alert may go out twice, never lost
-        log.warning("alerts: cannot read %s (%s): a replayed alert may be sent again",
-                    path.name, exc.strerror)  # fmt: skip
-        return set()
 
 
 def apprise_target(url: str) -> Deliver:
@@ -85,142 +89,6 @@ def apprise_target(url: str) -> Deliver:
         return bool(target.notify(body=body, title=title))
 
     return deliver
-
-
-class AlertSender:
-    """Rate-limited, queued delivery to some targets on one background thread."""
-
-    def __init__(
-        self,
-        targets: Sequence[tuple[str, Deliver]],
-        *,
-        max_per_minute: int,
-        clock: Callable[[], float] = time.monotonic,
-        sent_log: Path | None = None,
-        retry_s: Sequence[float] = RETRY_S,
-        pause: Callable[[float], object] = time.sleep,
-    ) -> None:
-        """`targets`: (masked name, deliver) pairs; `clock`: wall seconds (monotonic);
-        `sent_log`: where the keys of the alerts a target accepted are appended;
-        `retry_s`: the pauses (`pause`, on the sender's thread) before each new try of a
-        message a target did not accept."""
-        self._targets = list(targets)
-        self._retry_s, self._pause = tuple(retry_s), pause
-        self._down: set[int] = set()  # the targets (index) that failed their last message
-        self._sent_log = sent_log
-        self._log_file: IO[str] | None = None
-        self._limit = max_per_minute
-        self._clock = clock
-        self._sent_at: deque[float] = deque()
-        self.dropped: Counter[str] = Counter()
-        self.sent = 0
-        self.failed = 0
-        self._closed = False
-        self._queue: queue.Queue[tuple[str, str, str | None] | None] = queue.Queue(_QUEUE_SIZE)
-        self._thread = threading.Thread(target=self._work, name="perps-bot-alerts", daemon=True)
-        self._thread.start()
-
-    def send(self, event: str, title: str, body: str, key: str | None = None) -> bool:
-        """Queue a message unless the rate limit (not for `ALWAYS_SENT`) or a full queue
-        drops it (counted). `key`: logged once a target accepted the message."""
-        now = self._clock()
-        while self._sent_at and now - self._sent_at[0] >= 60.0:
-            self._sent_at.popleft()
-        if len(self._sent_at) >= self._limit and event not in ALWAYS_SENT:
-            self.dropped[event] += 1
-            return False
-        if self.dropped:
-            body = f"{body}\n({_dropped_text(self.dropped)})"
-            self.dropped.clear()
-        try:
-            self._queue.put_nowait((title, body, key))
-        except queue.Full:  # the targets are far behind: this one is dropped too
-            self.dropped[event] += 1
-            return False
-        self._sent_at.append(now)
-        return True
-
-    def close(self, timeout_s: float) -> bool:
-        """Send a last summary of what was dropped, then wait at most `timeout_s` for the
-        queue to empty; True when everything queued was delivered (or given up on)."""
-        if self.dropped:
-            text = _dropped_text(self.dropped)
-            self.dropped.clear()
-            with contextlib.suppress(queue.Full):
-                self._queue.put_nowait(("perps-bot: alerts dropped", text, None))
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
-        self._thread.join(timeout_s)
-        self._closed = True  # the run's log is closed next: a late failure goes unlogged
-        if self._thread.is_alive():
-            log.warning(
-                "alerts: %d not delivered within %.1fs (a target does not answer)",
-                self._queue.qsize(),
-                timeout_s,
-            )
-            return False
-        return True
-
-    def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
-            title, body, key = item
-            accepted = False
-            for index, (name, deliver) in enumerate(self._targets):
-                retries = () if index in self._down else self._retry_s
-                why = self._deliver(deliver, title, body, retries)
-                if why is None:
-                    self.sent += 1
-                    self._down.discard(index)
-                    accepted = True
-                    continue
-                self.failed += 1
-                self._down.add(index)
-                if not self._closed:  # written down: which alert the target never got
-                    log.warning("alert to %s not sent (%s, %d tries): %s: %s", name, why,
-                                len(retries) + 1, title, body)  # fmt: skip
-            if accepted and key is not None:
-                self._log_sent(key)
-        if self._log_file is not None:
-            self._log_file.close()
-
-    def _deliver(
-        self, deliver: Deliver, title: str, body: str, retries: Sequence[float]
-    ) -> str | None:
-        """Try the message on one target, again after each pause of `retries` (a receiver
-        restarting); None once accepted, else why the last try failed. A target that
-        failed every try of its last message gets one try per message until it accepts
-        one: the pauses would hold the messages queued behind (a halt) for minutes."""
-        why = ""
-        for pause in (0.0, *retries):
-            if pause:
-                self._pause(pause)
-            try:
-                if deliver(title, body):
-                    return None
-                why = "not accepted"
-            except Exception as exc:  # a target's failure is never the run's
-                why = f"failed: {type(exc).__name__}"
-        return why
-
-    def _log_sent(self, key: str) -> None:
-        """Append `key` to the sent log at once (flushed: a kill right after keeps it)."""
-        if self._sent_log is None:
-            return
-        try:
-            if self._log_file is None:
-                self._log_file = self._sent_log.open("a", encoding="utf-8")
-            self._log_file.write(key + "\n")
-            self._log_file.flush()
-        except OSError as exc:
-            if not self._closed:
-                log.warning("alerts: cannot write %s (%s): a resumed run may send an alert"
-                            " again", self._sent_log.name, exc.strerror)  # fmt: skip
-            self._sent_log = None  # said once; the alerts go on
-
-
-def _dropped_text(dropped: Counter[str]) -> str:
-    parts = ", ".join(f"{n} {event}" for event, n in sorted(dropped.items()))
-    return f"{sum(dropped.values())} alerts dropped by the rate limit: {parts}"
 
 
 class AlertRules:
@@ -267,24 +135,56 @@ class AlertRules:
             side, size, symbol = line["side"], line["size"], line["symbol"]
             text = f"{tag}{symbol} {side} {size:.6g} @ {line['price']:.6g} (forced close)"
             self._alert("liquidation", "LIQUIDATION", text, line)
+        elif type_ == "venue":
+            self._exchange(line)
+        elif type_ == "reconcile" and line["why"] != "start":
+            self._differed(line)
         elif type_ == "run_end":
             detail = f" ({line['detail']})" if line.get("detail") else ""
             equity = "" if line.get("equity") is None else f", equity {line['equity']:,.2f}"
             text = f"run {line['run_id']} ended: {line['status']}{detail}{equity}"
             self._alert("run_end", "run ended", text, line)
 
+    def _exchange(self, line: dict[str, Any]) -> None:
+        """An exchange outage's begin or end (orchestrator.venue_calls: once each)."""
+        if line["state"] == "unavailable":
+            text = f"the exchange is not answering: {line['detail']}; no order goes out"
+            self._alert("exchange", "exchange down", f"{text} until it answers again", line)
+        else:
+            text = f"the exchange is answering again after {line['down_ms'] / 1e3:.0f} s"
+            self._alert("exchange", "exchange back", text, line)
+
+    def _differed(self, line: dict[str, Any]) -> None:
+        """A reconciliation mid-run that found the exchange's account differing from the
+        books (the start's adopts what an earlier run left): what it booked or adopted,
+        one portfolio or several (one that cannot be attributed halts: alerted too)."""
+        parts = []
+        if line["booked_fills"]:
+            parts.append(f"booked {line['booked_fills']} exchange fills no order of the bot"
+                         " explains")  # fmt: skip
+        for symbol in line["mismatched"]:
+            theirs = line["positions"].get(symbol, [0.0])[0]
+            owner = line["attributed"].get(symbol)
+            to = f"adopted by {owner}" if owner else "cannot be attributed: halted"
+            parts.append(f"{symbol} {line['before'][symbol]:+g} here, {theirs:+g} on the"
+                         f" exchange ({to})")  # fmt: skip
+        if parts:
+            text = f"reconciliation ({line['why']}): {'; '.join(parts)}"
+            self._alert("reconcile", "position differs", text, line)
+
     def crashed(self, run_ids: Sequence[str], *, found_by: str) -> None:
-        """The run_end of runs whose process died (found `crashed` by the start of run
-        `found_by`): sent once, as only the start that marks them finds them."""
+        """The run_end of runs whose process died (found `crashed` by the start of
+        `found_by`: "run ID", "the session server"): sent once, as only the start that
+        marks them finds them."""
         if run_ids and "run_end" in self._on:
             text = (f"run {', '.join(run_ids)} ended: crashed (its process is gone; found"
-                    f" at the start of run {found_by})")  # fmt: skip
+                    f" at the start of {found_by})")  # fmt: skip
             self._sender.send("run_end", f"{self._name}: run ended", text)
 
     def _alert(self, event: str, what: str, body: str, line: dict[str, Any]) -> None:
         """Send it, unless it was sent before the restart the run resumed from (a replay
         of `line`: see the module doc)."""
-        if event not in self._on:
+        if _GATED_BY.get(event, event) not in self._on:
             return
         key = alert_key(event, line, body)
         if key in self._sent:

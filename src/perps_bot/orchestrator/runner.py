@@ -44,6 +44,7 @@ from perps_bot.monitoring.logs import LineCounter
 from perps_bot.orchestrator.account_hold import hold_account
 from perps_bot.orchestrator.downtime import charge_downtime_funding
 from perps_bot.orchestrator.engine import Orchestrator
+from perps_bot.orchestrator.outage import follow_outage
 from perps_bot.orchestrator.preflight import PromotionMissing, preflight
 from perps_bot.orchestrator.recovery import recover_unstored_fills
 from perps_bot.orchestrator.run_process import (
@@ -249,7 +250,11 @@ async def _trade(run: Run) -> None:
     settings, orchestrator, store = run.settings, run.orchestrator, run.store
     wall_timer: asyncio.TimerHandle | None = None
     duration = settings.run.duration_ms
+    outages: asyncio.Task[None] | None = None
     try:
+        if not run.simulated:  # an exchange that stops answering is said once, not per call
+            outages = asyncio.create_task(follow_outage(orchestrator, run.journal,
+                                                        settings.risk.stale_after))  # fmt: skip
         if not run.simulated and duration is not None:
             done = (orchestrator.last_ts or 0) - (orchestrator.first_ts or 0)  # resumed
             wall_timer = asyncio.get_running_loop().call_later(
@@ -274,6 +279,8 @@ async def _trade(run: Run) -> None:
     finally:
         if wall_timer is not None:
             wall_timer.cancel()
+        if outages is not None:
+            outages.cancel()
 
 
 async def _execute(run: Run, options: _Options) -> RunResult:

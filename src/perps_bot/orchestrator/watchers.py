@@ -3,12 +3,13 @@ portfolios and the alerts (SPEC 11, 12). Both listen to the run's journal; the l
 knows nothing of them."""
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from perps_bot.config import Settings
+from perps_bot.config import AlertsConfig, Settings
 from perps_bot.domain import ACCOUNT, RunMode
 from perps_bot.monitoring import Journal
 from perps_bot.monitoring.prometheus import RunMetrics
@@ -17,6 +18,7 @@ from perps_bot.orchestrator.portfolio import Portfolio
 if TYPE_CHECKING:
     from perps_bot.monitoring.alerts import Alerts
 
+log = logging.getLogger("perps_bot.alerts")
 #: the alerted events a resumed run's replay would make again (a halt is stored and
 #: checkpointed as it happens: orchestrator.trading_state)
 _ONCE = frozenset({"trade_closed", "liquidation"})
@@ -76,10 +78,38 @@ def watch_run(
         alerts = Alerts(settings.alerts, name=f"perps-bot {settings.profile}",
                         sent_log=sent_log, resumed=resumed)  # fmt: skip
         journal.subscribe(alerts.rules)
-        alerts.rules.crashed(crashed, found_by=run_id)
+        alerts.rules.crashed(crashed, found_by=f"run {run_id}")
+        if "run_end" not in settings.alerts.on:
+            not_alerted(crashed, settings.alerts)
         alerted = _ONCE & set(settings.alerts.on)
         if checkpoint_soon is not None and alerted:
             soon = checkpoint_soon
             journal.subscribe(lambda type_, _: soon() if type_ in alerted else None)
         alerts.rules.on_summary = checkpoint_soon  # a day summed up is not replayed
+    else:
+        not_alerted(crashed)
     return Watchers(metrics, alerts)
+
+
+def alert_crashed(
+    config: AlertsConfig, crashed: Sequence[str], *, name: str, found_by: str
+) -> "Alerts | None":
+    """The run_end alerts of the runs a start outside any run (the session server's)
+    found `crashed`, on their way; the caller closes what it returns (their last
+    chance, at most alerts.flush_timeout). None when nothing is sent (said in the log)."""
+    if not crashed or not config.urls or "run_end" not in config.on:
+        not_alerted(crashed, config)
+        return None
+    from perps_bot.monitoring.alerts import Alerts  # apprise: when alerts are on
+
+    alerts = Alerts(config.model_copy(update={"on": ["run_end"]}), name=name)
+    alerts.rules.crashed(crashed, found_by=found_by)
+    return alerts
+
+
+def not_alerted(crashed: Sequence[str], config: AlertsConfig | None = None) -> None:
+    """Runs found crashed whose run_end no alert carries: the run log says so (the
+    marking's own WARNING does not say that nobody was told)."""
+    if crashed:
+        why = "alerts.on has no run_end" if config and config.urls else "alerts.urls is empty"
+        log.warning("no alert sent for the crashed runs %s (%s)", ", ".join(crashed), why)

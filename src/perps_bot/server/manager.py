@@ -24,14 +24,19 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from perps_bot.config import Settings, load_settings
+if TYPE_CHECKING:
+    from perps_bot.monitoring.alerts import Alerts
+
+from perps_bot.config import AlertsConfig, Settings, load_settings
 from perps_bot.domain import PerpsBotError, short
 from perps_bot.orchestrator.account_hold import hold_account
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.runner import Interrupted, run_bot
+from perps_bot.orchestrator.watchers import alert_crashed
 from perps_bot.orchestrator.wiring import Run, mark_crashed
 from perps_bot.server import planning, views
 from perps_bot.server.requests import (
@@ -59,9 +64,13 @@ CLOSE_WAIT_S = 60.0
 class SessionManager(Sessions):
     """The sessions of `perps-bot serve` in database `database` (see the module doc)."""
 
-    def __init__(self, database: Path, *, allow_live: bool = False) -> None:
+    def __init__(
+        self, database: Path, *, allow_live: bool = False, alerts: AlertsConfig | None = None
+    ) -> None:
         self.database = database
         self.allow_live = allow_live
+        self._alerts = alerts  # serve's: the run_end of the runs its start finds crashed
+        self._crash_alerts: list[Alerts] = []  # on their way; closed with the server
         self._lock = DatabaseLock(database).acquire()
         try:
             store = RunStore(database)
@@ -106,7 +115,7 @@ class SessionManager(Sessions):
             if path is not None:
                 locks.append(DatabaseLock(path).acquire())
                 with RunStore(path) as store:
-                    mark_crashed(store)
+                    self._alert_crashed(mark_crashed(store), settings.alerts)
         except BaseException as exc:
             for lock in locks:
                 lock.release()
@@ -137,8 +146,8 @@ class SessionManager(Sessions):
             lock.release()
 
     async def open(self) -> None:
-        """Mark what a dead server left running as crashed; go on with its sessions."""
-        mark_crashed(self.store)
+        """Mark what a dead server left running as crashed (alerted); go on with it."""
+        self._alert_crashed(mark_crashed(self.store), self._alerts)
         for record in table.load_sessions(self.store.connection):
             try:
                 request = stored_request(record.request)
@@ -176,6 +185,14 @@ class SessionManager(Sessions):
                 resume = None if settings.is_live else record.run_id
             log.info("session %s: going on with run %s", s.id, resume or "(new)")
             s.task = asyncio.create_task(self._execute(s, settings, resume))
+
+    def _alert_crashed(self, crashed: list[str], config: AlertsConfig | None) -> None:
+        """The run_end alerts of runs found crashed (a live session's profile database:
+        its profile's alerts), sent off the loop; said in the log when none can be."""
+        sent = alert_crashed(config or AlertsConfig(), crashed, name="perps-bot serve",
+                             found_by="the session server")  # fmt: skip
+        if sent is not None:
+            self._crash_alerts.append(sent)
 
     def _stored_run(self, s: Session, run_id: str) -> RunRecord | None:
         """The run of `s` as stored (a live session of a server that kept it in its own
@@ -369,6 +386,8 @@ class SessionManager(Sessions):
             elif s.task is not None:
                 s.task.cancel()
         await _until_ended(tasks)
+        for alerts in self._crash_alerts:  # their last chance, off the loop
+            await asyncio.to_thread(alerts.close)
         for s in self.sessions.values():
             self._release_account(s)
         for reader in self._readers.values():

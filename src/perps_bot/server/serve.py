@@ -55,7 +55,7 @@ async def serve(
     run_cfg = settings.run
     setup_logging(Path(run_cfg.log_dir), run_cfg.log_level, max_bytes=settings.logging.max_bytes,
                   backups=settings.logging.backups)  # fmt: skip
-    manager = SessionManager(database, allow_live=allow_live)
+    manager = SessionManager(database, allow_live=allow_live, alerts=settings.alerts)
     try:
         app = create_app(manager, token=token, hosts=allowed_hosts(host))
         async with _site(app, host, port) as bound:
