@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from perps_bot.cli.report import register
 from perps_bot.metrics import build_report
 from perps_bot.metrics.dsr import deflated_sharpe, sample_variance
-from perps_bot.metrics.walkforward import walkforward_section
+from perps_bot.metrics.walkforward import walkforward_section, with_evidence
 from perps_bot.storage import RunStore
 from perps_bot.storage.walkforward import WindowRecord, save_windows
 from tests.metrics.metrics_builders import DAY, HOUR, MINUTE, T0, RunBuilder
@@ -152,6 +152,23 @@ def test_an_in_sample_metric_from_too_little_data_is_flagged(tmp_path: Path) -> 
 
 
 SHARPES = [0.1, 0.3]
+GAPPED = [10_000.0, 10_100.0, 10_300.0, 10_300.0, 10_300.0, 10_300.0, 10_500.0, 10_450.0]
+
+
+def _gapped(store: RunStore, promotion: dict[str, Any] | None = None) -> RunBuilder:
+    """A walk-forward run of test windows (T0, T0 + 2d] and (T0 + 5d, T0 + 7d] (its
+    windows: _gapped_windows), flat for the 3 days between, its equity GAPPED."""
+    b = RunBuilder(store, "wf-gap", kind="walkforward", end_ts=T0 + 7 * DAY, promotion=promotion)
+    b.fill(T0 + HOUR, "buy", 1.0, 100.0)
+    b.fill(T0 + 2 * DAY - HOUR, "sell", 1.0, 400.0)
+    b.fill(T0 + 5 * DAY + HOUR, "buy", 1.0, 100.0)
+    b.fill(T0 + 7 * DAY - HOUR, "sell", 1.0, 250.0)
+    b.curve([(T0 + d * DAY, e) for d, e in enumerate(GAPPED)])
+    return b
+
+
+def _gapped_windows() -> list[WindowRecord]:
+    return [_window(0, T0, T0 + 2 * DAY, SHARPES), _window(1, T0 + 5 * DAY, T0 + 7 * DAY, SHARPES)]
 
 
 def test_the_days_between_test_windows_are_not_returns_of_the_dsr(tmp_path: Path) -> None:
@@ -159,19 +176,9 @@ def test_the_days_between_test_windows_are_not_returns_of_the_dsr(tmp_path: Path
     DSR took 7 daily returns, 3 of them the zeros of days that tested nothing (a mean
     and spread of a strategy that was not trading). It takes the 4 of the windows."""
     store = RunStore(tmp_path / "wf.sqlite")
-    b = RunBuilder(store, "wf-gap", kind="walkforward", end_ts=T0 + 7 * DAY)
-    b.fill(T0 + HOUR, "buy", 1.0, 100.0)
-    b.fill(T0 + 2 * DAY - HOUR, "sell", 1.0, 400.0)
-    b.fill(T0 + 5 * DAY + HOUR, "buy", 1.0, 100.0)
-    b.fill(T0 + 7 * DAY - HOUR, "sell", 1.0, 250.0)
-    equity = [10_000.0, 10_100.0, 10_300.0, 10_300.0, 10_300.0, 10_300.0, 10_500.0, 10_450.0]
-    b.curve([(T0 + d * DAY, e) for d, e in enumerate(equity)])
-    windows = [
-        _window(0, T0, T0 + 2 * DAY, SHARPES),
-        _window(1, T0 + 5 * DAY, T0 + 7 * DAY, SHARPES),
-    ]
-    section = _stored_section(store, b, windows)
+    section = _stored_section(store, _gapped(store), _gapped_windows())
     assert section["dsr_warning"] == "from 4 returns of 1d (fewer than 30)"
+    equity = GAPPED
     tested = [equity[0], equity[1], equity[2], equity[6], equity[7]]
     r = np.diff(tested) / np.asarray(tested[:-1])
     dev = r - r.mean()
@@ -179,3 +186,26 @@ def test_the_days_between_test_windows_are_not_returns_of_the_dsr(tmp_path: Path
     expected = deflated_sharpe(float(r.mean() / r.std(ddof=1)), 4, m3 / m2**1.5, m4 / m2**2,
                                4, sample_variance(SHARPES + SHARPES))  # fmt: skip
     assert section["dsr"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_the_sharpe_criterion_of_a_walkforward_comes_from_its_test_windows(
+    tmp_path: Path,
+) -> None:
+    """The same windows, 3 flat days apart: the run's `sharpe` criterion (what
+    promotion.min_sharpe gates) took the run's 7 daily returns, 3 of them the zeros of
+    days that tested nothing, which shrank it towards 0 (a trader reads it as the
+    out-of-sample Sharpe ratio). It takes the 4 returns of the test windows, as the DSR."""
+    tested = np.asarray([GAPPED[0], GAPPED[1], GAPPED[2], GAPPED[6], GAPPED[7]])
+    r = np.diff(tested) / tested[:-1]
+    expected = float(r.mean() / r.std(ddof=1) * math.sqrt(365.0))
+    whole = np.diff(GAPPED) / np.asarray(GAPPED[:-1])
+    diluted = float(whole.mean() / whole.std(ddof=1) * math.sqrt(365.0))
+    store = RunStore(tmp_path / "wf.sqlite")
+    run_id = _gapped(store, {"min_sharpe": (expected + diluted) / 2}).done()
+    save_windows(store.connection, run_id, _gapped_windows())
+    store.connection.commit()
+    report = build_report(store, run_id)
+    assert report.metrics["sharpe"] == pytest.approx(diluted)  # the run's own, its whole span
+    report, _ = with_evidence(store, report)
+    (sharpe,) = [c for c in report.criteria if c.name == "sharpe"]
+    assert sharpe.value == pytest.approx(expected) and sharpe.passed, sharpe

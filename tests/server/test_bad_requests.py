@@ -4,6 +4,7 @@ prompt files that are not text files, a portfolio asked for by `?portfolio=` tha
 endpoint ignored, a symbol with no instrument and a portfolio named as the account.
 Each is a 4xx with one line; the running session next to them goes on untouched."""
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -282,4 +283,22 @@ async def test_walkforward_windows_that_cannot_run_are_a_400_that_leaves_no_sess
             assert resp.status == 400, await resp.text()
             error = (await resp.json())["error"]
             assert message in error and "\n" not in error and len(error) < 300, error
+        assert (await (await client.get("/api/sessions")).json())["sessions"] == []
+
+
+async def test_walkforward_windows_off_the_bars_are_a_400_that_leaves_no_session(
+    tmp_path: Path,
+) -> None:
+    """Windows given by hand with an edge inside one of the strategy's bars (1m bars
+    here, the profile's strategy.timeframe) were a 201 and a session whose windows ended
+    at the bar after their end, as `perps-bot walkforward` refuses to plan them."""
+    windows = json.dumps([[60_000, 150_000, {"fast": 2, "slow": 5}]])
+    params = {"strategy": "sma_cross", "windows": windows}
+    async with serving(tmp_path / "server.sqlite") as (client, _):
+        body = dev_session("1d", portfolios=[{"strategy": "walkforward", "params": params}])
+        resp = await client.post("/api/sessions", json=body)
+        assert resp.status == 400, await resp.text()
+        error = (await resp.json())["error"]
+        assert "windows[0] end 1970-01-01T00:02:30" in error, error
+        assert "is not on an edge of the 1m bars" in error and "\n" not in error, error
         assert (await (await client.get("/api/sessions")).json())["sessions"] == []

@@ -93,6 +93,7 @@ def walkforward(
     from perps_bot.cli.options import flag_duration
     from perps_bot.config import ConfigError
     from perps_bot.domain import iso_utc
+    from perps_bot.feeds.bars import strategy_bars
     from perps_bot.research.backends import make_backend, ray_session
     from perps_bot.research.objectives import Objectives
     from perps_bot.research.study import (
@@ -116,12 +117,10 @@ def walkforward(
         timeframe=timeframe, order_size=order_size, initial_balance=initial_balance,
         record="metrics", llm_cache_only=llm_cache_only,
     )  # fmt: skip
-    # bars of a longer timeframe than the candles are aligned to the epoch (CandleAggregator)
-    aggregated = dataset.feed().strategy_bar_ms(settings.strategy.timeframe)
+    bars = strategy_bars(dataset.feed(), settings.strategy.timeframe)
     plans = plan_windows(
         dataset.start_ts, dataset.end_ts, train=train_ms, test=test_ms, step=step_ms,
-        anchored=anchored, bar=aggregated or dataset.interval_ms,
-        bar_edge=0 if aggregated else dataset.start_ts, after=dataset.interval_ms,
+        anchored=anchored, bar=bars.length, bar_edge=bars.edge, after=dataset.interval_ms,
     )  # fmt: skip
     console = Console()
     workers = jobs or (os.cpu_count() or 1)

@@ -4,8 +4,11 @@ price at or after t0 + timeframe, stamped with its close time, so a strategy nev
 a bar before it has closed (no look-ahead)."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from perps_bot.domain import Candle
+from perps_bot.config.errors import ConfigError
+from perps_bot.domain import Candle, format_duration, iso_utc, parse_duration
+from perps_bot.feeds.base import Feed
 
 
 class BarBuilder:
@@ -145,3 +148,56 @@ def _extreme(
     if new is None:
         return current
     return new if current is None else pick(current, new)
+
+
+@dataclass(frozen=True, slots=True)
+class BarGrid:
+    """The bars a strategy sees: `length` ms long, one of them opening at `edge`. A
+    window of a walk-forward that ends inside a bar is seen to end only when that bar
+    closes, its last position held into the time after it: its edges must be bar edges."""
+
+    length: int
+    edge: int = 0
+
+    def first_edge(self, ts: int) -> int:
+        """The first bar edge at or after `ts`."""
+        return ts + (self.edge - ts) % self.length
+
+    def whole(self, what: str, span: int) -> None:
+        """ConfigError unless `span` is one bar or more, and a whole number of them."""
+        bar = format_duration(self.length)
+        if span < self.length:
+            raise ConfigError(f"{what} {format_duration(span)} is shorter than the {bar} bars"
+                              " the strategy sees: no bar would close in the window")  # fmt: skip
+        self._on_grid(what, span, 0, "is not a whole number of the", format_duration)
+
+    def on_edge(self, what: str, ts: int) -> None:
+        """ConfigError unless `ts` is the edge of a bar."""
+        self._on_grid(what, ts, self.edge, "is not on an edge of the", iso_utc)
+
+    def _on_grid(
+        self, what: str, value: int, edge: int, fault: str, show: Callable[[int], str]
+    ) -> None:
+        off = (value - edge) % self.length
+        if off:
+            raise ConfigError(
+                f"{what} {show(value)} {fault} {format_duration(self.length)} bars the"
+                f" strategy sees (window edges fall on bar edges): use {show(value - off)}"
+                f" or {show(value - off + self.length)}"
+            )
+
+
+def strategy_bars(feed: Feed | None, timeframe: str) -> BarGrid:
+    """The bars a strategy on `timeframe` sees from `feed`: bars aggregated from shorter
+    candles, and bars built from ticks (`feed` None: the tick feed of a dev, dry-run or
+    live run), open at multiples of their length since the epoch (CandleAggregator,
+    BarBuilder); a file's candles taken as they are open where the file's first one
+    does, a whole number of candles apart."""
+    aggregated = feed.strategy_bar_ms(timeframe) if feed is not None else None
+    if aggregated:
+        return BarGrid(aggregated)
+    if feed is not None and feed.candle_history:
+        interval, start = getattr(feed, "interval_ms", None), getattr(feed, "start_ts", None)
+        if isinstance(interval, int) and isinstance(start, int):
+            return BarGrid(interval, start)
+    return BarGrid(parse_duration(timeframe))

@@ -82,6 +82,12 @@ def _check(name: str, op: str, value: float | None, threshold: float) -> Criteri
     return Criterion(name=name, op=op, threshold=threshold, value=value, passed=passed)
 
 
+def judged_on(criterion: Criterion, value: float | None) -> Criterion:
+    """`criterion` judged on another `value` (its threshold and source kept)."""
+    checked = _check(criterion.name, criterion.op, value, criterion.threshold)
+    return dataclasses.replace(checked, source=criterion.source)
+
+
 #: each criterion's threshold in `promotion:` (walkforward: require_walkforward)
 FIELDS = {
     "trades": "min_trades",

@@ -174,7 +174,11 @@ WALKFORWARD_GATE_NOTE = (
     " its hard caps), while `--profile prod` refuses a strategy without a promotion to prod."
     " They never apply to promotion to prod (a live canary run is out"
     " of sample by nature). The `days` criterion of a walk-forward run counts the days its"
-    " test windows cover, not the days between them (a `--step` longer than `--test`)."
+    " test windows cover, not the days between them (a `--step` longer than `--test`), and"
+    " its `sharpe` criterion (`min_sharpe`) is the Sharpe ratio of its test windows' returns,"
+    " the time between them cut out as for the DSR (the flat days between windows were"
+    " returns of 0 that shrank it towards 0: a winning walk-forward was held back, a losing"
+    " one looked less bad); with contiguous windows it is the run's own."
 )
 
 

@@ -6,8 +6,9 @@ optimiser tried.
 
 Its `days` of evidence are the days its test windows cover, and its DSR comes from
 the returns of its test windows: with a `--step` longer than `--test` the run is flat
-between windows, and those days tested nothing (the report's `days`, and the run's own
-`sharpe`, still cover the run's span).
+between windows, and those days tested nothing. Its `days` and `sharpe` criteria (what
+promotion gates) are those of the test windows too; the report's `days` and `sharpe`
+metrics still cover the run's span.
 
 Also the criteria that promotion to canary may ask for (`promotion.require_walkforward`,
 `promotion.min_dsr`): they are criteria of promotion to canary only (a live canary run
@@ -22,13 +23,13 @@ from typing import Any
 import numpy as np
 
 from perps_bot.config import PromotionConfig
-from perps_bot.domain import DAY_MS, iso_utc, parse_duration
-from perps_bot.metrics.criteria import Criterion
+from perps_bot.domain import DAY_MS, YEAR_MS, iso_utc, parse_duration
+from perps_bot.metrics.criteria import Criterion, judged_on
 from perps_bot.metrics.dsr import deflated_sharpe, sample_variance
 from perps_bot.metrics.equity import EquityAccumulator, Moments
 from perps_bot.metrics.formatting import num
 from perps_bot.metrics.report import Report
-from perps_bot.metrics.stats import equity_metrics, trade_metrics
+from perps_bot.metrics.stats import equity_metrics, sharpe_ratio, trade_metrics
 from perps_bot.metrics.warnings import MIN_RETURNS, MetricWarning, data_warnings, dsr_warning
 from perps_bot.storage import RunStore
 from perps_bot.storage.walkforward import WindowRecord, load_windows
@@ -141,8 +142,13 @@ def walkforward_section(
     """What the report shows of a walk-forward run; None for any other run."""
     if windows is None:
         windows = load_windows(store.connection, report.run.run_id)
-    if not windows:
-        return None
+    return _section(store, report, windows)[0] if windows else None
+
+
+def _section(
+    store: RunStore, report: Report, windows: Sequence[WindowRecord]
+) -> tuple[dict[str, Any], Moments]:
+    """The walk-forward section of `windows` (not empty) and their test windows' returns."""
     rows = []
     spans: list[tuple[int, int]] = []  # each window's (begin, settled] of equity
     settled: int | None = None  # when the window before's last trade closed
@@ -173,7 +179,8 @@ def walkforward_section(
                 "out_of_sample_warnings": [x.as_dict() for x in warned],
             }
         )
-    return {"windows": rows, **dsr_of(report, windows, tested_returns(store, report, spans))}
+    returns = tested_returns(store, report, spans)
+    return {"windows": rows, **dsr_of(report, windows, returns)}, returns
 
 
 def evidence_criteria(
@@ -200,9 +207,10 @@ def with_evidence(
     """The report with the evidence criteria added (runs that may go to canary), and
     the walk-forward section (None for other runs)."""
     windows = load_windows(store.connection, report.run.run_id)
-    section = walkforward_section(store, report, windows)
+    section = None
     if windows:
-        report = _tested_days(report, windows)
+        section, returns = _section(store, report, windows)
+        report = _tested(report, windows, returns)
     if report.run.kind not in CANARY_KINDS:
         return report, section
     extra = evidence_criteria(report, section, gate)
@@ -211,13 +219,17 @@ def with_evidence(
     return dataclasses.replace(report, criteria=[*report.criteria, *extra]), section
 
 
-def _tested_days(report: Report, windows: Sequence[WindowRecord]) -> Report:
-    """The report whose `days` criterion counts the days the test windows cover."""
+def _tested(report: Report, windows: Sequence[WindowRecord], returns: Moments) -> Report:
+    """The report whose `days` criterion counts the days the test windows cover, and
+    whose `sharpe` criterion comes from the test windows' `returns` (tested_returns),
+    not from the flat days between them, which tested nothing."""
     tested = sum(w.test_end - w.test_start for w in windows) / DAY_MS
-    criteria = [
-        Criterion(c.name, c.op, c.threshold, tested, tested >= c.threshold)
-        if c.name == "days" and c.value is not None and tested < c.value
-        else c
-        for c in report.criteria
-    ]
+    periods = YEAR_MS / parse_duration(report.promotion.sharpe_period)
+    criteria = []
+    for c in report.criteria:
+        if c.name == "days" and c.value is not None and tested < c.value:
+            c = judged_on(c, tested)
+        elif c.name == "sharpe":
+            c = judged_on(c, sharpe_ratio(returns, periods))
+        criteria.append(c)
     return dataclasses.replace(report, criteria=criteria)

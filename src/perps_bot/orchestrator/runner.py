@@ -314,6 +314,8 @@ async def _execute(run: Run, options: _Options) -> RunResult:
             await attached.aclose()
         with contextlib.suppress(Exception):
             await orchestrator.close()  # already closed unless the run failed early
+        if options.feed is not None:  # its caller's feed did not take preflight's client over
+            await run.preflight.close()
         report = _finish(run, status, detail)
         if run.watchers is not None:  # the run_end alert among them
             await run.watchers.close_alerts()

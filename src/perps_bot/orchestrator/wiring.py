@@ -24,6 +24,7 @@ from rich.console import Console
 from perps_bot.config import ConfigError, Settings
 from perps_bot.domain import AccountView, RunMode, parse_duration
 from perps_bot.feeds import Feed
+from perps_bot.feeds.bars import strategy_bars
 from perps_bot.feeds.base import MatchingInput
 from perps_bot.ledger import AccountBooks, Ledger
 from perps_bot.monitoring import Journal, LiveView, NullJournal, tag_run_log
@@ -130,6 +131,9 @@ def build_run(
         if spec.build_feed is None:
             raise ConfigError(f"a {spec.mode} run needs its data from its command")
         feed = spec.build_feed(wiring)
+    bars = strategy_bars(feed, settings.strategy.timeframe)
+    for strategy in strategies.values():  # before a venue or the run (walkforward's windows)
+        strategy.check_bars(strategy.params, bars)
     venue = venue if venue is not None else spec.build_venue(wiring)
     matching = feed.matching_view() if isinstance(feed, MatchingInput) else None
     if matching is not None:  # a live capture's replay: its paper venue (venues.mock)

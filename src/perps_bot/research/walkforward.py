@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from perps_bot.config import ConfigError, Settings
 from perps_bot.domain import RunMode, format_duration, iso_utc, short
+from perps_bot.feeds.bars import BarGrid
 from perps_bot.feeds.dataset import Dataset
 from perps_bot.metrics.formatting import denials_text
 from perps_bot.orchestrator.run_process import run_coroutine
@@ -72,14 +73,15 @@ def plan_windows(
     step = test if step is None else step
     if train <= 0 or test <= 0 or step <= 0:
         raise ConfigError("--train, --test and --step must be positive durations")
+    grid = BarGrid(bar, bar_edge)
     for flag, span in (("--train", train), ("--test", test), ("--step", step)):
-        _whole_bars(flag, span, bar)
+        grid.whole(flag, span)
     if step < test:
         raise ConfigError(
             f"--step {format_duration(step)} is shorter than --test {format_duration(test)}:"
             " test windows would overlap"
         )
-    first = start + (bar_edge - start) % bar  # the first bar edge at or after the start
+    first = grid.first_edge(start)
     plans = []
     k = 0
     while True:
@@ -106,22 +108,6 @@ def _and_after(after: int) -> str:
     if not after:
         return ""
     return f" and the {format_duration(after)} candle after it (where its last position is closed)"
-
-
-def _whole_bars(flag: str, span: int, bar: int) -> None:
-    """ConfigError unless `span` is one bar or more, and a whole number of them."""
-    if span < bar:
-        raise ConfigError(
-            f"{flag} {format_duration(span)} is shorter than the {format_duration(bar)}"
-            " bars the strategy sees: no bar would close in the window"
-        )
-    if span % bar:
-        lower, upper = span - span % bar, span - span % bar + bar
-        raise ConfigError(
-            f"{flag} {format_duration(span)} is not a whole number of the"
-            f" {format_duration(bar)} bars the strategy sees (window edges fall on bar"
-            f" edges): use {format_duration(lower)} or {format_duration(upper)}"
-        )
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from typing import Any
 from perps_bot.config import Settings, load_settings
 from perps_bot.config.portfolios import portfolio_ids
 from perps_bot.domain import PerpsBotError, short
+from perps_bot.feeds.bars import strategy_bars
 from perps_bot.orchestrator.preflight import (
     planned_portfolios,
     profile_catalog,
@@ -179,7 +180,9 @@ def session_settings(
     try:
         for plan in settings.portfolio_plans():
             cls = load_strategy(plan.strategy)
-            cls.check(validate_params(cls, plan.params), settings.llm)  # a file not there
+            validated = validate_params(cls, plan.params)
+            cls.check(validated, settings.llm)  # a file not there
+            cls.check_bars(validated, strategy_bars(None, settings.strategy.timeframe))
         profile_catalog(settings)  # a symbol with no instrument (paper: no network)
     except (PerpsBotError, ValueError) as exc:
         raise RequestError(str(exc).removeprefix("config error: ")) from None

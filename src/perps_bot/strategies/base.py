@@ -37,6 +37,7 @@ from perps_bot.domain import (
     Signal,
     short,
 )
+from perps_bot.feeds.bars import BarGrid
 from perps_bot.feeds.columns import CandleColumns
 
 #: What every hook returns when it has nothing to say (shared, never mutated).
@@ -157,6 +158,13 @@ class Strategy(ABC):
         such a start is a 400, not a session that fails at once; the strategy's
         constructor refuses the same."""
         return None  # most strategies need nothing more
+
+    @classmethod
+    def check_bars(cls, params: BaseModel, bars: BarGrid) -> None:
+        """What `params` (validated) need of the bars the run's feed gives the strategy,
+        checked before anything runs (the session server asks it too); ConfigError
+        naming what is wrong. Any bars here (walkforward: its windows' edges)."""
+        return None
 
     def on_start(self) -> Sequence[Signal]:
         """Called once before the first event."""

@@ -5,7 +5,9 @@ Params: `strategy` (the inner strategy's name or import path) and `windows`, a J
 list of `[start_ms, end_ms, {params}]`, in time order, not overlapping. An event
 belongs to the window with start < ts <= end (a candle is stamped with its close, so
 the window holds exactly the candles that open at or after its start and close by its
-end). Between windows, and before the first, the strategy does nothing.
+end). Between windows, and before the first, the strategy does nothing. Every window
+starts and ends on an edge of the bars the strategy sees (`check_bars`, before the run:
+the rule `perps-bot walkforward` plans its windows by).
 
 On a window's last candle every position is closed (target flat, reason `walkforward
 window end`; it fills at the next open, as the last candle's signals would): each
@@ -23,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from perps_bot.config.llm import LlmConfig
 from perps_bot.domain import Fill, MarketEvent, OrderUpdate, Signal
+from perps_bot.feeds.bars import BarGrid
 from perps_bot.strategies.base import (
     NO_SIGNALS,
     Strategy,
@@ -149,6 +152,16 @@ class WalkForward(Strategy):
         inner = cls._inner_class(params)
         for _, _, window_params in parse_windows(params.windows):
             inner.check(validate_params(inner, window_params), llm)
+
+    @classmethod
+    def check_bars(cls, params: BaseModel, bars: BarGrid) -> None:
+        """Every window starts and ends on a bar edge, as `perps-bot walkforward` plans
+        them: a window ending inside a bar is seen to end when that bar closes, its last
+        position held into the time after it."""
+        assert isinstance(params, WalkForwardParams)
+        for k, (start, end, _) in enumerate(parse_windows(params.windows)):
+            bars.on_edge(f"walkforward windows[{k}] start", start)
+            bars.on_edge(f"walkforward windows[{k}] end", end)
 
     def on_event(self, event: MarketEvent) -> Sequence[Signal]:
         ts = event.ts
