@@ -42,7 +42,8 @@ from perps_bot.exchange.backoff import backoff_of
 from perps_bot.exchange.retrying import GaveUp, retried
 from perps_bot.exchange.runtime import one_line
 from perps_bot.feeds.exchange_warmup import KLINES_PAGE
-from perps_bot.feeds.row_checks import safe_iso
+from perps_bot.feeds.loaders import funding_problems, value_problems
+from perps_bot.feeds.row_checks import first_problem, safe_iso
 from perps_bot.feeds.series_files import Row, SeriesFile, SeriesLock, dates_ms
 
 CANDLE_FIELDS = ("time", "open", "high", "low", "close", "volume")
@@ -176,8 +177,12 @@ class Downloader:
             _check_step(ts, series)
             ranges = _missing(ts, since, end, step)
         added = 0
-        for lo, hi in ranges:
-            added += await self._fetch_range(series, file, lo, hi)
+        try:
+            for lo, hi in ranges:
+                added += await self._fetch_range(series, file, lo, hi)
+        except DownloadError:  # the pages so far are the file the backtest reads
+            file.compact()
+            raise
         file.compact()
         return added
 
@@ -199,6 +204,7 @@ class Downloader:
             if hole is not None:
                 self._say_hole(series, hole, int(rows[0][0]))
                 hole = None
+            _check_values(rows, series)
             file.add_page(rows)
             added += len(rows)
             cursor = int(rows[-1][0]) + step
@@ -321,6 +327,26 @@ def _page_refused(series: Series, missing: str, ts: float | None) -> DownloadErr
         f"the exchange sent {describe(series)} with no {missing}{when}: nothing of"
         " that page is kept; run the command again later"
     )
+
+
+def _check_values(rows: Sequence[Row], series: Series) -> None:
+    """A page's rows pass the backtest's value checks (feeds.loaders) before they are
+    staged: a high below the low, a price of 0 or a negative volume was written without
+    a word and the backtest refused the file later. The pages before it are kept."""
+    data = np.asarray(rows, dtype=np.float64).reshape(len(rows), 6)
+    o, h, lo, c, v = (data[:, i] for i in range(1, 6))
+    if series.kind == "funding":
+        problems = funding_problems(o)
+    else:
+        problems = value_problems(o, h, lo, c, v if series.kind == "candles" else None)
+    found = first_problem(problems)
+    if found is not None:
+        i, text = found
+        raise DownloadError(
+            f"the exchange sent {describe(series)} with a bad row at"
+            f" {safe_iso(int(data[i, 0]))}: {text}: nothing of that page is kept"
+            " (the pages before it are); run the command again later"
+        )
 
 
 def _once_each(rows: list[Row], series: Series) -> list[Row]:
