@@ -46,7 +46,8 @@ def download(
 
     from perps_bot.cli.options import flag_duration, flag_time, parse_symbols
     from perps_bot.config import ConfigError, load_settings
-    from perps_bot.domain import iso_utc
+    from perps_bot.config.models import distinct_symbols
+    from perps_bot.domain import iso_utc, short
     from perps_bot.exchange.client import create_exchange
     from perps_bot.exchange.runtime import close_quietly
     from perps_bot.exchange.startup import load_markets_within
@@ -54,6 +55,10 @@ def download(
     from perps_bot.instruments import catalog_from_profile
 
     names = parse_symbols(symbols) or []
+    try:  # each file once, as every other command's --symbols
+        distinct_symbols(names)
+    except ValueError as exc:
+        raise ConfigError(f"bad --symbols {short(symbols)!r}: {exc}") from None
     start = flag_time("--since", since)
     now = int(datetime.now(UTC).timestamp() * 1000)
     end = now if until is None else min(flag_time("--until", until), now)
