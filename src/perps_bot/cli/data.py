@@ -20,15 +20,31 @@ def download(
     symbols: Annotated[
         str, typer.Option("--symbols", help="Comma-separated, e.g. BTC-PERP,ETH-PERP.")
     ],
-    since: Annotated[str, typer.Option("--since", help="Start (UTC), e.g. 2024-01-01.")],
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since", help="Start (UTC), e.g. 2024-01-01: candles that open at or after it."
+        ),
+    ],
     timeframe: Annotated[
         str, typer.Option("--timeframe", help="Candle size, e.g. 1m, 5m, 1h.")
     ] = "1m",
     until: Annotated[
-        str | None, typer.Option("--until", help="End (UTC, exclusive) [default: now].")
+        str | None,
+        typer.Option(
+            "--until",
+            help="End (UTC) [default: now]: candles that close at or"
+            " before it (the last opens one --timeframe earlier).",
+        ),
     ] = None,
     funding: Annotated[
-        bool, typer.Option("--funding", help="Also the funding-rate history.")
+        bool,
+        typer.Option(
+            "--funding",
+            help="Also the funding-rate history: funding settlements at"
+            " or after --since and at or before --until (the backtest settles one at"
+            " the last candle's close).",
+        ),
     ] = False,
     mark: Annotated[bool, typer.Option("--mark", help="Also mark-price candles.")] = False,
     out: Annotated[
