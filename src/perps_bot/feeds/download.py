@@ -150,6 +150,7 @@ class Downloader:
         self.client, self.cfg, self.timeframe = client, cfg, timeframe
         self.say, self.sleep = say, sleep
         self.requests = 0
+        self._served: dict[str, int] = {}  # the most rows a page of each kind has held
 
     async def fill(self, series: Series, since: int, until: int) -> int:
         """Fetch what `series.path` lacks of [since, until); return rows added."""
@@ -193,18 +194,18 @@ class Downloader:
         added, hole = 0, None
         while (cursor + step <= end) if candles else (cursor < end):
             page = await self._page(series, cursor, end)
+            self._served[series.kind] = max(self._served.get(series.kind, 0), len(page))
             rows = [r for r in page if r[0] >= cursor and
                     (r[0] + step <= end if candles else r[0] < end)]  # fmt: skip
             if not rows and any(r[0] >= cursor for r in page):
                 break  # its rows are past the range: nothing more in it
             if not rows:  # a page of nothing inside the range: a hole in the exchange's
                 hole = cursor if hole is None else hole  # history; the rows after it
-                cursor += (CANDLE_PAGE if candles else FUNDING_PAGE) * step  # count too
+                cursor += self._page_rows(series) * step  # count too
                 continue
-            if hole is not None:
-                self._say_hole(series, hole, int(rows[0][0]))
-                hole = None
             _check_values(rows, series)
+            self._say_holes(series, cursor if hole is None else hole, rows)
+            hole = None
             file.add_page(rows)
             added += len(rows)
             cursor = int(rows[-1][0]) + step
@@ -212,6 +213,29 @@ class Downloader:
         if hole is not None:
             self._say_hole(series, hole, end)
         return added
+
+    def _page_rows(self, series: Series) -> int:
+        """How many rows an empty page stood for: the most a page of this kind has held
+        (the exchange's page, which may be shorter than the one asked: okx serves 300
+        candles, bitget 200), else the smaller of the page asked and the one ccxt says
+        the exchange serves. Moving on by the page asked skipped, on such an exchange,
+        the candles after an empty page, said to be a hole of the exchange's. (Binance
+        answers the rows after a hole, an empty page only when none is left.)"""
+        served = self._served.get(series.kind, 0)
+        if served:
+            return served
+        if series.kind == "funding":
+            return FUNDING_PAGE
+        return min(CANDLE_PAGE, _declared_page(self.client, series))
+
+    def _say_holes(self, series: Series, since: int, rows: Sequence[Row]) -> None:
+        """The holes before a page's first row (from `since`) and between its rows:
+        Binance answers the rows after a hole in the same page."""
+        step = series.interval_ms
+        starts = [since, *(int(r[0]) + step for r in rows[:-1])]
+        for begin, row in zip(starts, rows, strict=True):
+            if row[0] - begin >= step:
+                self._say_hole(series, begin, int(row[0]))
 
     def _say_hole(self, series: Series, start: int, end: int) -> None:
         """Rows the exchange does not have (an outage, a listing or a delisting inside
@@ -277,6 +301,20 @@ class Downloader:
             raise DownloadError(
                 f"the exchange refused the download: {one_line(exc, 200)}"
             ) from None
+
+
+def _declared_page(client: Any, series: Series) -> int:
+    """The most candles a page holds as ccxt's `features` of the exchange declare it for
+    the symbol's market (mark-price candles may have their own); CANDLE_PAGE if not."""
+    market = (getattr(client, "markets", None) or {}).get(series.exchange_symbol) or {}
+    sub = "inverse" if market.get("inverse") else "linear"
+    features = getattr(client, "features", None)
+    for key in (market.get("type") or "swap", sub, "fetchOHLCV"):
+        features = features.get(key) if isinstance(features, dict) else None
+    if not isinstance(features, dict):
+        return CANDLE_PAGE
+    limit = features.get("mark" if series.kind == "mark" and "mark" in features else "limit")
+    return limit if isinstance(limit, int) and limit > 0 else CANDLE_PAGE
 
 
 def _check_step(ts: npt.NDArray[np.int64], series: Series) -> None:
