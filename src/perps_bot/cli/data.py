@@ -78,8 +78,13 @@ def download(
     start = flag_time("--since", since)
     now = int(datetime.now(UTC).timestamp() * 1000)
     end = now if until is None else min(flag_time("--until", until), now)
+    if until is None and start >= now:
+        raise ConfigError(f"bad --since {short(since)!r}: {iso_utc(start)} is in the future"
+                          f" (now {iso_utc(now)})")  # fmt: skip
     if start >= end:
         raise ConfigError(f"--since {iso_utc(start)} is not before --until ({iso_utc(end)})")
+    if out is not None and out.exists() and not out.is_dir():
+        raise ConfigError(f"cannot write to {out}: not a folder")
     flag_duration("--timeframe", timeframe)
     settings = load_settings(profile)
     catalog = catalog_from_profile(settings.instruments, settings.fees).require(names)
