@@ -20,15 +20,31 @@ def download(
     symbols: Annotated[
         str, typer.Option("--symbols", help="Comma-separated, e.g. BTC-PERP,ETH-PERP.")
     ],
-    since: Annotated[str, typer.Option("--since", help="Start (UTC), e.g. 2024-01-01.")],
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since", help="Start (UTC), e.g. 2024-01-01: candles that open at or after it."
+        ),
+    ],
     timeframe: Annotated[
         str, typer.Option("--timeframe", help="Candle size, e.g. 1m, 5m, 1h.")
     ] = "1m",
     until: Annotated[
-        str | None, typer.Option("--until", help="End (UTC, exclusive) [default: now].")
+        str | None,
+        typer.Option(
+            "--until",
+            help="End (UTC) [default: now]: candles that close at or"
+            " before it (the last opens one --timeframe earlier).",
+        ),
     ] = None,
     funding: Annotated[
-        bool, typer.Option("--funding", help="Also the funding-rate history.")
+        bool,
+        typer.Option(
+            "--funding",
+            help="Also the funding-rate history: funding settlements at"
+            " or after --since and at or before --until (the backtest settles one at"
+            " the last candle's close).",
+        ),
     ] = False,
     mark: Annotated[bool, typer.Option("--mark", help="Also mark-price candles.")] = False,
     out: Annotated[
@@ -46,7 +62,8 @@ def download(
 
     from perps_bot.cli.options import flag_duration, flag_time, parse_symbols
     from perps_bot.config import ConfigError, load_settings
-    from perps_bot.domain import iso_utc
+    from perps_bot.config.models import distinct_symbols
+    from perps_bot.domain import iso_utc, short
     from perps_bot.exchange.client import create_exchange
     from perps_bot.exchange.runtime import close_quietly
     from perps_bot.exchange.startup import load_markets_within
@@ -54,11 +71,20 @@ def download(
     from perps_bot.instruments import catalog_from_profile
 
     names = parse_symbols(symbols) or []
+    try:  # each file once, as every other command's --symbols
+        distinct_symbols(names)
+    except ValueError as exc:
+        raise ConfigError(f"bad --symbols {short(symbols)!r}: {exc}") from None
     start = flag_time("--since", since)
     now = int(datetime.now(UTC).timestamp() * 1000)
     end = now if until is None else min(flag_time("--until", until), now)
+    if until is None and start >= now:
+        raise ConfigError(f"bad --since {short(since)!r}: {iso_utc(start)} is in the future"
+                          f" (now {iso_utc(now)})")  # fmt: skip
     if start >= end:
         raise ConfigError(f"--since {iso_utc(start)} is not before --until ({iso_utc(end)})")
+    if out is not None and out.exists() and not out.is_dir():
+        raise ConfigError(f"cannot write to {out}: not a folder")
     flag_duration("--timeframe", timeframe)
     settings = load_settings(profile)
     catalog = catalog_from_profile(settings.instruments, settings.fees).require(names)

@@ -57,7 +57,7 @@ def _duration(value: str) -> str:
     return value
 
 
-def _distinct(symbols: list[str] | None) -> list[str] | None:
+def distinct_symbols(symbols: list[str] | None) -> list[str] | None:
     """A symbol listed twice would be traded as one: refused rather than guessed at."""
     listed = symbols or []
     twice = next((s for i, s in enumerate(listed) if s in listed[:i]), None)
@@ -95,7 +95,7 @@ class RunConfig(Section):
     # thousands of backtests whose runs nobody reads. Same stages, same numbers.
     record: Literal["full", "metrics"] = "full"
 
-    _check_symbols = field_validator("symbols")(_distinct)
+    _check_symbols = field_validator("symbols")(distinct_symbols)
     _check_duration = field_validator("duration")(lambda v: None if v is None else _duration(v))
     _check_intervals = field_validator("equity_interval", "log_equity_interval")(_duration)
 
@@ -317,7 +317,7 @@ class PortfolioConfig(Section):
     risk: dict[str, FiniteFloat | int | str | bool] = Field(default_factory=dict)  # over `risk:`
     order_size: dict[str, PositiveFloat] = Field(default_factory=dict)  # over strategy's
 
-    _check_symbols = field_validator("symbols")(_distinct)
+    _check_symbols = field_validator("symbols")(distinct_symbols)
 
     @field_validator("id")
     @classmethod

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -30,40 +28,40 @@ import numpy.typing as npt
 
 from perps_bot.config.models import ExchangeConfig
 from perps_bot.domain import (
-    PerpsBotError,
     format_duration,
     iso_utc,
     parse_duration,
     short,
     short_path,
 )
-from perps_bot.domain.numbers import finite_number
 from perps_bot.exchange.backoff import backoff_of
 from perps_bot.exchange.retrying import GaveUp, retried
 from perps_bot.exchange.runtime import one_line
+from perps_bot.feeds.download_rows import (
+    DownloadError,
+    Series,
+    candle_row,
+    check_values,
+    describe,
+    funding_rows,
+    once_each,
+)
 from perps_bot.feeds.exchange_warmup import KLINES_PAGE
-from perps_bot.feeds.row_checks import safe_iso
 from perps_bot.feeds.series_files import Row, SeriesFile, SeriesLock, dates_ms
 
-CANDLE_FIELDS = ("time", "open", "high", "low", "close", "volume")
+__all__ = [
+    "DownloadError",
+    "Downloader",
+    "Series",
+    "check_listed",
+    "check_timeframe",
+    "describe",
+    "series_for",
+]
+
 CANDLE_PAGE = KLINES_PAGE
 FUNDING_PAGE = 1_000
 FUNDING_INTERVAL = "8h"
-
-
-class DownloadError(PerpsBotError):
-    """The exchange refused or kept failing; one line (the pages so far are kept)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Series:
-    """One file to fill: a symbol's candles, mark candles or funding history."""
-
-    symbol: str  # the bot's name, e.g. BTC-PERP
-    exchange_symbol: str  # ccxt's, e.g. BTC/USDT:USDT
-    kind: str  # "candles" | "mark" | "funding"
-    interval_ms: int
-    path: Path
 
 
 def series_for(
@@ -149,6 +147,7 @@ class Downloader:
         self.client, self.cfg, self.timeframe = client, cfg, timeframe
         self.say, self.sleep = say, sleep
         self.requests = 0
+        self._served: dict[str, int] = {}  # the most rows a page of each kind has held
 
     async def fill(self, series: Series, since: int, until: int) -> int:
         """Fetch what `series.path` lacks of [since, until); return rows added."""
@@ -176,8 +175,12 @@ class Downloader:
             _check_step(ts, series)
             ranges = _missing(ts, since, end, step)
         added = 0
-        for lo, hi in ranges:
-            added += await self._fetch_range(series, file, lo, hi)
+        try:
+            for lo, hi in ranges:
+                added += await self._fetch_range(series, file, lo, hi)
+        except DownloadError:  # the pages so far are the file the backtest reads
+            file.compact()
+            raise
         file.compact()
         return added
 
@@ -188,17 +191,18 @@ class Downloader:
         added, hole = 0, None
         while (cursor + step <= end) if candles else (cursor < end):
             page = await self._page(series, cursor, end)
+            self._served[series.kind] = max(self._served.get(series.kind, 0), len(page))
             rows = [r for r in page if r[0] >= cursor and
                     (r[0] + step <= end if candles else r[0] < end)]  # fmt: skip
             if not rows and any(r[0] >= cursor for r in page):
                 break  # its rows are past the range: nothing more in it
             if not rows:  # a page of nothing inside the range: a hole in the exchange's
                 hole = cursor if hole is None else hole  # history; the rows after it
-                cursor += (CANDLE_PAGE if candles else FUNDING_PAGE) * step  # count too
+                cursor += self._page_rows(series) * step  # count too
                 continue
-            if hole is not None:
-                self._say_hole(series, hole, int(rows[0][0]))
-                hole = None
+            check_values(rows, series)
+            self._say_holes(series, cursor if hole is None else hole, rows)
+            hole = None
             file.add_page(rows)
             added += len(rows)
             cursor = int(rows[-1][0]) + step
@@ -206,6 +210,29 @@ class Downloader:
         if hole is not None:
             self._say_hole(series, hole, end)
         return added
+
+    def _page_rows(self, series: Series) -> int:
+        """How many rows an empty page stood for: the most a page of this kind has held
+        (the exchange's page, which may be shorter than the one asked: okx serves 300
+        candles, bitget 200), else the smaller of the page asked and the one ccxt says
+        the exchange serves. Moving on by the page asked skipped, on such an exchange,
+        the candles after an empty page, said to be a hole of the exchange's. (Binance
+        answers the rows after a hole, an empty page only when none is left.)"""
+        served = self._served.get(series.kind, 0)
+        if served:
+            return served
+        if series.kind == "funding":
+            return FUNDING_PAGE
+        return min(CANDLE_PAGE, _declared_page(self.client, series))
+
+    def _say_holes(self, series: Series, since: int, rows: Sequence[Row]) -> None:
+        """The holes before a page's first row (from `since`) and between its rows:
+        Binance answers the rows after a hole in the same page."""
+        step = series.interval_ms
+        starts = [since, *(int(r[0]) + step for r in rows[:-1])]
+        for begin, row in zip(starts, rows, strict=True):
+            if row[0] - begin >= step:
+                self._say_hole(series, begin, int(row[0]))
 
     def _say_hole(self, series: Series, start: int, end: int) -> None:
         """Rows the exchange does not have (an outage, a listing or a delisting inside
@@ -221,11 +248,11 @@ class Downloader:
         if series.kind == "funding":
             got = await self._retrying(lambda: client.fetch_funding_rate_history(
                 symbol, since=cursor, limit=FUNDING_PAGE, params=until))  # fmt: skip
-            return _funding_rows(got, series)
+            return funding_rows(got, series)
         params = until | ({"price": "mark"} if series.kind == "mark" else {})
         got = await self._retrying(lambda: client.fetch_ohlcv(
             symbol, self.timeframe, since=cursor, limit=CANDLE_PAGE, params=params))  # fmt: skip
-        return _once_each([_candle_row(row, series) for row in got], series)
+        return once_each([candle_row(row, series) for row in got], series)
 
     async def _exchange_now(self, until: int) -> int:
         """The exchange's time (`until` when it cannot say), which caps the download's
@@ -273,6 +300,20 @@ class Downloader:
             ) from None
 
 
+def _declared_page(client: Any, series: Series) -> int:
+    """The most candles a page holds as ccxt's `features` of the exchange declare it for
+    the symbol's market (mark-price candles may have their own); CANDLE_PAGE if not."""
+    market = (getattr(client, "markets", None) or {}).get(series.exchange_symbol) or {}
+    sub = "inverse" if market.get("inverse") else "linear"
+    features = getattr(client, "features", None)
+    for key in (market.get("type") or "swap", sub, "fetchOHLCV"):
+        features = features.get(key) if isinstance(features, dict) else None
+    if not isinstance(features, dict):
+        return CANDLE_PAGE
+    limit = features.get("mark" if series.kind == "mark" and "mark" in features else "limit")
+    return limit if isinstance(limit, int) and limit > 0 else CANDLE_PAGE
+
+
 def _check_step(ts: npt.NDArray[np.int64], series: Series) -> None:
     """The file's rows are the series' interval apart (but for holes): a file of another
     timeframe under its name (copied, renamed) would have its holes filled with these
@@ -298,87 +339,3 @@ def _missing(ts: npt.NDArray[np.int64], since: int, end: int, step: int) -> list
     holes = np.flatnonzero(np.diff(ts) > step)
     inner = [(int(ts[i]) + step, int(ts[i + 1])) for i in holes]
     return [(since, int(ts[0])), *inner, (int(ts[-1]) + step, end)]
-
-
-def _candle_row(row: Sequence[Any], series: Series) -> Row:
-    """One ccxt candle as [ms, open, high, low, close, volume] floats. A value ccxt
-    could not read comes back None: refused (a 0 or a skipped row would be stored as
-    market data and replayed by every backtest)."""
-    values = [finite_number(x) for x in row[:6]]
-    found = [x for x in values if x is not None]
-    if len(found) < 6:
-        missing = CANDLE_FIELDS[values.index(None) if None in values else len(values)]
-        raise _page_refused(series, missing, values[0] if values else None)
-    return found
-
-
-def _page_refused(series: Series, missing: str, ts: float | None) -> DownloadError:
-    """A page with a value ccxt could not read (None): refused whole, naming the field
-    and, when it has one, the row's time (a 0 or a skipped row would be stored as
-    market data and replayed by every backtest)."""
-    when = f" at {safe_iso(int(ts))}" if ts is not None else ""
-    return DownloadError(
-        f"the exchange sent {describe(series)} with no {missing}{when}: nothing of"
-        " that page is kept; run the command again later"
-    )
-
-
-def _once_each(rows: list[Row], series: Series) -> list[Row]:
-    """A page's rows with a row listed again (overlapping pages) kept once; two different
-    rows for one time are refused: which of them is the market?"""
-    seen: dict[float, Row] = {}
-    for row in rows:
-        known = seen.setdefault(row[0], row)
-        if list(known) != list(row):
-            raise DownloadError(
-                f"the exchange sent two different {describe(series)} for"
-                f" {safe_iso(int(row[0]))}: nothing of that page is kept; run the command"
-                " again later"
-            )
-    return list(seen.values())
-
-
-def _funding_rows(entries: Sequence[dict[str, Any]], series: Series) -> list[Row]:
-    """ccxt's funding history as [time floored to the interval, rate x4, 0] rows; an
-    entry without a time or a rate is refused (skipping it would leave a hole)."""
-    rows: list[Row] = []
-    step = series.interval_ms
-    for entry in entries:
-        ts, rate = finite_number(entry.get("timestamp")), finite_number(entry.get("fundingRate"))
-        if ts is None or rate is None:
-            raise _page_refused(series, "time" if ts is None else "rate", ts)
-        floored = float(int(ts) // step * step)
-        if rows and list(rows[-1]) == [floored, rate, rate, rate, rate, 0.0]:
-            continue  # the same settlement listed again (overlapping pages)
-        if rows and rows[-1][0] == floored:
-            raise DownloadError(
-                f"the exchange sent two funding settlements of {series.symbol} within one"
-                f" {format_duration(step)} interval (at {safe_iso(int(ts))}): set"
-                " account.funding_interval to its schedule, e.g."
-                " PERPS_BOT__ACCOUNT__FUNDING_INTERVAL=4h"
-            )
-        rows.append([floored, rate, rate, rate, rate, 0.0])
-    _check_schedule(rows, series)
-    return rows
-
-
-def _check_schedule(rows: Sequence[Row], series: Series) -> None:
-    """Settlements never closer than two funding intervals (a page of three or more,
-    so one the exchange missed does not count) are a schedule longer than
-    account.funding_interval: the file would hold one funding time in two or more, a
-    gap the backtest refuses (or, with --fill-gaps, charges at the default rate)."""
-    if len(rows) < 3:
-        return
-    closest = int(min(b[0] - a[0] for a, b in pairwise(rows)))
-    if closest >= 2 * series.interval_ms:
-        every = format_duration(closest)
-        raise DownloadError(
-            f"the exchange settles {series.symbol} funding every {every}, not every"
-            f" {format_duration(series.interval_ms)} (account.funding_interval): set it to"
-            f" the exchange's schedule, e.g. PERPS_BOT__ACCOUNT__FUNDING_INTERVAL={every}"
-        )
-
-
-def describe(series: Series) -> str:
-    what = {"candles": "candles", "mark": "mark-price candles", "funding": "funding rates"}
-    return f"{series.symbol} {what[series.kind]} ({format_duration(series.interval_ms)})"

@@ -67,9 +67,11 @@ __all__ = [
     "IntArray",
     "MarkArrays",
     "detect_interval",
+    "funding_problems",
     "load_candles",
     "load_funding",
     "load_marks",
+    "value_problems",
 ]
 
 # fill_gaps refuses to grow a file beyond this factor (a corrupt timestamp would
@@ -167,10 +169,7 @@ def load_funding(
             raw_ts = raw.ts
     else:
         raw_ts = raw.ts
-    problems: list[Problem] = [
-        (np.isnan(rate), lambda i: "funding rate is NaN"),
-        (np.abs(rate) >= 1.0, lambda i: f"implausible funding rate {float(rate[i])!r}"),
-    ]
+    problems = funding_problems(rate)
     if ts.shape[0] > 1:
         problems += time_problems(
             raw.name, ts, rows, interval_ms, fill_gaps=fill_gaps, what="funding times", shown=raw_ts
@@ -234,7 +233,7 @@ def _validate_candles(raw: RawRows, *, fill_gaps: bool, check_volume: bool, cls:
     interval = detect_interval(raw.name, ts)
     problems = time_problems(raw.name, ts, rows, interval, fill_gaps=fill_gaps, what="candles")
     problems += off_grid(ts, interval)  # marks too: shifted marks price the wrong instants
-    problems += _value_problems(o, h, lo, c, v if check_volume else None)
+    problems += value_problems(o, h, lo, c, v if check_volume else None)
     raise_first(raw.name, ts, rows, problems)
     inserted = 0
     if fill_gaps:
@@ -261,7 +260,7 @@ def _validate_candles(raw: RawRows, *, fill_gaps: bool, check_volume: bool, cls:
     )
 
 
-def _value_problems(
+def value_problems(
     o: FloatArray, h: FloatArray, lo: FloatArray, c: FloatArray, v: FloatArray | None
 ) -> list[Problem]:
     """Price and volume checks, in the order their messages take precedence: NaN,
@@ -285,6 +284,14 @@ def _value_problems(
         problems.append((v < 0, describe_value("negative volume", v)))
         problems.append((v > MAX_VOLUME, _too_large("volume", v, MAX_VOLUME)))
     return problems
+
+
+def funding_problems(rate: FloatArray) -> list[Problem]:
+    """Rate checks of a funding file (and of a downloaded page: feeds.download)."""
+    return [
+        (np.isnan(rate), lambda i: "funding rate is NaN"),
+        (np.abs(rate) >= 1.0, lambda i: f"implausible funding rate {float(rate[i])!r}"),
+    ]
 
 
 def _too_large(key: str, values: FloatArray, limit: float) -> Callable[[int], str]:

@@ -108,16 +108,23 @@ def refuse_unsorted(name: str, ts: IntArray, rows: IntArray) -> None:
 
 def raise_first(name: str, ts: IntArray, rows: IntArray, problems: list[Problem]) -> None:
     """Raise FeedError for the earliest row with any problem (first listed problem wins)."""
+    found = first_problem(problems)
+    if found is not None:
+        i, text = found
+        raise FeedError(f"{name}: row {int(rows[i])} ({safe_iso(int(ts[i]))}): {text}")
+
+
+def first_problem(problems: list[Problem]) -> tuple[int, str] | None:
+    """The earliest flagged row's index and its problem (first listed wins), or None."""
     if not problems:
-        return
+        return None
     bad = problems[0][0].copy()
     for mask, _ in problems[1:]:
         bad |= mask
     if not bad.any():
-        return
+        return None
     i = int(np.argmax(bad))
-    describe = next(text for mask, text in problems if mask[i])
-    raise FeedError(f"{name}: row {int(rows[i])} ({safe_iso(int(ts[i]))}): {describe(i)}")
+    return i, next(text for mask, text in problems if mask[i])(i)
 
 
 def safe_iso(ts_ms: int) -> str:

@@ -13,6 +13,7 @@ in flight, and a finished one leaves a single file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Sequence
@@ -47,22 +48,29 @@ class SeriesFile:
         tables = [_read(self.path)] if self.path.exists() else []
         staged = sorted(self.parts.glob("*.feather")) if self.parts.is_dir() else []
         tables += [_read(p) for p in staged]
-        if not tables:
-            return None
-        table = _sorted_unique(pa.concat_tables(tables))
+        table = _sorted_unique(pa.concat_tables(tables)) if tables else None
         if staged:
             _write(table, self.path)
-            shutil.rmtree(self.parts)
+        if self.parts.is_dir():  # folded in, or no page in it (a write that failed, a
+            shutil.rmtree(self.parts)  # Ctrl-C while it was removed): never left behind
         return table
 
     def add_page(self, rows: Sequence[Row]) -> None:
         """Stage one page of rows (a file of its own, renamed into place when whole)."""
         if not rows:
             return
-        self.parts.mkdir(parents=True, exist_ok=True)
+        try:
+            self.parts.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _unwritable(self.parts, exc) from None
         while (self.parts / f"{self._next:08d}.feather").exists():
             self._next += 1
-        _write(table_of(rows), self.parts / f"{self._next:08d}.feather")
+        try:
+            _write(table_of(rows), self.parts / f"{self._next:08d}.feather")
+        except FeedError:
+            with contextlib.suppress(OSError):
+                self.parts.rmdir()  # when no page is in it
+            raise
         self._next += 1
 
 
@@ -124,6 +132,18 @@ def _read(path: Path) -> pa.Table:
 
 
 def _write(table: pa.Table, path: Path) -> None:
+    """`path` whole or not at all; a write that fails (a full disk) is one line and
+    leaves no half-written temp file."""
     tmp = path.with_name(path.name + ".tmp")
-    pa_feather.write_feather(table, tmp)
-    os.replace(tmp, path)
+    try:
+        pa_feather.write_feather(table, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise _unwritable(path, exc) from None
+
+
+def _unwritable(path: Path, exc: OSError) -> FeedError:
+    return FeedError(f"cannot write {short_path(path)} ({exc.strerror or exc});"
+                     " the pages saved so far are kept")  # fmt: skip
