@@ -168,7 +168,7 @@ async def _start_and_execute(
         except asyncio.CancelledError:
             raise Interrupted("interrupted while starting") from None
         try:
-            run = build_run(settings, pre, counter, feed=options.feed, venue=options.venue,
+            run = await build_run(settings, pre, counter, feed=options.feed, venue=options.venue,
                             console=console, progress=options.progress,
                             resume=options.resume, hosted=options.hosted)  # fmt: skip
         except BaseException:
