@@ -20,7 +20,7 @@ async def wired(cfg: Settings, venue: ScriptedVenue) -> AsyncIterator[Run]:
     """The run of `cfg` on `venue` (no events), closed afterwards."""
     pre = await preflight(cfg, say=lambda _: None)
     counter = setup_logging(Path(cfg.run.log_dir), "INFO", max_bytes=10**6, backups=1)
-    run = build_run(
+    run = await build_run(
         cfg, pre, counter, feed=ScriptedFeed([]), venue=venue, console=Console(), progress=False
     )
     try:

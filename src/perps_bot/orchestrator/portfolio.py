@@ -90,7 +90,7 @@ class Portfolio:
         #: the strategy's signals are ignored (the session API's pause); positions stay
         self.paused = False
         #: flattens the session API has taken (checkpointed: a server started again applies
-        #: the ones its sessions table counts beyond it once more, server.manager)
+        #: the ones its sessions table counts beyond it once more, server.kept_controls)
         self.flattens = 0
         #: the reason of a flatten whose closes are not made yet: made at the next event
         #: on the positions then held (orchestrator.controls `flatten`)

@@ -1,6 +1,7 @@
 """Running the bot: preflight (checks, nothing written), wiring (orchestrator.wiring,
-from the table of modes), then execution until the feed ends, the duration passes, or
-Ctrl-C / SIGTERM (the first one stops cleanly with state flushed, a second aborts).
+from the table of modes), then execution (the trading itself: orchestrator.run_trading)
+until the feed ends, the duration passes, or Ctrl-C / SIGTERM (the first one stops
+cleanly with state flushed, a second aborts), and the run's end recorded.
 
 Signals are handled from the very start, so a run still waiting for an exchange that
 does not answer stops on SIGTERM like on Ctrl-C (the handlers and the garbage
@@ -30,7 +31,7 @@ from pathlib import Path
 from rich.console import Console
 
 from perps_bot.config import Settings
-from perps_bot.domain import RunMode, portfolio_run_id
+from perps_bot.domain import portfolio_run_id
 from perps_bot.feeds import Feed
 from perps_bot.metrics.report import Report, build_report, headline_text
 from perps_bot.monitoring import (
@@ -42,17 +43,15 @@ from perps_bot.monitoring import (
 )
 from perps_bot.monitoring.logs import LineCounter
 from perps_bot.orchestrator.account_hold import hold_account
-from perps_bot.orchestrator.downtime import charge_downtime_funding
 from perps_bot.orchestrator.engine import Orchestrator
-from perps_bot.orchestrator.outage import follow_outage
 from perps_bot.orchestrator.preflight import PromotionMissing, preflight
-from perps_bot.orchestrator.recovery import recover_unstored_fills
 from perps_bot.orchestrator.run_process import (
     INTERRUPTED,
     collector_tuned,
     run_coroutine,
     signals_handled,
 )
+from perps_bot.orchestrator.run_trading import trade
 from perps_bot.orchestrator.venue_calls import StopRun
 from perps_bot.orchestrator.wiring import Run, build_run, metrics_only, new_run_id
 from perps_bot.storage import durable
@@ -168,7 +167,7 @@ async def _start_and_execute(
         except asyncio.CancelledError:
             raise Interrupted("interrupted while starting") from None
         try:
-            run = build_run(settings, pre, counter, feed=options.feed, venue=options.venue,
+            run = await build_run(settings, pre, counter, feed=options.feed, venue=options.venue,
                             console=console, progress=options.progress,
                             resume=options.resume, hosted=options.hosted)  # fmt: skip
         except BaseException:
@@ -183,32 +182,6 @@ async def _start_and_execute(
             orchestrator = run.orchestrator
             orchestrator.after_batch = lambda: after_batch(orchestrator)
         return await _execute(run, options)
-
-
-async def _recover_after_crash(run: Run) -> None:
-    """Live: book the fills earlier runs never stored before this run trades (recovery)."""
-    from perps_bot.venues.live import LiveVenue  # ccxt only where there is a live venue
-
-    venue = run.orchestrator.venue
-    if not isinstance(venue, LiveVenue):
-        return
-    booked = await recover_unstored_fills(
-        run.store, venue, run.settings, run.preflight.instruments, run.run_id
-    )
-    if booked:
-        log.warning("%d fills of earlier runs recovered from the exchange", booked)
-
-
-async def _charge_downtime(run: Run) -> None:
-    """A resumed dry run: the funding settled while it was down (orchestrator.downtime)."""
-    orchestrator, pre = run.orchestrator, run.preflight
-    since = orchestrator.last_ts
-    if since is None or pre.public_client is None:  # resumed from its start: nothing held
-        return
-    symbols = {name: i.exchange_symbol for name, i in pre.instruments.items()}
-    await charge_downtime_funding(pre.public_client, run.settings.exchange,
-                                  orchestrator.portfolios, symbols, since,
-                                  orchestrator.clock.now())  # fmt: skip
 
 
 def _journal_start(run: Run) -> None:
@@ -244,45 +217,6 @@ def _journal_start(run: Run) -> None:
     run.journal.write("run_start", run.orchestrator.last_ts or run.start_ms, started)
 
 
-async def _trade(run: Run) -> None:
-    """The run proper: the wall-clock duration, the live start (venue, recovery,
-    reconciliation), then the orchestrator's loop."""
-    settings, orchestrator, store = run.settings, run.orchestrator, run.store
-    wall_timer: asyncio.TimerHandle | None = None
-    duration = settings.run.duration_ms
-    outages: asyncio.Task[None] | None = None
-    try:
-        if not run.simulated:  # an exchange that stops answering is said once, not per call
-            outages = asyncio.create_task(follow_outage(orchestrator, run.journal,
-                                                        settings.risk.stale_after))  # fmt: skip
-        if not run.simulated and duration is not None:
-            done = (orchestrator.last_ts or 0) - (orchestrator.first_ts or 0)  # resumed
-            wall_timer = asyncio.get_running_loop().call_later(
-                max(duration - done, 0) / 1000.0, orchestrator.request_stop, "duration reached"
-            )
-        if run.preflight.spec.reconciles:
-            await orchestrator.start()
-            await _recover_after_crash(run)
-            await orchestrator.reconcile("start")
-            # what earlier runs' orders executed until the account was taken (whole,
-            # handing out none of it) is theirs: looked up again now; what an order
-            # found open executed after it is this run's (recovery `_up_to_the_start`)
-            await _recover_after_crash(run)
-            for p in orchestrator.portfolios:
-                store.set_initial_balance(p.rec.run_id, p.ledger.initial_balance())
-            store.set_initial_balance(run.run_id, run.ledger.initial_balance())
-            if run.capture is not None:  # its replay trades it, even if the run crashes
-                run.capture.note(initial_balance=run.ledger.initial_balance())
-        elif run.resumed_from is not None and run.preflight.mode is RunMode.DRY_RUN:
-            await _charge_downtime(run)
-        await orchestrator.run()
-    finally:
-        if wall_timer is not None:
-            wall_timer.cancel()
-        if outages is not None:
-            outages.cancel()
-
-
 async def _execute(run: Run, options: _Options) -> RunResult:
     orchestrator = run.orchestrator
     _journal_start(run)
@@ -294,7 +228,7 @@ async def _execute(run: Run, options: _Options) -> RunResult:
             if options.attach is not None:
                 await attached.enter_async_context(options.attach(run))
             if not orchestrator.stop_requested:  # stopped while it was made: no trading
-                await _trade(run)
+                await trade(run)
             if not orchestrator.interrupted:
                 run.recorder.view.complete()
         if orchestrator.interrupted:  # its detail says who, unless Ctrl-C / SIGTERM did

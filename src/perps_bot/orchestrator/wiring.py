@@ -11,6 +11,7 @@ runs, the run id) are made by orchestrator.run_records; `new_run_id` and
 flushes, the trading state kept across runs) is orchestrator.durable_run.
 """
 
+import contextlib
 import json
 import logging
 import time
@@ -99,7 +100,21 @@ def start_ms(settings: Settings, simulated: bool) -> int:
         raise ConfigError(f"config error: mock.start: not an ISO-8601 time ({text!r})") from exc
 
 
-def build_run(
+@dataclass(slots=True)
+class _Parts:
+    """What a run is built from before anything is written: its clock, its books and
+    strategies, its feed and its venue."""
+
+    simulated: bool
+    span: tuple[int, int | None]
+    ledgers: dict[str, Ledger]
+    account: Ledger | AccountBooks
+    strategies: dict[str, Strategy]
+    feed: Feed
+    venue: Venue
+
+
+async def build_run(
     settings: Settings,
     pre: Preflight,
     counter: LineCounter,
@@ -111,16 +126,31 @@ def build_run(
     resume: str | None = None,
     hosted: bool = False,
 ) -> Run:
+    """Wire the run. A run that cannot start once the venue is built (a `--resume` the
+    mode refuses, a checkpoint that does not fit) stops the venue it built: a live
+    venue owns a private exchange client, which ccxt requires to be closed (preflight's
+    public client, which a built feed took over, is its caller's to close)."""
+    parts = _parts(settings, pre, feed, venue)
+    try:
+        return _wire(settings, pre, counter, parts, console, progress, resume, hosted)
+    except BaseException:
+        if venue is None:  # a venue given by the caller stays the caller's
+            with contextlib.suppress(Exception):  # cleanup: the reason is the failure
+                await parts.venue.stop()
+        raise
+
+
+def _parts(settings: Settings, pre: Preflight, feed: Feed | None, venue: Venue | None) -> _Parts:
+    """The run's books, strategies, feed and venue (the mode's, unless given); the
+    strategies' bars are checked before the venue is built (walkforward's windows)."""
     spec = pre.spec
-    run = settings.run
     simulated = feed.simulated if feed is not None else spec.simulated_clock(settings)
     start = start_ms(settings, simulated)
-    duration = run.duration_ms
+    duration = settings.run.duration_ms
     end = start + duration if duration is not None and simulated and feed is None else None
     ledgers = portfolio_ledgers(settings, pre)
-    multi = len(ledgers) > 1
     first = next(iter(ledgers.values()))
-    account = AccountBooks(list(ledgers.values())) if multi else first
+    account = AccountBooks(list(ledgers.values())) if len(ledgers) > 1 else first
     multi = len(pre.portfolios) > 1
     strategies = {p.plan.id: _strategy(settings, p, ledgers[p.plan.id], multi=multi)
                   for p in pre.portfolios}  # fmt: skip
@@ -132,9 +162,27 @@ def build_run(
             raise ConfigError(f"a {spec.mode} run needs its data from its command")
         feed = spec.build_feed(wiring)
     bars = strategy_bars(feed, settings.strategy.timeframe)
-    for strategy in strategies.values():  # before a venue or the run (walkforward's windows)
+    for strategy in strategies.values():
         strategy.check_bars(strategy.params, bars)
     venue = venue if venue is not None else spec.build_venue(wiring)
+    return _Parts(simulated, (start, end), ledgers, account, strategies, feed, venue)
+
+
+def _wire(
+    settings: Settings,
+    pre: Preflight,
+    counter: LineCounter,
+    parts: _Parts,
+    console: Console,
+    progress: bool,
+    resume: str | None,
+    hosted: bool,
+) -> Run:
+    """The run's rows, journal, view, portfolios and orchestrator on `parts`."""
+    spec = pre.spec
+    feed, venue, strategies, ledgers = parts.feed, parts.venue, parts.strategies, parts.ledgers
+    account, simulated = parts.account, parts.simulated
+    (start, end), multi = parts.span, len(pre.portfolios) > 1
     matching = feed.matching_view() if isinstance(feed, MatchingInput) else None
     if matching is not None:  # a live capture's replay: its paper venue (venues.mock)
         from perps_bot.venues.mock import MockVenue

@@ -34,11 +34,11 @@ if TYPE_CHECKING:
 from perps_bot.config import AlertsConfig, Settings, load_settings
 from perps_bot.domain import PerpsBotError, short
 from perps_bot.orchestrator.account_hold import hold_account
-from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.runner import Interrupted, run_bot
 from perps_bot.orchestrator.watchers import alert_crashed
 from perps_bot.orchestrator.wiring import Run, mark_crashed
-from perps_bot.server import planning, views
+from perps_bot.server import views
+from perps_bot.server.kept_controls import KeptControls, controls_kept
 from perps_bot.server.requests import (
     RequestError,
     StartRequest,
@@ -46,13 +46,12 @@ from perps_bot.server.requests import (
     session_settings,
     stored_request,
 )
-from perps_bot.server.session import FLATTEN, Session, Sessions
+from perps_bot.server.session import Session, Sessions
 from perps_bot.storage import RunRecord, RunStore, StoreError
 from perps_bot.storage import sessions as table
 from perps_bot.storage.account_lock import AccountBusy
 from perps_bot.storage.durable import RESUMABLE_STATUSES
 from perps_bot.storage.lock import DatabaseBusy, DatabaseLock, FileLock
-from perps_bot.strategies.llm_planner import LlmPlanner
 
 log = logging.getLogger("perps_bot.server")
 #: why the runs of a server that stops end `interrupted` (they go on at its next start)
@@ -83,9 +82,7 @@ class SessionManager(Sessions):
         self._databases: dict[str, Path] = {}  # a live session's database (not ours)
         self._readers: dict[Path, RunStore] = {}
         self._ended_databases: dict[tuple[str, bool, bool], Path | None] = {}
-        self._paused: dict[str, set[str]] = {}  # kept pauses, for the run it goes on with
-        self._flattens: dict[str, dict[str, int]] = {}  # kept flatten counts, likewise
-        self._flattened: dict[str, dict[str, int]] = {}  # of those, the ones carried out
+        self._kept: dict[str, KeptControls] = {}  # for the run a session goes on with
 
     def reader(self, s: Session) -> RunStore:
         path = self._databases.get(s.id)
@@ -156,9 +153,8 @@ class SessionManager(Sessions):
                 continue
             s = self._session(record.session_id, record.created_at, request)
             s.run_id, s.status, s.detail = record.run_id, record.status, record.detail
-            self._paused[s.id] = set(record.paused)
-            self._flattens[s.id] = dict(record.flattens)
-            self._flattened[s.id] = dict(record.flattened)
+            self._kept[s.id] = KeptControls(set(record.paused), dict(record.flattens),
+                                            dict(record.flattened))  # fmt: skip
             s.prompts = dict(record.prompts)
             if record.status not in table.UNFINISHED:
                 self._remember_database(s, request)
@@ -272,7 +268,9 @@ class SessionManager(Sessions):
                 # Session.attached): the run does not trade, it goes on at the next start
                 run.orchestrator.request_stop(SERVER_STOPPED, interrupt=True)
             table.set_session_run(self.store.connection, s.id, run.run_id)
-            self._controls_kept(s, run, resumed=resume is not None, live=settings.is_live)
+            kept = self._kept.pop(s.id, KeptControls(None, {}, {}))
+            controls_kept(s, run, kept, self.store.connection, resumed=resume is not None,
+                          live=settings.is_live)  # fmt: skip
             async with s.attached(run):
                 yield
                 if settings.is_live:  # its last closes went out as the run ended
@@ -297,70 +295,6 @@ class SessionManager(Sessions):
             s.finished("interrupted", SERVER_STOPPED, goes_on=True)
             return  # stays `running` in the table
         self._end(s, status, detail)
-
-    def _controls_kept(self, s: Session, run: Run, *, resumed: bool, live: bool) -> None:
-        """The controls the API answered before a restart, on the run the session goes
-        on with. A paper session's run (`resumed`) goes on from its last checkpoint: a
-        flatten the API took after it (counted in the sessions table beyond the count
-        the checkpoint holds) is applied again, once; one the checkpoint holds is in
-        its books or its pending closes already. A live session's new run reconciles
-        with the exchange, where the flattens' closes went: it counts on from them and
-        sends none again, but for a flatten the API answered whose closes were never
-        made (the process killed before the run's next event): that one is carried out
-        (`_live_flattens`). The API's prompts are given again (a new run, or a checkpoint
-        before them, has the profile's). Then the pauses: a resume after the checkpoint
-        resumes."""
-        paused = self._paused.pop(s.id, None)
-        flattens = self._flattens.pop(s.id, {})
-        flattened = self._flattened.pop(s.id, {})
-        orchestrator, due = run.orchestrator, []
-        for p in orchestrator.portfolios:
-            taken = flattens.get(p.id, 0)
-            if resumed and taken > p.flattens:
-                orchestrator.pause(p)
-                orchestrator.flatten(p, FLATTEN)  # taken up in the batch of the kill
-            elif live and taken > flattened.get(p.id, taken):
-                taken -= 1  # counted again when it is carried out
-                due.append(p)
-            p.flattens = max(p.flattens, taken)
-            if p.id in s.prompts and isinstance(p.strategy, LlmPlanner):
-                planning.use_prompt(run, p, p.strategy, *s.prompts[p.id])  # the checkpoint
-                # may predate it; a new run: its fingerprint is the prompt's
-            if paused is not None and p.paused and p.id not in paused:
-                orchestrator.resume(p)  # resumed after the checkpoint
-            if paused is not None and p.id in paused and not p.paused:
-                orchestrator.pause(p)  # paused after the checkpoint
-        if live:
-            self._live_flattens(s, run, due)
-
-    def _live_flattens(self, s: Session, run: Run, due: list[Portfolio]) -> None:
-        """A live session's run keeps, after each batch, how many of its flattens made
-        their closes (their intents are stored before their requests leave, and the
-        start's recovery and reconciliation settle them): a kill between the API's
-        answer and that batch leaves one to carry out at the next start. The `due` ones
-        are: at the end of the run's first batch, once the books hold the exchange's
-        positions and the market has prices for the risk gate."""
-        orchestrator = run.orchestrator
-        then, kept = orchestrator.after_batch, s.flattened()
-
-        def after_batch() -> None:
-            if then is not None:
-                then()
-            while due:
-                p = due.pop(0)
-                log.warning("session %s: portfolio %s: the flatten the API answered before"
-                            " the restart had not made its closes: it closes what the"
-                            " portfolio holds now", s.id, p.id)  # fmt: skip
-                orchestrator.pause(p)
-                orchestrator.flatten(p, FLATTEN)
-                s.save_soon()
-            done = s.flattened()
-            if done != kept:
-                kept.clear()
-                kept.update(done)
-                table.set_flattened(self.store.connection, s.id, done)
-
-        orchestrator.after_batch = after_batch
 
     def _end(self, s: Session, status: str, detail: str | None) -> None:
         table.end_session(self.store.connection, s.id, status, detail)

@@ -230,14 +230,14 @@ class Session:
 
     def flattens(self) -> dict[str, int]:
         """How many flattens the running run's portfolios have taken (from its start, or
-        on from the session's run before a restart: server.manager)."""
+        on from the session's run before a restart: server.kept_controls)."""
         run = self.run
         return {} if run is None else {p.id: p.flattens for p in run.orchestrator.portfolios}
 
     def flattened(self) -> dict[str, int]:
         """Of the flattens taken (`flattens`), how many made their closes: all but one
         whose closes still wait among the portfolio's signals for the run's next event
-        (server.manager: a live session's restart carries that one out)."""
+        (server.kept_controls: a live session's restart carries that one out)."""
         run = self.run
         if run is None:
             return {}

@@ -79,7 +79,7 @@ def set_controls(
     taken of each (and of those, how many made their closes) and the prompts it gave
     their planners, kept before the API answers, for a restart: a live session goes on
     as a new run, with no checkpoint to hold them, and a paper session goes on from a
-    checkpoint that may predate them (server.manager applies them again)."""
+    checkpoint that may predate them (server.kept_controls applies them again)."""
     db.execute(
         "UPDATE sessions SET paused=?, flattens=?, prompts=?, flattened=? WHERE session_id=?",
         (json.dumps(paused), json.dumps(flattens, sort_keys=True),
