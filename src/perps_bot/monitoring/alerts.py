@@ -80,8 +80,13 @@ def alert_key(event: str, line: dict[str, Any], body: str) -> str:
 
 
 def apprise_target(url: str) -> Deliver:
-    """A deliver function for one apprise URL (apprise is imported only when used)."""
-    target = load_apprise().Apprise()
+    """A deliver function for one apprise URL (apprise is imported only when used).
+    Without a service timeout apprise delivers on the calling thread (the sender's, a
+    daemon); with one it hands the call to its own worker threads, which the process
+    joins when it exits: a target that never answers then held the bot's exit until its
+    socket timed out, long after the run's `flush_timeout`."""
+    apprise = load_apprise()
+    target = apprise.Apprise(asset=apprise.AppriseAsset(service_timeout=0))
     if not target.add(url):
         raise ValueError(f"not an apprise URL: {mask_url(url)}")
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from perps_bot.domain import AccountView, Instrument, Order, OrderIntent
 from perps_bot.domain.enums import MARKET
-from perps_bot.risk.gate import reduces
+from perps_bot.risk.sizing import reduces
 
 
 def closing_parts(

@@ -8,7 +8,9 @@ portfolios against `max_position_notional` (resized down to it when `resize_to_c
 else denied), and the account's gross notional over its equity against
 `max_leverage`, both counting the orders of that side on their way (every portfolio's)
 as filled. An order that shrinks the account's net position (held, and once the orders
-of its side on their way fill) passes those; a flip is no shrink. Every order
+of its side on their way fill) passes those; a flip is no shrink (one over
+`max_leverage` is cut to the part that closes the net position when `resize_to_caps`,
+as that part lowers it; else denied). Every order
 counts against the account's `max_orders_per_minute`, and one that does not shrink it
 against `max_order_notional` (cut down to it, or denied; a flip of the net position is
 cut to the cap but never into the part that closes it): a portfolio's own limits,
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 
 from perps_bot.config import RiskConfig
 from perps_bot.domain import AccountView, DenialReason, Side
-from perps_bot.risk.gate import closing_part, order_cap_size, rate_refusal, reduces, with_sent
+from perps_bot.risk.gate import rate_refusal, with_sent
+from perps_bot.risk.sizing import CLOSE_ONLY, closing_part, order_cap_size, reduces
 
 _REL_TOL = 1e-9
 
@@ -95,9 +98,8 @@ class AccountGate:
             return AccountDecision(size, None, "")
         # the cap that cut the order (its line says so), and why
         cut: tuple[DenialReason | None, str] = (None, "")
-        order_cap, close_only = order_cap_size(
-            self.cfg.max_order_notional, price, closing_part(held, current, side.sign)
-        )
+        close = closing_part(held, current, side.sign)
+        order_cap, close_only = order_cap_size(self.cfg.max_order_notional, price, close)
         if size > order_cap * (1 + _REL_TOL):
             why = f"account: order notional {size * price:.2f} > {self.cfg.max_order_notional:g}"
             if not self.cfg.resize_to_caps:
@@ -125,7 +127,8 @@ class AccountGate:
         equity = self.account.equity()
         if equity <= 0 or gross / equity > self.cfg.max_leverage * (1 + _REL_TOL):
             lev = gross / equity if equity > 0 else float("inf")
-            return AccountDecision(0.0, DenialReason.MAX_LEVERAGE,
-                                   f"account leverage would be {lev:.2f}"
-                                   f" > {self.cfg.max_leverage:g}")  # fmt: skip
+            why = f"account leverage would be {lev:.2f} > {self.cfg.max_leverage:g}"
+            if close > 0 and self.cfg.resize_to_caps:  # a flip: its close lowers it
+                return AccountDecision(close, DenialReason.MAX_LEVERAGE, why + CLOSE_ONLY)
+            return AccountDecision(0.0, DenialReason.MAX_LEVERAGE, why)
         return AccountDecision(size, *cut)

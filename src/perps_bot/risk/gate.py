@@ -37,7 +37,9 @@ Check order (the first failing check decides the denial code):
    symbol's configured leverage above `max_leverage`, or account gross notional
    after the order / equity above it), INSUFFICIENT_MARGIN (extra initial
    margin, over the position held, above the available balance: the orders in
-   flight have not paid theirs yet).
+   flight have not paid theirs yet). These two deny the order, but a flip's close
+   lowers the leverage and frees margin, so with `resize_to_caps` a flip they
+   refuse is cut to its close (`closing_part`) and passes as a close would.
 
 The trading state and the equity limits that set it (drawdown, daily loss) live in
 `risk.equity_limits`, which `RiskGate` extends.
@@ -58,6 +60,7 @@ from perps_bot.domain.enums import HALTED, LIMIT, REDUCING, SELL
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.risk.equity_limits import REL_TOL as _REL_TOL
 from perps_bot.risk.equity_limits import EquityLimits
+from perps_bot.risk.sizing import CLOSE_ONLY, closing_part, order_cap_size, reduces, resize_note
 
 __all__ = ["DAY_MS", "RATE_WINDOW_MS", "MarginRequired", "RiskDecision", "RiskGate", "cap_price"]
 
@@ -91,30 +94,6 @@ def cap_price(intent: OrderIntent, last: float) -> float:
     if intent.order_type is LIMIT and intent.side is SELL and at is not None and at > last:
         return at
     return last
-
-
-def reduces(held: float, after: float) -> bool:
-    """Whether going from position `held` to `after` reduces exposure: towards zero on
-    the same side, or to zero (within rounding), never across it."""
-    if held == 0.0:
-        return False
-    return abs(after) <= abs(held) * _REL_TOL or (after * held > 0.0 and abs(after) < abs(held))
-
-
-def closing_part(held: float, ahead: float, direction: int) -> float:
-    """How much of an order of `direction` (+1 buy, -1 sell) closes: the position once
-    the orders of its side on their way fill (`ahead`), while that is still on the side
-    of the one `held` and the order goes against it; 0.0 when it closes nothing."""
-    return abs(ahead) if held * ahead > 0.0 and direction * ahead < 0.0 else 0.0
-
-
-def order_cap_size(max_order_notional: float, price: float, close: float) -> tuple[float, str]:
-    """The largest size `max_order_notional` lets an order go out with, and the note a
-    resize to it adds: the cap's size, or the order's `close` (closing_part) when that is
-    bigger, as a close is exempt from the caps and a flip is cut to the cap but never
-    into its close (long 0.6 at 100, cap 50, a sell of 1.0: 0.6, not 0.5)."""
-    cap = max_order_notional / price
-    return (close, " (the close only)") if close >= cap else (cap, "")
 
 
 def rate_refusal(recent: deque[int], now_ms: int, limit: int) -> str | None:
@@ -318,9 +297,8 @@ class RiskGate(EquityLimits):
         note = ""
         original = size
 
-        order_cap, close_only = order_cap_size(
-            cfg.max_order_notional, price, closing_part(held, current, direction)
-        )
+        close = closing_part(held, current, direction)
+        order_cap, close_only = order_cap_size(cfg.max_order_notional, price, close)
         if size > order_cap * (1.0 + _REL_TOL):
             detail = (
                 f"order notional {size * price:.2f} > max_order_notional {cfg.max_order_notional:g}"
@@ -328,7 +306,7 @@ class RiskGate(EquityLimits):
             if not cfg.resize_to_caps:
                 return self._deny(DenialReason.MAX_ORDER_NOTIONAL, detail)
             size, binding = order_cap, DenialReason.MAX_ORDER_NOTIONAL
-            note = f"resized {original:g} -> {size:g}{close_only}: {detail}"
+            note = resize_note(original, size, detail, close_only)
             if close_only:  # a plain close now: bounded by the position, as any close
                 return size, binding, note
 
@@ -345,21 +323,33 @@ class RiskGate(EquityLimits):
                     detail += f" (position {current:g} leaves no room)"
                 return self._deny(DenialReason.MAX_POSITION_NOTIONAL, detail)
             size, binding = room, DenialReason.MAX_POSITION_NOTIONAL
-            note = f"resized {original:g} -> {size:g}: {detail}"
+            note = resize_note(original, size, detail)
 
-        new = current + direction * size
+        refused = self._leverage_or_margin(symbol, current + direction * size, price, held)
+        if refused is None:
+            return size, binding, note
+        if close > 0.0 and cfg.resize_to_caps:  # a flip: its close alone lowers both
+            return close, refused[0], resize_note(original, close, refused[1], CLOSE_ONLY)
+        return self._deny(*refused)
+
+    def _leverage_or_margin(
+        self, symbol: str, new: float, price: float, held: float
+    ) -> tuple[DenialReason, str] | None:
+        """(code, detail) of the leverage or margin check that going from position `held`
+        to `new` of `symbol` at `price` fails, None when it passes them."""
+        cfg = self.cfg
         configured = self.account.leverage(symbol)
         if configured > cfg.max_leverage:
-            return self._deny(
+            return (
                 DenialReason.MAX_LEVERAGE,
                 f"{symbol} leverage is set to {configured:g}x > max_leverage {cfg.max_leverage:g}x",
             )
         equity = self.account.equity()
         gross = abs(new) * price + self._other_notional(symbol)
         if equity <= 0.0:
-            return self._deny(DenialReason.MAX_LEVERAGE, f"equity {equity:.2f} is not positive")
+            return DenialReason.MAX_LEVERAGE, f"equity {equity:.2f} is not positive"
         if gross / equity > cfg.max_leverage * (1.0 + _REL_TOL):
-            return self._deny(
+            return (
                 DenialReason.MAX_LEVERAGE,
                 f"leverage after the order {gross / equity:.2f}x (gross notional {gross:.2f} / "
                 f"equity {equity:.2f}) > max_leverage {cfg.max_leverage:g}x",
@@ -370,11 +360,11 @@ class RiskGate(EquityLimits):
         )
         available = self.account.available_balance()
         if extra > available:
-            return self._deny(
+            return (
                 DenialReason.INSUFFICIENT_MARGIN,
                 f"order needs {extra:.2f} more initial margin, {available:.2f} available",
             )
-        return size, binding, note
+        return None
 
     def _other_notional(self, symbol: str) -> float:
         """Gross notional of the positions on the other symbols this gate has seen data for."""
