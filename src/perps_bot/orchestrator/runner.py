@@ -219,10 +219,10 @@ def _journal_start(run: Run) -> None:
 
 async def _execute(run: Run, options: _Options) -> RunResult:
     orchestrator = run.orchestrator
-    _journal_start(run)
     status, detail = "completed", None
     attached = contextlib.AsyncExitStack()
     try:
+        _journal_start(run)  # a full disk fails the run here: it still ends and closes
         gc_tuned = contextlib.nullcontext() if options.hosted else collector_tuned()
         with gc_tuned, run.recorder.view:
             if options.attach is not None:

@@ -83,6 +83,16 @@ def mark_crashed(db: sqlite3.Connection) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+def not_started(db: sqlite3.Connection, run_id: str, status: str, detail: str) -> None:
+    """The run (and its portfolios' runs) still `running` refused to start: `status`
+    with `detail`, so the next bot does not call it `crashed` (its process did not die)."""
+    db.execute(
+        "UPDATE runs SET status=?, detail=? WHERE (run_id=? OR parent_run_id=?)"
+        " AND status='running'",
+        (status, detail, run_id, run_id),
+    )
+
+
 def process_gone(pid: int | None, host: str | None) -> bool:
     """True when the process of a `running` run is certainly gone (same host, no such
     pid): what a reader (report) can say without taking the lock."""
