@@ -4,11 +4,13 @@ process left `running`. What is recorded here is what reports, promotion and
 `--resume` find a run by later.
 """
 
+import contextlib
 import json
 import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -90,3 +92,27 @@ def run_record(settings: Settings, pre: Preflight, run_id: str, params_json: str
         pid=os.getpid(),
         host=durable.this_host(),
     )
+
+
+def not_started(
+    store: RunStore, run_id: str, resumed: bool
+) -> Callable[[type[BaseException] | None, BaseException | None, object], bool]:
+    """On a failure to start: the run's rows say so (`failed`; a resumed run stays
+    resumable: `interrupted`), and its store is closed."""
+
+    def undo(kind: type[BaseException] | None, exc: BaseException | None, _tb: object) -> bool:
+        if exc is not None:
+            with contextlib.suppress(Exception), store.transaction():
+                status = "interrupted" if resumed else "failed"
+                durable.not_started(store.connection, run_id, status, f"did not start: {exc}")
+        with contextlib.suppress(Exception):
+            store.close()
+        return False
+
+    return undo
+
+
+def quietly(close: Callable[[], object]) -> None:
+    """Cleanup after a failure to start: the reason to report is that failure."""
+    with contextlib.suppress(Exception):
+        close()

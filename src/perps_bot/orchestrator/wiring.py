@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -47,11 +46,11 @@ from perps_bot.orchestrator.preflight import PlannedPortfolio, Preflight
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.run_records import mark_crashed as mark_crashed  # re-exported
 from perps_bot.orchestrator.run_records import new_run_id as new_run_id  # re-exported
-from perps_bot.orchestrator.run_records import run_record
+from perps_bot.orchestrator.run_records import not_started, quietly, run_record
 from perps_bot.orchestrator.trading_state import TradingStateKeeper
 from perps_bot.orchestrator.watchers import Watchers, watch_run
 from perps_bot.risk.account_gate import AccountGate
-from perps_bot.storage import RunRecord, RunStore, durable
+from perps_bot.storage import RunRecord, RunStore
 from perps_bot.strategies import Strategy, StrategyContext
 from perps_bot.venues import Venue
 
@@ -192,30 +191,12 @@ def _wire(
     params_json = _params_json(pre, parts.strategies)
     store, run_id, resumed, crashed = _open_run(settings, pre, params_json, resume, hosted)
     with contextlib.ExitStack() as undo:  # a run that fails to start closes what it opened
-        undo.push(_not_started(store, run_id, resumed is not None))
+        undo.push(not_started(store, run_id, resumed is not None))
         run = _wire_opened(settings, pre, counter, parts, console, progress, hosted,
                            (store, run_id, resumed, crashed), (params_json, candle_bar_ms),
                            undo)  # fmt: skip
         undo.pop_all()
     return run
-
-
-def _not_started(
-    store: RunStore, run_id: str, resumed: bool
-) -> Callable[[type[BaseException] | None, BaseException | None, object], bool]:
-    """On a failure to start: the run's rows say so (`failed`; a resumed run stays
-    resumable: `interrupted`), and its store is closed."""
-
-    def undo(kind: type[BaseException] | None, exc: BaseException | None, _tb: object) -> bool:
-        if exc is not None:
-            with contextlib.suppress(Exception), store.transaction():
-                status = "interrupted" if resumed else "failed"
-                durable.not_started(store.connection, run_id, status, f"did not start: {exc}")
-        with contextlib.suppress(Exception):
-            store.close()
-        return False
-
-    return undo
 
 
 def _wire_opened(
@@ -240,11 +221,11 @@ def _wire_opened(
     tag_run_log(run_id)  # every line of the run from here on carries its id
     capture = open_capture(settings, pre, run_id, params_json, resumed=resumed is not None)
     if capture is not None:
-        undo.callback(_quietly, capture.close)
+        undo.callback(quietly, capture.close)
         feed = CapturingFeed(feed, capture)
         time_submissions(venue, capture)
     journal = _journal(settings, run_id)
-    undo.callback(_quietly, journal.close)
+    undo.callback(quietly, journal.close)
     view, watched = _live_view(settings, spec.mode, console, progress, simulated)
     last_prices: dict[str, float] = {}
     # a hosted paper session keeps no state of the profile's account (sessions of one
@@ -274,9 +255,9 @@ def _wire_opened(
     watchers = watch_run(settings, spec.mode, run_id, journal, portfolios, soon,
                          resumed=resumed is not None, crashed=crashed)  # fmt: skip
     if watchers is not None:
-        undo.callback(_quietly, watchers.close)
+        undo.callback(quietly, watchers.close)
         if watchers.alerts is not None:
-            undo.callback(_quietly, watchers.alerts.close)
+            undo.callback(quietly, watchers.alerts.close)
     if isinstance(after, checkpoint.Checkpointer):  # a resumed run's lines: all its parts'
         after.keep("log_lines", counter)
     if isinstance(after, checkpoint.Checkpointer) and watchers and watchers.alerts:
@@ -300,12 +281,6 @@ def _wire_opened(
         capture=capture,
         watchers=watchers,
     )
-
-
-def _quietly(close: Callable[[], object]) -> None:
-    """Cleanup after a failure to start: the reason to report is that failure."""
-    with contextlib.suppress(Exception):
-        close()
 
 
 def _account_gate(settings: Settings, pre: Preflight, account: AccountView) -> AccountGate | None:
