@@ -14,6 +14,10 @@ POETRY_SPEC := poetry>=2.0,<3
 # The project's .venv uses the interpreter poetry runs on, i.e. $(PYTHON).
 export POETRY_VIRTUALENVS_USE_POETRY_PYTHON := true
 CHECKED := src tests scripts emulator
+# The compiled hot path (mypyc, perps_bot.compiled): auto builds it where a C compiler and
+# the Python headers exist and runs pure Python where not; required fails without it
+# (CI); off never builds (and a build already there stays unused: PERPS_BOT_PURE=1).
+COMPILE ?= auto
 
 .PHONY: install run test lint typecheck bench
 
@@ -33,6 +37,7 @@ $(POETRY):
 
 install: $(POETRY)
 	@$(POETRY) install --no-interaction --quiet --all-extras
+	@$(POETRY) run python scripts/compile_hot_path.py --mode $(COMPILE)
 
 run: install
 	$(POETRY) run perps-bot --profile dev --dev-fast
@@ -48,6 +53,11 @@ test: install
 	$(POETRY) run ruff check $(CHECKED)
 	$(POETRY) run mypy --strict src emulator/src
 	$(POETRY) run pytest -n 2
+	@# compiled, the first pass skipped the tests that patch the engine: run them as plain Python
+	@if $(POETRY) run python -c "import sys; from perps_bot import compiled; \
+		sys.exit(not compiled.describe().startswith('compiled'))"; then \
+		echo "PERPS_BOT_PURE=1 pytest -n 2 -m pure_python"; \
+		PERPS_BOT_PURE=1 $(POETRY) run pytest -n 2 -m pure_python; fi
 
 bench: install
 	$(POETRY) run python scripts/bench.py

@@ -181,6 +181,7 @@ async def test_a_resume_right_after_a_flatten_waits_for_the_netted_close(
     assert emulator.state.positions["ETHUSDT"].amount == pytest.approx(-0.007)
 
 
+@pytest.mark.pure_python  # patches the engine's methods
 @pytest.mark.parametrize("at_once", [False, True], ids=["much-later", "at-once"])
 async def test_a_restart_that_cannot_attribute_the_position_leaves_its_stops(
     in_repo: Path,

@@ -9,7 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perps_bot.monitoring.journal import EventType, Journal
+from perps_bot.monitoring.journal import Journal
+from perps_bot.monitoring.journal_event import EventType
 
 _VALUES = st.one_of(
     st.none(),

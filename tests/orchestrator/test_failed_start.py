@@ -49,6 +49,7 @@ def test_a_run_that_fails_to_start_is_failed_not_running(tmp_path: Path) -> None
     assert "events.jsonl" in (detail or "")
 
 
+@pytest.mark.pure_python  # patches the engine's methods
 def test_a_run_whose_first_journal_line_fails_ends_failed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -106,4 +106,6 @@ def test_samples_taken_ahead_by_due_and_add_are_those_sample_takes(
             ahead.sample(ts[cut])
             cut += 1
         i = cut
-    assert ahead.state() == one.state()
+    # repr: the NaN of a plot value not known yet is equal to itself only as the same
+    # object, and the compiled sampler keeps floats unboxed (a new NaN object each time)
+    assert repr(ahead.state()) == repr(one.state())

@@ -195,6 +195,7 @@ def _run(
     return tables, _journal(tmp / f"logs-{tag}", result.run_id), full_path
 
 
+@pytest.mark.pure_python  # patches the engine's methods
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_quote_stretches_store_what_one_tick_at_a_time_stores(
     case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

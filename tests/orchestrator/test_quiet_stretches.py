@@ -28,6 +28,9 @@ from perps_bot.orchestrator.quiet import QuietStretches
 from tests.conftest import SHARED_DATA
 from tests.research.helpers import write_candles
 
+#: every case runs one candle at a time too by refusing every stretch (a patched method)
+pytestmark = pytest.mark.pure_python
+
 XRP = SHARED_DATA / "futures"
 
 

@@ -11,7 +11,9 @@ from typing import Any
 
 from perps_bot.domain import Candle
 from perps_bot.feeds.bars import BarBuilder
-from perps_bot.orchestrator.warmup import WarmUp
+from tests.interpreted import interpreted
+
+WarmUp = interpreted("perps_bot.orchestrator.warmup").WarmUp
 
 MINUTE = 60_000
 

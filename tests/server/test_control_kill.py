@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from perps_bot.orchestrator.checkpoint import Checkpointer
 from perps_bot.orchestrator.portfolio import Portfolio
 from tests.conftest import REPO
@@ -162,6 +164,7 @@ asyncio.run(killed_after_a_stop(Path(sys.argv[1])))
 """
 
 
+@pytest.mark.pure_python  # patches the engine's close in the killed server
 async def test_a_stop_the_api_answered_is_not_undone_by_a_kill(tmp_path: Path) -> None:
     """Killed before the stopped session's end was stored: the server started again went
     on with the session, trading again, as if it had never been stopped."""

@@ -113,6 +113,7 @@ async def _flattened_then_killed(
     return sid, status
 
 
+@pytest.mark.pure_python  # a live session: live runs are plain Python (perps_bot.compiled)
 async def test_a_live_flatten_answered_before_a_kill_is_carried_out_once_after_the_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
 ) -> None:

@@ -31,6 +31,7 @@ def _fingerprint(db: Path, run_id: str) -> str:
         return store.run(run_id).strategy_fingerprint
 
 
+@pytest.mark.pure_python  # a live session: live runs are plain Python (perps_bot.compiled)
 async def test_the_new_run_of_a_live_session_has_the_fingerprint_of_its_prompt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
 ) -> None:

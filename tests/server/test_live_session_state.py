@@ -36,6 +36,7 @@ def _halt_the_account(db: Path) -> None:
                            source="run")  # fmt: skip
 
 
+@pytest.mark.pure_python  # a live session: live runs are plain Python (perps_bot.compiled)
 async def test_a_live_sessions_halt_holds_for_the_profiles_cli_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
 ) -> None:

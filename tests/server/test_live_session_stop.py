@@ -97,6 +97,7 @@ async def test_a_live_session_starting_as_the_server_stops_sends_no_order(
     assert record.session_id == sid and record.status in table.UNFINISHED, record
 
 
+@pytest.mark.pure_python  # a live session: live runs are plain Python (perps_bot.compiled)
 async def test_a_flatten_the_ending_run_cannot_make_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
 ) -> None:

@@ -3,6 +3,8 @@
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from tests.harness.polling import until
 from tests.plans.fake_llm import FakeLLM
 from tests.server.helpers import ended, read_until, serving, start
@@ -18,6 +20,7 @@ LATE = [
 ]
 
 
+@pytest.mark.pure_python  # holds the engine's close (an instance patch)
 async def test_a_stopping_session_takes_no_replan_and_no_prompt(
     tmp_path: Path, llm: FakeLLM
 ) -> None:

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.usefixtures("server_logs")
 HOLD = "tests.backtest.start_strategy:HoldFromStart"  # goes long in on_start
 
 
+@pytest.mark.pure_python  # patches the engine's methods
 async def test_a_stop_in_the_step_the_loop_begins_lets_no_order_out(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perps_bot.strategies.indicators import MeanPair, RollingStats
+from perps_bot.strategies.indicators import MeanPair, RollingStats, WilderRsi
 
 prices = st.floats(min_value=1e-3, max_value=1e6, allow_nan=False)
 
@@ -89,3 +89,24 @@ def test_rolling_stats_restore_from_checkpoints_with_and_without_the_flat_count(
     for value in (6.0, 6.0, 6.0):
         assert older.push(value)
     assert (older.mean, older.std) == (6.0, 0.0)
+
+
+@given(values=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=40), cut=st.integers(0, 40))
+def test_indicators_pickled_mid_stream_go_on_as_if_never_stopped(
+    values: list[float], cut: int
+) -> None:
+    """A strategy's indicators are in its checkpoint: pickled at any point (compiled or
+    not: their `__reduce__` spells it out), the copy goes on with the same floats."""
+    made = [MeanPair(2, 5), RollingStats(4), WilderRsi(3)]
+    cut = min(cut, len(values))
+    for value in values[:cut]:
+        for one in made:
+            one.push(value)
+    copies = [pickle.loads(pickle.dumps(one)) for one in made]
+    for value in values[cut:]:
+        for one, copy in zip(made, copies, strict=True):
+            assert repr(copy.push(value)) == repr(one.push(value))
+    assert repr((copies[0].fast_mean, copies[0].slow_mean)) == repr(
+        (made[0].fast_mean, made[0].slow_mean)
+    )
+    assert repr((copies[1].mean, copies[1].std)) == repr((made[1].mean, made[1].std))

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from perps_bot import __version__
+from perps_bot import __version__, compiled
 from perps_bot.cli import config_cmd
 from perps_bot.cli.option_types import LlmCacheOnlyOpt
 
@@ -30,7 +30,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"perps-bot {__version__}")
+        typer.echo(f"perps-bot {__version__} ({compiled.availability()})")
         raise typer.Exit(0)
 
 

@@ -110,6 +110,9 @@ def backtest(
     llm_cache_only: LlmCacheOnlyOpt = False,
 ) -> None:
     """Replay historical candles (and funding / mark files) through the bot."""
+    from perps_bot import compiled
+
+    compiled.activate()  # a simulation only: the compiled hot path, where it is built
     from rich.console import Console
 
     from perps_bot.cli.market_data import prepare_run

@@ -126,6 +126,9 @@ def optimize(
     llm_cache_only: LlmCacheOnlyOpt = False,
 ) -> None:
     """Optimise a strategy's parameters: each trial a full backtest, the study in SQLite."""
+    from perps_bot import compiled
+
+    compiled.activate()  # a simulation only: the compiled hot path, where it is built
     from rich.console import Console
 
     from perps_bot.cli.market_data import prepare_run

@@ -87,6 +87,9 @@ def walkforward(
     llm_cache_only: LlmCacheOnlyOpt = False,
 ) -> None:
     """Walk-forward analysis: optimise per training window, test out of sample."""
+    from perps_bot import compiled
+
+    compiled.activate()  # a simulation only: the compiled hot path, where it is built
     from rich.console import Console
 
     from perps_bot.cli.market_data import prepare_run

@@ -9,12 +9,12 @@ from typing import NoReturn
 
 from perps_bot.ledger.errors import LedgerInvariantError
 from perps_bot.ledger.position import DECIMAL_CONTEXT, ZERO, Position, to_decimal
-from perps_bot.ledger.state import LedgerState
+from perps_bot.ledger.restore import Restoring
 
 DRIFT_TOLERANCE = 1e-9  # max |equity - invariant| relative to equity (or to 1.0)
 
 
-class InvariantChecks(LedgerState):
+class InvariantChecks(Restoring):
     """`check_invariant` and its per-position part."""
 
     def check_invariant(self) -> None:

@@ -53,11 +53,8 @@ from collections.abc import Collection, Sequence
 
 from perps_bot.domain import Fill
 from perps_bot.ledger.errors import LedgerError
-from perps_bot.ledger.fills import FillBooking
 from perps_bot.ledger.invariant import DRIFT_TOLERANCE, InvariantChecks
-from perps_bot.ledger.liquidation import LiquidationRules
 from perps_bot.ledger.liquidation import close_price as _close_price
-from perps_bot.ledger.restore import Restoring
 from perps_bot.ledger.results import FillResult
 
 __all__ = ["DRIFT_TOLERANCE", "Ledger"]
@@ -66,7 +63,7 @@ _INF = math.inf
 _NO_LIQUIDATIONS: tuple[tuple[Fill, FillResult], ...] = ()
 
 
-class Ledger(FillBooking, LiquidationRules, Restoring, InvariantChecks):
+class Ledger(InvariantChecks):
     """Exact books for one USDT-margined perpetual account; implements `AccountView`.
 
     Built with `Ledger(account, instruments, models_liquidation=..., debug_invariants=...)`

@@ -11,9 +11,9 @@ import math
 from decimal import localcontext
 
 from perps_bot.domain import Fill, Liquidity, Side
+from perps_bot.ledger.fills import FillBooking
 from perps_bot.ledger.position import DECIMAL_CONTEXT, Position
 from perps_bot.ledger.results import FillResult
-from perps_bot.ledger.state import LedgerState
 from perps_bot.margin import liquidation_price_tiered
 
 _INF = math.inf
@@ -24,7 +24,7 @@ _RECOUNT = 4096
 _SAFE_MARGIN = 1e-9
 
 
-class LiquidationRules(LedgerState):
+class LiquidationRules(FillBooking):
     """Cross and isolated liquidation: detection caches, prices and forced closes."""
 
     def _liquidate(

@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 
+from perps_bot.domain.pickled import set_slots, slot_state
 from perps_bot.margin import TierRow, liquidation_price_tiered, maintenance_tier
 
 # 80 significant digits: a product of three float reprs (size * mark * rate, at most
@@ -58,32 +59,43 @@ class SymbolBook:
         self.cash = ZERO
 
 
+_POSITION_SLOTS = (
+    "abs_f",
+    "amount",
+    "band_high",
+    "band_low",
+    "cost",
+    "entry_f",
+    "leverage",
+    "liq",
+    "margin",
+    "margin_f",
+    "mark",
+    "mm_high",
+    "mm_low",
+    "mmr",
+    "mmr_max",
+    "part",
+    "sign",
+    "size",
+    "size_f",
+    "symbol",
+    "tiers",
+)
+
+
 class Position:
     """One open position (never flat: the ledger drops it when its size reaches 0)."""
 
-    __slots__ = (
-        "abs_f",
-        "amount",
-        "band_high",
-        "band_low",
-        "cost",
-        "entry_f",
-        "leverage",
-        "liq",
-        "margin",
-        "margin_f",
-        "mark",
-        "mm_high",
-        "mm_low",
-        "mmr",
-        "mmr_max",
-        "part",
-        "sign",
-        "size",
-        "size_f",
-        "symbol",
-        "tiers",
-    )
+    __slots__ = _POSITION_SLOTS
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """A checkpoint pickles the ledger's positions (perps_bot.domain.pickled)."""
+        args = (self.symbol, self.leverage, self.tiers, self.mark)
+        return (Position, args, slot_state(self, _POSITION_SLOTS))
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        set_slots(self, state)
 
     def __init__(self, symbol: str, leverage: float, tiers: Sequence[TierRow], mark: float) -> None:
         self.symbol = symbol

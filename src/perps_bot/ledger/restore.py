@@ -10,13 +10,13 @@ from decimal import Decimal, localcontext
 from typing import Any
 
 from perps_bot.ledger.errors import LedgerError
+from perps_bot.ledger.liquidation import LiquidationRules
 from perps_bot.ledger.position import DECIMAL_CONTEXT, QUANTUM, SymbolBook, to_decimal
-from perps_bot.ledger.state import LedgerState
 
 _INF = math.inf
 
 
-class Restoring(LedgerState):
+class Restoring(LiquidationRules):
     """Resume the books from stored or adopted state."""
 
     def restore(

@@ -1,8 +1,9 @@
 """The ledger's fields and their float mirror, shared by the parts of `Ledger`.
 
-`Ledger` is assembled from mixins, one per job (fill booking, liquidation, restore,
+`Ledger` is one chain of classes, one link per job (fill booking, liquidation, restore,
 the invariant check), so that each stays short enough to read; they all work on the
-fields set up here. The Decimal totals are the truth and `_sync_floats` keeps the
+fields set up here. A chain, not mixins: the compiled hot path (mypyc) takes single
+inheritance only. The Decimal totals are the truth and `_sync_floats` keeps the
 float copies the per-event path reads; it is here because every part that changes a
 total must call it (it also forgets the cross-margin caches that depended on them).
 Inheritance, not delegation: the per-event path then pays no extra call.
@@ -10,15 +11,12 @@ Inheritance, not delegation: the per-event path then pays no extra call.
 
 import math
 from collections.abc import Mapping
-from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from perps_bot.config.models import AccountConfig
 from perps_bot.domain import Instrument, MarginMode
 from perps_bot.instruments import builtin_instruments
 from perps_bot.ledger.errors import LedgerError
 from perps_bot.ledger.position import ZERO, Position, SymbolBook, to_decimal
-from perps_bot.ledger.results import FillResult
 
 _INF = math.inf
 
@@ -74,13 +72,13 @@ class LedgerState:
             raise LedgerError(f"no instrument for {symbol}: the ledger cannot margin it")
         return Position(symbol, self._account.leverage_for(symbol), instrument.tiers, mark)
 
-    if TYPE_CHECKING:
-        # Defined by the other parts of `Ledger`; they call each other through self.
+    # Defined by later links of the chain (`InvariantChecks`, `Ledger`); declared here so
+    # every link can call them through self. Real methods, not TYPE_CHECKING stubs: the
+    # compiled hot path (scripts/compile_hot_path.py) dispatches them through the
+    # class's method table, which needs them declared on the base.
 
-        def equity(self) -> float: ...
+    def equity(self) -> float:
+        raise NotImplementedError
 
-        def check_invariant(self) -> None: ...
-
-        def _book_fill(
-            self, symbol: str, direction: int, qty: Decimal, price_f: float, fee_f: float
-        ) -> FillResult: ...
+    def check_invariant(self) -> None:
+        raise NotImplementedError

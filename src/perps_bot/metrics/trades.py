@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from perps_bot.domain import DEFAULT_PORTFOLIO
+from perps_bot.domain.pickled import by_fields
 from perps_bot.domain.record import record
 from perps_bot.metrics.trade_funding import FundingIndex
 from perps_bot.storage import (
@@ -107,6 +108,10 @@ class OpenTrade:
     gross: float = 0.0
     fees: float = 0.0
     funding: float = 0.0  # only when fed by `RoundTripBuilder.add_funding` (the run log)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """A checkpoint keeps the open round trips (perps_bot.domain.pickled)."""
+        return by_fields(self)
 
     def add_entry(self, qty: float, price: float, fee: float, position_after: float) -> None:
         self.entry_qty += qty

@@ -4,7 +4,8 @@ The dashboard and the HTTP API of a run are the session server's (`perps_bot.ser
 imported only by runs that serve them (aiohttp costs a tenth of a second at start-up).
 """
 
-from perps_bot.monitoring.journal import Journal, JournalEvent, NullJournal
+from perps_bot.monitoring.journal import Journal, NullJournal
+from perps_bot.monitoring.journal_event import JournalEvent
 from perps_bot.monitoring.live_view import LiveView
 from perps_bot.monitoring.logs import (
     LOGGER_NAME,

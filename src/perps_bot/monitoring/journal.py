@@ -1,10 +1,10 @@
 """`logs/events.jsonl`: one JSON object per event, with run id, simulated timestamp,
 an event `type` and correlation ids linking signal -> order -> fill.
 
-`JournalEvent` is the pydantic schema of a line (consumers and the tests validate
-lines against it). Lines are serialised straight from dicts: the values come from
-the orchestrator, already validated, and building a model per event would cost
-more than the rest of a backtest's bookkeeping.
+`JournalEvent` (monitoring.journal_event) is the pydantic schema of a line (consumers
+and the tests validate lines against it). Lines are serialised straight from dicts:
+the values come from the orchestrator, already validated, and building a model per
+event would cost more than the rest of a backtest's bookkeeping.
 Lines are buffered and written in blocks; `flush()` is called after fills and at
 the end of the run.
 
@@ -25,65 +25,56 @@ import re
 from collections import Counter
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict
 
 from perps_bot.domain import short_path
+from perps_bot.monitoring.journal_event import EventType
 from perps_bot.monitoring.logs import LogPathError
-
-EventType = Literal[
-    "run_start",
-    "run_end",
-    "signal",
-    "denial",
-    "order",
-    "order_update",
-    "order_rejected",
-    "fill",
-    "trade_closed",
-    "funding",
-    "liquidation",
-    "equity",
-    "state_change",
-    "reconcile",
-    "venue",
-]
-
 
 #: sees each line written: (type, the line with its common fields)
 Listener = Callable[[str, dict[str, Any]], None]
 
 
-class JournalEvent(BaseModel):
-    """One line of events.jsonl: these common fields, then the type-specific ones."""
-
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-    type: EventType
-    run_id: str
-    ts: int
-    correlation_id: str | None = None
-
-
 class Journal:
-    def __init__(self, path: Path, run_id: str, *, buffer_lines: int = 2_000) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: IO[bytes] = path.open("ab")
-        except OSError as exc:
-            raise LogPathError(f"cannot write {short_path(path)}", exc) from exc
+    _file: IO[bytes]
+    _buffer: list[bytes]
+    _limit: int
+    _listeners: list[Listener]
+    _written: "_Written"
+
+    def __init__(
+        self,
+        path: Path,
+        run_id: str,
+        *,
+        buffer_lines: int = 2_000,
+        portfolio: str | None = None,
+        sharing: "Journal | None" = None,
+    ) -> None:
+        """`sharing`: a portfolio's journal (`for_portfolio`) writes into that journal's
+        file and buffer. Through `__init__`, not a blank `__new__`: compiled (mypyc), a
+        class's `__new__` runs its `__init__`."""
         self._path = path
         self._run_id = run_id
-        self._portfolio: str | None = None
-        self._buffer: list[bytes] = []
-        self._limit = buffer_lines
-        self._listeners: list[Listener] = []
-        #: lines already in the file that a resumed run's replay writes again (SPEC 9)
-        self._written = _Written()
+        self._portfolio = portfolio
         self._heads: dict[str, bytes] = {}  # type -> its line's start: type and run id
         self._ids: tuple[int, str | None, bytes] = (-1, None, b"")  # ts, cid -> bytes
+        if sharing is not None:
+            self._file, self._buffer, self._limit = sharing._file, sharing._buffer, sharing._limit
+            self._listeners, self._written = sharing._listeners, sharing._written
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("ab")
+        except OSError as exc:
+            raise LogPathError(f"cannot write {short_path(path)}", exc) from exc
+        self._buffer = []
+        self._limit = buffer_lines
+        self._listeners = []
+        #: lines already in the file that a resumed run's replay writes again (SPEC 9)
+        self._written = _Written()
 
     def subscribe(self, listener: Listener) -> None:
         """Call `listener` with every line this journal (and its portfolio views) writes."""
@@ -92,13 +83,7 @@ class Journal:
     def for_portfolio(self, run_id: str, portfolio: str) -> "Journal":
         """A journal of one portfolio of this run (SPEC 10): the same file and buffer, its
         lines carry the portfolio's run id and its id. Flushed and closed with this one."""
-        view = Journal.__new__(Journal)
-        view._file, view._buffer, view._limit = self._file, self._buffer, self._limit
-        view._path = self._path
-        view._run_id, view._portfolio = run_id, portfolio
-        view._listeners, view._written = self._listeners, self._written
-        view._heads, view._ids = {}, (-1, None, b"")
-        return view
+        return Journal(self._path, run_id, portfolio=portfolio, sharing=self)
 
     def offset(self) -> int:
         """Where the next line goes in the file, once the buffer is flushed."""
@@ -134,7 +119,7 @@ class Journal:
             line = self._line(type_, ts, data, correlation_id)
             raw = orjson.dumps(line)
         else:  # the same bytes, from the parts (see the module doc)
-            raw = self._head(type_, ts, correlation_id) + orjson.dumps(data)[1:]
+            raw = b"".join((self._head(type_, ts, correlation_id), orjson.dumps(data)[1:]))
         buffer = self._buffer
         if not (self._written.lines and self._written.skips(ts, raw)):
             buffer.append(raw)
@@ -153,9 +138,9 @@ class Journal:
             fields = {"ts": ts, "correlation_id": correlation_id}
             if self._portfolio is not None:
                 fields["portfolio"] = self._portfolio
-            ids = b"," + orjson.dumps(fields)[1:-1] + b","
+            ids = b"".join((b",", orjson.dumps(fields)[1:-1], b","))
             self._ids = (ts, correlation_id, ids)
-        return head + ids
+        return b"".join((head, ids))
 
     def _line(
         self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None
@@ -171,7 +156,8 @@ class Journal:
         the run's end does not trip over them again."""
         try:
             if self._buffer:
-                self._file.write(b"\n".join(self._buffer) + b"\n")
+                self._buffer.append(b"")  # the last line's newline
+                self._file.write(b"\n".join(self._buffer))
             self._file.flush()
         except OSError as exc:
             raise LogPathError(f"cannot write {short_path(self._path)}", exc) from exc

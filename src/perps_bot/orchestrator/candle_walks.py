@@ -38,17 +38,15 @@ from itertools import pairwise
 
 from perps_bot.domain import Candle, Fill, FundingRate
 from perps_bot.orchestrator.candle_minutes import path_points
+from perps_bot.orchestrator.equity_rows import EquityRows
 from perps_bot.orchestrator.portfolio import Portfolio
-from perps_bot.orchestrator.stopping import RunStopping
 
 #: after any event time: a walk's last part, and the close point of a candle whose walk
 #: stopped at a liquidation (nothing later is matched)
 NEVER = 2**63
 
 
-class CandleWalks(RunStopping):
-    _adaptive_path: bool
-    _candle_run: bool  # the run's events are candles
+class CandleWalks(EquityRows):
     _inside: dict[str, list[FundingRate]]  # settlements waiting for their candle
     _entering: set[str]  # symbols with a protected entry at the venue (`_walk_entry`)
     _part_from: int | None  # set while walked candles wait for their close point

@@ -48,14 +48,13 @@ import numpy as np
 from perps_bot.domain import Candle, Fill, FundingRate, MarketEvent, Order
 from perps_bot.orchestrator.candle_minutes import path_points
 from perps_bot.orchestrator.candle_walks import NEVER, CandleWalks
-from perps_bot.orchestrator.equity_rows import EquityRows
 
 #: `_part_from` of a run whose candles may carry a mark's extremes: set for good, so
 #: every event takes `_close_point`, which walks such candles (`_walk_wicks`)
 WICK_RUN = -1
 
 
-class LongCandles(CandleWalks, EquityRows):
+class LongCandles(CandleWalks):
     """A mixin of `Orchestrator` (orchestrator.engine); attributes are the engine's."""
 
     _part_base: int | None  # `_part_from` when nothing waits: None, or WICK_RUN

@@ -9,12 +9,15 @@ declared here for the type checker.
 
 from typing import Any
 
+from mypy_extensions import trait
+
 from perps_bot.feeds.bars import BarBuilder
 from perps_bot.orchestrator.clock import Clock
 from perps_bot.orchestrator.portfolio import ClosingOut, Portfolio
 from perps_bot.orchestrator.routing import Routes
 
 
+@trait  # one of `Orchestrator`'s parts: the compiled hot path takes parts as traits
 class LoopCheckpoint:
     portfolios: list[Portfolio]
     routes: Routes

@@ -43,6 +43,7 @@ from perps_bot.domain import (
     PositionBook,
     Side,
 )
+from perps_bot.domain.pickled import by_fields
 from perps_bot.domain.record import record
 
 EPS = 1e-12
@@ -55,6 +56,10 @@ class Levels:
     side: Side  # the side of the protected position (BUY: long)
     stop: float | None
     take_profit: float | None
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """A checkpoint pickles the levels (perps_bot.domain.pickled)."""
+        return by_fields(self)
 
     def wanted(self) -> list[tuple[OrderType, float, str]]:
         found = [

@@ -38,8 +38,9 @@ events).
 """
 
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from time import perf_counter
+from typing import Any
 
 import numpy as np
 
@@ -98,9 +99,12 @@ class QuietStretches(LongCandles):
             and self._account_rec is None
         )
 
-    async def _walk_columns(self, block: CandleColumns, end: int) -> bool:
+    def _walk_columns(self, block: CandleColumns, end: int) -> Coroutine[Any, Any, bool]:
         """Every event of `block` in the feed's order; False once the run's end is
-        reached (like the per-event loop)."""
+        reached (like the per-event loop). Not itself async: compiled (mypyc), an async
+        function's locals and its closures share one object, a reference cycle that
+        kept every batch's columns alive until a full garbage collection (a peak of
+        all of them)."""
         limit = bisect_left(block.lists().ts, end)  # candles from here on are past the end
 
         def stretch(i: int, at: int) -> tuple[int, list[Order], float]:
@@ -108,7 +112,7 @@ class QuietStretches(LongCandles):
                 return i, NO_ORDERS, 0.0
             return self._stretch(block, i, min(at, limit, i + STRETCH))
 
-        return await self._walk_batch(block, end, stretch)
+        return self._walk_batch(block, end, stretch)
 
     async def _walk_batch(self, block: EventColumns, end: int, stretch: Stretch) -> bool:
         """Every event of a batch kept as columns, in the feed's order: its own events

@@ -70,7 +70,9 @@ def _first_outside(column: QuoteLists, low: float, high: float, first: int, limi
         and low < min(marks)
         and max(marks) < high
         and min(prices) > 0.0
-        and isfinite(sum(marks) + sum(prices))
+        and isfinite(
+            sum(marks, 0.0) + sum(prices, 0.0)
+        )  # start 0.0: compiled (mypyc), sum() + sum() was an int sum
     ):
         return limit
     for k, (mark, price) in enumerate(zip(marks, prices, strict=True)):

@@ -19,7 +19,7 @@ from perps_bot.ledger import AccountBooks, FillResult, FundingResult, Ledger
 from perps_bot.metrics.trade_lines import closed_trade_payload, trade_closed_text
 from perps_bot.metrics.trades import OpenTrade, RoundTripBuilder, return_pct
 from perps_bot.monitoring import LOGGER_NAME, HotLog, Journal, LiveView, pnl_text
-from perps_bot.monitoring.journal import EventType
+from perps_bot.monitoring.journal_event import EventType
 from perps_bot.monitoring.logs import about
 from perps_bot.storage import RunStore
 

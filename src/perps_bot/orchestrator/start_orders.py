@@ -12,10 +12,13 @@ A mixin of `Orchestrator` (orchestrator.engine); the attributes below are the en
 
 from collections.abc import Sequence
 
+from mypy_extensions import trait
+
 from perps_bot.domain import Signal
 from perps_bot.orchestrator.portfolio import Portfolio
 
 
+@trait  # one of `Orchestrator`'s parts: the compiled hot path takes parts as traits
 class StartOrders:
     portfolios: list[Portfolio]
     _signalled: list[Portfolio]

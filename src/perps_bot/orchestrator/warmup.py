@@ -23,6 +23,8 @@ A mixin of `Orchestrator` (orchestrator.engine); the attributes below are the en
 
 import logging
 
+from mypy_extensions import trait
+
 from perps_bot.domain import Candle, iso_utc
 from perps_bot.feeds import Feed
 from perps_bot.feeds.bars import BarBuilder
@@ -32,6 +34,7 @@ from perps_bot.strategies import MAX_WARMUP_BARS, Strategy
 from perps_bot.strategies.base import strategy_label
 
 
+@trait  # one of `Orchestrator`'s parts: the compiled hot path takes parts as traits
 class WarmUp:
     feed: Feed
     portfolios: list[Portfolio]

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from perps_bot.domain import TradingState, short
+from perps_bot.domain.pickled import by_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,10 @@ class RiskState:
     last_equity: float | None = None
     day: int | None = None  # UTC day (ts // DAY_MS) of day_start_equity
     day_start_equity: float = 0.0
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """A checkpoint pickles it (perps_bot.domain.pickled)."""
+        return by_fields(self)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

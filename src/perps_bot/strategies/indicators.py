@@ -18,9 +18,24 @@ import math
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 
+from perps_bot.domain.pickled import set_slots, slot_state
+
 
 def _no_plot(at: int) -> None:
     """No chart sample asked for."""
+
+
+_MEAN_PAIR_SLOTS = (
+    "_buf",
+    "_fast_sum",
+    "_j",
+    "_n",
+    "_slow_sum",
+    "fast",
+    "fast_mean",
+    "slow",
+    "slow_mean",
+)
 
 
 class MeanPair:
@@ -33,17 +48,13 @@ class MeanPair:
     the means are the same floats either way.
     """
 
-    __slots__ = (
-        "_buf",
-        "_fast_sum",
-        "_j",
-        "_n",
-        "_slow_sum",
-        "fast",
-        "fast_mean",
-        "slow",
-        "slow_mean",
-    )
+    __slots__ = _MEAN_PAIR_SLOTS
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (MeanPair, (self.fast, self.slow), slot_state(self, _MEAN_PAIR_SLOTS))
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        set_slots(self, state)
 
     def __init__(self, fast: int, slow: int) -> None:
         if not 1 <= fast < slow:
@@ -152,6 +163,21 @@ class MeanPair:
         return k
 
 
+_ROLLING_STATS_SLOTS = (
+    "_buf",
+    "_count",
+    "_i",
+    "_last",
+    "_s1",
+    "_s2",
+    "_same",
+    "_shift",
+    "mean",
+    "std",
+    "window",
+)
+
+
 class RollingStats:
     """Mean and population standard deviation over the last `window` values.
 
@@ -159,19 +185,10 @@ class RollingStats:
     that value: the running sums would leave a rounding residue of the values that left
     the window (a std of ~1e-9 of the price instead of 0), whose z-scores are noise."""
 
-    __slots__ = (
-        "_buf",
-        "_count",
-        "_i",
-        "_last",
-        "_s1",
-        "_s2",
-        "_same",
-        "_shift",
-        "mean",
-        "std",
-        "window",
-    )
+    __slots__ = _ROLLING_STATS_SLOTS
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (RollingStats, (self.window,), slot_state(self, _ROLLING_STATS_SLOTS))
 
     def __init__(self, window: int) -> None:
         if window < 2:
@@ -238,8 +255,7 @@ class RollingStats:
         the next push."""
         self._last = math.nan
         self._same = 0
-        for name, value in state[1].items():
-            setattr(self, name, value)
+        set_slots(self, state)
 
     def _resync(self) -> None:
         buf = self._buf
@@ -247,6 +263,9 @@ class RollingStats:
         self._shift = shift
         self._s1 = math.fsum([x - shift for x in buf])
         self._s2 = math.fsum([(x - shift) * (x - shift) for x in buf])
+
+
+_WILDER_RSI_SLOTS = ("_avg_gain", "_avg_loss", "_changes", "_prev", "period")
 
 
 class WilderRsi:
@@ -258,7 +277,13 @@ class WilderRsi:
     gains, 0 when only losses, 50 when the price did not move at all.
     """
 
-    __slots__ = ("_avg_gain", "_avg_loss", "_changes", "_prev", "period")
+    __slots__ = _WILDER_RSI_SLOTS
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (WilderRsi, (self.period,), slot_state(self, _WILDER_RSI_SLOTS))
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        set_slots(self, state)
 
     def __init__(self, period: int) -> None:
         if period < 1:

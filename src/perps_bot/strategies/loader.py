@@ -37,6 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from perps_bot import compiled
 from perps_bot.config.llm import LlmConfig
 from perps_bot.domain import format_duration, parse_duration, short
 from perps_bot.strategies.base import Strategy, StrategyError, validate_params
@@ -269,11 +270,13 @@ def _module_source(module_name: str) -> str:
     captured = _IMPORTED_SOURCE.get(module_name)
     if captured is not None and spec is not None and captured[0] is spec:
         return captured[1]
-    try:
-        source = inspect.getsource(module)
-    except (OSError, TypeError):
-        # no source on disk (frozen or generated code): the name is all we can hash
-        source = f"<no source for {module_name}>"
+    source = compiled.compiled_source(module_name)  # a compiled module: what it ran from
+    if source is None:
+        try:
+            source = inspect.getsource(module)
+        except (OSError, TypeError):
+            # no source on disk (frozen or generated code): the name is all we can hash
+            source = f"<no source for {module_name}>"
     if spec is not None:
         _IMPORTED_SOURCE[module_name] = (spec, source)
     return source
