@@ -55,7 +55,7 @@ test: install
 	$(POETRY) run pytest -n 2
 	@# compiled, the first pass skipped the tests that patch the engine: run them as plain Python
 	@if $(POETRY) run python -c "import sys; from perps_bot import compiled; \
-		sys.exit(not compiled.describe().startswith('compiled'))"; then \
+		sys.exit(not compiled.availability().startswith('compiled'))"; then \
 		echo "PERPS_BOT_PURE=1 pytest -n 2 -m pure_python"; \
 		PERPS_BOT_PURE=1 $(POETRY) run pytest -n 2 -m pure_python; fi
 
