@@ -70,25 +70,6 @@ def missing_toolchain() -> str | None:
     return None
 
 
-def current_manifest(root: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((root / compiled.MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def up_to_date(root: Path) -> bool:
-    manifest = current_manifest(root)
-    if manifest is None or manifest.get("interpreter") != compiled.interpreter_tag():
-        return False
-    if sorted(manifest.get("modules", [])) != sorted(compiled.COMPILED_MODULES):
-        return False
-    if manifest.get("sources") != compiled.source_digests(REPO / "src" / "perps_bot"):
-        return False
-    return all((root / rel).is_file() for rel in manifest.get("files", {}).values())
-
-
 def _parallel_compile(jobs: int) -> None:
     """setuptools compiles one extension's C files one after another; the hot path is
     one extension of many files, so compile them on `jobs` threads (gcc processes)."""
@@ -187,7 +168,7 @@ def main() -> int:
     if why is not None:
         print(f"compiled hot path: not built, {why}; perps-bot runs as pure Python")
         return 1 if args.mode == "required" else 0
-    if not args.force and up_to_date(root):
+    if not args.force and compiled.build_mismatch(root) is None:
         print(f"compiled hot path: up to date ({len(compiled.COMPILED_MODULES)} modules)")
         return 0
     print(f"compiled hot path: building {len(compiled.COMPILED_MODULES)} modules with mypyc "

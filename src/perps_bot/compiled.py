@@ -48,10 +48,12 @@ __all__ = [
     "activate",
     "availability",
     "build_dir",
+    "build_mismatch",
     "compiled_source",
     "describe",
     "interpreter_tag",
     "is_compiled",
+    "mismatch",
     "source_digests",
     "source_path",
 ]
@@ -67,8 +69,6 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 #: with several bases) or while tests or users subclass its classes without
 #: `mypyc_attr(allow_interpreted_subclasses=True)`.
 COMPILED_MODULES: tuple[str, ...] = (
-    "perps_bot.monitoring.journal",
-    "perps_bot.risk.sizing",
     "perps_bot.domain.instrument",
     "perps_bot.domain.lifecycle",
     "perps_bot.domain.numbers",
@@ -87,6 +87,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "perps_bot.metrics.trade_funding",
     "perps_bot.metrics.trade_lines",
     "perps_bot.metrics.trades",
+    "perps_bot.monitoring.journal",
     "perps_bot.orchestrator.candle_minutes",
     "perps_bot.orchestrator.candle_walks",
     "perps_bot.orchestrator.controls",
@@ -113,6 +114,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "perps_bot.risk.account_gate",
     "perps_bot.risk.equity_limits",
     "perps_bot.risk.gate",
+    "perps_bot.risk.sizing",
     "perps_bot.risk.state",
     "perps_bot.strategies.indicators",
     "perps_bot.venues.book",
@@ -207,29 +209,36 @@ def _read_manifest(root: Path) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
-def activate(root: Path | None = None) -> bool:
-    """Turn the compiled set on when it matches the sources; say why not otherwise."""
-    global _state
-    if os.environ.get(PURE_ENV, "") not in ("", "0"):
-        _state = f"pure Python ({PURE_ENV} is set)"
-        return False
+def build_mismatch(root: Path | None = None) -> str | None:
+    """Why the build in `root` (default `build_dir()`) does not match these sources and
+    this interpreter (`_why_not`), None when it does (the build script: up to date)."""
     root = build_dir() if root is None else root
     manifest = _read_manifest(root)
-    if manifest is None:
-        _state = "pure Python (no compiled build)"
-        return False
-    reason = _why_not(manifest, root)
+    return "no compiled build" if manifest is None else _why_not(manifest, root)
+
+
+def mismatch(root: Path | None = None) -> str | None:
+    """Why this process would not run the build: `PERPS_BOT_PURE`, or `build_mismatch`."""
+    if os.environ.get(PURE_ENV, "") not in ("", "0"):
+        return f"{PURE_ENV} is set"
+    return build_mismatch(root)
+
+
+def activate(root: Path | None = None) -> bool:
+    """Turn the compiled set on when it matches the sources; say why not otherwise."""
+    global _state, _active
+    root = build_dir() if root is None else root
+    reason = mismatch(root)
     loaded = [m for m in COMPILED_MODULES if m in sys.modules]
     if reason is None and loaded:  # all or none: those already run as Python
         reason = f"{loaded[0]} was imported before"
     if reason is not None:
         _state = f"pure Python ({reason})"
         return False
-    files = manifest["files"]
-    assert isinstance(files, dict)  # checked by _why_not
-    found = {str(name): root / str(rel) for name, rel in files.items()}
+    manifest = _read_manifest(root)
+    assert manifest is not None and isinstance(manifest["files"], dict)  # checked above
+    found = {str(name): root / str(rel) for name, rel in manifest["files"].items()}
     sys.meta_path.insert(0, _CompiledFinder(found))
-    global _active
     _active = root
     _state = f"compiled hot path ({len(COMPILED_MODULES)} modules)"
     return True
@@ -241,16 +250,11 @@ def describe() -> str:
 
 def availability(root: Path | None = None) -> str:
     """What `perps-bot --version` says: whether a simulation here would run compiled."""
-    if os.environ.get(PURE_ENV, "") not in ("", "0"):
-        return f"pure Python ({PURE_ENV} is set)"
-    root = build_dir() if root is None else root
-    manifest = _read_manifest(root)
-    reason = "no compiled build" if manifest is None else _why_not(manifest, root)
+    reason = mismatch(root)
     if reason is not None:
         return f"pure Python ({reason})"
-    return (
-        f"compiled hot path for backtest, optimize, walkforward ({len(COMPILED_MODULES)} modules)"
-    )
+    count = len(COMPILED_MODULES)
+    return f"compiled hot path for backtest, optimize, walkforward ({count} modules)"
 
 
 def is_compiled(module: str) -> bool:
@@ -262,7 +266,7 @@ def compiled_source(module: str) -> str | None:
     """The source text this process runs for `module` when it runs compiled (the copy
     the build compiled, the same bytes as the .py then), else None. A strategy's
     fingerprint hashes its modules' sources: compiled or not, the same fingerprint."""
-    if _active is None or not is_compiled(module):
+    if not is_compiled(module) or _active is None:
         return None
     rel = source_path(module).relative_to(_PACKAGE_DIR.parent)
     return (_active / SOURCES_DIR / rel).read_text(encoding="utf-8")

@@ -70,9 +70,8 @@ def _first_outside(column: QuoteLists, low: float, high: float, first: int, limi
         and low < min(marks)
         and max(marks) < high
         and min(prices) > 0.0
-        and isfinite(
-            sum(marks, 0.0) + sum(prices, 0.0)
-        )  # start 0.0: compiled (mypyc), sum() + sum() was an int sum
+        # 0.0 to start: compiled (mypyc), sum() + sum() of floats was taken for ints
+        and isfinite(sum(marks, 0.0) + sum(prices, 0.0))
     ):
         return limit
     for k, (mark, price) in enumerate(zip(marks, prices, strict=True)):
