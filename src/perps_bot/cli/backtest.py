@@ -113,6 +113,9 @@ def backtest(
     from perps_bot import compiled
 
     compiled.activate()  # a simulation only: the compiled hot path, where it is built
+    from perps_bot.feeds.prefetch import prefetch
+
+    prefetch(data)  # the files are parsed while the engine is imported (feeds.prefetch)
     from rich.console import Console
 
     from perps_bot.cli.market_data import prepare_run

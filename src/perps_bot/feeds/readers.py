@@ -44,6 +44,7 @@ from perps_bot.domain import (
     short_path,
 )
 from perps_bot.feeds.base import FeedError
+from perps_bot.feeds.prefetch import take as prefetched
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -191,10 +192,19 @@ def _raise_bad_json_row(name: str, rows: list[Any]) -> None:
     raise FeedError(f"{name}: expected rows of [ms, open, high, low, close, volume]")
 
 
+def read_table(path: Path) -> pa.Table:
+    """The Arrow table of a CSV or feather file (feeds.prefetch reads it ahead)."""
+    if detect_format(path) == "csv":
+        return _read_csv(path)
+    return pa_feather.read_table(path, memory_map=False)
+
+
 def _read_table(path: Path, fmt: str, required: tuple[str, ...]) -> RawRows:
     name = label(path)
     try:
-        table = _read_csv(path) if fmt == "csv" else pa_feather.read_table(path, memory_map=False)
+        table = prefetched(path)
+        if table is None:
+            table = read_table(path)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as exc:
         raise FeedError(f"{name}: cannot read {fmt.upper()} ({_one_line(exc)})") from exc
     lower = _named_columns(name, fmt, table)

@@ -20,20 +20,19 @@ shared handlers, which belong to every run of the process.
 import contextlib
 import logging
 import logging.handlers
-import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perps_bot.domain import THREE_DIGITS, PerpsBotError, short_path
+from perps_bot.domain import PerpsBotError, short_path
 
 LOGGER_NAME = "perps_bot"
 #: the run log's line format ({tag}: "[run id] " or nothing); `HotLog` writes the same
 #: text for its INFO lines
 _FILE_FORMAT = "%(asctime)s %(levelname)-7s %(run_tag)s%(name)s: %(message)s"
-_ASCTIME = "%Y-%m-%d %H:%M:%S"  # logging.Formatter's default_time_format
+ASCTIME = "%Y-%m-%d %H:%M:%S"  # logging.Formatter's default_time_format
 
 
 class LogPathError(PerpsBotError):
@@ -104,54 +103,7 @@ class BufferedRotatingHandler(logging.handlers.RotatingFileHandler):
             self.handleError(logging.makeLogRecord({"msg": line.rstrip("\n")}))
 
 
-class HotLog:
-    """INFO lines of the per-fill path (fills, funding, periodic equity), written
-    straight to the run log file in the file's usual format.
-
-    Why not `Logger.info`: a backtest writes one line per fill and one per equity
-    interval (tens of thousands), and building a LogRecord, looking up the caller's
-    frame and formatting through the Formatter cost about 20 us a line there, a tenth
-    of the whole run. The line here is the same text the handler's formatter would
-    write (local asctime with milliseconds, padded level, logger name), the clock is
-    formatted once per second, and rotation is the handler's own. When the logger
-    has any other INFO consumer (a console handler, a test's handler) or INFO is off,
-    lines go through the standard path, so nothing is skipped.
-    """
-
-    def __init__(self, logger: logging.Logger) -> None:
-        self._logger = logger
-        self._files: list[BufferedRotatingHandler] = []
-        standard = not logger.isEnabledFor(logging.INFO)
-        for handler in _handlers_of(logger):
-            if handler.level > logging.INFO:
-                continue  # never sees INFO (the WARNING line counter)
-            if isinstance(handler, BufferedRotatingHandler) and handler.formatter is not None:
-                self._files.append(handler)
-            else:
-                standard = True
-        self._standard = standard or not self._files
-        hosted = _HOSTED.get()
-        tag = hosted.tag if hosted is not None else self._files[0].tag if self._files else ""
-        self._prefix = f" INFO    {tag}{logger.name}: "
-        self._second = -1
-        self._stamp = ""
-
-    def info(self, message: str) -> None:
-        if self._standard:
-            self._logger.info(message)
-            return
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime(_ASCTIME, time.localtime(second))
-        millis = THREE_DIGITS[int((now - second) * 1000)]
-        line = f"{self._stamp},{millis}{self._prefix}{message}\n"
-        for handler in self._files:
-            handler.write_line(line)
-
-
-def _handlers_of(logger: logging.Logger) -> list[logging.Handler]:
+def handlers_of(logger: logging.Logger) -> list[logging.Handler]:
     """Every handler a record of `logger` reaches (walking up while it propagates)."""
     found: list[logging.Handler] = []
     current: logging.Logger | None = logger
@@ -341,17 +293,3 @@ def close_logging() -> None:
     for handler in list(logger.handlers):
         handler.close()
         logger.removeHandler(handler)
-
-
-def pnl_text(realized: float, unrealized: float, fees: float, funding: float, equity: float) -> str:
-    """The `PnL ...` fragment shared by every PnL line: realized, unrealized, total, equity.
-
-    total = realized price PnL - fees + funding + unrealized (the ledger invariant's PnL).
-    """
-    total = realized - fees + funding + unrealized
-    # one %-format: the same digits as f"{x:.4f}" each, a quarter fewer instructions
-    # (every fill's and equity line's fragment)
-    return _PNL_FORMAT % (realized, unrealized, fees, funding, total, equity)
-
-
-_PNL_FORMAT = "PnL realized=%.4f unrealized=%.4f fees=%.4f funding=%.4f total=%.4f equity=%.4f"

@@ -1,7 +1,8 @@
 """The rows that stand for a run in the store (storage.records): a new run's record, the
 record of each portfolio's run in a run with several, the run id, and the runs a dead
 process left `running`. What is recorded here is what reports, promotion and
-`--resume` find a run by later.
+`--resume` find a run by later; `open_run` opens the store for a run and makes or finds
+its record.
 """
 
 import contextlib
@@ -15,6 +16,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from perps_bot.config import Settings
+from perps_bot.orchestrator import checkpoint
+from perps_bot.orchestrator.modes import MODES
 from perps_bot.orchestrator.preflight import PlannedPortfolio, Preflight
 from perps_bot.storage import RunRecord, RunStore, durable
 from perps_bot.strategies import Strategy
@@ -116,3 +119,38 @@ def quietly(close: Callable[[], object]) -> None:
     """Cleanup after a failure to start: the reason to report is that failure."""
     with contextlib.suppress(Exception):
         close()
+
+
+def open_run(
+    settings: Settings, pre: Preflight, params_json: str, resume: str | None, hosted: bool
+) -> tuple[RunStore, str, RunRecord | None, list[str]]:
+    """Open the store (the caller holds its lock): runs left `running` by a dead process
+    become `crashed` (a hosted run's process did that when it took the lock: the runs
+    still `running` are its own; their ids are returned, for the alerts); then a new run
+    is created, or the run to resume is found."""
+    store = RunStore(":memory:" if metrics_only(settings) else settings.database_path)
+    try:
+        crashed = [] if hosted else mark_crashed(store)
+        if resume is None:
+            run_id = new_run_id(settings.profile)
+            store.create_run(run_record(settings, pre, run_id, params_json))
+            return store, run_id, None, crashed
+        kinds = tuple(str(m) for m, row in MODES.items() if row.resumable)
+        if not pre.spec.resumable:
+            raise checkpoint.ResumeError(f"--resume continues paper runs ({', '.join(kinds)}),"
+                                         f" not {pre.mode} runs")  # fmt: skip
+        # the runs this command can continue: of its own kind (a dry run, not a replay)
+        run = checkpoint.find_resumable(
+            store, settings.profile, (str(pre.mode),), resume, settings.masked_dict()
+        )
+        fingerprints = {p.plan.id: (p.fingerprint, p.code_fingerprint) for p in pre.portfolios}
+        checkpoint.require_same_strategies(store, run, fingerprints)
+        return store, run.run_id, run, crashed
+    except BaseException:
+        store.close()
+        raise
+
+
+def metrics_only(settings: Settings) -> bool:
+    """`run.record: metrics`: an optimisation trial keeps nothing but its metrics."""
+    return settings.run.record == "metrics"

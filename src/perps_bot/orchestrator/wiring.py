@@ -5,10 +5,11 @@ caller supplies them (backtest candles, a test harness).
 
 The feed and the venue are built before anything is written, so a run that cannot
 start (a symbol with no price process, a timeframe that does not fit the candles)
-leaves no trace in the store. The run's rows in the store (its record, the crashed
-runs, the run id) are made by orchestrator.run_records; `new_run_id` and
-`mark_crashed` stay importable from here. What makes the run durable (checkpoints,
-flushes, the trading state kept across runs) is orchestrator.durable_run.
+leaves no trace in the store. The store is opened and the run's rows in it (its
+record, the crashed runs, the run id) are made by orchestrator.run_records
+(`open_run`); `new_run_id`, `mark_crashed` and `metrics_only` stay importable from
+here. What makes the run durable (checkpoints, flushes, the trading state kept across
+runs) is orchestrator.durable_run.
 """
 
 import contextlib
@@ -35,7 +36,7 @@ from perps_bot.orchestrator.capture import CapturingFeed, open_capture, time_sub
 from perps_bot.orchestrator.clock import SimulatedClock, WallClock
 from perps_bot.orchestrator.durable_run import make_durable
 from perps_bot.orchestrator.engine import Orchestrator
-from perps_bot.orchestrator.modes import MODES, Wiring
+from perps_bot.orchestrator.modes import Wiring
 from perps_bot.orchestrator.portfolio import Portfolio
 from perps_bot.orchestrator.portfolio_wiring import (
     PortfolioWiring,
@@ -45,8 +46,9 @@ from perps_bot.orchestrator.portfolio_wiring import (
 from perps_bot.orchestrator.preflight import PlannedPortfolio, Preflight
 from perps_bot.orchestrator.recorder import Recorder
 from perps_bot.orchestrator.run_records import mark_crashed as mark_crashed  # re-exported
+from perps_bot.orchestrator.run_records import metrics_only as metrics_only  # re-exported
 from perps_bot.orchestrator.run_records import new_run_id as new_run_id  # re-exported
-from perps_bot.orchestrator.run_records import not_started, quietly, run_record
+from perps_bot.orchestrator.run_records import not_started, open_run, quietly
 from perps_bot.orchestrator.trading_state import TradingStateKeeper
 from perps_bot.orchestrator.watchers import Watchers, watch_run
 from perps_bot.risk.account_gate import AccountGate
@@ -189,7 +191,7 @@ def _wire(
     candle_bar_ms = feed.strategy_bar_ms(settings.strategy.timeframe)
 
     params_json = _params_json(pre, parts.strategies)
-    store, run_id, resumed, crashed = _open_run(settings, pre, params_json, resume, hosted)
+    store, run_id, resumed, crashed = open_run(settings, pre, params_json, resume, hosted)
     with contextlib.ExitStack() as undo:  # a run that fails to start closes what it opened
         undo.push(not_started(store, run_id, resumed is not None))
         run = _wire_opened(settings, pre, counter, parts, console, progress, hosted,
@@ -351,11 +353,6 @@ def _params_json(pre: Preflight, strategies: dict[str, Strategy]) -> str:
     )
 
 
-def metrics_only(settings: Settings) -> bool:
-    """`run.record: metrics`: an optimisation trial keeps nothing but its metrics."""
-    return settings.run.record == "metrics"
-
-
 def _journal(settings: Settings, run_id: str) -> Journal:
     if metrics_only(settings):
         return NullJournal(run_id)
@@ -363,36 +360,6 @@ def _journal(settings: Settings, run_id: str) -> Journal:
     offline = settings.mode in (RunMode.BACKTEST, RunMode.WALKFORWARD)
     events = "events.backtest.jsonl" if offline else "events.jsonl"
     return Journal(Path(settings.run.log_dir) / events, run_id)
-
-
-def _open_run(
-    settings: Settings, pre: Preflight, params_json: str, resume: str | None, hosted: bool
-) -> tuple[RunStore, str, RunRecord | None, list[str]]:
-    """Open the store (the caller holds its lock): runs left `running` by a dead process
-    become `crashed` (a hosted run's process did that when it took the lock: the runs
-    still `running` are its own; their ids are returned, for the alerts); then a new run
-    is created, or the run to resume is found."""
-    store = RunStore(":memory:" if metrics_only(settings) else settings.database_path)
-    try:
-        crashed = [] if hosted else mark_crashed(store)
-        if resume is None:
-            run_id = new_run_id(settings.profile)
-            store.create_run(run_record(settings, pre, run_id, params_json))
-            return store, run_id, None, crashed
-        kinds = tuple(str(m) for m, row in MODES.items() if row.resumable)
-        if not pre.spec.resumable:
-            raise checkpoint.ResumeError(f"--resume continues paper runs ({', '.join(kinds)}),"
-                                         f" not {pre.mode} runs")  # fmt: skip
-        # the runs this command can continue: of its own kind (a dry run, not a replay)
-        run = checkpoint.find_resumable(
-            store, settings.profile, (str(pre.mode),), resume, settings.masked_dict()
-        )
-        fingerprints = {p.plan.id: (p.fingerprint, p.code_fingerprint) for p in pre.portfolios}
-        checkpoint.require_same_strategies(store, run, fingerprints)
-        return store, run.run_id, run, crashed
-    except BaseException:
-        store.close()
-        raise
 
 
 def _strategy(

@@ -76,12 +76,12 @@ class MeanPair:
 
     def push(self, value: float) -> bool:
         """Add `value`; return True (and update both means) once `slow` values are in."""
-        self.run((value,), 0, 1, 0)
+        self.run([value], 0, 1, 0)
         return self.ready
 
     def run(
         self,
-        values: Sequence[float],
+        values: list[float],
         i: int,
         j: int,
         sign: int,
@@ -95,7 +95,8 @@ class MeanPair:
         of a backtest's bars, with the running sums in locals: the same floats as one
         call per value. `plot(k)` is called for each k of `plot_at` (ascending) added,
         the means then those after values[k] (a chart's sample without a call per
-        value)."""
+        value). `values` is a list, not any sequence: compiled (mypyc), reading a list
+        item is a direct load where a sequence's goes through the generic protocol."""
         early = self.slow - 1 - self._n  # values before the first with both means
         if early > 0:
             k = min(j, i + early)
@@ -109,7 +110,7 @@ class MeanPair:
 
     def _add(
         self,
-        values: Sequence[float],
+        values: list[float],
         i: int,
         j: int,
         above: bool,
