@@ -14,6 +14,9 @@ revision does not have (a flag added later) are shown as failed for that side, n
 as an error of the whole benchmark. Each side gets the first profile its warm-up
 accepts: the benchmark profile with the synthetic symbol's instrument, else the plain
 dev profile (revisions before SPEC 8 had no `instruments` key and took any symbol).
+A side whose revision has a compiled hot path (scripts/compile_hot_path.py) gets it
+built first, as its `make install` would (`--mode auto`); each side's line at the top
+says what it runs (its `perps-bot --version`).
 """
 
 from __future__ import annotations
@@ -84,6 +87,19 @@ def export_tree(ref: str, dest: Path) -> tuple[Path, str]:
     with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
         tar.extractall(dest, filter="data")
     return dest, rev.stdout.strip()
+
+
+def build_compiled(root: Path, env: dict[str, str]) -> str:
+    """Build a tree's compiled hot path (revisions that have one, scripts/compile_hot_path.py)
+    as `make install` would, so both sides run what their own `make run` installs; and
+    what that side runs (its `perps-bot --version`)."""
+    script = root / "scripts" / "compile_hot_path.py"
+    if script.exists():
+        subprocess.run([sys.executable, str(script), "--mode", "auto"], cwd=root, env=env,
+                       capture_output=True, check=False)  # fmt: skip
+    version = subprocess.run([sys.executable, "-m", "perps_bot", "--version"], cwd=root,
+                             env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    return version.stdout.strip() or "no --version"
 
 
 def side_env(base: dict[str, str], root: Path) -> dict[str, str]:
@@ -248,8 +264,9 @@ def run_compare(opts: argparse.Namespace, work: Path, env: dict[str, str]) -> in
     bench_profile = bench.write_profile(work / "bench.yaml")
     print(f"perps-bot bench --compare: {sides[0].label} vs {sides[1].label}; files in {work}")
     for side in sides:
+        runs = build_compiled(side.root, side.env)
         choose_profile(side, work, bench_profile, opts.seed)
-        print(f"  {side.label}: profile {side.profile[1]}", flush=True)
+        print(f"  {side.label}: profile {side.profile[1]}; {runs}", flush=True)
     started = time.perf_counter()
     rows = [
         (m, measure(m, sides, work, opts.repeat)) for m in measurements(opts, work, bench_profile)
