@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from perps_bot.feeds.file_formats import format_of
+
 #: reads started, by absolute path: (the file's size and mtime then, the thread, its table)
 _started: dict[str, tuple[tuple[int, int], threading.Thread, list[Any]]] = {}
 
@@ -34,24 +36,24 @@ def prefetch(paths: Iterable[Path]) -> None:
     """Start reading each CSV or feather file of `paths` on a thread of its own."""
     for path in paths:
         key = os.path.abspath(path)
-        name = key.lower()
-        if key in _started or not name.endswith((".csv", ".csv.gz", ".feather", ".arrow", ".ftr")):
+        fmt = format_of(key)
+        if key in _started or fmt not in ("csv", "feather"):
             continue
         signature = _signature(key)
         if signature is None:
             continue  # missing: the usual read says so
         box: list[Any] = []
-        thread = threading.Thread(target=_read, args=(Path(key), box), daemon=True)
+        thread = threading.Thread(target=_read, args=(Path(key), fmt, box), daemon=True)
         _started[key] = (signature, thread, box)
         thread.start()
 
 
-def _read(path: Path, box: list[Any]) -> None:
+def _read(path: Path, fmt: str, box: list[Any]) -> None:
     """The thread: the table, or nothing when the read fails (read again, then)."""
     from perps_bot.feeds import readers  # numpy and Arrow load here, off the main thread
 
     try:
-        box.append(readers.read_table(path))
+        box.append(readers.read_table(path, fmt))
     except Exception:  # the usual read raises it again, in its own words
         return
 
@@ -59,11 +61,12 @@ def _read(path: Path, box: list[Any]) -> None:
 def take(path: Path) -> Any | None:
     """The table read ahead for `path` if the file is unchanged since, else None (once:
     a second read of the same file reads it again)."""
-    entry = _started.pop(os.path.abspath(path), None)
+    key = os.path.abspath(path)
+    entry = _started.pop(key, None)
     if entry is None:
         return None
     signature, thread, box = entry
     thread.join()
-    if not box or _signature(os.path.abspath(path)) != signature:
+    if not box or _signature(key) != signature:
         return None
     return box[0]

@@ -44,6 +44,7 @@ from perps_bot.domain import (
     short_path,
 )
 from perps_bot.feeds.base import FeedError
+from perps_bot.feeds.file_formats import SUFFIXES, format_of
 from perps_bot.feeds.prefetch import take as prefetched
 
 IntArray = npt.NDArray[np.int64]
@@ -52,7 +53,6 @@ FloatArray = npt.NDArray[np.float64]
 PRICE_COLUMNS = ("open", "high", "low", "close")
 OHLCV_COLUMNS = (*PRICE_COLUMNS, "volume")
 TIME_COLUMNS = ("timestamp", "date", "time", "open_time", "ts")
-SUFFIXES = (".csv", ".csv.gz", ".feather", ".arrow", ".ftr", ".json", ".json.gz")
 # Beyond this an epoch value is out of range whatever its unit; int64 arithmetic
 # on it (seconds * 1000) could overflow.
 _INT_LIMIT = 2**62
@@ -72,16 +72,12 @@ class RawRows:
 
 def detect_format(path: Path) -> str:
     """'csv', 'feather' or 'json' from the file suffix; FeedError for anything else."""
-    name = path.name.lower()
-    if name.endswith((".csv", ".csv.gz")):
-        return "csv"
-    if name.endswith((".feather", ".arrow", ".ftr")):
-        return "feather"
-    if name.endswith((".json", ".json.gz")):
-        return "json"
-    raise FeedError(
-        f"{label(path)}: unknown data format (suffix must be one of {', '.join(SUFFIXES)})"
-    )
+    fmt = format_of(path.name)
+    if fmt is None:
+        raise FeedError(
+            f"{label(path)}: unknown data format (suffix must be one of {', '.join(SUFFIXES)})"
+        )
+    return fmt
 
 
 def read_rows(path: str | Path, *, required: tuple[str, ...]) -> RawRows:
@@ -192,9 +188,9 @@ def _raise_bad_json_row(name: str, rows: list[Any]) -> None:
     raise FeedError(f"{name}: expected rows of [ms, open, high, low, close, volume]")
 
 
-def read_table(path: Path) -> pa.Table:
+def read_table(path: Path, fmt: str) -> pa.Table:
     """The Arrow table of a CSV or feather file (feeds.prefetch reads it ahead)."""
-    if detect_format(path) == "csv":
+    if fmt == "csv":
         return _read_csv(path)
     return pa_feather.read_table(path, memory_map=False)
 
@@ -204,7 +200,7 @@ def _read_table(path: Path, fmt: str, required: tuple[str, ...]) -> RawRows:
     try:
         table = prefetched(path)
         if table is None:
-            table = read_table(path)
+            table = read_table(path, fmt)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as exc:
         raise FeedError(f"{name}: cannot read {fmt.upper()} ({_one_line(exc)})") from exc
     lower = _named_columns(name, fmt, table)
