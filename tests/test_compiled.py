@@ -6,12 +6,14 @@ and the pure-Python run are the same program (byte-identical stored results)."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -208,3 +210,61 @@ def test_the_compiled_run_stores_the_same_bytes_as_pure_python(tmp_path: Path) -
     for name in pure:
         assert [row[1:] for row in built[name]] == [row[1:] for row in pure[name]], name
     assert compiled_report == pure_report
+
+
+def _package(root: Path) -> Path:
+    """A small package whose files were last modified a minute ago."""
+    package = root / "pkg"
+    (package / "sub").mkdir(parents=True)
+    minute_ago = time.time_ns() - 60_000_000_000
+    for rel, text in (("a.py", "A = 1\n"), ("sub/b.py", "B = 2\n")):
+        (package / rel).write_text(text, encoding="utf-8")
+        os.utime(package / rel, ns=(minute_ago, minute_ago))
+    return package
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_source_digests_read_a_file_again_once_its_size_or_time_changed(tmp_path: Path) -> None:
+    package, cache = _package(tmp_path), tmp_path / compiled.DIGEST_CACHE
+    assert compiled.source_digests(package, cache) == compiled.source_digests(package)
+    entries = json.loads(cache.read_text(encoding="utf-8"))
+    assert entries["a.py"][2] == _sha(package / "a.py")
+    # a recorded digest stands for the file while its size and time are as recorded
+    entries["a.py"][2] = "recorded"
+    cache.write_text(json.dumps(entries), encoding="utf-8")
+    assert compiled.source_digests(package, cache)["a.py"] == "recorded"
+    # an edit of the same size moves the time: the file is read again
+    (package / "a.py").write_text("A = 3\n", encoding="utf-8")
+    digests = compiled.source_digests(package, cache)
+    assert digests["a.py"] == _sha(package / "a.py") != entries["a.py"][2]
+    assert digests["sub/b.py"] == _sha(package / "sub" / "b.py")
+    # a file added or removed since is seen as such
+    (package / "c.py").write_text("C = 4\n", encoding="utf-8")
+    (package / "sub" / "b.py").unlink()
+    assert sorted(compiled.source_digests(package, cache)) == ["a.py", "c.py"]
+
+
+def test_a_file_modified_just_before_its_digest_was_recorded_is_read_again(
+    tmp_path: Path,
+) -> None:
+    """An edit in the same clock tick as the recording would keep the recorded time:
+    a file that recent is not trusted to its stat (git's 'racily clean' entries)."""
+    package, cache = _package(tmp_path), tmp_path / compiled.DIGEST_CACHE
+    compiled.source_digests(package, cache)
+    entries = json.loads(cache.read_text(encoding="utf-8"))
+    entries["a.py"][2] = "recorded"
+    cache.write_text(json.dumps(entries), encoding="utf-8")
+    recorded_ns = entries["a.py"][1] + compiled.RACY_NS // 2  # the cache's own time
+    os.utime(cache, ns=(recorded_ns, recorded_ns))
+    assert compiled.source_digests(package, cache)["a.py"] == _sha(package / "a.py")
+
+
+@pytest.mark.parametrize("text", ["{not json", '["a list"]', '{"a.py": [1, 2]}'])
+def test_an_unreadable_digest_cache_is_hashed_over(tmp_path: Path, text: str) -> None:
+    package, cache = _package(tmp_path), tmp_path / compiled.DIGEST_CACHE
+    cache.write_text(text, encoding="utf-8")
+    assert compiled.source_digests(package, cache) == compiled.source_digests(package)
+    assert json.loads(cache.read_text(encoding="utf-8"))["a.py"][2] == _sha(package / "a.py")

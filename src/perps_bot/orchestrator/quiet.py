@@ -248,8 +248,8 @@ class QuietStretches(LongCandles):
             self._snapshot(t)  # sets the next due times
             rows.reread(self)
             return
-        rows.add_ts((t,))
-        rows.add_values((equity, cash, unrealized))
+        rows.add_ts([t])
+        rows.add_values([equity, cash, unrealized])
         rows.last_equity = equity
         rows.next_equity = t - t % rows.every + rows.every
         if t >= rows.next_plot:

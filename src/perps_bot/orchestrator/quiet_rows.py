@@ -61,7 +61,7 @@ class QuietRows:
         last_price = run._last_price
         self.solo = len(last_price) == 1 and symbol in last_price
         buffer = p.rec.store.equity_sink(p.rec.run_id)
-        self.add_ts, self.add_values = buffer.ts.extend, buffer.values.extend
+        self.add_ts, self.add_values = buffer.ts.fromlist, buffer.values.fromlist
         self.size, self.entry = terms
         self.cash = p.ledger.wallet_balance()
         self.every = run._equity_every

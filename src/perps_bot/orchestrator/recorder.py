@@ -342,7 +342,7 @@ class Recorder:
         cash = ledger.wallet_balance()
         equity = cash + unrealized
         self._add_ts(ts)
-        self._add_values((equity, cash, unrealized))
+        self._add_values([equity, cash, unrealized])
         if self.listeners:
             self._publish(
                 "equity", {"ts": ts, "equity": equity, "cash": cash, "unrealized_pnl": unrealized}
