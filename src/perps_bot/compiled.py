@@ -22,9 +22,13 @@ with its size and modification time, so only files whose stat changed are read.
 Who runs compiled: the simulations only, `perps-bot backtest`, `optimize` and
 `walkforward`, which activate it before they import the engine (and the test suite,
 tests/conftest.py). Live and dry runs, the dev profile's run and the session server run
-plain Python: live trading gains nothing from the speed, and some tests of live
-sessions behave differently compiled, not yet understood (see the closing note of
-stop 38); until they are, money is not traded on compiled code.
+plain Python: live trading gains nothing from the speed. The live sessions' tests that
+failed compiled (stops 38-39) failed on two mypyc behaviours, both fixed in stop 40 and
+kept out by tests/architecture/test_compiled_awaits.py: an await inside a `finally`
+leaked the run's exception to every task, and an async generator compiled as a plain
+one. Compiled, every live session test now passes but one that patches the engine's
+instance (which a compiled class refuses); running live on compiled code is a choice
+for when those tests also run compiled in CI.
 
 This module imports nothing from perps_bot: it runs before the engine is imported.
 """

@@ -122,6 +122,20 @@ async def test_a_live_flatten_answered_before_a_kill_is_carried_out_once_after_t
     paused, the position still open: the flatten the trader was told about was lost.
     The new run carries it out, once: one close, the account flat; a second restart
     sends nothing more."""
+    await _answered_before_a_kill(tmp_path, monkeypatch)
+
+
+async def test_the_compiled_engine_carries_out_a_flatten_answered_before_a_kill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_repo: Path
+) -> None:
+    """The same with the compiled engine (this pass). It failed there: the killed run
+    closed inside its `finally`, which left its exception in the thread's state for
+    every task, and the restarted server's run raised it again and ended `completed`
+    after a second (tests/architecture/test_compiled_awaits.py)."""
+    await _answered_before_a_kill(tmp_path, monkeypatch)
+
+
+async def _answered_before_a_kill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     database = live_env(monkeypatch, tmp_path)
     async with emulated(monkeypatch) as exchange:
         sid, status = await _flattened_then_killed(tmp_path, exchange, database, refused=False)

@@ -11,6 +11,14 @@ class FeedError(PerpsBotError):
     """Market data that cannot be used (bad file, malformed candle); one-line message."""
 
 
+async def no_batches() -> AsyncIterator[Sequence[MarketEvent]]:
+    """The batches of a run stopped before it started: none. Here, not in the compiled
+    engine: mypyc compiles an async generator as a plain one, which `async for`
+    refuses (tests/architecture/test_compiled_awaits.py)."""
+    return
+    yield
+
+
 class Feed(Protocol):
     #: True when timestamps come from a simulated clock (dev-fast, backtest).
     simulated: bool

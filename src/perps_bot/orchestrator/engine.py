@@ -25,7 +25,7 @@ a strategy (orchestrator.controls) and how a run stops and closes
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from time import perf_counter
 
 from perps_bot.domain import (
@@ -41,6 +41,7 @@ from perps_bot.domain import (
 )
 from perps_bot.feeds import Feed
 from perps_bot.feeds.bars import BarBuilder, CandleAggregator
+from perps_bot.feeds.base import no_batches
 from perps_bot.feeds.columns import CandleColumns
 from perps_bot.feeds.quote_columns import QuoteColumns
 from perps_bot.ledger import Ledger
@@ -62,12 +63,6 @@ from perps_bot.venues import Venue
 _NO_PORTFOLIOS: tuple[Portfolio, ...] = ()
 _NEVER = 2**63  # after any event time: a run without an end
 _SEVERITY = (TradingState.HALTED, TradingState.REDUCING, TradingState.ACTIVE)
-
-
-async def _no_batches() -> AsyncIterator[Sequence[MarketEvent]]:
-    """The feed of a run stopped before it started: no events, so no order."""
-    return
-    yield
 
 
 class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp, StartOrders):
@@ -181,75 +176,82 @@ class Orchestrator(QuietQuotes, LoopCheckpoint, WarmUp, StartOrders):
 
     # -- the loop ------------------------------------------------------------------
     async def run(self) -> None:
+        """From the start to the close, awaited outside `except` and `finally` blocks
+        (compiled, an await there leaks the exception: test_compiled_awaits.py)."""
         await self.start()
+        failure: BaseException | None = None
         try:
-            await self.warm_up()  # exchange-fed runs: indicators ready at once
-            opening = False  # on_start's signals wait for the first candles' open
-            if not self.resumed and not self.stop_requested:  # (stopped as it started)
-                for p in self.portfolios:
-                    self._signal(p, p.strategy.on_start())
-                opening = self._candle_run and bool(self._signalled)
-                if not opening:  # quotes: each waits for its symbol's first price
-                    self._starting = bool(self._signalled)
-                    await self._submit_all(self._pending_orders(self.clock.now()))
-            end = self._end_ms if self._end_ms is not None else _NEVER
-            on_event = self._on_event
-            inside = self._inside  # settlements held back (orchestrator.long_candles)
-            takes_stretches = self._takes_stretches()
-            takes_quote_stretches = self._takes_quote_stretches()
-            # stopped as it started: not one batch (the feed's own stop may not have run)
-            batches = _no_batches() if self.stop_requested else self.feed.batches()
-            async for batch in batches:
-                if opening:  # orchestrator.long_candles
-                    opening = await self._open_run(batch, end)
-                if type(batch) is CandleColumns and takes_stretches:
-                    await self._walk_columns(batch, end)  # orchestrator.quiet
-                elif type(batch) is QuoteColumns and takes_quote_stretches:
-                    await self._walk_quotes(batch, end)  # orchestrator.quiet_quotes
-                elif self._joint or (self._joint is None and self._joins(batch)):
-                    await self._walk_together(batch, end)  # orchestrator.long_candles
-                else:
-                    for event in batch:
-                        if event.ts >= end:
-                            self._reach_end()
-                            break
-                        if (inside or type(event) is FundingRate) and await self._held_back(event):
-                            continue  # a settlement inside the next candle
-                        received = perf_counter()  # tick-to-order latency starts here
-                        orders = on_event(event)
-                        if orders or self._cancel_due:
-                            await self._submit_all(orders, received)
-                if self.venue.needs_polling:
-                    await self._poll()
-                self.rec.view.tick(*self.feed.progress())
-                self.rec.flush_log()
-                if self.stop_requested:
-                    break
-                if self.after_batch is not None:
-                    self.after_batch()
-                # yield to the event loop between batches (signals, timers, I/O)
-                await asyncio.sleep(0)
-            else:
-                ran_out = not self.stop_requested  # not stopped early by request_stop
-                if ran_out and self._end_ms is not None and self.last_ts is not None:
-                    self.last_ts = self._end_ms  # the feed ran to the end of [start, end)
-            if self.interrupted and self.save_due is not None:
-                self.save_due()  # a control since the last checkpoint: not lost
-            self._starting = False  # on_start's still waiting: denied, said so
-            for p in self.portfolios:
-                self._signal(p, p.strategy.on_stop())
-            await self._submit_all(self._pending_orders(self.clock.now()))
-        finally:
+            await self._trade()
+        except BaseException as exc:  # raised again below, once the run is closed
+            failure = exc
+        try:
             await self.close()
+            self._last_rows()
+        except BaseException as late:  # as from a `finally`: the failure is its context
+            if failure is not None and late.__context__ is None:
+                late.__context__ = failure
+            raise
+        if failure is not None:
+            raise failure
+
+    async def _trade(self) -> None:
+        """Warm-up, the start's orders, every batch of the feed, the stop's orders."""
+        await self.warm_up()  # exchange-fed runs: indicators ready at once
+        opening = False  # on_start's signals wait for the first candles' open
+        if not self.resumed and not self.stop_requested:  # (stopped as it started)
             for p in self.portfolios:
-                if self.last_ts is not None:
-                    p.rec.equity(self.last_ts, log_line=True)
-                    p.plot.sample(self.last_ts)
-                p.plot.write(p.rec.store, p.rec.run_id)
-                p.rec.flush()
-            if self._account_rec is not None and self.last_ts is not None:
-                self._account_rec.equity(self.last_ts, log_line=True)
-            self.rec.flush()
+                self._signal(p, p.strategy.on_start())
+            opening = self._candle_run and bool(self._signalled)
+            if not opening:  # quotes: each waits for its symbol's first price
+                self._starting = bool(self._signalled)
+                await self._submit_all(self._pending_orders(self.clock.now()))
+        end = self._end_ms if self._end_ms is not None else _NEVER
+        on_event = self._on_event
+        inside = self._inside  # settlements held back (orchestrator.long_candles)
+        takes_stretches = self._takes_stretches()
+        takes_quote_stretches = self._takes_quote_stretches()
+        # stopped as it started: not one batch (the feed's own stop may not have run)
+        batches = no_batches() if self.stop_requested else self.feed.batches()
+        async for batch in batches:
+            if opening:  # orchestrator.long_candles
+                opening = await self._open_run(batch, end)
+            if type(batch) is CandleColumns and takes_stretches:
+                await self._walk_columns(batch, end)  # orchestrator.quiet
+            elif type(batch) is QuoteColumns and takes_quote_stretches:
+                await self._walk_quotes(batch, end)  # orchestrator.quiet_quotes
+            elif self._joint or (self._joint is None and self._joins(batch)):
+                await self._walk_together(batch, end)  # orchestrator.long_candles
+            else:
+                for event in batch:
+                    if event.ts >= end:
+                        self._reach_end()
+                        break
+                    if (inside or type(event) is FundingRate) and await self._held_back(event):
+                        continue  # a settlement inside the next candle
+                    received = perf_counter()  # tick-to-order latency starts here
+                    orders = on_event(event)
+                    if orders or self._cancel_due:
+                        await self._submit_all(orders, received)
+            if self.venue.needs_polling:
+                await self._poll()
+            self.rec.view.tick(*self.feed.progress())
+            self.rec.flush_log()
+            if self.stop_requested:
+                break
+            if self.after_batch is not None:
+                self.after_batch()
+            # yield to the event loop between batches (signals, timers, I/O)
+            await asyncio.sleep(0)
+        else:
+            ran_out = not self.stop_requested  # not stopped early by request_stop
+            if ran_out and self._end_ms is not None and self.last_ts is not None:
+                self.last_ts = self._end_ms  # the feed ran to the end of [start, end)
+        if self.interrupted and self.save_due is not None:
+            self.save_due()  # a control since the last checkpoint: not lost
+        self._starting = False  # on_start's still waiting: denied, said so
+        for p in self.portfolios:
+            self._signal(p, p.strategy.on_stop())
+        await self._submit_all(self._pending_orders(self.clock.now()))
 
     async def _event(self, event: MarketEvent, end: int) -> bool:
         """One event and its orders; False (and the run stops) once it is past the end."""

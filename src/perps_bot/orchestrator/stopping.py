@@ -1,6 +1,7 @@
 """How a run stops (SPEC 1, 9): at its end (the duration), or interrupted before it
 (Ctrl-C, SIGTERM, a server that stops, the session API), and closing the feed and the
-venue once, with the fills a polled venue still held booked first.
+venue once, with the fills a polled venue still held booked first, then the run's
+last equity rows.
 
 A mixin of `Orchestrator` (orchestrator.engine); the attributes below are the engine's,
 declared here for the type checker.
@@ -65,3 +66,15 @@ class RunStopping(VenueCalls):
             return
         if self._feed_stopping is None:
             self._feed_stopping = loop.create_task(self.feed.stop())
+
+    def _last_rows(self) -> None:
+        """Each portfolio's last equity row and chart sample, stored with its rows."""
+        for p in self.portfolios:
+            if self.last_ts is not None:
+                p.rec.equity(self.last_ts, log_line=True)
+                p.plot.sample(self.last_ts)
+            p.plot.write(p.rec.store, p.rec.run_id)
+            p.rec.flush()
+        if self._account_rec is not None and self.last_ts is not None:
+            self._account_rec.equity(self.last_ts, log_line=True)
+        self.rec.flush()
