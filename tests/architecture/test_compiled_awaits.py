@@ -1,4 +1,5 @@
-"""No compiled module awaits inside an `except` or `finally` block, or defines an async
+"""No compiled module awaits inside an `except` or `finally` block (an `async with`
+does: its `__aexit__` is awaited in the handler of its body), or defines an async
 generator.
 
 Why: mypyc compiles a coroutine's exception handling through the thread's
@@ -36,13 +37,16 @@ def _awaits(block: list[ast.stmt]) -> list[ast.AST]:
 
 
 def awaits_in_handlers(source: str) -> list[int]:
-    """Lines of the awaits inside an `except` or `finally` block of `source`."""
+    """Lines of the awaits inside an `except` or `finally` block of `source`, and of
+    every `async with` (its `__aexit__` is awaited in the handler of its body)."""
     lines: list[int] = []
     for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.AsyncWith):
+            lines.append(node.lineno)
         if isinstance(node, ast.Try | ast.TryStar):
             blocks = [h.body for h in node.handlers] + [node.finalbody]
             lines.extend(a.lineno for b in blocks for a in _awaits(b))  # type: ignore[attr-defined]
-    return sorted(lines)
+    return sorted(set(lines))
 
 
 def async_generators(source: str) -> list[int]:
@@ -97,7 +101,7 @@ async def generator():
     assert async_generators(source) == [6]
 
 
-def test_the_check_finds_awaits_in_handlers_and_not_in_nested_functions() -> None:
+def test_the_check_finds_awaits_in_handlers_and_async_withs_not_nested_functions() -> None:
     source = """
 async def f():
     try:
@@ -117,5 +121,8 @@ async def f():
         pass
     finally:
         lambda: None
+async def h():
+    async with m():
+        await n()
 """
-    assert awaits_in_handlers(source) == [6, 11, 14]
+    assert awaits_in_handlers(source) == [6, 11, 14, 21]
