@@ -272,7 +272,7 @@ class StoreWriter(StoreFile):
 
     def equity_sink(self, run_id: str) -> EquityBuffer:
         """Where `run_id`'s snapshots go: `add_ts(ts)` then `add_values([equity, cash,
-        unrealized_pnl))`. The hot path of a backtest (a snapshot per candle); the caller
+        unrealized_pnl])`. The hot path of a backtest (a snapshot per candle); the caller
         calls `flush_if_due` between batches."""
         buffer = self._equity.get(run_id)
         if buffer is None:
