@@ -15,10 +15,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from perps_bot.storage import store_file
+from perps_bot.storage.connection import GuardedConnection
 from tests.badinput.harness import Outcome, assert_bad_input, run_main
 from tests.conftest import REPO
 from tests.durable.helpers import env, fills, runs
@@ -82,14 +84,16 @@ def test_a_damaged_equity_block_is_one_line(
 
 
 def _full_after(pages: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The disk of every store opened from now on is full once it holds `pages` pages."""
-    opened = store_file.StoreFile._upgrade
+    """The disk of every store opened from now on is full once it holds `pages` pages.
+    Through the connection the store opens (a module name, looked up as the store opens
+    even where storage runs compiled), not a method of the store."""
 
-    def upgrade(self: store_file.StoreFile, stored: str | None) -> None:
-        opened(self, stored)
-        self.connection.execute(f"PRAGMA max_page_count={pages}")
+    class FullAfter(GuardedConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.execute(f"PRAGMA max_page_count={pages}")
 
-    monkeypatch.setattr(store_file.StoreFile, "_upgrade", upgrade)
+    monkeypatch.setattr(store_file, "GuardedConnection", FullAfter)
 
 
 def test_a_full_disk_mid_run_keeps_every_fill_and_resumes_to_the_same_end(

@@ -40,7 +40,7 @@ import numpy as np
 
 from perps_bot.domain import BookSnapshot, MarketEvent
 from perps_bot.storage import FillRecord, RunStore
-from perps_bot.storage.orders import OrderRecord
+from perps_bot.storage.records import OrderRecord
 
 PAIR_WINDOW_MS = 1_000
 

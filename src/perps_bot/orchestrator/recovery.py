@@ -34,7 +34,7 @@ from perps_bot.domain.timeutil import parse_duration
 from perps_bot.exchange.runtime import CLOCK_MARGIN_MS, wall_clock_ms
 from perps_bot.ledger import Ledger
 from perps_bot.storage import RunStore
-from perps_bot.storage.orders import OrderRecord
+from perps_bot.storage.records import OrderRecord
 from perps_bot.venues.base import TakenAtStart
 from perps_bot.venues.fill_rules import fee_for
 

@@ -5,7 +5,6 @@ Rows are queued like every other write and flushed in batches; INSERT OR REPLACE
 by (run_id, client_id) means only an order's latest state survives a batch, however
 many updates it had."""
 
-from dataclasses import dataclass
 from typing import Any
 
 from perps_bot.domain import Order, OrderUpdate
@@ -35,22 +34,6 @@ CREATE TABLE IF NOT EXISTS orders (
 );
 """
 INSERT_SQL = "INSERT OR REPLACE INTO orders VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-
-
-@dataclass(frozen=True, slots=True)
-class OrderRecord:
-    client_id: str
-    portfolio: str
-    symbol: str
-    side: str
-    order_type: str
-    size: float
-    filled: float
-    avg_price: float
-    status: str
-    reason: str
-    created: int
-    updated: int
 
 
 def order_row(run_id: str, order: Order, update: OrderUpdate | None = None) -> tuple[Any, ...]:

@@ -87,6 +87,24 @@ class ExcursionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """An order as stored (`RunStore.orders`): its latest status and fills."""
+
+    client_id: str
+    portfolio: str
+    symbol: str
+    side: str
+    order_type: str
+    size: float
+    filled: float
+    avg_price: float
+    status: str
+    reason: str
+    created: int
+    updated: int
+
+
+@dataclass(frozen=True, slots=True)
 class PromotionRecord:
     promotion_id: int
     strategy_fingerprint: str

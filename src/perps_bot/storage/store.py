@@ -12,7 +12,6 @@ from perps_bot.storage import equity_blocks, plot_series
 from perps_bot.storage.connection import StoreError
 from perps_bot.storage.equity_blocks import EquityChunk
 from perps_bot.storage.orders import SELECT_SQL as ORDERS_SELECT
-from perps_bot.storage.orders import OrderRecord
 from perps_bot.storage.plot_series import SymbolSeries
 from perps_bot.storage.records import (
     ExcursionRecord,
@@ -20,6 +19,7 @@ from perps_bot.storage.records import (
     FillRecord,
     FillRow,
     FundingRecord,
+    OrderRecord,
     PromotionRecord,
     RunRecord,
 )

@@ -20,6 +20,9 @@ class StoreFile:
     """An open run store database (WAL mode), at the current schema version."""
 
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+        #: the fault (full disk, damaged page) a write transaction of this store failed
+        #: with: every later one fails with it too, without writing (see Transaction)
+        self._failed_write: StoreFault | None = None
         self.path = Path(path)
         if read_only and not self.path.exists():
             raise StoreError(f"no database at {self.path}: run the bot first")
@@ -102,49 +105,48 @@ class StoreFile:
         return list(self._db.execute(sql, args).fetchall())
 
     # -- internals -----------------------------------------------------------------
-    #: the fault (full disk, damaged page) a write transaction of this store failed
-    #: with: every later one fails with it too, without writing (see _Tx)
-    _failed_write: StoreFault | None = None
+    def _transaction(self) -> "Transaction":
+        return Transaction(self)
 
-    class _Tx:
-        """A write transaction. Once one failed for a fault of the file, the store's
-        buffers are in no known state (the writers empty them as they write, and the
-        rollback undid that), so writing more (the rows of the run's end, its status)
-        would leave a file with a gap that looks complete: the file stays as of the
-        last transaction that committed, and a paper run left `running` resumes from
-        its last checkpoint."""
+    def transaction(self) -> "Transaction":
+        """A write transaction of this store (see `Transaction`)."""
+        return Transaction(self)
 
-        def __init__(self, store: "StoreFile") -> None:
-            self._store = store
-            self._db = store._db
 
-        def __enter__(self) -> None:
-            if self._store._failed_write is not None:
-                raise self._store._failed_write
-            self._db.execute("BEGIN")
+class Transaction:
+    """A write transaction. Once one failed for a fault of the file, the store's
+    buffers are in no known state (the writers empty them as they write, and the
+    rollback undid that), so writing more (the rows of the run's end, its status)
+    would leave a file with a gap that looks complete: the file stays as of the
+    last transaction that committed, and a paper run left `running` resumes from
+    its last checkpoint."""
 
-        def __exit__(
-            self,
-            exc_type: type[BaseException] | None,
-            exc: BaseException | None,
-            tb: TracebackType | None,
-        ) -> None:
-            try:
-                if exc_type is None:
-                    self._db.execute("COMMIT")
-            except StoreFault as fault:
-                exc = fault
-                raise
-            finally:
-                if exc is not None and self._db.in_transaction:  # SQLite may have rolled back
-                    self._db.execute("ROLLBACK")
-                if isinstance(exc, StoreFault):
-                    self._store._failed_write = exc
+    def __init__(self, store: StoreFile) -> None:
+        self._store = store
+        self._db = store._db
 
-    def _transaction(self) -> "StoreFile._Tx":
-        return StoreFile._Tx(self)
+    def __enter__(self) -> None:
+        if self._store._failed_write is not None:
+            raise self._store._failed_write
+        self._db.execute("BEGIN")
 
-    transaction = _transaction
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                self._db.execute("COMMIT")
+        except StoreFault as fault:
+            exc = fault
+            raise
+        finally:
+            if exc is not None and self._db.in_transaction:  # SQLite may have rolled back
+                self._db.execute("ROLLBACK")
+            if isinstance(exc, StoreFault):
+                self._store._failed_write = exc
 
 
 def _reason(exc: BaseException) -> str:
