@@ -21,7 +21,11 @@ _VALUES = st.one_of(
     st.lists(st.integers(0, 9), max_size=3),
     st.dictionaries(st.text(max_size=4), st.integers(0, 9), max_size=2),
 )
-_KEYS = st.one_of(st.text(max_size=8), st.sampled_from(["ts", "type", "portfolio", "symbol"]))
+#: every field a line starts with (data naming one takes the dict path), and one other
+_KEYS = st.one_of(
+    st.text(max_size=8),
+    st.sampled_from(["ts", "type", "run_id", "correlation_id", "portfolio", "symbol"]),
+)
 _EVENTS = st.lists(
     st.tuples(
         st.sampled_from(["signal", "order", "fill", "order_update"]),

@@ -115,7 +115,7 @@ class Journal:
         self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None = None
     ) -> None:
         listeners = self._listeners
-        if listeners or type(data) is not dict or not data or not _COMMON.isdisjoint(data):
+        if listeners or type(data) is not dict or not data or _names_common(data):
             line = self._line(type_, ts, data, correlation_id)
             raw = orjson.dumps(line)
         else:  # the same bytes, from the parts (see the module doc)
@@ -169,8 +169,18 @@ class Journal:
         self._file.close()
 
 
-#: the fields every line starts with (`_line`)
-_COMMON = frozenset({"type", "run_id", "ts", "correlation_id", "portfolio"})
+def _names_common(data: dict[str, Any]) -> bool:
+    """Whether `data` names a field every line starts with (`_line`): five lookups in
+    the dict, a third of the instructions of a frozenset's `isdisjoint(data)` (a method
+    call that walks every key), once per journal line."""
+    return (
+        "type" in data
+        or "run_id" in data
+        or "ts" in data
+        or "correlation_id" in data
+        or "portfolio" in data
+    )
+
 
 #: the fields of a line that measure wall time: a replayed event differs only in them
 _WALL_TIME = re.compile(rb',"latency_ms":[^,}]*')
