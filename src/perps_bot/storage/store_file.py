@@ -77,7 +77,7 @@ class StoreFile:
         if stored == str(SCHEMA_VERSION):
             return
         version = int(stored) if stored is not None and stored.isdigit() else 1
-        with self._transaction():
+        with self.transaction():
             migrations.upgrade(self._db, version, tables)
             self._db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
@@ -103,10 +103,6 @@ class StoreFile:
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Read-only escape hatch for reports and tests."""
         return list(self._db.execute(sql, args).fetchall())
-
-    # -- internals -----------------------------------------------------------------
-    def _transaction(self) -> "Transaction":
-        return Transaction(self)
 
     def transaction(self) -> "Transaction":
         """A write transaction of this store (see `Transaction`)."""

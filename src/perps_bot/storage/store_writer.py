@@ -84,7 +84,7 @@ class StoreWriter(StoreFile):
         """Write every buffered row in one transaction."""
         if not self._pending_rows and not any(self._equity.values()):
             return
-        with self._transaction():
+        with self.transaction():
             self._write_pending()
 
     def flush_if_due(self) -> None:
@@ -97,7 +97,7 @@ class StoreWriter(StoreFile):
     def flush_with(self, write: Callable[[sqlite3.Connection], None]) -> None:
         """Write every buffered row and then call `write` in the same transaction, so
         what `write` stores (a checkpoint) is consistent with the rows before it."""
-        with self._transaction():
+        with self.transaction():
             self._write_pending()
             write(self._db)
 
@@ -135,7 +135,7 @@ class StoreWriter(StoreFile):
             self._equity_block[run_id] = buffer.write(self._db, block)
 
     def create_run(self, run: RunRecord) -> None:
-        with self._transaction():
+        with self.transaction():
             self._db.execute(
                 "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -178,7 +178,7 @@ class StoreWriter(StoreFile):
         detail: str | None = None,
     ) -> None:
         self.flush()
-        with self._transaction():
+        with self.transaction():
             self._db.execute(
                 "UPDATE runs SET status=?, start_ts=?, end_ts=?, error_lines=?,"
                 " warning_lines=?, detail=? WHERE run_id=?",
@@ -187,7 +187,7 @@ class StoreWriter(StoreFile):
 
     def add_run_detail(self, run_id: str, text: str) -> None:
         """Append to a run's detail (e.g. what a later bot recovered for it)."""
-        with self._transaction():
+        with self.transaction():
             self._db.execute(
                 "UPDATE runs SET detail = COALESCE(detail || '; ', '') || ? WHERE run_id = ?",
                 (text, run_id),
@@ -195,14 +195,14 @@ class StoreWriter(StoreFile):
 
     def set_strategy_fingerprint(self, run_id: str, fingerprint: str) -> None:
         """What a run trades changed as it ran (the session server's new prompt)."""
-        with self._transaction():
+        with self.transaction():
             self._db.execute(
                 "UPDATE runs SET strategy_fingerprint=? WHERE run_id=?", (fingerprint, run_id)
             )
 
     def set_initial_balance(self, run_id: str, balance: float) -> None:
         """Live runs start from the balance the exchange reports, not the profile's."""
-        with self._transaction():
+        with self.transaction():
             self._db.execute("UPDATE runs SET initial_balance=? WHERE run_id=?", (balance, run_id))
 
     def add_order(self, run_id: str, order: Order, update: OrderUpdate | None = None) -> None:
@@ -282,7 +282,7 @@ class StoreWriter(StoreFile):
 
     def put_plot_series(self, run_id: str, symbol: str, ts: Any, values: dict[str, Any]) -> None:
         """Replace a symbol's sampled price and indicator series (numpy arrays)."""
-        with self._transaction():
+        with self.transaction():
             plot_series.write(self._db, run_id, symbol, ts, values)
 
     def add_excursion(
@@ -315,7 +315,7 @@ class StoreWriter(StoreFile):
     def add_promotion(
         self, fingerprint: str, strategy: str, stage: str, run_id: str, criteria_json: str
     ) -> int:
-        with self._transaction():
+        with self.transaction():
             cur = self._db.execute(
                 "INSERT INTO promotions (strategy_fingerprint, strategy, stage, run_id,"
                 " created_at, criteria) VALUES (?,?,?,?,?,?)",
