@@ -1,6 +1,9 @@
 """Instruments from the profile over the built-in data, and from an exchange's markets."""
 
+from importlib import resources
+
 import pytest
+import yaml
 
 from perps_bot.config import FeesConfig, InstrumentConfig, load_settings
 from perps_bot.domain import InstrumentRefusal, OrderType, Side
@@ -10,6 +13,7 @@ from perps_bot.instruments import (
     catalog_from_markets,
     catalog_from_profile,
 )
+from perps_bot.instruments import catalog as catalog_module
 
 
 def test_profile_entries_lay_over_the_built_in_data_key_by_key() -> None:
@@ -169,3 +173,10 @@ def test_a_maximum_below_one_step_is_one_line(key: str) -> None:
     bad = {"BTC-PERP": InstrumentConfig(**{key: 0.0005})}  # the step is 0.001
     with pytest.raises(InstrumentError, match=rf"instruments\.BTC-PERP\.{key}: 0.0005 is below"):
         catalog_from_profile(bad, FeesConfig())
+
+
+def test_the_built_in_file_reads_the_same_through_libyaml_as_through_pure_python() -> None:
+    text = resources.files("perps_bot.instruments").joinpath("data/builtin.yaml").read_text()
+    data = yaml.load(text, Loader=catalog_module.SAFE_LOADER)
+    assert data == yaml.load(text, Loader=yaml.SafeLoader)
+    assert data["generic_tiers"]  # the file's own content, not an empty document

@@ -62,10 +62,19 @@ class InstrumentCatalog(Mapping[str, Instrument]):
         return self._by_exchange.get(exchange_symbol)
 
 
+#: libyaml's parser where PyYAML has it (the wheels do), else the pure one: the same
+#: data, and the built-in file, read by every run, parses in a tenth of the time
+#: (about 0.5 ms instead of 5). Only for this file of ours: a profile is read by the
+#: pure loader, which bounds its nesting (config.profile_yaml).
+SAFE_LOADER: type[yaml.SafeLoader | yaml.CSafeLoader] = getattr(
+    yaml, "CSafeLoader", yaml.SafeLoader
+)
+
+
 @cache
 def _builtin_data() -> dict[str, Any]:
     text = resources.files("perps_bot.instruments").joinpath("data/builtin.yaml").read_text()
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = yaml.load(text, Loader=SAFE_LOADER)
     return data
 
 
