@@ -10,7 +10,7 @@ import atexit
 import gc
 import os
 import sys
-from collections.abc import Callable
+from functools import cache
 from typing import Annotated
 
 import typer
@@ -303,6 +303,7 @@ def main(argv: list[str] | None = None) -> None:
         gc.set_threshold(*thresholds)
 
 
+@cache
 def _skip_exit_collection() -> None:
     """Freeze every object at the process's exit, so the interpreter's shutdown does not
     collect them.
@@ -318,13 +319,7 @@ def _skip_exit_collection() -> None:
     run, and CPython never promised to run those. Registered once, only for the
     process's own command (`main` with no argv): a test process calling `main` keeps its
     collector."""
-    if not _EXIT_FREEZE:
-        _EXIT_FREEZE.append(gc.freeze)
-        atexit.register(gc.freeze)
-
-
-#: the exit handler `_skip_exit_collection` registered (once per process)
-_EXIT_FREEZE: list[Callable[[], None]] = []
+    atexit.register(gc.freeze)
 
 
 def _main(argv: list[str] | None) -> None:
