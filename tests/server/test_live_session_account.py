@@ -176,6 +176,9 @@ async def test_a_live_session_is_refused_while_the_account_is_halted_in_another_
     async with emulated(monkeypatch) as exchange:
         code, out = await cli_bot("--profile", "canary", "--db", str(other), "--duration", "1s")
         assert code == 0, out
+        # the CLI bot's own orders: its sma_cross trades when its second holds a minute's
+        # close that crosses the averages (the emulator's clock is the wall clock)
+        before = len(exchange.state.orders)
         store_halt(other, "drawdown 6%")
         async with live_server(tmp_path) as client:
             refused = await client.post("/api/sessions", json=LIVE_SESSION)
@@ -183,7 +186,7 @@ async def test_a_live_session_is_refused_while_the_account_is_halted_in_another_
             if refused.status == 201:  # the defect: it trades the halted account; stop it
                 await until(client, body["session_id"], a_second_of_books)
                 await client.post(f"/api/sessions/{body['session_id']}/stop")
-        placed = len(exchange.state.orders)
+        placed = len(exchange.state.orders) - before
     assert refused.status == 409, body
     assert "HALTED" in body["error"] and str(other) in body["error"], body
     assert placed == 0, "the refused session sent no order"
