@@ -13,6 +13,7 @@ builder grows the open bar in place until it closes.
 from dataclasses import dataclass, field
 
 from perps_bot.domain.enums import Side
+from perps_bot.domain.pickled import by_fields
 from perps_bot.domain.record import record
 
 
@@ -50,6 +51,37 @@ class Candle:
     mark: float | None = None
     mark_high: float | None = None
     mark_low: float | None = None
+
+    def __init__(
+        self,
+        ts: int,
+        symbol: str,
+        open_time: int,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        mark: float | None = None,
+        mark_high: float | None = None,
+        mark_low: float | None = None,
+    ) -> None:
+        """Written out, not generated (perps_bot.domain.record says why)."""
+        self.ts = ts
+        self.symbol = symbol
+        self.open_time = open_time
+        self.open = open
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+        self.mark = mark
+        self.mark_high = mark_high
+        self.mark_low = mark_low
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Copied and pickled through `__init__` (perps_bot.domain.pickled)."""
+        return by_fields(self)
 
 
 @record

@@ -12,6 +12,7 @@ on it before handing it out.
 from dataclasses import dataclass
 
 from perps_bot.domain.enums import Liquidity, OrderStatus, OrderType, Side
+from perps_bot.domain.pickled import by_fields
 from perps_bot.domain.record import record
 
 #: The portfolio of a run that trades one strategy (SPEC 10: a profile with the single
@@ -105,6 +106,57 @@ class Order:
     stop_loss: float | None = None
     take_profit: float | None = None
 
+    def __init__(
+        self,
+        client_id: str,
+        symbol: str,
+        side: Side,
+        size: float,
+        order_type: OrderType,
+        price: float | None,
+        reduce_only: bool,
+        created_ts: int,
+        correlation_id: str,
+        reason: str = "",
+        stop_price: float | None = None,
+        status: OrderStatus = OrderStatus.NEW,
+        filled: float = 0.0,
+        avg_price: float = 0.0,
+        exchange_id: str | None = None,
+        status_reason: str = "",
+        updated_ts: int = 0,
+        portfolio: str = DEFAULT_PORTFOLIO,
+        trigger_price: float | None = None,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+    ) -> None:
+        """Written out, not generated (perps_bot.domain.record says why)."""
+        self.client_id = client_id
+        self.symbol = symbol
+        self.side = side
+        self.size = size
+        self.order_type = order_type
+        self.price = price
+        self.reduce_only = reduce_only
+        self.created_ts = created_ts
+        self.correlation_id = correlation_id
+        self.reason = reason
+        self.stop_price = stop_price
+        self.status = status
+        self.filled = filled
+        self.avg_price = avg_price
+        self.exchange_id = exchange_id
+        self.status_reason = status_reason
+        self.updated_ts = updated_ts
+        self.portfolio = portfolio
+        self.trigger_price = trigger_price
+        self.stop_loss = stop_loss
+        self.take_profit = take_profit
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Copied and pickled through `__init__` (perps_bot.domain.pickled)."""
+        return by_fields(self)
+
     @property
     def remaining(self) -> float:
         return max(self.size - self.filled, 0.0)
@@ -127,6 +179,39 @@ class Fill:
     reason: str = ""
     is_liquidation: bool = False
     stop_price: float | None = None
+
+    def __init__(
+        self,
+        ts: int,
+        symbol: str,
+        side: Side,
+        size: float,
+        price: float,
+        fee: float,
+        liquidity: Liquidity,
+        client_id: str,
+        correlation_id: str,
+        reason: str = "",
+        is_liquidation: bool = False,
+        stop_price: float | None = None,
+    ) -> None:
+        """Written out, not generated (perps_bot.domain.record says why)."""
+        self.ts = ts
+        self.symbol = symbol
+        self.side = side
+        self.size = size
+        self.price = price
+        self.fee = fee
+        self.liquidity = liquidity
+        self.client_id = client_id
+        self.correlation_id = correlation_id
+        self.reason = reason
+        self.is_liquidation = is_liquidation
+        self.stop_price = stop_price
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Copied and pickled through `__init__` (perps_bot.domain.pickled)."""
+        return by_fields(self)
 
 
 @record

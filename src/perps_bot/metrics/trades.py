@@ -109,6 +109,35 @@ class OpenTrade:
     fees: float = 0.0
     funding: float = 0.0  # only when fed by `RoundTripBuilder.add_funding` (the run log)
 
+    def __init__(
+        self,
+        symbol: str,
+        direction: int,
+        open_ts: int,
+        stop_price: float | None,
+        entry_qty: float = 0.0,
+        entry_notional: float = 0.0,
+        exit_qty: float = 0.0,
+        exit_notional: float = 0.0,
+        max_size: float = 0.0,
+        gross: float = 0.0,
+        fees: float = 0.0,
+        funding: float = 0.0,
+    ) -> None:
+        """Written out, not generated (perps_bot.domain.record says why)."""
+        self.symbol = symbol
+        self.direction = direction
+        self.open_ts = open_ts
+        self.stop_price = stop_price
+        self.entry_qty = entry_qty
+        self.entry_notional = entry_notional
+        self.exit_qty = exit_qty
+        self.exit_notional = exit_notional
+        self.max_size = max_size
+        self.gross = gross
+        self.fees = fees
+        self.funding = funding
+
     def __reduce__(self) -> tuple[object, ...]:
         """A checkpoint keeps the open round trips (perps_bot.domain.pickled)."""
         return by_fields(self)

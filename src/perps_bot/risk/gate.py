@@ -57,6 +57,7 @@ from typing import Any
 from perps_bot.config import RiskConfig
 from perps_bot.domain import DAY_MS, AccountView, DenialReason, OrderIntent
 from perps_bot.domain.enums import HALTED, LIMIT, REDUCING, SELL
+from perps_bot.domain.pickled import by_fields
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.risk.equity_limits import REL_TOL as _REL_TOL
 from perps_bot.risk.equity_limits import EquityLimits
@@ -83,6 +84,25 @@ class RiskDecision:
     reason: DenialReason | None
     detail: str
     reduce_only: bool = False
+
+    def __init__(
+        self,
+        approved: bool,
+        size: float,
+        reason: DenialReason | None,
+        detail: str,
+        reduce_only: bool = False,
+    ) -> None:
+        """Written out, not generated (perps_bot.domain.record says why)."""
+        self.approved = approved
+        self.size = size
+        self.reason = reason
+        self.detail = detail
+        self.reduce_only = reduce_only
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Copied and pickled through `__init__` (perps_bot.domain.pickled)."""
+        return by_fields(self)
 
 
 def cap_price(intent: OrderIntent, last: float) -> float:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from perps_bot.domain import BookSnapshot, Candle, MarketEvent, Order, Quote, Side
 from perps_bot.domain.enums import BUY, SELL
+from perps_bot.domain.pickled import by_fields
 from perps_bot.venues.book import Book, touch_around
 from perps_bot.venues.fill_rules import candle_path, is_crossed, traded_range
 
@@ -33,6 +34,33 @@ class MatchPoint:
     #: a real book's public trades since the symbol's previous book: (lowest, highest)
     #: price, None when none printed
     traded: tuple[float, float] | None = None
+
+    def __init__(
+        self,
+        cutoff: int,
+        bid: float | None,
+        ask: float | None,
+        last: float | None,
+        book: Book | None = None,
+        continuous: bool = False,
+        since: int = 0,
+        mark: float | None = None,
+        traded: tuple[float, float] | None = None,
+    ) -> None:
+        """Written out, not generated (perps_bot.domain.record says why)."""
+        self.cutoff = cutoff
+        self.bid = bid
+        self.ask = ask
+        self.last = last
+        self.book = book
+        self.continuous = continuous
+        self.since = since
+        self.mark = mark
+        self.traded = traded
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Copied and pickled through `__init__` (perps_bot.domain.pickled)."""
+        return by_fields(self)
 
     def through(self, side: Side) -> float | None:
         """The trade price a resting order on `side` is crossed by here, if any (a buy by
@@ -110,6 +138,20 @@ class WorkingOrder:
     active: bool = False  # has reached the market (resting if still open)
     #: a trigger order whose trigger a mark update reached: a market order from then on
     fired: bool = False
+
+    def __init__(
+        self, order: Order, live_ts: int, seq: int, active: bool = False, fired: bool = False
+    ) -> None:
+        """Written out, not generated (perps_bot.domain.record says why)."""
+        self.order = order
+        self.live_ts = live_ts
+        self.seq = seq
+        self.active = active
+        self.fired = fired
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Copied and pickled through `__init__` (perps_bot.domain.pickled)."""
+        return by_fields(self)
 
 
 def _buy_priority(item: WorkingOrder) -> tuple[float, int]:

@@ -1,0 +1,146 @@
+"""A dataclass that writes its `__init__` out (perps_bot.domain.record says why: compiled,
+the generated one runs interpreted) writes exactly the one `dataclasses` would generate:
+its fields as parameters in order, with their annotations and defaults, and a body that
+only stores each parameter in its field. This test reads every class of the package and
+fails on any other `__init__` of a dataclass, so a field added to the class but not to
+its `__init__` (or a default changed in one place only) cannot pass."""
+
+import ast
+import copy
+import pickle
+from dataclasses import astuple, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from perps_bot.domain import Candle, Fill, Order
+from perps_bot.domain.enums import BUY, LIMIT, MAKER, SELL
+from perps_bot.metrics.trades import OpenTrade
+from perps_bot.risk.gate import RiskDecision
+from perps_bot.venues.order_queue import MatchPoint, WorkingOrder
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "perps_bot"
+#: the classes built per fill of a backtest, which write their `__init__` out
+HOT = {"Candle", "Order", "Fill", "RiskDecision", "MatchPoint", "WorkingOrder", "OpenTrade"}
+
+
+def _is_dataclass(node: ast.ClassDef) -> bool:
+    for decorator in node.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if isinstance(target, ast.Name) and target.id in ("dataclass", "record"):
+            return True
+    return False
+
+
+def init_problems(source: str) -> dict[str, list[str]]:
+    """Per dataclass of `source` that writes its `__init__` out: how that `__init__`
+    differs from the generated one (an empty list: it does not)."""
+    found: dict[str, list[str]] = {}
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ClassDef) or not _is_dataclass(node):
+            continue
+        inits = [s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"]
+        if inits:
+            found[node.name] = _differences(node, inits[0])
+    return found
+
+
+def _differences(cls: ast.ClassDef, init: ast.FunctionDef) -> list[str]:
+    fields = [s for s in cls.body if isinstance(s, ast.AnnAssign)]
+    args = init.args
+    problems: list[str] = []
+    if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
+        problems.append("takes more than the fields")
+    params = args.args[1:]  # after self
+    names = [p.arg for p in params]
+    wanted = [ast.unparse(f.target) for f in fields]
+    if names != wanted:
+        return [f"parameters {names} are not the fields {wanted}"]
+    defaults = [None] * (len(params) - len(args.defaults)) + list(args.defaults)
+    for param, default, field in zip(params, defaults, fields, strict=True):
+        if ast.dump(param.annotation or ast.Constant(None)) != ast.dump(field.annotation):
+            problems.append(f"{param.arg}: annotation differs from the field's")
+        if ast.dump(default or ast.Constant(None)) != ast.dump(field.value or ast.Constant(None)):
+            problems.append(f"{param.arg}: default differs from the field's")
+    body = [
+        s for s in init.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+    ]
+    stores = [ast.unparse(s) for s in body]
+    if stores != [f"self.{name} = {name}" for name in wanted]:
+        problems.append(f"the body is not one store per field, in order: {stores}")
+    return problems
+
+
+def _package_inits() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for name, problems in init_problems(path.read_text()).items():
+            found[f"{path.relative_to(PACKAGE)}:{name}"] = problems
+    return found
+
+
+def test_every_written_out_dataclass_init_is_the_generated_one() -> None:
+    found = _package_inits()
+    assert {key.split(":")[1] for key in found} >= HOT, "a hot class lost its __init__"
+    assert {key: problems for key, problems in found.items() if problems} == {}
+
+
+_GOOD = '''
+@dataclass(slots=True)
+class A:
+    x: int
+    y: str = ""
+
+    def __init__(self, x: int, y: str = "") -> None:
+        """Written out."""
+        self.x = x
+        self.y = y
+'''
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (('    y: str = ""\n\n', '    y: str = ""\n    z: int = 0\n\n'), "are not the fields"),
+        (('y: str = "") -> None', 'y: str = "-") -> None'), "y: default differs"),
+        (('y: str = "") ->', 'y: bytes = "") ->'), "y: annotation differs"),
+        (("self.y = y", "self.y = y.strip()"), "not one store per field"),
+        (("self.y = y", "self.y = y\n        self.x += 1"), "not one store per field"),
+    ],
+)
+def test_a_written_out_init_that_differs_from_its_fields_is_found(
+    change: tuple[str, str], problem: str
+) -> None:
+    assert init_problems(_GOOD) == {"A": []}
+    changed = _GOOD.replace(*change)
+    assert changed != _GOOD
+    problems = init_problems(changed)["A"]
+    assert any(problem in p for p in problems), problems
+
+
+_ORDER = Order(
+    "c1", "BTC-PERP", BUY, 0.5, LIMIT, 100.5, False, 7, "k1", reason="entry", filled=0.25
+)
+_HOT_VALUES = [
+    Candle(60_000, "BTC-PERP", 0, 1.0, 2.0, 0.5, 1.5, 10.0, mark=1.4),
+    _ORDER,
+    Fill(7, "BTC-PERP", SELL, 0.25, 100.5, 0.01, MAKER, "c1", "k1", is_liquidation=True),
+    RiskDecision(True, 0.5, None, "", reduce_only=True),
+    MatchPoint(8, 99.0, 101.0, 100.0, continuous=True, since=3, traded=(99.5, 100.5)),
+    WorkingOrder(_ORDER, 9, 2, active=True),
+    OpenTrade("BTC-PERP", -1, 7, None, entry_qty=0.5, fees=0.01),
+]
+
+
+@pytest.mark.parametrize("value", _HOT_VALUES, ids=lambda v: type(v).__name__)
+def test_a_hot_class_copies_pickles_and_replaces_field_for_field(value: Any) -> None:
+    """Compiled, a class whose `__init__` is written out is rebuilt through it: `__new__`
+    alone wants its arguments (perps_bot.domain.pickled), so copies and checkpoints
+    take its `__reduce__`."""
+    assert {type(v) for v in _HOT_VALUES} >= {Candle, Order, Fill, MatchPoint, WorkingOrder}
+    for again in (copy.copy(value), copy.deepcopy(value), pickle.loads(pickle.dumps(value))):
+        assert type(again) is type(value)
+        assert again is not value
+        assert astuple(again) == astuple(value)
+    assert astuple(replace(value)) == astuple(value)
