@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import cache
+from typing import Final
 
 from perps_bot.domain.enums import (
     BUY,
@@ -29,7 +30,7 @@ from perps_bot.domain.enums import (
     OrderType,
     Side,
 )
-from perps_bot.domain.record import record
+from perps_bot.domain.pickled import by_fields
 
 #: A maintenance tier row: (notional_floor, maintenance_margin_rate, maintenance_amount).
 TierRow = tuple[float, float, float]
@@ -49,12 +50,21 @@ class InstrumentRefusal(Exception):
         self.detail = detail
 
 
-@record
+@dataclass(slots=True, unsafe_hash=True)
 class PreparedOrder:
     """Size and (limit) price as they will be sent: multiples of step and tick."""
 
-    size: float
-    price: float | None
+    size: Final[float]
+    price: Final[float | None]
+
+    def __init__(self, size: float, price: float | None) -> None:
+        """Written out, not generated (perps_bot.domain.record says why)."""
+        self.size = size
+        self.price = price
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Copied and pickled through `__init__` (perps_bot.domain.pickled)."""
+        return by_fields(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,17 +3,18 @@
 Slotted dataclasses for the same reason as market events (they are created per
 trade in tight loops); the journal turns them into pydantic event records when
 it writes them. Sizes are base-asset quantities (e.g. BTC), always positive;
-the side carries the direction. Intents, targets and updates are `record`s (never
-changed once made, which mypy checks); an `Order` is the state machine's mutable
+the side carries the direction. Intents, targets and updates are values (their
+fields `Final`: never changed once made, which mypy checks; every class here writes its
+`__init__` out, perps_bot.domain.record says why); an `Order` is the state machine's mutable
 state, and a `Fill` stays plain because a live venue sets the exchange's commission
 on it before handing it out.
 """
 
 from dataclasses import dataclass
+from typing import Final
 
 from perps_bot.domain.enums import Liquidity, OrderStatus, OrderType, Side
 from perps_bot.domain.pickled import by_fields
-from perps_bot.domain.record import record
 
 #: The portfolio of a run that trades one strategy (SPEC 10: a profile with the single
 #: `strategy:` section is one portfolio).
@@ -29,7 +30,7 @@ def portfolio_run_id(run_id: str, portfolio: str, several: bool) -> str:
     return f"{run_id}.{portfolio}" if several else run_id
 
 
-@record
+@dataclass(slots=True, unsafe_hash=True)
 class OrderIntent:
     """An order a strategy would like to place; the risk gate may resize or deny it.
 
@@ -40,29 +41,79 @@ class OrderIntent:
     take-profit orders protect the position, one cancelling the other.
     """
 
-    symbol: str
-    side: Side
-    size: float
-    order_type: OrderType = OrderType.MARKET
-    limit_price: float | None = None
-    reduce_only: bool = False
-    reason: str = ""
-    stop_price: float | None = None
-    stop_loss: float | None = None
-    take_profit: float | None = None
+    symbol: Final[str]
+    side: Final[Side]
+    size: Final[float]
+    order_type: Final[OrderType]
+    limit_price: Final[float | None]
+    reduce_only: Final[bool]
+    reason: Final[str]
+    stop_price: Final[float | None]
+    stop_loss: Final[float | None]
+    take_profit: Final[float | None]
+
+    def __init__(
+        self,
+        symbol: str,
+        side: Side,
+        size: float,
+        order_type: OrderType = OrderType.MARKET,
+        limit_price: float | None = None,
+        reduce_only: bool = False,
+        reason: str = "",
+        stop_price: float | None = None,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+    ) -> None:
+        """Written out, not generated (perps_bot.domain.record says why)."""
+        self.symbol = symbol
+        self.side = side
+        self.size = size
+        self.order_type = order_type
+        self.limit_price = limit_price
+        self.reduce_only = reduce_only
+        self.reason = reason
+        self.stop_price = stop_price
+        self.stop_loss = stop_loss
+        self.take_profit = take_profit
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Copied and pickled through `__init__` (perps_bot.domain.pickled)."""
+        return by_fields(self)
 
 
-@record
+@dataclass(slots=True, unsafe_hash=True)
 class TargetPosition:
     """A desired signed position (+long / -short / 0 flat); the orchestrator diffs it
     against the current position and turns the difference into an OrderIntent."""
 
-    symbol: str
-    size: float
-    reason: str = ""
-    stop_price: float | None = None
-    stop_loss: float | None = None
-    take_profit: float | None = None
+    symbol: Final[str]
+    size: Final[float]
+    reason: Final[str]
+    stop_price: Final[float | None]
+    stop_loss: Final[float | None]
+    take_profit: Final[float | None]
+
+    def __init__(
+        self,
+        symbol: str,
+        size: float,
+        reason: str = "",
+        stop_price: float | None = None,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+    ) -> None:
+        """Written out, not generated (perps_bot.domain.record says why)."""
+        self.symbol = symbol
+        self.size = size
+        self.reason = reason
+        self.stop_price = stop_price
+        self.stop_loss = stop_loss
+        self.take_profit = take_profit
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Copied and pickled through `__init__` (perps_bot.domain.pickled)."""
+        return by_fields(self)
 
 
 Signal = OrderIntent | TargetPosition
@@ -214,21 +265,46 @@ class Fill:
         return by_fields(self)
 
 
-@record
+@dataclass(slots=True, unsafe_hash=True)
 class OrderUpdate:
     """One change of an order's lifecycle, as a venue reports it (SPEC 8). A snapshot:
     the order object itself keeps changing after the update was made; the update never
-    does (a `record`: frozen to the type checker, as cheap as a plain dataclass to
-    build, and every order makes at least two)."""
+    does (its fields are `Final` to the type checker, and it is as cheap as a plain
+    dataclass to build: every order makes at least two)."""
 
-    ts: int
-    client_id: str
-    symbol: str
-    status: OrderStatus
-    filled: float
-    avg_price: float
-    reason: str
-    order: Order
+    ts: Final[int]
+    client_id: Final[str]
+    symbol: Final[str]
+    status: Final[OrderStatus]
+    filled: Final[float]
+    avg_price: Final[float]
+    reason: Final[str]
+    order: Final[Order]
+
+    def __init__(
+        self,
+        ts: int,
+        client_id: str,
+        symbol: str,
+        status: OrderStatus,
+        filled: float,
+        avg_price: float,
+        reason: str,
+        order: Order,
+    ) -> None:
+        """Written out, not generated (perps_bot.domain.record says why)."""
+        self.ts = ts
+        self.client_id = client_id
+        self.symbol = symbol
+        self.status = status
+        self.filled = filled
+        self.avg_price = avg_price
+        self.reason = reason
+        self.order = order
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Copied and pickled through `__init__` (perps_bot.domain.pickled)."""
+        return by_fields(self)
 
 
 def fill_of(

@@ -12,12 +12,23 @@ fields never change).
 Compiled (mypyc, perps_bot.compiled), a plain `@dataclass` is a native class, but the
 `__init__` `dataclasses` generates at import runs interpreted and stores each field
 through its descriptor: 13 times the cost of the same `__init__` written in the class
-body, which mypyc compiles (measured on a class of twelve fields). The classes built
-once or more per fill of a backtest (`Candle`, `Order`, `Fill`, `RiskDecision`,
-`MatchPoint`, `WorkingOrder`, `OpenTrade`) therefore write theirs out, the one
-`dataclasses` would generate, which tests/architecture/test_dataclass_inits.py checks
-against their fields. A `record` gains nothing so: mypyc keeps a class with a decorator
-of its own as a plain Python class, compiled `__init__` or not.
+body, which mypyc compiles (measured on a class of twelve fields). And a `record` is no
+native class at all (mypyc keeps a class with a decorator of its own as a Python class):
+its fields are read through descriptors too. So the classes built once or more per fill
+of a backtest write their `__init__` out, the one `dataclasses` would generate, which
+tests/architecture/test_dataclass_inits.py checks against their fields:
+
+- the mutable ones (`Candle`, `Order`, `Fill`, `RiskDecision`, `MatchPoint`,
+  `WorkingOrder`, `OpenTrade`) as they are;
+- the values that were `record`s (`OrderIntent`, `TargetPosition`, `OrderUpdate`,
+  `FillResult`, `PreparedOrder`, `Trade`) as `@dataclass(slots=True, unsafe_hash=True)`
+  with `Final` fields: mypy lets `__init__` assign them once and rejects any other
+  assignment (the guarantee a `record` gives), and their defaults are in `__init__`
+  alone (a `Final` with a value would be a class constant).
+
+Compiled, such a class's `__new__` runs its `__init__`, so each copies and pickles
+through it (`__reduce__`, perps_bot.domain.pickled). Records built less often stay
+records: the form costs a field list twice.
 """
 
 from dataclasses import dataclass

@@ -18,10 +18,10 @@ reduce such a carried-in position are not part of any round trip of this run.
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from perps_bot.domain import DEFAULT_PORTFOLIO
 from perps_bot.domain.pickled import by_fields
-from perps_bot.domain.record import record
 from perps_bot.metrics.trade_funding import FundingIndex
 from perps_bot.storage import (
     ExcursionRecord,
@@ -55,27 +55,72 @@ TRADE_COLUMNS: tuple[str, ...] = (
 _FLAT_REL = 1e-9
 
 
-@record
+@dataclass(slots=True, unsafe_hash=True)
 class Trade:
-    trade_id: int
-    symbol: str
-    side: str  # "long" | "short"
-    open_ts: int
-    close_ts: int
-    size: float
-    entry_price: float
-    exit_price: float
-    gross_pnl: float
-    fees: float
-    funding: float
-    net_pnl: float
-    exit_reason: str
-    r_multiple: float | None
-    mae: float | None
-    mfe: float | None
-    is_liquidation: bool
+    trade_id: Final[int]
+    symbol: Final[str]
+    side: Final[str]  # "long" | "short"
+    open_ts: Final[int]
+    close_ts: Final[int]
+    size: Final[float]
+    entry_price: Final[float]
+    exit_price: Final[float]
+    gross_pnl: Final[float]
+    fees: Final[float]
+    funding: Final[float]
+    net_pnl: Final[float]
+    exit_reason: Final[str]
+    r_multiple: Final[float | None]
+    mae: Final[float | None]
+    mfe: Final[float | None]
+    is_liquidation: Final[bool]
     #: the portfolio whose trade it is (SPEC 10; `main` in a one-strategy run)
-    portfolio: str = DEFAULT_PORTFOLIO
+    portfolio: Final[str]
+
+    def __init__(
+        self,
+        trade_id: int,
+        symbol: str,
+        side: str,
+        open_ts: int,
+        close_ts: int,
+        size: float,
+        entry_price: float,
+        exit_price: float,
+        gross_pnl: float,
+        fees: float,
+        funding: float,
+        net_pnl: float,
+        exit_reason: str,
+        r_multiple: float | None,
+        mae: float | None,
+        mfe: float | None,
+        is_liquidation: bool,
+        portfolio: str = DEFAULT_PORTFOLIO,
+    ) -> None:
+        """Written out, not generated (perps_bot.domain.record says why)."""
+        self.trade_id = trade_id
+        self.symbol = symbol
+        self.side = side
+        self.open_ts = open_ts
+        self.close_ts = close_ts
+        self.size = size
+        self.entry_price = entry_price
+        self.exit_price = exit_price
+        self.gross_pnl = gross_pnl
+        self.fees = fees
+        self.funding = funding
+        self.net_pnl = net_pnl
+        self.exit_reason = exit_reason
+        self.r_multiple = r_multiple
+        self.mae = mae
+        self.mfe = mfe
+        self.is_liquidation = is_liquidation
+        self.portfolio = portfolio
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Copied and pickled through `__init__` (perps_bot.domain.pickled)."""
+        return by_fields(self)
 
     @property
     def duration_s(self) -> float:
