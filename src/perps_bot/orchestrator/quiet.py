@@ -78,9 +78,11 @@ class QuietStretches(LongCandles):
     _next_log: int | None
     _last_price: dict[str, float]
     #: the block a quiet stretch last walked, its strategy, the strategy's `candle_run`
-    #: of it, whether its candles are the equity interval apart (or more), and what
-    #: samples the chart after candle i of it (`PlotSampler.add`)
-    _quiet_block: tuple[CandleColumns, Strategy, CandleRun, bool, Callable[[int], None]] | None
+    #: of it, whether its candles are the equity interval apart (or more), what samples
+    #: the chart after candle i of it (`PlotSampler.add`), and its times' bytes (int64)
+    _quiet_block: (
+        tuple[CandleColumns, Strategy, CandleRun, bool, Callable[[int], None], memoryview] | None
+    )
     _quiet_block = None
 
     def _on_event(self, event: MarketEvent) -> list[Order]:
@@ -189,9 +191,11 @@ class QuietStretches(LongCandles):
         if cached is None or cached[0] is not block or cached[1] is not p.strategy:
             spaced = bool((np.diff(block.ts) >= self._equity_every).all())
             run = p.strategy.candle_run(block)
-            cached = self._quiet_block = (block, p.strategy, run, spaced, self._plotter(block))
+            ts_bytes = np.ascontiguousarray(block.ts, dtype=np.int64).data.cast("B")
+            plotter = self._plotter(block)
+            cached = self._quiet_block = (block, p.strategy, run, spaced, plotter, ts_bytes)
         run, plot = cached[2], cached[4]
-        rows = QuietRows(self, terms, i, spaced=cached[3], symbol=block.symbol)
+        rows = QuietRows(self, terms, i, spaced=cached[3], symbol=block.symbol, ts_bytes=cached[5])
         low, high = band
         k = i
         signals: Sequence[Signal] = NO_SIGNALS

@@ -6,10 +6,24 @@ added once the strategy has walked them (`keep`), and the chart's samples among 
 """
 
 from bisect import bisect_left
+from collections.abc import Callable
+from struct import Struct
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the walk that keeps these rows (it imports this module)
     from perps_bot.orchestrator.quiet import QuietStretches
+
+
+#: `Struct(f"{count}d").pack` by count: a stretch's rows' amounts as the equity buffer's
+#: bytes (native float64, as its array holds them)
+_PACKERS: dict[int, Callable[..., bytes]] = {}
+
+
+def _packer(count: int) -> Callable[..., bytes]:
+    pack = _PACKERS.get(count)
+    if pack is None:
+        pack = _PACKERS[count] = Struct(f"{count}d").pack
+    return pack
 
 
 class QuietRows:
@@ -19,7 +33,9 @@ class QuietRows:
 
     __slots__ = (
         "add_ts",
+        "add_ts_bytes",
         "add_values",
+        "add_values_bytes",
         "cash",
         "caught_up",
         "entry",
@@ -39,6 +55,7 @@ class QuietRows:
         "spaced",
         "start",
         "stop",
+        "ts_bytes",
         "unrealized",
         "until",
     )
@@ -51,9 +68,11 @@ class QuietRows:
         *,
         spaced: bool,
         symbol: str,
+        ts_bytes: memoryview,
     ) -> None:
         """`first`: the stretch's first candle; `spaced`: the block's candles are at
-        least the equity interval apart (each one's row is due after the one before)."""
+        least the equity interval apart (each one's row is due after the one before);
+        `ts_bytes`: the block's times as int64 bytes."""
         p = run.primary
         self.plot = p.plot
         self.plot_at: list[int] = []  # the chart's samples among the rows `scan` found
@@ -62,6 +81,11 @@ class QuietRows:
         self.solo = len(last_price) == 1 and symbol in last_price
         buffer = p.rec.store.equity_sink(p.rec.run_id)
         self.add_ts, self.add_values = buffer.ts.fromlist, buffer.values.fromlist
+        # `keep`'s rows go in as bytes: the times straight from the block's int64 array,
+        # the amounts packed by struct (a conversion per number of a fifth of the
+        # instructions `fromlist` takes; the same bytes either way)
+        self.add_ts_bytes, self.add_values_bytes = buffer.ts.frombytes, buffer.values.frombytes
+        self.ts_bytes = ts_bytes
         self.size, self.entry = terms
         self.cash = p.ledger.wallet_balance()
         self.every = run._equity_every
@@ -124,8 +148,8 @@ class QuietRows:
             eqs, unrealized = eqs[:n], unrealized[:n]
         values = [self.cash] * (3 * n)
         values[0::3], values[2::3] = eqs, unrealized
-        self.add_ts(ts[start : start + n])
-        self.add_values(values)
+        self.add_ts_bytes(self.ts_bytes[8 * start : 8 * (start + n)])
+        self.add_values_bytes(_packer(3 * n)(*values))
         self.last_equity = eqs[-1]
         t = ts[start + n - 1]
         self.next_equity = t - t % self.every + self.every
