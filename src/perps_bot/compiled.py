@@ -95,6 +95,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "perps_bot.metrics.formatting",
     "perps_bot.metrics.trade_funding",
     "perps_bot.metrics.trade_lines",
+    "perps_bot.metrics.trade_records",
     "perps_bot.metrics.trades",
     "perps_bot.monitoring.hot_log",
     "perps_bot.monitoring.journal",

@@ -20,7 +20,7 @@ from perps_bot.domain import Candle, Fill, Order, OrderIntent, OrderUpdate, Targ
 from perps_bot.domain.enums import BUY, FILLED, LIMIT, MAKER, SELL
 from perps_bot.domain.instrument import PreparedOrder
 from perps_bot.ledger.results import FillResult
-from perps_bot.metrics.trades import OpenTrade, Trade
+from perps_bot.metrics.trade_records import OpenTrade, Trade
 from perps_bot.risk.gate import RiskDecision
 from perps_bot.venues.order_queue import MatchPoint, WorkingOrder
 

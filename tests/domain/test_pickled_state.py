@@ -7,7 +7,7 @@ import pickle
 
 from perps_bot.domain import Side
 from perps_bot.ledger.position import Position
-from perps_bot.metrics.trades import OpenTrade
+from perps_bot.metrics.trade_records import OpenTrade
 from perps_bot.orchestrator.protection import Levels
 from perps_bot.risk.state import RiskState
 

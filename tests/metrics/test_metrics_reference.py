@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from perps_bot.metrics.equity import EquityAccumulator
 from perps_bot.metrics.stats import equity_metrics, trade_metrics
-from perps_bot.metrics.trades import Trade
+from perps_bot.metrics.trade_records import Trade
 
 PERIOD = 10
 YEAR_PERIODS = 365 * 86_400_000 / PERIOD

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     )
     from perps_bot.metrics.report import Report, build_report, headline, headline_text
     from perps_bot.metrics.stats import METRIC_NAMES, all_metrics
-    from perps_bot.metrics.trades import TRADE_COLUMNS, Trade, round_trips
+    from perps_bot.metrics.trade_records import TRADE_COLUMNS, Trade
+    from perps_bot.metrics.trades import round_trips
 
 # Loaded on first use (PEP 562): importing one submodule, e.g. metrics.definitions for
 # the help text, does not load numpy and every report module with it.
@@ -77,8 +78,8 @@ _LAZY = {
     "headline_text": "perps_bot.metrics.report",
     "METRIC_NAMES": "perps_bot.metrics.stats",
     "all_metrics": "perps_bot.metrics.stats",
-    "TRADE_COLUMNS": "perps_bot.metrics.trades",
-    "Trade": "perps_bot.metrics.trades",
+    "TRADE_COLUMNS": "perps_bot.metrics.trade_records",
+    "Trade": "perps_bot.metrics.trade_records",
     "round_trips": "perps_bot.metrics.trades",
 }
 

@@ -17,7 +17,7 @@ import numpy as np
 from perps_bot.domain import DAY_MS
 from perps_bot.metrics.equity import FloatArray, IntArray
 from perps_bot.metrics.formatting import num
-from perps_bot.metrics.trades import Trade
+from perps_bot.metrics.trade_records import Trade
 
 BREAKDOWN_KEYS: tuple[str, ...] = ("symbol", "side", "exit_reason")
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from perps_bot.domain import iso_utc
 from perps_bot.metrics.formatting import CSV_FLOAT, ReportError, csv_num
-from perps_bot.metrics.trades import TRADE_COLUMNS, Trade
+from perps_bot.metrics.trade_records import TRADE_COLUMNS, Trade
 from perps_bot.storage import RunStore
 
 EQUITY_COLUMNS: tuple[str, ...] = ("timestamp", "equity", "cash", "unrealized_pnl")

@@ -14,7 +14,7 @@ import numpy as np
 
 from perps_bot.domain import iso_utc
 from perps_bot.metrics.formatting import num
-from perps_bot.metrics.trades import OpenTrade
+from perps_bot.metrics.trade_records import OpenTrade
 from perps_bot.storage import SymbolSeries
 
 _FLAT = 1e-12

@@ -21,7 +21,8 @@ from perps_bot.metrics.equity import ChartSeries, EquityAccumulator, EquityStats
 from perps_bot.metrics.formatting import ReportError, denials_text, display_metric, num
 from perps_bot.metrics.positions import OpenPosition, open_positions
 from perps_bot.metrics.stats import all_metrics
-from perps_bot.metrics.trades import RoundTripBuilder, Trade, stored_trades
+from perps_bot.metrics.trade_records import Trade
+from perps_bot.metrics.trades import RoundTripBuilder, stored_trades
 from perps_bot.metrics.warnings import MetricWarning, data_warnings
 from perps_bot.storage import RunRecord, RunStore, SymbolSeries
 from perps_bot.storage.durable import process_gone

@@ -11,7 +11,7 @@ from typing import Any
 
 from perps_bot.domain import YEAR_MS
 from perps_bot.metrics.equity import EquityStats, Moments
-from perps_bot.metrics.trades import Trade
+from perps_bot.metrics.trade_records import Trade
 
 METRIC_NAMES: tuple[str, ...] = (
     "trades",

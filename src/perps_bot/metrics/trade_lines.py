@@ -5,7 +5,7 @@ trades.csv's terms, from the round trip the recorder's builder closed."""
 from typing import Any
 
 from perps_bot.metrics.formatting import duration_text
-from perps_bot.metrics.trades import OpenTrade
+from perps_bot.metrics.trade_records import OpenTrade
 
 
 def closed_trade_payload(trade: OpenTrade, close_ts: int, reason: str) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from perps_bot.domain import DenialReason, Fill, Order, OrderStatus, OrderUpdate
 from perps_bot.domain.enums import BUY
 from perps_bot.ledger import AccountBooks, FillResult, FundingResult, Ledger
 from perps_bot.metrics.trade_lines import closed_trade_payload, trade_closed_text
-from perps_bot.metrics.trades import OpenTrade, RoundTripBuilder, return_pct
+from perps_bot.metrics.trade_records import OpenTrade, return_pct
+from perps_bot.metrics.trades import RoundTripBuilder
 from perps_bot.monitoring import LOGGER_NAME, HotLog, Journal, LiveView, pnl_text
 from perps_bot.monitoring.journal_event import EventType
 from perps_bot.monitoring.logs import about
