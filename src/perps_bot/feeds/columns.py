@@ -114,7 +114,7 @@ class CandleLists(NamedTuple):
 class CandleColumns(EventColumns):
     """One historical batch of candles of one symbol (see the module's docstring)."""
 
-    __slots__ = ("_columns", "_fields", "_lists", "symbol", "ts")
+    __slots__ = ("_columns", "_lists", "symbol", "ts")
 
     def __init__(
         self,
@@ -129,7 +129,6 @@ class CandleColumns(EventColumns):
         super().__init__(inserts)
         self.symbol = symbol
         self.ts = ts
-        self._fields: list[Sequence[object]] | None = None
         self._columns = (columns, mark_columns)
         self._lists: CandleLists | None = None
 
@@ -138,14 +137,20 @@ class CandleColumns(EventColumns):
         return int(self.ts.shape[0])
 
     def candle(self, i: int) -> Candle:
-        """The i-th candle (0-based among the candles, not counting inserts). Built
-        positionally from the fields: unpacking a generator over them resumes it once per
-        field (the candle after every order, read alone)."""
-        fields = self._field_lists()
-        if len(fields) > 8:  # with the mark series' three
-            return Candle(*[column[i] for column in fields])  # type: ignore[arg-type]
-        ts, sym, opened, o, h, low, c, vol = fields
-        return Candle(ts[i], sym[i], opened[i], o[i], h[i], low[i], c[i], vol[i])  # type: ignore[arg-type]
+        """The i-th candle (0-based among the candles, not counting inserts). The fields
+        a quiet stretch reads come from `lists()`; open time, open and volume (and the
+        mark series) are read from their arrays for this candle alone: a backtest builds
+        a candle for a few of every hundred, so converting those columns whole would make
+        objects mostly never read."""
+        ts, _, low, high, close = self.lists()
+        (open_time, open_, _, _, _, volume), marks = self._columns
+        if marks is None:
+            return Candle(ts[i], self.symbol, open_time.item(i), open_.item(i), high[i],
+                          low[i], close[i], volume.item(i))  # fmt: skip
+        mark, mark_high, mark_low = marks
+        return Candle(ts[i], self.symbol, open_time.item(i), open_.item(i), high[i], low[i],
+                      close[i], volume.item(i), _known(mark.item(i)),
+                      _known(mark_high.item(i)), _known(mark_low.item(i)))  # fmt: skip
 
     def closes(self) -> list[float]:
         """The closes as Python floats (strategies that read only the close)."""
@@ -156,19 +161,16 @@ class CandleColumns(EventColumns):
         per-candle loop does fastest; numpy per element is slower)."""
         lists = self._lists
         if lists is None:
-            fields = self._field_lists()
-            close: list[float] = fields[6]  # type: ignore[assignment]
-            marks = close  # the mark the ledger sees: the mark close, else the close
-            if len(fields) > 8:
-                mark_close: list[float | None] = fields[8]  # type: ignore[assignment]
-                marks = [c if m is None else m for m, c in zip(mark_close, close, strict=True)]
-            lists = self._lists = CandleLists(
-                fields[0],  # type: ignore[arg-type]
-                marks,
-                fields[5],  # type: ignore[arg-type]
-                fields[4],  # type: ignore[arg-type]
-                close,
-            )
+            (_, _, high, low, close_array, _), marks = self._columns
+            close: list[float] = close_array.tolist()
+            if marks is None:
+                marked = close  # the mark the ledger sees: the mark close, else the close
+            else:
+                marked = [
+                    c if m is None else m for m, c in zip(_nullable(marks[0]), close, strict=True)
+                ]
+            lists = self._lists = CandleLists(self.ts.tolist(), marked, low.tolist(),
+                                              high.tolist(), close)  # fmt: skip
         return lists
 
     def mark_inside(self, i: int, j: int, low: float, high: float) -> int:
@@ -182,24 +184,22 @@ class CandleColumns(EventColumns):
         return i + int(outside[0]) if outside.size else j
 
     def _field_lists(self) -> list[Sequence[object]]:
-        """Candle's fields as Python lists, in its order (built once per batch)."""
-        if self._fields is not None:
-            return self._fields
-        (open_time, open_, high, low, close, volume), marks = self._columns
-        n = self.candles
+        """Candle's fields as Python lists, in its order (every candle of the batch built
+        at once: a merged feed or the capture writer reads them all)."""
+        (open_time, open_, _, _, _, volume), marks = self._columns
+        ts, _, low, high, close = self.lists()
         fields: list[Sequence[object]] = [
-            self.ts.tolist(),
-            [self.symbol] * n,
+            ts,
+            [self.symbol] * self.candles,
             open_time.tolist(),
             open_.tolist(),
-            high.tolist(),
-            low.tolist(),
-            close.tolist(),
+            high,
+            low,
+            close,
             volume.tolist(),
         ]
         if marks is not None:
             fields.extend(_nullable(x) for x in marks)
-        self._fields = fields
         return fields
 
     # -- EventColumns ---------------------------------------------------------------
@@ -211,6 +211,11 @@ class CandleColumns(EventColumns):
 
     def _own_events(self) -> list[MarketEvent]:
         return list(map(Candle, *self._field_lists()))
+
+
+def _known(value: float) -> float | None:
+    """NaN as None (the domain's 'unknown')."""
+    return None if value != value else value
 
 
 def _nullable(values: FloatArray) -> list[float | None]:
