@@ -95,9 +95,6 @@ class Ledger(InvariantChecks):
             return self._wallet_f - sum(p.margin_f for p in self._positions.values())
         return self.equity() - self.initial_margin()
 
-    def leverage(self, symbol: str) -> float:
-        return self._account.leverage_for(symbol)
-
     # ------------------------------------------------------------------ reads
     def wallet_balance(self) -> float:
         """Initial balance + realized PnL - fees + funding (the cash)."""
@@ -162,7 +159,7 @@ class Ledger(InvariantChecks):
                 f"margin_required needs a finite size and a positive price, "
                 f"got size={new_size!r} price={price!r}"
             )
-        return abs(new_size) * price / self._account.leverage_for(symbol)
+        return abs(new_size) * price / self.leverage(symbol)
 
     def liquidation_price(self, symbol: str) -> float | None:
         """Price at which the position is liquidated (None when flat; 0.0 = a long that

@@ -33,6 +33,7 @@ class LedgerState:
         debug_invariants: bool = False,
     ) -> None:
         self._account = account
+        self._leverages: dict[str, float] = {}  # symbol -> the config's leverage for it
         self._instruments = dict(instruments if instruments is not None else builtin_instruments())
         self._models_liquidation = models_liquidation
         self._isolated = account.margin_mode is MarginMode.ISOLATED
@@ -66,11 +67,20 @@ class LedgerState:
         self._fees_f = float(self._fees)
         self._funding_f = float(self._funding)
 
+    def leverage(self, symbol: str) -> float:
+        """The account's leverage for `symbol`. Kept per symbol: the config is frozen,
+        and its `leverage_for` runs interpreted even in the compiled hot path, three
+        times a fill (the risk gate, the margin a position needs, a new position)."""
+        leverage = self._leverages.get(symbol)
+        if leverage is None:
+            leverage = self._leverages[symbol] = self._account.leverage_for(symbol)
+        return leverage
+
     def _new_position(self, symbol: str, mark: float) -> Position:
         instrument = self._instruments.get(symbol)
         if instrument is None:
             raise LedgerError(f"no instrument for {symbol}: the ledger cannot margin it")
-        return Position(symbol, self._account.leverage_for(symbol), instrument.tiers, mark)
+        return Position(symbol, self.leverage(symbol), instrument.tiers, mark)
 
     # Defined by later links of the chain (`InvariantChecks`, `Ledger`); declared here so
     # every link can call them through self. Real methods, not TYPE_CHECKING stubs: the
