@@ -8,9 +8,10 @@ order and fill. They are the same objects. Likewise the per-order and per-fill r
 and journal lines take a member's text as `member._value_` (a plain str, the same as
 `str(member)`, which goes through the enum's `__str__` slot: about 1,000 instructions).
 The facts those paths ask of a member (`Side.sign`, `OrderType.is_trigger`,
-`OrderStatus.is_open`) are plain attributes, set as each member is made: a property
-is a call of interpreted code, about 1,500 instructions from the compiled hot path,
-where reading an attribute is a lookup in the member's dict.
+`OrderStatus.is_open`) are plain attributes, set once per member at the end, by the
+members themselves (not their text): a property is a call of interpreted code, about
+1,500 instructions from the compiled hot path, where reading an attribute is a lookup
+in the member's dict.
 """
 
 from enum import StrEnum
@@ -20,9 +21,8 @@ class Side(StrEnum):
     BUY = "buy"
     SELL = "sell"
 
-    def __init__(self, value: str) -> None:
-        #: +1 for a buy, -1 for a sell: the sign a fill adds to a position
-        self.sign = 1 if value == "buy" else -1
+    #: +1 for a buy, -1 for a sell: the sign a fill adds to a position
+    sign: int
 
     @property
     def opposite(self) -> "Side":
@@ -43,9 +43,8 @@ class OrderType(StrEnum):
     STOP_MARKET = "stop_market"
     TAKE_PROFIT_MARKET = "take_profit_market"
 
-    def __init__(self, value: str) -> None:
-        #: a protective order: a market order once the price reaches its trigger
-        self.is_trigger = value in ("stop_market", "take_profit_market")
+    #: a protective order: a market order once the price reaches its trigger
+    is_trigger: bool
 
     @property
     def exit_reason(self) -> str:
@@ -71,9 +70,8 @@ class OrderStatus(StrEnum):
     REJECTED = "rejected"
     EXPIRED = "expired"
 
-    def __init__(self, value: str) -> None:
-        #: the order can still fill (or, `unknown`, may have)
-        self.is_open = value in ("new", "unknown", "accepted", "partially_filled")
+    #: the order can still fill (or, `unknown`, may have)
+    is_open: bool
 
 
 class RunMode(StrEnum):
@@ -141,3 +139,11 @@ PARTIALLY_FILLED, FILLED = OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED
 CANCELED, REJECTED = OrderStatus.CANCELED, OrderStatus.REJECTED
 MAKER, TAKER = Liquidity.MAKER, Liquidity.TAKER
 HALTED, REDUCING = TradingState.HALTED, TradingState.REDUCING
+
+for _side in Side:
+    _side.sign = 1 if _side is BUY else -1
+for _type in OrderType:
+    _type.is_trigger = _type is STOP_MARKET or _type is TAKE_PROFIT_MARKET
+for _status in OrderStatus:
+    _status.is_open = _status in (NEW, UNKNOWN, ACCEPTED, PARTIALLY_FILLED)
+del _side, _type, _status
