@@ -5,8 +5,9 @@ once (`Settings.mode`); nothing else in the bot asks which profile or flags were
 Read the rows at the bottom as the table: feed, venue, whether instruments come from
 the exchange, whether the ledger models liquidations (paper venues) or the exchange
 does (live), whether the bot reconciles with the venue's account, whether real orders
-are sent, the clock, whether the run takes checkpoints and can be resumed, and whether
-it trades the profile's account (its trading state, a halt, carries over runs).
+are sent, the clock, whether the run takes checkpoints and can be resumed, whether
+it trades the profile's account (st.: its trading state, a halt, carries over runs),
+and whether a writer process stores its rows (behind).
 """
 
 from collections.abc import Callable, Mapping
@@ -57,6 +58,10 @@ class ModeSpec:
     resumable: bool
     #: trades the profile's account: its trading state (a halt) carries over runs
     keeps_trading_state: bool
+    #: a writer process stores the rows (storage.writer_process), on the second core:
+    #: only where nothing needs them on disk before the run ends (no live fill, no
+    #: checkpoint), and a rerun writes them again exactly
+    writes_behind: bool
 
     def simulated_clock(self, settings: Settings) -> bool:
         return settings.run.dev_fast if self.simulated is None else self.simulated
@@ -108,15 +113,15 @@ def _live_venue(w: Wiring) -> Venue:
 
 _M = RunMode
 T, F = True, False
-#            mode          feed            venue         exch. liq. recon. real simul. resume state
+#            mode          feed            venue         exch liq rec. real simul resume st. behind
 MODES: dict[RunMode, ModeSpec] = {
     row.mode: row
     for row in (
-        ModeSpec(_M.DEV,      _random_walk,   _paper_venue, F,    T,   F,     F,   None,  T,     T),
-        ModeSpec(_M.DRY_RUN,  _exchange_feed, _paper_venue, T,    T,   F,     F,   F,     T,     T),
-        ModeSpec(_M.LIVE,     _exchange_feed, _live_venue,  T,    F,   T,     T,   F,     F,     T),
-        ModeSpec(_M.BACKTEST, None,           _paper_venue, F,    T,   F,     F,   T,     F,     F),
-        ModeSpec(_M.REPLAY,   None,           _paper_venue, F,    T,   F,     F,   T,     T,     F),
-        ModeSpec(_M.WALKFORWARD, None,        _paper_venue, F,    T,   F,     F,   T,     F,     F),
+        ModeSpec(_M.DEV,      _random_walk,   _paper_venue, F,   T,  F,   F,   None, T,     T,   F),
+        ModeSpec(_M.DRY_RUN,  _exchange_feed, _paper_venue, T,   T,  F,   F,   F,    T,     T,   F),
+        ModeSpec(_M.LIVE,     _exchange_feed, _live_venue,  T,   F,  T,   T,   F,    F,     T,   F),
+        ModeSpec(_M.BACKTEST, None,           _paper_venue, F,   T,  F,   F,   T,    F,     F,   T),
+        ModeSpec(_M.REPLAY,   None,           _paper_venue, F,   T,  F,   F,   T,    T,     F,   F),
+        ModeSpec(_M.WALKFORWARD, None,        _paper_venue, F,   T,  F,   F,   T,    F,     F,   F),
     )
 }  # fmt: skip

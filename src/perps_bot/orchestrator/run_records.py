@@ -131,6 +131,8 @@ def open_run(
     store = RunStore(":memory:" if metrics_only(settings) else settings.database_path)
     try:
         crashed = [] if hosted else mark_crashed(store)
+        if pre.spec.writes_behind:
+            store.write_behind()
         if resume is None:
             run_id = new_run_id(settings.profile)
             store.create_run(run_record(settings, pre, run_id, params_json))

@@ -11,7 +11,7 @@ others are bugs.
 """
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -120,12 +120,25 @@ class GuardedConnection(sqlite3.Connection):
     def __init__(self, database: Path | str, *args: Any, **kwargs: Any) -> None:
         super().__init__(database, *args, **kwargs)
         self.path = Path(database)
+        #: called before every statement and cursor: a store whose batches a writer
+        #: process writes (storage.writer_process) waits for them first, so a read sees
+        #: every row and the two connections never wait on each other's lock
+        self.before_statement: Callable[[], None] | None = None
+
+    def cursor(self, factory: Any = sqlite3.Cursor) -> Any:
+        if self.before_statement is not None:
+            self.before_statement()
+        return super().cursor(factory)
+
+    def _guarded(self) -> GuardedCursor:
+        cursor: GuardedCursor = self.cursor(GuardedCursor)
+        return cursor
 
     def execute(self, sql: str, parameters: Any = (), /) -> GuardedCursor:
-        return self.cursor(GuardedCursor).execute(sql, parameters)
+        return self._guarded().execute(sql, parameters)
 
     def executemany(self, sql: str, seq: Iterable[Any], /) -> GuardedCursor:
-        return self.cursor(GuardedCursor).executemany(sql, seq)
+        return self._guarded().executemany(sql, seq)
 
     def executescript(self, script: str, /) -> GuardedCursor:
-        return self.cursor(GuardedCursor).executescript(script)
+        return self._guarded().executescript(script)

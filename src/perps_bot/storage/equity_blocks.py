@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS equity_blocks (
 );
 """
 
-_INSERT = "INSERT INTO equity_blocks VALUES (?,?,?,?,?,?,?,?,?)"
+INSERT_SQL = "INSERT INTO equity_blocks VALUES (?,?,?,?,?,?,?,?,?)"
 
 
 @dataclass(frozen=True)
@@ -106,10 +106,18 @@ class EquityBuffer:
     def write(self, db: sqlite3.Connection, next_block: int) -> int:
         """Insert the buffered snapshots as blocks (caller holds the transaction);
         return the next free block number and empty the buffer."""
+        rows, next_block = self.take_rows(next_block)
+        if rows:
+            db.executemany(INSERT_SQL, rows)
+        return next_block
+
+    def take_rows(self, next_block: int) -> tuple[list[tuple[object, ...]], int]:
+        """The buffered snapshots as `INSERT_SQL` rows, blocks numbered from `next_block`,
+        and the next free block number; the buffer is emptied."""
         if not self.ts or self.run_id is None:
-            return next_block
+            return [], next_block
         columns = self._sorted_columns()
-        rows = []
+        rows: list[tuple[object, ...]] = []
         for start in range(0, columns[0].shape[0], BLOCK_ROWS):
             part = [c[start : start + BLOCK_ROWS] for c in columns]
             block_ts = part[0]
@@ -124,9 +132,8 @@ class EquityBuffer:
                 )
             )
             next_block += 1
-        db.executemany(_INSERT, rows)
         self.clear()
-        return next_block
+        return rows, next_block
 
     def _sorted_columns(self) -> list[npt.NDArray[np.generic]]:
         """Copies of the columns in time order (no view of the array survives, so it

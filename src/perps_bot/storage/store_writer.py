@@ -5,22 +5,29 @@ commit per event would dominate a backtest; fills are the exception: the orchest
 stores them right after every fill batch (`flush()`; a dry run: with its checkpoint,
 `flush_with`) so an acknowledged fill is never lost to a crash. Equity rows may be lost
 up to one flush interval on a crash, which only thins the curve.
+
+A run whose rows need not be on disk the moment they exist (a backtest) hands its
+batches to a writer process instead (`write_behind`, storage.writer_process): the same
+statements in the same order, on the second core.
 """
 
+import contextlib
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
 from perps_bot.domain import Fill, Order, OrderUpdate
 from perps_bot.storage import equity_blocks, plot_series
+from perps_bot.storage.connection import StoreFault
 from perps_bot.storage.equity_blocks import EquityBuffer
 from perps_bot.storage.orders import INSERT_SQL as ORDERS_INSERT
 from perps_bot.storage.orders import order_row
 from perps_bot.storage.records import RunRecord
 from perps_bot.storage.store_file import StoreFile
+from perps_bot.storage.writer_process import Batch, WriterProcess, write_batch
 
 
 class StoreWriter(StoreFile):
@@ -44,11 +51,47 @@ class StoreWriter(StoreFile):
         #: portfolios writes one curve per portfolio and the account's, interleaved)
         self._equity: dict[str, EquityBuffer] = {}
         self._equity_block: dict[str, int] = {}
+        self._behind: WriterProcess | None = None
 
     # -- lifecycle -----------------------------------------------------------------
     def close(self) -> None:
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            self._stop_writing_behind()
         self._db.close()
+
+    def write_behind(self) -> None:
+        """From now on a writer process writes the batches (storage.writer_process): for
+        a run whose rows need not be on disk the moment they exist. A database in memory
+        has no file for a second process to open: it stays written here."""
+        if self._behind is None and str(self.path) != ":memory:":
+            self._behind = WriterProcess(self.path)
+            self._db.before_statement = self._drain
+
+    def _drain(self) -> None:
+        """Before a statement of this connection: the writer process's batches are
+        written."""
+        assert self._behind is not None
+        with self._writer_faults():
+            self._behind.drain()
+
+    def _stop_writing_behind(self) -> None:
+        behind, self._behind = self._behind, None
+        if behind is not None:
+            self._db.before_statement = None
+            with self._writer_faults():
+                behind.close()
+
+    @contextlib.contextmanager
+    def _writer_faults(self) -> Iterator[None]:
+        """A fault the writer process met fails this store's later writes, as a fault
+        of an inline write does (store_file.Transaction)."""
+        try:
+            yield
+        except StoreFault as fault:
+            self._failed_write = fault
+            raise
 
     def __enter__(self) -> Self:
         return self
@@ -81,11 +124,18 @@ class StoreWriter(StoreFile):
             self.flush()
 
     def flush(self) -> None:
-        """Write every buffered row in one transaction."""
+        """Write every buffered row in one transaction (or hand them to the writer
+        process, unless this connection is inside a transaction of its own)."""
         if not self._pending_rows and not any(self._equity.values()):
             return
+        if self._behind is not None and not self._db.in_transaction:
+            if self._failed_write is not None:
+                raise self._failed_write
+            with self._writer_faults():
+                self._behind.send(self._take_pending())
+            return
         with self.transaction():
-            self._write_pending()
+            write_batch(self._db, self._take_pending())
 
     def flush_if_due(self) -> None:
         """Flush once the buffers hold a batch (equity snapshots sent to an
@@ -98,22 +148,32 @@ class StoreWriter(StoreFile):
         """Write every buffered row and then call `write` in the same transaction, so
         what `write` stores (a checkpoint) is consistent with the rows before it."""
         with self.transaction():
-            self._write_pending()
+            write_batch(self._db, self._take_pending())
             write(self._db)
 
-    def _write_pending(self) -> None:
+    def _take_pending(self) -> Batch:
+        """Every buffered row as one batch of statements, in the order they are written;
+        the buffers are left empty."""
+        batch: Batch = []
         if self._pending_orders:
-            self._db.executemany(ORDERS_INSERT, self._pending_orders.values())
+            batch.append((ORDERS_INSERT, list(self._pending_orders.values())))
             self._pending_orders.clear()
         for table, rows in self._pending.items():
             if rows:
-                self._db.executemany(self._INSERTS[table], rows)
-                rows.clear()
+                batch.append((self._INSERTS[table], rows))
+                self._pending[table] = []
         if self._pending_positions:
-            self._db.executemany(self._POSITIONS_INSERT, self._pending_positions.values())
+            batch.append((self._POSITIONS_INSERT, list(self._pending_positions.values())))
             self._pending_positions.clear()
-        self._write_equity()
+        for run_id, buffer in self._equity.items():
+            if len(buffer):
+                block = self._equity_block.get(run_id)
+                if block is None:
+                    block = equity_blocks.next_block(self._db, run_id)
+                rows, self._equity_block[run_id] = buffer.take_rows(block)
+                batch.append((equity_blocks.INSERT_SQL, rows))
         self._pending_rows = 0
+        return batch
 
     def next_equity_block(self, run_id: str) -> int:
         """The block number the run's next equity snapshots will be written to."""
@@ -124,15 +184,6 @@ class StoreWriter(StoreFile):
         """Drop what is cached about `run_id`'s rows (they were rewound)."""
         self._fill_seq.pop(run_id, None)
         self._equity_block.pop(run_id, None)
-
-    def _write_equity(self) -> None:
-        for run_id, buffer in self._equity.items():
-            if not len(buffer):
-                continue
-            block = self._equity_block.get(run_id)
-            if block is None:
-                block = equity_blocks.next_block(self._db, run_id)
-            self._equity_block[run_id] = buffer.write(self._db, block)
 
     def create_run(self, run: RunRecord) -> None:
         with self.transaction():
