@@ -27,6 +27,7 @@ only the run, which stops gracefully and still needs its writer for the last row
 """
 
 import contextlib
+import os
 import pickle
 import signal
 import subprocess
@@ -55,6 +56,7 @@ class WriterProcess:
         self._path = path
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "perps_bot.storage.writer_process", str(path)],
+            env=_same_package(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -127,6 +129,16 @@ class WriterProcess:
         why = lines[-1] if lines else f"exit status {code}"
         self._fault = StoreFault(f"database {self._path}: the writer process stopped ({why})")
         return self._fault
+
+
+def _same_package() -> dict[str, str]:
+    """The environment for the child: this one, with the folder this perps_bot was
+    imported from first on its path (a source checkout run by path, or a test's path,
+    imports the same code; never another installed copy)."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+    return env
 
 
 def _read_frame(stream: IO[bytes]) -> bytes | None:
