@@ -1,6 +1,7 @@
-"""A store whose batches a writer process writes (`write_behind`, a backtest's store):
-the same rows as one written inline, reads that see every row sent before them, and a
-failure of the process that is one line on the main thread and fails later writes."""
+"""A store whose full batches a writer process writes (`write_behind`, a backtest's
+store): the same rows as one written inline, reads that see every row sent before
+them, and a failure of the process that is one line on the main thread and fails later
+writes. Small `batch_rows` make the batches the process is sent."""
 
 import os
 import resource
@@ -63,14 +64,14 @@ def _rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps)
+@given(steps, st.integers(1, 6))
 def test_the_writer_process_stores_what_an_inline_store_stores(
-    tmp_path_factory: pytest.TempPathFactory, calls: list[tuple[object, ...]]
+    tmp_path_factory: pytest.TempPathFactory, calls: list[tuple[object, ...]], batch: int
 ) -> None:
     folder = tmp_path_factory.mktemp("behind")
-    with RunStore(folder / "inline.sqlite") as inline:
+    with RunStore(folder / "inline.sqlite", batch_rows=batch) as inline:
         _replay(inline, calls)
-    with RunStore(folder / "behind.sqlite") as behind:
+    with RunStore(folder / "behind.sqlite", batch_rows=batch) as behind:
         behind.write_behind()
         _replay(behind, calls)
     assert _rows(folder / "behind.sqlite") == _rows(folder / "inline.sqlite")
@@ -81,14 +82,13 @@ def _fill(i: int) -> Fill:
 
 
 def test_a_read_sees_every_row_sent_before_it(tmp_path: Path) -> None:
-    with RunStore(tmp_path / "db.sqlite") as store:
+    with RunStore(tmp_path / "db.sqlite", batch_rows=100) as store:
         store.write_behind()
-        for batch in range(3):
-            for i in range(500):
-                store.add_fill(RUN, _fill(i), realized_pnl=0.0, position_after=1, entry_after=1)
-            store.flush()  # handed over: the rows are written while this goes on
-            count = store.execute("SELECT COUNT(*) FROM fills")[0][0]
-            assert count == 500 * (batch + 1)
+        for i in range(250):  # two batches handed over, written while this goes on
+            store.add_fill(RUN, _fill(i), realized_pnl=0.0, position_after=1, entry_after=1)
+        assert store.execute("SELECT COUNT(*) FROM fills") == [(200,)]
+        store.flush()  # the rest, here
+        assert store.execute("SELECT COUNT(*) FROM fills") == [(250,)]
 
 
 def test_a_failed_batch_is_one_line_and_fails_every_later_write(tmp_path: Path) -> None:
@@ -114,17 +114,16 @@ def test_a_failed_batch_is_one_line_and_fails_every_later_write(tmp_path: Path) 
 
 def test_a_writer_process_that_died_fails_the_store_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
-    store = RunStore(path)
+    store = RunStore(path, batch_rows=1)
     store.write_behind()
     store.add_funding(RUN, 1, SYMBOL, 0.0001, 100.0, 1.0, 0.01)
-    store.flush()
     assert store.execute("SELECT COUNT(*) FROM funding") == [(1,)]
     behind = store._behind  # the process this test kills
     assert behind is not None
     os.kill(behind.pid, signal.SIGKILL)
-    store.add_funding(RUN, 2, SYMBOL, 0.0001, 100.0, 1.0, 0.01)
     with pytest.raises(StoreFault, match="writer process stopped") as stopped:
-        store.flush()  # may still reach the pipe: then the loss shows at the next statement
+        # may still reach the pipe: then the loss shows at the next statement
+        store.add_funding(RUN, 2, SYMBOL, 0.0001, 100.0, 1.0, 0.01)
         store.execute("SELECT COUNT(*) FROM funding")
     assert "\n" not in str(stopped.value)
     with pytest.raises(StoreFault, match="writer process stopped"):
@@ -138,18 +137,47 @@ def test_ctrl_c_does_not_stop_the_writer_process(tmp_path: Path) -> None:
     """A run stopped by Ctrl-C stops gracefully and still needs its writer to store the
     last rows (the terminal's SIGINT does not reach its process group; a SIGINT sent to
     it all the same is ignored)."""
-    with RunStore(tmp_path / "db.sqlite") as store:
+    with RunStore(tmp_path / "db.sqlite", batch_rows=1) as store:
         store.write_behind()
         store.add_funding(RUN, 1, SYMBOL, 0.0001, 100.0, 1.0, 0.01)
-        store.flush()
         assert store.execute("SELECT COUNT(*) FROM funding") == [(1,)]
         behind = store._behind  # the process this test signals
         assert behind is not None
         assert os.getpgid(behind.pid) != os.getpgid(0)
         os.kill(behind.pid, signal.SIGINT)
         store.add_funding(RUN, 2, SYMBOL, 0.0001, 100.0, 1.0, 0.01)
-        store.flush()
         assert store.execute("SELECT COUNT(*) FROM funding") == [(2,)]
+
+
+def test_a_short_run_starts_no_writer_process(tmp_path: Path) -> None:
+    """Its rows never fill half a batch: no process is started, they are written here."""
+    path = tmp_path / "db.sqlite"
+    with RunStore(path, batch_rows=10) as store:
+        store.write_behind()
+        for i in range(4):
+            store.add_funding(RUN, i, SYMBOL, 0.0001, 100.0, 1.0, 0.01)
+        assert store._behind is None  # what this test looks for
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT COUNT(*) FROM funding").fetchone() == (4,)
+    con.close()
+
+
+def test_a_writer_process_sent_nothing_is_stopped_not_waited_for(tmp_path: Path) -> None:
+    """Started at half a batch, the run ended before the batch was full: the process
+    is stopped (and reaped) at once, while it may still be starting."""
+    path = tmp_path / "db.sqlite"
+    store = RunStore(path, batch_rows=10)
+    store.write_behind()
+    for i in range(6):
+        store.add_funding(RUN, i, SYMBOL, 0.0001, 100.0, 1.0, 0.01)
+    behind = store._behind  # the process this test looks for
+    assert behind is not None
+    store.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(behind.pid, 0)
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT COUNT(*) FROM funding").fetchone() == (6,)
+    con.close()
 
 
 def test_a_store_in_memory_keeps_writing_inline() -> None:
@@ -167,20 +195,23 @@ def test_a_full_disk_under_the_writer_process_is_the_inline_line_and_keeps_what_
     run's next statement raises the line an inline write gives, later writes fail with
     it, and the batches written before it stay."""
     path = tmp_path / "db.sqlite"
-    store = RunStore(path)
+    store = RunStore(path, batch_rows=1_000)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     largest = max(p.stat().st_size for p in tmp_path.iterdir())  # the file or its WAL
     resource.setrlimit(resource.RLIMIT_FSIZE, (largest + 300_000, hard))
     try:
-        store.write_behind()  # the process keeps the cap it started with
+        store.write_behind()
+        for i in range(600):  # buffered; at half a batch the process starts, with the cap
+            store.add_funding(RUN, i, SYMBOL, 0.0001, 100.0, 1.0, 0.01)
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-    store.add_funding(RUN, 1, SYMBOL, 0.0001, 100.0, 1.0, 0.01)
-    store.flush()
-    for i in range(20_000):
-        store.add_denial(RUN, i, SYMBOL, "MAX_LEVERAGE", "x" * 40, f"k{i}")
+    assert store._behind is not None  # the process this test caps
+    for i in range(600, 1_000):  # a batch, written
+        store.add_funding(RUN, i, SYMBOL, 0.0001, 100.0, 1.0, 0.01)
+    assert store.execute("SELECT COUNT(*) FROM funding") == [(1_000,)]
     with pytest.raises(StoreFault) as full:
-        store.flush()
+        for i in range(20_000):  # batches of 100 kB: the third meets the cap
+            store.add_denial(RUN, i, SYMBOL, "MAX_LEVERAGE", "x" * 40, f"k{i}")
         store.execute("SELECT COUNT(*) FROM funding")
     line = str(full.value)
     assert line.startswith(f"database {path}: ") and "\n" not in line, line
@@ -191,8 +222,9 @@ def test_a_full_disk_under_the_writer_process_is_the_inline_line_and_keeps_what_
     with pytest.raises(StoreFault, match="database"):
         store.close()  # its rows cannot be stored: said again, as inline
     with sqlite3.connect(path) as con:
-        assert con.execute("SELECT COUNT(*) FROM funding").fetchone() == (1,)
-        assert con.execute("SELECT COUNT(*) FROM denials").fetchone() == (0,)
+        assert con.execute("SELECT COUNT(*) FROM funding").fetchone() == (1_000,)
+        (denials,) = con.execute("SELECT COUNT(*) FROM denials").fetchone()
+        assert denials % 1_000 == 0 and denials < 20_000, denials  # whole batches
     con.close()
 
 

@@ -6,9 +6,12 @@ stores them right after every fill batch (`flush()`; a dry run: with its checkpo
 `flush_with`) so an acknowledged fill is never lost to a crash. Equity rows may be lost
 up to one flush interval on a crash, which only thins the curve.
 
-A run whose rows need not be on disk the moment they exist (a backtest) hands its
-batches to a writer process instead (`write_behind`, storage.writer_process): the same
-statements in the same order, on the second core.
+A run whose rows need not be on disk the moment they exist (a backtest) hands each
+full batch to a writer process instead (`write_behind`, storage.writer_process): the
+same statements in the same order, on the second core. An explicit `flush()` (the
+run's end, a checkpoint) still writes here, after the process's batches: its caller
+reads or stores next, and a short run that never fills a batch never waits for the
+process at all.
 """
 
 import contextlib
@@ -29,15 +32,20 @@ from perps_bot.storage.records import RunRecord
 from perps_bot.storage.store_file import StoreFile
 from perps_bot.storage.writer_process import Batch, WriterProcess, write_batch
 
+#: rows buffered before they are written in one transaction
+BATCH_ROWS = 50_000
+
 
 class StoreWriter(StoreFile):
     """The writing half of `RunStore`: runs, orders, fills, funding, equity and the
     other per-run rows, and the buffers between them and the file."""
 
-    BATCH = 50_000
-
-    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: Path | str, *, read_only: bool = False, batch_rows: int = BATCH_ROWS
+    ) -> None:
         super().__init__(path, read_only=read_only)
+        #: rows buffered before they are written in one transaction
+        self.batch_rows = batch_rows
         self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in self._INSERTS}
         # an order's row is rewritten at every lifecycle step: only its latest state
         # needs writing, so pending order rows are kept by (run_id, client_id)
@@ -52,6 +60,10 @@ class StoreWriter(StoreFile):
         self._equity: dict[str, EquityBuffer] = {}
         self._equity_block: dict[str, int] = {}
         self._behind: WriterProcess | None = None
+        self._behind_wanted = False
+        #: buffered rows at which `_buffers_due` looks at the buffers: a batch, or half
+        #: of one while a writer process is wanted but not started
+        self._due = batch_rows
 
     # -- lifecycle -----------------------------------------------------------------
     def close(self) -> None:
@@ -62,12 +74,19 @@ class StoreWriter(StoreFile):
         self._db.close()
 
     def write_behind(self) -> None:
-        """From now on a writer process writes the batches (storage.writer_process): for
-        a run whose rows need not be on disk the moment they exist. A database in memory
-        has no file for a second process to open: it stays written here."""
-        if self._behind is None and str(self.path) != ":memory:":
-            self._behind = WriterProcess(self.path)
-            self._db.before_statement = self._drain
+        """From now on a writer process writes the full batches (storage.writer_process):
+        for a run whose rows need not be on disk the moment they exist. It starts once
+        half a batch is buffered, so it is ready when the batch is full, and a short run
+        never starts one. A database in memory has no file for a second process to
+        open: it stays written here."""
+        if str(self.path) != ":memory:":
+            self._behind_wanted = True
+            self._due = min(self._due, self.batch_rows // 2)
+
+    def _start_writing_behind(self) -> None:
+        self._behind = WriterProcess(self.path)
+        self._db.before_statement = self._drain
+        self._due = self.batch_rows
 
     def _drain(self) -> None:
         """Before a statement of this connection: the writer process's batches are
@@ -120,29 +139,43 @@ class StoreWriter(StoreFile):
     def _counted(self) -> None:
         """One more row buffered: the buffers are written once they hold a batch."""
         self._pending_rows += 1
-        if self._pending_rows >= self.BATCH:
-            self.flush()
+        if self._pending_rows >= self._due:
+            self._buffers_due(self._pending_rows)
 
     def flush(self) -> None:
-        """Write every buffered row in one transaction (or hand them to the writer
-        process, unless this connection is inside a transaction of its own)."""
+        """Write every buffered row in one transaction (its BEGIN waits for the writer
+        process's batches first)."""
         if not self._pending_rows and not any(self._equity.values()):
-            return
-        if self._behind is not None and not self._db.in_transaction:
-            if self._failed_write is not None:
-                raise self._failed_write
-            with self._writer_faults():
-                self._behind.send(self._take_pending())
             return
         with self.transaction():
             write_batch(self._db, self._take_pending())
+
+    def _buffers_due(self, rows: int) -> None:
+        """The buffers hold `rows` rows, at least `_due`: time to start the writer
+        process, or to write a batch."""
+        if self._behind is None and self._behind_wanted:
+            self._start_writing_behind()
+        if rows >= self.batch_rows:
+            self._batch_full()
+
+    def _batch_full(self) -> None:
+        """The buffers hold a batch: the writer process takes it, where there is one
+        (and this connection is in no transaction of its own), else it is written here."""
+        if self._behind is None or self._db.in_transaction:
+            self.flush()
+            return
+        if self._failed_write is not None:
+            raise self._failed_write
+        with self._writer_faults():
+            self._behind.send(self._take_pending())
 
     def flush_if_due(self) -> None:
         """Flush once the buffers hold a batch (equity snapshots sent to an
         `equity_sink` are not counted as they come: the caller checks between
         batches of events)."""
-        if self._pending_rows + sum(map(len, self._equity.values())) >= self.BATCH:
-            self.flush()
+        rows = self._pending_rows + sum(map(len, self._equity.values()))
+        if rows >= self._due:
+            self._buffers_due(rows)
 
     def flush_with(self, write: Callable[[sqlite3.Connection], None]) -> None:
         """Write every buffered row and then call `write` in the same transaction, so

@@ -67,6 +67,7 @@ class WriterProcess:
             process_group=0,  # Ctrl-C at the terminal reaches the run, not its writer
         )
         self._unanswered = 0
+        self._sent = 0
         self._fault: StoreFault | None = None
         assert self._proc.stdin is not None
         _widen(self._proc.stdin)
@@ -89,6 +90,7 @@ class WriterProcess:
         except (BrokenPipeError, ValueError):
             raise self._stopped() from None
         self._unanswered += 1
+        self._sent += 1
 
     def drain(self) -> None:
         """Wait until every batch sent is written; raise the fault the first that failed
@@ -110,7 +112,11 @@ class WriterProcess:
             raise self._fault
 
     def close(self) -> None:
-        """Drain, then end the process (its input ends; it exits)."""
+        """Drain, then end the process (its input ends; it exits). A process that was
+        never sent a batch (a short run) has nothing to finish: it is stopped at once,
+        not waited for while it may still be starting."""
+        if not self._sent:
+            self._proc.kill()
         try:
             self.drain()
         finally:
