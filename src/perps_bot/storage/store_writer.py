@@ -18,6 +18,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import astuple
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -219,36 +220,11 @@ class StoreWriter(StoreFile):
         self._equity_block.pop(run_id, None)
 
     def create_run(self, run: RunRecord) -> None:
+        """The run's row: its fields in the table's column order (the order `RunStore`
+        reads them back in)."""
+        row = astuple(run)
         with self.transaction():
-            self._db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run.run_id,
-                    run.profile,
-                    run.kind,
-                    run.seed,
-                    run.config_hash,
-                    run.config_json,
-                    run.strategy,
-                    run.strategy_params,
-                    run.strategy_fingerprint,
-                    run.code_version,
-                    run.symbols,
-                    run.initial_balance,
-                    run.created_at,
-                    run.start_ts,
-                    run.end_ts,
-                    run.status,
-                    run.error_lines,
-                    run.warning_lines,
-                    run.detail,
-                    run.pid,
-                    run.host,
-                    run.parent_run_id,
-                    run.portfolio,
-                    run.code_fingerprint,
-                ),
-            )
+            self._db.execute(f"INSERT INTO runs VALUES ({','.join('?' * len(row))})", row)
 
     def finish_run(
         self,

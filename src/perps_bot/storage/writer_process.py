@@ -36,6 +36,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import IO, Any
 
@@ -58,12 +59,15 @@ class WriterProcess:
 
     def __init__(self, path: Path) -> None:
         self._path = path
+        # its last words (a traceback) go to a file: a pipe nobody reads while the run
+        # goes on could fill up and stall the process
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "perps_bot.storage.writer_process", str(path)],
             env=_same_package(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._stderr,
             process_group=0,  # Ctrl-C at the terminal reaches the run, not its writer
         )
         self._unanswered = 0
@@ -123,21 +127,25 @@ class WriterProcess:
             if self._proc.stdin is not None:
                 with contextlib.suppress(BrokenPipeError):
                     self._proc.stdin.close()
-            try:
-                self._proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-            for stream in (self._proc.stdout, self._proc.stderr):
-                if stream is not None:
-                    stream.close()
+            self._reap()
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
+            self._stderr.close()
+
+    def _reap(self) -> int:
+        """Wait for the process to exit (it does once its input ends); its status."""
+        try:
+            return self._proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            return self._proc.wait()
 
     def _stopped(self) -> StoreFault:
         """The process is gone: why, in one line (its last line of stderr)."""
         self._unanswered = 0
-        code = self._proc.wait()
-        stderr = self._proc.stderr
-        lines = stderr.read().decode("utf-8", "replace").strip().splitlines() if stderr else []
+        code = self._reap()
+        self._stderr.seek(0)
+        lines = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
         why = lines[-1] if lines else f"exit status {code}"
         self._fault = StoreFault(f"database {self._path}: the writer process stopped ({why})")
         return self._fault
