@@ -3,10 +3,12 @@ store): the same rows as one written inline, reads that see every row sent befor
 them, and a failure of the process that is one line on the main thread and fails later
 writes. Small `batch_rows` make the batches the process is sent."""
 
+import logging
 import os
 import resource
 import signal
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -178,6 +180,24 @@ def test_a_writer_process_sent_nothing_is_stopped_not_waited_for(tmp_path: Path)
     with sqlite3.connect(path) as con:
         assert con.execute("SELECT COUNT(*) FROM funding").fetchone() == (6,)
     con.close()
+
+
+def test_where_no_process_can_start_the_rows_are_written_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    # a CLI run earlier in this process may have stopped the bot's logger propagating
+    monkeypatch.setattr(logging.getLogger("perps_bot"), "propagate", True)
+    with RunStore(tmp_path / "db.sqlite", batch_rows=2) as store:
+        store.write_behind()
+        for i in range(5):
+            store.add_funding(RUN, i, SYMBOL, 0.0001, 100.0, 1.0, 0.01)
+        assert store._behind is None  # what this test looks for
+        assert store.execute("SELECT COUNT(*) FROM funding") == [(4,)]
+    assert "no writer process" in caplog.text and "written here" in caplog.text
 
 
 def test_a_store_in_memory_keeps_writing_inline() -> None:

@@ -15,6 +15,7 @@ process at all.
 """
 
 import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +36,8 @@ from perps_bot.storage.writer_process import Batch, WriterProcess, write_batch
 
 #: rows buffered before they are written in one transaction
 BATCH_ROWS = 50_000
+
+log = logging.getLogger(__name__)
 
 
 class StoreWriter(StoreFile):
@@ -85,9 +88,16 @@ class StoreWriter(StoreFile):
             self._due = min(self._due, self.batch_rows // 2)
 
     def _start_writing_behind(self) -> None:
-        self._behind = WriterProcess(self.path)
-        self._db.before_statement = self._drain
+        """Start the writer process; where none can start (no process left to the
+        user, no memory), the rows are written here, as before, and the log says so."""
         self._due = self.batch_rows
+        try:
+            self._behind = WriterProcess(self.path)
+        except OSError as exc:
+            self._behind_wanted = False
+            log.warning("no writer process for %s (%s): its rows are written here", self.path, exc)
+            return
+        self._db.before_statement = self._drain
 
     def _drain(self) -> None:
         """Before a statement of this connection: the writer process's batches are
