@@ -127,6 +127,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "perps_bot.risk.account_gate",
     "perps_bot.risk.equity_limits",
     "perps_bot.risk.gate",
+    "perps_bot.risk.rate_window",
     "perps_bot.risk.sizing",
     "perps_bot.risk.state",
     "perps_bot.storage.orders",

@@ -20,7 +20,7 @@ from perps_bot.domain import DEFAULT_PORTFOLIO, TradingState, short
 from perps_bot.monitoring import Journal
 from perps_bot.risk import RiskGate, RiskState
 from perps_bot.risk.account_gate import AccountGate
-from perps_bot.risk.gate import RATE_WINDOW_MS
+from perps_bot.risk.rate_window import RATE_WINDOW_MS
 from perps_bot.storage import RunStore, damaged
 from perps_bot.storage import durable as stored
 

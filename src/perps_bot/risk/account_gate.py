@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from perps_bot.config import RiskConfig
 from perps_bot.domain import AccountView, DenialReason, Side
-from perps_bot.risk.gate import rate_refusal, with_sent
+from perps_bot.risk.rate_window import rate_refusal, with_sent
 from perps_bot.risk.sizing import CLOSE_ONLY, closing_part, order_cap_size, reduces
 
 _REL_TOL = 1e-9

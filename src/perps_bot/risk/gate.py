@@ -61,12 +61,10 @@ from perps_bot.domain.pickled import by_fields
 from perps_bot.domain.timeutil import parse_duration
 from perps_bot.risk.equity_limits import REL_TOL as _REL_TOL
 from perps_bot.risk.equity_limits import EquityLimits
+from perps_bot.risk.rate_window import rate_refusal, with_sent
 from perps_bot.risk.sizing import CLOSE_ONLY, closing_part, order_cap_size, reduces, resize_note
 
-__all__ = ["DAY_MS", "RATE_WINDOW_MS", "MarginRequired", "RiskDecision", "RiskGate", "cap_price"]
-
-RATE_WINDOW_MS = 60_000
-
+__all__ = ["DAY_MS", "MarginRequired", "RiskDecision", "RiskGate", "cap_price"]
 
 MarginRequired = Callable[[str, float, float], float]
 
@@ -114,23 +112,6 @@ def cap_price(intent: OrderIntent, last: float) -> float:
     if intent.order_type is LIMIT and intent.side is SELL and at is not None and at > last:
         return at
     return last
-
-
-def rate_refusal(recent: deque[int], now_ms: int, limit: int) -> str | None:
-    """Why one more order at `now_ms` is over `limit` (max_orders_per_minute) given the
-    times of the orders approved before it, None when it is not; times out of the window
-    ending at `now_ms` are dropped from `recent`. The caller appends an approved order's."""
-    while recent and recent[0] <= now_ms - RATE_WINDOW_MS:
-        recent.popleft()
-    if len(recent) >= limit:
-        return f"{len(recent)} orders in the last 60s (max_orders_per_minute {limit})"
-    return None
-
-
-def with_sent(recent: deque[int], times: Iterable[int]) -> deque[int]:
-    """The rate window `recent` with the times of orders sent before it counted too (a
-    live restart: the account sent them, in the last minute), in time order."""
-    return deque(sorted([*recent, *times]))
 
 
 class RiskGate(EquityLimits):
