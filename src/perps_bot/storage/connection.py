@@ -43,6 +43,15 @@ _FILE_FAULTS = {
 }
 
 
+def set_write_mode(db: sqlite3.Connection) -> None:
+    """How every connection to a run store writes: WAL (readers never wait for the
+    writer) and NORMAL sync (a commit waits for no disk flush: a power cut may lose the
+    last commits, never damage the file). The store's own connection and its writer
+    process's (storage.writer_process) both set it."""
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+
+
 def damaged(path: object, what: str, why: str) -> StoreError:
     """A stored row of database `path` (`what`) that no longer reads as what was
     written (`why`): SQLite keeps no checksum of a row, so a damaged byte shows only

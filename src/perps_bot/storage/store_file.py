@@ -12,7 +12,12 @@ from types import TracebackType
 from typing import Any
 
 from perps_bot.storage import migrations
-from perps_bot.storage.connection import GuardedConnection, StoreError, StoreFault
+from perps_bot.storage.connection import (
+    GuardedConnection,
+    StoreError,
+    StoreFault,
+    set_write_mode,
+)
 from perps_bot.storage.schema import SCHEMA, SCHEMA_VERSION
 
 
@@ -40,8 +45,7 @@ class StoreFile:
         try:
             self._require_run_store(read_only)
             version = self._stored_version()  # a newer file is refused before any write
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            set_write_mode(self._db)
             if not read_only:
                 self._db.executescript(SCHEMA)
             self._upgrade(version)

@@ -40,7 +40,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-from perps_bot.storage.connection import GuardedConnection, StoreFault
+from perps_bot.storage.connection import GuardedConnection, StoreFault, set_write_mode
 
 #: one batch: (statement, rows) pairs, run in order in one transaction
 Batch = list[tuple[str, list[tuple[Any, ...]]]]
@@ -205,7 +205,7 @@ def serve(path: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
     ends. After a failed batch every later one gets the same answer without writing
     (the rows after a gap would make a file that looks complete)."""
     db = GuardedConnection(path, isolation_level=None)
-    db.execute("PRAGMA synchronous=NORMAL")
+    set_write_mode(db)
     failed: str | None = None
     try:
         while (frame := _read_frame(stdin)) is not None:
