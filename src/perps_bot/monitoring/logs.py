@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from perps_bot.domain import PerpsBotError, short_path
+from perps_bot.monitoring.text_channel import TEXT, TextChannel
 
 LOGGER_NAME = "perps_bot"
 #: the run log's line format ({tag}: "[run id] " or nothing); `HotLog` writes the same
@@ -38,8 +39,12 @@ ASCTIME = "%Y-%m-%d %H:%M:%S"  # logging.Formatter's default_time_format
 class LogPathError(PerpsBotError):
     """The log directory or a log file cannot be written (run.log_dir); one line."""
 
-    def __init__(self, what: str, exc: OSError) -> None:
-        super().__init__(f"{what}: {exc.strerror or type(exc).__name__} (check run.log_dir)")
+    def __init__(self, what: str, exc: OSError | None = None) -> None:
+        """`exc` None: `what` is the whole line (as the process writing the lines
+        answered it: monitoring.text_process)."""
+        if exc is not None:
+            what = f"{what}: {exc.strerror or type(exc).__name__} (check run.log_dir)"
+        super().__init__(what)
 
 
 @dataclass(eq=False, slots=True)
@@ -64,6 +69,23 @@ class BufferedRotatingHandler(logging.handlers.RotatingFileHandler):
         self._size = filename.stat().st_size if filename.exists() else 0
         self.tag = tag  # what stands between the level and the logger name
         self.setFormatter(logging.Formatter(_FILE_FORMAT))
+        #: while a process writes this file's lines: (channel, this file's number there)
+        self._behind: tuple[TextChannel, int] | None = None
+
+    def write_behind(self, channel: TextChannel | None, number: int = 0) -> None:
+        """Hand every line to `channel` from now on, as file `number` (None: write here
+        again; the file as the process left it, rotated or not, is the one appended)."""
+        self.acquire()
+        try:
+            self.flush()
+            if self.stream is not None:  # reopened by the next line (a rotation moved it)
+                self.stream.close()
+                self.stream = None
+            self._behind = None if channel is None else (channel, number)
+            path = Path(self.baseFilename)
+            self._size = path.stat().st_size if path.exists() else 0
+        finally:
+            self.release()
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Give the record its run tag: the hosted run's that logs it, else the file's."""
@@ -80,18 +102,18 @@ class BufferedRotatingHandler(logging.handlers.RotatingFileHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            if self.shouldRollover(record):
-                self.doRollover()
-            if self.stream is None:
-                self.stream = self._open()
             line = self.format(record) + self.terminator
-            self.stream.write(line)
-            self._size += len(line)
         except Exception:
             self.handleError(record)
+            return
+        self.write_line(line)
 
     def write_line(self, line: str) -> None:
-        """Append one already formatted line (see `HotLog`), rotating like `emit`."""
+        """Append one already formatted line (see `HotLog`), rotating by size."""
+        if self._behind is not None:
+            channel, number = self._behind
+            channel.add((TEXT, number, line))
+            return
         try:
             if 0 < self.maxBytes <= self._size:
                 self.doRollover()

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 from perps_bot.domain import DenialReason, Fill, Order, OrderStatus, OrderUpdate, iso_utc
 from perps_bot.domain.enums import BUY
 from perps_bot.ledger import AccountBooks, FillResult, FundingResult, Ledger
-from perps_bot.metrics.trade_lines import closed_trade_payload, trade_closed_text
+from perps_bot.metrics.trade_lines import closed_trade_payload
 from perps_bot.metrics.trade_records import OpenTrade, return_pct
 from perps_bot.metrics.trades import RoundTripBuilder
 from perps_bot.monitoring import LOGGER_NAME, HotLog, Journal, LiveView, pnl_text
+from perps_bot.monitoring.hot_log import EQUITY, FILL, FUNDING, TRADE_CLOSED, fill_text, trade_text
 from perps_bot.monitoring.journal_event import EventType
 from perps_bot.monitoring.logs import about
 from perps_bot.storage import RunStore
@@ -35,11 +36,6 @@ _SIZE_REFUSALS = {
     DenialReason.BELOW_MIN_QUANTITY: "raise",
     DenialReason.ABOVE_MAX_QUANTITY: "lower",
 }
-
-#: a fill's trade and line (%-formats: the digits of f"{x:.6g}" and the like, about a
-#: quarter fewer instructions per number, once per fill)
-_TRADE_TEXT = "%s %s %.6g @ %.6g"
-_FILL_LINE = "%s%s %s fee=%.4f pos=%+.6g | %s"
 
 #: a live subscriber: (kind, payload); kinds: fill, liquidation, trade, equity, state_change
 Listener = Callable[[str, dict[str, Any]], None]
@@ -112,10 +108,19 @@ class Recorder:
         follows the run's trades (metrics, alerts)."""
         self._trades = True
 
+    @property
+    def hot_log(self) -> HotLog:
+        """Its fill, funding and equity lines (a backtest hands them to a process)."""
+        return self._hot
+
     # -- PnL -----------------------------------------------------------------------
     def pnl(self) -> str:
+        return pnl_text(*self._pnl_values())
+
+    def _pnl_values(self) -> tuple[float, float, float, float, float]:
+        """The figures of a `PnL` fragment (`pnl_text`'s arguments)."""
         ledger = self.ledger
-        return pnl_text(
+        return (
             ledger.realized_pnl(),
             ledger.unrealized_pnl(),
             ledger.fees_paid(),
@@ -211,7 +216,10 @@ class Recorder:
     def _stamp(self, ts: int) -> str:
         """The simulated time a log line starts with; a resumed run's lines of the events
         it replays, logged once before the stop, say so."""
-        return iso_utc(ts) + (" (replayed)" if ts <= self.replayed_until else "")
+        return iso_utc(ts) + self._replayed(ts)
+
+    def _replayed(self, ts: int) -> str:
+        return " (replayed)" if ts <= self.replayed_until else ""
 
     def position(self, symbol: str, size: float, entry: float, ts: int) -> None:
         """A position adopted from the venue (reconciliation), not from a fill."""
@@ -254,15 +262,13 @@ class Recorder:
                 self.view.state.fills += 1
             return
         label = "LIQUIDATION" if fill.is_liquidation else "FILL"
-        stamp = iso_utc(fill.ts)
-        replayed = " (replayed)" if fill.ts <= self.replayed_until else ""  # as `_stamp`
-        head = f"{stamp}{replayed} {self._tag}"  # how this fill's lines start
-        trade = _TRADE_TEXT % (fill.symbol, fill.side, fill.size, fill.price)
-        line = _FILL_LINE % (head, label, trade, fill.fee, result.position_after, self.pnl())
+        replayed = self._replayed(fill.ts)
+        args = (fill.ts, replayed, self._tag, label, fill.symbol, fill.side._value_, fill.size,
+                fill.price, fill.fee, result.position_after, *self._pnl_values())  # fmt: skip
         if fill.is_liquidation:
-            self.log.warning(line, extra=self._about)
+            self.log.warning(fill_text(*args), extra=self._about)
         else:
-            self._hot.info(line)
+            self._hot.emit(FILL, args)
         closed = None
         if self._trades or self.listeners:  # round trips: TRADE CLOSED lines and events
             closed = self._trips.add_fill(
@@ -277,14 +283,15 @@ class Recorder:
                 fill.stop_price,
             )
         if closed is not None:
-            self._trade_closed(closed, fill, head)
+            self._trade_closed(closed, fill, replayed)
             if self.listeners:
                 self._publish("trade", closed_trade_payload(closed, fill.ts, fill.reason))
         if self._watched:
-            self.view.state.last_fills.append(f"{stamp[:19]} {trade}")
+            trade = trade_text(fill.symbol, fill.side, fill.size, fill.price)
+            self.view.state.last_fills.append(f"{iso_utc(fill.ts)[:19]} {trade}")
             self.view.state.fills += 1
 
-    def _trade_closed(self, trade: OpenTrade, fill: Fill, head: str) -> None:
+    def _trade_closed(self, trade: OpenTrade, fill: Fill, replayed: str) -> None:
         """The TRADE CLOSED line and the trade_closed event, from one reading of the
         trade's figures."""
         entry, net, size = trade.entry_price, trade.net_pnl, trade.max_size
@@ -292,11 +299,11 @@ class Recorder:
         side = "long" if trade.direction > 0 else "short"
         ret = return_pct(net, entry, size)
         held_s = (fill.ts - trade.open_ts) / 1000.0
-        self._hot.info(
-            trade_closed_text(
-                head, trade.symbol, side, size, entry, exit_price, net, ret, held_s, fill.reason
-            )
-        )
+        self._hot.emit(
+            TRADE_CLOSED,
+            (fill.ts, replayed, self._tag, trade.symbol, side, size, entry, exit_price, net, ret,
+             held_s, fill.reason),
+        )  # fmt: skip
         self.journal.write(
             "trade_closed",
             fill.ts,
@@ -331,11 +338,12 @@ class Recorder:
         self.journal.write("funding", ts, data | {"note": note} if note else data)
         if not self._info:
             return
-        self._hot.info(
-            f"{self._stamp(ts)} {self._tag}FUNDING {symbol} rate={result.rate:.6f}"
-            f" mark={result.mark:.6g} pos={result.position:+.6g} payment={result.payment:.6f}"
-            f" | {self.pnl()}"
-        )
+        replayed = self._replayed(ts)
+        self._hot.emit(
+            FUNDING,
+            (ts, replayed, self._tag, symbol, result.rate, result.mark, result.position,
+             result.payment, *self._pnl_values()),
+        )  # fmt: skip
 
     def equity(self, ts: int, *, log_line: bool) -> float:
         ledger = self.ledger
@@ -350,7 +358,8 @@ class Recorder:
             )
         if log_line:
             if self._info:
-                self._hot.info(f"{self._stamp(ts)} {self._tag}EQUITY | {self.pnl()}")
+                replayed = self._replayed(ts)
+                self._hot.emit(EQUITY, (ts, replayed, self._tag, *self._pnl_values()))
             self.journal.write(
                 "equity",
                 ts,

@@ -6,9 +6,13 @@ the orchestrator's loop.
 """
 
 import asyncio
+import contextlib
 import logging
 
 from perps_bot.domain import RunMode
+from perps_bot.monitoring import LOGGER_NAME
+from perps_bot.monitoring.logs import hosted_run
+from perps_bot.monitoring.text_process import lines_behind
 from perps_bot.orchestrator.downtime import charge_downtime_funding
 from perps_bot.orchestrator.outage import follow_outage
 from perps_bot.orchestrator.recovery import recover_unstored_fills
@@ -48,12 +52,24 @@ async def trade(run: Run) -> None:
                 run.capture.note(initial_balance=run.ledger.initial_balance())
         elif run.resumed_from is not None and run.preflight.mode is RunMode.DRY_RUN:
             await _charge_downtime(run)
-        await orchestrator.run()
+        with _lines_written_behind(run):
+            await orchestrator.run()
     finally:
         if wall_timer is not None:
             wall_timer.cancel()
         if outages is not None:
             outages.cancel()
+
+
+def _lines_written_behind(run: Run) -> contextlib.AbstractContextManager[None]:
+    """A backtest's loop has its log and journal lines written by a process
+    (monitoring.text_process); a process hosting several runs shares its log files
+    between them: its runs write their own."""
+    if not run.preflight.spec.writes_behind or hosted_run() is not None:
+        return contextlib.nullcontext()
+    recorders = {id(r): r for r in (run.recorder, *(p.rec for p in run.orchestrator.portfolios))}
+    hot_logs = [r.hot_log for r in recorders.values()]
+    return lines_behind(run.journal, hot_logs, logging.getLogger(LOGGER_NAME))
 
 
 async def _recover_after_crash(run: Run) -> None:

@@ -1,0 +1,47 @@
+"""The queue between a backtest's run-log and journal lines and the process that writes
+them (monitoring.text_process): what the main thread does per line while the lines
+are written behind is one tuple appended here.
+
+An item is a tuple whose first field says what it is:
+- `JOURNAL`: (JOURNAL, run_id, portfolio, type, ts, correlation_id, data), a journal
+  line (`Journal.write`'s arguments);
+- `TEXT`: (TEXT, handler, line), a run-log line already formatted (a record the
+  standard logging path formatted), for the file handler numbered `handler`;
+- `RECIPE`: (RECIPE, handlers, now, prefix, recipe, args), a run-log line of the
+  per-fill path (`HotLog.emit`) not yet formatted: its message is
+  `hot_log.RECIPES[recipe](*args)`, its time `now` (the wall clock when it was logged).
+
+Compiled with the journal and the run log's per-fill path (perps_bot.compiled): `add`
+is a C call from them.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+JOURNAL = 0
+TEXT = 1
+RECIPE = 2
+
+Item = tuple[Any, ...]
+
+
+class TextChannel:
+    """Items in the order they were logged; `on_due` is called when `due` are held
+    (it hands them on and sets the next `due`)."""
+
+    def __init__(self, on_due: Callable[["TextChannel"], None], due: int) -> None:
+        self.items: list[Item] = []
+        self.due = due
+        self._on_due = on_due
+
+    def add(self, item: Item) -> None:
+        items = self.items
+        items.append(item)
+        if len(items) >= self.due:
+            self._on_due(self)
+
+    def take(self) -> list[Item]:
+        """The items held, which the channel no longer holds."""
+        items = self.items
+        self.items = []
+        return items
