@@ -1,5 +1,6 @@
 """Instrument.prepare: the one rule every venue's orders pass (SPEC 8)."""
 
+import math
 from decimal import Decimal
 
 import pytest
@@ -7,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from perps_bot.domain import DenialReason, Instrument, InstrumentRefusal, OrderType, Side
+from perps_bot.domain.instrument import steps_of
 
 ETH = Instrument(
     symbol="ETH-PERP",
@@ -166,3 +168,18 @@ def test_a_size_above_the_maximum_comes_in_equal_pieces_within_it() -> None:
     assert btc.pieces(300.0, OrderType.STOP_MARKET) == (100.0, 100.0, 100.0)
     assert btc.pieces(300.0, OrderType.LIMIT) == (300.0,)
     assert ETH.pieces(1e6, OrderType.MARKET) == (1e6,)
+
+
+_STEPS = [0.01, 0.1, 0.001, 1.0, 5.0, 0.5, 0.25, 1e-4, 1e-8, 10.0, 100.0, 0.05, 0.3, 0.07,
+          2.5, 0.125, 1e-12, 3e-5, 0.2, 1e-16]  # fmt: skip
+
+
+@given(st.sampled_from(_STEPS), st.integers(-(2**53), 2**53))
+def test_whole_steps_are_the_float_round_gives(step: float, whole: int) -> None:
+    """`steps_of` divides two exact integers where `round(whole * step, decimals)`
+    formats and parses: the same float, sign of zero included, at every size."""
+    exponent = Decimal(repr(step)).normalize().as_tuple().exponent
+    assert isinstance(exponent, int)
+    expected = round(whole * step, max(0, -exponent))
+    got = steps_of(whole, step)
+    assert got == expected and math.copysign(1.0, got) == math.copysign(1.0, expected)

@@ -18,6 +18,7 @@ from perps_bot.ledger.position import (
     Position,
     SymbolBook,
     to_decimal,
+    to_decimal_kept,
 )
 from perps_bot.ledger.results import FillResult, FundingResult
 from perps_bot.ledger.state import LedgerState
@@ -43,7 +44,7 @@ class FillBooking(LedgerState):
             raise LedgerError(f"fill {fill.client_id!r} on {fill.symbol}: side {fill.side!r}")
         with localcontext(DECIMAL_CONTEXT):
             result = self._book_fill(
-                fill.symbol, direction, to_decimal(fill.size), fill.price, fill.fee
+                fill.symbol, direction, to_decimal_kept(fill.size), fill.price, fill.fee
             )
         if self._debug:
             self.check_invariant()
@@ -123,7 +124,7 @@ class FillBooking(LedgerState):
         self._fees += fee
         book.realized += realized
         book.fees += fee
-        self._sync_floats()
+        self._sync_floats(funding=False)  # a fill pays no funding
         if pos is not None:
             pos.refresh(self._isolated)
         return FillResult(

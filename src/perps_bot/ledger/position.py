@@ -43,6 +43,24 @@ def to_decimal(value: float) -> Decimal:
     return Decimal(repr(float(value)))
 
 
+#: the Decimals of the values that recur (`to_decimal_kept`), at most `_KEPT_MOST`
+_KEPT: dict[float, Decimal] = {}
+_KEPT_MOST = 4_096
+
+
+def to_decimal_kept(value: float) -> Decimal:
+    """`to_decimal` of a value that recurs, computed once: a fill's size is one of a
+    strategy's few order sizes, and the shortest repr costs about a third of a fill's
+    Decimal booking. A Decimal is immutable, so the one kept is shared. Zeros are not
+    kept (0.0 and -0.0 are one key, two Decimals)."""
+    found = _KEPT.get(value)
+    if found is None:
+        found = to_decimal(value)
+        if value and len(_KEPT) < _KEPT_MOST:
+            _KEPT[value] = found
+    return found
+
+
 class SymbolBook:
     """Running totals per symbol, kept after the position closes (for the invariant).
 

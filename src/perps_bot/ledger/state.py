@@ -54,9 +54,11 @@ class LedgerState:
         self._wallet_f = self._realized_f = self._fees_f = self._funding_f = 0.0
         self._sync_floats()
 
-    def _sync_floats(self) -> None:
+    def _sync_floats(self, funding: bool = True) -> None:
         """Refresh the float copies of the Decimal totals (read per event by metrics);
-        forget the cross safe band, which depended on them (see _cache_safe_band)."""
+        forget the cross safe band, which depended on them (see _cache_safe_band).
+        `funding` False: the funding total did not change (a Decimal's float goes
+        through its string: a conversion saved per fill)."""
         self._band_symbol: str | None = None
         self._band_low, self._band_high = _INF, -_INF
         self._parts: float | None = None  # cross: the parts' sum is recounted
@@ -65,7 +67,8 @@ class LedgerState:
         self._wallet_f = float(self._wallet)
         self._realized_f = float(self._realized)
         self._fees_f = float(self._fees)
-        self._funding_f = float(self._funding)
+        if funding:
+            self._funding_f = float(self._funding)
 
     def leverage(self, symbol: str) -> float:
         """The account's leverage for `symbol`. Kept per symbol: the config is frozen,

@@ -5,8 +5,9 @@ which must happen before the journal and the line recipes are imported.
 """
 
 import json
-import signal
 import sys
+
+from perps_bot.storage import child_process
 
 
 def main() -> None:
@@ -17,7 +18,7 @@ def main() -> None:
         compiled.activate()
     from perps_bot.monitoring.text_process import serve
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run's Ctrl-C: it still needs us
+    child_process.settle()
     serve(setup, sys.stdin.buffer, sys.stdout.buffer)
 
 

@@ -27,6 +27,7 @@ import fcntl
 import marshal
 import os
 import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -148,6 +149,20 @@ class ChildProcess:
         why = lines[-1] if lines else f"exit status {code}"
         self._fault = self._make_fault(f"{self._what}: the writer process stopped ({why})")
         return self._fault
+
+
+#: how much lower the child's CPU priority is than the run's: where the cores are busy
+#: (three runnable processes on two cores), the orchestrator's thread, which the run's
+#: time is, keeps its core, and the child takes what is left
+NICE = 10
+
+
+def settle() -> None:
+    """What a child does first: ignore Ctrl-C (the run stops gracefully and still needs
+    it for its last frames) and give the run's main thread the CPU first."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
 
 
 def serve(handle: Callable[[Any], str], stdin: IO[bytes], stdout: IO[bytes]) -> None:

@@ -22,7 +22,6 @@ wait on each other's lock. A fault answered by the child is raised there, on the
 thread, as the inline write would have raised it, and every later write fails with it.
 """
 
-import signal
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -83,5 +82,5 @@ def serve(path: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    child_process.settle()
     serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer)
