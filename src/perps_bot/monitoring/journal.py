@@ -25,16 +25,13 @@ import re
 from collections import Counter
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import orjson
 
 from perps_bot.domain import short_path
+from perps_bot.monitoring.journal_event import EventType
 from perps_bot.monitoring.logs import LogPathError
-from perps_bot.monitoring.text_channel import JOURNAL, TextChannel
-
-if TYPE_CHECKING:  # pydantic (the schema's module) is not loaded to write lines
-    from perps_bot.monitoring.journal_event import EventType
 
 #: sees each line written: (type, the line with its common fields)
 Listener = Callable[[str, dict[str, Any]], None]
@@ -46,8 +43,6 @@ class Journal:
     _limit: int
     _listeners: list[Listener]
     _written: "_Written"
-    #: the channel to the process writing the lines, while one does (shared by views)
-    _behind: list[TextChannel]
 
     def __init__(
         self,
@@ -69,7 +64,6 @@ class Journal:
         if sharing is not None:
             self._file, self._buffer, self._limit = sharing._file, sharing._buffer, sharing._limit
             self._listeners, self._written = sharing._listeners, sharing._written
-            self._behind = sharing._behind
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,21 +75,6 @@ class Journal:
         self._listeners = []
         #: lines already in the file that a resumed run's replay writes again (SPEC 9)
         self._written = _Written()
-        self._behind = []
-
-    @property
-    def path(self) -> Path:
-        return self._path
-
-    def write_behind(self, channel: TextChannel | None) -> bool:
-        """Hand this journal's lines (and its views') to `channel` from now on (None:
-        write them here again). Refused (False) while someone listens or a resumed run
-        compares its lines with the file's: those need each line here, as it is made."""
-        if channel is not None and (self._listeners or self._written.lines):
-            return False
-        self.flush()
-        self._behind[:] = [] if channel is None else [channel]
-        return True
 
     def subscribe(self, listener: Listener) -> None:
         """Call `listener` with every line this journal (and its portfolio views) writes."""
@@ -133,13 +112,9 @@ class Journal:
         return written.until if written.lines else None
 
     def write(
-        self, type_: "EventType", ts: int, data: dict[str, Any], correlation_id: str | None = None
+        self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None = None
     ) -> None:
         listeners = self._listeners
-        behind = self._behind
-        if behind and not listeners:
-            behind[0].add((JOURNAL, self._run_id, self._portfolio, type_, ts, correlation_id, data))
-            return
         if listeners or type(data) is not dict or not data or _names_common(data):
             line = self._line(type_, ts, data, correlation_id)
             raw = orjson.dumps(line)
@@ -153,7 +128,7 @@ class Journal:
         if len(buffer) >= self._limit:
             self.flush()
 
-    def _head(self, type_: "EventType", ts: int, correlation_id: str | None) -> bytes:
+    def _head(self, type_: EventType, ts: int, correlation_id: str | None) -> bytes:
         """The serialised common fields of a line, up to the comma before the event's."""
         head = self._heads.get(type_)
         if head is None:
@@ -168,7 +143,7 @@ class Journal:
         return b"".join((head, ids))
 
     def _line(
-        self, type_: "EventType", ts: int, data: dict[str, Any], correlation_id: str | None
+        self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None
     ) -> dict[str, Any]:
         if self._portfolio is not None:
             data = {"portfolio": self._portfolio, **data}
@@ -263,7 +238,6 @@ class NullJournal(Journal):
         """No file and no buffer: nothing is kept."""
         self._run_id, self._portfolio = run_id, None
         self._listeners = []
-        self._behind = []
 
     def for_portfolio(self, run_id: str, portfolio: str) -> "Journal":
         view = NullJournal(run_id)
@@ -271,7 +245,7 @@ class NullJournal(Journal):
         return view
 
     def write(
-        self, type_: "EventType", ts: int, data: dict[str, Any], correlation_id: str | None = None
+        self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None = None
     ) -> None:
         if self._listeners:
             line = self._line(type_, ts, data, correlation_id)
@@ -280,9 +254,6 @@ class NullJournal(Journal):
 
     def flush(self) -> None:
         return None
-
-    def write_behind(self, channel: TextChannel | None) -> bool:
-        return channel is None  # nothing is written
 
     def offset(self) -> int:
         return 0

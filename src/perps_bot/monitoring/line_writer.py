@@ -1,7 +1,7 @@
 """`python -m perps_bot.monitoring.line_writer SETUP`: the process that writes a
-backtest's run-log and journal lines (monitoring.text_process). An entry point of its
-own: it turns the compiled set on (perps_bot.compiled) when the run's process runs it,
-which must happen before the journal and the line recipes are imported.
+backtest's run-log lines (monitoring.text_process). An entry point of its own: it
+turns the compiled set on (perps_bot.compiled) when the run's process runs it, which
+must happen before the line recipes are imported.
 """
 
 import json

@@ -1,24 +1,21 @@
-"""The queue between a backtest's run-log and journal lines and the process that writes
-them (monitoring.text_process): what the main thread does per line while the lines
-are written behind is one tuple appended here.
+"""The queue between a backtest's run-log lines and the process that writes them
+(monitoring.text_process): what the main thread does per line while the lines are
+written behind is one tuple appended here.
 
 An item is a tuple whose first field says what it is:
-- `JOURNAL`: (JOURNAL, run_id, portfolio, type, ts, correlation_id, data), a journal
-  line (`Journal.write`'s arguments);
 - `TEXT`: (TEXT, handler, line), a run-log line already formatted (a record the
   standard logging path formatted), for the file handler numbered `handler`;
 - `RECIPE`: (RECIPE, handlers, now, prefix, recipe, args), a run-log line of the
   per-fill path (`HotLog.emit`) not yet formatted: its message is
   `hot_log.RECIPES[recipe](*args)`, its time `now` (the wall clock when it was logged).
 
-Compiled with the journal and the run log's per-fill path (perps_bot.compiled): `add`
-is a C call from them.
+Compiled with the run log's per-fill path (perps_bot.compiled): `add` is a C call
+from it.
 """
 
 from collections.abc import Callable
 from typing import Any
 
-JOURNAL = 0
 TEXT = 1
 RECIPE = 2
 

@@ -58,8 +58,8 @@ class ModeSpec:
     resumable: bool
     #: trades the profile's account: its trading state (a halt) carries over runs
     keeps_trading_state: bool
-    #: processes store the rows (storage.writer_process) and write the log and journal
-    #: lines (monitoring.text_process), on the second core: only where nothing needs
+    #: processes store the rows (storage.writer_process) and write the run log's lines
+    #: (monitoring.text_process), on the second core: only where nothing needs
     #: them on disk before the run ends (no live fill, no checkpoint), and a rerun
     #: writes them again exactly
     writes_behind: bool
