@@ -29,9 +29,12 @@ _KEYS = st.one_of(
 _EVENTS = st.lists(
     st.tuples(
         st.sampled_from(["signal", "order", "fill", "order_update"]),
-        st.sampled_from([0, 1_700_000_000_000, 1_700_000_060_000]),
+        st.one_of(
+            st.sampled_from([0, 1_700_000_000_000, 1_700_000_060_000]),
+            st.integers(-(2**63), 2**64 - 1),
+        ),
         st.dictionaries(_KEYS, _VALUES, max_size=5),
-        st.sampled_from([None, "", "bt-1", 'q"\\é']),
+        st.sampled_from([None, "", "bt-1", 'q"\\é', "pb-12"]),
     ),
     max_size=12,
 )

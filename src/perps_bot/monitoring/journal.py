@@ -61,6 +61,11 @@ class Journal:
         self._portfolio = portfolio
         self._heads: dict[str, bytes] = {}  # type -> its line's start: type and run id
         self._ids: tuple[int, str | None, bytes] = (-1, None, b"")  # ts, cid -> bytes
+        self._cid: tuple[str | None, bytes] = (None, b"null")  # the last id's JSON
+        #: what the common fields end with in a portfolio's view
+        self._portfolio_json = (
+            b"" if portfolio is None else b',"portfolio":' + orjson.dumps(portfolio)
+        )
         if sharing is not None:
             self._file, self._buffer, self._limit = sharing._file, sharing._buffer, sharing._limit
             self._listeners, self._written = sharing._listeners, sharing._written
@@ -135,12 +140,25 @@ class Journal:
             head = self._heads[type_] = orjson.dumps({"type": type_, "run_id": self._run_id})[:-1]
         last_ts, last_cid, ids = self._ids
         if ts != last_ts or correlation_id != last_cid or type(ts) is not int:
+            ids = self._ids_json(ts, correlation_id)
+            self._ids = (ts, correlation_id, ids)
+        return b"".join((head, ids))
+
+    def _ids_json(self, ts: int, correlation_id: str | None) -> bytes:
+        """`,"ts":...,"correlation_id":...[,"portfolio":...],`: an int time by `%d`, the
+        correlation id's JSON kept from the line before (an order's lines share it);
+        orjson's bytes of a dict of them cost twice as much, once a line. A time that
+        is no int orjson writes (a float, or an int beyond its 64 bits: its error)."""
+        if type(ts) is not int or not _INT_LOW <= ts <= _INT_HIGH:
             fields = {"ts": ts, "correlation_id": correlation_id}
             if self._portfolio is not None:
                 fields["portfolio"] = self._portfolio
-            ids = b"".join((b",", orjson.dumps(fields)[1:-1], b","))
-            self._ids = (ts, correlation_id, ids)
-        return b"".join((head, ids))
+            return b"".join((b",", orjson.dumps(fields)[1:-1], b","))
+        cid, cid_json = self._cid
+        if correlation_id != cid or type(correlation_id) is not type(cid):
+            cid_json = b"null" if correlation_id is None else orjson.dumps(correlation_id)
+            self._cid = (correlation_id, cid_json)
+        return b',"ts":%d,"correlation_id":%b%b,' % (ts, cid_json, self._portfolio_json)
 
     def _line(
         self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None
@@ -167,6 +185,11 @@ class Journal:
     def close(self) -> None:
         self.flush()
         self._file.close()
+
+
+#: the ints orjson writes (64 bits, signed or not)
+_INT_LOW = -(2**63)
+_INT_HIGH = 2**64 - 1
 
 
 def _names_common(data: dict[str, Any]) -> bool:
