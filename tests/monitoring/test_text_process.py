@@ -79,6 +79,7 @@ def _contents(folder: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def small_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames of 3 lines; the process starts once 4 are written here (at the 6th)."""
     monkeypatch.setattr(text_process, "START_ITEMS", 4)
     monkeypatch.setattr(text_process, "STARTING_ITEMS", 6)
     monkeypatch.setattr(text_process, "FRAME_ITEMS", 3)
@@ -115,7 +116,7 @@ def _lines(folder: Path) -> int:
 
 
 def test_a_short_run_starts_no_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fewer lines than START_ITEMS: queued, and written here when the block ends."""
+    """Fewer lines than START_ITEMS: written here (the last frame's when the block ends)."""
     started: list[object] = []
     monkeypatch.setattr(text_process, "ChildProcess", lambda *a, **k: started.append(a))
     with _files(tmp_path) as (hot, logger), lines_behind([hot], logger):
@@ -179,9 +180,9 @@ def test_a_full_disk_under_the_process_is_one_line_on_the_main_thread(
         pytest.raises(LogPathError) as full,
         lines_behind([hot], logger),
     ):
-        _log(hot, logger, [("record", False, "x", 1.0)] * 3)
+        _log(hot, logger, [("record", False, "x", 1.0)] * 5)  # written here
         resource.setrlimit(resource.RLIMIT_FSIZE, (2_000, hard))
-        try:  # the 4th line starts the process, with the cap
+        try:  # the 6th line starts the process, with the cap
             _log(hot, logger, [("record", False, "x", 1.0)])
         finally:
             resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
@@ -212,10 +213,12 @@ def test_ctrl_c_does_not_stop_the_process(
 ) -> None:
     """A run stopped by Ctrl-C still needs the process for its last lines."""
     with _files(tmp_path) as (hot, logger), lines_behind([hot], logger):
-        _log(hot, logger, [("record", False, "x", 1.0)] * 8)
-        processes[0].drain()  # its first frame written: it runs, Ctrl-C ignored
-        assert _lines(tmp_path) == 6  # written by it
+        _log(hot, logger, [("record", False, "x", 1.0)] * 6)  # written here; it starts
+        assert processes and _lines(tmp_path) == 6
+        _log(hot, logger, [("record", False, "x", 1.0)] * 6)  # its first frame
+        processes[0].drain()  # written by it: it runs, Ctrl-C ignored
+        assert _lines(tmp_path) == 12
         assert os.getpgid(processes[0].pid) != os.getpgid(0)
         os.kill(processes[0].pid, signal.SIGINT)
         _log(hot, logger, [("record", False, "x", 1.0)] * 8)
-    assert _lines(tmp_path) == 16
+    assert _lines(tmp_path) == 20

@@ -72,9 +72,12 @@ class BufferedRotatingHandler(logging.handlers.RotatingFileHandler):
         #: while a process writes this file's lines: (channel, this file's number there)
         self._behind: tuple[TextChannel, int] | None = None
 
-    def write_behind(self, channel: TextChannel | None, number: int = 0) -> None:
+    def write_behind(
+        self, channel: TextChannel | None, number: int = 0, size: int | None = None
+    ) -> None:
         """Hand every line to `channel` from now on, as file `number` (None: write here
-        again; the file as the process left it, rotated or not, is the one appended)."""
+        again, appending to the file as the process left it, rotated or not, with the
+        `size` it counted: rotation counts characters, as here, not the file's bytes)."""
         self.acquire()
         try:
             self.flush()
@@ -82,10 +85,20 @@ class BufferedRotatingHandler(logging.handlers.RotatingFileHandler):
                 self.stream.close()
                 self.stream = None
             self._behind = None if channel is None else (channel, number)
-            path = Path(self.baseFilename)
-            self._size = path.stat().st_size if path.exists() else 0
+            if size is not None:
+                self._size = size
         finally:
             self.release()
+
+    @property
+    def size(self) -> int:
+        """What rotation counts: the characters written since the file was opened
+        (its size when it was opened)."""
+        return self._size
+
+    @size.setter
+    def size(self, size: int) -> None:
+        self._size = size
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Give the record its run tag: the hosted run's that logs it, else the file's."""
@@ -114,6 +127,11 @@ class BufferedRotatingHandler(logging.handlers.RotatingFileHandler):
             channel, number = self._behind
             channel.add((TEXT, number, line))
             return
+        self.write_here(line)
+
+    def write_here(self, line: str) -> None:
+        """`write_line` by this process, even while a process writes the lines (the
+        queue's lines before it starts, or where none can)."""
         try:
             if 0 < self.maxBytes <= self._size:
                 self.doRollover()

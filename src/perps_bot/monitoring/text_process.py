@@ -21,12 +21,14 @@ same text. A line's time is the wall clock when it was logged, not when it is
 written. At the end (`lines_behind` leaving) the main thread waits for the process,
 then writes the files itself again.
 
-The process starts only once `START_ITEMS` lines are queued, and is sent its first
-frame once it has had the time to start; a short run starts none and writes its queue
-itself at the end, and a run where no process can start does the same, with one
-warning. A file the process cannot write (a full disk) is raised on the main thread as
-one `LogPathError` line, at the next frame or at the end: the run stops and says why,
-where the main thread's logging would have printed a traceback and gone on.
+The queue is written by the main thread itself, a frame at a time, until `START_ITEMS`
+lines have been logged: the process costs the run its start and a wait at the end,
+which only a long run's lines pay back (a 100k-candle backtest logs about 9,400, and
+was slower with one). Then the process starts and, once it has had the time to start,
+is handed every frame; where none can start, the main thread goes on writing them,
+with one warning. A file the process cannot write (a full disk) is raised on the main
+thread as one `LogPathError` line, at the next frame or at the end: the run stops and
+says why, where the main thread's logging would have printed a traceback and gone on.
 """
 
 import contextlib
@@ -46,9 +48,9 @@ from perps_bot.storage.child_process import serve as serve_frames
 
 #: items per frame: a few hundred kB marshalled, well inside the 1 MB pipe
 FRAME_ITEMS = 1_024
-#: items queued when the process is started (a short run starts none), and then held
-#: while it starts (about 0.15 s), not pushed into a pipe nobody reads yet
-START_ITEMS = 2_048
+#: lines logged before the process is started (written here until then), and the lines
+#: then held while it starts (about 0.15 s), not pushed into a pipe nobody reads yet
+START_ITEMS = 12_288
 STARTING_ITEMS = 8_192
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,7 @@ log = logging.getLogger(__name__)
 
 class LineSink:
     """Writes queued items to run-log files: the process's, or the main thread's own
-    at the end of a run that started none."""
+    (before the process starts, or where none can)."""
 
     def __init__(self, files: Sequence[BufferedRotatingHandler]) -> None:
         self._files = list(files)
@@ -66,16 +68,20 @@ class LineSink:
         files, stamps = self._files, self._stamps
         for item in items:
             if item[0] == TEXT:
-                files[item[1]].write_line(item[2])
+                files[item[1]].write_here(item[2])
             else:
                 _, targets, now, prefix, recipe, args = item
                 line = log_line(stamps, now, prefix, RECIPES[recipe](*args))
                 for number in targets:
-                    files[number].write_line(line)
+                    files[number].write_here(line)
 
     def flush(self) -> None:
         for handler in self._files:
             handler.flush()
+
+    def sizes(self) -> list[int]:
+        """What each file's rotation has counted (`BufferedRotatingHandler.size`)."""
+        return [handler.size for handler in self._files]
 
 
 class TextProcess:
@@ -83,24 +89,33 @@ class TextProcess:
 
     def __init__(self, files: Sequence[BufferedRotatingHandler]) -> None:
         self._files = list(files)
+        self._here = LineSink(files)  # the lines written by this process
         self._child: ChildProcess | None = None
-        self._started = False
-        self.channel = TextChannel(self._due, START_ITEMS)
+        self._logged = 0  # lines written here so far: the process starts at START_ITEMS
+        self.channel = TextChannel(self._due, FRAME_ITEMS)
 
     def _due(self, channel: TextChannel) -> None:
-        if not self._started:
-            self._started = True
-            channel.due = STARTING_ITEMS
-            self._start()
-        elif self._child is not None:
-            self._child.answered()  # a fault met so far: raised here, not at the end
-            self._child.send(channel.take())
+        child = self._child
+        if child is not None:
+            child.answered()  # a fault met so far: raised here, not at the end
+            child.send(channel.take())
             channel.due = FRAME_ITEMS
+            return
+        items = channel.take()
+        self._here.write(items)
+        self._logged += len(items)
+        if 0 <= self._logged < START_ITEMS:
+            return
+        if self._logged >= 0:
+            self._logged = -1  # tried: once
+            self._start(channel)
 
-    def _start(self) -> None:
+    def _start(self, channel: TextChannel) -> None:
+        for i, handler in enumerate(self._files):  # its lines on disk, its file closed
+            handler.write_behind(channel, i)
         setup = {
             "compiled": compiled.is_compiled(HotLog.__module__),
-            "files": [[h.baseFilename, h.maxBytes, h.backupCount] for h in self._files],
+            "files": [[h.baseFilename, h.maxBytes, h.backupCount, h.size] for h in self._files],
         }
         try:
             self._child = ChildProcess(
@@ -110,20 +125,22 @@ class TextProcess:
                 fault=LogPathError,
             )
         except OSError as exc:
-            self.channel.due = 1 << 62  # the queue is written here at the end
             log.warning("no process to write the run log (%s): it is written here", exc)
+            return
+        channel.due = STARTING_ITEMS
 
-    def close(self) -> list[Item]:
+    def close(self) -> tuple[list[Item], list[int] | None]:
         """Hand the last items on and wait for the process; the items nobody wrote (no
-        process ran), for the caller to write."""
+        process ran), for the caller to write, and the sizes the process counted."""
         child, self._child = self._child, None
         if child is None:
-            return self.channel.take()
+            return self.channel.take(), None
         try:
             child.send(self.channel.take())
         finally:
             child.close()
-        return []
+        sizes: list[int] = json.loads(child.answer)
+        return [], sizes
 
 
 @contextlib.contextmanager
@@ -156,13 +173,15 @@ def _stop(
     process: TextProcess, hot_logs: Sequence[HotLog], files: Sequence[BufferedRotatingHandler]
 ) -> None:
     """Wait for the process, then write here again (what no process wrote first)."""
+    left: list[Item] = []
+    sizes: list[int] | None = None
     try:
-        left = process.close()
+        left, sizes = process.close()
     finally:
         for hot in hot_logs:
             hot.write_behind(None)
-        for handler in files:
-            handler.write_behind(None)
+        for i, handler in enumerate(files):
+            handler.write_behind(None, size=None if sizes is None else sizes[i])
     if left:
         sink = LineSink(files)
         sink.write(left)
@@ -182,19 +201,21 @@ def _handle(sink: LineSink, items: list[Item], name: str) -> str:
     try:
         sink.write(items)
         sink.flush()
+        sizes = sink.sizes()
     except OSError as exc:  # the disk or the file: the line a log directory's fault gets
         return f"fault {LogPathError(f'cannot write {name}', exc)}"
     except Exception as exc:  # answered to the main process as one line
         return f"error {type(exc).__name__}: {exc}"
-    return "ok"
+    return f"ok {json.dumps(sizes)}"  # the main thread counts on from them
 
 
 def serve(setup: dict[str, Any], stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """The child's loop over the files `setup` names."""
-    files = [
-        _StrictHandler(Path(name), max_bytes=max_bytes, backups=backups)
-        for name, max_bytes, backups in setup["files"]
-    ]
+    files = []
+    for name, max_bytes, backups, size in setup["files"]:
+        handler = _StrictHandler(Path(name), max_bytes=max_bytes, backups=backups)
+        handler.size = size  # as the main thread counted (characters, not bytes)
+        files.append(handler)
     sink = LineSink(files)
     name = short_path(Path(setup["files"][0][0]))
     try:

@@ -60,6 +60,8 @@ class ChildProcess:
         self._unanswered = 0
         self._sent = 0
         self._fault: Exception | None = None
+        #: what the last `ok` said after the word (a child may report its state)
+        self.answer = ""
         assert self._proc.stdin is not None
         _widen(self._proc.stdin)
 
@@ -110,7 +112,9 @@ class ChildProcess:
         if not line:
             raise self._stopped()
         kind, _, text = line.partition(" ")
-        if kind == "fault" and self._fault is None:
+        if kind == "ok":
+            self.answer = text
+        elif kind == "fault" and self._fault is None:
             self._fault = self._make_fault(text)
         elif kind != "ok" and self._fault is None:
             self._fault = self._make_fault(f"{self._what}: writing failed: {text}")
@@ -167,12 +171,13 @@ def settle() -> None:
 
 def serve(handle: Callable[[Any], str], stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """The child's loop: handle each frame as it comes (`handle` returns the answer
-    line), answer each, until the input ends; after a failure every later frame gets
-    the same answer without being handled."""
+    line: `ok`, perhaps followed by what the child reports), answer each, until the
+    input ends; after a failure every later frame gets the same answer without being
+    handled."""
     failed: str | None = None
     while (frame := _read_frame(stdin)) is not None:
         answer = failed or handle(marshal.loads(frame))
-        if answer != "ok":
+        if answer != "ok" and not answer.startswith("ok "):
             failed = answer
         stdout.write(answer.replace("\n", " ").encode() + b"\n")
         stdout.flush()
