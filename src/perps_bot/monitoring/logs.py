@@ -72,12 +72,10 @@ class BufferedRotatingHandler(logging.handlers.RotatingFileHandler):
         #: while a process writes this file's lines: (channel, this file's number there)
         self._behind: tuple[TextChannel, int] | None = None
 
-    def write_behind(
-        self, channel: TextChannel | None, number: int = 0, size: int | None = None
-    ) -> None:
+    def write_behind(self, channel: TextChannel | None, number: int = 0) -> None:
         """Hand every line to `channel` from now on, as file `number` (None: write here
-        again, appending to the file as the process left it, rotated or not, with the
-        `size` it counted: rotation counts characters, as here, not the file's bytes)."""
+        again, appending to the file as the process left it, rotated or not; its `size`
+        is then the process's count: rotation counts characters, not the file's bytes)."""
         self.acquire()
         try:
             self.flush()
@@ -85,8 +83,6 @@ class BufferedRotatingHandler(logging.handlers.RotatingFileHandler):
                 self.stream.close()
                 self.stream = None
             self._behind = None if channel is None else (channel, number)
-            if size is not None:
-                self._size = size
         finally:
             self.release()
 

@@ -129,18 +129,20 @@ class TextProcess:
             return
         channel.due = STARTING_ITEMS
 
-    def close(self) -> tuple[list[Item], list[int] | None]:
-        """Hand the last items on and wait for the process; the items nobody wrote (no
-        process ran), for the caller to write, and the sizes the process counted."""
+    def close(self) -> list[int] | None:
+        """Hand the last items on and wait for the process, or write them here where
+        none ran; the sizes the process counted (None: none ran)."""
         child, self._child = self._child, None
         if child is None:
-            return self.channel.take(), None
+            self._here.write(self.channel.take())
+            self._here.flush()
+            return None
         try:
             child.send(self.channel.take())
         finally:
             child.close()
         sizes: list[int] = json.loads(child.answer)
-        return [], sizes
+        return sizes
 
 
 @contextlib.contextmanager
@@ -172,20 +174,17 @@ def lines_behind(hot_logs: Sequence[HotLog], logger: logging.Logger) -> Iterator
 def _stop(
     process: TextProcess, hot_logs: Sequence[HotLog], files: Sequence[BufferedRotatingHandler]
 ) -> None:
-    """Wait for the process, then write here again (what no process wrote first)."""
-    left: list[Item] = []
+    """Wait for the process (or write its last lines here), then write here again."""
     sizes: list[int] | None = None
     try:
-        left, sizes = process.close()
+        sizes = process.close()
     finally:
         for hot in hot_logs:
             hot.write_behind(None)
         for i, handler in enumerate(files):
-            handler.write_behind(None, size=None if sizes is None else sizes[i])
-    if left:
-        sink = LineSink(files)
-        sink.write(left)
-        sink.flush()
+            handler.write_behind(None)
+            if sizes is not None:  # rotation counts on from where the process left it
+                handler.size = sizes[i]
 
 
 class _StrictHandler(BufferedRotatingHandler):
