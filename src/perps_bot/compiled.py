@@ -99,6 +99,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "perps_bot.metrics.trades",
     "perps_bot.monitoring.hot_log",
     "perps_bot.monitoring.journal",
+    "perps_bot.monitoring.journal_lines",
     "perps_bot.monitoring.text_channel",
     "perps_bot.orchestrator.candle_minutes",
     "perps_bot.orchestrator.candle_walks",

@@ -1,8 +1,10 @@
-"""A backtest's run-log lines written by a second process (monitoring.text_process):
-the files end with the same bytes as when the main thread writes them (rotation
-included), a short run starts no process, and a process that fails or dies is one
-`LogPathError` line on the main thread. Small `START_ITEMS` and `FRAME_ITEMS` make the
-process start and be sent frames within a few lines."""
+"""A backtest's run-log and journal lines written by a second process
+(monitoring.text_process): the files end with the same bytes as when the main thread
+writes them (rotation included, every journal recipe, a portfolio's journal lines), a
+short run starts no process, a journal someone listens to stays on the main thread, and
+a process that fails or dies is one `LogPathError` line on the main thread. Small
+`START_ITEMS` and `FRAME_ITEMS` make the process start and be sent frames within a few
+lines."""
 
 import contextlib
 import logging
@@ -19,8 +21,10 @@ from freezegun import freeze_time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from perps_bot.monitoring import text_process
+from perps_bot.domain import Side
+from perps_bot.monitoring import journal_lines, text_process
 from perps_bot.monitoring.hot_log import EQUITY, FILL, FUNDING, TRADE_CLOSED, HotLog
+from perps_bot.monitoring.journal import Journal
 from perps_bot.monitoring.logs import BufferedRotatingHandler, LogPathError
 from perps_bot.monitoring.text_process import lines_behind
 from perps_bot.storage.child_process import ChildProcess
@@ -73,6 +77,49 @@ def _log(hot: HotLog, logger: logging.Logger, calls: list[Any]) -> None:
             (logger.warning if flag else logger.info)("a record %s %r", text, x)
 
 
+#: a journal line: a recipe's (any of them, with values of the kinds its fields hold),
+#: or a plain `write` of a dict; by the run's journal or its portfolio's
+journal_steps = st.lists(
+    st.tuples(
+        st.sampled_from(range(len(journal_lines.TYPES))),
+        st.booleans(),
+        st.sampled_from([None, "pb-1", 'q"\\é']),
+        texts,
+        numbers,
+        st.one_of(st.none(), st.dictionaries(texts, numbers, max_size=2)),
+    ),
+    max_size=30,
+)
+
+
+def _journal_args(
+    recipe: int, text: str, x: float, note: dict[str, float] | None
+) -> tuple[Any, ...]:
+    """Values of the recipe's fields: str, float, int, bool, None and the note's dict."""
+    args: dict[int, tuple[Any, ...]] = {
+        journal_lines.SIGNAL: (text, "buy", x, "why"),
+        journal_lines.ORDER: ("pb-1", text, "sell", x, "market", None, x > 0, "new", text,
+                              note, None if note is None else x),
+        journal_lines.ORDER_UPDATE: ("pb-1", text, "filled", x, -x, "filled"),
+        journal_lines.FILL: ("pb-1", text, "buy", x, 2.0, 0.01, "taker", -x, 0.0, text),
+        journal_lines.LIQUIDATION: ("pb-2", text, "sell", 1.0, x, 0.5, "taker", x, 0.0, "liq"),
+        journal_lines.TRADE_CLOSED: (text, "long", x, 1.0, 2.0, -x, x / 3, 1_704_067_200_000,
+                                     "stop"),
+        journal_lines.EQUITY: (1e5 + x, x),
+    }  # fmt: skip
+    return args[recipe]
+
+
+def _journal(journals: list[Journal], calls: list[Any]) -> None:
+    for i, (recipe, by_portfolio, cid, text, x, note) in enumerate(calls):
+        journal = journals[1 if by_portfolio else 0]
+        ts = 1_704_067_200_000 + (i // 2) * 60_000
+        if note is not None and recipe == journal_lines.EQUITY:  # a plain line
+            journal.write("state_change", ts, {"state": text, "detail": note}, cid)
+        else:
+            journal.emit(recipe, ts, _journal_args(recipe, text, x, note), cid)
+
+
 def _contents(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
@@ -109,6 +156,103 @@ def test_the_process_writes_the_bytes_the_main_thread_writes(
     same bytes."""
     inline = _run(tmp_path_factory.mktemp("inline"), max_bytes, calls, behind=False)
     assert _run(tmp_path_factory.mktemp("behind"), max_bytes, calls, behind=True) == inline
+
+
+def _run_with_journal(folder: Path, calls: list[Any], logged: list[Any], *, behind: bool
+                      ) -> dict[str, bytes]:  # fmt: skip
+    """A run's journal (and its portfolio's) lines, with run-log lines between them."""
+    journal = Journal(folder / "events.jsonl", RUN)
+    journals = [journal, journal.for_portfolio(f"{RUN}/a", "a")]
+    with _files(folder) as (hot, logger):
+        journal.write("run_start", 0, {"profile": "dev"})
+        block = lines_behind([hot], logger, journal) if behind else contextlib.nullcontext()
+        with block:
+            _journal(journals, calls)
+            _log(hot, logger, logged)
+            _journal(journals, calls)
+        journal.write("run_end", 1, {"status": "completed"})
+    journal.close()
+    return _contents(folder)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(journal_steps, steps)
+@freeze_time("2026-12-04 18:00:00.123", tick=False)
+def test_the_process_writes_the_journal_lines_the_main_thread_writes(
+    small_frames: None, tmp_path_factory: pytest.TempPathFactory, calls: list[Any],
+    logged: list[Any],
+) -> None:  # fmt: skip
+    """Every journal recipe, plain lines, a portfolio's view, between run-log lines: the
+    same journal and log bytes, in the same order, before and after the block."""
+    inline = _run_with_journal(tmp_path_factory.mktemp("inline"), calls, logged, behind=False)
+    behind = _run_with_journal(tmp_path_factory.mktemp("behind"), calls, logged, behind=True)
+    assert behind == inline
+
+
+@freeze_time("2026-12-04 18:00:00.123", tick=False)
+def test_an_enum_member_among_the_values_is_written_as_its_value(
+    small_frames: None, tmp_path: Path
+) -> None:
+    """`marshal` refuses a `StrEnum`'s member (a strategy's reason may be one): the frame
+    goes as the plain values, and the lines are those written here."""
+    calls = [(journal_lines.SIGNAL, False, "pb-1", "x", 1.0, None)] * 8
+    got = {}
+    for behind in (False, True):
+        folder = tmp_path / str(behind)
+        folder.mkdir()
+        journal = Journal(folder / "events.jsonl", RUN)
+        with _files(folder) as (hot, logger):
+            block = lines_behind([hot], logger, journal) if behind else contextlib.nullcontext()
+            with block:
+                _log(hot, logger, [("trade", "", Side.BUY, 1.0)] * 8)
+                for i, _ in enumerate(calls):
+                    journal.emit(journal_lines.SIGNAL, i, ("BTC", Side.SELL, 1.0, Side.BUY))
+        journal.close()
+        got[behind] = _contents(folder)
+    assert got[True] == got[False]
+    assert b'"side":"sell"' in got[True]["events.jsonl"]
+
+
+def test_a_journal_someone_listens_to_stays_here(small_frames: None, tmp_path: Path) -> None:
+    """The listener sees each line as it is made; the run log still goes behind."""
+    journal = Journal(tmp_path / "events.jsonl", RUN)
+    seen: list[str] = []
+    journal.subscribe(lambda type_, line: seen.append(type_))
+    with _files(tmp_path) as (hot, logger), lines_behind([hot], logger, journal) as _:
+        for i in range(10):
+            journal.emit(journal_lines.EQUITY, i, (1e5, float(i)))
+            assert len(seen) == i + 1
+        _log(hot, logger, [("equity", "", "", 1.0)] * 10)
+    journal.close()
+    assert seen == ["equity"] * 10
+    assert (tmp_path / "events.jsonl").read_bytes().count(b"\n") == 10
+
+
+def test_a_journal_the_process_cannot_write_is_one_line_on_the_main_thread(
+    small_frames: None, tmp_path: Path, processes: list[ChildProcess]
+) -> None:
+    """The journal's file capped under the process: its own `LogPathError` line."""
+    journal = Journal(tmp_path / "events.jsonl", RUN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    with (
+        _files(tmp_path) as (hot, logger),
+        pytest.raises(LogPathError) as full,
+        lines_behind([hot], logger, journal),
+    ):
+        _log(hot, logger, [("record", False, "x", 1.0)] * 5)  # written here
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2_000, hard))
+        try:  # the 6th line starts the process, with the cap
+            _log(hot, logger, [("record", False, "x", 1.0)])
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        assert processes
+        for i in range(60):
+            journal.emit(journal_lines.SIGNAL, i, ("BTC-PERP", "buy", 1.0, "x" * 50), "pb-1")
+    line = str(full.value)
+    assert line.startswith("cannot write ") and "events.jsonl" in line, line
+    assert "check run.log_dir" in line and "\n" not in line, line
+    journal.close()
 
 
 def _lines(folder: Path) -> int:

@@ -3,7 +3,8 @@
 The dashboard and the HTTP API of a run are the session server's (`perps_bot.server`),
 imported only by runs that serve them (aiohttp costs a tenth of a second at start-up).
 The names below load on first use (PEP 562): the process writing a backtest's run log
-(monitoring.text_process) imports the log's files and line recipes, not the live view.
+(monitoring.text_process) imports the log's files, the journal and the line recipes,
+not the live view.
 """
 
 from typing import TYPE_CHECKING

@@ -16,6 +16,12 @@ writes a dict compactly, key after key in order, so these are the bytes of the w
 line serialised at once; data that names a common field, or none at all, takes the
 dict path.
 
+The recorder's lines of every order and fill are `emit`ted as recipes
+(monitoring.journal_lines): the dict is built only where the line is written. While a
+backtest's lines are written behind (`write_behind`, monitoring.text_process), a
+recipe's values, and any other line's bytes, go to the process in the order they
+come, and it writes them with `write_here` into the same file: the same bytes.
+
 Listeners (`subscribe`) see every line as it is written, as a dict: the metrics and
 the alerts follow the run through them, with no hook of their own in the loop. A
 listener runs on the trading path, so it only counts or queues.
@@ -25,13 +31,17 @@ import re
 from collections import Counter
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from perps_bot.domain import short_path
-from perps_bot.monitoring.journal_event import EventType
+from perps_bot.monitoring.journal_lines import BUILDERS, TYPES
 from perps_bot.monitoring.logs import LogPathError
+from perps_bot.monitoring.text_channel import JOURNAL, JOURNAL_RAW, TextChannel
+
+if TYPE_CHECKING:  # the schema's module loads pydantic: not for the process writing lines
+    from perps_bot.monitoring.journal_event import EventType
 
 #: sees each line written: (type, the line with its common fields)
 Listener = Callable[[str, dict[str, Any]], None]
@@ -43,6 +53,10 @@ class Journal:
     _limit: int
     _listeners: list[Listener]
     _written: "_Written"
+    #: the journals writing this file (this one and its portfolios' views), by number
+    _views: "list[Journal]"
+    #: the channel to the process writing the lines, while one does (shared by views)
+    _behind: list[TextChannel]
 
     def __init__(
         self,
@@ -69,6 +83,9 @@ class Journal:
         if sharing is not None:
             self._file, self._buffer, self._limit = sharing._file, sharing._buffer, sharing._limit
             self._listeners, self._written = sharing._listeners, sharing._written
+            self._views, self._behind = sharing._views, sharing._behind
+            self._number = len(self._views)
+            self._views.append(self)
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +97,38 @@ class Journal:
         self._listeners = []
         #: lines already in the file that a resumed run's replay writes again (SPEC 9)
         self._written = _Written()
+        self._views, self._behind, self._number = [self], [], 0
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def views(self) -> "list[Journal]":
+        """The journals writing this file, by number: this one's, then its portfolios'."""
+        return self._views
+
+    def view_ids(self) -> list[tuple[str, str | None]]:
+        """(run id, portfolio) of each of `views`: how a process makes the same ones."""
+        return [(view._run_id, view._portfolio) for view in self._views]
+
+    def may_write_behind(self) -> bool:
+        """Whether its lines may be handed on (`write_behind`): not while someone listens
+        or a resumed run compares its lines with the file's, which need each line here,
+        as it is made."""
+        return not (self._listeners or self._written.lines)
+
+    def write_behind(self, channel: TextChannel | None) -> bool:
+        """Hand this file's lines (this journal's and its views') to `channel` from now
+        on, its buffer written first; None: write them here again, after what the process
+        wrote. Refused (False) where `may_write_behind` is False."""
+        if channel is not None and not self.may_write_behind():
+            return False
+        self.flush()
+        if channel is None and self._behind:
+            self._file.seek(0, 2)  # appended by the process: the end is further on
+        self._behind[:] = [] if channel is None else [channel]
+        return True
 
     def subscribe(self, listener: Listener) -> None:
         """Call `listener` with every line this journal (and its portfolio views) writes."""
@@ -116,15 +165,38 @@ class Journal:
             self._buffer.append(b"")
         return written.until if written.lines else None
 
-    def write(
-        self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None = None
+    def emit(
+        self, recipe: int, ts: int, args: tuple[Any, ...], correlation_id: str | None = None
     ) -> None:
+        """The line of `recipe` (monitoring.journal_lines) with these values: written
+        here, or its values handed to the process writing the lines."""
+        behind = self._behind
+        if behind:
+            behind[0].add((JOURNAL, self._number, ts, correlation_id, recipe, args))
+        else:
+            self.write_here(TYPES[recipe], ts, BUILDERS[recipe](*args), correlation_id)
+
+    def write(
+        self, type_: "EventType", ts: int, data: dict[str, Any], correlation_id: str | None = None
+    ) -> None:
+        """One line: written here, or its bytes handed to the process writing the lines
+        (after those handed on before it)."""
+        behind = self._behind
+        if behind:  # nobody listens then (`write_behind`)
+            behind[0].add((JOURNAL_RAW, self._raw(type_, ts, data, correlation_id)))
+        else:
+            self.write_here(type_, ts, data, correlation_id)
+
+    def write_here(
+        self, type_: "EventType", ts: int, data: dict[str, Any], correlation_id: str | None = None
+    ) -> None:
+        """`write` by this process, whoever writes the others."""
         listeners = self._listeners
-        if listeners or type(data) is not dict or not data or _names_common(data):
+        if listeners:
             line = self._line(type_, ts, data, correlation_id)
             raw = orjson.dumps(line)
-        else:  # the same bytes, from the parts (see the module doc)
-            raw = b"".join((self._head(type_, ts, correlation_id), orjson.dumps(data)[1:]))
+        else:
+            raw = self._raw(type_, ts, data, correlation_id)
         buffer = self._buffer
         if not (self._written.lines and self._written.skips(ts, raw)):
             buffer.append(raw)
@@ -133,7 +205,22 @@ class Journal:
         if len(buffer) >= self._limit:
             self.flush()
 
-    def _head(self, type_: EventType, ts: int, correlation_id: str | None) -> bytes:
+    def write_raw(self, raw: bytes) -> None:
+        """A line's bytes `write` made while the lines were handed on."""
+        buffer = self._buffer
+        buffer.append(raw)
+        if len(buffer) >= self._limit:
+            self.flush()
+
+    def _raw(
+        self, type_: "EventType", ts: int, data: dict[str, Any], correlation_id: str | None
+    ) -> bytes:
+        """The line's bytes (the same as the whole line's: see the module doc)."""
+        if type(data) is not dict or not data or _names_common(data):
+            return orjson.dumps(self._line(type_, ts, data, correlation_id))
+        return b"".join((self._head(type_, ts, correlation_id), orjson.dumps(data)[1:]))
+
+    def _head(self, type_: "EventType", ts: int, correlation_id: str | None) -> bytes:
         """The serialised common fields of a line, up to the comma before the event's."""
         head = self._heads.get(type_)
         if head is None:
@@ -161,7 +248,7 @@ class Journal:
         return b',"ts":%d,"correlation_id":%b%b,' % (ts, cid_json, self._portfolio_json)
 
     def _line(
-        self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None
+        self, type_: "EventType", ts: int, data: dict[str, Any], correlation_id: str | None
     ) -> dict[str, Any]:
         if self._portfolio is not None:
             data = {"portfolio": self._portfolio, **data}
@@ -261,19 +348,41 @@ class NullJournal(Journal):
         """No file and no buffer: nothing is kept."""
         self._run_id, self._portfolio = run_id, None
         self._listeners = []
+        self._views, self._behind, self._number = [self], [], 0
 
     def for_portfolio(self, run_id: str, portfolio: str) -> "Journal":
         view = NullJournal(run_id)
         view._portfolio, view._listeners = portfolio, self._listeners
         return view
 
+    def may_write_behind(self) -> bool:
+        return False
+
+    def write_behind(self, channel: TextChannel | None) -> bool:
+        return False
+
+    def emit(
+        self, recipe: int, ts: int, args: tuple[Any, ...], correlation_id: str | None = None
+    ) -> None:
+        """Nothing is built unless someone listens."""
+        if self._listeners:
+            self.write(TYPES[recipe], ts, BUILDERS[recipe](*args), correlation_id)
+
     def write(
-        self, type_: EventType, ts: int, data: dict[str, Any], correlation_id: str | None = None
+        self, type_: "EventType", ts: int, data: dict[str, Any], correlation_id: str | None = None
     ) -> None:
         if self._listeners:
             line = self._line(type_, ts, data, correlation_id)
             for listener in self._listeners:
                 listener(type_, line)
+
+    def write_here(
+        self, type_: "EventType", ts: int, data: dict[str, Any], correlation_id: str | None = None
+    ) -> None:
+        self.write(type_, ts, data, correlation_id)
+
+    def write_raw(self, raw: bytes) -> None:
+        return None
 
     def flush(self) -> None:
         return None

@@ -1,5 +1,5 @@
-"""The queue between a backtest's run-log lines and the process that writes them
-(monitoring.text_process): what the main thread does per line while the lines are
+"""The queue between a backtest's run-log and journal lines and the process that writes
+them (monitoring.text_process): what the main thread does per line while the lines are
 written behind is one tuple appended here.
 
 An item is a tuple whose first field says what it is:
@@ -7,9 +7,13 @@ An item is a tuple whose first field says what it is:
   standard logging path formatted), for the file handler numbered `handler`;
 - `RECIPE`: (RECIPE, handlers, now, prefix, recipe, args), a run-log line of the
   per-fill path (`HotLog.emit`) not yet formatted: its message is
-  `hot_log.RECIPES[recipe](*args)`, its time `now` (the wall clock when it was logged).
+  `hot_log.RECIPES[recipe](*args)`, its time `now` (the wall clock when it was logged);
+- `JOURNAL`: (JOURNAL, journal, ts, correlation_id, recipe, args), a journal line of
+  the journal numbered `journal` (`Journal.views`) not yet built: its event's fields
+  are `journal_lines.BUILDERS[recipe](*args)` (`Journal.emit`);
+- `JOURNAL_RAW`: (JOURNAL_RAW, line), a journal line's bytes (`Journal.write`).
 
-Compiled with the run log's per-fill path (perps_bot.compiled): `add` is a C call
+Compiled with the run log's and the journal's per-fill paths (perps_bot.compiled): `add` is a C call
 from it.
 """
 
@@ -18,6 +22,8 @@ from typing import Any
 
 TEXT = 1
 RECIPE = 2
+JOURNAL = 3
+JOURNAL_RAW = 4
 
 Item = tuple[Any, ...]
 

@@ -1,25 +1,29 @@
-"""A backtest's run-log lines written by a second process.
+"""A backtest's run-log and journal lines written by a second process.
 
 Why: a 500k-candle backtest writes about 48,000 run-log lines (every fill, closed round
-trip and hourly equity: SPEC 5's `PnL` lines), and formatting their numbers (`%.4f`
-of every PnL figure, the times) cost its main thread about a twentieth of its time.
-The GIL keeps a thread from doing that beside the orchestrator; a process does, on the
-second core, as it does the store's rows (storage.writer_process). The main thread
-only appends each line's values to a queue (monitoring.text_channel) and hands the
-queue on in frames (storage.child_process).
+trip and hourly equity: SPEC 5's `PnL` lines) and 125,000 journal lines (a signal, an
+order, its updates, the fill and the closed round trip per flip), and formatting them
+(`%.4f` of every PnL figure, the times, each journal line's dict and its JSON) cost its
+main thread about a seventh of its instructions. The GIL keeps a thread from doing that
+beside the orchestrator; a process does, on the second core, as it does the store's
+rows (storage.writer_process). The main thread only appends each line's values to a
+queue (monitoring.text_channel) and hands the queue on in frames
+(storage.child_process).
 
-The journal stays on the main thread: measured side by side, handing its lines over
-(the `marshal` of each line's dict) cost the main thread as much time as serialising
-them with orjson, and the process a third more CPU.
+A journal line goes as the values of its recipe (monitoring.journal_lines), not as its
+dict: measured side by side, handing the dicts over (their `marshal`) cost the main
+thread as much as serialising them with orjson. A journal someone listens to (the
+metrics and alerts of a bot run) stays on the main thread.
 
 Where the lines go stays the same: while `lines_behind` is on, every line of the run
-log's files (the per-fill lines as recipes, any other record formatted as usual) goes
-through the queue, in the order it was logged, and the process appends them with the
-same code the main thread would have run (`hot_log`'s recipes,
-`BufferedRotatingHandler.write_line`, rotation included), so the files end with the
-same text. A line's time is the wall clock when it was logged, not when it is
-written. At the end (`lines_behind` leaving) the main thread waits for the process,
-then writes the files itself again.
+log's files (the per-fill lines as recipes, any other record formatted as usual) and
+of the journal (the recipes' values, any other line's bytes) goes through the queue,
+in the order it was logged, and the process appends them with the same code the main
+thread would have run (`hot_log`'s recipes, `BufferedRotatingHandler.write_line`,
+rotation included, `Journal.write_here`), so the files end with the same bytes. A
+line's time is the wall clock when it was logged, not when it is written. At the end
+(`lines_behind` leaving) the main thread waits for the process, then writes the files
+itself again.
 
 The queue is written by the main thread itself, a frame at a time, until `START_ITEMS`
 lines have been logged: the process costs the run its start and a wait at the end,
@@ -41,8 +45,10 @@ from typing import IO, Any
 from perps_bot import compiled
 from perps_bot.domain import short_path
 from perps_bot.monitoring.hot_log import RECIPES, HotLog, LogStamps, log_line
+from perps_bot.monitoring.journal import Journal
+from perps_bot.monitoring.journal_lines import BUILDERS, TYPES
 from perps_bot.monitoring.logs import BufferedRotatingHandler, LogPathError, handlers_of
-from perps_bot.monitoring.text_channel import TEXT, Item, TextChannel
+from perps_bot.monitoring.text_channel import JOURNAL, RECIPE, TEXT, Item, TextChannel
 from perps_bot.storage.child_process import ChildProcess
 from perps_bot.storage.child_process import serve as serve_frames
 
@@ -57,27 +63,40 @@ log = logging.getLogger(__name__)
 
 
 class LineSink:
-    """Writes queued items to run-log files: the process's, or the main thread's own
-    (before the process starts, or where none can)."""
+    """Writes queued items to run-log files and the journal (`journals`: its views, by
+    number): the process's, or the main thread's own (before the process starts, or
+    where none can)."""
 
-    def __init__(self, files: Sequence[BufferedRotatingHandler]) -> None:
+    def __init__(
+        self, files: Sequence[BufferedRotatingHandler], journals: Sequence[Journal] = ()
+    ) -> None:
         self._files = list(files)
+        self._journals = list(journals)
         self._stamps = LogStamps()
 
     def write(self, items: list[Item]) -> None:
-        files, stamps = self._files, self._stamps
+        files, stamps, journals = self._files, self._stamps, self._journals
         for item in items:
-            if item[0] == TEXT:
+            kind = item[0]
+            if kind == TEXT:
                 files[item[1]].write_here(item[2])
-            else:
+            elif kind == RECIPE:
                 _, targets, now, prefix, recipe, args = item
                 line = log_line(stamps, now, prefix, RECIPES[recipe](*args))
                 for number in targets:
                     files[number].write_here(line)
+            elif kind == JOURNAL:
+                _, number, ts, correlation_id, recipe, args = item
+                data = BUILDERS[recipe](*args)
+                journals[number].write_here(TYPES[recipe], ts, data, correlation_id)
+            else:  # JOURNAL_RAW
+                journals[0].write_raw(item[1])
 
     def flush(self) -> None:
         for handler in self._files:
             handler.flush()
+        if self._journals:
+            self._journals[0].flush()
 
     def sizes(self) -> list[int]:
         """What each file's rotation has counted (`BufferedRotatingHandler.size`)."""
@@ -87,9 +106,12 @@ class LineSink:
 class TextProcess:
     """The main thread's end: the queue (`channel`) and the process it is handed to."""
 
-    def __init__(self, files: Sequence[BufferedRotatingHandler]) -> None:
+    def __init__(
+        self, files: Sequence[BufferedRotatingHandler], journal: Journal | None = None
+    ) -> None:
         self._files = list(files)
-        self._here = LineSink(files)  # the lines written by this process
+        self._journal = journal  # written behind too (None: on the main thread)
+        self._here = LineSink(files, journal.views if journal is not None else ())
         self._child: ChildProcess | None = None
         self._logged = 0  # lines written here so far: the process starts at START_ITEMS
         self.channel = TextChannel(self._due, FRAME_ITEMS)
@@ -113,9 +135,13 @@ class TextProcess:
     def _start(self, channel: TextChannel) -> None:
         for i, handler in enumerate(self._files):  # its lines on disk, its file closed
             handler.write_behind(channel, i)
+        journal = self._journal
+        if journal is not None:  # its lines on disk (its file stays open: appended to)
+            journal.flush()
         setup = {
             "compiled": compiled.is_compiled(HotLog.__module__),
             "files": [[h.baseFilename, h.maxBytes, h.backupCount, h.size] for h in self._files],
+            "journal": None if journal is None else [str(journal.path), journal.view_ids()],
         }
         try:
             self._child = ChildProcess(
@@ -146,18 +172,24 @@ class TextProcess:
 
 
 @contextlib.contextmanager
-def lines_behind(hot_logs: Sequence[HotLog], logger: logging.Logger) -> Iterator[None]:
-    """The run log's lines written by a process while in the block (see the module
-    doc). Nothing changes where a line needs the main thread: a run whose per-fill
-    lines go through the standard logging path (a console at INFO), a log without a
-    file, a per-fill line for a file that is not the logger's."""
+def lines_behind(
+    hot_logs: Sequence[HotLog], logger: logging.Logger, journal: Journal | None = None
+) -> Iterator[None]:
+    """The run log's lines, and `journal`'s, written by a process while in the block
+    (see the module doc). Nothing changes where a line needs the main thread: a run
+    whose per-fill lines go through the standard logging path (a console at INFO), a
+    log without a file, a per-fill line for a file that is not the logger's, a journal
+    someone listens to (`Journal.write_behind`)."""
     files = [h for h in handlers_of(logger) if isinstance(h, BufferedRotatingHandler)]
     numbers = {id(h): i for i, h in enumerate(files)}
     own = all(id(h) in numbers for hot in hot_logs for h in hot.files)
     if not files or not own or any(hot.standard for hot in hot_logs):
         yield
         return
-    process = TextProcess(files)
+    behind = journal if journal is not None and journal.may_write_behind() else None
+    process = TextProcess(files, behind)
+    if behind is not None:
+        behind.write_behind(process.channel)
     for i, handler in enumerate(files):
         handler.write_behind(process.channel, i)
     for hot in hot_logs:
@@ -166,19 +198,24 @@ def lines_behind(hot_logs: Sequence[HotLog], logger: logging.Logger) -> Iterator
         yield
     except BaseException:
         with contextlib.suppress(Exception):  # the run's own failure is the one to tell
-            _stop(process, hot_logs, files)
+            _stop(process, hot_logs, files, behind)
         raise
-    _stop(process, hot_logs, files)
+    _stop(process, hot_logs, files, behind)
 
 
 def _stop(
-    process: TextProcess, hot_logs: Sequence[HotLog], files: Sequence[BufferedRotatingHandler]
+    process: TextProcess,
+    hot_logs: Sequence[HotLog],
+    files: Sequence[BufferedRotatingHandler],
+    journal: Journal | None,
 ) -> None:
     """Wait for the process (or write its last lines here), then write here again."""
     sizes: list[int] | None = None
     try:
         sizes = process.close()
     finally:
+        if journal is not None:
+            journal.write_behind(None)
         for hot in hot_logs:
             hot.write_behind(None)
         for i, handler in enumerate(files):
@@ -203,6 +240,8 @@ def _handle(sink: LineSink, items: list[Item], name: str) -> str:
         sizes = sink.sizes()
     except OSError as exc:  # the disk or the file: the line a log directory's fault gets
         return f"fault {LogPathError(f'cannot write {name}', exc)}"
+    except LogPathError as exc:  # the journal's file, in the journal's words
+        return f"fault {exc}"
     except Exception as exc:  # answered to the main process as one line
         return f"error {type(exc).__name__}: {exc}"
     return f"ok {json.dumps(sizes)}"  # the main thread counts on from them
@@ -215,10 +254,19 @@ def serve(setup: dict[str, Any], stdin: IO[bytes], stdout: IO[bytes]) -> None:
         handler = _StrictHandler(Path(name), max_bytes=max_bytes, backups=backups)
         handler.size = size  # as the main thread counted (characters, not bytes)
         files.append(handler)
-    sink = LineSink(files)
+    journals: list[Journal] = []
+    if setup.get("journal") is not None:
+        path, views = setup["journal"]
+        journals.append(Journal(Path(path), views[0][0], portfolio=views[0][1]))
+        journals += [
+            journals[0].for_portfolio(run_id, portfolio) for run_id, portfolio in views[1:]
+        ]
+    sink = LineSink(files, journals)
     name = short_path(Path(setup["files"][0][0]))
     try:
         serve_frames(lambda items: _handle(sink, items, name), stdin, stdout)
     finally:
         for handler in files:
             handler.close()
+        if journals:
+            journals[0].close()

@@ -19,7 +19,7 @@ from perps_bot.ledger import AccountBooks, FillResult, FundingResult, Ledger
 from perps_bot.metrics.trade_lines import closed_trade_payload
 from perps_bot.metrics.trade_records import OpenTrade, return_pct
 from perps_bot.metrics.trades import RoundTripBuilder
-from perps_bot.monitoring import LOGGER_NAME, HotLog, Journal, LiveView, pnl_text
+from perps_bot.monitoring import LOGGER_NAME, HotLog, Journal, LiveView, journal_lines, pnl_text
 from perps_bot.monitoring.hot_log import EQUITY, FILL, FUNDING, TRADE_CLOSED, fill_text, trade_text
 from perps_bot.monitoring.journal_event import EventType
 from perps_bot.monitoring.logs import about
@@ -130,9 +130,7 @@ class Recorder:
 
     # -- outcomes ------------------------------------------------------------------
     def signal(self, ts: int, symbol: str, side: str, size: float, reason: str, cid: str) -> None:
-        self.journal.write(
-            "signal", ts, {"symbol": symbol, "side": side, "size": size, "reason": reason}, cid
-        )
+        self.journal.emit(journal_lines.SIGNAL, ts, (symbol, side, size, reason), cid)
 
     def denial(
         self, ts: int, symbol: str, reason: DenialReason | None, detail: str, cid: str
@@ -165,43 +163,28 @@ class Recorder:
         self.store.add_order(self.run_id, order)
         if latency_s is not None:
             self.view.state.latency_ms = latency_s * 1000.0
-        self.journal.write(
-            "order",
+        self.journal.emit(
+            journal_lines.ORDER,
             order.created_ts,
-            {
-                "client_id": order.client_id,
-                "symbol": order.symbol,
-                "side": order.side._value_,
-                "size": order.size,
-                "order_type": order.order_type._value_,
-                "price": order.price,
-                "reduce_only": order.reduce_only,
-                "status": order.status._value_,
-                "reason": order.reason,
-                "resized": self._resized.pop(order.client_id, None),
-                "latency_ms": None if latency_s is None else round(latency_s * 1000.0, 4),
-            },
+            (order.client_id, order.symbol, order.side._value_, order.size,
+             order.order_type._value_, order.price, order.reduce_only, order.status._value_,
+             order.reason, self._resized.pop(order.client_id, None),
+             None if latency_s is None else round(latency_s * 1000.0, 4)),
             order.correlation_id,
-        )
+        )  # fmt: skip
 
     def order_update(self, update: OrderUpdate) -> None:
         """A lifecycle change the venue reported: the order's row is rewritten."""
         self.store.add_order(self.run_id, update.order, update)
         if self.capture is not None:
             self.capture.order_update(update)
-        self.journal.write(
-            "order_update",
+        self.journal.emit(
+            journal_lines.ORDER_UPDATE,
             update.ts,
-            {
-                "client_id": update.client_id,
-                "symbol": update.symbol,
-                "status": update.status._value_,
-                "filled": update.filled,
-                "avg_price": update.avg_price,
-                "reason": update.reason,
-            },
+            (update.client_id, update.symbol, update.status._value_, update.filled,
+             update.avg_price, update.reason),
             update.order.correlation_id,
-        )
+        )  # fmt: skip
         if update.status in _NOTEWORTHY:  # accepted and filled: the FILL line tells
             self.log.info(
                 "%s ORDER %s %s %s %s (filled %.10g)",
@@ -239,22 +222,17 @@ class Recorder:
         self.store.set_position(
             self.run_id, fill.symbol, result.position_after, result.entry_after, fill.ts
         )
-        kind: EventType = "liquidation" if fill.is_liquidation else "fill"
-        payload = {
-            "client_id": fill.client_id,
-            "symbol": fill.symbol,
-            "side": fill.side._value_,
-            "size": fill.size,
-            "price": fill.price,
-            "fee": fill.fee,
-            "liquidity": fill.liquidity._value_,
-            "realized_pnl": result.realized_pnl,
-            "position_after": result.position_after,
-            "reason": fill.reason,
-        }
-        self.journal.write(kind, fill.ts, payload, fill.correlation_id)
-        if self.listeners:
+        line = (fill.client_id, fill.symbol, fill.side._value_, fill.size, fill.price,
+                fill.fee, fill.liquidity._value_, result.realized_pnl, result.position_after,
+                fill.reason)  # fmt: skip
+        if self.listeners:  # the line's fields are also theirs
+            kind: EventType = "liquidation" if fill.is_liquidation else "fill"
+            payload = journal_lines.fill_data(*line)
+            self.journal.write(kind, fill.ts, payload, fill.correlation_id)
             self._publish(kind, {"ts": fill.ts, **payload})
+        else:
+            recipe = journal_lines.LIQUIDATION if fill.is_liquidation else journal_lines.FILL
+            self.journal.emit(recipe, fill.ts, line, fill.correlation_id)
         if fill.is_liquidation:
             self.liquidations += 1
         if not (self._trades or self.listeners or fill.is_liquidation):
@@ -304,20 +282,10 @@ class Recorder:
             (fill.ts, replayed, self._tag, trade.symbol, side, size, entry, exit_price, net, ret,
              held_s, fill.reason),
         )  # fmt: skip
-        self.journal.write(
-            "trade_closed",
+        self.journal.emit(
+            journal_lines.TRADE_CLOSED,
             fill.ts,
-            {
-                "symbol": trade.symbol,
-                "side": side,
-                "size": size,
-                "entry_price": entry,
-                "exit_price": exit_price,
-                "net_pnl": net,
-                "return_pct": ret,
-                "open_ts": trade.open_ts,
-                "reason": fill.reason,
-            },
+            (trade.symbol, side, size, entry, exit_price, net, ret, trade.open_ts, fill.reason),
             fill.correlation_id,
         )
 
@@ -360,11 +328,7 @@ class Recorder:
             if self._info:
                 replayed = self._replayed(ts)
                 self._hot.emit(EQUITY, (ts, replayed, self._tag, *self._pnl_values()))
-            self.journal.write(
-                "equity",
-                ts,
-                {"equity": equity, "unrealized_pnl": unrealized, "cash": equity - unrealized},
-            )
+            self.journal.emit(journal_lines.EQUITY, ts, (equity, unrealized))
         return equity
 
     def state_change(self, ts: int, state: str, detail: str) -> None:

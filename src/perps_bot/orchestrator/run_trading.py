@@ -62,14 +62,14 @@ async def trade(run: Run) -> None:
 
 
 def _lines_written_behind(run: Run) -> contextlib.AbstractContextManager[None]:
-    """A backtest's loop has its run-log lines written by a process
+    """A backtest's loop has its run-log and journal lines written by a process
     (monitoring.text_process); a process hosting several runs shares its log files
     between them: its runs write their own."""
     if not run.preflight.spec.writes_behind or hosted_run() is not None:
         return contextlib.nullcontext()
     recorders = {id(r): r for r in (run.recorder, *(p.rec for p in run.orchestrator.portfolios))}
     hot_logs = [r.hot_log for r in recorders.values()]
-    return lines_behind(hot_logs, logging.getLogger(LOGGER_NAME))
+    return lines_behind(hot_logs, logging.getLogger(LOGGER_NAME), run.journal)
 
 
 async def _recover_after_crash(run: Run) -> None:

@@ -73,7 +73,10 @@ class ChildProcess:
         """Hand a frame to the process (handled after those sent before)."""
         if self._fault is not None:
             raise self._fault
-        frame = marshal.dumps(value, marshal.version)
+        try:
+            frame = marshal.dumps(value, marshal.version)
+        except ValueError:  # a str, int or float of a subclass (an enum's member)
+            frame = marshal.dumps(_plain(value), marshal.version)
         stdin = self._proc.stdin
         assert stdin is not None
         try:
@@ -190,6 +193,26 @@ def _widen(pipe: IO[bytes]) -> None:
     most is lower, the pipe stays as it is."""
     with contextlib.suppress(OSError, AttributeError):
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+
+
+def _plain(value: Any) -> Any:
+    """`value` with every str, int and float of a subclass (a `StrEnum`'s member, which
+    `marshal` refuses) as the plain one it holds: the value orjson and `%` formatting
+    read from it."""
+    kind = type(value)
+    if kind is tuple or kind is list:
+        return kind(_plain(item) for item in value)
+    if kind is dict:
+        return {_plain(key): _plain(item) for key, item in value.items()}
+    if kind is bool or value is None:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return value
 
 
 def _same_package() -> dict[str, str]:
