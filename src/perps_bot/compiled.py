@@ -306,6 +306,8 @@ def activate(root: Path | None = None) -> bool:
     """Turn the compiled set on when it matches the sources; say why not otherwise."""
     global _state, _active
     root = build_dir() if root is None else root
+    if _active == root:  # on already (the command's start reads its data ahead: cli.app)
+        return True
     reason = mismatch(root)
     loaded = [m for m in COMPILED_MODULES if m in sys.modules]
     if reason is None and loaded:  # all or none: those already run as Python

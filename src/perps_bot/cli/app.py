@@ -8,9 +8,11 @@ non-standalone mode so usage errors can be reformatted instead of boxed.
 
 import atexit
 import gc
+import itertools
 import os
 import sys
 from functools import cache
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -295,12 +297,32 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if argv is None:
         _skip_exit_collection()
+        _read_ahead(sys.argv[1:])
     thresholds = gc.get_threshold()
     gc.set_threshold(*_START_GC)
     try:
         _main(argv)
     finally:
         gc.set_threshold(*thresholds)
+
+
+def _read_ahead(args: list[str]) -> None:
+    """`perps-bot backtest ... --data FILE`: the data files start being read now, before
+    the options are parsed (feeds.prefetch), so that the read (a 500k-candle CSV: about
+    0.12 s) is done by the time the command needs it instead of being waited for. The
+    compiled hot path is turned on first, as the command does: the read imports domain
+    modules. Only the command's own `--data` options are read ahead; whatever the
+    options turn out to say, the command reads its files as before (a file read ahead
+    is used only if it is one of them, unchanged)."""
+    if not args or args[0] != "backtest":
+        return
+    paths = [value for option, value in itertools.pairwise(args) if option == "--data"]
+    paths += [arg.removeprefix("--data=") for arg in args if arg.startswith("--data=")]
+    if paths:
+        compiled.activate()
+        from perps_bot.feeds.prefetch import prefetch
+
+        prefetch(Path(path) for path in paths)
 
 
 @cache
