@@ -103,8 +103,8 @@ def _journal_args(
         journal_lines.ORDER_UPDATE: ("pb-1", text, "filled", x, -x, "filled"),
         journal_lines.FILL: ("pb-1", text, "buy", x, 2.0, 0.01, "taker", -x, 0.0, text),
         journal_lines.LIQUIDATION: ("pb-2", text, "sell", 1.0, x, 0.5, "taker", x, 0.0, "liq"),
-        journal_lines.TRADE_CLOSED: (text, "long", x, 1.0, 2.0, -x, x / 3, 1_704_067_200_000,
-                                     "stop"),
+        journal_lines.TRADE_CLOSED: (text, "long", x, 1.0, 2.0, -x,
+                                     x / 3 if note is None else None, 1_704_067_200_000, "stop"),
         journal_lines.EQUITY: (1e5 + x, x),
     }  # fmt: skip
     return args[recipe]
@@ -212,6 +212,51 @@ def test_an_enum_member_among_the_values_is_written_as_its_value(
         got[behind] = _contents(folder)
     assert got[True] == got[False]
     assert b'"side":"sell"' in got[True]["events.jsonl"]
+
+
+@freeze_time("2026-12-04 18:00:00.123", tick=False)
+def test_a_round_trip_with_no_return_is_journaled_behind_as_here(
+    small_frames: None, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`return_pct` is None where the entry notional is not positive: null, both ways."""
+    calls = [(journal_lines.TRADE_CLOSED, i % 2 == 0, None, "BTC", 0.0, {"x": 1.0})
+             for i in range(12)]  # fmt: skip
+    inline = _run_with_journal(tmp_path_factory.mktemp("inline"), calls, [], behind=False)
+    behind = _run_with_journal(tmp_path_factory.mktemp("behind"), calls, [], behind=True)
+    assert behind == inline
+    assert inline["events.jsonl"].count(b'"return_pct":null') == 24
+
+
+def test_a_file_that_fails_as_it_is_handed_on_leaves_the_journal_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log's file fails its flush as the block starts: the run's later journal lines
+    (its end) are still written, by the run."""
+    journal = Journal(tmp_path / "events.jsonl", RUN)
+
+    def failing(self: BufferedRotatingHandler, channel: object, number: int = 0) -> None:
+        if channel is not None:
+            raise OSError(28, "No space left on device")
+
+    with _files(tmp_path) as (hot, logger):
+        monkeypatch.setattr(BufferedRotatingHandler, "write_behind", failing)
+        with pytest.raises(OSError), lines_behind([hot], logger, journal):
+            pass
+        journal.write("run_end", 1, {"status": "failed"})
+    journal.close()
+    assert b'"type":"run_end"' in (tmp_path / "events.jsonl").read_bytes()
+
+
+def test_a_journal_written_behind_takes_no_listener(small_frames: None, tmp_path: Path) -> None:
+    """A listener subscribed while the process writes the lines would see none of them."""
+    journal = Journal(tmp_path / "events.jsonl", RUN)
+    with _files(tmp_path) as (hot, logger), lines_behind([hot], logger, journal):
+        with pytest.raises(RuntimeError, match="listener"):
+            journal.subscribe(lambda type_, line: None)
+        with pytest.raises(RuntimeError, match="offset"):
+            journal.offset()
+    journal.subscribe(lambda type_, line: None)  # written here again: it may
+    journal.close()
 
 
 def test_a_journal_someone_listens_to_stays_here(small_frames: None, tmp_path: Path) -> None:

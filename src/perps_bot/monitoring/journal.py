@@ -132,6 +132,8 @@ class Journal:
 
     def subscribe(self, listener: Listener) -> None:
         """Call `listener` with every line this journal (and its portfolio views) writes."""
+        if self._behind:  # its lines are made by the process: none would reach it
+            raise RuntimeError("a journal cannot take a listener while a process writes it")
         self._listeners.append(listener)
 
     def for_portfolio(self, run_id: str, portfolio: str) -> "Journal":
@@ -141,6 +143,8 @@ class Journal:
 
     def offset(self) -> int:
         """Where the next line goes in the file, once the buffer is flushed."""
+        if self._behind:  # the process appends: this end does not know where
+            raise RuntimeError("a journal has no offset while a process writes it")
         self.flush()
         return self._file.tell()
 

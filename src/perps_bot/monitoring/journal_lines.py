@@ -107,10 +107,11 @@ def trade_closed_data(
     entry_price: float,
     exit_price: float,
     net_pnl: float,
-    return_pct: float,
+    return_pct: float | None,
     open_ts: int,
     reason: str,
 ) -> dict[str, Any]:
+    """A closed round trip; `return_pct` None where the entry notional is not positive."""
     return {
         "symbol": symbol,
         "side": side,

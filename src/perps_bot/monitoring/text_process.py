@@ -143,13 +143,14 @@ class TextProcess:
             "files": [[h.baseFilename, h.maxBytes, h.backupCount, h.size] for h in self._files],
             "journal": None if journal is None else [str(journal.path), journal.view_ids()],
         }
+        what = f"the run log {self._files[0].baseFilename}"
+        if journal is not None:
+            what += f" and the journal {journal.path}"
         try:
             self._child = ChildProcess(
-                "perps_bot.monitoring.line_writer",
-                [json.dumps(setup)],
-                what=f"the run log {self._files[0].baseFilename}",
+                "perps_bot.monitoring.line_writer", [json.dumps(setup)], what=what,
                 fault=LogPathError,
-            )
+            )  # fmt: skip
         except OSError as exc:
             log.warning("no process to write the run log (%s): it is written here", exc)
             return
@@ -188,13 +189,13 @@ def lines_behind(
         return
     behind = journal if journal is not None and journal.may_write_behind() else None
     process = TextProcess(files, behind)
-    if behind is not None:
-        behind.write_behind(process.channel)
-    for i, handler in enumerate(files):
-        handler.write_behind(process.channel, i)
-    for hot in hot_logs:
-        hot.write_behind(process.channel, tuple(numbers[id(h)] for h in hot.files))
-    try:
+    try:  # a file that fails as it is handed on (its flush) is handed back with the others
+        for i, handler in enumerate(files):
+            handler.write_behind(process.channel, i)
+        for hot in hot_logs:
+            hot.write_behind(process.channel, tuple(numbers[id(h)] for h in hot.files))
+        if behind is not None:
+            behind.write_behind(process.channel)
         yield
     except BaseException:
         with contextlib.suppress(Exception):  # the run's own failure is the one to tell

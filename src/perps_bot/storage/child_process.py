@@ -197,8 +197,8 @@ def _widen(pipe: IO[bytes]) -> None:
 
 def _plain(value: Any) -> Any:
     """`value` with every str, int and float of a subclass (a `StrEnum`'s member, which
-    `marshal` refuses) as the plain one it holds: the value orjson and `%` formatting
-    read from it."""
+    `marshal` refuses) as the plain one it holds: the value orjson and `%s` read from
+    it."""
     kind = type(value)
     if kind is tuple or kind is list:
         return kind(_plain(item) for item in value)
