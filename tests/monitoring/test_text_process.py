@@ -279,25 +279,31 @@ def test_a_journal_the_process_cannot_write_is_one_line_on_the_main_thread(
 ) -> None:
     """The journal's file capped under the process: its own `LogPathError` line."""
     journal = Journal(tmp_path / "events.jsonl", RUN)
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     with (
         _files(tmp_path) as (hot, logger),
         pytest.raises(LogPathError) as full,
         lines_behind([hot], logger, journal),
     ):
-        _log(hot, logger, [("record", False, "x", 1.0)] * 5)  # written here
-        resource.setrlimit(resource.RLIMIT_FSIZE, (2_000, hard))
-        try:  # the 6th line starts the process, with the cap
-            _log(hot, logger, [("record", False, "x", 1.0)])
-        finally:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        assert processes
+        _start_capped(hot, logger, processes)
         for i in range(60):
             journal.emit(journal_lines.SIGNAL, i, ("BTC-PERP", "buy", 1.0, "x" * 50), "pb-1")
     line = str(full.value)
     assert line.startswith("cannot write ") and "events.jsonl" in line, line
     assert "check run.log_dir" in line and "\n" not in line, line
     journal.close()
+
+
+def _start_capped(hot: HotLog, logger: logging.Logger, processes: list[ChildProcess]) -> None:
+    """Five lines written here, then the sixth starts the process with its files capped
+    at 2,000 bytes (`RLIMIT_FSIZE`, which it inherits as it starts)."""
+    _log(hot, logger, [("record", False, "x", 1.0)] * 5)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2_000, hard))
+    try:
+        _log(hot, logger, [("record", False, "x", 1.0)])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert processes
 
 
 def _lines(folder: Path) -> int:
@@ -363,19 +369,12 @@ def test_a_full_disk_under_the_process_is_one_line_on_the_main_thread(
 ) -> None:
     """The process meets the full disk (its file size capped as it starts): the run gets
     one `LogPathError` line naming the log, at a later line or when the block ends."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     with (
         _files(tmp_path) as (hot, logger),
         pytest.raises(LogPathError) as full,
         lines_behind([hot], logger),
     ):
-        _log(hot, logger, [("record", False, "x", 1.0)] * 5)  # written here
-        resource.setrlimit(resource.RLIMIT_FSIZE, (2_000, hard))
-        try:  # the 6th line starts the process, with the cap
-            _log(hot, logger, [("record", False, "x", 1.0)])
-        finally:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        assert processes
+        _start_capped(hot, logger, processes)
         _log(hot, logger, [("record", False, "y" * 200, 1.0)] * 40)
     line = str(full.value)
     assert "run.log" in line and "check run.log_dir" in line and "\n" not in line, line
