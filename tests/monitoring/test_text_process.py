@@ -396,6 +396,22 @@ def test_a_process_that_died_is_one_line_on_the_main_thread(
     assert "\n" not in str(stopped.value)
 
 
+def test_the_process_exits_cleanly_once_the_block_ends(
+    small_frames: None, tmp_path: Path, processes: list[ChildProcess]
+) -> None:
+    """Its lines written and its files closed, it leaves with status 0 (without the
+    interpreter's teardown, `child_process.leave`)."""
+    journal = Journal(tmp_path / "events.jsonl", RUN)
+    with _files(tmp_path) as (hot, logger), lines_behind([hot], logger, journal):
+        _log(hot, logger, [("record", False, "x", 1.0)] * 20)
+        for i in range(20):
+            journal.emit(journal_lines.EQUITY, i, (1e5, float(i)))
+    journal.close()
+    assert processes and processes[0]._proc.returncode == 0
+    assert _lines(tmp_path) == 20
+    assert (tmp_path / "events.jsonl").read_bytes().count(b"\n") == 20
+
+
 def test_ctrl_c_does_not_stop_the_process(
     small_frames: None, tmp_path: Path, processes: list[ChildProcess]
 ) -> None:

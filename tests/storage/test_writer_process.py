@@ -255,3 +255,20 @@ def test_only_runs_that_need_no_row_on_disk_before_they_end_write_behind() -> No
     assert [row.mode for row in behind] == [RunMode.BACKTEST]
     for row in behind:
         assert not row.real_orders and not row.resumable and row.simulated is True
+
+
+def test_a_writer_process_exits_cleanly_once_its_input_ends(tmp_path: Path) -> None:
+    """Its last batch committed and its connection closed, it leaves with status 0
+    (without the interpreter's teardown, `child_process.leave`)."""
+    path = tmp_path / "db.sqlite"
+    store = RunStore(path, batch_rows=4)
+    store.write_behind()
+    for i in range(30):
+        store.add_funding(RUN, i, SYMBOL, 0.0001, 100.0, 1.0, 0.01)
+    behind = store._behind
+    assert behind is not None
+    store.close()
+    assert behind._proc.returncode == 0
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT COUNT(*) FROM funding").fetchone() == (30,)
+    con.close()

@@ -24,3 +24,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    child_process.leave()

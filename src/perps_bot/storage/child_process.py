@@ -33,7 +33,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 _LENGTH = 8
 
@@ -140,9 +140,21 @@ class ChildProcess:
             self._stderr.close()
 
     def _reap(self) -> int:
-        """Wait for the process to exit (it does once its input ends); its status."""
+        """Wait for the process to exit (it does once its input ends); its status. Woken
+        as it exits (Linux: a pidfd), not by `Popen.wait`'s polling, which sleeps in
+        doubling steps: a process that took a few milliseconds to exit was waited for
+        15.5 ms, twice at the end of every backtest."""
+        timeout = 30.0
+        if self._proc.returncode is None:  # not reaped yet: its pid is still its own
+            with contextlib.suppress(AttributeError, OSError):  # no pidfd here: polling
+                pidfd = os.pidfd_open(self._proc.pid)
+                try:
+                    select.select([pidfd], [], [], timeout)
+                finally:
+                    os.close(pidfd)
+                timeout = 0.1  # exited (or not within the 30 s)
         try:
-            return self._proc.wait(timeout=30)
+            return self._proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self._proc.kill()
             return self._proc.wait()
@@ -170,6 +182,14 @@ def settle() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(NICE)
+
+
+def leave() -> NoReturn:
+    """A child's end, its input ended and its files closed: exit without the
+    interpreter's teardown, which the run waits for at its end (10-20 ms a child)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def serve(handle: Callable[[Any], str], stdin: IO[bytes], stdout: IO[bytes]) -> None:

@@ -84,3 +84,4 @@ def serve(path: str, stdin: IO[bytes], stdout: IO[bytes]) -> None:
 if __name__ == "__main__":
     child_process.settle()
     serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer)
+    child_process.leave()
