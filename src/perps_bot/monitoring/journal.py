@@ -360,9 +360,7 @@ class NullJournal(Journal):
         return view
 
     def may_write_behind(self) -> bool:
-        return False
-
-    def write_behind(self, channel: TextChannel | None) -> bool:
+        """Never: it has no file to hand on (`write_behind` refuses a channel)."""
         return False
 
     def emit(
