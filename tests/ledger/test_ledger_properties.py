@@ -255,14 +255,16 @@ def test_matches_average_cost_reference_model(ops: list[Op]) -> None:
     for op in ops:
         _, symbol, side, qty_f, price_f, fee = op
         sym, qty, price = str(symbol), frac(float(qty_f)), frac(float(price_f))
-        book.apply_fill(Fill(0, sym, Side(side), float(qty_f), float(price_f), float(fee),
-                             Liquidity.TAKER, "c", "c"))  # fmt: skip
+        result = book.apply_fill(Fill(0, sym, Side(side), float(qty_f), float(price_f),
+                                      float(fee), Liquidity.TAKER, "c", "c"))  # fmt: skip
         held, basis = size.get(sym, Fraction(0)), cost.get(sym, Fraction(0))
         direction = Side(side).sign
+        closed = gain = Fraction(0)
         if held * direction < 0:  # reduces: realize against the average entry
             closed = min(qty, abs(held))
             entry = basis / abs(held)
-            realized += closed * (price - entry) * (1 if held > 0 else -1)
+            gain = closed * (price - entry) * (1 if held > 0 else -1)
+            realized += gain
             held += direction * closed
             basis = entry * abs(held)
             qty -= closed
@@ -273,6 +275,12 @@ def test_matches_average_cost_reference_model(ops: list[Op]) -> None:
         assert book.position_size(sym) == float(held)
         expected_entry = float(basis / abs(held)) if held else 0.0
         assert book.entry_price(sym) == pytest.approx(expected_entry, rel=1e-15)
+        # what the fill reports: the sizes and the position exactly, as floats of the truth
+        assert (result.closed_size, result.opened_size) == (float(closed), float(qty))
+        assert (result.position_after, result.fee) == (float(held), float(fee))
+        assert result.entry_after == book.entry_price(sym)
+        assert result.realized_pnl == pytest.approx(float(gain), rel=1e-15, abs=1e-12)
+        assert book.realized_pnl() == pytest.approx(float(realized), rel=1e-15, abs=1e-12)
     assert book.realized_pnl() == pytest.approx(float(realized), rel=1e-15, abs=1e-12)
     book.check_invariant()
 

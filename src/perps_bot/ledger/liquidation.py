@@ -68,7 +68,7 @@ class LiquidationRules(FillBooking):
         with localcontext(DECIMAL_CONTEXT):
             # Close the exact Decimal size (the float in the Fill may differ by an ulp).
             direction = -1 if pos.size > 0 else 1
-            result = self._book_fill(pos.symbol, direction, abs(pos.size), price, fee)
+            result = self._book_fill(pos.symbol, direction, abs(pos.size), pos.abs_f, price, fee)
         return fill, result
 
     def liquidates_at(self, symbol: str, mark: float) -> bool:

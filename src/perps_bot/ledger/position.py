@@ -165,10 +165,16 @@ class Position:
         on this position's own margin, size and entry. The maintenance tier bracket is
         kept: it is a function of the notional alone, so `maintenance` re-looks-up the
         tier only if the new notional has left it."""
-        self.size_f = float(self.size)
-        self.abs_f = abs(self.size_f)
-        self.sign = 1.0 if self.size > 0 else -1.0
-        self.entry_f = float(self.cost / abs(self.size))
+        size = self.size
+        self.mirror(float(size), size > 0, float(self.cost / abs(size)), isolated)
+
+    def mirror(self, size_f: float, long: bool, entry_f: float, isolated: bool) -> None:
+        """Set the float caches from the float size and entry, which the caller knows
+        are the Decimal state's (`refresh`, or a fill that opens the position)."""
+        self.size_f = size_f
+        self.abs_f = abs(size_f)
+        self.sign = 1.0 if long else -1.0
+        self.entry_f = entry_f
         if isolated:  # cross mode books no isolated margin: margin_f stays 0.0
             self.margin_f = float(self.margin)
             self.liq = liquidation_price_tiered(

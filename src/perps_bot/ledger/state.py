@@ -54,18 +54,19 @@ class LedgerState:
         self._wallet_f = self._realized_f = self._fees_f = self._funding_f = 0.0
         self._sync_floats()
 
-    def _sync_floats(self, funding: bool = True) -> None:
+    def _sync_floats(self, funding: bool = True, realized: bool = True) -> None:
         """Refresh the float copies of the Decimal totals (read per event by metrics);
         forget the cross safe band, which depended on them (see _cache_safe_band).
-        `funding` False: the funding total did not change (a Decimal's float goes
-        through its string: a conversion saved per fill)."""
+        `funding` or `realized` False: that total did not change (a Decimal's float
+        goes through its string: a conversion saved per fill)."""
         self._band_symbol: str | None = None
         self._band_low, self._band_high = _INF, -_INF
         self._parts: float | None = None  # cross: the parts' sum is recounted
         self._bands = False  # cross, several positions: the positions' bands hold
         self._parts_updates = 0
         self._wallet_f = float(self._wallet)
-        self._realized_f = float(self._realized)
+        if realized:
+            self._realized_f = float(self._realized)
         self._fees_f = float(self._fees)
         if funding:
             self._funding_f = float(self._funding)
