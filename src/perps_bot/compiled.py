@@ -132,6 +132,8 @@ COMPILED_MODULES: tuple[str, ...] = (
     "perps_bot.risk.rate_window",
     "perps_bot.risk.sizing",
     "perps_bot.risk.state",
+    "perps_bot.storage.equity_blocks",
+    "perps_bot.storage.equity_marked",
     "perps_bot.storage.orders",
     "perps_bot.storage.store",
     "perps_bot.storage.store_file",

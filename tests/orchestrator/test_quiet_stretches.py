@@ -14,17 +14,20 @@ leverage), risk state changes (tight drawdown and daily-loss limits), snapshots 
 with gaps (the XRP files)."""
 
 import json
+import math
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from perps_bot.cli.app import main
 from perps_bot.domain import MarketEvent
 from perps_bot.feeds.historical import CandleFeed
-from perps_bot.orchestrator.quiet import QuietStretches
+from perps_bot.orchestrator.quiet import QuietStretches, lowest_highest
 from tests.conftest import SHARED_DATA
 from tests.research.helpers import write_candles
 
@@ -226,3 +229,26 @@ def test_daily_candles_with_funding_inside_them_store_the_same_on_every_path(
     assert len(tables["fills"]) > 20
     inside = [row for row in tables["funding"] if row[1] % day]  # 08:00 and 16:00
     assert inside and any(row[5] != 0.0 for row in inside)  # settled on a position
+
+
+_prices = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0.0, -0.0, math.nan])
+)
+
+
+@given(
+    lows=st.lists(_prices, min_size=1, max_size=40),
+    highs=st.lists(_prices, min_size=1, max_size=40),
+    data=st.data(),
+)
+def test_the_lowest_low_and_highest_high_are_min_and_max(
+    lows: list[float], highs: list[float], data: st.DataObject
+) -> None:
+    """The catch-up's loop of compares gives the very floats min and max give (a NaN,
+    which never compares below or above, and the sign of a zero included)."""
+    size = min(len(lows), len(highs))
+    start = data.draw(st.integers(0, size - 1))
+    stop = data.draw(st.integers(start + 1, size))
+    low, high = lowest_highest(lows, highs, start, stop)
+    assert repr(low) == repr(min(lows[start:stop]))
+    assert repr(high) == repr(max(highs[start:stop]))

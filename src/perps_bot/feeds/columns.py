@@ -156,6 +156,15 @@ class CandleColumns(EventColumns):
         """The closes as Python floats (strategies that read only the close)."""
         return self.lists().close
 
+    def mark_array(self) -> FloatArray:
+        """`lists().marks` as a float64 array: the close column itself where there is no
+        mark series (the equity snapshots a quiet stretch leaves as a recipe read it,
+        storage.equity_marked)."""
+        (_, _, _, _, close, _), marks = self._columns
+        if marks is None:
+            return np.ascontiguousarray(close, dtype=np.float64)
+        return np.array(self.lists().marks, dtype=np.float64)
+
     def lists(self) -> CandleLists:
         """The columns a quiet stretch reads, as Python lists (indexing a list is what a
         per-candle loop does fastest; numpy per element is slower)."""

@@ -1,29 +1,21 @@
 """The equity rows of a quiet stretch of candles (orchestrator.quiet): the due times and
 the risk gate's band each candle's snapshot is checked against, the rows of the
 candles whose snapshot is a plain row, found ahead of the strategy's walk (`scan`) and
-added once the strategy has walked them (`keep`), and the chart's samples among them
+added once the strategy has walked them (`keep`, as their recipe: the buffer computes
+them when it is written, storage.equity_marked), and the chart's samples among them
 (`PlotSampler.due`). The walk makes one per stretch and drives it.
 """
 
 from bisect import bisect_left
-from collections.abc import Callable
-from struct import Struct
 from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from perps_bot.storage.equity_marked import MarkedRows
 
 if TYPE_CHECKING:  # the walk that keeps these rows (it imports this module)
     from perps_bot.orchestrator.quiet import QuietStretches
-
-
-#: `Struct(f"{count}d").pack` by count: a stretch's rows' amounts as the equity buffer's
-#: bytes (native float64, as its array holds them)
-_PACKERS: dict[int, Callable[..., bytes]] = {}
-
-
-def _packer(count: int) -> Callable[..., bytes]:
-    pack = _PACKERS.get(count)
-    if pack is None:
-        pack = _PACKERS[count] = Struct(f"{count}d").pack
-    return pack
 
 
 class QuietRows:
@@ -33,17 +25,17 @@ class QuietRows:
 
     __slots__ = (
         "add_ts",
-        "add_ts_bytes",
         "add_values",
-        "add_values_bytes",
         "cash",
         "caught_up",
         "entry",
-        "eqs",
         "every",
         "floor",
         "last_equity",
         "long_candles",
+        "mark_array",
+        "marked",
+        "marks",
         "next_equity",
         "next_log",
         "next_plot",
@@ -55,8 +47,7 @@ class QuietRows:
         "spaced",
         "start",
         "stop",
-        "ts_bytes",
-        "unrealized",
+        "times",
         "until",
     )
 
@@ -68,11 +59,13 @@ class QuietRows:
         *,
         spaced: bool,
         symbol: str,
-        ts_bytes: memoryview,
+        times: npt.NDArray[np.int64],
+        mark_array: npt.NDArray[np.float64],
     ) -> None:
         """`first`: the stretch's first candle; `spaced`: the block's candles are at
         least the equity interval apart (each one's row is due after the one before);
-        `ts_bytes`: the block's times as int64 bytes."""
+        `times`, `mark_array`: the block's times and marks as arrays (the rows `keep`
+        leaves as their recipe)."""
         p = run.primary
         self.plot = p.plot
         self.plot_at: list[int] = []  # the chart's samples among the rows `scan` found
@@ -81,11 +74,11 @@ class QuietRows:
         self.solo = len(last_price) == 1 and symbol in last_price
         buffer = p.rec.store.equity_sink(p.rec.run_id)
         self.add_ts, self.add_values = buffer.ts.fromlist, buffer.values.fromlist
-        # `keep`'s rows go in as bytes: the times straight from the block's int64 array,
-        # the amounts packed by struct (a conversion per number of a fifth of the
-        # instructions `fromlist` takes; the same bytes either way)
-        self.add_ts_bytes, self.add_values_bytes = buffer.ts.frombytes, buffer.values.frombytes
-        self.ts_bytes = ts_bytes
+        # `keep`'s rows go in as their recipe (the cash and position are fixed for the
+        # stretch): the buffer computes them from the marks when it is written
+        self.marked: MarkedRows = buffer.marked  # `add`: a native call (both compiled)
+        self.times, self.mark_array = times, mark_array
+        self.marks: list[float] = []
         self.size, self.entry = terms
         self.cash = p.ledger.wallet_balance()
         self.every = run._equity_every
@@ -94,8 +87,6 @@ class QuietRows:
         self.caught_up = first  # candles before this one are caught up (all stages)
         self.last_equity: float | None = None
         self.start = self.stop = 0
-        self.eqs: list[float] = []
-        self.unrealized: list[float] = []
         self.reread(run)
 
     def reread(self, run: "QuietStretches") -> None:
@@ -125,16 +116,14 @@ class QuietRows:
         if stop == k:
             return k
         cash, size, entry = self.cash, self.size, self.entry
-        unrealized = [0.0 + size * (mark - entry) for mark in marks[k:stop]]
-        eqs = [cash + u for u in unrealized]
         floor, peak = self.floor, self.peak
-        for n in range(len(eqs)):
-            if not floor < eqs[n] <= peak:  # the first out of the band: `_snapshot`
-                stop = k + n
+        for n in range(k, stop):
+            if not floor < cash + (0.0 + size * (marks[n] - entry)) <= peak:
+                stop = n  # the first out of the band: `_snapshot`
                 break
         if self.solo:  # the sample that thins the chart's samples: `_quiet_snapshot`
             self.plot_at, stop = self.plot.due(ts, k, stop)
-        self.stop, self.eqs, self.unrealized = stop, eqs, unrealized
+        self.stop, self.marks = stop, marks
         return stop
 
     def keep(self, ts: list[int], k: int) -> None:
@@ -143,13 +132,9 @@ class QuietRows:
         n = min(k, self.stop) - start
         if n <= 0:
             return
-        eqs, unrealized = self.eqs, self.unrealized
-        if n < len(eqs):
-            eqs, unrealized = eqs[:n], unrealized[:n]
-        values = [self.cash] * (3 * n)
-        values[0::3], values[2::3] = eqs, unrealized
-        self.add_ts_bytes(self.ts_bytes[8 * start : 8 * (start + n)])
-        self.add_values_bytes(_packer(3 * n)(*values))
-        self.last_equity = eqs[-1]
-        t = ts[start + n - 1]
+        cash, size, entry = self.cash, self.size, self.entry
+        self.marked.add(self.times, self.mark_array, start, n, cash, size, entry)
+        last = start + n - 1
+        self.last_equity = cash + (0.0 + size * (self.marks[last] - entry))
+        t = ts[last]
         self.next_equity = t - t % self.every + self.every

@@ -15,7 +15,8 @@ of the whole curve only if blocks overlap in time (a live fill stamped by the
 exchange before the previous snapshot), so reading stays in bounded memory for every
 simulated run.
 
-Snapshots are buffered in `array`s (two C calls per snapshot) between flushes.
+Snapshots are buffered in `array`s (two C calls per snapshot) between flushes; a
+quiet stretch's are kept as their recipe until then (storage.equity_marked).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from perps_bot.storage.connection import StoreError
+from perps_bot.storage.equity_marked import MarkedRows
 
 BLOCK_ROWS = 16_384
 _TS = np.dtype("<i8")
@@ -78,7 +80,7 @@ class EquityBuffer:
     once per item and converts each item twice (about twice the instructions).
     """
 
-    __slots__ = ("add_ts", "add_values", "run_id", "ts", "values")
+    __slots__ = ("add_ts", "add_values", "marked", "run_id", "ts", "values")
 
     def __init__(self) -> None:
         self.run_id: str | None = None
@@ -87,9 +89,11 @@ class EquityBuffer:
         # valid across flushes: the arrays are emptied in place, never replaced
         self.add_ts = self.ts.append
         self.add_values = self.values.fromlist
+        #: snapshots kept as their recipe until written (a quiet stretch's: `marked.add`)
+        self.marked = MarkedRows(self.ts)
 
     def __len__(self) -> int:
-        return len(self.ts)
+        return len(self.ts) + self.marked.rows
 
     def add(self, ts: int, equity: float, cash: float, unrealized_pnl: float) -> None:
         self.add_ts(ts)
@@ -114,7 +118,7 @@ class EquityBuffer:
     def take_rows(self, next_block: int) -> tuple[list[tuple[object, ...]], int]:
         """The buffered snapshots as `INSERT_SQL` rows, blocks numbered from `next_block`,
         and the next free block number; the buffer is emptied."""
-        if not self.ts or self.run_id is None:
+        if not len(self) or self.run_id is None:
             return [], next_block
         columns = self._sorted_columns()
         rows: list[tuple[object, ...]] = []
@@ -140,7 +144,11 @@ class EquityBuffer:
         can be emptied in place)."""
         ts = np.frombuffer(self.ts, dtype=np.int64)
         table = np.frombuffer(self.values, dtype=np.float64).reshape(-1, 3)
-        order = np.argsort(ts, kind="stable")
+        if self.marked.rows:
+            ts, table, added = self.marked.combined(ts, table)
+            order = np.lexsort((added, ts))  # by time, then as they were added
+        else:
+            order = np.argsort(ts, kind="stable")
         columns: list[npt.NDArray[np.generic]] = [ts[order].astype(_TS)]
         columns += [table[order, k].astype(_F8) for k in (0, 1, 2)]
         del ts, table
@@ -149,6 +157,7 @@ class EquityBuffer:
     def clear(self) -> None:
         del self.ts[:]
         del self.values[:]
+        self.marked.clear()
 
 
 def next_block(db: sqlite3.Connection, run_id: str) -> int:
