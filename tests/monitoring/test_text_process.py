@@ -322,6 +322,26 @@ def test_a_short_run_starts_no_process(tmp_path: Path, monkeypatch: pytest.Monke
     assert text.count(b"\n") == 2 and b"EQUITY | PnL" in text
 
 
+@pytest.mark.parametrize("long_run", [False, True])
+def test_a_long_run_starts_its_process_after_the_first_frame(
+    long_run: bool, small_frames: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames of 3: a run known to be long starts the process once the first frame is
+    written here; any other at START_ITEMS (4) lines, at the second frame. A process
+    that cannot start is tried once (the warning is said once)."""
+    started: list[int] = []
+
+    def child(*args: object, **kwargs: object) -> None:
+        started.append(_lines(tmp_path))
+        raise OSError("not in this test")  # the lines then stay here
+
+    monkeypatch.setattr(text_process, "ChildProcess", child)
+    with _files(tmp_path) as (hot, logger), lines_behind([hot], logger, long_run=long_run):
+        _log(hot, logger, [("equity", "", "", float(i)) for i in range(20)])
+    assert started == ([3] if long_run else [6])
+    assert _lines(tmp_path) == 20
+
+
 def test_where_no_process_can_start_the_lines_are_written_here(
     small_frames: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
