@@ -134,6 +134,7 @@ def test_order_events_carry_the_latency_the_histogram_counts(
     orders = [e for e in events if e["type"] == "order" and e["run_id"] == result.run_id]
     latencies = [e["latency_ms"] for e in orders if e["latency_ms"] is not None]
     assert latencies and all(0 <= ms < 1_000 for ms in latencies)
+    assert all(ms == round(ms, 4) for ms in latencies)  # the journal's 4 decimals
     samples = _samples(text)
     ours = {"profile": "dev", "portfolio": "main"}  # other runs of this process aside
     assert _total(samples["perps_bot_tick_to_order_seconds_count"], **ours) == len(latencies)

@@ -14,6 +14,7 @@ input and gets one ConfigError line instead:
 - a mapping at the top whose keys are section names (strings).
 """
 
+import copy
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -126,10 +127,27 @@ class _Expansion:
         return values, height
 
 
+#: the last profile text parsed, and what it parsed to: a command loads its profile
+#: twice (checked first, then with its options), and the YAML parser is pure Python
+#: (a few ms a parse); keyed by the text itself, so an edited file is parsed again
+_LAST_PARSED: dict[str, dict[str, Any]] = {}
+
+
 def load_profile_file(path: Path) -> dict[str, Any]:
-    """The profile at `path` as a mapping of sections; ProfileError (one line) otherwise."""
+    """The profile at `path` as a mapping of sections; ProfileError (one line) otherwise.
+    The caller's to change: a copy of what an earlier parse of the same text gave."""
     text = _read_text(path)
-    name = short_path(path)
+    parsed = _LAST_PARSED.get(text)
+    if parsed is not None:
+        return copy.deepcopy(parsed)
+    data = _parsed(text, short_path(path))
+    _LAST_PARSED.clear()
+    _LAST_PARSED[text] = copy.deepcopy(data)
+    return data
+
+
+def _parsed(text: str, name: str) -> dict[str, Any]:
+    """`text` parsed (bounded: `_BoundedLoader`), checked to be a mapping of sections."""
     try:
         data = yaml.load(text, Loader=_BoundedLoader) or {}  # a SafeLoader
     except _LimitError as exc:

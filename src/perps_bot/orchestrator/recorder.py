@@ -161,15 +161,15 @@ class Recorder:
         """An order the risk gate approved, as it goes to the venue (status new);
         `latency_s`: wall time since the market event that caused it was received."""
         self.store.add_order(self.run_id, order)
-        if latency_s is not None:
-            self.view.state.latency_ms = latency_s * 1000.0
+        latency_ms = None if latency_s is None else latency_s * 1000.0
+        if latency_ms is not None:
+            self.view.state.latency_ms = latency_ms
         self.journal.emit(
             journal_lines.ORDER,
             order.created_ts,
             (order.client_id, order.symbol, order.side._value_, order.size,
              order.order_type._value_, order.price, order.reduce_only, order.status._value_,
-             order.reason, self._resized.pop(order.client_id, None),
-             None if latency_s is None else round(latency_s * 1000.0, 4)),
+             order.reason, self._resized.pop(order.client_id, None), latency_ms),
             order.correlation_id,
         )  # fmt: skip
 
