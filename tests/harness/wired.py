@@ -17,7 +17,9 @@ from tests.harness.venue import ScriptedVenue
 
 @contextlib.asynccontextmanager
 async def wired(cfg: Settings, venue: ScriptedVenue) -> AsyncIterator[Run]:
-    """The run of `cfg` on `venue` (no events), closed afterwards."""
+    """The run of `cfg` on `venue` (no events), closed afterwards as the runner closes
+    one: its metrics too (left open, a later run of the profile in the process was
+    exported summed with this one's, as a run still going is never replaced)."""
     pre = await preflight(cfg, say=lambda _: None)
     counter = setup_logging(Path(cfg.run.log_dir), "INFO", max_bytes=10**6, backups=1)
     run = await build_run(
@@ -26,6 +28,9 @@ async def wired(cfg: Settings, venue: ScriptedVenue) -> AsyncIterator[Run]:
     try:
         yield run
     finally:
+        if run.watchers is not None:
+            run.watchers.close()
+            await run.watchers.close_alerts()
         await run.orchestrator.close()
         run.store.close()
         run.journal.close()
