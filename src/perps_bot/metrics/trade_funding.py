@@ -16,6 +16,7 @@ same position before and after the fills), the payment is taken as before them.
 """
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 
 from perps_bot.storage import FundingRecord
@@ -43,7 +44,7 @@ class FundingIndex:
         series = self._series.get(symbol)
         if series is not None:
             times = series[0]
-            i = _first_at(times, ts)
+            i = bisect_left(times, ts)
             if i < len(times) and times[i] == ts:  # a settlement at a fill's time
                 self._before[symbol, ts] = position_before
 
@@ -56,7 +57,7 @@ class FundingIndex:
         if series is None or close_ts <= open_ts:
             return 0.0
         times, sums, rows = series
-        lo, hi = _first_after(times, open_ts), _first_after(times, close_ts)
+        lo, hi = bisect_right(times, open_ts), bisect_right(times, close_ts)
         joined, left = self._after_fills(symbol, open_ts), self._after_fills(symbol, close_ts)
         if not joined and not left:
             return sums[hi] - sums[lo]
@@ -74,31 +75,6 @@ class FundingIndex:
         times, _, rows = self._series[symbol]
         return [
             i
-            for i in range(_first_at(times, ts), _first_after(times, ts))
+            for i in range(bisect_left(times, ts), bisect_right(times, ts))
             if not math.isclose(rows[i][0], before, rel_tol=1e-9, abs_tol=1e-12)
         ]
-
-
-def _first_at(times: list[int], ts: int) -> int:
-    """`bisect.bisect_left(times, ts)` in compiled compares of ints: the module's function
-    compares through the generic path, and the report asks twice per trade."""
-    lo, hi = 0, len(times)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if times[mid] < ts:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-def _first_after(times: list[int], ts: int) -> int:
-    """`bisect.bisect_right(times, ts)`, as `_first_at`."""
-    lo, hi = 0, len(times)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ts < times[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
