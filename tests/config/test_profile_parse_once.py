@@ -5,8 +5,9 @@ an edited file is parsed again."""
 from pathlib import Path
 
 import pytest
+import yaml
 
-from perps_bot.config import load_settings, profile_yaml
+from perps_bot.config import load_settings
 from perps_bot.config.profile_yaml import load_profile_file
 
 
@@ -17,7 +18,7 @@ def test_the_same_text_is_parsed_once_and_handed_out_as_copies(
     path.write_text("run:\n  symbols: [BTC-PERP]\nrisk:\n  max_drawdown: 0.2\n")
     first = load_profile_file(path)
     first["run"]["symbols"].append("ETH-PERP")  # the caller's own copy
-    monkeypatch.setattr(profile_yaml, "_parsed", lambda *a: pytest.fail("parsed again"))
+    monkeypatch.setattr(yaml, "load", lambda *a, **k: pytest.fail("parsed again"))
     assert load_profile_file(path) == {
         "run": {"symbols": ["BTC-PERP"]},
         "risk": {"max_drawdown": 0.2},

@@ -15,6 +15,7 @@ input and gets one ConfigError line instead:
 """
 
 import copy
+import functools
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -127,27 +128,18 @@ class _Expansion:
         return values, height
 
 
-#: the last profile text parsed, and what it parsed to: a command loads its profile
-#: twice (checked first, then with its options), and the YAML parser is pure Python
-#: (a few ms a parse); keyed by the text itself, so an edited file is parsed again
-_LAST_PARSED: dict[str, dict[str, Any]] = {}
-
-
 def load_profile_file(path: Path) -> dict[str, Any]:
     """The profile at `path` as a mapping of sections; ProfileError (one line) otherwise.
-    The caller's to change: a copy of what an earlier parse of the same text gave."""
-    text = _read_text(path)
-    parsed = _LAST_PARSED.get(text)
-    if parsed is not None:
-        return copy.deepcopy(parsed)
-    data = _parsed(text, short_path(path))
-    _LAST_PARSED.clear()
-    _LAST_PARSED[text] = copy.deepcopy(data)
-    return data
+    The caller's to change: a copy of the parse (`_parsed` keeps the last one)."""
+    return copy.deepcopy(_parsed(_read_text(path), short_path(path)))
 
 
+@functools.lru_cache(maxsize=1)
 def _parsed(text: str, name: str) -> dict[str, Any]:
-    """`text` parsed (bounded: `_BoundedLoader`), checked to be a mapping of sections."""
+    """`text` parsed (bounded: `_BoundedLoader`), checked to be a mapping of sections.
+    The last parse is kept: a command loads its profile twice (checked first, then with
+    its options), and the YAML parser is pure Python (a few ms a parse); keyed by the
+    text itself, so an edited file is parsed again. Never handed out: copied."""
     try:
         data = yaml.load(text, Loader=_BoundedLoader) or {}  # a SafeLoader
     except _LimitError as exc:
